@@ -1,0 +1,79 @@
+"""One exception handler set: every non-2xx body is `{"error": {code, message, details, trace_id}}`."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.encoders import jsonable_encoder
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from apps.oms.errors import OmsError
+from apps.oms.observability import trace_id_var
+
+log = logging.getLogger("apps.api")
+
+HTTP_CODES = {
+    400: "bad_request",
+    401: "invalid_api_key",
+    403: "permission_denied",
+    404: "not_found",
+    405: "method_not_allowed",
+    409: "conflict",
+    413: "payload_too_large",
+    415: "unsupported_media_type",
+    429: "rate_limited",
+}
+
+
+def error_response(
+    status: int, code: str, message: str, details: dict[str, Any] | None = None
+) -> JSONResponse:
+    trace_id = trace_id_var.get()
+    body = {
+        "error": {"code": code, "message": message, "details": details or {}, "trace_id": trace_id}
+    }
+    return JSONResponse(
+        status_code=status, content=jsonable_encoder(body), headers={"x-trace-id": trace_id}
+    )
+
+
+async def _oms_error(_request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, OmsError)  # noqa: S101 - registered for OmsError only
+    if exc.status >= 500:
+        log.error("request failed: %s: %s", exc.code, exc.message)
+    return error_response(exc.status, exc.code, exc.message, exc.details)
+
+
+async def _validation_error(_request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, RequestValidationError)  # noqa: S101
+    errors = [
+        {"loc": list(e.get("loc", ())), "msg": e.get("msg", ""), "type": e.get("type", "")}
+        for e in exc.errors()
+    ]
+    first = errors[0] if errors else {"loc": [], "msg": "invalid request"}
+    where = ".".join(str(p) for p in first["loc"])
+    return error_response(422, "validation_error", f"{where}: {first['msg']}", {"errors": errors})
+
+
+async def _http_error(_request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, StarletteHTTPException)  # noqa: S101
+    code = HTTP_CODES.get(exc.status_code, "http_error")
+    return error_response(exc.status_code, code, str(exc.detail))
+
+
+async def _unhandled(_request: Request, exc: Exception) -> JSONResponse:
+    log.exception("unhandled error: %s", type(exc).__name__)
+    return error_response(
+        500, "internal_error", "internal error; see the server log for this trace id"
+    )
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    app.add_exception_handler(OmsError, _oms_error)
+    app.add_exception_handler(RequestValidationError, _validation_error)
+    app.add_exception_handler(StarletteHTTPException, _http_error)
+    app.add_exception_handler(Exception, _unhandled)

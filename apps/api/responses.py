@@ -1,0 +1,16 @@
+"""A JSON response for bodies that are already wire-ready (plain str/int/bool/None/list/dict):
+skips FastAPI's response-model validation and `jsonable_encoder`, which dominate large lists."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from starlette.responses import Response
+
+
+class WireJSONResponse(Response):
+    media_type = "application/json"
+
+    def render(self, content: Any) -> bytes:
+        return json.dumps(content, separators=(",", ":"), ensure_ascii=False).encode()

@@ -1,0 +1,1 @@
+"""HTTP routes, one module per area; each route parses, calls one service function, returns a schema."""

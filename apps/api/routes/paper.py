@@ -1,0 +1,95 @@
+"""`POST /paper/prices` and `GET /paper/prices`: the shared price of the paper market."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Annotated
+
+from fastapi import APIRouter, Query, Request
+
+from apps.api.deps import PrincipalDep, StoreDep
+from apps.api.schemas import StrictModel, WireDecimal
+from apps.oms.domain.money import DecimalFormatError, parse_decimal
+from apps.oms.domain.paper.book import Quote
+from apps.oms.domain.paper.matching import Venue
+from apps.oms.errors import ValidationFailed
+from apps.oms.exchange.paper import price_service
+from apps.oms.store.paper import PaperStore
+
+router = APIRouter(tags=["paper"])
+VENUE = Venue()
+
+
+class PriceIn(StrictModel):
+    symbol: str
+    price: str | int
+    bid: str | int | None = None
+    ask: str | int | None = None
+
+
+class PriceOut(StrictModel):
+    symbol: str
+    price: WireDecimal
+    bid: WireDecimal
+    ask: WireDecimal
+    seq: int
+    updated_at: datetime
+
+
+class PriceSet(PriceOut):
+    ok: bool = True
+
+
+class PriceList(StrictModel):
+    items: list[PriceOut]
+
+
+def _decimal(value: str | int | None, name: str) -> WireDecimal | None:
+    try:
+        return None if value is None else parse_decimal(value)
+    except DecimalFormatError as exc:
+        raise ValidationFailed(f"{name}: {exc}") from exc
+
+
+def _out(q: Quote) -> dict[str, object]:
+    when = datetime.fromtimestamp(q.timestamp_ms // 1000, tz=UTC)
+    return {
+        "symbol": q.symbol,
+        "price": q.last,
+        "bid": q.bid,
+        "ask": q.ask,
+        "seq": q.seq,
+        "updated_at": when.replace(microsecond=q.timestamp_ms % 1000 * 1000),
+    }
+
+
+@router.post("/paper/prices", response_model=PriceSet)
+async def post_price(
+    body: PriceIn, principal: PrincipalDep, store: StoreDep, request: Request
+) -> PriceSet:
+    price = _decimal(body.price, "price")
+    assert price is not None  # noqa: S101 - required field
+    quote = await price_service.set_price(
+        principal,
+        PaperStore(store.engine),
+        VENUE,
+        body.symbol,
+        price,
+        _decimal(body.bid, "bid"),
+        _decimal(body.ask, "ask"),
+    )
+    market = getattr(request.app.state, "market_hub", None)  # absent without the lifespan
+    if market is not None:
+        market.wake.set()  # push to this process's paper market subscribers now
+    return PriceSet.model_validate(_out(quote))
+
+
+@router.get("/paper/prices", response_model=PriceList)
+async def get_prices(
+    principal: PrincipalDep,
+    store: StoreDep,
+    symbols: Annotated[str | None, Query(max_length=2000)] = None,
+) -> PriceList:
+    wanted = [s.strip() for s in symbols.split(",") if s.strip()] if symbols else None
+    quotes = await price_service.read_prices(PaperStore(store.engine), VENUE, wanted)
+    return PriceList(items=[PriceOut.model_validate(_out(q)) for q in quotes.values()])

@@ -1,0 +1,143 @@
+"""OMS reads: orders, deals, positions, commands, statistics and portfolio (need `can_read`)."""
+
+from __future__ import annotations
+
+from datetime import date
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Query
+
+from apps.api.deps import AccountIdsQuery, PrincipalDep, RequiredAccountIds, StoreDep, parse_id_list
+from apps.api.responses import WireJSONResponse
+from apps.oms.service import portfolio as portfolio_service
+from apps.oms.service import reads
+from apps.oms.service.reads import Query as ReadQuery
+
+router = APIRouter(prefix="/oms", tags=["oms reads"], default_response_class=WireJSONResponse)
+Page = Annotated[int, Query(ge=1, le=1_000_000)]
+PageSize = Annotated[int, Query(ge=1, le=500)]
+Limit = Annotated[int, Query(ge=1, le=5000)]
+
+
+async def read_query(
+    account_ids: RequiredAccountIds,
+    strategy_id: Annotated[int | None, Query(ge=0)] = None,
+    symbol: Annotated[str | None, Query(max_length=64)] = None,
+    start_date: date | None = None,
+    end_date: date | None = None,
+) -> ReadQuery:
+    return ReadQuery(account_ids, strategy_id, symbol, start_date=start_date, end_date=end_date)
+
+
+QueryDep = Annotated[ReadQuery, Depends(read_query)]
+Result = dict[str, Any]
+
+
+@router.get("/orders/open", response_model=None)
+async def orders_open(
+    principal: PrincipalDep, store: StoreDep, q: QueryDep, limit: Limit = 500
+) -> WireJSONResponse:
+    return WireJSONResponse(await reads.open_orders(store, principal, q, limit))
+
+
+@router.get("/orders/history", response_model=None)
+async def orders_history(
+    principal: PrincipalDep,
+    store: StoreDep,
+    q: QueryDep,
+    status: Annotated[str | None, Query(max_length=24)] = None,
+    page: Page = 1,
+    page_size: PageSize = 100,
+) -> WireJSONResponse:
+    return WireJSONResponse(
+        await reads.history(store, principal, "orders", _with(q, status=status), page, page_size)
+    )
+
+
+@router.get("/orders/{ids}", response_model=None)
+async def orders_by_ids(
+    principal: PrincipalDep, store: StoreDep, ids: str, account_ids: AccountIdsQuery = None
+) -> WireJSONResponse:
+    return WireJSONResponse(
+        await reads.by_ids(store, principal, "orders", parse_id_list(ids), account_ids)
+    )
+
+
+@router.get("/deals", response_model=None)
+async def deal_list(
+    principal: PrincipalDep,
+    store: StoreDep,
+    q: QueryDep,
+    order_id: Annotated[int | None, Query(ge=1)] = None,
+    position_id: Annotated[int | None, Query(ge=1)] = None,
+    page: Page = 1,
+    page_size: PageSize = 100,
+) -> WireJSONResponse:
+    q = _with(q, order_id=order_id, position_id=position_id)
+    return WireJSONResponse(await reads.history(store, principal, "deals", q, page, page_size))
+
+
+@router.get("/deals/{ids}", response_model=None)
+async def deals_by_ids(
+    principal: PrincipalDep, store: StoreDep, ids: str, account_ids: AccountIdsQuery = None
+) -> WireJSONResponse:
+    return WireJSONResponse(
+        await reads.by_ids(store, principal, "deals", parse_id_list(ids), account_ids)
+    )
+
+
+@router.get("/positions/open", response_model=None)
+async def positions_open(
+    principal: PrincipalDep, store: StoreDep, q: QueryDep, limit: Limit = 500
+) -> WireJSONResponse:
+    return WireJSONResponse(await reads.open_positions(store, principal, q, limit))
+
+
+@router.get("/positions/history", response_model=None)
+async def positions_history(
+    principal: PrincipalDep,
+    store: StoreDep,
+    q: QueryDep,
+    state: Annotated[str | None, Query(max_length=16)] = None,
+    page: Page = 1,
+    page_size: PageSize = 100,
+) -> WireJSONResponse:
+    return WireJSONResponse(
+        await reads.history(store, principal, "positions", _with(q, status=state), page, page_size)
+    )
+
+
+@router.get("/positions/{ids}", response_model=None)
+async def positions_by_ids(
+    principal: PrincipalDep, store: StoreDep, ids: str, account_ids: AccountIdsQuery = None
+) -> WireJSONResponse:
+    return WireJSONResponse(
+        await reads.by_ids(store, principal, "positions", parse_id_list(ids), account_ids)
+    )
+
+
+@router.get("/commands/{ids}", response_model=None)
+async def commands_by_ids(
+    principal: PrincipalDep, store: StoreDep, ids: str, account_ids: AccountIdsQuery = None
+) -> WireJSONResponse:
+    return WireJSONResponse(
+        await reads.by_ids(store, principal, "commands", parse_id_list(ids), account_ids)
+    )
+
+
+@router.get("/stats", response_model=None)
+async def stats(principal: PrincipalDep, store: StoreDep, q: QueryDep) -> WireJSONResponse:
+    return WireJSONResponse(await portfolio_service.stats(store, principal, q))
+
+
+@router.get("/portfolio", response_model=None)
+async def portfolio(
+    principal: PrincipalDep, store: StoreDep, account_ids: RequiredAccountIds
+) -> WireJSONResponse:
+    return WireJSONResponse(await portfolio_service.portfolio(store, principal, account_ids))
+
+
+def _with(q: ReadQuery, **changes: Any) -> ReadQuery:
+    from dataclasses import replace
+
+    return replace(q, **changes)

@@ -1,0 +1,106 @@
+"""Strategies (`GET/POST /strategies`) and risk limits (`GET/PUT /oms/risk/{account_id}/limits`)."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Path, Request
+from pydantic import Field, ValidationError
+
+from apps.api.deps import PrincipalDep, StoreDep
+from apps.api.routes.commands import read_exact_json
+from apps.api.schemas import StrictModel
+from apps.oms.errors import ValidationFailed
+from apps.oms.service import strategies as service
+from apps.oms.service.command_models import PositiveDecimal
+from apps.oms.store.audit import Actor
+
+router = APIRouter(tags=["strategies and risk"])
+AccountId = Annotated[int, Path(ge=1)]
+
+
+class StrategyCreate(StrictModel):
+    name: Annotated[str, Field(min_length=1, max_length=200)]
+    account_ids: Annotated[list[Annotated[int, Field(ge=1)]], Field(min_length=1, max_length=100)]
+    client_strategy_id: Annotated[str, Field(min_length=1, max_length=100)] | None = None
+
+
+class LimitsIn(StrictModel):
+    strategy_id: Annotated[int, Field(ge=0)] = 0
+    comment: Annotated[str, Field(min_length=1, max_length=1000)]
+    max_open_positions: Annotated[int, Field(ge=0)] | None = None
+    max_open_positions_per_symbol: Annotated[int, Field(ge=0)] | None = None
+    max_order_qty: PositiveDecimal | None = None
+    max_order_notional: PositiveDecimal | None = None
+    min_order_notional: PositiveDecimal | None = None
+    max_position_notional: PositiveDecimal | None = None
+    max_open_orders_per_symbol: Annotated[int, Field(ge=0)] | None = None
+    daily_loss_limit: PositiveDecimal | None = None
+    symbol_allowlist: (
+        Annotated[list[Annotated[str, Field(max_length=64)]], Field(max_length=1000)] | None
+    ) = None
+    max_commands_per_minute: Annotated[int, Field(ge=1)] | None = None
+
+
+def actor_of(principal: Any, request: Request) -> Actor:
+    return Actor(
+        principal.user_id, principal.api_key_id, request.client.host if request.client else None
+    )
+
+
+@router.get("/strategies")
+async def list_strategies(principal: PrincipalDep, store: StoreDep) -> dict[str, Any]:
+    return await service.list_strategies(store, principal)
+
+
+@router.post("/strategies")
+async def create_strategy(
+    body: StrategyCreate, principal: PrincipalDep, store: StoreDep, request: Request
+) -> dict[str, Any]:
+    return await service.create_strategy(
+        store,
+        principal,
+        actor_of(principal, request),
+        name=body.name,
+        account_ids=body.account_ids,
+        client_strategy_id=body.client_strategy_id,
+    )
+
+
+@router.get("/oms/risk/{account_id}/limits")
+async def get_limits(
+    account_id: AccountId, principal: PrincipalDep, store: StoreDep
+) -> dict[str, Any]:
+    return await service.get_limits(store, principal, account_id)
+
+
+@router.put(
+    "/oms/risk/{account_id}/limits",
+    openapi_extra={
+        "requestBody": {
+            "required": True,
+            "content": {"application/json": {"schema": LimitsIn.model_json_schema()}},
+        }
+    },
+)
+async def put_limits(
+    account_id: AccountId, principal: PrincipalDep, store: StoreDep, request: Request
+) -> dict[str, Any]:
+    try:
+        body = LimitsIn.model_validate(await read_exact_json(request))
+    except ValidationError as exc:
+        errors = [{"loc": list(e["loc"]), "msg": e["msg"], "type": e["type"]} for e in exc.errors()]
+        raise ValidationFailed(
+            f"{'.'.join(map(str, errors[0]['loc']))}: {errors[0]['msg']}",
+            details={"errors": errors},
+        ) from exc
+    values = body.model_dump(exclude={"strategy_id", "comment"})
+    return await service.put_limits(
+        store,
+        principal,
+        actor_of(principal, request),
+        account_id,
+        body.strategy_id,
+        values,
+        body.comment,
+    )

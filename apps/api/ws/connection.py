@@ -1,0 +1,125 @@
+"""One websocket client: its principal, subscriptions, stream cursor and bounded send queue.
+
+Delivery: `offer` (called by the tailer) enqueues an event when the connection is live, the event
+is past the cursor and a subscription admits it. While a `subscribe` catches up from the store
+the connection is not live; `catch_up` reads the missed range page by page and flips to live in
+the same synchronous step in which it sees the tailer at the position it read up to.
+Slow consumers: a full queue, or a send that exceeds the send timeout, drops the connection with
+close code 1013 and a reason; the tailer never waits for a client.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from dataclasses import dataclass, field
+from typing import Any
+
+from starlette.websockets import WebSocket
+
+from apps.api.ws.envelopes import dumps, event_text
+from apps.api.ws.hub import StreamHub
+from apps.oms.service.principal import Principal
+from apps.oms.service.stream import AccountScope
+from apps.oms.store import stream
+from apps.oms.store.stream import StreamEvent
+
+log = logging.getLogger("apps.api.ws")
+SLOW = 1013
+
+
+@dataclass(slots=True)
+class Subscription:
+    scope: AccountScope
+    after_seq: int  # events of this account at or before this seq are not delivered
+
+    def admits(self, event: StreamEvent) -> bool:
+        return event.seq > self.after_seq and self.scope.admits(event.namespace, event.strategy_id)
+
+
+@dataclass(eq=False)
+class Connection:
+    ws: WebSocket
+    hub: StreamHub
+    queue_size: int
+    send_timeout: float
+    principal: Principal | None = None
+    api_key: str | None = None
+    subscriptions: dict[int, Subscription] = field(default_factory=dict)
+    cursor: int = 0
+    live: bool = False
+    close_code: int | None = None
+    close_reason: str = ""
+    closed: asyncio.Event = field(default_factory=asyncio.Event)
+    queue: asyncio.Queue[str] = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.queue = asyncio.Queue(self.queue_size)
+
+    # --- outgoing ---------------------------------------------------------------------------
+
+    def offer(self, event: StreamEvent, text: str) -> None:
+        """Called by the tailer for every event, in `seq` order."""
+        if not self.live or event.seq <= self.cursor:
+            return
+        self.cursor = event.seq
+        sub = self.subscriptions.get(event.account_id) if event.account_id is not None else None
+        if sub is not None and sub.admits(event):
+            self.push_text(text)
+
+    def push_text(self, text: str) -> None:
+        if self.closed.is_set():
+            return
+        try:
+            self.queue.put_nowait(text)
+        except asyncio.QueueFull:
+            self.drop(SLOW, f"slow consumer: send queue full ({self.queue_size} messages)")
+
+    def send(self, message: dict[str, Any]) -> None:
+        self.push_text(dumps(message))
+
+    async def send_waiting(self, text: str) -> None:
+        """Catch-up and snapshot sends wait for queue space (bounded by the send timeout)."""
+        try:
+            await asyncio.wait_for(self.queue.put(text), self.send_timeout)
+        except TimeoutError:
+            self.drop(SLOW, "slow consumer: could not take the replay within the send timeout")
+
+    async def send_loop(self) -> None:
+        while True:
+            text = await self.queue.get()
+            try:
+                await asyncio.wait_for(self.ws.send_text(text), self.send_timeout)
+            except TimeoutError:
+                self.drop(SLOW, f"slow consumer: a send took over {self.send_timeout:g}s")
+                return
+
+    def drop(self, code: int, reason: str) -> None:
+        if self.closed.is_set():
+            return
+        self.close_code, self.close_reason = code, reason[:120]
+        self.live = False
+        self.closed.set()
+        if code == SLOW:
+            log.warning("websocket dropped: %s", reason)
+
+    # --- subscriptions ----------------------------------------------------------------------
+
+    async def catch_up(self) -> None:
+        """Replay every admitted event after each subscription's `after_seq` up to the tailer's
+        position, then go live (see module docstring). The caller has set `live = False`."""
+        low = min((s.after_seq for s in self.subscriptions.values()), default=self.hub.last_seq)
+        while not self.closed.is_set():
+            upper = self.hub.last_seq
+            while low < upper and not self.closed.is_set():
+                async with self.hub.store.read() as conn:
+                    page = await stream.replay(conn, low, upper, list(self.subscriptions))
+                for event in page:
+                    sub = self.subscriptions.get(event.account_id or 0)
+                    if sub is not None and sub.admits(event):
+                        await self.send_waiting(event_text(event))
+                low = page[-1].seq if len(page) == 500 else upper
+            if self.hub.last_seq == upper:  # no await since `upper` was read: flip atomically
+                self.cursor = max(self.cursor, upper)
+                self.live = True
+                return

@@ -1,0 +1,94 @@
+"""The `WS /ws` route: accept, authenticate (header or `auth` action), greet, then run the
+receive loop and the send loop until either ends or the connection is dropped."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+from decimal import Decimal
+from typing import Any
+
+from fastapi import APIRouter, WebSocket, WebSocketDisconnect
+
+from apps import __version__
+from apps.api.ws.actions import INVALID_KEY, dispatch, login
+from apps.api.ws.connection import Connection
+from apps.api.ws.envelopes import error, greeting
+from apps.api.ws.hub import StreamHub
+from apps.oms.clock import iso_z, utcnow
+from apps.oms.config import Settings
+
+router = APIRouter()
+log = logging.getLogger("apps.api.ws")
+AUTH_TIMEOUT_SECONDS = 30.0
+MAX_MESSAGE_BYTES = 1_000_000
+
+
+@router.websocket("/ws")
+async def websocket_stream(ws: WebSocket) -> None:
+    await serve(ws, ws.app.state.stream_hub, ws.app.state.settings)
+
+
+async def serve(ws: WebSocket, hub: StreamHub, settings: Settings) -> None:
+    await ws.accept()
+    cfg = settings.websocket
+    conn = Connection(ws, hub, cfg.queue_size, cfg.send_timeout_seconds)
+    header_key = ws.headers.get("x-api-key")
+    if header_key is not None and await login(conn, settings, header_key) is None:
+        await ws.close(INVALID_KEY, "invalid API key")
+        return
+    conn.send(greeting(iso_z(utcnow()) or "", __version__))
+    hub.add(conn)
+    tasks = [
+        asyncio.create_task(conn.send_loop()),
+        asyncio.create_task(_receive_loop(conn, settings)),
+        asyncio.create_task(conn.closed.wait()),
+    ]
+    try:
+        await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        hub.remove(conn)
+        ws.app.state.market_hub.release(conn)  # market upstreams nobody else uses stop here
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        if conn.close_code is not None:
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(ws.close(conn.close_code, conn.close_reason), 10)
+
+
+def _refuse_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not allowed")
+
+
+def _parse(text: str) -> Any:
+    return json.loads(text, parse_float=Decimal, parse_constant=_refuse_constant)
+
+
+async def _receive_loop(conn: Connection, settings: Settings) -> None:
+    loop = asyncio.get_running_loop()
+    auth_deadline = loop.time() + AUTH_TIMEOUT_SECONDS
+    while not conn.closed.is_set():
+        timeout = None if conn.principal else max(0.0, auth_deadline - loop.time())
+        try:
+            text = await asyncio.wait_for(conn.ws.receive_text(), timeout)
+        except TimeoutError:
+            conn.drop(INVALID_KEY, "not authenticated in time")
+            return
+        except (WebSocketDisconnect, RuntimeError, KeyError):
+            return  # client went away (or sent a binary frame)
+        try:
+            request = _parse(text) if len(text) <= MAX_MESSAGE_BYTES else None
+        except ValueError as exc:
+            conn.send(error({}, "validation_error", f"malformed JSON: {exc}"))
+            continue
+        if not isinstance(request, dict):
+            conn.send(error({}, "validation_error", "a request is a JSON object under 1 MB"))
+            continue
+        try:
+            await dispatch(conn, settings, request)
+        except Exception:
+            log.exception("websocket action failed")
+            conn.send(error(request, "internal_error", "internal error; see the server log"))

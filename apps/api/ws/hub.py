@@ -1,0 +1,105 @@
+"""One outbox tailer per API process: polls `outbox` by `seq` with an adaptive interval and fans
+each event out to every connection (serialised once). A connection that cannot keep up is
+dropped by its own bounded queue, so the tailer never waits for a client."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from typing import TYPE_CHECKING
+
+from apps.api.ws.envelopes import event_text
+from apps.oms.config import Settings
+from apps.oms.store import stream
+from apps.oms.store.store import Store
+
+if TYPE_CHECKING:
+    from apps.api.ws.connection import Connection
+
+log = logging.getLogger("apps.api.ws")
+POLL_MIN_SECONDS = 0.002
+POLL_MAX_SECONDS = 0.05
+POLL_IDLE_SECONDS = 0.25  # nobody connected: only keep `last_seq` current
+BATCH = 1000
+DRAIN_WAIT_SECONDS = 0.05
+
+
+class StreamHub:
+    """The tailer and the set of live connections of this process."""
+
+    def __init__(self, store: Store, settings: Settings) -> None:
+        self.store = store
+        self.settings = settings
+        self.connections: set[Connection] = set()
+        self.last_seq = 0
+        self.wake = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+
+    async def start(self) -> None:
+        async with self.store.read() as conn:
+            self.last_seq = await stream.last_seq(conn)
+        self._task = asyncio.create_task(self._run(), name="outbox-tailer")
+
+    async def stop(self) -> None:
+        for connection in list(self.connections):
+            connection.drop(1001, "server shutting down")
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+
+    def add(self, connection: Connection) -> None:
+        self.connections.add(connection)
+
+    def remove(self, connection: Connection) -> None:
+        self.connections.discard(connection)
+
+    async def _run(self) -> None:
+        interval = POLL_MIN_SECONDS
+        while True:
+            try:
+                count = await self.poll_once()
+            except Exception:
+                log.exception("outbox tail failed")
+                count = 0
+            if count:
+                interval = POLL_MIN_SECONDS
+            elif not self.connections:
+                interval = POLL_IDLE_SECONDS
+            else:
+                interval = min(interval * 2, POLL_MAX_SECONDS)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self.wake.wait(), interval)
+            self.wake.clear()
+
+    async def poll_once(self) -> int:
+        """Read the next sequenced events and publish them in chunks of at most half a send
+        queue, yielding between chunks so that the send loops of healthy clients drain a burst."""
+        async with self.store.read() as conn:
+            events = await stream.tail(conn, self.last_seq, BATCH)
+        chunk = max(1, self.settings.websocket.queue_size // 2)
+        for start in range(0, len(events), chunk):
+            if start:
+                await self._let_queues_drain(chunk)
+            self.publish(events[start : start + chunk])
+        return len(events)
+
+    async def _let_queues_drain(self, limit: int) -> None:
+        """Before the next chunk of a burst: give send loops up to `DRAIN_WAIT_SECONDS` to bring
+        every queue to at most `limit`; a client that cannot is dropped by its full queue."""
+        deadline = asyncio.get_running_loop().time() + DRAIN_WAIT_SECONDS
+        while any(c.queue.qsize() > limit for c in self.connections):
+            if asyncio.get_running_loop().time() >= deadline:
+                return
+            await asyncio.sleep(0.001)
+
+    def publish(self, events: list[stream.StreamEvent]) -> None:
+        """Synchronous on purpose: `last_seq` and every connection advance together, which is
+        what lets a connection switch from catch-up to live without a gap."""
+        self.last_seq = events[-1].seq
+        connections = list(self.connections)
+        for event in events:
+            text = event_text(event)
+            for connection in connections:
+                connection.offer(event, text)

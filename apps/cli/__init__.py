@@ -1,0 +1,1 @@
+"""Installer and operator CLI (`ccxt-oms`)."""

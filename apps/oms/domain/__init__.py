@@ -1,0 +1,1 @@
+"""Pure, synchronous core: standard library only, Decimal money, no I/O."""

@@ -1,0 +1,71 @@
+"""Domain errors: each carries the stable API error `code` of api.md (and details such as `rule`).
+
+DomainError(code)
+├── InvalidQty                 invalid_qty
+├── InvalidPositionId          invalid_position_id
+├── InvalidStrategyId          invalid_strategy_id
+├── PositionCloseInProgress    position_close_in_progress
+├── RiskBlocked                risk_blocked (rule, scope)
+├── InvalidOrderState          invalid_order_state
+├── UnsupportedMarket          unsupported_market
+├── InvalidTargets             validation_error
+└── BookError                  internal_error (a deal that does not fit its position)
+"""
+
+from __future__ import annotations
+
+
+class DomainError(Exception):
+    """Base of every refusal decided by the core; `code` maps one-to-one to the API error code."""
+
+    code = "internal_error"
+
+    def __init__(self, message: str, **details: str) -> None:
+        super().__init__(message)
+        self.message = message
+        self.details: dict[str, str] = details
+
+
+class InvalidQty(DomainError):
+    code = "invalid_qty"
+
+
+class InvalidPositionId(DomainError):
+    code = "invalid_position_id"
+
+
+class InvalidStrategyId(DomainError):
+    code = "invalid_strategy_id"
+
+
+class PositionCloseInProgress(DomainError):
+    code = "position_close_in_progress"
+
+
+class InvalidOrderState(DomainError):
+    code = "invalid_order_state"
+
+
+class UnsupportedMarket(DomainError):
+    code = "unsupported_market"
+
+
+class InvalidTargets(DomainError):
+    code = "validation_error"
+
+
+class BookError(DomainError):
+    """A deal that cannot belong to its position (wrong id, crosses zero, pnl disagrees)."""
+
+    code = "internal_error"
+
+
+class RiskBlocked(DomainError):
+    """A pre-trade rule failed; `rule` is the stable rule name, `scope` is account or strategy."""
+
+    code = "risk_blocked"
+
+    def __init__(self, rule: str, message: str, scope: str = "account") -> None:
+        super().__init__(message, rule=rule, scope=scope)
+        self.rule = rule
+        self.scope = scope

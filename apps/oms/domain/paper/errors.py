@@ -1,0 +1,35 @@
+"""Errors of the paper matching core; the adapter maps each to the CCXT class of the same name.
+
+PaperError
+ ├── BadSymbolError         -> ccxt.BadSymbol
+ ├── InvalidOrderError      -> ccxt.InvalidOrder
+ │    └── OrderWouldTakeError -> ccxt.OrderImmediatelyFillable (post_only)
+ ├── InsufficientFundsError -> ccxt.InsufficientFunds
+ └── OrderNotFoundError     -> ccxt.OrderNotFound
+"""
+
+from __future__ import annotations
+
+
+class PaperError(Exception):
+    """Base of every paper venue refusal (the request changed nothing)."""
+
+
+class BadSymbolError(PaperError):
+    """The symbol is not a paper market."""
+
+
+class InvalidOrderError(PaperError):
+    """The order parameters are invalid for the market or the order state."""
+
+
+class OrderWouldTakeError(InvalidOrderError):
+    """A post-only order would have taken liquidity."""
+
+
+class InsufficientFundsError(PaperError):
+    """Free balance or margin does not cover the order."""
+
+
+class OrderNotFoundError(PaperError):
+    """No such order on this account (or it is no longer open)."""

@@ -1,0 +1,118 @@
+"""Balances, reservations and positions of one paper account.
+
+Spot: `used` of a currency is what its open orders reserve. Swaps (linear, cross margin): `used`
+of the settle currency also holds each position's margin, |qty| x contract size x entry / leverage.
+Free = total - used. Fees are charged in the quote currency.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from decimal import Decimal
+
+from apps.oms.domain.money import ZERO, quantize
+from apps.oms.domain.paper.errors import InsufficientFundsError
+from apps.oms.domain.paper.markets import Market
+from apps.oms.domain.paper.state import BUY, AccountState, Fill, PaperOrder, Position
+
+
+def used(state: AccountState, currency: str, markets: dict[str, Market]) -> Decimal:
+    """Reserved by open orders plus position margin, in `currency`."""
+    held = sum(
+        (o.reserved for o in state.open_orders.values() if o.reserve_currency == currency), ZERO
+    )
+    for position in state.positions.values():
+        market = markets.get(position.symbol)
+        if market is not None and market.settle == currency and position.qty != 0:
+            held += position_margin(position, market)
+    return held
+
+
+def position_margin(position: Position, market: Market) -> Decimal:
+    return abs(position.qty) * market.contract_size * position.entry_price / position.leverage
+
+
+def reservation(
+    market: Market, side: str, qty: Decimal, price: Decimal, leverage: int, reduce_only: bool
+) -> tuple[Decimal, str]:
+    """What a resting order of `qty` at `price` holds: amount and currency.
+
+    Covers the worst case of its fills (limit price, highest fee rate), so a later fill can never
+    take a balance below zero.
+    """
+    notional = qty * market.contract_size * price
+    if market.is_swap:
+        if reduce_only:
+            return ZERO, market.quote
+        return notional / leverage + notional * market.max_fee_rate, market.quote
+    if side == BUY:
+        return notional * (1 + market.max_fee_rate), market.quote
+    return qty, market.base
+
+
+def release(order: PaperOrder) -> PaperOrder:
+    return replace(order, reserved=ZERO)
+
+
+def apply_fill(state: AccountState, market: Market, fill: Fill) -> AccountState:
+    """Move money for one fill: spot swaps base and quote; swaps update the position."""
+    balances = dict(state.balances)
+    balances[market.quote] = balances.get(market.quote, ZERO) - fill.fee
+    if not market.is_swap:
+        signed = fill.qty if fill.side == BUY else -fill.qty
+        balances[market.base] = balances.get(market.base, ZERO) + signed
+        cash = -fill.cost if fill.side == BUY else fill.cost
+        balances[market.quote] = balances[market.quote] + cash
+        return replace(state, balances=balances)
+    old = state.positions.get(market.symbol, Position(market.symbol, leverage=state.leverage))
+    position, pnl = fold_position(old, market, fill)
+    balances[market.quote] = balances[market.quote] + pnl
+    positions = dict(state.positions)
+    positions[market.symbol] = position
+    return replace(state, balances=balances, positions=positions)
+
+
+def fold_position(old: Position, market: Market, fill: Fill) -> tuple[Position, Decimal]:
+    """Apply a fill to a net position; returns the new position and the realised PnL.
+
+    Same direction re-averages the entry by qty; the opposite direction realises
+    (price - entry) x closed qty x contract size (sign of the old position) and any excess opens
+    a new position at the fill price.
+    """
+    signed = fill.qty if fill.side == BUY else -fill.qty
+    if old.qty == 0 or (old.qty > 0) == (signed > 0):
+        qty = old.qty + signed
+        entry = quantize((abs(old.qty) * old.entry_price + fill.qty * fill.price) / abs(qty))
+        return replace(old, qty=qty, entry_price=entry, updated_ms=fill.timestamp_ms), ZERO
+    closing = min(abs(signed), abs(old.qty))
+    direction = 1 if old.qty > 0 else -1
+    pnl = quantize((fill.price - old.entry_price) * closing * market.contract_size * direction)
+    qty = old.qty + signed
+    entry = old.entry_price if qty != 0 and (qty > 0) == (old.qty > 0) else fill.price
+    if qty == 0:
+        entry = ZERO
+    new = replace(
+        old,
+        qty=qty,
+        entry_price=entry,
+        realized_pnl=old.realized_pnl + pnl,
+        updated_ms=fill.timestamp_ms,
+    )
+    return new, pnl
+
+
+def check_solvent(
+    before: AccountState, after: AccountState, market: Market, markets: dict[str, Market]
+) -> None:
+    """Refuse a change that leaves a spot balance or a grown swap margin uncovered."""
+    currencies = (market.quote,) if market.is_swap else (market.base, market.quote)
+    for currency in currencies:
+        free = after.total(currency) - used(after, currency, markets)
+        if market.is_swap:
+            grew = used(after, currency, markets) > used(before, currency, markets)
+            if grew and free < 0:
+                raise InsufficientFundsError(f"insufficient {currency} margin: free {free}")
+        elif after.total(currency) < 0 or free < 0:
+            raise InsufficientFundsError(
+                f"insufficient {currency}: needs {-free} more than the free balance"
+            )

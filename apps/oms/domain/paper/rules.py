@@ -1,0 +1,71 @@
+"""Order validation and trigger rules of the paper venue (pure)."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+from apps.oms.domain.paper.book import Quote
+from apps.oms.domain.paper.errors import InvalidOrderError
+from apps.oms.domain.paper.markets import Market, check_cost, check_price, check_qty
+from apps.oms.domain.paper.state import (
+    BUY,
+    FALL,
+    LIMIT,
+    MARKET,
+    RISE,
+    SELL,
+    TIME_IN_FORCE,
+    OrderRequest,
+)
+
+TRIGGER_KINDS = ("stop_loss", "take_profit", "trigger")
+
+
+def validate(request: OrderRequest, market: Market, quote: Quote, amend: bool = False) -> None:
+    """Refuse malformed orders: side/type/time in force, qty and price steps, minimums."""
+    if request.side not in (BUY, SELL) or request.type not in (MARKET, LIMIT):
+        raise InvalidOrderError(f"unsupported side/type {request.side}/{request.type}")
+    if request.time_in_force not in TIME_IN_FORCE:
+        raise InvalidOrderError(f"unsupported timeInForce {request.time_in_force}")
+    check_qty(market, request.qty)
+    if request.type == LIMIT:
+        if request.price is None:
+            raise InvalidOrderError("a limit order needs a price")
+        check_price(market, request.price)
+    elif request.post_only or request.time_in_force == "PO":
+        raise InvalidOrderError("a market order cannot be post-only")
+    if request.reduce_only and not market.is_swap:
+        raise InvalidOrderError("reduceOnly is only supported on swaps")
+    if request.trigger_price is not None:
+        validate_trigger(request, market, quote, amend)
+    reference = request.price or request.trigger_price or quote.last
+    check_cost(market, request.qty, reference)
+
+
+def validate_trigger(request: OrderRequest, market: Market, quote: Quote, amend: bool) -> None:
+    assert request.trigger_price is not None  # noqa: S101 - checked by the caller
+    check_price(market, request.trigger_price, "triggerPrice")
+    if request.trigger_kind not in TRIGGER_KINDS:
+        raise InvalidOrderError(f"unsupported trigger kind {request.trigger_kind}")
+    direction = trigger_direction(request, quote.last)
+    if crossed(direction, request.trigger_price, quote.last) and not amend:
+        raise InvalidOrderError(
+            f"triggerPrice {request.trigger_price} would trigger immediately at {quote.last}"
+        )
+
+
+def trigger_direction(request: OrderRequest, last: Decimal) -> str:
+    """Which way the price must move to fire: stops follow the adverse move, take-profits the
+    favourable one, a plain trigger whichever side of the current price it was placed on."""
+    if request.trigger_kind == "stop_loss":
+        return RISE if request.side == BUY else FALL
+    if request.trigger_kind == "take_profit":
+        return FALL if request.side == BUY else RISE
+    assert request.trigger_price is not None  # noqa: S101 - only called for trigger orders
+    return RISE if request.trigger_price > last else FALL
+
+
+def crossed(direction: str | None, trigger: Decimal | None, last: Decimal) -> bool:
+    if trigger is None:
+        return False
+    return last >= trigger if direction == RISE else last <= trigger

@@ -1,0 +1,155 @@
+"""Value types of the paper venue: order requests, orders, fills, positions and account state.
+
+All frozen; the matching functions return new values. Money is `Decimal`, times are epoch ms.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from decimal import Decimal
+from types import MappingProxyType
+
+from apps.oms.domain.money import ZERO, quantize
+
+BUY = "buy"
+SELL = "sell"
+MARKET = "market"
+LIMIT = "limit"
+OPEN = "open"
+CLOSED = "closed"
+CANCELED = "canceled"
+TIME_IN_FORCE = ("GTC", "IOC", "FOK", "PO")
+RISE = "rise"
+FALL = "fall"
+DEFAULT_LEVERAGE = 10
+DEFAULT_START_BALANCE: Mapping[str, Decimal] = MappingProxyType({"USDT": Decimal(100000)})
+
+
+@dataclass(frozen=True, slots=True)
+class OrderRequest:
+    """What a client asked for. `trigger_kind` is `stop_loss`, `take_profit` or `trigger`."""
+
+    symbol: str
+    side: str
+    type: str
+    qty: Decimal
+    price: Decimal | None = None
+    client_order_id: str | None = None
+    time_in_force: str = "GTC"
+    post_only: bool = False
+    reduce_only: bool = False
+    trigger_price: Decimal | None = None
+    trigger_kind: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class PaperOrder:
+    """An order on the paper venue. `reserved` is held in `reserve_currency` while it is open."""
+
+    order_id: str
+    seq: int
+    client_order_id: str | None
+    symbol: str
+    side: str
+    type: str
+    time_in_force: str
+    post_only: bool
+    reduce_only: bool
+    qty: Decimal
+    price: Decimal | None
+    trigger_price: Decimal | None
+    trigger_direction: str | None
+    created_ms: int
+    updated_ms: int
+    fee_currency: str
+    triggered: bool = False
+    filled: Decimal = ZERO
+    cost: Decimal = ZERO
+    fee: Decimal = ZERO
+    reserved: Decimal = ZERO
+    reserve_currency: str | None = None
+    status: str = OPEN
+    last_trade_ms: int | None = None
+    fill_after_ms: int | None = None
+    price_seq: int = 0
+    reason: str | None = None
+
+    @property
+    def remaining(self) -> Decimal:
+        return self.qty - self.filled
+
+    @property
+    def is_open(self) -> bool:
+        return self.status == OPEN
+
+    @property
+    def is_pending_trigger(self) -> bool:
+        return self.trigger_price is not None and not self.triggered
+
+
+@dataclass(frozen=True, slots=True)
+class Fill:
+    """One execution. `cost` = qty x price x contract size, `fee` in `fee_currency` (quote)."""
+
+    trade_id: str
+    order_id: str
+    client_order_id: str | None
+    symbol: str
+    side: str
+    price: Decimal
+    qty: Decimal
+    cost: Decimal
+    fee: Decimal
+    fee_currency: str
+    taker_or_maker: str
+    timestamp_ms: int
+
+
+@dataclass(frozen=True, slots=True)
+class Position:
+    """Venue-side linear perpetual position: signed qty in contracts, average entry price."""
+
+    symbol: str
+    qty: Decimal = ZERO
+    entry_price: Decimal = ZERO
+    realized_pnl: Decimal = ZERO
+    leverage: int = DEFAULT_LEVERAGE
+    updated_ms: int = 0
+
+    @property
+    def side(self) -> str | None:
+        if self.qty == 0:
+            return None
+        return "long" if self.qty > 0 else "short"
+
+
+@dataclass(frozen=True, slots=True)
+class AccountState:
+    """Everything matching needs of one account: wallet totals, open orders, positions."""
+
+    account_id: int
+    balances: Mapping[str, Decimal] = field(default_factory=dict)
+    open_orders: Mapping[str, PaperOrder] = field(default_factory=dict)
+    positions: Mapping[str, Position] = field(default_factory=dict)
+    next_seq: int = 1
+    leverage: int = DEFAULT_LEVERAGE
+
+    def total(self, currency: str) -> Decimal:
+        return self.balances.get(currency, ZERO)
+
+
+def new_account(
+    account_id: int,
+    start: Mapping[str, Decimal] = DEFAULT_START_BALANCE,
+    leverage: int = DEFAULT_LEVERAGE,
+) -> AccountState:
+    """A fresh paper account: the start balance (100,000 USDT by default) and nothing else."""
+    return AccountState(account_id, dict(start), {}, {}, 1, leverage)
+
+
+def average_price(order: PaperOrder, contract_size: Decimal) -> Decimal | None:
+    """Volume-weighted fill price, quantised to 18 places; None before the first fill."""
+    if order.filled == 0:
+        return None
+    return quantize(order.cost / (order.filled * contract_size))

@@ -1,0 +1,176 @@
+"""Pre-trade risk: pure checks of an order intent over a snapshot of limits and counters, each
+failure a stable rule name (raised as `risk_blocked` with `rule` and `scope`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from dataclasses import dataclass
+from datetime import UTC, date
+from decimal import Decimal
+
+from apps.oms.domain.enums import Side
+from apps.oms.domain.errors import RiskBlocked
+from apps.oms.domain.money import ZERO, money_context, quantize
+from apps.oms.domain.positions import Deal
+
+
+@dataclass(frozen=True, slots=True)
+class RiskLimits:
+    """Configured limits of one scope (account or strategy); None = no limit."""
+
+    max_open_positions: int | None = None
+    max_open_positions_per_symbol: int | None = None
+    max_order_qty: Decimal | None = None
+    max_order_notional: Decimal | None = None
+    min_order_notional: Decimal | None = None
+    max_position_notional: Decimal | None = None
+    max_open_orders_per_symbol: int | None = None
+    daily_loss_limit: Decimal | None = None
+    symbol_allowlist: frozenset[str] | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class RiskScope:
+    """One scope's limits and its counters at the time of the check (committed + queued)."""
+
+    name: str
+    limits: RiskLimits
+    allow_new_positions: bool = True
+    open_positions: int = 0
+    open_positions_in_symbol: int = 0
+    open_orders_in_symbol: int = 0
+    daily_realized_pnl: Decimal = ZERO
+    position_qty: Decimal = ZERO
+
+
+@dataclass(frozen=True, slots=True)
+class OrderIntent:
+    """The order being checked. `opens_position` = it would create a new position (hedge
+    `position_id = 0`, or no/opposite netting position); `privileged_close` = a close by a
+    risk manager, allowed on a blocked account."""
+
+    symbol: str
+    side: Side
+    qty: Decimal
+    contract_size: Decimal = Decimal(1)
+    price: Decimal | None = None
+    reduce_only: bool = False
+    opens_position: bool = True
+    privileged_close: bool = False
+
+
+Check = Callable[[OrderIntent, RiskScope, Decimal | None], str | None]
+
+
+def _symbol(o: OrderIntent, s: RiskScope, _: Decimal | None) -> str | None:
+    allow = s.limits.symbol_allowlist
+    return "symbol_not_allowed" if allow is not None and o.symbol not in allow else None
+
+
+def _new_positions(o: OrderIntent, s: RiskScope, _: Decimal | None) -> str | None:
+    if s.allow_new_positions:
+        return None
+    if s.name == "account":
+        return "new_positions_not_allowed"
+    return "strategy_new_positions_not_allowed"
+
+
+def _daily_loss(o: OrderIntent, s: RiskScope, _: Decimal | None) -> str | None:
+    limit = s.limits.daily_loss_limit
+    breached = limit is not None and -s.daily_realized_pnl >= limit
+    return "daily_loss_limit" if breached else None
+
+
+def _order_qty(o: OrderIntent, s: RiskScope, _: Decimal | None) -> str | None:
+    limit = s.limits.max_order_qty
+    return "max_order_qty" if limit is not None and o.qty > limit else None
+
+
+def _open_orders(o: OrderIntent, s: RiskScope, _: Decimal | None) -> str | None:
+    limit = s.limits.max_open_orders_per_symbol
+    full = limit is not None and s.open_orders_in_symbol >= limit
+    return "max_open_orders_per_symbol" if full else None
+
+
+def _open_positions(o: OrderIntent, s: RiskScope, _: Decimal | None) -> str | None:
+    if not o.opens_position:
+        return None
+    total, per_symbol = s.limits.max_open_positions, s.limits.max_open_positions_per_symbol
+    if total is not None and s.open_positions >= total:
+        return "max_open_positions"
+    if per_symbol is not None and s.open_positions_in_symbol >= per_symbol:
+        return "max_open_positions_per_symbol"
+    return None
+
+
+def _notional(o: OrderIntent, s: RiskScope, price: Decimal | None) -> str | None:
+    lim = s.limits
+    if (lim.min_order_notional, lim.max_order_notional, lim.max_position_notional) == (
+        None,
+        None,
+        None,
+    ):
+        return None
+    if price is None:
+        return "no_reference_price"
+    with money_context():
+        notional = quantize(o.qty * price * o.contract_size)
+        after = abs(s.position_qty + o.side.sign * o.qty)
+        position_notional = quantize(after * price * o.contract_size)
+    if lim.min_order_notional is not None and notional < lim.min_order_notional:
+        return "min_order_notional"
+    if lim.max_order_notional is not None and notional > lim.max_order_notional:
+        return "max_order_notional"
+    if lim.max_position_notional is not None and position_notional > lim.max_position_notional:
+        return "max_position_notional"
+    return None
+
+
+CHECKS: tuple[Check, ...] = (
+    _symbol,
+    _new_positions,
+    _daily_loss,
+    _order_qty,
+    _open_orders,
+    _open_positions,
+    _notional,
+)
+
+
+def violations(
+    intent: OrderIntent,
+    scopes: Sequence[RiskScope],
+    account_blocked: bool = False,
+    quote_price: Decimal | None = None,
+) -> Iterator[tuple[str, str]]:
+    """Every failing (rule, scope) in a fixed order. Reduce-only orders only meet the blocked
+    account rule: closing must stay possible whatever the limits. Reference price for notional
+    rules: the order's limit price, else the quote no older than 10 s, else `no_reference_price`."""
+    if account_blocked and not intent.privileged_close:
+        yield "account_blocked", "account"
+    if intent.reduce_only:
+        return
+    price = intent.price if intent.price is not None else quote_price
+    for scope in scopes:
+        for check in CHECKS:
+            rule = check(intent, scope, price)
+            if rule is not None:
+                yield rule, scope.name
+
+
+def check_order(
+    intent: OrderIntent,
+    scopes: Sequence[RiskScope],
+    account_blocked: bool = False,
+    quote_price: Decimal | None = None,
+) -> None:
+    """Raise `RiskBlocked(rule, scope)` for the first failing rule; return if all pass."""
+    for rule, scope in violations(intent, scopes, account_blocked, quote_price):
+        raise RiskBlocked(rule, f"order refused by risk rule {rule} ({scope})", scope)
+
+
+def daily_realized_pnl(deals: Iterable[Deal], day: date) -> Decimal:
+    """Realised PnL (gross of fees) of the deals executed on a UTC calendar day, for the
+    `daily_loss_limit` counter of a scope (pass that scope's deals)."""
+    return sum((d.pnl for d in deals if d.executed_at.astimezone(UTC).date() == day), ZERO)

@@ -1,0 +1,1 @@
+"""Venue adapters: paper venue and CCXT exchanges."""

@@ -1,0 +1,1 @@
+"""CCXT gateway pieces: the function classification table, error mapping, exchange instances."""

@@ -1,0 +1,102 @@
+"""Exchange instances: one lazily created, reused instance per account (the paper adapter for
+`paper`, `ccxt.async_support` for `ccxt.<id>`, `ccxt.pro` for `ccxtpro.<id>`), credentials
+decrypted in memory only, sandbox mode for testnet accounts. Used by the API process (`/ccxt`
+reads, market data) and by the worker (`apps/worker/venues.py`). CCXT is imported on first use
+only (it costs ~100 MB per process)."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from typing import Any
+
+from apps.oms.config import Settings
+from apps.oms.errors import NotFound, OmsError
+from apps.oms.security.credentials import CredentialCipher
+from apps.oms.store.ccxt_records import venue_account
+from apps.oms.store.store import Store
+
+
+def ccxt_id(exchange_id: str) -> str | None:
+    """`ccxt.binance` / `ccxtpro.binance` → `binance`; None for other engines."""
+    engine, _, name = exchange_id.partition(".")
+    return name if engine in ("ccxt", "ccxtpro") and name else None
+
+
+def build_ccxt_exchange(account: dict[str, Any], settings: Settings) -> Any:
+    """A `ccxt.async_support` (`ccxt.<id>`) or `ccxt.pro` (`ccxtpro.<id>`) instance for an
+    account row (with decrypted credentials)."""
+    import ccxt.async_support as ccxt_async
+    import ccxt.pro as ccxt_pro
+
+    name = ccxt_id(str(account["exchange_id"]))
+    module: Any = ccxt_pro if str(account["exchange_id"]).startswith("ccxtpro.") else ccxt_async
+    klass = getattr(module, name or "", None)
+    if name is None or klass is None or name not in module.exchanges:
+        raise OmsError(f"unsupported engine {account['exchange_id']}",
+                       code="unsupported_engine", status=422)
+    config: dict[str, Any] = {
+        "enableRateLimit": True,
+        "timeout": int(settings.worker.venue_timeout_seconds * 1000),
+    }
+    config.update(_decrypted(account.get("credentials"), settings))
+    exchange = klass(config)
+    exchange.number = str  # keep exact numbers; adapters convert to Decimal
+    if account.get("is_testnet"):
+        exchange.set_sandbox_mode(True)
+    return exchange
+
+
+def _decrypted(stored: dict[str, Any] | None, settings: Settings) -> dict[str, str]:
+    if not stored:
+        return {}
+    sec = settings.security
+    master = sec.encryption_master_key.get_secret_value() if sec.encryption_master_key else None
+    cipher = CredentialCipher(master, [k.get_secret_value() for k in sec.previous_master_keys])
+    out: dict[str, str] = {}
+    for column, key in (("api_key", "apiKey"), ("secret", "secret"), ("passphrase", "password")):
+        value = stored.get(column)
+        if value:
+            out[key] = cipher.decrypt(str(value))
+    return out
+
+
+class ExchangeRegistry:
+    """One exchange instance per account for this process, created on first use."""
+
+    def __init__(self, store: Store, settings: Settings) -> None:
+        self.store = store
+        self.settings = settings
+        self._instances: dict[int, Any] = {}
+        self._lock = asyncio.Lock()
+
+    async def get(self, account_id: int) -> Any:
+        instance = self._instances.get(account_id)
+        if instance is not None:
+            return instance
+        async with self._lock:
+            instance = self._instances.get(account_id)
+            if instance is None:
+                instance = await self._build(account_id)
+                self._instances[account_id] = instance
+        return instance
+
+    async def _build(self, account_id: int) -> Any:
+        async with self.store.read() as conn:
+            account = await venue_account(conn, account_id)
+        if account is None:
+            raise NotFound(f"account {account_id} not found", code="account_not_found")
+        if account["exchange_id"] == "paper":
+            from apps.oms.exchange.paper.factory import build_paper_venue
+
+            return build_paper_venue(
+                account_id, self.store.engine, account["config"],
+                starting_balance_usdt=self.settings.paper.starting_balance_usdt,
+            )
+        return build_ccxt_exchange(account, self.settings)
+
+    async def close(self) -> None:
+        for instance in self._instances.values():
+            with contextlib.suppress(Exception):
+                await instance.close()
+        self._instances.clear()

@@ -1,0 +1,193 @@
+"""`CcxtVenue`: the `VenuePort` over a `ccxt.async_support` exchange (one long-lived instance per
+account). CCXT runs with `exchange.number = str` so no float is ever produced; every numeric
+field of a unified structure is converted to `Decimal` here (`info` stays the raw payload).
+Markets are loaded once and refreshed after `markets_ttl_seconds`."""
+
+from __future__ import annotations
+
+import time
+from decimal import Decimal, InvalidOperation
+from typing import Any
+
+from apps.oms.service.ports import Params, Structure
+
+NUMERIC = frozenset({
+    "price", "amount", "cost", "filled", "remaining", "average", "stopPrice", "triggerPrice",
+    "takeProfitPrice", "stopLossPrice", "rate", "free", "used", "total", "bid", "ask", "last",
+    "high", "low", "open", "close", "previousClose", "bidVolume", "askVolume", "baseVolume",
+    "quoteVolume", "vwap", "change", "percentage", "contracts", "contractSize", "notional",
+    "entryPrice", "markPrice", "unrealizedPnl", "realizedPnl", "leverage", "liquidationPrice",
+    "collateral", "initialMargin", "maintenanceMargin", "marginRatio", "indexPrice",
+})  # fmt: skip
+
+
+def _number(value: Any) -> Any:
+    if value is None or isinstance(value, bool | Decimal):
+        return value
+    if isinstance(value, str | int | float):
+        try:
+            return Decimal(str(value))
+        except InvalidOperation:
+            return value
+    return value
+
+
+def decimals(value: Any, key: str | None = None) -> Any:
+    """Numeric fields of a CCXT structure (recursively, `info` excepted) as `Decimal`."""
+    if isinstance(value, dict) and key in ("free", "used", "total"):
+        return {k: _number(v) for k, v in value.items()}  # balance totals by currency
+    if isinstance(value, dict):
+        out: dict[str, Any] = {}
+        for k, v in value.items():
+            if k == "info":
+                out[k] = v
+            elif k in NUMERIC and not isinstance(v, dict | list):
+                out[k] = _number(v)
+            else:
+                out[k] = decimals(v, k)
+        return out
+    if isinstance(value, list):
+        return [decimals(v, key) for v in value]
+    if key in ("free", "used", "total") or key in NUMERIC:
+        return _number(value)
+    return value
+
+
+class CcxtVenue:
+    """One CCXT exchange account behind the `VenuePort`."""
+
+    def __init__(self, exchange: Any, *, markets_ttl_seconds: float = 3600.0) -> None:
+        self.exchange = exchange
+        self.id: str = str(exchange.id)
+        self.has: dict[str, Any] = exchange.has
+        self.markets_ttl_seconds = markets_ttl_seconds
+        self._markets_at: float | None = None
+
+    async def _call(self, name: str, *args: Any) -> Any:
+        await self.load_markets()
+        return decimals(await getattr(self.exchange, name)(*args))
+
+    async def load_markets(
+        self, reload: bool = False, params: Params | None = None
+    ) -> dict[str, Structure]:
+        now = time.monotonic()
+        stale = self._markets_at is None or now - self._markets_at > self.markets_ttl_seconds
+        if reload or stale:
+            await self.exchange.load_markets(True, params or {})
+            self._markets_at = now
+        markets: dict[str, Structure] = self.exchange.markets
+        return markets
+
+    async def fetch_markets(self, params: Params | None = None) -> list[Structure]:
+        return list((await self.load_markets(False, params)).values())
+
+    async def fetch_ticker(self, symbol: str, params: Params | None = None) -> Structure:
+        result: Structure = await self._call("fetch_ticker", symbol, params or {})
+        return result
+
+    async def fetch_tickers(
+        self, symbols: list[str] | None = None, params: Params | None = None
+    ) -> dict[str, Structure]:
+        result: dict[str, Structure] = await self._call("fetch_tickers", symbols, params or {})
+        return result
+
+    async def fetch_order_book(
+        self, symbol: str, limit: int | None = None, params: Params | None = None
+    ) -> Structure:
+        book: Structure = await self._call("fetch_order_book", symbol, limit, params or {})
+        for side in ("bids", "asks"):
+            book[side] = [[_number(x) for x in level] for level in book.get(side) or []]
+        return book
+
+    async def fetch_trades(
+        self, symbol: str, since: int | None = None, limit: int | None = None,
+        params: Params | None = None,
+    ) -> list[Structure]:
+        result: list[Structure] = await self._call("fetch_trades", symbol, since, limit, params or {})
+        return result
+
+    async def fetch_ohlcv(
+        self, symbol: str, timeframe: str = "1m", since: int | None = None,
+        limit: int | None = None, params: Params | None = None,
+    ) -> list[list[Any]]:
+        await self.load_markets()
+        rows = await self.exchange.fetch_ohlcv(symbol, timeframe, since, limit, params or {})
+        return [[row[0], *(_number(x) for x in row[1:])] for row in rows]
+
+    async def fetch_balance(self, params: Params | None = None) -> Structure:
+        balance: Structure = await self._call("fetch_balance", params or {})
+        return balance
+
+    async def create_order(
+        self, symbol: str, type: str, side: str, amount: Decimal,
+        price: Decimal | None = None, params: Params | None = None,
+    ) -> Structure:
+        # strings keep the exact decimal; CCXT applies the market precision to them
+        price_arg = None if price is None else str(price)
+        order: Structure = await self._call(
+            "create_order", symbol, type, side, str(amount), price_arg, params or {}
+        )
+        return order
+
+    async def edit_order(
+        self, id: str, symbol: str, type: str, side: str, amount: Decimal | None = None,
+        price: Decimal | None = None, params: Params | None = None,
+    ) -> Structure:
+        amount_arg = None if amount is None else str(amount)
+        price_arg = None if price is None else str(price)
+        order: Structure = await self._call(
+            "edit_order", id, symbol, type, side, amount_arg, price_arg, params or {}
+        )
+        return order
+
+    async def cancel_order(
+        self, id: str, symbol: str | None = None, params: Params | None = None
+    ) -> Structure:
+        order: Structure = await self._call("cancel_order", id, symbol, params or {})
+        return order
+
+    async def cancel_all_orders(
+        self, symbol: str | None = None, params: Params | None = None
+    ) -> list[Structure]:
+        orders: list[Structure] = await self._call("cancel_all_orders", symbol, params or {})
+        return orders
+
+    async def fetch_order(
+        self, id: str, symbol: str | None = None, params: Params | None = None
+    ) -> Structure:
+        order: Structure = await self._call("fetch_order", id, symbol, params or {})
+        return order
+
+    async def _listing(self, name: str, symbol: str | None, since: int | None,
+                       limit: int | None, params: Params | None) -> list[Structure]:
+        result: list[Structure] = await self._call(name, symbol, since, limit, params or {})
+        return result
+
+    async def fetch_orders(self, symbol: str | None = None, since: int | None = None,
+                           limit: int | None = None, params: Params | None = None
+                           ) -> list[Structure]:
+        return await self._listing("fetch_orders", symbol, since, limit, params)
+
+    async def fetch_open_orders(self, symbol: str | None = None, since: int | None = None,
+                                limit: int | None = None, params: Params | None = None
+                                ) -> list[Structure]:
+        return await self._listing("fetch_open_orders", symbol, since, limit, params)
+
+    async def fetch_closed_orders(self, symbol: str | None = None, since: int | None = None,
+                                  limit: int | None = None, params: Params | None = None
+                                  ) -> list[Structure]:
+        return await self._listing("fetch_closed_orders", symbol, since, limit, params)
+
+    async def fetch_my_trades(self, symbol: str | None = None, since: int | None = None,
+                              limit: int | None = None, params: Params | None = None
+                              ) -> list[Structure]:
+        return await self._listing("fetch_my_trades", symbol, since, limit, params)
+
+    async def fetch_positions(
+        self, symbols: list[str] | None = None, params: Params | None = None
+    ) -> list[Structure]:
+        result: list[Structure] = await self._call("fetch_positions", symbols, params or {})
+        return result
+
+    async def close(self) -> None:
+        await self.exchange.close()

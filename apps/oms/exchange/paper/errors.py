@@ -1,0 +1,37 @@
+"""Map paper-core refusals to the CCXT error classes the worker already handles."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+import ccxt
+
+from apps.oms.domain.paper.errors import (
+    BadSymbolError,
+    InsufficientFundsError,
+    InvalidOrderError,
+    OrderNotFoundError,
+    OrderWouldTakeError,
+    PaperError,
+)
+
+_MAP: tuple[tuple[type[PaperError], type[Exception]], ...] = (
+    (BadSymbolError, ccxt.BadSymbol),
+    (OrderWouldTakeError, ccxt.OrderImmediatelyFillable),
+    (InvalidOrderError, ccxt.InvalidOrder),
+    (InsufficientFundsError, ccxt.InsufficientFunds),
+    (OrderNotFoundError, ccxt.OrderNotFound),
+)
+
+
+@contextmanager
+def ccxt_errors() -> Iterator[None]:
+    """Re-raise a PaperError as the CCXT class of the same meaning, message prefixed `paper`."""
+    try:
+        yield
+    except PaperError as exc:
+        for paper_class, ccxt_class in _MAP:
+            if isinstance(exc, paper_class):
+                raise ccxt_class(f"paper {exc}") from exc
+        raise ccxt.ExchangeError(f"paper {exc}") from exc

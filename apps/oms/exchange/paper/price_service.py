@@ -1,0 +1,56 @@
+"""Service functions behind `POST /paper/prices` and `GET /paper/prices`.
+
+Setting a price is allowed for admins and for keys with `can_trade` on at least one paper
+account; it stores the shared price only (matching runs in the workers, see `PaperVenue.match`).
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+import ccxt
+
+from apps.oms.domain.paper.book import Quote
+from apps.oms.domain.paper.matching import Venue
+from apps.oms.errors import PermissionDenied, ValidationFailed
+from apps.oms.exchange.paper.market_data import get_paper_prices, set_paper_price
+from apps.oms.service.principal import Principal
+from apps.oms.store.paper import PaperStore, paper_account_ids
+
+
+async def may_set_prices(principal: Principal, store: PaperStore) -> None:
+    """PermissionDenied unless admin or `can_trade` on a paper account."""
+    if principal.is_admin:
+        return
+    trading = [aid for aid, flags in principal.grants.items() if flags.can_trade]
+    if not await paper_account_ids(store.engine, trading):
+        raise PermissionDenied(
+            "setting paper prices needs can_trade on a paper account", code="permission_denied"
+        )
+
+
+async def set_price(
+    principal: Principal,
+    store: PaperStore,
+    venue: Venue,
+    symbol: str,
+    price: Decimal,
+    bid: Decimal | None = None,
+    ask: Decimal | None = None,
+) -> Quote:
+    await may_set_prices(principal, store)
+    try:
+        return await set_paper_price(store, venue, symbol, price, bid, ask)
+    except ccxt.BadSymbol as exc:
+        raise ValidationFailed(str(exc), code="unsupported_market") from exc
+    except ccxt.InvalidOrder as exc:
+        raise ValidationFailed(str(exc)) from exc
+
+
+async def read_prices(
+    store: PaperStore, venue: Venue, symbols: list[str] | None
+) -> dict[str, Quote]:
+    try:
+        return await get_paper_prices(store, venue, symbols)
+    except ccxt.BadSymbol as exc:
+        raise ValidationFailed(str(exc), code="unsupported_market") from exc

@@ -1,0 +1,68 @@
+"""Turn CCXT-style `create_order` arguments and params into a core `OrderRequest`.
+
+Numbers arrive as Decimal, int or str (a float is converted through its shortest repr, as CCXT's
+`number_to_string` does, at this boundary only). Params understood: `clientOrderId`,
+`timeInForce`, `postOnly`, `reduceOnly`, `triggerPrice` / `stopPrice`, `stopLossPrice`,
+`takeProfitPrice`.
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal, InvalidOperation
+from typing import Any
+
+import ccxt
+
+from apps.oms.domain.paper.state import OrderRequest
+
+
+def decimal_arg(value: Any, name: str) -> Decimal | None:
+    """An exact Decimal from a CCXT argument; InvalidOrder when it is not a finite number."""
+    if value is None:
+        return None
+    if isinstance(value, bool):
+        raise ccxt.InvalidOrder(f"paper {name} must be a number")
+    try:
+        number = value if isinstance(value, Decimal) else Decimal(str(value))
+    except InvalidOperation:
+        raise ccxt.InvalidOrder(f"paper {name} is not a number: {value!r}") from None
+    if not number.is_finite():
+        raise ccxt.InvalidOrder(f"paper {name} must be finite")
+    return number
+
+
+def _trigger(params: dict[str, Any]) -> tuple[Decimal | None, str | None]:
+    for key, kind in (
+        ("stopLossPrice", "stop_loss"),
+        ("takeProfitPrice", "take_profit"),
+        ("triggerPrice", "trigger"),
+        ("stopPrice", "trigger"),
+    ):
+        if params.get(key) is not None:
+            return decimal_arg(params[key], key), kind
+    return None, None
+
+
+def order_request(
+    symbol: str, type_: str, side: str, amount: Any, price: Any, params: dict[str, Any]
+) -> OrderRequest:
+    """The core request for a CCXT `create_order` call (validation of values is the core's)."""
+    qty = decimal_arg(amount, "amount")
+    if qty is None:
+        raise ccxt.ArgumentsRequired("paper create_order requires an amount")
+    trigger_price, kind = _trigger(params)
+    client_order_id = params.get("clientOrderId")
+    time_in_force = str(params.get("timeInForce") or "GTC").upper()
+    return OrderRequest(
+        symbol=symbol,
+        side=str(side).lower(),
+        type=str(type_).lower(),
+        qty=qty,
+        price=decimal_arg(price, "price") if str(type_).lower() == "limit" else None,
+        client_order_id=None if client_order_id is None else str(client_order_id),
+        time_in_force=time_in_force,
+        post_only=bool(params.get("postOnly", False)),
+        reduce_only=bool(params.get("reduceOnly", False)),
+        trigger_price=trigger_price,
+        trigger_kind=kind,
+    )

@@ -1,0 +1,268 @@
+"""CCXT unified structures built from paper venue values (numbers stay `Decimal`).
+
+Every unified key CCXT's own `safe_order` / `safe_trade` / `safe_position` / `safe_ticker` /
+`safe_market_structure` produce is present; `info` carries the raw paper record (strings).
+`to_ccxt_numbers` gives the float view plain CCXT returns, for CCXT's validators or clients.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import UTC, datetime
+from decimal import Decimal
+from typing import Any
+
+from apps.oms.domain.money import to_plain
+from apps.oms.domain.paper.book import Book, Quote
+from apps.oms.domain.paper.markets import Market
+from apps.oms.domain.paper.state import AccountState, Fill, PaperOrder, Position, average_price
+
+Structure = dict[str, Any]
+
+
+def iso8601(ms: int | None) -> str | None:
+    """CCXT's datetime text: `2026-11-22T02:11:16.123Z`."""
+    if ms is None:
+        return None
+    moment = datetime.fromtimestamp(ms // 1000, tz=UTC)
+    return moment.strftime("%Y-%m-%dT%H:%M:%S") + f".{ms % 1000:03d}Z"
+
+
+def raw(record: object) -> dict[str, Any]:
+    """The `info` payload: the paper record's fields, Decimals as plain strings."""
+    fields = getattr(record, "__dataclass_fields__", {})
+    out: dict[str, Any] = {}
+    for name in fields:
+        value = getattr(record, name)
+        out[name] = to_plain(value) if isinstance(value, Decimal) else value
+    return out
+
+
+def market_structure(m: Market) -> Structure:
+    return {
+        "id": m.market_id,
+        "lowercaseId": m.market_id.lower(),
+        "symbol": m.symbol,
+        "base": m.base,
+        "quote": m.quote,
+        "settle": m.settle,
+        "baseId": m.base,
+        "quoteId": m.quote,
+        "settleId": m.settle,
+        "type": m.type,
+        "spot": not m.is_swap,
+        "margin": False,
+        "swap": m.is_swap,
+        "future": False,
+        "option": False,
+        "index": None,
+        "active": True,
+        "contract": m.is_swap,
+        "linear": True if m.is_swap else None,
+        "inverse": False if m.is_swap else None,
+        "subType": "linear" if m.is_swap else None,
+        "taker": m.taker_fee,
+        "maker": m.maker_fee,
+        "contractSize": m.contract_size if m.is_swap else None,
+        "expiry": None,
+        "expiryDatetime": None,
+        "strike": None,
+        "optionType": None,
+        "created": None,
+        "marginModes": {"cross": m.is_swap, "isolated": False},
+        "precision": {
+            "amount": m.amount_step,
+            "price": m.price_step,
+            "cost": None,
+            "base": None,
+            "quote": None,
+        },
+        "limits": {
+            "leverage": {
+                "min": Decimal(1) if m.is_swap else None,
+                "max": Decimal(100) if m.is_swap else None,
+            },
+            "amount": {"min": m.min_amount, "max": None},
+            "price": {"min": m.price_step, "max": None},
+            "cost": {"min": m.min_cost, "max": None},
+        },
+        "info": raw(m),
+    }
+
+
+def fee_structure(cost: Decimal, currency: str) -> dict[str, Any]:
+    return {"cost": cost, "currency": currency}
+
+
+def trade_structure(f: Fill) -> Structure:
+    fee = fee_structure(f.fee, f.fee_currency)
+    return {
+        "info": raw(f),
+        "id": f.trade_id,
+        "timestamp": f.timestamp_ms,
+        "datetime": iso8601(f.timestamp_ms),
+        "symbol": f.symbol,
+        "order": f.order_id,
+        "type": None,
+        "side": f.side,
+        "takerOrMaker": f.taker_or_maker,
+        "price": f.price,
+        "amount": f.qty,
+        "cost": f.cost,
+        "fee": fee,
+        "fees": [fee],
+    }
+
+
+def order_structure(o: PaperOrder, m: Market, fills: list[Fill] | None = None) -> Structure:
+    fee = fee_structure(o.fee, o.fee_currency)
+    trigger = o.trigger_price
+    return {
+        "info": raw(o),
+        "id": o.order_id,
+        "clientOrderId": o.client_order_id,
+        "timestamp": o.created_ms,
+        "datetime": iso8601(o.created_ms),
+        "lastTradeTimestamp": o.last_trade_ms,
+        "lastUpdateTimestamp": o.updated_ms,
+        "symbol": o.symbol,
+        "type": o.type,
+        "timeInForce": o.time_in_force,
+        "postOnly": o.post_only,
+        "reduceOnly": o.reduce_only,
+        "side": o.side,
+        "price": o.price if o.price is not None else average_price(o, m.contract_size),
+        "stopPrice": trigger,
+        "triggerPrice": trigger,
+        "stopLossPrice": trigger if o.trigger_direction and _is_stop(o) else None,
+        "takeProfitPrice": trigger if o.trigger_direction and not _is_stop(o) else None,
+        "amount": o.qty,
+        "cost": o.cost,
+        "average": average_price(o, m.contract_size),
+        "filled": o.filled,
+        "remaining": o.remaining if o.is_open else Decimal(0),
+        "status": o.status,
+        "fee": fee,
+        "fees": [fee],
+        "trades": [trade_structure(f) for f in fills or ()],
+    }
+
+
+def _is_stop(o: PaperOrder) -> bool:
+    """A trigger that fires on the adverse move (buy on a rise, sell on a fall) is a stop."""
+    return (o.side == "buy") == (o.trigger_direction == "rise")
+
+
+def balance_structure(state: AccountState, used: Mapping[str, Decimal], now_ms: int) -> Structure:
+    result: Structure = {
+        "info": {c: to_plain(t) for c, t in state.balances.items()},
+        "timestamp": now_ms,
+        "datetime": iso8601(now_ms),
+        "free": {},
+        "used": {},
+        "total": {},
+    }
+    for currency, total in sorted(state.balances.items()):
+        held = used.get(currency, Decimal(0))
+        entry = {"free": total - held, "used": held, "total": total}
+        result[currency] = entry
+        for key, value in entry.items():
+            result[key][currency] = value
+    return result
+
+
+def position_structure(
+    p: Position, m: Market, mark: Decimal, collateral: Decimal, now_ms: int
+) -> Structure:
+    contracts = abs(p.qty)
+    notional = contracts * m.contract_size * mark
+    unrealized = (mark - p.entry_price) * p.qty * m.contract_size
+    initial = notional / p.leverage
+    return {
+        "info": raw(p),
+        "id": None,
+        "symbol": p.symbol,
+        "timestamp": now_ms,
+        "datetime": iso8601(now_ms),
+        "lastUpdateTimestamp": p.updated_ms,
+        "initialMargin": initial,
+        "initialMarginPercentage": Decimal(1) / p.leverage,
+        "maintenanceMargin": None,
+        "maintenanceMarginPercentage": None,
+        "entryPrice": p.entry_price,
+        "notional": notional,
+        "leverage": Decimal(p.leverage),
+        "unrealizedPnl": unrealized,
+        "realizedPnl": p.realized_pnl,
+        "contracts": contracts,
+        "contractSize": m.contract_size,
+        "marginRatio": None,
+        "liquidationPrice": None,
+        "markPrice": mark,
+        "lastPrice": mark,
+        "collateral": collateral,
+        "marginMode": "cross",
+        "side": p.side,
+        "percentage": unrealized / initial * 100 if initial else None,
+        "stopLossPrice": None,
+        "takeProfitPrice": None,
+        "hedged": False,
+    }
+
+
+def ticker_structure(q: Quote) -> Structure:
+    return {
+        "symbol": q.symbol,
+        "info": raw(q),
+        "timestamp": q.timestamp_ms,
+        "datetime": iso8601(q.timestamp_ms),
+        "high": None,
+        "low": None,
+        "bid": q.bid,
+        "bidVolume": None,
+        "ask": q.ask,
+        "askVolume": None,
+        "vwap": None,
+        "open": None,
+        "close": q.last,
+        "last": q.last,
+        "previousClose": None,
+        "change": None,
+        "percentage": None,
+        "average": None,
+        "baseVolume": None,
+        "quoteVolume": None,
+        "markPrice": q.last,
+        "indexPrice": None,
+    }
+
+
+def order_book_structure(book: Book, display: Decimal, limit: int | None, now_ms: int) -> Structure:
+    """Levels as [price, amount]; an unlimited level shows `display` as its amount."""
+
+    def side(levels: tuple[Any, ...]) -> list[list[Decimal]]:
+        rows = [[lv.price, display if lv.volume is None else lv.volume] for lv in levels]
+        return rows[:limit] if limit else rows
+
+    return {
+        "symbol": book.symbol,
+        "bids": side(book.bids),
+        "asks": side(book.asks),
+        "timestamp": now_ms,
+        "datetime": iso8601(now_ms),
+        "nonce": None,
+    }
+
+
+def to_ccxt_numbers(value: Any, number: type = float) -> Any:
+    """A copy with every Decimal converted by `number` (float = what plain CCXT returns).
+
+    For display and CCXT's structure validators only: never feed the result to book-keeping.
+    """
+    if isinstance(value, Decimal):
+        return number(value)
+    if isinstance(value, dict):
+        return {k: v if k == "info" else to_ccxt_numbers(v, number) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [to_ccxt_numbers(v, number) for v in value]
+    return value

@@ -1,0 +1,318 @@
+"""`PaperVenue`: one paper account behind the `VenuePort` (CCXT unified methods and errors).
+
+Every call loads the account's state from the store, runs a pure matching function and writes
+the Outcome in one short transaction (optimistic on the account version, retried on conflict).
+Results are CCXT structures with `Decimal` numbers. Resting orders, triggers and deferred fills
+advance in `match()` (the worker's order sync calls it) and in `on_price()`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable, Mapping
+from decimal import Decimal
+from typing import Any
+
+import ccxt
+from sqlalchemy.exc import IntegrityError
+
+from apps.oms.domain.paper import ledger
+from apps.oms.domain.paper.faults import REJECT, TIMEOUT, UNAVAILABLE, FaultConfig, decide
+from apps.oms.domain.paper.matching import (
+    Outcome,
+    Venue,
+    amend_order,
+    apply_price,
+    cancel_all,
+    cancel_order,
+    place_order,
+)
+from apps.oms.domain.paper.state import (
+    DEFAULT_LEVERAGE,
+    DEFAULT_START_BALANCE,
+    AccountState,
+    Fill,
+    PaperOrder,
+)
+from apps.oms.exchange.paper.errors import ccxt_errors
+from apps.oms.exchange.paper.market_data import PaperMarketData, now_ms
+from apps.oms.exchange.paper.requests import decimal_arg, order_request
+from apps.oms.exchange.paper.structures import (
+    Structure,
+    balance_structure,
+    order_structure,
+    position_structure,
+    trade_structure,
+)
+from apps.oms.store.paper import PaperStore, VersionConflict
+
+MAX_ATTEMPTS = 8
+Params = dict[str, Any]
+
+
+class PaperVenue(PaperMarketData):
+    """A paper exchange account, CCXT-shaped, persisted in the store."""
+
+    def __init__(
+        self,
+        account_id: int,
+        store: PaperStore,
+        *,
+        venue: Venue | None = None,
+        faults: FaultConfig | None = None,
+        start_balances: Mapping[str, Decimal] | None = None,
+        leverage: int = DEFAULT_LEVERAGE,
+        clock: Callable[[], int] = now_ms,
+        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+    ) -> None:
+        super().__init__(store, venue or Venue(), clock)
+        self.account_id = account_id
+        self.faults = faults or FaultConfig()
+        self.start_balances = dict(start_balances or DEFAULT_START_BALANCE)
+        self.leverage = leverage
+        self._sleep = sleep
+        self._ready = False
+
+    # --- account --------------------------------------------------------------------------
+
+    async def fetch_balance(self, params: Params | None = None) -> Structure:
+        state = await self._load()
+        markets = dict(self.venue.by_symbol)
+        used = {c: ledger.used(state, c, markets) for c in state.balances}
+        return balance_structure(state, used, self.clock())
+
+    async def fetch_positions(
+        self, symbols: list[str] | None = None, params: Params | None = None
+    ) -> list[Structure]:
+        state = await self._load()
+        result = []
+        for symbol, position in sorted(state.positions.items()):
+            if position.qty == 0 or (symbols and symbol not in symbols):
+                continue
+            market = self._market(symbol)
+            mark = (await self.quote(symbol)).last
+            collateral = state.total(market.quote)
+            result.append(position_structure(position, market, mark, collateral, self.clock()))
+        return result
+
+    # --- orders ---------------------------------------------------------------------------
+
+    async def create_order(
+        self,
+        symbol: str,
+        type: str,
+        side: str,
+        amount: Decimal,
+        price: Decimal | None = None,
+        params: Params | None = None,
+    ) -> Structure:
+        """Place an order. Injected faults: `ExchangeNotAvailable` or `InvalidOrder` before
+        placing; `RequestTimeout` after placing (the order exists: look it up by clientOrderId).
+        """
+        request = order_request(symbol, type, side, amount, price, params or {})
+        market = self._market(symbol)
+        fault = await self._fault()
+        if fault == UNAVAILABLE:
+            raise ccxt.ExchangeNotAvailable("paper injected outage: order not placed")
+        if fault == REJECT:
+            raise ccxt.InvalidOrder("paper injected reject: order not placed")
+        if self.faults.ack_latency_ms:
+            await self._sleep(self.faults.ack_latency_ms / 1000)
+        if request.client_order_id and await self.store.find_order(
+            self.account_id, client_order_id=request.client_order_id
+        ):
+            raise ccxt.InvalidOrder(f"paper duplicate clientOrderId {request.client_order_id}")
+        quote = await self.quote(symbol)
+        latency = self.faults.fill_latency_ms or None
+        try:
+            outcome = await self._apply(
+                lambda state, now: place_order(state, request, self.venue, quote, now, latency)
+            )
+        except IntegrityError as exc:  # a concurrent order took the same clientOrderId
+            raise ccxt.InvalidOrder(
+                f"paper duplicate clientOrderId {request.client_order_id}"
+            ) from exc
+        if fault == TIMEOUT:
+            raise ccxt.RequestTimeout("paper injected timeout: outcome unknown to the caller")
+        return order_structure(outcome.orders[0], market, list(outcome.fills))
+
+    async def edit_order(
+        self,
+        id: str,
+        symbol: str,
+        type: str,
+        side: str,
+        amount: Decimal | None = None,
+        price: Decimal | None = None,
+        params: Params | None = None,
+    ) -> Structure:
+        """Amend qty / price / triggerPrice of an open order in place (same id)."""
+        order = await self._find(id, params)
+        quote = await self.quote(order.symbol)
+        qty = decimal_arg(amount, "amount")
+        new_price = decimal_arg(price, "price")
+        trigger = decimal_arg((params or {}).get("triggerPrice"), "triggerPrice")
+        outcome = await self._apply(
+            lambda state, now: amend_order(
+                state, order.order_id, self.venue, quote, now, qty, new_price, trigger
+            )
+        )
+        return order_structure(outcome.orders[0], self._market(order.symbol), list(outcome.fills))
+
+    async def cancel_order(
+        self, id: str, symbol: str | None = None, params: Params | None = None
+    ) -> Structure:
+        order = await self._find(id, params)
+        outcome = await self._apply(lambda state, now: cancel_order(state, order.order_id, now))
+        return order_structure(outcome.orders[0], self._market(order.symbol))
+
+    async def cancel_all_orders(
+        self, symbol: str | None = None, params: Params | None = None
+    ) -> list[Structure]:
+        if symbol is not None:
+            self._market(symbol)
+        outcome = await self._apply(lambda state, now: cancel_all(state, symbol, now))
+        return [order_structure(o, self._market(o.symbol)) for o in outcome.orders]
+
+    async def fetch_order(
+        self, id: str, symbol: str | None = None, params: Params | None = None
+    ) -> Structure:
+        """By venue id, or by `params["clientOrderId"]` (how the worker resolves unknowns)."""
+        order = await self._find(id, params)
+        fills = await self.store.list_fills(self.account_id, None, None, None, order.order_id)
+        return order_structure(order, self._market(order.symbol), fills)
+
+    async def fetch_orders(
+        self,
+        symbol: str | None = None,
+        since: int | None = None,
+        limit: int | None = None,
+        params: Params | None = None,
+    ) -> list[Structure]:
+        return await self._orders(symbol, "all", since, limit)
+
+    async def fetch_open_orders(
+        self,
+        symbol: str | None = None,
+        since: int | None = None,
+        limit: int | None = None,
+        params: Params | None = None,
+    ) -> list[Structure]:
+        return await self._orders(symbol, "open", since, limit)
+
+    async def fetch_closed_orders(
+        self,
+        symbol: str | None = None,
+        since: int | None = None,
+        limit: int | None = None,
+        params: Params | None = None,
+    ) -> list[Structure]:
+        return await self._orders(symbol, "closed", since, limit)
+
+    async def fetch_my_trades(
+        self,
+        symbol: str | None = None,
+        since: int | None = None,
+        limit: int | None = None,
+        params: Params | None = None,
+    ) -> list[Structure]:
+        """This account's fills, oldest first, `since` inclusive (epoch ms)."""
+        if symbol is not None:
+            self._market(symbol)
+        fills = await self.store.list_fills(self.account_id, symbol, since, limit)
+        return [trade_structure(f) for f in fills]
+
+    # --- matching -------------------------------------------------------------------------
+
+    async def match(self, symbols: list[str] | None = None) -> list[Structure]:
+        """Match open orders against the stored prices: fire crossed triggers, run orders whose
+        fill latency has passed, fill crossed resting limits. Returns the new fills."""
+        state = await self._load()
+        wanted = sorted(
+            {o.symbol for o in state.open_orders.values() if not symbols or o.symbol in symbols}
+        )
+        if not wanted:
+            return []
+        quotes = [await self.quote(symbol) for symbol in wanted]
+
+        def event(state: AccountState, now: int) -> Outcome:
+            orders: dict[str, PaperOrder] = {}
+            fills: list[Fill] = []
+            for quote in quotes:
+                out = apply_price(state, self.venue, quote, now)
+                state = out.state
+                orders.update((o.order_id, o) for o in out.orders)
+                fills.extend(out.fills)
+            return Outcome(state, tuple(orders.values()), tuple(fills))
+
+        outcome = await self._apply(event)
+        return [trade_structure(f) for f in outcome.fills]
+
+    async def on_price(
+        self, symbol: str, price: Decimal, bid: Decimal | None = None, ask: Decimal | None = None
+    ) -> list[Structure]:
+        """Set the shared price of `symbol`, then match this account against it."""
+        await self.set_price(symbol, price, bid, ask)
+        return await self.match([symbol])
+
+    # --- internals ------------------------------------------------------------------------
+
+    async def _ensure(self) -> None:
+        if not self._ready:
+            await self.store.ensure_account(
+                self.account_id, self.start_balances, self.leverage, self.clock()
+            )
+            self._ready = True
+
+    async def _load(self) -> AccountState:
+        await self._ensure()
+        state, _ = await self.store.load(self.account_id)
+        return state
+
+    async def _apply(self, event: Callable[[AccountState, int], Outcome]) -> Outcome:
+        """Load, apply the pure event, save; reload and re-apply if another writer won."""
+        await self._ensure()
+        for _ in range(MAX_ATTEMPTS):
+            state, version = await self.store.load(self.account_id)
+            now = self.clock()
+            with ccxt_errors():
+                outcome = event(state, now)
+            if outcome.state == state and not outcome.orders and not outcome.fills:
+                return outcome
+            try:
+                await self.store.save(state, version, outcome, now)
+            except VersionConflict:
+                continue
+            return outcome
+        raise ccxt.ExchangeNotAvailable("paper account is busy, try again")
+
+    async def _fault(self) -> str:
+        if not (
+            self.faults.reject_rate or self.faults.timeout_rate or self.faults.unavailable_rate
+        ):
+            return "none"
+        await self._ensure()
+        return decide(
+            self.faults, self.account_id, await self.store.next_fault_seq(self.account_id)
+        )
+
+    async def _find(self, order_id: str, params: Params | None) -> PaperOrder:
+        client_order_id = (params or {}).get("clientOrderId")
+        await self._ensure()
+        order = await self.store.find_order(
+            self.account_id, order_id or None, None if order_id else client_order_id
+        )
+        if order is None:
+            raise ccxt.OrderNotFound(
+                f"paper order {order_id or client_order_id!r} not found on this account"
+            )
+        return order
+
+    async def _orders(
+        self, symbol: str | None, which: str, since: int | None, limit: int | None
+    ) -> list[Structure]:
+        if symbol is not None:
+            self._market(symbol)
+        await self._ensure()
+        orders = await self.store.list_orders(self.account_id, symbol, which, since, limit)
+        return [order_structure(o, self._market(o.symbol)) for o in orders]

@@ -1,0 +1,1 @@
+"""Secrets handling: API key generation and hashing, exchange credential encryption."""

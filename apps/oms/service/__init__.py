@@ -1,0 +1,1 @@
+"""Use cases and ports (Protocols) between the domain and the adapters."""

@@ -1,0 +1,209 @@
+"""Acceptance of commands that create an order: `send_order` and `close_position`.
+
+Domain rules decide (preview, reduce-only, reservations, risk); this module loads what they need
+and writes the command, the `PENDING_SUBMIT` order and its events in the caller's transaction.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from decimal import Decimal
+from typing import Any, cast
+
+from apps.oms.domain.access import Role
+from apps.oms.domain.book import AccountBook, Instrument, OrderRef
+from apps.oms.domain.closing import check_reduce_only, plan_close, reserve_close, validate_reduce
+from apps.oms.domain.enums import PositionMode, Side
+from apps.oms.domain.errors import InvalidQty, InvalidStrategyId, UnsupportedMarket
+from apps.oms.domain.fills import preview_target
+from apps.oms.domain.paper.errors import PaperError
+from apps.oms.domain.paper.markets import MarketList, check_price, check_qty
+from apps.oms.domain.positions import Position
+from apps.oms.domain.risk import OrderIntent, check_order
+from apps.oms.domain.targets import validate_targets
+from apps.oms.errors import NotFound
+from apps.oms.service.acceptance import (
+    Accepted,
+    Ctx,
+    generate_client_order_id,
+    require_price_for_limit,
+)
+from apps.oms.service.command_models import ClosePosition, SendOrder
+from apps.oms.service.risk_snapshot import needs_reference_price, reference_price, risk_scopes
+from apps.oms.service.views import order_view, position_view
+from apps.oms.store import commands as command_store
+from apps.oms.store import orders as order_store
+from apps.oms.store import positions as position_store
+from apps.oms.store import strategies as strategy_store
+
+PAPER_MARKETS = MarketList.of()
+
+
+def instrument_for(
+    exchange_id: str, symbol: str, qty: Decimal, price: Decimal | None
+) -> Instrument:
+    """The market of a paper account (checked now); CCXT venues validate symbols in the worker."""
+    if exchange_id != "paper":
+        return Instrument(symbol, spot=":" not in symbol)
+    try:
+        market = PAPER_MARKETS.get(symbol)
+    except PaperError as exc:
+        raise UnsupportedMarket(f"unknown symbol {symbol}") from exc
+    try:
+        check_qty(market, qty)
+        if price is not None:
+            check_price(market, price)
+    except PaperError as exc:
+        raise InvalidQty(str(exc)) from exc
+    return Instrument(symbol, contract_size=market.contract_size, spot=not market.is_swap)
+
+
+async def strategy_allows_new(ctx: Ctx, strategy_id: int) -> bool:
+    """Visible to the key, active and linked to the account; returns its allow_new_positions."""
+    ctx.check_strategy_visible(strategy_id)
+    if strategy_id == 0:
+        return True
+    link = await strategy_store.get_link(ctx.conn, strategy_id, ctx.account_id)
+    if link is None or link["status"] != "active":
+        raise InvalidStrategyId(f"strategy {strategy_id} is not an active strategy of this account")
+    return bool(link["allow_new_positions"])
+
+
+async def visible_position(ctx: Ctx, position_id: int, *, lock: bool = False) -> Position:
+    row = await position_store.get_position(ctx.conn, position_id, for_update=lock)
+    flags = ctx.principal.flags_for(ctx.account_id)
+    if (
+        row is None
+        or int(row["account_id"]) != ctx.account_id
+        or (flags is not None and not flags.sees_strategy(int(row["strategy_id"])))
+    ):
+        raise NotFound(f"position {position_id} not found", code="position_not_found")
+    return position_store.position_from_row(row)
+
+
+async def load_book(ctx: Ctx, symbol: str, position_id: int) -> AccountBook:
+    rows = await position_store.open_positions_of(ctx.conn, ctx.account_id, symbol)
+    book = {int(r["id"]): position_store.position_from_row(r) for r in rows}
+    if position_id > 0 and position_id not in book:
+        explicit = await visible_position(ctx, position_id)
+        book[explicit.position_id] = explicit
+    return AccountBook(ctx.account_id, PositionMode(ctx.account["position_mode"]), book)
+
+
+def order_values(ctx: Ctx, command_id: int, client_order_id: str, **fields: Any) -> dict[str, Any]:
+    return {
+        "account_id": ctx.account_id, "command_id": command_id, "client_order_id": client_order_id,
+        "status": "PENDING_SUBMIT", "is_open": True, "created_at": ctx.now, "updated_at": ctx.now,
+        **fields,
+    }  # fmt: skip
+
+
+async def _record_order(
+    ctx: Ctx,
+    client_order_id: str | None,
+    fields: dict[str, Any],
+    reserve: Position | None,
+    qty: Decimal,
+) -> Accepted:
+    command_id = await ctx.insert_command(client_order_id=client_order_id)
+    coid = client_order_id or generate_client_order_id(command_id)
+    order_id = await order_store.insert_order(
+        ctx.conn, order_values(ctx, command_id, coid, **fields)
+    )
+    await command_store.set_order_id(ctx.conn, command_id, order_id)
+    row = order_store.inserted_row(order_id, order_values(ctx, command_id, coid, **fields))
+    strategy_id = int(fields["strategy_id"])
+    await ctx.event("position", "order_accepted", order_view(row), strategy_id)
+    if reserve is not None:
+        reserved = replace(reserve_close(reserve, qty), updated_at=ctx.now)
+        await position_store.save_reservation(ctx.conn, reserved)
+        prow = await position_store.get_position(ctx.conn, reserved.position_id)
+        assert prow is not None  # noqa: S101
+        await ctx.event(
+            "position", "position_close_requested", position_view(prow), reserved.strategy_id
+        )
+    return Accepted(command_id, order_id, "queued")
+
+
+async def accept_send_order(ctx: Ctx) -> Accepted:
+    p = cast(SendOrder, ctx.payload)
+    require_price_for_limit(p.order_type, p.price)
+    side = Side(p.side)
+    instrument = instrument_for(ctx.account["exchange_id"], p.symbol, p.qty, p.price)
+    instrument.check_supported()
+    allow_new = await strategy_allows_new(ctx, p.strategy_id)
+    book = await load_book(ctx, p.symbol, p.position_id)
+    preview = preview_target(
+        book, OrderRef(None, p.strategy_id, p.position_id, p.reason), p.symbol, side, p.qty
+    )
+    reserve = None
+    if p.reduce_only:
+        check_reduce_only(preview.target, side, p.qty)
+        reserve = preview.target
+    elif (
+        book.position_mode is PositionMode.HEDGE
+        and preview.target
+        and side is not preview.target.side
+    ):
+        validate_reduce(preview.target, side, p.qty)
+        reserve = preview.target
+    if reserve is not None:  # reserved rows are re-read under lock before the conditional write
+        reserve = await visible_position(ctx, reserve.position_id, lock=True)
+    scopes = await risk_scopes(
+        ctx.conn,
+        account_id=ctx.account_id,
+        symbol=p.symbol,
+        strategy_id=p.strategy_id,
+        account_allow_new=bool(ctx.account["allow_new_positions"]),
+        strategy_allow_new=allow_new,
+        position_qty=preview.position_qty,
+        now=ctx.now,
+    )
+    targets = p.oms_stop_loss is not None or p.oms_stop_gain is not None
+    quote = None
+    if needs_reference_price(scopes) or (targets and p.price is None):
+        quote = await reference_price(ctx.conn, ctx.account["exchange_id"], p.symbol, ctx.now)
+    intent = OrderIntent(
+        p.symbol,
+        side,
+        p.qty,
+        instrument.contract_size,
+        p.price,
+        reduce_only=reserve is not None,
+        opens_position=preview.opens_position,
+        privileged_close=ctx.principal.role is Role.RISK,
+    )
+    check_order(
+        intent, scopes, account_blocked=ctx.account["status"] == "blocked", quote_price=quote
+    )
+    if p.oms_stop_loss is not None or p.oms_stop_gain is not None:
+        validate_targets(side, p.oms_stop_loss, p.oms_stop_gain, p.price or quote)
+    fields = {
+        "symbol": p.symbol, "side": p.side, "order_type": p.order_type, "qty": p.qty, "price": p.price,
+        "trigger_price": p.trigger_price, "stop_price": p.stop_price,
+        "take_profit_price": p.take_profit_price, "trailing_amount": p.trailing_amount,
+        "trailing_percent": p.trailing_percent, "time_in_force": p.time_in_force,
+        "post_only": p.post_only, "reduce_only": reserve is not None, "strategy_id": p.strategy_id,
+        # a reserving order names the position it reserved on (netting: the net position), so the
+        # worker knows what to release when it ends
+        "position_id": reserve.position_id if reserve is not None else p.position_id,
+        "reason": p.reason, "comment": p.comment,
+        "stop_loss": p.oms_stop_loss, "stop_gain": p.oms_stop_gain, "params": p.params,
+    }  # fmt: skip
+    return await _record_order(ctx, p.client_order_id, fields, reserve, p.qty)
+
+
+async def accept_close_position(ctx: Ctx) -> Accepted:
+    p = cast(ClosePosition, ctx.payload)
+    require_price_for_limit(p.order_type, p.price)
+    position = await visible_position(ctx, p.position_id, lock=True)
+    plan = plan_close(position, p.qty, p.strategy_id, PositionMode(ctx.account["position_mode"]))
+    ctx.check_strategy_visible(plan.strategy_id)
+    instrument_for(ctx.account["exchange_id"], position.symbol, plan.qty, p.price)
+    fields = {
+        "symbol": plan.symbol, "side": plan.side.value, "order_type": p.order_type, "qty": plan.qty,
+        "price": p.price, "time_in_force": p.time_in_force, "post_only": p.post_only,
+        "reduce_only": True, "strategy_id": plan.strategy_id, "position_id": plan.position_id,
+        "reason": p.reason, "comment": p.comment, "params": p.params,
+    }  # fmt: skip
+    return await _record_order(ctx, p.client_order_id, fields, position, plan.qty)

@@ -1,0 +1,244 @@
+"""Accept one command: authorise, check, and write command + order + event in one transaction.
+
+The per-command checks live in `accept_orders` and `accept_positions`; this module holds the
+shared context, idempotency (request_id / client_order_id with a content hash) and error mapping.
+"""
+
+from __future__ import annotations
+
+import secrets
+import string
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from apps.oms.clock import utcnow
+from apps.oms.domain.access import AccessDenied, Action, Role, authorize_strategy
+from apps.oms.domain.errors import DomainError
+from apps.oms.errors import Conflict, NotFound, OmsError, PermissionDenied, ValidationFailed
+from apps.oms.service.command_models import CommandEnvelope, Payload, content_hash, normalized
+from apps.oms.service.principal import Principal
+from apps.oms.store import accounts as account_store
+from apps.oms.store import commands as command_store
+from apps.oms.store import orders as order_store
+from apps.oms.store import outbox
+from apps.oms.store.store import Store
+
+DOMAIN_STATUS = {
+    "invalid_qty": 422,
+    "invalid_position_id": 422,
+    "invalid_strategy_id": 422,
+    "unsupported_market": 422,
+    "validation_error": 422,
+    "position_close_in_progress": 409,
+    "risk_blocked": 409,
+    "invalid_order_state": 409,
+}
+_B36 = string.digits + string.ascii_lowercase
+
+
+@dataclass
+class Accepted:
+    """What acceptance produced for one command."""
+
+    command_id: int
+    order_id: int | None
+    status: str
+    error: dict[str, Any] | None = None
+
+
+@dataclass
+class Ctx:
+    """One command being accepted, inside its transaction."""
+
+    conn: AsyncConnection
+    principal: Principal
+    account: dict[str, Any]
+    envelope: CommandEnvelope
+    payload: Payload
+    content_hash: str
+    now: datetime
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def account_id(self) -> int:
+        return int(self.account["id"])
+
+    @property
+    def flags_restrict(self) -> bool:
+        flags = self.principal.flags_for(self.account_id)
+        return bool(flags and flags.restrict_to_strategies)
+
+    def check_strategy_visible(self, strategy_id: int) -> None:
+        try:
+            authorize_strategy(self.principal.flags_for(self.account_id), strategy_id)
+        except AccessDenied as exc:
+            raise PermissionDenied(exc.message, code=exc.code) from exc
+
+    async def insert_command(
+        self,
+        *,
+        client_order_id: str | None = None,
+        status: str = "queued",
+        result: dict[str, Any] | None = None,
+        error: dict[str, Any] | None = None,
+    ) -> int:
+        return await command_store.insert_command(
+            self.conn,
+            account_id=self.account_id,
+            command_type=self.envelope.command,
+            request_id=self.envelope.request_id,
+            client_order_id=client_order_id,
+            content_hash=self.content_hash,
+            # position_change keeps only the keys given: present = set, explicit null = clear
+            payload=normalized(
+                self.payload, exclude_unset=self.envelope.command == "position_change"
+            ),
+            api_key_id=self.principal.api_key_id,
+            user_id=self.principal.user_id,
+            now=self.now,
+            status=status,
+            result=result,
+            error_code=None if error is None else error["code"],
+            error_message=None if error is None else error["message"],
+        )
+
+    async def event(
+        self, namespace: str, event: str, payload: dict[str, Any], strategy_id: int | None
+    ) -> None:
+        await outbox.append_event(
+            self.conn,
+            account_id=self.account_id,
+            namespace=namespace,
+            event=event,
+            payload=payload,
+            strategy_id=strategy_id,
+        )
+
+
+Handler = Callable[[Ctx], Awaitable[Accepted]]
+
+
+def generate_client_order_id(command_id: int) -> str:
+    """`o` + command id in base 36 + 8 random characters: ≤ 32 of [a-z0-9], unique everywhere."""
+    digits, n = "", command_id
+    while True:
+        n, r = divmod(n, 36)
+        digits = _B36[r] + digits
+        if n == 0:
+            break
+    return "o" + digits + "".join(secrets.choice(_B36) for _ in range(8))
+
+
+def domain_to_oms(exc: DomainError) -> OmsError:
+    details: dict[str, Any] = dict(exc.details)
+    status = DOMAIN_STATUS.get(exc.code, 422)
+    return OmsError(str(exc), code=exc.code, status=status, details=details)
+
+
+def required_action(envelope: CommandEnvelope, payload: Payload, role: Role) -> Action:
+    command = envelope.command
+    if command in ("close_position", "close_by"):
+        return Action.CLOSE
+    if command == "send_order":
+        return Action.CLOSE if getattr(payload, "reduce_only", False) else Action.TRADE
+    if command in ("cancel_order", "cancel_all_orders") and role is Role.RISK:
+        return Action.RISK_CANCEL
+    return Action.TRADE
+
+
+def _allowed_on_blocked(
+    envelope: CommandEnvelope, payload: Payload, principal: Principal, account_id: int
+) -> bool:
+    """On a blocked account: cancels and reduce-only closes by keys that may close or manage risk."""
+    flags = principal.flags_for(account_id)
+    if flags is None or not (flags.can_close_position or flags.can_risk_manage):
+        return False
+    if envelope.command in ("cancel_order", "cancel_all_orders", "close_position", "close_by"):
+        return True
+    return envelope.command == "send_order" and bool(getattr(payload, "reduce_only", False))
+
+
+async def existing_result(
+    conn: AsyncConnection,
+    ctx_hash: str,
+    account_id: int,
+    envelope: CommandEnvelope,
+    client_order_id: str | None,
+) -> Accepted | None:
+    """A repeat of an accepted command: the first result (same content) or 409 (different)."""
+    by_request = None
+    if envelope.request_id is not None:
+        by_request = await command_store.find_by_request_id(conn, account_id, envelope.request_id)
+    by_client = None
+    if client_order_id is not None:
+        order = await order_store.find_by_client_order_id(conn, client_order_id)
+        if order is not None:
+            if int(order["account_id"]) != account_id or order["command_id"] is None:
+                raise Conflict("client_order_id is already used by another order")
+            by_client = await command_store.get_command(conn, int(order["command_id"]))
+    if by_request and by_client and by_request["id"] != by_client["id"]:
+        raise Conflict("request_id and client_order_id belong to different commands")
+    first = by_request or by_client
+    if first is None:
+        return None
+    if first["content_hash"] != ctx_hash:
+        raise Conflict(
+            "idempotency key reused with different content",
+            details={"command_id": int(first["id"])},
+        )
+    error = None
+    if first["error_code"]:
+        error = {"code": first["error_code"], "message": first["error_message"] or ""}
+    return Accepted(int(first["id"]), first["order_id"], first["status"], error)
+
+
+async def accept(
+    store: Store,
+    principal: Principal,
+    envelope: CommandEnvelope,
+    payload: Payload,
+    handlers: dict[str, Handler],
+) -> Accepted:
+    """Authorise and accept one validated command; raises `OmsError` on refusal."""
+    account_id = envelope.account_id
+    principal.require(Action.READ, account_id)
+    principal.require(required_action(envelope, payload, principal.role), account_id)
+    digest = content_hash(account_id, envelope.command, payload)
+    client_order_id = getattr(payload, "client_order_id", None)
+    for attempt in (1, 2):
+        try:
+            async with store.transaction() as conn:
+                account = await account_store.get_account(conn, account_id)
+                if account is None:
+                    raise NotFound(f"account {account_id} not found", code="account_not_found")
+                repeat = await existing_result(conn, digest, account_id, envelope, client_order_id)
+                if repeat is not None:
+                    return repeat
+                if account["status"] == "blocked" and not _allowed_on_blocked(
+                    envelope, payload, principal, account_id
+                ):
+                    raise OmsError(
+                        "account is blocked",
+                        code="risk_blocked",
+                        status=409,
+                        details={"rule": "account_blocked"},
+                    )
+                ctx = Ctx(conn, principal, account, envelope, payload, digest, utcnow())
+                return await handlers[envelope.command](ctx)
+        except IntegrityError as exc:
+            # a concurrent duplicate won the unique key: the retry returns its result
+            if attempt == 2:
+                raise Conflict("a concurrent command used the same idempotency key") from exc
+        except DomainError as exc:
+            raise domain_to_oms(exc) from exc
+    raise AssertionError("unreachable")  # pragma: no cover
+
+
+def require_price_for_limit(order_type: str, price: object) -> None:
+    if order_type == "limit" and price is None:
+        raise ValidationFailed("price is required for limit orders", details={"field": "price"})

@@ -1,0 +1,61 @@
+"""Account reads for a caller: the accounts its key may see, with its flags and risk state."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from apps.oms.clock import iso_z
+from apps.oms.domain.access import AccountFlags, Action
+from apps.oms.errors import NotFound
+from apps.oms.service.principal import Principal
+from apps.oms.store import accounts as account_store
+from apps.oms.store.identity import FLAG_COLUMNS
+from apps.oms.store.store import Store
+
+
+def environment_of(row: dict[str, Any]) -> str:
+    if row["exchange_id"] == "paper":
+        return "paper"
+    return "live" if row["is_live"] and not row["is_testnet"] else "testnet"
+
+
+def _permissions(flags: AccountFlags | None) -> dict[str, Any] | None:
+    if flags is None:
+        return None
+    return {name: getattr(flags, name) for name in FLAG_COLUMNS} | {
+        "strategy_ids": sorted(flags.strategy_ids)
+    }
+
+
+async def visible_accounts(
+    store: Store, principal: Principal, account_ids: list[int] | None = None
+) -> list[dict[str, Any]]:
+    """Accounts the key may read; naming an invisible or unknown account is a 404."""
+    scope = principal.visible_account_ids()
+    if account_ids is not None:
+        for account_id in account_ids:
+            principal.require(Action.READ, account_id)
+        scope = set(account_ids)
+    async with store.read() as conn:
+        rows = await account_store.list_accounts(conn, scope)
+    missing = sorted(set(account_ids or []) - {row["id"] for row in rows})
+    if missing:
+        raise NotFound(f"account {missing[0]} not found", code="account_not_found")
+    return [
+        {
+            "id": row["id"],
+            "exchange_id": row["exchange_id"],
+            "label": row["label"],
+            "position_mode": row["position_mode"],
+            "environment": environment_of(row),
+            "is_testnet": bool(row["is_testnet"]),
+            "status": row["status"],
+            "allow_new_positions": bool(row["allow_new_positions"]),
+            "out_of_sync": bool(row["out_of_sync"]),
+            "has_credentials": row["credentials_updated_at"] is not None,
+            "credentials_updated_at": iso_z(row["credentials_updated_at"]),
+            "permissions": _permissions(principal.flags_for(row["id"])),
+            "created_at": iso_z(row["created_at"]),
+        }
+        for row in rows
+    ]

@@ -1,0 +1,219 @@
+"""Wire models of OMS commands (domain.md → Commands): aliases, exact decimals, unknown fields refused.
+
+The same models parse the HTTP body at acceptance and the normalized payload stored on the command
+row for the worker (`parse_payload`), so both sides agree on every field.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from decimal import Decimal
+from typing import Annotated, Any, Literal, get_args
+
+from pydantic import AliasChoices, BaseModel, BeforeValidator, ConfigDict, Field, TypeAdapter
+
+from apps.oms.domain.money import DecimalFormatError, parse_decimal, to_plain
+
+CLIENT_ORDER_ID = re.compile(r"^[A-Za-z0-9]{1,32}$")
+CommandType = Literal[
+    "send_order",
+    "cancel_order",
+    "cancel_all_orders",
+    "change_order",
+    "close_position",
+    "close_by",
+    "merge_positions",
+    "position_change",
+]
+COMMAND_TYPES: tuple[str, ...] = get_args(CommandType)
+
+
+def _exact_decimal(value: Any) -> Decimal:
+    if isinstance(value, bool | float) or not isinstance(value, str | int | Decimal):
+        raise ValueError("must be a decimal number: a string or an exact JSON number")
+    try:
+        return parse_decimal(value)
+    except DecimalFormatError as exc:
+        raise ValueError(str(exc)) from exc
+
+
+def _positive(value: Decimal) -> Decimal:
+    if value <= 0:
+        raise ValueError("must be greater than 0")
+    return value
+
+
+def _client_order_id(value: Any) -> Any:
+    if isinstance(value, str) and not CLIENT_ORDER_ID.match(value):
+        raise ValueError("client_order_id must be 1-32 characters of [A-Za-z0-9]")
+    return value
+
+
+ExactDecimal = Annotated[Decimal, BeforeValidator(_exact_decimal)]
+PositiveDecimal = Annotated[Decimal, BeforeValidator(_positive), BeforeValidator(_exact_decimal)]
+Id = Annotated[int, Field(ge=1, le=2**62, strict=True)]
+IdOrZero = Annotated[int, Field(ge=0, le=2**62, strict=True)]
+ClientOrderId = Annotated[str, BeforeValidator(_client_order_id)]
+Text = Annotated[str, Field(max_length=1000)]
+Symbol = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_\-./:]+$")]
+
+
+class Payload(BaseModel):
+    model_config = ConfigDict(extra="forbid", populate_by_name=True, strict=False)
+
+
+class SendOrder(Payload):
+    symbol: Symbol
+    side: Literal["buy", "sell"]
+    order_type: Annotated[str, Field(min_length=1, max_length=32, pattern=r"^[a-z_]+$")] = Field(
+        default="market", validation_alias=AliasChoices("order_type", "type")
+    )
+    qty: PositiveDecimal = Field(validation_alias=AliasChoices("qty", "amount"))
+    price: PositiveDecimal | None = None
+    strategy_id: IdOrZero = 0
+    position_id: IdOrZero = 0
+    reason: Annotated[str, Field(min_length=1, max_length=32)] = "api"
+    comment: Text | None = None
+    reduce_only: bool = False
+    client_order_id: ClientOrderId | None = None
+    post_only: bool = False
+    time_in_force: Literal["GTC", "IOC", "FOK", "PO"] | None = None
+    trigger_price: PositiveDecimal | None = None
+    stop_price: PositiveDecimal | None = None
+    take_profit_price: PositiveDecimal | None = None
+    trailing_amount: PositiveDecimal | None = None
+    trailing_percent: PositiveDecimal | None = None
+    oms_stop_loss: PositiveDecimal | None = Field(
+        default=None, validation_alias=AliasChoices("oms_stop_loss", "stop_loss")
+    )
+    oms_stop_gain: PositiveDecimal | None = Field(
+        default=None, validation_alias=AliasChoices("oms_stop_gain", "stop_gain")
+    )
+    params: dict[str, Any] = Field(default_factory=dict)
+
+
+class CancelOrder(Payload):
+    order_id: Id | None = None
+    order_ids: list[Id] | None = Field(default=None, max_length=500)
+    order_ids_csv: Annotated[str, Field(max_length=5000)] | None = None
+
+
+class CancelAllOrders(Payload):
+    symbol: Symbol | None = None
+    strategy_ids: list[IdOrZero] | None = Field(default=None, max_length=500)
+    strategy_ids_csv: Annotated[str, Field(max_length=5000)] | None = None
+
+
+class ChangeOrder(Payload):
+    order_id: Id
+    new_price: PositiveDecimal | None = None
+    new_qty: PositiveDecimal | None = None
+
+
+class ClosePosition(Payload):
+    position_id: Id
+    order_type: Literal["market", "limit"] = Field(
+        default="market", validation_alias=AliasChoices("order_type", "type")
+    )
+    price: PositiveDecimal | None = None
+    qty: PositiveDecimal | None = Field(
+        default=None, validation_alias=AliasChoices("qty", "amount")
+    )
+    strategy_id: IdOrZero | None = None
+    reason: Annotated[str, Field(min_length=1, max_length=32)] = "close_position"
+    comment: Text | None = None
+    client_order_id: ClientOrderId | None = None
+    params: dict[str, Any] = Field(default_factory=dict)
+    post_only: bool = False
+    time_in_force: Literal["GTC", "IOC", "FOK", "PO"] | None = None
+
+
+class CloseBy(Payload):
+    position_id_a: Id
+    position_id_b: Id
+    qty: PositiveDecimal | None = None
+    strategy_id: IdOrZero | None = None
+
+
+class MergePositions(Payload):
+    source_position_id: Id
+    target_position_id: Id
+    stop_mode: Literal["keep", "clear", "set"] = "keep"
+    oms_stop_loss: PositiveDecimal | None = Field(
+        default=None, validation_alias=AliasChoices("oms_stop_loss", "stop_loss")
+    )
+    oms_stop_gain: PositiveDecimal | None = Field(
+        default=None, validation_alias=AliasChoices("oms_stop_gain", "stop_gain")
+    )
+
+
+class PositionChange(Payload):
+    """Keys present are set; an explicit null clears (so `model_fields_set` matters)."""
+
+    position_id: Id
+    oms_stop_loss: PositiveDecimal | None = Field(
+        default=None, validation_alias=AliasChoices("oms_stop_loss", "stop_loss")
+    )
+    oms_stop_gain: PositiveDecimal | None = Field(
+        default=None, validation_alias=AliasChoices("oms_stop_gain", "stop_gain")
+    )
+    comment: Text | None = None
+
+
+PAYLOAD_MODELS: dict[str, type[Payload]] = {
+    "send_order": SendOrder,
+    "cancel_order": CancelOrder,
+    "cancel_all_orders": CancelAllOrders,
+    "change_order": ChangeOrder,
+    "close_position": ClosePosition,
+    "close_by": CloseBy,
+    "merge_positions": MergePositions,
+    "position_change": PositionChange,
+}
+
+
+class CommandEnvelope(BaseModel):
+    """`{"account_id", "command", "request_id"?, "payload"}`; the payload is checked per type."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    account_id: Id
+    command: CommandType
+    request_id: Annotated[str, Field(min_length=1, max_length=128)] | None = None
+    payload: dict[str, Any]
+
+
+ENVELOPES = TypeAdapter(list[CommandEnvelope])
+
+
+def parse_payload(command_type: str, payload: dict[str, Any]) -> Payload:
+    """Typed payload of a command (raises pydantic `ValidationError` on bad input)."""
+    return PAYLOAD_MODELS[command_type].model_validate(payload)
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, Decimal):
+        return to_plain(value)
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_plain(v) for v in value]
+    return value
+
+
+def normalized(model: Payload, *, exclude_unset: bool = False) -> dict[str, Any]:
+    """JSON-ready payload: field names (aliases resolved), decimals as plain strings."""
+    return dict(_plain(model.model_dump(exclude_unset=exclude_unset)))
+
+
+def content_hash(account_id: int, command_type: str, model: Payload) -> str:
+    """SHA-256 of the canonical JSON after aliases and decimal normalisation, before defaults."""
+    canonical = {
+        "account_id": account_id,
+        "command": command_type,
+        "payload": normalized(model, exclude_unset=True),
+    }
+    text = json.dumps(canonical, sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(text.encode()).hexdigest()

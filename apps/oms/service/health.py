@@ -1,0 +1,49 @@
+"""Readiness: store reachable, migrations at head, at least one live worker, queue depth."""
+
+from __future__ import annotations
+
+import logging
+from datetime import timedelta
+from typing import Any
+
+from sqlalchemy.exc import SQLAlchemyError
+
+from apps.oms.clock import utcnow
+from apps.oms.config import Settings
+from apps.oms.store import fleet
+from apps.oms.store.migrate import current_revision, head_revision
+from apps.oms.store.store import Store
+
+log = logging.getLogger(__name__)
+
+
+async def readiness(store: Store, settings: Settings) -> dict[str, Any]:
+    problems: list[str] = []
+    head = head_revision()
+    revision: str | None = None
+    alive = depth = 0
+    store_ok = True
+    try:
+        revision = await current_revision(store.engine)
+        async with store.read() as conn:
+            max_age = timedelta(seconds=settings.worker.heartbeat_seconds * 3)
+            alive = await fleet.alive_workers(conn, utcnow(), max_age)
+            depth = await fleet.queue_depth(conn)
+    except (SQLAlchemyError, OSError) as exc:
+        store_ok = False
+        problems.append(f"store unreachable: {type(exc).__name__}")
+        log.warning("readiness: store unreachable: %s", exc)
+    migrated = store_ok and revision == head
+    if store_ok and not migrated:
+        problems.append(f"schema at {revision}, expected {head}: run `ccxt-oms db upgrade`")
+    if store_ok and alive == 0:
+        problems.append("no live worker heartbeat: start `ccxt-oms worker`")
+    checks = {"store": store_ok, "migrations": migrated, "workers": alive > 0}
+    return {
+        "ready": all(checks.values()),
+        "checks": checks,
+        "migration": {"current": revision, "head": head, "up_to_date": migrated},
+        "workers_alive": alive,
+        "queue_depth": depth,
+        "problems": problems,
+    }

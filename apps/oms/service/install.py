@@ -1,0 +1,91 @@
+"""`ccxt-oms install` and the first-start demo seed of `ccxt-oms up`, as one use case."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from apps.oms.domain.access import Role
+from apps.oms.errors import ValidationFailed
+from apps.oms.service import admin
+from apps.oms.store.audit import CLI_ACTOR
+from apps.oms.store.store import Store
+
+
+@dataclass(frozen=True)
+class InstallRequest:
+    admin_name: str = "admin"
+    admin_api_key: str | None = None
+    admin_api_key_label: str = "admin"
+    with_account: bool = False
+    user_name: str = "trader"
+    role: str = "trader"
+    exchange_id: str = "paper"
+    label: str = "paper"
+    position_mode: str = "hedge"
+    testnet: bool = False
+    live: bool = False
+
+
+async def install(store: Store, pepper: str, request: InstallRequest) -> dict[str, Any]:
+    """Create the admin (and optionally a trading user, key and account) in one transaction.
+
+    Returns the exact output shape of `cli.md` → Output of `install`.
+    """
+    role = admin.parse_role(request.role)
+    if request.with_account:
+        admin.validate_account_fields(request.exchange_id, request.position_mode)
+        if role is Role.ADMIN:
+            raise ValidationFailed("the trading user of --with-account cannot be an admin")
+    async with store.transaction() as conn:
+        admin_id = await admin.create_user(
+            conn, CLI_ACTOR, name=request.admin_name, role=Role.ADMIN
+        )
+        admin_key = await admin.create_api_key(
+            conn,
+            CLI_ACTOR,
+            pepper=pepper,
+            user_id=admin_id,
+            label=request.admin_api_key_label,
+            plain=request.admin_api_key,
+        )
+        admin_part = {"user_id": admin_id, "api_key": _key(admin_key)}
+        if not request.with_account:
+            return {
+                "ok": True,
+                "admin": admin_part,
+                "user": {"id": admin_id, "name": request.admin_name, "role": Role.ADMIN.value},
+                "api_key": _key(admin_key),
+            }
+        user_id = await admin.create_user(conn, CLI_ACTOR, name=request.user_name, role=role)
+        user_key = await admin.create_api_key(
+            conn, CLI_ACTOR, pepper=pepper, user_id=user_id, label=request.user_name
+        )
+        account_id = await admin.add_account(
+            conn,
+            CLI_ACTOR,
+            user_id=user_id,
+            exchange_id=request.exchange_id,
+            label=request.label,
+            position_mode=request.position_mode,
+            testnet=request.testnet,
+            live=request.live,
+        )
+    is_testnet = request.exchange_id != "paper" and not request.live
+    return {
+        "ok": True,
+        "admin": admin_part,
+        "user": {"id": user_id, "name": request.user_name, "role": role.value},
+        "api_key": _key(user_key),
+        "account": {
+            "id": account_id,
+            "exchange_id": request.exchange_id,
+            "label": request.label,
+            "position_mode": request.position_mode,
+            "is_testnet": is_testnet,
+        },
+    }
+
+
+def _key(key: admin.NewKey) -> dict[str, Any]:
+    return {"id": key.id, "plain": key.plain, "label": key.label}

@@ -1,0 +1,114 @@
+"""Statistics and portfolio reads: the domain computes, this module gathers rows and prices."""
+
+from __future__ import annotations
+
+from dataclasses import asdict
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from apps.oms.domain.money import to_plain
+from apps.oms.domain.paper.markets import MarketList
+from apps.oms.domain.stats import compute_stats
+from apps.oms.service.principal import Principal
+from apps.oms.service.reads import Query, build_scope, filters_of
+from apps.oms.service.views import position_view, wire_value
+from apps.oms.store import reads
+from apps.oms.store.accounts import list_accounts
+from apps.oms.store.paper_tables import paper_balances, paper_prices
+from apps.oms.store.positions import deal_from_row, position_from_row
+from apps.oms.store.store import Store
+from apps.oms.store.tables import deals, market_quotes, positions
+
+PAPER_MARKETS = MarketList.of()
+
+
+async def stats(store: Store, principal: Principal, q: Query) -> dict[str, Any]:
+    """Per account: statistics of positions opened in the range (domain.md → Statistics)."""
+    items = []
+    for account_id in q.account_ids:
+        scope = build_scope(principal, [account_id], q.strategy_id)
+        async with store.read() as conn:
+            position_rows = await reads.all_rows(
+                conn, positions, scope, filters_of(q), positions.c.opened_at
+            )
+            deal_rows = await reads.all_rows(conn, deals, scope, filters_of(q), deals.c.executed_at)
+        result = compute_stats(map(position_from_row, position_rows), map(deal_from_row, deal_rows))
+        items.append(
+            {"account_id": account_id, **{k: wire_value(v) for k, v in asdict(result).items()}}
+        )
+    return {"items": items}
+
+
+async def _marks(conn: AsyncConnection, exchange_id: str, symbols: set[str]) -> dict[str, Decimal]:
+    if not symbols:
+        return {}
+    if exchange_id == "paper":
+        rows = await conn.execute(
+            select(paper_prices.c.symbol, paper_prices.c.last).where(
+                paper_prices.c.symbol.in_(sorted(symbols))
+            )
+        )
+        marks = {r[0]: r[1] for r in rows}
+        for symbol in symbols - set(marks):
+            if symbol in PAPER_MARKETS.by_symbol:
+                marks[symbol] = PAPER_MARKETS.default_price(symbol)
+        return marks
+    rows = await conn.execute(
+        select(market_quotes.c.symbol, market_quotes.c.last).where(
+            market_quotes.c.venue == exchange_id, market_quotes.c.symbol.in_(sorted(symbols))
+        )
+    )
+    return {r[0]: r[1] for r in rows if r[1] is not None}
+
+
+async def _balances(
+    conn: AsyncConnection, exchange_id: str, account_id: int
+) -> list[dict[str, str]]:
+    if exchange_id != "paper":
+        return []  # CCXT balances come from the venue: POST /ccxt/{account_id}/fetch_balance
+    rows = await conn.execute(
+        select(paper_balances.c.currency, paper_balances.c.total)
+        .where(paper_balances.c.account_id == account_id)
+        .order_by(paper_balances.c.currency)
+    )
+    return [{"currency": r[0], "total": to_plain(r[1])} for r in rows]
+
+
+async def portfolio(store: Store, principal: Principal, account_ids: list[int]) -> dict[str, Any]:
+    """Open positions with mark price, unrealised PnL and notional, plus balances, per account."""
+    scope = build_scope(principal, account_ids)
+    items = []
+    async with store.read() as conn:
+        accounts = {int(a["id"]): a for a in await list_accounts(conn, account_ids)}
+        open_rows = await reads.open_rows(conn, positions, scope, reads.Filters(), 5000)
+        for account_id in account_ids:
+            account = accounts.get(account_id)
+            if account is None:
+                continue
+            mine = [r for r in open_rows if int(r["account_id"]) == account_id]
+            marks = await _marks(conn, account["exchange_id"], {r["symbol"] for r in mine})
+            views = []
+            for row in mine:
+                position, mark = position_from_row(row), marks.get(row["symbol"])
+                views.append(
+                    {
+                        **position_view(row),
+                        "mark_price": wire_value(mark),
+                        "unrealized_pnl": None
+                        if mark is None
+                        else wire_value(position.unrealized_pnl(mark)),
+                        "notional": None if mark is None else wire_value(position.notional(mark)),
+                    }
+                )
+            items.append(
+                {
+                    "account_id": account_id,
+                    "exchange_id": account["exchange_id"],
+                    "positions": views,
+                    "balances": await _balances(conn, account["exchange_id"], account_id),
+                }
+            )
+    return {"items": items}

@@ -1,0 +1,148 @@
+"""Ports the worker uses to reach the outside world; adapters implement them.
+
+`VenuePort` is one exchange account as the worker sees it, paper or CCXT alike. It speaks CCXT's
+unified vocabulary: the method names and arguments of `ccxt.async_support.Exchange`, results
+shaped like CCXT's unified structures (every unified key present, `info` holding the raw venue
+payload) and errors raised as CCXT's own classes (`ccxt.BadSymbol`, `ccxt.InvalidOrder`,
+`ccxt.OrderNotFound`, `ccxt.InsufficientFunds`, `ccxt.RequestTimeout`,
+`ccxt.ExchangeNotAvailable`, ...).
+
+Numbers: every numeric field of a result (price, amount, cost, fee, balances, ...) is a `Decimal`
+(or None); implementations must never let a float reach book-keeping. Adapters over CCXT set
+`exchange.number = str` and convert. Timestamps are epoch milliseconds (`int`) as in CCXT.
+
+Finding an order whose placement outcome is unknown: `fetch_order(id="", symbol,
+{"clientOrderId": ...})` looks it up by the client order id given at `create_order(...,
+params={"clientOrderId": ...})`; it raises `ccxt.OrderNotFound` when the venue never got it.
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from typing import Any, Protocol, runtime_checkable
+
+#: A CCXT unified structure (order, trade, balance, position, ticker, market, order book).
+Structure = dict[str, Any]
+Params = dict[str, Any]
+
+
+@runtime_checkable
+class VenuePort(Protocol):
+    """One venue account, CCXT-shaped. All calls are async and may raise CCXT errors."""
+
+    id: str
+
+    async def load_markets(
+        self, reload: bool = False, params: Params | None = None
+    ) -> dict[str, Structure]: ...
+
+    async def fetch_markets(self, params: Params | None = None) -> list[Structure]: ...
+
+    async def fetch_ticker(self, symbol: str, params: Params | None = None) -> Structure: ...
+
+    async def fetch_tickers(
+        self, symbols: list[str] | None = None, params: Params | None = None
+    ) -> dict[str, Structure]: ...
+
+    async def fetch_order_book(
+        self, symbol: str, limit: int | None = None, params: Params | None = None
+    ) -> Structure: ...
+
+    async def fetch_trades(
+        self,
+        symbol: str,
+        since: int | None = None,
+        limit: int | None = None,
+        params: Params | None = None,
+    ) -> list[Structure]: ...
+
+    async def fetch_ohlcv(
+        self,
+        symbol: str,
+        timeframe: str = "1m",
+        since: int | None = None,
+        limit: int | None = None,
+        params: Params | None = None,
+    ) -> list[list[Any]]: ...
+
+    async def fetch_balance(self, params: Params | None = None) -> Structure: ...
+
+    async def create_order(
+        self,
+        symbol: str,
+        type: str,
+        side: str,
+        amount: Decimal,
+        price: Decimal | None = None,
+        params: Params | None = None,
+    ) -> Structure: ...
+
+    async def edit_order(
+        self,
+        id: str,
+        symbol: str,
+        type: str,
+        side: str,
+        amount: Decimal | None = None,
+        price: Decimal | None = None,
+        params: Params | None = None,
+    ) -> Structure: ...
+
+    async def cancel_order(
+        self, id: str, symbol: str | None = None, params: Params | None = None
+    ) -> Structure: ...
+
+    async def cancel_all_orders(
+        self, symbol: str | None = None, params: Params | None = None
+    ) -> list[Structure]: ...
+
+    async def fetch_order(
+        self, id: str, symbol: str | None = None, params: Params | None = None
+    ) -> Structure: ...
+
+    async def fetch_orders(
+        self,
+        symbol: str | None = None,
+        since: int | None = None,
+        limit: int | None = None,
+        params: Params | None = None,
+    ) -> list[Structure]: ...
+
+    async def fetch_open_orders(
+        self,
+        symbol: str | None = None,
+        since: int | None = None,
+        limit: int | None = None,
+        params: Params | None = None,
+    ) -> list[Structure]: ...
+
+    async def fetch_closed_orders(
+        self,
+        symbol: str | None = None,
+        since: int | None = None,
+        limit: int | None = None,
+        params: Params | None = None,
+    ) -> list[Structure]: ...
+
+    async def fetch_my_trades(
+        self,
+        symbol: str | None = None,
+        since: int | None = None,
+        limit: int | None = None,
+        params: Params | None = None,
+    ) -> list[Structure]: ...
+
+    async def fetch_positions(
+        self, symbols: list[str] | None = None, params: Params | None = None
+    ) -> list[Structure]: ...
+
+    async def close(self) -> None: ...
+
+
+@runtime_checkable
+class MatchingVenuePort(VenuePort, Protocol):
+    """A simulated venue whose resting orders, triggers and latency-deferred fills advance only
+    when the worker asks (the paper venue). The worker's order sync calls `match` before it
+    polls `fetch_open_orders` / `fetch_my_trades`; the fills it returns are CCXT trades."""
+
+    async def match(self, symbols: list[str] | None = None) -> list[Structure]: ...

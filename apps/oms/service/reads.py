@@ -1,0 +1,128 @@
+"""OMS read use cases: scope checks (404 for accounts the key may not see, strategy filtering for
+restricted keys), indexed queries and wire views."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
+from typing import Any
+
+from apps.oms.domain.access import AccessDenied, Action, authorize_strategy
+from apps.oms.errors import PermissionDenied, ValidationFailed
+from apps.oms.service.principal import Principal
+from apps.oms.service.views import command_view, deal_view, order_view, position_view
+from apps.oms.store import reads
+from apps.oms.store.reads import Filters, Scope
+from apps.oms.store.store import Store
+from apps.oms.store.tables import deals, orders, positions
+
+
+@dataclass(frozen=True)
+class Query:
+    account_ids: list[int]
+    strategy_id: int | None = None
+    symbol: str | None = None
+    status: str | None = None
+    start_date: date | None = None
+    end_date: date | None = None
+    order_id: int | None = None
+    position_id: int | None = None
+
+
+def build_scope(
+    principal: Principal, account_ids: list[int], strategy_id: int | None = None
+) -> Scope:
+    """Every listed account must be readable (404 otherwise); restricted keys see their strategies."""
+    strategies: dict[int, frozenset[int] | None] = {}
+    for account_id in account_ids:
+        principal.require(Action.READ, account_id)
+        flags = principal.flags_for(account_id)
+        restricted = flags is not None and flags.restrict_to_strategies
+        if strategy_id is not None and restricted:
+            try:
+                authorize_strategy(flags, strategy_id)
+            except AccessDenied as exc:
+                raise PermissionDenied(exc.message, code=exc.code) from exc
+        strategies[account_id] = flags.strategy_ids if restricted and flags is not None else None
+    return Scope(strategies)
+
+
+def date_range(start: date | None, end: date | None) -> tuple[datetime | None, datetime | None]:
+    """`start_date`/`end_date` (end inclusive), both or neither, as a half-open UTC range."""
+    if (start is None) != (end is None):
+        raise ValidationFailed("give both start_date and end_date, or neither")
+    if start is None or end is None:
+        return None, None
+    if end < start:
+        raise ValidationFailed("end_date is before start_date")
+    begin = datetime(start.year, start.month, start.day, tzinfo=UTC)
+    return begin, datetime(end.year, end.month, end.day, tzinfo=UTC) + timedelta(days=1)
+
+
+def filters_of(q: Query) -> Filters:
+    start, end = date_range(q.start_date, q.end_date)
+    return Filters(q.strategy_id, q.symbol, q.status, start, end, q.order_id, q.position_id)
+
+
+def _page(items: list[dict[str, Any]], total: int, page: int, page_size: int) -> dict[str, Any]:
+    return {"items": items, "total": total, "page": page, "page_size": page_size}
+
+
+async def open_orders(store: Store, principal: Principal, q: Query, limit: int) -> dict[str, Any]:
+    scope = build_scope(principal, q.account_ids, q.strategy_id)
+    async with store.read() as conn:
+        rows = await reads.open_rows(conn, orders, scope, filters_of(q), limit)
+    return {"items": [order_view(r) for r in rows]}
+
+
+async def open_positions(
+    store: Store, principal: Principal, q: Query, limit: int
+) -> dict[str, Any]:
+    scope = build_scope(principal, q.account_ids, q.strategy_id)
+    async with store.read() as conn:
+        rows = await reads.open_rows(conn, positions, scope, filters_of(q), limit)
+    return {"items": [position_view(r) for r in rows]}
+
+
+# paged lists: the table, the column they are ordered by (newest first) and the wire view
+HISTORIES = {
+    "orders": (orders, orders.c.created_at, order_view),
+    "deals": (deals, deals.c.executed_at, deal_view),
+    "positions": (positions, positions.c.opened_at, position_view),
+}
+
+
+async def history(
+    store: Store, principal: Principal, kind: str, q: Query, page: int, page_size: int
+) -> dict[str, Any]:
+    """One page of orders, deals or positions (`kind`), with the total."""
+    table, time_column, view = HISTORIES[kind]
+    scope = build_scope(principal, q.account_ids, q.strategy_id)
+    async with store.read() as conn:
+        rows, total = await reads.page_rows(
+            conn, table, scope, filters_of(q), time_column, page, page_size
+        )
+    return _page([view(r) for r in rows], total, page, page_size)
+
+
+VIEWS = {
+    "orders": order_view,
+    "deals": deal_view,
+    "positions": position_view,
+    "commands": command_view,
+}
+
+
+async def by_ids(
+    store: Store, principal: Principal, kind: str, ids: list[int], account_ids: list[int] | None
+) -> dict[str, Any]:
+    """Objects by id within the key's readable accounts (others are simply not returned)."""
+    visible = principal.visible_account_ids()
+    scope: Scope | None = None  # admins without account_ids read every account
+    if account_ids is not None:
+        scope = build_scope(principal, account_ids)
+    elif visible is not None:
+        scope = build_scope(principal, sorted(visible))
+    async with store.read() as conn:
+        rows = await reads.rows_by_ids(conn, reads.TABLES[kind], scope, ids)
+    return {"items": [VIEWS[kind](r) for r in rows]}

@@ -1,0 +1,149 @@
+"""Build the pre-trade risk snapshot (limits + counters) the domain's `check_order` decides on."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from apps.oms.domain.risk import RiskLimits, RiskScope
+from apps.oms.store import risk as risk_store
+from apps.oms.store.paper_tables import paper_prices
+from apps.oms.store.tables import account_risk_state, market_quotes
+
+QUOTE_MAX_AGE = timedelta(seconds=10)
+
+
+def limits_from_row(values: dict[str, Any] | None) -> RiskLimits:
+    if not values:
+        return RiskLimits()
+    allow = values.get("symbol_allowlist")
+    return RiskLimits(
+        max_open_positions=values.get("max_open_positions"),
+        max_open_positions_per_symbol=values.get("max_open_positions_per_symbol"),
+        max_order_qty=values.get("max_order_qty"),
+        max_order_notional=values.get("max_order_notional"),
+        min_order_notional=values.get("min_order_notional"),
+        max_position_notional=values.get("max_position_notional"),
+        max_open_orders_per_symbol=values.get("max_open_orders_per_symbol"),
+        daily_loss_limit=values.get("daily_loss_limit"),
+        symbol_allowlist=None if allow is None else frozenset(allow),
+    )
+
+
+async def _scope(
+    conn: AsyncConnection,
+    name: str,
+    account_id: int,
+    symbol: str,
+    strategy_id: int | None,
+    limits: RiskLimits,
+    allow_new: bool,
+    position_qty: Decimal,
+    now: datetime,
+) -> RiskScope:
+    if limits == RiskLimits():  # no limits: counters are not needed
+        return RiskScope(name, limits, allow_new_positions=allow_new, position_qty=position_qty)
+    total, in_symbol = await risk_store.open_position_counts(conn, account_id, symbol, strategy_id)
+    day = now.replace(hour=0, minute=0, second=0, microsecond=0)
+    return RiskScope(
+        name,
+        limits,
+        allow_new_positions=allow_new,
+        open_positions=total,
+        open_positions_in_symbol=in_symbol,
+        open_orders_in_symbol=await risk_store.open_order_count(
+            conn, account_id, symbol, strategy_id
+        ),
+        daily_realized_pnl=await risk_store.realized_pnl_between(
+            conn, account_id, day, day + timedelta(days=1), strategy_id
+        ),
+        position_qty=position_qty,
+    )
+
+
+async def risk_scopes(
+    conn: AsyncConnection,
+    *,
+    account_id: int,
+    symbol: str,
+    strategy_id: int,
+    strategy_allow_new: bool,
+    position_qty: Decimal,
+    now: datetime,
+    account_allow_new: bool | None = None,
+) -> list[RiskScope]:
+    """The account scope, plus the strategy scope when the order is attributed to one.
+    `account_allow_new` is read from the store unless the caller already has it."""
+    if account_allow_new is None:
+        state = (
+            await conn.execute(
+                select(account_risk_state.c.allow_new_positions).where(
+                    account_risk_state.c.account_id == account_id
+                )
+            )
+        ).first()
+        account_allow_new = bool(state[0]) if state else True
+    limits = await risk_store.get_limits(conn, account_id)
+    scopes = [
+        await _scope(
+            conn,
+            "account",
+            account_id,
+            symbol,
+            None,
+            limits_from_row(limits.get(0)),
+            account_allow_new,
+            position_qty,
+            now,
+        )
+    ]
+    if strategy_id > 0:
+        scopes.append(
+            await _scope(
+                conn,
+                "strategy",
+                account_id,
+                symbol,
+                strategy_id,
+                limits_from_row(limits.get(strategy_id)),
+                strategy_allow_new,
+                position_qty,
+                now,
+            )
+        )
+    return scopes
+
+
+async def reference_price(
+    conn: AsyncConnection, exchange_id: str, symbol: str, now: datetime
+) -> Decimal | None:
+    """Latest quote no older than 10 s; the paper market's own price is always current."""
+    if exchange_id == "paper":
+        row = (
+            await conn.execute(select(paper_prices.c.last).where(paper_prices.c.symbol == symbol))
+        ).first()
+        return row[0] if row else None
+    row = (
+        await conn.execute(
+            select(market_quotes.c.last, market_quotes.c.quoted_at).where(
+                market_quotes.c.venue == exchange_id, market_quotes.c.symbol == symbol
+            )
+        )
+    ).first()
+    if row is None or row[1] < now - QUOTE_MAX_AGE:
+        return None
+    return row[0]  # type: ignore[no-any-return]
+
+
+def needs_reference_price(scopes: list[RiskScope]) -> bool:
+    """Only notional rules need a price: skip the quote lookup otherwise."""
+    return any(
+        s.limits.max_order_notional is not None
+        or s.limits.min_order_notional is not None
+        or s.limits.max_position_notional is not None
+        for s in scopes
+    )

@@ -1,0 +1,120 @@
+"""Strategies (list, create) and risk limits (read, set) use cases."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy.exc import IntegrityError
+
+from apps.oms.clock import iso_z, utcnow
+from apps.oms.domain.access import Action
+from apps.oms.errors import Conflict, ValidationFailed
+from apps.oms.service.principal import Principal
+from apps.oms.service.views import wire_value
+from apps.oms.store import audit
+from apps.oms.store import risk as risk_store
+from apps.oms.store import strategies as strategy_store
+from apps.oms.store.audit import Actor
+from apps.oms.store.store import Store
+
+
+async def list_strategies(store: Store, principal: Principal) -> dict[str, Any]:
+    visible = principal.visible_account_ids()
+    async with store.read() as conn:
+        rows = await strategy_store.list_for_accounts(conn, visible)
+    items = []
+    for row in rows:
+        accounts = [a for a in row["accounts"] if visible is None or a["account_id"] in visible]
+        accounts = [a for a in accounts if _sees(principal, a["account_id"], row["strategy_id"])]
+        if accounts:
+            items.append({**row, "accounts": accounts, "created_at": iso_z(row["created_at"])})
+    return {"items": items}
+
+
+def _sees(principal: Principal, account_id: int, strategy_id: int) -> bool:
+    flags = principal.flags_for(account_id)
+    return flags is None or flags.sees_strategy(strategy_id)
+
+
+async def create_strategy(
+    store: Store,
+    principal: Principal,
+    actor: Actor,
+    *,
+    name: str,
+    account_ids: list[int],
+    client_strategy_id: str | None,
+) -> dict[str, Any]:
+    if not account_ids:
+        raise ValidationFailed("account_ids must list at least one account")
+    for account_id in account_ids:
+        principal.require(Action.TRADE, account_id)
+    try:
+        async with store.transaction() as conn:
+            if client_strategy_id is not None:
+                existing = await strategy_store.find_by_client_id(conn, client_strategy_id)
+                if existing is not None:
+                    raise Conflict(
+                        f"client_strategy_id {client_strategy_id!r} already exists",
+                        details={"strategy_id": int(existing["id"])},
+                    )
+            strategy_id = await strategy_store.create_strategy(
+                conn,
+                name=name,
+                client_strategy_id=client_strategy_id,
+                account_ids=account_ids,
+                user_id=principal.user_id,
+                now=utcnow(),
+            )
+            await audit.record(
+                conn,
+                actor,
+                action="create_strategy",
+                target_type="strategy",
+                target_id=strategy_id,
+                after={"name": name, "account_ids": sorted(account_ids)},
+            )
+    except IntegrityError as exc:
+        raise Conflict("strategy already exists") from exc
+    return {"ok": True, "strategy_id": strategy_id}
+
+
+async def get_limits(store: Store, principal: Principal, account_id: int) -> dict[str, Any]:
+    principal.require(Action.READ, account_id)
+    async with store.read() as conn:
+        limits = await risk_store.get_limits(conn, account_id)
+    return {
+        "account_id": account_id,
+        "account": {k: wire_value(v) for k, v in limits.get(0, {}).items()},
+        "strategies": {
+            str(s): {k: wire_value(v) for k, v in values.items()}
+            for s, values in sorted(limits.items())
+            if s != 0
+        },
+    }
+
+
+async def put_limits(
+    store: Store,
+    principal: Principal,
+    actor: Actor,
+    account_id: int,
+    strategy_id: int,
+    values: dict[str, Any],
+    comment: str,
+) -> dict[str, Any]:
+    principal.require(Action.RISK_LIMITS, account_id)
+    async with store.transaction() as conn:
+        before = (await risk_store.get_limits(conn, account_id)).get(strategy_id)
+        await risk_store.put_limits(conn, account_id, strategy_id, values, utcnow())
+        await audit.record(
+            conn,
+            actor,
+            action="set_risk_limits",
+            target_type="account",
+            target_id=account_id,
+            before=None if before is None else {k: wire_value(v) for k, v in before.items()},
+            after={"strategy_id": strategy_id, **{k: wire_value(v) for k, v in values.items()}},
+            comment=comment,
+        )
+    return await get_limits(store, principal, account_id)

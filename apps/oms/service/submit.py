@@ -1,0 +1,157 @@
+"""`POST /oms/commands`: validate each item, accept it, optionally wait for execution, and build
+the `{"results": [...]}` body with 200 / 207 / first-failure status exactly as api.md says."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from dataclasses import dataclass
+from typing import Any
+
+from pydantic import ValidationError
+
+from apps.oms.config import Settings
+from apps.oms.errors import OmsError, ValidationFailed
+from apps.oms.service import accept_orders, accept_others
+from apps.oms.service.acceptance import DOMAIN_STATUS, Accepted, Handler, accept
+from apps.oms.service.command_models import CommandEnvelope, parse_payload
+from apps.oms.service.principal import Principal
+from apps.oms.store import commands as command_store
+from apps.oms.store.store import Store
+
+MAX_BATCH = 500
+HANDLERS: dict[str, Handler] = {
+    "send_order": accept_orders.accept_send_order,
+    "close_position": accept_orders.accept_close_position,
+    "cancel_order": accept_others.accept_cancel_order,
+    "cancel_all_orders": accept_others.accept_cancel_all_orders,
+    "change_order": accept_others.accept_change_order,
+    "close_by": accept_others.accept_close_by,
+    "merge_positions": accept_others.accept_merge_positions,
+    "position_change": accept_others.accept_position_change,
+}
+# wait=completed: HTTP status of a command that failed in the worker, by its error code
+EXECUTION_STATUS = {
+    **DOMAIN_STATUS,
+    "venue_rejected": 422,
+    "insufficient_funds": 422,
+    "exchange_error": 502,
+    "venue_error": 502,
+    "exchange_unavailable": 503,
+    "venue_unavailable": 503,
+    "order_outcome_unknown": 504,
+    "outcome_unknown_not_found": 504,
+    "internal_error": 500,
+}
+
+
+@dataclass
+class Item:
+    index: int
+    ok: bool
+    command_id: int | None
+    order_id: int | None
+    status: str | None
+    error: dict[str, Any] | None
+    http_status: int = 200
+
+    def wire(self) -> dict[str, Any]:
+        return {
+            "index": self.index,
+            "ok": self.ok,
+            "command_id": self.command_id,
+            "order_id": self.order_id,
+            "status": self.status,
+            "error": self.error,
+        }
+
+
+def _validation_item(index: int, exc: ValidationError, prefix: tuple[str, ...] = ()) -> Item:
+    errors = [
+        {"loc": [*prefix, *e["loc"]], "msg": e["msg"], "type": e["type"]} for e in exc.errors()
+    ]
+    where = ".".join(str(p) for p in errors[0]["loc"]) if errors else ""
+    error = {
+        "code": "validation_error",
+        "message": f"{where}: {errors[0]['msg']}" if errors else "invalid",
+        "details": {"errors": errors},
+    }
+    return Item(index, False, None, None, None, error, 422)
+
+
+async def _one(store: Store, principal: Principal, index: int, raw: Any) -> Item:
+    try:
+        envelope = CommandEnvelope.model_validate(raw)
+    except ValidationError as exc:
+        return _validation_item(index, exc)
+    try:
+        payload = parse_payload(envelope.command, envelope.payload)
+    except ValidationError as exc:
+        return _validation_item(index, exc, ("payload",))
+    try:
+        accepted: Accepted = await accept(store, principal, envelope, payload, HANDLERS)
+    except OmsError as exc:
+        error = {"code": exc.code, "message": exc.message, "details": exc.details}
+        return Item(index, False, None, None, None, error, exc.status)
+    ok = accepted.status != "failed"
+    status = 200 if ok else EXECUTION_STATUS.get((accepted.error or {}).get("code", ""), 409)
+    return Item(
+        index, ok, accepted.command_id, accepted.order_id, accepted.status, accepted.error, status
+    )
+
+
+async def _wait(store: Store, items: list[Item], seconds: float) -> None:
+    """Poll the accepted commands until they are terminal or the timeout passes."""
+    deadline = time.monotonic() + seconds
+    pending = {
+        i.command_id: i
+        for i in items
+        if i.command_id is not None and i.status in ("queued", "running")
+    }
+    delay = 0.002
+    while pending and time.monotonic() < deadline:
+        await asyncio.sleep(delay)
+        delay = min(delay * 2, 0.05)
+        async with store.read() as conn:
+            rows = await command_store.statuses(conn, list(pending))
+        for command_id, row in rows.items():
+            item = pending[command_id]
+            item.status = row["status"]
+            if row["status"] in command_store.TERMINAL:
+                del pending[command_id]
+                if row["status"] == "failed":
+                    code = row["error_code"] or "internal_error"
+                    item.ok, item.http_status = False, EXECUTION_STATUS.get(code, 409)
+                    item.error = {
+                        "code": code,
+                        "message": row["error_message"] or "",
+                        "details": {},
+                    }
+    for item in pending.values():
+        item.status = item.status or "running"
+
+
+async def submit(
+    store: Store, settings: Settings, principal: Principal, body: Any, *, wait: bool
+) -> tuple[int, dict[str, Any]]:
+    """Accept one command or a batch; returns (HTTP status, body)."""
+    raw_items = body if isinstance(body, list) else [body]
+    if not raw_items or len(raw_items) > MAX_BATCH:
+        raise ValidationFailed(f"send one command or a list of 1..{MAX_BATCH}")
+    items = [await _one(store, principal, i, raw) for i, raw in enumerate(raw_items)]
+    if wait:
+        await _wait(store, items, settings.api.request_timeout_seconds)
+    results = [item.wire() for item in items]
+    failed = [item for item in items if not item.ok]
+    if not failed:
+        return 200, {"results": results}
+    if len(failed) < len(items):
+        return 207, {"results": results}
+    first = failed[0]
+    error = first.error or {"code": "internal_error", "message": ""}
+    raise OmsError(
+        error["message"],
+        code=error["code"],
+        status=first.http_status,
+        details={**error.get("details", {}), "results": results},
+    )

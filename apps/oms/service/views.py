@@ -1,0 +1,84 @@
+"""Wire views of stored rows (orders, deals, positions, commands): REST reads and event payloads.
+
+One function per object so that a REST read and the outbox event of the same change carry the
+same shape: decimals as plain strings, times ISO 8601 UTC with `Z`, booleans as booleans.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import datetime
+from decimal import Decimal
+from typing import Any
+
+from apps.oms.clock import iso_z
+from apps.oms.domain.money import to_plain
+
+ORDER_FIELDS = (
+    "id", "account_id", "command_id", "client_order_id", "exchange_order_id", "symbol", "side",
+    "order_type", "qty", "price", "trigger_price", "stop_price", "take_profit_price",
+    "trailing_amount", "trailing_percent", "time_in_force", "post_only", "reduce_only", "status",
+    "filled_qty", "avg_fill_price", "fee", "fee_currency", "strategy_id", "position_id",
+    "previous_position_id", "reason", "comment", "stop_loss", "stop_gain", "outcome_unknown",
+    "reconciled", "params", "edit_replace_state", "edit_replace_at", "edit_replace_orphan_order_id",
+    "edit_replace_origin_order_id", "error_code", "error_message", "created_at", "updated_at",
+    "submitted_at", "closed_at",
+)  # fmt: skip
+DEAL_FIELDS = (
+    "id", "account_id", "order_id", "position_id", "previous_position_id", "symbol", "side", "qty",
+    "price", "fee", "fee_currency", "pnl", "entry", "leg", "contract_size", "strategy_id", "reason",
+    "comment", "reconciled", "exchange_trade_id", "executed_at", "created_at",
+)  # fmt: skip
+POSITION_FIELDS = (
+    "id", "account_id", "symbol", "strategy_id", "side", "qty", "avg_price", "realized_pnl", "fee",
+    "contract_size", "pending_close_qty", "stop_loss", "stop_gain", "state", "reason", "comment",
+    "opened_at", "updated_at", "closed_at",
+)  # fmt: skip
+COMMAND_FIELDS = (
+    "id", "account_id", "command_type", "request_id", "client_order_id", "status", "error_code",
+    "error_message", "result", "order_id", "payload", "attempts", "created_at", "started_at",
+    "finished_at", "updated_at",
+)  # fmt: skip
+BOOLEAN_FIELDS = frozenset({"post_only", "reduce_only", "outcome_unknown", "reconciled"})
+
+
+def wire_value(value: Any) -> Any:
+    """One stored value as it goes on the wire."""
+    kind = type(value)
+    if kind is Decimal:
+        return to_plain(value)
+    if kind is datetime:
+        return iso_z(value)
+    return value
+
+
+def _view(row: Mapping[str, Any], fields: tuple[str, ...]) -> dict[str, Any]:
+    out = {name: wire_value(row.get(name)) for name in fields}
+    for name in BOOLEAN_FIELDS:
+        if name in out:
+            out[name] = bool(out[name])
+    return out
+
+
+def order_view(row: Mapping[str, Any]) -> dict[str, Any]:
+    view = _view(row, ORDER_FIELDS)
+    view["order_id"] = view["id"]
+    return view
+
+
+def deal_view(row: Mapping[str, Any]) -> dict[str, Any]:
+    view = _view(row, DEAL_FIELDS)
+    view["deal_id"] = view["id"]
+    return view
+
+
+def position_view(row: Mapping[str, Any]) -> dict[str, Any]:
+    view = _view(row, POSITION_FIELDS)
+    view["position_id"] = view["id"]
+    return view
+
+
+def command_view(row: Mapping[str, Any]) -> dict[str, Any]:
+    view = _view(row, COMMAND_FIELDS)
+    view["command_id"] = view["id"]
+    return view

@@ -1,0 +1,1 @@
+"""Worker-side use cases: execute claimed commands against a venue and record the results."""

@@ -1,0 +1,143 @@
+"""Book venue trades: one CCXT trade → the allocation core → deals and positions with real ids,
+the order's fills and state, raw payloads and events, all inside the caller's record transaction.
+
+Ids: the core asks an `IdAllocator` synchronously, but rows get their ids from auto-increment at
+insert. `PlaceholderIds` hands out negative ids; `persist` inserts new positions first, maps each
+placeholder to the real id, then inserts the deals pointing at real positions.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from decimal import Decimal
+from typing import Any
+
+from apps.oms.domain.book import Fill, OrderRef
+from apps.oms.domain.enums import PositionState, Reason, Side
+from apps.oms.domain.fills import FillResult, apply_fill
+from apps.oms.domain.orders import apply_order_fill
+from apps.oms.service.ports import Structure
+from apps.oms.service.views import deal_view, position_view
+from apps.oms.service.worker.order_state import reserves_close, state_of, write_order
+from apps.oms.service.worker.runtime import Recorder, from_ms
+from apps.oms.store import books, order_records
+
+ZERO = Decimal(0)
+
+
+@dataclass(slots=True)
+class PlaceholderIds:
+    """Negative stand-in ids, replaced by auto-increment ids in `persist`."""
+
+    last: int = 0
+
+    def next_position_id(self) -> int:
+        self.last -= 1
+        return self.last
+
+    def next_deal_id(self) -> int:
+        self.last -= 1
+        return self.last
+
+
+def fill_of(trade: Structure) -> Fill:
+    fee = trade.get("fee") or {}
+    return Fill(
+        symbol=trade["symbol"],
+        side=Side(trade["side"]),
+        qty=Decimal(trade["amount"]),
+        price=Decimal(trade["price"]),
+        exchange_trade_id=str(trade["id"]),
+        executed_at=from_ms(trade.get("timestamp")),
+        fee=Decimal(fee.get("cost") or 0),
+        fee_currency=fee.get("currency"),
+    )
+
+
+def order_ref(row: dict[str, Any], reserves: bool) -> OrderRef:
+    return OrderRef(
+        order_id=int(row["id"]),
+        strategy_id=int(row["strategy_id"]),
+        position_id=int(row["position_id"]),
+        reason=row["reason"],
+        comment=row["comment"],
+        stop_loss=row["stop_loss"],
+        stop_gain=row["stop_gain"],
+        external=row["reason"] == Reason.EXTERNAL,
+        reserves_close=reserves,
+    )
+
+
+async def book_trade(rec: Recorder, row: dict[str, Any], trade: Structure) -> dict[str, Any]:
+    """Book one trade of order `row` (a duplicate trade id changes nothing); returns the row."""
+    fill = fill_of(trade)
+    acct = rec.rt.account
+    book = await books.load_book(rec.conn, acct.account_id, acct.position_mode, fill.symbol,
+                                 [int(row["position_id"])], [fill.exchange_trade_id])
+    if (fill.exchange_trade_id, 0) in book.booked_trades:
+        return row
+    await order_records.store_payload(
+        rec.conn, account_id=acct.account_id, kind="trade", exchange_id=acct.exchange_id,
+        object_id=fill.exchange_trade_id, payload=trade, now=rec.now,
+    )
+    target = book.positions.get(int(row["position_id"]))
+    ref = order_ref(row, reserves_close(row, target, acct.position_mode))
+    instrument = await rec.rt.instrument(fill.symbol)
+    result = apply_fill(book, fill, ref, instrument, PlaceholderIds(), rec.now)
+    real = await persist(rec, result)
+    filled = apply_order_fill(state_of(row), fill.qty, fill.price)
+    if filled.overfilled:
+        await rec.emit(
+            "order_overfilled", {"order_id": int(row["id"]), "qty": str(fill.qty)}, namespace="risk"
+        )
+    position_id = real.get(result.order_position_id or 0, result.order_position_id)
+    return await write_order(
+        rec,
+        row,
+        filled.order,
+        fee=Decimal(row["fee"] or 0) + fill.fee,
+        fee_currency=fill.fee_currency or row["fee_currency"],
+        position_id=position_id or row["position_id"],
+    )
+
+
+async def persist(rec: Recorder, result: FillResult) -> dict[int, int]:
+    """Insert new positions, update changed ones, insert deals; emit their events.
+    Returns placeholder id → real id."""
+    real: dict[int, int] = {}
+    for position in result.positions:
+        if position.position_id < 0:
+            real[position.position_id] = await books.insert_position(rec.conn, position)
+        else:
+            await books.update_position(rec.conn, position)
+    for deal in result.deals:
+        values = replace(deal, position_id=real.get(deal.position_id, deal.position_id))
+        deal_id = await books.insert_deal(rec.conn, values)
+        view = deal_view({**books.deal_values(values), "id": deal_id})
+        await rec.emit("deal_created", view, strategy_id=values.strategy_id)
+    for position in result.positions:
+        pid = real.get(position.position_id, position.position_id)
+        await emit_position(rec, pid, opened=position.position_id < 0)
+    for alert in result.alerts:
+        await rec.emit(
+            alert.code,
+            {
+                "message": alert.message,
+                "position_id": real.get(alert.position_id or 0, alert.position_id),
+            },
+            namespace="risk",
+        )
+    return real
+
+
+async def emit_position(rec: Recorder, position_id: int, *, opened: bool = False) -> None:
+    row = await books.get_position_row(rec.conn, position_id)
+    if row is None:
+        return
+    if opened:
+        event = "position_opened"
+    elif row["state"] in (PositionState.CLOSED.value, PositionState.MERGED.value):
+        event = "position_closed"
+    else:
+        event = "position_updated"
+    await rec.emit(event, position_view(row), strategy_id=int(row["strategy_id"]))

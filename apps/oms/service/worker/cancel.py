@@ -1,0 +1,192 @@
+"""`cancel_order`, `cancel_all_orders` and `change_order` on orders already sent to the venue.
+
+Each venue call runs outside any transaction; each order's outcome is recorded in its own fenced
+transaction (a re-attempt after a crash sees already cancelled orders as `invalid_order_state`
+items), then the command finishes with one item per order.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from decimal import Decimal
+from typing import Any
+
+import ccxt
+
+from apps.oms.domain.enums import OrderStatus
+from apps.oms.domain.errors import DomainError
+from apps.oms.domain.orders import cancel_before_send, check_cancellable
+from apps.oms.service.ports import Structure
+from apps.oms.service.views import order_view
+from apps.oms.service.worker.order_state import state_of, write_order
+from apps.oms.service.worker.results import adopt, finish, order_result
+from apps.oms.service.worker.runtime import AccountRuntime
+from apps.oms.store import order_records
+from apps.oms.store.queue import Claimed
+
+Item = dict[str, Any]
+
+
+def order_ids_of(payload: dict[str, Any]) -> list[int]:
+    ids: list[int] = []
+    if payload.get("order_id") is not None:
+        ids.append(int(payload["order_id"]))
+    ids += [int(i) for i in payload.get("order_ids") or ()]
+    csv = payload.get("order_ids_csv") or ""
+    ids += [int(part) for part in csv.split(",") if part.strip()]
+    return list(dict.fromkeys(ids))
+
+
+async def cancel_one(rt: AccountRuntime, cmd: Claimed | None, order_id: int) -> Item:
+    """Cancel one open order on the venue and record the venue's answer."""
+    async with rt.store.read() as conn:
+        row = await order_records.get_order(conn, order_id)
+    if row is None or int(row["account_id"]) != rt.account_id:
+        return {"order_id": order_id, "ok": False, "code": "order_not_found"}
+    try:
+        check_cancellable(state_of(row))
+    except DomainError as exc:
+        return {"order_id": order_id, "ok": False, "code": exc.code, "status": row["status"]}
+    if row["exchange_order_id"] is None:
+        return await _cancel_unsent(rt, cmd, row)
+    try:
+        await _venue(rt, rt.venue.cancel_order(row["exchange_order_id"], row["symbol"]))
+    except ccxt.OrderNotFound:
+        pass  # already gone on the venue: its final state is fetched below
+    except (TimeoutError, ccxt.BaseError) as exc:
+        return {"order_id": order_id, "ok": False, "code": "venue_error", "message": str(exc)}
+    return await _record_venue_state(rt, cmd, row)
+
+
+async def _venue(rt: AccountRuntime, call: Any) -> Structure:
+    return await asyncio.wait_for(call, rt.settings.venue_timeout_seconds)
+
+
+async def _record_venue_state(rt: AccountRuntime, cmd: Claimed | None, row: Item) -> Item:
+    try:
+        final = await _venue(rt, rt.venue.fetch_order(row["exchange_order_id"], row["symbol"]))
+    except (TimeoutError, ccxt.BaseError) as exc:
+        return {"order_id": row["id"], "ok": False, "code": "venue_error", "message": str(exc)}
+    async with rt.record(cmd) as rec:
+        locked = await order_records.require_order(rec.conn, int(row["id"]))
+        new = await adopt(rec, locked, final)
+    ok = new["status"] in (OrderStatus.CANCELED, OrderStatus.EXPIRED)
+    return {
+        "order_id": row["id"],
+        "ok": ok,
+        "status": new["status"],
+        **({} if ok else {"code": "invalid_order_state"}),
+    }
+
+
+async def _cancel_unsent(rt: AccountRuntime, cmd: Claimed | None, row: Item) -> Item:
+    """A PENDING_SUBMIT order with no venue id: cancel locally unless its outcome is unknown."""
+    if row["outcome_unknown"]:
+        return {"order_id": row["id"], "ok": False, "code": "order_outcome_unknown"}
+    async with rt.record(cmd) as rec:
+        locked = await order_records.require_order(rec.conn, int(row["id"]))
+        new = await write_order(rec, locked, cancel_before_send(state_of(locked)))
+    return {"order_id": row["id"], "ok": True, "status": new["status"]}
+
+
+async def finish_items(
+    rt: AccountRuntime, cmd: Claimed, items: list[Item], batch_event: bool = False
+) -> None:
+    failed = [i for i in items if not i["ok"]]
+    code = failed[0]["code"] if failed and len(failed) == len(items) else None
+    async with rt.record(cmd) as rec:
+        if batch_event:
+            await rec.emit("orders_canceled_batch", {"command_id": cmd.command_id, "items": items})
+        await finish(
+            rec,
+            cmd,
+            result={"items": items},
+            error_code=code,
+            error_message=None if code is None else "no order could be cancelled",
+        )
+
+
+async def execute_cancel(rt: AccountRuntime, cmd: Claimed, stop: asyncio.Event) -> None:
+    # orders decided at acceptance (a queued send cancelled there) keep their item
+    decided = {int(i["order_id"]): i for i in (cmd.result or {}).get("items", [])}
+    items = [
+        decided.get(oid) or await cancel_one(rt, cmd, oid) for oid in order_ids_of(cmd.payload)
+    ]
+    await finish_items(rt, cmd, items)
+
+
+async def execute_cancel_all(rt: AccountRuntime, cmd: Claimed, stop: asyncio.Event) -> None:
+    strategies = [int(s) for s in cmd.payload.get("strategy_ids") or ()]
+    csv = cmd.payload.get("strategy_ids_csv") or ""
+    strategies += [int(s) for s in csv.split(",") if s.strip()]
+    async with rt.store.read() as conn:
+        rows = await order_records.open_orders(
+            conn, rt.account_id, symbol=cmd.payload.get("symbol"), strategy_ids=strategies or None
+        )
+    items = [
+        await cancel_one(rt, cmd, int(r["id"]))
+        for r in rows
+        if r["command_id"] is None or int(r["command_id"]) != cmd.command_id
+    ]
+    await finish_items(rt, cmd, items, batch_event=True)
+
+
+async def execute_change(rt: AccountRuntime, cmd: Claimed, stop: asyncio.Event) -> None:
+    """Native `edit_order` (the paper venue has it): same OMS order, new qty / price."""
+    order_id = int(cmd.payload["order_id"])
+    async with rt.store.read() as conn:
+        row = await order_records.get_order(conn, order_id)
+    error = _change_error(rt, row, cmd.payload)
+    if error is not None or row is None:
+        async with rt.record(cmd) as rec:
+            await finish(rec, cmd, error_code=error or "order_not_found", error_message=error)
+        return
+    new_qty = cmd.payload.get("new_qty")
+    new_price = cmd.payload.get("new_price")
+    try:
+        edited = await _venue(
+            rt,
+            rt.venue.edit_order(
+                row["exchange_order_id"],
+                row["symbol"],
+                row["order_type"],
+                row["side"],
+                None if new_qty is None else Decimal(new_qty),
+                None if new_price is None else Decimal(new_price),
+            ),
+        )
+    except (TimeoutError, ccxt.BaseError) as exc:
+        async with rt.record(cmd) as rec:
+            await rec.emit("order_change_replace_failed", order_view(row))
+            await finish(rec, cmd, error_code="venue_rejected", error_message=str(exc))
+        return
+    await _record_change(rt, cmd, order_id, edited)
+
+
+def _change_error(rt: AccountRuntime, row: Item | None, payload: dict[str, Any]) -> str | None:
+    if row is None or int(row["account_id"]) != rt.account_id:
+        return "order_not_found"
+    if not OrderStatus(row["status"]).is_open or row["exchange_order_id"] is None:
+        return "invalid_order_state"
+    new_qty = payload.get("new_qty")
+    if new_qty is not None and Decimal(new_qty) < Decimal(row["filled_qty"]):
+        return "invalid_qty"
+    return None
+
+
+async def _record_change(
+    rt: AccountRuntime, cmd: Claimed, order_id: int, edited: Structure
+) -> None:
+    async with rt.record(cmd) as rec:
+        row = await order_records.require_order(rec.conn, order_id)
+        values = {
+            "qty": Decimal(edited["amount"]),
+            "edit_replace_state": "edited",
+            "edit_replace_at": rec.now,
+        }
+        if edited.get("price") is not None and row["price"] is not None:
+            values["price"] = Decimal(edited["price"])
+        row = await order_records.update_order(rec.conn, row, values)
+        row = await adopt(rec, row, edited)
+        await rec.emit("order_changed", order_view(row), strategy_id=int(row["strategy_id"]))
+        await finish(rec, cmd, result=order_result(row))

@@ -1,0 +1,85 @@
+"""Claim the next command of a held account and run the executor of its type."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable
+
+from sqlalchemy import select
+
+from apps.oms.clock import utcnow
+from apps.oms.domain.enums import OrderStatus
+from apps.oms.service.worker.cancel import execute_cancel, execute_cancel_all, execute_change
+from apps.oms.service.worker.ccxt_call import execute_ccxt_call
+from apps.oms.service.worker.internal import execute_internal
+from apps.oms.service.worker.results import finish, reject
+from apps.oms.service.worker.runtime import AccountRuntime, Recorder
+from apps.oms.service.worker.send import execute_send
+from apps.oms.store import leases, order_records, queue
+from apps.oms.store.queue import Claimed
+from apps.oms.store.tables import orders
+
+log = logging.getLogger("apps.worker")
+Executor = Callable[[AccountRuntime, Claimed, asyncio.Event], Awaitable[None]]
+MAX_ATTEMPTS = 5
+
+EXECUTORS: dict[str, Executor] = {
+    "send_order": execute_send,
+    "close_position": execute_send,
+    "cancel_order": execute_cancel,
+    "cancel_all_orders": execute_cancel_all,
+    "change_order": execute_change,
+    "close_by": execute_internal,
+    "merge_positions": execute_internal,
+    "position_change": execute_internal,
+    "ccxt_call": execute_ccxt_call,  # /ccxt gateway trade and granted restricted functions
+}
+
+
+async def claim(rt: AccountRuntime) -> Claimed | None:
+    """Short transaction: hold the lease row, mark the oldest unfinished command running."""
+    async with rt.store.transaction() as conn:
+        now = utcnow()
+        await leases.hold(conn, rt.lease, owner=rt.owner, now=now, dialect=rt.store.dialect)
+        return await queue.claim_next(conn, rt.account_id, rt.lease.epoch, now)
+
+
+async def execute(rt: AccountRuntime, cmd: Claimed, stop: asyncio.Event) -> None:
+    """Run one claimed command. Fencing errors propagate (the lease is gone); an unexpected
+    error leaves the command running for a re-attempt, up to `MAX_ATTEMPTS`."""
+    executor = EXECUTORS.get(cmd.command_type)
+    if executor is None or (cmd.attempts > MAX_ATTEMPTS and not await _may_be_placed(rt, cmd)):
+        code = "unsupported_command" if executor is None else "internal_error"
+        message = f"{cmd.command_type}: {code}"
+        async with rt.record(cmd) as rec:
+            await _reject_unsent_order(rec, cmd, code, message)
+            await finish(rec, cmd, error_code=code, error_message=message)
+        return
+    try:
+        await executor(rt, cmd, stop)
+    except (leases.LeaseLost, queue.Fenced):
+        raise
+    except Exception:
+        log.exception("command %s (%s) failed; will retry", cmd.command_id, cmd.command_type)
+        await asyncio.sleep(min(5.0, 0.05 * 2**cmd.attempts))
+
+
+async def _may_be_placed(rt: AccountRuntime, cmd: Claimed) -> bool:
+    """A send whose order may be on the venue (outcome unknown: its workers died mid-call) is
+    never given up by the attempt cap: the executor resolves it by lookup within its window."""
+    if cmd.order_id is None or cmd.command_type not in ("send_order", "close_position"):
+        return False
+    async with rt.store.read() as conn:
+        row = await conn.execute(select(orders.c.outcome_unknown).where(
+            orders.c.id == cmd.order_id))
+        return bool(row.scalar())
+
+
+async def _reject_unsent_order(rec: Recorder, cmd: Claimed, code: str, message: str) -> None:
+    """A send given up before it reached the venue must not leave its order open."""
+    if cmd.order_id is None or cmd.command_type not in ("send_order", "close_position"):
+        return
+    row = await order_records.require_order(rec.conn, cmd.order_id)
+    if row["status"] == OrderStatus.PENDING_SUBMIT and not row["outcome_unknown"]:
+        await reject(rec, row, code, message)

@@ -1,0 +1,119 @@
+"""Internal commands (no venue call): `close_by`, `merge_positions`, `position_change`, each
+decided by the books core over locked positions and recorded in one fenced transaction.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import replace
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import update
+
+from apps.oms.domain.closing import InternalResult, StopMode, close_by, merge_positions
+from apps.oms.domain.errors import DomainError, InvalidPositionId
+from apps.oms.domain.positions import Position
+from apps.oms.domain.targets import UNSET, change_targets
+from apps.oms.service.risk_snapshot import reference_price
+from apps.oms.service.views import deal_view, position_view
+from apps.oms.service.worker.booking import PlaceholderIds, emit_position
+from apps.oms.service.worker.results import finish
+from apps.oms.service.worker.runtime import AccountRuntime, Recorder
+from apps.oms.store import books
+from apps.oms.store.positions import get_position, position_from_row
+from apps.oms.store.queue import Claimed
+from apps.oms.store.tables import orders
+
+
+def _dec(value: Any) -> Decimal | None:
+    return None if value is None else Decimal(str(value))
+
+
+async def _position(rec: Recorder, position_id: int) -> Position:
+    row = await get_position(rec.conn, int(position_id), for_update=True)
+    if row is None or int(row["account_id"]) != rec.rt.account_id:
+        raise InvalidPositionId(f"position {position_id} not found on this account")
+    return position_from_row(row)
+
+
+async def _persist(rec: Recorder, result: InternalResult) -> list[dict[str, Any]]:
+    for position in result.positions:
+        await books.update_position(rec.conn, position)
+    views = []
+    for deal in result.deals:
+        deal_id = await books.insert_deal(rec.conn, deal)
+        views.append({**books.deal_values(deal), "id": deal_id})
+    for view in views:
+        await rec.emit("deal_created", deal_view(view), strategy_id=int(view["strategy_id"]))
+    for position in result.positions:
+        await emit_position(rec, position.position_id)
+    return views
+
+
+async def _close_by(rec: Recorder, payload: dict[str, Any]) -> dict[str, Any]:
+    a = await _position(rec, payload["position_id_a"])
+    b = await _position(rec, payload["position_id_b"])
+    result = close_by(a, b, rec.now, PlaceholderIds(), _dec(payload.get("qty")))
+    await _persist(rec, result)
+    body = {
+        "position_id_a": a.position_id,
+        "position_id_b": b.position_id,
+        "qty": str(result.deals[0].qty),
+    }
+    await rec.emit("close_by_executed", body, strategy_id=a.strategy_id)
+    return body
+
+
+async def _merge(rec: Recorder, payload: dict[str, Any]) -> dict[str, Any]:
+    source = await _position(rec, payload["source_position_id"])
+    target = await _position(rec, payload["target_position_id"])
+    result = merge_positions(
+        source,
+        target,
+        rec.now,
+        PlaceholderIds(),
+        StopMode(payload.get("stop_mode", "keep")),
+        _dec(payload.get("oms_stop_loss")),
+        _dec(payload.get("oms_stop_gain")),
+    )
+    await _persist(rec, result)
+    await rec.conn.execute(
+        update(orders)
+        .where(orders.c.position_id == source.position_id, orders.c.is_open.is_(True))
+        .values(position_id=target.position_id, updated_at=rec.now)
+    )
+    body = {"source_position_id": source.position_id, "target_position_id": target.position_id}
+    await rec.emit("positions_merged", body, strategy_id=target.strategy_id)
+    return body
+
+
+async def _change(rec: Recorder, payload: dict[str, Any]) -> dict[str, Any]:
+    position = await _position(rec, payload["position_id"])
+    changed = change_targets(
+        position,
+        _dec(payload["oms_stop_loss"]) if "oms_stop_loss" in payload else UNSET,
+        _dec(payload["oms_stop_gain"]) if "oms_stop_gain" in payload else UNSET,
+        await reference_price(rec.conn, rec.rt.account.exchange_id, position.symbol, rec.now),
+    )
+    if "comment" in payload:
+        changed = replace(changed, comment=payload["comment"])
+    await books.update_position(rec.conn, changed)
+    row = await books.require_position_row(rec.conn, position.position_id)
+    view = position_view(row)
+    await rec.emit("position_changed", view, strategy_id=position.strategy_id)
+    return {"position": view}
+
+
+HANDLERS = {"close_by": _close_by, "merge_positions": _merge, "position_change": _change}
+
+
+async def execute_internal(rt: AccountRuntime, cmd: Claimed, stop: asyncio.Event) -> None:
+    handler = HANDLERS[cmd.command_type]
+    try:
+        async with rt.record(cmd) as rec:
+            result = await handler(rec, cmd.payload)
+            await finish(rec, cmd, result=result)
+    except DomainError as exc:
+        async with rt.record(cmd) as rec:
+            await finish(rec, cmd, error_code=exc.code, error_message=exc.message)

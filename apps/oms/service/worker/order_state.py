@@ -1,0 +1,97 @@
+"""Order rows through the domain's transition table: write a new `OrderState`, emit the order
+event, and when a reserving close order ends release its unfilled qty on the position.
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from typing import Any
+
+from apps.oms.domain.closing import release_close
+from apps.oms.domain.enums import OrderStatus, PositionMode, Side
+from apps.oms.domain.money import ZERO
+from apps.oms.domain.orders import OrderState
+from apps.oms.domain.positions import Position
+from apps.oms.service.views import order_view, position_view
+from apps.oms.service.worker.runtime import Recorder
+from apps.oms.store import books, order_records
+from apps.oms.store.positions import position_from_row
+
+STATUS_EVENTS = {
+    OrderStatus.SUBMITTED: "order_submitted",
+    OrderStatus.PARTIALLY_FILLED: "order_partially_filled",
+    OrderStatus.FILLED: "order_filled",
+    OrderStatus.CANCELED: "order_canceled",
+    OrderStatus.REJECTED: "order_rejected",
+    OrderStatus.EXPIRED: "order_expired",
+}
+
+
+def state_of(row: dict[str, Any]) -> OrderState:
+    return OrderState(
+        qty=row["qty"],
+        status=OrderStatus(row["status"]),
+        filled_qty=row["filled_qty"] or ZERO,
+        avg_fill_price=row["avg_fill_price"],
+        outcome_unknown=bool(row["outcome_unknown"]),
+        reason=row["reason"],
+        venue_filled_qty=row["filled_qty"] or ZERO,
+    )
+
+
+def reserves_close(row: dict[str, Any], position: Position | None, mode: PositionMode) -> bool:
+    """Assumed acceptance rule (docs/worker.md): an order reserved qty on its position iff it
+    targets one (`position_id > 0`), is on the opposite side, and is reduce-only or hedge."""
+    if position is None or int(row["position_id"]) <= 0:
+        return False
+    opposite = Side(row["side"]) is not position.side
+    return opposite and (bool(row["reduce_only"]) or mode is PositionMode.HEDGE)
+
+
+async def write_order(
+    rec: Recorder, row: dict[str, Any], state: OrderState, **extra: Any
+) -> dict[str, Any]:
+    """Persist `state` (+ extra columns); event on a status change; release on ending."""
+    before = OrderStatus(row["status"])
+    values: dict[str, Any] = {
+        "status": state.status.value,
+        "is_open": state.status.is_open,
+        "filled_qty": state.filled_qty,
+        "avg_fill_price": state.avg_fill_price,
+        "outcome_unknown": state.outcome_unknown,
+        "reason": state.reason,
+        "updated_at": rec.now,
+        **extra,
+    }
+    if before is OrderStatus.PENDING_SUBMIT and state.status is not before:
+        values.setdefault("submitted_at", rec.now)
+    if before.is_open and not state.status.is_open:
+        values["closed_at"] = rec.now
+    new = await order_records.update_order(rec.conn, row, values)
+    more = Decimal(new["filled_qty"]) != Decimal(row["filled_qty"] or ZERO)
+    if state.status is not before or (more and state.status is OrderStatus.PARTIALLY_FILLED):
+        event = STATUS_EVENTS.get(state.status)
+        if event is not None:
+            await rec.emit(event, order_view(new), strategy_id=int(new["strategy_id"]))
+    if before.is_open and not state.status.is_open:
+        await release_reservation(rec, new)
+    return new
+
+
+async def release_reservation(rec: Recorder, row: dict[str, Any]) -> None:
+    """The close order ended: give back its unfilled qty; the position returns to `open`."""
+    position_row = await books.get_position_row(rec.conn, int(row["position_id"]))
+    if position_row is None:
+        return
+    position = position_from_row(position_row)
+    if not reserves_close(row, position, rec.rt.account.position_mode):
+        return
+    unfilled = max(ZERO, Decimal(row["qty"]) - Decimal(row["filled_qty"]))
+    released = release_close(position, unfilled)
+    if released == position:
+        return
+    await books.update_position(rec.conn, released)
+    changed = await books.require_position_row(rec.conn, position.position_id)
+    await rec.emit(
+        "position_updated", position_view(changed), strategy_id=int(changed["strategy_id"])
+    )

@@ -1,0 +1,94 @@
+"""Record helpers shared by the executors: finish a command (fenced) with its event, adopt a
+venue order structure onto an OMS order, and reject an order that never reached the venue.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from typing import Any
+
+from apps.oms.domain.enums import OrderStatus
+from apps.oms.domain.orders import apply_venue_status, transition
+from apps.oms.service.ports import Structure
+from apps.oms.service.views import command_view, order_view
+from apps.oms.service.worker.booking import book_trade
+from apps.oms.service.worker.order_state import state_of, write_order
+from apps.oms.service.worker.runtime import Recorder
+from apps.oms.store import order_records, queue
+from apps.oms.store.queue import Claimed
+
+CCXT_STATUS = {
+    "open": OrderStatus.SUBMITTED,
+    "closed": OrderStatus.FILLED,
+    "canceled": OrderStatus.CANCELED,
+    "cancelled": OrderStatus.CANCELED,
+    "expired": OrderStatus.EXPIRED,
+    "rejected": OrderStatus.REJECTED,
+}
+
+
+async def finish(
+    rec: Recorder,
+    cmd: Claimed,
+    *,
+    result: dict[str, Any] | None = None,
+    error_code: str | None = None,
+    error_message: str | None = None,
+) -> None:
+    """`completed` (no error code) or `failed`, then `command_completed` / `command_failed`."""
+    status = "failed" if error_code else "completed"
+    await queue.finish(
+        rec.conn,
+        cmd.command_id,
+        cmd.epoch,
+        rec.now,
+        status=status,
+        result=result,
+        error_code=error_code,
+        error_message=error_message,
+    )
+    row = await queue.command_row(rec.conn, cmd.command_id)
+    await rec.emit(f"command_{status}", command_view(row))
+
+
+async def adopt(rec: Recorder, row: dict[str, Any], structure: Structure) -> dict[str, Any]:
+    """Apply a venue order (placement result, lookup, cancel or sync): link the exchange id,
+    store the raw payload, book its trades, then move the state by the venue status."""
+    exchange_order_id = str(structure["id"])
+    client_order_id = structure.get("clientOrderId") or row["client_order_id"]
+    acct = rec.rt.account
+    await order_records.set_exchange_id(rec.conn, client_order_id, exchange_order_id)
+    await order_records.store_payload(
+        rec.conn,
+        account_id=acct.account_id,
+        kind="order",
+        exchange_id=acct.exchange_id,
+        object_id=exchange_order_id,
+        payload=structure,
+        now=rec.now,
+    )
+    for trade in structure.get("trades") or ():
+        row = await book_trade(rec, row, trade)
+    status = CCXT_STATUS.get(str(structure.get("status")), OrderStatus.SUBMITTED)
+    state = replace(apply_venue_status(state_of(row), status), outcome_unknown=False)
+    extra: dict[str, Any] = {}
+    if row["exchange_order_id"] is None:
+        extra["exchange_order_id"] = exchange_order_id
+    return await write_order(rec, row, state, **extra)
+
+
+async def reject(
+    rec: Recorder, row: dict[str, Any], code: str, message: str, *, reason: str | None = None
+) -> dict[str, Any]:
+    """PENDING_SUBMIT → REJECTED with a stable error code (and reason, if given)."""
+    state = replace(
+        state_of(row),
+        status=transition(OrderStatus(row["status"]), OrderStatus.REJECTED),
+        outcome_unknown=False,
+        reason=reason or row["reason"],
+    )
+    return await write_order(rec, row, state, error_code=code, error_message=message[:2000])
+
+
+def order_result(row: dict[str, Any]) -> dict[str, Any]:
+    return {"order": order_view(row)}

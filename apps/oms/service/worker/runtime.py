@@ -1,0 +1,110 @@
+"""One held account as the executor sees it, and the fenced record transaction.
+
+`record()` opens the one transaction of a record step: it locks the account's lease row (still
+ours, same epoch, unexpired) and, for a command, checks the command is still `running` under
+that epoch; any failure raises and rolls everything back, so a stalled worker records nothing.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from apps.oms.clock import utcnow
+from apps.oms.config import WorkerSettings
+from apps.oms.domain.book import Instrument
+from apps.oms.domain.enums import PositionMode
+from apps.oms.service.ports import VenuePort
+from apps.oms.store import leases, queue
+from apps.oms.store.leases import Lease
+from apps.oms.store.outbox import append_event
+from apps.oms.store.queue import Claimed
+from apps.oms.store.store import Store
+
+
+@dataclass(frozen=True, slots=True)
+class Account:
+    account_id: int
+    exchange_id: str
+    position_mode: PositionMode
+    status: str = "active"
+    config: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(slots=True)
+class AccountRuntime:
+    """Everything an executor needs for one leased account (one venue instance per account)."""
+
+    store: Store
+    settings: WorkerSettings
+    owner: str
+    lease: Lease
+    account: Account
+    venue: VenuePort
+
+    @property
+    def account_id(self) -> int:
+        return self.account.account_id
+
+    @asynccontextmanager
+    async def record(self, command: Claimed | None = None) -> AsyncIterator[Recorder]:
+        """The fenced record transaction (see module docstring)."""
+        async with self.store.transaction() as conn:
+            await leases.hold(
+                conn, self.lease, owner=self.owner, now=utcnow(), dialect=self.store.dialect
+            )
+            if command is not None:
+                await queue.fence(conn, command.command_id, command.epoch)
+            yield Recorder(conn, self)
+
+    async def instrument(self, symbol: str) -> Instrument:
+        """Contract size and market kind from the venue's markets (cached by the venue)."""
+        market = (await self.venue.load_markets()).get(symbol) or {}
+        size = market.get("contractSize")
+        return Instrument(
+            symbol,
+            contract_size=Decimal(str(size)) if size else Decimal(1),
+            spot=bool(market.get("spot", True)),
+            inverse=bool(market.get("inverse") or False),
+        )
+
+
+@dataclass(slots=True)
+class Recorder:
+    """The open record transaction: its connection, time, and the outbox writer."""
+
+    conn: AsyncConnection
+    rt: AccountRuntime
+    now: datetime = field(default_factory=utcnow)
+    events: list[str] = field(default_factory=list)
+
+    async def emit(
+        self,
+        event: str,
+        payload: dict[str, Any],
+        *,
+        namespace: str = "position",
+        strategy_id: int | None = None,
+    ) -> None:
+        self.events.append(event)
+        await append_event(
+            self.conn,
+            account_id=self.rt.account_id,
+            namespace=namespace,
+            event=event,
+            payload=payload,
+            strategy_id=strategy_id,
+        )
+
+
+def from_ms(ms: int | None) -> datetime:
+    """A CCXT epoch-ms timestamp as an aware UTC datetime (exact, no float)."""
+    if ms is None:
+        return utcnow()
+    return datetime.fromtimestamp(ms // 1000, UTC).replace(microsecond=(ms % 1000) * 1000)

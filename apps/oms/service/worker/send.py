@@ -1,0 +1,205 @@
+"""`send_order` and `close_position`: re-check under the lease, write-ahead the venue order,
+place it with a timeout outside any transaction, record the result in one transaction. A
+timeout (or a worker that died mid-call) leaves `outcome_unknown`; it is resolved by looking the
+order up by client order id, never by sending again.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import timedelta
+from decimal import Decimal
+from typing import Any
+
+import ccxt
+
+from apps.oms.clock import utcnow
+from apps.oms.domain.enums import OrderStatus, Reason
+from apps.oms.domain.errors import DomainError
+from apps.oms.domain.orders import mark_outcome_unknown, resolve_not_found
+from apps.oms.service.ports import Structure
+from apps.oms.service.views import order_view
+from apps.oms.service.worker.order_state import state_of, write_order
+from apps.oms.service.worker.recheck import recheck
+from apps.oms.service.worker.results import adopt, finish, order_result, reject
+from apps.oms.service.worker.runtime import AccountRuntime
+from apps.oms.store import order_records
+from apps.oms.store.queue import Claimed
+
+UNKNOWN = (TimeoutError, ccxt.NetworkError)
+
+
+async def execute_send(rt: AccountRuntime, cmd: Claimed, stop: asyncio.Event) -> None:
+    if cmd.order_id is None:
+        async with rt.record(cmd) as rec:
+            await finish(rec, cmd, error_code="order_not_found", error_message="no order row")
+        return
+    step, row = await _prepare(rt, cmd, cmd.order_id)
+    if step == "lookup":
+        await resolve_unknown(rt, cmd, row, stop)
+    elif step == "place":
+        await _place(rt, cmd, row, stop)
+
+
+async def _prepare(rt: AccountRuntime, cmd: Claimed, order_id: int) -> tuple[str, dict[str, Any]]:
+    """In one record transaction: an order whose outcome is unknown goes to the lookup; one
+    already past PENDING_SUBMIT just finishes the command; otherwise re-check and, on success,
+    flag the outcome unknown and record the venue order (write-ahead) before placing it."""
+    async with rt.record(cmd) as rec:
+        row = await order_records.require_order(rec.conn, order_id)
+        if row["outcome_unknown"]:
+            return "lookup", row
+        if row["status"] != OrderStatus.PENDING_SUBMIT:
+            await finish(rec, cmd, result=order_result(row))
+            return "done", row
+        try:
+            await recheck(rec, row)
+        except DomainError as exc:
+            row = await reject(rec, row, exc.code, exc.message)
+            await rec.emit(
+                "risk_rejected",
+                {**order_view(row), "code": exc.code, "details": exc.details},
+                namespace="risk",
+            )
+            await finish(
+                rec, cmd, result=order_result(row), error_code=exc.code, error_message=exc.message
+            )
+            return "done", row
+        await order_records.add_venue_order(
+            rec.conn,
+            order_id=order_id,
+            account_id=rt.account_id,
+            client_order_id=row["client_order_id"],
+            now=rec.now,
+        )
+        return "place", await write_order(rec, row, mark_outcome_unknown(state_of(row)))
+
+
+def venue_params(row: dict[str, Any]) -> dict[str, Any]:
+    params: dict[str, Any] = dict(row["params"] or {})
+    params["clientOrderId"] = row["client_order_id"]
+    for column, key in (
+        ("trigger_price", "triggerPrice"),
+        ("stop_price", "stopPrice"),
+        ("take_profit_price", "takeProfitPrice"),
+        ("time_in_force", "timeInForce"),
+    ):
+        if row[column] is not None:
+            params[key] = row[column]
+    if row["post_only"]:
+        params["postOnly"] = True
+    return params
+
+
+async def _place(
+    rt: AccountRuntime, cmd: Claimed, row: dict[str, Any], stop: asyncio.Event
+) -> None:
+    timeout = rt.settings.venue_timeout_seconds
+    try:
+        structure = await asyncio.wait_for(
+            rt.venue.create_order(
+                row["symbol"],
+                row["order_type"],
+                row["side"],
+                Decimal(row["qty"]),
+                row["price"],
+                venue_params(row),
+            ),
+            timeout,
+        )
+    except UNKNOWN:
+        await resolve_unknown(rt, cmd, row, stop)
+        return
+    except ccxt.BaseError as exc:
+        await _rejected(rt, cmd, int(row["id"]), _venue_code(exc), str(exc))
+        return
+    await record_adopted(rt, cmd, int(row["id"]), structure)
+
+
+def _venue_code(exc: Exception) -> str:
+    if isinstance(exc, ccxt.InsufficientFunds):
+        return "insufficient_funds"
+    if isinstance(exc, ccxt.BadSymbol):
+        return "unsupported_market"
+    return "venue_rejected"
+
+
+async def _rejected(
+    rt: AccountRuntime,
+    cmd: Claimed,
+    order_id: int,
+    code: str,
+    message: str,
+    reason: str | None = None,
+) -> None:
+    async with rt.record(cmd) as rec:
+        row = await order_records.require_order(rec.conn, order_id)
+        row = await reject(rec, row, code, message, reason=reason)
+        await finish(rec, cmd, result=order_result(row), error_code=code, error_message=message)
+
+
+async def record_adopted(
+    rt: AccountRuntime, cmd: Claimed, order_id: int, structure: Structure
+) -> None:
+    async with rt.record(cmd) as rec:
+        row = await order_records.require_order(rec.conn, order_id)
+        row = await adopt(rec, row, structure)
+        await finish(rec, cmd, result=order_result(row))
+
+
+async def resolve_unknown(
+    rt: AccountRuntime, cmd: Claimed, row: dict[str, Any], stop: asyncio.Event
+) -> None:
+    """Look the order up by client order id until found or the window passes (then REJECTED,
+    reason `outcome_unknown_not_found`). On shutdown it returns with the command still running:
+    the next lease holder continues the lookup."""
+    window = timedelta(seconds=rt.settings.unknown_outcome_window_seconds)
+    async with rt.store.read() as conn:
+        started = await order_records.venue_order_started(conn, row["client_order_id"])
+    deadline = (started or utcnow()) + window
+    pause = min(1.0, rt.settings.unknown_outcome_window_seconds / 20)
+    while not stop.is_set():
+        try:
+            found = await _lookup(rt, row)
+        except UNKNOWN:
+            found, absent = None, False
+        else:
+            absent = found is None
+        if found is not None:
+            await record_adopted(rt, cmd, int(row["id"]), found)
+            return
+        if absent and utcnow() >= deadline:
+            await _not_found(rt, cmd, int(row["id"]))
+            return
+        await asyncio.sleep(pause)
+
+
+async def _lookup(rt: AccountRuntime, row: dict[str, Any]) -> Structure | None:
+    try:
+        return await asyncio.wait_for(
+            rt.venue.fetch_order("", row["symbol"], {"clientOrderId": row["client_order_id"]}),
+            rt.settings.venue_timeout_seconds,
+        )
+    except ccxt.OrderNotFound:
+        return None
+
+
+async def _not_found(rt: AccountRuntime, cmd: Claimed, order_id: int) -> None:
+    async with rt.record(cmd) as rec:
+        row = await order_records.require_order(rec.conn, order_id)
+        state = resolve_not_found(state_of(row))
+        code = Reason.OUTCOME_UNKNOWN_NOT_FOUND.value
+        row = await write_order(
+            rec,
+            row,
+            state,
+            error_code=code,
+            error_message="venue has no order with this client order id",
+        )
+        await finish(
+            rec,
+            cmd,
+            result=order_result(row),
+            error_code=code,
+            error_message="venue has no order with this client order id",
+        )

@@ -1,0 +1,132 @@
+"""Order sync: fills, partial fills, cancels and expiries that happen after submission reach the
+books without any manual step.
+
+For a matching (paper) venue `match()` advances resting orders first. Then the account's trades
+since the oldest open order are fetched and every trade of a known venue order that is not
+booked yet is booked (deals come only from trade records; `(trade id, leg)` dedupes), and open
+orders the venue no longer lists get their final state from `fetch_order`.
+
+Venues without a matching engine (CCXT) are polled per symbol of the open orders
+(`sync_polled`): `fetch_my_trades(symbol, since=cursor)`, `fetch_open_orders(symbol)`, then
+`fetch_order` for the ones no longer listed. The cursor (per venue instance and symbol, in
+memory) is the newest trade time seen of the account's linked open orders, never past an open
+order still waiting for its exchange id; after a restart it starts again at the oldest open order.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import datetime, timedelta
+from typing import Any
+from weakref import WeakKeyDictionary
+
+import ccxt
+
+from apps.oms.service.ports import MatchingVenuePort, Structure
+from apps.oms.service.worker.booking import book_trade
+from apps.oms.service.worker.results import adopt
+from apps.oms.service.worker.runtime import AccountRuntime
+from apps.oms.store import books, order_records
+
+LOOKBACK = timedelta(seconds=5)
+_CURSORS: WeakKeyDictionary[Any, dict[str, int]] = WeakKeyDictionary()
+
+
+async def sync_orders(rt: AccountRuntime) -> int:
+    """One sync round; returns how many trades or order states were recorded."""
+    async with rt.store.read() as conn:
+        rows = await order_records.open_orders(conn, rt.account_id)
+    open_rows = [r for r in rows if r["exchange_order_id"] is not None]
+    if not open_rows:
+        return 0
+    if not isinstance(rt.venue, MatchingVenuePort):
+        unlinked = [r["created_at"] for r in rows if r["exchange_order_id"] is None]
+        return await sync_polled(rt, open_rows, min(unlinked, default=None))
+    timeout = rt.settings.venue_timeout_seconds
+    try:
+        if isinstance(rt.venue, MatchingVenuePort):
+            await asyncio.wait_for(rt.venue.match(), timeout)
+        since = min(r["created_at"] for r in open_rows) - LOOKBACK
+        trades = await asyncio.wait_for(
+            rt.venue.fetch_my_trades(None, int(since.timestamp() * 1000)), timeout
+        )
+        venue_open = await asyncio.wait_for(rt.venue.fetch_open_orders(), timeout)
+    except (TimeoutError, ccxt.BaseError):
+        return 0
+    done = await _book_trades(rt, trades)
+    listed = {str(o["id"]) for o in venue_open}
+    for row in open_rows:
+        if str(row["exchange_order_id"]) not in listed:
+            done += await _refresh(rt, row)
+    return done
+
+
+def _ms(when: datetime) -> int:
+    return int((when - LOOKBACK).timestamp() * 1000)
+
+
+async def sync_polled(
+    rt: AccountRuntime, open_rows: list[dict[str, Any]], unlinked_since: datetime | None
+) -> int:
+    """One polling round for a venue without a matching engine (see module docstring)."""
+    cursors = _CURSORS.setdefault(rt.venue, {})
+    timeout = rt.settings.venue_timeout_seconds
+    by_symbol: dict[str, list[dict[str, Any]]] = {}
+    for row in open_rows:
+        by_symbol.setdefault(str(row["symbol"]), []).append(row)
+    done = 0
+    for symbol, rows in by_symbol.items():
+        since = cursors.get(symbol, _ms(min(r["created_at"] for r in rows)))
+        try:
+            trades = await asyncio.wait_for(rt.venue.fetch_my_trades(symbol, since), timeout)
+            venue_open = await asyncio.wait_for(rt.venue.fetch_open_orders(symbol), timeout)
+        except (TimeoutError, ccxt.BaseError):
+            continue
+        done += await _book_trades(rt, trades)
+        ours = {str(r["exchange_order_id"]) for r in rows}
+        stamps = [int(t["timestamp"]) for t in trades if str(t.get("order")) in ours
+                  and t.get("timestamp") is not None]  # fmt: skip
+        cap = _ms(unlinked_since) if unlinked_since is not None else None
+        cursors[symbol] = min(x for x in (max([since, *stamps]), cap) if x is not None)
+        listed = {str(o["id"]) for o in venue_open}
+        for row in rows:
+            if str(row["exchange_order_id"]) not in listed:
+                done += await _refresh(rt, row)
+    return done
+
+
+async def _book_trades(rt: AccountRuntime, trades: list[Structure]) -> int:
+    async with rt.store.read() as conn:
+        booked = await books.booked_keys(conn, rt.account_id, [str(t["id"]) for t in trades])
+    fresh = [t for t in trades if (str(t["id"]), 0) not in booked and t.get("order")]
+    if not fresh:
+        return 0
+    count = 0
+    async with rt.record() as rec:
+        for trade in fresh:
+            order_id = await order_records.order_for_exchange_id(
+                rec.conn, rt.account_id, str(trade["order"])
+            )
+            if order_id is None:
+                continue  # not linked yet (unknown outcome being resolved, or external)
+            row = await order_records.require_order(rec.conn, order_id)
+            await book_trade(rec, row, trade)
+            count += 1
+    return count
+
+
+async def _refresh(rt: AccountRuntime, row: dict[str, Any]) -> int:
+    """An open order the venue no longer lists: adopt its final state (and any last trades)."""
+    try:
+        final = await asyncio.wait_for(
+            rt.venue.fetch_order(row["exchange_order_id"], row["symbol"]),
+            rt.settings.venue_timeout_seconds,
+        )
+    except (TimeoutError, ccxt.BaseError):
+        return 0
+    async with rt.record() as rec:
+        locked = await order_records.require_order(rec.conn, int(row["id"]))
+        if not locked["is_open"]:
+            return 0
+        await adopt(rec, locked, final)
+    return 1

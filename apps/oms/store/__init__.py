@@ -1,0 +1,1 @@
+"""Store adapter: SQLAlchemy Core tables, migrations and repositories (MySQL and SQLite)."""

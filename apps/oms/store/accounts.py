@@ -1,0 +1,147 @@
+"""Accounts, their encrypted credentials and risk state (SQL for accounts lives only here)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+from sqlalchemy import insert, select, update
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from apps.oms.clock import utcnow
+from apps.oms.store.tables import account_credentials, account_leases, account_risk_state, accounts
+
+ACCOUNT_COLUMNS = (
+    accounts.c.id,
+    accounts.c.exchange_id,
+    accounts.c.label,
+    accounts.c.position_mode,
+    accounts.c.is_testnet,
+    accounts.c.is_live,
+    accounts.c.status,
+    accounts.c.created_at,
+    accounts.c.updated_at,
+    account_risk_state.c.allow_new_positions,
+    account_risk_state.c.out_of_sync,
+    account_credentials.c.updated_at.label("credentials_updated_at"),
+)
+
+
+async def insert_account(
+    conn: AsyncConnection,
+    *,
+    exchange_id: str,
+    label: str,
+    position_mode: str,
+    is_testnet: bool,
+    is_live: bool,
+    config: dict[str, Any] | None = None,
+) -> int:
+    """Create an account with its risk-state and lease rows (one transaction by the caller)."""
+    now = utcnow()
+    result = await conn.execute(
+        insert(accounts).values(
+            exchange_id=exchange_id,
+            label=label,
+            position_mode=position_mode,
+            is_testnet=is_testnet,
+            is_live=is_live,
+            status="active",
+            config=config or {},
+            created_at=now,
+            updated_at=now,
+        )
+    )
+    account_id = int(result.inserted_primary_key[0])  # type: ignore[index]
+    await conn.execute(
+        insert(account_risk_state).values(
+            account_id=account_id, allow_new_positions=True, updated_at=now
+        )
+    )
+    await conn.execute(insert(account_leases).values(account_id=account_id, lease_epoch=0))
+    return account_id
+
+
+def _account_query() -> Any:
+    return (
+        select(*ACCOUNT_COLUMNS)
+        .select_from(accounts)
+        .join(account_risk_state, account_risk_state.c.account_id == accounts.c.id)
+        .outerjoin(account_credentials, account_credentials.c.account_id == accounts.c.id)
+    )
+
+
+async def get_account(conn: AsyncConnection, account_id: int) -> dict[str, Any] | None:
+    row = (
+        (await conn.execute(_account_query().where(accounts.c.id == account_id))).mappings().first()
+    )
+    return dict(row) if row else None
+
+
+async def list_accounts(
+    conn: AsyncConnection, account_ids: Iterable[int] | None
+) -> list[dict[str, Any]]:
+    """Accounts by id (all of them when `account_ids` is None), ordered by id."""
+    query = _account_query().order_by(accounts.c.id)
+    if account_ids is not None:
+        ids = sorted(set(account_ids))
+        if not ids:
+            return []
+        query = query.where(accounts.c.id.in_(ids))
+    return [dict(r) for r in (await conn.execute(query)).mappings()]
+
+
+async def set_testnet(conn: AsyncConnection, account_id: int, enabled: bool) -> None:
+    await conn.execute(
+        update(accounts)
+        .where(accounts.c.id == account_id)
+        .values(
+            is_testnet=enabled,
+            is_live=False if enabled else accounts.c.is_live,
+            updated_at=utcnow(),
+        )
+    )
+
+
+async def upsert_credentials(
+    conn: AsyncConnection,
+    account_id: int,
+    *,
+    api_key: str | None,
+    secret: str | None,
+    passphrase: str | None,
+) -> None:
+    """Store already-prepared (normally `enc:v1:`) credential values."""
+    values = {
+        "api_key": api_key,
+        "secret": secret,
+        "passphrase": passphrase,
+        "updated_at": utcnow(),
+    }
+    result = await conn.execute(
+        update(account_credentials)
+        .where(account_credentials.c.account_id == account_id)
+        .values(**values)
+    )
+    if result.rowcount == 0:
+        await conn.execute(insert(account_credentials).values(account_id=account_id, **values))
+
+
+async def get_credentials(conn: AsyncConnection, account_id: int) -> dict[str, str | None] | None:
+    row = (
+        await conn.execute(
+            select(
+                account_credentials.c.api_key,
+                account_credentials.c.secret,
+                account_credentials.c.passphrase,
+            ).where(account_credentials.c.account_id == account_id)
+        )
+    ).first()
+    if row is None:
+        return None
+    return {"api_key": row.api_key, "secret": row.secret, "passphrase": row.passphrase}
+
+
+async def all_credentials(conn: AsyncConnection) -> list[dict[str, Any]]:
+    rows = await conn.execute(select(account_credentials))
+    return [dict(r) for r in rows.mappings()]

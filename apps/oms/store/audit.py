@@ -1,0 +1,56 @@
+"""The audit log: one row per non-trading mutation, written in the mutation's own transaction."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import insert, select
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from apps.oms.clock import utcnow
+from apps.oms.store.tables import audit_log
+
+
+@dataclass(frozen=True)
+class Actor:
+    """Who did it: a user and key over the API, or the operator at the CLI (both None)."""
+
+    user_id: int | None = None
+    api_key_id: int | None = None
+    client_address: str | None = None
+
+
+CLI_ACTOR = Actor(client_address="cli")
+
+
+async def record(
+    conn: AsyncConnection,
+    actor: Actor,
+    *,
+    action: str,
+    target_type: str,
+    target_id: int | str | None,
+    before: dict[str, Any] | None = None,
+    after: dict[str, Any] | None = None,
+    comment: str | None = None,
+) -> None:
+    await conn.execute(
+        insert(audit_log).values(
+            actor_user_id=actor.user_id,
+            actor_api_key_id=actor.api_key_id,
+            action=action,
+            target_type=target_type,
+            target_id=None if target_id is None else str(target_id),
+            before=before,
+            after=after,
+            comment=comment,
+            client_address=actor.client_address,
+            created_at=utcnow(),
+        )
+    )
+
+
+async def list_entries(conn: AsyncConnection, *, limit: int = 100) -> list[dict[str, Any]]:
+    rows = await conn.execute(select(audit_log).order_by(audit_log.c.id.desc()).limit(limit))
+    return [dict(r) for r in rows.mappings()]

@@ -1,0 +1,116 @@
+"""Worker-side book writes: load an account book for the allocation core, persist the deals and
+positions it produced (real ids from auto-increment), and the dedupe keys of booked trades.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import asdict
+from typing import Any
+
+from sqlalchemy import insert, or_, select, update
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from apps.oms.domain.book import AccountBook
+from apps.oms.domain.enums import PositionMode
+from apps.oms.domain.positions import Deal, Position
+from apps.oms.store.leases import lock
+from apps.oms.store.positions import deal_from_row, position_from_row, position_values
+from apps.oms.store.tables import deals, positions
+
+P = positions.c
+D = deals.c
+
+
+async def load_book(
+    conn: AsyncConnection,
+    account_id: int,
+    mode: PositionMode,
+    symbol: str,
+    position_ids: Iterable[int] = (),
+    trade_ids: Iterable[str] = (),
+) -> AccountBook:
+    """Every open position of `symbol` plus the named positions (locked on MySQL), and which of
+    `trade_ids` are booked already."""
+    wanted = [p for p in position_ids if p > 0]
+    scope: Any = (P.is_open.is_(True)) & (P.symbol == symbol)
+    if wanted:
+        scope = or_(scope, P.id.in_(wanted))
+    query = lock(select(positions).where(P.account_id == account_id, scope), conn.dialect.name)
+    rows = (await conn.execute(query.order_by(P.id))).mappings()
+    book_positions = {int(r["id"]): position_from_row(dict(r)) for r in rows}
+    return AccountBook(
+        account_id, mode, book_positions, await booked_keys(conn, account_id, trade_ids)
+    )
+
+
+async def booked_keys(
+    conn: AsyncConnection, account_id: int, trade_ids: Iterable[str]
+) -> frozenset[tuple[str, int]]:
+    ids = sorted(set(trade_ids))
+    if not ids:
+        return frozenset()
+    rows = await conn.execute(
+        select(D.exchange_trade_id, D.leg).where(
+            D.account_id == account_id, D.exchange_trade_id.in_(ids)
+        )
+    )
+    return frozenset((str(r.exchange_trade_id), int(r.leg)) for r in rows)
+
+
+async def insert_position(conn: AsyncConnection, position: Position) -> int:
+    result = await conn.execute(insert(positions).values(**position_values(position)))
+    return int(result.inserted_primary_key[0])  # type: ignore[index]
+
+
+async def update_position(conn: AsyncConnection, position: Position) -> None:
+    await conn.execute(
+        update(positions).where(P.id == position.position_id).values(**position_values(position))
+    )
+
+
+def deal_values(deal: Deal) -> dict[str, Any]:
+    values = asdict(deal)
+    values.pop("deal_id")
+    values["side"] = deal.side.value
+    values["entry"] = deal.entry.value
+    return values
+
+
+async def insert_deal(conn: AsyncConnection, deal: Deal) -> int:
+    result = await conn.execute(insert(deals).values(**deal_values(deal)))
+    return int(result.inserted_primary_key[0])  # type: ignore[index]
+
+
+async def get_position_row(conn: AsyncConnection, position_id: int) -> dict[str, Any] | None:
+    row = (await conn.execute(select(positions).where(P.id == position_id))).mappings().first()
+    return dict(row) if row else None
+
+
+async def require_position_row(conn: AsyncConnection, position_id: int) -> dict[str, Any]:
+    row = await get_position_row(conn, position_id)
+    if row is None:
+        raise LookupError(f"position {position_id} not found")
+    return row
+
+
+async def positions_with_targets(conn: AsyncConnection, account_id: int) -> list[Position]:
+    """Open positions carrying a stop-loss or take-profit (what the trigger check watches)."""
+    rows = (
+        await conn.execute(
+            select(positions).where(
+                P.account_id == account_id,
+                P.is_open.is_(True),
+                or_(P.stop_loss.is_not(None), P.stop_gain.is_not(None)),
+            )
+        )
+    ).mappings()
+    return [position_from_row(dict(r)) for r in rows]
+
+
+async def deals_of_account(conn: AsyncConnection, account_id: int) -> list[Deal]:
+    """Every deal in booking order (for rebuild checks)."""
+    rows = (
+        await conn.execute(select(deals).where(D.account_id == account_id).order_by(D.id))
+    ).mappings()
+    return [deal_from_row(dict(r)) for r in rows]

@@ -1,0 +1,121 @@
+"""The command queue as the API sees it: insert at acceptance, idempotency lookups, status reads."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import insert, select, update
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from apps.oms.store.tables import commands
+
+TERMINAL = ("completed", "failed", "canceled")
+
+
+async def insert_command(
+    conn: AsyncConnection,
+    *,
+    account_id: int,
+    command_type: str,
+    request_id: str | None,
+    client_order_id: str | None,
+    content_hash: str,
+    payload: dict[str, Any],
+    api_key_id: int,
+    user_id: int,
+    now: datetime,
+    status: str = "queued",
+    result: dict[str, Any] | None = None,
+    error_code: str | None = None,
+    error_message: str | None = None,
+) -> int:
+    finished = now if status in TERMINAL else None
+    inserted = await conn.execute(
+        insert(commands).values(
+            account_id=account_id,
+            command_type=command_type,
+            request_id=request_id,
+            client_order_id=client_order_id,
+            content_hash=content_hash,
+            payload=payload,
+            status=status,
+            result=result,
+            error_code=error_code,
+            error_message=error_message,
+            api_key_id=api_key_id,
+            user_id=user_id,
+            attempts=0,
+            created_at=now,
+            updated_at=now,
+            finished_at=finished,
+        )
+    )
+    return int(inserted.inserted_primary_key[0])  # type: ignore[index]
+
+
+async def set_order_id(conn: AsyncConnection, command_id: int, order_id: int) -> None:
+    await conn.execute(
+        update(commands).where(commands.c.id == command_id).values(order_id=order_id)
+    )
+
+
+async def find_by_request_id(
+    conn: AsyncConnection, account_id: int, request_id: str
+) -> dict[str, Any] | None:
+    row = (
+        (
+            await conn.execute(
+                select(commands).where(
+                    commands.c.account_id == account_id, commands.c.request_id == request_id
+                )
+            )
+        )
+        .mappings()
+        .first()
+    )
+    return dict(row) if row else None
+
+
+async def get_command(conn: AsyncConnection, command_id: int) -> dict[str, Any] | None:
+    row = (
+        (await conn.execute(select(commands).where(commands.c.id == command_id))).mappings().first()
+    )
+    return dict(row) if row else None
+
+
+async def get_commands(conn: AsyncConnection, command_ids: Sequence[int]) -> list[dict[str, Any]]:
+    if not command_ids:
+        return []
+    rows = await conn.execute(
+        select(commands).where(commands.c.id.in_(list(command_ids))).order_by(commands.c.id)
+    )
+    return [dict(r) for r in rows.mappings()]
+
+
+async def cancel_queued(conn: AsyncConnection, command_id: int, now: datetime) -> bool:
+    """queued → canceled, only if still queued (the worker has not claimed it)."""
+    result = await conn.execute(
+        update(commands)
+        .where(commands.c.id == command_id, commands.c.status == "queued")
+        .values(status="canceled", error_code="canceled", finished_at=now, updated_at=now)
+    )
+    return bool(result.rowcount)
+
+
+async def statuses(conn: AsyncConnection, command_ids: Sequence[int]) -> dict[int, dict[str, Any]]:
+    """Status, error and result of several commands (for wait=completed)."""
+    if not command_ids:
+        return {}
+    rows = await conn.execute(
+        select(
+            commands.c.id,
+            commands.c.status,
+            commands.c.error_code,
+            commands.c.error_message,
+            commands.c.order_id,
+            commands.c.result,
+        ).where(commands.c.id.in_(list(command_ids)))
+    )
+    return {int(r.id): dict(r._mapping) for r in rows}

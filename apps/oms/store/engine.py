@@ -1,0 +1,91 @@
+"""Create the async SQLAlchemy engine for MySQL/MariaDB (aiomysql) or SQLite (aiosqlite).
+
+Dialect branches live here and nowhere else: SQLite gets WAL, a busy timeout, foreign keys and
+`BEGIN IMMEDIATE` write transactions; MySQL gets a recycled pool with READ COMMITTED isolation.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import event, text
+from sqlalchemy.engine import URL, make_url
+from sqlalchemy.exc import ArgumentError, NoSuchModuleError
+from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+
+from apps.oms.errors import ConfigError
+
+SUPPORTED_DRIVERS = {"mysql+aiomysql", "sqlite+aiosqlite"}
+
+
+def parse_database_url(url: str) -> URL:
+    """Validate a database URL; raise `ConfigError` with a one-line explanation otherwise."""
+    try:
+        parsed = make_url(url)
+    except ArgumentError as exc:
+        raise ConfigError(f"OMS_DATABASE_URL is not a valid database URL: {url!r}") from exc
+    if parsed.drivername not in SUPPORTED_DRIVERS:
+        raise ConfigError(
+            f"OMS_DATABASE_URL driver {parsed.drivername!r} is not supported; use "
+            "mysql+aiomysql://user:pass@host:3306/db or sqlite+aiosqlite:///path.db"
+        )
+    return parsed
+
+
+def create_engine(url: str, *, pool_size: int = 10, echo: bool = False) -> AsyncEngine:
+    """Build the engine for `url` (no connection is opened until first use)."""
+    parsed = parse_database_url(url)
+    try:
+        if parsed.get_backend_name() == "sqlite":
+            return _sqlite_engine(parsed, echo=echo)
+        return _mysql_engine(parsed, pool_size=pool_size, echo=echo)
+    except NoSuchModuleError as exc:  # pragma: no cover - both drivers are dependencies
+        raise ConfigError(f"database driver missing for {parsed.drivername}") from exc
+
+
+def _sqlite_engine(url: URL, *, echo: bool) -> AsyncEngine:
+    database = url.database or ""
+    if database and database != ":memory:":
+        Path(database).parent.mkdir(parents=True, exist_ok=True)
+    engine = create_async_engine(url, echo=echo, connect_args={"timeout": 30})
+
+    @event.listens_for(engine.sync_engine, "connect")
+    def _on_connect(dbapi_connection: Any, _record: Any) -> None:
+        # Let SQLAlchemy (not the driver) emit BEGIN so that writes can take the lock up front.
+        dbapi_connection.isolation_level = None
+        cursor = dbapi_connection.cursor()
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute("PRAGMA busy_timeout=30000")
+        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.execute("PRAGMA synchronous=NORMAL")
+        cursor.close()
+
+    @event.listens_for(engine.sync_engine, "begin")
+    def _on_begin(conn: Any) -> None:
+        conn.exec_driver_sql("BEGIN IMMEDIATE")
+
+    return engine
+
+
+def _mysql_engine(url: URL, *, pool_size: int, echo: bool) -> AsyncEngine:
+    return create_async_engine(
+        url,
+        echo=echo,
+        pool_size=pool_size,
+        max_overflow=pool_size,
+        pool_recycle=1800,
+        # no pre-ping round trip per checkout: recycled connections stay below wait_timeout and a
+        # dropped connection invalidates the pool on its first error (the request is retried by the client)
+        pool_pre_ping=False,
+        # Store.read()/transaction() always end their transaction: skip the pool's extra ROLLBACK
+        pool_reset_on_return=None,
+        isolation_level="READ COMMITTED",
+        connect_args={"charset": "utf8mb4", "connect_timeout": 5},
+    )
+
+
+async def ping(engine: AsyncEngine) -> None:
+    """Round-trip `SELECT 1`; raises the driver's error when the store is unreachable."""
+    async with engine.connect() as conn:
+        await conn.execute(text("SELECT 1"))

@@ -1,0 +1,51 @@
+"""Worker registrations and heartbeats, and queue depth: what readiness and fleet status read."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+from sqlalchemy import func, insert, select, update
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from apps.oms.store.tables import commands, workers
+
+
+async def register_worker(
+    conn: AsyncConnection, *, worker_id: str, hostname: str, pid: int, now: datetime
+) -> None:
+    await conn.execute(
+        insert(workers).values(
+            id=worker_id,
+            hostname=hostname,
+            pid=pid,
+            status="running",
+            started_at=now,
+            heartbeat_at=now,
+        )
+    )
+
+
+async def heartbeat(conn: AsyncConnection, worker_id: str, now: datetime) -> None:
+    await conn.execute(update(workers).where(workers.c.id == worker_id).values(heartbeat_at=now))
+
+
+async def mark_stopped(conn: AsyncConnection, worker_id: str, now: datetime) -> None:
+    await conn.execute(
+        update(workers).where(workers.c.id == worker_id).values(status="stopped", heartbeat_at=now)
+    )
+
+
+async def alive_workers(conn: AsyncConnection, now: datetime, max_age: timedelta) -> int:
+    result = await conn.execute(
+        select(func.count())
+        .select_from(workers)
+        .where(workers.c.status == "running", workers.c.heartbeat_at >= now - max_age)
+    )
+    return int(result.scalar_one())
+
+
+async def queue_depth(conn: AsyncConnection) -> int:
+    result = await conn.execute(
+        select(func.count()).select_from(commands).where(commands.c.status == "queued")
+    )
+    return int(result.scalar_one())

@@ -1,0 +1,284 @@
+"""Users, API keys and per-key account permissions (SQL for identities lives only here)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import and_, delete, insert, or_, select, update
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from apps.oms.clock import utcnow
+from apps.oms.domain.access import AccountFlags, Role
+from apps.oms.store.tables import api_key_permissions, api_key_strategy_permissions, api_keys, users
+
+FLAG_COLUMNS = (
+    "can_read",
+    "can_trade",
+    "can_close_position",
+    "can_risk_manage",
+    "can_block_new_positions",
+    "can_block_account",
+    "restrict_to_strategies",
+)
+LAST_USED_THROTTLE = timedelta(seconds=60)
+
+
+@dataclass(frozen=True)
+class KeyIdentity:
+    """An API key with its user, as found by hash."""
+
+    api_key_id: int
+    user_id: int
+    user_name: str
+    role: Role
+    user_status: str
+    key_status: str
+    kind: str
+    label: str | None
+    key_prefix: str
+    expires_at: datetime | None
+    last_used_at: datetime | None
+    created_at: datetime
+
+
+async def insert_user(conn: AsyncConnection, *, name: str, role: Role) -> int:
+    now = utcnow()
+    result = await conn.execute(
+        insert(users).values(
+            name=name, role=role.value, status="active", created_at=now, updated_at=now
+        )
+    )
+    return int(result.inserted_primary_key[0])  # type: ignore[index]
+
+
+async def get_user(conn: AsyncConnection, user_id: int) -> dict[str, Any] | None:
+    row = (await conn.execute(select(users).where(users.c.id == user_id))).mappings().first()
+    return dict(row) if row else None
+
+
+async def find_user_by_name(conn: AsyncConnection, name: str) -> dict[str, Any] | None:
+    row = (await conn.execute(select(users).where(users.c.name == name))).mappings().first()
+    return dict(row) if row else None
+
+
+async def insert_api_key(
+    conn: AsyncConnection,
+    *,
+    user_id: int,
+    key_hash: str,
+    key_prefix: str,
+    label: str | None,
+    kind: str = "api_key",
+    expires_at: datetime | None = None,
+) -> int:
+    now = utcnow()
+    result = await conn.execute(
+        insert(api_keys).values(
+            user_id=user_id,
+            key_hash=key_hash,
+            key_prefix=key_prefix,
+            kind=kind,
+            label=label,
+            status="active",
+            expires_at=expires_at,
+            created_at=now,
+            updated_at=now,
+        )
+    )
+    return int(result.inserted_primary_key[0])  # type: ignore[index]
+
+
+KEY_COLUMNS = (
+    api_keys.c.id,
+    api_keys.c.user_id,
+    users.c.name,
+    users.c.role,
+    users.c.status.label("user_status"),
+    api_keys.c.status,
+    api_keys.c.kind,
+    api_keys.c.label,
+    api_keys.c.key_prefix,
+    api_keys.c.expires_at,
+    api_keys.c.last_used_at,
+    api_keys.c.created_at,
+)
+
+
+def _identity(row: Any) -> KeyIdentity:
+    return KeyIdentity(
+        api_key_id=row.id,
+        user_id=row.user_id,
+        user_name=row.name,
+        role=Role(row.role),
+        user_status=row.user_status,
+        key_status=row.status,
+        kind=row.kind,
+        label=row.label,
+        key_prefix=row.key_prefix,
+        expires_at=row.expires_at,
+        last_used_at=row.last_used_at,
+        created_at=row.created_at,
+    )
+
+
+async def find_key_by_hash(conn: AsyncConnection, key_hash: str) -> KeyIdentity | None:
+    query = (
+        select(*KEY_COLUMNS)
+        .join(users, users.c.id == api_keys.c.user_id)
+        .where(api_keys.c.key_hash == key_hash)
+    )
+    row = (await conn.execute(query)).first()
+    return None if row is None else _identity(row)
+
+
+async def find_key_with_grants(
+    conn: AsyncConnection, key_hash: str
+) -> tuple[KeyIdentity, dict[int, AccountFlags]] | None:
+    """The key, its user and all its account grants in ONE query (the per-request auth path)."""
+    perm = api_key_permissions
+    strat = api_key_strategy_permissions
+    query = (
+        select(
+            *KEY_COLUMNS,
+            perm.c.account_id.label("grant_account_id"),
+            *(perm.c[name] for name in FLAG_COLUMNS),
+            perm.c.allowed_functions,
+            strat.c.strategy_id,
+        )
+        .join(users, users.c.id == api_keys.c.user_id)
+        .outerjoin(perm, perm.c.api_key_id == api_keys.c.id)
+        .outerjoin(
+            strat,
+            and_(strat.c.api_key_id == perm.c.api_key_id, strat.c.account_id == perm.c.account_id),
+        )
+        .where(api_keys.c.key_hash == key_hash)
+    )
+    rows = (await conn.execute(query)).all()
+    if not rows:
+        return None
+    grants = [r._mapping for r in rows if r.grant_account_id is not None]
+    return _identity(rows[0]), _grants(grants, account_key="grant_account_id")
+
+
+async def touch_key(conn: AsyncConnection, api_key_id: int, now: datetime) -> None:
+    """Record use, at most once a minute per key (conditional, so concurrent requests skip)."""
+    await conn.execute(
+        update(api_keys)
+        .where(
+            api_keys.c.id == api_key_id,
+            or_(
+                api_keys.c.last_used_at.is_(None),
+                api_keys.c.last_used_at < now - LAST_USED_THROTTLE,
+            ),
+        )
+        .values(last_used_at=now)
+    )
+
+
+async def set_key_status(conn: AsyncConnection, api_key_id: int, status: str) -> None:
+    await conn.execute(
+        update(api_keys)
+        .where(api_keys.c.id == api_key_id)
+        .values(status=status, updated_at=utcnow())
+    )
+
+
+async def key_ids_of_user(conn: AsyncConnection, user_id: int) -> list[int]:
+    rows = await conn.execute(
+        select(api_keys.c.id).where(api_keys.c.user_id == user_id, api_keys.c.kind == "api_key")
+    )
+    return [int(r.id) for r in rows]
+
+
+async def get_api_key(conn: AsyncConnection, api_key_id: int) -> dict[str, Any] | None:
+    row = (
+        (await conn.execute(select(api_keys).where(api_keys.c.id == api_key_id))).mappings().first()
+    )
+    return dict(row) if row else None
+
+
+async def upsert_permission(
+    conn: AsyncConnection, *, api_key_id: int, account_id: int, flags: AccountFlags
+) -> None:
+    """Set a key's flags on an account (one row per key and account) and its strategy list."""
+    now = utcnow()
+    values: dict[str, Any] = {name: getattr(flags, name) for name in FLAG_COLUMNS}
+    values["allowed_functions"] = sorted(flags.allowed_functions)
+    where = and_(
+        api_key_permissions.c.api_key_id == api_key_id,
+        api_key_permissions.c.account_id == account_id,
+    )
+    updated = await conn.execute(
+        update(api_key_permissions).where(where).values(**values, updated_at=now)
+    )
+    if updated.rowcount == 0:
+        await conn.execute(
+            insert(api_key_permissions).values(
+                api_key_id=api_key_id,
+                account_id=account_id,
+                created_at=now,
+                updated_at=now,
+                **values,
+            )
+        )
+    await conn.execute(
+        delete(api_key_strategy_permissions).where(
+            api_key_strategy_permissions.c.api_key_id == api_key_id,
+            api_key_strategy_permissions.c.account_id == account_id,
+        )
+    )
+    if flags.strategy_ids:
+        await conn.execute(
+            insert(api_key_strategy_permissions),
+            [
+                {"api_key_id": api_key_id, "account_id": account_id, "strategy_id": sid}
+                for sid in sorted(flags.strategy_ids)
+            ],
+        )
+
+
+async def permissions_of_key(conn: AsyncConnection, api_key_id: int) -> dict[int, AccountFlags]:
+    """All account grants of a key: account_id -> flags (with strategy ids), in one query."""
+    query = (
+        select(api_key_permissions, api_key_strategy_permissions.c.strategy_id)
+        .outerjoin(
+            api_key_strategy_permissions,
+            and_(
+                api_key_strategy_permissions.c.api_key_id == api_key_permissions.c.api_key_id,
+                api_key_strategy_permissions.c.account_id == api_key_permissions.c.account_id,
+            ),
+        )
+        .where(api_key_permissions.c.api_key_id == api_key_id)
+    )
+    return _grants((r for r in (await conn.execute(query)).mappings()), account_key="account_id")
+
+
+def _grants(rows: Iterable[Any], *, account_key: str) -> dict[int, AccountFlags]:
+    """Fold permission rows (one per granted strategy) into flags per account."""
+    by_account: dict[int, Any] = {}
+    strategies: dict[int, set[int]] = {}
+    for row in rows:
+        account_id = int(row[account_key])
+        by_account[account_id] = row
+        if row["strategy_id"] is not None:
+            strategies.setdefault(account_id, set()).add(int(row["strategy_id"]))
+    return {
+        account_id: AccountFlags(
+            **{name: bool(row[name]) for name in FLAG_COLUMNS},
+            strategy_ids=frozenset(strategies.get(account_id, set())),
+            allowed_functions=frozenset(row["allowed_functions"] or []),
+        )
+        for account_id, row in by_account.items()
+    }
+
+
+async def list_users(conn: AsyncConnection, *, limit: int = 1000) -> list[dict[str, Any]]:
+    rows = await conn.execute(
+        select(users.c.id, users.c.name, users.c.role, users.c.status, users.c.created_at)
+        .order_by(users.c.id)
+        .limit(limit)
+    )
+    return [dict(r) for r in rows.mappings()]

@@ -1,0 +1,162 @@
+"""Account leases: which worker may run an account's commands, fenced by `lease_epoch`.
+
+A lease row exists per account. Taking one locks free or expired rows with `FOR UPDATE SKIP
+LOCKED` (named dialect branch: SQLite has no row locks and serialises writers instead), sets the
+owner and expiry and increments the epoch. Every record transaction first locks its lease row
+with `hold()`, so a lease cannot change hands while a result is being recorded.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import and_, or_, select, update
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from apps.oms.store.tables import account_leases, commands, orders, positions
+
+L = account_leases.c
+
+
+@dataclass(frozen=True, slots=True)
+class Lease:
+    account_id: int
+    epoch: int
+
+
+class LeaseLost(Exception):
+    """The lease row no longer names this owner and epoch: stop, record nothing."""
+
+
+def skip_locked(query: Any, dialect: str) -> Any:
+    """Dialect branch `skip_locked`: MySQL/MariaDB lock and skip; SQLite's BEGIN IMMEDIATE has
+    already serialised the whole write transaction, so a plain select is equivalent."""
+    if dialect == "sqlite":
+        return query
+    return query.with_for_update(skip_locked=True)
+
+
+def lock(query: Any, dialect: str) -> Any:
+    """Dialect branch `lock`: a blocking row lock on MySQL; SQLite serialises writers."""
+    if dialect == "sqlite":
+        return query
+    return query.with_for_update()
+
+
+def _takeable(owner: str, now: datetime) -> Any:
+    return or_(L.owner.is_(None), L.expires_at.is_(None), L.expires_at < now, L.owner == owner)
+
+
+async def accounts_with_work(conn: AsyncConnection, limit: int) -> list[int]:
+    """Accounts with unfinished commands, open orders (order sync) or watched targets."""
+    c, o, p = commands.c, orders.c, positions.c
+    queries = (
+        select(c.account_id).where(c.status.in_(("queued", "running"))),
+        select(o.account_id).where(o.is_open.is_(True), o.exchange_order_id.is_not(None)),
+        select(p.account_id).where(
+            p.is_open.is_(True), or_(p.stop_loss.is_not(None), p.stop_gain.is_not(None))
+        ),
+    )
+    found: list[int] = []
+    for query in queries:
+        query = query.group_by(query.selected_columns[0]).order_by(query.selected_columns[0])
+        found += [
+            int(a)
+            for a in (await conn.execute(query.limit(limit))).scalars()
+            if int(a) not in found
+        ]
+    return found
+
+
+async def acquire(
+    conn: AsyncConnection,
+    *,
+    owner: str,
+    now: datetime,
+    lease_seconds: float,
+    limit: int,
+    exclude: Iterable[int] = (),
+    dialect: str,
+) -> list[Lease]:
+    """Take up to `limit` free or expired leases of accounts that have work."""
+    if limit <= 0:
+        return []
+    held = set(exclude)
+    wanted = [a for a in await accounts_with_work(conn, 1000) if a not in held]
+    if not wanted:
+        return []
+    query = select(L.account_id).where(_takeable(owner, now), L.account_id.in_(wanted))
+    query = skip_locked(query.order_by(L.account_id).limit(limit), dialect)
+    taken = [int(a) for a in (await conn.execute(query)).scalars()]
+    return await _take(conn, taken, owner, now, lease_seconds)
+
+
+async def _take(
+    conn: AsyncConnection, account_ids: list[int], owner: str, now: datetime, seconds: float
+) -> list[Lease]:
+    if not account_ids:
+        return []
+    await conn.execute(
+        update(account_leases)
+        .where(L.account_id.in_(account_ids))
+        .values(
+            owner=owner,
+            expires_at=now + timedelta(seconds=seconds),
+            heartbeat_at=now,
+            lease_epoch=L.lease_epoch + 1,
+        )
+    )
+    rows = await conn.execute(
+        select(L.account_id, L.lease_epoch).where(L.account_id.in_(account_ids))
+    )
+    return [Lease(int(r.account_id), int(r.lease_epoch)) for r in rows]
+
+
+async def renew(
+    conn: AsyncConnection, leases: Iterable[Lease], *, owner: str, now: datetime, seconds: float
+) -> set[int]:
+    """Extend the leases still held (same owner and epoch); returns the account ids renewed."""
+    renewed: set[int] = set()
+    for lease in leases:
+        done = await conn.execute(
+            update(account_leases)
+            .where(
+                L.account_id == lease.account_id,
+                L.owner == owner,
+                L.lease_epoch == lease.epoch,
+                L.expires_at >= now,
+            )
+            .values(expires_at=now + timedelta(seconds=seconds), heartbeat_at=now)
+        )
+        if done.rowcount == 1:
+            renewed.add(lease.account_id)
+    return renewed
+
+
+async def release(conn: AsyncConnection, leases: Iterable[Lease], *, owner: str) -> None:
+    """Give leases back (SIGTERM, idle): expire them now, keep the epoch (the next taker bumps it)."""
+    for lease in leases:
+        await conn.execute(
+            update(account_leases)
+            .where(L.account_id == lease.account_id, L.owner == owner, L.lease_epoch == lease.epoch)
+            .values(owner=None, expires_at=None)
+        )
+
+
+async def hold(
+    conn: AsyncConnection, lease: Lease, *, owner: str, now: datetime, dialect: str
+) -> None:
+    """Lock the lease row for this transaction; `LeaseLost` unless still ours and unexpired."""
+    query = select(L.account_id).where(
+        and_(
+            L.account_id == lease.account_id,
+            L.owner == owner,
+            L.lease_epoch == lease.epoch,
+            L.expires_at >= now,
+        )
+    )
+    if (await conn.execute(lock(query, dialect))).first() is None:
+        raise LeaseLost(f"lease of account {lease.account_id} epoch {lease.epoch} lost")

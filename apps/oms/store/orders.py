@@ -1,0 +1,80 @@
+"""Order rows as the API sees them: insert at acceptance, lookups, cancel of a still-queued send."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import func, insert, select, update
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from apps.oms.store.tables import orders
+
+ORDER_DEFAULTS: dict[str, Any] = {
+    column.name: None for column in orders.columns
+} | {
+    "filled_qty": Decimal(0), "fee": Decimal(0), "strategy_id": 0, "position_id": 0, "reason": "api",
+    "post_only": False, "reduce_only": False, "is_open": True, "outcome_unknown": False,
+    "reconciled": True, "edit_replace_state": "none",
+}  # fmt: skip
+
+
+def inserted_row(order_id: int, values: dict[str, Any]) -> dict[str, Any]:
+    """The row as stored after `insert_order(values)` (column defaults applied), without a read."""
+    return {**ORDER_DEFAULTS, **values, "id": order_id}
+
+
+async def insert_order(conn: AsyncConnection, values: dict[str, Any]) -> int:
+    result = await conn.execute(insert(orders).values(**values))
+    return int(result.inserted_primary_key[0])  # type: ignore[index]
+
+
+async def get_order(
+    conn: AsyncConnection, order_id: int, *, for_update: bool = False
+) -> dict[str, Any] | None:
+    query = select(orders).where(orders.c.id == order_id)
+    if for_update and conn.dialect.name == "mysql":
+        query = query.with_for_update()
+    row = (await conn.execute(query)).mappings().first()
+    return dict(row) if row else None
+
+
+async def get_orders(conn: AsyncConnection, order_ids: Sequence[int]) -> list[dict[str, Any]]:
+    if not order_ids:
+        return []
+    rows = await conn.execute(
+        select(orders).where(orders.c.id.in_(list(order_ids))).order_by(orders.c.id)
+    )
+    return [dict(r) for r in rows.mappings()]
+
+
+async def find_by_client_order_id(
+    conn: AsyncConnection, client_order_id: str
+) -> dict[str, Any] | None:
+    row = (
+        (await conn.execute(select(orders).where(orders.c.client_order_id == client_order_id)))
+        .mappings()
+        .first()
+    )
+    return dict(row) if row else None
+
+
+async def mark_canceled_before_send(conn: AsyncConnection, order_id: int, now: datetime) -> None:
+    await conn.execute(
+        update(orders)
+        .where(orders.c.id == order_id, orders.c.status == "PENDING_SUBMIT")
+        .values(status="CANCELED", is_open=False, closed_at=now, updated_at=now)
+    )
+
+
+async def count_open_orders(conn: AsyncConnection, account_id: int, symbol: str) -> int:
+    result = await conn.execute(
+        select(func.count())
+        .select_from(orders)
+        .where(
+            orders.c.account_id == account_id, orders.c.is_open.is_(True), orders.c.symbol == symbol
+        )
+    )
+    return int(result.scalar_one())

@@ -1,0 +1,33 @@
+"""Outbox rows: written in the same transaction as the change they describe; `seq` comes later."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import insert
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from apps.oms.clock import utcnow
+from apps.oms.store.tables import outbox
+
+
+async def append_event(
+    conn: AsyncConnection,
+    *,
+    account_id: int | None,
+    namespace: str,
+    event: str,
+    payload: dict[str, Any],
+    strategy_id: int | None = None,
+) -> None:
+    """Append one event; the sequencer gives it a dense `seq` once it has committed."""
+    await conn.execute(
+        insert(outbox).values(
+            account_id=account_id,
+            namespace=namespace,
+            event=event,
+            strategy_id=strategy_id,
+            payload=payload,
+            created_at=utcnow(),
+        )
+    )

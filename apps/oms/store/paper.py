@@ -1,0 +1,465 @@
+"""Persistence of the paper venue: account state, order and fill history, shared prices.
+
+Reads run in short connections that end at once (no read transaction left open on MySQL).
+`save` writes one matching Outcome in one transaction, conditional on the account row's
+`version`, so two writers of the same account can never both apply (the loser reloads).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from datetime import UTC, datetime
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import Row, and_, insert, select, update
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+
+from apps.oms.domain.paper.book import Quote
+from apps.oms.domain.paper.matching import Outcome
+from apps.oms.domain.paper.state import OPEN, AccountState, Fill, PaperOrder, Position
+from apps.oms.store.paper_tables import (
+    paper_accounts,
+    paper_balances,
+    paper_fills,
+    paper_orders,
+    paper_positions,
+    paper_prices,
+)
+
+
+class VersionConflict(Exception):
+    """The account changed since it was loaded; reload and re-apply."""
+
+
+def to_dt(ms: int) -> datetime:
+    return datetime.fromtimestamp(ms // 1000, tz=UTC).replace(microsecond=(ms % 1000) * 1000)
+
+
+def to_ms(value: datetime) -> int:
+    return int(value.timestamp()) * 1000 + value.microsecond // 1000
+
+
+def _opt_dt(ms: int | None) -> datetime | None:
+    return None if ms is None else to_dt(ms)
+
+
+def _opt_ms(value: datetime | None) -> int | None:
+    return None if value is None else to_ms(value)
+
+
+class PaperStore:
+    """Paper venue rows over one async engine (MySQL or SQLite)."""
+
+    def __init__(self, engine: AsyncEngine) -> None:
+        self.engine = engine
+
+    async def ensure_account(
+        self, account_id: int, start: Mapping[str, Decimal], leverage: int, now_ms: int
+    ) -> bool:
+        """Create the paper state of an account with its start balances; False if it exists."""
+        async with self.engine.begin() as conn:
+            found = await conn.scalar(
+                select(paper_accounts.c.account_id).where(paper_accounts.c.account_id == account_id)
+            )
+            if found is not None:
+                return False
+            await conn.execute(
+                insert(paper_accounts).values(
+                    account_id=account_id,
+                    version=0,
+                    next_seq=1,
+                    fault_seq=0,
+                    leverage=leverage,
+                    created_at=to_dt(now_ms),
+                    updated_at=to_dt(now_ms),
+                )
+            )
+            for currency, total in start.items():
+                await conn.execute(
+                    insert(paper_balances).values(
+                        account_id=account_id, currency=currency, total=total
+                    )
+                )
+        return True
+
+    async def load(self, account_id: int) -> tuple[AccountState, int]:
+        """The account's matching state (open orders only) and its version."""
+        async with self.engine.connect() as conn:
+            head = (
+                await conn.execute(
+                    select(paper_accounts).where(paper_accounts.c.account_id == account_id)
+                )
+            ).one()
+            balances = await conn.execute(
+                select(paper_balances).where(paper_balances.c.account_id == account_id)
+            )
+            positions = await conn.execute(
+                select(paper_positions).where(paper_positions.c.account_id == account_id)
+            )
+            orders = await conn.execute(
+                select(paper_orders).where(
+                    and_(paper_orders.c.account_id == account_id, paper_orders.c.status == OPEN)
+                )
+            )
+            state = AccountState(
+                account_id=account_id,
+                balances={r.currency: r.total for r in balances},
+                open_orders={o.order_id: o for o in map(order_from_row, orders)},
+                positions={p.symbol: p for p in map(position_from_row, positions)},
+                next_seq=head.next_seq,
+                leverage=head.leverage,
+            )
+        return state, head.version
+
+    async def save(self, before: AccountState, version: int, outcome: Outcome, now_ms: int) -> None:
+        """Write an Outcome atomically; VersionConflict if the account moved meanwhile."""
+        after = outcome.state
+        async with self.engine.begin() as conn:
+            bumped = await conn.execute(
+                update(paper_accounts)
+                .where(
+                    and_(
+                        paper_accounts.c.account_id == after.account_id,
+                        paper_accounts.c.version == version,
+                    )
+                )
+                .values(version=version + 1, next_seq=after.next_seq, updated_at=to_dt(now_ms))
+            )
+            if bumped.rowcount != 1:
+                raise VersionConflict(f"paper account {after.account_id} changed")
+            await self._save_balances(conn, before, after)
+            await self._save_positions(conn, before, after)
+            await self._save_orders(conn, after.account_id, before, outcome.orders)
+            if outcome.fills:
+                await conn.execute(
+                    insert(paper_fills), [fill_row(after.account_id, f) for f in outcome.fills]
+                )
+
+    async def _save_balances(
+        self, conn: AsyncConnection, before: AccountState, after: AccountState
+    ) -> None:
+        for currency, total in after.balances.items():
+            if currency not in before.balances:
+                await conn.execute(
+                    insert(paper_balances).values(
+                        account_id=after.account_id, currency=currency, total=total
+                    )
+                )
+            elif before.balances[currency] != total:
+                await conn.execute(
+                    update(paper_balances)
+                    .where(
+                        and_(
+                            paper_balances.c.account_id == after.account_id,
+                            paper_balances.c.currency == currency,
+                        )
+                    )
+                    .values(total=total)
+                )
+
+    async def _save_positions(
+        self, conn: AsyncConnection, before: AccountState, after: AccountState
+    ) -> None:
+        for symbol, position in after.positions.items():
+            row = position_row(after.account_id, position)
+            if symbol not in before.positions:
+                await conn.execute(insert(paper_positions).values(**row))
+            elif before.positions[symbol] != position:
+                await conn.execute(
+                    update(paper_positions)
+                    .where(
+                        and_(
+                            paper_positions.c.account_id == after.account_id,
+                            paper_positions.c.symbol == symbol,
+                        )
+                    )
+                    .values(**row)
+                )
+
+    async def _save_orders(
+        self,
+        conn: AsyncConnection,
+        account_id: int,
+        before: AccountState,
+        orders: Iterable[PaperOrder],
+    ) -> None:
+        for order in orders:
+            row = order_row(account_id, order)
+            if order.seq >= before.next_seq:
+                await conn.execute(insert(paper_orders).values(**row))
+            else:
+                await conn.execute(
+                    update(paper_orders)
+                    .where(paper_orders.c.order_id == order.order_id)
+                    .values(**row)
+                )
+
+    async def next_fault_seq(self, account_id: int) -> int:
+        """Advance and return the account's fault-injection counter."""
+        async with self.engine.begin() as conn:
+            await conn.execute(
+                update(paper_accounts)
+                .where(paper_accounts.c.account_id == account_id)
+                .values(fault_seq=paper_accounts.c.fault_seq + 1)
+            )
+            value = await conn.scalar(
+                select(paper_accounts.c.fault_seq).where(paper_accounts.c.account_id == account_id)
+            )
+        return int(value or 0)
+
+    async def find_order(
+        self, account_id: int, order_id: str | None = None, client_order_id: str | None = None
+    ) -> PaperOrder | None:
+        """One order of the account by venue id or by client order id."""
+        query = select(paper_orders).where(paper_orders.c.account_id == account_id)
+        if order_id:
+            query = query.where(paper_orders.c.order_id == order_id)
+        elif client_order_id:
+            query = query.where(paper_orders.c.client_order_id == client_order_id)
+        else:
+            return None
+        async with self.engine.connect() as conn:
+            row = (await conn.execute(query)).first()
+        return None if row is None else order_from_row(row)
+
+    async def list_orders(
+        self,
+        account_id: int,
+        symbol: str | None,
+        which: str,
+        since_ms: int | None,
+        limit: int | None,
+    ) -> list[PaperOrder]:
+        """Orders oldest first (the last `limit`); `which` is `all`, `open` or `closed`."""
+        c = paper_orders.c
+        query = select(paper_orders).where(c.account_id == account_id).order_by(c.seq)
+        if symbol:
+            query = query.where(c.symbol == symbol)
+        if which == "open":
+            query = query.where(c.status == OPEN)
+        elif which == "closed":
+            query = query.where(c.status != OPEN)
+        if since_ms is not None:
+            query = query.where(c.created_at >= to_dt(since_ms))
+        async with self.engine.connect() as conn:
+            rows = [order_from_row(r) for r in await conn.execute(query)]
+        return rows[-limit:] if limit else rows
+
+    async def list_fills(
+        self,
+        account_id: int,
+        symbol: str | None,
+        since_ms: int | None,
+        limit: int | None,
+        order_id: str | None = None,
+    ) -> list[Fill]:
+        """Fills oldest first (by venue sequence), from `since_ms` inclusive."""
+        c = paper_fills.c
+        query = select(paper_fills).where(c.account_id == account_id).order_by(c.seq)
+        if order_id:
+            query = query.where(c.order_id == order_id)
+        if symbol:
+            query = query.where(c.symbol == symbol)
+        if since_ms is not None:
+            query = query.where(c.executed_at >= to_dt(since_ms))
+        if limit:
+            query = query.limit(limit)
+        async with self.engine.connect() as conn:
+            return [fill_from_row(r) for r in await conn.execute(query)]
+
+    async def get_quotes(self, symbols: Iterable[str] | None = None) -> dict[str, Quote]:
+        query = select(paper_prices)
+        if symbols is not None:
+            query = query.where(paper_prices.c.symbol.in_(list(symbols)))
+        async with self.engine.connect() as conn:
+            rows = list(await conn.execute(query))
+        return {r.symbol: quote_from_row(r) for r in rows}
+
+    async def seed_quote(self, quote: Quote, source: str) -> Quote:
+        """Store `quote` as the symbol's first price unless one is stored already (then that one
+        wins and is returned): seeding a default must never overwrite a price someone set."""
+        async with self.engine.begin() as conn:
+            await conn.execute(
+                insert(paper_prices)
+                .prefix_with("IGNORE", dialect="mysql")
+                .prefix_with("OR IGNORE", dialect="sqlite")
+                .values(
+                    symbol=quote.symbol,
+                    seq=1,
+                    last=quote.last,
+                    bid=quote.bid,
+                    ask=quote.ask,
+                    source=source,
+                    updated_at=to_dt(quote.timestamp_ms),
+                )
+            )
+            row = (
+                await conn.execute(
+                    select(paper_prices).where(paper_prices.c.symbol == quote.symbol)
+                )
+            ).one()
+        return quote_from_row(row)
+
+    async def put_quote(self, quote: Quote, source: str) -> Quote:
+        """Store a new price of a symbol; its `seq` becomes the stored one plus one."""
+        values = {
+            "last": quote.last,
+            "bid": quote.bid,
+            "ask": quote.ask,
+            "source": source,
+            "updated_at": to_dt(quote.timestamp_ms),
+        }
+        async with self.engine.begin() as conn:
+            c = paper_prices.c
+            done = await conn.execute(
+                update(paper_prices).where(c.symbol == quote.symbol).values(seq=c.seq + 1, **values)
+            )
+            if done.rowcount != 1:
+                await conn.execute(
+                    insert(paper_prices).values(symbol=quote.symbol, seq=1, **values)
+                )
+            seq = await conn.scalar(select(c.seq).where(c.symbol == quote.symbol))
+        return Quote(
+            quote.symbol, quote.last, quote.bid, quote.ask, int(seq or 1), quote.timestamp_ms
+        )
+
+
+def quote_from_row(row: Row[Any]) -> Quote:
+    return Quote(row.symbol, row.last, row.bid, row.ask, row.seq, to_ms(row.updated_at))
+
+
+def order_row(account_id: int, o: PaperOrder) -> dict[str, Any]:
+    return {
+        "account_id": account_id,
+        "order_id": o.order_id,
+        "seq": o.seq,
+        "client_order_id": o.client_order_id,
+        "symbol": o.symbol,
+        "side": o.side,
+        "type": o.type,
+        "time_in_force": o.time_in_force,
+        "post_only": o.post_only,
+        "reduce_only": o.reduce_only,
+        "qty": o.qty,
+        "price": o.price,
+        "trigger_price": o.trigger_price,
+        "trigger_direction": o.trigger_direction,
+        "triggered": o.triggered,
+        "filled": o.filled,
+        "cost": o.cost,
+        "fee": o.fee,
+        "fee_currency": o.fee_currency,
+        "reserved": o.reserved,
+        "reserve_currency": o.reserve_currency,
+        "status": o.status,
+        "reason": None if o.reason is None else o.reason[:255],
+        "price_seq": o.price_seq,
+        "created_at": to_dt(o.created_ms),
+        "updated_at": to_dt(o.updated_ms),
+        "last_trade_at": _opt_dt(o.last_trade_ms),
+        "fill_after": _opt_dt(o.fill_after_ms),
+    }
+
+
+def order_from_row(r: Row[Any]) -> PaperOrder:
+    return PaperOrder(
+        order_id=r.order_id,
+        seq=r.seq,
+        client_order_id=r.client_order_id,
+        symbol=r.symbol,
+        side=r.side,
+        type=r.type,
+        time_in_force=r.time_in_force,
+        post_only=bool(r.post_only),
+        reduce_only=bool(r.reduce_only),
+        qty=r.qty,
+        price=r.price,
+        trigger_price=r.trigger_price,
+        trigger_direction=r.trigger_direction,
+        created_ms=to_ms(r.created_at),
+        updated_ms=to_ms(r.updated_at),
+        fee_currency=r.fee_currency,
+        triggered=bool(r.triggered),
+        filled=r.filled,
+        cost=r.cost,
+        fee=r.fee,
+        reserved=r.reserved,
+        reserve_currency=r.reserve_currency,
+        status=r.status,
+        last_trade_ms=_opt_ms(r.last_trade_at),
+        fill_after_ms=_opt_ms(r.fill_after),
+        price_seq=r.price_seq,
+        reason=r.reason,
+    )
+
+
+def fill_row(account_id: int, f: Fill) -> dict[str, Any]:
+    return {
+        "account_id": account_id,
+        "trade_id": f.trade_id,
+        "seq": int(f.trade_id.rsplit("T", 1)[1]),
+        "order_id": f.order_id,
+        "client_order_id": f.client_order_id,
+        "symbol": f.symbol,
+        "side": f.side,
+        "price": f.price,
+        "qty": f.qty,
+        "cost": f.cost,
+        "fee": f.fee,
+        "fee_currency": f.fee_currency,
+        "taker_or_maker": f.taker_or_maker,
+        "executed_at": to_dt(f.timestamp_ms),
+    }
+
+
+def fill_from_row(r: Row[Any]) -> Fill:
+    return Fill(
+        trade_id=r.trade_id,
+        order_id=r.order_id,
+        client_order_id=r.client_order_id,
+        symbol=r.symbol,
+        side=r.side,
+        price=r.price,
+        qty=r.qty,
+        cost=r.cost,
+        fee=r.fee,
+        fee_currency=r.fee_currency,
+        taker_or_maker=r.taker_or_maker,
+        timestamp_ms=to_ms(r.executed_at),
+    )
+
+
+def position_row(account_id: int, p: Position) -> dict[str, Any]:
+    return {
+        "account_id": account_id,
+        "symbol": p.symbol,
+        "qty": p.qty,
+        "entry_price": p.entry_price,
+        "realized_pnl": p.realized_pnl,
+        "leverage": p.leverage,
+        "updated_at": to_dt(p.updated_ms),
+    }
+
+
+def position_from_row(r: Row[Any]) -> Position:
+    return Position(
+        symbol=r.symbol,
+        qty=r.qty,
+        entry_price=r.entry_price,
+        realized_pnl=r.realized_pnl,
+        leverage=r.leverage,
+        updated_ms=to_ms(r.updated_at),
+    )
+
+
+async def paper_account_ids(engine: AsyncEngine, account_ids: Iterable[int]) -> set[int]:
+    """Which of `account_ids` are paper accounts (`accounts.exchange_id = 'paper'`)."""
+    from apps.oms.store.tables import accounts
+
+    ids = list(account_ids)
+    if not ids:
+        return set()
+    query = select(accounts.c.id).where(accounts.c.id.in_(ids), accounts.c.exchange_id == "paper")
+    async with engine.connect() as conn:
+        return {int(i) for i in (await conn.scalars(query))}

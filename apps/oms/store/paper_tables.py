@@ -1,0 +1,115 @@
+"""Tables of the paper venue (SQLAlchemy Core, on the shared `metadata`).
+
+One row per paper account (optimistic `version` serialises writers), its wallet balances,
+venue-side positions, orders (open and history) and fills; one shared price row per symbol.
+Migration `0002_paper_venue` creates exactly these.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import BigInteger, Boolean, Column, ForeignKey, Index, Integer, String, Table
+
+from apps.oms.store.tables import Id, metadata
+from apps.oms.store.types import Money, UtcDateTime
+
+paper_accounts = Table(
+    "paper_accounts",
+    metadata,
+    Column("account_id", Id, ForeignKey("accounts.id"), primary_key=True),
+    Column("version", BigInteger, nullable=False),
+    Column("next_seq", BigInteger, nullable=False),
+    Column("fault_seq", BigInteger, nullable=False),
+    Column("leverage", Integer, nullable=False),
+    Column("created_at", UtcDateTime, nullable=False),
+    Column("updated_at", UtcDateTime, nullable=False),
+)
+
+paper_balances = Table(
+    "paper_balances",
+    metadata,
+    Column("account_id", Id, ForeignKey("accounts.id"), primary_key=True),
+    Column("currency", String(32), primary_key=True),
+    Column("total", Money, nullable=False),
+)
+
+paper_positions = Table(
+    "paper_positions",
+    metadata,
+    Column("account_id", Id, ForeignKey("accounts.id"), primary_key=True),
+    Column("symbol", String(64), primary_key=True),
+    Column("qty", Money, nullable=False),  # signed contracts
+    Column("entry_price", Money, nullable=False),
+    Column("realized_pnl", Money, nullable=False),
+    Column("leverage", Integer, nullable=False),
+    Column("updated_at", UtcDateTime, nullable=False),
+)
+
+paper_orders = Table(
+    "paper_orders",
+    metadata,
+    Column("account_id", Id, ForeignKey("accounts.id"), nullable=False),
+    Column("order_id", String(64), primary_key=True),
+    Column("seq", BigInteger, nullable=False),
+    Column("client_order_id", String(64)),
+    Column("symbol", String(64), nullable=False),
+    Column("side", String(8), nullable=False),
+    Column("type", String(16), nullable=False),
+    Column("time_in_force", String(8), nullable=False),
+    Column("post_only", Boolean, nullable=False),
+    Column("reduce_only", Boolean, nullable=False),
+    Column("qty", Money, nullable=False),
+    Column("price", Money),
+    Column("trigger_price", Money),
+    Column("trigger_direction", String(8)),
+    Column("triggered", Boolean, nullable=False),
+    Column("filled", Money, nullable=False),
+    Column("cost", Money, nullable=False),
+    Column("fee", Money, nullable=False),
+    Column("fee_currency", String(32), nullable=False),
+    Column("reserved", Money, nullable=False),
+    Column("reserve_currency", String(32)),
+    Column("status", String(16), nullable=False),
+    Column("reason", String(255)),
+    Column("price_seq", BigInteger, nullable=False),
+    Column("created_at", UtcDateTime, nullable=False),
+    Column("updated_at", UtcDateTime, nullable=False),
+    Column("last_trade_at", UtcDateTime),
+    Column("fill_after", UtcDateTime),
+    Index(None, "account_id", "client_order_id", unique=True),
+    Index(None, "account_id", "status", "seq"),
+    Index(None, "account_id", "updated_at"),
+)
+
+paper_fills = Table(
+    "paper_fills",
+    metadata,
+    Column("account_id", Id, ForeignKey("accounts.id"), nullable=False),
+    Column("trade_id", String(64), primary_key=True),
+    Column("seq", BigInteger, nullable=False),
+    Column("order_id", String(64), nullable=False),
+    Column("client_order_id", String(64)),
+    Column("symbol", String(64), nullable=False),
+    Column("side", String(8), nullable=False),
+    Column("price", Money, nullable=False),
+    Column("qty", Money, nullable=False),
+    Column("cost", Money, nullable=False),
+    Column("fee", Money, nullable=False),
+    Column("fee_currency", String(32), nullable=False),
+    Column("taker_or_maker", String(8), nullable=False),
+    Column("executed_at", UtcDateTime, nullable=False),
+    Index(None, "account_id", "seq"),
+    Index(None, "account_id", "executed_at"),
+    Index(None, "order_id"),
+)
+
+paper_prices = Table(
+    "paper_prices",
+    metadata,
+    Column("symbol", String(64), primary_key=True),
+    Column("last", Money, nullable=False),
+    Column("bid", Money, nullable=False),
+    Column("ask", Money, nullable=False),
+    Column("seq", BigInteger, nullable=False),  # grows with every change of this symbol
+    Column("source", String(64), nullable=False),
+    Column("updated_at", UtcDateTime, nullable=False),
+)

@@ -1,0 +1,133 @@
+"""The command queue seen from a worker: claim the oldest unfinished command of a held account,
+and the fenced status writes of the record step.
+
+Strict per-account order: the next command is the account's oldest `queued` or `running` one; a
+`running` command under an older epoch belonged to a worker whose lease expired and is
+re-attempted (its unknown venue outcome is resolved before anything is re-sent).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import select, update
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from apps.oms.store.tables import commands
+
+C = commands.c
+UNFINISHED = ("queued", "running")
+
+
+@dataclass(frozen=True, slots=True)
+class Claimed:
+    """A command marked `running` under `epoch`; `retry` = it was running under a dead lease."""
+
+    command_id: int
+    account_id: int
+    command_type: str
+    payload: dict[str, Any]
+    order_id: int | None
+    request_id: str | None
+    epoch: int
+    attempts: int
+    retry: bool
+    # what acceptance already decided (cancel_order: items for orders cancelled before sending)
+    result: dict[str, Any] | None = None
+
+
+class Fenced(Exception):
+    """The command is no longer `running` under this epoch: the record step must roll back."""
+
+
+async def claim_next(
+    conn: AsyncConnection, account_id: int, epoch: int, now: datetime
+) -> Claimed | None:
+    """Mark the account's oldest unfinished command `running` with `epoch` (the caller holds the
+    lease row lock in this transaction)."""
+    row = (
+        await conn.execute(
+            select(
+                C.id,
+                C.command_type,
+                C.payload,
+                C.order_id,
+                C.request_id,
+                C.status,
+                C.attempts,
+                C.result,
+            )
+            .where(C.account_id == account_id, C.status.in_(UNFINISHED))
+            .order_by(C.id)
+            .limit(1)
+        )
+    ).first()
+    if row is None:
+        return None
+    retry = row.status == "running"
+    attempts = int(row.attempts or 0) + 1
+    await conn.execute(
+        update(commands)
+        .where(C.id == row.id)
+        .values(
+            status="running", lease_epoch=epoch, attempts=attempts, updated_at=now, started_at=now
+        )
+    )
+    payload = row.payload if isinstance(row.payload, dict) else {}
+    return Claimed(
+        int(row.id),
+        account_id,
+        str(row.command_type),
+        payload,
+        None if row.order_id is None else int(row.order_id),
+        row.request_id,
+        epoch,
+        attempts,
+        retry,
+        row.result if isinstance(row.result, dict) else None,
+    )
+
+
+async def fence(conn: AsyncConnection, command_id: int, epoch: int) -> None:
+    """Raise `Fenced` unless the command is still `running` under `epoch` (checked inside the
+    record transaction, after the lease row lock)."""
+    status = (
+        await conn.execute(select(C.status).where(C.id == command_id, C.lease_epoch == epoch))
+    ).scalar()
+    if status != "running":
+        raise Fenced(f"command {command_id} is not running under epoch {epoch}")
+
+
+async def finish(
+    conn: AsyncConnection,
+    command_id: int,
+    epoch: int,
+    now: datetime,
+    *,
+    status: str,
+    result: dict[str, Any] | None = None,
+    error_code: str | None = None,
+    error_message: str | None = None,
+) -> None:
+    """`completed` / `failed`, conditional on `running` under `epoch` (else `Fenced`)."""
+    done = await conn.execute(
+        update(commands)
+        .where(C.id == command_id, C.status == "running", C.lease_epoch == epoch)
+        .values(
+            status=status,
+            result=result,
+            error_code=error_code,
+            error_message=error_message,
+            finished_at=now,
+            updated_at=now,
+        )
+    )
+    if done.rowcount != 1:
+        raise Fenced(f"command {command_id} is not running under epoch {epoch}")
+
+
+async def command_row(conn: AsyncConnection, command_id: int) -> dict[str, Any]:
+    row = (await conn.execute(select(commands).where(C.id == command_id))).mappings().one()
+    return dict(row)

@@ -1,0 +1,131 @@
+"""Indexed list queries behind the `/oms/*` reads: scope by account (and strategy for restricted
+keys), filters, newest first, paging with a total. Every query starts from an `account_id` index."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Column, ColumnElement, Select, Table, and_, func, or_, select
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from apps.oms.store.tables import commands, deals, orders, positions
+
+
+@dataclass(frozen=True)
+class Scope:
+    """Accounts to read and, per account, the strategies a restricted key may see (None = all)."""
+
+    strategies_by_account: Mapping[int, frozenset[int] | None]
+
+    def condition(self, table: Table) -> ColumnElement[bool]:
+        free = [a for a, s in self.strategies_by_account.items() if s is None]
+        parts: list[ColumnElement[bool]] = []
+        if free:
+            parts.append(table.c.account_id.in_(sorted(free)))
+        for account_id, allowed in sorted(self.strategies_by_account.items()):
+            if allowed is not None:
+                parts.append(
+                    and_(table.c.account_id == account_id, table.c.strategy_id.in_(sorted(allowed)))
+                )
+        return or_(*parts) if parts else table.c.account_id.in_([])
+
+
+@dataclass(frozen=True)
+class Filters:
+    strategy_id: int | None = None
+    symbol: str | None = None
+    status: str | None = None
+    start: datetime | None = None
+    end: datetime | None = None
+    order_id: int | None = None
+    position_id: int | None = None
+
+
+def _where(
+    table: Table, scope: Scope, f: Filters, time_column: Column[Any] | None
+) -> list[ColumnElement[bool]]:
+    where = [scope.condition(table)]
+    if f.strategy_id is not None:
+        where.append(table.c.strategy_id == f.strategy_id)
+    if f.symbol is not None:
+        where.append(table.c.symbol == f.symbol)
+    if f.status is not None:
+        where.append((table.c.state if table is positions else table.c.status) == f.status)
+    if f.order_id is not None:
+        where.append(table.c.order_id == f.order_id)
+    if f.position_id is not None:
+        where.append(table.c.position_id == f.position_id)
+    if time_column is not None and f.start is not None:
+        where.append(time_column >= f.start)
+    if time_column is not None and f.end is not None:
+        where.append(time_column < f.end)
+    return where
+
+
+def open_query(table: Table, scope: Scope, f: Filters, limit: int) -> Select[Any]:
+    """Open orders or positions (`is_open` index), newest first, at most `limit`."""
+    where = [*_where(table, scope, f, None), table.c.is_open.is_(True)]
+    return select(table).where(*where).order_by(table.c.id.desc()).limit(limit)
+
+
+def page_queries(
+    table: Table, scope: Scope, f: Filters, time_column: Column[Any], page: int, page_size: int
+) -> tuple[Select[Any], Select[Any]]:
+    """(count, page) queries, newest first by `time_column`."""
+    where = _where(table, scope, f, time_column)
+    count = select(func.count()).select_from(table).where(*where)
+    rows = (
+        select(table)
+        .where(*where)
+        .order_by(time_column.desc(), table.c.id.desc())
+        .limit(page_size)
+        .offset((page - 1) * page_size)
+    )
+    return count, rows
+
+
+async def open_rows(
+    conn: AsyncConnection, table: Table, scope: Scope, f: Filters, limit: int
+) -> list[dict[str, Any]]:
+    return [dict(r) for r in (await conn.execute(open_query(table, scope, f, limit))).mappings()]
+
+
+async def page_rows(
+    conn: AsyncConnection,
+    table: Table,
+    scope: Scope,
+    f: Filters,
+    time_column: Column[Any],
+    page: int,
+    page_size: int,
+) -> tuple[list[dict[str, Any]], int]:
+    """One page, newest first by `time_column`, and the total count."""
+    count, rows = page_queries(table, scope, f, time_column, page, page_size)
+    total = int((await conn.execute(count)).scalar_one())
+    return [dict(r) for r in (await conn.execute(rows)).mappings()], total
+
+
+async def rows_by_ids(
+    conn: AsyncConnection, table: Table, scope: Scope | None, ids: Sequence[int]
+) -> list[dict[str, Any]]:
+    """Rows by primary key, within `scope` (None: every account, for admins)."""
+    query = select(table).where(table.c.id.in_(sorted(set(ids)))).order_by(table.c.id)
+    if scope is not None and table is commands:
+        query = query.where(table.c.account_id.in_(sorted(scope.strategies_by_account)))
+    elif scope is not None:
+        query = query.where(scope.condition(table))
+    return [dict(r) for r in (await conn.execute(query)).mappings()]
+
+
+async def all_rows(
+    conn: AsyncConnection, table: Table, scope: Scope, f: Filters, time_column: Column[Any]
+) -> list[dict[str, Any]]:
+    """Every matching row (for statistics); bounded by the caller's date range."""
+    query = select(table).where(*_where(table, scope, f, time_column))
+    return [dict(r) for r in (await conn.execute(query)).mappings()]
+
+
+TABLES = {"orders": orders, "deals": deals, "positions": positions, "commands": commands}

@@ -1,0 +1,84 @@
+"""Risk limits per account and strategy, and the counters pre-trade checks need."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import func, insert, select, update
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from apps.oms.store.tables import deals, orders, positions, risk_limits
+
+LIMIT_COLUMNS = (
+    "max_open_positions",
+    "max_open_positions_per_symbol",
+    "max_order_qty",
+    "max_order_notional",
+    "min_order_notional",
+    "max_position_notional",
+    "max_open_orders_per_symbol",
+    "daily_loss_limit",
+    "symbol_allowlist",
+    "max_commands_per_minute",
+)
+
+
+async def get_limits(conn: AsyncConnection, account_id: int) -> dict[int, dict[str, Any]]:
+    """strategy_id (0 = account) → limit values."""
+    rows = await conn.execute(select(risk_limits).where(risk_limits.c.account_id == account_id))
+    return {int(r["strategy_id"]): {c: r[c] for c in LIMIT_COLUMNS} for r in rows.mappings()}
+
+
+async def put_limits(
+    conn: AsyncConnection, account_id: int, strategy_id: int, values: dict[str, Any], now: datetime
+) -> None:
+    where = (risk_limits.c.account_id == account_id) & (risk_limits.c.strategy_id == strategy_id)
+    updated = await conn.execute(update(risk_limits).where(where).values(**values, updated_at=now))
+    if updated.rowcount == 0:
+        await conn.execute(
+            insert(risk_limits).values(
+                account_id=account_id, strategy_id=strategy_id, updated_at=now, **values
+            )
+        )
+
+
+async def open_position_counts(
+    conn: AsyncConnection, account_id: int, symbol: str, strategy_id: int | None
+) -> tuple[int, int]:
+    """(open positions, open positions in `symbol`) of the account or one strategy."""
+    query = select(positions.c.symbol, func.count()).where(
+        positions.c.account_id == account_id, positions.c.is_open.is_(True)
+    )
+    if strategy_id is not None:
+        query = query.where(positions.c.strategy_id == strategy_id)
+    counts = {row[0]: int(row[1]) for row in await conn.execute(query.group_by(positions.c.symbol))}
+    return sum(counts.values()), counts.get(symbol, 0)
+
+
+async def open_order_count(
+    conn: AsyncConnection, account_id: int, symbol: str, strategy_id: int | None
+) -> int:
+    query = (
+        select(func.count())
+        .select_from(orders)
+        .where(
+            orders.c.account_id == account_id, orders.c.is_open.is_(True), orders.c.symbol == symbol
+        )
+    )
+    if strategy_id is not None:
+        query = query.where(orders.c.strategy_id == strategy_id)
+    return int((await conn.execute(query)).scalar_one())
+
+
+async def realized_pnl_between(
+    conn: AsyncConnection, account_id: int, start: datetime, end: datetime, strategy_id: int | None
+) -> Decimal:
+    """Sum of deal PnL in [start, end) — summed in Python: SQLite stores money as TEXT."""
+    query = select(deals.c.pnl).where(
+        deals.c.account_id == account_id, deals.c.executed_at >= start, deals.c.executed_at < end
+    )
+    if strategy_id is not None:
+        query = query.where(deals.c.strategy_id == strategy_id)
+    return sum((row[0] for row in await conn.execute(query)), Decimal(0))

@@ -1,0 +1,1 @@
+"""Worker process: claims queued commands and runs them against venues."""

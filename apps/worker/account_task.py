@@ -1,0 +1,106 @@
+"""One asyncio task per leased account: claim → execute → record, in strict acceptance order;
+between commands, order sync and trigger checks when prices moved; adaptive polling; gives the
+lease back after a quiet spell with nothing to watch.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import Callable
+
+from sqlalchemy import func, select
+
+from apps.oms.service.worker import dispatch
+from apps.oms.service.worker.results import finish
+from apps.oms.service.worker.runtime import AccountRuntime
+from apps.oms.service.worker.sync import sync_orders
+from apps.oms.service.worker.triggers import check_triggers
+from apps.oms.store import books, leases, order_records, queue
+from apps.oms.store.paper_tables import paper_prices
+
+log = logging.getLogger("apps.worker")
+SYNC_EVERY = 1.0
+IDLE_RELEASE = 5.0
+CROWDED_RELEASE = 0.05
+
+
+class AccountTask:
+    def __init__(
+        self, rt: AccountRuntime, stop: asyncio.Event, crowded: Callable[[], bool] = bool
+    ) -> None:
+        self.rt = rt
+        self.stop = stop
+        self.crowded = crowded  # other accounts wait for a slot: give this one back sooner
+        self.wake = asyncio.Event()
+        self._prices: int | None = None
+        self._last_sync = 0.0
+
+    async def run(self) -> None:
+        """Loop until stop, lease loss or idleness; never raises."""
+        try:
+            await self._loop()
+        except (leases.LeaseLost, queue.Fenced) as exc:
+            log.warning("account %s: %s", self.rt.account_id, exc)
+        except Exception:
+            log.exception("account %s task failed", self.rt.account_id)
+
+    async def _loop(self) -> None:
+        settings = self.rt.settings
+        interval = settings.poll_min_ms / 1000
+        idle_since = time.monotonic()
+        while not self.stop.is_set():
+            if await self._step():
+                interval, idle_since = settings.poll_min_ms / 1000, time.monotonic()
+                continue
+            quiet = time.monotonic() - idle_since
+            limit = CROWDED_RELEASE if self.crowded() else IDLE_RELEASE
+            if quiet > limit and not await self._watching():
+                return
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self.wake.wait(), interval)
+            self.wake.clear()
+            interval = min(interval * 2, settings.poll_max_ms / 1000)
+
+    async def _step(self) -> bool:
+        """One unit of work: a command, else housekeeping. True if anything happened."""
+        cmd = await dispatch.claim(self.rt)
+        if cmd is not None:
+            await dispatch.execute(self.rt, cmd, self.stop)
+            return True
+        return await self._housekeeping()
+
+    async def _housekeeping(self) -> bool:
+        prices = await self._price_version()
+        due = time.monotonic() - self._last_sync >= SYNC_EVERY
+        if prices == self._prices and not due:
+            return False
+        self._prices, self._last_sync = prices, time.monotonic()
+        done = await sync_orders(self.rt)
+        done += await check_triggers(self.rt)
+        return done > 0
+
+    async def _watching(self) -> bool:
+        """Open venue orders or targets to watch keep the lease even when idle."""
+        async with self.rt.store.read() as conn:
+            live = await order_records.open_orders(conn, self.rt.account_id)
+            watched = await books.positions_with_targets(conn, self.rt.account_id)
+        return bool(watched) or any(o["exchange_order_id"] is not None for o in live)
+
+    async def _price_version(self) -> int:
+        """Sum of the paper price sequences: changes whenever any shared price moves."""
+        if self.rt.account.exchange_id != "paper":
+            return 0
+        async with self.rt.store.read() as conn:
+            total = (await conn.execute(select(func.sum(paper_prices.c.seq)))).scalar()
+        return int(total or 0)
+
+
+async def fail_unsupported(rt: AccountRuntime) -> None:
+    """An account without a venue adapter: fail its commands instead of leaving them queued."""
+    while (cmd := await dispatch.claim(rt)) is not None:
+        async with rt.record(cmd) as rec:
+            await finish(rec, cmd, error_code="venue_unavailable",
+                         error_message=f"no venue adapter for {rt.account.exchange_id}")

@@ -1,0 +1,173 @@
+"""The worker composition root: `build_worker(settings)`; registers and heartbeats, takes account
+leases, runs one task per leased account and the outbox sequencer, stops cleanly on SIGTERM
+(in-flight commands finish, leases are released).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import signal
+import socket
+import time
+import uuid
+from collections.abc import Callable
+
+from apps.oms.clock import utcnow
+from apps.oms.config import Settings
+from apps.oms.service.worker.runtime import AccountRuntime
+from apps.oms.store import fleet, leases, sequencer
+from apps.oms.store.leases import Lease
+from apps.oms.store.store import Store
+from apps.worker.account_task import AccountTask, fail_unsupported
+from apps.worker.venues import VenueCache, load_account
+
+log = logging.getLogger("apps.worker")
+SEQUENCER_BUSY_MS = 5.0
+
+
+class Worker:
+    def __init__(self, settings: Settings, store: Store) -> None:
+        self.settings = settings
+        self.store = store
+        self.worker_id = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+        self.venues = VenueCache(settings, store)
+        self.tasks: dict[int, tuple[Lease, asyncio.Task[None]]] = {}
+        self.crowded = False  # at capacity while other accounts have work
+        self.releasing: set[asyncio.Task[None]] = set()  # background lease releases
+
+    async def run(self, stop: asyncio.Event) -> None:
+        """Run until `stop` is set, then finish in-flight work and give the leases back."""
+        async with self.store.transaction() as conn:
+            await fleet.register_worker(conn, worker_id=self.worker_id,
+                                        hostname=socket.gethostname(), pid=os.getpid(),
+                                        now=utcnow())
+            await sequencer.ensure_state(conn, utcnow())
+        log.info("worker %s started (concurrency %d)", self.worker_id,
+                 self.settings.worker.concurrency)
+        sequencing = asyncio.create_task(self.sequence_loop(stop))
+        try:
+            await self.lease_loop(stop)
+        finally:
+            await self.shutdown(sequencing)
+
+    async def lease_loop(self, stop: asyncio.Event) -> None:
+        cfg = self.settings.worker
+        last_beat = 0.0
+        while not stop.is_set():
+            self.tasks = {a: t for a, t in self.tasks.items() if not t[1].done()}
+            try:
+                if time.monotonic() - last_beat >= cfg.heartbeat_seconds:
+                    await self.heartbeat()
+                    last_beat = time.monotonic()
+                if len(self.tasks) < cfg.concurrency:
+                    await self.acquire(stop)
+                else:
+                    await self.check_crowded()
+            except Exception:  # store unreachable: keep trying; leases expire meanwhile
+                log.exception("lease loop round failed")
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), cfg.poll_max_ms / 1000)
+
+    async def acquire(self, stop: asyncio.Event) -> None:
+        cfg = self.settings.worker
+        async with self.store.transaction() as conn:
+            taken = await leases.acquire(
+                conn, owner=self.worker_id, now=utcnow(), lease_seconds=cfg.lease_seconds,
+                limit=cfg.concurrency - len(self.tasks), exclude=self.tasks,
+                dialect=self.store.dialect)
+        for lease in taken:
+            await self.start_account(lease, stop)
+        self.crowded = False
+
+    async def check_crowded(self) -> None:
+        async with self.store.read() as conn:
+            waiting = await leases.accounts_with_work(conn, len(self.tasks) + 1)
+        self.crowded = bool(set(waiting) - set(self.tasks))
+
+    async def start_account(self, lease: Lease, stop: asyncio.Event) -> None:
+        account = await load_account(self.store, lease.account_id)
+        venue = await self.venues.open(account)
+        if venue is None:
+            rt = AccountRuntime(self.store, self.settings.worker, self.worker_id, lease,
+                                account, venue=None)  # type: ignore[arg-type]
+            task = asyncio.create_task(fail_unsupported(rt))
+        else:
+            rt = AccountRuntime(self.store, self.settings.worker, self.worker_id, lease,
+                                account, venue)
+            task = asyncio.create_task(AccountTask(rt, stop, lambda: self.crowded).run())
+        task.add_done_callback(self._released_callback(lease))
+        self.tasks[lease.account_id] = (lease, task)
+
+    def _released_callback(self, lease: Lease) -> Callable[[asyncio.Task[None]], None]:
+        return lambda _task: self._released(lease)
+
+    def _released(self, lease: Lease) -> None:
+        """A task ended (idle, lost, stopping): give its lease back in the background (tracked:
+        `shutdown` waits for these, or one could still hold a pooled connection while the
+        store is closed and leak it — the intermittent "unclosed" ResourceWarning in tests)."""
+        task = asyncio.get_running_loop().create_task(self.release([lease]))
+        self.releasing.add(task)
+        task.add_done_callback(self.releasing.discard)
+
+    async def release(self, held: list[Lease]) -> None:
+        with contextlib.suppress(Exception):
+            async with self.store.transaction() as conn:
+                await leases.release(conn, held, owner=self.worker_id)
+
+    async def heartbeat(self) -> None:
+        cfg = self.settings.worker
+        async with self.store.transaction() as conn:
+            await fleet.heartbeat(conn, self.worker_id, utcnow())
+            await leases.renew(conn, [lease for lease, _ in self.tasks.values()],
+                               owner=self.worker_id, now=utcnow(), seconds=cfg.lease_seconds)
+
+    async def sequence_loop(self, stop: asyncio.Event) -> None:
+        """Number committed outbox rows; tight while there are some, backing off when idle."""
+        cfg = self.settings.worker
+        # while busy, one round every few ms numbers many events at once; a round per event
+        # cost ~5 statements per event (profiled: 10 of the 73 statements of a send_order)
+        busy = max(cfg.poll_min_ms, SEQUENCER_BUSY_MS) / 1000
+        interval = busy
+        while not stop.is_set():
+            try:
+                async with self.store.transaction() as conn:
+                    done = await sequencer.assign(conn, utcnow(), dialect=self.store.dialect)
+            except Exception:
+                log.exception("sequencer round failed")
+                done = 0
+            interval = busy if done else min(interval * 2, cfg.poll_max_ms / 1000)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), interval)
+
+    async def shutdown(self, sequencing: asyncio.Task[None]) -> None:
+        await asyncio.gather(sequencing, *(t for _, t in self.tasks.values()),
+                             return_exceptions=True)
+        await self.release([lease for lease, _ in self.tasks.values()])
+        await asyncio.sleep(0)  # let the tasks' done callbacks start their releases
+        await asyncio.gather(*self.releasing, return_exceptions=True)
+        await self.venues.close()
+        async with self.store.transaction() as conn:
+            await fleet.mark_stopped(conn, self.worker_id, utcnow())
+        log.info("worker %s stopped", self.worker_id)
+
+
+def build_worker(settings: Settings) -> Worker:
+    # one connection per leased account task, plus the lease loop and the sequencer
+    pool = settings.worker.concurrency + 2
+    return Worker(settings, Store.from_url(settings.database.url, pool_size=pool))
+
+
+async def run_worker(settings: Settings) -> None:
+    """Run one worker process until SIGTERM or SIGINT."""
+    worker = build_worker(settings)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    try:
+        await worker.run(stop)
+    finally:
+        await worker.store.close()

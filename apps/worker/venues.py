@@ -1,0 +1,98 @@
+"""Venue instances for leased accounts: one long-lived adapter per account in this process.
+
+Paper accounts get the paper adapter from its factory. `ccxt.<id>` / `ccxtpro.<id>` accounts get
+a `CcxtVenue` over one exchange instance (credentials decrypted in memory only, sandbox mode for
+testnet accounts, markets loaded once and refreshed after a day); a live (non-testnet) account
+gets one only with `security.allow_live_trading`. Without a venue an account's commands fail
+with `venue_unavailable` (`account_task.fail_unsupported`).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from collections.abc import Callable
+from typing import Any
+
+from sqlalchemy import select
+
+from apps.oms.config import Settings
+from apps.oms.domain.enums import PositionMode
+from apps.oms.exchange.ccxt.instances import build_ccxt_exchange, ccxt_id
+from apps.oms.exchange.ccxt.venue import CcxtVenue
+from apps.oms.exchange.paper.factory import as_port, build_paper_venue
+from apps.oms.service.ports import VenuePort
+from apps.oms.service.worker.runtime import Account
+from apps.oms.store.ccxt_records import venue_account
+from apps.oms.store.store import Store
+from apps.oms.store.tables import accounts
+
+log = logging.getLogger("apps.worker")
+MARKETS_TTL_SECONDS = 86_400.0
+
+
+async def load_account(store: Store, account_id: int) -> Account:
+    async with store.read() as conn:
+        row = (await conn.execute(select(accounts).where(accounts.c.id == account_id))
+               ).mappings().one()
+    config: dict[str, Any] = row["config"] if isinstance(row["config"], dict) else {}
+    return Account(int(row["id"]), str(row["exchange_id"]), PositionMode(row["position_mode"]),
+                   str(row["status"]), config)
+
+
+class VenueCache:
+    """Builds each account's venue once and keeps it while the process lives. `prepare` is
+    called with every new CCXT exchange instance (tests install recorded responses there)."""
+
+    def __init__(
+        self, settings: Settings, store: Store, prepare: Callable[[Any], None] | None = None
+    ) -> None:
+        self.settings = settings
+        self.store = store
+        self.prepare = prepare
+        self._venues: dict[int, VenuePort] = {}
+
+    def get(self, account: Account) -> VenuePort | None:
+        """The cached venue (paper venues are built here; CCXT ones by `open`)."""
+        venue = self._venues.get(account.account_id)
+        if venue is None and account.exchange_id == "paper":
+            venue = as_port(build_paper_venue(
+                account.account_id, self.store.engine, account.config,
+                starting_balance_usdt=self.settings.paper.starting_balance_usdt))
+            self._venues[account.account_id] = venue
+        return venue
+
+    async def open(self, account: Account) -> VenuePort | None:
+        """The account's venue, building a CCXT one on first use; None when there is none."""
+        venue = self.get(account)
+        if venue is not None or ccxt_id(account.exchange_id) is None:
+            return venue
+        try:
+            venue = await self._build_ccxt(account)
+        except Exception as exc:  # unknown engine, undecryptable credentials: fail its commands
+            log.warning("account %s: no CCXT venue: %s", account.account_id, exc)
+            return None
+        if venue is not None:
+            self._venues[account.account_id] = venue
+        return venue
+
+    async def _build_ccxt(self, account: Account) -> VenuePort | None:
+        async with self.store.read() as conn:
+            row = await venue_account(conn, account.account_id)
+        if row is None:
+            return None
+        if not row["is_testnet"] and not self.settings.security.allow_live_trading:
+            log.warning("account %s is live and security.allow_live_trading is off",
+                        account.account_id)
+            return None
+        exchange = build_ccxt_exchange(row, self.settings)
+        if self.prepare is not None:
+            self.prepare(exchange)
+        venue: VenuePort = CcxtVenue(exchange, markets_ttl_seconds=MARKETS_TTL_SECONDS)
+        return venue
+
+    async def close(self) -> None:
+        for venue in self._venues.values():
+            with contextlib.suppress(Exception):  # one failing close must not leak the others
+                await venue.close()
+        self._venues.clear()

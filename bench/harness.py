@@ -1,0 +1,172 @@
+"""Benchmark harness: a fresh MariaDB database, seeded accounts and keys, and real `ccxt-oms api`
+and `ccxt-oms worker` processes on 127.0.0.1. Used by the bench scripts; never by `make test`."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import os
+import platform
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pymysql
+
+from apps.oms.domain.access import AccountFlags
+from apps.oms.service import admin
+from apps.oms.service.install import InstallRequest, install
+from apps.oms.store.audit import CLI_ACTOR
+from apps.oms.store.migrate import upgrade
+from apps.oms.store.store import Store
+
+ROOT = Path(__file__).resolve().parents[1]
+PEPPER = "bench-pepper-0123456789abcdef0123456789"
+
+
+@dataclass
+class Stack:
+    url: str
+    base: str
+    admin_key: str
+    trader_key: str
+    account_ids: list[int]
+    procs: list[subprocess.Popen[bytes]] = field(default_factory=list)
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def machine() -> dict[str, Any]:
+    return {
+        "cpus": os.cpu_count(),
+        "python": platform.python_version(),
+        "platform": platform.platform(),
+    }
+
+
+def _mysql(sql: str) -> None:
+    with (
+        pymysql.connect(host="127.0.0.1", user="root", password="", autocommit=True) as conn,
+        conn.cursor() as cur,
+    ):
+        cur.execute(sql)
+
+
+async def _seed(url: str, accounts: int, mode: str) -> tuple[str, str, list[int]]:
+    store = Store.from_url(url)
+    try:
+        done = await install(store, PEPPER, InstallRequest(with_account=True, position_mode=mode))
+        ids = [int(done["account"]["id"])]
+        async with store.transaction() as conn:
+            for i in range(1, accounts):
+                ids.append(
+                    await admin.add_account(
+                        conn,
+                        CLI_ACTOR,
+                        user_id=int(done["user"]["id"]),
+                        exchange_id="paper",
+                        label=f"bench{i}",
+                        position_mode=mode,
+                        testnet=False,
+                        live=False,
+                        flags=AccountFlags(can_read=True, can_trade=True, can_close_position=True),
+                    )
+                )
+        return done["admin"]["api_key"]["plain"], done["api_key"]["plain"], ids
+    finally:
+        await store.close()
+
+
+def env_for(url: str, port: int, **extra: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("OMS_")}
+    env.update(
+        {
+            "OMS_DATABASE_URL": url,
+            "OMS_API_PORT": str(port),
+            "OMS_SECURITY__API_KEY_PEPPER": PEPPER,
+            "OMS_PAPER_PRICE_SOURCE": "manual",
+            "OMS_LOG_LEVEL": "WARNING",
+            "PYTHONPATH": str(ROOT),
+        },
+        **extra,
+    )
+    return env
+
+
+def wait_ready(base: str, deadline: float) -> None:
+    import urllib.request
+
+    while time.monotonic() < deadline:
+        with (
+            contextlib.suppress(OSError),
+            urllib.request.urlopen(base + "/healthz", timeout=1) as response,  # noqa: S310 - loopback
+        ):
+            if response.status == 200:
+                return
+        time.sleep(0.1)
+    raise RuntimeError("API did not start")
+
+
+@contextlib.contextmanager
+def stack(
+    *,
+    accounts: int = 10,
+    workers: int = 1,
+    api_workers: int = 1,
+    mode: str = "hedge",
+    extra_env: dict[str, str] | None = None,
+    worker_nice: int = 0,
+) -> Iterator[Stack]:
+    """Fresh database, seeded keys and accounts, API and worker processes; torn down on exit."""
+    name = f"oms_bench_{os.getpid()}_{int(time.time())}"
+    _mysql(f"CREATE DATABASE `{name}` CHARACTER SET utf8mb4")
+    url = f"mysql+aiomysql://root@127.0.0.1:3306/{name}"
+    port = free_port()
+    procs: list[subprocess.Popen[bytes]] = []
+    try:
+        upgrade(url)
+        admin_key, trader_key, ids = asyncio.run(_seed(url, accounts, mode))
+        env = env_for(url, port, OMS_API__WORKERS=str(api_workers), **(extra_env or {}))
+        procs.append(subprocess.Popen([sys.executable, "-m", "apps.cli", "api"], env=env, cwd=ROOT))
+        nice = ["nice", "-n", str(worker_nice)] if worker_nice else []
+        for _ in range(workers):
+            procs.append(
+                subprocess.Popen(
+                    [*nice, sys.executable, "-m", "apps.cli", "worker"], env=env, cwd=ROOT
+                )
+            )
+        base = f"http://127.0.0.1:{port}"
+        wait_ready(base, time.monotonic() + 60)
+        yield Stack(url, base, admin_key, trader_key, ids, procs)
+    finally:
+        for proc in procs:
+            proc.send_signal(signal.SIGTERM)
+        for proc in procs:
+            try:
+                proc.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+        _mysql(f"DROP DATABASE IF EXISTS `{name}`")
+
+
+def percentile(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    if not ordered:
+        return float("nan")
+    index = min(len(ordered) - 1, max(0, round(q / 100 * len(ordered)) - 1))
+    return ordered[index]
+
+
+def report(name: str, result: dict[str, Any]) -> None:
+    print(json.dumps({"benchmark": name, "machine": machine(), **result}, indent=2))

@@ -1,0 +1,116 @@
+"""P3: accept → `position_*` event received on a websocket, at a steady 100 commands/s.
+
+Real uvicorn + worker + MariaDB (bench/harness.py). One websocket client subscribes to every
+account; market send_orders go out open-loop over 10 paper accounts. For each command we match
+its `deal_created` (by order id) to the `position_*` event that follows it in the same commit
+and time it from the moment the HTTP request was sent and from the moment it was acknowledged.
+
+    .venv/bin/python -m bench.p3_ws_latency --seconds 20 --rate 100
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import time
+from typing import Any
+
+import aiohttp
+import websockets
+
+from bench.harness import percentile, report, stack
+
+
+async def listen(ws: Any, deals: dict[int, int], received: dict[int, float]) -> None:
+    """order_id of the latest deal per position; time of the first position_* event after it."""
+    pending: dict[int, int] = {}  # position_id -> order_id
+    async for text in ws:
+        message = json.loads(text)
+        event, payload = message.get("event", ""), message.get("payload") or {}
+        if event == "deal_created":
+            pending[int(payload["position_id"])] = int(payload["order_id"])
+        elif event.startswith("position_") and payload.get("position_id") is not None:
+            order_id = pending.pop(int(payload["position_id"]), None)
+            if order_id is not None and order_id not in received:
+                received[order_id] = time.perf_counter()
+                deals[order_id] = int(message["seq"])
+
+
+async def run(
+    base: str, key: str, accounts: list[int], rate: float, seconds: float
+) -> dict[str, Any]:
+    sent: dict[int, tuple[float, float]] = {}
+    received: dict[int, float] = {}
+    deals: dict[int, int] = {}
+    ws = await websockets.connect(
+        base.replace("http", "ws") + "/ws", additional_headers={"x-api-key": key}, max_queue=None
+    )
+    await ws.recv()
+    await ws.send(
+        json.dumps(
+            {
+                "id": 1,
+                "action": "subscribe",
+                "payload": {"account_ids": accounts, "with_snapshot": False},
+            }
+        )
+    )
+    await ws.recv()
+    listener = asyncio.create_task(listen(ws, deals, received))
+    async with aiohttp.ClientSession(base, headers={"x-api-key": key}) as session:
+
+        async def one(i: int) -> None:
+            body = {
+                "account_id": accounts[i % len(accounts)],
+                "command": "send_order",
+                "payload": {"symbol": "BTC/USDT", "side": "buy", "type": "market", "qty": "0.001"},
+            }
+            start = time.perf_counter()
+            async with session.post("/oms/commands", json=body) as response:
+                item = (await response.json())["results"][0]
+            sent[int(item["order_id"])] = (start, time.perf_counter())
+
+        tasks = []
+        begin = time.perf_counter()
+        for i in range(int(rate * seconds)):
+            await asyncio.sleep(max(0.0, begin + i / rate - time.perf_counter()))
+            tasks.append(asyncio.create_task(one(i)))
+        await asyncio.gather(*tasks)
+    deadline = time.perf_counter() + 10
+    while len(received) < len(sent) and time.perf_counter() < deadline:  # noqa: ASYNC110
+        await asyncio.sleep(0.05)
+    listener.cancel()
+    await ws.close()
+    from_send = [(received[o] - s) * 1000 for o, (s, _a) in sent.items() if o in received]
+    from_ack = [(received[o] - a) * 1000 for o, (_s, a) in sent.items() if o in received]
+    return {
+        "rate": rate,
+        "seconds": seconds,
+        "commands": len(sent),
+        "events_matched": len(from_send),
+        "send_to_event_ms": summary(from_send),
+        "ack_to_event_ms": summary(from_ack),
+        "target": "p50 <= 20 ms, p99 <= 60 ms",
+    }
+
+
+def summary(values: list[float]) -> dict[str, float]:
+    return {f"p{q}": round(percentile(values, q), 2) for q in (50, 90, 99)} | {
+        "max": round(max(values, default=float("nan")), 2)
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--seconds", type=float, default=20)
+    parser.add_argument("--rate", type=float, default=100)
+    parser.add_argument("--accounts", type=int, default=10)
+    args = parser.parse_args()
+    with stack(accounts=args.accounts) as s:
+        result = asyncio.run(run(s.base, s.trader_key, s.account_ids, args.rate, args.seconds))
+    report("p3_ws_latency", result)
+
+
+if __name__ == "__main__":
+    main()

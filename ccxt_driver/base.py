@@ -1,0 +1,132 @@
+"""What the sync and asyncio exchanges share: construction (spec form and CCXT config form),
+`describe()` / `has`, request encoding and the gateway error hook. No I/O here."""
+
+from __future__ import annotations
+
+import json
+from typing import TYPE_CHECKING, Any
+from urllib.parse import urlencode
+
+import ccxt
+from ccxt.base.decimal_to_precision import TICK_SIZE
+
+from ccxt_driver.errors import ORDER_ERRORS, exception_for
+from ccxt_driver.plans import Call
+
+DEFAULT_BASE_URL = "http://127.0.0.1:8000"
+OMS_HAS = {
+    "CORS": None, "spot": True, "margin": False, "swap": True, "future": False, "option": False,
+    "fetchMarkets": True, "fetchCurrencies": False, "fetchTicker": True, "fetchTickers": True,
+    "fetchOrderBook": True, "fetchTrades": True, "fetchOHLCV": True, "fetchBalance": True,
+    "createOrder": True, "createMarketOrder": True, "createLimitOrder": True,
+    "createReduceOnlyOrder": True, "createPostOnlyOrder": True, "createStopOrder": True,
+    "createTriggerOrder": True, "editOrder": True, "cancelOrder": True, "cancelAllOrders": True,
+    "fetchOrder": True, "fetchOrders": True, "fetchOpenOrders": True, "fetchClosedOrders": True,
+    "fetchCanceledOrders": True, "fetchMyTrades": True, "fetchPositions": True,
+    "fetchPosition": True, "closePosition": True, "closeAllPositions": False,
+    "omsClosePosition": True, "omsCloseBy": True, "omsMergePositions": True,
+    "omsSetPositionTargets": True,
+}  # fmt: skip
+OMS_OPTIONS = {
+    "maxPages": 20,  # paged OMS reads: at most this many pages of 500 rows per call
+    "pollInterval": 1.0,  # seconds: watch_* polling (market data, and the socket fallback)
+    "watchCacheLimit": 1000,  # bounded caches of the watch_* methods
+    "wsConnectAttempts": 3,  # failed first connects before falling back to polling
+    "includeInternalDeals": False,  # watch_my_trades: also close-by / merge deals
+}
+
+
+class OmsBase:
+    """Mixin placed before CCXT's `Exchange` in the MRO."""
+
+    account_id: int
+    strategy_id: int
+    base_url: str
+    oms_account: dict[str, Any] | None
+
+    if TYPE_CHECKING:
+
+        def __getattr__(self, name: str) -> Any: ...
+
+    def _oms_setup(
+        self,
+        config: dict[str, Any] | None,
+        api_key: str | None,
+        account_id: int | None,
+        strategy_id: int | None,
+        base_url: str | None,
+        timeout_seconds: float | None,
+    ) -> dict[str, Any]:
+        """Set the OMS attributes; return the CCXT config left for `Exchange.__init__`."""
+        cfg = dict(config or {})
+        options = dict(cfg.get("options") or {})
+        key = api_key or cfg.pop("api_key", None) or cfg.get("apiKey")
+        account = account_id or cfg.pop("accountId", None) or cfg.pop("account_id", None)
+        account = account or options.get("accountId")
+        strategy = strategy_id if strategy_id is not None else cfg.pop("strategyId", None)
+        strategy = strategy if strategy is not None else cfg.pop("strategy_id", None)
+        urls = cfg.get("urls") or {}
+        api = urls.get("api") if isinstance(urls, dict) else None
+        url = base_url or cfg.pop("base_url", None) or cfg.pop("baseUrl", None)
+        url = url or (api.get("rest") if isinstance(api, dict) else api) or DEFAULT_BASE_URL
+        seconds = timeout_seconds or cfg.pop("timeout_seconds", None)
+        if seconds is not None:
+            cfg["timeout"] = int(float(seconds) * 1000)
+        cfg.setdefault("timeout", 30_000)
+        if account is None:
+            raise ccxt.ArgumentsRequired("an account_id (accountId) is required")
+        cfg["apiKey"] = key
+        self.account_id = int(account)
+        self.strategy_id = int(strategy or 0)
+        self.base_url = str(url).rstrip("/")
+        self.oms_account = None
+        return cfg
+
+    def describe(self) -> Any:
+        return self.deep_extend(super().describe(), {  # type: ignore[misc]
+            "id": "oms",
+            "name": "ccxt-oms gateway",
+            "countries": [],
+            "version": "v1",
+            "rateLimit": 0,
+            "pro": True,
+            "precisionMode": TICK_SIZE,
+            "requiredCredentials": {"apiKey": True, "secret": False},
+            "urls": {"api": {"rest": DEFAULT_BASE_URL}, "doc": ["ccxt_driver/README.md"]},
+            "has": OMS_HAS,
+            "options": OMS_OPTIONS,
+        })
+
+    def _request_args(self, call: Call) -> tuple[str, dict[str, str], str | None]:
+        query = {k: v for k, v in call.query.items() if v is not None}
+        url = self.base_url + call.path + ("?" + urlencode(query) if query else "")
+        headers = {"x-api-key": str(self.apiKey or ""), "Accept": "application/json"}
+        body = None
+        if call.body is not None:
+            headers["Content-Type"] = "application/json"
+            body = json.dumps(call.body, separators=(",", ":"))
+        return url, headers, body
+
+    def on_json_response(self, response_body: str) -> Any:
+        """Gateway JSON: integers stay integers (ids, `seq`), decimals are strings already and a
+        stray JSON float is kept as its exact text, never a binary float."""
+        return json.loads(response_body, parse_float=str)
+
+    def handle_errors(
+        self, code: int, reason: str, url: str, method: str, headers: Any, body: Any,
+        response: Any, request_headers: Any, request_body: Any,
+    ) -> None:
+        """CCXT's per-exchange error hook: any non-2xx gateway answer raises its mapped class."""
+        if code is not None and code >= 400:
+            raise exception_for(code, response if response is not None else body, prefix=self.id)
+
+    @staticmethod
+    def _remap(exc: Exception, call: Call) -> Exception:
+        """Order commands: `validation_error` → InvalidOrder, `conflict` → DuplicateOrderId."""
+        code = getattr(exc, "code", None)
+        if not call.order or code not in ORDER_ERRORS:
+            return exc
+        return exception_for(getattr(exc, "status", None),
+                             {"error": {"code": code, "message": str(exc),
+                                        "details": getattr(exc, "details", {})}},
+                             prefix="oms", order=True)

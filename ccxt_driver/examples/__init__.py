@@ -1,0 +1,2 @@
+"""Runnable examples (`python -m ccxt_driver.examples.<name>` from the repository root, against
+`make run`)."""

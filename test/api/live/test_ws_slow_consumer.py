@@ -1,0 +1,63 @@
+"""A client that stops reading is dropped with close code 1013 and a reason; a fast client on
+the same stream receives every event meanwhile (the tailer never waits for a client)."""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+import time
+from urllib.parse import urlparse
+
+import pytest
+import websockets
+
+from apps.oms.store.outbox import append_event
+from test.api.live.conftest import Stack, connect
+
+pytestmark = pytest.mark.mysql
+EVENTS = 120
+BLOB = "x" * 100_000  # 12 MB in total: more than the socket buffers of a client that stops reading
+
+
+def small_buffer_socket(url: str) -> socket.socket:
+    parsed = urlparse(url)
+    sock = socket.socket()
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    sock.connect((parsed.hostname or "127.0.0.1", parsed.port or 80))
+    return sock
+
+
+async def test_slow_consumer_dropped_without_slowing_others(stack: Stack) -> None:
+    fast = await connect(stack, stack.trader_key)
+    slow = await connect(stack, stack.trader_key, max_queue=1, compression=None,
+                         sock=small_buffer_socket(stack.ws_url()))
+    for client in (fast, slow):
+        reply = await client.request("subscribe", {"account_ids": [stack.account_id],
+                                                   "with_snapshot": False})
+        assert reply["ok"]
+    reader = asyncio.create_task(fast.until(
+        lambda m: m["event"] == "bulk_test" and m["payload"]["n"] == EVENTS - 1, wait=30))
+    started = time.monotonic()
+    for first in range(0, EVENTS, 10):  # a steady stream, as commits arrive
+        async with stack.store.transaction() as conn:
+            for n in range(first, first + 10):
+                await append_event(conn, account_id=stack.account_id, namespace="position",
+                                   event="bulk_test", payload={"n": n, "blob": BLOB})
+        await asyncio.sleep(0.05)
+    got = await reader
+    fast_seconds = time.monotonic() - started
+    numbers = [m["payload"]["n"] for m in got if m["event"] == "bulk_test"]
+    assert numbers == list(range(EVENTS))
+    assert fast_seconds < 10
+
+    async def drain() -> None:
+        while True:
+            await asyncio.wait_for(slow.ws.recv(), 15)
+
+    with pytest.raises(websockets.ConnectionClosed) as info:
+        await drain()
+    assert info.value.rcvd is not None
+    assert info.value.rcvd.code == 1013
+    assert info.value.rcvd.reason.startswith("slow consumer")
+    assert (await fast.request("ping"))["event"] == "pong"
+    await fast.ws.close()

@@ -1,0 +1,92 @@
+"""Shared fixtures: real databases (MariaDB/MySQL and SQLite), migrated once per session.
+
+MySQL tests create their own database and drop it afterwards. When the server is unreachable they
+skip locally, but fail under CI (`CI=true`): in CI MySQL tests must run.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+from collections.abc import Iterator
+from pathlib import Path
+
+import pymysql
+import pytest
+
+from apps.oms.store.migrate import upgrade
+
+MYSQL_HOST = os.environ.get("OMS_TEST_MYSQL_HOST", "127.0.0.1")
+MYSQL_PORT = int(os.environ.get("OMS_TEST_MYSQL_PORT", "3306"))
+MYSQL_USER = os.environ.get("OMS_TEST_MYSQL_USER", "root")
+MYSQL_PASSWORD = os.environ.get("OMS_TEST_MYSQL_PASSWORD", "")
+
+
+def _admin_connection() -> pymysql.connections.Connection:
+    return pymysql.connect(
+        host=MYSQL_HOST, port=MYSQL_PORT, user=MYSQL_USER, password=MYSQL_PASSWORD, autocommit=True
+    )
+
+
+def _mysql_available() -> str | None:
+    try:
+        _admin_connection().close()
+    except pymysql.err.MySQLError as exc:
+        return str(exc)
+    return None
+
+
+def create_mysql_database(prefix: str = "oms_test") -> tuple[str, str]:
+    """Create a uniquely named database; return (name, SQLAlchemy URL)."""
+    problem = _mysql_available()
+    if problem is not None:
+        if os.environ.get("CI", "").lower() == "true":
+            pytest.fail(f"MySQL/MariaDB is required in CI but unreachable: {problem}")
+        pytest.skip(f"MySQL/MariaDB unreachable: {problem}")
+    name = f"{prefix}_{os.getpid()}_{secrets.token_hex(3)}"
+    with _admin_connection() as conn, conn.cursor() as cur:
+        cur.execute(f"CREATE DATABASE `{name}` CHARACTER SET utf8mb4")
+    auth = MYSQL_USER + (f":{MYSQL_PASSWORD}" if MYSQL_PASSWORD else "")
+    return name, f"mysql+aiomysql://{auth}@{MYSQL_HOST}:{MYSQL_PORT}/{name}"
+
+
+def drop_mysql_database(name: str) -> None:
+    with _admin_connection() as conn, conn.cursor() as cur:
+        cur.execute(f"DROP DATABASE IF EXISTS `{name}`")
+
+
+@pytest.fixture
+def empty_mysql_url() -> Iterator[str]:
+    """A brand-new empty MySQL database (function scope), dropped afterwards."""
+    name, url = create_mysql_database()
+    yield url
+    drop_mysql_database(name)
+
+
+@pytest.fixture
+def empty_sqlite_url(tmp_path: Path) -> str:
+    return f"sqlite+aiosqlite:///{tmp_path / 'oms.sqlite3'}"
+
+
+@pytest.fixture(scope="session")
+def mysql_url() -> Iterator[str]:
+    """A migrated MySQL database shared by the session."""
+    name, url = create_mysql_database()
+    upgrade(url)
+    yield url
+    drop_mysql_database(name)
+
+
+@pytest.fixture(scope="session")
+def sqlite_url(tmp_path_factory: pytest.TempPathFactory) -> str:
+    """A migrated SQLite database shared by the session."""
+    url = f"sqlite+aiosqlite:///{tmp_path_factory.mktemp('sqlite') / 'oms.sqlite3'}"
+    upgrade(url)
+    return url
+
+
+@pytest.fixture(scope="session", params=["sqlite", "mysql"])
+def store_url(request: pytest.FixtureRequest) -> str:
+    """A migrated store, once per backend: tests using it run on SQLite and on MySQL."""
+    fixture = "sqlite_url" if request.param == "sqlite" else "mysql_url"
+    return str(request.getfixturevalue(fixture))

@@ -1,0 +1,187 @@
+"""The invariants every reliability test ends with, checked over the whole store:
+
+- every accepted command is terminal, with exactly one `command_completed`/`command_failed`
+  event (none for a send cancelled before it ran);
+- no duplicate venue orders: each paper order belongs to exactly one OMS order of its account,
+  which adopted it (same exchange id, same filled qty); no OMS order left `outcome_unknown`; an
+  order given up as `outcome_unknown_not_found` has no venue order;
+- no execution booked twice or missed: every paper fill is booked once (its legs sum to the fill);
+- stored positions equal `rebuild_all` of their deals;
+- outbox `seq` dense 1..N and every committed row numbered (after the sequencer caught up).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections import Counter, defaultdict
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import func, select
+
+from apps.oms.domain.positions import rebuild_all
+from apps.oms.store import books
+from apps.oms.store.paper_tables import paper_fills, paper_orders
+from apps.oms.store.positions import position_from_row
+from apps.oms.store.store import Store
+from apps.oms.store.tables import commands, deals, orders, outbox, positions
+
+TERMINAL = {"completed", "failed", "canceled"}
+# how a command of the mixed load may legitimately fail: venue rejects, a send killed between
+# the write-ahead and the venue call (never placed), positions/orders changed by earlier commands
+EXPECTED_FAILURES = {"venue_rejected", "outcome_unknown_not_found", "invalid_order_state",
+                     "invalid_position_id", "invalid_qty", "position_close_in_progress",
+                     "order_not_found", "validation_error"}
+
+
+async def _eventually(store: Store, check: Any, seconds: float, what: str) -> None:
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + seconds
+    while True:
+        async with store.read() as conn:
+            problem = await check(conn)
+        if not problem:
+            return
+        if loop.time() > deadline:
+            raise AssertionError(f"{what}: {problem}")
+        await asyncio.sleep(0.1)
+
+
+async def _unterminated(conn: Any, accepted: list[int]) -> Any:
+    rows = await conn.execute(select(commands.c.id, commands.c.status).where(
+        commands.c.id.in_(accepted), commands.c.status.not_in(TERMINAL)))
+    return [tuple(r) for r in rows][:10]
+
+
+async def _unbooked(conn: Any, account_ids: list[int]) -> Any:
+    fills = {r[0] for r in await conn.execute(
+        select(paper_fills.c.trade_id).where(paper_fills.c.account_id.in_(account_ids)))}
+    booked = {r[0] for r in await conn.execute(
+        select(deals.c.exchange_trade_id).where(deals.c.account_id.in_(account_ids),
+                                                deals.c.exchange_trade_id.is_not(None)))}
+    missing = sorted(fills - booked)[:3]
+    details = []
+    for trade_id in missing:  # what the venue and the books say about the fill's order
+        fill = (await conn.execute(select(paper_fills).where(
+            paper_fills.c.trade_id == trade_id))).mappings().one()
+        order = (await conn.execute(select(
+            orders.c.id, orders.c.status, orders.c.order_type, orders.c.filled_qty,
+            orders.c.exchange_order_id, orders.c.error_code, orders.c.command_id).where(
+            orders.c.client_order_id == fill["client_order_id"]))).mappings().first()
+        details.append((trade_id, fill["order_id"], str(fill["qty"]),
+                        dict(order) if order else None))
+    return details
+
+
+async def _unsequenced(conn: Any) -> Any:
+    return int((await conn.execute(
+        select(func.count()).select_from(outbox).where(outbox.c.seq.is_(None)))).scalar_one())
+
+
+async def check_all(url: str, account_ids: list[int], accepted: list[int],
+                    *, settle_seconds: float = 60,
+                    also_failing: frozenset[str] = frozenset()) -> dict[str, int]:
+    """Wait (bounded) for the running worker to finish, then assert every invariant; returns
+    counts for the report. A worker process must be running while this waits."""
+    store = Store.from_url(url)
+    try:
+        await _eventually(store, lambda c: _unterminated(c, accepted), settle_seconds,
+                          "accepted commands not terminal")
+        await _eventually(store, lambda c: _unbooked(c, account_ids), 20, "fills not booked")
+        await _eventually(store, _unsequenced, 20, "outbox rows without seq")
+        async with store.read() as conn:
+            return await _assert_all(conn, account_ids, accepted, also_failing)
+    finally:
+        await store.close()
+
+
+async def _assert_all(conn: Any, account_ids: list[int], accepted: list[int],
+                      also_failing: frozenset[str]) -> dict[str, int]:
+    # commands: terminal exactly once
+    rows = list(await conn.execute(select(commands.c.id, commands.c.status,
+                                          commands.c.started_at, commands.c.error_code).where(
+        commands.c.account_id.in_(account_ids))))
+    status = {int(r.id): r.status for r in rows}
+    claimed = {int(r.id) for r in rows if r.started_at is not None}
+    codes = Counter(r.error_code for r in rows if r.status == "failed")
+    assert set(codes) <= EXPECTED_FAILURES | also_failing, codes  # never internal_error or an unknown code
+    assert set(accepted) <= set(status)
+    assert {status[c] for c in accepted} <= TERMINAL
+    finished: Counter[int] = Counter()
+    for row in await conn.execute(select(outbox.c.payload).where(
+            outbox.c.account_id.in_(account_ids),
+            outbox.c.event.in_(("command_completed", "command_failed")))):
+        payload = row[0] if isinstance(row[0], dict) else json.loads(row[0])
+        finished[int(payload["id"])] += 1
+    assert max(finished.values(), default=1) == 1, "a command finished twice"
+    for command_id in status:
+        # a worker-run command has exactly one finish event; one settled at acceptance (a send
+        # cancelled while queued, a cancel of such a send) none
+        assert finished[command_id] == (1 if command_id in claimed else 0), command_id
+
+    # venue orders: none duplicated, each adopted by exactly one OMS order
+    oms = [dict(r) for r in (await conn.execute(select(
+        orders.c.id, orders.c.account_id, orders.c.client_order_id, orders.c.exchange_order_id,
+        orders.c.status, orders.c.filled_qty, orders.c.outcome_unknown, orders.c.error_code,
+    ).where(orders.c.account_id.in_(account_ids)))).mappings()]
+    venue = [dict(r) for r in (await conn.execute(select(
+        paper_orders.c.account_id, paper_orders.c.order_id, paper_orders.c.client_order_id,
+        paper_orders.c.filled,
+    ).where(paper_orders.c.account_id.in_(account_ids)))).mappings()]
+    venue_keys = Counter((v["account_id"], v["client_order_id"]) for v in venue)
+    assert max(venue_keys.values(), default=1) == 1, "duplicate venue order"
+    by_coid = {(o["account_id"], o["client_order_id"]): o for o in oms}
+    assert len(by_coid) == len(oms)
+    for v in venue:
+        o = by_coid[(v["account_id"], v["client_order_id"])]
+        assert o["exchange_order_id"] == v["order_id"], (o, v)
+        assert o["filled_qty"] == v["filled"], (o, v)
+    placed = {(v["account_id"], v["client_order_id"]) for v in venue}
+    for o in oms:
+        assert not o["outcome_unknown"], o
+        if o["error_code"] == "outcome_unknown_not_found":
+            assert (o["account_id"], o["client_order_id"]) not in placed, o
+        if o["exchange_order_id"] is not None:
+            assert (o["account_id"], o["client_order_id"]) in placed, o
+
+    # executions: every paper fill booked once, its legs summing to the fill
+    fills = {r.trade_id: r.qty for r in await conn.execute(
+        select(paper_fills.c.trade_id, paper_fills.c.qty).where(
+            paper_fills.c.account_id.in_(account_ids)))}
+    legs: dict[str, list[tuple[int, Decimal]]] = defaultdict(list)
+    for r in await conn.execute(select(deals.c.exchange_trade_id, deals.c.leg, deals.c.qty).where(
+            deals.c.account_id.in_(account_ids), deals.c.exchange_trade_id.is_not(None))):
+        legs[r.exchange_trade_id].append((int(r.leg), r.qty))
+    assert set(legs) == set(fills)
+    for trade_id, parts in legs.items():
+        assert sorted(p[0] for p in parts) in ([0], [0, 1]), (trade_id, parts)
+        assert sum(p[1] for p in parts) == fills[trade_id], (trade_id, parts)
+
+    # positions: the stored cache equals the fold of the deals
+    for account_id in account_ids:
+        all_deals = await books.deals_of_account(conn, account_id)
+        stored = {int(r["id"]): position_from_row(r) for r in (await conn.execute(
+            select(positions).where(positions.c.account_id == account_id))).mappings()}
+        rebuilt = rebuild_all(all_deals, stored)
+        differ = [(stored.get(pid), rebuilt.get(pid)) for pid in set(stored) | set(rebuilt)
+                  if stored.get(pid) != rebuilt.get(pid)]
+        assert not differ, (account_id, differ[:3])
+
+    # outbox: dense and complete
+    seqs = [r[0] for r in await conn.execute(select(outbox.c.seq).order_by(outbox.c.seq))]
+    assert None not in seqs
+    assert seqs == list(range(1, len(seqs) + 1))
+    return {
+        "commands": len(accepted),
+        "failed": sum(1 for c in accepted if status[c] == "failed"),
+        **{f"failed_{code}": n for code, n in codes.items()},
+        "canceled": sum(1 for c in accepted if status[c] == "canceled"),
+        "venue_orders": len(venue),
+        "fills": len(fills),
+        "events": len(seqs),
+    }
+
+
+def check(url: str, account_ids: list[int], accepted: list[int], **kw: Any) -> dict[str, int]:
+    return asyncio.run(check_all(url, account_ids, accepted, **kw))

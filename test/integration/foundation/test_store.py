@@ -1,0 +1,91 @@
+"""Migrations from empty and exact money/time round trips, on MariaDB and SQLite."""
+
+from datetime import UTC, datetime
+from decimal import Decimal
+
+import pytest
+from sqlalchemy import insert, inspect, select
+
+from apps.oms.store.migrate import current, head_revision, upgrade_async
+from apps.oms.store.store import Store
+from apps.oms.store.tables import accounts, market_quotes, metadata
+
+pytestmark = pytest.mark.mysql
+
+EXACT = Decimal("123456789.123456789012345678")
+NAIVE = datetime(2026, 1, 1)  # noqa: DTZ001 - deliberately naive: the column must refuse it
+
+
+@pytest.mark.parametrize("backend", ["sqlite", "mysql"])
+async def test_migrations_up_from_empty_create_every_table(
+    backend: str, request: pytest.FixtureRequest
+) -> None:
+    url = request.getfixturevalue(f"empty_{backend}_url")
+    before = await current(url)
+    assert before["current"] is None
+    await upgrade_async(url)
+    after = await current(url)
+    assert after == {"current": head_revision(), "head": head_revision(), "up_to_date": True}
+    store = Store.from_url(url)
+    try:
+        async with store.read() as conn:
+            names = set(await conn.run_sync(lambda c: inspect(c).get_table_names()))
+    finally:
+        await store.close()
+    assert set(metadata.tables) <= names
+    await upgrade_async(url)  # idempotent
+
+
+async def test_money_and_time_round_trip_exactly(store_url: str) -> None:
+    store = Store.from_url(store_url)
+    stamp = datetime(2026, 11, 22, 1, 2, 3, 456789, tzinfo=UTC)
+    symbol = f"RT{store_url[:5]}"
+    try:
+        async with store.transaction() as conn:
+            await conn.execute(
+                insert(market_quotes).values(
+                    venue="test",
+                    symbol=symbol,
+                    bid=EXACT,
+                    ask=-EXACT,
+                    last=Decimal("1E-18"),
+                    quoted_at=stamp,
+                )
+            )
+        async with store.read() as conn:
+            row = (
+                await conn.execute(select(market_quotes).where(market_quotes.c.symbol == symbol))
+            ).one()
+    finally:
+        await store.close()
+    assert row.bid == EXACT
+    assert str(row.bid.normalize()) == "123456789.123456789012345678"
+    assert row.ask == -EXACT
+    assert row.last == Decimal("0.000000000000000001")
+    assert row.quoted_at == stamp
+    assert row.quoted_at.tzinfo is UTC
+
+
+async def test_money_columns_refuse_float(store_url: str) -> None:
+    store = Store.from_url(store_url)
+    try:
+        with pytest.raises(Exception, match="Money columns take Decimal"):
+            async with store.transaction() as conn:
+                await conn.execute(
+                    insert(market_quotes).values(
+                        venue="test", symbol="FLOAT", bid=1.5, quoted_at=datetime.now(UTC)
+                    )
+                )
+        with pytest.raises(Exception, match="timezone-aware"):
+            async with store.transaction() as conn:
+                await conn.execute(
+                    insert(accounts).values(
+                        exchange_id="paper",
+                        label="x",
+                        position_mode="hedge",
+                        created_at=NAIVE,
+                        updated_at=NAIVE,
+                    )
+                )
+    finally:
+        await store.close()

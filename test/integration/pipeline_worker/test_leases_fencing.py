@@ -1,0 +1,102 @@
+"""Account leases (SKIP LOCKED, expiry, epochs) and fencing of the record step."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from datetime import timedelta
+
+import pytest
+from sqlalchemy import select, update
+
+from apps.oms.clock import utcnow
+from apps.oms.service.worker import dispatch
+from apps.oms.service.worker.results import finish
+from apps.oms.store import leases, queue
+from apps.oms.store.tables import account_leases, commands
+
+from .conftest import Harness
+
+
+async def expire(h: Harness, account_id: int) -> None:
+    async with h.store.transaction() as conn:
+        await conn.execute(update(account_leases).where(
+            account_leases.c.account_id == account_id
+        ).values(expires_at=utcnow() - timedelta(seconds=1)))
+
+
+async def test_acquire_is_exclusive_and_epochs_grow(harness: Callable[..., Harness]) -> None:
+    h = harness()
+    accts = [await h.account() for _ in range(4)]
+    for a in accts:
+        await h.send(a, "send_order", symbol="BTC/USDT", side="buy", order_type="market",
+                     qty="0.001")
+    now = utcnow()
+
+    async def take(owner: str) -> list[leases.Lease]:
+        async with h.store.transaction() as conn:
+            return await leases.acquire(conn, owner=owner, now=now, lease_seconds=30,
+                                        limit=100, dialect=h.store.dialect)
+
+    first, second = await asyncio.gather(take("w1"), take("w2"))
+    mine = [lease for lease in first + second if lease.account_id in accts]
+    assert sorted(lease.account_id for lease in mine) == accts  # each exactly once
+    await expire(h, accts[0])
+    async with h.store.transaction() as conn:
+        again = await leases.acquire(conn, owner="w3", now=utcnow(), lease_seconds=30,
+                                     limit=100, dialect=h.store.dialect)
+    old = next(lease for lease in mine if lease.account_id == accts[0])
+    new = next(lease for lease in again if lease.account_id == accts[0])
+    assert new.epoch == old.epoch + 1
+    async with h.store.transaction() as conn:
+        with pytest.raises(leases.LeaseLost):
+            await leases.hold(conn, old, owner="w1" if old in first else "w2", now=utcnow(),
+                              dialect=h.store.dialect)
+
+
+async def test_stale_worker_cannot_record(harness: Callable[..., Harness]) -> None:
+    """Worker A claims, stalls past its lease; B takes over and re-runs; A's record fails."""
+    a, b = harness(), harness()
+    acct = await a.account("hedge")
+    item = await a.send(acct, "send_order", symbol="BTC/USDT", side="buy", order_type="market",
+                        qty="0.001")
+    rt_a = await a.runtime(acct, owner="A")
+    claimed_a = await dispatch.claim(rt_a)
+    assert claimed_a is not None
+    await expire(a, acct)
+    rt_b = await b.runtime(acct, owner="B")
+    assert rt_b.lease.epoch == rt_a.lease.epoch + 1
+    claimed_b = await dispatch.claim(rt_b)
+    assert claimed_b is not None
+    assert claimed_b.retry
+    assert claimed_b.command_id == claimed_a.command_id
+    await dispatch.execute(rt_b, claimed_b, asyncio.Event())
+    with pytest.raises(leases.LeaseLost):
+        async with rt_a.record(claimed_a) as rec:
+            await finish(rec, claimed_a, result={"late": True})
+    # even with a lease row that says otherwise, the command's epoch fences the write
+    async with a.store.transaction() as conn:
+        with pytest.raises(queue.Fenced):
+            await queue.finish(conn, claimed_a.command_id, claimed_a.epoch, utcnow(),
+                               status="failed", error_code="late")
+    row = await a.command(item["command_id"])
+    assert row["status"] == "completed"
+    assert row["attempts"] == 2
+    assert (await a.order(item["order_id"]))["status"] == "FILLED"
+
+
+async def test_per_account_order_is_strict(harness: Callable[..., Harness]) -> None:
+    h = harness()
+    acct = await h.account("netting")
+    ids = [(await h.send(acct, "send_order", symbol="SOL/USDT", side="buy",
+                         order_type="market", qty="0.1"))["command_id"] for _ in range(5)]
+    rt = await h.runtime(acct)
+    seen = []
+    while (cmd := await dispatch.claim(rt)) is not None:
+        seen.append(cmd.command_id)
+        await dispatch.execute(rt, cmd, asyncio.Event())
+    assert seen == ids
+    async with h.store.read() as conn:
+        statuses = {r[0] for r in await conn.execute(
+            select(commands.c.status).where(commands.c.id.in_(ids)))}
+    assert statuses == {"completed"}

@@ -1,0 +1,29 @@
+"""Helpers for the paper matching core tests."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+import pytest
+
+from apps.oms.domain.paper.book import BookConfig
+from apps.oms.domain.paper.matching import Venue
+from apps.oms.domain.paper.state import AccountState, new_account
+
+
+@pytest.fixture
+def venue() -> Venue:
+    return Venue()
+
+
+@pytest.fixture
+def deep_venue() -> Venue:
+    """Finite book: 1 BTC per level, 10 bps spread, 0.5 BTC per price change for resting."""
+    return Venue(book=BookConfig(
+        spread_bps=Decimal(10), level_volume=Decimal(1), resting_volume=Decimal("0.5"),
+    ))
+
+
+@pytest.fixture
+def account() -> AccountState:
+    return new_account(1)
