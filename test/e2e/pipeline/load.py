@@ -139,10 +139,12 @@ class Load:
                 self.retries += 1
                 time.sleep(0.1)
 
-    def run(self, commands: int) -> None:
-        """Rounds over every account until at least `commands` were accepted."""
+    def run(self, commands: int, *, while_: Callable[[], bool] = lambda: False) -> None:
+        """Rounds over every account until at least `commands` were accepted and `while_()` no
+        longer holds (a chaos thread still at work keeps the load going, so its kills land under
+        load however fast the machine drains the fixed part)."""
         n = 0
-        while len(self.accepted) < commands:
+        while len(self.accepted) < commands or while_():
             for account_id in self.modes:
                 self.send_round(account_id)
                 if n % 2 == 1:
