@@ -434,6 +434,7 @@ workers = Table(
     Column("status", String(16), nullable=False),  # running | stopping | stopped
     Column("started_at", UtcDateTime, nullable=False),
     Column("heartbeat_at", UtcDateTime, nullable=False),
+    Column("wake_addr", String(64)),  # host:port of its UDP wake-up listener, if any
 )
 
 reconcile_cursors = Table(
