@@ -16,6 +16,7 @@ from apps.api.tracing import TraceIdMiddleware
 from apps.api.ws import endpoint as ws_endpoint
 from apps.api.ws.hub import StreamHub
 from apps.api.ws.market import MarketHub
+from apps.api.ws.recheck import KeyRecheck
 from apps.oms.config import Settings
 from apps.oms.exchange.ccxt.instances import ExchangeRegistry
 from apps.oms.store.store import Store
@@ -33,9 +34,13 @@ def create_app(settings: Settings) -> FastAPI:
         app.state.ccxt_registry = ExchangeRegistry(store, settings)
         # market-data fan-out: one upstream per (venue, symbol, channel) (apps/api/ws/market.py)
         app.state.market_hub = MarketHub(store, app.state.ccxt_registry, settings)
+        # re-validates connected sockets' keys every websocket.recheck_seconds (ws/recheck.py)
+        app.state.key_recheck = KeyRecheck(app.state.stream_hub, app.state.market_hub, settings)
+        app.state.key_recheck.start()
         try:
             yield
         finally:
+            await app.state.key_recheck.stop()
             await app.state.market_hub.close()
             await app.state.ccxt_registry.close()
             await app.state.stream_hub.stop()

@@ -81,6 +81,9 @@ class PaperSettings(BaseModel):
 class WebsocketSettings(BaseModel):
     queue_size: int = Field(default=1000, ge=1)
     send_timeout_seconds: float = Field(default=5, gt=0)
+    # how often connected sockets' keys are re-checked (revoked/disabled/expired key or user:
+    # closed with 1008; a lost account grant: that account's subscriptions end)
+    recheck_seconds: float = Field(default=5, gt=0)
     # permessage-deflate compresses every message once per connection: with many subscribers
     # it dominates fan-out CPU (P5 p99 3.3 s with it, 1.6 s without), so it is off by default
     per_message_deflate: bool = False

@@ -5,6 +5,7 @@ except for an invalid key (close 1008)."""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -51,6 +52,7 @@ async def login(conn: Connection, settings: Settings, api_key: str | None) -> Pr
         conn.drop(INVALID_KEY, exc.message)
         return None
     conn.principal, conn.api_key = principal, api_key
+    conn.authenticated_at = asyncio.get_running_loop().time()
     return principal
 
 
@@ -93,9 +95,8 @@ def _model(model: type[BaseModel], req: Request) -> Any:
 async def do_subscribe(conn: Connection, settings: Settings, req: Request) -> None:
     p: SubscribePayload = _model(SubscribePayload, req)
     principal = await _current(conn, settings)
-    scopes = stream_service.account_scopes(
-        principal, p.account_ids, p.namespaces, p.strategy_ids
-    )
+    asked = None if p.strategy_ids is None else frozenset(p.strategy_ids)
+    scopes = stream_service.account_scopes(principal, p.account_ids, p.namespaces, asked)
     if p.since_seq is not None:
         await stream_service.resume_start(conn.hub.store, p.since_seq)
     conn.live = False  # from here until catch_up flips it back
@@ -110,7 +111,7 @@ async def do_subscribe(conn: Connection, settings: Settings, req: Request) -> No
     else:
         start = conn.hub.last_seq
     for account_id, scope in scopes.items():
-        conn.subscriptions[account_id] = Subscription(scope, start)
+        conn.subscriptions[account_id] = Subscription(scope, start, asked)
     namespaces = sorted(next(iter(scopes.values())).namespaces)
     body = {"account_ids": sorted(scopes), "namespaces": namespaces, "seq": start}
     await conn.send_waiting(dumps(response(req, "subscribed", body)))

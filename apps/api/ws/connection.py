@@ -20,7 +20,7 @@ from starlette.websockets import WebSocket
 from apps.api.ws.envelopes import dumps, event_text
 from apps.api.ws.hub import StreamHub
 from apps.oms.service.principal import Principal
-from apps.oms.service.stream import AccountScope
+from apps.oms.service.stream import AccountScope, rescope
 from apps.oms.store import stream
 from apps.oms.store.stream import StreamEvent
 
@@ -32,6 +32,7 @@ SLOW = 1013
 class Subscription:
     scope: AccountScope
     after_seq: int  # events of this account at or before this seq are not delivered
+    strategy_ids: frozenset[int] | None = None  # as asked in `subscribe` (for re-scoping)
 
     def admits(self, event: StreamEvent) -> bool:
         return event.seq > self.after_seq and self.scope.admits(event.namespace, event.strategy_id)
@@ -45,6 +46,7 @@ class Connection:
     send_timeout: float
     principal: Principal | None = None
     api_key: str | None = None
+    authenticated_at: float = 0.0  # loop time of the last successful (re-)authentication
     subscriptions: dict[int, Subscription] = field(default_factory=dict)
     cursor: int = 0
     live: bool = False
@@ -104,6 +106,19 @@ class Connection:
             log.warning("websocket dropped: %s", reason)
 
     # --- subscriptions ----------------------------------------------------------------------
+
+    def rescope(self, principal: Principal) -> list[int]:
+        """Apply the key's current grants to the subscriptions: narrowed scopes are replaced,
+        accounts the key may no longer read are dropped. Returns the dropped account ids."""
+        dropped = []
+        for account_id, sub in list(self.subscriptions.items()):
+            scope = rescope(principal, sub.scope, sub.strategy_ids)
+            if scope is None:
+                del self.subscriptions[account_id]
+                dropped.append(account_id)
+            else:
+                sub.scope = scope
+        return dropped
 
     async def catch_up(self) -> None:
         """Replay every admitted event after each subscription's `after_seq` up to the tailer's

@@ -30,13 +30,15 @@ from apps.api.ws.market_sources import (
     run_ccxt_upstream,
 )
 from apps.oms.config import Settings
+from apps.oms.domain.access import Action as Permission
 from apps.oms.domain.paper.matching import Venue
-from apps.oms.errors import NotFound
+from apps.oms.errors import NotFound, OmsError
 from apps.oms.exchange.ccxt.errors import to_oms_error
 from apps.oms.exchange.ccxt.instances import ExchangeRegistry
 from apps.oms.exchange.ccxt.wire import jsonable
 from apps.oms.exchange.paper.errors import ccxt_errors
 from apps.oms.exchange.paper.market_data import PaperMarketData, now_ms
+from apps.oms.service.principal import Principal
 from apps.oms.store.ccxt_records import venue_account
 from apps.oms.store.paper import PaperStore
 from apps.oms.store.store import Store
@@ -139,6 +141,18 @@ class MarketHub:
             self._detach(conn, (account_id, symbol, channel))
             removed.append({"account_id": account_id, "symbol": symbol, "channel": channel})
         return removed
+
+    def revoke(self, conn: Connection, principal: Principal) -> list[int]:
+        """End the connection's subscriptions on accounts `principal` may no longer read;
+        returns those account ids (the key's grants were re-checked)."""
+        dropped: set[int] = set()
+        for sub_key in list(self.subs.get(conn, {})):
+            try:
+                principal.require(Permission.READ, sub_key[0])
+            except OmsError:
+                self._detach(conn, sub_key)
+                dropped.add(sub_key[0])
+        return sorted(dropped)
 
     def release(self, conn: Connection) -> None:
         """The connection is gone: drop its subscriptions (and upstreams nobody else uses)."""

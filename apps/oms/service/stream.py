@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from apps.oms.domain.access import AccessDenied, Action, authorize_strategy
-from apps.oms.errors import OmsError, PermissionDenied, ValidationFailed
+from apps.oms.errors import NotFound, OmsError, PermissionDenied, ValidationFailed
 from apps.oms.service.principal import Principal
 from apps.oms.service.views import order_view, position_view
 from apps.oms.store import reads, stream
@@ -70,6 +70,19 @@ def account_scopes(
             allowed = asked if asked is not None else flags.strategy_ids
         scopes[account_id] = AccountScope(account_id, wanted, allowed, not restricted)
     return scopes
+
+
+def rescope(
+    principal: Principal, scope: AccountScope, strategy_ids: frozenset[int] | None
+) -> AccountScope | None:
+    """The scope an existing subscription has under the key's current grants (`strategy_ids`:
+    what the subscriber asked for); None when the key may no longer read the account or one of
+    the strategies it asked for (the subscription must end)."""
+    try:
+        scopes = account_scopes(principal, [scope.account_id], scope.namespaces, strategy_ids)
+    except (NotFound, PermissionDenied):
+        return None
+    return scopes[scope.account_id]
 
 
 @dataclass(frozen=True, slots=True)

@@ -134,15 +134,14 @@ async def find_key_by_hash(conn: AsyncConnection, key_hash: str) -> KeyIdentity 
     return None if row is None else _identity(row)
 
 
-async def find_key_with_grants(
-    conn: AsyncConnection, key_hash: str
-) -> tuple[KeyIdentity, dict[int, AccountFlags]] | None:
-    """The key, its user and all its account grants in ONE query (the per-request auth path)."""
+def _key_grants_query() -> Any:
+    """The key, its user and its account grants (one row per granted strategy)."""
     perm = api_key_permissions
     strat = api_key_strategy_permissions
-    query = (
+    return (
         select(
             *KEY_COLUMNS,
+            api_keys.c.key_hash,
             perm.c.account_id.label("grant_account_id"),
             *(perm.c[name] for name in FLAG_COLUMNS),
             perm.c.allowed_functions,
@@ -154,13 +153,43 @@ async def find_key_with_grants(
             strat,
             and_(strat.c.api_key_id == perm.c.api_key_id, strat.c.account_id == perm.c.account_id),
         )
-        .where(api_keys.c.key_hash == key_hash)
     )
-    rows = (await conn.execute(query)).all()
-    if not rows:
-        return None
-    grants = [r._mapping for r in rows if r.grant_account_id is not None]
-    return _identity(rows[0]), _grants(grants, account_key="grant_account_id")
+
+
+def _fold_keys(rows: Iterable[Any]) -> dict[str, tuple[KeyIdentity, dict[int, AccountFlags]]]:
+    by_hash: dict[str, list[Any]] = {}
+    for row in rows:
+        by_hash.setdefault(str(row.key_hash), []).append(row)
+    return {
+        key_hash: (
+            _identity(group[0]),
+            _grants(
+                [r._mapping for r in group if r.grant_account_id is not None],
+                account_key="grant_account_id",
+            ),
+        )
+        for key_hash, group in by_hash.items()
+    }
+
+
+async def find_key_with_grants(
+    conn: AsyncConnection, key_hash: str
+) -> tuple[KeyIdentity, dict[int, AccountFlags]] | None:
+    """The key, its user and all its account grants in ONE query (the per-request auth path)."""
+    rows = (await conn.execute(_key_grants_query().where(api_keys.c.key_hash == key_hash))).all()
+    return _fold_keys(rows).get(key_hash)
+
+
+async def find_keys_with_grants(
+    conn: AsyncConnection, key_hashes: Iterable[str]
+) -> dict[str, tuple[KeyIdentity, dict[int, AccountFlags]]]:
+    """`find_key_with_grants` for many keys in ONE query (the websocket re-check); keys that no
+    longer exist are absent from the result."""
+    wanted = sorted(set(key_hashes))
+    if not wanted:
+        return {}
+    rows = (await conn.execute(_key_grants_query().where(api_keys.c.key_hash.in_(wanted)))).all()
+    return _fold_keys(rows)
 
 
 async def touch_key(conn: AsyncConnection, api_key_id: int, now: datetime) -> None:

@@ -33,6 +33,7 @@ from apps.worker.main import Worker
 from test.conftest import create_mysql_database, drop_mysql_database
 
 PEPPER = "test-pepper-for-ws-tests-0123456789ab"
+RECHECK = 0.5  # websocket.recheck_seconds of the live stack (test_ws_recheck.py)
 
 
 @dataclass
@@ -125,7 +126,7 @@ async def stack(live_store_url: str) -> AsyncIterator[Stack]:
     settings = load_settings(
         database={"url": store_url},
         security={"api_key_pepper": PEPPER},
-        websocket={"queue_size": 50, "send_timeout_seconds": 1},
+        websocket={"queue_size": 50, "send_timeout_seconds": 1, "recheck_seconds": RECHECK},
         worker={"poll_min_ms": 2, "poll_max_ms": 20, "heartbeat_seconds": 1},
     )
     app = create_app(settings)
