@@ -106,9 +106,14 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=20)
     parser.add_argument("--rate", type=float, default=100)
     parser.add_argument("--accounts", type=int, default=10)
+    parser.add_argument(
+        "--no-wake", action="store_true", help="workers poll only (no UDP wake-ups from the API)"
+    )
     args = parser.parse_args()
-    with stack(accounts=args.accounts) as s:
+    extra = {"OMS_WORKER__WAKE_HOST": ""} if args.no_wake else {}
+    with stack(accounts=args.accounts, extra_env=extra) as s:
         result = asyncio.run(run(s.base, s.trader_key, s.account_ids, args.rate, args.seconds))
+    result["wake_ups"] = not args.no_wake
     report("p3_ws_latency", result)
 
 

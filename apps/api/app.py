@@ -20,6 +20,7 @@ from apps.api.ws.recheck import KeyRecheck
 from apps.oms.config import Settings
 from apps.oms.exchange.ccxt.instances import ExchangeRegistry
 from apps.oms.store.store import Store
+from apps.oms.wakeup import WakeSender
 
 
 def create_app(settings: Settings) -> FastAPI:
@@ -27,6 +28,14 @@ def create_app(settings: Settings) -> FastAPI:
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         store = Store.from_url(settings.database.url, pool_size=settings.database.pool_size)
         app.state.store = store
+        # queued commands wake the workers at once (UDP, best effort; apps/oms/wakeup.py)
+        waker = WakeSender(store)
+
+        async def on_queued(account_ids: set[int]) -> None:
+            app.state.stream_hub.expect_events()  # their events follow within milliseconds
+            await waker.wake(account_ids)
+
+        store.on_queued = on_queued
         # websocket stream: one outbox tailer per API process (apps/api/ws)
         app.state.stream_hub = StreamHub(store, settings)
         await app.state.stream_hub.start()
@@ -44,6 +53,7 @@ def create_app(settings: Settings) -> FastAPI:
             await app.state.market_hub.close()
             await app.state.ccxt_registry.close()
             await app.state.stream_hub.stop()
+            waker.close()
             await store.close()
 
     app = FastAPI(

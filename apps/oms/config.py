@@ -61,6 +61,8 @@ class WorkerSettings(BaseModel):
     unknown_outcome_window_seconds: float = Field(default=60, gt=0)
     poll_min_ms: float = Field(default=2, gt=0)
     poll_max_ms: float = Field(default=200, gt=0)
+    # UDP wake-ups from API processes (apps/oms/wakeup.py); "" turns them off (polling only)
+    wake_host: str = "127.0.0.1"
 
 
 class SecuritySettings(BaseModel):

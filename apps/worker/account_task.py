@@ -29,12 +29,17 @@ CROWDED_RELEASE = 0.05
 
 class AccountTask:
     def __init__(
-        self, rt: AccountRuntime, stop: asyncio.Event, crowded: Callable[[], bool] = bool
+        self,
+        rt: AccountRuntime,
+        stop: asyncio.Event,
+        crowded: Callable[[], bool] = bool,
+        on_work: Callable[[], None] = lambda: None,
     ) -> None:
         self.rt = rt
         self.stop = stop
         self.crowded = crowded  # other accounts wait for a slot: give this one back sooner
-        self.wake = asyncio.Event()
+        self.on_work = on_work  # something was recorded (events for the sequencer to number)
+        self.wake = asyncio.Event()  # set by a wake-up: new commands for this account
         self._prices: int | None = None
         self._last_sync = 0.0
 
@@ -53,6 +58,7 @@ class AccountTask:
         idle_since = time.monotonic()
         while not self.stop.is_set():
             if await self._step():
+                self.on_work()
                 interval, idle_since = settings.poll_min_ms / 1000, time.monotonic()
                 continue
             quiet = time.monotonic() - idle_since

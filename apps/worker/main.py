@@ -15,6 +15,7 @@ import time
 import uuid
 from collections.abc import Callable
 
+from apps.oms import wakeup
 from apps.oms.clock import utcnow
 from apps.oms.config import Settings
 from apps.oms.service.worker.runtime import AccountRuntime
@@ -35,29 +36,74 @@ class Worker:
         self.worker_id = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
         self.venues = VenueCache(settings, store)
         self.tasks: dict[int, tuple[Lease, asyncio.Task[None]]] = {}
+        self.account_tasks: dict[int, AccountTask] = {}
+        # set by wake-ups and by finished work: cut the lease loop's / sequencer's pause short
+        self.lease_kick = asyncio.Event()
+        self.sequencer_kick = asyncio.Event()
+        self.wake_listener: asyncio.DatagramTransport | None = None
         self.crowded = False  # at capacity while other accounts have work
         self.releasing: set[asyncio.Task[None]] = set()  # background lease releases
 
     async def run(self, stop: asyncio.Event) -> None:
         """Run until `stop` is set, then finish in-flight work and give the leases back."""
+        wake_addr = await self.listen_for_wakeups()
         async with self.store.transaction() as conn:
             await fleet.register_worker(conn, worker_id=self.worker_id,
                                         hostname=socket.gethostname(), pid=os.getpid(),
-                                        now=utcnow())
+                                        now=utcnow(), wake_addr=wake_addr)
             await sequencer.ensure_state(conn, utcnow())
         log.info("worker %s started (concurrency %d)", self.worker_id,
                  self.settings.worker.concurrency)
         sequencing = asyncio.create_task(self.sequence_loop(stop))
+        kicker = asyncio.create_task(self.kick_on_stop(stop))
         try:
             await self.lease_loop(stop)
         finally:
+            kicker.cancel()
             await self.shutdown(sequencing)
+
+    async def listen_for_wakeups(self) -> str | None:
+        """Bind the UDP wake-up listener; None (polling only) when off or the bind fails."""
+        host = self.settings.worker.wake_host
+        if not host:
+            return None
+        try:
+            self.wake_listener, addr = await wakeup.listen(host, self.on_wake)
+        except OSError as exc:
+            log.warning("wake-up listener on %s not started (%s): polling only", host, exc)
+            return None
+        return addr
+
+    def on_wake(self, account_ids: list[int]) -> None:
+        """Accounts got work: wake their tasks here, or the lease loop to take them."""
+        self.sequencer_kick.set()  # acceptance wrote outbox events to number
+        for account_id in account_ids:
+            task = self.account_tasks.get(account_id)
+            if task is not None and account_id in self.tasks:
+                task.wake.set()
+            else:
+                self.lease_kick.set()
+
+    async def kick_on_stop(self, stop: asyncio.Event) -> None:
+        await stop.wait()
+        self.lease_kick.set()
+        self.sequencer_kick.set()
+        for task in self.account_tasks.values():  # finish now, not after their poll pause
+            task.wake.set()
+
+    @staticmethod
+    async def pause(kick: asyncio.Event, seconds: float) -> None:
+        """Sleep up to `seconds`, less if `kick` is set (then clear it)."""
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(kick.wait(), seconds)
+        kick.clear()
 
     async def lease_loop(self, stop: asyncio.Event) -> None:
         cfg = self.settings.worker
         last_beat = 0.0
         while not stop.is_set():
             self.tasks = {a: t for a, t in self.tasks.items() if not t[1].done()}
+            self.account_tasks = {a: t for a, t in self.account_tasks.items() if a in self.tasks}
             try:
                 if time.monotonic() - last_beat >= cfg.heartbeat_seconds:
                     await self.heartbeat()
@@ -68,8 +114,7 @@ class Worker:
                     await self.check_crowded()
             except Exception:  # store unreachable: keep trying; leases expire meanwhile
                 log.exception("lease loop round failed")
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(stop.wait(), cfg.poll_max_ms / 1000)
+            await self.pause(self.lease_kick, cfg.poll_max_ms / 1000)
 
     async def acquire(self, stop: asyncio.Event) -> None:
         cfg = self.settings.worker
@@ -97,7 +142,10 @@ class Worker:
         else:
             rt = AccountRuntime(self.store, self.settings.worker, self.worker_id, lease,
                                 account, venue)
-            task = asyncio.create_task(AccountTask(rt, stop, lambda: self.crowded).run())
+            account_task = AccountTask(rt, stop, lambda: self.crowded,
+                                       on_work=self.sequencer_kick.set)
+            self.account_tasks[lease.account_id] = account_task
+            task = asyncio.create_task(account_task.run())
         task.add_done_callback(self._released_callback(lease))
         self.tasks[lease.account_id] = (lease, task)
 
@@ -139,8 +187,11 @@ class Worker:
                 log.exception("sequencer round failed")
                 done = 0
             interval = busy if done else min(interval * 2, cfg.poll_max_ms / 1000)
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(stop.wait(), interval)
+            if done:  # busy rounds keep their cadence: one round numbers many events at once
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(stop.wait(), interval)
+            else:
+                await self.pause(self.sequencer_kick, interval)
 
     async def shutdown(self, sequencing: asyncio.Task[None]) -> None:
         await asyncio.gather(sequencing, *(t for _, t in self.tasks.values()),
@@ -149,6 +200,8 @@ class Worker:
         await asyncio.sleep(0)  # let the tasks' done callbacks start their releases
         await asyncio.gather(*self.releasing, return_exceptions=True)
         await self.venues.close()
+        if self.wake_listener is not None:
+            self.wake_listener.close()
         async with self.store.transaction() as conn:
             await fleet.mark_stopped(conn, self.worker_id, utcnow())
         log.info("worker %s stopped", self.worker_id)

@@ -21,6 +21,8 @@ log = logging.getLogger("apps.api.ws")
 POLL_MIN_SECONDS = 0.002
 POLL_MAX_SECONDS = 0.05
 POLL_IDLE_SECONDS = 0.25  # nobody connected: only keep `last_seq` current
+POLL_EXPECTING_SECONDS = 0.005  # this process just queued commands: their events are imminent
+EXPECT_SECONDS = 1.0
 BATCH = 1000
 DRAIN_WAIT_SECONDS = 0.05
 
@@ -34,7 +36,14 @@ class StreamHub:
         self.connections: set[Connection] = set()
         self.last_seq = 0
         self.wake = asyncio.Event()
+        self._expect_until = 0.0
         self._task: asyncio.Task[None] | None = None
+
+    def expect_events(self) -> None:
+        """Commands were just queued here: keep the poll interval short for a while, since
+        their events follow within milliseconds of the worker's commit."""
+        self._expect_until = asyncio.get_running_loop().time() + EXPECT_SECONDS
+        self.wake.set()
 
     async def start(self) -> None:
         async with self.store.read() as conn:
@@ -67,6 +76,8 @@ class StreamHub:
                 interval = POLL_MIN_SECONDS
             elif not self.connections:
                 interval = POLL_IDLE_SECONDS
+            elif asyncio.get_running_loop().time() < self._expect_until:
+                interval = min(interval * 2, POLL_EXPECTING_SECONDS)
             else:
                 interval = min(interval * 2, POLL_MAX_SECONDS)
             with contextlib.suppress(TimeoutError):

@@ -98,6 +98,7 @@ async def queue_call(
             actor = audit.Actor(user_id=principal.user_id, api_key_id=principal.api_key_id)
             await audit.record(conn, actor, action=f"ccxt.{spec.name}", target_type="account",
                                target_id=account_id, after={"command_id": command_id})
+    await store.notify_queued({account_id})
     return await wait_result(store, command_id, settings.api.request_timeout_seconds)
 
 

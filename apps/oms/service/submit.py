@@ -54,6 +54,7 @@ class Item:
     status: str | None
     error: dict[str, Any] | None
     http_status: int = 200
+    account_id: int | None = None  # set when a command was stored
 
     def wire(self) -> dict[str, Any]:
         return {
@@ -96,7 +97,14 @@ async def _one(store: Store, principal: Principal, index: int, raw: Any) -> Item
     ok = accepted.status != "failed"
     status = 200 if ok else EXECUTION_STATUS.get((accepted.error or {}).get("code", ""), 409)
     return Item(
-        index, ok, accepted.command_id, accepted.order_id, accepted.status, accepted.error, status
+        index,
+        ok,
+        accepted.command_id,
+        accepted.order_id,
+        accepted.status,
+        accepted.error,
+        status,
+        envelope.account_id,
     )
 
 
@@ -139,6 +147,9 @@ async def submit(
     if not raw_items or len(raw_items) > MAX_BATCH:
         raise ValidationFailed(f"send one command or a list of 1..{MAX_BATCH}")
     items = [await _one(store, principal, i, raw) for i, raw in enumerate(raw_items)]
+    await store.notify_queued(
+        {i.account_id for i in items if i.account_id is not None and i.status == "queued"}
+    )
     if wait:
         await _wait(store, items, settings.api.request_timeout_seconds)
     results = [item.wire() for item in items]

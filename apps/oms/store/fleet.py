@@ -11,7 +11,13 @@ from apps.oms.store.tables import commands, workers
 
 
 async def register_worker(
-    conn: AsyncConnection, *, worker_id: str, hostname: str, pid: int, now: datetime
+    conn: AsyncConnection,
+    *,
+    worker_id: str,
+    hostname: str,
+    pid: int,
+    now: datetime,
+    wake_addr: str | None = None,
 ) -> None:
     await conn.execute(
         insert(workers).values(
@@ -21,6 +27,7 @@ async def register_worker(
             status="running",
             started_at=now,
             heartbeat_at=now,
+            wake_addr=wake_addr,
         )
     )
 
@@ -42,6 +49,18 @@ async def alive_workers(conn: AsyncConnection, now: datetime, max_age: timedelta
         .where(workers.c.status == "running", workers.c.heartbeat_at >= now - max_age)
     )
     return int(result.scalar_one())
+
+
+async def wake_addresses(conn: AsyncConnection, now: datetime, max_age: timedelta) -> list[str]:
+    """`host:port` of the wake-up listeners of running workers with a recent heartbeat."""
+    result = await conn.execute(
+        select(workers.c.wake_addr).where(
+            workers.c.status == "running",
+            workers.c.heartbeat_at >= now - max_age,
+            workers.c.wake_addr.is_not(None),
+        )
+    )
+    return [str(addr) for addr in result.scalars()]
 
 
 async def queue_depth(conn: AsyncConnection) -> int:

@@ -6,7 +6,7 @@ reads always end their transaction so that no MySQL snapshot or metadata lock is
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
@@ -17,6 +17,9 @@ from apps.oms.store.engine import create_engine, ping
 class Store:
     def __init__(self, engine: AsyncEngine) -> None:
         self.engine = engine
+        # NOTIFY-like hook (MySQL has no LISTEN/NOTIFY): told, after commit, which accounts got
+        # queued commands; the API wires it to the workers' wake-ups (apps/oms/wakeup.py)
+        self.on_queued: Callable[[set[int]], Awaitable[None]] | None = None
 
     @classmethod
     def from_url(cls, url: str, *, pool_size: int = 10) -> Store:
@@ -40,6 +43,11 @@ class Store:
                 yield conn
             finally:
                 await conn.rollback()
+
+    async def notify_queued(self, account_ids: set[int]) -> None:
+        """Best effort, after commit: the commands are stored whether or not anyone hears it."""
+        if account_ids and self.on_queued is not None:
+            await self.on_queued(account_ids)
 
     async def ping(self) -> None:
         await ping(self.engine)

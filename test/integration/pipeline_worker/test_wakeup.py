@@ -1,0 +1,122 @@
+"""Wake-ups: a real in-process `Worker` polling only every 10 s still executes a command queued
+through the acceptance service within a fraction of that, because the API side's `WakeSender`
+(wired as the store's `on_queued` hook, as `create_app` does) sends it a UDP datagram. Also the
+datagram codec, and that a worker with wake-ups off publishes no address."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+
+import pytest
+from sqlalchemy import select
+
+from apps.oms.config import Settings
+from apps.oms.store.migrate import upgrade
+from apps.oms.store.store import Store
+from apps.oms.store.tables import workers
+from apps.oms.wakeup import WakeSender, decode, encode, parse_address
+from apps.worker.main import Worker
+
+from ...conftest import create_mysql_database, drop_mysql_database
+from .conftest import Harness, eventually, worker_settings
+
+SLOW_POLL_MS = 10_000  # without a wake-up, an idle worker would look again only after 10 s
+
+
+def test_codec() -> None:
+    assert encode([17, 3, 3]) == b"3,17"
+    assert decode(b"3,17") == [3, 17]
+    assert decode(b"\xff\xfe") == []
+    assert decode(b"3,x,-4,") == [3]
+    assert parse_address("127.0.0.1:4567") == ("127.0.0.1", 4567)
+    assert parse_address("no-port") is None
+    assert parse_address(None) is None
+
+
+@pytest.fixture(params=["sqlite", "mysql"])
+def fresh_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """A migrated database of its own: a real worker leases every account that has work."""
+    if request.param == "sqlite":
+        url = f"sqlite+aiosqlite:///{tmp_path / 'wake.sqlite3'}"
+        upgrade(url)
+        yield url
+        return
+    name, url = create_mysql_database()
+    try:
+        upgrade(url)
+        yield url
+    finally:
+        drop_mysql_database(name)
+
+
+@pytest.fixture
+async def fresh_store(fresh_url: str) -> AsyncIterator[Store]:
+    store = Store.from_url(fresh_url, pool_size=8)
+    yield store
+    await store.close()
+
+
+async def start(store: Store, wake_host: str) -> tuple[asyncio.Task[None], asyncio.Event, str]:
+    settings = Settings(worker=worker_settings(poll_max_ms=SLOW_POLL_MS, wake_host=wake_host))
+    worker = Worker(settings, store)
+    stop = asyncio.Event()
+    task = asyncio.create_task(worker.run(stop))
+
+    async def registered() -> bool:
+        async with store.read() as conn:
+            return bool((await conn.execute(select(workers.c.id).where(
+                workers.c.id == worker.worker_id))).first())
+
+    await eventually(registered, 10)
+    return task, stop, worker.worker_id
+
+
+async def test_queued_command_wakes_an_idle_worker(fresh_store: Store) -> None:
+    h = Harness(fresh_store)
+    account = await h.account("netting")
+    await h.price("BTC/USDT", "50000")
+    task, stop, worker_id = await start(fresh_store, "127.0.0.1")
+    sender = WakeSender(fresh_store)
+    fresh_store.on_queued = sender.wake
+    try:
+        async with fresh_store.read() as conn:
+            addr = (await conn.execute(select(workers.c.wake_addr).where(
+                workers.c.id == worker_id))).scalar()
+        assert parse_address(addr) is not None
+        await asyncio.sleep(0.3)  # the lease loop has looked once and now pauses for 10 s
+        # three in a row: the first wakes the lease loop (no account task yet), the next ones
+        # the account's task, which by then waits with a growing interval
+        for side in ("buy", "sell", "buy"):
+            began = time.monotonic()
+            item = await h.send(account, "send_order", symbol="BTC/USDT", side=side,
+                                order_type="market", qty="0.001")
+            assert item["ok"], item
+
+            async def done(command_id: int = item["command_id"]) -> bool:
+                return (await h.command(command_id))["status"] == "completed"
+
+            await eventually(done, 5)
+            assert time.monotonic() - began < 2.0  # a poll would have taken up to 10 s
+            await asyncio.sleep(0.5)
+    finally:
+        stop.set()
+        await asyncio.wait_for(task, 10)  # the stop also cuts the 10 s pauses short
+        sender.close()
+
+
+async def test_wake_ups_off_publishes_no_address(fresh_store: Store) -> None:
+    task, stop, worker_id = await start(fresh_store, "")
+    try:
+        async with fresh_store.read() as conn:
+            addr = (await conn.execute(select(workers.c.wake_addr).where(
+                workers.c.id == worker_id))).scalar()
+        assert addr is None
+        sender = WakeSender(fresh_store)
+        await sender.wake([1, 2])  # nobody to tell: a no-op, never an error
+        sender.close()
+    finally:
+        stop.set()
+        await asyncio.wait_for(task, 10)
