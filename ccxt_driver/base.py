@@ -27,6 +27,42 @@ OMS_HAS = {
     "omsClosePosition": True, "omsCloseBy": True, "omsMergePositions": True,
     "omsSetPositionTargets": True,
 }  # fmt: skip
+# venue capabilities taken from the gateway (`GET /ccxt/{account_id}/has`) into `has`: the market
+# types, the reads the driver passes to the venue, and the venue functions forwarded raw
+# (`VENUE_FUNCTIONS`). Every other OMS key keeps the OMS value (the OMS features stay True).
+MARKET_TYPES = ("spot", "margin", "swap", "future", "option")
+VENUE_READS = ("fetchMarkets", "fetchTicker", "fetchTickers", "fetchOrderBook",
+               "fetchL2OrderBook", "fetchTrades", "fetchOHLCV", "fetchBalance")  # fmt: skip
+# venue-only functions the driver forwards to `/ccxt/{account_id}/{func}` (raw gateway result,
+# exact strings); a call the venue or the key's grants do not allow raises as the gateway says
+VENUE_FUNCTIONS = (
+    "fetch_status", "fetch_time", "fetch_bids_asks", "fetch_mark_ohlcv", "fetch_index_ohlcv",
+    "fetch_funding_rate", "fetch_funding_rates", "fetch_funding_rate_history",
+    "fetch_open_interest", "fetch_leverage", "fetch_leverages", "fetch_margin_mode",
+    "fetch_position_mode", "fetch_trading_fee", "fetch_trading_fees", "fetch_deposits",
+    "fetch_withdrawals", "fetch_deposit_address", "fetch_ledger", "fetch_transfers",
+    "fetch_accounts", "withdraw", "transfer", "set_leverage", "set_margin_mode",
+    "set_position_mode", "set_margin", "add_margin", "reduce_margin", "create_deposit_address",
+)  # fmt: skip
+
+
+def camel(name: str) -> str:
+    """`fetch_ohlcv` → `fetchOHLCV` (CCXT's `has` spelling)."""
+    head, *rest = name.split("_")
+    return head + "".join("OHLCV" if p == "ohlcv" else p.capitalize() for p in rest)
+
+
+VENUE_KEYS = frozenset((*MARKET_TYPES, *VENUE_READS, *(camel(n) for n in VENUE_FUNCTIONS)))
+
+
+def merged_has(own: dict[str, Any], venue: dict[str, Any]) -> dict[str, Any]:
+    """`own` (the driver's `has`) with the venue's value for every key in `VENUE_KEYS` that the
+    venue reports; OMS features keep their OMS value whatever the venue says."""
+    out = dict(own)
+    out.update({k: v for k, v in venue.items() if k in VENUE_KEYS})
+    return out
+
+
 OMS_OPTIONS = {
     "maxPages": 20,  # paged OMS reads: at most this many pages of 500 rows per call
     "pollInterval": 1.0,  # seconds: watch_* polling (market data, and the socket fallback)
@@ -43,6 +79,7 @@ class OmsBase:
     strategy_id: int
     base_url: str
     oms_account: dict[str, Any] | None
+    oms_venue_has: dict[str, Any] | None
 
     if TYPE_CHECKING:
 
@@ -80,10 +117,28 @@ class OmsBase:
         self.strategy_id = int(strategy or 0)
         self.base_url = str(url).rstrip("/")
         self.oms_account = None
+        self.oms_venue_has = None
         return cfg
 
     def describe(self) -> Any:
-        return self.deep_extend(super().describe(), {  # type: ignore[misc]
+        described = self.deep_extend(super().describe(), self._oms_describe())  # type: ignore[misc]
+        venue = getattr(self, "oms_venue_has", None)
+        if venue is not None:  # loaded from the gateway (`load_markets` / `load_venue_has`)
+            described["has"] = merged_has(described["has"], venue)
+        return described
+
+    def _set_venue_has(self, venue: dict[str, Any] | None) -> dict[str, Any]:
+        """Remember the venue's `has` and merge it into `self.has`; returns `self.has`."""
+        own: dict[str, Any] = getattr(self, "has", None) or {}
+        if venue is not None:
+            self.oms_venue_has = venue
+            self.options["venueHas"] = venue
+            own = merged_has(own, venue)
+            setattr(self, "has", own)  # noqa: B010 - CCXT's attribute, untyped for mypy
+        return own
+
+    def _oms_describe(self) -> dict[str, Any]:
+        return {
             "id": "oms",
             "name": "ccxt-oms gateway",
             "countries": [],
@@ -95,7 +150,7 @@ class OmsBase:
             "urls": {"api": {"rest": DEFAULT_BASE_URL}, "doc": ["ccxt_driver/README.md"]},
             "has": OMS_HAS,
             "options": OMS_OPTIONS,
-        })
+        }
 
     def _request_args(self, call: Call) -> tuple[str, dict[str, str], str | None]:
         query = {k: v for k, v in call.query.items() if v is not None}

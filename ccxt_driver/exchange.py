@@ -8,7 +8,7 @@ from typing import Any, TypeVar
 import ccxt
 
 from ccxt_driver import plans
-from ccxt_driver.base import OmsBase
+from ccxt_driver.base import VENUE_FUNCTIONS, OmsBase
 from ccxt_driver.plans import Plan
 
 T = TypeVar("T")
@@ -50,6 +50,11 @@ class OmsCcxtExchange(OmsBase, ccxt.Exchange):
     def ccxt_call(self, func: str, *args: Any, **kwargs: Any) -> Any:
         """Any CCXT function the gateway allows, as the raw gateway result (exact strings)."""
         return self._run(plans.gateway(self, func, *args, **kwargs))
+
+    def load_venue_has(self) -> S:
+        """Merge the venue's capabilities (`GET /ccxt/{account_id}/has`) into `has` now
+        (`load_markets` does it once by itself); returns `has`."""
+        return self._run(plans.load_venue_has(self))
 
     # market data (/ccxt)
     def fetch_markets(self, params: S | None = None) -> L:
@@ -136,3 +141,16 @@ class OmsCcxtExchange(OmsBase, ccxt.Exchange):
                              stop_gain: Any = ..., params: S | None = None) -> S:
         return self._run(plans.set_position_targets(self, position_id, stop_loss, stop_gain,
                                                     params))
+
+
+def _forwarder(name: str) -> Any:
+    def forward(self: OmsCcxtExchange, *args: Any, **kwargs: Any) -> Any:
+        return self.ccxt_call(name, *args, **kwargs)
+
+    forward.__name__ = name
+    forward.__doc__ = f"`{name}` on the venue through `/ccxt` (raw gateway result)."
+    return forward
+
+
+for _name in VENUE_FUNCTIONS:  # venue-only functions: the merged `has` reports them
+    setattr(OmsCcxtExchange, _name, _forwarder(_name))

@@ -11,6 +11,8 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any, TypeVar
 
+import ccxt
+
 from ccxt_driver import structures
 from ccxt_driver.errors import exception_for
 
@@ -152,7 +154,22 @@ def _orders_out(ex: Any, rows: list[Structure], symbol: str | None, since: int |
 
 def fetch_markets(ex: Any, params: Structure | None) -> Plan[list[Structure]]:
     raw = yield from gateway(ex, "fetch_markets", params or {})
+    if ex.oms_venue_has is None:  # once per object: merge the venue's `has` (load_markets)
+        yield from load_venue_has(ex)
     return [structures.market(ex, m) for m in raw]
+
+
+def load_venue_has(ex: Any) -> Plan[Structure]:
+    """`GET /ccxt/{account_id}/has` merged into `ex.has` (a gateway without that read leaves
+    `has` as it is); returns `ex.has`."""
+    try:
+        answer = yield Call("GET", f"/ccxt/{ex.account_id}/has")
+    except (ccxt.BadRequest, ccxt.NotSupported, ccxt.ExchangeError) as exc:
+        if isinstance(exc, ccxt.PermissionDenied | ccxt.AuthenticationError):
+            raise
+        return ex._set_venue_has(None)  # type: ignore[no-any-return]
+    venue = answer.get("has") if isinstance(answer, dict) else None
+    return ex._set_venue_has(venue if isinstance(venue, dict) else None)  # type: ignore[no-any-return]
 
 
 def fetch_ticker(ex: Any, symbol: str, params: Structure | None) -> Plan[Structure]:

@@ -12,13 +12,18 @@ import ccxt
 import ccxt.async_support as ccxt_async
 
 from ccxt_driver import plans
-from ccxt_driver.base import OmsBase
+from ccxt_driver.base import VENUE_FUNCTIONS, OmsBase
 from ccxt_driver.plans import Plan
 from ccxt_driver.stream import OmsStream
 
 T = TypeVar("T")
 S = dict[str, Any]
 L = list[dict[str, Any]]
+
+
+WATCH_HAS = dict.fromkeys((
+    "ws", "watchOrders", "watchMyTrades", "watchPositions", "watchBalance", "watchTicker",
+    "watchOrderBook", "watchTrades", "watchOHLCV"), True)  # fmt: skip
 
 
 class OmsCcxtProExchange(OmsBase, ccxt_async.Exchange):
@@ -60,6 +65,16 @@ class OmsCcxtProExchange(OmsBase, ccxt_async.Exchange):
     async def ccxt_call(self, func: str, *args: Any, **kwargs: Any) -> Any:
         """Any CCXT function the gateway allows, as the raw gateway result (exact strings)."""
         return await self._run(plans.gateway(self, func, *args, **kwargs))
+
+    async def load_venue_has(self) -> S:
+        """Merge the venue's capabilities (`GET /ccxt/{account_id}/has`) into `has` now
+        (`load_markets` does it once by itself); returns `has`."""
+        return await self._run(plans.load_venue_has(self))
+
+    def _oms_describe(self) -> dict[str, Any]:
+        described = super()._oms_describe()
+        described["has"] = {**described["has"], **WATCH_HAS}
+        return described
 
     # market data (/ccxt)
     async def fetch_markets(self, params: S | None = None) -> L:
@@ -211,3 +226,16 @@ class OmsCcxtProExchange(OmsBase, ccxt_async.Exchange):
     async def watch_balance(self, params: S | None = None) -> S:
         return await self._changed(  # type: ignore[no-any-return]
             "balance", lambda: self.fetch_balance(params), lambda b: repr(b["total"]))
+
+
+def _forwarder(name: str) -> Any:
+    async def forward(self: OmsCcxtProExchange, *args: Any, **kwargs: Any) -> Any:
+        return await self.ccxt_call(name, *args, **kwargs)
+
+    forward.__name__ = name
+    forward.__doc__ = f"`{name}` on the venue through `/ccxt` (raw gateway result)."
+    return forward
+
+
+for _name in VENUE_FUNCTIONS:  # venue-only functions: the merged `has` reports them
+    setattr(OmsCcxtProExchange, _name, _forwarder(_name))

@@ -121,6 +121,12 @@ async def get_trades_raw(principal: PrincipalDep, store: StoreDep, account_ids: 
     return await ccxt_raw.raw_payloads(store, principal, query)
 
 
+@router.get("/ccxt/{account_id}/has")
+async def get_capabilities(account_id: int, principal: PrincipalDep,
+                           registry: RegistryDep) -> Any:
+    return await ccxt_gateway.capabilities(registry, principal, account_id)
+
+
 @router.post("/ccxt/{account_id}/{func}")
 async def post_call(account_id: int, func: str, request: Request, principal: PrincipalDep,
                     store: StoreDep, settings: SettingsDep, registry: RegistryDep) -> Any:

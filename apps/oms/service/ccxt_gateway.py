@@ -14,6 +14,7 @@ import asyncio
 from typing import Any
 
 from apps.oms.config import Settings
+from apps.oms.domain.access import Action
 from apps.oms.errors import OmsError, ValidationFailed
 from apps.oms.exchange.ccxt.errors import to_oms_error
 from apps.oms.exchange.ccxt.functions import ORDER_CREATORS, FunctionClass, order_arguments
@@ -56,6 +57,21 @@ async def call(
     return await ccxt_commands.queue_call(
         store, settings, principal, account_id, spec, args, kwargs
     )
+
+
+async def capabilities(
+    registry: ExchangeRegistry, principal: Principal, account_id: int
+) -> dict[str, Any]:
+    """The account's venue capabilities (its CCXT `has`, JSON-ready: true/false/null/
+    "emulated"); needs `can_read` (404 for invisible accounts). No venue call."""
+    principal.require(Action.READ, account_id)
+    exchange = await registry.get(account_id)
+    has = getattr(exchange, "has", None) or {}
+    return {
+        "account_id": account_id,
+        "venue": getattr(exchange, "id", None),
+        "has": {str(k): v for k, v in has.items() if v is None or isinstance(v, bool | str)},
+    }
 
 
 def _item_fields(item: Any) -> tuple[int, str, list[Any], dict[str, Any]]:

@@ -157,3 +157,23 @@ async def test_ccxt_call_over_the_websocket(stack: Stack) -> None:
     assert refused["ok"] is False
     assert refused["payload"]["code"] == "function_not_allowed"
     await client.ws.close()
+
+
+async def test_venue_capabilities_read(stack: Stack) -> None:
+    async with httpx.AsyncClient(base_url=stack.url, timeout=30) as http:
+        paper = await http.get(f"/ccxt/{stack.account_id}/has",
+                               headers={"x-api-key": stack.readonly_key})
+        binance = await http.get(f"/ccxt/{stack.binance_account_id}/has",
+                                 headers={"x-api-key": stack.readonly_key})
+        invisible = await http.get(f"/ccxt/{stack.other_account_id}/has",
+                                   headers={"x-api-key": stack.readonly_key})
+    assert paper.status_code == 200, paper.text
+    assert paper.json()["venue"] == "paper"
+    assert paper.json()["has"]["fetchMyTrades"] is True
+    body = binance.json()
+    assert (body["account_id"], body["venue"]) == (stack.binance_account_id, "binance")
+    assert body["has"]["fetchFundingRate"] is True
+    assert body["has"]["future"] is True
+    assert all(v is None or isinstance(v, bool | str) for v in body["has"].values())
+    assert invisible.status_code == 404
+    assert code(invisible) == "account_not_found"
