@@ -128,7 +128,7 @@ def trade(ex: Any, row: Structure) -> Structure:
         "symbol": row.get("symbol"),
         "type": None,
         "side": row.get("side"),
-        "takerOrMaker": None,
+        "takerOrMaker": row.get("taker_or_maker"),
         "price": price,
         "amount": qty,
         "cost": cost,

@@ -3,6 +3,7 @@ unified structures (key sets from CCXT itself, see `shapes.py`) and against the 
 
 from __future__ import annotations
 
+import time
 from decimal import Decimal
 
 import ccxt
@@ -106,6 +107,7 @@ def test_market_orders_trades_positions(ex: OmsCcxtExchange, stack: Stack) -> No
     assert (trade["order"], trade["side"], trade["amount"], trade["price"], trade["cost"]) == (
         buy["id"], "buy", 0.5, 100.0, 50.0)
     assert trade["fee"] == {"cost": 0.025, "currency": "USDT"}
+    assert trade["takerOrMaker"] == trade["info"]["taker_or_maker"] == "taker"
     stack.price("110")
     (position,) = ex.fetch_positions()
     check("position", position)
@@ -148,6 +150,24 @@ def test_close_by_merge_targets_and_internal_deals(ex: OmsCcxtExchange) -> None:
     assert len(everything) > len(venue)
     for trade in everything:
         check("trade", trade)
+    assert {t["takerOrMaker"] for t in venue} == {"taker"}
+    internal = [t for t in everything if t["id"] not in {v["id"] for v in venue}]
+    assert {t["takerOrMaker"] for t in internal} == {None}  # close-by / merge: no venue fill
+
+
+def test_resting_limit_fill_is_maker(ex: OmsCcxtExchange, stack: Stack) -> None:
+    order = ex.create_limit_buy_order(SYMBOL, 0.2, 95)
+    assert order["status"] == "open"
+    stack.price("94")  # trades through the limit: it fills at 95 as maker
+    deadline = time.monotonic() + 20
+    while ex.fetch_order(order["id"])["status"] != "closed":
+        assert time.monotonic() < deadline, "the resting limit did not fill"
+        time.sleep(0.05)
+    (trade,) = ex.fetch_my_trades(SYMBOL, params={"order_id": order["id"]})
+    check("trade", trade)
+    assert (trade["price"], trade["takerOrMaker"]) == (95.0, "maker")
+    (deal,) = stack.get("/oms/deals", account_ids=ex.account_id, order_id=order["id"])["items"]
+    assert deal["taker_or_maker"] == "maker"
 
 
 def test_cancel_all_orders_is_scoped_to_strategy_and_symbol(

@@ -45,6 +45,7 @@ async def test_watch_orders_trades_positions(pro: OmsCcxtProExchange, stack: Sta
     trades = await pro.watch_my_trades(SYMBOL)
     assert [(t["order"], t["amount"]) for t in trades] == [(order["id"], 0.5)]
     check("trade", trades[0])
+    assert trades[0]["takerOrMaker"] == "taker"
     positions = await pro.watch_positions([SYMBOL])
     check("position", positions[-1])
     assert (positions[-1]["side"], positions[-1]["contracts"]) == ("long", 0.5)

@@ -27,7 +27,7 @@ ORDER_FIELDS = (
 DEAL_FIELDS = (
     "id", "account_id", "order_id", "position_id", "previous_position_id", "symbol", "side", "qty",
     "price", "fee", "fee_currency", "pnl", "entry", "leg", "contract_size", "strategy_id", "reason",
-    "comment", "reconciled", "exchange_trade_id", "executed_at", "created_at",
+    "comment", "reconciled", "exchange_trade_id", "taker_or_maker", "executed_at", "created_at",
 )  # fmt: skip
 POSITION_FIELDS = (
     "id", "account_id", "symbol", "strategy_id", "side", "qty", "avg_price", "realized_pnl", "fee",

@@ -69,16 +69,19 @@ async def update_position(conn: AsyncConnection, position: Position) -> None:
     )
 
 
-def deal_values(deal: Deal) -> dict[str, Any]:
+def deal_values(deal: Deal, taker_or_maker: str | None = None) -> dict[str, Any]:
+    """The row of `deal`; `taker_or_maker` is the venue's side of the fill (None: unknown or an
+    internal deal), a venue attribute kept beside the accounting fields."""
     values = asdict(deal)
     values.pop("deal_id")
     values["side"] = deal.side.value
     values["entry"] = deal.entry.value
+    values["taker_or_maker"] = taker_or_maker
     return values
 
 
-async def insert_deal(conn: AsyncConnection, deal: Deal) -> int:
-    result = await conn.execute(insert(deals).values(**deal_values(deal)))
+async def insert_deal(conn: AsyncConnection, deal: Deal, taker_or_maker: str | None = None) -> int:
+    result = await conn.execute(insert(deals).values(**deal_values(deal, taker_or_maker)))
     return int(result.inserted_primary_key[0])  # type: ignore[index]
 
 

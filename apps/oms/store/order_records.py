@@ -10,12 +10,12 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import insert, select, update
+from sqlalchemy import func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from apps.oms.domain.money import to_plain
 from apps.oms.store.leases import lock
-from apps.oms.store.tables import order_venue_orders, orders, venue_payloads
+from apps.oms.store.tables import commands, order_venue_orders, orders, venue_payloads
 
 OC = orders.c
 V = order_venue_orders.c
@@ -102,14 +102,68 @@ async def venue_order_started(conn: AsyncConnection, client_order_id: str) -> da
     return None if row is None else row[0]
 
 
-async def set_exchange_id(
-    conn: AsyncConnection, client_order_id: str, exchange_order_id: str
+async def link_exchange_id(
+    conn: AsyncConnection, order_id: int, exchange_order_id: str, client_order_id: str | None
 ) -> None:
-    await conn.execute(
-        update(order_venue_orders)
-        .where(V.client_order_id == client_order_id)
-        .values(exchange_order_id=exchange_order_id)
+    """Give the venue order its exchange id, once: the row of `order_id` with that client id
+    when the venue echoes it, else the order's newest row still without one. A row already
+    linked keeps its id (a replaced order's earlier venue orders stay mapped)."""
+    of_order = V.order_id == order_id
+    known = select(V.id).where(of_order, V.exchange_order_id == exchange_order_id)
+    if (await conn.execute(known)).first() is not None:
+        return
+    unlinked = select(V.id).where(of_order, V.exchange_order_id.is_(None))
+    newest = unlinked.order_by(V.id.desc()).limit(1)
+    row = None
+    if client_order_id is not None:
+        row = (await conn.execute(newest.where(V.client_order_id == client_order_id))).first()
+    if row is None:  # the venue did not echo our client id (or rewrote it)
+        row = (await conn.execute(newest)).first()
+    if row is not None:
+        await conn.execute(
+            update(order_venue_orders)
+            .where(V.id == row[0])
+            .values(exchange_order_id=exchange_order_id)
+        )
+
+
+async def pending_venue_order(conn: AsyncConnection, order_id: int) -> dict[str, Any] | None:
+    """The order's written-ahead venue order not linked to an exchange id yet, if any."""
+    query = (
+        select(order_venue_orders)
+        .where(V.order_id == order_id, V.exchange_order_id.is_(None))
+        .order_by(V.id.desc())
+        .limit(1)
     )
+    row = (await conn.execute(query)).mappings().first()
+    return dict(row) if row else None
+
+
+async def client_id_taken(conn: AsyncConnection, client_order_id: str) -> bool:
+    """Is this client order id used by any order or venue order already?"""
+    for query in (
+        select(V.id).where(V.client_order_id == client_order_id),
+        select(OC.id).where(OC.client_order_id == client_order_id),
+    ):
+        if (await conn.execute(query)).first() is not None:
+            return True
+    return False
+
+
+async def count_venue_orders(conn: AsyncConnection, order_id: int) -> int:
+    query = select(func.count()).select_from(order_venue_orders).where(V.order_id == order_id)
+    return int((await conn.execute(query)).scalar_one())
+
+
+async def change_in_flight(conn: AsyncConnection, order_id: int) -> bool:
+    """Is a `change_order` of this order still queued or running?"""
+    C = commands.c
+    query = select(C.id).where(
+        C.order_id == order_id,
+        C.command_type == "change_order",
+        C.status.in_(("queued", "running")),
+    )
+    return (await conn.execute(query.limit(1))).first() is not None
 
 
 async def order_for_exchange_id(

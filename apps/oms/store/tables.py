@@ -370,6 +370,7 @@ deals = Table(
     Column("comment", Text),
     _flag("reconciled", True),
     Column("exchange_trade_id", String(128)),
+    Column("taker_or_maker", String(8)),  # taker | maker of a venue fill; NULL when unknown
     Column("executed_at", UtcDateTime, nullable=False),
     _created(),
     UniqueConstraint("account_id", "exchange_trade_id", "leg"),

@@ -2,13 +2,16 @@
 
 Shape (every key optional):
 
-    {"paper": {"start_balances": {"USDT": "100000"}, "leverage": 10,
+    {"paper": {"start_balances": {"USDT": "100000"}, "leverage": 10, "edit_order": true,
                "faults": {"ack_latency_ms": 0, "fill_latency_ms": 0, "reject_rate": "0",
                           "timeout_rate": "0", "unavailable_rate": "0", "seed": 0}}}
 
 and for the synthetic book (`book` argument, else the account's `paper.book`, else defaults):
 {"spread_bps": "0", "levels": 10,
 "level_step_bps": "5", "level_volume": null, "resting_volume": null}.
+
+`edit_order: false` makes the adapter a venue without native edit (`has['editOrder']` False,
+`edit_order` raises `ccxt.NotSupported`), so `change_order` goes by cancel/replace.
 """
 
 from __future__ import annotations
@@ -80,6 +83,7 @@ def build_paper_venue(
         start_balances={str(c): parse_decimal(v) for c, v in start.items()},
         leverage=int(paper.get("leverage", DEFAULT_LEVERAGE)),
         clock=clock,
+        edit_order=bool(paper.get("edit_order", True)),
     )
 
 

@@ -64,9 +64,15 @@ class PaperVenue(PaperMarketData):
         leverage: int = DEFAULT_LEVERAGE,
         clock: Callable[[], int] = now_ms,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+        edit_order: bool = True,
     ) -> None:
         super().__init__(store, venue or Venue(), clock)
         self.account_id = account_id
+        # `paper.edit_order: false` plays a venue without native edit (`has['editOrder']`
+        # False, `edit_order` refused): the worker then changes orders by cancel/replace
+        self.can_edit = edit_order
+        if not edit_order:
+            self.has = {**type(self).has, "editOrder": False}
         self.faults = faults or FaultConfig()
         self.start_balances = dict(start_balances or DEFAULT_START_BALANCE)
         self.leverage = leverage
@@ -146,7 +152,10 @@ class PaperVenue(PaperMarketData):
         price: Decimal | None = None,
         params: Params | None = None,
     ) -> Structure:
-        """Amend qty / price / triggerPrice of an open order in place (same id)."""
+        """Amend qty / price / triggerPrice of an open order in place (same id); refused with
+        `ccxt.NotSupported` when the account is configured without native edit."""
+        if not self.can_edit:
+            raise ccxt.NotSupported("paper editOrder is switched off for this account")
         order = await self._find(id, params)
         quote = await self.quote(order.symbol)
         qty = decimal_arg(amount, "amount")

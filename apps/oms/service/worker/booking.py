@@ -84,7 +84,7 @@ async def book_trade(rec: Recorder, row: dict[str, Any], trade: Structure) -> di
     ref = order_ref(row, reserves_close(row, target, acct.position_mode))
     instrument = await rec.rt.instrument(fill.symbol)
     result = apply_fill(book, fill, ref, instrument, PlaceholderIds(), rec.now)
-    real = await persist(rec, result)
+    real = await persist(rec, result, fill_role(trade))
     filled = apply_order_fill(state_of(row), fill.qty, fill.price)
     if filled.overfilled:
         await rec.emit(
@@ -101,9 +101,17 @@ async def book_trade(rec: Recorder, row: dict[str, Any], trade: Structure) -> di
     )
 
 
-async def persist(rec: Recorder, result: FillResult) -> dict[int, int]:
-    """Insert new positions, update changed ones, insert deals; emit their events.
-    Returns placeholder id → real id."""
+def fill_role(trade: Structure) -> str | None:
+    """CCXT's `takerOrMaker` of a venue trade: `taker`, `maker`, or None when not reported."""
+    value = trade.get("takerOrMaker")
+    return value if value in ("taker", "maker") else None
+
+
+async def persist(
+    rec: Recorder, result: FillResult, taker_or_maker: str | None = None
+) -> dict[int, int]:
+    """Insert new positions, update changed ones, insert deals (`taker_or_maker`: the venue
+    fill's side, on every deal of it); emit their events. Returns placeholder id → real id."""
     real: dict[int, int] = {}
     for position in result.positions:
         if position.position_id < 0:
@@ -112,8 +120,8 @@ async def persist(rec: Recorder, result: FillResult) -> dict[int, int]:
             await books.update_position(rec.conn, position)
     for deal in result.deals:
         values = replace(deal, position_id=real.get(deal.position_id, deal.position_id))
-        deal_id = await books.insert_deal(rec.conn, values)
-        view = deal_view({**books.deal_values(values), "id": deal_id})
+        deal_id = await books.insert_deal(rec.conn, values, taker_or_maker)
+        view = deal_view({**books.deal_values(values, taker_or_maker), "id": deal_id})
         await rec.emit("deal_created", view, strategy_id=values.strategy_id)
     for position in result.positions:
         pid = real.get(position.position_id, position.position_id)

@@ -1,4 +1,5 @@
-"""`cancel_order`, `cancel_all_orders` and `change_order` on orders already sent to the venue.
+"""`cancel_order`, `cancel_all_orders` and `change_order` (native edit; cancel/replace lives in
+`replace`) on orders already sent to the venue.
 
 Each venue call runs outside any transaction; each order's outcome is recorded in its own fenced
 transaction (a re-attempt after a crash sees already cancelled orders as `invalid_order_state`
@@ -19,6 +20,7 @@ from apps.oms.domain.orders import cancel_before_send, check_cancellable
 from apps.oms.service.ports import Structure
 from apps.oms.service.views import order_view
 from apps.oms.service.worker.order_state import state_of, write_order
+from apps.oms.service.worker.replace import execute_replace, has_native_edit
 from apps.oms.service.worker.results import adopt, finish, order_result
 from apps.oms.service.worker.runtime import AccountRuntime
 from apps.oms.store import order_records
@@ -132,7 +134,11 @@ async def execute_cancel_all(rt: AccountRuntime, cmd: Claimed, stop: asyncio.Eve
 
 
 async def execute_change(rt: AccountRuntime, cmd: Claimed, stop: asyncio.Event) -> None:
-    """Native `edit_order` (the paper venue has it): same OMS order, new qty / price."""
+    """Native `edit_order` where the venue has it (`has['editOrder']` True): same OMS order,
+    new qty / price. Otherwise cancel/replace (`replace.execute_replace`)."""
+    if not has_native_edit(rt.venue):
+        await execute_replace(rt, cmd, stop)
+        return
     order_id = int(cmd.payload["order_id"])
     async with rt.store.read() as conn:
         row = await order_records.get_order(conn, order_id)

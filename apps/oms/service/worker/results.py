@@ -53,11 +53,27 @@ async def finish(
 
 async def adopt(rec: Recorder, row: dict[str, Any], structure: Structure) -> dict[str, Any]:
     """Apply a venue order (placement result, lookup, cancel or sync): link the exchange id,
-    store the raw payload, book its trades, then move the state by the venue status."""
+    store the raw payload, book its trades (`absorb`), then move the state by the venue
+    status."""
     exchange_order_id = str(structure["id"])
-    client_order_id = structure.get("clientOrderId") or row["client_order_id"]
+    row = await absorb(rec, row, structure)
+    status = CCXT_STATUS.get(str(structure.get("status")), OrderStatus.SUBMITTED)
+    state = replace(apply_venue_status(state_of(row), status), outcome_unknown=False)
+    extra: dict[str, Any] = {}
+    if row["exchange_order_id"] is None:
+        extra["exchange_order_id"] = exchange_order_id
+    return await write_order(rec, row, state, **extra)
+
+
+async def absorb(rec: Recorder, row: dict[str, Any], structure: Structure) -> dict[str, Any]:
+    """Link the venue order's exchange id to its venue-order row, store the raw payload and
+    book its trades on the OMS order, without moving the order's status (a replaced order's
+    earlier venue order is cancelled while the OMS order lives on)."""
+    exchange_order_id = str(structure["id"])
     acct = rec.rt.account
-    await order_records.set_exchange_id(rec.conn, client_order_id, exchange_order_id)
+    await order_records.link_exchange_id(
+        rec.conn, int(row["id"]), exchange_order_id, structure.get("clientOrderId")
+    )
     await order_records.store_payload(
         rec.conn,
         account_id=acct.account_id,
@@ -69,12 +85,7 @@ async def adopt(rec: Recorder, row: dict[str, Any], structure: Structure) -> dic
     )
     for trade in structure.get("trades") or ():
         row = await book_trade(rec, row, trade)
-    status = CCXT_STATUS.get(str(structure.get("status")), OrderStatus.SUBMITTED)
-    state = replace(apply_venue_status(state_of(row), status), outcome_unknown=False)
-    extra: dict[str, Any] = {}
-    if row["exchange_order_id"] is None:
-        extra["exchange_order_id"] = exchange_order_id
-    return await write_order(rec, row, state, **extra)
+    return row
 
 
 async def reject(

@@ -4,7 +4,9 @@ books without any manual step.
 For a matching (paper) venue `match()` advances resting orders first. Then the account's trades
 since the oldest open order are fetched and every trade of a known venue order that is not
 booked yet is booked (deals come only from trade records; `(trade id, leg)` dedupes), and open
-orders the venue no longer lists get their final state from `fetch_order`.
+orders the venue no longer lists get their final state from `fetch_order`. A trade maps to its
+OMS order through `order_venue_orders`, so an order replaced by cancel/replace books the fills
+of every one of its venue orders (the cancelled ones too: fills always win).
 
 Venues without a matching engine (CCXT) are polled per symbol of the open orders
 (`sync_polled`): `fetch_my_trades(symbol, since=cursor)`, `fetch_open_orders(symbol)`, then
@@ -23,12 +25,14 @@ from weakref import WeakKeyDictionary
 import ccxt
 
 from apps.oms.service.ports import MatchingVenuePort, Structure
+from apps.oms.service.views import order_view
 from apps.oms.service.worker.booking import book_trade
 from apps.oms.service.worker.results import adopt
 from apps.oms.service.worker.runtime import AccountRuntime
 from apps.oms.store import books, order_records
 
 LOOKBACK = timedelta(seconds=5)
+REPLACE_PENDING = "replace_pending"
 _CURSORS: WeakKeyDictionary[Any, dict[str, int]] = WeakKeyDictionary()
 
 
@@ -116,7 +120,14 @@ async def _book_trades(rt: AccountRuntime, trades: list[Structure]) -> int:
 
 
 async def _refresh(rt: AccountRuntime, row: dict[str, Any]) -> int:
-    """An open order the venue no longer lists: adopt its final state (and any last trades)."""
+    """An open order the venue no longer lists: adopt its final state (and any last trades).
+    An order in the middle of a cancel/replace is left to its `change_order` (its venue order
+    is gone on purpose); one whose `change_order` gave up ends here (`replace_failed`)."""
+    pending = row["edit_replace_state"] == REPLACE_PENDING
+    if pending:
+        async with rt.store.read() as conn:
+            if await order_records.change_in_flight(conn, int(row["id"])):
+                return 0
     try:
         final = await asyncio.wait_for(
             rt.venue.fetch_order(row["exchange_order_id"], row["symbol"]),
@@ -128,5 +139,10 @@ async def _refresh(rt: AccountRuntime, row: dict[str, Any]) -> int:
         locked = await order_records.require_order(rec.conn, int(row["id"]))
         if not locked["is_open"]:
             return 0
-        await adopt(rec, locked, final)
+        new = await adopt(rec, locked, final)
+        if pending and locked["edit_replace_state"] == REPLACE_PENDING:
+            values = {"edit_replace_state": "replace_failed", "edit_replace_at": rec.now}
+            new = await order_records.update_order(rec.conn, new, values)
+            await rec.emit("order_change_replace_failed", {**order_view(new),
+                           "reason": "abandoned"}, strategy_id=int(new["strategy_id"]))
     return 1
