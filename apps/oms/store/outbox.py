@@ -31,3 +31,27 @@ async def append_event(
             created_at=utcnow(),
         )
     )
+
+
+def event_row(
+    *,
+    account_id: int | None,
+    namespace: str,
+    event: str,
+    payload: dict[str, Any],
+    strategy_id: int | None = None,
+) -> dict[str, Any]:
+    return {
+        "account_id": account_id,
+        "namespace": namespace,
+        "event": event,
+        "strategy_id": strategy_id,
+        "payload": payload,
+        "created_at": utcnow(),
+    }
+
+
+async def append_events(conn: AsyncConnection, rows: list[dict[str, Any]]) -> None:
+    """Append several events (rows of `event_row`) in one statement, ids in list order."""
+    if rows:
+        await conn.execute(insert(outbox), rows)

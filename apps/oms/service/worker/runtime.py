@@ -23,7 +23,7 @@ from apps.oms.domain.enums import PositionMode
 from apps.oms.service.ports import VenuePort
 from apps.oms.store import leases, queue
 from apps.oms.store.leases import Lease
-from apps.oms.store.outbox import append_event
+from apps.oms.store.outbox import append_events, event_row
 from apps.oms.store.queue import Claimed
 from apps.oms.store.store import Store
 
@@ -61,7 +61,9 @@ class AccountRuntime:
             )
             if command is not None:
                 await queue.fence(conn, command.command_id, command.epoch)
-            yield Recorder(conn, self)
+            recorder = Recorder(conn, self)
+            yield recorder
+            await recorder.flush()  # the step's events, in one statement, before the commit
 
     async def instrument(self, symbol: str) -> Instrument:
         """Contract size and market kind from the venue's markets (cached by the venue)."""
@@ -77,12 +79,14 @@ class AccountRuntime:
 
 @dataclass(slots=True)
 class Recorder:
-    """The open record transaction: its connection, time, and the outbox writer."""
+    """The open record transaction: its connection, time, and the outbox writer (events are
+    buffered and written in one multi-row insert when the step ends, in emission order)."""
 
     conn: AsyncConnection
     rt: AccountRuntime
     now: datetime = field(default_factory=utcnow)
     events: list[str] = field(default_factory=list)
+    pending: list[dict[str, Any]] = field(default_factory=list)
 
     async def emit(
         self,
@@ -93,14 +97,19 @@ class Recorder:
         strategy_id: int | None = None,
     ) -> None:
         self.events.append(event)
-        await append_event(
-            self.conn,
-            account_id=self.rt.account_id,
-            namespace=namespace,
-            event=event,
-            payload=payload,
-            strategy_id=strategy_id,
+        self.pending.append(
+            event_row(
+                account_id=self.rt.account_id,
+                namespace=namespace,
+                event=event,
+                payload=dict(payload),  # written at the end of the step: keep it as it is now
+                strategy_id=strategy_id,
+            )
         )
+
+    async def flush(self) -> None:
+        rows, self.pending = self.pending, []
+        await append_events(self.conn, rows)
 
 
 def from_ms(ms: int | None) -> datetime:
