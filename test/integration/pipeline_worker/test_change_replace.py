@@ -139,11 +139,20 @@ async def test_replace_of_a_resting_limit_with_a_new_price(
     assert "order_change_replace_pending" in names
     assert "order_changed" in names
     assert "order_canceled" not in names
+    # a second change chains again from the original client id
+    again = await h.send(acct, "change_order", order_id=item["order_id"], new_price="2945")
+    await h.drain(acct)
+    assert (await h.command(again["command_id"]))["status"] == "completed"
+    linked = await venue_orders(h, item["order_id"])
+    assert [c for c, _ in linked] == [before["client_order_id"], chained,
+                                      before["client_order_id"] + "r2"]
+    assert [o["status"] for o in await paper_orders(await h.runtime(acct))] == [
+        "canceled", "canceled", "open"]
     await h.price(SYMBOL, "2940")
     await h.drain(acct)
     order = await h.order(item["order_id"])
     assert (order["status"], order["filled_qty"], order["avg_fill_price"]) == (
-        "FILLED", Decimal("0.2"), Decimal("2950"))
+        "FILLED", Decimal("0.2"), Decimal("2945"))
     await assert_fold(h, acct)
 
 
