@@ -86,7 +86,8 @@ def apply_fill(
     hedge / external orders: `order.position_id` (0 = a new position); an excess beyond that
     position opens an opposite one (reason `overfill`, alert). netting / strategy_netting: the
     key's managed position; crossing zero books leg 0 `out` + leg 1 `in` on a new position,
-    fee split pro rata. The book must hold every open position of the symbol."""
+    fee split pro rata. The book must hold the order's position and, when
+    `consults_open_positions`, every open position of the symbol."""
     instrument.check_supported()
     fill.validate()
     if fill.symbol != instrument.symbol:
@@ -110,12 +111,20 @@ def apply_fill(
     return _cross(ctx, target, qty, reverses)
 
 
+def consults_open_positions(mode: PositionMode, external: bool = False) -> bool:
+    """Whether booking (or previewing) an order looks beyond the order's own position: only
+    netting keys do. Hedge and external orders use `order.position_id` alone, so their book
+    needs only that position; loading every open position of the symbol for them would cost
+    O(open positions) per fill in hedge mode, where every trade opens one."""
+    return not external and mode is not PositionMode.HEDGE
+
+
 def _select_target(book: AccountBook, order: OrderRef, symbol: str) -> tuple[Position | None, bool]:
     """(target position or None for a new one, whether crossing zero is a netting reversal)."""
     explicit = book.positions.get(order.position_id) if order.position_id > 0 else None
     if explicit is not None and explicit.symbol != symbol:
         raise InvalidPositionId(f"position {order.position_id} is not on {symbol}")
-    dedicated = order.external or book.position_mode is PositionMode.HEDGE
+    dedicated = not consults_open_positions(book.position_mode, order.external)
     if dedicated and order.position_id > 0 and explicit is None:
         raise InvalidPositionId(f"position {order.position_id} is not in the book")
     if explicit is not None and not explicit.is_open:

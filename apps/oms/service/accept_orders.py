@@ -15,7 +15,7 @@ from apps.oms.domain.book import AccountBook, Instrument, OrderRef
 from apps.oms.domain.closing import check_reduce_only, plan_close, reserve_close, validate_reduce
 from apps.oms.domain.enums import PositionMode, Side
 from apps.oms.domain.errors import InvalidQty, InvalidStrategyId, UnsupportedMarket
-from apps.oms.domain.fills import preview_target
+from apps.oms.domain.fills import consults_open_positions, preview_target
 from apps.oms.domain.paper.errors import PaperError
 from apps.oms.domain.paper.markets import MarketList, check_price, check_qty
 from apps.oms.domain.positions import Position
@@ -82,12 +82,16 @@ async def visible_position(ctx: Ctx, position_id: int, *, lock: bool = False) ->
 
 
 async def load_book(ctx: Ctx, symbol: str, position_id: int) -> AccountBook:
-    rows = await position_store.open_positions_of(ctx.conn, ctx.account_id, symbol)
-    book = {int(r["id"]): position_store.position_from_row(r) for r in rows}
+    """The order's position, plus the symbol's open positions where the mode consults them."""
+    mode = PositionMode(ctx.account["position_mode"])
+    book: dict[int, Position] = {}
+    if consults_open_positions(mode):
+        rows = await position_store.open_positions_of(ctx.conn, ctx.account_id, symbol)
+        book = {int(r["id"]): position_store.position_from_row(r) for r in rows}
     if position_id > 0 and position_id not in book:
         explicit = await visible_position(ctx, position_id)
         book[explicit.position_id] = explicit
-    return AccountBook(ctx.account_id, PositionMode(ctx.account["position_mode"]), book)
+    return AccountBook(ctx.account_id, mode, book)
 
 
 def order_values(ctx: Ctx, command_id: int, client_order_id: str, **fields: Any) -> dict[str, Any]:

@@ -29,16 +29,22 @@ async def load_book(
     symbol: str,
     position_ids: Iterable[int] = (),
     trade_ids: Iterable[str] = (),
+    *,
+    all_open: bool = True,
 ) -> AccountBook:
-    """Every open position of `symbol` plus the named positions (locked on MySQL), and which of
-    `trade_ids` are booked already."""
+    """The named positions plus, with `all_open` (see `consults_open_positions`), every open
+    position of `symbol` (locked on MySQL); and which of `trade_ids` are booked already."""
     wanted = [p for p in position_ids if p > 0]
-    scope: Any = (P.is_open.is_(True)) & (P.symbol == symbol)
-    if wanted:
-        scope = or_(scope, P.id.in_(wanted))
-    query = lock(select(positions).where(P.account_id == account_id, scope), conn.dialect.name)
-    rows = (await conn.execute(query.order_by(P.id))).mappings()
-    book_positions = {int(r["id"]): position_from_row(dict(r)) for r in rows}
+    book_positions: dict[int, Position] = {}
+    if all_open or wanted:
+        scope: Any = P.id.in_(wanted)
+        if all_open:
+            scope = (P.is_open.is_(True)) & (P.symbol == symbol)
+            if wanted:
+                scope = or_(scope, P.id.in_(wanted))
+        query = lock(select(positions).where(P.account_id == account_id, scope), conn.dialect.name)
+        rows = (await conn.execute(query.order_by(P.id))).mappings()
+        book_positions = {int(r["id"]): position_from_row(dict(r)) for r in rows}
     return AccountBook(
         account_id, mode, book_positions, await booked_keys(conn, account_id, trade_ids)
     )

@@ -3,15 +3,17 @@ identities per mode, the order transition table is never left, close-by and merg
 
 from __future__ import annotations
 
+from dataclasses import replace
 from decimal import Decimal
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from apps.oms.domain.book import Instrument
-from apps.oms.domain.enums import OrderStatus, PositionMode
-from apps.oms.domain.errors import InvalidOrderState
+from apps.oms.domain.book import AccountBook, Fill, Instrument, OrderRef, SequentialIds
+from apps.oms.domain.enums import OrderStatus, PositionMode, Side
+from apps.oms.domain.errors import DomainError, InvalidOrderState
+from apps.oms.domain.fills import apply_fill, consults_open_positions
 from apps.oms.domain.orders import (
     TRANSITIONS,
     OrderState,
@@ -24,7 +26,7 @@ from apps.oms.domain.orders import (
 )
 from apps.oms.domain.positions import apply_deal, fold
 from books.invariants import check_all, deals_by_position
-from books.support import Sim
+from books.support import T0, Sim
 
 FAST = settings(max_examples=120, deadline=None)
 
@@ -167,3 +169,39 @@ def test_books_merge_conserves_quantity_and_total_pnl(
 @pytest.mark.parametrize("status", list(OrderStatus))
 def test_books_every_status_has_a_table_row(status: OrderStatus) -> None:
     assert status in TRANSITIONS
+
+
+@FAST
+@given(st.sampled_from(list(PositionMode)), st.lists(fill_cmd, min_size=1, max_size=14),
+       st.lists(st.integers(-3, 6), min_size=14, max_size=14), st.booleans(), fill_cmd,
+       st.integers(-1, 6))
+def test_books_a_narrowed_book_books_the_same(
+    mode: PositionMode, commands: list[tuple[str, Decimal, Decimal, int, Decimal]],
+    targets: list[int], external: bool, last: tuple[str, Decimal, Decimal, int, Decimal],
+    pick: int,
+) -> None:
+    """The store loads only the order's position when `consults_open_positions` is false
+    (hedge and external orders), every open position of the symbol otherwise: the fill books
+    exactly as on the whole book."""
+    sim = play(mode, Decimal(1), commands, targets)
+    known = sorted(sim.book.positions)
+    position_id = known[pick % len(known)] if known and pick >= 0 else 0
+    side, qty, price, strategy, fee = last
+    order = (OrderRef.for_external(99, position_id) if external
+             else OrderRef(99, strategy, position_id))
+    keep = {position_id} | (
+        {p.position_id for p in sim.book.open_positions(sim.instrument.symbol)}
+        if consults_open_positions(mode, order.external) else set()
+    )
+    narrow = replace(sim.book, positions={k: v for k, v in sim.book.positions.items()
+                                          if k in keep})
+    fill = Fill(sim.instrument.symbol, Side(side), qty, price, "last", T0, fee, "USDT")
+
+    def book(on: AccountBook) -> tuple[object, ...]:
+        try:
+            r = apply_fill(on, fill, order, sim.instrument, SequentialIds(1000), T0)
+        except DomainError as exc:
+            return ("error", type(exc), str(exc))
+        return (r.deals, r.positions, r.order_position_id, r.alerts)
+
+    assert book(narrow) == book(sim.book)

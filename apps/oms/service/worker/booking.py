@@ -14,7 +14,7 @@ from typing import Any
 
 from apps.oms.domain.book import Fill, OrderRef
 from apps.oms.domain.enums import PositionState, Reason, Side
-from apps.oms.domain.fills import FillResult, apply_fill
+from apps.oms.domain.fills import FillResult, apply_fill, consults_open_positions
 from apps.oms.domain.orders import apply_order_fill
 from apps.oms.service.ports import Structure
 from apps.oms.service.views import deal_view, position_view
@@ -72,8 +72,11 @@ async def book_trade(rec: Recorder, row: dict[str, Any], trade: Structure) -> di
     """Book one trade of order `row` (a duplicate trade id changes nothing); returns the row."""
     fill = fill_of(trade)
     acct = rec.rt.account
-    book = await books.load_book(rec.conn, acct.account_id, acct.position_mode, fill.symbol,
-                                 [int(row["position_id"])], [fill.exchange_trade_id])
+    external = row["reason"] == Reason.EXTERNAL
+    book = await books.load_book(
+        rec.conn, acct.account_id, acct.position_mode, fill.symbol, [int(row["position_id"])],
+        [fill.exchange_trade_id], all_open=consults_open_positions(acct.position_mode, external),
+    )  # fmt: skip
     if (fill.exchange_trade_id, 0) in book.booked_trades:
         return row
     await order_records.store_payload(

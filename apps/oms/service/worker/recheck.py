@@ -14,7 +14,7 @@ from sqlalchemy import select
 from apps.oms.domain.book import OrderRef
 from apps.oms.domain.closing import check_reduce_only, validate_reduce
 from apps.oms.domain.enums import PositionMode, Side
-from apps.oms.domain.fills import preview_target
+from apps.oms.domain.fills import consults_open_positions, preview_target
 from apps.oms.domain.positions import Position
 from apps.oms.domain.risk import OrderIntent, check_order
 from apps.oms.service.risk_snapshot import needs_reference_price, reference_price, risk_scopes
@@ -31,8 +31,9 @@ async def recheck(rec: Recorder, row: dict[str, Any]) -> None:
     acct = rec.rt.account
     side, qty, symbol = Side(row["side"]), Decimal(row["qty"]), row["symbol"]
     book = await books.load_book(
-        rec.conn, acct.account_id, acct.position_mode, symbol, [int(row["position_id"])]
-    )
+        rec.conn, acct.account_id, acct.position_mode, symbol, [int(row["position_id"])],
+        all_open=consults_open_positions(acct.position_mode),
+    )  # fmt: skip
     target = book.positions.get(int(row["position_id"]))
     if target is not None and reserves_close(row, target, acct.position_mode):
         target = replace(target, pending_close_qty=max(ZERO, target.pending_close_qty - qty))
