@@ -114,7 +114,9 @@ async def _begin(rt: AccountRuntime, cmd: Claimed, change: Change) -> Row | None
         row = await order_records.get_order(rec.conn, change.order_id)
         error = _error(rt, row, change)
         if row is None or error is not None:
-            if error == "invalid_order_state" and row["edit_replace_state"] == PENDING:
+            if row is not None and error == "invalid_order_state" and (
+                row["edit_replace_state"] == PENDING
+            ):
                 row = await order_records.update_order(rec.conn, row, _state(rec, FAILED))
                 await _emit(rec, "order_change_replace_failed", row, reason="order_closed")
             await finish(rec, cmd, error_code=error or "order_not_found", error_message=error)
