@@ -43,7 +43,6 @@ class StreamHub:
         """Commands were just queued here: keep the poll interval short for a while, since
         their events follow within milliseconds of the worker's commit."""
         self._expect_until = asyncio.get_running_loop().time() + EXPECT_SECONDS
-        self.wake.set()
 
     async def start(self) -> None:
         async with self.store.read() as conn:

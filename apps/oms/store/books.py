@@ -8,7 +8,7 @@ from collections.abc import Iterable
 from dataclasses import asdict
 from typing import Any
 
-from sqlalchemy import insert, or_, select, update
+from sqlalchemy import bindparam, insert, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from apps.oms.domain.book import AccountBook
@@ -20,6 +20,7 @@ from apps.oms.store.tables import deals, positions
 
 P = positions.c
 D = deals.c
+UPDATE_POSITION = update(positions).where(P.id == bindparam("b_id"))
 
 
 async def load_book(
@@ -65,14 +66,13 @@ async def booked_keys(
 
 
 async def insert_position(conn: AsyncConnection, position: Position) -> int:
-    result = await conn.execute(insert(positions).values(**position_values(position)))
+    result = await conn.execute(insert(positions), position_values(position))
     return int(result.inserted_primary_key[0])  # type: ignore[index]
 
 
 async def update_position(conn: AsyncConnection, position: Position) -> None:
-    await conn.execute(
-        update(positions).where(P.id == position.position_id).values(**position_values(position))
-    )
+    # the SET list comes from the parameter names: no statement is built per call
+    await conn.execute(UPDATE_POSITION, {**position_values(position), "b_id": position.position_id})
 
 
 def deal_values(deal: Deal, taker_or_maker: str | None = None) -> dict[str, Any]:
@@ -87,7 +87,7 @@ def deal_values(deal: Deal, taker_or_maker: str | None = None) -> dict[str, Any]
 
 
 async def insert_deal(conn: AsyncConnection, deal: Deal, taker_or_maker: str | None = None) -> int:
-    result = await conn.execute(insert(deals).values(**deal_values(deal, taker_or_maker)))
+    result = await conn.execute(insert(deals), deal_values(deal, taker_or_maker))
     return int(result.inserted_primary_key[0])  # type: ignore[index]
 
 

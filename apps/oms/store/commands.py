@@ -33,24 +33,25 @@ async def insert_command(
 ) -> int:
     finished = now if status in TERMINAL else None
     inserted = await conn.execute(
-        insert(commands).values(
-            account_id=account_id,
-            command_type=command_type,
-            request_id=request_id,
-            client_order_id=client_order_id,
-            content_hash=content_hash,
-            payload=payload,
-            status=status,
-            result=result,
-            error_code=error_code,
-            error_message=error_message,
-            api_key_id=api_key_id,
-            user_id=user_id,
-            attempts=0,
-            created_at=now,
-            updated_at=now,
-            finished_at=finished,
-        )
+        insert(commands),
+        {
+            "account_id": account_id,
+            "command_type": command_type,
+            "request_id": request_id,
+            "client_order_id": client_order_id,
+            "content_hash": content_hash,
+            "payload": payload,
+            "status": status,
+            "result": result,
+            "error_code": error_code,
+            "error_message": error_message,
+            "api_key_id": api_key_id,
+            "user_id": user_id,
+            "attempts": 0,
+            "created_at": now,
+            "updated_at": now,
+            "finished_at": finished,
+        },
     )
     return int(inserted.inserted_primary_key[0])  # type: ignore[index]
 

@@ -10,7 +10,7 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import func, insert, select, update
+from sqlalchemy import bindparam, func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from apps.oms.domain.money import to_plain
@@ -19,6 +19,7 @@ from apps.oms.store.tables import commands, order_venue_orders, orders, venue_pa
 
 OC = orders.c
 V = order_venue_orders.c
+UPDATE_ORDER = update(orders).where(OC.id == bindparam("b_id"))
 
 
 def plain_json(value: Any) -> Any:
@@ -51,7 +52,8 @@ async def update_order(
 ) -> dict[str, Any]:
     """Write `values` to the (locked) order `row` and return the row as now stored, for the
     event payload, without reading it back."""
-    await conn.execute(update(orders).where(OC.id == row["id"]).values(**values))
+    # the SET list comes from the parameter names: no statement is built per call
+    await conn.execute(UPDATE_ORDER, {**values, "b_id": row["id"]})
     return {**row, **values}
 
 
@@ -85,12 +87,13 @@ async def add_venue_order(
     exists = (await conn.execute(select(V.id).where(V.client_order_id == client_order_id))).first()
     if exists is None:
         await conn.execute(
-            insert(order_venue_orders).values(
-                order_id=order_id,
-                account_id=account_id,
-                client_order_id=client_order_id,
-                created_at=now,
-            )
+            insert(order_venue_orders),
+            {
+                "order_id": order_id,
+                "account_id": account_id,
+                "client_order_id": client_order_id,
+                "created_at": now,
+            },
         )
 
 
@@ -205,14 +208,14 @@ async def store_payload(
     await conn.execute(
         insert(venue_payloads)
         .prefix_with("IGNORE", dialect="mysql")
-        .prefix_with("OR IGNORE", dialect="sqlite")
-        .values(
-            account_id=account_id,
-            kind=kind,
-            content_hash=digest,
-            exchange_id=exchange_id,
-            exchange_object_id=object_id,
-            payload=body,
-            created_at=now,
-        )
+        .prefix_with("OR IGNORE", dialect="sqlite"),
+        {
+            "account_id": account_id,
+            "kind": kind,
+            "content_hash": digest,
+            "exchange_id": exchange_id,
+            "exchange_object_id": object_id,
+            "payload": body,
+            "created_at": now,
+        },
     )

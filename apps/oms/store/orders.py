@@ -27,7 +27,7 @@ def inserted_row(order_id: int, values: dict[str, Any]) -> dict[str, Any]:
 
 
 async def insert_order(conn: AsyncConnection, values: dict[str, Any]) -> int:
-    result = await conn.execute(insert(orders).values(**values))
+    result = await conn.execute(insert(orders), values)
     return int(result.inserted_primary_key[0])  # type: ignore[index]
 
 

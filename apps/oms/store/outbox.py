@@ -22,14 +22,15 @@ async def append_event(
 ) -> None:
     """Append one event; the sequencer gives it a dense `seq` once it has committed."""
     await conn.execute(
-        insert(outbox).values(
-            account_id=account_id,
-            namespace=namespace,
-            event=event,
-            strategy_id=strategy_id,
-            payload=payload,
-            created_at=utcnow(),
-        )
+        insert(outbox),
+        {
+            "account_id": account_id,
+            "namespace": namespace,
+            "event": event,
+            "strategy_id": strategy_id,
+            "payload": payload,
+            "created_at": utcnow(),
+        },
     )
 
 

@@ -164,7 +164,7 @@ class PaperStore:
         for symbol, position in after.positions.items():
             row = position_row(after.account_id, position)
             if symbol not in before.positions:
-                await conn.execute(insert(paper_positions).values(**row))
+                await conn.execute(insert(paper_positions), row)
             elif before.positions[symbol] != position:
                 await conn.execute(
                     update(paper_positions)
@@ -187,7 +187,7 @@ class PaperStore:
         for order in orders:
             row = order_row(account_id, order)
             if order.seq >= before.next_seq:
-                await conn.execute(insert(paper_orders).values(**row))
+                await conn.execute(insert(paper_orders), row)
             else:
                 await conn.execute(
                     update(paper_orders)
