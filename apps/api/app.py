@@ -53,7 +53,7 @@ def create_app(settings: Settings) -> FastAPI:
             await app.state.market_hub.close()
             await app.state.ccxt_registry.close()
             await app.state.stream_hub.stop()
-            waker.close()
+            await waker.close()
             await store.close()
 
     app = FastAPI(

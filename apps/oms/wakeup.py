@@ -76,6 +76,8 @@ class WakeSender:
         self.max_age = timedelta(seconds=max_age)
         self._addresses: list[Address] = []
         self._read_at = float("-inf")
+        self._read_once = False
+        self._refreshing: asyncio.Task[None] | None = None
         self._transport: asyncio.DatagramTransport | None = None
 
     async def wake(self, account_ids: Iterable[int]) -> None:
@@ -95,12 +97,27 @@ class WakeSender:
             log.debug("wake-up not sent: %s", exc)
 
     async def _current(self) -> list[Address]:
+        """The cached addresses; a stale cache is refreshed in the background (the first read
+        is awaited), so a request never waits for the refresh query."""
         if time.monotonic() - self._read_at >= self.refresh:
             self._read_at = time.monotonic()
-            async with self.store.read() as conn:
-                found = await fleet.wake_addresses(conn, utcnow(), self.max_age)
-            self._addresses = [a for a in map(parse_address, found) if a is not None]
+            if self._refreshing is None:
+                self._refreshing = asyncio.create_task(self._refresh())
+                self._refreshing.add_done_callback(self._refreshed)
+            if not self._read_once:
+                await asyncio.shield(self._refreshing)
         return self._addresses
+
+    async def _refresh(self) -> None:
+        async with self.store.read() as conn:
+            found = await fleet.wake_addresses(conn, utcnow(), self.max_age)
+        self._addresses = [a for a in map(parse_address, found) if a is not None]
+        self._read_once = True
+
+    def _refreshed(self, task: asyncio.Task[None]) -> None:
+        self._refreshing = None
+        if not task.cancelled() and task.exception() is not None:
+            log.debug("wake-up addresses not read: %s", task.exception())
 
     async def _open(self) -> asyncio.DatagramTransport:
         if self._transport is None or self._transport.is_closing():
@@ -110,7 +127,12 @@ class WakeSender:
             )
         return self._transport
 
-    def close(self) -> None:
+    async def close(self) -> None:
+        """Let a running refresh finish (cancelling it mid-query could strand its pooled
+        connection while the store is being closed), then close the socket."""
+        if self._refreshing is not None:
+            with contextlib.suppress(Exception):
+                await self._refreshing
         if self._transport is not None:
             with contextlib.suppress(Exception):
                 self._transport.close()

@@ -104,7 +104,7 @@ async def test_queued_command_wakes_an_idle_worker(fresh_store: Store) -> None:
     finally:
         stop.set()
         await asyncio.wait_for(task, 10)  # the stop also cuts the 10 s pauses short
-        sender.close()
+        await sender.close()
 
 
 async def test_wake_ups_off_publishes_no_address(fresh_store: Store) -> None:
@@ -116,7 +116,7 @@ async def test_wake_ups_off_publishes_no_address(fresh_store: Store) -> None:
         assert addr is None
         sender = WakeSender(fresh_store)
         await sender.wake([1, 2])  # nobody to tell: a no-op, never an error
-        sender.close()
+        await sender.close()
     finally:
         stop.set()
         await asyncio.wait_for(task, 10)
