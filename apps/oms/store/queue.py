@@ -36,6 +36,10 @@ class Claimed:
     retry: bool
     # what acceptance already decided (cancel_order: items for orders cancelled before sending)
     result: dict[str, Any] | None = None
+    # the rest of the row, so that finishing can build the command's event without a re-read
+    client_order_id: str | None = None
+    created_at: datetime | None = None
+    started_at: datetime | None = None
 
 
 class Fenced(Exception):
@@ -58,6 +62,8 @@ async def claim_next(
                 C.status,
                 C.attempts,
                 C.result,
+                C.client_order_id,
+                C.created_at,
             )
             .where(C.account_id == account_id, C.status.in_(UNFINISHED))
             .order_by(C.id)
@@ -87,6 +93,9 @@ async def claim_next(
         attempts,
         retry,
         row.result if isinstance(row.result, dict) else None,
+        row.client_order_id,
+        row.created_at,
+        now,
     )
 
 
@@ -126,8 +135,3 @@ async def finish(
     )
     if done.rowcount != 1:
         raise Fenced(f"command {command_id} is not running under epoch {epoch}")
-
-
-async def command_row(conn: AsyncConnection, command_id: int) -> dict[str, Any]:
-    row = (await conn.execute(select(commands).where(C.id == command_id))).mappings().one()
-    return dict(row)

@@ -47,7 +47,24 @@ async def finish(
         error_code=error_code,
         error_message=error_message,
     )
-    row = await queue.command_row(rec.conn, cmd.command_id)
+    row = {
+        "id": cmd.command_id,
+        "account_id": cmd.account_id,
+        "command_type": cmd.command_type,
+        "request_id": cmd.request_id,
+        "client_order_id": cmd.client_order_id,
+        "status": status,
+        "error_code": error_code,
+        "error_message": error_message,
+        "result": result,
+        "order_id": cmd.order_id,
+        "payload": cmd.payload,
+        "attempts": cmd.attempts,
+        "created_at": cmd.created_at,
+        "started_at": cmd.started_at,
+        "finished_at": rec.now,
+        "updated_at": rec.now,
+    }  # the row as `queue.finish` left it, without reading it back
     await rec.emit(f"command_{status}", command_view(row))
 
 
