@@ -49,10 +49,16 @@ def _opt_ms(value: datetime | None) -> int | None:
 
 
 class PaperStore:
-    """Paper venue rows over one async engine (MySQL or SQLite)."""
+    """Paper venue rows over one async engine (MySQL or SQLite).
+
+    Keeps the last account state it loaded or saved, keyed by the account row's `version`:
+    `load` reads the account row first and reuses that state while the version is unchanged
+    (every `save` bumps it, whoever writes), so the balances, positions and open orders are
+    read again only after another writer moved the account. States are immutable."""
 
     def __init__(self, engine: AsyncEngine) -> None:
         self.engine = engine
+        self._states: dict[int, tuple[int, AccountState]] = {}
 
     async def ensure_account(
         self, account_id: int, start: Mapping[str, Decimal], leverage: int, now_ms: int
@@ -91,6 +97,9 @@ class PaperStore:
                     select(paper_accounts).where(paper_accounts.c.account_id == account_id)
                 )
             ).one()
+            known = self._states.get(account_id)
+            if known is not None and known[0] == head.version:
+                return known[1], head.version
             balances = await conn.execute(
                 select(paper_balances).where(paper_balances.c.account_id == account_id)
             )
@@ -110,6 +119,7 @@ class PaperStore:
                 next_seq=head.next_seq,
                 leverage=head.leverage,
             )
+        self._states[account_id] = (head.version, state)
         return state, head.version
 
     async def save(self, before: AccountState, version: int, outcome: Outcome, now_ms: int) -> None:
@@ -135,6 +145,7 @@ class PaperStore:
                 await conn.execute(
                     insert(paper_fills), [fill_row(after.account_id, f) for f in outcome.fills]
                 )
+        self._states[after.account_id] = (version + 1, after)  # committed: what a load would see
 
     async def _save_balances(
         self, conn: AsyncConnection, before: AccountState, after: AccountState
