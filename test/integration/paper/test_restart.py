@@ -8,6 +8,7 @@ from decimal import Decimal
 
 import ccxt
 import pytest
+from sqlalchemy import event
 
 from apps.oms.domain.paper.faults import FaultConfig
 from apps.oms.exchange.paper.venue import PaperVenue
@@ -194,3 +195,37 @@ async def test_trigger_params_fire_on_price(new_account, make_venue) -> None:
     assert (await venue.fetch_order(take["id"]))["status"] == "canceled"
     canceled = await venue.cancel_all_orders(PERP)
     assert canceled == []
+
+
+async def test_cached_state_follows_other_writers(
+    store_url, engine, new_account, make_venue
+) -> None:
+    """Two adapters (two store objects, as two worker processes would have) writing the same
+    account in turns: each reuses its cached state only while the account's version is its
+    own, so no write is lost and every view equals a fresh adapter's."""
+    account_id = await new_account()
+    a, b = make_venue(account_id), make_venue(account_id)
+    await a.set_price(BTC, D(50000))
+    for venue, side in ((a, "buy"), (b, "buy"), (a, "sell"), (b, "buy"), (b, "buy"), (a, "buy")):
+        await venue.create_order(BTC, "market", side, D("0.1"), None)
+    fresh = await snapshot(make_venue(account_id))
+    assert await snapshot(a) == fresh
+    assert await snapshot(b) == fresh
+    assert fresh[0]["BTC"] == D("0.4")  # 5 buys and 1 sell of 0.1: nothing lost
+
+    statements: list[str] = []
+
+    def count(conn, cursor, statement, params, context, executemany) -> None:
+        statements.append(statement)
+
+    store = a.store
+    await store.load(account_id)  # a's cache is current again after its own load
+    event.listen(engine.sync_engine, "before_cursor_execute", count)
+    try:
+        state, _ = await store.load(account_id)
+    finally:
+        event.remove(engine.sync_engine, "before_cursor_execute", count)
+    reads = [s for s in statements if s.lstrip().upper().startswith("SELECT")]
+    assert len(reads) == 1
+    assert "paper_accounts" in reads[0]
+    assert state.balances["BTC"] == D("0.4")
