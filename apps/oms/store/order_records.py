@@ -20,6 +20,16 @@ from apps.oms.store.tables import commands, order_venue_orders, orders, venue_pa
 OC = orders.c
 V = order_venue_orders.c
 UPDATE_ORDER = update(orders).where(OC.id == bindparam("b_id"))
+LINK_OWN = update(order_venue_orders).where(
+    V.order_id == bindparam("b_order"),
+    V.client_order_id == bindparam("b_client"),
+    V.exchange_order_id.is_(None),
+)
+ADD_VENUE_ORDER = (
+    insert(order_venue_orders)
+    .prefix_with("IGNORE", dialect="mysql")
+    .prefix_with("OR IGNORE", dialect="sqlite")
+)
 
 
 def plain_json(value: Any) -> Any:
@@ -83,18 +93,17 @@ async def add_venue_order(
     client_order_id: str,
     now: datetime,
 ) -> None:
-    """Record the venue order we are about to send (idempotent on its client order id)."""
-    exists = (await conn.execute(select(V.id).where(V.client_order_id == client_order_id))).first()
-    if exists is None:
-        await conn.execute(
-            insert(order_venue_orders),
-            {
-                "order_id": order_id,
-                "account_id": account_id,
-                "client_order_id": client_order_id,
-                "created_at": now,
-            },
-        )
+    """Record the venue order we are about to send (idempotent on its client order id: the
+    unique key turns a repeat into a no-op, in one statement)."""
+    await conn.execute(
+        ADD_VENUE_ORDER,
+        {
+            "order_id": order_id,
+            "account_id": account_id,
+            "client_order_id": client_order_id,
+            "created_at": now,
+        },
+    )
 
 
 async def venue_order_started(conn: AsyncConnection, client_order_id: str) -> datetime | None:
@@ -111,17 +120,18 @@ async def link_exchange_id(
     """Give the venue order its exchange id, once: the row of `order_id` with that client id
     when the venue echoes it, else the order's newest row still without one. A row already
     linked keeps its id (a replaced order's earlier venue orders stay mapped)."""
+    if client_order_id is not None:  # the usual case, one statement: our row, still unlinked
+        params = {"exchange_order_id": exchange_order_id, "b_order": order_id}
+        linked = await conn.execute(LINK_OWN, {**params, "b_client": client_order_id})
+        if linked.rowcount == 1:
+            return
     of_order = V.order_id == order_id
     known = select(V.id).where(of_order, V.exchange_order_id == exchange_order_id)
     if (await conn.execute(known)).first() is not None:
         return
+    # the venue did not echo our client id (or rewrote it): the newest row still unlinked
     unlinked = select(V.id).where(of_order, V.exchange_order_id.is_(None))
-    newest = unlinked.order_by(V.id.desc()).limit(1)
-    row = None
-    if client_order_id is not None:
-        row = (await conn.execute(newest.where(V.client_order_id == client_order_id))).first()
-    if row is None:  # the venue did not echo our client id (or rewrote it)
-        row = (await conn.execute(newest)).first()
+    row = (await conn.execute(unlinked.order_by(V.id.desc()).limit(1))).first()
     if row is not None:
         await conn.execute(
             update(order_venue_orders)

@@ -16,11 +16,13 @@ from apps.oms.domain.book import Fill, OrderRef
 from apps.oms.domain.enums import PositionState, Reason, Side
 from apps.oms.domain.fills import FillResult, apply_fill, consults_open_positions
 from apps.oms.domain.orders import apply_order_fill
+from apps.oms.domain.positions import Position
 from apps.oms.service.ports import Structure
 from apps.oms.service.views import deal_view, position_view
 from apps.oms.service.worker.order_state import reserves_close, state_of, write_order
 from apps.oms.service.worker.runtime import Recorder, from_ms
 from apps.oms.store import books, order_records
+from apps.oms.store.positions import position_values
 
 ZERO = Decimal(0)
 
@@ -128,7 +130,7 @@ async def persist(
         await rec.emit("deal_created", view, strategy_id=values.strategy_id)
     for position in result.positions:
         pid = real.get(position.position_id, position.position_id)
-        await emit_position(rec, pid, opened=position.position_id < 0)
+        await emit_position(rec, pid, opened=position.position_id < 0, position=position)
     for alert in result.alerts:
         await rec.emit(
             alert.code,
@@ -141,8 +143,15 @@ async def persist(
     return real
 
 
-async def emit_position(rec: Recorder, position_id: int, *, opened: bool = False) -> None:
-    row = await books.get_position_row(rec.conn, position_id)
+async def emit_position(
+    rec: Recorder, position_id: int, *, opened: bool = False, position: Position | None = None
+) -> None:
+    """`position_opened` / `_updated` / `_closed` with the row as stored: built from `position`
+    when the caller has just written it (no read back), else read."""
+    if position is not None:
+        row: dict[str, Any] | None = {**position_values(position), "id": position_id}
+    else:
+        row = await books.get_position_row(rec.conn, position_id)
     if row is None:
         return
     if opened:

@@ -47,7 +47,7 @@ async def _persist(rec: Recorder, result: InternalResult) -> list[dict[str, Any]
     for view in views:
         await rec.emit("deal_created", deal_view(view), strategy_id=int(view["strategy_id"]))
     for position in result.positions:
-        await emit_position(rec, position.position_id)
+        await emit_position(rec, position.position_id, position=position)
     return views
 
 
