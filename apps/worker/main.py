@@ -14,6 +14,7 @@ import socket
 import time
 import uuid
 from collections.abc import Callable
+from datetime import timedelta
 
 from apps.oms import wakeup
 from apps.oms.clock import utcnow
@@ -41,6 +42,7 @@ class Worker:
         self.lease_kick = asyncio.Event()
         self.sequencer_kick = asyncio.Event()
         self.wake_listener: asyncio.DatagramTransport | None = None
+        self.passed_over: dict[int, float] = {}  # free accounts left to peers, since when
         self.crowded = False  # at capacity while other accounts have work
         self.releasing: set[asyncio.Task[None]] = set()  # background lease releases
 
@@ -117,12 +119,21 @@ class Worker:
             await self.pause(self.lease_kick, cfg.poll_max_ms / 1000)
 
     async def acquire(self, stop: asyncio.Event) -> None:
+        """Take leases up to this worker's fair share among the live workers (see
+        `leases.acquire_share`); accounts left free for a peer that has not taken them after a
+        grace period (several of its rounds) are taken then."""
         cfg = self.settings.worker
         async with self.store.transaction() as conn:
-            taken = await leases.acquire(
-                conn, owner=self.worker_id, now=utcnow(), lease_seconds=cfg.lease_seconds,
+            now = utcnow()
+            alive = await fleet.alive_workers(conn, now, timedelta(seconds=cfg.lease_seconds))
+            clock = time.monotonic()
+            grace = max(1.0, 5 * cfg.poll_max_ms / 1000)  # several of a peer's rounds
+            overdue = {a for a, since in self.passed_over.items() if clock - since >= grace}
+            taken, left = await leases.acquire_share(
+                conn, owner=self.worker_id, now=now, lease_seconds=cfg.lease_seconds,
                 limit=cfg.concurrency - len(self.tasks), exclude=self.tasks,
-                dialect=self.store.dialect)
+                dialect=self.store.dialect, workers=alive, overdue=overdue)
+        self.passed_over = {a: self.passed_over.get(a, clock) for a in left}
         for lease in taken:
             await self.start_account(lease, stop)
         self.crowded = False

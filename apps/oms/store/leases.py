@@ -8,7 +8,7 @@ with `hold()`, so a lease cannot change hands while a result is being recorded.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Collection, Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -82,16 +82,49 @@ async def acquire(
     dialect: str,
 ) -> list[Lease]:
     """Take up to `limit` free or expired leases of accounts that have work."""
+    taken, _left = await acquire_share(
+        conn, owner=owner, now=now, lease_seconds=lease_seconds, limit=limit, exclude=exclude,
+        dialect=dialect,
+    )  # fmt: skip
+    return taken
+
+
+async def acquire_share(
+    conn: AsyncConnection,
+    *,
+    owner: str,
+    now: datetime,
+    lease_seconds: float,
+    limit: int,
+    exclude: Iterable[int] = (),
+    dialect: str,
+    workers: int = 1,
+    overdue: Collection[int] = (),
+) -> tuple[list[Lease], set[int]]:
+    """Take free or expired leases of accounts that have work: at most `limit`, and no more
+    than this worker's fair share (accounts with work / `workers` alive, counting the ones it
+    holds), so that under sustained load a second worker process gets accounts too. `overdue`
+    accounts (this worker left them to its peers a while ago and they are still free) are
+    taken regardless of the share: a peer that is alive but full or slow cannot starve them.
+    Returns the leases taken and the free accounts left to others."""
     if limit <= 0:
-        return []
+        return [], set()
     held = set(exclude)
-    wanted = [a for a in await accounts_with_work(conn, 1000) if a not in held]
+    every = await accounts_with_work(conn, 1000)
+    wanted = [a for a in every if a not in held]
     if not wanted:
-        return []
+        return [], set()
     query = select(L.account_id).where(_takeable(owner, now), L.account_id.in_(wanted))
-    query = skip_locked(query.order_by(L.account_id).limit(limit), dialect)
-    taken = [int(a) for a in (await conn.execute(query)).scalars()]
-    return await _take(conn, taken, owner, now, lease_seconds)
+    free = [
+        int(a)
+        for a in (await conn.execute(skip_locked(query.order_by(L.account_id), dialect))).scalars()
+    ]
+    share = -(-len(every) // max(1, workers)) - len(held)
+    late = [a for a in free if a in overdue]
+    count = min(limit, max(share, len(late)))
+    chosen = (late + [a for a in free if a not in overdue])[: max(0, count)]
+    taken = await _take(conn, chosen, owner, now, lease_seconds)
+    return taken, set(free) - set(chosen)
 
 
 async def _take(

@@ -4,8 +4,9 @@ real acceptance service, then executed by the real worker code against the paper
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from decimal import Decimal
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -25,10 +26,13 @@ from apps.oms.service.worker.sync import sync_orders
 from apps.oms.service.worker.triggers import check_triggers
 from apps.oms.store import leases
 from apps.oms.store.accounts import insert_account
+from apps.oms.store.migrate import upgrade
 from apps.oms.store.paper import PaperStore
 from apps.oms.store.store import Store
 from apps.oms.store.tables import commands, orders
 from apps.worker.venues import VenueCache, load_account
+
+from ...conftest import create_mysql_database, drop_mysql_database
 
 FLAGS = AccountFlags(can_trade=True, can_close_position=True, can_risk_manage=True)
 
@@ -144,3 +148,26 @@ async def eventually(check: Callable[[], Awaitable[bool]], seconds: float = 10) 
         if loop.time() > deadline:
             raise AssertionError("condition not reached in time")
         await asyncio.sleep(0.02)
+
+
+@pytest.fixture(params=["sqlite", "mysql"])
+def fresh_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """A migrated database of its own: a real worker leases every account that has work."""
+    if request.param == "sqlite":
+        url = f"sqlite+aiosqlite:///{tmp_path / 'fresh.sqlite3'}"
+        upgrade(url)
+        yield url
+        return
+    name, url = create_mysql_database()
+    try:
+        upgrade(url)
+        yield url
+    finally:
+        drop_mysql_database(name)
+
+
+@pytest.fixture
+async def fresh_store(fresh_url: str) -> AsyncIterator[Store]:
+    store = Store.from_url(fresh_url, pool_size=8)
+    yield store
+    await store.close()

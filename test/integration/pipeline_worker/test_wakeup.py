@@ -7,20 +7,15 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator, Iterator
-from pathlib import Path
 
-import pytest
 from sqlalchemy import select
 
 from apps.oms.config import Settings
-from apps.oms.store.migrate import upgrade
 from apps.oms.store.store import Store
 from apps.oms.store.tables import workers
 from apps.oms.wakeup import WakeSender, decode, encode, parse_address
 from apps.worker.main import Worker
 
-from ...conftest import create_mysql_database, drop_mysql_database
 from .conftest import Harness, eventually, worker_settings
 
 SLOW_POLL_MS = 10_000  # without a wake-up, an idle worker would look again only after 10 s
@@ -34,29 +29,6 @@ def test_codec() -> None:
     assert parse_address("127.0.0.1:4567") == ("127.0.0.1", 4567)
     assert parse_address("no-port") is None
     assert parse_address(None) is None
-
-
-@pytest.fixture(params=["sqlite", "mysql"])
-def fresh_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
-    """A migrated database of its own: a real worker leases every account that has work."""
-    if request.param == "sqlite":
-        url = f"sqlite+aiosqlite:///{tmp_path / 'wake.sqlite3'}"
-        upgrade(url)
-        yield url
-        return
-    name, url = create_mysql_database()
-    try:
-        upgrade(url)
-        yield url
-    finally:
-        drop_mysql_database(name)
-
-
-@pytest.fixture
-async def fresh_store(fresh_url: str) -> AsyncIterator[Store]:
-    store = Store.from_url(fresh_url, pool_size=8)
-    yield store
-    await store.close()
 
 
 async def start(store: Store, wake_host: str) -> tuple[asyncio.Task[None], asyncio.Event, str]:

@@ -1,0 +1,117 @@
+"""Lease sharing between worker processes (real in-process `Worker`s on a fresh MariaDB
+database): under sustained load each live worker takes its fair share of the accounts with
+work, and accounts left to a peer that does not take them are not starved."""
+
+from __future__ import annotations
+
+import asyncio
+from collections import Counter
+from datetime import timedelta
+
+import pytest
+from sqlalchemy import insert, select
+
+from apps.oms.clock import utcnow
+from apps.oms.config import Settings
+from apps.oms.store.store import Store
+from apps.oms.store.tables import account_leases, commands, workers
+from apps.worker.main import Worker
+
+from .conftest import Harness, eventually, worker_settings
+
+pytestmark = pytest.mark.parametrize("fresh_url", ["mysql"], indirect=True)
+SYMBOL = "BTC/USDT:USDT"
+
+
+async def queue_orders(h: Harness, accounts: list[int], per_account: int) -> None:
+    for n in range(per_account):
+        for account in accounts:
+            item = await h.send(account, "send_order", symbol=SYMBOL, order_type="market",
+                                side="buy" if n % 2 else "sell", qty="0.001")
+            assert item["ok"], item
+
+
+async def owners(store: Store) -> Counter[str]:
+    async with store.read() as conn:
+        rows = await conn.execute(select(account_leases.c.owner).where(
+            account_leases.c.owner.is_not(None), account_leases.c.expires_at > utcnow()))
+        return Counter(str(r[0]) for r in rows)
+
+
+async def remaining(store: Store) -> int:
+    async with store.read() as conn:
+        rows = await conn.execute(select(commands.c.id).where(
+            commands.c.status.in_(("queued", "running"))))
+        return len(rows.all())
+
+
+def start(store: Store) -> tuple[Worker, asyncio.Task[None], asyncio.Event]:
+    settings = Settings(worker=worker_settings(poll_max_ms=100, concurrency=16, lease_seconds=5,
+                                               heartbeat_seconds=0.5))
+    worker = Worker(settings, store)
+    stop = asyncio.Event()
+    return worker, asyncio.create_task(worker.run(stop)), stop
+
+
+async def registered(store: Store, count: int) -> None:
+    async def check() -> bool:
+        async with store.read() as conn:
+            rows = await conn.execute(select(workers.c.id).where(workers.c.status == "running"))
+            return len(rows.all()) >= count
+
+    await eventually(check, 10)
+
+
+async def test_two_workers_share_the_accounts(fresh_store: Store) -> None:
+    h = Harness(fresh_store)
+    accounts = [await h.account("hedge") for _ in range(10)]
+    await h.price(SYMBOL, "50000")
+    first, second = start(fresh_store), start(fresh_store)
+    try:
+        await registered(fresh_store, 2)
+        await queue_orders(h, accounts, 15)
+        seen: Counter[str] = Counter()
+
+        async def both_busy() -> bool:
+            seen.clear()
+            seen.update(await owners(fresh_store))
+            return len(seen) == 2 and sum(seen.values()) == 10
+
+        await eventually(both_busy, 10)
+        assert sorted(seen.values()) == [5, 5], seen  # a fair share each, not 10 and 0
+
+        async def drained() -> bool:
+            return await remaining(fresh_store) == 0
+
+        await eventually(drained, 60)
+    finally:
+        for _worker, _task, stop in (first, second):
+            stop.set()
+        await asyncio.gather(first[1], second[1])
+
+
+async def test_accounts_left_to_an_idle_peer_are_taken(fresh_store: Store) -> None:
+    """A peer that looks alive (fresh heartbeat) but takes nothing: the one real worker first
+    takes its half of the accounts (and keeps them: their resting orders are watched), then,
+    after the grace period, the rest."""
+    h = Harness(fresh_store)
+    accounts = [await h.account("hedge") for _ in range(6)]
+    await h.price(SYMBOL, "50000")
+    async with fresh_store.transaction() as conn:
+        now = utcnow()
+        await conn.execute(insert(workers).values(
+            id="ghost", hostname="elsewhere", pid=1, status="running", started_at=now,
+            heartbeat_at=now + timedelta(minutes=5)))  # alive for the whole test
+    for account in accounts:  # resting orders: the worker keeps the leases it takes (order sync)
+        item = await h.send(account, "send_order", symbol=SYMBOL, order_type="limit",
+                            side="buy", qty="0.001", price="40000")
+        assert item["ok"], item
+    _worker, task, stop = start(fresh_store)
+    try:
+        async def drained() -> bool:
+            return await remaining(fresh_store) == 0
+
+        await eventually(drained, 30)  # the grace period is 1 s: nothing waits for the ghost
+    finally:
+        stop.set()
+        await task
