@@ -18,7 +18,7 @@ from apps.oms.service.worker import dispatch, replace
 from apps.oms.service.worker.runtime import AccountRuntime
 from apps.oms.store import order_records
 from apps.oms.store.accounts import insert_account
-from apps.oms.store.tables import account_leases, deals, outbox
+from apps.oms.store.tables import account_leases, commands, deals, outbox
 from apps.worker.venues import load_account
 
 from .conftest import Harness
@@ -381,3 +381,38 @@ async def test_reattempt_after_a_crash_between_cancel_and_replace(
             "SUBMITTED", Decimal("2950"), "replaced")
         assert [o["status"] for o in orders_on_venue] == ["canceled", "open"]
         assert len(await venue_orders(b, item["order_id"])) == 2
+
+
+async def test_attempt_cap_never_abandons_a_replacement_that_may_be_placed(
+    harness: Callable[..., Harness],
+) -> None:
+    """Workers died under a change more often than the attempt cap allows, the last time right
+    after placing the replacement: the change is still resolved by lookup (adopted, not given up
+    as `internal_error`), and nothing is placed twice."""
+    a, b = harness(), harness()
+    acct = await no_edit_account(a)
+    item = await resting_buy(a, acct, "0.2", "2900")
+    change = await a.send(acct, "change_order", order_id=item["order_id"], new_price="2950")
+    rt_a = await a.runtime(acct, owner="A")
+    cmd = await dispatch.claim(rt_a)
+    assert cmd is not None
+    row = await replace._begin(rt_a, cmd, replace.Change.of(cmd.payload))
+    assert row is not None
+    final = await replace._cancel_confirmed(rt_a, row)
+    assert final is not None
+    placed = await replace._confirm(rt_a, cmd, replace.Change.of(cmd.payload), final)
+    assert placed is not None
+    _, client_order_id, qty = placed
+    await rt_a.venue.create_order(SYMBOL, "limit", "buy", qty, Decimal("2950"),
+                                  {"clientOrderId": client_order_id})
+    async with a.store.transaction() as conn:  # as if it had died this often already
+        await conn.execute(update(commands).where(commands.c.id == change["command_id"])
+                           .values(attempts=dispatch.MAX_ATTEMPTS + 1))
+    rt_b = await _take_over(a, b, acct)
+    command = await b.command(change["command_id"])
+    order = await b.order(item["order_id"])
+    assert (command["status"], command["error_code"]) == ("completed", None)
+    assert (order["status"], order["price"], order["edit_replace_state"]) == (
+        "SUBMITTED", Decimal("2950"), "replaced")
+    assert [o["status"] for o in await paper_orders(rt_b)] == ["canceled", "open"]
+    assert rt_b.venue.count.get("create_order", 0) == 0  # type: ignore[attr-defined]

@@ -66,8 +66,13 @@ async def execute(rt: AccountRuntime, cmd: Claimed, stop: asyncio.Event) -> None
 
 
 async def _may_be_placed(rt: AccountRuntime, cmd: Claimed) -> bool:
-    """A send whose order may be on the venue (outcome unknown: its workers died mid-call) is
-    never given up by the attempt cap: the executor resolves it by lookup within its window."""
+    """A send whose order may be on the venue (outcome unknown: its workers died mid-call), or a
+    change whose written-ahead replacement may be, is never given up by the attempt cap: the
+    executor resolves it by lookup within its window."""
+    if cmd.command_type == "change_order":
+        async with rt.store.read() as conn:
+            pending = await order_records.pending_venue_order(conn, int(cmd.payload["order_id"]))
+        return pending is not None
     if cmd.order_id is None or cmd.command_type not in ("send_order", "close_position"):
         return False
     async with rt.store.read() as conn:
