@@ -120,7 +120,7 @@ class Worker:
 
     async def acquire(self, stop: asyncio.Event) -> None:
         """Take leases up to this worker's fair share among the live workers (see
-        `leases.acquire_share`); accounts left free for a peer that has not taken them after a
+        `leases.acquire`); accounts left free for a peer that has not taken them after a
         grace period (several of its rounds) are taken then."""
         cfg = self.settings.worker
         async with self.store.transaction() as conn:
@@ -129,7 +129,7 @@ class Worker:
             clock = time.monotonic()
             grace = max(1.0, 5 * cfg.poll_max_ms / 1000)  # several of a peer's rounds
             overdue = {a for a, since in self.passed_over.items() if clock - since >= grace}
-            taken, left = await leases.acquire_share(
+            taken, left = await leases.acquire(
                 conn, owner=self.worker_id, now=now, lease_seconds=cfg.lease_seconds,
                 limit=cfg.concurrency - len(self.tasks), exclude=self.tasks,
                 dialect=self.store.dialect, workers=alive, overdue=overdue)

@@ -110,14 +110,14 @@ class Ctx:
     async def event(
         self, namespace: str, event: str, payload: dict[str, Any], strategy_id: int | None
     ) -> None:
-        await outbox.append_event(
-            self.conn,
+        row = outbox.event_row(
             account_id=self.account_id,
             namespace=namespace,
             event=event,
             payload=payload,
             strategy_id=strategy_id,
         )
+        await outbox.append_events(self.conn, [row])
 
 
 Handler = Callable[[Ctx], Awaitable[Accepted]]

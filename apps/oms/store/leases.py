@@ -80,24 +80,6 @@ async def acquire(
     limit: int,
     exclude: Iterable[int] = (),
     dialect: str,
-) -> list[Lease]:
-    """Take up to `limit` free or expired leases of accounts that have work."""
-    taken, _left = await acquire_share(
-        conn, owner=owner, now=now, lease_seconds=lease_seconds, limit=limit, exclude=exclude,
-        dialect=dialect,
-    )  # fmt: skip
-    return taken
-
-
-async def acquire_share(
-    conn: AsyncConnection,
-    *,
-    owner: str,
-    now: datetime,
-    lease_seconds: float,
-    limit: int,
-    exclude: Iterable[int] = (),
-    dialect: str,
     workers: int = 1,
     overdue: Collection[int] = (),
 ) -> tuple[list[Lease], set[int]]:

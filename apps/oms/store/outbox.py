@@ -11,29 +11,6 @@ from apps.oms.clock import utcnow
 from apps.oms.store.tables import outbox
 
 
-async def append_event(
-    conn: AsyncConnection,
-    *,
-    account_id: int | None,
-    namespace: str,
-    event: str,
-    payload: dict[str, Any],
-    strategy_id: int | None = None,
-) -> None:
-    """Append one event; the sequencer gives it a dense `seq` once it has committed."""
-    await conn.execute(
-        insert(outbox),
-        {
-            "account_id": account_id,
-            "namespace": namespace,
-            "event": event,
-            "strategy_id": strategy_id,
-            "payload": payload,
-            "created_at": utcnow(),
-        },
-    )
-
-
 def event_row(
     *,
     account_id: int | None,
@@ -53,6 +30,12 @@ def event_row(
 
 
 async def append_events(conn: AsyncConnection, rows: list[dict[str, Any]]) -> None:
-    """Append several events (rows of `event_row`) in one statement, ids in list order."""
+    """Append events (rows of `event_row`) in one statement, ids in list order; the sequencer
+    gives them a dense `seq` once they have committed."""
     if rows:
         await conn.execute(insert(outbox), rows)
+
+
+async def append_event(conn: AsyncConnection, **fields: Any) -> None:
+    """Append one event (keyword arguments of `event_row`)."""
+    await append_events(conn, [event_row(**fields)])

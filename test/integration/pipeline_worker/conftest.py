@@ -91,8 +91,9 @@ class Harness:
                 leases.account_leases.update()
                 .where(leases.account_leases.c.account_id == account_id)
                 .values(owner=None, expires_at=None))
-            taken = await leases.acquire(conn, owner=owner, now=utcnow(), lease_seconds=30,
-                                         limit=1000, dialect=self.store.dialect)
+            taken, _left = await leases.acquire(conn, owner=owner, now=utcnow(),
+                                                lease_seconds=30, limit=1000,
+                                                dialect=self.store.dialect)
         lease = next(t for t in taken if t.account_id == account_id)
         account = await load_account(self.store, account_id)
         venue = self.venues.get(account)

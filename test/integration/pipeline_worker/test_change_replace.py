@@ -338,6 +338,30 @@ async def _take_over(a: Harness, b: Harness, acct: int) -> AccountRuntime:
     return rt_b
 
 
+async def _change_dies(a: Harness, acct: int, order_id: int, dies: str) -> dict[str, Any]:
+    """Worker A runs a change to a new price 2950 up to `dies` and stops there (its process
+    died): after the cancel, after the replacement's write-ahead, or after placing it."""
+    change = await a.send(acct, "change_order", order_id=order_id, new_price="2950")
+    rt_a = await a.runtime(acct, owner="A")
+    cmd = await dispatch.claim(rt_a)
+    assert cmd is not None
+    row = await replace._begin(rt_a, cmd, replace.Change.of(cmd.payload))
+    assert row is not None
+    assert row["edit_replace_state"] == "replace_pending"
+    if dies == "after_cancel":
+        await rt_a.venue.cancel_order(row["exchange_order_id"], SYMBOL)
+        return change
+    final = await replace._cancel_confirmed(rt_a, row)
+    assert final is not None
+    placed = await replace._confirm(rt_a, cmd, replace.Change.of(cmd.payload), final)
+    assert placed is not None
+    if dies == "after_placing":
+        _, client_order_id, qty = placed
+        await rt_a.venue.create_order(SYMBOL, "limit", "buy", qty, Decimal("2950"),
+                                      {"clientOrderId": client_order_id})
+    return change
+
+
 @pytest.mark.parametrize("dies", ["after_cancel", "after_write_ahead", "after_placing"])
 async def test_reattempt_after_a_crash_between_cancel_and_replace(
     harness: Callable[..., Harness], dies: str,
@@ -347,24 +371,7 @@ async def test_reattempt_after_a_crash_between_cancel_and_replace(
     a, b = harness(unknown_outcome_window_seconds=0.3), harness()
     acct = await no_edit_account(a)
     item = await resting_buy(a, acct, "0.2", "2900")
-    change = await a.send(acct, "change_order", order_id=item["order_id"], new_price="2950")
-    rt_a = await a.runtime(acct, owner="A")
-    cmd = await dispatch.claim(rt_a)
-    assert cmd is not None
-    row = await replace._begin(rt_a, cmd, replace.Change.of(cmd.payload))
-    assert row is not None
-    assert row["edit_replace_state"] == "replace_pending"
-    if dies == "after_cancel":
-        await rt_a.venue.cancel_order(row["exchange_order_id"], SYMBOL)
-    else:
-        final = await replace._cancel_confirmed(rt_a, row)
-        assert final is not None
-        placed = await replace._confirm(rt_a, cmd, replace.Change.of(cmd.payload), final)
-        assert placed is not None
-        if dies == "after_placing":
-            _, client_order_id, qty = placed
-            await rt_a.venue.create_order(SYMBOL, "limit", "buy", qty, Decimal("2950"),
-                                          {"clientOrderId": client_order_id})
+    change = await _change_dies(a, acct, item["order_id"], dies)
     rt_b = await _take_over(a, b, acct)
     assert rt_b.venue.count.get("cancel_order", 0) == 0  # type: ignore[attr-defined]
     command = await b.command(change["command_id"])
@@ -392,19 +399,7 @@ async def test_attempt_cap_never_abandons_a_replacement_that_may_be_placed(
     a, b = harness(), harness()
     acct = await no_edit_account(a)
     item = await resting_buy(a, acct, "0.2", "2900")
-    change = await a.send(acct, "change_order", order_id=item["order_id"], new_price="2950")
-    rt_a = await a.runtime(acct, owner="A")
-    cmd = await dispatch.claim(rt_a)
-    assert cmd is not None
-    row = await replace._begin(rt_a, cmd, replace.Change.of(cmd.payload))
-    assert row is not None
-    final = await replace._cancel_confirmed(rt_a, row)
-    assert final is not None
-    placed = await replace._confirm(rt_a, cmd, replace.Change.of(cmd.payload), final)
-    assert placed is not None
-    _, client_order_id, qty = placed
-    await rt_a.venue.create_order(SYMBOL, "limit", "buy", qty, Decimal("2950"),
-                                  {"clientOrderId": client_order_id})
+    change = await _change_dies(a, acct, item["order_id"], "after_placing")
     async with a.store.transaction() as conn:  # as if it had died this often already
         await conn.execute(update(commands).where(commands.c.id == change["command_id"])
                            .values(attempts=dispatch.MAX_ATTEMPTS + 1))

@@ -35,16 +35,17 @@ async def test_acquire_is_exclusive_and_epochs_grow(harness: Callable[..., Harne
 
     async def take(owner: str) -> list[leases.Lease]:
         async with h.store.transaction() as conn:
-            return await leases.acquire(conn, owner=owner, now=now, lease_seconds=30,
-                                        limit=100, dialect=h.store.dialect)
+            taken, _left = await leases.acquire(conn, owner=owner, now=now, lease_seconds=30,
+                                                limit=100, dialect=h.store.dialect)
+            return taken
 
     first, second = await asyncio.gather(take("w1"), take("w2"))
     mine = [lease for lease in first + second if lease.account_id in accts]
     assert sorted(lease.account_id for lease in mine) == accts  # each exactly once
     await expire(h, accts[0])
     async with h.store.transaction() as conn:
-        again = await leases.acquire(conn, owner="w3", now=utcnow(), lease_seconds=30,
-                                     limit=100, dialect=h.store.dialect)
+        again, _left = await leases.acquire(conn, owner="w3", now=utcnow(), lease_seconds=30,
+                                            limit=100, dialect=h.store.dialect)
     old = next(lease for lease in mine if lease.account_id == accts[0])
     new = next(lease for lease in again if lease.account_id == accts[0])
     assert new.epoch == old.epoch + 1
