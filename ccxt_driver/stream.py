@@ -211,11 +211,21 @@ class OmsStream:
     def _on_message(self, body: Structure) -> None:
         if body.get("type") != "ws_event" or body.get("action") != "event":
             return
+        if body.get("event") == "subscription_revoked":
+            self._revoked(body.get("payload") or {})
+            return
         seq = body.get("seq")
         if not isinstance(seq, int) or (self.last_seq is not None and seq <= self.last_seq):
             return  # duplicate from a replay overlapping what we already took
         self.last_seq = seq
         self._deliver(str(body.get("event")), body.get("payload"), seq)
+
+    def _revoked(self, notice: Structure) -> None:
+        """The key may no longer read this object's account: its subscription ended on the
+        server, so every `watch_*` raises (`AccountNotEnabled`) instead of waiting forever."""
+        if notice.get("account_id") == self.ex.account_id:
+            self.error = exception_for(None, {"error": notice}, prefix=self.ex.id)
+            self._notify()
 
     def _deliver(self, event: str, payload: Any, seq: int | None) -> None:
         kind = kind_of(event, payload)

@@ -6,19 +6,25 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import secrets
 import signal
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import ccxt
 import pytest
 from sqlalchemy import create_engine, select
 
+from apps.oms.domain.access import AccountFlags, Role
+from apps.oms.service import admin
+from apps.oms.store.audit import CLI_ACTOR
+from apps.oms.store.store import Store
 from apps.oms.store.tables import outbox
 from ccxt_driver import OmsCcxtProExchange
 from test.driver.conftest import SYMBOL, Stack
 from test.driver.shapes import check
-from test.e2e.pipeline.conftest import make_stack
+from test.e2e.pipeline.conftest import PEPPER, make_stack
 
 pytestmark = pytest.mark.mysql
 
@@ -165,3 +171,34 @@ async def test_market_watches_poll(pro: OmsCcxtProExchange, stack: Stack) -> Non
     assert balance["USDT"]["total"] > 0
     book = await pro.watch_order_book(SYMBOL, 3)
     assert len(book["asks"]) == 3
+
+
+async def test_watch_raises_when_the_account_grant_is_revoked(stack: Stack, account: int) -> None:
+    """The key loses the right to read the account while `watch_orders` waits: the gateway
+    ends the subscription (`subscription_revoked`, within one re-check period, 5 s by default)
+    and the watcher raises `AccountNotEnabled` instead of waiting forever."""
+    store = Store.from_url(stack.url)
+    try:
+        async with store.transaction() as conn:
+            user_id = await admin.create_user(conn, CLI_ACTOR, name=f"rv{secrets.token_hex(4)}",
+                                              role=Role.TRADER)
+            key = await admin.create_api_key(conn, CLI_ACTOR, pepper=PEPPER, user_id=user_id,
+                                             label="revoked")
+            await admin.set_permission(conn, CLI_ACTOR, api_key_id=key.id, account_id=account,
+                                       flags=AccountFlags(can_trade=True))
+        pro = OmsCcxtProExchange(api_key=key.plain, account_id=account, base_url=stack.base,
+                                 timeout_seconds=20)
+        try:
+            await pro.load_markets()
+            watcher = asyncio.create_task(pro.watch_orders())
+            await pro.stream.start()
+            assert pro.stream.mode == "ws"
+            async with store.transaction() as conn:
+                await admin.set_permission(conn, CLI_ACTOR, api_key_id=key.id,
+                                           account_id=account, flags=AccountFlags(can_read=False))
+            with pytest.raises(ccxt.AccountNotEnabled):
+                await asyncio.wait_for(watcher, 5 + 5)
+        finally:
+            await pro.close()
+    finally:
+        await store.close()
