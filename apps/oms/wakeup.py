@@ -58,12 +58,16 @@ class _Listener(asyncio.DatagramProtocol):
 async def listen(
     host: str, on_wake: Callable[[list[int]], None]
 ) -> tuple[asyncio.DatagramTransport, str]:
-    """Bind a UDP listener on `host` (ephemeral port); returns it and its `host:port`."""
+    """Bind a UDP listener on `host` (ephemeral port); returns it and the `host:port` to
+    publish. Bound to every interface (`0.0.0.0`, e.g. in a container), it publishes the
+    address its own host name resolves to."""
     loop = asyncio.get_running_loop()
     transport, _ = await loop.create_datagram_endpoint(
         lambda: _Listener(on_wake), local_addr=(host, 0), family=socket.AF_INET
     )
     bound_host, port = transport.get_extra_info("sockname")[:2]
+    if bound_host == "0.0.0.0":  # noqa: S104 - compared, not bound here
+        bound_host = socket.gethostbyname(socket.gethostname())
     return transport, f"{bound_host}:{port}"
 
 

@@ -13,7 +13,7 @@ from sqlalchemy import select
 from apps.oms.config import Settings
 from apps.oms.store.store import Store
 from apps.oms.store.tables import workers
-from apps.oms.wakeup import WakeSender, decode, encode, parse_address
+from apps.oms.wakeup import WakeSender, decode, encode, listen, parse_address
 from apps.worker.main import Worker
 
 from .conftest import Harness, eventually, worker_settings
@@ -29,6 +29,25 @@ def test_codec() -> None:
     assert parse_address("127.0.0.1:4567") == ("127.0.0.1", 4567)
     assert parse_address("no-port") is None
     assert parse_address(None) is None
+
+
+async def test_listener_on_every_interface_publishes_a_reachable_address() -> None:
+    """Bound to 0.0.0.0 (a container), the listener publishes its host name's address, and a
+    datagram sent there arrives."""
+    got: asyncio.Queue[list[int]] = asyncio.Queue()
+    transport, published = await listen("0.0.0.0", got.put_nowait)
+    try:
+        address = parse_address(published)
+        assert address is not None
+        assert address[0] != "0.0.0.0"
+        loop = asyncio.get_running_loop()
+        sender, _ = await loop.create_datagram_endpoint(asyncio.DatagramProtocol,
+                                                        remote_addr=address)
+        sender.sendto(encode([7, 3]))
+        assert await asyncio.wait_for(got.get(), 5) == [3, 7]
+        sender.close()
+    finally:
+        transport.close()
 
 
 async def start(store: Store, wake_host: str) -> tuple[asyncio.Task[None], asyncio.Event, str]:
