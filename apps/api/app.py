@@ -19,6 +19,7 @@ from apps.api.ws.market import MarketHub
 from apps.api.ws.recheck import KeyRecheck
 from apps.oms.config import Settings
 from apps.oms.exchange.ccxt.instances import ExchangeRegistry
+from apps.oms.service.read_model import ReadModel
 from apps.oms.store.store import Store
 from apps.oms.wakeup import WakeSender
 
@@ -36,8 +37,13 @@ def create_app(settings: Settings) -> FastAPI:
             await waker.wake(account_ids)
 
         store.on_queued = on_queued
+        # open orders/positions in memory, kept current by the websocket's outbox tailer
+        read_model = ReadModel(store) if settings.api.read_model else None
+        app.state.read_model = read_model
+        if read_model is not None:
+            store.on_accepted = read_model.note_accepted  # read-your-writes (docs/api.md)
         # websocket stream: one outbox tailer per API process (apps/api/ws)
-        app.state.stream_hub = StreamHub(store, settings)
+        app.state.stream_hub = StreamHub(store, settings, read_model)
         await app.state.stream_hub.start()
         # /ccxt gateway: exchange instances per account, created on first use
         app.state.ccxt_registry = ExchangeRegistry(store, settings)

@@ -51,6 +51,8 @@ class ApiSettings(BaseModel):
     cors_origins: list[str] = Field(default_factory=list)
     request_timeout_seconds: float = Field(default=10, gt=0, le=300)
     public_metrics: bool = True
+    # open orders/positions served from the in-memory read model (apps/oms/service/read_model.py)
+    read_model: bool = True
 
 
 class WorkerSettings(BaseModel):
