@@ -13,7 +13,7 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -128,6 +128,7 @@ def stack(
     extra_env: dict[str, str] | None = None,
     worker_nice: int = 0,
     driver: str = "aiomysql",
+    before_start: Callable[[str, list[int]], None] | None = None,
 ) -> Iterator[Stack]:
     """Fresh database, seeded keys and accounts, API and worker processes; torn down on exit."""
     name = f"oms_bench_{os.getpid()}_{int(time.time())}"
@@ -138,6 +139,8 @@ def stack(
     try:
         upgrade(url)
         admin_key, trader_key, ids = asyncio.run(_seed(url, accounts, mode))
+        if before_start is not None:  # rows the processes should find when they start
+            before_start(url, ids)
         env = env_for(url, port, OMS_API__WORKERS=str(api_workers), **(extra_env or {}))
         procs.append(subprocess.Popen([sys.executable, "-m", "apps.cli", "api"], env=env, cwd=ROOT))
         nice = ["nice", "-n", str(worker_nice)] if worker_nice else []

@@ -124,9 +124,13 @@ def main() -> None:
     extra = {"OMS_API__READ_MODEL": "true" if args.read_model == "on" else "false"}
     load_before = load()
     with stack(
-        accounts=10, workers=0, api_workers=args.api_workers, extra_env=extra, driver=args.driver
+        accounts=10,
+        workers=0,
+        api_workers=args.api_workers,
+        extra_env=extra,
+        driver=args.driver,
+        before_start=lambda url, ids: asyncio.run(seed_rows(url, ids, 100)),
     ) as s:
-        asyncio.run(seed_rows(s.url, s.account_ids, 100))
         ids = ",".join(map(str, s.account_ids))
         paths = {
             "positions_open": f"/oms/positions/open?account_ids={ids}&limit=100",

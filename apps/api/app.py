@@ -19,6 +19,7 @@ from apps.api.ws.market import MarketHub
 from apps.api.ws.recheck import KeyRecheck
 from apps.oms.config import Settings
 from apps.oms.exchange.ccxt.instances import ExchangeRegistry
+from apps.oms.service.auth_cache import PrincipalCache
 from apps.oms.service.read_model import ReadModel
 from apps.oms.store.store import Store
 from apps.oms.wakeup import WakeSender
@@ -29,6 +30,9 @@ def create_app(settings: Settings) -> FastAPI:
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         store = Store.from_url(settings.database.url, pool_size=settings.database.pool_size)
         app.state.store = store
+        app.state.principal_cache = PrincipalCache(
+            store, settings.security.api_key_pepper.get_secret_value()
+        )
         # queued commands wake the workers at once (UDP, best effort; apps/oms/wakeup.py)
         waker = WakeSender(store)
 

@@ -13,6 +13,7 @@ from fastapi import Depends, Header, Query, Request
 from apps.oms.config import Settings
 from apps.oms.errors import ValidationFailed
 from apps.oms.service.auth import authenticate
+from apps.oms.service.auth_cache import PrincipalCache
 from apps.oms.service.principal import Principal
 from apps.oms.store.store import Store
 
@@ -32,10 +33,14 @@ StoreDep = Annotated[Store, Depends(get_store)]
 
 
 async def get_principal(
+    request: Request,
     store: StoreDep,
     settings: SettingsDep,
     x_api_key: Annotated[str | None, Header(description="API key or login token")] = None,
 ) -> Principal:
+    cache: PrincipalCache | None = getattr(request.app.state, "principal_cache", None)
+    if cache is not None:  # same answer, every request (apps/oms/service/auth_cache.py)
+        return await cache.authenticate(x_api_key)
     return await authenticate(store, settings.security.api_key_pepper.get_secret_value(), x_api_key)
 
 
