@@ -184,9 +184,22 @@ def baseline_server(url: str, *, api_workers: int = 1) -> Iterator[str]:
     env = env_for(url, port)
     proc = subprocess.Popen(
         [
-            sys.executable, "-m", "uvicorn", "--factory", "bench.baseline_app:app_from_env",
-            "--host", "127.0.0.1", "--port", str(port), "--workers", str(api_workers),
-            "--no-access-log", "--log-level", "warning", "--loop", "uvloop",
+            sys.executable,
+            "-m",
+            "uvicorn",
+            "--factory",
+            "bench.baseline_app:app_from_env",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--workers",
+            str(api_workers),
+            "--no-access-log",
+            "--log-level",
+            "warning",
+            "--loop",
+            "uvloop",
         ],
         env=env,
         cwd=ROOT,
@@ -212,3 +225,8 @@ def median_run(runs: list[dict[str, Any]], key: str) -> dict[str, Any]:
     """The run whose `key` (a number) is the median of `runs` (odd count: the middle one)."""
     ordered = sorted(runs, key=lambda r: float(r[key]))
     return ordered[len(ordered) // 2]
+
+
+def report_line(name: str, result: dict[str, Any]) -> None:
+    """The benchmark's result as ONE JSON line (what docs/benchmarks.md quotes)."""
+    print(json.dumps({"benchmark": name, "machine": machine(), **result}, separators=(",", ":")))

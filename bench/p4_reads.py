@@ -20,7 +20,7 @@ from sqlalchemy import insert
 
 from apps.oms.store.store import Store
 from apps.oms.store.tables import orders, positions
-from bench.harness import baseline_server, load, median_run, report, stack
+from bench.harness import baseline_server, load, median_run, report_line, stack
 
 UNITS = {"us": 0.001, "ms": 1.0, "s": 1000.0}
 
@@ -150,7 +150,7 @@ def main() -> None:
     for name in paths:
         results[name]["ratio_to_baseline"] = round(results[name]["requests_per_s"] / base_rps, 3)
         results[name]["all_runs_req_per_s"] = [r["requests_per_s"] for r in runs[name]]
-    report(
+    report_line(
         "P4 reads",
         {
             "connections": args.connections,
