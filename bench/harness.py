@@ -176,6 +176,9 @@ def report(name: str, result: dict[str, Any]) -> None:
     print(json.dumps({"benchmark": name, "machine": machine(), **result}, indent=2))
 
 
+BASELINE_PIDS: dict[str, int] = {}  # base URL -> pid of a running baseline server
+
+
 @contextlib.contextmanager
 def baseline_server(url: str, *, api_workers: int = 1) -> Iterator[str]:
     """The trivial `SELECT 1` FastAPI app (bench/baseline_app.py) on its own port, same uvicorn
@@ -205,6 +208,7 @@ def baseline_server(url: str, *, api_workers: int = 1) -> Iterator[str]:
         cwd=ROOT,
     )
     base = f"http://127.0.0.1:{port}"
+    BASELINE_PIDS[base] = proc.pid
     try:
         wait_ready(base, time.monotonic() + 60)
         yield base

@@ -13,7 +13,6 @@ from apps.oms.domain.money import DecimalFormatError, parse_decimal
 from apps.oms.domain.paper.book import Quote
 from apps.oms.domain.paper.matching import Venue
 from apps.oms.errors import ValidationFailed
-from apps.oms.exchange.paper import price_service
 from apps.oms.store.paper import PaperStore
 
 router = APIRouter(tags=["paper"])
@@ -67,6 +66,8 @@ def _out(q: Quote) -> dict[str, object]:
 async def post_price(
     body: PriceIn, principal: PrincipalDep, store: StoreDep, request: Request
 ) -> PriceSet:
+    from apps.oms.exchange.paper import price_service  # lazy: it imports CCXT (P6)
+
     price = _decimal(body.price, "price")
     assert price is not None  # noqa: S101 - required field
     quote = await price_service.set_price(
@@ -90,6 +91,8 @@ async def get_prices(
     store: StoreDep,
     symbols: Annotated[str | None, Query(max_length=2000)] = None,
 ) -> PriceList:
+    from apps.oms.exchange.paper import price_service  # lazy: it imports CCXT (P6)
+
     wanted = [s.strip() for s in symbols.split(",") if s.strip()] if symbols else None
     quotes = await price_service.read_prices(PaperStore(store.engine), VENUE, wanted)
     return PriceList(items=[PriceOut.model_validate(_out(q)) for q in quotes.values()])

@@ -32,7 +32,7 @@ from apps.oms.store.store import Store
 from apps.oms.store.tables import orders, positions
 
 log = logging.getLogger("apps.oms.read_model")
-FRESH_WAIT_SECONDS = 0.25
+FRESH_WAIT_SECONDS = 0.1
 KINDS = ("orders", "positions")
 TABLES = {"orders": orders, "positions": positions}
 VIEWS: dict[str, Callable[[Mapping[str, Any]], dict[str, Any]]] = {
@@ -287,29 +287,26 @@ class ReadModel:
 
     async def current_for(self, account_ids: Iterable[int]) -> bool:
         """Whether the model may answer a read of these accounts now (read-your-writes): true
-        unless one of them had a command accepted here whose events the model may not show yet
-        and it does not catch up within `FRESH_WAIT_SECONDS` (the caller then reads the store)."""
+        unless one of them had a command accepted here and, in one snapshot of the store, some
+        of their committed events still wait for a `seq` (the caller then reads the store at
+        once) or the model has not applied up to the last `seq` within `FRESH_WAIT_SECONDS`."""
         if not self.ready:
             return False
         marked = {a: self._dirty[a] for a in account_ids if a in self._dirty}
         if not marked:
             return True
+        async with stream.consistent_read(self.store) as conn:
+            pending = await stream.has_unsequenced(conn, sorted(marked))
+            last = await stream.last_seq(conn)
+        if pending:
+            return False
         deadline = asyncio.get_running_loop().time() + FRESH_WAIT_SECONDS
-        while True:
-            async with stream.consistent_read(self.store) as conn:
-                pending = await stream.has_unsequenced(conn, sorted(marked))
-                last = await stream.last_seq(conn)
-            if not pending:
-                if await self._reach(last, deadline):
-                    for account_id, generation in marked.items():
-                        if self._dirty.get(account_id) == generation:
-                            del self._dirty[account_id]
-                    return True
-                return False
-            if asyncio.get_running_loop().time() >= deadline:
-                return False
-            self.wake()
-            await asyncio.sleep(0.002)
+        if not await self._reach(last, deadline):
+            return False
+        for account_id, generation in marked.items():
+            if self._dirty.get(account_id) == generation:
+                del self._dirty[account_id]
+        return True
 
     async def _reach(self, seq: int, deadline: float) -> bool:
         loop = asyncio.get_running_loop()
