@@ -49,7 +49,7 @@ async def seed(url: str, accounts: list[int], total_orders: int) -> None:
                     {
                         "account_id": a, "client_order_id": f"m{a}x{i}", "symbol": "BTC/USDT",
                         "side": "buy" if i % 2 else "sell", "order_type": "limit", "qty": one,
-                        "price": Decimal(40000 + i % 100), "filled_qty": 0 if is_open else one,
+                        "price": Decimal(40000 + i % 100), "filled_qty": Decimal(0) if is_open else one,
                         "status": "SUBMITTED" if is_open else "FILLED", "is_open": is_open,
                         "created_at": now, "updated_at": now,
                     }

@@ -79,6 +79,7 @@ async def post_price(
         _decimal(body.bid, "bid"),
         _decimal(body.ask, "ask"),
     )
+    store.note_accepted(None)  # resting paper orders of any account may fill: read-your-writes
     market = getattr(request.app.state, "market_hub", None)  # absent without the lifespan
     if market is not None:
         market.wake.set()  # push to this process's paper market subscribers now

@@ -33,6 +33,7 @@ from apps.oms.store.tables import orders, positions
 
 log = logging.getLogger("apps.oms.read_model")
 FRESH_WAIT_SECONDS = 0.1
+HOLD_SECONDS = 1.0
 KINDS = ("orders", "positions")
 TABLES = {"orders": orders, "positions": positions}
 VIEWS: dict[str, Callable[[Mapping[str, Any]], dict[str, Any]]] = {
@@ -200,8 +201,8 @@ class ReadModel:
         self.reloads = 0  # rows re-read (observability and tests)
         self._pending = Touched()
         self._pending_seq = 0
-        self._dirty: dict[int, int] = {}  # account -> generation of its last accept here
-        self._generation = 0
+        self._dirty: dict[int, float] = {}  # account -> loop time of its last write here
+        self._all_dirty_at: float | None = None  # a write that may touch any account
         self._advanced = asyncio.Event()
         self.wake: Callable[[], None] = lambda: None  # set by the tailer: poll now
 
@@ -279,33 +280,49 @@ class ReadModel:
         self._advanced.set()
         self._advanced = asyncio.Event()
 
-    def note_accepted(self, account_ids: Iterable[int]) -> None:
-        """Commands of these accounts were accepted here: their next reads check freshness."""
-        self._generation += 1
+    def note_accepted(self, account_ids: Iterable[int] | None) -> None:
+        """Commands of these accounts were accepted here (None: a write that may change any
+        account, e.g. a paper price that fills resting orders): their reads check freshness
+        for `HOLD_SECONDS` and until one check has passed after that, so that what the worker
+        does in reaction (fills, positions) is covered too, not only the accept itself."""
+        now = asyncio.get_running_loop().time()
+        if account_ids is None:
+            self._all_dirty_at = now
+            return
         for account_id in account_ids:
-            self._dirty[account_id] = self._generation
+            self._dirty[account_id] = now
+
+    def _written_at(self, account_id: int) -> float | None:
+        own = self._dirty.get(account_id)
+        if self._all_dirty_at is None:
+            return own
+        return self._all_dirty_at if own is None else max(own, self._all_dirty_at)
 
     async def current_for(self, account_ids: Iterable[int]) -> bool:
         """Whether the model may answer a read of these accounts now (read-your-writes): true
-        unless one of them had a command accepted here and, in one snapshot of the store, some
+        unless one of them was written here recently and, in one snapshot of the store, some
         of their committed events still wait for a `seq` (the caller then reads the store at
         once) or the model has not applied up to the last `seq` within `FRESH_WAIT_SECONDS`."""
         if not self.ready:
             return False
-        marked = {a: self._dirty[a] for a in account_ids if a in self._dirty}
+        wanted = list(account_ids)
+        marked = {a: w for a in wanted if (w := self._written_at(a)) is not None}
         if not marked:
             return True
+        loop = asyncio.get_running_loop()
+        checked_at = loop.time()
         async with stream.consistent_read(self.store) as conn:
             pending = await stream.has_unsequenced(conn, sorted(marked))
             last = await stream.last_seq(conn)
         if pending:
             return False
-        deadline = asyncio.get_running_loop().time() + FRESH_WAIT_SECONDS
-        if not await self._reach(last, deadline):
+        if not await self._reach(last, checked_at + FRESH_WAIT_SECONDS):
             return False
-        for account_id, generation in marked.items():
-            if self._dirty.get(account_id) == generation:
+        for account_id, written_at in marked.items():  # passed, and the hold is over: unmark
+            if written_at < checked_at - HOLD_SECONDS and self._dirty.get(account_id) == written_at:
                 del self._dirty[account_id]
+        if self._all_dirty_at is not None and self._all_dirty_at < checked_at - HOLD_SECONDS:
+            self._all_dirty_at = None
         return True
 
     async def _reach(self, seq: int, deadline: float) -> bool:

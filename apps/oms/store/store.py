@@ -22,7 +22,7 @@ class Store:
         self.on_queued: Callable[[set[int]], Awaitable[None]] | None = None
         # told, after commit, which accounts had commands accepted (the API's read model checks
         # its freshness on their next reads: read-your-writes)
-        self.on_accepted: Callable[[set[int]], None] | None = None
+        self.on_accepted: Callable[[set[int] | None], None] | None = None
 
     @classmethod
     def from_url(cls, url: str, *, pool_size: int = 10) -> Store:
@@ -52,8 +52,9 @@ class Store:
         if account_ids and self.on_queued is not None:
             await self.on_queued(account_ids)
 
-    def note_accepted(self, account_ids: set[int]) -> None:
-        if account_ids and self.on_accepted is not None:
+    def note_accepted(self, account_ids: set[int] | None) -> None:
+        """After commit: these accounts (None: possibly any account) were written here."""
+        if (account_ids is None or account_ids) and self.on_accepted is not None:
             self.on_accepted(account_ids)
 
     async def ping(self) -> None:
