@@ -46,6 +46,7 @@ class Worker:
         self.passed_over: dict[int, float] = {}  # free accounts left to peers, since when
         self.crowded = False  # at capacity while other accounts have work
         self.releasing: set[asyncio.Task[None]] = set()  # background lease releases
+        self.renewed_at = 0.0  # last renewal of the leases' backstop expiry (monotonic)
 
     async def run(self, stop: asyncio.Event) -> None:
         """Run until `stop` is set, then finish in-flight work and give the leases back."""
@@ -204,10 +205,12 @@ class Worker:
         async with self.store.transaction() as conn:
             await fleet.heartbeat(conn, self.worker_id, utcnow())
         held = [lease for lease, _ in self.tasks.values()]
-        if held:
+        # the expiry is a backstop: renewing it a few times per lease length is enough
+        if held and time.monotonic() - self.renewed_at >= cfg.lease_seconds / 4:
             async with self.store.transaction() as conn:
                 await leases.renew(conn, held, owner=self.worker_id, now=utcnow(),
                                    seconds=cfg.lease_seconds)
+            self.renewed_at = time.monotonic()
 
     async def sequence_loop(self, stop: asyncio.Event) -> None:
         """Number committed outbox rows; tight while there are some, backing off when idle."""
