@@ -2,21 +2,28 @@
 scope and filter; follows the outbox tail; read-your-writes falls back to the store until the
 model shows the accepted command's events."""
 
+import json
+import secrets
+from decimal import Decimal
 from typing import Any
 
 import httpx
 import pytest
 from fastapi import FastAPI
+from sqlalchemy import insert
 
 from apps.api.responses import WireJSONResponse
 from apps.api.ws.hub import StreamHub
 from apps.oms.clock import utcnow
-from apps.oms.service import reads
+from apps.oms.domain.access import AccountFlags, Role
+from apps.oms.service import admin, reads
 from apps.oms.service.auth import authenticate
 from apps.oms.service.read_model import ReadModel
 from apps.oms.service.reads import Query
 from apps.oms.store import sequencer
+from apps.oms.store.audit import CLI_ACTOR
 from apps.oms.store.store import Store
+from apps.oms.store.tables import orders
 
 from .conftest import PEPPER, World
 from .test_commands_accept import post, send
@@ -185,3 +192,49 @@ async def test_a_gap_in_the_stream_reloads_everything(api: Api) -> None:
         500,
     )
     assert after == before
+
+
+async def test_restricted_on_one_account_unrestricted_on_another(api: Api) -> None:
+    """Scope order must not leak: a key restricted to strategy 7 on the first account and free
+    on the second sees only strategy 7 of the first (regression: a lazily filtered stream read
+    the last account's grant)."""
+    client, world = api
+    app = app_of(client)
+    model: ReadModel = app.state.read_model
+    store = world.store
+    async with store.transaction() as conn:
+        now = utcnow()
+        await conn.execute(
+            insert(orders),
+            [
+                {"account_id": world.account_id, "client_order_id": f"s{s}{secrets.token_hex(4)}",
+                 "symbol": "BTC/USDT", "side": "buy", "order_type": "limit",
+                 "qty": Decimal("0.01"), "price": Decimal(90), "status": "SUBMITTED",
+                 "is_open": True, "strategy_id": s, "created_at": now, "updated_at": now}
+                for s in (0, 7, 0, 7)
+            ],
+        )  # fmt: skip
+    await model.load()  # rows written straight into the store (no event): a fresh load
+    async with store.transaction() as conn:
+        user_id = await admin.create_user(
+            conn, CLI_ACTOR, name=f"mixed{secrets.token_hex(3)}", role=Role.TRADER
+        )
+        key = await admin.create_api_key(conn, CLI_ACTOR, pepper=PEPPER, user_id=user_id, label="m")
+        await admin.set_permission(
+            conn, CLI_ACTOR, api_key_id=key.id, account_id=world.account_id,
+            flags=AccountFlags(can_read=True, restrict_to_strategies=True,
+                               strategy_ids=frozenset({7})),
+        )  # fmt: skip
+        await admin.set_permission(
+            conn, CLI_ACTOR, api_key_id=key.id, account_id=world.other_account_id,
+            flags=AccountFlags(can_read=True),
+        )  # fmt: skip
+    for accounts in ([world.account_id, world.other_account_id],
+                     [world.other_account_id, world.account_id]):  # fmt: skip
+        q = Query(accounts)
+        expected = await store_body(store, key.plain, "orders", q, 500)
+        assert await model_body(model, store, key.plain, "orders", q, 500) == expected
+        items = json.loads(expected)["items"]
+        mine = [i for i in items if i["account_id"] == world.account_id]
+        assert mine
+        assert all(i["strategy_id"] == 7 for i in mine)

@@ -119,16 +119,20 @@ class Book:
         """What `reads.open_query` returns for the same scope and filters, as rendered rows."""
         streams: list[Iterator[OpenRow]] = []
         for account_id, allowed in scope.strategies_by_account.items():
-            rows: Iterator[OpenRow] = iter(self.newest_first(account_id))
-            if allowed is not None:
-                rows = (r for r in rows if r.strategy_id in allowed)
-            streams.append(rows)
+            rows = self.newest_first(account_id)
+            # a list per account (not a lazy generator: it would read `allowed` of a later loop
+            # turn and let a restricted account's rows through unfiltered)
+            streams.append(iter(rows if allowed is None else _in(rows, allowed)))
         merged: Iterable[OpenRow] = heapq.merge(*streams, key=_minus_id)
         if strategy_id is not None:
             merged = (r for r in merged if r.strategy_id == strategy_id)
         if symbol is not None:
             merged = (r for r in merged if r.symbol == symbol)
         return [r.blob for r in itertools.islice(merged, limit)]
+
+
+def _in(rows: list[OpenRow], strategies: frozenset[int]) -> list[OpenRow]:
+    return [r for r in rows if r.strategy_id in strategies]
 
 
 def _minus_id(row: OpenRow) -> int:
