@@ -30,6 +30,7 @@ export function columns(fields: string[]): ColDef<Row>[] {
     } else if (f === "id" || f.endsWith("_id")) {
       col.comparator = (a: unknown, b: unknown) => Number(a ?? 0) - Number(b ?? 0);
       col.width = 110;
+      if (f === "id") col.sort = "desc"; // newest first, as the API lists them
     }
     if (typeof f === "string" && (f.endsWith("_at") || f === "time")) col.width = 210;
     col.valueFormatter = (p) => (p.value === null || p.value === undefined ? "" : typeof p.value === "object" ? JSON.stringify(p.value) : String(p.value));

@@ -3,6 +3,7 @@ permissions (read-only key, bad key), websocket loss and resume, and a screensho
 
 from __future__ import annotations
 
+import re
 from decimal import Decimal
 
 import httpx
@@ -37,7 +38,8 @@ def send_form(page: Page, form: str, account_id: int, **fields: str) -> str:
             el.fill(value)
     result = page.get_by_test_id(f"result-{form}")
     f.get_by_test_id(f"submit-{form}").click()
-    expect(result).to_have_class("msg ok")
+    expect(result).to_have_class(re.compile(r"msg (ok|error)"))
+    assert result.get_attribute("class") == "msg ok", result.inner_text()
     return result.inner_text()
 
 
@@ -71,7 +73,8 @@ def test_trade_flow_live(page: Page, keys: Keys) -> None:
     assert "completed" in text
     goto(page, "monitor")
     rows = wait_rows(page, "grid-open-positions", POS_COLS, lambda r: len(r) == 1, "market buy")
-    assert rows[0]["side"] == "buy" and rows[0]["qty"] == "0.5"
+    assert rows[0]["side"] == "buy"
+    assert rows[0]["qty"] == "0.5"
 
     # a second client's order appears on the open monitor without a reload
     stack.cmd(acct, "send_order", symbol=SYMBOL, side="sell", order_type="market", qty="0.5")
@@ -84,7 +87,8 @@ def test_trade_flow_live(page: Page, keys: Keys) -> None:
     goto(page, "monitor")
     page.get_by_test_id("tab-open-orders").click()
     orders = wait_rows(page, "grid-open-orders", ORDER_COLS, lambda r: len(r) == 1, "limit open")
-    assert orders[0]["price"] == "95" and orders[0]["order_type"] == "limit"
+    assert orders[0]["price"] == "95"
+    assert orders[0]["order_type"] == "limit"
     shot(page, "monitor-open-orders")
     stack.price("94")
     wait_rows(page, "grid-open-orders", ORDER_COLS, lambda r: r == [], "limit filled")
@@ -100,10 +104,10 @@ def test_trade_flow_live(page: Page, keys: Keys) -> None:
     goto(page, "trade")
     send_form(page, "close_by", acct, position_id_a=buy["id"], position_id_b=sell["id"])
     rest = next(p for p in positions if p["qty"] == "0.2")
-    send_form(page, "close_position", acct, position_id=rest["id"], qty="0.05")
+    send_form(page, "close_position", acct, position_id=rest["id"], qty="0.1")
     goto(page, "monitor")
     wait_rows(page, "grid-open-positions", POS_COLS,
-              lambda r: [(p["id"], p["qty"]) for p in r] == [(rest["id"], "0.15")], "partial")
+              lambda r: [(p["id"], p["qty"]) for p in r] == [(rest["id"], "0.1")], "partial")
     goto(page, "trade")
     send_form(page, "close_position", acct, position_id=rest["id"])
     goto(page, "monitor")
@@ -118,7 +122,8 @@ def test_trade_flow_live(page: Page, keys: Keys) -> None:
         (str(d["id"]), d["pnl"] or "", d["qty"], d["price"]) for d in deals]
     shot(page, "monitor-deals")
     page.get_by_test_id("tab-positions-history").click()
-    expect(page.get_by_test_id("positions-history-pageinfo")).to_contain_text("4")
+    history = stack.get("/oms/positions/history", account_ids=acct)["total"]
+    expect(page.get_by_test_id("positions-history-pageinfo")).to_contain_text(f"· {history} ")
     shot(page, "monitor-positions-history")
     page.get_by_test_id("tab-orders-history").click()
     shot(page, "monitor-orders-history")
@@ -128,17 +133,21 @@ def test_trade_flow_live(page: Page, keys: Keys) -> None:
     pnl = page.get_by_test_id("pnl-total-all")
     expect(pnl).to_have_text(f"all: {_plain(total)}")
     expect(pnl).to_have_attribute("data-points", str(len(deals)))
+    page.get_by_test_id("price_symbol").fill(SYMBOL)
+    page.get_by_test_id("price-apply").click()
+    expect(page.get_by_test_id("price-fills")).to_have_attribute("data-fills", str(len(deals)))
     # a new closing deal moves the chart live
     stack.cmd(acct, "send_order", symbol=SYMBOL, side="buy", order_type="market", qty="0.1")
-    stack.price("96")
+    stack.price("97")
     opened = stack.positions(acct)
     stack.cmd(acct, "close_position", position_id=opened[0]["id"])
     deals = stack.deals(acct)
     total = sum((Decimal(d["pnl"] or "0") for d in deals), Decimal(0))
+    assert total != 0  # the chart must have moved from the earlier total
     expect(pnl).to_have_text(f"all: {_plain(total)}")
     expect(pnl).to_have_attribute("data-points", str(len(deals)))
     expect(page.get_by_test_id("price-fills")).to_have_attribute("data-fills", str(len(deals)))
-    expect(page.get_by_test_id("price-last")).to_contain_text("96")
+    expect(page.get_by_test_id("price-last")).to_contain_text("97")
     shot(page, "charts")
 
     goto(page, "system")
@@ -218,7 +227,8 @@ def test_read_only_key_sees_no_trading_form(page: Page, keys: Keys) -> None:
     goto(page, "system")
     page.get_by_test_id("tab-ccxt").click()
     options = page.locator('form[data-form="ccxt_call"] [name="func"] option').all_inner_texts()
-    assert "fetch_ticker" in options and "create_order" not in options
+    assert "fetch_ticker" in options
+    assert "create_order" not in options
 
 
 def test_bad_key_is_refused_with_the_api_message(page: Page, keys: Keys) -> None:
@@ -258,6 +268,7 @@ def test_admin_and_risk_screens(page: Page, keys: Keys) -> None:
     goto(page, "risk")
     form = page.locator('form[data-form="risk_limits"]')
     form.locator('[name="risk_account"]').select_option(str(keys.account_id))
+    expect(page.get_by_test_id("risk-current")).to_contain_text(f'"account_id": {keys.account_id}')
     form.locator('[name="max_order_qty"]').fill("12.5")
     form.locator('[name="risk_comment"]').fill("console test")
     form.get_by_test_id("submit-risk_limits").click()

@@ -64,7 +64,7 @@ function pnlChart(s: Session): { el: HTMLElement; destroy: () => void } {
     chart?.remove();
     series.clear();
     seen = new Set();
-    chart = createChart(box, { height: 300, timeScale: { timeVisible: true, secondsVisible: true } });
+    chart = createChart(box, { autoSize: true, timeScale: { timeVisible: true, secondsVisible: true } });
     try {
       for (const d of await allDeals(s, acc.value)) addDeal(d, false);
       err.textContent = "";
@@ -122,7 +122,7 @@ function priceChart(s: Session): { el: HTMLElement; destroy: () => void } {
     markers.length = 0;
     fillIds.clear();
     last = "";
-    chart = createChart(box, { height: 300, timeScale: { timeVisible: true, secondsVisible: true } });
+    chart = createChart(box, { autoSize: true, timeScale: { timeVisible: true, secondsVisible: true } });
     line = chart.addSeries(LineSeries, { color: "#2962ff", lineWidth: 2 });
     markersApi = createSeriesMarkers(line, []);
     try {

@@ -160,9 +160,15 @@ register({
     const inputs = LIMIT_FIELDS.map((f) => input(f, { inputmode: INT_LIMITS.has(f) ? "numeric" : "decimal" }));
     const symbols = input("symbol_allowlist", { placeholder: "BTC/USDT, ETH/USDT" });
     const comment = input("risk_comment", { required: true });
+    let generation = 0;
     const load = async (): Promise<void> => {
+      const mine = ++generation;
+      // inputs stay disabled until the newest read is shown, so nothing typed is overwritten
+      form.querySelectorAll("input, button[type=submit]").forEach((el) => ((el as HTMLInputElement).disabled = true));
+      strategy.disabled = false;
       try {
         const res = await s.api.get<Row>(`/oms/risk/${acc.value}/limits`);
+        if (mine !== generation) return;
         current.textContent = JSON.stringify(res, null, 2);
         const sid = strategy.value.trim() || "0";
         const values = (sid === "0" ? res["account"] : (res["strategies"] as Row | undefined)?.[sid]) as Row | undefined;

@@ -14,6 +14,11 @@ export interface Screen {
 
 export const SCREENS: Screen[] = [];
 
+/** Navigation order; screens not listed go last, in registration order. */
+const ORDER = ["accounts", "trade", "monitor", "charts", "system", "strategies", "profile", "risk"];
+
 export function register(...screens: Screen[]): void {
   SCREENS.push(...screens);
+  const rank = (sc: Screen): number => (ORDER.includes(sc.id) ? ORDER.indexOf(sc.id) : ORDER.length);
+  SCREENS.sort((a, b) => rank(a) - rank(b));
 }
