@@ -7,7 +7,7 @@ import type { Session } from "../session";
 import { matches } from "./common";
 
 export function bindLiveGrid(
-  s: Session, grid: GridApi<Row>, kind: "position" | "order", filter: () => Query,
+  s: Session, grid: GridApi<Row>, kind: "position" | "order", filter: () => Query, host?: HTMLElement,
 ): () => void {
   const source = (): Map<number, Row> => (kind === "position" ? s.live.books.positions : s.live.books.orders);
   const reload = (): void => {
@@ -32,7 +32,7 @@ export function bindLiveGrid(
     }
     if (!add.length && !update.length && !remove.length) return;
     grid.applyTransaction({ add, update, remove, addIndex: 0 });
-    if (ev) metrics.rowUpdated(ev, grid, [...add, ...update, ...remove]);
+    if (ev) metrics.rowUpdated(ev, grid, [...update, ...add], host);
   });
   return () => {
     off();

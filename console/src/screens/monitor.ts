@@ -20,8 +20,8 @@ register({
     const liveOffs: (() => void)[] = [];
     const rebinds = (): void => {
       while (liveOffs.length) liveOffs.pop()?.();
-      liveOffs.push(bindLiveGrid(s, positions, "position", () => liveQuery));
-      liveOffs.push(bindLiveGrid(s, orders, "order", () => liveQuery));
+      liveOffs.push(bindLiveGrid(s, positions, "position", () => liveQuery, posEl));
+      liveOffs.push(bindLiveGrid(s, orders, "order", () => liveQuery, ordEl));
     };
     rebinds();
 
