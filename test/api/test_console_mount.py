@@ -3,6 +3,7 @@
 from pathlib import Path
 
 import httpx
+import pytest
 from fastapi import FastAPI
 
 from apps.api.console import mount_console
@@ -41,3 +42,14 @@ async def test_unbuilt_console_answers_how_to_build_it(tmp_path: Path) -> None:
         assert error["code"] == "console_not_built"
         assert "make console" in error["message"]
         assert "npm ci" in error["message"]
+
+
+def test_banner_names_the_console_url_or_how_to_build_it(monkeypatch: pytest.MonkeyPatch) -> None:
+    from apps.cli import runner
+
+    monkeypatch.setattr(runner, "console_built", lambda: True)
+    assert runner.console_banner_line("http://127.0.0.1:8000") == (
+        "  console:  http://127.0.0.1:8000/ui/"
+    )
+    monkeypatch.setattr(runner, "console_built", lambda: False)
+    assert "make console" in runner.console_banner_line("http://127.0.0.1:8000")
