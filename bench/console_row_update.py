@@ -107,9 +107,10 @@ def main() -> None:
                 dom = [x["dom_ms"] for x in t]
                 frame = [x["frame_ms"] for x in t]
                 rounds.append({
-                    "dom_p50_ms": statistics.median(dom), "dom_p95_ms": percentile(dom, 95),
-                    "frame_p50_ms": statistics.median(frame),
-                    "frame_p95_ms": percentile(frame, 95),
+                    "dom_p50_ms": round(statistics.median(dom), 3),
+                    "dom_p95_ms": round(percentile(dom, 95), 3),
+                    "frame_p50_ms": round(statistics.median(frame), 3),
+                    "frame_p95_ms": round(percentile(frame, 95), 3),
                     "rows_in_grid": max(x["rows_in_grid"] for x in t),
                     "verified": sum(1 for x in t if x["verified"]), "events": len(t),
                 })
