@@ -283,3 +283,71 @@ def test_admin_and_risk_screens(page: Page, keys: Keys) -> None:
     expect(page.get_by_test_id("result-risk_limits")).to_have_class("msg error")
     expect(page.get_by_test_id("result-risk_limits")).to_contain_text("validation_error")
     shot(page, "risk")
+
+
+def test_change_cancel_merge_and_sl_forms(page: Page, keys: Keys) -> None:
+    stack, acct = keys.stack, keys.account_id
+    stack.price("100")
+    for _ in range(2):
+        stack.cmd(acct, "send_order", symbol=SYMBOL, side="buy", order_type="market", qty="0.1")
+    first, second = (p["id"] for p in stack.positions(acct)[-2:])
+    login(page, stack.base, stack.trader_key)
+    wait_live(page)
+    goto(page, "monitor")
+    wait_rows(page, "grid-open-positions", POS_COLS, lambda r: len(r) == 2, "two buys")
+
+    goto(page, "trade")
+    send_form(page, "merge_positions", acct, source_position_id=str(first),
+              target_position_id=str(second))
+    goto(page, "monitor")
+    rows = wait_rows(page, "grid-open-positions", POS_COLS,
+                     lambda r: [(p["id"], p["qty"]) for p in r] == [(str(second), "0.2")], "merge")
+    goto(page, "trade")
+    send_form(page, "position_change", acct, position_id=rows[0]["id"], oms_stop_loss="80.5")
+    goto(page, "monitor")
+    wait_rows(page, "grid-open-positions", ["stop_loss"],
+              lambda r: [p["stop_loss"] for p in r] == ["80.5"], "stop loss")
+
+    # a limit order changed then cancelled; two more cancelled at once
+    stack.cmd(acct, "send_order", symbol=SYMBOL, side="buy", order_type="limit", qty="0.1",
+              price="90")
+    page.get_by_test_id("tab-open-orders").click()
+    (order,) = wait_rows(page, "grid-open-orders", ORDER_COLS, lambda r: len(r) == 1, "limit")
+    goto(page, "trade")
+    send_form(page, "change_order", acct, order_id=order["id"], new_price="91")
+    goto(page, "monitor")
+    page.get_by_test_id("tab-open-orders").click()
+    wait_rows(page, "grid-open-orders", ORDER_COLS,
+              lambda r: [(o["id"], o["price"]) for o in r] == [(order["id"], "91")], "changed")
+    goto(page, "trade")
+    send_form(page, "cancel_order", acct, order_id=order["id"])
+    for price in ("88", "89"):
+        stack.cmd(acct, "send_order", symbol=SYMBOL, side="buy", order_type="limit", qty="0.1",
+                  price=price)
+    goto(page, "monitor")
+    page.get_by_test_id("tab-open-orders").click()
+    wait_rows(page, "grid-open-orders", ORDER_COLS,
+              lambda r: sorted(o["price"] for o in r) == ["88", "89"], "two resting")
+    goto(page, "trade")
+    send_form(page, "cancel_all_orders", acct, symbol=SYMBOL)
+    goto(page, "monitor")
+    page.get_by_test_id("tab-open-orders").click()
+    wait_rows(page, "grid-open-orders", ORDER_COLS, lambda r: r == [], "all cancelled")
+
+    # a refused command shows the API's own message
+    body = {"account_id": acct, "command": "send_order",
+            "payload": {"symbol": SYMBOL, "side": "buy", "order_type": "market", "qty": "abc"}}
+    refused = httpx.post(f"{stack.base}/oms/commands", json=body,
+                         headers={"x-api-key": stack.trader_key}).json()["error"]
+    goto(page, "trade")
+    f = page.locator('form[data-form="send_order"]')
+    f.locator('[name="symbol"]').fill(SYMBOL)
+    f.locator('[name="qty"]').fill("abc")
+    f.get_by_test_id("submit-send_order").click()
+    result = page.get_by_test_id("result-send_order")
+    expect(result).to_have_class("msg error")
+    expect(result).to_contain_text(refused["message"])
+    expect(result).to_contain_text(refused["code"])
+    shot(page, "trade-refused")
+    for p in stack.positions(acct):
+        stack.cmd(acct, "close_position", position_id=p["id"])
