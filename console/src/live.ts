@@ -148,6 +148,10 @@ export class LiveStream {
         this.lastSeq = null;
         this.books.clear();
         this.subscribe();
+      } else {
+        // e.g. account_not_found after a grant was removed: say so instead of waiting silently
+        this.authError = `${String(payload["message"] ?? "subscribe refused")} (${String(payload["code"] ?? "")})`;
+        this.setStatus("offline");
       }
       return;
     }
@@ -168,6 +172,12 @@ export class LiveStream {
         this.setStatus("live");
       }
       return;
+    }
+    if (event === "subscription_revoked") {
+      // the key lost read access to this account: its rows go, the rest of the stream stays
+      const accountId = Number(payload["account_id"] ?? msg["account_id"]);
+      this.books.snapshot(accountId, "position", []);
+      this.books.snapshot(accountId, "order", []);
     }
     if (msg["namespace"] === "ccxt" && event.endsWith("_updated")) {
       for (const fn of this.marketListeners) fn(payload);
