@@ -72,6 +72,7 @@ function pnlChart(s: Session): { el: HTMLElement; destroy: () => void } {
       err.textContent = errorText(exc);
       err.className = "msg error";
     }
+    chart.timeScale().fitContent();
     renderLegend();
   };
   acc.addEventListener("change", () => void load());
@@ -99,6 +100,7 @@ function priceChart(s: Session): { el: HTMLElement; destroy: () => void } {
     line.setData([...points.entries()].sort((a, b) => a[0] - b[0]).map(([time, value]) => ({ time: time as UTCTimestamp, value })));
     markers.sort((a, b) => Number(a.time) - Number(b.time));
     markersApi?.setMarkers(markers);
+    chart?.timeScale().fitContent();
     legend.replaceChildren(h("span", { "data-testid": "price-last" }, `${sym.value}: ${last}`), h("span", { "data-testid": "price-fills", "data-fills": fillIds.size }, `fills: ${fillIds.size}`));
   };
   const addFill = (d: Row): void => {
@@ -108,7 +110,7 @@ function priceChart(s: Session): { el: HTMLElement; destroy: () => void } {
     const time = secs(d["executed_at"]);
     if (!points.has(time)) points.set(time, plot(String(d["price"])));
     const buy = d["side"] === "buy";
-    markers.push({ time, position: buy ? "belowBar" : "aboveBar", color: buy ? "#00897b" : "#e53935", shape: buy ? "arrowUp" : "arrowDown", text: `${String(d["side"])} ${String(d["qty"])} @ ${String(d["price"])}` });
+    markers.push({ time, position: buy ? "belowBar" : "aboveBar", color: buy ? "#00897b" : "#e53935", shape: buy ? "arrowUp" : "arrowDown", text: String(d["qty"]) });
   };
   let subscribed: Row | null = null;
   const unsubscribe = (): void => {
