@@ -39,11 +39,13 @@ pytestmark = pytest.mark.mysql
 ROOT = Path(__file__).resolve().parents[3]
 PEPPER = "e2e-pipeline-pepper-0123456789abcdef01234"
 SYMBOL = "BTC/USDT:USDT"
-# short leases and lookup windows so kills and unknown outcomes resolve within a test
+# quick failover (a worker without a heartbeat for 1.5 s is dead) and short lookup windows, so
+# kills and unknown outcomes resolve within a test; the lease is only the backstop (30 s), so a
+# loaded machine delaying a renewal does not hand a live worker's accounts over
 WORKER_ENV = {
-    "OMS_WORKER__LEASE_SECONDS": "1.5",
+    "OMS_WORKER__LEASE_SECONDS": "30",
     "OMS_WORKER__HEARTBEAT_SECONDS": "0.3",
-    "OMS_WORKER__MISSED_HEARTBEATS": "5",  # dead after 1.5 s without a heartbeat
+    "OMS_WORKER__MISSED_HEARTBEATS": "5",
     "OMS_WORKER__POLL_MAX_MS": "20",
     "OMS_WORKER__UNKNOWN_OUTCOME_WINDOW_SECONDS": "1",
     "OMS_WORKER__VENUE_TIMEOUT_SECONDS": "2",
