@@ -6,9 +6,12 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+import pytest
+
 from apps.oms.clock import utcnow
 from apps.oms.config import Settings
 from apps.oms.domain.access import AccountFlags, Role
+from apps.oms.errors import OmsError
 from apps.oms.service.principal import Principal
 from apps.oms.service.submit import submit
 from apps.oms.store.strategies import create_strategy
@@ -74,7 +77,8 @@ async def test_restricted_key_without_strategies_cancels_nothing(
     other = await _resting(h, acct, s_theirs)
     await h.drain(acct)
     item = await as_robot(h, robot(acct, set()), acct)
-    assert item["ok"] and item["status"] == "completed", item
+    assert item["ok"], item
+    assert item["status"] == "completed"
     await h.drain(acct)
     assert (await h.order(other))["status"] != "CANCELED"
 
@@ -86,9 +90,6 @@ async def test_restricted_key_naming_foreign_strategy_is_refused(
     acct = await h.account("hedge")
     body = {"account_id": acct, "command": "cancel_all_orders",
             "payload": {"strategy_ids": [8]}}
-    try:
+    with pytest.raises(OmsError) as refused:
         await submit(h.store, Settings(), robot(acct, {7}), body, wait=False)
-    except Exception as exc:  # noqa: BLE001 - asserting the wire code below
-        assert getattr(exc, "code", None) == "strategy_permission_denied"
-    else:
-        raise AssertionError("a foreign strategy must be refused")
+    assert refused.value.code == "strategy_permission_denied"
