@@ -27,6 +27,7 @@ HTTP_CODES = {
     415: "unsupported_media_type",
     429: "rate_limited",
 }
+FASTAPI_BODY_ERROR = "There was an error parsing the body"
 
 
 def error_response(
@@ -61,6 +62,9 @@ async def _validation_error(_request: Request, exc: Exception) -> JSONResponse:
 
 async def _http_error(_request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, StarletteHTTPException)  # noqa: S101
+    if exc.status_code == 400 and str(exc.detail) == FASTAPI_BODY_ERROR:
+        # FastAPI could not parse a model body (e.g. nested too deep for the JSON parser)
+        return error_response(422, "validation_error", "malformed or too deeply nested JSON")
     code = HTTP_CODES.get(exc.status_code, "http_error")
     return error_response(exc.status_code, code, str(exc.detail))
 

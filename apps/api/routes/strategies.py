@@ -7,8 +7,8 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Path, Request
 from pydantic import Field, ValidationError
 
+from apps.api.body import read_exact_json
 from apps.api.deps import PrincipalDep, StoreDep
-from apps.api.routes.commands import read_exact_json
 from apps.api.schemas import StrictModel
 from apps.oms.errors import ValidationFailed
 from apps.oms.service import strategies as service
