@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
@@ -17,15 +18,19 @@ from apps.api.ws import endpoint as ws_endpoint
 from apps.api.ws.hub import StreamHub
 from apps.api.ws.market import MarketHub
 from apps.api.ws.recheck import KeyRecheck
-from apps.oms.config import Settings
+from apps.oms.config import Settings, posture_warnings
 from apps.oms.exchange.ccxt.instances import ExchangeRegistry
 from apps.oms.store.store import Store
 from apps.oms.wakeup import WakeSender
+
+log = logging.getLogger("apps.api")
 
 
 def create_app(settings: Settings) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        for warning in posture_warnings(settings):
+            log.warning("%s", warning)
         store = Store.from_url(settings.database.url, pool_size=settings.database.pool_size)
         app.state.store = store
         # queued commands wake the workers at once (UDP, best effort; apps/oms/wakeup.py)
