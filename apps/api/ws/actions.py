@@ -11,6 +11,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from apps.api.outage import OUTAGES, RETRY_AFTER_SECONDS, is_store_outage
 from apps.api.ws.connection import Connection, Subscription
 from apps.api.ws.envelopes import dumps, error, push, response
 from apps.api.ws.market import MarketHub, SubscribeMarketPayload, UnsubscribeMarketPayload
@@ -224,6 +225,12 @@ async def dispatch(conn: Connection, settings: Settings, req: Request) -> None:
         await handler(conn, settings, req)
     except OmsError as exc:
         conn.send(error(req, exc.code, exc.message, exc.details))
+    except Exception as exc:
+        if not is_store_outage(exc):
+            raise
+        OUTAGES.report(exc, f"websocket {action}")
+        details = {"retry_after_seconds": RETRY_AFTER_SECONDS}
+        conn.send(error(req, "store_unavailable", "the store is unreachable; retry", details))
     finally:
         if not conn.live and conn.subscriptions and not conn.closed.is_set():
             await conn.catch_up()  # a subscribe that failed midway resumes the old stream
