@@ -20,6 +20,7 @@ from apps.api.ws.market import MarketHub
 from apps.api.ws.recheck import KeyRecheck
 from apps.oms.config import Settings, posture_warnings
 from apps.oms.exchange.ccxt.instances import ExchangeRegistry
+from apps.oms.service.auth import AuthGuard
 from apps.oms.store.store import Store
 from apps.oms.wakeup import WakeSender
 
@@ -68,6 +69,10 @@ def create_app(settings: Settings) -> FastAPI:
         lifespan=lifespan,
     )
     app.state.settings = settings
+    # failed-authentication throttling, per process (apps/oms/service/auth.py)
+    app.state.auth_guard = AuthGuard.from_limits(
+        settings.security.auth_failure_limit, settings.security.auth_failure_window_seconds
+    )
     install_error_handlers(app)
     for router in (
         health.router,

@@ -12,7 +12,7 @@ from fastapi import Depends, Header, Query, Request
 
 from apps.oms.config import Settings
 from apps.oms.errors import ValidationFailed
-from apps.oms.service.auth import authenticate
+from apps.oms.service.auth import AuthGuard, authenticate_client
 from apps.oms.service.principal import Principal
 from apps.oms.store.store import Store
 
@@ -31,12 +31,19 @@ SettingsDep = Annotated[Settings, Depends(get_settings)]
 StoreDep = Annotated[Store, Depends(get_store)]
 
 
+def client_address(request: Request) -> str:
+    return request.client.host if request.client else "-"
+
+
 async def get_principal(
+    request: Request,
     store: StoreDep,
     settings: SettingsDep,
     x_api_key: Annotated[str | None, Header(description="API key or login token")] = None,
 ) -> Principal:
-    return await authenticate(store, settings.security.api_key_pepper.get_secret_value(), x_api_key)
+    guard: AuthGuard = request.app.state.auth_guard
+    pepper = settings.security.api_key_pepper.get_secret_value()
+    return await authenticate_client(store, pepper, x_api_key, client_address(request), guard)
 
 
 PrincipalDep = Annotated[Principal, Depends(get_principal)]

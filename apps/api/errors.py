@@ -48,7 +48,11 @@ async def _oms_error(_request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, OmsError)  # noqa: S101 - registered for OmsError only
     if exc.status >= 500:
         log.error("request failed: %s: %s", exc.code, exc.message)
-    return error_response(exc.status, exc.code, exc.message, exc.details)
+    response = error_response(exc.status, exc.code, exc.message, exc.details)
+    retry_after = exc.details.get("retry_after_seconds")
+    if isinstance(retry_after, int):
+        response.headers["Retry-After"] = str(retry_after)
+    return response
 
 
 async def _validation_error(_request: Request, exc: Exception) -> JSONResponse:

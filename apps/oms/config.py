@@ -72,6 +72,10 @@ class SecuritySettings(BaseModel):
     require_encrypted_credentials: bool | None = None  # None: true outside dev
     allow_live_trading: bool = False
     login_token_hours: float = Field(default=12, gt=0)
+    # failed authentications tolerated per client address (and per key prefix / user name)
+    # within the window before further attempts answer 429 (apps/oms/service/auth.py)
+    auth_failure_limit: int = Field(default=20, ge=1)
+    auth_failure_window_seconds: float = Field(default=60, gt=0)
 
 
 class PaperSettings(BaseModel):
