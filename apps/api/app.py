@@ -12,7 +12,18 @@ from fastapi.middleware.cors import CORSMiddleware
 
 from apps import __version__
 from apps.api.errors import install_error_handlers
-from apps.api.routes import accounts, admin, ccxt, commands, health, paper, reads, strategies, user
+from apps.api.routes import (
+    accounts,
+    admin,
+    ccxt,
+    commands,
+    health,
+    paper,
+    reads,
+    risk,
+    strategies,
+    user,
+)
 from apps.api.tracing import TraceIdMiddleware
 from apps.api.ws import endpoint as ws_endpoint
 from apps.api.ws.hub import StreamHub
@@ -83,6 +94,7 @@ def create_app(settings: Settings) -> FastAPI:
         commands.router,
         reads.router,
         strategies.router,
+        risk.router,
         ws_endpoint.router,
         ccxt.router,
     ):
