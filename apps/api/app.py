@@ -15,6 +15,7 @@ from apps.api.errors import install_error_handlers
 from apps.api.routes import (
     accounts,
     admin,
+    auth,
     ccxt,
     commands,
     health,
@@ -87,6 +88,7 @@ def create_app(settings: Settings) -> FastAPI:
     install_error_handlers(app)
     for router in (
         health.router,
+        auth.router,
         accounts.router,
         user.router,
         admin.router,

@@ -49,17 +49,18 @@ def parse_json(data: bytes | str) -> Any:
     try:
         text = data.decode() if isinstance(data, bytes) else data
     except UnicodeDecodeError as exc:
-        raise ValidationFailed(f"malformed JSON: {exc}") from exc
+        raise _malformed(f"malformed JSON: {exc}") from exc
     if too_deep(text):
-        raise ValidationFailed(
-            f"JSON nests deeper than {MAX_DEPTH} levels", details={"max_depth": MAX_DEPTH}
-        )
+        raise _malformed(f"JSON nests deeper than {MAX_DEPTH} levels", max_depth=MAX_DEPTH)
     try:
         return json.loads(text, parse_float=Decimal, parse_constant=_refuse_constant)
     except (json.JSONDecodeError, RecursionError, ValueError) as exc:
-        if isinstance(exc, ValidationFailed):
-            raise
-        raise ValidationFailed(f"malformed JSON: {exc}") from exc
+        raise _malformed(f"malformed JSON: {exc}") from exc
+
+
+def _malformed(message: str, **extra: Any) -> ValidationFailed:
+    error = {"loc": ["body"], "msg": message, "type": "json_invalid"}
+    return ValidationFailed(message, details={"errors": [error], **extra})
 
 
 async def read_exact_json(request: Request) -> Any:

@@ -22,7 +22,8 @@ AccountId = Annotated[int, Path(ge=1)]
 class StrategyCreate(StrictModel):
     name: Annotated[str, Field(min_length=1, max_length=200)]
     account_ids: Annotated[list[Annotated[int, Field(ge=1)]], Field(min_length=1, max_length=100)]
-    client_strategy_id: Annotated[str, Field(min_length=1, max_length=100)] | None = None
+    # an optional numeric label (integer >= 1, not unique), as the reference's clients send
+    client_strategy_id: Annotated[int, Field(ge=1, le=2**62)] | None = None
 
 
 class LimitsIn(StrictModel):
