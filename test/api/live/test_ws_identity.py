@@ -149,3 +149,34 @@ async def test_websocket_actions_follow_the_permission_table(stack: Stack) -> No
                     failures.append(f"{case} {role.value} {flags}: want {want}, got {got}")
             await client.ws.close()
     assert not failures, "\n".join(failures)
+
+
+async def test_risk_actions_reach_risk_subscribers(stack: Stack) -> None:
+    """A risk officer's action over HTTP arrives as a `risk` namespace event on a socket."""
+    from test.api.live.test_ws_recheck import new_key as make_key
+
+    flags = AccountFlags(can_risk_manage=True, can_block_new_positions=True,
+                         can_block_account=True)  # fmt: skip
+    _, _, risk_key = await make_key(stack, flags)
+    # new_key makes traders; promote this one to the risk role through the admin API
+    async with httpx.AsyncClient(base_url=stack.url) as http:
+        me = (await http.get("/user/profile", headers={"x-api-key": risk_key})).json()
+        promoted = await http.patch(f"/admin/users/{me['user_id']}", json={"role": "risk"},
+                                    headers={"x-api-key": stack.admin_key})
+        assert promoted.status_code == 200, promoted.text
+        watcher = await connect(stack, stack.readonly_key)
+        reply = await watcher.request("subscribe", {"account_ids": [stack.account_id],
+                                                    "namespaces": ["risk"],
+                                                    "with_snapshot": False})
+        assert reply["ok"], reply
+        for body, path in (({"allow_new_positions": False, "comment": "ws test"},
+                            "allow_new_positions"),
+                           ({"allow_new_positions": True, "comment": "ws test done"},
+                            "allow_new_positions")):
+            resp = await http.post(f"/oms/risk/{stack.account_id}/{path}", json=body,
+                                   headers={"x-api-key": risk_key})
+            assert resp.status_code == 200, resp.text
+    seen = await watcher.until(lambda m: m.get("event") == "account_allow_new_positions_changed"
+                               and m["payload"]["comment"] == "ws test done")
+    risk_events = [m for m in seen if m.get("namespace") == "risk"]
+    assert [m["payload"]["allow_new_positions"] for m in risk_events][-2:] == [False, True]
