@@ -180,3 +180,37 @@ async def test_risk_actions_reach_risk_subscribers(stack: Stack) -> None:
                                and m["payload"]["comment"] == "ws test done")
     risk_events = [m for m in seen if m.get("namespace") == "risk"]
     assert [m["payload"]["allow_new_positions"] for m in risk_events][-2:] == [False, True]
+
+
+async def test_restricted_cancel_all_over_the_websocket(stack: Stack) -> None:
+    """Regression (issue 13): a strategy-restricted key's `cancel_all_orders` over the websocket
+    cancels its strategy's resting orders and leaves the others."""
+    from test.api.live.test_ws_stream import rest_send, send
+
+    resting = {"order_type": "limit", "price": "1000"}  # far below the market: rests
+    theirs = await rest_send(stack, send(stack.account_id, **resting))
+    mine = await rest_send(stack, send(stack.account_id, strategy_id=stack.strategy_id,
+                                       **resting))  # fmt: skip
+    client = await connect(stack, stack.restricted_key)
+    reply = await client.request("command", {"account_id": stack.account_id,
+                                             "command": "cancel_all_orders", "payload": {}},
+                                 namespace="position")  # fmt: skip
+    assert reply["ok"], reply
+    async with httpx.AsyncClient(base_url=stack.url) as http:
+        async def status(order_id: int) -> str:
+            resp = await http.get(f"/oms/orders/{order_id}",
+                                  params={"account_ids": stack.account_id},
+                                  headers={"x-api-key": stack.trader_key})
+            return str(resp.json()["items"][0]["status"])
+
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + 30
+        while await status(mine["order_id"]) != "CANCELED":
+            assert loop.time() < deadline, "the restricted key's order was not cancelled"
+            await asyncio.sleep(0.05)
+        assert await status(theirs["order_id"]) != "CANCELED"
+        # tidy up: the trader cancels its own resting order
+        await http.post("/oms/commands", json={"account_id": stack.account_id,
+                                               "command": "cancel_order",
+                                               "payload": {"order_id": theirs["order_id"]}},
+                        headers={"x-api-key": stack.trader_key})  # fmt: skip
