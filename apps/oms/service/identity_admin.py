@@ -25,7 +25,6 @@ from apps.oms.store import audit, identity
 from apps.oms.store import strategies as strategy_store
 from apps.oms.store.audit import Actor
 
-KeyStatus = Literal["active", "disabled"]
 UserStatus = Literal["active", "disabled"]
 Id = Field(ge=1, le=2**62)
 
