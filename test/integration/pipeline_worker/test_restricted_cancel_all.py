@@ -40,6 +40,12 @@ async def _strategies(h: Harness, acct: int) -> tuple[int, int]:
             now=utcnow()) for name in ("mine", "theirs")])
 
 
+async def _tidy(h: Harness, acct: int) -> None:
+    """Leave no resting order behind (later tests run workers over every account)."""
+    await h.send(acct, "cancel_all_orders")
+    await h.drain(acct)
+
+
 async def _resting(h: Harness, acct: int, strategy_id: int) -> int:
     item = await h.send(acct, "send_order", symbol="SOL/USDT:USDT", side="sell",
                         order_type="limit", qty="1", price="160", strategy_id=strategy_id)
@@ -65,6 +71,7 @@ async def test_restricted_cancel_all_leaves_other_strategies(
     assert (await h.order(none))["status"] != "CANCELED"
     stored = await h.command(item["command_id"])
     assert stored["payload"]["strategy_ids"] == [s_mine]
+    await _tidy(h, acct)
 
 
 async def test_restricted_key_without_strategies_cancels_nothing(
@@ -81,6 +88,7 @@ async def test_restricted_key_without_strategies_cancels_nothing(
     assert item["status"] == "completed"
     await h.drain(acct)
     assert (await h.order(other))["status"] != "CANCELED"
+    await _tidy(h, acct)
 
 
 async def test_restricted_key_naming_foreign_strategy_is_refused(
