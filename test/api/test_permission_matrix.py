@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import itertools
 import secrets
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
@@ -29,9 +29,11 @@ from apps.oms.domain.paper.matching import Venue
 from apps.oms.exchange.paper.market_data import set_paper_price
 from apps.oms.service import admin
 from apps.oms.store.audit import CLI_ACTOR
+from apps.oms.store.migrate import upgrade
 from apps.oms.store.paper import PaperStore
 from apps.oms.store.store import Store
 from apps.oms.store.strategies import create_strategy
+from test.conftest import create_mysql_database, drop_mysql_database
 
 PEPPER = "test-pepper-for-the-permission-matrix-01"
 ALL = frozenset(Role)
@@ -126,9 +128,27 @@ class Seed:
         return self.keys[(role, flags)]
 
 
+@pytest.fixture(scope="module", params=["sqlite", "mysql"])
+def matrix_url(request: pytest.FixtureRequest,
+               tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:  # fmt: skip
+    """A database of its own: the walk queues hundreds of commands that no worker runs, which
+    must not land in the session's shared store (workers of later tests would inherit them)."""
+    if request.param == "sqlite":
+        url = f"sqlite+aiosqlite:///{tmp_path_factory.mktemp('matrix') / 'oms.sqlite3'}"
+        upgrade(url)
+        yield url
+        return
+    name, url = create_mysql_database("oms_matrix")
+    try:
+        upgrade(url)
+        yield url
+    finally:
+        drop_mysql_database(name)
+
+
 @pytest.fixture(scope="module")
-async def matrix(store_url: str) -> AsyncIterator[tuple[httpx.AsyncClient, Seed, Any]]:
-    settings = load_settings(database={"url": store_url}, api={"request_timeout_seconds": 0.2},
+async def matrix(matrix_url: str) -> AsyncIterator[tuple[httpx.AsyncClient, Seed, Any]]:
+    settings = load_settings(database={"url": matrix_url}, api={"request_timeout_seconds": 0.2},
                              security={"api_key_pepper": PEPPER, "auth_failure_limit": 10_000})
     app = create_app(settings)
     async with app.router.lifespan_context(app):
