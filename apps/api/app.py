@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
@@ -12,23 +13,40 @@ from fastapi.middleware.cors import CORSMiddleware
 from apps import __version__
 from apps.api.console import mount_console
 from apps.api.errors import install_error_handlers
-from apps.api.routes import accounts, admin, ccxt, commands, health, paper, reads, strategies, user
+from apps.api.routes import (
+    accounts,
+    admin,
+    auth,
+    ccxt,
+    commands,
+    health,
+    paper,
+    reads,
+    risk,
+    strategies,
+    user,
+)
 from apps.api.tracing import TraceIdMiddleware
 from apps.api.ws import endpoint as ws_endpoint
 from apps.api.ws.hub import StreamHub
 from apps.api.ws.market import MarketHub
 from apps.api.ws.recheck import KeyRecheck
-from apps.oms.config import Settings
+from apps.oms.config import Settings, posture_warnings
 from apps.oms.exchange.ccxt.instances import ExchangeRegistry
+from apps.oms.service.auth import AuthGuard
 from apps.oms.service.auth_cache import PrincipalCache
 from apps.oms.service.read_model import ReadModel
 from apps.oms.store.store import Store
 from apps.oms.wakeup import WakeSender
 
+log = logging.getLogger("apps.api")
+
 
 def create_app(settings: Settings) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        for warning in posture_warnings(settings):
+            log.warning("%s", warning)
         store = Store.from_url(settings.database.url, pool_size=settings.database.pool_size)
         app.state.store = store
         app.state.principal_cache = PrincipalCache(
@@ -74,9 +92,14 @@ def create_app(settings: Settings) -> FastAPI:
         lifespan=lifespan,
     )
     app.state.settings = settings
+    # failed-authentication throttling, per process (apps/oms/service/auth.py)
+    app.state.auth_guard = AuthGuard.from_limits(
+        settings.security.auth_failure_limit, settings.security.auth_failure_window_seconds
+    )
     install_error_handlers(app)
     for router in (
         health.router,
+        auth.router,
         accounts.router,
         user.router,
         admin.router,
@@ -84,6 +107,7 @@ def create_app(settings: Settings) -> FastAPI:
         commands.router,
         reads.router,
         strategies.router,
+        risk.router,
         ws_endpoint.router,
         ccxt.router,
     ):

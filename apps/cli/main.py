@@ -8,6 +8,7 @@ import uvloop
 
 from apps.cli import context, output
 from apps.cli.admin_commands import register as register_admin
+from apps.cli.identity_commands import register as register_identity
 from apps.oms.security.credentials import generate_master_key
 from apps.oms.store.migrate import current, upgrade
 
@@ -106,6 +107,7 @@ def up_cmd() -> None:
 
 
 register_admin(app)
+register_identity(app)
 
 
 def main() -> None:

@@ -6,13 +6,14 @@ from datetime import UTC, datetime
 from typing import Annotated
 
 from fastapi import APIRouter, Query, Request
+from pydantic import Field
 
+from apps.api.body import parse_body
 from apps.api.deps import PrincipalDep, StoreDep
 from apps.api.schemas import StrictModel, WireDecimal
-from apps.oms.domain.money import DecimalFormatError, parse_decimal
 from apps.oms.domain.paper.book import Quote
 from apps.oms.domain.paper.matching import Venue
-from apps.oms.errors import ValidationFailed
+from apps.oms.service.command_models import PositiveDecimal
 from apps.oms.store.paper import PaperStore
 
 router = APIRouter(tags=["paper"])
@@ -20,10 +21,12 @@ VENUE = Venue()
 
 
 class PriceIn(StrictModel):
-    symbol: str
-    price: str | int
-    bid: str | int | None = None
-    ask: str | int | None = None
+    """Decimals exact: a JSON number or a plain decimal string (the one parser)."""
+
+    symbol: Annotated[str, Field(min_length=1, max_length=64)]
+    price: PositiveDecimal
+    bid: PositiveDecimal | None = None
+    ask: PositiveDecimal | None = None
 
 
 class PriceOut(StrictModel):
@@ -43,13 +46,6 @@ class PriceList(StrictModel):
     items: list[PriceOut]
 
 
-def _decimal(value: str | int | None, name: str) -> WireDecimal | None:
-    try:
-        return None if value is None else parse_decimal(value)
-    except DecimalFormatError as exc:
-        raise ValidationFailed(f"{name}: {exc}") from exc
-
-
 def _out(q: Quote) -> dict[str, object]:
     when = datetime.fromtimestamp(q.timestamp_ms // 1000, tz=UTC)
     return {
@@ -62,22 +58,22 @@ def _out(q: Quote) -> dict[str, object]:
     }
 
 
-@router.post("/paper/prices", response_model=PriceSet)
-async def post_price(
-    body: PriceIn, principal: PrincipalDep, store: StoreDep, request: Request
-) -> PriceSet:
+@router.post(
+    "/paper/prices",
+    response_model=PriceSet,
+    openapi_extra={
+        "requestBody": {
+            "required": True,
+            "content": {"application/json": {"schema": PriceIn.model_json_schema()}},
+        }
+    },
+)
+async def post_price(principal: PrincipalDep, store: StoreDep, request: Request) -> PriceSet:
     from apps.oms.exchange.paper import price_service  # lazy: it imports CCXT (P6)
 
-    price = _decimal(body.price, "price")
-    assert price is not None  # noqa: S101 - required field
+    body = await parse_body(request, PriceIn)
     quote = await price_service.set_price(
-        principal,
-        PaperStore(store.engine),
-        VENUE,
-        body.symbol,
-        price,
-        _decimal(body.bid, "bid"),
-        _decimal(body.ask, "ask"),
+        principal, PaperStore(store.engine), VENUE, body.symbol, body.price, body.bid, body.ask
     )
     store.note_accepted(None)  # resting paper orders of any account may fill: read-your-writes
     market = getattr(request.app.state, "market_hub", None)  # absent without the lifespan

@@ -9,6 +9,7 @@ import contextlib
 import logging
 from typing import TYPE_CHECKING
 
+from apps.api.outage import OUTAGES, is_store_outage
 from apps.api.ws.envelopes import event_text
 from apps.oms.config import Settings
 from apps.oms.service.read_model import ReadModel
@@ -79,8 +80,11 @@ class StreamHub:
         while True:
             try:
                 count = await self.poll_once()
-            except Exception:
-                log.exception("outbox tail failed")
+            except Exception as exc:
+                if is_store_outage(exc):
+                    OUTAGES.report(exc, "outbox tail")
+                else:
+                    log.exception("outbox tail failed")
                 count = 0
             if count:
                 interval = POLL_MIN_SECONDS
