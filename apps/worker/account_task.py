@@ -13,7 +13,7 @@ from collections.abc import Callable
 
 from sqlalchemy import func, select
 
-from apps.oms.service.worker import dispatch
+from apps.oms.service.worker import dispatch, step
 from apps.oms.service.worker.results import finish
 from apps.oms.service.worker.runtime import AccountRuntime
 from apps.oms.service.worker.sync import sync_orders
@@ -71,10 +71,9 @@ class AccountTask:
             interval = min(interval * 2, settings.poll_max_ms / 1000)
 
     async def _step(self) -> bool:
-        """One unit of work: a command, else housekeeping. True if anything happened."""
-        cmd = await dispatch.claim(self.rt)
-        if cmd is not None:
-            await dispatch.execute(self.rt, cmd, self.stop)
+        """One unit of work: a batch of joined sends or a command, else housekeeping. True if
+        anything happened."""
+        if await step.run_next(self.rt, self.stop):
             return True
         return await self._housekeeping()
 

@@ -57,6 +57,14 @@ async def require_order(conn: AsyncConnection, order_id: int) -> dict[str, Any]:
     return row
 
 
+async def lock_orders(conn: AsyncConnection, order_ids: list[int]) -> dict[int, dict[str, Any]]:
+    """Several order rows, locked, in one statement (id → row)."""
+    if not order_ids:
+        return {}
+    query = lock(select(orders).where(OC.id.in_(order_ids)), conn.dialect.name)
+    return {int(r["id"]): dict(r) for r in (await conn.execute(query)).mappings()}
+
+
 async def update_order(
     conn: AsyncConnection, row: dict[str, Any], values: dict[str, Any]
 ) -> dict[str, Any]:

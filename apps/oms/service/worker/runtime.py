@@ -7,7 +7,7 @@ that epoch; any failure raises and rolls everything back, so a stalled worker re
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -63,7 +63,9 @@ class AccountRuntime:
                 await queue.fence(conn, command.command_id, command.epoch)
             recorder = Recorder(conn, self)
             yield recorder
-            await recorder.flush()  # the step's events, in one statement, before the commit
+            await recorder.flush()  # held-back writes and the step's events, before the commit
+        for hook in recorder.after_commit:
+            hook()
 
     async def instrument(self, symbol: str) -> Instrument:
         """Contract size and market kind from the venue's markets (cached by the venue)."""
@@ -87,6 +89,10 @@ class Recorder:
     now: datetime = field(default_factory=utcnow)
     events: list[str] = field(default_factory=list)
     pending: list[dict[str, Any]] = field(default_factory=list)
+    # writes others held back until the step ends (a joined venue), and what to tell them
+    # once the transaction committed
+    before_commit: list[Callable[[], Awaitable[None]]] = field(default_factory=list)
+    after_commit: list[Callable[[], None]] = field(default_factory=list)
 
     async def emit(
         self,
@@ -108,6 +114,8 @@ class Recorder:
         )
 
     async def flush(self) -> None:
+        for hook in self.before_commit:
+            await hook()
         rows, self.pending = self.pending, []
         await append_events(self.conn, rows)
 
