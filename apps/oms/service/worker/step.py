@@ -10,20 +10,21 @@ from apps.oms.service.ports import JoinableVenuePort
 from apps.oms.service.worker import dispatch, joined
 from apps.oms.service.worker.runtime import AccountRuntime
 
-BATCH = 50  # sends of one account recorded in one joined transaction
-
 
 def joinable(rt: AccountRuntime) -> JoinableVenuePort | None:
-    """The account's venue if its calls can join the record transaction (fault-free paper)."""
+    """The account's venue if its calls can join the record transaction (fault-free paper) and
+    joined batches are on (`worker.batch_size` > 0)."""
     venue = rt.venue
+    if rt.settings.batch_size <= 0:
+        return None
     return venue if isinstance(venue, JoinableVenuePort) and venue.joinable() else None
 
 
-async def run_next(rt: AccountRuntime, stop: asyncio.Event, batch: int = BATCH) -> bool:
+async def run_next(rt: AccountRuntime, stop: asyncio.Event) -> bool:
     """Run the next unit of the account's queue; False when nothing is unfinished."""
     venue = joinable(rt)
     if venue is not None:
-        done = await joined.run_batch(rt, venue, batch)
+        done = await joined.run_batch(rt, venue, rt.settings.batch_size)
         if done is None:
             return False
         if done:
