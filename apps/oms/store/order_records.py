@@ -30,6 +30,11 @@ ADD_VENUE_ORDER = (
     .prefix_with("IGNORE", dialect="mysql")
     .prefix_with("OR IGNORE", dialect="sqlite")
 )
+ADD_PAYLOAD = (
+    insert(venue_payloads)
+    .prefix_with("IGNORE", dialect="mysql")
+    .prefix_with("OR IGNORE", dialect="sqlite")
+)
 
 
 def plain_json(value: Any) -> Any:
@@ -112,6 +117,13 @@ async def add_venue_order(
             "created_at": now,
         },
     )
+
+
+async def add_venue_orders(conn: AsyncConnection, rows: list[dict[str, Any]]) -> None:
+    """Venue orders already placed (`order_id`, `account_id`, `client_order_id`,
+    `exchange_order_id`, `created_at`), in one statement."""
+    if rows:
+        await conn.execute(ADD_VENUE_ORDER, rows)
 
 
 async def venue_order_started(conn: AsyncConnection, client_order_id: str) -> datetime | None:
@@ -218,22 +230,39 @@ async def store_payload(
     now: datetime,
 ) -> None:
     """Append a raw venue payload unless the same content is stored already."""
+    await store_payloads(
+        conn, [payload_row(account_id=account_id, kind=kind, exchange_id=exchange_id,
+                           object_id=object_id, payload=payload, now=now)],
+    )  # fmt: skip
+
+
+def payload_row(
+    *,
+    account_id: int,
+    kind: str,
+    exchange_id: str,
+    object_id: str | None,
+    payload: dict[str, Any],
+    now: datetime,
+) -> dict[str, Any]:
+    """The `venue_payloads` row of a raw payload (keyed by a hash of its content)."""
     body = plain_json(payload)
     digest = hashlib.sha256(
         json.dumps([kind, body], sort_keys=True, separators=(",", ":")).encode()
     ).hexdigest()
-    # one statement: the unique (account_id, content_hash) key turns a repeat into a no-op
-    await conn.execute(
-        insert(venue_payloads)
-        .prefix_with("IGNORE", dialect="mysql")
-        .prefix_with("OR IGNORE", dialect="sqlite"),
-        {
-            "account_id": account_id,
-            "kind": kind,
-            "content_hash": digest,
-            "exchange_id": exchange_id,
-            "exchange_object_id": object_id,
-            "payload": body,
-            "created_at": now,
-        },
-    )
+    return {
+        "account_id": account_id,
+        "kind": kind,
+        "content_hash": digest,
+        "exchange_id": exchange_id,
+        "exchange_object_id": object_id,
+        "payload": body,
+        "created_at": now,
+    }
+
+
+async def store_payloads(conn: AsyncConnection, rows: list[dict[str, Any]]) -> None:
+    """Rows of `payload_row` in one statement; the unique (account_id, content_hash) key turns
+    a repeat into a no-op."""
+    if rows:
+        await conn.execute(ADD_PAYLOAD, rows)

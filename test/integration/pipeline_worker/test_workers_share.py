@@ -46,8 +46,10 @@ async def remaining(store: Store) -> int:
 
 
 def start(store: Store) -> tuple[Worker, asyncio.Task[None], asyncio.Event]:
+    # one send per transaction (`batch_size=1`): the load must stay sustained while the
+    # leases are observed; joined batches of 50 drain 15 sends an account in one step
     settings = Settings(worker=worker_settings(poll_max_ms=100, concurrency=16, lease_seconds=5,
-                                               heartbeat_seconds=0.5))
+                                               heartbeat_seconds=0.5, batch_size=1))
     worker = Worker(settings, store)
     stop = asyncio.Event()
     return worker, asyncio.create_task(worker.run(stop)), stop

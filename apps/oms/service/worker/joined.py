@@ -124,13 +124,6 @@ async def send_joined(
     except DomainError as exc:
         await risk_reject(rec, cmd, row, exc)
         return
-    await order_records.add_venue_order(
-        rec.conn,
-        order_id=int(row["id"]),
-        account_id=rec.rt.account_id,
-        client_order_id=row["client_order_id"],
-        now=rec.now,
-    )
     try:
         structure = await venue.create_order(
             row["symbol"], row["order_type"], row["side"], Decimal(row["qty"]), row["price"],
@@ -143,7 +136,7 @@ async def send_joined(
         row = await reject(rec, row, code, str(exc))
         await finish(rec, cmd, result=order_result(row), error_code=code, error_message=str(exc))
         return
-    row = await adopt(rec, row, structure)
+    row = await adopt(rec, row, structure, placed=True)  # its venue-order row written with it
     await finish(rec, cmd, result=order_result(row))
 
 

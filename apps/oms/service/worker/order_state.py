@@ -80,7 +80,11 @@ async def write_order(
 
 async def release_reservation(rec: Recorder, row: dict[str, Any]) -> None:
     """The close order ended: give back its unfilled qty; the position returns to `open`."""
-    position_row = await books.get_position_row(rec.conn, int(row["position_id"]))
+    position_id = int(row["position_id"])
+    written = rec.positions.get(position_id)  # written in this transaction: no read back
+    if written is not None and not reserves_close(row, written, rec.rt.account.position_mode):
+        return
+    position_row = await books.get_position_row(rec.conn, position_id)
     if position_row is None:
         return
     position = position_from_row(position_row)

@@ -20,8 +20,9 @@ from apps.oms.clock import utcnow
 from apps.oms.config import WorkerSettings
 from apps.oms.domain.book import Instrument
 from apps.oms.domain.enums import PositionMode
+from apps.oms.domain.positions import Position
 from apps.oms.service.ports import VenuePort
-from apps.oms.store import leases, queue
+from apps.oms.store import leases, order_records, queue
 from apps.oms.store.leases import Lease
 from apps.oms.store.outbox import append_events, event_row
 from apps.oms.store.queue import Claimed
@@ -82,7 +83,13 @@ class AccountRuntime:
 @dataclass(slots=True)
 class Recorder:
     """The open record transaction: its connection, time, and the outbox writer (events are
-    buffered and written in one multi-row insert when the step ends, in emission order)."""
+    buffered and written in one multi-row insert when the step ends, in emission order).
+
+    Append-only rows nobody reads back in the same transaction (raw venue payloads, venue
+    orders placed in a joined transaction) are buffered too and written in one multi-row
+    statement each at the end. `memo` holds what a transaction reads once for all its commands
+    (a batch decides at one instant: account block state, risk limits); `positions` the
+    positions it wrote (so that ending an order need not read its position back)."""
 
     conn: AsyncConnection
     rt: AccountRuntime
@@ -93,6 +100,18 @@ class Recorder:
     # once the transaction committed
     before_commit: list[Callable[[], Awaitable[None]]] = field(default_factory=list)
     after_commit: list[Callable[[], None]] = field(default_factory=list)
+    payloads: list[dict[str, Any]] = field(default_factory=list)
+    venue_orders: list[dict[str, Any]] = field(default_factory=list)
+    memo: dict[Any, Any] = field(default_factory=dict)
+    positions: dict[int, Position] = field(default_factory=dict)
+
+    def store_payload(self, *, kind: str, object_id: str | None, payload: dict[str, Any]) -> None:
+        """A raw venue payload of this account, written (once per content) at the end."""
+        acct = self.rt.account
+        self.payloads.append(order_records.payload_row(
+            account_id=acct.account_id, kind=kind, exchange_id=acct.exchange_id,
+            object_id=object_id, payload=payload, now=self.now,
+        ))  # fmt: skip
 
     async def emit(
         self,
@@ -116,6 +135,10 @@ class Recorder:
     async def flush(self) -> None:
         for hook in self.before_commit:
             await hook()
+        payloads, self.payloads = self.payloads, []
+        await order_records.store_payloads(self.conn, payloads)
+        venue_orders, self.venue_orders = self.venue_orders, []
+        await order_records.add_venue_orders(self.conn, venue_orders)
         rows, self.pending = self.pending, []
         await append_events(self.conn, rows)
 
