@@ -81,6 +81,7 @@ class Joined:
     pending: dict[int, _Pending] = field(default_factory=dict)
     quotes: dict[str, Quote] = field(default_factory=dict)  # one price snapshot per transaction
     flushed: dict[int, tuple[int, AccountState]] = field(default_factory=dict)
+    ensured: set[int] = field(default_factory=set)  # accounts known to exist once committed
 
     async def flush(self) -> None:
         """Write every account's held-back change (the caller commits right after)."""
@@ -94,6 +95,7 @@ class Joined:
     def publish(self) -> None:
         """The caller committed: what a later load would read is now the flushed state."""
         self.store._states.update(self.flushed)
+        self.store._existing.update(self.ensured)
 
 
 _JOINED: ContextVar[Joined | None] = ContextVar("paper_joined", default=None)
@@ -110,6 +112,7 @@ class PaperStore:
     def __init__(self, engine: AsyncEngine) -> None:
         self.engine = engine
         self._states: dict[int, tuple[int, AccountState]] = {}
+        self._existing: set[int] = set()  # accounts whose paper rows are known to be committed
 
     @contextmanager
     def join(self, conn: AsyncConnection) -> Iterator[Joined]:
@@ -152,7 +155,24 @@ class PaperStore:
     async def ensure_account(
         self, account_id: int, start: Mapping[str, Decimal], leverage: int, now_ms: int
     ) -> bool:
-        """Create the paper state of an account with its start balances; False if it exists."""
+        """Create the paper state of an account with its start balances; False if it exists.
+        Joined, the account counts as existing only once the caller's transaction committed
+        (a rolled-back creation is created again)."""
+        if account_id in self._existing:
+            return False
+        joined = self._joined()
+        if joined is not None and account_id in joined.ensured:
+            return False
+        created = await self._ensure_account(account_id, start, leverage, now_ms)
+        if joined is not None:
+            joined.ensured.add(account_id)
+        else:
+            self._existing.add(account_id)
+        return created
+
+    async def _ensure_account(
+        self, account_id: int, start: Mapping[str, Decimal], leverage: int, now_ms: int
+    ) -> bool:
         async with self._writing() as conn:
             found = await conn.scalar(
                 select(paper_accounts.c.account_id).where(paper_accounts.c.account_id == account_id)

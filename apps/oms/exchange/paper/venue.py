@@ -79,7 +79,6 @@ class PaperVenue(PaperMarketData):
         self.start_balances = dict(start_balances or DEFAULT_START_BALANCE)
         self.leverage = leverage
         self._sleep = sleep
-        self._ready = False
 
     # --- the worker's transaction --------------------------------------------------------
 
@@ -282,11 +281,10 @@ class PaperVenue(PaperMarketData):
     # --- internals ------------------------------------------------------------------------
 
     async def _ensure(self) -> None:
-        if not self._ready:
-            await self.store.ensure_account(
-                self.account_id, self.start_balances, self.leverage, self.clock()
-            )
-            self._ready = True
+        """The account's paper rows exist (the store remembers it once committed)."""
+        await self.store.ensure_account(
+            self.account_id, self.start_balances, self.leverage, self.clock()
+        )
 
     async def _load(self) -> AccountState:
         await self._ensure()
