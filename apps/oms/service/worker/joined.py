@@ -83,6 +83,7 @@ async def _batch(rt: AccountRuntime, venue: JoinableVenuePort, limit: int) -> in
                 return 0
             size = len(sends)
             cmds = await queue.claim_rows(rec.conn, rt.account_id, sends, rt.lease.epoch, rec.now)
+            rec.defer_orders = True  # rows locked above, carried in memory
             with venue.join(rec.conn) as joined:
                 rec.before_commit.append(joined.flush)
                 rec.after_commit.append(joined.publish)

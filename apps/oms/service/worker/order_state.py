@@ -67,7 +67,11 @@ async def write_order(
         values.setdefault("submitted_at", rec.now)
     if before.is_open and not state.status.is_open:
         values["closed_at"] = rec.now
-    new = await order_records.update_order(rec.conn, row, values)
+    if rec.defer_orders:  # written once with the order's other updates (`Recorder.flush`)
+        rec.order_updates.setdefault(int(row["id"]), {}).update(values)
+        new = {**row, **values}
+    else:
+        new = await order_records.update_order(rec.conn, row, values)
     more = Decimal(new["filled_qty"]) != Decimal(row["filled_qty"] or ZERO)
     if state.status is not before or (more and state.status is OrderStatus.PARTIALLY_FILLED):
         event = STATUS_EVENTS.get(state.status)

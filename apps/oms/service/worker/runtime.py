@@ -104,6 +104,10 @@ class Recorder:
     venue_orders: list[dict[str, Any]] = field(default_factory=list)
     memo: dict[Any, Any] = field(default_factory=dict)
     positions: dict[int, Position] = field(default_factory=dict)
+    # joined batches: order rows are locked and carried in memory, so each order's successive
+    # updates (fill, then venue status) are merged and written once at the end
+    defer_orders: bool = False
+    order_updates: dict[int, dict[str, Any]] = field(default_factory=dict)
 
     def store_payload(self, *, kind: str, object_id: str | None, payload: dict[str, Any]) -> None:
         """A raw venue payload of this account, written (once per content) at the end."""
@@ -135,6 +139,9 @@ class Recorder:
     async def flush(self) -> None:
         for hook in self.before_commit:
             await hook()
+        updates, self.order_updates = self.order_updates, {}
+        for order_id, values in updates.items():
+            await order_records.update_order(self.conn, {"id": order_id}, values)
         payloads, self.payloads = self.payloads, []
         await order_records.store_payloads(self.conn, payloads)
         venue_orders, self.venue_orders = self.venue_orders, []
