@@ -103,3 +103,51 @@ async def test_database_gone_inside_a_batch_leaves_nothing_unknown(
         assert await venue_orders(h, order["client_order_id"]) == 1
         assert (await h.command(item["command_id"]))["attempts"] == 1  # rollbacks count none
     await assert_fold(h, acct)
+
+
+async def test_a_failure_at_the_commit_is_retried_then_given_up(
+    harness: Callable[..., Harness],
+) -> None:
+    """An error after the last command (the batch's final writes) halves the batch until one
+    command is alone; that one counts an attempt per failure and, past the cap, fails with its
+    order REJECTED (never placed). Nothing loops without counting."""
+    h = harness()
+    acct = await h.account("hedge")
+    await h.price(SYMBOL, "50000")
+    items = [await market(h, acct) for _ in range(2)]
+    rt = await h.runtime(acct)
+    venue: Any = rt.venue
+    real_join = venue.join
+
+    class Broken:
+        def __init__(self, conn: Any) -> None:
+            self.inner = real_join(conn)
+
+        def __enter__(self) -> Any:
+            joined = self.inner.__enter__()
+
+            class AtCommit:  # the venue's final writes fail
+                async def flush(self) -> None:
+                    raise OperationalError("flush", {}, Exception("lost at the commit"))
+
+                def publish(self) -> None:
+                    joined.publish()
+
+            return AtCommit()
+
+        def __exit__(self, *exc: Any) -> Any:
+            return self.inner.__exit__(*exc)
+
+    venue.join = Broken
+    try:
+        for _ in range(8):
+            await step.run_next(rt, asyncio.Event())
+    finally:
+        venue.join = real_join
+    first = await h.command(items[0]["command_id"])
+    assert (first["status"], first["error_code"]) == ("failed", "internal_error"), first
+    order = await h.order(items[0]["order_id"])
+    assert (order["status"], order["outcome_unknown"]) == ("REJECTED", False)
+    assert await venue_orders(h, order["client_order_id"]) == 0
+    await h.drain(acct, housekeeping=False)
+    assert (await h.order(items[1]["order_id"]))["status"] == "FILLED"

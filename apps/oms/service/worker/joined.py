@@ -59,9 +59,9 @@ async def run_batch(rt: AccountRuntime, venue: JoinableVenuePort, limit: int) ->
             raise
         except _Failed as failed:
             cause = failed.__cause__
-            if failed.index > 0:  # the commands before the failing one are recorded alone
+            if 0 < failed.index < failed.size:  # the commands before the failing one, alone
                 limit = failed.index
-            elif failed.size > 1:  # failed at the commit: halve until the culprit is alone
+            elif failed.size > 1:  # failed at the end (flush, commit): halve to find the culprit
                 limit = failed.size // 2
             else:
                 log.error("command failed in its own batch; will retry", exc_info=cause)
