@@ -17,7 +17,7 @@ from .conftest import SYMBOL, make_stack
 from .invariants import check
 from .test_reliability import accounts_of, sql, wait_registered
 
-pytestmark = [pytest.mark.mysql, pytest.mark.slow, pytest.mark.timeout(300)]
+pytestmark = [pytest.mark.mysql, pytest.mark.slow, pytest.mark.timeout(900)]
 
 
 def test_kill_9_inside_joined_batches(tmp_path: Path) -> None:
@@ -25,7 +25,7 @@ def test_kill_9_inside_joined_batches(tmp_path: Path) -> None:
         modes = accounts_of(stack, 10)
         ids = list(modes)
         accepted: list[int] = []
-        for start in range(0, 1500, 50):  # queued first: the worker meets full batches
+        for start in range(0, 1000, 50):  # queued first: the worker meets full batches
             bodies = [{"account_id": ids[i % len(ids)], "command": "send_order",
                        "request_id": f"p{i}",
                        "payload": {"symbol": SYMBOL, "side": "buy" if i % 3 else "sell",
@@ -59,7 +59,7 @@ def test_kill_9_inside_joined_batches(tmp_path: Path) -> None:
         ((batched,),) = sql(stack, "SELECT COUNT(*) FROM (SELECT finished_at FROM commands "
                                    "GROUP BY account_id, finished_at HAVING COUNT(*) > 1) b")
         assert kills[0] >= 8
-        assert counts["commands"] == 1500
+        assert counts["commands"] == 1000
         assert counts["failed"] == 0, counts  # no injected faults: every send completes
-        assert counts["fills"] == 1500
+        assert counts["fills"] == 1000
         assert batched > 0  # commands were recorded together (one transaction, one time)

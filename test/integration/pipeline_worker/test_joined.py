@@ -105,7 +105,7 @@ async def test_database_gone_inside_a_batch_leaves_nothing_unknown(
     await assert_fold(h, acct)
 
 
-async def test_a_failure_at_the_commit_is_retried_then_given_up(
+async def test_a_defect_at_the_commit_is_retried_then_given_up(
     harness: Callable[..., Harness],
 ) -> None:
     """An error after the last command (the batch's final writes) halves the batch until one
@@ -128,7 +128,7 @@ async def test_a_failure_at_the_commit_is_retried_then_given_up(
 
             class AtCommit:  # the venue's final writes fail
                 async def flush(self) -> None:
-                    raise OperationalError("flush", {}, Exception("lost at the commit"))
+                    raise RuntimeError("a defect in the final writes")
 
                 def publish(self) -> None:
                     joined.publish()

@@ -12,7 +12,9 @@ while they are sends whose orders have no unknown outcome; anything else ends th
 goes the classic path (claim -> execute) in the next step, so per-account order holds. An
 error rolls the whole batch back (nothing of it reached the venue, because the venue is the
 same transaction); the commands before the failing one are then recorded alone, and a command
-that fails on its own counts an attempt in a transaction of its own (the attempt cap holds).
+that fails on its own counts an attempt in a transaction of its own (the attempt cap holds),
+except for a store error (`OperationalError`: deadlock, lock wait, lost connection), which
+claimed nothing and is retried without counting.
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ from itertools import takewhile
 from typing import Any
 
 import ccxt
+from sqlalchemy.exc import OperationalError
 
 from apps.oms.domain.enums import OrderStatus
 from apps.oms.domain.errors import DomainError
@@ -38,6 +41,7 @@ from apps.oms.store.queue import Claimed
 
 log = logging.getLogger("apps.worker")
 SENDS = frozenset({"send_order", "close_position"})
+TRANSIENT_PAUSE = 0.05  # after a store error (deadlock, lock wait) before the batch is retried
 
 
 class _Failed(Exception):
@@ -63,6 +67,13 @@ async def run_batch(rt: AccountRuntime, venue: JoinableVenuePort, limit: int) ->
                 limit = failed.index
             elif failed.size > 1:  # failed at the end (flush, commit): halve to find the culprit
                 limit = failed.size // 2
+            elif isinstance(cause, OperationalError):
+                # deadlock, lock wait, lost connection: the transaction rolled back and nothing
+                # was claimed; retry without counting an attempt (a dead store fails the next
+                # transaction and ends the task)
+                log.warning("batch rolled back (%s); retrying", cause)
+                await asyncio.sleep(TRANSIENT_PAUSE)
+                return 1
             else:
                 log.error("command failed in its own batch; will retry", exc_info=cause)
                 await _count_attempt(rt)
