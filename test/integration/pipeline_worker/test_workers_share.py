@@ -71,7 +71,7 @@ async def test_two_workers_share_the_accounts(fresh_store: Store) -> None:
     first, second = start(fresh_store), start(fresh_store)
     try:
         await registered(fresh_store, 2)
-        await queue_orders(h, accounts, 15)
+        await queue_orders(h, accounts, 60)  # sustained: a joined send is a few ms
         seen: Counter[str] = Counter()
 
         async def both_busy() -> bool:
