@@ -46,10 +46,8 @@ async def remaining(store: Store) -> int:
 
 
 def start(store: Store) -> tuple[Worker, asyncio.Task[None], asyncio.Event]:
-    # one send per transaction (`batch_size=1`): the load must stay sustained while the
-    # leases are observed; joined batches of 50 drain 15 sends an account in one step
     settings = Settings(worker=worker_settings(poll_max_ms=100, concurrency=16, lease_seconds=5,
-                                               heartbeat_seconds=0.5, batch_size=1))
+                                               heartbeat_seconds=0.5))
     worker = Worker(settings, store)
     stop = asyncio.Event()
     return worker, asyncio.create_task(worker.run(stop)), stop
@@ -66,12 +64,14 @@ async def registered(store: Store, count: int) -> None:
 
 async def test_two_workers_share_the_accounts(fresh_store: Store) -> None:
     h = Harness(fresh_store)
-    accounts = [await h.account("hedge") for _ in range(10)]
+    # a venue that answers in 20 ms keeps the load sustained while the leases are observed
+    # (joined paper sends take a few ms: the accounts would go idle and be handed back)
+    accounts = [await h.account("hedge", faults={"ack_latency_ms": 20}) for _ in range(10)]
     await h.price(SYMBOL, "50000")
     first, second = start(fresh_store), start(fresh_store)
     try:
         await registered(fresh_store, 2)
-        await queue_orders(h, accounts, 60)  # sustained: a joined send is a few ms
+        await queue_orders(h, accounts, 15)
         seen: Counter[str] = Counter()
 
         async def both_busy() -> bool:
