@@ -39,6 +39,16 @@ class Stack:
     trader_key: str
     account_ids: list[int]
     procs: list[subprocess.Popen[bytes]] = field(default_factory=list)
+    env: dict[str, str] = field(default_factory=dict)
+
+    def start_worker(self, nice: int = 0) -> None:
+        """One more `ccxt-oms worker` process (e.g. after the queue was filled)."""
+        prefix = ["nice", "-n", str(nice)] if nice else []
+        self.procs.append(
+            subprocess.Popen(
+                [*prefix, sys.executable, "-m", "apps.cli", "worker"], env=self.env, cwd=ROOT
+            )
+        )
 
 
 def free_port() -> int:
@@ -52,7 +62,32 @@ def machine() -> dict[str, Any]:
         "cpus": os.cpu_count(),
         "python": platform.python_version(),
         "platform": platform.platform(),
+        "loadavg": [round(x, 2) for x in os.getloadavg()],
     }
+
+
+async def _select1(url: str, n: int) -> dict[str, float]:
+    from sqlalchemy import text
+
+    store = Store.from_url(url, pool_size=1)
+    try:
+        async with store.read() as conn:
+            for _ in range(50):  # warm-up
+                await conn.execute(text("SELECT 1"))
+            wall, cpu = time.perf_counter(), time.process_time()
+            for _ in range(n):
+                await conn.execute(text("SELECT 1"))
+            wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
+    finally:
+        await store.close()
+    return {"select1_wall_us": round(wall / n * 1e6, 1), "select1_cpu_us": round(cpu / n * 1e6, 1)}
+
+
+def select1_baseline(url: str, n: int = 1000) -> dict[str, float]:
+    """The same-run baseline: one `SELECT 1` round trip through SQLAlchemy Core + the store's
+    driver, in this process (wall and client CPU per statement). Figures divided by it survive
+    a change of machine or load better than absolutes."""
+    return asyncio.run(_select1(url, n))
 
 
 def _mysql(sql: str) -> None:
@@ -152,7 +187,7 @@ def stack(
             )
         base = f"http://127.0.0.1:{port}"
         wait_ready(base, time.monotonic() + 60)
-        yield Stack(url, base, admin_key, trader_key, ids, procs)
+        yield Stack(url, base, admin_key, trader_key, ids, procs, env)
     finally:
         for proc in procs:
             proc.send_signal(signal.SIGTERM)
@@ -173,7 +208,8 @@ def percentile(values: list[float], q: float) -> float:
 
 
 def report(name: str, result: dict[str, Any]) -> None:
-    print(json.dumps({"benchmark": name, "machine": machine(), **result}, indent=2))
+    """One JSON line per run."""
+    print(json.dumps({"benchmark": name, "machine": machine(), **result}), flush=True)
 
 
 BASELINE_PIDS: dict[str, int] = {}  # base URL -> pid of a running baseline server

@@ -2,15 +2,23 @@
 committed, over 10 accounts on MariaDB (real uvicorn + worker processes on 127.0.0.1).
 
 Market orders are posted in batches (the batch API), then we wait until every command is terminal
-and count deals. Prints a JSON summary.
+and count deals. Prints one JSON line per run (and, with `--runs 3`, a last line with the
+medians). `--drain` accepts every command before the worker starts, then times the worker alone
+(`executed_per_s` is then the worker's rate; without it, end-to-end including the accepts).
+Every run also measures a same-run baseline, one `SELECT 1` round trip from this process
+(`select1_wall_us`), and reports `executed_per_s x select1_wall_us / 1e6` as `per_round_trip`
+(commands executed per SELECT-1 round-trip time: a ratio that survives a change of load).
 
-    .venv/bin/python -m bench.p1_throughput --commands 5000 --batch 50 --senders 4 --workers 1
+    .venv/bin/python -m bench.p1_throughput --commands 2000 --batch 50 --senders 4 --workers 1
+    .venv/bin/python -m bench.p1_throughput --commands 2000 --drain --runs 3
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import json
+import statistics
 import time
 from typing import Any
 
@@ -19,7 +27,7 @@ from sqlalchemy import func, select
 
 from apps.oms.store.store import Store
 from apps.oms.store.tables import commands, deals
-from bench.harness import report, stack
+from bench.harness import report, select1_baseline, stack
 
 
 async def send_all(
@@ -56,7 +64,11 @@ async def send_all(
         return time.perf_counter() - begin
 
 
-async def wait_done(url: str, total: int, deadline_s: float) -> tuple[float, dict[str, int], int]:
+async def wait_done(
+    url: str, total: int, deadline_s: float, first: list[float] | None = None
+) -> tuple[float, dict[str, int], int]:
+    """Poll until `total` commands are terminal; `first` gets (time, count) of the first poll
+    that saw any finished command (the worker's start-up excluded from a rate)."""
     store = Store.from_url(url, pool_size=1)
     begin = time.perf_counter()
     try:
@@ -70,11 +82,59 @@ async def wait_done(url: str, total: int, deadline_s: float) -> tuple[float, dic
                     (await conn.execute(select(func.count()).select_from(deals))).scalar_one()
                 )
             done = sum(v for k, v in by_status.items() if k in ("completed", "failed", "canceled"))
+            if first is not None and not first and done:
+                first.extend((time.perf_counter(), done))
             if done >= total or time.perf_counter() - begin > deadline_s:
                 return time.perf_counter() - begin, by_status, booked
             await asyncio.sleep(0.05)
     finally:
         await store.close()
+
+
+def run_once(args: argparse.Namespace) -> dict[str, Any]:
+    workers = 0 if args.drain else args.workers
+    extra = {"OMS_WORKER__BATCH_SIZE": str(args.batch_size)} if args.batch_size is not None else {}
+    with stack(accounts=10, workers=workers, api_workers=args.api_workers, extra_env=extra) as s:
+        baseline = select1_baseline(s.url)
+        begin = time.perf_counter()
+        accept_s = asyncio.run(
+            send_all(s.base, s.trader_key, s.account_ids, args.commands, args.batch, args.senders)
+        )
+        if args.drain:
+            begin = time.perf_counter()
+            for _ in range(args.workers):
+                s.start_worker()
+        first: list[float] = []
+        _, by_status, booked = asyncio.run(wait_done(s.url, args.commands, 900, first))
+        end = time.perf_counter()
+        total_s = end - begin
+        after = select1_baseline(s.url)
+    select1 = statistics.median([baseline["select1_wall_us"], after["select1_wall_us"]])
+    rate = args.commands / total_s
+    return {
+        "commands": args.commands,
+        "batch": args.batch,
+        "senders": args.senders,
+        "workers": args.workers,
+        "api_workers": args.api_workers,
+        "drain": args.drain,
+        "worker_batch_size": args.batch_size,
+        "accept_seconds": round(accept_s, 2),
+        "accepted_per_s": round(args.commands / accept_s, 1),
+        "end_to_end_seconds": round(total_s, 2),
+        "executed_per_s": round(rate, 1),
+        # from the first finished command on: the worker's start-up (imports, registration,
+        # first lease) excluded
+        "executed_per_s_running": round((args.commands - first[1]) / (end - first[0]), 1)
+        if first and end > first[0]
+        else None,
+        "select1_wall_us": select1,
+        "select1_cpu_us": statistics.median([baseline["select1_cpu_us"], after["select1_cpu_us"]]),
+        "per_round_trip": round(rate * select1 / 1e6, 4),
+        "statuses": by_status,
+        "deals": booked,
+        "target": ">= 1000 commands/s",
+    }
 
 
 def main() -> None:
@@ -84,31 +144,28 @@ def main() -> None:
     parser.add_argument("--senders", type=int, default=4)
     parser.add_argument("--workers", type=int, default=1)
     parser.add_argument("--api-workers", type=int, default=1)
-    args = parser.parse_args()
-    with stack(accounts=10, workers=args.workers, api_workers=args.api_workers) as s:
-        begin = time.perf_counter()
-        accept_s = asyncio.run(
-            send_all(s.base, s.trader_key, s.account_ids, args.commands, args.batch, args.senders)
-        )
-        _, by_status, booked = asyncio.run(wait_done(s.url, args.commands, 600))
-        total_s = time.perf_counter() - begin
-    report(
-        "P1 throughput",
-        {
-            "commands": args.commands,
-            "batch": args.batch,
-            "senders": args.senders,
-            "workers": args.workers,
-            "api_workers": args.api_workers,
-            "accept_seconds": round(accept_s, 2),
-            "accepted_per_s": round(args.commands / accept_s, 1),
-            "end_to_end_seconds": round(total_s, 2),
-            "executed_per_s": round(args.commands / total_s, 1),
-            "statuses": by_status,
-            "deals": booked,
-            "target": ">= 1000 commands/s",
-        },
+    parser.add_argument("--drain", action="store_true", help="time the worker alone")
+    parser.add_argument("--runs", type=int, default=1)
+    parser.add_argument(
+        "--batch-size", type=int, default=None, help="worker.batch_size (0: joined path off)"
     )
+    args = parser.parse_args()
+    runs = []
+    for _ in range(args.runs):
+        runs.append(run_once(args))
+        report("P1 throughput", runs[-1])
+    if args.runs > 1:
+        keys = ("executed_per_s", "accepted_per_s", "select1_wall_us", "per_round_trip")
+        medians = {k: statistics.median(r[k] for r in runs) for k in keys}
+        report(
+            "P1 throughput median",
+            {
+                "runs": args.runs,
+                "drain": args.drain,
+                **medians,
+                "all": json.loads(json.dumps([r["executed_per_s"] for r in runs])),
+            },
+        )
 
 
 if __name__ == "__main__":

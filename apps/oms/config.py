@@ -69,6 +69,9 @@ class WorkerSettings(BaseModel):
     poll_max_ms: float = Field(default=200, gt=0)
     # UDP wake-ups from API processes (apps/oms/wakeup.py); "" turns them off (polling only)
     wake_host: str = "127.0.0.1"
+    # sends of one paper account recorded in one joined transaction (docs/worker.md); 0 turns
+    # the joined path off (paper then goes write-ahead -> call -> record like a CCXT venue)
+    batch_size: int = Field(default=50, ge=0, le=1000)
 
     @property
     def dead_after_seconds(self) -> float:

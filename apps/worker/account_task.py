@@ -13,7 +13,7 @@ from collections.abc import Callable
 
 from sqlalchemy import func, select
 
-from apps.oms.service.worker import dispatch
+from apps.oms.service.worker import dispatch, step
 from apps.oms.service.worker.results import finish
 from apps.oms.service.worker.runtime import AccountRuntime
 from apps.oms.service.worker.sync import sync_orders
@@ -67,7 +67,10 @@ class AccountTask:
                 continue
             quiet = time.monotonic() - idle_since
             limit = CROWDED_RELEASE if self.crowded() else IDLE_RELEASE
-            if quiet > limit and not await self._watching():
+            # at capacity with other accounts waiting, a quiet account gives its slot back even
+            # while it watches resting orders or targets: accounts rotate rather than starve
+            # (it has work, so a lease round takes it back); otherwise watching keeps the lease
+            if quiet > limit and (self.crowded() or not await self._watching()):
                 return
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self.wake.wait(), interval)
@@ -75,10 +78,10 @@ class AccountTask:
             interval = min(interval * 2, settings.poll_max_ms / 1000)
 
     async def _step(self) -> bool:
-        """One unit of work: a command, else housekeeping. True if anything happened."""
-        cmd = await dispatch.claim(self.rt)
-        if cmd is not None:
-            await dispatch.execute(self.rt, cmd, self.stop)
+        """One unit of work: a batch of joined sends or a command, else housekeeping. True if
+        anything happened. Housekeeping also runs at least every BUSY_HOUSEKEEPING while commands
+        keep coming."""
+        if await step.run_next(self.rt, self.stop):
             if time.monotonic() - self._last_look >= BUSY_HOUSEKEEPING:
                 await self._housekeeping()
             return True

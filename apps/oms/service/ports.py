@@ -18,8 +18,11 @@ params={"clientOrderId": ...})`; it raises `ccxt.OrderNotFound` when the venue n
 
 from __future__ import annotations
 
+from contextlib import AbstractContextManager
 from decimal import Decimal
 from typing import Any, Protocol, runtime_checkable
+
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 #: A CCXT unified structure (order, trade, balance, position, ticker, market, order book).
 Structure = dict[str, Any]
@@ -146,3 +149,26 @@ class MatchingVenuePort(VenuePort, Protocol):
     polls `fetch_open_orders` / `fetch_my_trades`; the fills it returns are CCXT trades."""
 
     async def match(self, symbols: list[str] | None = None) -> list[Structure]: ...
+
+
+class JoinedTransaction(Protocol):
+    """A venue's share of the caller's transaction: `flush` writes what the venue held back
+    (before the caller commits), `publish` tells it the commit happened (caches may now trust
+    what was written)."""
+
+    async def flush(self) -> None: ...
+
+    def publish(self) -> None: ...
+
+
+@runtime_checkable
+class JoinableVenuePort(MatchingVenuePort, Protocol):
+    """A venue whose state lives in the OMS store itself (the paper venue). When `joinable()`,
+    its calls can run inside the worker's record transaction (`join(conn)`): placing, matching
+    and booking then commit together, so no write-ahead is needed and no outcome is unknown.
+    A venue that plays a remote one (injected timeouts, outages, rejects, latency) is not
+    joinable and goes the write-ahead path like a CCXT venue."""
+
+    def joinable(self) -> bool: ...
+
+    def join(self, conn: AsyncConnection) -> AbstractContextManager[JoinedTransaction]: ...

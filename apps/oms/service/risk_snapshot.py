@@ -75,9 +75,10 @@ async def risk_scopes(
     position_qty: Decimal,
     now: datetime,
     account_allow_new: bool | None = None,
+    limits: dict[int, dict[str, Any]] | None = None,
 ) -> list[RiskScope]:
     """The account scope, plus the strategy scope when the order is attributed to one.
-    `account_allow_new` is read from the store unless the caller already has it."""
+    `account_allow_new` and `limits` are read from the store unless the caller has them."""
     if account_allow_new is None:
         state = (
             await conn.execute(
@@ -87,7 +88,8 @@ async def risk_scopes(
             )
         ).first()
         account_allow_new = bool(state[0]) if state else True
-    limits = await risk_store.get_limits(conn, account_id)
+    if limits is None:
+        limits = await risk_store.get_limits(conn, account_id)
     scopes = [
         await _scope(
             conn,

@@ -30,6 +30,11 @@ ADD_VENUE_ORDER = (
     .prefix_with("IGNORE", dialect="mysql")
     .prefix_with("OR IGNORE", dialect="sqlite")
 )
+ADD_PAYLOAD = (
+    insert(venue_payloads)
+    .prefix_with("IGNORE", dialect="mysql")
+    .prefix_with("OR IGNORE", dialect="sqlite")
+)
 
 
 def plain_json(value: Any) -> Any:
@@ -55,6 +60,14 @@ async def require_order(conn: AsyncConnection, order_id: int) -> dict[str, Any]:
     if row is None:
         raise LookupError(f"order {order_id} not found")
     return row
+
+
+async def lock_orders(conn: AsyncConnection, order_ids: list[int]) -> dict[int, dict[str, Any]]:
+    """Several order rows, locked, in one statement (id → row)."""
+    if not order_ids:
+        return {}
+    query = lock(select(orders).where(OC.id.in_(order_ids)), conn.dialect.name)
+    return {int(r["id"]): dict(r) for r in (await conn.execute(query)).mappings()}
 
 
 async def update_order(
@@ -104,6 +117,13 @@ async def add_venue_order(
             "created_at": now,
         },
     )
+
+
+async def add_venue_orders(conn: AsyncConnection, rows: list[dict[str, Any]]) -> None:
+    """Venue orders already placed (`order_id`, `account_id`, `client_order_id`,
+    `exchange_order_id`, `created_at`), in one statement."""
+    if rows:
+        await conn.execute(ADD_VENUE_ORDER, rows)
 
 
 async def venue_order_started(conn: AsyncConnection, client_order_id: str) -> datetime | None:
@@ -210,22 +230,39 @@ async def store_payload(
     now: datetime,
 ) -> None:
     """Append a raw venue payload unless the same content is stored already."""
+    await store_payloads(
+        conn, [payload_row(account_id=account_id, kind=kind, exchange_id=exchange_id,
+                           object_id=object_id, payload=payload, now=now)],
+    )  # fmt: skip
+
+
+def payload_row(
+    *,
+    account_id: int,
+    kind: str,
+    exchange_id: str,
+    object_id: str | None,
+    payload: dict[str, Any],
+    now: datetime,
+) -> dict[str, Any]:
+    """The `venue_payloads` row of a raw payload (keyed by a hash of its content)."""
     body = plain_json(payload)
     digest = hashlib.sha256(
         json.dumps([kind, body], sort_keys=True, separators=(",", ":")).encode()
     ).hexdigest()
-    # one statement: the unique (account_id, content_hash) key turns a repeat into a no-op
-    await conn.execute(
-        insert(venue_payloads)
-        .prefix_with("IGNORE", dialect="mysql")
-        .prefix_with("OR IGNORE", dialect="sqlite"),
-        {
-            "account_id": account_id,
-            "kind": kind,
-            "content_hash": digest,
-            "exchange_id": exchange_id,
-            "exchange_object_id": object_id,
-            "payload": body,
-            "created_at": now,
-        },
-    )
+    return {
+        "account_id": account_id,
+        "kind": kind,
+        "content_hash": digest,
+        "exchange_id": exchange_id,
+        "exchange_object_id": object_id,
+        "payload": body,
+        "created_at": now,
+    }
+
+
+async def store_payloads(conn: AsyncConnection, rows: list[dict[str, Any]]) -> None:
+    """Rows of `payload_row` in one statement; the unique (account_id, content_hash) key turns
+    a repeat into a no-op."""
+    if rows:
+        await conn.execute(ADD_PAYLOAD, rows)

@@ -3,11 +3,23 @@
 Reads run in short connections that end at once (no read transaction left open on MySQL).
 `save` writes one matching Outcome in one transaction, conditional on the account row's
 `version`, so two writers of the same account can never both apply (the loser reloads).
+
+**Joined mode** (`PaperStore.join(conn)`): the worker's record transaction can carry the venue's
+writes, so that placing, matching and booking commit (or roll back) together. Inside the block
+every read and write of this store goes through that connection: the account row is locked
+(`FOR UPDATE`) when first loaded, saves only update an in-memory overlay, and `Joined.flush()`
+(called by the caller before its commit) writes the overlay's net change once per account:
+one version bump, changed balances and positions, new orders and fills in multi-row statements.
+The process-wide state cache learns the new state only through `Joined.publish()`, after the
+caller's commit; a rolled-back transaction leaves it as it was.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import AsyncIterator, Iterable, Iterator, Mapping
+from contextlib import asynccontextmanager, contextmanager
+from contextvars import ContextVar
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
@@ -48,6 +60,47 @@ def _opt_ms(value: datetime | None) -> int | None:
     return None if value is None else to_ms(value)
 
 
+@dataclass(slots=True)
+class _Pending:
+    """One account's writes held back in joined mode, flushed once before the commit."""
+
+    version: int  # the stored version the overlay started from (row locked by us)
+    stored: AccountState  # the state as stored at that version
+    state: AccountState  # the state after this transaction's saves
+    orders: dict[str, PaperOrder] = field(default_factory=dict)  # latest of each written order
+    fills: list[Fill] = field(default_factory=list)
+    now_ms: int = 0  # time of the last save (the account row's updated_at)
+
+
+@dataclass(slots=True)
+class Joined:
+    """A caller's transaction the store writes through (see the module docstring)."""
+
+    store: PaperStore
+    conn: AsyncConnection
+    pending: dict[int, _Pending] = field(default_factory=dict)
+    quotes: dict[str, Quote] = field(default_factory=dict)  # one price snapshot per transaction
+    flushed: dict[int, tuple[int, AccountState]] = field(default_factory=dict)
+    ensured: set[int] = field(default_factory=set)  # accounts known to exist once committed
+
+    async def flush(self) -> None:
+        """Write every account's held-back change (the caller commits right after)."""
+        for account_id, p in list(self.pending.items()):
+            if p.state is p.stored and not p.orders and not p.fills:
+                continue
+            await self.store._write_outcome(self.conn, p.stored, p.version, p.state, p)
+            self.flushed[account_id] = (p.version + 1, p.state)
+            self.pending[account_id] = _Pending(p.version + 1, p.state, p.state)
+
+    def publish(self) -> None:
+        """The caller committed: what a later load would read is now the flushed state."""
+        self.store._states.update(self.flushed)
+        self.store._existing.update(self.ensured)
+
+
+_JOINED: ContextVar[Joined | None] = ContextVar("paper_joined", default=None)
+
+
 class PaperStore:
     """Paper venue rows over one async engine (MySQL or SQLite).
 
@@ -59,12 +112,68 @@ class PaperStore:
     def __init__(self, engine: AsyncEngine) -> None:
         self.engine = engine
         self._states: dict[int, tuple[int, AccountState]] = {}
+        self._existing: set[int] = set()  # accounts whose paper rows are known to be committed
+
+    @contextmanager
+    def join(self, conn: AsyncConnection) -> Iterator[Joined]:
+        """Run this store's calls inside the caller's transaction on `conn` (this task only)."""
+        joined = Joined(self, conn)
+        token = _JOINED.set(joined)
+        try:
+            yield joined
+        finally:
+            _JOINED.reset(token)
+
+    def _joined(self) -> Joined | None:
+        joined = _JOINED.get()
+        return joined if joined is not None and joined.store is self else None
+
+    @asynccontextmanager
+    async def _reading(self, *, flush: bool = True) -> AsyncIterator[AsyncConnection]:
+        """A connection for reads: the joined transaction's (its held-back writes flushed
+        first, so the read sees them, unless the caller looked at them itself) or a short
+        one of its own."""
+        joined = self._joined()
+        if joined is not None:
+            if flush:
+                await joined.flush()
+            yield joined.conn
+            return
+        async with self.engine.connect() as conn:
+            yield conn
+
+    @asynccontextmanager
+    async def _writing(self) -> AsyncIterator[AsyncConnection]:
+        joined = self._joined()
+        if joined is not None:
+            await joined.flush()
+            yield joined.conn
+            return
+        async with self.engine.begin() as conn:
+            yield conn
 
     async def ensure_account(
         self, account_id: int, start: Mapping[str, Decimal], leverage: int, now_ms: int
     ) -> bool:
-        """Create the paper state of an account with its start balances; False if it exists."""
-        async with self.engine.begin() as conn:
+        """Create the paper state of an account with its start balances; False if it exists.
+        Joined, the account counts as existing only once the caller's transaction committed
+        (a rolled-back creation is created again)."""
+        if account_id in self._existing:
+            return False
+        joined = self._joined()
+        if joined is not None and account_id in joined.ensured:
+            return False
+        created = await self._ensure_account(account_id, start, leverage, now_ms)
+        if joined is not None:
+            joined.ensured.add(account_id)
+        else:
+            self._existing.add(account_id)
+        return created
+
+    async def _ensure_account(
+        self, account_id: int, start: Mapping[str, Decimal], leverage: int, now_ms: int
+    ) -> bool:
+        async with self._writing() as conn:
             found = await conn.scalar(
                 select(paper_accounts.c.account_id).where(paper_accounts.c.account_id == account_id)
             )
@@ -91,61 +200,98 @@ class PaperStore:
 
     async def load(self, account_id: int) -> tuple[AccountState, int]:
         """The account's matching state (open orders only) and its version."""
+        joined = self._joined()
+        if joined is not None:
+            pending = joined.pending.get(account_id)
+            if pending is None:
+                state, version = await self._load(joined.conn, account_id, lock=True)
+                pending = joined.pending[account_id] = _Pending(version, state, state)
+            return pending.state, pending.version
         async with self.engine.connect() as conn:
-            head = (
-                await conn.execute(
-                    select(paper_accounts).where(paper_accounts.c.account_id == account_id)
-                )
-            ).one()
-            known = self._states.get(account_id)
-            if known is not None and known[0] == head.version:
-                return known[1], head.version
-            balances = await conn.execute(
-                select(paper_balances).where(paper_balances.c.account_id == account_id)
+            return await self._load(conn, account_id)
+
+    async def _load(
+        self, conn: AsyncConnection, account_id: int, *, lock: bool = False
+    ) -> tuple[AccountState, int]:
+        query = select(paper_accounts).where(paper_accounts.c.account_id == account_id)
+        if lock and conn.dialect.name != "sqlite":
+            query = query.with_for_update()
+        head = (await conn.execute(query)).one()
+        known = self._states.get(account_id)
+        if known is not None and known[0] == head.version:
+            return known[1], head.version
+        balances = await conn.execute(
+            select(paper_balances).where(paper_balances.c.account_id == account_id)
+        )
+        positions = await conn.execute(
+            select(paper_positions).where(paper_positions.c.account_id == account_id)
+        )
+        orders = await conn.execute(
+            select(paper_orders).where(
+                and_(paper_orders.c.account_id == account_id, paper_orders.c.status == OPEN)
             )
-            positions = await conn.execute(
-                select(paper_positions).where(paper_positions.c.account_id == account_id)
-            )
-            orders = await conn.execute(
-                select(paper_orders).where(
-                    and_(paper_orders.c.account_id == account_id, paper_orders.c.status == OPEN)
-                )
-            )
-            state = AccountState(
-                account_id=account_id,
-                balances={r.currency: r.total for r in balances},
-                open_orders={o.order_id: o for o in map(order_from_row, orders)},
-                positions={p.symbol: p for p in map(position_from_row, positions)},
-                next_seq=head.next_seq,
-                leverage=head.leverage,
-            )
-        self._states[account_id] = (head.version, state)
+        )
+        state = AccountState(
+            account_id=account_id,
+            balances={r.currency: r.total for r in balances},
+            open_orders={o.order_id: o for o in map(order_from_row, orders)},
+            positions={p.symbol: p for p in map(position_from_row, positions)},
+            next_seq=head.next_seq,
+            leverage=head.leverage,
+        )
+        if not lock:
+            self._states[account_id] = (head.version, state)
         return state, head.version
 
     async def save(self, before: AccountState, version: int, outcome: Outcome, now_ms: int) -> None:
-        """Write an Outcome atomically; VersionConflict if the account moved meanwhile."""
+        """Write an Outcome atomically; VersionConflict if the account moved meanwhile. Joined:
+        held back in the overlay until `Joined.flush()`."""
         after = outcome.state
-        async with self.engine.begin() as conn:
-            bumped = await conn.execute(
-                update(paper_accounts)
-                .where(
-                    and_(
-                        paper_accounts.c.account_id == after.account_id,
-                        paper_accounts.c.version == version,
-                    )
-                )
-                .values(version=version + 1, next_seq=after.next_seq, updated_at=to_dt(now_ms))
-            )
-            if bumped.rowcount != 1:
+        joined = self._joined()
+        if joined is not None:
+            pending = joined.pending.get(after.account_id)
+            if pending is None or pending.version != version or pending.state is not before:
                 raise VersionConflict(f"paper account {after.account_id} changed")
-            await self._save_balances(conn, before, after)
-            await self._save_positions(conn, before, after)
-            await self._save_orders(conn, after.account_id, before, outcome.orders)
-            if outcome.fills:
-                await conn.execute(
-                    insert(paper_fills), [fill_row(after.account_id, f) for f in outcome.fills]
-                )
+            pending.state = after
+            pending.orders.update((o.order_id, o) for o in outcome.orders)
+            pending.fills.extend(outcome.fills)
+            pending.now_ms = now_ms
+            return
+        async with self.engine.begin() as conn:
+            await self._write_outcome(
+                conn, before, version, after, _Pending(version, before, after,
+                                                       {o.order_id: o for o in outcome.orders},
+                                                       list(outcome.fills), now_ms),
+            )  # fmt: skip
         self._states[after.account_id] = (version + 1, after)  # committed: what a load would see
+
+    async def _write_outcome(
+        self,
+        conn: AsyncConnection,
+        before: AccountState,
+        version: int,
+        after: AccountState,
+        change: _Pending,
+    ) -> None:
+        bumped = await conn.execute(
+            update(paper_accounts)
+            .where(
+                and_(
+                    paper_accounts.c.account_id == after.account_id,
+                    paper_accounts.c.version == version,
+                )
+            )
+            .values(version=version + 1, next_seq=after.next_seq, updated_at=to_dt(change.now_ms))
+        )
+        if bumped.rowcount != 1:
+            raise VersionConflict(f"paper account {after.account_id} changed")
+        await self._save_balances(conn, before, after)
+        await self._save_positions(conn, before, after)
+        await self._save_orders(conn, after.account_id, before, change.orders.values())
+        if change.fills:
+            await conn.execute(
+                insert(paper_fills), [fill_row(after.account_id, f) for f in change.fills]
+            )
 
     async def _save_balances(
         self, conn: AsyncConnection, before: AccountState, after: AccountState
@@ -195,10 +341,13 @@ class PaperStore:
         before: AccountState,
         orders: Iterable[PaperOrder],
     ) -> None:
+        new = [order_row(account_id, o) for o in orders if o.seq >= before.next_seq]
+        if new:  # one multi-row statement
+            await conn.execute(insert(paper_orders), new)
         for order in orders:
             row = order_row(account_id, order)
             if order.seq >= before.next_seq:
-                await conn.execute(insert(paper_orders), row)
+                continue
             else:
                 await conn.execute(
                     update(paper_orders)
@@ -208,7 +357,7 @@ class PaperStore:
 
     async def next_fault_seq(self, account_id: int) -> int:
         """Advance and return the account's fault-injection counter."""
-        async with self.engine.begin() as conn:
+        async with self._writing() as conn:
             await conn.execute(
                 update(paper_accounts)
                 .where(paper_accounts.c.account_id == account_id)
@@ -230,7 +379,15 @@ class PaperStore:
             query = query.where(paper_orders.c.client_order_id == client_order_id)
         else:
             return None
-        async with self.engine.connect() as conn:
+        joined = self._joined()
+        pending = joined.pending.get(account_id) if joined is not None else None
+        if pending is not None:  # written in this transaction, not flushed yet
+            for o in pending.orders.values():
+                if o.order_id == order_id or (
+                    not order_id and o.client_order_id == client_order_id
+                ):
+                    return o
+        async with self._reading(flush=False) as conn:
             row = (await conn.execute(query)).first()
         return None if row is None else order_from_row(row)
 
@@ -253,7 +410,7 @@ class PaperStore:
             query = query.where(c.status != OPEN)
         if since_ms is not None:
             query = query.where(c.created_at >= to_dt(since_ms))
-        async with self.engine.connect() as conn:
+        async with self._reading() as conn:
             rows = [order_from_row(r) for r in await conn.execute(query)]
         return rows[-limit:] if limit else rows
 
@@ -276,21 +433,29 @@ class PaperStore:
             query = query.where(c.executed_at >= to_dt(since_ms))
         if limit:
             query = query.limit(limit)
-        async with self.engine.connect() as conn:
+        async with self._reading() as conn:
             return [fill_from_row(r) for r in await conn.execute(query)]
 
     async def get_quotes(self, symbols: Iterable[str] | None = None) -> dict[str, Quote]:
+        """Stored prices; joined, one snapshot per symbol for the whole transaction."""
+        wanted = None if symbols is None else list(symbols)
+        joined = self._joined()
+        if joined is not None and wanted is not None and all(s in joined.quotes for s in wanted):
+            return {s: joined.quotes[s] for s in wanted}
         query = select(paper_prices)
-        if symbols is not None:
-            query = query.where(paper_prices.c.symbol.in_(list(symbols)))
-        async with self.engine.connect() as conn:
+        if wanted is not None:
+            query = query.where(paper_prices.c.symbol.in_(wanted))
+        async with self._reading(flush=False) as conn:
             rows = list(await conn.execute(query))
-        return {r.symbol: quote_from_row(r) for r in rows}
+        found = {r.symbol: quote_from_row(r) for r in rows}
+        if joined is not None:
+            joined.quotes.update(found)
+        return found
 
     async def seed_quote(self, quote: Quote, source: str) -> Quote:
         """Store `quote` as the symbol's first price unless one is stored already (then that one
         wins and is returned): seeding a default must never overwrite a price someone set."""
-        async with self.engine.begin() as conn:
+        async with self._writing() as conn:
             await conn.execute(
                 insert(paper_prices)
                 .prefix_with("IGNORE", dialect="mysql")
@@ -321,7 +486,7 @@ class PaperStore:
             "source": source,
             "updated_at": to_dt(quote.timestamp_ms),
         }
-        async with self.engine.begin() as conn:
+        async with self._writing() as conn:
             c = paper_prices.c
             done = await conn.execute(
                 update(paper_prices).where(c.symbol == quote.symbol).values(seq=c.seq + 1, **values)

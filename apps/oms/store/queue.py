@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from apps.oms.store.tables import commands
@@ -97,6 +97,68 @@ async def claim_next(
         row.created_at,
         now,
     )
+
+
+async def peek_batch(
+    conn: AsyncConnection, account_id: int, limit: int
+) -> list[dict[str, Any]]:
+    """The account's oldest unfinished commands, up to `limit`, in acceptance order (the caller
+    holds the lease row lock in this transaction)."""
+    rows = await conn.execute(
+        select(
+            C.id,
+            C.command_type,
+            C.payload,
+            C.order_id,
+            C.request_id,
+            C.status,
+            C.attempts,
+            C.result,
+            C.client_order_id,
+            C.created_at,
+        )
+        .where(C.account_id == account_id, C.status.in_(UNFINISHED))
+        .order_by(C.id)
+        .limit(limit)
+    )
+    return [dict(r) for r in rows.mappings()]
+
+
+async def claim_rows(
+    conn: AsyncConnection, account_id: int, rows: list[dict[str, Any]], epoch: int, now: datetime
+) -> list[Claimed]:
+    """Mark the peeked `rows` `running` under `epoch` in one statement (`attempts + 1` each)."""
+    if not rows:
+        return []
+    await conn.execute(
+        update(commands)
+        .where(C.id.in_([r["id"] for r in rows]))
+        .values(
+            status="running",
+            lease_epoch=epoch,
+            attempts=func.coalesce(C.attempts, 0) + 1,
+            updated_at=now,
+            started_at=now,
+        )
+    )
+    return [
+        Claimed(
+            int(r["id"]),
+            account_id,
+            str(r["command_type"]),
+            r["payload"] if isinstance(r["payload"], dict) else {},
+            None if r["order_id"] is None else int(r["order_id"]),
+            r["request_id"],
+            epoch,
+            int(r["attempts"] or 0) + 1,
+            r["status"] == "running",
+            r["result"] if isinstance(r["result"], dict) else None,
+            r["client_order_id"],
+            r["created_at"],
+            now,
+        )
+        for r in rows
+    ]
 
 
 async def fence(conn: AsyncConnection, command_id: int, epoch: int) -> None:

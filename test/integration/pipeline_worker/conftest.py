@@ -20,7 +20,7 @@ from apps.oms.errors import OmsError
 from apps.oms.exchange.paper.market_data import set_paper_price
 from apps.oms.service.principal import Principal
 from apps.oms.service.submit import submit
-from apps.oms.service.worker import dispatch
+from apps.oms.service.worker import step
 from apps.oms.service.worker.runtime import AccountRuntime
 from apps.oms.service.worker.sync import sync_orders
 from apps.oms.service.worker.triggers import check_triggers
@@ -107,12 +107,10 @@ class Harness:
         rt = await self.runtime(account_id)
         ran = 0
         while True:
-            cmd = await dispatch.claim(rt)
-            if cmd is None:
+            if not await step.run_next(rt, asyncio.Event()):
                 if housekeeping and await sync_orders(rt) + await check_triggers(rt):
                     continue
                 return ran
-            await dispatch.execute(rt, cmd, asyncio.Event())
             ran += 1
 
     async def price(self, symbol: str, price: str) -> None:

@@ -66,7 +66,9 @@ async def registered(store: Store, count: int) -> None:
 
 async def test_two_workers_share_the_accounts(fresh_store: Store) -> None:
     h = Harness(fresh_store)
-    accounts = [await h.account("hedge") for _ in range(10)]
+    # a venue that answers in 20 ms keeps the load sustained while the leases are observed
+    # (joined paper sends take a few ms: the accounts would go idle and be handed back)
+    accounts = [await h.account("hedge", faults={"ack_latency_ms": 20}) for _ in range(10)]
     await h.price(SYMBOL, "50000")
     first, second = start(fresh_store), start(fresh_store)
     try:

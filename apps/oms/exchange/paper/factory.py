@@ -29,7 +29,7 @@ from apps.oms.domain.paper.matching import Venue
 from apps.oms.domain.paper.state import DEFAULT_LEVERAGE
 from apps.oms.exchange.paper.market_data import now_ms
 from apps.oms.exchange.paper.venue import PaperVenue
-from apps.oms.service.ports import MatchingVenuePort
+from apps.oms.service.ports import JoinableVenuePort
 from apps.oms.store.paper import PaperStore
 
 
@@ -87,6 +87,6 @@ def build_paper_venue(
     )
 
 
-def as_port(venue: PaperVenue) -> MatchingVenuePort:
+def as_port(venue: PaperVenue) -> JoinableVenuePort:
     """The adapter as the worker sees it (mypy checks PaperVenue against the port here)."""
     return venue

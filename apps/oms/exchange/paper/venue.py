@@ -10,11 +10,13 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable, Mapping
+from contextlib import AbstractContextManager
 from decimal import Decimal
 from typing import Any
 
 import ccxt
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from apps.oms.domain.paper import ledger
 from apps.oms.domain.paper.faults import REJECT, TIMEOUT, UNAVAILABLE, FaultConfig, decide
@@ -44,7 +46,7 @@ from apps.oms.exchange.paper.structures import (
     position_structure,
     trade_structure,
 )
-from apps.oms.store.paper import PaperStore, VersionConflict
+from apps.oms.store.paper import Joined, PaperStore, VersionConflict
 
 MAX_ATTEMPTS = 8
 Params = dict[str, Any]
@@ -77,7 +79,19 @@ class PaperVenue(PaperMarketData):
         self.start_balances = dict(start_balances or DEFAULT_START_BALANCE)
         self.leverage = leverage
         self._sleep = sleep
-        self._ready = False
+
+    # --- the worker's transaction --------------------------------------------------------
+
+    def joinable(self) -> bool:
+        """No injected faults or ack latency: nothing of a remote venue to play, so calls can
+        join the worker's record transaction (`join`)."""
+        f = self.faults
+        return not (f.reject_rate or f.timeout_rate or f.unavailable_rate or f.ack_latency_ms)
+
+    def join(self, conn: AsyncConnection) -> AbstractContextManager[Joined]:
+        """This account's store reads and writes go through `conn` inside the block; its
+        writes are held back until `flush()` and cached only after `publish()`."""
+        return self.store.join(conn)
 
     # --- account --------------------------------------------------------------------------
 
@@ -267,11 +281,10 @@ class PaperVenue(PaperMarketData):
     # --- internals ------------------------------------------------------------------------
 
     async def _ensure(self) -> None:
-        if not self._ready:
-            await self.store.ensure_account(
-                self.account_id, self.start_balances, self.leverage, self.clock()
-            )
-            self._ready = True
+        """The account's paper rows exist (the store remembers it once committed)."""
+        await self.store.ensure_account(
+            self.account_id, self.start_balances, self.leverage, self.clock()
+        )
 
     async def _load(self) -> AccountState:
         await self._ensure()

@@ -21,7 +21,7 @@ from apps.oms.service.ports import Structure
 from apps.oms.service.views import deal_view, position_view
 from apps.oms.service.worker.order_state import reserves_close, state_of, write_order
 from apps.oms.service.worker.runtime import Recorder, from_ms
-from apps.oms.store import books, order_records
+from apps.oms.store import books
 from apps.oms.store.positions import position_values
 
 ZERO = Decimal(0)
@@ -70,21 +70,22 @@ def order_ref(row: dict[str, Any], reserves: bool) -> OrderRef:
     )
 
 
-async def book_trade(rec: Recorder, row: dict[str, Any], trade: Structure) -> dict[str, Any]:
-    """Book one trade of order `row` (a duplicate trade id changes nothing); returns the row."""
+async def book_trade(
+    rec: Recorder, row: dict[str, Any], trade: Structure, *, fresh: bool = False
+) -> dict[str, Any]:
+    """Book one trade of order `row` (a duplicate trade id changes nothing); returns the row.
+    `fresh`: the venue made the trade in this transaction, it cannot be booked already."""
     fill = fill_of(trade)
     acct = rec.rt.account
     external = row["reason"] == Reason.EXTERNAL
     book = await books.load_book(
         rec.conn, acct.account_id, acct.position_mode, fill.symbol, [int(row["position_id"])],
-        [fill.exchange_trade_id], all_open=consults_open_positions(acct.position_mode, external),
+        () if fresh else [fill.exchange_trade_id],
+        all_open=consults_open_positions(acct.position_mode, external),
     )  # fmt: skip
     if (fill.exchange_trade_id, 0) in book.booked_trades:
         return row
-    await order_records.store_payload(
-        rec.conn, account_id=acct.account_id, kind="trade", exchange_id=acct.exchange_id,
-        object_id=fill.exchange_trade_id, payload=trade, now=rec.now,
-    )
+    rec.store_payload(kind="trade", object_id=fill.exchange_trade_id, payload=trade)
     target = book.positions.get(int(row["position_id"]))
     ref = order_ref(row, reserves_close(row, target, acct.position_mode))
     instrument = await rec.rt.instrument(fill.symbol)
@@ -120,9 +121,11 @@ async def persist(
     real: dict[int, int] = {}
     for position in result.positions:
         if position.position_id < 0:
-            real[position.position_id] = await books.insert_position(rec.conn, position)
+            pid = real[position.position_id] = await books.insert_position(rec.conn, position)
         else:
+            pid = position.position_id
             await books.update_position(rec.conn, position)
+        rec.positions[pid] = replace(position, position_id=pid)
     for deal in result.deals:
         values = replace(deal, position_id=real.get(deal.position_id, deal.position_id))
         deal_id = await books.insert_deal(rec.conn, values, taker_or_maker)

@@ -50,11 +50,7 @@ async def execute(rt: AccountRuntime, cmd: Claimed, stop: asyncio.Event) -> None
     error leaves the command running for a re-attempt, up to `MAX_ATTEMPTS`."""
     executor = EXECUTORS.get(cmd.command_type)
     if executor is None or (cmd.attempts > MAX_ATTEMPTS and not await _may_be_placed(rt, cmd)):
-        code = "unsupported_command" if executor is None else "internal_error"
-        message = f"{cmd.command_type}: {code}"
-        async with rt.record(cmd) as rec:
-            await _reject_unsent_order(rec, cmd, code, message)
-            await finish(rec, cmd, error_code=code, error_message=message)
+        await give_up(rt, cmd, "unsupported_command" if executor is None else "internal_error")
         return
     try:
         await executor(rt, cmd, stop)
@@ -63,6 +59,20 @@ async def execute(rt: AccountRuntime, cmd: Claimed, stop: asyncio.Event) -> None
     except Exception:
         log.exception("command %s (%s) failed; will retry", cmd.command_id, cmd.command_type)
         await asyncio.sleep(min(5.0, 0.05 * 2**cmd.attempts))
+
+
+async def give_up(rt: AccountRuntime, cmd: Claimed, code: str) -> None:
+    """Fail the command with `code`; a send's order that never reached the venue ends
+    REJECTED in the same transaction."""
+    async with rt.record(cmd) as rec:
+        await give_up_in(rec, cmd, code)
+
+
+async def give_up_in(rec: Recorder, cmd: Claimed, code: str) -> None:
+    """`give_up` inside an open record transaction."""
+    message = f"{cmd.command_type}: {code}"
+    await _reject_unsent_order(rec, cmd, code, message)
+    await finish(rec, cmd, error_code=code, error_message=message)
 
 
 async def _may_be_placed(rt: AccountRuntime, cmd: Claimed) -> bool:

@@ -67,7 +67,11 @@ async def write_order(
         values.setdefault("submitted_at", rec.now)
     if before.is_open and not state.status.is_open:
         values["closed_at"] = rec.now
-    new = await order_records.update_order(rec.conn, row, values)
+    if rec.defer_orders:  # written once with the order's other updates (`Recorder.flush`)
+        rec.order_updates.setdefault(int(row["id"]), {}).update(values)
+        new = {**row, **values}
+    else:
+        new = await order_records.update_order(rec.conn, row, values)
     more = Decimal(new["filled_qty"]) != Decimal(row["filled_qty"] or ZERO)
     if state.status is not before or (more and state.status is OrderStatus.PARTIALLY_FILLED):
         event = STATUS_EVENTS.get(state.status)
@@ -80,7 +84,11 @@ async def write_order(
 
 async def release_reservation(rec: Recorder, row: dict[str, Any]) -> None:
     """The close order ended: give back its unfilled qty; the position returns to `open`."""
-    position_row = await books.get_position_row(rec.conn, int(row["position_id"]))
+    position_id = int(row["position_id"])
+    written = rec.positions.get(position_id)  # written in this transaction: no read back
+    if written is not None and not reserves_close(row, written, rec.rt.account.position_mode):
+        return
+    position_row = await books.get_position_row(rec.conn, position_id)
     if position_row is None:
         return
     position = position_from_row(position_row)

@@ -21,6 +21,7 @@ from apps.oms.service.risk_snapshot import needs_reference_price, reference_pric
 from apps.oms.service.worker.order_state import reserves_close
 from apps.oms.service.worker.runtime import Recorder
 from apps.oms.store import books
+from apps.oms.store import risk as risk_store
 from apps.oms.store.tables import account_risk_state, accounts, strategy_accounts
 
 ZERO = Decimal(0)
@@ -61,6 +62,7 @@ async def recheck(rec: Recorder, row: dict[str, Any]) -> None:
         position_qty=preview.position_qty,
         now=rec.now,
         account_allow_new=account_allow_new,
+        limits=await _limits(rec),
     )
     scopes = [replace(s, open_orders_in_symbol=max(0, s.open_orders_in_symbol - 1)) for s in scopes]
     price = None
@@ -83,8 +85,26 @@ def _check_reduce(
         validate_reduce(explicit, side, qty)
 
 
+async def _limits(rec: Recorder) -> dict[int, dict[str, Any]]:
+    """The account's risk limits, read once per record transaction (`Recorder.memo`)."""
+    key = ("risk_limits", rec.rt.account_id)
+    if key not in rec.memo:
+        rec.memo[key] = await risk_store.get_limits(rec.conn, rec.rt.account_id)
+    limits: dict[int, dict[str, Any]] = rec.memo[key]
+    return limits
+
+
 async def _account_state(rec: Recorder) -> tuple[bool, bool]:
-    """(blocked, allow_new_positions) of the account, in one query."""
+    """(blocked, allow_new_positions) of the account, in one query, once per record
+    transaction (a batch decides at one instant)."""
+    key = ("account_state", rec.rt.account_id)
+    if key not in rec.memo:
+        rec.memo[key] = await _read_account_state(rec)
+    state: tuple[bool, bool] = rec.memo[key]
+    return state
+
+
+async def _read_account_state(rec: Recorder) -> tuple[bool, bool]:
     row = (
         await rec.conn.execute(
             select(accounts.c.status, account_risk_state.c.allow_new_positions)

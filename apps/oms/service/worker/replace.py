@@ -34,8 +34,7 @@ from apps.oms.service.views import order_view
 from apps.oms.service.worker.order_state import state_of, write_order
 from apps.oms.service.worker.results import absorb, adopt, finish, order_result
 from apps.oms.service.worker.runtime import AccountRuntime, Recorder
-from apps.oms.service.worker.send import UNKNOWN, venue_params
-from apps.oms.service.worker.send import _venue_code as venue_code
+from apps.oms.service.worker.send import UNKNOWN, venue_code, venue_params
 from apps.oms.store import order_records
 from apps.oms.store.queue import Claimed
 

@@ -68,12 +68,16 @@ async def finish(
     await rec.emit(f"command_{status}", command_view(row))
 
 
-async def adopt(rec: Recorder, row: dict[str, Any], structure: Structure) -> dict[str, Any]:
+async def adopt(
+    rec: Recorder, row: dict[str, Any], structure: Structure, *, placed: bool = False
+) -> dict[str, Any]:
     """Apply a venue order (placement result, lookup, cancel or sync): link the exchange id,
     store the raw payload, book its trades (`absorb`), then move the state by the venue
-    status."""
+    status. `placed`: the structure is the answer of a placement in this very transaction
+    (joined venue): its venue-order row is written with the exchange id, and its trades are
+    new (no dedupe lookup)."""
     exchange_order_id = str(structure["id"])
-    row = await absorb(rec, row, structure)
+    row = await absorb(rec, row, structure, placed=placed)
     status = CCXT_STATUS.get(str(structure.get("status")), OrderStatus.SUBMITTED)
     state = replace(apply_venue_status(state_of(row), status), outcome_unknown=False)
     extra: dict[str, Any] = {}
@@ -82,26 +86,26 @@ async def adopt(rec: Recorder, row: dict[str, Any], structure: Structure) -> dic
     return await write_order(rec, row, state, **extra)
 
 
-async def absorb(rec: Recorder, row: dict[str, Any], structure: Structure) -> dict[str, Any]:
+async def absorb(
+    rec: Recorder, row: dict[str, Any], structure: Structure, *, placed: bool = False
+) -> dict[str, Any]:
     """Link the venue order's exchange id to its venue-order row, store the raw payload and
     book its trades on the OMS order, without moving the order's status (a replaced order's
     earlier venue order is cancelled while the OMS order lives on)."""
     exchange_order_id = str(structure["id"])
-    acct = rec.rt.account
-    await order_records.link_exchange_id(
-        rec.conn, int(row["id"]), exchange_order_id, structure.get("clientOrderId")
-    )
-    await order_records.store_payload(
-        rec.conn,
-        account_id=acct.account_id,
-        kind="order",
-        exchange_id=acct.exchange_id,
-        object_id=exchange_order_id,
-        payload=structure,
-        now=rec.now,
-    )
+    if placed:
+        rec.venue_orders.append({
+            "order_id": int(row["id"]), "account_id": rec.rt.account_id,
+            "client_order_id": row["client_order_id"], "exchange_order_id": exchange_order_id,
+            "created_at": rec.now,
+        })  # fmt: skip
+    else:
+        await order_records.link_exchange_id(
+            rec.conn, int(row["id"]), exchange_order_id, structure.get("clientOrderId")
+        )
+    rec.store_payload(kind="order", object_id=exchange_order_id, payload=structure)
     for trade in structure.get("trades") or ():
-        row = await book_trade(rec, row, trade)
+        row = await book_trade(rec, row, trade, fresh=placed)
     return row
 
 

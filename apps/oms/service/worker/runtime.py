@@ -7,7 +7,7 @@ that epoch; any failure raises and rolls everything back, so a stalled worker re
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -20,8 +20,9 @@ from apps.oms.clock import utcnow
 from apps.oms.config import WorkerSettings
 from apps.oms.domain.book import Instrument
 from apps.oms.domain.enums import PositionMode
+from apps.oms.domain.positions import Position
 from apps.oms.service.ports import VenuePort
-from apps.oms.store import leases, queue
+from apps.oms.store import leases, order_records, queue
 from apps.oms.store.leases import Lease
 from apps.oms.store.outbox import append_events, event_row
 from apps.oms.store.queue import Claimed
@@ -63,7 +64,9 @@ class AccountRuntime:
                 await queue.fence(conn, command.command_id, command.epoch)
             recorder = Recorder(conn, self)
             yield recorder
-            await recorder.flush()  # the step's events, in one statement, before the commit
+            await recorder.flush()  # held-back writes and the step's events, before the commit
+        for hook in recorder.after_commit:
+            hook()
 
     async def instrument(self, symbol: str) -> Instrument:
         """Contract size and market kind from the venue's markets (cached by the venue)."""
@@ -80,13 +83,39 @@ class AccountRuntime:
 @dataclass(slots=True)
 class Recorder:
     """The open record transaction: its connection, time, and the outbox writer (events are
-    buffered and written in one multi-row insert when the step ends, in emission order)."""
+    buffered and written in one multi-row insert when the step ends, in emission order).
+
+    Append-only rows nobody reads back in the same transaction (raw venue payloads, venue
+    orders placed in a joined transaction) are buffered too and written in one multi-row
+    statement each at the end. `memo` holds what a transaction reads once for all its commands
+    (a batch decides at one instant: account block state, risk limits); `positions` the
+    positions it wrote (so that ending an order need not read its position back)."""
 
     conn: AsyncConnection
     rt: AccountRuntime
     now: datetime = field(default_factory=utcnow)
     events: list[str] = field(default_factory=list)
     pending: list[dict[str, Any]] = field(default_factory=list)
+    # writes others held back until the step ends (a joined venue), and what to tell them
+    # once the transaction committed
+    before_commit: list[Callable[[], Awaitable[None]]] = field(default_factory=list)
+    after_commit: list[Callable[[], None]] = field(default_factory=list)
+    payloads: list[dict[str, Any]] = field(default_factory=list)
+    venue_orders: list[dict[str, Any]] = field(default_factory=list)
+    memo: dict[Any, Any] = field(default_factory=dict)
+    positions: dict[int, Position] = field(default_factory=dict)
+    # joined batches: order rows are locked and carried in memory, so each order's successive
+    # updates (fill, then venue status) are merged and written once at the end
+    defer_orders: bool = False
+    order_updates: dict[int, dict[str, Any]] = field(default_factory=dict)
+
+    def store_payload(self, *, kind: str, object_id: str | None, payload: dict[str, Any]) -> None:
+        """A raw venue payload of this account, written (once per content) at the end."""
+        acct = self.rt.account
+        self.payloads.append(order_records.payload_row(
+            account_id=acct.account_id, kind=kind, exchange_id=acct.exchange_id,
+            object_id=object_id, payload=payload, now=self.now,
+        ))  # fmt: skip
 
     async def emit(
         self,
@@ -108,6 +137,15 @@ class Recorder:
         )
 
     async def flush(self) -> None:
+        for hook in self.before_commit:
+            await hook()
+        updates, self.order_updates = self.order_updates, {}
+        for order_id, values in updates.items():
+            await order_records.update_order(self.conn, {"id": order_id}, values)
+        payloads, self.payloads = self.payloads, []
+        await order_records.store_payloads(self.conn, payloads)
+        venue_orders, self.venue_orders = self.venue_orders, []
+        await order_records.add_venue_orders(self.conn, venue_orders)
         rows, self.pending = self.pending, []
         await append_events(self.conn, rows)
 

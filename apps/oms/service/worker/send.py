@@ -22,7 +22,7 @@ from apps.oms.service.views import order_view
 from apps.oms.service.worker.order_state import state_of, write_order
 from apps.oms.service.worker.recheck import recheck
 from apps.oms.service.worker.results import adopt, finish, order_result, reject
-from apps.oms.service.worker.runtime import AccountRuntime
+from apps.oms.service.worker.runtime import AccountRuntime, Recorder
 from apps.oms.store import order_records
 from apps.oms.store.queue import Claimed
 
@@ -55,16 +55,7 @@ async def _prepare(rt: AccountRuntime, cmd: Claimed, order_id: int) -> tuple[str
         try:
             await recheck(rec, row)
         except DomainError as exc:
-            row = await reject(rec, row, exc.code, exc.message)
-            await rec.emit(
-                "risk_rejected",
-                {**order_view(row), "code": exc.code, "details": exc.details},
-                namespace="risk",
-            )
-            await finish(
-                rec, cmd, result=order_result(row), error_code=exc.code, error_message=exc.message
-            )
-            return "done", row
+            return "done", await risk_reject(rec, cmd, row, exc)
         await order_records.add_venue_order(
             rec.conn,
             order_id=order_id,
@@ -73,6 +64,20 @@ async def _prepare(rt: AccountRuntime, cmd: Claimed, order_id: int) -> tuple[str
             now=rec.now,
         )
         return "place", await write_order(rec, row, mark_outcome_unknown(state_of(row)))
+
+
+async def risk_reject(
+    rec: Recorder, cmd: Claimed, row: dict[str, Any], exc: DomainError
+) -> dict[str, Any]:
+    """The re-check refused the order: REJECTED, `risk_rejected` event, command failed."""
+    row = await reject(rec, row, exc.code, exc.message)
+    await rec.emit(
+        "risk_rejected",
+        {**order_view(row), "code": exc.code, "details": exc.details},
+        namespace="risk",
+    )
+    await finish(rec, cmd, result=order_result(row), error_code=exc.code, error_message=exc.message)
+    return row
 
 
 def venue_params(row: dict[str, Any]) -> dict[str, Any]:
@@ -111,12 +116,12 @@ async def _place(
         await resolve_unknown(rt, cmd, row, stop)
         return
     except ccxt.BaseError as exc:
-        await _rejected(rt, cmd, int(row["id"]), _venue_code(exc), str(exc))
+        await _rejected(rt, cmd, int(row["id"]), venue_code(exc), str(exc))
         return
     await record_adopted(rt, cmd, int(row["id"]), structure)
 
 
-def _venue_code(exc: Exception) -> str:
+def venue_code(exc: Exception) -> str:
     if isinstance(exc, ccxt.InsufficientFunds):
         return "insufficient_funds"
     if isinstance(exc, ccxt.BadSymbol):

@@ -1,0 +1,164 @@
+"""Paper accounts in one transaction: the account's queued sends, claimed, re-checked, placed on
+the joined paper venue, booked and finished in the record transaction that holds the lease.
+
+The paper venue's state lives in the OMS store, so placing, matching and booking can commit
+together: no write-ahead, no separate venue transaction, and no unknown outcome (the order is on
+the venue exactly when the command's record committed). The venue port stays the same: the
+same CCXT call (`create_order` with our client order id) on the same adapter, whose store
+writes go through the worker's connection while joined (`JoinableVenuePort`).
+
+A batch takes the account's oldest unfinished commands, in acceptance order, up to a bound,
+while they are sends whose orders have no unknown outcome; anything else ends the batch and
+goes the classic path (claim -> execute) in the next step, so per-account order holds. An
+error rolls the whole batch back (nothing of it reached the venue, because the venue is the
+same transaction); the commands before the failing one are then recorded alone, and a command
+that fails on its own counts an attempt in a transaction of its own (the attempt cap holds),
+except for a store error (`OperationalError`: deadlock, lock wait, lost connection), which
+claimed nothing and is retried without counting.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from decimal import Decimal
+from itertools import takewhile
+from typing import Any
+
+import ccxt
+from sqlalchemy.exc import OperationalError
+
+from apps.oms.domain.enums import OrderStatus
+from apps.oms.domain.errors import DomainError
+from apps.oms.service.ports import JoinableVenuePort
+from apps.oms.service.worker import dispatch
+from apps.oms.service.worker.recheck import recheck
+from apps.oms.service.worker.results import adopt, finish, order_result, reject
+from apps.oms.service.worker.runtime import AccountRuntime, Recorder
+from apps.oms.service.worker.send import risk_reject, venue_code, venue_params
+from apps.oms.store import leases, order_records, queue
+from apps.oms.store.queue import Claimed
+
+log = logging.getLogger("apps.worker")
+SENDS = frozenset({"send_order", "close_position"})
+TRANSIENT_PAUSE = 0.05  # after a store error (deadlock, lock wait) before the batch is retried
+
+
+class _Failed(Exception):
+    """An error inside the batch; `index` = commands of the batch before the failing one."""
+
+    def __init__(self, index: int, size: int) -> None:
+        super().__init__(f"command {index + 1} of {size}")
+        self.index, self.size = index, size
+
+
+async def run_batch(rt: AccountRuntime, venue: JoinableVenuePort, limit: int) -> int | None:
+    """Record up to `limit` sends of the account in one transaction. Returns how many were
+    recorded: 0 when the oldest unfinished command is not one for this path (the caller runs
+    it the classic way), None when the account has no unfinished command."""
+    while True:
+        try:
+            return await _batch(rt, venue, limit)
+        except (leases.LeaseLost, queue.Fenced):
+            raise
+        except _Failed as failed:
+            cause = failed.__cause__
+            if 0 < failed.index < failed.size:  # the commands before the failing one, alone
+                limit = failed.index
+            elif failed.size > 1:  # failed at the end (flush, commit): halve to find the culprit
+                limit = failed.size // 2
+            elif isinstance(cause, OperationalError):
+                # deadlock, lock wait, lost connection: the transaction rolled back and nothing
+                # was claimed; retry without counting an attempt (a dead store fails the next
+                # transaction and ends the task)
+                log.warning("batch rolled back (%s); retrying", cause)
+                await asyncio.sleep(TRANSIENT_PAUSE)
+                return 1
+            else:
+                log.error("command failed in its own batch; will retry", exc_info=cause)
+                await _count_attempt(rt)
+                return 1
+
+
+async def _batch(rt: AccountRuntime, venue: JoinableVenuePort, limit: int) -> int | None:
+    index, size = 0, 0
+    try:
+        async with rt.record() as rec:
+            peeked = await queue.peek_batch(rec.conn, rt.account_id, limit)
+            if not peeked:
+                return None
+            sends = list(takewhile(_is_send, peeked))
+            rows = await order_records.lock_orders(rec.conn, [r["order_id"] for r in sends])
+            sends = list(takewhile(lambda r: _known(rows.get(r["order_id"])), sends))
+            if not sends:
+                return 0
+            size = len(sends)
+            cmds = await queue.claim_rows(rec.conn, rt.account_id, sends, rt.lease.epoch, rec.now)
+            rec.defer_orders = True  # rows locked above, carried in memory
+            with venue.join(rec.conn) as joined:
+                rec.before_commit.append(joined.flush)
+                rec.after_commit.append(joined.publish)
+                for cmd in cmds:
+                    assert cmd.order_id is not None  # noqa: S101 - `_is_send` checked it
+                    if cmd.attempts > dispatch.MAX_ATTEMPTS:  # never placed: give it up
+                        await dispatch.give_up_in(rec, cmd, "internal_error")
+                    else:
+                        await send_joined(rec, cmd, rows[cmd.order_id], venue)
+                    index += 1
+    except (leases.LeaseLost, queue.Fenced):
+        raise
+    except Exception as exc:
+        if size == 0:
+            raise
+        raise _Failed(index, size) from exc
+    return size
+
+
+def _is_send(row: dict[str, Any]) -> bool:
+    return row["command_type"] in SENDS and row["order_id"] is not None
+
+
+def _known(order: dict[str, Any] | None) -> bool:
+    """An order whose placement outcome is unknown (an earlier write-ahead attempt) is resolved
+    by lookup on the classic path; a missing order row fails there too."""
+    return order is not None and not order["outcome_unknown"]
+
+
+async def send_joined(
+    rec: Recorder, cmd: Claimed, row: dict[str, Any], venue: JoinableVenuePort
+) -> None:
+    """One send inside the joined transaction: re-check, place, adopt, finish."""
+    if row["status"] != OrderStatus.PENDING_SUBMIT:
+        await finish(rec, cmd, result=order_result(row))
+        return
+    try:
+        await recheck(rec, row)
+    except DomainError as exc:
+        await risk_reject(rec, cmd, row, exc)
+        return
+    try:
+        structure = await venue.create_order(
+            row["symbol"], row["order_type"], row["side"], Decimal(row["qty"]), row["price"],
+            venue_params(row),
+        )  # fmt: skip
+    except ccxt.NetworkError:
+        raise  # never expected joined; the batch rolls back, nothing was placed
+    except ccxt.BaseError as exc:
+        code = venue_code(exc)
+        row = await reject(rec, row, code, str(exc))
+        await finish(rec, cmd, result=order_result(row), error_code=code, error_message=str(exc))
+        return
+    row = await adopt(rec, row, structure, placed=True)  # its venue-order row written with it
+    await finish(rec, cmd, result=order_result(row))
+
+
+async def _count_attempt(rt: AccountRuntime) -> None:
+    """The head command failed alone: claim it in a transaction of its own (attempts + 1) and
+    give it up past the attempt cap (its order never reached the venue: REJECTED)."""
+    cmd = await dispatch.claim(rt)
+    if cmd is None:
+        return
+    if cmd.attempts > dispatch.MAX_ATTEMPTS:
+        await dispatch.give_up(rt, cmd, "internal_error")
+        return
+    await asyncio.sleep(min(5.0, 0.05 * 2**cmd.attempts))

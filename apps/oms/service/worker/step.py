@@ -1,0 +1,36 @@
+"""One step of a held account's queue, as the worker's account task and the tests run it: a
+batch of sends in one joined transaction when the venue can join it (`joined`), else the oldest
+command the classic way (claim -> execute)."""
+
+from __future__ import annotations
+
+import asyncio
+
+from apps.oms.service.ports import JoinableVenuePort
+from apps.oms.service.worker import dispatch, joined
+from apps.oms.service.worker.runtime import AccountRuntime
+
+
+def joinable(rt: AccountRuntime) -> JoinableVenuePort | None:
+    """The account's venue if its calls can join the record transaction (fault-free paper) and
+    joined batches are on (`worker.batch_size` > 0)."""
+    venue = rt.venue
+    if rt.settings.batch_size <= 0:
+        return None
+    return venue if isinstance(venue, JoinableVenuePort) and venue.joinable() else None
+
+
+async def run_next(rt: AccountRuntime, stop: asyncio.Event) -> bool:
+    """Run the next unit of the account's queue; False when nothing is unfinished."""
+    venue = joinable(rt)
+    if venue is not None:
+        done = await joined.run_batch(rt, venue, rt.settings.batch_size)
+        if done is None:
+            return False
+        if done:
+            return True
+    cmd = await dispatch.claim(rt)
+    if cmd is None:
+        return False
+    await dispatch.execute(rt, cmd, stop)
+    return True

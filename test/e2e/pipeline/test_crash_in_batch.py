@@ -1,0 +1,65 @@
+"""A crash inside a joined batch loses or doubles nothing: a P1-like load (market sends over 10
+paper accounts, queued before the worker starts, so that every account task records large
+batches in one transaction) while the worker is SIGKILLed at random points of its working life
+and restarted. Then: every command ran exactly once (one finish event, one venue order per
+order), deals = fills, positions = the fold of their deals, outbox dense (`invariants.py`)."""
+
+from __future__ import annotations
+
+import random
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+from .conftest import SYMBOL, make_stack
+from .invariants import check
+from .test_reliability import accounts_of, sql, wait_registered
+
+pytestmark = [pytest.mark.mysql, pytest.mark.slow, pytest.mark.timeout(900)]
+
+
+def test_kill_9_inside_joined_batches(tmp_path: Path) -> None:
+    with make_stack(tmp_path, workers=0) as stack:
+        modes = accounts_of(stack, 10)
+        ids = list(modes)
+        accepted: list[int] = []
+        for start in range(0, 1000, 50):  # queued first: the worker meets full batches
+            bodies = [{"account_id": ids[i % len(ids)], "command": "send_order",
+                       "request_id": f"p{i}",
+                       "payload": {"symbol": SYMBOL, "side": "buy" if i % 3 else "sell",
+                                   "type": "market", "qty": "0.001"}}
+                      for i in range(start, start + 50)]
+            response = stack.client.post("/oms/commands", json=bodies, timeout=60)
+            assert response.status_code == 200, response.text
+            accepted += [int(item["command_id"]) for item in response.json()["results"]]
+        stop, kills, rng = threading.Event(), [0], random.Random(11)
+
+        def chaos() -> None:
+            while not stop.is_set():
+                proc = stack.start_worker()
+                wait_registered(stack, proc, stop)
+                # random points of the working life: mostly inside a batch transaction
+                if stop.wait(rng.uniform(0.2, 1.2)):
+                    return  # the last worker stays up to finish the work
+                stack.kill(proc)
+                kills[0] += 1
+
+        killer = threading.Thread(target=chaos)
+        killer.start()
+        try:
+            deadline = time.monotonic() + 240
+            while kills[0] < 8 and time.monotonic() < deadline:
+                time.sleep(0.1)
+        finally:
+            stop.set()
+            killer.join(60)
+        counts = check(stack.url, ids, accepted, settle_seconds=180)
+        ((batched,),) = sql(stack, "SELECT COUNT(*) FROM (SELECT finished_at FROM commands "
+                                   "GROUP BY account_id, finished_at HAVING COUNT(*) > 1) b")
+        assert kills[0] >= 8
+        assert counts["commands"] == 1000
+        assert counts["failed"] == 0, counts  # no injected faults: every send completes
+        assert counts["fills"] == 1000
+        assert batched > 0  # commands were recorded together (one transaction, one time)

@@ -1,0 +1,153 @@
+"""Joined batches on paper (`apps/oms/service/worker/joined.py`): a batch stops at the first
+command that is not a send (per-account order), an error inside a batch records the commands
+before it and leaves the rest queued with nothing placed (no write-ahead, no unknown outcome,
+so nothing waits for the lookup window), and the paper venue's rows commit with the books."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.exc import OperationalError
+
+from apps.oms.service.worker import step
+from apps.oms.store.paper_tables import paper_orders
+from apps.oms.store.tables import order_venue_orders
+
+from .conftest import Harness
+from .test_commands import assert_fold
+
+SYMBOL = "BTC/USDT:USDT"
+
+
+async def market(h: Harness, account: int, side: str = "buy") -> dict[str, Any]:
+    item = await h.send(account, "send_order", symbol=SYMBOL, side=side, order_type="market",
+                        qty="0.001")
+    assert item["ok"], item
+    return item
+
+
+async def venue_orders(h: Harness, client_order_id: str) -> int:
+    async with h.store.read() as conn:
+        rows = await conn.execute(select(paper_orders.c.order_id).where(
+            paper_orders.c.client_order_id == client_order_id))
+        return len(rows.all())
+
+
+async def test_batch_stops_at_a_command_that_is_not_a_send(
+    harness: Callable[..., Harness],
+) -> None:
+    h = harness()
+    acct = await h.account("hedge")
+    await h.price(SYMBOL, "50000")
+    resting = await h.send(acct, "send_order", symbol=SYMBOL, side="buy", order_type="limit",
+                           qty="0.001", price="40000")
+    await h.drain(acct, housekeeping=False)  # on the venue, resting
+    first, second = await market(h, acct), await market(h, acct, "sell")
+    cancel = await h.send(acct, "cancel_order", order_ids=[resting["order_id"]])
+    last = await market(h, acct, "sell")
+    rt = await h.runtime(acct)
+    assert await step.run_next(rt, asyncio.Event())  # one joined batch: the two sends
+    assert [(await h.command(i["command_id"]))["status"] for i in (first, second, cancel, last)
+            ] == ["completed", "completed", "queued", "queued"]
+    assert (await h.command(first["command_id"]))["finished_at"] == (
+        await h.command(second["command_id"]))["finished_at"]  # one transaction
+    await h.drain(acct, housekeeping=False)
+    assert (await h.order(resting["order_id"]))["status"] == "CANCELED"
+    assert (await h.order(last["order_id"]))["status"] == "FILLED"
+    finished = [(await h.command(i["command_id"]))["finished_at"] for i in
+                (resting, first, second, cancel, last)]
+    assert finished == sorted(finished)  # acceptance order
+    await assert_fold(h, acct)
+
+
+async def test_database_gone_inside_a_batch_leaves_nothing_unknown(
+    harness: Callable[..., Harness],
+) -> None:
+    h = harness(unknown_outcome_window_seconds=3600)  # a lookup would stall for an hour
+    acct = await h.account("hedge")
+    await h.price(SYMBOL, "50000")
+    items = [await market(h, acct, "buy" if n % 2 else "sell") for n in range(3)]
+    rt = await h.runtime(acct)
+    venue: Any = rt.venue
+    real, calls = venue.create_order, [0]
+
+    async def flaky(*args: Any, **kw: Any) -> Any:
+        calls[0] += 1
+        if calls[0] == 2:  # the connection dies under the second placement
+            raise OperationalError("create_order", {}, Exception("server has gone away"))
+        return await real(*args, **kw)
+
+    venue.create_order = flaky
+    try:
+        assert await step.run_next(rt, asyncio.Event())
+    finally:
+        venue.create_order = real
+    # the first send is recorded alone; the others rolled back: queued, not placed, not unknown
+    statuses = [(await h.command(i["command_id"]))["status"] for i in items]
+    assert statuses == ["completed", "queued", "queued"]
+    for item in items[1:]:
+        order = await h.order(item["order_id"])
+        assert (order["status"], order["outcome_unknown"]) == ("PENDING_SUBMIT", False)
+        assert await venue_orders(h, order["client_order_id"]) == 0
+        async with h.store.read() as conn:
+            written = await conn.execute(select(order_venue_orders.c.id).where(
+                order_venue_orders.c.order_id == item["order_id"]))
+            assert written.all() == []  # no write-ahead
+    await h.drain(acct, housekeeping=False)  # runs at once: nothing to look up
+    for item in items:
+        order = await h.order(item["order_id"])
+        assert (order["status"], order["outcome_unknown"]) == ("FILLED", False)
+        assert await venue_orders(h, order["client_order_id"]) == 1
+        assert (await h.command(item["command_id"]))["attempts"] == 1  # rollbacks count none
+    await assert_fold(h, acct)
+
+
+async def test_a_defect_at_the_commit_is_retried_then_given_up(
+    harness: Callable[..., Harness],
+) -> None:
+    """An error after the last command (the batch's final writes) halves the batch until one
+    command is alone; that one counts an attempt per failure and, past the cap, fails with its
+    order REJECTED (never placed). Nothing loops without counting."""
+    h = harness()
+    acct = await h.account("hedge")
+    await h.price(SYMBOL, "50000")
+    items = [await market(h, acct) for _ in range(2)]
+    rt = await h.runtime(acct)
+    venue: Any = rt.venue
+    real_join = venue.join
+
+    class Broken:
+        def __init__(self, conn: Any) -> None:
+            self.inner = real_join(conn)
+
+        def __enter__(self) -> Any:
+            joined = self.inner.__enter__()
+
+            class AtCommit:  # the venue's final writes fail
+                async def flush(self) -> None:
+                    raise RuntimeError("a defect in the final writes")
+
+                def publish(self) -> None:
+                    joined.publish()
+
+            return AtCommit()
+
+        def __exit__(self, *exc: Any) -> Any:
+            return self.inner.__exit__(*exc)
+
+    venue.join = Broken
+    try:
+        for _ in range(8):
+            await step.run_next(rt, asyncio.Event())
+    finally:
+        venue.join = real_join
+    first = await h.command(items[0]["command_id"])
+    assert (first["status"], first["error_code"]) == ("failed", "internal_error"), first
+    order = await h.order(items[0]["order_id"])
+    assert (order["status"], order["outcome_unknown"]) == ("REJECTED", False)
+    assert await venue_orders(h, order["client_order_id"]) == 0
+    await h.drain(acct, housekeeping=False)
+    assert (await h.order(items[1]["order_id"]))["status"] == "FILLED"
