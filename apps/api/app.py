@@ -11,6 +11,7 @@ from fastapi.middleware.cors import CORSMiddleware
 
 from apps import __version__
 from apps.api.errors import install_error_handlers
+from apps.api.read_schemas import ERROR_RESPONSES
 from apps.api.routes import accounts, admin, ccxt, commands, health, paper, reads, strategies, user
 from apps.api.tracing import TraceIdMiddleware
 from apps.api.ws import endpoint as ws_endpoint
@@ -61,6 +62,7 @@ def create_app(settings: Settings) -> FastAPI:
         version=__version__,
         description="Multi-account order-management gateway for crypto trading over CCXT.",
         lifespan=lifespan,
+        responses=ERROR_RESPONSES,
     )
     app.state.settings = settings
     install_error_handlers(app)

@@ -8,6 +8,7 @@ from fastapi import APIRouter, Path, Request
 from pydantic import Field, ValidationError
 
 from apps.api.deps import PrincipalDep, StoreDep
+from apps.api.read_schemas import RiskLimits, StrategyCreated, StrategyList, ok
 from apps.api.routes.commands import read_exact_json
 from apps.api.schemas import StrictModel
 from apps.oms.errors import ValidationFailed
@@ -48,12 +49,12 @@ def actor_of(principal: Any, request: Request) -> Actor:
     )
 
 
-@router.get("/strategies")
+@router.get("/strategies", response_model=None, responses=ok(StrategyList))
 async def list_strategies(principal: PrincipalDep, store: StoreDep) -> dict[str, Any]:
     return await service.list_strategies(store, principal)
 
 
-@router.post("/strategies")
+@router.post("/strategies", response_model=None, responses=ok(StrategyCreated))
 async def create_strategy(
     body: StrategyCreate, principal: PrincipalDep, store: StoreDep, request: Request
 ) -> dict[str, Any]:
@@ -67,7 +68,9 @@ async def create_strategy(
     )
 
 
-@router.get("/oms/risk/{account_id}/limits")
+@router.get(
+    "/oms/risk/{account_id}/limits", response_model=None, responses=ok(RiskLimits)
+)
 async def get_limits(
     account_id: AccountId, principal: PrincipalDep, store: StoreDep
 ) -> dict[str, Any]:
@@ -76,6 +79,8 @@ async def get_limits(
 
 @router.put(
     "/oms/risk/{account_id}/limits",
+    response_model=None,
+    responses=ok(RiskLimits),
     openapi_extra={
         "requestBody": {
             "required": True,
