@@ -10,6 +10,7 @@ from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 
 from apps import __version__
+from apps.api.docs_pages import install_docs
 from apps.api.errors import install_error_handlers
 from apps.api.read_schemas import ERROR_RESPONSES
 from apps.api.routes import accounts, admin, ccxt, commands, health, paper, reads, strategies, user
@@ -60,12 +61,19 @@ def create_app(settings: Settings) -> FastAPI:
     app = FastAPI(
         title="ccxt-oms",
         version=__version__,
-        description="Multi-account order-management gateway for crypto trading over CCXT.",
+        description=(
+            "Multi-account order-management gateway for crypto trading over CCXT.\n\n"
+            "Websocket protocol (`WS /ws`): [/docs/websocket](/docs/websocket), machine-readable"
+            " as [AsyncAPI](/asyncapi.json). Metrics: `GET /metrics` (Prometheus)."
+        ),
         lifespan=lifespan,
         responses=ERROR_RESPONSES,
+        docs_url=None,  # served from the installed package, not a CDN (apps/api/docs_pages.py)
+        redoc_url=None,
     )
     app.state.settings = settings
     install_error_handlers(app)
+    install_docs(app)
     for router in (
         health.router,
         accounts.router,
