@@ -13,7 +13,18 @@ from apps import __version__
 from apps.api.docs_pages import install_docs
 from apps.api.errors import install_error_handlers
 from apps.api.read_schemas import ERROR_RESPONSES
-from apps.api.routes import accounts, admin, ccxt, commands, health, paper, reads, strategies, user
+from apps.api.routes import (
+    accounts,
+    admin,
+    ccxt,
+    commands,
+    health,
+    metrics,
+    paper,
+    reads,
+    strategies,
+    user,
+)
 from apps.api.tracing import TraceIdMiddleware
 from apps.api.ws import endpoint as ws_endpoint
 from apps.api.ws.hub import StreamHub
@@ -21,6 +32,7 @@ from apps.api.ws.market import MarketHub
 from apps.api.ws.recheck import KeyRecheck
 from apps.oms.config import Settings
 from apps.oms.exchange.ccxt.instances import ExchangeRegistry
+from apps.oms.metrics import forget_process_metrics
 from apps.oms.store.store import Store
 from apps.oms.wakeup import WakeSender
 
@@ -57,6 +69,7 @@ def create_app(settings: Settings) -> FastAPI:
             await app.state.stream_hub.stop()
             await waker.close()
             await store.close()
+            forget_process_metrics()
 
     app = FastAPI(
         title="ccxt-oms",
@@ -76,6 +89,7 @@ def create_app(settings: Settings) -> FastAPI:
     install_docs(app)
     for router in (
         health.router,
+        metrics.router,
         accounts.router,
         user.router,
         admin.router,

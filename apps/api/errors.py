@@ -11,6 +11,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from apps.oms import metrics
 from apps.oms.errors import OmsError
 from apps.oms.observability import trace_id_var
 
@@ -43,6 +44,8 @@ def error_response(
 
 async def _oms_error(_request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, OmsError)  # noqa: S101 - registered for OmsError only
+    if exc.status == 401:
+        metrics.auth_failed(exc.code, "http")
     if exc.status >= 500:
         log.error("request failed: %s: %s", exc.code, exc.message)
     return error_response(exc.status, exc.code, exc.message, exc.details)

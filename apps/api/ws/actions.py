@@ -14,6 +14,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from apps.api.ws.connection import Connection, Subscription
 from apps.api.ws.envelopes import dumps, error, push, response
 from apps.api.ws.market import MarketHub, SubscribeMarketPayload, UnsubscribeMarketPayload
+from apps.oms import metrics
 from apps.oms.clock import iso_z, utcnow
 from apps.oms.config import Settings
 from apps.oms.domain.access import Action as Permission
@@ -49,6 +50,7 @@ async def login(conn: Connection, settings: Settings, api_key: str | None) -> Pr
     try:
         principal = await authenticate(conn.hub.store, pepper, api_key)
     except AuthenticationFailed as exc:
+        metrics.auth_failed(exc.code, "websocket")
         conn.drop(INVALID_KEY, exc.message)
         return None
     conn.principal, conn.api_key = principal, api_key
