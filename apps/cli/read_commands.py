@@ -49,10 +49,7 @@ def _open(kind: str, path: str):  # type: ignore[no-untyped-def]
 
         show(run(base_url, api_key, profile, action), table, kind)
 
-    noun = kind.removesuffix("s")
-    command.__doc__ = (
-        f"Open {kind} (GET {path}).\n\nExample: ccxt-oms {noun}s-open --account-ids 1 --table"
-    )
+    command.__doc__ = f"Open {kind} (GET {path}).\n\nExample: ccxt-oms {kind}-open --table"
     return command
 
 
@@ -62,13 +59,7 @@ def _history(kind: str, path: str, extra: dict[str, str]):  # type: ignore[no-un
         strategy_id: StrategyId = None,
         symbol: Symbol = None,
         status: Annotated[
-            str | None, typer.Option("--status", "--state", help=extra["status"])
-        ] = None,
-        order_id: Annotated[
-            int | None, typer.Option("--order-id", min=1, help="deals only")
-        ] = None,
-        position_id: Annotated[
-            int | None, typer.Option("--position-id", min=1, help="deals only")
+            str | None, typer.Option(extra["flag"], help=extra["status"])
         ] = None,
         days_back: DaysBack = None,
         start_date: StartDate = None,
@@ -81,16 +72,12 @@ def _history(kind: str, path: str, extra: dict[str, str]):  # type: ignore[no-un
         profile: Profile = None,
         table: TableFlag = False,
     ) -> None:
-        def action(api: Api) -> Any:
-            params: dict[str, Any] = {
-                "account_ids": account_ids_param(api, account_ids), "strategy_id": strategy_id,
-                "symbol": symbol, extra["status_param"]: status, "order_id": order_id,
-                "position_id": position_id, "page": page, "page_size": page_size,
-                **date_params(days_back, start_date, end_date),
-            }  # fmt: skip
-            return _every_page(api, path, params, kind) if all_pages else api.get(path, params)
-
-        show(run(base_url, api_key, profile, action), table, kind)
+        filters = {"strategy_id": strategy_id, "symbol": symbol, extra["flag"][2:]: status}
+        paging = (page, page_size, all_pages)
+        dates = date_params(days_back, start_date, end_date)
+        body = run(base_url, api_key, profile,
+                   lambda api: _listing(api, kind, path, account_ids, filters | dates, paging))  # fmt: skip
+        show(body, table, kind)
 
     command.__doc__ = (
         f"{extra['title']} (GET {path}), newest first, paged.\n\nExample: {extra['example']}"
@@ -98,11 +85,56 @@ def _history(kind: str, path: str, extra: dict[str, str]):  # type: ignore[no-un
     return command
 
 
+def deals(
+    account_ids: AccountIds = None,
+    strategy_id: StrategyId = None,
+    symbol: Symbol = None,
+    order_id: Annotated[int | None, typer.Option("--order-id", min=1, help="of this order")] = None,
+    position_id: Annotated[
+        int | None, typer.Option("--position-id", min=1, help="of this position")
+    ] = None,
+    days_back: DaysBack = None,
+    start_date: StartDate = None,
+    end_date: EndDate = None,
+    page: Page = 1,
+    page_size: PageSize = 100,
+    all_pages: AllPages = False,
+    base_url: BaseUrl = None,
+    api_key: ApiKey = None,
+    profile: Profile = None,
+    table: TableFlag = False,
+) -> None:
+    """Deals (executions) (GET /oms/deals), newest first, paged.
+
+    Example: ccxt-oms deals --account-ids 1 --symbol BTC/USDT --all
+    """
+    filters = {"strategy_id": strategy_id, "symbol": symbol, "order_id": order_id,
+               "position_id": position_id, **date_params(days_back, start_date, end_date)}  # fmt: skip
+    paging = (page, page_size, all_pages)
+    body = run(base_url, api_key, profile,
+               lambda api: _listing(api, "deals", "/oms/deals", account_ids, filters, paging))  # fmt: skip
+    show(body, table, "deals")
+
+
+def _listing(
+    api: Api,
+    kind: str,
+    path: str,
+    account_ids: str | None,
+    filters: dict[str, Any],
+    paging: tuple[int, int, bool],
+) -> Any:
+    page, page_size, all_pages = paging
+    params = {"account_ids": account_ids_param(api, account_ids), **filters,
+              "page": page, "page_size": page_size}  # fmt: skip
+    return _every_page(api, path, params, kind) if all_pages else api.get(path, params)
+
+
 def _every_page(api: Api, path: str, params: dict[str, Any], kind: str) -> dict[str, Any]:
     """Walk the pages from `page` on, showing progress; returns one combined page."""
     items: list[Any] = []
     page = int(params["page"])
-    with progress(f"reading {kind}") as _:
+    with progress(f"reading {kind}"):
         while True:
             body = api.get(path, {**params, "page": page})
             items += body["items"]
@@ -114,13 +146,12 @@ def _every_page(api: Api, path: str, params: dict[str, Any], kind: str) -> dict[
 
 HISTORIES = {
     "orders-history": _history("orders", "/oms/orders/history", {
-        "status": "order status filter", "status_param": "status", "title": "Order history",
+        "flag": "--status", "status": "order status, e.g. FILLED", "title": "Order history",
         "example": "ccxt-oms orders-history --account-ids 1 --days-back 7 --table"}),
-    "deals": _history("deals", "/oms/deals", {
-        "status": "(unused for deals)", "status_param": "status", "title": "Deals (executions)",
-        "example": "ccxt-oms deals --account-ids 1 --symbol BTC/USDT --all"}),
+    "deals": deals,
     "positions-history": _history("positions", "/oms/positions/history", {
-        "status": "position state filter", "status_param": "state", "title": "Position history",
+        "flag": "--state", "status": "open, close_requested, closed or merged",
+        "title": "Position history",
         "example": "ccxt-oms positions-history --account-ids 1 --state closed --table"}),
 }  # fmt: skip
 

@@ -1,4 +1,5 @@
-"""A real `ccxt-oms up` (API + worker on a fresh embedded store) for the operator CLI tests."""
+"""A real `ccxt-oms up` (API + worker on a fresh embedded store) for the operator CLI, metrics
+and OpenAPI conformance tests. Start-up waits are generous: the machine may be loaded."""
 
 import os
 import re
@@ -69,16 +70,16 @@ def running(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Running]:
         stderr=stderr,
     )
     try:
-        banner = _banner(proc, time.monotonic() + 90)
+        banner = _banner(proc, time.monotonic() + 300)
         trader = re.search(r"trader key: (\S+)\s+\(paper account id (\d+)\)", banner)
         admin = re.search(r"admin key:\s+(\S+)", banner)
         assert trader
         assert admin
         base = f"http://127.0.0.1:{port}"
-        deadline = time.monotonic() + 60
+        deadline = time.monotonic() + 300
         while time.monotonic() < deadline:
             try:
-                if httpx.get(f"{base}/readyz", timeout=5).status_code == 200:
+                if httpx.get(f"{base}/readyz", timeout=30).status_code == 200:
                     break
             except httpx.TransportError:
                 pass
@@ -86,5 +87,5 @@ def running(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Running]:
         yield Running(base, trader.group(1), admin.group(1), int(trader.group(2)), cwd)
     finally:
         proc.send_signal(signal.SIGINT)
-        proc.communicate(timeout=30)
+        proc.communicate(timeout=120)
         stderr.close()

@@ -11,6 +11,9 @@ from websockets.sync.client import connect
 
 from .conftest import Running
 
+# the first test starts `ccxt-oms up` (module fixture): on a loaded machine that takes minutes
+pytestmark = pytest.mark.timeout(900)
+
 
 def value(base_url: str, name: str, **labels: str) -> float:
     text = httpx.get(f"{base_url}/metrics", timeout=30).text

@@ -20,6 +20,9 @@ from apps.oms.config import load_settings
 
 from .conftest import Running
 
+# the first test starts `ccxt-oms up` (module fixture): on a loaded machine that takes minutes
+pytestmark = pytest.mark.timeout(900)
+
 schema = schemathesis.openapi.from_dict(
     json.loads(json.dumps(create_app(load_settings()).openapi()))
 )

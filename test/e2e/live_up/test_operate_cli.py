@@ -15,6 +15,9 @@ from apps.cli.main import app
 
 from .conftest import Running, clean_env
 
+# the first test starts `ccxt-oms up` (module fixture): on a loaded machine that takes minutes
+pytestmark = pytest.mark.timeout(900)
+
 runner = CliRunner()
 
 
