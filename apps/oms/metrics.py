@@ -12,6 +12,7 @@ each process keeps its own values (fine for `ccxt-oms up`, one process). See doc
 
 from __future__ import annotations
 
+import logging
 import os
 import time
 from collections.abc import Iterator
@@ -20,6 +21,7 @@ from datetime import datetime
 
 from prometheus_client import Counter, Gauge, Histogram, disable_created_metrics
 
+log = logging.getLogger("apps.metrics")
 MULTIPROCESS_ENV = "PROMETHEUS_MULTIPROC_DIR"
 disable_created_metrics()  # type: ignore[no-untyped-call]  # no `*_created` series: half the lines, nothing dashboards use
 LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60)
@@ -65,13 +67,17 @@ def multiprocess() -> bool:
 def command_finished(
     command_type: str, outcome: str, created_at: datetime | None, finished_at: datetime
 ) -> None:
-    """A worker finished a command (called in its record step)."""
-    COMMANDS.labels(command_type, outcome).inc()
-    if created_at is not None:
-        if created_at.tzinfo is None and finished_at.tzinfo is not None:
-            created_at = created_at.replace(tzinfo=finished_at.tzinfo)  # SQLite drops the zone
-        seconds = max(0.0, (finished_at - created_at).total_seconds())
-        COMMAND_LATENCY.labels(command_type, outcome).observe(seconds)
+    """A worker finished a command (called in its record step; never raises: a metrics
+    problem must not fail a command)."""
+    try:
+        COMMANDS.labels(command_type, outcome).inc()
+        if created_at is not None:
+            if created_at.tzinfo is None and finished_at.tzinfo is not None:
+                created_at = created_at.replace(tzinfo=finished_at.tzinfo)  # SQLite drops the zone
+            seconds = max(0.0, (finished_at - created_at).total_seconds())
+            COMMAND_LATENCY.labels(command_type, outcome).observe(seconds)
+    except Exception:  # pragma: no cover - defensive
+        log.warning("command metrics failed", exc_info=True)
 
 
 @contextmanager
