@@ -10,6 +10,7 @@ from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 
 from apps import __version__
+from apps.api.console import mount_console
 from apps.api.docs_pages import install_docs
 from apps.api.errors import install_error_handlers
 from apps.api.read_schemas import ERROR_RESPONSES
@@ -101,6 +102,7 @@ def create_app(settings: Settings) -> FastAPI:
         ccxt.router,
     ):
         app.include_router(router)
+    mount_console(app)  # the web console at /ui (apps/api/console.py)
     if settings.api.cors_origins:
         app.add_middleware(
             CORSMiddleware,
