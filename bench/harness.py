@@ -13,7 +13,7 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -127,16 +127,20 @@ def stack(
     mode: str = "hedge",
     extra_env: dict[str, str] | None = None,
     worker_nice: int = 0,
+    driver: str = "aiomysql",
+    before_start: Callable[[str, list[int]], None] | None = None,
 ) -> Iterator[Stack]:
     """Fresh database, seeded keys and accounts, API and worker processes; torn down on exit."""
     name = f"oms_bench_{os.getpid()}_{int(time.time())}"
     _mysql(f"CREATE DATABASE `{name}` CHARACTER SET utf8mb4")
-    url = f"mysql+aiomysql://root@127.0.0.1:3306/{name}"
+    url = f"mysql+{driver}://root@127.0.0.1:3306/{name}"
     port = free_port()
     procs: list[subprocess.Popen[bytes]] = []
     try:
         upgrade(url)
         admin_key, trader_key, ids = asyncio.run(_seed(url, accounts, mode))
+        if before_start is not None:  # rows the processes should find when they start
+            before_start(url, ids)
         env = env_for(url, port, OMS_API__WORKERS=str(api_workers), **(extra_env or {}))
         procs.append(subprocess.Popen([sys.executable, "-m", "apps.cli", "api"], env=env, cwd=ROOT))
         nice = ["nice", "-n", str(worker_nice)] if worker_nice else []
@@ -170,3 +174,63 @@ def percentile(values: list[float], q: float) -> float:
 
 def report(name: str, result: dict[str, Any]) -> None:
     print(json.dumps({"benchmark": name, "machine": machine(), **result}, indent=2))
+
+
+BASELINE_PIDS: dict[str, int] = {}  # base URL -> pid of a running baseline server
+
+
+@contextlib.contextmanager
+def baseline_server(url: str, *, api_workers: int = 1) -> Iterator[str]:
+    """The trivial `SELECT 1` FastAPI app (bench/baseline_app.py) on its own port, same uvicorn
+    settings as the API; yields its base URL. Figures are quoted beside it (same run)."""
+    port = free_port()
+    env = env_for(url, port)
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "uvicorn",
+            "--factory",
+            "bench.baseline_app:app_from_env",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--workers",
+            str(api_workers),
+            "--no-access-log",
+            "--log-level",
+            "warning",
+            "--loop",
+            "uvloop",
+        ],
+        env=env,
+        cwd=ROOT,
+    )
+    base = f"http://127.0.0.1:{port}"
+    BASELINE_PIDS[base] = proc.pid
+    try:
+        wait_ready(base, time.monotonic() + 60)
+        yield base
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+
+
+def load() -> str:
+    """The machine's load (`uptime`), stated with every figure."""
+    return subprocess.run(["uptime"], capture_output=True, text=True, check=False).stdout.strip()
+
+
+def median_run(runs: list[dict[str, Any]], key: str) -> dict[str, Any]:
+    """The run whose `key` (a number) is the median of `runs` (odd count: the middle one)."""
+    ordered = sorted(runs, key=lambda r: float(r[key]))
+    return ordered[len(ordered) // 2]
+
+
+def report_line(name: str, result: dict[str, Any]) -> None:
+    """The benchmark's result as ONE JSON line (what docs/benchmarks.md quotes)."""
+    print(json.dumps({"benchmark": name, "machine": machine(), **result}, separators=(",", ":")))

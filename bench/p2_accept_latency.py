@@ -3,7 +3,7 @@
 Real uvicorn + worker + MariaDB on 127.0.0.1; market send_orders round-robin over 10 paper
 accounts, executed by the worker while we measure. Prints a JSON summary.
 
-    .venv/bin/python bench/p2_accept_latency.py --seconds 20 --rate 100
+    .venv/bin/python -m bench.p2_accept_latency --seconds 20 --rate 100 [--workers 0] [--driver asyncmy]
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ import time
 
 import aiohttp
 
-from bench.harness import percentile, report, stack
+from bench.harness import baseline_server, load, percentile, report_line, stack
 
 
 async def run(
@@ -65,23 +65,74 @@ async def run(
     }
 
 
+async def baseline(base: str, key: str, rate: float, seconds: float) -> dict[str, object]:
+    """The same open loop against the trivial `SELECT 1` route (bench/baseline_app.py)."""
+    latencies: list[float] = []
+    interval = 1 / rate
+    async with aiohttp.ClientSession(base, headers={"x-api-key": key}) as session:
+
+        async def one() -> None:
+            start = time.perf_counter()
+            async with session.post("/baseline/select1", json={"n": 1}) as response:
+                await response.read()
+            latencies.append((time.perf_counter() - start) * 1000)
+
+        tasks = []
+        begin = time.perf_counter()
+        for i in range(int(rate * seconds)):
+            delay = begin + i * interval - time.perf_counter()
+            if delay > 0:
+                await asyncio.sleep(delay)
+            tasks.append(asyncio.create_task(one()))
+        await asyncio.gather(*tasks)
+    return {
+        "p50": round(percentile(latencies, 50), 2),
+        "p99": round(percentile(latencies, 99), 2),
+    }
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--seconds", type=float, default=20)
     parser.add_argument("--rate", type=float, default=100)
     parser.add_argument("--workers", type=int, default=1, help="worker processes (0: accept only)")
     parser.add_argument("--worker-nice", type=int, default=0, help="run workers at this nice level")
+    parser.add_argument("--runs", type=int, default=3, help="rounds (the median p99 is reported)")
+    parser.add_argument("--driver", choices=("aiomysql", "asyncmy"), default="aiomysql")
     args = parser.parse_args()
-    with stack(accounts=10, workers=args.workers, worker_nice=args.worker_nice) as s:
+    load_before = load()
+    runs: list[dict[str, object]] = []
+    with stack(
+        accounts=10, workers=args.workers, worker_nice=args.worker_nice, driver=args.driver
+    ) as s:
         asyncio.run(run(s.base, s.trader_key, s.account_ids, args.rate, 2))  # warm-up
-        result = asyncio.run(run(s.base, s.trader_key, s.account_ids, args.rate, args.seconds))
-    report(
+        with baseline_server(s.url) as base_url:
+            asyncio.run(baseline(base_url, s.trader_key, args.rate, 2))  # warm-up
+            for _ in range(args.runs):  # interleaved: a change of machine load hits both
+                result = asyncio.run(
+                    run(s.base, s.trader_key, s.account_ids, args.rate, args.seconds)
+                )
+                result["baseline_select_1_ms"] = asyncio.run(
+                    baseline(base_url, s.trader_key, args.rate, args.seconds)
+                )
+                runs.append(result)
+    ordered = sorted(runs, key=lambda r: float(r["latency_ms"]["p99"]))  # type: ignore[index]
+    median = ordered[len(ordered) // 2]
+    p99 = float(median["latency_ms"]["p99"])  # type: ignore[index]
+    base_p99 = float(median["baseline_select_1_ms"]["p99"])  # type: ignore[index]
+    report_line(
         "P2 accept latency",
         {
             "rate_per_s": args.rate,
             "workers": args.workers,
             "worker_nice": args.worker_nice,
-            **result,
+            "driver": args.driver,
+            "runs": args.runs,
+            **median,
+            "p99_ratio_to_baseline": round(p99 / base_p99, 2) if base_p99 else None,
+            "all_runs_p99_ms": [r["latency_ms"]["p99"] for r in runs],  # type: ignore[index]
+            "load_before": load_before,
+            "load_after": load(),
         },
     )
 

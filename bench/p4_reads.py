@@ -20,7 +20,7 @@ from sqlalchemy import insert
 
 from apps.oms.store.store import Store
 from apps.oms.store.tables import orders, positions
-from bench.harness import report, stack
+from bench.harness import baseline_server, load, median_run, report_line, stack
 
 UNITS = {"us": 0.001, "ms": 1.0, "s": 1000.0}
 
@@ -112,26 +112,57 @@ def main() -> None:
     parser.add_argument("--seconds", type=int, default=10)
     parser.add_argument("--connections", type=int, default=32)
     parser.add_argument("--api-workers", type=int, default=2)
+    parser.add_argument("--runs", type=int, default=3, help="rounds (median reported)")
+    parser.add_argument(
+        "--read-model", choices=("on", "off"), default="on",
+        help="off: serve open reads from the store (the fallback path), for comparison",
+    )  # fmt: skip
+    parser.add_argument("--driver", choices=("aiomysql", "asyncmy"), default="aiomysql")
     args = parser.parse_args()
     if shutil.which("wrk") is None:
         raise SystemExit("wrk is needed: apt-get install wrk")
-    with stack(accounts=10, workers=0, api_workers=args.api_workers) as s:
-        asyncio.run(seed_rows(s.url, s.account_ids, 100))
+    extra = {"OMS_API__READ_MODEL": "true" if args.read_model == "on" else "false"}
+    load_before = load()
+    with stack(
+        accounts=10,
+        workers=0,
+        api_workers=args.api_workers,
+        extra_env=extra,
+        driver=args.driver,
+        before_start=lambda url, ids: asyncio.run(seed_rows(url, ids, 100)),
+    ) as s:
         ids = ",".join(map(str, s.account_ids))
-        results = {}
-        for name, path in (
-            ("positions_open", f"/oms/positions/open?account_ids={ids}"),
-            ("orders_open_limit_100", f"/oms/orders/open?account_ids={ids}&limit=100"),
-        ):
-            wrk(s.base + path, s.trader_key, 2, args.connections)  # warm-up
-            results[name] = wrk(s.base + path, s.trader_key, args.seconds, args.connections)
-    report(
+        paths = {
+            "positions_open": f"/oms/positions/open?account_ids={ids}&limit=100",
+            "orders_open_limit_100": f"/oms/orders/open?account_ids={ids}&limit=100",
+        }
+        runs: dict[str, list[dict[str, Any]]] = {"baseline_select_1": [], **{k: [] for k in paths}}
+        with baseline_server(s.url, api_workers=args.api_workers) as baseline:
+            targets = {"baseline_select_1": baseline + "/baseline/select1"}
+            targets.update({name: s.base + path for name, path in paths.items()})
+            for url in targets.values():
+                wrk(url, s.trader_key, 2, args.connections)  # warm-up
+            for _ in range(args.runs):  # rounds interleaved: a load change hits every figure
+                for name, url in targets.items():
+                    runs[name].append(wrk(url, s.trader_key, args.seconds, args.connections))
+    results = {name: median_run(r, "requests_per_s") for name, r in runs.items()}
+    base_rps = results["baseline_select_1"]["requests_per_s"]
+    for name in paths:
+        results[name]["ratio_to_baseline"] = round(results[name]["requests_per_s"] / base_rps, 3)
+        results[name]["all_runs_req_per_s"] = [r["requests_per_s"] for r in runs[name]]
+    report_line(
         "P4 reads",
         {
             "connections": args.connections,
             "api_workers": args.api_workers,
             "open_rows": 1000,
+            "limit": 100,
+            "read_model": args.read_model,
+            "driver": args.driver,
+            "runs": args.runs,
             "target": ">= 2000 req/s, p99 <= 30 ms",
+            "load_before": load_before,
+            "load_after": load(),
             **results,
         },
     )

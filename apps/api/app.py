@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
@@ -17,12 +18,14 @@ from apps.api.read_schemas import ERROR_RESPONSES
 from apps.api.routes import (
     accounts,
     admin,
+    auth,
     ccxt,
     commands,
     health,
     metrics,
     paper,
     reads,
+    risk,
     strategies,
     user,
 )
@@ -31,18 +34,28 @@ from apps.api.ws import endpoint as ws_endpoint
 from apps.api.ws.hub import StreamHub
 from apps.api.ws.market import MarketHub
 from apps.api.ws.recheck import KeyRecheck
-from apps.oms.config import Settings
+from apps.oms.config import Settings, posture_warnings
 from apps.oms.exchange.ccxt.instances import ExchangeRegistry
 from apps.oms.metrics import forget_process_metrics
+from apps.oms.service.auth import AuthGuard
+from apps.oms.service.auth_cache import PrincipalCache
+from apps.oms.service.read_model import ReadModel
 from apps.oms.store.store import Store
 from apps.oms.wakeup import WakeSender
+
+log = logging.getLogger("apps.api")
 
 
 def create_app(settings: Settings) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        for warning in posture_warnings(settings):
+            log.warning("%s", warning)
         store = Store.from_url(settings.database.url, pool_size=settings.database.pool_size)
         app.state.store = store
+        app.state.principal_cache = PrincipalCache(
+            store, settings.security.api_key_pepper.get_secret_value()
+        )
         # queued commands wake the workers at once (UDP, best effort; apps/oms/wakeup.py)
         waker = WakeSender(store)
 
@@ -51,8 +64,13 @@ def create_app(settings: Settings) -> FastAPI:
             await waker.wake(account_ids)
 
         store.on_queued = on_queued
+        # open orders/positions in memory, kept current by the websocket's outbox tailer
+        read_model = ReadModel(store) if settings.api.read_model else None
+        app.state.read_model = read_model
+        if read_model is not None:
+            store.on_accepted = read_model.note_accepted  # read-your-writes (docs/api.md)
         # websocket stream: one outbox tailer per API process (apps/api/ws)
-        app.state.stream_hub = StreamHub(store, settings)
+        app.state.stream_hub = StreamHub(store, settings, read_model)
         await app.state.stream_hub.start()
         # /ccxt gateway: exchange instances per account, created on first use
         app.state.ccxt_registry = ExchangeRegistry(store, settings)
@@ -86,11 +104,16 @@ def create_app(settings: Settings) -> FastAPI:
         redoc_url=None,
     )
     app.state.settings = settings
+    # failed-authentication throttling, per process (apps/oms/service/auth.py)
+    app.state.auth_guard = AuthGuard.from_limits(
+        settings.security.auth_failure_limit, settings.security.auth_failure_window_seconds
+    )
     install_error_handlers(app)
     install_docs(app)
     for router in (
         health.router,
         metrics.router,
+        auth.router,
         accounts.router,
         user.router,
         admin.router,
@@ -98,6 +121,7 @@ def create_app(settings: Settings) -> FastAPI:
         commands.router,
         reads.router,
         strategies.router,
+        risk.router,
         ws_endpoint.router,
         ccxt.router,
     ):

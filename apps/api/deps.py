@@ -12,7 +12,8 @@ from fastapi import Depends, Header, Query, Request
 
 from apps.oms.config import Settings
 from apps.oms.errors import ValidationFailed
-from apps.oms.service.auth import authenticate
+from apps.oms.service.auth import AuthGuard, authenticate_client
+from apps.oms.service.auth_cache import PrincipalCache
 from apps.oms.service.principal import Principal
 from apps.oms.store.store import Store
 
@@ -31,12 +32,23 @@ SettingsDep = Annotated[Settings, Depends(get_settings)]
 StoreDep = Annotated[Store, Depends(get_store)]
 
 
+def client_address(request: Request) -> str:
+    return request.client.host if request.client else "-"
+
+
 async def get_principal(
+    request: Request,
     store: StoreDep,
     settings: SettingsDep,
     x_api_key: Annotated[str | None, Header(description="API key or login token")] = None,
 ) -> Principal:
-    return await authenticate(store, settings.security.api_key_pepper.get_secret_value(), x_api_key)
+    guard: AuthGuard = request.app.state.auth_guard
+    pepper = settings.security.api_key_pepper.get_secret_value()
+    # same answer as `auth.authenticate`, every request (apps/oms/service/auth_cache.py)
+    cache: PrincipalCache | None = getattr(request.app.state, "principal_cache", None)
+    via = cache.authenticate if cache is not None else None
+    return await authenticate_client(store, pepper, x_api_key, client_address(request), guard,
+                                     via=via)
 
 
 PrincipalDep = Annotated[Principal, Depends(get_principal)]

@@ -9,9 +9,10 @@ from fastapi import FastAPI, Request
 from fastapi.encoders import jsonable_encoder
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from sqlalchemy.exc import DBAPIError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from apps.oms import metrics
+from apps.api.outage import OUTAGES, RETRY_AFTER_SECONDS, STORE_ERRORS, is_store_outage
 from apps.oms.errors import OmsError
 from apps.oms.observability import trace_id_var
 
@@ -28,6 +29,7 @@ HTTP_CODES = {
     415: "unsupported_media_type",
     429: "rate_limited",
 }
+FASTAPI_BODY_ERROR = "There was an error parsing the body"
 
 
 def error_response(
@@ -44,11 +46,13 @@ def error_response(
 
 async def _oms_error(_request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, OmsError)  # noqa: S101 - registered for OmsError only
-    if exc.status == 401:
-        metrics.auth_failed(exc.code, "http")
     if exc.status >= 500:
         log.error("request failed: %s: %s", exc.code, exc.message)
-    return error_response(exc.status, exc.code, exc.message, exc.details)
+    response = error_response(exc.status, exc.code, exc.message, exc.details)
+    retry_after = exc.details.get("retry_after_seconds")
+    if isinstance(retry_after, int):
+        response.headers["Retry-After"] = str(retry_after)
+    return response
 
 
 async def _validation_error(_request: Request, exc: Exception) -> JSONResponse:
@@ -64,11 +68,33 @@ async def _validation_error(_request: Request, exc: Exception) -> JSONResponse:
 
 async def _http_error(_request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, StarletteHTTPException)  # noqa: S101
+    if exc.status_code == 400 and str(exc.detail) == FASTAPI_BODY_ERROR:
+        # FastAPI could not parse a model body (e.g. nested too deep for the JSON parser)
+        return error_response(422, "validation_error", "malformed or too deeply nested JSON")
     code = HTTP_CODES.get(exc.status_code, "http_error")
     return error_response(exc.status_code, code, str(exc.detail))
 
 
+def store_unavailable_response() -> JSONResponse:
+    response = error_response(
+        503, "store_unavailable", "the store is unreachable; retry shortly",
+        {"retry_after_seconds": RETRY_AFTER_SECONDS},
+    )
+    response.headers["Retry-After"] = str(RETRY_AFTER_SECONDS)
+    return response
+
+
+async def _store_error(request: Request, exc: Exception) -> JSONResponse:
+    if not is_store_outage(exc):
+        return await _unhandled(request, exc)
+    OUTAGES.report(exc, f"{request.method} {request.url.path}")
+    return store_unavailable_response()
+
+
 async def _unhandled(_request: Request, exc: Exception) -> JSONResponse:
+    if is_store_outage(exc):  # wrapped or raised past the specific handlers
+        OUTAGES.report(exc, "request")
+        return store_unavailable_response()
     log.exception("unhandled error: %s", type(exc).__name__)
     return error_response(
         500, "internal_error", "internal error; see the server log for this trace id"
@@ -79,4 +105,6 @@ def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(OmsError, _oms_error)
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(StarletteHTTPException, _http_error)
+    for store_error in (*STORE_ERRORS, DBAPIError):
+        app.add_exception_handler(store_error, _store_error)
     app.add_exception_handler(Exception, _unhandled)

@@ -77,35 +77,3 @@ class Profile(BaseModel):
     name: str
     role: str
     api_key: ApiKeyInfo
-
-
-class UserCreate(StrictModel):
-    name: str
-    role: Literal["admin", "trader", "portfolio_manager", "robot", "risk", "readonly"]
-
-
-class UserOut(BaseModel):
-    id: int
-    name: str
-    role: str
-    status: str
-    created_at: str
-
-
-class UserList(BaseModel):
-    items: list[UserOut]
-
-
-class AuditEntry(BaseModel):
-    id: int
-    actor_user_id: int | None
-    actor_api_key_id: int | None
-    action: str
-    target_type: str
-    target_id: str | None
-    comment: str | None
-    created_at: str
-
-
-class AuditList(BaseModel):
-    items: list[AuditEntry]

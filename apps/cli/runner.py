@@ -25,7 +25,6 @@ from apps.oms.service.install import InstallRequest, install
 from apps.oms.store import identity
 from apps.oms.store.migrate import upgrade
 from apps.oms.store.store import Store
-from apps.worker.main import Worker
 
 DEMO_KEYS_FILE = "demo-keys.json"
 
@@ -134,6 +133,8 @@ async def run_all(settings: Settings) -> None:
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, request_stop)
+        from apps.worker.main import Worker  # lazy: `api` alone never loads CCXT (P6)
+
         worker = Worker(settings, store)
         worker_task = asyncio.create_task(worker.run(stop))
         try:

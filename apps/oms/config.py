@@ -11,7 +11,7 @@ import os
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, Field, SecretStr, ValidationError
+from pydantic import BaseModel, Field, PrivateAttr, SecretStr, ValidationError, model_validator
 from pydantic_settings import (
     BaseSettings,
     EnvSettingsSource,
@@ -51,6 +51,8 @@ class ApiSettings(BaseModel):
     cors_origins: list[str] = Field(default_factory=list)
     request_timeout_seconds: float = Field(default=10, gt=0, le=300)
     public_metrics: bool = True
+    # open orders/positions served from the in-memory read model (apps/oms/service/read_model.py)
+    read_model: bool = True
 
 
 class WorkerSettings(BaseModel):
@@ -81,6 +83,10 @@ class SecuritySettings(BaseModel):
     require_encrypted_credentials: bool | None = None  # None: true outside dev
     allow_live_trading: bool = False
     login_token_hours: float = Field(default=12, gt=0)
+    # failed authentications tolerated per client address (and per key prefix / user name)
+    # within the window before further attempts answer 429 (apps/oms/service/auth.py)
+    auth_failure_limit: int = Field(default=20, ge=1)
+    auth_failure_window_seconds: float = Field(default=60, gt=0)
 
 
 class PaperSettings(BaseModel):
@@ -134,11 +140,36 @@ class Settings(BaseSettings):
     outbox: OutboxSettings = Field(default_factory=OutboxSettings)
     reconcile: ReconcileSettings = Field(default_factory=ReconcileSettings)
     logging: LoggingSettings = Field(default_factory=LoggingSettings)
+    _env_inferred: bool = PrivateAttr(default=False)
+
+    @property
+    def env_inferred(self) -> bool:
+        """True when `env` was not configured but derived from the store."""
+        return self._env_inferred
+
+    @model_validator(mode="after")
+    def _default_posture(self) -> Settings:
+        """Production posture by default whenever the store is not the embedded demo (SQLite):
+        `env` not given on MySQL/MariaDB means `prod` (no demo seeding, plaintext credentials
+        refused). An explicit `env` wins."""
+        if "env" not in self.model_fields_set:
+            self.env = "dev" if self.embedded_demo_store else "prod"
+            self._env_inferred = True
+        return self
+
+    @property
+    def embedded_demo_store(self) -> bool:
+        """The embedded SQLite store of `make run` (a demo, never production)."""
+        return self.database.url.startswith("sqlite")
 
     @property
     def credentials_must_be_encrypted(self) -> bool:
+        """Plaintext exchange credentials are refused except on the embedded demo store in
+        `dev` (unless `security.require_encrypted_credentials` says otherwise)."""
         configured = self.security.require_encrypted_credentials
-        return self.env != "dev" if configured is None else configured
+        if configured is not None:
+            return configured
+        return self.env != "dev" or not self.embedded_demo_store
 
     @classmethod
     def settings_customise_sources(
@@ -208,10 +239,23 @@ def load_settings(**overrides: Any) -> Settings:
     return settings
 
 
+def posture_warnings(settings: Settings) -> list[str]:
+    """What an operator should fix although the process may start (logged at API start)."""
+    warnings = []
+    if settings.env_inferred and settings.security.api_key_pepper.get_secret_value() == DEV_PEPPER:
+        warnings.append(
+            "security.api_key_pepper is the public development value on a non-demo store; set "
+            "OMS_SECURITY__API_KEY_PEPPER to a long random secret and OMS_ENV=prod"
+        )
+    return warnings
+
+
 def _refuse_placeholders(settings: Settings) -> None:
     if settings.env == "dev":
         return
     pepper = settings.security.api_key_pepper.get_secret_value()
+    if settings.env_inferred and pepper == DEV_PEPPER:
+        return  # prod by default but not declared: warned at API start (posture_warnings)
     if pepper == DEV_PEPPER or "CHANGE_ME" in pepper:
         raise ConfigError(
             "security.api_key_pepper is a placeholder; set OMS_SECURITY__API_KEY_PEPPER "

@@ -1,6 +1,7 @@
 """Prometheus instruments of every process (API and worker) and their cheap hooks.
 
-Hooks only touch memory (a counter increment, a histogram observation): no I/O on hot paths.
+Failed authentications are counted where they are decided (`oms_auth_failures_total{reason}`,
+apps/oms/service/auth.py). Hooks only touch memory (a counter increment, a histogram observation): no I/O on hot paths.
 Values that live in the store (queue depth and age, outbox lag, live workers) are read when
 `GET /metrics` is scraped (`apps/oms/store/gauges.py`).
 
@@ -48,11 +49,6 @@ VENUE_ERRORS = Counter(
     "Exchange calls that raised, by exchange, method and CCXT error class",
     ["exchange", "method", "error"],
 )
-AUTH_FAILURES = Counter(
-    "oms_auth_failures_total",
-    "Refused authentications (401), by error code and channel (http / websocket)",
-    ["code", "channel"],
-)
 WEBSOCKET_CLIENTS = Gauge(
     "oms_websocket_clients",
     "Connected websocket clients (summed over the live API processes)",
@@ -92,9 +88,6 @@ def venue_call(exchange: str, method: str) -> Iterator[None]:
     finally:
         VENUE_LATENCY.labels(exchange, method).observe(time.perf_counter() - started)
 
-
-def auth_failed(code: str, channel: str) -> None:
-    AUTH_FAILURES.labels(code, channel).inc()
 
 
 def forget_process_metrics() -> None:

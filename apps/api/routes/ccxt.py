@@ -10,9 +10,9 @@ from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import JSONResponse
 from pydantic import AliasChoices, BaseModel, ConfigDict, Field, ValidationError
 
+from apps.api.body import read_exact_json
 from apps.api.deps import PrincipalDep, RequiredAccountIds, SettingsDep, StoreDep
 from apps.api.read_schemas import Capabilities, CcxtBatch, CcxtResult, RawPage, ok
-from apps.api.routes.commands import read_exact_json
 from apps.oms.errors import ValidationFailed
 from apps.oms.exchange.ccxt.instances import ExchangeRegistry
 from apps.oms.service import ccxt_gateway, ccxt_raw

@@ -2,38 +2,18 @@
 
 from __future__ import annotations
 
-import json
-from decimal import Decimal
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import JSONResponse
 
+from apps.api.body import read_exact_json
 from apps.api.deps import PrincipalDep, SettingsDep, StoreDep
 from apps.api.read_schemas import CommandResults
-from apps.oms.errors import OmsError, ValidationFailed
 from apps.oms.service.command_models import CommandEnvelope
 from apps.oms.service.submit import submit
 
 router = APIRouter(tags=["oms"])
-MAX_BODY_BYTES = 1_000_000
-
-
-def _refuse_constant(name: str) -> Any:
-    raise ValidationFailed(f"{name} is not allowed in a decimal field")
-
-
-async def read_exact_json(request: Request) -> Any:
-    """JSON body with numbers as `Decimal` (exact) and NaN/Infinity refused."""
-    body = await request.body()
-    if len(body) > MAX_BODY_BYTES:
-        raise OmsError("request body too large", code="payload_too_large", status=413)
-    try:
-        return json.loads(body, parse_float=Decimal, parse_constant=_refuse_constant)
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise ValidationFailed(f"malformed JSON: {exc}") from exc
-
-
 BODY_SCHEMA = {
     "requestBody": {
         "required": True,
@@ -82,3 +62,6 @@ def register_schemas(openapi: dict[str, Any]) -> None:
     schemas["CommandEnvelope"] = CommandEnvelope.model_json_schema(
         ref_template="#/components/schemas/{model}"
     )
+
+
+__all__ = ["read_exact_json", "register_schemas", "router"]

@@ -6,14 +6,14 @@ from datetime import UTC, datetime
 from typing import Annotated
 
 from fastapi import APIRouter, Query, Request
+from pydantic import Field
 
+from apps.api.body import parse_body
 from apps.api.deps import PrincipalDep, StoreDep
 from apps.api.schemas import StrictModel, WireDecimal
-from apps.oms.domain.money import DecimalFormatError, parse_decimal
 from apps.oms.domain.paper.book import Quote
 from apps.oms.domain.paper.matching import Venue
-from apps.oms.errors import ValidationFailed
-from apps.oms.exchange.paper import price_service
+from apps.oms.service.command_models import PositiveDecimal
 from apps.oms.store.paper import PaperStore
 
 router = APIRouter(tags=["paper"])
@@ -21,10 +21,12 @@ VENUE = Venue()
 
 
 class PriceIn(StrictModel):
-    symbol: str
-    price: str | int
-    bid: str | int | None = None
-    ask: str | int | None = None
+    """Decimals exact: a JSON number or a plain decimal string (the one parser)."""
+
+    symbol: Annotated[str, Field(min_length=1, max_length=64)]
+    price: PositiveDecimal
+    bid: PositiveDecimal | None = None
+    ask: PositiveDecimal | None = None
 
 
 class PriceOut(StrictModel):
@@ -44,13 +46,6 @@ class PriceList(StrictModel):
     items: list[PriceOut]
 
 
-def _decimal(value: str | int | None, name: str) -> WireDecimal | None:
-    try:
-        return None if value is None else parse_decimal(value)
-    except DecimalFormatError as exc:
-        raise ValidationFailed(f"{name}: {exc}") from exc
-
-
 def _out(q: Quote) -> dict[str, object]:
     when = datetime.fromtimestamp(q.timestamp_ms // 1000, tz=UTC)
     return {
@@ -63,21 +58,24 @@ def _out(q: Quote) -> dict[str, object]:
     }
 
 
-@router.post("/paper/prices", response_model=PriceSet)
-async def post_price(
-    body: PriceIn, principal: PrincipalDep, store: StoreDep, request: Request
-) -> PriceSet:
-    price = _decimal(body.price, "price")
-    assert price is not None  # noqa: S101 - required field
+@router.post(
+    "/paper/prices",
+    response_model=PriceSet,
+    openapi_extra={
+        "requestBody": {
+            "required": True,
+            "content": {"application/json": {"schema": PriceIn.model_json_schema()}},
+        }
+    },
+)
+async def post_price(principal: PrincipalDep, store: StoreDep, request: Request) -> PriceSet:
+    from apps.oms.exchange.paper import price_service  # lazy: it imports CCXT (P6)
+
+    body = await parse_body(request, PriceIn)
     quote = await price_service.set_price(
-        principal,
-        PaperStore(store.engine),
-        VENUE,
-        body.symbol,
-        price,
-        _decimal(body.bid, "bid"),
-        _decimal(body.ask, "ask"),
+        principal, PaperStore(store.engine), VENUE, body.symbol, body.price, body.bid, body.ask
     )
+    store.note_accepted(None)  # resting paper orders of any account may fill: read-your-writes
     market = getattr(request.app.state, "market_hub", None)  # absent without the lifespan
     if market is not None:
         market.wake.set()  # push to this process's paper market subscribers now
@@ -90,6 +88,8 @@ async def get_prices(
     store: StoreDep,
     symbols: Annotated[str | None, Query(max_length=2000)] = None,
 ) -> PriceList:
+    from apps.oms.exchange.paper import price_service  # lazy: it imports CCXT (P6)
+
     wanted = [s.strip() for s in symbols.split(",") if s.strip()] if symbols else None
     quotes = await price_service.read_prices(PaperStore(store.engine), VENUE, wanted)
     return PriceList(items=[PriceOut.model_validate(_out(q)) for q in quotes.values()])

@@ -5,7 +5,8 @@ from __future__ import annotations
 from datetime import date
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Query
+from fastapi import APIRouter, Depends, Query, Request
+from starlette.responses import Response
 
 from apps.api.deps import AccountIdsQuery, PrincipalDep, RequiredAccountIds, StoreDep, parse_id_list
 from apps.api.read_schemas import (
@@ -23,7 +24,10 @@ from apps.api.read_schemas import (
 from apps.api.responses import WireJSONResponse
 from apps.oms.service import portfolio as portfolio_service
 from apps.oms.service import reads
+from apps.oms.service.principal import Principal
+from apps.oms.service.read_model import ReadModel
 from apps.oms.service.reads import Query as ReadQuery
+from apps.oms.store.store import Store
 
 router = APIRouter(prefix="/oms", tags=["oms reads"], default_response_class=WireJSONResponse)
 Page = Annotated[int, Query(ge=1, le=1_000_000)]
@@ -45,11 +49,24 @@ QueryDep = Annotated[ReadQuery, Depends(read_query)]
 Result = dict[str, Any]
 
 
+async def _open(
+    request: Request, principal: Principal, store: Store, kind: str, q: ReadQuery, limit: int
+) -> Response:
+    """From the process's read model when it may answer, else from the store (same body)."""
+    model: ReadModel | None = getattr(request.app.state, "read_model", None)
+    if model is not None:
+        blob = await reads.open_from_model(model, principal, kind, q, limit)
+        if blob is not None:
+            return Response(blob, media_type="application/json")
+    read = reads.open_orders if kind == "orders" else reads.open_positions
+    return WireJSONResponse(await read(store, principal, q, limit))
+
+
 @router.get("/orders/open", response_model=None, responses=ok(OrderList))
 async def orders_open(
-    principal: PrincipalDep, store: StoreDep, q: QueryDep, limit: Limit = 500
-) -> WireJSONResponse:
-    return WireJSONResponse(await reads.open_orders(store, principal, q, limit))
+    request: Request, principal: PrincipalDep, store: StoreDep, q: QueryDep, limit: Limit = 500
+) -> Response:
+    return await _open(request, principal, store, "orders", q, limit)
 
 
 @router.get("/orders/history", response_model=None, responses=ok(OrderPage))
@@ -100,9 +117,9 @@ async def deals_by_ids(
 
 @router.get("/positions/open", response_model=None, responses=ok(PositionList))
 async def positions_open(
-    principal: PrincipalDep, store: StoreDep, q: QueryDep, limit: Limit = 500
-) -> WireJSONResponse:
-    return WireJSONResponse(await reads.open_positions(store, principal, q, limit))
+    request: Request, principal: PrincipalDep, store: StoreDep, q: QueryDep, limit: Limit = 500
+) -> Response:
+    return await _open(request, principal, store, "positions", q, limit)
 
 
 @router.get("/positions/history", response_model=None, responses=ok(PositionPage))

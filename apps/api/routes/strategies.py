@@ -7,9 +7,9 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Path, Request
 from pydantic import Field, ValidationError
 
+from apps.api.body import read_exact_json
 from apps.api.deps import PrincipalDep, StoreDep
 from apps.api.read_schemas import RiskLimits, StrategyCreated, StrategyList, ok
-from apps.api.routes.commands import read_exact_json
 from apps.api.schemas import StrictModel
 from apps.oms.errors import ValidationFailed
 from apps.oms.service import strategies as service
@@ -23,7 +23,8 @@ AccountId = Annotated[int, Path(ge=1)]
 class StrategyCreate(StrictModel):
     name: Annotated[str, Field(min_length=1, max_length=200)]
     account_ids: Annotated[list[Annotated[int, Field(ge=1)]], Field(min_length=1, max_length=100)]
-    client_strategy_id: Annotated[str, Field(min_length=1, max_length=100)] | None = None
+    # an optional numeric label (integer >= 1, not unique), as the reference's clients send
+    client_strategy_id: Annotated[int, Field(ge=1, le=2**62)] | None = None
 
 
 class LimitsIn(StrictModel):

@@ -11,16 +11,16 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from apps.api.outage import OUTAGES, RETRY_AFTER_SECONDS, is_store_outage
 from apps.api.ws.connection import Connection, Subscription
 from apps.api.ws.envelopes import dumps, error, push, response
 from apps.api.ws.market import MarketHub, SubscribeMarketPayload, UnsubscribeMarketPayload
-from apps.oms import metrics
 from apps.oms.clock import iso_z, utcnow
 from apps.oms.config import Settings
 from apps.oms.domain.access import Action as Permission
-from apps.oms.errors import AuthenticationFailed, OmsError, ValidationFailed
+from apps.oms.errors import AuthenticationFailed, OmsError, RateLimited, ValidationFailed
 from apps.oms.service import stream as stream_service
-from apps.oms.service.auth import authenticate
+from apps.oms.service.auth import AuthGuard, authenticate_client
 from apps.oms.service.principal import Principal
 from apps.oms.service.submit import submit
 
@@ -47,10 +47,13 @@ class UnsubscribePayload(BaseModel):
 async def login(conn: Connection, settings: Settings, api_key: str | None) -> Principal | None:
     """Authenticate (again) with the connection's key; an invalid key closes with 1008."""
     pepper = settings.security.api_key_pepper.get_secret_value()
+    client = conn.ws.client
+    guard: AuthGuard = conn.ws.app.state.auth_guard
     try:
-        principal = await authenticate(conn.hub.store, pepper, api_key)
-    except AuthenticationFailed as exc:
-        metrics.auth_failed(exc.code, "websocket")
+        principal = await authenticate_client(
+            conn.hub.store, pepper, api_key, client.host if client else "-", guard
+        )
+    except (AuthenticationFailed, RateLimited) as exc:
         conn.drop(INVALID_KEY, exc.message)
         return None
     conn.principal, conn.api_key = principal, api_key
@@ -226,6 +229,12 @@ async def dispatch(conn: Connection, settings: Settings, req: Request) -> None:
         await handler(conn, settings, req)
     except OmsError as exc:
         conn.send(error(req, exc.code, exc.message, exc.details))
+    except Exception as exc:
+        if not is_store_outage(exc):
+            raise
+        OUTAGES.report(exc, f"websocket {action}")
+        details = {"retry_after_seconds": RETRY_AFTER_SECONDS}
+        conn.send(error(req, "store_unavailable", "the store is unreachable; retry", details))
     finally:
         if not conn.live and conn.subscriptions and not conn.closed.is_set():
             await conn.catch_up()  # a subscribe that failed midway resumes the old stream

@@ -5,14 +5,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import logging
-from decimal import Decimal
 from typing import Any
 
 from fastapi import APIRouter, WebSocket, WebSocketDisconnect
 
 from apps import __version__
+from apps.api.body import parse_json
 from apps.api.ws.actions import INVALID_KEY, dispatch, login
 from apps.api.ws.connection import Connection
 from apps.api.ws.envelopes import error, greeting
@@ -20,6 +19,7 @@ from apps.api.ws.hub import StreamHub
 from apps.oms import metrics
 from apps.oms.clock import iso_z, utcnow
 from apps.oms.config import Settings
+from apps.oms.errors import ValidationFailed
 
 router = APIRouter()
 log = logging.getLogger("apps.api.ws")
@@ -62,12 +62,11 @@ async def serve(ws: WebSocket, hub: StreamHub, settings: Settings) -> None:
                 await asyncio.wait_for(ws.close(conn.close_code, conn.close_reason), 10)
 
 
-def _refuse_constant(name: str) -> Any:
-    raise ValueError(f"{name} is not allowed")
-
-
 def _parse(text: str) -> Any:
-    return json.loads(text, parse_float=Decimal, parse_constant=_refuse_constant)
+    try:
+        return parse_json(text)  # the HTTP parser: exact numbers, bounded nesting depth
+    except ValidationFailed as exc:
+        raise ValueError(exc.message) from exc
 
 
 async def _receive_loop(conn: Connection, settings: Settings) -> None:

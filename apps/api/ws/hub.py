@@ -9,8 +9,10 @@ import contextlib
 import logging
 from typing import TYPE_CHECKING
 
+from apps.api.outage import OUTAGES, is_store_outage
 from apps.api.ws.envelopes import event_text
 from apps.oms.config import Settings
+from apps.oms.service.read_model import ReadModel
 from apps.oms.store import stream
 from apps.oms.store.store import Store
 
@@ -30,7 +32,9 @@ DRAIN_WAIT_SECONDS = 0.05
 class StreamHub:
     """The tailer and the set of live connections of this process."""
 
-    def __init__(self, store: Store, settings: Settings) -> None:
+    def __init__(
+        self, store: Store, settings: Settings, read_model: ReadModel | None = None
+    ) -> None:
         self.store = store
         self.settings = settings
         self.connections: set[Connection] = set()
@@ -38,6 +42,10 @@ class StreamHub:
         self.wake = asyncio.Event()
         self._expect_until = 0.0
         self._task: asyncio.Task[None] | None = None
+        # the open-books read model follows the same tail (applied after each publish)
+        self.read_model = read_model
+        if read_model is not None:
+            read_model.wake = self.wake.set
 
     def expect_events(self) -> None:
         """Commands were just queued here: keep the poll interval short for a while, since
@@ -45,8 +53,12 @@ class StreamHub:
         self._expect_until = asyncio.get_running_loop().time() + EXPECT_SECONDS
 
     async def start(self) -> None:
-        async with self.store.read() as conn:
-            self.last_seq = await stream.last_seq(conn)
+        if self.read_model is not None:
+            await self.read_model.load()  # the tail starts where the model's snapshot ends
+            self.last_seq = self.read_model.seq
+        else:
+            async with self.store.read() as conn:
+                self.last_seq = await stream.last_seq(conn)
         self._task = asyncio.create_task(self._run(), name="outbox-tailer")
 
     async def stop(self) -> None:
@@ -68,12 +80,15 @@ class StreamHub:
         while True:
             try:
                 count = await self.poll_once()
-            except Exception:
-                log.exception("outbox tail failed")
+            except Exception as exc:
+                if is_store_outage(exc):
+                    OUTAGES.report(exc, "outbox tail")
+                else:
+                    log.exception("outbox tail failed")
                 count = 0
             if count:
                 interval = POLL_MIN_SECONDS
-            elif not self.connections:
+            elif not self.connections and self.read_model is None:
                 interval = POLL_IDLE_SECONDS
             elif asyncio.get_running_loop().time() < self._expect_until:
                 interval = min(interval * 2, POLL_EXPECTING_SECONDS)
@@ -93,6 +108,9 @@ class StreamHub:
             if start:
                 await self._let_queues_drain(chunk)
             self.publish(events[start : start + chunk])
+        if self.read_model is not None:
+            self.read_model.take(events)
+            await self.read_model.apply()  # also retries rows a failed apply left noted
         return len(events)
 
     async def _let_queues_drain(self, limit: int) -> None:

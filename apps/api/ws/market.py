@@ -15,8 +15,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -36,14 +37,21 @@ from apps.oms.errors import NotFound, OmsError
 from apps.oms.exchange.ccxt.errors import to_oms_error
 from apps.oms.exchange.ccxt.instances import ExchangeRegistry
 from apps.oms.exchange.ccxt.wire import jsonable
-from apps.oms.exchange.paper.errors import ccxt_errors
-from apps.oms.exchange.paper.market_data import PaperMarketData, now_ms
 from apps.oms.service.principal import Principal
 from apps.oms.store.ccxt_records import venue_account
 from apps.oms.store.paper import PaperStore
 from apps.oms.store.store import Store
 
+if TYPE_CHECKING:
+    from apps.oms.exchange.paper.market_data import PaperMarketData
+
 log = logging.getLogger("apps.api.ws.market")
+
+
+def now_ms() -> int:
+    return time.time_ns() // 1_000_000
+
+
 Channel = Literal["ticker", "orderbook", "trades", "ohlcv"]
 SubKey = tuple[int, str, str]  # (account_id, symbol, channel) of one connection
 
@@ -106,13 +114,21 @@ class MarketHub:
         self.subs: dict[Connection, dict[SubKey, MarketSub]] = {}
         self.poll_seconds = 1.0  # CCXT pollers
         self.paper_poll_seconds = 0.1
-        self.paper = PaperMarketData(PaperStore(store.engine), Venue(), now_ms)
+        self._paper: PaperMarketData | None = None  # built on first use: it imports CCXT (P6)
         self.store = store
         self.wake = asyncio.Event()  # set by POST /paper/prices
         self._paper_task: asyncio.Task[None] | None = None
         self._closing = False
 
     # --- client side ------------------------------------------------------------------------
+
+    @property
+    def paper(self) -> PaperMarketData:
+        if self._paper is None:
+            from apps.oms.exchange.paper.market_data import PaperMarketData
+
+            self._paper = PaperMarketData(PaperStore(self.store.engine), Venue(), now_ms)
+        return self._paper
 
     async def subscribe(self, conn: Connection, p: SubscribeMarketPayload) -> dict[str, Any]:
         """Validate everything first (awaits), then attach synchronously (no race on creation)."""
@@ -180,6 +196,8 @@ class MarketHub:
         """Symbol, timeframe and capability; CCXT errors as the API error model."""
         try:
             if venue == "paper":
+                from apps.oms.exchange.paper.errors import ccxt_errors  # lazy: imports CCXT
+
                 with ccxt_errors():
                     self.paper.venue.markets.get(symbol)
                 if channel == "ohlcv":

@@ -14,6 +14,7 @@ import asyncio
 import contextlib
 import logging
 
+from apps.api.outage import OUTAGES, is_store_outage
 from apps.api.ws.actions import INVALID_KEY
 from apps.api.ws.connection import Connection
 from apps.api.ws.envelopes import push
@@ -51,8 +52,11 @@ class KeyRecheck:
             await asyncio.sleep(self.period)
             try:
                 await self.check_once()
-            except Exception:
-                log.exception("websocket key re-check failed")
+            except Exception as exc:
+                if not is_store_outage(exc):
+                    log.exception("websocket key re-check failed")
+                else:
+                    OUTAGES.report(exc, "websocket key re-check")
 
     async def check_once(self) -> None:
         """One round over every authenticated connection (one query for all distinct keys)."""

@@ -6,6 +6,7 @@ of precision; stored values are quantised to 18 fractional digits, ROUND_HALF_EV
 
 from __future__ import annotations
 
+import re
 from contextlib import AbstractContextManager
 from decimal import ROUND_HALF_EVEN, Context, Decimal, InvalidOperation, localcontext
 
@@ -41,23 +42,38 @@ class DecimalFormatError(ValueError):
     """A textual decimal was malformed, not finite or beyond DECIMAL(36,18)."""
 
 
-def parse_decimal(text: str | int | Decimal) -> Decimal:
-    """Parse exactly (never via a binary float).
+# plain ASCII decimal syntax: optional minus, digits with an optional fraction, optional exponent
+# (what a JSON number or Python's `str(float)` produces). No spaces, no `_` separators, no
+# non-ASCII digits (Python's `Decimal()` accepts all three).
+_DECIMAL_TEXT = re.compile(r"-?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][-+]?[0-9]+)?")
 
-    Refuses NaN, Infinity, more than 18 fractional or more than 18 integer digits.
+
+def parse_decimal(text: str | int | Decimal) -> Decimal:
+    """Parse exactly (never via a binary float): the one decimal parser of every entry point.
+
+    Accepts an `int` (a JSON integer), a `Decimal` (a JSON number parsed with
+    `parse_float=Decimal`) or a string in plain ASCII decimal syntax. Refuses NaN, Infinity, more
+    than 18 fractional digits (trailing zeros count: `1.0000000000000000000` is refused) and more
+    than 18 integer digits.
     """
-    try:
-        value = text if isinstance(text, Decimal) else Decimal(str(text).strip())
-    except InvalidOperation as exc:
-        raise DecimalFormatError(f"not a decimal number: {text!r}") from exc
+    if isinstance(text, bool):
+        raise DecimalFormatError("a boolean is not a decimal number")
+    if isinstance(text, Decimal | int):
+        value = Decimal(text)
+    else:
+        raw = str(text)
+        if len(raw) > 100 or not _DECIMAL_TEXT.fullmatch(raw):
+            raise DecimalFormatError(f"not a plain decimal number: {raw[:40]!r}")
+        try:
+            value = Decimal(raw)
+        except InvalidOperation as exc:  # pragma: no cover - the pattern admits only numbers
+            raise DecimalFormatError(f"not a decimal number: {raw[:40]!r}") from exc
     if not value.is_finite():
         raise DecimalFormatError("NaN and Infinity are not allowed")
-    _sign, digits, exponent = value.as_tuple()
+    exponent = value.as_tuple().exponent
     assert isinstance(exponent, int)  # noqa: S101 - finite values have an int exponent
-    fractional = max(0, -exponent)
-    integer = max(0, len(digits) + exponent)
-    if fractional > SCALE and value != quantize(value):
+    if -exponent > SCALE:
         raise DecimalFormatError(f"more than {SCALE} fractional digits")
-    if integer > MAX_INTEGER_DIGITS and value.adjusted() >= MAX_INTEGER_DIGITS:
+    if value != 0 and value.adjusted() >= MAX_INTEGER_DIGITS:
         raise DecimalFormatError(f"more than {MAX_INTEGER_DIGITS} integer digits")
     return value

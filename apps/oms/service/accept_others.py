@@ -130,6 +130,13 @@ async def accept_cancel_all_orders(ctx: Ctx) -> Accepted:
     if flags is not None and flags.restrict_to_strategies:
         for strategy_id in strategies:
             ctx.check_strategy_visible(strategy_id)
+        # a strategy-restricted key cancels only its own strategies' orders: the scope is fixed
+        # here, at acceptance, so the worker's "no strategy filter = every order" never applies
+        scope = sorted(set(strategies)) if strategies else sorted(flags.strategy_ids)
+        ctx.payload = p.model_copy(update={"strategy_ids": scope, "strategy_ids_csv": None})
+        if not scope:
+            command_id = await ctx.insert_command(status="completed", result={"items": []})
+            return Accepted(command_id, None, "completed")
     command_id = await ctx.insert_command()
     return Accepted(command_id, None, "queued")
 

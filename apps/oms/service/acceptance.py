@@ -18,6 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from apps.oms.clock import utcnow
 from apps.oms.domain.access import AccessDenied, Action, Role, authorize_strategy
+from apps.oms.domain.endpoint_rules import COMMANDS, action_for
 from apps.oms.domain.errors import DomainError
 from apps.oms.errors import Conflict, NotFound, OmsError, PermissionDenied, ValidationFailed
 from apps.oms.service.command_models import CommandEnvelope, Payload, content_hash, normalized
@@ -141,14 +142,13 @@ def domain_to_oms(exc: DomainError) -> OmsError:
 
 
 def required_action(envelope: CommandEnvelope, payload: Payload, role: Role) -> Action:
-    command = envelope.command
-    if command in ("close_position", "close_by"):
-        return Action.CLOSE
-    if command == "send_order":
-        return Action.CLOSE if getattr(payload, "reduce_only", False) else Action.TRADE
-    if command in ("cancel_order", "cancel_all_orders") and role is Role.RISK:
-        return Action.RISK_CANCEL
-    return Action.TRADE
+    """The action a command needs from `role` (`domain/endpoint_rules.COMMANDS`)."""
+    key: str = envelope.command
+    if key == "send_order" and getattr(payload, "reduce_only", False):
+        key = "send_order reduce_only"
+    action = action_for(COMMANDS[key], role)
+    assert action is not None  # noqa: S101 - every command is account-scoped
+    return action
 
 
 def _allowed_on_blocked(

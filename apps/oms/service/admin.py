@@ -108,7 +108,7 @@ async def set_permission(
 ) -> None:
     if await identity.get_api_key(conn, api_key_id) is None:
         raise NotFound(f"API key {api_key_id} not found")
-    await _require_account(conn, account_id)
+    await require_account(conn, account_id)
     before = (await identity.permissions_of_key(conn, api_key_id)).get(account_id)
     await identity.upsert_permission(
         conn, api_key_id=api_key_id, account_id=account_id, flags=flags
@@ -180,7 +180,7 @@ async def upsert_credentials(
     encrypt_input: bool,
     require_encrypted: bool,
 ) -> None:
-    await _require_account(conn, account_id)
+    await require_account(conn, account_id)
     prepared = {
         name: None
         if value is None
@@ -203,7 +203,7 @@ async def upsert_credentials(
 async def set_account_testnet(
     conn: AsyncConnection, actor: Actor, *, account_id: int, enabled: bool
 ) -> None:
-    account = await _require_account(conn, account_id)
+    account = await require_account(conn, account_id)
     if account["exchange_id"] == "paper":
         raise ValidationFailed("paper accounts are neither testnet nor live")
     await account_store.set_testnet(conn, account_id, enabled)
@@ -239,7 +239,7 @@ async def rotate_master_key(store: Store, cipher: CredentialCipher) -> int:
     return len(rows)
 
 
-async def _require_account(conn: AsyncConnection, account_id: int) -> dict[str, Any]:
+async def require_account(conn: AsyncConnection, account_id: int) -> dict[str, Any]:
     account = await account_store.get_account(conn, account_id)
     if account is None:
         raise NotFound(f"account {account_id} not found", code="account_not_found")

@@ -32,6 +32,14 @@ class Principal:
             return None
         return {aid for aid, flags in self.grants.items() if flags.can_read}
 
+    def allows(self, action: Action, account_id: int | None = None) -> bool:
+        """Whether `require(action, account_id)` would pass (no exception, for filtering)."""
+        try:
+            self.require(action, account_id)
+        except (NotFound, PermissionDenied):
+            return False
+        return True
+
     def require(self, action: Action, account_id: int | None = None) -> None:
         """Raise the wire error for `action` on `account_id` (404 when the account is invisible)."""
         flags = None if account_id is None else self.flags_for(account_id)

@@ -10,6 +10,7 @@ from typing import Any
 from apps.oms.domain.access import AccessDenied, Action, authorize_strategy
 from apps.oms.errors import PermissionDenied, ValidationFailed
 from apps.oms.service.principal import Principal
+from apps.oms.service.read_model import ReadModel
 from apps.oms.service.views import command_view, deal_view, order_view, position_view
 from apps.oms.store import reads
 from apps.oms.store.reads import Filters, Scope
@@ -66,6 +67,19 @@ def filters_of(q: Query) -> Filters:
 
 def _page(items: list[dict[str, Any]], total: int, page: int, page_size: int) -> dict[str, Any]:
     return {"items": items, "total": total, "page": page, "page_size": page_size}
+
+
+async def open_from_model(
+    model: ReadModel, principal: Principal, kind: str, q: Query, limit: int
+) -> bytes | None:
+    """An open-orders/positions read served from the read model: the rendered body, or None when
+    the model may not answer it (not loaded, or a fresh write of this process not shown yet):
+    the caller reads the store. Same checks, filters and order as the store path."""
+    scope = build_scope(principal, q.account_ids, q.strategy_id)
+    filters_of(q)  # the same validation as the store path (dates are not used by open reads)
+    if not await model.current_for(q.account_ids):
+        return None
+    return model.open_rows(kind, scope, q.strategy_id, q.symbol, limit)
 
 
 async def open_orders(store: Store, principal: Principal, q: Query, limit: int) -> dict[str, Any]:

@@ -43,7 +43,7 @@ async def create_strategy(
     *,
     name: str,
     account_ids: list[int],
-    client_strategy_id: str | None,
+    client_strategy_id: int | None,
 ) -> dict[str, Any]:
     if not account_ids:
         raise ValidationFailed("account_ids must list at least one account")
@@ -51,13 +51,6 @@ async def create_strategy(
         principal.require(Action.TRADE, account_id)
     try:
         async with store.transaction() as conn:
-            if client_strategy_id is not None:
-                existing = await strategy_store.find_by_client_id(conn, client_strategy_id)
-                if existing is not None:
-                    raise Conflict(
-                        f"client_strategy_id {client_strategy_id!r} already exists",
-                        details={"strategy_id": int(existing["id"])},
-                    )
             strategy_id = await strategy_store.create_strategy(
                 conn,
                 name=name,
@@ -72,7 +65,11 @@ async def create_strategy(
                 action="create_strategy",
                 target_type="strategy",
                 target_id=strategy_id,
-                after={"name": name, "account_ids": sorted(account_ids)},
+                after={
+                    "name": name,
+                    "account_ids": sorted(account_ids),
+                    "client_strategy_id": client_strategy_id,
+                },
             )
     except IntegrityError as exc:
         raise Conflict("strategy already exists") from exc

@@ -147,6 +147,7 @@ async def submit(
     if not raw_items or len(raw_items) > MAX_BATCH:
         raise ValidationFailed(f"send one command or a list of 1..{MAX_BATCH}")
     items = [await _one(store, principal, i, raw) for i, raw in enumerate(raw_items)]
+    store.note_accepted({i.account_id for i in items if i.account_id is not None})
     await store.notify_queued(
         {i.account_id for i in items if i.account_id is not None and i.status == "queued"}
     )

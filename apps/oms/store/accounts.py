@@ -145,3 +145,9 @@ async def get_credentials(conn: AsyncConnection, account_id: int) -> dict[str, s
 async def all_credentials(conn: AsyncConnection) -> list[dict[str, Any]]:
     rows = await conn.execute(select(account_credentials))
     return [dict(r) for r in rows.mappings()]
+
+
+async def update_account(conn: AsyncConnection, account_id: int, **values: Any) -> None:
+    await conn.execute(
+        update(accounts).where(accounts.c.id == account_id).values(**values, updated_at=utcnow())
+    )

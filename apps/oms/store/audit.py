@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
-from sqlalchemy import insert, select
+from sqlalchemy import func, insert, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from apps.oms.clock import utcnow
@@ -54,3 +55,29 @@ async def record(
 async def list_entries(conn: AsyncConnection, *, limit: int = 100) -> list[dict[str, Any]]:
     rows = await conn.execute(select(audit_log).order_by(audit_log.c.id.desc()).limit(limit))
     return [dict(r) for r in rows.mappings()]
+
+
+FILTERS = ("action", "target_type", "target_id", "actor_user_id", "actor_api_key_id")
+
+
+async def search_entries(
+    conn: AsyncConnection,
+    *,
+    limit: int = 100,
+    offset: int = 0,
+    since: datetime | None = None,
+    until: datetime | None = None,
+    **equal: Any,
+) -> tuple[list[dict[str, Any]], int]:
+    """Newest first, filtered by exact `FILTERS` values and a [since, until) time range;
+    returns (page of rows, total matching)."""
+    where = [audit_log.c[name] == value for name, value in equal.items() if value is not None]
+    if since is not None:
+        where.append(audit_log.c.created_at >= since)
+    if until is not None:
+        where.append(audit_log.c.created_at < until)
+    total = (await conn.execute(select(func.count()).select_from(audit_log).where(*where)))
+    rows = await conn.execute(
+        select(audit_log).where(*where).order_by(audit_log.c.id.desc()).limit(limit).offset(offset)
+    )
+    return [dict(r) for r in rows.mappings()], int(total.scalar_one())

@@ -1,4 +1,5 @@
-"""Create the async SQLAlchemy engine for MySQL/MariaDB (aiomysql) or SQLite (aiosqlite).
+"""Create the async SQLAlchemy engine for MySQL/MariaDB (asyncmy or aiomysql, chosen by the URL)
+or SQLite (aiosqlite).
 
 Dialect branches live here and nowhere else: SQLite gets WAL, a busy timeout, foreign keys and
 `BEGIN IMMEDIATE` write transactions; MySQL gets a recycled pool with READ COMMITTED isolation.
@@ -16,7 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 from apps.oms.errors import ConfigError
 
-SUPPORTED_DRIVERS = {"mysql+aiomysql", "sqlite+aiosqlite"}
+SUPPORTED_DRIVERS = {"mysql+asyncmy", "mysql+aiomysql", "sqlite+aiosqlite"}
 
 
 def parse_database_url(url: str) -> URL:
@@ -28,7 +29,8 @@ def parse_database_url(url: str) -> URL:
     if parsed.drivername not in SUPPORTED_DRIVERS:
         raise ConfigError(
             f"OMS_DATABASE_URL driver {parsed.drivername!r} is not supported; use "
-            "mysql+aiomysql://user:pass@host:3306/db or sqlite+aiosqlite:///path.db"
+            "mysql+asyncmy://user:pass@host:3306/db (or mysql+aiomysql://...) or "
+            "sqlite+aiosqlite:///path.db"
         )
     return parsed
 

@@ -311,3 +311,82 @@ async def list_users(conn: AsyncConnection, *, limit: int = 1000) -> list[dict[s
         .limit(limit)
     )
     return [dict(r) for r in rows.mappings()]
+
+
+async def update_user(conn: AsyncConnection, user_id: int, **values: Any) -> None:
+    await conn.execute(
+        update(users).where(users.c.id == user_id).values(**values, updated_at=utcnow())
+    )
+
+
+async def update_api_key(conn: AsyncConnection, api_key_id: int, **values: Any) -> None:
+    await conn.execute(
+        update(api_keys).where(api_keys.c.id == api_key_id).values(**values, updated_at=utcnow())
+    )
+
+
+KEY_LIST_COLUMNS = (
+    api_keys.c.id,
+    api_keys.c.user_id,
+    users.c.name.label("user_name"),
+    users.c.role,
+    api_keys.c.kind,
+    api_keys.c.label,
+    api_keys.c.key_prefix,
+    api_keys.c.status,
+    api_keys.c.expires_at,
+    api_keys.c.last_used_at,
+    api_keys.c.revoked_at,
+    api_keys.c.created_at,
+)
+
+
+async def list_api_keys(
+    conn: AsyncConnection,
+    *,
+    user_id: int | None = None,
+    kind: str | None = "api_key",
+    limit: int = 5000,
+) -> list[dict[str, Any]]:
+    """Keys (never their hashes) with their user's name and role, oldest first."""
+    query = select(*KEY_LIST_COLUMNS).join(users, users.c.id == api_keys.c.user_id)
+    if user_id is not None:
+        query = query.where(api_keys.c.user_id == user_id)
+    if kind is not None:
+        query = query.where(api_keys.c.kind == kind)
+    rows = await conn.execute(query.order_by(api_keys.c.id).limit(limit))
+    return [dict(r) for r in rows.mappings()]
+
+
+async def get_api_key_info(conn: AsyncConnection, api_key_id: int) -> dict[str, Any] | None:
+    query = (
+        select(*KEY_LIST_COLUMNS)
+        .join(users, users.c.id == api_keys.c.user_id)
+        .where(api_keys.c.id == api_key_id)
+    )
+    row = (await conn.execute(query)).mappings().first()
+    return dict(row) if row else None
+
+
+async def delete_permission(conn: AsyncConnection, api_key_id: int, account_id: int) -> None:
+    for table in (api_key_strategy_permissions, api_key_permissions):
+        await conn.execute(
+            delete(table).where(table.c.api_key_id == api_key_id, table.c.account_id == account_id)
+        )
+
+
+async def list_users_full(conn: AsyncConnection, *, limit: int = 5000) -> list[dict[str, Any]]:
+    rows = await conn.execute(
+        select(
+            users.c.id,
+            users.c.name,
+            users.c.role,
+            users.c.status,
+            users.c.password_hash.is_not(None).label("has_password"),
+            users.c.created_at,
+            users.c.updated_at,
+        )
+        .order_by(users.c.id)
+        .limit(limit)
+    )
+    return [dict(r) for r in rows.mappings()]

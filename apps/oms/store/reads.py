@@ -93,6 +93,17 @@ async def open_rows(
     return [dict(r) for r in (await conn.execute(open_query(table, scope, f, limit))).mappings()]
 
 
+async def every_open_row(
+    conn: AsyncConnection, table: Table, account_ids: Sequence[int] | None = None
+) -> list[dict[str, Any]]:
+    """Every open order or position (of `account_ids`, or of every account): the read model's
+    load and its per-account re-read."""
+    query = select(table).where(table.c.is_open.is_(True))
+    if account_ids is not None:
+        query = query.where(table.c.account_id.in_(sorted(account_ids)))
+    return [dict(r) for r in (await conn.execute(query)).mappings()]
+
+
 async def page_rows(
     conn: AsyncConnection,
     table: Table,

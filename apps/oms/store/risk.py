@@ -9,7 +9,16 @@ from typing import Any
 from sqlalchemy import func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from apps.oms.store.tables import deals, orders, positions, risk_limits
+from apps.oms.store.tables import (
+    account_risk_state,
+    accounts,
+    deals,
+    orders,
+    positions,
+    risk_limits,
+    strategies,
+    strategy_accounts,
+)
 
 LIMIT_COLUMNS = (
     "max_open_positions",
@@ -82,3 +91,86 @@ async def realized_pnl_between(
     if strategy_id is not None:
         query = query.where(deals.c.strategy_id == strategy_id)
     return sum((row[0] for row in await conn.execute(query)), Decimal(0))
+
+
+# --- risk actions (allow_new_positions, account status) ----------------------------------------
+
+
+async def account_risk_row(conn: AsyncConnection, account_id: int) -> dict[str, Any] | None:
+    """The account's status and risk state, locked for the action's transaction."""
+    query = (
+        select(
+            accounts.c.id,
+            accounts.c.status,
+            account_risk_state.c.allow_new_positions,
+            account_risk_state.c.comment,
+            account_risk_state.c.updated_at,
+        )
+        .join(account_risk_state, account_risk_state.c.account_id == accounts.c.id)
+        .where(accounts.c.id == account_id)
+        .with_for_update()
+    )
+    row = (await conn.execute(query)).mappings().first()
+    return dict(row) if row else None
+
+
+async def set_account_allow_new(
+    conn: AsyncConnection, account_id: int, allow: bool, comment: str, now: datetime
+) -> None:
+    await conn.execute(
+        update(account_risk_state)
+        .where(account_risk_state.c.account_id == account_id)
+        .values(allow_new_positions=allow, comment=comment, updated_at=now)
+    )
+
+
+async def set_account_status(
+    conn: AsyncConnection, account_id: int, status: str, comment: str, now: datetime
+) -> None:
+    await conn.execute(
+        update(accounts).where(accounts.c.id == account_id).values(status=status, updated_at=now)
+    )
+    await conn.execute(
+        update(account_risk_state)
+        .where(account_risk_state.c.account_id == account_id)
+        .values(comment=comment, updated_at=now)
+    )
+
+
+async def strategy_links(conn: AsyncConnection, account_id: int) -> list[dict[str, Any]]:
+    """Strategies linked to the account with their allow flag and last risk comment."""
+    query = (
+        select(
+            strategies.c.id.label("strategy_id"),
+            strategies.c.name,
+            strategies.c.client_strategy_id,
+            strategies.c.status,
+            strategy_accounts.c.allow_new_positions,
+            strategy_accounts.c.comment,
+            strategy_accounts.c.updated_at,
+        )
+        .join(strategy_accounts, strategy_accounts.c.strategy_id == strategies.c.id)
+        .where(strategy_accounts.c.account_id == account_id)
+        .order_by(strategies.c.id)
+    )
+    return [dict(r) for r in (await conn.execute(query)).mappings()]
+
+
+async def set_strategy_allow_new(
+    conn: AsyncConnection,
+    account_id: int,
+    strategy_id: int,
+    allow: bool,
+    comment: str,
+    now: datetime,
+) -> bool:
+    """False when the strategy is not linked to the account."""
+    result = await conn.execute(
+        update(strategy_accounts)
+        .where(
+            strategy_accounts.c.account_id == account_id,
+            strategy_accounts.c.strategy_id == strategy_id,
+        )
+        .values(allow_new_positions=allow, comment=comment, updated_at=now)
+    )
+    return bool(result.rowcount)

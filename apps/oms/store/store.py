@@ -20,6 +20,9 @@ class Store:
         # NOTIFY-like hook (MySQL has no LISTEN/NOTIFY): told, after commit, which accounts got
         # queued commands; the API wires it to the workers' wake-ups (apps/oms/wakeup.py)
         self.on_queued: Callable[[set[int]], Awaitable[None]] | None = None
+        # told, after commit, which accounts had commands accepted (the API's read model checks
+        # its freshness on their next reads: read-your-writes)
+        self.on_accepted: Callable[[set[int] | None], None] | None = None
 
     @classmethod
     def from_url(cls, url: str, *, pool_size: int = 10, idle_transaction_timeout: int = 0) -> Store:
@@ -49,6 +52,11 @@ class Store:
         """Best effort, after commit: the commands are stored whether or not anyone hears it."""
         if account_ids and self.on_queued is not None:
             await self.on_queued(account_ids)
+
+    def note_accepted(self, account_ids: set[int] | None) -> None:
+        """After commit: these accounts (None: possibly any account) were written here."""
+        if (account_ids is None or account_ids) and self.on_accepted is not None:
+            self.on_accepted(account_ids)
 
     async def ping(self) -> None:
         await ping(self.engine)

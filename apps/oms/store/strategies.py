@@ -6,7 +6,7 @@ from collections.abc import Iterable
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import insert, select
+from sqlalchemy import insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from apps.oms.store.tables import strategies, strategy_accounts
@@ -39,7 +39,7 @@ async def create_strategy(
     conn: AsyncConnection,
     *,
     name: str,
-    client_strategy_id: str | None,
+    client_strategy_id: int | None,
     account_ids: Iterable[int],
     user_id: int | None,
     now: datetime,
@@ -71,7 +71,7 @@ async def create_strategy(
 
 
 async def find_by_client_id(
-    conn: AsyncConnection, client_strategy_id: str
+    conn: AsyncConnection, client_strategy_id: int
 ) -> dict[str, Any] | None:
     row = (
         (
@@ -120,3 +120,44 @@ async def list_for_accounts(
             }
         )
     return list(by_id.values())
+
+
+async def get_strategy(conn: AsyncConnection, strategy_id: int) -> dict[str, Any] | None:
+    row = (
+        (await conn.execute(select(strategies).where(strategies.c.id == strategy_id)))
+        .mappings()
+        .first()
+    )
+    return dict(row) if row else None
+
+
+async def update_strategy(
+    conn: AsyncConnection, strategy_id: int, values: dict[str, Any], now: datetime
+) -> None:
+    await conn.execute(
+        update(strategies).where(strategies.c.id == strategy_id).values(**values, updated_at=now)
+    )
+
+
+async def link_accounts(
+    conn: AsyncConnection, strategy_id: int, account_ids: Iterable[int], now: datetime
+) -> list[int]:
+    """Link the strategy to accounts it is not linked to yet; returns the accounts added."""
+    wanted = sorted(set(account_ids))
+    if not wanted:
+        return []
+    rows = await conn.execute(
+        select(strategy_accounts.c.account_id).where(
+            strategy_accounts.c.strategy_id == strategy_id,
+            strategy_accounts.c.account_id.in_(wanted),
+        )
+    )
+    have = {int(r[0]) for r in rows}
+    added = [a for a in wanted if a not in have]
+    if added:
+        await conn.execute(
+            insert(strategy_accounts),
+            [{"strategy_id": strategy_id, "account_id": a, "allow_new_positions": True,
+              "updated_at": now} for a in added],
+        )  # fmt: skip
+    return added

@@ -185,11 +185,12 @@ strategies = Table(
     metadata,
     _pk(),
     Column("name", String(200), nullable=False),
-    Column("client_strategy_id", String(100), unique=True),
+    Column("client_strategy_id", Id),  # optional numeric label of the client, not unique
     Column("status", String(16), nullable=False, server_default="active"),
     _fk("created_by_user_id", "users.id", nullable=True),
     _created(),
     _updated(),
+    Index(None, "client_strategy_id"),
 )
 
 strategy_accounts = Table(

@@ -46,8 +46,19 @@ async def _seed(store: Store) -> dict[str, str]:
                                          label="binance only")
         await admin.set_permission(conn, CLI_ACTOR, api_key_id=key.id, account_id=other,
                                    flags=AccountFlags(can_trade=True))
+        # readonly and risk users whose keys carry can_trade on the paper account: the role
+        # ceiling forbids trading, so they may not move the shared paper market either
+        roles = {}
+        for role in (Role.READONLY, Role.RISK):
+            uid = await admin.create_user(conn, CLI_ACTOR, name=f"p{role.value}{tag}", role=role)
+            rkey = await admin.create_api_key(conn, CLI_ACTOR, pepper=PEPPER, user_id=uid,
+                                              label=role.value)
+            await admin.set_permission(
+                conn, CLI_ACTOR, api_key_id=rkey.id, account_id=done["account"]["id"],
+                flags=AccountFlags(can_trade=True, can_risk_manage=True))
+            roles[role.value] = rkey.plain
     return {"admin": done["admin"]["api_key"]["plain"], "trader": done["api_key"]["plain"],
-            "no_paper": key.plain}
+            "no_paper": key.plain, **roles}
 
 
 async def test_set_and_read_prices(client) -> None:  # type: ignore[no-untyped-def]
@@ -71,6 +82,10 @@ async def test_price_permissions_and_validation(client) -> None:  # type: ignore
     assert admin_resp.status_code == 200
     denied = await http.post("/paper/prices", json=ok, headers={"x-api-key": keys["no_paper"]})
     assert denied.status_code == 403
+    for role in ("readonly", "risk"):  # role ∩ flag: can_trade alone is not enough
+        refused = await http.post("/paper/prices", json=ok, headers={"x-api-key": keys[role]})
+        assert refused.status_code == 403, (role, refused.text)
+        assert refused.json()["error"]["code"] == "permission_denied"
     unknown = await http.post("/paper/prices", json={"symbol": "X/USDT", "price": "1"},
                               headers={"x-api-key": keys["trader"]})
     assert unknown.status_code == 422

@@ -224,8 +224,9 @@ def test_books_money_helpers() -> None:
     assert money.to_plain(D("-2.50")) == "-2.5"
     assert money.parse_decimal("12.5") == D("12.5")
     assert money.parse_decimal(3) == 3
-    assert money.parse_decimal(D("1.000000000000000000000")) == 1
-    for bad in ("abc", "NaN", "Infinity", "0.0000000000000000001", "1" * 19):
+    with pytest.raises(money.DecimalFormatError):  # 21 fractional digits, zeros or not
+        money.parse_decimal(D("1.000000000000000000000"))
+    for bad in ("1_0", " 1", "abc", "NaN", "Infinity", "0.0000000000000000001", "1" * 19):
         with pytest.raises(money.DecimalFormatError):
             money.parse_decimal(bad)
     with money.money_context() as ctx:

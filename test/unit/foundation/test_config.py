@@ -113,3 +113,23 @@ def test_non_json_list_in_env_is_a_config_error(monkeypatch: pytest.MonkeyPatch)
     monkeypatch.setenv("OMS_API__CORS_ORIGINS", "not-json")
     with pytest.raises(ConfigError, match="invalid configuration"):
         load_settings()
+
+
+def test_production_posture_by_default_outside_the_embedded_store(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Issue 13: `env` defaulted to dev on MySQL and plaintext credentials were stored."""
+    monkeypatch.delenv("OMS_ENV", raising=False)
+    demo = load_settings()
+    assert (demo.env, demo.credentials_must_be_encrypted) == ("dev", False)
+    monkeypatch.setenv("OMS_DATABASE_URL", "mysql+aiomysql://u:p@db:3306/oms")
+    mysql = load_settings()
+    assert mysql.env == "prod"
+    assert mysql.env_inferred
+    assert mysql.credentials_must_be_encrypted
+    monkeypatch.setenv("OMS_ENV", "dev")  # an explicit env wins, plaintext stays refused
+    explicit = load_settings()
+    assert explicit.env == "dev"
+    assert explicit.credentials_must_be_encrypted
+    monkeypatch.setenv("OMS_SECURITY__REQUIRE_ENCRYPTED_CREDENTIALS", "false")
+    assert not load_settings().credentials_must_be_encrypted  # the operator's explicit choice

@@ -10,6 +10,7 @@ from decimal import Decimal
 
 import ccxt
 
+from apps.oms.domain.access import Action
 from apps.oms.domain.paper.book import Quote
 from apps.oms.domain.paper.matching import Venue
 from apps.oms.errors import PermissionDenied, ValidationFailed
@@ -19,10 +20,11 @@ from apps.oms.store.paper import PaperStore, paper_account_ids
 
 
 async def may_set_prices(principal: Principal, store: PaperStore) -> None:
-    """PermissionDenied unless admin or `can_trade` on a paper account."""
+    """PermissionDenied unless admin or allowed to trade (role ceiling ∩ the key's flags, the
+    same rule as every other endpoint) on at least one paper account."""
     if principal.is_admin:
         return
-    trading = [aid for aid, flags in principal.grants.items() if flags.can_trade]
+    trading = [aid for aid in principal.grants if principal.allows(Action.TRADE, aid)]
     if not await paper_account_ids(store.engine, trading):
         raise PermissionDenied(
             "setting paper prices needs can_trade on a paper account", code="permission_denied"

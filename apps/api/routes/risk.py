@@ -1,0 +1,85 @@
+"""Risk actions (api.md → Risk): `GET /oms/risk/{id}/strategies`, `POST …/allow_new_positions`,
+`POST …/strategies/allow_new_positions`, `POST …/status`. Limits live in `routes/strategies.py`."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, Path, Request
+from pydantic import Field
+
+from apps.api.body import parse_body
+from apps.api.deps import PrincipalDep, StoreDep, client_address
+from apps.api.schemas import StrictModel
+from apps.oms.service import risk_actions
+from apps.oms.service.principal import Principal
+from apps.oms.store.audit import Actor
+
+router = APIRouter(tags=["risk"])
+AccountId = Annotated[int, Path(ge=1, le=2**62)]
+Comment = Annotated[str, Field(min_length=1, max_length=1000)]
+
+
+class AllowNewIn(StrictModel):
+    allow_new_positions: bool
+    comment: Comment
+
+
+class StrategyAllowNewIn(AllowNewIn):
+    strategy_id: Annotated[int, Field(ge=1, le=2**62, strict=True)]
+
+
+class StatusIn(StrictModel):
+    status: Literal["active", "blocked"]
+    comment: Comment
+
+
+def actor(principal: Principal, request: Request) -> Actor:
+    return Actor(principal.user_id, principal.api_key_id, client_address(request))
+
+
+def _body(model: type[StrictModel]) -> dict[str, Any]:
+    schema = {"application/json": {"schema": model.model_json_schema()}}
+    return {"requestBody": {"required": True, "content": schema}}
+
+
+@router.get("/oms/risk/{account_id}/strategies")
+async def risk_strategies(
+    account_id: AccountId, principal: PrincipalDep, store: StoreDep
+) -> dict[str, Any]:
+    return await risk_actions.strategies_of(store, principal, account_id)
+
+
+@router.post("/oms/risk/{account_id}/allow_new_positions", openapi_extra=_body(AllowNewIn))
+async def allow_new_positions(
+    account_id: AccountId, principal: PrincipalDep, store: StoreDep, request: Request
+) -> dict[str, Any]:
+    body = await parse_body(request, AllowNewIn)
+    return await risk_actions.set_account_allow_new(
+        store, principal, actor(principal, request), account_id, body.allow_new_positions,
+        body.comment,
+    )  # fmt: skip
+
+
+@router.post(
+    "/oms/risk/{account_id}/strategies/allow_new_positions",
+    openapi_extra=_body(StrategyAllowNewIn),
+)
+async def strategy_allow_new_positions(
+    account_id: AccountId, principal: PrincipalDep, store: StoreDep, request: Request
+) -> dict[str, Any]:
+    body = await parse_body(request, StrategyAllowNewIn)
+    return await risk_actions.set_strategy_allow_new(
+        store, principal, actor(principal, request), account_id, body.strategy_id,
+        body.allow_new_positions, body.comment,
+    )  # fmt: skip
+
+
+@router.post("/oms/risk/{account_id}/status", openapi_extra=_body(StatusIn))
+async def account_status(
+    account_id: AccountId, principal: PrincipalDep, store: StoreDep, request: Request
+) -> dict[str, Any]:
+    body = await parse_body(request, StatusIn)
+    return await risk_actions.set_account_status(
+        store, principal, actor(principal, request), account_id, body.status, body.comment
+    )

@@ -1,0 +1,105 @@
+"""Regression (issue 13): a store outage answers 503 `store_unavailable` with `Retry-After` (it
+answered 500 with a traceback per request) and is logged once per interval; service resumes
+when the store is back. The outage is real: the app reaches MariaDB through a TCP relay that the
+test cuts (every open connection dropped, new ones refused) and restores."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import secrets
+from collections.abc import AsyncIterator
+
+import httpx
+import pytest
+
+from apps.api.app import create_app
+from apps.oms.config import load_settings
+from apps.oms.service.install import InstallRequest, install
+from apps.oms.store.migrate import upgrade
+from test.conftest import MYSQL_HOST, MYSQL_PORT, create_mysql_database, drop_mysql_database
+
+pytestmark = pytest.mark.mysql
+PEPPER = "test-pepper-for-outage-tests-0123456789"
+
+
+class Relay:
+    """127.0.0.1:<port> → MariaDB, with `cut()` and `restore()`."""
+
+    def __init__(self) -> None:
+        self.server: asyncio.Server | None = None
+        self.port = 0
+        self.writers: set[asyncio.StreamWriter] = set()
+
+    async def _pipe(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        with contextlib.suppress(OSError, asyncio.CancelledError):
+            while data := await reader.read(65536):
+                writer.write(data)
+                await writer.drain()
+        writer.close()
+
+    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        up_reader, up_writer = await asyncio.open_connection(MYSQL_HOST, MYSQL_PORT)
+        self.writers |= {writer, up_writer}
+        await asyncio.gather(self._pipe(reader, up_writer), self._pipe(up_reader, writer))
+
+    async def restore(self) -> None:
+        self.server = await asyncio.start_server(self._serve, "127.0.0.1", self.port)
+        self.port = self.server.sockets[0].getsockname()[1]
+
+    async def cut(self) -> None:
+        assert self.server is not None
+        self.server.close()
+        for writer in list(self.writers):
+            writer.close()
+        self.writers.clear()
+        await self.server.wait_closed()
+
+
+@pytest.fixture
+async def relay_url() -> AsyncIterator[tuple[Relay, str]]:
+    name, url = create_mysql_database("oms_outage")
+    await asyncio.to_thread(upgrade, url)
+    relay = Relay()
+    await relay.restore()
+    try:
+        yield relay, url.replace(f":{MYSQL_PORT}/", f":{relay.port}/")
+    finally:
+        with contextlib.suppress(Exception):
+            await relay.cut()
+        drop_mysql_database(name)
+
+
+async def test_outage_is_503_logged_once_and_recovers(
+    relay_url: tuple[Relay, str], caplog: pytest.LogCaptureFixture
+) -> None:
+    relay, url = relay_url
+    settings = load_settings(database={"url": url}, security={"api_key_pepper": PEPPER})
+    app = create_app(settings)
+    async with app.router.lifespan_context(app):
+        done = await install(app.state.store, PEPPER,
+                             InstallRequest(admin_name=f"o{secrets.token_hex(3)}"))
+        key = {"x-api-key": done["admin"]["api_key"]["plain"]}
+        transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
+        async with httpx.AsyncClient(transport=transport, base_url="http://t") as client:
+            assert (await client.get("/oms/accounts", headers=key)).status_code == 200
+            await relay.cut()
+            caplog.clear()
+            with caplog.at_level(logging.INFO):
+                for _ in range(40):
+                    resp = await client.get("/oms/accounts", headers=key)
+                    assert resp.status_code == 503, resp.text
+                    assert resp.json()["error"]["code"] == "store_unavailable"
+                    assert int(resp.headers["Retry-After"]) > 0
+            outage_lines = [r for r in caplog.records if "store unavailable" in r.getMessage()]
+            assert 1 <= len(outage_lines) <= 2  # the request path, maybe the outbox tailer
+            assert not any(r.exc_info for r in caplog.records)
+            assert not any(r.levelno >= logging.ERROR and r not in outage_lines
+                           for r in caplog.records)
+            await relay.restore()
+            loop = asyncio.get_running_loop()
+            deadline = loop.time() + 30
+            while (await client.get("/oms/accounts", headers=key)).status_code != 200:
+                assert loop.time() < deadline, "service did not resume after the store came back"
+                await asyncio.sleep(0.1)

@@ -1,0 +1,82 @@
+"""Both MySQL drivers the database URL may name (`mysql+asyncmy://`, the documented production
+choice, and `mysql+aiomysql://`): migrations, exact money/time/JSON round trips, commit and
+rollback, READ COMMITTED, the install flow and the per-request auth read, on real MariaDB."""
+
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from decimal import Decimal
+
+import pytest
+from sqlalchemy import insert, select, text
+
+from apps.oms.security.keys import hash_api_key
+from apps.oms.service.auth import authenticate
+from apps.oms.service.auth_cache import PrincipalCache
+from apps.oms.service.install import InstallRequest, install
+from apps.oms.store.migrate import current, head_revision, upgrade_async
+from apps.oms.store.store import Store
+from apps.oms.store.tables import market_quotes, outbox
+
+from ...conftest import create_mysql_database, drop_mysql_database
+
+pytestmark = pytest.mark.mysql
+PEPPER = "driver-test-pepper-0123456789abcdef012345"
+EXACT = Decimal("123456789.123456789012345678")
+
+
+@pytest.fixture(params=["asyncmy", "aiomysql"])
+def driver_url(request: pytest.FixtureRequest) -> Iterator[str]:
+    name, url = create_mysql_database("oms_driver")
+    try:
+        yield url.replace("mysql+aiomysql://", f"mysql+{request.param}://")
+    finally:
+        drop_mysql_database(name)
+
+
+async def write_then_fail(store: Store, stamp: datetime) -> None:
+    async with store.transaction() as conn:
+        await conn.execute(insert(market_quotes).values(venue="t", symbol="R/B", quoted_at=stamp))
+        raise RuntimeError("roll back")
+
+
+async def test_store_smoke_on_each_driver(driver_url: str) -> None:
+    await upgrade_async(driver_url)
+    assert (await current(driver_url))["current"] == head_revision()
+    store = Store.from_url(driver_url)
+    stamp = datetime(2026, 11, 22, 1, 2, 3, 456789, tzinfo=UTC)
+    try:
+        assert store.dialect == "mysql"
+        await store.ping()
+        async with store.transaction() as conn:
+            await conn.execute(
+                insert(market_quotes).values(
+                    venue="t", symbol="X/Y", bid=EXACT, ask=-EXACT, last=Decimal("1E-18"),
+                    quoted_at=stamp,
+                )
+            )  # fmt: skip
+            await conn.execute(
+                insert(outbox).values(
+                    account_id=None, namespace="system", event="e",
+                    payload={"qty": "0.1", "n": [1, 2]}, created_at=stamp,
+                )
+            )  # fmt: skip
+        with pytest.raises(RuntimeError):
+            await write_then_fail(store, stamp)
+        async with store.read() as conn:
+            quote = (await conn.execute(select(market_quotes))).one()
+            payload = (await conn.execute(select(outbox.c.payload))).scalar_one()
+            level = (await conn.execute(text("SELECT @@tx_isolation"))).scalar_one()
+        assert (quote.bid, quote.ask, quote.last) == (EXACT, -EXACT, Decimal("1E-18"))
+        assert quote.quoted_at == stamp
+        assert payload == {"qty": "0.1", "n": [1, 2]}
+        assert level == "READ-COMMITTED"
+        # the install flow and both auth paths give the same principal
+        done = await install(store, PEPPER, InstallRequest(with_account=True))
+        key = done["api_key"]["plain"]
+        plain = await authenticate(store, PEPPER, key)
+        cached = await PrincipalCache(store, PEPPER).authenticate(key)
+        assert cached == plain
+        assert plain.grants
+        assert hash_api_key(key, PEPPER) != key
+    finally:
+        await store.close()

@@ -1,0 +1,111 @@
+"""The read model's pure core: `Book.select` gives what the store's open query gives (scope,
+strategy filter for restricted accounts, strategy_id and symbol filters, newest first, limit)
+for any set of rows and changes; `touched` finds the rows an event names."""
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from apps.oms.service.read_model import Book, OpenRow, touched
+from apps.oms.store.reads import Scope
+from apps.oms.store.stream import StreamEvent
+
+ACCOUNTS = [1, 2, 3]
+STRATEGIES = [0, 7, 9]
+SYMBOLS = ["BTC/USDT", "ETH/USDT"]
+
+rows = st.lists(
+    st.builds(
+        lambda i, a, s, sym: OpenRow(i, a, s, sym, f"{i}".encode()),
+        st.integers(1, 200),
+        st.sampled_from(ACCOUNTS),
+        st.sampled_from(STRATEGIES),
+        st.sampled_from(SYMBOLS),
+    ),
+    max_size=60,
+)
+scopes = st.dictionaries(
+    st.sampled_from(ACCOUNTS),
+    st.one_of(st.none(), st.frozensets(st.sampled_from(STRATEGIES), max_size=2)),
+    min_size=1,
+)
+
+
+def reference(
+    live: dict[int, OpenRow],
+    scope: dict[int, frozenset[int] | None],
+    strategy_id: int | None,
+    symbol: str | None,
+    limit: int,
+) -> list[bytes]:
+    """The store's open query, written out: WHERE scope AND filters ORDER BY id DESC LIMIT."""
+    out = [
+        r
+        for r in live.values()
+        if r.account_id in scope
+        and (scope[r.account_id] is None or r.strategy_id in scope[r.account_id])  # type: ignore[operator]
+        and (strategy_id is None or r.strategy_id == strategy_id)
+        and (symbol is None or r.symbol == symbol)
+    ]
+    return [r.blob for r in sorted(out, key=lambda r: -r.id)[:limit]]
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    puts=rows,
+    drops=st.lists(st.integers(1, 200), max_size=20),
+    later=rows,
+    scope=scopes,
+    strategy_id=st.one_of(st.none(), st.sampled_from(STRATEGIES)),
+    symbol=st.one_of(st.none(), st.sampled_from(SYMBOLS)),
+    limit=st.integers(1, 80),
+)
+def test_select_equals_the_store_query(
+    puts: list[OpenRow],
+    drops: list[int],
+    later: list[OpenRow],
+    scope: dict[int, frozenset[int] | None],
+    strategy_id: int | None,
+    symbol: str | None,
+    limit: int,
+) -> None:
+    book = Book()
+    live: dict[int, OpenRow] = {}
+    for row in puts:
+        book.put(row)
+        live[row.id] = row
+    book.select(Scope(scope), None, None, 5)  # sorted lists cached, then changed below
+    for row_id in drops:
+        book.drop(row_id)
+        live.pop(row_id, None)
+    for row in later:  # a row may move to another account (re-read under a new owner)
+        book.put(row)
+        live[row.id] = row
+    got = book.select(Scope(scope), strategy_id, symbol, limit)
+    assert got == reference(live, scope, strategy_id, symbol, limit)
+
+
+def test_replace_accounts_keeps_other_accounts() -> None:
+    book = Book()
+    for row in (OpenRow(1, 1, 0, "X", b"1"), OpenRow(2, 2, 0, "X", b"2")):
+        book.put(row)
+    book.replace_accounts([1], [OpenRow(3, 1, 0, "X", b"3")])
+    assert book.select(Scope({1: None, 2: None}), None, None, 10) == [b"3", b"2"]
+
+
+def event(name: str, payload: object, account_id: int | None = 1) -> StreamEvent:
+    return StreamEvent(1, account_id, "position", name, None, payload)
+
+
+def test_touched_by_row_events_and_account_events() -> None:
+    found = touched(
+        [
+            event("order_accepted", {"id": 5, "order_id": 5, "position_id": None}),
+            event("deal_created", {"id": 40, "order_id": 6, "position_id": 7}),
+            event("command_completed", {"id": 9, "order_id": 8, "result": {"position_id": 11}}),
+            event("position_updated", '{"id": 12, "position_id": 12}'),
+            event("orders_canceled_batch", {"items": [{"order_id": 13}]}, account_id=2),
+            event("positions_merged", {"source_position_id": 1}, account_id=3),
+        ]
+    )
+    assert found.ids == {"orders": {5, 6, 8}, "positions": {7, 11, 12}}
+    assert found.accounts == {2, 3}  # batch cancels and merges re-read their whole account
