@@ -12,7 +12,9 @@ from fastapi.middleware.cors import CORSMiddleware
 
 from apps import __version__
 from apps.api.console import mount_console
+from apps.api.docs_pages import install_docs
 from apps.api.errors import install_error_handlers
+from apps.api.read_schemas import ERROR_RESPONSES
 from apps.api.routes import (
     accounts,
     admin,
@@ -20,6 +22,7 @@ from apps.api.routes import (
     ccxt,
     commands,
     health,
+    metrics,
     paper,
     reads,
     risk,
@@ -33,6 +36,7 @@ from apps.api.ws.market import MarketHub
 from apps.api.ws.recheck import KeyRecheck
 from apps.oms.config import Settings, posture_warnings
 from apps.oms.exchange.ccxt.instances import ExchangeRegistry
+from apps.oms.metrics import forget_process_metrics
 from apps.oms.service.auth import AuthGuard
 from apps.oms.service.auth_cache import PrincipalCache
 from apps.oms.service.read_model import ReadModel
@@ -84,12 +88,20 @@ def create_app(settings: Settings) -> FastAPI:
             await app.state.stream_hub.stop()
             await waker.close()
             await store.close()
+            forget_process_metrics()
 
     app = FastAPI(
         title="ccxt-oms",
         version=__version__,
-        description="Multi-account order-management gateway for crypto trading over CCXT.",
+        description=(
+            "Multi-account order-management gateway for crypto trading over CCXT.\n\n"
+            "Websocket protocol (`WS /ws`): [/docs/websocket](/docs/websocket), machine-readable"
+            " as [AsyncAPI](/asyncapi.json). Metrics: `GET /metrics` (Prometheus)."
+        ),
         lifespan=lifespan,
+        responses=ERROR_RESPONSES,
+        docs_url=None,  # served from the installed package, not a CDN (apps/api/docs_pages.py)
+        redoc_url=None,
     )
     app.state.settings = settings
     # failed-authentication throttling, per process (apps/oms/service/auth.py)
@@ -97,8 +109,10 @@ def create_app(settings: Settings) -> FastAPI:
         settings.security.auth_failure_limit, settings.security.auth_failure_window_seconds
     )
     install_error_handlers(app)
+    install_docs(app)
     for router in (
         health.router,
+        metrics.router,
         auth.router,
         accounts.router,
         user.router,

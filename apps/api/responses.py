@@ -6,11 +6,11 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from starlette.responses import Response
+from starlette.responses import JSONResponse
 
 
-class WireJSONResponse(Response):
-    media_type = "application/json"
+class WireJSONResponse(JSONResponse):
+    # a JSONResponse for OpenAPI (routes declare their body model with `responses=`)
 
     def render(self, content: Any) -> bytes:
         return json.dumps(content, separators=(",", ":"), ensure_ascii=False).encode()

@@ -6,7 +6,7 @@ from typing import Annotated, Any
 import typer
 import uvloop
 
-from apps.cli import context, output
+from apps.cli import books_commands, context, output, read_commands, trade_commands, watch
 from apps.cli.admin_commands import register as register_admin
 from apps.cli.identity_commands import register as register_identity
 from apps.oms.security.credentials import generate_master_key
@@ -14,7 +14,10 @@ from apps.oms.store.migrate import current, upgrade
 
 app = typer.Typer(
     name="ccxt-oms",
-    help="ccxt-oms gateway: install, administer and run.\n\nExample: ccxt-oms install --with-account",
+    help=(
+        "ccxt-oms gateway: install, administer, run and operate.\n\n"
+        "Example: ccxt-oms install --with-account; ccxt-oms positions-open --table"
+    ),
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
@@ -108,6 +111,9 @@ def up_cmd() -> None:
 
 register_admin(app)
 register_identity(app)
+# operator commands: thin HTTP clients of a running API (docs/operations.md → CLI)
+for module in (trade_commands, read_commands, books_commands, watch):
+    module.register(app)
 
 
 def main() -> None:

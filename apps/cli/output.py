@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import sys
-from typing import Any
+from typing import Any, NoReturn
 
 state = {"table": False}
 
@@ -24,7 +24,7 @@ def _print_table(payload: dict[str, Any], prefix: str = "") -> None:
             sys.stdout.write(f"{prefix}{key:<24} {value}\n")
 
 
-def fail(message: str, code: int = 1) -> None:
+def fail(message: str, code: int = 1) -> NoReturn:
     """Print one clear line to stderr and exit non-zero."""
     sys.stderr.write(f"error: {message}\n")
     raise SystemExit(code)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import logging
 import os
 import signal
 import sys
@@ -30,6 +31,12 @@ DEMO_KEYS_FILE = "demo-keys.json"
 
 def serve_api(settings: Settings) -> None:
     configure_logging(settings.logging.level, settings.logging.format)
+    if settings.api.workers > 1 and not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        logging.getLogger("apps.api").warning(
+            "api.workers=%d without PROMETHEUS_MULTIPROC_DIR: /metrics shows one worker process"
+            " per scrape; set it to an empty shared directory (docs/operations.md → Metrics)",
+            settings.api.workers,
+        )
     uvicorn.run(
         "apps.api.main:app_from_env",
         factory=True,

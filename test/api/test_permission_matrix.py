@@ -349,6 +349,7 @@ ACCOUNTLESS: dict[str, Builder] = {
 PUBLIC: dict[str, Builder] = {
     "GET /healthz": lambda _s, _k: ("GET", "/healthz", None),
     "GET /readyz": lambda _s, _k: ("GET", "/readyz", None),
+    "GET /metrics": lambda _s, _k: ("GET", "/metrics", None),
     "POST /auth/login-password": lambda _s, _k: (
         "POST", "/auth/login-password", {"user_name": "nobody", "password": "x"}),
 }  # fmt: skip

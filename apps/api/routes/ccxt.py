@@ -12,6 +12,7 @@ from pydantic import AliasChoices, BaseModel, ConfigDict, Field, ValidationError
 
 from apps.api.body import read_exact_json
 from apps.api.deps import PrincipalDep, RequiredAccountIds, SettingsDep, StoreDep
+from apps.api.read_schemas import Capabilities, CcxtBatch, CcxtResult, RawPage, ok
 from apps.oms.errors import ValidationFailed
 from apps.oms.exchange.ccxt.instances import ExchangeRegistry
 from apps.oms.service import ccxt_gateway, ccxt_raw
@@ -82,7 +83,7 @@ def core_arguments(func: str, body: CoreBody) -> list[Any]:
     return [values[name] for name in names]
 
 
-@router.post("/ccxt/core/{account_id}/{func}")
+@router.post("/ccxt/core/{account_id}/{func}", response_model=None, responses=ok(CcxtResult))
 async def post_core(account_id: int, func: CoreFunc, request: Request, principal: PrincipalDep,
                     store: StoreDep, settings: SettingsDep, registry: RegistryDep) -> Any:
     try:
@@ -95,7 +96,9 @@ async def post_core(account_id: int, func: CoreFunc, request: Request, principal
     return {"ok": True, "result": result}
 
 
-@router.post("/ccxt/commands", responses={207: {"description": "some items failed"}})
+@router.post("/ccxt/commands", response_model=None, responses={
+    200: {"model": CcxtBatch, "description": "every call succeeded"},
+    207: {"model": CcxtBatch, "description": "some items failed"}})
 async def post_ccxt_commands(request: Request, principal: PrincipalDep, store: StoreDep,
                              settings: SettingsDep, registry: RegistryDep) -> JSONResponse:
     body = await read_exact_json(request)
@@ -103,7 +106,7 @@ async def post_ccxt_commands(request: Request, principal: PrincipalDep, store: S
     return JSONResponse(status_code=status, content=content)
 
 
-@router.get("/ccxt/orders/raw")
+@router.get("/ccxt/orders/raw", response_model=None, responses=ok(RawPage))
 async def get_orders_raw(principal: PrincipalDep, store: StoreDep, account_ids: RequiredAccountIds,
                          start_date: date | None = None, end_date: date | None = None,
                          page: Annotated[int, Query(ge=1)] = 1,
@@ -112,7 +115,7 @@ async def get_orders_raw(principal: PrincipalDep, store: StoreDep, account_ids: 
     return await ccxt_raw.raw_payloads(store, principal, query)
 
 
-@router.get("/ccxt/trades/raw")
+@router.get("/ccxt/trades/raw", response_model=None, responses=ok(RawPage))
 async def get_trades_raw(principal: PrincipalDep, store: StoreDep, account_ids: RequiredAccountIds,
                          start_date: date | None = None, end_date: date | None = None,
                          page: Annotated[int, Query(ge=1)] = 1,
@@ -121,13 +124,13 @@ async def get_trades_raw(principal: PrincipalDep, store: StoreDep, account_ids: 
     return await ccxt_raw.raw_payloads(store, principal, query)
 
 
-@router.get("/ccxt/{account_id}/has")
+@router.get("/ccxt/{account_id}/has", response_model=None, responses=ok(Capabilities))
 async def get_capabilities(account_id: int, principal: PrincipalDep,
                            registry: RegistryDep) -> Any:
     return await ccxt_gateway.capabilities(registry, principal, account_id)
 
 
-@router.post("/ccxt/{account_id}/{func}")
+@router.post("/ccxt/{account_id}/{func}", response_model=None, responses=ok(CcxtResult))
 async def post_call(account_id: int, func: str, request: Request, principal: PrincipalDep,
                     store: StoreDep, settings: SettingsDep, registry: RegistryDep) -> Any:
     raw = await read_exact_json(request) if await request.body() else {}

@@ -9,6 +9,7 @@ from fastapi.responses import JSONResponse
 
 from apps.api.body import read_exact_json
 from apps.api.deps import PrincipalDep, SettingsDep, StoreDep
+from apps.api.read_schemas import CommandResults
 from apps.oms.service.command_models import CommandEnvelope
 from apps.oms.service.submit import submit
 
@@ -36,7 +37,11 @@ BODY_SCHEMA = {
 @router.post(
     "/oms/commands",
     openapi_extra=BODY_SCHEMA,
-    responses={207: {"description": "some items failed"}},
+    response_model=None,
+    responses={
+        200: {"model": CommandResults, "description": "every item accepted (or executed)"},
+        207: {"model": CommandResults, "description": "some items failed"},
+    },
 )
 async def post_commands(
     request: Request,

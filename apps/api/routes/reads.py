@@ -9,6 +9,18 @@ from fastapi import APIRouter, Depends, Query, Request
 from starlette.responses import Response
 
 from apps.api.deps import AccountIdsQuery, PrincipalDep, RequiredAccountIds, StoreDep, parse_id_list
+from apps.api.read_schemas import (
+    CommandList,
+    DealList,
+    DealPage,
+    OrderList,
+    OrderPage,
+    Portfolio,
+    PositionList,
+    PositionPage,
+    StatsList,
+    ok,
+)
 from apps.api.responses import WireJSONResponse
 from apps.oms.service import portfolio as portfolio_service
 from apps.oms.service import reads
@@ -50,14 +62,14 @@ async def _open(
     return WireJSONResponse(await read(store, principal, q, limit))
 
 
-@router.get("/orders/open", response_model=None)
+@router.get("/orders/open", response_model=None, responses=ok(OrderList))
 async def orders_open(
     request: Request, principal: PrincipalDep, store: StoreDep, q: QueryDep, limit: Limit = 500
 ) -> Response:
     return await _open(request, principal, store, "orders", q, limit)
 
 
-@router.get("/orders/history", response_model=None)
+@router.get("/orders/history", response_model=None, responses=ok(OrderPage))
 async def orders_history(
     principal: PrincipalDep,
     store: StoreDep,
@@ -71,7 +83,7 @@ async def orders_history(
     )
 
 
-@router.get("/orders/{ids}", response_model=None)
+@router.get("/orders/{ids}", response_model=None, responses=ok(OrderList))
 async def orders_by_ids(
     principal: PrincipalDep, store: StoreDep, ids: str, account_ids: AccountIdsQuery = None
 ) -> WireJSONResponse:
@@ -80,7 +92,7 @@ async def orders_by_ids(
     )
 
 
-@router.get("/deals", response_model=None)
+@router.get("/deals", response_model=None, responses=ok(DealPage))
 async def deal_list(
     principal: PrincipalDep,
     store: StoreDep,
@@ -94,7 +106,7 @@ async def deal_list(
     return WireJSONResponse(await reads.history(store, principal, "deals", q, page, page_size))
 
 
-@router.get("/deals/{ids}", response_model=None)
+@router.get("/deals/{ids}", response_model=None, responses=ok(DealList))
 async def deals_by_ids(
     principal: PrincipalDep, store: StoreDep, ids: str, account_ids: AccountIdsQuery = None
 ) -> WireJSONResponse:
@@ -103,14 +115,14 @@ async def deals_by_ids(
     )
 
 
-@router.get("/positions/open", response_model=None)
+@router.get("/positions/open", response_model=None, responses=ok(PositionList))
 async def positions_open(
     request: Request, principal: PrincipalDep, store: StoreDep, q: QueryDep, limit: Limit = 500
 ) -> Response:
     return await _open(request, principal, store, "positions", q, limit)
 
 
-@router.get("/positions/history", response_model=None)
+@router.get("/positions/history", response_model=None, responses=ok(PositionPage))
 async def positions_history(
     principal: PrincipalDep,
     store: StoreDep,
@@ -124,7 +136,7 @@ async def positions_history(
     )
 
 
-@router.get("/positions/{ids}", response_model=None)
+@router.get("/positions/{ids}", response_model=None, responses=ok(PositionList))
 async def positions_by_ids(
     principal: PrincipalDep, store: StoreDep, ids: str, account_ids: AccountIdsQuery = None
 ) -> WireJSONResponse:
@@ -133,7 +145,7 @@ async def positions_by_ids(
     )
 
 
-@router.get("/commands/{ids}", response_model=None)
+@router.get("/commands/{ids}", response_model=None, responses=ok(CommandList))
 async def commands_by_ids(
     principal: PrincipalDep, store: StoreDep, ids: str, account_ids: AccountIdsQuery = None
 ) -> WireJSONResponse:
@@ -142,12 +154,12 @@ async def commands_by_ids(
     )
 
 
-@router.get("/stats", response_model=None)
+@router.get("/stats", response_model=None, responses=ok(StatsList))
 async def stats(principal: PrincipalDep, store: StoreDep, q: QueryDep) -> WireJSONResponse:
     return WireJSONResponse(await portfolio_service.stats(store, principal, q))
 
 
-@router.get("/portfolio", response_model=None)
+@router.get("/portfolio", response_model=None, responses=ok(Portfolio))
 async def portfolio(
     principal: PrincipalDep, store: StoreDep, account_ids: RequiredAccountIds
 ) -> WireJSONResponse:

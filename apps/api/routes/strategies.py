@@ -9,6 +9,7 @@ from pydantic import Field, ValidationError
 
 from apps.api.body import read_exact_json
 from apps.api.deps import PrincipalDep, StoreDep
+from apps.api.read_schemas import RiskLimits, StrategyCreated, StrategyList, ok
 from apps.api.schemas import StrictModel
 from apps.oms.errors import ValidationFailed
 from apps.oms.service import strategies as service
@@ -49,12 +50,12 @@ def actor_of(principal: Any, request: Request) -> Actor:
     )
 
 
-@router.get("/strategies")
+@router.get("/strategies", response_model=None, responses=ok(StrategyList))
 async def list_strategies(principal: PrincipalDep, store: StoreDep) -> dict[str, Any]:
     return await service.list_strategies(store, principal)
 
 
-@router.post("/strategies")
+@router.post("/strategies", response_model=None, responses=ok(StrategyCreated))
 async def create_strategy(
     body: StrategyCreate, principal: PrincipalDep, store: StoreDep, request: Request
 ) -> dict[str, Any]:
@@ -68,7 +69,9 @@ async def create_strategy(
     )
 
 
-@router.get("/oms/risk/{account_id}/limits")
+@router.get(
+    "/oms/risk/{account_id}/limits", response_model=None, responses=ok(RiskLimits)
+)
 async def get_limits(
     account_id: AccountId, principal: PrincipalDep, store: StoreDep
 ) -> dict[str, Any]:
@@ -77,6 +80,8 @@ async def get_limits(
 
 @router.put(
     "/oms/risk/{account_id}/limits",
+    response_model=None,
+    responses=ok(RiskLimits),
     openapi_extra={
         "requestBody": {
             "required": True,

@@ -16,6 +16,7 @@ from apps.api.ws.actions import INVALID_KEY, dispatch, login
 from apps.api.ws.connection import Connection
 from apps.api.ws.envelopes import error, greeting
 from apps.api.ws.hub import StreamHub
+from apps.oms import metrics
 from apps.oms.clock import iso_z, utcnow
 from apps.oms.config import Settings
 from apps.oms.errors import ValidationFailed
@@ -41,6 +42,7 @@ async def serve(ws: WebSocket, hub: StreamHub, settings: Settings) -> None:
         return
     conn.send(greeting(iso_z(utcnow()) or "", __version__))
     hub.add(conn)
+    metrics.WEBSOCKET_CLIENTS.inc()
     tasks = [
         asyncio.create_task(conn.send_loop()),
         asyncio.create_task(_receive_loop(conn, settings)),
@@ -50,6 +52,7 @@ async def serve(ws: WebSocket, hub: StreamHub, settings: Settings) -> None:
         await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
     finally:
         hub.remove(conn)
+        metrics.WEBSOCKET_CLIENTS.dec()
         ws.app.state.market_hub.release(conn)  # market upstreams nobody else uses stop here
         for task in tasks:
             task.cancel()

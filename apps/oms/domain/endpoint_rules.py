@@ -23,6 +23,7 @@ Rule = Action | Literal["public", "authenticated", "admin", "paper_prices", "can
 ENDPOINTS: dict[str, Rule] = {
     "GET /healthz": "public",
     "GET /readyz": "public",
+    "GET /metrics": "public",  # unless api.public_metrics is false (then admin)
     "POST /auth/login-password": "public",
     "POST /auth/logout": "authenticated",
     "GET /user/profile": "authenticated",

@@ -9,6 +9,7 @@ import time
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
+from apps.oms import metrics
 from apps.oms.service.ports import Params, Structure
 
 NUMERIC = frozenset({
@@ -65,7 +66,9 @@ class CcxtVenue:
 
     async def _call(self, name: str, *args: Any) -> Any:
         await self.load_markets()
-        return decimals(await getattr(self.exchange, name)(*args))
+        with metrics.venue_call(self.id, name):
+            result = await getattr(self.exchange, name)(*args)
+        return decimals(result)
 
     async def load_markets(
         self, reload: bool = False, params: Params | None = None
@@ -73,7 +76,8 @@ class CcxtVenue:
         now = time.monotonic()
         stale = self._markets_at is None or now - self._markets_at > self.markets_ttl_seconds
         if reload or stale:
-            await self.exchange.load_markets(True, params or {})
+            with metrics.venue_call(self.id, "load_markets"):
+                await self.exchange.load_markets(True, params or {})
             self._markets_at = now
         markets: dict[str, Structure] = self.exchange.markets
         return markets

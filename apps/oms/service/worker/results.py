@@ -7,6 +7,7 @@ from __future__ import annotations
 from dataclasses import replace
 from typing import Any
 
+from apps.oms import metrics
 from apps.oms.domain.enums import OrderStatus
 from apps.oms.domain.orders import apply_venue_status, transition
 from apps.oms.service.ports import Structure
@@ -37,6 +38,7 @@ async def finish(
 ) -> None:
     """`completed` (no error code) or `failed`, then `command_completed` / `command_failed`."""
     status = "failed" if error_code else "completed"
+    metrics.command_finished(cmd.command_type, status, cmd.created_at, rec.now)
     await queue.finish(
         rec.conn,
         cmd.command_id,

@@ -1,0 +1,284 @@
+"""Operator commands that change the books, as `POST /oms/commands` (one command each)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Annotated, Any
+
+import typer
+
+from apps.cli.operate import (
+    AccountId,
+    ApiKey,
+    BaseUrl,
+    Profile,
+    TableFlag,
+    csv_ints,
+    progress,
+    run,
+    show,
+)
+
+Wait = Annotated[
+    bool,
+    typer.Option(
+        "--wait/--no-wait", help="wait for execution (wait=completed) or return once queued"
+    ),
+]
+Qty = Annotated[str | None, typer.Option("--qty", help="quantity (decimal string)")]
+Price = Annotated[str | None, typer.Option("--price", help="limit price (decimal string)")]
+RequestId = Annotated[
+    str | None,
+    typer.Option("--request-id", help="idempotency key: a repeat returns the first result"),
+]
+StrategyOpt = Annotated[int | None, typer.Option("--strategy-id", min=0, help="strategy id")]
+PositionId = Annotated[int, typer.Option("--position-id", min=1, help="position id")]
+StopLoss = Annotated[str | None, typer.Option("--stop-loss", help="OMS-enforced stop-loss price")]
+StopGain = Annotated[str | None, typer.Option("--stop-gain", help="OMS-enforced take-profit price")]
+
+
+def submit(
+    conn: tuple[str | None, str | None, str | None],
+    table: bool,
+    account_id: int,
+    command: str,
+    payload: dict[str, Any],
+    wait: bool,
+    request_id: str | None = None,
+) -> None:
+    """Send one command and print the API's `{"results": [...]}`."""
+    envelope: dict[str, Any] = {
+        "account_id": account_id,
+        "command": command,
+        "payload": {k: v for k, v in payload.items() if v is not None},
+    }
+    if request_id:
+        envelope["request_id"] = request_id
+    params = {"wait": "completed" if wait else "accepted"}
+    label = f"{command} on account {account_id}: " + ("executing" if wait else "queueing")
+    with progress(label):
+        body = run(*conn, lambda api: api.post("/oms/commands", envelope, params, ok_207=True))
+    show(body, table, "results")
+
+
+def send_order(
+    account_id: AccountId,
+    symbol: Annotated[str, typer.Option("--symbol", help="unified symbol, e.g. BTC/USDT")],
+    side: Annotated[str, typer.Option("--side", help="buy or sell")],
+    qty: Annotated[str, typer.Option("--qty", help="quantity (decimal string)")],
+    order_type: Annotated[str, typer.Option("--order-type", help="market, limit, ...")] = "market",
+    price: Price = None,
+    strategy_id: StrategyOpt = None,
+    position_id: Annotated[
+        int | None, typer.Option("--position-id", min=0, help="0: the account's mode decides")
+    ] = None,
+    client_order_id: Annotated[str | None, typer.Option("--client-order-id")] = None,
+    stop_loss: StopLoss = None,
+    stop_gain: StopGain = None,
+    reduce_only: Annotated[bool, typer.Option("--reduce-only")] = False,
+    post_only: Annotated[bool, typer.Option("--post-only")] = False,
+    time_in_force: Annotated[
+        str | None, typer.Option("--time-in-force", help="GTC, IOC, FOK, PO")
+    ] = None,
+    comment: Annotated[str | None, typer.Option("--comment")] = None,
+    request_id: RequestId = None,
+    wait: Wait = True,
+    base_url: BaseUrl = None,
+    api_key: ApiKey = None,
+    profile: Profile = None,
+    table: TableFlag = False,
+) -> None:
+    """Place an order (send_order).
+
+    Example: ccxt-oms send-order --account-id 1 --symbol BTC/USDT --side buy --qty 0.01
+    --order-type limit --price 60000
+    """
+    payload = {
+        "symbol": symbol, "side": side, "order_type": order_type, "qty": qty, "price": price,
+        "strategy_id": strategy_id, "position_id": position_id, "client_order_id": client_order_id,
+        "oms_stop_loss": stop_loss, "oms_stop_gain": stop_gain, "time_in_force": time_in_force,
+        "comment": comment, "reduce_only": reduce_only or None, "post_only": post_only or None,
+    }  # fmt: skip
+    conn = (base_url, api_key, profile)
+    submit(conn, table, account_id, "send_order", payload, wait, request_id)
+
+
+def change_order(
+    account_id: AccountId,
+    order_id: Annotated[int, typer.Option("--order-id", min=1, help="order to change")],
+    new_price: Annotated[str | None, typer.Option("--new-price")] = None,
+    new_qty: Annotated[str | None, typer.Option("--new-qty")] = None,
+    request_id: RequestId = None,
+    wait: Wait = True,
+    base_url: BaseUrl = None,
+    api_key: ApiKey = None,
+    profile: Profile = None,
+    table: TableFlag = False,
+) -> None:
+    """Change an open order's price and/or quantity (change_order).
+
+    Example: ccxt-oms change-order --account-id 1 --order-id 42 --new-price 61000
+    """
+    payload = {"order_id": order_id, "new_price": new_price, "new_qty": new_qty}
+    submit(
+        (base_url, api_key, profile), table, account_id, "change_order", payload, wait, request_id
+    )
+
+
+def cancel_order(
+    account_id: AccountId,
+    order_id: Annotated[
+        int | None, typer.Option("--order-id", min=1, help="order to cancel")
+    ] = None,
+    order_ids: Annotated[str | None, typer.Option("--order-ids", help="CSV of order ids")] = None,
+    request_id: RequestId = None,
+    wait: Wait = True,
+    base_url: BaseUrl = None,
+    api_key: ApiKey = None,
+    profile: Profile = None,
+    table: TableFlag = False,
+) -> None:
+    """Cancel one order or several (cancel_order).
+
+    Example: ccxt-oms cancel-order --account-id 1 --order-id 42
+    """
+    payload = {"order_id": order_id, "order_ids": csv_ints(order_ids, "--order-ids")}
+    submit(
+        (base_url, api_key, profile), table, account_id, "cancel_order", payload, wait, request_id
+    )
+
+
+def cancel_all_orders(
+    account_id: AccountId,
+    symbol: Annotated[str | None, typer.Option("--symbol", help="only this symbol")] = None,
+    strategy_ids: Annotated[
+        str | None, typer.Option("--strategy-ids", help="CSV of strategies")
+    ] = None,
+    request_id: RequestId = None,
+    wait: Wait = True,
+    base_url: BaseUrl = None,
+    api_key: ApiKey = None,
+    profile: Profile = None,
+    table: TableFlag = False,
+) -> None:
+    """Cancel every open order of an account (cancel_all_orders).
+
+    Example: ccxt-oms cancel-all-orders --account-id 1 --symbol BTC/USDT
+    """
+    payload = {"symbol": symbol, "strategy_ids_csv": strategy_ids}
+    conn = (base_url, api_key, profile)
+    submit(conn, table, account_id, "cancel_all_orders", payload, wait, request_id)
+
+
+def close_position(
+    account_id: AccountId,
+    position_id: PositionId,
+    qty: Qty = None,
+    order_type: Annotated[str, typer.Option("--order-type", help="market or limit")] = "market",
+    price: Price = None,
+    strategy_id: StrategyOpt = None,
+    request_id: RequestId = None,
+    wait: Wait = True,
+    base_url: BaseUrl = None,
+    api_key: ApiKey = None,
+    profile: Profile = None,
+    table: TableFlag = False,
+) -> None:
+    """Close a position, fully or `--qty` of it (close_position).
+
+    Example: ccxt-oms close-position --account-id 1 --position-id 7
+    """
+    payload = {
+        "position_id": position_id, "qty": qty, "order_type": order_type, "price": price,
+        "strategy_id": strategy_id,
+    }  # fmt: skip
+    conn = (base_url, api_key, profile)
+    submit(conn, table, account_id, "close_position", payload, wait, request_id)
+
+
+def close_by(
+    account_id: AccountId,
+    position_id_a: Annotated[int, typer.Option("--position-id-a", min=1)],
+    position_id_b: Annotated[int, typer.Option("--position-id-b", min=1)],
+    qty: Qty = None,
+    request_id: RequestId = None,
+    wait: Wait = True,
+    base_url: BaseUrl = None,
+    api_key: ApiKey = None,
+    profile: Profile = None,
+    table: TableFlag = False,
+) -> None:
+    """Close two opposite positions against each other, without the exchange (close_by).
+
+    Example: ccxt-oms close-by --account-id 1 --position-id-a 7 --position-id-b 8
+    """
+    payload = {"position_id_a": position_id_a, "position_id_b": position_id_b, "qty": qty}
+    submit((base_url, api_key, profile), table, account_id, "close_by", payload, wait, request_id)
+
+
+def merge_positions(
+    account_id: AccountId,
+    source_position_id: Annotated[
+        int, typer.Option("--source-position-id", "--position-id-a", min=1, help="merged away")
+    ],
+    target_position_id: Annotated[
+        int, typer.Option("--target-position-id", "--position-id-b", min=1, help="kept")
+    ],
+    stop_mode: Annotated[str, typer.Option("--stop-mode", help="keep, clear or set")] = "keep",
+    stop_loss: StopLoss = None,
+    stop_gain: StopGain = None,
+    request_id: RequestId = None,
+    wait: Wait = True,
+    base_url: BaseUrl = None,
+    api_key: ApiKey = None,
+    profile: Profile = None,
+    table: TableFlag = False,
+) -> None:
+    """Merge one same-side position into another (merge_positions).
+
+    Example: ccxt-oms merge-positions --account-id 1 --source-position-id 7 --target-position-id 8
+    """
+    payload = {
+        "source_position_id": source_position_id, "target_position_id": target_position_id,
+        "stop_mode": stop_mode, "oms_stop_loss": stop_loss, "oms_stop_gain": stop_gain,
+    }  # fmt: skip
+    conn = (base_url, api_key, profile)
+    submit(conn, table, account_id, "merge_positions", payload, wait, request_id)
+
+
+def set_targets(
+    account_id: AccountId,
+    position_id: PositionId,
+    stop_loss: StopLoss = None,
+    stop_gain: StopGain = None,
+    request_id: RequestId = None,
+    wait: Wait = True,
+    base_url: BaseUrl = None,
+    api_key: ApiKey = None,
+    profile: Profile = None,
+    table: TableFlag = False,
+) -> None:
+    """Set a position's OMS stop-loss / take-profit (position_change).
+
+    Example: ccxt-oms set-targets --account-id 1 --position-id 7 --stop-loss 55000
+    """
+    payload = {"position_id": position_id, "oms_stop_loss": stop_loss, "oms_stop_gain": stop_gain}
+    conn = (base_url, api_key, profile)
+    submit(conn, table, account_id, "position_change", payload, wait, request_id)
+
+
+COMMANDS: dict[str, Callable[..., None]] = {
+    "send-order": send_order,
+    "change-order": change_order,
+    "cancel-order": cancel_order,
+    "cancel-all-orders": cancel_all_orders,
+    "close-position": close_position,
+    "close-by": close_by,
+    "merge-positions": merge_positions,
+    "set-targets": set_targets,
+}
+
+
+def register(app: typer.Typer) -> None:
+    for name, function in COMMANDS.items():
+        app.command(name, rich_help_panel="Operate: trading")(function)

@@ -1,0 +1,98 @@
+"""Prometheus instruments of every process (API and worker) and their cheap hooks.
+
+Failed authentications are counted where they are decided (`oms_auth_failures_total{reason}`,
+apps/oms/service/auth.py). Hooks only touch memory (a counter increment, a histogram observation): no I/O on hot paths.
+Values that live in the store (queue depth and age, outbox lag, live workers) are read when
+`GET /metrics` is scraped (`apps/oms/store/gauges.py`).
+
+Several processes: set `PROMETHEUS_MULTIPROC_DIR` to an empty directory shared by the API
+workers and the worker processes of a host *before they start*; every process then writes its
+values there and `/metrics` aggregates them (prometheus-client's multiprocess mode). Without it
+each process keeps its own values (fine for `ccxt-oms up`, one process). See docs/operations.md.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import datetime
+
+from prometheus_client import Counter, Gauge, Histogram, disable_created_metrics
+
+log = logging.getLogger("apps.metrics")
+MULTIPROCESS_ENV = "PROMETHEUS_MULTIPROC_DIR"
+disable_created_metrics()  # type: ignore[no-untyped-call]  # no `*_created` series: half the lines, nothing dashboards use
+LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60)
+
+COMMANDS = Counter(
+    "oms_commands_total",
+    "Commands finished by the workers, by type and outcome (completed / failed)",
+    ["command_type", "outcome"],
+)
+COMMAND_LATENCY = Histogram(
+    "oms_command_latency_seconds",
+    "From acceptance (created_at) to the worker's finish, by type and outcome",
+    ["command_type", "outcome"],
+    buckets=LATENCY_BUCKETS,
+)
+VENUE_LATENCY = Histogram(
+    "oms_venue_call_seconds",
+    "Exchange (CCXT) calls made by the workers, by exchange and method",
+    ["exchange", "method"],
+    buckets=LATENCY_BUCKETS,
+)
+VENUE_ERRORS = Counter(
+    "oms_venue_errors_total",
+    "Exchange calls that raised, by exchange, method and CCXT error class",
+    ["exchange", "method", "error"],
+)
+WEBSOCKET_CLIENTS = Gauge(
+    "oms_websocket_clients",
+    "Connected websocket clients (summed over the live API processes)",
+    multiprocess_mode="livesum",
+)
+
+
+def multiprocess() -> bool:
+    return bool(os.environ.get(MULTIPROCESS_ENV))
+
+
+def command_finished(
+    command_type: str, outcome: str, created_at: datetime | None, finished_at: datetime
+) -> None:
+    """A worker finished a command (called in its record step; never raises: a metrics
+    problem must not fail a command)."""
+    try:
+        COMMANDS.labels(command_type, outcome).inc()
+        if created_at is not None:
+            if created_at.tzinfo is None and finished_at.tzinfo is not None:
+                created_at = created_at.replace(tzinfo=finished_at.tzinfo)  # SQLite drops the zone
+            seconds = max(0.0, (finished_at - created_at).total_seconds())
+            COMMAND_LATENCY.labels(command_type, outcome).observe(seconds)
+    except Exception:  # pragma: no cover - defensive
+        log.warning("command metrics failed", exc_info=True)
+
+
+@contextmanager
+def venue_call(exchange: str, method: str) -> Iterator[None]:
+    """Time one exchange call; count it as an error (by class name) if it raises."""
+    started = time.perf_counter()
+    try:
+        yield
+    except Exception as exc:
+        VENUE_ERRORS.labels(exchange, method, type(exc).__name__).inc()
+        raise
+    finally:
+        VENUE_LATENCY.labels(exchange, method).observe(time.perf_counter() - started)
+
+
+
+def forget_process_metrics() -> None:
+    """On a clean process exit in multiprocess mode: drop its live gauges (websocket clients)."""
+    if multiprocess():
+        from prometheus_client import multiprocess as mp
+
+        mp.mark_process_dead(os.getpid())  # type: ignore[no-untyped-call]

@@ -1,0 +1,279 @@
+"""The operator CLI against a real API and worker (`ccxt-oms up`): JSON and table output,
+one-line errors, profiles, the websocket `watch`."""
+
+import json
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+from typer.testing import CliRunner
+
+from apps.cli.main import app
+
+from .conftest import Running, clean_env
+
+# the first test starts `ccxt-oms up` (module fixture): on a loaded machine that takes minutes
+pytestmark = pytest.mark.timeout(900)
+
+runner = CliRunner()
+
+
+def cli(running: Running, *args: str, key: str | None = None, **env: str) -> Any:
+    environ = {"OMS_BASE_URL": running.base_url, "OMS_API_KEY": key or running.trader_key}
+    environ.update(env)
+    return runner.invoke(app, list(args), env=environ)
+
+
+def ok_json(running: Running, *args: str, **env: str) -> Any:
+    result = cli(running, *args, **env)
+    assert result.exit_code == 0, result.stderr
+    return json.loads(result.stdout)
+
+
+def table(running: Running, *args: str) -> str:
+    result = cli(running, *args, "--table")
+    assert result.exit_code == 0, result.stderr
+    return str(result.stdout)
+
+
+def one_line_error(result: Any, code: int) -> str:
+    assert result.exit_code == code, result.stdout
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, result.stderr
+    assert lines[0].startswith("error: ")
+    return str(lines[0])
+
+
+def acct(running: Running) -> str:
+    return str(running.account_id)
+
+
+def send(running: Running, *args: str) -> dict[str, Any]:
+    body = ok_json(
+        running, "send-order", "--account-id", acct(running), "--symbol", "BTC/USDT", *args
+    )
+    item: dict[str, Any] = body["results"][0]
+    assert item["ok"], item
+    assert item["status"] == "completed"
+    return item
+
+
+def open_positions(running: Running) -> list[dict[str, Any]]:
+    return list(ok_json(running, "positions-open", "--account-ids", acct(running))["items"])
+
+
+def test_health_and_accounts(running: Running) -> None:
+    assert ok_json(running, "healthz")["status"] == "ok"
+    text = table(running, "healthz")
+    assert "db_engine" in text
+    assert "sqlite" in text
+    accounts = ok_json(running, "list-accounts")["items"]
+    assert [(a["id"], a["exchange_id"]) for a in accounts] == [(running.account_id, "paper")]
+    text = table(running, "list-accounts")
+    assert "position_mode" in text
+    assert "hedge" in text
+
+
+def test_orders_positions_deals_stats(running: Running) -> None:
+    price = ok_json(running, "paper-price", "--symbol", "BTC/USDT", "--price", "50000")
+    assert price["price"] == "50000"
+    filled = send(running, "--side", "buy", "--qty", "0.01", "--strategy-id", "0")
+    positions = open_positions(running)
+    assert [(p["symbol"], p["side"], p["qty"]) for p in positions] == [("BTC/USDT", "buy", "0.01")]
+    text = table(running, "positions-open")
+    assert "position_id" in text
+    assert "BTC/USDT" in text
+    assert "0.01" in text
+    # a resting limit order, changed, then canceled
+    resting = send(
+        running, "--side", "buy", "--qty", "0.02", "--order-type", "limit", "--price", "40000"
+    )
+    orders = ok_json(running, "orders-open")["items"]
+    assert [(o["order_id"], o["price"]) for o in orders] == [(resting["order_id"], "40000")]
+    assert "40000" in table(running, "orders-open")
+    changed = ok_json(running, "change-order", "--account-id", acct(running),
+                      "--order-id", str(resting["order_id"]), "--new-price", "41000")  # fmt: skip
+    assert changed["results"][0]["ok"], changed
+    assert [o["price"] for o in ok_json(running, "orders-open")["items"]] == ["41000"]
+    open_id = ok_json(running, "orders-open")["items"][0]["order_id"]
+    canceled = ok_json(
+        running, "cancel-order", "--account-id", acct(running), "--order-id", str(open_id)
+    )
+    assert canceled["results"][0]["ok"], canceled
+    assert ok_json(running, "orders-open")["items"] == []
+    history = ok_json(running, "orders-history", "--days-back", "1", "--all", "--page-size", "1")
+    assert filled["order_id"] in {o["order_id"] for o in history["items"]}
+    assert history["total"] == len(history["items"]) >= 2
+    text = table(running, "orders-history", "--days-back", "1")
+    assert "FILLED" in text
+    assert "CANCELED" in text
+    deals = ok_json(running, "deals", "--order-id", str(filled["order_id"]))["items"]
+    assert [(d["qty"], d["price"]) for d in deals] == [("0.01", "50000")]
+    assert "deal_id" in table(running, "deals")
+    stats = ok_json(running, "stats", "--days-back", "1")["items"][0]
+    assert stats["account_id"] == running.account_id
+    assert stats["open_positions"] >= 1
+    assert "total_positions" in table(running, "stats", "--days-back", "1")
+
+
+def test_close_by_merge_and_close(running: Running) -> None:
+    ok_json(running, "paper-price", "--symbol", "ETH/USDT", "--price", "3000")
+    eth = ("--symbol", "ETH/USDT")
+
+    def eth_positions() -> list[dict[str, Any]]:
+        return [p for p in open_positions(running) if p["symbol"] == "ETH/USDT"]
+
+    for side, qty in (("buy", "1"), ("buy", "2"), ("sell", "1")):
+        body = ok_json(running, "send-order", "--account-id", acct(running), *eth,
+                       "--side", side, "--qty", qty)  # fmt: skip
+        assert body["results"][0]["ok"], body
+    by_side = {(p["side"], p["qty"]): p["position_id"] for p in eth_positions()}
+    assert set(by_side) == {("buy", "1"), ("buy", "2"), ("sell", "1")}
+    merged = ok_json(running, "merge-positions", "--account-id", acct(running),
+                     "--source-position-id", str(by_side["buy", "1"]),
+                     "--target-position-id", str(by_side["buy", "2"]))  # fmt: skip
+    assert merged["results"][0]["ok"], merged
+    assert sorted((p["side"], p["qty"]) for p in eth_positions()) == [("buy", "3"), ("sell", "1")]
+    text = table(running, "close-by", "--account-id", acct(running),
+                 "--position-id-a", str(by_side["buy", "2"]),
+                 "--position-id-b", str(by_side["sell", "1"]))  # fmt: skip
+    assert "completed" in text
+    assert [(p["side"], p["qty"]) for p in eth_positions()] == [("buy", "2")]
+    text = table(running, "close-position", "--account-id", acct(running),
+                 "--position-id", str(by_side["buy", "2"]))  # fmt: skip
+    assert "completed" in text
+    assert eth_positions() == []
+    assert "merged" in {
+        p["state"] for p in ok_json(running, "positions-history", "--state", "merged")["items"]
+    }
+
+
+def test_strategies(running: Running) -> None:
+    created = ok_json(
+        running, "create-strategy", "--name", "grid-cli", "--account-ids", acct(running)
+    )
+    assert created["ok"] is True
+    strategies = ok_json(running, "list-strategies")["items"]
+    assert created["strategy_id"] in {s["strategy_id"] for s in strategies}
+    assert "grid-cli" in table(running, "list-strategies")
+
+
+@pytest.mark.parametrize(
+    ("args", "path"),
+    [
+        (("reconcile", "--account-id", "1"), "/oms/reconcile"),
+        (("reconcile-status", "--account-id", "1"), "/oms/reconcile/1/status"),
+        (("reassign-position", "--account-id", "1", "--order-ids", "1", "--target-strategy-id", "0"),
+         "/oms/reassign"),
+    ],
+)  # fmt: skip
+def test_reconcile_and_reassign_call_the_specified_paths(
+    running: Running, args: tuple[str, ...], path: str
+) -> None:
+    result = cli(running, *args)
+    if result.exit_code == 0:  # the server has the endpoint: the answer is its JSON
+        assert isinstance(json.loads(result.stdout), dict)
+    else:
+        line = one_line_error(result, 2)
+        assert path in line
+        assert "404" in line
+
+
+def test_errors_are_one_line_with_the_fix(running: Running) -> None:
+    line = one_line_error(cli(running, "list-accounts", key="oms_not_a_key"), 2)
+    assert "invalid_api_key" in line
+    assert "create-api-key" in line
+    line = one_line_error(cli(running, "list-accounts", OMS_API_KEY=""), 2)
+    assert "--api-key" in line
+    line = one_line_error(
+        cli(running, "send-order", "--account-id", acct(running), "--symbol", "BTC/USDT",
+            "--side", "buy", "--qty", "-1"), 2)  # fmt: skip
+    assert "validation_error" in line
+    assert "qty" in line
+    line = one_line_error(cli(running, "positions-open", "--account-ids", "999"), 2)
+    assert "list-accounts" in line
+    line = one_line_error(cli(running, "healthz", "--base-url", "http://127.0.0.1:9"), 3)
+    assert "ccxt-oms up" in line
+    line = one_line_error(cli(running, "deals", "--start-date", "2026-01-01"), 2)
+    assert "--end-date" in line
+
+
+def test_profile_file(running: Running, tmp_path: Path) -> None:
+    path = tmp_path / "profiles.toml"
+    path.write_text(
+        f'[profiles.ops]\nbase_url = "{running.base_url}"\napi_key = "{running.admin_key}"\n'
+    )
+    result = runner.invoke(
+        app, ["list-accounts", "--profile", "ops"], env={"OMS_PROFILE_FILE": str(path)}
+    )
+    assert result.exit_code == 0, result.stderr
+    assert [a["id"] for a in json.loads(result.stdout)["items"]] == [running.account_id]
+    result = runner.invoke(
+        app, ["list-accounts", "--profile", "nope"], env={"OMS_PROFILE_FILE": str(path)}
+    )
+    assert "[profiles.nope]" in one_line_error(result, 2)
+
+
+def test_every_operator_command_help_has_an_example() -> None:
+    from apps.cli import books_commands, read_commands, trade_commands
+
+    names = [*trade_commands.COMMANDS, *read_commands.COMMANDS, *books_commands.COMMANDS, "watch"]
+    for name in names:
+        result = runner.invoke(app, [name, "--help"], env={"COLUMNS": "200"})
+        assert result.exit_code == 0, name
+        assert "Example: ccxt-oms " in result.stdout, name
+
+
+def _watch(running: Running, *args: str) -> subprocess.Popen[str]:
+    env = clean_env(OMS_BASE_URL=running.base_url, OMS_API_KEY=running.trader_key)
+    return subprocess.Popen(
+        [sys.executable, "-m", "apps.cli", "watch", "--account-ids", acct(running), *args],
+        cwd=running.cwd, env=env, text=True, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+    )  # fmt: skip
+
+
+def test_watch_streams_snapshot_then_live_events(running: Running) -> None:
+    proc = _watch(running)
+    assert proc.stdout is not None
+    try:
+        seen: list[dict[str, Any]] = []
+        deadline = time.monotonic() + 90
+        sent = False
+        while time.monotonic() < deadline:
+            line = proc.stdout.readline()
+            assert line, proc.stderr.read() if proc.stderr else ""
+            seen.append(json.loads(line))
+            if seen[-1].get("event") == "snapshot_done" and not sent:
+                send(running, "--side", "buy", "--qty", "0.001")
+                sent = True
+            if {"order_filled", "deal_created"} <= {m.get("event") for m in seen}:
+                break
+        events = [m.get("event") for m in seen]
+        assert events[:2] == ["connected", "subscribed"]
+        assert "snapshot_open_positions" in events
+        assert "order_filled" in events
+        assert "deal_created" in events
+    finally:
+        proc.kill()
+        proc.communicate(timeout=30)
+
+
+def test_watch_table_shows_open_positions_and_orders(running: Running) -> None:
+    ok_json(running, "paper-price", "--symbol", "BTC/USDT", "--price", "50000")
+    resting = send(
+        running, "--side", "sell", "--qty", "0.003", "--order-type", "limit", "--price", "90000"
+    )
+    proc = _watch(running, "--table", "--max-events", "3")  # the three snapshot pushes
+    out, err = proc.communicate(timeout=90)
+    assert proc.returncode == 0, err
+    assert "open positions" in out
+    assert "open orders" in out
+    assert "90000" in out
+    assert "BTC/USDT" in out
+    assert "snapshot_done" in out
+    cancel = ok_json(running, "cancel-order", "--account-id", acct(running),
+                     "--order-id", str(resting["order_id"]))  # fmt: skip
+    assert cancel["results"][0]["ok"]
