@@ -183,12 +183,13 @@ def add_account_cmd(
     )
 
     async def use(store: Store) -> dict[str, Any]:
+        canonical = admin.validate_account_fields(exchange_id, position_mode)  # binance: ccxt.binance
         async with store.transaction() as conn:
             account_id = await admin.add_account(
                 conn,
                 CLI_ACTOR,
                 user_id=user_id,
-                exchange_id=exchange_id,
+                exchange_id=canonical,
                 label=label,
                 position_mode=position_mode,
                 testnet=testnet,
@@ -199,7 +200,7 @@ def add_account_cmd(
             "ok": True,
             "account_id": account_id,
             "user_id": user_id,
-            "exchange_id": exchange_id,
+            "exchange_id": canonical,
             "label": label,
             "position_mode": position_mode,
         }

@@ -171,12 +171,27 @@ def test_unknown_references_are_one_line_errors(cli_env: str) -> None:
         ("set-account-testnet", "--account-id", "999999"),
         ("create-user", "--name", "x y", "--role", "trader"),
         ("create-user", "--name", name("u"), "--role", "wizard"),
-        ("add-account", "--exchange-id", "binance"),
+        ("add-account", "--exchange-id", "ccxt.nosuchex"),
+        ("add-account", "--exchange-id", "nosuchex"),
+        ("add-account", "--exchange-id", "ccxtpro.nosuchex"),
+        ("add-account", "--exchange-id", "kraken.binance"),
     ):
         out = cli(*args, ok=False)
         assert out["exit_code"] == 2, args
         assert out["stderr"].startswith("error: ")
         assert out["stderr"].count("\n") == 1
+
+
+def test_add_account_takes_the_reference_spelling_of_ccxt_ids(cli_env: str) -> None:
+    """`binance` (the reference design's spelling) is stored as `ccxt.binance`; an id CCXT does
+    not have is refused above (`test_unknown_references_are_one_line_errors`)."""
+    for given, stored in (("binance", "ccxt.binance"), ("ccxt.kraken", "ccxt.kraken"),
+                          ("ccxtpro.binance", "ccxtpro.binance"), ("OKX", "ccxt.okx")):
+        out = cli("add-account", "--exchange-id", given, "--label", "spelling", "--testnet")
+        assert out["exchange_id"] == stored
+        account_id = out["account_id"]
+        row = on_store(cli_env, lambda conn, a=account_id: account_store.get_account(conn, a))
+        assert row["exchange_id"] == stored
 
 
 def test_credentials_are_encrypted_and_rotated(

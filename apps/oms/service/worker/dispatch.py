@@ -53,7 +53,7 @@ async def execute(rt: AccountRuntime, cmd: Claimed, stop: asyncio.Event) -> None
         code = "unsupported_command" if executor is None else "internal_error"
         message = f"{cmd.command_type}: {code}"
         async with rt.record(cmd) as rec:
-            await _reject_unsent_order(rec, cmd, code, message)
+            await reject_unsent_order(rec, cmd, code, message)
             await finish(rec, cmd, error_code=code, error_message=message)
         return
     try:
@@ -81,7 +81,7 @@ async def _may_be_placed(rt: AccountRuntime, cmd: Claimed) -> bool:
         return bool(row.scalar())
 
 
-async def _reject_unsent_order(rec: Recorder, cmd: Claimed, code: str, message: str) -> None:
+async def reject_unsent_order(rec: Recorder, cmd: Claimed, code: str, message: str) -> None:
     """A send given up before it reached the venue must not leave its order open."""
     if cmd.order_id is None or cmd.command_type not in ("send_order", "close_position"):
         return
