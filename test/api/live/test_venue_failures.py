@@ -11,6 +11,7 @@ machine, with or without internet.
 from __future__ import annotations
 
 import asyncio
+import logging
 import re
 import secrets
 from collections.abc import AsyncIterator, Iterator
@@ -196,3 +197,26 @@ async def test_an_account_without_a_usable_venue_rejects_its_orders(
             "payload": {"order_id": item["order_id"]}})
         assert cancel.status_code == 409, cancel.text  # nothing left to cancel; never a 503
         assert cancel.json()["error"]["code"] == "invalid_order_state"
+
+
+async def test_an_unreachable_exchange_fails_as_venue_unavailable_with_one_line_per_retry(
+    venues: Venues, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO, logger="apps.worker")
+    account_id = venues.accounts["unreachable"]
+    async with httpx.AsyncClient(base_url=venues.url, timeout=30,
+                                 headers={"x-api-key": venues.key}) as http:
+        item = await _send(http, account_id)
+        command = await _finished_command(http, item["command_id"])
+        order = await _order(http, item["order_id"])
+    assert command["status"] == "failed"
+    assert command["error_code"] == "venue_unavailable", command
+    assert "internal_error" not in str(command["error_message"])
+    assert order["status"] == "REJECTED"
+    assert order["error_code"] == "venue_unavailable"
+    mine = [r for r in caplog.records if f"command {item['command_id']} " in r.getMessage()]
+    assert mine, "every retry is logged"
+    for record in mine:
+        assert record.exc_info is None, "no traceback per retry"
+        assert "\n" not in record.getMessage()
+        assert "venue unavailable" in record.getMessage()
