@@ -93,9 +93,12 @@ def install_cmd(
 
 def create_user_cmd(
     name: Annotated[str, typer.Option("--name")],
-    role: Annotated[str, typer.Option("--role")],
+    role: Annotated[str, typer.Option("--role", help="role of the user (default trader)")] = "trader",
 ) -> None:
-    """Create a user. Example: ccxt-oms create-user --name alice --role trader"""
+    """Create a user (role `trader` unless --role says otherwise).
+
+    Example: ccxt-oms create-user --name alice --role trader
+    """
 
     async def use(store: Store) -> dict[str, Any]:
         async with store.transaction() as conn:

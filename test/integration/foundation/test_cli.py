@@ -15,7 +15,7 @@ from typer.testing import CliRunner
 from apps.cli.main import app
 from apps.oms.security.credentials import CredentialCipher
 from apps.oms.store import accounts as account_store
-from apps.oms.store import audit
+from apps.oms.store import audit, identity
 from apps.oms.store.store import Store
 
 pytestmark = pytest.mark.mysql
@@ -192,6 +192,14 @@ def test_add_account_takes_the_reference_spelling_of_ccxt_ids(cli_env: str) -> N
         account_id = out["account_id"]
         row = on_store(cli_env, lambda conn, a=account_id: account_store.get_account(conn, a))
         assert row["exchange_id"] == stored
+
+
+def test_create_user_defaults_to_the_trader_role(cli_env: str) -> None:
+    out = cli("create-user", "--name", name("d"))
+    assert out["role"] == "trader"
+    user_id = out["user_id"]
+    row = on_store(cli_env, lambda conn: identity.get_user(conn, user_id))
+    assert str(row["role"]) == "trader"
 
 
 def test_credentials_are_encrypted_and_rotated(
