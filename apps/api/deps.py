@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import Depends, Header, Query, Request
+from fastapi import Depends, Header, Path, Query, Request
 
 from apps.oms.config import Settings
 from apps.oms.errors import ValidationFailed
@@ -26,6 +26,13 @@ async def get_store(request: Request) -> Store:
     store: Store = request.app.state.store
     return store
 
+
+#: the largest id a signed 64-bit (BIGINT) column holds: larger ids in paths, filters and lists
+#: are validation errors (422), never a database error
+MAX_ID = 2**63 - 1
+IdPath = Annotated[int, Path(ge=1, le=MAX_ID)]
+IdFilter = Annotated[int | None, Query(ge=1, le=MAX_ID)]
+StrategyFilter = Annotated[int | None, Query(ge=0, le=MAX_ID)]
 
 SettingsDep = Annotated[Settings, Depends(get_settings)]
 StoreDep = Annotated[Store, Depends(get_store)]
@@ -53,8 +60,8 @@ async def parse_account_ids(
         ids = [int(part) for part in account_ids.split(",") if part.strip()]
     except ValueError as exc:
         raise ValidationFailed("account_ids must be comma-separated integers") from exc
-    if not ids or any(i <= 0 for i in ids):
-        raise ValidationFailed("account_ids must list positive integers")
+    if not ids or any(i <= 0 or i > MAX_ID for i in ids):
+        raise ValidationFailed("account_ids must list positive integers (at most 2^63-1)")
     return ids
 
 
@@ -77,6 +84,6 @@ def parse_id_list(text: str, *, limit: int = 500) -> list[int]:
         ids = [int(part) for part in text.split(",") if part.strip()]
     except ValueError as exc:
         raise ValidationFailed("ids must be comma-separated integers") from exc
-    if not ids or len(ids) > limit or any(i <= 0 for i in ids):
-        raise ValidationFailed(f"give 1..{limit} positive ids")
+    if not ids or len(ids) > limit or any(i <= 0 or i > MAX_ID for i in ids):
+        raise ValidationFailed(f"give 1..{limit} positive ids (at most 2^63-1)")
     return ids

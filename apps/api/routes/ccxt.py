@@ -10,7 +10,7 @@ from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import JSONResponse
 from pydantic import AliasChoices, BaseModel, ConfigDict, Field, ValidationError
 
-from apps.api.deps import PrincipalDep, RequiredAccountIds, SettingsDep, StoreDep
+from apps.api.deps import IdPath, PrincipalDep, RequiredAccountIds, SettingsDep, StoreDep
 from apps.api.routes.commands import read_exact_json
 from apps.oms.errors import ValidationFailed
 from apps.oms.exchange.ccxt.instances import ExchangeRegistry
@@ -83,7 +83,7 @@ def core_arguments(func: str, body: CoreBody) -> list[Any]:
 
 
 @router.post("/ccxt/core/{account_id}/{func}")
-async def post_core(account_id: int, func: CoreFunc, request: Request, principal: PrincipalDep,
+async def post_core(account_id: IdPath, func: CoreFunc, request: Request, principal: PrincipalDep,
                     store: StoreDep, settings: SettingsDep, registry: RegistryDep) -> Any:
     try:
         body = CoreBody.model_validate(await read_exact_json(request) or {})
@@ -122,13 +122,13 @@ async def get_trades_raw(principal: PrincipalDep, store: StoreDep, account_ids: 
 
 
 @router.get("/ccxt/{account_id}/has")
-async def get_capabilities(account_id: int, principal: PrincipalDep,
+async def get_capabilities(account_id: IdPath, principal: PrincipalDep,
                            registry: RegistryDep) -> Any:
     return await ccxt_gateway.capabilities(registry, principal, account_id)
 
 
 @router.post("/ccxt/{account_id}/{func}")
-async def post_call(account_id: int, func: str, request: Request, principal: PrincipalDep,
+async def post_call(account_id: IdPath, func: str, request: Request, principal: PrincipalDep,
                     store: StoreDep, settings: SettingsDep, registry: RegistryDep) -> Any:
     raw = await read_exact_json(request) if await request.body() else {}
     try:

@@ -7,7 +7,15 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query
 
-from apps.api.deps import AccountIdsQuery, PrincipalDep, RequiredAccountIds, StoreDep, parse_id_list
+from apps.api.deps import (
+    AccountIdsQuery,
+    IdFilter,
+    PrincipalDep,
+    RequiredAccountIds,
+    StoreDep,
+    StrategyFilter,
+    parse_id_list,
+)
 from apps.api.responses import WireJSONResponse
 from apps.oms.service import portfolio as portfolio_service
 from apps.oms.service import reads
@@ -21,7 +29,7 @@ Limit = Annotated[int, Query(ge=1, le=5000)]
 
 async def read_query(
     account_ids: RequiredAccountIds,
-    strategy_id: Annotated[int | None, Query(ge=0)] = None,
+    strategy_id: StrategyFilter = None,
     symbol: Annotated[str | None, Query(max_length=64)] = None,
     start_date: date | None = None,
     end_date: date | None = None,
@@ -68,8 +76,8 @@ async def deal_list(
     principal: PrincipalDep,
     store: StoreDep,
     q: QueryDep,
-    order_id: Annotated[int | None, Query(ge=1)] = None,
-    position_id: Annotated[int | None, Query(ge=1)] = None,
+    order_id: IdFilter = None,
+    position_id: IdFilter = None,
     page: Page = 1,
     page_size: PageSize = 100,
 ) -> WireJSONResponse:

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Path, Request
+from fastapi import APIRouter, Request
 from pydantic import Field, ValidationError
 
-from apps.api.deps import PrincipalDep, StoreDep
+from apps.api.deps import IdPath, PrincipalDep, StoreDep
 from apps.api.routes.commands import read_exact_json
 from apps.api.schemas import StrictModel
 from apps.oms.errors import ValidationFailed
@@ -16,7 +16,7 @@ from apps.oms.service.command_models import PositiveDecimal
 from apps.oms.store.audit import Actor
 
 router = APIRouter(tags=["strategies and risk"])
-AccountId = Annotated[int, Path(ge=1)]
+AccountId = IdPath
 
 
 class StrategyCreate(StrictModel):
