@@ -10,6 +10,7 @@ from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 
 from apps import __version__
+from apps.api.body_rules import BodyRulesMiddleware
 from apps.api.errors import install_error_handlers
 from apps.api.routes import accounts, admin, ccxt, commands, health, paper, reads, strategies, user
 from apps.api.tracing import TraceIdMiddleware
@@ -84,6 +85,7 @@ def create_app(settings: Settings) -> FastAPI:
             allow_methods=["*"],
             allow_headers=["*"],
         )
+    app.add_middleware(BodyRulesMiddleware)  # 1 MB and JSON media types, every endpoint
     app.add_middleware(TraceIdMiddleware)
     _document_command_body(app)
     return app

@@ -4,12 +4,18 @@ messages that say what is wrong."""
 
 from __future__ import annotations
 
+import json
+import secrets
 from typing import Any
 
 import httpx
 import pytest
 
-from .conftest import World
+from apps.oms.domain.access import AccountFlags, Role
+from apps.oms.service import admin
+from apps.oms.store.audit import CLI_ACTOR
+
+from .conftest import PEPPER, World
 
 pytestmark = pytest.mark.mysql
 Api = tuple[httpx.AsyncClient, World]
@@ -66,5 +72,97 @@ async def test_the_largest_64_bit_id_is_simply_not_found(api: Api) -> None:
     assert response.status_code == 200, response.text
 
 
-def _unused(_: Any) -> None:  # keeps the typing import used when tests are trimmed
-    return None
+async def risk_key(world: World) -> str:
+    """A key of a `risk` user allowed to manage the world's account's limits."""
+    async with world.store.transaction() as conn:
+        user_id = await admin.create_user(conn, CLI_ACTOR, name=f"risk{secrets.token_hex(4)}",
+                                          role=Role.RISK)
+        key = await admin.create_api_key(conn, CLI_ACTOR, pepper=PEPPER, user_id=user_id,
+                                         label="risk")
+        await admin.set_permission(conn, CLI_ACTOR, api_key_id=key.id,
+                                   account_id=world.account_id,
+                                   flags=AccountFlags(can_risk_manage=True))
+    return key.plain
+
+
+async def body_requests(world: World) -> list[tuple[str, str, str, Any]]:
+    """(method, path, key, body factory) of every endpoint that takes a body."""
+    acct = world.account_id
+    risk = await risk_key(world)
+    return [
+        ("POST", "/oms/commands", world.trader_key, lambda: {
+            "account_id": acct, "command": "send_order",
+            "payload": {"symbol": "BTC/USDT", "side": "buy", "order_type": "limit",
+                        "qty": "0.001", "price": "20000"}}),
+        ("POST", "/paper/prices", world.trader_key,
+         lambda: {"symbol": "SOL/USDT", "price": "150"}),
+        ("POST", "/strategies", world.trader_key,
+         lambda: {"name": f"s{secrets.token_hex(4)}", "account_ids": [acct]}),
+        ("PUT", f"/oms/risk/{acct}/limits", risk,
+         lambda: {"comment": "edge test", "max_open_positions": 1000}),
+        ("POST", "/admin/users", world.admin_key,
+         lambda: {"name": f"u{secrets.token_hex(4)}", "role": "trader"}),
+        ("POST", f"/ccxt/{acct}/fetch_ticker", world.trader_key, lambda: {"args": ["BTC/USDT"]}),
+        ("POST", f"/ccxt/core/{acct}/fetch_ticker", world.trader_key,
+         lambda: {"symbol": "BTC/USDT"}),
+        ("POST", "/ccxt/commands", world.trader_key, lambda: [
+            {"account_id": acct, "func": "fetch_ticker", "args": ["BTC/USDT"]}]),
+    ]
+
+
+# (content-type header or None) as curl and hand-written clients send JSON
+MEDIA_TYPES = [None, "application/json", "application/json; charset=utf-8",
+               "application/x-www-form-urlencoded", "text/plain", "application/merge-patch+json"]
+
+
+async def test_every_body_endpoint_reads_json_whatever_the_declared_media_type(api: Api) -> None:
+    client, world = api
+    for method, path, key, make in await body_requests(world):
+        statuses = {}
+        for kind in MEDIA_TYPES:
+            headers = {"x-api-key": key, **({"content-type": kind} if kind else {})}
+            response = await client.request(method, path, content=json.dumps(make()),
+                                             headers=headers)
+            statuses[kind] = response.status_code
+            assert response.status_code < 300, (path, kind, response.text)
+        assert len(set(statuses.values())) == 1, (path, statuses)
+
+
+async def test_every_body_endpoint_refuses_bodies_over_one_megabyte(api: Api) -> None:
+    client, world = api
+    padding = "x" * 1_100_000
+    for method, path, key, make in await body_requests(world):
+        body = make()
+        if isinstance(body, dict):
+            body["symbol" if "symbol" in body else "padding"] = padding
+        else:
+            body = [*body, {"padding": padding}]
+        for kind in ("application/json", "application/x-www-form-urlencoded"):
+            response = await client.request(method, path, content=json.dumps(body),
+                                             headers={"x-api-key": key, "content-type": kind})
+            assert response.status_code == 413, (path, response.text[:300])
+            assert response.json()["error"]["code"] == "payload_too_large"
+            assert len(response.content) < 1000, "nothing of the input is echoed"
+
+
+async def test_bodies_in_other_media_types_are_415(api: Api) -> None:
+    client, world = api
+    for method, path, key, make in await body_requests(world):
+        for kind in ("multipart/form-data; boundary=x", "application/xml"):
+            response = await client.request(method, path, content=json.dumps(make()),
+                                             headers={"x-api-key": key, "content-type": kind})
+            assert response.status_code == 415, (path, kind, response.text)
+            assert response.json()["error"]["code"] == "unsupported_media_type"
+
+
+async def test_error_messages_never_echo_a_large_input(api: Api) -> None:
+    client, world = api
+    for path, body in (
+        ("/paper/prices", {"symbol": "X" * 900_000, "price": "1"}),
+        ("/oms/commands", {"account_id": world.account_id, "command": "send_order",
+                           "payload": {"symbol": "X" * 900_000, "side": "buy",
+                                       "order_type": "market", "qty": "1"}}),
+    ):
+        response = await client.post(path, json=body, headers={"x-api-key": world.trader_key})
+        assert 400 <= response.status_code < 500, response.text[:300]
+        assert len(response.content) < 5000, (path, response.text[:300])

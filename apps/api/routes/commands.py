@@ -9,13 +9,13 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import JSONResponse
 
+from apps.api.body_rules import MAX_BODY_BYTES
 from apps.api.deps import PrincipalDep, SettingsDep, StoreDep
 from apps.oms.errors import OmsError, ValidationFailed
 from apps.oms.service.command_models import CommandEnvelope
 from apps.oms.service.submit import submit
 
 router = APIRouter(tags=["oms"])
-MAX_BODY_BYTES = 1_000_000
 
 
 def _refuse_constant(name: str) -> Any:
