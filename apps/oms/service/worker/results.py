@@ -73,12 +73,15 @@ async def adopt(rec: Recorder, row: dict[str, Any], structure: Structure) -> dic
     store the raw payload, book its trades (`absorb`), then move the state by the venue
     status."""
     exchange_order_id = str(structure["id"])
-    row = await absorb(rec, row, structure)
-    status = CCXT_STATUS.get(str(structure.get("status")), OrderStatus.SUBMITTED)
-    state = replace(apply_venue_status(state_of(row), status), outcome_unknown=False)
     extra: dict[str, Any] = {}
     if row["exchange_order_id"] is None:
         extra["exchange_order_id"] = exchange_order_id
+        # linked before its trades are booked: their order events carry the exchange id
+        # (stored by the final write below, in the same transaction)
+        row = {**row, **extra}
+    row = await absorb(rec, row, structure)
+    status = CCXT_STATUS.get(str(structure.get("status")), OrderStatus.SUBMITTED)
+    state = replace(apply_venue_status(state_of(row), status), outcome_unknown=False)
     return await write_order(rec, row, state, **extra)
 
 
