@@ -166,3 +166,39 @@ async def test_error_messages_never_echo_a_large_input(api: Api) -> None:
         response = await client.post(path, json=body, headers={"x-api-key": world.trader_key})
         assert 400 <= response.status_code < 500, response.text[:300]
         assert len(response.content) < 5000, (path, response.text[:300])
+
+
+def _send(account_id: int, **payload: Any) -> dict[str, Any]:
+    base = {"symbol": "BTC/USDT", "side": "buy", "order_type": "limit", "qty": "0.001",
+            "price": "20000"}
+    return {"account_id": account_id, "command": "send_order", "payload": {**base, **payload}}
+
+
+async def test_a_price_off_the_tick_is_invalid_price_not_invalid_qty(api: Api) -> None:
+    client, world = api
+    headers = {"x-api-key": world.trader_key}
+    off_tick = await client.post("/oms/commands", headers=headers,
+                                 json=_send(world.account_id, price="20000.05"))
+    assert off_tick.status_code == 422, off_tick.text
+    assert off_tick.json()["error"]["code"] == "invalid_price"
+    assert "tick" in off_tick.json()["error"]["message"]
+    off_step = await client.post("/oms/commands", headers=headers,
+                                 json=_send(world.account_id, qty="0.00015"))
+    assert off_step.status_code == 422, off_step.text
+    assert off_step.json()["error"]["code"] == "invalid_qty"
+
+
+async def test_an_unknown_paper_symbol_says_paper_once(api: Api) -> None:
+    client, world = api
+    headers = {"x-api-key": world.trader_key}
+    for response in (
+        await client.post("/paper/prices", headers=headers,
+                          json={"symbol": "NOPE/USDT", "price": "1"}),
+        await client.post(f"/ccxt/{world.account_id}/fetch_ticker", headers=headers,
+                          json={"args": ["NOPE/USDT"]}),
+    ):
+        assert response.status_code == 422, response.text
+        message = response.json()["error"]["message"]
+        assert "paper paper" not in message
+        assert "paper does not have market symbol NOPE/USDT" in message
+

@@ -10,6 +10,7 @@ is quiet, and every event type's payload must carry exactly the REST view's fiel
 from __future__ import annotations
 
 import asyncio
+import re
 import secrets
 from typing import Any
 
@@ -172,3 +173,23 @@ async def test_every_event_type_agrees_with_the_rest_read_of_its_row(stack: Stac
             if differences:
                 problems[obj] = differences
         assert not problems, problems
+
+
+async def test_insufficient_funds_message_prints_amounts_plainly(stack: Stack) -> None:
+    key, account_id = await _trader_with_account(stack)
+    async with httpx.AsyncClient(base_url=stack.url, timeout=30,
+                                 headers={"x-api-key": key}) as http:
+        rest = Rest(http, account_id)
+        await _price(http, "48850.6877425")
+        item = await rest.command("send_order", symbol=SYMBOL, side="buy", order_type="market",
+                                  qty="100000")
+        (order,) = await rest.read("orders", [item["order_id"]])
+    assert order["status"] == "REJECTED"
+    assert order["error_code"] == "insufficient_funds"
+    message = order["error_message"]
+    assert "insufficient USDT" in message
+    amounts = re.findall(r"-?\d+\.\d+|-?\d+", message)
+    assert amounts, message
+    for amount in amounts:  # plain: no run of trailing zeros, never more than 18 decimals
+        assert not (("." in amount) and amount.endswith("0")), message
+        assert len(amount.partition(".")[2]) <= 18, message
