@@ -202,3 +202,18 @@ async def test_an_unknown_paper_symbol_says_paper_once(api: Api) -> None:
         assert "paper paper" not in message
         assert "paper does not have market symbol NOPE/USDT" in message
 
+
+async def test_cancel_order_result_names_the_order(api: Api) -> None:
+    client, world = api
+    headers = {"x-api-key": world.trader_key}
+    sent = (await client.post("/oms/commands", headers=headers,
+                              json=_send(world.account_id))).json()["results"][0]
+    cancel = {"account_id": world.account_id, "command": "cancel_order",
+              "payload": {"order_id": sent["order_id"]}, "request_id": secrets.token_hex(6)}
+    for _ in range(2):  # the first answer and an idempotent repeat agree
+        response = await client.post("/oms/commands", headers=headers, json=cancel)
+        assert response.status_code == 200, response.text
+        item = response.json()["results"][0]
+        assert item["order_id"] == sent["order_id"]
+    read = await client.get(f"/oms/commands/{item['command_id']}", headers=headers)
+    assert read.json()["items"][0]["order_id"] == sent["order_id"]
