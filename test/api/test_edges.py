@@ -217,3 +217,45 @@ async def test_cancel_order_result_names_the_order(api: Api) -> None:
         assert item["order_id"] == sent["order_id"]
     read = await client.get(f"/oms/commands/{item['command_id']}", headers=headers)
     assert read.json()["items"][0]["order_id"] == sent["order_id"]
+
+
+async def test_page_size_above_the_maximum_is_clamped_and_said(api: Api) -> None:
+    client, world = api
+    headers = {"x-api-key": world.trader_key}
+    acct = str(world.account_id)
+    for path in ("/oms/orders/history", "/oms/deals", "/oms/positions/history",
+                 "/ccxt/orders/raw", "/ccxt/trades/raw"):
+        response = await client.get(path, headers=headers,
+                                    params={"account_ids": acct, "page_size": 5000})
+        assert response.status_code == 200, (path, response.text)
+        body = response.json()
+        assert body["page_size"] == 500
+        assert body["page_size_requested"] == 5000
+        assert "clamped" in body["notice"]
+        plain = await client.get(path, headers=headers, params={"account_ids": acct,
+                                                                "page_size": 500})
+        assert "page_size_requested" not in plain.json()
+    for path in ("/oms/orders/open", "/oms/positions/open"):
+        response = await client.get(path, headers=headers,
+                                    params={"account_ids": acct, "limit": 50_000})
+        assert response.status_code == 200, (path, response.text)
+        assert response.json()["limit_requested"] == 50_000
+    for bad in (0, -1):
+        response = await client.get("/oms/deals", headers=headers,
+                                    params={"account_ids": acct, "page_size": bad})
+        assert response.status_code == 422
+
+
+async def test_reads_default_to_every_account_the_key_may_read(api: Api) -> None:
+    client, world = api
+    for path in ("/oms/orders/open", "/oms/orders/history", "/oms/deals", "/oms/positions/open",
+                 "/oms/positions/history", "/oms/stats", "/oms/portfolio", "/ccxt/orders/raw"):
+        for key in (world.trader_key, world.readonly_key, world.admin_key):
+            implicit = await client.get(path, headers={"x-api-key": key})
+            assert implicit.status_code == 200, (path, implicit.text)
+            explicit = await client.get(path, headers={"x-api-key": key},
+                                        params={"account_ids": str(world.account_id)})
+            assert explicit.status_code == 200, (path, explicit.text)
+            if key != world.admin_key and "items" in explicit.json():
+                # this key reads one account: the default is that account
+                assert implicit.json()["items"] == explicit.json()["items"], path

@@ -10,7 +10,14 @@ from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import JSONResponse
 from pydantic import AliasChoices, BaseModel, ConfigDict, Field, ValidationError
 
-from apps.api.deps import IdPath, PrincipalDep, RequiredAccountIds, SettingsDep, StoreDep
+from apps.api.deps import (
+    IdPath,
+    PageSize,
+    PrincipalDep,
+    RequiredAccountIds,
+    SettingsDep,
+    StoreDep,
+)
 from apps.api.routes.commands import read_exact_json
 from apps.oms.errors import ValidationFailed
 from apps.oms.exchange.ccxt.instances import ExchangeRegistry
@@ -105,20 +112,20 @@ async def post_ccxt_commands(request: Request, principal: PrincipalDep, store: S
 
 @router.get("/ccxt/orders/raw")
 async def get_orders_raw(principal: PrincipalDep, store: StoreDep, account_ids: RequiredAccountIds,
-                         start_date: date | None = None, end_date: date | None = None,
-                         page: Annotated[int, Query(ge=1)] = 1,
-                         page_size: Annotated[int, Query(ge=1, le=500)] = 100) -> Any:
-    query = ccxt_raw.RawQuery(account_ids, "order", start_date, end_date, page, page_size)
-    return await ccxt_raw.raw_payloads(store, principal, query)
+                         page_size: PageSize, start_date: date | None = None,
+                         end_date: date | None = None,
+                         page: Annotated[int, Query(ge=1, le=1_000_000)] = 1) -> Any:
+    query = ccxt_raw.RawQuery(account_ids, "order", start_date, end_date, page, page_size.value)
+    return page_size.note(await ccxt_raw.raw_payloads(store, principal, query))
 
 
 @router.get("/ccxt/trades/raw")
 async def get_trades_raw(principal: PrincipalDep, store: StoreDep, account_ids: RequiredAccountIds,
-                         start_date: date | None = None, end_date: date | None = None,
-                         page: Annotated[int, Query(ge=1)] = 1,
-                         page_size: Annotated[int, Query(ge=1, le=500)] = 100) -> Any:
-    query = ccxt_raw.RawQuery(account_ids, "trade", start_date, end_date, page, page_size)
-    return await ccxt_raw.raw_payloads(store, principal, query)
+                         page_size: PageSize, start_date: date | None = None,
+                         end_date: date | None = None,
+                         page: Annotated[int, Query(ge=1, le=1_000_000)] = 1) -> Any:
+    query = ccxt_raw.RawQuery(account_ids, "trade", start_date, end_date, page, page_size.value)
+    return page_size.note(await ccxt_raw.raw_payloads(store, principal, query))
 
 
 @router.get("/ccxt/{account_id}/has")

@@ -10,6 +10,8 @@ from fastapi import APIRouter, Depends, Query
 from apps.api.deps import (
     AccountIdsQuery,
     IdFilter,
+    Limit,
+    PageSize,
     PrincipalDep,
     RequiredAccountIds,
     StoreDep,
@@ -23,8 +25,6 @@ from apps.oms.service.reads import Query as ReadQuery
 
 router = APIRouter(prefix="/oms", tags=["oms reads"], default_response_class=WireJSONResponse)
 Page = Annotated[int, Query(ge=1, le=1_000_000)]
-PageSize = Annotated[int, Query(ge=1, le=500)]
-Limit = Annotated[int, Query(ge=1, le=5000)]
 
 
 async def read_query(
@@ -43,9 +43,9 @@ Result = dict[str, Any]
 
 @router.get("/orders/open", response_model=None)
 async def orders_open(
-    principal: PrincipalDep, store: StoreDep, q: QueryDep, limit: Limit = 500
+    principal: PrincipalDep, store: StoreDep, q: QueryDep, limit: Limit
 ) -> WireJSONResponse:
-    return WireJSONResponse(await reads.open_orders(store, principal, q, limit))
+    return WireJSONResponse(limit.note(await reads.open_orders(store, principal, q, limit.value)))
 
 
 @router.get("/orders/history", response_model=None)
@@ -53,12 +53,13 @@ async def orders_history(
     principal: PrincipalDep,
     store: StoreDep,
     q: QueryDep,
+    page_size: PageSize,
     status: Annotated[str | None, Query(max_length=24)] = None,
     page: Page = 1,
-    page_size: PageSize = 100,
 ) -> WireJSONResponse:
     return WireJSONResponse(
-        await reads.history(store, principal, "orders", _with(q, status=status), page, page_size)
+        page_size.note(await reads.history(
+            store, principal, "orders", _with(q, status=status), page, page_size.value))
     )
 
 
@@ -76,13 +77,14 @@ async def deal_list(
     principal: PrincipalDep,
     store: StoreDep,
     q: QueryDep,
+    page_size: PageSize,
     order_id: IdFilter = None,
     position_id: IdFilter = None,
     page: Page = 1,
-    page_size: PageSize = 100,
 ) -> WireJSONResponse:
     q = _with(q, order_id=order_id, position_id=position_id)
-    return WireJSONResponse(await reads.history(store, principal, "deals", q, page, page_size))
+    return WireJSONResponse(
+        page_size.note(await reads.history(store, principal, "deals", q, page, page_size.value)))
 
 
 @router.get("/deals/{ids}", response_model=None)
@@ -96,9 +98,10 @@ async def deals_by_ids(
 
 @router.get("/positions/open", response_model=None)
 async def positions_open(
-    principal: PrincipalDep, store: StoreDep, q: QueryDep, limit: Limit = 500
+    principal: PrincipalDep, store: StoreDep, q: QueryDep, limit: Limit
 ) -> WireJSONResponse:
-    return WireJSONResponse(await reads.open_positions(store, principal, q, limit))
+    return WireJSONResponse(
+        limit.note(await reads.open_positions(store, principal, q, limit.value)))
 
 
 @router.get("/positions/history", response_model=None)
@@ -106,12 +109,13 @@ async def positions_history(
     principal: PrincipalDep,
     store: StoreDep,
     q: QueryDep,
+    page_size: PageSize,
     state: Annotated[str | None, Query(max_length=16)] = None,
     page: Page = 1,
-    page_size: PageSize = 100,
 ) -> WireJSONResponse:
     return WireJSONResponse(
-        await reads.history(store, principal, "positions", _with(q, status=state), page, page_size)
+        page_size.note(await reads.history(
+            store, principal, "positions", _with(q, status=state), page, page_size.value))
     )
 
 
