@@ -26,7 +26,7 @@ def send(account_id: int, side: str = "buy", qty: str = "0.01", **extra: Any) ->
 async def rest_send(stack: Stack, body: dict[str, Any]) -> dict[str, Any]:
     async with httpx.AsyncClient(base_url=stack.url) as http:
         response = await http.post("/oms/commands", json=body, params={"wait": "completed"},
-                                   headers={"x-api-key": stack.trader_key}, timeout=20)
+                                   headers={"x-api-key": stack.trader_key}, timeout=60)
     assert response.status_code == 200, response.text
     item: dict[str, Any] = response.json()["results"][0]
     return item

@@ -101,7 +101,7 @@ class Stack:
             self.wait_api()
         return self.api
 
-    def wait_api(self, seconds: float = 60) -> None:
+    def wait_api(self, seconds: float = 180) -> None:
         deadline = time.monotonic() + seconds
         while time.monotonic() < deadline:
             assert self.api is not None
@@ -252,7 +252,7 @@ class Stack:
     def open_orders(self, account_id: int) -> list[dict[str, Any]]:
         return list(self.get("/oms/orders/open", account_ids=account_id)["items"])
 
-    def until(self, check: Callable[[], Any], seconds: float = 15, what: str = "") -> Any:
+    def until(self, check: Callable[[], Any], seconds: float = 60, what: str = "") -> Any:
         deadline = time.monotonic() + seconds
         while True:
             value = check()

@@ -80,7 +80,7 @@ async def _unsequenced(conn: Any) -> Any:
 
 
 async def check_all(url: str, account_ids: list[int], accepted: list[int],
-                    *, settle_seconds: float = 60,
+                    *, settle_seconds: float = 300,
                     also_failing: frozenset[str] = frozenset()) -> dict[str, int]:
     """Wait (bounded) for the running worker to finish, then assert every invariant; returns
     counts for the report. A worker process must be running while this waits."""

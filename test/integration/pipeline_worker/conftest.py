@@ -142,7 +142,7 @@ def harness(store: Store) -> Callable[..., Harness]:
 Wait = Callable[[Callable[[], Awaitable[bool]], float], Awaitable[None]]
 
 
-async def eventually(check: Callable[[], Awaitable[bool]], seconds: float = 10) -> None:
+async def eventually(check: Callable[[], Awaitable[bool]], seconds: float = 60) -> None:
     loop = asyncio.get_running_loop()
     deadline = loop.time() + seconds
     while not await check():

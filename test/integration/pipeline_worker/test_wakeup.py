@@ -66,7 +66,7 @@ async def start(store: Store, wake_host: str) -> tuple[asyncio.Task[None], async
             return bool((await conn.execute(select(workers.c.id).where(
                 workers.c.id == worker.worker_id))).first())
 
-    await eventually(registered, 10)
+    await eventually(registered, GENEROUS)
     return task, stop, worker.worker_id
 
 
@@ -111,4 +111,4 @@ async def test_wake_ups_off_publishes_no_address(fresh_store: Store) -> None:
         await sender.close()
     finally:
         stop.set()
-        await asyncio.wait_for(task, 10)
+        await asyncio.wait_for(task, GENEROUS)
