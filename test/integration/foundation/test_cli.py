@@ -6,6 +6,7 @@ import os
 import secrets
 import subprocess
 import sys
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -16,15 +17,36 @@ from apps.cli.main import app
 from apps.oms.security.credentials import CredentialCipher
 from apps.oms.store import accounts as account_store
 from apps.oms.store import audit, identity
+from apps.oms.store.migrate import upgrade
 from apps.oms.store.store import Store
+from test.conftest import create_mysql_database, drop_mysql_database
 
 pytestmark = pytest.mark.mysql
 runner = CliRunner()
 MASTER = Fernet.generate_key().decode()
 
 
+@pytest.fixture(scope="module", params=["sqlite", "mysql"])
+def cli_store_url(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[str]:
+    """A migrated database of this module's own: the CLI opens the store in a new process-like
+    context each call, and must not wait behind other modules' writers on the session SQLite
+    file (seen as 'database is locked' after the 30 s busy timeout on a loaded machine)."""
+    if request.param == "sqlite":
+        url = f"sqlite+aiosqlite:///{tmp_path_factory.mktemp('cli') / 'oms.sqlite3'}"
+        upgrade(url)
+        yield url
+        return
+    db, url = create_mysql_database("oms_cli")
+    upgrade(url)
+    yield url
+    drop_mysql_database(db)
+
+
 @pytest.fixture
-def cli_env(store_url: str, monkeypatch: pytest.MonkeyPatch) -> str:
+def cli_env(cli_store_url: str, monkeypatch: pytest.MonkeyPatch) -> str:
+    store_url = cli_store_url
     monkeypatch.setenv("OMS_DATABASE_URL", store_url)
     monkeypatch.setenv("ENCRYPTION_MASTER_KEY", MASTER)
     monkeypatch.delenv("CONFIG_JSON_PATH", raising=False)
