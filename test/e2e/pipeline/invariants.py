@@ -88,8 +88,8 @@ async def check_all(url: str, account_ids: list[int], accepted: list[int],
     try:
         await _eventually(store, lambda c: _unterminated(c, accepted), settle_seconds,
                           "accepted commands not terminal")
-        await _eventually(store, lambda c: _unbooked(c, account_ids), 20, "fills not booked")
-        await _eventually(store, _unsequenced, 20, "outbox rows without seq")
+        await _eventually(store, lambda c: _unbooked(c, account_ids), 120, "fills not booked")
+        await _eventually(store, _unsequenced, 120, "outbox rows without seq")
         async with store.read() as conn:
             return await _assert_all(conn, account_ids, accepted, also_failing)
     finally:
