@@ -44,8 +44,9 @@ WORKER_ENV = {
     "OMS_WORKER__LEASE_SECONDS": "1.5",
     "OMS_WORKER__HEARTBEAT_SECONDS": "0.3",
     "OMS_WORKER__POLL_MAX_MS": "20",
-    "OMS_WORKER__UNKNOWN_OUTCOME_WINDOW_SECONDS": "1",
-    "OMS_WORKER__VENUE_TIMEOUT_SECONDS": "2",
+    # long enough for a placement that committed late on a loaded machine to be found by lookup
+    "OMS_WORKER__UNKNOWN_OUTCOME_WINDOW_SECONDS": "15",
+    "OMS_WORKER__VENUE_TIMEOUT_SECONDS": "30",
 }
 TERMINAL = ("completed", "failed", "canceled")
 
