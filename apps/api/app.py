@@ -11,6 +11,7 @@ from fastapi.middleware.cors import CORSMiddleware
 
 from apps import __version__
 from apps.api.body_rules import BodyRulesMiddleware
+from apps.api.console import mount_console
 from apps.api.errors import install_error_handlers
 from apps.api.routes import accounts, admin, ccxt, commands, health, paper, reads, strategies, user
 from apps.api.tracing import TraceIdMiddleware
@@ -78,6 +79,7 @@ def create_app(settings: Settings) -> FastAPI:
         ccxt.router,
     ):
         app.include_router(router)
+    mount_console(app)  # the web console at /ui (apps/api/console.py)
     if settings.api.cors_origins:
         app.add_middleware(
             CORSMiddleware,

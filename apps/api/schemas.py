@@ -30,6 +30,7 @@ class Readiness(BaseModel):
     migration: dict[str, str | bool | None]
     workers_alive: int
     queue_depth: int
+    accounts_without_live_owner: list[int] = []
     problems: list[str]
 
 

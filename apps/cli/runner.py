@@ -16,6 +16,7 @@ import uvicorn
 import uvloop
 
 from apps.api.app import create_app
+from apps.api.console import console_built
 from apps.cli.context import safe_url
 from apps.oms.config import Settings
 from apps.oms.observability import configure_logging
@@ -67,6 +68,12 @@ async def seed_demo(settings: Settings, store: Store) -> dict[str, Any] | None:
     return result
 
 
+def console_banner_line(base: str) -> str:
+    if console_built():
+        return f"  console:  {base}/ui/"
+    return "  console:  not built (`make console`, or `make run` builds it)"
+
+
 def print_banner(settings: Settings, seeded: dict[str, Any] | None) -> None:
     path = demo_keys_path(settings)
     keys = seeded or (json.loads(path.read_text()) if path.exists() else None)
@@ -77,6 +84,7 @@ def print_banner(settings: Settings, seeded: dict[str, Any] | None) -> None:
         f"  API:      {base}   (docs: {base}/docs)",
         f"  store:    {safe_url(settings.database.url)}",
     ]
+    lines.append(console_banner_line(base))
     if keys:
         lines += [
             f"  admin key:  {keys['admin']['api_key']['plain']}",

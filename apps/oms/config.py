@@ -55,14 +55,23 @@ class ApiSettings(BaseModel):
 
 class WorkerSettings(BaseModel):
     concurrency: int = Field(default=16, ge=1, le=1024)
+    # a lease is only a backstop: liveness comes from heartbeats. A worker whose heartbeat is
+    # older than heartbeat_seconds x missed_heartbeats is dead, and any live worker takes its
+    # accounts at once (the lease epoch moves on, so a merely paused worker cannot record)
     lease_seconds: float = Field(default=30, gt=0)
-    heartbeat_seconds: float = Field(default=5, gt=0)
+    heartbeat_seconds: float = Field(default=0.5, gt=0)
+    missed_heartbeats: int = Field(default=5, ge=2, le=100)
     venue_timeout_seconds: float = Field(default=10, gt=0)
     unknown_outcome_window_seconds: float = Field(default=60, gt=0)
     poll_min_ms: float = Field(default=2, gt=0)
     poll_max_ms: float = Field(default=200, gt=0)
     # UDP wake-ups from API processes (apps/oms/wakeup.py); "" turns them off (polling only)
     wake_host: str = "127.0.0.1"
+
+    @property
+    def dead_after_seconds(self) -> float:
+        """A worker whose last heartbeat is older than this is dead (its accounts are taken)."""
+        return self.heartbeat_seconds * self.missed_heartbeats
 
 
 class SecuritySettings(BaseModel):

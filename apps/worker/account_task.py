@@ -23,6 +23,9 @@ from apps.oms.store.paper_tables import paper_prices
 
 log = logging.getLogger("apps.worker")
 SYNC_EVERY = 1.0
+# while commands keep coming, housekeeping (order sync, stop-loss/take-profit triggers) still
+# runs at least this often: a steady command stream must never starve a stop-loss
+BUSY_HOUSEKEEPING = 0.2
 IDLE_RELEASE = 5.0
 CROWDED_RELEASE = 0.05
 
@@ -42,6 +45,7 @@ class AccountTask:
         self.wake = asyncio.Event()  # set by a wake-up: new commands for this account
         self._prices: int | None = None
         self._last_sync = 0.0
+        self._last_look = 0.0  # last housekeeping round (monotonic)
 
     async def run(self) -> None:
         """Loop until stop, lease loss or idleness; never raises."""
@@ -75,10 +79,13 @@ class AccountTask:
         cmd = await dispatch.claim(self.rt)
         if cmd is not None:
             await dispatch.execute(self.rt, cmd, self.stop)
+            if time.monotonic() - self._last_look >= BUSY_HOUSEKEEPING:
+                await self._housekeeping()
             return True
         return await self._housekeeping()
 
     async def _housekeeping(self) -> bool:
+        self._last_look = time.monotonic()
         prices = await self._price_version()
         due = time.monotonic() - self._last_sync >= SYNC_EVERY
         if prices == self._prices and not due:

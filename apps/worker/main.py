@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import math
 import os
 import signal
 import socket
@@ -45,6 +46,7 @@ class Worker:
         self.passed_over: dict[int, float] = {}  # free accounts left to peers, since when
         self.crowded = False  # at capacity while other accounts have work
         self.releasing: set[asyncio.Task[None]] = set()  # background lease releases
+        self.renewed_at = 0.0  # last renewal of the leases' backstop expiry (monotonic)
 
     async def run(self, stop: asyncio.Event) -> None:
         """Run until `stop` is set, then finish in-flight work and give the leases back."""
@@ -58,10 +60,13 @@ class Worker:
                  self.settings.worker.concurrency)
         sequencing = asyncio.create_task(self.sequence_loop(stop))
         kicker = asyncio.create_task(self.kick_on_stop(stop))
+        beating = asyncio.create_task(self.heartbeat_loop(stop))
         try:
             await self.lease_loop(stop)
         finally:
             kicker.cancel()
+            beating.cancel()
+            await asyncio.gather(beating, return_exceptions=True)
             await self.shutdown(sequencing)
 
     async def listen_for_wakeups(self) -> str | None:
@@ -102,14 +107,10 @@ class Worker:
 
     async def lease_loop(self, stop: asyncio.Event) -> None:
         cfg = self.settings.worker
-        last_beat = 0.0
         while not stop.is_set():
             self.tasks = {a: t for a, t in self.tasks.items() if not t[1].done()}
             self.account_tasks = {a: t for a, t in self.account_tasks.items() if a in self.tasks}
             try:
-                if time.monotonic() - last_beat >= cfg.heartbeat_seconds:
-                    await self.heartbeat()
-                    last_beat = time.monotonic()
                 if len(self.tasks) < cfg.concurrency:
                     await self.acquire(stop)
                 else:
@@ -125,14 +126,16 @@ class Worker:
         cfg = self.settings.worker
         async with self.store.transaction() as conn:
             now = utcnow()
-            alive = await fleet.alive_workers(conn, now, timedelta(seconds=cfg.lease_seconds))
+            dead_after = cfg.dead_after_seconds
+            alive = await fleet.alive_workers(conn, now, timedelta(seconds=dead_after))
             clock = time.monotonic()
             grace = max(1.0, 5 * cfg.poll_max_ms / 1000)  # several of a peer's rounds
             overdue = {a for a, since in self.passed_over.items() if clock - since >= grace}
             taken, left = await leases.acquire(
                 conn, owner=self.worker_id, now=now, lease_seconds=cfg.lease_seconds,
                 limit=cfg.concurrency - len(self.tasks), exclude=self.tasks,
-                dialect=self.store.dialect, workers=alive, overdue=overdue)
+                dialect=self.store.dialect, workers=alive, overdue=overdue,
+                dead_after=dead_after)
         self.passed_over = {a: self.passed_over.get(a, clock) for a in left}
         for lease in taken:
             await self.start_account(lease, stop)
@@ -176,12 +179,38 @@ class Worker:
             async with self.store.transaction() as conn:
                 await leases.release(conn, held, owner=self.worker_id)
 
+    async def heartbeat_loop(self, stop: asyncio.Event) -> None:
+        """Beat every `heartbeat_seconds` on its own task, so that a long lease round or a busy
+        account never delays it; a beat that comes late by more than half an interval is logged
+        (the margin before peers declare this worker dead is `missed_heartbeats` intervals)."""
+        interval = self.settings.worker.heartbeat_seconds
+        due = time.monotonic()
+        while not stop.is_set():
+            late = time.monotonic() - due
+            if late > interval / 2:
+                log.warning("heartbeat %.0f ms late (dead after %.1f s without one)",
+                            late * 1000, self.settings.worker.dead_after_seconds)
+            try:
+                await self.heartbeat()
+            except Exception as exc:  # store unreachable: peers may take over; keep trying
+                log.warning("heartbeat failed: %s: %s", type(exc).__name__, exc)
+            due = time.monotonic() + interval
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), interval)
+
     async def heartbeat(self) -> None:
+        """The worker row first, in its own short transaction (renewing leases may wait for a
+        record transaction's row lock), then the leases' backstop expiry."""
         cfg = self.settings.worker
         async with self.store.transaction() as conn:
             await fleet.heartbeat(conn, self.worker_id, utcnow())
-            await leases.renew(conn, [lease for lease, _ in self.tasks.values()],
-                               owner=self.worker_id, now=utcnow(), seconds=cfg.lease_seconds)
+        held = [lease for lease, _ in self.tasks.values()]
+        # the expiry is a backstop: renewing it a few times per lease length is enough
+        if held and time.monotonic() - self.renewed_at >= cfg.lease_seconds / 4:
+            async with self.store.transaction() as conn:
+                await leases.renew(conn, held, owner=self.worker_id, now=utcnow(),
+                                   seconds=cfg.lease_seconds)
+            self.renewed_at = time.monotonic()
 
     async def sequence_loop(self, stop: asyncio.Event) -> None:
         """Number committed outbox rows; tight while there are some, backing off when idle."""
@@ -219,9 +248,12 @@ class Worker:
 
 
 def build_worker(settings: Settings) -> Worker:
-    # one connection per leased account task, plus the lease loop and the sequencer
-    pool = settings.worker.concurrency + 2
-    return Worker(settings, Store.from_url(settings.database.url, pool_size=pool))
+    # one connection per leased account task, plus the lease loop, the heartbeat and the sequencer
+    pool = settings.worker.concurrency + 3
+    # a paused worker must not keep its lease rows locked past the point where it counts as dead
+    idle = max(1, math.ceil(settings.worker.dead_after_seconds))
+    store = Store.from_url(settings.database.url, pool_size=pool, idle_transaction_timeout=idle)
+    return Worker(settings, store)
 
 
 async def run_worker(settings: Settings) -> None:

@@ -1,4 +1,5 @@
-"""Readiness: store reachable, migrations at head, at least one live worker, queue depth."""
+"""Readiness: store reachable, migrations at head, at least one live worker, queue depth, and the
+accounts with work that no live worker owns (a takeover is pending)."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from apps.oms.clock import utcnow
 from apps.oms.config import Settings
-from apps.oms.store import fleet
+from apps.oms.store import fleet, leases
 from apps.oms.store.migrate import current_revision, head_revision
 from apps.oms.store.store import Store
 
@@ -22,13 +23,15 @@ async def readiness(store: Store, settings: Settings) -> dict[str, Any]:
     head = head_revision()
     revision: str | None = None
     alive = depth = 0
+    orphaned: list[int] = []
     store_ok = True
     try:
         revision = await current_revision(store.engine)
         async with store.read() as conn:
-            max_age = timedelta(seconds=settings.worker.heartbeat_seconds * 3)
-            alive = await fleet.alive_workers(conn, utcnow(), max_age)
+            dead_after = settings.worker.dead_after_seconds
+            alive = await fleet.alive_workers(conn, utcnow(), timedelta(seconds=dead_after))
             depth = await fleet.queue_depth(conn)
+            orphaned = await leases.orphaned_accounts(conn, utcnow(), dead_after)
     except (SQLAlchemyError, OSError) as exc:
         store_ok = False
         problems.append(f"store unreachable: {type(exc).__name__}")
@@ -45,5 +48,7 @@ async def readiness(store: Store, settings: Settings) -> dict[str, Any]:
         "migration": {"current": revision, "head": head, "up_to_date": migrated},
         "workers_alive": alive,
         "queue_depth": depth,
+        # informational, not a readiness failure: accounts wait for a lease round or a takeover
+        "accounts_without_live_owner": orphaned,
         "problems": problems,
     }

@@ -17,7 +17,9 @@ from apps.oms.store.reads import Filters, Scope
 from apps.oms.store.store import Store
 from apps.oms.store.tables import orders, positions
 
-NAMESPACES = frozenset({"position", "ccxt", "risk"})
+NAMESPACES = frozenset({"position", "ccxt", "risk"})  # what a subscription gets by default
+# opt-in: fleet events such as `account_owner_changed` (a worker took a dead worker's account)
+SUBSCRIBABLE = NAMESPACES | {"system"}
 SNAPSHOT_LIMIT = 5000
 SNAPSHOT_WAIT_SECONDS = 3.0
 
@@ -52,8 +54,10 @@ def account_scopes(
 ) -> dict[int, AccountScope]:
     """Scopes for a `subscribe` (404 for invisible accounts, 403 for strategies not granted)."""
     wanted = frozenset(namespaces) if namespaces is not None else NAMESPACES
-    if not wanted or not wanted <= NAMESPACES:
-        raise ValidationFailed(f"namespaces must be a non-empty subset of {sorted(NAMESPACES)}")
+    if not wanted or not wanted <= SUBSCRIBABLE:
+        raise ValidationFailed(
+            f"namespaces must be a non-empty subset of {sorted(SUBSCRIBABLE)}"
+        )
     asked = None if strategy_ids is None else frozenset(strategy_ids)
     scopes: dict[int, AccountScope] = {}
     for account_id in account_ids:

@@ -33,15 +33,41 @@ def parse_database_url(url: str) -> URL:
     return parsed
 
 
-def create_engine(url: str, *, pool_size: int = 10, echo: bool = False) -> AsyncEngine:
-    """Build the engine for `url` (no connection is opened until first use)."""
+def create_engine(
+    url: str, *, pool_size: int = 10, echo: bool = False, idle_transaction_timeout: int = 0
+) -> AsyncEngine:
+    """Build the engine for `url` (no connection is opened until first use).
+
+    `idle_transaction_timeout` (seconds, MariaDB only, 0 = off): the server ends a session whose
+    transaction has been idle that long, releasing its row locks. Workers set it, so a worker
+    paused inside a transaction (SIGSTOP, a frozen VM) cannot keep holding a lease row that a
+    live worker must take over; MySQL 8 has no such variable and ignores the setting."""
     parsed = parse_database_url(url)
     try:
         if parsed.get_backend_name() == "sqlite":
             return _sqlite_engine(parsed, echo=echo)
-        return _mysql_engine(parsed, pool_size=pool_size, echo=echo)
+        engine = _mysql_engine(parsed, pool_size=pool_size, echo=echo)
     except NoSuchModuleError as exc:  # pragma: no cover - both drivers are dependencies
         raise ConfigError(f"database driver missing for {parsed.drivername}") from exc
+    if idle_transaction_timeout > 0:
+        _end_idle_transactions(engine, idle_transaction_timeout)
+    return engine
+
+
+def _end_idle_transactions(engine: AsyncEngine, seconds: int) -> None:
+    """Dialect branch `idle_transaction_timeout`: a MariaDB session variable, unknown to MySQL
+    (error 1193 there, ignored)."""
+
+    @event.listens_for(engine.sync_engine, "connect")
+    def _on_connect(dbapi_connection: Any, _record: Any) -> None:
+        cursor = dbapi_connection.cursor()
+        try:
+            cursor.execute(f"SET SESSION idle_transaction_timeout = {int(seconds)}")
+        except Exception as exc:  # MySQL 8: unknown system variable
+            if "1193" not in str(exc):
+                raise
+        finally:
+            cursor.close()
 
 
 def _sqlite_engine(url: URL, *, echo: bool) -> AsyncEngine:

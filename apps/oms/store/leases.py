@@ -1,9 +1,11 @@
 """Account leases: which worker may run an account's commands, fenced by `lease_epoch`.
 
-A lease row exists per account. Taking one locks free or expired rows with `FOR UPDATE SKIP
-LOCKED` (named dialect branch: SQLite has no row locks and serialises writers instead), sets the
-owner and expiry and increments the epoch. Every record transaction first locks its lease row
-with `hold()`, so a lease cannot change hands while a result is being recorded.
+A lease row exists per account. Taking one locks free, expired or **orphaned** rows (owner's
+heartbeat older than `dead_after`: liveness comes from heartbeats, the expiry is a backstop) with
+`FOR UPDATE SKIP LOCKED` (named dialect branch: SQLite has no row locks and serialises writers
+instead), sets the owner and expiry and increments the epoch; taking a dead worker's lease writes
+a `system/account_owner_changed` event. Every record transaction first locks its lease row with
+`hold()`, so a lease cannot change hands while a result is being recorded.
 """
 
 from __future__ import annotations
@@ -16,7 +18,8 @@ from typing import Any
 from sqlalchemy import and_, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from apps.oms.store.tables import account_leases, commands, orders, positions
+from apps.oms.store.outbox import append_events, event_row
+from apps.oms.store.tables import account_leases, commands, orders, positions, workers
 
 L = account_leases.c
 
@@ -46,8 +49,21 @@ def lock(query: Any, dialect: str) -> Any:
     return query.with_for_update()
 
 
-def _takeable(owner: str, now: datetime) -> Any:
-    return or_(L.owner.is_(None), L.expires_at.is_(None), L.expires_at < now, L.owner == owner)
+def live_workers(now: datetime, dead_after: float) -> Any:
+    """Ids of running workers whose last heartbeat is at most `dead_after` seconds old."""
+    W = workers.c
+    return select(W.id).where(
+        W.status == "running", W.heartbeat_at >= now - timedelta(seconds=dead_after)
+    )
+
+
+def _takeable(owner: str, now: datetime, dead_after: float | None) -> Any:
+    """Free, expired, already ours, or (with `dead_after`) owned by a worker without a recent
+    heartbeat."""
+    free = or_(L.owner.is_(None), L.expires_at.is_(None), L.expires_at < now, L.owner == owner)
+    if dead_after is None:
+        return free
+    return or_(free, L.owner.not_in(live_workers(now, dead_after)))
 
 
 async def accounts_with_work(conn: AsyncConnection, limit: int) -> list[int]:
@@ -82,12 +98,15 @@ async def acquire(
     dialect: str,
     workers: int = 1,
     overdue: Collection[int] = (),
+    dead_after: float | None = None,
 ) -> tuple[list[Lease], set[int]]:
     """Take free or expired leases of accounts that have work: at most `limit`, and no more
     than this worker's fair share (accounts with work / `workers` alive, counting the ones it
     holds), so that under sustained load a second worker process gets accounts too. `overdue`
     accounts (this worker left them to its peers a while ago and they are still free) are
     taken regardless of the share: a peer that is alive but full or slow cannot starve them.
+    With `dead_after`, leases whose owner is not a running worker with a heartbeat younger than
+    that are free too (the worker passes it; without it only the expiry frees a lease).
     Returns the leases taken and the free accounts left to others."""
     if limit <= 0:
         return [], set()
@@ -96,17 +115,44 @@ async def acquire(
     wanted = [a for a in every if a not in held]
     if not wanted:
         return [], set()
-    query = select(L.account_id).where(_takeable(owner, now), L.account_id.in_(wanted))
-    free = [
-        int(a)
-        for a in (await conn.execute(skip_locked(query.order_by(L.account_id), dialect))).scalars()
-    ]
+    query = select(L.account_id, L.owner).where(
+        _takeable(owner, now, dead_after), L.account_id.in_(wanted)
+    )
+    rows = (await conn.execute(skip_locked(query.order_by(L.account_id), dialect))).all()
+    free = [int(r.account_id) for r in rows]
+    previous = {int(r.account_id): r.owner for r in rows if r.owner not in (None, owner)}
     share = -(-len(every) // max(1, workers)) - len(held)
     late = [a for a in free if a in overdue]
     count = min(limit, max(share, len(late)))
     chosen = (late + [a for a in free if a not in overdue])[: max(0, count)]
     taken = await _take(conn, chosen, owner, now, lease_seconds)
+    await _announce_takeovers(conn, [t for t in taken if t.account_id in previous], previous, owner)
     return taken, set(free) - set(chosen)
+
+
+async def _announce_takeovers(
+    conn: AsyncConnection, taken: list[Lease], previous: dict[int, str], owner: str
+) -> None:
+    """One `system/account_owner_changed` event per lease taken from another (dead) owner."""
+    events = []
+    for lease in taken:
+        payload = {"account_id": lease.account_id, "previous_owner": previous[lease.account_id],
+                   "owner": owner, "lease_epoch": lease.epoch, "reason": "takeover"}
+        events.append(event_row(account_id=lease.account_id, namespace="system",
+                                event="account_owner_changed", payload=payload))
+    await append_events(conn, events)
+
+
+async def orphaned_accounts(conn: AsyncConnection, now: datetime, dead_after: float) -> list[int]:
+    """Accounts with work whose lease has no live owner (free, expired or held by a worker
+    that missed its heartbeats): what `/readyz` reports while a takeover is pending."""
+    wanted = await accounts_with_work(conn, 1000)
+    if not wanted:
+        return []
+    query = select(L.account_id).where(
+        L.account_id.in_(wanted), _takeable("", now, dead_after)
+    )
+    return sorted(int(a) for a in (await conn.execute(query)).scalars())
 
 
 async def _take(

@@ -22,8 +22,9 @@ class Store:
         self.on_queued: Callable[[set[int]], Awaitable[None]] | None = None
 
     @classmethod
-    def from_url(cls, url: str, *, pool_size: int = 10) -> Store:
-        return cls(create_engine(url, pool_size=pool_size))
+    def from_url(cls, url: str, *, pool_size: int = 10, idle_transaction_timeout: int = 0) -> Store:
+        return cls(create_engine(url, pool_size=pool_size,
+                                 idle_transaction_timeout=idle_transaction_timeout))
 
     @property
     def dialect(self) -> str:

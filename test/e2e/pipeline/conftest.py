@@ -39,10 +39,13 @@ pytestmark = pytest.mark.mysql
 ROOT = Path(__file__).resolve().parents[3]
 PEPPER = "e2e-pipeline-pepper-0123456789abcdef01234"
 SYMBOL = "BTC/USDT:USDT"
-# short leases and lookup windows so kills and unknown outcomes resolve within a test
+# quick failover (a worker without a heartbeat for 1.5 s is dead) and short lookup windows, so
+# kills and unknown outcomes resolve within a test; the lease is only the backstop (30 s), so a
+# loaded machine delaying a renewal does not hand a live worker's accounts over
 WORKER_ENV = {
-    "OMS_WORKER__LEASE_SECONDS": "1.5",
+    "OMS_WORKER__LEASE_SECONDS": "30",
     "OMS_WORKER__HEARTBEAT_SECONDS": "0.3",
+    "OMS_WORKER__MISSED_HEARTBEATS": "5",
     "OMS_WORKER__POLL_MAX_MS": "20",
     # long enough for a placement that committed late on a loaded machine to be found by lookup
     "OMS_WORKER__UNKNOWN_OUTCOME_WINDOW_SECONDS": "15",
@@ -64,8 +67,10 @@ def D(value: Any) -> Decimal:
 class Stack:
     """One database, its seeded keys, and the API / worker processes started on it."""
 
-    def __init__(self, name: str, url: str, tmp: Path) -> None:
+    def __init__(self, name: str, url: str, tmp: Path,
+                 env: dict[str, str] | None = None) -> None:
         self.name, self.url, self.tmp = name, url, tmp
+        self.extra_env = dict(env or {})
         self.port = free_port()
         self.base = f"http://127.0.0.1:{self.port}"
         self.api: subprocess.Popen[bytes] | None = None
@@ -83,6 +88,7 @@ class Stack:
             "OMS_DATABASE_URL": self.url, "OMS_API_PORT": str(self.port),
             "OMS_SECURITY__API_KEY_PEPPER": PEPPER, "OMS_PAPER_PRICE_SOURCE": "manual",
             "OMS_LOG_LEVEL": "WARNING", "PYTHONPATH": str(ROOT), **WORKER_ENV,
+            **self.extra_env,
         })
         return env
 
@@ -265,11 +271,12 @@ class Stack:
 
 
 @contextlib.contextmanager
-def make_stack(tmp: Path, *, workers: int = 1) -> Iterator[Stack]:
-    """Fresh database, migrated and seeded; API and `workers` worker processes; all torn down
-    (processes killed, database dropped) even when the test fails."""
+def make_stack(tmp: Path, *, workers: int = 1,
+               env: dict[str, str] | None = None) -> Iterator[Stack]:
+    """Fresh database, migrated and seeded; API and `workers` worker processes (`env` overrides
+    their settings); all torn down (processes killed, database dropped) even when the test fails."""
     name, url = create_mysql_database("oms_e2e")
-    s = Stack(name, url, tmp)
+    s = Stack(name, url, tmp, env)
     try:
         upgrade(url)
         s.seed()

@@ -27,7 +27,7 @@ ROOT = Path(__file__).parents[3]
 async def start_worker(url: str, tmp: Path) -> asyncio.subprocess.Process:
     env = {k: v for k, v in os.environ.items()
            if not k.startswith("OMS_") and k != "CONFIG_JSON_PATH"}
-    env.update(PYTHONPATH=str(ROOT), OMS_DATABASE_URL=url, OMS_WORKER__LEASE_SECONDS="1.5",
+    env.update(PYTHONPATH=str(ROOT), OMS_DATABASE_URL=url, OMS_WORKER__LEASE_SECONDS="30",
                OMS_WORKER__HEARTBEAT_SECONDS="0.3", OMS_WORKER__POLL_MAX_MS="20",
                OMS_WORKER__UNKNOWN_OUTCOME_WINDOW_SECONDS="15",
                OMS_WORKER__VENUE_TIMEOUT_SECONDS="30")

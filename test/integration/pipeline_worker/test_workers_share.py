@@ -46,8 +46,10 @@ async def remaining(store: Store) -> int:
 
 
 def start(store: Store) -> tuple[Worker, asyncio.Task[None], asyncio.Event]:
+    # two workers share one event loop here: a generous liveness margin (5 s), so that a loaded
+    # machine delaying one of them does not make the other take its accounts (not tested here)
     settings = Settings(worker=worker_settings(poll_max_ms=100, concurrency=16, lease_seconds=5,
-                                               heartbeat_seconds=0.5))
+                                               heartbeat_seconds=0.5, missed_heartbeats=10))
     worker = Worker(settings, store)
     stop = asyncio.Event()
     return worker, asyncio.create_task(worker.run(stop)), stop

@@ -1,0 +1,20 @@
+import { en, type LabelKey, type Labels } from "./i18n/en";
+import { es } from "./i18n/es";
+import { pt } from "./i18n/pt";
+
+export const LANGUAGES: Record<string, { name: string; labels: Labels }> = {
+  en: { name: "English", labels: en },
+  pt: { name: "Português", labels: pt },
+  es: { name: "Español", labels: es },
+};
+
+let current: Labels = en;
+
+export function setLanguage(code: string): void {
+  current = LANGUAGES[code]?.labels ?? en;
+  document.documentElement.lang = LANGUAGES[code] ? code : "en";
+}
+
+export function t(key: LabelKey): string {
+  return current[key];
+}

@@ -1,0 +1,135 @@
+import "./styles.css";
+import { errorText } from "./api";
+import { field, h, input, select } from "./dom";
+import { LANGUAGES, setLanguage, t } from "./i18n";
+import { metrics } from "./metrics";
+import { SCREENS, type Screen } from "./screens/registry";
+import { recordEvents } from "./screens/system";
+import { Session } from "./session";
+import "./screens/accounts";
+import "./screens/trade";
+import "./screens/monitor";
+import "./screens/system";
+import "./screens/charts";
+import "./screens/people";
+
+declare global {
+  interface Window {
+    omsConsole?: { session: Session | null; metrics: typeof metrics };
+  }
+}
+
+const app = document.getElementById("app") as HTMLElement;
+let session: Session | null = null;
+let cleanup: (() => void) | void = undefined;
+window.omsConsole = { session: null, metrics };
+
+function lang(): string {
+  return localStorage.getItem("oms.lang") ?? "en";
+}
+
+function loginScreen(error = ""): void {
+  setLanguage(lang());
+  const base = input("base_url", { value: localStorage.getItem("oms.base") ?? window.location.origin, required: true });
+  const key = input("api_key", { type: "password", required: true, autocomplete: "current-password" });
+  const language = select("language", Object.entries(LANGUAGES).map(([c, l]): [string, string] => [c, l.name]), lang());
+  language.addEventListener("change", () => {
+    localStorage.setItem("oms.lang", language.value);
+    loginScreen();
+  });
+  const msg = h("div", { class: error ? "msg error" : "msg", "data-testid": "login-error", role: "alert" }, error);
+  const button = h("button", { type: "submit", "data-testid": "login-submit" }, t("login"));
+  app.replaceChildren(h("form", {
+    class: "login card", "data-screen": "login",
+    onsubmit: async (e: Event) => {
+      e.preventDefault();
+      button.disabled = true;
+      try {
+        const s = await Session.open(base.value.trim(), key.value.trim());
+        localStorage.setItem("oms.base", base.value.trim());
+        sessionStorage.setItem("oms.key", key.value.trim());
+        start(s);
+      } catch (exc) {
+        msg.textContent = errorText(exc);
+        msg.className = "msg error";
+      } finally {
+        button.disabled = false;
+      }
+    },
+  }, h("h1", {}, t("app_title")), field(t("base_url"), base), field(t("api_key"), key),
+  field(t("language"), language), button, h("p", { class: "hint" }, t("login_hint")), msg));
+  key.focus();
+}
+
+function visibleScreens(s: Session): Screen[] {
+  return SCREENS.filter((sc) => sc.visible(s));
+}
+
+function start(s: Session): void {
+  session = s;
+  window.omsConsole = { session: s, metrics };
+  s.live.start();
+  recordEvents(s);
+  window.addEventListener("hashchange", route);
+  if (!location.hash) location.hash = "#/accounts";
+  route();
+}
+
+function logout(): void {
+  session?.live.stop();
+  session = null;
+  window.omsConsole = { session: null, metrics };
+  sessionStorage.removeItem("oms.key");
+  window.removeEventListener("hashchange", route);
+  if (cleanup) cleanup();
+  cleanup = undefined;
+  location.hash = "";
+  loginScreen();
+}
+
+function statusPill(s: Session): HTMLElement {
+  const pill = h("button", { type: "button", class: "pill", "data-testid": "live-status", title: t("reconnect") });
+  const paint = (): void => {
+    pill.dataset["status"] = s.live.status;
+    pill.textContent = s.live.authError ? s.live.authError : `${t(s.live.status === "live" ? "live" : s.live.status === "connecting" ? "connecting" : "offline")}${s.live.lastSeq !== null ? ` · seq ${s.live.lastSeq}` : ""}`;
+    pill.className = `pill ${s.live.status}`;
+  };
+  pill.addEventListener("click", () => { s.live.suspend(); s.live.resume(); });
+  s.live.onStatus(paint);
+  s.live.onEvent(paint);
+  paint();
+  return pill;
+}
+
+function route(): void {
+  const s = session;
+  if (!s) return;
+  if (cleanup) cleanup();
+  cleanup = undefined;
+  const screens = visibleScreens(s);
+  const id = location.hash.replace(/^#\//, "") || "accounts";
+  const screen = screens.find((sc) => sc.id === id) ?? screens[0];
+  const nav = h("nav", {}, ...screens.map((sc) =>
+    h("a", { href: `#/${sc.id}`, class: `${sc.id === screen?.id ? "active" : ""} ${sc.group ?? ""}`, "data-testid": `nav-${sc.id}` }, t(sc.label))));
+  const main = h("main", { "data-screen": screen?.id ?? "" });
+  const header = h("header", {},
+    h("strong", {}, t("app_title")), nav,
+    h("span", { class: "who", "data-testid": "who" }, `${s.profile.name} · ${s.profile.role}`),
+    statusPill(s),
+    h("button", { type: "button", onclick: logout, "data-testid": "logout" }, t("logout")));
+  app.replaceChildren(header, main);
+  if (screen) {
+    try {
+      cleanup = screen.render(main, s);
+    } catch (exc) {
+      main.append(h("div", { class: "msg error" }, errorText(exc)));
+    }
+  }
+}
+
+setLanguage(lang());
+const savedKey = sessionStorage.getItem("oms.key");
+const savedBase = localStorage.getItem("oms.base");
+if (savedKey && savedBase) {
+  Session.open(savedBase, savedKey).then(start, (exc: unknown) => loginScreen(errorText(exc)));
+} else loginScreen();

@@ -1,0 +1,104 @@
+// What the logged-in key is and may do: read from /user/profile, /oms/accounts and the server's
+// OpenAPI document (screens for endpoints the server does not have are not offered).
+import { Api, type Row } from "./api";
+import { LiveStream } from "./live";
+
+export interface Permissions {
+  can_read: boolean;
+  can_trade: boolean;
+  can_close_position: boolean;
+  can_risk_manage: boolean;
+  can_block_new_positions: boolean;
+  can_block_account: boolean;
+  restrict_to_strategies: boolean;
+  strategy_ids: number[];
+}
+
+export interface Account {
+  id: number;
+  exchange_id: string;
+  label: string;
+  position_mode: string;
+  environment: string;
+  status: string;
+  allow_new_positions: boolean;
+  out_of_sync: boolean;
+  permissions: Permissions | null;
+}
+
+export interface Profile {
+  user_id: number;
+  name: string;
+  role: string;
+  api_key: { id: number; label: string | null; prefix: string; kind: string };
+}
+
+const TRADING_ROLES = new Set(["trader", "portfolio_manager", "robot"]);
+
+export class Session {
+  live: LiveStream;
+  constructor(
+    readonly api: Api,
+    readonly profile: Profile,
+    public accounts: Account[],
+    readonly endpoints: Set<string>,
+  ) {
+    this.live = new LiveStream(api, accounts.map((a) => a.id));
+  }
+
+  static async open(base: string, key: string): Promise<Session> {
+    const api = new Api(base, key);
+    const profile = await api.get<Profile>("/user/profile");
+    const accounts = (await api.get<{ items: Account[] }>("/oms/accounts")).items;
+    const endpoints = new Set<string>();
+    try {
+      const doc = await api.get<{ paths: Record<string, Row> }>("/openapi.json");
+      for (const [path, ops] of Object.entries(doc.paths)) {
+        for (const method of Object.keys(ops)) endpoints.add(`${method.toUpperCase()} ${path}`);
+      }
+    } catch {
+      // no OpenAPI document: offer only the screens of the core API
+    }
+    return new Session(api, profile, accounts, endpoints);
+  }
+
+  has(endpoint: string): boolean {
+    return this.endpoints.has(endpoint);
+  }
+
+  get isAdmin(): boolean {
+    return this.profile.role === "admin";
+  }
+
+  canTrade(a: Account): boolean {
+    return TRADING_ROLES.has(this.profile.role) && Boolean(a.permissions?.can_trade);
+  }
+
+  canClose(a: Account): boolean {
+    return (
+      this.canTrade(a) ||
+      (this.profile.role === "risk" && Boolean(a.permissions?.can_close_position || a.permissions?.can_risk_manage))
+    );
+  }
+
+  canRisk(a: Account): boolean {
+    return this.profile.role === "risk" && Boolean(a.permissions?.can_risk_manage);
+  }
+
+  canRead(a: Account): boolean {
+    return this.isAdmin || Boolean(a.permissions?.can_read);
+  }
+
+  get tradeAccounts(): Account[] {
+    return this.accounts.filter((a) => this.canTrade(a));
+  }
+  get closeAccounts(): Account[] {
+    return this.accounts.filter((a) => this.canClose(a));
+  }
+  get accountIds(): string {
+    return this.accounts.map((a) => a.id).join(",");
+  }
+  accountOptions(list: Account[] = this.accounts): [string, string][] {
+    return list.map((a) => [String(a.id), `#${a.id} ${a.label} (${a.exchange_id}, ${a.position_mode})`]);
+  }
+}

@@ -1,0 +1,353 @@
+"""The console in headless Chromium against the real API and worker: trading flow with live grids,
+permissions (read-only key, bad key), websocket loss and resume, and a screenshot of every screen."""
+
+from __future__ import annotations
+
+import re
+from decimal import Decimal
+
+import httpx
+import pytest
+from playwright.sync_api import Page, expect
+
+from test.console.conftest import (
+    SYMBOL,
+    Keys,
+    api_rows,
+    goto,
+    grid_rows,
+    login,
+    shot,
+    wait_live,
+)
+
+pytestmark = [pytest.mark.mysql, pytest.mark.timeout(900)]
+POS_COLS = ["side", "qty", "avg_price", "state"]
+ORDER_COLS = ["side", "order_type", "qty", "price", "status"]
+
+
+def send_form(page: Page, form: str, account_id: int, **fields: str) -> str:
+    """Fills one command form, submits it, returns the result text once the API answered."""
+    f = page.locator(f'form[data-form="{form}"]')
+    f.locator('[name="account_id"]').select_option(str(account_id))
+    for name, value in fields.items():
+        el = f.locator(f'[name="{name}"]')
+        if el.evaluate("e => e.tagName") == "SELECT":
+            el.select_option(value)
+        else:
+            el.fill(value)
+    result = page.get_by_test_id(f"result-{form}")
+    f.get_by_test_id(f"submit-{form}").click()
+    expect(result).to_have_class(re.compile(r"msg (ok|error)"))
+    assert result.get_attribute("class") == "msg ok", result.inner_text()
+    return result.inner_text()
+
+
+def open_positions(page: Page) -> list[dict[str, str]]:
+    return grid_rows(page, "grid-open-positions", POS_COLS)
+
+
+def wait_rows(page: Page, testid: str, cols: list[str], check, what: str) -> list[dict[str, str]]:  # type: ignore[no-untyped-def]
+    """Polls the grid's DOM until check(rows) holds (deadline generous; not a speed check)."""
+    for _ in range(1200):
+        rows = grid_rows(page, testid, cols)
+        if check(rows):
+            return rows
+        page.wait_for_timeout(100)
+    raise AssertionError(f"{what}: grid {testid} shows {grid_rows(page, testid, cols)}")
+
+
+def test_trade_flow_live(page: Page, keys: Keys) -> None:
+    stack, acct = keys.stack, keys.account_id
+    stack.price("100")
+    login(page, stack.base, stack.trader_key)
+    wait_live(page)
+    shot(page, "accounts")
+    expect(page.get_by_test_id("grid-accounts")).to_contain_text("hedge")
+
+    # market order from the form; the position shows on the monitor from the stream
+    goto(page, "trade")
+    shot(page, "trade")
+    text = send_form(page, "send_order", acct, symbol=SYMBOL, side="buy", order_type="market",
+                     qty="0.5")
+    assert "completed" in text
+    goto(page, "monitor")
+    rows = wait_rows(page, "grid-open-positions", POS_COLS, lambda r: len(r) == 1, "market buy")
+    assert rows[0]["side"] == "buy"
+    assert rows[0]["qty"] == "0.5"
+
+    # a second client's order appears on the open monitor without a reload
+    stack.cmd(acct, "send_order", symbol=SYMBOL, side="sell", order_type="market", qty="0.5")
+    wait_rows(page, "grid-open-positions", POS_COLS, lambda r: len(r) == 2, "REST sell")
+
+    # limit order: open order row, filled when the paper price moves, then a third position
+    goto(page, "trade")
+    send_form(page, "send_order", acct, symbol=SYMBOL, side="buy", order_type="limit",
+              qty="0.2", price="95")
+    goto(page, "monitor")
+    page.get_by_test_id("tab-open-orders").click()
+    orders = wait_rows(page, "grid-open-orders", ORDER_COLS, lambda r: len(r) == 1, "limit open")
+    assert orders[0]["price"] == "95"
+    assert orders[0]["order_type"] == "limit"
+    shot(page, "monitor-open-orders")
+    stack.price("94")
+    wait_rows(page, "grid-open-orders", ORDER_COLS, lambda r: r == [], "limit filled")
+    page.get_by_test_id("tab-open-positions").click()
+    positions = wait_rows(page, "grid-open-positions", POS_COLS, lambda r: len(r) == 3, "fill")
+    assert sorted((p["side"], p["qty"]) for p in positions) == [
+        ("buy", "0.2"), ("buy", "0.5"), ("sell", "0.5")]
+    shot(page, "monitor-open-positions")
+
+    # close-by the two hedge positions of 0.5, then close the rest in two parts
+    buy = next(p for p in positions if p["side"] == "buy" and p["qty"] == "0.5")
+    sell = next(p for p in positions if p["side"] == "sell")
+    goto(page, "trade")
+    send_form(page, "close_by", acct, position_id_a=buy["id"], position_id_b=sell["id"])
+    rest = next(p for p in positions if p["qty"] == "0.2")
+    send_form(page, "close_position", acct, position_id=rest["id"], qty="0.1")
+    goto(page, "monitor")
+    wait_rows(page, "grid-open-positions", POS_COLS,
+              lambda r: [(p["id"], p["qty"]) for p in r] == [(rest["id"], "0.1")], "partial")
+    goto(page, "trade")
+    send_form(page, "close_position", acct, position_id=rest["id"])
+    goto(page, "monitor")
+    wait_rows(page, "grid-open-positions", POS_COLS, lambda r: r == [], "all closed")
+
+    # deals: the grid equals the API's list; the chart's total is their exact sum
+    deals = stack.deals(acct)
+    page.get_by_test_id("tab-deals").click()
+    shown = wait_rows(page, "grid-deals", ["pnl", "qty", "price"],
+                      lambda r: len(r) == len(deals), "deal rows")
+    assert [(r["id"], r["pnl"], r["qty"], r["price"]) for r in shown] == [
+        (str(d["id"]), d["pnl"] or "", d["qty"], d["price"]) for d in deals]
+    shot(page, "monitor-deals")
+    page.get_by_test_id("tab-positions-history").click()
+    history = stack.get("/oms/positions/history", account_ids=acct)["total"]
+    expect(page.get_by_test_id("positions-history-pageinfo")).to_contain_text(f"· {history} ")
+    shot(page, "monitor-positions-history")
+    page.get_by_test_id("tab-orders-history").click()
+    shot(page, "monitor-orders-history")
+
+    total = sum((Decimal(d["pnl"] or "0") for d in deals), Decimal(0))
+    goto(page, "charts")
+    pnl = page.get_by_test_id("pnl-total-all")
+    expect(pnl).to_have_text(f"all: {_plain(total)}")
+    expect(pnl).to_have_attribute("data-points", str(len(deals)))
+    page.get_by_test_id("price_symbol").fill(SYMBOL)
+    page.get_by_test_id("price-apply").click()
+    expect(page.get_by_test_id("price-fills")).to_have_attribute("data-fills", str(len(deals)))
+    # a new closing deal moves the chart live
+    stack.cmd(acct, "send_order", symbol=SYMBOL, side="buy", order_type="market", qty="0.1")
+    stack.price("97")
+    opened = stack.positions(acct)
+    stack.cmd(acct, "close_position", position_id=opened[0]["id"])
+    deals = stack.deals(acct)
+    total = sum((Decimal(d["pnl"] or "0") for d in deals), Decimal(0))
+    assert total != 0  # the chart must have moved from the earlier total
+    expect(pnl).to_have_text(f"all: {_plain(total)}")
+    expect(pnl).to_have_attribute("data-points", str(len(deals)))
+    expect(page.get_by_test_id("price-fills")).to_have_attribute("data-fills", str(len(deals)))
+    expect(page.get_by_test_id("price-last")).to_contain_text("97")
+    shot(page, "charts")
+
+    goto(page, "system")
+    expect(page.get_by_test_id("grid-event-log")).to_contain_text("deal_created")
+    shot(page, "system-event-log")
+    page.get_by_test_id("tab-raw-orders").click()
+    shot(page, "system-raw-orders")
+    page.get_by_test_id("tab-ccxt").click()
+    shot(page, "system-ccxt-call")
+    goto(page, "strategies")
+    shot(page, "strategies")
+    goto(page, "profile")
+    expect(page.get_by_test_id("profile")).to_contain_text("trader")
+    shot(page, "profile")
+
+
+def _plain(d: Decimal) -> str:
+    text = format(d, "f")
+    if "." in text:
+        text = text.rstrip("0").rstrip(".")
+    return "0" if text in ("-0", "") else text
+
+
+def test_websocket_loss_resumes_to_a_fresh_load(page: Page, keys: Keys) -> None:
+    stack, acct = keys.stack, keys.account_id
+    stack.price("100")
+    login(page, stack.base, stack.trader_key)
+    wait_live(page)
+    goto(page, "monitor")
+    stack.cmd(acct, "send_order", symbol=SYMBOL, side="buy", order_type="market", qty="0.3")
+    wait_rows(page, "grid-open-positions", POS_COLS, lambda r: len(r) >= 1, "before the cut")
+
+    page.evaluate("window.omsConsole.session.live.suspend()")
+    expect(page.get_by_test_id("live-status")).to_have_attribute("data-status", "offline")
+    # while the console is offline: a new position, a resting order, a closed position
+    stack.cmd(acct, "send_order", symbol=SYMBOL, side="sell", order_type="market", qty="0.4")
+    stack.cmd(acct, "send_order", symbol=SYMBOL, side="buy", order_type="limit", qty="0.1",
+              price="90")
+    first = stack.positions(acct)[0]
+    stack.cmd(acct, "close_position", position_id=first["id"])
+    want_pos = [{k: r[k] for k in ["id", *POS_COLS]}
+                for r in api_rows(stack, "/oms/positions/open", acct, POS_COLS)]
+    want_ord = api_rows(stack, "/oms/orders/open", acct, ORDER_COLS)
+
+    page.evaluate("window.omsConsole.session.live.resume()")
+    wait_live(page)
+    got_pos = wait_rows(page, "grid-open-positions", POS_COLS, lambda r: r == want_pos, "resume")
+    page.get_by_test_id("tab-open-orders").click()
+    got_ord = wait_rows(page, "grid-open-orders", ORDER_COLS, lambda r: r == want_ord, "orders")
+    # the missed events were replayed (since_seq), not replaced by a new snapshot
+    goto(page, "system")
+    expect(page.get_by_test_id("grid-event-log")).to_contain_text("position_closed")
+
+    page.reload()  # a fresh load of the same session: the grids are the same
+    wait_live(page)
+    goto(page, "monitor")
+    assert wait_rows(page, "grid-open-positions", POS_COLS, lambda r: r == got_pos, "reload")
+    page.get_by_test_id("tab-open-orders").click()
+    assert wait_rows(page, "grid-open-orders", ORDER_COLS, lambda r: r == got_ord, "reload")
+    stack.cmd(acct, "cancel_all_orders")
+    for p in stack.positions(acct):
+        stack.cmd(acct, "close_position", position_id=p["id"])
+
+
+def test_read_only_key_sees_no_trading_form(page: Page, keys: Keys) -> None:
+    login(page, keys.stack.base, keys.readonly)
+    wait_live(page)
+    expect(page.get_by_test_id("who")).to_contain_text("readonly")
+    expect(page.get_by_test_id("nav-trade")).to_have_count(0)
+    page.goto(f"{keys.stack.base}/ui/#/trade")  # asked for by address: still not offered
+    wait_live(page)
+    for screen in ("accounts", "monitor", "system", "charts", "strategies", "profile"):
+        goto(page, screen)
+        for form in ("send_order", "close_position", "close_by", "cancel_order",
+                     "change_order", "merge_positions", "position_change", "create_strategy"):
+            expect(page.locator(f'form[data-form="{form}"]')).to_have_count(0)
+    goto(page, "system")
+    page.get_by_test_id("tab-ccxt").click()
+    options = page.locator('form[data-form="ccxt_call"] [name="func"] option').all_inner_texts()
+    assert "fetch_ticker" in options
+    assert "create_order" not in options
+
+
+def test_bad_key_is_refused_with_the_api_message(page: Page, keys: Keys) -> None:
+    bad = "not-a-real-key-0000000000"
+    expected = httpx.get(f"{keys.stack.base}/user/profile", headers={"x-api-key": bad}).json()
+    login(page, keys.stack.base, bad)
+    error = page.get_by_test_id("login-error")
+    expect(error).to_contain_text(expected["error"]["message"])
+    expect(error).to_contain_text(expected["error"]["code"])
+    shot(page, "login-refused")
+    page.get_by_test_id("language").select_option("pt")
+    expect(page.get_by_test_id("login-submit")).to_have_text("Entrar")
+    page.get_by_test_id("language").select_option("en")
+    shot(page, "login")
+
+
+def test_admin_and_risk_screens(page: Page, keys: Keys) -> None:
+    stack = keys.stack
+    login(page, stack.base, stack.admin_key)
+    wait_live(page)
+    expect(page.get_by_test_id("nav-trade")).to_have_count(0)  # admins never trade
+    goto(page, "admin-users")
+    f = page.locator('form[data-form="create_user"]')
+    f.locator('[name="name"]').fill("console-made")
+    f.locator('[name="role"]').select_option("trader")
+    f.get_by_test_id("submit-create_user").click()
+    expect(page.get_by_test_id("result-create_user")).to_have_class("msg ok")
+    expect(page.get_by_test_id("grid-users")).to_contain_text("console-made")
+    shot(page, "admin-users")
+    goto(page, "admin-audit")
+    expect(page.get_by_test_id("grid-audit")).to_contain_text("user")
+    shot(page, "admin-audit")
+    page.get_by_test_id("logout").click()
+
+    login(page, stack.base, keys.risk)
+    wait_live(page)
+    goto(page, "risk")
+    form = page.locator('form[data-form="risk_limits"]')
+    form.locator('[name="risk_account"]').select_option(str(keys.account_id))
+    expect(page.get_by_test_id("risk-current")).to_contain_text(f'"account_id": {keys.account_id}')
+    form.locator('[name="max_order_qty"]').fill("12.5")
+    form.locator('[name="risk_comment"]').fill("console test")
+    form.get_by_test_id("submit-risk_limits").click()
+    expect(page.get_by_test_id("result-risk_limits")).to_have_class("msg ok")
+    limits = httpx.get(f"{stack.base}/oms/risk/{keys.account_id}/limits",
+                       headers={"x-api-key": keys.risk}).json()
+    assert limits["account"]["max_order_qty"] == "12.5"
+    expect(page.get_by_test_id("risk-current")).to_contain_text('"max_order_qty": "12.5"')
+    # a bad value is refused with the API's message
+    form.locator('[name="max_order_qty"]').fill("-1")
+    form.get_by_test_id("submit-risk_limits").click()
+    expect(page.get_by_test_id("result-risk_limits")).to_have_class("msg error")
+    expect(page.get_by_test_id("result-risk_limits")).to_contain_text("validation_error")
+    shot(page, "risk")
+
+
+def test_change_cancel_merge_and_sl_forms(page: Page, keys: Keys) -> None:
+    stack, acct = keys.stack, keys.account_id
+    stack.price("100")
+    for _ in range(2):
+        stack.cmd(acct, "send_order", symbol=SYMBOL, side="buy", order_type="market", qty="0.1")
+    first, second = (p["id"] for p in stack.positions(acct)[-2:])
+    login(page, stack.base, stack.trader_key)
+    wait_live(page)
+    goto(page, "monitor")
+    wait_rows(page, "grid-open-positions", POS_COLS, lambda r: len(r) == 2, "two buys")
+
+    goto(page, "trade")
+    send_form(page, "merge_positions", acct, source_position_id=str(first),
+              target_position_id=str(second))
+    goto(page, "monitor")
+    rows = wait_rows(page, "grid-open-positions", POS_COLS,
+                     lambda r: [(p["id"], p["qty"]) for p in r] == [(str(second), "0.2")], "merge")
+    goto(page, "trade")
+    send_form(page, "position_change", acct, position_id=rows[0]["id"], oms_stop_loss="80.5")
+    goto(page, "monitor")
+    wait_rows(page, "grid-open-positions", ["stop_loss"],
+              lambda r: [p["stop_loss"] for p in r] == ["80.5"], "stop loss")
+
+    # a limit order changed then cancelled; two more cancelled at once
+    stack.cmd(acct, "send_order", symbol=SYMBOL, side="buy", order_type="limit", qty="0.1",
+              price="90")
+    page.get_by_test_id("tab-open-orders").click()
+    (order,) = wait_rows(page, "grid-open-orders", ORDER_COLS, lambda r: len(r) == 1, "limit")
+    goto(page, "trade")
+    send_form(page, "change_order", acct, order_id=order["id"], new_price="91")
+    goto(page, "monitor")
+    page.get_by_test_id("tab-open-orders").click()
+    wait_rows(page, "grid-open-orders", ORDER_COLS,
+              lambda r: [(o["id"], o["price"]) for o in r] == [(order["id"], "91")], "changed")
+    goto(page, "trade")
+    send_form(page, "cancel_order", acct, order_id=order["id"])
+    for price in ("88", "89"):
+        stack.cmd(acct, "send_order", symbol=SYMBOL, side="buy", order_type="limit", qty="0.1",
+                  price=price)
+    goto(page, "monitor")
+    page.get_by_test_id("tab-open-orders").click()
+    wait_rows(page, "grid-open-orders", ORDER_COLS,
+              lambda r: sorted(o["price"] for o in r) == ["88", "89"], "two resting")
+    goto(page, "trade")
+    send_form(page, "cancel_all_orders", acct, symbol=SYMBOL)
+    goto(page, "monitor")
+    page.get_by_test_id("tab-open-orders").click()
+    wait_rows(page, "grid-open-orders", ORDER_COLS, lambda r: r == [], "all cancelled")
+
+    # a refused command shows the API's own message
+    body = {"account_id": acct, "command": "send_order",
+            "payload": {"symbol": SYMBOL, "side": "buy", "order_type": "market", "qty": "abc"}}
+    refused = httpx.post(f"{stack.base}/oms/commands", json=body,
+                         headers={"x-api-key": stack.trader_key}).json()["error"]
+    goto(page, "trade")
+    f = page.locator('form[data-form="send_order"]')
+    f.locator('[name="symbol"]').fill(SYMBOL)
+    f.locator('[name="qty"]').fill("abc")
+    f.get_by_test_id("submit-send_order").click()
+    result = page.get_by_test_id("result-send_order")
+    expect(result).to_have_class("msg error")
+    expect(result).to_contain_text(refused["message"])
+    expect(result).to_contain_text(refused["code"])
+    shot(page, "trade-refused")
+    for p in stack.positions(acct):
+        stack.cmd(acct, "close_position", position_id=p["id"])
