@@ -1,5 +1,9 @@
 # Two commands: `make run` starts everything on the embedded store; `make test` installs and tests.
 PYTHON ?= python3
+# pytest-xdist workers for `make test` (each has its own MySQL databases, SQLite files and ports;
+# modules stay whole on one worker so their module fixtures start once): 3 suits 2 shared cores,
+# most tests wait on sockets and subprocesses. PYTEST_WORKERS=0 runs in one process.
+PYTEST_WORKERS ?= 3
 VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
@@ -31,7 +35,7 @@ unit: $(STAMP)
 test: $(STAMP) console chromium
 	$(BIN)/ruff check apps ccxt_driver test bench scripts
 	$(BIN)/mypy
-	$(BIN)/pytest -q
+	$(BIN)/pytest -q -n $(PYTEST_WORKERS) --dist loadscope
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

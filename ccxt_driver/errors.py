@@ -39,6 +39,7 @@ ERRORS: dict[str, type[Exception]] = {
     "invalid_position_id": ccxt.BadRequest,
     "not_found": ccxt.BadRequest,
     "invalid_qty": ccxt.InvalidOrder,
+    "invalid_price": ccxt.InvalidOrder,
     "invalid_order_state": ccxt.InvalidOrder,
     "venue_rejected": ccxt.InvalidOrder,
     "order_not_found": ccxt.OrderNotFound,

@@ -11,6 +11,7 @@ from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 
 from apps import __version__
+from apps.api.body_rules import BodyRulesMiddleware
 from apps.api.console import mount_console
 from apps.api.docs_pages import install_docs
 from apps.api.errors import install_error_handlers
@@ -134,6 +135,7 @@ def create_app(settings: Settings) -> FastAPI:
             allow_methods=["*"],
             allow_headers=["*"],
         )
+    app.add_middleware(BodyRulesMiddleware)  # 1 MB and JSON media types, every endpoint
     app.add_middleware(TraceIdMiddleware)
     _document_command_body(app)
     return app

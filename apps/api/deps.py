@@ -6,16 +6,19 @@ costs a thread hop per request.
 
 from __future__ import annotations
 
-from typing import Annotated
+from dataclasses import dataclass
+from typing import Annotated, Any
 
-from fastapi import Depends, Header, Query, Request
+from fastapi import Depends, Header, Path, Query, Request
+from sqlalchemy import select
 
 from apps.oms.config import Settings
-from apps.oms.errors import ValidationFailed
+from apps.oms.errors import NotFound, ValidationFailed
 from apps.oms.service.auth import AuthGuard, authenticate_client
 from apps.oms.service.auth_cache import PrincipalCache
 from apps.oms.service.principal import Principal
 from apps.oms.store.store import Store
+from apps.oms.store.tables import accounts
 
 
 async def get_settings(request: Request) -> Settings:
@@ -27,6 +30,13 @@ async def get_store(request: Request) -> Store:
     store: Store = request.app.state.store
     return store
 
+
+#: the largest id a signed 64-bit (BIGINT) column holds: larger ids in paths, filters and lists
+#: are validation errors (422), never a database error
+MAX_ID = 2**63 - 1
+IdPath = Annotated[int, Path(ge=1, le=MAX_ID)]
+IdFilter = Annotated[int | None, Query(ge=1, le=MAX_ID)]
+StrategyFilter = Annotated[int | None, Query(ge=0, le=MAX_ID)]
 
 SettingsDep = Annotated[Settings, Depends(get_settings)]
 StoreDep = Annotated[Store, Depends(get_store)]
@@ -65,8 +75,8 @@ async def parse_account_ids(
         ids = [int(part) for part in account_ids.split(",") if part.strip()]
     except ValueError as exc:
         raise ValidationFailed("account_ids must be comma-separated integers") from exc
-    if not ids or any(i <= 0 for i in ids):
-        raise ValidationFailed("account_ids must list positive integers")
+    if not ids or any(i <= 0 or i > MAX_ID for i in ids):
+        raise ValidationFailed("account_ids must list positive integers (at most 2^63-1)")
     return ids
 
 
@@ -74,11 +84,25 @@ AccountIdsQuery = Annotated[list[int] | None, Depends(parse_account_ids)]
 
 
 async def require_account_ids(
-    account_ids: Annotated[str, Query(description="CSV of account ids", max_length=2000)],
+    principal: PrincipalDep,
+    store: StoreDep,
+    account_ids: Annotated[
+        str | None,
+        Query(description="CSV of account ids; default: every account the key may read",
+              max_length=2000),
+    ] = None,
 ) -> list[int]:
+    """The listed accounts, or by default every account the key may read (admins: all)."""
     ids = await parse_account_ids(account_ids)
-    assert ids is not None  # noqa: S101 - a required query value is never None
-    return ids
+    if ids is not None:
+        return ids
+    visible = principal.visible_account_ids()
+    if visible is None:
+        async with store.read() as conn:
+            return [int(i) for i in (await conn.execute(select(accounts.c.id))).scalars()]
+    if not visible:
+        raise NotFound("this API key may read no account", code="account_not_found")
+    return sorted(visible)
 
 
 RequiredAccountIds = Annotated[list[int], Depends(require_account_ids)]
@@ -89,6 +113,46 @@ def parse_id_list(text: str, *, limit: int = 500) -> list[int]:
         ids = [int(part) for part in text.split(",") if part.strip()]
     except ValueError as exc:
         raise ValidationFailed("ids must be comma-separated integers") from exc
-    if not ids or len(ids) > limit or any(i <= 0 for i in ids):
-        raise ValidationFailed(f"give 1..{limit} positive ids")
+    if not ids or len(ids) > limit or any(i <= 0 or i > MAX_ID for i in ids):
+        raise ValidationFailed(f"give 1..{limit} positive ids (at most 2^63-1)")
     return ids
+
+
+MAX_PAGE_SIZE = 500
+MAX_LIMIT = 5000
+
+
+@dataclass(frozen=True, slots=True)
+class Clamped:
+    """A size query value clamped to its maximum (clients of the reference design ask for
+    more than the maximum and expect the maximum); `note` says so in the response."""
+
+    name: str
+    value: int
+    requested: int
+
+    def note(self, body: dict[str, Any]) -> dict[str, Any]:
+        if self.requested != self.value:
+            body[f"{self.name}_requested"] = self.requested
+            body["notice"] = f"{self.name} {self.requested} clamped to the maximum {self.value}"
+        return body
+
+
+async def page_size_param(
+    page_size: Annotated[int, Query(ge=1, le=MAX_ID, description=(
+        f"rows per page (default 100); above {MAX_PAGE_SIZE} it is clamped to {MAX_PAGE_SIZE}"
+    ))] = 100,
+) -> Clamped:
+    return Clamped("page_size", min(page_size, MAX_PAGE_SIZE), page_size)
+
+
+async def limit_param(
+    limit: Annotated[int, Query(ge=1, le=MAX_ID, description=(
+        f"most rows (default 500); above {MAX_LIMIT} it is clamped to {MAX_LIMIT}"
+    ))] = 500,
+) -> Clamped:
+    return Clamped("limit", min(limit, MAX_LIMIT), limit)
+
+
+PageSize = Annotated[Clamped, Depends(page_size_param)]
+Limit = Annotated[Clamped, Depends(limit_param)]

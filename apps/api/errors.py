@@ -18,6 +18,7 @@ from apps.oms.observability import trace_id_var
 
 log = logging.getLogger("apps.api")
 
+MAX_MESSAGE_CHARS = 500
 HTTP_CODES = {
     400: "bad_request",
     401: "invalid_api_key",
@@ -36,6 +37,8 @@ def error_response(
     status: int, code: str, message: str, details: dict[str, Any] | None = None
 ) -> JSONResponse:
     trace_id = trace_id_var.get()
+    if len(message) > MAX_MESSAGE_CHARS:  # never echo a large input back
+        message = message[:MAX_MESSAGE_CHARS] + f"... ({len(message)} characters)"
     body = {
         "error": {"code": code, "message": message, "details": details or {}, "trace_id": trace_id}
     }

@@ -93,9 +93,12 @@ def install_cmd(
 
 def create_user_cmd(
     name: Annotated[str, typer.Option("--name")],
-    role: Annotated[str, typer.Option("--role")],
+    role: Annotated[str, typer.Option("--role", help="role of the user (default trader)")] = "trader",
 ) -> None:
-    """Create a user. Example: ccxt-oms create-user --name alice --role trader"""
+    """Create a user (role `trader` unless --role says otherwise).
+
+    Example: ccxt-oms create-user --name alice --role trader
+    """
 
     async def use(store: Store) -> dict[str, Any]:
         async with store.transaction() as conn:
@@ -183,12 +186,13 @@ def add_account_cmd(
     )
 
     async def use(store: Store) -> dict[str, Any]:
+        canonical = admin.validate_account_fields(exchange_id, position_mode)  # binance: ccxt.binance
         async with store.transaction() as conn:
             account_id = await admin.add_account(
                 conn,
                 CLI_ACTOR,
                 user_id=user_id,
-                exchange_id=exchange_id,
+                exchange_id=canonical,
                 label=label,
                 position_mode=position_mode,
                 testnet=testnet,
@@ -199,7 +203,7 @@ def add_account_cmd(
             "ok": True,
             "account_id": account_id,
             "user_id": user_id,
-            "exchange_id": exchange_id,
+            "exchange_id": canonical,
             "label": label,
             "position_mode": position_mode,
         }

@@ -114,9 +114,11 @@ class AccountTask:
         return int(total or 0)
 
 
-async def fail_unsupported(rt: AccountRuntime) -> None:
-    """An account without a venue adapter: fail its commands instead of leaving them queued."""
+async def fail_unsupported(rt: AccountRuntime, problem: str | None = None) -> None:
+    """An account without a usable venue: fail its commands instead of leaving them queued; an
+    order they created ends `REJECTED` with the reason, in the same transaction."""
+    message = problem or f"no venue adapter for {rt.account.exchange_id}"
     while (cmd := await dispatch.claim(rt)) is not None:
         async with rt.record(cmd) as rec:
-            await finish(rec, cmd, error_code="venue_unavailable",
-                         error_message=f"no venue adapter for {rt.account.exchange_id}")
+            await dispatch.reject_unsent_order(rec, cmd, "venue_unavailable", message)
+            await finish(rec, cmd, error_code="venue_unavailable", error_message=message)

@@ -152,7 +152,7 @@ class Worker:
         if venue is None:
             rt = AccountRuntime(self.store, self.settings.worker, self.worker_id, lease,
                                 account, venue=None)  # type: ignore[arg-type]
-            task = asyncio.create_task(fail_unsupported(rt))
+            task = asyncio.create_task(fail_unsupported(rt, self.venues.problem(account)))
         else:
             rt = AccountRuntime(self.store, self.settings.worker, self.worker_id, lease,
                                 account, venue)

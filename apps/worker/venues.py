@@ -3,8 +3,9 @@
 Paper accounts get the paper adapter from its factory. `ccxt.<id>` / `ccxtpro.<id>` accounts get
 a `CcxtVenue` over one exchange instance (credentials decrypted in memory only, sandbox mode for
 testnet accounts, markets loaded once and refreshed after a day); a live (non-testnet) account
-gets one only with `security.allow_live_trading`. Without a venue an account's commands fail
-with `venue_unavailable` (`account_task.fail_unsupported`).
+gets one only with `security.allow_live_trading`, and a CCXT account needs stored credentials.
+Without a venue an account's commands fail with `venue_unavailable` and their unsent orders end
+`REJECTED` (`account_task.fail_unsupported`); `VenueCache.problem` says why, for the message.
 """
 
 from __future__ import annotations
@@ -51,6 +52,12 @@ class VenueCache:
         self.store = store
         self.prepare = prepare
         self._venues: dict[int, VenuePort] = {}
+        self._problems: dict[int, str] = {}
+
+    def problem(self, account: Account) -> str:
+        """Why `open` gave no venue for the account (the message of its failed commands)."""
+        return self._problems.get(
+            account.account_id, f"no venue adapter for {account.exchange_id}")
 
     def get(self, account: Account) -> VenuePort | None:
         """The cached venue (paper venues are built here; CCXT ones by `open`)."""
@@ -70,10 +77,14 @@ class VenueCache:
         try:
             venue = await self._build_ccxt(account)
         except Exception as exc:  # unknown engine, undecryptable credentials: fail its commands
-            log.warning("account %s: no CCXT venue: %s", account.account_id, exc)
-            return None
+            venue, self._problems[account.account_id] = None, (
+                f"account {account.account_id} ({account.exchange_id}) has no usable venue: "
+                f"{getattr(exc, 'message', None) or exc}")
         if venue is not None:
             self._venues[account.account_id] = venue
+            self._problems.pop(account.account_id, None)
+        else:
+            log.warning("%s", self.problem(account))
         return venue
 
     async def _build_ccxt(self, account: Account) -> VenuePort | None:
@@ -81,9 +92,9 @@ class VenueCache:
             row = await venue_account(conn, account.account_id)
         if row is None:
             return None
-        if not row["is_testnet"] and not self.settings.security.allow_live_trading:
-            log.warning("account %s is live and security.allow_live_trading is off",
-                        account.account_id)
+        problem = unusable_reason(row, self.settings.security.allow_live_trading)
+        if problem is not None:
+            self._problems[account.account_id] = problem
             return None
         exchange = build_ccxt_exchange(row, self.settings)
         if self.prepare is not None:
@@ -96,3 +107,16 @@ class VenueCache:
             with contextlib.suppress(Exception):  # one failing close must not leak the others
                 await venue.close()
         self._venues.clear()
+
+
+def unusable_reason(row: dict[str, Any], allow_live_trading: bool) -> str | None:
+    """Why a CCXT account row cannot trade from this worker (None when it can)."""
+    account_id = row["id"]
+    if not row["is_testnet"] and not allow_live_trading:
+        return (f"account {account_id} is a live account and security.allow_live_trading is off "
+                "(turn it on to trade live, or use a --testnet account)")
+    stored = row.get("credentials") or {}
+    if not stored.get("api_key") or not stored.get("secret"):
+        return (f"account {account_id} has no API credentials "
+                f"(store them with: ccxt-oms upsert-credentials --account-id {account_id})")
+    return None

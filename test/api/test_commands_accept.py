@@ -171,6 +171,7 @@ async def test_bad_send_order_is_4xx_and_writes_nothing(api: Api, change: dict[s
         "validation_error",
         "unsupported_market",
         "invalid_qty",
+        "invalid_price",
         "position_not_found",
     }
     assert error["details"]["results"][0]["ok"] is False

@@ -114,12 +114,12 @@ async def test_resume_after_server_side_disconnect(own_stack: Stack) -> None:
             fills = [e for e in events if e[1] == "order_filled"]
             return events if len(fills) == 12 else None
 
-        expected = await asyncio.to_thread(stack.until, all_filled, 60, "12 fills")
+        expected = await asyncio.to_thread(stack.until, all_filled, 300, "12 fills")
         want_orders = [(s, p["id"], p["status"], p["filled_qty"]) for s, e, p in expected
                        if e.startswith("order_")]
         want_positions = [(s, p["id"], p["qty"]) for s, e, p in expected
                           if e.startswith("position_")]
-        async with asyncio.timeout(30):
+        async with asyncio.timeout(120):
             while len(orders) < len(want_orders) or len(positions) < len(want_positions):  # noqa: ASYNC110
                 await asyncio.sleep(0.05)
         await asyncio.sleep(0.3)  # nothing extra (no repeat) arrives later

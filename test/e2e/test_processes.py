@@ -66,7 +66,7 @@ def wait_http(url: str, deadline: float, headers: dict[str, str] | None = None) 
 
 def stop(proc: subprocess.Popen[str], sig: int = signal.SIGINT) -> tuple[int, str]:
     proc.send_signal(sig)
-    proc.communicate(timeout=20)
+    proc.communicate(timeout=120)
     stderr = proc.stderr_file  # type: ignore[attr-defined]
     stderr.seek(0)
     err = str(stderr.read())

@@ -11,7 +11,14 @@ from fastapi.responses import JSONResponse
 from pydantic import AliasChoices, BaseModel, ConfigDict, Field, ValidationError
 
 from apps.api.body import read_exact_json
-from apps.api.deps import PrincipalDep, RequiredAccountIds, SettingsDep, StoreDep
+from apps.api.deps import (
+    IdPath,
+    PageSize,
+    PrincipalDep,
+    RequiredAccountIds,
+    SettingsDep,
+    StoreDep,
+)
 from apps.api.read_schemas import Capabilities, CcxtBatch, CcxtResult, RawPage, ok
 from apps.oms.errors import ValidationFailed
 from apps.oms.exchange.ccxt.instances import ExchangeRegistry
@@ -84,7 +91,7 @@ def core_arguments(func: str, body: CoreBody) -> list[Any]:
 
 
 @router.post("/ccxt/core/{account_id}/{func}", response_model=None, responses=ok(CcxtResult))
-async def post_core(account_id: int, func: CoreFunc, request: Request, principal: PrincipalDep,
+async def post_core(account_id: IdPath, func: CoreFunc, request: Request, principal: PrincipalDep,
                     store: StoreDep, settings: SettingsDep, registry: RegistryDep) -> Any:
     try:
         body = CoreBody.model_validate(await read_exact_json(request) or {})
@@ -108,30 +115,30 @@ async def post_ccxt_commands(request: Request, principal: PrincipalDep, store: S
 
 @router.get("/ccxt/orders/raw", response_model=None, responses=ok(RawPage))
 async def get_orders_raw(principal: PrincipalDep, store: StoreDep, account_ids: RequiredAccountIds,
-                         start_date: date | None = None, end_date: date | None = None,
-                         page: Annotated[int, Query(ge=1)] = 1,
-                         page_size: Annotated[int, Query(ge=1, le=500)] = 100) -> Any:
-    query = ccxt_raw.RawQuery(account_ids, "order", start_date, end_date, page, page_size)
-    return await ccxt_raw.raw_payloads(store, principal, query)
+                         page_size: PageSize, start_date: date | None = None,
+                         end_date: date | None = None,
+                         page: Annotated[int, Query(ge=1, le=1_000_000)] = 1) -> Any:
+    query = ccxt_raw.RawQuery(account_ids, "order", start_date, end_date, page, page_size.value)
+    return page_size.note(await ccxt_raw.raw_payloads(store, principal, query))
 
 
 @router.get("/ccxt/trades/raw", response_model=None, responses=ok(RawPage))
 async def get_trades_raw(principal: PrincipalDep, store: StoreDep, account_ids: RequiredAccountIds,
-                         start_date: date | None = None, end_date: date | None = None,
-                         page: Annotated[int, Query(ge=1)] = 1,
-                         page_size: Annotated[int, Query(ge=1, le=500)] = 100) -> Any:
-    query = ccxt_raw.RawQuery(account_ids, "trade", start_date, end_date, page, page_size)
-    return await ccxt_raw.raw_payloads(store, principal, query)
+                         page_size: PageSize, start_date: date | None = None,
+                         end_date: date | None = None,
+                         page: Annotated[int, Query(ge=1, le=1_000_000)] = 1) -> Any:
+    query = ccxt_raw.RawQuery(account_ids, "trade", start_date, end_date, page, page_size.value)
+    return page_size.note(await ccxt_raw.raw_payloads(store, principal, query))
 
 
 @router.get("/ccxt/{account_id}/has", response_model=None, responses=ok(Capabilities))
-async def get_capabilities(account_id: int, principal: PrincipalDep,
+async def get_capabilities(account_id: IdPath, principal: PrincipalDep,
                            registry: RegistryDep) -> Any:
     return await ccxt_gateway.capabilities(registry, principal, account_id)
 
 
 @router.post("/ccxt/{account_id}/{func}", response_model=None, responses=ok(CcxtResult))
-async def post_call(account_id: int, func: str, request: Request, principal: PrincipalDep,
+async def post_call(account_id: IdPath, func: str, request: Request, principal: PrincipalDep,
                     store: StoreDep, settings: SettingsDep, registry: RegistryDep) -> Any:
     raw = await read_exact_json(request) if await request.body() else {}
     try:

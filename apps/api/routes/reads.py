@@ -8,7 +8,18 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Query, Request
 from starlette.responses import Response
 
-from apps.api.deps import AccountIdsQuery, PrincipalDep, RequiredAccountIds, StoreDep, parse_id_list
+from apps.api.deps import (
+    AccountIdsQuery,
+    Clamped,
+    IdFilter,
+    Limit,
+    PageSize,
+    PrincipalDep,
+    RequiredAccountIds,
+    StoreDep,
+    StrategyFilter,
+    parse_id_list,
+)
 from apps.api.read_schemas import (
     CommandList,
     DealList,
@@ -31,13 +42,11 @@ from apps.oms.store.store import Store
 
 router = APIRouter(prefix="/oms", tags=["oms reads"], default_response_class=WireJSONResponse)
 Page = Annotated[int, Query(ge=1, le=1_000_000)]
-PageSize = Annotated[int, Query(ge=1, le=500)]
-Limit = Annotated[int, Query(ge=1, le=5000)]
 
 
 async def read_query(
     account_ids: RequiredAccountIds,
-    strategy_id: Annotated[int | None, Query(ge=0)] = None,
+    strategy_id: StrategyFilter = None,
     symbol: Annotated[str | None, Query(max_length=64)] = None,
     start_date: date | None = None,
     end_date: date | None = None,
@@ -50,21 +59,22 @@ Result = dict[str, Any]
 
 
 async def _open(
-    request: Request, principal: Principal, store: Store, kind: str, q: ReadQuery, limit: int
+    request: Request, principal: Principal, store: Store, kind: str, q: ReadQuery, limit: Clamped
 ) -> Response:
-    """From the process's read model when it may answer, else from the store (same body)."""
+    """From the process's read model when it may answer, else from the store (same body). A
+    clamped `limit` (rare: above the maximum) goes to the store path, which adds the notice."""
     model: ReadModel | None = getattr(request.app.state, "read_model", None)
-    if model is not None:
-        blob = await reads.open_from_model(model, principal, kind, q, limit)
+    if model is not None and limit.requested == limit.value:
+        blob = await reads.open_from_model(model, principal, kind, q, limit.value)
         if blob is not None:
             return Response(blob, media_type="application/json")
     read = reads.open_orders if kind == "orders" else reads.open_positions
-    return WireJSONResponse(await read(store, principal, q, limit))
+    return WireJSONResponse(limit.note(await read(store, principal, q, limit.value)))
 
 
 @router.get("/orders/open", response_model=None, responses=ok(OrderList))
 async def orders_open(
-    request: Request, principal: PrincipalDep, store: StoreDep, q: QueryDep, limit: Limit = 500
+    request: Request, principal: PrincipalDep, store: StoreDep, q: QueryDep, limit: Limit
 ) -> Response:
     return await _open(request, principal, store, "orders", q, limit)
 
@@ -74,12 +84,13 @@ async def orders_history(
     principal: PrincipalDep,
     store: StoreDep,
     q: QueryDep,
+    page_size: PageSize,
     status: Annotated[str | None, Query(max_length=24)] = None,
     page: Page = 1,
-    page_size: PageSize = 100,
 ) -> WireJSONResponse:
     return WireJSONResponse(
-        await reads.history(store, principal, "orders", _with(q, status=status), page, page_size)
+        page_size.note(await reads.history(
+            store, principal, "orders", _with(q, status=status), page, page_size.value))
     )
 
 
@@ -97,13 +108,14 @@ async def deal_list(
     principal: PrincipalDep,
     store: StoreDep,
     q: QueryDep,
-    order_id: Annotated[int | None, Query(ge=1)] = None,
-    position_id: Annotated[int | None, Query(ge=1)] = None,
+    page_size: PageSize,
+    order_id: IdFilter = None,
+    position_id: IdFilter = None,
     page: Page = 1,
-    page_size: PageSize = 100,
 ) -> WireJSONResponse:
     q = _with(q, order_id=order_id, position_id=position_id)
-    return WireJSONResponse(await reads.history(store, principal, "deals", q, page, page_size))
+    return WireJSONResponse(
+        page_size.note(await reads.history(store, principal, "deals", q, page, page_size.value)))
 
 
 @router.get("/deals/{ids}", response_model=None, responses=ok(DealList))
@@ -117,7 +129,7 @@ async def deals_by_ids(
 
 @router.get("/positions/open", response_model=None, responses=ok(PositionList))
 async def positions_open(
-    request: Request, principal: PrincipalDep, store: StoreDep, q: QueryDep, limit: Limit = 500
+    request: Request, principal: PrincipalDep, store: StoreDep, q: QueryDep, limit: Limit
 ) -> Response:
     return await _open(request, principal, store, "positions", q, limit)
 
@@ -127,12 +139,13 @@ async def positions_history(
     principal: PrincipalDep,
     store: StoreDep,
     q: QueryDep,
+    page_size: PageSize,
     state: Annotated[str | None, Query(max_length=16)] = None,
     page: Page = 1,
-    page_size: PageSize = 100,
 ) -> WireJSONResponse:
     return WireJSONResponse(
-        await reads.history(store, principal, "positions", _with(q, status=state), page, page_size)
+        page_size.note(await reads.history(
+            store, principal, "positions", _with(q, status=state), page, page_size.value))
     )
 
 

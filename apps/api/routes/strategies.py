@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Path, Request
+from fastapi import APIRouter, Request
 from pydantic import Field, ValidationError
 
 from apps.api.body import read_exact_json
-from apps.api.deps import PrincipalDep, StoreDep
+from apps.api.deps import IdPath, PrincipalDep, StoreDep
 from apps.api.read_schemas import RiskLimits, StrategyCreated, StrategyList, ok
 from apps.api.schemas import StrictModel
 from apps.oms.errors import ValidationFailed
@@ -17,7 +17,7 @@ from apps.oms.service.command_models import PositiveDecimal
 from apps.oms.store.audit import Actor
 
 router = APIRouter(tags=["strategies and risk"])
-AccountId = Annotated[int, Path(ge=1)]
+AccountId = IdPath
 
 
 class StrategyCreate(StrictModel):

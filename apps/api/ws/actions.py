@@ -7,10 +7,11 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable
-from typing import Any
+from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from apps.api.deps import MAX_ID
 from apps.api.outage import OUTAGES, RETRY_AFTER_SECONDS, is_store_outage
 from apps.api.ws.connection import Connection, Subscription
 from apps.api.ws.envelopes import dumps, error, push, response
@@ -29,18 +30,20 @@ Action = Callable[[Connection, Settings, Request], Awaitable[None]]
 INVALID_KEY = 1008
 
 
+WsId = Annotated[int, Field(ge=1, le=MAX_ID)]  # ids beyond 64 bits are validation errors
+
 class SubscribePayload(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    account_ids: list[int] = Field(min_length=1, max_length=500)
+    account_ids: list[WsId] = Field(min_length=1, max_length=500)
     namespaces: list[str] | None = None
     with_snapshot: bool | None = None
-    since_seq: int | None = Field(default=None, ge=0)
-    strategy_ids: list[int] | None = None
+    since_seq: int | None = Field(default=None, ge=0, le=MAX_ID)
+    strategy_ids: list[Annotated[int, Field(ge=0, le=MAX_ID)]] | None = None
 
 
 class UnsubscribePayload(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    account_ids: list[int] | None = None
+    account_ids: list[WsId] | None = None
     namespaces: list[str] | None = None
 
 

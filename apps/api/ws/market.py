@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from apps.api.deps import MAX_ID
 from apps.api.ws.connection import Connection
 from apps.api.ws.envelopes import dumps, push
 from apps.api.ws.market_sources import (
@@ -58,7 +59,7 @@ SubKey = tuple[int, str, str]  # (account_id, symbol, channel) of one connection
 
 class SubscribeMarketPayload(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    account_id: int = Field(gt=0)
+    account_id: int = Field(gt=0, le=MAX_ID)
     symbol: str = Field(min_length=1, max_length=64)
     channels: list[Channel] = Field(default=["ticker"], min_length=1, max_length=4)
     timeframe: str = Field(default="1m", pattern=r"^[0-9]{1,3}[smhdwMy]$")

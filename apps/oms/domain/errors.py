@@ -2,6 +2,7 @@
 
 DomainError(code)
 ├── InvalidQty                 invalid_qty
+├── InvalidPrice               invalid_price (off the tick, not positive)
 ├── InvalidPositionId          invalid_position_id
 ├── InvalidStrategyId          invalid_strategy_id
 ├── PositionCloseInProgress    position_close_in_progress
@@ -28,6 +29,10 @@ class DomainError(Exception):
 
 class InvalidQty(DomainError):
     code = "invalid_qty"
+
+
+class InvalidPrice(DomainError):
+    code = "invalid_price"
 
 
 class InvalidPositionId(DomainError):

@@ -14,7 +14,7 @@ from apps.oms.domain.access import Role
 from apps.oms.domain.book import AccountBook, Instrument, OrderRef
 from apps.oms.domain.closing import check_reduce_only, plan_close, reserve_close, validate_reduce
 from apps.oms.domain.enums import PositionMode, Side
-from apps.oms.domain.errors import InvalidQty, InvalidStrategyId, UnsupportedMarket
+from apps.oms.domain.errors import InvalidPrice, InvalidQty, InvalidStrategyId, UnsupportedMarket
 from apps.oms.domain.fills import consults_open_positions, preview_target
 from apps.oms.domain.paper.errors import PaperError
 from apps.oms.domain.paper.markets import MarketList, check_price, check_qty
@@ -51,10 +51,13 @@ def instrument_for(
         raise UnsupportedMarket(f"unknown symbol {symbol}") from exc
     try:
         check_qty(market, qty)
+    except PaperError as exc:
+        raise InvalidQty(str(exc)) from exc
+    try:
         if price is not None:
             check_price(market, price)
     except PaperError as exc:
-        raise InvalidQty(str(exc)) from exc
+        raise InvalidPrice(str(exc)) from exc
     return Instrument(symbol, contract_size=market.contract_size, spot=not market.is_swap)
 
 

@@ -111,16 +111,25 @@ async def accept_cancel_order(ctx: Ctx) -> Accepted:
             decided.append({"order_id": order_id, "ok": True, "status": "CANCELED"})
         else:
             pending = True
+    single = ids[0] if len(ids) == 1 else None  # the order it cancels, as the result's order_id
     if pending:
-        command_id = await ctx.insert_command(result={"items": decided})
-        return Accepted(command_id, None, "queued")
+        command_id = await _with_order_id(ctx, await ctx.insert_command(
+            result={"items": decided}), single)
+        return Accepted(command_id, single, "queued")
     failed = [item for item in decided if not item["ok"]]
     status = "failed" if len(failed) == len(decided) else "completed"
     error = None
     if status == "failed":
         error = {"code": "invalid_order_state", "message": f"order is {failed[0]['status']}"}
     command_id = await ctx.insert_command(status=status, result={"items": decided}, error=error)
-    return Accepted(command_id, None, status, error)
+    return Accepted(await _with_order_id(ctx, command_id, single), single, status, error)
+
+
+async def _with_order_id(ctx: Ctx, command_id: int, order_id: int | None) -> int:
+    """Record the one order a cancel names on its command (reads and repeats show it)."""
+    if order_id is not None:
+        await command_store.set_order_id(ctx.conn, command_id, order_id)
+    return command_id
 
 
 async def accept_cancel_all_orders(ctx: Ctx) -> Accepted:

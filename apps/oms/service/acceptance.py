@@ -31,6 +31,7 @@ from apps.oms.store.store import Store
 
 DOMAIN_STATUS = {
     "invalid_qty": 422,
+    "invalid_price": 422,
     "invalid_position_id": 422,
     "invalid_strategy_id": 422,
     "unsupported_market": 422,

@@ -14,6 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from apps.oms.domain.access import FULL_TRADING_FLAGS, AccountFlags, Role
 from apps.oms.errors import Conflict, NotFound, ValidationFailed
+from apps.oms.exchange.ccxt.ids import canonical_exchange_id
 from apps.oms.security.credentials import CredentialCipher
 from apps.oms.security.keys import (
     display_prefix,
@@ -46,13 +47,17 @@ def parse_role(value: str) -> Role:
         raise ValidationFailed(f"unknown role {value!r}; use one of {roles}") from exc
 
 
-def validate_account_fields(exchange_id: str, position_mode: str) -> None:
-    if not EXCHANGE_ID.match(exchange_id):
+def validate_account_fields(exchange_id: str, position_mode: str) -> str:
+    """Check an account's fields; returns the canonical exchange id (`binance` → `ccxt.binance`;
+    an id CCXT does not have is refused)."""
+    canonical = canonical_exchange_id(exchange_id)
+    if not EXCHANGE_ID.match(canonical):
         raise ValidationFailed(
             f"exchange_id {exchange_id!r} must be 'paper', 'ccxt.<id>' or 'ccxtpro.<id>'"
         )
     if position_mode not in POSITION_MODES:
         raise ValidationFailed(f"position_mode must be one of {', '.join(POSITION_MODES)}")
+    return canonical
 
 
 async def create_user(conn: AsyncConnection, actor: Actor, *, name: str, role: Role) -> int:
@@ -137,7 +142,7 @@ async def add_account(
     flags: AccountFlags = FULL_TRADING_FLAGS,
 ) -> int:
     """Create an account; with `user_id`, grant `flags` on it to every API key of that user."""
-    validate_account_fields(exchange_id, position_mode)
+    exchange_id = validate_account_fields(exchange_id, position_mode)
     if testnet and live:
         raise ValidationFailed("an account is either --testnet or --live, not both")
     is_paper = exchange_id == "paper"

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from apps.oms.domain.access import Role
@@ -34,7 +34,8 @@ async def install(store: Store, pepper: str, request: InstallRequest) -> dict[st
     """
     role = admin.parse_role(request.role)
     if request.with_account:
-        admin.validate_account_fields(request.exchange_id, request.position_mode)
+        exchange_id = admin.validate_account_fields(request.exchange_id, request.position_mode)
+        request = replace(request, exchange_id=exchange_id)
         if role is Role.ADMIN:
             raise ValidationFailed("the trading user of --with-account cannot be an admin")
     async with store.transaction() as conn:

@@ -151,7 +151,7 @@ async def stack(live_store_url: str) -> AsyncIterator[Stack]:
         )
     finally:
         stop.set()
-        await asyncio.wait_for(worker, 20)
+        await asyncio.wait_for(worker, 60)
         await worker_store.close()
         server.should_exit = True
         await asyncio.wait_for(serving, 30)
@@ -170,7 +170,7 @@ class Client:
         message: dict[str, Any] = json.loads(await asyncio.wait_for(self.ws.recv(), wait))
         return message
 
-    async def recv(self, wait: float = 10) -> dict[str, Any]:
+    async def recv(self, wait: float = 30) -> dict[str, Any]:
         if self.pending:
             return self.pending.pop(0)
         return await self._read(wait)
@@ -185,13 +185,13 @@ class Client:
             body["namespace"] = namespace
         await self.ws.send(json.dumps(body))
         while True:
-            message = await self._read(10)
+            message = await self._read(30)
             if message.get("id") == rid:
                 return message
             if message.get("type") == "ws_event":
                 self.pending.append(message)
 
-    async def until(self, predicate: Any, wait: float = 15) -> list[dict[str, Any]]:
+    async def until(self, predicate: Any, wait: float = 60) -> list[dict[str, Any]]:
         """Collect messages until one satisfies `predicate`; returns all collected."""
         seen: list[dict[str, Any]] = []
         loop = asyncio.get_running_loop()

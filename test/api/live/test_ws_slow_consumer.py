@@ -1,11 +1,11 @@
 """A client that stops reading is dropped with close code 1013 and a reason; a fast client on
-the same stream receives every event meanwhile (the tailer never waits for a client)."""
+the same stream receives every event meanwhile (the tailer never waits for a client). No speed
+is asserted (generous deadlines; the fan-out's speed is measured in bench/)."""
 
 from __future__ import annotations
 
 import asyncio
 import socket
-import time
 from urllib.parse import urlparse
 
 import pytest
@@ -36,8 +36,7 @@ async def test_slow_consumer_dropped_without_slowing_others(stack: Stack) -> Non
                                                    "with_snapshot": False})
         assert reply["ok"]
     reader = asyncio.create_task(fast.until(
-        lambda m: m["event"] == "bulk_test" and m["payload"]["n"] == EVENTS - 1, wait=30))
-    started = time.monotonic()
+        lambda m: m["event"] == "bulk_test" and m["payload"]["n"] == EVENTS - 1, wait=120))
     for first in range(0, EVENTS, 10):  # a steady stream, as commits arrive
         async with stack.store.transaction() as conn:
             for n in range(first, first + 10):
@@ -45,14 +44,12 @@ async def test_slow_consumer_dropped_without_slowing_others(stack: Stack) -> Non
                                    event="bulk_test", payload={"n": n, "blob": BLOB})
         await asyncio.sleep(0.05)
     got = await reader
-    fast_seconds = time.monotonic() - started
     numbers = [m["payload"]["n"] for m in got if m["event"] == "bulk_test"]
-    assert numbers == list(range(EVENTS))
-    assert fast_seconds < 10
+    assert numbers == list(range(EVENTS))  # every event, in order, whatever the slow client did
 
     async def drain() -> None:
         while True:
-            await asyncio.wait_for(slow.ws.recv(), 15)
+            await asyncio.wait_for(slow.ws.recv(), 60)
 
     with pytest.raises(websockets.ConnectionClosed) as info:
         await drain()

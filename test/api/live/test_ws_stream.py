@@ -26,7 +26,7 @@ def send(account_id: int, side: str = "buy", qty: str = "0.01", **extra: Any) ->
 async def rest_send(stack: Stack, body: dict[str, Any]) -> dict[str, Any]:
     async with httpx.AsyncClient(base_url=stack.url) as http:
         response = await http.post("/oms/commands", json=body, params={"wait": "completed"},
-                                   headers={"x-api-key": stack.trader_key}, timeout=20)
+                                   headers={"x-api-key": stack.trader_key}, timeout=60)
     assert response.status_code == 200, response.text
     item: dict[str, Any] = response.json()["results"][0]
     return item
@@ -162,3 +162,20 @@ async def test_restricted_key_sees_only_its_strategies(stack: Stack) -> None:
     assert all(m["payload"]["strategy_id"] == stack.strategy_id for m in pushes)
     assert reply["ok"]
     await client.ws.close()
+
+
+async def test_ids_beyond_64_bits_are_validation_errors_on_the_websocket(stack: Stack) -> None:
+    huge = 99999999999999999999999
+    for key in (stack.trader_key, stack.admin_key):
+        client = await connect(stack, key)
+        for action, payload, namespace in (
+            ("subscribe", {"account_ids": [huge]}, None),
+            ("subscribe", {"account_ids": [stack.account_id], "since_seq": huge}, None),
+            ("subscribe", {"account_ids": [stack.account_id], "strategy_ids": [huge]}, None),
+            ("unsubscribe", {"account_ids": [huge]}, None),
+            ("subscribe", {"account_id": huge, "symbol": "BTC/USDT"}, "market"),
+        ):
+            reply = await client.request(action, payload, namespace)
+            assert reply["ok"] is False, (action, payload, reply)
+            assert reply["payload"]["code"] == "validation_error", (action, payload, reply)
+        assert (await client.request("ping"))["event"] == "pong"  # the socket stays usable

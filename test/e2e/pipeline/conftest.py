@@ -47,8 +47,9 @@ WORKER_ENV = {
     "OMS_WORKER__HEARTBEAT_SECONDS": "0.3",
     "OMS_WORKER__MISSED_HEARTBEATS": "5",
     "OMS_WORKER__POLL_MAX_MS": "20",
-    "OMS_WORKER__UNKNOWN_OUTCOME_WINDOW_SECONDS": "1",
-    "OMS_WORKER__VENUE_TIMEOUT_SECONDS": "2",
+    # long enough for a placement that committed late on a loaded machine to be found by lookup
+    "OMS_WORKER__UNKNOWN_OUTCOME_WINDOW_SECONDS": "15",
+    "OMS_WORKER__VENUE_TIMEOUT_SECONDS": "30",
 }
 TERMINAL = ("completed", "failed", "canceled")
 
@@ -107,7 +108,7 @@ class Stack:
             self.wait_api()
         return self.api
 
-    def wait_api(self, seconds: float = 60) -> None:
+    def wait_api(self, seconds: float = 180) -> None:
         deadline = time.monotonic() + seconds
         while time.monotonic() < deadline:
             assert self.api is not None
@@ -258,7 +259,7 @@ class Stack:
     def open_orders(self, account_id: int) -> list[dict[str, Any]]:
         return list(self.get("/oms/orders/open", account_ids=account_id)["items"])
 
-    def until(self, check: Callable[[], Any], seconds: float = 15, what: str = "") -> Any:
+    def until(self, check: Callable[[], Any], seconds: float = 60, what: str = "") -> Any:
         deadline = time.monotonic() + seconds
         while True:
             value = check()

@@ -80,7 +80,7 @@ async def _unsequenced(conn: Any) -> Any:
 
 
 async def check_all(url: str, account_ids: list[int], accepted: list[int],
-                    *, settle_seconds: float = 60,
+                    *, settle_seconds: float = 300,
                     also_failing: frozenset[str] = frozenset()) -> dict[str, int]:
     """Wait (bounded) for the running worker to finish, then assert every invariant; returns
     counts for the report. A worker process must be running while this waits."""
@@ -88,8 +88,8 @@ async def check_all(url: str, account_ids: list[int], accepted: list[int],
     try:
         await _eventually(store, lambda c: _unterminated(c, accepted), settle_seconds,
                           "accepted commands not terminal")
-        await _eventually(store, lambda c: _unbooked(c, account_ids), 20, "fills not booked")
-        await _eventually(store, _unsequenced, 20, "outbox rows without seq")
+        await _eventually(store, lambda c: _unbooked(c, account_ids), 120, "fills not booked")
+        await _eventually(store, _unsequenced, 120, "outbox rows without seq")
         async with store.read() as conn:
             return await _assert_all(conn, account_ids, accepted, also_failing)
     finally:

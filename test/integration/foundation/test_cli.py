@@ -6,6 +6,7 @@ import os
 import secrets
 import subprocess
 import sys
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -15,16 +16,37 @@ from typer.testing import CliRunner
 from apps.cli.main import app
 from apps.oms.security.credentials import CredentialCipher
 from apps.oms.store import accounts as account_store
-from apps.oms.store import audit
+from apps.oms.store import audit, identity
+from apps.oms.store.migrate import upgrade
 from apps.oms.store.store import Store
+from test.conftest import create_mysql_database, drop_mysql_database
 
 pytestmark = pytest.mark.mysql
 runner = CliRunner()
 MASTER = Fernet.generate_key().decode()
 
 
+@pytest.fixture(scope="module", params=["sqlite", "mysql"])
+def cli_store_url(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[str]:
+    """A migrated database of this module's own: the CLI opens the store in a new process-like
+    context each call, and must not wait behind other modules' writers on the session SQLite
+    file (seen as 'database is locked' after the 30 s busy timeout on a loaded machine)."""
+    if request.param == "sqlite":
+        url = f"sqlite+aiosqlite:///{tmp_path_factory.mktemp('cli') / 'oms.sqlite3'}"
+        upgrade(url)
+        yield url
+        return
+    db, url = create_mysql_database("oms_cli")
+    upgrade(url)
+    yield url
+    drop_mysql_database(db)
+
+
 @pytest.fixture
-def cli_env(store_url: str, monkeypatch: pytest.MonkeyPatch) -> str:
+def cli_env(cli_store_url: str, monkeypatch: pytest.MonkeyPatch) -> str:
+    store_url = cli_store_url
     monkeypatch.setenv("OMS_DATABASE_URL", store_url)
     monkeypatch.setenv("ENCRYPTION_MASTER_KEY", MASTER)
     monkeypatch.delenv("CONFIG_JSON_PATH", raising=False)
@@ -171,12 +193,35 @@ def test_unknown_references_are_one_line_errors(cli_env: str) -> None:
         ("set-account-testnet", "--account-id", "999999"),
         ("create-user", "--name", "x y", "--role", "trader"),
         ("create-user", "--name", name("u"), "--role", "wizard"),
-        ("add-account", "--exchange-id", "binance"),
+        ("add-account", "--exchange-id", "ccxt.nosuchex"),
+        ("add-account", "--exchange-id", "nosuchex"),
+        ("add-account", "--exchange-id", "ccxtpro.nosuchex"),
+        ("add-account", "--exchange-id", "kraken.binance"),
     ):
         out = cli(*args, ok=False)
         assert out["exit_code"] == 2, args
         assert out["stderr"].startswith("error: ")
         assert out["stderr"].count("\n") == 1
+
+
+def test_add_account_takes_the_reference_spelling_of_ccxt_ids(cli_env: str) -> None:
+    """`binance` (the reference design's spelling) is stored as `ccxt.binance`; an id CCXT does
+    not have is refused above (`test_unknown_references_are_one_line_errors`)."""
+    for given, stored in (("binance", "ccxt.binance"), ("ccxt.kraken", "ccxt.kraken"),
+                          ("ccxtpro.binance", "ccxtpro.binance"), ("OKX", "ccxt.okx")):
+        out = cli("add-account", "--exchange-id", given, "--label", "spelling", "--testnet")
+        assert out["exchange_id"] == stored
+        account_id = out["account_id"]
+        row = on_store(cli_env, lambda conn, a=account_id: account_store.get_account(conn, a))
+        assert row["exchange_id"] == stored
+
+
+def test_create_user_defaults_to_the_trader_role(cli_env: str) -> None:
+    out = cli("create-user", "--name", name("d"))
+    assert out["role"] == "trader"
+    user_id = out["user_id"]
+    row = on_store(cli_env, lambda conn: identity.get_user(conn, user_id))
+    assert str(row["role"]) == "trader"
 
 
 def test_credentials_are_encrypted_and_rotated(

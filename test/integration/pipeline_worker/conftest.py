@@ -42,7 +42,9 @@ def trader(account_id: int) -> Principal:
 
 
 def worker_settings(**kw: Any) -> WorkerSettings:
-    base: dict[str, Any] = {"venue_timeout_seconds": 2, "unknown_outcome_window_seconds": 0.3,
+    # a generous venue timeout: a paper call slowed by machine load must not turn into an
+    # unknown outcome (fault injection raises its timeouts itself, without waiting)
+    base: dict[str, Any] = {"venue_timeout_seconds": 30, "unknown_outcome_window_seconds": 0.3,
                             "poll_min_ms": 1, "poll_max_ms": 20, "lease_seconds": 30,
                             "heartbeat_seconds": 0.2, "concurrency": 4}
     return WorkerSettings(**{**base, **kw})
@@ -140,7 +142,7 @@ def harness(store: Store) -> Callable[..., Harness]:
 Wait = Callable[[Callable[[], Awaitable[bool]], float], Awaitable[None]]
 
 
-async def eventually(check: Callable[[], Awaitable[bool]], seconds: float = 10) -> None:
+async def eventually(check: Callable[[], Awaitable[bool]], seconds: float = 60) -> None:
     loop = asyncio.get_running_loop()
     deadline = loop.time() + seconds
     while not await check():

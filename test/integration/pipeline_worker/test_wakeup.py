@@ -1,12 +1,14 @@
-"""Wake-ups: a real in-process `Worker` polling only every 10 s still executes a command queued
-through the acceptance service within a fraction of that, because the API side's `WakeSender`
-(wired as the store's `on_queued` hook, as `create_app` does) sends it a UDP datagram. Also the
-datagram codec, and that a worker with wake-ups off publishes no address."""
+"""Wake-ups: a real in-process `Worker` that polls only once an hour still executes commands
+queued through the acceptance service, because the API side's `WakeSender` (wired as the
+store's `on_queued` hook, as `create_app` does) sends it a UDP datagram. Also the datagram codec,
+and that a worker with wake-ups off publishes no address.
+
+No speed is asserted: the deadline is generous (a minute), and without a wake-up nothing would
+look for the command within the hour."""
 
 from __future__ import annotations
 
 import asyncio
-import time
 
 from sqlalchemy import select
 
@@ -18,7 +20,8 @@ from apps.worker.main import Worker
 
 from .conftest import Harness, eventually, worker_settings
 
-SLOW_POLL_MS = 10_000  # without a wake-up, an idle worker would look again only after 10 s
+SLOW_POLL_MS = 3_600_000  # without a wake-up, an idle worker would look again only in an hour
+GENEROUS = 60.0  # seconds: a deadline for a loaded machine, far below the hour of a poll
 
 
 def test_codec() -> None:
@@ -51,7 +54,9 @@ async def test_listener_on_every_interface_publishes_a_reachable_address() -> No
 
 
 async def start(store: Store, wake_host: str) -> tuple[asyncio.Task[None], asyncio.Event, str]:
-    settings = Settings(worker=worker_settings(poll_max_ms=SLOW_POLL_MS, wake_host=wake_host))
+    settings = Settings(worker=worker_settings(
+        poll_min_ms=SLOW_POLL_MS, poll_max_ms=SLOW_POLL_MS, lease_seconds=3600,
+        heartbeat_seconds=3600, wake_host=wake_host))
     worker = Worker(settings, store)
     stop = asyncio.Event()
     task = asyncio.create_task(worker.run(stop))
@@ -61,7 +66,7 @@ async def start(store: Store, wake_host: str) -> tuple[asyncio.Task[None], async
             return bool((await conn.execute(select(workers.c.id).where(
                 workers.c.id == worker.worker_id))).first())
 
-    await eventually(registered, 10)
+    await eventually(registered, GENEROUS)
     return task, stop, worker.worker_id
 
 
@@ -77,11 +82,9 @@ async def test_queued_command_wakes_an_idle_worker(fresh_store: Store) -> None:
             addr = (await conn.execute(select(workers.c.wake_addr).where(
                 workers.c.id == worker_id))).scalar()
         assert parse_address(addr) is not None
-        await asyncio.sleep(0.3)  # the lease loop has looked once and now pauses for 10 s
         # three in a row: the first wakes the lease loop (no account task yet), the next ones
-        # the account's task, which by then waits with a growing interval
+        # the account's task, which waits an hour between looks
         for side in ("buy", "sell", "buy"):
-            began = time.monotonic()
             item = await h.send(account, "send_order", symbol="BTC/USDT", side=side,
                                 order_type="market", qty="0.001")
             assert item["ok"], item
@@ -89,12 +92,10 @@ async def test_queued_command_wakes_an_idle_worker(fresh_store: Store) -> None:
             async def done(command_id: int = item["command_id"]) -> bool:
                 return (await h.command(command_id))["status"] == "completed"
 
-            await eventually(done, 5)
-            assert time.monotonic() - began < 2.0  # a poll would have taken up to 10 s
-            await asyncio.sleep(0.5)
+            await eventually(done, GENEROUS)
     finally:
         stop.set()
-        await asyncio.wait_for(task, 10)  # the stop also cuts the 10 s pauses short
+        await asyncio.wait_for(task, GENEROUS)  # the stop also cuts the hour-long pauses short
         await sender.close()
 
 
@@ -110,4 +111,4 @@ async def test_wake_ups_off_publishes_no_address(fresh_store: Store) -> None:
         await sender.close()
     finally:
         stop.set()
-        await asyncio.wait_for(task, 10)
+        await asyncio.wait_for(task, GENEROUS)

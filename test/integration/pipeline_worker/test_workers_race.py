@@ -45,7 +45,7 @@ async def test_workers_race(harness: Callable[..., Harness], store_url: str) -> 
             )).scalar_one()) == len(every)
 
     try:
-        await eventually(done, 40)
+        await eventually(done, 120)
     finally:
         stop.set()
         await asyncio.gather(*tasks)

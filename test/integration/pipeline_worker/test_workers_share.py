@@ -61,7 +61,7 @@ async def registered(store: Store, count: int) -> None:
             rows = await conn.execute(select(workers.c.id).where(workers.c.status == "running"))
             return len(rows.all()) >= count
 
-    await eventually(check, 10)
+    await eventually(check, 60)
 
 
 async def test_two_workers_share_the_accounts(fresh_store: Store) -> None:
@@ -81,7 +81,7 @@ async def test_two_workers_share_the_accounts(fresh_store: Store) -> None:
             seen.update(await owners(fresh_store))
             return len(seen) == 2 and sum(seen.values()) == 10
 
-        await eventually(both_busy, 10)
+        await eventually(both_busy, 60)
         assert sorted(seen.values()) == [5, 5], seen  # a fair share each, not 10 and 0
 
         async def drained() -> bool:

@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import replace
 from decimal import Decimal
 
-from apps.oms.domain.money import ZERO, quantize
+from apps.oms.domain.money import ZERO, quantize, to_plain
 from apps.oms.domain.paper.errors import InsufficientFundsError
 from apps.oms.domain.paper.markets import Market
 from apps.oms.domain.paper.state import BUY, AccountState, Fill, PaperOrder, Position
@@ -111,8 +111,10 @@ def check_solvent(
         if market.is_swap:
             grew = used(after, currency, markets) > used(before, currency, markets)
             if grew and free < 0:
-                raise InsufficientFundsError(f"insufficient {currency} margin: free {free}")
+                raise InsufficientFundsError(
+                    f"insufficient {currency} margin: free {to_plain(quantize(free))}")
         elif after.total(currency) < 0 or free < 0:
             raise InsufficientFundsError(
-                f"insufficient {currency}: needs {-free} more than the free balance"
+                f"insufficient {currency}: needs {to_plain(quantize(-free))} more than the free "
+                "balance"
             )

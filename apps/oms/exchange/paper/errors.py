@@ -31,7 +31,13 @@ def ccxt_errors() -> Iterator[None]:
     try:
         yield
     except PaperError as exc:
+        message = prefixed(str(exc))
         for paper_class, ccxt_class in _MAP:
             if isinstance(exc, paper_class):
-                raise ccxt_class(f"paper {exc}") from exc
-        raise ccxt.ExchangeError(f"paper {exc}") from exc
+                raise ccxt_class(message) from exc
+        raise ccxt.ExchangeError(message) from exc
+
+
+def prefixed(message: str) -> str:
+    """CCXT's style, `<exchange id> <message>`, without doubling a `paper` already there."""
+    return message if message.startswith("paper ") else f"paper {message}"

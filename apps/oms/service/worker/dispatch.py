@@ -6,6 +6,7 @@ import asyncio
 import logging
 from collections.abc import Awaitable, Callable
 
+import ccxt
 from sqlalchemy import select
 
 from apps.oms.clock import utcnow
@@ -23,6 +24,9 @@ from apps.oms.store.tables import orders
 log = logging.getLogger("apps.worker")
 Executor = Callable[[AccountRuntime, Claimed, asyncio.Event], Awaitable[None]]
 MAX_ATTEMPTS = 5
+#: the last transient venue failure of a command being retried here: its final error once the
+#: attempts are used up (`venue_unavailable` rather than `internal_error`)
+LAST_FAILURE: dict[int, tuple[str, str]] = {}
 
 EXECUTORS: dict[str, Executor] = {
     "send_order": execute_send,
@@ -50,29 +54,47 @@ async def execute(rt: AccountRuntime, cmd: Claimed, stop: asyncio.Event) -> None
     error leaves the command running for a re-attempt, up to `MAX_ATTEMPTS`."""
     executor = EXECUTORS.get(cmd.command_type)
     if executor is None or (cmd.attempts > MAX_ATTEMPTS and not await _may_be_placed(rt, cmd)):
-        await give_up(rt, cmd, "unsupported_command" if executor is None else "internal_error")
+        code = "unsupported_command" if executor is None else "internal_error"
+        code, message = LAST_FAILURE.pop(cmd.command_id, (code, f"{cmd.command_type}: {code}"))
+        await give_up(rt, cmd, code, message)
         return
     try:
         await executor(rt, cmd, stop)
+        LAST_FAILURE.pop(cmd.command_id, None)
     except (leases.LeaseLost, queue.Fenced):
         raise
-    except Exception:
-        log.exception("command %s (%s) failed; will retry", cmd.command_id, cmd.command_type)
+    except Exception as exc:
+        failure = venue_failure(exc)
+        if failure is None:
+            log.exception("command %s (%s) failed; will retry", cmd.command_id, cmd.command_type)
+        else:  # the venue is unreachable: one line per attempt, no traceback
+            LAST_FAILURE[cmd.command_id] = failure
+            log.warning("command %s (%s) attempt %s of %s: %s; will retry", cmd.command_id,
+                        cmd.command_type, cmd.attempts, MAX_ATTEMPTS + 1, failure[1])
         await asyncio.sleep(min(5.0, 0.05 * 2**cmd.attempts))
 
 
-async def give_up(rt: AccountRuntime, cmd: Claimed, code: str) -> None:
+async def give_up(rt: AccountRuntime, cmd: Claimed, code: str, message: str | None = None) -> None:
     """Fail the command with `code`; a send's order that never reached the venue ends
     REJECTED in the same transaction."""
     async with rt.record(cmd) as rec:
-        await give_up_in(rec, cmd, code)
+        await give_up_in(rec, cmd, code, message)
 
 
-async def give_up_in(rec: Recorder, cmd: Claimed, code: str) -> None:
+async def give_up_in(rec: Recorder, cmd: Claimed, code: str, message: str | None = None) -> None:
     """`give_up` inside an open record transaction."""
-    message = f"{cmd.command_type}: {code}"
-    await _reject_unsent_order(rec, cmd, code, message)
+    message = message or f"{cmd.command_type}: {code}"
+    await reject_unsent_order(rec, cmd, code, message)
     await finish(rec, cmd, error_code=code, error_message=message)
+
+
+def venue_failure(exc: BaseException) -> tuple[str, str] | None:
+    """`("venue_unavailable", one-line message)` for any CCXT network error (unreachable
+    exchange, timeout, DDoS protection...) or a timeout; None for any other error."""
+    if not isinstance(exc, ccxt.NetworkError | TimeoutError):
+        return None
+    first_line = (str(exc).strip().splitlines() or [""])[0][:300]
+    return "venue_unavailable", f"venue unavailable: {type(exc).__name__} {first_line}".rstrip()
 
 
 async def _may_be_placed(rt: AccountRuntime, cmd: Claimed) -> bool:
@@ -91,7 +113,7 @@ async def _may_be_placed(rt: AccountRuntime, cmd: Claimed) -> bool:
         return bool(row.scalar())
 
 
-async def _reject_unsent_order(rec: Recorder, cmd: Claimed, code: str, message: str) -> None:
+async def reject_unsent_order(rec: Recorder, cmd: Claimed, code: str, message: str) -> None:
     """A send given up before it reached the venue must not leave its order open."""
     if cmd.order_id is None or cmd.command_type not in ("send_order", "close_position"):
         return

@@ -79,12 +79,15 @@ async def adopt(
     (joined venue): its venue-order row is written with the exchange id, and its trades are
     new (no dedupe lookup)."""
     exchange_order_id = str(structure["id"])
-    row = await absorb(rec, row, structure, placed=placed)
-    status = CCXT_STATUS.get(str(structure.get("status")), OrderStatus.SUBMITTED)
-    state = replace(apply_venue_status(state_of(row), status), outcome_unknown=False)
     extra: dict[str, Any] = {}
     if row["exchange_order_id"] is None:
         extra["exchange_order_id"] = exchange_order_id
+        # linked before its trades are booked: their order events carry the exchange id
+        # (stored by the final write below, in the same transaction)
+        row = {**row, **extra}
+    row = await absorb(rec, row, structure, placed=placed)
+    status = CCXT_STATUS.get(str(structure.get("status")), OrderStatus.SUBMITTED)
+    state = replace(apply_venue_status(state_of(row), status), outcome_unknown=False)
     return await write_order(rec, row, state, **extra)
 
 
