@@ -226,7 +226,7 @@ def create_strategy_cmd(
 ) -> None:
     """Create a strategy linked to accounts.
 
-    Example: ccxt-oms create-strategy --name grid --account-ids 1,2 --client-strategy-id 7
+    Example: ccxt-oms admin-create-strategy --name grid --account-ids 1,2 --client-strategy-id 7
     """
     try:
         ids = [int(p) for p in account_ids.split(",") if p.strip()]
@@ -245,7 +245,7 @@ def create_strategy_cmd(
 
 
 def list_strategies_cmd() -> None:
-    """List strategies with their accounts. Example: ccxt-oms list-strategies"""
+    """List strategies with their accounts. Example: ccxt-oms admin-list-strategies"""
 
     async def use(store: Store) -> dict[str, Any]:
         async with store.read() as conn:
@@ -341,8 +341,10 @@ def register(app: typer.Typer) -> None:
         ("show-permissions", show_permissions_cmd),
         ("grant-function", grant_function_cmd),
         ("revoke-function", revoke_function_cmd),
-        ("create-strategy", create_strategy_cmd),
-        ("list-strategies", list_strategies_cmd),
+        # on the database host; `create-strategy` / `list-strategies` are the HTTP operator
+        # commands of the spec (apps/cli/read_commands.py)
+        ("admin-create-strategy", create_strategy_cmd),
+        ("admin-list-strategies", list_strategies_cmd),
         ("audit", audit_cmd),
         ("allow-new-positions", allow_new_positions_cmd),
         ("set-account-status", set_account_status_cmd),

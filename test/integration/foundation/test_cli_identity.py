@@ -6,7 +6,7 @@ import pytest
 
 from apps.oms.store import accounts as account_store
 
-from .test_cli import cli, cli_env, name, on_store  # noqa: F401 - cli_env is a fixture
+from .test_cli import cli, cli_env, cli_store_url, name, on_store  # noqa: F401 - fixtures
 
 pytestmark = pytest.mark.mysql
 
@@ -50,11 +50,11 @@ def test_keys_grants_strategies_audit_and_risk(cli_env: str) -> None:  # noqa: F
     assert "--status" in cli("update-user", "--user-id", str(user), "--status", "x",
                              ok=False)["stderr"]
     # strategies with a numeric label (not unique)
-    first = cli("create-strategy", "--name", "g", "--account-ids", str(account),
+    first = cli("admin-create-strategy", "--name", "g", "--account-ids", str(account),
                 "--client-strategy-id", "9")["strategy_id"]  # fmt: skip
-    cli("create-strategy", "--name", "g2", "--account-ids", str(account),
+    cli("admin-create-strategy", "--name", "g2", "--account-ids", str(account),
         "--client-strategy-id", "9")  # fmt: skip
-    assert [s["client_strategy_id"] for s in cli("list-strategies")["items"]
+    assert [s["client_strategy_id"] for s in cli("admin-list-strategies")["items"]
             if s["strategy_id"] == first] == [9]
     # risk actions with a mandatory comment
     blocked = cli("set-account-status", "--account-id", str(account), "--status", "blocked",
