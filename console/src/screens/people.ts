@@ -162,7 +162,7 @@ register({
     const cleanups = [() => grid.destroy()];
     if (s.has("GET /admin/api-keys/{api_key_id}/permissions")) {
       const permEl = h("div");
-      const perms = makeGrid(permEl, ["account_id", "can_read", "can_trade", "can_close_position", "can_risk_manage", "can_block_new_positions", "can_block_account", "restrict_to_strategies", "strategy_ids", "allowed_functions"], { testid: "grid-admin-permissions", height: "220px" });
+      const perms = makeGrid(permEl, ["account_id", "can_read", "can_trade", "can_close_position", "can_risk_manage", "can_block_new_positions", "can_block_account", "restrict_to_strategies", "strategy_ids", "allowed_functions"], { testid: "grid-admin-permissions", height: "220px", rowId: (r) => String(r["account_id"]) });
       cleanups.push(() => perms.destroy());
       const keyId = input("perm_key_id", { inputmode: "numeric", size: 6, required: true });
       const msg = h("div", { class: "msg", "data-testid": "result-permissions" });
@@ -270,7 +270,7 @@ function riskActions(s: Session): { el: HTMLElement; cleanup: () => void } | nul
   const state = h("div", { class: "kv", "data-testid": "risk-state" });
   const msg = h("div", { class: "msg", "data-testid": "result-risk_action" });
   const gridEl = h("div");
-  const grid = makeGrid(gridEl, ["strategy_id", "name", "client_strategy_id", "status", "allow_new_positions", "comment", "updated_at"], { testid: "grid-risk-strategies", height: "220px" });
+  const grid = makeGrid(gridEl, ["strategy_id", "name", "client_strategy_id", "status", "allow_new_positions", "comment", "updated_at"], { testid: "grid-risk-strategies", height: "220px", rowId: (r) => String(r["strategy_id"]) });
   const strategy = input("action_strategy", { inputmode: "numeric", size: 6 });
   const current = (): (typeof accounts)[number] | undefined => accounts.find((a) => String(a.id) === acc.value);
   const button = (id: string, label: string, run: () => Promise<unknown>): HTMLButtonElement =>
