@@ -57,7 +57,7 @@ export class Api {
       response = await fetch(this.url(path, query), {
         method,
         headers: {
-          "x-api-key": this.key,
+          ...(this.key ? { "x-api-key": this.key } : {}),
           ...(body === undefined ? {} : { "content-type": "application/json" }),
         },
         body: body === undefined ? undefined : JSON.stringify(body),

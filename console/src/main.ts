@@ -31,33 +31,56 @@ function lang(): string {
 function loginScreen(error = ""): void {
   setLanguage(lang());
   const base = input("base_url", { value: localStorage.getItem("oms.base") ?? window.location.origin, required: true });
-  const key = input("api_key", { type: "password", required: true, autocomplete: "current-password" });
+  const key = input("api_key", { type: "password", required: true, autocomplete: "off" });
   const language = select("language", Object.entries(LANGUAGES).map(([c, l]): [string, string] => [c, l.name]), lang());
   language.addEventListener("change", () => {
     localStorage.setItem("oms.lang", language.value);
     loginScreen();
   });
   const msg = h("div", { class: error ? "msg error" : "msg", "data-testid": "login-error", role: "alert" }, error);
+  const userName = input("user_name", { autocomplete: "username" });
+  const password = input("password", { type: "password", autocomplete: "current-password" });
+  const busy = (on: boolean): void => app.querySelectorAll("button[type=submit]").forEach((b) => ((b as HTMLButtonElement).disabled = on));
+  const enter = async (open: () => Promise<Session>): Promise<void> => {
+    busy(true);
+    try {
+      const s = await open();
+      localStorage.setItem("oms.base", base.value.trim());
+      sessionStorage.setItem("oms.key", s.api.key);
+      if (s.isToken) sessionStorage.setItem("oms.token", "1");
+      else sessionStorage.removeItem("oms.token");
+      start(s);
+    } catch (exc) {
+      msg.textContent = errorText(exc);
+      msg.className = "msg error";
+    } finally {
+      busy(false);
+    }
+  };
   const button = h("button", { type: "submit", "data-testid": "login-submit" }, t("login"));
-  app.replaceChildren(h("form", {
-    class: "login card", "data-screen": "login",
-    onsubmit: async (e: Event) => {
+  const keyForm = h("form", {
+    "data-form": "login-key",
+    onsubmit: (e: Event) => {
       e.preventDefault();
-      button.disabled = true;
-      try {
-        const s = await Session.open(base.value.trim(), key.value.trim());
-        localStorage.setItem("oms.base", base.value.trim());
-        sessionStorage.setItem("oms.key", key.value.trim());
-        start(s);
-      } catch (exc) {
-        msg.textContent = errorText(exc);
-        msg.className = "msg error";
-      } finally {
-        button.disabled = false;
-      }
+      void enter(() => Session.open(base.value.trim(), key.value.trim()));
     },
-  }, h("h1", {}, t("app_title")), field(t("base_url"), base), field(t("api_key"), key),
-  field(t("language"), language), button, h("p", { class: "hint" }, t("login_hint")), msg));
+  }, h("h3", {}, t("login_key")), field(t("api_key"), key), button);
+  const passwordForm = h("form", {
+    "data-form": "login-password",
+    onsubmit: (e: Event) => {
+      e.preventDefault();
+      void enter(async () => {
+        const b = base.value.trim();
+        const token = await Session.loginPassword(b, userName.value.trim(), password.value);
+        return Session.open(b, token, true);
+      });
+    },
+  }, h("h3", {}, t("login_password")), field(t("user_name"), userName), field(t("password"), password),
+  h("button", { type: "submit", "data-testid": "login-password-submit" }, t("login")));
+  app.replaceChildren(h("div", { class: "login card", "data-screen": "login" },
+    h("h1", {}, t("app_title")), field(t("base_url"), base), field(t("language"), language),
+    keyForm, h("p", { class: "hint" }, t("login_or")), passwordForm,
+    h("p", { class: "hint" }, t("login_hint")), msg));
   key.focus();
 }
 
@@ -76,10 +99,13 @@ function start(s: Session): void {
 }
 
 function logout(): void {
+  // a login token is revoked on the server; an ordinary API key stays valid (disable it instead)
+  if (session?.isToken) void session.api.post("/auth/logout", {}).catch(() => undefined);
   session?.live.stop();
   session = null;
   window.omsConsole = { session: null, metrics };
   sessionStorage.removeItem("oms.key");
+  sessionStorage.removeItem("oms.token");
   window.removeEventListener("hashchange", route);
   if (cleanup) cleanup();
   cleanup = undefined;
@@ -131,5 +157,5 @@ setLanguage(lang());
 const savedKey = sessionStorage.getItem("oms.key");
 const savedBase = localStorage.getItem("oms.base");
 if (savedKey && savedBase) {
-  Session.open(savedBase, savedKey).then(start, (exc: unknown) => loginScreen(errorText(exc)));
+  Session.open(savedBase, savedKey, sessionStorage.getItem("oms.token") === "1").then(start, (exc: unknown) => loginScreen(errorText(exc)));
 } else loginScreen();

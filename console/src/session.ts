@@ -42,11 +42,19 @@ export class Session {
     readonly profile: Profile,
     public accounts: Account[],
     readonly endpoints: Set<string>,
+    /** logged in with user name and password: logout revokes the token (POST /auth/logout) */
+    readonly isToken = false,
   ) {
     this.live = new LiveStream(api, accounts.map((a) => a.id));
   }
 
-  static async open(base: string, key: string): Promise<Session> {
+  /** POST /auth/login-password: a login token, used as x-api-key like any key. */
+  static async loginPassword(base: string, userName: string, password: string): Promise<string> {
+    const res = await new Api(base, "").post<{ token: string }>("/auth/login-password", { user_name: userName, password });
+    return res.token;
+  }
+
+  static async open(base: string, key: string, isToken = false): Promise<Session> {
     const api = new Api(base, key);
     const profile = await api.get<Profile>("/user/profile");
     const accounts = (await api.get<{ items: Account[] }>("/oms/accounts")).items;
@@ -59,7 +67,7 @@ export class Session {
     } catch {
       // no OpenAPI document: offer only the screens of the core API
     }
-    return new Session(api, profile, accounts, endpoints);
+    return new Session(api, profile, accounts, endpoints, isToken || profile.api_key.kind === "login_token");
   }
 
   has(endpoint: string): boolean {
@@ -83,6 +91,16 @@ export class Session {
 
   canRisk(a: Account): boolean {
     return this.profile.role === "risk" && Boolean(a.permissions?.can_risk_manage);
+  }
+
+  /** Allow / stop new positions (account or strategy): risk role, can_risk_manage + can_block_new_positions. */
+  canAllowNew(a: Account): boolean {
+    return this.canRisk(a) && Boolean(a.permissions?.can_block_new_positions);
+  }
+
+  /** Block / unblock the account: risk role, can_risk_manage + can_block_account. */
+  canBlock(a: Account): boolean {
+    return this.canRisk(a) && Boolean(a.permissions?.can_block_account);
   }
 
   canRead(a: Account): boolean {

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import re
 from decimal import Decimal
+from typing import Any
 
 import httpx
 import pytest
@@ -351,3 +352,190 @@ def test_change_cancel_merge_and_sl_forms(page: Page, keys: Keys) -> None:
     shot(page, "trade-refused")
     for p in stack.positions(acct):
         stack.cmd(acct, "close_position", position_id=p["id"])
+
+
+def _refusal(response: httpx.Response) -> dict[str, Any]:
+    """The API's refusal of a command, whether the whole request or its one item failed."""
+    body = response.json()
+    if "error" in body:
+        return dict(body["error"])
+    item = body["results"][0]
+    assert not item["ok"], item
+    return dict(item["error"])
+
+
+def test_risk_blocks_new_positions_then_allows_them(page: Page, keys: Keys) -> None:
+    stack, acct = keys.stack, keys.account_id
+    stack.price("100")
+    strategy_id = stack.strategy("console-risk", [acct])
+    order = {"account_id": acct, "command": "send_order",
+             "payload": {"symbol": SYMBOL, "side": "buy", "order_type": "market", "qty": "0.1"}}
+
+    # the risk officer stops new positions on the account, with a comment
+    login(page, stack.base, keys.risk)
+    wait_live(page)
+    goto(page, "risk")
+    actions = page.locator('[data-form="risk_actions"]')
+    actions.locator('[name="action_account"]').select_option(str(acct))
+    expect(page.get_by_test_id("risk-state")).to_have_attribute("data-allow-new", "true")
+    # no comment: refused in the form, nothing sent
+    page.get_by_test_id("risk-stop-new").click()
+    expect(page.get_by_test_id("result-risk_action")).to_have_class("msg error")
+    assert stack.get("/oms/accounts")["items"][0]["allow_new_positions"] is True
+    page.get_by_test_id("action_comment").fill("console: daily loss limit hit")
+    page.get_by_test_id("risk-stop-new").click()
+    expect(page.get_by_test_id("result-risk_action")).to_have_class("msg ok")
+    expect(page.get_by_test_id("risk-state")).to_have_attribute("data-allow-new", "false")
+    account = next(a for a in stack.get("/oms/accounts")["items"] if a["id"] == acct)
+    assert account["allow_new_positions"] is False
+    # the strategy's flag, per strategy
+    expect(page.get_by_test_id("grid-risk-strategies")).to_contain_text("console-risk")
+    page.get_by_test_id("action_strategy").fill(str(strategy_id))
+    page.get_by_test_id("risk-strategy-stop").click()
+    expect(page.get_by_test_id("result-risk_action")).to_have_class("msg ok")
+    links = httpx.get(f"{stack.base}/oms/risk/{acct}/strategies",
+                      headers={"x-api-key": keys.risk}).json()["items"]
+    link = next(x for x in links if x["strategy_id"] == strategy_id)
+    assert link["allow_new_positions"] is False
+    assert link["comment"] == "console: daily loss limit hit"
+    expect(page.get_by_test_id("grid-risk-strategies")).to_contain_text("daily loss limit hit")
+    # a refused action shows the API's message (unknown strategy)
+    page.get_by_test_id("action_strategy").fill("999999")
+    page.get_by_test_id("risk-strategy-stop").click()
+    expect(page.get_by_test_id("result-risk_action")).to_have_class("msg error")
+    expected = httpx.post(f"{stack.base}/oms/risk/{acct}/strategies/allow_new_positions",
+                          json={"strategy_id": 999999, "allow_new_positions": False,
+                                "comment": "x"},
+                          headers={"x-api-key": keys.risk}).json()["error"]
+    expect(page.get_by_test_id("result-risk_action")).to_contain_text(expected["message"])
+    page.get_by_test_id("action_strategy").fill(str(strategy_id))
+    page.get_by_test_id("risk-strategy-allow").click()
+    expect(page.get_by_test_id("result-risk_action")).to_have_class("msg ok")
+    shot(page, "risk-actions")
+    page.get_by_test_id("logout").click()
+    expect(page.locator('[data-screen="login"]')).to_be_visible()
+
+    # the trader's next order is refused with the API's message
+    expected = _refusal(httpx.post(f"{stack.base}/oms/commands", json=order,
+                                   params={"wait": "completed"},
+                                   headers={"x-api-key": stack.trader_key}))
+    assert expected["code"] == "risk_blocked", expected
+    login(page, stack.base, stack.trader_key)
+    wait_live(page)
+    goto(page, "trade")
+    f = page.locator('form[data-form="send_order"]')
+    f.locator('[name="account_id"]').select_option(str(acct))
+    f.locator('[name="symbol"]').fill(SYMBOL)
+    f.locator('[name="qty"]').fill("0.1")
+    f.get_by_test_id("submit-send_order").click()
+    result = page.get_by_test_id("result-send_order")
+    expect(result).to_have_class("msg error")
+    expect(result).to_contain_text(expected["message"])
+    expect(result).to_contain_text("risk_blocked")
+    shot(page, "trade-risk-blocked")
+    page.get_by_test_id("logout").click()
+
+    # the risk officer allows them again; the trader's order goes through
+    login(page, stack.base, keys.risk)
+    wait_live(page)
+    goto(page, "risk")
+    actions = page.locator('[data-form="risk_actions"]')
+    actions.locator('[name="action_account"]').select_option(str(acct))
+    expect(page.get_by_test_id("risk-state")).to_have_attribute("data-allow-new", "false")
+    page.get_by_test_id("action_comment").fill("console: limit reset")
+    page.get_by_test_id("risk-allow-new").click()
+    expect(page.get_by_test_id("result-risk_action")).to_have_class("msg ok")
+    expect(page.get_by_test_id("risk-state")).to_have_attribute("data-allow-new", "true")
+    item = stack.cmd(acct, "send_order", symbol=SYMBOL, side="buy", order_type="market",
+                     qty="0.1")
+    assert item["status"] == "completed"
+    for position in stack.positions(acct):
+        stack.cmd(acct, "close_position", position_id=position["id"])
+
+    # block and unblock the account (can_block_account)
+    page.get_by_test_id("action_comment").fill("console: margin call")
+    page.get_by_test_id("risk-block").click()
+    expect(page.get_by_test_id("risk-state")).to_have_attribute("data-status", "blocked")
+    page.get_by_test_id("risk-unblock").click()
+    expect(page.get_by_test_id("risk-state")).to_have_attribute("data-status", "active")
+    audit = httpx.get(f"{stack.base}/admin/audit", params={"target_type": "account",
+                                                           "target_id": acct},
+                      headers={"x-api-key": stack.admin_key}).json()["items"]
+    assert {"risk_allow_new_positions", "risk_account_status"} <= {a["action"] for a in audit}
+
+
+def test_password_login_and_logout(page: Page, keys: Keys) -> None:
+    stack = keys.stack
+    password = "console passphrase 42"
+    created = httpx.post(f"{stack.base}/admin/users",
+                         json={"name": "console-pw", "role": "readonly", "password": password},
+                         headers={"x-api-key": stack.admin_key})
+    assert created.status_code == 201, created.text
+    page.goto(f"{stack.base}/ui/")
+    page.get_by_test_id("base_url").fill(stack.base)
+    # a wrong password: the API's message
+    page.get_by_test_id("user_name").fill("console-pw")
+    page.get_by_test_id("password").fill("wrong password 0000")
+    page.get_by_test_id("login-password-submit").click()
+    expect(page.get_by_test_id("login-error")).to_contain_text("invalid_credentials")
+    page.get_by_test_id("language").select_option("es")
+    expect(page.get_by_test_id("login-password-submit")).to_have_text("Entrar")
+    expect(page.locator('[data-form="login-password"] h3')).to_have_text(
+        "Entrar con usuario y contraseña")
+    page.get_by_test_id("language").select_option("en")
+    page.get_by_test_id("user_name").fill("console-pw")
+    page.get_by_test_id("password").fill(password)
+    shot(page, "login-password")
+    page.get_by_test_id("login-password-submit").click()
+    expect(page.get_by_test_id("who")).to_contain_text("console-pw · readonly")
+    token = page.evaluate("() => sessionStorage.getItem('oms.key')")
+    assert token
+    assert token.startswith("oms_")
+    assert httpx.get(f"{stack.base}/user/profile",
+                     headers={"x-api-key": token}).json()["api_key"]["kind"] == "login_token"
+    goto(page, "profile")
+    page.get_by_test_id("logout").click()
+    expect(page.locator('[data-screen="login"]')).to_be_visible()
+    assert page.evaluate("() => sessionStorage.getItem('oms.key')") is None
+    # the token is revoked on the server
+    for _ in range(600):
+        if httpx.get(f"{stack.base}/user/profile",
+                     headers={"x-api-key": token}).status_code == 401:
+            break
+        page.wait_for_timeout(100)
+    else:
+        raise AssertionError("the login token still works after logout")
+
+
+def test_admin_keys_accounts_and_permissions(page: Page, keys: Keys) -> None:
+    stack = keys.stack
+    login(page, stack.base, stack.admin_key)
+    wait_live(page)
+    goto(page, "admin-keys")
+    expect(page.get_by_test_id("grid-admin-keys")).to_contain_text("console-risk")
+    users = httpx.get(f"{stack.base}/admin/users-api-keys",
+                      headers={"x-api-key": stack.admin_key}).json()["items"]
+    risk_key = next(k for u in users for k in u["api_keys"] if u["name"] == "console-risk")
+    rows = grid_rows(page, "grid-admin-keys", ["user_name", "prefix", "status"])
+    assert {"id": str(risk_key["id"]), "user_name": "console-risk",
+            "prefix": risk_key["prefix"], "status": "active"} in rows
+    page.get_by_test_id("perm_key_id").fill(str(risk_key["id"]))
+    page.get_by_test_id("submit-permissions").click()
+    expect(page.get_by_test_id("result-permissions")).to_have_class("msg ok")
+    perms = grid_rows(page, "grid-admin-permissions", ["account_id"])
+    assert [p["account_id"] for p in perms] == [str(keys.account_id)]
+    # AG Grid shows booleans as checkboxes
+    row = page.locator(f'[data-testid="grid-admin-permissions"] .ag-row[row-id="{keys.account_id}"]')
+    expect(row.locator('[col-id="can_block_account"] input[type="checkbox"]')).to_be_checked()
+    expect(row.locator('[col-id="can_trade"] input[type="checkbox"]')).not_to_be_checked()
+    shot(page, "admin-keys")
+    page.get_by_test_id("perm_key_id").fill("999999")
+    page.get_by_test_id("submit-permissions").click()
+    expect(page.get_by_test_id("result-permissions")).to_have_class("msg error")
+    goto(page, "admin-accounts")
+    expect(page.get_by_test_id("grid-admin-accounts")).to_contain_text("hedge")
+    shot(page, "admin-accounts")
+    goto(page, "profile")
+    prefix = httpx.get(f"{stack.base}/user/profile",
+                       headers={"x-api-key": stack.admin_key}).json()["api_key"]["prefix"]
+    expect(page.get_by_test_id("grid-my-keys")).to_contain_text(prefix)

@@ -106,14 +106,16 @@ register({
       ? createForm("create_user", t("create_user"), [
           field(t("name"), input("name", { required: true })),
           field(t("role"), select("role", ["trader", "portfolio_manager", "robot", "risk", "readonly", "admin"].map((r): [string, string] => [r, r]))),
+          field(t("password"), input("new_user_password", { type: "password", autocomplete: "new-password" })),
         ], async (f) => {
           const name = (f.querySelector('[name="name"]') as HTMLInputElement).value;
           const role = (f.querySelector('[name="role"]') as HTMLSelectElement).value;
-          const res = await s.api.post<Row>("/admin/users", { name, role });
+          const password = (f.querySelector('[name="new_user_password"]') as HTMLInputElement).value;
+          const res = await s.api.post<Row>("/admin/users", password ? { name, role, password } : { name, role });
           return `user #${String(res["id"])} ${String(res["name"])}`;
         }, () => reload())
       : null;
-    const cleanup = listScreen(holder, s, t("nav_admin_users"), "/admin/users", ["id", "name", "role", "status", "created_at"], "grid-users", form);
+    const cleanup = listScreen(holder, s, t("nav_admin_users"), "/admin/users", ["id", "name", "role", "status", "has_password", "created_at"], "grid-users", form);
     reload = () => void (holder as HTMLElement & { reload?: () => Promise<void> }).reload?.();
     root.append(holder);
     return cleanup;
@@ -130,17 +132,58 @@ register({
   },
 });
 
-// Admin screens for endpoints another branch adds: listed here, offered once the server has them.
-for (const [id, label, path, fields] of [
-  ["admin-keys", "nav_admin_keys", "/admin/users-api-keys", ["id", "user_id", "label", "prefix", "kind", "status", "expires_at", "created_at"]],
-  ["admin-accounts", "nav_admin_accounts", "/admin/accounts", ["id", "label", "exchange_id", "position_mode", "status", "is_testnet", "has_credentials", "credentials_updated_at"]],
-] as const) {
-  register({
-    id, label, group: "admin",
-    visible: (s) => s.isAdmin && s.has(`GET ${path}`),
-    render: (root, s) => listScreen(root, s, t(label), path, [...fields], `grid-${id}`),
-  });
-}
+register({
+  id: "admin-accounts", label: "nav_admin_accounts", group: "admin",
+  visible: (s) => s.isAdmin && s.has("GET /admin/accounts"),
+  render: (root, s) => listScreen(root, s, t("nav_admin_accounts"), "/admin/accounts",
+    ["id", "label", "exchange_id", "position_mode", "environment", "status", "allow_new_positions", "is_testnet", "has_credentials", "credentials_updated_at"], "grid-admin-accounts"),
+});
+
+// GET /admin/users-api-keys lists users, each with its keys: the grid shows one row per key
+// (with its user's name), and a key's permissions (GET /admin/api-keys/{id}/permissions) below.
+register({
+  id: "admin-keys", label: "nav_admin_keys", group: "admin",
+  visible: (s) => s.isAdmin && s.has("GET /admin/users-api-keys"),
+  render(root, s) {
+    const el = h("div");
+    const grid = makeGrid(el, ["id", "user_id", "user_name", "label", "prefix", "kind", "status", "usable", "expires_at", "last_used_at", "created_at"], { testid: "grid-admin-keys", height: "320px" });
+    const err = h("div", { class: "msg" });
+    const load = async (): Promise<void> => {
+      try {
+        const users = (await s.api.get<{ items: Row[] }>("/admin/users-api-keys")).items;
+        grid.setGridOption("rowData", users.flatMap((u) => ((u["api_keys"] ?? []) as Row[]).map((k) => ({ ...k, user_name: u["name"] }))));
+        err.textContent = "";
+      } catch (exc) {
+        message(err, errorText(exc), false);
+      }
+    };
+    void load();
+    root.append(h("h2", {}, t("nav_admin_keys")), h("button", { type: "button", onclick: () => void load() }, t("refresh")), err, el);
+    const cleanups = [() => grid.destroy()];
+    if (s.has("GET /admin/api-keys/{api_key_id}/permissions")) {
+      const permEl = h("div");
+      const perms = makeGrid(permEl, ["account_id", "can_read", "can_trade", "can_close_position", "can_risk_manage", "can_block_new_positions", "can_block_account", "restrict_to_strategies", "strategy_ids", "allowed_functions"], { testid: "grid-admin-permissions", height: "220px", rowId: (r) => String(r["account_id"]) });
+      cleanups.push(() => perms.destroy());
+      const keyId = input("perm_key_id", { inputmode: "numeric", size: 6, required: true });
+      const msg = h("div", { class: "msg", "data-testid": "result-permissions" });
+      const form = h("form", {
+        class: "filters", "data-form": "permissions",
+        onsubmit: async (e: Event) => {
+          e.preventDefault();
+          try {
+            const res = await s.api.get<{ items?: Row[]; permissions?: Row[] }>(`/admin/api-keys/${keyId.value.trim()}/permissions`);
+            perms.setGridOption("rowData", res.items ?? res.permissions ?? []);
+            message(msg, t("done"), true);
+          } catch (exc) {
+            message(msg, errorText(exc), false);
+          }
+        },
+      }, field(t("key_id"), keyId), h("button", { type: "submit", "data-testid": "submit-permissions" }, t("apply")));
+      root.append(h("h3", {}, t("permissions")), form, msg, permEl);
+    }
+    return () => cleanups.forEach((c) => c());
+  },
+});
 
 const LIMIT_FIELDS = ["max_open_positions", "max_open_positions_per_symbol", "max_order_qty", "max_order_notional", "min_order_notional", "max_position_notional", "max_open_orders_per_symbol", "daily_loss_limit", "max_commands_per_minute"];
 const INT_LIMITS = new Set(["max_open_positions", "max_open_positions_per_symbol", "max_open_orders_per_symbol", "max_commands_per_minute"]);
@@ -204,6 +247,90 @@ register({
     acc.addEventListener("change", () => void load());
     strategy.addEventListener("change", () => void load());
     void load();
-    root.append(h("h2", {}, t("nav_risk")), h("div", { class: "forms" }, form, h("section", { class: "card" }, current)));
+    root.append(h("h2", {}, t("nav_risk")));
+    const actions = riskActions(s);
+    if (actions) root.append(actions.el);
+    root.append(h("div", { class: "forms" }, form, h("section", { class: "card" }, current)));
+    return actions?.cleanup;
   },
 });
+
+/** Block / unblock the account, allow / stop new positions for it and per strategy (comment
+ * mandatory). Offered per account only where the key's role and flags allow each action. */
+function riskActions(s: Session): { el: HTMLElement; cleanup: () => void } | null {
+  const has = {
+    status: s.has("POST /oms/risk/{account_id}/status"),
+    allow: s.has("POST /oms/risk/{account_id}/allow_new_positions"),
+    strategies: s.has("GET /oms/risk/{account_id}/strategies") && s.has("POST /oms/risk/{account_id}/strategies/allow_new_positions"),
+  };
+  const accounts = s.accounts.filter((a) => (has.status && s.canBlock(a)) || ((has.allow || has.strategies) && s.canAllowNew(a)));
+  if (!accounts.length) return null;
+  const acc = select("action_account", s.accountOptions(accounts));
+  const comment = input("action_comment", { required: true, size: 40 });
+  const state = h("div", { class: "kv", "data-testid": "risk-state" });
+  const msg = h("div", { class: "msg", "data-testid": "result-risk_action" });
+  const gridEl = h("div");
+  const grid = makeGrid(gridEl, ["strategy_id", "name", "client_strategy_id", "status", "allow_new_positions", "comment", "updated_at"], { testid: "grid-risk-strategies", height: "220px", rowId: (r) => String(r["strategy_id"]) });
+  const strategy = input("action_strategy", { inputmode: "numeric", size: 6 });
+  const current = (): (typeof accounts)[number] | undefined => accounts.find((a) => String(a.id) === acc.value);
+  const button = (id: string, label: string, run: () => Promise<unknown>): HTMLButtonElement =>
+    h("button", { type: "button", "data-testid": id, "data-action": id, onclick: () => void act(run) }, label);
+  const statusButtons = [
+    button("risk-block", t("block_account"), () => s.api.post(`/oms/risk/${acc.value}/status`, { status: "blocked", comment: comment.value })),
+    button("risk-unblock", t("unblock_account"), () => s.api.post(`/oms/risk/${acc.value}/status`, { status: "active", comment: comment.value })),
+  ];
+  const allowButtons = [
+    button("risk-allow-new", t("allow_new"), () => s.api.post(`/oms/risk/${acc.value}/allow_new_positions`, { allow_new_positions: true, comment: comment.value })),
+    button("risk-stop-new", t("stop_new"), () => s.api.post(`/oms/risk/${acc.value}/allow_new_positions`, { allow_new_positions: false, comment: comment.value })),
+  ];
+  const strategyButtons = [
+    button("risk-strategy-allow", t("allow_new"), () => s.api.post(`/oms/risk/${acc.value}/strategies/allow_new_positions`, { strategy_id: Number(strategy.value), allow_new_positions: true, comment: comment.value })),
+    button("risk-strategy-stop", t("stop_new"), () => s.api.post(`/oms/risk/${acc.value}/strategies/allow_new_positions`, { strategy_id: Number(strategy.value), allow_new_positions: false, comment: comment.value })),
+  ];
+  const statusRow = h("div", { class: "filters" }, ...statusButtons);
+  const allowRow = h("div", { class: "filters" }, ...allowButtons);
+  const strategyRow = h("div", { class: "filters" }, field(t("strategy"), strategy), ...strategyButtons);
+  const strategySection = h("div", {}, h("h3", {}, t("strategies_allow")), strategyRow, gridEl);
+  const load = async (): Promise<void> => {
+    const a = current();
+    statusRow.style.display = a && has.status && s.canBlock(a) ? "" : "none";
+    allowRow.style.display = a && has.allow && s.canAllowNew(a) ? "" : "none";
+    strategySection.style.display = a && has.strategies && s.canAllowNew(a) ? "" : "none";
+    try {
+      s.accounts = (await s.api.get<{ items: typeof s.accounts }>("/oms/accounts")).items;
+      const fresh = s.accounts.find((x) => String(x.id) === acc.value);
+      state.textContent = fresh ? `${t("account_status")}: ${fresh.status} · allow_new_positions: ${String(fresh.allow_new_positions)}` : "";
+      if (fresh) {
+        state.dataset["status"] = fresh.status;
+        state.dataset["allowNew"] = String(fresh.allow_new_positions);
+      }
+      if (has.strategies && a && s.canAllowNew(a)) {
+        grid.setGridOption("rowData", (await s.api.get<{ items: Row[] }>(`/oms/risk/${acc.value}/strategies`)).items);
+      }
+    } catch (exc) {
+      message(msg, errorText(exc), false);
+    }
+  };
+  const act = async (run: () => Promise<unknown>): Promise<void> => {
+    if (!comment.value.trim()) {
+      message(msg, t("comment_required"), false);
+      comment.focus();
+      return;
+    }
+    try {
+      await run();
+      message(msg, t("done"), true);
+    } catch (exc) {
+      message(msg, errorText(exc), false);
+    }
+    await load();
+  };
+  acc.addEventListener("change", () => void load());
+  // another risk officer's (or the CLI's) action shows up here too
+  const off = s.live.onEvent((ev) => { if (ev.namespace === "risk") void load(); });
+  void load();
+  const el = h("section", { class: "card", "data-form": "risk_actions" },
+    h("h3", {}, t("risk_actions")), field(t("account"), acc), state, field(t("comment"), comment),
+    statusRow, allowRow, strategySection, msg);
+  return { el, cleanup: () => { off(); grid.destroy(); } };
+}
