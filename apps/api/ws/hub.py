@@ -26,7 +26,10 @@ POLL_IDLE_SECONDS = 0.25  # nobody connected: only keep `last_seq` current
 POLL_EXPECTING_SECONDS = 0.005  # this process just queued commands: their events are imminent
 EXPECT_SECONDS = 1.0
 BATCH = 1000
-DRAIN_WAIT_SECONDS = 0.05
+# how long a burst's next chunk waits for the send loops to drain: long enough for a healthy
+# client on a loaded machine (50 ms dropped reading clients under load once the read model made
+# tail batches larger), short enough that a stuck client delays a burst once, then is dropped
+DRAIN_WAIT_SECONDS = 0.5
 
 
 class StreamHub:
