@@ -151,7 +151,7 @@ def main() -> None:
     parser.add_argument("--kills", type=int, default=20)
     parser.add_argument("--load-seconds", type=float, default=20)
     parser.add_argument("--heartbeat-seconds", type=float, default=0.5)
-    parser.add_argument("--missed-heartbeats", type=int, default=5)
+    parser.add_argument("--missed-heartbeats", type=int, default=7)
     args = parser.parse_args()
     extra = {"OMS_WORKER__HEARTBEAT_SECONDS": str(args.heartbeat_seconds),
              "OMS_WORKER__MISSED_HEARTBEATS": str(args.missed_heartbeats)}

@@ -62,7 +62,7 @@ class WorkerSettings(BaseModel):
     # accounts at once (the lease epoch moves on, so a merely paused worker cannot record)
     lease_seconds: float = Field(default=30, gt=0)
     heartbeat_seconds: float = Field(default=0.5, gt=0)
-    missed_heartbeats: int = Field(default=5, ge=2, le=100)
+    missed_heartbeats: int = Field(default=7, ge=2, le=100)
     venue_timeout_seconds: float = Field(default=10, gt=0)
     unknown_outcome_window_seconds: float = Field(default=60, gt=0)
     poll_min_ms: float = Field(default=2, gt=0)
