@@ -46,30 +46,23 @@ class Fenced(Exception):
     """The command is no longer `running` under this epoch: the record step must roll back."""
 
 
+def _oldest_unfinished(account_id: int, limit: int) -> Any:
+    """The account's oldest queued or running commands, in acceptance order (claim columns)."""
+    return (
+        select(C.id, C.command_type, C.payload, C.order_id, C.request_id, C.status, C.attempts,
+               C.result, C.client_order_id, C.created_at)
+        .where(C.account_id == account_id, C.status.in_(UNFINISHED))
+        .order_by(C.id)
+        .limit(limit)
+    )
+
+
 async def claim_next(
     conn: AsyncConnection, account_id: int, epoch: int, now: datetime
 ) -> Claimed | None:
     """Mark the account's oldest unfinished command `running` with `epoch` (the caller holds the
     lease row lock in this transaction)."""
-    row = (
-        await conn.execute(
-            select(
-                C.id,
-                C.command_type,
-                C.payload,
-                C.order_id,
-                C.request_id,
-                C.status,
-                C.attempts,
-                C.result,
-                C.client_order_id,
-                C.created_at,
-            )
-            .where(C.account_id == account_id, C.status.in_(UNFINISHED))
-            .order_by(C.id)
-            .limit(1)
-        )
-    ).first()
+    row = (await conn.execute(_oldest_unfinished(account_id, 1))).first()
     if row is None:
         return None
     retry = row.status == "running"
@@ -105,21 +98,7 @@ async def peek_batch(
     """The account's oldest unfinished commands, up to `limit`, in acceptance order (the caller
     holds the lease row lock in this transaction)."""
     rows = await conn.execute(
-        select(
-            C.id,
-            C.command_type,
-            C.payload,
-            C.order_id,
-            C.request_id,
-            C.status,
-            C.attempts,
-            C.result,
-            C.client_order_id,
-            C.created_at,
-        )
-        .where(C.account_id == account_id, C.status.in_(UNFINISHED))
-        .order_by(C.id)
-        .limit(limit)
+        _oldest_unfinished(account_id, limit)
     )
     return [dict(r) for r in rows.mappings()]
 
