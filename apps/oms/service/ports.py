@@ -160,6 +160,10 @@ class JoinedTransaction(Protocol):
 
     def publish(self) -> None: ...
 
+    async def expect_client_ids(self, account_id: int, client_ids: list[str]) -> None:
+        """Orders with these client ids are about to be placed: prefetch their duplicate
+        check (one read per batch instead of one per order)."""
+
 
 @runtime_checkable
 class JoinableVenuePort(MatchingVenuePort, Protocol):

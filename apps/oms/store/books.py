@@ -5,7 +5,6 @@ positions it produced (real ids from auto-increment), and the dedupe keys of boo
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import asdict
 from typing import Any
 
 from sqlalchemy import bindparam, insert, or_, select, update
@@ -15,7 +14,12 @@ from apps.oms.domain.book import AccountBook
 from apps.oms.domain.enums import PositionMode
 from apps.oms.domain.positions import Deal, Position
 from apps.oms.store.leases import lock
-from apps.oms.store.positions import deal_from_row, position_from_row, position_values
+from apps.oms.store.positions import (
+    deal_from_row,
+    flat_values,
+    position_from_row,
+    position_values,
+)
 from apps.oms.store.tables import deals, positions
 
 P = positions.c
@@ -78,7 +82,7 @@ async def update_position(conn: AsyncConnection, position: Position) -> None:
 def deal_values(deal: Deal, taker_or_maker: str | None = None) -> dict[str, Any]:
     """The row of `deal`; `taker_or_maker` is the venue's side of the fill (None: unknown or an
     internal deal), a venue attribute kept beside the accounting fields."""
-    values = asdict(deal)
+    values = flat_values(deal)
     values.pop("deal_id")
     values["side"] = deal.side.value
     values["entry"] = deal.entry.value

@@ -37,15 +37,17 @@ ADD_PAYLOAD = (
 )
 
 
-def plain_json(value: Any) -> Any:
-    """A JSON-ready copy: Decimals as plain strings (never floats), tuples as lists."""
+def _plain_default(value: Any) -> Any:
     if isinstance(value, Decimal):
         return to_plain(value)
-    if isinstance(value, dict):
-        return {str(k): plain_json(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [plain_json(v) for v in value]
-    return value
+    raise TypeError(f"{type(value).__name__} is not JSON serializable")
+
+
+def plain_json(value: Any) -> Any:
+    """A JSON-ready copy: Decimals as plain strings (never floats), tuples as lists, keys as
+    strings. One encode and one decode in C: several times faster than walking the structure
+    in Python (a venue payload is walked once per placed order)."""
+    return json.loads(json.dumps(value, default=_plain_default))
 
 
 async def get_order(conn: AsyncConnection, order_id: int) -> dict[str, Any] | None:

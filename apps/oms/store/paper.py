@@ -82,6 +82,25 @@ class Joined:
     quotes: dict[str, Quote] = field(default_factory=dict)  # one price snapshot per transaction
     flushed: dict[int, tuple[int, AccountState]] = field(default_factory=dict)
     ensured: set[int] = field(default_factory=set)  # accounts known to exist once committed
+    # client order ids known absent from the stored orders of an account (`expect_client_ids`)
+    absent_client_ids: dict[int, set[str]] = field(default_factory=dict)
+
+    async def expect_client_ids(self, account_id: int, client_ids: list[str]) -> None:
+        """The caller is about to place orders with these client ids: answer their duplicate
+        checks with one read instead of one per order. An id found here still goes the normal
+        lookup; one stored by another writer after this read is caught by the unique key at
+        flush (the caller's transaction rolls back and retries)."""
+        wanted = {c for c in client_ids if c}
+        if not wanted:
+            return
+        rows = await self.conn.execute(
+            select(paper_orders.c.client_order_id).where(
+                paper_orders.c.account_id == account_id,
+                paper_orders.c.client_order_id.in_(sorted(wanted)),
+            )
+        )
+        found = {str(r[0]) for r in rows}
+        self.absent_client_ids.setdefault(account_id, set()).update(wanted - found)
 
     async def flush(self) -> None:
         """Write every account's held-back change (the caller commits right after)."""
@@ -387,6 +406,10 @@ class PaperStore:
                     not order_id and o.client_order_id == client_order_id
                 ):
                     return o
+        if not order_id and joined is not None:
+            absent = joined.absent_client_ids.get(account_id)
+            if absent is not None and client_order_id in absent:
+                return None  # checked for the whole batch by `expect_client_ids`
         async with self._reading(flush=False) as conn:
             row = (await conn.execute(query)).first()
         return None if row is None else order_from_row(row)

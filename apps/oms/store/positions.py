@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import asdict
+from dataclasses import fields
 from typing import Any
 
 from sqlalchemy import select, update
@@ -40,9 +40,26 @@ def position_from_row(row: Mapping[str, Any]) -> Position:
     )
 
 
+def flat_values(obj: Any) -> dict[str, Any]:
+    """The fields of a flat dataclass (no nested dataclasses or containers, as `Position` and
+    `Deal` are) as a dict: `dataclasses.asdict` deep-copies every value, which cost more than
+    the insert itself on the worker's hot path."""
+    return {name: getattr(obj, name) for name in _field_names(type(obj))}
+
+
+_FIELD_NAMES: dict[type, tuple[str, ...]] = {}
+
+
+def _field_names(cls: type) -> tuple[str, ...]:
+    names = _FIELD_NAMES.get(cls)
+    if names is None:
+        names = _FIELD_NAMES[cls] = tuple(f.name for f in fields(cls))
+    return names
+
+
 def position_values(position: Position) -> dict[str, Any]:
     """Column values of a domain position (without the id)."""
-    values = asdict(position)
+    values = flat_values(position)
     values.pop("position_id")
     values["side"] = position.side.value
     values["state"] = position.state.value

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable
+from decimal import Decimal
 from typing import Any
 
 from sqlalchemy import select
@@ -133,6 +134,9 @@ async def test_a_defect_at_the_commit_is_retried_then_given_up(
                 def publish(self) -> None:
                     joined.publish()
 
+                async def expect_client_ids(self, account_id: int, ids: list[str]) -> None:
+                    await joined.expect_client_ids(account_id, ids)
+
             return AtCommit()
 
         def __exit__(self, *exc: Any) -> Any:
@@ -151,3 +155,28 @@ async def test_a_defect_at_the_commit_is_retried_then_given_up(
     assert await venue_orders(h, order["client_order_id"]) == 0
     await h.drain(acct, housekeeping=False)
     assert (await h.order(items[1]["order_id"]))["status"] == "FILLED"
+
+
+async def test_client_id_already_on_the_venue_is_refused_in_a_batch(
+    harness: Callable[..., Harness],
+) -> None:
+    """The batch answers every send's duplicate clientOrderId check with one read
+    (`expect_client_ids`): an id that is already on the venue (placed there directly, outside
+    the gateway) still rejects that send, and only that one."""
+    h = harness()
+    acct = await h.account("hedge")
+    await h.price(SYMBOL, "50000")
+    before = await market(h, acct)
+    venue: Any = (await h.runtime(acct)).venue
+    await venue.create_order(SYMBOL, "limit", "buy", Decimal("0.001"), Decimal("40000"),
+                             {"clientOrderId": "takenonvenue1"})  # fmt: skip
+    clash = await h.send(acct, "send_order", symbol=SYMBOL, side="buy", order_type="market",
+                         qty="0.001", client_order_id="takenonvenue1")  # fmt: skip
+    assert clash["ok"], clash
+    after = await market(h, acct, "sell")
+    await h.drain(acct, housekeeping=False)
+    assert (await h.order(clash["order_id"]))["status"] == "REJECTED"
+    failed = await h.command(clash["command_id"])
+    assert failed["status"] == "failed" and "duplicate" in failed["error_message"], failed
+    assert [(await h.order(i["order_id"]))["status"] for i in (before, after)] == ["FILLED"] * 2
+    assert await venue_orders(h, "takenonvenue1") == 1  # the venue's own order only

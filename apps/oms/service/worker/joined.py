@@ -98,6 +98,9 @@ async def _batch(rt: AccountRuntime, venue: JoinableVenuePort, limit: int) -> in
             with venue.join(rec.conn) as joined:
                 rec.before_commit.append(joined.flush)
                 rec.after_commit.append(joined.publish)
+                await joined.expect_client_ids(
+                    rt.account_id, [rows[c.order_id]["client_order_id"] for c in cmds if c.order_id]
+                )
                 for cmd in cmds:
                     assert cmd.order_id is not None  # noqa: S101 - `_is_send` checked it
                     if cmd.attempts > dispatch.MAX_ATTEMPTS:  # never placed: give it up
