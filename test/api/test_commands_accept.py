@@ -236,6 +236,37 @@ async def test_batch_mixed_is_207_and_all_failed_takes_first_status(api: Api) ->
     assert len(response.json()["error"]["details"]["results"]) == 2
 
 
+async def test_batch_is_one_transaction_of_independent_items(api: Api) -> None:
+    """A batch is accepted in one transaction, each command in a savepoint: a later command
+    sees what an earlier one reserved, a repeat of an earlier command's request_id answers with
+    that command, and a refused command leaves no row and no event while the others stand."""
+    client, world = api
+    position_id = await _position(world, "0.05")
+    close = {"account_id": world.account_id, "command": "close_position"}
+    keyed = {**send(world.account_id), "request_id": f"batch-{id(client)}"}
+    before = await counts(world)
+    response = await post(client, world.trader_key, [
+        close | {"payload": {"position_id": position_id, "qty": "0.02"}},  # reserves 0.02
+        close | {"payload": {"position_id": position_id, "qty": "0.04"}},  # 0.03 left: refused
+        keyed,
+        send(world.account_id, qty="-1"),  # invalid: refused before acceptance
+        keyed,  # the same request_id again: the third item's command
+        close | {"payload": {"position_id": position_id, "qty": "0.03"}},  # the rest
+    ])  # fmt: skip
+    assert response.status_code == 207, response.text
+    results = response.json()["results"]
+    assert [r["ok"] for r in results] == [True, False, True, False, True, True]
+    assert results[1]["error"]["code"] == "invalid_qty"
+    assert results[4]["command_id"] == results[2]["command_id"]
+    accepted = {r["command_id"] for r in results if r["ok"]}
+    assert len(accepted) == 3
+    after = await counts(world)
+    assert after == (before[0] + 3, before[1] + 3, before[2] + 3)
+    headers = {"x-api-key": world.trader_key}
+    pos = (await client.get(f"/oms/positions/{position_id}", headers=headers)).json()["items"][0]
+    assert (pos["state"], pos["pending_close_qty"]) == ("close_requested", "0.05")
+
+
 async def test_cancel_of_a_queued_send_happens_at_acceptance(api: Api) -> None:
     client, world = api
     item = (await post(client, world.trader_key, send(world.account_id))).json()["results"][0]

@@ -165,6 +165,7 @@ async def accept_send_order(ctx: Ctx) -> Accepted:
         strategy_allow_new=allow_new,
         position_qty=preview.position_qty,
         now=ctx.now,
+        limits=await ctx.risk_limits(),
     )
     targets = p.oms_stop_loss is not None or p.oms_stop_gain is not None
     quote = None

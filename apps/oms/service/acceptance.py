@@ -27,6 +27,7 @@ from apps.oms.store import accounts as account_store
 from apps.oms.store import commands as command_store
 from apps.oms.store import orders as order_store
 from apps.oms.store import outbox
+from apps.oms.store import risk as risk_store
 from apps.oms.store.store import Store
 
 DOMAIN_STATUS = {
@@ -54,6 +55,17 @@ class Accepted:
 
 
 @dataclass
+class BatchShare:
+    """What the commands of one batch share inside the batch's one transaction: rows read once
+    (account, risk limits: nothing an acceptance writes) and the outbox rows of the commands
+    accepted so far, written in one statement before the commit."""
+
+    accounts: dict[int, dict[str, Any] | None] = field(default_factory=dict)
+    limits: dict[int, dict[int, dict[str, Any]]] = field(default_factory=dict)
+    events: list[dict[str, Any]] = field(default_factory=list)
+
+
+@dataclass
 class Ctx:
     """One command being accepted, inside its transaction."""
 
@@ -65,6 +77,8 @@ class Ctx:
     content_hash: str
     now: datetime
     extra: dict[str, Any] = field(default_factory=dict)
+    share: BatchShare = field(default_factory=BatchShare)
+    events: list[dict[str, Any]] = field(default_factory=list)  # written once it is accepted
 
     @property
     def account_id(self) -> int:
@@ -109,17 +123,28 @@ class Ctx:
             error_message=None if error is None else error["message"],
         )
 
+    async def risk_limits(self) -> dict[int, dict[str, Any]]:
+        """The account's risk limits by strategy (0 = the account's own), read once per batch."""
+        limits = self.share.limits.get(self.account_id)
+        if limits is None:
+            limits = self.share.limits[self.account_id] = await risk_store.get_limits(
+                self.conn, self.account_id
+            )
+        return limits
+
     async def event(
         self, namespace: str, event: str, payload: dict[str, Any], strategy_id: int | None
     ) -> None:
-        row = outbox.event_row(
-            account_id=self.account_id,
-            namespace=namespace,
-            event=event,
-            payload=payload,
-            strategy_id=strategy_id,
+        """Note an event; written with the command's other events once it is accepted."""
+        self.events.append(
+            outbox.event_row(
+                account_id=self.account_id,
+                namespace=namespace,
+                event=event,
+                payload=payload,
+                strategy_id=strategy_id,
+            )
         )
-        await outbox.append_events(self.conn, [row])
 
 
 Handler = Callable[[Ctx], Awaitable[Accepted]]
@@ -205,39 +230,63 @@ async def accept(
     payload: Payload,
     handlers: dict[str, Handler],
 ) -> Accepted:
-    """Authorise and accept one validated command; raises `OmsError` on refusal."""
+    """Authorise and accept one validated command in a transaction of its own; raises
+    `OmsError` on refusal."""
+    for attempt in (1, 2):
+        try:
+            async with store.transaction() as conn:
+                share = BatchShare()
+                accepted = await accept_in(conn, share, principal, envelope, payload, handlers)
+                await outbox.append_events(conn, share.events)
+                return accepted
+        except IntegrityError as exc:
+            # a concurrent duplicate won the unique key: the retry returns its result
+            if attempt == 2:
+                raise Conflict("a concurrent command used the same idempotency key") from exc
+    raise AssertionError("unreachable")  # pragma: no cover
+
+
+async def accept_in(
+    conn: AsyncConnection,
+    share: BatchShare,
+    principal: Principal,
+    envelope: CommandEnvelope,
+    payload: Payload,
+    handlers: dict[str, Handler],
+) -> Accepted:
+    """Authorise and accept one validated command inside the caller's transaction (or
+    savepoint). Its outbox rows are added to `share.events` only when it is accepted, for the
+    caller to write. Raises `OmsError` on refusal; `IntegrityError` when a concurrent duplicate
+    won an idempotency key (the caller retries, and the retry finds that duplicate)."""
     account_id = envelope.account_id
     principal.require(Action.READ, account_id)
     principal.require(required_action(envelope, payload, principal.role), account_id)
     digest = content_hash(account_id, envelope.command, payload)
     client_order_id = getattr(payload, "client_order_id", None)
-    for attempt in (1, 2):
-        try:
-            async with store.transaction() as conn:
-                account = await account_store.get_account(conn, account_id)
-                if account is None:
-                    raise NotFound(f"account {account_id} not found", code="account_not_found")
-                repeat = await existing_result(conn, digest, account_id, envelope, client_order_id)
-                if repeat is not None:
-                    return repeat
-                if account["status"] == "blocked" and not _allowed_on_blocked(
-                    envelope, payload, principal, account_id
-                ):
-                    raise OmsError(
-                        "account is blocked",
-                        code="risk_blocked",
-                        status=409,
-                        details={"rule": "account_blocked"},
-                    )
-                ctx = Ctx(conn, principal, account, envelope, payload, digest, utcnow())
-                return await handlers[envelope.command](ctx)
-        except IntegrityError as exc:
-            # a concurrent duplicate won the unique key: the retry returns its result
-            if attempt == 2:
-                raise Conflict("a concurrent command used the same idempotency key") from exc
-        except DomainError as exc:
-            raise domain_to_oms(exc) from exc
-    raise AssertionError("unreachable")  # pragma: no cover
+    try:
+        if account_id not in share.accounts:
+            share.accounts[account_id] = await account_store.get_account(conn, account_id)
+        account = share.accounts[account_id]
+        if account is None:
+            raise NotFound(f"account {account_id} not found", code="account_not_found")
+        repeat = await existing_result(conn, digest, account_id, envelope, client_order_id)
+        if repeat is not None:
+            return repeat
+        if account["status"] == "blocked" and not _allowed_on_blocked(
+            envelope, payload, principal, account_id
+        ):
+            raise OmsError(
+                "account is blocked",
+                code="risk_blocked",
+                status=409,
+                details={"rule": "account_blocked"},
+            )
+        ctx = Ctx(conn, principal, account, envelope, payload, digest, utcnow(), share=share)
+        accepted = await handlers[envelope.command](ctx)
+    except DomainError as exc:
+        raise domain_to_oms(exc) from exc
+    share.events.extend(ctx.events)
+    return accepted
 
 
 def require_price_for_limit(order_type: str, price: object) -> None:

@@ -9,14 +9,23 @@ from dataclasses import dataclass
 from typing import Any
 
 from pydantic import ValidationError
+from sqlalchemy.exc import IntegrityError
 
 from apps.oms.config import Settings
 from apps.oms.errors import OmsError, ValidationFailed
 from apps.oms.service import accept_orders, accept_others
-from apps.oms.service.acceptance import DOMAIN_STATUS, Accepted, Handler, accept
-from apps.oms.service.command_models import CommandEnvelope, parse_payload
+from apps.oms.service.acceptance import (
+    DOMAIN_STATUS,
+    Accepted,
+    BatchShare,
+    Handler,
+    accept,
+    accept_in,
+)
+from apps.oms.service.command_models import CommandEnvelope, Payload, parse_payload
 from apps.oms.service.principal import Principal
 from apps.oms.store import commands as command_store
+from apps.oms.store import outbox
 from apps.oms.store.store import Store
 
 MAX_BATCH = 500
@@ -80,7 +89,7 @@ def _validation_item(index: int, exc: ValidationError, prefix: tuple[str, ...] =
     return Item(index, False, None, None, None, error, 422)
 
 
-async def _one(store: Store, principal: Principal, index: int, raw: Any) -> Item:
+def _parse(index: int, raw: Any) -> tuple[CommandEnvelope, Payload] | Item:
     try:
         envelope = CommandEnvelope.model_validate(raw)
     except ValidationError as exc:
@@ -89,11 +98,15 @@ async def _one(store: Store, principal: Principal, index: int, raw: Any) -> Item
         payload = parse_payload(envelope.command, envelope.payload)
     except ValidationError as exc:
         return _validation_item(index, exc, ("payload",))
-    try:
-        accepted: Accepted = await accept(store, principal, envelope, payload, HANDLERS)
-    except OmsError as exc:
-        error = {"code": exc.code, "message": exc.message, "details": exc.details}
-        return Item(index, False, None, None, None, error, exc.status)
+    return envelope, payload
+
+
+def _refused(index: int, exc: OmsError) -> Item:
+    error = {"code": exc.code, "message": exc.message, "details": exc.details}
+    return Item(index, False, None, None, None, error, exc.status)
+
+
+def _accepted(index: int, envelope: CommandEnvelope, accepted: Accepted) -> Item:
     ok = accepted.status != "failed"
     status = 200 if ok else EXECUTION_STATUS.get((accepted.error or {}).get("code", ""), 409)
     return Item(
@@ -106,6 +119,56 @@ async def _one(store: Store, principal: Principal, index: int, raw: Any) -> Item
         status,
         envelope.account_id,
     )
+
+
+async def _alone(
+    store: Store, principal: Principal, index: int, envelope: CommandEnvelope, payload: Payload
+) -> Item:
+    try:
+        accepted: Accepted = await accept(store, principal, envelope, payload, HANDLERS)
+    except OmsError as exc:
+        return _refused(index, exc)
+    return _accepted(index, envelope, accepted)
+
+
+async def _one(store: Store, principal: Principal, index: int, raw: Any) -> Item:
+    parsed = _parse(index, raw)
+    if isinstance(parsed, Item):
+        return parsed
+    return await _alone(store, principal, index, *parsed)
+
+
+async def _batch(store: Store, principal: Principal, raw_items: list[Any]) -> list[Item]:
+    """Several commands in one transaction, each in a savepoint: a refused command leaves no
+    trace and the others stand; account and risk-limit rows are read once, the outbox rows of
+    every accepted command go in one statement, and the batch pays one commit. A command that
+    lost an idempotency key to a concurrent duplicate is accepted again after the batch, in a
+    transaction of its own, which finds that duplicate and answers with its result."""
+    parsed = [_parse(i, raw) for i, raw in enumerate(raw_items)]
+    items: dict[int, Item] = {}
+    raced: list[int] = []
+    async with store.transaction() as conn:
+        share = BatchShare()
+        for index, entry in enumerate(parsed):
+            if isinstance(entry, Item):
+                items[index] = entry
+                continue
+            envelope, payload = entry
+            try:
+                async with conn.begin_nested():
+                    accepted = await accept_in(conn, share, principal, envelope, payload, HANDLERS)
+            except OmsError as exc:
+                items[index] = _refused(index, exc)
+            except IntegrityError:
+                raced.append(index)
+            else:
+                items[index] = _accepted(index, envelope, accepted)
+        await outbox.append_events(conn, share.events)
+    for index in raced:
+        entry = parsed[index]
+        assert not isinstance(entry, Item)  # noqa: S101 - only parsed commands race
+        items[index] = await _alone(store, principal, index, *entry)
+    return [items[i] for i in range(len(parsed))]
 
 
 async def _wait(store: Store, items: list[Item], seconds: float) -> None:
@@ -146,7 +209,10 @@ async def submit(
     raw_items = body if isinstance(body, list) else [body]
     if not raw_items or len(raw_items) > MAX_BATCH:
         raise ValidationFailed(f"send one command or a list of 1..{MAX_BATCH}")
-    items = [await _one(store, principal, i, raw) for i, raw in enumerate(raw_items)]
+    if len(raw_items) == 1:
+        items = [await _one(store, principal, 0, raw_items[0])]
+    else:
+        items = await _batch(store, principal, raw_items)
     store.note_accepted({i.account_id for i in items if i.account_id is not None})
     await store.notify_queued(
         {i.account_id for i in items if i.account_id is not None and i.status == "queued"}
