@@ -9,7 +9,9 @@ from typing import Any
 import httpx
 import pytest
 from sqlalchemy import func, insert, select
+from sqlalchemy.exc import OperationalError
 
+from apps.oms.service import submit as submit_module
 from apps.oms.store.tables import commands, orders, outbox, positions
 
 from .conftest import World
@@ -265,6 +267,39 @@ async def test_batch_is_one_transaction_of_independent_items(api: Api) -> None:
     headers = {"x-api-key": world.trader_key}
     pos = (await client.get(f"/oms/positions/{position_id}", headers=headers)).json()["items"][0]
     assert (pos["state"], pos["pending_close_qty"]) == ("close_requested", "0.05")
+
+
+async def test_batch_lost_to_a_deadlock_is_accepted_command_by_command(
+    api: Api, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The server rolls a deadlocked transaction back whole: the list is then accepted command
+    by command (nothing doubled, every command once); a lost connection is not retried."""
+    client, world = api
+    real = submit_module.accept_in
+    calls = {"n": 0}
+
+    async def deadlock_once(*args: Any, **kw: Any) -> Any:
+        calls["n"] += 1
+        if calls["n"] == 2:  # the second command of the list, after the first was written
+            raise OperationalError("INSERT", {}, Exception(1213, "Deadlock found"))
+        return await real(*args, **kw)
+
+    monkeypatch.setattr(submit_module, "accept_in", deadlock_once)
+    before = await counts(world)
+    response = await post(client, world.trader_key, [send(world.account_id) for _ in range(3)])
+    assert response.status_code == 200, response.text
+    results = response.json()["results"]
+    assert len({r["command_id"] for r in results}) == 3
+    assert await counts(world) == (before[0] + 3, before[1] + 3, before[2] + 3)
+    calls["n"] = 0
+
+    async def connection_lost(*args: Any, **kw: Any) -> Any:
+        raise OperationalError("INSERT", {}, Exception(2013, "Lost connection"))
+
+    monkeypatch.setattr(submit_module, "accept_in", connection_lost)
+    response = await post(client, world.trader_key, [send(world.account_id) for _ in range(2)])
+    assert response.status_code >= 500
+    assert await counts(world) == (before[0] + 3, before[1] + 3, before[2] + 3)
 
 
 async def test_cancel_of_a_queued_send_happens_at_acceptance(api: Api) -> None:

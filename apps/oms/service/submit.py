@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from pydantic import ValidationError
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import IntegrityError, OperationalError
 
 from apps.oms.config import Settings
 from apps.oms.errors import OmsError, ValidationFailed
@@ -145,6 +145,34 @@ async def _batch(store: Store, principal: Principal, raw_items: list[Any]) -> li
     lost an idempotency key to a concurrent duplicate is accepted again after the batch, in a
     transaction of its own, which finds that duplicate and answers with its result."""
     parsed = [_parse(i, raw) for i, raw in enumerate(raw_items)]
+    try:
+        return await _in_one_transaction(store, principal, parsed)
+    except OperationalError as exc:
+        if not _lock_conflict(exc):
+            raise  # e.g. a lost connection: its commit may have happened, so nothing is redone
+        # a deadlock or lock wait (two lists locking the same positions in different orders)
+        # rolled the whole list back before its commit: accept it command by command
+        return [
+            entry if isinstance(entry, Item) else await _alone(store, principal, i, *entry)
+            for i, entry in enumerate(parsed)
+        ]
+
+
+LOCK_CONFLICTS = {1205, 1213}  # MySQL/MariaDB lock wait timeout, deadlock
+
+
+def _lock_conflict(exc: OperationalError) -> bool:
+    """A statement lost a lock conflict and the server rolled the transaction back (MySQL), or
+    SQLite could not take its write lock: nothing of the transaction was committed."""
+    args = getattr(exc.orig, "args", ())
+    if args and args[0] in LOCK_CONFLICTS:
+        return True
+    return "database is locked" in str(exc.orig)
+
+
+async def _in_one_transaction(
+    store: Store, principal: Principal, parsed: list[tuple[CommandEnvelope, Payload] | Item]
+) -> list[Item]:
     items: dict[int, Item] = {}
     raced: list[int] = []
     async with store.transaction() as conn:
