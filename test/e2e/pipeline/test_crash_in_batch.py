@@ -15,7 +15,7 @@ import pytest
 
 from .conftest import SYMBOL, make_stack
 from .invariants import check
-from .test_reliability import accounts_of, sql, wait_registered
+from .reliability import accounts_of, sql, wait_registered
 
 pytestmark = [pytest.mark.mysql, pytest.mark.slow, pytest.mark.timeout(900)]
 

@@ -22,7 +22,7 @@ import pytest
 
 from .conftest import SYMBOL, TERMINAL, Stack, make_stack
 from .invariants import check
-from .test_reliability import sql, wait_registered
+from .reliability import sql, wait_registered
 
 pytestmark = [pytest.mark.mysql, pytest.mark.slow, pytest.mark.timeout(300)]
 log = logging.getLogger(__name__)
