@@ -94,7 +94,8 @@ async def wait_done(
 def run_once(args: argparse.Namespace) -> dict[str, Any]:
     workers = 0 if args.drain else args.workers
     extra = {"OMS_WORKER__BATCH_SIZE": str(args.batch_size)} if args.batch_size is not None else {}
-    with stack(accounts=10, workers=workers, api_workers=args.api_workers, extra_env=extra) as s:
+    with stack(accounts=10, workers=workers, api_workers=args.api_workers, extra_env=extra,
+               driver=args.driver) as s:  # fmt: skip
         baseline = select1_baseline(s.url)
         begin = time.perf_counter()
         accept_s = asyncio.run(
@@ -118,6 +119,7 @@ def run_once(args: argparse.Namespace) -> dict[str, Any]:
         "workers": args.workers,
         "api_workers": args.api_workers,
         "drain": args.drain,
+        "driver": args.driver,
         "worker_batch_size": args.batch_size,
         "accept_seconds": round(accept_s, 2),
         "accepted_per_s": round(args.commands / accept_s, 1),
@@ -149,6 +151,8 @@ def main() -> None:
     parser.add_argument(
         "--batch-size", type=int, default=None, help="worker.batch_size (0: joined path off)"
     )
+    parser.add_argument("--driver", choices=["aiomysql", "asyncmy"], default="aiomysql",
+                        help="MySQL driver of the API and worker processes")  # fmt: skip
     args = parser.parse_args()
     runs = []
     for _ in range(args.runs):
