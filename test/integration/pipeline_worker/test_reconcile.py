@@ -81,21 +81,28 @@ async def test_external_order_becomes_external_order_deal_and_position(
     venue = await outside(h, account_id)
     placed = await venue.create_order(SWAP, "market", "sell", Decimal("0.004"))
     first = await reconcile(h, account_id)
-    assert first["external_orders_created"] == 1 and first["trades_booked"] == 1
-    assert first["positions_checked"] is True and first["out_of_sync"] is False
+    assert first["external_orders_created"] == 1
+    assert first["trades_booked"] == 1
+    assert first["positions_checked"] is True
+    assert first["out_of_sync"] is False
     ext = [o for o in await rows(store, orders, account_id) if o["reason"] == "external"]
     assert len(ext) == 1
     assert ext[0]["exchange_order_id"] == str(placed["id"])
-    assert ext[0]["strategy_id"] == 0 and not ext[0]["reconciled"]
-    assert ext[0]["status"] == "FILLED" and Decimal(ext[0]["filled_qty"]) == Decimal("0.004")
+    assert ext[0]["strategy_id"] == 0
+    assert not ext[0]["reconciled"]
+    assert ext[0]["status"] == "FILLED"
+    assert Decimal(ext[0]["filled_qty"]) == Decimal("0.004")
     ext_deals = [d for d in await rows(store, deals, account_id) if d["order_id"] == ext[0]["id"]]
-    assert len(ext_deals) == 1 and not ext_deals[0]["reconciled"]
-    position = [p for p in await rows(store, positions, account_id)
-                if p["id"] == ext_deals[0]["position_id"]][0]
-    assert position["reason"] == "external" and position["side"] == "sell"
+    assert len(ext_deals) == 1
+    assert not ext_deals[0]["reconciled"]
+    position = next(p for p in await rows(store, positions, account_id)
+                if p["id"] == ext_deals[0]["position_id"])
+    assert position["reason"] == "external"
+    assert position["side"] == "sell"
     assert await books_net(store, account_id, SWAP) == Decimal("0.006")
     again = await reconcile(h, account_id)  # nothing new: nothing booked twice
-    assert again["trades_booked"] == 0 and again["external_orders_created"] == 0
+    assert again["trades_booked"] == 0
+    assert again["external_orders_created"] == 0
     assert again["trades_already_booked"] >= 2
     assert len(await rows(store, deals, account_id)) == 2
     await assert_books_fold(store, account_id)
@@ -158,7 +165,7 @@ async def test_reassign_external_order_rebuilds_positions(
     venue = await outside(h, account_id)
     await venue.create_order(SWAP, "market", "buy", Decimal("0.02"))
     await reconcile(h, account_id)
-    ext = [o for o in await rows(store, orders, account_id) if o["reason"] == "external"][0]
+    ext = next(o for o in await rows(store, orders, account_id) if o["reason"] == "external")
     payload = {"order_ids": [ext["id"]], "target_strategy_id": 0, "override": False,
                "target_position_id": None, "actor": {}}
     async with store.transaction() as conn:
@@ -172,9 +179,11 @@ async def test_reassign_external_order_rebuilds_positions(
     row = await h.command(command_id)
     assert row["status"] == "completed", row
     assert row["result"]["orders_updated"] == 1
-    moved = [o for o in await rows(store, orders, account_id) if o["id"] == ext["id"]][0]
-    assert moved["reason"] == "reassign" and moved["reconciled"]
-    position = [p for p in await rows(store, positions, account_id)
-                if p["id"] == moved["position_id"]][0]
-    assert position["reason"] == "reassign" and Decimal(position["qty"]) == Decimal("0.02")
+    moved = next(o for o in await rows(store, orders, account_id) if o["id"] == ext["id"])
+    assert moved["reason"] == "reassign"
+    assert moved["reconciled"]
+    position = next(p for p in await rows(store, positions, account_id)
+                if p["id"] == moved["position_id"])
+    assert position["reason"] == "reassign"
+    assert Decimal(position["qty"]) == Decimal("0.02")
     await assert_books_fold(store, account_id)
