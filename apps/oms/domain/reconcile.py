@@ -286,8 +286,9 @@ class RunStats:
         }  # fmt: skip
 
 
-def freshness(age_seconds: float | None, stale_after_seconds: float) -> str:
-    """`never` (no run yet), `fresh` or `stale`."""
-    if age_seconds is None:
+def freshness(age_ms: int | None, stale_after_ms: int) -> str:
+    """`never` (no run yet), `fresh` (the last run is at most `stale_after_ms` old) or
+    `stale`."""
+    if age_ms is None:
         return "never"
-    return "fresh" if age_seconds <= stale_after_seconds else "stale"
+    return "fresh" if age_ms <= stale_after_ms else "stale"

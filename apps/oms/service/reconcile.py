@@ -216,7 +216,8 @@ async def status(
         age = None if run is None else max(0.0, (now - run["last_run_at"]).total_seconds())
         item = {
             "account_id": int(row["id"]),
-            "status": freshness(age, stale_after_seconds),
+            "status": freshness(None if age is None else int(age * 1000),
+                                int(stale_after_seconds * 1000)),
             "cursor_value": row["cursor_ms"],
             "updated_at": None if run is None else run["last_run_at"].isoformat(),
             "age_seconds": None if age is None else round(age, 3),
