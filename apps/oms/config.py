@@ -127,8 +127,6 @@ class ReconcileSettings(BaseModel):
     # default of accounts.config.reconcile.block_new_positions: refuse new positions while the
     # account is out of sync (fail-closed)
     block_new_positions: bool = False
-    # how long POST /oms/reconcile waits for the runs (they continue in the worker after that)
-    request_timeout_seconds: float = Field(default=60, gt=0)
 
 
 class LoggingSettings(BaseModel):

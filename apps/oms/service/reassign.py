@@ -77,7 +77,7 @@ async def reassign(
                       "client_address": actor.client_address},
         } for account_id in accounts
     }  # fmt: skip
-    seconds = settings.reconcile.request_timeout_seconds if settings else WAIT_SECONDS
+    seconds = settings.api.request_timeout_seconds if settings else WAIT_SECONDS
     runs = await _run(store_, principal, payloads, seconds)
     return {
         "ok": True, "preview": False,

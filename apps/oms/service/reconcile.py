@@ -127,7 +127,7 @@ async def trigger(
     actor: audit.Actor,
 ) -> dict[str, Any]:
     """`POST /oms/reconcile`: one queued run per account; waits for them (up to
-    `reconcile.request_timeout_seconds`) and answers the reference's keys plus `runs`."""
+    `api.request_timeout_seconds`; a run still going is reported `running`) and answers the reference's keys plus `runs`."""
     scope = str(body.get("scope") or "short")
     start, end = body.get("start_date"), body.get("end_date")
     if scope == "period" and start is None:
@@ -151,7 +151,7 @@ async def trigger(
                                target_id=account_id,
                                after={"command_id": queued[account_id], "scope": scope})
     await store_.notify_queued(set(account_ids))
-    runs = await wait_all(store_, queued, settings.reconcile.request_timeout_seconds)
+    runs = await wait_all(store_, queued, settings.api.request_timeout_seconds)
     return {
         "ok": True,
         "account_ids": account_ids,
