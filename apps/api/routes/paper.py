@@ -96,16 +96,20 @@ async def get_prices(
     return PriceList(items=[PriceOut.model_validate(_out(q)) for q in quotes.values()])
 
 
+BIG = 10**12  # larger quantities and prices are refused (422), never a store overflow
+
+
 class ExternalIn(StrictModel):
     """One act on the paper venue, bypassing the OMS (see `service.paper_external`)."""
 
     symbol: Annotated[str, Field(min_length=1, max_length=64)] | None = None
     side: Literal["buy", "sell"] | None = None
     type: Literal["market", "limit"] | None = None
-    amount: PositiveDecimal | None = None
-    price: PositiveDecimal | None = None
+    amount: Annotated[PositiveDecimal, Field(le=BIG)] | None = None
+    price: Annotated[PositiveDecimal, Field(le=BIG)] | None = None
     id: Annotated[str, Field(min_length=1, max_length=128)] | None = None
-    qty: ExactDecimal | None = None  # adjust_position: signed contracts (0 = flat)
+    # adjust_position: signed contracts (0 = flat)
+    qty: Annotated[ExactDecimal, Field(ge=-BIG, le=BIG)] | None = None
     params: dict[str, Any] = Field(default_factory=dict)
 
 

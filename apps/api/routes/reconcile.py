@@ -52,7 +52,9 @@ class ReassignIn(StrictModel):
     start_date: datetime | date | None = None
     end_date: datetime | date | None = None
     reconciled: bool | None = None
-    order_statuses: list[str] | None = Field(default=None, max_length=10)
+    order_statuses: list[Annotated[str, Field(max_length=32)]] | None = Field(
+        default=None, max_length=10
+    )
     preview: bool = True
     page: int = Field(default=1, ge=1, le=100_000)
     page_size: int = Field(default=100, ge=1, le=500)

@@ -127,7 +127,8 @@ async def trigger(
     actor: audit.Actor,
 ) -> dict[str, Any]:
     """`POST /oms/reconcile`: one queued run per account; waits for them (up to
-    `api.request_timeout_seconds`; a run still going is reported `running`) and answers the reference's keys plus `runs`."""
+    `api.request_timeout_seconds`; a run still going is reported `running`) and answers the
+    reference's keys plus `runs`."""
     scope = str(body.get("scope") or "short")
     start, end = body.get("start_date"), body.get("end_date")
     if scope == "period" and start is None:
