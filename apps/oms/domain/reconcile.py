@@ -43,7 +43,7 @@ def since_ms(
     if scope == "period":
         if start_ms is None:
             raise ValueError("scope period needs start_date")
-        return start_ms
+        return max(0, start_ms)
     back = {
         "short": windows.short_minutes * MINUTE_MS,
         "hourly": windows.hourly_minutes * MINUTE_MS,

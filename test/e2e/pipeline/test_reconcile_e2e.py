@@ -216,6 +216,16 @@ def test_external_orders_cancel_and_resting(stack: Stack) -> None:
     reconcile(stack, account_id)
     assert stack.order(int(open_order["id"]))["status"] == "CANCELED"
     assert stack.open_orders(account_id) == []
+    # an order placed through /ccxt is an OMS order already (reason ccxt): found, not doubled
+    placed = stack.client.post(f"/ccxt/core/{account_id}/create_order", json={
+        "symbol": SYMBOL, "side": "buy", "type": "market", "amount": "0.002"}, timeout=60)
+    assert placed.status_code == 200, placed.text
+    run = reconcile(stack, account_id)
+    assert run["external_orders_created"] == 0
+    assert run["trades_booked"] == 0
+    (ccxt_deal,) = [d for d in stack.deals(account_id) if d["reason"] == "ccxt"]
+    assert D(ccxt_deal["qty"]) == D("0.002")
+    assert net(stack, account_id) == D("0.002")
 
 
 def test_reconcile_needs_permission_and_valid_input(stack: Stack) -> None:

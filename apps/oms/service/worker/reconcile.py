@@ -324,8 +324,8 @@ async def refresh_order(rec: Recorder, order_id: int, structure: Structure) -> b
     order row changed."""
     row = await order_records.require_order(rec.conn, order_id)
     status = CCXT_STATUS.get(str(structure.get("status")), OrderStatus.SUBMITTED)
-    if not row["is_open"] and status.value == row["status"]:
-        return False
+    if status.value == row["status"] and not structure.get("trades"):
+        return False  # nothing new (an open order still open, a final state already known)
     if row["edit_replace_state"] == "replace_pending":
         return False  # its change_order owns the venue order switch
     new = await adopt(rec, row, structure)
