@@ -16,6 +16,10 @@ import pytest
 
 from apps.oms.store.migrate import upgrade
 
+# in-process workers of the tests run no scheduled reconciliation (tests count commands and
+# events exactly); the scheduler's own tests call its round directly
+os.environ.setdefault("OMS_RECONCILE__SCHEDULE", "false")
+
 MYSQL_HOST = os.environ.get("OMS_TEST_MYSQL_HOST", "127.0.0.1")
 MYSQL_PORT = int(os.environ.get("OMS_TEST_MYSQL_PORT", "3306"))
 MYSQL_USER = os.environ.get("OMS_TEST_MYSQL_USER", "root")

@@ -26,6 +26,7 @@ from apps.api.routes import (
     metrics,
     paper,
     reads,
+    reconcile,
     risk,
     strategies,
     user,
@@ -123,6 +124,7 @@ def create_app(settings: Settings) -> FastAPI:
         reads.router,
         strategies.router,
         risk.router,
+        reconcile.router,
         ws_endpoint.router,
         ccxt.router,
     ):

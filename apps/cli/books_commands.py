@@ -136,11 +136,43 @@ def paper_price(
     show(run(base_url, api_key, profile, action), table)
 
 
+def paper_external(
+    account_id: Annotated[int, typer.Option("--account-id", min=1, help="a paper account")],
+    action: Annotated[
+        str, typer.Option("--action", help="create_order, cancel_order or adjust_position")
+    ],
+    symbol: Annotated[str | None, typer.Option("--symbol")] = None,
+    side: Annotated[str | None, typer.Option("--side", help="buy or sell")] = None,
+    order_type: Annotated[str, typer.Option("--type", help="market or limit")] = "market",
+    amount: Annotated[str | None, typer.Option("--amount", help="order qty")] = None,
+    price: Annotated[str | None, typer.Option("--price")] = None,
+    order_id: Annotated[str | None, typer.Option("--id", help="venue order id (cancel)")] = None,
+    qty: Annotated[
+        str | None, typer.Option("--qty", help="adjust_position: signed contracts, 0 = flat")
+    ] = None,
+    base_url: BaseUrl = None,
+    api_key: ApiKey = None,
+    profile: Profile = None,
+    table: TableFlag = False,
+) -> None:
+    """Act on a paper account's venue directly, bypassing the OMS (admin only): what a person
+    on the exchange's web page would do. Reconciliation then finds it.
+
+    Example: ccxt-oms paper-external --account-id 1 --action adjust_position --symbol BTC/USDT:USDT --qty 0
+    """
+    fields = {"symbol": symbol, "side": side, "amount": amount, "price": price, "id": order_id,
+              "qty": qty, "type": order_type if action == "create_order" else None}
+    body = {k: v for k, v in fields.items() if v is not None}
+    path = f"/paper/{account_id}/external/{action}"
+    show(run(base_url, api_key, profile, lambda api: api.post(path, body)), table)
+
+
 COMMANDS: dict[str, Callable[..., None]] = {
     "reconcile": reconcile,
     "reconcile-status": reconcile_status,
     "reassign-position": reassign_position,
     "paper-price": paper_price,
+    "paper-external": paper_external,
 }
 
 

@@ -114,10 +114,19 @@ class OutboxSettings(BaseModel):
 
 
 class ReconcileSettings(BaseModel):
-    short_window_minutes: int = 10
-    short_every_seconds: int = 60
-    hourly_window_minutes: int = 60
-    long_window_days: int = 10
+    """Reconciliation windows and schedule (docs/reconciliation.md)."""
+
+    short_window_minutes: int = Field(default=10, gt=0)
+    short_every_seconds: int = Field(default=60, gt=0)
+    hourly_window_minutes: int = Field(default=60, gt=0)
+    hourly_every_seconds: int = Field(default=3600, gt=0)
+    long_window_days: int = Field(default=10, gt=0)
+    long_every_seconds: int = Field(default=86400, gt=0)
+    # one worker at a time (by lease) enqueues the scheduled runs; false: on demand only
+    schedule: bool = True
+    # default of accounts.config.reconcile.block_new_positions: refuse new positions while the
+    # account is out of sync (fail-closed)
+    block_new_positions: bool = False
 
 
 class LoggingSettings(BaseModel):

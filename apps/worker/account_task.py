@@ -10,10 +10,11 @@ import contextlib
 import logging
 import time
 from collections.abc import Callable
+from typing import Any
 
 from sqlalchemy import func, select
 
-from apps.oms.service.worker import dispatch, step
+from apps.oms.service.worker import dispatch, reconcile, step
 from apps.oms.service.worker.results import finish
 from apps.oms.service.worker.runtime import AccountRuntime
 from apps.oms.service.worker.sync import sync_orders
@@ -37,6 +38,7 @@ class AccountTask:
         stop: asyncio.Event,
         crowded: Callable[[], bool] = bool,
         on_work: Callable[[], None] = lambda: None,
+        reconcile_first: dict[str, Any] | None = None,
     ) -> None:
         self.rt = rt
         self.stop = stop
@@ -46,15 +48,31 @@ class AccountTask:
         self._prices: int | None = None
         self._last_sync = 0.0
         self._last_look = 0.0  # last housekeeping round (monotonic)
+        # a CCXT account is reconciled before its first command: whatever happened on the
+        # venue while no worker held it (fills, external orders) is in the books first
+        self.reconcile_first = reconcile_first
 
     async def run(self) -> None:
         """Loop until stop, lease loss or idleness; never raises."""
         try:
+            await self._reconcile_first()
             await self._loop()
         except (leases.LeaseLost, queue.Fenced) as exc:
             log.warning("account %s: %s", self.rt.account_id, exc)
         except Exception:
             log.exception("account %s task failed", self.rt.account_id)
+
+    async def _reconcile_first(self) -> None:
+        if self.reconcile_first is None:
+            return
+        try:
+            await reconcile.run(self.rt, self.reconcile_first, None)
+            self.on_work()
+        except (leases.LeaseLost, queue.Fenced):
+            raise
+        except Exception as exc:  # venue down: commands still run; the schedule retries
+            log.warning("account %s: reconcile before the first command failed: %s",
+                        self.rt.account_id, exc)
 
     async def _loop(self) -> None:
         settings = self.rt.settings

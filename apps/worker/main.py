@@ -20,11 +20,13 @@ from datetime import timedelta
 from apps.oms import wakeup
 from apps.oms.clock import utcnow
 from apps.oms.config import Settings
+from apps.oms.service.reconcile import command_payload
 from apps.oms.service.worker.runtime import AccountRuntime
 from apps.oms.store import fleet, leases, sequencer
 from apps.oms.store.leases import Lease
 from apps.oms.store.store import Store
 from apps.worker.account_task import AccountTask, fail_unsupported
+from apps.worker.scheduler import schedule_loop
 from apps.worker.venues import VenueCache, load_account
 
 log = logging.getLogger("apps.worker")
@@ -61,12 +63,14 @@ class Worker:
         sequencing = asyncio.create_task(self.sequence_loop(stop))
         kicker = asyncio.create_task(self.kick_on_stop(stop))
         beating = asyncio.create_task(self.heartbeat_loop(stop))
+        scheduling = asyncio.create_task(self.schedule(stop))
         try:
             await self.lease_loop(stop)
         finally:
             kicker.cancel()
             beating.cancel()
-            await asyncio.gather(beating, return_exceptions=True)
+            scheduling.cancel()
+            await asyncio.gather(beating, scheduling, return_exceptions=True)
             await self.shutdown(sequencing)
 
     async def listen_for_wakeups(self) -> str | None:
@@ -97,6 +101,11 @@ class Worker:
         self.sequencer_kick.set()
         for task in self.account_tasks.values():  # finish now, not after their poll pause
             task.wake.set()
+
+    async def schedule(self, stop: asyncio.Event) -> None:
+        """The reconciliation schedule (`apps/worker/scheduler.py`), when switched on."""
+        if self.settings.reconcile.schedule:
+            await schedule_loop(self.store, self.settings.reconcile, stop)
 
     @staticmethod
     async def pause(kick: asyncio.Event, seconds: float) -> None:
@@ -156,8 +165,10 @@ class Worker:
         else:
             rt = AccountRuntime(self.store, self.settings.worker, self.worker_id, lease,
                                 account, venue)
+            first = None if account.exchange_id == "paper" else command_payload(
+                self.settings.reconcile, "short")
             account_task = AccountTask(rt, stop, lambda: self.crowded,
-                                       on_work=self.sequencer_kick.set)
+                                       on_work=self.sequencer_kick.set, reconcile_first=first)
             self.account_tasks[lease.account_id] = account_task
             task = asyncio.create_task(account_task.run())
         task.add_done_callback(self._released_callback(lease))
@@ -249,7 +260,7 @@ class Worker:
 
 def build_worker(settings: Settings) -> Worker:
     # one connection per leased account task, plus the lease loop, the heartbeat and the sequencer
-    pool = settings.worker.concurrency + 3
+    pool = settings.worker.concurrency + 4  # + the reconcile scheduler
     # a paused worker must not keep its lease rows locked past the point where it counts as dead
     idle = max(1, math.ceil(settings.worker.dead_after_seconds))
     store = Store.from_url(settings.database.url, pool_size=pool, idle_transaction_timeout=idle)

@@ -218,6 +218,12 @@ SCOPED: list[tuple[str, Rule, Builder]] = [
             "POST", f"/oms/risk/{s.account}/status", {"status": "active", "comment": "m"}),
         "GET /ccxt/orders/raw": lambda s, _k: ("GET", f"/ccxt/orders/raw?account_ids={s.account}",
                                                None),
+        "POST /oms/reconcile": lambda s, _k: ("POST", "/oms/reconcile",
+                                              {"account_id": s.account, "scope": "short"}),
+        "GET /oms/reconcile/{account_id}/status": lambda s, _k: (
+            "GET", f"/oms/reconcile/{s.account}/status", None),
+        "POST /oms/reassign": lambda s, _k: ("POST", "/oms/reassign", {
+            "account_id": s.account, "order_ids": [1], "target_strategy_id": 0}),
         "GET /ccxt/trades/raw": lambda s, _k: ("GET", f"/ccxt/trades/raw?account_ids={s.account}",
                                                None),
         "GET /ccxt/{account_id}/has": lambda s, _k: ("GET", f"/ccxt/{s.account}/has", None),
@@ -345,6 +351,9 @@ ACCOUNTLESS: dict[str, Builder] = {
         "PATCH", f"/admin/strategies/{s.strategy}", {"name": "m"}),
     "GET /admin/oms/{view}": lambda _s, _k: ("GET", "/admin/oms/orders", None),
     "GET /admin/audit": lambda _s, _k: ("GET", "/admin/audit", None),
+    "GET /oms/reconcile/status": lambda _s, _k: ("GET", "/oms/reconcile/status", None),
+    "POST /paper/{account_id}/external/{action}": lambda s, _k: (
+        "POST", f"/paper/{s.account}/external/cancel_order", {"id": "no-such-order"}),
 }  # fmt: skip
 PUBLIC: dict[str, Builder] = {
     "GET /healthz": lambda _s, _k: ("GET", "/healthz", None),

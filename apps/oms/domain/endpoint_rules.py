@@ -73,6 +73,11 @@ ENDPOINTS: dict[str, Rule] = {
     "POST /oms/risk/{account_id}/allow_new_positions": Action.ALLOW_NEW_POSITIONS,
     "POST /oms/risk/{account_id}/strategies/allow_new_positions": Action.ALLOW_NEW_POSITIONS,
     "POST /oms/risk/{account_id}/status": Action.BLOCK_ACCOUNT,
+    "POST /oms/reconcile": Action.RECONCILE,
+    "GET /oms/reconcile/status": "authenticated",  # lists only the accounts the key may read
+    "GET /oms/reconcile/{account_id}/status": Action.READ,
+    "POST /oms/reassign": Action.REASSIGN,
+    "POST /paper/{account_id}/external/{action}": "admin",
     "GET /ccxt/orders/raw": Action.READ,
     "GET /ccxt/trades/raw": Action.READ,
     "GET /ccxt/{account_id}/has": Action.READ,

@@ -37,6 +37,9 @@ class RiskScope:
     name: str
     limits: RiskLimits
     allow_new_positions: bool = True
+    # reconciliation found the account out of sync and it is configured to refuse new
+    # positions meanwhile (fail-closed; account scope only)
+    out_of_sync: bool = False
     open_positions: int = 0
     open_positions_in_symbol: int = 0
     open_orders_in_symbol: int = 0
@@ -69,6 +72,8 @@ def _symbol(o: OrderIntent, s: RiskScope, _: Decimal | None) -> str | None:
 
 
 def _new_positions(o: OrderIntent, s: RiskScope, _: Decimal | None) -> str | None:
+    if s.out_of_sync and o.opens_position:
+        return "account_out_of_sync"
     if s.allow_new_positions:
         return None
     if s.name == "account":

@@ -162,6 +162,7 @@ async def accept_send_order(ctx: Ctx) -> Accepted:
         symbol=p.symbol,
         strategy_id=p.strategy_id,
         account_allow_new=bool(ctx.account["allow_new_positions"]),
+        out_of_sync=bool(ctx.account.get("out_of_sync_blocks")),
         strategy_allow_new=allow_new,
         position_qty=preview.position_qty,
         now=ctx.now,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
@@ -76,6 +77,7 @@ async def risk_scopes(
     now: datetime,
     account_allow_new: bool | None = None,
     limits: dict[int, dict[str, Any]] | None = None,
+    out_of_sync: bool = False,
 ) -> list[RiskScope]:
     """The account scope, plus the strategy scope when the order is attributed to one.
     `account_allow_new` and `limits` are read from the store unless the caller has them."""
@@ -91,7 +93,7 @@ async def risk_scopes(
     if limits is None:
         limits = await risk_store.get_limits(conn, account_id)
     scopes = [
-        await _scope(
+        replace(await _scope(
             conn,
             "account",
             account_id,
@@ -101,7 +103,7 @@ async def risk_scopes(
             account_allow_new,
             position_qty,
             now,
-        )
+        ), out_of_sync=out_of_sync)
     ]
     if strategy_id > 0:
         scopes.append(

@@ -126,6 +126,7 @@ account_risk_state = Table(
     Column("account_id", Id, ForeignKey("accounts.id"), primary_key=True),
     _flag("allow_new_positions", True),
     _flag("out_of_sync"),
+    _flag("out_of_sync_blocks"),  # out of sync and configured to refuse new positions meanwhile
     Column("comment", Text),
     Column("daily_realized_pnl", Money, nullable=False, server_default="0"),
     Column("daily_pnl_date", String(10)),

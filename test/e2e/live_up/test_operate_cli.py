@@ -161,25 +161,29 @@ def test_strategies(running: Running) -> None:
     assert "grid-cli" in table(running, "list-strategies")
 
 
-@pytest.mark.parametrize(
-    ("args", "path"),
-    [
-        (("reconcile", "--account-id", "1"), "/oms/reconcile"),
-        (("reconcile-status", "--account-id", "1"), "/oms/reconcile/1/status"),
-        (("reassign-position", "--account-id", "1", "--order-ids", "1", "--target-strategy-id", "0"),
-         "/oms/reassign"),
-    ],
-)  # fmt: skip
-def test_reconcile_and_reassign_call_the_specified_paths(
-    running: Running, args: tuple[str, ...], path: str
-) -> None:
-    result = cli(running, *args)
-    if result.exit_code == 0:  # the server has the endpoint: the answer is its JSON
-        assert isinstance(json.loads(result.stdout), dict)
-    else:
-        line = one_line_error(result, 2)
-        assert path in line
-        assert "404" in line
+def test_reconcile_and_reassign_call_the_specified_paths(running: Running) -> None:
+    answer = ok_json(running, "reconcile", "--account-id", acct(running))
+    assert answer["ok"] is True
+    assert answer["account_ids"] == [running.account_id]
+    status = ok_json(running, "reconcile-status", "--account-id", acct(running))
+    assert status["items"][0]["account_id"] == running.account_id
+    # a trader may reconcile but not reassign (portfolio managers do)
+    line = one_line_error(cli(running, "reassign-position", "--account-id", acct(running),
+                              "--order-ids", "1", "--target-strategy-id", "0"), 2)
+    assert "403 permission_denied" in line
+    assert "reassign" in line
+
+
+def test_paper_external_is_admin_only(running: Running) -> None:
+    args = ("paper-external", "--account-id", acct(running), "--action", "create_order",
+            "--symbol", "BTC/USDT", "--side", "buy", "--amount", "0.001")
+    line = one_line_error(cli(running, *args), 2)
+    assert "admin_required" in line
+    placed = ok_json(running, *args, OMS_API_KEY=running.admin_key)
+    assert placed["ok"] is True
+    assert placed["result"]["status"] == "closed"
+    run = ok_json(running, "reconcile", "--account-id", acct(running))["runs"][0]
+    assert run["external_orders_created"] >= 1
 
 
 def test_errors_are_one_line_with_the_fix(running: Running) -> None:

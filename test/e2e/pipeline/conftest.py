@@ -50,6 +50,9 @@ WORKER_ENV = {
     # long enough for a placement that committed late on a loaded machine to be found by lookup
     "OMS_WORKER__UNKNOWN_OUTCOME_WINDOW_SECONDS": "15",
     "OMS_WORKER__VENUE_TIMEOUT_SECONDS": "30",
+    # no scheduled reconciliation runs: these tests count commands and events exactly
+    # (test_reconcile_e2e.py calls POST /oms/reconcile itself)
+    "OMS_RECONCILE__SCHEDULE": "false",
 }
 TERMINAL = ("completed", "failed", "canceled")
 

@@ -35,6 +35,7 @@ from apps.oms.domain.paper.state import (
     Fill,
     OrderRequest,
     PaperOrder,
+    Position,
 )
 
 
@@ -438,3 +439,34 @@ def _match_resting(
         canceled = replace(order, status=CANCELED, reserved=ZERO, reason=str(exc))
         return _without(before, order.order_id), canceled, []
     return new_state, new_order, [fill]
+
+
+def adjust_position(
+    state: AccountState, venue: Venue, symbol: str, qty: Decimal, price: Decimal, now_ms: int
+) -> Outcome:
+    """Set the venue position of a perpetual to `qty` signed contracts without any trade, as a
+    liquidation or an exchange-side adjustment would (external activity: the books learn of it
+    only by comparing positions). The part that goes away realises PnL at `price` into the
+    quote balance; a new or flipped position opens at `price`."""
+    market = venue.markets.get(symbol)
+    if not market.is_swap:
+        raise InvalidOrderError(f"{symbol} is not a derivative: it has no position to adjust")
+    if price <= 0:
+        raise InvalidOrderError("price must be > 0")
+    old = state.positions.get(symbol, Position(symbol, leverage=state.leverage))
+    pnl = ZERO
+    same_side = old.qty != 0 and qty != 0 and (old.qty > 0) == (qty > 0)
+    closed = old.qty if not same_side else (old.qty - qty if abs(qty) < abs(old.qty) else ZERO)
+    if closed != 0:
+        pnl = quantize((price - old.entry_price) * closed * market.contract_size)
+    entry = ZERO if qty == 0 else old.entry_price if same_side and abs(qty) <= abs(old.qty) else price
+    if same_side and abs(qty) > abs(old.qty):
+        added = abs(qty) - abs(old.qty)
+        entry = quantize((abs(old.qty) * old.entry_price + added * price) / abs(qty))
+    position = replace(old, qty=qty, entry_price=entry, realized_pnl=old.realized_pnl + pnl,
+                       updated_ms=now_ms)  # fmt: skip
+    positions = dict(state.positions)
+    positions[symbol] = position
+    balances = dict(state.balances)
+    balances[market.quote] = balances.get(market.quote, ZERO) + pnl
+    return Outcome(replace(state, positions=positions, balances=balances))

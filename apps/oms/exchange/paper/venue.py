@@ -23,6 +23,7 @@ from apps.oms.domain.paper.faults import REJECT, TIMEOUT, UNAVAILABLE, FaultConf
 from apps.oms.domain.paper.matching import (
     Outcome,
     Venue,
+    adjust_position,
     amend_order,
     apply_price,
     cancel_all,
@@ -244,6 +245,19 @@ class PaperVenue(PaperMarketData):
             self._market(symbol)
         fills = await self.store.list_fills(self.account_id, symbol, since, limit)
         return [trade_structure(f) for f in fills]
+
+    async def adjust_position(
+        self, symbol: str, qty: Decimal, price: Decimal | None = None
+    ) -> Structure | None:
+        """Set the perpetual position of `symbol` to `qty` signed contracts without a trade (a
+        liquidation or an exchange-side adjustment; external activity for tests and drills).
+        Returns the position structure (None when it is flat now)."""
+        market = self._market(symbol)
+        at = price if price is not None else (await self.quote(symbol)).last
+        await self._apply(lambda state, now: adjust_position(state, self.venue, symbol, qty, at,
+                                                             now))  # fmt: skip
+        found = await self.fetch_positions([symbol])
+        return found[0] if found and market.symbol == symbol else None
 
     # --- matching -------------------------------------------------------------------------
 

@@ -14,6 +14,8 @@ from apps.oms.domain.enums import OrderStatus
 from apps.oms.service.worker.cancel import execute_cancel, execute_cancel_all, execute_change
 from apps.oms.service.worker.ccxt_call import execute_ccxt_call
 from apps.oms.service.worker.internal import execute_internal
+from apps.oms.service.worker.reassign import execute_reassign
+from apps.oms.service.worker.reconcile import execute_reconcile
 from apps.oms.service.worker.results import finish, reject
 from apps.oms.service.worker.runtime import AccountRuntime, Recorder
 from apps.oms.service.worker.send import execute_send
@@ -38,6 +40,8 @@ EXECUTORS: dict[str, Executor] = {
     "merge_positions": execute_internal,
     "position_change": execute_internal,
     "ccxt_call": execute_ccxt_call,  # /ccxt gateway trade and granted restricted functions
+    "reconcile": execute_reconcile,  # POST /oms/reconcile and the schedule
+    "reassign": execute_reassign,  # POST /oms/reassign (applied, not previewed)
 }
 
 

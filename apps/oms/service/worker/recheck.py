@@ -52,7 +52,7 @@ async def recheck(rec: Recorder, row: dict[str, Any]) -> None:
         opens_position=preview.opens_position,
         privileged_close=bool(row["reduce_only"]),
     )
-    blocked, account_allow_new = await _account_state(rec)
+    blocked, account_allow_new, out_of_sync = await _account_state(rec)
     scopes = await risk_scopes(
         rec.conn,
         account_id=acct.account_id,
@@ -63,6 +63,7 @@ async def recheck(rec: Recorder, row: dict[str, Any]) -> None:
         now=rec.now,
         account_allow_new=account_allow_new,
         limits=await _limits(rec),
+        out_of_sync=out_of_sync,
     )
     scopes = [replace(s, open_orders_in_symbol=max(0, s.open_orders_in_symbol - 1)) for s in scopes]
     price = None
@@ -94,27 +95,28 @@ async def _limits(rec: Recorder) -> dict[int, dict[str, Any]]:
     return limits
 
 
-async def _account_state(rec: Recorder) -> tuple[bool, bool]:
-    """(blocked, allow_new_positions) of the account, in one query, once per record
+async def _account_state(rec: Recorder) -> tuple[bool, bool, bool]:
+    """(blocked, allow_new_positions, out_of_sync_blocks) of the account, in one query, once per record
     transaction (a batch decides at one instant)."""
     key = ("account_state", rec.rt.account_id)
     if key not in rec.memo:
         rec.memo[key] = await _read_account_state(rec)
-    state: tuple[bool, bool] = rec.memo[key]
+    state: tuple[bool, bool, bool] = rec.memo[key]
     return state
 
 
-async def _read_account_state(rec: Recorder) -> tuple[bool, bool]:
+async def _read_account_state(rec: Recorder) -> tuple[bool, bool, bool]:
     row = (
         await rec.conn.execute(
-            select(accounts.c.status, account_risk_state.c.allow_new_positions)
+            select(accounts.c.status, account_risk_state.c.allow_new_positions,
+                   account_risk_state.c.out_of_sync_blocks)
             .join(account_risk_state, account_risk_state.c.account_id == accounts.c.id)
             .where(accounts.c.id == rec.rt.account_id)
         )
     ).first()
     if row is None:
-        return False, True
-    return row[0] == "blocked", bool(row[1])
+        return False, True, False
+    return row[0] == "blocked", bool(row[1]), bool(row[2])
 
 
 async def _strategy_allows(rec: Recorder, strategy_id: int) -> bool:
