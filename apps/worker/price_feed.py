@@ -15,11 +15,13 @@ import contextlib
 import logging
 import time
 from dataclasses import dataclass
+from datetime import datetime
 from decimal import Decimal
 
 from apps.oms.clock import utcnow
 from apps.oms.config import Settings
 from apps.oms.domain.money import parse_decimal
+from apps.oms.domain.paper.book import Quote
 from apps.oms.exchange.paper.factory import shared_venue
 from apps.oms.exchange.paper.feeds import (
     LOOP,
@@ -36,15 +38,21 @@ from apps.oms.store.store import Store
 log = logging.getLogger("apps.worker.prices")
 STANDBY_SECONDS = 1.0  # how often a standing-by scheduler looks at the lease / the chosen source
 PRUNE_EVERY = 500  # price steps between prunings of the recorded path
+# a fast replay stores the ticks due within this window in one transaction (up to BATCH_TICKS):
+# matching follows the recorded path, so batching changes no fill, only the commit count
+BATCH_SECONDS = 0.05
+BATCH_TICKS = 200
 
 
 @dataclass(frozen=True, slots=True)
 class Spec:
-    """What to run: source name, replay speed factor, replay end behaviour."""
+    """What to run: source name, replay speed factor, replay end behaviour, and when it was
+    chosen (choosing the same source again restarts it)."""
 
     source: str
     speed: Decimal
     at_end: str
+    chosen_at: datetime | None = None
 
 
 class PriceScheduler:
@@ -59,6 +67,8 @@ class PriceScheduler:
         self.epoch: int | None = None
         self.next_at = 0.0  # monotonic time the source is due again
         self.stored = 0  # steps stored by this process (for pruning)
+        self.looked_at = 0.0  # monotonic time of the last lease round
+        self.steps = 1  # source steps stored by the last `step`
 
     async def run(self, stop: asyncio.Event) -> None:
         """Until `stop`: rounds, never raising; then close the source and give the lease back."""
@@ -77,14 +87,18 @@ class PriceScheduler:
                 await paper_feed.release(conn, owner=self.owner)
 
     async def round(self) -> float:
-        """One round; returns the pause before the next."""
+        """One round; returns the pause before the next. The lease (and the chosen source) is
+        looked at every STANDBY_SECONDS, not every step: each step re-checks the lease anyway."""
         cfg = self.settings.worker
+        if self.epoch is not None and time.monotonic() - self.looked_at < STANDBY_SECONDS:
+            return await self.step_if_due(self.epoch)
         async with self.store.transaction() as conn:
             epoch = await paper_feed.take(
                 conn, owner=self.owner, now=utcnow(), seconds=cfg.lease_seconds,
                 dead_after=cfg.dead_after_seconds, dialect=self.store.dialect,
             )  # fmt: skip
             row = await paper_feed.read(conn) if epoch is not None else None
+        self.looked_at = time.monotonic()
         if epoch is None or row is None:
             await self.close_feed()
             self.epoch = None
@@ -92,6 +106,9 @@ class PriceScheduler:
         spec = self.wanted(row)
         if epoch != self.epoch or spec != self.spec:
             await self.switch(epoch, spec, row)
+        return await self.step_if_due(epoch)
+
+    async def step_if_due(self, epoch: int) -> float:
         if self.feed is None:
             return STANDBY_SECONDS
         left = self.next_at - time.monotonic()
@@ -105,6 +122,7 @@ class PriceScheduler:
             row.source or paper.price_source,
             row.speed if row.speed is not None else parse_decimal(paper.replay_speed),
             row.at_end or paper.replay_at_end,
+            row.changed_at,
         )
 
     async def switch(self, epoch: int, spec: Spec, row: paper_feed.FeedRow) -> None:
@@ -154,11 +172,12 @@ class PriceScheduler:
         async with self.store.transaction() as conn:
             row = await paper_feed.hold(conn, owner=self.owner, epoch=epoch, now=utcnow(),
                                         dialect=self.store.dialect)  # fmt: skip
+            self.steps = 1
             with self.paper_store.join(conn):
                 moved = (await feed.store_points(points) if isinstance(feed, LiveFeed)
-                         else await feed.advance())  # fmt: skip
+                         else await self.advance(feed))  # fmt: skip
             values: dict[str, object] = {"state": "running", "message": None,
-                                         "ticks": row.ticks + 1, "last_update_at": utcnow()}
+                                         "ticks": row.ticks + self.steps, "last_update_at": utcnow()}
             if isinstance(feed, ReplayFeed):
                 values["position"] = feed.position
                 if feed.laps:
@@ -168,6 +187,21 @@ class PriceScheduler:
         if self.stored and self.stored % PRUNE_EVERY == 0:
             await self.paper_store.prune_path()
         return self._due(self.pause_after(feed))
+
+    async def advance(self, feed: PriceFeed) -> list[Quote]:
+        """One step; a replay whose next ticks are due within BATCH_SECONDS stores them too."""
+        moved = await feed.advance()
+        self.steps = 1
+        if not isinstance(feed, ReplayFeed):
+            return moved
+        window = feed.delay_seconds()
+        for _ in range(BATCH_TICKS - 1):
+            if feed.ended or window >= BATCH_SECONDS or feed.position >= len(feed.ticks):
+                break
+            moved += await feed.advance()
+            window += feed.delay_seconds()
+            self.steps += 1
+        return moved
 
     def pause_after(self, feed: PriceFeed) -> float:
         if isinstance(feed, ReplayFeed):

@@ -11,6 +11,7 @@ from typing import Any
 
 from apps.oms.clock import iso_z, utcnow
 from apps.oms.config import Settings
+from apps.oms.domain.money import to_plain
 from apps.oms.domain.paper.prices import parse_replay
 from apps.oms.errors import NotFound, ValidationFailed
 from apps.oms.store import accounts as account_store
@@ -43,7 +44,7 @@ async def feed_status(store: Store, settings: Settings) -> dict[str, Any]:
         "active_source": row.active_source,
         "state": state,
         "message": message,
-        "speed": str(row.speed if row.speed is not None else settings.paper.replay_speed),
+        "speed": to_plain(row.speed) if row.speed is not None else settings.paper.replay_speed,
         "at_end": row.at_end or settings.paper.replay_at_end,
         "ticks": row.ticks,
         "position": row.position,

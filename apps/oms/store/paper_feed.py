@@ -115,10 +115,13 @@ async def choose(
     now: datetime,
 ) -> None:  # fmt: skip
     """Record the source chosen through the API (None: back to the configured one); the
-    scheduler switches at its next round."""
+    scheduler (re)starts it from the beginning at its next round, even when it is the source
+    already running (a replay starts over)."""
     await ensure(conn)
     await conn.execute(update(paper_price_feed).where(F.id == FEED_ID)
-                       .values(source=source, speed=speed, at_end=at_end, changed_at=now))
+                       .values(source=source, speed=speed, at_end=at_end, changed_at=now,
+                               active_source=None, position=0, ticks=0,
+                               state="switching", message=None))  # fmt: skip
 
 
 async def release(conn: AsyncConnection, *, owner: str) -> None:

@@ -41,7 +41,7 @@ class Market:
 
 
 async def eventually(probe: Callable[[], Awaitable[Any]], what: str,
-                     deadline: float = DEADLINE) -> Any:  # fmt: skip
+                     deadline: float = DEADLINE, detail: Any = None) -> Any:  # fmt: skip
     """Poll `probe` until it returns something truthy (no time bound asserted)."""
     loop = asyncio.get_running_loop()
     end = loop.time() + deadline
@@ -50,7 +50,7 @@ async def eventually(probe: Callable[[], Awaitable[Any]], what: str,
         if found:
             return found
         if loop.time() > end:
-            raise AssertionError(f"gave up waiting for {what}")
+            raise AssertionError(f"gave up waiting for {what}: last seen {detail}")
         await asyncio.sleep(0.1)
 
 
