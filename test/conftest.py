@@ -16,11 +16,13 @@ import pytest
 
 from apps.oms.store.migrate import upgrade
 
-# The suite's paper market stands still and quotes bid = ask = price unless a test says otherwise
+# The suite's paper market stands still, quotes bid = ask = price and has unlimited depth unless a
+# test says otherwise
 # (tests assert exact fills against prices they post); `make run` defaults to a moving random walk
 # with a spread (test/integration/paper/test_market_moves.py runs those defaults).
 os.environ.setdefault("OMS_PAPER_PRICE_SOURCE", "manual")
 os.environ.setdefault("OMS_PAPER__DEFAULT_SPREAD_BPS", "0")
+os.environ.setdefault("OMS_PAPER__LEVEL_NOTIONAL_USDT", "0")
 
 MYSQL_HOST = os.environ.get("OMS_TEST_MYSQL_HOST", "127.0.0.1")
 MYSQL_PORT = int(os.environ.get("OMS_TEST_MYSQL_PORT", "3306"))

@@ -109,6 +109,11 @@ class PaperSettings(BaseModel):
     # the quote's full bid/ask spread when a source gives none: every market, then per symbol
     default_spread_bps: str = "2"
     market_spread_bps: dict[str, str] = Field(default_factory=dict)
+    # the synthetic depth market orders walk: levels, their distance, quote currency per level
+    # ("0": unlimited, every market order fills at the best price)
+    depth_levels: int = Field(default=10, ge=1, le=1000)
+    level_step_bps: str = "5"
+    level_notional_usdt: str = "100000"
     # derivatives: funding booked every interval at this rate (longs pay shorts when positive)
     funding_interval_hours: float = Field(default=8, gt=0)
     funding_rate: str = "0.0001"

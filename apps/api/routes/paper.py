@@ -91,6 +91,7 @@ class BookIn(StrictModel):
     levels: Annotated[int, Field(ge=1, le=1000)] | None = None
     level_step_bps: Annotated[PositiveDecimal, Field(le=1000)] | None = None
     level_volume: PositiveDecimal | None = None
+    level_notional: PositiveDecimal | None = None
     resting_volume: PositiveDecimal | None = None
 
 

@@ -36,7 +36,10 @@ class BookConfig:
     spreads: per-symbol spread in bps, winning over `spread_bps` (the configured default
         spread of each market, `paper.market_spread_bps`).
     level_step_bps: distance between consecutive levels.
-    level_volume: qty per level for market/marketable orders (None = unlimited).
+    level_volume: qty per level for market/marketable orders (None = unlimited, or as
+        `level_notional` gives).
+    level_notional: quote currency per level when `level_volume` is None (None = unlimited):
+        each level holds that much at its price, rounded down to the amount step.
     resting_volume: qty a resting limit can fill per price change (None = unlimited).
     """
 
@@ -46,6 +49,7 @@ class BookConfig:
     level_step_bps: Decimal = Decimal(5)
     level_volume: Decimal | None = None
     resting_volume: Decimal | None = None
+    level_notional: Decimal | None = None
 
     def spread_for(self, symbol: str) -> Decimal:
         return self.spreads.get(symbol, self.spread_bps)
@@ -104,7 +108,14 @@ def levels(market: Market, quote: Quote, config: BookConfig, side: str) -> Itera
         if price <= 0:
             return
         previous = price
-        yield Level(price, config.level_volume)
+        yield Level(price, _volume(market, config, price))
+
+
+def _volume(market: Market, config: BookConfig, price: Decimal) -> Decimal | None:
+    if config.level_volume is not None or config.level_notional is None:
+        return config.level_volume
+    units = config.level_notional / (price * market.contract_size) / market.amount_step
+    return max(market.amount_step, units.to_integral_value(rounding=ROUND_FLOOR) * market.amount_step)
 
 
 def synthesize(market: Market, quote: Quote, config: BookConfig) -> Book:

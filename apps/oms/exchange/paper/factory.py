@@ -7,8 +7,9 @@ Shape (every key optional):
                           "timeout_rate": "0", "unavailable_rate": "0", "seed": 0}}}
 
 and for the synthetic book (`book` argument, else the account's `paper.book`, else defaults):
-{"spread_bps": "0", "levels": 10,
-"level_step_bps": "5", "level_volume": null, "resting_volume": null}.
+{"spread_bps": "0", "levels": 10, "level_step_bps": "5", "level_volume": null,
+"level_notional": null, "resting_volume": null}; a key left out takes the shared market's value
+(`paper.*` settings: default spread, depth levels, level step, level notional).
 
 `edit_order: false` makes the adapter a venue without native edit (`has['editOrder']` False,
 `edit_order` raises `ccxt.NotSupported`), so `change_order` goes by cancel/replace.
@@ -60,6 +61,7 @@ def book_config(raw: Mapping[str, Any] | None, shared: BookConfig | None = None)
         "resting_volume", base.resting_volume
     )
     own_spread = raw.get("spread_bps") is not None
+    notional = raw.get("level_notional", base.level_notional)
     return BookConfig(
         spread_bps=_dec(raw.get("spread_bps")) if own_spread else base.spread_bps,
         spreads=MappingProxyType({}) if own_spread else base.spreads,
@@ -67,17 +69,22 @@ def book_config(raw: Mapping[str, Any] | None, shared: BookConfig | None = None)
         level_step_bps=_dec(raw.get("level_step_bps"), str(base.level_step_bps)),
         level_volume=None if volume is None else parse_decimal(volume),
         resting_volume=None if resting is None else parse_decimal(resting),
+        level_notional=None if notional is None else parse_decimal(notional),
     )
 
 
 def market_book(paper: PaperSettings) -> BookConfig:
     """The shared market's quote shape from settings: `default_spread_bps` for every market,
     `market_spread_bps` per symbol (ValueError on a value that is not a decimal)."""
+    notional = parse_decimal(paper.level_notional_usdt)
     return BookConfig(
         spread_bps=parse_decimal(paper.default_spread_bps),
         spreads=MappingProxyType(
             {s: parse_decimal(v) for s, v in paper.market_spread_bps.items()}
         ),
+        levels=paper.depth_levels,
+        level_step_bps=parse_decimal(paper.level_step_bps),
+        level_notional=notional if notional > 0 else None,
     )
 
 
