@@ -66,7 +66,8 @@ class VenueCache:
             venue = as_port(build_paper_venue(
                 account.account_id, self.store.engine, account.config,
                 starting_balance_usdt=self.settings.paper.starting_balance_usdt,
-                shared=market_book(self.settings.paper)))
+                shared=market_book(self.settings.paper),
+                maintenance_rate=self.settings.paper.maintenance_margin_rate))
             self._venues[account.account_id] = venue
         return venue
 

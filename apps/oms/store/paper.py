@@ -251,6 +251,7 @@ class PaperStore:
             positions={p.symbol: p for p in map(position_from_row, positions)},
             next_seq=head.next_seq,
             leverage=head.leverage,
+            leverages={str(k): int(v) for k, v in _json(head.leverages).items()},
         )
         if not lock:
             self._states[account_id] = (head.version, state)
@@ -301,8 +302,10 @@ class PaperStore:
                     paper_accounts.c.version == version,
                 )
             )
-            .values(version=version + 1, next_seq=after.next_seq, updated_at=to_dt(change.now_ms))
-        )
+            .values(version=version + 1, next_seq=after.next_seq, updated_at=to_dt(change.now_ms),
+                    **({"leverages": dict(after.leverages)}
+                       if after.leverages != before.leverages else {}))
+        )  # fmt: skip
         if bumped.rowcount != 1:
             raise VersionConflict(f"paper account {after.account_id} changed")
         await self._save_balances(conn, before, after)
@@ -551,6 +554,13 @@ class PaperStore:
                 await conn.execute(
                     delete(paper_price_ticks).where(t.symbol == symbol, t.seq <= seq - keep)
                 )
+
+
+def _json(value: Any) -> dict[str, Any]:
+    """A JSON object column (text on some drivers), {} when null."""
+    if isinstance(value, str):
+        value = json.loads(value)
+    return value if isinstance(value, dict) else {}
 
 
 def quote_from_row(row: Row[Any]) -> Quote:

@@ -191,6 +191,30 @@ def apply_path(
     return Outcome(state, tuple(orders.values()), tuple(fills))
 
 
+MAX_LEVERAGE = 125
+
+
+def set_leverage(state: AccountState, venue: Venue, symbol: str, leverage: int) -> Outcome:
+    """Set a swap's leverage (1..MAX_LEVERAGE) for this account: new reservations and the
+    open position's margin use it. InvalidOrderError for a spot market or a value out of range;
+    InsufficientFundsError when the position's margin would no longer be covered."""
+    market = venue.markets.get(symbol)
+    if not market.is_swap:
+        raise InvalidOrderError(f"leverage applies to swaps, not {symbol}")
+    if not 1 <= leverage <= MAX_LEVERAGE:
+        raise InvalidOrderError(f"leverage must be 1 to {MAX_LEVERAGE}, got {leverage}")
+    leverages = dict(state.leverages)
+    leverages[symbol] = leverage
+    after = replace(state, leverages=MappingProxyType(leverages))
+    position = state.positions.get(symbol)
+    if position is not None:
+        positions = dict(state.positions)
+        positions[symbol] = replace(position, leverage=leverage)
+        after = replace(after, positions=MappingProxyType(positions))
+    ledger.check_solvent(state, after, market, dict(venue.by_symbol))
+    return Outcome(after)
+
+
 def _position_qty(state: AccountState, symbol: str) -> Decimal | None:
     position = state.positions.get(symbol)
     return None if position is None else position.qty
@@ -271,7 +295,8 @@ def _rest(
 ) -> tuple[AccountState, PaperOrder]:
     """Put an order on the book holding its reservation; InsufficientFunds if not covered."""
     amount, currency = ledger.reservation(
-        market, order.side, order.remaining, price, state.leverage, order.reduce_only
+        market, order.side, order.remaining, price, state.leverage_for(market.symbol),
+        order.reduce_only,
     )
     order = replace(order, reserved=amount, reserve_currency=currency, price_seq=quote.seq)
     after = _with(state, order)
@@ -454,7 +479,8 @@ def _match_resting(
     before = state
     new_state, new_order, fill = _fill(state, order, market, limit, qty, "maker", now_ms)
     amount, _ = ledger.reservation(
-        market, order.side, new_order.remaining, limit, state.leverage, order.reduce_only
+        market, order.side, new_order.remaining, limit, state.leverage_for(market.symbol),
+        order.reduce_only,
     )
     new_order = replace(new_order, reserved=amount)
     if new_order.remaining == 0:

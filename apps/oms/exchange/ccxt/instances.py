@@ -93,6 +93,7 @@ class ExchangeRegistry:
                 account_id, self.store.engine, account["config"],
                 starting_balance_usdt=self.settings.paper.starting_balance_usdt,
                 shared=market_book(self.settings.paper),
+                maintenance_rate=self.settings.paper.maintenance_margin_rate,
             )
         return build_ccxt_exchange(account, self.settings)
 

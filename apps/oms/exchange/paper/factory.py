@@ -102,6 +102,7 @@ def build_paper_venue(
     book: Mapping[str, Any] | None = None,
     clock: Callable[[], int] = now_ms,
     shared: BookConfig | None = None,
+    maintenance_rate: str = "0.005",
 ) -> PaperVenue:
     """The adapter for one paper account; start balances default to `starting_balance_usdt`;
     the book config is `book` if given, else the account's `paper.book` (e.g. a finite
@@ -115,6 +116,7 @@ def build_paper_venue(
         PaperStore(engine),
         venue=Venue(book=book_config(book if book is not None else paper.get("book"), shared)),
         book_from=None if book is not None else (lambda raw: book_config(raw, shared)),
+        maintenance_rate=parse_decimal(maintenance_rate),
         faults=fault_config(paper.get("faults")),
         start_balances={str(c): parse_decimal(v) for c, v in start.items()},
         leverage=int(paper.get("leverage", DEFAULT_LEVERAGE)),

@@ -100,6 +100,8 @@ class PaperMarketData:
             "fetchClosedOrders",
             "fetchMyTrades",
             "fetchPositions",
+            "setLeverage",
+            "fetchLeverage",
         ],
         True,
     )

@@ -30,6 +30,7 @@ from apps.oms.domain.paper.matching import (
     cancel_all,
     cancel_order,
     place_order,
+    set_leverage,
 )
 from apps.oms.domain.paper.state import (
     DEFAULT_LEVERAGE,
@@ -43,6 +44,7 @@ from apps.oms.exchange.paper.requests import decimal_arg, order_request
 from apps.oms.exchange.paper.structures import (
     Structure,
     balance_structure,
+    leverage_structure,
     order_structure,
     position_structure,
     trade_structure,
@@ -70,11 +72,13 @@ class PaperVenue(PaperMarketData):
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
         edit_order: bool = True,
         book_from: Callable[[Any], BookConfig] | None = None,
+        maintenance_rate: Decimal = Decimal("0.005"),
     ) -> None:
         super().__init__(store, venue or Venue(), clock)
         # follows the account's `paper.book` as stored (see `_follow_book`) when given
         self._book_from = book_from
         self._book_raw: Any = _UNSET
+        self.maintenance_rate = maintenance_rate
         self.account_id = account_id
         # `paper.edit_order: false` plays a venue without native edit (`has['editOrder']`
         # False, `edit_order` refused): the worker then changes orders by cancel/replace
@@ -122,8 +126,28 @@ class PaperVenue(PaperMarketData):
             market = self._market(symbol)
             mark = (await self.quote(symbol)).last
             collateral = state.total(market.quote)
-            result.append(position_structure(position, market, mark, collateral, self.clock()))
+            result.append(position_structure(position, market, mark, collateral, self.clock(),
+                                             self.maintenance_rate))  # fmt: skip
         return result
+
+    async def set_leverage(
+        self, leverage: Any, symbol: str | None = None, params: Params | None = None
+    ) -> Structure:
+        """This account's leverage for a swap (1..125): new orders and the open position's
+        margin use it; refused (`InsufficientFunds`) if the position would be under-margined."""
+        if symbol is None:
+            raise ccxt.ArgumentsRequired("paper set_leverage needs a symbol")
+        value = decimal_arg(leverage, "leverage")
+        if value is None or value != value.to_integral_value():
+            raise ccxt.BadRequest(f"paper leverage must be a whole number, got {leverage}")
+        self._market(symbol)
+        await self._apply(lambda state, _now: set_leverage(state, self.venue, symbol, int(value)))
+        return leverage_structure(symbol, int(value))
+
+    async def fetch_leverage(self, symbol: str, params: Params | None = None) -> Structure:
+        self._market(symbol)
+        state = await self._load()
+        return leverage_structure(symbol, state.leverage_for(symbol))
 
     # --- orders ---------------------------------------------------------------------------
 
