@@ -108,3 +108,11 @@ async def start_market(url: str, settings: Settings) -> AsyncIterator[Market]:
 async def market(market_url: str) -> AsyncIterator[Market]:
     async for running in start_market(market_url, market_settings(market_url)):
         yield running
+
+
+@pytest.fixture(scope="module")
+async def manual_market(market_url: str) -> AsyncIterator[Market]:
+    """Configured `manual` with no spread: prices move only when a test moves or switches them."""
+    settings = market_settings(market_url, price_source="manual", default_spread_bps="0")
+    async for running in start_market(market_url, settings):
+        yield running

@@ -9,27 +9,17 @@ exactly them."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from decimal import Decimal
 from typing import Any
 
-import pytest
-
 from apps.oms.domain.paper.prices import parse_replay
 from apps.oms.exchange.paper.feeds import SAMPLE_REPLAY
-from test.api.market.conftest import Market, eventually, market_settings, start_market
+from test.api.market.conftest import Market, eventually
 
 D = Decimal
 BTC = "BTC/USDT"
 BUYS = ("49950", "49800", "49400", "49300")  # 49400: only a candle's low reaches it
 SELLS = ("50100", "50200", "50300")  # 50200: only a candle's high reaches it
-
-
-@pytest.fixture(scope="module")
-async def manual_market(market_url: str) -> AsyncIterator[Market]:
-    settings = market_settings(market_url, price_source="manual", default_spread_bps="0")
-    async for running in start_market(market_url, settings):
-        yield running
 
 
 def expected_fills() -> list[tuple[str, Decimal]]:

@@ -107,6 +107,18 @@ class PaperVenue(PaperMarketData):
         writes are held back until `flush()` and cached only after `publish()`."""
         return self.store.join(conn)
 
+    # --- public data, as this account sees it (its own book, when it has one) ---------------
+
+    async def fetch_ticker(self, symbol: str, params: Params | None = None) -> Structure:
+        await self._load()  # follows the account's book (spread) as stored
+        return await super().fetch_ticker(symbol, params)
+
+    async def fetch_order_book(
+        self, symbol: str, limit: int | None = None, params: Params | None = None
+    ) -> Structure:
+        await self._load()
+        return await super().fetch_order_book(symbol, limit, params)
+
     # --- account --------------------------------------------------------------------------
 
     async def fetch_balance(self, params: Params | None = None) -> Structure:
