@@ -19,6 +19,13 @@ from apps.oms.store.migrate import upgrade
 # in-process workers of the tests run no scheduled reconciliation (tests count commands and
 # events exactly); the scheduler's own tests call its round directly
 os.environ.setdefault("OMS_RECONCILE__SCHEDULE", "false")
+# The suite's paper market stands still, quotes bid = ask = price and has unlimited depth unless a
+# test says otherwise
+# (tests assert exact fills against prices they post); `make run` defaults to a moving random walk
+# with a spread (test/integration/paper/test_market_moves.py runs those defaults).
+os.environ.setdefault("OMS_PAPER_PRICE_SOURCE", "manual")
+os.environ.setdefault("OMS_PAPER__DEFAULT_SPREAD_BPS", "0")
+os.environ.setdefault("OMS_PAPER__LEVEL_NOTIONAL_USDT", "0")
 
 MYSQL_HOST = os.environ.get("OMS_TEST_MYSQL_HOST", "127.0.0.1")
 MYSQL_PORT = int(os.environ.get("OMS_TEST_MYSQL_PORT", "3306"))

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from decimal import Decimal
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, PlainSerializer
 
@@ -31,6 +31,7 @@ class Readiness(BaseModel):
     workers_alive: int
     queue_depth: int
     accounts_without_live_owner: list[int] = []
+    paper_prices: dict[str, Any] | None = None
     problems: list[str]
 
 

@@ -6,7 +6,15 @@ from typing import Annotated, Any
 import typer
 import uvloop
 
-from apps.cli import books_commands, context, output, read_commands, trade_commands, watch
+from apps.cli import (
+    books_commands,
+    context,
+    output,
+    paper_commands,
+    read_commands,
+    trade_commands,
+    watch,
+)
 from apps.cli.admin_commands import register as register_admin
 from apps.cli.identity_commands import register as register_identity
 from apps.oms.security.credentials import generate_master_key
@@ -112,7 +120,7 @@ def up_cmd() -> None:
 register_admin(app)
 register_identity(app)
 # operator commands: thin HTTP clients of a running API (docs/operations.md → CLI)
-for module in (trade_commands, read_commands, books_commands, watch):
+for module in (trade_commands, read_commands, books_commands, paper_commands, watch):
     module.register(app)
 
 

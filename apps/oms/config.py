@@ -93,9 +93,31 @@ class SecuritySettings(BaseModel):
 
 
 class PaperSettings(BaseModel):
+    """The shared paper market (docs/paper-venue.md): its price source (driven by one worker at
+    a time), its default quote and the derivative rules of paper accounts."""
+
+    # manual | random_walk | replay:<csv path> | live:<ccxt id>; PUT /paper/price-source
+    # switches it at run time (the stored choice wins over this until reset)
     price_source: str = "random_walk"
     seed: int = 42
     starting_balance_usdt: str = "100000"
+    tick_seconds: float = Field(default=1.0, gt=0, le=3600)  # random walk: one step per tick
+    walk_step_bps: str = "5"  # random walk: uniform move within +- this per step
+    replay_speed: str = "60"  # replay: CSV time runs this many times faster than the clock
+    replay_at_end: Literal["loop", "stop"] = "loop"
+    live_poll_seconds: float = Field(default=2.0, gt=0, le=3600)
+    # the quote's full bid/ask spread when a source gives none: every market, then per symbol
+    default_spread_bps: str = "2"
+    market_spread_bps: dict[str, str] = Field(default_factory=dict)
+    # the synthetic depth market orders walk: levels, their distance, quote currency per level
+    # ("0": unlimited, every market order fills at the best price)
+    depth_levels: int = Field(default=10, ge=1, le=1000)
+    level_step_bps: str = "5"
+    level_notional_usdt: str = "100000"
+    # derivatives: funding booked every interval at this rate (longs pay shorts when positive)
+    funding_interval_hours: float = Field(default=8, gt=0)
+    funding_rate: str = "0.0001"
+    maintenance_margin_rate: str = "0.005"
 
 
 class WebsocketSettings(BaseModel):

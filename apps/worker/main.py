@@ -26,6 +26,7 @@ from apps.oms.store import fleet, leases, sequencer
 from apps.oms.store.leases import Lease
 from apps.oms.store.store import Store
 from apps.worker.account_task import AccountTask, fail_unsupported
+from apps.worker.price_feed import PriceScheduler
 from apps.worker.scheduler import schedule_loop
 from apps.worker.venues import VenueCache, load_account
 
@@ -49,6 +50,9 @@ class Worker:
         self.crowded = False  # at capacity while other accounts have work
         self.releasing: set[asyncio.Task[None]] = set()  # background lease releases
         self.renewed_at = 0.0  # last renewal of the leases' backstop expiry (monotonic)
+        # the paper market's price source: driven by one worker at a time (apps/worker/price_feed)
+        self.price_scheduler = PriceScheduler(settings, store, self.worker_id)
+        self.prices: asyncio.Task[None] | None = None
 
     async def run(self, stop: asyncio.Event) -> None:
         """Run until `stop` is set, then finish in-flight work and give the leases back."""
@@ -61,6 +65,7 @@ class Worker:
         log.info("worker %s started (concurrency %d)", self.worker_id,
                  self.settings.worker.concurrency)
         sequencing = asyncio.create_task(self.sequence_loop(stop))
+        self.prices = asyncio.create_task(self.price_scheduler.run(stop))
         kicker = asyncio.create_task(self.kick_on_stop(stop))
         beating = asyncio.create_task(self.heartbeat_loop(stop))
         scheduling = asyncio.create_task(self.schedule(stop))
@@ -245,7 +250,8 @@ class Worker:
                 await self.pause(self.sequencer_kick, interval)
 
     async def shutdown(self, sequencing: asyncio.Task[None]) -> None:
-        await asyncio.gather(sequencing, *(t for _, t in self.tasks.values()),
+        prices = [self.prices] if self.prices is not None else []
+        await asyncio.gather(sequencing, *prices, *(t for _, t in self.tasks.values()),
                              return_exceptions=True)
         await self.release([lease for lease, _ in self.tasks.values()])
         await asyncio.sleep(0)  # let the tasks' done callbacks start their releases
@@ -259,8 +265,9 @@ class Worker:
 
 
 def build_worker(settings: Settings) -> Worker:
-    # one connection per leased account task, plus the lease loop, the heartbeat and the sequencer
-    pool = settings.worker.concurrency + 4  # + the reconcile scheduler
+    # one connection per leased account task, plus the lease loop, the heartbeat, the sequencer,
+    # the reconcile scheduler and the paper price scheduler
+    pool = settings.worker.concurrency + 5
     # a paused worker must not keep its lease rows locked past the point where it counts as dead
     idle = max(1, math.ceil(settings.worker.dead_after_seconds))
     store = Store.from_url(settings.database.url, pool_size=pool, idle_transaction_timeout=idle)

@@ -21,7 +21,7 @@ from apps.oms.config import Settings
 from apps.oms.domain.enums import PositionMode
 from apps.oms.exchange.ccxt.instances import build_ccxt_exchange, ccxt_id
 from apps.oms.exchange.ccxt.venue import CcxtVenue
-from apps.oms.exchange.paper.factory import as_port, build_paper_venue
+from apps.oms.exchange.paper.factory import as_port, build_paper_venue, market_book
 from apps.oms.service.ports import VenuePort
 from apps.oms.service.worker.runtime import Account
 from apps.oms.store.ccxt_records import venue_account
@@ -65,7 +65,9 @@ class VenueCache:
         if venue is None and account.exchange_id == "paper":
             venue = as_port(build_paper_venue(
                 account.account_id, self.store.engine, account.config,
-                starting_balance_usdt=self.settings.paper.starting_balance_usdt))
+                starting_balance_usdt=self.settings.paper.starting_balance_usdt,
+                shared=market_book(self.settings.paper),
+                maintenance_rate=self.settings.paper.maintenance_margin_rate))
             self._venues[account.account_id] = venue
         return venue
 

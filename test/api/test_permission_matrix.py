@@ -229,6 +229,10 @@ SCOPED: list[tuple[str, Rule, Builder]] = [
         "GET /ccxt/{account_id}/has": lambda s, _k: ("GET", f"/ccxt/{s.account}/has", None),
         "POST /paper/prices": lambda _s, _k: ("POST", "/paper/prices",
                                               {"symbol": "BTC/USDT", "price": "50000"}),
+        "PUT /paper/price-source": lambda _s, _k: ("PUT", "/paper/price-source",
+                                                   {"source": None}),
+        "PUT /paper/accounts/{account_id}/book": lambda s, _k: (
+            "PUT", f"/paper/accounts/{s.account}/book", {"spread_bps": "0"}),
     }.items()
 ] + [
     ("POST /oms/commands", COMMANDS["send_order"], cmd("send_order", **SEND)),

@@ -1,24 +1,31 @@
-"""`POST /paper/prices` and `GET /paper/prices`: the shared price of the paper market."""
+"""The shared paper market: `POST /paper/prices` and `GET /paper/prices` (prices and what moves
+them), `PUT /paper/price-source` (switch the source, admin), `PUT /paper/accounts/{id}/book`
+(an account's spread and depth, admin)."""
 
 from __future__ import annotations
 
 from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, Path, Query, Request
 from pydantic import Field
 
 from apps.api.body import parse_body
 from apps.api.deps import IdPath, PrincipalDep, SettingsDep, StoreDep, client_address
 from apps.api.schemas import StrictModel, WireDecimal
+from apps.oms.config import Settings
+from apps.oms.domain.access import Action
+from apps.oms.domain.money import to_plain
 from apps.oms.domain.paper.book import Quote
 from apps.oms.domain.paper.matching import Venue
+from apps.oms.service import paper_market
 from apps.oms.service.command_models import ExactDecimal, PositiveDecimal
+from apps.oms.service.principal import Principal
 from apps.oms.store.audit import Actor
 from apps.oms.store.paper import PaperStore
 
 router = APIRouter(tags=["paper"])
-VENUE = Venue()
+_VENUES: dict[tuple[str, tuple[tuple[str, str], ...]], Venue] = {}
 
 
 class PriceIn(StrictModel):
@@ -43,8 +50,54 @@ class PriceSet(PriceOut):
     ok: bool = True
 
 
+def _body(model: type[StrictModel]) -> dict[str, Any]:
+    schema = {"application/json": {"schema": model.model_json_schema()}}
+    return {"requestBody": {"required": True, "content": schema}}
+
+
+class SourceOut(StrictModel):
+    source: str
+    chosen_by: Literal["api", "config"]
+    active_source: str | None
+    state: str
+    message: str | None
+    speed: str
+    at_end: str
+    ticks: int
+    position: int
+    last_update_at: str | None
+    scheduler: str | None
+
+
 class PriceList(StrictModel):
     items: list[PriceOut]
+    source: SourceOut | None = None
+
+
+class SourceIn(StrictModel):
+    """`source`: manual | random_walk | replay:<csv path> | live:<ccxt id>; null returns to the
+    configured source. `speed` (replay): recorded time runs this many times faster.
+    `at_end` (replay): loop or stop."""
+
+    source: Annotated[str, Field(min_length=1, max_length=500)] | None
+    speed: PositiveDecimal | None = None
+    at_end: Literal["loop", "stop"] | None = None
+
+
+class BookIn(StrictModel):
+    """A paper account's synthetic book; a key left out takes the market's default."""
+
+    spread_bps: Annotated[ExactDecimal, Field(ge=0, le=1000)] | None = None
+    levels: Annotated[int, Field(ge=1, le=1000)] | None = None
+    level_step_bps: Annotated[PositiveDecimal, Field(le=1000)] | None = None
+    level_volume: PositiveDecimal | None = None
+    level_notional: PositiveDecimal | None = None
+    resting_volume: PositiveDecimal | None = None
+
+
+class BookOut(StrictModel):
+    account_id: int
+    book: dict[str, str | int]
 
 
 def _out(q: Quote) -> dict[str, object]:
@@ -69,12 +122,14 @@ def _out(q: Quote) -> dict[str, object]:
         }
     },
 )
-async def post_price(principal: PrincipalDep, store: StoreDep, request: Request) -> PriceSet:
+async def post_price(principal: PrincipalDep, store: StoreDep, settings: SettingsDep,
+                     request: Request) -> PriceSet:  # fmt: skip
     from apps.oms.exchange.paper import price_service  # lazy: it imports CCXT (P6)
 
     body = await parse_body(request, PriceIn)
     quote = await price_service.set_price(
-        principal, PaperStore(store.engine), VENUE, body.symbol, body.price, body.bid, body.ask
+        principal, PaperStore(store.engine), _venue(settings), body.symbol, body.price, body.bid,
+        body.ask,
     )
     store.note_accepted(None)  # resting paper orders of any account may fill: read-your-writes
     market = getattr(request.app.state, "market_hub", None)  # absent without the lifespan
@@ -87,13 +142,16 @@ async def post_price(principal: PrincipalDep, store: StoreDep, request: Request)
 async def get_prices(
     principal: PrincipalDep,
     store: StoreDep,
+    settings: SettingsDep,
     symbols: Annotated[str | None, Query(max_length=2000)] = None,
 ) -> PriceList:
     from apps.oms.exchange.paper import price_service  # lazy: it imports CCXT (P6)
 
     wanted = [s.strip() for s in symbols.split(",") if s.strip()] if symbols else None
-    quotes = await price_service.read_prices(PaperStore(store.engine), VENUE, wanted)
-    return PriceList(items=[PriceOut.model_validate(_out(q)) for q in quotes.values()])
+    quotes = await price_service.read_prices(PaperStore(store.engine), _venue(settings), wanted)
+    source = await paper_market.feed_status(store, settings)
+    return PriceList(items=[PriceOut.model_validate(_out(q)) for q in quotes.values()],
+                     source=SourceOut.model_validate(source))  # fmt: skip
 
 
 BIG = 10**12  # larger quantities and prices are refused (422), never a store overflow
@@ -139,3 +197,45 @@ async def external_act(
         store, settings, principal, account_id, action, body.model_dump(exclude_none=True),
         Actor(principal.user_id, principal.api_key_id, client_address(request)),
     )  # fmt: skip
+
+
+@router.put("/paper/price-source", response_model=SourceOut, openapi_extra=_body(SourceIn))
+async def put_price_source(principal: PrincipalDep, store: StoreDep, settings: SettingsDep,
+                           request: Request) -> SourceOut:  # fmt: skip
+    principal.require(Action.ADMINISTER)
+    body = await parse_body(request, SourceIn)
+    status = await paper_market.choose_source(
+        store, settings, _actor(principal, request), body.source, body.speed, body.at_end
+    )
+    return SourceOut.model_validate(status)
+
+
+@router.put("/paper/accounts/{account_id}/book", response_model=BookOut,
+            openapi_extra=_body(BookIn))  # fmt: skip
+async def put_account_book(account_id: Annotated[int, Path(ge=1, le=2**62)],
+                           principal: PrincipalDep, store: StoreDep,
+                           request: Request) -> BookOut:  # fmt: skip
+    principal.require(Action.ADMINISTER)
+    body = await parse_body(request, BookIn)
+    book = {k: v if isinstance(v, int) else to_plain(v)
+            for k, v in body.model_dump(exclude_none=True).items()}  # fmt: skip
+    result = await paper_market.set_account_book(
+        store, _actor(principal, request), account_id, book
+    )
+    return BookOut.model_validate(result)
+
+
+def _actor(principal: Principal, request: Request) -> Actor:
+    return Actor(principal.user_id, principal.api_key_id, client_address(request))
+
+
+def _venue(settings: Settings) -> Venue:
+    """The shared market with the configured default spreads (one per spread setting)."""
+    paper = settings.paper
+    key = (paper.default_spread_bps, tuple(sorted(paper.market_spread_bps.items())))
+    venue = _VENUES.get(key)
+    if venue is None:
+        from apps.oms.exchange.paper.factory import shared_venue  # lazy: imports CCXT (P6)
+
+        venue = _VENUES[key] = shared_venue(paper)
+    return venue

@@ -53,6 +53,8 @@ ENDPOINTS: dict[str, Rule] = {
     "GET /admin/audit": "admin",
     "GET /paper/prices": "authenticated",
     "POST /paper/prices": "paper_prices",
+    "PUT /paper/price-source": "admin",
+    "PUT /paper/accounts/{account_id}/book": "admin",
     "GET /oms/accounts": Action.READ,
     "GET /oms/orders/open": Action.READ,
     "GET /oms/orders/history": Action.READ,

@@ -1,5 +1,6 @@
-"""Readiness: store reachable, migrations at head, at least one live worker, queue depth, and the
-accounts with work that no live worker owns (a takeover is pending)."""
+"""Readiness: store reachable, migrations at head, at least one live worker, queue depth, the
+accounts with work that no live worker owns (a takeover is pending), and the paper market's
+price source (informational)."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from apps.oms.clock import utcnow
 from apps.oms.config import Settings
+from apps.oms.service import paper_market
 from apps.oms.store import fleet, leases
 from apps.oms.store.migrate import current_revision, head_revision
 from apps.oms.store.store import Store
@@ -24,6 +26,7 @@ async def readiness(store: Store, settings: Settings) -> dict[str, Any]:
     revision: str | None = None
     alive = depth = 0
     orphaned: list[int] = []
+    prices: dict[str, Any] | None = None
     store_ok = True
     try:
         revision = await current_revision(store.engine)
@@ -32,6 +35,7 @@ async def readiness(store: Store, settings: Settings) -> dict[str, Any]:
             alive = await fleet.alive_workers(conn, utcnow(), timedelta(seconds=dead_after))
             depth = await fleet.queue_depth(conn)
             orphaned = await leases.orphaned_accounts(conn, utcnow(), dead_after)
+        prices = await paper_market.feed_status(store, settings)
     except (SQLAlchemyError, OSError) as exc:
         store_ok = False
         problems.append(f"store unreachable: {type(exc).__name__}")
@@ -50,5 +54,7 @@ async def readiness(store: Store, settings: Settings) -> dict[str, Any]:
         "queue_depth": depth,
         # informational, not a readiness failure: accounts wait for a lease round or a takeover
         "accounts_without_live_owner": orphaned,
+        # informational too: what moves the paper market (GET /paper/prices shows the same)
+        "paper_prices": prices,
         "problems": problems,
     }

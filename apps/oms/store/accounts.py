@@ -152,3 +152,13 @@ async def update_account(conn: AsyncConnection, account_id: int, **values: Any) 
     await conn.execute(
         update(accounts).where(accounts.c.id == account_id).values(**values, updated_at=utcnow())
     )
+
+
+async def get_venue_config(conn: AsyncConnection, account_id: int) -> dict[str, Any] | None:
+    """`exchange_id` and `config` of an account (None if it does not exist)."""
+    query = select(accounts.c.exchange_id, accounts.c.config).where(accounts.c.id == account_id)
+    row = (await conn.execute(query)).mappings().first()
+    if row is None:
+        return None
+    config = row["config"]
+    return {"exchange_id": row["exchange_id"], "config": config if isinstance(config, dict) else {}}

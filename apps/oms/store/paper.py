@@ -16,6 +16,7 @@ caller's commit; a rolled-back transaction leaves it as it was.
 
 from __future__ import annotations
 
+import json
 from collections.abc import AsyncIterator, Iterable, Iterator, Mapping
 from contextlib import asynccontextmanager, contextmanager
 from contextvars import ContextVar
@@ -24,7 +25,7 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import Row, and_, insert, select, update
+from sqlalchemy import Row, and_, delete, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from apps.oms.domain.paper.book import Quote
@@ -36,8 +37,13 @@ from apps.oms.store.paper_tables import (
     paper_fills,
     paper_orders,
     paper_positions,
+    paper_price_ticks,
     paper_prices,
 )
+from apps.oms.store.tables import accounts
+
+#: How many recent price changes per symbol are kept for matching (`get_path`).
+PATH_LIMIT = 2000
 
 
 class VersionConflict(Exception):
@@ -132,6 +138,8 @@ class PaperStore:
         self.engine = engine
         self._states: dict[int, tuple[int, AccountState]] = {}
         self._existing: set[int] = set()  # accounts whose paper rows are known to be committed
+        # each account's `accounts.config["paper"]["book"]` as of its last load (None: unset)
+        self.account_books: dict[int, Any] = {}
 
     @contextmanager
     def join(self, conn: AsyncConnection) -> Iterator[Joined]:
@@ -235,7 +243,12 @@ class PaperStore:
         query = select(paper_accounts).where(paper_accounts.c.account_id == account_id)
         if lock and conn.dialect.name != "sqlite":
             query = query.with_for_update()
+        else:  # the account's config rides along (not under a row lock: only paper's row)
+            config = select(accounts.c.config).where(accounts.c.id == account_id)
+            query = query.add_columns(config.scalar_subquery().label("account_config"))
         head = (await conn.execute(query)).one()
+        if not lock:
+            self._note_book(account_id, head.account_config)
         known = self._states.get(account_id)
         if known is not None and known[0] == head.version:
             return known[1], head.version
@@ -257,10 +270,18 @@ class PaperStore:
             positions={p.symbol: p for p in map(position_from_row, positions)},
             next_seq=head.next_seq,
             leverage=head.leverage,
+            leverages={str(k): int(v) for k, v in _json(head.leverages).items()},
         )
         if not lock:
             self._states[account_id] = (head.version, state)
         return state, head.version
+
+    def _note_book(self, account_id: int, config: Any) -> None:
+        """Remember the account's `paper.book` (JSON text on SQLite subqueries, a dict else)."""
+        if isinstance(config, str):
+            config = json.loads(config)
+        paper = config.get("paper") if isinstance(config, dict) else None
+        self.account_books[account_id] = paper.get("book") if isinstance(paper, dict) else None
 
     async def save(self, before: AccountState, version: int, outcome: Outcome, now_ms: int) -> None:
         """Write an Outcome atomically; VersionConflict if the account moved meanwhile. Joined:
@@ -300,8 +321,10 @@ class PaperStore:
                     paper_accounts.c.version == version,
                 )
             )
-            .values(version=version + 1, next_seq=after.next_seq, updated_at=to_dt(change.now_ms))
-        )
+            .values(version=version + 1, next_seq=after.next_seq, updated_at=to_dt(change.now_ms),
+                    **({"leverages": dict(after.leverages)}
+                       if after.leverages != before.leverages else {}))
+        )  # fmt: skip
         if bumped.rowcount != 1:
             raise VersionConflict(f"paper account {after.account_id} changed")
         await self._save_balances(conn, before, after)
@@ -518,10 +541,49 @@ class PaperStore:
                 await conn.execute(
                     insert(paper_prices).values(symbol=quote.symbol, seq=1, **values)
                 )
-            seq = await conn.scalar(select(c.seq).where(c.symbol == quote.symbol))
-        return Quote(
-            quote.symbol, quote.last, quote.bid, quote.ask, int(seq or 1), quote.timestamp_ms
+            seq = int(await conn.scalar(select(c.seq).where(c.symbol == quote.symbol)) or 1)
+            await conn.execute(
+                insert(paper_price_ticks).values(
+                    symbol=quote.symbol, seq=seq, last=quote.last, bid=quote.bid, ask=quote.ask,
+                    at=values["updated_at"],
+                )
+            )  # fmt: skip
+        return Quote(quote.symbol, quote.last, quote.bid, quote.ask, seq, quote.timestamp_ms)
+
+    async def get_path(self, symbol: str, after_seq: int, before_seq: int) -> list[Quote]:
+        """The recorded prices of `symbol` with `after_seq < seq < before_seq`, oldest first;
+        at most the newest `PATH_LIMIT` of them (older ones are pruned anyway)."""
+        if before_seq - after_seq <= 1:
+            return []
+        t = paper_price_ticks.c
+        query = (
+            select(paper_price_ticks)
+            .where(t.symbol == symbol, t.seq > after_seq, t.seq < before_seq)
+            .order_by(t.seq.desc())
+            .limit(PATH_LIMIT)
         )
+        async with self._reading(flush=False) as conn:
+            rows = list(await conn.execute(query))
+        return [
+            Quote(r.symbol, r.last, r.bid, r.ask, r.seq, to_ms(r.at)) for r in reversed(rows)
+        ]
+
+    async def prune_path(self, keep: int = PATH_LIMIT) -> None:
+        """Forget recorded prices more than `keep` changes behind each symbol's current one."""
+        p, t = paper_prices.c, paper_price_ticks.c
+        async with self._writing() as conn:
+            current = {r.symbol: int(r.seq) for r in await conn.execute(select(p.symbol, p.seq))}
+            for symbol, seq in current.items():
+                await conn.execute(
+                    delete(paper_price_ticks).where(t.symbol == symbol, t.seq <= seq - keep)
+                )
+
+
+def _json(value: Any) -> dict[str, Any]:
+    """A JSON object column (text on some drivers), {} when null."""
+    if isinstance(value, str):
+        value = json.loads(value)
+    return value if isinstance(value, dict) else {}
 
 
 def quote_from_row(row: Row[Any]) -> Quote:

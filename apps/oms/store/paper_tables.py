@@ -2,12 +2,12 @@
 
 One row per paper account (optimistic `version` serialises writers), its wallet balances,
 venue-side positions, orders (open and history) and fills; one shared price row per symbol.
-Migration `0002_paper_venue` creates exactly these.
+Migrations `0002_paper_venue` and `0007_paper_market` create exactly these.
 """
 
 from __future__ import annotations
 
-from sqlalchemy import BigInteger, Boolean, Column, ForeignKey, Index, Integer, String, Table
+from sqlalchemy import JSON, BigInteger, Boolean, Column, ForeignKey, Index, Integer, String, Table
 
 from apps.oms.store.tables import Id, metadata
 from apps.oms.store.types import Money, UtcDateTime
@@ -22,6 +22,8 @@ paper_accounts = Table(
     Column("leverage", Integer, nullable=False),
     Column("created_at", UtcDateTime, nullable=False),
     Column("updated_at", UtcDateTime, nullable=False),
+    Column("leverages", JSON),  # {symbol: leverage} set by set_leverage, else `leverage`
+    Column("funded_at", UtcDateTime),  # last funding time booked (0007_paper_market)
 )
 
 paper_balances = Table(
@@ -112,4 +114,36 @@ paper_prices = Table(
     Column("seq", BigInteger, nullable=False),  # grows with every change of this symbol
     Column("source", String(64), nullable=False),
     Column("updated_at", UtcDateTime, nullable=False),
+)
+
+paper_price_ticks = Table(
+    "paper_price_ticks",
+    metadata,
+    Column("symbol", String(64), primary_key=True),
+    Column("seq", BigInteger, primary_key=True),  # the `paper_prices.seq` this price had
+    Column("last", Money, nullable=False),
+    Column("bid", Money, nullable=False),
+    Column("ask", Money, nullable=False),
+    Column("at", UtcDateTime, nullable=False),
+)
+
+#: One row (id 1): which process drives the price source (a lease, fenced by `lease_epoch`), the
+#: source chosen through the API (null: the configured one) and what it is doing.
+paper_price_feed = Table(
+    "paper_price_feed",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("owner", String(128)),
+    Column("lease_epoch", BigInteger, nullable=False),
+    Column("expires_at", UtcDateTime),
+    Column("source", String(512)),
+    Column("speed", Money),
+    Column("at_end", String(8)),
+    Column("active_source", String(512)),
+    Column("state", String(32), nullable=False),
+    Column("message", String(512)),
+    Column("position", BigInteger, nullable=False),
+    Column("ticks", BigInteger, nullable=False),
+    Column("last_update_at", UtcDateTime),
+    Column("changed_at", UtcDateTime),
 )

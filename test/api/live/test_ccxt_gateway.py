@@ -57,9 +57,18 @@ async def test_restricted_functions_need_a_grant_and_a_capability(stack: Stack) 
     assert code(await post(stack, stack.trader_key, path, {"args": [5]})) == "function_not_allowed"
     withdraw = await post(stack, stack.granted_key, f"/ccxt/{stack.account_id}/withdraw")
     assert code(withdraw) == "function_not_allowed"
-    granted = await post(stack, stack.granted_key, path, {"args": [5, "BTC/USDT"]})
-    assert granted.status_code == 422  # granted, but the paper venue has no setLeverage
-    assert code(granted) == "not_supported"
+    granted = await post(stack, stack.granted_key, path, {"args": [5, "BTC/USDT:USDT"]})
+    assert granted.status_code == 200, granted.text  # the paper venue sets leverage per symbol
+    assert str(granted.json()["result"]["longLeverage"]) == "5"
+    read = await post(stack, stack.trader_key, f"/ccxt/{stack.account_id}/fetch_leverage",
+                      {"args": ["BTC/USDT:USDT"]})
+    assert str(read.json()["result"]["longLeverage"]) == "5", read.text
+    spot = await post(stack, stack.granted_key, path, {"args": [5, "BTC/USDT"]})
+    assert spot.json()["error"]["details"]["ccxt_error"] == "InvalidOrder", spot.text
+    assert "swaps" in spot.json()["error"]["message"]  # spot has no leverage
+    unsupported = await post(stack, stack.granted_key, f"/ccxt/{stack.account_id}/transfer",
+                             {"args": ["USDT", 1, "spot", "swap"]})
+    assert code(unsupported) == "not_supported"  # granted, but the paper venue has no transfer
     admin = await post(stack, stack.admin_key, f"/ccxt/{stack.account_id}/create_order")
     assert code(admin) == "admin_read_only"
 

@@ -212,3 +212,101 @@ async def test_float_view_passes_ccxt_number_parsing(venue) -> None:  # type: ig
     view = to_ccxt_numbers(order)
     assert isinstance(view["amount"], float)
     assert EX.safe_string(view, "amount") == "0.01"
+
+
+# --- CCXT's ticker and position validators (test_ticker.py / test_position.py), mirrored -------
+
+TICKER_FORMAT = ("info", "symbol", "timestamp", "datetime", "high", "low", "bid", "bidVolume",
+                 "ask", "askVolume", "vwap", "open", "close", "last", "previousClose", "change",
+                 "percentage", "average", "baseVolume", "quoteVolume")  # fmt: skip
+# test_ticker.py: what may be None (bid/ask may not: the paper quote is the bids-asks source too)
+TICKER_MAY_BE_EMPTY = {"timestamp", "datetime", "open", "high", "low", "close", "last",
+                       "baseVolume", "quoteVolume", "previousClose", "bidVolume", "askVolume",
+                       "vwap", "change", "percentage", "average"}  # fmt: skip
+POSITION_FORMAT = ("info", "symbol", "timestamp", "datetime", "initialMargin",
+                   "initialMarginPercentage", "maintenanceMargin", "maintenanceMarginPercentage",
+                   "entryPrice", "notional", "leverage", "unrealizedPnl", "contracts",
+                   "contractSize", "marginRatio", "liquidationPrice", "markPrice", "collateral",
+                   "marginMode", "side", "percentage")  # fmt: skip
+POSITION_MAY_BE_EMPTY = {"liquidationPrice", "initialMargin", "initialMarginPercentage",
+                         "maintenanceMargin", "maintenanceMarginPercentage", "marginRatio"}
+
+
+def assert_structure(entry: dict[str, Any], keys: tuple[str, ...], empty: set[str]) -> None:
+    """CCXT's `assert_structure`: every key present, not None unless allowed to be empty."""
+    for key in keys:
+        assert key in entry, key
+        assert entry[key] is not None or key in empty, f"{key} is None"
+
+
+def greater(entry: dict[str, Any], key: str, than: Any, or_equal: bool = False) -> None:
+    """CCXT's `assert_greater(_or_equal)`: checked only when the value is set."""
+    if entry.get(key) is not None:
+        compare = Precise.string_ge if or_equal else Precise.string_gt
+        assert compare(str(entry[key]), str(than)), f"{key} {entry[key]} vs {than}"
+
+
+def check_ticker_rules(ticker: dict[str, Any], symbol: str) -> None:
+    assert_structure(ticker, TICKER_FORMAT, TICKER_MAY_BE_EMPTY)
+    check_time(ticker)
+    for key in ("open", "high", "low", "close", "ask", "bid", "average"):
+        greater(ticker, key, "0")
+    for key in ("askVolume", "bidVolume", "vwap", "baseVolume", "quoteVolume"):
+        greater(ticker, key, "0", or_equal=True)
+    assert ticker["last"] == ticker["close"]
+    greater(ticker, "ask", ticker["bid"])  # the spread rule: bid = ask fails CCXT's validator
+    assert ticker["symbol"] == symbol
+
+
+def check_position_rules(position: dict[str, Any], symbol: str) -> None:
+    assert_structure(position, POSITION_FORMAT, POSITION_MAY_BE_EMPTY)
+    check_time(position)
+    assert position["symbol"] == symbol
+    assert position["side"] in ("long", "short")
+    assert position["marginMode"] in ("cross", "isolated")
+    greater(position, "leverage", "0")
+    assert Precise.string_le(str(position["leverage"]), "200")
+    for key in ("initialMargin", "initialMarginPercentage", "maintenanceMargin",
+                "maintenanceMarginPercentage", "entryPrice", "notional", "contracts",
+                "contractSize", "marginRatio", "liquidationPrice", "markPrice", "collateral"):
+        greater(position, key, "0")
+
+
+async def test_ticker_and_position_pass_ccxt_validators(engine, new_account, clock) -> None:  # type: ignore[no-untyped-def]
+    """With the market's default quote (`make run`: 2 bps spread, finite depth) the ticker has
+    bid < ask; a leveraged perpetual position reports every field CCXT's validator requires,
+    the margins and liquidation price included."""
+    from apps.oms.config import PaperSettings
+    from apps.oms.exchange.paper.factory import build_paper_venue, market_book
+
+    venue = build_paper_venue(await new_account(), engine, {}, clock=clock,
+                              shared=market_book(PaperSettings()))  # fmt: skip
+    for symbol in ("BTC/USDT", "BTC/USDT:USDT", "ETH/USDT:USDT"):
+        await venue.set_price(symbol, D(50000) if symbol.startswith("BTC") else D(3000))
+    for symbol in ("BTC/USDT", "BTC/USDT:USDT"):
+        ticker = await venue.fetch_ticker(symbol)
+        check_ticker_rules(ticker, symbol)
+        no_floats(ticker)
+    answer = await venue.set_leverage(5, "BTC/USDT:USDT")
+    assert (answer["longLeverage"], answer["marginMode"]) == (5, "cross")
+    assert (await venue.fetch_leverage("ETH/USDT:USDT"))["longLeverage"] == 10  # the default
+    await venue.create_order("BTC/USDT:USDT", "market", "buy", D(5))  # 250,000 notional
+    await venue.create_order("ETH/USDT:USDT", "market", "sell", D(2))
+    long, short = sorted(await venue.fetch_positions(), key=lambda p: p["symbol"])
+    check_position_rules(long, "BTC/USDT:USDT")
+    check_position_rules(short, "ETH/USDT:USDT")
+    assert (long["leverage"], short["leverage"]) == (5, 10)
+    assert long["initialMargin"] == long["notional"] / 5
+    assert long["maintenanceMargin"] == long["notional"] * D("0.005")
+    assert 0 < long["liquidationPrice"] < long["entryPrice"]  # ~30,000: wallet ~100,000
+    assert short["liquidationPrice"] > short["entryPrice"]
+    for position in (long, short):
+        view = to_ccxt_numbers(position)
+        assert {k: v for k, v in EX.safe_position(dict(view)).items() if k in view} == view
+    with pytest.raises(ccxt.InvalidOrder):
+        await venue.set_leverage(5, "BTC/USDT")  # spot has no leverage
+    with pytest.raises(ccxt.InvalidOrder):
+        await venue.set_leverage(500, "BTC/USDT:USDT")
+    with pytest.raises(ccxt.InsufficientFunds):  # 5 BTC at 1x: 250,000 of margin
+        await venue.set_leverage(1, "BTC/USDT:USDT")
+    assert (await venue.fetch_leverage("BTC/USDT:USDT"))["longLeverage"] == 5  # unchanged

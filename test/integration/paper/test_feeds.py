@@ -88,9 +88,10 @@ async def test_live_feed_through_ccxt_fetch_override(engine) -> None:  # type: i
     assert len(calls) == 3
     assert calls[0].endswith("/api/v3/ticker/24hr?symbol=BTCUSDT")
     btc = {q.symbol: q for q in moved}
+    # stored on the paper market's 0.1 tick: last to the nearest, bid down, ask up
     assert (btc["BTC/USDT"].last, btc["BTC/USDT"].bid, btc["BTC/USDT"].ask) == (
-        D("64123.45"), D("64123.40"), D("64123.50"))
-    assert btc["BTC/USDT:USDT"].last == D("64123.45")
+        D("64123.5"), D("64123.4"), D("64123.5"))
+    assert btc["BTC/USDT:USDT"].last == D("64123.5")
 
 
 def test_build_feed_names(engine) -> None:  # type: ignore[no-untyped-def]

@@ -6,9 +6,10 @@ Prices are in quote currency, volumes in the market's qty units.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
-from dataclasses import dataclass
+from collections.abc import Iterable, Iterator, Mapping
+from dataclasses import dataclass, field
 from decimal import ROUND_CEILING, ROUND_FLOOR, Decimal
+from types import MappingProxyType
 
 from apps.oms.domain.paper.markets import Market
 
@@ -32,16 +33,26 @@ class BookConfig:
     """Shape of the synthetic book.
 
     spread_bps: full bid/ask spread around the price when bid/ask are not given (0 = none).
+    spreads: per-symbol spread in bps, winning over `spread_bps` (the configured default
+        spread of each market, `paper.market_spread_bps`).
     level_step_bps: distance between consecutive levels.
-    level_volume: qty per level for market/marketable orders (None = unlimited).
+    level_volume: qty per level for market/marketable orders (None = unlimited, or as
+        `level_notional` gives).
+    level_notional: quote currency per level when `level_volume` is None (None = unlimited):
+        each level holds that much at its price, rounded down to the amount step.
     resting_volume: qty a resting limit can fill per price change (None = unlimited).
     """
 
     spread_bps: Decimal = Decimal(0)
+    spreads: Mapping[str, Decimal] = field(default_factory=lambda: MappingProxyType({}))
     levels: int = 10
     level_step_bps: Decimal = Decimal(5)
     level_volume: Decimal | None = None
     resting_volume: Decimal | None = None
+    level_notional: Decimal | None = None
+
+    def spread_for(self, symbol: str) -> Decimal:
+        return self.spreads.get(symbol, self.spread_bps)
 
 
 @dataclass(frozen=True, slots=True)
@@ -75,7 +86,7 @@ def make_quote(
     timestamp_ms: int = 0,
 ) -> Quote:
     """A quote at `price`: explicit bid/ask win, else half the configured spread each side."""
-    half = price * config.spread_bps / BPS / 2
+    half = price * config.spread_for(market.symbol) / BPS / 2
     if bid is None:
         bid = round_to_step(price - half, market.price_step, up=False)
     if ask is None:
@@ -97,7 +108,14 @@ def levels(market: Market, quote: Quote, config: BookConfig, side: str) -> Itera
         if price <= 0:
             return
         previous = price
-        yield Level(price, config.level_volume)
+        yield Level(price, _volume(market, config, price))
+
+
+def _volume(market: Market, config: BookConfig, price: Decimal) -> Decimal | None:
+    if config.level_volume is not None or config.level_notional is None:
+        return config.level_volume
+    units = config.level_notional / (price * market.contract_size) / market.amount_step
+    return max(market.amount_step, units.to_integral_value(rounding=ROUND_FLOOR) * market.amount_step)
 
 
 def synthesize(market: Market, quote: Quote, config: BookConfig) -> Book:

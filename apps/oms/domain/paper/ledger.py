@@ -64,7 +64,8 @@ def apply_fill(state: AccountState, market: Market, fill: Fill) -> AccountState:
         cash = -fill.cost if fill.side == BUY else fill.cost
         balances[market.quote] = balances[market.quote] + cash
         return replace(state, balances=balances)
-    old = state.positions.get(market.symbol, Position(market.symbol, leverage=state.leverage))
+    leverage = state.leverage_for(market.symbol)
+    old = state.positions.get(market.symbol, Position(market.symbol, leverage=leverage))
     position, pnl = fold_position(old, market, fill)
     balances[market.quote] = balances[market.quote] + pnl
     positions = dict(state.positions)
@@ -118,3 +119,20 @@ def check_solvent(
                 f"insufficient {currency}: needs {to_plain(quantize(-free))} more than the free "
                 "balance"
             )
+
+
+def liquidation_price(
+    position: Position, market: Market, wallet: Decimal, maintenance_rate: Decimal
+) -> Decimal | None:
+    """Cross margin, this position alone: the mark price at which the wallet plus its
+    unrealised PnL falls to the maintenance margin (|qty| x size x price x rate), quantised.
+    None when flat or when no positive price reaches it (a long backed by more than its
+    notional). Reported only: the paper venue has no liquidation engine."""
+    if position.qty == 0:
+        return None
+    size = abs(position.qty) * market.contract_size
+    if position.qty > 0:
+        price = (size * position.entry_price - wallet) / (size * (1 - maintenance_rate))
+    else:
+        price = (wallet + size * position.entry_price) / (size * (1 + maintenance_rate))
+    return quantize(price) if price > 0 else None

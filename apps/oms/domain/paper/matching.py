@@ -75,7 +75,7 @@ def place_order(
     `now_ms + fill_latency_ms`. Trigger orders wait for the price to cross their trigger.
     """
     market = venue.markets.get(request.symbol)
-    validate(request, market, quote)
+    validate(request, market, quote, position_qty=_position_qty(state, market.symbol))
     seq = state.next_seq
     order = _new_order(state.account_id, seq, request, market, quote, now_ms)
     state = replace(state, next_seq=seq + 1)
@@ -137,7 +137,9 @@ def amend_order(
     )
     if new.qty <= old.filled:
         raise InvalidOrderError(f"amount {new.qty} does not exceed the filled {old.filled}")
-    validate(_as_request(new), market, quote, amend=True)
+    validate(
+        _as_request(new), market, quote, amend=True, position_qty=_position_qty(state, old.symbol)
+    )
     state = _without(state, order_id)
     if new.is_pending_trigger or new.fill_after_ms is not None:
         state, new = _rest(state, new, market, venue, quote, _reference_price(new, quote))
@@ -146,11 +148,17 @@ def amend_order(
     return Outcome(state, (new,), tuple(fills))
 
 
-def apply_price(state: AccountState, venue: Venue, quote: Quote, now_ms: int) -> Outcome:
+def apply_price(
+    state: AccountState, venue: Venue, quote: Quote, now_ms: int, latest: bool = True
+) -> Outcome:
     """Match this account's open orders of `quote.symbol` against a new price, oldest first.
 
     Invariants: a fill never exceeds the order's remaining qty nor the configured book volume;
     a resting limit fills at its limit price as maker, at most `resting_volume` per price `seq`.
+    A quote with a `seq` older than an order's `price_seq` (a price it has already seen) leaves
+    that order alone, so applying the same prices again changes nothing. `latest=False` marks a
+    price from the path between two matches (`apply_path`): orders waiting for their fill
+    latency run only at the latest price.
     """
     market = venue.markets.get(quote.symbol)
     orders: list[PaperOrder] = []
@@ -159,11 +167,58 @@ def apply_price(state: AccountState, venue: Venue, quote: Quote, now_ms: int) ->
         (o for o in state.open_orders.values() if o.symbol == quote.symbol), key=lambda o: o.seq
     )
     for order in pending:
-        state, changed, new_fills = _match_one(state, order, market, venue, quote, now_ms)
+        state, changed, new_fills = _match_one(state, order, market, venue, quote, now_ms, latest)
         if changed != order:
             orders.append(changed)
         fills.extend(new_fills)
     return Outcome(state, tuple(orders), tuple(fills))
+
+
+def apply_path(
+    state: AccountState, venue: Venue, quotes: list[Quote], now_ms: int
+) -> Outcome:
+    """Apply the prices a market went through since the last match, oldest first (any symbols;
+    the last quote of each symbol is its latest). A resting order or trigger the path crossed
+    and left again fills or fires as if matching had run at every step, so fills do not depend
+    on how often the worker matches. Invariant: same state and path, same Outcome."""
+    last_of = {q.symbol: i for i, q in enumerate(quotes)}
+    orders: dict[str, PaperOrder] = {}
+    fills: list[Fill] = []
+    for i, quote in enumerate(quotes):
+        out = apply_price(state, venue, quote, now_ms, latest=last_of[quote.symbol] == i)
+        state = out.state
+        orders.update((o.order_id, o) for o in out.orders)
+        fills.extend(out.fills)
+    return Outcome(state, tuple(orders.values()), tuple(fills))
+
+
+MAX_LEVERAGE = 125
+
+
+def set_leverage(state: AccountState, venue: Venue, symbol: str, leverage: int) -> Outcome:
+    """Set a swap's leverage (1..MAX_LEVERAGE) for this account: new reservations and the
+    open position's margin use it. InvalidOrderError for a spot market or a value out of range;
+    InsufficientFundsError when the position's margin would no longer be covered."""
+    market = venue.markets.get(symbol)
+    if not market.is_swap:
+        raise InvalidOrderError(f"leverage applies to swaps, not {symbol}")
+    if not 1 <= leverage <= MAX_LEVERAGE:
+        raise InvalidOrderError(f"leverage must be 1 to {MAX_LEVERAGE}, got {leverage}")
+    leverages = dict(state.leverages)
+    leverages[symbol] = leverage
+    after = replace(state, leverages=MappingProxyType(leverages))
+    position = state.positions.get(symbol)
+    if position is not None:
+        positions = dict(state.positions)
+        positions[symbol] = replace(position, leverage=leverage)
+        after = replace(after, positions=MappingProxyType(positions))
+    ledger.check_solvent(state, after, market, dict(venue.by_symbol))
+    return Outcome(after)
+
+
+def _position_qty(state: AccountState, symbol: str) -> Decimal | None:
+    position = state.positions.get(symbol)
+    return None if position is None else position.qty
 
 
 def _new_order(
@@ -241,7 +296,8 @@ def _rest(
 ) -> tuple[AccountState, PaperOrder]:
     """Put an order on the book holding its reservation; InsufficientFunds if not covered."""
     amount, currency = ledger.reservation(
-        market, order.side, order.remaining, price, state.leverage, order.reduce_only
+        market, order.side, order.remaining, price, state.leverage_for(market.symbol),
+        order.reduce_only,
     )
     order = replace(order, reserved=amount, reserve_currency=currency, price_seq=quote.seq)
     after = _with(state, order)
@@ -364,10 +420,13 @@ def _match_one(
     venue: Venue,
     quote: Quote,
     now_ms: int,
+    latest: bool = True,
 ) -> tuple[AccountState, PaperOrder, list[Fill]]:
-    due = order.fill_after_ms is not None and now_ms >= order.fill_after_ms
-    fires = order.is_pending_trigger and crossed(
-        order.trigger_direction, order.trigger_price, quote.last
+    due = latest and order.fill_after_ms is not None and now_ms >= order.fill_after_ms
+    fires = (
+        order.is_pending_trigger
+        and quote.seq >= order.price_seq
+        and crossed(order.trigger_direction, order.trigger_price, quote.last)
     )
     if not (due or fires):
         return _match_resting(state, order, market, venue, quote, now_ms)
@@ -421,7 +480,8 @@ def _match_resting(
     before = state
     new_state, new_order, fill = _fill(state, order, market, limit, qty, "maker", now_ms)
     amount, _ = ledger.reservation(
-        market, order.side, new_order.remaining, limit, state.leverage, order.reduce_only
+        market, order.side, new_order.remaining, limit, state.leverage_for(market.symbol),
+        order.reduce_only,
     )
     new_order = replace(new_order, reserved=amount)
     if new_order.remaining == 0:

@@ -6,7 +6,9 @@ the same path on every machine. Replay turns candle or trade rows into a tick se
 
 from __future__ import annotations
 
+import collections
 import hashlib
+import itertools
 from collections.abc import Iterable
 from dataclasses import dataclass
 from decimal import Decimal
@@ -69,3 +71,15 @@ def _row_prices(row: dict[str, str]) -> Iterable[Decimal]:
         return (parse_decimal(row["price"]),)
     o, h, low, c = (parse_decimal(row[k]) for k in ("open", "high", "low", "close"))
     return (o, low, h, c) if c >= o else (o, h, low, c)
+
+
+def replay_delays(ticks: list[Tick]) -> list[int]:
+    """Milliseconds of recorded time after each tick until the next one. The ticks of one
+    timestamp (a candle's four prices, a burst of trades) share the gap to the next timestamp
+    evenly; the last timestamp gets the gap before it (0 if there is none)."""
+    stamps = sorted({t.timestamp_ms for t in ticks})
+    gaps = {a: b - a for a, b in itertools.pairwise(stamps)}
+    if len(stamps) > 1:
+        gaps[stamps[-1]] = gaps[stamps[-2]]
+    counts = collections.Counter(t.timestamp_ms for t in ticks)
+    return [max(0, gaps.get(t.timestamp_ms, 0)) // counts[t.timestamp_ms] for t in ticks]

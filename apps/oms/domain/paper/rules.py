@@ -21,8 +21,18 @@ from apps.oms.domain.paper.state import (
 TRIGGER_KINDS = ("stop_loss", "take_profit", "trigger")
 
 
-def validate(request: OrderRequest, market: Market, quote: Quote, amend: bool = False) -> None:
-    """Refuse malformed orders: side/type/time in force, qty and price steps, minimums."""
+def validate(
+    request: OrderRequest,
+    market: Market,
+    quote: Quote,
+    amend: bool = False,
+    position_qty: Decimal | None = None,
+) -> None:
+    """Refuse malformed orders: side/type/time in force, qty and price steps, minimums.
+
+    `position_qty` is the account's signed position in the market (swaps): a reduce-only order
+    that closes all of it is exempt from the minimum cost, as on real derivative venues, so a
+    remainder below the minimum (left by a netting reversal) can always be closed."""
     if request.side not in (BUY, SELL) or request.type not in (MARKET, LIMIT):
         raise InvalidOrderError(f"unsupported side/type {request.side}/{request.type}")
     if request.time_in_force not in TIME_IN_FORCE:
@@ -38,8 +48,18 @@ def validate(request: OrderRequest, market: Market, quote: Quote, amend: bool = 
         raise InvalidOrderError("reduceOnly is only supported on swaps")
     if request.trigger_price is not None:
         validate_trigger(request, market, quote, amend)
+    if closes_whole_position(request, position_qty):
+        return
     reference = request.price or request.trigger_price or quote.last
     check_cost(market, request.qty, reference)
+
+
+def closes_whole_position(request: OrderRequest, position_qty: Decimal | None) -> bool:
+    """A reduce-only order on the opposite side of the position, at least as large as it."""
+    if not request.reduce_only or not position_qty:
+        return False
+    opposite = (position_qty > 0) == (request.side == SELL)
+    return opposite and request.qty >= abs(position_qty)
 
 
 def validate_trigger(request: OrderRequest, market: Market, quote: Quote, amend: bool) -> None:

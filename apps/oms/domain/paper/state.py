@@ -134,9 +134,14 @@ class AccountState:
     positions: Mapping[str, Position] = field(default_factory=dict)
     next_seq: int = 1
     leverage: int = DEFAULT_LEVERAGE
+    leverages: Mapping[str, int] = field(default_factory=dict)  # per symbol (set_leverage)
 
     def total(self, currency: str) -> Decimal:
         return self.balances.get(currency, ZERO)
+
+    def leverage_for(self, symbol: str) -> int:
+        """The symbol's leverage as set (`set_leverage`), else the account's."""
+        return self.leverages.get(symbol, self.leverage)
 
 
 def new_account(

@@ -87,11 +87,13 @@ class ExchangeRegistry:
         if account is None:
             raise NotFound(f"account {account_id} not found", code="account_not_found")
         if account["exchange_id"] == "paper":
-            from apps.oms.exchange.paper.factory import build_paper_venue
+            from apps.oms.exchange.paper.factory import build_paper_venue, market_book
 
             return build_paper_venue(
                 account_id, self.store.engine, account["config"],
                 starting_balance_usdt=self.settings.paper.starting_balance_usdt,
+                shared=market_book(self.settings.paper),
+                maintenance_rate=self.settings.paper.maintenance_margin_rate,
             )
         return build_ccxt_exchange(account, self.settings)
 

@@ -7,8 +7,9 @@ Shape (every key optional):
                           "timeout_rate": "0", "unavailable_rate": "0", "seed": 0}}}
 
 and for the synthetic book (`book` argument, else the account's `paper.book`, else defaults):
-{"spread_bps": "0", "levels": 10,
-"level_step_bps": "5", "level_volume": null, "resting_volume": null}.
+{"spread_bps": "0", "levels": 10, "level_step_bps": "5", "level_volume": null,
+"level_notional": null, "resting_volume": null}; a key left out takes the shared market's value
+(`paper.*` settings: default spread, depth levels, level step, level notional).
 
 `edit_order: false` makes the adapter a venue without native edit (`has['editOrder']` False,
 `edit_order` raises `ccxt.NotSupported`), so `change_order` goes by cancel/replace.
@@ -18,10 +19,12 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from decimal import Decimal
+from types import MappingProxyType
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from apps.oms.config import PaperSettings
 from apps.oms.domain.money import parse_decimal
 from apps.oms.domain.paper.book import BookConfig
 from apps.oms.domain.paper.faults import FaultConfig
@@ -49,16 +52,45 @@ def fault_config(raw: Mapping[str, Any] | None) -> FaultConfig:
     )
 
 
-def book_config(raw: Mapping[str, Any] | None) -> BookConfig:
+def book_config(raw: Mapping[str, Any] | None, shared: BookConfig | None = None) -> BookConfig:
+    """An account's book: its `paper.book` keys over the shared market's (`shared`, else the
+    core defaults). A `spread_bps` of its own replaces every market's spread for it."""
     raw = raw or {}
-    volume, resting = raw.get("level_volume"), raw.get("resting_volume")
+    base = shared or BookConfig()
+    volume, resting = raw.get("level_volume", base.level_volume), raw.get(
+        "resting_volume", base.resting_volume
+    )
+    own_spread = raw.get("spread_bps") is not None
+    notional = raw.get("level_notional", base.level_notional)
     return BookConfig(
-        spread_bps=_dec(raw.get("spread_bps")),
-        levels=int(raw.get("levels", 10)),
-        level_step_bps=_dec(raw.get("level_step_bps"), "5"),
+        spread_bps=_dec(raw.get("spread_bps")) if own_spread else base.spread_bps,
+        spreads=MappingProxyType({}) if own_spread else base.spreads,
+        levels=int(raw.get("levels", base.levels)),
+        level_step_bps=_dec(raw.get("level_step_bps"), str(base.level_step_bps)),
         level_volume=None if volume is None else parse_decimal(volume),
         resting_volume=None if resting is None else parse_decimal(resting),
+        level_notional=None if notional is None else parse_decimal(notional),
     )
+
+
+def market_book(paper: PaperSettings) -> BookConfig:
+    """The shared market's quote shape from settings: `default_spread_bps` for every market,
+    `market_spread_bps` per symbol (ValueError on a value that is not a decimal)."""
+    notional = parse_decimal(paper.level_notional_usdt)
+    return BookConfig(
+        spread_bps=parse_decimal(paper.default_spread_bps),
+        spreads=MappingProxyType(
+            {s: parse_decimal(v) for s, v in paper.market_spread_bps.items()}
+        ),
+        levels=paper.depth_levels,
+        level_step_bps=parse_decimal(paper.level_step_bps),
+        level_notional=notional if notional > 0 else None,
+    )
+
+
+def shared_venue(paper: PaperSettings) -> Venue:
+    """The shared simulated market (markets and default quote) that prices are stored for."""
+    return Venue(book=market_book(paper))
 
 
 def build_paper_venue(
@@ -69,16 +101,22 @@ def build_paper_venue(
     starting_balance_usdt: str = "100000",
     book: Mapping[str, Any] | None = None,
     clock: Callable[[], int] = now_ms,
+    shared: BookConfig | None = None,
+    maintenance_rate: str = "0.005",
 ) -> PaperVenue:
     """The adapter for one paper account; start balances default to `starting_balance_usdt`;
     the book config is `book` if given, else the account's `paper.book` (e.g. a finite
-    `resting_volume` for partial fills of resting limits), else the defaults."""
+    `resting_volume` for partial fills of resting limits), over `shared` (the market's default
+    spread from settings). Without `book`, the account's `paper.book` is followed live: a change
+    (`PUT /paper/accounts/{id}/book`) applies from the account's next venue call."""
     paper = dict((account_config or {}).get("paper") or {})
     start = paper.get("start_balances") or {"USDT": starting_balance_usdt}
     return PaperVenue(
         account_id,
         PaperStore(engine),
-        venue=Venue(book=book_config(book if book is not None else paper.get("book"))),
+        venue=Venue(book=book_config(book if book is not None else paper.get("book"), shared)),
+        book_from=None if book is not None else (lambda raw: book_config(raw, shared)),
+        maintenance_rate=parse_decimal(maintenance_rate),
         faults=fault_config(paper.get("faults")),
         start_balances={str(c): parse_decimal(v) for c, v in start.items()},
         leverage=int(paper.get("leverage", DEFAULT_LEVERAGE)),

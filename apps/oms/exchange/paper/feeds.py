@@ -1,15 +1,17 @@
-"""Price sources that move the shared paper market (`OMS_PAPER_PRICE_SOURCE`).
+"""Price sources that move the shared paper market (`paper.price_source`).
 
 `manual` (prices move only when set), `random_walk` (seeded, deterministic: the step index is the
-stored price `seq`), `replay:<csv>` (candles or trades, one tick per `advance`), and
-`live:<ccxt id>` (public tickers through CCXT, spot prices also used for the linear perpetuals).
-The scheduler calls `advance()`; workers then `match()` their paper accounts.
+stored price `seq`), `replay:<csv>` (candles or trades, at a speed factor, looping or stopping at
+the end), and `live:<ccxt id>` (public tickers through CCXT, spot prices also used for the
+linear perpetuals). The price scheduler (`apps/worker/price_feed.py`) advances the configured one;
+workers then `match()` their paper accounts against the path the prices took.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from decimal import Decimal
+from dataclasses import dataclass
+from decimal import ROUND_CEILING, ROUND_FLOOR, ROUND_HALF_UP, Decimal
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -17,12 +19,13 @@ import ccxt.async_support as ccxt_async
 
 from apps.oms.domain.paper.book import Quote, make_quote
 from apps.oms.domain.paper.matching import Venue
-from apps.oms.domain.paper.prices import Tick, parse_replay, random_walk_step
+from apps.oms.domain.paper.prices import Tick, parse_replay, random_walk_step, replay_delays
 from apps.oms.exchange.paper.market_data import now_ms
 from apps.oms.exchange.paper.requests import decimal_arg
 from apps.oms.store.paper import PaperStore
 
 SAMPLE_REPLAY = Path(__file__).parent / "data" / "btc_usdt_1m_sample.csv"
+LOOP, STOP = "loop", "stop"
 
 
 class PriceFeed(Protocol):
@@ -31,8 +34,18 @@ class PriceFeed(Protocol):
     async def close(self) -> None: ...
 
 
+@dataclass(frozen=True, slots=True)
+class Point:
+    """A price a source produced, before it is stored (bid/ask None: the configured spread)."""
+
+    symbol: str
+    price: Decimal
+    bid: Decimal | None = None
+    ask: Decimal | None = None
+
+
 class RandomWalkFeed:
-    """Every symbol takes one seeded step within ±`step_bps` per `advance`."""
+    """Every symbol takes one seeded step within ±`step_bps` per `advance`, on its tick."""
 
     def __init__(
         self,
@@ -69,7 +82,9 @@ class RandomWalkFeed:
 
 
 class ReplayFeed:
-    """Replays ticks from a CSV; a replayed spot price also prices its perpetual."""
+    """Replays ticks from a CSV, one per `advance`; a replayed spot price also prices its
+    perpetual. `delay_seconds()` is the recorded time to the next tick divided by `speed`.
+    At the end it starts again (`at_end="loop"`) or stays `ended` (`"stop"`)."""
 
     def __init__(
         self,
@@ -79,24 +94,41 @@ class ReplayFeed:
         default_symbol: str = "BTC/USDT",
         loop: bool = True,
         clock: Callable[[], int] = now_ms,
+        speed: Decimal = Decimal(1),
     ) -> None:
         self.store, self.venue, self.loop, self.clock = store, venue, loop, clock
         self.ticks: list[Tick] = parse_replay(text, default_symbol)
+        self.delays = replay_delays(self.ticks)
         self.position = 0
+        self.speed = speed
+        self.laps = 0
 
     @classmethod
-    def from_path(cls, store: PaperStore, venue: Venue, path: str | Path) -> ReplayFeed:
-        return cls(store, venue, Path(path).read_text(encoding="utf-8"))
+    def from_path(
+        cls, store: PaperStore, venue: Venue, path: str | Path, **kw: Any
+    ) -> ReplayFeed:
+        return cls(store, venue, Path(path).read_text(encoding="utf-8"), **kw)
+
+    @property
+    def ended(self) -> bool:
+        return not self.ticks or (not self.loop and self.position >= len(self.ticks))
+
+    def delay_seconds(self) -> float:
+        """Pause before the next tick (after the one just replayed)."""
+        if not self.ticks or self.position == 0:
+            return 0.0
+        delay_ms = Decimal(self.delays[self.position - 1]) / self.speed if self.speed > 0 else 0
+        return float(delay_ms / 1000)
 
     async def advance(self) -> list[Quote]:
         if self.position >= len(self.ticks):
             if not self.loop or not self.ticks:
                 return []
-            self.position = 0
+            self.position, self.laps = 0, self.laps + 1
         tick = self.ticks[self.position]
         self.position += 1
-        return await _store_price(
-            self.store, self.venue, tick.symbol, tick.price, None, None, "replay", self.clock()
+        return await store_points(
+            self.store, self.venue, [Point(tick.symbol, tick.price)], "replay", self.clock()
         )
 
     async def close(self) -> None:
@@ -104,7 +136,8 @@ class ReplayFeed:
 
 
 class LiveFeed:
-    """Public tickers of a CCXT exchange ("paper on live prices"); needs network access."""
+    """Public tickers of a CCXT exchange ("paper on live prices"); needs network access.
+    `fetch()` calls the exchange (never inside a store transaction), `store()` writes."""
 
     def __init__(
         self,
@@ -119,11 +152,16 @@ class LiveFeed:
     @classmethod
     def for_exchange(cls, store: PaperStore, venue: Venue, exchange_id: str) -> LiveFeed:
         exchange_class = getattr(ccxt_async, exchange_id)
-        return cls(store, venue, exchange_class({"enableRateLimit": True}))
+        return cls(store, venue, exchange_class({"enableRateLimit": True, "timeout": 10_000}))
 
-    async def advance(self) -> list[Quote]:
+    @property
+    def source(self) -> str:
+        return f"live:{self.exchange.id}"
+
+    async def fetch(self) -> list[Point]:
+        """One ticker per listed spot pair; CCXT errors propagate (the scheduler reports them)."""
         spot = sorted({m.base + "/" + m.quote for m in self.venue.by_symbol.values()})
-        moved: list[Quote] = []
+        points: list[Point] = []
         for symbol in spot:
             ticker = await self.exchange.fetch_ticker(symbol)
             last = decimal_arg(ticker.get("last") or ticker.get("close"), "last")
@@ -131,40 +169,43 @@ class LiveFeed:
                 continue
             bid = decimal_arg(ticker.get("bid"), "bid")
             ask = decimal_arg(ticker.get("ask"), "ask")
-            moved += await _store_price(
-                self.store,
-                self.venue,
-                symbol,
-                last,
-                bid,
-                ask,
-                f"live:{self.exchange.id}",
-                self.clock(),
-            )
-        return moved
+            points.append(Point(symbol, last, bid, ask))
+        return points
+
+    async def store_points(self, points: list[Point]) -> list[Quote]:
+        return await store_points(self.store, self.venue, points, self.source, self.clock())
+
+    async def advance(self) -> list[Quote]:
+        return await self.store_points(await self.fetch())
 
     async def close(self) -> None:
         await self.exchange.close()
 
 
-async def _store_price(
-    store: PaperStore,
-    venue: Venue,
-    symbol: str,
-    price: Decimal,
-    bid: Decimal | None,
-    ask: Decimal | None,
-    source: str,
-    timestamp_ms: int,
+async def store_points(
+    store: PaperStore, venue: Venue, points: list[Point], source: str, timestamp_ms: int
 ) -> list[Quote]:
-    """Store `symbol` and every listed market with the same base and quote (spot + perp)."""
-    anchor = venue.markets.get(symbol)
+    """Store each point for its symbol and every listed market with the same base and quote
+    (spot + perp), rounded to each market's tick (a live price may be finer)."""
     stored = []
-    for market in venue.by_symbol.values():
-        if (market.base, market.quote) == (anchor.base, anchor.quote):
-            quote = make_quote(market, price, venue.book, bid, ask, 0, timestamp_ms)
-            stored.append(await store.put_quote(quote, source))
+    for point in points:
+        anchor = venue.markets.get(point.symbol)
+        for market in venue.by_symbol.values():
+            if (market.base, market.quote) == (anchor.base, anchor.quote):
+                step = market.price_step
+                price = _to_tick(point.price, step, ROUND_HALF_UP)
+                bid = None if point.bid is None else _to_tick(point.bid, step, ROUND_FLOOR)
+                ask = None if point.ask is None else _to_tick(point.ask, step, ROUND_CEILING)
+                if bid is not None and ask is not None and bid >= ask:
+                    bid = ask = None  # crossed or locked after rounding: use the spread
+                quote = make_quote(market, price, venue.book, bid, ask, 0, timestamp_ms)
+                stored.append(await store.put_quote(quote, source))
     return stored
+
+
+def _to_tick(price: Decimal, step: Decimal, rounding: str) -> Decimal:
+    """On the market's tick (nearest for prices, outwards for bid and ask), at least one tick."""
+    return max(step, (price / step).quantize(Decimal(1), rounding=rounding) * step)
 
 
 def build_feed(
@@ -173,16 +214,29 @@ def build_feed(
     venue: Venue,
     seed: int = 0,
     clock: Callable[[], int] = now_ms,
+    *,
+    step_bps: Decimal = Decimal(5),
+    speed: Decimal = Decimal(1),
+    at_end: str = LOOP,
 ) -> PriceFeed | None:
-    """The feed for `OMS_PAPER_PRICE_SOURCE`; None for `manual`. ValueError if unknown."""
+    """The feed for a `paper.price_source`; None for `manual`. ValueError if unknown (an
+    unknown CCXT id or an unreadable CSV included)."""
     kind, _, argument = source.partition(":")
     if kind == "manual":
         return None
     if kind == "random_walk":
-        return RandomWalkFeed(store, venue, seed, clock=clock)
+        return RandomWalkFeed(store, venue, seed, step_bps, clock=clock)
     if kind == "replay":
-        return ReplayFeed.from_path(store, venue, argument or SAMPLE_REPLAY)
+        try:
+            return ReplayFeed.from_path(
+                store, venue, argument or SAMPLE_REPLAY, clock=clock, speed=speed,
+                loop=at_end != STOP,
+            )  # fmt: skip
+        except (OSError, KeyError, ValueError, ArithmeticError) as exc:
+            raise ValueError(f"replay file {argument!r} is not usable: {exc}") from exc
     if kind == "live" and argument:
+        if argument not in ccxt_async.exchanges:
+            raise ValueError(f"live:{argument}: CCXT has no exchange {argument!r}")
         return LiveFeed.for_exchange(store, venue, argument)
     raise ValueError(
         f"unknown paper price source {source!r}: use manual, random_walk, replay:<csv> "

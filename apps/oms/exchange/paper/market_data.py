@@ -100,6 +100,8 @@ class PaperMarketData:
             "fetchClosedOrders",
             "fetchMyTrades",
             "fetchPositions",
+            "setLeverage",
+            "fetchLeverage",
         ],
         True,
     )
@@ -109,6 +111,8 @@ class PaperMarketData:
         self.venue = venue
         self.clock = clock
         self.markets: dict[str, Structure] = {}
+        # an account with a spread of its own sees every stored price re-quoted with it
+        self.own_spread = False
 
     def _market(self, symbol: str) -> Market:
         with ccxt_errors():
@@ -129,11 +133,20 @@ class PaperMarketData:
         self._market(symbol)
         stored = (await self.store.get_quotes([symbol])).get(symbol)
         if stored is not None:
-            return stored
+            return self.view(stored)
         default = _default_quote(self.venue, symbol)
         # insert-if-absent: a price set concurrently (POST /paper/prices) must win over the seed
-        return await self.store.seed_quote(
+        return self.view(await self.store.seed_quote(
             Quote(symbol, default.last, default.bid, default.ask, 0, self.clock()), "default"
+        ))
+
+    def view(self, quote: Quote) -> Quote:
+        """The stored price as this venue quotes it (its own spread around `last`, if any)."""
+        if not self.own_spread:
+            return quote
+        market = self.venue.markets.get(quote.symbol)
+        return make_quote(
+            market, quote.last, self.venue.book, seq=quote.seq, timestamp_ms=quote.timestamp_ms
         )
 
     async def set_price(

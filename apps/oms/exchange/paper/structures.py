@@ -12,8 +12,9 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
-from apps.oms.domain.money import to_plain
+from apps.oms.domain.money import quantize, to_plain
 from apps.oms.domain.paper.book import Book, Quote
+from apps.oms.domain.paper.ledger import liquidation_price
 from apps.oms.domain.paper.markets import Market
 from apps.oms.domain.paper.state import AccountState, Fill, PaperOrder, Position, average_price
 
@@ -172,12 +173,21 @@ def balance_structure(state: AccountState, used: Mapping[str, Decimal], now_ms: 
 
 
 def position_structure(
-    p: Position, m: Market, mark: Decimal, collateral: Decimal, now_ms: int
+    p: Position,
+    m: Market,
+    mark: Decimal,
+    collateral: Decimal,
+    now_ms: int,
+    maintenance_rate: Decimal = Decimal("0.005"),
 ) -> Structure:
+    """A CCXT position (linear, cross margin): margins at `mark`, `collateral` = the settle
+    wallet, liquidation price from `ledger.liquidation_price` (reported, not enforced)."""
     contracts = abs(p.qty)
     notional = contracts * m.contract_size * mark
     unrealized = (mark - p.entry_price) * p.qty * m.contract_size
     initial = notional / p.leverage
+    maintenance = notional * maintenance_rate
+    equity = collateral + unrealized
     return {
         "info": raw(p),
         "id": None,
@@ -187,8 +197,8 @@ def position_structure(
         "lastUpdateTimestamp": p.updated_ms,
         "initialMargin": initial,
         "initialMarginPercentage": Decimal(1) / p.leverage,
-        "maintenanceMargin": None,
-        "maintenanceMarginPercentage": None,
+        "maintenanceMargin": maintenance,
+        "maintenanceMarginPercentage": maintenance_rate,
         "entryPrice": p.entry_price,
         "notional": notional,
         "leverage": Decimal(p.leverage),
@@ -196,8 +206,8 @@ def position_structure(
         "realizedPnl": p.realized_pnl,
         "contracts": contracts,
         "contractSize": m.contract_size,
-        "marginRatio": None,
-        "liquidationPrice": None,
+        "marginRatio": quantize(maintenance / equity) if equity > 0 else None,
+        "liquidationPrice": liquidation_price(p, m, collateral, maintenance_rate),
         "markPrice": mark,
         "lastPrice": mark,
         "collateral": collateral,
@@ -208,6 +218,12 @@ def position_structure(
         "takeProfitPrice": None,
         "hedged": False,
     }
+
+
+def leverage_structure(symbol: str, leverage: int) -> Structure:
+    """CCXT's leverage structure (`fetch_leverage`, and what `set_leverage` answers)."""
+    return {"info": {"symbol": symbol, "leverage": leverage}, "symbol": symbol,
+            "marginMode": "cross", "longLeverage": leverage, "shortLeverage": leverage}
 
 
 def ticker_structure(q: Quote) -> Structure:

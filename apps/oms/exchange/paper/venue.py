@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Awaitable, Callable, Mapping
 from contextlib import AbstractContextManager
+from dataclasses import replace
 from decimal import Decimal
 from typing import Any
 
@@ -19,22 +20,23 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from apps.oms.domain.paper import ledger
+from apps.oms.domain.paper.book import BookConfig, Quote
 from apps.oms.domain.paper.faults import REJECT, TIMEOUT, UNAVAILABLE, FaultConfig, decide
 from apps.oms.domain.paper.matching import (
     Outcome,
     Venue,
     adjust_position,
     amend_order,
-    apply_price,
+    apply_path,
     cancel_all,
     cancel_order,
     place_order,
+    set_leverage,
 )
 from apps.oms.domain.paper.state import (
     DEFAULT_LEVERAGE,
     DEFAULT_START_BALANCE,
     AccountState,
-    Fill,
     PaperOrder,
 )
 from apps.oms.exchange.paper.errors import ccxt_errors
@@ -43,6 +45,7 @@ from apps.oms.exchange.paper.requests import decimal_arg, order_request
 from apps.oms.exchange.paper.structures import (
     Structure,
     balance_structure,
+    leverage_structure,
     order_structure,
     position_structure,
     trade_structure,
@@ -50,6 +53,7 @@ from apps.oms.exchange.paper.structures import (
 from apps.oms.store.paper import Joined, PaperStore, VersionConflict
 
 MAX_ATTEMPTS = 8
+_UNSET = object()
 Params = dict[str, Any]
 
 
@@ -68,8 +72,14 @@ class PaperVenue(PaperMarketData):
         clock: Callable[[], int] = now_ms,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
         edit_order: bool = True,
+        book_from: Callable[[Any], BookConfig] | None = None,
+        maintenance_rate: Decimal = Decimal("0.005"),
     ) -> None:
         super().__init__(store, venue or Venue(), clock)
+        # follows the account's `paper.book` as stored (see `_follow_book`) when given
+        self._book_from = book_from
+        self._book_raw: Any = _UNSET
+        self.maintenance_rate = maintenance_rate
         self.account_id = account_id
         # `paper.edit_order: false` plays a venue without native edit (`has['editOrder']`
         # False, `edit_order` refused): the worker then changes orders by cancel/replace
@@ -79,6 +89,10 @@ class PaperVenue(PaperMarketData):
         self.faults = faults or FaultConfig()
         self.start_balances = dict(start_balances or DEFAULT_START_BALANCE)
         self.leverage = leverage
+        # per symbol, a price seq every open order has already been matched against: a later
+        # match reads the path after it (an optimisation only: re-applying seen prices is a
+        # no-op, see `apply_price`)
+        self._seen: dict[str, int] = {}
         self._sleep = sleep
 
     # --- the worker's transaction --------------------------------------------------------
@@ -93,6 +107,18 @@ class PaperVenue(PaperMarketData):
         """This account's store reads and writes go through `conn` inside the block; its
         writes are held back until `flush()` and cached only after `publish()`."""
         return self.store.join(conn)
+
+    # --- public data, as this account sees it (its own book, when it has one) ---------------
+
+    async def fetch_ticker(self, symbol: str, params: Params | None = None) -> Structure:
+        await self._load()  # follows the account's book (spread) as stored
+        return await super().fetch_ticker(symbol, params)
+
+    async def fetch_order_book(
+        self, symbol: str, limit: int | None = None, params: Params | None = None
+    ) -> Structure:
+        await self._load()
+        return await super().fetch_order_book(symbol, limit, params)
 
     # --- account --------------------------------------------------------------------------
 
@@ -113,8 +139,28 @@ class PaperVenue(PaperMarketData):
             market = self._market(symbol)
             mark = (await self.quote(symbol)).last
             collateral = state.total(market.quote)
-            result.append(position_structure(position, market, mark, collateral, self.clock()))
+            result.append(position_structure(position, market, mark, collateral, self.clock(),
+                                             self.maintenance_rate))  # fmt: skip
         return result
+
+    async def set_leverage(
+        self, leverage: Any, symbol: str | None = None, params: Params | None = None
+    ) -> Structure:
+        """This account's leverage for a swap (1..125): new orders and the open position's
+        margin use it; refused (`InsufficientFunds`) if the position would be under-margined."""
+        if symbol is None:
+            raise ccxt.ArgumentsRequired("paper set_leverage needs a symbol")
+        value = decimal_arg(leverage, "leverage")
+        if value is None or value != value.to_integral_value():
+            raise ccxt.BadRequest(f"paper leverage must be a whole number, got {leverage}")
+        self._market(symbol)
+        await self._apply(lambda state, _now: set_leverage(state, self.venue, symbol, int(value)))
+        return leverage_structure(symbol, int(value))
+
+    async def fetch_leverage(self, symbol: str, params: Params | None = None) -> Structure:
+        self._market(symbol)
+        state = await self._load()
+        return leverage_structure(symbol, state.leverage_for(symbol))
 
     # --- orders ---------------------------------------------------------------------------
 
@@ -262,27 +308,30 @@ class PaperVenue(PaperMarketData):
     # --- matching -------------------------------------------------------------------------
 
     async def match(self, symbols: list[str] | None = None) -> list[Structure]:
-        """Match open orders against the stored prices: fire crossed triggers, run orders whose
-        fill latency has passed, fill crossed resting limits. Returns the new fills."""
+        """Match open orders against the prices the market went through since they last looked
+        (`apply_path`: the recent path from `paper_price_ticks`, then the current price): fire
+        crossed triggers, run orders whose fill latency has passed, fill crossed resting
+        limits. Returns the new fills."""
         state = await self._load()
-        wanted = sorted(
-            {o.symbol for o in state.open_orders.values() if not symbols or o.symbol in symbols}
-        )
+        wanted: dict[str, int] = {}
+        for o in state.open_orders.values():
+            if not symbols or o.symbol in symbols:
+                wanted[o.symbol] = min(o.price_seq, wanted.get(o.symbol, o.price_seq))
         if not wanted:
             return []
-        quotes = [await self.quote(symbol) for symbol in wanted]
+        path: list[Quote] = []
+        for symbol in sorted(wanted):
+            current = await self.quote(symbol)
+            since = max(wanted[symbol], self._seen.get(symbol, 0))
+            steps = await self.store.get_path(symbol, since, current.seq)
+            path += [*(self.view(q) for q in steps if q.seq < current.seq), current]
 
         def event(state: AccountState, now: int) -> Outcome:
-            orders: dict[str, PaperOrder] = {}
-            fills: list[Fill] = []
-            for quote in quotes:
-                out = apply_price(state, self.venue, quote, now)
-                state = out.state
-                orders.update((o.order_id, o) for o in out.orders)
-                fills.extend(out.fills)
-            return Outcome(state, tuple(orders.values()), tuple(fills))
+            return apply_path(state, self.venue, path, now)
 
         outcome = await self._apply(event)
+        for quote in path:  # every order has seen these now (a later match starts after them)
+            self._seen[quote.symbol] = max(self._seen.get(quote.symbol, 0), quote.seq)
         return [trade_structure(f) for f in outcome.fills]
 
     async def on_price(
@@ -303,13 +352,27 @@ class PaperVenue(PaperMarketData):
     async def _load(self) -> AccountState:
         await self._ensure()
         state, _ = await self.store.load(self.account_id)
+        self._follow_book()
         return state
+
+    def _follow_book(self) -> None:
+        """Adopt the account's `paper.book` (spread, depth) as of the last load when it changed:
+        set through the API, it applies without a restart."""
+        if self._book_from is None:
+            return
+        raw = self.store.account_books.get(self.account_id)
+        if raw == self._book_raw:
+            return
+        self._book_raw = raw
+        self.venue = replace(self.venue, book=self._book_from(raw))
+        self.own_spread = isinstance(raw, dict) and raw.get("spread_bps") is not None
 
     async def _apply(self, event: Callable[[AccountState, int], Outcome]) -> Outcome:
         """Load, apply the pure event, save; reload and re-apply if another writer won."""
         await self._ensure()
         for _ in range(MAX_ATTEMPTS):
             state, version = await self.store.load(self.account_id)
+            self._follow_book()
             now = self.clock()
             with ccxt_errors():
                 outcome = event(state, now)

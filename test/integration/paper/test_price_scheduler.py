@@ -1,0 +1,155 @@
+"""The paper price scheduler: one worker at a time drives the source (by lease); the others
+stand by and take over when it stops, a replay continuing where it was; a live source that
+cannot be reached says so and leaves prices where they were. Rounds are driven by hand."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Iterator
+from datetime import UTC, datetime
+from decimal import Decimal
+from typing import Any
+
+import pytest
+from sqlalchemy import update
+
+from apps.oms.config import Settings, load_settings
+from apps.oms.exchange.paper.feeds import SAMPLE_REPLAY, LiveFeed, build_feed
+from apps.oms.store import fleet, paper_feed
+from apps.oms.store.migrate import upgrade
+from apps.oms.store.paper import PaperStore
+from apps.oms.store.paper_tables import paper_price_feed
+from apps.oms.store.store import Store
+from apps.worker import price_feed
+from apps.worker.price_feed import PriceScheduler
+from test.conftest import create_mysql_database, drop_mysql_database
+
+
+@pytest.fixture(scope="module", params=["sqlite", "mysql"])
+def feed_url(request: pytest.FixtureRequest,
+             tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:  # fmt: skip
+    """A database of its own: the scheduler row is one per market."""
+    if request.param == "sqlite":
+        url = f"sqlite+aiosqlite:///{tmp_path_factory.mktemp('feed') / 'oms.sqlite3'}"
+        upgrade(url)
+        yield url
+        return
+    name, url = create_mysql_database("oms_feed")
+    upgrade(url)
+    yield url
+    drop_mysql_database(name)
+
+
+@pytest.fixture
+async def store(feed_url: str) -> AsyncIterator[Store]:
+    store = Store.from_url(feed_url, pool_size=4)
+    async with store.transaction() as conn:
+        await paper_feed.ensure(conn)
+        await paper_feed.choose(conn, source=None, speed=None, at_end=None,
+                                now=datetime.now(UTC))  # fmt: skip
+        await conn.execute(update(paper_price_feed).values(owner=None, expires_at=None))
+    yield store
+    await store.close()
+
+
+def settings(source: str) -> Settings:
+    # heartbeats are not beaten here: a generous liveness window keeps a loaded machine's
+    # registered owners alive for the whole test
+    return load_settings(paper={"price_source": source, "replay_speed": "1000000",
+                                "replay_at_end": "stop", "default_spread_bps": "2"},
+                         worker={"heartbeat_seconds": 30})  # fmt: skip
+
+
+async def register(store: Store, *owners: str) -> None:
+    async with store.transaction() as conn:
+        for owner in owners:
+            await fleet.register_worker(conn, worker_id=owner, hostname="h", pid=1,
+                                        now=datetime.now(UTC))  # fmt: skip
+
+
+async def status(store: Store) -> paper_feed.FeedRow:
+    async with store.read() as conn:
+        row = await paper_feed.read(conn)
+    assert row is not None
+    return row
+
+
+async def rounds(scheduler: PriceScheduler, n: int) -> None:
+    for _ in range(n):
+        scheduler.next_at = 0.0  # due now: the test drives the clock
+        scheduler.looked_at = 0.0
+        await scheduler.round()
+
+
+async def test_one_scheduler_drives_and_a_peer_takes_over(store: Store) -> None:
+    owners = [f"a-{id(store)}", f"b-{id(store)}"]
+    await register(store, *owners)
+    a = PriceScheduler(settings(f"replay:{SAMPLE_REPLAY}"), store, owners[0])
+    b = PriceScheduler(settings(f"replay:{SAMPLE_REPLAY}"), store, owners[1])
+    await rounds(a, 3)
+    await rounds(b, 3)  # stands by: the lease is a's
+    row = await status(store)
+    assert (row.owner, row.state, row.active_source) == (owners[0], "running",
+                                                         f"replay:{SAMPLE_REPLAY}")
+    assert b.feed is None
+    done = row.position
+    assert done > 0  # a fast replay stores several due ticks per step
+    await a.close_feed()
+    async with store.transaction() as conn:
+        await paper_feed.release(conn, owner=owners[0])  # a stops (SIGTERM path)
+    await rounds(b, 1)
+    row = await status(store)
+    assert row.owner == owners[1]
+    assert row.position > done  # continued from a's position, not from the start
+    quotes = await PaperStore(store.engine).get_quotes(["BTC/USDT", "BTC/USDT:USDT"])
+    assert quotes["BTC/USDT"].last == quotes["BTC/USDT:USDT"].last  # spot prices the perp
+    assert quotes["BTC/USDT"].bid < quotes["BTC/USDT"].ask  # the configured spread
+    await b.close_feed()
+
+
+async def test_a_replay_that_stops_says_so(store: Store) -> None:
+    owner = f"c-{id(store)}"
+    await register(store, owner)
+    s = PriceScheduler(settings(f"replay:{SAMPLE_REPLAY}"), store, owner)
+    for _ in range(1000):
+        await rounds(s, 1)
+        if (await status(store)).state == "ended":
+            break
+    row = await status(store)
+    assert row.state == "ended"
+    assert row.position == 960  # 240 candles, four prices each
+    assert "stopped at its end" in (row.message or "")
+    await s.close_feed()
+
+
+async def test_an_unreachable_live_source_keeps_prices(
+    store: Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    owner = f"d-{id(store)}"
+    await register(store, owner)
+    paper = PaperStore(store.engine)
+    before: dict[str, Any] = await paper.get_quotes()
+
+    async def refused(*_args: Any) -> Any:
+        raise OSError("network is unreachable")  # what this machine answers; no test network
+
+    def offline(*args: Any, **kw: Any) -> Any:
+        feed = build_feed(*args, **kw)
+        assert isinstance(feed, LiveFeed)
+        feed.exchange.fetch_ticker = refused
+        return feed
+
+    monkeypatch.setattr(price_feed, "build_feed", offline)
+    s = PriceScheduler(settings("live:binance"), store, owner)
+    await rounds(s, 2)
+    row = await status(store)
+    assert (row.state, row.active_source) == ("unreachable", "live:binance")
+    assert "network is unreachable" in (row.message or "")
+    assert await paper.get_quotes() == before  # prices stay where they were
+    await s.close_feed()
+
+
+def test_random_walk_prices_are_decimal_on_the_tick() -> None:
+    from apps.oms.domain.paper.markets import MarketList
+
+    assert all(m.price_step > 0 for m in MarketList.of().by_symbol.values())
+    assert Decimal("50000.1") % Decimal("0.1") == 0
