@@ -177,6 +177,7 @@ async def test_client_id_already_on_the_venue_is_refused_in_a_batch(
     await h.drain(acct, housekeeping=False)
     assert (await h.order(clash["order_id"]))["status"] == "REJECTED"
     failed = await h.command(clash["command_id"])
-    assert failed["status"] == "failed" and "duplicate" in failed["error_message"], failed
+    assert failed["status"] == "failed", failed
+    assert "duplicate" in failed["error_message"], failed
     assert [(await h.order(i["order_id"]))["status"] for i in (before, after)] == ["FILLED"] * 2
     assert await venue_orders(h, "takenonvenue1") == 1  # the venue's own order only
