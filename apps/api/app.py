@@ -27,6 +27,7 @@ from apps.api.routes import (
     paper,
     reads,
     risk,
+    signals,
     strategies,
     user,
 )
@@ -123,6 +124,7 @@ def create_app(settings: Settings) -> FastAPI:
         reads.router,
         strategies.router,
         risk.router,
+        signals.router,
         ws_endpoint.router,
         ccxt.router,
     ):

@@ -51,6 +51,7 @@ class Accepted:
     order_id: int | None
     status: str
     error: dict[str, Any] | None = None
+    shadow: bool = False  # recorded in shadow mode: nothing was sent (service/shadow.py)
 
 
 @dataclass
@@ -123,6 +124,8 @@ class Ctx:
 
 
 Handler = Callable[[Ctx], Awaitable[Accepted]]
+#: runs in the acceptance transaction after a new command was accepted (not for a repeat)
+OnAccepted = Callable[[AsyncConnection, Accepted], Awaitable[None]]
 
 
 def generate_client_order_id(command_id: int) -> str:
@@ -195,7 +198,8 @@ async def existing_result(
     error = None
     if first["error_code"]:
         error = {"code": first["error_code"], "message": first["error_message"] or ""}
-    return Accepted(int(first["id"]), first["order_id"], first["status"], error)
+    shadow = isinstance(first["result"], dict) and first["result"].get("shadow") is True
+    return Accepted(int(first["id"]), first["order_id"], first["status"], error, shadow)
 
 
 async def accept(
@@ -204,8 +208,10 @@ async def accept(
     envelope: CommandEnvelope,
     payload: Payload,
     handlers: dict[str, Handler],
+    on_accepted: OnAccepted | None = None,
 ) -> Accepted:
-    """Authorise and accept one validated command; raises `OmsError` on refusal."""
+    """Authorise and accept one validated command; raises `OmsError` on refusal. `on_accepted`
+    writes with the command, in its transaction (the signal intake records the signal so)."""
     account_id = envelope.account_id
     principal.require(Action.READ, account_id)
     principal.require(required_action(envelope, payload, principal.role), account_id)
@@ -230,7 +236,10 @@ async def accept(
                         details={"rule": "account_blocked"},
                     )
                 ctx = Ctx(conn, principal, account, envelope, payload, digest, utcnow())
-                return await handlers[envelope.command](ctx)
+                accepted = await handlers[envelope.command](ctx)
+                if on_accepted is not None:
+                    await on_accepted(conn, accepted)
+                return accepted
         except IntegrityError as exc:
             # a concurrent duplicate won the unique key: the retry returns its result
             if attempt == 2:

@@ -55,9 +55,10 @@ class Item:
     error: dict[str, Any] | None
     http_status: int = 200
     account_id: int | None = None  # set when a command was stored
+    shadow: bool = False
 
     def wire(self) -> dict[str, Any]:
-        return {
+        body = {
             "index": self.index,
             "ok": self.ok,
             "command_id": self.command_id,
@@ -65,6 +66,9 @@ class Item:
             "status": self.status,
             "error": self.error,
         }
+        if self.shadow:  # shadow mode: recorded, nothing sent (docs/signals.md)
+            body["shadow"] = True
+        return body
 
 
 def _validation_item(index: int, exc: ValidationError, prefix: tuple[str, ...] = ()) -> Item:
@@ -105,6 +109,7 @@ async def _one(store: Store, principal: Principal, index: int, raw: Any) -> Item
         accepted.error,
         status,
         envelope.account_id,
+        accepted.shadow,
     )
 
 

@@ -126,6 +126,7 @@ account_risk_state = Table(
     Column("account_id", Id, ForeignKey("accounts.id"), primary_key=True),
     _flag("allow_new_positions", True),
     _flag("out_of_sync"),
+    _flag("shadow"),  # shadow mode: orders validated and recorded, never sent (docs/signals.md)
     Column("comment", Text),
     Column("daily_realized_pnl", Money, nullable=False, server_default="0"),
     Column("daily_pnl_date", String(10)),
@@ -199,6 +200,7 @@ strategy_accounts = Table(
     Column("strategy_id", Id, ForeignKey("strategies.id"), primary_key=True),
     Column("account_id", Id, ForeignKey("accounts.id"), primary_key=True),
     _flag("allow_new_positions", True),
+    _flag("shadow"),
     Column("comment", Text),
     _updated(),
     Index(None, "account_id"),
