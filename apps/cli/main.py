@@ -9,6 +9,7 @@ import uvloop
 from apps.cli import books_commands, context, output, read_commands, trade_commands, watch
 from apps.cli.admin_commands import register as register_admin
 from apps.cli.identity_commands import register as register_identity
+from apps.cli.signal_commands import register as register_signals
 from apps.oms.security.credentials import generate_master_key
 from apps.oms.store.migrate import current, upgrade
 
@@ -111,6 +112,7 @@ def up_cmd() -> None:
 
 register_admin(app)
 register_identity(app)
+register_signals(app)
 # operator commands: thin HTTP clients of a running API (docs/operations.md → CLI)
 for module in (trade_commands, read_commands, books_commands, watch):
     module.register(app)
