@@ -26,7 +26,7 @@ from apps.oms.domain.enums import Side
 from apps.oms.domain.errors import DomainError
 from apps.oms.domain.paper.errors import PaperError
 from apps.oms.domain.signals import freshness, qty_from_notional, targets_from_pct
-from apps.oms.errors import Conflict, NotFound, OmsError, Rejected, ValidationFailed
+from apps.oms.errors import Conflict, NotFound, OmsError, ValidationFailed
 from apps.oms.service import submit
 from apps.oms.service.accept_orders import PAPER_MARKETS
 from apps.oms.service.acceptance import Accepted, accept, domain_to_oms
@@ -178,8 +178,8 @@ async def receive(
     try:
         accepted, row_id = await _accept(store, principal, account, signal, quote, row)
     except OmsError as exc:
-        if not isinstance(exc, Rejected) or exc.code == "signal_replayed":
-            raise
+        if not 400 <= exc.status < 500 or exc.code == "signal_replayed":
+            raise  # a transient or internal failure: not an outcome, the sender may retry
         exc.details = {**exc.details, "signal": {"id": await _store_refusal(store, row, exc),
                                                  "status": "refused"}}  # fmt: skip
         raise
