@@ -75,6 +75,15 @@ def _market(exchange_id: str, symbol: str) -> tuple[Decimal, Decimal | None, Dec
     return market.contract_size, market.amount_step, market.price_step
 
 
+def _paper_default(symbol: str) -> Decimal | None:
+    """A paper symbol nobody has priced yet trades at its documented start price (as
+    `GET /paper/prices` shows it)."""
+    try:
+        return PAPER_MARKETS.default_price(symbol)
+    except PaperError:
+        return None
+
+
 def order_payload(
     signal: Signal, exchange_id: str, quote: Decimal | None
 ) -> dict[str, Any]:
@@ -174,6 +183,8 @@ async def receive(
         quote = None
         if signal.order_type == "market" and (signal.notional or signal.tp_pct or signal.sl_pct):
             quote = await reference_price(conn, account["exchange_id"], signal.symbol, utcnow())
+    if quote is None and account["exchange_id"] == "paper":
+        quote = _paper_default(signal.symbol)
     row = _row(account_id, signal, principal, auth)
     try:
         accepted, row_id = await _accept(store, principal, account, signal, quote, row)

@@ -178,3 +178,36 @@ def test_bad_signals_are_clear_validation_errors(body: object) -> None:
         parse_signal(body)
     assert info.value.status == 422
     assert info.value.message
+
+
+def test_order_payload_from_a_market_signal_with_notional_and_targets() -> None:
+    from apps.oms.service.signals import order_payload
+
+    signal = parse_signal({"symbol": "ETH/USDT:USDT", "side": "sell", "notional": "1000",
+                           "tp_pct": "3", "sl_pct": "1", "reason": "tv short", "strategy_id": 2})
+    payload = order_payload(signal, "paper", D("3000"))
+    assert payload["qty"] == D("0.333")  # 1000 / 3000 down to the 0.001 step
+    assert payload["oms_stop_gain"] == D("2910.00")
+    assert payload["oms_stop_loss"] == D("3030.00")
+    assert payload["reason"] == "signal"
+    assert payload["comment"] == "tv short"
+    assert payload["strategy_id"] == 2
+    assert "price" not in payload
+
+
+def test_order_payload_limit_uses_its_own_price_and_needs_a_reference_otherwise() -> None:
+    from apps.oms.errors import OmsError
+    from apps.oms.service.signals import order_payload
+
+    limit = parse_signal({"symbol": "BTC/USDT", "side": "buy", "order_type": "limit",
+                          "price": "40000", "qty": "0.01", "tp_pct": "10"})
+    payload = order_payload(limit, "paper", None)
+    assert payload["price"] == D(40000)
+    assert payload["oms_stop_gain"] == D("44000.0")
+    assert "oms_stop_loss" not in payload or payload["oms_stop_loss"] is None
+    market = parse_signal({"symbol": "BTC/USDT", "side": "buy", "notional": "100"})
+    with pytest.raises(OmsError) as info:
+        order_payload(market, "ccxt.binance", None)
+    assert info.value.code == "no_reference_price"
+    plain = parse_signal({"symbol": "BTC/USDT", "side": "buy", "qty": "0.01"})
+    assert order_payload(plain, "ccxt.binance", None)["qty"] == D("0.01")
