@@ -444,3 +444,21 @@ async def test_strategy_shadow_covers_that_strategy_only(stack: Stack) -> None:
     finally:
         await _risk(s, "strategies/shadow", strategy_id=s.strategy_id, shadow=False,
                     comment="live")  # fmt: skip
+
+
+async def test_concurrent_copies_of_one_signal_trade_once(stack: Stack) -> None:
+    s = stack
+    await set_secret(s)
+    await set_price(s, "52000")
+    body = body_of(qty="0.001")
+    before = await counts(s)
+    answers = await asyncio.gather(*(post_signed(s, body) for _ in range(4)))
+    codes = sorted(r.status_code for r in answers)
+    assert codes == [200, 409, 409, 409], [r.text for r in answers]
+    assert {error_of(r)["code"] for r in answers if r.status_code == 409} == {"signal_replayed"}
+    [ok] = [r.json() for r in answers if r.status_code == 200]
+    await settled(s, ok["command_id"])
+    after = await counts(s)
+    assert after["signals"] == before["signals"] + 1
+    assert after["commands"] == before["commands"] + 1
+    assert after["orders"] == before["orders"] + 1
