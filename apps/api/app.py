@@ -28,6 +28,7 @@ from apps.api.routes import (
     reads,
     reconcile,
     risk,
+    signals,
     strategies,
     user,
 )
@@ -125,6 +126,7 @@ def create_app(settings: Settings) -> FastAPI:
         strategies.router,
         risk.router,
         reconcile.router,
+        signals.router,
         ws_endpoint.router,
         ccxt.router,
     ):

@@ -56,6 +56,7 @@ class AccountOut(BaseModel):
     status: str
     allow_new_positions: bool
     out_of_sync: bool
+    shadow: bool
     has_credentials: bool
     credentials_updated_at: str | None
     permissions: AccountPermissions | None

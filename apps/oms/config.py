@@ -151,6 +151,12 @@ class ReconcileSettings(BaseModel):
     block_new_positions: bool = False
 
 
+class SignalSettings(BaseModel):
+    # a signal whose `timestamp` is further than this from the server clock (either side) is
+    # refused (replay protection with `signal_id`; docs/signals.md)
+    timestamp_window_seconds: float = Field(default=300, gt=0, le=86400)
+
+
 class LoggingSettings(BaseModel):
     level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     format: Literal["text", "json"] = "text"
@@ -173,6 +179,7 @@ class Settings(BaseSettings):
     websocket: WebsocketSettings = Field(default_factory=WebsocketSettings)
     outbox: OutboxSettings = Field(default_factory=OutboxSettings)
     reconcile: ReconcileSettings = Field(default_factory=ReconcileSettings)
+    signals: SignalSettings = Field(default_factory=SignalSettings)
     logging: LoggingSettings = Field(default_factory=LoggingSettings)
     _env_inferred: bool = PrivateAttr(default=False)
 

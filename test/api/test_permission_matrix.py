@@ -216,6 +216,14 @@ SCOPED: list[tuple[str, Rule, Builder]] = [
             {"strategy_id": s.strategy, "allow_new_positions": True, "comment": "m"}),
         "POST /oms/risk/{account_id}/status": lambda s, _k: (
             "POST", f"/oms/risk/{s.account}/status", {"status": "active", "comment": "m"}),
+        "POST /oms/risk/{account_id}/shadow": lambda s, _k: (
+            "POST", f"/oms/risk/{s.account}/shadow", {"shadow": False, "comment": "m"}),
+        "POST /oms/risk/{account_id}/strategies/shadow": lambda s, _k: (
+            "POST", f"/oms/risk/{s.account}/strategies/shadow",
+            {"strategy_id": s.strategy, "shadow": False, "comment": "m"}),
+        "POST /signals/{account_id}": lambda s, _k: (
+            "POST", f"/signals/{s.account}", {"symbol": "BTC/USDT", "side": "buy", "qty": "0.001"}),
+        "GET /signals/{account_id}": lambda s, _k: ("GET", f"/signals/{s.account}", None),
         "GET /ccxt/orders/raw": lambda s, _k: ("GET", f"/ccxt/orders/raw?account_ids={s.account}",
                                                None),
         "POST /oms/reconcile": lambda s, _k: ("POST", "/oms/reconcile",
@@ -358,6 +366,8 @@ ACCOUNTLESS: dict[str, Builder] = {
     "GET /oms/reconcile/status": lambda _s, _k: ("GET", "/oms/reconcile/status", None),
     "POST /paper/{account_id}/external/{action}": lambda s, _k: (
         "POST", f"/paper/{s.account}/external/cancel_order", {"id": "no-such-order"}),
+    "PUT /admin/accounts/{account_id}/signal-secret": lambda s, _k: (
+        "PUT", f"/admin/accounts/{s.account}/signal-secret", {"secret": None}),
 }  # fmt: skip
 PUBLIC: dict[str, Builder] = {
     "GET /healthz": lambda _s, _k: ("GET", "/healthz", None),

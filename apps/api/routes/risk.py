@@ -1,5 +1,6 @@
 """Risk actions (api.md → Risk): `GET /oms/risk/{id}/strategies`, `POST …/allow_new_positions`,
-`POST …/strategies/allow_new_positions`, `POST …/status`. Limits live in `routes/strategies.py`."""
+`POST …/strategies/allow_new_positions`, `POST …/status`, `POST …/shadow`,
+`POST …/strategies/shadow`. Limits live in `routes/strategies.py`."""
 
 from __future__ import annotations
 
@@ -26,6 +27,15 @@ class AllowNewIn(StrictModel):
 
 
 class StrategyAllowNewIn(AllowNewIn):
+    strategy_id: Annotated[int, Field(ge=1, le=2**62, strict=True)]
+
+
+class ShadowIn(StrictModel):
+    shadow: bool
+    comment: Comment
+
+
+class StrategyShadowIn(ShadowIn):
     strategy_id: Annotated[int, Field(ge=1, le=2**62, strict=True)]
 
 
@@ -83,3 +93,24 @@ async def account_status(
     return await risk_actions.set_account_status(
         store, principal, actor(principal, request), account_id, body.status, body.comment
     )
+
+
+@router.post("/oms/risk/{account_id}/shadow", openapi_extra=_body(ShadowIn))
+async def account_shadow(
+    account_id: AccountId, principal: PrincipalDep, store: StoreDep, request: Request
+) -> dict[str, Any]:
+    body = await parse_body(request, ShadowIn)
+    return await risk_actions.set_account_shadow(
+        store, principal, actor(principal, request), account_id, body.shadow, body.comment
+    )
+
+
+@router.post("/oms/risk/{account_id}/strategies/shadow", openapi_extra=_body(StrategyShadowIn))
+async def strategy_shadow(
+    account_id: AccountId, principal: PrincipalDep, store: StoreDep, request: Request
+) -> dict[str, Any]:
+    body = await parse_body(request, StrategyShadowIn)
+    return await risk_actions.set_strategy_shadow(
+        store, principal, actor(principal, request), account_id, body.strategy_id, body.shadow,
+        body.comment,
+    )  # fmt: skip

@@ -80,6 +80,12 @@ ENDPOINTS: dict[str, Rule] = {
     "GET /oms/reconcile/{account_id}/status": Action.READ,
     "POST /oms/reassign": Action.REASSIGN,
     "POST /paper/{account_id}/external/{action}": "admin",
+    "POST /oms/risk/{account_id}/shadow": Action.ALLOW_NEW_POSITIONS,
+    "POST /oms/risk/{account_id}/strategies/shadow": Action.ALLOW_NEW_POSITIONS,
+    # with an API key; a valid HMAC signature of the body acts as a robot with can_trade
+    "POST /signals/{account_id}": Action.TRADE,
+    "GET /signals/{account_id}": Action.READ,
+    "PUT /admin/accounts/{account_id}/signal-secret": "admin",
     "GET /ccxt/orders/raw": Action.READ,
     "GET /ccxt/trades/raw": Action.READ,
     "GET /ccxt/{account_id}/has": Action.READ,

@@ -30,6 +30,7 @@ from apps.oms.service.acceptance import (
 )
 from apps.oms.service.command_models import ClosePosition, SendOrder
 from apps.oms.service.risk_snapshot import needs_reference_price, reference_price, risk_scopes
+from apps.oms.service.shadow import note_strategy_link, record_shadow, shadow_scope
 from apps.oms.service.views import order_view, position_view
 from apps.oms.store import commands as command_store
 from apps.oms.store import orders as order_store
@@ -67,6 +68,7 @@ async def strategy_allows_new(ctx: Ctx, strategy_id: int) -> bool:
     if strategy_id == 0:
         return True
     link = await strategy_store.get_link(ctx.conn, strategy_id, ctx.account_id)
+    note_strategy_link(ctx, strategy_id, link)
     if link is None or link["status"] != "active":
         raise InvalidStrategyId(f"strategy {strategy_id} is not an active strategy of this account")
     return bool(link["allow_new_positions"])
@@ -112,6 +114,9 @@ async def _record_order(
     reserve: Position | None,
     qty: Decimal,
 ) -> Accepted:
+    scope = await shadow_scope(ctx, int(fields["strategy_id"]))
+    if scope is not None:
+        return await record_shadow(ctx, client_order_id, fields, scope)
     command_id = await ctx.insert_command(client_order_id=client_order_id)
     coid = client_order_id or generate_client_order_id(command_id)
     order_id = await order_store.insert_order(

@@ -52,6 +52,7 @@ class Accepted:
     order_id: int | None
     status: str
     error: dict[str, Any] | None = None
+    shadow: bool = False  # recorded in shadow mode: nothing was sent (service/shadow.py)
 
 
 @dataclass
@@ -148,6 +149,8 @@ class Ctx:
 
 
 Handler = Callable[[Ctx], Awaitable[Accepted]]
+#: runs in the acceptance transaction after a new command was accepted (not for a repeat)
+OnAccepted = Callable[[AsyncConnection, Accepted], Awaitable[None]]
 
 
 def generate_client_order_id(command_id: int) -> str:
@@ -220,7 +223,8 @@ async def existing_result(
     error = None
     if first["error_code"]:
         error = {"code": first["error_code"], "message": first["error_message"] or ""}
-    return Accepted(int(first["id"]), first["order_id"], first["status"], error)
+    shadow = isinstance(first["result"], dict) and first["result"].get("shadow") is True
+    return Accepted(int(first["id"]), first["order_id"], first["status"], error, shadow)
 
 
 async def accept(
@@ -229,14 +233,18 @@ async def accept(
     envelope: CommandEnvelope,
     payload: Payload,
     handlers: dict[str, Handler],
+    on_accepted: OnAccepted | None = None,
 ) -> Accepted:
     """Authorise and accept one validated command in a transaction of its own; raises
-    `OmsError` on refusal."""
+    `OmsError` on refusal. `on_accepted` writes with the command, in its transaction (the
+    signal intake records the signal so)."""
     for attempt in (1, 2):
         try:
             async with store.transaction() as conn:
                 share = BatchShare()
-                accepted = await accept_in(conn, share, principal, envelope, payload, handlers)
+                accepted = await accept_in(
+                    conn, share, principal, envelope, payload, handlers, on_accepted
+                )
                 await outbox.append_events(conn, share.events)
                 return accepted
         except IntegrityError as exc:
@@ -253,11 +261,13 @@ async def accept_in(
     envelope: CommandEnvelope,
     payload: Payload,
     handlers: dict[str, Handler],
+    on_accepted: OnAccepted | None = None,
 ) -> Accepted:
     """Authorise and accept one validated command inside the caller's transaction (or
     savepoint). Its outbox rows are added to `share.events` only when it is accepted, for the
-    caller to write. Raises `OmsError` on refusal; `IntegrityError` when a concurrent duplicate
-    won an idempotency key (the caller retries, and the retry finds that duplicate)."""
+    caller to write; `on_accepted` runs then (not for a repeat). Raises `OmsError` on refusal;
+    `IntegrityError` when a concurrent duplicate won an idempotency key (the caller retries, and
+    the retry finds that duplicate)."""
     account_id = envelope.account_id
     principal.require(Action.READ, account_id)
     principal.require(required_action(envelope, payload, principal.role), account_id)
@@ -283,6 +293,8 @@ async def accept_in(
             )
         ctx = Ctx(conn, principal, account, envelope, payload, digest, utcnow(), share=share)
         accepted = await handlers[envelope.command](ctx)
+        if on_accepted is not None:
+            await on_accepted(conn, accepted)
     except DomainError as exc:
         raise domain_to_oms(exc) from exc
     share.events.extend(ctx.events)

@@ -52,6 +52,7 @@ async def visible_accounts(
             "status": row["status"],
             "allow_new_positions": bool(row["allow_new_positions"]),
             "out_of_sync": bool(row["out_of_sync"]),
+            "shadow": bool(row["shadow"]),
             "has_credentials": row["credentials_updated_at"] is not None,
             "credentials_updated_at": iso_z(row["credentials_updated_at"]),
             "permissions": _permissions(principal.flags_for(row["id"])),

@@ -12,6 +12,7 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from apps.oms.clock import utcnow
 from apps.oms.domain.access import FULL_TRADING_FLAGS, AccountFlags, Role
 from apps.oms.errors import Conflict, NotFound, ValidationFailed
 from apps.oms.exchange.ccxt.ids import canonical_exchange_id
@@ -24,6 +25,7 @@ from apps.oms.security.keys import (
 )
 from apps.oms.store import accounts as account_store
 from apps.oms.store import audit, identity
+from apps.oms.store import signals as signal_store
 from apps.oms.store.audit import Actor
 from apps.oms.store.store import Store
 
@@ -233,13 +235,17 @@ async def rotate_master_key(store: Store, cipher: CredentialCipher) -> int:
                 for name in ("api_key", "secret", "passphrase")
             }
             await account_store.upsert_credentials(conn, int(row["account_id"]), **rotated)
+        signing = await signal_store.all_secrets(conn)
+        for secret in signing:  # signal signing secrets are stored the same way
+            await signal_store.put_secret(conn, int(secret["account_id"]),
+                                          cipher.rotate(secret["secret"]), utcnow())  # fmt: skip
         await audit.record(
             conn,
             audit.CLI_ACTOR,
             action="rotate_master_key",
             target_type="credentials",
             target_id=None,
-            after={"accounts": len(rows)},
+            after={"accounts": len(rows), "signal_secrets": len(signing)},
         )
     return len(rows)
 

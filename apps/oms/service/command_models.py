@@ -203,6 +203,11 @@ def _plain(value: Any) -> Any:
     return value
 
 
+def plain_json(value: Any) -> Any:
+    """`value` with every Decimal (at any depth) as a plain string."""
+    return _plain(value)
+
+
 def normalized(model: Payload, *, exclude_unset: bool = False) -> dict[str, Any]:
     """JSON-ready payload: field names (aliases resolved), decimals as plain strings."""
     return dict(_plain(model.model_dump(exclude_unset=exclude_unset)))

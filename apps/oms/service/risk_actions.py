@@ -2,6 +2,9 @@
 block or unblock an account. Each needs its flag, a comment (persisted on the row and in the
 audit log) and announces itself on the `risk` event namespace; all in one transaction.
 
+Shadow mode (account or strategy) is a risk action of the same kind (`set_account_shadow`,
+`set_strategy_shadow`); what it does at acceptance is `service/shadow.py`.
+
 A blocked account stays visible (reads, the websocket stream) and accepts cancels and
 reduce-only closes by keys that may close or manage risk (`acceptance._allowed_on_blocked`).
 """
@@ -75,6 +78,7 @@ async def strategies_of(store: Store, principal: Principal, account_id: int) -> 
         {
             **row,
             "allow_new_positions": bool(row["allow_new_positions"]),
+            "shadow": bool(row["shadow"]),
             "updated_at": iso_z(row["updated_at"]),
         }
         for row in rows
@@ -160,4 +164,62 @@ async def set_account_status(
                   "previous": row["status"], "comment": text, "changed_at": iso_z(now),
                   "changed_by": _by(principal)}  # fmt: skip
         await _announce(conn, account_id, "account_status_changed", result)
+    return result
+
+
+async def set_account_shadow(
+    store: Store, principal: Principal, actor: Actor, account_id: int, shadow: bool, comment: str
+) -> dict[str, Any]:
+    """Shadow mode on the account: new orders are validated, risk-checked and recorded, never
+    sent (`service/shadow.py`). Needs what `allow_new_positions` needs."""
+    principal.require(Action.ALLOW_NEW_POSITIONS, account_id)
+    text = _comment(comment)
+    async with store.transaction() as conn:
+        row = await _locked_account(conn, account_id)
+        now = utcnow()
+        await risk_store.set_account_shadow(conn, account_id, shadow, text, now)
+        before = {"shadow": bool(row["shadow"])}
+        await audit.record(conn, actor, action="risk_shadow", target_type="account",
+                           target_id=account_id, before=before, after={"shadow": shadow},
+                           comment=text)  # fmt: skip
+        result = {"ok": True, "account_id": account_id, "shadow": shadow,
+                  "previous": before["shadow"], "comment": text, "changed_at": iso_z(now),
+                  "changed_by": _by(principal)}  # fmt: skip
+        await _announce(conn, account_id, "account_shadow_changed", result)
+    return result
+
+
+async def set_strategy_shadow(
+    store: Store,
+    principal: Principal,
+    actor: Actor,
+    account_id: int,
+    strategy_id: int,
+    shadow: bool,
+    comment: str,
+) -> dict[str, Any]:
+    """Shadow mode for one strategy on the account (its orders only)."""
+    principal.require(Action.ALLOW_NEW_POSITIONS, account_id)
+    flags = principal.flags_for(account_id)
+    if flags is not None and not flags.sees_strategy(strategy_id):
+        raise NotFound(f"strategy {strategy_id} not found on account {account_id}",
+                       code="invalid_strategy_id")  # fmt: skip
+    text = _comment(comment)
+    async with store.transaction() as conn:
+        await _locked_account(conn, account_id)
+        links = {int(r["strategy_id"]): r for r in await risk_store.strategy_links(conn, account_id)}
+        if strategy_id not in links:
+            raise NotFound(f"strategy {strategy_id} is not linked to account {account_id}",
+                           code="invalid_strategy_id")  # fmt: skip
+        now = utcnow()
+        await risk_store.set_strategy_shadow(conn, account_id, strategy_id, shadow, text, now)
+        before = {"shadow": bool(links[strategy_id]["shadow"])}
+        await audit.record(conn, actor, action="risk_strategy_shadow", target_type="account",
+                           target_id=account_id, before=before,
+                           after={"strategy_id": strategy_id, "shadow": shadow},
+                           comment=text)  # fmt: skip
+        result = {"ok": True, "account_id": account_id, "strategy_id": strategy_id,
+                  "shadow": shadow, "previous": before["shadow"], "comment": text,
+                  "changed_at": iso_z(now), "changed_by": _by(principal)}  # fmt: skip
+        await _announce(conn, account_id, "strategy_shadow_changed", result, strategy_id)
     return result

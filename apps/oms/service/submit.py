@@ -64,9 +64,10 @@ class Item:
     error: dict[str, Any] | None
     http_status: int = 200
     account_id: int | None = None  # set when a command was stored
+    shadow: bool = False
 
     def wire(self) -> dict[str, Any]:
-        return {
+        body = {
             "index": self.index,
             "ok": self.ok,
             "command_id": self.command_id,
@@ -74,6 +75,9 @@ class Item:
             "status": self.status,
             "error": self.error,
         }
+        if self.shadow:  # shadow mode: recorded, nothing sent (docs/signals.md)
+            body["shadow"] = True
+        return body
 
 
 def _validation_item(index: int, exc: ValidationError, prefix: tuple[str, ...] = ()) -> Item:
@@ -118,6 +122,7 @@ def _accepted(index: int, envelope: CommandEnvelope, accepted: Accepted) -> Item
         accepted.error,
         status,
         envelope.account_id,
+        accepted.shadow,
     )
 
 

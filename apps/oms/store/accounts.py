@@ -24,6 +24,7 @@ ACCOUNT_COLUMNS = (
     account_risk_state.c.allow_new_positions,
     account_risk_state.c.out_of_sync,
     account_risk_state.c.out_of_sync_blocks,
+    account_risk_state.c.shadow,
     account_credentials.c.updated_at.label("credentials_updated_at"),
 )
 

@@ -103,6 +103,7 @@ async def account_risk_row(conn: AsyncConnection, account_id: int) -> dict[str, 
             accounts.c.id,
             accounts.c.status,
             account_risk_state.c.allow_new_positions,
+            account_risk_state.c.shadow,
             account_risk_state.c.comment,
             account_risk_state.c.updated_at,
         )
@@ -146,6 +147,7 @@ async def strategy_links(conn: AsyncConnection, account_id: int) -> list[dict[st
             strategies.c.client_strategy_id,
             strategies.c.status,
             strategy_accounts.c.allow_new_positions,
+            strategy_accounts.c.shadow,
             strategy_accounts.c.comment,
             strategy_accounts.c.updated_at,
         )
@@ -174,3 +176,27 @@ async def set_strategy_allow_new(
         .values(allow_new_positions=allow, comment=comment, updated_at=now)
     )
     return bool(result.rowcount)
+
+
+async def set_account_shadow(
+    conn: AsyncConnection, account_id: int, shadow: bool, comment: str, now: datetime
+) -> None:
+    await conn.execute(
+        update(account_risk_state)
+        .where(account_risk_state.c.account_id == account_id)
+        .values(shadow=shadow, comment=comment, updated_at=now)
+    )
+
+
+async def set_strategy_shadow(
+    conn: AsyncConnection, account_id: int, strategy_id: int, shadow: bool, comment: str,
+    now: datetime,
+) -> None:  # fmt: skip
+    await conn.execute(
+        update(strategy_accounts)
+        .where(
+            strategy_accounts.c.account_id == account_id,
+            strategy_accounts.c.strategy_id == strategy_id,
+        )
+        .values(shadow=shadow, comment=comment, updated_at=now)
+    )

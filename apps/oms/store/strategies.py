@@ -24,6 +24,7 @@ async def get_link(
                     strategies.c.name,
                     strategies.c.status,
                     strategy_accounts.c.allow_new_positions,
+                    strategy_accounts.c.shadow,
                 )
                 .join(strategy_accounts, strategy_accounts.c.strategy_id == strategies.c.id)
                 .where(strategies.c.id == strategy_id, strategy_accounts.c.account_id == account_id)

@@ -127,6 +127,7 @@ account_risk_state = Table(
     _flag("allow_new_positions", True),
     _flag("out_of_sync"),
     _flag("out_of_sync_blocks"),  # out of sync and configured to refuse new positions meanwhile
+    _flag("shadow"),  # shadow mode: orders validated and recorded, never sent (docs/signals.md)
     Column("comment", Text),
     Column("daily_realized_pnl", Money, nullable=False, server_default="0"),
     Column("daily_pnl_date", String(10)),
@@ -200,6 +201,7 @@ strategy_accounts = Table(
     Column("strategy_id", Id, ForeignKey("strategies.id"), primary_key=True),
     Column("account_id", Id, ForeignKey("accounts.id"), primary_key=True),
     _flag("allow_new_positions", True),
+    _flag("shadow"),
     Column("comment", Text),
     _updated(),
     Index(None, "account_id"),

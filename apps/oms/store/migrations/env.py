@@ -7,7 +7,7 @@ import asyncio
 from alembic import context
 from sqlalchemy.engine import Connection
 
-from apps.oms.store import paper_tables  # noqa: F401 - registers the paper_* tables on metadata
+from apps.oms.store import paper_tables, signal_tables  # noqa: F401 - registers their tables
 from apps.oms.store.engine import create_engine
 from apps.oms.store.tables import metadata
 

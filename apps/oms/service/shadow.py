@@ -1,0 +1,57 @@
+"""Shadow mode at acceptance: an order-creating command of a shadowed account or strategy is
+validated and risk-checked as usual, then recorded as a finished command whose result is the
+order it would have sent; no order row, no reservation, nothing for a worker or a venue.
+
+Decided in `accept_orders._record_order`, the one place where orders are written, so
+`send_order`, `close_position` and signals (which become `send_order`) all pass through it.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from apps.oms.service.acceptance import Accepted, Ctx
+from apps.oms.service.command_models import plain_json
+from apps.oms.store import strategies as strategy_store
+
+Scope = Literal["account", "strategy"]
+
+
+def note_strategy_link(ctx: Ctx, strategy_id: int, link: dict[str, Any] | None) -> None:
+    """Remember a strategy's shadow flag already read during acceptance (saves a query)."""
+    ctx.extra.setdefault("strategy_shadow", {})[strategy_id] = bool(link and link.get("shadow"))
+
+
+async def shadow_scope(ctx: Ctx, strategy_id: int) -> Scope | None:
+    """`account` when the account is in shadow mode, `strategy` when the order's strategy is
+    (on this account), else None."""
+    if ctx.account.get("shadow"):
+        return "account"
+    if strategy_id <= 0:
+        return None
+    known: dict[int, bool] = ctx.extra.get("strategy_shadow", {})
+    if strategy_id not in known:
+        note_strategy_link(
+            ctx, strategy_id, await strategy_store.get_link(ctx.conn, strategy_id, ctx.account_id)
+        )
+        known = ctx.extra["strategy_shadow"]
+    return "strategy" if known[strategy_id] else None
+
+
+async def record_shadow(
+    ctx: Ctx, client_order_id: str | None, fields: dict[str, Any], scope: Scope
+) -> Accepted:
+    """The command, finished (`completed`), with `result = {shadow, scope, would_send}` and a
+    `command_shadowed` event in the same transaction."""
+    would = {k: v for k, v in plain_json(fields).items() if v is not None}
+    if client_order_id is not None:
+        would["client_order_id"] = client_order_id
+    result = {"shadow": True, "scope": scope, "would_send": would}
+    command_id = await ctx.insert_command(
+        client_order_id=client_order_id, status="completed", result=result
+    )
+    strategy_id = int(fields.get("strategy_id") or 0)
+    payload = {"command_id": command_id, "command": ctx.envelope.command,
+               "status": "completed", **result}  # fmt: skip
+    await ctx.event("position", "command_shadowed", payload, strategy_id)
+    return Accepted(command_id, None, "completed", shadow=True)
