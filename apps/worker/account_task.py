@@ -14,12 +14,14 @@ from typing import Any
 
 from sqlalchemy import func, select
 
+from apps.oms.clock import utcnow
 from apps.oms.service.worker import dispatch, reconcile, step
 from apps.oms.service.worker.results import finish
 from apps.oms.service.worker.runtime import AccountRuntime
 from apps.oms.service.worker.sync import sync_orders
 from apps.oms.service.worker.triggers import check_triggers
 from apps.oms.store import books, leases, order_records, queue
+from apps.oms.store import reconcile as reconcile_store
 from apps.oms.store.paper_tables import paper_prices
 
 log = logging.getLogger("apps.worker")
@@ -63,7 +65,7 @@ class AccountTask:
             log.exception("account %s task failed", self.rt.account_id)
 
     async def _reconcile_first(self) -> None:
-        if self.reconcile_first is None:
+        if self.reconcile_first is None or await self._reconciled_recently():
             return
         try:
             await reconcile.run(self.rt, self.reconcile_first, None)
@@ -73,6 +75,18 @@ class AccountTask:
         except Exception as exc:  # venue down: commands still run; the schedule retries
             log.warning("account %s: reconcile before the first command failed: %s",
                         self.rt.account_id, exc)
+
+    async def _reconciled_recently(self) -> bool:
+        """A run within the last short period: no need for another before the first command
+        (leases come and go with idle spells)."""
+        assert self.reconcile_first is not None  # noqa: S101 - checked by the caller
+        fresh = float(self.reconcile_first.get("fresh_seconds") or 0)
+        async with self.rt.store.read() as conn:
+            rows = await reconcile_store.status_rows(conn, [self.rt.account_id])
+        run = rows[0]["run"] if rows else None
+        if run is None or not fresh:
+            return False
+        return bool((utcnow() - run["last_run_at"]).total_seconds() < fresh)
 
     async def _loop(self) -> None:
         settings = self.rt.settings

@@ -170,8 +170,9 @@ class Worker:
         else:
             rt = AccountRuntime(self.store, self.settings.worker, self.worker_id, lease,
                                 account, venue)
-            first = None if account.exchange_id == "paper" else command_payload(
-                self.settings.reconcile, "short")
+            first = None if account.exchange_id == "paper" else {
+                **command_payload(self.settings.reconcile, "short"),
+                "fresh_seconds": self.settings.reconcile.short_every_seconds}
             account_task = AccountTask(rt, stop, lambda: self.crowded,
                                        on_work=self.sequencer_kick.set, reconcile_first=first)
             self.account_tasks[lease.account_id] = account_task

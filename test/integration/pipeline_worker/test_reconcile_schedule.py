@@ -46,3 +46,6 @@ async def test_schedule_enqueues_once_per_period_without_piling_up(
     for account_id in accounts:
         assert {r for r, _s in await runs(store, account_id)} == {
             f"reconcile:short:{int(now // 60)}", f"reconcile:hourly:{int(now // 3600)}"}
+    for account_id in accounts:  # leave no queued work in the shared store
+        await h.drain(account_id)
+        assert {s for _r, s in await runs(store, account_id)} == {"completed"}

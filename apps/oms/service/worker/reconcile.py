@@ -120,11 +120,14 @@ async def _per_symbol(
     rt: AccountRuntime, call: Callable[[str | None], Awaitable[list[Structure]]],
     symbols: list[str],
 ) -> list[Structure]:
-    """`call(None)`; venues that need a symbol (`ArgumentsRequired`) are asked per symbol."""
+    """`call(None)`; venues that need a symbol (`ArgumentsRequired`, or an exchange error
+    about the missing symbol such as binance's open-orders warning) are asked per symbol."""
     try:
         result: list[Structure] = await _call(rt, call(None))
         return result
-    except ccxt.ArgumentsRequired:
+    except ccxt.ExchangeError as exc:
+        if not isinstance(exc, ccxt.ArgumentsRequired) and "symbol" not in str(exc).lower():
+            raise
         out: list[Structure] = []
         for symbol in symbols:
             out.extend(await _call(rt, call(symbol)))
@@ -132,12 +135,20 @@ async def _per_symbol(
 
 
 async def _positions(rt: AccountRuntime) -> tuple[dict[str, Decimal] | None, list[Structure]]:
+    """Venue positions, where the venue has them: `has['fetchPositions']` and derivative
+    markets listed. A refusal (not supported, no permission for derivatives) means no check;
+    a network error fails the run like any venue read."""
     has = getattr(rt.venue, "has", {}) or {}
     if not has.get("fetchPositions"):
         return None, []
+    markets = await _call(rt, rt.venue.load_markets())
+    if all((m or {}).get("spot", True) for m in markets.values()):
+        return None, []
     try:
         raw = await _call(rt, rt.venue.fetch_positions())
-    except ccxt.NotSupported:
+    except ccxt.NetworkError:
+        raise
+    except ccxt.BaseError:
         return None, []
     return core.venue_net(raw), list(raw)
 
