@@ -114,9 +114,7 @@ class PaperSettings(BaseModel):
     depth_levels: int = Field(default=10, ge=1, le=1000)
     level_step_bps: str = "5"
     level_notional_usdt: str = "100000"
-    # derivatives: funding booked every interval at this rate (longs pay shorts when positive)
-    funding_interval_hours: float = Field(default=8, gt=0)
-    funding_rate: str = "0.0001"
+    # derivatives: maintenance margin (and liquidation price) reported on paper positions
     maintenance_margin_rate: str = "0.005"
 
 

@@ -23,7 +23,6 @@ paper_accounts = Table(
     Column("created_at", UtcDateTime, nullable=False),
     Column("updated_at", UtcDateTime, nullable=False),
     Column("leverages", JSON),  # {symbol: leverage} set by set_leverage, else `leverage`
-    Column("funded_at", UtcDateTime),  # last funding time booked (0007_paper_market)
 )
 
 paper_balances = Table(

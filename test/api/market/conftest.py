@@ -36,7 +36,7 @@ class Market:
     account_id: int
 
     def client(self, key: str | None = None) -> httpx.AsyncClient:
-        return httpx.AsyncClient(base_url=self.url, timeout=30,
+        return httpx.AsyncClient(base_url=self.url, timeout=120,
                                  headers={"x-api-key": key or self.trader_key})  # fmt: skip
 
 

@@ -22,6 +22,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from apps.oms.domain.paper import ledger
 from apps.oms.domain.paper.book import BookConfig, Quote
 from apps.oms.domain.paper.faults import REJECT, TIMEOUT, UNAVAILABLE, FaultConfig, decide
+from apps.oms.domain.paper.leverage import set_leverage
 from apps.oms.domain.paper.matching import (
     Outcome,
     Venue,
@@ -31,7 +32,6 @@ from apps.oms.domain.paper.matching import (
     cancel_all,
     cancel_order,
     place_order,
-    set_leverage,
 )
 from apps.oms.domain.paper.state import (
     DEFAULT_LEVERAGE,

@@ -1,5 +1,5 @@
 """paper market: the price scheduler's lease and status, the recent price path, per-symbol
-leverage and the funding clock of paper accounts
+leverage of paper accounts
 
 Tables defined in apps/oms/store/paper_tables.py.
 
@@ -55,12 +55,10 @@ def upgrade() -> None:
     )
     with op.batch_alter_table("paper_accounts") as batch:
         batch.add_column(sa.Column("leverages", sa.JSON(), nullable=True))
-        batch.add_column(sa.Column("funded_at", WHEN, nullable=True))
 
 
 def downgrade() -> None:
     with op.batch_alter_table("paper_accounts") as batch:
-        batch.drop_column("funded_at")
         batch.drop_column("leverages")
     op.drop_table("paper_price_ticks")
     op.drop_table("paper_price_feed")
