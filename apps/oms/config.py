@@ -116,6 +116,13 @@ class PaperSettings(BaseModel):
     level_notional_usdt: str = "100000"
     # derivatives: maintenance margin (and liquidation price) reported on paper positions
     maintenance_margin_rate: str = "0.005"
+    # funding of paper perpetuals (docs/paper-market.md -> Funding): at every multiple of the
+    # interval since the epoch (00:00, 08:00, 16:00 UTC by default) each open swap position
+    # pays qty x contract size x price x rate (longs pay a positive rate, shorts receive it);
+    # 0 turns funding off. The rate is per interval: every market, then per symbol.
+    funding_interval_seconds: int = Field(default=28800, ge=0, le=7 * 86400)
+    funding_rate: str = "0.0001"
+    market_funding_rate: dict[str, str] = Field(default_factory=dict)
 
 
 class WebsocketSettings(BaseModel):

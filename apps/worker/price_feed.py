@@ -5,7 +5,8 @@ Each round renews the lease, switches source when the API chose another one (no 
 when the source is due stores its next step in one transaction that first re-checks the lease.
 Account tasks see the new price sequence and match their paper orders (`AccountTask`), exactly
 as after `POST /paper/prices`. A live source's exchange call happens outside any transaction;
-when it fails the status says `unreachable` and prices stay where they were.
+when it fails the status says `unreachable` and prices stay where they were. At each funding
+time the scheduler also enqueues the paper accounts' `funding` commands (`service.funding`).
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from apps.oms.clock import utcnow
 from apps.oms.config import Settings
 from apps.oms.domain.money import parse_decimal
 from apps.oms.domain.paper.book import Quote
+from apps.oms.domain.paper.funding import last_funding_ms
 from apps.oms.exchange.paper.factory import shared_venue
 from apps.oms.exchange.paper.feeds import (
     LOOP,
@@ -31,6 +33,7 @@ from apps.oms.exchange.paper.feeds import (
     ReplayFeed,
     build_feed,
 )
+from apps.oms.service import funding
 from apps.oms.store import paper_feed
 from apps.oms.store.paper import PaperStore
 from apps.oms.store.store import Store
@@ -69,6 +72,7 @@ class PriceScheduler:
         self.stored = 0  # steps stored by this process (for pruning)
         self.looked_at = 0.0  # monotonic time of the last lease round
         self.steps = 1  # source steps stored by the last `step`
+        self.funded_ms: int | None = None  # the funding time last enqueued (or skipped)
 
     async def run(self, stop: asyncio.Event) -> None:
         """Until `stop`: rounds, never raising; then close the source and give the lease back."""
@@ -106,7 +110,24 @@ class PriceScheduler:
         spec = self.wanted(row)
         if epoch != self.epoch or spec != self.spec:
             await self.switch(epoch, spec, row)
+        await self.fund_if_due()
         return await self.step_if_due(epoch)
+
+    async def fund_if_due(self) -> None:
+        """At a new funding time, enqueue the paper accounts' `funding` commands (once per
+        time and account, whoever runs it: `service.funding`)."""
+        now = utcnow()
+        due = last_funding_ms(int(now.timestamp() * 1000),
+                              self.settings.paper.funding_interval_seconds)  # fmt: skip
+        if due is None or due == self.funded_ms:
+            return
+        async with self.store.transaction() as conn:
+            funding_ms, queued = await funding.enqueue_due(conn, self.settings.paper,
+                                                           self.venue, now)  # fmt: skip
+        self.funded_ms = funding_ms
+        if queued:
+            log.info("funding time %s: %d paper accounts", funding_ms, len(queued))
+        await self.store.notify_queued(queued)
 
     async def step_if_due(self, epoch: int) -> float:
         if self.feed is None:

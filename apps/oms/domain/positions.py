@@ -158,13 +158,17 @@ def open_position(deal: Deal) -> Position:
 
 def apply_deal(position: Position | None, deal: Deal) -> Position:
     """Apply one deal. Same side increases and re-averages; opposite side reduces at the unchanged
-    average and realises pnl; reaching zero closes (or marks `merged` for a merge deal).
+    average and realises pnl; reaching zero closes (or marks `merged` for a merge deal). A deal
+    of quantity 0 is a cash deal (a funding payment): it adds its pnl and fee and nothing else.
     Raises BookError if the deal belongs elsewhere, crosses zero or its pnl disagrees."""
     if position is None:
         return open_position(deal)
     _check_belongs(position, deal)
     with money_context():
         fee = position.fee + deal.fee_in_quote
+        if deal.qty.is_zero():  # a cash deal (funding): pnl and fee only, exposure unchanged
+            return replace(position, realized_pnl=position.realized_pnl + deal.pnl, fee=fee,
+                           updated_at=deal.executed_at)  # fmt: skip
         if deal.side is position.side:
             if not deal.pnl.is_zero():
                 raise BookError(f"increasing deal {deal.deal_id} carries pnl {deal.pnl}")

@@ -18,6 +18,7 @@ params={"clientOrderId": ...})`; it raises `ccxt.OrderNotFound` when the venue n
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from contextlib import AbstractContextManager
 from decimal import Decimal
 from typing import Any, Protocol, runtime_checkable
@@ -176,3 +177,13 @@ class JoinableVenuePort(MatchingVenuePort, Protocol):
     def joinable(self) -> bool: ...
 
     def join(self, conn: AsyncConnection) -> AbstractContextManager[JoinedTransaction]: ...
+
+
+@runtime_checkable
+class FundingVenuePort(JoinableVenuePort, Protocol):
+    """A simulated venue that charges perpetual funding itself (the paper venue): the worker
+    runs it joined, so the wallet and the books' funding deals commit together."""
+
+    async def apply_funding(
+        self, funding_ms: int, rates: Mapping[str, Decimal]
+    ) -> dict[str, Decimal]: ...

@@ -69,6 +69,13 @@ async def booked_keys(
     return frozenset((str(r.exchange_trade_id), int(r.leg)) for r in rows)
 
 
+async def has_trade_id_prefix(conn: AsyncConnection, account_id: int, prefix: str) -> bool:
+    """Whether a deal of the account has an `exchange_trade_id` starting with `prefix`."""
+    query = select(D.id).where(D.account_id == account_id,
+                               D.exchange_trade_id.startswith(prefix, autoescape=True)).limit(1)
+    return (await conn.execute(query)).first() is not None
+
+
 async def insert_position(conn: AsyncConnection, position: Position) -> int:
     result = await conn.execute(insert(positions), position_values(position))
     return int(result.inserted_primary_key[0])  # type: ignore[index]

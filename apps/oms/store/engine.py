@@ -2,22 +2,37 @@
 or SQLite (aiosqlite).
 
 Dialect branches live here and nowhere else: SQLite gets WAL, a busy timeout, foreign keys and
-`BEGIN IMMEDIATE` write transactions; MySQL gets a recycled pool with READ COMMITTED isolation.
+`BEGIN IMMEDIATE` write transactions (a read connection, marked by `reading()`, begins DEFERRED:
+a WAL snapshot that never takes or waits for the write lock); MySQL gets a recycled pool with
+READ COMMITTED isolation.
 """
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
 from sqlalchemy import event, text
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import ArgumentError, NoSuchModuleError
-from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
 from apps.oms.errors import ConfigError
 
 SUPPORTED_DRIVERS = {"mysql+asyncmy", "mysql+aiomysql", "sqlite+aiosqlite"}
+READ_ONLY = "oms_read_only"  # execution option of a connection that only reads
+
+
+@asynccontextmanager
+async def reading(engine: AsyncEngine) -> AsyncIterator[AsyncConnection]:
+    """A connection that only reads. On SQLite its transaction begins DEFERRED: a snapshot of
+    the WAL, so reads never queue behind (or time out on) the single writer; elsewhere it is
+    a plain connection."""
+    async with engine.connect() as conn:
+        await conn.execution_options(**{READ_ONLY: True})
+        yield conn
 
 
 def parse_database_url(url: str) -> URL:
@@ -91,7 +106,8 @@ def _sqlite_engine(url: URL, *, echo: bool) -> AsyncEngine:
 
     @event.listens_for(engine.sync_engine, "begin")
     def _on_begin(conn: Any) -> None:
-        conn.exec_driver_sql("BEGIN IMMEDIATE")
+        read_only = conn.get_execution_options().get(READ_ONLY, False)
+        conn.exec_driver_sql("BEGIN" if read_only else "BEGIN IMMEDIATE")
 
     return engine
 

@@ -31,6 +31,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from apps.oms.domain.paper.book import Quote
 from apps.oms.domain.paper.matching import Outcome
 from apps.oms.domain.paper.state import OPEN, AccountState, Fill, PaperOrder, Position
+from apps.oms.store.engine import reading
 from apps.oms.store.paper_tables import (
     paper_accounts,
     paper_balances,
@@ -166,7 +167,7 @@ class PaperStore:
                 await joined.flush()
             yield joined.conn
             return
-        async with self.engine.connect() as conn:
+        async with reading(self.engine) as conn:
             yield conn
 
     @asynccontextmanager
@@ -234,7 +235,7 @@ class PaperStore:
                 state, version = await self._load(joined.conn, account_id, lock=True)
                 pending = joined.pending[account_id] = _Pending(version, state, state)
             return pending.state, pending.version
-        async with self.engine.connect() as conn:
+        async with reading(self.engine) as conn:
             return await self._load(conn, account_id)
 
     async def _load(
@@ -722,5 +723,5 @@ async def paper_account_ids(engine: AsyncEngine, account_ids: Iterable[int]) -> 
     if not ids:
         return set()
     query = select(accounts.c.id).where(accounts.c.id.in_(ids), accounts.c.exchange_id == "paper")
-    async with engine.connect() as conn:
+    async with reading(engine) as conn:
         return {int(i) for i in (await conn.scalars(query))}

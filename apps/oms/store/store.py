@@ -11,7 +11,7 @@ from contextlib import asynccontextmanager
 
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from apps.oms.store.engine import create_engine, ping
+from apps.oms.store.engine import create_engine, ping, reading
 
 
 class Store:
@@ -41,8 +41,9 @@ class Store:
 
     @asynccontextmanager
     async def read(self) -> AsyncIterator[AsyncConnection]:
-        """A read-only connection whose transaction is always ended (rolled back) afterwards."""
-        async with self.engine.connect() as conn:
+        """A read-only connection whose transaction is always ended (rolled back) afterwards
+        (on SQLite a deferred snapshot that never waits for the writer)."""
+        async with reading(self.engine) as conn:
             try:
                 yield conn
             finally:

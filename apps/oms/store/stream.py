@@ -11,6 +11,7 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from apps.oms.store.engine import reading
 from apps.oms.store.store import Store
 from apps.oms.store.tables import outbox, sequencer_state
 
@@ -97,7 +98,7 @@ async def consistent_read(store: Store) -> AsyncIterator[AsyncConnection]:
     Dialect branch: MySQL/MariaDB pools run READ COMMITTED (a fresh snapshot per statement), so
     this connection switches to REPEATABLE READ; SQLite transactions are snapshots already.
     """
-    async with store.engine.connect() as conn:
+    async with reading(store.engine) as conn:
         if store.dialect == "mysql":
             await conn.execution_options(isolation_level="REPEATABLE READ")
         # SQLAlchemy restores the pool's isolation level when the connection is returned

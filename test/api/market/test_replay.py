@@ -69,7 +69,11 @@ async def run_replay(market: Market) -> list[tuple[str, Decimal]]:
 
     async def done() -> list[tuple[str, Decimal]] | None:
         async with market.client() as http:
-            source = (await http.get("/paper/prices")).json()["source"]
+            resp = await http.get("/paper/prices")
+        if resp.status_code == 503:  # store_unavailable (a busy SQLite file): ask again
+            return None
+        assert resp.status_code == 200, resp.text
+        source = resp.json()["source"]
         got = sorted((o["side"], D(o["price"])) for o in await orders(market, ids)
                      if o["status"] == "FILLED")  # fmt: skip
         seen[:] = [source, got]

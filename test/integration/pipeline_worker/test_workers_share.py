@@ -45,10 +45,10 @@ async def remaining(store: Store) -> int:
         return len(rows.all())
 
 
-def start(store: Store) -> tuple[Worker, asyncio.Task[None], asyncio.Event]:
+def start(store: Store, poll_max_ms: int = 100) -> tuple[Worker, asyncio.Task[None], asyncio.Event]:
     # two workers share one event loop here: a generous liveness margin (5 s), so that a loaded
     # machine delaying one of them does not make the other take its accounts (not tested here)
-    settings = Settings(worker=worker_settings(poll_max_ms=100, concurrency=16, lease_seconds=5,
+    settings = Settings(worker=worker_settings(poll_max_ms=poll_max_ms, concurrency=16, lease_seconds=5,
                                                heartbeat_seconds=0.5, missed_heartbeats=10))
     worker = Worker(settings, store)
     stop = asyncio.Event()
@@ -70,7 +70,10 @@ async def test_two_workers_share_the_accounts(fresh_store: Store) -> None:
     # (joined paper sends take a few ms: the accounts would go idle and be handed back)
     accounts = [await h.account("hedge", faults={"ack_latency_ms": 20}) for _ in range(10)]
     await h.price(SYMBOL, "50000")
-    first, second = start(fresh_store), start(fresh_store)
+    # accounts a peer leaves untaken go to the other worker after a grace period of five of
+    # its rounds (max 1 s, 5 x poll_max): 5 s here, so that a loaded machine delaying one
+    # worker's round does not hand its share to the other while the split is observed
+    first, second = start(fresh_store, 1000), start(fresh_store, 1000)
     try:
         await registered(fresh_store, 2)
         await queue_orders(h, accounts, 15)

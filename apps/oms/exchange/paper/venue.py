@@ -22,6 +22,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from apps.oms.domain.paper import ledger
 from apps.oms.domain.paper.book import BookConfig, Quote
 from apps.oms.domain.paper.faults import REJECT, TIMEOUT, UNAVAILABLE, FaultConfig, decide
+from apps.oms.domain.paper.funding import apply_funding
 from apps.oms.domain.paper.leverage import set_leverage
 from apps.oms.domain.paper.matching import (
     Outcome,
@@ -304,6 +305,20 @@ class PaperVenue(PaperMarketData):
                                                              now))  # fmt: skip
         found = await self.fetch_positions([symbol])
         return found[0] if found and market.symbol == symbol else None
+
+    # --- funding --------------------------------------------------------------------------
+
+    async def apply_funding(
+        self, funding_ms: int, rates: Mapping[str, Decimal]
+    ) -> dict[str, Decimal]:
+        """Charge or credit this account's open swap positions for the funding time
+        `funding_ms` at `rates` (per symbol) and each symbol's current last price (the mark);
+        returns the marks used, for every rated symbol of the shared market."""
+        marks = {symbol: (await self.quote(symbol)).last
+                 for symbol in sorted(rates) if symbol in self.venue.by_symbol}  # fmt: skip
+        await self._apply(lambda state, _now: apply_funding(state, self.venue, funding_ms, marks,
+                                                            rates)[0])  # fmt: skip
+        return marks
 
     # --- matching -------------------------------------------------------------------------
 

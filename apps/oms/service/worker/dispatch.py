@@ -13,6 +13,7 @@ from apps.oms.clock import utcnow
 from apps.oms.domain.enums import OrderStatus
 from apps.oms.service.worker.cancel import execute_cancel, execute_cancel_all, execute_change
 from apps.oms.service.worker.ccxt_call import execute_ccxt_call
+from apps.oms.service.worker.funding import execute_funding
 from apps.oms.service.worker.internal import execute_internal
 from apps.oms.service.worker.reassign import execute_reassign
 from apps.oms.service.worker.reconcile import execute_reconcile
@@ -42,6 +43,7 @@ EXECUTORS: dict[str, Executor] = {
     "ccxt_call": execute_ccxt_call,  # /ccxt gateway trade and granted restricted functions
     "reconcile": execute_reconcile,  # POST /oms/reconcile and the schedule
     "reassign": execute_reassign,  # POST /oms/reassign (applied, not previewed)
+    "funding": execute_funding,  # paper perpetual funding, enqueued by the price scheduler
 }
 
 

@@ -1,0 +1,75 @@
+"""`funding` commands: a perpetual funding time applied to one paper account.
+
+The price scheduler enqueues one per paper account with open swap positions at every funding
+time (`request_id = funding:<funding time ms>`, unique per account). The worker runs it in one
+fenced transaction with the paper venue joined: the venue's wallet moves (`apply_funding`) and
+every open OMS position of a rated symbol gets its funding deal (`domain.funding`), so both
+commit together or not at all. A funding time whose deals are already booked on the account
+is not applied again (neither wallet nor books), whatever command asks.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from decimal import Decimal
+from typing import Any
+
+from apps.oms.domain.funding import funding_deals, funding_trade_id
+from apps.oms.service.ports import FundingVenuePort
+from apps.oms.service.views import deal_view
+from apps.oms.service.worker.booking import PlaceholderIds, emit_position
+from apps.oms.service.worker.results import finish
+from apps.oms.service.worker.runtime import AccountRuntime, Recorder
+from apps.oms.store import books
+from apps.oms.store.positions import open_positions_of, position_from_row
+from apps.oms.store.queue import Claimed
+
+COMMAND_TYPE = "funding"
+
+
+async def execute_funding(rt: AccountRuntime, cmd: Claimed, stop: asyncio.Event) -> None:
+    venue = rt.venue
+    if not isinstance(venue, FundingVenuePort):
+        async with rt.record(cmd) as rec:
+            await finish(rec, cmd, error_code="unsupported_command",
+                         error_message="funding is charged by the paper venue only")  # fmt: skip
+        return
+    funding_ms = int(cmd.payload["funding_ms"])
+    rates = {str(k): Decimal(str(v)) for k, v in dict(cmd.payload["rates"]).items()}
+    async with rt.record(cmd) as rec:
+        if await books.has_trade_id_prefix(rec.conn, rt.account_id, f"funding:{funding_ms}:"):
+            await finish(rec, cmd, result={"funding_ms": funding_ms, "deals": 0, "amount": "0",
+                                           "already_applied": True})  # fmt: skip
+            return  # applied before (venue and books commit together): never charge twice
+        with venue.join(rec.conn) as joined:
+            rec.before_commit.append(joined.flush)
+            rec.after_commit.append(joined.publish)
+            marks = await venue.apply_funding(funding_ms, rates)
+            booked = [await _book(rec, funding_ms, symbol, marks[symbol], rates[symbol])
+                      for symbol in sorted(marks)]  # fmt: skip
+            deals = [d for symbol_deals in booked for d in symbol_deals]
+            await finish(rec, cmd, result={
+                "funding_ms": funding_ms, "deals": len(deals),
+                "amount": str(sum((Decimal(d["pnl"]) for d in deals), Decimal(0))),
+            })  # fmt: skip
+
+
+async def _book(
+    rec: Recorder, funding_ms: int, symbol: str, mark: Decimal, rate: Decimal
+) -> list[dict[str, Any]]:
+    rows = await open_positions_of(rec.conn, rec.rt.account_id, symbol)
+    positions = [position_from_row(r) for r in rows]
+    keys = [funding_trade_id(funding_ms, p.position_id) for p in positions]
+    done = await books.booked_keys(rec.conn, rec.rt.account_id, keys)
+    fresh = [p for p in positions if (funding_trade_id(funding_ms, p.position_id), 0) not in done]
+    deals, changed = funding_deals(fresh, funding_ms, mark, rate, PlaceholderIds(), rec.now)
+    views: list[dict[str, Any]] = []
+    for deal in deals:
+        deal_id = await books.insert_deal(rec.conn, deal)
+        view = deal_view({**books.deal_values(deal), "id": deal_id})
+        views.append(view)
+        await rec.emit("deal_created", view, strategy_id=deal.strategy_id)
+    for position in changed:
+        await books.update_position(rec.conn, position)
+        await emit_position(rec, position.position_id, position=position)
+    return views
