@@ -26,6 +26,9 @@ os.environ.setdefault("OMS_RECONCILE__SCHEDULE", "false")
 os.environ.setdefault("OMS_PAPER_PRICE_SOURCE", "manual")
 os.environ.setdefault("OMS_PAPER__DEFAULT_SPREAD_BPS", "0")
 os.environ.setdefault("OMS_PAPER__LEVEL_NOTIONAL_USDT", "0")
+# no funding times (00:00/08:00/16:00 UTC would add `funding` commands to counted sequences);
+# funding's own tests set an interval or enqueue directly
+os.environ.setdefault("OMS_PAPER__FUNDING_INTERVAL_SECONDS", "0")
 
 MYSQL_HOST = os.environ.get("OMS_TEST_MYSQL_HOST", "127.0.0.1")
 MYSQL_PORT = int(os.environ.get("OMS_TEST_MYSQL_PORT", "3306"))

@@ -42,7 +42,8 @@ def clean_env(**extra: str) -> dict[str, str]:
     # a market that stands still, bid = ask, unlimited depth: these tests assert exact fills at
     # prices they post (make run's moving market: test/api/market/)
     env.update({"PYTHONPATH": str(ROOT), "OMS_PAPER_PRICE_SOURCE": "manual",
-                "OMS_PAPER__DEFAULT_SPREAD_BPS": "0", "OMS_PAPER__LEVEL_NOTIONAL_USDT": "0"},
+                "OMS_PAPER__DEFAULT_SPREAD_BPS": "0", "OMS_PAPER__LEVEL_NOTIONAL_USDT": "0",
+                "OMS_PAPER__FUNDING_INTERVAL_SECONDS": "0"},
                **extra)  # fmt: skip
     return env
 

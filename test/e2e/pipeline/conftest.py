@@ -91,6 +91,7 @@ class Stack:
             "OMS_DATABASE_URL": self.url, "OMS_API_PORT": str(self.port),
             "OMS_SECURITY__API_KEY_PEPPER": PEPPER, "OMS_PAPER_PRICE_SOURCE": "manual",
             "OMS_PAPER__DEFAULT_SPREAD_BPS": "0", "OMS_PAPER__LEVEL_NOTIONAL_USDT": "0",
+            "OMS_PAPER__FUNDING_INTERVAL_SECONDS": "0",
             "OMS_LOG_LEVEL": "WARNING", "PYTHONPATH": str(ROOT), **WORKER_ENV,
             **self.extra_env,
         })

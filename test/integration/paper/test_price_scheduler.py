@@ -10,15 +10,19 @@ from decimal import Decimal
 from typing import Any
 
 import pytest
-from sqlalchemy import update
+from sqlalchemy import select, update
 
 from apps.oms.config import Settings, load_settings
+from apps.oms.domain.enums import PositionState, Side
+from apps.oms.domain.positions import Position
 from apps.oms.exchange.paper.feeds import SAMPLE_REPLAY, LiveFeed, build_feed
-from apps.oms.store import fleet, paper_feed
+from apps.oms.store import books, fleet, paper_feed
+from apps.oms.store.accounts import insert_account
 from apps.oms.store.migrate import upgrade
 from apps.oms.store.paper import PaperStore
 from apps.oms.store.paper_tables import paper_price_feed
 from apps.oms.store.store import Store
+from apps.oms.store.tables import commands
 from apps.worker import price_feed
 from apps.worker.price_feed import PriceScheduler
 from test.conftest import create_mysql_database, drop_mysql_database
@@ -153,3 +157,31 @@ def test_random_walk_prices_are_decimal_on_the_tick() -> None:
 
     assert all(m.price_step > 0 for m in MarketList.of().by_symbol.values())
     assert Decimal("50000.1") % Decimal("0.1") == 0
+
+
+async def test_the_scheduler_enqueues_funding_for_accounts_with_open_swaps(store: Store) -> None:
+    """A one-second funding interval: the round that holds the lease enqueues the current
+    funding time's command for a paper account holding a perpetual, once."""
+    owner = f"f-{id(store)}"
+    await register(store, owner)
+    now = datetime.now(UTC)
+    async with store.transaction() as conn:
+        held = await insert_account(conn, exchange_id="paper", label="f", position_mode="hedge",
+                                    is_testnet=False, is_live=False, config={})  # fmt: skip
+        await books.insert_position(conn, Position(
+            0, held, "BTC/USDT:USDT", 0, Side.BUY, Decimal("0.01"), Decimal("50000"),
+            Decimal(0), Decimal(0), Decimal(1), PositionState.OPEN, "api", now, now))
+    funded = load_settings(paper={"price_source": "manual", "funding_interval_seconds": 1},
+                           worker={"heartbeat_seconds": 30})  # fmt: skip
+    scheduler = PriceScheduler(funded, store, owner)
+    await rounds(scheduler, 1)
+    assert scheduler.funded_ms is not None
+    async with store.read() as conn:
+        rows = (await conn.execute(select(commands).where(
+            commands.c.account_id == held, commands.c.command_type == "funding"))).mappings().all()
+    mine = [r for r in rows if r["request_id"] == f"funding:{scheduler.funded_ms}"]
+    assert len(mine) == 1
+    assert mine[0]["payload"]["funding_ms"] == scheduler.funded_ms
+    assert mine[0]["payload"]["rates"]["BTC/USDT:USDT"] == "0.0001"
+    assert "BTC/USDT" not in mine[0]["payload"]["rates"]  # spot pays no funding
+    await scheduler.close_feed()

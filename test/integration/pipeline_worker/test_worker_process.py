@@ -31,7 +31,8 @@ async def start_worker(url: str, tmp: Path) -> asyncio.subprocess.Process:
                OMS_WORKER__HEARTBEAT_SECONDS="0.3", OMS_WORKER__POLL_MAX_MS="20",
                OMS_WORKER__UNKNOWN_OUTCOME_WINDOW_SECONDS="15",
                OMS_WORKER__VENUE_TIMEOUT_SECONDS="30", OMS_PAPER_PRICE_SOURCE="manual",
-               OMS_PAPER__DEFAULT_SPREAD_BPS="0", OMS_PAPER__LEVEL_NOTIONAL_USDT="0")
+               OMS_PAPER__DEFAULT_SPREAD_BPS="0", OMS_PAPER__LEVEL_NOTIONAL_USDT="0",
+               OMS_PAPER__FUNDING_INTERVAL_SECONDS="0")
     fd = os.open(tmp / f"worker-{os.urandom(4).hex()}.log", os.O_WRONLY | os.O_CREAT)
     try:
         return await asyncio.create_subprocess_exec(
