@@ -106,6 +106,7 @@ function priceChart(s: Session): { el: HTMLElement; destroy: () => void } {
   const addFill = (d: Row): void => {
     const id = Number(d["id"]);
     if (fillIds.has(id) || String(d["account_id"]) !== acc.value || d["symbol"] !== sym.value) return;
+    if (Number(d["qty"]) === 0) return; // a cash deal (funding): money, not a fill on the price line
     fillIds.add(id);
     const time = secs(d["executed_at"]);
     if (!points.has(time)) points.set(time, plot(String(d["price"])));

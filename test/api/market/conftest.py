@@ -50,8 +50,17 @@ async def eventually(probe: Callable[[], Awaitable[Any]], what: str,
         if found:
             return found
         if loop.time() > end:
+            dump_tasks()
             raise AssertionError(f"gave up waiting for {what}: last seen {detail}")
         await asyncio.sleep(0.1)
+
+
+def dump_tasks() -> None:
+    """Print where every task of this loop (API, worker, schedulers) stands: what a wait that
+    gave up was stuck behind."""
+    for task in asyncio.all_tasks():
+        print(f"--- {task.get_name()}: {task.get_coro()}")  # noqa: T201 - test diagnostics
+        task.print_stack(limit=12)
 
 
 def market_settings(url: str, **paper: Any) -> Settings:
@@ -98,7 +107,11 @@ async def start_market(url: str, settings: Settings) -> AsyncIterator[Market]:
                      done["admin"]["api_key"]["plain"], int(done["account"]["id"]))
     finally:
         stop.set()
-        await asyncio.wait_for(worker, 60)
+        try:
+            await asyncio.wait_for(asyncio.shield(worker), 60)
+        except TimeoutError:
+            dump_tasks()
+            raise
         await worker_store.close()
         server.should_exit = True
         await asyncio.wait_for(serving, 30)
