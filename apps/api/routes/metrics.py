@@ -104,7 +104,8 @@ async def get_metrics(
     if not settings.api.public_metrics:
         await _require_admin(store, settings, x_api_key)
     async with store.read() as conn:
-        max_age = timedelta(seconds=settings.worker.heartbeat_seconds * 3)
+        # alive as /readyz and lease takeover count it: a beat within `dead_after_seconds`
+        max_age = timedelta(seconds=settings.worker.dead_after_seconds)
         gauges = await read_gauges(conn, utcnow(), max_age)
     hub = getattr(request.app.state, "stream_hub", None)
     registry = CollectorRegistry(auto_describe=False)
