@@ -8,27 +8,27 @@ Numbers arrive as Decimal, int or str (a float is converted through its shortest
 
 from __future__ import annotations
 
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 from typing import Any
 
 import ccxt
 
+from apps.oms.domain.money import DecimalFormatError, parse_decimal
 from apps.oms.domain.paper.state import OrderRequest
 
 
 def decimal_arg(value: Any, name: str) -> Decimal | None:
-    """An exact Decimal from a CCXT argument; InvalidOrder when it is not a finite number."""
+    """An exact Decimal from a CCXT argument or param, read by the one strict parser of every
+    entry point (`parse_decimal`: plain ASCII syntax, at most 18 fractional digits; a float by
+    its shortest repr); InvalidOrder otherwise."""
     if value is None:
         return None
     if isinstance(value, bool):
         raise ccxt.InvalidOrder(f"paper {name} must be a number")
     try:
-        number = value if isinstance(value, Decimal) else Decimal(str(value))
-    except InvalidOperation:
-        raise ccxt.InvalidOrder(f"paper {name} is not a number: {value!r}") from None
-    if not number.is_finite():
-        raise ccxt.InvalidOrder(f"paper {name} must be finite")
-    return number
+        return parse_decimal(repr(value) if isinstance(value, float) else value)
+    except DecimalFormatError as exc:
+        raise ccxt.InvalidOrder(f"paper {name} is not a valid number: {exc}") from None
 
 
 def _trigger(params: dict[str, Any]) -> tuple[Decimal | None, str | None]:
