@@ -2,6 +2,7 @@
 
 from datetime import UTC, datetime
 from decimal import Decimal
+from pathlib import Path
 
 import pytest
 from sqlalchemy import insert, inspect, select
@@ -87,5 +88,33 @@ async def test_money_columns_refuse_float(store_url: str) -> None:
                         updated_at=NAIVE,
                     )
                 )
+    finally:
+        await store.close()
+
+
+async def test_sqlite_reads_never_wait_for_the_writer(tmp_path: Path) -> None:
+    """SQLite has one writer: a read connection begins DEFERRED (a WAL snapshot), so it reads
+    the last committed state while a write transaction holds the lock, instead of queueing
+    behind it (and failing with `database is locked` after the busy timeout)."""
+    url = f"sqlite+aiosqlite:///{tmp_path}/reads.sqlite3"
+    await upgrade_async(url)
+    store = Store.from_url(url)
+    symbol = "READ/WAIT"
+    try:
+        async with store.transaction() as conn:
+            await conn.execute(insert(market_quotes).values(
+                venue="test", symbol=symbol, bid=Decimal(1), ask=Decimal(2),
+                quoted_at=datetime(2026, 11, 22, tzinfo=UTC)))
+        async with store.transaction() as writer:  # holds SQLite's write lock from here
+            await writer.execute(market_quotes.update().where(market_quotes.c.symbol == symbol)
+                                 .values(bid=Decimal(5)))  # fmt: skip
+            async with store.read() as reader:  # the same task: waiting would never end
+                seen = (await reader.execute(select(market_quotes.c.bid).where(
+                    market_quotes.c.symbol == symbol))).scalar_one()
+            assert seen == Decimal(1)  # the committed snapshot, not the writer's change
+        async with store.read() as reader:
+            after = (await reader.execute(select(market_quotes.c.bid).where(
+                market_quotes.c.symbol == symbol))).scalar_one()
+        assert after == Decimal(5)
     finally:
         await store.close()
