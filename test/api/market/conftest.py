@@ -56,11 +56,18 @@ async def eventually(probe: Callable[[], Awaitable[Any]], what: str,
 
 
 def dump_tasks() -> None:
-    """Print where every task of this loop (API, worker, schedulers) stands: what a wait that
-    gave up was stuck behind."""
+    """Print where every task of this loop (API, worker, schedulers) stands, following each
+    coroutine's await chain down to the innermost frame: what a wait that gave up was stuck
+    behind."""
     for task in asyncio.all_tasks():
-        print(f"--- {task.get_name()}: {task.get_coro()}")  # noqa: T201 - test diagnostics
-        task.print_stack(limit=12)
+        chain: list[str] = []
+        coro: Any = task.get_coro()
+        while coro is not None and len(chain) < 40:
+            frame = getattr(coro, "cr_frame", None) or getattr(coro, "gi_frame", None)
+            if frame is not None:
+                chain.append(f"{frame.f_code.co_filename}:{frame.f_lineno} {frame.f_code.co_name}")
+            coro = getattr(coro, "cr_await", None) or getattr(coro, "gi_yieldfrom", None)
+        print(f"--- {task.get_name()}\n    " + "\n    ".join(chain))  # noqa: T201
 
 
 def market_settings(url: str, **paper: Any) -> Settings:

@@ -15,6 +15,7 @@ import pytest
 from sqlalchemy import func, select
 
 from apps.oms.store.paper_tables import paper_orders
+from apps.oms.store.store import Store
 from apps.oms.store.tables import account_leases, commands, orders
 
 from .conftest import Harness, eventually
@@ -41,11 +42,12 @@ async def start_worker(url: str, tmp: Path) -> asyncio.subprocess.Process:
         os.close(fd)
 
 
-@pytest.mark.parametrize("store_url", ["mysql"], indirect=True)
-async def test_kill_9_and_restart(
-    harness: Callable[..., Harness], store_url: str, tmp_path: Path,
-) -> None:
-    h = harness()
+@pytest.mark.parametrize("fresh_url", ["mysql"], indirect=True)
+async def test_kill_9_and_restart(fresh_store: Store, fresh_url: str, tmp_path: Path) -> None:
+    # a database of its own: the worker process leases every account with work in it, and
+    # other tests' accounts (CCXT ones without network among them) must not take its slots
+    h = Harness(fresh_store)
+    store_url = fresh_url
     accts = [await h.account("hedge", faults={"timeout_rate": "0.2", "seed": n})
              for n in range(3)]
     await h.price("BTC/USDT:USDT", "50000")
@@ -74,7 +76,7 @@ async def test_kill_9_and_restart(
         await eventually(lambda: _more_than(finished, len(every) - 1), 60)
     finally:
         proc.send_signal(signal.SIGTERM)
-        assert await asyncio.wait_for(proc.wait(), 20) == 0
+        assert await asyncio.wait_for(proc.wait(), 60) == 0
     async with h.store.read() as conn:
         statuses = {(r[0], r[1]) for r in await conn.execute(
             select(commands.c.status, commands.c.error_code).where(commands.c.id.in_(every)))}

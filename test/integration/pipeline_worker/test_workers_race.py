@@ -5,7 +5,6 @@ positions equal the fold of deals, outbox dense, leases released on stop."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
 
 from sqlalchemy import func, select
 
@@ -20,8 +19,11 @@ from .test_commands import assert_fold
 from .test_sequencer import check_dense, sequence_all
 
 
-async def test_workers_race(harness: Callable[..., Harness], store_url: str) -> None:
-    h = harness()
+async def test_workers_race(fresh_store: Store, fresh_url: str) -> None:
+    # a database of its own: the workers lease every account with work in it, and other
+    # tests' accounts (CCXT ones without network among them) must not take their slots
+    h = Harness(fresh_store)
+    store_url = fresh_url
     accts = [await h.account("netting") for _ in range(4)]
     ids: dict[int, list[int]] = {a: [] for a in accts}
     for n in range(10):
