@@ -43,8 +43,10 @@ STANDBY_SECONDS = 1.0  # how often a standing-by scheduler looks at the lease / 
 PRUNE_EVERY = 500  # price steps between prunings of the recorded path
 # a fast replay stores the ticks due within this window in one transaction (up to BATCH_TICKS):
 # matching follows the recorded path, so batching changes no fill, only the commit count
+# (at most BATCH_TICKS: each tick writes every market of its pair, so a step stays a short
+# transaction even on a loaded machine)
 BATCH_SECONDS = 0.05
-BATCH_TICKS = 200
+BATCH_TICKS = 50
 
 
 @dataclass(frozen=True, slots=True)
@@ -192,7 +194,8 @@ class PriceScheduler:
                 return self._due(self.settings.paper.live_poll_seconds)
         async with self.store.transaction() as conn:
             row = await paper_feed.hold(conn, owner=self.owner, epoch=epoch, now=utcnow(),
-                                        dialect=self.store.dialect)  # fmt: skip
+                                        dialect=self.store.dialect,
+                                        renew_seconds=self.settings.worker.lease_seconds)  # fmt: skip
             self.steps = 1
             with self.paper_store.join(conn):
                 moved = (await feed.store_points(points) if isinstance(feed, LiveFeed)

@@ -89,13 +89,19 @@ async def take(
 
 
 async def hold(
-    conn: AsyncConnection, *, owner: str, epoch: int, now: datetime, dialect: str
-) -> FeedRow:
-    """Lock the row for this transaction; FeedLost unless the lease is still ours."""
+    conn: AsyncConnection, *, owner: str, epoch: int, now: datetime, dialect: str,
+    renew_seconds: float | None = None,
+) -> FeedRow:  # fmt: skip
+    """Lock the row for this transaction; FeedLost unless the lease is still ours. With
+    `renew_seconds` the lease is also extended from `now`: a scheduler that keeps stepping
+    keeps its lease, however long its lease rounds are delayed."""
     query = select(F.id).where(F.id == FEED_ID, F.owner == owner, F.lease_epoch == epoch,
                                F.expires_at >= now)  # fmt: skip
     if (await conn.execute(lock(query, dialect))).first() is None:
         raise FeedLost(f"paper price scheduler lease epoch {epoch} lost")
+    if renew_seconds is not None:
+        await conn.execute(update(paper_price_feed).where(F.id == FEED_ID)
+                           .values(expires_at=now + timedelta(seconds=renew_seconds)))  # fmt: skip
     found = await read(conn)
     assert found is not None  # noqa: S101 - locked just above
     return found

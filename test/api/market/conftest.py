@@ -23,7 +23,7 @@ from test.api.live.conftest import free_port
 from test.conftest import create_mysql_database, drop_mysql_database
 
 PEPPER = "test-pepper-for-paper-market-0123456"
-DEADLINE = 120.0  # generous: a loaded machine may be slow, the walk is random
+DEADLINE = 300.0  # generous: a loaded machine may be slow, the walk is random
 
 
 @dataclass
