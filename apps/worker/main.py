@@ -49,6 +49,9 @@ class Worker:
         self.passed_over: dict[int, float] = {}  # free accounts left to peers, since when
         self.crowded = False  # at capacity while other accounts have work
         self.releasing: set[asyncio.Task[None]] = set()  # background lease releases
+        # accounts whose lease is being given back: still this worker's in the store, so they
+        # count towards its fair share until the release commits (else it could take another)
+        self.releasing_accounts: set[int] = set()
         self.renewed_at = 0.0  # last renewal of the leases' backstop expiry (monotonic)
         # the paper market's price source: driven by one worker at a time (apps/worker/price_feed)
         self.price_scheduler = PriceScheduler(settings, store, self.worker_id)
@@ -145,9 +148,10 @@ class Worker:
             clock = time.monotonic()
             grace = max(1.0, 5 * cfg.poll_max_ms / 1000)  # several of a peer's rounds
             overdue = {a for a, since in self.passed_over.items() if clock - since >= grace}
+            held = set(self.tasks) | self.releasing_accounts
             taken, left = await leases.acquire(
                 conn, owner=self.worker_id, now=now, lease_seconds=cfg.lease_seconds,
-                limit=cfg.concurrency - len(self.tasks), exclude=self.tasks,
+                limit=cfg.concurrency - len(held), exclude=held,
                 dialect=self.store.dialect, workers=alive, overdue=overdue,
                 dead_after=dead_after)
         self.passed_over = {a: self.passed_over.get(a, clock) for a in left}
@@ -189,7 +193,13 @@ class Worker:
         store is closed and leak it — the intermittent "unclosed" ResourceWarning in tests)."""
         task = asyncio.get_running_loop().create_task(self.release([lease]))
         self.releasing.add(task)
-        task.add_done_callback(self.releasing.discard)
+        self.releasing_accounts.add(lease.account_id)
+
+        def done(finished: asyncio.Task[None]) -> None:
+            self.releasing.discard(finished)
+            self.releasing_accounts.discard(lease.account_id)
+
+        task.add_done_callback(done)
 
     async def release(self, held: list[Lease]) -> None:
         with contextlib.suppress(Exception):
