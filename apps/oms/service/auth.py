@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 from prometheus_client import Counter
+from sqlalchemy.exc import OperationalError
 
 from apps.oms.clock import utcnow
 from apps.oms.domain.access import AccountFlags
@@ -61,9 +62,18 @@ async def authenticate(store: Store, pepper: str, plain_key: str | None) -> Prin
         if refusal is not None:
             raise refusal
     if found.last_used_at is None or found.last_used_at < now - LAST_USED_THROTTLE:
-        async with store.transaction() as conn:
-            await identity.touch_key(conn, found.api_key_id, now)
+        await _touch(store, found.api_key_id, now)
     return _principal(found, grants)
+
+
+async def _touch(store: Store, api_key_id: int, now: datetime) -> None:
+    """Record the key's use, best effort: a busy store (SQLite's one writer held past its busy
+    timeout) must not fail the request it authenticates; the next request records it."""
+    try:
+        async with store.transaction() as conn:
+            await identity.touch_key(conn, api_key_id, now)
+    except OperationalError as exc:
+        log.warning("last_used_at of key %s not recorded: %s", api_key_id, exc.orig)
 
 
 async def revalidate(
