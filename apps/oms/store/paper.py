@@ -526,30 +526,44 @@ class PaperStore:
 
     async def put_quote(self, quote: Quote, source: str) -> Quote:
         """Store a new price of a symbol; its `seq` becomes the stored one plus one."""
-        values = {
-            "last": quote.last,
-            "bid": quote.bid,
-            "ask": quote.ask,
-            "source": source,
-            "updated_at": to_dt(quote.timestamp_ms),
-        }
+        (stored,) = await self.put_quotes([quote], source)
+        return stored
+
+    async def put_quotes(self, quotes: list[Quote], source: str) -> list[Quote]:
+        """Store new prices in order (several per symbol allowed): each gets the symbol's next
+        `seq` and a row of the recorded path; the symbol's current price becomes its last one.
+        One locked read of the symbols, one multi-row insert of the path, one write per symbol
+        (a replay step stores dozens of ticks for each market)."""
+        if not quotes:
+            return []
+        c = paper_prices.c
+        symbols = sorted({q.symbol for q in quotes})
         async with self._writing() as conn:
-            c = paper_prices.c
-            done = await conn.execute(
-                update(paper_prices).where(c.symbol == quote.symbol).values(seq=c.seq + 1, **values)
-            )
-            if done.rowcount != 1:
-                await conn.execute(
-                    insert(paper_prices).values(symbol=quote.symbol, seq=1, **values)
-                )
-            seq = int(await conn.scalar(select(c.seq).where(c.symbol == quote.symbol)) or 1)
-            await conn.execute(
-                insert(paper_price_ticks).values(
-                    symbol=quote.symbol, seq=seq, last=quote.last, bid=quote.bid, ask=quote.ask,
-                    at=values["updated_at"],
-                )
-            )  # fmt: skip
-        return Quote(quote.symbol, quote.last, quote.bid, quote.ask, seq, quote.timestamp_ms)
+            query = select(c.symbol, c.seq).where(c.symbol.in_(symbols))
+            if conn.dialect.name != "sqlite":  # SQLite: BEGIN IMMEDIATE serialises writers
+                query = query.with_for_update()
+            known = {str(r.symbol): int(r.seq) for r in await conn.execute(query)}
+            seqs = dict(known)
+            stored: list[Quote] = []
+            ticks: list[dict[str, Any]] = []
+            latest: dict[str, dict[str, Any]] = {}
+            for quote in quotes:
+                seq = seqs[quote.symbol] = seqs.get(quote.symbol, 0) + 1
+                at = to_dt(quote.timestamp_ms)
+                latest[quote.symbol] = {"seq": seq, "last": quote.last, "bid": quote.bid,
+                                        "ask": quote.ask, "source": source, "updated_at": at}
+                ticks.append({"symbol": quote.symbol, "seq": seq, "last": quote.last,
+                              "bid": quote.bid, "ask": quote.ask, "at": at})
+                stored.append(Quote(quote.symbol, quote.last, quote.bid, quote.ask, seq,
+                                    quote.timestamp_ms))
+            for symbol, values in latest.items():
+                if symbol in known:
+                    await conn.execute(update(paper_prices).where(c.symbol == symbol)
+                                       .values(**values))  # fmt: skip
+                else:
+                    await conn.execute(insert(paper_prices).values(symbol=symbol, **values))
+            await conn.execute(insert(paper_price_ticks), ticks)
+        return stored
 
     async def get_path(self, symbol: str, after_seq: int, before_seq: int) -> list[Quote]:
         """The recorded prices of `symbol` with `after_seq < seq < before_seq`, oldest first;

@@ -65,7 +65,7 @@ class RandomWalkFeed:
 
     async def advance(self) -> list[Quote]:
         stored = await self.store.get_quotes()
-        moved = []
+        quotes: list[Quote] = []
         for symbol, market in sorted(self.venue.by_symbol.items()):
             current = stored.get(symbol)
             last = current.last if current else self.venue.markets.default_price(symbol)
@@ -73,9 +73,8 @@ class RandomWalkFeed:
             price = random_walk_step(
                 last, self.seed, symbol, step, self.step_bps, market.price_step
             )
-            quote = make_quote(market, price, self.venue.book, timestamp_ms=self.clock())
-            moved.append(await self.store.put_quote(quote, "random_walk"))
-        return moved
+            quotes.append(make_quote(market, price, self.venue.book, timestamp_ms=self.clock()))
+        return await self.store.put_quotes(quotes, "random_walk")  # one write for every market
 
     async def close(self) -> None:
         """Nothing to release."""
@@ -121,14 +120,29 @@ class ReplayFeed:
         return float(delay_ms / 1000)
 
     async def advance(self) -> list[Quote]:
-        if self.position >= len(self.ticks):
-            if not self.loop or not self.ticks:
-                return []
-            self.position, self.laps = 0, self.laps + 1
-        tick = self.ticks[self.position]
-        self.position += 1
-        return await store_points(
-            self.store, self.venue, [Point(tick.symbol, tick.price)], "replay", self.clock()
+        moved, _steps = await self.advance_batch(1, 0.0)
+        return moved
+
+    async def advance_batch(self, limit: int, window_seconds: float) -> tuple[list[Quote], int]:
+        """Store the next tick and the ones due within `window_seconds` after it (at most
+        `limit`, never past the end of a lap) in one write; the quotes and the ticks taken."""
+        points: list[Point] = []
+        window = 0.0
+        while len(points) < limit:
+            if self.position >= len(self.ticks):
+                if points or not self.loop or not self.ticks:
+                    break
+                self.position, self.laps = 0, self.laps + 1
+            tick = self.ticks[self.position]
+            self.position += 1
+            points.append(Point(tick.symbol, tick.price))
+            window += self.delay_seconds()
+            if window >= window_seconds:
+                break
+        if not points:
+            return [], 0
+        return await store_points(self.store, self.venue, points, "replay", self.clock()), len(
+            points
         )
 
     async def close(self) -> None:
@@ -187,7 +201,7 @@ async def store_points(
 ) -> list[Quote]:
     """Store each point for its symbol and every listed market with the same base and quote
     (spot + perp), rounded to each market's tick (a live price may be finer)."""
-    stored = []
+    quotes: list[Quote] = []
     for point in points:
         anchor = venue.markets.get(point.symbol)
         for market in venue.by_symbol.values():
@@ -198,9 +212,8 @@ async def store_points(
                 ask = None if point.ask is None else _to_tick(point.ask, step, ROUND_CEILING)
                 if bid is not None and ask is not None and bid >= ask:
                     bid = ask = None  # crossed or locked after rounding: use the spread
-                quote = make_quote(market, price, venue.book, bid, ask, 0, timestamp_ms)
-                stored.append(await store.put_quote(quote, source))
-    return stored
+                quotes.append(make_quote(market, price, venue.book, bid, ask, 0, timestamp_ms))
+    return await store.put_quotes(quotes, source)
 
 
 def _to_tick(price: Decimal, step: Decimal, rounding: str) -> Decimal:
