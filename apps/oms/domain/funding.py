@@ -22,8 +22,13 @@ from apps.oms.domain.paper.funding import payment
 from apps.oms.domain.positions import Deal, Position, apply_deal
 
 
+def funding_prefix(funding_ms: int) -> str:
+    """The start of every funding deal's `exchange_trade_id` for one funding time."""
+    return f"funding:{funding_ms}:"
+
+
 def funding_trade_id(funding_ms: int, position_id: int) -> str:
-    return f"funding:{funding_ms}:{position_id}"
+    return f"{funding_prefix(funding_ms)}{position_id}"
 
 
 def funding_deals(

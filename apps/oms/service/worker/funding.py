@@ -14,7 +14,8 @@ import asyncio
 from decimal import Decimal
 from typing import Any
 
-from apps.oms.domain.funding import funding_deals, funding_trade_id
+from apps.oms.domain.funding import funding_deals, funding_prefix
+from apps.oms.domain.positions import Position
 from apps.oms.service.ports import FundingVenuePort
 from apps.oms.service.views import deal_view
 from apps.oms.service.worker.booking import PlaceholderIds, emit_position
@@ -37,7 +38,7 @@ async def execute_funding(rt: AccountRuntime, cmd: Claimed, stop: asyncio.Event)
     funding_ms = int(cmd.payload["funding_ms"])
     rates = {str(k): Decimal(str(v)) for k, v in dict(cmd.payload["rates"]).items()}
     async with rt.record(cmd) as rec:
-        if await books.has_trade_id_prefix(rec.conn, rt.account_id, f"funding:{funding_ms}:"):
+        if await books.has_trade_id_prefix(rec.conn, rt.account_id, funding_prefix(funding_ms)):
             await finish(rec, cmd, result={"funding_ms": funding_ms, "deals": 0, "amount": "0",
                                            "already_applied": True})  # fmt: skip
             return  # applied before (venue and books commit together): never charge twice
@@ -45,7 +46,10 @@ async def execute_funding(rt: AccountRuntime, cmd: Claimed, stop: asyncio.Event)
             rec.before_commit.append(joined.flush)
             rec.after_commit.append(joined.publish)
             marks = await venue.apply_funding(funding_ms, rates)
-            booked = [await _book(rec, funding_ms, symbol, marks[symbol], rates[symbol])
+            held = [position_from_row(r)
+                    for r in await open_positions_of(rec.conn, rt.account_id)]  # fmt: skip
+            booked = [await _book(rec, funding_ms, [p for p in held if p.symbol == symbol],
+                                  marks[symbol], rates[symbol])
                       for symbol in sorted(marks)]  # fmt: skip
             deals = [d for symbol_deals in booked for d in symbol_deals]
             await finish(rec, cmd, result={
@@ -55,14 +59,11 @@ async def execute_funding(rt: AccountRuntime, cmd: Claimed, stop: asyncio.Event)
 
 
 async def _book(
-    rec: Recorder, funding_ms: int, symbol: str, mark: Decimal, rate: Decimal
+    rec: Recorder, funding_ms: int, positions: list[Position], mark: Decimal, rate: Decimal
 ) -> list[dict[str, Any]]:
-    rows = await open_positions_of(rec.conn, rec.rt.account_id, symbol)
-    positions = [position_from_row(r) for r in rows]
-    keys = [funding_trade_id(funding_ms, p.position_id) for p in positions]
-    done = await books.booked_keys(rec.conn, rec.rt.account_id, keys)
-    fresh = [p for p in positions if (funding_trade_id(funding_ms, p.position_id), 0) not in done]
-    deals, changed = funding_deals(fresh, funding_ms, mark, rate, PlaceholderIds(), rec.now)
+    """The funding deals of one symbol's open positions (the caller checked that this funding
+    time is not booked yet; the store's unique trade id backs that up)."""
+    deals, changed = funding_deals(positions, funding_ms, mark, rate, PlaceholderIds(), rec.now)
     views: list[dict[str, Any]] = []
     for deal in deals:
         deal_id = await books.insert_deal(rec.conn, deal)
