@@ -56,6 +56,7 @@ class AccountOut(BaseModel):
     status: str
     allow_new_positions: bool
     out_of_sync: bool
+    out_of_sync_blocks: bool
     shadow: bool
     has_credentials: bool
     credentials_updated_at: str | None

@@ -12,6 +12,7 @@ import "./screens/monitor";
 import "./screens/system";
 import "./screens/charts";
 import "./screens/people";
+import "./screens/operations";
 
 declare global {
   interface Window {

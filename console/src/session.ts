@@ -1,7 +1,13 @@
 // What the logged-in key is and may do: read from /user/profile, /oms/accounts and the server's
 // OpenAPI document (screens for endpoints the server does not have are not offered).
-import { Api, type Row } from "./api";
+import { Api } from "./api";
 import { LiveStream } from "./live";
+import type { Schema } from "./schemaform";
+
+interface OpenApiDoc {
+  paths: Record<string, Record<string, { requestBody?: { content?: Record<string, { schema?: Schema }> } }>>;
+  components?: { schemas?: Record<string, Schema> };
+}
 
 export interface Permissions {
   can_read: boolean;
@@ -23,6 +29,8 @@ export interface Account {
   status: string;
   allow_new_positions: boolean;
   out_of_sync: boolean;
+  out_of_sync_blocks?: boolean;
+  shadow?: boolean;
   permissions: Permissions | null;
 }
 
@@ -44,6 +52,8 @@ export class Session {
     readonly endpoints: Set<string>,
     /** logged in with user name and password: logout revokes the token (POST /auth/logout) */
     readonly isToken = false,
+    /** the server's OpenAPI document: request schemas for the forms built from them */
+    readonly openapi: OpenApiDoc | null = null,
   ) {
     this.live = new LiveStream(api, accounts.map((a) => a.id));
   }
@@ -59,15 +69,25 @@ export class Session {
     const profile = await api.get<Profile>("/user/profile");
     const accounts = (await api.get<{ items: Account[] }>("/oms/accounts")).items;
     const endpoints = new Set<string>();
+    let doc: OpenApiDoc | null = null;
     try {
-      const doc = await api.get<{ paths: Record<string, Row> }>("/openapi.json");
+      doc = await api.get<OpenApiDoc>("/openapi.json");
       for (const [path, ops] of Object.entries(doc.paths)) {
         for (const method of Object.keys(ops)) endpoints.add(`${method.toUpperCase()} ${path}`);
       }
     } catch {
       // no OpenAPI document: offer only the screens of the core API
     }
-    return new Session(api, profile, accounts, endpoints, isToken || profile.api_key.kind === "login_token");
+    return new Session(api, profile, accounts, endpoints, isToken || profile.api_key.kind === "login_token", doc);
+  }
+
+  /** The JSON request body schema of `method path`, as the server declares it. */
+  requestSchema(method: string, path: string): Schema | null {
+    return this.openapi?.paths[path]?.[method.toLowerCase()]?.requestBody?.content?.["application/json"]?.schema ?? null;
+  }
+
+  schemaNamed(name: string): Schema | null {
+    return this.openapi?.components?.schemas?.[name] ?? null;
   }
 
   has(endpoint: string): boolean {

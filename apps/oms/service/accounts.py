@@ -52,6 +52,8 @@ async def visible_accounts(
             "status": row["status"],
             "allow_new_positions": bool(row["allow_new_positions"]),
             "out_of_sync": bool(row["out_of_sync"]),
+            # out of sync and set to refuse new positions until reconciled (reconciliation.md)
+            "out_of_sync_blocks": bool(row["out_of_sync_blocks"]),
             "shadow": bool(row["shadow"]),
             "has_credentials": row["credentials_updated_at"] is not None,
             "credentials_updated_at": iso_z(row["credentials_updated_at"]),

@@ -7,7 +7,7 @@ import { makeGrid } from "../grid";
 import { t } from "../i18n";
 import { register } from "./registry";
 
-const FIELDS = ["id", "label", "exchange_id", "environment", "position_mode", "status", "allow_new_positions", "out_of_sync", "open_positions", "unrealized_pnl", "realized_pnl_open", "permissions"];
+const FIELDS = ["id", "label", "exchange_id", "environment", "position_mode", "status", "allow_new_positions", "shadow", "out_of_sync", "out_of_sync_blocks", "open_positions", "unrealized_pnl", "realized_pnl_open", "permissions"];
 
 register({
   id: "accounts",

@@ -4,8 +4,15 @@ import { errorText, type Row } from "../api";
 import { field, h, input, message, select } from "../dom";
 import { makeGrid } from "../grid";
 import { t } from "../i18n";
+import { endpointForm, formsRow, refreshAccountChoices } from "../schemaform";
 import type { Session } from "../session";
 import { register } from "./registry";
+
+/** After an account is added or changed: the session's account list (selects, flags) follows. */
+async function refreshAccounts(s: Session): Promise<void> {
+  s.accounts = (await s.api.get<{ items: typeof s.accounts }>("/oms/accounts")).items;
+  refreshAccountChoices(s);
+}
 
 function listScreen(root: HTMLElement, s: Session, title: string, path: string, fields: string[], testid: string, extra?: HTMLElement | null): () => void {
   const el = h("div");
@@ -61,7 +68,9 @@ register({
           return `strategy #${String(res["strategy_id"])}`;
         }, () => reload())
       : null;
-    const cleanup = listScreen(holder, s, t("nav_strategies"), "/strategies", ["id", "name", "client_strategy_id", "account_ids", "status", "created_at"], "grid-strategies", form);
+    const adminForm = s.isAdmin ? endpointForm(s, "PATCH", "/admin/strategies/{strategy_id}", { id: "edit_strategy", title: t("edit_strategy"), after: () => reload() }) : null;
+    const forms = formsRow(form, adminForm);
+    const cleanup = listScreen(holder, s, t("nav_strategies"), "/strategies", ["id", "name", "client_strategy_id", "account_ids", "status", "created_at"], "grid-strategies", forms);
     reload = () => void (holder as HTMLElement & { reload?: () => Promise<void> }).reload?.();
     root.append(holder);
     return cleanup;
@@ -85,11 +94,20 @@ register({
     root.append(h("h2", {}, t("nav_profile")),
       h("table", { class: "kv", "data-testid": "profile" }, ...rows.map(([k, v]) => h("tr", {}, h("th", {}, k), h("td", {}, v)))),
       h("h3", {}, t("permissions")), el);
+    let reloadKeys = (): void => undefined;
+    const forms = formsRow(
+      endpointForm(s, "PATCH", "/user/profile", { id: "edit_profile", title: t("edit_profile") }),
+      endpointForm(s, "POST", "/user/password", { id: "change_password", title: t("change_password") }),
+      endpointForm(s, "POST", "/user/api-keys", { id: "create_my_key", title: t("create_my_key"), after: () => reloadKeys() }),
+      endpointForm(s, "PATCH", "/user/api-keys/{api_key_id}", { id: "edit_my_key", title: t("edit_my_key"), after: () => reloadKeys() }),
+    );
     if (s.has("GET /user/api-keys")) {
       const keys = h("div");
       cleanups.push(listScreen(keys, s, t("nav_admin_keys"), "/user/api-keys", ["id", "label", "prefix", "kind", "status", "expires_at", "last_used_at", "created_at"], "grid-my-keys"));
+      reloadKeys = () => void (keys as HTMLElement & { reload?: () => Promise<void> }).reload?.();
       root.append(keys);
     }
+    if (forms) root.append(forms);
     return () => cleanups.forEach((c) => c());
   },
 });
@@ -115,7 +133,10 @@ register({
           return `user #${String(res["id"])} ${String(res["name"])}`;
         }, () => reload())
       : null;
-    const cleanup = listScreen(holder, s, t("nav_admin_users"), "/admin/users", ["id", "name", "role", "status", "has_password", "created_at"], "grid-users", form);
+    const forms = formsRow(form,
+      endpointForm(s, "PATCH", "/admin/users/{user_id}", { id: "edit_user", title: t("edit_user"), after: () => reload() }),
+      endpointForm(s, "POST", "/admin/users-with-api-key", { id: "create_user_with_key", title: t("create_user_with_key"), after: () => reload() }));
+    const cleanup = listScreen(holder, s, t("nav_admin_users"), "/admin/users", ["id", "name", "role", "status", "has_password", "created_at"], "grid-users", forms);
     reload = () => void (holder as HTMLElement & { reload?: () => Promise<void> }).reload?.();
     root.append(holder);
     return cleanup;
@@ -135,8 +156,21 @@ register({
 register({
   id: "admin-accounts", label: "nav_admin_accounts", group: "admin",
   visible: (s) => s.isAdmin && s.has("GET /admin/accounts"),
-  render: (root, s) => listScreen(root, s, t("nav_admin_accounts"), "/admin/accounts",
-    ["id", "label", "exchange_id", "position_mode", "environment", "status", "allow_new_positions", "is_testnet", "has_credentials", "credentials_updated_at"], "grid-admin-accounts"),
+  render(root, s) {
+    const holder = h("div");
+    const reload = (): void => {
+      void (holder as HTMLElement & { reload?: () => Promise<void> }).reload?.();
+      void refreshAccounts(s);
+    };
+    const forms = formsRow(
+      endpointForm(s, "POST", "/admin/accounts", { id: "create_account", title: t("create_account"), after: reload }),
+      endpointForm(s, "PATCH", "/admin/accounts/{account_id}", { id: "edit_account", title: t("edit_account"), after: reload }),
+      endpointForm(s, "PUT", "/admin/accounts/{account_id}/signal-secret", { id: "signal_secret", title: t("signal_secret") }));
+    const cleanup = listScreen(holder, s, t("nav_admin_accounts"), "/admin/accounts",
+      ["id", "label", "exchange_id", "position_mode", "environment", "status", "allow_new_positions", "is_testnet", "has_credentials", "credentials_updated_at"], "grid-admin-accounts", forms);
+    root.append(holder);
+    return cleanup;
+  },
 });
 
 // GET /admin/users-api-keys lists users, each with its keys: the grid shows one row per key
@@ -159,6 +193,11 @@ register({
     };
     void load();
     root.append(h("h2", {}, t("nav_admin_keys")), h("button", { type: "button", onclick: () => void load() }, t("refresh")), err, el);
+    const forms = formsRow(
+      endpointForm(s, "POST", "/admin/api-keys", { id: "create_key", title: t("create_key"), after: () => void load() }),
+      endpointForm(s, "PATCH", "/admin/api-keys/{api_key_id}", { id: "edit_key", title: t("edit_key"), after: () => void load() }),
+      endpointForm(s, "PUT", "/admin/api-keys/{api_key_id}/permissions", { id: "set_permissions", title: t("set_permissions") }));
+    if (forms) root.append(forms);
     const cleanups = [() => grid.destroy()];
     if (s.has("GET /admin/api-keys/{api_key_id}/permissions")) {
       const permEl = h("div");
@@ -262,6 +301,8 @@ function riskActions(s: Session): { el: HTMLElement; cleanup: () => void } | nul
     status: s.has("POST /oms/risk/{account_id}/status"),
     allow: s.has("POST /oms/risk/{account_id}/allow_new_positions"),
     strategies: s.has("GET /oms/risk/{account_id}/strategies") && s.has("POST /oms/risk/{account_id}/strategies/allow_new_positions"),
+    shadow: s.has("POST /oms/risk/{account_id}/shadow"),
+    strategyShadow: s.has("POST /oms/risk/{account_id}/strategies/shadow"),
   };
   const accounts = s.accounts.filter((a) => (has.status && s.canBlock(a)) || ((has.allow || has.strategies) && s.canAllowNew(a)));
   if (!accounts.length) return null;
@@ -270,7 +311,7 @@ function riskActions(s: Session): { el: HTMLElement; cleanup: () => void } | nul
   const state = h("div", { class: "kv", "data-testid": "risk-state" });
   const msg = h("div", { class: "msg", "data-testid": "result-risk_action" });
   const gridEl = h("div");
-  const grid = makeGrid(gridEl, ["strategy_id", "name", "client_strategy_id", "status", "allow_new_positions", "comment", "updated_at"], { testid: "grid-risk-strategies", height: "220px", rowId: (r) => String(r["strategy_id"]) });
+  const grid = makeGrid(gridEl, ["strategy_id", "name", "client_strategy_id", "status", "allow_new_positions", "shadow", "comment", "updated_at"], { testid: "grid-risk-strategies", height: "220px", rowId: (r) => String(r["strategy_id"]) });
   const strategy = input("action_strategy", { inputmode: "numeric", size: 6 });
   const current = (): (typeof accounts)[number] | undefined => accounts.find((a) => String(a.id) === acc.value);
   const button = (id: string, label: string, run: () => Promise<unknown>): HTMLButtonElement =>
@@ -283,13 +324,22 @@ function riskActions(s: Session): { el: HTMLElement; cleanup: () => void } | nul
     button("risk-allow-new", t("allow_new"), () => s.api.post(`/oms/risk/${acc.value}/allow_new_positions`, { allow_new_positions: true, comment: comment.value })),
     button("risk-stop-new", t("stop_new"), () => s.api.post(`/oms/risk/${acc.value}/allow_new_positions`, { allow_new_positions: false, comment: comment.value })),
   ];
+  // shadow mode (signals.md): new orders are validated and recorded but never sent
+  const shadowButtons = has.shadow ? [
+    button("risk-shadow-on", t("shadow_on"), () => s.api.post(`/oms/risk/${acc.value}/shadow`, { shadow: true, comment: comment.value })),
+    button("risk-shadow-off", t("shadow_off"), () => s.api.post(`/oms/risk/${acc.value}/shadow`, { shadow: false, comment: comment.value })),
+  ] : [];
+  const strategyShadowButtons = has.strategyShadow ? [
+    button("risk-strategy-shadow-on", t("shadow_on"), () => s.api.post(`/oms/risk/${acc.value}/strategies/shadow`, { strategy_id: Number(strategy.value), shadow: true, comment: comment.value })),
+    button("risk-strategy-shadow-off", t("shadow_off"), () => s.api.post(`/oms/risk/${acc.value}/strategies/shadow`, { strategy_id: Number(strategy.value), shadow: false, comment: comment.value })),
+  ] : [];
   const strategyButtons = [
     button("risk-strategy-allow", t("allow_new"), () => s.api.post(`/oms/risk/${acc.value}/strategies/allow_new_positions`, { strategy_id: Number(strategy.value), allow_new_positions: true, comment: comment.value })),
     button("risk-strategy-stop", t("stop_new"), () => s.api.post(`/oms/risk/${acc.value}/strategies/allow_new_positions`, { strategy_id: Number(strategy.value), allow_new_positions: false, comment: comment.value })),
   ];
   const statusRow = h("div", { class: "filters" }, ...statusButtons);
-  const allowRow = h("div", { class: "filters" }, ...allowButtons);
-  const strategyRow = h("div", { class: "filters" }, field(t("strategy"), strategy), ...strategyButtons);
+  const allowRow = h("div", { class: "filters" }, ...allowButtons, ...shadowButtons);
+  const strategyRow = h("div", { class: "filters" }, field(t("strategy"), strategy), ...strategyButtons, ...strategyShadowButtons);
   const strategySection = h("div", {}, h("h3", {}, t("strategies_allow")), strategyRow, gridEl);
   const load = async (): Promise<void> => {
     const a = current();
@@ -299,10 +349,11 @@ function riskActions(s: Session): { el: HTMLElement; cleanup: () => void } | nul
     try {
       s.accounts = (await s.api.get<{ items: typeof s.accounts }>("/oms/accounts")).items;
       const fresh = s.accounts.find((x) => String(x.id) === acc.value);
-      state.textContent = fresh ? `${t("account_status")}: ${fresh.status} · allow_new_positions: ${String(fresh.allow_new_positions)}` : "";
+      state.textContent = fresh ? `${t("account_status")}: ${fresh.status} · allow_new_positions: ${String(fresh.allow_new_positions)} · shadow: ${String(fresh.shadow ?? false)}` : "";
       if (fresh) {
         state.dataset["status"] = fresh.status;
         state.dataset["allowNew"] = String(fresh.allow_new_positions);
+        state.dataset["shadow"] = String(fresh.shadow ?? false);
       }
       if (has.strategies && a && s.canAllowNew(a)) {
         grid.setGridOption("rowData", (await s.api.get<{ items: Row[] }>(`/oms/risk/${acc.value}/strategies`)).items);

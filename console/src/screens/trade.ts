@@ -14,6 +14,8 @@ interface CommandItem {
   order_id: number | null;
   status: string | null;
   error: { code: string; message: string } | null;
+  /** a shadowed account or strategy: validated and recorded, never sent (signals.md) */
+  shadow?: boolean;
 }
 
 /** Non-empty fields only: decimals stay the strings typed in (parsed exactly by the API). */
@@ -33,7 +35,8 @@ export async function submitCommand(s: Session, accountId: number, command: stri
   const item = res.results[0];
   if (!item) return "";
   if (!item.ok) throw new Error(`${item.error?.message ?? "failed"} (${item.error?.code ?? ""})`);
-  return `${t("accepted")}: command #${item.command_id}${item.order_id ? `, order #${item.order_id}` : ""} → ${item.status}`;
+  const shadow = item.shadow ? ` · ${t("shadow_result")}` : "";
+  return `${t("accepted")}: command #${item.command_id}${item.order_id ? `, order #${item.order_id}` : ""} → ${item.status}${shadow}`;
 }
 
 function positionOptions(s: Session, accountId: number): [string, string][] {

@@ -183,7 +183,8 @@ def test_external_activity_reconcile_reassign_and_fail_closed(stack: Stack, mode
     assert run["out_of_sync"] is True, run
     assert run["mismatches"][0]["symbol"] == SYMBOL
     assert D(run["mismatches"][0]["venue_qty"]) == D("0.002")
-    assert account_row(stack, account_id)["out_of_sync"] is True
+    row = account_row(stack, account_id)
+    assert (row["out_of_sync"], row["out_of_sync_blocks"]) == (True, True), row
     status = stack.get("/oms/reconcile/status", status="fresh")["items"]
     assert any(s["account_id"] == account_id and s["out_of_sync"] for s in status)
     blocked = stack.post({"account_id": account_id, "command": "send_order", "payload": {
@@ -194,7 +195,8 @@ def test_external_activity_reconcile_reassign_and_fail_closed(stack: Stack, mode
     # the operator restores the venue (or corrects the books): the next run clears the flag
     external(stack, account_id, "adjust_position", symbol=SYMBOL, qty="0.006")
     assert reconcile(stack, account_id)["out_of_sync"] is False
-    assert account_row(stack, account_id)["out_of_sync"] is False
+    row = account_row(stack, account_id)
+    assert (row["out_of_sync"], row["out_of_sync_blocks"]) == (False, False), row
     stack.cmd(account_id, "send_order", symbol="ETH/USDT:USDT", side="buy",
               order_type="market", qty="0.01", strategy_id=strategy_id)
 
