@@ -18,3 +18,10 @@ export function setLanguage(code: string): void {
 export function t(key: LabelKey): string {
   return current[key];
 }
+
+/** A form field's label: its translation when the language file has `f_<name>`, else the
+ * API's own field name. */
+export function fieldLabel(name: string): string {
+  const key = `f_${name}`;
+  return key in current ? current[key as LabelKey] : name;
+}

@@ -4,8 +4,8 @@
 // (a PATCH changes only what is filled in); decimals and other strings go as typed.
 import { errorText, type Row } from "./api";
 import { h, message } from "./dom";
-import { t } from "./i18n";
-import type { Session } from "./session";
+import { fieldLabel, t } from "./i18n";
+import type { Account, Session } from "./session";
 
 export interface Schema {
   type?: string;
@@ -21,19 +21,27 @@ export interface Schema {
   description?: string;
 }
 
-/** One input (or group of inputs) and how to read its value; undefined = not sent. */
+/** One input (or group of inputs): how to read its value (undefined = not sent) and how to
+ * show a value read from the API (`set`, used to pre-fill a form with the current state). */
 interface Control {
   el: HTMLElement;
   get(): unknown;
+  set(value: unknown): void;
 }
 
 const SECRET = /password|secret|passphrase|api_key$/;
+
+function text(value: unknown): string {
+  return value === null || value === undefined ? "" : String(value);
+}
 
 class Builder {
   constructor(
     private readonly root: Schema,
     private readonly s: Session,
     private readonly prefix: string,
+    /** the accounts an `account_id` field may choose (default: every visible account) */
+    private readonly accounts: Account[] | null = null,
   ) {}
 
   resolve(schema: Schema): Schema {
@@ -67,14 +75,34 @@ class Builder {
         }
         return out;
       },
+      set: (value) => {
+        const row = (value ?? {}) as Row;
+        for (const p of parts) if (p.name in row) p.control.set(row[p.name]);
+      },
     };
   }
 
   property(name: string, schema: Schema, path: string, required: boolean): Control {
-    const { base } = this.unwrap(schema);
+    const { base, nullable } = this.unwrap(schema);
     const control = this.value(name, base, path, required);
-    const label = h("label", { class: "field" + (required ? " required" : "") }, h("span", {}, name + (required ? " *" : "")), control.el);
-    return { el: base.type === "object" || (base.type === "array" && this.resolve(base.items ?? {}).type === "object") ? control.el : label, get: control.get };
+    const grouped = base.type === "object" || (base.type === "array" && this.resolve(base.items ?? {}).type === "object");
+    if (grouped) return control;
+    const caption = h("span", { title: name }, fieldLabel(name) + (required ? " *" : ""));
+    if (!nullable) return { ...control, el: h("label", { class: "field" + (required ? " required" : "") }, caption, control.el) };
+    // a nullable field can be sent as null on purpose (e.g. a key that never expires, a signing
+    // secret removed): an empty field is "not sent", the box is "null"
+    const isNull = h("input", { type: "checkbox", "data-testid": `${this.prefix}${path}.null`, title: "null" });
+    isNull.addEventListener("change", () => ((control.el as HTMLInputElement).disabled = isNull.checked));
+    return {
+      el: h("label", { class: "field" + (required ? " required" : "") }, caption,
+        h("span", { class: "nullable" }, control.el, h("label", { class: "null" }, isNull, t("null_value")))),
+      get: () => (isNull.checked ? null : control.get()),
+      set: (value) => {
+        isNull.checked = value === null;
+        (control.el as HTMLInputElement).disabled = isNull.checked;
+        control.set(value);
+      },
+    };
   }
 
   value(name: string, base: Schema, path: string, required: boolean): Control {
@@ -84,22 +112,22 @@ class Builder {
       if (!required || base.default === undefined) el.append(h("option", { value: "" }, base.default === undefined ? "—" : `— (${String(base.default)})`));
       for (const v of base.enum) el.append(h("option", { value: v }, v));
       el.value = required && base.default !== undefined ? String(base.default) : "";
-      return { el, get: () => (el.value === "" ? undefined : el.value) };
+      return { el, get: () => (el.value === "" ? undefined : el.value), set: (v) => (el.value = text(v)) };
     }
     if (base.type === "boolean") {
       const el = h("select", { name: fieldName, "data-testid": fieldName },
         h("option", { value: "" }, base.default === undefined ? "—" : `— (${String(base.default)})`),
         h("option", { value: "true" }, "true"), h("option", { value: "false" }, "false"));
-      return { el, get: () => (el.value === "" ? undefined : el.value === "true") };
+      return { el, get: () => (el.value === "" ? undefined : el.value === "true"), set: (v) => (el.value = typeof v === "boolean" ? String(v) : "") };
     }
     if (base.type === "integer" && /(^|_)account_id$/.test(name)) {
-      const el = h("select", { name: fieldName, "data-testid": fieldName, "data-accounts": "" });
-      fillAccounts(el, this.s);
-      return { el, get: () => (el.value === "" ? undefined : Number(el.value)) };
+      const el = h("select", { name: fieldName, "data-testid": fieldName, "data-accounts": this.accounts ? "some" : "all" });
+      fillAccounts(el, this.s, this.accounts ?? undefined);
+      return { el, get: () => (el.value === "" ? undefined : Number(el.value)), set: (v) => (el.value = text(v)) };
     }
     if (base.type === "integer") {
       const el = h("input", { name: fieldName, "data-testid": fieldName, inputmode: "numeric", autocomplete: "off", placeholder: base.default === undefined ? "" : String(base.default) });
-      return { el, get: () => integer(el.value) };
+      return { el, get: () => integer(el.value), set: (v) => (el.value = text(v)) };
     }
     if (base.type === "array") {
       const items = this.resolve(base.items ?? {});
@@ -112,15 +140,16 @@ class Builder {
           if (!parts.length) return undefined;
           return items.type === "integer" ? parts.map((x) => integer(x) ?? x) : parts;
         },
+        set: (v) => (el.value = Array.isArray(v) ? v.map(String).join(", ") : ""),
       };
     }
     if (base.type === "object" && base.properties) {
       const inner = this.object(base, `${path}.`);
-      return { el: h("fieldset", {}, h("legend", {}, name), inner.el), get: () => nonEmpty(inner.get() as Row) };
+      return { el: h("fieldset", {}, h("legend", { title: name }, fieldLabel(name)), inner.el), get: () => nonEmpty(inner.get() as Row), set: inner.set };
     }
     if (base.type === "object") {
       const el = h("textarea", { name: fieldName, "data-testid": fieldName, rows: "3", placeholder: "{ }" });
-      return { el, get: () => (el.value.trim() ? (JSON.parse(el.value) as unknown) : undefined) };
+      return { el, get: () => (el.value.trim() ? (JSON.parse(el.value) as unknown) : undefined), set: (v) => (el.value = v == null ? "" : JSON.stringify(v)) };
     }
     const secret = SECRET.test(name);
     const el = h("input", {
@@ -128,7 +157,8 @@ class Builder {
       type: secret ? "password" : "text",
       placeholder: base.format === "date-time" ? "2026-12-31T00:00:00Z" : base.default === undefined ? "" : String(base.default),
     });
-    return { el, get: () => (el.value.trim() === "" ? undefined : el.value.trim()) };
+    // secrets are never read back into a form
+    return { el, get: () => (el.value.trim() === "" ? undefined : el.value.trim()), set: (v) => (el.value = secret ? "" : text(v)) };
   }
 
   /** An array of objects (e.g. a key's permissions per account): one row of fields per item. */
@@ -136,29 +166,38 @@ class Builder {
     const list: { el: HTMLElement; control: Control }[] = [];
     const body = h("div", { class: "schema-rows" });
     let made = 0; // names stay unique when a row is removed
-    const add = (): void => {
+    const add = (): Control => {
       const control = this.object(items, `${path}.${made++}.`);
       const entry = { el: h("div", { class: "schema-row" }), control };
-      const remove = h("button", { type: "button", class: "link", onclick: () => { list.splice(list.indexOf(entry), 1); entry.el.remove(); } }, "×");
+      const remove = h("button", { type: "button", class: "link", title: "remove", onclick: () => { list.splice(list.indexOf(entry), 1); entry.el.remove(); } }, "×");
       entry.el.append(control.el, remove);
       list.push(entry);
       body.append(entry.el);
+      return control;
     };
-    const el = h("fieldset", { "data-testid": `${this.prefix}${path}` }, h("legend", {}, name), body,
-      h("button", { type: "button", "data-testid": `${this.prefix}${path}.add`, onclick: add }, `+ ${name}`));
-    return { el, get: () => (list.length ? list.map((x) => x.control.get()) : undefined) };
+    const el = h("fieldset", { "data-testid": `${this.prefix}${path}` }, h("legend", { title: name }, fieldLabel(name)), body,
+      h("button", { type: "button", "data-testid": `${this.prefix}${path}.add`, onclick: () => void add() }, `+ ${fieldLabel(name)}`));
+    return {
+      el,
+      get: () => (list.length ? list.map((x) => x.control.get()) : undefined),
+      set: (value) => {
+        list.length = 0;
+        body.replaceChildren();
+        for (const item of Array.isArray(value) ? value : []) add().set(item);
+      },
+    };
   }
 }
 
-function fillAccounts(el: HTMLSelectElement, s: Session): void {
+function fillAccounts(el: HTMLSelectElement, s: Session, accounts?: Account[]): void {
   const keep = el.value;
-  el.replaceChildren(h("option", { value: "" }, "—"), ...s.accountOptions().map(([v, text]) => h("option", { value: v }, text)));
+  el.replaceChildren(h("option", { value: "" }, "—"), ...s.accountOptions(accounts).map(([v, label]) => h("option", { value: v }, label)));
   el.value = keep;
 }
 
 /** After the session's accounts changed (one added or renamed): every account choice follows. */
 export function refreshAccountChoices(s: Session): void {
-  document.querySelectorAll<HTMLSelectElement>("select[data-accounts]").forEach((el) => fillAccounts(el, s));
+  document.querySelectorAll<HTMLSelectElement>('select[data-accounts="all"]').forEach((el) => fillAccounts(el, s));
 }
 
 function integer(text: string): number | string | undefined {
@@ -179,6 +218,11 @@ export interface EndpointFormOptions {
   /** called with the response after a success (e.g. reload a grid) */
   after?: (res: unknown) => void;
   submitLabel?: string;
+  /** the current state to edit, read with the path parameters (e.g. a key's permissions): a
+   * "load current" button fills the form with it (a PUT replaces the whole list) */
+  prefill?: (params: Record<string, string>) => Promise<unknown>;
+  /** the accounts its `account_id` fields offer (those the key may use this endpoint on) */
+  accounts?: Account[];
 }
 
 /**
@@ -190,12 +234,35 @@ export function endpointForm(s: Session, method: string, path: string, opts: End
   const key = `${method.toUpperCase()} ${path}`;
   if (!s.has(key)) return null;
   const schema = s.requestSchema(method, path) ?? { type: "object", properties: {} };
-  const builder = new Builder(schema, s, "");
+  const builder = new Builder(schema, s, "", opts.accounts ?? null);
   const params = [...path.matchAll(/\{(\w+)\}/g)].map((m) => m[1] ?? "");
   const paramControls = params.map((p) => ({ name: p, control: builder.property(p, { type: "integer" }, p, true) }));
   const body = builder.object(schema, "");
   const msg = h("div", { class: "msg", "data-testid": `result-${opts.id}` });
   const out = h("pre", { class: "json", "data-testid": `response-${opts.id}` });
+  const pathParams = (): Record<string, string> => {
+    const values: Record<string, string> = {};
+    for (const p of paramControls) {
+      const v = p.control.get();
+      if (v === undefined) throw new Error(`${fieldLabel(p.name)}: ${t("required")}`);
+      values[p.name] = String(v);
+    }
+    return values;
+  };
+  const load = opts.prefill;
+  const loadButton = load
+    ? h("button", {
+        type: "button", "data-testid": `load-${opts.id}`,
+        onclick: async () => {
+          try {
+            body.set(await load(pathParams()));
+            message(msg, t("done"), true);
+          } catch (exc) {
+            message(msg, errorText(exc), false);
+          }
+        },
+      }, t("load_current"))
+    : null;
   const form: HTMLFormElement = h("form", {
     class: "card", "data-form": opts.id,
     onsubmit: async (e: Event) => {
@@ -203,15 +270,11 @@ export function endpointForm(s: Session, method: string, path: string, opts: End
       msg.className = "msg pending";
       msg.textContent = t("loading");
       try {
-        let url = path;
-        for (const p of paramControls) {
-          const v = p.control.get();
-          if (v === undefined) throw new Error(`${p.name}: ${t("required")}`);
-          url = url.replace(`{${p.name}}`, encodeURIComponent(String(v)));
-        }
-        const res = await s.api.request<unknown>(method.toUpperCase(), url, {}, body.get() ?? {});
+        const res = await s.api.request<unknown>(method.toUpperCase(), fill(path, pathParams()), {}, body.get() ?? {});
         out.textContent = JSON.stringify(res, null, 2);
         message(msg, t("done"), true);
+        // what was typed into password fields (passwords, secrets, credentials) is not kept
+        form.querySelectorAll<HTMLInputElement>('input[type="password"]').forEach((el) => (el.value = ""));
         opts.after?.(res);
       } catch (exc) {
         out.textContent = "";
@@ -219,11 +282,15 @@ export function endpointForm(s: Session, method: string, path: string, opts: End
       }
     },
   }, h("h3", {}, opts.title), h("code", { class: "endpoint" }, key),
-  paramControls.map((p) => p.control.el), body.el,
+  paramControls.map((p) => p.control.el), loadButton, body.el,
   h("button", { type: "submit", "data-testid": `submit-${opts.id}` }, opts.submitLabel ?? t("send")), msg, out);
   // a list of objects (permissions per account) or a long body gets the row's whole width
   if (form.querySelector(".schema-rows") || body.el.childElementCount > 8) form.classList.add("span-all");
   return form;
+}
+
+function fill(path: string, params: Record<string, string>): string {
+  return path.replace(/\{(\w+)\}/g, (_, name: string) => encodeURIComponent(params[name] ?? ""));
 }
 
 /** Several endpoint forms side by side; nothing when the server has none of them. */

@@ -102,11 +102,19 @@ export class Session {
     return TRADING_ROLES.has(this.profile.role) && Boolean(a.permissions?.can_trade);
   }
 
+  /** close_position, close_by, a reduce-only send: a trading role or risk, with can_close_position. */
   canClose(a: Account): boolean {
-    return (
-      this.canTrade(a) ||
-      (this.profile.role === "risk" && Boolean(a.permissions?.can_close_position || a.permissions?.can_risk_manage))
-    );
+    return (TRADING_ROLES.has(this.profile.role) || this.profile.role === "risk") && Boolean(a.permissions?.can_close_position);
+  }
+
+  /** cancel_order, cancel_all_orders: can_trade under a trading role, or can_risk_manage for risk. */
+  canCancel(a: Account): boolean {
+    return this.canTrade(a) || (this.profile.role === "risk" && Boolean(a.permissions?.can_risk_manage));
+  }
+
+  /** The send form: any order (can_trade), or reduce-only orders only (can_close_position). */
+  canSend(a: Account): boolean {
+    return this.canTrade(a) || this.canClose(a);
   }
 
   canRisk(a: Account): boolean {
@@ -132,6 +140,12 @@ export class Session {
   }
   get closeAccounts(): Account[] {
     return this.accounts.filter((a) => this.canClose(a));
+  }
+  get cancelAccounts(): Account[] {
+    return this.accounts.filter((a) => this.canCancel(a));
+  }
+  get sendAccounts(): Account[] {
+    return this.accounts.filter((a) => this.canSend(a));
   }
   get accountIds(): string {
     return this.accounts.map((a) => a.id).join(",");

@@ -644,15 +644,33 @@ def test_admin_write_forms(page: Page, keys: Keys) -> None:
     assert httpx.get(f"{stack.base}/user/profile",
                      headers={"x-api-key": second_key}).status_code == 200
     expect(page.get_by_test_id("grid-admin-keys")).to_contain_text("pm second")
-    # replace its permissions: read and close only
-    schema_form(page, "set_permissions", {"permissions": 1}, api_key_id=str(second_id),
-                permissions__0__account_id=str(keys.account_id),
-                permissions__0__can_close_position="true")
+    # change its permissions: "load current" fills the rows with the key's grants (a PUT
+    # replaces the whole list), then one flag is added
+    f = page.locator('form[data-form="set_permissions"]')
+    f.locator('[name="api_key_id"]').fill(str(second_id))
+    f.get_by_test_id("load-set_permissions").click()
+    expect(f.locator('[name="permissions.0.account_id"]')).to_have_value(str(keys.account_id))
+    expect(f.locator('[name="permissions.0.can_read"]')).to_have_value("true")
+    expect(f.locator('[name="permissions.1.account_id"]')).to_have_count(0)
+    schema_form(page, "set_permissions", permissions__0__can_close_position="true")
     perms = httpx.get(f"{stack.base}/admin/api-keys/{second_id}/permissions",
                       headers=admin).json()
-    (perm,) = perms.get("items", perms.get("permissions"))
+    (perm,) = perms["items"]
     assert (perm["account_id"], perm["can_read"], perm["can_trade"],
             perm["can_close_position"]) == (keys.account_id, True, False, True)
+    # the permissions grid shows the key's new grants
+    row = page.locator(
+        f'[data-testid="grid-admin-permissions"] .ag-row[row-id="{keys.account_id}"]')
+    expect(row.locator('[col-id="can_close_position"] input[type="checkbox"]')).to_be_checked()
+    # an expiry set, then removed on purpose with "null" (an empty field is not sent)
+    schema_form(page, "edit_key", api_key_id=str(second_id),
+                expires_at="2030-01-01T00:00:00Z")
+    assert key_row(stack, second_id)["expires_at"].startswith("2030-01-01")
+    f = page.locator('form[data-form="edit_key"]')
+    f.locator('[name="expires_at"]').fill("")
+    f.get_by_test_id("expires_at.null").check()
+    schema_form(page, "edit_key", api_key_id=str(second_id))
+    assert key_row(stack, second_id)["expires_at"] is None
     # disable it: the key stops working at once
     schema_form(page, "edit_key", api_key_id=str(second_id), status="disabled")
     assert httpx.get(f"{stack.base}/user/profile",
@@ -662,6 +680,21 @@ def test_admin_write_forms(page: Page, keys: Keys) -> None:
                       params={"page_size": 500}).json()["items"]
     assert {"add_account", "update_account", "create_api_key", "set_permission",
             "update_api_key"} <= {a["action"] for a in audit}
+
+    # strategies: an admin creates one on an account and disables it
+    goto(page, "strategies")
+    res = schema_form(page, "admin_create_strategy", name="console-admin-strategy",
+                      account_ids=str(keys.account_id))
+    strategy_id = int(res["strategy_id"])
+    schema_form(page, "edit_strategy", strategy_id=str(strategy_id), status="disabled")
+    listed = httpx.get(f"{stack.base}/admin/strategies", headers=admin).json()["items"]
+    assert next(x for x in listed if x["strategy_id"] == strategy_id)["status"] == "disabled"
+
+
+def key_row(stack: Any, key_id: int) -> dict[str, Any]:
+    users = httpx.get(f"{stack.base}/admin/users-api-keys",
+                      headers={"x-api-key": stack.admin_key}).json()["items"]
+    return dict(next(k for u in users for k in u["api_keys"] if k["id"] == key_id))
 
 
 def test_profile_operations_and_shadow(page: Page, keys: Keys) -> None:
@@ -712,14 +745,21 @@ def test_profile_operations_and_shadow(page: Page, keys: Keys) -> None:
     page.get_by_test_id("tab-reassign").click()
     res = schema_form(page, "reassign", account_id=str(acct), order_ids=str(order["order_id"]),
                       target_strategy_id=str(strategy_id))
-    assert str(order["order_id"]) in json.dumps(res), res
+    assert res["preview"] is True  # the default: nothing changed yet
+    assert [i["order_id"] for i in res["items"]] == [order["order_id"]]
+    assert stack.order(order["order_id"])["strategy_id"] == 0
     shot(page, "operations-reassign")
+    res = schema_form(page, "reassign", preview="false")
+    assert (res["preview"], res["orders_updated"]) == (False, 1), res
+    assert stack.order(order["order_id"])["strategy_id"] == strategy_id
     # a signal sent from the form becomes a command; the grid lists it with its outcome
     page.get_by_test_id("tab-signals").click()
     page.locator('[name="signals_account"]').select_option(str(acct))
     res = schema_form(page, "send_signal", account_id=str(acct), symbol=SYMBOL, side="buy",
                       qty="0.1", signal_id="console-signal-1")
     assert res["command_id"], res
+    stack.until(lambda: stack.command(res["command_id"])["status"] == "completed",
+                seconds=300, what="the signal's order")
     wait_rows(page, "grid-signals", ["signal_id", "status"],
               lambda r: [(x["signal_id"], x["status"]) for x in r]
               == [("console-signal-1", "accepted")], "signal listed")
@@ -732,31 +772,82 @@ def test_profile_operations_and_shadow(page: Page, keys: Keys) -> None:
     goto(page, "risk")
     page.locator('[name="action_account"]').select_option(str(acct))
     page.get_by_test_id("action_comment").fill("console: dry run")
+    # per strategy first: on, read back, off
+    page.get_by_test_id("action_strategy").fill(str(strategy_id))
+    page.get_by_test_id("risk-strategy-shadow-on").click()
+    expect(page.get_by_test_id("result-risk_action")).to_have_class("msg ok")
+    assert strategy_link(stack, keys.risk, acct, strategy_id)["shadow"] is True
+    page.get_by_test_id("risk-strategy-shadow-off").click()
+    expect(page.get_by_test_id("result-risk_action")).to_have_class("msg ok")
+    assert strategy_link(stack, keys.risk, acct, strategy_id)["shadow"] is False
     page.get_by_test_id("risk-shadow-on").click()
     expect(page.get_by_test_id("risk-state")).to_have_attribute("data-shadow", "true")
-    account = next(a for a in stack.get("/oms/accounts")["items"] if a["id"] == acct)
-    assert account["shadow"] is True
+    try:
+        account = next(a for a in stack.get("/oms/accounts")["items"] if a["id"] == acct)
+        assert account["shadow"] is True
+        page.get_by_test_id("logout").click()
+        positions_before = stack.positions(acct)
+        login(page, stack.base, stack.trader_key)
+        wait_live(page)
+        goto(page, "accounts")
+        row = page.locator(f'[data-testid="grid-accounts"] .ag-row[row-id="{acct}"]')
+        expect(row.locator('[col-id="shadow"] input[type="checkbox"]')).to_be_checked()
+        expect(row.locator('[col-id="out_of_sync_blocks"] input[type="checkbox"]')
+               ).not_to_be_checked()
+        goto(page, "trade")
+        text = send_form(page, "send_order", acct, symbol=SYMBOL, side="buy",
+                         order_type="market", qty="0.1")
+        assert "shadow: validated and recorded, not sent" in text, text
+        shot(page, "trade-shadow")
+        assert stack.positions(acct) == positions_before  # nothing reached the venue
+    finally:
+        # the module's stack is shared: never leave the account shadowed
+        off = httpx.post(f"{stack.base}/oms/risk/{acct}/shadow", headers={"x-api-key": keys.risk},
+                         json={"shadow": False, "comment": "console: dry run over"})
+        assert off.status_code == 200, off.text
+        for p in stack.positions(acct):
+            stack.cmd(acct, "close_position", position_id=p["id"])
+
+
+def strategy_link(stack: Any, key: str, account_id: int, strategy_id: int) -> dict[str, Any]:
+    links = httpx.get(f"{stack.base}/oms/risk/{account_id}/strategies",
+                      headers={"x-api-key": key}).json()["items"]
+    return dict(next(x for x in links if x["strategy_id"] == strategy_id))
+
+
+def test_forms_follow_the_keys_close_and_cancel_rights(page: Page, keys: Keys) -> None:
+    """A trader key that may only close gets the close forms and reduce-only sends, no
+    opening, change or cancel form; a risk key gets close-by too (security.md's table)."""
+    stack, acct = keys.stack, keys.account_id
+    created = httpx.post(f"{stack.base}/admin/users-with-api-key", headers={
+        "x-api-key": stack.admin_key}, json={
+        "name": "console-closer", "role": "trader", "label": "closer",
+        "permissions": [{"account_id": acct, "can_close_position": True}]})
+    assert created.status_code in (200, 201), created.text
+    login(page, stack.base, created.json()["api_key"]["api_key"])
+    wait_live(page)
+    goto(page, "trade")
+    for form in ("send_order", "close_position", "close_by"):
+        expect(page.locator(f'form[data-form="{form}"]')).to_have_count(1)
+    for form in ("change_order", "cancel_order", "cancel_all_orders", "merge_positions",
+                 "position_change"):
+        expect(page.locator(f'form[data-form="{form}"]')).to_have_count(0)
+    options = page.locator('form[data-form="send_order"] [name="reduce_only"] option')
+    assert options.all_inner_texts() == ["true"]
     page.get_by_test_id("logout").click()
-    positions_before = stack.positions(acct)
+
+    login(page, stack.base, keys.risk)  # can_close_position + can_risk_manage
+    wait_live(page)
+    goto(page, "trade")
+    for form in ("send_order", "close_position", "close_by", "cancel_order",
+                 "cancel_all_orders"):
+        expect(page.locator(f'form[data-form="{form}"]')).to_have_count(1)
+    for form in ("change_order", "merge_positions", "position_change"):
+        expect(page.locator(f'form[data-form="{form}"]')).to_have_count(0)
+    page.get_by_test_id("logout").click()
+
     login(page, stack.base, stack.trader_key)
     wait_live(page)
-    goto(page, "accounts")
-    row = page.locator(f'[data-testid="grid-accounts"] .ag-row[row-id="{acct}"]')
-    expect(row.locator('[col-id="shadow"] input[type="checkbox"]')).to_be_checked()
-    expect(row.locator('[col-id="out_of_sync_blocks"] input[type="checkbox"]')).not_to_be_checked()
     goto(page, "trade")
-    text = send_form(page, "send_order", acct, symbol=SYMBOL, side="buy", order_type="market",
-                     qty="0.1")
-    assert "shadow: validated and recorded, not sent" in text, text
-    shot(page, "trade-shadow")
-    assert stack.positions(acct) == positions_before  # nothing reached the venue
-    page.get_by_test_id("logout").click()
-    login(page, stack.base, keys.risk)
-    wait_live(page)
-    goto(page, "risk")
-    page.locator('[name="action_account"]').select_option(str(acct))
-    page.get_by_test_id("action_comment").fill("console: dry run over")
-    page.get_by_test_id("risk-shadow-off").click()
-    expect(page.get_by_test_id("risk-state")).to_have_attribute("data-shadow", "false")
-    for p in stack.positions(acct):
-        stack.cmd(acct, "close_position", position_id=p["id"])
+    options = page.locator('form[data-form="send_order"] [name="reduce_only"] option')
+    assert options.all_inner_texts() == ["false", "true"]

@@ -33,21 +33,26 @@ function reconcileTab(s: Session, cleanups: (() => void)[]): HTMLElement {
     }
   };
   void load();
+  // runs of every account arrive as events: re-read at most every half second
+  let pending: number | null = null;
   const off = s.live.onEvent((ev) => {
-    if (ev.event === "reconciliation_tick" || ev.event === "account_out_of_sync") void load();
+    if (ev.event !== "reconciliation_tick" && ev.event !== "account_out_of_sync") return;
+    if (pending === null) pending = window.setTimeout(() => { pending = null; void load(); }, 500);
   });
-  cleanups.push(off);
-  const form = s.accounts.some((a) => canReconcile(s, a))
-    ? endpointForm(s, "POST", "/oms/reconcile", { id: "reconcile", title: t("reconcile"), after: () => void load() })
+  cleanups.push(off, () => { if (pending !== null) window.clearTimeout(pending); });
+  const mine = s.accounts.filter((a) => canReconcile(s, a));
+  const form = mine.length
+    ? endpointForm(s, "POST", "/oms/reconcile", { id: "reconcile", title: t("reconcile"), after: () => void load(), accounts: mine })
     : null;
   return h("div", {}, h("div", { class: "forms" }, form),
     h("h3", {}, t("reconcile_status")), h("button", { type: "button", onclick: () => void load() }, t("refresh")), err, el);
 }
 
 function reassignTab(s: Session): HTMLElement {
-  const allowed = s.profile.role === "portfolio_manager" && s.accounts.some((a) => a.permissions?.can_trade);
-  const form = allowed ? endpointForm(s, "POST", "/oms/reassign", { id: "reassign", title: t("reassign") }) : null;
-  return h("div", { class: "forms" }, form ?? h("p", { class: "msg" }, t("not_built")));
+  // security.md: reassign = portfolio_manager with can_trade on the account
+  const mine = s.profile.role === "portfolio_manager" ? s.accounts.filter((a) => a.permissions?.can_trade) : [];
+  const form = mine.length ? endpointForm(s, "POST", "/oms/reassign", { id: "reassign", title: t("reassign"), accounts: mine }) : null;
+  return h("div", { class: "forms" }, form ?? h("p", { class: "msg" }, t("no_trading")));
 }
 
 function signalsTab(s: Session, cleanups: (() => void)[]): HTMLElement {
@@ -70,7 +75,7 @@ function signalsTab(s: Session, cleanups: (() => void)[]): HTMLElement {
   acc.addEventListener("change", () => void load());
   status.addEventListener("change", () => void load());
   void load();
-  const form = s.tradeAccounts.length ? endpointForm(s, "POST", "/signals/{account_id}", { id: "send_signal", title: t("send_signal"), after: () => void load() }) : null;
+  const form = s.tradeAccounts.length ? endpointForm(s, "POST", "/signals/{account_id}", { id: "send_signal", title: t("send_signal"), after: () => void load(), accounts: s.tradeAccounts }) : null;
   return h("div", {}, h("div", { class: "forms" }, form),
     h("div", { class: "filters" }, field(t("account"), acc), field(t("status"), status),
       h("button", { type: "button", "data-testid": "signals-refresh", onclick: () => void load() }, t("refresh"))), err, el);

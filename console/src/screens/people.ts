@@ -68,8 +68,11 @@ register({
           return `strategy #${String(res["strategy_id"])}`;
         }, () => reload())
       : null;
-    const adminForm = s.isAdmin ? endpointForm(s, "PATCH", "/admin/strategies/{strategy_id}", { id: "edit_strategy", title: t("edit_strategy"), after: () => reload() }) : null;
-    const forms = formsRow(form, adminForm);
+    const forms = s.isAdmin
+      ? formsRow(form,
+          endpointForm(s, "POST", "/admin/strategies", { id: "admin_create_strategy", title: t("create_strategy"), after: () => reload() }),
+          endpointForm(s, "PATCH", "/admin/strategies/{strategy_id}", { id: "edit_strategy", title: t("edit_strategy"), after: () => reload() }))
+      : formsRow(form);
     const cleanup = listScreen(holder, s, t("nav_strategies"), "/strategies", ["id", "name", "client_strategy_id", "account_ids", "status", "created_at"], "grid-strategies", forms);
     reload = () => void (holder as HTMLElement & { reload?: () => Promise<void> }).reload?.();
     root.append(holder);
@@ -196,7 +199,14 @@ register({
     const forms = formsRow(
       endpointForm(s, "POST", "/admin/api-keys", { id: "create_key", title: t("create_key"), after: () => void load() }),
       endpointForm(s, "PATCH", "/admin/api-keys/{api_key_id}", { id: "edit_key", title: t("edit_key"), after: () => void load() }),
-      endpointForm(s, "PUT", "/admin/api-keys/{api_key_id}/permissions", { id: "set_permissions", title: t("set_permissions") }));
+      // PUT replaces the key's whole list: "load current" fills the rows from the key's grants
+      // first, so adding one account does not silently drop the others
+      endpointForm(s, "PUT", "/admin/api-keys/{api_key_id}/permissions", {
+        id: "set_permissions", title: t("set_permissions"),
+        prefill: async (p) => ({ permissions: (await s.api.get<{ items: Row[] }>(`/admin/api-keys/${p["api_key_id"] ?? ""}/permissions`)).items }),
+        after: (res) => showPermissions(String((res as Row)["api_key_id"] ?? "")),
+      }));
+    let showPermissions = (_id: string): void => undefined;
     if (forms) root.append(forms);
     const cleanups = [() => grid.destroy()];
     if (s.has("GET /admin/api-keys/{api_key_id}/permissions")) {
@@ -218,6 +228,10 @@ register({
           }
         },
       }, field(t("key_id"), keyId), h("button", { type: "submit", "data-testid": "submit-permissions" }, t("apply")));
+      showPermissions = (id) => {
+        keyId.value = id;
+        form.requestSubmit();
+      };
       root.append(h("h3", {}, t("permissions")), form, msg, permEl);
     }
     return () => cleanups.forEach((c) => c());
@@ -269,7 +283,12 @@ register({
       onsubmit: async (e: Event) => {
         e.preventDefault();
         const body: Row = { strategy_id: Number(strategy.value || "0"), comment: comment.value };
-        for (const el of inputs) body[el.name] = el.value.trim() === "" ? null : INT_LIMITS.has(el.name) ? Number(el.value) : el.value.trim();
+        for (const el of inputs) {
+          const v = el.value.trim();
+          // a whole-number limit goes as a number; anything else as typed, for the API to refuse
+          // (Number("1,000") is NaN, which JSON would send as null = "no limit")
+          body[el.name] = v === "" ? null : INT_LIMITS.has(el.name) && /^\d+$/.test(v) ? Number(v) : v;
+        }
         const list = symbols.value.split(",").map((x) => x.trim()).filter(Boolean);
         body["symbol_allowlist"] = list.length ? list : null;
         try {

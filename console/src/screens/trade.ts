@@ -62,12 +62,17 @@ interface FormSpec {
   payload: (form: HTMLElement) => Row;
 }
 
+function reduceOnlyOptions(s: Session, accountId: number): [string, string][] {
+  const account = s.accounts.find((x) => x.id === accountId);
+  return account && s.canTrade(account) ? [["false", "false"], ["true", "true"]] : [["true", "true"]];
+}
+
 const SIDE = (): HTMLSelectElement => select("side", [["buy", t("buy")], ["sell", t("sell")]]);
 
 const FORMS: FormSpec[] = [
   {
-    id: "send_order", title: "send_order", command: "send_order", accounts: (s) => s.tradeAccounts,
-    fields: () => [
+    id: "send_order", title: "send_order", command: "send_order", accounts: (s) => s.sendAccounts,
+    fields: (s, a) => [
       field(t("symbol"), input("symbol", { value: "BTC/USDT", required: true })),
       field(t("side"), SIDE()),
       field(t("order_type"), select("order_type", [["market", "market"], ["limit", "limit"], ["stop", "stop"], ["stop_limit", "stop_limit"]])),
@@ -79,8 +84,14 @@ const FORMS: FormSpec[] = [
       field(`${t("strategy")} (${t("optional")})`, input("strategy_id", { inputmode: "numeric" })),
       field(`${t("position")} (${t("optional")})`, input("position_id", { inputmode: "numeric" })),
       field(`${t("comment")} (${t("optional")})`, input("comment")),
+      // a key that may only close (can_close_position without can_trade) sends reduce-only orders
+      field(t("reduce_only"), select("reduce_only", reduceOnlyOptions(s, a))),
     ],
-    payload: (f) => payloadOf(f, ["symbol", "side", "order_type", "qty", "price", "trigger_price", "oms_stop_loss", "oms_stop_gain", "strategy_id", "position_id", "comment"], ["strategy_id", "position_id"]),
+    payload: (f) => {
+      const body = payloadOf(f, ["symbol", "side", "order_type", "qty", "price", "trigger_price", "oms_stop_loss", "oms_stop_gain", "strategy_id", "position_id", "comment"], ["strategy_id", "position_id"]);
+      if (valueOf(f, "reduce_only") === "true") body["reduce_only"] = true;
+      return body;
+    },
   },
   {
     id: "change_order", title: "change_order", command: "change_order", accounts: (s) => s.tradeAccounts,
@@ -92,12 +103,12 @@ const FORMS: FormSpec[] = [
     payload: (f) => payloadOf(f, ["order_id", "new_price", "new_qty"], ["order_id"]),
   },
   {
-    id: "cancel_order", title: "cancel_order", command: "cancel_order", accounts: (s) => s.closeAccounts,
+    id: "cancel_order", title: "cancel_order", command: "cancel_order", accounts: (s) => s.cancelAccounts,
     fields: (s, a) => [field(t("order"), select("order_id", orderOptions(s, a)))],
     payload: (f) => payloadOf(f, ["order_id"], ["order_id"]),
   },
   {
-    id: "cancel_all_orders", title: "cancel_all", command: "cancel_all_orders", accounts: (s) => s.closeAccounts,
+    id: "cancel_all_orders", title: "cancel_all", command: "cancel_all_orders", accounts: (s) => s.cancelAccounts,
     fields: () => [field(`${t("symbol")} (${t("optional")})`, input("symbol"))],
     payload: (f) => payloadOf(f, ["symbol"]),
   },
@@ -112,7 +123,7 @@ const FORMS: FormSpec[] = [
     payload: (f) => payloadOf(f, ["position_id", "qty", "order_type", "price"], ["position_id"]),
   },
   {
-    id: "close_by", title: "close_by", command: "close_by", accounts: (s) => s.tradeAccounts.filter((a) => a.position_mode === "hedge"),
+    id: "close_by", title: "close_by", command: "close_by", accounts: (s) => s.closeAccounts.filter((a) => a.position_mode === "hedge"),
     fields: (s, a) => [
       field(t("position_a"), select("position_id_a", positionOptions(s, a))),
       field(t("position_b"), select("position_id_b", positionOptions(s, a))),
@@ -182,7 +193,7 @@ function buildForm(s: Session, spec: FormSpec, accounts: Account[]): { el: HTMLE
 register({
   id: "trade",
   label: "nav_trade",
-  visible: (s) => s.tradeAccounts.length > 0 || s.closeAccounts.length > 0,
+  visible: (s) => s.sendAccounts.length > 0 || s.cancelAccounts.length > 0,
   render(root, s) {
     const built = FORMS.map((spec) => [spec, spec.accounts(s)] as const)
       .filter(([, accounts]) => accounts.length > 0)
