@@ -294,6 +294,13 @@ def test_admin_and_risk_screens(page: Page, keys: Keys) -> None:
     form.get_by_test_id("submit-risk_limits").click()
     expect(page.get_by_test_id("result-risk_limits")).to_have_class("msg error")
     expect(page.get_by_test_id("result-risk_limits")).to_contain_text("validation_error")
+    # a whole-number limit typed with a separator is refused, not sent as "no limit"
+    form.locator('[name="max_order_qty"]').fill("12.5")
+    form.locator('[name="max_open_positions"]').fill("1,000")
+    form.get_by_test_id("submit-risk_limits").click()
+    expect(page.get_by_test_id("result-risk_limits")).to_have_class("msg error")
+    expect(page.get_by_test_id("result-risk_limits")).to_contain_text("max_open_positions")
+    form.locator('[name="max_open_positions"]').fill("")
     shot(page, "risk")
 
 
