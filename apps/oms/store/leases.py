@@ -105,6 +105,7 @@ async def acquire(
     holds), so that under sustained load a second worker process gets accounts too. `overdue`
     accounts (this worker left them to its peers a while ago and they are still free) are
     taken regardless of the share: a peer that is alive but full or slow cannot starve them.
+    A lone worker (`workers` <= 1) takes every free account with work, up to `limit`.
     With `dead_after`, leases whose owner is not a running worker with a heartbeat younger than
     that are free too (the worker passes it; without it only the expiry frees a lease).
     Returns the leases taken and the free accounts left to others."""
@@ -123,7 +124,10 @@ async def acquire(
     previous = {int(r.account_id): r.owner for r in rows if r.owner not in (None, owner)}
     share = -(-len(every) // max(1, workers)) - len(held)
     late = [a for a in free if a in overdue]
-    count = min(limit, max(share, len(late)))
+    # a lone worker has no peer to leave accounts for: the share (which counts the accounts it
+    # holds, idle ones too) would leave a new account waiting the grace period (~1 s) while an
+    # idle one is still leased
+    count = limit if workers <= 1 else min(limit, max(share, len(late)))
     chosen = (late + [a for a in free if a not in overdue])[: max(0, count)]
     taken = await _take(conn, chosen, owner, now, lease_seconds)
     await _announce_takeovers(conn, [t for t in taken if t.account_id in previous], previous, owner)

@@ -9,10 +9,11 @@ from collections import Counter
 from datetime import timedelta
 
 import pytest
-from sqlalchemy import insert, select
+from sqlalchemy import insert, select, update
 
 from apps.oms.clock import utcnow
 from apps.oms.config import Settings
+from apps.oms.store import leases
 from apps.oms.store.store import Store
 from apps.oms.store.tables import account_leases, commands, workers
 from apps.worker.main import Worker
@@ -66,9 +67,11 @@ async def registered(store: Store, count: int) -> None:
 
 async def test_two_workers_share_the_accounts(fresh_store: Store) -> None:
     h = Harness(fresh_store)
-    # a venue that answers in 20 ms keeps the load sustained while the leases are observed
-    # (joined paper sends take a few ms: the accounts would go idle and be handed back)
-    accounts = [await h.account("hedge", faults={"ack_latency_ms": 20}) for _ in range(10)]
+    # a venue that answers in 100 ms keeps the load sustained while the leases are observed:
+    # commands reach each account faster than it executes them, so no account goes idle and
+    # is handed back meanwhile (at 20 ms a quiet machine drained them between two sends and
+    # the split was 7/3 in 2 of 5 runs; joined paper sends take a few ms)
+    accounts = [await h.account("hedge", faults={"ack_latency_ms": 100}) for _ in range(10)]
     await h.price(SYMBOL, "50000")
     # accounts a peer leaves untaken go to the other worker after a grace period of five of
     # its rounds (max 1 s, 5 x poll_max): 5 s here, so that a loaded machine delaying one
@@ -122,3 +125,30 @@ async def test_accounts_left_to_an_idle_peer_are_taken(fresh_store: Store) -> No
     finally:
         stop.set()
         await task
+
+
+async def test_an_idle_held_account_does_not_count_against_the_share(
+    fresh_store: Store,
+) -> None:
+    """A lone worker still holds account A, now idle (its task keeps the lease a while);
+    account B gets a command: B is taken at once, not left "for a peer" until the grace period
+    runs out (there is no peer). With two workers the share rule is unchanged (the test above)."""
+    h = Harness(fresh_store)
+    idle, new = [await h.account("hedge") for _ in range(2)]
+    await h.send(idle, "send_order", symbol=SYMBOL, order_type="market", side="buy",
+                 qty="0.001")
+
+    async def acquire(workers_alive: int, held: set[int]) -> tuple[list[int], set[int]]:
+        async with fresh_store.transaction() as conn:
+            taken, left = await leases.acquire(
+                conn, owner="w1", now=utcnow(), lease_seconds=30, limit=16, exclude=held,
+                dialect=fresh_store.dialect, workers=workers_alive)
+        return [lease.account_id for lease in taken], left
+
+    assert await acquire(1, set()) == ([idle], set())
+    async with fresh_store.transaction() as conn:  # its command done: A has no work left
+        await conn.execute(update(commands).where(commands.c.account_id == idle)
+                           .values(status="completed"))
+    await h.send(new, "send_order", symbol=SYMBOL, order_type="market", side="buy",
+                 qty="0.001")
+    assert await acquire(1, {idle}) == ([new], set())
