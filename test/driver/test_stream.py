@@ -83,7 +83,10 @@ def own_stack(tmp_path: Path) -> Iterator[Stack]:
 
 async def test_resume_after_server_side_disconnect(own_stack: Stack) -> None:
     stack = own_stack
-    account = await asyncio.to_thread(stack.account, "hedge")
+    # a venue that answers in 150 ms: the 12 orders take ~2 s, so the API is killed mid-stream
+    # (with instant fills every event could arrive before the kill, and nothing would resume)
+    account = await asyncio.to_thread(stack.account, "hedge",
+                                      {"paper": {"faults": {"ack_latency_ms": 150}}})
     pro = OmsCcxtProExchange(api_key=stack.trader_key, account_id=account, base_url=stack.base)
     try:
         await pro.load_markets()
