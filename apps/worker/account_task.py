@@ -41,8 +41,10 @@ class AccountTask:
         crowded: Callable[[], bool] = bool,
         on_work: Callable[[], None] = lambda: None,
         reconcile_first: dict[str, Any] | None = None,
+        woken: bool = False,  # the worker's UDP wake-up listener runs (apps/oms/wakeup.py)
     ) -> None:
         self.rt = rt
+        self.woken = woken
         self.stop = stop
         self.crowded = crowded  # other accounts wait for a slot: give this one back sooner
         self.on_work = on_work  # something was recorded (events for the sequencer to number)
@@ -90,12 +92,15 @@ class AccountTask:
 
     async def _loop(self) -> None:
         settings = self.rt.settings
-        interval = settings.poll_min_ms / 1000
+        # with wake-ups the API wakes this task on every accept: polling is only a backstop, and
+        # each empty poll costs a transaction and a price read (docs/worker.md -> Wake-ups)
+        first = settings.poll_max_ms / 2000 if self.woken else settings.poll_min_ms / 1000
+        interval = first
         idle_since = time.monotonic()
         while not self.stop.is_set():
             if await self._step():
                 self.on_work()
-                interval, idle_since = settings.poll_min_ms / 1000, time.monotonic()
+                interval, idle_since = first, time.monotonic()
                 continue
             quiet = time.monotonic() - idle_since
             limit = CROWDED_RELEASE if self.crowded() else IDLE_RELEASE

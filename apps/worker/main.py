@@ -178,7 +178,8 @@ class Worker:
                 **command_payload(self.settings.reconcile, "short"),
                 "fresh_seconds": self.settings.reconcile.short_every_seconds}
             account_task = AccountTask(rt, stop, lambda: self.crowded,
-                                       on_work=self.sequencer_kick.set, reconcile_first=first)
+                                       on_work=self.sequencer_kick.set, reconcile_first=first,
+                                       woken=self.wake_listener is not None)
             self.account_tasks[lease.account_id] = account_task
             task = asyncio.create_task(account_task.run())
         task.add_done_callback(self._released_callback(lease))
