@@ -688,6 +688,19 @@ def test_admin_write_forms(page: Page, keys: Keys) -> None:
     assert {"add_account", "update_account", "create_api_key", "set_permission",
             "update_api_key"} <= {a["action"] for a in audit}
 
+    # the audit log, filtered by action over the API's paging
+    goto(page, "admin-audit")
+    page.get_by_test_id("audit_action").fill("update_api_key")
+    page.get_by_test_id("audit-apply").click()
+    expected = httpx.get(f"{stack.base}/admin/audit", headers=admin,
+                         params={"action": "update_api_key"}).json()
+    assert expected["total"] >= 2  # the expiry set and removed, the key disabled
+    rows = wait_rows(page, "grid-audit", ["action"], lambda r: len(r) == expected["total"]
+                     and all(x["action"] == "update_api_key" for x in r), "audit filter")
+    assert {r["id"] for r in rows} == {str(a["id"]) for a in expected["items"]}
+    expect(page.get_by_test_id("audit-pageinfo")).to_contain_text(f"{expected['total']} rows")
+    shot(page, "admin-audit-filtered")
+
     # strategies: an admin creates one on an account and disables it
     goto(page, "strategies")
     res = schema_form(page, "admin_create_strategy", name="console-admin-strategy",
@@ -722,6 +735,7 @@ def test_profile_operations_and_shadow(page: Page, keys: Keys) -> None:
     schema_form(page, "edit_profile", name="console-ops-2")
     assert httpx.get(f"{stack.base}/user/profile",
                      headers={"x-api-key": key}).json()["name"] == "console-ops-2"
+    expect(page.get_by_test_id("who")).to_contain_text("console-ops-2 · portfolio_manager")
     schema_form(page, "change_password", new_password="console ops passphrase 7")
     login_res = httpx.post(f"{stack.base}/auth/login-password", json={
         "user_name": "console-ops-2", "password": "console ops passphrase 7"})

@@ -213,6 +213,10 @@ export const en = {
   f_client_order_id: "Client order id",
   f_reduce_only: "Reduce only",
   f_signal_id: "Signal id",
+  f_action: "Action",
+  f_target_type: "Target type",
+  f_target_id: "Target id",
+  f_actor_user_id: "Actor (user id)",
   f_timestamp: "Sent at",
 } as const;
 

@@ -215,5 +215,9 @@ export const es: Labels = {
   f_client_order_id: "Id de orden del cliente",
   f_reduce_only: "Solo reducir",
   f_signal_id: "Id de la señal",
+  f_action: "Acción",
+  f_target_type: "Tipo de objetivo",
+  f_target_id: "Id del objetivo",
+  f_actor_user_id: "Autor (id de usuario)",
   f_timestamp: "Enviado el",
 };

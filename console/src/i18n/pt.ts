@@ -215,5 +215,9 @@ export const pt: Labels = {
   f_client_order_id: "Id de ordem do cliente",
   f_reduce_only: "Só reduzir",
   f_signal_id: "Id do sinal",
+  f_action: "Ação",
+  f_target_type: "Tipo de alvo",
+  f_target_id: "Id do alvo",
+  f_actor_user_id: "Autor (id do usuário)",
   f_timestamp: "Enviado em",
 };

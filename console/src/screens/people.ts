@@ -1,11 +1,12 @@
 // Strategies, the user's own profile and keys, admin (users, audit, more as the server grows)
 // and risk (limits). Each screen is offered only where its endpoints exist on this server.
-import { errorText, type Row } from "../api";
+import { errorText, type Query, type Row } from "../api";
 import { field, h, input, message, select } from "../dom";
 import { makeGrid } from "../grid";
-import { t } from "../i18n";
+import { fieldLabel, t } from "../i18n";
 import { endpointForm, formsRow, refreshAccountChoices } from "../schemaform";
 import type { Session } from "../session";
+import { pagedGrid } from "./common";
 import { register } from "./registry";
 
 /** After an account is added or changed: the session's account list (selects, flags) follows. */
@@ -99,7 +100,16 @@ register({
       h("h3", {}, t("permissions")), el);
     let reloadKeys = (): void => undefined;
     const forms = formsRow(
-      endpointForm(s, "PATCH", "/user/profile", { id: "edit_profile", title: t("edit_profile") }),
+      endpointForm(s, "PATCH", "/user/profile", {
+        id: "edit_profile", title: t("edit_profile"),
+        after: (res) => { // the header and this screen follow the new name
+          const name = (res as Row)["name"];
+          if (typeof name !== "string") return;
+          s.profile.name = name;
+          const who = document.querySelector('[data-testid="who"]');
+          if (who) who.textContent = `${s.profile.name} · ${s.profile.role}`;
+        },
+      }),
       endpointForm(s, "POST", "/user/password", { id: "change_password", title: t("change_password") }),
       endpointForm(s, "POST", "/user/api-keys", { id: "create_my_key", title: t("create_my_key"), after: () => reloadKeys() }),
       endpointForm(s, "PATCH", "/user/api-keys/{api_key_id}", { id: "edit_my_key", title: t("edit_my_key"), after: () => reloadKeys() }),
@@ -152,7 +162,26 @@ register({
   group: "admin",
   visible: (s) => s.isAdmin && s.has("GET /admin/audit"),
   render(root, s) {
-    return listScreen(root, s, t("nav_admin_audit"), "/admin/audit", ["id", "created_at", "action", "target_type", "target_id", "actor_user_id", "actor_api_key_id", "comment"], "grid-audit");
+    // the audit log pages over the API's paging, filtered by action, target, actor and dates
+    const el = h("div");
+    const grid = makeGrid(el, ["id", "created_at", "action", "target_type", "target_id", "actor_user_id", "actor_api_key_id", "comment"], { testid: "grid-audit", height: "420px" });
+    const pager = pagedGrid(s, grid, "/admin/audit", "audit");
+    const names = ["action", "target_type", "target_id", "actor_user_id"];
+    const inputs = names.map((n) => input(`audit_${n}`, { placeholder: fieldLabel(n), size: 14 }));
+    const start = input("audit_start", { type: "date" });
+    const end = input("audit_end", { type: "date" });
+    const query = (): Query => {
+      const q: Query = {};
+      names.forEach((n, i) => { const v = inputs[i]?.value.trim(); if (v) q[n] = v; });
+      if (start.value) q["start_date"] = start.value;
+      if (end.value) q["end_date"] = end.value;
+      return q;
+    };
+    const filters = h("form", { class: "filters", "data-form": "audit_filters", onsubmit: (e: Event) => { e.preventDefault(); void pager.load(query(), 1); } },
+      ...inputs, start, end, h("button", { type: "submit", "data-testid": "audit-apply" }, t("apply")));
+    void pager.load({}, 1);
+    root.append(h("h2", {}, t("nav_admin_audit")), filters, pager.el, el);
+    return () => grid.destroy();
   },
 });
 
