@@ -28,12 +28,13 @@ POS_COLS = ["side", "qty", "avg_price", "state"]
 ORDER_COLS = ["side", "order_type", "qty", "price", "status"]
 
 
-def send_form(page: Page, form: str, account_id: int, **fields: str) -> str:
-    """Fills one command form, submits it, returns the result text once the API answered."""
+def submit(page: Page, form: str, fields: dict[str, str], *, ok: bool = True) -> str:
+    """Fills the named fields of a form (a select gets the option, an input the text; `__` in a
+    name stands for `.` of nested schema fields), submits it, and returns the result text once
+    the API answered, asserting it succeeded (`ok`) or was refused."""
     f = page.locator(f'form[data-form="{form}"]')
-    f.locator('[name="account_id"]').select_option(str(account_id))
     for name, value in fields.items():
-        el = f.locator(f'[name="{name}"]')
+        el = f.locator(f'[name="{name.replace("__", ".")}"]')
         if el.evaluate("e => e.tagName") == "SELECT":
             el.select_option(value)
         else:
@@ -41,8 +42,13 @@ def send_form(page: Page, form: str, account_id: int, **fields: str) -> str:
     result = page.get_by_test_id(f"result-{form}")
     f.get_by_test_id(f"submit-{form}").click()
     expect(result).to_have_class(re.compile(r"msg (ok|error)"))
-    assert result.get_attribute("class") == "msg ok", result.inner_text()
+    assert result.get_attribute("class") == ("msg ok" if ok else "msg error"), result.inner_text()
     return result.inner_text()
+
+
+def send_form(page: Page, form: str, account_id: int, **fields: str) -> str:
+    """Fills one command form for the account, submits it, returns the result text."""
+    return submit(page, form, {"account_id": str(account_id), **fields})
 
 
 def open_positions(page: Page) -> list[dict[str, str]]:
@@ -567,32 +573,12 @@ def schema_form(page: Page, form: str, add_rows: dict[str, int] | None = None,
     for name, count in (add_rows or {}).items():
         for _ in range(count):
             f.get_by_test_id(f"{name}.add").click()
-    for name, value in fields.items():
-        el = f.locator(f'[name="{name.replace("__", ".")}"]')
-        if el.evaluate("e => e.tagName") == "SELECT":
-            el.select_option(value)
-        else:
-            el.fill(value)
-    result = page.get_by_test_id(f"result-{form}")
-    f.get_by_test_id(f"submit-{form}").click()
-    expect(result).to_have_class(re.compile(r"msg (ok|error)"))
-    assert result.get_attribute("class") == "msg ok", result.inner_text()
+    submit(page, form, fields)
     return json.loads(page.get_by_test_id(f"response-{form}").inner_text())
 
 
 def schema_form_refused(page: Page, form: str, **fields: str) -> str:
-    f = page.locator(f'form[data-form="{form}"]')
-    for name, value in fields.items():
-        el = f.locator(f'[name="{name.replace("__", ".")}"]')
-        if el.evaluate("e => e.tagName") == "SELECT":
-            el.select_option(value)
-        else:
-            el.fill(value)
-    result = page.get_by_test_id(f"result-{form}")
-    f.get_by_test_id(f"submit-{form}").click()
-    expect(result).to_have_class(re.compile(r"msg (ok|error)"))
-    assert result.get_attribute("class") == "msg error", result.inner_text()
-    return result.inner_text()
+    return submit(page, form, fields, ok=False)
 
 
 def _id_of(res: dict[str, Any], kind: str) -> int:
