@@ -101,11 +101,10 @@ async def acquire(
     dead_after: float | None = None,
 ) -> tuple[list[Lease], set[int]]:
     """Take free or expired leases of accounts that have work: at most `limit`, and no more
-    than this worker's fair share (accounts with work / `workers` alive, counting the ones it
-    holds), so that under sustained load a second worker process gets accounts too. `overdue`
+    than this worker's fair share (accounts with work / `workers` alive, less the ones it holds
+    that have work), so that under sustained load a second worker process gets accounts too. `overdue`
     accounts (this worker left them to its peers a while ago and they are still free) are
     taken regardless of the share: a peer that is alive but full or slow cannot starve them.
-    A lone worker (`workers` <= 1) takes every free account with work, up to `limit`.
     With `dead_after`, leases whose owner is not a running worker with a heartbeat younger than
     that are free too (the worker passes it; without it only the expiry frees a lease).
     Returns the leases taken and the free accounts left to others."""
@@ -122,12 +121,12 @@ async def acquire(
     rows = (await conn.execute(skip_locked(query.order_by(L.account_id), dialect))).all()
     free = [int(r.account_id) for r in rows]
     previous = {int(r.account_id): r.owner for r in rows if r.owner not in (None, owner)}
-    share = -(-len(every) // max(1, workers)) - len(held)
+    # only held accounts that have work count against the share: an idle one still leased
+    # (its task keeps the lease a while after its queue drains) costs nothing, and counting it
+    # left a new account waiting the grace period (~1 s) "for a peer", even with no peer
+    share = -(-len(every) // max(1, workers)) - len(held & set(every))
     late = [a for a in free if a in overdue]
-    # a lone worker has no peer to leave accounts for: the share (which counts the accounts it
-    # holds, idle ones too) would leave a new account waiting the grace period (~1 s) while an
-    # idle one is still leased
-    count = limit if workers <= 1 else min(limit, max(share, len(late)))
+    count = min(limit, max(share, len(late)))
     chosen = (late + [a for a in free if a not in overdue])[: max(0, count)]
     taken = await _take(conn, chosen, owner, now, lease_seconds)
     await _announce_takeovers(conn, [t for t in taken if t.account_id in previous], previous, owner)

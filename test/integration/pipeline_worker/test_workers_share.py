@@ -130,11 +130,12 @@ async def test_accounts_left_to_an_idle_peer_are_taken(fresh_store: Store) -> No
 async def test_an_idle_held_account_does_not_count_against_the_share(
     fresh_store: Store,
 ) -> None:
-    """A lone worker still holds account A, now idle (its task keeps the lease a while);
-    account B gets a command: B is taken at once, not left "for a peer" until the grace period
-    runs out (there is no peer). With two workers the share rule is unchanged (the test above)."""
+    """A worker still holds account A, now idle (its task keeps the lease a while); account B
+    gets a command: B is taken at once, not left "for a peer" until the grace period runs out
+    (there is no peer). With two workers alive and two accounts with new work, the idle one
+    does not count either: this worker takes its half."""
     h = Harness(fresh_store)
-    idle, new = [await h.account("hedge") for _ in range(2)]
+    idle, new, other = [await h.account("hedge") for _ in range(3)]
     await h.send(idle, "send_order", symbol=SYMBOL, order_type="market", side="buy",
                  qty="0.001")
 
@@ -152,3 +153,11 @@ async def test_an_idle_held_account_does_not_count_against_the_share(
     await h.send(new, "send_order", symbol=SYMBOL, order_type="market", side="buy",
                  qty="0.001")
     assert await acquire(1, {idle}) == ([new], set())
+    async with fresh_store.transaction() as conn:  # B handed back: B and C have work, A idle
+        await conn.execute(update(account_leases).where(account_leases.c.account_id == new)
+                           .values(owner=None))
+    await h.send(other, "send_order", symbol=SYMBOL, order_type="market", side="buy",
+                 qty="0.001")
+    taken, left = await acquire(2, {idle})
+    assert (len(taken), len(left)) == (1, 1)
+    assert set(taken) | left == {new, other}
