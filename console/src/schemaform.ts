@@ -132,6 +132,17 @@ class Builder {
     if (base.type === "array") {
       const items = this.resolve(base.items ?? {});
       if (items.type === "object") return this.rows(name, items, path);
+      if (items.type === "integer" && /(^|_)account_ids$/.test(name)) {
+        // several accounts: a multiple choice among those the key may use here
+        const el = h("select", { name: fieldName, "data-testid": fieldName, multiple: true, size: 4, "data-accounts": this.accounts ? "some" : "all" });
+        fillAccounts(el, this.s, this.accounts ?? undefined);
+        const chosen = (): HTMLOptionElement[] => [...el.selectedOptions].filter((o) => o.value !== "");
+        return {
+          el,
+          get: () => (chosen().length ? chosen().map((o) => Number(o.value)) : undefined),
+          set: (v) => { const ids = new Set((Array.isArray(v) ? v : []).map(String)); [...el.options].forEach((o) => (o.selected = ids.has(o.value))); },
+        };
+      }
       const el = h("input", { name: fieldName, "data-testid": fieldName, autocomplete: "off", placeholder: "a, b, c" });
       return {
         el,
@@ -190,9 +201,11 @@ class Builder {
 }
 
 function fillAccounts(el: HTMLSelectElement, s: Session, accounts?: Account[]): void {
-  const keep = el.value;
-  el.replaceChildren(h("option", { value: "" }, "—"), ...s.accountOptions(accounts).map(([v, label]) => h("option", { value: v }, label)));
-  el.value = keep;
+  const keep = new Set([...el.selectedOptions].map((o) => o.value));
+  const empty = el.multiple ? [] : [h("option", { value: "" }, "—")];
+  el.replaceChildren(...empty, ...s.accountOptions(accounts).map(([v, label]) => h("option", { value: v }, label)));
+  [...el.options].forEach((o) => (o.selected = keep.has(o.value)));
+  if (!el.multiple && !keep.size) el.value = "";
 }
 
 /** After the session's accounts changed (one added or renamed): every account choice follows. */

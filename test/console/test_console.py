@@ -737,6 +737,18 @@ def test_profile_operations_and_shadow(page: Page, keys: Keys) -> None:
                      headers={"x-api-key": mine["api_key"]}).status_code == 401
     shot(page, "profile-forms")
 
+    # a strategy of its own on the account (the accounts are a multiple choice)
+    goto(page, "strategies")
+    res = schema_form(page, "create_strategy", name="console-ops", account_ids=str(acct))
+    strategy_id = int(res["strategy_id"])
+    expect(page.get_by_test_id("grid-strategies")).to_contain_text("console-ops")
+    listed = httpx.get(f"{stack.base}/strategies", headers={"x-api-key": key}).json()["items"]
+    mine = next(x for x in listed if x["strategy_id"] == strategy_id)
+    assert [a["account_id"] for a in mine["accounts"]] == [acct]
+    (row,) = [r for r in grid_rows(page, "grid-strategies", ["name", "accounts"])
+              if r["id"] == str(strategy_id)]
+    assert (row["name"], row["accounts"]) == ("console-ops", f"#{acct}")
+
     # Operations: reconcile the account, then see its status fresh
     goto(page, "operations")
     schema_form(page, "reconcile", account_id=str(acct))
@@ -748,7 +760,6 @@ def test_profile_operations_and_shadow(page: Page, keys: Keys) -> None:
     # reassign: a preview of moving an order of the account to a strategy
     order = stack.cmd(acct, "send_order", symbol=SYMBOL, side="buy", order_type="market",
                       qty="0.1")
-    strategy_id = stack.strategy("console-ops", [acct])
     page.get_by_test_id("tab-reassign").click()
     res = schema_form(page, "reassign", account_id=str(acct), order_ids=str(order["order_id"]),
                       target_strategy_id=str(strategy_id))

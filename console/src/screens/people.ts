@@ -15,13 +15,21 @@ async function refreshAccounts(s: Session): Promise<void> {
   refreshAccountChoices(s);
 }
 
-function listScreen(root: HTMLElement, s: Session, title: string, path: string, fields: string[], testid: string, extra?: HTMLElement | null): () => void {
+interface ListOptions {
+  /** the row's id when it is not `id` (e.g. `strategy_id`) */
+  rowId?: (r: Row) => string;
+  /** shape an item for the grid (e.g. a list of objects shown as text) */
+  row?: (r: Row) => Row;
+}
+
+function listScreen(root: HTMLElement, s: Session, title: string, path: string, fields: string[], testid: string, extra?: HTMLElement | null, opts: ListOptions = {}): () => void {
   const el = h("div");
-  const grid = makeGrid(el, fields, { testid, height: "360px" });
+  const grid = makeGrid(el, fields, { testid, height: "360px", rowId: opts.rowId });
   const err = h("div", { class: "msg" });
   const load = async (): Promise<void> => {
     try {
-      grid.setGridOption("rowData", (await s.api.get<{ items: Row[] }>(path)).items);
+      const items = (await s.api.get<{ items: Row[] }>(path)).items;
+      grid.setGridOption("rowData", opts.row ? items.map(opts.row) : items);
       err.textContent = "";
     } catch (exc) {
       err.textContent = errorText(exc);
@@ -34,23 +42,6 @@ function listScreen(root: HTMLElement, s: Session, title: string, path: string, 
   return () => grid.destroy();
 }
 
-function createForm(id: string, title: string, fields: HTMLElement[], run: (form: HTMLFormElement) => Promise<string>, after: () => void): HTMLFormElement {
-  const msg = h("div", { class: "msg", "data-testid": `result-${id}` });
-  const form: HTMLFormElement = h("form", {
-    class: "card", "data-form": id,
-    onsubmit: async (e: Event) => {
-      e.preventDefault();
-      try {
-        message(msg, await run(form), true);
-        after();
-      } catch (exc) {
-        message(msg, errorText(exc), false);
-      }
-    },
-  }, h("h3", {}, title), ...fields, h("button", { type: "submit", "data-testid": `submit-${id}` }, t("create")), msg);
-  return form;
-}
-
 register({
   id: "strategies",
   label: "nav_strategies",
@@ -58,23 +49,20 @@ register({
   render(root, s) {
     const holder = h("div");
     let reload = (): void => undefined;
+    // POST /strategies: keys that may trade, on the accounts where they may
     const form = s.tradeAccounts.length
-      ? createForm("create_strategy", t("create_strategy"), [
-          field(t("name"), input("name", { required: true })),
-          field(t("account"), select("account_id", s.accountOptions(s.tradeAccounts))),
-        ], async (f) => {
-          const name = (f.querySelector('[name="name"]') as HTMLInputElement).value;
-          const acc = Number((f.querySelector('[name="account_id"]') as HTMLSelectElement).value);
-          const res = await s.api.post<Row>("/strategies", { name, account_ids: [acc] });
-          return `strategy #${String(res["strategy_id"])}`;
-        }, () => reload())
+      ? endpointForm(s, "POST", "/strategies", { id: "create_strategy", title: t("create_strategy"), after: () => reload(), accounts: s.tradeAccounts })
       : null;
     const forms = s.isAdmin
       ? formsRow(form,
           endpointForm(s, "POST", "/admin/strategies", { id: "admin_create_strategy", title: t("create_strategy"), after: () => reload() }),
           endpointForm(s, "PATCH", "/admin/strategies/{strategy_id}", { id: "edit_strategy", title: t("edit_strategy"), after: () => reload() }))
       : formsRow(form);
-    const cleanup = listScreen(holder, s, t("nav_strategies"), "/strategies", ["id", "name", "client_strategy_id", "account_ids", "status", "created_at"], "grid-strategies", forms);
+    // GET /strategies lists `strategy_id` and `accounts` (the links, with their risk flags)
+    const cleanup = listScreen(holder, s, t("nav_strategies"), "/strategies", ["strategy_id", "name", "client_strategy_id", "accounts", "status", "created_at"], "grid-strategies", forms, {
+      rowId: (r) => String(r["strategy_id"]),
+      row: (r) => ({ ...r, accounts: ((r["accounts"] ?? []) as Row[]).map((a) => `#${String(a["account_id"])}`).join(" ") }),
+    });
     reload = () => void (holder as HTMLElement & { reload?: () => Promise<void> }).reload?.();
     root.append(holder);
     return cleanup;
@@ -133,19 +121,7 @@ register({
   render(root, s) {
     const holder = h("div");
     let reload = (): void => undefined;
-    const form = s.has("POST /admin/users")
-      ? createForm("create_user", t("create_user"), [
-          field(t("name"), input("name", { required: true })),
-          field(t("role"), select("role", ["trader", "portfolio_manager", "robot", "risk", "readonly", "admin"].map((r): [string, string] => [r, r]))),
-          field(t("password"), input("new_user_password", { type: "password", autocomplete: "new-password" })),
-        ], async (f) => {
-          const name = (f.querySelector('[name="name"]') as HTMLInputElement).value;
-          const role = (f.querySelector('[name="role"]') as HTMLSelectElement).value;
-          const password = (f.querySelector('[name="new_user_password"]') as HTMLInputElement).value;
-          const res = await s.api.post<Row>("/admin/users", password ? { name, role, password } : { name, role });
-          return `user #${String(res["id"])} ${String(res["name"])}`;
-        }, () => reload())
-      : null;
+    const form = endpointForm(s, "POST", "/admin/users", { id: "create_user", title: t("create_user"), after: () => reload() });
     const forms = formsRow(form,
       endpointForm(s, "PATCH", "/admin/users/{user_id}", { id: "edit_user", title: t("edit_user"), after: () => reload() }),
       endpointForm(s, "POST", "/admin/users-with-api-key", { id: "create_user_with_key", title: t("create_user_with_key"), after: () => reload() }));
