@@ -205,9 +205,24 @@ register({
       pending = window.setTimeout(() => {
         pending = null;
         const active = document.activeElement;
-        for (const f of built) if (!(active instanceof HTMLSelectElement && f.el.contains(active))) f.refresh();
+        for (const f of built) {
+          // never rebuild a form while the user is in it (typing a quantity, choosing a
+          // position): replacing the focused input mid-typing loses what is typed. Its option
+          // lists follow when focus leaves the form.
+          if (f.el.contains(active)) stale.add(f);
+          else f.refresh();
+        }
       }, 100);
     });
+    const stale = new Set<(typeof built)[number]>();
+    for (const f of built) {
+      f.el.addEventListener("focusout", (e: FocusEvent) => {
+        if (stale.has(f) && !(e.relatedTarget instanceof Node && f.el.contains(e.relatedTarget))) {
+          stale.delete(f);
+          f.refresh();
+        }
+      });
+    }
     root.append(h("h2", {}, t("nav_trade")), h("div", { class: "forms" }, ...built.map((b) => b.el)));
     return () => {
       off();
