@@ -296,6 +296,8 @@ register({
         }
         const list = symbols.value.split(",").map((x) => x.trim()).filter(Boolean);
         body["symbol_allowlist"] = list.length ? list : null;
+        msg.className = "msg pending";
+        msg.textContent = t("loading");
         try {
           await s.api.put<Row>(`/oms/risk/${acc.value}/limits`, body);
           message(msg, t("done"), true);
@@ -392,6 +394,9 @@ function riskActions(s: Session): { el: HTMLElement; cleanup: () => void } | nul
       comment.focus();
       return;
     }
+    // the previous action's result is cleared first: "done" always means this action
+    msg.className = "msg pending";
+    msg.textContent = t("loading");
     try {
       await run();
       message(msg, t("done"), true);
