@@ -72,6 +72,9 @@ class WorkerSettings(BaseModel):
     # sends of one paper account recorded in one joined transaction (docs/worker.md); 0 turns
     # the joined path off (paper then goes write-ahead -> call -> record like a CCXT venue)
     batch_size: int = Field(default=50, ge=0, le=1000)
+    # the joined batches of a worker's accounts that are ready together commit in one
+    # transaction (apps/oms/service/worker/group.py); false: each account commits its own
+    group_commit: bool = True
 
     @property
     def dead_after_seconds(self) -> float:

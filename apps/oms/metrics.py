@@ -49,6 +49,15 @@ VENUE_ERRORS = Counter(
     "Exchange calls that raised, by exchange, method and CCXT error class",
     ["exchange", "method", "error"],
 )
+GROUP_SIZE = Histogram(
+    "oms_worker_group_accounts",
+    "Accounts whose joined paper batches a worker recorded in one group commit (1 = alone)",
+    buckets=(1, 2, 3, 4, 6, 8, 12, 16, 32, 64),
+)
+GROUP_FALLBACKS = Counter(
+    "oms_worker_group_rollbacks_total",
+    "Group commits rolled back by an error (each account of the group then ran alone)",
+)
 WEBSOCKET_CLIENTS = Gauge(
     "oms_websocket_clients",
     "Connected websocket clients (summed over the live API processes)",

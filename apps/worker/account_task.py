@@ -16,6 +16,7 @@ from sqlalchemy import func, select
 
 from apps.oms.clock import utcnow
 from apps.oms.service.worker import dispatch, reconcile, step
+from apps.oms.service.worker.group import GroupCommit
 from apps.oms.service.worker.results import finish
 from apps.oms.service.worker.runtime import AccountRuntime
 from apps.oms.service.worker.sync import sync_orders
@@ -42,8 +43,10 @@ class AccountTask:
         on_work: Callable[[], None] = lambda: None,
         reconcile_first: dict[str, Any] | None = None,
         woken: bool = False,  # the worker's UDP wake-up listener runs (apps/oms/wakeup.py)
+        group: GroupCommit | None = None,  # the worker's group commit of joined batches
     ) -> None:
         self.rt = rt
+        self.group = group
         self.woken = woken
         self.stop = stop
         self.crowded = crowded  # other accounts wait for a slot: give this one back sooner
@@ -118,7 +121,7 @@ class AccountTask:
         """One unit of work: a batch of joined sends or a command, else housekeeping. True if
         anything happened. Housekeeping also runs at least every BUSY_HOUSEKEEPING while commands
         keep coming."""
-        if await step.run_next(self.rt, self.stop):
+        if await step.run_next(self.rt, self.stop, self.group):
             if time.monotonic() - self._last_look >= BUSY_HOUSEKEEPING:
                 await self._housekeeping()
             return True

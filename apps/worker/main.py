@@ -21,6 +21,7 @@ from apps.oms import wakeup
 from apps.oms.clock import utcnow
 from apps.oms.config import Settings
 from apps.oms.service.reconcile import command_payload
+from apps.oms.service.worker.group import GroupCommit
 from apps.oms.service.worker.runtime import AccountRuntime
 from apps.oms.store import fleet, leases, sequencer
 from apps.oms.store.leases import Lease
@@ -56,6 +57,8 @@ class Worker:
         # the paper market's price source: driven by one worker at a time (apps/worker/price_feed)
         self.price_scheduler = PriceScheduler(settings, store, self.worker_id)
         self.prices: asyncio.Task[None] | None = None
+        # joined paper batches of the accounts ready together share one transaction
+        self.group = GroupCommit(store) if settings.worker.group_commit else None
 
     async def run(self, stop: asyncio.Event) -> None:
         """Run until `stop` is set, then finish in-flight work and give the leases back."""
@@ -179,7 +182,8 @@ class Worker:
                 "fresh_seconds": self.settings.reconcile.short_every_seconds}
             account_task = AccountTask(rt, stop, lambda: self.crowded,
                                        on_work=self.sequencer_kick.set, reconcile_first=first,
-                                       woken=self.wake_listener is not None)
+                                       woken=self.wake_listener is not None,
+                                       group=self.group)
             self.account_tasks[lease.account_id] = account_task
             task = asyncio.create_task(account_task.run())
         task.add_done_callback(self._released_callback(lease))

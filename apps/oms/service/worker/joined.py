@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from dataclasses import dataclass
 from decimal import Decimal
 from itertools import takewhile
 from typing import Any
@@ -80,41 +81,60 @@ async def run_batch(rt: AccountRuntime, venue: JoinableVenuePort, limit: int) ->
                 return 1
 
 
+@dataclass(slots=True)
+class Progress:
+    """How far a batch got: `size` commands claimed, `index` of them recorded so far."""
+
+    index: int = 0
+    size: int = 0
+
+
 async def _batch(rt: AccountRuntime, venue: JoinableVenuePort, limit: int) -> int | None:
-    index, size = 0, 0
+    progress = Progress()
     try:
         async with rt.record() as rec:
-            peeked = await queue.peek_batch(rec.conn, rt.account_id, limit)
-            if not peeked:
-                return None
-            sends = list(takewhile(_is_send, peeked))
-            rows = await order_records.lock_orders(rec.conn, [r["order_id"] for r in sends])
-            sends = list(takewhile(lambda r: _known(rows.get(r["order_id"])), sends))
-            if not sends:
-                return 0
-            size = len(sends)
-            cmds = await queue.claim_rows(rec.conn, rt.account_id, sends, rt.lease.epoch, rec.now)
-            rec.defer_orders = True  # rows locked above, carried in memory
-            with venue.join(rec.conn) as joined:
-                rec.before_commit.append(joined.flush)
-                rec.after_commit.append(joined.publish)
-                await joined.expect_client_ids(
-                    rt.account_id, [rows[c.order_id]["client_order_id"] for c in cmds if c.order_id]
-                )
-                for cmd in cmds:
-                    assert cmd.order_id is not None  # noqa: S101 - `_is_send` checked it
-                    if cmd.attempts > dispatch.MAX_ATTEMPTS:  # never placed: give it up
-                        await dispatch.give_up_in(rec, cmd, "internal_error")
-                    else:
-                        await send_joined(rec, cmd, rows[cmd.order_id], venue)
-                    index += 1
+            return await batch_in(rec, venue, limit, progress)
     except (leases.LeaseLost, queue.Fenced):
         raise
     except Exception as exc:
-        if size == 0:
+        if progress.size == 0:
             raise
-        raise _Failed(index, size) from exc
-    return size
+        raise _Failed(progress.index, progress.size) from exc
+
+
+async def batch_in(
+    rec: Recorder, venue: JoinableVenuePort, limit: int, progress: Progress | None = None
+) -> int | None:
+    """The body of a batch inside an open record transaction whose lease row `rec` holds (its
+    own, or its account's part of a group commit): peek, lock, claim, place and finish. Returns
+    as `run_batch`; the caller flushes `rec`, commits, and then calls `rec.committed()`."""
+    progress = progress or Progress()
+    rt = rec.rt
+    peeked = await queue.peek_batch(rec.conn, rt.account_id, limit)
+    if not peeked:
+        return None
+    sends = list(takewhile(_is_send, peeked))
+    rows = await order_records.lock_orders(rec.conn, [r["order_id"] for r in sends])
+    sends = list(takewhile(lambda r: _known(rows.get(r["order_id"])), sends))
+    if not sends:
+        return 0
+    progress.size = len(sends)
+    cmds = await queue.claim_rows(rec.conn, rt.account_id, sends, rt.lease.epoch, rec.now)
+    rec.defer_orders = True  # rows locked above, carried in memory
+    with venue.join(rec.conn) as joined:
+        rec.before_commit.append(joined.flush)
+        rec.after_commit.append(joined.publish)
+        await joined.expect_client_ids(
+            rt.account_id, [rows[c.order_id]["client_order_id"] for c in cmds if c.order_id]
+        )
+        for cmd in cmds:
+            assert cmd.order_id is not None  # noqa: S101 - `_is_send` checked it
+            if cmd.attempts > dispatch.MAX_ATTEMPTS:  # never placed: give it up
+                await dispatch.give_up_in(rec, cmd, "internal_error")
+            else:
+                await send_joined(rec, cmd, rows[cmd.order_id], venue)
+            progress.index += 1
+    return progress.size
 
 
 def _is_send(row: dict[str, Any]) -> bool:

@@ -57,16 +57,22 @@ class AccountRuntime:
     async def record(self, command: Claimed | None = None) -> AsyncIterator[Recorder]:
         """The fenced record transaction (see module docstring)."""
         async with self.store.transaction() as conn:
-            await leases.hold(
-                conn, self.lease, owner=self.owner, now=utcnow(), dialect=self.store.dialect
-            )
-            if command is not None:
-                await queue.fence(conn, command.command_id, command.epoch)
-            recorder = Recorder(conn, self)
+            recorder = await self.held(conn, command)
             yield recorder
             await recorder.flush()  # held-back writes and the step's events, before the commit
-        for hook in recorder.after_commit:
-            hook()
+        recorder.committed()
+
+    async def held(
+        self, conn: AsyncConnection, command: Claimed | None = None, now: datetime | None = None
+    ) -> Recorder:
+        """This account's part of the open transaction on `conn`: its lease row locked (and
+        `command` fenced), then a recorder for it. A group commit opens one per account on
+        its shared connection (`group.py`); `record()` opens one on a transaction of its own."""
+        await leases.hold(conn, self.lease, owner=self.owner, now=utcnow(),
+                          dialect=self.store.dialect)  # fmt: skip
+        if command is not None:
+            await queue.fence(conn, command.command_id, command.epoch)
+        return Recorder(conn, self) if now is None else Recorder(conn, self, now)
 
     async def instrument(self, symbol: str) -> Instrument:
         """Contract size and market kind from the venue's markets (cached by the venue)."""
@@ -148,6 +154,11 @@ class Recorder:
         await order_records.add_venue_orders(self.conn, venue_orders)
         rows, self.pending = self.pending, []
         await append_events(self.conn, rows)
+
+    def committed(self) -> None:
+        """The transaction committed: tell whoever waited for it (venue caches, wake-ups)."""
+        for hook in self.after_commit:
+            hook()
 
 
 def from_ms(ms: int | None) -> datetime:

@@ -1,6 +1,7 @@
 """One step of a held account's queue, as the worker's account task and the tests run it: a
-batch of sends in one joined transaction when the venue can join it (`joined`), else the oldest
-command the classic way (claim -> execute)."""
+batch of sends in one joined transaction when the venue can join it (`joined`; shared with the
+worker's other accounts by a group commit, `group`), else the oldest command the classic way
+(claim -> execute)."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ import asyncio
 
 from apps.oms.service.ports import JoinableVenuePort
 from apps.oms.service.worker import dispatch, joined
+from apps.oms.service.worker.group import GroupCommit
 from apps.oms.service.worker.runtime import AccountRuntime
 
 
@@ -20,11 +22,18 @@ def joinable(rt: AccountRuntime) -> JoinableVenuePort | None:
     return venue if isinstance(venue, JoinableVenuePort) and venue.joinable() else None
 
 
-async def run_next(rt: AccountRuntime, stop: asyncio.Event) -> bool:
-    """Run the next unit of the account's queue; False when nothing is unfinished."""
+async def run_next(
+    rt: AccountRuntime, stop: asyncio.Event, group: GroupCommit | None = None
+) -> bool:
+    """Run the next unit of the account's queue; False when nothing is unfinished. With a
+    `group`, a joined batch is recorded together with the worker's other ready accounts."""
     venue = joinable(rt)
     if venue is not None:
-        done = await joined.run_batch(rt, venue, rt.settings.batch_size)
+        limit = rt.settings.batch_size
+        if group is not None:
+            done = await group.run_batch(rt, venue, limit)
+        else:
+            done = await joined.run_batch(rt, venue, limit)
         if done is None:
             return False
         if done:

@@ -1,0 +1,138 @@
+"""Group commit: the joined batches of a worker's paper accounts, recorded in one transaction.
+
+At a steady 100 commands/s over ten accounts each account's batch holds one or two commands,
+so a batch's fixed cost (begin, lease hold, peek, order locks, claim, outbox flush, commit) is
+paid per command (docs/benchmarks.md -> Fifth round). Here the account tasks that have a batch
+ready at the same moment share one transaction:
+
+- An account task asks `GroupCommit.run_batch` instead of running its batch itself. Requests
+  made while a group is being recorded wait for it and form the next group (no timer: the
+  group grows with the load and costs no latency when the worker is quiet).
+- A group of several accounts runs in account order on one connection. Each account's part
+  is exactly its solo batch (`joined.batch_in`): its own lease row locked first (fencing per
+  account), its own recorder and joined venue, the same instant (`now`) for all. Every
+  recorder is flushed, the transaction commits once, then every account's after-commit hooks
+  run.
+- If anything in the group fails (one account's lease lost, a venue error, a deadlock, the
+  store gone), the whole transaction rolls back and every member runs its batch alone, on the
+  solo path with its error handling (`joined.run_batch`: bisection, attempt counting, fencing
+  errors raised in that account's own task). An error costs one retry; per-account order never
+  changes, because an account has at most one batch in flight (its task awaits the answer).
+- A group of one runs on the solo path directly: a quiet worker behaves exactly as without
+  group commit.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from dataclasses import dataclass, field
+
+from apps.oms.clock import utcnow
+from apps.oms.metrics import GROUP_FALLBACKS, GROUP_SIZE
+from apps.oms.service.ports import JoinableVenuePort
+from apps.oms.service.worker import joined
+from apps.oms.service.worker.runtime import AccountRuntime, Recorder
+from apps.oms.store.store import Store
+
+log = logging.getLogger("apps.worker")
+
+
+class _Alone:
+    """The member's answer when its group did not commit: run the batch alone."""
+
+
+ALONE = _Alone()
+
+
+@dataclass(slots=True)
+class _Member:
+    rt: AccountRuntime
+    venue: JoinableVenuePort
+    limit: int
+    answer: asyncio.Future[int | _Alone | None]
+    result: int | None = None
+    recorder: Recorder | None = field(default=None)
+
+
+class GroupCommit:
+    """One per worker process (see the module docstring)."""
+
+    def __init__(self, store: Store) -> None:
+        self.store = store
+        self._waiting: list[_Member] = []
+        self._leader: asyncio.Task[None] | None = None
+
+    async def run_batch(
+        self, rt: AccountRuntime, venue: JoinableVenuePort, limit: int
+    ) -> int | None:
+        """As `joined.run_batch`, recorded together with the other accounts' ready batches."""
+        answer: asyncio.Future[int | _Alone | None] = asyncio.get_running_loop().create_future()
+        self._waiting.append(_Member(rt, venue, limit, answer))
+        if self._leader is None or self._leader.done():
+            self._leader = asyncio.create_task(self._lead(), name="group-commit")
+        result = await answer
+        if isinstance(result, _Alone):
+            return await joined.run_batch(rt, venue, limit)
+        return result
+
+    async def _lead(self) -> None:
+        """Record groups until nobody waits; requests made meanwhile form the next group."""
+        try:
+            while self._waiting:
+                await asyncio.sleep(0)  # account tasks woken together join the same group
+                members, self._waiting = self._waiting, []
+                await self._group(members)
+        finally:  # cancelled (process exit): nobody is left waiting for an answer
+            members, self._waiting = self._waiting, []
+            for member in members:
+                _answer(member, ALONE)
+
+    async def _group(self, members: list[_Member]) -> None:
+        try:
+            await self._commit([m for m in members if not m.answer.done()])
+        finally:
+            for member in members:  # a no-op for the answered; ALONE if cancelled meanwhile
+                _answer(member, ALONE)
+
+    async def _commit(self, members: list[_Member]) -> None:
+        if not members:
+            return
+        GROUP_SIZE.observe(len(members))
+        if len(members) == 1:
+            _answer(members[0], ALONE)
+            return
+        try:
+            await self._record(sorted(members, key=lambda m: m.rt.account_id))
+        except Exception as exc:  # rolled back: each member runs its batch alone
+            GROUP_FALLBACKS.inc()
+            log.info(
+                "group commit of %d accounts rolled back (%s: %s); each runs alone",
+                len(members),
+                type(exc).__name__,
+                exc,
+            )
+            for member in members:
+                _answer(member, ALONE)
+            return
+        for member in members:
+            _answer(member, member.result)
+
+    async def _record(self, members: list[_Member]) -> None:
+        now = utcnow()  # one transaction, one instant
+        async with self.store.transaction() as conn:
+            for member in members:
+                member.recorder = await member.rt.held(conn, now=now)
+                member.result = await joined.batch_in(member.recorder, member.venue,
+                                                      member.limit)  # fmt: skip
+            for member in members:
+                assert member.recorder is not None  # noqa: S101 - set above
+                await member.recorder.flush()
+        for member in members:
+            assert member.recorder is not None  # noqa: S101 - set above
+            member.recorder.committed()
+
+
+def _answer(member: _Member, result: int | _Alone | None) -> None:
+    if not member.answer.done():
+        member.answer.set_result(result)

@@ -1,0 +1,199 @@
+"""Group commit (`apps/oms/service/worker/group.py`): the joined batches of several accounts that
+are ready together are recorded in one transaction (one instant for all), each account still
+fenced by its own lease; a failure in one account's part rolls the group back and every account
+runs alone, so the others are recorded and the failing one is handled exactly as without groups.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+from sqlalchemy import update
+
+from apps.oms.clock import utcnow
+from apps.oms.metrics import GROUP_FALLBACKS
+from apps.oms.service.worker import step
+from apps.oms.service.worker.group import GroupCommit
+from apps.oms.service.worker.runtime import AccountRuntime
+from apps.oms.store import leases
+from apps.oms.store.tables import account_leases
+from apps.worker.venues import load_account
+
+from .conftest import Harness
+from .test_commands import assert_fold
+from .test_joined import SYMBOL, market, venue_orders
+
+
+async def ready(h: Harness, accounts: int, sends: int) -> dict[int, list[dict[str, Any]]]:
+    """`accounts` paper accounts with `sends` queued market orders each, and their runtimes."""
+    await h.price(SYMBOL, "50000")
+    queued: dict[int, list[dict[str, Any]]] = {}
+    for _ in range(accounts):
+        acct = await h.account("hedge")
+        queued[acct] = [await market(h, acct, "buy" if n % 2 else "sell") for n in range(sends)]
+    async with h.store.transaction() as conn:  # one worker leases them all at once
+        taken, _left = await leases.acquire(conn, owner="group-worker", now=utcnow(),
+                                            lease_seconds=30, limit=1000,
+                                            dialect=h.store.dialect)  # fmt: skip
+    for lease in taken:
+        if lease.account_id in queued:
+            account = await load_account(h.store, lease.account_id)
+            venue = h.venues.get(account)
+            assert venue is not None
+            h.runtimes[lease.account_id] = AccountRuntime(h.store, h.settings, "group-worker",
+                                                          lease, account, venue)  # fmt: skip
+    assert set(queued) <= set(h.runtimes)
+    return queued
+
+
+async def together(
+    group: GroupCommit, runtimes: list[AccountRuntime]
+) -> list[bool | BaseException]:
+    """Every account task asks for its next step at the same moment."""
+    stop = asyncio.Event()
+    return await asyncio.gather(*(step.run_next(rt, stop, group) for rt in runtimes),
+                                return_exceptions=True)  # fmt: skip
+
+
+async def test_ready_accounts_commit_together(harness: Callable[..., Harness]) -> None:
+    h = harness()
+    queued = await ready(h, accounts=3, sends=2)
+    runtimes = [await h.runtime(a) for a in queued]
+    assert await together(GroupCommit(h.store), runtimes) == [True, True, True]
+    finished = set()
+    for acct, items in queued.items():
+        for item in items:
+            cmd = await h.command(item["command_id"])
+            assert (cmd["status"], cmd["attempts"]) == ("completed", 1), cmd
+            finished.add(cmd["finished_at"])
+            order = await h.order(item["order_id"])
+            assert order["status"] == "FILLED"
+            assert await venue_orders(h, order["client_order_id"]) == 1
+        await assert_fold(h, acct)
+    assert len(finished) == 1  # one transaction, one instant, three accounts
+    # the queues are empty: the next round finds nothing, in one group too
+    assert await together(GroupCommit(h.store), runtimes) == [False, False, False]
+
+
+async def test_per_account_order_holds_inside_a_group(
+    harness: Callable[..., Harness],
+) -> None:
+    """An account's batch in a group still stops at its first command that is not a send."""
+    h = harness()
+    queued = await ready(h, accounts=2, sends=1)
+    first, other = list(queued)
+    resting = await h.send(first, "send_order", symbol=SYMBOL, side="buy", order_type="limit",
+                           qty="0.001", price="40000")  # fmt: skip
+    group = GroupCommit(h.store)
+    runtimes = [await h.runtime(a) for a in queued]
+    assert await together(group, runtimes) == [True, True]  # first: its market and the limit
+    assert (await h.order(resting["order_id"]))["status"] == "SUBMITTED"  # resting
+    before = await market(h, first)
+    cancel = await h.send(first, "cancel_order", order_ids=[resting["order_id"]])
+    after = await market(h, first)
+    later = await market(h, other)
+    assert await together(group, runtimes) == [True, True]
+    assert [(await h.command(i["command_id"]))["status"] for i in (before, cancel, after)
+            ] == ["completed", "queued", "queued"]  # first's batch stopped at the cancel
+    assert (await h.command(later["command_id"]))["status"] == "completed"
+    while await step.run_next(runtimes[0], asyncio.Event(), group):
+        pass
+    finished = [(await h.command(i["command_id"]))["finished_at"]
+                for i in (resting, before, cancel, after)]
+    assert finished == sorted(finished)  # acceptance order
+    assert (await h.order(resting["order_id"]))["status"] == "CANCELED"
+    assert (await h.order(after["order_id"]))["status"] == "FILLED"
+    for acct in queued:
+        await assert_fold(h, acct)
+
+
+async def test_a_fenced_account_fails_alone(harness: Callable[..., Harness]) -> None:
+    """Another worker took one account's lease: the group rolls back, the others are recorded
+    alone, the fenced account's task gets `LeaseLost` and records nothing."""
+    h = harness()
+    queued = await ready(h, accounts=3, sends=2)
+    a, b, c = list(queued)
+    async with h.store.transaction() as conn:  # b's lease moved to another worker's epoch
+        await conn.execute(update(account_leases).where(account_leases.c.account_id == b)
+                           .values(owner="peer", lease_epoch=account_leases.c.lease_epoch + 1))
+    rolled_back = GROUP_FALLBACKS._value.get()
+    results = await together(GroupCommit(h.store), [await h.runtime(x) for x in (a, b, c)])
+    assert (results[0], results[2]) == (True, True)
+    assert isinstance(results[1], leases.LeaseLost)
+    assert GROUP_FALLBACKS._value.get() == rolled_back + 1
+    for acct in (a, c):
+        for item in queued[acct]:
+            assert (await h.command(item["command_id"]))["status"] == "completed"
+        await assert_fold(h, acct)
+    for item in queued[b]:
+        cmd = await h.command(item["command_id"])
+        assert (cmd["status"], cmd["attempts"] or 0) == ("queued", 0), cmd
+        order = await h.order(item["order_id"])
+        assert await venue_orders(h, order["client_order_id"]) == 0
+
+
+async def test_an_error_in_one_part_costs_the_others_one_retry(
+    harness: Callable[..., Harness],
+) -> None:
+    """A defect while placing one account's order rolls the group back (nothing of any account
+    reached the venue: it is the same transaction); the other accounts are then recorded alone,
+    and the failing account's batch is handled as without groups: the commands before the
+    failing one recorded, the failing one counted as an attempt and retried."""
+    h = harness()
+    queued = await ready(h, accounts=3, sends=2)
+    a, b, c = list(queued)
+    venue: Any = (await h.runtime(b)).venue
+    real, calls = venue.create_order, [0]
+
+    async def broken_once_at_second(*args: Any, **kw: Any) -> Any:
+        calls[0] += 1
+        if calls[0] in (2, 4):  # b's second order, in the group and then alone
+            raise RuntimeError("a defect while placing")
+        return await real(*args, **kw)
+
+    venue.create_order = broken_once_at_second
+    try:
+        results = await together(GroupCommit(h.store), [await h.runtime(x) for x in (a, b, c)])
+    finally:
+        venue.create_order = real
+    assert results == [True, True, True]
+    for acct in (a, c):
+        for item in queued[acct]:
+            cmd = await h.command(item["command_id"])
+            assert (cmd["status"], cmd["attempts"]) == ("completed", 1), cmd
+    first, second = [await h.command(i["command_id"]) for i in queued[b]]
+    assert (first["status"], first["attempts"]) == ("completed", 1), first
+    assert second["status"] in ("queued", "running"), second
+    await h.drain(b, housekeeping=False)
+    second = await h.command(queued[b][1]["command_id"])
+    assert second["status"] == "completed", second
+    order = await h.order(queued[b][1]["order_id"])
+    assert order["status"] == "FILLED"
+    assert await venue_orders(h, order["client_order_id"]) == 1  # placed exactly once
+    for acct in queued:
+        await assert_fold(h, acct)
+
+
+@pytest.mark.parametrize("accounts", [1, 4])
+async def test_group_answers_like_the_solo_path(
+    harness: Callable[..., Harness], accounts: int
+) -> None:
+    """A lone account (a group of one) and a crowd both drain to the same books as the solo
+    path would: every send filled once, positions the fold of their deals."""
+    h = harness()
+    queued = await ready(h, accounts=accounts, sends=5)
+    group = GroupCommit(h.store)
+    runtimes = [await h.runtime(a) for a in queued]
+
+    async def drain(rt: AccountRuntime) -> None:
+        while await step.run_next(rt, asyncio.Event(), group):
+            pass
+
+    await asyncio.gather(*(drain(rt) for rt in runtimes))
+    for acct, items in queued.items():
+        for item in items:
+            assert (await h.order(item["order_id"]))["status"] == "FILLED"
+        await assert_fold(h, acct)
