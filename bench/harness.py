@@ -199,6 +199,27 @@ def stack(
         _mysql(f"DROP DATABASE IF EXISTS `{name}`")
 
 
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a process so far (`/proc/<pid>/stat`), in seconds."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def stack_cpu(s: Stack) -> dict[str, float]:
+    """CPU seconds so far of the stack's API, its workers (summed) and the MariaDB server: a
+    figure per command that survives a change of machine better than a latency does."""
+    api, *workers = (proc.pid for proc in s.procs)
+    mariadb = subprocess.run(["pgrep", "-o", "mariadbd"], capture_output=True, text=True,
+                             check=False).stdout.split()  # fmt: skip
+    return {"api": cpu_seconds(api), "worker": sum(cpu_seconds(w) for w in workers),
+            "mariadb": cpu_seconds(int(mariadb[0])) if mariadb else 0.0}  # fmt: skip
+
+
+def cpu_per_command(before: dict[str, float], after: dict[str, float], n: int) -> dict[str, float]:
+    """CPU milliseconds per command of each process between two `stack_cpu` readings."""
+    return {name: round((after[name] - before[name]) * 1000 / max(n, 1), 3) for name in after}
+
+
 def percentile(values: list[float], q: float) -> float:
     ordered = sorted(values)
     if not ordered:

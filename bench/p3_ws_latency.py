@@ -19,7 +19,7 @@ from typing import Any
 import aiohttp
 import websockets
 
-from bench.harness import percentile, report, stack
+from bench.harness import Stack, cpu_per_command, percentile, report, stack, stack_cpu
 
 
 async def listen(ws: Any, deals: dict[int, int], received: dict[int, float]) -> None:
@@ -37,9 +37,8 @@ async def listen(ws: Any, deals: dict[int, int], received: dict[int, float]) -> 
                 deals[order_id] = int(message["seq"])
 
 
-async def run(
-    base: str, key: str, accounts: list[int], rate: float, seconds: float
-) -> dict[str, Any]:
+async def run(s: Stack, rate: float, seconds: float) -> dict[str, Any]:
+    base, key, accounts = s.base, s.trader_key, s.account_ids
     sent: dict[int, tuple[float, float]] = {}
     received: dict[int, float] = {}
     deals: dict[int, int] = {}
@@ -72,6 +71,7 @@ async def run(
             sent[int(item["order_id"])] = (start, time.perf_counter())
 
         tasks = []
+        cpu_before = stack_cpu(s)
         begin = time.perf_counter()
         for i in range(int(rate * seconds)):
             await asyncio.sleep(max(0.0, begin + i / rate - time.perf_counter()))
@@ -80,6 +80,7 @@ async def run(
     deadline = time.perf_counter() + 10
     while len(received) < len(sent) and time.perf_counter() < deadline:  # noqa: ASYNC110
         await asyncio.sleep(0.05)
+    cpu = cpu_per_command(cpu_before, stack_cpu(s), len(sent))
     listener.cancel()
     await ws.close()
     from_send = [(received[o] - s) * 1000 for o, (s, _a) in sent.items() if o in received]
@@ -91,6 +92,7 @@ async def run(
         "events_matched": len(from_send),
         "send_to_event_ms": summary(from_send),
         "ack_to_event_ms": summary(from_ack),
+        "cpu_ms_per_command": cpu,  # API, worker and MariaDB, from the first send to the last event
         "target": "p50 <= 20 ms, p99 <= 60 ms",
     }
 
@@ -112,7 +114,7 @@ def main() -> None:
     args = parser.parse_args()
     extra = {"OMS_WORKER__WAKE_HOST": ""} if args.no_wake else {}
     with stack(accounts=args.accounts, extra_env=extra) as s:
-        result = asyncio.run(run(s.base, s.trader_key, s.account_ids, args.rate, args.seconds))
+        result = asyncio.run(run(s, args.rate, args.seconds))
     result["wake_ups"] = not args.no_wake
     report("p3_ws_latency", result)
 

@@ -182,9 +182,11 @@ async def _take(
 async def renew(
     conn: AsyncConnection, leases: Iterable[Lease], *, owner: str, now: datetime, seconds: float
 ) -> set[int]:
-    """Extend the leases still held (same owner and epoch); returns the account ids renewed."""
+    """Extend the leases still held (same owner and epoch); returns the account ids renewed.
+    Rows are locked in account order, as a group commit locks them (`hold` per account in
+    account order): two transactions that lock several lease rows cannot deadlock."""
     renewed: set[int] = set()
-    for lease in leases:
+    for lease in sorted(leases, key=lambda held: held.account_id):
         done = await conn.execute(
             update(account_leases)
             .where(
@@ -201,8 +203,9 @@ async def renew(
 
 
 async def release(conn: AsyncConnection, leases: Iterable[Lease], *, owner: str) -> None:
-    """Give leases back (SIGTERM, idle): expire them now, keep the epoch (the next taker bumps it)."""
-    for lease in leases:
+    """Give leases back (SIGTERM, idle): expire them now, keep the epoch (the next taker bumps it).
+    In account order, like `renew`."""
+    for lease in sorted(leases, key=lambda held: held.account_id):
         await conn.execute(
             update(account_leases)
             .where(L.account_id == lease.account_id, L.owner == owner, L.lease_epoch == lease.epoch)
