@@ -227,3 +227,21 @@ async def hold(
     )
     if (await conn.execute(lock(query, dialect))).first() is None:
         raise LeaseLost(f"lease of account {lease.account_id} epoch {lease.epoch} lost")
+
+
+async def hold_all(
+    conn: AsyncConnection, held: list[Lease], *, owner: str, now: datetime, dialect: str
+) -> None:
+    """`hold` for several leases in one statement (a group commit): every row locked, in
+    account order; `LeaseLost` for the first that is no longer ours, unexpired, same epoch."""
+    query = select(L.account_id, L.lease_epoch).where(
+        and_(
+            L.account_id.in_(sorted(lease.account_id for lease in held)),
+            L.owner == owner,
+            L.expires_at >= now,
+        )
+    ).order_by(L.account_id)
+    epochs = {int(r[0]): int(r[1]) for r in await conn.execute(lock(query, dialect))}
+    for lease in held:
+        if epochs.get(lease.account_id) != lease.epoch:
+            raise LeaseLost(f"lease of account {lease.account_id} epoch {lease.epoch} lost")

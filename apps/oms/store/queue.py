@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import func, select, update
+from sqlalchemy import func, select, union_all, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from apps.oms.store.tables import commands
@@ -49,8 +49,8 @@ class Fenced(Exception):
 def _oldest_unfinished(account_id: int, limit: int) -> Any:
     """The account's oldest queued or running commands, in acceptance order (claim columns)."""
     return (
-        select(C.id, C.command_type, C.payload, C.order_id, C.request_id, C.status, C.attempts,
-               C.result, C.client_order_id, C.created_at)
+        select(C.id, C.account_id, C.command_type, C.payload, C.order_id, C.request_id, C.status,
+               C.attempts, C.result, C.client_order_id, C.created_at)
         .where(C.account_id == account_id, C.status.in_(UNFINISHED))
         .order_by(C.id)
         .limit(limit)
@@ -101,6 +101,22 @@ async def peek_batch(
         _oldest_unfinished(account_id, limit)
     )
     return [dict(r) for r in rows.mappings()]
+
+
+async def peek_batches(
+    conn: AsyncConnection, limits: dict[int, int]
+) -> dict[int, list[dict[str, Any]]]:
+    """`peek_batch` of several accounts in one statement (a group commit): each account's oldest
+    unfinished commands up to its limit, in acceptance order; every account is a key."""
+    if len(limits) == 1:
+        ((account_id, limit),) = limits.items()
+        return {account_id: await peek_batch(conn, account_id, limit)}
+    parts = [select(_oldest_unfinished(account_id, limit).subquery(f"q{n}"))
+             for n, (account_id, limit) in enumerate(limits.items())]  # fmt: skip
+    found: dict[int, list[dict[str, Any]]] = {account_id: [] for account_id in limits}
+    for row in (await conn.execute(union_all(*parts))).mappings():
+        found[int(row["account_id"])].append(dict(row))
+    return {account_id: sorted(rows, key=lambda r: int(r["id"])) for account_id, rows in found.items()}
 
 
 async def claim_rows(

@@ -8,11 +8,13 @@ ready at the same moment share one transaction:
 - An account task asks `GroupCommit.run_batch` instead of running its batch itself. Requests
   made while a group is being recorded wait for it and form the next group (no timer: the
   group grows with the load and costs no latency when the worker is quiet).
-- A group of several accounts runs in account order on one connection. Each account's part
-  is exactly its solo batch (`joined.batch_in`): its own lease row locked first (fencing per
-  account), its own recorder and joined venue, the same instant (`now`) for all. Every
-  recorder is flushed, the transaction commits once, then every account's after-commit hooks
-  run.
+- A group of several accounts runs in account order on one connection. Every account's lease
+  row is locked and checked in one statement (fencing per account), every queue head and the
+  orders of its sends are read in two (`joined.load`); then each account's part is exactly its
+  solo batch (`joined.batch_in`) with its own recorder and joined venue, the same instant
+  (`now`) for all. The recorders are flushed together (everyone's events, venue orders and
+  raw payloads in one multi-row statement each), the transaction commits once, then every
+  account's after-commit hooks run.
 - If anything in the group fails (one account's lease lost, a venue error, a deadlock, the
   store gone), the whole transaction rolls back and every member runs its batch alone, on the
   solo path with its error handling (`joined.run_batch`: bisection, attempt counting, fencing
@@ -26,13 +28,14 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from apps.oms.clock import utcnow
 from apps.oms.metrics import GROUP_FALLBACKS, GROUP_SIZE
 from apps.oms.service.ports import JoinableVenuePort
 from apps.oms.service.worker import joined
-from apps.oms.service.worker.runtime import AccountRuntime, Recorder
+from apps.oms.service.worker.runtime import AccountRuntime, Recorder, flush_all
+from apps.oms.store import leases
 from apps.oms.store.store import Store
 
 log = logging.getLogger("apps.worker")
@@ -52,7 +55,6 @@ class _Member:
     limit: int
     answer: asyncio.Future[int | _Alone | None]
     result: int | None = None
-    recorder: Recorder | None = field(default=None)
 
 
 class GroupCommit:
@@ -119,18 +121,23 @@ class GroupCommit:
             _answer(member, member.result)
 
     async def _record(self, members: list[_Member]) -> None:
+        """One transaction: every lease row locked in one statement, every queue head and its
+        orders read in two, each account's batch, everyone's events in one insert, one commit."""
         now = utcnow()  # one transaction, one instant
+        first = members[0].rt
         async with self.store.transaction() as conn:
+            await leases.hold_all(conn, [m.rt.lease for m in members], owner=first.owner,
+                                  now=now, dialect=self.store.dialect)  # fmt: skip
+            loaded = await joined.load(conn, {m.rt.account_id: m.limit for m in members})
+            recorders = []
             for member in members:
-                member.recorder = await member.rt.held(conn, now=now)
-                member.result = await joined.batch_in(member.recorder, member.venue,
-                                                      member.limit)  # fmt: skip
-            for member in members:
-                assert member.recorder is not None  # noqa: S101 - set above
-                await member.recorder.flush()
-        for member in members:
-            assert member.recorder is not None  # noqa: S101 - set above
-            member.recorder.committed()
+                recorder = Recorder(conn, member.rt, now)
+                member.result = await joined.batch_in(recorder, member.venue, member.limit,
+                                                      loaded=loaded[member.rt.account_id])
+                recorders.append(recorder)
+            await flush_all(recorders)
+        for recorder in recorders:
+            recorder.committed()
 
 
 def _answer(member: _Member, result: int | _Alone | None) -> None:

@@ -28,6 +28,7 @@ from typing import Any
 
 import ccxt
 from sqlalchemy.exc import OperationalError
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from apps.oms.domain.enums import OrderStatus
 from apps.oms.domain.errors import DomainError
@@ -102,19 +103,43 @@ async def _batch(rt: AccountRuntime, venue: JoinableVenuePort, limit: int) -> in
         raise _Failed(progress.index, progress.size) from exc
 
 
+@dataclass(slots=True)
+class Loaded:
+    """What a batch starts from: the account's oldest unfinished commands and their orders'
+    rows, locked (read for several accounts at once by a group commit: `load`)."""
+
+    peeked: list[dict[str, Any]]
+    orders: dict[int, dict[str, Any]]
+
+
+async def load(conn: AsyncConnection, limits: dict[int, int]) -> dict[int, Loaded]:
+    """The batches' starting points of several accounts in two statements: the queues' heads,
+    then the orders of the sends at their fronts, locked."""
+    peeked = await queue.peek_batches(conn, limits)
+    wanted = [r["order_id"] for rows in peeked.values() for r in takewhile(_is_send, rows)]
+    rows = await order_records.lock_orders(conn, wanted)
+    return {account_id: Loaded(heads, rows) for account_id, heads in peeked.items()}
+
+
 async def batch_in(
-    rec: Recorder, venue: JoinableVenuePort, limit: int, progress: Progress | None = None
+    rec: Recorder,
+    venue: JoinableVenuePort,
+    limit: int,
+    progress: Progress | None = None,
+    loaded: Loaded | None = None,
 ) -> int | None:
     """The body of a batch inside an open record transaction whose lease row `rec` holds (its
-    own, or its account's part of a group commit): peek, lock, claim, place and finish. Returns
-    as `run_batch`; the caller flushes `rec`, commits, and then calls `rec.committed()`."""
+    own, or its account's part of a group commit, which passes what it `load`ed for all):
+    peek, lock, claim, place and finish. Returns as `run_batch`; the caller flushes `rec`,
+    commits, and then calls `rec.committed()`."""
     progress = progress or Progress()
     rt = rec.rt
-    peeked = await queue.peek_batch(rec.conn, rt.account_id, limit)
-    if not peeked:
+    if loaded is None:
+        loaded = (await load(rec.conn, {rt.account_id: limit}))[rt.account_id]
+    if not loaded.peeked:
         return None
-    sends = list(takewhile(_is_send, peeked))
-    rows = await order_records.lock_orders(rec.conn, [r["order_id"] for r in sends])
+    rows = loaded.orders
+    sends = list(takewhile(_is_send, loaded.peeked))
     sends = list(takewhile(lambda r: _known(rows.get(r["order_id"])), sends))
     if not sends:
         return 0

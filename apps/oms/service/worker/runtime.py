@@ -143,22 +143,38 @@ class Recorder:
         )
 
     async def flush(self) -> None:
+        await flush_all([self])
+
+    async def flush_own(self) -> None:
+        """The writes that are this recorder's alone: held-back venue writes, order updates."""
         for hook in self.before_commit:
             await hook()
         updates, self.order_updates = self.order_updates, {}
         for order_id, values in updates.items():
             await order_records.update_order(self.conn, {"id": order_id}, values)
-        payloads, self.payloads = self.payloads, []
-        await order_records.store_payloads(self.conn, payloads)
-        venue_orders, self.venue_orders = self.venue_orders, []
-        await order_records.add_venue_orders(self.conn, venue_orders)
-        rows, self.pending = self.pending, []
-        await append_events(self.conn, rows)
 
     def committed(self) -> None:
         """The transaction committed: tell whoever waited for it (venue caches, wake-ups)."""
         for hook in self.after_commit:
             hook()
+
+
+async def flush_all(recorders: list[Recorder]) -> None:
+    """Write what the recorders of one transaction held back, before its commit: each one's
+    own writes, then everyone's raw payloads, venue orders and events in one multi-row statement
+    each (events in recorder order, each recorder's in emission order)."""
+    for rec in recorders:
+        await rec.flush_own()
+    payloads, venue_orders, events = [], [], []
+    for rec in recorders:
+        payloads += rec.payloads
+        venue_orders += rec.venue_orders
+        events += rec.pending
+        rec.payloads, rec.venue_orders, rec.pending = [], [], []
+    conn = recorders[0].conn
+    await order_records.store_payloads(conn, payloads)
+    await order_records.add_venue_orders(conn, venue_orders)
+    await append_events(conn, events)
 
 
 def from_ms(ms: int | None) -> datetime:
