@@ -25,6 +25,7 @@ from apps.oms.exchange.paper.factory import as_port, build_paper_venue, market_b
 from apps.oms.service.ports import VenuePort
 from apps.oms.service.worker.runtime import Account
 from apps.oms.store.ccxt_records import venue_account
+from apps.oms.store.paper import PaperStore
 from apps.oms.store.store import Store
 from apps.oms.store.tables import accounts
 
@@ -53,6 +54,9 @@ class VenueCache:
         self.prepare = prepare
         self._venues: dict[int, VenuePort] = {}
         self._problems: dict[int, str] = {}
+        # one paper store for every paper account of the process (its caches are per account):
+        # a group commit then joins all their venues to its transaction at once
+        self.paper_store = PaperStore(store.engine)
 
     def problem(self, account: Account) -> str:
         """Why `open` gave no venue for the account (the message of its failed commands)."""
@@ -67,7 +71,8 @@ class VenueCache:
                 account.account_id, self.store.engine, account.config,
                 starting_balance_usdt=self.settings.paper.starting_balance_usdt,
                 shared=market_book(self.settings.paper),
-                maintenance_rate=self.settings.paper.maintenance_margin_rate))
+                maintenance_rate=self.settings.paper.maintenance_margin_rate,
+                store=self.paper_store))
             self._venues[account.account_id] = venue
         return venue
 

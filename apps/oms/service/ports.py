@@ -165,6 +165,9 @@ class JoinedTransaction(Protocol):
         """Orders with these client ids are about to be placed: prefetch their duplicate
         check (one read per batch instead of one per order)."""
 
+    async def expect_client_ids_of(self, client_ids: dict[int, list[str]]) -> None:
+        """`expect_client_ids` of several accounts (account id -> client ids) in one read."""
+
 
 @runtime_checkable
 class JoinableVenuePort(MatchingVenuePort, Protocol):

@@ -97,26 +97,34 @@ class Joined:
         checks with one read instead of one per order. An id found here still goes the normal
         lookup; one stored by another writer after this read is caught by the unique key at
         flush (the caller's transaction rolls back and retries)."""
-        wanted = {c for c in client_ids if c}
+        await self.expect_client_ids_of({account_id: client_ids})
+
+    async def expect_client_ids_of(self, client_ids: dict[int, list[str]]) -> None:
+        """`expect_client_ids` of several accounts in one read (a group commit)."""
+        wanted = {(a, c) for a, ids in client_ids.items() for c in ids if c}
         if not wanted:
             return
         rows = await self.conn.execute(
-            select(paper_orders.c.client_order_id).where(
-                paper_orders.c.account_id == account_id,
-                paper_orders.c.client_order_id.in_(sorted(wanted)),
+            select(paper_orders.c.account_id, paper_orders.c.client_order_id).where(
+                paper_orders.c.account_id.in_(sorted({a for a, _c in wanted})),
+                paper_orders.c.client_order_id.in_(sorted({c for _a, c in wanted})),
             )
         )
-        found = {str(r[0]) for r in rows}
-        self.absent_client_ids.setdefault(account_id, set()).update(wanted - found)
+        found = {(int(r[0]), str(r[1])) for r in rows}
+        for account_id, client_id in wanted - found:
+            self.absent_client_ids.setdefault(account_id, set()).add(client_id)
 
     async def flush(self) -> None:
-        """Write every account's held-back change (the caller commits right after)."""
+        """Write every account's held-back change (the caller commits right after); the new
+        orders and fills of all accounts go in one multi-row statement each."""
+        inserts = _Inserts()
         for account_id, p in list(self.pending.items()):
             if p.state is p.stored and not p.orders and not p.fills:
                 continue
-            await self.store._write_outcome(self.conn, p.stored, p.version, p.state, p)
+            await self.store._write_outcome(self.conn, p.stored, p.version, p.state, p, inserts)
             self.flushed[account_id] = (p.version + 1, p.state)
             self.pending[account_id] = _Pending(p.version + 1, p.state, p.state)
+        await inserts.write(self.conn)
 
     def publish(self) -> None:
         """The caller committed: what a later load would read is now the flushed state."""
@@ -124,7 +132,23 @@ class Joined:
         self.store._existing.update(self.ensured)
 
 
-_JOINED: ContextVar[Joined | None] = ContextVar("paper_joined", default=None)
+@dataclass(slots=True)
+class _Inserts:
+    """New paper orders and fills, written in one statement each once every account's state
+    rows are written (a joined flush over several accounts)."""
+
+    orders: list[dict[str, Any]] = field(default_factory=list)
+    fills: list[dict[str, Any]] = field(default_factory=list)
+
+    async def write(self, conn: AsyncConnection) -> None:
+        if self.orders:
+            await conn.execute(insert(paper_orders), self.orders)
+        if self.fills:
+            await conn.execute(insert(paper_fills), self.fills)
+
+
+# the joins open in this task, by store: a group commit joins several accounts' venues at once
+_JOINED: ContextVar[dict[int, Joined] | None] = ContextVar("paper_joined", default=None)
 
 
 class PaperStore:
@@ -144,17 +168,23 @@ class PaperStore:
 
     @contextmanager
     def join(self, conn: AsyncConnection) -> Iterator[Joined]:
-        """Run this store's calls inside the caller's transaction on `conn` (this task only)."""
+        """Run this store's calls inside the caller's transaction on `conn` (this task only).
+        Joining again on the same connection inside the block (several accounts' venues of one
+        store in a group commit) gives the same `Joined`: one price snapshot, one flush."""
+        active = _JOINED.get() or {}
+        current = active.get(id(self))
+        if current is not None and current.conn is conn:
+            yield current
+            return
         joined = Joined(self, conn)
-        token = _JOINED.set(joined)
+        token = _JOINED.set({**active, id(self): joined})
         try:
             yield joined
         finally:
             _JOINED.reset(token)
 
     def _joined(self) -> Joined | None:
-        joined = _JOINED.get()
-        return joined if joined is not None and joined.store is self else None
+        return (_JOINED.get() or {}).get(id(self))
 
     @asynccontextmanager
     async def _reading(self, *, flush: bool = True) -> AsyncIterator[AsyncConnection]:
@@ -313,7 +343,11 @@ class PaperStore:
         version: int,
         after: AccountState,
         change: _Pending,
+        inserts: _Inserts | None = None,
     ) -> None:
+        """Write one account's change (`inserts`: collect its new orders and fills there for
+        the caller to write with other accounts', instead of writing them now)."""
+        pending = inserts or _Inserts()
         bumped = await conn.execute(
             update(paper_accounts)
             .where(
@@ -330,11 +364,10 @@ class PaperStore:
             raise VersionConflict(f"paper account {after.account_id} changed")
         await self._save_balances(conn, before, after)
         await self._save_positions(conn, before, after)
-        await self._save_orders(conn, after.account_id, before, change.orders.values())
-        if change.fills:
-            await conn.execute(
-                insert(paper_fills), [fill_row(after.account_id, f) for f in change.fills]
-            )
+        await self._save_orders(conn, after.account_id, before, change.orders.values(), pending)
+        pending.fills += [fill_row(after.account_id, f) for f in change.fills]
+        if inserts is None:
+            await pending.write(conn)
 
     async def _save_balances(
         self, conn: AsyncConnection, before: AccountState, after: AccountState
@@ -383,10 +416,9 @@ class PaperStore:
         account_id: int,
         before: AccountState,
         orders: Iterable[PaperOrder],
+        inserts: _Inserts,
     ) -> None:
-        new = [order_row(account_id, o) for o in orders if o.seq >= before.next_seq]
-        if new:  # one multi-row statement
-            await conn.execute(insert(paper_orders), new)
+        inserts.orders += [order_row(account_id, o) for o in orders if o.seq >= before.next_seq]
         for order in orders:
             row = order_row(account_id, order)
             if order.seq >= before.next_seq:

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import func, select, union_all, update
+from sqlalchemy import case, func, select, union_all, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from apps.oms.store.tables import commands
@@ -123,19 +123,37 @@ async def claim_rows(
     conn: AsyncConnection, account_id: int, rows: list[dict[str, Any]], epoch: int, now: datetime
 ) -> list[Claimed]:
     """Mark the peeked `rows` `running` under `epoch` in one statement (`attempts + 1` each)."""
-    if not rows:
-        return []
+    return (await claim_many(conn, {account_id: (rows, epoch)}, now)).get(account_id, [])
+
+
+async def claim_many(
+    conn: AsyncConnection, wanted: dict[int, tuple[list[dict[str, Any]], int]], now: datetime
+) -> dict[int, list[Claimed]]:
+    """`claim_rows` of several accounts, each under its own lease epoch, in one statement (a
+    group commit); accounts with no rows are left out."""
+    wanted = {account_id: (rows, epoch) for account_id, (rows, epoch) in wanted.items() if rows}
+    if not wanted:
+        return {}
+    epochs = {account_id: epoch for account_id, (_rows, epoch) in wanted.items()}
     await conn.execute(
         update(commands)
-        .where(C.id.in_([r["id"] for r in rows]))
+        .where(C.id.in_([r["id"] for rows, _epoch in wanted.values() for r in rows]))
         .values(
             status="running",
-            lease_epoch=epoch,
+            lease_epoch=next(iter(epochs.values())) if len(epochs) == 1
+            else case(epochs, value=C.account_id),
             attempts=func.coalesce(C.attempts, 0) + 1,
             updated_at=now,
             started_at=now,
         )
-    )
+    )  # fmt: skip
+    return {account_id: _claimed(account_id, rows, epoch, now)
+            for account_id, (rows, epoch) in wanted.items()}  # fmt: skip
+
+
+def _claimed(
+    account_id: int, rows: list[dict[str, Any]], epoch: int, now: datetime
+) -> list[Claimed]:
     return [
         Claimed(
             int(r["id"]),

@@ -40,6 +40,19 @@ async def get_limits(conn: AsyncConnection, account_id: int) -> dict[int, dict[s
     return {int(r["strategy_id"]): {c: r[c] for c in LIMIT_COLUMNS} for r in rows.mappings()}
 
 
+async def limits_of(
+    conn: AsyncConnection, account_ids: list[int]
+) -> dict[int, dict[int, dict[str, Any]]]:
+    """`get_limits` of several accounts in one statement; every account is a key."""
+    found: dict[int, dict[int, dict[str, Any]]] = {a: {} for a in account_ids}
+    if account_ids:
+        rows = await conn.execute(select(risk_limits).where(
+            risk_limits.c.account_id.in_(sorted(account_ids))))  # fmt: skip
+        for r in rows.mappings():
+            found[int(r["account_id"])][int(r["strategy_id"])] = {c: r[c] for c in LIMIT_COLUMNS}
+    return found
+
+
 async def put_limits(
     conn: AsyncConnection, account_id: int, strategy_id: int, values: dict[str, Any], now: datetime
 ) -> None:

@@ -103,17 +103,19 @@ def build_paper_venue(
     clock: Callable[[], int] = now_ms,
     shared: BookConfig | None = None,
     maintenance_rate: str = "0.005",
+    store: PaperStore | None = None,
 ) -> PaperVenue:
     """The adapter for one paper account; start balances default to `starting_balance_usdt`;
     the book config is `book` if given, else the account's `paper.book` (e.g. a finite
     `resting_volume` for partial fills of resting limits), over `shared` (the market's default
     spread from settings). Without `book`, the account's `paper.book` is followed live: a change
-    (`PUT /paper/accounts/{id}/book`) applies from the account's next venue call."""
+    (`PUT /paper/accounts/{id}/book`) applies from the account's next venue call. `store`: a
+    paper store shared with other accounts' venues (a worker's: one join for a group commit)."""
     paper = dict((account_config or {}).get("paper") or {})
     start = paper.get("start_balances") or {"USDT": starting_balance_usdt}
     return PaperVenue(
         account_id,
-        PaperStore(engine),
+        store or PaperStore(engine),
         venue=Venue(book=book_config(book if book is not None else paper.get("book"), shared)),
         book_from=None if book is not None else (lambda raw: book_config(raw, shared)),
         maintenance_rate=parse_decimal(maintenance_rate),

@@ -28,14 +28,16 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from contextlib import ExitStack
 from dataclasses import dataclass
+from typing import Any
 
 from apps.oms.clock import utcnow
 from apps.oms.metrics import GROUP_FALLBACKS, GROUP_SIZE
 from apps.oms.service.ports import JoinableVenuePort
-from apps.oms.service.worker import joined
+from apps.oms.service.worker import joined, recheck
 from apps.oms.service.worker.runtime import AccountRuntime, Recorder, flush_all
-from apps.oms.store import leases
+from apps.oms.store import leases, queue
 from apps.oms.store.store import Store
 
 log = logging.getLogger("apps.worker")
@@ -121,23 +123,46 @@ class GroupCommit:
             _answer(member, member.result)
 
     async def _record(self, members: list[_Member]) -> None:
-        """One transaction: every lease row locked in one statement, every queue head and its
-        orders read in two, each account's batch, everyone's events in one insert, one commit."""
+        """One transaction: load every account's batch at once (lease rows, queue heads, orders,
+        risk state: one statement each), claim every account's sends in one statement, place
+        each account's in account order, write everyone's events in one insert, commit once."""
         now = utcnow()  # one transaction, one instant
-        first = members[0].rt
         async with self.store.transaction() as conn:
-            await leases.hold_all(conn, [m.rt.lease for m in members], owner=first.owner,
+            await leases.hold_all(conn, [m.rt.lease for m in members], owner=members[0].rt.owner,
                                   now=now, dialect=self.store.dialect)  # fmt: skip
             loaded = await joined.load(conn, {m.rt.account_id: m.limit for m in members})
-            recorders = []
+            sends = {m.rt.account_id: loaded[m.rt.account_id].sends() for m in members}
             for member in members:
-                recorder = Recorder(conn, member.rt, now)
-                member.result = await joined.batch_in(recorder, member.venue, member.limit,
-                                                      loaded=loaded[member.rt.account_id])
-                recorders.append(recorder)
+                chosen = sends[member.rt.account_id]
+                member.result = chosen if chosen is None else len(chosen)
+            memo: dict[Any, Any] = {}  # what each send's re-check reads, for all at once
+            await recheck.preload(conn, [a for a, chosen in sends.items() if chosen], memo)
+            claimed = await queue.claim_many(
+                conn, {m.rt.account_id: (sends[m.rt.account_id] or [], m.rt.lease.epoch)
+                       for m in members}, now)  # fmt: skip
+            recorders = [Recorder(conn, m.rt, now, memo=memo) for m in members]
+            with ExitStack() as venues:
+                # every account's venue joined to this transaction; the paper venues of a
+                # worker share one store, hence one join: one price snapshot, one flush
+                joins = {m.rt.account_id: venues.enter_context(m.venue.join(conn))
+                         for m in members if claimed.get(m.rt.account_id)}  # fmt: skip
+                distinct = list({id(j): j for j in joins.values()}.values())
+                for shared in distinct:
+                    await shared.expect_client_ids_of({
+                        a: joined.client_ids(claimed[a], loaded[a].orders)
+                        for a, j in joins.items() if j is shared})  # fmt: skip
+                for member, recorder in zip(members, recorders, strict=True):
+                    account_id = member.rt.account_id
+                    if account_id in joins:
+                        await joined.place_joined(recorder, member.venue, claimed[account_id],
+                                                  loaded[account_id].orders, joined.Progress())
+                for shared in distinct:
+                    await shared.flush()
             await flush_all(recorders)
         for recorder in recorders:
             recorder.committed()
+        for shared in distinct:
+            shared.publish()
 
 
 def _answer(member: _Member, result: int | _Alone | None) -> None:

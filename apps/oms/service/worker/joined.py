@@ -111,6 +111,14 @@ class Loaded:
     peeked: list[dict[str, Any]]
     orders: dict[int, dict[str, Any]]
 
+    def sends(self) -> list[dict[str, Any]] | None:
+        """The commands this path runs now: the sends at the front of the queue whose orders
+        have no unknown outcome. None when the queue is empty; [] when its head is not one."""
+        if not self.peeked:
+            return None
+        sends = takewhile(_is_send, self.peeked)
+        return list(takewhile(lambda r: _known(self.orders.get(r["order_id"])), sends))
+
 
 async def load(conn: AsyncConnection, limits: dict[int, int]) -> dict[int, Loaded]:
     """The batches' starting points of several accounts in two statements: the queues' heads,
@@ -122,44 +130,61 @@ async def load(conn: AsyncConnection, limits: dict[int, int]) -> dict[int, Loade
 
 
 async def batch_in(
-    rec: Recorder,
-    venue: JoinableVenuePort,
-    limit: int,
-    progress: Progress | None = None,
-    loaded: Loaded | None = None,
+    rec: Recorder, venue: JoinableVenuePort, limit: int, progress: Progress | None = None
 ) -> int | None:
-    """The body of a batch inside an open record transaction whose lease row `rec` holds (its
-    own, or its account's part of a group commit, which passes what it `load`ed for all):
-    peek, lock, claim, place and finish. Returns as `run_batch`; the caller flushes `rec`,
-    commits, and then calls `rec.committed()`."""
+    """The body of a solo batch inside its record transaction, whose lease row `rec` holds:
+    load, claim, place and finish. Returns as `run_batch`; the caller flushes `rec`, commits,
+    and then calls `rec.committed()`. (A group commit runs the same steps for all its accounts
+    at once: `group.py`.)"""
     progress = progress or Progress()
     rt = rec.rt
-    if loaded is None:
-        loaded = (await load(rec.conn, {rt.account_id: limit}))[rt.account_id]
-    if not loaded.peeked:
-        return None
-    rows = loaded.orders
-    sends = list(takewhile(_is_send, loaded.peeked))
-    sends = list(takewhile(lambda r: _known(rows.get(r["order_id"])), sends))
+    loaded = (await load(rec.conn, {rt.account_id: limit}))[rt.account_id]
+    sends = loaded.sends()
     if not sends:
-        return 0
+        return sends if sends is None else 0
     progress.size = len(sends)
     cmds = await queue.claim_rows(rec.conn, rt.account_id, sends, rt.lease.epoch, rec.now)
-    rec.defer_orders = True  # rows locked above, carried in memory
+    await place(rec, venue, cmds, loaded.orders, progress)
+    return progress.size
+
+
+async def place(
+    rec: Recorder,
+    venue: JoinableVenuePort,
+    cmds: list[Claimed],
+    orders: dict[int, dict[str, Any]],
+    progress: Progress,
+) -> None:
+    """Place and record the claimed sends of one account (`orders`: their rows, locked) on its
+    venue, joined to the record transaction, in order; `progress.index` counts those done."""
     with venue.join(rec.conn) as joined:
         rec.before_commit.append(joined.flush)
         rec.after_commit.append(joined.publish)
-        await joined.expect_client_ids(
-            rt.account_id, [rows[c.order_id]["client_order_id"] for c in cmds if c.order_id]
-        )
-        for cmd in cmds:
-            assert cmd.order_id is not None  # noqa: S101 - `_is_send` checked it
-            if cmd.attempts > dispatch.MAX_ATTEMPTS:  # never placed: give it up
-                await dispatch.give_up_in(rec, cmd, "internal_error")
-            else:
-                await send_joined(rec, cmd, rows[cmd.order_id], venue)
-            progress.index += 1
-    return progress.size
+        await joined.expect_client_ids(rec.rt.account_id, client_ids(cmds, orders))
+        await place_joined(rec, venue, cmds, orders, progress)
+
+
+async def place_joined(
+    rec: Recorder,
+    venue: JoinableVenuePort,
+    cmds: list[Claimed],
+    orders: dict[int, dict[str, Any]],
+    progress: Progress,
+) -> None:
+    """`place` on a venue the caller has joined to `rec`'s transaction (and will flush)."""
+    rec.defer_orders = True  # rows locked by `load`, carried in memory
+    for cmd in cmds:
+        assert cmd.order_id is not None  # noqa: S101 - `_is_send` checked it
+        if cmd.attempts > dispatch.MAX_ATTEMPTS:  # never placed: give it up
+            await dispatch.give_up_in(rec, cmd, "internal_error")
+        else:
+            await send_joined(rec, cmd, orders[cmd.order_id], venue)
+        progress.index += 1
+
+
+def client_ids(cmds: list[Claimed], orders: dict[int, dict[str, Any]]) -> list[str]:
+    """The client order ids the claimed sends will place with."""
+    return [orders[c.order_id]["client_order_id"] for c in cmds if c.order_id]
 
 
 def _is_send(row: dict[str, Any]) -> bool:

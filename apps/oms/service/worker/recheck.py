@@ -10,6 +10,7 @@ from decimal import Decimal
 from typing import Any
 
 from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from apps.oms.domain.book import OrderRef
 from apps.oms.domain.closing import check_reduce_only, validate_reduce
@@ -106,17 +107,33 @@ async def _account_state(rec: Recorder) -> tuple[bool, bool, bool]:
 
 
 async def _read_account_state(rec: Recorder) -> tuple[bool, bool, bool]:
-    row = (
-        await rec.conn.execute(
-            select(accounts.c.status, account_risk_state.c.allow_new_positions,
-                   account_risk_state.c.out_of_sync_blocks)
-            .join(account_risk_state, account_risk_state.c.account_id == accounts.c.id)
-            .where(accounts.c.id == rec.rt.account_id)
-        )
-    ).first()
-    if row is None:
-        return False, True, False
-    return row[0] == "blocked", bool(row[1]), bool(row[2])
+    return (await _account_states(rec.conn, [rec.rt.account_id]))[rec.rt.account_id]
+
+
+async def _account_states(
+    conn: AsyncConnection, account_ids: list[int]
+) -> dict[int, tuple[bool, bool, bool]]:
+    """(blocked, allow_new_positions, out_of_sync_blocks) of each account, in one query; an
+    account without a risk-state row is neither blocked nor restricted."""
+    rows = await conn.execute(
+        select(accounts.c.id, accounts.c.status, account_risk_state.c.allow_new_positions,
+               account_risk_state.c.out_of_sync_blocks)
+        .join(account_risk_state, account_risk_state.c.account_id == accounts.c.id)
+        .where(accounts.c.id.in_(sorted(account_ids)))
+    )  # fmt: skip
+    found = {int(r[0]): (r[1] == "blocked", bool(r[2]), bool(r[3])) for r in rows}
+    return {a: found.get(a, (False, True, False)) for a in account_ids}
+
+
+async def preload(conn: AsyncConnection, account_ids: list[int], memo: dict[Any, Any]) -> None:
+    """Fill a shared `Recorder.memo` with what the re-checks of these accounts read once per
+    transaction (account state, risk limits), two statements for all of them (a group commit)."""
+    if not account_ids:
+        return
+    for account_id, state in (await _account_states(conn, account_ids)).items():
+        memo[("account_state", account_id)] = state
+    for account_id, limits in (await risk_store.limits_of(conn, account_ids)).items():
+        memo[("risk_limits", account_id)] = limits
 
 
 async def _strategy_allows(rec: Recorder, strategy_id: int) -> bool:
