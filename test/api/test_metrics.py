@@ -42,7 +42,8 @@ async def test_metrics_are_public_prometheus_text(api: Api) -> None:
         "oms_queue_depth", "oms_queue_oldest_age_seconds", "oms_outbox_unsequenced_events",
         "oms_outbox_lag_seconds", "oms_stream_head_seq", "oms_workers_alive",
         "oms_websocket_clients", "oms_auth_failures", "oms_commands", "oms_command_latency_seconds",
-        "oms_venue_call_seconds", "oms_venue_errors",
+        "oms_venue_call_seconds", "oms_venue_errors", "oms_worker_group_accounts",
+        "oms_worker_group_rollbacks",
     } <= names  # fmt: skip
 
 
