@@ -15,6 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from apps.oms.domain.money import to_plain
 from apps.oms.store.leases import lock
+from apps.oms.store.many import update_by_id
 from apps.oms.store.tables import commands, order_venue_orders, orders, venue_payloads
 
 OC = orders.c
@@ -80,6 +81,15 @@ async def update_order(
     # the SET list comes from the parameter names: no statement is built per call
     await conn.execute(UPDATE_ORDER, {**values, "b_id": row["id"]})
     return {**row, **values}
+
+
+async def update_orders(conn: AsyncConnection, changes: dict[int, dict[str, Any]]) -> None:
+    """Several (locked) orders' updates in one statement (order id -> values)."""
+    if len(changes) == 1:
+        ((order_id, values),) = changes.items()
+        await conn.execute(UPDATE_ORDER, {**values, "b_id": order_id})
+    elif changes:
+        await conn.execute(update_by_id(orders, changes))
 
 
 async def open_orders(

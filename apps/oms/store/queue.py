@@ -15,6 +15,7 @@ from typing import Any
 from sqlalchemy import case, func, select, union_all, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from apps.oms.store.many import update_by_id
 from apps.oms.store.tables import commands
 
 C = commands.c
@@ -182,6 +183,48 @@ async def fence(conn: AsyncConnection, command_id: int, epoch: int) -> None:
     ).scalar()
     if status != "running":
         raise Fenced(f"command {command_id} is not running under epoch {epoch}")
+
+
+@dataclass(frozen=True, slots=True)
+class Finish:
+    """A command's finish, held back to be written with others (`finish_many`)."""
+
+    command_id: int
+    epoch: int
+    values: dict[str, Any]  # status, result, error_code, error_message, finished_at, updated_at
+
+
+def finish_values(
+    now: datetime,
+    *,
+    status: str,
+    result: dict[str, Any] | None = None,
+    error_code: str | None = None,
+    error_message: str | None = None,
+) -> dict[str, Any]:
+    return {"status": status, "result": result, "error_code": error_code,
+            "error_message": error_message, "finished_at": now, "updated_at": now}  # fmt: skip
+
+
+async def finish_many(conn: AsyncConnection, finishes: list[Finish]) -> None:
+    """`finish` of several commands in one statement, each conditional on `running` under its
+    epoch; `Fenced` (the whole transaction rolls back) unless every one of them still is."""
+    if not finishes:
+        return
+    if len(finishes) == 1:
+        (one,) = finishes
+        await finish(conn, one.command_id, one.epoch, one.values["finished_at"],
+                     **{k: one.values[k] for k in ("status", "result", "error_code",
+                                                     "error_message")})  # fmt: skip
+        return
+    epochs = {f.command_id: f.epoch for f in finishes}
+    done = await conn.execute(update_by_id(
+        commands, {f.command_id: f.values for f in finishes},
+        C.status == "running", C.lease_epoch == case(epochs, value=C.id),
+    ))  # fmt: skip
+    if done.rowcount != len(finishes):
+        raise Fenced(f"{len(finishes) - done.rowcount} of {len(finishes)} commands are no "
+                     "longer running under their lease epoch")  # fmt: skip
 
 
 async def finish(

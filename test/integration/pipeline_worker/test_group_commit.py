@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable
+from decimal import Decimal
 from typing import Any
 
 import pytest
@@ -18,8 +19,8 @@ from apps.oms.metrics import GROUP_FALLBACKS
 from apps.oms.service.worker import step
 from apps.oms.service.worker.group import GroupCommit
 from apps.oms.service.worker.runtime import AccountRuntime
-from apps.oms.store import leases
-from apps.oms.store.tables import account_leases
+from apps.oms.store import leases, order_records, queue
+from apps.oms.store.tables import account_leases, commands
 from apps.worker.venues import load_account
 
 from .conftest import Harness
@@ -197,3 +198,63 @@ async def test_group_answers_like_the_solo_path(
         for item in items:
             assert (await h.order(item["order_id"]))["status"] == "FILLED"
         await assert_fold(h, acct)
+
+
+async def test_finishes_of_a_batch_are_fenced_per_command(
+    harness: Callable[..., Harness],
+) -> None:
+    """A batch writes its commands' finishes in one statement, each conditional on `running`
+    under its own epoch: one command taken over by another epoch fences the whole write."""
+    h = harness()
+    queued = await ready(h, accounts=2, sends=1)
+    rows: dict[int, list[dict[str, Any]]] = {}
+    async with h.store.transaction() as conn:
+        peeked = await queue.peek_batches(conn, dict.fromkeys(queued, 10))
+        for acct, heads in peeked.items():
+            rows[acct] = heads
+        claimed = await queue.claim_many(
+            conn, {a: (rows[a], h.runtimes[a].lease.epoch) for a in queued}, utcnow())
+    finishes = [queue.Finish(c.command_id, c.epoch,
+                             queue.finish_values(utcnow(), status="completed", result={"n": n}))
+                for n, c in enumerate(c for cmds in claimed.values() for c in cmds)]
+    stolen = finishes[1].command_id
+    async with h.store.transaction() as conn:
+        await conn.execute(update(commands).where(commands.c.id == stolen)
+                           .values(lease_epoch=commands.c.lease_epoch + 1))
+    with pytest.raises(queue.Fenced):
+        async with h.store.transaction() as conn:
+            await queue.finish_many(conn, finishes)
+    for finish in finishes:  # rolled back: both still running
+        assert (await h.command(finish.command_id))["status"] == "running"
+    async with h.store.transaction() as conn:
+        await queue.finish_many(conn, finishes[:1])
+        await conn.execute(update(commands).where(commands.c.id == stolen)
+                           .values(lease_epoch=commands.c.lease_epoch - 1))
+    async with h.store.transaction() as conn:
+        await queue.finish_many(conn, finishes[1:])
+    for n, finish in enumerate(finishes):
+        row = await h.command(finish.command_id)
+        assert (row["status"], row["result"]) == ("completed", {"n": n}), row
+
+
+async def test_one_update_writes_each_order_its_own_values(
+    harness: Callable[..., Harness],
+) -> None:
+    """`update_orders`: different columns and values per order (None, Decimal, text) in one
+    statement, each row getting exactly its own."""
+    h = harness()
+    queued = await ready(h, accounts=1, sends=3)
+    ids = [item["order_id"] for items in queued.values() for item in items]
+    async with h.store.transaction() as conn:
+        await order_records.update_orders(conn, {
+            ids[0]: {"status": "CANCELED", "filled_qty": Decimal("0")},
+            ids[1]: {"exchange_order_id": "x-1", "filled_qty": Decimal("0.0005")},
+            ids[2]: {"exchange_order_id": None, "status": "REJECTED"},
+        })  # fmt: skip
+    first, second, third = [await h.order(i) for i in ids]
+    assert (first["status"], first["filled_qty"], first["exchange_order_id"]) == (
+        "CANCELED", Decimal("0"), None)
+    assert (second["status"], second["filled_qty"], second["exchange_order_id"]) == (
+        "PENDING_SUBMIT", Decimal("0.0005"), "x-1")
+    assert (third["status"], third["filled_qty"], third["exchange_order_id"]) == (
+        "REJECTED", Decimal("0"), None)

@@ -39,16 +39,14 @@ async def finish(
     """`completed` (no error code) or `failed`, then `command_completed` / `command_failed`."""
     status = "failed" if error_code else "completed"
     metrics.command_finished(cmd.command_type, status, cmd.created_at, rec.now)
-    await queue.finish(
-        rec.conn,
-        cmd.command_id,
-        cmd.epoch,
-        rec.now,
-        status=status,
-        result=result,
-        error_code=error_code,
-        error_message=error_message,
-    )
+    values = queue.finish_values(rec.now, status=status, result=result, error_code=error_code,
+                                 error_message=error_message)  # fmt: skip
+    if rec.defer_orders:  # a joined batch: written with the others at the end (`flush_all`)
+        rec.finishes.append(queue.Finish(cmd.command_id, cmd.epoch, values))
+    else:
+        await queue.finish(rec.conn, cmd.command_id, cmd.epoch, rec.now, status=status,
+                           result=result, error_code=error_code,
+                           error_message=error_message)  # fmt: skip
     row = {
         "id": cmd.command_id,
         "account_id": cmd.account_id,

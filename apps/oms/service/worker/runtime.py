@@ -25,7 +25,7 @@ from apps.oms.service.ports import VenuePort
 from apps.oms.store import leases, order_records, queue
 from apps.oms.store.leases import Lease
 from apps.oms.store.outbox import append_events, event_row
-from apps.oms.store.queue import Claimed
+from apps.oms.store.queue import Claimed, Finish
 from apps.oms.store.store import Store
 
 
@@ -111,9 +111,11 @@ class Recorder:
     memo: dict[Any, Any] = field(default_factory=dict)
     positions: dict[int, Position] = field(default_factory=dict)
     # joined batches: order rows are locked and carried in memory, so each order's successive
-    # updates (fill, then venue status) are merged and written once at the end
+    # updates (fill, then venue status) are merged, and with the commands' finishes written
+    # at the end in one statement each (`flush_all`)
     defer_orders: bool = False
     order_updates: dict[int, dict[str, Any]] = field(default_factory=dict)
+    finishes: list[Finish] = field(default_factory=list)
 
     def store_payload(self, *, kind: str, object_id: str | None, payload: dict[str, Any]) -> None:
         """A raw venue payload of this account, written (once per content) at the end."""
@@ -146,12 +148,9 @@ class Recorder:
         await flush_all([self])
 
     async def flush_own(self) -> None:
-        """The writes that are this recorder's alone: held-back venue writes, order updates."""
+        """The writes that must come first: the venue's held-back writes."""
         for hook in self.before_commit:
             await hook()
-        updates, self.order_updates = self.order_updates, {}
-        for order_id, values in updates.items():
-            await order_records.update_order(self.conn, {"id": order_id}, values)
 
     def committed(self) -> None:
         """The transaction committed: tell whoever waited for it (venue caches, wake-ups)."""
@@ -166,12 +165,19 @@ async def flush_all(recorders: list[Recorder]) -> None:
     for rec in recorders:
         await rec.flush_own()
     payloads, venue_orders, events = [], [], []
+    order_updates: dict[int, dict[str, Any]] = {}
+    finishes: list[Finish] = []
     for rec in recorders:
         payloads += rec.payloads
         venue_orders += rec.venue_orders
         events += rec.pending
+        order_updates.update(rec.order_updates)
+        finishes += rec.finishes
         rec.payloads, rec.venue_orders, rec.pending = [], [], []
+        rec.order_updates, rec.finishes = {}, []
     conn = recorders[0].conn
+    await order_records.update_orders(conn, order_updates)
+    await queue.finish_many(conn, finishes)
     await order_records.store_payloads(conn, payloads)
     await order_records.add_venue_orders(conn, venue_orders)
     await append_events(conn, events)
