@@ -168,6 +168,9 @@ class JoinedTransaction(Protocol):
     async def expect_client_ids_of(self, client_ids: dict[int, list[str]]) -> None:
         """`expect_client_ids` of several accounts (account id -> client ids) in one read."""
 
+    async def preload(self, account_ids: list[int]) -> None:
+        """These accounts' venue state will be used: read (and lock) it for all in one go."""
+
 
 @runtime_checkable
 class JoinableVenuePort(MatchingVenuePort, Protocol):

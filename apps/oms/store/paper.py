@@ -114,6 +114,22 @@ class Joined:
         for account_id, client_id in wanted - found:
             self.absent_client_ids.setdefault(account_id, set()).add(client_id)
 
+    async def preload(self, account_ids: list[int]) -> None:
+        """Lock the paper rows of several accounts in one statement (account order) and start
+        each one whose committed state the store already knows at that version (a group
+        commit); any other account loads as usual on its first call."""
+        ids = sorted(set(account_ids) - set(self.pending))
+        if not ids:
+            return
+        query = select(paper_accounts.c.account_id, paper_accounts.c.version).where(
+            paper_accounts.c.account_id.in_(ids)).order_by(paper_accounts.c.account_id)
+        if self.conn.dialect.name != "sqlite":
+            query = query.with_for_update()
+        for account_id, version in await self.conn.execute(query):
+            known = self.store._states.get(int(account_id))
+            if known is not None and known[0] == version:
+                self.pending[int(account_id)] = _Pending(int(version), known[1], known[1])
+
     async def flush(self) -> None:
         """Write every account's held-back change (the caller commits right after); the new
         orders and fills of all accounts go in one multi-row statement each."""

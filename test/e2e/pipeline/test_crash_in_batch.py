@@ -1,8 +1,9 @@
-"""A crash inside a joined batch loses or doubles nothing: a P1-like load (market sends over 10
-paper accounts, queued before the worker starts, so that every account task records large
-batches in one transaction) while the worker is SIGKILLed at random points of its working life
-and restarted. Then: every command ran exactly once (one finish event, one venue order per
-order), deals = fills, positions = the fold of their deals, outbox dense (`invariants.py`)."""
+"""A crash inside a joined batch or a group commit loses or doubles nothing: a P1-like load
+(market sends over 10 paper accounts, queued before the worker starts, so that every account
+task records large batches, and the ready accounts' batches share one transaction) while the
+worker is SIGKILLed at random points of its working life and restarted. Then: every command ran
+exactly once (one finish event, one venue order per order), deals = fills, positions = the fold
+of their deals, outbox dense (`invariants.py`)."""
 
 from __future__ import annotations
 
@@ -20,7 +21,7 @@ from .reliability import accounts_of, sql, wait_registered
 pytestmark = [pytest.mark.mysql, pytest.mark.slow, pytest.mark.timeout(900)]
 
 
-def test_kill_9_inside_joined_batches(tmp_path: Path) -> None:
+def test_kill_9_inside_joined_batches_and_group_commits(tmp_path: Path) -> None:
     with make_stack(tmp_path, workers=0) as stack:
         modes = accounts_of(stack, 10)
         ids = list(modes)
@@ -58,8 +59,12 @@ def test_kill_9_inside_joined_batches(tmp_path: Path) -> None:
         counts = check(stack.url, ids, accepted, settle_seconds=180)
         ((batched,),) = sql(stack, "SELECT COUNT(*) FROM (SELECT finished_at FROM commands "
                                    "GROUP BY account_id, finished_at HAVING COUNT(*) > 1) b")
+        # a group commit records several accounts at one instant (apps/oms/service/worker/group.py)
+        ((grouped,),) = sql(stack, "SELECT COUNT(*) FROM (SELECT finished_at FROM commands "
+                                   "GROUP BY finished_at HAVING COUNT(DISTINCT account_id) > 1) g")
         assert kills[0] >= 8
         assert counts["commands"] == 1000
         assert counts["failed"] == 0, counts  # no injected faults: every send completes
         assert counts["fills"] == 1000
         assert batched > 0  # commands were recorded together (one transaction, one time)
+        assert grouped > 0  # and accounts too: the kills landed among group commits

@@ -258,3 +258,28 @@ async def test_one_update_writes_each_order_its_own_values(
         "PENDING_SUBMIT", Decimal("0.0005"), "x-1")
     assert (third["status"], third["filled_qty"], third["exchange_order_id"]) == (
         "REJECTED", Decimal("0"), None)
+
+
+async def test_an_account_with_a_large_last_batch_runs_alone(
+    harness: Callable[..., Harness],
+) -> None:
+    """A large batch already shares its fixed cost: the account's next batch is not grouped
+    (separate transactions overlap the worker's Python with the database's work)."""
+    h = harness()
+    queued = await ready(h, accounts=2, sends=3)
+    group = GroupCommit(h.store, alone_from=3)
+    runtimes = [await h.runtime(a) for a in queued]
+    assert await together(group, runtimes) == [True, True]  # unknown before: grouped
+    first = {(await h.command(items[0]["command_id"]))["finished_at"]
+             for items in queued.values()}
+    assert len(first) == 1
+    later = {a: [await market(h, a) for _ in range(2)] for a in queued}
+    assert await together(group, runtimes) == [True, True]  # 3 last time: each alone
+    second = {(await h.command(items[0]["command_id"]))["finished_at"]
+              for items in later.values()}
+    assert len(second) == 2
+    later = {a: [await market(h, a)] for a in queued}
+    assert await together(group, runtimes) == [True, True]  # 2 last time: grouped again
+    third = {(await h.command(items[0]["command_id"]))["finished_at"]
+             for items in later.values()}
+    assert len(third) == 1
