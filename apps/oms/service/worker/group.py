@@ -23,8 +23,9 @@ ready at the same moment share one transaction:
   solo path with its error handling (`joined.run_batch`: bisection, attempt counting, fencing
   errors raised in that account's own task). An error costs one retry; per-account order never
   changes, because an account has at most one batch in flight (its task awaits the answer).
-- A group of one runs on the solo path directly: a quiet worker behaves exactly as without
-  group commit. An account whose last batch was large (`ALONE_FROM` commands or more) runs
+- A group of one is recorded by the leader too: while it is, the requests of other accounts
+  gather for the next group (that is what makes groups form at all). An account whose last
+  batch was large (`ALONE_FROM` commands or more) runs
   its next batch alone too: its fixed cost is already shared by many commands, and separate
   transactions let the worker's Python run while the database works on another account's.
 """
@@ -123,9 +124,6 @@ class GroupCommit:
         if not members:
             return
         GROUP_SIZE.observe(len(members))
-        if len(members) == 1:
-            _answer(members[0], ALONE)
-            return
         try:
             await self._record(sorted(members, key=lambda m: m.rt.account_id))
         except Exception as exc:  # rolled back: each member runs its batch alone
