@@ -215,6 +215,26 @@ def stack_cpu(s: Stack) -> dict[str, float]:
             "mariadb": cpu_seconds(int(mariadb[0])) if mariadb else 0.0}  # fmt: skip
 
 
+def record_shape(s: Stack) -> dict[str, float]:
+    """How the worker recorded the finished commands, read from the store: commands and
+    accounts per record transaction (the commands of one transaction share `finished_at`), and
+    the share of transactions that were group commits (several accounts)."""
+    database = s.url.rsplit("/", 1)[1].split("?", 1)[0]
+    with (
+        pymysql.connect(host="127.0.0.1", user="root", password="", database=database) as conn,
+        conn.cursor() as cur,
+    ):
+        cur.execute("SELECT COUNT(*), SUM(n), SUM(a), SUM(a > 1) FROM (SELECT COUNT(*) AS n, "
+                    "COUNT(DISTINCT account_id) AS a FROM commands WHERE finished_at IS NOT NULL "
+                    "GROUP BY finished_at) t")  # fmt: skip
+        row = cur.fetchone()
+    transactions, commands, accounts, grouped = (float(v or 0) for v in row or (0, 0, 0, 0))
+    per = max(transactions, 1.0)
+    return {"transactions": transactions, "commands_per_transaction": round(commands / per, 2),
+            "accounts_per_transaction": round(accounts / per, 2),
+            "group_share": round(grouped / per, 3)}  # fmt: skip
+
+
 def cpu_per_command(before: dict[str, float], after: dict[str, float], n: int) -> dict[str, float]:
     """CPU milliseconds per command of each process between two `stack_cpu` readings."""
     return {name: round((after[name] - before[name]) * 1000 / max(n, 1), 3) for name in after}

@@ -27,7 +27,7 @@ from sqlalchemy import func, select
 
 from apps.oms.store.store import Store
 from apps.oms.store.tables import commands, deals
-from bench.harness import report, select1_baseline, stack
+from bench.harness import record_shape, report, select1_baseline, stack
 
 
 async def send_all(
@@ -94,6 +94,8 @@ async def wait_done(
 def run_once(args: argparse.Namespace) -> dict[str, Any]:
     workers = 0 if args.drain else args.workers
     extra = {"OMS_WORKER__BATCH_SIZE": str(args.batch_size)} if args.batch_size is not None else {}
+    if args.no_group:
+        extra["OMS_WORKER__GROUP_COMMIT"] = "false"
     with stack(accounts=10, workers=workers, api_workers=args.api_workers, extra_env=extra,
                driver=args.driver) as s:  # fmt: skip
         baseline = select1_baseline(s.url)
@@ -110,6 +112,7 @@ def run_once(args: argparse.Namespace) -> dict[str, Any]:
         end = time.perf_counter()
         total_s = end - begin
         after = select1_baseline(s.url)
+        shape = record_shape(s)
     select1 = statistics.median([baseline["select1_wall_us"], after["select1_wall_us"]])
     rate = args.commands / total_s
     return {
@@ -135,6 +138,8 @@ def run_once(args: argparse.Namespace) -> dict[str, Any]:
         "per_round_trip": round(rate * select1 / 1e6, 4),
         "statuses": by_status,
         "deals": booked,
+        "group_commit": not args.no_group,
+        "recorded": shape,
         "target": ">= 1000 commands/s",
     }
 
@@ -151,6 +156,8 @@ def main() -> None:
     parser.add_argument(
         "--batch-size", type=int, default=None, help="worker.batch_size (0: joined path off)"
     )
+    parser.add_argument("--no-group", action="store_true",
+                        help="worker.group_commit off (each account commits its own batches)")
     parser.add_argument("--driver", choices=["aiomysql", "asyncmy"], default="aiomysql",
                         help="MySQL driver of the API and worker processes")  # fmt: skip
     args = parser.parse_args()
