@@ -91,6 +91,7 @@ class Joined:
     ensured: set[int] = field(default_factory=set)  # accounts known to exist once committed
     # client order ids known absent from the stored orders of an account (`expect_client_ids`)
     absent_client_ids: dict[int, set[str]] = field(default_factory=dict)
+    failed: bool = False  # a flush raised: this transaction must not commit (`flush`)
 
     async def expect_client_ids(self, account_id: int, client_ids: list[str]) -> None:
         """The caller is about to place orders with these client ids: answer their duplicate
@@ -132,15 +133,26 @@ class Joined:
 
     async def flush(self) -> None:
         """Write every account's held-back change (the caller commits right after); the new
-        orders and fills of all accounts go in one multi-row statement each."""
-        inserts = _Inserts()
-        for account_id, p in list(self.pending.items()):
-            if p.state is p.stored and not p.orders and not p.fills:
-                continue
-            await self.store._write_outcome(self.conn, p.stored, p.version, p.state, p, inserts)
+        orders and fills of all accounts go in one multi-row statement each. A flush that
+        failed (e.g. inside another account's call, whose error handling may swallow it)
+        leaves the join failed: every later flush raises, so the caller cannot commit."""
+        if self.failed:
+            raise RuntimeError("an earlier flush of this joined transaction failed")
+        inserts, written = _Inserts(), []
+        try:
+            for account_id, p in list(self.pending.items()):
+                if p.state is p.stored and not p.orders and not p.fills:
+                    continue
+                await self.store._write_outcome(self.conn, p.stored, p.version, p.state, p,
+                                                inserts)  # fmt: skip
+                written.append((account_id, p))
+            await inserts.write(self.conn)
+        except BaseException:
+            self.failed = True
+            raise
+        for account_id, p in written:
             self.flushed[account_id] = (p.version + 1, p.state)
             self.pending[account_id] = _Pending(p.version + 1, p.state, p.state)
-        await inserts.write(self.conn)
 
     def publish(self) -> None:
         """The caller committed: what a later load would read is now the flushed state."""

@@ -19,7 +19,7 @@ from apps.oms.metrics import GROUP_FALLBACKS
 from apps.oms.service.worker import step
 from apps.oms.service.worker.group import GroupCommit
 from apps.oms.service.worker.runtime import AccountRuntime
-from apps.oms.store import leases, order_records, queue
+from apps.oms.store import leases, order_records, paper, queue
 from apps.oms.store.tables import account_leases, commands
 from apps.worker.venues import load_account
 
@@ -283,3 +283,30 @@ async def test_an_account_with_a_large_last_batch_runs_alone(
     third = {(await h.command(items[0]["command_id"]))["finished_at"]
              for items in later.values()}
     assert len(third) == 1
+
+
+async def test_a_failed_joined_flush_cannot_commit(
+    harness: Callable[..., Harness], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The worker's paper venues share one joined overlay; a flush can run inside another
+    account's venue call, whose error handling may swallow the error. The join then stays
+    failed: the flush before the commit raises, and the transaction rolls back."""
+    h = harness()
+    await ready(h, accounts=1, sends=1)
+    store = h.venues.paper_store
+    broken = [True]
+    real_write = paper._Inserts.write
+
+    async def write(self: Any, conn: Any) -> None:
+        if broken[0]:
+            raise RuntimeError("an insert failed")
+        await real_write(self, conn)
+
+    monkeypatch.setattr(paper._Inserts, "write", write)
+    async with h.store.transaction() as conn:
+        with store.join(conn) as shared:
+            with pytest.raises(RuntimeError, match="an insert failed"):
+                await shared.flush()  # e.g. inside another account's create_order
+            broken[0] = False
+            with pytest.raises(RuntimeError, match="earlier flush"):
+                await shared.flush()  # the one before the commit

@@ -13,7 +13,9 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.exc import OperationalError
 
+from apps.oms.clock import utcnow
 from apps.oms.service.worker import step
+from apps.oms.store import risk as risk_store
 from apps.oms.store.paper_tables import paper_orders
 from apps.oms.store.tables import order_venue_orders
 
@@ -181,3 +183,28 @@ async def test_client_id_already_on_the_venue_is_refused_in_a_batch(
     assert "duplicate" in failed["error_message"], failed
     assert [(await h.order(i["order_id"]))["status"] for i in (before, after)] == ["FILLED"] * 2
     assert await venue_orders(h, "takenonvenue1") == 1  # the venue's own order only
+
+
+async def test_open_order_limit_sees_the_batch_orders_already_ended(
+    harness: Callable[..., Harness],
+) -> None:
+    """The batch holds its order updates back until its end, but the risk counters read order
+    rows: with limits set, the orders the batch ended before a send are written first, so its
+    re-check counts them as they are. Two sends accepted without limits, then a limit of one
+    open order per symbol: the first is refused (the second, still pending, counts as open),
+    and the second, re-checked after the first ended, goes through in the same batch (before
+    this was fixed it saw the first as still open and was refused too)."""
+    h = harness()
+    acct = await h.account("hedge")
+    await h.price(SYMBOL, "50000")
+    first, second = await market(h, acct), await market(h, acct, "sell")
+    async with h.store.transaction() as conn:
+        await risk_store.put_limits(conn, acct, 0, {"max_open_orders_per_symbol": 1}, utcnow())
+    rt = await h.runtime(acct)
+    assert await step.run_next(rt, asyncio.Event())  # one joined batch: both sends
+    refused, placed = await h.command(first["command_id"]), await h.command(second["command_id"])
+    assert refused["finished_at"] == placed["finished_at"]  # one transaction
+    assert (refused["status"], refused["error_code"]) == ("failed", "risk_blocked"), refused
+    assert (await h.order(first["order_id"]))["status"] == "REJECTED"
+    assert placed["status"] == "completed", placed
+    assert (await h.order(second["order_id"]))["status"] == "FILLED"

@@ -89,7 +89,9 @@ class GroupCommit:
         if self._last.get(rt.account_id, 0) >= self.alone_from:
             return self._note(rt, await joined.run_batch(rt, venue, limit))
         answer: asyncio.Future[int | _Alone | None] = asyncio.get_running_loop().create_future()
-        self._waiting.append(_Member(rt, venue, limit, answer))
+        # a grouped batch is small: a deep queue goes alone from its next batch on, and one
+        # group's all-or-nothing transaction stays bounded (accounts x ALONE_FROM commands)
+        self._waiting.append(_Member(rt, venue, min(limit, self.alone_from), answer))
         if self._leader is None or self._leader.done():
             self._leader = asyncio.create_task(self._lead(), name="group-commit")
         result = await answer
@@ -144,11 +146,11 @@ class GroupCommit:
         """One transaction: load every account's batch at once (lease rows, queue heads, orders,
         risk state: one statement each), claim every account's sends in one statement, place
         each account's in account order, write everyone's events in one insert, commit once."""
-        now = utcnow()  # one transaction, one instant
         async with self.store.transaction() as conn:
             await leases.hold_all(conn, [m.rt.lease for m in members], owner=members[0].rt.owner,
-                                  now=now, dialect=self.store.dialect)  # fmt: skip
+                                  now=utcnow(), dialect=self.store.dialect)  # fmt: skip
             loaded = await joined.load(conn, {m.rt.account_id: m.limit for m in members})
+            now = utcnow()  # one instant for all, after the queue read (never before acceptance)
             sends = {m.rt.account_id: loaded[m.rt.account_id].sends() for m in members}
             for member in members:
                 chosen = sends[member.rt.account_id]

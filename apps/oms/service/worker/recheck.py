@@ -54,6 +54,11 @@ async def recheck(rec: Recorder, row: dict[str, Any]) -> None:
         privileged_close=bool(row["reduce_only"]),
     )
     blocked, account_allow_new, out_of_sync = await _account_state(rec)
+    limits = await _limits(rec)
+    if limits and rec.order_updates:
+        # the risk counters read order rows (open orders in the symbol): the batch's orders
+        # filled or ended before this one must be seen as they are now, not as queued
+        await rec.write_order_updates()
     scopes = await risk_scopes(
         rec.conn,
         account_id=acct.account_id,
@@ -63,7 +68,7 @@ async def recheck(rec: Recorder, row: dict[str, Any]) -> None:
         position_qty=preview.position_qty,
         now=rec.now,
         account_allow_new=account_allow_new,
-        limits=await _limits(rec),
+        limits=limits,
         out_of_sync=out_of_sync,
     )
     scopes = [replace(s, open_orders_in_symbol=max(0, s.open_orders_in_symbol - 1)) for s in scopes]

@@ -38,7 +38,10 @@ async def finish(
 ) -> None:
     """`completed` (no error code) or `failed`, then `command_completed` / `command_failed`."""
     status = "failed" if error_code else "completed"
-    metrics.command_finished(cmd.command_type, status, cmd.created_at, rec.now)
+    # counted once committed: a rolled-back batch that runs again must not count twice
+    rec.after_commit.append(
+        lambda: metrics.command_finished(cmd.command_type, status, cmd.created_at, rec.now)
+    )
     values = queue.finish_values(rec.now, status=status, result=result, error_code=error_code,
                                  error_message=error_message)  # fmt: skip
     if rec.defer_orders:  # a joined batch: written with the others at the end (`flush_all`)

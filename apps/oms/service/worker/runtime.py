@@ -147,6 +147,11 @@ class Recorder:
     async def flush(self) -> None:
         await flush_all([self])
 
+    async def write_order_updates(self) -> None:
+        """Write the held-back order updates now (something is about to read order rows)."""
+        updates, self.order_updates = self.order_updates, {}
+        await order_records.update_orders(self.conn, updates)
+
     async def flush_own(self) -> None:
         """The writes that must come first: the venue's held-back writes."""
         for hook in self.before_commit:
