@@ -144,24 +144,12 @@ async def batch_in(
         return sends if sends is None else 0
     progress.size = len(sends)
     cmds = await queue.claim_rows(rec.conn, rt.account_id, sends, rt.lease.epoch, rec.now)
-    await place(rec, venue, cmds, loaded.orders, progress)
-    return progress.size
-
-
-async def place(
-    rec: Recorder,
-    venue: JoinableVenuePort,
-    cmds: list[Claimed],
-    orders: dict[int, dict[str, Any]],
-    progress: Progress,
-) -> None:
-    """Place and record the claimed sends of one account (`orders`: their rows, locked) on its
-    venue, joined to the record transaction, in order; `progress.index` counts those done."""
     with venue.join(rec.conn) as joined:
         rec.before_commit.append(joined.flush)
         rec.after_commit.append(joined.publish)
-        await joined.expect_client_ids(rec.rt.account_id, client_ids(cmds, orders))
-        await place_joined(rec, venue, cmds, orders, progress)
+        await joined.expect_client_ids(rt.account_id, client_ids(cmds, loaded.orders))
+        await place_joined(rec, venue, cmds, loaded.orders, progress)
+    return progress.size
 
 
 async def place_joined(
@@ -171,7 +159,9 @@ async def place_joined(
     orders: dict[int, dict[str, Any]],
     progress: Progress,
 ) -> None:
-    """`place` on a venue the caller has joined to `rec`'s transaction (and will flush)."""
+    """Place and record the claimed sends of one account (`orders`: their rows, locked) in
+    order on its venue, which the caller has joined to `rec`'s transaction (and flushes);
+    `progress.index` counts those done."""
     rec.defer_orders = True  # rows locked by `load`, carried in memory
     for cmd in cmds:
         assert cmd.order_id is not None  # noqa: S101 - `_is_send` checked it

@@ -57,22 +57,15 @@ class AccountRuntime:
     async def record(self, command: Claimed | None = None) -> AsyncIterator[Recorder]:
         """The fenced record transaction (see module docstring)."""
         async with self.store.transaction() as conn:
-            recorder = await self.held(conn, command)
+            await leases.hold(
+                conn, self.lease, owner=self.owner, now=utcnow(), dialect=self.store.dialect
+            )
+            if command is not None:
+                await queue.fence(conn, command.command_id, command.epoch)
+            recorder = Recorder(conn, self)
             yield recorder
             await recorder.flush()  # held-back writes and the step's events, before the commit
         recorder.committed()
-
-    async def held(
-        self, conn: AsyncConnection, command: Claimed | None = None, now: datetime | None = None
-    ) -> Recorder:
-        """This account's part of the open transaction on `conn`: its lease row locked (and
-        `command` fenced), then a recorder for it. A group commit opens one per account on
-        its shared connection (`group.py`); `record()` opens one on a transaction of its own."""
-        await leases.hold(conn, self.lease, owner=self.owner, now=utcnow(),
-                          dialect=self.store.dialect)  # fmt: skip
-        if command is not None:
-            await queue.fence(conn, command.command_id, command.epoch)
-        return Recorder(conn, self) if now is None else Recorder(conn, self, now)
 
     async def instrument(self, symbol: str) -> Instrument:
         """Contract size and market kind from the venue's markets (cached by the venue)."""
