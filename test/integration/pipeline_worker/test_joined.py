@@ -10,13 +10,16 @@ from collections.abc import Callable
 from decimal import Decimal
 from typing import Any
 
+import pytest
 from sqlalchemy import select
 from sqlalchemy.exc import OperationalError
 
 from apps.oms.clock import utcnow
 from apps.oms.service.worker import step
+from apps.oms.store import order_records
 from apps.oms.store import risk as risk_store
 from apps.oms.store.paper_tables import paper_orders
+from apps.oms.store.store import Store
 from apps.oms.store.tables import order_venue_orders
 
 from .conftest import Harness
@@ -208,3 +211,39 @@ async def test_open_order_limit_sees_the_batch_orders_already_ended(
     assert (await h.order(first["order_id"]))["status"] == "REJECTED"
     assert placed["status"] == "completed", placed
     assert (await h.order(second["order_id"]))["status"] == "FILLED"
+
+
+@pytest.mark.parametrize("fresh_url", ["mysql"], indirect=True)
+async def test_a_send_cancelled_at_acceptance_after_the_queue_read_is_not_run(
+    fresh_store: Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Acceptance cancels a send that is still queued (`cancel_queued`: the command and its
+    order in one transaction). When that commits between the batch's read of the queue and its
+    lock of the orders, the batch sees the order cancelled and stops before it: the command
+    stays `canceled` (it was completed over it before), the sends before it are recorded, and
+    the next step runs the ones after it. (MariaDB: SQLite's single writer cannot interleave.)"""
+    h = Harness(fresh_store)
+    acct = await h.account("hedge")
+    await h.price(SYMBOL, "50000")
+    first, victim, last = [await market(h, acct) for _ in range(3)]
+    rt = await h.runtime(acct)
+    real_lock = order_records.lock_orders
+    cancelled: list[dict[str, Any]] = []
+
+    async def lock_after_a_cancel(conn: Any, order_ids: list[int]) -> Any:
+        if not cancelled:  # the API, in its own transaction, between the read and the lock
+            cancelled.append(await h.send(acct, "cancel_order", order_ids=[victim["order_id"]]))
+        return await real_lock(conn, order_ids)
+
+    monkeypatch.setattr(order_records, "lock_orders", lock_after_a_cancel)
+    assert await step.run_next(rt, asyncio.Event())
+    monkeypatch.setattr(order_records, "lock_orders", real_lock)
+    assert cancelled[0]["ok"], cancelled
+    await h.drain(acct, housekeeping=False)
+    command = await h.command(victim["command_id"])
+    assert (command["status"], command["started_at"]) == ("canceled", None), command
+    assert (await h.order(victim["order_id"]))["status"] == "CANCELED"
+    for item in (first, last):
+        assert (await h.command(item["command_id"]))["status"] == "completed"
+        assert (await h.order(item["order_id"]))["status"] == "FILLED"
+    await assert_fold(h, acct)

@@ -116,8 +116,16 @@ class Loaded:
         have no unknown outcome. None when the queue is empty; [] when its head is not one."""
         if not self.peeked:
             return None
-        sends = takewhile(_is_send, self.peeked)
-        return list(takewhile(lambda r: _known(self.orders.get(r["order_id"])), sends))
+        return list(takewhile(self._runnable, takewhile(_is_send, self.peeked)))
+
+    def _runnable(self, row: dict[str, Any]) -> bool:
+        order = self.orders.get(row["order_id"])
+        if order is None or not _known(order):
+            return False
+        # acceptance cancels a queued send together with its order (`cancel_queued`); one it
+        # cancelled after the queue was read shows in the order row, locked after that read:
+        # the batch stops before it (the next read of the queue no longer lists it)
+        return not (row["status"] == "queued" and order["status"] != OrderStatus.PENDING_SUBMIT)
 
 
 async def load(conn: AsyncConnection, limits: dict[int, int]) -> dict[int, Loaded]:
