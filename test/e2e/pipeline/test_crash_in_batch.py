@@ -50,7 +50,9 @@ def test_kill_9_inside_joined_batches_and_group_commits(tmp_path: Path) -> None:
         killer = threading.Thread(target=chaos)
         killer.start()
         try:
-            deadline = time.monotonic() + 240
+            # generous: each cycle starts a worker process, which took ~30 s under two suites
+            # at once on a slow machine (7 kills in 240 s); the assertions below are unchanged
+            deadline = time.monotonic() + 540
             while kills[0] < 8 and time.monotonic() < deadline:
                 time.sleep(0.1)
         finally:
