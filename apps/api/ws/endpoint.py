@@ -4,7 +4,6 @@ receive loop and the send loop until either ends or the connection is dropped.""
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from typing import Any
 
@@ -25,6 +24,7 @@ router = APIRouter()
 log = logging.getLogger("apps.api.ws")
 AUTH_TIMEOUT_SECONDS = 30.0
 MAX_MESSAGE_BYTES = 1_000_000
+CLOSE_GRACE_SECONDS = 10.0
 
 
 @router.websocket("/ws")
@@ -58,8 +58,20 @@ async def serve(ws: WebSocket, hub: StreamHub, settings: Settings) -> None:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
         if conn.close_code is not None:
-            with contextlib.suppress(Exception):
-                await asyncio.wait_for(ws.close(conn.close_code, conn.close_reason), 10)
+            await _close(ws, conn.close_code, conn.close_reason)
+
+
+async def _close(ws: WebSocket, code: int, reason: str) -> None:
+    """Send the close frame, giving up after a grace: it waits behind what was already queued,
+    and a peer that does not read never lets it out (the socket is then closed without it)."""
+    try:
+        await asyncio.wait_for(ws.close(code, reason), CLOSE_GRACE_SECONDS)
+    except TimeoutError:
+        log.warning("websocket close frame (%s, %s) not written within %.0f s: the peer does "
+                    "not read; closing the socket without it", code, reason,
+                    CLOSE_GRACE_SECONDS)  # fmt: skip
+    except Exception:  # the peer went away first: nothing left to tell it
+        log.debug("websocket close frame not sent: the peer went away", exc_info=True)
 
 
 def _parse(text: str) -> Any:

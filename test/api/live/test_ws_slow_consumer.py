@@ -1,6 +1,11 @@
 """A client that stops reading is dropped with close code 1013 and a reason; a fast client on
 the same stream receives every event meanwhile (the tailer never waits for a client). No speed
-is asserted (generous deadlines; the fan-out's speed is measured in bench/)."""
+is asserted (generous deadlines; the fan-out's speed is measured in bench/).
+
+The slow client starts reading once the server has dropped it: TCP delivers the close frame only
+behind the bytes queued before it, and only to a peer that reads, so a client that kept not
+reading through the whole fast phase could outlast the server's grace for the close (seen once
+under two suites on a slow machine: EOF without a close frame)."""
 
 from __future__ import annotations
 
@@ -36,29 +41,42 @@ async def test_slow_consumer_dropped_without_slowing_others(stack: Stack) -> Non
         reply = await client.request("subscribe", {"account_ids": [stack.account_id],
                                                    "with_snapshot": False})
         assert reply["ok"]
-    got: list[dict[str, Any]] = []
-    for first in range(0, EVENTS, 10):  # a steady stream, as commits arrive
-        async with stack.store.transaction() as conn:
-            for n in range(first, first + 10):
-                await append_event(conn, account_id=stack.account_id, namespace="position",
-                                   event="bulk_test", payload={"n": n, "blob": BLOB})
-        # the producer follows the fast client (never more than one batch ahead of it), so the
-        # fast client's fate does not depend on how quickly this loaded machine lets it read;
-        # the slow client, which reads nothing, still falls 12 MB behind
-        last = first + 9
-        got += await fast.until(
-            lambda m, last=last: m["event"] == "bulk_test" and m["payload"]["n"] == last, wait=120)
-    numbers = [m["payload"]["n"] for m in got if m["event"] == "bulk_test"]
-    assert numbers == list(range(EVENTS))  # every event, in order, whatever the slow client did
+    port = slow.ws.local_address[1]
+    hub = stack.app.state.stream_hub
+    (dropped,) = [c for c in hub.connections if c.ws.client.port == port]  # server side
+
+    async def fast_phase() -> list[dict[str, Any]]:
+        got: list[dict[str, Any]] = []
+        for first in range(0, EVENTS, 10):  # a steady stream, as commits arrive
+            async with stack.store.transaction() as conn:
+                for n in range(first, first + 10):
+                    await append_event(conn, account_id=stack.account_id, namespace="position",
+                                       event="bulk_test", payload={"n": n, "blob": BLOB})
+            # the producer follows the fast client (never more than one batch ahead of it), so
+            # the fast client's fate does not depend on how quickly this loaded machine lets it
+            # read; the slow client, which reads nothing, still falls 12 MB behind
+            last = first + 9
+            got += await fast.until(
+                lambda m, last=last: m["event"] == "bulk_test" and m["payload"]["n"] == last,
+                wait=120)
+        return got
+
+    async def slow_side() -> websockets.ConnectionClosed:
+        await asyncio.wait_for(dropped.closed.wait(), 600)  # the server gave up on it
+        assert dropped.close_code == 1013
+        with pytest.raises(websockets.ConnectionClosed) as info:
+            await drain()  # now read: the close frame waits behind what was queued before it
+        return info.value
 
     async def drain() -> None:
         while True:
             await asyncio.wait_for(slow.ws.recv(), 60)
 
-    with pytest.raises(websockets.ConnectionClosed) as info:
-        await drain()
-    assert info.value.rcvd is not None
-    assert info.value.rcvd.code == 1013
-    assert info.value.rcvd.reason.startswith("slow consumer")
+    got, closed = await asyncio.gather(fast_phase(), slow_side())
+    numbers = [m["payload"]["n"] for m in got if m["event"] == "bulk_test"]
+    assert numbers == list(range(EVENTS))  # every event, in order, whatever the slow client did
+    assert closed.rcvd is not None
+    assert closed.rcvd.code == 1013
+    assert closed.rcvd.reason.startswith("slow consumer")
     assert (await fast.request("ping"))["event"] == "pong"
     await fast.ws.close()
