@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
-from sqlalchemy import insert, select, update
+from sqlalchemy import bindparam, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from apps.oms.clock import utcnow
@@ -73,10 +73,12 @@ def _account_query() -> Any:
     )
 
 
+# read by every acceptance: built once, bound by name (see the note in `store/queue.py`)
+ACCOUNT = _account_query().where(accounts.c.id == bindparam("b_account"))
+
+
 async def get_account(conn: AsyncConnection, account_id: int) -> dict[str, Any] | None:
-    row = (
-        (await conn.execute(_account_query().where(accounts.c.id == account_id))).mappings().first()
-    )
+    row = (await conn.execute(ACCOUNT, {"b_account": account_id})).mappings().first()
     return dict(row) if row else None
 
 

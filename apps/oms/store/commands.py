@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import insert, select, update
+from sqlalchemy import bindparam, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from apps.oms.store.tables import commands
@@ -56,10 +56,11 @@ async def insert_command(
     return int(inserted.inserted_primary_key[0])  # type: ignore[index]
 
 
+SET_ORDER_ID = update(commands).where(commands.c.id == bindparam("b_id"))
+
+
 async def set_order_id(conn: AsyncConnection, command_id: int, order_id: int) -> None:
-    await conn.execute(
-        update(commands).where(commands.c.id == command_id).values(order_id=order_id)
-    )
+    await conn.execute(SET_ORDER_ID, {"order_id": order_id, "b_id": command_id})
 
 
 async def find_by_request_id(

@@ -15,13 +15,17 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import and_, or_, select, update
+from sqlalchemy import and_, bindparam, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from apps.oms.store.outbox import append_events, event_row
 from apps.oms.store.tables import account_leases, commands, orders, positions, workers
 
 L = account_leases.c
+# `hold`, once per batch: built once, bound by name (see the note in `store/queue.py`)
+HOLD = select(L.account_id).where(
+    L.account_id == bindparam("b_account"), L.owner == bindparam("b_owner"),
+    L.lease_epoch == bindparam("b_epoch"), L.expires_at >= bindparam("b_now"))
 
 
 @dataclass(frozen=True, slots=True)
@@ -217,15 +221,9 @@ async def hold(
     conn: AsyncConnection, lease: Lease, *, owner: str, now: datetime, dialect: str
 ) -> None:
     """Lock the lease row for this transaction; `LeaseLost` unless still ours and unexpired."""
-    query = select(L.account_id).where(
-        and_(
-            L.account_id == lease.account_id,
-            L.owner == owner,
-            L.lease_epoch == lease.epoch,
-            L.expires_at >= now,
-        )
-    )
-    if (await conn.execute(lock(query, dialect))).first() is None:
+    params = {"b_account": lease.account_id, "b_owner": owner, "b_epoch": lease.epoch,
+              "b_now": now}  # fmt: skip
+    if (await conn.execute(lock(HOLD, dialect), params)).first() is None:
         raise LeaseLost(f"lease of account {lease.account_id} epoch {lease.epoch} lost")
 
 

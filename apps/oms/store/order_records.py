@@ -21,6 +21,7 @@ from apps.oms.store.tables import commands, order_venue_orders, orders, venue_pa
 OC = orders.c
 V = order_venue_orders.c
 UPDATE_ORDER = update(orders).where(OC.id == bindparam("b_id"))
+LOCK_ORDERS = select(orders).where(OC.id.in_(bindparam("b_ids", expanding=True)))
 LINK_OWN = update(order_venue_orders).where(
     V.order_id == bindparam("b_order"),
     V.client_order_id == bindparam("b_client"),
@@ -69,8 +70,8 @@ async def lock_orders(conn: AsyncConnection, order_ids: list[int]) -> dict[int, 
     """Several order rows, locked, in one statement (id → row)."""
     if not order_ids:
         return {}
-    query = lock(select(orders).where(OC.id.in_(order_ids)), conn.dialect.name)
-    return {int(r["id"]): dict(r) for r in (await conn.execute(query)).mappings()}
+    rows = await conn.execute(lock(LOCK_ORDERS, conn.dialect.name), {"b_ids": order_ids})
+    return {int(r["id"]): dict(r) for r in rows.mappings()}
 
 
 async def update_order(

@@ -25,7 +25,7 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import Row, and_, delete, insert, select, update
+from sqlalchemy import Row, bindparam, delete, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from apps.oms.domain.paper.book import Quote
@@ -45,6 +45,36 @@ from apps.oms.store.tables import accounts
 
 #: How many recent price changes per symbol are kept for matching (`get_path`).
 PATH_LIMIT = 2000
+
+# The statements of a placement, built once and bound by name at execution (see the note in
+# `store/queue.py`); an UPDATE's SET list comes from its parameter names.
+A, B, PO, PP = paper_accounts.c, paper_balances.c, paper_orders.c, paper_positions.c
+_ACCOUNT: Any = bindparam("b_account")
+LOAD_HEAD_LOCKED = select(paper_accounts).where(A.account_id == _ACCOUNT).with_for_update()
+LOAD_HEAD = select(paper_accounts).where(A.account_id == _ACCOUNT).add_columns(
+    select(accounts.c.config).where(accounts.c.id == _ACCOUNT).scalar_subquery()
+    .label("account_config"))  # fmt: skip
+LOAD_BALANCES = select(paper_balances).where(B.account_id == _ACCOUNT)
+LOAD_POSITIONS = select(paper_positions).where(PP.account_id == _ACCOUNT)
+LOAD_OPEN_ORDERS = select(paper_orders).where(PO.account_id == _ACCOUNT, PO.status == OPEN)
+PRELOAD = select(A.account_id, A.version).where(
+    A.account_id.in_(bindparam("b_accounts", expanding=True))).order_by(A.account_id)
+BUMP = update(paper_accounts).where(A.account_id == _ACCOUNT, A.version == bindparam("b_version"))
+UPDATE_BALANCE = update(paper_balances).where(
+    B.account_id == _ACCOUNT, B.currency == bindparam("b_currency"))
+UPDATE_POSITION = update(paper_positions).where(
+    PP.account_id == _ACCOUNT, PP.symbol == bindparam("b_symbol"))
+UPDATE_ORDER = update(paper_orders).where(PO.order_id == bindparam("b_order"))
+CLIENT_IDS = select(PO.account_id, PO.client_order_id).where(
+    PO.account_id.in_(bindparam("b_accounts", expanding=True)),
+    PO.client_order_id.in_(bindparam("b_clients", expanding=True)))
+ORDER_BY_ID = select(paper_orders).where(PO.account_id == _ACCOUNT,
+                                         PO.order_id == bindparam("b_order"))  # fmt: skip
+ORDER_BY_CLIENT_ID = select(paper_orders).where(
+    PO.account_id == _ACCOUNT, PO.client_order_id == bindparam("b_client"))
+QUOTES = select(paper_prices).where(paper_prices.c.symbol.in_(bindparam("b_symbols",
+                                                                        expanding=True)))
+ALL_QUOTES = select(paper_prices)
 
 
 class VersionConflict(Exception):
@@ -105,12 +135,9 @@ class Joined:
         wanted = {(a, c) for a, ids in client_ids.items() for c in ids if c}
         if not wanted:
             return
-        rows = await self.conn.execute(
-            select(paper_orders.c.account_id, paper_orders.c.client_order_id).where(
-                paper_orders.c.account_id.in_(sorted({a for a, _c in wanted})),
-                paper_orders.c.client_order_id.in_(sorted({c for _a, c in wanted})),
-            )
-        )
+        rows = await self.conn.execute(CLIENT_IDS, {
+            "b_accounts": sorted({a for a, _c in wanted}),
+            "b_clients": sorted({c for _a, c in wanted})})  # fmt: skip
         found = {(int(r[0]), str(r[1])) for r in rows}
         for account_id, client_id in wanted - found:
             self.absent_client_ids.setdefault(account_id, set()).add(client_id)
@@ -122,11 +149,8 @@ class Joined:
         ids = sorted(set(account_ids) - set(self.pending))
         if not ids:
             return
-        query = select(paper_accounts.c.account_id, paper_accounts.c.version).where(
-            paper_accounts.c.account_id.in_(ids)).order_by(paper_accounts.c.account_id)
-        if self.conn.dialect.name != "sqlite":
-            query = query.with_for_update()
-        for account_id, version in await self.conn.execute(query):
+        query = PRELOAD if self.conn.dialect.name == "sqlite" else PRELOAD.with_for_update()
+        for account_id, version in await self.conn.execute(query, {"b_accounts": ids}):
             known = self.store._states.get(int(account_id))
             if known is not None and known[0] == version:
                 self.pending[int(account_id)] = _Pending(int(version), known[1], known[1])
@@ -299,29 +323,18 @@ class PaperStore:
     async def _load(
         self, conn: AsyncConnection, account_id: int, *, lock: bool = False
     ) -> tuple[AccountState, int]:
-        query = select(paper_accounts).where(paper_accounts.c.account_id == account_id)
-        if lock and conn.dialect.name != "sqlite":
-            query = query.with_for_update()
-        else:  # the account's config rides along (not under a row lock: only paper's row)
-            config = select(accounts.c.config).where(accounts.c.id == account_id)
-            query = query.add_columns(config.scalar_subquery().label("account_config"))
-        head = (await conn.execute(query)).one()
+        # unlocked, the account's config rides along (not under a row lock: only paper's row)
+        query = LOAD_HEAD_LOCKED if lock and conn.dialect.name != "sqlite" else LOAD_HEAD
+        by_account = {"b_account": account_id}
+        head = (await conn.execute(query, by_account)).one()
         if not lock:
             self._note_book(account_id, head.account_config)
         known = self._states.get(account_id)
         if known is not None and known[0] == head.version:
             return known[1], head.version
-        balances = await conn.execute(
-            select(paper_balances).where(paper_balances.c.account_id == account_id)
-        )
-        positions = await conn.execute(
-            select(paper_positions).where(paper_positions.c.account_id == account_id)
-        )
-        orders = await conn.execute(
-            select(paper_orders).where(
-                and_(paper_orders.c.account_id == account_id, paper_orders.c.status == OPEN)
-            )
-        )
+        balances = await conn.execute(LOAD_BALANCES, by_account)
+        positions = await conn.execute(LOAD_POSITIONS, by_account)
+        orders = await conn.execute(LOAD_OPEN_ORDERS, by_account)
         state = AccountState(
             account_id=account_id,
             balances={r.currency: r.total for r in balances},
@@ -376,18 +389,10 @@ class PaperStore:
         """Write one account's change (`inserts`: collect its new orders and fills there for
         the caller to write with other accounts', instead of writing them now)."""
         pending = inserts or _Inserts()
-        bumped = await conn.execute(
-            update(paper_accounts)
-            .where(
-                and_(
-                    paper_accounts.c.account_id == after.account_id,
-                    paper_accounts.c.version == version,
-                )
-            )
-            .values(version=version + 1, next_seq=after.next_seq, updated_at=to_dt(change.now_ms),
-                    **({"leverages": dict(after.leverages)}
-                       if after.leverages != before.leverages else {}))
-        )  # fmt: skip
+        bumped = await conn.execute(BUMP, {
+            "version": version + 1, "next_seq": after.next_seq, "updated_at": to_dt(change.now_ms),
+            **({"leverages": dict(after.leverages)} if after.leverages != before.leverages else {}),
+            "b_account": after.account_id, "b_version": version})  # fmt: skip
         if bumped.rowcount != 1:
             raise VersionConflict(f"paper account {after.account_id} changed")
         await self._save_balances(conn, before, after)
@@ -408,16 +413,8 @@ class PaperStore:
                     )
                 )
             elif before.balances[currency] != total:
-                await conn.execute(
-                    update(paper_balances)
-                    .where(
-                        and_(
-                            paper_balances.c.account_id == after.account_id,
-                            paper_balances.c.currency == currency,
-                        )
-                    )
-                    .values(total=total)
-                )
+                await conn.execute(UPDATE_BALANCE, {
+                    "total": total, "b_account": after.account_id, "b_currency": currency})
 
     async def _save_positions(
         self, conn: AsyncConnection, before: AccountState, after: AccountState
@@ -427,16 +424,8 @@ class PaperStore:
             if symbol not in before.positions:
                 await conn.execute(insert(paper_positions), row)
             elif before.positions[symbol] != position:
-                await conn.execute(
-                    update(paper_positions)
-                    .where(
-                        and_(
-                            paper_positions.c.account_id == after.account_id,
-                            paper_positions.c.symbol == symbol,
-                        )
-                    )
-                    .values(**row)
-                )
+                await conn.execute(UPDATE_POSITION, {
+                    **row, "b_account": after.account_id, "b_symbol": symbol})
 
     async def _save_orders(
         self,
@@ -452,11 +441,7 @@ class PaperStore:
             if order.seq >= before.next_seq:
                 continue
             else:
-                await conn.execute(
-                    update(paper_orders)
-                    .where(paper_orders.c.order_id == order.order_id)
-                    .values(**row)
-                )
+                await conn.execute(UPDATE_ORDER, {**row, "b_order": order.order_id})
 
     async def next_fault_seq(self, account_id: int) -> int:
         """Advance and return the account's fault-injection counter."""
@@ -475,11 +460,10 @@ class PaperStore:
         self, account_id: int, order_id: str | None = None, client_order_id: str | None = None
     ) -> PaperOrder | None:
         """One order of the account by venue id or by client order id."""
-        query = select(paper_orders).where(paper_orders.c.account_id == account_id)
         if order_id:
-            query = query.where(paper_orders.c.order_id == order_id)
+            query, by = ORDER_BY_ID, {"b_account": account_id, "b_order": order_id}
         elif client_order_id:
-            query = query.where(paper_orders.c.client_order_id == client_order_id)
+            query, by = ORDER_BY_CLIENT_ID, {"b_account": account_id, "b_client": client_order_id}
         else:
             return None
         joined = self._joined()
@@ -495,7 +479,7 @@ class PaperStore:
             if absent is not None and client_order_id in absent:
                 return None  # checked for the whole batch by `expect_client_ids`
         async with self._reading(flush=False) as conn:
-            row = (await conn.execute(query)).first()
+            row = (await conn.execute(query, by)).first()
         return None if row is None else order_from_row(row)
 
     async def list_orders(
@@ -549,11 +533,11 @@ class PaperStore:
         joined = self._joined()
         if joined is not None and wanted is not None and all(s in joined.quotes for s in wanted):
             return {s: joined.quotes[s] for s in wanted}
-        query = select(paper_prices)
-        if wanted is not None:
-            query = query.where(paper_prices.c.symbol.in_(wanted))
         async with self._reading(flush=False) as conn:
-            rows = list(await conn.execute(query))
+            if wanted is None:
+                rows = list(await conn.execute(ALL_QUOTES))
+            else:
+                rows = list(await conn.execute(QUOTES, {"b_symbols": wanted}))
         found = {r.symbol: quote_from_row(r) for r in rows}
         if joined is not None:
             joined.quotes.update(found)

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import case, func, select, union_all, update
+from sqlalchemy import bindparam, case, func, select, union_all, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from apps.oms.store.many import update_by_id
@@ -47,7 +47,7 @@ class Fenced(Exception):
     """The command is no longer `running` under this epoch: the record step must roll back."""
 
 
-def _oldest_unfinished(account_id: int, limit: int) -> Any:
+def _oldest_unfinished(account_id: Any, limit: Any) -> Any:
     """The account's oldest queued or running commands, in acceptance order (claim columns)."""
     return (
         select(C.id, C.account_id, C.command_type, C.payload, C.order_id, C.request_id, C.status,
@@ -58,12 +58,24 @@ def _oldest_unfinished(account_id: int, limit: int) -> Any:
     )
 
 
+# The hot statements of one account's batch, built once: a statement built per call costs more
+# client CPU in SQLAlchemy's construction and cache key than the round trip itself
+# (docs/benchmarks.md, seventh round). Values are bound by name at execution.
+PEEK = _oldest_unfinished(bindparam("b_account"), bindparam("b_limit"))
+CLAIM = update(commands).where(C.id.in_(bindparam("b_ids", expanding=True))).values(
+    status="running", lease_epoch=bindparam("b_epoch"), attempts=func.coalesce(C.attempts, 0) + 1,
+    updated_at=bindparam("b_now"), started_at=bindparam("b_now"))  # fmt: skip
+FINISH = update(commands).where(
+    C.id == bindparam("b_id"), C.status == "running", C.lease_epoch == bindparam("b_epoch"))
+FENCE = select(C.status).where(C.id == bindparam("b_id"), C.lease_epoch == bindparam("b_epoch"))
+
+
 async def claim_next(
     conn: AsyncConnection, account_id: int, epoch: int, now: datetime
 ) -> Claimed | None:
     """Mark the account's oldest unfinished command `running` with `epoch` (the caller holds the
     lease row lock in this transaction)."""
-    row = (await conn.execute(_oldest_unfinished(account_id, 1))).first()
+    row = (await conn.execute(PEEK, {"b_account": account_id, "b_limit": 1})).first()
     if row is None:
         return None
     retry = row.status == "running"
@@ -98,9 +110,7 @@ async def peek_batch(
 ) -> list[dict[str, Any]]:
     """The account's oldest unfinished commands, up to `limit`, in acceptance order (the caller
     holds the lease row lock in this transaction)."""
-    rows = await conn.execute(
-        _oldest_unfinished(account_id, limit)
-    )
+    rows = await conn.execute(PEEK, {"b_account": account_id, "b_limit": limit})
     return [dict(r) for r in rows.mappings()]
 
 
@@ -136,18 +146,17 @@ async def claim_many(
     if not wanted:
         return {}
     epochs = {account_id: epoch for account_id, (_rows, epoch) in wanted.items()}
-    await conn.execute(
-        update(commands)
-        .where(C.id.in_([r["id"] for rows, _epoch in wanted.values() for r in rows]))
-        .values(
-            status="running",
-            lease_epoch=next(iter(epochs.values())) if len(epochs) == 1
-            else case(epochs, value=C.account_id),
-            attempts=func.coalesce(C.attempts, 0) + 1,
-            updated_at=now,
-            started_at=now,
-        )
-    )  # fmt: skip
+    ids = [r["id"] for rows, _epoch in wanted.values() for r in rows]
+    if len(epochs) == 1:
+        (epoch,) = epochs.values()
+        await conn.execute(CLAIM, {"b_ids": ids, "b_epoch": epoch, "b_now": now})
+    else:
+        await conn.execute(
+            update(commands)
+            .where(C.id.in_(ids))
+            .values(status="running", lease_epoch=case(epochs, value=C.account_id),
+                    attempts=func.coalesce(C.attempts, 0) + 1, updated_at=now, started_at=now)
+        )  # fmt: skip
     return {account_id: _claimed(account_id, rows, epoch, now)
             for account_id, (rows, epoch) in wanted.items()}  # fmt: skip
 
@@ -178,9 +187,7 @@ def _claimed(
 async def fence(conn: AsyncConnection, command_id: int, epoch: int) -> None:
     """Raise `Fenced` unless the command is still `running` under `epoch` (checked inside the
     record transaction, after the lease row lock)."""
-    status = (
-        await conn.execute(select(C.status).where(C.id == command_id, C.lease_epoch == epoch))
-    ).scalar()
+    status = (await conn.execute(FENCE, {"b_id": command_id, "b_epoch": epoch})).scalar()
     if status != "running":
         raise Fenced(f"command {command_id} is not running under epoch {epoch}")
 
@@ -239,17 +246,10 @@ async def finish(
     error_message: str | None = None,
 ) -> None:
     """`completed` / `failed`, conditional on `running` under `epoch` (else `Fenced`)."""
-    done = await conn.execute(
-        update(commands)
-        .where(C.id == command_id, C.status == "running", C.lease_epoch == epoch)
-        .values(
-            status=status,
-            result=result,
-            error_code=error_code,
-            error_message=error_message,
-            finished_at=now,
-            updated_at=now,
-        )
-    )
+    # the SET list comes from the parameter names
+    done = await conn.execute(FINISH, {
+        "status": status, "result": result, "error_code": error_code,
+        "error_message": error_message, "finished_at": now, "updated_at": now,
+        "b_id": command_id, "b_epoch": epoch})  # fmt: skip
     if done.rowcount != 1:
         raise Fenced(f"command {command_id} is not running under epoch {epoch}")

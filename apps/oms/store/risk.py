@@ -6,7 +6,7 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import func, insert, select, update
+from sqlalchemy import bindparam, func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from apps.oms.store.tables import (
@@ -34,9 +34,14 @@ LIMIT_COLUMNS = (
 )
 
 
+LIMITS = select(risk_limits).where(risk_limits.c.account_id == bindparam("b_account"))
+LIMITS_OF = select(risk_limits).where(
+    risk_limits.c.account_id.in_(bindparam("b_accounts", expanding=True)))
+
+
 async def get_limits(conn: AsyncConnection, account_id: int) -> dict[int, dict[str, Any]]:
     """strategy_id (0 = account) → limit values."""
-    rows = await conn.execute(select(risk_limits).where(risk_limits.c.account_id == account_id))
+    rows = await conn.execute(LIMITS, {"b_account": account_id})
     return {int(r["strategy_id"]): {c: r[c] for c in LIMIT_COLUMNS} for r in rows.mappings()}
 
 
@@ -46,8 +51,7 @@ async def limits_of(
     """`get_limits` of several accounts in one statement; every account is a key."""
     found: dict[int, dict[int, dict[str, Any]]] = {a: {} for a in account_ids}
     if account_ids:
-        rows = await conn.execute(select(risk_limits).where(
-            risk_limits.c.account_id.in_(sorted(account_ids))))  # fmt: skip
+        rows = await conn.execute(LIMITS_OF, {"b_accounts": sorted(account_ids)})
         for r in rows.mappings():
             found[int(r["account_id"])][int(r["strategy_id"])] = {c: r[c] for c in LIMIT_COLUMNS}
     return found

@@ -9,7 +9,7 @@ from dataclasses import replace
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from apps.oms.domain.book import OrderRef
@@ -115,17 +115,20 @@ async def _read_account_state(rec: Recorder) -> tuple[bool, bool, bool]:
     return (await _account_states(rec.conn, [rec.rt.account_id]))[rec.rt.account_id]
 
 
+ACCOUNT_STATES = (
+    select(accounts.c.id, accounts.c.status, account_risk_state.c.allow_new_positions,
+           account_risk_state.c.out_of_sync_blocks)
+    .join(account_risk_state, account_risk_state.c.account_id == accounts.c.id)
+    .where(accounts.c.id.in_(bindparam("b_accounts", expanding=True)))
+)  # fmt: skip
+
+
 async def _account_states(
     conn: AsyncConnection, account_ids: list[int]
 ) -> dict[int, tuple[bool, bool, bool]]:
     """(blocked, allow_new_positions, out_of_sync_blocks) of each account, in one query; an
     account without a risk-state row is neither blocked nor restricted."""
-    rows = await conn.execute(
-        select(accounts.c.id, accounts.c.status, account_risk_state.c.allow_new_positions,
-               account_risk_state.c.out_of_sync_blocks)
-        .join(account_risk_state, account_risk_state.c.account_id == accounts.c.id)
-        .where(accounts.c.id.in_(sorted(account_ids)))
-    )  # fmt: skip
+    rows = await conn.execute(ACCOUNT_STATES, {"b_accounts": sorted(account_ids)})
     found = {int(r[0]): (r[1] == "blocked", bool(r[2]), bool(r[3])) for r in rows}
     return {a: found.get(a, (False, True, False)) for a in account_ids}
 
