@@ -1,6 +1,7 @@
 """POST /oms/commands acceptance (no worker running): validation, idempotency, permissions,
 reservations, cancel of a queued send, risk limits, and what is written (or not)."""
 
+import asyncio
 import json
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -420,3 +421,24 @@ async def test_risk_limits_block_orders(api: Api) -> None:
     assert response.json()["error"]["details"]["rule"] == "max_order_qty"
     async with world.store.transaction() as conn:
         await put_limits(conn, world.account_id, 0, {"max_order_qty": None}, datetime.now(UTC))
+
+
+async def test_first_limits_of_a_scope_written_at_once_all_succeed(api: Api) -> None:
+    """Eight first writes of one scope's limits at once: on MariaDB each finds no row to update
+    and inserts; every one but the first meets the unique key and must become an update (it was
+    an IntegrityError, a 500 to `PUT /oms/risk/{account_id}/limits`). Last writer wins."""
+    from apps.oms.store.risk import get_limits, put_limits
+
+    _client, world = api
+
+    async def put(qty: str) -> None:
+        async with world.store.transaction() as conn:
+            await put_limits(conn, world.other_account_id, 0, {"max_order_qty": Decimal(qty)},
+                             datetime.now(UTC))  # fmt: skip
+
+    await asyncio.gather(*(put(str(n)) for n in range(1, 9)))
+    async with world.store.read() as conn:
+        (only,) = (await get_limits(conn, world.other_account_id)).values()
+    assert only["max_order_qty"] in {Decimal(n) for n in range(1, 9)}
+    async with world.store.transaction() as conn:
+        await put_limits(conn, world.other_account_id, 0, {"max_order_qty": None}, datetime.now(UTC))

@@ -7,6 +7,7 @@ from decimal import Decimal
 from typing import Any
 
 from sqlalchemy import bindparam, func, insert, select, update
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from apps.oms.store.tables import (
@@ -60,14 +61,19 @@ async def limits_of(
 async def put_limits(
     conn: AsyncConnection, account_id: int, strategy_id: int, values: dict[str, Any], now: datetime
 ) -> None:
+    """Create or replace the limits of one scope. Two first writes of a scope at once both find
+    no row to update; the second insert then meets the unique key (MariaDB: once the first
+    commits) and becomes an update of the row the first wrote: last writer wins, no error."""
     where = (risk_limits.c.account_id == account_id) & (risk_limits.c.strategy_id == strategy_id)
-    updated = await conn.execute(update(risk_limits).where(where).values(**values, updated_at=now))
-    if updated.rowcount == 0:
-        await conn.execute(
-            insert(risk_limits).values(
-                account_id=account_id, strategy_id=strategy_id, updated_at=now, **values
-            )
-        )
+    change = update(risk_limits).where(where).values(**values, updated_at=now)
+    if (await conn.execute(change)).rowcount:
+        return
+    try:
+        async with conn.begin_nested():
+            await conn.execute(insert(risk_limits).values(
+                account_id=account_id, strategy_id=strategy_id, updated_at=now, **values))
+    except IntegrityError:
+        await conn.execute(change)
 
 
 async def open_position_counts(
