@@ -27,6 +27,8 @@ from apps.oms.store.paper_tables import paper_prices
 
 log = logging.getLogger("apps.worker")
 SYNC_EVERY = 1.0
+# read by every account task's housekeeping round: built once
+PRICE_VERSION = select(func.sum(paper_prices.c.seq))
 # while commands keep coming, housekeeping (order sync, stop-loss/take-profit triggers) still
 # runs at least this often: a steady command stream must never starve a stop-loss
 BUSY_HOUSEKEEPING = 0.2
@@ -150,7 +152,7 @@ class AccountTask:
         if self.rt.account.exchange_id != "paper":
             return 0
         async with self.rt.store.read() as conn:
-            total = (await conn.execute(select(func.sum(paper_prices.c.seq)))).scalar()
+            total = (await conn.execute(PRICE_VERSION)).scalar()
         return int(total or 0)
 
 

@@ -22,10 +22,11 @@ from apps.oms.store.outbox import append_events, event_row
 from apps.oms.store.tables import account_leases, commands, orders, positions, workers
 
 L = account_leases.c
-# `hold`, once per batch: built once, bound by name (see the note in `store/queue.py`)
+# `hold`, once per batch: built once, bound by name (see the note in `store/queue.py`); the
+# row lock is part of the constant (SQLite renders no FOR UPDATE: it serialises writers)
 HOLD = select(L.account_id).where(
     L.account_id == bindparam("b_account"), L.owner == bindparam("b_owner"),
-    L.lease_epoch == bindparam("b_epoch"), L.expires_at >= bindparam("b_now"))
+    L.lease_epoch == bindparam("b_epoch"), L.expires_at >= bindparam("b_now")).with_for_update()
 
 
 @dataclass(frozen=True, slots=True)
@@ -223,7 +224,7 @@ async def hold(
     """Lock the lease row for this transaction; `LeaseLost` unless still ours and unexpired."""
     params = {"b_account": lease.account_id, "b_owner": owner, "b_epoch": lease.epoch,
               "b_now": now}  # fmt: skip
-    if (await conn.execute(lock(HOLD, dialect), params)).first() is None:
+    if (await conn.execute(HOLD, params)).first() is None:
         raise LeaseLost(f"lease of account {lease.account_id} epoch {lease.epoch} lost")
 
 

@@ -21,7 +21,8 @@ from apps.oms.store.tables import commands, order_venue_orders, orders, venue_pa
 OC = orders.c
 V = order_venue_orders.c
 UPDATE_ORDER = update(orders).where(OC.id == bindparam("b_id"))
-LOCK_ORDERS = select(orders).where(OC.id.in_(bindparam("b_ids", expanding=True)))
+# built once, row lock included (SQLite renders no FOR UPDATE: it serialises writers)
+LOCK_ORDERS = select(orders).where(OC.id.in_(bindparam("b_ids", expanding=True))).with_for_update()
 LINK_OWN = update(order_venue_orders).where(
     V.order_id == bindparam("b_order"),
     V.client_order_id == bindparam("b_client"),
@@ -70,7 +71,7 @@ async def lock_orders(conn: AsyncConnection, order_ids: list[int]) -> dict[int, 
     """Several order rows, locked, in one statement (id → row)."""
     if not order_ids:
         return {}
-    rows = await conn.execute(lock(LOCK_ORDERS, conn.dialect.name), {"b_ids": order_ids})
+    rows = await conn.execute(LOCK_ORDERS, {"b_ids": order_ids})
     return {int(r["id"]): dict(r) for r in rows.mappings()}
 
 

@@ -15,16 +15,20 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import case, insert, select, update
+from sqlalchemy import bindparam, case, insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from apps.oms.store.leases import skip_locked
 from apps.oms.store.tables import outbox, sequencer_state
 
 NAME = "outbox"
 S = sequencer_state.c
 OB = outbox.c
+# a round's statements, built once (see the note in `store/queue.py`); SQLite renders no
+# FOR UPDATE: its BEGIN IMMEDIATE has already serialised the whole write transaction
+STATE = select(S.last_seq, S.last_id).where(S.name == NAME).with_for_update(skip_locked=True)
+UNNUMBERED = select(OB.id).where(OB.seq.is_(None)).order_by(OB.id).limit(bindparam("b_limit"))
+ADVANCE = update(sequencer_state).where(S.name == NAME)
 
 
 async def ensure_state(conn: AsyncConnection, now: datetime) -> None:
@@ -43,19 +47,10 @@ async def ensure_state(conn: AsyncConnection, now: datetime) -> None:
 async def assign(conn: AsyncConnection, now: datetime, *, dialect: str, batch: int = 1000) -> int:
     """One sequencing round inside the caller's transaction; returns how many rows got a seq
     (0 also when another sequencer holds the row)."""
-    state = (
-        await conn.execute(
-            skip_locked(select(S.last_seq, S.last_id).where(S.name == NAME), dialect)
-        )
-    ).first()
+    state = (await conn.execute(STATE)).first()
     if state is None:
         return 0
-    ids = [
-        int(i)
-        for i in (
-            await conn.execute(select(OB.id).where(OB.seq.is_(None)).order_by(OB.id).limit(batch))
-        ).scalars()
-    ]
+    ids = [int(i) for i in (await conn.execute(UNNUMBERED, {"b_limit": batch})).scalars()]
     if not ids:
         return 0
     first = int(state.last_seq) + 1
@@ -63,13 +58,6 @@ async def assign(conn: AsyncConnection, now: datetime, *, dialect: str, batch: i
     await conn.execute(
         update(outbox).where(OB.id.in_(ids)).values(seq=case(numbering, value=OB.id))
     )
-    await conn.execute(
-        update(sequencer_state)
-        .where(S.name == NAME)
-        .values(
-            last_seq=first + len(ids) - 1,
-            last_id=max(int(state.last_id), ids[-1]),
-            updated_at=now,
-        )
-    )
+    await conn.execute(ADVANCE, {"last_seq": first + len(ids) - 1,
+                                 "last_id": max(int(state.last_id), ids[-1]), "updated_at": now})
     return len(ids)

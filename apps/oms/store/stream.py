@@ -8,7 +8,7 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import bindparam, func, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from apps.oms.store.engine import reading
@@ -17,6 +17,10 @@ from apps.oms.store.tables import outbox, sequencer_state
 
 OB = outbox.c
 COLUMNS = (OB.seq, OB.account_id, OB.namespace, OB.event, OB.strategy_id, OB.payload)
+# the tailer's poll, many times a second in every API process: built once
+TAIL = select(*COLUMNS).where(OB.seq > bindparam("b_after")).order_by(OB.seq).limit(
+    bindparam("b_limit"))
+LAST_SEQ = select(sequencer_state.c.last_seq).where(sequencer_state.c.name == "outbox")
 
 
 @dataclass(frozen=True, slots=True)
@@ -44,8 +48,7 @@ def _event(row: Any) -> StreamEvent:
 
 async def tail(conn: AsyncConnection, after_seq: int, limit: int = 1000) -> list[StreamEvent]:
     """Sequenced rows after `after_seq`, in `seq` order (the tailer's poll)."""
-    query = select(*COLUMNS).where(OB.seq > after_seq).order_by(OB.seq).limit(limit)
-    return [_event(r) for r in await conn.execute(query)]
+    return [_event(r) for r in await conn.execute(TAIL, {"b_after": after_seq, "b_limit": limit})]
 
 
 async def replay(
@@ -67,11 +70,7 @@ async def replay(
 
 async def last_seq(conn: AsyncConnection) -> int:
     """The highest assigned `seq` (0 before the first event)."""
-    value = (
-        await conn.execute(
-            select(sequencer_state.c.last_seq).where(sequencer_state.c.name == "outbox")
-        )
-    ).scalar()
+    value = (await conn.execute(LAST_SEQ)).scalar()
     return int(value or 0)
 
 
