@@ -119,17 +119,19 @@ def main() -> None:
     parser.add_argument(
         "--no-wake", action="store_true", help="workers poll only (no UDP wake-ups from the API)"
     )
+    parser.add_argument("--driver", default="aiomysql", choices=("aiomysql", "asyncmy"))
     parser.add_argument("--no-group", action="store_true",
                         help="worker.group_commit off (each account commits its own batches)")
     args = parser.parse_args()
     extra = {"OMS_WORKER__WAKE_HOST": ""} if args.no_wake else {}
     if args.no_group:
         extra["OMS_WORKER__GROUP_COMMIT"] = "false"
-    with stack(accounts=args.accounts, extra_env=extra) as s:
+    with stack(accounts=args.accounts, extra_env=extra, driver=args.driver) as s:
         result = asyncio.run(run(s, args.rate, args.seconds))
         result["recorded"] = record_shape(s)
     result["wake_ups"] = not args.no_wake
     result["group_commit"] = not args.no_group
+    result["driver"] = args.driver
     report("p3_ws_latency", result)
 
 

@@ -1,0 +1,89 @@
+"""Client CPU of one keyed SELECT through SQLAlchemy + aiomysql, built per call against built
+once (a module constant with `bindparam`) and against the same SQL through `exec_driver_sql`,
+beside a `SELECT 1` of the same connection. Why hot statements are constants
+(docs/architecture.md → Stores; docs/benchmarks.md → Seventh round).
+
+    .venv/bin/python -m bench.statement_cost --executions 1000 --runs 3
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import statistics
+import time
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import pymysql
+from sqlalchemy import bindparam, select
+
+from apps.oms.store.migrate import upgrade
+from apps.oms.store.store import Store
+from apps.oms.store.tables import positions
+from bench.harness import report
+
+P = positions.c
+CONSTANT = select(positions).where(P.id == bindparam("b_id"))
+
+
+async def measure(url: str, executions: int) -> dict[str, float]:
+    store = Store.from_url(url, pool_size=1)
+    sql = str(CONSTANT.compile(dialect=store.engine.dialect))
+    try:
+        async with store.read() as conn:
+
+            async def select_1() -> Any:
+                return (await conn.exec_driver_sql("SELECT 1")).first()
+
+            async def built() -> Any:
+                return (await conn.execute(select(positions).where(P.id == 1))).first()
+
+            async def constant() -> Any:
+                return (await conn.execute(CONSTANT, {"b_id": 1})).first()
+
+            async def driver_sql() -> Any:
+                return (await conn.exec_driver_sql(sql, (1,))).first()
+
+            kinds: dict[str, Callable[[], Awaitable[Any]]] = {
+                "select_1": select_1, "built_per_call": built, "constant": constant,
+                "exec_driver_sql": driver_sql}  # fmt: skip
+            found: dict[str, float] = {}
+            for name, run in kinds.items():
+                for _ in range(100):  # warm: pool, compiled cache
+                    await run()
+                began = time.process_time()
+                for _ in range(executions):
+                    await run()
+                found[name] = round((time.process_time() - began) / executions * 1e6, 1)
+            return found
+    finally:
+        await store.close()
+
+
+def run_once(executions: int) -> dict[str, float]:
+    name = f"oms_stmt_{int(time.time() * 1000)}"
+    with pymysql.connect(host="127.0.0.1", user="root", password="", autocommit=True) as conn:
+        conn.cursor().execute(f"CREATE DATABASE `{name}` CHARACTER SET utf8mb4")
+    url = f"mysql+aiomysql://root@127.0.0.1:3306/{name}"
+    try:
+        upgrade(url)
+        return asyncio.run(measure(url, executions))
+    finally:
+        with pymysql.connect(host="127.0.0.1", user="root", password="", autocommit=True) as c:
+            c.cursor().execute(f"DROP DATABASE IF EXISTS `{name}`")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--executions", type=int, default=1000)
+    parser.add_argument("--runs", type=int, default=3)
+    args = parser.parse_args()
+    runs = [run_once(args.executions) for _ in range(args.runs)]
+    medians = {k: statistics.median(r[k] for r in runs) for k in runs[0]}
+    report("statement cost", {"client_cpu_us_per_execution": medians, "runs": runs,
+                              "executions": args.executions})  # fmt: skip
+
+
+if __name__ == "__main__":
+    main()
