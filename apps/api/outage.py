@@ -40,6 +40,10 @@ class OutageLog:
     _last: float = float("-inf")
     _suppressed: int = 0
 
+    def reset(self) -> None:
+        """Forget the interval: the next failure is logged (a process starts this way)."""
+        self._last, self._suppressed = float("-inf"), 0
+
     def report(self, exc: BaseException, where: str) -> None:
         now = time.monotonic()
         if now - self._last < self.interval:

@@ -424,9 +424,10 @@ async def test_risk_limits_block_orders(api: Api) -> None:
 
 
 async def test_first_limits_of_a_scope_written_at_once_all_succeed(api: Api) -> None:
-    """Eight first writes of one scope's limits at once: on MariaDB each finds no row to update
-    and inserts; every one but the first meets the unique key and must become an update (it was
-    an IntegrityError, a 500 to `PUT /oms/risk/{account_id}/limits`). Last writer wins."""
+    """Eight first writes of one scope's limits at once. On MariaDB each found no row to update
+    and inserted; all but the first met the unique key (an IntegrityError: a 500 to
+    `PUT /oms/risk/{account_id}/limits`). Writers now queue on the account row. Last writer
+    wins; an account that does not exist is a LookupError (the API's 404), nothing written."""
     from apps.oms.store.risk import get_limits, put_limits
 
     _client, world = api
@@ -442,3 +443,7 @@ async def test_first_limits_of_a_scope_written_at_once_all_succeed(api: Api) -> 
     assert only["max_order_qty"] in {Decimal(n) for n in range(1, 9)}
     async with world.store.transaction() as conn:
         await put_limits(conn, world.other_account_id, 0, {"max_order_qty": None}, datetime.now(UTC))
+    async with world.store.transaction() as conn:
+        with pytest.raises(LookupError):
+            await put_limits(conn, 10**9, 0, {"max_order_qty": Decimal(1)}, datetime.now(UTC))
+        assert await get_limits(conn, 10**9) == {}

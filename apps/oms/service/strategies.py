@@ -8,7 +8,7 @@ from sqlalchemy.exc import IntegrityError
 
 from apps.oms.clock import iso_z, utcnow
 from apps.oms.domain.access import Action
-from apps.oms.errors import Conflict, ValidationFailed
+from apps.oms.errors import Conflict, NotFound, ValidationFailed
 from apps.oms.service.principal import Principal
 from apps.oms.service.views import wire_value
 from apps.oms.store import audit
@@ -103,7 +103,10 @@ async def put_limits(
     principal.require(Action.RISK_LIMITS, account_id)
     async with store.transaction() as conn:
         before = (await risk_store.get_limits(conn, account_id)).get(strategy_id)
-        await risk_store.put_limits(conn, account_id, strategy_id, values, utcnow())
+        try:
+            await risk_store.put_limits(conn, account_id, strategy_id, values, utcnow())
+        except LookupError as exc:
+            raise NotFound(str(exc), code="account_not_found") from exc
         await audit.record(
             conn,
             actor,

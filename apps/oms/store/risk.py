@@ -7,7 +7,6 @@ from decimal import Decimal
 from typing import Any
 
 from sqlalchemy import bindparam, func, insert, select, update
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from apps.oms.store.tables import (
@@ -36,6 +35,8 @@ LIMIT_COLUMNS = (
 
 
 LIMITS = select(risk_limits).where(risk_limits.c.account_id == bindparam("b_account"))
+# the account row: what writers of one account's limits queue on (SQLite: no FOR UPDATE)
+LOCK_ACCOUNT = select(accounts.c.id).where(accounts.c.id == bindparam("b_account")).with_for_update()
 LIMITS_OF = select(risk_limits).where(
     risk_limits.c.account_id.in_(bindparam("b_accounts", expanding=True)))
 
@@ -61,19 +62,17 @@ async def limits_of(
 async def put_limits(
     conn: AsyncConnection, account_id: int, strategy_id: int, values: dict[str, Any], now: datetime
 ) -> None:
-    """Create or replace the limits of one scope. Two first writes of a scope at once both find
-    no row to update; the second insert then meets the unique key (MariaDB: once the first
-    commits) and becomes an update of the row the first wrote: last writer wins, no error."""
+    """Create or replace the limits of one scope; `LookupError` if the account does not exist.
+    Writers of one account's limits queue on its account row (`FOR UPDATE`; SQLite serialises
+    writers anyway): two first writes of a scope at once would otherwise both find no row to
+    update and both insert, and the second would meet the unique key. Last writer wins."""
+    if (await conn.execute(LOCK_ACCOUNT, {"b_account": account_id})).first() is None:
+        raise LookupError(f"account {account_id} not found")
     where = (risk_limits.c.account_id == account_id) & (risk_limits.c.strategy_id == strategy_id)
-    change = update(risk_limits).where(where).values(**values, updated_at=now)
-    if (await conn.execute(change)).rowcount:
-        return
-    try:
-        async with conn.begin_nested():
-            await conn.execute(insert(risk_limits).values(
-                account_id=account_id, strategy_id=strategy_id, updated_at=now, **values))
-    except IntegrityError:
-        await conn.execute(change)
+    updated = await conn.execute(update(risk_limits).where(where).values(**values, updated_at=now))
+    if updated.rowcount == 0:
+        await conn.execute(insert(risk_limits).values(
+            account_id=account_id, strategy_id=strategy_id, updated_at=now, **values))
 
 
 async def open_position_counts(
