@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import and_, bindparam, or_, select, update
+from sqlalchemy import bindparam, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from apps.oms.store.outbox import append_events, event_row
@@ -27,6 +27,9 @@ L = account_leases.c
 HOLD = select(L.account_id).where(
     L.account_id == bindparam("b_account"), L.owner == bindparam("b_owner"),
     L.lease_epoch == bindparam("b_epoch"), L.expires_at >= bindparam("b_now")).with_for_update()
+HOLD_ALL = select(L.account_id, L.lease_epoch).where(
+    L.account_id.in_(bindparam("b_accounts", expanding=True)), L.owner == bindparam("b_owner"),
+    L.expires_at >= bindparam("b_now")).order_by(L.account_id).with_for_update()
 
 
 @dataclass(frozen=True, slots=True)
@@ -233,14 +236,9 @@ async def hold_all(
 ) -> None:
     """`hold` for several leases in one statement (a group commit): every row locked, in
     account order; `LeaseLost` for the first that is no longer ours, unexpired, same epoch."""
-    query = select(L.account_id, L.lease_epoch).where(
-        and_(
-            L.account_id.in_(sorted(lease.account_id for lease in held)),
-            L.owner == owner,
-            L.expires_at >= now,
-        )
-    ).order_by(L.account_id)
-    epochs = {int(r[0]): int(r[1]) for r in await conn.execute(lock(query, dialect))}
+    params = {"b_accounts": sorted(lease.account_id for lease in held), "b_owner": owner,
+              "b_now": now}  # fmt: skip
+    epochs = {int(r[0]): int(r[1]) for r in await conn.execute(HOLD_ALL, params)}
     for lease in held:
         if epochs.get(lease.account_id) != lease.epoch:
             raise LeaseLost(f"lease of account {lease.account_id} epoch {lease.epoch} lost")
