@@ -9,6 +9,8 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
+from sqlalchemy.exc import OperationalError
+
 from apps.oms.clock import iso_z, utcnow
 from apps.oms.config import Settings
 from apps.oms.domain.money import to_plain
@@ -17,8 +19,9 @@ from apps.oms.errors import NotFound, ValidationFailed
 from apps.oms.store import accounts as account_store
 from apps.oms.store import audit, paper_feed
 from apps.oms.store.audit import Actor
-from apps.oms.store.store import Store
+from apps.oms.store.store import Store, is_deadlock
 
+DEADLOCK_ATTEMPTS = 3  # a deadlock victim is rolled back whole: run it again (twice at most)
 SOURCE_KINDS = ("manual", "random_walk", "replay", "live")
 
 
@@ -85,15 +88,24 @@ async def choose_source(
     scheduler adopts it at its next round."""
     if source is not None:
         check_source(source)
-    async with store.transaction() as conn:
-        before = await paper_feed.read(conn)
-        await paper_feed.choose(conn, source=source, speed=speed, at_end=at_end, now=utcnow())
-        await audit.record(
-            conn, actor, action="set_paper_price_source", target_type="paper_market",
-            target_id=None, before={"source": before.source if before else None},
-            after={"source": source, "speed": None if speed is None else str(speed),
-                   "at_end": at_end},
-        )  # fmt: skip
+    for attempt in range(1, DEADLOCK_ATTEMPTS + 1):
+        try:
+            async with store.transaction() as conn:
+                before = await paper_feed.read(conn)
+                await paper_feed.choose(conn, source=source, speed=speed, at_end=at_end,
+                                        now=utcnow())  # fmt: skip
+                await audit.record(
+                    conn, actor, action="set_paper_price_source", target_type="paper_market",
+                    target_id=None, before={"source": before.source if before else None},
+                    after={"source": source, "speed": None if speed is None else str(speed),
+                           "at_end": at_end},
+                )  # fmt: skip
+            break
+        except OperationalError as exc:
+            # the feed row is also locked by the scheduler's every step: MariaDB has picked
+            # this transaction as a deadlock victim under load (rolled back, nothing written)
+            if attempt == DEADLOCK_ATTEMPTS or not is_deadlock(exc):
+                raise
     return await feed_status(store, settings)
 
 

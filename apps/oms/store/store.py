@@ -9,9 +9,19 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 
+from sqlalchemy.exc import OperationalError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from apps.oms.store.engine import create_engine, ping, reading
+
+DEADLOCK = 1213  # MySQL/MariaDB: "Deadlock found when trying to get lock; try restarting …"
+
+
+def is_deadlock(exc: BaseException) -> bool:
+    """The server chose this transaction as a deadlock victim and rolled all of it back:
+    nothing of it was committed, so running it again is safe (what the server asks for)."""
+    args: tuple[object, ...] = getattr(getattr(exc, "orig", None), "args", ())
+    return isinstance(exc, OperationalError) and bool(args) and args[0] == DEADLOCK
 
 
 class Store:
