@@ -98,6 +98,20 @@ def _mysql(sql: str) -> None:
         cur.execute(sql)
 
 
+@contextlib.contextmanager
+def scratch_database(prefix: str, driver: str = "aiomysql") -> Iterator[tuple[str, str]]:
+    """A fresh MariaDB database at the current schema for one in-process run: yields its name
+    and URL, and drops it afterwards."""
+    name = f"{prefix}_{int(time.time() * 1000)}"
+    _mysql(f"CREATE DATABASE `{name}` CHARACTER SET utf8mb4")
+    url = f"mysql+{driver}://root@127.0.0.1:3306/{name}"
+    try:
+        upgrade(url)
+        yield name, url
+    finally:
+        _mysql(f"DROP DATABASE IF EXISTS `{name}`")
+
+
 async def _seed(url: str, accounts: int, mode: str) -> tuple[str, str, list[int]]:
     store = Store.from_url(url)
     try:

@@ -31,10 +31,9 @@ from apps.oms.service.worker import step
 from apps.oms.service.worker.runtime import AccountRuntime
 from apps.oms.store import leases
 from apps.oms.store.accounts import insert_account
-from apps.oms.store.migrate import upgrade
 from apps.oms.store.store import Store
 from apps.worker.venues import VenueCache, load_account
-from bench.harness import report
+from bench.harness import report, scratch_database
 from bench.store_fill import fill
 
 FLAGS = AccountFlags(can_trade=True, can_close_position=True)
@@ -99,12 +98,7 @@ async def measure(url: str, commands: int, batch: int) -> dict[str, Any]:
 
 
 def run_once(rows: int, commands: int, batch: int) -> dict[str, Any]:
-    name = f"oms_p7_{rows}_{int(time.time() * 1000)}"
-    with pymysql.connect(host="127.0.0.1", user="root", password="", autocommit=True) as conn:
-        conn.cursor().execute(f"CREATE DATABASE `{name}` CHARACTER SET utf8mb4")
-    url = f"mysql+aiomysql://root@127.0.0.1:3306/{name}"
-    try:
-        upgrade(url)
+    with scratch_database(f"oms_p7_{rows}") as (name, url):
         with (
             pymysql.connect(host="127.0.0.1", user="root", password="", database=name,
                             autocommit=True) as conn,
@@ -114,9 +108,6 @@ def run_once(rows: int, commands: int, batch: int) -> dict[str, Any]:
             fill(cur, rows)
             filled = time.perf_counter() - began
         result = asyncio.run(measure(url, commands, batch))
-    finally:
-        with pymysql.connect(host="127.0.0.1", user="root", password="", autocommit=True) as c:
-            c.cursor().execute(f"DROP DATABASE IF EXISTS `{name}`")
     return {"rows": rows, "commands": commands, "batch": batch,
             "fill_seconds": round(filled, 1), **result}  # fmt: skip
 

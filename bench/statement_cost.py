@@ -15,13 +15,11 @@ import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-import pymysql
 from sqlalchemy import bindparam, select
 
-from apps.oms.store.migrate import upgrade
 from apps.oms.store.store import Store
 from apps.oms.store.tables import positions
-from bench.harness import report
+from bench.harness import report, scratch_database
 
 P = positions.c
 CONSTANT = select(positions).where(P.id == bindparam("b_id"))
@@ -62,16 +60,8 @@ async def measure(url: str, executions: int) -> dict[str, float]:
 
 
 def run_once(executions: int) -> dict[str, float]:
-    name = f"oms_stmt_{int(time.time() * 1000)}"
-    with pymysql.connect(host="127.0.0.1", user="root", password="", autocommit=True) as conn:
-        conn.cursor().execute(f"CREATE DATABASE `{name}` CHARACTER SET utf8mb4")
-    url = f"mysql+aiomysql://root@127.0.0.1:3306/{name}"
-    try:
-        upgrade(url)
+    with scratch_database("oms_stmt") as (_name, url):
         return asyncio.run(measure(url, executions))
-    finally:
-        with pymysql.connect(host="127.0.0.1", user="root", password="", autocommit=True) as c:
-            c.cursor().execute(f"DROP DATABASE IF EXISTS `{name}`")
 
 
 def main() -> None:
