@@ -82,7 +82,7 @@ async def settle(app: FastAPI) -> None:
         await sequencer.ensure_state(conn, utcnow())
     while True:
         async with store.transaction() as conn:
-            if not await sequencer.assign(conn, utcnow(), dialect=store.dialect):
+            if not await sequencer.assign(conn, utcnow()):
                 break
     while await app.state.stream_hub.poll_once():
         pass

@@ -254,7 +254,7 @@ class Worker:
         while not stop.is_set():
             try:
                 async with self.store.transaction() as conn:
-                    done = await sequencer.assign(conn, utcnow(), dialect=self.store.dialect)
+                    done = await sequencer.assign(conn, utcnow())
             except Exception:
                 log.exception("sequencer round failed")
                 done = 0

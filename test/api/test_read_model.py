@@ -46,7 +46,7 @@ async def sequence_and_tail(app: FastAPI) -> None:
         await sequencer.ensure_state(conn, utcnow())
     while True:
         async with store.transaction() as conn:
-            if not await sequencer.assign(conn, utcnow(), dialect=store.dialect):
+            if not await sequencer.assign(conn, utcnow()):
                 break
     hub: StreamHub = app.state.stream_hub
     while await hub.poll_once():

@@ -222,7 +222,7 @@ async def release(conn: AsyncConnection, leases: Iterable[Lease], *, owner: str)
 
 
 async def hold(
-    conn: AsyncConnection, lease: Lease, *, owner: str, now: datetime, dialect: str
+    conn: AsyncConnection, lease: Lease, *, owner: str, now: datetime
 ) -> None:
     """Lock the lease row for this transaction; `LeaseLost` unless still ours and unexpired."""
     params = {"b_account": lease.account_id, "b_owner": owner, "b_epoch": lease.epoch,
@@ -232,7 +232,7 @@ async def hold(
 
 
 async def hold_all(
-    conn: AsyncConnection, held: list[Lease], *, owner: str, now: datetime, dialect: str
+    conn: AsyncConnection, held: list[Lease], *, owner: str, now: datetime
 ) -> None:
     """`hold` for several leases in one statement (a group commit): every row locked, in
     account order; `LeaseLost` for the first that is no longer ours, unexpired, same epoch."""

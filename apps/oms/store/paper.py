@@ -57,9 +57,12 @@ LOAD_HEAD = select(paper_accounts).where(A.account_id == _ACCOUNT).add_columns(
 LOAD_BALANCES = select(paper_balances).where(B.account_id == _ACCOUNT)
 LOAD_POSITIONS = select(paper_positions).where(PP.account_id == _ACCOUNT)
 LOAD_OPEN_ORDERS = select(paper_orders).where(PO.account_id == _ACCOUNT, PO.status == OPEN)
-PRELOAD = select(A.account_id, A.version).where(
-    A.account_id.in_(bindparam("b_accounts", expanding=True))).order_by(A.account_id)
-PRELOAD_LOCKED = PRELOAD.with_for_update()
+PRELOAD_LOCKED = (
+    select(A.account_id, A.version)
+    .where(A.account_id.in_(bindparam("b_accounts", expanding=True)))
+    .order_by(A.account_id)
+    .with_for_update()  # SQLite renders none: it serialises writers
+)
 BUMP = update(paper_accounts).where(A.account_id == _ACCOUNT, A.version == bindparam("b_version"))
 UPDATE_BALANCE = update(paper_balances).where(
     B.account_id == _ACCOUNT, B.currency == bindparam("b_currency"))
@@ -150,8 +153,7 @@ class Joined:
         ids = sorted(set(account_ids) - set(self.pending))
         if not ids:
             return
-        query = PRELOAD if self.conn.dialect.name == "sqlite" else PRELOAD_LOCKED
-        for account_id, version in await self.conn.execute(query, {"b_accounts": ids}):
+        for account_id, version in await self.conn.execute(PRELOAD_LOCKED, {"b_accounts": ids}):
             known = self.store._states.get(int(account_id))
             if known is not None and known[0] == version:
                 self.pending[int(account_id)] = _Pending(int(version), known[1], known[1])

@@ -44,7 +44,7 @@ async def ensure_state(conn: AsyncConnection, now: datetime) -> None:
             pass
 
 
-async def assign(conn: AsyncConnection, now: datetime, *, dialect: str, batch: int = 1000) -> int:
+async def assign(conn: AsyncConnection, now: datetime, *, batch: int = 1000) -> int:
     """One sequencing round inside the caller's transaction; returns how many rows got a seq
     (0 also when another sequencer holds the row)."""
     state = (await conn.execute(STATE)).first()

@@ -77,6 +77,6 @@ async def test_takeover_follows_the_owners_heartbeat(
         (old, new, second[0].epoch, "takeover")]
     async with h.store.transaction() as conn:  # the old owner is fenced out
         with pytest.raises(leases.LeaseLost):
-            await leases.hold(conn, first, owner=old, now=utcnow(), dialect=h.store.dialect)
+            await leases.hold(conn, first, owner=old, now=utcnow())
     async with h.store.read() as conn:
         assert account_id not in await leases.orphaned_accounts(conn, utcnow(), DEAD_AFTER)

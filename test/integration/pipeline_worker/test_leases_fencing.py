@@ -51,8 +51,7 @@ async def test_acquire_is_exclusive_and_epochs_grow(harness: Callable[..., Harne
     assert new.epoch == old.epoch + 1
     async with h.store.transaction() as conn:
         with pytest.raises(leases.LeaseLost):
-            await leases.hold(conn, old, owner="w1" if old in first else "w2", now=utcnow(),
-                              dialect=h.store.dialect)
+            await leases.hold(conn, old, owner="w1" if old in first else "w2", now=utcnow())
 
 
 async def test_stale_worker_cannot_record(harness: Callable[..., Harness]) -> None:

@@ -25,7 +25,7 @@ async def sequence_all(store: Store) -> None:
         await sequencer.ensure_state(conn, utcnow())
     while True:
         async with store.transaction() as conn:
-            if not await sequencer.assign(conn, utcnow(), dialect=store.dialect):
+            if not await sequencer.assign(conn, utcnow()):
                 return
 
 
@@ -62,7 +62,7 @@ async def test_concurrent_writers_and_rollbacks_give_dense_seq(store: Store) -> 
         while not stop.is_set():
             async with store.transaction() as conn:
                 await sequencer.ensure_state(conn, utcnow())
-                await sequencer.assign(conn, utcnow(), dialect=store.dialect)
+                await sequencer.assign(conn, utcnow())
             await asyncio.sleep(0.001)
 
     seq_task = asyncio.create_task(sequencing())

@@ -51,7 +51,7 @@ async def claim(rt: AccountRuntime) -> Claimed | None:
     """Short transaction: hold the lease row, mark the oldest unfinished command running."""
     async with rt.store.transaction() as conn:
         now = utcnow()
-        await leases.hold(conn, rt.lease, owner=rt.owner, now=now, dialect=rt.store.dialect)
+        await leases.hold(conn, rt.lease, owner=rt.owner, now=now)
         return await queue.claim_next(conn, rt.account_id, rt.lease.epoch, now)
 
 

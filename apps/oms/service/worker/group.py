@@ -148,7 +148,7 @@ class GroupCommit:
         each account's in account order, write everyone's events in one insert, commit once."""
         async with self.store.transaction() as conn:
             await leases.hold_all(conn, [m.rt.lease for m in members], owner=members[0].rt.owner,
-                                  now=utcnow(), dialect=self.store.dialect)  # fmt: skip
+                                  now=utcnow())  # fmt: skip
             loaded = await joined.load(conn, {m.rt.account_id: m.limit for m in members})
             now = utcnow()  # one instant for all, after the queue read (never before acceptance)
             sends = {m.rt.account_id: loaded[m.rt.account_id].sends() for m in members}

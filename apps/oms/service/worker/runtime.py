@@ -57,9 +57,7 @@ class AccountRuntime:
     async def record(self, command: Claimed | None = None) -> AsyncIterator[Recorder]:
         """The fenced record transaction (see module docstring)."""
         async with self.store.transaction() as conn:
-            await leases.hold(
-                conn, self.lease, owner=self.owner, now=utcnow(), dialect=self.store.dialect
-            )
+            await leases.hold(conn, self.lease, owner=self.owner, now=utcnow())
             if command is not None:
                 await queue.fence(conn, command.command_id, command.epoch)
             recorder = Recorder(conn, self)
