@@ -10,7 +10,7 @@ from typing import Any
 
 import httpx
 import pytest
-from playwright.sync_api import Page, expect
+from playwright.sync_api import APIResponse, Page, Route, expect
 
 from test.console.conftest import (
     SYMBOL,
@@ -674,17 +674,43 @@ def test_admin_write_forms(page: Page, keys: Keys) -> None:
     assert {"add_account", "update_account", "create_api_key", "set_permission",
             "update_api_key"} <= {a["action"] for a in audit}
 
-    # the audit log, filtered by action over the API's paging
+    # the audit log, filtered by action over the API's paging. The screen's first, unfiltered
+    # page is held back until the filtered one is shown, then let through: an older request's
+    # late answer must not overwrite a newer one (a CI run saw the first page answer last)
+    held: list[tuple[Route, APIResponse]] = []
+
+    def hold_first_page(route: Route) -> None:
+        if held or "action=" in route.request.url:
+            route.continue_()
+        else:
+            held.append((route, route.fetch()))
+
+    page.route(re.compile(r".*/admin/audit\?.*"), hold_first_page)
     goto(page, "admin-audit")
     page.get_by_test_id("audit_action").fill("update_api_key")
     page.get_by_test_id("audit-apply").click()
     expected = httpx.get(f"{stack.base}/admin/audit", headers=admin,
                          params={"action": "update_api_key"}).json()
     assert expected["total"] >= 2  # the expiry set and removed, the key disabled
-    rows = wait_rows(page, "grid-audit", ["action"], lambda r: len(r) == expected["total"]
-                     and all(x["action"] == "update_api_key" for x in r), "audit filter")
-    assert {r["id"] for r in rows} == {str(a["id"]) for a in expected["items"]}
-    expect(page.get_by_test_id("audit-pageinfo")).to_contain_text(f"{expected['total']} rows")
+
+    def audit_filtered() -> list[dict[str, str]]:
+        rows = wait_rows(page, "grid-audit", ["action"], lambda r: len(r) == expected["total"]
+                         and all(x["action"] == "update_api_key" for x in r), "audit filter")
+        assert {r["id"] for r in rows} == {str(a["id"]) for a in expected["items"]}
+        expect(page.get_by_test_id("audit-pageinfo")).to_contain_text(f"{expected['total']} rows")
+        return rows
+
+    audit_filtered()
+    for _ in range(1200):  # the first page's request was sent first; its route is held
+        if held:
+            break
+        page.wait_for_timeout(100)
+    (route, first_page), = held
+    with page.expect_event("requestfinished"):
+        route.fulfill(response=first_page)
+    page.evaluate("() => new Promise((done) => setTimeout(done, 200))")  # its answer handled
+    page.unroute(re.compile(r".*/admin/audit\?.*"))
+    audit_filtered()
     shot(page, "admin-audit-filtered")
 
     # strategies: an admin creates one on an account and disables it

@@ -1,6 +1,6 @@
 import type { GridApi } from "ag-grid-community";
 import { errorText, type Paged, type Query, type Row } from "../api";
-import { h, input, select } from "../dom";
+import { h, input, message, select } from "../dom";
 import { t } from "../i18n";
 import type { Session } from "../session";
 
@@ -31,6 +31,41 @@ function statusQuery(v: string): Query {
   return /^[A-Z_]+$/.test(v) ? { status: v } : { state: v };
 }
 
+/**
+ * Each call starts a request and returns its "still the latest?" check: an answer to an earlier
+ * request that arrives late (the first, unfiltered page answering after a filter was applied, or
+ * a reload from before a write answering after the one from after it) must not overwrite the
+ * newer one.
+ */
+export function latestRequest(): () => () => boolean {
+  let n = 0;
+  return () => {
+    const mine = ++n;
+    return () => mine === n;
+  };
+}
+
+/**
+ * load() for a grid fed by one request: shows the rows, or the error in `err`; only the latest
+ * request's answer is applied. `fetch` answers null when there is nothing to ask for yet.
+ */
+export function gridLoader(grid: GridApi<Row>, err: HTMLElement, fetch: () => Promise<Row[]> | null): () => Promise<void> {
+  const start = latestRequest();
+  return async () => {
+    const request = fetch();
+    if (request === null) return;
+    const current = start();
+    try {
+      const rows = await request;
+      if (!current()) return;
+      grid.setGridOption("rowData", rows);
+      err.textContent = "";
+    } catch (exc) {
+      if (current()) message(err, errorText(exc), false);
+    }
+  };
+}
+
 /** A grid over one of the API's paged lists: page/page_size are the API's, not the browser's. */
 export function pagedGrid(
   s: Session, grid: GridApi<Row>, path: string, testid: string,
@@ -40,18 +75,20 @@ export function pagedGrid(
   const pageSize = 100;
   const info = h("span", { class: "pageinfo", "data-testid": `${testid}-pageinfo` });
   const err = h("div", { class: "msg" });
+  const start = latestRequest();
   const load = async (q?: Query, p?: number): Promise<void> => {
     if (q) query = q;
     if (p) page = p;
+    const current = start();
     try {
       const res = await s.api.get<Paged<Row>>(path, { ...query, page, page_size: pageSize });
+      if (!current()) return;
       grid.setGridOption("rowData", res.items);
       const pages = Math.max(1, Math.ceil(res.total / res.page_size));
       info.textContent = `${t("page")} ${res.page} ${t("of")} ${pages} · ${res.total} ${t("rows")}`;
       err.textContent = "";
     } catch (exc) {
-      err.textContent = errorText(exc);
-      err.className = "msg error";
+      if (current()) message(err, errorText(exc), false);
     }
   };
   const el = h("div", { class: "pager" },

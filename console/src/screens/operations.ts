@@ -1,13 +1,13 @@
 // Operations: reconciliation with the exchange (run it, see each account's freshness and
 // out-of-sync state), reassigning orders to a strategy or position, and signals (the stored
 // signals of an account with their outcome; send one). Forms are built from the server's schemas.
-import { errorText, type Row } from "../api";
-import { field, h, message, select } from "../dom";
+import type { Row } from "../api";
+import { field, h, select } from "../dom";
 import { makeGrid } from "../grid";
 import { t } from "../i18n";
 import { endpointForm } from "../schemaform";
 import type { Account, Session } from "../session";
-import { tabs } from "./common";
+import { gridLoader, tabs } from "./common";
 import { register } from "./registry";
 
 const RECONCILE_ROLES = new Set(["trader", "portfolio_manager", "risk"]);
@@ -24,14 +24,7 @@ function reconcileTab(s: Session, cleanups: (() => void)[]): HTMLElement {
   const grid = makeGrid(el, STATUS_FIELDS, { testid: "grid-reconcile-status", height: "260px", rowId: (r) => String(r["account_id"]) });
   cleanups.push(() => grid.destroy());
   const err = h("div", { class: "msg" });
-  const load = async (): Promise<void> => {
-    try {
-      grid.setGridOption("rowData", (await s.api.get<{ items: Row[] }>("/oms/reconcile/status")).items);
-      err.textContent = "";
-    } catch (exc) {
-      message(err, errorText(exc), false);
-    }
-  };
+  const load = gridLoader(grid, err, () => s.api.get<{ items: Row[] }>("/oms/reconcile/status").then((r) => r.items));
   void load();
   // runs of every account arrive as events: re-read at most every half second
   let pending: number | null = null;
@@ -63,15 +56,9 @@ function signalsTab(s: Session, cleanups: (() => void)[]): HTMLElement {
   const grid = makeGrid(el, SIGNAL_FIELDS, { testid: "grid-signals", height: "300px" });
   cleanups.push(() => grid.destroy());
   const err = h("div", { class: "msg" });
-  const load = async (): Promise<void> => {
-    if (!acc.value) return;
-    try {
-      grid.setGridOption("rowData", (await s.api.get<{ items: Row[] }>(`/signals/${acc.value}`, { status: status.value || undefined })).items);
-      err.textContent = "";
-    } catch (exc) {
-      message(err, errorText(exc), false);
-    }
-  };
+  const load = gridLoader(grid, err, () => (acc.value
+    ? s.api.get<{ items: Row[] }>(`/signals/${acc.value}`, { status: status.value || undefined }).then((r) => r.items)
+    : null));
   acc.addEventListener("change", () => void load());
   status.addEventListener("change", () => void load());
   void load();

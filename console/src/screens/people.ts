@@ -6,7 +6,7 @@ import { makeGrid } from "../grid";
 import { fieldLabel, t } from "../i18n";
 import { endpointForm, formsRow, refreshAccountChoices } from "../schemaform";
 import type { Session } from "../session";
-import { pagedGrid } from "./common";
+import { gridLoader, pagedGrid } from "./common";
 import { register } from "./registry";
 
 /** After an account is added or changed: the session's account list (selects, flags) follows. */
@@ -26,16 +26,7 @@ function listScreen(root: HTMLElement, s: Session, title: string, path: string, 
   const el = h("div");
   const grid = makeGrid(el, fields, { testid, height: "360px", rowId: opts.rowId });
   const err = h("div", { class: "msg" });
-  const load = async (): Promise<void> => {
-    try {
-      const items = (await s.api.get<{ items: Row[] }>(path)).items;
-      grid.setGridOption("rowData", opts.row ? items.map(opts.row) : items);
-      err.textContent = "";
-    } catch (exc) {
-      err.textContent = errorText(exc);
-      err.className = "msg error";
-    }
-  };
+  const load = gridLoader(grid, err, () => s.api.get<{ items: Row[] }>(path).then((r) => (opts.row ? r.items.map(opts.row) : r.items)));
   void load();
   root.append(h("h2", {}, title), extra ?? "", h("button", { type: "button", onclick: () => void load() }, t("refresh")), err, el);
   (root as HTMLElement & { reload?: () => Promise<void> }).reload = load;
@@ -190,15 +181,9 @@ register({
     const el = h("div");
     const grid = makeGrid(el, ["id", "user_id", "user_name", "label", "prefix", "kind", "status", "usable", "expires_at", "last_used_at", "created_at"], { testid: "grid-admin-keys", height: "320px" });
     const err = h("div", { class: "msg" });
-    const load = async (): Promise<void> => {
-      try {
-        const users = (await s.api.get<{ items: Row[] }>("/admin/users-api-keys")).items;
-        grid.setGridOption("rowData", users.flatMap((u) => ((u["api_keys"] ?? []) as Row[]).map((k) => ({ ...k, user_name: u["name"] }))));
-        err.textContent = "";
-      } catch (exc) {
-        message(err, errorText(exc), false);
-      }
-    };
+    // one row per key, with its user's name
+    const load = gridLoader(grid, err, () => s.api.get<{ items: Row[] }>("/admin/users-api-keys").then((r) =>
+      r.items.flatMap((u) => ((u["api_keys"] ?? []) as Row[]).map((k) => ({ ...k, user_name: u["name"] })))));
     void load();
     root.append(h("h2", {}, t("nav_admin_keys")), h("button", { type: "button", onclick: () => void load() }, t("refresh")), err, el);
     const forms = formsRow(
