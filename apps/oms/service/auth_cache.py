@@ -4,7 +4,7 @@ Every request still reads the key, its user and its grants from the store (one i
 a disabled, expired, deleted or re-granted key takes effect on the very next request, in every
 process, with nothing to invalidate. What is cached is only the work around that read: the
 statement is compiled once and executed on the driver (no statement building, no cache key, no
-type processing), and the rows that come back are compared with the rows the cached principal
+type processing), each row comes back as one JSON array of its values, and the rows are compared with the rows the cached principal
 was built from. Equal rows: the cached principal (the key's refusal rules, e.g. expiry, are
 still evaluated against the current time). Different rows (a change, or `last_used_at` moved):
 the typed read and fold of `auth.authenticate` run and their result is cached with the rows.
@@ -15,7 +15,7 @@ from __future__ import annotations
 from collections import OrderedDict
 from typing import Any
 
-from sqlalchemy import bindparam
+from sqlalchemy import bindparam, func, select
 
 from apps.oms.clock import utcnow
 from apps.oms.errors import AuthenticationFailed
@@ -36,7 +36,11 @@ class PrincipalCache:
         self.store = store
         self.pepper = pepper
         self._by_hash: OrderedDict[str, tuple[Rows, KeyIdentity, Principal]] = OrderedDict()
-        query = _key_grants_query().where(api_keys.c.key_hash == bindparam("key_hash"))
+        rows = _key_grants_query().where(api_keys.c.key_hash == bindparam("key_hash")).subquery()
+        # each row's values come back as one JSON array: one column to describe and parse
+        # instead of 23 (the driver's parsing of the column descriptions alone was about a
+        # fifth of a lookup's CPU); equal arrays are equal rows, on either dialect
+        query = select(func.json_array(*rows.c))
         compiled = query.compile(dialect=store.engine.dialect)
         self._sql = str(compiled)
         self._positional = compiled.positiontup is not None

@@ -52,12 +52,11 @@ class Store:
     @asynccontextmanager
     async def read(self) -> AsyncIterator[AsyncConnection]:
         """A read-only connection whose transaction is always ended (rolled back) afterwards
-        (on SQLite a deferred snapshot that never waits for the writer)."""
+        (on SQLite a deferred snapshot that never waits for the writer). Closing the connection
+        is what rolls it back, in the same trip into the driver: an explicit rollback before it
+        cost a second one (~20 % of a one-query read's client CPU)."""
         async with reading(self.engine) as conn:
-            try:
-                yield conn
-            finally:
-                await conn.rollback()
+            yield conn
 
     async def notify_queued(self, account_ids: set[int]) -> None:
         """Best effort, after commit: the commands are stored whether or not anyone hears it."""

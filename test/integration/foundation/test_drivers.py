@@ -8,6 +8,7 @@ from decimal import Decimal
 
 import pytest
 from sqlalchemy import insert, select, text
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from apps.oms.security.keys import hash_api_key
 from apps.oms.service.auth import authenticate
@@ -78,5 +79,25 @@ async def test_store_smoke_on_each_driver(driver_url: str) -> None:
         assert cached == plain
         assert plain.grants
         assert hash_api_key(key, PEPPER) != key
+    finally:
+        await store.close()
+
+
+
+async def in_transaction(conn: AsyncConnection) -> bool:
+    return bool((await conn.execute(text("SELECT @@in_transaction"))).scalar_one())
+
+
+async def test_a_read_ends_its_transaction_on_each_driver(driver_url: str) -> None:
+    """`Store.read()` leaves no transaction open on the pooled connection (no snapshot or
+    metadata lock held), asked of the server on that same connection (a pool of one)."""
+    await upgrade_async(driver_url)
+    store = Store.from_url(driver_url, pool_size=1)
+    try:
+        for _ in range(2):
+            async with store.read() as conn:
+                assert not await in_transaction(conn)  # the last read ended its transaction
+                await conn.execute(select(market_quotes.c.symbol).limit(1))
+                assert await in_transaction(conn)  # reading a table began one (no autocommit)
     finally:
         await store.close()
