@@ -4,9 +4,10 @@ Every request still reads the key, its user and its grants from the store (one i
 a disabled, expired, deleted or re-granted key takes effect on the very next request, in every
 process, with nothing to invalidate. What is cached is only the work around that read: the
 statement is compiled once and executed on the driver (no statement building, no cache key, no
-type processing), each row comes back as one JSON array of its values, and the rows are compared with the rows the cached principal
-was built from. Equal rows: the cached principal (the key's refusal rules, e.g. expiry, are
-still evaluated against the current time). Different rows (a change, or `last_used_at` moved):
+type processing), each row comes back as one JSON array of its values, and the rows are
+compared with the rows the cached principal was built from. Equal rows: the cached principal
+(the key's refusal rules, e.g. expiry, are still evaluated against the current time). Different
+rows (a change, or `last_used_at` moved):
 the typed read and fold of `auth.authenticate` run and their result is cached with the rows.
 """
 
