@@ -7,8 +7,8 @@ statement is compiled once and executed on the driver (no statement building, no
 type processing), each row comes back as one JSON array of its values, and the rows are
 compared with the rows the cached principal was built from. Equal rows: the cached principal
 (the key's refusal rules, e.g. expiry, are still evaluated against the current time). Different
-rows (a change, or `last_used_at` moved):
-the typed read and fold of `auth.authenticate` run and their result is cached with the rows.
+rows (a change, or `last_used_at` moved): the typed read and fold of `auth.authenticate` run
+and their result is cached with the rows.
 """
 
 from __future__ import annotations
