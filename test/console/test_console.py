@@ -706,7 +706,7 @@ def test_admin_write_forms(page: Page, keys: Keys) -> None:
             break
         page.wait_for_timeout(100)
     (route, first_page), = held
-    with page.expect_event("requestfinished"):
+    with page.expect_event("requestfinished", lambda r: r.url == route.request.url):
         route.fulfill(response=first_page)
     page.evaluate("() => new Promise((done) => setTimeout(done, 200))")  # its answer handled
     page.unroute(re.compile(r".*/admin/audit\?.*"))

@@ -52,9 +52,9 @@ export function latestRequest(): () => () => boolean {
 export function gridLoader(grid: GridApi<Row>, err: HTMLElement, fetch: () => Promise<Row[]> | null): () => Promise<void> {
   const start = latestRequest();
   return async () => {
+    const current = start(); // also when there is nothing to ask: an answer in flight is stale
     const request = fetch();
     if (request === null) return;
-    const current = start();
     try {
       const rows = await request;
       if (!current()) return;

@@ -85,6 +85,7 @@ async def test_store_smoke_on_each_driver(driver_url: str) -> None:
 
 
 async def in_transaction(conn: AsyncConnection) -> bool:
+    """MariaDB's session flag (MySQL 8 has no `@@in_transaction`; the suite runs on MariaDB)."""
     return bool((await conn.execute(text("SELECT @@in_transaction"))).scalar_one())
 
 
