@@ -30,7 +30,7 @@ async def reading(engine: AsyncEngine) -> AsyncIterator[AsyncConnection]:
     """A connection that only reads. On SQLite its transaction begins DEFERRED: a snapshot of
     the WAL, so reads never queue behind (or time out on) the single writer; elsewhere it is
     a plain connection (no execution option set: that is one more trip into the driver's
-    greenlet, ~10 % of a one-query read's client CPU)."""
+    greenlet per read)."""
     async with engine.connect() as conn:
         if engine.dialect.name == "sqlite":
             await conn.execution_options(**{READ_ONLY: True})

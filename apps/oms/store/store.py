@@ -54,7 +54,8 @@ class Store:
         """A read-only connection whose transaction is always ended (rolled back) afterwards
         (on SQLite a deferred snapshot that never waits for the writer). Closing the connection
         is what rolls it back, in the same trip into the driver: an explicit rollback before it
-        cost a second one (~20 % of a one-query read's client CPU)."""
+        cost a second one (with the option below: −7 to −11 % of a one-query read's client CPU,
+        docs/benchmarks.md → Eighth round)."""
         async with reading(self.engine) as conn:
             yield conn
 
