@@ -216,8 +216,14 @@ async def close_clients() -> AsyncIterator[None]:
         await OPEN.pop().close()
 
 
+#: the opening handshake may wait long on a loaded machine: a generous deadline, not a speed
+#: check (websockets' own default is 10 s; a double-load run timed out there once)
+OPEN_TIMEOUT = 120.0
+
+
 async def connect(stack: Stack, key: str | None, **kw: Any) -> Client:
     headers = {"x-api-key": key} if key else None
+    kw.setdefault("open_timeout", OPEN_TIMEOUT)
     ws = await websockets.connect(stack.ws_url(), additional_headers=headers, **kw)
     OPEN.append(ws)
     client = Client(ws)

@@ -12,7 +12,7 @@ import websockets
 from sqlalchemy import select
 
 from apps.oms.store.tables import outbox
-from test.api.live.conftest import Client, Stack, connect
+from test.api.live.conftest import OPEN_TIMEOUT, Client, Stack, connect
 
 pytestmark = pytest.mark.mysql
 
@@ -44,9 +44,10 @@ async def closed_code(client: Client) -> int:
 
 
 async def test_invalid_header_key_closes_1008(stack: Stack) -> None:
-    ws = await websockets.connect(stack.ws_url(), additional_headers={"x-api-key": "nope"})
+    ws = await websockets.connect(stack.ws_url(), additional_headers={"x-api-key": "nope"},
+                                  open_timeout=OPEN_TIMEOUT)
     with pytest.raises(websockets.ConnectionClosed) as info:
-        await asyncio.wait_for(ws.recv(), 5)
+        await asyncio.wait_for(ws.recv(), OPEN_TIMEOUT)
     assert info.value.rcvd is not None
     assert info.value.rcvd.code == 1008
 
@@ -122,7 +123,8 @@ async def test_resume_after_disconnect_gets_exactly_the_missed_events(stack: Sta
     client = await connect(stack, stack.trader_key)
     reply = await client.request("subscribe", {"account_ids": [stack.account_id],
                                                "with_snapshot": False})
-    await rest_send(stack, send(stack.account_id))
+    # buys what the three sells below need (spot): the test does not lean on earlier tests
+    await rest_send(stack, send(stack.account_id, qty="0.03"))
     got = await client.until(lambda m: m["event"] == "command_completed")
     last = max(m["seq"] for m in got if m.get("seq"))
     assert last > reply["payload"]["seq"]
