@@ -15,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import json
 from collections import Counter, defaultdict
+from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
@@ -25,7 +26,15 @@ from apps.oms.store import books
 from apps.oms.store.paper_tables import paper_fills, paper_orders
 from apps.oms.store.positions import position_from_row
 from apps.oms.store.store import Store
-from apps.oms.store.tables import commands, deals, orders, outbox, positions
+from apps.oms.store.tables import (
+    account_leases,
+    commands,
+    deals,
+    orders,
+    outbox,
+    positions,
+    workers,
+)
 
 TERMINAL = {"completed", "failed", "canceled"}
 # how a command of the mixed load may legitimately fail: venue rejects, a send killed between
@@ -44,14 +53,30 @@ async def _eventually(store: Store, check: Any, seconds: float, what: str) -> No
         if not problem:
             return
         if loop.time() > deadline:
-            raise AssertionError(f"{what}: {problem}")
+            raise AssertionError(f"{what} (now {datetime.now(UTC):%H:%M:%S}): {problem}")
         await asyncio.sleep(0.1)
 
 
 async def _unterminated(conn: Any, accepted: list[int]) -> Any:
-    rows = await conn.execute(select(commands.c.id, commands.c.status).where(
-        commands.c.id.in_(accepted), commands.c.status.not_in(TERMINAL)))
-    return [tuple(r) for r in rows][:10]
+    """Per account with unfinished commands: how many, the oldest (id, status, attempts), and
+    who holds the account's lease (owner, epoch, expiry) with that worker's last heartbeat."""
+    rows = await conn.execute(
+        select(commands.c.account_id, commands.c.id, commands.c.status, commands.c.attempts)
+        .where(commands.c.id.in_(accepted), commands.c.status.not_in(TERMINAL))
+        .order_by(commands.c.id))
+    found: dict[int, list[Any]] = {}
+    for row in rows:
+        found.setdefault(int(row.account_id), []).append((int(row.id), row.status, row.attempts))
+    if not found:
+        return None
+    L, W = account_leases.c, workers.c
+    leases = {int(r.account_id): (r.owner, r.lease_epoch, str(r.expires_at), str(r.heartbeat_at))
+              for r in await conn.execute(
+                  select(L.account_id, L.owner, L.lease_epoch, L.expires_at, W.heartbeat_at)
+                  .outerjoin(workers, W.id == L.owner).where(L.account_id.in_(list(found))))}
+    return {account_id: {"unfinished": len(left), "oldest": left[0],
+                         "lease": leases.get(account_id)}
+            for account_id, left in found.items()}
 
 
 async def _unbooked(conn: Any, account_ids: list[int]) -> Any:

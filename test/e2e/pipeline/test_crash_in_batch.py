@@ -7,8 +7,6 @@ of their deals, outbox dense (`invariants.py`)."""
 
 from __future__ import annotations
 
-import random
-import threading
 import time
 from pathlib import Path
 
@@ -16,7 +14,7 @@ import pytest
 
 from .conftest import SYMBOL, make_stack
 from .invariants import check
-from .reliability import accounts_of, sql, wait_registered
+from .reliability import WorkerChaos, accounts_of, sql
 
 pytestmark = [pytest.mark.mysql, pytest.mark.slow, pytest.mark.timeout(900)]
 
@@ -35,36 +33,23 @@ def test_kill_9_inside_joined_batches_and_group_commits(tmp_path: Path) -> None:
             response = stack.client.post("/oms/commands", json=bodies, timeout=60)
             assert response.status_code == 200, response.text
             accepted += [int(item["command_id"]) for item in response.json()["results"]]
-        stop, kills, rng = threading.Event(), [0], random.Random(11)
-
-        def chaos() -> None:
-            while not stop.is_set():
-                proc = stack.start_worker()
-                wait_registered(stack, proc, stop)
-                # random points of the working life: mostly inside a batch transaction
-                if stop.wait(rng.uniform(0.2, 1.2)):
-                    return  # the last worker stays up to finish the work
-                stack.kill(proc)
-                kills[0] += 1
-
-        killer = threading.Thread(target=chaos)
-        killer.start()
+        chaos = WorkerChaos(stack, pause=(0.2, 1.2), seed=11)
+        chaos.start()
         try:
             # generous: each cycle starts a worker process, which took ~30 s under two suites
             # at once on a slow machine (7 kills in 240 s); the assertions below are unchanged
             deadline = time.monotonic() + 540
-            while kills[0] < 8 and time.monotonic() < deadline:
+            while chaos.kills < 8 and chaos.running() and time.monotonic() < deadline:
                 time.sleep(0.1)
         finally:
-            stop.set()
-            killer.join(60)
+            chaos.stop()  # returns with a worker running, to finish the work
         counts = check(stack.url, ids, accepted, settle_seconds=180)
         ((batched,),) = sql(stack, "SELECT COUNT(*) FROM (SELECT finished_at FROM commands "
                                    "GROUP BY account_id, finished_at HAVING COUNT(*) > 1) b")
         # a group commit records several accounts at one instant (apps/oms/service/worker/group.py)
         ((grouped,),) = sql(stack, "SELECT COUNT(*) FROM (SELECT finished_at FROM commands "
                                    "GROUP BY finished_at HAVING COUNT(DISTINCT account_id) > 1) g")
-        assert kills[0] >= 8
+        assert chaos.kills >= 8
         assert counts["commands"] == 1000
         assert counts["failed"] == 0, counts  # no injected faults: every send completes
         assert counts["fills"] == 1000
