@@ -23,6 +23,16 @@ V = order_venue_orders.c
 UPDATE_ORDER = update(orders).where(OC.id == bindparam("b_id"))
 # built once, row lock included (SQLite renders no FOR UPDATE: it serialises writers)
 LOCK_ORDERS = select(orders).where(OC.id.in_(bindparam("b_ids", expanding=True))).with_for_update()
+# order sync's reads, once per housekeeping round of every account task: built once. Only the
+# orders on the venue (an exchange id): a deep queue's orders still waiting for their placement
+# (PENDING_SUBMIT, open) are not read, so a round does not cost O(queue) (they were 11 % of the
+# worker's samples in P1 with a drained queue of 6,000)
+LINKED_OPEN = select(orders).where(
+    OC.account_id == bindparam("b_account"), OC.is_open.is_(True),
+    OC.exchange_order_id.is_not(None)).order_by(OC.id)
+OLDEST_UNLINKED = select(func.min(OC.created_at)).where(
+    OC.account_id == bindparam("b_account"), OC.is_open.is_(True),
+    OC.exchange_order_id.is_(None))
 LINK_OWN = update(order_venue_orders).where(
     V.order_id == bindparam("b_order"),
     V.client_order_id == bindparam("b_client"),
@@ -110,6 +120,18 @@ async def open_orders(
     if position_id is not None:
         query = query.where(OC.position_id == position_id)
     return [dict(r) for r in (await conn.execute(query.order_by(OC.id))).mappings()]
+
+
+async def linked_open_orders(conn: AsyncConnection, account_id: int) -> list[dict[str, Any]]:
+    """The account's open orders that are on the venue (have an exchange id), oldest first."""
+    rows = await conn.execute(LINKED_OPEN, {"b_account": account_id})
+    return [dict(r) for r in rows.mappings()]
+
+
+async def oldest_unlinked_open(conn: AsyncConnection, account_id: int) -> datetime | None:
+    """When the oldest open order still waiting for its exchange id was created (None: none)."""
+    when = (await conn.execute(OLDEST_UNLINKED, {"b_account": account_id})).scalar()
+    return when if isinstance(when, datetime) else None
 
 
 async def add_venue_order(

@@ -38,14 +38,16 @@ _CURSORS: WeakKeyDictionary[Any, dict[str, int]] = WeakKeyDictionary()
 
 async def sync_orders(rt: AccountRuntime) -> int:
     """One sync round; returns how many trades or order states were recorded."""
+    polled = not isinstance(rt.venue, MatchingVenuePort)
     async with rt.store.read() as conn:
-        rows = await order_records.open_orders(conn, rt.account_id)
-    open_rows = [r for r in rows if r["exchange_order_id"] is not None]
+        open_rows = await order_records.linked_open_orders(conn, rt.account_id)
+        unlinked_since = None
+        if open_rows and polled:
+            unlinked_since = await order_records.oldest_unlinked_open(conn, rt.account_id)
     if not open_rows:
         return 0
-    if not isinstance(rt.venue, MatchingVenuePort):
-        unlinked = [r["created_at"] for r in rows if r["exchange_order_id"] is None]
-        return await sync_polled(rt, open_rows, min(unlinked, default=None))
+    if polled:
+        return await sync_polled(rt, open_rows, unlinked_since)
     timeout = rt.settings.venue_timeout_seconds
     try:
         if isinstance(rt.venue, MatchingVenuePort):
