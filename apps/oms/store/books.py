@@ -14,6 +14,7 @@ from apps.oms.domain.book import AccountBook
 from apps.oms.domain.enums import PositionMode
 from apps.oms.domain.positions import Deal, Position
 from apps.oms.store.leases import lock
+from apps.oms.store.many import update_by_id
 from apps.oms.store.positions import (
     deal_from_row,
     flat_values,
@@ -84,6 +85,15 @@ async def insert_position(conn: AsyncConnection, position: Position) -> int:
 async def update_position(conn: AsyncConnection, position: Position) -> None:
     # the SET list comes from the parameter names: no statement is built per call
     await conn.execute(UPDATE_POSITION, {**position_values(position), "b_id": position.position_id})
+
+
+async def update_positions(conn: AsyncConnection, changed: dict[int, Position]) -> None:
+    """Several (locked) positions' updates (id -> position as it is now) in one statement."""
+    if len(changed) == 1:
+        await update_position(conn, *changed.values())
+    elif changed:
+        await conn.execute(update_by_id(
+            positions, {pid: position_values(p) for pid, p in changed.items()}))
 
 
 def deal_values(deal: Deal, taker_or_maker: str | None = None) -> dict[str, Any]:

@@ -78,9 +78,8 @@ async def book_trade(
     fill = fill_of(trade)
     acct = rec.rt.account
     external = row["reason"] == Reason.EXTERNAL
-    book = await books.load_book(
-        rec.conn, acct.account_id, acct.position_mode, fill.symbol, [int(row["position_id"])],
-        () if fresh else [fill.exchange_trade_id],
+    book = await rec.load_book(
+        fill.symbol, [int(row["position_id"])], () if fresh else [fill.exchange_trade_id],
         all_open=consults_open_positions(acct.position_mode, external),
     )  # fmt: skip
     if (fill.exchange_trade_id, 0) in book.booked_trades:
@@ -122,10 +121,9 @@ async def persist(
     for position in result.positions:
         if position.position_id < 0:
             pid = real[position.position_id] = await books.insert_position(rec.conn, position)
+            await rec.wrote_position(replace(position, position_id=pid), inserted=True)
         else:
-            pid = position.position_id
-            await books.update_position(rec.conn, position)
-        rec.positions[pid] = replace(position, position_id=pid)
+            await rec.wrote_position(position)
     for deal in result.deals:
         values = replace(deal, position_id=real.get(deal.position_id, deal.position_id))
         deal_id = await books.insert_deal(rec.conn, values, taker_or_maker)

@@ -15,7 +15,7 @@ from apps.oms.domain.positions import Position
 from apps.oms.service.views import order_view, position_view
 from apps.oms.service.worker.runtime import Recorder
 from apps.oms.store import books, order_records
-from apps.oms.store.positions import position_from_row
+from apps.oms.store.positions import position_from_row, position_values
 
 STATUS_EVENTS = {
     OrderStatus.SUBMITTED: "order_submitted",
@@ -85,21 +85,19 @@ async def write_order(
 async def release_reservation(rec: Recorder, row: dict[str, Any]) -> None:
     """The close order ended: give back its unfilled qty; the position returns to `open`."""
     position_id = int(row["position_id"])
-    written = rec.positions.get(position_id)  # written in this transaction: no read back
-    if written is not None and not reserves_close(row, written, rec.rt.account.position_mode):
-        return
-    position_row = await books.get_position_row(rec.conn, position_id)
-    if position_row is None:
-        return
-    position = position_from_row(position_row)
+    # written or carried by this transaction: as it is now, no read
+    position = rec.positions.get(position_id) or rec.carried.get(position_id)
+    if position is None:
+        position_row = await books.get_position_row(rec.conn, position_id)
+        if position_row is None:
+            return
+        position = position_from_row(position_row)
     if not reserves_close(row, position, rec.rt.account.position_mode):
         return
     unfilled = max(ZERO, Decimal(row["qty"]) - Decimal(row["filled_qty"]))
     released = release_close(position, unfilled)
     if released == position:
         return
-    await books.update_position(rec.conn, released)
-    changed = await books.require_position_row(rec.conn, position.position_id)
-    await rec.emit(
-        "position_updated", position_view(changed), strategy_id=int(changed["strategy_id"])
-    )
+    await rec.wrote_position(released)
+    view = position_view({**position_values(released), "id": position_id})
+    await rec.emit("position_updated", view, strategy_id=released.strategy_id)

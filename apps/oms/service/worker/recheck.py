@@ -21,7 +21,6 @@ from apps.oms.domain.risk import OrderIntent, check_order
 from apps.oms.service.risk_snapshot import needs_reference_price, reference_price, risk_scopes
 from apps.oms.service.worker.order_state import reserves_close
 from apps.oms.service.worker.runtime import Recorder
-from apps.oms.store import books
 from apps.oms.store import risk as risk_store
 from apps.oms.store.tables import account_risk_state, accounts, strategy_accounts
 
@@ -32,10 +31,8 @@ async def recheck(rec: Recorder, row: dict[str, Any]) -> None:
     """Raise the domain error (`risk_blocked`, `invalid_qty`, ...) if the order may not go."""
     acct = rec.rt.account
     side, qty, symbol = Side(row["side"]), Decimal(row["qty"]), row["symbol"]
-    book = await books.load_book(
-        rec.conn, acct.account_id, acct.position_mode, symbol, [int(row["position_id"])],
-        all_open=consults_open_positions(acct.position_mode),
-    )  # fmt: skip
+    book = await rec.load_book(symbol, [int(row["position_id"])],
+                               all_open=consults_open_positions(acct.position_mode))
     target = book.positions.get(int(row["position_id"]))
     if target is not None and reserves_close(row, target, acct.position_mode):
         target = replace(target, pending_close_qty=max(ZERO, target.pending_close_qty - qty))
@@ -55,10 +52,10 @@ async def recheck(rec: Recorder, row: dict[str, Any]) -> None:
     )
     blocked, account_allow_new, out_of_sync = await _account_state(rec)
     limits = await _limits(rec)
-    if limits and rec.order_updates:
-        # the risk counters read order rows (open orders in the symbol): the batch's orders
-        # filled or ended before this one must be seen as they are now, not as queued
-        await rec.write_order_updates()
+    if limits and (rec.order_updates or rec.position_updates):
+        # the risk counters read order and position rows (open orders and positions): the
+        # batch's orders and positions changed before this one must be seen as they are now
+        await rec.write_held()
     scopes = await risk_scopes(
         rec.conn,
         account_id=acct.account_id,

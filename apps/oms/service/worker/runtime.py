@@ -7,7 +7,7 @@ that epoch; any failure raises and rolls everything back, so a stalled worker re
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -18,11 +18,11 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from apps.oms.clock import utcnow
 from apps.oms.config import WorkerSettings
-from apps.oms.domain.book import Instrument
+from apps.oms.domain.book import AccountBook, Instrument
 from apps.oms.domain.enums import PositionMode
 from apps.oms.domain.positions import Position
 from apps.oms.service.ports import VenuePort
-from apps.oms.store import leases, order_records, queue
+from apps.oms.store import books, leases, order_records, queue
 from apps.oms.store.leases import Lease
 from apps.oms.store.outbox import append_events, event_row
 from apps.oms.store.queue import Claimed, Finish
@@ -107,6 +107,13 @@ class Recorder:
     defer_orders: bool = False
     order_updates: dict[int, dict[str, Any]] = field(default_factory=dict)
     finishes: list[Finish] = field(default_factory=list)
+    # joined batches carry positions too (`load_book`): every position this transaction
+    # has loaded (locked) or written, as it is now; per symbol, the ids of its open positions
+    # once a netting load has read them all; and the updates of existing positions, written
+    # once each at the end (`flush_all`)
+    carried: dict[int, Position] = field(default_factory=dict)
+    open_of_symbol: dict[str, set[int]] = field(default_factory=dict)
+    position_updates: dict[int, Position] = field(default_factory=dict)
 
     def store_payload(self, *, kind: str, object_id: str | None, payload: dict[str, Any]) -> None:
         """A raw venue payload of this account, written (once per content) at the end."""
@@ -138,10 +145,66 @@ class Recorder:
     async def flush(self) -> None:
         await flush_all([self])
 
-    async def write_order_updates(self) -> None:
-        """Write the held-back order updates now (something is about to read order rows)."""
+    async def load_book(
+        self,
+        symbol: str,
+        position_ids: Iterable[int],
+        trade_ids: Iterable[str] = (),
+        *,
+        all_open: bool,
+    ) -> AccountBook:
+        """`books.load_book` for this account. A transaction that carries positions (a joined
+        batch) reads each position once: what it has loaded or written is answered from
+        `carried`, and the open positions of a symbol from `open_of_symbol` once read."""
+        acct = self.rt.account
+        if not self.defer_orders:
+            return await books.load_book(self.conn, acct.account_id, acct.position_mode, symbol,
+                                         position_ids, trade_ids, all_open=all_open)
+        wanted = [p for p in position_ids if p > 0]
+        unread = [p for p in wanted if p not in self.carried]
+        read_open = all_open and symbol not in self.open_of_symbol
+        if unread or read_open:
+            loaded = await books.load_book(self.conn, acct.account_id, acct.position_mode,
+                                           symbol, unread, trade_ids, all_open=read_open)
+            for pid, position in loaded.positions.items():
+                self.carried.setdefault(pid, position)  # what this transaction wrote wins
+            if read_open:
+                self.open_of_symbol[symbol] = {
+                    pid for pid, p in loaded.positions.items()
+                    if p.is_open and p.symbol == symbol}  # fmt: skip
+            booked = loaded.booked_trades
+        else:
+            booked = await books.booked_keys(self.conn, acct.account_id, trade_ids)
+        ids = {*wanted, *(self.open_of_symbol[symbol] if all_open else ())}
+        # in id order, as the store returns them (the core takes the first matching position)
+        found = {pid: self.carried[pid] for pid in sorted(ids) if pid in self.carried}
+        return AccountBook(acct.account_id, acct.position_mode, found, booked)
+
+    async def write_held(self) -> None:
+        """Write the held-back order and position updates now (something is about to read
+        those rows: the risk counters)."""
         updates, self.order_updates = self.order_updates, {}
         await order_records.update_orders(self.conn, updates)
+        held, self.position_updates = self.position_updates, {}
+        await books.update_positions(self.conn, held)
+
+    async def wrote_position(self, position: Position, *, inserted: bool = False) -> None:
+        """`position` (with its real id) is now the row: updated in the store at once, or with
+        the batch's other updates at the end when this transaction carries positions;
+        remembered as written (`positions`), and as carried."""
+        pid = position.position_id
+        if not inserted:
+            if self.defer_orders:
+                self.position_updates[pid] = position
+            else:
+                await books.update_position(self.conn, position)
+        self.positions[pid] = position
+        if not self.defer_orders:
+            return
+        self.carried[pid] = position
+        known = self.open_of_symbol.get(position.symbol)
+        if known is not None:  # the symbol's open set stays exact
+            (known.add if position.is_open else known.discard)(pid)
 
     async def flush_own(self) -> None:
         """The writes that must come first: the venue's held-back writes."""
@@ -171,7 +234,12 @@ async def flush_all(recorders: list[Recorder]) -> None:
         finishes += rec.finishes
         rec.payloads, rec.venue_orders, rec.pending = [], [], []
         rec.order_updates, rec.finishes = {}, []
+    position_updates: dict[int, Position] = {}
+    for rec in recorders:
+        position_updates.update(rec.position_updates)
+        rec.position_updates = {}
     conn = recorders[0].conn
+    await books.update_positions(conn, position_updates)
     await order_records.update_orders(conn, order_updates)
     await queue.finish_many(conn, finishes)
     await order_records.store_payloads(conn, payloads)

@@ -1,0 +1,126 @@
+"""A joined batch carries its positions: each position is read (locked) once per batch and each
+changed one written once at the end, while the books come out exactly as the classic path makes
+them one command at a time (same deals, same positions, same position events), in every mode,
+with a close order inside the batch (its reservation released as it fills)."""
+
+from __future__ import annotations
+
+import asyncio
+from collections import Counter
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+from sqlalchemy import event, select
+
+from apps.oms.clock import utcnow
+from apps.oms.service.worker import step
+from apps.oms.store import risk as risk_store
+from apps.oms.store.tables import deals, outbox, positions
+
+from .conftest import Harness
+from .test_commands import assert_fold
+
+SYMBOL = "BTC/USDT:USDT"
+# buys and sells of one symbol that open, add to, reduce, close and reverse positions
+PLAN = ["buy 0.003", "buy 0.002", "close", "sell 0.001", "buy 0.004", "sell 0.009",
+        "sell 0.002", "buy 0.011", "buy 0.001", "close", "sell 0.003", "buy 0.002"]
+
+
+async def queue_plan(h: Harness, acct: int) -> None:
+    """Accept the plan without running it; a close names the account's open position as the
+    books show it at acceptance (the first one, opened beforehand, stays open until then)."""
+    for item in PLAN:
+        if item == "close":
+            open_ids = [r["id"] for r in await rows(h, acct) if r["is_open"]]
+            await h.send(acct, "close_position", position_id=int(open_ids[0]), qty="0.001")
+            continue
+        side, qty = item.split()
+        await h.send(acct, "send_order", symbol=SYMBOL, side=side, order_type="market", qty=qty)
+
+
+async def rows(h: Harness, acct: int) -> list[dict[str, Any]]:
+    async with h.store.read() as conn:
+        return [dict(r) for r in (await conn.execute(select(positions).where(
+            positions.c.account_id == acct).order_by(positions.c.id))).mappings()]
+
+
+async def books_of(h: Harness, acct: int) -> tuple[list[Any], list[Any], list[Any]]:
+    """Positions, deals and position events, without ids and times (two accounts compared)."""
+    skip = {"id", "account_id", "opened_at", "updated_at", "closed_at", "created_at",
+            "executed_at", "position_id", "order_id", "exchange_trade_id", "merged_into_id"}
+    async with h.store.read() as conn:
+        dealt = [{k: v for k, v in r.items() if k not in skip} for r in (await conn.execute(
+            select(deals).where(deals.c.account_id == acct).order_by(deals.c.id))).mappings()]
+        evs = [r[0] for r in await conn.execute(select(outbox.c.event).where(
+            outbox.c.account_id == acct, outbox.c.event.like("position_%")).order_by(
+            outbox.c.id))]
+    held = [{k: v for k, v in r.items() if k not in skip} for r in await rows(h, acct)]
+    return held, dealt, evs
+
+
+@pytest.mark.parametrize("mode", ["netting", "strategy_netting", "hedge"])
+async def test_a_batch_books_as_one_command_at_a_time(
+    harness: Callable[..., Harness], mode: str
+) -> None:
+    classic = harness(batch_size=0)  # write-ahead -> call -> record, a transaction per step
+    joined = harness()
+    await joined.price(SYMBOL, "50000")
+    one, batch = await classic.account(mode), await joined.account(mode)
+    for h, acct in ((classic, one), (joined, batch)):  # the position the closes will name
+        await h.send(acct, "send_order", symbol=SYMBOL, side="buy", order_type="market",
+                     qty="0.005")
+        await h.drain(acct, housekeeping=False)
+    await queue_plan(classic, one)
+    await classic.drain(one, housekeeping=False)
+    await queue_plan(joined, batch)
+    seen: Counter[str] = Counter()
+
+    def count(_c: Any, _cur: Any, statement: str, *_: Any) -> None:
+        text = " ".join(statement.split())
+        if text.startswith("SELECT") and " FROM positions " in text:
+            seen["read"] += 1
+        elif text.startswith("UPDATE positions "):
+            seen["update"] += 1
+
+    rt = await joined.runtime(batch)
+    event.listen(joined.store.engine.sync_engine, "before_cursor_execute", count)
+    try:
+        assert await step.run_next(rt, asyncio.Event())  # the whole plan: one joined batch
+    finally:
+        event.remove(joined.store.engine.sync_engine, "before_cursor_execute", count)
+    assert not [r for r in await rows(joined, batch) if r["is_open"] and r["pending_close_qty"]]
+    assert await books_of(joined, batch) == await books_of(classic, one)
+    await assert_fold(joined, batch)
+    # netting modes read the symbol's open positions once; hedge reads the position each close
+    # names once (the first close's, the second's is carried); every change is one UPDATE
+    assert seen["read"] == 1, seen
+    assert seen["update"] == 1, seen
+
+
+async def test_position_limits_see_the_positions_the_batch_changed(
+    harness: Callable[..., Harness],
+) -> None:
+    """The batch writes its position updates at the end, but the risk counters read position
+    rows: with limits set, the positions changed before a send are written first. A hedge
+    position closed inside the batch no longer counts against `max_open_positions` = 1, so
+    the send after the close opens its position in the same batch."""
+    h = harness()
+    acct = await h.account("hedge")
+    await h.price(SYMBOL, "50000")
+    await h.send(acct, "send_order", symbol=SYMBOL, side="buy", order_type="market",
+                 qty="0.002")
+    await h.drain(acct, housekeeping=False)
+    (first,) = await rows(h, acct)
+    close = await h.send(acct, "close_position", position_id=int(first["id"]))
+    opening = await h.send(acct, "send_order", symbol=SYMBOL, side="buy", order_type="market",
+                           qty="0.001")
+    async with h.store.transaction() as conn:
+        await risk_store.put_limits(conn, acct, 0, {"max_open_positions": 1}, utcnow())
+    assert await step.run_next(await h.runtime(acct), asyncio.Event())  # one joined batch
+    closed, opened = await h.command(close["command_id"]), await h.command(opening["command_id"])
+    assert closed["finished_at"] == opened["finished_at"]  # one transaction
+    assert (closed["status"], opened["status"]) == ("completed", "completed"), opened
+    assert [(r["id"] == first["id"], bool(r["is_open"])) for r in await rows(h, acct)] == [
+        (True, False), (False, True)]
+    await assert_fold(h, acct)
