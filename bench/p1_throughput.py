@@ -11,6 +11,10 @@ Every run also measures a same-run baseline, one `SELECT 1` round trip from this
 
     .venv/bin/python -m bench.p1_throughput --commands 2000 --batch 50 --senders 4 --workers 1
     .venv/bin/python -m bench.p1_throughput --commands 2000 --drain --runs 3
+    .venv/bin/python -m bench.p1_throughput --commands 4000 --drain --mode netting
+
+`--mode` sets the accounts' position mode (default hedge: every market send opens a position;
+netting: the sends of an account add to, reduce and reverse one position).
 """
 
 from __future__ import annotations
@@ -97,7 +101,7 @@ def run_once(args: argparse.Namespace) -> dict[str, Any]:
     if args.no_group:
         extra["OMS_WORKER__GROUP_COMMIT"] = "false"
     with stack(accounts=10, workers=workers, api_workers=args.api_workers, extra_env=extra,
-               driver=args.driver) as s:  # fmt: skip
+               driver=args.driver, mode=args.mode) as s:  # fmt: skip
         baseline = select1_baseline(s.url)
         begin = time.perf_counter()
         accept_s = asyncio.run(
@@ -120,6 +124,7 @@ def run_once(args: argparse.Namespace) -> dict[str, Any]:
         "batch": args.batch,
         "senders": args.senders,
         "workers": args.workers,
+        "mode": args.mode,
         "api_workers": args.api_workers,
         "drain": args.drain,
         "driver": args.driver,
@@ -153,6 +158,8 @@ def main() -> None:
     parser.add_argument("--api-workers", type=int, default=1)
     parser.add_argument("--drain", action="store_true", help="time the worker alone")
     parser.add_argument("--runs", type=int, default=1)
+    parser.add_argument("--mode", choices=["hedge", "netting", "strategy_netting"],
+                        default="hedge", help="the accounts' position mode")
     parser.add_argument(
         "--batch-size", type=int, default=None, help="worker.batch_size (0: joined path off)"
     )

@@ -26,6 +26,8 @@ from apps.oms.store.tables import deals, positions
 P = positions.c
 D = deals.c
 UPDATE_POSITION = update(positions).where(P.id == bindparam("b_id"))
+# the ids come back in the order of the rows given (SQLAlchemy's "insertmanyvalues")
+INSERT_DEALS = insert(deals).returning(D.id, sort_by_parameter_order=True)
 
 
 async def load_book(
@@ -108,8 +110,22 @@ def deal_values(deal: Deal, taker_or_maker: str | None = None) -> dict[str, Any]
 
 
 async def insert_deal(conn: AsyncConnection, deal: Deal, taker_or_maker: str | None = None) -> int:
-    result = await conn.execute(insert(deals), deal_values(deal, taker_or_maker))
+    return await insert_deal_row(conn, deal_values(deal, taker_or_maker))
+
+
+async def insert_deal_row(conn: AsyncConnection, row: dict[str, Any]) -> int:
+    result = await conn.execute(insert(deals), row)
     return int(result.inserted_primary_key[0])  # type: ignore[index]
+
+
+async def insert_deals(conn: AsyncConnection, rows: list[dict[str, Any]]) -> list[int]:
+    """Insert deal rows (`deal_values`) and return their ids in row order: one multi-row
+    `INSERT … RETURNING` where the server has it (MariaDB ≥ 10.5, SQLite ≥ 3.35), else one
+    insert per row."""
+    if len(rows) > 1 and conn.dialect.insert_returning:
+        result = await conn.execute(INSERT_DEALS, rows)
+        return [int(r[0]) for r in result]
+    return [await insert_deal_row(conn, row) for row in rows]
 
 
 async def get_position_row(conn: AsyncConnection, position_id: int) -> dict[str, Any] | None:

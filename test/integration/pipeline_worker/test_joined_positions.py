@@ -6,8 +6,10 @@ with a close order inside the batch (its reservation released as it fills)."""
 from __future__ import annotations
 
 import asyncio
+import json
 from collections import Counter
 from collections.abc import Callable
+from decimal import Decimal
 from typing import Any
 
 import pytest
@@ -82,6 +84,8 @@ async def test_a_batch_books_as_one_command_at_a_time(
             seen["read"] += 1
         elif text.startswith("UPDATE positions "):
             seen["update"] += 1
+        elif text.startswith("INSERT INTO deals "):
+            seen["deal insert"] += 1
 
     rt = await joined.runtime(batch)
     event.listen(joined.store.engine.sync_engine, "before_cursor_execute", count)
@@ -96,6 +100,27 @@ async def test_a_batch_books_as_one_command_at_a_time(
     # names once (the first close's, the second's is carried); every change is one UPDATE
     assert seen["read"] == 1, seen
     assert seen["update"] == 1, seen
+    # MariaDB: every deal of the batch in one INSERT … RETURNING, ids in row order; SQLite
+    # cannot promise RETURNING's order for many rows, so SQLAlchemy inserts them one by one
+    booked = await deal_rows(joined, batch)
+    assert seen["deal insert"] == (1 if joined.store.dialect == "mysql" else len(booked) - 1)
+    assert await deal_events(joined, batch) == booked  # each event names its own deal
+
+
+async def deal_events(h: Harness, acct: int) -> list[tuple[int, str, Decimal]]:
+    """(id, trade id, qty) of each `deal_created` event, in event order."""
+    async with h.store.read() as conn:
+        payloads = [r[0] if isinstance(r[0], dict) else json.loads(r[0])
+                    for r in await conn.execute(select(outbox.c.payload).where(
+                        outbox.c.account_id == acct, outbox.c.event == "deal_created").order_by(
+                        outbox.c.id))]  # fmt: skip
+    return [(int(p["id"]), p["exchange_trade_id"], Decimal(p["qty"])) for p in payloads]
+
+
+async def deal_rows(h: Harness, acct: int) -> list[tuple[int, str, Decimal]]:
+    async with h.store.read() as conn:
+        return [(int(r.id), r.exchange_trade_id, Decimal(r.qty)) for r in await conn.execute(
+            select(deals).where(deals.c.account_id == acct).order_by(deals.c.id))]
 
 
 async def test_position_limits_see_the_positions_the_batch_changed(
@@ -123,4 +148,31 @@ async def test_position_limits_see_the_positions_the_batch_changed(
     assert (closed["status"], opened["status"]) == ("completed", "completed"), opened
     assert [(r["id"] == first["id"], bool(r["is_open"])) for r in await rows(h, acct)] == [
         (True, False), (False, True)]
+    await assert_fold(h, acct)
+
+
+async def test_a_loss_limit_sees_the_deals_the_batch_booked(
+    harness: Callable[..., Harness],
+) -> None:
+    """The batch inserts its deals at the end, but the daily loss counter reads deal rows: with
+    limits set, the deals booked before a send are written first. A close realising a loss of
+    50 USDT inside the batch makes the next send meet `daily_loss_limit` = 40."""
+    h = harness()
+    acct = await h.account("hedge")
+    await h.price(SYMBOL, "50000")
+    await h.send(acct, "send_order", symbol=SYMBOL, side="buy", order_type="market",
+                 qty="0.005")
+    await h.drain(acct, housekeeping=False)
+    (first,) = await rows(h, acct)
+    await h.price(SYMBOL, "40000")
+    close = await h.send(acct, "close_position", position_id=int(first["id"]))
+    opening = await h.send(acct, "send_order", symbol=SYMBOL, side="buy", order_type="market",
+                           qty="0.001")
+    async with h.store.transaction() as conn:
+        await risk_store.put_limits(conn, acct, 0, {"daily_loss_limit": Decimal(40)}, utcnow())
+    assert await step.run_next(await h.runtime(acct), asyncio.Event())  # one joined batch
+    closed, refused = await h.command(close["command_id"]), await h.command(opening["command_id"])
+    assert closed["finished_at"] == refused["finished_at"]  # one transaction
+    assert closed["status"] == "completed", closed
+    assert (refused["status"], refused["error_code"]) == ("failed", "risk_blocked"), refused
     await assert_fold(h, acct)

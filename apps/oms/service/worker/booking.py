@@ -18,7 +18,7 @@ from apps.oms.domain.fills import FillResult, apply_fill, consults_open_position
 from apps.oms.domain.orders import apply_order_fill
 from apps.oms.domain.positions import Position
 from apps.oms.service.ports import Structure
-from apps.oms.service.views import deal_view, position_view
+from apps.oms.service.views import position_view
 from apps.oms.service.worker.order_state import reserves_close, state_of, write_order
 from apps.oms.service.worker.runtime import Recorder, from_ms
 from apps.oms.store import books
@@ -126,9 +126,8 @@ async def persist(
             await rec.wrote_position(position)
     for deal in result.deals:
         values = replace(deal, position_id=real.get(deal.position_id, deal.position_id))
-        deal_id = await books.insert_deal(rec.conn, values, taker_or_maker)
-        view = deal_view({**books.deal_values(values, taker_or_maker), "id": deal_id})
-        await rec.emit("deal_created", view, strategy_id=values.strategy_id)
+        await rec.wrote_deal(books.deal_values(values, taker_or_maker),
+                             strategy_id=values.strategy_id)  # fmt: skip
     for position in result.positions:
         pid = real.get(position.position_id, position.position_id)
         await emit_position(rec, pid, opened=position.position_id < 0, position=position)

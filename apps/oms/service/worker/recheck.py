@@ -52,9 +52,9 @@ async def recheck(rec: Recorder, row: dict[str, Any]) -> None:
     )
     blocked, account_allow_new, out_of_sync = await _account_state(rec)
     limits = await _limits(rec)
-    if limits and (rec.order_updates or rec.position_updates):
-        # the risk counters read order and position rows (open orders and positions): the
-        # batch's orders and positions changed before this one must be seen as they are now
+    if limits:
+        # the risk counters read order, position and deal rows (open orders and positions,
+        # realized PnL): what the batch changed before this send must be seen as it is now
         await rec.write_held()
     scopes = await risk_scopes(
         rec.conn,

@@ -22,6 +22,7 @@ from apps.oms.domain.book import AccountBook, Instrument
 from apps.oms.domain.enums import PositionMode
 from apps.oms.domain.positions import Position
 from apps.oms.service.ports import VenuePort
+from apps.oms.service.views import deal_view
 from apps.oms.store import books, leases, order_records, queue
 from apps.oms.store.leases import Lease
 from apps.oms.store.outbox import append_events, event_row
@@ -114,6 +115,9 @@ class Recorder:
     carried: dict[int, Position] = field(default_factory=dict)
     open_of_symbol: dict[str, set[int]] = field(default_factory=dict)
     position_updates: dict[int, Position] = field(default_factory=dict)
+    # and insert its deals at the end, in one statement: each row with the payload of its
+    # `deal_created` event, completed once the row has its id
+    held_deals: list[tuple[dict[str, Any], dict[str, Any]]] = field(default_factory=list)
 
     def store_payload(self, *, kind: str, object_id: str | None, payload: dict[str, Any]) -> None:
         """A raw venue payload of this account, written (once per content) at the end."""
@@ -181,12 +185,25 @@ class Recorder:
         return AccountBook(acct.account_id, acct.position_mode, found, booked)
 
     async def write_held(self) -> None:
-        """Write the held-back order and position updates now (something is about to read
-        those rows: the risk counters)."""
+        """Write the held-back order and position updates and deals now (something is about
+        to read those rows: the risk counters)."""
         updates, self.order_updates = self.order_updates, {}
         await order_records.update_orders(self.conn, updates)
         held, self.position_updates = self.position_updates, {}
         await books.update_positions(self.conn, held)
+        await insert_held_deals(self.conn, [self])
+
+    async def wrote_deal(self, row: dict[str, Any], *, strategy_id: int) -> None:
+        """A deal (`books.deal_values`) and its `deal_created` event: inserted at once, or, when
+        this transaction carries positions, with the batch's other deals at the end (the
+        event, in its place among the others, gets its payload with the id then)."""
+        if not self.defer_orders:
+            deal_id = await books.insert_deal_row(self.conn, row)
+            await self.emit("deal_created", deal_view({**row, "id": deal_id}),
+                            strategy_id=strategy_id)  # fmt: skip
+            return
+        await self.emit("deal_created", {}, strategy_id=strategy_id)
+        self.held_deals.append((row, self.pending[-1]["payload"]))
 
     async def wrote_position(self, position: Position, *, inserted: bool = False) -> None:
         """`position` (with its real id) is now the row: updated in the store at once, or with
@@ -240,11 +257,22 @@ async def flush_all(recorders: list[Recorder]) -> None:
         rec.position_updates = {}
     conn = recorders[0].conn
     await books.update_positions(conn, position_updates)
+    await insert_held_deals(conn, recorders)
     await order_records.update_orders(conn, order_updates)
     await queue.finish_many(conn, finishes)
     await order_records.store_payloads(conn, payloads)
     await order_records.add_venue_orders(conn, venue_orders)
     await append_events(conn, events)
+
+
+async def insert_held_deals(conn: AsyncConnection, recorders: list[Recorder]) -> None:
+    """The recorders' held deals in one insert; each one's event payload gets its view."""
+    held = [deal for rec in recorders for deal in rec.held_deals]
+    for rec in recorders:
+        rec.held_deals = []
+    ids = await books.insert_deals(conn, [row for row, _payload in held])
+    for (row, payload), deal_id in zip(held, ids, strict=True):
+        payload.update(deal_view({**row, "id": deal_id}))
 
 
 def from_ms(ms: int | None) -> datetime:
