@@ -16,6 +16,7 @@ import pytest
 from sqlalchemy import event, select
 
 from apps.oms.clock import utcnow
+from apps.oms.service.views import position_view
 from apps.oms.service.worker import step
 from apps.oms.store import risk as risk_store
 from apps.oms.store.tables import deals, outbox, positions
@@ -102,9 +103,24 @@ async def test_a_batch_books_as_one_command_at_a_time(
     assert seen["update"] == 1, seen
     # MariaDB: every deal of the batch in one INSERT … RETURNING, ids in row order; SQLite
     # cannot promise RETURNING's order for many rows, so SQLAlchemy inserts them one by one
+    for h, acct in ((classic, one), (joined, batch)):  # what a read model folds = the store
+        assert await last_position_events(h, acct) == {
+            int(r["id"]): position_view(r) for r in await rows(h, acct)}
     booked = await deal_rows(joined, batch)
     assert seen["deal insert"] == (1 if joined.store.dialect == "mysql" else len(booked) - 1)
     assert await deal_events(joined, batch) == booked  # each event names its own deal
+
+
+async def last_position_events(h: Harness, acct: int) -> dict[int, dict[str, Any]]:
+    """Each position's last `position_*` event payload."""
+    async with h.store.read() as conn:
+        found = {}
+        for (payload,) in await conn.execute(select(outbox.c.payload).where(
+                outbox.c.account_id == acct, outbox.c.event.like("position_%")).order_by(
+                outbox.c.id)):  # fmt: skip
+            view = payload if isinstance(payload, dict) else json.loads(payload)
+            found[int(view["position_id"])] = view
+    return found
 
 
 async def deal_events(h: Harness, acct: int) -> list[tuple[int, str, Decimal]]:

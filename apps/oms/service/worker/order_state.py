@@ -14,8 +14,8 @@ from apps.oms.domain.orders import OrderState
 from apps.oms.domain.positions import Position
 from apps.oms.service.views import order_view, position_view
 from apps.oms.service.worker.runtime import Recorder
-from apps.oms.store import books, order_records
-from apps.oms.store.positions import position_from_row, position_values
+from apps.oms.store import order_records
+from apps.oms.store.positions import position_values
 
 STATUS_EVENTS = {
     OrderStatus.SUBMITTED: "order_submitted",
@@ -85,13 +85,15 @@ async def write_order(
 async def release_reservation(rec: Recorder, row: dict[str, Any]) -> None:
     """The close order ended: give back its unfilled qty; the position returns to `open`."""
     position_id = int(row["position_id"])
-    # written or carried by this transaction: as it is now, no read
+    # written or carried by this transaction: as it is now; else read, locked (the update may
+    # be written only at the end of a joined batch: an unlocked read could lose a reservation
+    # another transaction commits meanwhile)
     position = rec.positions.get(position_id) or rec.carried.get(position_id)
     if position is None:
-        position_row = await books.get_position_row(rec.conn, position_id)
-        if position_row is None:
+        book = await rec.load_book(str(row["symbol"]), [position_id], all_open=False)
+        position = book.positions.get(position_id)
+        if position is None:
             return
-        position = position_from_row(position_row)
     if not reserves_close(row, position, rec.rt.account.position_mode):
         return
     unfilled = max(ZERO, Decimal(row["qty"]) - Decimal(row["filled_qty"]))

@@ -172,10 +172,10 @@ class Recorder:
                                            symbol, unread, trade_ids, all_open=read_open)
             for pid, position in loaded.positions.items():
                 self.carried.setdefault(pid, position)  # what this transaction wrote wins
-            if read_open:
+            if read_open:  # as carried: a position this batch closed is not open any more
                 self.open_of_symbol[symbol] = {
-                    pid for pid, p in loaded.positions.items()
-                    if p.is_open and p.symbol == symbol}  # fmt: skip
+                    pid for pid in loaded.positions
+                    if self.carried[pid].is_open and self.carried[pid].symbol == symbol}  # fmt: skip
             booked = loaded.booked_trades
         else:
             booked = await books.booked_keys(self.conn, acct.account_id, trade_ids)
