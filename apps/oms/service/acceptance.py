@@ -23,7 +23,6 @@ from apps.oms.domain.errors import DomainError
 from apps.oms.errors import Conflict, NotFound, OmsError, PermissionDenied, ValidationFailed
 from apps.oms.service.command_models import CommandEnvelope, Payload, content_hash, normalized
 from apps.oms.service.principal import Principal
-from apps.oms.store import accounts as account_store
 from apps.oms.store import commands as command_store
 from apps.oms.store import orders as order_store
 from apps.oms.store import outbox
@@ -274,8 +273,10 @@ async def accept_in(
     digest = content_hash(account_id, envelope.command, payload)
     client_order_id = getattr(payload, "client_order_id", None)
     try:
-        if account_id not in share.accounts:
-            share.accounts[account_id] = await account_store.get_account(conn, account_id)
+        if account_id not in share.accounts:  # the account and its limits, one statement
+            share.accounts[account_id], limits = await risk_store.acceptance_state(
+                conn, account_id)
+            share.limits[account_id] = limits
         account = share.accounts[account_id]
         if account is None:
             raise NotFound(f"account {account_id} not found", code="account_not_found")

@@ -41,6 +41,37 @@ LIMITS_OF = select(risk_limits).where(
     risk_limits.c.account_id.in_(bindparam("b_accounts", expanding=True)))
 
 
+# what acceptance reads of an account, in one statement: the fields its checks use (not the
+# whole account view) and the account's risk limits, one row per strategy's limits (or one row
+# of NULLs without limits). Fewer columns and one round trip less per accepted command: with
+# aiomysql, parsing the result's column descriptions was ~25 % of an accept's CPU
+ACCEPTANCE_STATE = (
+    select(accounts.c.id, accounts.c.exchange_id, accounts.c.position_mode, accounts.c.status,
+           account_risk_state.c.allow_new_positions, account_risk_state.c.out_of_sync_blocks,
+           account_risk_state.c.shadow, risk_limits.c.strategy_id,
+           *(risk_limits.c[c] for c in LIMIT_COLUMNS))
+    .join(account_risk_state, account_risk_state.c.account_id == accounts.c.id)
+    .outerjoin(risk_limits, risk_limits.c.account_id == accounts.c.id)
+    .where(accounts.c.id == bindparam("b_account"))
+)  # fmt: skip
+ACCOUNT_FIELDS = ("id", "exchange_id", "position_mode", "status", "allow_new_positions",
+                  "out_of_sync_blocks", "shadow")
+
+
+async def acceptance_state(
+    conn: AsyncConnection, account_id: int
+) -> tuple[dict[str, Any] | None, dict[int, dict[str, Any]]]:
+    """The account as acceptance checks it (None: no such account) and its risk limits
+    (strategy_id, 0 = account → limit values, as `get_limits`)."""
+    rows = list((await conn.execute(ACCEPTANCE_STATE, {"b_account": account_id})).mappings())
+    if not rows:
+        return None, {}
+    account = {f: rows[0][f] for f in ACCOUNT_FIELDS}
+    limits = {int(r["strategy_id"]): {c: r[c] for c in LIMIT_COLUMNS}
+              for r in rows if r["strategy_id"] is not None}  # fmt: skip
+    return account, limits
+
+
 async def get_limits(conn: AsyncConnection, account_id: int) -> dict[int, dict[str, Any]]:
     """strategy_id (0 = account) → limit values."""
     rows = await conn.execute(LIMITS, {"b_account": account_id})

@@ -1,0 +1,34 @@
+"""What acceptance reads of an account, in one statement: the fields its checks use and the
+account's risk limits per strategy (0 = the account's own), on both stores."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from decimal import Decimal
+
+from apps.oms.clock import utcnow
+from apps.oms.store import accounts as account_store
+from apps.oms.store import risk as risk_store
+
+from .conftest import Harness
+
+
+async def test_account_and_limits_in_one_read(harness: Callable[..., Harness]) -> None:
+    h = harness()
+    acct, bare = await h.account("netting"), await h.account("hedge")
+    async with h.store.transaction() as conn:
+        await risk_store.put_limits(conn, acct, 0, {"max_open_positions": 2}, utcnow())
+        await risk_store.put_limits(conn, acct, 7, {"daily_loss_limit": Decimal(40)}, utcnow())
+    async with h.store.read() as conn:
+        account, limits = await risk_store.acceptance_state(conn, acct)
+        full = await account_store.get_account(conn, acct)
+        assert limits == await risk_store.get_limits(conn, acct)
+        assert await risk_store.acceptance_state(conn, bare) == (
+            {k: v for k, v in (await account_store.get_account(conn, bare) or {}).items()
+             if k in risk_store.ACCOUNT_FIELDS}, {})
+        assert await risk_store.acceptance_state(conn, 10**9) == (None, {})
+    assert full is not None
+    assert account == {k: full[k] for k in risk_store.ACCOUNT_FIELDS}
+    assert set(limits) == {0, 7}
+    assert limits[0]["max_open_positions"] == 2
+    assert limits[7]["daily_loss_limit"] == Decimal(40)
