@@ -102,10 +102,11 @@ class AccountTask:
         first = settings.poll_max_ms / 2000 if self.woken else settings.poll_min_ms / 1000
         interval = first
         idle_since = time.monotonic()
+        probe = False
         while not self.stop.is_set():
-            if await self._step():
+            if await self._step(probe):
                 self.on_work()
-                interval, idle_since = first, time.monotonic()
+                interval, idle_since, probe = first, time.monotonic(), False
                 continue
             quiet = time.monotonic() - idle_since
             limit = CROWDED_RELEASE if self.crowded() else IDLE_RELEASE
@@ -116,14 +117,19 @@ class AccountTask:
                 return
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self.wake.wait(), interval)
+            # a timed poll with wake-ups running: a new command would have woken this task, so
+            # a plain read asks first, and the batch transaction opens only if there is work
+            probe = self.woken and not self.wake.is_set()
             self.wake.clear()
             interval = min(interval * 2, settings.poll_max_ms / 1000)
 
-    async def _step(self) -> bool:
+    async def _step(self, probe: bool = False) -> bool:
         """One unit of work: a batch of joined sends or a command, else housekeeping. True if
         anything happened. Housekeeping also runs at least every BUSY_HOUSEKEEPING while commands
-        keep coming."""
-        if await step.run_next(self.rt, self.stop, self.group):
+        keep coming. `probe`: ask with a plain read whether anything is unfinished before the
+        queue step's transaction (an empty poll costs one read instead of a transaction)."""
+        worth_a_step = not probe or await self._has_work()
+        if worth_a_step and await step.run_next(self.rt, self.stop, self.group):
             if time.monotonic() - self._last_look >= BUSY_HOUSEKEEPING:
                 await self._housekeeping()
             return True
@@ -139,6 +145,10 @@ class AccountTask:
         done = await sync_orders(self.rt)
         done += await check_triggers(self.rt)
         return done > 0
+
+    async def _has_work(self) -> bool:
+        async with self.rt.store.read() as conn:
+            return await queue.has_unfinished(conn, self.rt.account_id)
 
     async def _watching(self) -> bool:
         """Open venue orders or targets to watch keep the lease even when idle."""

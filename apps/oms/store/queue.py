@@ -62,12 +62,20 @@ def _oldest_unfinished(account_id: Any, limit: Any) -> Any:
 # client CPU in SQLAlchemy's construction and cache key than the round trip itself
 # (docs/benchmarks.md, seventh round). Values are bound by name at execution.
 PEEK = _oldest_unfinished(bindparam("b_account"), bindparam("b_limit"))
+# an idle account task's timed poll: a plain read, before any batch transaction is opened
+HAS_UNFINISHED = select(C.id).where(
+    C.account_id == bindparam("b_account"), C.status.in_(UNFINISHED)).limit(1)
 CLAIM = update(commands).where(C.id.in_(bindparam("b_ids", expanding=True))).values(
     status="running", lease_epoch=bindparam("b_epoch"), attempts=func.coalesce(C.attempts, 0) + 1,
     updated_at=bindparam("b_now"), started_at=bindparam("b_now"))  # fmt: skip
 FINISH = update(commands).where(
     C.id == bindparam("b_id"), C.status == "running", C.lease_epoch == bindparam("b_epoch"))
 FENCE = select(C.status).where(C.id == bindparam("b_id"), C.lease_epoch == bindparam("b_epoch"))
+
+
+async def has_unfinished(conn: AsyncConnection, account_id: int) -> bool:
+    """Whether the account has a queued or running command."""
+    return (await conn.execute(HAS_UNFINISHED, {"b_account": account_id})).first() is not None
 
 
 async def claim_next(
