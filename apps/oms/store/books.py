@@ -120,8 +120,8 @@ async def insert_deal_row(conn: AsyncConnection, row: dict[str, Any]) -> int:
 
 async def insert_deals(conn: AsyncConnection, rows: list[dict[str, Any]]) -> list[int]:
     """Insert deal rows (`deal_values`) and return their ids in row order: one multi-row
-    `INSERT … RETURNING` where the server has it (MariaDB ≥ 10.5, SQLite ≥ 3.35), else one
-    insert per row."""
+    `INSERT … RETURNING` on MariaDB ≥ 10.5; SQLite cannot promise RETURNING's row order, so
+    SQLAlchemy runs that statement row by row there; without RETURNING, one insert per row."""
     if len(rows) > 1 and conn.dialect.insert_returning:
         result = await conn.execute(INSERT_DEALS, rows)
         return [int(r[0]) for r in result]
