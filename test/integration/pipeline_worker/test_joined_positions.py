@@ -139,6 +139,33 @@ async def deal_rows(h: Harness, acct: int) -> list[tuple[int, str, Decimal]]:
             select(deals).where(deals.c.account_id == acct).order_by(deals.c.id))]
 
 
+async def close_then_open(
+    h: Harness, opened_qty: str, close_at: str, limits: dict[str, Any]
+) -> tuple[int, dict[str, Any], dict[str, Any]]:
+    """A hedge account with one position bought at 50,000 (`opened_qty`), then, queued with the
+    price at `close_at`: its close and a buy of 0.001 that opens a new position; `limits` (the
+    account's) set after they were accepted, and the two run as one joined batch. Returns the
+    account, the first position's row and the buy's command as recorded (the close
+    completed in the same transaction)."""
+    acct = await h.account("hedge")
+    await h.price(SYMBOL, "50000")
+    await h.send(acct, "send_order", symbol=SYMBOL, side="buy", order_type="market",
+                 qty=opened_qty)
+    await h.drain(acct, housekeeping=False)
+    (first,) = await rows(h, acct)
+    await h.price(SYMBOL, close_at)
+    close = await h.send(acct, "close_position", position_id=int(first["id"]))
+    opening = await h.send(acct, "send_order", symbol=SYMBOL, side="buy", order_type="market",
+                           qty="0.001")
+    async with h.store.transaction() as conn:
+        await risk_store.put_limits(conn, acct, 0, limits, utcnow())
+    assert await step.run_next(await h.runtime(acct), asyncio.Event())  # one joined batch
+    closed, then = await h.command(close["command_id"]), await h.command(opening["command_id"])
+    assert closed["finished_at"] == then["finished_at"]  # one transaction
+    assert closed["status"] == "completed", closed
+    return acct, first, then
+
+
 async def test_position_limits_see_the_positions_the_batch_changed(
     harness: Callable[..., Harness],
 ) -> None:
@@ -147,21 +174,8 @@ async def test_position_limits_see_the_positions_the_batch_changed(
     position closed inside the batch no longer counts against `max_open_positions` = 1, so
     the send after the close opens its position in the same batch."""
     h = harness()
-    acct = await h.account("hedge")
-    await h.price(SYMBOL, "50000")
-    await h.send(acct, "send_order", symbol=SYMBOL, side="buy", order_type="market",
-                 qty="0.002")
-    await h.drain(acct, housekeeping=False)
-    (first,) = await rows(h, acct)
-    close = await h.send(acct, "close_position", position_id=int(first["id"]))
-    opening = await h.send(acct, "send_order", symbol=SYMBOL, side="buy", order_type="market",
-                           qty="0.001")
-    async with h.store.transaction() as conn:
-        await risk_store.put_limits(conn, acct, 0, {"max_open_positions": 1}, utcnow())
-    assert await step.run_next(await h.runtime(acct), asyncio.Event())  # one joined batch
-    closed, opened = await h.command(close["command_id"]), await h.command(opening["command_id"])
-    assert closed["finished_at"] == opened["finished_at"]  # one transaction
-    assert (closed["status"], opened["status"]) == ("completed", "completed"), opened
+    acct, first, opened = await close_then_open(h, "0.002", "50000", {"max_open_positions": 1})
+    assert opened["status"] == "completed", opened
     assert [(r["id"] == first["id"], bool(r["is_open"])) for r in await rows(h, acct)] == [
         (True, False), (False, True)]
     await assert_fold(h, acct)
@@ -174,21 +188,7 @@ async def test_a_loss_limit_sees_the_deals_the_batch_booked(
     limits set, the deals booked before a send are written first. A close realising a loss of
     50 USDT inside the batch makes the next send meet `daily_loss_limit` = 40."""
     h = harness()
-    acct = await h.account("hedge")
-    await h.price(SYMBOL, "50000")
-    await h.send(acct, "send_order", symbol=SYMBOL, side="buy", order_type="market",
-                 qty="0.005")
-    await h.drain(acct, housekeeping=False)
-    (first,) = await rows(h, acct)
-    await h.price(SYMBOL, "40000")
-    close = await h.send(acct, "close_position", position_id=int(first["id"]))
-    opening = await h.send(acct, "send_order", symbol=SYMBOL, side="buy", order_type="market",
-                           qty="0.001")
-    async with h.store.transaction() as conn:
-        await risk_store.put_limits(conn, acct, 0, {"daily_loss_limit": Decimal(40)}, utcnow())
-    assert await step.run_next(await h.runtime(acct), asyncio.Event())  # one joined batch
-    closed, refused = await h.command(close["command_id"]), await h.command(opening["command_id"])
-    assert closed["finished_at"] == refused["finished_at"]  # one transaction
-    assert closed["status"] == "completed", closed
+    acct, _first, refused = await close_then_open(h, "0.005", "40000",
+                                                  {"daily_loss_limit": Decimal(40)})
     assert (refused["status"], refused["error_code"]) == ("failed", "risk_blocked"), refused
     await assert_fold(h, acct)
