@@ -118,6 +118,16 @@ class Harness:
     async def price(self, symbol: str, price: str) -> None:
         await set_paper_price(PaperStore(self.store.engine), Venue(), symbol, Decimal(price))
 
+    async def resting_buy(self, symbol: str = "BTC/USDT:USDT") -> tuple[int, dict[str, Any]]:
+        """A hedge account whose limit buy (0.001 at 40,000, the price at 50,000) rests on the
+        venue: (account id, the send's acceptance)."""
+        acct = await self.account("hedge")
+        await self.price(symbol, "50000")
+        resting = await self.send(acct, "send_order", symbol=symbol, side="buy",
+                                  order_type="limit", qty="0.001", price="40000")
+        await self.drain(acct, housekeeping=False)  # on the venue, resting
+        return acct, resting
+
     async def command(self, command_id: int) -> dict[str, Any]:
         async with self.store.read() as conn:
             row = (await conn.execute(select(commands).where(commands.c.id == command_id))

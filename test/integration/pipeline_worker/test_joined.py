@@ -46,11 +46,7 @@ async def test_batch_stops_at_a_command_that_is_not_a_send(
     harness: Callable[..., Harness],
 ) -> None:
     h = harness()
-    acct = await h.account("hedge")
-    await h.price(SYMBOL, "50000")
-    resting = await h.send(acct, "send_order", symbol=SYMBOL, side="buy", order_type="limit",
-                           qty="0.001", price="40000")
-    await h.drain(acct, housekeeping=False)  # on the venue, resting
+    acct, resting = await h.resting_buy(SYMBOL)  # linked: on the venue, resting
     first, second = await market(h, acct), await market(h, acct, "sell")
     cancel = await h.send(acct, "cancel_order", order_ids=[resting["order_id"]])
     last = await market(h, acct, "sell")

@@ -17,11 +17,7 @@ async def test_linked_open_orders_leave_the_queued_ones_out(
     harness: Callable[..., Harness],
 ) -> None:
     h = harness()
-    acct = await h.account("hedge")
-    await h.price(SYMBOL, "50000")
-    resting = await h.send(acct, "send_order", symbol=SYMBOL, side="buy", order_type="limit",
-                           qty="0.001", price="40000")
-    await h.drain(acct, housekeeping=False)  # on the venue, resting: linked
+    acct, resting = await h.resting_buy(SYMBOL)  # linked: on the venue, resting
     async with h.store.read() as conn:
         assert await order_records.oldest_unlinked_open(conn, acct) is None
     queued = [await h.send(acct, "send_order", symbol=SYMBOL, side="buy", order_type="market",
