@@ -11,25 +11,12 @@ import logging
 import time
 from dataclasses import dataclass
 
-from sqlalchemy import exc as sa_exc
+from apps.oms.store.store import STORE_ERRORS as STORE_ERRORS
+from apps.oms.store.store import is_store_outage as is_store_outage
 
 log = logging.getLogger("apps.api.store")
 RETRY_AFTER_SECONDS = 5
 LOG_INTERVAL_SECONDS = 30.0
-# connection-level failures (refused, lost, pool exhausted); IntegrityError and friends are not
-STORE_ERRORS: tuple[type[BaseException], ...] = (
-    sa_exc.OperationalError,
-    sa_exc.InterfaceError,
-    sa_exc.DisconnectionError,
-    sa_exc.TimeoutError,
-    ConnectionError,
-)
-
-
-def is_store_outage(exc: BaseException) -> bool:
-    if isinstance(exc, sa_exc.DBAPIError) and exc.connection_invalidated:
-        return True
-    return isinstance(exc, STORE_ERRORS)
 
 
 @dataclass

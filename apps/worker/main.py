@@ -25,7 +25,7 @@ from apps.oms.service.worker.group import GroupCommit
 from apps.oms.service.worker.runtime import AccountRuntime
 from apps.oms.store import fleet, leases, sequencer
 from apps.oms.store.leases import Lease
-from apps.oms.store.store import Store
+from apps.oms.store.store import Store, is_misconfigured, is_store_outage
 from apps.worker.account_task import AccountTask, fail_unsupported
 from apps.worker.price_feed import PriceScheduler
 from apps.worker.scheduler import schedule_loop
@@ -33,6 +33,8 @@ from apps.worker.venues import VenueCache, load_account
 
 log = logging.getLogger("apps.worker")
 SEQUENCER_BUSY_MS = 5.0
+REGISTER_FIRST_RETRY_SECONDS = 0.5  # a store not reachable at start: retry after, doubling
+REGISTER_MAX_RETRY_SECONDS = 5.0
 
 
 class Worker:
@@ -63,11 +65,15 @@ class Worker:
     async def run(self, stop: asyncio.Event) -> None:
         """Run until `stop` is set, then finish in-flight work and give the leases back."""
         wake_addr = await self.listen_for_wakeups()
-        async with self.store.transaction() as conn:
-            await fleet.register_worker(conn, worker_id=self.worker_id,
-                                        hostname=socket.gethostname(), pid=os.getpid(),
-                                        now=utcnow(), wake_addr=wake_addr)
-            await sequencer.ensure_state(conn, utcnow())
+        registered = False
+        try:
+            registered = await self.register(stop, wake_addr)
+        finally:
+            if not registered and self.wake_listener is not None:
+                self.wake_listener.close()
+        if not registered:
+            log.info("worker %s stopped before it could register", self.worker_id)
+            return
         log.info("worker %s started (concurrency %d)", self.worker_id,
                  self.settings.worker.concurrency)
         sequencing = asyncio.create_task(self.sequence_loop(stop))
@@ -83,6 +89,31 @@ class Worker:
             scheduling.cancel()
             await asyncio.gather(beating, scheduling, return_exceptions=True)
             await self.shutdown(sequencing)
+
+    async def register(self, stop: asyncio.Event, wake_addr: str | None) -> bool:
+        """Register this worker (and the sequencer's state row). A store that cannot be reached
+        yet is retried with a backoff until `stop`, as every loop does once running; any other
+        error (wrong credentials, an unknown database, no schema) ends the worker at once.
+        False: stopped before registering."""
+        delay = REGISTER_FIRST_RETRY_SECONDS
+        while not stop.is_set():
+            try:
+                async with self.store.transaction() as conn:
+                    await fleet.register_worker(conn, worker_id=self.worker_id,
+                                                hostname=socket.gethostname(), pid=os.getpid(),
+                                                now=utcnow(), wake_addr=wake_addr)
+                    await sequencer.ensure_state(conn, utcnow())
+                return True
+            except Exception as exc:
+                if not is_store_outage(exc) or is_misconfigured(exc):
+                    raise
+                log.warning("worker %s cannot reach the store yet (%s: %s); retrying in %.1f s",
+                            self.worker_id, type(exc).__name__,
+                            str(exc).splitlines()[0][:200] if str(exc) else "", delay)
+            with contextlib.suppress(TimeoutError):  # (not `pause`: it would clear `stop`)
+                await asyncio.wait_for(stop.wait(), delay)
+            delay = min(delay * 2, REGISTER_MAX_RETRY_SECONDS)
+        return False
 
     async def listen_for_wakeups(self) -> str | None:
         """Bind the UDP wake-up listener; None (polling only) when off or the bind fails."""

@@ -9,12 +9,45 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 
+from sqlalchemy import exc as sa_exc
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from apps.oms.store.engine import create_engine, ping, reading
 
 DEADLOCK = 1213  # MySQL/MariaDB: "Deadlock found when trying to get lock; try restarting …"
+# connection-level failures (refused, lost, pool exhausted): the same request may succeed once
+# the store is back; IntegrityError, ProgrammingError (MySQL's missing table) and friends will not
+STORE_ERRORS: tuple[type[BaseException], ...] = (
+    sa_exc.OperationalError,
+    sa_exc.InterfaceError,
+    sa_exc.DisconnectionError,
+    sa_exc.TimeoutError,
+    ConnectionError,
+)
+# SQLite reports every error as OperationalError; only these primary codes are the store's state
+# (busy, locked, I/O, cannot open) rather than the request's (a missing table is SQLITE_ERROR)
+SQLITE_OUTAGE_CODES = frozenset({5, 6, 10, 14})
+
+
+# MySQL/MariaDB errors of the connection's configuration (access denied to the database, wrong
+# user or password, unknown database): the server answers, and will answer the same again
+CONFIGURATION_ERRORS = frozenset({1044, 1045, 1049})
+
+
+def is_misconfigured(exc: BaseException) -> bool:
+    args: tuple[object, ...] = getattr(getattr(exc, "orig", None), "args", ())
+    return bool(args) and args[0] in CONFIGURATION_ERRORS
+
+
+def is_store_outage(exc: BaseException) -> bool:
+    """The store could not be reached or lost the connection: retry later, or answer 503."""
+    if isinstance(exc, sa_exc.DBAPIError) and exc.connection_invalidated:
+        return True
+    if not isinstance(exc, STORE_ERRORS):
+        return False
+    code = getattr(getattr(exc, "orig", None), "sqlite_errorcode", None)
+    return not isinstance(code, int) or code & 0xFF in SQLITE_OUTAGE_CODES
 
 
 def is_deadlock(exc: BaseException) -> bool:

@@ -51,9 +51,18 @@ class Stack:
     granted_key: str
     binance_account_id: int
     app: Any = None  # the FastAPI app (its state: market hub, exchange registry)
+    worker: asyncio.Task[None] | None = None  # the in-process worker's `run`
 
     def ws_url(self) -> str:
         return self.url.replace("http", "ws") + "/ws"
+
+    def assert_worker_running(self) -> None:
+        """Fail with the cause when the in-process worker has ended (tests would otherwise wait
+        out their event deadlines, and only the stack's teardown would show why)."""
+        if self.worker is None or not self.worker.done():
+            return
+        failure = None if self.worker.cancelled() else self.worker.exception()
+        raise AssertionError(f"the live stack's worker has ended: {failure!r}") from failure
 
 
 def free_port() -> int:
@@ -147,7 +156,7 @@ async def stack(live_store_url: str) -> AsyncIterator[Stack]:
         yield Stack(
             f"http://127.0.0.1:{port}", settings, store, seeded["trader"], seeded["ro"],
             seeded["restricted"], seeded["account_id"], seeded["other"], seeded["strategy_id"],
-            seeded["admin"], seeded["granted"], seeded["binance"], app,
+            seeded["admin"], seeded["granted"], seeded["binance"], app, worker,
         )
     finally:
         stop.set()
@@ -155,6 +164,17 @@ async def stack(live_store_url: str) -> AsyncIterator[Stack]:
         await worker_store.close()
         server.should_exit = True
         await asyncio.wait_for(serving, 30)
+
+
+@pytest.fixture(autouse=True)
+def _live_worker_running(request: pytest.FixtureRequest) -> Iterator[None]:
+    """Every test on the live stack starts and ends with its worker running."""
+    stack = request.getfixturevalue("stack") if "stack" in request.fixturenames else None
+    if isinstance(stack, Stack):
+        stack.assert_worker_running()
+    yield
+    if isinstance(stack, Stack):
+        stack.assert_worker_running()
 
 
 class Client:

@@ -324,3 +324,23 @@ def test_wrong_database_url_is_one_line_and_exit_code(url: str, fragment: str, c
     assert fragment in proc.stderr
     assert proc.stderr.strip().count("\n") == 0, proc.stderr
     assert "Traceback" not in proc.stderr
+
+
+@pytest.mark.mysql
+@pytest.mark.parametrize(
+    ("url", "fragment"),
+    [
+        ("nonsense", "not a valid database URL"),
+        ("mysql+aiomysql://root@127.0.0.1:3306/oms_no_such_database", "Unknown database"),
+    ],
+)
+def test_worker_with_a_wrong_database_url_ends_with_one_line(url: str, fragment: str) -> None:
+    """A worker waits for a store it cannot reach yet (test_worker_start.py), but one that
+    answers "no such database" (or a URL that is not one) ends it at once: retrying would not
+    help. An unreachable server is not tried here: the worker would wait for it."""
+    env = {**os.environ, "OMS_DATABASE_URL": url}
+    proc = subprocess.run([sys.executable, "-m", "apps.cli", "worker"], capture_output=True,
+                          text=True, env=env, timeout=120, check=False)
+    assert proc.returncode in (2, 3), proc.stderr
+    assert fragment in proc.stderr, proc.stderr
+    assert "Traceback" not in proc.stderr
