@@ -8,9 +8,8 @@ Reads run in short connections that end at once (no read transaction left open o
 writes, so that placing, matching and booking commit (or roll back) together. Inside the block
 every read and write of this store goes through that connection: the account row is locked
 (`FOR UPDATE`) when first loaded, saves only update an in-memory overlay, and `Joined.flush()`
-(called by the caller before its commit) writes the overlay's net change of every account in
-a fixed number of statements (`_Writes`): one version bump for all, one UPDATE each of the
-changed balances, positions and orders, one INSERT each of the new ones.
+(called by the caller before its commit) writes the overlay's net change once per account:
+one version bump, changed balances and positions, new orders and fills in multi-row statements.
 The process-wide state cache learns the new state only through `Joined.publish()`, after the
 caller's commit; a rolled-back transaction leaves it as it was.
 """
@@ -26,14 +25,13 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import Row, and_, bindparam, delete, insert, or_, select, update
+from sqlalchemy import Row, bindparam, delete, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from apps.oms.domain.paper.book import Quote
 from apps.oms.domain.paper.matching import Outcome
 from apps.oms.domain.paper.state import OPEN, AccountState, Fill, PaperOrder, Position
 from apps.oms.store.engine import reading
-from apps.oms.store.many import update_by_key
 from apps.oms.store.paper_tables import (
     paper_accounts,
     paper_balances,
@@ -65,6 +63,12 @@ PRELOAD_LOCKED = (
     .order_by(A.account_id)
     .with_for_update()  # SQLite renders none: it serialises writers
 )
+BUMP = update(paper_accounts).where(A.account_id == _ACCOUNT, A.version == bindparam("b_version"))
+UPDATE_BALANCE = update(paper_balances).where(
+    B.account_id == _ACCOUNT, B.currency == bindparam("b_currency"))
+UPDATE_POSITION = update(paper_positions).where(
+    PP.account_id == _ACCOUNT, PP.symbol == bindparam("b_symbol"))
+UPDATE_ORDER = update(paper_orders).where(PO.order_id == bindparam("b_order"))
 CLIENT_IDS = select(PO.account_id, PO.client_order_id).where(
     PO.account_id.in_(bindparam("b_accounts", expanding=True)),
     PO.client_order_id.in_(bindparam("b_clients", expanding=True)))
@@ -161,14 +165,15 @@ class Joined:
         leaves the join failed: every later flush raises, so the caller cannot commit."""
         if self.failed:
             raise RuntimeError("an earlier flush of this joined transaction failed")
-        writes, written = _Writes(), []
+        inserts, written = _Inserts(), []
         try:
             for account_id, p in list(self.pending.items()):
                 if p.state is p.stored and not p.orders and not p.fills:
                     continue
-                writes.add(p.stored, p.version, p.state, p)
+                await self.store._write_outcome(self.conn, p.stored, p.version, p.state, p,
+                                                inserts)  # fmt: skip
                 written.append((account_id, p))
-            await writes.write(self.conn)
+            await inserts.write(self.conn)
         except BaseException:
             self.failed = True
             raise
@@ -183,73 +188,18 @@ class Joined:
 
 
 @dataclass(slots=True)
-class _Writes:
-    """The net change of one or more paper accounts (a joined flush over a group commit's
-    accounts), written in a fixed number of statements however many accounts it holds: one
-    version bump (conditional on each account's version), one UPDATE each of the balances,
-    positions and orders that changed, one INSERT each of the new ones (`write`)."""
+class _Inserts:
+    """New paper orders and fills, written in one statement each once every account's state
+    rows are written (a joined flush over several accounts)."""
 
-    bumps: dict[tuple[int, int], dict[str, Any]] = field(default_factory=dict)
-    balances: dict[tuple[int, str], dict[str, Any]] = field(default_factory=dict)
-    positions: dict[tuple[int, str], dict[str, Any]] = field(default_factory=dict)
-    order_updates: dict[tuple[str], dict[str, Any]] = field(default_factory=dict)
-    new_balances: list[dict[str, Any]] = field(default_factory=list)
-    new_positions: list[dict[str, Any]] = field(default_factory=list)
     orders: list[dict[str, Any]] = field(default_factory=list)
     fills: list[dict[str, Any]] = field(default_factory=list)
 
-    def add(self, before: AccountState, version: int, after: AccountState,
-            change: _Pending) -> None:  # fmt: skip
-        """Collect one account's change from `before` (stored at `version`) to `after`."""
-        account_id = after.account_id
-        bump: dict[str, Any] = {"version": version + 1, "next_seq": after.next_seq,
-                                "updated_at": to_dt(change.now_ms)}  # fmt: skip
-        if after.leverages != before.leverages:
-            bump["leverages"] = dict(after.leverages)
-        self.bumps[account_id, version] = bump
-        for currency, total in after.balances.items():
-            if currency not in before.balances:
-                self.new_balances.append(
-                    {"account_id": account_id, "currency": currency, "total": total})
-            elif before.balances[currency] != total:
-                self.balances[account_id, currency] = {"total": total}
-        for symbol, position in after.positions.items():
-            row = position_row(account_id, position)
-            if symbol not in before.positions:
-                self.new_positions.append(row)
-            elif before.positions[symbol] != position:
-                self.positions[account_id, symbol] = row
-        for order in change.orders.values():
-            row = order_row(account_id, order)
-            if order.seq >= before.next_seq:
-                self.orders.append(row)
-            else:
-                self.order_updates[(order.order_id,)] = row
-        self.fills += [fill_row(account_id, f) for f in change.fills]
-
     async def write(self, conn: AsyncConnection) -> None:
-        """VersionConflict if any account's version moved since it was loaded."""
-        if self.bumps:
-            stored = or_(*(and_(A.account_id == account_id, A.version == version)
-                           for account_id, version in self.bumps))  # fmt: skip
-            bumped = await conn.execute(update_by_key(
-                paper_accounts, ("account_id",),
-                {(account_id,): bump for (account_id, _v), bump in self.bumps.items()}, stored))
-            if bumped.rowcount != len(self.bumps):
-                moved = sorted(account_id for account_id, _version in self.bumps)
-                raise VersionConflict(f"paper account(s) {moved} changed")
-        for table, key, changes in (
-            (paper_balances, ("account_id", "currency"), self.balances),
-            (paper_positions, ("account_id", "symbol"), self.positions),
-            (paper_orders, ("order_id",), self.order_updates),
-        ):
-            if changes:
-                await conn.execute(update_by_key(table, key, changes))
-        for table, rows in ((paper_balances, self.new_balances),
-                            (paper_positions, self.new_positions),
-                            (paper_orders, self.orders), (paper_fills, self.fills)):  # fmt: skip
-            if rows:
-                await conn.execute(insert(table), rows)
+        if self.orders:
+            await conn.execute(insert(paper_orders), self.orders)
+        if self.fills:
+            await conn.execute(insert(paper_fills), self.fills)
 
 
 # the joins open in this task, by store: a group commit joins several accounts' venues at once
@@ -422,13 +372,79 @@ class PaperStore:
             pending.fills.extend(outcome.fills)
             pending.now_ms = now_ms
             return
-        writes = _Writes()
-        writes.add(before, version, after, _Pending(version, before, after,
-                                                    {o.order_id: o for o in outcome.orders},
-                                                    list(outcome.fills), now_ms))  # fmt: skip
         async with self.engine.begin() as conn:
-            await writes.write(conn)
+            await self._write_outcome(
+                conn, before, version, after, _Pending(version, before, after,
+                                                       {o.order_id: o for o in outcome.orders},
+                                                       list(outcome.fills), now_ms),
+            )  # fmt: skip
         self._states[after.account_id] = (version + 1, after)  # committed: what a load would see
+
+    async def _write_outcome(
+        self,
+        conn: AsyncConnection,
+        before: AccountState,
+        version: int,
+        after: AccountState,
+        change: _Pending,
+        inserts: _Inserts | None = None,
+    ) -> None:
+        """Write one account's change (`inserts`: collect its new orders and fills there for
+        the caller to write with other accounts', instead of writing them now)."""
+        pending = inserts or _Inserts()
+        bumped = await conn.execute(BUMP, {
+            "version": version + 1, "next_seq": after.next_seq, "updated_at": to_dt(change.now_ms),
+            **({"leverages": dict(after.leverages)} if after.leverages != before.leverages else {}),
+            "b_account": after.account_id, "b_version": version})  # fmt: skip
+        if bumped.rowcount != 1:
+            raise VersionConflict(f"paper account {after.account_id} changed")
+        await self._save_balances(conn, before, after)
+        await self._save_positions(conn, before, after)
+        await self._save_orders(conn, after.account_id, before, change.orders.values(), pending)
+        pending.fills += [fill_row(after.account_id, f) for f in change.fills]
+        if inserts is None:
+            await pending.write(conn)
+
+    async def _save_balances(
+        self, conn: AsyncConnection, before: AccountState, after: AccountState
+    ) -> None:
+        for currency, total in after.balances.items():
+            if currency not in before.balances:
+                await conn.execute(
+                    insert(paper_balances).values(
+                        account_id=after.account_id, currency=currency, total=total
+                    )
+                )
+            elif before.balances[currency] != total:
+                await conn.execute(UPDATE_BALANCE, {
+                    "total": total, "b_account": after.account_id, "b_currency": currency})
+
+    async def _save_positions(
+        self, conn: AsyncConnection, before: AccountState, after: AccountState
+    ) -> None:
+        for symbol, position in after.positions.items():
+            row = position_row(after.account_id, position)
+            if symbol not in before.positions:
+                await conn.execute(insert(paper_positions), row)
+            elif before.positions[symbol] != position:
+                await conn.execute(UPDATE_POSITION, {
+                    **row, "b_account": after.account_id, "b_symbol": symbol})
+
+    async def _save_orders(
+        self,
+        conn: AsyncConnection,
+        account_id: int,
+        before: AccountState,
+        orders: Iterable[PaperOrder],
+        inserts: _Inserts,
+    ) -> None:
+        inserts.orders += [order_row(account_id, o) for o in orders if o.seq >= before.next_seq]
+        for order in orders:
+            row = order_row(account_id, order)
+            if order.seq >= before.next_seq:
+                continue
+            else:
+                await conn.execute(UPDATE_ORDER, {**row, "b_order": order.order_id})
 
     async def next_fault_seq(self, account_id: int) -> int:
         """Advance and return the account's fault-injection counter."""

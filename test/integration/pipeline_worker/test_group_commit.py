@@ -295,14 +295,14 @@ async def test_a_failed_joined_flush_cannot_commit(
     await ready(h, accounts=1, sends=1)
     store = h.venues.paper_store
     broken = [True]
-    real_write = paper._Writes.write
+    real_write = paper._Inserts.write
 
     async def write(self: Any, conn: Any) -> None:
         if broken[0]:
             raise RuntimeError("an insert failed")
         await real_write(self, conn)
 
-    monkeypatch.setattr(paper._Writes, "write", write)
+    monkeypatch.setattr(paper._Inserts, "write", write)
     async with h.store.transaction() as conn:
         with store.join(conn) as shared:
             with pytest.raises(RuntimeError, match="an insert failed"):
