@@ -24,6 +24,7 @@ class OutageLog:
     """Rate-limits outage logging: one line per `interval` seconds, with the suppressed count."""
 
     interval: float = LOG_INTERVAL_SECONDS
+    what: str = "store unavailable"  # the line's opening words
     _last: float = float("-inf")
     _suppressed: int = 0
 
@@ -38,7 +39,8 @@ class OutageLog:
             return
         first = str(exc).splitlines()[0][:300] if str(exc) else type(exc).__name__
         log.error(
-            "store unavailable (%s): %s: %s%s",
+            "%s (%s): %s: %s%s",
+            self.what,
             where,
             type(exc).__name__,
             first,

@@ -25,7 +25,7 @@ from apps.oms.service.worker.group import GroupCommit
 from apps.oms.service.worker.runtime import AccountRuntime
 from apps.oms.store import fleet, leases, sequencer
 from apps.oms.store.leases import Lease
-from apps.oms.store.store import Store, is_misconfigured, is_store_outage
+from apps.oms.store.store import Store, is_store_unreachable
 from apps.worker.account_task import AccountTask, fail_unsupported
 from apps.worker.price_feed import PriceScheduler
 from apps.worker.scheduler import schedule_loop
@@ -99,13 +99,14 @@ class Worker:
         while not stop.is_set():
             try:
                 async with self.store.transaction() as conn:
+                    # idempotent: an earlier attempt may have committed and lost its answer
                     await fleet.register_worker(conn, worker_id=self.worker_id,
                                                 hostname=socket.gethostname(), pid=os.getpid(),
                                                 now=utcnow(), wake_addr=wake_addr)
                     await sequencer.ensure_state(conn, utcnow())
                 return True
             except Exception as exc:
-                if not is_store_outage(exc) or is_misconfigured(exc):
+                if not is_store_unreachable(exc):
                     raise
                 log.warning("worker %s cannot reach the store yet (%s: %s); retrying in %.1f s",
                             self.worker_id, type(exc).__name__,

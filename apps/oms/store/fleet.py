@@ -19,17 +19,14 @@ async def register_worker(
     now: datetime,
     wake_addr: str | None = None,
 ) -> None:
-    await conn.execute(
-        insert(workers).values(
-            id=worker_id,
-            hostname=hostname,
-            pid=pid,
-            status="running",
-            started_at=now,
-            heartbeat_at=now,
-            wake_addr=wake_addr,
-        )
-    )
+    """Insert the worker's row, or refresh it when an earlier attempt committed it (a commit
+    whose answer was lost: the worker retries its registration)."""
+    values = {"hostname": hostname, "pid": pid, "status": "running", "heartbeat_at": now,
+              "wake_addr": wake_addr}  # fmt: skip
+    refreshed = await conn.execute(update(workers).where(workers.c.id == worker_id)
+                                   .values(values))  # fmt: skip
+    if refreshed.rowcount == 0:
+        await conn.execute(insert(workers).values(id=worker_id, started_at=now, **values))
 
 
 async def heartbeat(conn: AsyncConnection, worker_id: str, now: datetime) -> None:

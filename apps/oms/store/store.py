@@ -26,18 +26,26 @@ STORE_ERRORS: tuple[type[BaseException], ...] = (
     ConnectionError,
 )
 # SQLite reports every error as OperationalError; only these primary codes are the store's state
-# (busy, locked, I/O, cannot open) rather than the request's (a missing table is SQLITE_ERROR)
-SQLITE_OUTAGE_CODES = frozenset({5, 6, 10, 14})
+# (busy, locked, I/O) rather than the request's or the configuration's (a missing table is
+# SQLITE_ERROR, a wrong path SQLITE_CANTOPEN)
+SQLITE_OUTAGE_CODES = frozenset({5, 6, 10})
 
 
-# MySQL/MariaDB errors of the connection's configuration (access denied to the database, wrong
-# user or password, unknown database): the server answers, and will answer the same again
-CONFIGURATION_ERRORS = frozenset({1044, 1045, 1049})
+# MySQL/MariaDB server errors that waiting can outlive: too many connections, server shutting
+# down, lock wait timeout, deadlock, connection killed. Client-side errors (2000 and up: cannot
+# connect, server gone away, connection lost) are too. Any other server error is an answer to
+# this client that a retry would only repeat (access denied, unknown database, table or column)
+RETRYABLE_SERVER_ERRORS = frozenset({1040, 1053, 1205, 1213, 1927})
 
 
-def is_misconfigured(exc: BaseException) -> bool:
+def is_store_unreachable(exc: BaseException) -> bool:
+    """An outage (`is_store_outage`) that waiting can outlive, as opposed to a server that
+    answers this client no (wrong credentials, a database or schema that is not there)."""
+    if not is_store_outage(exc):
+        return False
     args: tuple[object, ...] = getattr(getattr(exc, "orig", None), "args", ())
-    return bool(args) and args[0] in CONFIGURATION_ERRORS
+    code = args[0] if args else None
+    return not isinstance(code, int) or code >= 2000 or code in RETRYABLE_SERVER_ERRORS
 
 
 def is_store_outage(exc: BaseException) -> bool:

@@ -16,7 +16,9 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select
 
+from apps.oms.clock import utcnow
 from apps.oms.config import Settings
+from apps.oms.store import fleet
 from apps.oms.store.migrate import upgrade
 from apps.oms.store.store import Store, is_store_outage
 from apps.oms.store.tables import workers
@@ -126,3 +128,15 @@ async def test_a_store_without_the_schema_ends_the_worker(tmp_path: Path) -> Non
         assert not is_store_outage(raised.value)
     finally:
         await store.close()
+
+
+async def test_a_registration_that_committed_unanswered_can_run_again(fresh_store: Store) -> None:
+    """The retried registration may find its own row (an earlier attempt committed, its answer
+    was lost): it refreshes the row instead of failing on the duplicate key."""
+    for _attempt in range(2):
+        async with fresh_store.transaction() as conn:
+            await fleet.register_worker(conn, worker_id="w-1", hostname="h", pid=1,
+                                        now=utcnow(), wake_addr=None)  # fmt: skip
+    async with fresh_store.read() as conn:
+        rows = (await conn.execute(select(workers.c.id, workers.c.status))).all()
+    assert [tuple(r) for r in rows] == [("w-1", "running")]

@@ -1,0 +1,49 @@
+"""Which store errors a worker waits out at start (`is_store_unreachable`) and which the API
+answers 503 for (`is_store_outage`): a server that cannot be reached or is overloaded, yes;
+a server that answers this client no (credentials, unknown database or column), no."""
+
+from __future__ import annotations
+
+import sqlite3
+
+import pymysql
+import pytest
+from sqlalchemy.exc import IntegrityError, OperationalError, ProgrammingError
+
+from apps.oms.store.store import is_store_outage, is_store_unreachable
+
+
+def mysql_error(code: int, kind: type[Exception] = OperationalError) -> Exception:
+    orig = pymysql.err.OperationalError(code, "message")
+    return kind("SELECT 1", {}, orig)
+
+
+@pytest.mark.parametrize("code", [2003, 2006, 2013, 1040, 1053, 1205, 1213, 1927])
+def test_an_unreachable_or_busy_server_is_waited_for(code: int) -> None:
+    assert is_store_outage(mysql_error(code))
+    assert is_store_unreachable(mysql_error(code))
+
+
+@pytest.mark.parametrize("code", [1044, 1045, 1049, 1054, 1142, 1146, 1227])
+def test_a_server_that_answers_no_is_not_waited_for(code: int) -> None:
+    assert not is_store_unreachable(mysql_error(code))
+
+
+def test_errors_of_the_request_are_no_outage() -> None:
+    assert not is_store_outage(mysql_error(1062, IntegrityError))
+    assert not is_store_outage(mysql_error(1146, ProgrammingError))
+
+
+def test_a_missing_sqlite_table_is_no_outage() -> None:
+    """SQLITE_ERROR is the request's (here: no schema), not the store's state."""
+    with sqlite3.connect(":memory:") as conn, pytest.raises(sqlite3.OperationalError) as raised:
+        conn.execute("SELECT * FROM no_such_table")
+    error = OperationalError("SELECT", {}, raised.value)
+    assert not is_store_outage(error)
+    assert not is_store_unreachable(error)
+
+
+def test_sqlite_busy_is_an_outage() -> None:
+    busy = sqlite3.OperationalError("database is locked")
+    busy.sqlite_errorcode = sqlite3.SQLITE_BUSY  # type: ignore[attr-defined]
+    assert is_store_unreachable(OperationalError("UPDATE x", {}, busy))
