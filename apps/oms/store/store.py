@@ -31,6 +31,16 @@ STORE_ERRORS: tuple[type[BaseException], ...] = (
 SQLITE_OUTAGE_CODES = frozenset({5, 6, 10})
 
 
+def is_store_outage(exc: BaseException) -> bool:
+    """The store could not be reached or lost the connection: retry later, or answer 503."""
+    if isinstance(exc, sa_exc.DBAPIError) and exc.connection_invalidated:
+        return True
+    if not isinstance(exc, STORE_ERRORS):
+        return False
+    code = getattr(getattr(exc, "orig", None), "sqlite_errorcode", None)
+    return not isinstance(code, int) or code & 0xFF in SQLITE_OUTAGE_CODES
+
+
 # MySQL/MariaDB server errors that waiting can outlive: too many connections, server shutting
 # down, lock wait timeout, deadlock, connection killed. Client-side errors (2000 and up: cannot
 # connect, server gone away, connection lost) are too. Any other server error is an answer to
@@ -46,16 +56,6 @@ def is_store_unreachable(exc: BaseException) -> bool:
     args: tuple[object, ...] = getattr(getattr(exc, "orig", None), "args", ())
     code = args[0] if args else None
     return not isinstance(code, int) or code >= 2000 or code in RETRYABLE_SERVER_ERRORS
-
-
-def is_store_outage(exc: BaseException) -> bool:
-    """The store could not be reached or lost the connection: retry later, or answer 503."""
-    if isinstance(exc, sa_exc.DBAPIError) and exc.connection_invalidated:
-        return True
-    if not isinstance(exc, STORE_ERRORS):
-        return False
-    code = getattr(getattr(exc, "orig", None), "sqlite_errorcode", None)
-    return not isinstance(code, int) or code & 0xFF in SQLITE_OUTAGE_CODES
 
 
 def is_deadlock(exc: BaseException) -> bool:
