@@ -29,6 +29,14 @@ async def register(h: Harness, worker_id: str, beat_age: float, status: str = "r
             await fleet.mark_stopped(conn, worker_id, utcnow() - timedelta(seconds=beat_age))
 
 
+async def beat(h: Harness, *worker_ids: str) -> None:
+    """The live workers beat, as their heartbeat loops would every 0.5 s: on a loaded machine
+    more than DEAD_AFTER can pass between registering them and a check."""
+    async with h.store.transaction() as conn:
+        for worker_id in worker_ids:
+            await fleet.heartbeat(conn, worker_id, utcnow())
+
+
 async def take(h: Harness, owner: str, **kw: Any) -> list[leases.Lease]:
     async with h.store.transaction() as conn:
         taken, _left = await leases.acquire(conn, owner=owner, now=utcnow(), lease_seconds=30,
@@ -60,12 +68,15 @@ async def test_takeover_follows_the_owners_heartbeat(
     await h.send(account_id, "send_order", symbol="BTC/USDT", side="buy", order_type="market",
                  qty="0.001")
     (first,) = [t for t in await take(h, old) if t.account_id == account_id]
+    live = [new] if taken_over else [new, old]
+    await beat(h, *live)
     async with h.store.read() as conn:
         orphaned = account_id in await leases.orphaned_accounts(conn, utcnow(), DEAD_AFTER)
     assert orphaned is taken_over
 
     # without `dead_after` only the expiry frees a lease: nothing is taken
     assert account_id not in [t.account_id for t in await take(h, new)]
+    await beat(h, *live)
     second = [t for t in await take(h, new, dead_after=DEAD_AFTER) if t.account_id == account_id]
     assert bool(second) is taken_over
     events = await owner_events(h, account_id)
@@ -78,5 +89,6 @@ async def test_takeover_follows_the_owners_heartbeat(
     async with h.store.transaction() as conn:  # the old owner is fenced out
         with pytest.raises(leases.LeaseLost):
             await leases.hold(conn, first, owner=old, now=utcnow())
+    await beat(h, new)
     async with h.store.read() as conn:
         assert account_id not in await leases.orphaned_accounts(conn, utcnow(), DEAD_AFTER)
