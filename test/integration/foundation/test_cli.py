@@ -19,7 +19,7 @@ from apps.oms.store import accounts as account_store
 from apps.oms.store import audit, identity
 from apps.oms.store.migrate import upgrade
 from apps.oms.store.store import Store
-from test.conftest import create_mysql_database, drop_mysql_database
+from test.conftest import MYSQL_HOST, MYSQL_PORT, create_mysql_database, drop_mysql_database
 
 pytestmark = pytest.mark.mysql
 runner = CliRunner()
@@ -331,7 +331,8 @@ def test_wrong_database_url_is_one_line_and_exit_code(url: str, fragment: str, c
     ("url", "fragment"),
     [
         ("nonsense", "not a valid database URL"),
-        ("mysql+aiomysql://root@127.0.0.1:3306/oms_no_such_database", "Unknown database"),
+        (f"mysql+aiomysql://root@{MYSQL_HOST}:{MYSQL_PORT}/oms_no_such_database",
+         "Unknown database"),
     ],
 )
 def test_worker_with_a_wrong_database_url_ends_with_one_line(url: str, fragment: str) -> None:
