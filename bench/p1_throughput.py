@@ -31,7 +31,7 @@ from sqlalchemy import func, select
 
 from apps.oms.store.store import Store
 from apps.oms.store.tables import commands, deals
-from bench.harness import record_shape, report, select1_baseline, stack
+from bench.harness import cpu_per_command, record_shape, report, select1_baseline, stack, stack_cpu
 
 
 async def send_all(
@@ -104,9 +104,11 @@ def run_once(args: argparse.Namespace) -> dict[str, Any]:
                driver=args.driver, mode=args.mode) as s:  # fmt: skip
         baseline = select1_baseline(s.url)
         begin = time.perf_counter()
+        cpu_begin = stack_cpu(s)
         accept_s = asyncio.run(
             send_all(s.base, s.trader_key, s.account_ids, args.commands, args.batch, args.senders)
         )
+        cpu_accepted = stack_cpu(s)
         if args.drain:
             begin = time.perf_counter()
             for _ in range(args.workers):
@@ -114,6 +116,7 @@ def run_once(args: argparse.Namespace) -> dict[str, Any]:
         first: list[float] = []
         _, by_status, booked = asyncio.run(wait_done(s.url, args.commands, 900, first))
         end = time.perf_counter()
+        cpu_end = stack_cpu(s)
         total_s = end - begin
         after = select1_baseline(s.url)
         shape = record_shape(s)
@@ -145,6 +148,13 @@ def run_once(args: argparse.Namespace) -> dict[str, Any]:
         "deals": booked,
         "group_commit": not args.no_group,
         "recorded": shape,
+        # CPU milliseconds per command of the API, the worker(s) and MariaDB: while the
+        # commands were sent, after that until the last one finished, and in all
+        "cpu_ms_per_command": {
+            "accepting": cpu_per_command(cpu_begin, cpu_accepted, args.commands),
+            "after": cpu_per_command(cpu_accepted, cpu_end, args.commands),
+            "total": cpu_per_command(cpu_begin, cpu_end, args.commands),
+        },
         "target": ">= 1000 commands/s",
     }
 

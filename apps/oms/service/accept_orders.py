@@ -25,15 +25,12 @@ from apps.oms.errors import NotFound
 from apps.oms.service.acceptance import (
     Accepted,
     Ctx,
-    generate_client_order_id,
     require_price_for_limit,
 )
 from apps.oms.service.command_models import ClosePosition, SendOrder
 from apps.oms.service.risk_snapshot import needs_reference_price, reference_price, risk_scopes
 from apps.oms.service.shadow import note_strategy_link, record_shadow, shadow_scope
 from apps.oms.service.views import order_view, position_view
-from apps.oms.store import commands as command_store
-from apps.oms.store import orders as order_store
 from apps.oms.store import positions as position_store
 from apps.oms.store import strategies as strategy_store
 
@@ -99,11 +96,11 @@ async def load_book(ctx: Ctx, symbol: str, position_id: int) -> AccountBook:
     return AccountBook(ctx.account_id, mode, book)
 
 
-def order_values(ctx: Ctx, command_id: int, client_order_id: str, **fields: Any) -> dict[str, Any]:
+def order_values(ctx: Ctx, **fields: Any) -> dict[str, Any]:
+    """A new order's row but for the ids it gets from its command (`Ctx.hold`)."""
     return {
-        "account_id": ctx.account_id, "command_id": command_id, "client_order_id": client_order_id,
-        "status": "PENDING_SUBMIT", "is_open": True, "created_at": ctx.now, "updated_at": ctx.now,
-        **fields,
+        "account_id": ctx.account_id, "status": "PENDING_SUBMIT", "is_open": True,
+        "created_at": ctx.now, "updated_at": ctx.now, **fields,
     }  # fmt: skip
 
 
@@ -114,18 +111,20 @@ async def _record_order(
     reserve: Position | None,
     qty: Decimal,
 ) -> Accepted:
+    """The command and its `PENDING_SUBMIT` order, held to be written with the batch's others
+    (`Ctx.hold`); a close's reservation is written now (one conditional row update)."""
     scope = await shadow_scope(ctx, int(fields["strategy_id"]))
     if scope is not None:
         return await record_shadow(ctx, client_order_id, fields, scope)
-    command_id = await ctx.insert_command(client_order_id=client_order_id)
-    coid = client_order_id or generate_client_order_id(command_id)
-    order_id = await order_store.insert_order(
-        ctx.conn, order_values(ctx, command_id, coid, **fields)
-    )
-    await command_store.set_order_id(ctx.conn, command_id, order_id)
-    row = order_store.inserted_row(order_id, order_values(ctx, command_id, coid, **fields))
+    accepted = Accepted(0, None, "queued")
     strategy_id = int(fields["strategy_id"])
-    await ctx.event("position", "order_accepted", order_view(row), strategy_id)
+    await ctx.event("position", "order_accepted", {}, strategy_id)
+    accepted_payload = ctx.events[-1]["payload"]  # completed once the order has its ids
+
+    def complete(_command_id: int, row: dict[str, Any] | None) -> None:
+        assert row is not None  # noqa: S101 - held with its order
+        accepted_payload.update(order_view(row))
+
     if reserve is not None:
         reserved = replace(reserve_close(reserve, qty), updated_at=ctx.now)
         await position_store.save_reservation(ctx.conn, reserved)
@@ -134,7 +133,8 @@ async def _record_order(
         await ctx.event(
             "position", "position_close_requested", position_view(prow), reserved.strategy_id
         )
-    return Accepted(command_id, order_id, "queued")
+    ctx.hold(accepted, complete, order=order_values(ctx, **fields), client_order_id=client_order_id)
+    return accepted
 
 
 async def accept_send_order(ctx: Ctx) -> Accepted:
@@ -161,6 +161,9 @@ async def accept_send_order(ctx: Ctx) -> Accepted:
         reserve = preview.target
     if reserve is not None:  # reserved rows are re-read under lock before the conditional write
         reserve = await visible_position(ctx, reserve.position_id, lock=True)
+    limits = await ctx.risk_limits()
+    if limits:  # the counters of its limits count the orders of the sends held before it
+        await ctx.write_held()
     scopes = await risk_scopes(
         ctx.conn,
         account_id=ctx.account_id,
@@ -171,7 +174,7 @@ async def accept_send_order(ctx: Ctx) -> Accepted:
         strategy_allow_new=allow_new,
         position_qty=preview.position_qty,
         now=ctx.now,
-        limits=await ctx.risk_limits(),
+        limits=limits,
     )
     targets = p.oms_stop_loss is not None or p.oms_stop_gain is not None
     quote = None

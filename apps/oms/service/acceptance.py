@@ -54,15 +54,68 @@ class Accepted:
     shadow: bool = False  # recorded in shadow mode: nothing was sent (service/shadow.py)
 
 
+@dataclass(slots=True)
+class Held:
+    """A command accepted but not written yet (`Ctx.hold`): its row, its order's row (without
+    the ids it gets from the command), and what to complete once both have ids."""
+
+    command: dict[str, Any]
+    order: dict[str, Any] | None
+    client_order_id: str | None  # the caller's; else one is generated from the command id
+    accepted: Accepted  # its ids are set by `write_held`
+    complete: Callable[[int, dict[str, Any] | None], None]  # (command id, order row as stored)
+
+
 @dataclass
 class BatchShare:
     """What the commands of one batch share inside the batch's one transaction: rows read once
-    (account, risk limits: nothing an acceptance writes) and the outbox rows of the commands
-    accepted so far, written in one statement before the commit."""
+    (account, risk limits: nothing an acceptance writes), the commands held back to be written
+    together (`held`, with their idempotency keys), and the outbox rows of the commands accepted
+    so far, written in one statement before the commit."""
 
     accounts: dict[int, dict[str, Any] | None] = field(default_factory=dict)
     limits: dict[int, dict[int, dict[str, Any]]] = field(default_factory=dict)
     events: list[dict[str, Any]] = field(default_factory=list)
+    held: list[Held] = field(default_factory=list)
+    held_keys: set[tuple[Any, ...]] = field(default_factory=set)
+
+
+def idempotency_keys(
+    account_id: int, request_id: str | None, client_order_id: str | None
+) -> set[tuple[Any, ...]]:
+    """The unique keys a new command takes: its request id (per account) and the client order
+    id of its order (everywhere)."""
+    keys: set[tuple[Any, ...]] = set()
+    if request_id is not None:
+        keys.add(("request", account_id, request_id))
+    if client_order_id is not None:
+        keys.add(("client", client_order_id))
+    return keys
+
+
+async def write_held(conn: AsyncConnection, share: BatchShare) -> None:
+    """Write the held commands, in the order they were accepted (so their ids keep that order,
+    which is the queue's), and their orders: one statement each for all of them, and one that
+    gives the commands their order ids. Then each gets its ids and its events their payloads."""
+    held, share.held = share.held, []
+    share.held_keys.clear()
+    if not held:
+        return
+    command_ids = await command_store.insert_commands(conn, [h.command for h in held])
+    orders: list[tuple[int, dict[str, Any]]] = []  # (command id, order row)
+    for h, cid in zip(held, command_ids, strict=True):
+        if h.order is not None:
+            coid = h.client_order_id or generate_client_order_id(cid)
+            h.order.update(command_id=cid, client_order_id=coid)
+            orders.append((cid, h.order))
+    order_ids = await order_store.insert_orders(conn, [row for _, row in orders])
+    by_command = {cid: oid for (cid, _), oid in zip(orders, order_ids, strict=True)}
+    await command_store.set_order_ids(conn, by_command)
+    for h, cid in zip(held, command_ids, strict=True):
+        oid = by_command.get(cid)
+        h.accepted.command_id, h.accepted.order_id = cid, oid
+        row = None if h.order is None or oid is None else order_store.inserted_row(oid, h.order)
+        h.complete(cid, row)
 
 
 @dataclass
@@ -95,16 +148,16 @@ class Ctx:
         except AccessDenied as exc:
             raise PermissionDenied(exc.message, code=exc.code) from exc
 
-    async def insert_command(
+    def command_row(
         self,
         *,
         client_order_id: str | None = None,
         status: str = "queued",
         result: dict[str, Any] | None = None,
         error: dict[str, Any] | None = None,
-    ) -> int:
-        return await command_store.insert_command(
-            self.conn,
+    ) -> dict[str, Any]:
+        """This command's row (`command_store.command_values`)."""
+        return command_store.command_values(
             account_id=self.account_id,
             command_type=self.envelope.command,
             request_id=self.envelope.request_id,
@@ -122,6 +175,44 @@ class Ctx:
             error_code=None if error is None else error["code"],
             error_message=None if error is None else error["message"],
         )
+
+    async def insert_command(
+        self,
+        *,
+        client_order_id: str | None = None,
+        status: str = "queued",
+        result: dict[str, Any] | None = None,
+        error: dict[str, Any] | None = None,
+    ) -> int:
+        """Write this command now (commands that read or write other rows as they accept)."""
+        row = self.command_row(
+            client_order_id=client_order_id, status=status, result=result, error=error
+        )
+        return (await command_store.insert_commands(self.conn, [row]))[0]
+
+    def hold(
+        self,
+        accepted: Accepted,
+        complete: Callable[[int, dict[str, Any] | None], None],
+        *,
+        order: dict[str, Any] | None = None,
+        client_order_id: str | None = None,
+        status: str = "queued",
+        result: dict[str, Any] | None = None,
+    ) -> None:
+        """Accept the command and, if given, its order (`order`: the row without `command_id`
+        and `client_order_id`) without writing them yet: `write_held` writes every held command
+        of the transaction together before it commits, or before a read that could see them.
+        `accepted` gets its ids and `complete` is called with them then."""
+        command = self.command_row(client_order_id=client_order_id, status=status, result=result)
+        self.share.held.append(Held(command, order, client_order_id, accepted, complete))
+        self.share.held_keys |= idempotency_keys(
+            self.account_id, self.envelope.request_id, client_order_id
+        )
+
+    async def write_held(self) -> None:
+        """Write the held commands now (something is about to read their rows)."""
+        await write_held(self.conn, self.share)
 
     async def risk_limits(self) -> dict[int, dict[str, Any]]:
         """The account's risk limits by strategy (0 = the account's own), read once per batch."""
@@ -244,6 +335,7 @@ async def accept(
                 accepted = await accept_in(
                     conn, share, principal, envelope, payload, handlers, on_accepted
                 )
+                await write_held(conn, share)
                 await outbox.append_events(conn, share.events)
                 return accepted
         except IntegrityError as exc:
@@ -264,9 +356,10 @@ async def accept_in(
 ) -> Accepted:
     """Authorise and accept one validated command inside the caller's transaction (or
     savepoint). Its outbox rows are added to `share.events` only when it is accepted, for the
-    caller to write; `on_accepted` runs then (not for a repeat). Raises `OmsError` on refusal;
-    `IntegrityError` when a concurrent duplicate won an idempotency key (the caller retries, and
-    the retry finds that duplicate)."""
+    caller to write; `on_accepted` runs then (not for a repeat). An order-creating command is
+    held (`Ctx.hold`): the caller ends with `write_held` before its events. Raises `OmsError`
+    on refusal; `IntegrityError` when a concurrent duplicate won an idempotency key (the caller
+    retries, and the retry finds that duplicate)."""
     account_id = envelope.account_id
     principal.require(Action.READ, account_id)
     principal.require(required_action(envelope, payload, principal.role), account_id)
@@ -280,6 +373,8 @@ async def accept_in(
         account = share.accounts[account_id]
         if account is None:
             raise NotFound(f"account {account_id} not found", code="account_not_found")
+        if share.held_keys & idempotency_keys(account_id, envelope.request_id, client_order_id):
+            await write_held(conn, share)  # a repeat of a held command: find it in the store
         repeat = await existing_result(conn, digest, account_id, envelope, client_order_id)
         if repeat is not None:
             return repeat
@@ -295,6 +390,7 @@ async def accept_in(
         ctx = Ctx(conn, principal, account, envelope, payload, digest, utcnow(), share=share)
         accepted = await handlers[envelope.command](ctx)
         if on_accepted is not None:
+            await write_held(conn, share)  # it writes with the command's id
             await on_accepted(conn, accepted)
     except DomainError as exc:
         raise domain_to_oms(exc) from exc

@@ -42,16 +42,19 @@ async def record_shadow(
     ctx: Ctx, client_order_id: str | None, fields: dict[str, Any], scope: Scope
 ) -> Accepted:
     """The command, finished (`completed`), with `result = {shadow, scope, would_send}` and a
-    `command_shadowed` event in the same transaction."""
+    `command_shadowed` event in the same transaction (held like any accepted send: `Ctx.hold`)."""
     would = {k: v for k, v in plain_json(fields).items() if v is not None}
     if client_order_id is not None:
         would["client_order_id"] = client_order_id
     result = {"shadow": True, "scope": scope, "would_send": would}
-    command_id = await ctx.insert_command(
-        client_order_id=client_order_id, status="completed", result=result
-    )
     strategy_id = int(fields.get("strategy_id") or 0)
-    payload = {"command_id": command_id, "command": ctx.envelope.command,
-               "status": "completed", **result}  # fmt: skip
+    payload: dict[str, Any] = {"command_id": None, "command": ctx.envelope.command,
+                               "status": "completed", **result}  # fmt: skip
+    accepted = Accepted(0, None, "completed", shadow=True)
+
+    def complete(command_id: int, _order: dict[str, Any] | None) -> None:
+        payload["command_id"] = command_id
+
+    ctx.hold(accepted, complete, client_order_id=client_order_id, status="completed", result=result)
     await ctx.event("position", "command_shadowed", payload, strategy_id)
-    return Accepted(command_id, None, "completed", shadow=True)
+    return accepted

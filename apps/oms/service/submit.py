@@ -21,6 +21,7 @@ from apps.oms.service.acceptance import (
     Handler,
     accept,
     accept_in,
+    write_held,
 )
 from apps.oms.service.command_models import CommandEnvelope, Payload, parse_payload
 from apps.oms.service.principal import Principal
@@ -144,19 +145,22 @@ async def _one(store: Store, principal: Principal, index: int, raw: Any) -> Item
 
 
 async def _batch(store: Store, principal: Principal, raw_items: list[Any]) -> list[Item]:
-    """Several commands in one transaction, each in a savepoint: a refused command leaves no
-    trace and the others stand; account and risk-limit rows are read once, the outbox rows of
-    every accepted command go in one statement, and the batch pays one commit. A command that
-    lost an idempotency key to a concurrent duplicate is accepted again after the batch, in a
-    transaction of its own, which finds that duplicate and answers with its result."""
+    """Several commands in one transaction: a refused command leaves no trace and the others
+    stand; account and risk-limit rows are read once, the accepted sends are written together
+    (one multi-row insert each for their commands and orders: `acceptance.write_held`), the
+    outbox rows of every accepted command go in one statement, and the batch pays one commit.
+    A command that lost an idempotency key to a concurrent duplicate is accepted again after
+    the batch, in a transaction of its own, which finds that duplicate and answers with its
+    result."""
     parsed = [_parse(i, raw) for i, raw in enumerate(raw_items)]
     try:
         return await _in_one_transaction(store, principal, parsed)
-    except OperationalError as exc:
-        if not _lock_conflict(exc):
+    except (OperationalError, IntegrityError) as exc:
+        if isinstance(exc, OperationalError) and not _lock_conflict(exc):
             raise  # e.g. a lost connection: its commit may have happened, so nothing is redone
-        # a deadlock or lock wait (two lists locking the same positions in different orders)
-        # rolled the whole list back before its commit: accept it command by command
+        # a deadlock or lock wait (two lists locking the same positions in different orders),
+        # or a held send whose idempotency key a concurrent command took meanwhile, rolled the
+        # whole list back before its commit: accept it command by command
         return [
             entry if isinstance(entry, Item) else await _alone(store, principal, i, *entry)
             for i, entry in enumerate(parsed)
@@ -164,6 +168,9 @@ async def _batch(store: Store, principal: Principal, raw_items: list[Any]) -> li
 
 
 LOCK_CONFLICTS = {1205, 1213}  # MySQL/MariaDB lock wait timeout, deadlock
+# commands whose acceptance writes nothing but held rows and one conditional row update (a
+# close's reservation): they need no savepoint of their own
+HELD_ONLY = frozenset({"send_order", "close_position"})
 
 
 def _lock_conflict(exc: OperationalError) -> bool:
@@ -179,6 +186,7 @@ async def _in_one_transaction(
     store: Store, principal: Principal, parsed: list[tuple[CommandEnvelope, Payload] | Item]
 ) -> list[Item]:
     items: dict[int, Item] = {}
+    accepted: dict[int, tuple[CommandEnvelope, Accepted]] = {}  # ids complete once written
     raced: list[int] = []
     async with store.transaction() as conn:
         share = BatchShare()
@@ -188,15 +196,22 @@ async def _in_one_transaction(
                 continue
             envelope, payload = entry
             try:
-                async with conn.begin_nested():
-                    accepted = await accept_in(conn, share, principal, envelope, payload, HANDLERS)
+                if envelope.command in HELD_ONLY:
+                    done = await accept_in(conn, share, principal, envelope, payload, HANDLERS)
+                else:  # it may read the held commands' rows, and writes as it goes
+                    await write_held(conn, share)
+                    async with conn.begin_nested():
+                        done = await accept_in(conn, share, principal, envelope, payload, HANDLERS)
             except OmsError as exc:
                 items[index] = _refused(index, exc)
             except IntegrityError:
                 raced.append(index)
             else:
-                items[index] = _accepted(index, envelope, accepted)
+                accepted[index] = (envelope, done)
+        await write_held(conn, share)
         await outbox.append_events(conn, share.events)
+    for index, (envelope, done) in accepted.items():
+        items[index] = _accepted(index, envelope, done)
     for index in raced:
         entry = parsed[index]
         assert not isinstance(entry, Item)  # noqa: S101 - only parsed commands race

@@ -14,7 +14,7 @@ from apps.oms.domain.book import AccountBook
 from apps.oms.domain.enums import PositionMode
 from apps.oms.domain.positions import Deal, Position
 from apps.oms.store.leases import lock
-from apps.oms.store.many import update_by_id
+from apps.oms.store.many import insert_returning_ids, update_by_id
 from apps.oms.store.positions import (
     deal_from_row,
     flat_values,
@@ -26,8 +26,6 @@ from apps.oms.store.tables import deals, positions
 P = positions.c
 D = deals.c
 UPDATE_POSITION = update(positions).where(P.id == bindparam("b_id"))
-# the ids come back in the order of the rows given (SQLAlchemy's "insertmanyvalues")
-INSERT_DEALS = insert(deals).returning(D.id, sort_by_parameter_order=True)
 
 
 async def load_book(
@@ -119,13 +117,9 @@ async def insert_deal_row(conn: AsyncConnection, row: dict[str, Any]) -> int:
 
 
 async def insert_deals(conn: AsyncConnection, rows: list[dict[str, Any]]) -> list[int]:
-    """Insert deal rows (`deal_values`) and return their ids in row order: one multi-row
-    `INSERT … RETURNING` on MariaDB ≥ 10.5; SQLite cannot promise RETURNING's row order, so
-    SQLAlchemy runs that statement row by row there; without RETURNING, one insert per row."""
-    if len(rows) > 1 and conn.dialect.insert_returning:
-        result = await conn.execute(INSERT_DEALS, rows)
-        return [int(r[0]) for r in result]
-    return [await insert_deal_row(conn, row) for row in rows]
+    """Insert deal rows (`deal_values`) and return their ids in row order
+    (`many.insert_returning_ids`)."""
+    return await insert_returning_ids(conn, deals, rows)
 
 
 async def get_position_row(conn: AsyncConnection, position_id: int) -> dict[str, Any] | None:

@@ -9,13 +9,13 @@ from typing import Any
 from sqlalchemy import bindparam, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from apps.oms.store.many import insert_returning_ids, update_by_id
 from apps.oms.store.tables import commands
 
 TERMINAL = ("completed", "failed", "canceled")
 
 
-async def insert_command(
-    conn: AsyncConnection,
+def command_values(
     *,
     account_id: int,
     command_type: str,
@@ -30,30 +30,39 @@ async def insert_command(
     result: dict[str, Any] | None = None,
     error_code: str | None = None,
     error_message: str | None = None,
-) -> int:
-    finished = now if status in TERMINAL else None
-    inserted = await conn.execute(
-        insert(commands),
-        {
-            "account_id": account_id,
-            "command_type": command_type,
-            "request_id": request_id,
-            "client_order_id": client_order_id,
-            "content_hash": content_hash,
-            "payload": payload,
-            "status": status,
-            "result": result,
-            "error_code": error_code,
-            "error_message": error_message,
-            "api_key_id": api_key_id,
-            "user_id": user_id,
-            "attempts": 0,
-            "created_at": now,
-            "updated_at": now,
-            "finished_at": finished,
-        },
-    )
+) -> dict[str, Any]:
+    """A new command's row (every column but `id` and `order_id`: rows inserted together must
+    have the same keys)."""
+    return {
+        "account_id": account_id,
+        "command_type": command_type,
+        "request_id": request_id,
+        "client_order_id": client_order_id,
+        "content_hash": content_hash,
+        "payload": payload,
+        "status": status,
+        "result": result,
+        "error_code": error_code,
+        "error_message": error_message,
+        "api_key_id": api_key_id,
+        "user_id": user_id,
+        "attempts": 0,
+        "created_at": now,
+        "updated_at": now,
+        "finished_at": now if status in TERMINAL else None,
+    }
+
+
+async def insert_command(conn: AsyncConnection, **values: Any) -> int:
+    """Insert one command (keyword arguments of `command_values`); returns its id."""
+    inserted = await conn.execute(insert(commands), command_values(**values))
     return int(inserted.inserted_primary_key[0])  # type: ignore[index]
+
+
+async def insert_commands(conn: AsyncConnection, rows: list[dict[str, Any]]) -> list[int]:
+    """Insert command rows (`command_values`), ids in row order, in one statement where the
+    dialect can (`many.insert_returning_ids`)."""
+    return await insert_returning_ids(conn, commands, rows)
 
 
 SET_ORDER_ID = update(commands).where(commands.c.id == bindparam("b_id"))
@@ -61,6 +70,14 @@ SET_ORDER_ID = update(commands).where(commands.c.id == bindparam("b_id"))
 
 async def set_order_id(conn: AsyncConnection, command_id: int, order_id: int) -> None:
     await conn.execute(SET_ORDER_ID, {"order_id": order_id, "b_id": command_id})
+
+
+async def set_order_ids(conn: AsyncConnection, order_ids: dict[int, int]) -> None:
+    """Several commands' order ids (command id -> order id) in one statement."""
+    if len(order_ids) == 1:
+        await set_order_id(conn, *next(iter(order_ids.items())))
+    elif order_ids:
+        await conn.execute(update_by_id(commands, {c: {"order_id": o} for c, o in order_ids.items()}))
 
 
 async def find_by_request_id(

@@ -1,14 +1,20 @@
-"""One UPDATE for many rows that each get their own values (a batch's order updates, its
-commands' finishes): every column that any row changes becomes
+"""Many rows in one statement.
+
+`update_by_id`: one UPDATE for many rows that each get their own values (a batch's order
+updates, its commands' finishes): every column that any row changes becomes
 `CASE id WHEN <id> THEN <value> ... ELSE <column> END`, over `WHERE id IN (...)`. On MySQL an
-`executemany` of an UPDATE is one round trip per row; this is one for all of them."""
+`executemany` of an UPDATE is one round trip per row; this is one for all of them.
+
+`insert_returning_ids`: rows inserted in one `INSERT … RETURNING id`, their auto-increment ids
+back in row order."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
-from sqlalchemy import ColumnElement, Table, Update, case, literal, update
+from sqlalchemy import ColumnElement, Insert, Table, Update, case, insert, literal, update
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 
 def update_by_id(
@@ -28,3 +34,34 @@ def update_by_id(
         else:
             sets[name] = case(whens, value=key, else_=column)
     return update(table).where(key.in_(ids), *where).values(sets)
+
+
+_INSERTS: dict[str, tuple[Insert, Insert]] = {}  # table name -> (plain, returning ids in order)
+
+
+def _inserts(table: Table) -> tuple[Insert, Insert]:
+    """The table's two insert statements, built once (hot statements are constants)."""
+    built = _INSERTS.get(table.name)
+    if built is None:
+        # the ids come back in the order of the rows given (SQLAlchemy's "insertmanyvalues")
+        returning = insert(table).returning(table.c.id, sort_by_parameter_order=True)
+        built = _INSERTS[table.name] = (insert(table), returning)
+    return built
+
+
+async def insert_returning_ids(
+    conn: AsyncConnection, table: Table, rows: Sequence[Mapping[str, Any]]
+) -> list[int]:
+    """Insert `rows` (each with the same keys) and return their ids in row order: one
+    multi-row `INSERT … RETURNING` on MariaDB ≥ 10.5; SQLite cannot promise RETURNING's row
+    order, so SQLAlchemy runs that statement row by row there; without RETURNING (MySQL 8),
+    one insert per row."""
+    plain, returning = _inserts(table)
+    if len(rows) > 1 and conn.dialect.insert_returning:
+        result = await conn.execute(returning, list(rows))
+        return [int(r[0]) for r in result]
+    ids = []
+    for row in rows:
+        inserted = await conn.execute(plain, row)
+        ids.append(int(inserted.inserted_primary_key[0]))  # type: ignore[index]
+    return ids

@@ -10,6 +10,7 @@ from typing import Any
 from sqlalchemy import func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from apps.oms.store.many import insert_returning_ids
 from apps.oms.store.tables import orders
 
 ORDER_DEFAULTS: dict[str, Any] = {
@@ -29,6 +30,12 @@ def inserted_row(order_id: int, values: dict[str, Any]) -> dict[str, Any]:
 async def insert_order(conn: AsyncConnection, values: dict[str, Any]) -> int:
     result = await conn.execute(insert(orders), values)
     return int(result.inserted_primary_key[0])  # type: ignore[index]
+
+
+async def insert_orders(conn: AsyncConnection, rows: list[dict[str, Any]]) -> list[int]:
+    """Insert order rows (each with the same keys), ids in row order, in one statement where
+    the dialect can (`many.insert_returning_ids`)."""
+    return await insert_returning_ids(conn, orders, rows)
 
 
 async def get_order(
