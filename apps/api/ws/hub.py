@@ -132,6 +132,8 @@ class StreamHub:
         what lets a connection switch from catch-up to live without a gap."""
         self.last_seq = events[-1].seq
         connections = list(self.connections)
+        if not connections:  # nobody to serialise for (the read model follows all the same)
+            return
         for event in events:
             text = event_text(event)
             for connection in connections:
