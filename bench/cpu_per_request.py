@@ -2,10 +2,11 @@
 ASGI (no HTTP client, no load generator in the measured process) on a fresh MariaDB database:
 `SELECT 1` baseline route (bench/baseline_app.py, same store and driver), `GET /oms/positions/open`
 and `/oms/orders/open` (limit=100, 1,000 open rows over 10 accounts), and `POST /oms/commands`
-send_order (single and a batch of 10). Rounds interleaved, medians of three; figures are also
-given as ratios to the baseline, which survive a change of machine. One JSON line.
+send_order (single, and a list of `--batch` sends, 10 by default). Rounds interleaved, medians
+of three; figures are also given as ratios to the baseline, which survive a change of machine.
+One JSON line.
 
-    .venv/bin/python -m bench.cpu_per_request [--driver asyncmy] [--requests 300]
+    .venv/bin/python -m bench.cpu_per_request [--driver asyncmy] [--requests 300] [--batch 50]
 """
 
 from __future__ import annotations
@@ -88,7 +89,9 @@ async def settle(app: FastAPI) -> None:
         pass
 
 
-async def measure(url: str, requests: int, runs: int, read_model: bool) -> dict[str, Any]:
+async def measure(
+    url: str, requests: int, runs: int, read_model: bool, batch: int = 10
+) -> dict[str, Any]:
     _admin, key, ids = await _seed(url, 10, "hedge")
     await seed_rows(url, ids, 100)
     settings = load_settings(
@@ -120,12 +123,12 @@ async def measure(url: str, requests: int, runs: int, read_model: bool) -> dict[
             lambda: call(app, "POST", "/oms/commands", key, json.dumps(order()).encode()),
             1,
         ),
-        "accept_batch_of_10_per_command": (
+        f"accept_batch_of_{batch}_per_command": (
             lambda: call(
                 app, "POST", "/oms/commands", key,
-                json.dumps([order() for _ in range(10)]).encode(),
+                json.dumps([order() for _ in range(batch)]).encode(),
             ),
-            10,
+            batch,
         ),
     }
     samples: dict[str, list[float]] = {name: [] for name in cases}
@@ -152,6 +155,7 @@ def main() -> None:
     parser.add_argument("--driver", choices=("aiomysql", "asyncmy"), default="aiomysql")
     parser.add_argument("--requests", type=int, default=300)
     parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--batch", type=int, default=10, help="sends per list in the list case")
     parser.add_argument(
         "--read-model", choices=("on", "off"), default="on",
         help="off: open reads from the store (the fallback path), for comparison",
@@ -163,7 +167,7 @@ def main() -> None:
     url = f"mysql+{args.driver}://root@127.0.0.1:3306/{name}"
     try:
         upgrade(url)
-        result = asyncio.run(measure(url, args.requests, args.runs, args.read_model == "on"))
+        result = asyncio.run(measure(url, args.requests, args.runs, args.read_model == "on", args.batch))
     finally:
         _mysql(f"DROP DATABASE IF EXISTS `{name}`")
     report_line(
