@@ -121,11 +121,13 @@ def consults_open_positions(mode: PositionMode, external: bool = False) -> bool:
 
 def _select_target(book: AccountBook, order: OrderRef, symbol: str) -> tuple[Position | None, bool]:
     """(target position or None for a new one, whether crossing zero is a netting reversal)."""
-    explicit = book.positions.get(order.position_id) if order.position_id > 0 else None
+    # any id but 0 names a position: stored rows have positive ids, and a batch that has not
+    # written a position yet knows it by a negative stand-in id
+    explicit = book.positions.get(order.position_id) if order.position_id != 0 else None
     if explicit is not None and explicit.symbol != symbol:
         raise InvalidPositionId(f"position {order.position_id} is not on {symbol}")
     dedicated = not consults_open_positions(book.position_mode, order.external)
-    if dedicated and order.position_id > 0 and explicit is None:
+    if dedicated and order.position_id != 0 and explicit is None:
         raise InvalidPositionId(f"position {order.position_id} is not in the book")
     if explicit is not None and not explicit.is_open:
         explicit = None

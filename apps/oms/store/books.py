@@ -82,6 +82,11 @@ async def insert_position(conn: AsyncConnection, position: Position) -> int:
     return int(result.inserted_primary_key[0])  # type: ignore[index]
 
 
+async def insert_positions(conn: AsyncConnection, new: list[Position]) -> list[int]:
+    """Insert new positions, ids in list order (`many.insert_returning_ids`)."""
+    return await insert_returning_ids(conn, positions, [position_values(p) for p in new])
+
+
 async def update_position(conn: AsyncConnection, position: Position) -> None:
     # the SET list comes from the parameter names: no statement is built per call
     await conn.execute(UPDATE_POSITION, {**position_values(position), "b_id": position.position_id})

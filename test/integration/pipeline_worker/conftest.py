@@ -66,8 +66,12 @@ class Harness:
         self.venues = VenueCache(Settings(), store)
         self.runtimes: dict[int, AccountRuntime] = {}
 
-    async def account(self, mode: str = "netting", faults: dict[str, Any] | None = None) -> int:
-        config = {"paper": {"faults": faults}} if faults else {}
+    async def account(
+        self, mode: str = "netting", faults: dict[str, Any] | None = None,
+        book: dict[str, Any] | None = None,
+    ) -> int:
+        paper = {**({"faults": faults} if faults else {}), **({"book": book} if book else {})}
+        config = {"paper": paper} if paper else {}
         async with self.store.transaction() as conn:
             return await insert_account(conn, exchange_id="paper", label="t", position_mode=mode,
                                         is_testnet=False, is_live=False, config=config)

@@ -19,7 +19,7 @@ from apps.oms.clock import utcnow
 from apps.oms.service.views import position_view
 from apps.oms.service.worker import step
 from apps.oms.store import risk as risk_store
-from apps.oms.store.tables import deals, outbox, positions
+from apps.oms.store.tables import deals, orders, outbox, positions
 
 from .conftest import Harness
 from .test_commands import assert_fold
@@ -192,3 +192,65 @@ async def test_a_loss_limit_sees_the_deals_the_batch_booked(
                                                   {"daily_loss_limit": Decimal(40)})
     assert (refused["status"], refused["error_code"]) == ("failed", "risk_blocked"), refused
     await assert_fold(h, acct)
+
+
+@pytest.mark.parametrize("limits", [False, True])
+async def test_positions_a_batch_opens_are_inserted_together(
+    harness: Callable[..., Harness], limits: bool
+) -> None:
+    """Hedge: every market send opens a position. A joined batch inserts the positions it
+    opened at its end, in one statement on MariaDB, known until then by stand-in ids (with risk
+    limits, each send's re-check writes the ones before it first: its counters read them); a
+    send that walks several book levels books several trades into its one position, and every
+    row and event names real ids: the books equal the classic path's, command at a time. (The
+    joined venue also follows the account's own `paper.book`: its locked load reads no config,
+    and it used to fall back to the default book, one trade at the last price.)"""
+    book = {"level_volume": "0.001"}  # one 0.001 per level: a 0.003 market order takes three
+    classic, joined = harness(batch_size=0), harness()
+    await joined.price(SYMBOL, "50000")
+    one, batch = await classic.account("hedge", book=book), await joined.account("hedge", book=book)
+    if limits:
+        async with joined.store.transaction() as conn:
+            await risk_store.put_limits(conn, batch, 0, {"max_open_positions": 100}, utcnow())
+    plan = [("buy", "0.003"), ("sell", "0.002"), ("buy", "0.001"), ("buy", "0.003")]
+    for h, acct in ((classic, one), (joined, batch)):
+        for side, qty in plan:
+            await h.send(acct, "send_order", symbol=SYMBOL, side=side, order_type="market",
+                         qty=qty)  # fmt: skip
+    await classic.drain(one, housekeeping=False)
+    inserts: list[str] = []
+
+    def count(_c: Any, _cur: Any, statement: str, *_: Any) -> None:
+        if statement.lstrip().startswith("INSERT INTO positions"):
+            inserts.append(statement)
+
+    rt = await joined.runtime(batch)
+    event.listen(joined.store.engine.sync_engine, "before_cursor_execute", count)
+    try:
+        assert await step.run_next(rt, asyncio.Event())  # the whole plan: one joined batch
+    finally:
+        event.remove(joined.store.engine.sync_engine, "before_cursor_execute", count)
+    assert not await step.run_next(rt, asyncio.Event())
+    assert await books_of(joined, batch) == await books_of(classic, one)
+    await assert_fold(joined, batch)
+    held = await rows(joined, batch)
+    assert [r["qty"] for r in held] == [Decimal(q) for _, q in plan]
+    together = joined.store.dialect == "mysql" and not limits
+    assert len(inserts) == (1 if together else len(plan))
+    ids = {int(r["id"]) for r in held}
+    async with joined.store.read() as conn:
+        placed = list((await conn.execute(select(orders.c.id, orders.c.position_id).where(
+            orders.c.account_id == batch).order_by(orders.c.id))).all())  # fmt: skip
+        dealt = list((await conn.execute(select(deals.c.order_id, deals.c.position_id).where(
+            deals.c.account_id == batch))).all())  # fmt: skip
+        events = [(r[0], r[1] if isinstance(r[1], dict) else json.loads(r[1]))
+                  for r in await conn.execute(select(outbox.c.event, outbox.c.payload).where(
+                      outbox.c.account_id == batch).order_by(outbox.c.id))]  # fmt: skip
+    assert [p for _, p in placed] == sorted(ids)  # each order names the position it opened
+    assert len(dealt) == 3 + 2 + 1 + 3
+    assert dict(placed) == dict(dealt)  # each trade booked into its order's one
+    named = [v for _, payload in events for k, v in payload.items() if k == "position_id"]
+    named += [p["id"] for e, p in events if e.startswith("position_")]
+    assert set(named) - {0} == ids  # no event names a stand-in (accepted orders name none: 0)
+    assert await last_position_events(joined, batch) == {
+        int(r["id"]): position_view(r) for r in held}

@@ -373,9 +373,10 @@ class PaperVenue(PaperMarketData):
     def _follow_book(self) -> None:
         """Adopt the account's `paper.book` (spread, depth) as of the last load when it changed:
         set through the API, it applies without a restart."""
-        if self._book_from is None:
-            return
-        raw = self.store.account_books.get(self.account_id)
+        books = self.store.account_books
+        if self._book_from is None or self.account_id not in books:
+            return  # not read yet (a locked load leaves the config out): keep the book it has
+        raw = books[self.account_id]
         if raw == self._book_raw:
             return
         self._book_raw = raw

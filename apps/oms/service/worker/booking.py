@@ -3,7 +3,10 @@ the order's fills and state, raw payloads and events, all inside the caller's re
 
 Ids: the core asks an `IdAllocator` synchronously, but rows get their ids from auto-increment at
 insert. `PlaceholderIds` hands out negative ids; `persist` inserts new positions first, maps each
-placeholder to the real id, then inserts the deals pointing at real positions.
+placeholder to the real id, then inserts the deals pointing at real positions. In a joined batch
+a new position gets a stand-in id instead (`Recorder.stand_in`) and is inserted with the
+batch's other new positions at its end, where every held row and event naming it gets the real
+id.
 """
 
 from __future__ import annotations
@@ -20,7 +23,7 @@ from apps.oms.domain.positions import Position
 from apps.oms.service.ports import Structure
 from apps.oms.service.views import position_view
 from apps.oms.service.worker.order_state import reserves_close, state_of, write_order
-from apps.oms.service.worker.runtime import Recorder, from_ms
+from apps.oms.service.worker.runtime import STAND_IN_BASE, Recorder, from_ms
 from apps.oms.store import books
 from apps.oms.store.positions import position_values
 
@@ -119,8 +122,11 @@ async def persist(
     fill's side, on every deal of it); emit their events. Returns placeholder id → real id."""
     real: dict[int, int] = {}
     for position in result.positions:
-        if position.position_id < 0:
-            pid = real[position.position_id] = await books.insert_position(rec.conn, position)
+        if _opened(position):
+            if rec.defer_orders:  # a joined batch: inserted with its other new ones at the end
+                pid = real[position.position_id] = rec.stand_in(position)
+            else:
+                pid = real[position.position_id] = await books.insert_position(rec.conn, position)
             await rec.wrote_position(replace(position, position_id=pid), inserted=True)
         else:
             await rec.wrote_position(position)
@@ -130,7 +136,7 @@ async def persist(
                              strategy_id=values.strategy_id)  # fmt: skip
     for position in result.positions:
         pid = real.get(position.position_id, position.position_id)
-        await emit_position(rec, pid, opened=position.position_id < 0, position=position)
+        await emit_position(rec, pid, opened=_opened(position), position=position)
     for alert in result.alerts:
         await rec.emit(
             alert.code,
@@ -141,6 +147,12 @@ async def persist(
             namespace="risk",
         )
     return real
+
+
+def _opened(position: Position) -> bool:
+    """A position the core opened for this fill (its placeholder id), not one the batch opened
+    earlier (a stand-in id: `Recorder.stand_in`) or a stored one."""
+    return STAND_IN_BASE < position.position_id < 0
 
 
 async def emit_position(

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 from contextlib import asynccontextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
@@ -28,6 +28,15 @@ from apps.oms.store.leases import Lease
 from apps.oms.store.outbox import append_events, event_row
 from apps.oms.store.queue import Claimed, Finish
 from apps.oms.store.store import Store
+
+# Ids at or below this stand in for positions a joined batch opened and inserts only at its end
+# (`Recorder.stand_in`), all in one statement; the books core's own placeholders for the new
+# positions of one fill are small negative numbers, well above it.
+STAND_IN_BASE = -(2**40)
+
+
+def is_stand_in(position_id: int) -> bool:
+    return position_id <= STAND_IN_BASE
 
 
 @dataclass(frozen=True, slots=True)
@@ -118,6 +127,11 @@ class Recorder:
     # and insert its deals at the end, in one statement: each row with the payload of its
     # `deal_created` event, completed once the row has its id
     held_deals: list[tuple[dict[str, Any], dict[str, Any]]] = field(default_factory=list)
+    # and the positions it opened, by stand-in id (`stand_in`), as they are now: inserted with
+    # the others at the end in one statement; then each stand-in's real id, by which every
+    # held row, event and finish that names it is written (`resolve_stand_ins`)
+    new_positions: dict[int, Position] = field(default_factory=dict)
+    real_ids: dict[int, int] = field(default_factory=dict)
 
     def store_payload(self, *, kind: str, object_id: str | None, payload: dict[str, Any]) -> None:
         """A raw venue payload of this account, written (once per content) at the end."""
@@ -164,7 +178,7 @@ class Recorder:
         if not self.defer_orders:
             return await books.load_book(self.conn, acct.account_id, acct.position_mode, symbol,
                                          position_ids, trade_ids, all_open=all_open)
-        wanted = [p for p in position_ids if p > 0]
+        wanted = [p for p in position_ids if p > 0 or p in self.carried]  # stand-ins: carried
         unread = [p for p in wanted if p not in self.carried]
         read_open = all_open and symbol not in self.open_of_symbol
         if unread or read_open:
@@ -180,13 +194,16 @@ class Recorder:
         else:
             booked = await books.booked_keys(self.conn, acct.account_id, trade_ids)
         ids = {*wanted, *(self.open_of_symbol[symbol] if all_open else ())}
-        # in id order, as the store returns them (the core takes the first matching position)
-        found = {pid: self.carried[pid] for pid in sorted(ids) if pid in self.carried}
+        # in id order, as the store returns them (the core takes the first matching position);
+        # stand-ins after the stored rows, in the order they were opened
+        found = {pid: self.carried[pid] for pid in sorted(ids, key=_store_order)
+                 if pid in self.carried}  # fmt: skip
         return AccountBook(acct.account_id, acct.position_mode, found, booked)
 
     async def write_held(self) -> None:
-        """Write the held-back order and position updates and deals now (something is about
-        to read those rows: the risk counters)."""
+        """Write the held-back new positions, order and position updates and deals now
+        (something is about to read those rows: the risk counters)."""
+        await insert_new_positions(self.conn, [self])
         updates, self.order_updates = self.order_updates, {}
         await order_records.update_orders(self.conn, updates)
         held, self.position_updates = self.position_updates, {}
@@ -205,12 +222,22 @@ class Recorder:
         await self.emit("deal_created", {}, strategy_id=strategy_id)
         self.held_deals.append((row, self.pending[-1]["payload"]))
 
+    def stand_in(self, position: Position) -> int:
+        """A position this batch opened: held to be inserted at the end (`new_positions`);
+        returns the stand-in id it is known by until then."""
+        pid = STAND_IN_BASE - 1 - len(self.new_positions) - len(self.real_ids)
+        self.new_positions[pid] = position
+        return pid
+
     async def wrote_position(self, position: Position, *, inserted: bool = False) -> None:
-        """`position` (with its real id) is now the row: updated in the store at once, or with
-        the batch's other updates at the end when this transaction carries positions;
+        """`position` (with its real or stand-in id) is now the row: updated in the store at
+        once, or with the batch's other updates at the end when this transaction carries
+        positions (a position not inserted yet: the insert takes it as it is now);
         remembered as written (`positions`), and as carried."""
         pid = position.position_id
-        if not inserted:
+        if pid in self.new_positions:
+            self.new_positions[pid] = position
+        elif not inserted:
             if self.defer_orders:
                 self.position_updates[pid] = position
             else:
@@ -222,6 +249,24 @@ class Recorder:
         known = self.open_of_symbol.get(position.symbol)
         if known is not None:  # the symbol's open set stays exact
             (known.add if position.is_open else known.discard)(pid)
+
+    def resolve_stand_ins(self) -> None:
+        """Name the inserted positions by their real ids in everything still held: deal rows,
+        order updates, position updates, events and command finishes."""
+        if not self.real_ids:
+            return
+        real = self.real_ids
+        for row, _payload in self.held_deals:
+            row["position_id"] = real.get(row["position_id"], row["position_id"])
+        for values in self.order_updates.values():
+            if "position_id" in values:
+                values["position_id"] = real.get(values["position_id"], values["position_id"])
+        self.position_updates = {real.get(pid, pid): replace(p, position_id=real.get(pid, pid))
+                                 for pid, p in self.position_updates.items()}  # fmt: skip
+        for event in self.pending:
+            _resolve_in(event["payload"], real)
+        for finish in self.finishes:
+            _resolve_in(finish.values, real)
 
     async def flush_own(self) -> None:
         """The writes that must come first: the venue's held-back writes."""
@@ -240,6 +285,7 @@ async def flush_all(recorders: list[Recorder]) -> None:
     each (events in recorder order, each recorder's in emission order)."""
     for rec in recorders:
         await rec.flush_own()
+    await insert_new_positions(recorders[0].conn, recorders)
     payloads, venue_orders, events = [], [], []
     order_updates: dict[int, dict[str, Any]] = {}
     finishes: list[Finish] = []
@@ -263,6 +309,41 @@ async def flush_all(recorders: list[Recorder]) -> None:
     await order_records.store_payloads(conn, payloads)
     await order_records.add_venue_orders(conn, venue_orders)
     await append_events(conn, events)
+
+
+async def insert_new_positions(conn: AsyncConnection, recorders: list[Recorder]) -> None:
+    """The positions the recorders opened (`Recorder.stand_in`), in one insert; then each
+    recorder's held rows, events and finishes name them by their real ids."""
+    new = [(rec, pid, position) for rec in recorders for pid, position in rec.new_positions.items()]
+    if new:
+        ids = await books.insert_positions(conn, [position for _, _, position in new])
+        for (rec, pid, _position), real in zip(new, ids, strict=True):
+            rec.real_ids[pid] = real  # memory keeps the stand-in id to the end
+        for rec in recorders:
+            rec.new_positions = {}
+    for rec in recorders:
+        rec.resolve_stand_ins()
+
+
+def _store_order(position_id: int) -> tuple[bool, int]:
+    """Stored rows by id, then stand-ins in the order they were handed out."""
+    return (is_stand_in(position_id), abs(position_id))
+
+
+def _resolve_in(value: Any, real: dict[int, int]) -> None:
+    """Replace stand-in ids by real ones inside a JSON-like value, in place."""
+    items: Iterable[tuple[Any, Any]]
+    if isinstance(value, dict):
+        items = list(value.items())
+    elif isinstance(value, list):
+        items = list(enumerate(value))
+    else:
+        return
+    for key, item in items:
+        if isinstance(item, int) and not isinstance(item, bool) and is_stand_in(item):
+            value[key] = real.get(item, item)
+        elif isinstance(item, dict | list):
+            _resolve_in(item, real)
 
 
 async def insert_held_deals(conn: AsyncConnection, recorders: list[Recorder]) -> None:
