@@ -146,15 +146,18 @@ async def test_open_order_limits_count_the_sends_held_before(api: Api) -> None:
     assert results[2]["error"]["details"]["rule"] == "max_open_orders_per_symbol"
 
 
+@pytest.mark.parametrize("then_cancel", [False, True])
 async def test_a_held_send_that_lost_its_key_is_accepted_again_alone(
-    api: Api, monkeypatch: pytest.MonkeyPatch
+    api: Api, monkeypatch: pytest.MonkeyPatch, then_cancel: bool
 ) -> None:
     """The repeat lookup misses once, as when a concurrent request commits the same request id
-    after it: the batch's write meets the unique key and rolls back whole, and the batch is
-    accepted command by command; the repeat then answers with the first command, nothing is
-    written twice."""
+    after it: the write of the held sends meets the unique key (at the end of the list, or
+    before a later command that is not a send) and the list rolls back whole, to be accepted
+    command by command; the repeat then answers with the first command, nothing is written
+    twice, and no command is lost (the later command's own handling never takes the held
+    sends' failure for its own race)."""
     client, world = api
-    keyed = {**send(world.account_id), "request_id": f"held-{id(client)}"}
+    keyed = {**send(world.account_id), "request_id": f"held-{id(client)}-{then_cancel}"}
     first = (await post(client, world.trader_key, keyed)).json()["results"][0]
     real = acceptance.existing_result
     calls = {"n": 0}
@@ -164,12 +167,18 @@ async def test_a_held_send_that_lost_its_key_is_accepted_again_alone(
         return None if calls["n"] == 2 else await real(*args, **kw)
 
     monkeypatch.setattr(acceptance, "existing_result", miss_once)
+    cancel = {"account_id": world.account_id, "command": "cancel_all_orders",
+              "payload": {"symbol": "SOL/USDT"}}  # fmt: skip
+    body = [send(world.account_id), keyed, *([cancel] if then_cancel else [])]
     before = await counts(world)
-    response = await post(client, world.trader_key, [send(world.account_id), keyed])
+    response = await post(client, world.trader_key, body)
     assert response.status_code == 200, response.text
     results = response.json()["results"]
     assert results[1]["command_id"] == first["command_id"]
     assert results[1]["order_id"] == first["order_id"]
     assert results[0]["command_id"] > first["command_id"]
-    assert calls["n"] == 4  # two in the batch, then one for each command alone
-    assert await counts(world) == (before[0] + 1, before[1] + 1, before[2] + 1)
+    assert [r["status"] for r in results] == ["queued"] * len(body)
+    assert calls["n"] == 2 + len(body)  # the list up to the failed write, then each alone
+    if then_cancel:
+        assert results[2]["command_id"] > results[0]["command_id"]
+    assert await counts(world) == (before[0] + len(body) - 1, before[1] + 1, before[2] + 1)

@@ -93,14 +93,30 @@ def idempotency_keys(
     return keys
 
 
+class HeldKeyLost(Exception):
+    """Writing the held commands met a unique key: a concurrent request took an idempotency
+    key of one of them after its repeat check. Not the `IntegrityError` of the command being
+    accepted when it happens: the held ones are gone from the transaction's plan, so the caller
+    rolls the whole transaction back and accepts its commands again (`submit._batch`,
+    `accept`)."""
+
+
 async def write_held(conn: AsyncConnection, share: BatchShare) -> None:
     """Write the held commands, in the order they were accepted (so their ids keep that order,
     which is the queue's), and their orders: one statement each for all of them, and one that
-    gives the commands their order ids. Then each gets its ids and its events their payloads."""
+    gives the commands their order ids. Then each gets its ids and its events their payloads.
+    Raises `HeldKeyLost` (the transaction must roll back) on a unique-key failure."""
     held, share.held = share.held, []
     share.held_keys.clear()
     if not held:
         return
+    try:
+        await _insert_held(conn, held)
+    except IntegrityError as exc:
+        raise HeldKeyLost(str(exc.orig)) from exc
+
+
+async def _insert_held(conn: AsyncConnection, held: list[Held]) -> None:
     command_ids = await command_store.insert_commands(conn, [h.command for h in held])
     orders: list[tuple[int, dict[str, Any]]] = []  # (command id, order row)
     for h, cid in zip(held, command_ids, strict=True):
@@ -338,7 +354,7 @@ async def accept(
                 await write_held(conn, share)
                 await outbox.append_events(conn, share.events)
                 return accepted
-        except IntegrityError as exc:
+        except (IntegrityError, HeldKeyLost) as exc:
             # a concurrent duplicate won the unique key: the retry returns its result
             if attempt == 2:
                 raise Conflict("a concurrent command used the same idempotency key") from exc
@@ -359,7 +375,8 @@ async def accept_in(
     caller to write; `on_accepted` runs then (not for a repeat). An order-creating command is
     held (`Ctx.hold`): the caller ends with `write_held` before its events. Raises `OmsError`
     on refusal; `IntegrityError` when a concurrent duplicate won an idempotency key (the caller
-    retries, and the retry finds that duplicate)."""
+    retries, and the retry finds that duplicate); `HeldKeyLost` when writing the commands held
+    before it did (the caller rolls back and accepts them all again)."""
     account_id = envelope.account_id
     principal.require(Action.READ, account_id)
     principal.require(required_action(envelope, payload, principal.role), account_id)

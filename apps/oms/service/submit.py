@@ -19,6 +19,7 @@ from apps.oms.service.acceptance import (
     Accepted,
     BatchShare,
     Handler,
+    HeldKeyLost,
     accept,
     accept_in,
     write_held,
@@ -155,7 +156,7 @@ async def _batch(store: Store, principal: Principal, raw_items: list[Any]) -> li
     parsed = [_parse(i, raw) for i, raw in enumerate(raw_items)]
     try:
         return await _in_one_transaction(store, principal, parsed)
-    except (OperationalError, IntegrityError) as exc:
+    except (OperationalError, HeldKeyLost) as exc:
         if isinstance(exc, OperationalError) and not _lock_conflict(exc):
             raise  # e.g. a lost connection: its commit may have happened, so nothing is redone
         # a deadlock or lock wait (two lists locking the same positions in different orders),
