@@ -18,7 +18,7 @@ from apps.oms.store.risk import put_limits
 from apps.oms.store.tables import commands, orders, outbox
 
 from .conftest import World
-from .test_commands_accept import Api, counts, post, send
+from .test_commands_accept import Api, _position, counts, post, send
 
 pytestmark = pytest.mark.mysql
 B36 = "0123456789abcdefghijklmnopqrstuvwxyz"
@@ -182,3 +182,29 @@ async def test_a_held_send_that_lost_its_key_is_accepted_again_alone(
     if then_cancel:
         assert results[2]["command_id"] > results[0]["command_id"]
     assert await counts(world) == (before[0] + len(body) - 1, before[1] + 1, before[2] + 1)
+
+
+@pytest.mark.parametrize("close_first", [True, False])
+async def test_closes_and_sends_in_one_list_keep_every_field(api: Api, close_first: bool) -> None:
+    """A close's order has fewer fields than a send's; held together, each order row is still
+    stored with its own values (a multi-row insert takes every row's keys from the first)."""
+    client, world = api
+    position_id = await _position(world, "0.05")
+    close = {"account_id": world.account_id, "command": "close_position",
+             "payload": {"position_id": position_id, "qty": "0.01"}}  # fmt: skip
+    targeted = send(world.account_id, oms_stop_loss="29000", oms_stop_gain="31000",
+                    trigger_price="29500", order_type="market")  # fmt: skip
+    targeted["payload"].pop("price")
+    body = [close, targeted] if close_first else [targeted, close]
+    response = await post(client, world.trader_key, body)
+    assert response.status_code == 200, response.text
+    results = response.json()["results"]
+    async with world.store.read() as conn:
+        stored = {r["id"]: r for r in (await conn.execute(select(orders).where(
+            orders.c.id.in_([r["order_id"] for r in results])))).mappings()}  # fmt: skip
+    sent = stored[results[1 if close_first else 0]["order_id"]]
+    closing = stored[results[0 if close_first else 1]["order_id"]]
+    assert (sent["stop_loss"], sent["stop_gain"]) == (Decimal(29000), Decimal(31000))
+    assert sent["trigger_price"] == Decimal(29500)
+    assert (closing["position_id"], closing["reduce_only"]) == (position_id, True)
+    assert (closing["stop_loss"], closing["trigger_price"]) == (None, None)

@@ -28,9 +28,15 @@ from apps.oms.service.acceptance import (
     require_price_for_limit,
 )
 from apps.oms.service.command_models import ClosePosition, SendOrder
-from apps.oms.service.risk_snapshot import needs_reference_price, reference_price, risk_scopes
+from apps.oms.service.risk_snapshot import (
+    needs_reference_price,
+    reads_counters,
+    reference_price,
+    risk_scopes,
+)
 from apps.oms.service.shadow import note_strategy_link, record_shadow, shadow_scope
 from apps.oms.service.views import order_view, position_view
+from apps.oms.store import orders as order_store
 from apps.oms.store import positions as position_store
 from apps.oms.store import strategies as strategy_store
 
@@ -96,10 +102,15 @@ async def load_book(ctx: Ctx, symbol: str, position_id: int) -> AccountBook:
     return AccountBook(ctx.account_id, mode, book)
 
 
+# every column of a new order but the ids: held orders are inserted together, and rows of one
+# multi-row insert must have the same keys (a close's fields are fewer than a send's)
+NEW_ORDER = {k: v for k, v in order_store.ORDER_DEFAULTS.items() if k not in ("id", "command_id")}
+
+
 def order_values(ctx: Ctx, **fields: Any) -> dict[str, Any]:
-    """A new order's row but for the ids it gets from its command (`Ctx.hold`)."""
+    """A new order's row, every column but the ids it gets from its command (`Ctx.hold`)."""
     return {
-        "account_id": ctx.account_id, "status": "PENDING_SUBMIT", "is_open": True,
+        **NEW_ORDER, "account_id": ctx.account_id, "status": "PENDING_SUBMIT", "is_open": True,
         "created_at": ctx.now, "updated_at": ctx.now, **fields,
     }  # fmt: skip
 
@@ -162,7 +173,7 @@ async def accept_send_order(ctx: Ctx) -> Accepted:
     if reserve is not None:  # reserved rows are re-read under lock before the conditional write
         reserve = await visible_position(ctx, reserve.position_id, lock=True)
     limits = await ctx.risk_limits()
-    if limits:  # the counters of its limits count the orders of the sends held before it
+    if reads_counters(limits, p.strategy_id):  # they count the orders of the sends held so far
         await ctx.write_held()
     scopes = await risk_scopes(
         ctx.conn,

@@ -35,6 +35,13 @@ def limits_from_row(values: dict[str, Any] | None) -> RiskLimits:
     )
 
 
+def reads_counters(limits: dict[int, dict[str, Any]], strategy_id: int) -> bool:
+    """Whether `risk_scopes` will count open positions and orders for an order of
+    `strategy_id` (a scope with any limit set; `_scope`)."""
+    names = (0, strategy_id) if strategy_id > 0 else (0,)
+    return any(limits_from_row(limits.get(name)) != RiskLimits() for name in names)
+
+
 async def _scope(
     conn: AsyncConnection,
     name: str,

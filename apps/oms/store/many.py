@@ -57,6 +57,9 @@ async def insert_returning_ids(
     order, so SQLAlchemy runs that statement row by row there; without RETURNING (MySQL 8),
     one insert per row."""
     plain, returning = _inserts(table)
+    keys = {frozenset(row) for row in rows}
+    if len(keys) > 1:  # SQLAlchemy would take the first row's keys for every row
+        raise ValueError(f"rows for {table.name} differ in their keys: {sorted(map(sorted, keys))}")
     if len(rows) > 1 and conn.dialect.insert_returning:
         result = await conn.execute(returning, list(rows))
         return [int(r[0]) for r in result]
