@@ -36,7 +36,6 @@ from apps.oms.service.risk_snapshot import (
 )
 from apps.oms.service.shadow import note_strategy_link, record_shadow, shadow_scope
 from apps.oms.service.views import order_view, position_view
-from apps.oms.store import orders as order_store
 from apps.oms.store import positions as position_store
 from apps.oms.store import strategies as strategy_store
 
@@ -102,15 +101,10 @@ async def load_book(ctx: Ctx, symbol: str, position_id: int) -> AccountBook:
     return AccountBook(ctx.account_id, mode, book)
 
 
-# every column of a new order but the ids: held orders are inserted together, and rows of one
-# multi-row insert must have the same keys (a close's fields are fewer than a send's)
-NEW_ORDER = {k: v for k, v in order_store.ORDER_DEFAULTS.items() if k not in ("id", "command_id")}
-
-
 def order_values(ctx: Ctx, **fields: Any) -> dict[str, Any]:
-    """A new order's row, every column but the ids it gets from its command (`Ctx.hold`)."""
+    """A new order's row but for the ids it gets from its command (`Ctx.hold`)."""
     return {
-        **NEW_ORDER, "account_id": ctx.account_id, "status": "PENDING_SUBMIT", "is_open": True,
+        "account_id": ctx.account_id, "status": "PENDING_SUBMIT", "is_open": True,
         "created_at": ctx.now, "updated_at": ctx.now, **fields,
     }  # fmt: skip
 

@@ -33,8 +33,13 @@ async def insert_order(conn: AsyncConnection, values: dict[str, Any]) -> int:
 
 
 async def insert_orders(conn: AsyncConnection, rows: list[dict[str, Any]]) -> list[int]:
-    """Insert order rows (each with the same keys), ids in row order, in one statement where
-    the dialect can (`many.insert_returning_ids`)."""
+    """Insert order rows, ids in row order, in one statement where the dialect can
+    (`many.insert_returning_ids`). Rows of one statement need the same keys: when they differ
+    (a close's order sets fewer columns than a send's), each gets the others' missing columns
+    at their defaults, as the store would have set them."""
+    keys = {key for row in rows for key in row}
+    if any(len(row) != len(keys) for row in rows):
+        rows = [{**{k: ORDER_DEFAULTS[k] for k in keys}, **row} for row in rows]
     return await insert_returning_ids(conn, orders, rows)
 
 
