@@ -88,12 +88,7 @@ async def test_a_batch_books_as_one_command_at_a_time(
         elif text.startswith("INSERT INTO deals "):
             seen["deal insert"] += 1
 
-    rt = await joined.runtime(batch)
-    event.listen(joined.store.engine.sync_engine, "before_cursor_execute", count)
-    try:
-        assert await step.run_next(rt, asyncio.Event())  # the whole plan: one joined batch
-    finally:
-        event.remove(joined.store.engine.sync_engine, "before_cursor_execute", count)
+    await one_batch(joined, batch, count)
     assert not [r for r in await rows(joined, batch) if r["is_open"] and r["pending_close_qty"]]
     assert await books_of(joined, batch) == await books_of(classic, one)
     await assert_fold(joined, batch)
@@ -109,6 +104,18 @@ async def test_a_batch_books_as_one_command_at_a_time(
     booked = await deal_rows(joined, batch)
     assert seen["deal insert"] == (1 if joined.store.dialect == "mysql" else len(booked) - 1)
     assert await deal_events(joined, batch) == booked  # each event names its own deal
+
+
+async def one_batch(h: Harness, acct: int, listener: Callable[..., None]) -> Any:
+    """Run the account's queue as one joined step with `listener` on every statement; returns
+    the account's runtime."""
+    rt = await h.runtime(acct)
+    event.listen(h.store.engine.sync_engine, "before_cursor_execute", listener)
+    try:
+        assert await step.run_next(rt, asyncio.Event())  # the whole plan: one joined batch
+    finally:
+        event.remove(h.store.engine.sync_engine, "before_cursor_execute", listener)
+    return rt
 
 
 async def last_position_events(h: Harness, acct: int) -> dict[int, dict[str, Any]]:
@@ -224,12 +231,7 @@ async def test_positions_a_batch_opens_are_inserted_together(
         if statement.lstrip().startswith("INSERT INTO positions"):
             inserts.append(statement)
 
-    rt = await joined.runtime(batch)
-    event.listen(joined.store.engine.sync_engine, "before_cursor_execute", count)
-    try:
-        assert await step.run_next(rt, asyncio.Event())  # the whole plan: one joined batch
-    finally:
-        event.remove(joined.store.engine.sync_engine, "before_cursor_execute", count)
+    rt = await one_batch(joined, batch, count)
     assert not await step.run_next(rt, asyncio.Event())
     assert await books_of(joined, batch) == await books_of(classic, one)
     await assert_fold(joined, batch)
