@@ -203,7 +203,7 @@ class Recorder:
     async def write_held(self) -> None:
         """Write the held-back new positions, order and position updates and deals now
         (something is about to read those rows: the risk counters)."""
-        await insert_new_positions(self.conn, [self])
+        await insert_new_positions(self.conn, [self], final=False)
         updates, self.order_updates = self.order_updates, {}
         await order_records.update_orders(self.conn, updates)
         held, self.position_updates = self.position_updates, {}
@@ -250,9 +250,11 @@ class Recorder:
         if known is not None:  # the symbol's open set stays exact
             (known.add if position.is_open else known.discard)(pid)
 
-    def resolve_stand_ins(self) -> None:
-        """Name the inserted positions by their real ids in everything still held: deal rows,
-        order updates, position updates, events and command finishes."""
+    def resolve_stand_ins(self, *, final: bool) -> None:
+        """Name the inserted positions by their real ids in the rows about to be written (deal
+        rows, order updates, position updates) and, `final`ly, in the events and command
+        finishes, which are written once at the end (walked once, not at every mid-batch
+        write of a batch with risk limits)."""
         if not self.real_ids:
             return
         real = self.real_ids
@@ -263,10 +265,11 @@ class Recorder:
                 values["position_id"] = real.get(values["position_id"], values["position_id"])
         self.position_updates = {real.get(pid, pid): replace(p, position_id=real.get(pid, pid))
                                  for pid, p in self.position_updates.items()}  # fmt: skip
-        for event in self.pending:
-            _resolve_in(event["payload"], real)
-        for finish in self.finishes:
-            _resolve_in(finish.values, real)
+        if final:
+            for event in self.pending:
+                _resolve_in(event["payload"], real)
+            for finish in self.finishes:
+                _resolve_in(finish.values, real)
 
     async def flush_own(self) -> None:
         """The writes that must come first: the venue's held-back writes."""
@@ -285,7 +288,7 @@ async def flush_all(recorders: list[Recorder]) -> None:
     each (events in recorder order, each recorder's in emission order)."""
     for rec in recorders:
         await rec.flush_own()
-    await insert_new_positions(recorders[0].conn, recorders)
+    await insert_new_positions(recorders[0].conn, recorders, final=True)
     payloads, venue_orders, events = [], [], []
     order_updates: dict[int, dict[str, Any]] = {}
     finishes: list[Finish] = []
@@ -311,9 +314,11 @@ async def flush_all(recorders: list[Recorder]) -> None:
     await append_events(conn, events)
 
 
-async def insert_new_positions(conn: AsyncConnection, recorders: list[Recorder]) -> None:
+async def insert_new_positions(
+    conn: AsyncConnection, recorders: list[Recorder], *, final: bool
+) -> None:
     """The positions the recorders opened (`Recorder.stand_in`), in one insert; then each
-    recorder's held rows, events and finishes name them by their real ids."""
+    recorder's held rows (`final`: and its events and finishes) name them by their real ids."""
     new = [(rec, pid, position) for rec in recorders for pid, position in rec.new_positions.items()]
     if new:
         ids = await books.insert_positions(conn, [position for _, _, position in new])
@@ -322,7 +327,7 @@ async def insert_new_positions(conn: AsyncConnection, recorders: list[Recorder])
         for rec in recorders:
             rec.new_positions = {}
     for rec in recorders:
-        rec.resolve_stand_ins()
+        rec.resolve_stand_ins(final=final)
 
 
 def _store_order(position_id: int) -> tuple[bool, int]:
