@@ -44,7 +44,7 @@ from apps.oms.service.auth import AuthGuard
 from apps.oms.service.auth_cache import PrincipalCache
 from apps.oms.service.read_model import ReadModel
 from apps.oms.store.store import Store
-from apps.oms.wakeup import WakeSender
+from apps.oms.wakeup import StreamWakeups, WakeSender
 
 log = logging.getLogger("apps.api")
 
@@ -73,8 +73,13 @@ def create_app(settings: Settings) -> FastAPI:
         if read_model is not None:
             store.on_accepted = read_model.note_accepted  # read-your-writes (docs/api.md)
         # websocket stream: one outbox tailer per API process (apps/api/ws)
-        app.state.stream_hub = StreamHub(store, settings, read_model)
-        await app.state.stream_hub.start()
+        app.state.stream_hub = hub = StreamHub(store, settings, read_model)
+        await hub.start()
+        # workers tell the tailer when rows got their seq (UDP, best effort; else it polls)
+        told = StreamWakeups(store, settings.api.stream_wake_host, hub.wake.set,
+                             max_age=settings.worker.dead_after_seconds)
+        if settings.api.stream_wake_host and await told.start():
+            hub.told = lambda: told.trusted
         # /ccxt gateway: exchange instances per account, created on first use
         app.state.ccxt_registry = ExchangeRegistry(store, settings)
         # market-data fan-out: one upstream per (venue, symbol, channel) (apps/api/ws/market.py)
@@ -88,6 +93,7 @@ def create_app(settings: Settings) -> FastAPI:
             await app.state.key_recheck.stop()
             await app.state.market_hub.close()
             await app.state.ccxt_registry.close()
+            await told.close()
             await app.state.stream_hub.stop()
             await waker.close()
             await store.close()

@@ -53,6 +53,9 @@ class ApiSettings(BaseModel):
     public_metrics: bool = True
     # open orders/positions served from the in-memory read model (apps/oms/service/read_model.py)
     read_model: bool = True
+    # UDP listener the workers tell when outbox rows got their seq (stream wake-ups,
+    # apps/oms/wakeup.py); "" turns it off (the outbox tailer then polls every few ms)
+    stream_wake_host: str = "127.0.0.1"
 
 
 class WorkerSettings(BaseModel):

@@ -49,6 +49,8 @@ class Worker:
         self.lease_kick = asyncio.Event()
         self.sequencer_kick = asyncio.Event()
         self.wake_listener: asyncio.DatagramTransport | None = None
+        # API processes told when the sequencer numbered rows (apps/oms/wakeup.py)
+        self.stream_subscribers = wakeup.StreamSubscribers()
         self.passed_over: dict[int, float] = {}  # free accounts left to peers, since when
         self.crowded = False  # at capacity while other accounts have work
         self.releasing: set[asyncio.Task[None]] = set()  # background lease releases
@@ -122,7 +124,7 @@ class Worker:
         if not host:
             return None
         try:
-            self.wake_listener, addr = await wakeup.listen(host, self.on_wake)
+            self.wake_listener, addr = await wakeup.listen(host, self.on_wake, self.on_word)
         except OSError as exc:
             log.warning("wake-up listener on %s not started (%s): polling only", host, exc)
             return None
@@ -137,6 +139,11 @@ class Worker:
                 task.wake.set()
             else:
                 self.lease_kick.set()
+
+    def on_word(self, word: bytes, addr: wakeup.Address) -> None:
+        """An API process subscribes its outbox tailer to this worker's sequencer rounds."""
+        if word == wakeup.STREAM_SUBSCRIBE and self.wake_listener is not None:
+            self.stream_subscribers.subscribe(self.wake_listener, addr)
 
     async def kick_on_stop(self, stop: asyncio.Event) -> None:
         await stop.wait()
@@ -277,11 +284,19 @@ class Worker:
             self.renewed_at = time.monotonic()
 
     async def sequence_loop(self, stop: asyncio.Event) -> None:
-        """Number committed outbox rows; tight while there are some, backing off when idle."""
+        """Number committed outbox rows: rounds at a steady cadence while there are some, then
+        a round when kicked (an accept's wake-up, this worker's recorded work) or after a
+        backoff. With wake-ups running, the kicks announce almost every row, so the backoff is
+        only a backstop (rows nobody announced: e.g. another process's writes) and starts at
+        half of `poll_max_ms`; without them it starts at the busy cadence, as an account
+        task's poll does (docs/worker.md -> Sequencer)."""
         cfg = self.settings.worker
         # while busy, one round every few ms numbers many events at once; a round per event
         # cost ~5 statements per event (profiled: 10 of the 73 statements of a send_order)
         busy = max(cfg.poll_min_ms, SEQUENCER_BUSY_MS) / 1000
+        longest = cfg.poll_max_ms / 1000
+        woken = self.wake_listener is not None
+        idle_first = max(busy, longest / 2) if woken else busy
         interval = busy
         while not stop.is_set():
             try:
@@ -290,12 +305,21 @@ class Worker:
             except Exception:
                 log.exception("sequencer round failed")
                 done = 0
-            interval = busy if done else min(interval * 2, cfg.poll_max_ms / 1000)
-            if done:  # busy rounds keep their cadence: one round numbers many events at once
+            if done == sequencer.SKIPPED:  # a peer's round may have read before our rows
+                interval = busy
+            elif done:
+                if self.wake_listener is not None:  # the API tailers read them now
+                    self.stream_subscribers.notify(self.wake_listener)
+                # busy rounds keep their cadence: one round numbers many events at once
                 with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(stop.wait(), interval)
+                    await asyncio.wait_for(stop.wait(), busy)
+                if not woken:
+                    interval = busy
+                    continue
+                interval = idle_first  # a kick during the cadence starts the next round
             else:
-                await self.pause(self.sequencer_kick, interval)
+                interval = min(max(interval * 2, idle_first), longest)
+            await self.pause(self.sequencer_kick, interval)
 
     async def shutdown(self, sequencing: asyncio.Task[None]) -> None:
         prices = [self.prices] if self.prices is not None else []

@@ -1,12 +1,19 @@
-"""One outbox tailer per API process: polls `outbox` by `seq` with an adaptive interval and fans
-each event out to every connection (serialised once). A connection that cannot keep up is
-dropped by its own bounded queue, so the tailer never waits for a client."""
+"""One outbox tailer per API process: reads `outbox` by `seq` and fans each event out to every
+connection (serialised once). A connection that cannot keep up is dropped by its own bounded
+queue, so the tailer never waits for a client.
+
+When it reads: at once when a worker says its sequencer numbered rows (stream wake-ups,
+`apps/oms/wakeup.py`); while every running worker has confirmed this process's subscription,
+otherwise only every `POLL_TOLD_SECONDS` as a backstop. Without that, it polls with an adaptive
+interval (2 ms after events, 5 ms for a second after this process queued commands, up to 50 ms
+idle)."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
 import logging
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from apps.api.outage import OUTAGES, OutageLog, is_store_outage
@@ -23,6 +30,7 @@ log = logging.getLogger("apps.api.ws")
 POLL_MIN_SECONDS = 0.002
 POLL_MAX_SECONDS = 0.05
 POLL_IDLE_SECONDS = 0.25  # nobody connected: only keep `last_seq` current
+POLL_TOLD_SECONDS = 0.05  # told by every worker when rows got their seq: a backstop only
 POLL_EXPECTING_SECONDS = 0.005  # this process just queued commands: their events are imminent
 EXPECT_SECONDS = 1.0
 BATCH = 1000
@@ -47,6 +55,9 @@ class StreamHub:
         self.wake = asyncio.Event()
         self._expect_until = 0.0
         self._task: asyncio.Task[None] | None = None
+        # whether every running worker tells this process when rows got their seq (set by the
+        # app to `StreamWakeups.trusted`; the datagrams themselves set `wake`)
+        self.told: Callable[[], bool] = lambda: False
         # the open-books read model follows the same tail (applied after each publish)
         self.read_model = read_model
         if read_model is not None:
@@ -91,17 +102,23 @@ class StreamHub:
                 else:  # at most once per interval too: the tail retries every 50 ms
                     TAIL_FAILURES.report(exc, "outbox tail")
                 count = 0
-            if count:
-                interval = POLL_MIN_SECONDS
-            elif not self.connections and self.read_model is None:
-                interval = POLL_IDLE_SECONDS
-            elif asyncio.get_running_loop().time() < self._expect_until:
-                interval = min(interval * 2, POLL_EXPECTING_SECONDS)
-            else:
-                interval = min(interval * 2, POLL_MAX_SECONDS)
+            interval = self._next_interval(interval, count)
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self.wake.wait(), interval)
             self.wake.clear()
+
+    def _next_interval(self, interval: float, count: int) -> float:
+        if count >= BATCH:  # more may be waiting
+            return POLL_MIN_SECONDS
+        if not self.connections and self.read_model is None:
+            return POLL_MIN_SECONDS if count else POLL_IDLE_SECONDS
+        if self.told():  # the next rows come with a wake-up
+            return POLL_TOLD_SECONDS
+        if count:
+            return POLL_MIN_SECONDS
+        if asyncio.get_running_loop().time() < self._expect_until:
+            return min(interval * 2, POLL_EXPECTING_SECONDS)
+        return min(interval * 2, POLL_MAX_SECONDS)
 
     async def poll_once(self) -> int:
         """Read the next sequenced events and publish them in chunks of at most half a send

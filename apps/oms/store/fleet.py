@@ -60,6 +60,19 @@ async def wake_addresses(conn: AsyncConnection, now: datetime, max_age: timedelt
     return [str(addr) for addr in result.scalars()]
 
 
+async def listener_addresses(
+    conn: AsyncConnection, now: datetime, max_age: timedelta
+) -> list[str | None]:
+    """The wake-up listener (`host:port`, None: none) of every running worker with a recent
+    heartbeat."""
+    result = await conn.execute(
+        select(workers.c.wake_addr).where(
+            workers.c.status == "running", workers.c.heartbeat_at >= now - max_age
+        )
+    )
+    return [None if addr is None else str(addr) for addr in result.scalars()]
+
+
 async def queue_depth(conn: AsyncConnection) -> int:
     result = await conn.execute(
         select(func.count()).select_from(commands).where(commands.c.status == "queued")

@@ -22,6 +22,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from apps.oms.store.tables import outbox, sequencer_state
 
 NAME = "outbox"
+SKIPPED = -1  # `assign`: another sequencer holds the state row (its round may miss new rows)
 S = sequencer_state.c
 OB = outbox.c
 # a round's statements, built once (see the note in `store/queue.py`); SQLite renders no
@@ -45,11 +46,11 @@ async def ensure_state(conn: AsyncConnection, now: datetime) -> None:
 
 
 async def assign(conn: AsyncConnection, now: datetime, *, batch: int = 1000) -> int:
-    """One sequencing round inside the caller's transaction; returns how many rows got a seq
-    (0 also when another sequencer holds the row)."""
+    """One sequencing round inside the caller's transaction; returns how many rows got a seq,
+    or `SKIPPED` when another sequencer holds the state row."""
     state = (await conn.execute(STATE)).first()
     if state is None:
-        return 0
+        return SKIPPED
     ids = [int(i) for i in (await conn.execute(UNNUMBERED, {"b_limit": batch})).scalars()]
     if not ids:
         return 0
