@@ -28,6 +28,7 @@ OB = outbox.c
 # a round's statements, built once (see the note in `store/queue.py`); SQLite renders no
 # FOR UPDATE: its BEGIN IMMEDIATE has already serialised the whole write transaction
 STATE = select(S.last_seq, S.last_id).where(S.name == NAME).with_for_update(skip_locked=True)
+ANY_UNNUMBERED = select(OB.id).where(OB.seq.is_(None)).limit(1)
 UNNUMBERED = select(OB.id).where(OB.seq.is_(None)).order_by(OB.id).limit(bindparam("b_limit"))
 ADVANCE = update(sequencer_state).where(S.name == NAME)
 
@@ -43,6 +44,11 @@ async def ensure_state(conn: AsyncConnection, now: datetime) -> None:
                 )
         except IntegrityError:
             pass
+
+
+async def pending(conn: AsyncConnection) -> bool:
+    """Whether any visible outbox row still waits for its seq (a plain read, no lock)."""
+    return (await conn.execute(ANY_UNNUMBERED)).first() is not None
 
 
 async def assign(conn: AsyncConnection, now: datetime, *, batch: int = 1000) -> int:

@@ -42,7 +42,7 @@ from apps.oms.clock import utcnow
 from apps.oms.metrics import GROUP_FALLBACKS, GROUP_SIZE
 from apps.oms.service.ports import JoinableVenuePort
 from apps.oms.service.worker import joined, recheck
-from apps.oms.service.worker.runtime import AccountRuntime, Recorder, flush_all
+from apps.oms.service.worker.runtime import AccountRuntime, Recorder, flush_all, number_events
 from apps.oms.store import leases, queue
 from apps.oms.store.store import Store
 
@@ -179,9 +179,10 @@ class GroupCommit:
                                                   loaded[account_id].orders, joined.Progress())
                 for shared in distinct:
                     await shared.flush()
-            await flush_all(recorders)
+            numbered = await number_events(conn, await flush_all(recorders), now)
         for recorder in recorders:
             recorder.committed()
+        members[0].rt.on_numbered(numbered)
         for shared in distinct:
             shared.publish()
 

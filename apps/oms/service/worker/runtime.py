@@ -3,6 +3,7 @@
 `record()` opens the one transaction of a record step: it locks the account's lease row (still
 ours, same epoch, unexpired) and, for a command, checks the command is still `running` under
 that epoch; any failure raises and rolls everything back, so a stalled worker records nothing.
+A step that wrote events numbers them itself just before its commit (`number_events`).
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ from apps.oms.domain.enums import PositionMode
 from apps.oms.domain.positions import Position
 from apps.oms.service.ports import VenuePort
 from apps.oms.service.views import deal_view
-from apps.oms.store import books, leases, order_records, queue
+from apps.oms.store import books, leases, order_records, queue, sequencer
 from apps.oms.store.leases import Lease
 from apps.oms.store.outbox import append_events, event_row
 from apps.oms.store.queue import Claimed, Finish
@@ -58,6 +59,9 @@ class AccountRuntime:
     lease: Lease
     account: Account
     venue: VenuePort
+    # told after each record transaction committed what `number_events` returned (the worker
+    # tells the API tailers, or kicks its sequencer when the numbering was skipped)
+    on_numbered: Callable[[int], None] = lambda _numbered: None
 
     @property
     def account_id(self) -> int:
@@ -72,8 +76,10 @@ class AccountRuntime:
                 await queue.fence(conn, command.command_id, command.epoch)
             recorder = Recorder(conn, self)
             yield recorder
-            await recorder.flush()  # held-back writes and the step's events, before the commit
+            # held-back writes and the step's events, before the commit
+            numbered = await number_events(conn, await recorder.flush(), recorder.now)
         recorder.committed()
+        self.on_numbered(numbered)
 
     async def instrument(self, symbol: str) -> Instrument:
         """Contract size and market kind from the venue's markets (cached by the venue)."""
@@ -160,8 +166,9 @@ class Recorder:
             )
         )
 
-    async def flush(self) -> None:
-        await flush_all([self])
+    async def flush(self) -> int:
+        """Write what was held back; returns how many events were written."""
+        return await flush_all([self])
 
     async def load_book(
         self,
@@ -282,10 +289,23 @@ class Recorder:
             hook()
 
 
-async def flush_all(recorders: list[Recorder]) -> None:
+async def number_events(conn: AsyncConnection, written: int, now: datetime) -> int:
+    """A record transaction that wrote events numbers every unnumbered visible outbox row,
+    its own included, as its last statements (`sequencer.assign`; the state row stays locked
+    until the commit, so numbers still commit in increasing order). Its events then reach the
+    stream with the commit, not one sequencer round later. Returns `assign`'s answer (0 when
+    nothing was written; `SKIPPED` when another round holds the state row: the sequencer
+    numbers them after the commit)."""
+    if not written:
+        return 0
+    return await sequencer.assign(conn, now)
+
+
+async def flush_all(recorders: list[Recorder]) -> int:
     """Write what the recorders of one transaction held back, before its commit: each one's
     own writes, then everyone's raw payloads, venue orders and events in one multi-row statement
-    each (events in recorder order, each recorder's in emission order)."""
+    each (events in recorder order, each recorder's in emission order). Returns how many events
+    were written."""
     for rec in recorders:
         await rec.flush_own()
     await insert_new_positions(recorders[0].conn, recorders, final=True)
@@ -312,6 +332,7 @@ async def flush_all(recorders: list[Recorder]) -> None:
     await order_records.store_payloads(conn, payloads)
     await order_records.add_venue_orders(conn, venue_orders)
     await append_events(conn, events)
+    return len(events)
 
 
 async def insert_new_positions(

@@ -1,0 +1,136 @@
+"""A record transaction that wrote events numbers them itself, just before its commit
+(`runtime.number_events`): the events of a joined batch, a group commit and a classic step reach
+the stream with their commit, without waiting for a sequencer round, and the worker is told how
+many rows were numbered (it tells the API tailers). When another round holds the sequencer's
+state row (MariaDB), the step does not wait for it: it commits its events unnumbered, says so
+(`SKIPPED`: the worker then kicks its sequencer), and the next round numbers them."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from typing import Any
+
+from sqlalchemy import select
+
+from apps.oms.clock import utcnow
+from apps.oms.service.worker import step
+from apps.oms.service.worker.group import GroupCommit
+from apps.oms.service.worker.runtime import AccountRuntime
+from apps.oms.store import sequencer
+from apps.oms.store.tables import outbox, sequencer_state
+
+from .conftest import Harness
+from .test_group_commit import ready, together
+from .test_joined import SYMBOL, market
+
+
+async def seqs_of(h: Harness, order_id: int) -> list[int | None]:
+    """The `seq` of every event that names this order (`order_id` or, for orders, `id`)."""
+    async with h.store.read() as conn:
+        rows = (await conn.execute(select(outbox.c.seq, outbox.c.payload))).all()
+    found = []
+    for seq, payload in rows:
+        data: Any = payload
+        if isinstance(data, dict) and order_id in (data.get("order_id"), data.get("id")):
+            found.append(seq)
+    return found
+
+
+async def last_seq(h: Harness) -> int:
+    async with h.store.read() as conn:
+        return int((await conn.execute(select(sequencer_state.c.last_seq).where(
+            sequencer_state.c.name == sequencer.NAME))).scalar_one())
+
+
+async def nothing_unnumbered(h: Harness) -> bool:
+    async with h.store.read() as conn:
+        return not await sequencer.pending(conn)
+
+
+def listen(rt: AccountRuntime) -> list[int]:
+    told: list[int] = []
+    rt.on_numbered = told.append
+    return told
+
+
+async def test_a_joined_batch_numbers_its_events_with_its_commit(
+    harness: Callable[..., Harness],
+) -> None:
+    h = harness()
+    async with h.store.transaction() as conn:
+        await sequencer.ensure_state(conn, utcnow())
+    await h.price(SYMBOL, "50000")
+    acct = await h.account("hedge")
+    items = [await market(h, acct), await market(h, acct, "sell")]
+    rt = await h.runtime(acct)
+    told = listen(rt)
+    before = await last_seq(h)
+    assert await step.run_next(rt, asyncio.Event())  # one joined batch, no sequencer running
+    assert await nothing_unnumbered(h)
+    for item in items:
+        seqs = await seqs_of(h, item["order_id"])
+        assert len(seqs) >= 3, seqs  # accepted, filled, deal...
+        assert None not in seqs, seqs
+    # the accepts' events (committed before) and the batch's own, all in one numbering
+    assert told == [await last_seq(h) - before]
+
+
+async def test_a_group_numbers_everyone_s_events_once(harness: Callable[..., Harness]) -> None:
+    h = harness()
+    async with h.store.transaction() as conn:
+        await sequencer.ensure_state(conn, utcnow())
+    queued = await ready(h, accounts=2, sends=2)
+    runtimes = [await h.runtime(a) for a in queued]
+    told = [listen(rt) for rt in runtimes]
+    before = await last_seq(h)
+    assert await together(GroupCommit(h.store), runtimes) == [True, True]
+    assert await nothing_unnumbered(h)
+    assert sorted(len(t) for t in told) == [0, 1]  # the group tells once, for all its members
+    assert sum(sum(t) for t in told) == await last_seq(h) - before
+    for items in queued.values():
+        for item in items:
+            assert None not in await seqs_of(h, item["order_id"])
+
+
+async def test_a_classic_step_numbers_its_events(harness: Callable[..., Harness]) -> None:
+    """A cancel runs the classic way (claim, venue call, record): its record numbers too."""
+    h = harness()
+    async with h.store.transaction() as conn:
+        await sequencer.ensure_state(conn, utcnow())
+    acct, resting = await h.resting_buy(SYMBOL)
+    await h.drain(acct, housekeeping=False)
+    cancel = await h.send(acct, "cancel_order", order_ids=[resting["order_id"]])
+    assert cancel["ok"], cancel
+    rt = await h.runtime(acct)
+    told = listen(rt)
+    await h.drain(acct, housekeeping=False)
+    assert (await h.order(resting["order_id"]))["status"] == "CANCELED"
+    # claim, venue call, record: the transactions that wrote events numbered them (0: none)
+    assert any(n > 0 for n in told), told
+    assert sequencer.SKIPPED not in told
+    assert await nothing_unnumbered(h)
+
+
+async def test_a_held_state_row_is_skipped_not_awaited(harness: Callable[..., Harness]) -> None:
+    """MariaDB: another round holds the state row; the batch commits without waiting, its
+    events unnumbered, tells `SKIPPED`, and the next round numbers them."""
+    h = harness()
+    if h.store.dialect != "mysql":  # SQLite has one writer: nobody holds the row meanwhile
+        return
+    async with h.store.transaction() as conn:
+        await sequencer.ensure_state(conn, utcnow())
+    await h.price(SYMBOL, "50000")
+    acct = await h.account("hedge")
+    item = await market(h, acct)
+    rt = await h.runtime(acct)
+    told = listen(rt)
+    async with h.store.transaction() as holder:
+        await holder.execute(select(sequencer_state.c.last_seq).where(
+            sequencer_state.c.name == sequencer.NAME).with_for_update())
+        assert await asyncio.wait_for(step.run_next(rt, asyncio.Event()), 60)
+        assert told == [sequencer.SKIPPED]
+        assert None in await seqs_of(h, item["order_id"])
+    async with h.store.transaction() as conn:
+        assert await sequencer.assign(conn, utcnow()) > 0
+    assert None not in await seqs_of(h, item["order_id"])
