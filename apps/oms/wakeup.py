@@ -92,7 +92,11 @@ async def listen(
     )
     bound_host, port = transport.get_extra_info("sockname")[:2]
     if bound_host == "0.0.0.0":  # noqa: S104 - compared, not bound here
-        bound_host = socket.gethostbyname(socket.gethostname())
+        try:
+            bound_host = socket.gethostbyname(socket.gethostname())
+        except OSError:
+            transport.close()
+            raise
     return transport, f"{bound_host}:{port}"
 
 

@@ -286,12 +286,13 @@ class Worker:
     async def sequence_loop(self, stop: asyncio.Event) -> None:
         """Number committed outbox rows that no record transaction numbered itself (the API's
         accepts, a step whose numbering was skipped, other writers): rounds at a steady cadence
-        while there are some, then a round when kicked (an accept's wake-up, this worker's
+        while they find some, then a round when kicked (an accept's wake-up, this worker's
         work) or after a backoff. With wake-ups running, the kicks announce almost every row,
         so the backoff is only a backstop (rows nobody announced) and starts at half of
-        `poll_max_ms`, and a plain read asks first whether anything waits (a kick after work
-        whose events were numbered with it finds nothing); without them the backoff starts at
-        the busy cadence, as an account task's poll does (docs/worker.md -> Sequencer)."""
+        `poll_max_ms`, and each round asks first with a plain read whether anything waits (a
+        kick after work whose events were numbered with it, or the round after a streak,
+        finds nothing for one statement); without them the backoff starts at the busy cadence,
+        as an account task's poll does (docs/worker.md -> Sequencer)."""
         cfg = self.settings.worker
         # while busy, one round every few ms numbers many events at once; a round per event
         # cost ~5 statements per event (profiled: 10 of the 73 statements of a send_order)
@@ -310,13 +311,12 @@ class Worker:
                 interval = busy
             elif done:
                 self.tell_tailers()
-                # busy rounds keep their cadence: one round numbers many events at once
+                # busy rounds keep their cadence: one round numbers many events at once; with
+                # wake-ups the next one starts with its plain read, so a streak's end is cheap
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(stop.wait(), busy)
-                if not woken:
-                    interval = busy
-                    continue
-                interval = idle_first  # a kick during the cadence starts the next round
+                interval = busy
+                continue
             else:
                 interval = min(max(interval * 2, idle_first), longest)
             await self.pause(self.sequencer_kick, interval)
@@ -334,7 +334,8 @@ class Worker:
     def numbered(self, numbered: int) -> None:
         """A record transaction committed (`runtime.number_events`): tell the API tailers
         about the events it numbered, or let the sequencer number what it could not."""
-        if numbered == sequencer.SKIPPED:
+        if numbered == sequencer.SKIPPED or numbered >= sequencer.BATCH:
+            # skipped, or a backlog took the whole round (its own rows may still wait)
             self.sequencer_kick.set()
         elif numbered:
             self.tell_tailers()

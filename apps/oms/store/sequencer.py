@@ -22,6 +22,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from apps.oms.store.tables import outbox, sequencer_state
 
 NAME = "outbox"
+BATCH = 1000  # rows one round numbers at most
 SKIPPED = -1  # `assign`: another sequencer holds the state row (its round may miss new rows)
 S = sequencer_state.c
 OB = outbox.c
@@ -51,7 +52,7 @@ async def pending(conn: AsyncConnection) -> bool:
     return (await conn.execute(ANY_UNNUMBERED)).first() is not None
 
 
-async def assign(conn: AsyncConnection, now: datetime, *, batch: int = 1000) -> int:
+async def assign(conn: AsyncConnection, now: datetime, *, batch: int = BATCH) -> int:
     """One sequencing round inside the caller's transaction; returns how many rows got a seq,
     or `SKIPPED` when another sequencer holds the state row."""
     state = (await conn.execute(STATE)).first()

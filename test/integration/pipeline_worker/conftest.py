@@ -24,7 +24,7 @@ from apps.oms.service.worker import step
 from apps.oms.service.worker.runtime import AccountRuntime
 from apps.oms.service.worker.sync import sync_orders
 from apps.oms.service.worker.triggers import check_triggers
-from apps.oms.store import leases
+from apps.oms.store import leases, sequencer
 from apps.oms.store.accounts import insert_account
 from apps.oms.store.migrate import upgrade
 from apps.oms.store.paper import PaperStore
@@ -50,9 +50,17 @@ def worker_settings(**kw: Any) -> WorkerSettings:
     return WorkerSettings(**{**base, **kw})
 
 
+async def with_sequencer_state(store: Store) -> None:
+    """The `outbox` sequencer row, as a running worker makes sure of at its start: record
+    transactions number their own events with it (`runtime.number_events`)."""
+    async with store.transaction() as conn:
+        await sequencer.ensure_state(conn, utcnow())
+
+
 @pytest.fixture
 async def store(store_url: str) -> AsyncIterator[Store]:
     s = Store.from_url(store_url, pool_size=8)
+    await with_sequencer_state(s)
     yield s
     await s.close()
 
@@ -184,5 +192,6 @@ def fresh_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
 @pytest.fixture
 async def fresh_store(fresh_url: str) -> AsyncIterator[Store]:
     store = Store.from_url(fresh_url, pool_size=8)
+    await with_sequencer_state(store)
     yield store
     await store.close()
