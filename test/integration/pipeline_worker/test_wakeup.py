@@ -130,6 +130,18 @@ async def start(
     return task, stop, worker.worker_id
 
 
+async def send_and_complete(h: Harness, account: int, side: str) -> None:
+    """A market send through the acceptance service, then wait until the worker completed it."""
+    item = await h.send(account, "send_order", symbol="BTC/USDT", side=side,
+                        order_type="market", qty="0.001")
+    assert item["ok"], item
+
+    async def done() -> bool:
+        return (await h.command(item["command_id"]))["status"] == "completed"
+
+    await eventually(done, GENEROUS)
+
+
 async def test_queued_command_wakes_an_idle_worker(fresh_store: Store) -> None:
     h = Harness(fresh_store)
     account = await h.account("netting")
@@ -145,14 +157,7 @@ async def test_queued_command_wakes_an_idle_worker(fresh_store: Store) -> None:
         # three in a row: the first wakes the lease loop (no account task yet), the next ones
         # the account's task, which waits an hour between looks
         for side in ("buy", "sell", "buy"):
-            item = await h.send(account, "send_order", symbol="BTC/USDT", side=side,
-                                order_type="market", qty="0.001")
-            assert item["ok"], item
-
-            async def done(command_id: int = item["command_id"]) -> bool:
-                return (await h.command(command_id))["status"] == "completed"
-
-            await eventually(done, GENEROUS)
+            await send_and_complete(h, account, side)
     finally:
         stop.set()
         await asyncio.wait_for(task, GENEROUS)  # the stop also cuts the hour-long pauses short
@@ -211,14 +216,7 @@ async def test_sequenced_rows_wake_a_tailer_that_polls_once_an_hour(
         await eventually(trusted, GENEROUS)
         await hub.start()
         for side in ("buy", "sell"):
-            item = await h.send(account, "send_order", symbol="BTC/USDT", side=side,
-                                order_type="market", qty="0.001")
-            assert item["ok"], item
-
-            async def done(command_id: int = item["command_id"]) -> bool:
-                return (await h.command(command_id))["status"] == "completed"
-
-            await eventually(done, GENEROUS)
+            await send_and_complete(h, account, side)
             # with the batch's commit (or by the sequencer, had the numbering been skipped)
             await eventually(lambda: all_numbered(fresh_store), GENEROUS)
             target = await last_seq(fresh_store)
