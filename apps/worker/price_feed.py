@@ -36,9 +36,10 @@ from apps.oms.exchange.paper.feeds import (
 from apps.oms.service import funding
 from apps.oms.store import paper_feed
 from apps.oms.store.paper import PaperStore
-from apps.oms.store.store import Store
+from apps.oms.store.store import Store, is_deadlock
 
 log = logging.getLogger("apps.worker.prices")
+DEADLOCK_RETRY_SECONDS = 0.1  # a round rolled back as a deadlock victim runs again after this
 STANDBY_SECONDS = 1.0  # how often a standing-by scheduler looks at the lease / the chosen source
 PRUNE_EVERY = 500  # price steps between prunings of the recorded path
 # a fast replay stores the ticks due within this window in one transaction (up to BATCH_TICKS):
@@ -80,16 +81,27 @@ class PriceScheduler:
         while not stop.is_set():
             try:
                 wait = await self.round()
-            except Exception:
-                log.exception("paper price scheduler round failed")
-                self.spec = None  # rebuild from the stored position next round
-                wait = STANDBY_SECONDS
+            except Exception as exc:
+                wait = self.failed(exc)
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stop.wait(), max(0.0, wait))
         await self.close_feed()
         with contextlib.suppress(Exception):
             async with self.store.transaction() as conn:
                 await paper_feed.release(conn, owner=self.owner)
+
+    def failed(self, exc: Exception) -> float:
+        """A round raised: its transaction rolled back whole. The source is rebuilt from the
+        stored position at the next lease look (its in-memory steps may be ahead of what was
+        stored). A deadlock victim (MariaDB chose this round, e.g. against a price written by
+        the API) is expected under load: one warning line and a prompt retry, no traceback."""
+        self.spec = None
+        if is_deadlock(exc):
+            log.warning("paper price scheduler round chosen as a deadlock victim; retrying")
+            self.looked_at = 0.0  # the next round looks at the lease and rebuilds at once
+            return DEADLOCK_RETRY_SECONDS
+        log.exception("paper price scheduler round failed", exc_info=exc)
+        return STANDBY_SECONDS
 
     async def round(self) -> float:
         """One round; returns the pause before the next. The lease (and the chosen source) is

@@ -4,6 +4,7 @@ cannot be reached says so and leaves prices where they were. Rounds are driven b
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator, Iterator
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -11,6 +12,7 @@ from typing import Any
 
 import pytest
 from sqlalchemy import select, update
+from sqlalchemy.exc import OperationalError
 
 from apps.oms.config import Settings, load_settings
 from apps.oms.domain.enums import PositionState, Side
@@ -185,3 +187,40 @@ async def test_the_scheduler_enqueues_funding_for_accounts_with_open_swaps(store
     assert mine[0]["payload"]["rates"]["BTC/USDT:USDT"] == "0.0001"
     assert "BTC/USDT" not in mine[0]["payload"]["rates"]  # spot pays no funding
     await scheduler.close_feed()
+
+
+async def test_a_deadlock_victim_round_is_retried_without_a_traceback(
+    store: Store, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """MariaDB may choose a price step as a deadlock victim under load (seen in a full run:
+    the e2e test that checks a worker's log for tracebacks failed). The round's transaction
+    rolled back whole: one warning line, and the next rounds store prices again from the
+    stored position."""
+    owner = f"d-{id(store)}"
+    await register(store, owner)
+    s = PriceScheduler(settings(f"replay:{SAMPLE_REPLAY}"), store, owner)
+    real = s.paper_store.put_quotes
+    calls = [0]
+
+    async def first_one_deadlocks(quotes: list[Any], source: str) -> list[Any]:
+        calls[0] += 1
+        if calls[0] == 2:  # the second step: after a first stored one
+            raise OperationalError("UPDATE paper_prices", {}, Exception(1213, "Deadlock found"))
+        return await real(quotes, source)
+
+    monkeypatch.setattr(s.paper_store, "put_quotes", first_one_deadlocks)
+    stop = asyncio.Event()
+    task = asyncio.create_task(s.run(stop))
+    try:
+        deadline = asyncio.get_running_loop().time() + 60
+        while calls[0] < 4:  # the failed step, then two stored after it
+            assert asyncio.get_running_loop().time() < deadline, calls
+            await asyncio.sleep(0.02)
+    finally:
+        stop.set()
+        await asyncio.wait_for(task, 60)
+    assert (await status(store)).position > 0
+    records = [r for r in caplog.records if r.name == "apps.worker.prices"]
+    assert any("deadlock victim" in r.getMessage() for r in records)
+    assert not [r for r in records if r.levelname == "ERROR" or r.exc_info], [
+        r.getMessage() for r in records]
