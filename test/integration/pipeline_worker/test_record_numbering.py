@@ -11,6 +11,7 @@ import asyncio
 from collections.abc import Callable
 from typing import Any
 
+import pytest
 from sqlalchemy import select
 
 from apps.oms.clock import utcnow
@@ -18,6 +19,7 @@ from apps.oms.service.worker import step
 from apps.oms.service.worker.group import GroupCommit
 from apps.oms.service.worker.runtime import AccountRuntime
 from apps.oms.store import sequencer
+from apps.oms.store.store import Store
 from apps.oms.store.tables import outbox, sequencer_state
 
 from .conftest import Harness
@@ -58,8 +60,6 @@ async def test_a_joined_batch_numbers_its_events_with_its_commit(
     harness: Callable[..., Harness],
 ) -> None:
     h = harness()
-    async with h.store.transaction() as conn:
-        await sequencer.ensure_state(conn, utcnow())
     await h.price(SYMBOL, "50000")
     acct = await h.account("hedge")
     items = [await market(h, acct), await market(h, acct, "sell")]
@@ -78,8 +78,6 @@ async def test_a_joined_batch_numbers_its_events_with_its_commit(
 
 async def test_a_group_numbers_everyone_s_events_once(harness: Callable[..., Harness]) -> None:
     h = harness()
-    async with h.store.transaction() as conn:
-        await sequencer.ensure_state(conn, utcnow())
     queued = await ready(h, accounts=2, sends=2)
     runtimes = [await h.runtime(a) for a in queued]
     told = [listen(rt) for rt in runtimes]
@@ -96,8 +94,6 @@ async def test_a_group_numbers_everyone_s_events_once(harness: Callable[..., Har
 async def test_a_classic_step_numbers_its_events(harness: Callable[..., Harness]) -> None:
     """A cancel runs the classic way (claim, venue call, record): its record numbers too."""
     h = harness()
-    async with h.store.transaction() as conn:
-        await sequencer.ensure_state(conn, utcnow())
     acct, resting = await h.resting_buy(SYMBOL)
     await h.drain(acct, housekeeping=False)
     cancel = await h.send(acct, "cancel_order", order_ids=[resting["order_id"]])
@@ -112,14 +108,12 @@ async def test_a_classic_step_numbers_its_events(harness: Callable[..., Harness]
     assert await nothing_unnumbered(h)
 
 
-async def test_a_held_state_row_is_skipped_not_awaited(harness: Callable[..., Harness]) -> None:
+# SQLite has one writer: nobody can hold the row while a step writes
+@pytest.mark.parametrize("fresh_url", ["mysql"], indirect=True)
+async def test_a_held_state_row_is_skipped_not_awaited(fresh_store: Store) -> None:
     """MariaDB: another round holds the state row; the batch commits without waiting, its
     events unnumbered, tells `SKIPPED`, and the next round numbers them."""
-    h = harness()
-    if h.store.dialect != "mysql":  # SQLite has one writer: nobody holds the row meanwhile
-        return
-    async with h.store.transaction() as conn:
-        await sequencer.ensure_state(conn, utcnow())
+    h = Harness(fresh_store)
     await h.price(SYMBOL, "50000")
     acct = await h.account("hedge")
     item = await market(h, acct)
