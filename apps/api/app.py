@@ -56,9 +56,11 @@ def create_app(settings: Settings) -> FastAPI:
             log.warning("%s", warning)
         store = Store.from_url(settings.database.url, pool_size=settings.database.pool_size)
         app.state.store = store
-        app.state.principal_cache = PrincipalCache(
+        # keys answered from memory while the identity version is read (auth_cache.py)
+        app.state.principal_cache = principals = PrincipalCache(
             store, settings.security.api_key_pepper.get_secret_value()
         )
+        principals.start()
         # queued commands wake the workers at once (UDP, best effort; apps/oms/wakeup.py)
         waker = WakeSender(store)
 
@@ -96,6 +98,7 @@ def create_app(settings: Settings) -> FastAPI:
             await told.close()
             await app.state.stream_hub.stop()
             await waker.close()
+            await principals.stop()
             await store.close()
             forget_process_metrics()
 

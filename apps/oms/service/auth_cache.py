@@ -1,19 +1,26 @@
-"""Per-request authentication without staleness, at a fraction of the CPU.
+"""Per-request authentication from memory, invalidated explicitly by the identity version.
 
-Every request still reads the key, its user and its grants from the store (one indexed query):
-a disabled, expired, deleted or re-granted key takes effect on the very next request, in every
-process, with nothing to invalidate. What is cached is only the work around that read: the
-statement is compiled once and executed on the driver (no statement building, no cache key, no
-type processing), each row comes back as one JSON array of its values, and the rows are
-compared with the rows the cached principal was built from. Equal rows: the cached principal
-(the key's refusal rules, e.g. expiry, are still evaluated against the current time). Different
-rows (a change, or `last_used_at` moved): the typed read and fold of `auth.authenticate` run,
-with the raw read again, in one snapshot, and their result is cached with those rows.
+A cached principal (a key, its user and its grants, folded) answers a request without a store
+read while (a) it was checked against the store at the current identity version, (b) this
+process's last successful read of that version started less than a lease ago
+(`auth_version.LEASE_SECONDS`), and (c) it was checked within `auth_version.RECHECK_SECONDS`. A
+writer that changes an existing key, user or grant bumps the version in its transaction and waits
+out the lease after its commit (`Store.transaction`), so when the change returns to its caller,
+every process refuses or narrows the key on its next request. Otherwise the key is read again:
+one indexed query whose rows come back as one JSON array each, compared with the rows the cached
+principal was built from. Equal rows: the cached principal, checked again at the version known
+before that read. Different rows: the typed read and fold of `auth.authenticate` run, with the
+raw read again, in one snapshot, and their result is cached with those rows. The refusal rules
+(e.g. expiry) always run against the current time.
 """
 
 from __future__ import annotations
 
+import asyncio
+import logging
+import time
 from collections import OrderedDict
+from dataclasses import dataclass, replace
 from typing import Any
 
 from sqlalchemy import bindparam, func, select
@@ -24,7 +31,7 @@ from apps.oms.errors import AuthenticationFailed
 from apps.oms.security.keys import hash_api_key
 from apps.oms.service.auth import _principal, _refusal
 from apps.oms.service.principal import Principal
-from apps.oms.store import identity
+from apps.oms.store import auth_version, identity
 from apps.oms.store.identity import LAST_USED_THROTTLE, KeyIdentity, _key_grants_query
 from apps.oms.store.store import Store
 from apps.oms.store.stream import consistent_read
@@ -32,13 +39,23 @@ from apps.oms.store.tables import api_keys
 
 MAX_KEYS = 10_000
 Rows = tuple[tuple[Any, ...], ...]
+log = logging.getLogger(__name__)
+
+
+@dataclass(slots=True)
+class _Entry:
+    rows: Rows  # the raw rows the principal was built from
+    found: KeyIdentity
+    principal: Principal
+    version: int | None  # the identity version known before the read that last matched `rows`
+    checked_at: float  # monotonic time that read started
 
 
 class PrincipalCache:
     def __init__(self, store: Store, pepper: str) -> None:
         self.store = store
         self.pepper = pepper
-        self._by_hash: OrderedDict[str, tuple[Rows, KeyIdentity, Principal]] = OrderedDict()
+        self._by_hash: OrderedDict[str, _Entry] = OrderedDict()
         rows = _key_grants_query().where(api_keys.c.key_hash == bindparam("key_hash")).subquery()
         # each row's values come back as one JSON array: one column to describe and parse
         # instead of 23 (the driver's parsing of the column descriptions alone was about a
@@ -47,7 +64,56 @@ class PrincipalCache:
         compiled = query.compile(dialect=store.engine.dialect)
         self._sql = str(compiled)
         self._positional = compiled.positiontup is not None
-        self.hits = 0
+        self._version_sql = str(auth_version.VERSION.compile(
+            dialect=store.engine.dialect, compile_kwargs={"literal_binds": True}))
+        self.version: int | None = None  # the identity version last read
+        self.trusted_until = 0.0  # monotonic: that read's start + the lease
+        self.hits = 0  # answered from memory
+        self.checks = 0  # rows read and equal to the cached ones
+        self._refresher: asyncio.Task[None] | None = None
+
+    # --- the identity version --------------------------------------------------------------------
+
+    async def refresh(self) -> None:
+        """Read the identity version; its lease runs from before the read was sent."""
+        started = time.monotonic()
+        async with self.store.read() as conn:
+            value = (await conn.exec_driver_sql(self._version_sql)).scalar()
+        if value is None:  # no row (a store made by hand): trust nothing, read every request
+            self.version, self.trusted_until = None, 0.0
+            return
+        self.version, self.trusted_until = int(value), started + auth_version.LEASE_SECONDS
+
+    async def _refresh_forever(self) -> None:
+        failing = False
+        while True:
+            try:
+                await self.refresh()
+                failing = False
+            except Exception as exc:  # the store away: every request reads until it is back
+                if not failing:
+                    log.warning("identity version not readable (%s); keys are read per request",
+                                type(exc).__name__)
+                failing = True
+            await asyncio.sleep(auth_version.REFRESH_SECONDS)
+
+    def start(self) -> None:
+        if self._refresher is None:
+            self._refresher = asyncio.create_task(self._refresh_forever(), name="auth-version")
+
+    async def stop(self) -> None:
+        task, self._refresher = self._refresher, None
+        if task is not None:
+            task.cancel()
+            await asyncio.gather(task, return_exceptions=True)
+
+    def _trusted(self, entry: _Entry, now: float) -> bool:
+        return (
+            entry.version is not None
+            and entry.version == self.version
+            and now < self.trusted_until
+            and now - entry.checked_at < auth_version.RECHECK_SECONDS
+        )
 
     def _params(self, key_hash: str) -> Any:
         return (key_hash,) if self._positional else {"key_hash": key_hash}
@@ -56,7 +122,9 @@ class PrincipalCache:
         result = await conn.exec_driver_sql(self._sql, self._params(key_hash))
         return tuple(tuple(row) for row in result.all())
 
-    async def _rebuild(self, key_hash: str) -> tuple[KeyIdentity, Principal]:
+    async def _rebuild(
+        self, key_hash: str, version: int | None, checked_at: float
+    ) -> tuple[KeyIdentity, Principal]:
         """The typed read and fold, cached under the raw rows of the SAME snapshot: under READ
         COMMITTED two statements may see two states (a grant added between them and reverted
         before the next request would leave the wider principal cached under the narrower
@@ -69,7 +137,7 @@ class PrincipalCache:
             raise AuthenticationFailed("invalid API key", code="invalid_api_key")
         found, grants = hit
         principal = _principal(found, grants)
-        self._by_hash[key_hash] = (rows, found, principal)
+        self._by_hash[key_hash] = _Entry(rows, found, principal, version, checked_at)
         self._by_hash.move_to_end(key_hash)
         while len(self._by_hash) > MAX_KEYS:
             self._by_hash.popitem(last=False)
@@ -80,14 +148,21 @@ class PrincipalCache:
         if not plain_key:
             raise AuthenticationFailed("missing x-api-key header", code="missing_api_key")
         key_hash = hash_api_key(plain_key, self.pepper)
-        async with self.store.read() as conn:
-            rows = await self._rows(conn, key_hash)
-        cached = self._by_hash.get(key_hash)
-        if cached is not None and cached[0] == rows:
+        entry = self._by_hash.get(key_hash)
+        started = time.monotonic()
+        if entry is not None and self._trusted(entry, started):
             self.hits += 1
-            found, principal = cached[1], cached[2]
+            found, principal = entry.found, entry.principal
         else:
-            found, principal = await self._rebuild(key_hash)
+            version = self.version  # read before the rows: they are at least that new
+            async with self.store.read() as conn:
+                rows = await self._rows(conn, key_hash)
+            if entry is not None and entry.rows == rows:
+                self.checks += 1
+                entry.version, entry.checked_at = version, started
+                found, principal = entry.found, entry.principal
+            else:
+                found, principal = await self._rebuild(key_hash, version, started)
         now = utcnow()
         refusal = _refusal(found, now)
         if refusal is not None:
@@ -95,4 +170,12 @@ class PrincipalCache:
         if found.last_used_at is None or found.last_used_at < now - LAST_USED_THROTTLE:
             async with self.store.transaction() as conn:
                 await identity.touch_key(conn, found.api_key_id, now)
+            self._touched(key_hash, found, now)
         return principal
+
+    def _touched(self, key_hash: str, found: KeyIdentity, now: Any) -> None:
+        """Answers from memory see the use just recorded (no touch per request); the rows still
+        hold the old time, so the next read of them rebuilds once."""
+        entry = self._by_hash.get(key_hash)
+        if entry is not None and entry.found is found:
+            entry.found = replace(found, last_used_at=now)

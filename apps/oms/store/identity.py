@@ -12,6 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from apps.oms.clock import utcnow
 from apps.oms.domain.access import AccountFlags, Role
+from apps.oms.store import auth_version
 from apps.oms.store.tables import api_key_permissions, api_key_strategy_permissions, api_keys, users
 
 FLAG_COLUMNS = (
@@ -51,7 +52,9 @@ async def insert_user(conn: AsyncConnection, *, name: str, role: Role) -> int:
             name=name, role=role.value, status="active", created_at=now, updated_at=now
         )
     )
-    return int(result.inserted_primary_key[0])  # type: ignore[index]
+    user_id = int(result.inserted_primary_key[0])  # type: ignore[index]
+    auth_version.created(conn, user_id=user_id)
+    return user_id
 
 
 async def get_user(conn: AsyncConnection, user_id: int) -> dict[str, Any] | None:
@@ -88,7 +91,9 @@ async def insert_api_key(
             updated_at=now,
         )
     )
-    return int(result.inserted_primary_key[0])  # type: ignore[index]
+    api_key_id = int(result.inserted_primary_key[0])  # type: ignore[index]
+    auth_version.created(conn, api_key_id=api_key_id)
+    return api_key_id
 
 
 KEY_COLUMNS = (
@@ -208,6 +213,7 @@ async def touch_key(conn: AsyncConnection, api_key_id: int, now: datetime) -> No
 
 
 async def set_key_status(conn: AsyncConnection, api_key_id: int, status: str) -> None:
+    auth_version.mark_changed(conn, api_key_id=api_key_id)
     await conn.execute(
         update(api_keys)
         .where(api_keys.c.id == api_key_id)
@@ -233,6 +239,7 @@ async def upsert_permission(
     conn: AsyncConnection, *, api_key_id: int, account_id: int, flags: AccountFlags
 ) -> None:
     """Set a key's flags on an account (one row per key and account) and its strategy list."""
+    auth_version.mark_changed(conn, api_key_id=api_key_id)
     now = utcnow()
     values: dict[str, Any] = {name: getattr(flags, name) for name in FLAG_COLUMNS}
     values["allowed_functions"] = sorted(flags.allowed_functions)
@@ -314,12 +321,15 @@ async def list_users(conn: AsyncConnection, *, limit: int = 1000) -> list[dict[s
 
 
 async def update_user(conn: AsyncConnection, user_id: int, **values: Any) -> None:
+    if set(values) - {"password_hash"}:  # a password is not part of any key's principal
+        auth_version.mark_changed(conn, user_id=user_id)
     await conn.execute(
         update(users).where(users.c.id == user_id).values(**values, updated_at=utcnow())
     )
 
 
 async def update_api_key(conn: AsyncConnection, api_key_id: int, **values: Any) -> None:
+    auth_version.mark_changed(conn, api_key_id=api_key_id)
     await conn.execute(
         update(api_keys).where(api_keys.c.id == api_key_id).values(**values, updated_at=utcnow())
     )
@@ -369,6 +379,7 @@ async def get_api_key_info(conn: AsyncConnection, api_key_id: int) -> dict[str, 
 
 
 async def delete_permission(conn: AsyncConnection, api_key_id: int, account_id: int) -> None:
+    auth_version.mark_changed(conn, api_key_id=api_key_id)
     for table in (api_key_strategy_permissions, api_key_permissions):
         await conn.execute(
             delete(table).where(table.c.api_key_id == api_key_id, table.c.account_id == account_id)

@@ -6,6 +6,7 @@ reads always end their transaction so that no MySQL snapshot or metadata lock is
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 
@@ -13,6 +14,7 @@ from sqlalchemy import exc as sa_exc
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
+from apps.oms.store import auth_version
 from apps.oms.store.engine import create_engine, ping, reading
 
 DEADLOCK = 1213  # MySQL/MariaDB: "Deadlock found when trying to get lock; try restarting …"
@@ -86,9 +88,19 @@ class Store:
 
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[AsyncConnection]:
-        """One unit of work: commit on success, roll back on any exception."""
+        """One unit of work: commit on success, roll back on any exception. A unit that changed
+        a key, user or grant bumps the identity version last and, once committed, waits out the
+        API processes' cache lease before returning (apps/oms/store/auth_version.py)."""
+        changed = False
         async with self.engine.begin() as conn:
-            yield conn
+            try:
+                yield conn
+            finally:
+                changed = auth_version.take_marks(conn)
+            if changed:
+                await auth_version.bump(conn)
+        if changed:
+            await asyncio.sleep(auth_version.LEASE_SECONDS)
 
     @asynccontextmanager
     async def read(self) -> AsyncIterator[AsyncConnection]:

@@ -405,6 +405,16 @@ sequencer_state = Table(
     _updated(),
 )
 
+# one row (id 1), its version bumped by the last statement of every transaction that changed an
+# existing key, user or grant: each API process's principal cache trusts its entries only while it
+# has read this version within its lease (apps/oms/service/auth_cache.py)
+auth_state = Table(
+    "auth_state",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=False),
+    Column("version", BigInteger, nullable=False, server_default="0"),
+)
+
 venue_payloads = Table(
     "venue_payloads",
     metadata,
