@@ -7,7 +7,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
-from fastapi import FastAPI
+from fastapi import APIRouter, FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 
 from apps import __version__
@@ -47,6 +47,28 @@ from apps.oms.store.store import Store
 from apps.oms.wakeup import StreamWakeups, WakeSender
 
 log = logging.getLogger("apps.api")
+
+
+#: routes are matched in this order, one by one: the hot ones (accepts, open reads) first; no path
+#: of one router matches another's, so the order changes the cost, never the answer
+#: (test/api/test_route_order.py)
+ROUTERS: tuple[APIRouter, ...] = (
+    commands.router,
+    reads.router,
+    health.router,
+    metrics.router,
+    auth.router,
+    accounts.router,
+    user.router,
+    admin.router,
+    paper.router,
+    strategies.router,
+    risk.router,
+    reconcile.router,
+    signals.router,
+    ws_endpoint.router,
+    ccxt.router,
+)
 
 
 def create_app(settings: Settings) -> FastAPI:
@@ -122,23 +144,7 @@ def create_app(settings: Settings) -> FastAPI:
     )
     install_error_handlers(app)
     install_docs(app)
-    for router in (
-        health.router,
-        metrics.router,
-        auth.router,
-        accounts.router,
-        user.router,
-        admin.router,
-        paper.router,
-        commands.router,
-        reads.router,
-        strategies.router,
-        risk.router,
-        reconcile.router,
-        signals.router,
-        ws_endpoint.router,
-        ccxt.router,
-    ):
+    for router in ROUTERS:
         app.include_router(router)
     mount_console(app)  # the web console at /ui (apps/api/console.py)
     if settings.api.cors_origins:

@@ -48,11 +48,14 @@ def client_address(request: Request) -> str:
 
 async def get_principal(
     request: Request,
-    store: StoreDep,
-    settings: SettingsDep,
     x_api_key: Annotated[str | None, Header(description="API key or login token")] = None,
 ) -> Principal:
-    guard: AuthGuard = request.app.state.auth_guard
+    # the store and settings straight from the app, not as sub-dependencies: every dependency
+    # FastAPI solves costs per request, and this one runs on every authenticated request
+    state = request.app.state
+    store: Store = state.store
+    settings: Settings = state.settings
+    guard: AuthGuard = state.auth_guard
     pepper = settings.security.api_key_pepper.get_secret_value()
     # same answer as `auth.authenticate`, every request (apps/oms/service/auth_cache.py)
     cache: PrincipalCache | None = getattr(request.app.state, "principal_cache", None)
@@ -83,14 +86,15 @@ async def parse_account_ids(
 AccountIdsQuery = Annotated[list[int] | None, Depends(parse_account_ids)]
 
 
-async def require_account_ids(
-    principal: PrincipalDep,
-    store: StoreDep,
-    account_ids: Annotated[
-        str | None,
-        Query(description="CSV of account ids; default: every account the key may read",
-              max_length=2000),
-    ] = None,
+AccountIdsCsv = Annotated[
+    str | None,
+    Query(description="CSV of account ids; default: every account the key may read",
+          max_length=2000),
+]
+
+
+async def required_account_ids(
+    principal: Principal, store: Store, account_ids: str | None
 ) -> list[int]:
     """The listed accounts, or by default every account the key may read (admins: all)."""
     ids = await parse_account_ids(account_ids)
@@ -103,6 +107,12 @@ async def require_account_ids(
     if not visible:
         raise NotFound("this API key may read no account", code="account_not_found")
     return sorted(visible)
+
+
+async def require_account_ids(
+    principal: PrincipalDep, store: StoreDep, account_ids: AccountIdsCsv = None
+) -> list[int]:
+    return await required_account_ids(principal, store, account_ids)
 
 
 RequiredAccountIds = Annotated[list[int], Depends(require_account_ids)]

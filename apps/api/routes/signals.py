@@ -46,7 +46,7 @@ async def _caller(
 ) -> tuple[Principal, signals.Auth]:  # fmt: skip
     """The API key if one is sent; else the signature; neither is 401 `missing_api_key`."""
     if api_key is not None or signature is None:
-        return await get_principal(request, store, settings, api_key), "api_key"
+        return await get_principal(request, api_key), "api_key"
     try:
         signer = await signal_secrets.verify_signed(
             store, cipher_of(settings), account_id, body, signature
