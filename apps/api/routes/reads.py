@@ -65,24 +65,27 @@ Result = dict[str, Any]
 
 
 async def _open(
-    request: Request, principal: Principal, store: Store, kind: str, q: ReadQuery, limit: Clamped
+    request: Request, principal: Principal, kind: str, q: ReadQuery, limit: Clamped
 ) -> Response:
     """From the process's read model when it may answer, else from the store (same body). A
-    clamped `limit` (rare: above the maximum) goes to the store path, which adds the notice."""
+    clamped `limit` (rare: above the maximum) goes to the store path, which adds the notice.
+    The open reads are the hot ones: the store comes from the app, not as one more dependency
+    to solve per request."""
     model: ReadModel | None = getattr(request.app.state, "read_model", None)
     if model is not None and limit.requested == limit.value:
         blob = await reads.open_from_model(model, principal, kind, q, limit.value)
         if blob is not None:
             return Response(blob, media_type="application/json")
     read = reads.open_orders if kind == "orders" else reads.open_positions
+    store: Store = request.app.state.store
     return WireJSONResponse(limit.note(await read(store, principal, q, limit.value)))
 
 
 @router.get("/orders/open", response_model=None, responses=ok(OrderList))
 async def orders_open(
-    request: Request, principal: PrincipalDep, store: StoreDep, q: QueryDep, limit: Limit
+    request: Request, principal: PrincipalDep, q: QueryDep, limit: Limit
 ) -> Response:
-    return await _open(request, principal, store, "orders", q, limit)
+    return await _open(request, principal, "orders", q, limit)
 
 
 @router.get("/orders/history", response_model=None, responses=ok(OrderPage))
@@ -135,9 +138,9 @@ async def deals_by_ids(
 
 @router.get("/positions/open", response_model=None, responses=ok(PositionList))
 async def positions_open(
-    request: Request, principal: PrincipalDep, store: StoreDep, q: QueryDep, limit: Limit
+    request: Request, principal: PrincipalDep, q: QueryDep, limit: Limit
 ) -> Response:
-    return await _open(request, principal, store, "positions", q, limit)
+    return await _open(request, principal, "positions", q, limit)
 
 
 @router.get("/positions/history", response_model=None, responses=ok(PositionPage))

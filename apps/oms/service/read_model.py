@@ -71,14 +71,23 @@ def open_row(kind: str, row: Mapping[str, Any]) -> OpenRow:
     )
 
 
+#: rendered bodies kept per book between two changes (distinct scopes and filters)
+MAX_BODIES = 64
+
+
 @dataclass
 class Book:
     """Open rows of one kind: by account, by id; each account's newest-first list is rebuilt
-    lazily after a change."""
+    lazily after a change, and each response body is rendered once per change (`body`)."""
 
     by_account: dict[int, dict[int, OpenRow]] = field(default_factory=dict)
     account_of: dict[int, int] = field(default_factory=dict)
     _sorted: dict[int, list[OpenRow]] = field(default_factory=dict)
+    _bodies: dict[tuple[Any, ...], bytes] = field(default_factory=dict)
+
+    def _changed(self, account_id: int) -> None:
+        self._sorted.pop(account_id, None)
+        self._bodies.clear()
 
     def put(self, row: OpenRow) -> None:
         old_account = self.account_of.get(row.id)
@@ -86,7 +95,7 @@ class Book:
             self.drop(row.id)
         self.by_account.setdefault(row.account_id, {})[row.id] = row
         self.account_of[row.id] = row.account_id
-        self._sorted.pop(row.account_id, None)
+        self._changed(row.account_id)
 
     def drop(self, row_id: int) -> None:
         account_id = self.account_of.pop(row_id, None)
@@ -96,7 +105,7 @@ class Book:
         rows.pop(row_id, None)
         if not rows:
             self.by_account.pop(account_id, None)
-        self._sorted.pop(account_id, None)
+        self._changed(account_id)
 
     def replace_accounts(self, account_ids: Iterable[int], rows: Iterable[OpenRow]) -> None:
         """These accounts' open rows are exactly `rows` now."""
@@ -112,6 +121,17 @@ class Book:
             rows = sorted(self.by_account.get(account_id, {}).values(), key=_minus_id)
             self._sorted[account_id] = rows
         return rows
+
+    def body(self, scope: Scope, strategy_id: int | None, symbol: str | None, limit: int) -> bytes:
+        """The rendered `{"items": [...]}` body of `select`, kept until the book changes (a read
+        repeated between two changes costs a dictionary lookup)."""
+        key = (tuple(scope.strategies_by_account.items()), strategy_id, symbol, limit)
+        rendered = self._bodies.get(key)
+        if rendered is None:
+            if len(self._bodies) >= MAX_BODIES:
+                self._bodies.clear()
+            rendered = self._bodies[key] = body(self.select(scope, strategy_id, symbol, limit))
+        return rendered
 
     def select(
         self, scope: Scope, strategy_id: int | None, symbol: str | None, limit: int
@@ -347,4 +367,4 @@ class ReadModel:
         self, kind: str, scope: Scope, strategy_id: int | None, symbol: str | None, limit: int
     ) -> bytes:
         """The rendered `{"items": [...]}` body of an open-rows read."""
-        return body(self.books[kind].select(scope, strategy_id, symbol, limit))
+        return self.books[kind].body(scope, strategy_id, symbol, limit)

@@ -1,11 +1,14 @@
 """The read model's pure core: `Book.select` gives what the store's open query gives (scope,
 strategy filter for restricted accounts, strategy_id and symbol filters, newest first, limit)
-for any set of rows and changes; `touched` finds the rows an event names."""
+for any set of rows and changes, and `Book.body` (rendered once per change) the same body at
+every point of any sequence of reads and changes; `touched` finds the rows an event names."""
+
+from typing import Any
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from apps.oms.service.read_model import Book, OpenRow, touched
+from apps.oms.service.read_model import Book, OpenRow, body, touched
 from apps.oms.store.reads import Scope
 from apps.oms.store.stream import StreamEvent
 
@@ -82,6 +85,43 @@ def test_select_equals_the_store_query(
         live[row.id] = row
     got = book.select(Scope(scope), strategy_id, symbol, limit)
     assert got == reference(live, scope, strategy_id, symbol, limit)
+
+
+queries = st.tuples(
+    scopes,
+    st.one_of(st.none(), st.sampled_from(STRATEGIES)),
+    st.one_of(st.none(), st.sampled_from(SYMBOLS)),
+    st.integers(1, 80),
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    steps=st.lists(
+        st.one_of(
+            st.tuples(st.just("put"), rows),
+            st.tuples(st.just("drop"), st.lists(st.integers(1, 200), max_size=5)),
+            st.tuples(st.just("read"), st.lists(queries, min_size=1, max_size=4)),
+        ),
+        max_size=12,
+    )
+)
+def test_bodies_rendered_once_per_change_equal_the_store_query(steps: list[tuple[str, Any]]) -> None:
+    book = Book()
+    live: dict[int, OpenRow] = {}
+    for kind, arg in steps:
+        if kind == "put":
+            for row in arg:
+                book.put(row)
+                live[row.id] = row
+        elif kind == "drop":
+            for row_id in arg:
+                book.drop(row_id)
+                live.pop(row_id, None)
+        else:
+            for scope, strategy_id, symbol, limit in arg * 2:  # each read twice: once cached
+                got = book.body(Scope(scope), strategy_id, symbol, limit)
+                assert got == body(reference(live, scope, strategy_id, symbol, limit))
 
 
 def test_replace_accounts_keeps_other_accounts() -> None:
