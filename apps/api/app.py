@@ -15,6 +15,7 @@ from apps.api.body_rules import BodyRulesMiddleware
 from apps.api.console import mount_console
 from apps.api.docs_pages import install_docs
 from apps.api.errors import install_error_handlers
+from apps.api.fast_reads import FastOpenReads
 from apps.api.read_schemas import ERROR_RESPONSES
 from apps.api.routes import (
     accounts,
@@ -147,6 +148,8 @@ def create_app(settings: Settings) -> FastAPI:
     for router in ROUTERS:
         app.include_router(router)
     mount_console(app)  # the web console at /ui (apps/api/console.py)
+    # open reads answered from memory before routing when nothing can go wrong (fast_reads.py)
+    app.add_middleware(FastOpenReads)
     if settings.api.cors_origins:
         app.add_middleware(
             CORSMiddleware,

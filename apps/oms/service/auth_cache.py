@@ -173,6 +173,20 @@ class PrincipalCache:
             self._touched(key_hash, found, now)
         return principal
 
+    def trusted(self, plain_key: str) -> Principal | None:
+        """The principal `authenticate` would return from memory, without side effects; None
+        when it would read the store, refuse the key or record `last_used_at`."""
+        entry = self._by_hash.get(hash_api_key(plain_key, self.pepper))
+        if entry is None or not self._trusted(entry, time.monotonic()):
+            return None
+        found, now = entry.found, utcnow()
+        if _refusal(found, now) is not None:
+            return None
+        if found.last_used_at is None or found.last_used_at < now - LAST_USED_THROTTLE:
+            return None
+        self.hits += 1
+        return entry.principal
+
     def _touched(self, key_hash: str, found: KeyIdentity, now: Any) -> None:
         """Answers from memory see the use just recorded (no touch per request); the rows still
         hold the old time, so the next read of them rebuilds once."""
