@@ -12,7 +12,9 @@ error, with the same functions the route uses:
   `last_used_at` to record);
 - a query of `account_ids`, `strategy_id`, `symbol`, `limit` only, each at most once, each valid
   as the route declares it (digits within range, lengths within the limits), `limit` not clamped;
-- the account ids resolved, the scope built and the model current (`reads.open_from_model`).
+- the account ids resolved without the store (not an admin's default of every account), none of
+  them written by this process recently (`ReadModel.clean_for`: no read-your-writes check to
+  make), the scope built (`reads.open_from_model`).
 
 Anything else (a missing, unknown or doubtful key, a date filter, an unknown or repeated or empty
 parameter, any error) goes to the FastAPI route, which answers it as it always has: errors are
@@ -97,8 +99,12 @@ class FastOpenReads:
             or (symbol is not None and len(symbol) > MAX_SYMBOL)
         ):
             return None
+        if account_ids is None and principal.visible_account_ids() is None:
+            return None  # an admin's default (every account) is read from the store
         try:
             ids = await required_account_ids(principal, state.store, account_ids)
+            if not model.clean_for(ids):  # read-your-writes may need the store: the route
+                return None
             query = reads.Query(ids, strategy_id, symbol)
             return await reads.open_from_model(model, principal, kind, query, limit)
         except Exception:

@@ -152,6 +152,7 @@ class PrincipalCache:
         started = time.monotonic()
         if entry is not None and self._trusted(entry, started):
             self.hits += 1
+            self._by_hash.move_to_end(key_hash)  # the least recently used go first
             found, principal = entry.found, entry.principal
         else:
             version = self.version  # read before the rows: they are at least that new
@@ -159,6 +160,7 @@ class PrincipalCache:
                 rows = await self._rows(conn, key_hash)
             if entry is not None and entry.rows == rows:
                 self.checks += 1
+                self._by_hash.move_to_end(key_hash)
                 entry.version, entry.checked_at = version, started
                 found, principal = entry.found, entry.principal
             else:
@@ -176,7 +178,8 @@ class PrincipalCache:
     def trusted(self, plain_key: str) -> Principal | None:
         """The principal `authenticate` would return from memory, without side effects; None
         when it would read the store, refuse the key or record `last_used_at`."""
-        entry = self._by_hash.get(hash_api_key(plain_key, self.pepper))
+        key_hash = hash_api_key(plain_key, self.pepper)
+        entry = self._by_hash.get(key_hash)
         if entry is None or not self._trusted(entry, time.monotonic()):
             return None
         found, now = entry.found, utcnow()
@@ -185,6 +188,7 @@ class PrincipalCache:
         if found.last_used_at is None or found.last_used_at < now - LAST_USED_THROTTLE:
             return None
         self.hits += 1
+        self._by_hash.move_to_end(key_hash)
         return entry.principal
 
     def _touched(self, key_hash: str, found: KeyIdentity, now: Any) -> None:

@@ -322,6 +322,11 @@ class ReadModel:
             return own
         return self._all_dirty_at if own is None else max(own, self._all_dirty_at)
 
+    def clean_for(self, account_ids: Iterable[int]) -> bool:
+        """Loaded, and none of these accounts written here recently: `current_for` is true
+        without a store trip or a wait."""
+        return self.ready and all(self._written_at(a) is None for a in account_ids)
+
     async def current_for(self, account_ids: Iterable[int]) -> bool:
         """Whether the model may answer a read of these accounts now (read-your-writes): true
         unless one of them was written here recently and, in one snapshot of the store, some

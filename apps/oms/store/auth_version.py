@@ -58,10 +58,17 @@ def mark_changed(conn: AsyncConnection, *, api_key_id: int = 0, user_id: int = 0
     _info(conn)[_CHANGED] = True
 
 
-def take_marks(conn: AsyncConnection) -> bool:
-    """Whether the transaction changed a cached identity; forgets the marks (the connection's
-    `info` outlives the transaction in the pool)."""
+def begin(conn: AsyncConnection) -> dict[Any, Any]:
+    """At a transaction's start: no marks left over from an earlier use of the pooled connection
+    (the connection's `info` outlives transactions); the dictionary the marks will be in."""
     info = _info(conn)
+    info.pop(_NEW, None)
+    info.pop(_CHANGED, None)
+    return info
+
+
+def take_marks(info: dict[Any, Any]) -> bool:
+    """Whether the transaction changed a cached identity; forgets the marks."""
     info.pop(_NEW, None)
     return bool(info.pop(_CHANGED, False))
 

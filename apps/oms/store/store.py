@@ -93,10 +93,13 @@ class Store:
         API processes' cache lease before returning (apps/oms/store/auth_version.py)."""
         changed = False
         async with self.engine.begin() as conn:
+            # the marks' dictionary is taken now: after a lost connection, touching `conn`
+            # again would raise and hide the original error from the outage handling
+            marks = auth_version.begin(conn)
             try:
                 yield conn
             finally:
-                changed = auth_version.take_marks(conn)
+                changed = auth_version.take_marks(marks)
             if changed:
                 await auth_version.bump(conn)
         if changed:

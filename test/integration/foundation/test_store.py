@@ -118,3 +118,32 @@ async def test_sqlite_reads_never_wait_for_the_writer(tmp_path: Path) -> None:
         assert after == Decimal(5)
     finally:
         await store.close()
+
+
+@pytest.mark.parametrize("store_url", ["mysql"], indirect=True)
+async def test_a_connection_lost_inside_a_transaction_surfaces_as_an_outage(
+    store_url: str,
+) -> None:
+    """The server drops a transaction's connection (restart, killed session): the error that
+    leaves `Store.transaction` is the driver's, which the API answers with 503 and the worker
+    waits out, not an error of the transaction's own bookkeeping about the dead connection."""
+    import pymysql
+    from sqlalchemy import text
+
+    from apps.oms.store.store import is_store_outage
+
+    store = Store.from_url(store_url)
+
+    async def killed_midway() -> None:
+        async with store.transaction() as conn:
+            session = (await conn.execute(text("SELECT CONNECTION_ID()"))).scalar_one()
+            with pymysql.connect(host="127.0.0.1", user="root", password="") as killer:
+                killer.cursor().execute(f"KILL CONNECTION {int(session)}")
+            await conn.execute(text("SELECT 1"))
+
+    try:
+        with pytest.raises(Exception) as caught:  # noqa: PT011 - which one is the point
+            await killed_midway()
+        assert is_store_outage(caught.value), repr(caught.value)
+    finally:
+        await store.close()
