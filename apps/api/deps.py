@@ -34,6 +34,10 @@ async def get_store(request: Request) -> Store:
 #: the largest id a signed 64-bit (BIGINT) column holds: larger ids in paths, filters and lists
 #: are validation errors (422), never a database error
 MAX_ID = 2**63 - 1
+#: limits of the read parameters, declared once (the routes and the open reads' fast path)
+ACCOUNT_IDS_MAX_LENGTH = 2000
+SYMBOL_MAX_LENGTH = 64
+DEFAULT_LIMIT = 500
 IdPath = Annotated[int, Path(ge=1, le=MAX_ID)]
 IdFilter = Annotated[int | None, Query(ge=1, le=MAX_ID)]
 StrategyFilter = Annotated[int | None, Query(ge=0, le=MAX_ID)]
@@ -69,7 +73,7 @@ PrincipalDep = Annotated[Principal, Depends(get_principal)]
 
 async def parse_account_ids(
     account_ids: Annotated[
-        str | None, Query(description="CSV of account ids", max_length=2000)
+        str | None, Query(description="CSV of account ids", max_length=ACCOUNT_IDS_MAX_LENGTH)
     ] = None,
 ) -> list[int] | None:
     if account_ids is None:
@@ -89,7 +93,7 @@ AccountIdsQuery = Annotated[list[int] | None, Depends(parse_account_ids)]
 AccountIdsCsv = Annotated[
     str | None,
     Query(description="CSV of account ids; default: every account the key may read",
-          max_length=2000),
+          max_length=ACCOUNT_IDS_MAX_LENGTH),
 ]
 
 
@@ -158,8 +162,8 @@ async def page_size_param(
 
 async def limit_param(
     limit: Annotated[int, Query(ge=1, le=MAX_ID, description=(
-        f"most rows (default 500); above {MAX_LIMIT} it is clamped to {MAX_LIMIT}"
-    ))] = 500,
+        f"most rows (default {DEFAULT_LIMIT}); above {MAX_LIMIT} it is clamped to {MAX_LIMIT}"
+    ))] = DEFAULT_LIMIT,
 ) -> Clamped:
     return Clamped("limit", min(limit, MAX_LIMIT), limit)
 

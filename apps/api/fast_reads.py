@@ -30,17 +30,20 @@ from urllib.parse import parse_qsl
 from starlette.responses import Response
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from apps.api.deps import MAX_ID, MAX_LIMIT, required_account_ids
+from apps.api.deps import (
+    ACCOUNT_IDS_MAX_LENGTH,
+    DEFAULT_LIMIT,
+    MAX_ID,
+    MAX_LIMIT,
+    SYMBOL_MAX_LENGTH,
+    required_account_ids,
+)
 from apps.oms.service import reads
 from apps.oms.service.auth_cache import PrincipalCache
 from apps.oms.service.read_model import ReadModel
 
 PATHS = {"/oms/positions/open": "positions", "/oms/orders/open": "orders"}
 DIGITS = re.compile(r"[0-9]{1,19}")
-#: the route's own limits (apps/api/deps.py, apps/api/routes/reads.py)
-MAX_ACCOUNT_IDS_TEXT = 2000
-MAX_SYMBOL = 64
-DEFAULT_LIMIT = 500
 
 
 def _int(text: str, low: int) -> int | None:
@@ -95,8 +98,8 @@ class FastOpenReads:
             or limit is None
             or limit > MAX_LIMIT
             or (strategy_text is not None and strategy_id is None)
-            or (account_ids is not None and len(account_ids) > MAX_ACCOUNT_IDS_TEXT)
-            or (symbol is not None and len(symbol) > MAX_SYMBOL)
+            or (account_ids is not None and len(account_ids) > ACCOUNT_IDS_MAX_LENGTH)
+            or (symbol is not None and len(symbol) > SYMBOL_MAX_LENGTH)
         ):
             return None
         if account_ids is None and principal.visible_account_ids() is None:

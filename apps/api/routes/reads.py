@@ -9,6 +9,7 @@ from fastapi import APIRouter, Depends, Query, Request
 from starlette.responses import Response
 
 from apps.api.deps import (
+    SYMBOL_MAX_LENGTH,
     AccountIdsCsv,
     AccountIdsQuery,
     Clamped,
@@ -51,7 +52,7 @@ async def read_query(
     principal: PrincipalDep,
     account_ids: AccountIdsCsv = None,
     strategy_id: StrategyFilter = None,
-    symbol: Annotated[str | None, Query(max_length=64)] = None,
+    symbol: Annotated[str | None, Query(max_length=SYMBOL_MAX_LENGTH)] = None,
     start_date: date | None = None,
     end_date: date | None = None,
 ) -> ReadQuery:

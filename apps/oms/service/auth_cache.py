@@ -21,6 +21,7 @@ import logging
 import time
 from collections import OrderedDict
 from dataclasses import dataclass, replace
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import bindparam, func, select
@@ -40,6 +41,11 @@ from apps.oms.store.tables import api_keys
 MAX_KEYS = 10_000
 Rows = tuple[tuple[Any, ...], ...]
 log = logging.getLogger(__name__)
+
+
+def _due_for_touch(found: KeyIdentity, now: datetime) -> bool:
+    """Whether a use now is recorded (`last_used_at`, at most once per throttle period)."""
+    return found.last_used_at is None or found.last_used_at < now - LAST_USED_THROTTLE
 
 
 @dataclass(slots=True)
@@ -169,7 +175,7 @@ class PrincipalCache:
         refusal = _refusal(found, now)
         if refusal is not None:
             raise refusal
-        if found.last_used_at is None or found.last_used_at < now - LAST_USED_THROTTLE:
+        if _due_for_touch(found, now):
             async with self.store.transaction() as conn:
                 await identity.touch_key(conn, found.api_key_id, now)
             self._touched(key_hash, found, now)
@@ -185,13 +191,13 @@ class PrincipalCache:
         found, now = entry.found, utcnow()
         if _refusal(found, now) is not None:
             return None
-        if found.last_used_at is None or found.last_used_at < now - LAST_USED_THROTTLE:
+        if _due_for_touch(found, now):
             return None
         self.hits += 1
         self._by_hash.move_to_end(key_hash)
         return entry.principal
 
-    def _touched(self, key_hash: str, found: KeyIdentity, now: Any) -> None:
+    def _touched(self, key_hash: str, found: KeyIdentity, now: datetime) -> None:
         """Answers from memory see the use just recorded (no touch per request); the rows still
         hold the old time, so the next read of them rebuilds once."""
         entry = self._by_hash.get(key_hash)
