@@ -97,8 +97,7 @@ async def update_positions(conn: AsyncConnection, changed: dict[int, Position]) 
     if len(changed) == 1:
         await update_position(conn, *changed.values())
     elif changed:
-        await conn.execute(update_by_id(
-            positions, {pid: position_values(p) for pid, p in changed.items()}))
+        await update_by_id(conn, positions, {pid: position_values(p) for pid, p in changed.items()})
 
 
 def deal_values(deal: Deal, taker_or_maker: str | None = None) -> dict[str, Any]:

@@ -77,7 +77,7 @@ async def set_order_ids(conn: AsyncConnection, order_ids: dict[int, int]) -> Non
     if len(order_ids) == 1:
         await set_order_id(conn, *next(iter(order_ids.items())))
     elif order_ids:
-        await conn.execute(update_by_id(commands, {c: {"order_id": o} for c, o in order_ids.items()}))
+        await update_by_id(conn, commands, {c: {"order_id": o} for c, o in order_ids.items()})
 
 
 async def find_by_request_id(

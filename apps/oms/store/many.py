@@ -3,37 +3,109 @@
 `update_by_id`: one UPDATE for many rows that each get their own values (a batch's order
 updates, its commands' finishes): every column that any row changes becomes
 `CASE id WHEN <id> THEN <value> ... ELSE <column> END`, over `WHERE id IN (...)`. On MySQL an
-`executemany` of an UPDATE is one round trip per row; this is one for all of them.
+`executemany` of an UPDATE is one round trip per row; this is one for all of them. Its
+statement is built once per shape, its ids and values bound as parameters.
 
 `insert_returning_ids`: rows inserted in one `INSERT … RETURNING id`, their auto-increment ids
 back in row order."""
 
 from __future__ import annotations
 
+from collections import OrderedDict
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from sqlalchemy import ColumnElement, Insert, Table, Update, case, insert, literal, update
+from sqlalchemy import ColumnElement, Insert, Table, Update, bindparam, case, insert, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+#: statements of `update_by_id` by shape; bounded (a shape is its rows' count and which
+#: columns each row sets, so a steady load uses a handful)
+_SHAPES: OrderedDict[tuple[Any, ...], Update] = OrderedDict()
+SHAPES_KEPT = 256
 
-def update_by_id(
-    table: Table, changes: Mapping[int, Mapping[str, Any]], *where: ColumnElement[bool]
-) -> Update:
-    """The UPDATE that writes `changes` (row id -> column -> value) to `table`, where `where`
-    also holds; values are bound with their column's type (JSON, Decimal, datetime)."""
+
+async def update_by_id(
+    conn: AsyncConnection,
+    table: Table,
+    changes: Mapping[int, Mapping[str, Any]],
+    *,
+    where_equal: Mapping[str, Any] | None = None,
+    where_each: Mapping[str, Mapping[int, Any]] | None = None,
+) -> int:
+    """Write `changes` (row id -> column -> value) to `table` in one UPDATE, only where every
+    `where_equal` column equals its value and every `where_each` column equals the row's own
+    value (row id -> value); returns the rows matched. Values are bound with their column's
+    type (JSON, Decimal, datetime).
+
+    The statement is built once per shape (the rows' count, which columns each row sets,
+    which of them set one value for all, the guards' columns) with bound parameters in
+    place of the ids and values, so SQLAlchemy compiles it once and caches its key: building
+    `CASE` branches of literals per call cost more than the rest of the statement."""
     ids = sorted(changes)
-    columns = sorted({name for values in changes.values() for name in values})
-    key = table.c.id
-    sets: dict[str, ColumnElement[Any]] = {}
-    for name in columns:
-        column = table.c[name]
-        whens = {i: literal(changes[i][name], column.type) for i in ids if name in changes[i]}
-        if len(whens) == len(ids) and len({repr(changes[i][name]) for i in ids}) == 1:
-            sets[name] = literal(changes[ids[0]][name], column.type)  # the same for every row
+    rows = [changes[i] for i in ids]
+    equal = dict(where_equal or {})
+    each = where_each or {}
+    params: dict[str, Any] = {f"i{k}": row_id for k, row_id in enumerate(ids)}
+    shape: list[tuple[str, tuple[int, ...] | None, bool]] = []
+    for name in sorted({name for values in rows for name in values}):
+        present = tuple(k for k, values in enumerate(rows) if name in values)
+        every = len(present) == len(rows)
+        values = [rows[k][name] for k in present]
+        same = every and all(_same(v, values[0]) for v in values[1:])
+        shape.append((name, None if every else present, same))
+        if same:
+            params[f"v_{name}"] = values[0]
         else:
-            sets[name] = case(whens, value=key, else_=column)
-    return update(table).where(key.in_(ids), *where).values(sets)
+            params.update({f"v_{name}_{k}": v for k, v in zip(present, values, strict=True)})
+    for name, value in equal.items():
+        params[f"w_{name}"] = value
+    for name, per_row in each.items():
+        params.update({f"g_{name}_{k}": per_row[row_id] for k, row_id in enumerate(ids)})
+    key = (table.name, len(ids), tuple(shape), tuple(sorted(equal)), tuple(sorted(each)))
+    statement = _SHAPES.get(key)
+    if statement is None:
+        statement = _SHAPES[key] = _update_of_shape(table, len(ids), shape, equal, each)
+        if len(_SHAPES) > SHAPES_KEPT:
+            _SHAPES.popitem(last=False)
+    else:
+        _SHAPES.move_to_end(key)
+    return int((await conn.execute(statement, params)).rowcount)
+
+
+def _same(a: Any, b: Any) -> bool:
+    """One value for both rows: equal and of one type (1 and True, or Decimal("1") and
+    Decimal("1.0"), are written differently)."""
+    return type(a) is type(b) and a == b and repr(a) == repr(b)
+
+
+def _update_of_shape(
+    table: Table,
+    count: int,
+    shape: list[tuple[str, tuple[int, ...] | None, bool]],
+    equal: Mapping[str, Any],
+    each: Mapping[str, Mapping[int, Any]],
+) -> Update:
+    """The UPDATE of `update_by_id` for one shape: every column that rows set differently
+    becomes `CASE id WHEN :i0 THEN :v_col_0 ... ELSE col END`, over `WHERE id IN (:i0, ...)`."""
+    key = table.c.id
+    ids = [bindparam(f"i{k}", type_=key.type) for k in range(count)]
+    sets: dict[str, ColumnElement[Any]] = {}
+    for name, present, same in shape:
+        column = table.c[name]
+        if same:
+            sets[name] = bindparam(f"v_{name}", type_=column.type)
+            continue
+        rows = range(count) if present is None else present
+        whens = {ids[k]: bindparam(f"v_{name}_{k}", type_=column.type) for k in rows}
+        sets[name] = case(whens, value=key, else_=column)
+    where: list[ColumnElement[bool]] = [key.in_(ids)]
+    where += [table.c[name] == bindparam(f"w_{name}", type_=table.c[name].type)
+              for name in sorted(equal)]  # fmt: skip
+    for name in sorted(each):
+        column = table.c[name]
+        per_row = {ids[k]: bindparam(f"g_{name}_{k}", type_=column.type) for k in range(count)}
+        where.append(column == case(per_row, value=key))
+    return update(table).where(*where).values(sets)
 
 
 _INSERTS: dict[str, tuple[Insert, Insert]] = {}  # table name -> (plain, returning ids in order)

@@ -101,7 +101,7 @@ async def update_orders(conn: AsyncConnection, changes: dict[int, dict[str, Any]
         ((order_id, values),) = changes.items()
         await conn.execute(UPDATE_ORDER, {**values, "b_id": order_id})
     elif changes:
-        await conn.execute(update_by_id(orders, changes))
+        await update_by_id(conn, orders, changes)
 
 
 async def open_orders(

@@ -232,13 +232,13 @@ async def finish_many(conn: AsyncConnection, finishes: list[Finish]) -> None:
                      **{k: one.values[k] for k in ("status", "result", "error_code",
                                                      "error_message")})  # fmt: skip
         return
-    epochs = {f.command_id: f.epoch for f in finishes}
-    done = await conn.execute(update_by_id(
-        commands, {f.command_id: f.values for f in finishes},
-        C.status == "running", C.lease_epoch == case(epochs, value=C.id),
-    ))  # fmt: skip
-    if done.rowcount != len(finishes):
-        raise Fenced(f"{len(finishes) - done.rowcount} of {len(finishes)} commands are no "
+    done = await update_by_id(
+        conn, commands, {f.command_id: f.values for f in finishes},
+        where_equal={"status": "running"},
+        where_each={"lease_epoch": {f.command_id: f.epoch for f in finishes}},
+    )  # fmt: skip
+    if done != len(finishes):
+        raise Fenced(f"{len(finishes) - done} of {len(finishes)} commands are no "
                      "longer running under their lease epoch")  # fmt: skip
 
 

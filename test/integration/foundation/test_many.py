@@ -1,0 +1,136 @@
+"""`many.update_by_id` on MariaDB and SQLite: one UPDATE for many rows, each with its own values,
+against the same rows written one by one; its statements are built once per shape."""
+
+from __future__ import annotations
+
+import random
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+from typing import Any
+
+import pytest
+from sqlalchemy import JSON, Column, Integer, MetaData, String, Table, insert, select, update
+
+from apps.oms.store import many
+from apps.oms.store.store import Store
+from apps.oms.store.tables import Id
+from apps.oms.store.types import Money, UtcDateTime
+
+pytestmark = pytest.mark.mysql
+
+T0 = datetime(2026, 1, 1, tzinfo=UTC)
+COLUMNS = ("status", "qty", "payload", "at", "epoch")
+
+
+def _table(name: str) -> Table:
+    return Table(
+        name,
+        MetaData(),
+        Column("id", Id, primary_key=True, autoincrement=True),
+        Column("status", String(16), nullable=False),
+        Column("qty", Money, nullable=True),
+        Column("payload", JSON, nullable=True),
+        Column("at", UtcDateTime, nullable=True),
+        Column("epoch", Integer, nullable=False),
+    )
+
+
+@pytest.fixture
+async def table_store(store_url: str, request: pytest.FixtureRequest) -> AsyncIterator[tuple[Store, Table]]:
+    table = _table(f"t_many_{abs(hash(request.node.nodeid)) % 10**8}")
+    store = Store.from_url(store_url)
+    async with store.engine.begin() as conn:
+        await conn.run_sync(table.drop, checkfirst=True)
+        await conn.run_sync(table.create)
+    try:
+        yield store, table
+    finally:
+        async with store.engine.begin() as conn:
+            await conn.run_sync(table.drop, checkfirst=True)
+        await store.close()
+
+
+def _value(rng: random.Random, name: str) -> Any:
+    if name == "status":
+        return rng.choice(["a", "b", "running"])
+    if name == "qty":
+        return rng.choice([None, Decimal("0.000000000000000001"), Decimal("123456789.5"),
+                           Decimal(rng.randint(0, 10**6)) / 1000])  # fmt: skip
+    if name == "payload":
+        return rng.choice([None, {"k": rng.randint(0, 3)}, [1, "x"], {"nested": {"d": "1.5"}}])
+    if name == "at":
+        return rng.choice([None, T0 + timedelta(microseconds=rng.randint(0, 10**9))])
+    return rng.randint(0, 3)
+
+
+async def _rows(store: Store, table: Table) -> list[dict[str, Any]]:
+    async with store.read() as conn:
+        found = (await conn.execute(select(table).order_by(table.c.id))).mappings().all()
+    return [dict(r) for r in found]
+
+
+async def test_update_by_id_writes_what_row_by_row_updates_write(
+    table_store: tuple[Store, Table],
+) -> None:
+    store, table = table_store
+    rng = random.Random(7)
+    start = [{name: _value(rng, name) for name in COLUMNS} for _ in range(12)]
+    async with store.transaction() as conn:
+        await conn.execute(insert(table), start)
+    expected = await _rows(store, table)
+    ids = [r["id"] for r in expected]
+    for round_ in range(40):
+        chosen = rng.sample(ids, rng.randint(1, len(ids)))
+        shared = {name: _value(rng, name) for name in COLUMNS if rng.random() < 0.3}
+        changes = {
+            i: {**{n: _value(rng, n) for n in rng.sample(COLUMNS, rng.randint(1, 3))}, **shared}
+            for i in chosen
+        }
+        # a guard on one column's value for all, and on one per-row column (some rows fail it)
+        status = rng.choice([None, "a", "b", "running"])
+        epochs = None
+        if rng.random() < 0.5:
+            by_id = {r["id"]: r["epoch"] for r in expected}
+            epochs = {i: by_id[i] if rng.random() < 0.8 else by_id[i] + 1 for i in chosen}
+        async with store.transaction() as conn:
+            matched = await many.update_by_id(
+                conn, table, changes,
+                where_equal=None if status is None else {"status": status},
+                where_each=None if epochs is None else {"epoch": epochs},
+            )  # fmt: skip
+        hits = 0
+        for row in expected:
+            if row["id"] not in changes:
+                continue
+            if status is not None and row["status"] != status:
+                continue
+            if epochs is not None and row["epoch"] != epochs[row["id"]]:
+                continue
+            row.update(changes[row["id"]])
+            hits += 1
+        assert matched == hits, f"round {round_}"
+        assert await _rows(store, table) == expected, f"round {round_}"
+
+
+async def test_one_statement_per_shape(table_store: tuple[Store, Table]) -> None:
+    """Rows of the same count setting the same columns reuse one statement object (compiled and
+    keyed once by SQLAlchemy); the values of another call are its own."""
+    store, table = table_store
+    async with store.transaction() as conn:
+        await conn.execute(insert(table), [{"status": "a", "epoch": 0} for _ in range(3)])
+    ids = [r["id"] for r in await _rows(store, table)]
+    many._SHAPES.clear()
+    async with store.transaction() as conn:
+        await many.update_by_id(conn, table, {i: {"status": f"s{i}", "epoch": i} for i in ids})
+        await many.update_by_id(conn, table, {i: {"status": f"t{i}", "epoch": 2 * i} for i in ids})
+    assert len(many._SHAPES) == 1
+    assert [(r["status"], r["epoch"]) for r in await _rows(store, table)] == [
+        (f"t{i}", 2 * i) for i in ids
+    ]
+    # a column set to one value for all rows is one parameter: another shape
+    async with store.transaction() as conn:
+        await many.update_by_id(conn, table, {i: {"status": "z", "epoch": i} for i in ids})
+        await conn.execute(update(table).values(epoch=0))
+    assert len(many._SHAPES) == 2
+    assert {r["status"] for r in await _rows(store, table)} == {"z"}
