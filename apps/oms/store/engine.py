@@ -20,6 +20,7 @@ from sqlalchemy.exc import ArgumentError, NoSuchModuleError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
 from apps.oms.errors import ConfigError
+from apps.oms.store import escaping
 
 SUPPORTED_DRIVERS = {"mysql+asyncmy", "mysql+aiomysql", "sqlite+aiosqlite"}
 READ_ONLY = "oms_read_only"  # execution option of a connection that only reads
@@ -115,6 +116,7 @@ def _sqlite_engine(url: URL, *, echo: bool) -> AsyncEngine:
 
 
 def _mysql_engine(url: URL, *, pool_size: int, echo: bool) -> AsyncEngine:
+    escaping.install()  # the drivers' string escaping, faster on long strings
     return create_async_engine(
         url,
         echo=echo,

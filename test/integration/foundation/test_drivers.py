@@ -102,3 +102,34 @@ async def test_a_read_ends_its_transaction_on_each_driver(driver_url: str) -> No
                 assert await in_transaction(conn)  # reading a table began one (no autocommit)
     finally:
         await store.close()
+
+
+@pytest.mark.parametrize("no_backslash_escapes", [False, True])
+async def test_strings_round_trip_with_every_special_character(
+    driver_url: str, no_backslash_escapes: bool
+) -> None:
+    """Short and long strings (the faster escape's two paths) with every character the escape
+    touches, in a JSON column and a text column, under both quoting modes of the server."""
+    await upgrade_async(driver_url)
+    store = Store.from_url(driver_url, pool_size=1)
+    special = "\\ \0 \n \r \032 ' \" % é 中 \\'"
+    values = [special, special * 20, "plain " * 30]
+    try:
+        async with store.transaction() as conn:
+            if no_backslash_escapes:
+                await conn.execute(text(
+                    "SET SESSION sql_mode = CONCAT(@@sql_mode, ',NO_BACKSLASH_ESCAPES')"))
+            for value in values:
+                await conn.execute(insert(outbox).values(
+                    account_id=None, namespace="t", event=value[:60],
+                    payload={"text": value, value[:10]: [value]},
+                    created_at=datetime.now(UTC)))  # fmt: skip
+            got = (await conn.execute(select(outbox.c.event, outbox.c.payload)
+                                      .where(outbox.c.namespace == "t")
+                                      .order_by(outbox.c.id))).all()  # fmt: skip
+            await conn.execute(text("SET SESSION sql_mode = DEFAULT"))
+    finally:
+        await store.close()
+    assert [(e, p) for e, p in got] == [
+        (v[:60], {"text": v, v[:10]: [v]}) for v in values
+    ]
