@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import bindparam, case, insert, select, update
+from sqlalchemy import Update, bindparam, case, insert, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -62,10 +62,42 @@ async def assign(conn: AsyncConnection, now: datetime, *, batch: int = BATCH) ->
     if not ids:
         return 0
     first = int(state.last_seq) + 1
-    numbering = {row_id: first + n for n, row_id in enumerate(ids)}
-    await conn.execute(
-        update(outbox).where(OB.id.in_(ids)).values(seq=case(numbering, value=OB.id))
-    )
-    await conn.execute(ADVANCE, {"last_seq": first + len(ids) - 1,
+    runs = _runs(ids)
+    for start in range(0, len(runs), RUNS_PER_STATEMENT):
+        chunk = runs[start : start + RUNS_PER_STATEMENT]
+        params: dict[str, int] = {}
+        for k, (low, high) in enumerate(chunk):
+            params |= {f"lo{k}": low, f"hi{k}": high, f"d{k}": first - low}
+            first += high - low + 1
+        await conn.execute(_numbering(len(chunk)), params)
+    await conn.execute(ADVANCE, {"last_seq": first - 1,
                                  "last_id": max(int(state.last_id), ids[-1]), "updated_at": now})
     return len(ids)
+
+
+def _runs(ids: list[int]) -> list[tuple[int, int]]:
+    """Ascending ids as runs of consecutive ids (first, last): a multi-row insert's rows are
+    usually one run, a round's rows a few."""
+    runs: list[tuple[int, int]] = []
+    for row_id in ids:
+        if runs and row_id == runs[-1][1] + 1:
+            runs[-1] = (runs[-1][0], row_id)
+        else:
+            runs.append((row_id, row_id))
+    return runs
+
+
+RUNS_PER_STATEMENT = 16  # a round of scattered rows takes several statements
+_NUMBERING: dict[int, Update] = {}
+
+
+def _numbering(count: int) -> Update:
+    """`UPDATE outbox SET seq = CASE WHEN id BETWEEN :lo0 AND :hi0 THEN id + :d0 ... END` over
+    those runs, built once per number of runs: every id of a run is one of the round's rows
+    (the runs are cut where an id is missing), so the ranges name exactly those rows."""
+    built = _NUMBERING.get(count)
+    if built is None:
+        ranges = [OB.id.between(bindparam(f"lo{k}"), bindparam(f"hi{k}")) for k in range(count)]
+        seq = case(*((r, OB.id + bindparam(f"d{k}")) for k, r in enumerate(ranges)))
+        built = _NUMBERING[count] = update(outbox).where(or_(*ranges)).values(seq=seq)
+    return built

@@ -7,7 +7,7 @@ import asyncio
 import random
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import delete, func, select
 
 from apps.oms.clock import utcnow
 from apps.oms.store import sequencer
@@ -99,3 +99,25 @@ async def test_late_commit_gets_a_later_seq(store: Store) -> None:
     assert order == ["early", "fast", "slow"]
     rows = await check_dense(store)
     assert rows[-1][1] == max_seq
+
+
+async def test_a_round_over_scattered_rows_numbers_them_in_id_order(store: Store) -> None:
+    """Rows whose ids have many holes (more runs of consecutive ids than one numbering
+    statement takes) get dense numbers in id order, in one round."""
+    await sequence_all(store)
+    async with store.transaction() as conn:
+        for n in range(3 * sequencer.RUNS_PER_STATEMENT * 2):
+            await append_event(conn, account_id=None, namespace="system", event=f"s{n}",
+                               payload={})  # fmt: skip
+    async with store.transaction() as conn:
+        await conn.execute(delete(outbox).where(outbox.c.seq.is_(None), outbox.c.event.in_(
+            [f"s{n}" for n in range(0, 3 * sequencer.RUNS_PER_STATEMENT * 2, 2)])))  # fmt: skip
+        before = (await conn.execute(select(func.max(outbox.c.seq)))).scalar() or 0
+        numbered = await sequencer.assign(conn, utcnow())
+    assert numbered == 3 * sequencer.RUNS_PER_STATEMENT
+    async with store.read() as conn:
+        rows = (await conn.execute(select(outbox.c.id, outbox.c.seq)
+                                   .where(outbox.c.seq > before).order_by(outbox.c.id))).all()
+    assert [r.seq for r in rows] == list(range(before + 1, before + 1 + numbered))
+    assert len(sequencer._runs([r.id for r in rows])) > sequencer.RUNS_PER_STATEMENT
+    await check_dense(store)
