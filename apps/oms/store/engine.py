@@ -20,7 +20,7 @@ from sqlalchemy.exc import ArgumentError, NoSuchModuleError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
 from apps.oms.errors import ConfigError
-from apps.oms.store import escaping
+from apps.oms.store import escaping, json_codec
 
 SUPPORTED_DRIVERS = {"mysql+asyncmy", "mysql+aiomysql", "sqlite+aiosqlite"}
 READ_ONLY = "oms_read_only"  # execution option of a connection that only reads
@@ -94,7 +94,10 @@ def _sqlite_engine(url: URL, *, echo: bool) -> AsyncEngine:
     database = url.database or ""
     if database and database != ":memory:":
         Path(database).parent.mkdir(parents=True, exist_ok=True)
-    engine = create_async_engine(url, echo=echo, connect_args={"timeout": 30})
+    engine = create_async_engine(
+        url, echo=echo, connect_args={"timeout": 30},
+        json_serializer=json_codec.dumps, json_deserializer=json_codec.loads,
+    )  # fmt: skip
 
     @event.listens_for(engine.sync_engine, "connect")
     def _on_connect(dbapi_connection: Any, _record: Any) -> None:
@@ -130,6 +133,8 @@ def _mysql_engine(url: URL, *, pool_size: int, echo: bool) -> AsyncEngine:
         pool_reset_on_return=None,
         isolation_level="READ COMMITTED",
         connect_args={"charset": "utf8mb4", "connect_timeout": 5},
+        json_serializer=json_codec.dumps,  # JSON columns: orjson (apps/oms/store/json_codec.py)
+        json_deserializer=json_codec.loads,
     )
 
 

@@ -14,6 +14,7 @@ from sqlalchemy import Text, bindparam, func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from apps.oms.domain.money import to_plain
+from apps.oms.store import json_codec
 from apps.oms.store.leases import lock
 from apps.oms.store.many import update_by_id
 from apps.oms.store.tables import commands, order_venue_orders, orders, venue_payloads
@@ -279,8 +280,10 @@ def payload_row(
     """The `venue_payloads` row of a raw payload (keyed by a hash of its content), for
     `store_payloads`: the payload encoded once, in its own key order (Decimals as plain
     strings), and hashed in a canonical form (sorted keys) of its decoded copy."""
-    encoded = json.dumps(payload, default=_plain_default)
-    canonical = json.dumps([kind, json.loads(encoded)], sort_keys=True, separators=(",", ":"))
+    encoded = json_codec.dumps(payload, default=_plain_default)
+    canonical = json.dumps(
+        [kind, json_codec.loads(encoded)], sort_keys=True, separators=(",", ":")
+    )
     return {
         "account_id": account_id,
         "kind": kind,
