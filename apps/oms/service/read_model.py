@@ -288,12 +288,13 @@ class ReadModel:
     async def _reread(
         self, wanted: dict[str, list[int]], accounts: list[int]
     ) -> tuple[dict[str, dict[int, dict[str, Any]]], dict[str, list[dict[str, Any]]]]:
-        """The noted rows by id, and every open row of the noted accounts (one query each)."""
+        """The noted rows that are open by id, and every open row of the noted accounts (one
+        query each)."""
         by_id: dict[str, dict[int, dict[str, Any]]] = {}
         whole: dict[str, list[dict[str, Any]]] = {}
         async with self.store.read() as conn:
-            for kind, ids in wanted.items():
-                rows = await reads.rows_by_ids(conn, TABLES[kind], None, ids)
+            for kind, ids in wanted.items():  # a closed row is dropped: only open ones are read
+                rows = await reads.open_rows_by_ids(conn, TABLES[kind], ids)
                 by_id[kind] = {int(r["id"]): r for r in rows}
             if accounts:
                 for kind in KINDS:

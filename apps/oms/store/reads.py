@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Column, ColumnElement, Select, Table, and_, func, or_, select
+from sqlalchemy import Column, ColumnElement, Select, Table, and_, bindparam, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from apps.oms.store.tables import commands, deals, orders, positions
@@ -129,6 +129,25 @@ async def rows_by_ids(
     elif scope is not None:
         query = query.where(scope.condition(table))
     return [dict(r) for r in (await conn.execute(query)).mappings()]
+
+
+_OPEN_BY_IDS: dict[str, Select[Any]] = {}
+
+
+async def open_rows_by_ids(
+    conn: AsyncConnection, table: Table, ids: Sequence[int]
+) -> list[dict[str, Any]]:
+    """The open rows (`is_open`) among `ids` of `orders` or `positions`, in id order: what the
+    read model re-reads after events named them (a closed row is only dropped, not read)."""
+    query = _OPEN_BY_IDS.get(table.name)
+    if query is None:  # built once per table; the id list is expanded at execution
+        query = _OPEN_BY_IDS[table.name] = (
+            select(table)
+            .where(table.c.id.in_(bindparam("b_ids", expanding=True)), table.c.is_open.is_(True))
+            .order_by(table.c.id)
+        )
+    rows = await conn.execute(query, {"b_ids": sorted(set(ids))})
+    return [dict(r) for r in rows.mappings()]
 
 
 async def all_rows(
