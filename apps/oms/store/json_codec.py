@@ -57,3 +57,14 @@ def loads(text: str | bytes) -> Any:
         return orjson.loads(text)
     except orjson.JSONDecodeError:
         return json.loads(text)  # e.g. NaN or an integer beyond 64 bits, written before
+
+
+def dumps_with_copy(value: Any, default: Callable[[Any], Any] = _refuse) -> tuple[str, Any]:
+    """`dumps(value)` and the value it reads back as (a plain JSON copy), without the scan for
+    long integers: a text orjson wrote holds no integer beyond 64 bits."""
+    try:
+        raw = orjson.dumps(value, default=default, option=OPTIONS)
+    except orjson.JSONEncodeError:
+        text = dumps(value, default)  # refused (TypeError) or beyond orjson
+        return text, json.loads(text)
+    return raw.decode(), orjson.loads(raw)

@@ -280,10 +280,8 @@ def payload_row(
     """The `venue_payloads` row of a raw payload (keyed by a hash of its content), for
     `store_payloads`: the payload encoded once, in its own key order (Decimals as plain
     strings), and hashed in a canonical form (sorted keys) of its decoded copy."""
-    encoded = json_codec.dumps(payload, default=_plain_default)
-    canonical = json.dumps(
-        [kind, json_codec.loads(encoded)], sort_keys=True, separators=(",", ":")
-    )
+    encoded, copy = json_codec.dumps_with_copy(payload, default=_plain_default)
+    canonical = json.dumps([kind, copy], sort_keys=True, separators=(",", ":"))
     return {
         "account_id": account_id,
         "kind": kind,

@@ -13,7 +13,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from apps.oms.store.json_codec import dumps, loads
+from apps.oms.store.json_codec import dumps, dumps_with_copy, loads
 
 scalars = (
     st.none()
@@ -35,6 +35,8 @@ def test_round_trips_as_the_standard_library_does(value: Any) -> None:
     expected = json.loads(json.dumps(value))
     assert loads(dumps(value)) == expected
     assert loads(json.dumps(value)) == expected  # rows written by earlier versions
+    text, copy = dumps_with_copy(value)
+    assert (loads(text), copy) == (expected, expected)
 
 
 def test_integers_beyond_64_bits_stay_exact() -> None:
@@ -60,6 +62,8 @@ def test_refuses_what_the_standard_library_refuses(value: Any) -> None:
         json.dumps({"x": value})
     with pytest.raises(TypeError):
         dumps({"x": value})
+    with pytest.raises(TypeError):
+        dumps_with_copy({"x": value})
 
 
 def test_default_converts_as_json_dumps_default_does() -> None:
