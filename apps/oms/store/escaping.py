@@ -14,6 +14,7 @@ output is the drivers' own, character for character (a property test compares th
 
 from __future__ import annotations
 
+import importlib
 from typing import Any
 
 from pymysql.constants.SERVER_STATUS import SERVER_STATUS_NO_BACKSLASH_ESCAPES
@@ -49,8 +50,9 @@ def _escape_string_method(self: Any, value: str) -> str:
 
 def install() -> None:
     """Give aiomysql's and asyncmy's connections the faster escape (idempotent)."""
-    import aiomysql.connection
-    import asyncmy.connection
-
-    for cls in (aiomysql.connection.Connection, asyncmy.connection.Connection):
-        cls.escape_string = _escape_string_method  # type: ignore[method-assign]
+    for module in ("aiomysql.connection", "asyncmy.connection"):
+        try:  # a driver that is not installed (or does not build) is not in use
+            connection = importlib.import_module(module).Connection
+        except ImportError:
+            continue
+        connection.escape_string = _escape_string_method

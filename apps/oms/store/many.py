@@ -20,7 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 #: statements of `update_by_id` by shape; bounded (a shape is its rows' count and which
 #: columns each row sets, so a steady load uses a handful)
-_SHAPES: OrderedDict[tuple[Any, ...], Update] = OrderedDict()
+_SHAPES: OrderedDict[tuple[Any, ...], Update] = OrderedDict()  # keyed by the Table itself
 SHAPES_KEPT = 256
 
 
@@ -54,14 +54,14 @@ async def update_by_id(
         same = every and all(_same(v, values[0]) for v in values[1:])
         shape.append((name, None if every else present, same))
         if same:
-            params[f"v_{name}"] = values[0]
+            params[f"s_{name}"] = values[0]
         else:
-            params.update({f"v_{name}_{k}": v for k, v in zip(present, values, strict=True)})
+            params.update({f"v{k}_{name}": v for k, v in zip(present, values, strict=True)})
     for name, value in equal.items():
         params[f"w_{name}"] = value
     for name, per_row in each.items():
-        params.update({f"g_{name}_{k}": per_row[row_id] for k, row_id in enumerate(ids)})
-    key = (table.name, len(ids), tuple(shape), tuple(sorted(equal)), tuple(sorted(each)))
+        params.update({f"g{k}_{name}": per_row[row_id] for k, row_id in enumerate(ids)})
+    key = (table, len(ids), tuple(shape), tuple(sorted(equal)), tuple(sorted(each)))
     statement = _SHAPES.get(key)
     if statement is None:
         statement = _SHAPES[key] = _update_of_shape(table, len(ids), shape, equal, each)
@@ -86,24 +86,27 @@ def _update_of_shape(
     each: Mapping[str, Mapping[int, Any]],
 ) -> Update:
     """The UPDATE of `update_by_id` for one shape: every column that rows set differently
-    becomes `CASE id WHEN :i0 THEN :v_col_0 ... ELSE col END`, over `WHERE id IN (:i0, ...)`."""
+    becomes `CASE id WHEN :i0 THEN :v0_col ... ELSE col END`, over `WHERE id IN (:i0, ...)`
+    (parameter names: `i<k>` ids, `v<k>_<col>` values, `s_<col>` one value for all rows,
+    `w_<col>` and `g<k>_<col>` guards; a column name never starts with a digit, so no two
+    of them can be the same name)."""
     key = table.c.id
     ids = [bindparam(f"i{k}", type_=key.type) for k in range(count)]
     sets: dict[str, ColumnElement[Any]] = {}
     for name, present, same in shape:
         column = table.c[name]
         if same:
-            sets[name] = bindparam(f"v_{name}", type_=column.type)
+            sets[name] = bindparam(f"s_{name}", type_=column.type)
             continue
         rows = range(count) if present is None else present
-        whens = {ids[k]: bindparam(f"v_{name}_{k}", type_=column.type) for k in rows}
+        whens = {ids[k]: bindparam(f"v{k}_{name}", type_=column.type) for k in rows}
         sets[name] = case(whens, value=key, else_=column)
     where: list[ColumnElement[bool]] = [key.in_(ids)]
     where += [table.c[name] == bindparam(f"w_{name}", type_=table.c[name].type)
               for name in sorted(equal)]  # fmt: skip
     for name in sorted(each):
         column = table.c[name]
-        per_row = {ids[k]: bindparam(f"g_{name}_{k}", type_=column.type) for k in range(count)}
+        per_row = {ids[k]: bindparam(f"g{k}_{name}", type_=column.type) for k in range(count)}
         where.append(column == case(per_row, value=key))
     return update(table).where(*where).values(sets)
 

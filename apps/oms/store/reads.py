@@ -131,7 +131,7 @@ async def rows_by_ids(
     return [dict(r) for r in (await conn.execute(query)).mappings()]
 
 
-_OPEN_BY_IDS: dict[str, Select[Any]] = {}
+_OPEN_BY_IDS: dict[Table, Select[Any]] = {}
 
 
 async def open_rows_by_ids(
@@ -139,9 +139,9 @@ async def open_rows_by_ids(
 ) -> list[dict[str, Any]]:
     """The open rows (`is_open`) among `ids` of `orders` or `positions`, in id order: what the
     read model re-reads after events named them (a closed row is only dropped, not read)."""
-    query = _OPEN_BY_IDS.get(table.name)
+    query = _OPEN_BY_IDS.get(table)
     if query is None:  # built once per table; the id list is expanded at execution
-        query = _OPEN_BY_IDS[table.name] = (
+        query = _OPEN_BY_IDS[table] = (
             select(table)
             .where(table.c.id.in_(bindparam("b_ids", expanding=True)), table.c.is_open.is_(True))
             .order_by(table.c.id)

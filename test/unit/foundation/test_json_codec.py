@@ -5,9 +5,12 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import math
+import uuid
 from datetime import UTC, datetime
 from decimal import Decimal
-from typing import Any
+from enum import Enum
+from typing import Any, NamedTuple
 
 import pytest
 from hypothesis import given
@@ -40,7 +43,7 @@ def test_round_trips_as_the_standard_library_does(value: Any) -> None:
 
 
 def test_integers_beyond_64_bits_stay_exact() -> None:
-    big = [2**64, -(2**70), 123456789012345678901234567890]
+    big = [2**64, -(2**70), 123456789012345678901234567890, -(2**63) - 1, -(10**19) + 1]
     assert loads(dumps(big)) == big
     assert all(isinstance(v, int) for v in loads(dumps(big)))
 
@@ -78,3 +81,25 @@ def test_default_converts_as_json_dumps_default_does() -> None:
     }
     with pytest.raises(TypeError):
         dumps({"when": datetime(2026, 1, 1, tzinfo=UTC)}, default=plain)
+
+
+class _Pair(NamedTuple):
+    a: int
+    b: str
+
+
+def test_named_tuples_are_lists_as_in_json() -> None:
+    assert loads(dumps({"p": _Pair(1, "x")})) == json.loads(json.dumps({"p": _Pair(1, "x")}))
+    assert dumps_with_copy([_Pair(2, "y")])[1] == [[2, "y"]]
+
+
+def test_chosen_differences_nan_as_null_enums_and_uuids_as_values() -> None:
+    """JSON has no NaN (MariaDB's JSON check refused the standard library's); enums and UUIDs
+    the standard library refused are written as their values."""
+
+    class Side(Enum):
+        BUY = "buy"
+
+    key = uuid.UUID(int=1)
+    assert loads(dumps([math.nan, math.inf, -math.inf])) == [None, None, None]
+    assert loads(dumps({"side": Side.BUY, "id": key})) == {"side": "buy", "id": str(key)}
