@@ -21,6 +21,7 @@ async def run(
     base: str, key: str, accounts: list[int], rate: float, seconds: float
 ) -> dict[str, object]:
     latencies: list[float] = []
+    sent_at: list[float] = []  # seconds into the run each request was sent, as `latencies`
     statuses: dict[int, int] = {}
     interval = 1 / rate
     async with aiohttp.ClientSession(base, headers={"x-api-key": key}) as session:
@@ -41,6 +42,7 @@ async def run(
                 await response.read()
                 statuses[response.status] = statuses.get(response.status, 0) + 1
             latencies.append((time.perf_counter() - start) * 1000)
+            sent_at.append(start - begin)
 
         tasks = []
         begin = time.perf_counter()
@@ -61,6 +63,8 @@ async def run(
             "p99": round(percentile(latencies, 99), 2),
             "max": round(max(latencies), 2),
         },
+        # when the slowest request was sent (a stall at the start or in the middle of a run)
+        "slowest_sent_at_s": round(max(zip(latencies, sent_at, strict=True))[1], 2),
         "target": "p99 <= 10 ms",
     }
 

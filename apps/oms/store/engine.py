@@ -119,7 +119,7 @@ def _sqlite_engine(url: URL, *, echo: bool) -> AsyncEngine:
 
 
 def _mysql_engine(url: URL, *, pool_size: int, echo: bool) -> AsyncEngine:
-    escaping.install()  # the drivers' string escaping, faster on long strings
+    escaping.install(url.get_driver_name())  # the driver's string escape, faster on long strings
     return create_async_engine(
         url,
         echo=echo,

@@ -8,7 +8,7 @@ payloads, event payloads), and that lookup was ~9 % of the worker's CPU in P1
 (docs/benchmarks.md, Fourteenth round). Seven `str.replace` calls, each a C scan of the
 string, give the same text at ~2.5 µs per KB; short strings keep the table (fewer calls).
 
-`install()` puts `escape_string` on both drivers' connection classes (the method their
+`install(driver)` puts `escape_string` on the driver's connection class (the method their
 `escape` calls for every `str` parameter), keeping their `NO_BACKSLASH_ESCAPES` branch. The
 output is the drivers' own, character for character (a property test compares them)."""
 
@@ -48,11 +48,9 @@ def _escape_string_method(self: Any, value: str) -> str:
     return escape_string(value)
 
 
-def install() -> None:
-    """Give aiomysql's and asyncmy's connections the faster escape (idempotent)."""
-    for module in ("aiomysql.connection", "asyncmy.connection"):
-        try:  # a driver that is not installed (or does not build) is not in use
-            connection = importlib.import_module(module).Connection
-        except ImportError:
-            continue
+def install(driver: str) -> None:
+    """Give the connections of `driver` (`aiomysql` or `asyncmy`, the database URL's) the
+    faster escape (idempotent; the other driver is not imported)."""
+    if driver in ("aiomysql", "asyncmy"):
+        connection = importlib.import_module(f"{driver}.connection").Connection
         connection.escape_string = _escape_string_method
