@@ -107,21 +107,14 @@ class AccountTask:
             if await self._step(probe):
                 self.on_work()
                 interval, idle_since, probe = first, time.monotonic(), False
-                if not (self.woken and self.rt.drained):
-                    continue
-                # the batch saw the whole queue and took it: with wake-ups running the next
-                # accept wakes this task (one that arrived during the step left `wake` set),
-                # so no second transaction looks at an empty queue now; the timed poll below
-                # still comes, and runs the housekeeping
-            else:
-                quiet = time.monotonic() - idle_since
-                limit = CROWDED_RELEASE if self.crowded() else IDLE_RELEASE
-                # at capacity with other accounts waiting, a quiet account gives its slot back
-                # even while it watches resting orders or targets: accounts rotate rather than
-                # starve (it has work, so a lease round takes it back); otherwise watching keeps
-                # the lease
-                if quiet > limit and (self.crowded() or not await self._watching()):
-                    return
+                continue
+            quiet = time.monotonic() - idle_since
+            limit = CROWDED_RELEASE if self.crowded() else IDLE_RELEASE
+            # at capacity with other accounts waiting, a quiet account gives its slot back even
+            # while it watches resting orders or targets: accounts rotate rather than starve
+            # (it has work, so a lease round takes it back); otherwise watching keeps the lease
+            if quiet > limit and (self.crowded() or not await self._watching()):
+                return
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self.wake.wait(), interval)
             # a timed poll with wake-ups running: a new command would have woken this task, so

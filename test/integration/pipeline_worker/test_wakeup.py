@@ -12,7 +12,6 @@ look for the command within the hour."""
 from __future__ import annotations
 
 import asyncio
-from typing import Any
 
 import pytest
 from sqlalchemy import func, select
@@ -22,7 +21,6 @@ from apps.api.ws.hub import StreamHub
 from apps.oms import wakeup
 from apps.oms.config import Settings
 from apps.oms.service.read_model import ReadModel
-from apps.oms.store import queue as queue_store
 from apps.oms.store.store import Store
 from apps.oms.store.tables import outbox, workers
 from apps.oms.wakeup import (
@@ -163,39 +161,6 @@ async def test_queued_command_wakes_an_idle_worker(fresh_store: Store) -> None:
     finally:
         stop.set()
         await asyncio.wait_for(task, GENEROUS)  # the stop also cuts the hour-long pauses short
-        await sender.close()
-
-
-async def test_a_batch_that_took_the_whole_queue_waits_for_the_next_wake_up(
-    fresh_store: Store, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """With wake-ups running, a step whose batch saw and took the account's whole queue does
-    not open a second transaction to find the queue empty: the next accept wakes the task.
-    Four sends one after the other are four queue peeks, not eight; each still completes
-    (an hour-long poll would miss a lost wake-up)."""
-    peeks: list[list[int]] = []
-    real_peek = queue_store.peek_batches
-
-    async def counted(conn: Any, limits: dict[int, int]) -> Any:
-        peeks.append(sorted(limits))
-        return await real_peek(conn, limits)
-
-    monkeypatch.setattr(queue_store, "peek_batches", counted)
-    h = Harness(fresh_store)
-    account = await h.account("netting")
-    await h.price("BTC/USDT", "50000")
-    task, stop, _worker_id = await start(fresh_store, "127.0.0.1")
-    sender = WakeSender(fresh_store)
-    fresh_store.on_queued = sender.wake
-    try:
-        await send_and_complete(h, account, "buy")  # wakes the lease loop, which starts the task
-        before = len(peeks)
-        for side in ("sell", "buy", "sell"):
-            await send_and_complete(h, account, side)
-        assert len(peeks) - before == 3, peeks[before:]
-    finally:
-        stop.set()
-        await asyncio.wait_for(task, GENEROUS)
         await sender.close()
 
 

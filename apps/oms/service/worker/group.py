@@ -155,7 +155,6 @@ class GroupCommit:
             for member in members:
                 chosen = sends[member.rt.account_id]
                 member.result = chosen if chosen is None else len(chosen)
-                member.rt.drained = loaded[member.rt.account_id].whole_queue_taken(member.limit)
             memo: dict[Any, Any] = {}  # what each send's re-check reads, for all at once
             await recheck.preload(conn, [a for a, chosen in sends.items() if chosen], memo)
             claimed = await queue.claim_many(

@@ -118,12 +118,6 @@ class Loaded:
             return None
         return list(takewhile(self._runnable, takewhile(_is_send, self.peeked)))
 
-    def whole_queue_taken(self, limit: int) -> bool:
-        """Whether the peek saw the account's whole queue (fewer rows than `limit`) and the
-        batch takes all of it: nothing else was unfinished when it was read."""
-        chosen = self.sends()
-        return bool(chosen) and len(self.peeked) < limit and len(chosen or ()) == len(self.peeked)
-
     def _runnable(self, row: dict[str, Any]) -> bool:
         order = self.orders.get(row["order_id"])
         if order is None or not _known(order):
@@ -156,7 +150,6 @@ async def batch_in(
     sends = loaded.sends()
     if not sends:
         return sends if sends is None else 0
-    rt.drained = loaded.whole_queue_taken(limit)
     progress.size = len(sends)
     cmds = await queue.claim_rows(rec.conn, rt.account_id, sends, rt.lease.epoch, rec.now)
     with venue.join(rec.conn) as joined:

@@ -62,9 +62,6 @@ class AccountRuntime:
     # told after each record transaction committed what `number_events` returned (the worker
     # tells the API tailers, or kicks its sequencer when the numbering was skipped)
     on_numbered: Callable[[int], None] = lambda _numbered: None
-    # set by a joined batch: it peeked the account's whole queue and took every command in it
-    # (nothing was left then; a later accept wakes the task); False after anything else
-    drained: bool = False
 
     @property
     def account_id(self) -> int:

@@ -26,9 +26,7 @@ async def run_next(
     rt: AccountRuntime, stop: asyncio.Event, group: GroupCommit | None = None
 ) -> bool:
     """Run the next unit of the account's queue; False when nothing is unfinished. With a
-    `group`, a joined batch is recorded together with the worker's other ready accounts.
-    Afterwards `rt.drained` says whether a joined batch saw and took the whole queue."""
-    rt.drained = False
+    `group`, a joined batch is recorded together with the worker's other ready accounts."""
     venue = joinable(rt)
     if venue is not None:
         limit = rt.settings.batch_size
