@@ -25,7 +25,18 @@ class Relay:
         writer.close()
 
     async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        up_reader, up_writer = await asyncio.open_connection(MYSQL_HOST, MYSQL_PORT)
+        try:
+            up_reader, up_writer = await asyncio.open_connection(MYSQL_HOST, MYSQL_PORT)
+        except OSError:
+            # MariaDB did not take the connection: drop the client's too, as a server that is
+            # down would (left open, the client would wait for a greeting that never comes)
+            writer.close()
+            return
+        if self.server is None or not self.server.is_serving():
+            # accepted while a cut was closing the relay: refused like the connections after it
+            writer.close()
+            up_writer.close()
+            return
         self.writers |= {writer, up_writer}
         await asyncio.gather(self._pipe(reader, up_writer), self._pipe(up_reader, writer))
 
