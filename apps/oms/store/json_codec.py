@@ -55,12 +55,15 @@ def _with_tuples(default: Callable[[Any], Any]) -> Callable[[Any], Any]:
 _REFUSE = _with_tuples(_refuse)  # the columns' default, made once
 
 
+def _converter(default: Callable[[Any], Any]) -> Callable[[Any], Any]:
+    return _REFUSE if default is _refuse else _with_tuples(default)
+
+
 def dumps(value: Any, default: Callable[[Any], Any] = _refuse) -> str:
     """`value` as JSON text; `default` converts what JSON has no form for (or raises
     `TypeError`), as `json.dumps`'s does."""
     try:
-        convert = _REFUSE if default is _refuse else _with_tuples(default)
-        return orjson.dumps(value, default=convert, option=OPTIONS).decode()
+        return orjson.dumps(value, default=_converter(default), option=OPTIONS).decode()
     except orjson.JSONEncodeError as exc:
         if isinstance(exc.__cause__, TypeError) or "not JSON serializable" in str(exc):
             raise TypeError(str(exc)) from exc  # refused by `default`: refused here too
@@ -83,7 +86,7 @@ def dumps_with_copy(value: Any, default: Callable[[Any], Any] = _refuse) -> tupl
     """`dumps(value)` and the value it reads back as (a plain JSON copy), without the scan for
     long integers: a text orjson wrote holds no integer beyond 64 bits."""
     try:
-        raw = orjson.dumps(value, default=_with_tuples(default), option=OPTIONS)
+        raw = orjson.dumps(value, default=_converter(default), option=OPTIONS)
     except orjson.JSONEncodeError:
         text = dumps(value, default)  # refused (TypeError) or beyond orjson
         return text, json.loads(text)
