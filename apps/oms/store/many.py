@@ -18,8 +18,8 @@ from typing import Any
 from sqlalchemy import ColumnElement, Insert, Table, Update, bindparam, case, insert, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-#: statements of `update_by_id` by shape; bounded (a shape is its rows' count and which
-#: columns each row sets, so a steady load uses a handful)
+#: statements of `update_by_id` by shape; bounded (a shape is its key column, its rows' count
+#: and which columns each row sets, so a steady load uses a handful)
 _SHAPES: OrderedDict[tuple[Any, ...], Update] = OrderedDict()  # keyed by the Table itself
 SHAPES_KEPT = 256
 
@@ -31,11 +31,12 @@ async def update_by_id(
     *,
     where_equal: Mapping[str, Any] | None = None,
     where_each: Mapping[str, Mapping[int, Any]] | None = None,
+    key: str = "id",
 ) -> int:
     """Write `changes` (row id -> column -> value) to `table` in one UPDATE, only where every
     `where_equal` column equals its value and every `where_each` column equals the row's own
     value (row id -> value); returns the rows matched. Values are bound with their column's
-    type (JSON, Decimal, datetime).
+    type (JSON, Decimal, datetime). `key`: the rows' identifying column (an integer key).
 
     The statement is built once per shape (the rows' count, which columns each row sets,
     which of them set one value for all, the guards' columns) with bound parameters in
@@ -61,14 +62,15 @@ async def update_by_id(
         params[f"w_{name}"] = value
     for name, per_row in each.items():
         params.update({f"g{k}_{name}": per_row[row_id] for k, row_id in enumerate(ids)})
-    key = (table, len(ids), tuple(shape), tuple(sorted(equal)), tuple(sorted(each)))
-    statement = _SHAPES.get(key)
+    found = (table, key, len(ids), tuple(shape), tuple(sorted(equal)), tuple(sorted(each)))
+    statement = _SHAPES.get(found)
     if statement is None:
-        statement = _SHAPES[key] = _update_of_shape(table, len(ids), shape, equal, each)
+        statement = _SHAPES[found] = _update_of_shape(table, table.c[key], len(ids), shape,
+                                                      equal, each)  # fmt: skip
         if len(_SHAPES) > SHAPES_KEPT:
             _SHAPES.popitem(last=False)
     else:
-        _SHAPES.move_to_end(key)
+        _SHAPES.move_to_end(found)
     return int((await conn.execute(statement, params)).rowcount)
 
 
@@ -80,6 +82,7 @@ def _same(a: Any, b: Any) -> bool:
 
 def _update_of_shape(
     table: Table,
+    key: ColumnElement[Any],
     count: int,
     shape: list[tuple[str, tuple[int, ...] | None, bool]],
     equal: Mapping[str, Any],
@@ -90,7 +93,6 @@ def _update_of_shape(
     (parameter names: `i<k>` ids, `v<k>_<col>` values, `s_<col>` one value for all rows,
     `w_<col>` and `g<k>_<col>` guards; a column name never starts with a digit, so no two
     of them can be the same name)."""
-    key = table.c.id
     ids = [bindparam(f"i{k}", type_=key.type) for k in range(count)]
     sets: dict[str, ColumnElement[Any]] = {}
     for name, present, same in shape:

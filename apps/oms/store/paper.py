@@ -8,8 +8,10 @@ Reads run in short connections that end at once (no read transaction left open o
 writes, so that placing, matching and booking commit (or roll back) together. Inside the block
 every read and write of this store goes through that connection: the account row is locked
 (`FOR UPDATE`) when first loaded, saves only update an in-memory overlay, and `Joined.flush()`
-(called by the caller before its commit) writes the overlay's net change once per account:
-one version bump, changed balances and positions, new orders and fills in multi-row statements.
+(called by the caller before its commit) writes the overlay's net change of every account at
+once: the accounts' version bumps in one statement (each conditional on its own version), their
+changed balances in one upsert, new orders and fills in one insert each, changed positions and
+resting orders row by row.
 The process-wide state cache learns the new state only through `Joined.publish()`, after the
 caller's commit; a rolled-back transaction leaves it as it was.
 """
@@ -25,12 +27,15 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import Row, bindparam, delete, insert, select, update
+from sqlalchemy import Insert, Row, bindparam, delete, insert, select, update
+from sqlalchemy.dialects.mysql import insert as mysql_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from apps.oms.domain.paper.book import Quote
 from apps.oms.domain.paper.matching import Outcome
 from apps.oms.domain.paper.state import OPEN, AccountState, Fill, PaperOrder, Position
+from apps.oms.store import many
 from apps.oms.store.engine import reading
 from apps.oms.store.paper_tables import (
     paper_accounts,
@@ -64,8 +69,15 @@ PRELOAD_LOCKED = (
     .with_for_update()  # SQLite renders none: it serialises writers
 )
 BUMP = update(paper_accounts).where(A.account_id == _ACCOUNT, A.version == bindparam("b_version"))
-UPDATE_BALANCE = update(paper_balances).where(
-    B.account_id == _ACCOUNT, B.currency == bindparam("b_currency"))
+# a balance written whether it exists or not (new currencies and changed ones, one statement)
+_MYSQL_BALANCES = mysql_insert(paper_balances)
+_ON_DUPLICATE = _MYSQL_BALANCES.on_duplicate_key_update(total=_MYSQL_BALANCES.inserted.total)
+UPSERT_BALANCES: dict[str, Insert] = {  # by dialect name
+    "mysql": _ON_DUPLICATE,
+    "mariadb": _ON_DUPLICATE,
+    "sqlite": (_SQLITE_BALANCES := sqlite_insert(paper_balances)).on_conflict_do_update(
+        index_elements=[B.account_id, B.currency], set_={"total": _SQLITE_BALANCES.excluded.total}),
+}
 UPDATE_POSITION = update(paper_positions).where(
     PP.account_id == _ACCOUNT, PP.symbol == bindparam("b_symbol"))
 UPDATE_ORDER = update(paper_orders).where(PO.order_id == bindparam("b_order"))
@@ -165,15 +177,10 @@ class Joined:
         leaves the join failed: every later flush raises, so the caller cannot commit."""
         if self.failed:
             raise RuntimeError("an earlier flush of this joined transaction failed")
-        inserts, written = _Inserts(), []
+        written = [(account_id, p) for account_id, p in self.pending.items()
+                   if p.state is not p.stored or p.orders or p.fills]  # fmt: skip
         try:
-            for account_id, p in list(self.pending.items()):
-                if p.state is p.stored and not p.orders and not p.fills:
-                    continue
-                await self.store._write_outcome(self.conn, p.stored, p.version, p.state, p,
-                                                inserts)  # fmt: skip
-                written.append((account_id, p))
-            await inserts.write(self.conn)
+            await self.store._write_outcomes(self.conn, [p for _a, p in written])
         except BaseException:
             self.failed = True
             raise
@@ -373,51 +380,45 @@ class PaperStore:
             pending.now_ms = now_ms
             return
         async with self.engine.begin() as conn:
-            await self._write_outcome(
-                conn, before, version, after, _Pending(version, before, after,
-                                                       {o.order_id: o for o in outcome.orders},
-                                                       list(outcome.fills), now_ms),
-            )  # fmt: skip
+            await self._write_outcomes(conn, [_Pending(version, before, after, {
+                o.order_id: o for o in outcome.orders}, list(outcome.fills), now_ms)])  # fmt: skip
         self._states[after.account_id] = (version + 1, after)  # committed: what a load would see
 
-    async def _write_outcome(
-        self,
-        conn: AsyncConnection,
-        before: AccountState,
-        version: int,
-        after: AccountState,
-        change: _Pending,
-        inserts: _Inserts | None = None,
-    ) -> None:
-        """Write one account's change (`inserts`: collect its new orders and fills there for
-        the caller to write with other accounts', instead of writing them now)."""
-        pending = inserts or _Inserts()
-        bumped = await conn.execute(BUMP, {
-            "version": version + 1, "next_seq": after.next_seq, "updated_at": to_dt(change.now_ms),
-            **({"leverages": dict(after.leverages)} if after.leverages != before.leverages else {}),
-            "b_account": after.account_id, "b_version": version})  # fmt: skip
-        if bumped.rowcount != 1:
-            raise VersionConflict(f"paper account {after.account_id} changed")
-        await self._save_balances(conn, before, after)
-        await self._save_positions(conn, before, after)
-        await self._save_orders(conn, after.account_id, before, change.orders.values(), pending)
-        pending.fills += [fill_row(after.account_id, f) for f in change.fills]
-        if inserts is None:
-            await pending.write(conn)
-
-    async def _save_balances(
-        self, conn: AsyncConnection, before: AccountState, after: AccountState
-    ) -> None:
-        for currency, total in after.balances.items():
-            if currency not in before.balances:
-                await conn.execute(
-                    insert(paper_balances).values(
-                        account_id=after.account_id, currency=currency, total=total
-                    )
-                )
-            elif before.balances[currency] != total:
-                await conn.execute(UPDATE_BALANCE, {
-                    "total": total, "b_account": after.account_id, "b_currency": currency})
+    async def _write_outcomes(self, conn: AsyncConnection, changes: list[_Pending]) -> None:
+        """Write the changes of several accounts (each from its `stored` state at `version` to
+        its `state`): every account row's version bump in one statement, conditional on each
+        row's own version (VersionConflict if any moved), every changed balance in one upsert,
+        the new orders and fills in one insert each; positions and updated resting orders row
+        by row (rare: a market order's fill changes neither)."""
+        if not changes:
+            return
+        bumped = await many.update_by_id(conn, paper_accounts, {
+            p.state.account_id: {
+                "version": p.version + 1, "next_seq": p.state.next_seq,
+                "updated_at": to_dt(p.now_ms),
+                **({"leverages": dict(p.state.leverages)}
+                   if p.state.leverages != p.stored.leverages else {})}
+            for p in changes}, where_each={"version": {
+                p.state.account_id: p.version for p in changes}}, key="account_id")  # fmt: skip
+        if bumped != len(changes):
+            moved = ", ".join(str(p.state.account_id) for p in changes)
+            raise VersionConflict(f"paper account(s) {moved}: one changed")
+        balances = sorted(
+            ((p.state.account_id, currency), total)
+            for p in changes
+            for currency, total in p.state.balances.items()
+            if p.stored.balances.get(currency) != total  # changed, or new (None before)
+        )
+        if balances:
+            await conn.execute(UPSERT_BALANCES[conn.dialect.name], [
+                {"account_id": a, "currency": c, "total": t} for (a, c), t in balances])
+        inserts = _Inserts()
+        for p in changes:
+            await self._save_positions(conn, p.stored, p.state)
+            await self._save_orders(conn, p.state.account_id, p.stored, p.orders.values(),
+                                    inserts)  # fmt: skip
+            inserts.fills += [fill_row(p.state.account_id, f) for f in p.fills]
+        await inserts.write(conn)
 
     async def _save_positions(
         self, conn: AsyncConnection, before: AccountState, after: AccountState

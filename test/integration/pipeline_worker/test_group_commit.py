@@ -12,7 +12,7 @@ from decimal import Decimal
 from typing import Any
 
 import pytest
-from sqlalchemy import update
+from sqlalchemy import select, update
 
 from apps.oms.clock import utcnow
 from apps.oms.metrics import GROUP_FALLBACKS
@@ -20,6 +20,7 @@ from apps.oms.service.worker import step
 from apps.oms.service.worker.group import GroupCommit
 from apps.oms.service.worker.runtime import AccountRuntime
 from apps.oms.store import leases, order_records, paper, queue
+from apps.oms.store.paper_tables import paper_accounts, paper_balances
 from apps.oms.store.tables import account_leases, commands
 from apps.worker.venues import load_account
 
@@ -295,14 +296,14 @@ async def test_a_failed_joined_flush_cannot_commit(
     await ready(h, accounts=1, sends=1)
     store = h.venues.paper_store
     broken = [True]
-    real_write = paper._Inserts.write
+    real_write = paper.PaperStore._write_outcomes
 
-    async def write(self: Any, conn: Any) -> None:
+    async def write(self: Any, conn: Any, changes: Any) -> None:
         if broken[0]:
             raise RuntimeError("an insert failed")
-        await real_write(self, conn)
+        await real_write(self, conn, changes)
 
-    monkeypatch.setattr(paper._Inserts, "write", write)
+    monkeypatch.setattr(paper.PaperStore, "_write_outcomes", write)
     async with h.store.transaction() as conn:
         with store.join(conn) as shared:
             with pytest.raises(RuntimeError, match="an insert failed"):
@@ -310,3 +311,99 @@ async def test_a_failed_joined_flush_cannot_commit(
             broken[0] = False
             with pytest.raises(RuntimeError, match="earlier flush"):
                 await shared.flush()  # the one before the commit
+
+
+async def paper_rows(h: Harness, account_id: int) -> tuple[int, dict[str, Decimal]]:
+    """The account's stored paper version and balances."""
+    async with h.store.read() as conn:
+        version = (await conn.execute(select(paper_accounts.c.version).where(
+            paper_accounts.c.account_id == account_id))).scalar_one()
+        rows = await conn.execute(select(paper_balances.c.currency, paper_balances.c.total).where(
+            paper_balances.c.account_id == account_id))
+        return int(version), {str(c): Decimal(t) for c, t in rows}
+
+
+async def primed(h: Harness, accounts: int) -> list[int]:
+    """Hedge paper accounts whose paper rows exist: each had one swap market buy recorded
+    alone (its USDT balance stored, no BTC balance)."""
+    await h.price(SYMBOL, "50000")
+    await h.price("BTC/USDT", "50000")
+    made = []
+    for _ in range(accounts):
+        acct = await h.account("hedge")
+        await market(h, acct)
+        assert await h.drain(acct, housekeeping=False) == 1
+        made.append(acct)
+    return made
+
+
+async def test_a_group_writes_each_paper_account_its_own_state(
+    harness: Callable[..., Harness],
+) -> None:
+    """The paper accounts of a group are written in one statement each for the version bumps
+    and for the balances (new currencies and changed ones): every account gets its own version
+    (one bump per transaction) and balances that follow from its own fills."""
+    h = harness()
+    accounts = await primed(h, 3)
+    qty = ["0.001", "0.003", "0.007"]
+    queued = {acct: [await h.send(acct, "send_order", symbol="BTC/USDT", side=side,
+                                  order_type="market", qty=qty[n])
+                     for side in ("buy", "buy", "sell")[: n + 1]]
+              for n, acct in enumerate(accounts)}  # fmt: skip
+    before = {a: await paper_rows(h, a) for a in accounts}
+    assert all("BTC" not in balances for _v, balances in before.values())  # BTC will be new
+    runtimes = [await h.runtime(a) for a in accounts]
+    assert await together(GroupCommit(h.store), runtimes) == [True, True, True]
+    finished = set()
+    for acct, items in queued.items():
+        expected = dict(before[acct][1])
+        for item in items:
+            cmd = await h.command(item["command_id"])
+            assert cmd["status"] == "completed", cmd
+            finished.add(cmd["finished_at"])
+            order = await h.order(item["order_id"])
+            filled = Decimal(order["filled_qty"])
+            sign = 1 if order["side"] == "buy" else -1
+            expected["BTC"] = expected.get("BTC", Decimal(0)) + sign * filled
+            expected["USDT"] -= sign * filled * Decimal(order["avg_fill_price"])
+            expected[order["fee_currency"]] -= Decimal(order["fee"])
+        version, balances = await paper_rows(h, acct)
+        assert version == before[acct][0] + 1  # one bump per transaction
+        assert balances == expected, (acct, balances, expected)
+    assert len(finished) == 1  # one transaction
+
+
+async def test_a_paper_account_moved_inside_the_group_rolls_the_group_back(
+    harness: Callable[..., Harness], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Each account's version bump is conditional on its own stored version: one account moved
+    by another writer fails the whole group's flush (nothing of it is written), and every
+    account is then recorded alone."""
+    h = harness()
+    accounts = await primed(h, 3)
+    queued = {acct: await market(h, acct) for acct in accounts}
+    moved = accounts[1]
+    real_flush, calls = paper.Joined.flush, [0]
+
+    async def flush_after_a_move(self: Any) -> None:
+        calls[0] += 1
+        if calls[0] == 1:  # the group's flush: another writer moved `moved` meanwhile
+            await self.conn.execute(update(paper_accounts).where(
+                paper_accounts.c.account_id == moved).values(version=paper_accounts.c.version + 7))
+        await real_flush(self)
+
+    monkeypatch.setattr(paper.Joined, "flush", flush_after_a_move)
+    rolled_back = GROUP_FALLBACKS._value.get()
+    before = {a: (await paper_rows(h, a))[0] for a in accounts}
+    results = await together(GroupCommit(h.store), [await h.runtime(a) for a in accounts])
+    assert results == [True, True, True]
+    assert GROUP_FALLBACKS._value.get() == rolled_back + 1
+    finished = set()
+    for acct, item in queued.items():
+        cmd = await h.command(item["command_id"])
+        assert (cmd["status"], cmd["attempts"]) == ("completed", 1), cmd
+        finished.add(cmd["finished_at"])
+        # the move was rolled back with the group; the account's own run bumped it once
+        assert (await paper_rows(h, acct))[0] == before[acct] + 1
+        await assert_fold(h, acct)
+    assert len(finished) == 3  # each alone
