@@ -27,6 +27,7 @@ from apps.oms.store import fleet, leases, sequencer
 from apps.oms.store.leases import Lease
 from apps.oms.store.store import Store, is_store_unreachable
 from apps.worker.account_task import AccountTask, fail_unsupported
+from apps.worker.numbering import Coverage
 from apps.worker.price_feed import PriceScheduler
 from apps.worker.scheduler import schedule_loop
 from apps.worker.venues import VenueCache, load_account
@@ -48,6 +49,8 @@ class Worker:
         # set by wake-ups and by finished work: cut the lease loop's / sequencer's pause short
         self.lease_kick = asyncio.Event()
         self.sequencer_kick = asyncio.Event()
+        # whether a kick's rows were numbered by this worker's record transactions meanwhile
+        self.coverage = Coverage()
         self.wake_listener: asyncio.DatagramTransport | None = None
         # API processes told when the sequencer numbered rows (apps/oms/wakeup.py)
         self.stream_subscribers = wakeup.StreamSubscribers()
@@ -131,14 +134,18 @@ class Worker:
         return addr
 
     def on_wake(self, account_ids: list[int]) -> None:
-        """Accounts got work: wake their tasks here, or the lease loop to take them."""
-        self.sequencer_kick.set()  # acceptance wrote outbox events to number
+        """Accounts got work: wake their tasks here, or the lease loop to take them. The
+        accepts' events are numbered by the woken tasks' next record transaction; the sequencer
+        runs a round only if none did soon (`apps/worker/numbering.py`), or at once when an
+        account's task does not run here."""
         for account_id in account_ids:
             task = self.account_tasks.get(account_id)
             if task is not None and account_id in self.tasks:
                 task.wake.set()
             else:
                 self.lease_kick.set()
+                self.coverage.kicked_now()
+        self.sequencer_kick.set()  # acceptance wrote outbox events to number
 
     def on_word(self, word: bytes, addr: wakeup.Address) -> None:
         """An API process subscribes its outbox tailer to this worker's sequencer rounds."""
@@ -148,6 +155,7 @@ class Worker:
     async def kick_on_stop(self, stop: asyncio.Event) -> None:
         await stop.wait()
         self.lease_kick.set()
+        self.coverage.kicked_now()
         self.sequencer_kick.set()
         for task in self.account_tasks.values():  # finish now, not after their poll pause
             task.wake.set()
@@ -158,11 +166,13 @@ class Worker:
             await schedule_loop(self.store, self.settings.reconcile, stop)
 
     @staticmethod
-    async def pause(kick: asyncio.Event, seconds: float) -> None:
-        """Sleep up to `seconds`, less if `kick` is set (then clear it)."""
+    async def pause(kick: asyncio.Event, seconds: float) -> bool:
+        """Sleep up to `seconds`, less if `kick` is set (then clear it); True if kicked."""
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(kick.wait(), seconds)
+        kicked = kick.is_set()
         kick.clear()
+        return kicked
 
     async def lease_loop(self, stop: asyncio.Event) -> None:
         cfg = self.settings.worker
@@ -197,6 +207,9 @@ class Worker:
                 dialect=self.store.dialect, workers=alive, overdue=overdue,
                 dead_after=dead_after)
         self.passed_over = {a: self.passed_over.get(a, clock) for a in left}
+        if taken:  # a takeover wrote `account_owner_changed` events: number them now
+            self.coverage.kicked_now()
+            self.sequencer_kick.set()
         for lease in taken:
             await self.start_account(lease, stop)
         self.crowded = False
@@ -220,7 +233,7 @@ class Worker:
                 **command_payload(self.settings.reconcile, "short"),
                 "fresh_seconds": self.settings.reconcile.short_every_seconds}
             account_task = AccountTask(rt, stop, lambda: self.crowded,
-                                       on_work=self.sequencer_kick.set, reconcile_first=first,
+                                       reconcile_first=first,
                                        woken=self.wake_listener is not None,
                                        group=self.group)
             self.account_tasks[lease.account_id] = account_task
@@ -301,9 +314,10 @@ class Worker:
         woken = self.wake_listener is not None
         idle_first = max(busy, longest / 2) if woken else busy
         interval = busy
+        covered = False
         while not stop.is_set():
             try:
-                done = await self.sequence_once(probe=woken)
+                done = 0 if covered else await self.sequence_once(probe=woken)
             except Exception:
                 log.exception("sequencer round failed")
                 done = 0
@@ -317,9 +331,15 @@ class Worker:
                     await asyncio.wait_for(stop.wait(), busy)
                 interval = busy
                 continue
-            else:
+            elif not covered:
                 interval = min(max(interval * 2, idle_first), longest)
-            await self.pause(self.sequencer_kick, interval)
+            kicked = await self.pause(self.sequencer_kick, interval)
+            # kicked only by wake-ups of accounts whose record transactions number their rows:
+            # no round if one of them numbered after the kick (an accept's events come with
+            # its execution); a timed poll or any other kick runs the round
+            deferrable = self.coverage.take_deferrable()
+            covered = (woken and kicked and deferrable
+                       and await self.coverage.covered_since(time.monotonic()))  # fmt: skip
 
     async def sequence_once(self, *, probe: bool) -> int:
         """One sequencer round (`sequencer.assign`); with `probe`, only if a plain read finds
@@ -331,14 +351,18 @@ class Worker:
         async with self.store.transaction() as conn:
             return await sequencer.assign(conn, utcnow())
 
-    def numbered(self, numbered: int) -> None:
-        """A record transaction committed (`runtime.number_events`): tell the API tailers
-        about the events it numbered, or let the sequencer number what it could not."""
+    def numbered(self, numbered: int, read_at: float) -> None:
+        """A record transaction committed (`runtime.number_events`, its numbering read started
+        after `read_at`): tell the API tailers about the events it numbered, or let the
+        sequencer number what it could not."""
         if numbered == sequencer.SKIPPED or numbered >= sequencer.BATCH:
             # skipped, or a backlog took the whole round (its own rows may still wait)
+            self.coverage.kicked_now()
             self.sequencer_kick.set()
-        elif numbered:
+            return
+        if numbered:
             self.tell_tailers()
+        self.coverage.numbered(read_at)  # rows committed before `read_at` are numbered
 
     def tell_tailers(self) -> None:
         """Rows got their seq: the subscribed API tailers read now (stream wake-ups)."""

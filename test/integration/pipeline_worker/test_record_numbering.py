@@ -52,7 +52,7 @@ async def nothing_unnumbered(h: Harness) -> bool:
 
 def listen(rt: AccountRuntime) -> list[int]:
     told: list[int] = []
-    rt.on_numbered = told.append
+    rt.on_numbered = lambda numbered, _read_at: told.append(numbered)
     return told
 
 

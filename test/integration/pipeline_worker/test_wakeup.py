@@ -12,6 +12,7 @@ look for the command within the hour."""
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 
 import pytest
 from sqlalchemy import func, select
@@ -112,12 +113,14 @@ def test_subscriptions_are_confirmed_limited_and_expire(monkeypatch: pytest.Monk
 
 
 async def start(
-    store: Store, wake_host: str, poll_min_ms: float = SLOW_POLL_MS
+    store: Store, wake_host: str, poll_min_ms: float = SLOW_POLL_MS,
+    prepare: Callable[[Worker], None] = lambda _worker: None,
 ) -> tuple[asyncio.Task[None], asyncio.Event, str]:
     settings = Settings(worker=worker_settings(
         poll_min_ms=poll_min_ms, poll_max_ms=SLOW_POLL_MS, lease_seconds=3600,
         heartbeat_seconds=3600, wake_host=wake_host))
     worker = Worker(settings, store)
+    prepare(worker)
     stop = asyncio.Event()
     task = asyncio.create_task(worker.run(stop))
 
@@ -232,6 +235,63 @@ async def test_sequenced_rows_wake_a_tailer_that_polls_once_an_hour(
     finally:
         await hub.stop()
         await told.close()
+        stop.set()
+        await asyncio.wait_for(task, GENEROUS)
+        await sender.close()
+
+
+async def test_an_accept_s_events_are_numbered_with_its_execution(fresh_store: Store) -> None:
+    """An accept wakes the account's task here; its record transaction numbers the accept's
+    events with its own, so the sequencer, kicked by the same wake-up, runs no round of its
+    own (it would otherwise run one per accept: a plain read and four locked statements). The
+    sequencer's wait for that numbering is an hour here, so nothing depends on timing."""
+    h = Harness(fresh_store)
+    account = await h.account("hedge")
+    await h.price("BTC/USDT", "50000")
+    rounds: list[int] = []  # what each sequencer round numbered
+    workers_: list[Worker] = []
+    pausing: set[asyncio.Event] = set()  # the kicks whose loops are in their pause
+
+    def prepare(worker: Worker) -> None:
+        workers_.append(worker)
+        worker.coverage.grace = 3600.0
+        real, real_pause = worker.sequence_once, worker.pause
+
+        async def counted(*, probe: bool) -> int:
+            rounds.append(await real(probe=probe))
+            return rounds[-1]
+
+        async def pause(kick: asyncio.Event, seconds: float) -> bool:
+            pausing.add(kick)
+            try:
+                return await real_pause(kick, seconds)
+            finally:
+                pausing.discard(kick)
+
+        worker.sequence_once = counted  # type: ignore[method-assign]
+        worker.pause = pause  # type: ignore[method-assign]
+
+    # a busy cadence of a few ms: a streak of rounds ends soon with a round that finds nothing
+    task, stop, _ = await start(fresh_store, "127.0.0.1", poll_min_ms=2, prepare=prepare)
+    sender = WakeSender(fresh_store)
+    fresh_store.on_queued = sender.wake
+    try:
+        await send_and_complete(h, account, "buy")  # the lease loop takes the account
+
+        worker = workers_[0]
+
+        async def quiet() -> bool:  # all numbered, the sequencer waits, no kick left over
+            kick = worker.sequencer_kick
+            return (await all_numbered(fresh_store) and kick in pausing and not kick.is_set()
+                    and worker.coverage.deferrable)  # fmt: skip
+
+        await eventually(quiet, GENEROUS)
+        before = len(rounds)
+        for side in ("sell", "buy", "sell"):  # the account's task is running now
+            await send_and_complete(h, account, side)
+            await eventually(lambda: all_numbered(fresh_store), GENEROUS)
+        assert rounds[before:] == []
+    finally:
         stop.set()
         await asyncio.wait_for(task, GENEROUS)
         await sender.close()

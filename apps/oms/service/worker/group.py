@@ -34,6 +34,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from contextlib import ExitStack
 from dataclasses import dataclass
 from typing import Any
@@ -179,10 +180,12 @@ class GroupCommit:
                                                   loaded[account_id].orders, joined.Progress())
                 for shared in distinct:
                     await shared.flush()
-            numbered = await number_events(conn, await flush_all(recorders), now)
+            written = await flush_all(recorders)
+            read_at = time.monotonic()
+            numbered = await number_events(conn, written, now)
         for recorder in recorders:
             recorder.committed()
-        members[0].rt.on_numbered(numbered)
+        members[0].rt.on_numbered(numbered, read_at)
         for shared in distinct:
             shared.publish()
 

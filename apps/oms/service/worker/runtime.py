@@ -8,6 +8,7 @@ A step that wrote events numbers them itself just before its commit (`number_eve
 
 from __future__ import annotations
 
+import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field, replace
@@ -59,9 +60,10 @@ class AccountRuntime:
     lease: Lease
     account: Account
     venue: VenuePort
-    # told after each record transaction committed what `number_events` returned (the worker
-    # tells the API tailers, or kicks its sequencer when the numbering was skipped)
-    on_numbered: Callable[[int], None] = lambda _numbered: None
+    # told after each record transaction committed what `number_events` returned and a
+    # monotonic instant before its numbering read (the worker tells the API tailers, kicks its
+    # sequencer when the numbering was skipped, or knows that rows committed earlier are done)
+    on_numbered: Callable[[int, float], None] = lambda _numbered, _read_at: None
 
     @property
     def account_id(self) -> int:
@@ -77,9 +79,11 @@ class AccountRuntime:
             recorder = Recorder(conn, self)
             yield recorder
             # held-back writes and the step's events, before the commit
-            numbered = await number_events(conn, await recorder.flush(), recorder.now)
+            written = await recorder.flush()
+            read_at = time.monotonic()
+            numbered = await number_events(conn, written, recorder.now)
         recorder.committed()
-        self.on_numbered(numbered)
+        self.on_numbered(numbered, read_at)
 
     async def instrument(self, symbol: str) -> Instrument:
         """Contract size and market kind from the venue's markets (cached by the venue)."""
