@@ -12,8 +12,6 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from sqlalchemy import func, select
-
 from apps.oms.clock import utcnow
 from apps.oms.service.worker import dispatch, reconcile, step
 from apps.oms.service.worker.group import GroupCommit
@@ -23,12 +21,10 @@ from apps.oms.service.worker.sync import sync_orders
 from apps.oms.service.worker.triggers import check_triggers
 from apps.oms.store import books, leases, order_records, queue
 from apps.oms.store import reconcile as reconcile_store
-from apps.oms.store.paper_tables import paper_prices
+from apps.worker.shared_reads import SharedReads
 
 log = logging.getLogger("apps.worker")
 SYNC_EVERY = 1.0
-# read by every account task's housekeeping round: built once
-PRICE_VERSION = select(func.sum(paper_prices.c.seq))
 # while commands keep coming, housekeeping (order sync, stop-loss/take-profit triggers) still
 # runs at least this often: a steady command stream must never starve a stop-loss
 BUSY_HOUSEKEEPING = 0.2
@@ -46,8 +42,10 @@ class AccountTask:
         reconcile_first: dict[str, Any] | None = None,
         woken: bool = False,  # the worker's UDP wake-up listener runs (apps/oms/wakeup.py)
         group: GroupCommit | None = None,  # the worker's group commit of joined batches
+        shared: SharedReads | None = None,  # the worker's reads shared by its account tasks
     ) -> None:
         self.rt = rt
+        self.shared = shared or SharedReads(rt.store, lambda: [rt.account_id])
         self.group = group
         self.woken = woken
         self.stop = stop
@@ -147,8 +145,7 @@ class AccountTask:
         return done > 0
 
     async def _has_work(self) -> bool:
-        async with self.rt.store.read() as conn:
-            return await queue.has_unfinished(conn, self.rt.account_id)
+        return await self.shared.has_unfinished(self.rt.account_id)
 
     async def _watching(self) -> bool:
         """Open venue orders or targets to watch keep the lease even when idle."""
@@ -161,9 +158,7 @@ class AccountTask:
         """Sum of the paper price sequences: changes whenever any shared price moves."""
         if self.rt.account.exchange_id != "paper":
             return 0
-        async with self.rt.store.read() as conn:
-            total = (await conn.execute(PRICE_VERSION)).scalar()
-        return int(total or 0)
+        return await self.shared.price_version()
 
 
 async def fail_unsupported(rt: AccountRuntime, problem: str | None = None) -> None:

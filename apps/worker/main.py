@@ -30,6 +30,7 @@ from apps.worker.account_task import AccountTask, fail_unsupported
 from apps.worker.numbering import Coverage
 from apps.worker.price_feed import PriceScheduler
 from apps.worker.scheduler import schedule_loop
+from apps.worker.shared_reads import SharedReads
 from apps.worker.venues import VenueCache, load_account
 
 log = logging.getLogger("apps.worker")
@@ -66,6 +67,8 @@ class Worker:
         self.prices: asyncio.Task[None] | None = None
         # joined paper batches of the accounts ready together share one transaction
         self.group = GroupCommit(store) if settings.worker.group_commit else None
+        # the account tasks' polls and price looks, read once for all of them
+        self.shared = SharedReads(store, lambda: list(self.tasks))
 
     async def run(self, stop: asyncio.Event) -> None:
         """Run until `stop` is set, then finish in-flight work and give the leases back."""
@@ -235,7 +238,7 @@ class Worker:
             account_task = AccountTask(rt, stop, lambda: self.crowded,
                                        reconcile_first=first,
                                        woken=self.wake_listener is not None,
-                                       group=self.group)
+                                       group=self.group, shared=self.shared)
             self.account_tasks[lease.account_id] = account_task
             task = asyncio.create_task(account_task.run())
         task.add_done_callback(self._released_callback(lease))

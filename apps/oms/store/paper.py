@@ -27,7 +27,7 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import Insert, Row, bindparam, delete, insert, select, update
+from sqlalchemy import Insert, Row, bindparam, delete, func, insert, select, update
 from sqlalchemy.dialects.mysql import insert as mysql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
@@ -91,6 +91,7 @@ ORDER_BY_CLIENT_ID = select(paper_orders).where(
 QUOTES = select(paper_prices).where(paper_prices.c.symbol.in_(bindparam("b_symbols",
                                                                         expanding=True)))
 ALL_QUOTES = select(paper_prices)
+PRICE_VERSION = select(func.sum(paper_prices.c.seq))
 
 
 class VersionConflict(Exception):
@@ -775,6 +776,11 @@ def position_from_row(r: Row[Any]) -> Position:
         leverage=r.leverage,
         updated_ms=to_ms(r.updated_at),
     )
+
+
+async def price_version(conn: AsyncConnection) -> int:
+    """Sum of the paper price sequences: changes whenever any shared price moves."""
+    return int((await conn.execute(PRICE_VERSION)).scalar() or 0)
 
 
 async def paper_account_ids(engine: AsyncEngine, account_ids: Iterable[int]) -> set[int]:

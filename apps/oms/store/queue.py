@@ -16,7 +16,7 @@ from sqlalchemy import bindparam, case, func, select, union_all, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from apps.oms.store.many import update_by_id
-from apps.oms.store.tables import commands
+from apps.oms.store.tables import accounts, commands
 
 C = commands.c
 UNFINISHED = ("queued", "running")
@@ -65,6 +65,10 @@ PEEK = _oldest_unfinished(bindparam("b_account"), bindparam("b_limit"))
 # an idle account task's timed poll: a plain read, before any batch transaction is opened
 HAS_UNFINISHED = select(C.id).where(
     C.account_id == bindparam("b_account"), C.status.in_(UNFINISHED)).limit(1)
+UNFINISHED_AMONG = select(accounts.c.id).where(
+    accounts.c.id.in_(bindparam("b_accounts", expanding=True)),
+    select(C.id).where(C.account_id == accounts.c.id, C.status.in_(UNFINISHED)).exists(),
+).order_by(accounts.c.id)
 CLAIM = update(commands).where(C.id.in_(bindparam("b_ids", expanding=True))).values(
     status="running", lease_epoch=bindparam("b_epoch"), attempts=func.coalesce(C.attempts, 0) + 1,
     updated_at=bindparam("b_now"), started_at=bindparam("b_now"))  # fmt: skip
@@ -76,6 +80,15 @@ FENCE = select(C.status).where(C.id == bindparam("b_id"), C.lease_epoch == bindp
 async def has_unfinished(conn: AsyncConnection, account_id: int) -> bool:
     """Whether the account has a queued or running command."""
     return (await conn.execute(HAS_UNFINISHED, {"b_account": account_id})).first() is not None
+
+
+async def unfinished_among(conn: AsyncConnection, account_ids: list[int]) -> list[int]:
+    """Which of these accounts have a queued or running command: one statement, each account
+    an index lookup of its first unfinished row (as `has_unfinished`), however long its queue."""
+    if not account_ids:
+        return []
+    rows = await conn.execute(UNFINISHED_AMONG, {"b_accounts": account_ids})
+    return [int(a) for a in rows.scalars()]
 
 
 async def claim_next(

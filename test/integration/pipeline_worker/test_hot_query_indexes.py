@@ -14,6 +14,7 @@ import pymysql
 import pytest
 from sqlalchemy import event
 
+from apps.oms.store import queue
 from apps.oms.store.store import Store
 
 from .conftest import Harness
@@ -89,6 +90,10 @@ async def test_worker_statements_use_indexes(fresh_store: Store) -> None:
                 await h.send(account, "send_order", symbol="BTC/USDT:USDT",
                              side="buy" if n % 2 else "sell", order_type="market", qty="0.001")
             await h.drain(account, housekeeping=False)
+        await h.send(joined, "send_order", symbol="BTC/USDT:USDT", side="buy",
+                     order_type="market", qty="0.001")  # one queued command left on `joined`
+        async with h.store.read() as conn:  # a worker's idle tasks' shared poll
+            assert await queue.unfinished_among(conn, [joined, classic]) == [joined]
     finally:
         event.remove(h.store.engine.sync_engine, "before_cursor_execute", capture)
     assert len(seen) > 10
