@@ -33,9 +33,23 @@ STORE_ERRORS: tuple[type[BaseException], ...] = (
 SQLITE_OUTAGE_CODES = frozenset({5, 6, 10})
 
 
+# the MySQL drivers' own connection errors, when one escapes SQLAlchemy's wrapping: setting a
+# connection's isolation level (`stream.consistent_read`) on a connection the server dropped
+# raises the driver's OperationalError itself
+_DRIVER_MODULES = frozenset({"pymysql", "asyncmy", "aiomysql"})
+_DRIVER_OUTAGES = frozenset({"OperationalError", "InterfaceError"})
+
+
+def _driver_outage(exc: BaseException) -> bool:
+    kind = type(exc)
+    return kind.__module__.split(".", 1)[0] in _DRIVER_MODULES and kind.__name__ in _DRIVER_OUTAGES
+
+
 def is_store_outage(exc: BaseException) -> bool:
     """The store could not be reached or lost the connection: retry later, or answer 503."""
     if isinstance(exc, sa_exc.DBAPIError) and exc.connection_invalidated:
+        return True
+    if _driver_outage(exc):
         return True
     if not isinstance(exc, STORE_ERRORS):
         return False
@@ -55,7 +69,8 @@ def is_store_unreachable(exc: BaseException) -> bool:
     answers this client no (wrong credentials, a database or schema that is not there)."""
     if not is_store_outage(exc):
         return False
-    args: tuple[object, ...] = getattr(getattr(exc, "orig", None), "args", ())
+    driver_error = exc if _driver_outage(exc) else getattr(exc, "orig", None)
+    args: tuple[object, ...] = getattr(driver_error, "args", ())
     code = args[0] if args else None
     return not isinstance(code, int) or code >= 2000 or code in RETRYABLE_SERVER_ERRORS
 

@@ -8,7 +8,7 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import bindparam, func, select
+from sqlalchemy import bindparam, func, select, text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from apps.oms.store.engine import reading
@@ -90,16 +90,20 @@ async def has_unsequenced(conn: AsyncConnection, account_ids: Sequence[int]) -> 
     return (await conn.execute(query)).first() is not None
 
 
+NEXT_TRANSACTION_SNAPSHOT = text("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
+
+
 @asynccontextmanager
 async def consistent_read(store: Store) -> AsyncIterator[AsyncConnection]:
     """A read transaction whose statements all see one snapshot.
 
     Dialect branch: MySQL/MariaDB pools run READ COMMITTED (a fresh snapshot per statement), so
-    this connection switches to REPEATABLE READ; SQLite transactions are snapshots already.
+    this transaction runs REPEATABLE READ (`SET TRANSACTION`: the next transaction only, nothing
+    to restore when the connection goes back; a connection the server dropped fails on it as on
+    any statement, and SQLAlchemy drops it from the pool); SQLite transactions are snapshots
+    already.
     """
-    async with reading(store.engine) as conn:
+    async with reading(store.engine) as conn, conn.begin():
         if store.dialect == "mysql":
-            await conn.execution_options(isolation_level="REPEATABLE READ")
-        # SQLAlchemy restores the pool's isolation level when the connection is returned
-        async with conn.begin():
-            yield conn
+            await conn.execute(NEXT_TRANSACTION_SNAPSHOT)
+        yield conn

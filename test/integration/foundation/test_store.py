@@ -147,3 +147,73 @@ async def test_a_connection_lost_inside_a_transaction_surfaces_as_an_outage(
         assert is_store_outage(caught.value), repr(caught.value)
     finally:
         await store.close()
+
+
+@pytest.mark.parametrize("store_url", ["mysql"], indirect=True)
+@pytest.mark.parametrize("driver", ["aiomysql", "asyncmy"])
+async def test_a_dropped_connection_under_a_consistent_read_is_an_outage(
+    store_url: str, driver: str
+) -> None:
+    """The read model's freshness check opens a REPEATABLE READ snapshot on a pooled connection;
+    when the server dropped that connection (a restart, a killed session), setting the
+    isolation level raises the driver's own error, outside SQLAlchemy's wrapping. It is still
+    a store outage (the API answers 503 and a retry succeeds), never an internal error (the
+    e2e read-model property test met a 500 there)."""
+    import pymysql
+    from sqlalchemy import text
+
+    from apps.oms.store import stream
+    from apps.oms.store.store import is_store_outage, is_store_unreachable
+
+    store = Store.from_url(store_url.replace("mysql+aiomysql", f"mysql+{driver}"), pool_size=1)
+    try:
+        async with store.read() as conn:  # the pool's one connection
+            session = (await conn.execute(text("SELECT CONNECTION_ID()"))).scalar_one()
+        with pymysql.connect(host="127.0.0.1", user="root", password="") as killer:
+            killer.cursor().execute(f"KILL CONNECTION {int(session)}")
+        with pytest.raises(Exception) as caught:  # noqa: PT011 - which one is the point
+            async with stream.consistent_read(store) as conn:
+                await conn.execute(text("SELECT 1"))
+        assert is_store_outage(caught.value), repr(caught.value)
+        assert is_store_unreachable(caught.value), repr(caught.value)  # waiting outlives it
+        async with stream.consistent_read(store) as conn:  # the pool recovered
+            assert (await conn.execute(text("SELECT 1"))).scalar_one() == 1
+    finally:
+        await store.close()
+
+
+@pytest.mark.parametrize("store_url", ["mysql"], indirect=True)
+async def test_a_consistent_read_is_one_snapshot_and_leaves_the_pool_as_it_was(
+    store_url: str,
+) -> None:
+    """Every statement of `stream.consistent_read` sees one snapshot (REPEATABLE READ for that
+    transaction only): a commit made meanwhile shows in neither; the pooled connection then
+    reads READ COMMITTED again, seeing that commit."""
+    from sqlalchemy import text
+
+    from apps.oms.store import stream
+
+    store = Store.from_url(store_url, pool_size=1)
+    symbol = "SNAP/SHOT"
+    bid = select(market_quotes.c.bid).where(market_quotes.c.symbol == symbol)
+    try:
+        async with store.transaction() as conn:
+            await conn.execute(insert(market_quotes).values(
+                venue="test", symbol=symbol, bid=Decimal(1), ask=Decimal(2),
+                quoted_at=datetime(2026, 11, 24, tzinfo=UTC)))
+        async with stream.consistent_read(store) as conn:
+            assert (await conn.execute(bid)).scalar_one() == Decimal(1)
+            other = Store.from_url(store_url, pool_size=1)
+            try:
+                async with other.transaction() as writer:
+                    await writer.execute(market_quotes.update().where(
+                        market_quotes.c.symbol == symbol).values(bid=Decimal(7)))
+            finally:
+                await other.close()
+            assert (await conn.execute(bid)).scalar_one() == Decimal(1)  # the same snapshot
+        async with store.read() as conn:  # the pool's one connection, back to its own level
+            level = (await conn.execute(text("SELECT @@tx_isolation"))).scalar_one()
+            assert (await conn.execute(bid)).scalar_one() == Decimal(7)
+        assert level == "READ-COMMITTED"
+    finally:
+        await store.close()
