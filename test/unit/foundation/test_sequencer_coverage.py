@@ -47,3 +47,16 @@ async def test_a_kick_that_numbering_does_not_cover_ends_the_wait() -> None:
     assert await asyncio.wait_for(waiting, GENEROUS) is False
     assert coverage.take_deferrable() is False  # told once, then starts over
     assert coverage.take_deferrable() is True
+
+
+async def test_a_transaction_that_wrote_no_events_covers_nothing() -> None:
+    """`number_events` reads the unnumbered rows only when its transaction wrote events; one
+    that wrote none reports no numbering read, so a kick before it stays uncovered."""
+    from apps.oms.service.worker.runtime import numbering_read_at
+
+    coverage = Coverage(grace=0.001)
+    since = time.monotonic()
+    coverage.numbered(numbering_read_at(0))
+    assert await asyncio.wait_for(coverage.covered_since(since), GENEROUS) is False
+    coverage.numbered(numbering_read_at(3))  # wrote events: its numbering read comes after
+    assert await asyncio.wait_for(coverage.covered_since(since), GENEROUS) is True

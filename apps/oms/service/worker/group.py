@@ -34,7 +34,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import time
 from contextlib import ExitStack
 from dataclasses import dataclass
 from typing import Any
@@ -43,7 +42,13 @@ from apps.oms.clock import utcnow
 from apps.oms.metrics import GROUP_FALLBACKS, GROUP_SIZE
 from apps.oms.service.ports import JoinableVenuePort
 from apps.oms.service.worker import joined, recheck
-from apps.oms.service.worker.runtime import AccountRuntime, Recorder, flush_all, number_events
+from apps.oms.service.worker.runtime import (
+    AccountRuntime,
+    Recorder,
+    flush_all,
+    number_events,
+    numbering_read_at,
+)
 from apps.oms.store import leases, queue
 from apps.oms.store.store import Store
 
@@ -181,7 +186,7 @@ class GroupCommit:
                 for shared in distinct:
                     await shared.flush()
             written = await flush_all(recorders)
-            read_at = time.monotonic()
+            read_at = numbering_read_at(written)
             numbered = await number_events(conn, written, now)
         for recorder in recorders:
             recorder.committed()

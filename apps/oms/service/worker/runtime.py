@@ -80,7 +80,7 @@ class AccountRuntime:
             yield recorder
             # held-back writes and the step's events, before the commit
             written = await recorder.flush()
-            read_at = time.monotonic()
+            read_at = numbering_read_at(written)
             numbered = await number_events(conn, written, recorder.now)
         recorder.committed()
         self.on_numbered(numbered, read_at)
@@ -291,6 +291,12 @@ class Recorder:
         """The transaction committed: tell whoever waited for it (venue caches, wake-ups)."""
         for hook in self.after_commit:
             hook()
+
+
+def numbering_read_at(written: int) -> float:
+    """A monotonic instant before the numbering read of `number_events` (which reads only when
+    the transaction wrote events): 0.0 when there will be none, so it covers nothing."""
+    return time.monotonic() if written else 0.0
 
 
 async def number_events(conn: AsyncConnection, written: int, now: datetime) -> int:
