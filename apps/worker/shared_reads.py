@@ -9,9 +9,12 @@ asks within `MAX_AGE_SECONDS` of its start, and tasks asking while it runs wait 
 holds (`queue.unfinished_among`), so one answers all the tasks' polls.
 
 What the sharing costs: an answer may be up to `MAX_AGE_SECONDS` old. Both reads are
-backstops or cadences (a new command wakes its task by UDP and its acceptance by the wake-up;
-price moves are looked at every `BUSY_HOUSEKEEPING` at best), so this delays nothing that a
-wake-up does not already cover by more than that.
+backstops or cadences: a new command wakes its task by UDP, and the poll only finds one whose
+datagram was lost (a command committed just after a shared "nothing" was read is found one
+poll later, within two `poll_max_ms` instead of one); price moves are looked at every
+`BUSY_HOUSEKEEPING` at best, so a trigger check may start up to 50 ms later. A shared read that
+fails is not shared: every task that waited for it reads on its own (as each did before), so
+one bad pooled connection ends at most the task whose own read fails, not every waiting task.
 """
 
 from __future__ import annotations
@@ -57,8 +60,11 @@ class _Shared(Generic[T]):
             return answer
         if self._flight is None or self._flight.done():
             self._flight = asyncio.ensure_future(self._read())
-        # a caller cancelled while waiting leaves the read to the others
-        return await asyncio.shield(self._flight)
+        try:
+            # a caller cancelled while waiting leaves the read to the others
+            return await asyncio.shield(self._flight)
+        except Exception:  # not shared: this caller's own read, whose error is its own
+            return await self._read()
 
     async def _read(self) -> _Answer[T]:
         started = time.monotonic()

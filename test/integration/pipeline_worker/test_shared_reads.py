@@ -95,3 +95,27 @@ async def test_unfinished_among_reads_each_account_once(harness: Callable[..., H
         assert await queue.unfinished_among(conn, [accounts[0]]) == []
         assert await queue.unfinished_among(conn, [accounts[3]]) == [accounts[3]]
         assert await queue.unfinished_among(conn, []) == []
+
+
+async def test_a_failed_shared_read_is_read_again_by_each_waiter(
+    harness: Callable[..., Harness],
+) -> None:
+    """One failing read (a dropped pooled connection) does not fail every task that waited
+    for it: each reads on its own, as it did before the reads were shared."""
+    h = harness()
+    await h.price(SYMBOL, "50000")
+    shared = SharedReads(h.store, list, max_age=3600.0)
+    cache: Any = shared._prices
+    real, calls = cache.load, [0]
+
+    async def first_fails() -> int:
+        calls[0] += 1
+        await asyncio.sleep(0)  # the other callers join this read
+        if calls[0] == 1:
+            raise ConnectionError("a dropped connection")
+        return int(await real())
+
+    cache.load = first_fails
+    versions = await asyncio.gather(*(shared.price_version() for _ in range(4)))
+    assert len(set(versions)) == 1
+    assert calls[0] == 5  # the failed shared read, then one read per waiter
