@@ -38,7 +38,6 @@ class AccountTask:
         rt: AccountRuntime,
         stop: asyncio.Event,
         crowded: Callable[[], bool] = bool,
-        on_work: Callable[[], None] = lambda: None,
         reconcile_first: dict[str, Any] | None = None,
         woken: bool = False,  # the worker's UDP wake-up listener runs (apps/oms/wakeup.py)
         group: GroupCommit | None = None,  # the worker's group commit of joined batches
@@ -50,7 +49,6 @@ class AccountTask:
         self.woken = woken
         self.stop = stop
         self.crowded = crowded  # other accounts wait for a slot: give this one back sooner
-        self.on_work = on_work  # something was recorded (events for the sequencer to number)
         self.wake = asyncio.Event()  # set by a wake-up: new commands for this account
         self._prices: int | None = None
         self._last_sync = 0.0
@@ -74,7 +72,6 @@ class AccountTask:
             return
         try:
             await reconcile.run(self.rt, self.reconcile_first, None)
-            self.on_work()
         except (leases.LeaseLost, queue.Fenced):
             raise
         except Exception as exc:  # venue down: commands still run; the schedule retries
@@ -103,7 +100,6 @@ class AccountTask:
         probe = False
         while not self.stop.is_set():
             if await self._step(probe):
-                self.on_work()
                 interval, idle_since, probe = first, time.monotonic(), False
                 continue
             quiet = time.monotonic() - idle_since
