@@ -47,7 +47,8 @@ class Worker:
         self.venues = VenueCache(settings, store)
         self.tasks: dict[int, tuple[Lease, asyncio.Task[None]]] = {}
         self.account_tasks: dict[int, AccountTask] = {}
-        # set by wake-ups and by finished work: cut the lease loop's / sequencer's pause short
+        # set by wake-ups (and the sequencer's by what record transactions could not number):
+        # cut the lease loop's / sequencer's pause short
         self.lease_kick = asyncio.Event()
         self.sequencer_kick = asyncio.Event()
         # whether a kick's rows were numbered by this worker's record transactions meanwhile
@@ -150,6 +151,11 @@ class Worker:
                 self.coverage.kicked_now()
         self.sequencer_kick.set()  # acceptance wrote outbox events to number
 
+    def kick_sequencer_now(self) -> None:
+        """A round that must run at once: rows no record transaction will number."""
+        self.coverage.kicked_now()
+        self.sequencer_kick.set()
+
     def on_word(self, word: bytes, addr: wakeup.Address) -> None:
         """An API process subscribes its outbox tailer to this worker's sequencer rounds."""
         if word == wakeup.STREAM_SUBSCRIBE and self.wake_listener is not None:
@@ -158,8 +164,7 @@ class Worker:
     async def kick_on_stop(self, stop: asyncio.Event) -> None:
         await stop.wait()
         self.lease_kick.set()
-        self.coverage.kicked_now()
-        self.sequencer_kick.set()
+        self.kick_sequencer_now()
         for task in self.account_tasks.values():  # finish now, not after their poll pause
             task.wake.set()
 
@@ -211,8 +216,7 @@ class Worker:
                 dead_after=dead_after)
         self.passed_over = {a: self.passed_over.get(a, clock) for a in left}
         if taken:  # a takeover wrote `account_owner_changed` events: number them now
-            self.coverage.kicked_now()
-            self.sequencer_kick.set()
+            self.kick_sequencer_now()
         for lease in taken:
             await self.start_account(lease, stop)
         self.crowded = False
@@ -360,8 +364,7 @@ class Worker:
         sequencer number what it could not."""
         if numbered == sequencer.SKIPPED or numbered >= sequencer.BATCH:
             # skipped, or a backlog took the whole round (its own rows may still wait)
-            self.coverage.kicked_now()
-            self.sequencer_kick.set()
+            self.kick_sequencer_now()
             return
         if numbered:
             self.tell_tailers()
