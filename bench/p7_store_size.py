@@ -20,7 +20,7 @@ import time
 from typing import Any
 
 import pymysql
-from sqlalchemy import event, text
+from sqlalchemy import text
 
 from apps.oms.clock import utcnow
 from apps.oms.config import Settings, WorkerSettings
@@ -78,12 +78,11 @@ async def measure(url: str, commands: int, batch: int) -> dict[str, Any]:
         def hook(*_: Any) -> None:
             count[0] += 1
 
-        event.listen(store.engine.sync_engine, "before_cursor_execute", hook)
-        wall, cpu = time.perf_counter(), time.process_time()
-        while await step.run_next(rt, stop):
-            pass
-        wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
-        event.remove(store.engine.sync_engine, "before_cursor_execute", hook)
+        with store.watching_statements(hook):
+            wall, cpu = time.perf_counter(), time.process_time()
+            while await step.run_next(rt, stop):
+                pass
+            wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
     finally:
         await store.close()
     return {

@@ -11,7 +11,7 @@ from decimal import Decimal
 from typing import Any
 
 import pytest
-from sqlalchemy import event, func, select
+from sqlalchemy import func, select
 
 from apps.oms.service import acceptance
 from apps.oms.store.risk import put_limits
@@ -33,12 +33,8 @@ def statements(world: World) -> Iterator[list[str]]:
     def record(_conn: Any, _cursor: Any, sql: str, *_args: Any) -> None:
         seen.append(" ".join(sql.split()[:3]))
 
-    engine = world.store.engine.sync_engine
-    event.listen(engine, "before_cursor_execute", record)
-    try:
+    with world.store.watching_statements(record):
         yield seen
-    finally:
-        event.remove(engine, "before_cursor_execute", record)
 
 
 def base36(n: int) -> str:

@@ -4,7 +4,7 @@ or SQLite (aiosqlite).
 Dialect branches live here and nowhere else: SQLite gets WAL, a busy timeout, foreign keys and
 `BEGIN IMMEDIATE` write transactions (a read connection, marked by `reading()`, begins DEFERRED:
 a WAL snapshot that never takes or waits for the write lock); MySQL gets a recycled pool with
-READ COMMITTED isolation.
+READ COMMITTED isolation, and a second pool for reads in autocommit (`create_read_engine`).
 """
 
 from __future__ import annotations
@@ -74,6 +74,34 @@ def create_engine(
     return engine
 
 
+def create_read_engine(url: str, *, pool_size: int = 10, echo: bool = False) -> AsyncEngine | None:
+    """The pool of `Store.read()` (None: read on the write engine, as SQLite does).
+
+    Dialect branch: MySQL/MariaDB reads run in autocommit. Each statement is then its own
+    transaction with its own snapshot, which is what READ COMMITTED gives each statement of a
+    transaction too, so a read sees what it saw before; what goes is the ROLLBACK that ended
+    every read's transaction (one round trip and one server command per read: seven per
+    command, docs/benchmarks.md → Sixteenth round). `skip_autocommit_rollback` keeps SQLAlchemy
+    from sending it anyway. Reads that need one snapshot across statements
+    (`stream.consistent_read`) use the write engine's transactions. The session runs READ
+    COMMITTED like the write pool's (one statement per new connection), so a statement's
+    isolation does not depend on which pool ran it."""
+    parsed = parse_database_url(url)
+    if parsed.get_backend_name() == "sqlite":
+        return None
+    engine = _mysql_engine(parsed, pool_size=pool_size, echo=echo, isolation_level="AUTOCOMMIT")
+
+    @event.listens_for(engine.sync_engine, "connect")
+    def _on_connect(dbapi_connection: Any, _record: Any) -> None:
+        cursor = dbapi_connection.cursor()
+        try:
+            cursor.execute("SET SESSION TRANSACTION ISOLATION LEVEL READ COMMITTED")
+        finally:
+            cursor.close()
+
+    return engine
+
+
 def _end_idle_transactions(engine: AsyncEngine, seconds: int) -> None:
     """Dialect branch `idle_transaction_timeout`: a MariaDB session variable, unknown to MySQL
     (error 1193 there, ignored)."""
@@ -118,7 +146,9 @@ def _sqlite_engine(url: URL, *, echo: bool) -> AsyncEngine:
     return engine
 
 
-def _mysql_engine(url: URL, *, pool_size: int, echo: bool) -> AsyncEngine:
+def _mysql_engine(
+    url: URL, *, pool_size: int, echo: bool, isolation_level: str = "READ COMMITTED"
+) -> AsyncEngine:
     escaping.install(url.get_driver_name())  # the driver's string escape, faster on long strings
     return create_async_engine(
         url,
@@ -131,7 +161,9 @@ def _mysql_engine(url: URL, *, pool_size: int, echo: bool) -> AsyncEngine:
         pool_pre_ping=False,
         # Store.read()/transaction() always end their transaction: skip the pool's extra ROLLBACK
         pool_reset_on_return=None,
-        isolation_level="READ COMMITTED",
+        isolation_level=isolation_level,
+        # an autocommit connection has no transaction to roll back (SQLAlchemy sends it otherwise)
+        skip_autocommit_rollback=True,
         connect_args={"charset": "utf8mb4", "connect_timeout": 5},
         json_serializer=json_codec.dumps,  # JSON columns: orjson (apps/oms/store/json_codec.py)
         json_deserializer=json_codec.loads,

@@ -7,15 +7,18 @@ reads always end their transaction so that no MySQL snapshot or metadata lock is
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Awaitable, Callable
-from contextlib import asynccontextmanager
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from contextlib import asynccontextmanager, contextmanager
+from typing import Any
 
+from sqlalchemy import event
 from sqlalchemy import exc as sa_exc
+from sqlalchemy.engine import ExceptionContext
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from apps.oms.store import auth_version
-from apps.oms.store.engine import create_engine, ping, reading
+from apps.oms.store.engine import create_engine, create_read_engine, ping, reading
 
 DEADLOCK = 1213  # MySQL/MariaDB: "Deadlock found when trying to get lock; try restarting …"
 # connection-level failures (refused, lost, pool exhausted): the same request may succeed once
@@ -83,8 +86,14 @@ def is_deadlock(exc: BaseException) -> bool:
 
 
 class Store:
-    def __init__(self, engine: AsyncEngine) -> None:
+    def __init__(self, engine: AsyncEngine, read_engine: AsyncEngine | None = None) -> None:
         self.engine = engine
+        # `read()`'s pool: autocommit on MySQL/MariaDB (engine.create_read_engine), else `engine`
+        self.read_engine = read_engine or engine
+        # pools to drop before the next checkout: another pool met a dropped connection
+        self.stale_pools: set[AsyncEngine] = set()
+        if read_engine is not None:
+            self._share_disconnects()
         # NOTIFY-like hook (MySQL has no LISTEN/NOTIFY): told, after commit, which accounts got
         # queued commands; the API wires it to the workers' wake-ups (apps/oms/wakeup.py)
         self.on_queued: Callable[[set[int]], Awaitable[None]] | None = None
@@ -94,12 +103,35 @@ class Store:
 
     @classmethod
     def from_url(cls, url: str, *, pool_size: int = 10, idle_transaction_timeout: int = 0) -> Store:
-        return cls(create_engine(url, pool_size=pool_size,
-                                 idle_transaction_timeout=idle_transaction_timeout))
+        return cls(
+            create_engine(url, pool_size=pool_size,
+                          idle_transaction_timeout=idle_transaction_timeout),
+            create_read_engine(url, pool_size=pool_size),
+        )  # fmt: skip
 
     @property
     def dialect(self) -> str:
         return self.engine.dialect.name
+
+    def _share_disconnects(self) -> None:
+        """A pool learns that the server dropped its connections on the first statement that
+        fails on one (no pre-ping: engine.py); it then drops them all, and that one request
+        fails. With two pools on one server, a dropped connection in either means the other's
+        are dropped too: the other pool is disposed (its idle connections closed) before its
+        next checkout, so a server restart fails one request, not one per pool. The error
+        hook cannot wait for the closes, hence the mark here and the dispose before the next checkout."""
+        for engine in self.engines:
+            others = {other for other in self.engines if other is not engine}
+
+            @event.listens_for(engine.sync_engine, "handle_error")
+            def _on_error(context: ExceptionContext, others: set[AsyncEngine] = others) -> None:
+                if context.is_disconnect:
+                    self.stale_pools |= others
+
+    async def drop_stale_pools(self) -> None:
+        """Dispose the pools marked by `_share_disconnects` (before a checkout from either)."""
+        while self.stale_pools:
+            await self.stale_pools.pop().dispose()
 
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[AsyncConnection]:
@@ -107,6 +139,8 @@ class Store:
         a key, user or grant bumps the identity version last and, once committed, waits out the
         API processes' cache lease before returning (apps/oms/store/auth_version.py)."""
         changed = False
+        if self.stale_pools:
+            await self.drop_stale_pools()
         async with self.engine.begin() as conn:
             # the marks' dictionary is taken now: after a lost connection, touching `conn`
             # again would raise and hide the original error from the outage handling
@@ -122,12 +156,13 @@ class Store:
 
     @asynccontextmanager
     async def read(self) -> AsyncIterator[AsyncConnection]:
-        """A read-only connection whose transaction is always ended (rolled back) afterwards
-        (on SQLite a deferred snapshot that never waits for the writer). Closing the connection
-        is what rolls it back, in the same trip into the driver: an explicit rollback before it
-        cost a second one (with the option below: −7 to −11 % of a one-query read's client CPU,
-        docs/benchmarks.md → Eighth round)."""
-        async with reading(self.engine) as conn:
+        """A read-only connection that leaves no transaction open: on MySQL/MariaDB each
+        statement runs in autocommit (no snapshot, lock or ROLLBACK after it); on SQLite a
+        deferred snapshot that never waits for the writer, rolled back when the connection
+        closes. Reads that need one snapshot across statements use `stream.consistent_read`."""
+        if self.stale_pools:
+            await self.drop_stale_pools()
+        async with reading(self.read_engine) as conn:
             yield conn
 
     async def notify_queued(self, account_ids: set[int]) -> None:
@@ -143,5 +178,26 @@ class Store:
     async def ping(self) -> None:
         await ping(self.engine)
 
+    @property
+    def engines(self) -> tuple[AsyncEngine, ...]:
+        """Each pool once: the write engine, then the read engine when it is another."""
+        return (self.engine,) if self.read_engine is self.engine else (self.engine, self.read_engine)
+
+    @contextmanager
+    def watching_statements(self, listener: Callable[..., Any]) -> Iterator[None]:
+        """`listener` sees every statement either pool sends meanwhile (SQLAlchemy's
+        `before_cursor_execute` arguments): for benchmarks and tests that count statements."""
+        for engine in self.engines:
+            event.listen(engine.sync_engine, "before_cursor_execute", listener)
+        try:
+            yield
+        finally:
+            for engine in self.engines:
+                event.remove(engine.sync_engine, "before_cursor_execute", listener)
+
     async def close(self) -> None:
         await self.engine.dispose()
+        if self.read_engine is not self.engine:
+            await self.read_engine.dispose()
+
+

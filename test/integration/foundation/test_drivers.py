@@ -89,19 +89,31 @@ async def in_transaction(conn: AsyncConnection) -> bool:
     return bool((await conn.execute(text("SELECT @@in_transaction"))).scalar_one())
 
 
-async def test_a_read_ends_its_transaction_on_each_driver(driver_url: str) -> None:
+async def test_a_read_runs_in_autocommit_on_each_driver(driver_url: str) -> None:
     """`Store.read()` leaves no transaction open on the pooled connection (no snapshot or
-    metadata lock held), asked of the server on that same connection (a pool of one)."""
+    metadata lock held) and sends no ROLLBACK to end one, asked of the server on that same
+    connection (a pool of one): reading a table begins no transaction, and the session's
+    ROLLBACK count stays where it was over several reads."""
     await upgrade_async(driver_url)
     store = Store.from_url(driver_url, pool_size=1)
     try:
-        for _ in range(2):
+        rollbacks = []
+        for _ in range(3):
             async with store.read() as conn:
-                assert not await in_transaction(conn)  # the last read ended its transaction
+                assert not await in_transaction(conn)
                 await conn.execute(select(market_quotes.c.symbol).limit(1))
-                assert await in_transaction(conn)  # reading a table began one (no autocommit)
+                assert not await in_transaction(conn)  # autocommit: the read began none
+                rollbacks.append(await session_rollbacks(conn))
+                level = (await conn.execute(text("SELECT @@tx_isolation"))).scalar_one()
+                assert level == "READ-COMMITTED"  # the write pool's level, set on connect
+        assert rollbacks == [rollbacks[0]] * 3, rollbacks
     finally:
         await store.close()
+
+
+async def session_rollbacks(conn: AsyncConnection) -> int:
+    row = (await conn.execute(text("SHOW SESSION STATUS LIKE 'Com_rollback'"))).one()
+    return int(row[1])
 
 
 @pytest.mark.parametrize("no_backslash_escapes", [False, True])

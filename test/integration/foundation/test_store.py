@@ -167,7 +167,7 @@ async def test_a_dropped_connection_under_a_consistent_read_is_an_outage(
 
     store = Store.from_url(store_url.replace("mysql+aiomysql", f"mysql+{driver}"), pool_size=1)
     try:
-        async with store.read() as conn:  # the pool's one connection
+        async with stream.consistent_read(store) as conn:  # the write pool's one connection
             session = (await conn.execute(text("SELECT CONNECTION_ID()"))).scalar_one()
         with pymysql.connect(host="127.0.0.1", user="root", password="") as killer:
             killer.cursor().execute(f"KILL CONNECTION {int(session)}")
@@ -211,9 +211,46 @@ async def test_a_consistent_read_is_one_snapshot_and_leaves_the_pool_as_it_was(
             finally:
                 await other.close()
             assert (await conn.execute(bid)).scalar_one() == Decimal(1)  # the same snapshot
-        async with store.read() as conn:  # the pool's one connection, back to its own level
+        async with store.transaction() as conn:  # the pool's one connection, at its own level
             level = (await conn.execute(text("SELECT @@tx_isolation"))).scalar_one()
             assert (await conn.execute(bid)).scalar_one() == Decimal(7)
         assert level == "READ-COMMITTED"
+    finally:
+        await store.close()
+
+
+@pytest.mark.parametrize("store_url", ["mysql"], indirect=True)
+@pytest.mark.parametrize("driver", ["aiomysql", "asyncmy"])
+async def test_a_server_restart_fails_one_request_across_both_pools(
+    store_url: str, driver: str
+) -> None:
+    """Reads and writes have a pool each; the server drops every connection (a restart, here
+    each session killed). The first statement to fail on either pool drops the other pool's
+    connections too, so the next write, like the next read, runs on a fresh connection: one
+    request fails, as with one pool, not one per pool."""
+    import pymysql
+    from sqlalchemy import text
+
+    from apps.oms.store.store import is_store_outage
+
+    store = Store.from_url(store_url.replace("mysql+aiomysql", f"mysql+{driver}"), pool_size=1)
+    session = text("SELECT CONNECTION_ID()")
+    try:
+        async with store.read() as conn:
+            reader = (await conn.execute(session)).scalar_one()
+        async with store.transaction() as conn:
+            writer = (await conn.execute(session)).scalar_one()
+        assert reader != writer  # two pools, one connection each
+        with pymysql.connect(host="127.0.0.1", user="root", password="") as killer:
+            for dropped in (reader, writer):
+                killer.cursor().execute(f"KILL CONNECTION {int(dropped)}")
+        with pytest.raises(Exception) as caught:  # noqa: PT011 - which one is the point
+            async with store.read() as conn:
+                await conn.execute(text("SELECT 1"))
+        assert is_store_outage(caught.value), repr(caught.value)
+        async with store.transaction() as conn:  # the write pool was dropped with the read's
+            assert (await conn.execute(session)).scalar_one() not in (reader, writer)
+        async with store.read() as conn:
+            assert (await conn.execute(session)).scalar_one() not in (reader, writer)
     finally:
         await store.close()

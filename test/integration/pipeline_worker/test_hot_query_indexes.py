@@ -12,7 +12,6 @@ from typing import Any
 
 import pymysql
 import pytest
-from sqlalchemy import event
 
 from apps.oms.store import queue
 from apps.oms.store.store import Store
@@ -83,8 +82,7 @@ async def test_worker_statements_use_indexes(fresh_store: Store) -> None:
         if verb in ("SELECT", "UPDATE", "DELETE"):
             seen.setdefault(statement, params)
 
-    event.listen(h.store.engine.sync_engine, "before_cursor_execute", capture)
-    try:
+    with h.store.watching_statements(capture):
         for account in (joined, classic):
             for n in range(4):
                 await h.send(account, "send_order", symbol="BTC/USDT:USDT",
@@ -94,8 +92,6 @@ async def test_worker_statements_use_indexes(fresh_store: Store) -> None:
                      order_type="market", qty="0.001")  # one queued command left on `joined`
         async with h.store.read() as conn:  # a worker's idle tasks' shared poll
             assert await queue.unfinished_among(conn, [joined, classic]) == [joined]
-    finally:
-        event.remove(h.store.engine.sync_engine, "before_cursor_execute", capture)
     assert len(seen) > 10
     for statement, params in seen.items():
         plan = sql(db, "EXPLAIN " + statement, params)

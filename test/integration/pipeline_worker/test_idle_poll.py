@@ -9,7 +9,6 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
-from sqlalchemy import event
 
 from apps.worker import account_task
 from apps.worker.account_task import AccountTask
@@ -40,24 +39,23 @@ async def test_timed_polls_read_and_lock_nothing_until_there_is_work(
             seen.append("lease")
 
     stop = asyncio.Event()
-    event.listen(h.store.engine.sync_engine, "before_cursor_execute", record)
-    task = asyncio.create_task(AccountTask(rt, stop, woken=True).run())  # no wake-ups sent
-    try:
-        async def probed() -> bool:
-            return seen.count("probe") >= 5
+    with h.store.watching_statements(record):
+        task = asyncio.create_task(AccountTask(rt, stop, woken=True).run())  # no wake-ups sent
+        try:
+            async def probed() -> bool:
+                return seen.count("probe") >= 5
 
-        await eventually(probed)
-        first = seen.index("probe")
-        assert "lease" not in seen[first:], seen  # the empty polls locked no lease row
-        item = await h.send(acct, "send_order", symbol=SYMBOL, side="buy", order_type="market",
-                            qty="0.001")
+            await eventually(probed)
+            first = seen.index("probe")
+            assert "lease" not in seen[first:], seen  # the empty polls locked no lease row
+            item = await h.send(acct, "send_order", symbol=SYMBOL, side="buy", order_type="market",
+                                qty="0.001")
 
-        async def done() -> bool:
-            return (await h.command(item["command_id"]))["status"] == "completed"
+            async def done() -> bool:
+                return (await h.command(item["command_id"]))["status"] == "completed"
 
-        await eventually(done)  # found by a timed poll: no wake-up was sent
-        assert "lease" in seen[first:]  # then the batch ran, under its lease
-    finally:
-        stop.set()
-        await task
-        event.remove(h.store.engine.sync_engine, "before_cursor_execute", record)
+            await eventually(done)  # found by a timed poll: no wake-up was sent
+            assert "lease" in seen[first:]  # then the batch ran, under its lease
+        finally:
+            stop.set()
+            await task

@@ -13,7 +13,7 @@ from decimal import Decimal
 from typing import Any
 
 import pytest
-from sqlalchemy import event, select
+from sqlalchemy import select
 
 from apps.oms.clock import utcnow
 from apps.oms.service.views import position_view
@@ -110,11 +110,8 @@ async def one_batch(h: Harness, acct: int, listener: Callable[..., None]) -> Any
     """Run the account's queue as one joined step with `listener` on every statement; returns
     the account's runtime."""
     rt = await h.runtime(acct)
-    event.listen(h.store.engine.sync_engine, "before_cursor_execute", listener)
-    try:
+    with h.store.watching_statements(listener):
         assert await step.run_next(rt, asyncio.Event())  # the whole plan: one joined batch
-    finally:
-        event.remove(h.store.engine.sync_engine, "before_cursor_execute", listener)
     return rt
 
 
