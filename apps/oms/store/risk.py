@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
 from typing import Any
@@ -37,8 +38,6 @@ LIMIT_COLUMNS = (
 LIMITS = select(risk_limits).where(risk_limits.c.account_id == bindparam("b_account"))
 # the account row: what writers of one account's limits queue on (SQLite: no FOR UPDATE)
 LOCK_ACCOUNT = select(accounts.c.id).where(accounts.c.id == bindparam("b_account")).with_for_update()
-LIMITS_OF = select(risk_limits).where(
-    risk_limits.c.account_id.in_(bindparam("b_accounts", expanding=True)))
 
 
 # what acceptance reads of an account, in one statement: the fields its checks use (not the
@@ -56,6 +55,53 @@ ACCEPTANCE_STATE = (
 )  # fmt: skip
 ACCOUNT_FIELDS = ("id", "exchange_id", "position_mode", "status", "allow_new_positions",
                   "out_of_sync_blocks", "shadow")
+
+
+# what the worker's re-check reads of several accounts, in one statement: status and risk state
+# (an account without a risk-state row: neither restricted nor out of sync) and each scope's
+# limits, one row per scope (or one row of NULL limits)
+RECHECK_STATE = (
+    select(accounts.c.id, accounts.c.status, account_risk_state.c.allow_new_positions,
+           account_risk_state.c.out_of_sync_blocks, risk_limits.c.strategy_id,
+           *(risk_limits.c[c] for c in LIMIT_COLUMNS))
+    .outerjoin(account_risk_state, account_risk_state.c.account_id == accounts.c.id)
+    .outerjoin(risk_limits, risk_limits.c.account_id == accounts.c.id)
+    .where(accounts.c.id.in_(bindparam("b_accounts", expanding=True)))
+)  # fmt: skip
+
+
+@dataclass(frozen=True)
+class RecheckState:
+    """An account as the re-check sees it; `limits` as `get_limits` returns them."""
+
+    blocked: bool
+    allow_new_positions: bool
+    out_of_sync_blocks: bool
+    limits: dict[int, dict[str, Any]]
+
+
+UNKNOWN_ACCOUNT = RecheckState(False, True, False, {})
+
+
+async def recheck_states(conn: AsyncConnection, account_ids: list[int]) -> dict[int, RecheckState]:
+    """`RecheckState` of each account (every id a key; an account that is not there, deleted
+    meanwhile, is neither blocked nor limited: its order fails on the venue side as before)."""
+    rows = list((await conn.execute(RECHECK_STATE, {"b_accounts": sorted(account_ids)})).mappings())
+    limits: dict[int, dict[int, dict[str, Any]]] = {int(r["id"]): {} for r in rows}
+    for r in rows:
+        if r["strategy_id"] is not None:
+            limits[int(r["id"])][int(r["strategy_id"])] = {c: r[c] for c in LIMIT_COLUMNS}
+    found = {
+        int(r["id"]): RecheckState(
+            blocked=r["status"] == "blocked",
+            allow_new_positions=True if r["allow_new_positions"] is None
+            else bool(r["allow_new_positions"]),
+            out_of_sync_blocks=bool(r["out_of_sync_blocks"]),
+            limits=limits[int(r["id"])],
+        )
+        for r in rows
+    }  # fmt: skip
+    return {a: found.get(a, UNKNOWN_ACCOUNT) for a in account_ids}
 
 
 async def acceptance_state(
@@ -76,18 +122,6 @@ async def get_limits(conn: AsyncConnection, account_id: int) -> dict[int, dict[s
     """strategy_id (0 = account) → limit values."""
     rows = await conn.execute(LIMITS, {"b_account": account_id})
     return {int(r["strategy_id"]): {c: r[c] for c in LIMIT_COLUMNS} for r in rows.mappings()}
-
-
-async def limits_of(
-    conn: AsyncConnection, account_ids: list[int]
-) -> dict[int, dict[int, dict[str, Any]]]:
-    """`get_limits` of several accounts in one statement; every account is a key."""
-    found: dict[int, dict[int, dict[str, Any]]] = {a: {} for a in account_ids}
-    if account_ids:
-        rows = await conn.execute(LIMITS_OF, {"b_accounts": sorted(account_ids)})
-        for r in rows.mappings():
-            found[int(r["account_id"])][int(r["strategy_id"])] = {c: r[c] for c in LIMIT_COLUMNS}
-    return found
 
 
 async def put_limits(

@@ -6,9 +6,12 @@ from __future__ import annotations
 from collections.abc import Callable
 from decimal import Decimal
 
+from sqlalchemy import update
+
 from apps.oms.clock import utcnow
 from apps.oms.store import accounts as account_store
 from apps.oms.store import risk as risk_store
+from apps.oms.store.tables import account_risk_state, accounts
 
 from .conftest import Harness
 
@@ -32,3 +35,33 @@ async def test_account_and_limits_in_one_read(harness: Callable[..., Harness]) -
     assert set(limits) == {0, 7}
     assert limits[0]["max_open_positions"] == 2
     assert limits[7]["daily_loss_limit"] == Decimal(40)
+
+
+async def test_recheck_states_of_several_accounts_in_one_read(
+    harness: Callable[..., Harness],
+) -> None:
+    """The worker's re-check reads block, risk state and limits of a group's accounts in one
+    statement: each account gets its own (a blocked account with two scopes of limits, one
+    restricted without limits, one plain) and an id that is not there is neither blocked nor
+    limited."""
+    h = harness()
+    limited, restricted, plain = (await h.account("netting"), await h.account("hedge"),
+                                  await h.account("netting"))  # fmt: skip
+    async with h.store.transaction() as conn:
+        await risk_store.put_limits(conn, limited, 0, {"max_open_positions": 2}, utcnow())
+        await risk_store.put_limits(conn, limited, 7, {"daily_loss_limit": Decimal(40)}, utcnow())
+        await conn.execute(update(accounts).where(accounts.c.id == limited)
+                           .values(status="blocked"))  # fmt: skip
+        await conn.execute(update(account_risk_state)
+                           .where(account_risk_state.c.account_id == restricted)
+                           .values(allow_new_positions=False, out_of_sync_blocks=True))  # fmt: skip
+    async with h.store.read() as conn:
+        got = await risk_store.recheck_states(conn, [plain, 10**9, restricted, limited])
+        limits = await risk_store.get_limits(conn, limited)
+    assert set(limits) == {0, 7}
+    assert got == {
+        limited: risk_store.RecheckState(True, True, False, limits),
+        restricted: risk_store.RecheckState(False, False, True, {}),
+        plain: risk_store.RecheckState(False, True, False, {}),
+        10**9: risk_store.UNKNOWN_ACCOUNT,
+    }

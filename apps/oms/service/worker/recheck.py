@@ -9,7 +9,7 @@ from dataclasses import replace
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import bindparam, select
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from apps.oms.domain.book import OrderRef
@@ -22,7 +22,7 @@ from apps.oms.service.risk_snapshot import needs_reference_price, reference_pric
 from apps.oms.service.worker.order_state import reserves_close
 from apps.oms.service.worker.runtime import Recorder
 from apps.oms.store import risk as risk_store
-from apps.oms.store.tables import account_risk_state, accounts, strategy_accounts
+from apps.oms.store.tables import strategy_accounts
 
 ZERO = Decimal(0)
 
@@ -50,8 +50,8 @@ async def recheck(rec: Recorder, row: dict[str, Any]) -> None:
         opens_position=preview.opens_position,
         privileged_close=bool(row["reduce_only"]),
     )
-    blocked, account_allow_new, out_of_sync = await _account_state(rec)
-    limits = await _limits(rec)
+    state = await _recheck_state(rec)
+    limits = state.limits
     if limits:
         # the risk counters read order, position and deal rows (open orders and positions,
         # realized PnL): what the batch changed before this send must be seen as it is now
@@ -64,15 +64,15 @@ async def recheck(rec: Recorder, row: dict[str, Any]) -> None:
         strategy_allow_new=await _strategy_allows(rec, int(row["strategy_id"])),
         position_qty=preview.position_qty,
         now=rec.now,
-        account_allow_new=account_allow_new,
+        account_allow_new=state.allow_new_positions,
         limits=limits,
-        out_of_sync=out_of_sync,
+        out_of_sync=state.out_of_sync_blocks,
     )
     scopes = [replace(s, open_orders_in_symbol=max(0, s.open_orders_in_symbol - 1)) for s in scopes]
     price = None
     if needs_reference_price(scopes):
         price = await reference_price(rec.conn, acct.exchange_id, symbol, rec.now)
-    check_order(intent, scopes, blocked, price)
+    check_order(intent, scopes, state.blocked, price)
 
 
 def _check_reduce(
@@ -89,56 +89,23 @@ def _check_reduce(
         validate_reduce(explicit, side, qty)
 
 
-async def _limits(rec: Recorder) -> dict[int, dict[str, Any]]:
-    """The account's risk limits, read once per record transaction (`Recorder.memo`)."""
-    key = ("risk_limits", rec.rt.account_id)
+async def _recheck_state(rec: Recorder) -> risk_store.RecheckState:
+    """The account's block, risk state and limits, read once per record transaction
+    (`Recorder.memo`: a batch decides at one instant), or preloaded by the group commit."""
+    key = ("recheck_state", rec.rt.account_id)
     if key not in rec.memo:
-        rec.memo[key] = await risk_store.get_limits(rec.conn, rec.rt.account_id)
-    limits: dict[int, dict[str, Any]] = rec.memo[key]
-    return limits
-
-
-async def _account_state(rec: Recorder) -> tuple[bool, bool, bool]:
-    """(blocked, allow_new_positions, out_of_sync_blocks) of the account, in one query, once per record
-    transaction (a batch decides at one instant)."""
-    key = ("account_state", rec.rt.account_id)
-    if key not in rec.memo:
-        rec.memo[key] = await _read_account_state(rec)
-    state: tuple[bool, bool, bool] = rec.memo[key]
+        await preload(rec.conn, [rec.rt.account_id], rec.memo)
+    state: risk_store.RecheckState = rec.memo[key]
     return state
-
-
-async def _read_account_state(rec: Recorder) -> tuple[bool, bool, bool]:
-    return (await _account_states(rec.conn, [rec.rt.account_id]))[rec.rt.account_id]
-
-
-ACCOUNT_STATES = (
-    select(accounts.c.id, accounts.c.status, account_risk_state.c.allow_new_positions,
-           account_risk_state.c.out_of_sync_blocks)
-    .join(account_risk_state, account_risk_state.c.account_id == accounts.c.id)
-    .where(accounts.c.id.in_(bindparam("b_accounts", expanding=True)))
-)  # fmt: skip
-
-
-async def _account_states(
-    conn: AsyncConnection, account_ids: list[int]
-) -> dict[int, tuple[bool, bool, bool]]:
-    """(blocked, allow_new_positions, out_of_sync_blocks) of each account, in one query; an
-    account without a risk-state row is neither blocked nor restricted."""
-    rows = await conn.execute(ACCOUNT_STATES, {"b_accounts": sorted(account_ids)})
-    found = {int(r[0]): (r[1] == "blocked", bool(r[2]), bool(r[3])) for r in rows}
-    return {a: found.get(a, (False, True, False)) for a in account_ids}
 
 
 async def preload(conn: AsyncConnection, account_ids: list[int], memo: dict[Any, Any]) -> None:
     """Fill a shared `Recorder.memo` with what the re-checks of these accounts read once per
-    transaction (account state, risk limits), two statements for all of them (a group commit)."""
+    transaction (status, risk state, limits), one statement for all of them (a group commit)."""
     if not account_ids:
         return
-    for account_id, state in (await _account_states(conn, account_ids)).items():
-        memo[("account_state", account_id)] = state
-    for account_id, limits in (await risk_store.limits_of(conn, account_ids)).items():
-        memo[("risk_limits", account_id)] = limits
+    for account_id, state in (await risk_store.recheck_states(conn, account_ids)).items():
+        memo[("recheck_state", account_id)] = state
 
 
 async def _strategy_allows(rec: Recorder, strategy_id: int) -> bool:
