@@ -13,9 +13,8 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from apps.oms.domain.book import AccountBook
 from apps.oms.domain.enums import PositionMode
 from apps.oms.domain.positions import Deal, Position
-from apps.oms.store import pipeline
 from apps.oms.store.leases import lock
-from apps.oms.store.many import defer_update_by_id, insert_returning_ids
+from apps.oms.store.many import insert_returning_ids, update_by_id
 from apps.oms.store.positions import (
     deal_from_row,
     flat_values,
@@ -94,15 +93,11 @@ async def update_position(conn: AsyncConnection, position: Position) -> None:
 
 
 async def update_positions(conn: AsyncConnection, changed: dict[int, Position]) -> None:
-    """Several (locked) positions' updates (id -> position as it is now) in one statement, a
-    deferred write (`pipeline.defer`: sent with the transaction's next round trip)."""
+    """Several (locked) positions' updates (id -> position as it is now) in one statement."""
     if len(changed) == 1:
-        (position,) = changed.values()
-        await pipeline.defer(conn, UPDATE_POSITION,
-                             {**position_values(position), "b_id": position.position_id})
+        await update_position(conn, *changed.values())
     elif changed:
-        await defer_update_by_id(conn, positions,
-                                 {pid: position_values(p) for pid, p in changed.items()})
+        await update_by_id(conn, positions, {pid: position_values(p) for pid, p in changed.items()})
 
 
 def deal_values(deal: Deal, taker_or_maker: str | None = None) -> dict[str, Any]:

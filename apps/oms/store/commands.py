@@ -9,8 +9,7 @@ from typing import Any
 from sqlalchemy import bindparam, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from apps.oms.store import pipeline
-from apps.oms.store.many import defer_update_by_id, insert_returning_ids
+from apps.oms.store.many import insert_returning_ids, update_by_id
 from apps.oms.store.tables import commands
 
 TERMINAL = ("completed", "failed", "canceled")
@@ -74,14 +73,11 @@ async def set_order_id(conn: AsyncConnection, command_id: int, order_id: int) ->
 
 
 async def set_order_ids(conn: AsyncConnection, order_ids: dict[int, int]) -> None:
-    """Several commands' order ids (command id -> order id) in one statement, a deferred
-    write (`pipeline.defer`: an accept sends it with its events, before the commit)."""
+    """Several commands' order ids (command id -> order id) in one statement."""
     if len(order_ids) == 1:
-        ((command_id, order_id),) = order_ids.items()
-        await pipeline.defer(conn, SET_ORDER_ID, {"order_id": order_id, "b_id": command_id})
+        await set_order_id(conn, *next(iter(order_ids.items())))
     elif order_ids:
-        await defer_update_by_id(conn, commands,
-                                 {c: {"order_id": o} for c, o in order_ids.items()})
+        await update_by_id(conn, commands, {c: {"order_id": o} for c, o in order_ids.items()})
 
 
 async def find_by_request_id(

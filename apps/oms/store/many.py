@@ -18,8 +18,6 @@ from typing import Any
 from sqlalchemy import ColumnElement, Insert, Table, Update, bindparam, case, insert, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from apps.oms.store import pipeline
-
 #: statements of `update_by_id` by shape; bounded (a shape is its key column, its rows' count
 #: and which columns each row sets, so a steady load uses a handful)
 _SHAPES: OrderedDict[tuple[Any, ...], Update] = OrderedDict()  # keyed by the Table itself
@@ -35,40 +33,9 @@ async def update_by_id(
     where_each: Mapping[str, Mapping[int, Any]] | None = None,
     key: str = "id",
 ) -> int:
-    """`update_by_id_statement`, executed; returns the rows matched."""
-    statement, params = update_by_id_statement(table, changes, where_equal=where_equal,
-                                               where_each=where_each, key=key)  # fmt: skip
-    return int((await conn.execute(statement, params)).rowcount)
-
-
-async def defer_update_by_id(
-    conn: AsyncConnection,
-    table: Table,
-    changes: Mapping[int, Mapping[str, Any]],
-    *,
-    where_equal: Mapping[str, Any] | None = None,
-    where_each: Mapping[str, Mapping[int, Any]] | None = None,
-    key: str = "id",
-    check: pipeline.Check | None = None,
-) -> None:
-    """`update_by_id` as a deferred write (`pipeline.defer`): sent with the transaction's next
-    round trip; `check` gets the rows matched."""
-    statement, params = update_by_id_statement(table, changes, where_equal=where_equal,
-                                               where_each=where_each, key=key)  # fmt: skip
-    await pipeline.defer(conn, statement, params, check=check)
-
-
-def update_by_id_statement(
-    table: Table,
-    changes: Mapping[int, Mapping[str, Any]],
-    *,
-    where_equal: Mapping[str, Any] | None = None,
-    where_each: Mapping[str, Mapping[int, Any]] | None = None,
-    key: str = "id",
-) -> tuple[Update, dict[str, Any]]:
     """Write `changes` (row id -> column -> value) to `table` in one UPDATE, only where every
     `where_equal` column equals its value and every `where_each` column equals the row's own
-    value (row id -> value): the statement and its parameters. Values are bound with their column's
+    value (row id -> value); returns the rows matched. Values are bound with their column's
     type (JSON, Decimal, datetime). `key`: the rows' identifying column (an integer key).
 
     The statement is built once per shape (the rows' count, which columns each row sets,
@@ -104,7 +71,7 @@ def update_by_id_statement(
             _SHAPES.popitem(last=False)
     else:
         _SHAPES.move_to_end(found)
-    return statement, params
+    return int((await conn.execute(statement, params)).rowcount)
 
 
 def _same(a: Any, b: Any) -> bool:

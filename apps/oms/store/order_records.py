@@ -14,9 +14,9 @@ from sqlalchemy import Text, bindparam, func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from apps.oms.domain.money import to_plain
-from apps.oms.store import json_codec, pipeline
+from apps.oms.store import json_codec
 from apps.oms.store.leases import lock
-from apps.oms.store.many import defer_update_by_id
+from apps.oms.store.many import update_by_id
 from apps.oms.store.tables import commands, order_venue_orders, orders, venue_payloads
 
 OC = orders.c
@@ -92,13 +92,12 @@ async def update_order(
 
 
 async def update_orders(conn: AsyncConnection, changes: dict[int, dict[str, Any]]) -> None:
-    """Several (locked) orders' updates in one statement (order id -> values), a deferred
-    write (`pipeline.defer`: sent with the transaction's next round trip)."""
+    """Several (locked) orders' updates in one statement (order id -> values)."""
     if len(changes) == 1:
         ((order_id, values),) = changes.items()
-        await pipeline.defer(conn, UPDATE_ORDER, {**values, "b_id": order_id})
+        await conn.execute(UPDATE_ORDER, {**values, "b_id": order_id})
     elif changes:
-        await defer_update_by_id(conn, orders, changes)
+        await update_by_id(conn, orders, changes)
 
 
 async def open_orders(
@@ -154,9 +153,9 @@ async def add_venue_order(
 
 async def add_venue_orders(conn: AsyncConnection, rows: list[dict[str, Any]]) -> None:
     """Venue orders already placed (`order_id`, `account_id`, `client_order_id`,
-    `exchange_order_id`, `created_at`), in one statement (deferred: `pipeline.defer`)."""
+    `exchange_order_id`, `created_at`), in one statement."""
     if rows:
-        await pipeline.defer(conn, ADD_VENUE_ORDER, rows)
+        await conn.execute(ADD_VENUE_ORDER, rows)
 
 
 async def venue_order_started(conn: AsyncConnection, client_order_id: str) -> datetime | None:
@@ -296,6 +295,6 @@ def payload_row(
 
 async def store_payloads(conn: AsyncConnection, rows: list[dict[str, Any]]) -> None:
     """Rows of `payload_row` in one statement; the unique (account_id, content_hash) key turns
-    a repeat into a no-op. Deferred (`pipeline.defer`)."""
+    a repeat into a no-op."""
     if rows:
-        await pipeline.defer(conn, ADD_PAYLOAD, rows)
+        await conn.execute(ADD_PAYLOAD, rows)

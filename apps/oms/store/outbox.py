@@ -8,7 +8,6 @@ from sqlalchemy import insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from apps.oms.clock import utcnow
-from apps.oms.store import pipeline
 from apps.oms.store.tables import outbox
 
 
@@ -32,10 +31,9 @@ def event_row(
 
 async def append_events(conn: AsyncConnection, rows: list[dict[str, Any]]) -> None:
     """Append events (rows of `event_row`) in one statement, ids in list order; the sequencer
-    gives them a dense `seq` once they have committed. A deferred write (`pipeline.defer`):
-    sent with the transaction's next round trip (at the latest before its commit)."""
+    gives them a dense `seq` once they have committed."""
     if rows:
-        await pipeline.defer(conn, insert(outbox), rows)
+        await conn.execute(insert(outbox), rows)
 
 
 async def append_event(conn: AsyncConnection, **fields: Any) -> None:

@@ -35,7 +35,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from apps.oms.domain.paper.book import Quote
 from apps.oms.domain.paper.matching import Outcome
 from apps.oms.domain.paper.state import OPEN, AccountState, Fill, PaperOrder, Position
-from apps.oms.store import many, pipeline
+from apps.oms.store import many
 from apps.oms.store.engine import reading
 from apps.oms.store.paper_tables import (
     paper_accounts,
@@ -205,9 +205,9 @@ class _Inserts:
 
     async def write(self, conn: AsyncConnection) -> None:
         if self.orders:
-            await pipeline.defer(conn, insert(paper_orders), self.orders)
+            await conn.execute(insert(paper_orders), self.orders)
         if self.fills:
-            await pipeline.defer(conn, insert(paper_fills), self.fills)
+            await conn.execute(insert(paper_fills), self.fills)
 
 
 # the joins open in this task, by store: a group commit joins several accounts' venues at once
@@ -383,7 +383,6 @@ class PaperStore:
         async with self.engine.begin() as conn:
             await self._write_outcomes(conn, [_Pending(version, before, after, {
                 o.order_id: o for o in outcome.orders}, list(outcome.fills), now_ms)])  # fmt: skip
-            await pipeline.flush(conn)  # VersionConflict, IntegrityError raised here, in `save`
         self._states[after.account_id] = (version + 1, after)  # committed: what a load would see
 
     async def _write_outcomes(self, conn: AsyncConnection, changes: list[_Pending]) -> None:
@@ -394,23 +393,17 @@ class PaperStore:
         by row (rare: a market order's fill changes neither)."""
         if not changes:
             return
-        moved = ", ".join(str(p.state.account_id) for p in changes)
-
-        def all_bumped(bumped: int) -> None:
-            if bumped != len(changes):
-                raise VersionConflict(f"paper account(s) {moved}: one changed")
-
-        # every write here is deferred (`pipeline.defer`): sent with the transaction's next
-        # round trip (a joined flush: the group commit's next statement; alone: `save`'s flush)
-        await many.defer_update_by_id(conn, paper_accounts, {
+        bumped = await many.update_by_id(conn, paper_accounts, {
             p.state.account_id: {
                 "version": p.version + 1, "next_seq": p.state.next_seq,
                 "updated_at": to_dt(p.now_ms),
                 **({"leverages": dict(p.state.leverages)}
                    if p.state.leverages != p.stored.leverages else {})}
             for p in changes}, where_each={"version": {
-                p.state.account_id: p.version for p in changes}}, key="account_id",
-            check=all_bumped)  # fmt: skip
+                p.state.account_id: p.version for p in changes}}, key="account_id")  # fmt: skip
+        if bumped != len(changes):
+            moved = ", ".join(str(p.state.account_id) for p in changes)
+            raise VersionConflict(f"paper account(s) {moved}: one changed")
         balances = sorted(
             ((p.state.account_id, currency), total)
             for p in changes
@@ -418,7 +411,7 @@ class PaperStore:
             if p.stored.balances.get(currency) != total  # changed, or new (None before)
         )
         if balances:
-            await pipeline.defer(conn, UPSERT_BALANCES[conn.dialect.name], [
+            await conn.execute(UPSERT_BALANCES[conn.dialect.name], [
                 {"account_id": a, "currency": c, "total": t} for (a, c), t in balances])
         inserts = _Inserts()
         for p in changes:
@@ -434,9 +427,9 @@ class PaperStore:
         for symbol, position in after.positions.items():
             row = position_row(after.account_id, position)
             if symbol not in before.positions:
-                await pipeline.defer(conn, insert(paper_positions), row)
+                await conn.execute(insert(paper_positions), row)
             elif before.positions[symbol] != position:
-                await pipeline.defer(conn, UPDATE_POSITION, {
+                await conn.execute(UPDATE_POSITION, {
                     **row, "b_account": after.account_id, "b_symbol": symbol})
 
     async def _save_orders(
@@ -453,7 +446,7 @@ class PaperStore:
             if order.seq >= before.next_seq:
                 continue
             else:
-                await pipeline.defer(conn, UPDATE_ORDER, {**row, "b_order": order.order_id})
+                await conn.execute(UPDATE_ORDER, {**row, "b_order": order.order_id})
 
     async def next_fault_seq(self, account_id: int) -> int:
         """Advance and return the account's fault-injection counter."""

@@ -30,7 +30,6 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import Any, TypeVar
 
 from sqlalchemy import event, text
-from sqlalchemy import exc as sa_exc
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from sqlalchemy.sql import Executable
@@ -94,7 +93,6 @@ def install(engine: AsyncEngine) -> None:
     event.listen(sync, "commit", _on_commit)
     event.listen(sync, "rollback", _on_rollback)
     event.listen(sync, "savepoint", _on_savepoint)
-    event.listen(sync, "rollback_savepoint", _on_rollback_savepoint)
     event.listen(sync, "checkin", _on_checkin)
 
 
@@ -128,19 +126,16 @@ def _send(cursor: Any, kept: list[Kept], last: str | None = None) -> None:
     """One round trip: the kept writes, then `last` (the statement that needs its result);
     every result read (the last one left on `cursor` for SQLAlchemy), then each kept write's
     check run with its row count (after all are read: the connection stays in step even when
-    a check raises). When a statement fails, the checks of those before it run first: a
-    guard that did not hold (another writer moved the row) explains what failed after it."""
+    a check raises)."""
     cursor.execute(";\n".join([sql for sql, _check in kept] + ([last] if last else [])))
-    counts: list[int] = []
-    try:
-        for n in range(len(kept)):
-            counts.append(int(cursor.rowcount))
-            if n < len(kept) - 1 or last:
-                cursor.nextset()
-    finally:
-        for (_sql, check), count in zip(kept, counts, strict=False):
-            if check is not None:
-                check(count)
+    counts = []
+    for n in range(len(kept)):
+        counts.append(int(cursor.rowcount))
+        if n < len(kept) - 1 or last:
+            cursor.nextset()
+    for (_sql, check), count in zip(kept, counts, strict=True):
+        if check is not None:
+            check(count)
 
 
 def _on_execute(cursor: Any, statement: str, parameters: Any, context: Any) -> bool:
@@ -195,21 +190,11 @@ def _on_commit(conn: Connection) -> None:
     already; this covers a transaction begun on the engine itself)."""
     kept = _take(conn.connection.info)
     if kept:
-        _send_outside_execution(conn, kept)
-
-
-def _send_outside_execution(conn: Connection, kept: list[Kept]) -> None:
-    """`_send` from a commit or savepoint hook, where SQLAlchemy does not wrap the driver's
-    errors: wrapped here the way it would (a deadlock stays recognisable as one)."""
-    cursor = conn.connection.cursor()
-    try:
-        _send(cursor, kept)
-    except conn.dialect.loaded_dbapi.Error as exc:
-        raise sa_exc.DBAPIError.instance(
-            "deferred writes", None, exc, conn.dialect.loaded_dbapi.Error, dialect=conn.dialect
-        ) from exc
-    finally:
-        cursor.close()
+        cursor = conn.connection.cursor()
+        try:
+            _send(cursor, kept)
+        finally:
+            cursor.close()
 
 
 def _on_rollback(conn: Connection) -> None:
@@ -227,12 +212,6 @@ def _on_checkin(_dbapi_connection: Any, record: Any) -> None:
 
 def _on_savepoint(conn: Connection, _name: str | None) -> None:
     _on_commit(conn)  # a savepoint begins after every write kept before it has been sent
-
-
-def _on_rollback_savepoint(conn: Connection, _name: str, _context: Any) -> None:
-    """Every write kept now came after the savepoint began (its start sent the earlier ones):
-    rolling back to it drops them, sent or not."""
-    _on_rollback(conn)
 
 
 def installed(engine: AsyncEngine | Engine) -> bool:

@@ -15,8 +15,7 @@ from typing import Any
 from sqlalchemy import bindparam, case, func, select, union_all, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from apps.oms.store import pipeline
-from apps.oms.store.many import defer_update_by_id
+from apps.oms.store.many import update_by_id
 from apps.oms.store.tables import accounts, commands
 
 C = commands.c
@@ -237,34 +236,23 @@ def finish_values(
 
 async def finish_many(conn: AsyncConnection, finishes: list[Finish]) -> None:
     """`finish` of several commands in one statement, each conditional on `running` under its
-    epoch; `Fenced` (the whole transaction rolls back) unless every one of them still is. A
-    deferred write (`pipeline.defer`): the guard runs when the round trip carrying it has run,
-    before the commit, and fails the transaction there."""
+    epoch; `Fenced` (the whole transaction rolls back) unless every one of them still is."""
     if not finishes:
         return
     if len(finishes) == 1:
         (one,) = finishes
-        params = {**one.values, "b_id": one.command_id, "b_epoch": one.epoch}
-        await pipeline.defer(conn, FINISH, params, check=_all_running(finishes))
+        await finish(conn, one.command_id, one.epoch, one.values["finished_at"],
+                     **{k: one.values[k] for k in ("status", "result", "error_code",
+                                                     "error_message")})  # fmt: skip
         return
-    await defer_update_by_id(
+    done = await update_by_id(
         conn, commands, {f.command_id: f.values for f in finishes},
         where_equal={"status": "running"},
         where_each={"lease_epoch": {f.command_id: f.epoch for f in finishes}},
-        check=_all_running(finishes),
     )  # fmt: skip
-
-
-def _all_running(finishes: list[Finish]) -> pipeline.Check:
-    def check(done: int) -> None:
-        if done != len(finishes):
-            if len(finishes) == 1:
-                raise Fenced(f"command {finishes[0].command_id} is not running under epoch "
-                             f"{finishes[0].epoch}")  # fmt: skip
-            raise Fenced(f"{len(finishes) - done} of {len(finishes)} commands are no "
-                         "longer running under their lease epoch")  # fmt: skip
-
-    return check
+    if done != len(finishes):
+        raise Fenced(f"{len(finishes) - done} of {len(finishes)} commands are no "
+                     "longer running under their lease epoch")  # fmt: skip
 
 
 async def finish(

@@ -19,7 +19,6 @@ from sqlalchemy import Update, bindparam, case, insert, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from apps.oms.store import pipeline
 from apps.oms.store.tables import outbox, sequencer_state
 
 NAME = "outbox"
@@ -70,11 +69,9 @@ async def assign(conn: AsyncConnection, now: datetime, *, batch: int = BATCH) ->
         for k, (low, high) in enumerate(chunk):
             params |= {f"lo{k}": low, f"hi{k}": high, f"d{k}": first - low}
             first += high - low + 1
-        await pipeline.defer(conn, _numbering(len(chunk)), params)
-    # both deferred (`pipeline.defer`): the round's writes go out with the commit's flush
-    await pipeline.defer(conn, ADVANCE, {"last_seq": first - 1,
-                                         "last_id": max(int(state.last_id), ids[-1]),
-                                         "updated_at": now})  # fmt: skip
+        await conn.execute(_numbering(len(chunk)), params)
+    await conn.execute(ADVANCE, {"last_seq": first - 1,
+                                 "last_id": max(int(state.last_id), ids[-1]), "updated_at": now})
     return len(ids)
 
 

@@ -280,25 +280,3 @@ async def test_sqlite_runs_a_deferred_write_at_once(tmp_path: Path) -> None:
             await guarded_update(store, 3)
     finally:
         await store.close()
-
-
-async def guard_then_duplicate(store: Store) -> None:
-    async with store.transaction() as conn:
-        await pipeline.defer(conn, update(outbox).where(outbox.c.event == "none")
-                             .values(strategy_id=7), check=exactly(1))  # fmt: skip
-        await conn.execute(pipeline.deferred(insert(market_quotes)), QUOTE)
-        await conn.execute(pipeline.deferred(insert(market_quotes)), QUOTE)
-
-
-@pytest.mark.mysql
-async def test_a_guard_that_failed_explains_the_errors_after_it(driver_url: str) -> None:
-    """A guarded write matched no row (another writer moved it), and a write after it broke a
-    unique key (it relied on the guard): the guard's error is the one raised, as it was when
-    each statement took its own round trip and the guard raised before the next was sent."""
-    await upgrade_async(driver_url)
-    store = Store.from_url(driver_url, pool_size=1)
-    try:
-        with pytest.raises(Guarded, match="0 rows, not 1"):
-            await guard_then_duplicate(store)
-    finally:
-        await store.close()
