@@ -14,14 +14,13 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
-from pymysql.constants import CLIENT
 from sqlalchemy import event, text
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import ArgumentError, NoSuchModuleError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
 from apps.oms.errors import ConfigError
-from apps.oms.store import escaping, json_codec, pipeline
+from apps.oms.store import escaping, json_codec
 
 SUPPORTED_DRIVERS = {"mysql+asyncmy", "mysql+aiomysql", "sqlite+aiosqlite"}
 READ_ONLY = "oms_read_only"  # execution option of a connection that only reads
@@ -90,8 +89,7 @@ def create_read_engine(url: str, *, pool_size: int = 10, echo: bool = False) -> 
     parsed = parse_database_url(url)
     if parsed.get_backend_name() == "sqlite":
         return None
-    engine = _mysql_engine(parsed, pool_size=pool_size, echo=echo, isolation_level="AUTOCOMMIT",
-                           multi_statements=False)
+    engine = _mysql_engine(parsed, pool_size=pool_size, echo=echo, isolation_level="AUTOCOMMIT")
 
     @event.listens_for(engine.sync_engine, "connect")
     def _on_connect(dbapi_connection: Any, _record: Any) -> None:
@@ -149,21 +147,10 @@ def _sqlite_engine(url: URL, *, echo: bool) -> AsyncEngine:
 
 
 def _mysql_engine(
-    url: URL,
-    *,
-    pool_size: int,
-    echo: bool,
-    isolation_level: str = "READ COMMITTED",
-    multi_statements: bool = True,
+    url: URL, *, pool_size: int, echo: bool, isolation_level: str = "READ COMMITTED"
 ) -> AsyncEngine:
-    """`multi_statements`: the connections accept several statements in one query, which
-    deferred writes need (`pipeline.install`); the client flag is passed in the URL's query,
-    where SQLAlchemy adds its own `FOUND_ROWS` to it (`connect_args` would replace that)."""
     escaping.install(url.get_driver_name())  # the driver's string escape, faster on long strings
-    if multi_statements:
-        flag = int(url.query.get("client_flag", 0)) | CLIENT.MULTI_STATEMENTS  # type: ignore[arg-type]
-        url = url.update_query_dict({"client_flag": str(flag)})
-    engine = create_async_engine(
+    return create_async_engine(
         url,
         echo=echo,
         pool_size=pool_size,
@@ -181,9 +168,6 @@ def _mysql_engine(
         json_serializer=json_codec.dumps,  # JSON columns: orjson (apps/oms/store/json_codec.py)
         json_deserializer=json_codec.loads,
     )
-    if multi_statements:
-        pipeline.install(engine)
-    return engine
 
 
 async def ping(engine: AsyncEngine) -> None:

@@ -17,7 +17,7 @@ from sqlalchemy.engine import ExceptionContext
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from apps.oms.store import auth_version, pipeline
+from apps.oms.store import auth_version
 from apps.oms.store.engine import create_engine, create_read_engine, ping, reading
 
 DEADLOCK = 1213  # MySQL/MariaDB: "Deadlock found when trying to get lock; try restarting …"
@@ -151,7 +151,6 @@ class Store:
                 changed = auth_version.take_marks(marks)
             if changed:
                 await auth_version.bump(conn)
-            await pipeline.flush(conn)  # deferred writes, with SQLAlchemy's error wrapping
         if changed:
             await asyncio.sleep(auth_version.LEASE_SECONDS)
 
