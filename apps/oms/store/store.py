@@ -1,7 +1,8 @@
 """The store handle: engine plus the two ways in — a write transaction and a read connection.
 
 A write transaction commits when its block ends and rolls back on any exception (unit of work);
-reads always end their transaction so that no MySQL snapshot or metadata lock is held.
+reads hold no transaction (MySQL/MariaDB: a pool of autocommit connections; SQLite: a deferred
+snapshot ended when the connection closes), so no snapshot or metadata lock outlives them.
 """
 
 from __future__ import annotations
@@ -119,7 +120,7 @@ class Store:
         fails. With two pools on one server, a dropped connection in either means the other's
         are dropped too: the other pool is disposed (its idle connections closed) before its
         next checkout, so a server restart fails one request, not one per pool. The error
-        hook cannot wait for the closes, hence the mark here and the dispose before the next checkout."""
+        hook cannot wait for the closes: it marks the pool, `drop_stale_pools` disposes it."""
         for engine in self.engines:
             others = {other for other in self.engines if other is not engine}
 
@@ -129,7 +130,8 @@ class Store:
                     self.stale_pools |= others
 
     async def drop_stale_pools(self) -> None:
-        """Dispose the pools marked by `_share_disconnects` (before a checkout from either)."""
+        """Dispose the pools marked by `_share_disconnects`; called before every checkout (a
+        set's truth test when nothing is marked)."""
         while self.stale_pools:
             await self.stale_pools.pop().dispose()
 
@@ -139,8 +141,7 @@ class Store:
         a key, user or grant bumps the identity version last and, once committed, waits out the
         API processes' cache lease before returning (apps/oms/store/auth_version.py)."""
         changed = False
-        if self.stale_pools:
-            await self.drop_stale_pools()
+        await self.drop_stale_pools()
         async with self.engine.begin() as conn:
             # the marks' dictionary is taken now: after a lost connection, touching `conn`
             # again would raise and hide the original error from the outage handling
@@ -160,8 +161,7 @@ class Store:
         statement runs in autocommit (no snapshot, lock or ROLLBACK after it); on SQLite a
         deferred snapshot that never waits for the writer, rolled back when the connection
         closes. Reads that need one snapshot across statements use `stream.consistent_read`."""
-        if self.stale_pools:
-            await self.drop_stale_pools()
+        await self.drop_stale_pools()
         async with reading(self.read_engine) as conn:
             yield conn
 
@@ -199,5 +199,3 @@ class Store:
         await self.engine.dispose()
         if self.read_engine is not self.engine:
             await self.read_engine.dispose()
-
-

@@ -103,8 +103,7 @@ async def consistent_read(store: Store) -> AsyncIterator[AsyncConnection]:
     any statement, and SQLAlchemy drops it from the pool); SQLite transactions are snapshots
     already.
     """
-    if store.stale_pools:
-        await store.drop_stale_pools()
+    await store.drop_stale_pools()
     async with reading(store.engine) as conn, conn.begin():
         if store.dialect == "mysql":
             await conn.execute(NEXT_TRANSACTION_SNAPSHOT)
