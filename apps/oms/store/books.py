@@ -13,6 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from apps.oms.domain.book import AccountBook
 from apps.oms.domain.enums import PositionMode
 from apps.oms.domain.positions import Deal, Position
+from apps.oms.store import direct
 from apps.oms.store.leases import lock
 from apps.oms.store.many import insert_returning_ids, update_by_id
 from apps.oms.store.positions import (
@@ -26,6 +27,8 @@ from apps.oms.store.tables import deals, positions
 P = positions.c
 D = deals.c
 UPDATE_POSITION = update(positions).where(P.id == bindparam("b_id"))
+INSERT_POSITION = insert(positions)
+INSERT_DEAL = insert(deals)
 
 
 async def load_book(
@@ -78,8 +81,7 @@ async def has_trade_id_prefix(conn: AsyncConnection, account_id: int, prefix: st
 
 
 async def insert_position(conn: AsyncConnection, position: Position) -> int:
-    result = await conn.execute(insert(positions), position_values(position))
-    return int(result.inserted_primary_key[0])  # type: ignore[index]
+    return await direct.insert_row(conn, INSERT_POSITION, position_values(position))
 
 
 async def insert_positions(conn: AsyncConnection, new: list[Position]) -> list[int]:
@@ -89,7 +91,8 @@ async def insert_positions(conn: AsyncConnection, new: list[Position]) -> list[i
 
 async def update_position(conn: AsyncConnection, position: Position) -> None:
     # the SET list comes from the parameter names: no statement is built per call
-    await conn.execute(UPDATE_POSITION, {**position_values(position), "b_id": position.position_id})
+    await direct.execute(conn, UPDATE_POSITION,
+                         {**position_values(position), "b_id": position.position_id})  # fmt: skip
 
 
 async def update_positions(conn: AsyncConnection, changed: dict[int, Position]) -> None:
@@ -116,8 +119,7 @@ async def insert_deal(conn: AsyncConnection, deal: Deal, taker_or_maker: str | N
 
 
 async def insert_deal_row(conn: AsyncConnection, row: dict[str, Any]) -> int:
-    result = await conn.execute(insert(deals), row)
-    return int(result.inserted_primary_key[0])  # type: ignore[index]
+    return await direct.insert_row(conn, INSERT_DEAL, row)
 
 
 async def insert_deals(conn: AsyncConnection, rows: list[dict[str, Any]]) -> list[int]:

@@ -9,10 +9,12 @@ from typing import Any
 from sqlalchemy import bindparam, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from apps.oms.store import direct
 from apps.oms.store.many import insert_returning_ids, update_by_id
 from apps.oms.store.tables import commands
 
 TERMINAL = ("completed", "failed", "canceled")
+INSERT = insert(commands)
 
 
 def command_values(
@@ -55,8 +57,7 @@ def command_values(
 
 async def insert_command(conn: AsyncConnection, **values: Any) -> int:
     """Insert one command (keyword arguments of `command_values`); returns its id."""
-    inserted = await conn.execute(insert(commands), command_values(**values))
-    return int(inserted.inserted_primary_key[0])  # type: ignore[index]
+    return await direct.insert_row(conn, INSERT, command_values(**values))
 
 
 async def insert_commands(conn: AsyncConnection, rows: list[dict[str, Any]]) -> list[int]:
@@ -69,7 +70,7 @@ SET_ORDER_ID = update(commands).where(commands.c.id == bindparam("b_id"))
 
 
 async def set_order_id(conn: AsyncConnection, command_id: int, order_id: int) -> None:
-    await conn.execute(SET_ORDER_ID, {"order_id": order_id, "b_id": command_id})
+    await direct.execute(conn, SET_ORDER_ID, {"order_id": order_id, "b_id": command_id})
 
 
 async def set_order_ids(conn: AsyncConnection, order_ids: dict[int, int]) -> None:

@@ -18,6 +18,8 @@ from typing import Any
 from sqlalchemy import ColumnElement, Insert, Table, Update, bindparam, case, insert, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from apps.oms.store import direct
+
 #: statements of `update_by_id` by shape; bounded (a shape is its key column, its rows' count
 #: and which columns each row sets, so a steady load uses a handful)
 _SHAPES: OrderedDict[tuple[Any, ...], Update] = OrderedDict()  # keyed by the Table itself
@@ -71,7 +73,7 @@ async def update_by_id(
             _SHAPES.popitem(last=False)
     else:
         _SHAPES.move_to_end(found)
-    return int((await conn.execute(statement, params)).rowcount)
+    return await direct.execute(conn, statement, params)
 
 
 def _same(a: Any, b: Any) -> bool:
@@ -140,8 +142,4 @@ async def insert_returning_ids(
     if len(rows) > 1 and conn.dialect.insert_returning:
         result = await conn.execute(returning, list(rows))
         return [int(r[0]) for r in result]
-    ids = []
-    for row in rows:
-        inserted = await conn.execute(plain, row)
-        ids.append(int(inserted.inserted_primary_key[0]))  # type: ignore[index]
-    return ids
+    return [await direct.insert_row(conn, plain, row) for row in rows]

@@ -14,7 +14,7 @@ from sqlalchemy import Text, bindparam, func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from apps.oms.domain.money import to_plain
-from apps.oms.store import json_codec
+from apps.oms.store import direct, json_codec
 from apps.oms.store.leases import lock
 from apps.oms.store.many import update_by_id
 from apps.oms.store.tables import commands, order_venue_orders, orders, venue_payloads
@@ -87,7 +87,7 @@ async def update_order(
     """Write `values` to the (locked) order `row` and return the row as now stored, for the
     event payload, without reading it back."""
     # the SET list comes from the parameter names: no statement is built per call
-    await conn.execute(UPDATE_ORDER, {**values, "b_id": row["id"]})
+    await direct.execute(conn, UPDATE_ORDER, {**values, "b_id": row["id"]})
     return {**row, **values}
 
 
@@ -95,7 +95,7 @@ async def update_orders(conn: AsyncConnection, changes: dict[int, dict[str, Any]
     """Several (locked) orders' updates in one statement (order id -> values)."""
     if len(changes) == 1:
         ((order_id, values),) = changes.items()
-        await conn.execute(UPDATE_ORDER, {**values, "b_id": order_id})
+        await direct.execute(conn, UPDATE_ORDER, {**values, "b_id": order_id})
     elif changes:
         await update_by_id(conn, orders, changes)
 
@@ -140,7 +140,8 @@ async def add_venue_order(
 ) -> None:
     """Record the venue order we are about to send (idempotent on its client order id: the
     unique key turns a repeat into a no-op, in one statement)."""
-    await conn.execute(
+    await direct.execute(
+        conn,
         ADD_VENUE_ORDER,
         {
             "order_id": order_id,
@@ -155,7 +156,7 @@ async def add_venue_orders(conn: AsyncConnection, rows: list[dict[str, Any]]) ->
     """Venue orders already placed (`order_id`, `account_id`, `client_order_id`,
     `exchange_order_id`, `created_at`), in one statement."""
     if rows:
-        await conn.execute(ADD_VENUE_ORDER, rows)
+        await direct.insert_rows(conn, ADD_VENUE_ORDER, rows)
 
 
 async def venue_order_started(conn: AsyncConnection, client_order_id: str) -> datetime | None:
@@ -297,4 +298,4 @@ async def store_payloads(conn: AsyncConnection, rows: list[dict[str, Any]]) -> N
     """Rows of `payload_row` in one statement; the unique (account_id, content_hash) key turns
     a repeat into a no-op."""
     if rows:
-        await conn.execute(ADD_PAYLOAD, rows)
+        await direct.insert_rows(conn, ADD_PAYLOAD, rows)

@@ -10,6 +10,7 @@ from typing import Any
 from sqlalchemy import func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from apps.oms.store import direct
 from apps.oms.store.many import insert_returning_ids
 from apps.oms.store.tables import orders
 
@@ -27,9 +28,11 @@ def inserted_row(order_id: int, values: dict[str, Any]) -> dict[str, Any]:
     return {**ORDER_DEFAULTS, **values, "id": order_id}
 
 
+INSERT = insert(orders)
+
+
 async def insert_order(conn: AsyncConnection, values: dict[str, Any]) -> int:
-    result = await conn.execute(insert(orders), values)
-    return int(result.inserted_primary_key[0])  # type: ignore[index]
+    return await direct.insert_row(conn, INSERT, values)
 
 
 async def insert_orders(conn: AsyncConnection, rows: list[dict[str, Any]]) -> list[int]:

@@ -8,7 +8,10 @@ from sqlalchemy import insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from apps.oms.clock import utcnow
+from apps.oms.store import direct
 from apps.oms.store.tables import outbox
+
+INSERT = insert(outbox)
 
 
 def event_row(
@@ -33,7 +36,7 @@ async def append_events(conn: AsyncConnection, rows: list[dict[str, Any]]) -> No
     """Append events (rows of `event_row`) in one statement, ids in list order; the sequencer
     gives them a dense `seq` once they have committed."""
     if rows:
-        await conn.execute(insert(outbox), rows)
+        await direct.insert_rows(conn, INSERT, rows)
 
 
 async def append_event(conn: AsyncConnection, **fields: Any) -> None:

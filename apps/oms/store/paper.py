@@ -35,7 +35,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from apps.oms.domain.paper.book import Quote
 from apps.oms.domain.paper.matching import Outcome
 from apps.oms.domain.paper.state import OPEN, AccountState, Fill, PaperOrder, Position
-from apps.oms.store import many
+from apps.oms.store import direct, many
 from apps.oms.store.engine import reading
 from apps.oms.store.paper_tables import (
     paper_accounts,
@@ -78,6 +78,9 @@ UPSERT_BALANCES: dict[str, Insert] = {  # by dialect name
     "sqlite": (_SQLITE_BALANCES := sqlite_insert(paper_balances)).on_conflict_do_update(
         index_elements=[B.account_id, B.currency], set_={"total": _SQLITE_BALANCES.excluded.total}),
 }
+INSERT_ORDERS = insert(paper_orders)
+INSERT_FILLS = insert(paper_fills)
+INSERT_POSITION = insert(paper_positions)
 UPDATE_POSITION = update(paper_positions).where(
     PP.account_id == _ACCOUNT, PP.symbol == bindparam("b_symbol"))
 UPDATE_ORDER = update(paper_orders).where(PO.order_id == bindparam("b_order"))
@@ -205,9 +208,9 @@ class _Inserts:
 
     async def write(self, conn: AsyncConnection) -> None:
         if self.orders:
-            await conn.execute(insert(paper_orders), self.orders)
+            await direct.insert_rows(conn, INSERT_ORDERS, self.orders)
         if self.fills:
-            await conn.execute(insert(paper_fills), self.fills)
+            await direct.insert_rows(conn, INSERT_FILLS, self.fills)
 
 
 # the joins open in this task, by store: a group commit joins several accounts' venues at once
@@ -411,7 +414,7 @@ class PaperStore:
             if p.stored.balances.get(currency) != total  # changed, or new (None before)
         )
         if balances:
-            await conn.execute(UPSERT_BALANCES[conn.dialect.name], [
+            await direct.insert_rows(conn, UPSERT_BALANCES[conn.dialect.name], [
                 {"account_id": a, "currency": c, "total": t} for (a, c), t in balances])
         inserts = _Inserts()
         for p in changes:
@@ -427,9 +430,9 @@ class PaperStore:
         for symbol, position in after.positions.items():
             row = position_row(after.account_id, position)
             if symbol not in before.positions:
-                await conn.execute(insert(paper_positions), row)
+                await direct.insert_rows(conn, INSERT_POSITION, [row])
             elif before.positions[symbol] != position:
-                await conn.execute(UPDATE_POSITION, {
+                await direct.execute(conn, UPDATE_POSITION, {
                     **row, "b_account": after.account_id, "b_symbol": symbol})
 
     async def _save_orders(
@@ -446,7 +449,7 @@ class PaperStore:
             if order.seq >= before.next_seq:
                 continue
             else:
-                await conn.execute(UPDATE_ORDER, {**row, "b_order": order.order_id})
+                await direct.execute(conn, UPDATE_ORDER, {**row, "b_order": order.order_id})
 
     async def next_fault_seq(self, account_id: int) -> int:
         """Advance and return the account's fault-injection counter."""

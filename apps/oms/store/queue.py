@@ -12,9 +12,10 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import bindparam, case, func, select, union_all, update
+from sqlalchemy import Update, bindparam, case, func, select, union_all, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from apps.oms.store import direct
 from apps.oms.store.many import update_by_id
 from apps.oms.store.tables import accounts, commands
 
@@ -69,9 +70,22 @@ UNFINISHED_AMONG = select(accounts.c.id).where(
     accounts.c.id.in_(bindparam("b_accounts", expanding=True)),
     select(C.id).where(C.account_id == accounts.c.id, C.status.in_(UNFINISHED)).exists(),
 ).order_by(accounts.c.id)
-CLAIM = update(commands).where(C.id.in_(bindparam("b_ids", expanding=True))).values(
-    status="running", lease_epoch=bindparam("b_epoch"), attempts=func.coalesce(C.attempts, 0) + 1,
-    updated_at=bindparam("b_now"), started_at=bindparam("b_now"))  # fmt: skip
+_CLAIMS: dict[int, Update] = {}
+
+
+def _claim(count: int) -> Update:
+    """One account's claim of `count` commands (ids bound as `i0`, `i1`…), built once per count
+    (an expanding `IN` would be rendered per call)."""
+    built = _CLAIMS.get(count)
+    if built is None:
+        ids = [bindparam(f"i{k}", type_=C.id.type) for k in range(count)]
+        built = _CLAIMS[count] = update(commands).where(C.id.in_(ids)).values(
+            status="running", lease_epoch=bindparam("b_epoch"),
+            attempts=func.coalesce(C.attempts, 0) + 1,
+            updated_at=bindparam("b_now"), started_at=bindparam("b_now"))  # fmt: skip
+    return built
+
+
 FINISH = update(commands).where(
     C.id == bindparam("b_id"), C.status == "running", C.lease_epoch == bindparam("b_epoch"))
 FENCE = select(C.status).where(C.id == bindparam("b_id"), C.lease_epoch == bindparam("b_epoch"))
@@ -170,7 +184,9 @@ async def claim_many(
     ids = [r["id"] for rows, _epoch in wanted.values() for r in rows]
     if len(epochs) == 1:
         (epoch,) = epochs.values()
-        await conn.execute(CLAIM, {"b_ids": ids, "b_epoch": epoch, "b_now": now})
+        await direct.execute(conn, _claim(len(ids)), {
+            **{f"i{k}": command_id for k, command_id in enumerate(ids)},
+            "b_epoch": epoch, "b_now": now})  # fmt: skip
     else:
         await conn.execute(
             update(commands)
@@ -268,9 +284,9 @@ async def finish(
 ) -> None:
     """`completed` / `failed`, conditional on `running` under `epoch` (else `Fenced`)."""
     # the SET list comes from the parameter names
-    done = await conn.execute(FINISH, {
+    done = await direct.execute(conn, FINISH, {
         "status": status, "result": result, "error_code": error_code,
         "error_message": error_message, "finished_at": now, "updated_at": now,
         "b_id": command_id, "b_epoch": epoch})  # fmt: skip
-    if done.rowcount != 1:
+    if done != 1:
         raise Fenced(f"command {command_id} is not running under epoch {epoch}")

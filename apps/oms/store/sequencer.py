@@ -19,6 +19,7 @@ from sqlalchemy import Update, bindparam, case, insert, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from apps.oms.store import direct
 from apps.oms.store.tables import outbox, sequencer_state
 
 NAME = "outbox"
@@ -69,9 +70,10 @@ async def assign(conn: AsyncConnection, now: datetime, *, batch: int = BATCH) ->
         for k, (low, high) in enumerate(chunk):
             params |= {f"lo{k}": low, f"hi{k}": high, f"d{k}": first - low}
             first += high - low + 1
-        await conn.execute(_numbering(len(chunk)), params)
-    await conn.execute(ADVANCE, {"last_seq": first - 1,
-                                 "last_id": max(int(state.last_id), ids[-1]), "updated_at": now})
+        await direct.execute(conn, _numbering(len(chunk)), params)
+    await direct.execute(conn, ADVANCE, {"last_seq": first - 1,
+                                         "last_id": max(int(state.last_id), ids[-1]),
+                                         "updated_at": now})  # fmt: skip
     return len(ids)
 
 
