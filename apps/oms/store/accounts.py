@@ -9,6 +9,7 @@ from sqlalchemy import bindparam, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from apps.oms.clock import utcnow
+from apps.oms.store import direct
 from apps.oms.store.tables import account_credentials, account_leases, account_risk_state, accounts
 
 ACCOUNT_COLUMNS = (
@@ -78,8 +79,7 @@ ACCOUNT = _account_query().where(accounts.c.id == bindparam("b_account"))
 
 
 async def get_account(conn: AsyncConnection, account_id: int) -> dict[str, Any] | None:
-    row = (await conn.execute(ACCOUNT, {"b_account": account_id})).mappings().first()
-    return dict(row) if row else None
+    return await direct.fetch_one(conn, ACCOUNT, {"b_account": account_id})
 
 
 async def list_accounts(

@@ -1,34 +1,39 @@
-"""Hot writes sent on the driver's own cursor (MySQL/MariaDB), past SQLAlchemy's per-statement
-execution (docs/architecture.md → Stores → Direct writes).
+"""Hot statements sent on the driver's own cursor (MySQL/MariaDB), past SQLAlchemy's
+per-statement execution (docs/architecture.md → Stores → Direct statements).
 
-SQLAlchemy's execution of a statement that is already compiled and cached still costs ~130–170
+SQLAlchemy's execution of a statement that is already compiled and cached still costs ~100–170
 µs of client CPU per statement on this machine on top of the driver's own work (a greenlet per
-call, an execution context, a cursor result), as much again as the driver itself
-(docs/benchmarks.md → Seventeenth round). The writes every command makes (its inserts, its
-row updates, the numbering of its events) go through here instead:
+call, an execution context, a cursor result): as much again as the driver itself, or more
+(docs/benchmarks.md → Seventeenth round). The statements every command runs (its inserts and
+row updates, the numbering of its events, the reads of the accept, the group commit and the
+stream's tail) go through here instead:
 
-- each statement is compiled once per column set with SQLAlchemy's own compiler and dialect
-  (`Plan`), so the SQL text is exactly what `conn.execute` would send;
-- its parameters are bound with the same type processors SQLAlchemy applies (JSON, `Money`,
+- each statement is compiled once per parameter key set with SQLAlchemy's own compiler and
+  dialect (`Plan`), so the SQL text is what `conn.execute` would send; an expanding `IN`
+  list's placeholders are rendered once per list length;
+- its parameters are bound with the type processors SQLAlchemy applies (JSON, `Money`,
   `UtcDateTime`, booleans), scalar column defaults filled in as SQLAlchemy would;
-- it is sent with the driver's cursor on the connection the transaction already holds, under
-  the adapter's own mutex; several rows of an INSERT go to the driver's `executemany`, as
-  SQLAlchemy sends them on MySQL (the driver writes one multi-row statement).
+- a SELECT's rows come back as dictionaries keyed as `RowMapping` keys them, each value
+  through the column type's result processor SQLAlchemy would pick for the driver's type;
+- it is sent with the driver's cursor (the class SQLAlchemy's adapter opens) on the connection
+  the transaction already holds, under the adapter's own mutex; several rows of an INSERT go to
+  the driver's `executemany`, as SQLAlchemy sends them on MySQL (one multi-row statement).
 
 What SQLAlchemy does around a statement is kept: `before_cursor_execute` listeners see it
 (`Store.watching_statements`, tests that count or EXPLAIN statements), and a driver error, or a
 cancellation in mid-statement, goes through SQLAlchemy's own error handling (wrapped as
 `IntegrityError`, `OperationalError`…, a lost connection invalidated, `handle_error` listeners
-told). A statement runs through `conn.execute` as before on SQLite, outside a transaction, on
-a connection SQLAlchemy has invalidated, or when it has parts this path does not bind
-(expanding `IN` parameters, literal-execute values, Python-side callable defaults).
+told). A statement runs through `conn.execute` as before on SQLite, outside a transaction (but
+on an autocommit connection), on a connection SQLAlchemy has invalidated, with an empty `IN`
+list, or when it has parts this path does not bind (literal-execute values, RETURNING,
+Python-side callable defaults, tuple parameters).
 """
 
 from __future__ import annotations
 
 from collections import OrderedDict
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from sqlalchemy import exc as sa_exc
@@ -36,25 +41,65 @@ from sqlalchemy.engine import Connection, Dialect
 from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlalchemy.sql import ClauseElement, Executable
 from sqlalchemy.sql.compiler import SQLCompiler
+from sqlalchemy.types import TypeEngine
 from sqlalchemy.util import greenlet_spawn
 
-#: plans kept (statements are module constants, or `many.update_by_id`'s bounded shapes)
+#: plans kept (statements are module constants, or bounded families of shapes)
 PLANS_KEPT = 1024
 
 Bind = Callable[[Any], Any] | None
+Row = dict[str, Any]
 
 
 @dataclass(frozen=True, slots=True)
 class Plan:
     """One statement compiled for one set of parameter keys: its SQL, where each positional
-    parameter comes from, and how it is bound."""
+    parameter comes from and how it is bound, and (a SELECT) how its columns are read."""
 
-    sql: str
-    keys: tuple[str, ...]  # the parameter key of each placeholder, in order
-    binds: tuple[Bind, ...]  # SQLAlchemy's bind processor of each placeholder
+    sql: str  # an expanding list's placeholder is `__[POSTCOMPILE_<name>]`
+    names: tuple[str, ...]  # the bind name of each placeholder, in order
+    keys: tuple[str, ...]  # the parameter key of each placeholder
+    binds: tuple[Bind, ...]  # SQLAlchemy's bind processor of each placeholder (each element)
+    expanding: tuple[bool, ...]  # an `IN` list bound as one placeholder per element
     fixed: dict[str, Any]  # keys bound to a value in the statement itself or a column default
+    columns: tuple[str, ...]  # a SELECT's row keys, in column order
+    types: tuple[TypeEngine[Any], ...]  # and their types
+    rendered: dict[tuple[int, ...], str] = field(default_factory=dict)  # by list lengths
+    readers: dict[tuple[Any, ...], tuple[Bind, ...]] = field(default_factory=dict)
+
+    def render(self, params: Mapping[str, Any]) -> tuple[str, list[Any]] | None:
+        """The SQL and arguments for `params` (None: an empty `IN` list, SQLAlchemy renders)."""
+        args: list[Any] = []
+        lengths: list[int] = []
+        fixed = self.fixed
+        for key, bind, expands in zip(self.keys, self.binds, self.expanding, strict=True):
+            value = params[key] if key in params else fixed[key]
+            if not expands:
+                args.append(value if bind is None else bind(value))
+                continue
+            values = list(value)
+            if not values:
+                return None
+            lengths.append(len(values))
+            args.extend(values if bind is None else [bind(v) for v in values])
+        if not lengths:
+            return self.sql, args
+        return self._sql_for(tuple(lengths)), args
+
+    def _sql_for(self, lengths: tuple[int, ...]) -> str:
+        sql = self.rendered.get(lengths)
+        if sql is None:
+            sql = self.sql
+            counts = iter(lengths)
+            for name, expands in zip(self.names, self.expanding, strict=True):
+                if expands:
+                    sql = sql.replace(f"__[POSTCOMPILE_{name}]", ", ".join(["%s"] * next(counts)))
+            if len(self.rendered) < 64:
+                self.rendered[lengths] = sql
+        return sql
 
     def args(self, params: Mapping[str, Any]) -> list[Any]:
+        """Arguments of a statement without `IN` lists."""
         out: list[Any] = []
         fixed = self.fixed
         for key, bind in zip(self.keys, self.binds, strict=True):
@@ -64,6 +109,20 @@ class Plan:
 
     def rows(self, rows: Sequence[Mapping[str, Any]]) -> list[list[Any]]:
         return [self.args(row) for row in rows]
+
+    def read(self, dialect: Dialect, description: Any, found: Sequence[Sequence[Any]]) -> list[Row]:
+        """The driver's rows as `RowMapping`s would give them (keys, values' Python types)."""
+        coltypes = tuple(d[1] for d in description)
+        readers = self.readers.get(coltypes)
+        if readers is None:
+            readers = tuple(t._cached_result_processor(dialect, c)
+                            for t, c in zip(self.types, coltypes, strict=True))  # fmt: skip
+            self.readers[coltypes] = readers
+        columns = self.columns
+        if not any(readers):
+            return [dict(zip(columns, row, strict=True)) for row in found]
+        return [{c: v if r is None else r(v)
+                 for c, r, v in zip(columns, readers, row, strict=True)} for row in found]  # fmt: skip
 
 
 class NotDirect(Exception):
@@ -98,10 +157,11 @@ def _compile(statement: Executable, keys: tuple[str, ...], dialect: Dialect) -> 
     compiled = statement.compile(dialect=dialect, column_keys=list(keys))
     if not isinstance(compiled, SQLCompiler) or not compiled.positional:
         raise NotDirect("not a positional SQL statement")
-    if compiled.literal_execute_params or compiled.post_compile_params:
-        raise NotDirect("expanding or literal-execute parameters")
-    if compiled.effective_returning:
-        raise NotDirect("RETURNING rows")
+    if compiled.literal_execute_params or compiled.effective_returning:
+        raise NotDirect("literal-execute parameters or RETURNING")
+    expanding_params = {p for p in compiled.post_compile_params if p.expanding}
+    if len(expanding_params) != len(compiled.post_compile_params):
+        raise NotDirect("post-compile parameters that do not expand")
     fixed = _defaults(compiled)
     by_name = {name: param for param, name in compiled.bind_names.items()}
     names = tuple(compiled.positiontup or ())
@@ -113,8 +173,25 @@ def _compile(statement: Executable, keys: tuple[str, ...], dialect: Dialect) -> 
                 raise NotDirect(f"parameter {param.key} has no value")
             fixed[param.key] = param.value  # bound in the statement itself
         plan_keys.append(param.key)
-    binds = _binds(compiled, names)
-    return Plan(compiled.string, tuple(plan_keys), tuple(binds), fixed)
+    columns, types = _columns(compiled)
+    return Plan(compiled.string, names, tuple(plan_keys), tuple(_binds(compiled, names)),
+                tuple(by_name[n] in expanding_params for n in names), fixed,
+                columns, types)  # fmt: skip
+
+
+def _columns(compiled: SQLCompiler) -> tuple[tuple[str, ...], tuple[TypeEngine[Any], ...]]:
+    """A SELECT's row keys and types, in column order (none for a write)."""
+    if not compiled.isplaintext and compiled._result_columns and not (
+        compiled.isinsert or compiled.isupdate or compiled.isdelete
+    ):
+        if not compiled._ordered_columns or compiled._textual_ordered_columns:
+            raise NotDirect("columns not in statement order")
+        found = compiled._result_columns
+        columns = tuple(c.keyname for c in found)
+        if len(set(columns)) != len(columns):
+            raise NotDirect("two columns of one name")
+        return columns, tuple(c.type for c in found)
+    return (), ()
 
 
 def _defaults(compiled: SQLCompiler) -> dict[str, Any]:
@@ -145,14 +222,41 @@ def _sync_of(conn: AsyncConnection) -> Connection | None:
     sync = conn.sync_connection
     if sync is None or sync.dialect.name != "mysql" or sync.invalidated or sync.closed:
         return None
-    # outside a transaction SQLAlchemy would begin one (and end it at close): let it
-    return sync if sync.in_transaction() else None
+    if sync.in_transaction():
+        return sync
+    # outside a transaction SQLAlchemy would begin one (and end it at close): let it, unless
+    # the connection runs in autocommit (`Store.read()`'s pool), where there is none to begin
+    driver: Any = sync.connection.driver_connection
+    return sync if driver.get_autocommit() else None
 
 
 def sends(conn: AsyncConnection, statement: Executable, keys: Sequence[str]) -> bool:
     """Whether `statement` with these parameter keys goes directly on this connection now."""
     sync = _sync_of(conn)
     return sync is not None and plan_of(statement, tuple(sorted(keys)), sync.dialect) is not None
+
+
+async def fetch(
+    conn: AsyncConnection, statement: Executable, params: Mapping[str, Any] | None = None
+) -> list[Row]:
+    """`conn.execute(statement, params).mappings().all()` for a SELECT, as dictionaries."""
+    values = params or {}
+    sync = _sync_of(conn)
+    plan = None if sync is None else plan_of(statement, tuple(sorted(values)), sync.dialect)
+    rendered = None if sync is None or plan is None or not plan.columns else _bound(
+        plan.render, values, plan.sql)  # fmt: skip
+    if sync is None or plan is None or rendered is None:
+        return [dict(r) for r in (await conn.execute(statement, dict(values))).mappings()]
+    sql, args = rendered
+    return (await _send(sync, sql, args, read=plan))[2]
+
+
+async def fetch_one(
+    conn: AsyncConnection, statement: Executable, params: Mapping[str, Any] | None = None
+) -> Row | None:
+    """The first row of `fetch` (None: no row)."""
+    found = await fetch(conn, statement, params)
+    return found[0] if found else None
 
 
 async def execute(
@@ -163,9 +267,10 @@ async def execute(
     values = params or {}
     sync = _sync_of(conn)
     plan = None if sync is None else plan_of(statement, tuple(sorted(values)), sync.dialect)
-    if sync is None or plan is None:
+    rendered = None if sync is None or plan is None else _bound(plan.render, values, plan.sql)
+    if sync is None or rendered is None:
         return int((await conn.execute(statement, dict(values))).rowcount)
-    return (await _send(sync, plan.sql, _bound(plan.args, values, plan.sql)))[0]
+    return (await _send(sync, *rendered))[0]
 
 
 async def insert_row(conn: AsyncConnection, statement: Executable, row: Mapping[str, Any]) -> int:
@@ -173,11 +278,12 @@ async def insert_row(conn: AsyncConnection, statement: Executable, row: Mapping[
     (`inserted_primary_key`)."""
     sync = _sync_of(conn)
     plan = None if sync is None else plan_of(statement, tuple(sorted(row)), sync.dialect)
-    if sync is None or plan is None:
+    rendered = None if sync is None or plan is None else _bound(plan.render, row, plan.sql)
+    if sync is None or rendered is None:
         inserted = (await conn.execute(statement, dict(row))).inserted_primary_key
         assert inserted is not None  # noqa: S101 - an INSERT's result
         return int(inserted[0])
-    return (await _send(sync, plan.sql, _bound(plan.args, row, plan.sql)))[1]
+    return (await _send(sync, *rendered))[1]
 
 
 async def insert_rows(
@@ -192,8 +298,13 @@ async def insert_rows(
     keys = tuple(sorted(rows[0]))
     sync = _sync_of(conn)
     plan = None if sync is None else plan_of(statement, keys, sync.dialect)
-    if sync is None or plan is None or any(len(row) != len(keys) for row in rows[1:]):
-        await conn.execute(statement, [dict(row) for row in rows])  # SQLAlchemy decides
+    if (
+        sync is None
+        or plan is None
+        or any(plan.expanding)
+        or any(len(row) != len(keys) for row in rows[1:])  # SQLAlchemy decides
+    ):
+        await conn.execute(statement, [dict(row) for row in rows])
         return
     if len(rows) == 1:
         await _send(sync, plan.sql, _bound(plan.args, rows[0], plan.sql))
@@ -206,15 +317,13 @@ def _bound(bind: Callable[[Any], Any], value: Any, sql: str) -> Any:
     try:
         return bind(value)
     except (TypeError, ValueError, KeyError) as exc:
-        raise sa_exc.StatementError(
-            f"({type(exc).__name__}) {exc}", sql, None, exc
-        ) from exc
+        raise sa_exc.StatementError(f"({type(exc).__name__}) {exc}", sql, None, exc) from exc
 
 
 async def _send(
-    sync: Connection, sql: str, args: list[Any], *, many: bool = False
-) -> tuple[int, int]:
-    """Rows matched and the last insert id."""
+    sync: Connection, sql: str, args: list[Any], *, many: bool = False, read: Plan | None = None
+) -> tuple[int, int, list[Row]]:
+    """Rows matched, the last insert id, and (`read`: a SELECT's plan) the rows."""
     fairy = sync.connection
     adapted: Any = fairy.dbapi_connection
     driver: Any = fairy.driver_connection
@@ -229,10 +338,15 @@ async def _send(
                 await cursor.executemany(sql, args)
             else:
                 await cursor.execute(sql, args)
-            return int(cursor.rowcount), int(cursor.lastrowid or 0)
+            found = await cursor.fetchall() if read is not None else ()
+            description = cursor.description
+            counts = int(cursor.rowcount), int(cursor.lastrowid or 0)
     except BaseException as exc:  # a driver error, or cancelled in mid-statement
         await greenlet_spawn(_handle, sync, exc, sql, args)
         raise  # pragma: no cover - `_handle` always raises
+    if read is None:
+        return counts[0], counts[1], []
+    return counts[0], counts[1], read.read(sync.dialect, description, found)
 
 
 def _handle(sync: Connection, exc: BaseException, sql: str, args: list[Any]) -> None:

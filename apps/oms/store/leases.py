@@ -18,6 +18,7 @@ from typing import Any
 from sqlalchemy import bindparam, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from apps.oms.store import direct
 from apps.oms.store.outbox import append_events, event_row
 from apps.oms.store.tables import account_leases, commands, orders, positions, workers
 
@@ -227,7 +228,7 @@ async def hold(
     """Lock the lease row for this transaction; `LeaseLost` unless still ours and unexpired."""
     params = {"b_account": lease.account_id, "b_owner": owner, "b_epoch": lease.epoch,
               "b_now": now}  # fmt: skip
-    if (await conn.execute(HOLD, params)).first() is None:
+    if await direct.fetch_one(conn, HOLD, params) is None:
         raise LeaseLost(f"lease of account {lease.account_id} epoch {lease.epoch} lost")
 
 
@@ -238,7 +239,8 @@ async def hold_all(
     account order; `LeaseLost` for the first that is no longer ours, unexpired, same epoch."""
     params = {"b_accounts": sorted(lease.account_id for lease in held), "b_owner": owner,
               "b_now": now}  # fmt: skip
-    epochs = {int(r[0]): int(r[1]) for r in await conn.execute(HOLD_ALL, params)}
+    epochs = {int(r["account_id"]): int(r["lease_epoch"])
+              for r in await direct.fetch(conn, HOLD_ALL, params)}  # fmt: skip
     for lease in held:
         if epochs.get(lease.account_id) != lease.epoch:
             raise LeaseLost(f"lease of account {lease.account_id} epoch {lease.epoch} lost")

@@ -77,8 +77,8 @@ async def lock_orders(conn: AsyncConnection, order_ids: list[int]) -> dict[int, 
     """Several order rows, locked, in one statement (id → row)."""
     if not order_ids:
         return {}
-    rows = await conn.execute(LOCK_ORDERS, {"b_ids": order_ids})
-    return {int(r["id"]): dict(r) for r in rows.mappings()}
+    rows = await direct.fetch(conn, LOCK_ORDERS, {"b_ids": order_ids})
+    return {int(r["id"]): r for r in rows}
 
 
 async def update_order(

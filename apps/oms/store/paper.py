@@ -155,10 +155,10 @@ class Joined:
         wanted = {(a, c) for a, ids in client_ids.items() for c in ids if c}
         if not wanted:
             return
-        rows = await self.conn.execute(CLIENT_IDS, {
+        rows = await direct.fetch(self.conn, CLIENT_IDS, {
             "b_accounts": sorted({a for a, _c in wanted}),
             "b_clients": sorted({c for _a, c in wanted})})  # fmt: skip
-        found = {(int(r[0]), str(r[1])) for r in rows}
+        found = {(int(r["account_id"]), str(r["client_order_id"])) for r in rows}
         for account_id, client_id in wanted - found:
             self.absent_client_ids.setdefault(account_id, set()).add(client_id)
 
@@ -169,7 +169,8 @@ class Joined:
         ids = sorted(set(account_ids) - set(self.pending))
         if not ids:
             return
-        for account_id, version in await self.conn.execute(PRELOAD_LOCKED, {"b_accounts": ids}):
+        for row in await direct.fetch(self.conn, PRELOAD_LOCKED, {"b_accounts": ids}):
+            account_id, version = row["account_id"], row["version"]
             known = self.store._states.get(int(account_id))
             if known is not None and known[0] == version:
                 self.pending[int(account_id)] = _Pending(int(version), known[1], known[1])
@@ -543,10 +544,10 @@ class PaperStore:
             return {s: joined.quotes[s] for s in wanted}
         async with self._reading(flush=False) as conn:
             if wanted is None:
-                rows = list(await conn.execute(ALL_QUOTES))
+                rows = await direct.fetch(conn, ALL_QUOTES)
             else:
-                rows = list(await conn.execute(QUOTES, {"b_symbols": wanted}))
-        found = {r.symbol: quote_from_row(r) for r in rows}
+                rows = await direct.fetch(conn, QUOTES, {"b_symbols": wanted})
+        found = {r["symbol"]: quote_from_row(r) for r in rows}
         if joined is not None:
             joined.quotes.update(found)
         return found
@@ -573,7 +574,7 @@ class PaperStore:
                 await conn.execute(
                     select(paper_prices).where(paper_prices.c.symbol == quote.symbol)
                 )
-            ).one()
+            ).mappings().one()
         return quote_from_row(row)
 
     async def put_quote(self, quote: Quote, source: str) -> Quote:
@@ -653,8 +654,9 @@ def _json(value: Any) -> dict[str, Any]:
     return value if isinstance(value, dict) else {}
 
 
-def quote_from_row(row: Row[Any]) -> Quote:
-    return Quote(row.symbol, row.last, row.bid, row.ask, row.seq, to_ms(row.updated_at))
+def quote_from_row(row: Mapping[Any, Any]) -> Quote:
+    return Quote(row["symbol"], row["last"], row["bid"], row["ask"], row["seq"],
+                 to_ms(row["updated_at"]))  # fmt: skip
 
 
 def order_row(account_id: int, o: PaperOrder) -> dict[str, Any]:

@@ -145,8 +145,7 @@ async def peek_batch(
 ) -> list[dict[str, Any]]:
     """The account's oldest unfinished commands, up to `limit`, in acceptance order (the caller
     holds the lease row lock in this transaction)."""
-    rows = await conn.execute(PEEK, {"b_account": account_id, "b_limit": limit})
-    return [dict(r) for r in rows.mappings()]
+    return await direct.fetch(conn, PEEK, {"b_account": account_id, "b_limit": limit})
 
 
 async def peek_batches(

@@ -11,6 +11,7 @@ from typing import Any
 from sqlalchemy import Column, ColumnElement, Select, Table, and_, bindparam, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from apps.oms.store import direct
 from apps.oms.store.tables import commands, deals, orders, positions
 
 
@@ -146,8 +147,7 @@ async def open_rows_by_ids(
             .where(table.c.id.in_(bindparam("b_ids", expanding=True)), table.c.is_open.is_(True))
             .order_by(table.c.id)
         )
-    rows = await conn.execute(query, {"b_ids": sorted(set(ids))})
-    return [dict(r) for r in rows.mappings()]
+    return await direct.fetch(conn, query, {"b_ids": sorted(set(ids))})
 
 
 async def all_rows(

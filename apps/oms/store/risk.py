@@ -10,6 +10,7 @@ from typing import Any
 from sqlalchemy import bindparam, func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from apps.oms.store import direct
 from apps.oms.store.tables import (
     account_risk_state,
     accounts,
@@ -86,7 +87,7 @@ UNKNOWN_ACCOUNT = RecheckState(False, True, False, {})
 async def recheck_states(conn: AsyncConnection, account_ids: list[int]) -> dict[int, RecheckState]:
     """`RecheckState` of each account (every id a key; an account that is not there, deleted
     meanwhile, is neither blocked nor limited: its order fails on the venue side as before)."""
-    rows = list((await conn.execute(RECHECK_STATE, {"b_accounts": sorted(account_ids)})).mappings())
+    rows = await direct.fetch(conn, RECHECK_STATE, {"b_accounts": sorted(account_ids)})
     limits: dict[int, dict[int, dict[str, Any]]] = {int(r["id"]): {} for r in rows}
     for r in rows:
         if r["strategy_id"] is not None:
@@ -109,7 +110,7 @@ async def acceptance_state(
 ) -> tuple[dict[str, Any] | None, dict[int, dict[str, Any]]]:
     """The account as acceptance checks it (None: no such account) and its risk limits
     (strategy_id, 0 = account → limit values, as `get_limits`)."""
-    rows = list((await conn.execute(ACCEPTANCE_STATE, {"b_account": account_id})).mappings())
+    rows = await direct.fetch(conn, ACCEPTANCE_STATE, {"b_account": account_id})
     if not rows:
         return None, {}
     account = {f: rows[0][f] for f in ACCOUNT_FIELDS}

@@ -56,13 +56,13 @@ async def pending(conn: AsyncConnection) -> bool:
 async def assign(conn: AsyncConnection, now: datetime, *, batch: int = BATCH) -> int:
     """One sequencing round inside the caller's transaction; returns how many rows got a seq,
     or `SKIPPED` when another sequencer holds the state row."""
-    state = (await conn.execute(STATE)).first()
+    state = await direct.fetch_one(conn, STATE)
     if state is None:
         return SKIPPED
-    ids = [int(i) for i in (await conn.execute(UNNUMBERED, {"b_limit": batch})).scalars()]
+    ids = [int(r["id"]) for r in await direct.fetch(conn, UNNUMBERED, {"b_limit": batch})]
     if not ids:
         return 0
-    first = int(state.last_seq) + 1
+    first = int(state["last_seq"]) + 1
     runs = _runs(ids)
     for start in range(0, len(runs), RUNS_PER_STATEMENT):
         chunk = runs[start : start + RUNS_PER_STATEMENT]
@@ -72,7 +72,7 @@ async def assign(conn: AsyncConnection, now: datetime, *, batch: int = BATCH) ->
             first += high - low + 1
         await direct.execute(conn, _numbering(len(chunk)), params)
     await direct.execute(conn, ADVANCE, {"last_seq": first - 1,
-                                         "last_id": max(int(state.last_id), ids[-1]),
+                                         "last_id": max(int(state["last_id"]), ids[-1]),
                                          "updated_at": now})  # fmt: skip
     return len(ids)
 

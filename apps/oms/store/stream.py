@@ -3,7 +3,7 @@ bounds, and the consistent-snapshot read used by `subscribe` with `with_snapshot
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Mapping, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import Any
@@ -11,6 +11,7 @@ from typing import Any
 from sqlalchemy import bindparam, func, select, text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from apps.oms.store import direct
 from apps.oms.store.engine import reading
 from apps.oms.store.store import Store
 from apps.oms.store.tables import outbox, sequencer_state
@@ -35,20 +36,22 @@ class StreamEvent:
     payload: Any
 
 
-def _event(row: Any) -> StreamEvent:
+def _event(row: Mapping[Any, Any]) -> StreamEvent:
+    account_id, strategy_id = row["account_id"], row["strategy_id"]
     return StreamEvent(
-        int(row.seq),
-        None if row.account_id is None else int(row.account_id),
-        str(row.namespace),
-        str(row.event),
-        None if row.strategy_id is None else int(row.strategy_id),
-        row.payload,
+        int(row["seq"]),
+        None if account_id is None else int(account_id),
+        str(row["namespace"]),
+        str(row["event"]),
+        None if strategy_id is None else int(strategy_id),
+        row["payload"],
     )
 
 
 async def tail(conn: AsyncConnection, after_seq: int, limit: int = 1000) -> list[StreamEvent]:
     """Sequenced rows after `after_seq`, in `seq` order (the tailer's poll)."""
-    return [_event(r) for r in await conn.execute(TAIL, {"b_after": after_seq, "b_limit": limit})]
+    found = await direct.fetch(conn, TAIL, {"b_after": after_seq, "b_limit": limit})
+    return [_event(r) for r in found]
 
 
 async def replay(
@@ -65,7 +68,7 @@ async def replay(
         .order_by(OB.seq)
         .limit(limit)
     )
-    return [_event(r) for r in await conn.execute(query)]
+    return [_event(r) for r in (await conn.execute(query)).mappings()]
 
 
 async def last_seq(conn: AsyncConnection) -> int:

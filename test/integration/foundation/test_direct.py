@@ -34,6 +34,11 @@ SET_PAYLOAD = (
     .where(outbox.c.id == bindparam("b_id"), outbox.c.event == "e1")
     .values(payload=bindparam("payload"), created_at=bindparam("created_at"))
 )
+BY_IDS = select(outbox).where(outbox.c.id.in_(bindparam("b_ids", expanding=True))).order_by(
+    outbox.c.id)
+LABELED = select(market_quotes.c.venue, market_quotes.c.bid.label("best_bid"),
+                 market_quotes.c.quoted_at.label("at")).where(
+    market_quotes.c.venue == bindparam("b_venue"))  # fmt: skip
 QUOTE_IGNORE = insert(market_quotes).prefix_with("IGNORE", dialect="mysql").prefix_with(
     "OR IGNORE", dialect="sqlite")
 QUOTE_UPSERT = mysql_insert(market_quotes)
@@ -239,7 +244,43 @@ def test_plans_are_compiled_once_and_refuse_what_they_cannot_bind() -> None:
     assert plan is not None
     assert plan is direct.plan_of(INSERT_OUTBOX, keys, dialect)
     assert plan.sql.count("%s") == len(keys) == len(plan.binds)
-    expanding = select(outbox).where(outbox.c.id.in_(bindparam("ids", expanding=True)))
-    assert direct.plan_of(expanding, ("ids",), dialect) is None
+    assert plan.columns == ()
+    listed = direct.plan_of(BY_IDS, ("b_ids",), dialect)
+    assert listed is not None
+    assert listed.render({"b_ids": [3, 4]}) == (
+        listed.sql.replace("__[POSTCOMPILE_b_ids]", "%s, %s"), [3, 4])
+    assert listed.render({"b_ids": []}) is None  # SQLAlchemy renders an empty IN
     returning = insert(outbox).returning(outbox.c.id)
     assert direct.plan_of(returning, keys, dialect) is None
+
+
+async def test_direct_reads_give_what_sqlalchemy_mappings_give(store: Store) -> None:
+    account = {"label": "a", "exchange_id": "paper", "position_mode": "hedge", "is_live": True,
+               "config": {"k": [1, "ü"]}, "created_at": STAMP, "updated_at": STAMP}  # fmt: skip
+    quote = {"venue": "v", "symbol": "R/D", "bid": EXACT, "ask": None, "quoted_at": STAMP}
+    async with store.transaction() as conn:
+        await direct.insert_rows(conn, INSERT_OUTBOX, events(4))
+        await direct.insert_rows(conn, INSERT_ACCOUNT, [account])
+        await direct.insert_rows(conn, INSERT_QUOTE, [quote])
+    async with store.read() as conn:
+        ids = (await conn.execute(select(outbox.c.id).order_by(outbox.c.id))).scalars().all()
+    wanted = {"b_ids": [ids[1], ids[3]]}
+    statements = [(BY_IDS, wanted), (select(accounts), {}), (select(market_quotes), {}),
+                  (LABELED, {"b_venue": "v"})]  # fmt: skip
+    for statement, params in statements:
+        async with store.read() as conn:  # MySQL: the autocommit pool
+            assert direct.sends(conn, statement, list(params)) == (store.dialect == "mysql")
+            mine = await direct.fetch(conn, statement, params)
+            theirs = [dict(r) for r in (await conn.execute(statement, params)).mappings()]
+        assert mine == theirs
+        assert [{k: type(v) for k, v in r.items()} for r in mine] == [
+            {k: type(v) for k, v in r.items()} for r in theirs]
+        async with store.transaction() as conn:  # and inside a write transaction
+            assert await direct.fetch(conn, statement, params) == theirs
+    async with store.read() as conn:
+        got = await direct.fetch(conn, BY_IDS, wanted)
+        assert [r["event"] for r in got] == ["e1", "e3"]
+        assert await direct.fetch(conn, BY_IDS, {"b_ids": []}) == []
+        assert await direct.fetch_one(conn, LABELED, {"b_venue": "none"}) is None
+        one = await direct.fetch_one(conn, LABELED, {"b_venue": "v"})
+    assert one == {"venue": "v", "best_bid": EXACT, "at": STAMP}
