@@ -46,6 +46,8 @@ from sqlalchemy.util import greenlet_spawn
 
 #: plans kept (statements are module constants, or bounded families of shapes)
 PLANS_KEPT = 1024
+#: rows per multi-row INSERT … RETURNING (SQLAlchemy's `insertmanyvalues_page_size`)
+RETURNING_ROWS = 1000
 
 Bind = Callable[[Any], Any] | None
 Row = dict[str, Any]
@@ -62,8 +64,9 @@ class Plan:
     binds: tuple[Bind, ...]  # SQLAlchemy's bind processor of each placeholder (each element)
     expanding: tuple[bool, ...]  # an `IN` list bound as one placeholder per element
     fixed: dict[str, Any]  # keys bound to a value in the statement itself or a column default
-    columns: tuple[str, ...]  # a SELECT's row keys, in column order
+    columns: tuple[str, ...]  # a SELECT's (or RETURNING's) row keys, in column order
     types: tuple[TypeEngine[Any], ...]  # and their types
+    returning: bool  # an INSERT … RETURNING: only `insert_returning` sends it
     rendered: dict[tuple[int, ...], str] = field(default_factory=dict)  # by list lengths
     readers: dict[tuple[Any, ...], tuple[Bind, ...]] = field(default_factory=dict)
 
@@ -110,6 +113,19 @@ class Plan:
     def rows(self, rows: Sequence[Mapping[str, Any]]) -> list[list[Any]]:
         return [self.args(row) for row in rows]
 
+    @property
+    def multi_row(self) -> tuple[str, str, str] | None:
+        """An INSERT's SQL around its one VALUES group (head, group, tail), when every
+        placeholder is in that group: rows are written by repeating the group."""
+        head, found, rest = self.sql.partition(" VALUES (")
+        group = "(" + ", ".join(["%s"] * len(self.keys)) + ")"
+        if not found or any(self.expanding) or not ("(" + rest).startswith(group):
+            return None
+        tail = rest[len(group) - 1 :]
+        if "%s" in tail or " VALUES (" in tail:
+            return None
+        return head + " VALUES ", group, tail
+
     def read(self, dialect: Dialect, description: Any, found: Sequence[Sequence[Any]]) -> list[Row]:
         """The driver's rows as `RowMapping`s would give them (keys, values' Python types)."""
         coltypes = tuple(d[1] for d in description)
@@ -132,6 +148,12 @@ class NotDirect(Exception):
 _PLANS: OrderedDict[tuple[int, tuple[str, ...], str], tuple[Executable, Plan | None]] = (
     OrderedDict()
 )
+
+
+def _plain(plan: Plan | None) -> Plan | None:
+    """A plan for `execute`, `insert_row(s)` and `fetch` (RETURNING goes through
+    `insert_returning`, which writes several rows' VALUES itself)."""
+    return None if plan is None or plan.returning else plan
 
 
 def plan_of(statement: Executable, keys: tuple[str, ...], dialect: Dialect) -> Plan | None:
@@ -157,8 +179,8 @@ def _compile(statement: Executable, keys: tuple[str, ...], dialect: Dialect) -> 
     compiled = statement.compile(dialect=dialect, column_keys=list(keys))
     if not isinstance(compiled, SQLCompiler) or not compiled.positional:
         raise NotDirect("not a positional SQL statement")
-    if compiled.literal_execute_params or compiled.effective_returning:
-        raise NotDirect("literal-execute parameters or RETURNING")
+    if compiled.literal_execute_params:
+        raise NotDirect("literal-execute parameters")
     expanding_params = {p for p in compiled.post_compile_params if p.expanding}
     if len(expanding_params) != len(compiled.post_compile_params):
         raise NotDirect("post-compile parameters that do not expand")
@@ -176,14 +198,13 @@ def _compile(statement: Executable, keys: tuple[str, ...], dialect: Dialect) -> 
     columns, types = _columns(compiled)
     return Plan(compiled.string, names, tuple(plan_keys), tuple(_binds(compiled, names)),
                 tuple(by_name[n] in expanding_params for n in names), fixed,
-                columns, types)  # fmt: skip
+                columns, types, bool(compiled.effective_returning))  # fmt: skip
 
 
 def _columns(compiled: SQLCompiler) -> tuple[tuple[str, ...], tuple[TypeEngine[Any], ...]]:
-    """A SELECT's row keys and types, in column order (none for a write)."""
-    if not compiled.isplaintext and compiled._result_columns and not (
-        compiled.isinsert or compiled.isupdate or compiled.isdelete
-    ):
+    """A SELECT's (or RETURNING's) row keys and types, in column order (none for a write)."""
+    writes = compiled.isinsert or compiled.isupdate or compiled.isdelete
+    if compiled._result_columns and (not writes or compiled.effective_returning):
         if not compiled._ordered_columns or compiled._textual_ordered_columns:
             raise NotDirect("columns not in statement order")
         found = compiled._result_columns
@@ -233,7 +254,10 @@ def _sync_of(conn: AsyncConnection) -> Connection | None:
 def sends(conn: AsyncConnection, statement: Executable, keys: Sequence[str]) -> bool:
     """Whether `statement` with these parameter keys goes directly on this connection now."""
     sync = _sync_of(conn)
-    return sync is not None and plan_of(statement, tuple(sorted(keys)), sync.dialect) is not None
+    if sync is None:
+        return False
+    plan = plan_of(statement, tuple(sorted(keys)), sync.dialect)
+    return plan is not None and (not plan.returning or plan.multi_row is not None)
 
 
 async def fetch(
@@ -242,7 +266,7 @@ async def fetch(
     """`conn.execute(statement, params).mappings().all()` for a SELECT, as dictionaries."""
     values = params or {}
     sync = _sync_of(conn)
-    plan = None if sync is None else plan_of(statement, tuple(sorted(values)), sync.dialect)
+    plan = None if sync is None else _plain(plan_of(statement, tuple(sorted(values)), sync.dialect))
     rendered = None if sync is None or plan is None or not plan.columns else _bound(
         plan.render, values, plan.sql)  # fmt: skip
     if sync is None or plan is None or rendered is None:
@@ -266,7 +290,7 @@ async def execute(
     found rows, as `CursorResult.rowcount` gives them)."""
     values = params or {}
     sync = _sync_of(conn)
-    plan = None if sync is None else plan_of(statement, tuple(sorted(values)), sync.dialect)
+    plan = None if sync is None else _plain(plan_of(statement, tuple(sorted(values)), sync.dialect))
     rendered = None if sync is None or plan is None else _bound(plan.render, values, plan.sql)
     if sync is None or rendered is None:
         return int((await conn.execute(statement, dict(values))).rowcount)
@@ -277,7 +301,7 @@ async def insert_row(conn: AsyncConnection, statement: Executable, row: Mapping[
     """`conn.execute(statement, row)` for an INSERT of one row; returns its auto-increment id
     (`inserted_primary_key`)."""
     sync = _sync_of(conn)
-    plan = None if sync is None else plan_of(statement, tuple(sorted(row)), sync.dialect)
+    plan = None if sync is None else _plain(plan_of(statement, tuple(sorted(row)), sync.dialect))
     rendered = None if sync is None or plan is None else _bound(plan.render, row, plan.sql)
     if sync is None or rendered is None:
         inserted = (await conn.execute(statement, dict(row))).inserted_primary_key
@@ -297,7 +321,7 @@ async def insert_rows(
         return
     keys = tuple(sorted(rows[0]))
     sync = _sync_of(conn)
-    plan = None if sync is None else plan_of(statement, keys, sync.dialect)
+    plan = None if sync is None else _plain(plan_of(statement, keys, sync.dialect))
     if (
         sync is None
         or plan is None
@@ -310,6 +334,37 @@ async def insert_rows(
         await _send(sync, plan.sql, _bound(plan.args, rows[0], plan.sql))
     else:
         await _send(sync, plan.sql, _bound(plan.rows, rows, plan.sql), many=True)
+
+
+async def insert_returning(
+    conn: AsyncConnection, statement: Executable, rows: Sequence[Mapping[str, Any]]
+) -> list[Row] | None:
+    """An `INSERT … RETURNING <autoincrement id>` of rows that share their keys, as one
+    multi-row statement per `RETURNING_ROWS` rows, the returned rows in row order: sorted by
+    that id, which the server assigns in VALUES order within a statement (what SQLAlchemy's
+    "insertmanyvalues" does on MariaDB: an implicit sentinel, sorted on). None: the caller
+    lets SQLAlchemy run it (SQLite, MySQL 8 without RETURNING, shapes this path does not
+    write)."""
+    if not rows:
+        return []
+    keys = tuple(sorted(rows[0]))
+    sync = _sync_of(conn)
+    plan = None if sync is None else plan_of(statement, keys, sync.dialect)
+    shape = None if plan is None or not plan.returning else plan.multi_row
+    if sync is None or plan is None or shape is None or len(plan.columns) != 1:
+        return None
+    if any(len(row) != len(keys) for row in rows[1:]):
+        return None
+    head, group, tail = shape
+    found: list[Row] = []
+    for start in range(0, len(rows), RETURNING_ROWS):
+        chunk = rows[start : start + RETURNING_ROWS]
+        sql = head + ", ".join([group] * len(chunk)) + tail
+        args = [a for row_args in _bound(plan.rows, chunk, sql) for a in row_args]
+        got = (await _send(sync, sql, args, read=plan))[2]
+        (column,) = plan.columns
+        found += sorted(got, key=lambda r: r[column])
+    return found
 
 
 def _bound(bind: Callable[[Any], Any], value: Any, sql: str) -> Any:

@@ -140,6 +140,9 @@ async def insert_returning_ids(
     if len(keys) > 1:  # SQLAlchemy would take the first row's keys for every row
         raise ValueError(f"rows for {table.name} differ in their keys: {sorted(map(sorted, keys))}")
     if len(rows) > 1 and conn.dialect.insert_returning:
+        found = await direct.insert_returning(conn, returning, rows)
+        if found is not None:
+            return [int(r["id"]) for r in found]
         result = await conn.execute(returning, list(rows))
         return [int(r[0]) for r in result]
     return [await direct.insert_row(conn, plain, row) for row in rows]

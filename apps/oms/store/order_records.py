@@ -120,8 +120,7 @@ async def open_orders(
 
 async def linked_open_orders(conn: AsyncConnection, account_id: int) -> list[dict[str, Any]]:
     """The account's open orders that are on the venue (have an exchange id), oldest first."""
-    rows = await conn.execute(LINKED_OPEN, {"b_account": account_id})
-    return [dict(r) for r in rows.mappings()]
+    return await direct.fetch(conn, LINKED_OPEN, {"b_account": account_id})
 
 
 async def oldest_unlinked_open(conn: AsyncConnection, account_id: int) -> datetime | None:

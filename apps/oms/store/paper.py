@@ -785,7 +785,8 @@ def position_from_row(r: Row[Any]) -> Position:
 
 async def price_version(conn: AsyncConnection) -> int:
     """Sum of the paper price sequences: changes whenever any shared price moves."""
-    return int((await conn.execute(PRICE_VERSION)).scalar() or 0)
+    row = await direct.fetch_one(conn, PRICE_VERSION)
+    return int(next(iter(row.values())) or 0) if row else 0
 
 
 async def paper_account_ids(engine: AsyncEngine, account_ids: Iterable[int]) -> set[int]:

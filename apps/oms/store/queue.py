@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Update, bindparam, case, func, select, union_all, update
+from sqlalchemy import CompoundSelect, Update, bindparam, case, func, select, union_all, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from apps.oms.store import direct
@@ -156,12 +156,47 @@ async def peek_batches(
     if len(limits) == 1:
         ((account_id, limit),) = limits.items()
         return {account_id: await peek_batch(conn, account_id, limit)}
-    parts = [select(_oldest_unfinished(account_id, limit).subquery(f"q{n}"))
-             for n, (account_id, limit) in enumerate(limits.items())]  # fmt: skip
+    params: dict[str, int] = {}
+    for n, (account_id, limit) in enumerate(limits.items()):
+        params |= {f"a{n}": account_id, f"l{n}": limit}
     found: dict[int, list[dict[str, Any]]] = {account_id: [] for account_id in limits}
-    for row in (await conn.execute(union_all(*parts))).mappings():
-        found[int(row["account_id"])].append(dict(row))
+    for row in await direct.fetch(conn, _peeks(len(limits)), params):
+        found[int(row["account_id"])].append(row)
     return {account_id: sorted(rows, key=lambda r: int(r["id"])) for account_id, rows in found.items()}
+
+
+_CLAIMS_EACH: dict[tuple[int, int], Update] = {}
+
+
+def _claim_each(accounts: int, count: int) -> Update:
+    """The claim of `count` commands of `accounts` accounts, each under its own lease epoch
+    (`a<k>` account, `e<k>` its epoch, `i<k>` ids), built once per shape."""
+    built = _CLAIMS_EACH.get((accounts, count))
+    if built is None:
+        ids = [bindparam(f"i{k}", type_=C.id.type) for k in range(count)]
+        epochs: dict[Any, Any] = {bindparam(f"a{k}", type_=C.account_id.type): bindparam(f"e{k}")
+                                  for k in range(accounts)}  # fmt: skip
+        built = update(commands).where(C.id.in_(ids)).values(
+            status="running", lease_epoch=case(epochs, value=C.account_id),
+            attempts=func.coalesce(C.attempts, 0) + 1, updated_at=bindparam("b_now"),
+            started_at=bindparam("b_now"))  # fmt: skip
+        if len(_CLAIMS_EACH) < 256:
+            _CLAIMS_EACH[(accounts, count)] = built
+    return built
+
+
+_PEEKS: dict[int, CompoundSelect[Any]] = {}
+
+
+def _peeks(count: int) -> CompoundSelect[Any]:
+    """`PEEK` of `count` accounts as one UNION ALL (accounts and limits bound as `a<n>`,
+    `l<n>`), built once per count."""
+    built = _PEEKS.get(count)
+    if built is None:
+        parts = [select(_oldest_unfinished(bindparam(f"a{n}"), bindparam(f"l{n}")).subquery(f"q{n}"))
+                 for n in range(count)]  # fmt: skip
+        built = _PEEKS[count] = union_all(*parts)
+    return built
 
 
 async def claim_rows(
@@ -187,12 +222,10 @@ async def claim_many(
             **{f"i{k}": command_id for k, command_id in enumerate(ids)},
             "b_epoch": epoch, "b_now": now})  # fmt: skip
     else:
-        await conn.execute(
-            update(commands)
-            .where(C.id.in_(ids))
-            .values(status="running", lease_epoch=case(epochs, value=C.account_id),
-                    attempts=func.coalesce(C.attempts, 0) + 1, updated_at=now, started_at=now)
-        )  # fmt: skip
+        params: dict[str, Any] = {f"i{k}": command_id for k, command_id in enumerate(ids)}
+        for k, (account_id, epoch) in enumerate(epochs.items()):
+            params |= {f"a{k}": account_id, f"e{k}": epoch}
+        await direct.execute(conn, _claim_each(len(epochs), len(ids)), {**params, "b_now": now})
     return {account_id: _claimed(account_id, rows, epoch, now)
             for account_id, (rows, epoch) in wanted.items()}  # fmt: skip
 

@@ -50,7 +50,7 @@ async def ensure_state(conn: AsyncConnection, now: datetime) -> None:
 
 async def pending(conn: AsyncConnection) -> bool:
     """Whether any visible outbox row still waits for its seq (a plain read, no lock)."""
-    return (await conn.execute(ANY_UNNUMBERED)).first() is not None
+    return await direct.fetch_one(conn, ANY_UNNUMBERED) is not None
 
 
 async def assign(conn: AsyncConnection, now: datetime, *, batch: int = BATCH) -> int:

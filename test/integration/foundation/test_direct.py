@@ -250,8 +250,12 @@ def test_plans_are_compiled_once_and_refuse_what_they_cannot_bind() -> None:
     assert listed.render({"b_ids": [3, 4]}) == (
         listed.sql.replace("__[POSTCOMPILE_b_ids]", "%s, %s"), [3, 4])
     assert listed.render({"b_ids": []}) is None  # SQLAlchemy renders an empty IN
-    returning = insert(outbox).returning(outbox.c.id)
-    assert direct.plan_of(returning, keys, dialect) is None
+    returning = direct.plan_of(insert(outbox).returning(outbox.c.id), keys, dialect)
+    assert returning is not None
+    assert returning.returning  # only `insert_returning` sends it
+    assert returning.multi_row is not None
+    literal = select(outbox).where(outbox.c.id == bindparam("x", literal_execute=True))
+    assert direct.plan_of(literal, ("x",), dialect) is None
 
 
 async def test_direct_reads_give_what_sqlalchemy_mappings_give(store: Store) -> None:
@@ -284,3 +288,21 @@ async def test_direct_reads_give_what_sqlalchemy_mappings_give(store: Store) -> 
         assert await direct.fetch_one(conn, LABELED, {"b_venue": "none"}) is None
         one = await direct.fetch_one(conn, LABELED, {"b_venue": "v"})
     assert one == {"venue": "v", "best_bid": EXACT, "at": STAMP}
+
+
+async def test_a_multi_row_insert_returns_its_ids_in_row_order(store: Store) -> None:
+    """`INSERT … RETURNING id` of several rows in one statement (MariaDB), the ids matched to
+    the rows they belong to; elsewhere the caller lets SQLAlchemy run it (None)."""
+    returning = insert(outbox).returning(outbox.c.id, sort_by_parameter_order=True)
+    async with store.transaction() as conn:
+        await direct.insert_rows(conn, INSERT_OUTBOX, events(2))  # ids do not start at 1
+        got = await direct.insert_returning(conn, returning, events(5, 10))
+        if store.dialect != "mysql":
+            assert got is None
+            return
+        assert direct.sends(conn, returning, list(events(1)[0]))
+    assert got is not None
+    async with store.read() as conn:
+        stored_ids = dict((await conn.execute(select(outbox.c.event, outbox.c.id))).all())
+    assert [r["id"] for r in got] == [stored_ids[f"e{10 + i}"] for i in range(5)]
+    assert [r["id"] for r in got] == sorted(r["id"] for r in got)
