@@ -4,6 +4,7 @@ booleans and their defaults), the same row counts, multi-row inserts in order, t
 (a duplicate key, a bad money value, a lost connection that invalidates the pool), and
 statement listeners seeing each statement."""
 
+import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime, timedelta
@@ -13,7 +14,7 @@ from typing import Any
 
 import pymysql
 import pytest
-from sqlalchemy import bindparam, insert, select, text, update
+from sqlalchemy import bindparam, func, insert, select, text, update
 from sqlalchemy.dialects.mysql import insert as mysql_insert
 from sqlalchemy.exc import IntegrityError, OperationalError, StatementError
 
@@ -39,6 +40,7 @@ BY_IDS = select(outbox).where(outbox.c.id.in_(bindparam("b_ids", expanding=True)
 LABELED = select(market_quotes.c.venue, market_quotes.c.bid.label("best_bid"),
                  market_quotes.c.quoted_at.label("at")).where(
     market_quotes.c.venue == bindparam("b_venue"))  # fmt: skip
+SLEEP = select(func.sleep(5).label("slept"))
 QUOTE_IGNORE = insert(market_quotes).prefix_with("IGNORE", dialect="mysql").prefix_with(
     "OR IGNORE", dialect="sqlite")
 QUOTE_UPSERT = mysql_insert(market_quotes)
@@ -306,3 +308,29 @@ async def test_a_multi_row_insert_returns_its_ids_in_row_order(store: Store) -> 
         stored_ids = dict((await conn.execute(select(outbox.c.event, outbox.c.id))).all())
     assert [r["id"] for r in got] == [stored_ids[f"e{10 + i}"] for i in range(5)]
     assert [r["id"] for r in got] == sorted(r["id"] for r in got)
+
+
+@pytest.mark.mysql
+async def test_a_statement_cancelled_midway_leaves_a_usable_pool(mysql_store: Store) -> None:
+    """Cancelled while the server runs the statement: the cancellation propagates (nothing
+    swallows it), the connection, in an unknown protocol state, is dropped as SQLAlchemy drops
+    it, and the next unit of work gets a fresh one."""
+    store = mysql_store
+    started = asyncio.Event()
+
+    async def slow() -> None:
+        async with store.transaction() as conn:
+            assert direct.sends(conn, SLEEP, [])
+            started.set()
+            await direct.fetch(conn, SLEEP)
+
+    task = asyncio.create_task(slow())
+    await started.wait()
+    await asyncio.sleep(0.2)
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    await insert_events(store)
+    assert len(await stored(store)) == 1
+    async with store.read() as conn:
+        assert (await conn.execute(select(func.count()).select_from(outbox))).scalar() == 1
