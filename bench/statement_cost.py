@@ -1,9 +1,11 @@
-"""Client CPU of one keyed SELECT through SQLAlchemy + aiomysql, built per call against built
-once (a module constant with `bindparam`) and against the same SQL through `exec_driver_sql`,
-beside a `SELECT 1` of the same connection. Why hot statements are constants
-(docs/architecture.md → Stores; docs/benchmarks.md → Seventh round).
+"""Client CPU of one keyed SELECT through SQLAlchemy, built per call against built once (a
+module constant with `bindparam`), against the same SQL through `exec_driver_sql`, and against
+the constant sent on the driver's cursor (`store/direct.py`), beside a `SELECT 1` of the same
+connection; then one 6-row outbox INSERT through SQLAlchemy and directly. Why hot statements
+are constants and go direct (docs/architecture.md → Stores; docs/benchmarks.md → Seventh and
+Seventeenth rounds).
 
-    .venv/bin/python -m bench.statement_cost --executions 1000 --runs 3
+    .venv/bin/python -m bench.statement_cost --executions 1000 --runs 3 [--driver asyncmy]
 """
 
 from __future__ import annotations
@@ -17,6 +19,8 @@ from typing import Any
 
 from sqlalchemy import bindparam, select
 
+from apps.oms.store import direct
+from apps.oms.store.outbox import INSERT, event_row
 from apps.oms.store.store import Store
 from apps.oms.store.tables import positions
 from bench.harness import report, scratch_database
@@ -25,42 +29,69 @@ P = positions.c
 CONSTANT = select(positions).where(P.id == bindparam("b_id"))
 
 
+EVENTS = [event_row(account_id=None, namespace="oms", event="order_new",
+                    payload={"id": n, "symbol": "BTC/USDT", "qty": "0.1", "status": "open"})
+          for n in range(6)]  # fmt: skip
+
+
 async def measure(url: str, executions: int) -> dict[str, float]:
     store = Store.from_url(url, pool_size=1)
     sql = str(CONSTANT.compile(dialect=store.engine.dialect))
     try:
-        async with store.read() as conn:
+        found = await _reads(store, sql, executions)
+        async with store.transaction() as conn:
 
-            async def select_1() -> Any:
-                return (await conn.exec_driver_sql("SELECT 1")).first()
+            async def insert_sqlalchemy() -> Any:
+                return await conn.execute(INSERT, EVENTS)
 
-            async def built() -> Any:
-                return (await conn.execute(select(positions).where(P.id == 1))).first()
+            async def insert_direct() -> Any:
+                return await direct.insert_rows(conn, INSERT, EVENTS)
 
-            async def constant() -> Any:
-                return (await conn.execute(CONSTANT, {"b_id": 1})).first()
-
-            async def driver_sql() -> Any:
-                return (await conn.exec_driver_sql(sql, (1,))).first()
-
-            kinds: dict[str, Callable[[], Awaitable[Any]]] = {
-                "select_1": select_1, "built_per_call": built, "constant": constant,
-                "exec_driver_sql": driver_sql}  # fmt: skip
-            found: dict[str, float] = {}
-            for name, run in kinds.items():
-                for _ in range(100):  # warm: pool, compiled cache
-                    await run()
-                began = time.process_time()
-                for _ in range(executions):
-                    await run()
-                found[name] = round((time.process_time() - began) / executions * 1e6, 1)
-            return found
+            writes = {"insert_6_rows": insert_sqlalchemy, "insert_6_rows_direct": insert_direct}
+            found |= await _timed(writes, executions)
+        return found
     finally:
         await store.close()
 
 
-def run_once(executions: int) -> dict[str, float]:
-    with scratch_database("oms_stmt") as (_name, url):
+async def _timed(kinds: dict[str, Callable[[], Awaitable[Any]]], executions: int) -> dict[str, float]:
+    found: dict[str, float] = {}
+    for name, run in kinds.items():
+        for _ in range(100):  # warm: pool, compiled cache
+            await run()
+        began = time.process_time()
+        for _ in range(executions):
+            await run()
+        found[name] = round((time.process_time() - began) / executions * 1e6, 1)
+    return found
+
+
+async def _reads(store: Store, sql: str, executions: int) -> dict[str, float]:
+    async with store.read() as conn:
+
+        async def select_1() -> Any:
+            return (await conn.exec_driver_sql("SELECT 1")).first()
+
+        async def built() -> Any:
+            return (await conn.execute(select(positions).where(P.id == 1))).first()
+
+        async def constant() -> Any:
+            return (await conn.execute(CONSTANT, {"b_id": 1})).first()
+
+        async def driver_sql() -> Any:
+            return (await conn.exec_driver_sql(sql, (1,))).first()
+
+        async def constant_direct() -> Any:
+            return await direct.fetch_one(conn, CONSTANT, {"b_id": 1})
+
+        kinds: dict[str, Callable[[], Awaitable[Any]]] = {
+            "select_1": select_1, "built_per_call": built, "constant": constant,
+            "exec_driver_sql": driver_sql, "constant_direct": constant_direct}  # fmt: skip
+        return await _timed(kinds, executions)
+
+
+def run_once(executions: int, driver: str) -> dict[str, float]:
+    with scratch_database("oms_stmt", driver) as (_name, url):
         return asyncio.run(measure(url, executions))
 
 
@@ -68,11 +99,12 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--executions", type=int, default=1000)
     parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--driver", choices=["aiomysql", "asyncmy"], default="aiomysql")
     args = parser.parse_args()
-    runs = [run_once(args.executions) for _ in range(args.runs)]
+    runs = [run_once(args.executions, args.driver) for _ in range(args.runs)]
     medians = {k: statistics.median(r[k] for r in runs) for k in runs[0]}
     report("statement cost", {"client_cpu_us_per_execution": medians, "runs": runs,
-                              "executions": args.executions})  # fmt: skip
+                              "executions": args.executions, "driver": args.driver})  # fmt: skip
 
 
 if __name__ == "__main__":
