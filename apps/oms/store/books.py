@@ -28,6 +28,9 @@ P = positions.c
 D = deals.c
 UPDATE_POSITION = update(positions).where(P.id == bindparam("b_id"))
 INSERT_POSITION = insert(positions)
+WITH_TARGETS = select(positions).where(
+    P.account_id == bindparam("b_account"), P.is_open.is_(True),
+    or_(P.stop_loss.is_not(None), P.stop_gain.is_not(None)))  # fmt: skip
 INSERT_DEAL = insert(deals)
 
 
@@ -142,16 +145,8 @@ async def require_position_row(conn: AsyncConnection, position_id: int) -> dict[
 
 async def positions_with_targets(conn: AsyncConnection, account_id: int) -> list[Position]:
     """Open positions carrying a stop-loss or take-profit (what the trigger check watches)."""
-    rows = (
-        await conn.execute(
-            select(positions).where(
-                P.account_id == account_id,
-                P.is_open.is_(True),
-                or_(P.stop_loss.is_not(None), P.stop_gain.is_not(None)),
-            )
-        )
-    ).mappings()
-    return [position_from_row(dict(r)) for r in rows]
+    rows = await direct.fetch(conn, WITH_TARGETS, {"b_account": account_id})
+    return [position_from_row(r) for r in rows]
 
 
 async def deals_of_account(conn: AsyncConnection, account_id: int) -> list[Deal]:

@@ -59,7 +59,7 @@ class Plan:
     parameter comes from and how it is bound, and (a SELECT) how its columns are read."""
 
     sql: str  # an expanding list's placeholder is `__[POSTCOMPILE_<name>]`
-    names: tuple[str, ...]  # the bind name of each placeholder, in order
+    names: tuple[str, ...]  # the (escaped) bind name of each placeholder, in order
     keys: tuple[str, ...]  # the parameter key of each placeholder
     binds: tuple[Bind, ...]  # SQLAlchemy's bind processor of each placeholder (each element)
     expanding: tuple[bool, ...]  # an `IN` list bound as one placeholder per element
@@ -145,9 +145,9 @@ class NotDirect(Exception):
     """The statement has a part this path does not bind: SQLAlchemy executes it."""
 
 
-_PLANS: OrderedDict[tuple[int, tuple[str, ...], str], tuple[Executable, Plan | None]] = (
-    OrderedDict()
-)
+_PLANS: OrderedDict[
+    tuple[int, tuple[str, ...], int], tuple[Executable, Dialect, Plan | None]
+] = OrderedDict()
 
 
 def _plain(plan: Plan | None) -> Plan | None:
@@ -158,17 +158,19 @@ def _plain(plan: Plan | None) -> Plan | None:
 
 def plan_of(statement: Executable, keys: tuple[str, ...], dialect: Dialect) -> Plan | None:
     """The statement's plan for these parameter keys (None: SQLAlchemy executes it), compiled
-    once. Kept by the statement's identity, which the entry holds so that it is not reused."""
-    found = (id(statement), keys, dialect.name)
+    once. Kept by the statement's and the dialect's identity (an engine's dialect carries its
+    JSON codec, and MariaDB and MySQL 8 render an upsert differently), which the entry holds so
+    that neither id is reused."""
+    found = (id(statement), keys, id(dialect))
     entry = _PLANS.get(found)
-    if entry is not None and entry[0] is statement:
+    if entry is not None and entry[0] is statement and entry[1] is dialect:
         _PLANS.move_to_end(found)
-        return entry[1]
+        return entry[2]
     try:
         plan: Plan | None = _compile(statement, keys, dialect)
     except NotDirect:
         plan = None
-    _PLANS[found] = (statement, plan)
+    _PLANS[found] = (statement, dialect, plan)
     if len(_PLANS) > PLANS_KEPT:
         _PLANS.popitem(last=False)
     return plan
@@ -190,13 +192,18 @@ def _compile(statement: Executable, keys: tuple[str, ...], dialect: Dialect) -> 
     plan_keys: list[str] = []
     for name in names:
         param = by_name[name]
-        if param.key not in keys and param.key not in fixed:
+        # SQLAlchemy's `construct_params`: the parameter's key, else its bind name (what a
+        # `.values(col=literal)` answers to), else the value bound in the statement itself
+        key = param.key if param.key in keys or name not in keys else name
+        if key not in keys and key not in fixed:
             if param.required or param.callable is not None:
                 raise NotDirect(f"parameter {param.key} has no value")
-            fixed[param.key] = param.value  # bound in the statement itself
-        plan_keys.append(param.key)
+            fixed[key] = param.value
+        plan_keys.append(key)
     columns, types = _columns(compiled)
-    return Plan(compiled.string, names, tuple(plan_keys), tuple(_binds(compiled, names)),
+    escaped = compiled.escaped_bind_names
+    return Plan(compiled.string, tuple(escaped.get(n, n) for n in names), tuple(plan_keys),
+                tuple(_binds(compiled, names)),
                 tuple(by_name[n] in expanding_params for n in names), fixed,
                 columns, types, bool(compiled.effective_returning))  # fmt: skip
 
@@ -303,6 +310,9 @@ async def insert_row(conn: AsyncConnection, statement: Executable, row: Mapping[
     sync = _sync_of(conn)
     plan = None if sync is None else _plain(plan_of(statement, tuple(sorted(row)), sync.dialect))
     rendered = None if sync is None or plan is None else _bound(plan.render, row, plan.sql)
+    table = getattr(statement, "table", None)
+    if getattr(table, "autoincrement_column", None) is None:
+        raise ValueError(f"{getattr(table, 'name', statement)} has no auto-increment key to return")
     if sync is None or rendered is None:
         inserted = (await conn.execute(statement, dict(row))).inserted_primary_key
         assert inserted is not None  # noqa: S101 - an INSERT's result
@@ -326,7 +336,7 @@ async def insert_rows(
         sync is None
         or plan is None
         or any(plan.expanding)
-        or any(len(row) != len(keys) for row in rows[1:])  # SQLAlchemy decides
+        or any(set(row) != set(keys) for row in rows[1:])  # SQLAlchemy decides
     ):
         await conn.execute(statement, [dict(row) for row in rows])
         return
@@ -353,8 +363,8 @@ async def insert_returning(
     shape = None if plan is None or not plan.returning else plan.multi_row
     if sync is None or plan is None or shape is None or len(plan.columns) != 1:
         return None
-    if any(len(row) != len(keys) for row in rows[1:]):
-        return None
+    if plan.columns[0] in keys or any(set(row) != set(keys) for row in rows[1:]):
+        return None  # ids given by the rows themselves: SQLAlchemy pairs them
     head, group, tail = shape
     found: list[Row] = []
     for start in range(0, len(rows), RETURNING_ROWS):
@@ -371,7 +381,7 @@ def _bound(bind: Callable[[Any], Any], value: Any, sql: str) -> Any:
     """Bind processors' own errors (a float for a `Money` column) as SQLAlchemy reports them."""
     try:
         return bind(value)
-    except (TypeError, ValueError, KeyError) as exc:
+    except Exception as exc:  # what SQLAlchemy wraps (TypeError, decimal.InvalidOperation…)
         raise sa_exc.StatementError(f"({type(exc).__name__}) {exc}", sql, None, exc) from exc
 
 
@@ -397,6 +407,10 @@ async def _send(
             description = cursor.description
             counts = int(cursor.rowcount), int(cursor.lastrowid or 0)
     except BaseException as exc:  # a driver error, or cancelled in mid-statement
+        try:  # the adapter's own mapping first (asyncmy: AttributeError → InternalError)
+            adapted._handle_exception(exc)
+        except BaseException as mapped:
+            exc = mapped
         await greenlet_spawn(_handle, sync, exc, sql, args)
         raise  # pragma: no cover - `_handle` always raises
     if read is None:

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import bindparam, or_, select, update
+from sqlalchemy import Select, bindparam, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from apps.oms.store import direct
@@ -75,8 +75,7 @@ def _takeable(owner: str, now: datetime, dead_after: float | None) -> Any:
     return or_(free, L.owner.not_in(live_workers(now, dead_after)))
 
 
-async def accounts_with_work(conn: AsyncConnection, limit: int) -> list[int]:
-    """Accounts with unfinished commands, open orders (order sync) or watched targets."""
+def _with_work() -> tuple[Select[Any], ...]:
     c, o, p = commands.c, orders.c, positions.c
     queries = (
         select(c.account_id).where(c.status.in_(("queued", "running"))),
@@ -85,13 +84,22 @@ async def accounts_with_work(conn: AsyncConnection, limit: int) -> list[int]:
             p.is_open.is_(True), or_(p.stop_loss.is_not(None), p.stop_gain.is_not(None))
         ),
     )
+    return tuple(query.group_by(query.selected_columns[0]).order_by(query.selected_columns[0])
+                 .limit(bindparam("b_limit")) for query in queries)  # fmt: skip
+
+
+# a worker's housekeeping reads, several times a second: built once
+WITH_WORK = _with_work()
+
+
+async def accounts_with_work(conn: AsyncConnection, limit: int) -> list[int]:
+    """Accounts with unfinished commands, open orders (order sync) or watched targets."""
     found: list[int] = []
-    for query in queries:
-        query = query.group_by(query.selected_columns[0]).order_by(query.selected_columns[0])
+    for query in WITH_WORK:
         found += [
             int(a)
-            for a in (await conn.execute(query.limit(limit))).scalars()
-            if int(a) not in found
+            for a in (int(r["account_id"]) for r in await direct.fetch(conn, query, {"b_limit": limit}))
+            if a not in found
         ]
     return found
 

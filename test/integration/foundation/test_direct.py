@@ -334,3 +334,28 @@ async def test_a_statement_cancelled_midway_leaves_a_usable_pool(mysql_store: St
     assert len(await stored(store)) == 1
     async with store.read() as conn:
         assert (await conn.execute(select(func.count()).select_from(outbox))).scalar() == 1
+
+
+async def test_binding_follows_sqlalchemys_rules_for_keys_and_names(store: Store) -> None:
+    """A `.values()` literal answers to a parameter of its column's name, as it does under
+    SQLAlchemy; a value the statement binds itself is used when no parameter names it; rows
+    that give their own ids, and tables without an auto-increment key, go to SQLAlchemy."""
+    literal = update(outbox).where(outbox.c.id == bindparam("b_id")).values(event="lit")
+    async with store.transaction() as conn:
+        await direct.insert_rows(conn, INSERT_OUTBOX, events(2))
+    async with store.read() as conn:
+        first, second = (await conn.execute(select(outbox.c.id).order_by(outbox.c.id))).scalars()
+    async with store.transaction() as conn:
+        assert await direct.execute(conn, literal, {"b_id": first}) == 1
+        assert await direct.execute(conn, literal, {"b_id": second, "event": "param"}) == 1
+    assert [r["event"] for r in await stored(store)] == ["lit", "param"]
+    returning = insert(outbox).returning(outbox.c.id, sort_by_parameter_order=True)
+    own_ids = [{**row, "id": n} for row, n in zip(events(2, 5), (900, 800), strict=True)]
+    async with store.transaction() as conn:
+        assert await direct.insert_returning(conn, returning, own_ids) is None
+        quote = {"venue": "k", "symbol": "N/A", "quoted_at": STAMP}
+        with pytest.raises(ValueError, match="no auto-increment key"):
+            await direct.insert_row(conn, INSERT_QUOTE, quote)  # it returns an id: not here
+    with pytest.raises(StatementError, match="InvalidOperation"):
+        async with store.transaction() as conn:
+            await direct.insert_rows(conn, INSERT_QUOTE, [{**quote, "bid": Decimal("1e50")}])
