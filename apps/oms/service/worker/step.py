@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import asyncio
 
-from apps.oms.service.ports import JoinableVenuePort
+from apps.oms.service.ports import JoinableVenuePort, implements
 from apps.oms.service.worker import dispatch, joined
 from apps.oms.service.worker.group import GroupCommit
 from apps.oms.service.worker.runtime import AccountRuntime
@@ -19,7 +19,7 @@ def joinable(rt: AccountRuntime) -> JoinableVenuePort | None:
     venue = rt.venue
     if rt.settings.batch_size <= 0:
         return None
-    return venue if isinstance(venue, JoinableVenuePort) and venue.joinable() else None
+    return venue if implements(venue, JoinableVenuePort) and venue.joinable() else None
 
 
 async def run_next(

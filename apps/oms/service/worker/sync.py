@@ -24,7 +24,7 @@ from weakref import WeakKeyDictionary
 
 import ccxt
 
-from apps.oms.service.ports import MatchingVenuePort, Structure
+from apps.oms.service.ports import MatchingVenuePort, Structure, implements
 from apps.oms.service.views import order_view
 from apps.oms.service.worker.booking import book_trade
 from apps.oms.service.worker.results import adopt
@@ -38,7 +38,7 @@ _CURSORS: WeakKeyDictionary[Any, dict[str, int]] = WeakKeyDictionary()
 
 async def sync_orders(rt: AccountRuntime) -> int:
     """One sync round; returns how many trades or order states were recorded."""
-    polled = not isinstance(rt.venue, MatchingVenuePort)
+    polled = not implements(rt.venue, MatchingVenuePort)
     async with rt.store.read() as conn:
         open_rows = await order_records.linked_open_orders(conn, rt.account_id)
         unlinked_since = None
@@ -50,7 +50,7 @@ async def sync_orders(rt: AccountRuntime) -> int:
         return await sync_polled(rt, open_rows, unlinked_since)
     timeout = rt.settings.venue_timeout_seconds
     try:
-        if isinstance(rt.venue, MatchingVenuePort):
+        if implements(rt.venue, MatchingVenuePort):
             await asyncio.wait_for(rt.venue.match(), timeout)
         since = min(r["created_at"] for r in open_rows) - LOOKBACK
         trades = await asyncio.wait_for(

@@ -1,0 +1,21 @@
+"""`ports.implements`: a runtime-checkable port's isinstance answered once per class."""
+
+from typing import Any
+
+from apps.oms.service import ports
+from apps.oms.service.ports import JoinableVenuePort, MatchingVenuePort, implements
+
+
+class Plain:
+    async def fetch_balance(self, params: Any = None) -> Any: ...
+
+
+def test_implements_answers_as_isinstance_and_once_per_class() -> None:
+    from apps.oms.exchange.paper.venue import PaperVenue
+
+    venue = PaperVenue.__new__(PaperVenue)  # the class decides; no state is needed
+    for port in (MatchingVenuePort, JoinableVenuePort):
+        assert implements(venue, port) is isinstance(venue, port) is True
+        assert implements(Plain(), port) is isinstance(Plain(), port) is False
+    assert ports._IMPLEMENTS[(PaperVenue, JoinableVenuePort)] is True
+    assert ports._IMPLEMENTS[(Plain, MatchingVenuePort)] is False
