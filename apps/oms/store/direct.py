@@ -1,12 +1,12 @@
 """Hot statements sent on the driver's own cursor (MySQL/MariaDB), past SQLAlchemy's
 per-statement execution (docs/architecture.md → Stores → Direct statements).
 
-SQLAlchemy's execution of a statement that is already compiled and cached still costs ~100–170
-µs of client CPU per statement on this machine on top of the driver's own work (a greenlet per
-call, an execution context, a cursor result): as much again as the driver itself, or more
-(docs/benchmarks.md → Seventeenth round). The statements every command runs (its inserts and
-row updates, the numbering of its events, the reads of the accept, the group commit and the
-stream's tail) go through here instead:
+SQLAlchemy's execution of a statement that is already compiled and cached costs a third more
+client CPU than sending it directly (a greenlet per call, an execution context, a cursor
+result: a keyed SELECT 201 → 139 µs on asyncmy, a 6-row insert 253 → 176 µs;
+`bench.statement_cost`, docs/benchmarks.md → Seventeenth round). The statements every command
+runs (its inserts and row updates, the numbering of its events, the reads of the accept, the
+group commit and the stream's tail) go through here instead:
 
 - each statement is compiled once per parameter key set with SQLAlchemy's own compiler and
   dialect (`Plan`), so the SQL text is what `conn.execute` would send; an expanding `IN`
