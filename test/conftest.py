@@ -50,6 +50,14 @@ def _mysql_available() -> str | None:
     return None
 
 
+def kill_mysql_sessions(*session_ids: int) -> None:
+    """Drop these server sessions (`KILL CONNECTION`), as a server restart or a network cut
+    would: the pool finds out on its next statement on them."""
+    with _admin_connection() as conn, conn.cursor() as cur:
+        for session_id in session_ids:
+            cur.execute(f"KILL CONNECTION {int(session_id)}")
+
+
 def create_mysql_database(prefix: str = "oms_test") -> tuple[str, str]:
     """Create a uniquely named database; return (name, SQLAlchemy URL)."""
     problem = _mysql_available()

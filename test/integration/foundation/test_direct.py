@@ -12,7 +12,6 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-import pymysql
 import pytest
 from sqlalchemy import bindparam, func, insert, select, text, update
 from sqlalchemy.dialects.mysql import insert as mysql_insert
@@ -23,7 +22,7 @@ from apps.oms.store.migrate import upgrade_async
 from apps.oms.store.store import Store, is_store_outage
 from apps.oms.store.tables import accounts, market_quotes, outbox
 
-from ...conftest import create_mysql_database, drop_mysql_database
+from ...conftest import create_mysql_database, drop_mysql_database, kill_mysql_sessions
 
 STAMP = datetime(2026, 11, 24, 1, 2, 3, 456789, tzinfo=UTC)
 EXACT = Decimal("123456789.123456789012345678")
@@ -227,8 +226,7 @@ async def test_a_lost_connection_is_an_outage_and_the_pool_recovers(mysql_store:
     store = mysql_store
     async with store.transaction() as conn:
         session = (await conn.execute(text("SELECT CONNECTION_ID()"))).scalar_one()
-    with pymysql.connect(host="127.0.0.1", user="root", password="") as killer:
-        killer.cursor().execute(f"KILL CONNECTION {int(session)}")
+    kill_mysql_sessions(session)
     with pytest.raises(OperationalError) as raised:
         await insert_events(store)
     assert is_store_outage(raised.value)

@@ -11,6 +11,8 @@ from apps.oms.store.migrate import current, head_revision, upgrade_async
 from apps.oms.store.store import Store
 from apps.oms.store.tables import accounts, market_quotes, metadata
 
+from ...conftest import kill_mysql_sessions
+
 pytestmark = pytest.mark.mysql
 
 EXACT = Decimal("123456789.123456789012345678")
@@ -127,7 +129,6 @@ async def test_a_connection_lost_inside_a_transaction_surfaces_as_an_outage(
     """The server drops a transaction's connection (restart, killed session): the error that
     leaves `Store.transaction` is the driver's, which the API answers with 503 and the worker
     waits out, not an error of the transaction's own bookkeeping about the dead connection."""
-    import pymysql
     from sqlalchemy import text
 
     from apps.oms.store.store import is_store_outage
@@ -137,8 +138,7 @@ async def test_a_connection_lost_inside_a_transaction_surfaces_as_an_outage(
     async def killed_midway() -> None:
         async with store.transaction() as conn:
             session = (await conn.execute(text("SELECT CONNECTION_ID()"))).scalar_one()
-            with pymysql.connect(host="127.0.0.1", user="root", password="") as killer:
-                killer.cursor().execute(f"KILL CONNECTION {int(session)}")
+            kill_mysql_sessions(session)
             await conn.execute(text("SELECT 1"))
 
     try:
@@ -159,7 +159,6 @@ async def test_a_dropped_connection_under_a_consistent_read_is_an_outage(
     isolation level raises the driver's own error, outside SQLAlchemy's wrapping. It is still
     a store outage (the API answers 503 and a retry succeeds), never an internal error (the
     e2e read-model property test met a 500 there)."""
-    import pymysql
     from sqlalchemy import text
 
     from apps.oms.store import stream
@@ -169,8 +168,7 @@ async def test_a_dropped_connection_under_a_consistent_read_is_an_outage(
     try:
         async with stream.consistent_read(store) as conn:  # the write pool's one connection
             session = (await conn.execute(text("SELECT CONNECTION_ID()"))).scalar_one()
-        with pymysql.connect(host="127.0.0.1", user="root", password="") as killer:
-            killer.cursor().execute(f"KILL CONNECTION {int(session)}")
+        kill_mysql_sessions(session)
         with pytest.raises(Exception) as caught:  # noqa: PT011 - which one is the point
             async with stream.consistent_read(store) as conn:
                 await conn.execute(text("SELECT 1"))
@@ -228,7 +226,6 @@ async def test_a_server_restart_fails_one_request_across_both_pools(
     each session killed). The first statement to fail on either pool drops the other pool's
     connections too, so the next write, like the next read, runs on a fresh connection: one
     request fails, as with one pool, not one per pool."""
-    import pymysql
     from sqlalchemy import text
 
     from apps.oms.store.store import is_store_outage
@@ -241,9 +238,7 @@ async def test_a_server_restart_fails_one_request_across_both_pools(
         async with store.transaction() as conn:
             writer = (await conn.execute(session)).scalar_one()
         assert reader != writer  # two pools, one connection each
-        with pymysql.connect(host="127.0.0.1", user="root", password="") as killer:
-            for dropped in (reader, writer):
-                killer.cursor().execute(f"KILL CONNECTION {int(dropped)}")
+        kill_mysql_sessions(reader, writer)
         with pytest.raises(Exception) as caught:  # noqa: PT011 - which one is the point
             async with store.read() as conn:
                 await conn.execute(text("SELECT 1"))
