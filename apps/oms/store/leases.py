@@ -96,11 +96,9 @@ async def accounts_with_work(conn: AsyncConnection, limit: int) -> list[int]:
     """Accounts with unfinished commands, open orders (order sync) or watched targets."""
     found: list[int] = []
     for query in WITH_WORK:
-        found += [
-            int(a)
-            for a in (int(r["account_id"]) for r in await direct.fetch(conn, query, {"b_limit": limit}))
-            if a not in found
-        ]
+        for row in await direct.fetch(conn, query, {"b_limit": limit}):
+            if (account_id := int(row["account_id"])) not in found:
+                found.append(account_id)
     return found
 
 
