@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from decimal import Decimal
 
-from sqlalchemy import update
+from sqlalchemy import delete, update
 
 from apps.oms.clock import utcnow
 from apps.oms.store import accounts as account_store
@@ -42,11 +42,11 @@ async def test_recheck_states_of_several_accounts_in_one_read(
 ) -> None:
     """The worker's re-check reads block, risk state and limits of a group's accounts in one
     statement: each account gets its own (a blocked account with two scopes of limits, one
-    restricted without limits, one plain) and an id that is not there is neither blocked nor
-    limited."""
+    restricted without limits, one plain, one without a risk-state row: its status alone
+    decides) and an id that is not there is neither blocked nor limited."""
     h = harness()
-    limited, restricted, plain = (await h.account("netting"), await h.account("hedge"),
-                                  await h.account("netting"))  # fmt: skip
+    limited, restricted, plain, bare = (await h.account("netting"), await h.account("hedge"),
+                                        await h.account("netting"), await h.account("hedge"))  # fmt: skip
     async with h.store.transaction() as conn:
         await risk_store.put_limits(conn, limited, 0, {"max_open_positions": 2}, utcnow())
         await risk_store.put_limits(conn, limited, 7, {"daily_loss_limit": Decimal(40)}, utcnow())
@@ -55,13 +55,17 @@ async def test_recheck_states_of_several_accounts_in_one_read(
         await conn.execute(update(account_risk_state)
                            .where(account_risk_state.c.account_id == restricted)
                            .values(allow_new_positions=False, out_of_sync_blocks=True))  # fmt: skip
+        await conn.execute(delete(account_risk_state)
+                           .where(account_risk_state.c.account_id == bare))  # fmt: skip
+        await conn.execute(update(accounts).where(accounts.c.id == bare).values(status="blocked"))
     async with h.store.read() as conn:
-        got = await risk_store.recheck_states(conn, [plain, 10**9, restricted, limited])
+        got = await risk_store.recheck_states(conn, [plain, 10**9, restricted, limited, bare])
         limits = await risk_store.get_limits(conn, limited)
     assert set(limits) == {0, 7}
     assert got == {
         limited: risk_store.RecheckState(True, True, False, limits),
         restricted: risk_store.RecheckState(False, False, True, {}),
         plain: risk_store.RecheckState(False, True, False, {}),
+        bare: risk_store.RecheckState(True, True, False, {}),
         10**9: risk_store.UNKNOWN_ACCOUNT,
     }
