@@ -32,7 +32,7 @@ Python-side callable defaults, tuple parameters).
 from __future__ import annotations
 
 from collections import OrderedDict
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -67,6 +67,9 @@ class Plan:
     columns: tuple[str, ...]  # a SELECT's (or RETURNING's) row keys, in column order
     types: tuple[TypeEngine[Any], ...]  # and their types
     returning: bool  # an INSERT … RETURNING: only `insert_returning` sends it
+    # an INSERT's SQL around its one VALUES group (head, group, tail) when every placeholder is
+    # in that group: several rows are written by repeating the group (`insert_returning`)
+    values_group: tuple[str, str, str] | None
     rendered: dict[tuple[int, ...], str] = field(default_factory=dict)  # by list lengths
     readers: dict[tuple[Any, ...], tuple[Bind, ...]] = field(default_factory=dict)
 
@@ -101,30 +104,14 @@ class Plan:
                 self.rendered[lengths] = sql
         return sql
 
-    def args(self, params: Mapping[str, Any]) -> list[Any]:
-        """Arguments of a statement without `IN` lists."""
-        out: list[Any] = []
-        fixed = self.fixed
-        for key, bind in zip(self.keys, self.binds, strict=True):
-            value = params[key] if key in params else fixed[key]
-            out.append(value if bind is None else bind(value))
-        return out
-
     def rows(self, rows: Sequence[Mapping[str, Any]]) -> list[list[Any]]:
-        return [self.args(row) for row in rows]
-
-    @property
-    def multi_row(self) -> tuple[str, str, str] | None:
-        """An INSERT's SQL around its one VALUES group (head, group, tail), when every
-        placeholder is in that group: rows are written by repeating the group."""
-        head, found, rest = self.sql.partition(" VALUES (")
-        group = "(" + ", ".join(["%s"] * len(self.keys)) + ")"
-        if not found or any(self.expanding) or not ("(" + rest).startswith(group):
-            return None
-        tail = rest[len(group) - 1 :]
-        if "%s" in tail or " VALUES (" in tail:
-            return None
-        return head + " VALUES ", group, tail
+        """Each row's arguments (a statement without `IN` lists: `render` never declines)."""
+        out = []
+        for row in rows:
+            rendered = self.render(row)
+            assert rendered is not None  # noqa: S101 - no expanding parameter
+            out.append(rendered[1])
+        return out
 
     def read(self, dialect: Dialect, description: Any, found: Sequence[Sequence[Any]]) -> list[Row]:
         """The driver's rows as `RowMapping`s would give them (keys, values' Python types)."""
@@ -148,12 +135,6 @@ class NotDirect(Exception):
 _PLANS: OrderedDict[
     tuple[int, tuple[str, ...], int], tuple[Executable, Dialect, Plan | None]
 ] = OrderedDict()
-
-
-def _plain(plan: Plan | None) -> Plan | None:
-    """A plan for `execute`, `insert_row(s)` and `fetch` (RETURNING goes through
-    `insert_returning`, which writes several rows' VALUES itself)."""
-    return None if plan is None or plan.returning else plan
 
 
 def plan_of(statement: Executable, keys: tuple[str, ...], dialect: Dialect) -> Plan | None:
@@ -202,10 +183,23 @@ def _compile(statement: Executable, keys: tuple[str, ...], dialect: Dialect) -> 
         plan_keys.append(key)
     columns, types = _columns(compiled)
     escaped = compiled.escaped_bind_names
+    expanding = tuple(by_name[n] in expanding_params for n in names)
     return Plan(compiled.string, tuple(escaped.get(n, n) for n in names), tuple(plan_keys),
-                tuple(_binds(compiled, names)),
-                tuple(by_name[n] in expanding_params for n in names), fixed,
-                columns, types, bool(compiled.effective_returning))  # fmt: skip
+                tuple(_binds(compiled, names)), expanding, fixed, columns, types,
+                bool(compiled.effective_returning),
+                None if any(expanding) else _values_group(compiled.string, len(names)))  # fmt: skip
+
+
+def _values_group(sql: str, placeholders: int) -> tuple[str, str, str] | None:
+    """`sql` around its one VALUES group (head, group, tail), when every placeholder is in it."""
+    head, found, rest = sql.partition(" VALUES (")
+    group = "(" + ", ".join(["%s"] * placeholders) + ")"
+    if not found or not ("(" + rest).startswith(group):
+        return None
+    tail = rest[len(group) - 1 :]
+    if "%s" in tail or " VALUES (" in tail:
+        return None
+    return head + " VALUES ", group, tail
 
 
 def _columns(compiled: SQLCompiler) -> tuple[tuple[str, ...], tuple[TypeEngine[Any], ...]]:
@@ -258,13 +252,25 @@ def _sync_of(conn: AsyncConnection) -> Connection | None:
     return sync if driver.get_autocommit() else None
 
 
-def sends(conn: AsyncConnection, statement: Executable, keys: Sequence[str]) -> bool:
-    """Whether `statement` with these parameter keys goes directly on this connection now."""
+def _route(
+    conn: AsyncConnection, statement: Executable, keys: Iterable[str], *, returning: bool = False
+) -> tuple[Connection, Plan] | None:
+    """The connection and plan to send `statement` directly with these parameter keys, or
+    None (SQLAlchemy executes). RETURNING plans only for `insert_returning`."""
     sync = _sync_of(conn)
     if sync is None:
-        return False
+        return None
     plan = plan_of(statement, tuple(sorted(keys)), sync.dialect)
-    return plan is not None and (not plan.returning or plan.multi_row is not None)
+    if plan is None or plan.returning != returning:
+        return None
+    return sync, plan
+
+
+def sends(conn: AsyncConnection, statement: Executable, keys: Sequence[str]) -> bool:
+    """Whether `statement` with these parameter keys goes directly on this connection now."""
+    plain = _route(conn, statement, keys)
+    routed = plain or _route(conn, statement, keys, returning=True)
+    return routed is not None and (plain is not None or routed[1].values_group is not None)
 
 
 async def fetch(
@@ -272,14 +278,14 @@ async def fetch(
 ) -> list[Row]:
     """`conn.execute(statement, params).mappings().all()` for a SELECT, as dictionaries."""
     values = params or {}
-    sync = _sync_of(conn)
-    plan = None if sync is None else _plain(plan_of(statement, tuple(sorted(values)), sync.dialect))
-    rendered = None if sync is None or plan is None or not plan.columns else _bound(
-        plan.render, values, plan.sql)  # fmt: skip
-    if sync is None or plan is None or rendered is None:
+    routed = _route(conn, statement, values)
+    rendered = None
+    if routed is not None and routed[1].columns:
+        rendered = _bound(routed[1].render, values, routed[1].sql)
+    if routed is None or rendered is None:
         return [dict(r) for r in (await conn.execute(statement, dict(values))).mappings()]
-    sql, args = rendered
-    return (await _send(sync, sql, args, read=plan))[2]
+    sync, plan = routed
+    return (await _send(sync, *rendered, read=plan))[2]
 
 
 async def fetch_one(
@@ -296,28 +302,26 @@ async def execute(
     """`conn.execute(statement, params)` for a write; returns the rows it matched (MySQL's
     found rows, as `CursorResult.rowcount` gives them)."""
     values = params or {}
-    sync = _sync_of(conn)
-    plan = None if sync is None else _plain(plan_of(statement, tuple(sorted(values)), sync.dialect))
-    rendered = None if sync is None or plan is None else _bound(plan.render, values, plan.sql)
-    if sync is None or rendered is None:
+    routed = _route(conn, statement, values)
+    rendered = None if routed is None else _bound(routed[1].render, values, routed[1].sql)
+    if routed is None or rendered is None:
         return int((await conn.execute(statement, dict(values))).rowcount)
-    return (await _send(sync, *rendered))[0]
+    return (await _send(routed[0], *rendered))[0]
 
 
 async def insert_row(conn: AsyncConnection, statement: Executable, row: Mapping[str, Any]) -> int:
     """`conn.execute(statement, row)` for an INSERT of one row; returns its auto-increment id
     (`inserted_primary_key`)."""
-    sync = _sync_of(conn)
-    plan = None if sync is None else _plain(plan_of(statement, tuple(sorted(row)), sync.dialect))
-    rendered = None if sync is None or plan is None else _bound(plan.render, row, plan.sql)
     table = getattr(statement, "table", None)
     if getattr(table, "autoincrement_column", None) is None:
         raise ValueError(f"{getattr(table, 'name', statement)} has no auto-increment key to return")
-    if sync is None or rendered is None:
+    routed = _route(conn, statement, row)
+    rendered = None if routed is None else _bound(routed[1].render, row, routed[1].sql)
+    if routed is None or rendered is None:
         inserted = (await conn.execute(statement, dict(row))).inserted_primary_key
         assert inserted is not None  # noqa: S101 - an INSERT's result
         return int(inserted[0])
-    return (await _send(sync, *rendered))[1]
+    return (await _send(routed[0], *rendered))[1]
 
 
 async def insert_rows(
@@ -329,19 +333,18 @@ async def insert_rows(
     limit), rows in list order, their auto-increment ids too."""
     if not rows:
         return
-    keys = tuple(sorted(rows[0]))
-    sync = _sync_of(conn)
-    plan = None if sync is None else _plain(plan_of(statement, keys, sync.dialect))
+    keys = set(rows[0])
+    routed = _route(conn, statement, keys)
     if (
-        sync is None
-        or plan is None
-        or any(plan.expanding)
-        or any(set(row) != set(keys) for row in rows[1:])  # SQLAlchemy decides
+        routed is None
+        or any(routed[1].expanding)
+        or any(set(row) != keys for row in rows[1:])  # SQLAlchemy decides
     ):
         await conn.execute(statement, [dict(row) for row in rows])
         return
+    sync, plan = routed
     if len(rows) == 1:
-        await _send(sync, plan.sql, _bound(plan.args, rows[0], plan.sql))
+        await _send(sync, plan.sql, _bound(plan.rows, rows, plan.sql)[0])
     else:
         await _send(sync, plan.sql, _bound(plan.rows, rows, plan.sql), many=True)
 
@@ -357,22 +360,23 @@ async def insert_returning(
     write)."""
     if not rows:
         return []
-    keys = tuple(sorted(rows[0]))
-    sync = _sync_of(conn)
-    plan = None if sync is None else plan_of(statement, keys, sync.dialect)
-    shape = None if plan is None or not plan.returning else plan.multi_row
-    if sync is None or plan is None or shape is None or len(plan.columns) != 1:
+    keys = set(rows[0])
+    routed = _route(conn, statement, keys, returning=True)
+    if routed is None:
         return None
-    if plan.columns[0] in keys or any(set(row) != set(keys) for row in rows[1:]):
+    sync, plan = routed
+    if plan.values_group is None or len(plan.columns) != 1:
+        return None
+    (column,) = plan.columns
+    if column in keys or any(set(row) != keys for row in rows[1:]):
         return None  # ids given by the rows themselves: SQLAlchemy pairs them
-    head, group, tail = shape
+    head, group, tail = plan.values_group
     found: list[Row] = []
     for start in range(0, len(rows), RETURNING_ROWS):
         chunk = rows[start : start + RETURNING_ROWS]
         sql = head + ", ".join([group] * len(chunk)) + tail
         args = [a for row_args in _bound(plan.rows, chunk, sql) for a in row_args]
         got = (await _send(sync, sql, args, read=plan))[2]
-        (column,) = plan.columns
         found += sorted(got, key=lambda r: r[column])
     return found
 

@@ -253,7 +253,7 @@ def test_plans_are_compiled_once_and_refuse_what_they_cannot_bind() -> None:
     returning = direct.plan_of(insert(outbox).returning(outbox.c.id), keys, dialect)
     assert returning is not None
     assert returning.returning  # only `insert_returning` sends it
-    assert returning.multi_row is not None
+    assert returning.values_group is not None
     literal = select(outbox).where(outbox.c.id == bindparam("x", literal_execute=True))
     assert direct.plan_of(literal, ("x",), dialect) is None
 
