@@ -50,6 +50,11 @@ def _mysql_available() -> str | None:
     return None
 
 
+def mysql_admin_connection() -> pymysql.connections.Connection:
+    """An autocommit session of the test server's configured user (no database chosen)."""
+    return _admin_connection()
+
+
 def kill_mysql_sessions(*session_ids: int) -> None:
     """Drop these server sessions (`KILL CONNECTION`), as a server restart or a network cut
     would: the pool finds out on its next statement on them."""

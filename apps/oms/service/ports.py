@@ -171,6 +171,11 @@ class JoinedTransaction(Protocol):
     async def preload(self, account_ids: list[int]) -> None:
         """These accounts' venue state will be used: read (and lock) it for all in one go."""
 
+    async def prepare(
+        self, account_ids: list[int], client_ids: dict[int, list[str]], symbols: list[str]
+    ) -> None:
+        """`preload`, `expect_client_ids_of` and the prices of these symbols, in one go."""
+
 
 @runtime_checkable
 class JoinableVenuePort(MatchingVenuePort, Protocol):

@@ -15,7 +15,7 @@ from apps.oms.domain.enums import PositionMode
 from apps.oms.domain.positions import Deal, Position
 from apps.oms.store import direct
 from apps.oms.store.leases import lock
-from apps.oms.store.many import insert_returning_ids, update_by_id
+from apps.oms.store.many import insert_returning_ids, update_by_id_later
 from apps.oms.store.positions import (
     deal_from_row,
     flat_values,
@@ -100,10 +100,13 @@ async def update_position(conn: AsyncConnection, position: Position) -> None:
 
 async def update_positions(conn: AsyncConnection, changed: dict[int, Position]) -> None:
     """Several (locked) positions' updates (id -> position as it is now) in one statement."""
-    if len(changed) == 1:
-        await update_position(conn, *changed.values())
+    if len(changed) == 1:  # held back to the next statement or the commit (`direct.later`)
+        (position,) = changed.values()
+        await direct.later(conn, UPDATE_POSITION,
+                           {**position_values(position), "b_id": position.position_id})  # fmt: skip
     elif changed:
-        await update_by_id(conn, positions, {pid: position_values(p) for pid, p in changed.items()})
+        await update_by_id_later(conn, positions,
+                                 {pid: position_values(p) for pid, p in changed.items()})  # fmt: skip
 
 
 def deal_values(deal: Deal, taker_or_maker: str | None = None) -> dict[str, Any]:

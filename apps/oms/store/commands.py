@@ -10,7 +10,7 @@ from sqlalchemy import bindparam, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from apps.oms.store import direct
-from apps.oms.store.many import insert_returning_ids, update_by_id
+from apps.oms.store.many import insert_returning_ids, update_by_id_later
 from apps.oms.store.tables import commands
 
 TERMINAL = ("completed", "failed", "canceled")
@@ -74,11 +74,14 @@ async def set_order_id(conn: AsyncConnection, command_id: int, order_id: int) ->
 
 
 async def set_order_ids(conn: AsyncConnection, order_ids: dict[int, int]) -> None:
-    """Several commands' order ids (command id -> order id) in one statement."""
+    """Several commands' order ids (command id -> order id) in one statement, held back to
+    the transaction's next statement or its commit (`direct.later`)."""
     if len(order_ids) == 1:
-        await set_order_id(conn, *next(iter(order_ids.items())))
+        ((command_id, order_id),) = order_ids.items()
+        await direct.later(conn, SET_ORDER_ID, {"order_id": order_id, "b_id": command_id})
     elif order_ids:
-        await update_by_id(conn, commands, {c: {"order_id": o} for c, o in order_ids.items()})
+        await update_by_id_later(conn, commands,
+                                 {c: {"order_id": o} for c, o in order_ids.items()})  # fmt: skip
 
 
 async def find_by_request_id(

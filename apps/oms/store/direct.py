@@ -35,19 +35,24 @@ from collections import OrderedDict
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
+from weakref import WeakKeyDictionary
 
+from sqlalchemy import event
 from sqlalchemy import exc as sa_exc
 from sqlalchemy.engine import Connection, Dialect
-from sqlalchemy.ext.asyncio import AsyncConnection
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from sqlalchemy.sql import ClauseElement, Executable
 from sqlalchemy.sql.compiler import SQLCompiler
 from sqlalchemy.types import TypeEngine
-from sqlalchemy.util import greenlet_spawn
+from sqlalchemy.util import await_only, greenlet_spawn
 
 #: plans kept (statements are module constants, or bounded families of shapes)
 PLANS_KEPT = 1024
 #: rows per multi-row INSERT … RETURNING (SQLAlchemy's `insertmanyvalues_page_size`)
 RETURNING_ROWS = 1000
+#: characters of held writes sent in one multi-statement query at most (far below MariaDB's
+#: `max_allowed_packet`, 16 MiB by default); a write longer than this is sent on its own
+HELD_CHARS = 1 << 20
 
 Bind = Callable[[Any], Any] | None
 Row = dict[str, Any]
@@ -380,6 +385,202 @@ async def insert_returning(
         found += sorted(got, key=lambda r: r[column])
     return found
 
+# -- held writes and shared round trips -------------------------------------------------------
+
+Check = Callable[[int], None]  # given a held write's row count; raises when it is wrong
+
+
+@dataclass(slots=True)
+class _Part:
+    """One statement of a round trip: with `args`, SQL with placeholders (sent as the driver
+    sends it); without, already rendered. `read`: a SELECT's plan; `check`: a held write's."""
+
+    sql: str
+    args: list[Any] | None = None
+    read: Plan | None = None
+    check: Check | None = None
+
+
+@dataclass(slots=True)
+class _Held:
+    """The writes one transaction holds back, rendered, until its next statement or commit."""
+
+    parts: list[_Part] = field(default_factory=list)
+    chars: int = 0
+    failed: BaseException | None = None  # a held write failed: the transaction only rolls back
+
+
+_HELD: WeakKeyDictionary[Connection, _Held] = WeakKeyDictionary()
+
+
+async def later(
+    conn: AsyncConnection,
+    statement: Executable,
+    params: Mapping[str, Any] | None = None,
+    *,
+    check: Check | None = None,
+) -> None:
+    """`execute` of a write whose result nobody reads but `check` (given its row count): held
+    back and sent with the transaction's next statement, or before its commit, in one round
+    trip (a multi-statement query). Runs at once where it cannot be held (SQLite, outside a
+    transaction, autocommit, a statement SQLAlchemy executes)."""
+    values = params or {}
+    routed = _route(conn, statement, values)
+    rendered = None if routed is None else _bound(routed[1].render, values, routed[1].sql)
+    if routed is None or rendered is None or not _holds(routed[0]):
+        found = await execute(conn, statement, values)
+        if check is not None:
+            check(found)
+        return
+    await _hold(routed[0], rendered[0], rendered[1], check)
+
+
+async def later_rows(
+    conn: AsyncConnection, statement: Executable, rows: Sequence[Mapping[str, Any]]
+) -> None:
+    """`insert_rows`, held back as `later` holds a write: one multi-row INSERT."""
+    if not rows:
+        return
+    keys = set(rows[0])
+    routed = _route(conn, statement, keys)
+    group = None if routed is None else routed[1].values_group
+    if (
+        routed is None
+        or group is None
+        or not _holds(routed[0])
+        or len(rows) > RETURNING_ROWS
+        or any(set(row) != keys for row in rows[1:])
+    ):
+        await insert_rows(conn, statement, rows)
+        return
+    sync, plan = routed
+    head, values, tail = group
+    sql = head + ", ".join([values] * len(rows)) + tail
+    await _hold(sync, sql, [a for row in _bound(plan.rows, rows, sql) for a in row], None)
+
+
+async def fetch_each(
+    conn: AsyncConnection, statements: Sequence[tuple[Executable, Mapping[str, Any]]]
+) -> list[list[Row]]:
+    """`fetch` of each SELECT, all in one round trip (with the held writes before them)."""
+    routes = [(_route(conn, st, params), params) for st, params in statements]
+    parts: list[_Part] = []
+    for routed, params in routes:
+        rendered = None
+        if routed is not None and routed[1].columns:
+            rendered = _bound(routed[1].render, params, routed[1].sql)
+        if routed is None or rendered is None:  # SQLAlchemy runs one of them: each alone
+            return [await fetch(conn, st, params) for st, params in statements]
+        parts.append(_Part(rendered[0], rendered[1], routed[1]))
+    sync = routes[0][0][0]  # type: ignore[index]
+    for part in parts:
+        _tell(sync, part.sql, part.args, False)
+    return [rows for _count, _id, rows in await _exchange(sync, _take(sync) + parts)][-len(parts):]
+
+
+async def flush(conn: AsyncConnection) -> None:
+    """Send the writes the transaction holds now (`Store.transaction` does, before commit)."""
+    sync = conn.sync_connection
+    if sync is not None and _HELD.get(sync) is not None:
+        await _flush(sync)
+
+
+def watch(engine: AsyncEngine) -> None:
+    """Keep held writes in order on `engine`'s connections: a statement SQLAlchemy executes,
+    and a commit, first send them; a rollback drops them."""
+    target = engine.sync_engine
+    event.listen(target, "before_cursor_execute", _before_other)
+    event.listen(target, "commit", _before_commit)
+    event.listen(target, "rollback", _drop)
+
+
+def _holds(sync: Connection) -> bool:
+    driver: Any = sync.connection.driver_connection
+    return sync.in_transaction() and not driver.get_autocommit()
+
+
+async def _hold(sync: Connection, sql: str, args: list[Any], check: Check | None) -> None:
+    held = _HELD.get(sync)
+    if held is None:
+        held = _HELD[sync] = _Held()
+    if held.failed is not None:
+        raise _refused(held.failed)
+    driver: Any = sync.connection.driver_connection
+    try:
+        text = _literal(driver, sql, args)
+    except Exception as exc:  # a value the driver cannot write, as its execute reports it
+        await greenlet_spawn(_handle, sync, exc, sql, args)
+        raise  # pragma: no cover - `_handle` always raises
+    if len(text) > HELD_CHARS:  # too long to share a round trip: alone, after what is held
+        found = (await _send(sync, sql, args))[0]
+        if check is not None:
+            check(found)
+        return
+    _tell(sync, sql, args, False)
+    if held.chars + len(text) > HELD_CHARS:
+        await _flush(sync)
+    held.parts.append(_Part(text, check=check))
+    held.chars += len(text) + 1
+
+
+async def _flush(sync: Connection) -> None:
+    parts = _take(sync)
+    if parts:
+        await _exchange(sync, parts)
+
+
+def _literal(driver: Any, sql: str, args: list[Any]) -> str:
+    """The statement as the driver's `execute` sends it (its own escaping of each value)."""
+    return str(sql % tuple(driver.literal(a) for a in args))
+
+
+def _take(sync: Connection) -> list[_Part]:
+    """The held writes, handed over to be sent; refused after a failed one."""
+    held = _HELD.get(sync)
+    if held is None:
+        return []
+    if held.failed is not None:
+        raise _refused(held.failed)
+    parts, held.parts, held.chars = held.parts, [], 0
+    return parts
+
+
+def _poison(sync: Connection, exc: BaseException) -> None:
+    held = _HELD.get(sync)
+    if held is None:
+        held = _HELD[sync] = _Held()
+    held.parts, held.chars, held.failed = [], 0, exc
+
+
+def _refused(exc: BaseException) -> sa_exc.InvalidRequestError:
+    return sa_exc.InvalidRequestError(
+        "a held write of this transaction failed, so it can only roll back "
+        f"({type(exc).__name__}: {exc})"
+    )
+
+
+def _before_other(sync: Connection, cursor: Any, *_: Any) -> None:
+    """A statement SQLAlchemy executes (ours come without a cursor) goes after the held
+    writes (this runs in SQLAlchemy's greenlet: await through it)."""
+    if cursor is not None and _HELD.get(sync) is not None:
+        await_only(_flush(sync))
+
+
+def _before_commit(sync: Connection) -> None:
+    """The held writes go before COMMIT; if they cannot, the connection is dropped (the server
+    rolls back) rather than returned to the pool inside an open transaction."""
+    if _HELD.get(sync) is None:
+        return
+    try:
+        await_only(_flush(sync))
+    except BaseException as exc:
+        sync.invalidate(exc if isinstance(exc, Exception) else None)
+        raise
+
+
+def _drop(sync: Connection) -> None:
+    _HELD.pop(sync, None)
+
 
 def _bound(bind: Callable[[Any], Any], value: Any, sql: str) -> Any:
     """Bind processors' own errors (a float for a `Money` column) as SQLAlchemy reports them."""
@@ -392,37 +593,90 @@ def _bound(bind: Callable[[Any], Any], value: Any, sql: str) -> Any:
 async def _send(
     sync: Connection, sql: str, args: list[Any], *, many: bool = False, read: Plan | None = None
 ) -> tuple[int, int, list[Row]]:
-    """Rows matched, the last insert id, and (`read`: a SELECT's plan) the rows."""
+    """Rows matched, the last insert id, and (`read`: a SELECT's plan) the rows. The writes
+    the transaction holds (`later`) go first, in the same round trip."""
+    held = _take(sync)
+    if held and many:  # the driver writes its own multi-row statement: the held go before
+        await _exchange(sync, held)
+        held = []
+    _tell(sync, sql, args, many)
+    return (await _exchange(sync, [*held, _Part(sql, args, read)], many=many))[-1]
+
+
+def _tell(sync: Connection, sql: str, args: Any, many: bool) -> None:
+    """SQLAlchemy's `before_cursor_execute` listeners see each statement sent here."""
+    for listener in sync.dispatch.before_cursor_execute:
+        listener(sync, None, sql, args, None, many)
+
+
+async def _exchange(
+    sync: Connection, parts: list[_Part], *, many: bool = False
+) -> list[tuple[int, int, list[Row]]]:
+    """One round trip: `parts` in order, one multi-statement query when there are several;
+    each part's rows matched, last insert id and rows. A held write's `check` runs once all
+    results are in; any failure of a held write leaves the transaction able only to roll back."""
     fairy = sync.connection
     adapted: Any = fairy.dbapi_connection
     driver: Any = fairy.driver_connection
-    for listener in sync.dispatch.before_cursor_execute:
-        listener(sync, None, sql, args, None, many)
+    got: list[tuple[int, int, Any, Any]] = []
     try:
         # the cursor class SQLAlchemy's adapter opens (aiomysql's does not fetch warnings)
         cursor_class = getattr(sync.dialect.loaded_dbapi, "Cursor", None)
         opened = driver.cursor() if cursor_class is None else driver.cursor(cursor_class)
         async with adapted._execute_mutex, opened as cursor:
-            if many:
-                await cursor.executemany(sql, args)
-            else:
-                await cursor.execute(sql, args)
-            found = await cursor.fetchall() if read is not None else ()
-            description = cursor.description
-            counts = int(cursor.rowcount), int(cursor.lastrowid or 0)
+            await _round_trip(cursor, driver, parts, many, got)
     except BaseException as exc:  # a driver error, or cancelled in mid-statement
+        failing = parts[min(len(got), len(parts) - 1)]
+        if failing.args is None:  # a held write: its error reaches another statement's caller
+            _poison(sync, exc)
+        if isinstance(exc, Exception):  # a held write sent before it saw a wrong row count:
+            _check(sync, parts, got, cause=exc)  # its error comes first, as sent alone
         try:  # the adapter's own mapping first (asyncmy: AttributeError → InternalError)
             adapted._handle_exception(exc)
         except BaseException as mapped:
             exc = mapped
-        await greenlet_spawn(_handle, sync, exc, sql, args)
+        await greenlet_spawn(_handle, sync, exc, failing.sql, failing.args)
         raise  # pragma: no cover - `_handle` always raises
-    if read is None:
-        return counts[0], counts[1], []
-    return counts[0], counts[1], read.read(sync.dialect, description, found)
+    _check(sync, parts, got)
+    return [(count, last_id, [] if part.read is None
+             else part.read.read(sync.dialect, description, found))
+            for part, (count, last_id, found, description) in zip(parts, got, strict=True)]  # fmt: skip
 
 
-def _handle(sync: Connection, exc: BaseException, sql: str, args: list[Any]) -> None:
+def _check(
+    sync: Connection,
+    parts: list[_Part],
+    got: list[tuple[int, int, Any, Any]],
+    cause: BaseException | None = None,
+) -> None:
+    """Each held write's check, in order, on the row counts received; the first that fails
+    leaves the transaction able only to roll back."""
+    for part, (count, _id, _found, _description) in zip(parts, got, strict=False):
+        if part.check is not None:
+            try:
+                part.check(count)
+            except BaseException as exc:
+                _poison(sync, exc)
+                raise exc from cause
+
+
+async def _round_trip(
+    cursor: Any, driver: Any, parts: list[_Part], many: bool, got: list[tuple[int, int, Any, Any]]
+) -> None:
+    if len(parts) == 1 and parts[0].args is not None:  # one statement, as the driver sends it
+        (part,) = parts
+        await (cursor.executemany if many else cursor.execute)(part.sql, part.args)
+    else:
+        await cursor.execute(";".join(
+            p.sql if p.args is None else _literal(driver, p.sql, p.args) for p in parts))
+    for k, part in enumerate(parts):
+        if k:
+            await cursor.nextset()
+        found = await cursor.fetchall() if part.read is not None else ()
+        got.append((int(cursor.rowcount), int(cursor.lastrowid or 0), found, cursor.description))
+
+
+def _handle(sync: Connection, exc: BaseException, sql: str, args: Any) -> None:
     """SQLAlchemy's own handling of an error raised by the driver (in a greenlet: invalidating
     a lost connection closes it through the async adapter)."""
     try:

@@ -20,7 +20,7 @@ from sqlalchemy.exc import ArgumentError, NoSuchModuleError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
 from apps.oms.errors import ConfigError
-from apps.oms.store import escaping, json_codec
+from apps.oms.store import direct, escaping, json_codec
 
 SUPPORTED_DRIVERS = {"mysql+asyncmy", "mysql+aiomysql", "sqlite+aiosqlite"}
 READ_ONLY = "oms_read_only"  # execution option of a connection that only reads
@@ -67,6 +67,7 @@ def create_engine(
         if parsed.get_backend_name() == "sqlite":
             return _sqlite_engine(parsed, echo=echo)
         engine = _mysql_engine(parsed, pool_size=pool_size, echo=echo)
+        direct.watch(engine)  # held writes (`direct.later`) stay in order and reach the commit
     except NoSuchModuleError as exc:  # pragma: no cover - both drivers are dependencies
         raise ConfigError(f"database driver missing for {parsed.drivername}") from exc
     if idle_transaction_timeout > 0:

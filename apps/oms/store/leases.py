@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Select, bindparam, or_, select, update
+from sqlalchemy import Executable, Select, bindparam, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from apps.oms.store import direct
@@ -243,10 +243,21 @@ async def hold_all(
 ) -> None:
     """`hold` for several leases in one statement (a group commit): every row locked, in
     account order; `LeaseLost` for the first that is no longer ours, unexpired, same epoch."""
-    params = {"b_accounts": sorted(lease.account_id for lease in held), "b_owner": owner,
-              "b_now": now}  # fmt: skip
-    epochs = {int(r["account_id"]): int(r["lease_epoch"])
-              for r in await direct.fetch(conn, HOLD_ALL, params)}  # fmt: skip
+    held_or_lost(held, await direct.fetch(conn, *hold_all_read(held, owner=owner, now=now)))
+
+
+def hold_all_read(
+    held: list[Lease], *, owner: str, now: datetime
+) -> tuple[Executable, dict[str, Any]]:
+    """The statement of `hold_all` and its parameters (sent with other reads: a group
+    commit's first round trip); `held_or_lost` checks its rows."""
+    return HOLD_ALL, {"b_accounts": sorted(lease.account_id for lease in held), "b_owner": owner,
+                      "b_now": now}  # fmt: skip
+
+
+def held_or_lost(held: list[Lease], rows: list[dict[str, Any]]) -> None:
+    """`LeaseLost` for the first of `held` that `hold_all`'s rows do not show as still ours."""
+    epochs = {int(r["account_id"]): int(r["lease_epoch"]) for r in rows}
     for lease in held:
         if epochs.get(lease.account_id) != lease.epoch:
             raise LeaseLost(f"lease of account {lease.account_id} epoch {lease.epoch} lost")

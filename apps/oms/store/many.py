@@ -44,6 +44,33 @@ async def update_by_id(
     which of them set one value for all, the guards' columns) with bound parameters in
     place of the ids and values, so SQLAlchemy compiles it once and caches its key: building
     `CASE` branches of literals per call cost more than the rest of the statement."""
+    statement, params = _update_of(table, changes, where_equal, where_each, key)
+    return await direct.execute(conn, statement, params)
+
+
+async def update_by_id_later(
+    conn: AsyncConnection,
+    table: Table,
+    changes: Mapping[int, Mapping[str, Any]],
+    *,
+    where_equal: Mapping[str, Any] | None = None,
+    where_each: Mapping[str, Mapping[int, Any]] | None = None,
+    key: str = "id",
+    check: direct.Check | None = None,
+) -> None:
+    """`update_by_id` held back until the transaction's next statement or commit
+    (`direct.later`); `check` gets the rows matched."""
+    statement, params = _update_of(table, changes, where_equal, where_each, key)
+    await direct.later(conn, statement, params, check=check)
+
+
+def _update_of(
+    table: Table,
+    changes: Mapping[int, Mapping[str, Any]],
+    where_equal: Mapping[str, Any] | None,
+    where_each: Mapping[str, Mapping[int, Any]] | None,
+    key: str,
+) -> tuple[Update, dict[str, Any]]:
     ids = sorted(changes)
     rows = [changes[i] for i in ids]
     equal = dict(where_equal or {})
@@ -73,7 +100,7 @@ async def update_by_id(
             _SHAPES.popitem(last=False)
     else:
         _SHAPES.move_to_end(found)
-    return await direct.execute(conn, statement, params)
+    return statement, params
 
 
 def _same(a: Any, b: Any) -> bool:

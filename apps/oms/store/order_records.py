@@ -10,13 +10,13 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import Text, bindparam, func, insert, select, update
+from sqlalchemy import Executable, Text, bindparam, func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from apps.oms.domain.money import to_plain
 from apps.oms.store import direct, json_codec
 from apps.oms.store.leases import lock
-from apps.oms.store.many import update_by_id
+from apps.oms.store.many import update_by_id_later
 from apps.oms.store.tables import commands, order_venue_orders, orders, venue_payloads
 
 OC = orders.c
@@ -77,7 +77,15 @@ async def lock_orders(conn: AsyncConnection, order_ids: list[int]) -> dict[int, 
     """Several order rows, locked, in one statement (id → row)."""
     if not order_ids:
         return {}
-    rows = await direct.fetch(conn, LOCK_ORDERS, {"b_ids": order_ids})
+    return by_id(await direct.fetch(conn, *lock_orders_read(order_ids)))
+
+
+def lock_orders_read(order_ids: list[int]) -> tuple[Executable, dict[str, Any]]:
+    """The statement of `lock_orders` and its parameters (sent with other reads)."""
+    return LOCK_ORDERS, {"b_ids": order_ids}
+
+
+def by_id(rows: list[dict[str, Any]]) -> dict[int, dict[str, Any]]:
     return {int(r["id"]): r for r in rows}
 
 
@@ -93,11 +101,11 @@ async def update_order(
 
 async def update_orders(conn: AsyncConnection, changes: dict[int, dict[str, Any]]) -> None:
     """Several (locked) orders' updates in one statement (order id -> values)."""
-    if len(changes) == 1:
+    if len(changes) == 1:  # held back to the next statement or the commit (`direct.later`)
         ((order_id, values),) = changes.items()
-        await direct.execute(conn, UPDATE_ORDER, {**values, "b_id": order_id})
+        await direct.later(conn, UPDATE_ORDER, {**values, "b_id": order_id})
     elif changes:
-        await update_by_id(conn, orders, changes)
+        await update_by_id_later(conn, orders, changes)
 
 
 async def open_orders(
@@ -155,7 +163,7 @@ async def add_venue_orders(conn: AsyncConnection, rows: list[dict[str, Any]]) ->
     """Venue orders already placed (`order_id`, `account_id`, `client_order_id`,
     `exchange_order_id`, `created_at`), in one statement."""
     if rows:
-        await direct.insert_rows(conn, ADD_VENUE_ORDER, rows)
+        await direct.later_rows(conn, ADD_VENUE_ORDER, rows)
 
 
 async def venue_order_started(conn: AsyncConnection, client_order_id: str) -> datetime | None:
@@ -297,4 +305,4 @@ async def store_payloads(conn: AsyncConnection, rows: list[dict[str, Any]]) -> N
     """Rows of `payload_row` in one statement; the unique (account_id, content_hash) key turns
     a repeat into a no-op."""
     if rows:
-        await direct.insert_rows(conn, ADD_PAYLOAD, rows)
+        await direct.later_rows(conn, ADD_PAYLOAD, rows)

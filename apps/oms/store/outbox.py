@@ -35,8 +35,8 @@ def event_row(
 async def append_events(conn: AsyncConnection, rows: list[dict[str, Any]]) -> None:
     """Append events (rows of `event_row`) in one statement, ids in list order; the sequencer
     gives them a dense `seq` once they have committed."""
-    if rows:
-        await direct.insert_rows(conn, INSERT, rows)
+    if rows:  # held back to the next statement or the commit (`direct.later_rows`)
+        await direct.later_rows(conn, INSERT, rows)
 
 
 async def append_event(conn: AsyncConnection, **fields: Any) -> None:

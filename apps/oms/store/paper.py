@@ -19,7 +19,7 @@ caller's commit; a rolled-back transaction leaves it as it was.
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator, Iterable, Iterator, Mapping
+from collections.abc import AsyncIterator, Callable, Iterable, Iterator, Mapping
 from contextlib import asynccontextmanager, contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass, field
@@ -152,28 +152,53 @@ class Joined:
 
     async def expect_client_ids_of(self, client_ids: dict[int, list[str]]) -> None:
         """`expect_client_ids` of several accounts in one read (a group commit)."""
-        wanted = {(a, c) for a, ids in client_ids.items() for c in ids if c}
-        if not wanted:
-            return
-        rows = await direct.fetch(self.conn, CLIENT_IDS, {
-            "b_accounts": sorted({a for a, _c in wanted}),
-            "b_clients": sorted({c for _a, c in wanted})})  # fmt: skip
-        found = {(int(r["account_id"]), str(r["client_order_id"])) for r in rows}
-        for account_id, client_id in wanted - found:
-            self.absent_client_ids.setdefault(account_id, set()).add(client_id)
+        await self.prepare([], client_ids, [])
 
     async def preload(self, account_ids: list[int]) -> None:
         """Lock the paper rows of several accounts in one statement (account order) and start
         each one whose committed state the store already knows at that version (a group
         commit); any other account loads as usual on its first call."""
+        await self.prepare(account_ids, {}, [])
+
+    async def prepare(
+        self, account_ids: list[int], client_ids: dict[int, list[str]], symbols: list[str]
+    ) -> None:
+        """`preload` of these accounts, `expect_client_ids_of` these client ids and this
+        transaction's price snapshot of these symbols, in one round trip (a group commit)."""
+        reads: list[tuple[Any, dict[str, Any]]] = []
+        handlers: list[Callable[[list[dict[str, Any]]], None]] = []
         ids = sorted(set(account_ids) - set(self.pending))
-        if not ids:
-            return
-        for row in await direct.fetch(self.conn, PRELOAD_LOCKED, {"b_accounts": ids}):
+        if ids:
+            reads.append((PRELOAD_LOCKED, {"b_accounts": ids}))
+            handlers.append(self._preloaded)
+        wanted = {(a, c) for a, found in client_ids.items() for c in found if c}
+        if wanted:
+            reads.append((CLIENT_IDS, {"b_accounts": sorted({a for a, _c in wanted}),
+                                       "b_clients": sorted({c for _a, c in wanted})}))  # fmt: skip
+            handlers.append(lambda rows: self._absent(wanted, rows))
+        unquoted = sorted({s for s in symbols if s not in self.quotes})
+        if unquoted:
+            reads.append((QUOTES, {"b_symbols": unquoted}))
+            handlers.append(self._quoted)
+        if reads:
+            for handle, rows in zip(handlers, await direct.fetch_each(self.conn, reads),
+                                    strict=True):  # fmt: skip
+                handle(rows)
+
+    def _preloaded(self, rows: list[dict[str, Any]]) -> None:
+        for row in rows:
             account_id, version = row["account_id"], row["version"]
             known = self.store._states.get(int(account_id))
             if known is not None and known[0] == version:
                 self.pending[int(account_id)] = _Pending(int(version), known[1], known[1])
+
+    def _absent(self, wanted: set[tuple[int, str]], rows: list[dict[str, Any]]) -> None:
+        found = {(int(r["account_id"]), str(r["client_order_id"])) for r in rows}
+        for account_id, client_id in wanted - found:
+            self.absent_client_ids.setdefault(account_id, set()).add(client_id)
+
+    def _quoted(self, rows: list[dict[str, Any]]) -> None:
+        self.quotes.update({r["symbol"]: quote_from_row(r) for r in rows})
 
     async def flush(self) -> None:
         """Write every account's held-back change (the caller commits right after); the new
@@ -209,9 +234,9 @@ class _Inserts:
 
     async def write(self, conn: AsyncConnection) -> None:
         if self.orders:
-            await direct.insert_rows(conn, INSERT_ORDERS, self.orders)
+            await direct.later_rows(conn, INSERT_ORDERS, self.orders)
         if self.fills:
-            await direct.insert_rows(conn, INSERT_FILLS, self.fills)
+            await direct.later_rows(conn, INSERT_FILLS, self.fills)
 
 
 # the joins open in this task, by store: a group commit joins several accounts' venues at once
@@ -397,17 +422,22 @@ class PaperStore:
         by row (rare: a market order's fill changes neither)."""
         if not changes:
             return
-        bumped = await many.update_by_id(conn, paper_accounts, {
+
+        def conflict(bumped: int) -> None:
+            if bumped != len(changes):
+                moved = ", ".join(str(p.state.account_id) for p in changes)
+                raise VersionConflict(f"paper account(s) {moved}: one changed")
+
+        # every write here is held back to the next statement or the commit (`direct.later`)
+        await many.update_by_id_later(conn, paper_accounts, {
             p.state.account_id: {
                 "version": p.version + 1, "next_seq": p.state.next_seq,
                 "updated_at": to_dt(p.now_ms),
                 **({"leverages": dict(p.state.leverages)}
                    if p.state.leverages != p.stored.leverages else {})}
             for p in changes}, where_each={"version": {
-                p.state.account_id: p.version for p in changes}}, key="account_id")  # fmt: skip
-        if bumped != len(changes):
-            moved = ", ".join(str(p.state.account_id) for p in changes)
-            raise VersionConflict(f"paper account(s) {moved}: one changed")
+                p.state.account_id: p.version for p in changes}}, key="account_id",
+            check=conflict)  # fmt: skip
         balances = sorted(
             ((p.state.account_id, currency), total)
             for p in changes
@@ -415,7 +445,7 @@ class PaperStore:
             if p.stored.balances.get(currency) != total  # changed, or new (None before)
         )
         if balances:
-            await direct.insert_rows(conn, UPSERT_BALANCES[conn.dialect.name], [
+            await direct.later_rows(conn, UPSERT_BALANCES[conn.dialect.name], [
                 {"account_id": a, "currency": c, "total": t} for (a, c), t in balances])
         inserts = _Inserts()
         for p in changes:
@@ -431,9 +461,9 @@ class PaperStore:
         for symbol, position in after.positions.items():
             row = position_row(after.account_id, position)
             if symbol not in before.positions:
-                await direct.insert_rows(conn, INSERT_POSITION, [row])
+                await direct.later_rows(conn, INSERT_POSITION, [row])
             elif before.positions[symbol] != position:
-                await direct.execute(conn, UPDATE_POSITION, {
+                await direct.later(conn, UPDATE_POSITION, {
                     **row, "b_account": after.account_id, "b_symbol": symbol})
 
     async def _save_orders(
@@ -450,7 +480,7 @@ class PaperStore:
             if order.seq >= before.next_seq:
                 continue
             else:
-                await direct.execute(conn, UPDATE_ORDER, {**row, "b_order": order.order_id})
+                await direct.later(conn, UPDATE_ORDER, {**row, "b_order": order.order_id})
 
     async def next_fault_seq(self, account_id: int) -> int:
         """Advance and return the account's fault-injection counter."""

@@ -12,11 +12,21 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import CompoundSelect, Update, bindparam, case, func, select, union_all, update
+from sqlalchemy import (
+    CompoundSelect,
+    Executable,
+    Update,
+    bindparam,
+    case,
+    func,
+    select,
+    union_all,
+    update,
+)
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from apps.oms.store import direct
-from apps.oms.store.many import update_by_id
+from apps.oms.store.many import update_by_id_later
 from apps.oms.store.tables import accounts, commands
 
 C = commands.c
@@ -153,14 +163,24 @@ async def peek_batches(
 ) -> dict[int, list[dict[str, Any]]]:
     """`peek_batch` of several accounts in one statement (a group commit): each account's oldest
     unfinished commands up to its limit, in acceptance order; every account is a key."""
+    return peeked(limits, await direct.fetch(conn, *peek_read(limits)))
+
+
+def peek_read(limits: dict[int, int]) -> tuple[Executable, dict[str, Any]]:
+    """The statement of `peek_batches` and its parameters (sent with other reads: a group
+    commit's first round trip); `peeked` makes its answer of the rows."""
     if len(limits) == 1:
         ((account_id, limit),) = limits.items()
-        return {account_id: await peek_batch(conn, account_id, limit)}
+        return PEEK, {"b_account": account_id, "b_limit": limit}
     params: dict[str, int] = {}
     for n, (account_id, limit) in enumerate(limits.items()):
         params |= {f"a{n}": account_id, f"l{n}": limit}
+    return _peeks(len(limits)), params
+
+
+def peeked(limits: dict[int, int], rows: list[dict[str, Any]]) -> dict[int, list[dict[str, Any]]]:
     found: dict[int, list[dict[str, Any]]] = {account_id: [] for account_id in limits}
-    for row in await direct.fetch(conn, _peeks(len(limits)), params):
+    for row in rows:
         found[int(row["account_id"])].append(row)
     return {account_id: sorted(rows, key=lambda r: int(r["id"])) for account_id, rows in found.items()}
 
@@ -216,16 +236,18 @@ async def claim_many(
         return {}
     epochs = {account_id: epoch for account_id, (_rows, epoch) in wanted.items()}
     ids = [r["id"] for rows, _epoch in wanted.values() for r in rows]
+    # held back to the next statement (`direct.later`): nothing reads its result, and the
+    # rows are taken in this transaction whichever statement sends it
     if len(epochs) == 1:
         (epoch,) = epochs.values()
-        await direct.execute(conn, _claim(len(ids)), {
+        await direct.later(conn, _claim(len(ids)), {
             **{f"i{k}": command_id for k, command_id in enumerate(ids)},
             "b_epoch": epoch, "b_now": now})  # fmt: skip
     else:
         params: dict[str, Any] = {f"i{k}": command_id for k, command_id in enumerate(ids)}
         for k, (account_id, epoch) in enumerate(epochs.items()):
             params |= {f"a{k}": account_id, f"e{k}": epoch}
-        await direct.execute(conn, _claim_each(len(epochs), len(ids)), {**params, "b_now": now})
+        await direct.later(conn, _claim_each(len(epochs), len(ids)), {**params, "b_now": now})
     return {account_id: _claimed(account_id, rows, epoch, now)
             for account_id, (rows, epoch) in wanted.items()}  # fmt: skip
 
@@ -287,20 +309,25 @@ async def finish_many(conn: AsyncConnection, finishes: list[Finish]) -> None:
     epoch; `Fenced` (the whole transaction rolls back) unless every one of them still is."""
     if not finishes:
         return
-    if len(finishes) == 1:
+
+    def fenced(done: int) -> None:
+        if done != len(finishes):
+            raise Fenced(f"{len(finishes) - done} of {len(finishes)} commands are no "
+                         "longer running under their lease epoch")  # fmt: skip
+
+    if len(finishes) == 1:  # held back to the next statement or the commit (`direct.later`)
         (one,) = finishes
-        await finish(conn, one.command_id, one.epoch, one.values["finished_at"],
-                     **{k: one.values[k] for k in ("status", "result", "error_code",
-                                                     "error_message")})  # fmt: skip
+        await direct.later(conn, FINISH, _finish_params(
+            one.command_id, one.epoch, one.values["finished_at"],
+            **{k: one.values[k] for k in ("status", "result", "error_code", "error_message")}),
+            check=fenced)  # fmt: skip
         return
-    done = await update_by_id(
+    await update_by_id_later(
         conn, commands, {f.command_id: f.values for f in finishes},
         where_equal={"status": "running"},
         where_each={"lease_epoch": {f.command_id: f.epoch for f in finishes}},
+        check=fenced,
     )  # fmt: skip
-    if done != len(finishes):
-        raise Fenced(f"{len(finishes) - done} of {len(finishes)} commands are no "
-                     "longer running under their lease epoch")  # fmt: skip
 
 
 async def finish(
@@ -315,10 +342,24 @@ async def finish(
     error_message: str | None = None,
 ) -> None:
     """`completed` / `failed`, conditional on `running` under `epoch` (else `Fenced`)."""
-    # the SET list comes from the parameter names
-    done = await direct.execute(conn, FINISH, {
-        "status": status, "result": result, "error_code": error_code,
-        "error_message": error_message, "finished_at": now, "updated_at": now,
-        "b_id": command_id, "b_epoch": epoch})  # fmt: skip
+    done = await direct.execute(conn, FINISH, _finish_params(
+        command_id, epoch, now, status=status, result=result, error_code=error_code,
+        error_message=error_message))  # fmt: skip
     if done != 1:
         raise Fenced(f"command {command_id} is not running under epoch {epoch}")
+
+
+def _finish_params(
+    command_id: int,
+    epoch: int,
+    now: datetime,
+    *,
+    status: str,
+    result: dict[str, Any] | None = None,
+    error_code: str | None = None,
+    error_message: str | None = None,
+) -> dict[str, Any]:
+    """FINISH's parameters (its SET list comes from their names)."""
+    return {"status": status, "result": result, "error_code": error_code,
+            "error_message": error_message, "finished_at": now, "updated_at": now,
+            "b_id": command_id, "b_epoch": epoch}  # fmt: skip

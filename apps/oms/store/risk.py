@@ -7,7 +7,7 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import bindparam, func, insert, select, update
+from sqlalchemy import Executable, bindparam, func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from apps.oms.store import direct
@@ -87,7 +87,18 @@ UNKNOWN_ACCOUNT = RecheckState(False, True, False, {})
 async def recheck_states(conn: AsyncConnection, account_ids: list[int]) -> dict[int, RecheckState]:
     """`RecheckState` of each account (every id a key; an account that is not there, deleted
     meanwhile, is neither blocked nor limited: its order fails on the venue side as before)."""
-    rows = await direct.fetch(conn, RECHECK_STATE, {"b_accounts": sorted(account_ids)})
+    return recheck_states_of(account_ids, await direct.fetch(conn, *recheck_read(account_ids)))
+
+
+def recheck_read(account_ids: list[int]) -> tuple[Executable, dict[str, Any]]:
+    """The statement of `recheck_states` and its parameters (sent with other reads: a group
+    commit); `recheck_states_of` makes its answer of the rows."""
+    return RECHECK_STATE, {"b_accounts": sorted(account_ids)}
+
+
+def recheck_states_of(
+    account_ids: list[int], rows: list[dict[str, Any]]
+) -> dict[int, RecheckState]:
     limits: dict[int, dict[int, dict[str, Any]]] = {int(r["id"]): {} for r in rows}
     for r in rows:
         if r["strategy_id"] is not None:

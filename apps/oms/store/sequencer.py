@@ -56,10 +56,13 @@ async def pending(conn: AsyncConnection) -> bool:
 async def assign(conn: AsyncConnection, now: datetime, *, batch: int = BATCH) -> int:
     """One sequencing round inside the caller's transaction; returns how many rows got a seq,
     or `SKIPPED` when another sequencer holds the state row."""
-    state = await direct.fetch_one(conn, STATE)
-    if state is None:
+    # one round trip: the state row locked, then (in the same multi-statement query, so after
+    # the lock) the unnumbered ids, which a skipped round ignores
+    states, unnumbered = await direct.fetch_each(conn, [(STATE, {}), (UNNUMBERED, {"b_limit": batch})])
+    if not states:
         return SKIPPED
-    ids = [int(r["id"]) for r in await direct.fetch(conn, UNNUMBERED, {"b_limit": batch})]
+    state = states[0]
+    ids = [int(r["id"]) for r in unnumbered]
     if not ids:
         return 0
     first = int(state["last_seq"]) + 1
@@ -70,8 +73,8 @@ async def assign(conn: AsyncConnection, now: datetime, *, batch: int = BATCH) ->
         for k, (low, high) in enumerate(chunk):
             params |= {f"lo{k}": low, f"hi{k}": high, f"d{k}": first - low}
             first += high - low + 1
-        await direct.execute(conn, _numbering(len(chunk)), params)
-    await direct.execute(conn, ADVANCE, {"last_seq": first - 1,
+        await direct.later(conn, _numbering(len(chunk)), params)  # sent with the commit
+    await direct.later(conn, ADVANCE, {"last_seq": first - 1,
                                          "last_id": max(int(state["last_id"]), ids[-1]),
                                          "updated_at": now})  # fmt: skip
     return len(ids)

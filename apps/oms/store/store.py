@@ -18,7 +18,7 @@ from sqlalchemy.engine import ExceptionContext
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from apps.oms.store import auth_version
+from apps.oms.store import auth_version, direct
 from apps.oms.store.engine import create_engine, create_read_engine, ping, reading
 
 DEADLOCK = 1213  # MySQL/MariaDB: "Deadlock found when trying to get lock; try restarting …"
@@ -150,6 +150,7 @@ class Store:
                 yield conn
             finally:
                 changed = auth_version.take_marks(marks)
+            await direct.flush(conn)  # writes held back (`direct.later`) go before the commit
             if changed:
                 await auth_version.bump(conn)
         if changed:

@@ -11,7 +11,8 @@ ready at the same moment share one transaction:
 - A group of several accounts is loaded, decided and written once, in account order, on one
   connection: every lease row locked and checked in one statement (fencing stays per account),
   every queue head, the orders of its leading sends and the re-check's account state and
-  limits read in one statement each, every account's sends claimed in one; then each
+  limits read in one statement each (two round trips: `direct.fetch_each`), every account's
+  sends claimed in one (held: `direct.later`, sent with the venue's reads); then each
   account's sends are placed as in a solo batch (`joined.place_joined`) with its own recorder,
   on the venues joined once (the worker's paper venues share one store: one price snapshot,
   one client-id read, one insert of new paper orders and one of fills), the same instant
@@ -41,7 +42,7 @@ from typing import Any
 from apps.oms.clock import utcnow
 from apps.oms.metrics import GROUP_FALLBACKS, GROUP_SIZE
 from apps.oms.service.ports import JoinableVenuePort
-from apps.oms.service.worker import joined, recheck
+from apps.oms.service.worker import joined
 from apps.oms.service.worker.runtime import (
     AccountRuntime,
     Recorder,
@@ -49,7 +50,7 @@ from apps.oms.service.worker.runtime import (
     number_events,
     numbering_read_at,
 )
-from apps.oms.store import leases, queue
+from apps.oms.store import direct, leases, queue
 from apps.oms.store.store import Store
 
 log = logging.getLogger("apps.worker")
@@ -153,16 +154,21 @@ class GroupCommit:
         risk state: one statement each), claim every account's sends in one statement, place
         each account's in account order, write everyone's events in one insert, commit once."""
         async with self.store.transaction() as conn:
-            await leases.hold_all(conn, [m.rt.lease for m in members], owner=members[0].rt.owner,
-                                  now=utcnow())  # fmt: skip
-            loaded = await joined.load(conn, {m.rt.account_id: m.limit for m in members})
+            held = [m.rt.lease for m in members]
+            limits = {m.rt.account_id: m.limit for m in members}
+            # one round trip: every lease row locked (fencing), then every queue's head
+            rows, heads = await direct.fetch_each(conn, [
+                leases.hold_all_read(held, owner=members[0].rt.owner, now=utcnow()),
+                queue.peek_read(limits)])  # fmt: skip
+            leases.held_or_lost(held, rows)
+            memo: dict[Any, Any] = {}  # what each send's re-check reads, for all at once
+            # one round trip: the fronts' orders locked, and the accounts' re-check state
+            loaded = await joined.load_fronts(conn, queue.peeked(limits, heads), memo)
             now = utcnow()  # one instant for all, after the queue read (never before acceptance)
             sends = {m.rt.account_id: loaded[m.rt.account_id].sends() for m in members}
             for member in members:
                 chosen = sends[member.rt.account_id]
                 member.result = chosen if chosen is None else len(chosen)
-            memo: dict[Any, Any] = {}  # what each send's re-check reads, for all at once
-            await recheck.preload(conn, [a for a, chosen in sends.items() if chosen], memo)
             claimed = await queue.claim_many(
                 conn, {m.rt.account_id: (sends[m.rt.account_id] or [], m.rt.lease.epoch)
                        for m in members}, now)  # fmt: skip
@@ -175,9 +181,10 @@ class GroupCommit:
                 distinct = list({id(j): j for j in joins.values()}.values())
                 for shared in distinct:
                     mine = [a for a, j in joins.items() if j is shared]
-                    await shared.preload(mine)
-                    await shared.expect_client_ids_of(
-                        {a: joined.client_ids(claimed[a], loaded[a].orders) for a in mine})
+                    await shared.prepare(
+                        mine, {a: joined.client_ids(claimed[a], loaded[a].orders) for a in mine},
+                        sorted({str(c.payload["symbol"]) for a in mine for c in claimed[a]
+                                if isinstance(c.payload.get("symbol"), str)}))  # fmt: skip
                 for member, recorder in zip(members, recorders, strict=True):
                     account_id = member.rt.account_id
                     if account_id in joins:

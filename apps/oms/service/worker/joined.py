@@ -34,11 +34,12 @@ from apps.oms.domain.enums import OrderStatus
 from apps.oms.domain.errors import DomainError
 from apps.oms.service.ports import JoinableVenuePort
 from apps.oms.service.worker import dispatch
-from apps.oms.service.worker.recheck import recheck
+from apps.oms.service.worker.recheck import recheck, remember
 from apps.oms.service.worker.results import adopt, finish, order_result, reject
 from apps.oms.service.worker.runtime import AccountRuntime, Recorder
 from apps.oms.service.worker.send import risk_reject, venue_code, venue_params
-from apps.oms.store import leases, order_records, queue
+from apps.oms.store import direct, leases, order_records, queue
+from apps.oms.store import risk as risk_store
 from apps.oms.store.queue import Claimed
 
 log = logging.getLogger("apps.worker")
@@ -131,9 +132,24 @@ class Loaded:
 async def load(conn: AsyncConnection, limits: dict[int, int]) -> dict[int, Loaded]:
     """The batches' starting points of several accounts in two statements: the queues' heads,
     then the orders of the sends at their fronts, locked."""
-    peeked = await queue.peek_batches(conn, limits)
+    return await load_fronts(conn, await queue.peek_batches(conn, limits))
+
+
+async def load_fronts(
+    conn: AsyncConnection, peeked: dict[int, list[dict[str, Any]]], memo: dict[Any, Any] | None = None
+) -> dict[int, Loaded]:
+    """The orders of the sends at the queues' fronts (`peeked`), locked; with `memo` (a
+    group commit), in the same round trip the re-check state of every account whose queue
+    starts with a send (`recheck.preload`)."""
     wanted = [r["order_id"] for rows in peeked.values() for r in takewhile(_is_send, rows)]
-    rows = await order_records.lock_orders(conn, wanted)
+    starting = sorted(a for a, rows in peeked.items() if rows and _is_send(rows[0]))
+    if memo is None or not wanted:
+        rows = await order_records.lock_orders(conn, wanted)
+    else:
+        locked, states = await direct.fetch_each(conn, [
+            order_records.lock_orders_read(wanted), risk_store.recheck_read(starting)])  # fmt: skip
+        rows = order_records.by_id(locked)
+        remember(memo, risk_store.recheck_states_of(starting, states))
     return {account_id: Loaded(heads, rows) for account_id, heads in peeked.items()}
 
 

@@ -104,7 +104,12 @@ async def preload(conn: AsyncConnection, account_ids: list[int], memo: dict[Any,
     transaction (status, risk state, limits), one statement for all of them (a group commit)."""
     if not account_ids:
         return
-    for account_id, state in (await risk_store.recheck_states(conn, account_ids)).items():
+    remember(memo, await risk_store.recheck_states(conn, account_ids))
+
+
+def remember(memo: dict[Any, Any], states: dict[int, risk_store.RecheckState]) -> None:
+    """Keep what `preload` read (also read by a group commit together with other reads)."""
+    for account_id, state in states.items():
         memo[("recheck_state", account_id)] = state
 
 

@@ -1,0 +1,258 @@
+"""Held writes (apps/oms/store/direct.py: `later`, `later_rows`, `fetch_each`) on both MySQL
+drivers against a real MariaDB, and on SQLite (where they run at once): a held write reaches
+the server with the transaction's next statement or before its commit, in order with every
+other statement; its row-count check and its errors come back as if it had been sent alone;
+a held write that failed leaves the transaction able only to roll back; a rollback drops
+what is held."""
+
+import asyncio
+from collections.abc import AsyncIterator
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sqlalchemy import bindparam, func, insert, select, text, update
+from sqlalchemy.exc import IntegrityError, InvalidRequestError
+
+from apps.oms.store import direct
+from apps.oms.store.store import Store
+from apps.oms.store.tables import market_quotes, outbox
+
+from ...conftest import mysql_admin_connection
+from .test_direct import EXACT, STAMP, events, opened, stored
+
+INSERT_OUTBOX = insert(outbox)
+INSERT_QUOTE = insert(market_quotes)
+SET_EVENT = update(outbox).where(outbox.c.event == bindparam("b_event")).values(
+    event=bindparam("event"))
+COUNT = select(func.count().label("n")).select_from(outbox)
+NAMES = select(outbox.c.event).order_by(outbox.c.id)
+QUOTE_BIDS = select(market_quotes.c.symbol, market_quotes.c.bid).order_by(market_quotes.c.symbol)
+SLEEP = select(func.sleep(5).label("slept"))
+
+
+class WrongCount(Exception):
+    pass
+
+
+def exactly(n: int) -> direct.Check:
+    def check(found: int) -> None:
+        if found != n:
+            raise WrongCount(f"{found} rows, not {n}")
+
+    return check
+
+
+def quote(symbol: str, bid: Decimal = EXACT) -> dict[str, Any]:
+    return {"venue": "v", "symbol": symbol, "bid": bid, "quoted_at": STAMP}
+
+
+@pytest.fixture(params=["asyncmy", "aiomysql", "sqlite"])
+async def store(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Store]:
+    async with opened(request.param, tmp_path) as s:
+        yield s
+
+
+@pytest.fixture(params=["asyncmy", "aiomysql"])
+async def mysql_store(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Store]:
+    async with opened(request.param, tmp_path) as s:
+        yield s
+
+
+def peek_uncommitted(store: Store) -> list[str]:
+    """Outbox events another session sees without waiting for our commit (READ UNCOMMITTED):
+    what the server has executed of our transaction so far."""
+    with mysql_admin_connection() as conn, conn.cursor() as cursor:
+        cursor.execute(f"USE `{store.engine.url.database}`")
+        cursor.execute("SET SESSION TRANSACTION ISOLATION LEVEL READ UNCOMMITTED")
+        cursor.execute("SELECT event FROM outbox ORDER BY id")
+        return [row[0] for row in cursor.fetchall()]
+
+
+async def test_held_writes_store_what_immediate_writes_store(store: Store) -> None:
+    async with store.transaction() as conn:
+        await direct.insert_rows(conn, INSERT_OUTBOX, events(3))
+        await direct.execute(conn, SET_EVENT, {"b_event": "e1", "event": "x1"})
+    expected = await stored(store)
+    async with store.transaction() as conn:
+        await conn.execute(text("DELETE FROM outbox"))
+    async with store.transaction() as conn:
+        await direct.later_rows(conn, INSERT_OUTBOX, events(3))
+        await direct.later(conn, SET_EVENT, {"b_event": "e1", "event": "x1"}, check=exactly(1))
+        await direct.later_rows(conn, INSERT_OUTBOX, [])
+    assert await stored(store) == expected
+    assert [r["event"] for r in expected] == ["e0", "x1", "e2"]
+
+
+@pytest.mark.mysql
+async def test_a_held_write_reaches_the_server_with_the_next_statement(mysql_store: Store) -> None:
+    store = mysql_store
+    async with store.transaction() as conn:
+        await direct.later_rows(conn, INSERT_OUTBOX, events(2))
+        await direct.later(conn, SET_EVENT, {"b_event": "e0", "event": "first"})
+        assert await asyncio.to_thread(peek_uncommitted, store) == []  # held, not sent
+        # the next statement carries them, in order, and sees their effect
+        assert (await direct.fetch_one(conn, COUNT)) == {"n": 2}
+        assert await asyncio.to_thread(peek_uncommitted, store) == ["first", "e1"]
+        await direct.later_rows(conn, INSERT_OUTBOX, events(1, 2))
+    assert [r["event"] for r in await stored(store)] == ["first", "e1", "e2"]  # at the commit
+
+
+@pytest.mark.mysql
+async def test_a_statement_sqlalchemy_executes_goes_after_the_held_writes(
+    mysql_store: Store,
+) -> None:
+    store = mysql_store
+    async with store.transaction() as conn:
+        await direct.later_rows(conn, INSERT_OUTBOX, events(2))
+        assert (await conn.execute(NAMES)).scalars().all() == ["e0", "e1"]
+        await direct.later(conn, SET_EVENT, {"b_event": "e1", "event": "saved"})
+        async with conn.begin_nested():  # SAVEPOINT: sent after the held update
+            await conn.execute(text("UPDATE outbox SET event = 'renamed' WHERE event = 'saved'"))
+    assert [r["event"] for r in await stored(store)] == ["e0", "renamed"]
+
+
+@pytest.mark.mysql
+async def test_a_transaction_outside_store_still_sends_its_held_writes_before_commit(
+    mysql_store: Store,
+) -> None:
+    async with mysql_store.engine.begin() as conn:
+        await direct.later_rows(conn, INSERT_OUTBOX, events(2))
+    assert len(await stored(mysql_store)) == 2
+
+
+async def test_reads_in_one_round_trip_see_the_held_writes_before_them(store: Store) -> None:
+    async with store.transaction() as conn:
+        await direct.later_rows(conn, INSERT_QUOTE, [quote("A/B"), quote("C/D", Decimal(2))])
+        await direct.later_rows(conn, INSERT_OUTBOX, events(3))
+        counted, names, bids = await direct.fetch_each(conn, [(COUNT, {}), (NAMES, {}),
+                                                              (QUOTE_BIDS, {})])  # fmt: skip
+    assert counted == [{"n": 3}]
+    assert [r["event"] for r in names] == ["e0", "e1", "e2"]
+    assert bids == [{"symbol": "A/B", "bid": EXACT}, {"symbol": "C/D", "bid": Decimal(2)}]
+
+
+async def guarded_update_that_misses(store: Store, then: list[dict[str, Any]]) -> None:
+    async with store.transaction() as conn:
+        await direct.later_rows(conn, INSERT_OUTBOX, events(1))
+        await direct.later(conn, SET_EVENT, {"b_event": "nope", "event": "x"}, check=exactly(1))
+        await direct.later_rows(conn, INSERT_QUOTE, then)
+        await direct.fetch(conn, COUNT)
+
+
+async def test_a_wrong_row_count_raises_the_checks_error_and_nothing_commits(store: Store) -> None:
+    with pytest.raises(WrongCount, match="0 rows, not 1"):
+        await guarded_update_that_misses(store, [quote("A/B")])
+    assert await stored(store) == []
+
+
+@pytest.mark.mysql
+async def test_a_failed_check_comes_before_a_later_writes_error(mysql_store: Store) -> None:
+    """A guarded update that matched nothing, then an insert that fails because of the same
+    conflict, in one round trip: the guard's error is raised, as when each went alone."""
+    store = mysql_store
+    async with store.transaction() as conn:
+        await direct.insert_rows(conn, INSERT_QUOTE, [quote("A/B")])
+    with pytest.raises(WrongCount) as raised:
+        await guarded_update_that_misses(store, [quote("A/B")])  # then a duplicate key
+    assert type(raised.value.__cause__).__name__ == "IntegrityError"  # the driver's, as sent
+
+
+async def swallow_a_held_writes_error(store: Store) -> None:
+    async with store.transaction() as conn:
+        await direct.later_rows(conn, INSERT_OUTBOX, events(1))
+        await direct.later_rows(conn, INSERT_QUOTE, [quote("A/B")])  # a duplicate key
+        with pytest.raises(IntegrityError):  # raised where the next statement goes
+            await direct.fetch(conn, COUNT)
+        # a caller that swallows it cannot commit: every later statement is refused
+        with pytest.raises(InvalidRequestError):
+            await direct.fetch(conn, COUNT)
+
+
+@pytest.mark.mysql
+async def test_a_held_write_that_fails_leaves_only_a_rollback(mysql_store: Store) -> None:
+    store = mysql_store
+    async with store.transaction() as conn:
+        await direct.insert_rows(conn, INSERT_QUOTE, [quote("A/B")])
+    with pytest.raises(InvalidRequestError, match="can only roll back"):
+        await swallow_a_held_writes_error(store)
+    assert await stored(store) == []
+    async with store.transaction() as conn:  # the pool's connection is usable again
+        await direct.later_rows(conn, INSERT_OUTBOX, events(1))
+    assert len(await stored(store)) == 1
+
+
+@pytest.mark.mysql
+async def test_an_own_statements_error_after_held_writes_leaves_the_transaction_usable(
+    mysql_store: Store,
+) -> None:
+    """The held writes ran; the statement that carried them failed on its own: as when each
+    went alone, a caller may handle that (here in a savepoint) and commit the rest."""
+    store = mysql_store
+    async with store.transaction() as conn:
+        await direct.insert_rows(conn, INSERT_QUOTE, [quote("A/B")])
+    async with store.transaction() as conn:
+        await direct.later_rows(conn, INSERT_OUTBOX, events(1))
+        with pytest.raises(IntegrityError):
+            async with conn.begin_nested():
+                await direct.insert_rows(conn, INSERT_QUOTE, [quote("A/B")])
+        await direct.later_rows(conn, INSERT_OUTBOX, events(1, 1))
+    assert [r["event"] for r in await stored(store)] == ["e0", "e1"]
+
+
+async def hold_then_fail(store: Store) -> None:
+    async with store.transaction() as conn:
+        await direct.later_rows(conn, INSERT_OUTBOX, events(2))
+        raise RuntimeError("changed our mind")
+
+
+async def test_a_rollback_drops_the_held_writes(store: Store) -> None:
+    with pytest.raises(RuntimeError):
+        await hold_then_fail(store)
+    async with store.transaction() as conn:  # likely the same pooled connection
+        assert await direct.fetch(conn, COUNT) == [{"n": 0}]
+        await direct.later_rows(conn, INSERT_OUTBOX, events(1, 5))
+    assert [r["event"] for r in await stored(store)] == ["e5"]
+
+
+@pytest.mark.mysql
+async def test_held_writes_past_the_size_cap_go_in_several_round_trips(
+    mysql_store: Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(direct, "HELD_CHARS", 3000)
+    sent: list[str] = []
+
+    def listener(_conn: Any, _cursor: Any, statement: str, *_: Any) -> None:
+        sent.append(statement)
+
+    with mysql_store.watching_statements(listener):
+        async with mysql_store.transaction() as conn:
+            for n in range(40):
+                await direct.later_rows(conn, INSERT_OUTBOX, events(1, n))
+            await direct.later_rows(conn, INSERT_OUTBOX, events(30, 100))  # alone: too long
+    names = [r["event"] for r in await stored(mysql_store)]
+    assert names == [f"e{n}" for n in range(40)] + [f"e{n}" for n in range(100, 130)]
+    assert len(sent) == 41  # listeners still see every statement
+
+
+@pytest.mark.mysql
+async def test_a_cancelled_round_trip_with_held_writes_leaves_a_usable_pool(
+    mysql_store: Store,
+) -> None:
+    store = mysql_store
+
+    async def held_then_slow() -> None:
+        async with store.transaction() as conn:
+            await direct.later_rows(conn, INSERT_OUTBOX, events(1))
+            await direct.fetch(conn, SLEEP)
+
+    task = asyncio.create_task(held_then_slow())
+    await asyncio.sleep(0.5)
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    assert await stored(store) == []
+    async with store.transaction() as conn:
+        await direct.later_rows(conn, INSERT_OUTBOX, events(1, 1))
+    assert [r["event"] for r in await stored(store)] == ["e1"]
