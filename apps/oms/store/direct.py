@@ -399,6 +399,7 @@ class _Part:
     args: list[Any] | None = None
     read: Plan | None = None
     check: Check | None = None
+    held: bool = False  # a held write (its errors reach another statement's caller)
 
 
 @dataclass(slots=True)
@@ -407,7 +408,9 @@ class _Held:
 
     parts: list[_Part] = field(default_factory=list)
     chars: int = 0
-    failed: BaseException | None = None  # a held write failed: the transaction only rolls back
+    # a held write failed (its error, as text: the exception's traceback would hold the
+    # connection this is keyed by): the transaction only rolls back
+    failed: str | None = None
 
 
 _HELD: WeakKeyDictionary[Connection, _Held] = WeakKeyDictionary()
@@ -429,10 +432,12 @@ async def later(
     rendered = None if routed is None else _bound(routed[1].render, values, routed[1].sql)
     if routed is None or rendered is None or not _holds(routed[0]):
         found = await execute(conn, statement, values)
-        if check is not None:
-            check(found)
+    elif await _hold(routed[0], rendered[0], rendered[1], check):
         return
-    await _hold(routed[0], rendered[0], rendered[1], check)
+    else:  # too long to share a round trip: alone, after what is held
+        found = (await _send(routed[0], rendered[0], rendered[1]))[0]
+    if check is not None:
+        check(found)
 
 
 async def later_rows(
@@ -456,7 +461,8 @@ async def later_rows(
     sync, plan = routed
     head, values, tail = group
     sql = head + ", ".join([values] * len(rows)) + tail
-    await _hold(sync, sql, [a for row in _bound(plan.rows, rows, sql) for a in row], None)
+    if not await _hold(sync, sql, [a for row in _bound(plan.rows, rows, sql) for a in row], None):
+        await insert_rows(conn, statement, rows)  # too long: the driver splits it by size
 
 
 async def fetch_each(
@@ -475,6 +481,8 @@ async def fetch_each(
     sync = routes[0][0][0]  # type: ignore[index]
     for part in parts:
         _tell(sync, part.sql, part.args, False)
+    if len(parts) > 1 or sync in _HELD:  # rendered into one query, before the held are taken
+        parts = [await _rendered(sync, part) for part in parts]
     return [rows for _count, _id, rows in await _exchange(sync, _take(sync) + parts)][-len(parts):]
 
 
@@ -495,11 +503,16 @@ def watch(engine: AsyncEngine) -> None:
 
 
 def _holds(sync: Connection) -> bool:
+    """Whether a write may wait here: inside a transaction, but not inside a savepoint (a
+    caller may handle its own write's error there and go on: it must surface at once)."""
     driver: Any = sync.connection.driver_connection
-    return sync.in_transaction() and not driver.get_autocommit()
+    return (sync.in_transaction() and not sync.in_nested_transaction()
+            and not driver.get_autocommit())  # fmt: skip
 
 
-async def _hold(sync: Connection, sql: str, args: list[Any], check: Check | None) -> None:
+async def _hold(sync: Connection, sql: str, args: list[Any], check: Check | None) -> bool:
+    """Hold a write (True), or leave it to the caller when it is too long to share a round
+    trip (False)."""
     held = _HELD.get(sync)
     if held is None:
         held = _HELD[sync] = _Held()
@@ -511,16 +524,14 @@ async def _hold(sync: Connection, sql: str, args: list[Any], check: Check | None
     except Exception as exc:  # a value the driver cannot write, as its execute reports it
         await greenlet_spawn(_handle, sync, exc, sql, args)
         raise  # pragma: no cover - `_handle` always raises
-    if len(text) > HELD_CHARS:  # too long to share a round trip: alone, after what is held
-        found = (await _send(sync, sql, args))[0]
-        if check is not None:
-            check(found)
-        return
+    if len(text) > HELD_CHARS:
+        return False
     _tell(sync, sql, args, False)
     if held.chars + len(text) > HELD_CHARS:
         await _flush(sync)
-    held.parts.append(_Part(text, check=check))
+    held.parts.append(_Part(text, check=check, held=True))
     held.chars += len(text) + 1
+    return True
 
 
 async def _flush(sync: Connection) -> None:
@@ -549,13 +560,12 @@ def _poison(sync: Connection, exc: BaseException) -> None:
     held = _HELD.get(sync)
     if held is None:
         held = _HELD[sync] = _Held()
-    held.parts, held.chars, held.failed = [], 0, exc
+    held.parts, held.chars, held.failed = [], 0, f"{type(exc).__name__}: {exc}"
 
 
-def _refused(exc: BaseException) -> sa_exc.InvalidRequestError:
+def _refused(failed: str) -> sa_exc.InvalidRequestError:
     return sa_exc.InvalidRequestError(
-        "a held write of this transaction failed, so it can only roll back "
-        f"({type(exc).__name__}: {exc})"
+        f"a held write of this transaction failed, so it can only roll back ({failed})"
     )
 
 
@@ -574,6 +584,7 @@ def _before_commit(sync: Connection) -> None:
     try:
         await_only(_flush(sync))
     except BaseException as exc:
+        _HELD.pop(sync, None)  # no rollback event follows an invalidation
         sync.invalidate(exc if isinstance(exc, Exception) else None)
         raise
 
@@ -595,12 +606,32 @@ async def _send(
 ) -> tuple[int, int, list[Row]]:
     """Rows matched, the last insert id, and (`read`: a SELECT's plan) the rows. The writes
     the transaction holds (`later`) go first, in the same round trip."""
+    part = _Part(sql, args, read)
+    pending = _HELD.get(sync)
+    if pending is not None and pending.parts and pending.failed is None:
+        # the driver writes its own multi-row statement, and a long one goes alone: the held
+        # first; else rendered here, before the held are taken (its own value's error is its own)
+        if many or pending.chars + len(sql) > HELD_CHARS:
+            await _flush(sync)
+        else:
+            part = await _rendered(sync, part)
     held = _take(sync)
-    if held and many:  # the driver writes its own multi-row statement: the held go before
-        await _exchange(sync, held)
-        held = []
     _tell(sync, sql, args, many)
-    return (await _exchange(sync, [*held, _Part(sql, args, read)], many=many))[-1]
+    return (await _exchange(sync, [*held, part], many=many))[-1]
+
+
+async def _rendered(sync: Connection, part: _Part) -> _Part:
+    """`part` rendered as the driver's `execute` would send it; a value it cannot write is
+    this statement's error, as its execute reports it."""
+    if part.args is None:
+        return part
+    driver: Any = sync.connection.driver_connection
+    try:
+        text = _literal(driver, part.sql, part.args)
+    except Exception as exc:
+        await greenlet_spawn(_handle, sync, exc, part.sql, part.args)
+        raise  # pragma: no cover - `_handle` always raises
+    return _Part(text, None, part.read, part.check)
 
 
 def _tell(sync: Connection, sql: str, args: Any, many: bool) -> None:
@@ -624,51 +655,84 @@ async def _exchange(
         cursor_class = getattr(sync.dialect.loaded_dbapi, "Cursor", None)
         opened = driver.cursor() if cursor_class is None else driver.cursor(cursor_class)
         async with adapted._execute_mutex, opened as cursor:
-            await _round_trip(cursor, driver, parts, many, got)
+            await _round_trip(cursor, parts, many, got)
     except BaseException as exc:  # a driver error, or cancelled in mid-statement
-        failing = parts[min(len(got), len(parts) - 1)]
-        if failing.args is None:  # a held write: its error reaches another statement's caller
-            _poison(sync, exc)
-        if isinstance(exc, Exception):  # a held write sent before it saw a wrong row count:
-            _check(sync, parts, got, cause=exc)  # its error comes first, as sent alone
+        failing = _blamed(sync, parts, got, exc)
+        # a held write sent before it that saw a wrong row count: its error comes first, as
+        # when it went alone (after SQLAlchemy's handling, which invalidates a lost connection)
+        checked = _failed_check(sync, parts, got) if isinstance(exc, Exception) else None
         try:  # the adapter's own mapping first (asyncmy: AttributeError → InternalError)
             adapted._handle_exception(exc)
         except BaseException as mapped:
             exc = mapped
-        await greenlet_spawn(_handle, sync, exc, failing.sql, failing.args)
+        try:
+            await greenlet_spawn(_handle, sync, exc, failing.sql, failing.args)
+        except BaseException as handled:
+            if checked is not None:
+                raise checked from handled
+            raise
         raise  # pragma: no cover - `_handle` always raises
-    _check(sync, parts, got)
+    checked = _failed_check(sync, parts, got)
+    if checked is not None:
+        raise checked
     return [(count, last_id, [] if part.read is None
              else part.read.read(sync.dialect, description, found))
             for part, (count, last_id, found, description) in zip(parts, got, strict=True)]  # fmt: skip
 
 
-def _check(
-    sync: Connection,
-    parts: list[_Part],
-    got: list[tuple[int, int, Any, Any]],
-    cause: BaseException | None = None,
-) -> None:
-    """Each held write's check, in order, on the row counts received; the first that fails
-    leaves the transaction able only to roll back."""
+def _failed_check(
+    sync: Connection, parts: list[_Part], got: list[tuple[int, int, Any, Any]]
+) -> BaseException | None:
+    """The error of the first held write whose check refuses its row count (the transaction
+    can then only roll back), or None."""
     for part, (count, _id, _found, _description) in zip(parts, got, strict=False):
         if part.check is not None:
             try:
                 part.check(count)
             except BaseException as exc:
                 _poison(sync, exc)
-                raise exc from cause
+                return exc
+    return None
+
+
+def _blamed(
+    sync: Connection, parts: list[_Part], got: list[tuple[int, int, Any, Any]], exc: BaseException
+) -> _Part:
+    """The statement a round trip's error belongs to: the one whose result was awaited, or,
+    when the query could not even be encoded (nothing was sent), the one that cannot be. A
+    held write's error leaves the transaction able only to roll back; when nothing was sent
+    and the fault is the carrying statement's, the held writes are held again."""
+    failing = parts[min(len(got), len(parts) - 1)]
+    if isinstance(exc, UnicodeError) and not got:
+        failing = next((p for p in parts if not _encodes(p.sql)), failing)
+        if not failing.held:
+            held = _HELD.get(sync)
+            if held is None:
+                held = _HELD[sync] = _Held()
+            held.parts[:0] = [p for p in parts if p.held]
+            held.chars += sum(len(p.sql) + 1 for p in parts if p.held)
+            return failing
+    if failing.held:
+        _poison(sync, exc)
+    return failing
+
+
+def _encodes(text: str) -> bool:
+    try:
+        text.encode()
+    except UnicodeError:
+        return False
+    return True
 
 
 async def _round_trip(
-    cursor: Any, driver: Any, parts: list[_Part], many: bool, got: list[tuple[int, int, Any, Any]]
+    cursor: Any, parts: list[_Part], many: bool, got: list[tuple[int, int, Any, Any]]
 ) -> None:
     if len(parts) == 1 and parts[0].args is not None:  # one statement, as the driver sends it
         (part,) = parts
         await (cursor.executemany if many else cursor.execute)(part.sql, part.args)
-    else:
-        await cursor.execute(";".join(
-            p.sql if p.args is None else _literal(driver, p.sql, p.args) for p in parts))
+    else:  # every part rendered already (`_rendered`, `_hold`)
+        await cursor.execute(";".join(p.sql for p in parts))
     for k, part in enumerate(parts):
         if k:
             await cursor.nextset()

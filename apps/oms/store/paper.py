@@ -301,6 +301,7 @@ class PaperStore:
             return
         async with self.engine.begin() as conn:
             yield conn
+            await direct.flush(conn)  # held writes go before the commit, inside the block
 
     async def ensure_account(
         self, account_id: int, start: Mapping[str, Decimal], leverage: int, now_ms: int
@@ -412,6 +413,7 @@ class PaperStore:
         async with self.engine.begin() as conn:
             await self._write_outcomes(conn, [_Pending(version, before, after, {
                 o.order_id: o for o in outcome.orders}, list(outcome.fills), now_ms)])  # fmt: skip
+            await direct.flush(conn)  # a conflict raises here and rolls back (not at COMMIT)
         self._states[after.account_id] = (version + 1, after)  # committed: what a load would see
 
     async def _write_outcomes(self, conn: AsyncConnection, changes: list[_Pending]) -> None:

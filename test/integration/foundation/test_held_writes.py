@@ -256,3 +256,56 @@ async def test_a_cancelled_round_trip_with_held_writes_leaves_a_usable_pool(
     async with store.transaction() as conn:
         await direct.later_rows(conn, INSERT_OUTBOX, events(1, 1))
     assert [r["event"] for r in await stored(store)] == ["e1"]
+
+
+@pytest.mark.mysql
+async def test_inside_a_savepoint_a_write_is_not_held(mysql_store: Store) -> None:
+    """A caller may handle its own write's error in a savepoint and go on: there the write goes
+    at once, so its error is its own and the transaction stays usable."""
+    store = mysql_store
+    async with store.transaction() as conn:
+        await direct.insert_rows(conn, INSERT_QUOTE, [quote("A/B")])
+    async with store.transaction() as conn:
+        await direct.later_rows(conn, INSERT_OUTBOX, events(1))
+        with pytest.raises(IntegrityError):
+            async with conn.begin_nested():
+                await direct.later_rows(conn, INSERT_QUOTE, [quote("A/B")])
+        await direct.later_rows(conn, INSERT_OUTBOX, events(1, 1))
+    assert [r["event"] for r in await stored(store)] == ["e0", "e1"]
+
+
+@pytest.mark.mysql
+async def test_a_held_insert_too_long_to_share_a_round_trip_is_split_by_the_driver(
+    mysql_store: Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(direct, "HELD_CHARS", 2000)
+    async with mysql_store.transaction() as conn:
+        await direct.later_rows(conn, INSERT_OUTBOX, events(1))
+        await direct.later_rows(conn, INSERT_OUTBOX, events(200, 1))  # ~40 KB: not held
+    assert [r["event"] for r in await stored(mysql_store)] == [f"e{n}" for n in range(201)]
+
+
+async def session_of(conn: Any) -> int:
+    return int((await conn.execute(text("SELECT CONNECTION_ID()"))).scalar_one())
+
+
+@pytest.mark.mysql
+async def test_a_check_that_fails_at_the_commit_rolls_back_on_the_same_connection(
+    mysql_store: Store,
+) -> None:
+    """A refused row count found when the held writes go before the commit is an ordinary
+    rollback: the connection goes back to the pool (not dropped), nothing is kept of it."""
+    store = mysql_store
+    async with store.transaction() as conn:
+        before = await session_of(conn)
+    with pytest.raises(WrongCount):
+        await guarded_update_at_the_commit(store)
+    async with store.transaction() as conn:
+        assert await session_of(conn) == before
+        assert await direct.fetch(conn, COUNT) == [{"n": 0}]
+
+
+async def guarded_update_at_the_commit(store: Store) -> None:
+    async with store.transaction() as conn:
+        await direct.later_rows(conn, INSERT_OUTBOX, events(1))
+        await direct.later(conn, SET_EVENT, {"b_event": "nope", "event": "x"}, check=exactly(1))
