@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from apps.oms.service.views import order_view, position_view
-from apps.oms.store import reads, stream
+from apps.oms.store import direct, reads, stream
 from apps.oms.store.reads import Scope
 from apps.oms.store.store import Store
 from apps.oms.store.tables import orders, positions
@@ -293,8 +293,11 @@ class ReadModel:
         by_id: dict[str, dict[int, dict[str, Any]]] = {}
         whole: dict[str, list[dict[str, Any]]] = {}
         async with self.store.read() as conn:
-            for kind, ids in wanted.items():  # a closed row is dropped: only open ones are read
-                rows = await reads.open_rows_by_ids(conn, TABLES[kind], ids)
+            # a closed row is dropped: only open ones are read (every kind in one round trip)
+            kinds = list(wanted)
+            found = await direct.fetch_each(
+                conn, [reads.open_rows_by_ids_read(TABLES[kind], wanted[kind]) for kind in kinds])
+            for kind, rows in zip(kinds, found, strict=True):
                 by_id[kind] = {int(r["id"]): r for r in rows}
             if accounts:
                 for kind in KINDS:

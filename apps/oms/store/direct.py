@@ -469,6 +469,8 @@ async def fetch_each(
     conn: AsyncConnection, statements: Sequence[tuple[Executable, Mapping[str, Any]]]
 ) -> list[list[Row]]:
     """`fetch` of each SELECT, all in one round trip (with the held writes before them)."""
+    if not statements:
+        return []
     routes = [(_route(conn, st, params), params) for st, params in statements]
     parts: list[_Part] = []
     for routed, params in routes:

@@ -140,6 +140,12 @@ async def open_rows_by_ids(
 ) -> list[dict[str, Any]]:
     """The open rows (`is_open`) among `ids` of `orders` or `positions`, in id order: what the
     read model re-reads after events named them (a closed row is only dropped, not read)."""
+    return await direct.fetch(conn, *open_rows_by_ids_read(table, ids))
+
+
+def open_rows_by_ids_read(table: Table, ids: Sequence[int]) -> tuple[Select[Any], dict[str, Any]]:
+    """The statement of `open_rows_by_ids` and its parameters (several tables' in one round
+    trip: `direct.fetch_each`)."""
     query = _OPEN_BY_IDS.get(table)
     if query is None:  # built once per table; the id list is expanded at execution
         query = _OPEN_BY_IDS[table] = (
@@ -147,7 +153,7 @@ async def open_rows_by_ids(
             .where(table.c.id.in_(bindparam("b_ids", expanding=True)), table.c.is_open.is_(True))
             .order_by(table.c.id)
         )
-    return await direct.fetch(conn, query, {"b_ids": sorted(set(ids))})
+    return query, {"b_ids": sorted(set(ids))}
 
 
 async def all_rows(
