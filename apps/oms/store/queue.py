@@ -317,10 +317,8 @@ async def finish_many(conn: AsyncConnection, finishes: list[Finish]) -> None:
 
     if len(finishes) == 1:  # held back to the next statement or the commit (`direct.later`)
         (one,) = finishes
-        await direct.later(conn, FINISH, _finish_params(
-            one.command_id, one.epoch, one.values["finished_at"],
-            **{k: one.values[k] for k in ("status", "result", "error_code", "error_message")}),
-            check=fenced)  # fmt: skip
+        await direct.later(conn, FINISH, {**one.values, "b_id": one.command_id,
+                                          "b_epoch": one.epoch}, check=fenced)  # fmt: skip
         return
     await update_by_id_later(
         conn, commands, {f.command_id: f.values for f in finishes},
@@ -342,24 +340,9 @@ async def finish(
     error_message: str | None = None,
 ) -> None:
     """`completed` / `failed`, conditional on `running` under `epoch` (else `Fenced`)."""
-    done = await direct.execute(conn, FINISH, _finish_params(
-        command_id, epoch, now, status=status, result=result, error_code=error_code,
-        error_message=error_message))  # fmt: skip
+    # the SET list comes from the parameter names (`finish_values`)
+    done = await direct.execute(conn, FINISH, {
+        **finish_values(now, status=status, result=result, error_code=error_code,
+                        error_message=error_message), "b_id": command_id, "b_epoch": epoch})  # fmt: skip
     if done != 1:
         raise Fenced(f"command {command_id} is not running under epoch {epoch}")
-
-
-def _finish_params(
-    command_id: int,
-    epoch: int,
-    now: datetime,
-    *,
-    status: str,
-    result: dict[str, Any] | None = None,
-    error_code: str | None = None,
-    error_message: str | None = None,
-) -> dict[str, Any]:
-    """FINISH's parameters (its SET list comes from their names)."""
-    return {"status": status, "result": result, "error_code": error_code,
-            "error_message": error_message, "finished_at": now, "updated_at": now,
-            "b_id": command_id, "b_epoch": epoch}  # fmt: skip

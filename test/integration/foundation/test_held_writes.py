@@ -189,16 +189,20 @@ async def test_an_own_statements_error_after_held_writes_leaves_the_transaction_
 ) -> None:
     """The held writes ran; the statement that carried them failed on its own: as when each
     went alone, a caller may handle that (here in a savepoint) and commit the rest."""
-    store = mysql_store
+    await a_duplicate_handled_in_a_savepoint(mysql_store, direct.insert_rows)
+    assert [r["event"] for r in await stored(mysql_store)] == ["e0", "e1"]
+
+
+async def a_duplicate_handled_in_a_savepoint(store: Store, write: Any) -> None:
+    """Held events around a duplicate key that `write` meets inside a savepoint, handled."""
     async with store.transaction() as conn:
         await direct.insert_rows(conn, INSERT_QUOTE, [quote("A/B")])
     async with store.transaction() as conn:
         await direct.later_rows(conn, INSERT_OUTBOX, events(1))
         with pytest.raises(IntegrityError):
             async with conn.begin_nested():
-                await direct.insert_rows(conn, INSERT_QUOTE, [quote("A/B")])
+                await write(conn, INSERT_QUOTE, [quote("A/B")])
         await direct.later_rows(conn, INSERT_OUTBOX, events(1, 1))
-    assert [r["event"] for r in await stored(store)] == ["e0", "e1"]
 
 
 async def hold_then_fail(store: Store) -> None:
@@ -262,16 +266,8 @@ async def test_a_cancelled_round_trip_with_held_writes_leaves_a_usable_pool(
 async def test_inside_a_savepoint_a_write_is_not_held(mysql_store: Store) -> None:
     """A caller may handle its own write's error in a savepoint and go on: there the write goes
     at once, so its error is its own and the transaction stays usable."""
-    store = mysql_store
-    async with store.transaction() as conn:
-        await direct.insert_rows(conn, INSERT_QUOTE, [quote("A/B")])
-    async with store.transaction() as conn:
-        await direct.later_rows(conn, INSERT_OUTBOX, events(1))
-        with pytest.raises(IntegrityError):
-            async with conn.begin_nested():
-                await direct.later_rows(conn, INSERT_QUOTE, [quote("A/B")])
-        await direct.later_rows(conn, INSERT_OUTBOX, events(1, 1))
-    assert [r["event"] for r in await stored(store)] == ["e0", "e1"]
+    await a_duplicate_handled_in_a_savepoint(mysql_store, direct.later_rows)
+    assert [r["event"] for r in await stored(mysql_store)] == ["e0", "e1"]
 
 
 @pytest.mark.mysql
