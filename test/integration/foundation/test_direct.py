@@ -5,11 +5,8 @@ booleans and their defaults), the same row counts, multi-row inserts in order, t
 statement listeners seeing each statement."""
 
 import asyncio
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -18,11 +15,10 @@ from sqlalchemy.dialects.mysql import insert as mysql_insert
 from sqlalchemy.exc import IntegrityError, OperationalError, StatementError
 
 from apps.oms.store import direct
-from apps.oms.store.migrate import upgrade_async
 from apps.oms.store.store import Store, is_store_outage
 from apps.oms.store.tables import accounts, market_quotes, outbox
 
-from ...conftest import create_mysql_database, drop_mysql_database, kill_mysql_sessions
+from ...conftest import kill_mysql_sessions
 
 STAMP = datetime(2026, 11, 24, 1, 2, 3, 456789, tzinfo=UTC)
 EXACT = Decimal("123456789.123456789012345678")
@@ -44,37 +40,6 @@ QUOTE_IGNORE = insert(market_quotes).prefix_with("IGNORE", dialect="mysql").pref
     "OR IGNORE", dialect="sqlite")
 QUOTE_UPSERT = mysql_insert(market_quotes)
 QUOTE_UPSERT = QUOTE_UPSERT.on_duplicate_key_update(bid=QUOTE_UPSERT.inserted.bid)
-
-
-@asynccontextmanager
-async def opened(driver: str, tmp_path: Path) -> AsyncIterator[Store]:
-    if driver == "sqlite":
-        url, name = f"sqlite+aiosqlite:///{tmp_path / 'direct.sqlite3'}", None
-    else:
-        name, url = create_mysql_database("oms_direct")
-        url = url.replace("mysql+aiomysql://", f"mysql+{driver}://")
-    try:
-        await upgrade_async(url)
-        s = Store.from_url(url, pool_size=2)
-        try:
-            yield s
-        finally:
-            await s.close()
-    finally:
-        if name is not None:
-            drop_mysql_database(name)
-
-
-@pytest.fixture(params=["asyncmy", "aiomysql", "sqlite"])
-async def store(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Store]:
-    async with opened(request.param, tmp_path) as s:
-        yield s
-
-
-@pytest.fixture(params=["asyncmy", "aiomysql"])
-async def mysql_store(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Store]:
-    async with opened(request.param, tmp_path) as s:
-        yield s
 
 
 def events(n: int, first: int = 0) -> list[dict[str, Any]]:

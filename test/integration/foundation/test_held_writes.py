@@ -6,9 +6,7 @@ a held write that failed leaves the transaction able only to roll back; a rollba
 what is held."""
 
 import asyncio
-from collections.abc import AsyncIterator
 from decimal import Decimal
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -20,7 +18,7 @@ from apps.oms.store.store import Store
 from apps.oms.store.tables import market_quotes, outbox
 
 from ...conftest import mysql_admin_connection
-from .test_direct import EXACT, STAMP, events, opened, stored
+from .test_direct import EXACT, STAMP, events, stored
 
 INSERT_OUTBOX = insert(outbox)
 INSERT_QUOTE = insert(market_quotes)
@@ -46,18 +44,6 @@ def exactly(n: int) -> direct.Check:
 
 def quote(symbol: str, bid: Decimal = EXACT) -> dict[str, Any]:
     return {"venue": "v", "symbol": symbol, "bid": bid, "quoted_at": STAMP}
-
-
-@pytest.fixture(params=["asyncmy", "aiomysql", "sqlite"])
-async def store(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Store]:
-    async with opened(request.param, tmp_path) as s:
-        yield s
-
-
-@pytest.fixture(params=["asyncmy", "aiomysql"])
-async def mysql_store(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Store]:
-    async with opened(request.param, tmp_path) as s:
-        yield s
 
 
 def peek_uncommitted(store: Store) -> list[str]:
