@@ -515,9 +515,7 @@ def _holds(sync: Connection) -> bool:
 async def _hold(sync: Connection, sql: str, args: list[Any], check: Check | None) -> bool:
     """Hold a write (True), or leave it to the caller when it is too long to share a round
     trip (False)."""
-    held = _HELD.get(sync)
-    if held is None:
-        held = _HELD[sync] = _Held()
+    held = _held_of(sync)
     if held.failed is not None:
         raise _refused(held.failed)
     driver: Any = sync.connection.driver_connection
@@ -558,10 +556,15 @@ def _take(sync: Connection) -> list[_Part]:
     return parts
 
 
-def _poison(sync: Connection, exc: BaseException) -> None:
+def _held_of(sync: Connection) -> _Held:
     held = _HELD.get(sync)
     if held is None:
         held = _HELD[sync] = _Held()
+    return held
+
+
+def _poison(sync: Connection, exc: BaseException) -> None:
+    held = _held_of(sync)
     held.parts, held.chars, held.failed = [], 0, f"{type(exc).__name__}: {exc}"
 
 
@@ -708,9 +711,7 @@ def _blamed(
     if isinstance(exc, UnicodeError) and not got:
         failing = next((p for p in parts if not _encodes(p.sql)), failing)
         if not failing.held:
-            held = _HELD.get(sync)
-            if held is None:
-                held = _HELD[sync] = _Held()
+            held = _held_of(sync)
             held.parts[:0] = [p for p in parts if p.held]
             held.chars += sum(len(p.sql) + 1 for p in parts if p.held)
             return failing

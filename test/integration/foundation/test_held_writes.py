@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 from sqlalchemy import bindparam, func, insert, select, text, update
-from sqlalchemy.exc import IntegrityError, InvalidRequestError
+from sqlalchemy.exc import IntegrityError, InvalidRequestError, StatementError
 
 from apps.oms.store import direct
 from apps.oms.store.store import Store
@@ -26,6 +26,7 @@ SET_EVENT = update(outbox).where(outbox.c.event == bindparam("b_event")).values(
     event=bindparam("event"))
 COUNT = select(func.count().label("n")).select_from(outbox)
 NAMES = select(outbox.c.event).order_by(outbox.c.id)
+NAMES_OF = NAMES.where(outbox.c.event == bindparam("b_event"))
 QUOTE_BIDS = select(market_quotes.c.symbol, market_quotes.c.bid).order_by(market_quotes.c.symbol)
 SLEEP = select(func.sleep(5).label("slept"))
 
@@ -291,3 +292,18 @@ async def guarded_update_at_the_commit(store: Store) -> None:
     async with store.transaction() as conn:
         await direct.later_rows(conn, INSERT_OUTBOX, events(1))
         await direct.later(conn, SET_EVENT, {"b_event": "nope", "event": "x"}, check=exactly(1))
+
+
+@pytest.mark.mysql
+async def test_a_statement_that_cannot_be_encoded_is_its_own_error_and_the_held_stay(
+    mysql_store: Store,
+) -> None:
+    """Nothing was sent (the query could not be encoded): the fault is the carrying
+    statement's, the transaction stays usable and the held writes still reach the commit."""
+    store = mysql_store
+    async with store.transaction() as conn:
+        await direct.later_rows(conn, INSERT_OUTBOX, events(1))
+        with pytest.raises(StatementError):
+            await direct.fetch(conn, NAMES_OF, {"b_event": "bad \ud800"})
+        assert [r["event"] for r in await direct.fetch(conn, NAMES)] == ["e0"]
+    assert [r["event"] for r in await stored(store)] == ["e0"]
