@@ -63,9 +63,17 @@ def push(
     }
 
 
+_NULL_PAYLOAD_END = ',"payload":null}'
+
+
 def event_text(event: StreamEvent) -> str:
-    """The push of one outbox event, serialised once and sent as is to every subscriber."""
-    return dumps(push(event.namespace, event.event, event.seq, event.account_id, event.payload))
+    """The push of one outbox event, serialised once and sent as is to every subscriber: the
+    envelope with the payload's stored JSON text spliced in as its last member (the same JSON
+    value as encoding the decoded payload, without decoding it)."""
+    head = dumps(push(event.namespace, event.event, event.seq, event.account_id, None))
+    if not head.endswith(_NULL_PAYLOAD_END):  # `push` keeps `payload` last; never otherwise
+        raise AssertionError("the push envelope must end with its payload")
+    return head[: -len("null}")] + event.payload_text + "}"
 
 
 def greeting(server_time: str, version: str) -> dict[str, Any]:

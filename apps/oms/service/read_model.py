@@ -21,6 +21,7 @@ import heapq
 import itertools
 import json
 import logging
+import re
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -163,19 +164,26 @@ def body(blobs: list[bytes]) -> bytes:
     return b'{"items":[' + b",".join(blobs) + b"]}"
 
 
-def _collect(value: Any, found: dict[str, set[int]], depth: int = 0) -> None:
-    if depth > 3:
-        return
-    if isinstance(value, dict):
-        for key, item in value.items():
-            if key in ORDER_KEYS or key in POSITION_KEYS:
-                if isinstance(item, int) and not isinstance(item, bool) and item > 0:
-                    found["orders" if key in ORDER_KEYS else "positions"].add(item)
-            elif isinstance(item, dict | list):
-                _collect(item, found, depth + 1)
-    elif isinstance(value, list):
-        for item in value:
-            _collect(item, found, depth + 1)
+# a key naming an order or a position with a JSON integer value, anywhere in a payload's text
+_KEY_NAMES = "|".join(sorted(ORDER_KEYS | POSITION_KEYS | {"id"}))
+REF = re.compile(rf'"({_KEY_NAMES})"\s*:\s*([0-9]+)')
+
+
+def _collect(text: str, kind_of_id: str | None, found: dict[str, set[int]]) -> None:
+    """Every order and position id the payload text names (`kind_of_id`: the kind its `id`
+    keys name, or None). A scan of the text, not of the decoded value: it finds each
+    `"key": <integer>` member at any depth, so it may name more rows than the event changed
+    (a nested `id`, a key inside a string), never fewer; a row named needlessly is only re-read
+    (idempotent: the model keeps what the store holds)."""
+    for key, digits in REF.findall(text):
+        row_id = int(digits)
+        if row_id <= 0:
+            continue
+        if key == "id":
+            if kind_of_id is not None:
+                found[kind_of_id].add(row_id)
+        else:
+            found["orders" if key in ORDER_KEYS else "positions"].add(row_id)
 
 
 # events whose payload is the full view of the object they are named after (plus ids of the
@@ -191,26 +199,18 @@ class Touched:
 
 
 def touched(events: Iterable[stream.StreamEvent]) -> Touched:
-    """Rows and accounts a batch of outbox events changed."""
+    """Rows and accounts a batch of outbox events changed (read from the payloads' JSON text,
+    without decoding it)."""
     out = Touched()
     for event in events:
-        payload = event.payload
-        if isinstance(payload, str):
-            try:
-                payload = json.loads(payload)
-            except ValueError:
-                payload = None
-        if not event.event.startswith(ROW_EVENT_PREFIXES) or not isinstance(payload, dict):
+        text = event.payload_text
+        if not event.event.startswith(ROW_EVENT_PREFIXES) or not text.lstrip().startswith("{"):
             if event.account_id is not None:
                 out.accounts.add(event.account_id)
             continue
-        _collect(payload, out.ids)
-        own = payload.get("id")
-        if isinstance(own, int) and not isinstance(own, bool):
-            if event.event.startswith("order_"):
-                out.ids["orders"].add(own)
-            elif event.event.startswith("position_"):
-                out.ids["positions"].add(own)
+        kind = ("orders" if event.event.startswith("order_")
+                else "positions" if event.event.startswith("position_") else None)  # fmt: skip
+        _collect(text, kind, out.ids)
     return out
 
 

@@ -8,16 +8,21 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import bindparam, func, select, text
+from sqlalchemy import Text, bindparam, func, select, text, type_coerce
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from apps.oms.store import direct
+from apps.oms.store import direct, json_codec
 from apps.oms.store.engine import reading
 from apps.oms.store.store import Store
 from apps.oms.store.tables import outbox, sequencer_state
 
 OB = outbox.c
-COLUMNS = (OB.seq, OB.account_id, OB.namespace, OB.event, OB.strategy_id, OB.payload)
+# the payload as its stored JSON text: the tailer reads every event of every account, and
+# decoding each one was about a third of an API process's CPU under P1 (docs/benchmarks.md →
+# Nineteenth round); a push splices the text (`envelopes.event_text`) and the read model scans
+# it for ids (`read_model.touched`), so nothing on the tail's path decodes it
+PAYLOAD_TEXT = type_coerce(OB.payload, Text()).label("payload")
+COLUMNS = (OB.seq, OB.account_id, OB.namespace, OB.event, OB.strategy_id, PAYLOAD_TEXT)
 # the tailer's poll, many times a second in every API process: built once
 TAIL = select(*COLUMNS).where(OB.seq > bindparam("b_after")).order_by(OB.seq).limit(
     bindparam("b_limit"))
@@ -26,14 +31,19 @@ LAST_SEQ = select(sequencer_state.c.last_seq).where(sequencer_state.c.name == "o
 
 @dataclass(frozen=True, slots=True)
 class StreamEvent:
-    """One sequenced outbox row."""
+    """One sequenced outbox row, its payload as the JSON text the store holds."""
 
     seq: int
     account_id: int | None
     namespace: str
     event: str
     strategy_id: int | None
-    payload: Any
+    payload_text: str
+
+    @property
+    def payload(self) -> Any:
+        """The payload's value (decoded on each call: the tail's path never needs it)."""
+        return json_codec.loads(self.payload_text)
 
 
 def _event(row: Mapping[Any, Any]) -> StreamEvent:
@@ -44,8 +54,13 @@ def _event(row: Mapping[Any, Any]) -> StreamEvent:
         str(row["namespace"]),
         str(row["event"]),
         None if strategy_id is None else int(strategy_id),
-        row["payload"],
+        _text(row["payload"]),
     )
+
+
+def _text(value: Any) -> str:
+    """The stored JSON text (a driver may hand LONGTEXT over as bytes)."""
+    return value.decode() if isinstance(value, bytes | bytearray) else str(value)
 
 
 async def tail(conn: AsyncConnection, after_seq: int, limit: int = 1000) -> list[StreamEvent]:

@@ -3,12 +3,21 @@ strategy filter for restricted accounts, strategy_id and symbol filters, newest 
 for any set of rows and changes, and `Book.body` (rendered once per change) the same body at
 every point of any sequence of reads and changes; `touched` finds the rows an event names."""
 
+import json
 from typing import Any
 
+import orjson
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from apps.oms.service.read_model import Book, OpenRow, body, touched
+from apps.oms.service.read_model import (
+    ORDER_KEYS,
+    POSITION_KEYS,
+    Book,
+    OpenRow,
+    body,
+    touched,
+)
 from apps.oms.store.reads import Scope
 from apps.oms.store.stream import StreamEvent
 
@@ -133,7 +142,8 @@ def test_replace_accounts_keeps_other_accounts() -> None:
 
 
 def event(name: str, payload: object, account_id: int | None = 1) -> StreamEvent:
-    return StreamEvent(1, account_id, "position", name, None, payload)
+    text = payload if isinstance(payload, str) else json.dumps(payload)
+    return StreamEvent(1, account_id, "position", name, None, text)
 
 
 def test_touched_by_row_events_and_account_events() -> None:
@@ -149,3 +159,60 @@ def test_touched_by_row_events_and_account_events() -> None:
     )
     assert found.ids == {"orders": {5, 6, 8}, "positions": {7, 11, 12}}
     assert found.accounts == {2, 3}  # batch cancels and merges re-read their whole account
+
+
+def walked(name: str, value: Any) -> dict[str, set[int]]:
+    """The rows an event names, by walking its decoded payload (what the model read before it
+    scanned the text): named keys with positive integers at any depth, its own `id` by kind."""
+    found: dict[str, set[int]] = {"orders": set(), "positions": set()}
+
+    def walk(item: Any) -> None:
+        if isinstance(item, dict):
+            for key, inner in item.items():
+                if isinstance(inner, int) and not isinstance(inner, bool) and inner > 0:
+                    if key in ORDER_KEYS:
+                        found["orders"].add(inner)
+                    elif key in POSITION_KEYS:
+                        found["positions"].add(inner)
+                walk(inner)
+        elif isinstance(item, list):
+            for inner in item:
+                walk(inner)
+
+    walk(value)
+    own = value.get("id") if isinstance(value, dict) else None
+    if isinstance(own, int) and not isinstance(own, bool) and own > 0:
+        for prefix, kind in (("order_", "orders"), ("position_", "positions")):
+            if name.startswith(prefix):
+                found[kind].add(own)
+    return found
+
+
+KEYS = sorted(ORDER_KEYS | POSITION_KEYS | {"id", "other", "qty", "order", "note"})
+scalars = st.one_of(
+    st.integers(min_value=-(2**63), max_value=2**63 - 1), st.booleans(), st.none(),
+    st.text(alphabet='ab"\\:_id{}, 1', max_size=12), st.sampled_from(['"order_id": 7', "x"]),
+)  # fmt: skip
+payloads = st.dictionaries(
+    st.sampled_from(KEYS),
+    st.recursive(scalars, lambda inner: st.lists(inner, max_size=3)
+                 | st.dictionaries(st.sampled_from(KEYS), inner, max_size=3), max_leaves=12),
+    max_size=6,
+)  # fmt: skip
+
+
+@given(
+    st.sampled_from(["order_filled", "position_opened", "deal_created", "command_completed"]),
+    payloads,
+    st.booleans(),
+)
+@settings(max_examples=400, deadline=None)
+def test_the_text_scan_names_every_row_the_decoded_payload_names(
+    name: str, payload: dict[str, Any], compact: bool
+) -> None:
+    """Over-naming only costs a re-read; missing a row would leave the model stale. Both the
+    store's writer (orjson, compact) and the standard library's spaced form are scanned."""
+    text = orjson.dumps(payload).decode() if compact else json.dumps(payload)
+    found = touched([event(name, text)]).ids
+    for kind, ids in walked(name, payload).items():
+        assert ids <= found[kind]
