@@ -13,13 +13,16 @@ increasing order and a reader tailing `seq > n` can never miss one.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import Update, bindparam, case, insert, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from apps.oms.store import direct
+from apps.oms.store import outbox as outbox_rows
 from apps.oms.store.tables import outbox, sequencer_state
 
 NAME = "outbox"
@@ -53,17 +56,29 @@ async def pending(conn: AsyncConnection) -> bool:
     return await direct.fetch_one(conn, ANY_UNNUMBERED) is not None
 
 
-async def assign(conn: AsyncConnection, now: datetime, *, batch: int = BATCH) -> int:
+async def assign(
+    conn: AsyncConnection,
+    now: datetime,
+    *,
+    batch: int = BATCH,
+    own: Sequence[dict[str, Any]] = (),
+) -> int:
     """One sequencing round inside the caller's transaction; returns how many rows got a seq,
-    or `SKIPPED` when another sequencer holds the state row."""
+    or `SKIPPED` when another sequencer holds the state row.
+
+    `own`: outbox rows (`outbox.event_row`) the caller's transaction writes now. Holding the
+    state row, the round inserts them already numbered, after the committed rows it numbers
+    (one row write each instead of an insert and a numbering update); skipped, it inserts them
+    unnumbered and a later round numbers them. Either way they are written with the commit."""
     # one round trip: the state row locked, then (in the same multi-statement query, so after
     # the lock) the unnumbered ids, which a skipped round ignores
     states, unnumbered = await direct.fetch_each(conn, [(STATE, {}), (UNNUMBERED, {"b_limit": batch})])
     if not states:
+        await outbox_rows.append_events(conn, list(own))
         return SKIPPED
     state = states[0]
     ids = [int(r["id"]) for r in unnumbered]
-    if not ids:
+    if not ids and not own:
         return 0
     first = int(state["last_seq"]) + 1
     runs = _runs(ids)
@@ -74,10 +89,15 @@ async def assign(conn: AsyncConnection, now: datetime, *, batch: int = BATCH) ->
             params |= {f"lo{k}": low, f"hi{k}": high, f"d{k}": first - low}
             first += high - low + 1
         await direct.later(conn, _numbering(len(chunk)), params)  # sent with the commit
+    if own:  # numbered as they are inserted, after every row numbered above
+        await outbox_rows.append_events(conn, [row | {"seq": first + k} for k, row in enumerate(own)])
+        first += len(own)
+    # `last_id`: the highest id a numbering update reached (informational; rows inserted
+    # numbered do not move it, their ids are not read back)
     await direct.later(conn, ADVANCE, {"last_seq": first - 1,
-                                         "last_id": max(int(state["last_id"]), ids[-1]),
+                                         "last_id": max(int(state["last_id"]), ids[-1] if ids else 0),
                                          "updated_at": now})  # fmt: skip
-    return len(ids)
+    return len(ids) + len(own)
 
 
 def _runs(ids: list[int]) -> list[tuple[int, int]]:

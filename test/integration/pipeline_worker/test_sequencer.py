@@ -11,9 +11,9 @@ from sqlalchemy import delete, func, select
 
 from apps.oms.clock import utcnow
 from apps.oms.store import sequencer
-from apps.oms.store.outbox import append_event
+from apps.oms.store.outbox import append_event, event_row
 from apps.oms.store.store import Store
-from apps.oms.store.tables import outbox
+from apps.oms.store.tables import outbox, sequencer_state
 
 
 class Rollback(Exception):
@@ -120,4 +120,52 @@ async def test_a_round_over_scattered_rows_numbers_them_in_id_order(store: Store
                                    .where(outbox.c.seq > before).order_by(outbox.c.id))).all()
     assert [r.seq for r in rows] == list(range(before + 1, before + 1 + numbered))
     assert len(sequencer._runs([r.id for r in rows])) > sequencer.RUNS_PER_STATEMENT
+    await check_dense(store)
+
+
+def own_rows(*names: str) -> list[dict[str, object]]:
+    return [event_row(account_id=None, namespace="system", event=n, payload={"n": n})
+            for n in names]  # fmt: skip
+
+
+async def test_a_round_inserts_its_own_rows_numbered_after_the_committed_ones(
+    store: Store,
+) -> None:
+    """`assign(own=…)`: the committed unnumbered rows first (id order), then the caller's own
+    rows in their order, inserted with their numbers; the stream stays dense."""
+    await sequence_all(store)
+    async with store.transaction() as conn:
+        for name in ("c1", "c2"):
+            await append_event(conn, account_id=None, namespace="system", event=name, payload={})
+    async with store.transaction() as conn:
+        before = (await conn.execute(select(func.max(outbox.c.seq)))).scalar() or 0
+        numbered = await sequencer.assign(conn, utcnow(), own=own_rows("o1", "o2", "o3"))
+    assert numbered == 5
+    async with store.read() as conn:
+        rows = (await conn.execute(select(outbox.c.event, outbox.c.seq, outbox.c.payload)
+                                   .where(outbox.c.seq > before).order_by(outbox.c.seq))).all()
+        last = (await conn.execute(select(sequencer_state.c.last_seq))).scalar()
+    assert [(r.event, r.seq - before) for r in rows] == [
+        ("c1", 1), ("c2", 2), ("o1", 3), ("o2", 4), ("o3", 5)]  # fmt: skip
+    assert rows[-1].payload == {"n": "o3"}
+    assert last == before + 5
+    await check_dense(store)
+
+
+# MariaDB only: SQLite's single writer never lets two rounds hold the state row at once
+@pytest.mark.parametrize("store_url", ["mysql"], indirect=True)
+async def test_a_skipped_round_writes_its_own_rows_unnumbered(store: Store) -> None:
+    """Another round holds the state row: the caller's rows are still written (with its
+    commit), unnumbered, and the next round numbers them."""
+    await sequence_all(store)
+    async with store.transaction() as holder:
+        assert await sequencer.assign(holder, utcnow()) == 0  # holds the state row
+        async with store.transaction() as conn:
+            got = await sequencer.assign(conn, utcnow(), own=own_rows("k1", "k2"))
+            assert got == sequencer.SKIPPED
+    async with store.read() as conn:
+        waiting = (await conn.execute(select(outbox.c.event).where(outbox.c.seq.is_(None))
+                                      .order_by(outbox.c.id))).scalars().all()
+    assert waiting == ["k1", "k2"]
+    await sequence_all(store)
     await check_dense(store)

@@ -192,9 +192,9 @@ class GroupCommit:
                                                   loaded[account_id].orders, joined.Progress())
                 for shared in distinct:
                     await shared.flush()
-            written = await flush_all(recorders)
-            read_at = numbering_read_at(written)
-            numbered = await number_events(conn, written, now)
+            events = await flush_all(recorders)
+            read_at = numbering_read_at(len(events))
+            numbered = await number_events(conn, events, now)
         for recorder in recorders:
             recorder.committed()
         members[0].rt.on_numbered(numbered, read_at)

@@ -27,7 +27,7 @@ from apps.oms.service.ports import VenuePort
 from apps.oms.service.views import deal_view
 from apps.oms.store import books, leases, order_records, queue, sequencer
 from apps.oms.store.leases import Lease
-from apps.oms.store.outbox import append_events, event_row
+from apps.oms.store.outbox import event_row
 from apps.oms.store.queue import Claimed, Finish
 from apps.oms.store.store import Store
 
@@ -79,9 +79,9 @@ class AccountRuntime:
             recorder = Recorder(conn, self)
             yield recorder
             # held-back writes and the step's events, before the commit
-            written = await recorder.flush()
-            read_at = numbering_read_at(written)
-            numbered = await number_events(conn, written, recorder.now)
+            events = await recorder.flush()
+            read_at = numbering_read_at(len(events))
+            numbered = await number_events(conn, events, recorder.now)
         recorder.committed()
         self.on_numbered(numbered, read_at)
 
@@ -170,8 +170,8 @@ class Recorder:
             )
         )
 
-    async def flush(self) -> int:
-        """Write what was held back; returns how many events were written."""
+    async def flush(self) -> list[dict[str, Any]]:
+        """Write what was held back; returns the step's events (`number_events` writes them)."""
         return await flush_all([self])
 
     async def load_book(
@@ -299,23 +299,26 @@ def numbering_read_at(written: int) -> float:
     return time.monotonic() if written else 0.0
 
 
-async def number_events(conn: AsyncConnection, written: int, now: datetime) -> int:
-    """A record transaction that wrote events numbers every unnumbered visible outbox row,
-    its own included, as its last statements (`sequencer.assign`; the state row stays locked
-    until the commit, so numbers still commit in increasing order). Its events then reach the
-    stream with the commit, not one sequencer round later. Returns `assign`'s answer (0 when
-    nothing was written; `SKIPPED` when another round holds the state row: the sequencer
-    numbers them after the commit)."""
-    if not written:
+async def number_events(
+    conn: AsyncConnection, events: list[dict[str, Any]], now: datetime
+) -> int:
+    """A record transaction with events writes them as its last statements, numbering every
+    unnumbered visible outbox row and inserting its own already numbered after them
+    (`sequencer.assign`; the state row stays locked until the commit, so numbers still commit
+    in increasing order). Its events then reach the stream with the commit, not one sequencer
+    round later. Returns `assign`'s answer (0 when there are no events; `SKIPPED` when another
+    round holds the state row: the events are written unnumbered and the sequencer numbers
+    them after the commit)."""
+    if not events:
         return 0
-    return await sequencer.assign(conn, now)
+    return await sequencer.assign(conn, now, own=events)
 
 
-async def flush_all(recorders: list[Recorder]) -> int:
+async def flush_all(recorders: list[Recorder]) -> list[dict[str, Any]]:
     """Write what the recorders of one transaction held back, before its commit: each one's
-    own writes, then everyone's raw payloads, venue orders and events in one multi-row statement
-    each (events in recorder order, each recorder's in emission order). Returns how many events
-    were written."""
+    own writes, then everyone's raw payloads and venue orders in one multi-row statement
+    each. Returns everyone's events (in recorder order, each recorder's in emission order):
+    `number_events` writes them in one statement, numbered."""
     for rec in recorders:
         await rec.flush_own()
     await insert_new_positions(recorders[0].conn, recorders, final=True)
@@ -341,8 +344,7 @@ async def flush_all(recorders: list[Recorder]) -> int:
     await queue.finish_many(conn, finishes)
     await order_records.store_payloads(conn, payloads)
     await order_records.add_venue_orders(conn, venue_orders)
-    await append_events(conn, events)
-    return len(events)
+    return events
 
 
 async def insert_new_positions(
