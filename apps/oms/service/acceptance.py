@@ -80,6 +80,20 @@ class BatchShare:
     held_keys: set[tuple[Any, ...]] = field(default_factory=set)
 
 
+async def preload_accounts(
+    conn: AsyncConnection, share: BatchShare, account_ids: list[int]
+) -> None:
+    """The accounts and risk limits a batch's commands name, read in one statement before the
+    first of them is accepted (`accept_in` reads an account it does not find here itself)."""
+    missing = [a for a in account_ids if a not in share.accounts]
+    if missing:
+        for account_id, (account, limits) in (
+            await risk_store.acceptance_states(conn, missing)
+        ).items():
+            share.accounts[account_id] = account
+            share.limits[account_id] = limits
+
+
 def idempotency_keys(
     account_id: int, request_id: str | None, client_order_id: str | None
 ) -> set[tuple[Any, ...]]:

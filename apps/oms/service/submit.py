@@ -22,6 +22,7 @@ from apps.oms.service.acceptance import (
     HeldKeyLost,
     accept,
     accept_in,
+    preload_accounts,
     write_held,
 )
 from apps.oms.service.command_models import CommandEnvelope, Payload, parse_payload
@@ -191,6 +192,9 @@ async def _in_one_transaction(
     raced: list[int] = []
     async with store.transaction() as conn:
         share = BatchShare()
+        # every account the list names, with its limits, in one statement
+        await preload_accounts(conn, share, [e[0].account_id for e in parsed
+                                             if not isinstance(e, Item)])  # fmt: skip
         for index, entry in enumerate(parsed):
             if isinstance(entry, Item):
                 items[index] = entry

@@ -52,7 +52,7 @@ ACCEPTANCE_STATE = (
            *(risk_limits.c[c] for c in LIMIT_COLUMNS))
     .join(account_risk_state, account_risk_state.c.account_id == accounts.c.id)
     .outerjoin(risk_limits, risk_limits.c.account_id == accounts.c.id)
-    .where(accounts.c.id == bindparam("b_account"))
+    .where(accounts.c.id.in_(bindparam("b_accounts", expanding=True)))
 )  # fmt: skip
 ACCOUNT_FIELDS = ("id", "exchange_id", "position_mode", "status", "allow_new_positions",
                   "out_of_sync_blocks", "shadow")
@@ -116,18 +116,31 @@ def recheck_states_of(
     return {a: found.get(a, UNKNOWN_ACCOUNT) for a in account_ids}
 
 
-async def acceptance_state(
-    conn: AsyncConnection, account_id: int
-) -> tuple[dict[str, Any] | None, dict[int, dict[str, Any]]]:
+AcceptanceState = tuple[dict[str, Any] | None, dict[int, dict[str, Any]]]
+
+
+async def acceptance_state(conn: AsyncConnection, account_id: int) -> AcceptanceState:
     """The account as acceptance checks it (None: no such account) and its risk limits
     (strategy_id, 0 = account → limit values, as `get_limits`)."""
-    rows = await direct.fetch(conn, ACCEPTANCE_STATE, {"b_account": account_id})
-    if not rows:
-        return None, {}
-    account = {f: rows[0][f] for f in ACCOUNT_FIELDS}
-    limits = {int(r["strategy_id"]): {c: r[c] for c in LIMIT_COLUMNS}
-              for r in rows if r["strategy_id"] is not None}  # fmt: skip
-    return account, limits
+    return (await acceptance_states(conn, [account_id]))[account_id]
+
+
+async def acceptance_states(
+    conn: AsyncConnection, account_ids: list[int]
+) -> dict[int, AcceptanceState]:
+    """`acceptance_state` of several accounts in one statement (a batch accept's accounts)."""
+    wanted = sorted(set(account_ids))
+    rows = await direct.fetch(conn, ACCEPTANCE_STATE, {"b_accounts": wanted})
+    found: dict[int, AcceptanceState] = {a: (None, {}) for a in wanted}
+    for r in rows:
+        account_id = int(r["id"])
+        account, limits = found[account_id]
+        if account is None:
+            account = {f: r[f] for f in ACCOUNT_FIELDS}
+            found[account_id] = (account, limits)
+        if r["strategy_id"] is not None:
+            limits[int(r["strategy_id"])] = {c: r[c] for c in LIMIT_COLUMNS}
+    return found
 
 
 async def get_limits(conn: AsyncConnection, account_id: int) -> dict[int, dict[str, Any]]:

@@ -69,3 +69,21 @@ async def test_recheck_states_of_several_accounts_in_one_read(
         bare: risk_store.RecheckState(True, True, False, {}),
         10**9: risk_store.UNKNOWN_ACCOUNT,
     }
+
+
+async def test_acceptance_states_of_a_batch_s_accounts_in_one_read(
+    harness: Callable[..., Harness],
+) -> None:
+    """A batch accept reads every account it names at once: each answer equals the account's
+    own read (limits of two scopes, none, an unknown id), repeated ids read once."""
+    h = harness()
+    limited, plain = await h.account("netting"), await h.account("hedge")
+    async with h.store.transaction() as conn:
+        await risk_store.put_limits(conn, limited, 0, {"max_open_positions": 2}, utcnow())
+        await risk_store.put_limits(conn, limited, 7, {"daily_loss_limit": Decimal(40)}, utcnow())
+    async with h.store.read() as conn:
+        together = await risk_store.acceptance_states(conn, [plain, 10**9, limited, plain])
+        alone = {a: await risk_store.acceptance_state(conn, a) for a in (limited, plain, 10**9)}
+    assert together == alone
+    assert set(together[limited][1]) == {0, 7}
+    assert together[10**9] == (None, {})
