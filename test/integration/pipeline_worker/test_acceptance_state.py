@@ -16,12 +16,18 @@ from apps.oms.store.tables import account_risk_state, accounts
 from .conftest import Harness
 
 
+async def two_scopes_of_limits(h: Harness, account_id: int) -> None:
+    """Limits of the account itself (0) and of strategy 7."""
+    async with h.store.transaction() as conn:
+        await risk_store.put_limits(conn, account_id, 0, {"max_open_positions": 2}, utcnow())
+        await risk_store.put_limits(conn, account_id, 7, {"daily_loss_limit": Decimal(40)},
+                                    utcnow())  # fmt: skip
+
+
 async def test_account_and_limits_in_one_read(harness: Callable[..., Harness]) -> None:
     h = harness()
     acct, bare = await h.account("netting"), await h.account("hedge")
-    async with h.store.transaction() as conn:
-        await risk_store.put_limits(conn, acct, 0, {"max_open_positions": 2}, utcnow())
-        await risk_store.put_limits(conn, acct, 7, {"daily_loss_limit": Decimal(40)}, utcnow())
+    await two_scopes_of_limits(h, acct)
     async with h.store.read() as conn:
         account, limits = await risk_store.acceptance_state(conn, acct)
         full = await account_store.get_account(conn, acct)
@@ -78,9 +84,7 @@ async def test_acceptance_states_of_a_batch_s_accounts_in_one_read(
     own read (limits of two scopes, none, an unknown id), repeated ids read once."""
     h = harness()
     limited, plain = await h.account("netting"), await h.account("hedge")
-    async with h.store.transaction() as conn:
-        await risk_store.put_limits(conn, limited, 0, {"max_open_positions": 2}, utcnow())
-        await risk_store.put_limits(conn, limited, 7, {"daily_loss_limit": Decimal(40)}, utcnow())
+    await two_scopes_of_limits(h, limited)
     async with h.store.read() as conn:
         together = await risk_store.acceptance_states(conn, [plain, 10**9, limited, plain])
         alone = {a: await risk_store.acceptance_state(conn, a) for a in (limited, plain, 10**9)}
