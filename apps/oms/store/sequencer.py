@@ -68,8 +68,9 @@ async def assign(
 
     `own`: outbox rows (`outbox.event_row`) the caller's transaction writes now. Holding the
     state row, the round inserts them already numbered, after the committed rows it numbers
-    (one row write each instead of an insert and a numbering update); skipped, it inserts them
-    unnumbered and a later round numbers them. Either way they are written with the commit."""
+    (one row write each instead of an insert and a numbering update); skipped, or when older
+    rows fill the round (some may still wait beyond it), it inserts them unnumbered and a later
+    round numbers them in id order. Either way they are written with the commit."""
     # one round trip: the state row locked, then (in the same multi-statement query, so after
     # the lock) the unnumbered ids, which a skipped round ignores
     states, unnumbered = await direct.fetch_each(conn, [(STATE, {}), (UNNUMBERED, {"b_limit": batch})])
@@ -78,6 +79,10 @@ async def assign(
         return SKIPPED
     state = states[0]
     ids = [int(r["id"]) for r in unnumbered]
+    if len(ids) >= batch:  # a backlog fills the round: older rows may still wait, and the
+        # caller's must not be numbered before them (they wait for a later round, in id order)
+        await outbox_rows.append_events(conn, list(own))
+        own = ()
     if not ids and not own:
         return 0
     first = int(state["last_seq"]) + 1

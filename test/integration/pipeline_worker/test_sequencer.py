@@ -169,3 +169,22 @@ async def test_a_skipped_round_writes_its_own_rows_unnumbered(store: Store) -> N
     assert waiting == ["k1", "k2"]
     await sequence_all(store)
     await check_dense(store)
+
+
+async def test_own_rows_wait_behind_a_backlog_that_fills_the_round(store: Store) -> None:
+    """When older committed rows fill a round (more may wait beyond it), the caller's rows are
+    inserted unnumbered, so no row of theirs is numbered before an older one."""
+    await sequence_all(store)
+    async with store.transaction() as conn:
+        for n in range(3):
+            await append_event(conn, account_id=None, namespace="system", event=f"b{n}",
+                               payload={})  # fmt: skip
+    async with store.transaction() as conn:
+        numbered = await sequencer.assign(conn, utcnow(), batch=2, own=own_rows("late"))
+    assert numbered == 2
+    await sequence_all(store)
+    async with store.read() as conn:
+        order = (await conn.execute(select(outbox.c.event).where(
+            outbox.c.event.in_(("b0", "b1", "b2", "late"))).order_by(outbox.c.seq))).scalars().all()
+    assert order == ["b0", "b1", "b2", "late"]
+    await check_dense(store)
