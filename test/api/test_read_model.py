@@ -178,7 +178,7 @@ async def test_a_gap_in_the_stream_reloads_everything(api: Api) -> None:
     model.books["orders"].account_of.clear()
     from apps.oms.store.stream import StreamEvent
 
-    model.take([StreamEvent(model.seq + 5, world.account_id, "position", "x", None, {})])
+    model.take([StreamEvent(model.seq + 5, world.account_id, "position", "x", None, "{}")])
     assert not model.ready
     await model.apply()
     assert model.ready

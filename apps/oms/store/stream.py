@@ -11,7 +11,7 @@ from typing import Any
 from sqlalchemy import Text, bindparam, func, select, text, type_coerce
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from apps.oms.store import direct, json_codec
+from apps.oms.store import direct
 from apps.oms.store.engine import reading
 from apps.oms.store.store import Store
 from apps.oms.store.tables import outbox, sequencer_state
@@ -39,11 +39,6 @@ class StreamEvent:
     event: str
     strategy_id: int | None
     payload_text: str
-
-    @property
-    def payload(self) -> Any:
-        """The payload's value (decoded on each call: the tail's path never needs it)."""
-        return json_codec.loads(self.payload_text)
 
 
 def _event(row: Mapping[Any, Any]) -> StreamEvent:
