@@ -74,15 +74,15 @@ async def assign(
     # one round trip: the state row locked, then (in the same multi-statement query, so after
     # the lock) the unnumbered ids, which a skipped round ignores
     states, unnumbered = await direct.fetch_each(conn, [(STATE, {}), (UNNUMBERED, {"b_limit": batch})])
-    if not states:
-        await outbox_rows.append_events(conn, list(own))
-        return SKIPPED
-    state = states[0]
     ids = [int(r["id"]) for r in unnumbered]
-    if len(ids) >= batch:  # a backlog fills the round: older rows may still wait, and the
-        # caller's must not be numbered before them (they wait for a later round, in id order)
+    # skipped, or a backlog fills the round (older rows may still wait, and the caller's must
+    # not be numbered before them): the caller's rows wait for a later round, in id order
+    if not states or len(ids) >= batch:
         await outbox_rows.append_events(conn, list(own))
         own = ()
+    if not states:
+        return SKIPPED
+    state = states[0]
     if not ids and not own:
         return 0
     first = int(state["last_seq"]) + 1
