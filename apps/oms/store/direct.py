@@ -542,7 +542,7 @@ async def _flush(sync: Connection) -> None:
 
 def _literal(driver: Any, sql: str, args: list[Any]) -> str:
     """The statement as the driver's `execute` sends it (its own escaping of each value)."""
-    return str(sql % tuple(driver.literal(a) for a in args))
+    return str(sql % tuple(map(driver.literal, args)))
 
 
 def _take(sync: Connection) -> list[_Part]:

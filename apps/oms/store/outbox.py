@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import insert
@@ -21,14 +22,17 @@ def event_row(
     event: str,
     payload: dict[str, Any],
     strategy_id: int | None = None,
+    created_at: datetime | None = None,
 ) -> dict[str, Any]:
+    """An outbox row; `created_at` defaults to now (a record transaction passes its own
+    instant, which every row it writes shares)."""
     return {
         "account_id": account_id,
         "namespace": namespace,
         "event": event,
         "strategy_id": strategy_id,
         "payload": payload,
-        "created_at": utcnow(),
+        "created_at": utcnow() if created_at is None else created_at,
     }
 
 

@@ -46,7 +46,14 @@ class FeedRow:
 
 
 async def ensure(conn: AsyncConnection) -> None:
-    """Create the row if it is missing (concurrent creators: one wins, the others no-op)."""
+    """Create the row if it is missing (concurrent creators: one wins, the others no-op).
+
+    Read first: the scheduler asks every round (about once a second per worker), and an
+    `INSERT IGNORE` of the existing row is a duplicate-key warning on MySQL, which asyncmy
+    fetches with a second round trip (`SHOW WARNINGS`) and logs at WARNING level, a line per
+    second in every worker's log."""
+    if (await conn.execute(select(F.id).where(F.id == FEED_ID))).first() is not None:
+        return
     await conn.execute(
         insert(paper_price_feed)
         .prefix_with("IGNORE", dialect="mysql")

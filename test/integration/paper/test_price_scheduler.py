@@ -11,7 +11,7 @@ from decimal import Decimal
 from typing import Any
 
 import pytest
-from sqlalchemy import select, update
+from sqlalchemy import event, select, update
 from sqlalchemy.exc import OperationalError
 
 from apps.oms.config import Settings, load_settings
@@ -84,6 +84,30 @@ async def rounds(scheduler: PriceScheduler, n: int) -> None:
         scheduler.next_at = 0.0  # due now: the test drives the clock
         scheduler.looked_at = 0.0
         await scheduler.round()
+
+
+async def test_a_round_on_the_existing_row_inserts_nothing(store: Store) -> None:
+    """The scheduler takes or renews its lease about once a second: on the existing row that
+    is a read and a lock, never an `INSERT IGNORE` (on MySQL a duplicate-key warning, which
+    asyncmy fetches with a second round trip and logs, a line per second per worker)."""
+    sent: list[str] = []
+
+    def capture(_conn: Any, _cursor: Any, statement: str, *_: Any) -> None:
+        sent.append(statement)
+
+    await register(store, "w1")
+    engine = store.engine.sync_engine
+    event.listen(engine, "before_cursor_execute", capture)
+    try:
+        for _ in range(2):
+            async with store.transaction() as conn:
+                epoch = await paper_feed.take(conn, owner="w1", now=datetime.now(UTC),
+                                              seconds=5, dead_after=30, dialect=store.dialect)  # fmt: skip
+            assert epoch is not None
+    finally:
+        event.remove(engine, "before_cursor_execute", capture)
+    assert sent, "the rounds ran no statement"
+    assert not [s for s in sent if s.lstrip().upper().startswith("INSERT")]
 
 
 async def test_one_scheduler_drives_and_a_peer_takes_over(store: Store) -> None:
