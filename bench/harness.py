@@ -167,6 +167,28 @@ def wait_ready(base: str, deadline: float) -> None:
     raise RuntimeError("API did not start")
 
 
+def wait_workers(url: str, count: int, deadline: float) -> None:
+    """Until `count` workers have registered (`workers.status = 'running'`, written once a
+    worker's imports and start-up are done): a timed run that starts before would time the
+    worker's start-up (imports, registration, its first lease) as latency or lost throughput,
+    and count its start-up CPU as the commands' cost."""
+    if count <= 0:
+        return
+    database = url.rsplit("/", 1)[1].split("?", 1)[0]
+    while time.monotonic() < deadline:
+        with (
+            pymysql.connect(host="127.0.0.1", user="root", password="", database=database,
+                            autocommit=True) as conn,
+            conn.cursor() as cur,
+        ):  # fmt: skip
+            cur.execute("SELECT COUNT(*) FROM workers WHERE status = 'running'")
+            row = cur.fetchone()
+        if row and int(row[0]) >= count:
+            return
+        time.sleep(0.1)
+    raise RuntimeError(f"{count} worker(s) did not register")
+
+
 @contextlib.contextmanager
 def stack(
     *,
@@ -201,6 +223,7 @@ def stack(
             )
         base = f"http://127.0.0.1:{port}"
         wait_ready(base, time.monotonic() + 60)
+        wait_workers(url, workers, time.monotonic() + 60)
         yield Stack(url, base, admin_key, trader_key, ids, procs, env)
     finally:
         for proc in procs:

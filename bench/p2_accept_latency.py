@@ -14,6 +14,7 @@ import time
 
 import aiohttp
 
+from apps.oms import heap
 from bench.harness import baseline_server, load, percentile, report_line, stack
 
 
@@ -103,6 +104,10 @@ def main() -> None:
     parser.add_argument("--worker-nice", type=int, default=0, help="run workers at this nice level")
     parser.add_argument("--runs", type=int, default=3, help="rounds (the median p99 is reported)")
     parser.add_argument("--driver", choices=("aiomysql", "asyncmy"), default="aiomysql")
+    parser.add_argument("--client-gc", choices=("freeze", "default"), default="freeze",
+                        help="freeze: this client's start-up heap is frozen after the warm-ups, "
+                             "as the API and worker freeze theirs (its own full GC pauses "
+                             "would be timed as latency)")  # fmt: skip
     args = parser.parse_args()
     load_before = load()
     runs: list[dict[str, object]] = []
@@ -112,6 +117,8 @@ def main() -> None:
         asyncio.run(run(s.base, s.trader_key, s.account_ids, args.rate, 2))  # warm-up
         with baseline_server(s.url) as base_url:
             asyncio.run(baseline(base_url, s.trader_key, args.rate, 2))  # warm-up
+            if args.client_gc == "freeze":  # out of the timings (apps/oms/heap.py)
+                heap.settle("bench client")
             for _ in range(args.runs):  # interleaved: a change of machine load hits both
                 result = asyncio.run(
                     run(s.base, s.trader_key, s.account_ids, args.rate, args.seconds)
@@ -131,6 +138,7 @@ def main() -> None:
             "workers": args.workers,
             "worker_nice": args.worker_nice,
             "driver": args.driver,
+            "client_heap_frozen": args.client_gc == "freeze",
             "runs": args.runs,
             **median,
             "p99_ratio_to_baseline": round(p99 / base_p99, 2) if base_p99 else None,

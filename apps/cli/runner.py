@@ -19,6 +19,7 @@ import uvloop
 from apps.api.app import create_app
 from apps.api.console import console_built
 from apps.cli.context import safe_url
+from apps.oms import heap
 from apps.oms.config import Settings
 from apps.oms.observability import configure_logging
 from apps.oms.service.install import InstallRequest, install
@@ -136,6 +137,7 @@ async def run_all(settings: Settings) -> None:
         from apps.worker.main import Worker  # lazy: `api` alone never loads CCXT (P6)
 
         worker = Worker(settings, store)
+        heap.settle("api and worker")  # imports done: out of full GC walks (apps/oms/heap.py)
         worker_task = asyncio.create_task(worker.run(stop))
         try:
             await server.serve()

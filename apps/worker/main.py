@@ -17,7 +17,7 @@ import uuid
 from collections.abc import Callable
 from datetime import timedelta
 
-from apps.oms import wakeup
+from apps.oms import heap, wakeup
 from apps.oms.clock import utcnow
 from apps.oms.config import Settings
 from apps.oms.service.reconcile import command_payload
@@ -407,6 +407,7 @@ async def run_worker(settings: Settings) -> None:
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
+    heap.settle("worker")  # imports done: out of full GC walks (apps/oms/heap.py)
     try:
         await worker.run(stop)
     finally:
