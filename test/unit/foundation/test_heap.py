@@ -34,32 +34,33 @@ def test_settle_moves_the_surviving_heap_out_of_full_collections() -> None:
     assert gc.collect(generation=2) >= 0  # still collects
 
 
-@pytest.mark.usefixtures("unfrozen")
-def test_the_api_entry_point_settles_and_the_factory_does_not(
-    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
-) -> None:
+@pytest.fixture
+def settled(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """The processes that settled (`heap.settle` recorded instead of run)."""
     calls: list[str] = []
     monkeypatch.setattr(heap, "settle", calls.append)
+    return calls
+
+
+def test_the_api_entry_point_settles_and_the_factory_does_not(
+    settled: list[str], monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
     monkeypatch.setattr(api_main, "configure_logging", lambda *_: None)  # this process's logs
     monkeypatch.setenv("OMS_DATABASE_URL", f"sqlite+aiosqlite:///{tmp_path / 'oms.sqlite3'}")
     settings = load_settings()
     api_main.create_app(settings)
-    assert calls == []
+    assert settled == []
     api_main.app_from_env()
-    assert calls == ["api"]
+    assert settled == ["api"]
 
 
-@pytest.mark.usefixtures("unfrozen")
 def test_the_worker_entry_point_settles_before_it_runs(
-    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+    settled: list[str], monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
-    calls: list[str] = []
-    monkeypatch.setattr(heap, "settle", calls.append)
-
     async def run(self: worker_main.Worker, stop: asyncio.Event) -> None:
-        calls.append("run")
+        settled.append("run")
 
     monkeypatch.setattr(worker_main.Worker, "run", run)
     settings = load_settings(database={"url": f"sqlite+aiosqlite:///{tmp_path / 'w.sqlite3'}"})
     asyncio.run(worker_main.run_worker(settings))
-    assert calls == ["worker", "run"]
+    assert settled == ["worker", "run"]
