@@ -31,7 +31,6 @@ def test_settle_moves_the_surviving_heap_out_of_full_collections() -> None:
     assert frozen == gc.get_freeze_count() > 0
     # what a full collection walks now is what was allocated since, not the start-up heap
     assert len(gc.get_objects(generation=2)) < walked_before / 10
-    assert gc.collect(generation=2) >= 0  # still collects
 
 
 @pytest.fixture
