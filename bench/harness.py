@@ -3,6 +3,7 @@ and `ccxt-oms worker` processes on 127.0.0.1. Used by the bench scripts; never b
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import contextlib
 import json
@@ -165,6 +166,15 @@ def wait_ready(base: str, deadline: float) -> None:
                 return
         time.sleep(0.1)
     raise RuntimeError("API did not start")
+
+
+def add_client_gc(parser: argparse.ArgumentParser) -> None:
+    """`--client-gc` of the latency benchmarks: `freeze` (default) freezes the client's own
+    start-up heap before the timed part, as the API and worker freeze theirs
+    (apps/oms/heap.py): its full collections (50-80 ms) would be timed as latency."""
+    parser.add_argument("--client-gc", choices=("freeze", "default"), default="freeze",
+                        help="freeze: the client's start-up heap frozen before the timed part; "
+                             "default: the collector as Python sets it")  # fmt: skip
 
 
 def wait_workers(url: str, count: int, deadline: float) -> None:

@@ -15,7 +15,7 @@ import time
 import aiohttp
 
 from apps.oms import heap
-from bench.harness import baseline_server, load, percentile, report_line, stack
+from bench.harness import add_client_gc, baseline_server, load, percentile, report_line, stack
 
 
 async def run(
@@ -104,10 +104,7 @@ def main() -> None:
     parser.add_argument("--worker-nice", type=int, default=0, help="run workers at this nice level")
     parser.add_argument("--runs", type=int, default=3, help="rounds (the median p99 is reported)")
     parser.add_argument("--driver", choices=("aiomysql", "asyncmy"), default="aiomysql")
-    parser.add_argument("--client-gc", choices=("freeze", "default"), default="freeze",
-                        help="freeze: this client's start-up heap is frozen after the warm-ups, "
-                             "as the API and worker freeze theirs (its own full GC pauses "
-                             "would be timed as latency)")  # fmt: skip
+    add_client_gc(parser)
     args = parser.parse_args()
     load_before = load()
     runs: list[dict[str, object]] = []

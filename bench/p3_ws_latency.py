@@ -28,6 +28,7 @@ import websockets
 from apps.oms import heap
 from bench.harness import (
     Stack,
+    add_client_gc,
     cpu_per_command,
     percentile,
     record_shape,
@@ -151,10 +152,7 @@ def main() -> None:
     parser.add_argument("--driver", default="aiomysql", choices=("aiomysql", "asyncmy"))
     parser.add_argument("--no-group", action="store_true",
                         help="worker.group_commit off (each account commits its own batches)")
-    parser.add_argument("--client-gc", choices=("freeze", "default"), default="freeze",
-                        help="freeze: this client's start-up heap is frozen before the timed "
-                             "sends, as the API and worker freeze theirs (its own full GC "
-                             "pauses, 50-80 ms, would be timed as latency)")  # fmt: skip
+    add_client_gc(parser)
     parser.add_argument("--warmup", type=float, default=2.0,
                         help="seconds sent at the rate first and reported apart (`warmup`)")
     args = parser.parse_args()
