@@ -12,6 +12,7 @@ from typing import Any
 
 import pymysql
 import pytest
+from sqlalchemy import text
 
 from apps.oms.store import queue
 from apps.oms.store.store import Store
@@ -101,3 +102,32 @@ async def test_worker_statements_use_indexes(fresh_store: Store) -> None:
                 continue
             assert row["type"] != "ALL", (statement, plan)
             assert row["key"] is not None, (statement, plan)
+            if table.startswith("<"):  # a derived table or union: rows already read by index
+                continue
+
+
+async def test_the_claim_reads_no_more_than_it_takes(fresh_store: Store) -> None:
+    """The queue peek examines about `limit` rows whatever the account's history and backlog:
+    5,000 finished commands before 2,000 queued ones, interleaved with another account's.
+    One `status IN ('queued', 'running') ORDER BY id LIMIT n` walked the primary key from the
+    first command (thousands of rows read per claim)."""
+    h = Harness(fresh_store)
+    db = database_of(h)
+    mine, other = await h.account("hedge"), await h.account("hedge")
+    for status, count in (("completed", 5000), ("queued", 2000)):
+        sql(db, "INSERT INTO commands (account_id, command_type, content_hash, payload, status, "
+                "created_at, updated_at) SELECT IF(MOD(seq, 2), %s, %s), 'send_order', "
+                "LPAD(HEX(seq + %s), 64, '0'), '{}', %s, " + NOW + ", " + NOW +
+                f" FROM seq_1_to_{count}", (mine, other, 0 if status == "completed" else 10**6,
+                                            status))  # fmt: skip
+    sql(db, "ANALYZE TABLE commands")
+    limit = 50
+    async with h.store.read() as conn:  # one session: its handler counters are the peek's
+        await conn.execute(text("FLUSH STATUS"))
+        rows = await queue.peek_batch(conn, mine, limit)
+        status = await conn.execute(text("SHOW SESSION STATUS LIKE 'Handler_read%'"))
+        read = sum(int(value) for _, value in status)
+    assert len(rows) == limit
+    assert [r["id"] for r in rows] == sorted(r["id"] for r in rows)
+    assert {r["account_id"] for r in rows} == {mine}
+    assert read <= 4 * limit + 10, read
