@@ -58,29 +58,30 @@ class Fenced(Exception):
     """The command is no longer `running` under this epoch: the record step must roll back."""
 
 
-def _oldest_unfinished(account_id: Any, limit: Any) -> Any:
-    """The account's oldest queued or running commands, in acceptance order (claim columns).
+PEEK_COLUMNS = (C.id, C.account_id, C.command_type, C.payload, C.order_id, C.request_id,
+                C.status, C.attempts, C.result, C.client_order_id, C.created_at)  # fmt: skip
 
-    Each status is its own ordered, limited range of the `(account_id, status, id)` index, and
-    the two (at most `limit` rows each) are merged by id. One `status IN ('queued', 'running')
-    ORDER BY id LIMIT n` made MariaDB walk the primary key from the table's first command (or
-    read every unfinished command of the account and sort them): ~1,000 rows examined per
-    claim in P1, growing with the backlog and the history (docs/benchmarks.md, 21st round)."""
-    cols = (C.id, C.account_id, C.command_type, C.payload, C.order_id, C.request_id, C.status,
-            C.attempts, C.result, C.client_order_id, C.created_at)  # fmt: skip
-    ranges = [
-        select(*cols).where(C.account_id == account_id, C.status == status).order_by(C.id)
-        .limit(limit).subquery()
-        for status in UNFINISHED
-    ]  # fmt: skip
-    merged = union_all(*(select(r) for r in ranges)).subquery()
-    return select(merged).order_by(merged.c.id).limit(limit)
+
+def _unfinished_ranges(account_id: Any, limit: Any, *, wrapped: bool) -> list[Any]:
+    """An account's oldest commands of each unfinished status (claim columns), each status its
+    own ordered, limited range of the `(account_id, status, id)` index: at most `limit` rows
+    each, which `peeked` merges by id and cuts to `limit`.
+
+    One `status IN ('queued', 'running') ORDER BY id LIMIT n` made MariaDB read every
+    unfinished command of the account (or walk the primary key) before the sort: ~1,000 rows
+    examined per claim in P1, growing with the backlog (1.6 ms per peek of a 1,000-command
+    backlog against 0.15 ms). Wrapping the union in a derived table to sort it there costs
+    MariaDB ~0.3 ms per peek in temporary tables, so on MySQL the ranges are a plain
+    `(…) UNION ALL (…)`; SQLite accepts a LIMIT in a compound member only in a subquery
+    (`wrapped`), where it costs nothing (docs/benchmarks.md, twenty-first round)."""
+    parts = [select(*PEEK_COLUMNS).where(C.account_id == account_id, C.status == status)
+             .order_by(C.id).limit(limit) for status in UNFINISHED]  # fmt: skip
+    return [select(p.subquery()) for p in parts] if wrapped else parts
 
 
 # The hot statements of one account's batch, built once: a statement built per call costs more
 # client CPU in SQLAlchemy's construction and cache key than the round trip itself
 # (docs/benchmarks.md, seventh round). Values are bound by name at execution.
-PEEK = _oldest_unfinished(bindparam("b_account"), bindparam("b_limit"))
 # an idle account task's timed poll: a plain read, before any batch transaction is opened
 HAS_UNFINISHED = (
     select(C.id).where(C.account_id == bindparam("b_account"), C.status.in_(UNFINISHED)).limit(1)
@@ -133,32 +134,33 @@ async def claim_next(
 ) -> Claimed | None:
     """Mark the account's oldest unfinished command `running` with `epoch` (the caller holds the
     lease row lock in this transaction)."""
-    row = (await conn.execute(PEEK, {"b_account": account_id, "b_limit": 1})).first()
-    if row is None:
+    head = await peek_batch(conn, account_id, 1)
+    if not head:
         return None
-    retry = row.status == "running"
-    attempts = int(row.attempts or 0) + 1
+    row = head[0]
+    retry = row["status"] == "running"
+    attempts = int(row["attempts"] or 0) + 1
     await conn.execute(
         update(commands)
-        .where(C.id == row.id)
+        .where(C.id == row["id"])
         .values(
             status="running", lease_epoch=epoch, attempts=attempts, updated_at=now, started_at=now
         )
     )
-    payload = row.payload if isinstance(row.payload, dict) else {}
+    payload = row["payload"] if isinstance(row["payload"], dict) else {}
     return Claimed(
-        int(row.id),
+        int(row["id"]),
         account_id,
-        str(row.command_type),
+        str(row["command_type"]),
         payload,
-        None if row.order_id is None else int(row.order_id),
-        row.request_id,
+        None if row["order_id"] is None else int(row["order_id"]),
+        row["request_id"],
         epoch,
         attempts,
         retry,
-        row.result if isinstance(row.result, dict) else None,
-        row.client_order_id,
-        row.created_at,
+        row["result"] if isinstance(row["result"], dict) else None,
+        row["client_order_id"],
+        row["created_at"],
         now,
     )
 
@@ -168,7 +170,7 @@ async def peek_batch(
 ) -> list[dict[str, Any]]:
     """The account's oldest unfinished commands, up to `limit`, in acceptance order (the caller
     holds the lease row lock in this transaction)."""
-    return await direct.fetch(conn, PEEK, {"b_account": account_id, "b_limit": limit})
+    return (await peek_batches(conn, {account_id: limit}))[account_id]
 
 
 async def peek_batches(
@@ -176,26 +178,30 @@ async def peek_batches(
 ) -> dict[int, list[dict[str, Any]]]:
     """`peek_batch` of several accounts in one statement (a group commit): each account's oldest
     unfinished commands up to its limit, in acceptance order; every account is a key."""
-    return peeked(limits, await direct.fetch(conn, *peek_read(limits)))
+    return peeked(limits, await direct.fetch(conn, *peek_read(conn, limits)))
 
 
-def peek_read(limits: dict[int, int]) -> tuple[Executable, dict[str, Any]]:
+def peek_read(
+    conn: AsyncConnection, limits: dict[int, int]
+) -> tuple[Executable, dict[str, Any]]:
     """The statement of `peek_batches` and its parameters (sent with other reads: a group
     commit's first round trip); `peeked` makes its answer of the rows."""
-    if len(limits) == 1:
-        ((account_id, limit),) = limits.items()
-        return PEEK, {"b_account": account_id, "b_limit": limit}
     params: dict[str, int] = {}
     for n, (account_id, limit) in enumerate(limits.items()):
         params |= {f"a{n}": account_id, f"l{n}": limit}
-    return _peeks(len(limits)), params
+    return _peeks(len(limits), wrapped=conn.dialect.name == "sqlite"), params
 
 
 def peeked(limits: dict[int, int], rows: list[dict[str, Any]]) -> dict[int, list[dict[str, Any]]]:
+    """Each account's peeked rows merged by id and cut to its limit (each unfinished status
+    was read up to the limit)."""
     found: dict[int, list[dict[str, Any]]] = {account_id: [] for account_id in limits}
     for row in rows:
         found[int(row["account_id"])].append(row)
-    return {account_id: sorted(rows, key=lambda r: int(r["id"])) for account_id, rows in found.items()}
+    return {
+        account_id: sorted(rows, key=lambda r: int(r["id"]))[: limits[account_id]]
+        for account_id, rows in found.items()
+    }
 
 
 _CLAIMS_EACH: dict[tuple[int, int], Update] = {}
@@ -218,17 +224,17 @@ def _claim_each(accounts: int, count: int) -> Update:
     return built
 
 
-_PEEKS: dict[int, CompoundSelect[Any]] = {}
+_PEEKS: dict[tuple[int, bool], CompoundSelect[Any]] = {}
 
 
-def _peeks(count: int) -> CompoundSelect[Any]:
-    """`PEEK` of `count` accounts as one UNION ALL (accounts and limits bound as `a<n>`,
-    `l<n>`), built once per count."""
-    built = _PEEKS.get(count)
+def _peeks(count: int, *, wrapped: bool) -> CompoundSelect[Any]:
+    """The unfinished ranges of `count` accounts as one UNION ALL (accounts and limits bound as
+    `a<n>`, `l<n>`), built once per count and form."""
+    built = _PEEKS.get((count, wrapped))
     if built is None:
-        parts = [select(_oldest_unfinished(bindparam(f"a{n}"), bindparam(f"l{n}")).subquery(f"q{n}"))
-                 for n in range(count)]  # fmt: skip
-        built = _PEEKS[count] = union_all(*parts)
+        parts = [part for n in range(count) for part in
+                 _unfinished_ranges(bindparam(f"a{n}"), bindparam(f"l{n}"), wrapped=wrapped)]  # fmt: skip
+        built = _PEEKS[(count, wrapped)] = union_all(*parts)
     return built
 
 

@@ -159,7 +159,7 @@ class GroupCommit:
             # one round trip: every lease row locked (fencing), then every queue's head
             rows, heads = await direct.fetch_each(conn, [
                 leases.hold_all_read(held, owner=members[0].rt.owner, now=utcnow()),
-                queue.peek_read(limits)])  # fmt: skip
+                queue.peek_read(conn, limits)])  # fmt: skip
             leases.held_or_lost(held, rows)
             memo: dict[Any, Any] = {}  # what each send's re-check reads, for all at once
             # one round trip: the fronts' orders locked, and the accounts' re-check state
