@@ -13,7 +13,6 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import Any
 
-import ccxt
 from sqlalchemy import select
 
 from apps.oms.config import Settings
@@ -21,6 +20,7 @@ from apps.oms.domain.access import Action
 from apps.oms.errors import NotFound, OmsError, ValidationFailed
 from apps.oms.exchange.ccxt.errors import to_oms_error
 from apps.oms.exchange.ccxt.wire import jsonable
+from apps.oms.exchange.ccxt_errors import errors as ccxt
 from apps.oms.exchange.paper.factory import build_paper_venue
 from apps.oms.exchange.paper.venue import PaperVenue
 from apps.oms.service.principal import Principal

@@ -5,8 +5,6 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager
 
-import ccxt
-
 from apps.oms.domain.paper.errors import (
     BadSymbolError,
     InsufficientFundsError,
@@ -15,6 +13,7 @@ from apps.oms.domain.paper.errors import (
     OrderWouldTakeError,
     PaperError,
 )
+from apps.oms.exchange.ccxt_errors import errors as ccxt
 
 _MAP: tuple[tuple[type[PaperError], type[Exception]], ...] = (
     (BadSymbolError, ccxt.BadSymbol),

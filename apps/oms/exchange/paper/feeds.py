@@ -15,8 +15,6 @@ from decimal import ROUND_CEILING, ROUND_FLOOR, ROUND_HALF_UP, Decimal
 from pathlib import Path
 from typing import Any, Protocol
 
-import ccxt.async_support as ccxt_async
-
 from apps.oms.domain.paper.book import Quote, make_quote
 from apps.oms.domain.paper.matching import Venue
 from apps.oms.domain.paper.prices import Tick, parse_replay, random_walk_step, replay_delays
@@ -165,6 +163,8 @@ class LiveFeed:
 
     @classmethod
     def for_exchange(cls, store: PaperStore, venue: Venue, exchange_id: str) -> LiveFeed:
+        import ccxt.async_support as ccxt_async  # lazy: only a live feed needs CCXT itself
+
         exchange_class = getattr(ccxt_async, exchange_id)
         return cls(store, venue, exchange_class({"enableRateLimit": True, "timeout": 10_000}))
 
@@ -248,6 +248,8 @@ def build_feed(
         except (OSError, KeyError, ValueError, ArithmeticError) as exc:
             raise ValueError(f"replay file {argument!r} is not usable: {exc}") from exc
     if kind == "live" and argument:
+        import ccxt.async_support as ccxt_async  # lazy, as above
+
         if argument not in ccxt_async.exchanges:
             raise ValueError(f"live:{argument}: CCXT has no exchange {argument!r}")
         return LiveFeed.for_exchange(store, venue, argument)

@@ -11,11 +11,10 @@ from collections.abc import Callable
 from decimal import ROUND_FLOOR, Decimal
 from typing import Any
 
-import ccxt
-
 from apps.oms.domain.paper.book import Quote, make_quote, synthesize
 from apps.oms.domain.paper.markets import Market
 from apps.oms.domain.paper.matching import Venue
+from apps.oms.exchange.ccxt_errors import errors as ccxt
 from apps.oms.exchange.paper.errors import ccxt_errors
 from apps.oms.exchange.paper.structures import (
     Structure,

@@ -11,10 +11,9 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import Any
 
-import ccxt
-
 from apps.oms.domain.money import DecimalFormatError, parse_decimal
 from apps.oms.domain.paper.state import OrderRequest
+from apps.oms.exchange.ccxt_errors import errors as ccxt
 
 
 def decimal_arg(value: Any, name: str) -> Decimal | None:

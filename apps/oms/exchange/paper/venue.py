@@ -15,7 +15,6 @@ from dataclasses import replace
 from decimal import Decimal
 from typing import Any
 
-import ccxt
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -40,6 +39,7 @@ from apps.oms.domain.paper.state import (
     AccountState,
     PaperOrder,
 )
+from apps.oms.exchange.ccxt_errors import errors as ccxt
 from apps.oms.exchange.paper.errors import ccxt_errors
 from apps.oms.exchange.paper.market_data import PaperMarketData, now_ms
 from apps.oms.exchange.paper.requests import decimal_arg, order_request

@@ -12,11 +12,10 @@ import asyncio
 from decimal import Decimal
 from typing import Any
 
-import ccxt
-
 from apps.oms.domain.enums import OrderStatus
 from apps.oms.domain.errors import DomainError
 from apps.oms.domain.orders import cancel_before_send, check_cancellable
+from apps.oms.exchange.ccxt_errors import errors as ccxt
 from apps.oms.service.ports import Structure
 from apps.oms.service.views import order_view
 from apps.oms.service.worker.order_state import state_of, write_order

@@ -6,11 +6,11 @@ import asyncio
 import logging
 from collections.abc import Awaitable, Callable
 
-import ccxt
 from sqlalchemy import select
 
 from apps.oms.clock import utcnow
 from apps.oms.domain.enums import OrderStatus
+from apps.oms.exchange.ccxt_errors import errors as ccxt
 from apps.oms.service.worker.cancel import execute_cancel, execute_cancel_all, execute_change
 from apps.oms.service.worker.ccxt_call import execute_ccxt_call
 from apps.oms.service.worker.funding import execute_funding

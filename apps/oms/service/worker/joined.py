@@ -26,12 +26,12 @@ from decimal import Decimal
 from itertools import takewhile
 from typing import Any
 
-import ccxt
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from apps.oms.domain.enums import OrderStatus
 from apps.oms.domain.errors import DomainError
+from apps.oms.exchange.ccxt_errors import errors as ccxt
 from apps.oms.service.ports import JoinableVenuePort
 from apps.oms.service.worker import dispatch
 from apps.oms.service.worker.recheck import recheck, remember

@@ -26,11 +26,10 @@ from collections.abc import Awaitable, Callable
 from decimal import Decimal
 from typing import Any
 
-import ccxt
-
 from apps.oms.clock import utcnow
 from apps.oms.domain import reconcile as core
 from apps.oms.domain.enums import OrderStatus, Reason
+from apps.oms.exchange.ccxt_errors import errors as ccxt
 from apps.oms.service.ports import MatchingVenuePort, Structure
 from apps.oms.service.views import order_view
 from apps.oms.service.worker.booking import book_trade

@@ -24,11 +24,10 @@ from datetime import timedelta
 from decimal import Decimal
 from typing import Any
 
-import ccxt
-
 from apps.oms.clock import utcnow
 from apps.oms.domain.enums import OrderStatus
 from apps.oms.domain.orders import transition
+from apps.oms.exchange.ccxt_errors import errors as ccxt
 from apps.oms.service.ports import Structure, VenuePort
 from apps.oms.service.views import order_view
 from apps.oms.service.worker.order_state import state_of, write_order

@@ -11,12 +11,11 @@ from datetime import timedelta
 from decimal import Decimal
 from typing import Any
 
-import ccxt
-
 from apps.oms.clock import utcnow
 from apps.oms.domain.enums import OrderStatus, Reason
 from apps.oms.domain.errors import DomainError
 from apps.oms.domain.orders import mark_outcome_unknown, resolve_not_found
+from apps.oms.exchange.ccxt_errors import errors as ccxt
 from apps.oms.service.ports import Structure
 from apps.oms.service.views import order_view
 from apps.oms.service.worker.order_state import state_of, write_order

@@ -22,8 +22,7 @@ from datetime import datetime, timedelta
 from typing import Any
 from weakref import WeakKeyDictionary
 
-import ccxt
-
+from apps.oms.exchange.ccxt_errors import errors as ccxt
 from apps.oms.service.ports import MatchingVenuePort, Structure, implements
 from apps.oms.service.views import order_view
 from apps.oms.service.worker.booking import book_trade

@@ -12,7 +12,6 @@ import secrets
 from decimal import Decimal
 from typing import Any
 
-import ccxt
 from sqlalchemy import func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
@@ -20,6 +19,7 @@ from apps.oms.domain.closing import reserve_close
 from apps.oms.domain.enums import OrderStatus, TriggerKind
 from apps.oms.domain.positions import Position
 from apps.oms.domain.targets import trigger, trigger_request_id
+from apps.oms.exchange.ccxt_errors import errors as ccxt
 from apps.oms.service.views import order_view, position_view
 from apps.oms.service.worker.cancel import cancel_one
 from apps.oms.service.worker.runtime import AccountRuntime, Recorder
