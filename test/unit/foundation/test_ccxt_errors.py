@@ -43,3 +43,13 @@ def test_ccxt_imported_first_is_used() -> None:
         "from apps.oms.exchange.ccxt_errors import errors\n"
         "print(errors.OrderNotFound is ccxt.OrderNotFound)"
     ) == "True"
+
+
+def test_mapping_a_refusal_to_the_error_model_imports_no_ccxt() -> None:
+    assert run(
+        "import sys\n"
+        "from apps.oms.exchange.ccxt_errors import errors\n"
+        "from apps.oms.exchange.ccxt.errors import to_oms_error\n"
+        "error = to_oms_error(errors.InsufficientFunds('paper short'))\n"
+        "print(error.code, error.details['ccxt_error'], 'ccxt' in sys.modules)"
+    ) == "insufficient_funds InsufficientFunds False"

@@ -28,7 +28,7 @@ CODE_STATUS = {code: status for _name, status, code in _MAP}
 
 def to_oms_error(exc: BaseException) -> OmsError:
     """Map a CCXT exception (or a TypeError from bad arguments) to an `OmsError`."""
-    import ccxt  # lazy: ccxt costs ~100 MB per process
+    from apps.oms.exchange.ccxt_errors import errors as ccxt  # the classes, not all of CCXT
 
     name = type(exc).__name__
     if isinstance(exc, TimeoutError):
