@@ -81,19 +81,15 @@ def _unfinished_ranges(account_id: Any, limit: Any, *, wrapped: bool) -> list[An
 
 # The hot statements of one account's batch, built once: a statement built per call costs more
 # client CPU in SQLAlchemy's construction and cache key than the round trip itself
-# (docs/benchmarks.md, seventh round). Values are bound by name at execution.
+# (docs/benchmarks.md, seventh round). Values are bound by name at execution (the queue peek:
+# `_peeks`, once per number of accounts).
 # an idle account task's timed poll: a plain read, before any batch transaction is opened
-HAS_UNFINISHED = (
-    select(C.id).where(C.account_id == bindparam("b_account"), C.status.in_(UNFINISHED)).limit(1)
-)
-UNFINISHED_AMONG = (
-    select(accounts.c.id)
-    .where(
-        accounts.c.id.in_(bindparam("b_accounts", expanding=True)),
-        select(C.id).where(C.account_id == accounts.c.id, C.status.in_(UNFINISHED)).exists(),
-    )
-    .order_by(accounts.c.id)
-)
+HAS_UNFINISHED = select(C.id).where(
+    C.account_id == bindparam("b_account"), C.status.in_(UNFINISHED)).limit(1)
+UNFINISHED_AMONG = select(accounts.c.id).where(
+    accounts.c.id.in_(bindparam("b_accounts", expanding=True)),
+    select(C.id).where(C.account_id == accounts.c.id, C.status.in_(UNFINISHED)).exists(),
+).order_by(accounts.c.id)
 _CLAIMS: dict[int, Update] = {}
 
 
