@@ -39,7 +39,7 @@ from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from testnet import TestNet
+from testnet import HostNet
 
 GALERA = next((p for p in ("/usr/lib/galera/libgalera_smm.so", "/usr/lib/libgalera_smm.so")
                if Path(p).exists()), "/usr/lib/galera/libgalera_smm.so")
@@ -98,9 +98,9 @@ class Node:
 class Cluster:
     """Three Galera nodes and HAProxy. Ports (loopback): proxy `base`, node i `base + i`, gcomm
     `base + 10 + i`, IST `base + 20 + i`, SST `base + 30 + i`, health agent `base + 40 + i`.
-    With `net` (a `TestNet`), node i is the test host `db<i>` on its own address."""
+    With `net` (a `HostNet`), node i is the test host `db<i>` on its own address."""
 
-    def __init__(self, root: Path, *, base: int = 3340, net: TestNet | None = None,
+    def __init__(self, root: Path, *, base: int = 3340, net: HostNet | None = None,
                  name: str = "oms", detection: str = FAILURE_DETECTION) -> None:
         self.root, self.base, self.net, self.name = root, base, net, name
         self.detection = detection
@@ -426,6 +426,60 @@ def _kill_agents(nodes: set[str]) -> None:
             args = [a.decode() for a in (proc / "cmdline").read_bytes().split(b"\0")]
             if str(HEALTH) in args and nodes & set(args):
                 os.kill(int(proc.name), signal.SIGTERM)
+
+
+class Server:
+    """One plain MariaDB server (no Galera) on a test host: the database of tests whose subject
+    is the hosts above it (test/ha/test_r9_hosts.py)."""
+
+    def __init__(self, root: Path, net: HostNet, host: str, port: int = 3306) -> None:
+        self.root, self.net, self.host_name, self.port = root, net, host, port
+        self.host = net.address(host)
+        self.datadir = root / "db"
+        self.proc: subprocess.Popen[Any] | None = None
+
+    def start(self) -> None:
+        self.datadir.mkdir(parents=True, exist_ok=True)
+        for path in (self.root, self.datadir):
+            shutil.chown(path, "mysql", "mysql")
+        if not (self.datadir / "mysql").exists():
+            subprocess.run(["mariadb-install-db", "--no-defaults", f"--datadir={self.datadir}",
+                            "--user=mysql", "--auth-root-authentication-method=normal",
+                            "--skip-test-db"], check=True, capture_output=True)
+        for path in (self.root, self.datadir, *self.datadir.rglob("*")):
+            shutil.chown(path, "mysql", "mysql")
+        args = ["/usr/sbin/mariadbd", "--no-defaults", f"--datadir={self.datadir}",
+                f"--port={self.port}", f"--bind-address={self.host}",
+                f"--socket={self.root / 'db.sock'}", f"--pid-file={self.root / 'db.pid'}",
+                "--user=mysql", f"--log-error={self.root / 'db.err'}",
+                "--innodb-buffer-pool-size=256M", "--max-connections=2000", "--skip-name-resolve"]
+        with (self.root / "db.out").open("ab") as out:
+            self.proc = self.net.popen(self.host_name, args, stdout=out, stderr=subprocess.STDOUT,
+                                       start_new_session=True)
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline:
+            with contextlib.suppress(Exception), self.connect() as conn, conn.cursor() as cur:
+                cur.execute("CREATE USER IF NOT EXISTS 'root'@'%' IDENTIFIED BY ''")
+                cur.execute("GRANT ALL PRIVILEGES ON *.* TO 'root'@'%' WITH GRANT OPTION")
+                return
+            if self.proc.poll() is not None:
+                raise RuntimeError((self.root / "db.err").read_text(errors="replace")[-3000:])
+            time.sleep(0.2)
+        raise TimeoutError("the server did not start")
+
+    def connect(self, database: str | None = None) -> Any:
+        import pymysql
+
+        return pymysql.connect(unix_socket=str(self.root / "db.sock"), user="root", password="",
+                               database=database, autocommit=True, connect_timeout=2)
+
+    def url(self, database: str, driver: str = "asyncmy") -> str:
+        return f"mysql+{driver}://root@{self.host}:{self.port}/{database}"
+
+    def stop(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.terminate()
+            self.proc.wait(timeout=300)
 
 
 @contextlib.contextmanager

@@ -8,7 +8,7 @@ nothing outside this machine is ever addressed. The root namespace is on the bri
 
 Needs root and `ip` (iproute2). Every name carries a tag, so two test runs at once do not meet.
 
-    net = TestNet("t1", net=7)
+    net = HostNet("t1", net=7)
     net.create(["db1", "db2", "app1"])
     net.popen("app1", ["python", "-m", "apps.cli", "api"])   # runs inside app1's namespace
     net.cut("app1"); ...; net.restore("app1")
@@ -31,7 +31,7 @@ def ip(*args: str, netns: str | None = None, check: bool = True) -> subprocess.C
 
 
 @dataclass
-class TestNet:
+class HostNet:
     tag: str  # short (names are at most 15 characters): a-z0-9, at most 5
     net: int  # the third octet of 198.18.<net>.0/24 (0-255)
     hosts: dict[str, str] = field(default_factory=dict)  # name -> address

@@ -63,11 +63,16 @@ class Probe:
         if self.thread is not None:
             self.thread.join(120)
 
-    def gap_after(self, moment: float) -> float | None:
-        """Seconds from `moment` until a write sent after it was accepted (None: not yet)."""
-        ok = [answered for sent, answered, status in self.answers
-              if sent >= moment and status == 200]
-        return min(ok) - moment if ok else None
+    def outage_at(self, moment: float) -> float | None:
+        """How long the API took no write around `moment`: from the last write it accepted
+        before `moment` to the first accepted of those sent after it (None: none yet)."""
+        before = [answered for _, answered, status in self.answers
+                  if answered <= moment and status == 200]
+        after = [answered for sent, answered, status in self.answers
+                 if sent >= moment and status == 200]
+        if not after:
+            return None
+        return min(after) - (max(before) if before else moment)
 
     def statuses(self) -> set[int]:
         return {status for _, _, status in self.answers}
@@ -87,9 +92,9 @@ def in_commit(cluster: Cluster, node: int) -> bool:
         return False
 
 
-def kill_in_commit(cluster: Cluster, node: int, *, within: float = 5.0) -> bool:
+def kill_in_commit(cluster: Cluster, node: int, *, within: float = 5.0) -> tuple[bool, float]:
     """SIGKILL `node` the moment a session of it is inside COMMIT (polled); after `within`
-    seconds without one, at once. True: killed inside a commit."""
+    seconds without one, at once. Returns whether it was inside a commit, and when it died."""
     deadline = time.monotonic() + within
     caught = False
     while time.monotonic() < deadline:
@@ -97,8 +102,9 @@ def kill_in_commit(cluster: Cluster, node: int, *, within: float = 5.0) -> bool:
             caught = True
             break
         time.sleep(0.005)
+    at = time.monotonic()
     cluster.kill_node(node)
-    return caught
+    return caught, at
 
 
 def wait_applied(cluster: Cluster, seconds: float = 300) -> None:

@@ -29,7 +29,7 @@ from ..e2e.pipeline.conftest import Stack
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT / "scripts"))
 from galera_cluster import Cluster, free_base  # noqa: E402 - the scripts' own module
-from testnet import TestNet  # noqa: E402
+from testnet import HostNet  # noqa: E402
 
 pytestmark = [pytest.mark.ha, pytest.mark.mysql]
 logging.getLogger("httpx").setLevel(logging.WARNING)  # one line per request of the load
@@ -56,9 +56,9 @@ def require_cluster_tools() -> None:
     pytest.skip(problem)
 
 
-def test_net(tag: str) -> TestNet:
+def host_net(tag: str) -> HostNet:
     """A test network whose names and /24 are this process's own."""
-    return TestNet(f"{tag}{os.getpid() % 1000:03d}", net=os.getpid() % 250 + 2)
+    return HostNet(f"{tag}{os.getpid() % 1000:03d}", net=os.getpid() % 250 + 2)
 
 
 @pytest.fixture(scope="module")
@@ -66,7 +66,7 @@ def cluster() -> Iterator[Cluster]:
     """Three Galera nodes on test hosts db1..db3 and HAProxy on 127.0.0.1 (module scope: a
     cluster takes ~15 s to start)."""
     require_cluster_tools()
-    net = test_net("g")
+    net = host_net("g")
     # not under pytest's tmp_path: mariadbd runs as `mysql`, which may not enter root's 0700 dirs
     root = Path(tempfile.mkdtemp(prefix="oms-galera-"))
     with contextlib.ExitStack() as cleanup:
