@@ -320,8 +320,10 @@ listen galera
         config.write_text(self.haproxy_config())
         with (self.root / "haproxy.out").open("ab") as out:
             self.haproxy = subprocess.Popen(
-                ["haproxy", "-f", str(config), "-p", str(self.root / "haproxy.pid")],
+                ["haproxy", "-f", str(config)],
                 stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
+        # HAProxy writes no pid file in the foreground: `down` from another process reads ours
+        (self.root / "haproxy.pid").write_text(f"{self.haproxy.pid}\n")
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:
             with contextlib.suppress(OSError), socket.create_connection(
