@@ -20,6 +20,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import signal
 import statistics
 import subprocess
 import sys
@@ -68,6 +69,8 @@ def main() -> None:
     parser.add_argument("--driver", choices=["aiomysql", "asyncmy"], default="asyncmy")
     parser.add_argument("--direct", action="store_true", help="also P1 straight to the writer")
     args = parser.parse_args()
+    # a SIGTERM (timeout, kill) still stops the cluster: `finally` runs on SystemExit
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(1))
     p1 = ["--commands", str(args.commands), "--batch", "50", "--senders", "4", "--workers", "1",
           "--driver", args.driver]
     p2 = ["--seconds", str(args.p2_seconds), "--rate", "100", "--workers", "1", "--runs", "1",

@@ -149,6 +149,10 @@ class Cluster:
             # a write set carries the key and the changed columns of an update, not two full
             # copies of the row (the outbox's JSON payloads made updates ~2 KB each)
             "--binlog-row-image=MINIMAL",
+            # one node takes the writes: ids stay dense (the outbox sequencer numbers runs of
+            # consecutive ids; per-node offsets made every row a run of its own). Two writers
+            # at once would give one id twice: certification aborts the second (1213, retried)
+            "--wsrep-auto-increment-control=OFF",
             "--wsrep-on=ON", f"--wsrep-provider={GALERA}", f"--wsrep-cluster-name={self.name}",
             f"--wsrep-cluster-address=gcomm://{peers}", f"--wsrep-node-name={node.name}",
             f"--wsrep-node-address={node.host}:{node.gcomm}",

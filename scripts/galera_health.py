@@ -10,6 +10,7 @@ failure, so a check costs one query rather than a client process (an `external-c
 from __future__ import annotations
 
 import argparse
+import os
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -21,8 +22,8 @@ QUERY = ("SHOW GLOBAL STATUS WHERE Variable_name IN "
 
 
 class NodeProbe:
-    def __init__(self, host: str, port: int) -> None:
-        self.host, self.port = host, port
+    def __init__(self, host: str, port: int, user: str = "root", password: str = "") -> None:
+        self.host, self.port, self.user, self.password = host, port, user, password
         self.conn: Any = None
         self.lock = threading.Lock()
 
@@ -31,9 +32,10 @@ class NodeProbe:
             for attempt in (1, 2):  # a stale connection (the node restarted) is re-opened once
                 try:
                     if self.conn is None:
-                        self.conn = pymysql.connect(host=self.host, port=self.port, user="root",
-                                                    password="", connect_timeout=1,
-                                                    read_timeout=1, autocommit=True)
+                        self.conn = pymysql.connect(host=self.host, port=self.port,
+                                                    user=self.user, password=self.password,
+                                                    connect_timeout=1, read_timeout=1,
+                                                    autocommit=True)
                     with self.conn.cursor() as cur:
                         cur.execute(QUERY)
                         return {str(k): str(v) for k, v in cur.fetchall()}
@@ -69,10 +71,14 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--listen", required=True, help="host:port to answer on")
     parser.add_argument("--node", required=True, help="host:port of the MariaDB node")
+    parser.add_argument("--user", default="root", help="a user that may read global status")
+    parser.add_argument("--password-env", default="",
+                        help="the environment variable that holds its password (default: none)")
     args = parser.parse_args()
     lhost, lport = args.listen.rsplit(":", 1)
     nhost, nport = args.node.rsplit(":", 1)
-    serve((lhost, int(lport)), NodeProbe(nhost, int(nport)))
+    password = os.environ.get(args.password_env, "") if args.password_env else ""
+    serve((lhost, int(lport)), NodeProbe(nhost, int(nport), args.user, password))
 
 
 if __name__ == "__main__":
