@@ -158,7 +158,8 @@ def test_r8_writer_killed_partitioned_and_cluster_restarted(cluster: Any, tmp_pa
         assert all(p.poll() is None for p in stack.all_procs), stack.worker_logs()[-4000:]
 
         counts = check(stack.url, [*modes, probe_account], [*load.accepted, *probe.accepted])
-        log.info("R8: %s, 503 answers re-sent %d", counts, load.unavailable)
+        log.info("R8: %s, 503 answers re-sent %d, the probe's slowest answer %.2f s",
+                 counts, load.unavailable, probe.slowest())
         stack.stop_all()  # heartbeats and leases stop changing rows: the nodes can agree
         wait_applied(cluster)
         digests = [books(cluster, i, stack.name) for i in (1, 2, 3)]
