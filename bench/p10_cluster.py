@@ -28,7 +28,7 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from bench.harness import ROOT, cpu_seconds, database_pids, load, report_line
+from bench.harness import ROOT, cpu_seconds, database_pids, load, median_run, report_line
 
 sys.path.insert(0, str(ROOT / "scripts"))
 from galera_cluster import Cluster, free_base
@@ -41,10 +41,24 @@ def last_json(output: str) -> dict[str, Any]:
     raise RuntimeError(f"no JSON result in:\n{output[-2000:]}")
 
 
-def run_bench(module: str, args: list[str], endpoint: str, pids: dict[str, int]) -> dict[str, Any]:
+# the writer's replication counters: write sets, their bytes, time paused by flow control
+WSREP_COUNTERS = ("wsrep_replicated", "wsrep_replicated_bytes", "wsrep_flow_control_paused_ns",
+                  "wsrep_local_cert_failures", "wsrep_local_bf_aborts")
+
+
+def wsrep_counters(cluster: Cluster | None) -> dict[str, int]:
+    if cluster is None:
+        return {}
+    status = cluster.status(cluster.writer() or 1)
+    return {k: int(status.get(k, 0)) for k in WSREP_COUNTERS}
+
+
+def run_bench(module: str, args: list[str], endpoint: str, pids: dict[str, int],
+              cluster: Cluster | None = None) -> dict[str, Any]:
     env = {**os.environ, "OMS_BENCH_MYSQL": endpoint,
            "OMS_BENCH_DB_PIDS": ",".join(str(p) for n, p in pids.items() if n != "haproxy")}
     before = {name: cpu_seconds(pid) for name, pid in pids.items()}
+    counters = wsrep_counters(cluster)
     done = subprocess.run([sys.executable, "-m", module, *args], env=env, cwd=ROOT,
                           capture_output=True, text=True, check=False, timeout=1800)
     after = {name: cpu_seconds(pid) for name, pid in pids.items()}
@@ -52,6 +66,8 @@ def run_bench(module: str, args: list[str], endpoint: str, pids: dict[str, int])
         raise RuntimeError(f"{module} failed:\n{done.stdout[-2000:]}\n{done.stderr[-3000:]}")
     result = last_json(done.stdout)
     result["server_cpu_s"] = {name: round(after[name] - before[name], 3) for name in pids}
+    if counters:
+        result["writer_wsrep"] = {k: v - counters[k] for k, v in wsrep_counters(cluster).items()}
     return result
 
 
@@ -93,7 +109,8 @@ def main() -> None:
             for round_ in range(1, args.rounds + 1):
                 for name, module, bench_args, endpoint, on_cluster in plan:
                     pids = cluster_pids(cluster) if on_cluster else single
-                    result = run_bench(module, bench_args, endpoint, pids)
+                    result = run_bench(module, bench_args, endpoint, pids,
+                                       cluster if on_cluster else None)
                     runs.setdefault(name, []).append(result)
                     report_line(f"P10 {name}", {"round": round_, **result})
         finally:
@@ -122,8 +139,12 @@ def summary(runs: dict[str, list[dict[str, Any]]], commands: int) -> dict[str, A
         "p1_all": {name: [p1(r) for r in rs] for name, rs in runs.items() if name.startswith("P1")},
         "p2_all_p99": {name: [p2(r) for r in rs] for name, rs in runs.items()
                        if name.startswith("P2")},
-        "p1_server_cpu_ms_per_command": {name: server_ms(rs[len(rs) // 2])
+        # of the run with the median throughput
+        "p1_server_cpu_ms_per_command": {name: server_ms(median_run(rs, "executed_per_s"))
                                          for name, rs in runs.items() if name.startswith("P1")},
+        "p1_cluster_writer_wsrep_per_command": {
+            k: round(v / (commands + 200), 1) for k, v in
+            median_run(runs["P1 cluster"], "executed_per_s")["writer_wsrep"].items()},
     }
     out["p1_ratio"] = round(out["p1_cluster_per_s"] / out["p1_one_node_per_s"], 3)
     out["p2_p99_ratio"] = round(out["p2_cluster_p99_ms"] / out["p2_one_node_p99_ms"], 3)
