@@ -22,9 +22,7 @@ from pathlib import Path
 import pymysql
 import pytest
 
-from apps.oms.store.migrate import upgrade
-
-from ..e2e.pipeline.conftest import Stack
+from ..e2e.pipeline.conftest import Stack, make_stack
 
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT / "scripts"))
@@ -93,15 +91,5 @@ def cluster_stack(cluster: Cluster, tmp: Path, *, workers: int = 2,
     """A fresh database on the cluster, migrated and seeded; one API and `workers` workers on
     the write endpoint; all torn down even when the test fails."""
     name = create_database(cluster, "oms_ha")
-    stack = Stack(name, cluster.url(name), tmp, env)
-    try:
-        upgrade(stack.url)
-        stack.seed()
-        stack.start_api(wait=False)
-        for _ in range(workers):
-            stack.start_worker()
-        stack.wait_api()
+    with make_stack(tmp, workers=workers, env=env, database=(name, cluster.url(name))) as stack:
         yield stack
-    finally:
-        stack.client.close()
-        stack.stop_all()

@@ -30,6 +30,7 @@ import tempfile
 import threading
 import time
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -169,15 +170,32 @@ def finish(stack: HostStack, load: Load, stop: threading.Event, modes: dict[int,
     return check(stack.url, list(modes), load.accepted)
 
 
+@dataclass
+class Loaded:
+    """Six accounts under load through app2's API, both hosts' workers holding leases."""
+
+    modes: dict[int, str]
+    one: str  # app1's worker id
+    two: str  # app2's worker id
+    stop: threading.Event
+    load: Load
+    held: dict[int, int]  # app1's leases (account -> epoch) when the host is struck
+
+
+def under_load(stack: HostStack) -> Loaded:
+    modes = accounts_of(stack, 6)
+    one, two = worker_id(stack, "app1"), worker_id(stack, "app2")
+    stop = threading.Event()
+    load = run_load(stack, modes, stop)
+    wait_for_leases(stack, [one, two])
+    time.sleep(2)
+    return Loaded(modes, one, two, stop, load, leases_of(stack, one))
+
+
 def test_r9_every_process_of_a_host_killed(tmp_path: Path) -> None:
     with two_hosts(tmp_path) as stack:
-        modes = accounts_of(stack, 6)
-        one, two = worker_id(stack, "app1"), worker_id(stack, "app2")
-        stop = threading.Event()
-        load = run_load(stack, modes, stop)
-        wait_for_leases(stack, [one, two])
-        time.sleep(2)
-        held = leases_of(stack, one)
+        run = under_load(stack)
+        modes, two, stop, load, held = run.modes, run.two, run.stop, run.load, run.held
         killed_at = time.monotonic()
         for proc in [p for p in stack.all_procs if stack.host_of.get(p.pid) == "app1"]:
             proc.send_signal(signal.SIGKILL)
@@ -192,13 +210,9 @@ def test_r9_every_process_of_a_host_killed(tmp_path: Path) -> None:
 
 def test_r9_a_host_cut_off_records_nothing_after_losing_its_leases(tmp_path: Path) -> None:
     with two_hosts(tmp_path) as stack:
-        modes = accounts_of(stack, 6)
-        one, two = worker_id(stack, "app1"), worker_id(stack, "app2")
-        stop = threading.Event()
-        load = run_load(stack, modes, stop)
-        wait_for_leases(stack, [one, two])
-        time.sleep(2)
-        held = leases_of(stack, one)
+        run = under_load(stack)
+        modes, one, two, stop, load = run.modes, run.one, run.two, run.stop, run.load
+        held = run.held
         cut_at = time.monotonic()
         stack.net.cut("app1")
         moved_at, moved_db = wait_takeover(stack, held, two)
