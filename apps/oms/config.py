@@ -78,6 +78,10 @@ class WorkerSettings(BaseModel):
     # the joined batches of a worker's accounts that are ready together commit in one
     # transaction (apps/oms/service/worker/group.py); false: each account commits its own
     group_commit: bool = True
+    # this worker process's own Prometheus endpoint (apps/worker/metrics_endpoint.py); 0 = off.
+    # `ccxt-oms up` runs its worker inside the API process, whose /metrics already has it
+    metrics_port: int = Field(default=0, ge=0, le=65535)
+    metrics_host: str = "127.0.0.1"
 
     @property
     def dead_after_seconds(self) -> float:

@@ -27,6 +27,7 @@ from apps.oms.store import fleet, leases, sequencer
 from apps.oms.store.leases import Lease
 from apps.oms.store.store import Store, is_store_unreachable
 from apps.worker.account_task import AccountTask, fail_unsupported
+from apps.worker.metrics_endpoint import serve_metrics
 from apps.worker.numbering import Coverage
 from apps.worker.price_feed import PriceScheduler
 from apps.worker.scheduler import schedule_loop
@@ -401,7 +402,8 @@ def build_worker(settings: Settings) -> Worker:
 
 
 async def run_worker(settings: Settings) -> None:
-    """Run one worker process until SIGTERM or SIGINT."""
+    """Run one worker process until SIGTERM or SIGINT (with its metrics endpoint if set)."""
+    close_metrics = serve_metrics(settings)
     worker = build_worker(settings)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -412,3 +414,5 @@ async def run_worker(settings: Settings) -> None:
         await worker.run(stop)
     finally:
         await worker.store.close()
+        if close_metrics is not None:
+            close_metrics()
