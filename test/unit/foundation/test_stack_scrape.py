@@ -22,7 +22,7 @@ def test_compose_wires_worker_metrics_into_prometheus() -> None:
     stack = _load("docker-compose.stack.yml")
     worker_env = stack["services"]["worker"]["environment"]
     port = int(worker_env["OMS_WORKER__METRICS_PORT"])
-    assert worker_env["OMS_WORKER__METRICS_HOST"] == "0.0.0.0"  # noqa: S104 - compose network
+    assert worker_env["OMS_WORKER__METRICS_HOST"] == "0.0.0.0"
     assert str(port) in stack["services"]["worker"]["expose"]
     prometheus = stack["services"]["prometheus"]
     mounted = {v.split(":")[0]: v.split(":")[1] for v in prometheus["volumes"]}
