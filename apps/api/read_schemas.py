@@ -10,7 +10,7 @@ answers against them.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
@@ -207,6 +207,11 @@ class MarkedPosition(PositionOut):
     mark_price: OptDec
     unrealized_pnl: OptDec
     notional: OptDec
+    leverage: OptDec = Field(description="spot 1; paper: the account's leverage of the symbol; "
+                             "CCXT venues: the venue's (null before the first reconciliation)")
+    margin_mode: Literal["cross", "isolated"] | None
+    collateral: OptDec = Field(description="cross: the settle currency's wallet; isolated: the "
+                               "position's margin (spot: its cost)")
 
 
 class Balance(BaseModel):
