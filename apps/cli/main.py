@@ -92,6 +92,7 @@ def api_cmd() -> None:
     from apps.cli.runner import serve_api
 
     settings = context.settings()
+    context.check_port(settings, "OMS_API_PORT=8765 ccxt-oms api")
     context.check_store(settings)
     serve_api(settings)
 
@@ -114,6 +115,7 @@ def up_cmd() -> None:
     from apps.cli.runner import up
 
     settings = context.settings()
+    context.check_port(settings, "OMS_API_PORT=8765 make run (or OMS_API_PORT=8765 ccxt-oms up)")
     context.check_store(settings)
     context.run_sync(lambda: up(settings), settings)
 

@@ -203,3 +203,22 @@ def test_credentials_never_in_logs_or_responses(tmp_path: Path) -> None:
         _, err = stop(proc)
     for text in [*bodies, creds.stdout, creds.stderr, setup.stdout, setup.stderr, err, banner]:
         assert secret not in text
+
+
+def test_up_on_a_busy_port_refuses_before_starting_anything(tmp_path: Path) -> None:
+    """Regression (issue 36, item 4): a second `make run` printed the banner and "Try: curl …",
+    started a worker on the store and only then failed with `[Errno 98]`. Now the port is
+    checked first: one line saying how to pick another, exit 2, nothing started or created."""
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        proc = start(["up"], tmp_path, env_for(port))
+        out, _ = proc.communicate(timeout=120)
+        code, err = stop(proc)
+    assert code == 2, err
+    assert out == ""  # no banner, no "Try: curl"
+    assert f"127.0.0.1:{port}" in err
+    assert "OMS_API_PORT=8765 make run" in err
+    assert "Traceback" not in err
+    assert not (tmp_path / "data").exists()  # no store created, no worker started
