@@ -24,6 +24,7 @@ from apps.oms.service.reconcile import command_payload
 from apps.oms.service.worker.group import GroupCommit
 from apps.oms.service.worker.runtime import AccountRuntime
 from apps.oms.store import fleet, leases, sequencer
+from apps.oms.store.file_guard import guard_store_file
 from apps.oms.store.leases import Lease
 from apps.oms.store.store import Store, is_store_unreachable
 from apps.worker.account_task import AccountTask, fail_unsupported
@@ -398,6 +399,7 @@ def build_worker(settings: Settings) -> Worker:
     # a paused worker must not keep its lease rows locked past the point where it counts as dead
     idle = max(1, math.ceil(settings.worker.dead_after_seconds))
     store = Store.from_url(settings.database.url, pool_size=pool, idle_transaction_timeout=idle)
+    guard_store_file(store.engine)
     return Worker(settings, store)
 
 
