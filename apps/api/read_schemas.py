@@ -310,6 +310,45 @@ class Capabilities(BaseModel):
     has: dict[str, bool | str | None]
 
 
+class FleetWorker(BaseModel):
+    worker_id: str
+    hostname: str
+    pid: int
+    status: str
+    alive: bool = Field(description="running with a heartbeat within the takeover time")
+    heartbeat_age_seconds: float | None
+    leases_held: int
+    started_at: str | None
+
+
+class QueuedAccount(BaseModel):
+    account_id: int
+    queued: int
+    running: int
+    oldest_age_seconds: float
+    lease_owner: str | None
+
+
+class Percentiles(BaseModel):
+    p50: float | None
+    p90: float | None
+    p99: float | None
+
+
+class FleetLatency(BaseModel):
+    sample: int = Field(description="newest finished commands the percentiles are taken over")
+    queue_wait_seconds: Percentiles
+    total_seconds: Percentiles
+
+
+class DispatcherStatus(BaseModel):
+    workers: list[FleetWorker]
+    workers_alive: int
+    queue_depth: dict[str, int]
+    accounts: list[QueuedAccount]
+    latency: FleetLatency
+
+
 def ok(model: type[BaseModel], description: str = "OK") -> dict[int | str, dict[str, Any]]:
     """`responses=` for a route whose 200 body has this shape."""
     return {200: {"model": model, "description": description}}
