@@ -298,7 +298,8 @@ def load_settings(**overrides: Any) -> Settings:
 def posture_warnings(settings: Settings) -> list[str]:
     """What an operator should fix although the process may start (logged at API start)."""
     warnings = []
-    if settings.env_inferred and settings.security.api_key_pepper.get_secret_value() == DEV_PEPPER:
+    inferred_prod = settings.env_inferred and settings.env == "prod"  # not the embedded demo
+    if inferred_prod and settings.security.api_key_pepper.get_secret_value() == DEV_PEPPER:
         warnings.append(
             "security.api_key_pepper is the public development value on a non-demo store; set "
             "OMS_SECURITY__API_KEY_PEPPER to a long random secret and OMS_ENV=prod"
