@@ -311,6 +311,10 @@ def fetch_position(ex: Any, symbol: Any, params: Structure | None) -> Plan[Struc
     acct = yield from account(ex)
     hedged = acct.get("position_mode") == "hedge"
     if isinstance(symbol, int) or str(symbol).isdigit():
+        marked = yield from fetch_positions(ex, None, {})
+        found = [p for p in marked if p["id"] == str(symbol)]
+        if found:  # open: with its mark and margin
+            return found[0]
         rows = yield from by_ids(ex, "positions", [symbol])
         if not rows:
             raise exception_for(404, {"error": {"code": "position_not_found",

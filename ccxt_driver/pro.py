@@ -183,7 +183,8 @@ class OmsCcxtProExchange(OmsBase, ccxt_async.Exchange):
                               limit: int | None = None, params: S | None = None) -> L:
         return await self.stream.updates("positions", symbols, since, limit)
 
-    # streaming: market data and balance, polled (the gateway has no market subscription yet)
+    # streaming: market data and balance, polled (the gateway's `ccxt/subscribe_market`
+    # websocket pushes are not used by the driver yet: ccxt_driver/README.md → Known gaps)
     async def _changed(self, key: str, fetch: Any, fingerprint: Any) -> Any:
         while True:
             value = await fetch()

@@ -139,10 +139,31 @@ def trade(ex: Any, row: Structure) -> Structure:
     return built  # type: ignore[no-any-return]
 
 
+def _margin(mark: Structure) -> Structure:
+    """CCXT's margin keys from a `/oms/portfolio` entry (exact string arithmetic): initial
+    margin = notional / leverage, percentage = unrealised PnL / initial margin x 100."""
+    leverage, notional = mark.get("leverage"), mark.get("notional")
+    unrealized = mark.get("unrealized_pnl")
+    usable = leverage is not None and Precise.string_gt(str(leverage), "0")
+    initial = (Precise.string_div(str(notional), str(leverage))
+               if usable and notional is not None else None)  # fmt: skip
+    percentage = None
+    if initial is not None and unrealized is not None and Precise.string_gt(initial, "0"):
+        percentage = Precise.string_mul(Precise.string_div(str(unrealized), initial), "100")
+    return {
+        "leverage": leverage, "marginMode": mark.get("margin_mode"),
+        "collateral": mark.get("collateral"), "initialMargin": initial,
+        "initialMarginPercentage": Precise.string_div("1", str(leverage)) if usable else None,
+        "percentage": percentage,
+    }  # fmt: skip
+
+
 def position(ex: Any, row: Structure, mark: Structure | None = None, hedged: bool | None = None
              ) -> Structure:
-    """A CCXT position from an OMS position view; `mark` = its `/oms/portfolio` entry."""
+    """A CCXT position from an OMS position view; `mark` = its `/oms/portfolio` entry (mark
+    price, PnL and the margin fields CCXT requires)."""
     mark = mark or {}
+    margin = _margin(mark)
     opened, updated = ms(ex, row.get("opened_at")), ms(ex, row.get("updated_at"))
     out: Structure = dict.fromkeys(POSITION_KEYS)
     out.update({
@@ -164,6 +185,8 @@ def position(ex: Any, row: Structure, mark: Structure | None = None, hedged: boo
         "stopLossPrice": _num(ex, row.get("stop_loss")),
         "takeProfitPrice": _num(ex, row.get("stop_gain")),
         "hedged": hedged,
+        **{key: _num(ex, value) for key, value in margin.items() if key != "marginMode"},
+        "marginMode": margin["marginMode"],
     })
     return out
 

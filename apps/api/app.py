@@ -23,6 +23,7 @@ from apps.api.routes import (
     auth,
     ccxt,
     commands,
+    dispatcher,
     health,
     metrics,
     paper,
@@ -44,6 +45,7 @@ from apps.oms.metrics import forget_process_metrics
 from apps.oms.service.auth import AuthGuard
 from apps.oms.service.auth_cache import PrincipalCache
 from apps.oms.service.read_model import ReadModel
+from apps.oms.store.file_guard import guard_store_file
 from apps.oms.store.store import Store
 from apps.oms.wakeup import StreamWakeups, WakeSender
 
@@ -57,6 +59,7 @@ ROUTERS: tuple[APIRouter, ...] = (
     commands.router,
     reads.router,
     health.router,
+    dispatcher.router,
     metrics.router,
     auth.router,
     accounts.router,
@@ -78,6 +81,7 @@ def create_app(settings: Settings) -> FastAPI:
         for warning in posture_warnings(settings):
             log.warning("%s", warning)
         store = Store.from_url(settings.database.url, pool_size=settings.database.pool_size)
+        guard_store_file(store.engine)  # the embedded file deleted under us: 503, not ready
         app.state.store = store
         # keys answered from memory while the identity version is read (auth_cache.py)
         app.state.principal_cache = principals = PrincipalCache(

@@ -84,6 +84,12 @@ def _malformed(message: str, **extra: Any) -> ValidationFailed:
     return ValidationFailed(message, details={"errors": [error], **extra})
 
 
+def openapi_body(model: type[BaseModel]) -> dict[str, Any]:
+    """`openapi_extra` documenting `model` as the JSON body of a route that parses it itself."""
+    schema = {"application/json": {"schema": model.model_json_schema()}}
+    return {"requestBody": {"required": True, "content": schema}}
+
+
 async def read_exact_json(request: Request) -> Any:
     """The request's JSON body parsed by `parse_json`; 413 past `MAX_BODY_BYTES`."""
     body = await request.body()

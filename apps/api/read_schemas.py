@@ -10,7 +10,7 @@ answers against them.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
@@ -207,6 +207,11 @@ class MarkedPosition(PositionOut):
     mark_price: OptDec
     unrealized_pnl: OptDec
     notional: OptDec
+    leverage: OptDec = Field(description="spot 1; paper: the account's leverage of the symbol; "
+                             "CCXT venues: the venue's (null before the first reconciliation)")
+    margin_mode: Literal["cross", "isolated"] | None
+    collateral: OptDec = Field(description="cross: the settle currency's wallet; isolated: the "
+                               "position's margin (spot: its cost)")
 
 
 class Balance(BaseModel):
@@ -303,6 +308,45 @@ class Capabilities(BaseModel):
     account_id: int
     venue: str | None
     has: dict[str, bool | str | None]
+
+
+class FleetWorker(BaseModel):
+    worker_id: str
+    hostname: str
+    pid: int
+    status: str
+    alive: bool = Field(description="running with a heartbeat within the takeover time")
+    heartbeat_age_seconds: float | None
+    leases_held: int
+    started_at: str | None
+
+
+class QueuedAccount(BaseModel):
+    account_id: int
+    queued: int
+    running: int
+    oldest_age_seconds: float
+    lease_owner: str | None
+
+
+class Percentiles(BaseModel):
+    p50: float | None
+    p90: float | None
+    p99: float | None
+
+
+class FleetLatency(BaseModel):
+    sample: int = Field(description="newest finished commands the percentiles are taken over")
+    queue_wait_seconds: Percentiles
+    total_seconds: Percentiles
+
+
+class DispatcherStatus(BaseModel):
+    workers: list[FleetWorker]
+    workers_alive: int
+    queue_depth: dict[str, int]
+    accounts: list[QueuedAccount]
+    latency: FleetLatency
 
 
 def ok(model: type[BaseModel], description: str = "OK") -> dict[int | str, dict[str, Any]]:

@@ -1,19 +1,16 @@
-"""Wire shapes (pydantic) of the API: strict, unknown fields refused, decimals as plain strings."""
+"""Wire shapes (pydantic) of the API's responses: decimals as plain strings. Request models
+derive from `service.request_model.RequestModel` (strict types, unknown fields refused)."""
 
 from __future__ import annotations
 
 from decimal import Decimal
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, PlainSerializer
+from pydantic import BaseModel, PlainSerializer
 
 from apps.oms.domain.money import to_plain
 
 WireDecimal = Annotated[Decimal, PlainSerializer(to_plain, return_type=str, when_used="json")]
-
-
-class StrictModel(BaseModel):
-    model_config = ConfigDict(extra="forbid", strict=False)
 
 
 class Health(BaseModel):

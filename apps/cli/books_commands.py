@@ -17,7 +17,6 @@ from apps.cli.operate import (
     PageSize,
     Profile,
     StartDate,
-    TableFlag,
     csv_ints,
     date_params,
     progress,
@@ -40,7 +39,6 @@ def reconcile(
     base_url: BaseUrl = None,
     api_key: ApiKey = None,
     profile: Profile = None,
-    table: TableFlag = False,
 ) -> None:
     """Reconcile the books with the exchange now (POST /oms/reconcile).
 
@@ -55,7 +53,7 @@ def reconcile(
     body = {k: v for k, v in body.items() if v is not None}
     with progress("reconciling"):
         answer = run(base_url, api_key, profile, lambda api: api.post("/oms/reconcile", body))
-    show(answer, table)
+    show(answer)
 
 
 def reconcile_status(
@@ -65,7 +63,6 @@ def reconcile_status(
     base_url: BaseUrl = None,
     api_key: ApiKey = None,
     profile: Profile = None,
-    table: TableFlag = False,
 ) -> None:
     """Reconciliation freshness per account (GET /oms/reconcile/status).
 
@@ -73,7 +70,7 @@ def reconcile_status(
     """
     params = {"stale_after_seconds": stale_after_seconds, "status": status}
     path = f"/oms/reconcile/{account_id}/status" if account_id else "/oms/reconcile/status"
-    show(run(base_url, api_key, profile, lambda api: api.get(path, params)), table)
+    show(run(base_url, api_key, profile, lambda api: api.get(path, params)))
 
 
 def reassign_position(
@@ -92,7 +89,6 @@ def reassign_position(
     base_url: BaseUrl = None,
     api_key: ApiKey = None,
     profile: Profile = None,
-    table: TableFlag = False,
 ) -> None:
     """Move orders and their deals to another strategy/position (POST /oms/reassign).
 
@@ -109,7 +105,7 @@ def reassign_position(
     body = {k: v for k, v in body.items() if v is not None}
     with progress("previewing" if preview else "reassigning"):
         answer = run(base_url, api_key, profile, lambda api: api.post("/oms/reassign", body))
-    show(answer, table)
+    show(answer)
 
 
 def paper_price(
@@ -120,7 +116,6 @@ def paper_price(
     base_url: BaseUrl = None,
     api_key: ApiKey = None,
     profile: Profile = None,
-    table: TableFlag = False,
 ) -> None:
     """Set the paper market's price of a symbol (POST /paper/prices).
 
@@ -133,7 +128,7 @@ def paper_price(
     def action(api: Api) -> Any:
         return api.post("/paper/prices", body)
 
-    show(run(base_url, api_key, profile, action), table)
+    show(run(base_url, api_key, profile, action))
 
 
 def paper_external(
@@ -153,7 +148,6 @@ def paper_external(
     base_url: BaseUrl = None,
     api_key: ApiKey = None,
     profile: Profile = None,
-    table: TableFlag = False,
 ) -> None:
     """Act on a paper account's venue directly, bypassing the OMS (admin only): what a person
     on the exchange's web page would do. Reconciliation then finds it.
@@ -164,7 +158,7 @@ def paper_external(
               "qty": qty, "type": order_type if action == "create_order" else None}
     body = {k: v for k, v in fields.items() if v is not None}
     path = f"/paper/{account_id}/external/{action}"
-    show(run(base_url, api_key, profile, lambda api: api.post(path, body)), table)
+    show(run(base_url, api_key, profile, lambda api: api.post(path, body)))
 
 
 COMMANDS: dict[str, Callable[..., None]] = {

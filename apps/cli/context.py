@@ -12,6 +12,7 @@ from sqlalchemy.exc import DBAPIError, SQLAlchemyError
 from apps.cli.output import fail
 from apps.oms.config import Settings, load_settings
 from apps.oms.errors import OmsError
+from apps.oms.listen import port_busy, port_refused
 from apps.oms.security.credentials import CredentialCipher
 from apps.oms.store.engine import parse_database_url
 from apps.oms.store.store import Store
@@ -70,6 +71,15 @@ def run_sync(action: Callable[[], Any], current: Settings) -> Any:
     except SQLAlchemyError as exc:
         fail(f"database error: {str(exc).splitlines()[0]}", 3)
     return None  # pragma: no cover
+
+
+def check_port(current: Settings, hint: str) -> None:
+    """Before anything else starts (no banner, no store, no worker): the API's port must be
+    free, else one line that says how to pick another."""
+    host, port = current.api.host, current.api.port
+    busy = port_busy(host, port)
+    if busy is not None:
+        fail(port_refused("the API", host, port, busy, hint).message, 2)
 
 
 def check_store(current: Settings) -> None:

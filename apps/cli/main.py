@@ -40,7 +40,7 @@ app.add_typer(db_app, name="db")
 @app.callback()
 def _global(
     config: Annotated[str | None, typer.Option("--config", help="JSON config file")] = None,
-    table: Annotated[bool, typer.Option("--table", help="human-readable output")] = False,
+    table: output.TableFlag = False,
 ) -> None:
     context.set_config_path(config)
     output.state["table"] = table
@@ -92,6 +92,7 @@ def api_cmd() -> None:
     from apps.cli.runner import serve_api
 
     settings = context.settings()
+    context.check_port(settings, "OMS_API_PORT=8765 ccxt-oms api")
     context.check_store(settings)
     serve_api(settings)
 
@@ -114,6 +115,7 @@ def up_cmd() -> None:
     from apps.cli.runner import up
 
     settings = context.settings()
+    context.check_port(settings, "OMS_API_PORT=8765 make run (or OMS_API_PORT=8765 ccxt-oms up)")
     context.check_store(settings)
     context.run_sync(lambda: up(settings), settings)
 
@@ -124,6 +126,11 @@ register_signals(app)
 # operator commands: thin HTTP clients of a running API (docs/operations.md → CLI)
 for module in (trade_commands, read_commands, books_commands, paper_commands, watch):
     module.register(app)
+# one `--table` for every command, after its name too (`ccxt-oms <command> --table`)
+for typer_app in (app, db_app):
+    for info in typer_app.registered_commands:
+        if info.callback is not None:
+            info.callback = output.with_table_flag(info.callback)
 
 
 def main() -> None:

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import json
-import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, date, datetime, timedelta
@@ -12,7 +10,7 @@ from typing import Annotated, Any
 import typer
 from rich.console import Console
 
-from apps.cli import output, tables
+from apps.cli import output
 from apps.cli.http_client import Api, call, resolve
 from apps.cli.output import fail
 
@@ -28,7 +26,6 @@ Profile = Annotated[
     str | None,
     typer.Option("--profile", help="profile in ~/.config/ccxt-oms/profiles.toml [env OMS_PROFILE]"),
 ]
-TableFlag = Annotated[bool, typer.Option("--table", help="tables for people instead of JSON")]
 AccountId = Annotated[int, typer.Option("--account-id", min=1, help="account id")]
 AccountIds = Annotated[
     str | None,
@@ -57,11 +54,8 @@ def progress(message: str) -> Iterator[None]:
         yield
 
 
-def show(payload: Any, table: bool, kind: str | None = None) -> None:
-    if table or output.state["table"]:
-        tables.render(payload, kind)
-    else:
-        sys.stdout.write(json.dumps(payload, indent=2, default=str) + "\n")
+def show(payload: Any, kind: str | None = None) -> None:
+    output.emit(payload, kind)
 
 
 def run(

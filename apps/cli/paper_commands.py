@@ -8,7 +8,7 @@ from typing import Annotated, Any
 import typer
 
 from apps.cli.http_client import Api
-from apps.cli.operate import ApiKey, BaseUrl, Profile, TableFlag, run, show
+from apps.cli.operate import ApiKey, BaseUrl, Profile, run, show
 
 
 def paper_source(
@@ -21,7 +21,6 @@ def paper_source(
     base_url: BaseUrl = None,
     api_key: ApiKey = None,
     profile: Profile = None,
-    table: TableFlag = False,
 ) -> None:  # fmt: skip
     """Show or switch what moves the paper market (admin key to switch; no restart needed).
 
@@ -35,7 +34,7 @@ def paper_source(
         body = {"source": None if configured else source, "speed": speed, "at_end": at_end}
         return api.request("PUT", "/paper/price-source", json=body)
 
-    show(run(base_url, api_key, profile, action), table)
+    show(run(base_url, api_key, profile, action))
 
 
 def paper_book(
@@ -52,7 +51,6 @@ def paper_book(
     base_url: BaseUrl = None,
     api_key: ApiKey = None,
     profile: Profile = None,
-    table: TableFlag = False,
 ) -> None:  # fmt: skip
     """Set a paper account's synthetic book (admin key); options left out take the market's
     defaults. Example: ccxt-oms paper-book --account-id 1 --spread-bps 5 --level-notional 20000
@@ -65,7 +63,7 @@ def paper_book(
     def action(api: Api) -> Any:
         return api.request("PUT", f"/paper/accounts/{account_id}/book", json=body)
 
-    show(run(base_url, api_key, profile, action), table)
+    show(run(base_url, api_key, profile, action))
 
 
 COMMANDS: dict[str, Callable[..., None]] = {

@@ -19,7 +19,6 @@ from apps.cli.operate import (
     StartDate,
     StrategyId,
     Symbol,
-    TableFlag,
     account_ids_param,
     csv_ints,
     date_params,
@@ -40,14 +39,13 @@ def _open(kind: str, path: str):  # type: ignore[no-untyped-def]
         base_url: BaseUrl = None,
         api_key: ApiKey = None,
         profile: Profile = None,
-        table: TableFlag = False,
     ) -> None:
         def action(api: Api) -> Any:
             params = {"account_ids": account_ids_param(api, account_ids), "limit": limit,
                       "strategy_id": strategy_id, "symbol": symbol}  # fmt: skip
             return api.get(path, params)
 
-        show(run(base_url, api_key, profile, action), table, kind)
+        show(run(base_url, api_key, profile, action), kind)
 
     command.__doc__ = f"Open {kind} (GET {path}).\n\nExample: ccxt-oms {kind}-open --table"
     return command
@@ -70,14 +68,13 @@ def _history(kind: str, path: str, extra: dict[str, str]):  # type: ignore[no-un
         base_url: BaseUrl = None,
         api_key: ApiKey = None,
         profile: Profile = None,
-        table: TableFlag = False,
     ) -> None:
         filters = {"strategy_id": strategy_id, "symbol": symbol, extra["flag"][2:]: status}
         paging = (page, page_size, all_pages)
         dates = date_params(days_back, start_date, end_date)
         body = run(base_url, api_key, profile,
                    lambda api: _listing(api, kind, path, account_ids, filters | dates, paging))  # fmt: skip
-        show(body, table, kind)
+        show(body, kind)
 
     command.__doc__ = (
         f"{extra['title']} (GET {path}), newest first, paged.\n\nExample: {extra['example']}"
@@ -102,7 +99,6 @@ def deals(
     base_url: BaseUrl = None,
     api_key: ApiKey = None,
     profile: Profile = None,
-    table: TableFlag = False,
 ) -> None:
     """Deals (executions) (GET /oms/deals), newest first, paged.
 
@@ -113,7 +109,7 @@ def deals(
     paging = (page, page_size, all_pages)
     body = run(base_url, api_key, profile,
                lambda api: _listing(api, "deals", "/oms/deals", account_ids, filters, paging))  # fmt: skip
-    show(body, table, "deals")
+    show(body, "deals")
 
 
 def _listing(
@@ -166,7 +162,6 @@ def stats(
     base_url: BaseUrl = None,
     api_key: ApiKey = None,
     profile: Profile = None,
-    table: TableFlag = False,
 ) -> None:
     """Trading statistics per account (GET /oms/stats).
 
@@ -178,7 +173,7 @@ def stats(
                   "symbol": symbol, **date_params(days_back, start_date, end_date)}  # fmt: skip
         return api.get("/oms/stats", params)
 
-    show(run(base_url, api_key, profile, action), table, "stats")
+    show(run(base_url, api_key, profile, action), "stats")
 
 
 def portfolio(
@@ -186,7 +181,6 @@ def portfolio(
     base_url: BaseUrl = None,
     api_key: ApiKey = None,
     profile: Profile = None,
-    table: TableFlag = False,
 ) -> None:
     """Open positions with mark price and unrealised PnL, and balances (GET /oms/portfolio).
 
@@ -196,42 +190,31 @@ def portfolio(
     def action(api: Api) -> Any:
         return api.get("/oms/portfolio", {"account_ids": account_ids_param(api, account_ids)})
 
-    body = run(base_url, api_key, profile, action)
-    if table:
-        rows = [p for item in body["items"] for p in item["positions"]]
-        balances = [
-            {"account_id": i["account_id"], **b} for i in body["items"] for b in i["balances"]
-        ]
-        show({"items": rows}, True, "positions")
-        show({"items": balances}, True, "balances")
-    else:
-        show(body, False)
+    show(run(base_url, api_key, profile, action), "portfolio")
 
 
 def list_accounts(
     base_url: BaseUrl = None,
     api_key: ApiKey = None,
     profile: Profile = None,
-    table: TableFlag = False,
 ) -> None:
     """Accounts this key sees, with its flags and the risk state (GET /oms/accounts).
 
     Example: ccxt-oms list-accounts --table
     """
-    show(run(base_url, api_key, profile, lambda api: api.get("/oms/accounts")), table, "accounts")
+    show(run(base_url, api_key, profile, lambda api: api.get("/oms/accounts")), "accounts")
 
 
 def list_strategies(
     base_url: BaseUrl = None,
     api_key: ApiKey = None,
     profile: Profile = None,
-    table: TableFlag = False,
 ) -> None:
     """Strategies this key sees (GET /strategies).
 
     Example: ccxt-oms list-strategies --table
     """
-    show(run(base_url, api_key, profile, lambda api: api.get("/strategies")), table, "strategies")
+    show(run(base_url, api_key, profile, lambda api: api.get("/strategies")), "strategies")
 
 
 def create_strategy(
@@ -241,7 +224,6 @@ def create_strategy(
     base_url: BaseUrl = None,
     api_key: ApiKey = None,
     profile: Profile = None,
-    table: TableFlag = False,
 ) -> None:
     """Create a strategy on accounts where the key may trade (POST /strategies).
 
@@ -250,33 +232,31 @@ def create_strategy(
     body = {"name": name, "account_ids": csv_ints(account_ids, "--account-ids"),
             "client_strategy_id": client_strategy_id}  # fmt: skip
     body = {k: v for k, v in body.items() if v is not None}
-    show(run(base_url, api_key, profile, lambda api: api.post("/strategies", body)), table)
+    show(run(base_url, api_key, profile, lambda api: api.post("/strategies", body)))
 
 
 def healthz(
     base_url: BaseUrl = None,
     api_key: ApiKey = None,
     profile: Profile = None,
-    table: TableFlag = False,
 ) -> None:
     """Is the API alive? (GET /healthz, no key needed).
 
     Example: ccxt-oms healthz --base-url http://127.0.0.1:8000
     """
-    show(run(base_url, api_key, profile, lambda api: api.get("/healthz")), table)
+    show(run(base_url, api_key, profile, lambda api: api.get("/healthz")))
 
 
 def dispatcher_status(
     base_url: BaseUrl = None,
     api_key: ApiKey = None,
     profile: Profile = None,
-    table: TableFlag = False,
 ) -> None:
     """Worker fleet status; admin key (GET /dispatcher/status).
 
     Example: ccxt-oms dispatcher-status --api-key $ADMIN_KEY
     """
-    show(run(base_url, api_key, profile, lambda api: api.get("/dispatcher/status")), table)
+    show(run(base_url, api_key, profile, lambda api: api.get("/dispatcher/status")))
 
 
 COMMANDS: dict[str, Callable[..., None]] = {

@@ -24,6 +24,7 @@ from apps.oms.config import Settings
 from apps.oms.observability import configure_logging
 from apps.oms.service.install import InstallRequest, install
 from apps.oms.store import identity
+from apps.oms.store.file_guard import guard_store_file
 from apps.oms.store.migrate import upgrade
 from apps.oms.store.store import Store
 
@@ -112,6 +113,7 @@ async def run_all(settings: Settings) -> None:
     """API + one worker in one event loop until Ctrl-C / SIGTERM."""
     await asyncio.to_thread(upgrade, settings.database.url)
     store = Store.from_url(settings.database.url, pool_size=4)
+    guard_store_file(store.engine)
     try:
         seeded = await seed_demo(settings, store) if settings.env == "dev" else None
         print_banner(settings, seeded)

@@ -12,7 +12,6 @@ from apps.cli.operate import (
     ApiKey,
     BaseUrl,
     Profile,
-    TableFlag,
     csv_ints,
     progress,
     run,
@@ -39,7 +38,6 @@ StopGain = Annotated[str | None, typer.Option("--stop-gain", help="OMS-enforced 
 
 def submit(
     conn: tuple[str | None, str | None, str | None],
-    table: bool,
     account_id: int,
     command: str,
     payload: dict[str, Any],
@@ -58,7 +56,7 @@ def submit(
     label = f"{command} on account {account_id}: " + ("executing" if wait else "queueing")
     with progress(label):
         body = run(*conn, lambda api: api.post("/oms/commands", envelope, params, ok_207=True))
-    show(body, table, "results")
+    show(body, "results")
 
 
 def send_order(
@@ -86,7 +84,6 @@ def send_order(
     base_url: BaseUrl = None,
     api_key: ApiKey = None,
     profile: Profile = None,
-    table: TableFlag = False,
 ) -> None:
     """Place an order (send_order).
 
@@ -100,7 +97,7 @@ def send_order(
         "comment": comment, "reduce_only": reduce_only or None, "post_only": post_only or None,
     }  # fmt: skip
     conn = (base_url, api_key, profile)
-    submit(conn, table, account_id, "send_order", payload, wait, request_id)
+    submit(conn, account_id, "send_order", payload, wait, request_id)
 
 
 def change_order(
@@ -113,7 +110,6 @@ def change_order(
     base_url: BaseUrl = None,
     api_key: ApiKey = None,
     profile: Profile = None,
-    table: TableFlag = False,
 ) -> None:
     """Change an open order's price and/or quantity (change_order).
 
@@ -121,7 +117,7 @@ def change_order(
     """
     payload = {"order_id": order_id, "new_price": new_price, "new_qty": new_qty}
     submit(
-        (base_url, api_key, profile), table, account_id, "change_order", payload, wait, request_id
+        (base_url, api_key, profile), account_id, "change_order", payload, wait, request_id
     )
 
 
@@ -136,7 +132,6 @@ def cancel_order(
     base_url: BaseUrl = None,
     api_key: ApiKey = None,
     profile: Profile = None,
-    table: TableFlag = False,
 ) -> None:
     """Cancel one order or several (cancel_order).
 
@@ -144,7 +139,7 @@ def cancel_order(
     """
     payload = {"order_id": order_id, "order_ids": csv_ints(order_ids, "--order-ids")}
     submit(
-        (base_url, api_key, profile), table, account_id, "cancel_order", payload, wait, request_id
+        (base_url, api_key, profile), account_id, "cancel_order", payload, wait, request_id
     )
 
 
@@ -159,7 +154,6 @@ def cancel_all_orders(
     base_url: BaseUrl = None,
     api_key: ApiKey = None,
     profile: Profile = None,
-    table: TableFlag = False,
 ) -> None:
     """Cancel every open order of an account (cancel_all_orders).
 
@@ -167,7 +161,7 @@ def cancel_all_orders(
     """
     payload = {"symbol": symbol, "strategy_ids_csv": strategy_ids}
     conn = (base_url, api_key, profile)
-    submit(conn, table, account_id, "cancel_all_orders", payload, wait, request_id)
+    submit(conn, account_id, "cancel_all_orders", payload, wait, request_id)
 
 
 def close_position(
@@ -182,7 +176,6 @@ def close_position(
     base_url: BaseUrl = None,
     api_key: ApiKey = None,
     profile: Profile = None,
-    table: TableFlag = False,
 ) -> None:
     """Close a position, fully or `--qty` of it (close_position).
 
@@ -193,7 +186,7 @@ def close_position(
         "strategy_id": strategy_id,
     }  # fmt: skip
     conn = (base_url, api_key, profile)
-    submit(conn, table, account_id, "close_position", payload, wait, request_id)
+    submit(conn, account_id, "close_position", payload, wait, request_id)
 
 
 def close_by(
@@ -206,14 +199,13 @@ def close_by(
     base_url: BaseUrl = None,
     api_key: ApiKey = None,
     profile: Profile = None,
-    table: TableFlag = False,
 ) -> None:
     """Close two opposite positions against each other, without the exchange (close_by).
 
     Example: ccxt-oms close-by --account-id 1 --position-id-a 7 --position-id-b 8
     """
     payload = {"position_id_a": position_id_a, "position_id_b": position_id_b, "qty": qty}
-    submit((base_url, api_key, profile), table, account_id, "close_by", payload, wait, request_id)
+    submit((base_url, api_key, profile), account_id, "close_by", payload, wait, request_id)
 
 
 def merge_positions(
@@ -232,7 +224,6 @@ def merge_positions(
     base_url: BaseUrl = None,
     api_key: ApiKey = None,
     profile: Profile = None,
-    table: TableFlag = False,
 ) -> None:
     """Merge one same-side position into another (merge_positions).
 
@@ -243,7 +234,7 @@ def merge_positions(
         "stop_mode": stop_mode, "oms_stop_loss": stop_loss, "oms_stop_gain": stop_gain,
     }  # fmt: skip
     conn = (base_url, api_key, profile)
-    submit(conn, table, account_id, "merge_positions", payload, wait, request_id)
+    submit(conn, account_id, "merge_positions", payload, wait, request_id)
 
 
 def set_targets(
@@ -256,7 +247,6 @@ def set_targets(
     base_url: BaseUrl = None,
     api_key: ApiKey = None,
     profile: Profile = None,
-    table: TableFlag = False,
 ) -> None:
     """Set a position's OMS stop-loss / take-profit (position_change).
 
@@ -264,7 +254,7 @@ def set_targets(
     """
     payload = {"position_id": position_id, "oms_stop_loss": stop_loss, "oms_stop_gain": stop_gain}
     conn = (base_url, api_key, profile)
-    submit(conn, table, account_id, "position_change", payload, wait, request_id)
+    submit(conn, account_id, "position_change", payload, wait, request_id)
 
 
 COMMANDS: dict[str, Callable[..., None]] = {

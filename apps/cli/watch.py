@@ -18,8 +18,8 @@ from websockets.sync.client import ClientConnection, connect
 
 from apps.cli import tables
 from apps.cli.http_client import Api, Target, resolve
-from apps.cli.operate import AccountIds, ApiKey, BaseUrl, Profile, TableFlag, account_ids_param
-from apps.cli.output import fail
+from apps.cli.operate import AccountIds, ApiKey, BaseUrl, Profile, account_ids_param
+from apps.cli.output import fail, table_mode
 
 OPEN_ORDER = frozenset({"pending_submit", "submitted", "open", "partially_filled", "accepted"})
 OPEN_POSITION = frozenset({"open", "close_requested"})
@@ -64,12 +64,15 @@ class Book:
         else:
             rows.pop(ident, None)
 
-    def view(self) -> Group:
+    def view(self, width: int) -> Group:
+        """The live view, fitted to `width` (the terminal's)."""
         return Group(
-            tables.item_table(list(self.positions.values()), "positions", "open positions"),
-            tables.item_table(list(self.orders.values()), "orders", "open orders"),
-            Text(f"{self.events} events; last: {self.last_event}"),
-        )
+            tables.item_table(list(self.positions.values()), "positions", "open positions",
+                              width),
+            tables.item_table(list(self.orders.values()), "orders", "open orders", width),
+            Text(f"{self.events} events; last: {self.last_event}", overflow="ellipsis",
+                 no_wrap=True),
+        )  # fmt: skip
 
 
 def ws_url(base_url: str) -> str:
@@ -131,7 +134,6 @@ def watch(
     base_url: BaseUrl = None,
     api_key: ApiKey = None,
     profile: Profile = None,
-    table: TableFlag = False,
 ) -> None:
     """Follow the websocket stream: JSON lines, or `--table` for a live table of open positions and orders.
 
@@ -145,7 +147,7 @@ def watch(
         api.close()
     socket = open_stream(target, ids, since_seq)
     try:
-        if table:
+        if table_mode():
             _live(socket, max_events, seconds)
         else:
             for message in messages(socket, max_events, seconds):
@@ -159,12 +161,12 @@ def watch(
 
 def _live(socket: ClientConnection, max_events: int | None, seconds: float | None) -> None:
     book = Book()
-    with Live(
-        book.view(), console=tables.console(), refresh_per_second=4, auto_refresh=False
-    ) as live:
+    out = tables.console()
+    with Live(book.view(out.width), console=out, refresh_per_second=4, auto_refresh=False
+              ) as live:  # fmt: skip
         for message in messages(socket, max_events, seconds):
             book.apply(message)
-            live.update(book.view(), refresh=True)
+            live.update(book.view(out.width), refresh=True)
 
 
 def register(app: typer.Typer) -> None:

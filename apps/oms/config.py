@@ -78,6 +78,10 @@ class WorkerSettings(BaseModel):
     # the joined batches of a worker's accounts that are ready together commit in one
     # transaction (apps/oms/service/worker/group.py); false: each account commits its own
     group_commit: bool = True
+    # this worker process's own Prometheus endpoint (apps/worker/metrics_endpoint.py); 0 = off.
+    # `ccxt-oms up` runs its worker inside the API process, whose /metrics already has it
+    metrics_port: int = Field(default=0, ge=0, le=65535)
+    metrics_host: str = "127.0.0.1"
 
     @property
     def dead_after_seconds(self) -> float:
@@ -294,7 +298,8 @@ def load_settings(**overrides: Any) -> Settings:
 def posture_warnings(settings: Settings) -> list[str]:
     """What an operator should fix although the process may start (logged at API start)."""
     warnings = []
-    if settings.env_inferred and settings.security.api_key_pepper.get_secret_value() == DEV_PEPPER:
+    inferred_prod = settings.env_inferred and settings.env == "prod"  # not the embedded demo
+    if inferred_prod and settings.security.api_key_pepper.get_secret_value() == DEV_PEPPER:
         warnings.append(
             "security.api_key_pepper is the public development value on a non-demo store; set "
             "OMS_SECURITY__API_KEY_PEPPER to a long random secret and OMS_ENV=prod"

@@ -24,9 +24,11 @@ from apps.oms.service.reconcile import command_payload
 from apps.oms.service.worker.group import GroupCommit
 from apps.oms.service.worker.runtime import AccountRuntime
 from apps.oms.store import fleet, leases, sequencer
+from apps.oms.store.file_guard import guard_store_file
 from apps.oms.store.leases import Lease
 from apps.oms.store.store import Store, is_store_unreachable
 from apps.worker.account_task import AccountTask, fail_unsupported
+from apps.worker.metrics_endpoint import serve_metrics
 from apps.worker.numbering import Coverage
 from apps.worker.price_feed import PriceScheduler
 from apps.worker.scheduler import schedule_loop
@@ -407,11 +409,13 @@ def build_worker(settings: Settings) -> Worker:
     # takeover waited for them: docs/worker.md)
     idle = idle_transaction_seconds(settings.worker.dead_after_seconds)
     store = Store.from_url(settings.database.url, pool_size=pool, idle_transaction_timeout=idle)
+    guard_store_file(store.engine)
     return Worker(settings, store)
 
 
 async def run_worker(settings: Settings) -> None:
-    """Run one worker process until SIGTERM or SIGINT."""
+    """Run one worker process until SIGTERM or SIGINT (with its metrics endpoint if set)."""
+    close_metrics = serve_metrics(settings)
     worker = build_worker(settings)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -422,3 +426,5 @@ async def run_worker(settings: Settings) -> None:
         await worker.run(stop)
     finally:
         await worker.store.close()
+        if close_metrics is not None:
+            close_metrics()

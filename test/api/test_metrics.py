@@ -43,7 +43,7 @@ async def test_metrics_are_public_prometheus_text(api: Api) -> None:
         "oms_outbox_lag_seconds", "oms_stream_head_seq", "oms_workers_alive",
         "oms_websocket_clients", "oms_auth_failures", "oms_commands", "oms_command_latency_seconds",
         "oms_venue_call_seconds", "oms_venue_errors", "oms_worker_group_accounts",
-        "oms_worker_group_rollbacks",
+        "oms_worker_group_rollbacks", "oms_reconciliation_lag_seconds",
     } <= names  # fmt: skip
 
 

@@ -363,6 +363,7 @@ ACCOUNTLESS: dict[str, Builder] = {
         "PATCH", f"/admin/strategies/{s.strategy}", {"name": "m"}),
     "GET /admin/oms/{view}": lambda _s, _k: ("GET", "/admin/oms/orders", None),
     "GET /admin/audit": lambda _s, _k: ("GET", "/admin/audit", None),
+    "GET /dispatcher/status": lambda _s, _k: ("GET", "/dispatcher/status", None),
     "GET /oms/reconcile/status": lambda _s, _k: ("GET", "/oms/reconcile/status", None),
     "POST /paper/{account_id}/external/{action}": lambda s, _k: (
         "POST", f"/paper/{s.account}/external/cancel_order", {"id": "no-such-order"}),

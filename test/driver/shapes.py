@@ -7,6 +7,7 @@ from typing import Any
 
 import ccxt
 from ccxt.base import types
+from ccxt.base.precise import Precise
 
 _EX = ccxt.Exchange()
 
@@ -46,3 +47,31 @@ def check(kind: str, value: dict[str, Any], number: type = float) -> None:
     if value.get("timestamp") is not None:
         assert isinstance(value["timestamp"], int)
         assert value["datetime"] == _EX.iso8601(value["timestamp"])
+
+
+# CCXT's position validator (`test_position.py` in the CCXT repository; not in the pip package):
+# every key of its format present; these may be null, the others must have a value
+POSITION_NULLABLE = {"liquidationPrice", "initialMargin", "initialMarginPercentage",
+                     "maintenanceMargin", "maintenanceMarginPercentage", "marginRatio"}
+POSITION_FORMAT = {"info", "symbol", "timestamp", "datetime", "initialMargin",
+                   "initialMarginPercentage", "maintenanceMargin", "maintenanceMarginPercentage",
+                   "entryPrice", "notional", "leverage", "unrealizedPnl", "contracts",
+                   "contractSize", "marginRatio", "liquidationPrice", "markPrice", "collateral",
+                   "marginMode", "side", "percentage"}
+POSITIVE = ("initialMargin", "initialMarginPercentage", "maintenanceMargin",
+            "maintenanceMarginPercentage", "entryPrice", "notional", "contracts", "contractSize",
+            "marginRatio", "liquidationPrice", "markPrice", "collateral", "leverage")
+
+
+def check_ccxt_position(position: dict[str, Any]) -> None:
+    """The rules of CCXT's own position validator (values compared as CCXT does, by string)."""
+    assert set(position) >= POSITION_FORMAT, POSITION_FORMAT - set(position)
+    missing = {k for k in POSITION_FORMAT - POSITION_NULLABLE if position[k] is None}
+    assert not missing, missing
+    assert position["side"] in ("long", "short")
+    assert position["marginMode"] in ("cross", "isolated")
+    assert Precise.string_le(_EX.number_to_string(position["leverage"]), "200")
+    for key in POSITIVE:
+        if position[key] is not None:
+            assert Precise.string_gt(_EX.number_to_string(position[key]), "0"), key
+    assert position["datetime"] == _EX.iso8601(position["timestamp"])

@@ -3,15 +3,23 @@ unified structures (key sets from CCXT itself, see `shapes.py`) and against the 
 
 from __future__ import annotations
 
+import asyncio
 import time
+from dataclasses import replace
 from decimal import Decimal
 
 import ccxt
 import pytest
+from sqlalchemy import select
 
+from apps.oms.domain.access import FULL_TRADING_FLAGS
+from apps.oms.service import admin
+from apps.oms.store.audit import CLI_ACTOR
+from apps.oms.store.store import Store
+from apps.oms.store.tables import api_keys
 from ccxt_driver import OmsCcxtExchange
 from test.driver.conftest import SYMBOL, Stack, make_sync
-from test.driver.shapes import BOOK_KEYS, MARKET_KEYS, check
+from test.driver.shapes import BOOK_KEYS, MARKET_KEYS, check, check_ccxt_position
 
 pytestmark = pytest.mark.mysql
 
@@ -111,11 +119,12 @@ def test_market_orders_trades_positions(ex: OmsCcxtExchange, stack: Stack) -> No
     stack.price("110")
     (position,) = ex.fetch_positions()
     check("position", position)
+    check_ccxt_position(position)
     assert (position["side"], position["contracts"], position["entryPrice"],
             position["markPrice"], position["unrealizedPnl"], position["notional"],
             position["hedged"]) == ("long", 0.5, 100.0, 110.0, 5.0, 55.0, True)
     assert ex.fetch_position(SYMBOL)["id"] == position["id"]
-    assert ex.fetch_position(position["id"])["contracts"] == 0.5
+    assert ex.fetch_position(position["id"]) == position
     assert ex.fetch_positions(["ETH/USDT:USDT"]) == []
     closing = ex.close_position(position["id"])
     check("order", closing)
@@ -212,3 +221,44 @@ def test_constructor_forms(stack: Stack, account: int) -> None:
     assert spec.fetch_ticker(SYMBOL)["symbol"] == config.fetch_ticker(SYMBOL)["symbol"]
     with pytest.raises(ccxt.ArgumentsRequired):
         OmsCcxtExchange({"apiKey": "x"})
+
+
+def test_positions_carry_the_accounts_leverage_and_pass_ccxts_validator(
+    ex: OmsCcxtExchange, stack: Stack, account: int
+) -> None:
+    """Regression (issue 36, item 3): `leverage` was null. Paper swaps: the account's leverage
+    of the symbol (`set_leverage`), cross margin on the USDT wallet; spot: 1, isolated."""
+    grant_restricted(stack, account, "set_leverage")
+    assert str(ex.ccxt_call("set_leverage", 5, SYMBOL)["longLeverage"]) == "5"
+    ex.create_order(SYMBOL, "market", "buy", 0.5)
+    ex.create_order("BTC/USDT", "market", "buy", 0.01)
+    stack.price("110")
+    swap, spot = ex.fetch_positions([SYMBOL]), ex.fetch_positions(["BTC/USDT"])
+    for position in swap + spot:
+        check("position", position)
+        check_ccxt_position(position)
+    ((swap,), (spot,)) = (swap, spot)
+    wallet = ex.fetch_balance()["total"]["USDT"]
+    assert (swap["leverage"], swap["marginMode"], swap["collateral"]) == (5.0, "cross", wallet)
+    assert (swap["initialMargin"], swap["initialMarginPercentage"]) == (11.0, 0.2)  # 55 / 5
+    assert swap["percentage"] == pytest.approx(5.0 / 11.0 * 100)
+    assert (spot["leverage"], spot["marginMode"]) == (1.0, "isolated")
+    assert spot["collateral"] == spot["initialMargin"] == 0.01 * spot["entryPrice"]
+
+
+def grant_restricted(stack: Stack, account_id: int, function: str) -> None:
+    """Grant the trader's key a restricted CCXT function on the account (in the store)."""
+
+    async def run() -> None:
+        store = Store.from_url(stack.url)
+        try:
+            async with store.transaction() as conn:
+                key_id = (await conn.execute(select(api_keys.c.id).where(
+                    api_keys.c.user_id == stack.user_id, api_keys.c.label == "trader"))).scalar_one()
+                flags = replace(FULL_TRADING_FLAGS, allowed_functions=frozenset({function}))
+                await admin.set_permission(conn, CLI_ACTOR, api_key_id=key_id,
+                                           account_id=account_id, flags=flags)
+        finally:
+            await store.close()
+
+    asyncio.run(run())

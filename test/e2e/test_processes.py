@@ -4,6 +4,7 @@ import asyncio
 import json
 import os
 import re
+import shutil
 import signal
 import socket
 import subprocess
@@ -203,3 +204,61 @@ def test_credentials_never_in_logs_or_responses(tmp_path: Path) -> None:
         _, err = stop(proc)
     for text in [*bodies, creds.stdout, creds.stderr, setup.stdout, setup.stderr, err, banner]:
         assert secret not in text
+
+
+def test_up_on_a_busy_port_refuses_before_starting_anything(tmp_path: Path) -> None:
+    """Regression (issue 36, item 4): a second `make run` printed the banner and "Try: curl …",
+    started a worker on the store and only then failed with `[Errno 98]`. Now the port is
+    checked first: one line saying how to pick another, exit 2, nothing started or created."""
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        proc = start(["up"], tmp_path, env_for(port))
+        out, _ = proc.communicate(timeout=120)
+        code, err = stop(proc)
+    assert code == 2, err
+    assert out == ""  # no banner, no "Try: curl"
+    assert f"127.0.0.1:{port}" in err
+    assert "OMS_API_PORT=8765 make run" in err
+    assert "Traceback" not in err
+    assert not (tmp_path / "data").exists()  # no store created, no worker started
+
+
+def test_deleting_the_store_under_up_is_noticed(tmp_path: Path) -> None:
+    """Regression (issue 36, item 5): `rm -rf ./data` under a running `make run` went unnoticed
+    (`/readyz` ready, orders completed into a file that no longer existed). Now: not ready with
+    the reason, commands refused with 503, one CRITICAL log line."""
+    port = free_port()
+    proc = start(["up"], tmp_path, env_for(port))
+    base = f"http://127.0.0.1:{port}"
+    try:
+        banner = read_banner(proc, time.monotonic() + 60)
+        key = re.search(r"trader key: (\S+)\s+\(paper account id (\d+)\)", banner)
+        assert key
+        headers = {"x-api-key": key.group(1)}
+        body = {"account_id": int(key.group(2)), "command": "send_order",
+                "payload": {"symbol": "BTC/USDT", "side": "buy", "qty": "0.001"}}  # fmt: skip
+        deadline = time.monotonic() + 60
+        while wait_http(f"{base}/readyz", deadline).status_code != 200:
+            assert time.monotonic() < deadline, "never ready"
+            time.sleep(0.1)
+        sent = httpx.post(f"{base}/oms/commands", json=body, headers=headers, timeout=30)
+        assert sent.status_code == 200, sent.text
+        shutil.rmtree(tmp_path / "data")
+        deadline = time.monotonic() + 60
+        while (ready := httpx.get(f"{base}/readyz", timeout=30)).status_code == 200:
+            assert time.monotonic() < deadline, "still ready after the store was deleted"
+            time.sleep(0.1)
+        assert ready.status_code == 503
+        assert ready.json()["checks"]["store"] is False
+        assert any("was deleted" in p for p in ready.json()["problems"]), ready.json()
+        refused = httpx.post(f"{base}/oms/commands", json=body, headers=headers, timeout=30)
+        assert refused.status_code == 503, refused.text
+        error = refused.json()["error"]
+        assert error["code"] == "store_unavailable"
+        assert "Stop the gateway" in error["message"]
+    finally:
+        _, err = stop(proc)
+    assert "CRITICAL" in err
+    assert "was deleted while the gateway was running" in err

@@ -13,7 +13,6 @@ from sqlalchemy import select
 
 from apps.api.body import parse_body
 from apps.api.deps import PrincipalDep, SettingsDep, StoreDep, client_address
-from apps.api.schemas import StrictModel
 from apps.oms.clock import iso_z, utcnow
 from apps.oms.config import Settings
 from apps.oms.domain.access import Action
@@ -23,6 +22,7 @@ from apps.oms.service import admin, identity_admin, views
 from apps.oms.service.accounts import visible_accounts
 from apps.oms.service.identity_admin import PermissionIn
 from apps.oms.service.principal import Principal
+from apps.oms.service.request_model import IsoDatetime, RequestModel
 from apps.oms.store import accounts as account_store
 from apps.oms.store import audit, identity
 from apps.oms.store import strategies as strategy_store
@@ -43,7 +43,7 @@ def _admin(principal: Principal, request: Request) -> Actor:
     return Actor(principal.user_id, principal.api_key_id, client_address(request))
 
 
-def _body(model: type[StrictModel]) -> dict[str, Any]:
+def _body(model: type[RequestModel]) -> dict[str, Any]:
     schema = {"application/json": {"schema": model.model_json_schema()}}
     return {"requestBody": {"required": True, "content": schema}}
 
@@ -61,13 +61,13 @@ def _cipher(settings: Settings) -> CredentialCipher:
 # --- accounts -------------------------------------------------------------------------------
 
 
-class CredentialsIn(StrictModel):
+class CredentialsIn(RequestModel):
     api_key: Secret | None = None
     secret: Secret | None = None
     passphrase: Secret | None = None
 
 
-class AccountCreate(StrictModel):
+class AccountCreate(RequestModel):
     exchange_id: Annotated[str, Field(min_length=1, max_length=64)] = "paper"
     label: Label
     position_mode: Literal["hedge", "netting", "strategy_netting"] = "hedge"
@@ -76,7 +76,7 @@ class AccountCreate(StrictModel):
     credentials: CredentialsIn | None = None
 
 
-class AccountPatch(StrictModel):
+class AccountPatch(RequestModel):
     label: Label | None = None
     testnet: bool | None = None
     credentials: CredentialsIn | None = None
@@ -142,40 +142,40 @@ async def patch_account(account_id: ObjectId, principal: PrincipalDep, store: St
 # --- users and keys -----------------------------------------------------------------------------
 
 
-class UserCreate(StrictModel):
+class UserCreate(RequestModel):
     name: Name
     role: RoleName
     password: Password | None = None
 
 
-class UserPatch(StrictModel):
+class UserPatch(RequestModel):
     name: Name | None = None
     role: RoleName | None = None
     status: Literal["active", "disabled"] | None = None
     password: Password | None = None
 
 
-class KeyCreate(StrictModel):
+class KeyCreate(RequestModel):
     user_id: Annotated[int, Field(ge=1, le=2**62)]
     label: Label | None = None
-    expires_at: datetime | None = None
+    expires_at: IsoDatetime | None = None
     permissions: list[PermissionIn] = Field(default_factory=list, max_length=1000)
 
 
 class UserWithKeyCreate(UserCreate):
     label: Label | None = None
-    expires_at: datetime | None = None
+    expires_at: IsoDatetime | None = None
     permissions: list[PermissionIn] = Field(default_factory=list, max_length=1000)
 
 
-class KeyPatch(StrictModel):
+class KeyPatch(RequestModel):
     label: Label | None = None
     status: Literal["active", "disabled"] | None = None
-    expires_at: datetime | None = None
+    expires_at: IsoDatetime | None = None
     rotate: bool = False
 
 
-class PermissionsPut(StrictModel):
+class PermissionsPut(RequestModel):
     permissions: list[PermissionIn] = Field(max_length=1000)
 
 
@@ -286,13 +286,13 @@ async def put_key_permissions(api_key_id: ObjectId, principal: PrincipalDep, sto
 ClientStrategyId = Annotated[int, Field(ge=1, le=2**62)]
 
 
-class StrategyCreate(StrictModel):
+class StrategyCreate(RequestModel):
     name: Label
     account_ids: list[Annotated[int, Field(ge=1, le=2**62)]] = Field(min_length=1, max_length=100)
     client_strategy_id: ClientStrategyId | None = None
 
 
-class StrategyPatch(StrictModel):
+class StrategyPatch(RequestModel):
     name: Label | None = None
     status: Literal["active", "disabled"] | None = None
     add_account_ids: list[Annotated[int, Field(ge=1, le=2**62)]] = Field(

@@ -9,15 +9,15 @@ from pydantic import Field
 
 from apps.api.body import parse_body
 from apps.api.deps import PrincipalDep, SettingsDep, StoreDep, client_address
-from apps.api.schemas import StrictModel
 from apps.oms.service import sessions
 from apps.oms.service.auth import AuthGuard
+from apps.oms.service.request_model import RequestModel
 from apps.oms.store.audit import Actor
 
 router = APIRouter(tags=["auth"])
 
 
-class LoginIn(StrictModel):
+class LoginIn(RequestModel):
     user_name: Annotated[str, Field(min_length=1, max_length=100)]
     password: Annotated[str, Field(min_length=1, max_length=256)]
     api_key_id: Annotated[int, Field(ge=1, le=2**62)] | None = None

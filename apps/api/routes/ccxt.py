@@ -8,9 +8,9 @@ from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import JSONResponse
-from pydantic import AliasChoices, BaseModel, ConfigDict, Field, ValidationError
+from pydantic import AliasChoices, ConfigDict, Field, ValidationError
 
-from apps.api.body import read_exact_json
+from apps.api.body import openapi_body, read_exact_json
 from apps.api.deps import (
     IdPath,
     PageSize,
@@ -24,6 +24,7 @@ from apps.oms.errors import ValidationFailed
 from apps.oms.exchange.ccxt.instances import ExchangeRegistry
 from apps.oms.service import ccxt_gateway, ccxt_raw
 from apps.oms.service.command_models import PositiveDecimal
+from apps.oms.service.request_model import RequestModel
 
 router = APIRouter(tags=["ccxt"])
 
@@ -36,16 +37,15 @@ async def get_registry(request: Request) -> ExchangeRegistry:
 RegistryDep = Annotated[ExchangeRegistry, Depends(get_registry)]
 
 
-class CallBody(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+class CallBody(RequestModel):
     args: list[Any] = Field(default_factory=list, max_length=20)
     kwargs: dict[str, Any] = Field(default_factory=dict)
 
 
-class CoreBody(BaseModel):
+class CoreBody(RequestModel):
     """Typed arguments of the core functions; decimals exact (strings or JSON numbers)."""
 
-    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+    model_config = ConfigDict(populate_by_name=True)
     symbol: str | None = Field(default=None, max_length=64)
     side: Literal["buy", "sell"] | None = None
     order_type: str | None = Field(
@@ -90,7 +90,8 @@ def core_arguments(func: str, body: CoreBody) -> list[Any]:
     return [values[name] for name in names]
 
 
-@router.post("/ccxt/core/{account_id}/{func}", response_model=None, responses=ok(CcxtResult))
+@router.post("/ccxt/core/{account_id}/{func}", response_model=None, responses=ok(CcxtResult),
+             openapi_extra=openapi_body(CoreBody))
 async def post_core(account_id: IdPath, func: CoreFunc, request: Request, principal: PrincipalDep,
                     store: StoreDep, settings: SettingsDep, registry: RegistryDep) -> Any:
     try:
@@ -137,7 +138,8 @@ async def get_capabilities(account_id: IdPath, principal: PrincipalDep,
     return await ccxt_gateway.capabilities(registry, principal, account_id)
 
 
-@router.post("/ccxt/{account_id}/{func}", response_model=None, responses=ok(CcxtResult))
+@router.post("/ccxt/{account_id}/{func}", response_model=None, responses=ok(CcxtResult),
+             openapi_extra=openapi_body(CallBody))
 async def post_call(account_id: IdPath, func: str, request: Request, principal: PrincipalDep,
                     store: StoreDep, settings: SettingsDep, registry: RegistryDep) -> Any:
     raw = await read_exact_json(request) if await request.body() else {}

@@ -10,7 +10,7 @@ from fastapi.responses import JSONResponse
 from apps.api.body import read_exact_json
 from apps.api.deps import PrincipalDep, SettingsDep, StoreDep
 from apps.api.read_schemas import CommandResults
-from apps.oms.service.command_models import CommandEnvelope
+from apps.oms.service.command_models import PAYLOAD_MODELS, CommandEnvelope
 from apps.oms.service.submit import submit
 
 router = APIRouter(tags=["oms"])
@@ -57,11 +57,18 @@ async def post_commands(
 
 
 def register_schemas(openapi: dict[str, Any]) -> None:
-    """Add the command envelope schema referenced by the hand-written request body."""
+    """Add the command envelope schema referenced by the hand-written request body, with one
+    payload schema per command (`x-command` names the command it belongs to)."""
     schemas = openapi.setdefault("components", {}).setdefault("schemas", {})
-    schemas["CommandEnvelope"] = CommandEnvelope.model_json_schema(
-        ref_template="#/components/schemas/{model}"
-    )
+    ref = "#/components/schemas/{model}"
+    envelope = CommandEnvelope.model_json_schema(ref_template=ref)
+    refs = []
+    for command, model in PAYLOAD_MODELS.items():
+        schemas[model.__name__] = model.model_json_schema(ref_template=ref) | {"x-command": command}
+        refs.append({"$ref": ref.format(model=model.__name__)})
+    envelope["properties"]["payload"] = {
+        "oneOf": refs, "title": "Payload", "description": "the fields of `command`"}  # fmt: skip
+    schemas["CommandEnvelope"] = envelope
 
 
 __all__ = ["read_exact_json", "register_schemas", "router"]

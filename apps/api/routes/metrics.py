@@ -67,6 +67,14 @@ class ScrapeCollector(Collector):
         yield GaugeMetricFamily(
             "oms_workers_alive", "Workers with a recent heartbeat", value=g.workers_alive
         )
+        lag = GaugeMetricFamily(
+            "oms_reconciliation_lag_seconds",
+            "Seconds since the account's newest reconciliation run (absent: never reconciled)",
+            labels=["account_id"],
+        )
+        for account_id, seconds in sorted(g.reconcile_age.items()):
+            lag.add_metric([str(account_id)], seconds)
+        yield lag
 
 
 def process_metrics() -> bytes:

@@ -8,11 +8,11 @@ from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Path, Query, Request
-from pydantic import Field
+from pydantic import BaseModel, Field
 
 from apps.api.body import parse_body
 from apps.api.deps import IdPath, PrincipalDep, SettingsDep, StoreDep, client_address
-from apps.api.schemas import StrictModel, WireDecimal
+from apps.api.schemas import WireDecimal
 from apps.oms.config import Settings
 from apps.oms.domain.access import Action
 from apps.oms.domain.money import to_plain
@@ -21,6 +21,7 @@ from apps.oms.domain.paper.matching import Venue
 from apps.oms.service import paper_market
 from apps.oms.service.command_models import ExactDecimal, PositiveDecimal
 from apps.oms.service.principal import Principal
+from apps.oms.service.request_model import RequestModel
 from apps.oms.store.audit import Actor
 from apps.oms.store.paper import PaperStore
 
@@ -28,7 +29,7 @@ router = APIRouter(tags=["paper"])
 _VENUES: dict[tuple[str, tuple[tuple[str, str], ...]], Venue] = {}
 
 
-class PriceIn(StrictModel):
+class PriceIn(RequestModel):
     """Decimals exact: a JSON number or a plain decimal string (the one parser)."""
 
     symbol: Annotated[str, Field(min_length=1, max_length=64)]
@@ -37,7 +38,7 @@ class PriceIn(StrictModel):
     ask: PositiveDecimal | None = None
 
 
-class PriceOut(StrictModel):
+class PriceOut(BaseModel):
     symbol: str
     price: WireDecimal
     bid: WireDecimal
@@ -50,12 +51,12 @@ class PriceSet(PriceOut):
     ok: bool = True
 
 
-def _body(model: type[StrictModel]) -> dict[str, Any]:
+def _body(model: type[RequestModel]) -> dict[str, Any]:
     schema = {"application/json": {"schema": model.model_json_schema()}}
     return {"requestBody": {"required": True, "content": schema}}
 
 
-class SourceOut(StrictModel):
+class SourceOut(BaseModel):
     source: str
     chosen_by: Literal["api", "config"]
     active_source: str | None
@@ -69,12 +70,12 @@ class SourceOut(StrictModel):
     scheduler: str | None
 
 
-class PriceList(StrictModel):
+class PriceList(BaseModel):
     items: list[PriceOut]
     source: SourceOut | None = None
 
 
-class SourceIn(StrictModel):
+class SourceIn(RequestModel):
     """`source`: manual | random_walk | replay:<csv path> | live:<ccxt id>; null returns to the
     configured source. `speed` (replay): recorded time runs this many times faster.
     `at_end` (replay): loop or stop."""
@@ -84,7 +85,7 @@ class SourceIn(StrictModel):
     at_end: Literal["loop", "stop"] | None = None
 
 
-class BookIn(StrictModel):
+class BookIn(RequestModel):
     """A paper account's synthetic book; a key left out takes the market's default."""
 
     spread_bps: Annotated[ExactDecimal, Field(ge=0, le=1000)] | None = None
@@ -95,7 +96,7 @@ class BookIn(StrictModel):
     resting_volume: PositiveDecimal | None = None
 
 
-class BookOut(StrictModel):
+class BookOut(BaseModel):
     account_id: int
     book: dict[str, str | int]
 
@@ -157,7 +158,7 @@ async def get_prices(
 BIG = 10**12  # larger quantities and prices are refused (422), never a store overflow
 
 
-class ExternalIn(StrictModel):
+class ExternalIn(RequestModel):
     """One act on the paper venue, bypassing the OMS (see `service.paper_external`)."""
 
     symbol: Annotated[str, Field(min_length=1, max_length=64)] | None = None

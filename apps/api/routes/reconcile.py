@@ -12,8 +12,8 @@ from pydantic import Field, model_validator
 
 from apps.api.body import parse_body
 from apps.api.deps import IdPath, PrincipalDep, SettingsDep, StoreDep, client_address
-from apps.api.schemas import StrictModel
 from apps.oms.service import reassign, reconcile
+from apps.oms.service.request_model import RequestModel
 from apps.oms.store.audit import Actor
 
 router = APIRouter(tags=["reconciliation"])
@@ -30,7 +30,7 @@ def _when(value: date | datetime | None, *, end: bool = False) -> datetime | Non
     return datetime.combine(value, time.max if end else time.min, tzinfo=UTC)
 
 
-class ReconcileIn(StrictModel):
+class ReconcileIn(RequestModel):
     account_id: AccountId | None = None
     account_ids: list[AccountId] | None = Field(default=None, max_length=500)
     symbols_hint: list[Symbol] | None = Field(default=None, max_length=100)
@@ -45,7 +45,7 @@ class ReconcileIn(StrictModel):
         return self
 
 
-class ReassignIn(StrictModel):
+class ReassignIn(RequestModel):
     account_id: AccountId | None = None
     account_ids: list[AccountId] | None = Field(default=None, max_length=100)
     order_ids: list[AccountId] = Field(min_length=1, max_length=1000)
@@ -69,7 +69,7 @@ class ReassignIn(StrictModel):
         return self
 
 
-def _body(model: type[StrictModel]) -> dict[str, Any]:
+def _body(model: type[RequestModel]) -> dict[str, Any]:
     schema = {"application/json": {"schema": model.model_json_schema()}}
     return {"requestBody": {"required": True, "content": schema}}
 

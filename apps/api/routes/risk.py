@@ -11,9 +11,9 @@ from pydantic import Field
 
 from apps.api.body import parse_body
 from apps.api.deps import PrincipalDep, StoreDep, client_address
-from apps.api.schemas import StrictModel
 from apps.oms.service import risk_actions
 from apps.oms.service.principal import Principal
+from apps.oms.service.request_model import RequestModel
 from apps.oms.store.audit import Actor
 
 router = APIRouter(tags=["risk"])
@@ -21,7 +21,7 @@ AccountId = Annotated[int, Path(ge=1, le=2**62)]
 Comment = Annotated[str, Field(min_length=1, max_length=1000)]
 
 
-class AllowNewIn(StrictModel):
+class AllowNewIn(RequestModel):
     allow_new_positions: bool
     comment: Comment
 
@@ -30,7 +30,7 @@ class StrategyAllowNewIn(AllowNewIn):
     strategy_id: Annotated[int, Field(ge=1, le=2**62, strict=True)]
 
 
-class ShadowIn(StrictModel):
+class ShadowIn(RequestModel):
     shadow: bool
     comment: Comment
 
@@ -39,7 +39,7 @@ class StrategyShadowIn(ShadowIn):
     strategy_id: Annotated[int, Field(ge=1, le=2**62, strict=True)]
 
 
-class StatusIn(StrictModel):
+class StatusIn(RequestModel):
     status: Literal["active", "blocked"]
     comment: Comment
 
@@ -48,7 +48,7 @@ def actor(principal: Principal, request: Request) -> Actor:
     return Actor(principal.user_id, principal.api_key_id, client_address(request))
 
 
-def _body(model: type[StrictModel]) -> dict[str, Any]:
+def _body(model: type[RequestModel]) -> dict[str, Any]:
     schema = {"application/json": {"schema": model.model_json_schema()}}
     return {"requestBody": {"required": True, "content": schema}}
 

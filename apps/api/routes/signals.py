@@ -11,7 +11,6 @@ from pydantic import Field
 
 from apps.api.body import parse_body, parse_json
 from apps.api.deps import PrincipalDep, SettingsDep, StoreDep, client_address, get_principal
-from apps.api.schemas import StrictModel
 from apps.oms.config import Settings
 from apps.oms.domain.access import Action
 from apps.oms.errors import AuthenticationFailed, OmsError
@@ -19,6 +18,7 @@ from apps.oms.security.credentials import CredentialCipher
 from apps.oms.service import signal_secrets, signals
 from apps.oms.service.auth import AuthGuard
 from apps.oms.service.principal import Principal
+from apps.oms.service.request_model import RequestModel
 from apps.oms.service.signal_models import Signal
 from apps.oms.store.audit import Actor
 from apps.oms.store.store import Store
@@ -30,7 +30,7 @@ SIGNAL_BODY = {"requestBody": {"required": True, "content": {
     "application/json": {"schema": Signal.model_json_schema()}}}}  # fmt: skip
 
 
-class SecretIn(StrictModel):
+class SecretIn(RequestModel):
     secret: Annotated[str, Field(min_length=1, max_length=1000)] | None
 
 

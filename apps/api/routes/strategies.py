@@ -10,24 +10,24 @@ from pydantic import Field, ValidationError
 from apps.api.body import read_exact_json
 from apps.api.deps import IdPath, PrincipalDep, StoreDep
 from apps.api.read_schemas import RiskLimits, StrategyCreated, StrategyList, ok
-from apps.api.schemas import StrictModel
 from apps.oms.errors import ValidationFailed
 from apps.oms.service import strategies as service
 from apps.oms.service.command_models import PositiveDecimal
+from apps.oms.service.request_model import RequestModel
 from apps.oms.store.audit import Actor
 
 router = APIRouter(tags=["strategies and risk"])
 AccountId = IdPath
 
 
-class StrategyCreate(StrictModel):
+class StrategyCreate(RequestModel):
     name: Annotated[str, Field(min_length=1, max_length=200)]
     account_ids: Annotated[list[Annotated[int, Field(ge=1)]], Field(min_length=1, max_length=100)]
     # an optional numeric label (integer >= 1, not unique), as the reference's clients send
     client_strategy_id: Annotated[int, Field(ge=1, le=2**62)] | None = None
 
 
-class LimitsIn(StrictModel):
+class LimitsIn(RequestModel):
     strategy_id: Annotated[int, Field(ge=0)] = 0
     comment: Annotated[str, Field(min_length=1, max_length=1000)]
     max_open_positions: Annotated[int, Field(ge=0)] | None = None

@@ -5,7 +5,6 @@ rights, but admins never trade whatever their keys say)."""
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Path, Request
@@ -13,10 +12,11 @@ from pydantic import Field
 
 from apps.api.body import parse_body
 from apps.api.deps import PrincipalDep, SettingsDep, StoreDep, client_address
-from apps.api.schemas import ApiKeyInfo, Profile, StrictModel
+from apps.api.schemas import ApiKeyInfo, Profile
 from apps.oms.service import identity_admin, sessions
 from apps.oms.service.identity_admin import PermissionIn
 from apps.oms.service.principal import Principal
+from apps.oms.service.request_model import IsoDatetime, RequestModel
 from apps.oms.store import identity
 from apps.oms.store.audit import Actor
 
@@ -25,29 +25,29 @@ KeyId = Annotated[int, Path(ge=1, le=2**62)]
 Label = Annotated[str, Field(min_length=1, max_length=200)]
 
 
-class ProfilePatch(StrictModel):
+class ProfilePatch(RequestModel):
     name: Annotated[str, Field(min_length=1, max_length=100)]
 
 
-class PasswordIn(StrictModel):
+class PasswordIn(RequestModel):
     current_password: Annotated[str, Field(max_length=256)] | None = None
     new_password: Annotated[str, Field(min_length=1, max_length=256)]
 
 
-class OwnKeyCreate(StrictModel):
+class OwnKeyCreate(RequestModel):
     label: Label | None = None
-    expires_at: datetime | None = None
+    expires_at: IsoDatetime | None = None
     permissions: list[PermissionIn] = Field(default_factory=list, max_length=1000)
 
 
-class OwnKeyPatch(StrictModel):
+class OwnKeyPatch(RequestModel):
     label: Label | None = None
     status: Literal["active", "disabled"] | None = None
-    expires_at: datetime | None = None
+    expires_at: IsoDatetime | None = None
     rotate: bool = False
 
 
-def _body(model: type[StrictModel]) -> dict[str, Any]:
+def _body(model: type[RequestModel]) -> dict[str, Any]:
     schema = {"application/json": {"schema": model.model_json_schema()}}
     return {"requestBody": {"required": True, "content": schema}}
 

@@ -9,7 +9,7 @@ import asyncio
 from collections.abc import Awaitable, Callable
 from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, Field, ValidationError
 
 from apps.api.deps import MAX_ID
 from apps.api.outage import OUTAGES, RETRY_AFTER_SECONDS, is_store_outage
@@ -23,6 +23,7 @@ from apps.oms.errors import AuthenticationFailed, OmsError, RateLimited, Validat
 from apps.oms.service import stream as stream_service
 from apps.oms.service.auth import AuthGuard, authenticate_client
 from apps.oms.service.principal import Principal
+from apps.oms.service.request_model import RequestModel
 from apps.oms.service.submit import submit
 
 Request = dict[str, Any]
@@ -32,8 +33,7 @@ INVALID_KEY = 1008
 
 WsId = Annotated[int, Field(ge=1, le=MAX_ID)]  # ids beyond 64 bits are validation errors
 
-class SubscribePayload(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+class SubscribePayload(RequestModel):
     account_ids: list[WsId] = Field(min_length=1, max_length=500)
     namespaces: list[str] | None = None
     with_snapshot: bool | None = None
@@ -41,8 +41,7 @@ class SubscribePayload(BaseModel):
     strategy_ids: list[Annotated[int, Field(ge=0, le=MAX_ID)]] | None = None
 
 
-class UnsubscribePayload(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+class UnsubscribePayload(RequestModel):
     account_ids: list[WsId] | None = None
     namespaces: list[str] | None = None
 

@@ -96,7 +96,7 @@ async def _receive_loop(conn: Connection, settings: Settings) -> None:
         try:
             request = _parse(text) if len(text) <= MAX_MESSAGE_BYTES else None
         except ValueError as exc:
-            conn.send(error({}, "validation_error", f"malformed JSON: {exc}"))
+            conn.send(error({}, "validation_error", str(exc)))  # says "malformed JSON: …"
             continue
         if not isinstance(request, dict):
             conn.send(error({}, "validation_error", "a request is a JSON object under 1 MB"))

@@ -19,7 +19,7 @@ import time
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
 
 from apps.api.deps import MAX_ID
 from apps.api.ws.connection import Connection
@@ -39,6 +39,7 @@ from apps.oms.exchange.ccxt.errors import to_oms_error
 from apps.oms.exchange.ccxt.instances import ExchangeRegistry
 from apps.oms.exchange.ccxt.wire import jsonable
 from apps.oms.service.principal import Principal
+from apps.oms.service.request_model import RequestModel
 from apps.oms.store.ccxt_records import venue_account
 from apps.oms.store.paper import PaperStore
 from apps.oms.store.store import Store
@@ -57,8 +58,7 @@ Channel = Literal["ticker", "orderbook", "trades", "ohlcv"]
 SubKey = tuple[int, str, str]  # (account_id, symbol, channel) of one connection
 
 
-class SubscribeMarketPayload(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+class SubscribeMarketPayload(RequestModel):
     account_id: int = Field(gt=0, le=MAX_ID)
     symbol: str = Field(min_length=1, max_length=64)
     channels: list[Channel] = Field(default=["ticker"], min_length=1, max_length=4)
@@ -67,8 +67,7 @@ class SubscribeMarketPayload(BaseModel):
     limit: int | None = Field(default=None, ge=1, le=1000)
 
 
-class UnsubscribeMarketPayload(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+class UnsubscribeMarketPayload(RequestModel):
     account_id: int | None = None
     symbol: str | None = None
     channels: list[Channel] | None = None

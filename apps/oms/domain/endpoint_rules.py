@@ -51,6 +51,7 @@ ENDPOINTS: dict[str, Rule] = {
     "PATCH /admin/strategies/{strategy_id}": "admin",
     "GET /admin/oms/{view}": "admin",
     "GET /admin/audit": "admin",
+    "GET /dispatcher/status": "admin",
     "GET /paper/prices": "authenticated",
     "POST /paper/prices": "paper_prices",
     "PUT /paper/price-source": "admin",

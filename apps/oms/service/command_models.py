@@ -12,9 +12,10 @@ import re
 from decimal import Decimal
 from typing import Annotated, Any, Literal, get_args
 
-from pydantic import AliasChoices, BaseModel, BeforeValidator, ConfigDict, Field, TypeAdapter
+from pydantic import AliasChoices, BeforeValidator, ConfigDict, Field, TypeAdapter
 
 from apps.oms.domain.money import DecimalFormatError, parse_decimal, to_plain
+from apps.oms.service.request_model import RequestModel
 
 CLIENT_ORDER_ID = re.compile(r"^[A-Za-z0-9]{1,32}$")
 CommandType = Literal[
@@ -53,15 +54,15 @@ def _client_order_id(value: Any) -> Any:
 
 ExactDecimal = Annotated[Decimal, BeforeValidator(_exact_decimal)]
 PositiveDecimal = Annotated[Decimal, BeforeValidator(_positive), BeforeValidator(_exact_decimal)]
-Id = Annotated[int, Field(ge=1, le=2**62, strict=True)]
-IdOrZero = Annotated[int, Field(ge=0, le=2**62, strict=True)]
+Id = Annotated[int, Field(ge=1, le=2**62)]
+IdOrZero = Annotated[int, Field(ge=0, le=2**62)]
 ClientOrderId = Annotated[str, BeforeValidator(_client_order_id)]
 Text = Annotated[str, Field(max_length=1000)]
 Symbol = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_\-./:]+$")]
 
 
-class Payload(BaseModel):
-    model_config = ConfigDict(extra="forbid", populate_by_name=True, strict=False)
+class Payload(RequestModel):
+    model_config = ConfigDict(populate_by_name=True)
 
 
 class SendOrder(Payload):
@@ -174,10 +175,8 @@ PAYLOAD_MODELS: dict[str, type[Payload]] = {
 }
 
 
-class CommandEnvelope(BaseModel):
+class CommandEnvelope(RequestModel):
     """`{"account_id", "command", "request_id"?, "payload"}`; the payload is checked per type."""
-
-    model_config = ConfigDict(extra="forbid")
 
     account_id: Id
     command: CommandType

@@ -1,6 +1,6 @@
-"""Readiness: store reachable, migrations at head, at least one live worker, queue depth, the
-accounts with work that no live worker owns (a takeover is pending), and the paper market's
-price source (informational)."""
+"""Readiness: store reachable (and, embedded, still the file it opened), migrations at head,
+at least one live worker, queue depth, the accounts with work that no live worker owns (a
+takeover is pending), and the paper market's price source (informational)."""
 
 from __future__ import annotations
 
@@ -14,6 +14,7 @@ from apps.oms.clock import utcnow
 from apps.oms.config import Settings
 from apps.oms.service import paper_market
 from apps.oms.store import fleet, leases
+from apps.oms.store.file_guard import store_file_problem
 from apps.oms.store.migrate import current_revision, head_revision
 from apps.oms.store.store import Store
 
@@ -40,6 +41,10 @@ async def readiness(store: Store, settings: Settings) -> dict[str, Any]:
         store_ok = False
         problems.append(f"store unreachable: {type(exc).__name__}")
         log.warning("readiness: store unreachable: %s", exc)
+    file_problem = store_file_problem(store.engine)
+    if file_problem is not None:
+        store_ok = False
+        problems.append(file_problem)
     migrated = store_ok and revision == head
     if store_ok and not migrated:
         problems.append(f"schema at {revision}, expected {head}: run `ccxt-oms db upgrade`")

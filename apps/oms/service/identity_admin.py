@@ -10,7 +10,7 @@ import asyncio
 from datetime import datetime, timedelta
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import Field, field_validator
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from apps.oms.clock import iso_z, utcnow
@@ -21,6 +21,7 @@ from apps.oms.security.credentials import CredentialCipher, is_encrypted
 from apps.oms.security.keys import display_prefix, generate_api_key, hash_api_key
 from apps.oms.security.passwords import hash_password, password_problem
 from apps.oms.service import admin
+from apps.oms.service.request_model import RequestModel
 from apps.oms.store import audit, identity
 from apps.oms.store import strategies as strategy_store
 from apps.oms.store.audit import Actor
@@ -29,10 +30,9 @@ UserStatus = Literal["active", "disabled"]
 Id = Field(ge=1, le=2**62)
 
 
-class PermissionIn(BaseModel):
+class PermissionIn(RequestModel):
     """One key's flags on one account (the single permission layer of security.md)."""
 
-    model_config = ConfigDict(extra="forbid")
     account_id: int = Id
     can_read: bool = True
     can_trade: bool = False

@@ -1,21 +1,30 @@
-"""Statistics and portfolio reads: the domain computes, this module gathers rows and prices."""
+"""Statistics and portfolio reads: the domain computes, this module gathers rows and prices.
+
+A portfolio position carries its margin fields (what CCXT's position structure requires):
+`leverage`, `margin_mode`, `collateral`. Spot positions are unleveraged and their own
+collateral (1, `isolated`, the position's cost). Paper swaps: the account's leverage of the
+symbol (`set_leverage`, else the account's), `cross`, the settle currency's wallet. CCXT venues:
+the venue's values from the newest venue position a reconciliation run stored (null before the
+account's first run).
+"""
 
 from __future__ import annotations
 
-from dataclasses import asdict
+from dataclasses import asdict, dataclass
 from decimal import Decimal
 from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from apps.oms.domain.money import to_plain
+from apps.oms.domain.money import DecimalFormatError, parse_decimal, to_plain
 from apps.oms.domain.paper.markets import MarketList
+from apps.oms.domain.paper.state import DEFAULT_LEVERAGE
 from apps.oms.domain.stats import compute_stats
 from apps.oms.service.principal import Principal
 from apps.oms.service.reads import Query, build_scope, filters_of
 from apps.oms.service.views import position_view, wire_value
-from apps.oms.store import reads
+from apps.oms.store import margins, reads
 from apps.oms.store.accounts import list_accounts
 from apps.oms.store.paper_tables import paper_balances, paper_prices
 from apps.oms.store.positions import deal_from_row, position_from_row
@@ -64,6 +73,66 @@ async def _marks(conn: AsyncConnection, exchange_id: str, symbols: set[str]) -> 
     return {r[0]: r[1] for r in rows if r[1] is not None}
 
 
+@dataclass(frozen=True)
+class Margin:
+    leverage: Decimal | None = None
+    margin_mode: str | None = None
+    collateral: Decimal | None = None
+
+
+def _exact(value: Any) -> Decimal | None:
+    """A number of a stored venue structure (a plain string, or a JSON number), exactly."""
+    if value is None or isinstance(value, bool):
+        return None
+    try:
+        return parse_decimal(value if isinstance(value, int | Decimal) else str(value))
+    except DecimalFormatError:
+        return None
+
+
+def _settle(symbol: str) -> str:
+    """The settle currency of a CCXT derivative symbol (`BTC/USDT:USDT-251226` → USDT)."""
+    return symbol.split(":", 1)[1].split("-", 1)[0]
+
+
+async def _margins(conn: AsyncConnection, account: dict[str, Any], symbols: set[str],
+                   wallet: dict[str, Decimal]) -> dict[str, Margin]:  # fmt: skip
+    """Margin fields of the account's derivative symbols (spot: see `_position_view`)."""
+    derivatives = {s for s in symbols if ":" in s}
+    if not derivatives:
+        return {}
+    if account["exchange_id"] == "paper":
+        default, per_symbol = await margins.paper_leverages(conn, int(account["id"]))
+        return {
+            s: Margin(Decimal(per_symbol.get(s, default or DEFAULT_LEVERAGE)), "cross",
+                      wallet.get(_settle(s)))
+            for s in derivatives
+        }  # fmt: skip
+    stored = await margins.venue_positions(conn, int(account["id"]), derivatives)
+    return {
+        s: Margin(_exact(p.get("leverage")), p.get("marginMode"), _exact(p.get("collateral")))
+        for s, p in stored.items()
+    }
+
+
+def _position_view(row: dict[str, Any], mark: Decimal | None, margin: Margin | None
+                   ) -> dict[str, Any]:  # fmt: skip
+    position = position_from_row(row)
+    if ":" not in row["symbol"]:  # spot: unleveraged, the holding is its own collateral
+        cost = abs(position.qty) * position.contract_size * position.avg_price
+        margin = Margin(Decimal(1), "isolated", cost)
+    margin = margin or Margin()
+    return {
+        **position_view(row),
+        "mark_price": wire_value(mark),
+        "unrealized_pnl": None if mark is None else wire_value(position.unrealized_pnl(mark)),
+        "notional": None if mark is None else wire_value(position.notional(mark)),
+        "leverage": wire_value(margin.leverage),
+        "margin_mode": margin.margin_mode,
+        "collateral": wire_value(margin.collateral),
+    }
+
+
 async def _balances(
     conn: AsyncConnection, exchange_id: str, account_id: int
 ) -> list[dict[str, str]]:
@@ -89,26 +158,13 @@ async def portfolio(store: Store, principal: Principal, account_ids: list[int]) 
             if account is None:
                 continue
             mine = [r for r in open_rows if int(r["account_id"]) == account_id]
-            marks = await _marks(conn, account["exchange_id"], {r["symbol"] for r in mine})
-            views = []
-            for row in mine:
-                position, mark = position_from_row(row), marks.get(row["symbol"])
-                views.append(
-                    {
-                        **position_view(row),
-                        "mark_price": wire_value(mark),
-                        "unrealized_pnl": None
-                        if mark is None
-                        else wire_value(position.unrealized_pnl(mark)),
-                        "notional": None if mark is None else wire_value(position.notional(mark)),
-                    }
-                )
-            items.append(
-                {
-                    "account_id": account_id,
-                    "exchange_id": account["exchange_id"],
-                    "positions": views,
-                    "balances": await _balances(conn, account["exchange_id"], account_id),
-                }
-            )
+            symbols = {r["symbol"] for r in mine}
+            marks = await _marks(conn, account["exchange_id"], symbols)
+            balances = await _balances(conn, account["exchange_id"], account_id)
+            wallet = {b["currency"]: Decimal(b["total"]) for b in balances}
+            found = await _margins(conn, account, symbols, wallet)
+            views = [_position_view(r, marks.get(r["symbol"]), found.get(r["symbol"]))
+                     for r in mine]  # fmt: skip
+            items.append({"account_id": account_id, "exchange_id": account["exchange_id"],
+                          "positions": views, "balances": balances})  # fmt: skip
     return {"items": items}

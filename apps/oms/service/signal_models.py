@@ -10,7 +10,6 @@ from typing import Annotated, Any, Literal
 
 from pydantic import (
     AliasChoices,
-    BaseModel,
     BeforeValidator,
     ConfigDict,
     Field,
@@ -27,6 +26,7 @@ from apps.oms.service.command_models import (
     Text,
     plain_json,
 )
+from apps.oms.service.request_model import RequestModel
 
 MAX_EPOCH_SECONDS = 10**11  # larger epoch numbers are milliseconds
 
@@ -61,8 +61,8 @@ Timestamp = Annotated[datetime, BeforeValidator(_timestamp)]
 SignalId = Annotated[str, Field(min_length=1, max_length=100, pattern=r"^[A-Za-z0-9_.:\-]+$")]
 
 
-class Signal(BaseModel):
-    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+class Signal(RequestModel):
+    model_config = ConfigDict(populate_by_name=True)
 
     symbol: Symbol
     side: Annotated[Literal["buy", "sell"], BeforeValidator(_lower)]

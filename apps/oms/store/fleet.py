@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 from datetime import datetime, timedelta
+from typing import Any
 
-from sqlalchemy import func, insert, select, update
+from sqlalchemy import func, insert, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from apps.oms.store.tables import commands, workers
+from apps.oms.store.tables import account_leases, commands, workers
 
 
 async def register_worker(
@@ -78,3 +79,52 @@ async def queue_depth(conn: AsyncConnection) -> int:
         select(func.count()).select_from(commands).where(commands.c.status == "queued")
     )
     return int(result.scalar_one())
+
+
+# --- fleet status (GET /dispatcher/status) ----------------------------------------------------
+
+
+async def fleet_workers(conn: AsyncConnection, since: datetime) -> list[dict[str, Any]]:
+    """Workers registered as running, and those with a heartbeat since `since` (recently
+    stopped), with the number of account leases each owns."""
+    held = (
+        select(account_leases.c.owner, func.count().label("leases"))
+        .where(account_leases.c.owner.is_not(None))
+        .group_by(account_leases.c.owner)
+        .subquery()
+    )
+    rows = await conn.execute(
+        select(workers, func.coalesce(held.c.leases, 0).label("leases_held"))
+        .outerjoin(held, held.c.owner == workers.c.id)
+        .where(or_(workers.c.status == "running", workers.c.heartbeat_at >= since))
+        .order_by(workers.c.started_at, workers.c.id)
+    )
+    return [dict(r) for r in rows.mappings()]
+
+
+async def queue_by_account(conn: AsyncConnection) -> list[dict[str, Any]]:
+    """Unfinished commands per account and status, with the oldest one's `created_at` and the
+    account's lease owner."""
+    rows = await conn.execute(
+        select(commands.c.account_id, commands.c.status, func.count().label("count"),
+               func.min(commands.c.created_at).label("oldest"), account_leases.c.owner)
+        .outerjoin(account_leases, account_leases.c.account_id == commands.c.account_id)
+        .where(commands.c.status.in_(("queued", "running")))
+        .group_by(commands.c.account_id, commands.c.status, account_leases.c.owner)
+        .order_by(commands.c.account_id)
+    )  # fmt: skip
+    return [dict(r) for r in rows.mappings()]
+
+
+async def recent_timings(
+    conn: AsyncConnection, limit: int
+) -> list[tuple[datetime, datetime | None, datetime]]:
+    """(created, started, finished) of the newest `limit` finished commands."""
+    rows = await conn.execute(
+        select(commands.c.created_at, commands.c.started_at, commands.c.finished_at)
+        .where(commands.c.status.in_(("completed", "failed")),
+               commands.c.finished_at.is_not(None))
+        .order_by(commands.c.id.desc())
+        .limit(limit)
+    )  # fmt: skip
+    return [(r[0], r[1], r[2]) for r in rows]

@@ -1,6 +1,6 @@
 """What `GET /metrics` reads from the store when scraped: queue depth and age, unsequenced
-outbox events, the stream head, live workers. A handful of indexed queries per scrape, none per
-request."""
+outbox events, the stream head, live workers, each account's reconciliation age. A handful of
+indexed queries per scrape, none per request."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from apps.oms.store.fleet import alive_workers
-from apps.oms.store.tables import commands, outbox, sequencer_state
+from apps.oms.store.tables import commands, outbox, reconcile_cursors, sequencer_state
 
 UNFINISHED = ("queued", "running")
 
@@ -24,6 +24,8 @@ class StoreGauges:
     unsequenced_oldest_age: float = 0.0
     stream_head_seq: int = 0
     workers_alive: int = 0
+    # seconds since each account's newest reconciliation run (accounts never reconciled: absent)
+    reconcile_age: dict[int, float] = field(default_factory=dict)
 
 
 def _age(now: datetime, then: datetime | None) -> float:
@@ -59,4 +61,10 @@ async def read_gauges(
     head = await conn.execute(select(func.max(sequencer_state.c.last_seq)))
     gauges.stream_head_seq = int(head.scalar() or 0)
     gauges.workers_alive = await alive_workers(conn, now, heartbeat_max_age)
+    runs = await conn.execute(
+        select(reconcile_cursors.c.account_id, func.max(reconcile_cursors.c.last_run_at))
+        .where(reconcile_cursors.c.last_run_at.is_not(None))
+        .group_by(reconcile_cursors.c.account_id)
+    )
+    gauges.reconcile_age = {int(account_id): _age(now, last) for account_id, last in runs}
     return gauges

@@ -23,3 +23,16 @@ async def test_deep_message_is_an_error_and_the_socket_stays(stack: Stack) -> No
     assert reply["ok"] is False
     assert reply["payload"]["code"] == "validation_error"
     assert (await client.request("ping"))["event"] == "pong"
+
+
+async def test_a_frame_that_is_not_json_says_so_once(stack: Stack) -> None:
+    """Regression (issue 36, item 7): the reply read "malformed JSON: malformed JSON: …"."""
+    client = await connect(stack, stack.trader_key)
+    await client.ws.send("{not json")
+    reply = await client.recv()
+    assert reply["ok"] is False
+    assert reply["payload"]["code"] == "validation_error"
+    message = reply["payload"]["message"]
+    assert message.startswith("malformed JSON: ")
+    assert message.count("malformed JSON") == 1, message
+    assert (await client.request("ping"))["event"] == "pong"

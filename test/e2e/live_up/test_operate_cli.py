@@ -285,3 +285,73 @@ def test_watch_table_shows_open_positions_and_orders(running: Running) -> None:
     cancel = ok_json(running, "cancel-order", "--account-id", acct(running),
                      "--order-id", str(resting["order_id"]))  # fmt: skip
     assert cancel["results"][0]["ok"]
+
+
+# Regression (issue 36, item 6): one `--table` for every command, in both spellings, tables that
+# fit the terminal (no cell holding a Python repr, nothing wider than COLUMNS).
+LISTINGS: dict[str, tuple[str, ...]] = {
+    "orders-open": (), "positions-open": (), "orders-history": ("--days-back", "1"),
+    "deals": (), "positions-history": (), "stats": ("--days-back", "1"), "portfolio": (),
+    "list-accounts": (), "list-strategies": (), "healthz": (), "dispatcher-status": (),
+    "reconcile-status": (), "paper-source": (),
+    # straight to the store
+    "list-users": (), "list-api-keys": (), "show-permissions": ("--api-key-id", "2"),
+    "admin-list-strategies": (), "audit": ("--limit", "5"),
+}  # fmt: skip
+NOT_LISTINGS = {
+    "generate-master-key", "encrypt", "api", "worker", "up", "install", "create-user",
+    "create-api-key", "add-account", "upsert-account-credentials", "set-account-testnet",
+    "set-permission", "rotate-master-key", "update-user", "disable-api-key", "enable-api-key",
+    "expire-api-key", "rotate-api-key", "grant-function", "revoke-function",
+    "admin-create-strategy", "allow-new-positions", "set-account-status", "set-signal-secret",
+    "set-shadow", "db", "send-order", "change-order", "cancel-order", "cancel-all-orders",
+    "close-position", "close-by", "merge-positions", "set-targets", "create-strategy",
+    "reconcile", "reassign-position", "paper-price", "paper-external", "paper-book", "watch",
+}  # fmt: skip
+WIDTH = 80
+
+
+def _fits(text: str, what: str) -> None:
+    assert text.strip(), what
+    assert "┃" in text or "│" in text, (what, text)  # a rich table, not JSON or key/value lines
+    assert "{'" not in text, (what, text)  # no Python repr in a cell
+    assert "[{" not in text, (what, text)
+    too_wide = [line for line in text.splitlines() if len(line) > WIDTH]
+    assert not too_wide, (what, too_wide)
+
+
+def test_every_listing_command_prints_tables_that_fit_both_spellings(running: Running) -> None:
+    from typer.main import get_command
+
+    assert set(get_command(app).commands) == set(LISTINGS) | NOT_LISTINGS  # type: ignore[attr-defined]
+    send(running, "--side", "buy", "--qty", "0.001")  # something in every book
+    store = f"sqlite+aiosqlite:///{running.cwd / 'data' / 'oms.sqlite3'}"
+    env = {"COLUMNS": str(WIDTH), "OMS_DATABASE_URL": store}
+    for name, args in LISTINGS.items():
+        key = running.admin_key if name == "dispatcher-status" else None
+        for argv in ([name, *args, "--table"], ["--table", name, *args]):
+            result = cli(running, *argv, key=key, **env)
+            assert result.exit_code == 0, (argv, result.stderr)
+            _fits(result.stdout, " ".join(argv))
+
+
+def test_portfolio_table_has_mark_price_and_unrealised_pnl(running: Running) -> None:
+    send(running, "--side", "buy", "--qty", "0.001")
+    text = table(running, "portfolio")
+    for column in ("mark_price", "unrealized_pnl", "balances"):
+        assert column in text, text
+
+
+def test_watch_table_in_both_spellings_fits_80_columns(running: Running) -> None:
+    for args in (["--table", "watch"], ["watch", "--table"]):
+        env = clean_env(OMS_BASE_URL=running.base_url, OMS_API_KEY=running.trader_key,
+                        COLUMNS=str(WIDTH))  # fmt: skip
+        proc = subprocess.run(
+            [sys.executable, "-m", "apps.cli", *args, "--account-ids", acct(running),
+             "--max-events", "3"],
+            cwd=running.cwd, env=env, text=True, capture_output=True, timeout=120,
+        )  # fmt: skip
+        assert proc.returncode == 0, proc.stderr
+        assert "open positions" in proc.stdout, args  # a live table, not JSON lines
+        assert not proc.stdout.lstrip().startswith("{"), args
+        _fits(proc.stdout, " ".join(args))

@@ -133,3 +133,16 @@ def test_production_posture_by_default_outside_the_embedded_store(
     assert explicit.credentials_must_be_encrypted
     monkeypatch.setenv("OMS_SECURITY__REQUIRE_ENCRYPTED_CREDENTIALS", "false")
     assert not load_settings().credentials_must_be_encrypted  # the operator's explicit choice
+
+
+def test_dev_pepper_warning_only_off_the_demo_store(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Regression (issue 36, item 7): the first `make run` warned that the pepper was the public
+    development value "on a non-demo store" although the store was the embedded demo."""
+    from apps.oms.config import posture_warnings
+
+    assert posture_warnings(load_settings()) == []  # make run: the demo store, dev
+    monkeypatch.setenv("OMS_DATABASE_URL", "mysql+aiomysql://u:p@db:3306/oms")
+    (warning,) = posture_warnings(load_settings())  # prod by default, dev pepper
+    assert "non-demo store" in warning
+    monkeypatch.setenv("OMS_SECURITY__API_KEY_PEPPER", "a-real-long-random-pepper-value")
+    assert posture_warnings(load_settings()) == []
