@@ -48,7 +48,7 @@ export function columns(fields: string[], computed: Record<string, (r: Row) => u
   return fields.map((f) => {
     const col: ColDef<Row> = {
       field: f, colId: f, headerName: fieldLabel(f), headerTooltip: f, sortable: true, filter: true,
-      resizable: true, width: width(f),
+      resizable: true, width: width(f), wrapHeaderText: true, autoHeaderHeight: true,
     };
     const get = computed[f];
     if (get) col.valueGetter = (p) => (p.data ? get(p.data) : null);

@@ -35,7 +35,7 @@ register({
     const live = liveFigures(s);
     const openOf = (r: Row): Row[] => [...s.live.books.positions.values()].filter((p) => p["account_id"] === r["id"]);
     const grid = makeGrid(el, FIELDS, {
-      testid: "grid-accounts", height: "300px",
+      testid: "grid-accounts", height: "240px",
       computed: {
         unrealized_pnl: (r) => live(r)?.unrealized_pnl ?? null,
         equity: (r) => live(r)?.equity ?? null,
