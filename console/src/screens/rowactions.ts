@@ -5,6 +5,7 @@
 // M modify. Only what the key may do on the row's account is offered (session.ts).
 import type { CellKeyDownEvent, ColDef, GridApi, ICellRendererParams } from "ag-grid-community";
 import { errorText, type Row } from "../api";
+import { orderText, positionText } from "../books";
 import { field, h, input, message, pending, select } from "../dom";
 import type { LabelKey } from "../i18n/en";
 import { t } from "../i18n";
@@ -45,8 +46,6 @@ function changed(f: HTMLFormElement, pairs: [string, unknown][]): Row {
   return out;
 }
 
-const positionText = (r: Row): string => `#${text(r["id"])} ${text(r["symbol"])} ${text(r["side"])} ${text(r["qty"])} @ ${text(r["avg_price"])}`;
-const orderText = (r: Row): string => `#${text(r["id"])} ${text(r["symbol"])} ${text(r["side"])} ${text(r["order_type"])} ${text(r["qty"])} @ ${text(r["price"] ?? "mkt")}`;
 
 export const ACTIONS: Record<RowKind, ActionSpec[]> = {
   position: [

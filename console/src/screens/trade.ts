@@ -1,6 +1,7 @@
 // Command forms: every command of POST /oms/commands, one form each, only for accounts on which
 // the key may trade (or close). Each result or error is shown as the API says it.
 import { errorText, type Row } from "../api";
+import { orderText, positionText } from "../books";
 import { submitCommand } from "../commands";
 import { field, h, input, message, select, valueOf } from "../dom";
 import type { LabelKey } from "../i18n/en";
@@ -23,14 +24,14 @@ function positionOptions(s: Session, accountId: number): [string, string][] {
   return [...s.live.books.positions.values()]
     .filter((p) => p["account_id"] === accountId)
     .sort((a, b) => Number(a["id"]) - Number(b["id"]))
-    .map((p): [string, string] => [String(p["id"]), `#${p["id"]} ${p["symbol"]} ${p["side"]} ${p["qty"]} @ ${p["avg_price"]}`]);
+    .map((p): [string, string] => [String(p["id"]), positionText(p)]);
 }
 
 function orderOptions(s: Session, accountId: number): [string, string][] {
   return [...s.live.books.orders.values()]
     .filter((o) => o["account_id"] === accountId)
     .sort((a, b) => Number(a["id"]) - Number(b["id"]))
-    .map((o): [string, string] => [String(o["id"]), `#${o["id"]} ${o["symbol"]} ${o["side"]} ${o["order_type"]} ${o["qty"]} @ ${o["price"] ?? "mkt"}`]);
+    .map((o): [string, string] => [String(o["id"]), orderText(o)]);
 }
 
 /** The second of two choices of positions starts on another position than the first. */
@@ -101,7 +102,7 @@ const FORMS: FormSpec[] = [
     id: "close_position", title: "close_position", command: "close_position", accounts: (s) => s.closeAccounts,
     fields: (s, a) => [
       field(t("position"), select("position_id", positionOptions(s, a))),
-      field(`${t("qty")} (${t("optional")}: partial)`, input("qty", { inputmode: "decimal" })),
+      field(`${t("qty")} (${t("optional")}: ${t("close_qty_hint")})`, input("qty", { inputmode: "decimal" })),
       field(t("order_type"), select("order_type", [["market", t("market")], ["limit", t("limit")]])),
       field(`${t("price")} (${t("optional")})`, input("price", { inputmode: "decimal" })),
     ],
