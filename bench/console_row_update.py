@@ -34,16 +34,36 @@ import os
 import random
 import statistics
 import time
+from collections.abc import Callable
 from decimal import ROUND_HALF_EVEN, Decimal
 from typing import Any
 
 import httpx
-from playwright.sync_api import Page, WebSocketRoute, sync_playwright
+from playwright.sync_api import Browser, Page, Playwright, WebSocketRoute, sync_playwright
 
-from bench.harness import machine, percentile, stack
+from bench.harness import Stack, machine, percentile, stack
 
 SYMBOL = "BTC/USDT:USDT"
 CHROMIUM = os.environ.get("CHROMIUM", "/usr/bin/chromium")
+
+
+def open_console(pw: Playwright, s: Stack,
+                 socket: Callable[[WebSocketRoute], None] | None = None) -> tuple[Browser, Page]:
+    """Chromium on the console, logged in as the trader, on the Positions screen; `socket`
+    plays the page's websocket instead of the API (Playwright's route_web_socket)."""
+    browser = pw.chromium.launch(
+        executable_path=CHROMIUM, headless=True,
+        args=["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"])
+    page = browser.new_page(viewport={"width": 1600, "height": 1000})
+    page.set_default_timeout(120_000)
+    if socket is not None:
+        page.route_web_socket("**/ws", socket)
+    page.goto(f"{s.base}/ui/")
+    page.get_by_test_id("base_url").fill(s.base)
+    page.get_by_test_id("api_key").fill(s.trader_key)
+    page.get_by_test_id("login-submit").click()
+    page.get_by_test_id("nav-monitor").click()
+    return browser, page
 
 
 def open_positions(client: httpx.Client, account: int, count: int) -> None:
@@ -95,17 +115,7 @@ def events_scenario(args: argparse.Namespace) -> dict[str, Any]:
                     headers={"x-api-key": s.admin_key}).raise_for_status()
         open_positions(client, account, args.positions)
         with sync_playwright() as pw:
-            browser = pw.chromium.launch(
-                executable_path=CHROMIUM, headless=True,
-                args=["--headless", "--no-sandbox", "--disable-gpu",
-                      "--disable-background-networking"])
-            page = browser.new_page(viewport={"width": 1600, "height": 1000})
-            page.set_default_timeout(120_000)
-            page.goto(f"{s.base}/ui/")
-            page.get_by_test_id("base_url").fill(s.base)
-            page.get_by_test_id("api_key").fill(s.trader_key)
-            page.get_by_test_id("login-submit").click()
-            page.get_by_test_id("nav-monitor").click()
+            browser, page = open_console(pw, s)
             page.wait_for_function(
                 f"window.omsConsole.session && window.omsConsole.session.live.status === 'live'"
                 f" && window.omsConsole.session.live.books.positions.size >= {args.positions}",
@@ -251,18 +261,7 @@ def ticks_scenario(args: argparse.Namespace) -> dict[str, Any]:
         positions = snapshot_positions(account, args.positions, symbols)
         sock = ScriptedSocket(account, positions)
         with sync_playwright() as pw:
-            browser = pw.chromium.launch(
-                executable_path=CHROMIUM, headless=True,
-                args=["--headless", "--no-sandbox", "--disable-gpu",
-                      "--disable-background-networking"])
-            page = browser.new_page(viewport={"width": 1600, "height": 1000})
-            page.set_default_timeout(120_000)
-            page.route_web_socket("**/ws", sock.attach)
-            page.goto(f"{s.base}/ui/")
-            page.get_by_test_id("base_url").fill(s.base)
-            page.get_by_test_id("api_key").fill(s.trader_key)
-            page.get_by_test_id("login-submit").click()
-            page.get_by_test_id("nav-monitor").click()
+            browser, page = open_console(pw, s, sock.attach)
             page.wait_for_function(
                 "window.omsConsole.session && window.omsConsole.session.live.status === 'live'"
                 f" && window.omsConsole.session.live.books.positions.size >= {args.positions}")

@@ -272,10 +272,11 @@ def ohlcv(keys: Keys, timeframe: str) -> list[list[Any]]:
 def same_history(shown: list[list[Any]], venue: list[list[Any]]) -> None:
     """Equal over the periods both hold that were closed when both were read."""
     end = min(int(shown[-1][0]), int(venue[-1][0]))
-    a = [r for r in shown if int(r[0]) < end]
-    b = [r for r in venue if int(r[0]) < end]
-    assert a, "no closed candle to compare"
-    assert a == b[-len(a):]
+    a = {int(r[0]): r for r in shown if int(r[0]) < end}
+    b = {int(r[0]): r for r in venue if int(r[0]) < end}
+    common = sorted(set(a) & set(b))
+    assert len(common) >= 900, (len(a), len(b))  # a minute may have passed between the reads
+    assert [a[t] for t in common] == [b[t] for t in common]
 
 
 def test_candles_match_fetch_ohlcv_with_fills_and_position_lines(page: Page, keys: Keys) -> None:
