@@ -13,7 +13,8 @@ import {
 } from "ag-grid-community";
 import type { Row } from "./api";
 import { compare } from "./decimal";
-import { fieldLabel } from "./i18n";
+import { fieldLabel, t } from "./i18n";
+import type { LabelKey } from "./i18n/en";
 
 ModuleRegistry.registerModules([AllCommunityModule]);
 
@@ -72,6 +73,13 @@ export function columns(fields: string[], computed: Record<string, (r: Row) => u
   });
 }
 
+const GRID_TEXTS = ["noRowsToShow", "loadingOoo", "filterOoo", "contains", "notContains", "equals", "notEqual", "startsWith", "endsWith", "blank", "notBlank", "andCondition", "orCondition"] as const;
+
+/** AG Grid's own words in the console's language (the rest of its texts are not shown here). */
+function gridTexts(): Record<string, string> {
+  return Object.fromEntries(GRID_TEXTS.map((k) => [k, t(`grid_${k}` as LabelKey)]));
+}
+
 export interface GridOptions {
   rowId?: (r: Row) => string;
   testid?: string;
@@ -99,6 +107,7 @@ export function makeGrid(el: HTMLElement, fields: string[], options: GridOptions
     suppressColumnVirtualisation: true,
     alwaysShowHorizontalScroll: true,
     tooltipShowDelay: 300,
+    localeText: gridTexts(),
     onCellKeyDown: options.onKey as ((e: unknown) => void) | undefined,
     onRowClicked: options.onRowClicked,
   });

@@ -321,6 +321,20 @@ export const en = {
   f_updated_at: "Updated at",
   f_usable: "Usable",
   f_user_name: "User",
+  // AG Grid's own texts (its localeText keys after `grid_`)
+  grid_noRowsToShow: "No rows to show",
+  grid_loadingOoo: "Loading…",
+  grid_filterOoo: "Filter…",
+  grid_contains: "Contains",
+  grid_notContains: "Does not contain",
+  grid_equals: "Equals",
+  grid_notEqual: "Does not equal",
+  grid_startsWith: "Begins with",
+  grid_endsWith: "Ends with",
+  grid_blank: "Blank",
+  grid_notBlank: "Not blank",
+  grid_andCondition: "AND",
+  grid_orCondition: "OR",
 } as const;
 
 export type LabelKey = keyof typeof en;

@@ -323,4 +323,18 @@ export const es: Labels = {
   f_updated_at: "Actualizado el",
   f_usable: "Utilizable",
   f_user_name: "Usuario",
+  // AG Grid's own texts (its localeText keys after `grid_`)
+  grid_noRowsToShow: "Ninguna fila",
+  grid_loadingOoo: "Cargando…",
+  grid_filterOoo: "Filtrar…",
+  grid_contains: "Contiene",
+  grid_notContains: "No contiene",
+  grid_equals: "Igual a",
+  grid_notEqual: "Distinto de",
+  grid_startsWith: "Empieza por",
+  grid_endsWith: "Termina en",
+  grid_blank: "Vacío",
+  grid_notBlank: "No vacío",
+  grid_andCondition: "Y",
+  grid_orCondition: "O",
 };

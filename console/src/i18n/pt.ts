@@ -323,4 +323,18 @@ export const pt: Labels = {
   f_updated_at: "Atualizado em",
   f_usable: "Utilizável",
   f_user_name: "Usuário",
+  // AG Grid's own texts (its localeText keys after `grid_`)
+  grid_noRowsToShow: "Nenhuma linha",
+  grid_loadingOoo: "Carregando…",
+  grid_filterOoo: "Filtrar…",
+  grid_contains: "Contém",
+  grid_notContains: "Não contém",
+  grid_equals: "Igual a",
+  grid_notEqual: "Diferente de",
+  grid_startsWith: "Começa com",
+  grid_endsWith: "Termina com",
+  grid_blank: "Vazio",
+  grid_notBlank: "Não vazio",
+  grid_andCondition: "E",
+  grid_orCondition: "OU",
 };
