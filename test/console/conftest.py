@@ -161,6 +161,7 @@ def grid_rows(page: Page, testid: str, cols: list[str]) -> list[dict[str, str]]:
 def shot(page: Page, name: str) -> None:
     SHOTS.mkdir(parents=True, exist_ok=True)
     page.wait_for_timeout(300)  # let the grid paint its last transaction (cosmetic only)
+    page.evaluate("window.scrollTo(0, 0)")  # the sticky header at the top of a full-page shot
     page.screenshot(path=str(SHOTS / f"{name}.png"), full_page=True)
 
 

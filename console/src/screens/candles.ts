@@ -5,7 +5,7 @@
 // click on the chart offers its price (the order ticket takes it).
 import {
   CandlestickSeries, createChart, createSeriesMarkers,
-  type IChartApi, type IPriceLine, type ISeriesApi, type ISeriesMarkersPluginApi, type MouseEventParams,
+  type AutoscaleInfo, type IChartApi, type IPriceLine, type ISeriesApi, type ISeriesMarkersPluginApi, type MouseEventParams,
   type SeriesMarker, type Time, type UTCTimestamp,
 } from "lightweight-charts";
 import { errorText, type Paged, type Row } from "../api";
@@ -81,7 +81,7 @@ export function candleChart(s: Session, prefix: string): CandleChart {
     if (Number(d["qty"]) === 0) return; // a cash deal (funding): money, not a fill
     fillIds.add(id);
     const buy = d["side"] === "buy";
-    markers.push({ time: snap(Date.parse(String(d["executed_at"]))), position: buy ? "belowBar" : "aboveBar", color: buy ? UP : DOWN, shape: buy ? "arrowUp" : "arrowDown", text: `${String(d["qty"])} @ ${String(d["price"])}` });
+    markers.push({ time: snap(Date.parse(String(d["executed_at"]))), position: buy ? "belowBar" : "aboveBar", color: buy ? UP : DOWN, shape: buy ? "arrowUp" : "arrowDown", text: String(d["qty"]) });
     markers.sort((a, b) => Number(a.time) - Number(b.time));
     markersApi?.setMarkers(markers);
     state.fills = fillIds.size;
@@ -133,9 +133,18 @@ export function candleChart(s: Session, prefix: string): CandleChart {
     fillIds.clear();
     state.rows = [];
     state.timeframe = tf.value;
-    last = "";
+    last = String(s.market.ticker(state.account_id, state.symbol)?.["last"] ?? "");
     chart = createChart(box, { autoSize: true, timeScale: { timeVisible: true, secondsVisible: false }, layout: { fontFamily: "system-ui, sans-serif" } });
-    series = chart.addSeries(CandlestickSeries, { upColor: UP, downColor: DOWN, borderVisible: false, wickUpColor: UP, wickDownColor: DOWN });
+    series = chart.addSeries(CandlestickSeries, {
+      upColor: UP, downColor: DOWN, borderVisible: false, wickUpColor: UP, wickDownColor: DOWN,
+      // the price scale also holds the positions' lines (an SL or TP far from the candles shows)
+      autoscaleInfoProvider: (original: () => AutoscaleInfo | null) => {
+        const info = original();
+        if (!info?.priceRange || !state.lines.length) return info;
+        const prices = state.lines.map((l) => plot(l.price));
+        return { ...info, priceRange: { minValue: Math.min(info.priceRange.minValue, ...prices), maxValue: Math.max(info.priceRange.maxValue, ...prices) } };
+      },
+    });
     markersApi = createSeriesMarkers(series, []);
     chart.subscribeClick((param: MouseEventParams<Time>) => {
       const price = param.point && series ? series.coordinateToPrice(param.point.y) : null;
