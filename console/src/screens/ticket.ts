@@ -54,6 +54,39 @@ function plain(v: unknown): string {
   return isDecimal(text) ? fromUnits(toUnits(text)) : text;
 }
 
+/** The live best bid and ask (a click offers the price), the spread in price and bps of the
+ * mid, the last price: from the ticker of what `target()` names. */
+function quotePanel(s: Session, target: () => [number, string], onPrice: (price: string) => void): { el: HTMLElement; paint: (accountId: number, symbol: string) => void; destroy: () => void } {
+  const bid = h("button", { type: "button", class: "quote bid", "data-testid": "quote-bid", title: t("quote_click") });
+  const ask = h("button", { type: "button", class: "quote ask", "data-testid": "quote-ask", title: t("quote_click") });
+  const spread = h("span", { class: "spread", "data-testid": "quote-spread" });
+  const last = h("span", { class: "last", "data-testid": "quote-last" });
+  bid.addEventListener("click", () => onPrice(bid.dataset["price"] ?? ""));
+  ask.addEventListener("click", () => onPrice(ask.dataset["price"] ?? ""));
+  const paint = (accountId: number, symbol: string): void => {
+    const q = s.market.ticker(accountId, symbol);
+    const b = plain(q?.["bid"]);
+    const a = plain(q?.["ask"]);
+    bid.textContent = b || "—";
+    ask.textContent = a || "—";
+    bid.dataset["price"] = b;
+    ask.dataset["price"] = a;
+    last.textContent = `${t("last")}: ${plain(q?.["last"]) || "—"}`;
+    if (isDecimal(a) && isDecimal(b)) {
+      const width = subtract(a, b);
+      const mid = ratio(fromUnits(toUnits(a) + toUnits(b)), "2", 18);
+      spread.textContent = `${t("spread")}: ${width} (${ratio(fromUnits(toUnits(width) * 10000n), mid, 2) || "—"} bps)`;
+    } else spread.textContent = `${t("spread")}: —`;
+  };
+  const off = s.market.onData((p) => {
+    const [accountId, symbol] = target();
+    if (p.channel === "ticker" && p.account_id === accountId && p.symbol === symbol) paint(accountId, symbol);
+  });
+  const el = h("div", { class: "quotebox" }, h("div", {}, h("span", { class: "hint" }, t("bid")), bid),
+    h("div", {}, h("span", { class: "hint" }, t("ask")), ask), h("div", { class: "quotefacts" }, spread, last));
+  return { el, paint, destroy: off };
+}
+
 export function orderTicket(s: Session, defaultSymbol: string): Ticket {
   const accounts = s.sendAccounts;
   const acc = select("account_id", s.accountOptions(accounts.length ? accounts : s.accounts));
@@ -71,10 +104,6 @@ export function orderTicket(s: Session, defaultSymbol: string): Ticket {
   const triggerField = field(t("trigger_price"), trigger);
   const reduceField = field(t("reduce_only"), reduce);
   const msg = h("div", { class: "msg", "data-testid": "result-ticket", role: "status" });
-  const bid = h("button", { type: "button", class: "quote bid", "data-testid": "quote-bid", title: t("quote_click") });
-  const ask = h("button", { type: "button", class: "quote ask", "data-testid": "quote-ask", title: t("quote_click") });
-  const spread = h("span", { class: "spread", "data-testid": "quote-spread" });
-  const last = h("span", { class: "last", "data-testid": "quote-last" });
   const buy = h("button", { type: "submit", value: "buy", class: "buy", "data-testid": "ticket-buy" }, t("buy"));
   const sell = h("button", { type: "submit", value: "sell", class: "sell", "data-testid": "ticket-sell" }, t("sell"));
   let info: MarketInfo | undefined;
@@ -87,25 +116,10 @@ export function orderTicket(s: Session, defaultSymbol: string): Ticket {
     triggerField.hidden = !["stop", "stop_limit"].includes(type.value);
     reduceField.hidden = canTradeHere(); // a key that may only close sends reduce-only orders
   };
-  const paintQuote = (): void => {
-    const q = s.market.ticker(Number(acc.value), sym.value);
-    const b = plain(q?.["bid"]);
-    const a = plain(q?.["ask"]);
-    bid.textContent = b || "—";
-    ask.textContent = a || "—";
-    bid.dataset["price"] = b;
-    ask.dataset["price"] = a;
-    last.textContent = `${t("last")}: ${plain(q?.["last"]) || "—"}`;
-    if (isDecimal(a) && isDecimal(b)) {
-      const width = subtract(a, b);
-      const mid = ratio(fromUnits(toUnits(a) + toUnits(b)), "2", 18);
-      spread.textContent = `${t("spread")}: ${width} (${ratio(fromUnits(toUnits(width) * 10000n), mid, 2) || "—"} bps)`;
-    } else spread.textContent = `${t("spread")}: —`;
-  };
   const follow = (): void => {
     release?.();
     release = s.market.want(Number(acc.value), sym.value);
-    paintQuote();
+    quote.paint(Number(acc.value), sym.value);
     for (const fn of targetListeners) fn(Number(acc.value), sym.value);
   };
   const loadMarkets = async (): Promise<void> => {
@@ -143,11 +157,7 @@ export function orderTicket(s: Session, defaultSymbol: string): Ticket {
     if (type.value === "stop") type.value = "stop_limit";
     showTypeFields();
   };
-  bid.addEventListener("click", () => setPrice(bid.dataset["price"] ?? ""));
-  ask.addEventListener("click", () => setPrice(ask.dataset["price"] ?? ""));
-  const offMarket = s.market.onData((p) => {
-    if (p.channel === "ticker" && String(p.account_id) === acc.value && p.symbol === sym.value) paintQuote();
-  });
+  const quote = quotePanel(s, () => [Number(acc.value), sym.value], setPrice);
   acc.addEventListener("change", () => { showTypeFields(); void loadMarkets(); void loadStrategies(); });
   sym.addEventListener("change", () => void pickSymbol());
   type.addEventListener("change", showTypeFields);
@@ -175,7 +185,7 @@ export function orderTicket(s: Session, defaultSymbol: string): Ticket {
       }
     },
   },
-  h("div", { class: "quotebox" }, h("div", {}, h("span", { class: "hint" }, t("bid")), bid), h("div", {}, h("span", { class: "hint" }, t("ask")), ask), h("div", { class: "quotefacts" }, spread, last)),
+  quote.el,
   field(t("account"), acc), field(t("symbol"), sym),
   // a key that may not send orders gets the quote and the choice of symbol, no trading control
   ...(accounts.length ? [
@@ -209,6 +219,6 @@ export function orderTicket(s: Session, defaultSymbol: string): Ticket {
     },
     onTarget: (fn) => { targetListeners.add(fn); },
     current: () => ({ account_id: Number(acc.value), symbol: sym.value }),
-    destroy: () => { release?.(); offMarket(); },
+    destroy: () => { release?.(); quote.destroy(); },
   };
 }
