@@ -8,7 +8,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: run test lint typecheck unit install clean console chromium screenshots
+.PHONY: run test test-ha ha-up ha-down ha-status lint typecheck unit install clean console chromium screenshots
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -35,7 +35,24 @@ unit: $(STAMP)
 test: $(STAMP) console chromium
 	$(BIN)/ruff check apps ccxt_driver test bench scripts
 	$(BIN)/mypy
-	$(BIN)/pytest -q -n $(PYTEST_WORKERS) --dist loadscope
+	$(BIN)/pytest -q -n $(PYTEST_WORKERS) --dist loadscope -m "not ha"
+
+# the HA suite (docs/deployment-ha.md): a real 3-node Galera cluster, HAProxy and test hosts in
+# network namespaces, started by the tests themselves; needs root. One process: the cluster
+# tests take the machine's two cores for themselves.
+test-ha: $(STAMP)
+	bash scripts/ensure-galera
+	$(BIN)/pytest -q -m ha test/ha
+
+# a local 3-node Galera cluster + HAProxy for development and benchmarks (./data/ha; the write
+# endpoint is mysql+asyncmy://root@127.0.0.1:3340/<db>); ha-down stops it (the data stays)
+ha-up: $(STAMP)
+	bash scripts/ensure-galera
+	$(BIN)/python scripts/galera_cluster.py up
+ha-down: $(STAMP)
+	$(BIN)/python scripts/galera_cluster.py down
+ha-status: $(STAMP)
+	$(BIN)/python scripts/galera_cluster.py status
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

@@ -30,6 +30,18 @@ from apps.oms.store.store import Store
 
 ROOT = Path(__file__).resolve().parents[1]
 PEPPER = "bench-pepper-0123456789abcdef0123456789"
+# the MariaDB server (or a cluster's write endpoint) the benchmarks run on: host:port
+MYSQL_HOST, _, _MYSQL_PORT = os.environ.get("OMS_BENCH_MYSQL", "127.0.0.1:3306").rpartition(":")
+MYSQL_PORT = int(_MYSQL_PORT)
+
+
+def mysql_connect(**kw: Any) -> Any:
+    """A root connection to the benchmarks' server (`OMS_BENCH_MYSQL`, default 127.0.0.1:3306)."""
+    return pymysql.connect(host=MYSQL_HOST, port=MYSQL_PORT, user="root", password="", **kw)
+
+
+def mysql_url(driver: str, database: str) -> str:
+    return f"mysql+{driver}://root@{MYSQL_HOST}:{MYSQL_PORT}/{database}"
 
 
 @dataclass
@@ -93,7 +105,7 @@ def select1_baseline(url: str, n: int = 1000) -> dict[str, float]:
 
 def _mysql(sql: str) -> None:
     with (
-        pymysql.connect(host="127.0.0.1", user="root", password="", autocommit=True) as conn,
+        mysql_connect(autocommit=True) as conn,
         conn.cursor() as cur,
     ):
         cur.execute(sql)
@@ -105,7 +117,7 @@ def scratch_database(prefix: str, driver: str = "aiomysql") -> Iterator[tuple[st
     and URL, and drops it afterwards."""
     name = f"{prefix}_{int(time.time() * 1000)}"
     _mysql(f"CREATE DATABASE `{name}` CHARACTER SET utf8mb4")
-    url = f"mysql+{driver}://root@127.0.0.1:3306/{name}"
+    url = mysql_url(driver, name)
     try:
         upgrade(url)
         yield name, url
@@ -187,8 +199,7 @@ def wait_workers(url: str, count: int, deadline: float) -> None:
     database = url.rsplit("/", 1)[1].split("?", 1)[0]
     while time.monotonic() < deadline:
         with (
-            pymysql.connect(host="127.0.0.1", user="root", password="", database=database,
-                            autocommit=True) as conn,
+            mysql_connect(database=database, autocommit=True) as conn,
             conn.cursor() as cur,
         ):  # fmt: skip
             cur.execute("SELECT COUNT(*) FROM workers WHERE status = 'running'")
@@ -214,7 +225,7 @@ def stack(
     """Fresh database, seeded keys and accounts, API and worker processes; torn down on exit."""
     name = f"oms_bench_{os.getpid()}_{int(time.time())}"
     _mysql(f"CREATE DATABASE `{name}` CHARACTER SET utf8mb4")
-    url = f"mysql+{driver}://root@127.0.0.1:3306/{name}"
+    url = mysql_url(driver, name)
     port = free_port()
     procs: list[subprocess.Popen[bytes]] = []
     try:
@@ -256,10 +267,18 @@ def stack_cpu(s: Stack) -> dict[str, float]:
     """CPU seconds so far of the stack's API, its workers (summed) and the MariaDB server: a
     figure per command that survives a change of machine better than a latency does."""
     api, *workers = (proc.pid for proc in s.procs)
-    mariadb = subprocess.run(["pgrep", "-o", "mariadbd"], capture_output=True, text=True,
-                             check=False).stdout.split()  # fmt: skip
     return {"api": cpu_seconds(api), "worker": sum(cpu_seconds(w) for w in workers),
-            "mariadb": cpu_seconds(int(mariadb[0])) if mariadb else 0.0}  # fmt: skip
+            "mariadb": sum(cpu_seconds(pid) for pid in database_pids())}  # fmt: skip
+
+
+def database_pids() -> list[int]:
+    """The database server's processes: `OMS_BENCH_DB_PIDS` (a cluster's nodes, comma
+    separated, set by bench.p10_cluster), else the oldest `mariadbd` (the local server)."""
+    if pids := os.environ.get("OMS_BENCH_DB_PIDS"):
+        return [int(p) for p in pids.split(",")]
+    found = subprocess.run(["pgrep", "-o", "mariadbd"], capture_output=True, text=True,
+                           check=False).stdout.split()  # fmt: skip
+    return [int(found[0])] if found else []
 
 
 def record_shape(s: Stack) -> dict[str, float]:
@@ -268,7 +287,7 @@ def record_shape(s: Stack) -> dict[str, float]:
     the share of transactions that were group commits (several accounts)."""
     database = s.url.rsplit("/", 1)[1].split("?", 1)[0]
     with (
-        pymysql.connect(host="127.0.0.1", user="root", password="", database=database) as conn,
+        mysql_connect(database=database) as conn,
         conn.cursor() as cur,
     ):
         cur.execute("SELECT COUNT(*), SUM(n), SUM(a), SUM(a > 1) FROM (SELECT COUNT(*) AS n, "

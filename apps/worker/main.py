@@ -390,12 +390,22 @@ class Worker:
         log.info("worker %s stopped", self.worker_id)
 
 
+def idle_transaction_seconds(dead_after: float) -> int:
+    """The server-side idle-transaction limit of a worker's sessions (whole seconds, at least
+    one): half the dead-after time, so locks a vanished worker held are gone by the time its
+    accounts are taken."""
+    return max(1, math.ceil(dead_after / 2))
+
+
 def build_worker(settings: Settings) -> Worker:
     # one connection per leased account task, plus the lease loop, the heartbeat, the sequencer,
     # the reconcile scheduler and the paper price scheduler
     pool = settings.worker.concurrency + 5
-    # a paused worker must not keep its lease rows locked past the point where it counts as dead
-    idle = max(1, math.ceil(settings.worker.dead_after_seconds))
+    # a paused or cut-off worker must not keep its lease rows locked past the point where it
+    # counts as dead: the server ends a transaction idle for half the dead-after time (a link
+    # cut mid-transaction left the rows locked ~4 s with the whole dead-after time, and a
+    # takeover waited for them: docs/worker.md)
+    idle = idle_transaction_seconds(settings.worker.dead_after_seconds)
     store = Store.from_url(settings.database.url, pool_size=pool, idle_transaction_timeout=idle)
     return Worker(settings, store)
 

@@ -9,7 +9,7 @@ READ COMMITTED isolation, and a second pool for reads in autocommit (`create_rea
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
@@ -23,6 +23,7 @@ from apps.oms.errors import ConfigError
 from apps.oms.store import direct, escaping, json_codec
 
 SUPPORTED_DRIVERS = {"mysql+asyncmy", "mysql+aiomysql", "sqlite+aiosqlite"}
+CONNECT_ARGS: dict[str, Any] = {"charset": "utf8mb4", "connect_timeout": 5}
 READ_ONLY = "oms_read_only"  # execution option of a connection that only reads
 
 
@@ -151,7 +152,8 @@ def _mysql_engine(
     url: URL, *, pool_size: int, echo: bool, isolation_level: str = "READ COMMITTED"
 ) -> AsyncEngine:
     escaping.install(url.get_driver_name())  # the driver's string escape, faster on long strings
-    return create_async_engine(
+    creator = {"async_creator": asyncmy_connect(url)} if url.get_driver_name() == "asyncmy" else {}
+    engine = create_async_engine(
         url,
         echo=echo,
         pool_size=pool_size,
@@ -165,10 +167,60 @@ def _mysql_engine(
         isolation_level=isolation_level,
         # an autocommit connection has no transaction to roll back (SQLAlchemy sends it otherwise)
         skip_autocommit_rollback=True,
-        connect_args={"charset": "utf8mb4", "connect_timeout": 5},
+        connect_args=CONNECT_ARGS,
         json_serializer=json_codec.dumps,  # JSON columns: orjson (apps/oms/store/json_codec.py)
         json_deserializer=json_codec.loads,
+        **creator,
     )
+    _causal_reads(engine)
+    return engine
+
+
+def asyncmy_connect(url: URL) -> Callable[[], Awaitable[Any]]:
+    """asyncmy's connect, with SQLAlchemy's connection arguments for `url`, where a connection
+    that the server side closes while it is being set up is a lost connection (`OperationalError`
+    2013: an outage, retried or answered 503) rather than asyncmy's `RuntimeError("Transport
+    does not expose socket instance")`, which a write endpoint with no node up (HAProxy accepts,
+    then closes) produced as a 500 (test/ha/test_r8_galera.py)."""
+    from sqlalchemy.dialects.mysql.asyncmy import dialect
+
+    _, params = dialect().create_connect_args(url)
+    params.update(CONNECT_ARGS)
+
+    async def connect() -> Any:
+        import asyncmy
+
+        try:
+            return await asyncmy.connect(**params)
+        except RuntimeError as exc:
+            raise asyncmy.errors.OperationalError(
+                2013, f"Lost connection to MySQL server while connecting ({exc})") from exc
+
+    return connect
+
+
+CAUSAL_READS = "SET SESSION wsrep_sync_wait = 1"
+
+
+def _causal_reads(engine: AsyncEngine) -> None:
+    """Dialect branch, MariaDB Galera (docs/deployment-ha.md → Causal reads): every read on a
+    connection of this engine first waits until its node has applied every write set the cluster
+    committed before it (`wsrep_sync_wait = 1`). Writes go to one node at a time, so this matters
+    when that node changes: a node that took over may still be applying its predecessor's last
+    commits, and a claim, a risk snapshot or a books load must not decide on an older state.
+    Writes need no wait: certification aborts a write over a row it had not seen yet (1213).
+    A server without Galera ignores the variable (wsrep off); MySQL 8 does not know it (1193)."""
+
+    @event.listens_for(engine.sync_engine, "connect")
+    def _on_connect(dbapi_connection: Any, _record: Any) -> None:
+        cursor = dbapi_connection.cursor()
+        try:
+            cursor.execute(CAUSAL_READS)
+        except Exception as exc:  # MySQL 8: unknown system variable
+            if "1193" not in str(exc):
+                raise
+        finally:
+            cursor.close()
 
 
 async def ping(engine: AsyncEngine) -> None:

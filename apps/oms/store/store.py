@@ -61,11 +61,13 @@ def is_store_outage(exc: BaseException) -> bool:
     return not isinstance(code, int) or code & 0xFF in SQLITE_OUTAGE_CODES
 
 
-# MySQL/MariaDB server errors that waiting can outlive: too many connections, server shutting
-# down, lock wait timeout, deadlock, connection killed. Client-side errors (2000 and up: cannot
-# connect, server gone away, connection lost) are too. Any other server error is an answer to
-# this client that a retry would only repeat (access denied, unknown database, table or column)
-RETRYABLE_SERVER_ERRORS = frozenset({1040, 1053, 1205, 1213, 1927})
+# MySQL/MariaDB server errors that waiting can outlive: too many connections, a Galera node
+# that is not part of the primary component (1047: partitioned off, joining, or the cluster lost
+# its quorum), server shutting down, lock wait timeout, deadlock (on Galera also a certification
+# conflict), connection killed. Client-side errors (2000 and up: cannot connect, server gone
+# away, connection lost) are too. Any other server error is an answer to this client that a
+# retry would only repeat (access denied, unknown database, table or column)
+RETRYABLE_SERVER_ERRORS = frozenset({1040, 1047, 1053, 1205, 1213, 1927})
 
 
 def is_store_unreachable(exc: BaseException) -> bool:

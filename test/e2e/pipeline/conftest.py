@@ -276,11 +276,12 @@ class Stack:
 
 
 @contextlib.contextmanager
-def make_stack(tmp: Path, *, workers: int = 1,
-               env: dict[str, str] | None = None) -> Iterator[Stack]:
+def make_stack(tmp: Path, *, workers: int = 1, env: dict[str, str] | None = None,
+               database: tuple[str, str] | None = None) -> Iterator[Stack]:
     """Fresh database, migrated and seeded; API and `workers` worker processes (`env` overrides
-    their settings); all torn down (processes killed, database dropped) even when the test fails."""
-    name, url = create_mysql_database("oms_e2e")
+    their settings); all torn down (processes killed, database dropped) even when the test fails.
+    `database`: (name, URL) of an empty database made elsewhere (a cluster's), left in place."""
+    name, url = database or create_mysql_database("oms_e2e")
     s = Stack(name, url, tmp, env)
     try:
         upgrade(url)
@@ -293,7 +294,8 @@ def make_stack(tmp: Path, *, workers: int = 1,
     finally:
         s.client.close()
         s.stop_all()
-        drop_mysql_database(name)
+        if database is None:
+            drop_mysql_database(name)
 
 
 @pytest.fixture(scope="module")

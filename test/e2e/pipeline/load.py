@@ -22,10 +22,20 @@ PRICES = ["50000", "49890", "50000", "50110"]  # 49890 fills buys at 49900, 5011
 
 RETRY_SECONDS = 300  # a client keeps re-sending this long (an API restart on a loaded machine)
 
+class Unavailable(Exception):
+    """The API answered 503 (`store_unavailable`): the store takes no writes right now."""
+
+
 class Load:
     def __init__(self, stack: Stack, modes: dict[int, str], *, seed: int = 1,
-                 retry: bool = False) -> None:
+                 retry: bool = False, retry_unavailable: bool = False,
+                 timeout: float = 20) -> None:
         self.stack, self.modes, self.retry = stack, modes, retry
+        # a 503 is re-sent unchanged too (a store that takes no writes for a while: HA tests)
+        self.retry_unavailable = retry_unavailable
+        self.timeout = timeout
+        self.unavailable = 0  # 503 answers re-sent
+        self.transport_errors = 0  # requests that got no HTTP answer at all
         self.rng = random.Random(seed)
         self.ids = itertools.count(1)
         self.accepted: list[int] = []
@@ -42,13 +52,18 @@ class Load:
         deadline = time.monotonic() + RETRY_SECONDS
         while True:
             try:
-                response = self.stack.client.post("/oms/commands", json=bodies, timeout=20)
-                break
+                response = self.stack.client.post("/oms/commands", json=bodies,
+                                                  timeout=self.timeout)
             except httpx.TransportError:
+                self.transport_errors += 1
                 if not self.retry or time.monotonic() > deadline:
                     raise
                 self.retries += 1
                 time.sleep(0.1)
+                continue
+            if self._unavailable(response, deadline):
+                continue
+            break
         data = response.json()
         if response.status_code in (200, 207):
             items = data["results"]
@@ -101,9 +116,26 @@ class Load:
         if second:
             self.post(second)
 
+    def _unavailable(self, response: httpx.Response, deadline: float) -> bool:
+        """A 503 to re-send (after a pause) when the load retries them."""
+        if response.status_code != 503 or not self.retry_unavailable:
+            return False
+        assert response.json()["error"]["code"] == "store_unavailable", response.text
+        assert time.monotonic() < deadline, "the store stayed unavailable"
+        self.unavailable += 1
+        time.sleep(0.1)
+        return True
+
+    def _checked(self, response: httpx.Response) -> Any:
+        if response.status_code == 503 and self.retry_unavailable:
+            raise Unavailable(response.text)
+        assert response.status_code == 200, response.text
+        return response.json()
+
     def position_round(self, account_id: int) -> None:
-        open_ = self._retrying(lambda: self.stack.get("/oms/positions/open",
-                                                      account_ids=account_id))["items"]
+        open_ = self._retrying(lambda: self._checked(self.stack.client.get(
+            "/oms/positions/open", params={"account_ids": account_id},
+            timeout=self.timeout)))["items"]
         open_ = [p for p in open_ if p["state"] == "open"]
         bodies = []
         longs = [p for p in open_ if p["side"] == "buy"]
@@ -128,7 +160,9 @@ class Load:
 
     def move_price(self) -> None:
         price = next(self.prices)
-        self._retrying(lambda: self.stack.price(price))
+        self._retrying(lambda: self._checked(self.stack.client.post(
+            "/paper/prices", json={"symbol": SYMBOL, "price": price},
+            headers={"x-api-key": self.stack.admin_key}, timeout=self.timeout)))
 
     def _retrying(self, call: Callable[[], Any]) -> Any:
         deadline = time.monotonic() + RETRY_SECONDS
@@ -136,9 +170,14 @@ class Load:
             try:
                 return call()
             except httpx.TransportError:
+                self.transport_errors += 1
                 if not self.retry or time.monotonic() > deadline:
                     raise
                 self.retries += 1
+                time.sleep(0.1)
+            except Unavailable:
+                assert time.monotonic() < deadline, "the store stayed unavailable"
+                self.unavailable += 1
                 time.sleep(0.1)
 
     def run(self, commands: int, *, while_: Callable[[], bool] = lambda: False) -> None:

@@ -145,3 +145,17 @@ async def test_strings_round_trip_with_every_special_character(
     assert [(e, p) for e, p in got] == [
         (v[:60], {"text": v, v[:10]: [v]}) for v in values
     ]
+
+
+async def test_every_connection_reads_causally(driver_url: str) -> None:
+    """Both pools' sessions run with `wsrep_sync_wait = 1` (docs/deployment-ha.md → Causal
+    reads): on a Galera node each read waits for the write sets committed before it; on a
+    server without Galera the variable is there and does nothing."""
+    store = Store.from_url(driver_url)
+    try:
+        async with store.transaction() as conn:
+            assert (await conn.execute(text("SELECT @@session.wsrep_sync_wait"))).scalar() == 1
+        async with store.read() as conn:
+            assert (await conn.execute(text("SELECT @@session.wsrep_sync_wait"))).scalar() == 1
+    finally:
+        await store.close()

@@ -18,7 +18,7 @@ def mysql_error(code: int, kind: type[Exception] = OperationalError) -> Exceptio
     return kind("SELECT 1", {}, orig)
 
 
-@pytest.mark.parametrize("code", [2003, 2006, 2013, 1040, 1053, 1205, 1213, 1927])
+@pytest.mark.parametrize("code", [2003, 2006, 2013, 1040, 1047, 1053, 1205, 1213, 1927])
 def test_an_unreachable_or_busy_server_is_waited_for(code: int) -> None:
     assert is_store_outage(mysql_error(code))
     assert is_store_unreachable(mysql_error(code))
@@ -47,3 +47,28 @@ def test_sqlite_busy_is_an_outage() -> None:
     busy = sqlite3.OperationalError("database is locked")
     busy.sqlite_errorcode = sqlite3.SQLITE_BUSY  # type: ignore[attr-defined]
     assert is_store_unreachable(OperationalError("UPDATE x", {}, busy))
+
+
+async def test_a_connection_closed_while_it_is_set_up_is_an_outage(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """asyncmy raises `RuntimeError` when the server side closes a connection it is still
+    setting up (HAProxy with no node up accepts, then closes: seen as a 500 in the R8 test);
+    the engine's connect turns it into the lost connection it is."""
+    import asyncmy
+    from sqlalchemy import text
+
+    from apps.oms.store.engine import create_engine
+
+    async def closed_while_connecting(**_: object) -> None:
+        raise RuntimeError("Transport does not expose socket instance")
+
+    monkeypatch.setattr(asyncmy, "connect", closed_while_connecting)
+    engine = create_engine("mysql+asyncmy://root@127.0.0.1:1/none")
+    try:
+        with pytest.raises(OperationalError) as raised:
+            async with engine.connect() as conn:
+                await conn.execute(text("SELECT 1"))
+        assert is_store_outage(raised.value)
+        assert is_store_unreachable(raised.value)
+    finally:
+        await engine.dispose()
