@@ -177,10 +177,13 @@ def test_row_actions_close_partial_limit_sltp_modify_cancel(page: Page, keys: Ke
     page.locator(f'[data-testid="grid-open-orders"] .ag-row[row-id="{oid}"] [col-id="qty"]'
                  ).click()
     page.keyboard.press("Delete")
-    expect(dialog).to_contain_text(f"#{oid}")
+    expect(dialog).to_be_visible()
+    expect(dialog.locator("h3")).to_contain_text(f"#{oid}")
+    expect(page.get_by_test_id("action-confirm")).to_be_focused()
     page.keyboard.press("Enter")
     expect(dialog).to_be_hidden()
-    stack.until(lambda: not stack.open_orders(acct), what="order cancelled")
+    expect(page.get_by_test_id("order-action-result")).to_contain_text("completed")
+    assert stack.open_orders(acct) == [], stack.open_orders(acct)
     expect(page.locator(f'[data-testid="grid-open-orders"] .ag-row[row-id="{oid}"]')
            ).to_have_count(0)
 

@@ -134,7 +134,7 @@ export function candleChart(s: Session, prefix: string): CandleChart {
     state.rows = [];
     state.timeframe = tf.value;
     last = String(s.market.ticker(state.account_id, state.symbol)?.["last"] ?? "");
-    chart = createChart(box, { autoSize: true, timeScale: { timeVisible: true, secondsVisible: false }, layout: { fontFamily: "system-ui, sans-serif" } });
+    chart = createChart(box, { autoSize: true, timeScale: { timeVisible: true, secondsVisible: false, rightOffset: 6 }, layout: { fontFamily: "system-ui, sans-serif" } });
     series = chart.addSeries(CandlestickSeries, {
       upColor: UP, downColor: DOWN, borderVisible: false, wickUpColor: UP, wickDownColor: DOWN,
       // the price scale also holds the positions' lines (an SL or TP far from the candles shows)

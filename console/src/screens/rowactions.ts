@@ -105,8 +105,11 @@ let shared: HTMLDialogElement | null = null;
 /** The page's one confirmation dialog (every grid's actions use it: one is open at a time). */
 function actionDialog(): HTMLDialogElement {
   if (!shared || !shared.isConnected) {
-    shared = h("dialog", { class: "card action", "data-testid": "action-dialog" });
-    document.body.append(shared);
+    const dialog = h("dialog", { class: "card action", "data-testid": "action-dialog" });
+    // a closed dialog keeps nothing of the last action (what it named is not confirmed again)
+    dialog.addEventListener("close", () => dialog.replaceChildren());
+    document.body.append(dialog);
+    shared = dialog;
   }
   return shared;
 }
