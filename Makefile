@@ -8,7 +8,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: run test test-ha ha-up ha-down ha-status lint typecheck unit install clean console chromium
+.PHONY: run test test-ha ha-up ha-down ha-status lint typecheck unit install clean console chromium screenshots
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -58,10 +58,14 @@ clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache
 
 # web console (console/, served at /ui): built with npm from the committed lock file when missing or stale
-CONSOLE_SRC := $(shell find console/src -type f 2>/dev/null) console/index.html console/package.json console/package-lock.json console/vite.config.ts console/tsconfig.json
+CONSOLE_SRC := $(shell find console/src console/public -type f 2>/dev/null) console/index.html console/package.json console/package-lock.json console/vite.config.ts console/tsconfig.json
 console/dist/index.html: $(CONSOLE_SRC)
 	cd console && npm ci --no-audit --no-fund && npm run build
 console: console/dist/index.html
+
+# the console's screenshots in docs/console/, taken by its browser tests (`make test` writes none)
+screenshots: $(STAMP) console chromium
+	OMS_CONSOLE_SHOTS=$(CURDIR)/docs/console $(BIN)/pytest -q -n $(PYTEST_WORKERS) --dist loadscope test/console
 
 # headless Chromium for the console's browser tests (Debian package; installed when missing)
 chromium:

@@ -9,7 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from fastapi import FastAPI
-from fastapi.responses import JSONResponse, RedirectResponse
+from fastapi.responses import FileResponse, JSONResponse, RedirectResponse
 from fastapi.staticfiles import StaticFiles
 
 from apps.api.errors import error_response
@@ -31,8 +31,14 @@ def mount_console(app: FastAPI, dist: Path = CONSOLE_DIST) -> bool:
     async def to_slash() -> RedirectResponse:
         return RedirectResponse("/ui/", status_code=307)
 
+    async def favicon() -> FileResponse:
+        # browsers ask the origin's /favicon.ico whatever the page says: the console's icon
+        return FileResponse(dist / "favicon.svg", media_type="image/svg+xml")
+
     if console_built(dist):
         app.add_api_route("/ui", to_slash, include_in_schema=False)
+        if (dist / "favicon.svg").is_file():
+            app.add_api_route("/favicon.ico", favicon, include_in_schema=False)
         app.mount("/ui", StaticFiles(directory=dist, html=True), name="console")
         return True
 

@@ -220,7 +220,7 @@ class PriceScheduler:
             await paper_feed.report(conn, owner=self.owner, epoch=epoch, **values)
         self.stored += 1 if moved else 0
         if self.stored and self.stored % PRUNE_EVERY == 0:
-            await self.paper_store.prune_path()
+            await self.paper_store.prune_path(now_ms=time.time_ns() // 1_000_000)
         return self._due(self.pause_after(feed))
 
     async def advance(self, feed: PriceFeed) -> list[Quote]:

@@ -72,6 +72,7 @@ class VenueCache:
                 starting_balance_usdt=self.settings.paper.starting_balance_usdt,
                 shared=market_book(self.settings.paper),
                 maintenance_rate=self.settings.paper.maintenance_margin_rate,
+                history_seed=self.settings.paper.seed,
                 store=self.paper_store))
             self._venues[account.account_id] = venue
         return venue

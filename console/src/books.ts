@@ -1,6 +1,7 @@
 // Live books of the subscribed accounts: open positions and open orders keyed by id, kept from
 // the websocket snapshot and then from events alone (every event carries the full object).
 import type { Row } from "./api";
+import { t } from "./i18n";
 
 export const OPEN_POSITION_STATES = new Set(["open", "close_requested"]);
 export const OPEN_ORDER_STATUSES = new Set(["PENDING_SUBMIT", "SUBMITTED", "PARTIALLY_FILLED"]);
@@ -79,4 +80,18 @@ export class Books {
     map.delete(id);
     return { kind, op: "remove", row };
   }
+}
+
+function text(v: unknown): string {
+  return v === null || v === undefined ? "" : String(v);
+}
+
+/** A position in a line (choices, confirmations): `#12 BTC/USDT buy 0.5 @ 100`. */
+export function positionText(p: Row): string {
+  return `#${text(p["id"])} ${text(p["symbol"])} ${text(p["side"])} ${text(p["qty"])} @ ${text(p["avg_price"])}`;
+}
+
+/** An order in a line: `#7 BTC/USDT sell limit 0.3 @ 110` (market orders: the word). */
+export function orderText(o: Row): string {
+  return `#${text(o["id"])} ${text(o["symbol"])} ${text(o["side"])} ${text(o["order_type"])} ${text(o["qty"])} @ ${text(o["price"] ?? t("market"))}`;
 }

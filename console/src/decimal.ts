@@ -47,3 +47,48 @@ export function compare(a: string | null | undefined, b: string | null | undefin
 export function plot(value: string): number {
   return Number(value);
 }
+
+/** Half-even division of integers (BigInt), as Python's Decimal quantize rounds. */
+function divHalfEven(n: bigint, d: bigint): bigint {
+  const negative = n < 0n !== d < 0n;
+  const an = n < 0n ? -n : n;
+  const ad = d < 0n ? -d : d;
+  let q = an / ad;
+  const twice = (an % ad) * 2n;
+  if (twice > ad || (twice === ad && q % 2n === 1n)) q += 1n;
+  return negative ? -q : q;
+}
+
+/** a × b × … exactly, rounded half-even to 18 places (the API's `quantize`). */
+export function product(...values: string[]): string {
+  let units = ONE;
+  let scale = 1n;
+  for (const v of values) {
+    units *= toUnits(v);
+    scale *= ONE;
+  }
+  return fromUnits(divHalfEven(units, scale));
+}
+
+/** a − b, exactly. */
+export function subtract(a: string, b: string): string {
+  return fromUnits(toUnits(a) - toUnits(b));
+}
+
+/** a / b rounded half-even to `places` decimals ("" when b is zero). */
+export function ratio(a: string, b: string, places: number): string {
+  const divisor = toUnits(b);
+  if (divisor === 0n) return "";
+  const q = divHalfEven(toUnits(a) * 10n ** BigInt(places), divisor);
+  return fromUnits(q * 10n ** BigInt(SCALE - places));
+}
+
+/** `value` rounded half-up to the nearest multiple of `step` (a chart's price onto the tick). */
+export function onStep(value: string, step: string): string {
+  const v = toUnits(value);
+  const st = toUnits(step);
+  if (st <= 0n) return fromUnits(v);
+  const n = v < 0n ? -v : v;
+  const q = (n + st / 2n) / st;
+  return fromUnits((v < 0n ? -q : q) * st);
+}

@@ -1,4 +1,5 @@
 // Tiny DOM helpers: no framework, every element built explicitly.
+import { t } from "./i18n";
 type Attrs = Record<string, string | boolean | number | null | undefined | ((ev: Event) => void)>;
 type Child = Node | string | null | undefined | false;
 
@@ -44,4 +45,10 @@ export function valueOf(form: HTMLElement, name: string): string {
 export function message(el: HTMLElement, text: string, ok: boolean): void {
   el.textContent = text;
   el.className = ok ? "msg ok" : "msg error";
+}
+
+/** A request is on its way: neither ok nor error yet. */
+export function pending(el: HTMLElement): void {
+  el.textContent = t("loading");
+  el.className = "msg pending";
 }

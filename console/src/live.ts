@@ -20,7 +20,7 @@ export class LiveStream {
   private pending = new Map<string, (msg: Row) => void>();
   private statusListeners = new Set<(s: LiveStatus) => void>();
   private eventListeners = new Set<(ev: StreamEvent) => void>();
-  private marketListeners = new Set<(msg: Row) => void>();
+  private marketListeners = new Set<(msg: Row, receivedAt: number) => void>();
 
   constructor(
     private readonly api: Api,
@@ -35,7 +35,7 @@ export class LiveStream {
     this.eventListeners.add(fn);
     return () => this.eventListeners.delete(fn);
   }
-  onMarket(fn: (msg: Row) => void): () => void {
+  onMarket(fn: (msg: Row, receivedAt: number) => void): () => void {
     this.marketListeners.add(fn);
     return () => this.marketListeners.delete(fn);
   }
@@ -180,7 +180,7 @@ export class LiveStream {
       this.books.snapshot(accountId, "order", []);
     }
     if (msg["namespace"] === "ccxt" && event.endsWith("_updated")) {
-      for (const fn of this.marketListeners) fn(payload);
+      for (const fn of this.marketListeners) fn(payload, receivedAt);
       return;
     }
     const seq = typeof msg["seq"] === "number" ? msg["seq"] : null;

@@ -1,12 +1,14 @@
 import "./styles.css";
 import { errorText } from "./api";
 import { field, h, input, select } from "./dom";
-import { LANGUAGES, setLanguage, t } from "./i18n";
+import { LANGUAGES, missingLabels, setLanguage, t } from "./i18n";
 import { metrics } from "./metrics";
 import { SCREENS, type Screen } from "./screens/registry";
 import { recordEvents } from "./screens/system";
 import { Session } from "./session";
+import { chartStates } from "./screens/candles";
 import "./screens/accounts";
+import "./screens/terminal";
 import "./screens/trade";
 import "./screens/monitor";
 import "./screens/system";
@@ -14,16 +16,29 @@ import "./screens/charts";
 import "./screens/people";
 import "./screens/operations";
 
+/** What tests and the benchmark read from the page (no state of its own). */
+interface ConsoleHandle {
+  session: Session | null;
+  metrics: typeof metrics;
+  charts: typeof chartStates;
+  languages: typeof LANGUAGES;
+  missingLabels: typeof missingLabels;
+}
+
 declare global {
   interface Window {
-    omsConsole?: { session: Session | null; metrics: typeof metrics };
+    omsConsole?: ConsoleHandle;
   }
+}
+
+function handle(s: Session | null): ConsoleHandle {
+  return { session: s, metrics, charts: chartStates, languages: LANGUAGES, missingLabels };
 }
 
 const app = document.getElementById("app") as HTMLElement;
 let session: Session | null = null;
 let cleanup: (() => void) | void = undefined;
-window.omsConsole = { session: null, metrics };
+window.omsConsole = handle(null);
 
 function lang(): string {
   return localStorage.getItem("oms.lang") ?? "en";
@@ -91,8 +106,10 @@ function visibleScreens(s: Session): Screen[] {
 
 function start(s: Session): void {
   session = s;
-  window.omsConsole = { session: s, metrics };
+  window.omsConsole = handle(s);
   s.live.start();
+  const readable = s.accounts.filter((a) => s.canRead(a)).map((a) => a.id).join(",");
+  void s.marks.seed(readable).catch(() => undefined); // venues that push no ticker yet
   recordEvents(s);
   window.addEventListener("hashchange", route);
   if (!location.hash) location.hash = "#/accounts";
@@ -104,7 +121,7 @@ function logout(): void {
   if (session?.isToken) void session.api.post("/auth/logout", {}).catch(() => undefined);
   session?.live.stop();
   session = null;
-  window.omsConsole = { session: null, metrics };
+  window.omsConsole = handle(null);
   sessionStorage.removeItem("oms.key");
   sessionStorage.removeItem("oms.token");
   window.removeEventListener("hashchange", route);

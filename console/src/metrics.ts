@@ -1,6 +1,9 @@
 // In-page timings read by the benchmark (bench/console_row_update.py): from a websocket
 // message's arrival (performance.now() in onmessage) to the grid's DOM showing the changed row
-// (checked cell by cell), and to the next painted frame.
+// (checked cell by cell), and to the next painted frame; and for live PnL, each animation
+// frame that applied moved marks: its script work, the whole frame (from the frame's start
+// to the moment the page runs again after style, layout and paint) and the latency from the
+// first price's arrival to then.
 import type { GridApi } from "ag-grid-community";
 import type { Row } from "./api";
 import type { StreamEvent } from "./books";
@@ -19,8 +22,30 @@ function shown(v: unknown): string {
   return v === null || v === undefined ? "" : typeof v === "object" ? JSON.stringify(v) : String(v);
 }
 
+export interface MarkFrame {
+  keys: number; // (account, symbol) marks applied in the frame
+  work_ms: number; // the listeners (grid cells refreshed, totals)
+  frame_ms: number; // frame start → after its rendering
+  latency_ms: number; // first price's arrival → after the frame's rendering
+}
+
+/** Runs `fn` as soon as the page gets control back after the current frame's rendering. */
+function afterRender(fn: () => void): void {
+  const channel = new MessageChannel();
+  channel.port1.onmessage = () => fn();
+  channel.port2.postMessage(null);
+}
+
 export const metrics = {
   timings: [] as RowTiming[],
+  markFrames: [] as MarkFrame[],
+  marksApplied(keys: number, arrived: number, start: number, end: number): void {
+    afterRender(() => {
+      const now = performance.now();
+      this.markFrames.push({ keys, work_ms: end - start, frame_ms: now - start, latency_ms: now - arrived });
+      if (this.markFrames.length > 10000) this.markFrames.splice(0, 5000);
+    });
+  },
   rowUpdated(ev: StreamEvent, grid: GridApi<Row>, rows: Row[], host?: HTMLElement): void {
     const domMs = performance.now() - ev.received_at;
     let rendered = false;

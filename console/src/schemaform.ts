@@ -30,6 +30,8 @@ interface Control {
 }
 
 const SECRET = /password|secret|passphrase|api_key$/;
+/** Nullable fields where null means something else than "not sent": no expiry, no secret. */
+const CLEARABLE = new Set(["expires_at", "secret"]);
 
 function text(value: unknown): string {
   return value === null || value === undefined ? "" : String(value);
@@ -42,6 +44,8 @@ class Builder {
     private readonly prefix: string,
     /** the accounts an `account_id` field may choose (default: every visible account) */
     private readonly accounts: Account[] | null = null,
+    /** a change of existing state (PATCH, PUT): a field can be cleared there */
+    private readonly changes = false,
   ) {}
 
   resolve(schema: Schema): Schema {
@@ -88,10 +92,11 @@ class Builder {
     const grouped = base.type === "object" || (base.type === "array" && this.resolve(base.items ?? {}).type === "object");
     if (grouped) return control;
     const caption = h("span", { title: name }, fieldLabel(name) + (required ? " *" : ""));
-    if (!nullable) return { ...control, el: h("label", { class: "field" + (required ? " required" : "") }, caption, control.el) };
-    // a nullable field can be sent as null on purpose (e.g. a key that never expires, a signing
-    // secret removed): an empty field is "not sent", the box is "null"
-    const isNull = h("input", { type: "checkbox", "data-testid": `${this.prefix}${path}.null`, title: "null" });
+    if (!nullable || !this.changes || !CLEARABLE.has(name)) return { ...control, el: h("label", { class: "field" + (required ? " required" : "") }, caption, control.el) };
+    // the fields whose null the API gives a meaning of its own can be sent as null on purpose
+    // (a key that never expires, a signing secret removed): an empty field is "not sent", the
+    // box is "clear"; elsewhere an optional field left empty is simply not sent
+    const isNull = h("input", { type: "checkbox", "data-testid": `${this.prefix}${path}.null`, title: t("null_hint") });
     isNull.addEventListener("change", () => ((control.el as HTMLInputElement).disabled = isNull.checked));
     return {
       el: h("label", { class: "field" + (required ? " required" : "") }, caption,
@@ -247,7 +252,7 @@ export function endpointForm(s: Session, method: string, path: string, opts: End
   const key = `${method.toUpperCase()} ${path}`;
   if (!s.has(key)) return null;
   const schema = s.requestSchema(method, path) ?? { type: "object", properties: {} };
-  const builder = new Builder(schema, s, "", opts.accounts ?? null);
+  const builder = new Builder(schema, s, "", opts.accounts ?? null, ["PATCH", "PUT"].includes(method.toUpperCase()));
   const params = [...path.matchAll(/\{(\w+)\}/g)].map((m) => m[1] ?? "");
   const paramControls = params.map((p) => ({ name: p, control: builder.property(p, { type: "integer" }, p, true) }));
   const body = builder.object(schema, "");

@@ -2,6 +2,8 @@
 // OpenAPI document (screens for endpoints the server does not have are not offered).
 import { Api } from "./api";
 import { LiveStream } from "./live";
+import { MarketFeed } from "./market";
+import { LiveMarks } from "./marks";
 import type { Schema } from "./schemaform";
 
 interface OpenApiDoc {
@@ -45,6 +47,10 @@ const TRADING_ROLES = new Set(["trader", "portfolio_manager", "robot"]);
 
 export class Session {
   live: LiveStream;
+  /** market data over the socket, shared by every screen */
+  readonly market: MarketFeed;
+  /** mark prices of the open positions (live PnL) */
+  readonly marks: LiveMarks;
   constructor(
     readonly api: Api,
     readonly profile: Profile,
@@ -56,6 +62,8 @@ export class Session {
     readonly openapi: OpenApiDoc | null = null,
   ) {
     this.live = new LiveStream(api, accounts.map((a) => a.id));
+    this.market = new MarketFeed(this.live);
+    this.marks = new LiveMarks(this.live.books, this.market, api);
   }
 
   /** POST /auth/login-password: a login token, used as x-api-key like any key. */

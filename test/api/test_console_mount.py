@@ -29,6 +29,18 @@ async def test_built_console_is_served_at_ui(tmp_path: Path) -> None:
     asset = await get(app, "/ui/assets/app.js")
     assert asset.status_code == 200
     assert asset.headers["content-type"].startswith(("text/javascript", "application/javascript"))
+    assert (await get(app, "/favicon.ico")).status_code == 404  # this build has no icon
+
+
+async def test_the_origins_favicon_is_the_consoles_icon(tmp_path: Path) -> None:
+    (tmp_path / "index.html").write_text("<html>console</html>")
+    (tmp_path / "favicon.svg").write_text("<svg/>")
+    app = FastAPI()
+    assert mount_console(app, tmp_path)
+    icon = await get(app, "/favicon.ico")
+    assert icon.status_code == 200
+    assert icon.headers["content-type"].startswith("image/svg+xml")
+    assert icon.text == "<svg/>"
 
 
 async def test_unbuilt_console_answers_how_to_build_it(tmp_path: Path) -> None:

@@ -1,7 +1,8 @@
 """The web console in a real headless Chromium (Debian's package, driven by Playwright) against
 real `ccxt-oms api` + `ccxt-oms worker` processes on a fresh MariaDB database (the e2e pipeline
 stack, `test/e2e/pipeline/conftest.py`). Installs chromium and builds the console when missing.
-Screenshots of every screen go to docs/console/."""
+Screenshots of every screen go to a temporary directory, or to `OMS_CONSOLE_SHOTS` when set:
+`make screenshots` sets it to docs/console/ (`make test` leaves the tracked ones alone)."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ import asyncio
 import os
 import shutil
 import subprocess
+import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -28,7 +30,7 @@ pytestmark = pytest.mark.mysql
 
 ROOT = Path(__file__).resolve().parents[2]
 CHROMIUM = os.environ.get("CHROMIUM", "/usr/bin/chromium")
-SHOTS = ROOT / "docs" / "console"
+SHOTS = Path(os.environ.get("OMS_CONSOLE_SHOTS") or Path(tempfile.gettempdir()) / "ccxt-oms-console")
 WAIT_MS = 60_000  # generous DOM deadlines: the machine is shared, nothing here measures speed
 __all__ = ["SYMBOL", "WAIT_MS", "Keys", "grid_rows", "login", "shot"]
 
@@ -159,6 +161,7 @@ def grid_rows(page: Page, testid: str, cols: list[str]) -> list[dict[str, str]]:
 def shot(page: Page, name: str) -> None:
     SHOTS.mkdir(parents=True, exist_ok=True)
     page.wait_for_timeout(300)  # let the grid paint its last transaction (cosmetic only)
+    page.evaluate("window.scrollTo(0, 0)")  # the sticky header at the top of a full-page shot
     page.screenshot(path=str(SHOTS / f"{name}.png"), full_page=True)
 
 

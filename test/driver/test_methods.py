@@ -4,6 +4,7 @@ unified structures (key sets from CCXT itself, see `shapes.py`) and against the 
 from __future__ import annotations
 
 import asyncio
+import itertools
 import time
 from dataclasses import replace
 from decimal import Decimal
@@ -54,12 +55,43 @@ def test_markets_and_market_data(ex: OmsCcxtExchange, stack: Stack) -> None:
     assert trades
     assert trades[-1]["price"] == 101.5
     candles = ex.fetch_ohlcv(SYMBOL, "1m", limit=3)
-    assert all(len(c) == 6 and isinstance(c[0], int) for c in candles)
+    assert len(candles) == 3
+    assert candles[-1][4] == 101.5  # the candle open now closes at the last price
     balance = ex.fetch_balance()
     assert {"info", "free", "used", "total", "USDT"} <= set(balance)
     assert balance["USDT"]["total"] == balance["total"]["USDT"] > 0
     assert ex.fetch_free_balance()["USDT"] == balance["USDT"]["free"]
     assert ex.ccxt_call("fetch_ticker", SYMBOL)["last"] == "101.5"  # raw, exact
+
+
+def test_ohlcv_is_ccxts_shape_built_from_the_paper_path(ex: OmsCcxtExchange,
+                                                         stack: Stack) -> None:
+    """Candles as CCXT returns them ([int ms, float o, h, l, c, v]), a true time axis (one per
+    period, none missing), a history before the market moved, `since`/`limit` as CCXT
+    documents them; the same numbers as the gateway's exact strings."""
+    stack.price("102.3")
+    for timeframe, period in (("1m", 60_000), ("5m", 300_000), ("15m", 900_000),
+                              ("1h", 3_600_000), ("4h", 14_400_000), ("1d", 86_400_000)):
+        before = int(time.time() * 1000)
+        candles = ex.fetch_ohlcv(SYMBOL, timeframe)
+        after = int(time.time() * 1000)
+        assert len(candles) == 1000, timeframe  # the default limit: history fills it
+        for c in candles:
+            assert isinstance(c[0], int)
+            assert all(isinstance(v, float) for v in c[1:])
+            assert c[3] <= min(c[1], c[4]) <= max(c[1], c[4]) <= c[2]
+        assert [b[0] - a[0] for a, b in itertools.pairwise(candles)] == [period] * 999
+        assert before - before % period <= candles[-1][0] <= after - after % period  # open now
+        assert candles[-1][4] == 102.3
+    newest = ex.fetch_ohlcv(SYMBOL, "1m", limit=5)
+    since = newest[0][0]
+    assert ex.fetch_ohlcv(SYMBOL, "1m", since=since, limit=2) == newest[:2]
+    assert ex.fetch_ohlcv(SYMBOL, "1m", since=since + 1, limit=1) == newest[1:2]
+    raw = ex.ccxt_call("fetch_ohlcv", SYMBOL, "1m", since, 5)
+    assert all(isinstance(v, str) for row in raw for v in row[1:])  # exact on the wire
+    assert [[int(r[0]), *(float(v) for v in r[1:])] for r in raw] == newest
+    with pytest.raises(ccxt.BadRequest):
+        ex.fetch_ohlcv(SYMBOL, "7m")
 
 
 def test_describe_and_has(ex: OmsCcxtExchange) -> None:

@@ -104,6 +104,12 @@ def shaped(channel: str, data: Any, depth: int | None, limit: int | None) -> Any
     return data
 
 
+def _most(subs: set[MarketSub]) -> int | None:
+    """The most candles or trades any subscriber wants (None: one wants the default)."""
+    limits = [s.limit for s in subs]
+    return max((n for n in limits if n is not None), default=None) if None not in limits else None
+
+
 class MarketHub:
     """The upstream registry and fan-out of this API process."""
 
@@ -115,6 +121,7 @@ class MarketHub:
         self.poll_seconds = 1.0  # CCXT pollers
         self.paper_poll_seconds = 0.1
         self._paper: PaperMarketData | None = None  # built on first use: it imports CCXT (P6)
+        self.history_seed = settings.paper.seed
         self.store = store
         self.wake = asyncio.Event()  # set by POST /paper/prices
         self._paper_task: asyncio.Task[None] | None = None
@@ -127,7 +134,8 @@ class MarketHub:
         if self._paper is None:
             from apps.oms.exchange.paper.market_data import PaperMarketData
 
-            self._paper = PaperMarketData(PaperStore(self.store.engine), Venue(), now_ms)
+            self._paper = PaperMarketData(PaperStore(self.store.engine), Venue(), now_ms,
+                                          self.history_seed)
         return self._paper
 
     async def subscribe(self, conn: Connection, p: SubscribeMarketPayload) -> dict[str, Any]:
@@ -284,7 +292,7 @@ class MarketHub:
         for up in ups:
             quote = quotes.get(up.key.symbol) or await self.paper.quote(up.key.symbol)
             if quote.seq != up.seen_seq:
-                data = await read(self.paper, up.key)
+                data = await read(self.paper, up.key, limit=_most(up.subscribers))
                 up.seen_seq = quote.seq
                 self.publish(up, data)
 

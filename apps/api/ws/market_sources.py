@@ -55,11 +55,14 @@ def check_timeframe(exchange: Any, timeframe: str) -> None:
                                details={"timeframes": sorted(frames)})
 
 
-async def read(exchange: Any, key: UpstreamKey, *, watch: bool = False) -> Any:
-    """One read of the channel (a whole structure; trimming per client happens at fan-out)."""
+async def read(
+    exchange: Any, key: UpstreamKey, *, watch: bool = False, limit: int | None = None
+) -> Any:
+    """One read of the channel (a whole structure; trimming per client happens at fan-out);
+    `limit`: the most candles any subscriber wants (None: the venue's default)."""
     method = getattr(exchange, (WATCH if watch else FETCH)[key.channel])
     if key.channel == "ohlcv":
-        return await method(key.symbol, key.timeframe)
+        return await method(key.symbol, key.timeframe, None, limit)
     return await method(key.symbol)
 
 

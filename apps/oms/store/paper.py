@@ -33,9 +33,10 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from apps.oms.domain.paper.book import Quote
+from apps.oms.domain.paper.candles import Candle, Window
 from apps.oms.domain.paper.matching import Outcome
 from apps.oms.domain.paper.state import OPEN, AccountState, Fill, PaperOrder, Position
-from apps.oms.store import direct, many
+from apps.oms.store import direct, many, paper_candles
 from apps.oms.store.engine import reading
 from apps.oms.store.paper_tables import (
     paper_accounts,
@@ -648,7 +649,32 @@ class PaperStore:
                 else:
                     await conn.execute(insert(paper_prices).values(symbol=symbol, **values))
             await conn.execute(insert(paper_price_ticks), ticks)
+            await paper_candles.record(conn, stored)
         return stored
+
+    async def candles(
+        self, symbol: str, timeframe: str, win: Window
+    ) -> tuple[list[Candle], Candle | None]:
+        """Stored candles of the window and the last one before it (`paper_candles.read`)."""
+        async with self._reading(flush=False) as conn:
+            return await paper_candles.read(conn, symbol, timeframe, win)
+
+    async def first_candle(self, symbol: str, timeframe: str) -> int | None:
+        """Opening time (ms) of the first stored candle of (symbol, timeframe)."""
+        async with self._reading(flush=False) as conn:
+            return await paper_candles.first_open(conn, symbol, timeframe)
+
+    async def ensure_history(
+        self, symbol: str, timeframe: str, now_ms: int, make: paper_candles.History
+    ) -> None:
+        """The seeded history of (symbol, timeframe), written once (`paper_candles`); a
+        cheap unlocked look first, the locked write only when it is missing."""
+        async with self._reading(flush=False) as conn:
+            written, source = await paper_candles.history_state(conn, symbol, timeframe)
+        if written or source == "replay":
+            return
+        async with self._writing() as conn:
+            await paper_candles.ensure_history(conn, symbol, timeframe, now_ms, make)
 
     async def get_path(self, symbol: str, after_seq: int, before_seq: int) -> list[Quote]:
         """The recorded prices of `symbol` with `after_seq < seq < before_seq`, oldest first;
@@ -668,8 +694,9 @@ class PaperStore:
             Quote(r.symbol, r.last, r.bid, r.ask, r.seq, to_ms(r.at)) for r in reversed(rows)
         ]
 
-    async def prune_path(self, keep: int = PATH_LIMIT) -> None:
-        """Forget recorded prices more than `keep` changes behind each symbol's current one."""
+    async def prune_path(self, keep: int = PATH_LIMIT, now_ms: int | None = None) -> None:
+        """Forget recorded prices more than `keep` changes behind each symbol's current one,
+        and (given `now_ms`) candles older than `paper_candles.KEEP` periods."""
         p, t = paper_prices.c, paper_price_ticks.c
         async with self._writing() as conn:
             current = {r.symbol: int(r.seq) for r in await conn.execute(select(p.symbol, p.seq))}
@@ -677,6 +704,8 @@ class PaperStore:
                 await conn.execute(
                     delete(paper_price_ticks).where(t.symbol == symbol, t.seq <= seq - keep)
                 )
+            if now_ms is not None:
+                await paper_candles.prune(conn, sorted(current), now_ms)
 
 
 def _json(value: Any) -> dict[str, Any]:

@@ -1,8 +1,9 @@
 """Tables of the paper venue (SQLAlchemy Core, on the shared `metadata`).
 
 One row per paper account (optimistic `version` serialises writers), its wallet balances,
-venue-side positions, orders (open and history) and fills; one shared price row per symbol.
-Migrations `0002_paper_venue` and `0007_paper_market` create exactly these.
+venue-side positions, orders (open and history) and fills; one shared price row per symbol,
+its recent path and its candles. Migrations `0002_paper_venue`, `0007_paper_market` and
+`0010_paper_candles` create exactly these.
 """
 
 from __future__ import annotations
@@ -124,6 +125,22 @@ paper_price_ticks = Table(
     Column("bid", Money, nullable=False),
     Column("ask", Money, nullable=False),
     Column("at", UtcDateTime, nullable=False),
+)
+
+#: OHLCV of the shared market per symbol and timeframe, built from the stored prices (and a
+#: seeded history before the first one; `synthetic`). Opening times are epoch ms, as in CCXT.
+paper_candles = Table(
+    "paper_candles",
+    metadata,
+    Column("symbol", String(64), primary_key=True),
+    Column("timeframe", String(8), primary_key=True),
+    Column("open_ms", BigInteger, primary_key=True, autoincrement=False),
+    Column("open", Money, nullable=False),
+    Column("high", Money, nullable=False),
+    Column("low", Money, nullable=False),
+    Column("close", Money, nullable=False),
+    Column("volume", Money, nullable=False),
+    Column("synthetic", Boolean, nullable=False),
 )
 
 #: One row (id 1): which process drives the price source (a lease, fenced by `lease_epoch`), the

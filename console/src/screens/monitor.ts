@@ -1,9 +1,9 @@
 import type { Query, Row } from "../api";
 import { h } from "../dom";
-import { DEAL_FIELDS, ORDER_FIELDS, POSITION_FIELDS, makeGrid } from "../grid";
+import { DEAL_FIELDS, ORDER_FIELDS, POSITION_HISTORY_FIELDS, makeGrid } from "../grid";
 import { t } from "../i18n";
+import { bookGrid } from "./bookgrids";
 import { filterBar, matches, pagedGrid, tabs } from "./common";
-import { bindLiveGrid } from "./livegrid";
 import { register } from "./registry";
 
 register({
@@ -13,23 +13,18 @@ register({
   render(root, s) {
     const cleanups: (() => void)[] = [];
     let liveQuery: Query = { account_ids: s.accountIds };
-    const posEl = h("div");
-    const ordEl = h("div");
-    const positions = makeGrid(posEl, POSITION_FIELDS, { testid: "grid-open-positions" });
-    const orders = makeGrid(ordEl, ORDER_FIELDS, { testid: "grid-open-orders" });
-    const liveOffs: (() => void)[] = [];
+    const positions = bookGrid(s, "position", "grid-open-positions", () => liveQuery);
+    const orders = bookGrid(s, "order", "grid-open-orders", () => liveQuery);
     const rebinds = (): void => {
-      while (liveOffs.length) liveOffs.pop()?.();
-      liveOffs.push(bindLiveGrid(s, positions, "position", () => liveQuery, posEl));
-      liveOffs.push(bindLiveGrid(s, orders, "order", () => liveQuery, ordEl));
+      positions.rebind();
+      orders.rebind();
     };
-    rebinds();
 
     const dealsEl = h("div");
     const deals = makeGrid(dealsEl, DEAL_FIELDS, { testid: "grid-deals" });
     const dealsPager = pagedGrid(s, deals, "/oms/deals", "deals");
     const phEl = h("div");
-    const ph = makeGrid(phEl, POSITION_FIELDS, { testid: "grid-positions-history" });
+    const ph = makeGrid(phEl, POSITION_HISTORY_FIELDS, { testid: "grid-positions-history" });
     const phPager = pagedGrid(s, ph, "/oms/positions/history", "positions-history");
     const ohEl = h("div");
     const oh = makeGrid(ohEl, ORDER_FIELDS, { testid: "grid-orders-history" });
@@ -59,9 +54,9 @@ register({
       h("h2", {}, t("nav_monitor")),
       tabs([
         ["open-positions", t("open_positions"), () => h("div", {},
-          filterBar(s, (q) => { liveQuery = q; rebinds(); }), posEl)],
+          filterBar(s, (q) => { liveQuery = q; rebinds(); }), positions.el)],
         ["open-orders", t("open_orders"), () => h("div", {},
-          filterBar(s, (q) => { liveQuery = q; rebinds(); }), ordEl)],
+          filterBar(s, (q) => { liveQuery = q; rebinds(); }), orders.el)],
         ["deals", t("deals"), () => h("div", {},
           filterBar(s, (q) => void dealsPager.load(q, 1), { dates: true }), dealsPager.el, dealsEl)],
         ["positions-history", t("positions_history"), () => h("div", {},
@@ -74,8 +69,10 @@ register({
     );
     return () => {
       if (pending !== null) window.clearTimeout(pending);
-      for (const c of [...cleanups, ...liveOffs]) c();
-      for (const g of [positions, orders, deals, ph, oh]) g.destroy();
+      for (const c of cleanups) c();
+      positions.destroy();
+      orders.destroy();
+      for (const g of [deals, ph, oh]) g.destroy();
     };
   },
 });

@@ -292,7 +292,7 @@ register({
         }
       },
     }, h("h3", {}, t("risk_limits")), field(t("account"), acc), field(t("strategy"), strategy),
-    ...inputs.map((el) => field(el.name, el)), field("symbol_allowlist", symbols), field(t("comment"), comment),
+    ...inputs.map((el) => field(fieldLabel(el.name), el)), field(fieldLabel("symbol_allowlist"), symbols), field(t("comment"), comment),
     h("button", { type: "submit", "data-testid": "submit-risk_limits" }, t("save_limits")), msg);
     acc.addEventListener("change", () => void load());
     strategy.addEventListener("change", () => void load());

@@ -15,7 +15,7 @@ export interface Screen {
 export const SCREENS: Screen[] = [];
 
 /** Navigation order; screens not listed go last, in registration order. */
-const ORDER = ["accounts", "trade", "monitor", "charts", "system", "operations", "strategies", "profile", "risk"];
+const ORDER = ["accounts", "terminal", "trade", "monitor", "charts", "system", "operations", "strategies", "profile", "risk"];
 
 export function register(...screens: Screen[]): void {
   SCREENS.push(...screens);

@@ -1,22 +1,13 @@
 // Command forms: every command of POST /oms/commands, one form each, only for accounts on which
 // the key may trade (or close). Each result or error is shown as the API says it.
 import { errorText, type Row } from "../api";
+import { orderText, positionText } from "../books";
+import { submitCommand } from "../commands";
 import { field, h, input, message, select, valueOf } from "../dom";
 import type { LabelKey } from "../i18n/en";
 import { t } from "../i18n";
 import type { Account, Session } from "../session";
 import { register } from "./registry";
-
-interface CommandItem {
-  index: number;
-  ok: boolean;
-  command_id: number | null;
-  order_id: number | null;
-  status: string | null;
-  error: { code: string; message: string } | null;
-  /** a shadowed account or strategy: validated and recorded, never sent (signals.md) */
-  shadow?: boolean;
-}
 
 /** Non-empty fields only: decimals stay the strings typed in (parsed exactly by the API). */
 function payloadOf(form: HTMLElement, names: string[], ints: string[] = []): Row {
@@ -29,28 +20,23 @@ function payloadOf(form: HTMLElement, names: string[], ints: string[] = []): Row
   return out;
 }
 
-export async function submitCommand(s: Session, accountId: number, command: string, payload: Row): Promise<string> {
-  const res = await s.api.post<{ results: CommandItem[] }>(
-    "/oms/commands", { account_id: accountId, command, payload }, { wait: "completed" });
-  const item = res.results[0];
-  if (!item) return "";
-  if (!item.ok) throw new Error(`${item.error?.message ?? "failed"} (${item.error?.code ?? ""})`);
-  const shadow = item.shadow ? ` · ${t("shadow_result")}` : "";
-  return `${t("accepted")}: command #${item.command_id}${item.order_id ? `, order #${item.order_id}` : ""} → ${item.status}${shadow}`;
-}
-
 function positionOptions(s: Session, accountId: number): [string, string][] {
   return [...s.live.books.positions.values()]
     .filter((p) => p["account_id"] === accountId)
     .sort((a, b) => Number(a["id"]) - Number(b["id"]))
-    .map((p): [string, string] => [String(p["id"]), `#${p["id"]} ${p["symbol"]} ${p["side"]} ${p["qty"]} @ ${p["avg_price"]}`]);
+    .map((p): [string, string] => [String(p["id"]), positionText(p)]);
 }
 
 function orderOptions(s: Session, accountId: number): [string, string][] {
   return [...s.live.books.orders.values()]
     .filter((o) => o["account_id"] === accountId)
     .sort((a, b) => Number(a["id"]) - Number(b["id"]))
-    .map((o): [string, string] => [String(o["id"]), `#${o["id"]} ${o["symbol"]} ${o["side"]} ${o["order_type"]} ${o["qty"]} @ ${o["price"] ?? "mkt"}`]);
+    .map((o): [string, string] => [String(o["id"]), orderText(o)]);
+}
+
+/** The second of two choices of positions starts on another position than the first. */
+function secondChoice(name: string, options: [string, string][]): HTMLSelectElement {
+  return select(name, options, options[1]?.[0] ?? "");
 }
 
 interface FormSpec {
@@ -75,7 +61,7 @@ const FORMS: FormSpec[] = [
     fields: (s, a) => [
       field(t("symbol"), input("symbol", { value: "BTC/USDT", required: true })),
       field(t("side"), SIDE()),
-      field(t("order_type"), select("order_type", [["market", "market"], ["limit", "limit"], ["stop", "stop"], ["stop_limit", "stop_limit"]])),
+      field(t("order_type"), select("order_type", [["market", t("market")], ["limit", t("limit")], ["stop", t("stop")], ["stop_limit", t("stop_limit")]])),
       field(t("qty"), input("qty", { required: true, inputmode: "decimal" })),
       field(`${t("price")} (${t("optional")})`, input("price", { inputmode: "decimal" })),
       field(`${t("trigger_price")} (${t("optional")})`, input("trigger_price", { inputmode: "decimal" })),
@@ -116,8 +102,8 @@ const FORMS: FormSpec[] = [
     id: "close_position", title: "close_position", command: "close_position", accounts: (s) => s.closeAccounts,
     fields: (s, a) => [
       field(t("position"), select("position_id", positionOptions(s, a))),
-      field(`${t("qty")} (${t("optional")}: partial)`, input("qty", { inputmode: "decimal" })),
-      field(t("order_type"), select("order_type", [["market", "market"], ["limit", "limit"]])),
+      field(`${t("qty")} (${t("optional")}: ${t("close_qty_hint")})`, input("qty", { inputmode: "decimal" })),
+      field(t("order_type"), select("order_type", [["market", t("market")], ["limit", t("limit")]])),
       field(`${t("price")} (${t("optional")})`, input("price", { inputmode: "decimal" })),
     ],
     payload: (f) => payloadOf(f, ["position_id", "qty", "order_type", "price"], ["position_id"]),
@@ -126,7 +112,7 @@ const FORMS: FormSpec[] = [
     id: "close_by", title: "close_by", command: "close_by", accounts: (s) => s.closeAccounts.filter((a) => a.position_mode === "hedge"),
     fields: (s, a) => [
       field(t("position_a"), select("position_id_a", positionOptions(s, a))),
-      field(t("position_b"), select("position_id_b", positionOptions(s, a))),
+      field(t("position_b"), secondChoice("position_id_b", positionOptions(s, a))),
       field(`${t("qty")} (${t("optional")})`, input("qty", { inputmode: "decimal" })),
     ],
     payload: (f) => payloadOf(f, ["position_id_a", "position_id_b", "qty"], ["position_id_a", "position_id_b"]),
@@ -135,7 +121,7 @@ const FORMS: FormSpec[] = [
     id: "merge_positions", title: "merge", command: "merge_positions", accounts: (s) => s.tradeAccounts.filter((a) => a.position_mode === "hedge"),
     fields: (s, a) => [
       field(t("source_position"), select("source_position_id", positionOptions(s, a))),
-      field(t("target_position"), select("target_position_id", positionOptions(s, a))),
+      field(t("target_position"), secondChoice("target_position_id", positionOptions(s, a))),
       field(t("stop_mode"), select("stop_mode", [["keep", "keep"], ["clear", "clear"]])),
     ],
     payload: (f) => payloadOf(f, ["source_position_id", "target_position_id", "stop_mode"], ["source_position_id", "target_position_id"]),

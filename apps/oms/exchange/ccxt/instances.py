@@ -94,6 +94,7 @@ class ExchangeRegistry:
                 starting_balance_usdt=self.settings.paper.starting_balance_usdt,
                 shared=market_book(self.settings.paper),
                 maintenance_rate=self.settings.paper.maintenance_margin_rate,
+                history_seed=self.settings.paper.seed,
             )
         return build_ccxt_exchange(account, self.settings)
 

@@ -104,13 +104,15 @@ def build_paper_venue(
     shared: BookConfig | None = None,
     maintenance_rate: str = "0.005",
     store: PaperStore | None = None,
+    history_seed: int = 0,
 ) -> PaperVenue:
     """The adapter for one paper account; start balances default to `starting_balance_usdt`;
     the book config is `book` if given, else the account's `paper.book` (e.g. a finite
     `resting_volume` for partial fills of resting limits), over `shared` (the market's default
     spread from settings). Without `book`, the account's `paper.book` is followed live: a change
     (`PUT /paper/accounts/{id}/book`) applies from the account's next venue call. `store`: a
-    paper store shared with other accounts' venues (a worker's: one join for a group commit)."""
+    paper store shared with other accounts' venues (a worker's: one join for a group commit).
+    `history_seed`: the seed of the candle history (`paper.seed`)."""
     paper = dict((account_config or {}).get("paper") or {})
     start = paper.get("start_balances") or {"USDT": starting_balance_usdt}
     return PaperVenue(
@@ -124,6 +126,7 @@ def build_paper_venue(
         leverage=int(paper.get("leverage", DEFAULT_LEVERAGE)),
         clock=clock,
         edit_order=bool(paper.get("edit_order", True)),
+        history_seed=history_seed,
     )
 
 

@@ -9,9 +9,17 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from decimal import ROUND_FLOOR, Decimal
-from typing import Any
+from typing import Any, ClassVar
 
 from apps.oms.domain.paper.book import Quote, make_quote, synthesize
+from apps.oms.domain.paper.candles import (
+    TIMEFRAMES,
+    Candle,
+    backfill,
+    continuous,
+    timeframe_ms,
+    window,
+)
 from apps.oms.domain.paper.markets import Market
 from apps.oms.domain.paper.matching import Venue
 from apps.oms.exchange.ccxt_errors import errors as ccxt
@@ -28,7 +36,6 @@ from apps.oms.store.paper import PaperStore
 Params = dict[str, Any]
 #: Amount shown for an unlimited synthetic level: about this much quote currency.
 DISPLAY_NOTIONAL = Decimal(1_000_000)
-TIMEFRAME_MS = {"1m": 60_000, "5m": 300_000, "15m": 900_000, "1h": 3_600_000, "1d": 86_400_000}
 
 
 def now_ms() -> int:
@@ -105,10 +112,17 @@ class PaperMarketData:
         True,
     )
 
-    def __init__(self, store: PaperStore, venue: Venue, clock: Callable[[], int]) -> None:
+    #: CCXT's `timeframes`: the candle periods `fetch_ohlcv` serves
+    timeframes: ClassVar[dict[str, str]] = {tf: tf for tf in TIMEFRAMES}
+
+    def __init__(
+        self, store: PaperStore, venue: Venue, clock: Callable[[], int], history_seed: int = 0
+    ) -> None:
         self.store = store
         self.venue = venue
         self.clock = clock
+        # the seed of the history written before a timeframe's first candle (`paper.seed`)
+        self.history_seed = history_seed
         self.markets: dict[str, Structure] = {}
         # an account with a spread of its own sees every stored price re-quoted with it
         self.own_spread = False
@@ -210,13 +224,30 @@ class PaperMarketData:
         limit: int | None = None,
         params: Params | None = None,
     ) -> list[list[Any]]:
-        """No stored history: the current candle, flat at the current price, volume 0."""
-        quote = await self.quote(symbol)
-        step = TIMEFRAME_MS.get(timeframe)
-        if step is None:
-            raise ccxt.BadRequest(f"paper timeframe {timeframe} not supported")
-        start = quote.timestamp_ms - quote.timestamp_ms % step
-        return [[start, quote.last, quote.last, quote.last, quote.last, Decimal(0)]]
+        """Candles built from the shared market's price path (`domain/paper/candles.py`), with
+        a seeded history before the first one; one per period up to the one open now (a period
+        in which the price did not move is flat at the previous close, volume 0). CCXT's
+        `since` (earliest opening time) and `limit` (at most 1,000, the default)."""
+        market = self._market(symbol)
+        try:
+            tf_ms = timeframe_ms(timeframe)
+            window(tf_ms, 0, since, limit)  # the arguments alone, before anything is written
+        except ValueError as exc:
+            raise ccxt.BadRequest(f"paper fetch_ohlcv: {exc}") from exc
+
+        def history(anchor_ms: int, anchor_price: Decimal) -> list[Candle]:
+            return backfill(self.history_seed, symbol, tf_ms, anchor_ms, anchor_price,
+                            market.price_step)  # fmt: skip
+
+        await self.quote(symbol)  # seeds the price row the history is anchored on
+        now = self.clock()
+        await self.store.ensure_history(symbol, timeframe, now, history)
+        first = None if since is None else await self.store.first_candle(symbol, timeframe)
+        win = window(tf_ms, now, since, limit, first)
+        if win is None:
+            return []
+        stored, before = await self.store.candles(symbol, timeframe, win)
+        return [c.row() for c in continuous(stored, before, win, tf_ms)]
 
     async def close(self) -> None:
         """Nothing to release: the store's engine belongs to the composition root."""

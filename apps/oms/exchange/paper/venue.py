@@ -75,8 +75,9 @@ class PaperVenue(PaperMarketData):
         edit_order: bool = True,
         book_from: Callable[[Any], BookConfig] | None = None,
         maintenance_rate: Decimal = Decimal("0.005"),
+        history_seed: int = 0,
     ) -> None:
-        super().__init__(store, venue or Venue(), clock)
+        super().__init__(store, venue or Venue(), clock, history_seed)
         # follows the account's `paper.book` as stored (see `_follow_book`) when given
         self._book_from = book_from
         self._book_raw: Any = _UNSET

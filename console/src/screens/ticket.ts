@@ -1,0 +1,224 @@
+// The order ticket: account, symbol, quantity (with the market's step and minimum shown), type,
+// price, trigger, SL/TP, strategy; the live best bid, ask and spread beside it (a click on a
+// price puts it in the ticket); Buy and Sell send at once (`send_order`, waiting for it to
+// complete). Prefilled from a clicked row or chart price (`prefill`).
+import { errorText, type Row } from "../api";
+import { submitCommand } from "../commands";
+import { fromUnits, isDecimal, onStep, ratio, subtract, toUnits } from "../decimal";
+import { field, h, input, message, pending, select } from "../dom";
+import { t } from "../i18n";
+import type { Session } from "../session";
+
+interface MarketInfo {
+  symbol: string;
+  amountStep: string;
+  minAmount: string;
+  priceStep: string;
+}
+
+export interface TicketTarget {
+  account_id?: number;
+  symbol?: string;
+  qty?: string;
+  price?: string;
+}
+
+export interface Ticket {
+  el: HTMLElement;
+  prefill(target: TicketTarget): void;
+  /** (account, symbol) the ticket is on, whenever it changes */
+  onTarget(fn: (accountId: number, symbol: string) => void): void;
+  current(): { account_id: number; symbol: string };
+  destroy(): void;
+}
+
+const marketCache = new Map<number, Promise<MarketInfo[]>>();
+
+function markets(s: Session, accountId: number): Promise<MarketInfo[]> {
+  let hit = marketCache.get(accountId);
+  if (!hit) {
+    hit = s.api.post<{ result: Row[] }>(`/ccxt/${accountId}/fetch_markets`, { args: [], kwargs: {} }).then((res) =>
+      res.result.map((m) => {
+        const precision = (m["precision"] ?? {}) as Row;
+        const amount = ((m["limits"] ?? {}) as Row)["amount"] as Row | undefined;
+        return { symbol: String(m["symbol"]), amountStep: String(precision["amount"] ?? ""), minAmount: String(amount?.["min"] ?? ""), priceStep: String(precision["price"] ?? "") };
+      }).sort((a, b) => a.symbol.localeCompare(b.symbol)));
+    hit.catch(() => marketCache.delete(accountId));
+    marketCache.set(accountId, hit);
+  }
+  return hit;
+}
+
+function plain(v: unknown): string {
+  const text = v === null || v === undefined ? "" : String(v);
+  return isDecimal(text) ? fromUnits(toUnits(text)) : text;
+}
+
+/** The live best bid and ask (a click offers the price), the spread in price and bps of the
+ * mid, the last price: from the ticker of what `target()` names. */
+function quotePanel(s: Session, target: () => [number, string], onPrice: (price: string) => void): { el: HTMLElement; paint: (accountId: number, symbol: string) => void; destroy: () => void } {
+  const bid = h("button", { type: "button", class: "quote bid", "data-testid": "quote-bid", title: t("quote_click") });
+  const ask = h("button", { type: "button", class: "quote ask", "data-testid": "quote-ask", title: t("quote_click") });
+  const spread = h("span", { class: "spread", "data-testid": "quote-spread" });
+  const last = h("span", { class: "last", "data-testid": "quote-last" });
+  bid.addEventListener("click", () => onPrice(bid.dataset["price"] ?? ""));
+  ask.addEventListener("click", () => onPrice(ask.dataset["price"] ?? ""));
+  const paint = (accountId: number, symbol: string): void => {
+    const q = s.market.ticker(accountId, symbol);
+    const b = plain(q?.["bid"]);
+    const a = plain(q?.["ask"]);
+    bid.textContent = b || "—";
+    ask.textContent = a || "—";
+    bid.dataset["price"] = b;
+    ask.dataset["price"] = a;
+    last.textContent = `${t("last")}: ${plain(q?.["last"]) || "—"}`;
+    if (isDecimal(a) && isDecimal(b)) {
+      const width = subtract(a, b);
+      const mid = ratio(fromUnits(toUnits(a) + toUnits(b)), "2", 18);
+      spread.textContent = `${t("spread")}: ${width} (${ratio(fromUnits(toUnits(width) * 10000n), mid, 2) || "—"} bps)`;
+    } else spread.textContent = `${t("spread")}: —`;
+  };
+  const off = s.market.onData((p) => {
+    const [accountId, symbol] = target();
+    if (p.channel === "ticker" && p.account_id === accountId && p.symbol === symbol) paint(accountId, symbol);
+  });
+  const el = h("div", { class: "quotebox" }, h("div", {}, h("span", { class: "hint" }, t("bid")), bid),
+    h("div", {}, h("span", { class: "hint" }, t("ask")), ask), h("div", { class: "quotefacts" }, spread, last));
+  return { el, paint, destroy: off };
+}
+
+export function orderTicket(s: Session, defaultSymbol: string): Ticket {
+  const accounts = s.sendAccounts;
+  const acc = select("account_id", s.accountOptions(accounts.length ? accounts : s.accounts));
+  const sym = select("symbol", [[defaultSymbol, defaultSymbol]]);
+  const qty = input("qty", { inputmode: "decimal", required: true });
+  const qtyHint = h("span", { class: "hint", "data-testid": "ticket-qty-hint" });
+  const type = select("order_type", [["market", t("market")], ["limit", t("limit")], ["stop", t("stop")], ["stop_limit", t("stop_limit")]]);
+  const price = input("price", { inputmode: "decimal" });
+  const trigger = input("trigger_price", { inputmode: "decimal" });
+  const sl = input("oms_stop_loss", { inputmode: "decimal" });
+  const tp = input("oms_stop_gain", { inputmode: "decimal" });
+  const strategy = select("strategy_id", [["", "—"]]);
+  const reduce = select("reduce_only", [["true", t("yes")]]);
+  const priceField = field(t("price"), price);
+  const triggerField = field(t("trigger_price"), trigger);
+  const reduceField = field(t("reduce_only"), reduce);
+  const msg = h("div", { class: "msg", "data-testid": "result-ticket", role: "status" });
+  const buy = h("button", { type: "submit", value: "buy", class: "buy", "data-testid": "ticket-buy" }, t("buy"));
+  const sell = h("button", { type: "submit", value: "sell", class: "sell", "data-testid": "ticket-sell" }, t("sell"));
+  let info: MarketInfo | undefined;
+  let release: (() => void) | null = null;
+  const targetListeners = new Set<(a: number, sy: string) => void>();
+  const canTradeHere = (): boolean => accounts.some((a) => String(a.id) === acc.value && s.canTrade(a));
+
+  const showTypeFields = (): void => {
+    priceField.hidden = !["limit", "stop_limit"].includes(type.value);
+    triggerField.hidden = !["stop", "stop_limit"].includes(type.value);
+    reduceField.hidden = canTradeHere(); // a key that may only close sends reduce-only orders
+  };
+  const follow = (): void => {
+    release?.();
+    release = s.market.want(Number(acc.value), sym.value);
+    quote.paint(Number(acc.value), sym.value);
+    for (const fn of targetListeners) fn(Number(acc.value), sym.value);
+  };
+  const loadMarkets = async (): Promise<void> => {
+    try {
+      const list = await markets(s, Number(acc.value));
+      const keep = sym.value;
+      sym.replaceChildren(...list.map((m) => h("option", { value: m.symbol }, m.symbol)));
+      sym.value = list.some((m) => m.symbol === keep) ? keep : (list[0]?.symbol ?? "");
+    } catch (exc) {
+      message(msg, errorText(exc), false);
+    }
+    await pickSymbol();
+  };
+  const pickSymbol = async (): Promise<void> => {
+    info = (await markets(s, Number(acc.value)).catch(() => [])).find((m) => m.symbol === sym.value);
+    qtyHint.textContent = info ? `${t("step")} ${plain(info.amountStep)} · ${t("minimum")} ${plain(info.minAmount)}` : "";
+    qty.step = "any";
+    follow();
+  };
+  const loadStrategies = async (): Promise<void> => {
+    if (!s.has("GET /strategies")) return;
+    try {
+      const res = await s.api.get<{ items: Row[] }>("/strategies");
+      const mine = res.items.filter((x) => ((x["accounts"] ?? []) as Row[]).some((a) => String(a["account_id"]) === acc.value));
+      strategy.replaceChildren(h("option", { value: "" }, "—"), ...mine.map((x) => h("option", { value: String(x["strategy_id"]) }, `#${String(x["strategy_id"])} ${String(x["name"])}`)));
+    } catch {
+      // strategies are optional: the ticket works without them
+    }
+  };
+
+  const setPrice = (p: string): void => {
+    if (!p) return;
+    price.value = info?.priceStep && isDecimal(p) ? onStep(p, info.priceStep) : p;
+    if (type.value === "market") type.value = "limit";
+    if (type.value === "stop") type.value = "stop_limit";
+    showTypeFields();
+  };
+  const quote = quotePanel(s, () => [Number(acc.value), sym.value], setPrice);
+  acc.addEventListener("change", () => { showTypeFields(); void loadMarkets(); void loadStrategies(); });
+  sym.addEventListener("change", () => void pickSymbol());
+  type.addEventListener("change", showTypeFields);
+
+  const form: HTMLFormElement = h("form", {
+    class: "ticket", "data-form": accounts.length ? "ticket" : "quote",
+    onsubmit: async (e: Event) => {
+      e.preventDefault();
+      const side = ((e as SubmitEvent).submitter as HTMLButtonElement | null)?.value === "sell" ? "sell" : "buy";
+      const body: Row = { symbol: sym.value, side, order_type: type.value, qty: qty.value.trim() };
+      const optional: [string, HTMLInputElement | HTMLSelectElement, boolean][] = [
+        ["price", price, !priceField.hidden], ["trigger_price", trigger, !triggerField.hidden],
+        ["oms_stop_loss", sl, true], ["oms_stop_gain", tp, true]];
+      for (const [name, el, shown] of optional) if (shown && el.value.trim()) body[name] = el.value.trim();
+      if (strategy.value) body["strategy_id"] = Number(strategy.value);
+      if (!canTradeHere()) body["reduce_only"] = true;
+      buy.disabled = sell.disabled = true;
+      pending(msg);
+      try {
+        message(msg, `${t(side)} · ${await submitCommand(s, Number(acc.value), "send_order", body)}`, true);
+      } catch (exc) {
+        message(msg, errorText(exc), false);
+      } finally {
+        buy.disabled = sell.disabled = false;
+      }
+    },
+  },
+  quote.el,
+  field(t("account"), acc), field(t("symbol"), sym),
+  // a key that may not send orders gets the quote and the choice of symbol, no trading control
+  ...(accounts.length ? [
+    h("label", { class: "field" }, h("span", {}, t("qty")), qty, qtyHint),
+    field(t("order_type"), type), priceField, triggerField,
+    h("div", { class: "pair" }, field(t("stop_loss"), sl), field(t("take_profit"), tp)),
+    field(t("strategy"), strategy), reduceField,
+    h("div", { class: "buysell" }, sell, buy), msg] : []));
+  showTypeFields();
+  void loadMarkets();
+  void loadStrategies();
+  return {
+    el: h("section", { class: "card ticket-card" }, h("h3", {}, t(accounts.length ? "order_ticket" : "quote")), form),
+    prefill: (target) => {
+      let moved = false;
+      if (target.account_id !== undefined && String(target.account_id) !== acc.value && [...acc.options].some((o) => o.value === String(target.account_id))) {
+        acc.value = String(target.account_id);
+        moved = true;
+      }
+      if (target.symbol && target.symbol !== sym.value) {
+        if (![...sym.options].some((o) => o.value === target.symbol)) sym.append(h("option", { value: target.symbol }, target.symbol));
+        sym.value = target.symbol;
+        moved = true;
+      }
+      if (target.qty) qty.value = target.qty;
+      if (moved) {
+        showTypeFields();
+        void (target.account_id !== undefined ? loadMarkets() : pickSymbol()).then(() => { if (target.price) setPrice(target.price); });
+        void loadStrategies();
+      } else if (target.price) setPrice(target.price);
+    },
+    onTarget: (fn) => { targetListeners.add(fn); },
+    current: () => ({ account_id: Number(acc.value), symbol: sym.value }),
+    destroy: () => { release?.(); quote.destroy(); },
+  };
+}
