@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import asyncio
 import signal
+import subprocess
+import sys
 import threading
 import time
 from pathlib import Path
@@ -26,6 +28,7 @@ from ..e2e.pipeline.reliability import accounts_of, sql, wait_registered
 from .follower import Follower
 from .nats_server import NatsServer
 
+EXAMPLE = Path(__file__).resolve().parents[2] / "docs" / "examples" / "follow_fills.py"
 pytestmark = [pytest.mark.mysql, pytest.mark.slow, pytest.mark.timeout(1800)]
 STREAM = "OMS_TEST_EVENTS"
 SETTLE_SECONDS = 600
@@ -158,5 +161,25 @@ def test_bus_equals_outbox_through_publisher_kills_and_a_bus_restart(
         # the API consumed from the bus and says so; publication caught up
         text = httpx.get(stack.base + "/metrics", timeout=30).text
         assert "oms_bus_consumer_lag_events{" in text
+        follows_fills_durably(nats, outbox, next(iter(modes)))
         wait_for(lambda: "oms_bus_publication_lag_events 0.0" in httpx.get(
             stack.base + "/metrics", timeout=30).text, "the publication lag did not reach 0")
+
+
+def follows_fills_durably(server: NatsServer, outbox: list[StreamEvent], account_id: int) -> None:
+    """docs/events-bus.md's consumer example, run twice: the second run continues after the
+    fills the first one acknowledged (the stream here has its own name: the example's `stream=`
+    is patched to it)."""
+    fills = [e for e in outbox if e.account_id == account_id and e.event == "deal_created"]
+    assert len(fills) >= 4
+    script = EXAMPLE.read_text().replace('stream="OMS_EVENTS"', f'stream="{STREAM}"')
+
+    def run(limit: int) -> list[int]:
+        done = subprocess.run([sys.executable, "-c", script, server.url, str(account_id),
+                               str(limit)], capture_output=True, text=True, timeout=300,
+                              check=True)  # fmt: skip
+        return [int(line.split()[0]) for line in done.stdout.splitlines()]
+
+    first = run(2)
+    rest = run(len(fills) - 2)
+    assert first + rest == [e.seq for e in fills]
