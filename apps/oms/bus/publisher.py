@@ -24,11 +24,11 @@ import logging
 import time
 
 from nats.aio.msg import Msg
-from nats.js.errors import KeyWrongLastSequenceError
+from nats.js.errors import KeyWrongLastSequenceError, NotFoundError
 from nats.js.kv import KeyValue
 
 from apps.oms.bus import message
-from apps.oms.bus.link import BusLink
+from apps.oms.bus.link import BusLink, ensure_stream
 from apps.oms.clock import utcnow
 from apps.oms.store import bus_state, stream
 from apps.oms.store.store import Store
@@ -136,7 +136,11 @@ class Publisher:
         stream's sequence numbers equal `seq`)."""
         js = self.link.js
         assert js is not None  # noqa: S101
-        state = (await js.stream_info(self.settings.stream)).state
+        try:
+            state = (await js.stream_info(self.settings.stream)).state
+        except NotFoundError:  # deleted since this process connected: a new stream
+            await ensure_stream(js, self.settings)
+            state = (await js.stream_info(self.settings.stream)).state
         if state.messages == 0 and state.last_seq == 0:
             async with self.store.read() as conn:
                 first = await stream.first_seq(conn) or await stream.last_seq(conn) + 1
