@@ -95,6 +95,18 @@ def cpu_now(api_pid: int, worker_pids: list[int], nats_pid: int) -> dict[str, fl
             "nats": cpu_seconds(nats_pid)}  # fmt: skip
 
 
+def settle(api_pid: int, seconds: float = 120) -> None:
+    """Until the API processes are done with the connects (under 10 % of a core for a second),
+    so that the idle window measures idle."""
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        pids = [api_pid, *children(api_pid)]
+        before = sum(cpu_seconds(p) for p in pids)
+        time.sleep(1)
+        if sum(cpu_seconds(p) for p in pids) - before < 0.1:
+            return
+
+
 async def send_events(base: str, key: str, account_id: int, events: int,
                       interval: float) -> dict[int, float]:  # fmt: skip
     sent: dict[int, float] = {}
@@ -127,7 +139,7 @@ def run_mode(mode: str, args: argparse.Namespace, nats_url: str, nats_pid: int) 
             if line.strip() != "ready":
                 raise RuntimeError(f"a client process did not get its sockets ready: {line!r}")
         connect_seconds = time.monotonic() - connect_started
-        time.sleep(2)  # let the accepts settle
+        settle(api_pid)
         # the same window without events: what the stack costs idle with these sockets open
         before, idle_started = cpu_now(api_pid, worker_pids, nats_pid), time.monotonic()
         time.sleep(args.events * args.interval + 3)
