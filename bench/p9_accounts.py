@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import sys
 import time
 from typing import Any
 
@@ -28,9 +29,45 @@ import aiohttp
 from bench.harness import mysql_connect, report, stack, stack_cpu
 
 
+def database_of(url: str) -> str:
+    return url.rsplit("/", 1)[1].split("?", 1)[0]
+
+
+def clone_accounts(url: str, first: int, n: int) -> list[int]:
+    """`n` more accounts like `first`, with every row of `first` in the tables keyed by account
+    (the trader's grants, the risk state) copied: a few multi-row statements (MariaDB's
+    `seq_1_to_<n>` sequence table), where creating them one by one through
+    `admin.add_account` took minutes per thousand. Returns every account id, `first` first."""
+    with mysql_connect(database=database_of(url), autocommit=True) as conn, conn.cursor() as cur:
+        cur.execute("SELECT COLUMN_NAME FROM information_schema.COLUMNS WHERE TABLE_SCHEMA = "
+                    "DATABASE() AND TABLE_NAME = 'accounts' AND COLUMN_NAME <> 'id' "
+                    "ORDER BY ORDINAL_POSITION")
+        columns = [r[0] for r in cur.fetchall()]
+        chosen = ", ".join("CONCAT('p9-', s.seq)" if c == "label" else f"a.{c}" for c in columns)
+        insert = (f"INSERT INTO accounts ({', '.join(columns)}) SELECT {chosen} "  # noqa: S608
+                  f"FROM accounts a JOIN seq_1_to_{n} s WHERE a.id = %s ORDER BY s.seq")
+        cur.execute(insert, (first,))
+        cur.execute("SELECT id FROM accounts WHERE id > %s ORDER BY id", (first,))
+        ids = [first, *(int(r[0]) for r in cur.fetchall())]
+        cur.execute("SELECT TABLE_NAME FROM information_schema.COLUMNS WHERE TABLE_SCHEMA = "
+                    "DATABASE() AND COLUMN_NAME = 'account_id'")
+        for (table,) in cur.fetchall():
+            cur.execute(f"SELECT COUNT(*) FROM `{table}` WHERE account_id = %s", (first,))  # noqa: S608
+            if not cur.fetchone()[0]:
+                continue
+            cur.execute("SELECT COLUMN_NAME, EXTRA FROM information_schema.COLUMNS WHERE "
+                        "TABLE_SCHEMA = DATABASE() AND TABLE_NAME = %s ORDER BY ORDINAL_POSITION",
+                        (table,))
+            cols = [c for c, extra in cur.fetchall() if "auto_increment" not in extra]
+            values = ", ".join("x.id" if c == "account_id" else f"t.{c}" for c in cols)
+            insert = (f"INSERT INTO `{table}` ({', '.join(cols)}) SELECT {values} "  # noqa: S608
+                      f"FROM `{table}` t JOIN accounts x ON x.id > %s WHERE t.account_id = %s")
+            cur.execute(insert, (first, first))
+    return ids
+
+
 def unfinished(url: str) -> int:
-    database = url.rsplit("/", 1)[1].split("?", 1)[0]
-    with mysql_connect(database=database) as conn, conn.cursor() as cur:
+    with mysql_connect(database=database_of(url)) as conn, conn.cursor() as cur:
         cur.execute("SELECT COUNT(*) FROM commands WHERE status IN ('queued', 'running')")
         row = cur.fetchone()
     return int(row[0]) if row else 0
@@ -49,11 +86,12 @@ async def send(base: str, key: str, account_ids: list[int], rate: float, seconds
                                                  "type": "market", "qty": "0.001"}}
     n = int(rate * seconds)
     started = time.monotonic()
+    in_flight = asyncio.Semaphore(8)  # a loaded machine falls behind the rate, never piles up
     async with aiohttp.ClientSession(base, headers={"x-api-key": key}) as session:
 
         async def one(i: int) -> None:
             await asyncio.sleep(max(0.0, started + i / rate - time.monotonic()))
-            async with session.post("/oms/commands", json={
+            async with in_flight, session.post("/oms/commands", json={
                     **body, "account_id": account_ids[i % len(account_ids)]}) as response:
                 if response.status != 200:
                     raise RuntimeError(await response.text())
@@ -64,11 +102,17 @@ async def send(base: str, key: str, account_ids: list[int], rate: float, seconds
 
 def measure(total: int, active: int, args: argparse.Namespace) -> dict[str, Any]:
     seeded_at = time.monotonic()
+    every: list[int] = []
+
+    def seed(url: str, ids: list[int]) -> None:
+        every.extend(clone_accounts(url, ids[0], total - 1) if total > 1 else ids)
+
     # scheduled reconciliation off: at its default period (60 s) 10,000 accounts would be
     # ~170 reconcile commands a second, a load of its own, not the accounts' idle cost
-    with stack(accounts=total, extra_env={"OMS_RECONCILE__SCHEDULE": "false"}) as s:
+    with stack(accounts=1, extra_env={"OMS_RECONCILE__SCHEDULE": "false"},
+               before_start=seed) as s:
         seeded = time.monotonic() - seeded_at
-        ids = s.account_ids[:active]
+        ids = every[:active]
         asyncio.run(send(s.base, s.trader_key, ids, max(args.rate, 1.0), len(ids) / args.rate))
         wait_done(s.url)
         before, started = stack_cpu(s), time.monotonic()
@@ -80,6 +124,7 @@ def measure(total: int, active: int, args: argparse.Namespace) -> dict[str, Any]
         wait_done(s.url)
         after, seconds = stack_cpu(s), time.monotonic() - started
     spent = {k: after[k] - before[k] for k in after}
+    print(f"p9: {total} accounts measured", file=sys.stderr, flush=True)
     return {
         "accounts": total, "active": active, "commands": n, "setup_seconds": round(seeded, 1),
         "cpu_ms_per_command": {k: round(v * 1000 / n, 2) for k, v in spent.items()}
