@@ -32,7 +32,7 @@ typecheck: $(STAMP)
 unit: $(STAMP)
 	$(BIN)/pytest test/unit -q
 
-test: $(STAMP) console chromium
+test: $(STAMP) console chromium nats
 	$(BIN)/ruff check apps ccxt_driver test bench scripts
 	$(BIN)/mypy
 	$(BIN)/pytest -q -n $(PYTEST_WORKERS) --dist loadscope -m "not ha"
@@ -70,3 +70,17 @@ screenshots: $(STAMP) console chromium
 # headless Chromium for the console's browser tests (Debian package; installed when missing)
 chromium:
 	bash scripts/ensure_chromium.sh
+
+# the events bus (docs/events-bus.md): nats-server installed when missing (the bus tests start
+# their own); nats-up / nats-down run a local JetStream server on 127.0.0.1:4222 for
+# development (store in ./data/nats), e.g. with OMS_BUS__URL=nats://127.0.0.1:4222
+.PHONY: nats nats-up nats-down
+NATS_SERVER ?= /usr/sbin/nats-server
+nats:
+	bash scripts/ensure-nats
+nats-up: nats
+	mkdir -p data/nats
+	$(NATS_SERVER) -js -a 127.0.0.1 -p 4222 -sd data/nats -l data/nats/server.log -P data/nats/server.pid &
+	@for i in $$(seq 50); do [ -f data/nats/server.pid ] && break; sleep 0.1; done; echo "nats-server on 127.0.0.1:4222 (JetStream, data/nats)"
+nats-down:
+	[ -f data/nats/server.pid ] && kill $$(cat data/nats/server.pid) || true

@@ -36,9 +36,10 @@ from apps.api.routes import (
 )
 from apps.api.tracing import TraceIdMiddleware
 from apps.api.ws import endpoint as ws_endpoint
-from apps.api.ws.hub import StreamHub
+from apps.api.ws.bus_hub import make_hub
 from apps.api.ws.market import MarketHub
 from apps.api.ws.recheck import KeyRecheck
+from apps.oms.bus.processes import ApiBus
 from apps.oms.config import Settings, posture_warnings
 from apps.oms.exchange.ccxt.instances import ExchangeRegistry
 from apps.oms.metrics import forget_process_metrics
@@ -88,8 +89,10 @@ def create_app(settings: Settings) -> FastAPI:
             store, settings.security.api_key_pepper.get_secret_value()
         )
         principals.start()
-        # queued commands wake the workers at once (UDP, best effort; apps/oms/wakeup.py)
-        waker = WakeSender(store)
+        # queued commands wake the workers at once (UDP or the bus, best effort;
+        # apps/oms/wakeup.py, apps/oms/bus/processes.py)
+        bus = ApiBus.configured(settings.bus, lambda: app.state.stream_hub.wake.set())
+        waker = bus if bus is not None and settings.bus.wakeups else WakeSender(store)
 
         async def on_queued(account_ids: set[int]) -> None:
             app.state.stream_hub.expect_events()  # their events follow within milliseconds
@@ -101,13 +104,15 @@ def create_app(settings: Settings) -> FastAPI:
         app.state.read_model = read_model
         if read_model is not None:
             store.on_accepted = read_model.note_accepted  # read-your-writes (docs/api.md)
-        # websocket stream: one outbox tailer per API process (apps/api/ws)
-        app.state.stream_hub = hub = StreamHub(store, settings, read_model)
+        # websocket stream: one outbox tailer per API process (apps/api/ws), or one bus
+        # consumer (bus.consume, apps/api/ws/bus_hub.py)
+        app.state.stream_hub = hub = make_hub(store, settings, read_model, bus)
         await hub.start()
-        # workers tell the tailer when rows got their seq (UDP, best effort; else it polls)
+        # workers tell the tailer when rows got their seq (UDP or the bus, best effort; else
+        # it polls)
         told = StreamWakeups(store, settings.api.stream_wake_host, hub.wake.set,
                              max_age=settings.worker.dead_after_seconds)
-        if settings.api.stream_wake_host and await told.start():
+        if waker is not bus and settings.api.stream_wake_host and await told.start():
             hub.told = lambda: told.trusted
         # /ccxt gateway: exchange instances per account, created on first use
         app.state.ccxt_registry = ExchangeRegistry(store, settings)
@@ -125,6 +130,8 @@ def create_app(settings: Settings) -> FastAPI:
             await told.close()
             await app.state.stream_hub.stop()
             await waker.close()
+            if bus is not waker:
+                await ApiBus.close_configured(bus)
             await principals.stop()
             await store.close()
             forget_process_metrics()

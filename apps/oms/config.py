@@ -150,6 +150,37 @@ class OutboxSettings(BaseModel):
     retention_days: float = Field(default=7, gt=0)
 
 
+class BusSettings(BaseModel):
+    """The events bus: NATS JetStream (docs/events-bus.md). Off unless `url` is set; `make run`
+    and a single host need none (UDP wake-ups and outbox tailing are the default)."""
+
+    url: str = ""  # e.g. nats://127.0.0.1:4222 (several: comma-separated)
+    # workers publish every sequenced event (one publisher at a time, by a lease on the bus)
+    publish: bool = True
+    # API processes stream websocket events from the bus instead of tailing the outbox
+    consume: bool = False
+    # API <-> worker wake-ups as core NATS messages instead of UDP datagrams
+    wakeups: bool = True
+    stream: str = Field(default="OMS_EVENTS", pattern=r"^[A-Za-z0-9_-]+$")
+    subject_prefix: str = Field(default="oms.events", pattern=r"^[A-Za-z0-9_-]+(\.[A-Za-z0-9_-]+)*$")
+    wake_prefix: str = Field(default="oms.wake", pattern=r"^[A-Za-z0-9_-]+(\.[A-Za-z0-9_-]+)*$")
+    # how long the stream keeps events (JetStream max_age); the outbox keeps its own
+    max_age_days: float = Field(default=7, gt=0)
+    replicas: int = Field(default=1, ge=1, le=5)
+    # the publisher lease (a key in a JetStream key-value bucket): a dead holder's is taken after
+    lease_seconds: float = Field(default=5, gt=0, le=300)
+    # an API consumer that sees the store ahead of the bus for this long reads the store
+    fallback_seconds: float = Field(default=1, gt=0, le=60)
+
+    @property
+    def enabled(self) -> bool:
+        return bool(self.url)
+
+    @property
+    def servers(self) -> list[str]:
+        return [u.strip() for u in self.url.split(",") if u.strip()]
+
+
 class ReconcileSettings(BaseModel):
     """Reconciliation windows and schedule (docs/reconciliation.md)."""
 
@@ -193,6 +224,7 @@ class Settings(BaseSettings):
     paper: PaperSettings = Field(default_factory=PaperSettings)
     websocket: WebsocketSettings = Field(default_factory=WebsocketSettings)
     outbox: OutboxSettings = Field(default_factory=OutboxSettings)
+    bus: BusSettings = Field(default_factory=BusSettings)
     reconcile: ReconcileSettings = Field(default_factory=ReconcileSettings)
     signals: SignalSettings = Field(default_factory=SignalSettings)
     logging: LoggingSettings = Field(default_factory=LoggingSettings)

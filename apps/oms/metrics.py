@@ -63,6 +63,12 @@ WEBSOCKET_CLIENTS = Gauge(
     "Connected websocket clients (summed over the live API processes)",
     multiprocess_mode="livesum",
 )
+BUS_CONSUMER_LAG = Gauge(
+    "oms_bus_consumer_lag_events",
+    "Events on the bus that this API process's consumer has not received yet (bus.consume)",
+    ["process"],
+    multiprocess_mode="liveall",
+)
 
 
 def multiprocess() -> bool:

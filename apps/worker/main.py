@@ -18,6 +18,7 @@ from collections.abc import Callable
 from datetime import timedelta
 
 from apps.oms import heap, wakeup
+from apps.oms.bus.processes import WorkerBus
 from apps.oms.clock import utcnow
 from apps.oms.config import Settings
 from apps.oms.service.reconcile import command_payload
@@ -72,6 +73,9 @@ class Worker:
         self.group = GroupCommit(store) if settings.worker.group_commit else None
         # the account tasks' polls and price looks, read once for all of them
         self.shared = SharedReads(store, lambda: list(self.tasks))
+        # the events bus (bus.url): publisher, wake-ups (apps/oms/bus/processes.py)
+        self.bus = (WorkerBus(settings.bus, store, self.worker_id, self.on_wake)
+                    if settings.bus.enabled else None)  # fmt: skip
 
     async def run(self, stop: asyncio.Event) -> None:
         """Run until `stop` is set, then finish in-flight work and give the leases back."""
@@ -87,6 +91,8 @@ class Worker:
             return
         log.info("worker %s started (concurrency %d)", self.worker_id,
                  self.settings.worker.concurrency)
+        if self.bus is not None:
+            self.bus.start(stop)
         sequencing = asyncio.create_task(self.sequence_loop(stop))
         self.prices = asyncio.create_task(self.price_scheduler.run(stop))
         kicker = asyncio.create_task(self.kick_on_stop(stop))
@@ -320,7 +326,7 @@ class Worker:
         # cost ~5 statements per event (profiled: 10 of the 73 statements of a send_order)
         busy = max(cfg.poll_min_ms, SEQUENCER_BUSY_MS) / 1000
         longest = cfg.poll_max_ms / 1000
-        woken = self.wake_listener is not None
+        woken = self.wake_listener is not None or (self.bus is not None and self.bus.wakes_workers)
         idle_first = max(busy, longest / 2) if woken else busy
         interval = busy
         covered = False
@@ -376,6 +382,8 @@ class Worker:
         """Rows got their seq: the subscribed API tailers read now (stream wake-ups)."""
         if self.wake_listener is not None:
             self.stream_subscribers.notify(self.wake_listener)
+        if self.bus is not None:
+            self.bus.sequenced()
 
     async def shutdown(self, sequencing: asyncio.Task[None]) -> None:
         prices = [self.prices] if self.prices is not None else []
@@ -385,6 +393,8 @@ class Worker:
         await asyncio.sleep(0)  # let the tasks' done callbacks start their releases
         await asyncio.gather(*self.releasing, return_exceptions=True)
         await self.venues.close()
+        if self.bus is not None:
+            await self.bus.close()
         if self.wake_listener is not None:
             self.wake_listener.close()
         async with self.store.transaction() as conn:

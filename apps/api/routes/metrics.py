@@ -20,6 +20,7 @@ from apps.oms import metrics
 from apps.oms.clock import utcnow
 from apps.oms.errors import PermissionDenied
 from apps.oms.service.auth import authenticate
+from apps.oms.store import bus_state
 from apps.oms.store.gauges import StoreGauges, read_gauges
 
 router = APIRouter(tags=["health"])
@@ -28,9 +29,11 @@ router = APIRouter(tags=["health"])
 class ScrapeCollector(Collector):
     """The store's values and this API process's stream position, as of this scrape."""
 
-    def __init__(self, gauges: StoreGauges, delivered_seq: int | None) -> None:
+    def __init__(self, gauges: StoreGauges, delivered_seq: int | None,
+                 published_seq: int | None = None) -> None:  # fmt: skip
         self.gauges = gauges
         self.delivered_seq = delivered_seq
+        self.published_seq = published_seq  # on the bus (None: no bus configured)
 
     def collect(self) -> Iterator[Metric]:
         g = self.gauges
@@ -63,6 +66,12 @@ class ScrapeCollector(Collector):
                 "oms_stream_delivery_lag_events",
                 "Sequenced events this API process has not yet pushed to its websocket clients",
                 value=max(0, g.stream_head_seq - self.delivered_seq),
+            )
+        if self.published_seq is not None:
+            yield GaugeMetricFamily(
+                "oms_bus_publication_lag_events",
+                "Sequenced events not yet acknowledged by the bus (as the publisher last wrote)",
+                value=max(0, g.stream_head_seq - self.published_seq),
             )
         yield GaugeMetricFamily(
             "oms_workers_alive", "Workers with a recent heartbeat", value=g.workers_alive
@@ -115,8 +124,9 @@ async def get_metrics(
         # alive as /readyz and lease takeover count it: a beat within `dead_after_seconds`
         max_age = timedelta(seconds=settings.worker.dead_after_seconds)
         gauges = await read_gauges(conn, utcnow(), max_age)
+        published = await bus_state.published_seq(conn) if settings.bus.enabled else None
     hub = getattr(request.app.state, "stream_hub", None)
     registry = CollectorRegistry(auto_describe=False)
-    registry.register(ScrapeCollector(gauges, getattr(hub, "last_seq", None)))
+    registry.register(ScrapeCollector(gauges, getattr(hub, "last_seq", None), published))
     body = process_metrics() + generate_latest(registry)
     return Response(body, media_type=CONTENT_TYPE_LATEST)

@@ -125,6 +125,12 @@ class StreamHub:
         queue, yielding between chunks so that the send loops of healthy clients drain a burst."""
         async with self.store.read() as conn:
             events = await stream.tail(conn, self.last_seq, BATCH)
+        await self.deliver(events)
+        return len(events)
+
+    async def deliver(self, events: list[stream.StreamEvent]) -> None:
+        """Fan the next events (`seq` following `last_seq`, in order) out and let the read model
+        follow; also what a bus consumer calls (apps/api/ws/bus_hub.py)."""
         chunk = max(1, self.settings.websocket.queue_size // 2)
         for start in range(0, len(events), chunk):
             if start:
@@ -133,7 +139,6 @@ class StreamHub:
         if self.read_model is not None:
             self.read_model.take(events)
             await self.read_model.apply()  # also retries rows a failed apply left noted
-        return len(events)
 
     async def _let_queues_drain(self, limit: int) -> None:
         """Before the next chunk of a burst: give send loops up to `DRAIN_WAIT_SECONDS` to bring
