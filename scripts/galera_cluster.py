@@ -59,6 +59,25 @@ DEFAULT_SERVER = ("inter 500ms fastinter 200ms downinter 1s rise 2 fall 2 "
                   "on-marked-down shutdown-sessions observe layer4 error-limit 1 on-error mark-down")
 
 
+def socket_connect(path: Path, database: str | None = None, timeout: float = 2) -> Any:
+    """A root connection over a node's unix socket. The socket is opened here: PyMySQL leaves
+    the socket of a refused unix-socket connect open (a node that is down or starting)."""
+    import pymysql
+
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    try:
+        sock.settimeout(timeout)
+        sock.connect(str(path))
+    except OSError as exc:
+        sock.close()
+        raise pymysql.err.OperationalError(2002, f"cannot connect to {path}: {exc}") from exc
+    conn = pymysql.connect(unix_socket=str(path), user="root", password="", database=database,
+                           autocommit=True, connect_timeout=timeout,
+                           read_timeout=max(timeout, 10), defer_connect=True)
+    conn.connect(sock)
+    return conn
+
+
 def free_base(start: int = 20000, step: int = 50) -> int:
     """A base port whose whole block (base .. base+49) is free on 127.0.0.1."""
     for base in range(start, 60000, step):
@@ -254,12 +273,8 @@ class Cluster:
 
     # -- state --------------------------------------------------------------------------------
     def connect(self, i: int, database: str | None = None, timeout: float = 2) -> Any:
-        import pymysql
-
         node = self.node(i)  # by its socket: root may connect only locally until `up` grants more
-        return pymysql.connect(unix_socket=str(node.datadir.parent / f"{node.name}.sock"),
-                               user="root", password="", database=database, autocommit=True,
-                               connect_timeout=timeout, read_timeout=max(timeout, 10))
+        return socket_connect(node.datadir.parent / f"{node.name}.sock", database, timeout)
 
     def status(self, i: int) -> dict[str, str]:
         try:
@@ -474,10 +489,7 @@ class Server:
         raise TimeoutError("the server did not start")
 
     def connect(self, database: str | None = None) -> Any:
-        import pymysql
-
-        return pymysql.connect(unix_socket=str(self.root / "db.sock"), user="root", password="",
-                               database=database, autocommit=True, connect_timeout=2)
+        return socket_connect(self.root / "db.sock", database)
 
     def url(self, database: str, driver: str = "asyncmy") -> str:
         return f"mysql+{driver}://root@{self.host}:{self.port}/{database}"

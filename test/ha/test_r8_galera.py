@@ -34,8 +34,6 @@ from .conftest import cluster_stack
 
 pytestmark = [
     pytest.mark.ha, pytest.mark.mysql, pytest.mark.slow, pytest.mark.timeout(3600),
-    # pymysql leaves the socket of a refused unix-socket connect open (a node that just died)
-    pytest.mark.filterwarnings("ignore::pytest.PytestUnraisableExceptionWarning"),
 ]
 log = logging.getLogger(__name__)
 KILLS = 10

@@ -50,7 +50,6 @@ from testnet import HostNet
 
 pytestmark = [
     pytest.mark.ha, pytest.mark.mysql, pytest.mark.slow, pytest.mark.timeout(1800),
-    pytest.mark.filterwarnings("ignore::pytest.PytestUnraisableExceptionWarning"),
 ]
 log = logging.getLogger(__name__)
 DEFAULT_LIVENESS = {"OMS_WORKER__HEARTBEAT_SECONDS": "0.5", "OMS_WORKER__MISSED_HEARTBEATS": "7",
