@@ -33,7 +33,6 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -129,11 +128,8 @@ class Cluster:
             host = net.address(f"db{i}") if net else "127.0.0.1"
             self.nodes.append(Node(
                 i, host, base + i, base + 10 + i, base + 20 + i, base + 30 + i, base + 40 + i,
-                root / self.name_of(i), netns=net.netns(f"db{i}") if net else None))
+                root / f"n{i}", netns=net.netns(f"db{i}") if net else None))
         self.haproxy: subprocess.Popen[Any] | None = None
-
-    def name_of(self, i: int) -> str:
-        return f"n{i}"
 
     # -- addresses ----------------------------------------------------------------------------
     @property
@@ -498,16 +494,6 @@ class Server:
         if self.proc is not None and self.proc.poll() is None:
             self.proc.terminate()
             self.proc.wait(timeout=300)
-
-
-@contextlib.contextmanager
-def running(root: Path, **kw: Any) -> Iterator[Cluster]:
-    cluster = Cluster(root, **kw)
-    try:
-        cluster.up()
-        yield cluster
-    finally:
-        cluster.down()
 
 
 def main() -> None:

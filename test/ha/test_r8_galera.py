@@ -8,9 +8,9 @@ Ends with: every acknowledged command terminal exactly once, no duplicate comman
 order or deal, positions equal to the fold of their deals, a gap-free outbox (the pipeline's
 `invariants.check`), the books identical on all three nodes, and the API and workers never
 restarted. While no node took writes the API answered 503 `store_unavailable`, never a 500 and
-never nothing; how long each outage lasted (from the kill to the first write the API accepted
-again) is logged and written to `r8-gaps.json` (its figures are quoted in docs/deployment-ha.md;
-speed is not asserted here).
+never nothing; how long each outage lasted (from the last write the API accepted before the
+event to the first it accepted after it) is logged and written to `r8-gaps.json` (its figures
+are quoted in docs/deployment-ha.md; speed is not asserted here).
 """
 
 from __future__ import annotations
