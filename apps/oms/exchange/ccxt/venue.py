@@ -61,6 +61,7 @@ class CcxtVenue:
         self.exchange = exchange
         self.id: str = str(exchange.id)
         self.has: dict[str, Any] = exchange.has
+        self.timeframes: dict[str, Any] = dict(getattr(exchange, "timeframes", None) or {})
         self.markets_ttl_seconds = markets_ttl_seconds
         self._markets_at: float | None = None
 
