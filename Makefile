@@ -8,7 +8,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: run test test-ha ha-up ha-down ha-status lint typecheck unit install clean console chromium screenshots
+.PHONY: run test test-ha test-bots ha-up ha-down ha-status lint typecheck unit install clean console chromium screenshots
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -35,7 +35,7 @@ unit: $(STAMP)
 test: $(STAMP) console chromium nats
 	$(BIN)/ruff check apps ccxt_driver test bench scripts
 	$(BIN)/mypy
-	$(BIN)/pytest -q -n $(PYTEST_WORKERS) --dist loadscope -m "not ha"
+	$(BIN)/pytest -q -n $(PYTEST_WORKERS) --dist loadscope -m "not ha and not bots"
 
 # the HA suite (docs/deployment-ha.md): a real 3-node Galera cluster, HAProxy and test hosts in
 # network namespaces, started by the tests themselves; needs root. One process: the cluster
@@ -43,6 +43,13 @@ test: $(STAMP) console chromium nats
 test-ha: $(STAMP)
 	bash scripts/ensure-galera
 	$(BIN)/pytest -q -m ha test/ha
+
+# the bot suite (docs/bots.md): unmodified freqtrade bots trading through the gateway, from a
+# freqtrade environment of their own (scripts/ensure-freqtrade: created once, cached in
+# ~/.cache/ccxt-oms); the bots take minutes of market time, so the suite runs on its own
+test-bots: $(STAMP)
+	bash scripts/ensure-freqtrade >/dev/null
+	$(BIN)/pytest -q -m bots test/bots
 
 # a local 3-node Galera cluster + HAProxy for development and benchmarks (./data/ha; the write
 # endpoint is mysql+asyncmy://root@127.0.0.1:3340/<db>); ha-down stops it (the data stays)
