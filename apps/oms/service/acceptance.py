@@ -39,6 +39,7 @@ DOMAIN_STATUS = {
     "position_close_in_progress": 409,
     "risk_blocked": 409,
     "invalid_order_state": 409,
+    "insufficient_funds": 422,
 }
 _B36 = string.digits + string.ascii_lowercase
 
