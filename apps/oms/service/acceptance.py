@@ -76,6 +76,8 @@ class BatchShare:
 
     accounts: dict[int, dict[str, Any] | None] = field(default_factory=dict)
     limits: dict[int, dict[int, dict[str, Any]]] = field(default_factory=dict)
+    # strategy allocations by account, then strategy (`service/strategy_funds.py`)
+    allocations: dict[int, dict[int, dict[str, Any]]] = field(default_factory=dict)
     events: list[dict[str, Any]] = field(default_factory=list)
     held: list[Held] = field(default_factory=list)
     held_keys: set[tuple[Any, ...]] = field(default_factory=set)

@@ -54,7 +54,10 @@ READ = _table(FunctionClass.READ, {
     "fetch_trading_fees": "fetchTradingFees", "fetch_deposits": "fetchDeposits",
     "fetch_withdrawals": "fetchWithdrawals", "fetch_deposit_address": "fetchDepositAddress",
     "fetch_ledger": "fetchLedger", "fetch_transfers": "fetchTransfers",
-    "fetch_accounts": "fetchAccounts",
+    "fetch_accounts": "fetchAccounts", "fetch_margin_modes": "fetchMarginModes",
+    "fetch_leverage_tiers": "fetchLeverageTiers",
+    "fetch_market_leverage_tiers": "fetchMarketLeverageTiers",
+    "fetch_funding_history": "fetchFundingHistory",
 })  # fmt: skip
 TRADE = _table(FunctionClass.TRADE, {
     "create_order": "createOrder", "create_orders": "createOrders",
