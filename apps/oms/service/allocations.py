@@ -8,10 +8,12 @@ import re
 from decimal import Decimal
 from typing import Any
 
+from sqlalchemy.exc import IntegrityError
+
 from apps.oms.clock import iso_z, utcnow
 from apps.oms.domain.access import Action, Role
 from apps.oms.domain.money import to_plain
-from apps.oms.errors import NotFound, PermissionDenied, ValidationFailed
+from apps.oms.errors import Conflict, NotFound, PermissionDenied, ValidationFailed
 from apps.oms.service.principal import Principal
 from apps.oms.store import allocations as allocation_store
 from apps.oms.store import audit
@@ -90,6 +92,27 @@ async def set_allocation(
             "an allocation is a non-negative amount in a currency code such as USDT",
             details={"currency": currency, "amount": to_plain(amount)},
         )
+    for attempt in (1, 2):
+        try:
+            row = await _put(store, principal, actor, account_id, strategy_id, currency, amount,
+                             comment)  # fmt: skip
+            break
+        except IntegrityError as exc:  # a concurrent first allocation won the insert: update it
+            if attempt == 2:
+                raise Conflict("a concurrent change of the same allocation") from exc
+    return {"ok": True, "account_id": account_id, "allocation": allocation_view(row)}
+
+
+async def _put(
+    store: Store,
+    principal: Principal,
+    actor: Actor,
+    account_id: int,
+    strategy_id: int,
+    currency: str,
+    amount: Decimal,
+    comment: str,
+) -> dict[str, Any]:
     async with store.transaction() as conn:
         await _linked(conn, account_id, strategy_id)
         before = (
@@ -106,8 +129,7 @@ async def set_allocation(
             after={"strategy_id": strategy_id, "currency": currency, "amount": to_plain(amount)},
             comment=comment,
         )  # fmt: skip
-        row = (await allocation_store.allocations_of(conn, account_id))[strategy_id]
-    return {"ok": True, "account_id": account_id, "allocation": allocation_view(row)}
+        return (await allocation_store.allocations_of(conn, account_id))[strategy_id]
 
 
 async def clear_allocation(
