@@ -2,15 +2,18 @@
 uvicorn and a real worker on both stores: allocations set/read/cleared and audited, the
 restricted key's `fetch_balance` answering its allocation, acceptance refusing an order beyond
 it (`insufficient_funds`, also within one batch), closing orders never refused, each bot seeing
-only its own orders, deals and positions, and the `/ccxt` functions a futures bot needs."""
+only its own orders, deals and positions, and the `/ccxt` functions a futures bot needs.
+The tests share one account of their own and run in file order (a bot's books carry over)."""
 
 from __future__ import annotations
 
+import asyncio
 import secrets
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
+import ccxt
 import httpx
 import pytest
 from sqlalchemy import select
@@ -21,6 +24,7 @@ from apps.oms.service import admin
 from apps.oms.store.audit import CLI_ACTOR
 from apps.oms.store.strategies import create_strategy
 from apps.oms.store.tables import audit_log
+from ccxt_driver import OmsCcxtProExchange
 from test.api.live.conftest import PEPPER, Stack
 
 pytestmark = pytest.mark.mysql
@@ -306,3 +310,57 @@ async def test_restricted_funding_history_comes_from_its_own_deals(
     other = await call(stack, bots.bot_a, "POST", path,
                        {"args": [None, None, None, {"strategy_id": bots.strategy_b}]})
     assert error(other)["code"] == "strategy_permission_denied"
+
+
+async def test_the_driver_reads_the_allocation_and_raises_insufficient_funds(
+    stack: Stack, bots: Bots
+) -> None:
+    """What freqtrade meets through `ccxt_driver`: its balance is the allocation, an order beyond
+    it raises CCXT `InsufficientFunds` (the bot carries on)."""
+    await allocate(stack, bots, bots.strategy_b, "500")
+    ex = OmsCcxtProExchange(api_key=bots.bot_b, account_id=bots.account_id, base_url=stack.url,
+                            strategy_id=bots.strategy_b, timeout_seconds=20)  # fmt: skip
+    try:
+        wire = (await balance(stack, bots.bot_b, bots)).json()["result"]["USDT"]
+        fetched = await ex.fetch_balance()
+        for key in ("free", "used", "total"):
+            assert D(str(fetched["USDT"][key])) == D(wire[key]), key
+        with pytest.raises(ccxt.InsufficientFunds):
+            await ex.create_order("BTC/USDT", "limit", "buy", "0.02", "40000")
+    finally:
+        await ex.close()
+
+
+async def test_concurrent_orders_cannot_both_spend_the_same_free_balance(
+    stack: Stack, bots: Bots
+) -> None:
+    """Two requests at once, each needing more than half of the free balance: the allocation row
+    lock serialises them, exactly one is accepted."""
+    await allocate(stack, bots, bots.strategy_a, "0")
+    total = D((await balance(stack, bots.bot_a, bots)).json()["result"]["USDT"]["total"])
+    await allocate(stack, bots, bots.strategy_a, str(D(1000) - total))  # total 1000 exactly
+    assert (await balance(stack, bots.bot_a, bots)).json()["result"]["USDT"]["free"] == "1000"
+    one = order(bots, bots.strategy_a, qty="0.015")  # 600.6 each
+    answers = await asyncio.gather(*(send(stack, bots.bot_a, one) for _ in range(2)))
+    assert sorted(r.status_code for r in answers) == [200, 422], [r.text for r in answers]
+    cancel = {"account_id": bots.account_id, "command": "cancel_all_orders",
+              "payload": {"strategy_ids": [bots.strategy_a]}}  # fmt: skip
+    assert (await send(stack, bots.pm_key, cancel, wait="completed")).status_code == 200
+
+
+async def test_swap_orders_hold_margin_at_the_accounts_leverage(stack: Stack, bots: Bots) -> None:
+    await allocate(stack, bots, bots.strategy_a, "0")
+    total = D((await balance(stack, bots.bot_a, bots)).json()["result"]["USDT"]["total"])
+    await allocate(stack, bots, bots.strategy_a, str(D(1000) - total))
+    leverage = await call(stack, bots.bot_a, "POST", f"/ccxt/{bots.account_id}/set_leverage",
+                          {"args": [4, "BTC/USDT:USDT"]})  # fmt: skip
+    assert leverage.status_code == 200, leverage.text
+    placed = await send(stack, bots.bot_a, order(bots, bots.strategy_a, symbol="BTC/USDT:USDT",
+                                                 qty="0.01", price="40000"))  # fmt: skip
+    assert placed.status_code == 200, placed.text
+    # 400 / 4 + 400 x 0.0005 (the swap's highest fee rate) = 100.2
+    usdt = (await balance(stack, bots.bot_a, bots)).json()["result"]["USDT"]
+    assert usdt == {"free": "899.8", "used": "100.2", "total": "1000"}
+    cancel = {"account_id": bots.account_id, "command": "cancel_all_orders",
+              "payload": {"strategy_ids": [bots.strategy_a]}}  # fmt: skip
+    assert (await send(stack, bots.pm_key, cancel, wait="completed")).status_code == 200
