@@ -142,6 +142,21 @@ def check_funds(funds: StrategyFunds, order: Reserve, strategy_id: int) -> None:
     """Raise `InsufficientFunds` when `order` would hold more than the strategy's free balance
     in the order's currency. Callers do not check closing orders (never refused for funds)."""
     currency, needed = reservation(order)
+    _refuse_beyond_free(funds, currency, needed, strategy_id)
+
+
+def check_change(funds: StrategyFunds, old: Reserve, new: Reserve, strategy_id: int) -> None:
+    """An amended open order (`old`, counted in `funds`, becoming `new`): refused only when it
+    would hold more than before by more than the free balance; holding less always passes."""
+    currency, before = reservation(old)
+    _, after = reservation(new)
+    if after > before:
+        _refuse_beyond_free(funds, currency, after - before, strategy_id)
+
+
+def _refuse_beyond_free(
+    funds: StrategyFunds, currency: str, needed: Decimal, strategy_id: int
+) -> None:
     line = strategy_balance(funds).get(currency)
     free = line.free if line is not None else ZERO
     if quantize(needed) > free:

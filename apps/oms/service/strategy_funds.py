@@ -13,6 +13,7 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from apps.oms.clock import iso_z, utcnow
+from apps.oms.domain import allocation as allocation_rules
 from apps.oms.domain.allocation import (
     BalanceLine,
     Holding,
@@ -200,23 +201,29 @@ async def restricted_funding_history(
     return items[-limit:] if isinstance(limit, int) and limit > 0 else items
 
 
-async def check_allocation(
-    ctx: Ctx, strategy_id: int, symbol: str, side: Side, qty: Decimal, price: Decimal | None
-) -> None:
-    """Refuse (`insufficient_funds`) an order of `strategy_id` beyond its allocation's free
-    balance; nothing to check without an allocation. Callers skip closing orders. The
-    allocation row is locked (acceptances of one strategy's orders serialise on it) and the
-    batch's held orders are written first, so they count among the strategy's open orders."""
+async def _locked_allocation(ctx: Ctx, strategy_id: int) -> Mapping[str, Any] | None:
+    """The strategy's allocation row, locked (acceptances of one strategy's orders serialise on
+    it); None without one (the account's allocations are read once per batch)."""
     allocations = ctx.share.allocations.get(ctx.account_id)
     if allocations is None:
         allocations = await allocation_store.allocations_of(ctx.conn, ctx.account_id)
         ctx.share.allocations[ctx.account_id] = allocations
     if strategy_id <= 0 or strategy_id not in allocations:
-        return
+        return None
     locked = await allocation_store.allocations_of(
         ctx.conn, ctx.account_id, lock_strategy=strategy_id
     )
-    if strategy_id not in locked:  # cleared since the batch read it
+    return locked.get(strategy_id)  # None: cleared since the batch read it
+
+
+async def check_allocation(
+    ctx: Ctx, strategy_id: int, symbol: str, side: Side, qty: Decimal, price: Decimal | None
+) -> None:
+    """Refuse (`insufficient_funds`) an order of `strategy_id` beyond its allocation's free
+    balance; nothing to check without an allocation. Callers skip closing orders. The batch's
+    held orders are written first, so they count among the strategy's open orders."""
+    allocation = await _locked_allocation(ctx, strategy_id)
+    if allocation is None:
         return
     await ctx.write_held()
     if price is None:
@@ -227,6 +234,26 @@ async def check_allocation(
             "strategy",
         )
     terms = await terms_book(ctx.conn, ctx.account)
-    funds = await load_funds(ctx.conn, ctx.account, [strategy_id], locked[strategy_id], terms,
-                             ctx.now)  # fmt: skip
+    funds = await load_funds(ctx.conn, ctx.account, [strategy_id], allocation, terms, ctx.now)
     check_funds(funds, Reserve(side, qty, price, terms.of(symbol)), strategy_id)
+
+
+async def check_change(
+    ctx: Ctx, order: Mapping[str, Any], new_qty: Decimal | None, new_price: Decimal | None
+) -> None:
+    """Refuse a `change_order` that would make an open order of a strategy with an allocation
+    hold more than the free balance allows (reduce-only orders and smaller holds pass)."""
+    strategy_id = int(order["strategy_id"])
+    allocation = await _locked_allocation(ctx, strategy_id)
+    price: Decimal | None = order["price"] or order["trigger_price"] or order["stop_price"]
+    price = price if price is not None else new_price
+    if allocation is None or order["reduce_only"] or price is None:
+        return
+    await ctx.write_held()
+    book = await terms_book(ctx.conn, ctx.account)
+    terms = book.of(str(order["symbol"]))
+    side, filled = Side(order["side"]), order["filled_qty"]
+    old = Reserve(side, order["qty"] - filled, price, terms)
+    new = Reserve(side, (new_qty or order["qty"]) - filled, new_price or price, terms)
+    funds = await load_funds(ctx.conn, ctx.account, [strategy_id], allocation, book, ctx.now)
+    allocation_rules.check_change(funds, old, new, strategy_id)

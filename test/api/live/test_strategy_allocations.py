@@ -364,3 +364,26 @@ async def test_swap_orders_hold_margin_at_the_accounts_leverage(stack: Stack, bo
     cancel = {"account_id": bots.account_id, "command": "cancel_all_orders",
               "payload": {"strategy_ids": [bots.strategy_a]}}  # fmt: skip
     assert (await send(stack, bots.pm_key, cancel, wait="completed")).status_code == 200
+
+
+async def test_amending_an_order_beyond_the_allocation_is_refused(
+    stack: Stack, bots: Bots
+) -> None:
+    await allocate(stack, bots, bots.strategy_a, "0")
+    total = D((await balance(stack, bots.bot_a, bots)).json()["result"]["USDT"]["total"])
+    await allocate(stack, bots, bots.strategy_a, str(D(1000) - total))
+    placed = await send(stack, bots.bot_a, order(bots, bots.strategy_a, qty="0.02"))  # 800.8
+    assert placed.status_code == 200, placed.text
+    order_id = placed.json()["results"][0]["order_id"]
+
+    def change(**payload: str) -> dict[str, Any]:
+        return {"account_id": bots.account_id, "command": "change_order",
+                "payload": {"order_id": order_id, **payload}}  # fmt: skip
+
+    bigger = await send(stack, bots.bot_a, change(new_qty="0.025"))  # +200.2 > 199.2 free
+    assert (bigger.status_code, error(bigger)["code"]) == (422, "insufficient_funds")
+    smaller = await send(stack, bots.bot_a, change(new_qty="0.01"))
+    assert smaller.status_code == 200, smaller.text
+    cancel = {"account_id": bots.account_id, "command": "cancel_all_orders",
+              "payload": {"strategy_ids": [bots.strategy_a]}}  # fmt: skip
+    assert (await send(stack, bots.pm_key, cancel, wait="completed")).status_code == 200

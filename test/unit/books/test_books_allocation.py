@@ -15,6 +15,7 @@ from apps.oms.domain.allocation import (
     Reserve,
     StrategyFunds,
     Terms,
+    check_change,
     check_funds,
     reservation,
     strategy_balance,
@@ -202,3 +203,33 @@ def test_allocation_reduce_only_swap_orders_hold_nothing(funds: StrategyFunds, o
     swap = Reserve(order.side, order.qty, order.price,
                    Terms(False, "BTC", "USDT", leverage=D(2)), reduce_only=True)  # fmt: skip
     assert reservation(swap) == ("USDT", D(0))
+
+
+def test_allocation_amending_an_order_counts_only_the_extra_hold() -> None:
+    resting = Reserve(Side.BUY, D("0.02"), D(40000), SPOT)  # holds 800.8 of 1,000
+    funds = StrategyFunds("USDT", D(1000), reserves=(resting,))
+    check_change(funds, resting, Reserve(Side.BUY, D("0.024"), D(40000), SPOT), 1)  # +160.16
+    with pytest.raises(InsufficientFunds) as err:
+        check_change(funds, resting, Reserve(Side.BUY, D("0.025"), D(40000), SPOT), 1)
+    assert (err.value.details["needed"], err.value.details["free"]) == ("200.2", "199.2")
+    overdrawn = StrategyFunds("USDT", D(1), reserves=(resting,))  # allocation lowered since
+    check_change(overdrawn, resting, Reserve(Side.BUY, D("0.01"), D(40000), SPOT), 1)
+
+
+@FAST
+@given(funds_st, reserves, qtys, prices)
+def test_allocation_change_refuses_iff_the_extra_hold_exceeds_free(
+    funds: StrategyFunds, old: Reserve, qty: Decimal, price: Decimal
+) -> None:
+    with_old = StrategyFunds(funds.currency, funds.allocation, funds.realized, funds.holdings,
+                             (*funds.reserves, old))  # fmt: skip
+    new = Reserve(old.side, qty, price, old.terms, old.reduce_only)
+    currency, before = reservation(old)
+    extra = reservation(new)[1] - before
+    line = strategy_balance(with_old).get(currency)
+    free = line.free if line else D(0)
+    if extra > 0 and extra.quantize(D("1e-18")) > free:
+        with pytest.raises(InsufficientFunds):
+            check_change(with_old, old, new, 1)
+    else:
+        check_change(with_old, old, new, 1)
