@@ -55,27 +55,55 @@ def _driver_class(module_name: str) -> Any:
 
 
 def patch(module: ModuleType) -> None:
-    """Add the gateway classes (and in aggressive mode, replace the listed exchanges)."""
+    """Add the gateway classes (and in aggressive mode, replace the listed exchanges).
+
+    Replaced exchanges are built on first access (the module's `__getattr__`), not here: this
+    runs while CCXT is being imported, possibly by the driver itself (`ccxt_driver.pro` imports
+    `ccxt.async_support`), and building a class then would import the half-initialised driver."""
     name = module.__name__
     previous = getattr(module, "__getattr__", None)
+    replaced: dict[str, Any] = {}
+    for exchange_id in _settings["override"]:
+        original = module.__dict__.pop(exchange_id, None)
+        replaced[exchange_id] = original
 
     def lazy(attr: str) -> Any:
         if attr == "oms":
             return _driver_class(name)
         if attr == "oms_exchange":
             return lambda config=None, **kw: _driver_class(name)(env_config(config), **kw)
+        if attr in replaced:
+            built = venue_class(name, attr, replaced[attr])
+            setattr(module, attr, built)  # later lookups find it directly
+            return built
         if previous is not None:
             return previous(attr)
         raise AttributeError(f"module {name!r} has no attribute {attr!r}")
 
     module.__getattr__ = lazy  # type: ignore[method-assign]
-    for exchange_id in _settings["override"]:
-        base = _driver_class(name)
 
-        def __init__(self: Any, config: dict[str, Any] | None = None, _base: Any = base) -> None:
-            _base.__init__(self, env_config(config, venue=True))
 
-        setattr(module, exchange_id, type(exchange_id, (base,), {"__init__": __init__}))
+def venue_class(module_name: str, exchange_id: str, original: Any) -> Any:
+    """The gateway class standing for `exchange_id`: configured from `CCXT_OMS_*` (the venue's
+    own keys are ignored) and presenting that exchange's identity (`ccxt_driver.identity`)."""
+
+    base = _driver_class(module_name)
+
+    def __init__(self: Any, config: dict[str, Any] | None = None, _base: Any = base) -> None:
+        _base.__init__(self, env_config(config, venue=True))
+
+    name = exchange_id
+    if original is not None:
+        try:  # describe() reads no state: an uninitialised instance is enough (no I/O)
+            name = str(object.__new__(original).describe()["name"])
+        except Exception:  # a describe() that needs more: keep the id
+            name = exchange_id
+    from ccxt_driver import identity  # CCXT is imported by now
+
+    asynchronous = module_name != "ccxt"
+    attributes = {"__init__": __init__, "oms_identity": (exchange_id, name),
+                  **identity.methods(exchange_id, asynchronous)}  # fmt: skip
+    return type(exchange_id, (base,), attributes)
 
 
 class _Loader(importlib.abc.Loader):

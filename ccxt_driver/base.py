@@ -25,21 +25,22 @@ OMS_HAS = {
     "fetchCanceledOrders": True, "fetchMyTrades": True, "fetchPositions": True,
     "fetchPosition": True, "closePosition": True, "closeAllPositions": False,
     "omsClosePosition": True, "omsCloseBy": True, "omsMergePositions": True,
-    "omsSetPositionTargets": True,
+    "omsSetPositionTargets": True, "fetchFundingHistory": True,
 }  # fmt: skip
 # venue capabilities taken from the gateway (`GET /ccxt/{account_id}/has`) into `has`: the market
 # types, the reads the driver passes to the venue, and the venue functions forwarded raw
 # (`VENUE_FUNCTIONS`). Every other OMS key keeps the OMS value (the OMS features stay True).
 MARKET_TYPES = ("spot", "margin", "swap", "future", "option")
 VENUE_READS = ("fetchMarkets", "fetchTicker", "fetchTickers", "fetchOrderBook",
-               "fetchL2OrderBook", "fetchTrades", "fetchOHLCV", "fetchBalance")  # fmt: skip
+               "fetchL2OrderBook", "fetchTrades", "fetchOHLCV", "fetchBalance", "fetchTradingFee",
+               "fetchTradingFees", "fetchLeverageTiers", "fetchMarketLeverageTiers")  # fmt: skip
 # venue-only functions the driver forwards to `/ccxt/{account_id}/{func}` (raw gateway result,
 # exact strings); a call the venue or the key's grants do not allow raises as the gateway says
 VENUE_FUNCTIONS = (
     "fetch_status", "fetch_time", "fetch_bids_asks", "fetch_mark_ohlcv", "fetch_index_ohlcv",
     "fetch_funding_rate", "fetch_funding_rates", "fetch_funding_rate_history",
     "fetch_open_interest", "fetch_leverage", "fetch_leverages", "fetch_margin_mode",
-    "fetch_position_mode", "fetch_trading_fee", "fetch_trading_fees", "fetch_deposits",
+    "fetch_position_mode", "fetch_margin_modes", "fetch_deposits",
     "fetch_withdrawals", "fetch_deposit_address", "fetch_ledger", "fetch_transfers",
     "fetch_accounts", "withdraw", "transfer", "set_leverage", "set_margin_mode",
     "set_position_mode", "set_margin", "add_margin", "reduce_margin", "create_deposit_address",
@@ -63,6 +64,39 @@ def merged_has(own: dict[str, Any], venue: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
+# CCXT's `timeframes` until the gateway says which the venue serves (`GET /ccxt/{id}/has`,
+# read by `load_markets`): the paper venue's, the default venue of the gateway
+DEFAULT_TIMEFRAMES = {tf: tf for tf in ("1m", "5m", "15m", "30m", "1h", "4h", "1d")}
+_ORDER_FEATURES = {
+    "marginMode": False, "triggerPrice": True, "triggerPriceType": None,
+    "triggerDirection": False, "stopLossPrice": True, "takeProfitPrice": True,
+    "attachedStopLossTakeProfit": None, "hedged": False, "leverage": False,
+    "marketBuyByCost": False, "marketBuyRequiresPrice": False, "selfTradePrevention": False,
+    "trailing": False, "iceberg": False,
+    "timeInForce": {"IOC": True, "FOK": True, "PO": True, "GTD": False},
+}  # fmt: skip
+_MARKET_FEATURES = {
+    "sandbox": False,
+    "createOrder": _ORDER_FEATURES,
+    "createOrders": None,
+    "fetchMyTrades": {"marginMode": False, "limit": 500, "daysBack": None, "untilDays": None,
+                      "symbolRequired": False},
+    "fetchOrder": {"marginMode": False, "trigger": False, "trailing": False,
+                   "symbolRequired": False},
+    "fetchOpenOrders": {"marginMode": False, "limit": None, "trigger": False, "trailing": False,
+                        "symbolRequired": False},
+    "fetchOrders": {"marginMode": False, "limit": 500, "daysBack": None, "untilDays": None,
+                    "trigger": False, "trailing": False, "symbolRequired": False},
+    "fetchClosedOrders": {"marginMode": False, "limit": 500, "daysBack": None,
+                          "daysBackCanceled": None, "untilDays": None, "trigger": False,
+                          "trailing": False, "symbolRequired": False},
+    "fetchOHLCV": {"limit": 1000},
+}  # fmt: skip
+# CCXT's `features` (per market type: what the unified methods accept); paged OMS reads serve
+# 500 rows a page, the venues' candles 1,000 a call
+OMS_FEATURES = {"spot": _MARKET_FEATURES, "swap": {"linear": _MARKET_FEATURES, "inverse": None},
+                "future": {"linear": None, "inverse": None}}  # fmt: skip
+
 OMS_OPTIONS = {
     "maxPages": 20,  # paged OMS reads: at most this many pages of 500 rows per call
     "pollInterval": 1.0,  # seconds: watch_* polling (market data, and the socket fallback)
@@ -80,6 +114,8 @@ class OmsBase:
     base_url: str
     oms_account: dict[str, Any] | None
     oms_venue_has: dict[str, Any] | None
+    oms_venue_timeframes: dict[str, str] | None
+    oms_identity: tuple[str, str] | None = None
 
     if TYPE_CHECKING:
 
@@ -118,6 +154,7 @@ class OmsBase:
         self.base_url = str(url).rstrip("/")
         self.oms_account = None
         self.oms_venue_has = None
+        self.oms_venue_timeframes = None
         return cfg
 
     def describe(self) -> Any:
@@ -125,22 +162,34 @@ class OmsBase:
         venue = getattr(self, "oms_venue_has", None)
         if venue is not None:  # loaded from the gateway (`load_markets` / `load_venue_has`)
             described["has"] = merged_has(described["has"], venue)
+        timeframes = getattr(self, "oms_venue_timeframes", None)
+        if timeframes:
+            described["timeframes"] = dict(timeframes)
         return described
 
-    def _set_venue_has(self, venue: dict[str, Any] | None) -> dict[str, Any]:
-        """Remember the venue's `has` and merge it into `self.has`; returns `self.has`."""
+    def _set_venue_has(self, venue: dict[str, Any] | None,
+                       timeframes: dict[str, Any] | None = None) -> dict[str, Any]:
+        """Remember the venue's `has` (and `timeframes`) and merge them into `self.has` and
+        `self.timeframes`; returns `self.has`."""
         own: dict[str, Any] = getattr(self, "has", None) or {}
         if venue is not None:
             self.oms_venue_has = venue
             self.options["venueHas"] = venue
             own = merged_has(own, venue)
             setattr(self, "has", own)  # noqa: B010 - CCXT's attribute, untyped for mypy
+        if timeframes:
+            self.oms_venue_timeframes = {str(k): str(v) for k, v in timeframes.items()}
+            setattr(self, "timeframes", dict(self.oms_venue_timeframes))  # noqa: B010
         return own
 
     def _oms_describe(self) -> dict[str, Any]:
+        """`id` and `name` are the gateway's, or those of the exchange this class stands for
+        when the autopatch replaced one (`oms_identity`, e.g. `("binance", "Binance")`): a
+        program that decides by the exchange's identity (freqtrade does) sees one exchange."""
+        exchange_id, name = getattr(self, "oms_identity", None) or ("oms", "ccxt-oms gateway")
         return {
-            "id": "oms",
-            "name": "ccxt-oms gateway",
+            "id": exchange_id,
+            "name": name,
             "countries": [],
             "version": "v1",
             "rateLimit": 0,
@@ -149,6 +198,8 @@ class OmsBase:
             "requiredCredentials": {"apiKey": True, "secret": False},
             "urls": {"api": {"rest": DEFAULT_BASE_URL}, "doc": ["ccxt_driver/README.md"]},
             "has": OMS_HAS,
+            "timeframes": DEFAULT_TIMEFRAMES,
+            "features": OMS_FEATURES,
             "options": OMS_OPTIONS,
         }
 

@@ -81,6 +81,23 @@ class OmsCcxtExchange(OmsBase, ccxt.Exchange):
     def fetch_balance(self, params: S | None = None) -> S:
         return self._run(plans.fetch_balance(self, params))
 
+    def fetch_trading_fee(self, symbol: str, params: S | None = None) -> S:
+        return self._run(plans.fetch_trading_fee(self, symbol, params))
+
+    def fetch_trading_fees(self, params: S | None = None) -> S:
+        return self._run(plans.fetch_trading_fees(self, params))
+
+    def fetch_leverage_tiers(self, symbols: list[str] | None = None, params: S | None = None
+                             ) -> S:
+        return self._run(plans.fetch_leverage_tiers(self, symbols, params))
+
+    def fetch_market_leverage_tiers(self, symbol: str, params: S | None = None) -> L:
+        return self._run(plans.fetch_market_leverage_tiers(self, symbol, params))
+
+    def fetch_funding_history(self, symbol: str | None = None, since: int | None = None,
+                              limit: int | None = None, params: S | None = None) -> L:
+        return self._run(plans.fetch_funding_history(self, symbol, since, limit, params))
+
     # orders (/oms)
     def create_order(self, symbol: str, type: str, side: str, amount: Any, price: Any = None,
                      params: S | None = None) -> S:

@@ -13,7 +13,7 @@ from typing import Any, TypeVar
 
 import ccxt
 
-from ccxt_driver import structures
+from ccxt_driver import identity, structures
 from ccxt_driver.errors import exception_for
 
 T = TypeVar("T")
@@ -169,7 +169,9 @@ def load_venue_has(ex: Any) -> Plan[Structure]:
             raise
         return ex._set_venue_has(None)  # type: ignore[no-any-return]
     venue = answer.get("has") if isinstance(answer, dict) else None
-    return ex._set_venue_has(venue if isinstance(venue, dict) else None)  # type: ignore[no-any-return]
+    timeframes = answer.get("timeframes") if isinstance(answer, dict) else None
+    return ex._set_venue_has(venue if isinstance(venue, dict) else None,  # type: ignore[no-any-return]
+                             timeframes if isinstance(timeframes, dict) else None)
 
 
 def fetch_ticker(ex: Any, symbol: str, params: Structure | None) -> Plan[Structure]:
@@ -282,10 +284,59 @@ def fetch_my_trades(ex: Any, symbol: str | None, since: int | None, limit: int |
         if params.get(key) is not None:
             query[key] = params[key]
     rows = yield from paged(ex, "/oms/deals", query, since, limit)
+    rows = [r for r in rows if r.get("reason") != "funding"]  # fetch_funding_history has them
     if not params.get("include_internal"):
         rows = [r for r in rows if r.get("exchange_trade_id") is not None]
     parsed = ex.sort_by([structures.trade(ex, r) for r in rows], "timestamp")
     return ex.filter_by_symbol_since_limit(parsed, symbol, since, limit, since is None)  # type: ignore[no-any-return]
+
+
+def fetch_funding_history(ex: Any, symbol: str | None, since: int | None, limit: int | None,
+                          params: Structure | None) -> Plan[list[Structure]]:
+    """Funding payments of the key's books (the OMS funding deals: one per position and
+    funding time), CCXT's FundingHistory structure, oldest first."""
+    query = _scope(ex, symbol, params or {})
+    rows = yield from paged(ex, "/oms/deals", query, since, limit)
+    settle: dict[str, str | None] = {}
+    out = []
+    for row in rows:
+        if row.get("reason") != "funding":
+            continue
+        sym = str(row.get("symbol"))
+        if sym not in settle:
+            market = (ex.markets or {}).get(sym) or {}
+            settle[sym] = market.get("settle") or market.get("quote")
+        out.append(structures.funding_payment(ex, row, settle[sym]))
+    parsed = ex.sort_by(out, "timestamp")
+    return ex.filter_by_symbol_since_limit(parsed, symbol, since, limit, since is None)  # type: ignore[no-any-return]
+
+
+def fetch_trading_fee(ex: Any, symbol: str, params: Structure | None) -> Plan[Structure]:
+    raw = yield from gateway(ex, "fetch_trading_fee", symbol, params or {})
+    return structures.trading_fee(ex, raw)
+
+
+def fetch_trading_fees(ex: Any, params: Structure | None) -> Plan[Structure]:
+    raw = yield from gateway(ex, "fetch_trading_fees", params or {})
+    return {sym: structures.trading_fee(ex, fee) for sym, fee in (raw or {}).items()}
+
+
+def _tiers(ex: Any, raw: list[Structure]) -> list[Structure]:
+    standing_for = (getattr(ex, "oms_identity", None) or ("",))[0]
+    cum = identity.binance_cum(raw) if standing_for in identity.ANSWERS else None
+    return structures.leverage_tiers(ex, raw, cum)
+
+
+def fetch_leverage_tiers(ex: Any, symbols: list[str] | None, params: Structure | None
+                         ) -> Plan[Structure]:
+    raw = yield from gateway(ex, "fetch_leverage_tiers", symbols, params or {})
+    return {sym: _tiers(ex, tiers) for sym, tiers in (raw or {}).items()}
+
+
+def fetch_market_leverage_tiers(ex: Any, symbol: str, params: Structure | None
+                                ) -> Plan[list[Structure]]:
+    raw = yield from gateway(ex, "fetch_market_leverage_tiers", symbol, params or {})
+    return _tiers(ex, raw or [])
 
 
 # --- positions -------------------------------------------------------------------------------

@@ -102,6 +102,23 @@ class OmsCcxtProExchange(OmsBase, ccxt_async.Exchange):
     async def fetch_balance(self, params: S | None = None) -> S:
         return await self._run(plans.fetch_balance(self, params))
 
+    async def fetch_trading_fee(self, symbol: str, params: S | None = None) -> S:
+        return await self._run(plans.fetch_trading_fee(self, symbol, params))
+
+    async def fetch_trading_fees(self, params: S | None = None) -> S:
+        return await self._run(plans.fetch_trading_fees(self, params))
+
+    async def fetch_leverage_tiers(self, symbols: list[str] | None = None,
+                                   params: S | None = None) -> S:
+        return await self._run(plans.fetch_leverage_tiers(self, symbols, params))
+
+    async def fetch_market_leverage_tiers(self, symbol: str, params: S | None = None) -> L:
+        return await self._run(plans.fetch_market_leverage_tiers(self, symbol, params))
+
+    async def fetch_funding_history(self, symbol: str | None = None, since: int | None = None,
+                                    limit: int | None = None, params: S | None = None) -> L:
+        return await self._run(plans.fetch_funding_history(self, symbol, since, limit, params))
+
     # orders (/oms)
     async def create_order(self, symbol: str, type: str, side: str, amount: Any,
                            price: Any = None, params: S | None = None) -> S:

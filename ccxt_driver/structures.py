@@ -243,3 +243,42 @@ def public_trade(ex: Any, raw: Structure) -> Structure:
 
 def ohlcv(ex: Any, rows: list[list[Any]]) -> list[list[Any]]:
     return [[int(r[0]), *(_num(ex, v) for v in r[1:6])] for r in rows]
+
+
+def trading_fee(ex: Any, raw: Structure) -> Structure:
+    """CCXT's TradingFeeInterface from the venue's (numbers as strings on the wire)."""
+    return {
+        "info": raw.get("info", raw), "symbol": raw.get("symbol"),
+        "maker": _num(ex, raw.get("maker")), "taker": _num(ex, raw.get("taker")),
+        "percentage": raw.get("percentage", True), "tierBased": raw.get("tierBased", False),
+    }  # fmt: skip
+
+
+def leverage_tiers(ex: Any, raw: list[Structure], cum: list[str] | None = None
+                   ) -> list[Structure]:
+    """CCXT's LeverageTier list of one market; `cum` adds Binance's maintenance amount to each
+    tier's `info` (the driver standing for Binance, `identity.binance_cum`)."""
+    out = []
+    for index, tier in enumerate(raw):
+        info = dict(tier.get("info") or {})
+        if cum is not None and "cum" not in info:
+            info["cum"] = cum[index]
+        out.append({
+            "tier": _num(ex, tier.get("tier")), "symbol": tier.get("symbol"),
+            "currency": tier.get("currency"),
+            **{key: _num(ex, tier.get(key)) for key in
+               ("minNotional", "maxNotional", "maintenanceMarginRate", "maxLeverage")},
+            "info": info,
+        })  # fmt: skip
+    return out
+
+
+def funding_payment(ex: Any, row: Structure, currency: str | None) -> Structure:
+    """CCXT's FundingHistory entry from an OMS funding deal (`pnl` = the payment, negative
+    when paid)."""
+    when = ms(ex, row.get("executed_at"))
+    return {
+        "info": row, "symbol": row.get("symbol"), "code": currency, "timestamp": when,
+        "datetime": ex.iso8601(when) if when is not None else None,
+        "id": str(row.get("exchange_trade_id") or row["id"]), "amount": _num(ex, row.get("pnl")),
+    }  # fmt: skip

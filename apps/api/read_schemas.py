@@ -308,6 +308,8 @@ class Capabilities(BaseModel):
     account_id: int
     venue: str | None
     has: dict[str, bool | str | None]
+    timeframes: dict[str, str] = Field(
+        description="CCXT's `timeframes`: candle periods `fetch_ohlcv` serves (name → venue's)")
 
 
 class FleetWorker(BaseModel):

@@ -24,9 +24,26 @@ ex = ccxt.oms_exchange()
 out["factory"] = [type(ex).__name__, ex.account_id, ex.strategy_id, ex.apiKey, ex.base_url]
 b = ccxt.binance({"apiKey": "venue-key", "secret": "s"})
 out["binance"] = [type(b).__mro__[1].__name__, b.account_id, b.apiKey]
+out["identity"] = [b.id, b.name, sorted(b.timeframes)]
+out["one_way"] = [b.fapiPrivateGetPositionSideDual(), b.fapiPrivateGetMultiAssetsMargin(),
+                  b.sapi_get_spot_delist_schedule()]
 pb = ccxt.pro.binance({})
 out["pro_binance"] = type(pb).__mro__[1].__name__
+import asyncio
+out["pro_one_way"] = asyncio.run(pb.fapiPrivateGetPositionSideDual())
+out["bybit"] = [ccxt.bybit().id, type(ccxt.bybit()).__mro__[1].__name__]
 print(json.dumps(out))
+"""
+# the driver imported first, CCXT by it: the replaced constructors must not import the
+# half-initialised driver (a circular ImportError before they were built lazily)
+DRIVER_FIRST = """
+import json, site, sys
+site.addsitedir(sys.argv[1])
+from ccxt_driver import OmsCcxtProExchange
+from ccxt_driver import OmsCcxtExchange
+import ccxt.pro
+print(json.dumps([OmsCcxtProExchange.__name__, ccxt.pro.binance.__mro__[1].__name__,
+                  ccxt.pro.binance({}).name]))
 """
 
 
@@ -66,7 +83,16 @@ def test_safe_then_aggressive_in_a_site_directory(tmp_path: Path) -> None:
     assert aggressive.returncode == 0, aggressive.stderr
     out = json.loads(aggressive.stdout)
     assert out["binance"] == ["OmsCcxtExchange", 7, "k-123"]
+    # it stands for Binance: the identity programs decide by, the gateway's timeframes until
+    # load_markets reads the venue's, and Binance's account-mode endpoints answered one-way
+    assert out["identity"] == ["binance", "Binance", ["15m", "1d", "1h", "1m", "30m", "4h", "5m"]]
+    assert out["one_way"] == [{"dualSidePosition": False}, {"multiAssetsMargin": False}, []]
     assert out["pro_binance"] == "OmsCcxtProExchange"
+    assert out["pro_one_way"] == {"dualSidePosition": False}
+    assert out["bybit"] == ["bybit", "Exchange"]  # not listed: CCXT's own
+    first = run(["-c", DRIVER_FIRST, site_dir], cwd=tmp_path)
+    assert first.returncode == 0, first.stderr
+    assert json.loads(first.stdout) == ["OmsCcxtProExchange", "OmsCcxtProExchange", "Binance"]
     assert cli("uninstall", "--site-dir", site_dir)["removed"] is True
     assert not (Path(site_dir) / "ccxt_oms_autopatch.pth").exists()
 

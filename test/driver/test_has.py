@@ -56,6 +56,9 @@ def test_load_markets_merges_the_paper_venue(ex: OmsCcxtExchange, stack: Stack) 
     assert ex.options["venueHas"] == venue["has"]
     assert all(ex.has[k] is True for k in OMS_FEATURES)
     assert ex.describe()["has"] == ex.has
+    # CCXT's `timeframes`: the candle periods the venue's fetch_ohlcv serves
+    assert venue["timeframes"] == {tf: tf for tf in ("1m", "5m", "15m", "30m", "1h", "4h", "1d")}
+    assert ex.timeframes == ex.describe()["timeframes"] == venue["timeframes"]
 
 
 def test_ccxt_venue_capabilities_are_merged_and_forwarded(stack: Stack) -> None:
@@ -69,6 +72,8 @@ def test_ccxt_venue_capabilities_are_merged_and_forwarded(stack: Stack) -> None:
     assert has["future"] == raw["future"]
     assert all(has[k] is True for k in OMS_FEATURES)
     assert bn.describe()["has"]["fetchFundingRate"] is True
+    assert bn.timeframes == ccxt.binance().timeframes  # the venue's, as the gateway reports them
+    assert "1s" in bn.timeframes
     assert OmsCcxtExchange.fetch_funding_rate is not ccxt.Exchange.fetch_funding_rate
     assert OmsCcxtProExchange.fetch_funding_rate is not ccxt.async_support.Exchange.fetch_funding_rate
 

@@ -130,6 +130,14 @@ class AccountBook:
             if p.is_open and (symbol is None or p.symbol == symbol)
         ]
 
+    def hedge_reduce_target(self, symbol: str, strategy_id: int, side: Side) -> Position | None:
+        """Hedge mode: the position a reduce-only order that names none reduces: the
+        strategy's oldest open managed position on `symbol` on the other side (first in, first
+        out). A one-way client (a CCXT program sending `reduceOnly`) needs no ticket."""
+        candidates = [p for p in self.open_positions(symbol)
+                      if not p.is_external and p.strategy_id == strategy_id and p.side is not side]
+        return min(candidates, key=lambda p: p.position_id, default=None)
+
     def net_position(self, symbol: str, strategy_id: int) -> Position | None:
         """The managed open position of a netting key (strategy ignored in plain netting)."""
         per_strategy = self.position_mode is PositionMode.STRATEGY_NETTING

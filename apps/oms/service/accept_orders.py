@@ -89,11 +89,13 @@ async def visible_position(ctx: Ctx, position_id: int, *, lock: bool = False) ->
     return position_store.position_from_row(row)
 
 
-async def load_book(ctx: Ctx, symbol: str, position_id: int) -> AccountBook:
-    """The order's position, plus the symbol's open positions where the mode consults them."""
+async def load_book(ctx: Ctx, symbol: str, position_id: int, *, all_open: bool = False
+                    ) -> AccountBook:
+    """The order's position, plus the symbol's open positions where the mode consults them
+    (or `all_open`: a hedge reduce-only order that names no position looks for one)."""
     mode = PositionMode(ctx.account["position_mode"])
     book: dict[int, Position] = {}
-    if consults_open_positions(mode):
+    if all_open or consults_open_positions(mode):
         rows = await position_store.open_positions_of(ctx.conn, ctx.account_id, symbol)
         book = {int(r["id"]): position_store.position_from_row(r) for r in rows}
     if position_id > 0 and position_id not in book:
@@ -150,9 +152,14 @@ async def accept_send_order(ctx: Ctx) -> Accepted:
     instrument = instrument_for(ctx.account["exchange_id"], p.symbol, p.qty, p.price)
     instrument.check_supported()
     allow_new = await strategy_allows_new(ctx, p.strategy_id)
-    book = await load_book(ctx, p.symbol, p.position_id)
+    book = await load_book(ctx, p.symbol, p.position_id,
+                           all_open=p.reduce_only and not p.position_id)
+    position_id = p.position_id
+    if p.reduce_only and not position_id and book.position_mode is PositionMode.HEDGE:
+        hedged = book.hedge_reduce_target(p.symbol, p.strategy_id, side)
+        position_id = hedged.position_id if hedged is not None else 0
     preview = preview_target(
-        book, OrderRef(None, p.strategy_id, p.position_id, p.reason), p.symbol, side, p.qty
+        book, OrderRef(None, p.strategy_id, position_id, p.reason), p.symbol, side, p.qty
     )
     reserve = None
     if p.reduce_only:

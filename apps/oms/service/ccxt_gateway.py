@@ -76,14 +76,17 @@ async def capabilities(
     registry: ExchangeRegistry, principal: Principal, account_id: int
 ) -> dict[str, Any]:
     """The account's venue capabilities (its CCXT `has`, JSON-ready: true/false/null/
-    "emulated"); needs `can_read` (404 for invisible accounts). No venue call."""
+    "emulated") and the candle periods its `fetch_ohlcv` serves (CCXT's `timeframes`); needs
+    `can_read` (404 for invisible accounts). No venue call."""
     principal.require(Action.READ, account_id)
     exchange = await registry.get(account_id)
     has = getattr(exchange, "has", None) or {}
+    timeframes = getattr(exchange, "timeframes", None) or {}
     return {
         "account_id": account_id,
         "venue": getattr(exchange, "id", None),
         "has": {str(k): v for k, v in has.items() if v is None or isinstance(v, bool | str)},
+        "timeframes": {str(k): str(v) for k, v in timeframes.items()},
     }
 
 

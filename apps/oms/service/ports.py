@@ -144,6 +144,43 @@ class VenuePort(Protocol):
 
 
 @runtime_checkable
+class MarginVenuePort(VenuePort, Protocol):
+    """A venue with derivatives account settings and their reference data, CCXT's unified
+    methods: leverage and margin mode per symbol (the setters are restricted `/ccxt`
+    functions the worker runs), leverage tiers and trading fees. The paper venue and
+    `CcxtVenue` (passing through to the exchange) implement it; kept apart from `VenuePort` so
+    that a venue without derivatives (and the tests' fakes) still is a `VenuePort`."""
+
+    async def set_leverage(
+        self, leverage: Any, symbol: str | None = None, params: Params | None = None
+    ) -> Structure: ...
+
+    async def fetch_leverage(self, symbol: str, params: Params | None = None) -> Structure: ...
+
+    async def set_margin_mode(
+        self, marginMode: str, symbol: str | None = None, params: Params | None = None
+    ) -> Structure: ...
+
+    async def fetch_margin_mode(self, symbol: str, params: Params | None = None) -> Structure: ...
+
+    async def fetch_margin_modes(
+        self, symbols: list[str] | None = None, params: Params | None = None
+    ) -> dict[str, Structure]: ...
+
+    async def fetch_leverage_tiers(
+        self, symbols: list[str] | None = None, params: Params | None = None
+    ) -> dict[str, list[Structure]]: ...
+
+    async def fetch_market_leverage_tiers(
+        self, symbol: str, params: Params | None = None
+    ) -> list[Structure]: ...
+
+    async def fetch_trading_fee(self, symbol: str, params: Params | None = None) -> Structure: ...
+
+    async def fetch_trading_fees(self, params: Params | None = None) -> dict[str, Structure]: ...
+
+
+@runtime_checkable
 class MatchingVenuePort(VenuePort, Protocol):
     """A simulated venue whose resting orders, triggers and latency-deferred fills advance only
     when the worker asks (the paper venue). The worker's order sync calls `match` before it

@@ -385,6 +385,7 @@ class PaperStore:
             next_seq=head.next_seq,
             leverage=head.leverage,
             leverages={str(k): int(v) for k, v in _json(head.leverages).items()},
+            margin_modes={str(k): str(v) for k, v in _json(head.margin_modes).items()},
         )
         if not lock:
             self._states[account_id] = (head.version, state)
@@ -437,7 +438,9 @@ class PaperStore:
                 "version": p.version + 1, "next_seq": p.state.next_seq,
                 "updated_at": to_dt(p.now_ms),
                 **({"leverages": dict(p.state.leverages)}
-                   if p.state.leverages != p.stored.leverages else {})}
+                   if p.state.leverages != p.stored.leverages else {}),
+                **({"margin_modes": dict(p.state.margin_modes)}
+                   if p.state.margin_modes != p.stored.margin_modes else {})}
             for p in changes}, where_each={"version": {
                 p.state.account_id: p.version for p in changes}}, key="account_id",
             check=conflict)  # fmt: skip

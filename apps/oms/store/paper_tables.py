@@ -2,8 +2,8 @@
 
 One row per paper account (optimistic `version` serialises writers), its wallet balances,
 venue-side positions, orders (open and history) and fills; one shared price row per symbol,
-its recent path and its candles. Migrations `0002_paper_venue`, `0007_paper_market` and
-`0010_paper_candles` create exactly these.
+its recent path and its candles. Migrations `0002_paper_venue`, `0007_paper_market`,
+`0010_paper_candles` and `0012_paper_margin_mode` create exactly these.
 """
 
 from __future__ import annotations
@@ -24,6 +24,7 @@ paper_accounts = Table(
     Column("created_at", UtcDateTime, nullable=False),
     Column("updated_at", UtcDateTime, nullable=False),
     Column("leverages", JSON),  # {symbol: leverage} set by set_leverage, else `leverage`
+    Column("margin_modes", JSON),  # {symbol: "cross" | "isolated"} set by set_margin_mode
 )
 
 paper_balances = Table(

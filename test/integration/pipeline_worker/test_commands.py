@@ -270,3 +270,40 @@ async def test_partial_fills_and_change_of_a_partially_filled_order(
     assert pos["qty"] == Decimal("0.1")
     assert (await events_of(h, acct)).count("order_partially_filled") == 1
     await assert_fold(h, acct)
+
+
+async def test_hedge_reduce_only_without_a_ticket_reduces_the_oldest_opposite_position(
+    harness: Callable[..., Harness],
+) -> None:
+    """A one-way client (a CCXT program sending `reduceOnly`, as freqtrade does) on a hedge
+    account: the order names no position and reduces the strategy's oldest open position on the
+    other side (first in, first out); the other strategy's and the same side's stay as they
+    were; with nothing on the other side it is refused."""
+    h = harness()
+    acct = await h.account("hedge")
+    symbol = "BTC/USDT:USDT"
+    for qty in ("0.01", "0.02"):
+        item = await h.send(acct, "send_order", symbol=symbol, side="buy", order_type="market",
+                            qty=qty)  # fmt: skip
+        assert item["ok"], item
+    await h.drain(acct)
+    first, second = await positions_of(h, acct)
+    refused = await h.send(acct, "send_order", symbol=symbol, side="buy", order_type="market",
+                           qty="0.01", reduce_only=True)  # fmt: skip
+    assert not refused["ok"]
+    assert (refused.get("error") or refused)["code"] == "invalid_position_id"
+    too_much = await h.send(acct, "send_order", symbol=symbol, side="sell", order_type="market",
+                            qty="0.015", reduce_only=True)  # fmt: skip
+    assert not too_much["ok"]  # more than the oldest position holds: not a one-way close
+    item = await h.send(acct, "send_order", symbol=symbol, side="sell", order_type="market",
+                        qty="0.01", reduce_only=True)  # fmt: skip
+    assert item["ok"], item
+    await h.drain(acct)
+    order = await h.order(item["order_id"])
+    assert (order["status"], order["position_id"], order["reduce_only"]) == (
+        "FILLED", first["id"], True)
+    after = {p["id"]: p for p in await positions_of(h, acct)}
+    assert after[first["id"]]["state"] == "closed"
+    assert after[second["id"]]["qty"] == Decimal("0.02")
+    assert len(after) == 2  # nothing new opened
+    await assert_fold(h, acct)

@@ -5,7 +5,8 @@ PaperError
  ├── InvalidOrderError      -> ccxt.InvalidOrder
  │    └── OrderWouldTakeError -> ccxt.OrderImmediatelyFillable (post_only)
  ├── InsufficientFundsError -> ccxt.InsufficientFunds
- └── OrderNotFoundError     -> ccxt.OrderNotFound
+ ├── OrderNotFoundError     -> ccxt.OrderNotFound
+ └── BadRequestError        -> ccxt.BadRequest (a setting the account's state does not allow)
 """
 
 from __future__ import annotations
@@ -33,3 +34,8 @@ class InsufficientFundsError(PaperError):
 
 class OrderNotFoundError(PaperError):
     """No such order on this account (or it is no longer open)."""
+
+
+class BadRequestError(PaperError):
+    """A request the account's current state does not allow (e.g. changing a symbol's margin
+    mode while it has a position or open orders, as Binance refuses it)."""

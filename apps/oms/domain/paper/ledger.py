@@ -1,7 +1,8 @@
 """Balances, reservations and positions of one paper account.
 
-Spot: `used` of a currency is what its open orders reserve. Swaps (linear, cross margin): `used`
-of the settle currency also holds each position's margin, |qty| x contract size x entry / leverage.
+Spot: `used` of a currency is what its open orders reserve. Swaps (linear, cross or isolated
+margin, `margin.py`): `used` of the settle currency also holds each position's margin,
+|qty| x contract size x entry / leverage (in both modes).
 Free = total - used. Fees are charged in the quote currency.
 """
 
@@ -120,19 +121,3 @@ def check_solvent(
                 "balance"
             )
 
-
-def liquidation_price(
-    position: Position, market: Market, wallet: Decimal, maintenance_rate: Decimal
-) -> Decimal | None:
-    """Cross margin, this position alone: the mark price at which the wallet plus its
-    unrealised PnL falls to the maintenance margin (|qty| x size x price x rate), quantised.
-    None when flat or when no positive price reaches it (a long backed by more than its
-    notional). Reported only: the paper venue has no liquidation engine."""
-    if position.qty == 0:
-        return None
-    size = abs(position.qty) * market.contract_size
-    if position.qty > 0:
-        price = (size * position.entry_price - wallet) / (size * (1 - maintenance_rate))
-    else:
-        price = (wallet + size * position.entry_price) / (size * (1 + maintenance_rate))
-    return quantize(price) if price > 0 else None

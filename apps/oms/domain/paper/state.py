@@ -23,6 +23,9 @@ TIME_IN_FORCE = ("GTC", "IOC", "FOK", "PO")
 RISE = "rise"
 FALL = "fall"
 DEFAULT_LEVERAGE = 10
+CROSS = "cross"
+ISOLATED = "isolated"
+MARGIN_MODES = (CROSS, ISOLATED)
 DEFAULT_START_BALANCE: Mapping[str, Decimal] = MappingProxyType({"USDT": Decimal(100000)})
 
 
@@ -135,6 +138,7 @@ class AccountState:
     next_seq: int = 1
     leverage: int = DEFAULT_LEVERAGE
     leverages: Mapping[str, int] = field(default_factory=dict)  # per symbol (set_leverage)
+    margin_modes: Mapping[str, str] = field(default_factory=dict)  # per symbol (set_margin_mode)
 
     def total(self, currency: str) -> Decimal:
         return self.balances.get(currency, ZERO)
@@ -142,6 +146,10 @@ class AccountState:
     def leverage_for(self, symbol: str) -> int:
         """The symbol's leverage as set (`set_leverage`), else the account's."""
         return self.leverages.get(symbol, self.leverage)
+
+    def margin_mode_for(self, symbol: str) -> str:
+        """The symbol's margin mode as set (`set_margin_mode`), else cross."""
+        return self.margin_modes.get(symbol, CROSS)
 
 
 def new_account(

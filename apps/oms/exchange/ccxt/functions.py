@@ -50,14 +50,14 @@ READ = _table(FunctionClass.READ, {
     "fetch_order_trades": "fetchOrderTrades", "fetch_positions": "fetchPositions",
     "fetch_position": "fetchPosition", "fetch_leverage": "fetchLeverage",
     "fetch_leverages": "fetchLeverages", "fetch_margin_mode": "fetchMarginMode",
+    "fetch_margin_modes": "fetchMarginModes", "fetch_leverage_tiers": "fetchLeverageTiers",
+    "fetch_market_leverage_tiers": "fetchMarketLeverageTiers",
+    "fetch_funding_history": "fetchFundingHistory",
     "fetch_position_mode": "fetchPositionMode", "fetch_trading_fee": "fetchTradingFee",
     "fetch_trading_fees": "fetchTradingFees", "fetch_deposits": "fetchDeposits",
     "fetch_withdrawals": "fetchWithdrawals", "fetch_deposit_address": "fetchDepositAddress",
     "fetch_ledger": "fetchLedger", "fetch_transfers": "fetchTransfers",
-    "fetch_accounts": "fetchAccounts", "fetch_margin_modes": "fetchMarginModes",
-    "fetch_leverage_tiers": "fetchLeverageTiers",
-    "fetch_market_leverage_tiers": "fetchMarketLeverageTiers",
-    "fetch_funding_history": "fetchFundingHistory",
+    "fetch_accounts": "fetchAccounts",
 })  # fmt: skip
 TRADE = _table(FunctionClass.TRADE, {
     "create_order": "createOrder", "create_orders": "createOrders",

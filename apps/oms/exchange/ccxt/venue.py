@@ -10,7 +10,7 @@ from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from apps.oms import metrics
-from apps.oms.service.ports import Params, Structure
+from apps.oms.service.ports import MarginVenuePort, Params, Structure
 
 NUMERIC = frozenset({
     "price", "amount", "cost", "filled", "remaining", "average", "stopPrice", "triggerPrice",
@@ -19,6 +19,8 @@ NUMERIC = frozenset({
     "quoteVolume", "vwap", "change", "percentage", "contracts", "contractSize", "notional",
     "entryPrice", "markPrice", "unrealizedPnl", "realizedPnl", "leverage", "liquidationPrice",
     "collateral", "initialMargin", "maintenanceMargin", "marginRatio", "indexPrice",
+    "maker", "taker", "tier", "minNotional", "maxNotional", "maintenanceMarginRate",
+    "maxLeverage", "longLeverage", "shortLeverage",
 })  # fmt: skip
 
 
@@ -61,6 +63,7 @@ class CcxtVenue:
         self.exchange = exchange
         self.id: str = str(exchange.id)
         self.has: dict[str, Any] = exchange.has
+        self.timeframes: dict[str, Any] = dict(getattr(exchange, "timeframes", None) or {})
         self.markets_ttl_seconds = markets_ttl_seconds
         self._markets_at: float | None = None
 
@@ -193,5 +196,61 @@ class CcxtVenue:
         result: list[Structure] = await self._call("fetch_positions", symbols, params or {})
         return result
 
+    # --- derivatives settings and reference data (`MarginVenuePort`), passed through ---------
+
+    async def set_leverage(
+        self, leverage: Any, symbol: str | None = None, params: Params | None = None
+    ) -> Structure:
+        result: Structure = await self._call("set_leverage", leverage, symbol, params or {})
+        return result
+
+    async def fetch_leverage(self, symbol: str, params: Params | None = None) -> Structure:
+        result: Structure = await self._call("fetch_leverage", symbol, params or {})
+        return result
+
+    async def set_margin_mode(
+        self, marginMode: str, symbol: str | None = None, params: Params | None = None
+    ) -> Structure:
+        result: Structure = await self._call("set_margin_mode", marginMode, symbol, params or {})
+        return result
+
+    async def fetch_margin_mode(self, symbol: str, params: Params | None = None) -> Structure:
+        result: Structure = await self._call("fetch_margin_mode", symbol, params or {})
+        return result
+
+    async def fetch_margin_modes(
+        self, symbols: list[str] | None = None, params: Params | None = None
+    ) -> dict[str, Structure]:
+        result: dict[str, Structure] = await self._call("fetch_margin_modes", symbols,
+                                                        params or {})  # fmt: skip
+        return result
+
+    async def fetch_leverage_tiers(
+        self, symbols: list[str] | None = None, params: Params | None = None
+    ) -> dict[str, list[Structure]]:
+        result: dict[str, list[Structure]] = await self._call("fetch_leverage_tiers", symbols,
+                                                              params or {})  # fmt: skip
+        return result
+
+    async def fetch_market_leverage_tiers(
+        self, symbol: str, params: Params | None = None
+    ) -> list[Structure]:
+        result: list[Structure] = await self._call("fetch_market_leverage_tiers", symbol,
+                                                   params or {})  # fmt: skip
+        return result
+
+    async def fetch_trading_fee(self, symbol: str, params: Params | None = None) -> Structure:
+        result: Structure = await self._call("fetch_trading_fee", symbol, params or {})
+        return result
+
+    async def fetch_trading_fees(self, params: Params | None = None) -> dict[str, Structure]:
+        result: dict[str, Structure] = await self._call("fetch_trading_fees", params or {})
+        return result
+
     async def close(self) -> None:
         await self.exchange.close()
+
+
+def as_margin_port(venue: CcxtVenue) -> MarginVenuePort:
+    """The adapter's derivatives pass-through (mypy checks CcxtVenue against the port here)."""
+    return venue

@@ -6,6 +6,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 
 from apps.oms.domain.paper.errors import (
+    BadRequestError,
     BadSymbolError,
     InsufficientFundsError,
     InvalidOrderError,
@@ -21,6 +22,7 @@ _MAP: tuple[tuple[type[PaperError], type[Exception]], ...] = (
     (InvalidOrderError, ccxt.InvalidOrder),
     (InsufficientFundsError, ccxt.InsufficientFunds),
     (OrderNotFoundError, ccxt.OrderNotFound),
+    (BadRequestError, ccxt.BadRequest),
 )
 
 

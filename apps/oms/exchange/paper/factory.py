@@ -32,7 +32,7 @@ from apps.oms.domain.paper.matching import Venue
 from apps.oms.domain.paper.state import DEFAULT_LEVERAGE
 from apps.oms.exchange.paper.market_data import now_ms
 from apps.oms.exchange.paper.venue import PaperVenue
-from apps.oms.service.ports import JoinableVenuePort
+from apps.oms.service.ports import JoinableVenuePort, MarginVenuePort
 from apps.oms.store.paper import PaperStore
 
 
@@ -132,4 +132,9 @@ def build_paper_venue(
 
 def as_port(venue: PaperVenue) -> JoinableVenuePort:
     """The adapter as the worker sees it (mypy checks PaperVenue against the port here)."""
+    return venue
+
+
+def as_margin_port(venue: PaperVenue) -> MarginVenuePort:
+    """The adapter's derivatives settings (mypy checks PaperVenue against the port here)."""
     return venue

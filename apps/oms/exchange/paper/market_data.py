@@ -22,6 +22,7 @@ from apps.oms.domain.paper.candles import (
 )
 from apps.oms.domain.paper.markets import Market
 from apps.oms.domain.paper.matching import Venue
+from apps.oms.domain.paper.tiers import DEFAULT_TIERS, Tier
 from apps.oms.exchange.ccxt_errors import errors as ccxt
 from apps.oms.exchange.paper.errors import ccxt_errors
 from apps.oms.exchange.paper.structures import (
@@ -108,10 +109,19 @@ class PaperMarketData:
             "fetchPositions",
             "setLeverage",
             "fetchLeverage",
+            "setMarginMode",
+            "fetchMarginMode",
+            "fetchMarginModes",
+            "fetchLeverageTiers",
+            "fetchMarketLeverageTiers",
+            "fetchTradingFee",
+            "fetchTradingFees",
         ],
         True,
     )
 
+    #: the leverage tiers of every swap (`PaperVenue` derives them from its maintenance rate)
+    tiers: tuple[Tier, ...] = DEFAULT_TIERS
     #: CCXT's `timeframes`: the candle periods `fetch_ohlcv` serves
     timeframes: ClassVar[dict[str, str]] = {tf: tf for tf in TIMEFRAMES}
 
@@ -139,7 +149,7 @@ class PaperMarketData:
         return self.markets
 
     async def fetch_markets(self, params: Params | None = None) -> list[Structure]:
-        return [market_structure(m) for m in self.venue.by_symbol.values()]
+        return [market_structure(m, self.tiers) for m in self.venue.by_symbol.values()]
 
     async def quote(self, symbol: str) -> Quote:
         """The shared price of `symbol`, seeding its default price on first use."""

@@ -12,11 +12,12 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
-from apps.oms.domain.money import quantize, to_plain
+from apps.oms.domain.money import to_plain
 from apps.oms.domain.paper.book import Book, Quote
-from apps.oms.domain.paper.ledger import liquidation_price
+from apps.oms.domain.paper.margin import Margins
 from apps.oms.domain.paper.markets import Market
 from apps.oms.domain.paper.state import AccountState, Fill, PaperOrder, Position, average_price
+from apps.oms.domain.paper.tiers import DEFAULT_TIERS, Tier
 
 Structure = dict[str, Any]
 
@@ -39,7 +40,8 @@ def raw(record: object) -> dict[str, Any]:
     return out
 
 
-def market_structure(m: Market) -> Structure:
+def market_structure(m: Market, tiers: tuple[Tier, ...] = DEFAULT_TIERS) -> Structure:
+    """A CCXT market; a swap's leverage limits are those of leverage tier 1."""
     return {
         "id": m.market_id,
         "lowercaseId": m.market_id.lower(),
@@ -70,7 +72,7 @@ def market_structure(m: Market) -> Structure:
         "strike": None,
         "optionType": None,
         "created": None,
-        "marginModes": {"cross": m.is_swap, "isolated": False},
+        "marginModes": {"cross": m.is_swap, "isolated": m.is_swap},
         "precision": {
             "amount": m.amount_step,
             "price": m.price_step,
@@ -81,7 +83,7 @@ def market_structure(m: Market) -> Structure:
         "limits": {
             "leverage": {
                 "min": Decimal(1) if m.is_swap else None,
-                "max": Decimal(100) if m.is_swap else None,
+                "max": Decimal(tiers[0].max_leverage) if m.is_swap else None,
             },
             "amount": {"min": m.min_amount, "max": None},
             "price": {"min": m.price_step, "max": None},
@@ -172,58 +174,83 @@ def balance_structure(state: AccountState, used: Mapping[str, Decimal], now_ms: 
     return result
 
 
-def position_structure(
-    p: Position,
-    m: Market,
-    mark: Decimal,
-    collateral: Decimal,
-    now_ms: int,
-    maintenance_rate: Decimal = Decimal("0.005"),
-) -> Structure:
-    """A CCXT position (linear, cross margin): margins at `mark`, `collateral` = the settle
-    wallet, liquidation price from `ledger.liquidation_price` (reported, not enforced)."""
+def position_structure(p: Position, m: Market, mark: Decimal, margins: Margins,
+                       now_ms: int) -> Structure:
+    """A CCXT position (linear, one-way): margins at `mark` from `margin.margins`; `collateral`
+    is the settle wallet (cross) or the position's own margin (isolated); the liquidation
+    price is reported, not enforced."""
     contracts = abs(p.qty)
     notional = contracts * m.contract_size * mark
-    unrealized = (mark - p.entry_price) * p.qty * m.contract_size
-    initial = notional / p.leverage
-    maintenance = notional * maintenance_rate
-    equity = collateral + unrealized
     return {
-        "info": raw(p),
+        "info": {**raw(p), "marginMode": margins.mode},
         "id": None,
         "symbol": p.symbol,
         "timestamp": now_ms,
         "datetime": iso8601(now_ms),
         "lastUpdateTimestamp": p.updated_ms,
-        "initialMargin": initial,
+        "initialMargin": margins.initial,
         "initialMarginPercentage": Decimal(1) / p.leverage,
-        "maintenanceMargin": maintenance,
-        "maintenanceMarginPercentage": maintenance_rate,
+        "maintenanceMargin": margins.maintenance,
+        "maintenanceMarginPercentage": margins.maintenance_rate,
         "entryPrice": p.entry_price,
         "notional": notional,
         "leverage": Decimal(p.leverage),
-        "unrealizedPnl": unrealized,
+        "unrealizedPnl": margins.unrealized,
         "realizedPnl": p.realized_pnl,
         "contracts": contracts,
         "contractSize": m.contract_size,
-        "marginRatio": quantize(maintenance / equity) if equity > 0 else None,
-        "liquidationPrice": liquidation_price(p, m, collateral, maintenance_rate),
+        "marginRatio": margins.ratio,
+        "liquidationPrice": margins.liquidation_price,
         "markPrice": mark,
         "lastPrice": mark,
-        "collateral": collateral,
-        "marginMode": "cross",
+        "collateral": margins.collateral,
+        "marginMode": margins.mode,
         "side": p.side,
-        "percentage": unrealized / initial * 100 if initial else None,
+        "percentage": margins.unrealized / margins.initial * 100 if margins.initial else None,
         "stopLossPrice": None,
         "takeProfitPrice": None,
         "hedged": False,
     }
 
 
-def leverage_structure(symbol: str, leverage: int) -> Structure:
+def leverage_structure(symbol: str, leverage: int, margin_mode: str = "cross") -> Structure:
     """CCXT's leverage structure (`fetch_leverage`, and what `set_leverage` answers)."""
-    return {"info": {"symbol": symbol, "leverage": leverage}, "symbol": symbol,
-            "marginMode": "cross", "longLeverage": leverage, "shortLeverage": leverage}
+    return {"info": {"symbol": symbol, "leverage": leverage, "marginMode": margin_mode},
+            "symbol": symbol, "marginMode": margin_mode, "longLeverage": leverage,
+            "shortLeverage": leverage}
+
+
+def margin_mode_structure(symbol: str, margin_mode: str) -> Structure:
+    """CCXT's MarginMode structure (`fetch_margin_mode`, `set_margin_mode`)."""
+    return {"info": {"symbol": symbol, "marginMode": margin_mode}, "symbol": symbol,
+            "marginMode": margin_mode}
+
+
+def leverage_tier_structures(m: Market, tiers: tuple[Tier, ...]) -> list[Structure]:
+    """CCXT's LeverageTier list of a swap (`info` carries Binance's names, `cum` included:
+    freqtrade reads the maintenance amount from it)."""
+    return [{
+        "tier": Decimal(t.tier),
+        "symbol": m.symbol,
+        "currency": m.settle or m.quote,
+        "minNotional": t.min_notional,
+        "maxNotional": t.max_notional,
+        "maintenanceMarginRate": t.maintenance_rate,
+        "maxLeverage": Decimal(t.max_leverage),
+        "info": {"bracket": t.tier, "initialLeverage": t.max_leverage,
+                 "notionalFloor": to_plain(t.min_notional),
+                 "notionalCap": to_plain(t.max_notional),
+                 "maintMarginRatio": to_plain(t.maintenance_rate),
+                 "cum": to_plain(t.maintenance_amount)},
+    } for t in tiers]
+
+
+def trading_fee_structure(m: Market) -> Structure:
+    """CCXT's TradingFeeInterface: the market's flat maker / taker rates (fractions)."""
+    return {"info": {"symbol": m.symbol, "maker": to_plain(m.maker_fee),
+                     "taker": to_plain(m.taker_fee)},
+            "symbol": m.symbol, "maker": m.maker_fee, "taker": m.taker_fee,
+            "percentage": True, "tierBased": False}
 
 
 def ticker_structure(q: Quote) -> Structure:

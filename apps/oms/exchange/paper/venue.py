@@ -22,7 +22,6 @@ from apps.oms.domain.paper import ledger
 from apps.oms.domain.paper.book import BookConfig, Quote
 from apps.oms.domain.paper.faults import REJECT, TIMEOUT, UNAVAILABLE, FaultConfig, decide
 from apps.oms.domain.paper.funding import apply_funding
-from apps.oms.domain.paper.leverage import set_leverage
 from apps.oms.domain.paper.matching import (
     Outcome,
     Venue,
@@ -39,16 +38,16 @@ from apps.oms.domain.paper.state import (
     AccountState,
     PaperOrder,
 )
+from apps.oms.domain.paper.tiers import leverage_tiers
 from apps.oms.exchange.ccxt_errors import errors as ccxt
+from apps.oms.exchange.paper.derivatives import PaperDerivatives
 from apps.oms.exchange.paper.errors import ccxt_errors
-from apps.oms.exchange.paper.market_data import PaperMarketData, now_ms
+from apps.oms.exchange.paper.market_data import now_ms
 from apps.oms.exchange.paper.requests import decimal_arg, order_request
 from apps.oms.exchange.paper.structures import (
     Structure,
     balance_structure,
-    leverage_structure,
     order_structure,
-    position_structure,
     trade_structure,
 )
 from apps.oms.store.paper import Joined, PaperStore, VersionConflict
@@ -58,7 +57,7 @@ _UNSET = object()
 Params = dict[str, Any]
 
 
-class PaperVenue(PaperMarketData):
+class PaperVenue(PaperDerivatives):
     """A paper exchange account, CCXT-shaped, persisted in the store."""
 
     def __init__(
@@ -82,6 +81,8 @@ class PaperVenue(PaperMarketData):
         self._book_from = book_from
         self._book_raw: Any = _UNSET
         self.maintenance_rate = maintenance_rate
+        # maintenance margin by notional, derived from the rate (`domain/paper/tiers.py`)
+        self.tiers = leverage_tiers(maintenance_rate)
         self.account_id = account_id
         # `paper.edit_order: false` plays a venue without native edit (`has['editOrder']`
         # False, `edit_order` refused): the worker then changes orders by cancel/replace
@@ -129,40 +130,6 @@ class PaperVenue(PaperMarketData):
         markets = dict(self.venue.by_symbol)
         used = {c: ledger.used(state, c, markets) for c in state.balances}
         return balance_structure(state, used, self.clock())
-
-    async def fetch_positions(
-        self, symbols: list[str] | None = None, params: Params | None = None
-    ) -> list[Structure]:
-        state = await self._load()
-        result = []
-        for symbol, position in sorted(state.positions.items()):
-            if position.qty == 0 or (symbols and symbol not in symbols):
-                continue
-            market = self._market(symbol)
-            mark = (await self.quote(symbol)).last
-            collateral = state.total(market.quote)
-            result.append(position_structure(position, market, mark, collateral, self.clock(),
-                                             self.maintenance_rate))  # fmt: skip
-        return result
-
-    async def set_leverage(
-        self, leverage: Any, symbol: str | None = None, params: Params | None = None
-    ) -> Structure:
-        """This account's leverage for a swap (1..125): new orders and the open position's
-        margin use it; refused (`InsufficientFunds`) if the position would be under-margined."""
-        if symbol is None:
-            raise ccxt.ArgumentsRequired("paper set_leverage needs a symbol")
-        value = decimal_arg(leverage, "leverage")
-        if value is None or value != value.to_integral_value():
-            raise ccxt.BadRequest(f"paper leverage must be a whole number, got {leverage}")
-        self._market(symbol)
-        await self._apply(lambda state, _now: set_leverage(state, self.venue, symbol, int(value)))
-        return leverage_structure(symbol, int(value))
-
-    async def fetch_leverage(self, symbol: str, params: Params | None = None) -> Structure:
-        self._market(symbol)
-        state = await self._load()
-        return leverage_structure(symbol, state.leverage_for(symbol))
 
     # --- orders ---------------------------------------------------------------------------
 
