@@ -20,6 +20,7 @@ from apps.api.read_schemas import ERROR_RESPONSES
 from apps.api.routes import (
     accounts,
     admin,
+    allocations,
     auth,
     ccxt,
     commands,
@@ -69,6 +70,7 @@ ROUTERS: tuple[APIRouter, ...] = (
     paper.router,
     strategies.router,
     risk.router,
+    allocations.router,
     reconcile.router,
     signals.router,
     ws_endpoint.router,

@@ -16,6 +16,7 @@ from apps.cli import (
     watch,
 )
 from apps.cli.admin_commands import register as register_admin
+from apps.cli.allocation_commands import register as register_allocations
 from apps.cli.identity_commands import register as register_identity
 from apps.cli.signal_commands import register as register_signals
 from apps.oms.security.credentials import generate_master_key
@@ -123,6 +124,7 @@ def up_cmd() -> None:
 register_admin(app)
 register_identity(app)
 register_signals(app)
+register_allocations(app)
 # operator commands: thin HTTP clients of a running API (docs/operations.md → CLI)
 for module in (trade_commands, read_commands, books_commands, paper_commands, watch):
     module.register(app)

@@ -84,6 +84,12 @@ def expected(rule: Rule, role: Role, flags: AccountFlags | None) -> str:
         visible = flags is not None and flags.can_read
         ok = role is Role.ADMIN or (visible and allowed(role, flags, Action.TRADE))
         return "ok" if ok else "permission_denied"
+    if rule == "allocate":  # admin, or a portfolio manager who may trade on the account
+        if role is Role.ADMIN:
+            return "ok"
+        if flags is None or not flags.can_read:
+            return "account_not_found"
+        return "ok" if allowed(role, flags, Action.REASSIGN) else "permission_denied"
     action = action_for(rule, role)
     assert action is not None
     if role is Role.ADMIN:
@@ -208,6 +214,14 @@ SCOPED: list[tuple[str, Rule, Builder]] = [
             "PUT", f"/oms/risk/{s.account}/limits", {"comment": "m", "max_order_qty": "1000"}),
         "GET /oms/risk/{account_id}/strategies": lambda s, _k: (
             "GET", f"/oms/risk/{s.account}/strategies", None),
+        "GET /oms/risk/{account_id}/allocations": lambda s, _k: (
+            "GET", f"/oms/risk/{s.account}/allocations", None),
+        "PUT /oms/risk/{account_id}/allocations": lambda s, _k: (
+            "PUT", f"/oms/risk/{s.account}/allocations",
+            {"strategy_id": s.strategy, "currency": "USDT", "amount": "1000000", "comment": "m"}),
+        "POST /oms/risk/{account_id}/allocations/clear": lambda s, _k: (
+            "POST", f"/oms/risk/{s.account}/allocations/clear",
+            {"strategy_id": s.strategy, "comment": "m"}),
         "POST /oms/risk/{account_id}/allow_new_positions": lambda s, _k: (
             "POST", f"/oms/risk/{s.account}/allow_new_positions",
             {"allow_new_positions": True, "comment": "m"}),
@@ -274,7 +288,7 @@ def combos(rule: Rule) -> list[AccountFlags | None]:
     """Every subset of the flags the rule's action(s) name, with the other flags all off and
     all on (they must not matter), and no grant at all."""
     actions = {action_for(rule, r) for r in Role} - {None}
-    if rule == "paper_prices":
+    if rule in ("paper_prices", "allocate"):
         actions = {Action.TRADE}
     relevant = {"can_read"} | {n for a in actions for g in ACTION_FLAGS[a] for n in g}
     others = [n for n in FLAGS if n not in relevant]

@@ -17,8 +17,10 @@ from apps.oms.domain.access import Action, Role
 # public: no key; authenticated: any valid key (about the caller itself); admin: role admin;
 # paper_prices: admin, or any role allowed to trade (ceiling ∩ flags) on a paper account;
 # an Action: account-scoped, `Principal.require(action, account_id)`;
-# cancel: Action.RISK_CANCEL for the risk role, Action.TRADE for the others (security.md).
-Rule = Action | Literal["public", "authenticated", "admin", "paper_prices", "cancel"]
+# cancel: Action.RISK_CANCEL for the risk role, Action.TRADE for the others (security.md);
+# allocate: admin, or a portfolio manager whose key may trade on the account and is not
+# restricted to strategies (strategy allocations, docs/identity-and-risk.md).
+Rule = Action | Literal["public", "authenticated", "admin", "paper_prices", "cancel", "allocate"]
 
 ENDPOINTS: dict[str, Rule] = {
     "GET /healthz": "public",
@@ -73,6 +75,9 @@ ENDPOINTS: dict[str, Rule] = {
     "GET /oms/risk/{account_id}/limits": Action.READ,
     "PUT /oms/risk/{account_id}/limits": Action.RISK_LIMITS,
     "GET /oms/risk/{account_id}/strategies": Action.READ,
+    "GET /oms/risk/{account_id}/allocations": Action.READ,
+    "PUT /oms/risk/{account_id}/allocations": "allocate",
+    "POST /oms/risk/{account_id}/allocations/clear": "allocate",
     "POST /oms/risk/{account_id}/allow_new_positions": Action.ALLOW_NEW_POSITIONS,
     "POST /oms/risk/{account_id}/strategies/allow_new_positions": Action.ALLOW_NEW_POSITIONS,
     "POST /oms/risk/{account_id}/status": Action.BLOCK_ACCOUNT,
@@ -127,4 +132,6 @@ def action_for(rule: Rule, role: Role) -> Action | None:
     """The account-scoped action a rule needs from `role` (None: not account-scoped)."""
     if rule == "cancel":
         return Action.RISK_CANCEL if role is Role.RISK else Action.TRADE
+    if rule == "allocate":
+        return Action.TRADE if role is Role.PORTFOLIO_MANAGER else None
     return rule if isinstance(rule, Action) else None

@@ -9,6 +9,7 @@ DomainError(code)
 ├── RiskBlocked                risk_blocked (rule, scope)
 ├── InvalidOrderState          invalid_order_state
 ├── UnsupportedMarket          unsupported_market
+├── InsufficientFunds          insufficient_funds (a strategy's allocation: rule, currency, needed, free)
 ├── InvalidTargets             validation_error
 └── BookError                  internal_error (a deal that does not fit its position)
 """
@@ -74,3 +75,9 @@ class RiskBlocked(DomainError):
         super().__init__(message, rule=rule, scope=scope)
         self.rule = rule
         self.scope = scope
+
+
+class InsufficientFunds(DomainError):
+    """An order beyond the free balance of its strategy's allocation (`domain/allocation.py`)."""
+
+    code = "insufficient_funds"

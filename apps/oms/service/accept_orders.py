@@ -35,6 +35,7 @@ from apps.oms.service.risk_snapshot import (
     risk_scopes,
 )
 from apps.oms.service.shadow import note_strategy_link, record_shadow, shadow_scope
+from apps.oms.service.strategy_funds import check_allocation
 from apps.oms.service.views import order_view, position_view
 from apps.oms.store import positions as position_store
 from apps.oms.store import strategies as strategy_store
@@ -207,6 +208,13 @@ async def accept_send_order(ctx: Ctx) -> Accepted:
     )
     if p.oms_stop_loss is not None or p.oms_stop_gain is not None:
         validate_targets(side, p.oms_stop_loss, p.oms_stop_gain, p.price or quote)
+    target = preview.target
+    closing = reserve is not None or (
+        target is not None and side is not target.side and p.qty <= target.qty
+    )  # closing orders are never refused for funds
+    if not closing:
+        price = p.price or p.trigger_price or p.stop_price or quote
+        await check_allocation(ctx, p.strategy_id, p.symbol, side, p.qty, price)
     fields = {
         "symbol": p.symbol, "side": p.side, "order_type": p.order_type, "qty": p.qty, "price": p.price,
         "trigger_price": p.trigger_price, "stop_price": p.stop_price,

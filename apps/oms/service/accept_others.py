@@ -26,6 +26,7 @@ from apps.oms.service.command_models import (
     PositionChange,
 )
 from apps.oms.service.risk_snapshot import reference_price
+from apps.oms.service.strategy_funds import check_change
 from apps.oms.service.views import order_view, position_view
 from apps.oms.store import commands as command_store
 from apps.oms.store import orders as order_store
@@ -159,6 +160,7 @@ async def accept_change_order(ctx: Ctx) -> Accepted:
         raise InvalidOrderState(f"order {p.order_id} is {order['status']}")
     if p.new_qty is not None and p.new_qty < order["filled_qty"]:
         raise InvalidQty(f"new_qty {p.new_qty} is below the filled qty {order['filled_qty']}")
+    await check_change(ctx, order, p.new_qty, p.new_price)
     command_id = await ctx.insert_command()
     return Accepted(command_id, p.order_id, "queued")
 

@@ -39,6 +39,7 @@ DOMAIN_STATUS = {
     "position_close_in_progress": 409,
     "risk_blocked": 409,
     "invalid_order_state": 409,
+    "insufficient_funds": 422,
 }
 _B36 = string.digits + string.ascii_lowercase
 
@@ -75,6 +76,8 @@ class BatchShare:
 
     accounts: dict[int, dict[str, Any] | None] = field(default_factory=dict)
     limits: dict[int, dict[int, dict[str, Any]]] = field(default_factory=dict)
+    # strategy allocations by account, then strategy (`service/strategy_funds.py`)
+    allocations: dict[int, dict[int, dict[str, Any]]] = field(default_factory=dict)
     events: list[dict[str, Any]] = field(default_factory=list)
     held: list[Held] = field(default_factory=list)
     held_keys: set[tuple[Any, ...]] = field(default_factory=set)

@@ -19,6 +19,23 @@ MARKET_DATA = frozenset({
     "fetch_index_ohlcv", "fetch_funding_rate", "fetch_funding_rates",
     "fetch_funding_rate_history", "fetch_open_interest",
 })  # fmt: skip
+# account reads that show nothing of another strategy (fees, leverage tiers, the account's
+# leverage and margin settings): a futures bot needs them at start-up
+STRATEGY_READS = frozenset({
+    "fetch_trading_fee", "fetch_trading_fees", "fetch_leverage_tiers",
+    "fetch_market_leverage_tiers", "fetch_leverage", "fetch_leverages", "fetch_margin_mode",
+    "fetch_margin_modes", "fetch_position_mode",
+})  # fmt: skip
+# answered for a strategy-restricted key from its strategies' own books, never by the venue
+# (`service/strategy_funds.py`)
+STRATEGY_BOOK_READS = frozenset({"fetch_balance", "fetch_funding_history"})
+# restricted functions a strategy-restricted key may call, with an explicit grant
+STRATEGY_GRANTABLE = frozenset({"set_leverage", "set_margin_mode"})
+
+
+def restricted_key(principal: Principal, account_id: int) -> bool:
+    flags = principal.flags_for(account_id)
+    return flags is not None and flags.restrict_to_strategies
 
 
 def authorize_call(principal: Principal, account_id: int, func: str) -> FunctionSpec:
@@ -33,16 +50,16 @@ def authorize_call(principal: Principal, account_id: int, func: str) -> Function
             details={"function": spec.name, "class": spec.klass.value},
         )
     flags = principal.flags_for(account_id)
-    restricted_key = flags is not None and flags.restrict_to_strategies
+    restricted = restricted_key(principal, account_id)
     if spec.klass is FunctionClass.READ:
-        if restricted_key and spec.name not in MARKET_DATA:
+        if restricted and spec.name not in MARKET_DATA | STRATEGY_READS | STRATEGY_BOOK_READS:
             raise PermissionDenied(
-                "strategy-restricted keys may only read market data through /ccxt",
+                "strategy-restricted keys may not read account-private data through /ccxt",
                 code="strategy_permission_denied",
             )
         return spec
     principal.require(Action.TRADE, account_id)
-    if restricted_key:
+    if restricted and spec.name not in STRATEGY_GRANTABLE:
         raise PermissionDenied(
             "strategy-restricted keys trade through /oms/commands", code="strategy_permission_denied"
         )

@@ -20,8 +20,13 @@ from apps.oms.exchange.ccxt.errors import to_oms_error
 from apps.oms.exchange.ccxt.functions import ORDER_CREATORS, FunctionClass, order_arguments
 from apps.oms.exchange.ccxt.instances import ExchangeRegistry
 from apps.oms.exchange.ccxt.wire import call_arguments, jsonable
-from apps.oms.service import ccxt_commands
-from apps.oms.service.ccxt_access import authorize_call, check_capability
+from apps.oms.service import ccxt_commands, strategy_funds
+from apps.oms.service.ccxt_access import (
+    STRATEGY_BOOK_READS,
+    authorize_call,
+    check_capability,
+    restricted_key,
+)
 from apps.oms.service.principal import Principal
 from apps.oms.store.store import Store
 
@@ -38,6 +43,14 @@ async def call(
 ) -> Any:
     """Run one CCXT function for `principal`; returns the JSON-ready CCXT result."""
     spec = authorize_call(principal, account_id, func)
+    if spec.name in STRATEGY_BOOK_READS and restricted_key(principal, account_id):
+        args, kwargs = list(args or []), dict(kwargs or {})
+        if spec.name == "fetch_balance":
+            params = strategy_funds.call_params(args, kwargs)
+            return await strategy_funds.restricted_balance(store, principal, account_id, params)
+        return await strategy_funds.restricted_funding_history(
+            store, principal, account_id, args, kwargs
+        )
     exchange = await registry.get(account_id)
     check_capability(exchange, spec)
     args, kwargs = call_arguments(list(args or [])), call_arguments(dict(kwargs or {}))

@@ -46,6 +46,12 @@ def _positive(value: Decimal) -> Decimal:
     return value
 
 
+def _not_negative(value: Decimal) -> Decimal:
+    if value < 0:
+        raise ValueError("must not be negative")
+    return value
+
+
 def _client_order_id(value: Any) -> Any:
     if isinstance(value, str) and not CLIENT_ORDER_ID.match(value):
         raise ValueError("client_order_id must be 1-32 characters of [A-Za-z0-9]")
@@ -54,6 +60,9 @@ def _client_order_id(value: Any) -> Any:
 
 ExactDecimal = Annotated[Decimal, BeforeValidator(_exact_decimal)]
 PositiveDecimal = Annotated[Decimal, BeforeValidator(_positive), BeforeValidator(_exact_decimal)]
+NonNegativeDecimal = Annotated[
+    Decimal, BeforeValidator(_not_negative), BeforeValidator(_exact_decimal)
+]
 Id = Annotated[int, Field(ge=1, le=2**62)]
 IdOrZero = Annotated[int, Field(ge=0, le=2**62)]
 ClientOrderId = Annotated[str, BeforeValidator(_client_order_id)]

@@ -207,6 +207,21 @@ strategy_accounts = Table(
     Index(None, "account_id"),
 )
 
+# a strategy's budget on an account in one currency (docs/identity-and-risk.md → Strategy
+# allocations); no row = no allocation (the strategy is not funds-checked)
+strategy_allocations = Table(
+    "strategy_allocations",
+    metadata,
+    Column("strategy_id", Id, ForeignKey("strategies.id"), primary_key=True),
+    Column("account_id", Id, ForeignKey("accounts.id"), primary_key=True),
+    Column("currency", String(16), nullable=False),
+    Column("amount", Money, nullable=False),
+    Column("comment", Text),
+    Column("updated_by_user_id", Id),
+    _updated(),
+    Index(None, "account_id"),
+)
+
 audit_log = Table(
     "audit_log",
     metadata,

@@ -73,13 +73,27 @@ async def test_restricted_functions_need_a_grant_and_a_capability(stack: Stack) 
     assert code(admin) == "admin_read_only"
 
 
-async def test_restricted_key_reads_market_data_only(stack: Stack) -> None:
+async def test_restricted_key_reads_market_data_and_strategy_safe_reads_only(stack: Stack) -> None:
+    """A strategy-restricted key: market data and the account reads that show nothing of another
+    strategy pass; its balance only with an allocation (none here: refused as before); account-
+    private reads and every trade function stay refused (test_strategy_allocations.py has the
+    allocated bots)."""
     base = f"/ccxt/{stack.account_id}"
     ticker = await post(stack, stack.restricted_key, f"{base}/fetch_ticker", {"args": ["BTC/USDT"]})
     assert ticker.status_code == 200
-    for func in ("fetch_balance", "fetch_open_orders", "create_order"):
+    leverage = await post(stack, stack.restricted_key, f"{base}/fetch_leverage",
+                          {"args": ["BTC/USDT:USDT"]})
+    assert leverage.status_code == 200, leverage.text
+    balance = await post(stack, stack.restricted_key, f"{base}/fetch_balance")
+    assert code(balance) == "strategy_permission_denied"
+    assert balance.json()["error"]["details"]["reason"] == "no_allocation"
+    for func in ("fetch_open_orders", "fetch_positions", "fetch_my_trades", "fetch_orders",
+                 "create_order", "withdraw", "transfer"):
         response = await post(stack, stack.restricted_key, f"{base}/{func}")
-        assert code(response) == "strategy_permission_denied"
+        assert code(response) == "strategy_permission_denied", func
+    # set_leverage / set_margin_mode need a grant (and a trader or portfolio manager role)
+    ungranted = await post(stack, stack.restricted_key, f"{base}/set_leverage", {"args": [2]})
+    assert code(ungranted) == "function_not_allowed"
 
 
 async def test_core_create_order_with_decimal_body_books_an_oms_order(stack: Stack) -> None:

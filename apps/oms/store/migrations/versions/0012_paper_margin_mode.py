@@ -4,7 +4,7 @@ by `set_margin_mode` (docs/paper-venue.md → Margin modes and leverage tiers)
 Column defined in apps/oms/store/paper_tables.py.
 
 Revision ID: 0012_paper_margin_mode
-Revises: 0010_paper_candles
+Revises: 0011_strategy_allocations
 Create Date: 2026-11-25 10:00:00
 """
 
@@ -14,7 +14,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0012_paper_margin_mode"
-down_revision = "0010_paper_candles"
+down_revision = "0011_strategy_allocations"
 branch_labels = None
 depends_on = None
 
