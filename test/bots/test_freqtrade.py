@@ -1,7 +1,8 @@
-"""freqtrade, unmodified, trading through the gateway (docs/bots.md): two bots on ONE hedge paper
-account, a spot bot and a futures bot (USDT perpetual, isolated margin), each with its own key
-restricted to its own strategy, started as the recipe says (freqtrade's own environment, the
-driver's autopatch installed there in aggressive mode for `binance`, `CCXT_OMS_*` variables).
+"""freqtrade, unmodified, trading through the gateway (docs/bots.md): a spot bot and a futures
+bot (USDT perpetual, isolated margin) on ONE paper account, and a futures bot on a hedge
+account, each with its own key restricted to its own strategy and an allocation, started as the
+recipe says (freqtrade's own environment, the driver's autopatch installed there in aggressive
+mode for `binance`, `CCXT_OMS_*` variables).
 
 The gateway is the real thing: API and worker processes on MariaDB, a random-walk paper market
 and perpetual funding every minute. Each bot runs the bundled strategy (`QuickFlip`: enter,
@@ -36,8 +37,9 @@ pytestmark = [pytest.mark.bots, pytest.mark.mysql]
 ROOT = Path(__file__).resolve().parents[2]
 EXAMPLES = ROOT / "docs" / "examples" / "freqtrade"
 # the gateway's paper market as the bots see it: moving by itself, funding every minute
-GATEWAY_ENV = {"OMS_PAPER__PRICE_SOURCE": "random_walk", "OMS_PAPER__TICK_SECONDS": "1",
-               "OMS_PAPER__WALK_STEP_BPS": "5", "OMS_PAPER__FUNDING_INTERVAL_SECONDS": "60"}
+GATEWAY_ENV = {"OMS_PAPER_PRICE_SOURCE": "random_walk", "OMS_PAPER__TICK_SECONDS": "1",
+               "OMS_PAPER__WALK_STEP_BPS": "5", "OMS_PAPER__FUNDING_INTERVAL_SECONDS": "60",
+               "OMS_PAPER__DEFAULT_SPREAD_BPS": "2", "OMS_PAPER__LEVEL_NOTIONAL_USDT": "100000"}
 TRADES_WANTED = 2  # closed trades per bot
 DEADLINE_SECONDS = 900  # generous: a loaded machine slows every loop of both bots
 
@@ -46,6 +48,7 @@ DEADLINE_SECONDS = 900  # generous: a loaded machine slows every loop of both bo
 class Bot:
     name: str
     config: str
+    account_id: int
     strategy_id: int
     key: str
     home: Path
@@ -54,6 +57,10 @@ class Bot:
     @property
     def db(self) -> Path:
         return self.home / f"{self.name}.sqlite"
+
+    @property
+    def userdir(self) -> Path:
+        return self.home / f"{self.name}-user_data"
 
     @property
     def log(self) -> Path:
@@ -117,23 +124,27 @@ def new_bot(stack: Stack, account_id: int, name: str, config: str, home: Path,
                          "can_close_position": True, "strategy_ids": [strategy_id],
                          "allowed_functions": functions}],
     })  # fmt: skip
-    admin(stack, "PUT", f"/oms/strategies/{strategy_id}/allocations/{account_id}",
-          {"amount": "1000", "currency": "USDT", "comment": f"{name} capital"})
-    return Bot(name, config, strategy_id, str(made["api_key"]["api_key"]), home)
+    admin(stack, "PUT", f"/oms/risk/{account_id}/allocations",
+          {"strategy_id": strategy_id, "amount": "1000", "currency": "USDT",
+           "comment": f"{name}'s capital"})
+    return Bot(name, config, account_id, strategy_id, str(made["api_key"]["api_key"]), home)
 
 
-def start(bot: Bot, venv: Path, stack: Stack, account_id: int) -> None:
+def start(bot: Bot, venv: Path, stack: Stack) -> None:
     config = json.loads((EXAMPLES / bot.config).read_text())
     config["db_url"] = f"sqlite:///{bot.db}"
     config["bot_name"] = bot.name
     path = bot.home / f"{bot.name}.json"
     path.write_text(json.dumps(config))
+    freqtrade = str(venv / "bin" / "freqtrade")
+    subprocess.run([freqtrade, "create-userdir", "--userdir", str(bot.userdir)], check=True,
+                   cwd=bot.home, capture_output=True, timeout=300)  # fmt: skip
     env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "HOME": str(bot.home),
-           "CCXT_OMS_API_KEY": bot.key, "CCXT_OMS_ACCOUNT_ID": str(account_id),
+           "CCXT_OMS_API_KEY": bot.key, "CCXT_OMS_ACCOUNT_ID": str(bot.account_id),
            "CCXT_OMS_STRATEGY_ID": str(bot.strategy_id), "CCXT_OMS_BASE_URL": stack.base}
-    bot.proc = subprocess.Popen(  # noqa: S603 - the test's own freqtrade
-        [str(venv / "bin" / "freqtrade"), "trade", "--config", str(path), "--userdir",
-         str(bot.home / "user_data"), "--strategy-path", str(EXAMPLES), "--logfile",
+    bot.proc = subprocess.Popen(
+        [freqtrade, "trade", "--config", str(path), "--userdir", str(bot.userdir),
+         "--strategy-path", str(EXAMPLES), "--logfile",
          str(bot.log)],
         cwd=bot.home, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT,
         start_new_session=True)  # fmt: skip
@@ -176,50 +187,62 @@ def gateway(stack: Stack, key: str, path: str, **params: Any) -> list[dict[str, 
 
 
 @pytest.mark.timeout(DEADLINE_SECONDS + 900)  # the safety net: set-up, the bots' own stops
-def test_two_freqtrade_bots_share_one_account(freqtrade_venv: Path, stack: Stack,
-                                             tmp_path: Path) -> None:
-    account_id = stack.account("hedge")
-    spot = new_bot(stack, account_id, "spot-bot", "config-spot.json", tmp_path, [])
-    futures = new_bot(stack, account_id, "futures-bot", "config-futures.json", tmp_path,
-                      ["set_leverage", "set_margin_mode"])
-    bots = [spot, futures]
+def test_freqtrade_bots_share_accounts(freqtrade_venv: Path, stack: Stack, tmp_path: Path
+                                       ) -> None:
+    """A spot bot and a futures bot on one strategy-netting account (each strategy its own net
+    position per symbol: what one-way bots expect), and a futures bot on a hedge account (its
+    reduce-only exits close the position it opened)."""
+    shared = stack.account("strategy_netting")
+    hedge = stack.account("hedge")
+    futures_grants = ["set_leverage", "set_margin_mode"]
+    bots = [new_bot(stack, shared, "spot-bot", "config-spot.json", tmp_path, []),
+            new_bot(stack, shared, "futures-bot", "config-futures.json", tmp_path,
+                    futures_grants),
+            new_bot(stack, hedge, "hedge-bot", "config-futures.json", tmp_path, futures_grants)]
     try:
         for bot in bots:
-            start(bot, freqtrade_venv, stack, account_id)
+            start(bot, freqtrade_venv, stack)
         wait_for_trades(bots)
     finally:
         for bot in bots:
             stop(bot)
 
     for bot in bots:
-        log = bot.log.read_text()
-        errors = [line for line in log.splitlines() if " - ERROR - " in line]
-        assert not errors, f"{bot.name}:\n" + "\n".join(errors)
-        closed = bot.closed_trades()
-        assert len(closed) >= TRADES_WANTED, bot.name
-        own_orders = gateway(stack, bot.key, "/oms/orders/history", account_ids=account_id)
-        by_id = {str(o["id"]): o for o in own_orders}
-        # each bot sees only its own strategy's orders, and every order it placed is there
-        assert {o["strategy_id"] for o in own_orders} == {bot.strategy_id}
-        placed = [o for o in bot.orders() if o["order_id"]]
-        assert {o["order_id"] for o in placed} <= set(by_id)
-        deals = gateway(stack, bot.key, "/oms/deals", account_ids=account_id)
-        assert {d["strategy_id"] for d in deals} == {bot.strategy_id}
-        for trade in closed:
-            orders = [by_id[o["order_id"]] for o in placed if o["ft_trade_id"] == trade["id"]]
-            assert {o["status"] for o in orders} == {"FILLED"}, orders
-            position_ids = {int(o["position_id"]) for o in orders}
-            assert len(position_ids) == 1, orders  # entered and exited on one position
-            (position,) = [p for p in gateway(stack, bot.key, "/oms/positions/history",
-                                              account_ids=account_id)
-                           if int(p["id"]) in position_ids]  # fmt: skip
-            assert position["state"] == "closed"
-            assert position["strategy_id"] == bot.strategy_id
-            booked = Decimal(position["realized_pnl"]) - Decimal(position["fee"])
-            freqtrade_pnl = Decimal(str(trade["close_profit_abs"]))
-            fees = Decimal(position["fee"])
-            assert abs(booked - freqtrade_pnl) <= fees, (bot.name, position, trade)
+        check_bot(stack, bot)
+    # each account holds its bots' strategies, and no key saw another strategy's order
+    for account_id in (shared, hedge):
+        everything = gateway(stack, stack.admin_key, "/oms/orders/history",
+                             account_ids=account_id)  # fmt: skip
+        assert {o["strategy_id"] for o in everything} == {
+            b.strategy_id for b in bots if b.account_id == account_id}
 
-    # the other bot's orders are invisible to each key (the account holds both)
-    everything = gateway(stack, stack.admin_key, "/oms/orders/history", account_ids=account_id)
-    assert {o["strategy_id"] for o in everything} == {spot.strategy_id, futures.strategy_id}
+
+def check_bot(stack: Stack, bot: Bot) -> None:
+    """No ERROR in the bot's log; every closed freqtrade trade is one closed position of the
+    bot's strategy in the books, with freqtrade's realised PnL (within the fees)."""
+    errors = [line for line in bot.log.read_text().splitlines() if " - ERROR - " in line]
+    assert not errors, f"{bot.name}:\n" + "\n".join(errors)
+    closed = bot.closed_trades()
+    assert len(closed) >= TRADES_WANTED, bot.name
+    own_orders = {str(o["id"]): o for o in gateway(stack, bot.key, "/oms/orders/history",
+                                                   account_ids=bot.account_id)}  # fmt: skip
+    # the bot's key sees its own strategy's orders only, and every order the bot placed
+    assert {o["strategy_id"] for o in own_orders.values()} == {bot.strategy_id}
+    placed = [o for o in bot.orders() if o["order_id"]]
+    assert {o["order_id"] for o in placed} <= set(own_orders)
+    deals = gateway(stack, bot.key, "/oms/deals", account_ids=bot.account_id)
+    assert {d["strategy_id"] for d in deals} == {bot.strategy_id}
+    positions = {int(p["id"]): p for p in gateway(stack, bot.key, "/oms/positions/history",
+                                                  account_ids=bot.account_id)}  # fmt: skip
+    for trade in closed:
+        order_ids = {o["order_id"] for o in placed if o["ft_trade_id"] == trade["id"]}
+        assert {own_orders[i]["status"] for i in order_ids} == {"FILLED"}, order_ids
+        position_ids = {int(d["position_id"]) for d in deals if str(d["order_id"]) in order_ids}
+        assert len(position_ids) == 1, (bot.name, trade, position_ids)  # in and out of one
+        position = positions[position_ids.pop()]
+        assert position["state"] == "closed", position
+        assert position["strategy_id"] == bot.strategy_id
+        fees = Decimal(position["fee"])
+        booked = Decimal(position["realized_pnl"]) - fees
+        freqtrade_pnl = Decimal(str(trade["close_profit_abs"]))
+        assert abs(booked - freqtrade_pnl) <= fees, (bot.name, position, trade)
