@@ -1,4 +1,4 @@
-"""Run a benchmark on a private MariaDB server, so that the store's CPU it reports is its own and
+"""Run a benchmark on a private MariaDB server, so that the store CPU it reports is its own and
 not that of other sessions' tests on the shared server: starts `mariadbd` (own data directory
 under /tmp, own port on 127.0.0.1, 256 MB buffer pool), runs the given command with
 `OMS_BENCH_MYSQL` and `OMS_BENCH_DB_PIDS` pointing at it (bench/harness.py), stops it. Root.
@@ -15,6 +15,8 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import pymysql
@@ -22,8 +24,17 @@ import pymysql
 from bench.harness import free_port
 
 
-def main() -> int:
-    command = sys.argv[sys.argv.index("--") + 1:] if "--" in sys.argv else sys.argv[1:]
+@dataclass(frozen=True)
+class PrivateServer:
+    root: Path  # the temporary directory: data directory `db/`, socket, logs
+    port: int
+    pid: int
+
+
+@contextlib.contextmanager
+def private_server(extra_args: tuple[str, ...] = ()) -> Iterator[PrivateServer]:
+    """A fresh `mariadbd` on its own port and data directory, given `extra_args` (e.g. a binary
+    log); stopped and deleted on exit."""
     root = Path(tempfile.mkdtemp(prefix="bench-mariadb-"))
     datadir, port = root / "db", free_port()
     datadir.mkdir()
@@ -36,7 +47,8 @@ def main() -> int:
         ["/usr/sbin/mariadbd", "--no-defaults", f"--datadir={datadir}", f"--port={port}",
          "--bind-address=127.0.0.1", f"--socket={root / 'db.sock'}", "--user=mysql",
          f"--pid-file={root / 'db.pid'}", f"--log-error={root / 'db.err'}",
-         "--innodb-buffer-pool-size=256M", "--max-connections=2000", "--skip-name-resolve"],
+         "--innodb-buffer-pool-size=256M", "--max-connections=2000", "--skip-name-resolve",
+         *extra_args],
         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
         deadline = time.monotonic() + 120
@@ -48,14 +60,20 @@ def main() -> int:
                 if time.monotonic() > deadline or server.poll() is not None:
                     raise
                 time.sleep(0.2)
-        env = {**os.environ, "OMS_BENCH_MYSQL": f"127.0.0.1:{port}",
-               "OMS_BENCH_DB_PIDS": str(server.pid)}
-        return subprocess.run(command, env=env, check=False).returncode
+        yield PrivateServer(root, port, server.pid)
     finally:
         server.terminate()
         with contextlib.suppress(subprocess.TimeoutExpired):
             server.wait(timeout=120)
         shutil.rmtree(root, ignore_errors=True)
+
+
+def main() -> int:
+    command = sys.argv[sys.argv.index("--") + 1:] if "--" in sys.argv else sys.argv[1:]
+    with private_server() as server:
+        env = {**os.environ, "OMS_BENCH_MYSQL": f"127.0.0.1:{server.port}",
+               "OMS_BENCH_DB_PIDS": str(server.pid)}
+        return subprocess.run(command, env=env, check=False).returncode
 
 
 if __name__ == "__main__":

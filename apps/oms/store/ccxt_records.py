@@ -11,6 +11,7 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from apps.oms.store.accounts import get_credentials
+from apps.oms.store.order_records import TRADE_REF
 from apps.oms.store.tables import accounts, venue_payloads
 
 VP = venue_payloads.c
@@ -57,7 +58,10 @@ async def raw_payloads(
         .order_by(VP.created_at.desc(), VP.id.desc())
         .limit(page_size).offset((page - 1) * page_size)
     )
-    return [dict(r) for r in rows.mappings()], total
+    found = [dict(r) for r in rows.mappings()]
+    if kind == "order":
+        await with_trades(conn, found)
+    return found, total
 
 
 async def order_payload(conn: AsyncConnection, order_id: int) -> dict[str, Any] | None:
@@ -66,7 +70,7 @@ async def order_payload(conn: AsyncConnection, order_id: int) -> dict[str, Any] 
 
     row = (
         await conn.execute(
-            select(VP.payload)
+            select(VP.account_id, VP.payload)
             .select_from(orders.join(
                 venue_payloads,
                 (VP.account_id == orders.c.account_id)
@@ -77,4 +81,42 @@ async def order_payload(conn: AsyncConnection, order_id: int) -> dict[str, Any] 
             .limit(1)
         )
     ).first()
-    return None if row is None else dict(row.payload)
+    if row is None:
+        return None
+    (found,) = await with_trades(conn, [{"account_id": row.account_id, "payload": row.payload}])
+    return dict(found["payload"])
+
+
+async def with_trades(conn: AsyncConnection, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Put back, in place, the trades that `order` payload rows (`account_id`, `payload`) hold
+    by reference to their own `trade` rows (`order_records.TRADE_REF`): one read for all."""
+    wanted: set[tuple[int, str]] = set()
+    for row in rows:
+        for trade in _trades(row["payload"]):
+            if isinstance(trade, dict) and isinstance(trade.get(TRADE_REF), str):
+                wanted.add((int(row["account_id"]), trade[TRADE_REF]))
+    if not wanted:
+        return rows
+    found = {
+        (int(r.account_id), str(r.content_hash)): r.payload
+        for r in await conn.execute(
+            select(VP.account_id, VP.content_hash, VP.payload).where(
+                VP.account_id.in_(sorted({a for a, _ in wanted})),
+                VP.content_hash.in_(sorted({h for _, h in wanted})),
+            )
+        )
+    }
+    for row in rows:
+        trades = _trades(row["payload"])
+        if any(isinstance(t, dict) and TRADE_REF in t for t in trades):
+            account_id = int(row["account_id"])
+            row["payload"] = {**row["payload"], "trades": [
+                found.get((account_id, t[TRADE_REF]), t)
+                if isinstance(t, dict) and isinstance(t.get(TRADE_REF), str) else t
+                for t in trades]}  # fmt: skip
+    return rows
+
+
+def _trades(payload: Any) -> list[Any]:
+    trades = payload.get("trades") if isinstance(payload, dict) else None
+    return trades if isinstance(trades, list) else []

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Mapping
 from datetime import datetime
 from decimal import Decimal
 from typing import Any
@@ -276,6 +277,12 @@ async def store_payload(
     )  # fmt: skip
 
 
+#: a trade inside a stored `order` payload whose own `trade` payload row is written by the same
+#: transaction is kept as a reference to that row: `{"$payload": <its content_hash>}`; the
+#: reads of order payloads put the trade back (`ccxt_records.with_trades`)
+TRADE_REF = "$payload"
+
+
 def payload_row(
     *,
     account_id: int,
@@ -284,12 +291,21 @@ def payload_row(
     object_id: str | None,
     payload: dict[str, Any],
     now: datetime,
+    trade_refs: Mapping[int, str] | None = None,
 ) -> dict[str, Any]:
     """The `venue_payloads` row of a raw payload (keyed by a hash of its content), for
     `store_payloads`: the payload encoded once, in its own key order (Decimals as plain
-    strings), and hashed in a canonical form (sorted keys) of its decoded copy."""
+    strings), and hashed in a canonical form (sorted keys) of its decoded copy. `trade_refs`
+    (an `order` payload's: position in its `trades` -> content hash of that trade's own row,
+    written by the same transaction) stores those trades by reference (`TRADE_REF`: their
+    bytes once, not twice); the hash is still the full content's, so a repeat of the same
+    structure stays a no-op."""
     encoded, copy = json_codec.dumps_with_copy(payload, default=_plain_default)
     canonical = json.dumps([kind, copy], sort_keys=True, separators=(",", ":"))
+    if trade_refs and isinstance(trades := copy.get("trades"), list):
+        encoded = json_codec.dumps({**copy, "trades": [
+            {TRADE_REF: trade_refs[k]} if k in trade_refs else trade
+            for k, trade in enumerate(trades)]})  # fmt: skip
     return {
         "account_id": account_id,
         "kind": kind,

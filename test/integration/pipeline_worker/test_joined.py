@@ -16,11 +16,11 @@ from sqlalchemy.exc import OperationalError
 
 from apps.oms.clock import utcnow
 from apps.oms.service.worker import step
-from apps.oms.store import order_records
+from apps.oms.store import ccxt_records, order_records
 from apps.oms.store import risk as risk_store
 from apps.oms.store.paper_tables import paper_orders
 from apps.oms.store.store import Store
-from apps.oms.store.tables import order_venue_orders
+from apps.oms.store.tables import order_venue_orders, venue_payloads
 
 from .conftest import Harness
 from .test_commands import assert_fold
@@ -243,3 +243,26 @@ async def test_a_send_cancelled_at_acceptance_after_the_queue_read_is_not_run(
         assert (await h.command(item["command_id"]))["status"] == "completed"
         assert (await h.order(item["order_id"]))["status"] == "FILLED"
     await assert_fold(h, acct)
+
+
+async def test_a_fill_stores_its_trade_once(harness: Callable[..., Harness]) -> None:
+    """A market send's raw payloads: the trade in its own `trade` row, and the order structure
+    holding it by reference (its bytes once); reading the order payload gives the whole
+    structure back, its trade equal to the stored trade."""
+    h = harness()
+    acct = await h.account("hedge")
+    await h.price(SYMBOL, "50000")
+    item = await market(h, acct)
+    await h.drain(acct, housekeeping=False)
+    async with h.store.read() as conn:
+        rows = {r.kind: r for r in await conn.execute(
+            select(venue_payloads.c.kind, venue_payloads.c.content_hash, venue_payloads.c.payload)
+            .where(venue_payloads.c.account_id == acct))}  # fmt: skip
+        structure = await ccxt_records.order_payload(conn, item["order_id"])
+    assert set(rows) == {"order", "trade"}
+    assert rows["order"].payload["trades"] == [
+        {order_records.TRADE_REF: rows["trade"].content_hash}]
+    assert structure is not None
+    assert structure["trades"] == [rows["trade"].payload]
+    assert {k: v for k, v in structure.items() if k != "trades"} == {
+        k: v for k, v in rows["order"].payload.items() if k != "trades"}

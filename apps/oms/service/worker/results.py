@@ -109,9 +109,10 @@ async def absorb(
         await order_records.link_exchange_id(
             rec.conn, int(row["id"]), exchange_order_id, structure.get("clientOrderId")
         )
-    rec.store_payload(kind="order", object_id=exchange_order_id, payload=structure)
     for trade in structure.get("trades") or ():
         row = await book_trade(rec, row, trade, fresh=placed)
+    # after the trades: the ones booked now are stored once, in their own rows
+    rec.store_payload(kind="order", object_id=exchange_order_id, payload=structure)
     return row
 
 

@@ -118,6 +118,8 @@ class Recorder:
     before_commit: list[Callable[[], Awaitable[None]]] = field(default_factory=list)
     after_commit: list[Callable[[], None]] = field(default_factory=list)
     payloads: list[dict[str, Any]] = field(default_factory=list)
+    # the trade payloads stored by this transaction, by trade id: (the structure, its hash)
+    trades_stored: dict[str, tuple[Any, str]] = field(default_factory=dict)
     venue_orders: list[dict[str, Any]] = field(default_factory=list)
     memo: dict[Any, Any] = field(default_factory=dict)
     positions: dict[int, Position] = field(default_factory=dict)
@@ -144,12 +146,23 @@ class Recorder:
     real_ids: dict[int, int] = field(default_factory=dict)
 
     def store_payload(self, *, kind: str, object_id: str | None, payload: dict[str, Any]) -> None:
-        """A raw venue payload of this account, written (once per content) at the end."""
+        """A raw venue payload of this account, written (once per content) at the end. An
+        order's trades whose own payloads this transaction stored before it (the very same
+        objects) are stored by reference (`order_records.TRADE_REF`): store the trades first."""
         acct = self.rt.account
-        self.payloads.append(order_records.payload_row(
+        refs: dict[int, str] = {}
+        if kind == "order":
+            for k, trade in enumerate(payload.get("trades") or ()):
+                stored = self.trades_stored.get(str(trade.get("id")))
+                if stored is not None and stored[0] is trade:
+                    refs[k] = stored[1]
+        row = order_records.payload_row(
             account_id=acct.account_id, kind=kind, exchange_id=acct.exchange_id,
-            object_id=object_id, payload=payload, now=self.now,
-        ))  # fmt: skip
+            object_id=object_id, payload=payload, now=self.now, trade_refs=refs,
+        )  # fmt: skip
+        self.payloads.append(row)
+        if kind == "trade" and object_id is not None:
+            self.trades_stored[object_id] = (payload, row["content_hash"])
 
     async def emit(
         self,
