@@ -33,6 +33,7 @@ from apps.oms.service.acceptance import Ctx
 from apps.oms.service.principal import Principal
 from apps.oms.service.risk_snapshot import reference_price
 from apps.oms.store import allocations as allocation_store
+from apps.oms.store import margins
 from apps.oms.store.accounts import get_account
 from apps.oms.store.store import Store
 
@@ -62,8 +63,8 @@ async def terms_book(conn: AsyncConnection, account: Mapping[str, Any]) -> Terms
     exchange_id = str(account["exchange_id"])
     if exchange_id != "paper":
         return TermsBook(exchange_id, 1, {})
-    leverage, leverages = await allocation_store.paper_leverages(conn, int(account["id"]))
-    return TermsBook(exchange_id, leverage, leverages)
+    leverage, leverages = await margins.paper_leverages(conn, int(account["id"]))
+    return TermsBook(exchange_id, leverage or 1, leverages)  # 0: no venue row yet
 
 
 async def load_funds(

@@ -3,7 +3,6 @@ computed from: its open orders, open positions and the sums of its deals."""
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterable
 from datetime import datetime
 from decimal import Decimal
@@ -12,7 +11,6 @@ from typing import Any
 from sqlalchemy import delete, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from apps.oms.store.paper_tables import paper_accounts
 from apps.oms.store.tables import deals, orders, positions, strategy_allocations
 
 T = strategy_allocations
@@ -109,18 +107,3 @@ async def funding_deals(
     rows = await conn.execute(query.order_by(d.executed_at, d.id))
     return [(int(r[0]), str(r[1]), r[2], r[3], r[4]) for r in rows]
 
-
-async def paper_leverages(conn: AsyncConnection, account_id: int) -> tuple[int, dict[str, int]]:
-    """The paper account's default leverage and its per-symbol ones (1 and none if the venue has
-    not created the account yet)."""
-    row = (
-        await conn.execute(
-            select(paper_accounts.c.leverage, paper_accounts.c.leverages).where(
-                paper_accounts.c.account_id == account_id
-            )
-        )
-    ).first()
-    if row is None:
-        return 1, {}
-    raw = json.loads(row[1]) if isinstance(row[1], str) else row[1]  # text on some drivers
-    return int(row[0]), {str(k): int(v) for k, v in (raw or {}).items()}
