@@ -1,6 +1,6 @@
 """freqtrade, unmodified, trading through the gateway (docs/bots.md): a spot bot and a futures
-bot (USDT perpetual, isolated margin) on ONE paper account, and a futures bot on a hedge
-account, each with its own key restricted to its own strategy and an allocation, started as the
+bot (USDT perpetual, isolated margin) on ONE paper account, and a futures bot on a hedge and
+one on a netting account, each with its own key restricted to its own strategy and an allocation, started as the
 recipe says (freqtrade's own environment, the driver's autopatch installed there in aggressive
 mode for `binance`, `CCXT_OMS_*` variables).
 
@@ -190,15 +190,18 @@ def gateway(stack: Stack, key: str, path: str, **params: Any) -> list[dict[str, 
 def test_freqtrade_bots_share_accounts(freqtrade_venv: Path, stack: Stack, tmp_path: Path
                                        ) -> None:
     """A spot bot and a futures bot on one strategy-netting account (each strategy its own net
-    position per symbol: what one-way bots expect), and a futures bot on a hedge account (its
-    reduce-only exits close the position it opened)."""
+    position per symbol: what one-way bots expect), a futures bot on a hedge account (its
+    reduce-only exits close the position it opened) and one on a netting account."""
     shared = stack.account("strategy_netting")
     hedge = stack.account("hedge")
+    netting = stack.account("netting")
     futures_grants = ["set_leverage", "set_margin_mode"]
     bots = [new_bot(stack, shared, "spot-bot", "config-spot.json", tmp_path, []),
             new_bot(stack, shared, "futures-bot", "config-futures.json", tmp_path,
                     futures_grants),
-            new_bot(stack, hedge, "hedge-bot", "config-futures.json", tmp_path, futures_grants)]
+            new_bot(stack, hedge, "hedge-bot", "config-futures.json", tmp_path, futures_grants),
+            new_bot(stack, netting, "netting-bot", "config-futures.json", tmp_path,
+                    futures_grants)]
     try:
         for bot in bots:
             start(bot, freqtrade_venv, stack)
@@ -210,7 +213,7 @@ def test_freqtrade_bots_share_accounts(freqtrade_venv: Path, stack: Stack, tmp_p
     for bot in bots:
         check_bot(stack, bot)
     # each account holds its bots' strategies, and no key saw another strategy's order
-    for account_id in (shared, hedge):
+    for account_id in (shared, hedge, netting):
         everything = gateway(stack, stack.admin_key, "/oms/orders/history",
                              account_ids=account_id)  # fmt: skip
         assert {o["strategy_id"] for o in everything} == {
