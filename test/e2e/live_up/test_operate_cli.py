@@ -297,6 +297,7 @@ LISTINGS: dict[str, tuple[str, ...]] = {
     # straight to the store
     "list-users": (), "list-api-keys": (), "show-permissions": ("--api-key-id", "2"),
     "admin-list-strategies": (), "audit": ("--limit", "5"),
+    "list-allocations": ("--account-id", "1"),
 }  # fmt: skip
 NOT_LISTINGS = {
     "generate-master-key", "encrypt", "api", "worker", "up", "install", "create-user",
@@ -307,6 +308,7 @@ NOT_LISTINGS = {
     "set-shadow", "db", "send-order", "change-order", "cancel-order", "cancel-all-orders",
     "close-position", "close-by", "merge-positions", "set-targets", "create-strategy",
     "reconcile", "reassign-position", "paper-price", "paper-external", "paper-book", "watch",
+    "set-allocation",
 }  # fmt: skip
 WIDTH = 80
 
