@@ -128,3 +128,63 @@ async def test_a_held_state_row_is_skipped_not_awaited(fresh_store: Store) -> No
     async with h.store.transaction() as conn:
         assert await sequencer.assign(conn, utcnow()) > 0
     assert None not in await seqs_of(h, item["order_id"])
+
+
+@pytest.mark.parametrize("fresh_url", ["mysql"], indirect=True)
+async def test_a_sibling_s_turn_is_awaited_then_the_step_numbers_its_own(
+    fresh_store: Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """MariaDB: a transaction of the same process holds the turn and the state row
+    (`sequencer.Line`); the batch waits for its turn instead of skipping, and once the holder
+    has committed it numbers its events itself: no numbering update is left for the sequencer."""
+    monkeypatch.setattr(sequencer, "TURN_WAIT", 3600.0)  # the wait must not be what ends it
+    h = Harness(fresh_store)
+    await h.price(SYMBOL, "50000")
+    acct = await h.account("hedge")
+    item = await market(h, acct)
+    rt = await h.runtime(acct)
+    told = listen(rt)
+    line = h.store.sequencer_line
+    async with line.place() as place, h.store.transaction() as holder:
+        assert await place.take()
+        await holder.execute(select(sequencer_state.c.last_seq).where(
+            sequencer_state.c.name == sequencer.NAME).with_for_update())
+        running = asyncio.create_task(step.run_next(rt, asyncio.Event()))
+
+        async def waits() -> None:  # the batch reached its turn and waits for it
+            while line.waiting == 0:
+                assert not running.done(), (running, told)
+                await asyncio.sleep(0.01)
+
+        await asyncio.wait_for(waits(), 60)
+        assert told == []
+    assert await asyncio.wait_for(running, 60)
+    assert len(told) == 1 and told[0] > 0, told
+    assert None not in await seqs_of(h, item["order_id"])
+    assert await nothing_unnumbered(h)
+
+
+@pytest.mark.parametrize("fresh_url", ["mysql"], indirect=True)
+async def test_a_turn_that_does_not_come_in_time_falls_back_to_skipping(
+    fresh_store: Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """MariaDB: the holder keeps the turn past the bounded wait (as one whose held-back writes
+    wait for the waiter's rows would): the batch skips as before, commits its events
+    unnumbered and says so; the holder then goes on."""
+    monkeypatch.setattr(sequencer, "TURN_WAIT", 0.001)
+    h = Harness(fresh_store)
+    await h.price(SYMBOL, "50000")
+    acct = await h.account("hedge")
+    item = await market(h, acct)
+    rt = await h.runtime(acct)
+    told = listen(rt)
+    async with h.store.sequencer_line.place() as place, h.store.transaction() as holder:
+        assert await place.take()
+        await holder.execute(select(sequencer_state.c.last_seq).where(
+            sequencer_state.c.name == sequencer.NAME).with_for_update())
+        assert await asyncio.wait_for(step.run_next(rt, asyncio.Event()), 60)
+        assert told == [sequencer.SKIPPED]
+        assert None in await seqs_of(h, item["order_id"])
+    async with h.store.sequencer_line.turn(), h.store.transaction() as conn:
+        assert await sequencer.assign(conn, utcnow()) > 0
+    assert None not in await seqs_of(h, item["order_id"])
