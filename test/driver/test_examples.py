@@ -102,3 +102,42 @@ def test_readme_first_example_with_the_autopatch_installed(
     (order,) = stack.get("/oms/orders/open", account_ids=account)["items"]
     assert (order["symbol"], order["side"], order["qty"], order["price"], order["stop_loss"]) == (
         "BTC/USDT:USDT", "buy", "0.1", "95", "80")
+
+
+def bot_key(stack: Stack, account: int) -> tuple[int, str]:
+    """A strategy on the account, a key restricted to it and its allocation (docs/bots.md, 2)."""
+    admin = {"x-api-key": stack.admin_key}
+    strategy_id = int(stack.client.post("/admin/strategies", headers=admin, json={
+        "name": f"script-{account}", "account_ids": [account]}).json()["strategy_id"])
+    made = stack.client.post("/admin/users-with-api-key", headers=admin, json={
+        "name": f"script-{account}", "role": "trader", "label": "script",
+        "permissions": [{"account_id": account, "can_read": True, "can_trade": True,
+                         "can_close_position": True, "strategy_ids": [strategy_id]}]})
+    assert made.status_code == 201, made.text
+    allocated = stack.client.put(f"/oms/risk/{account}/allocations", headers=admin, json={
+        "strategy_id": strategy_id, "amount": "1000", "currency": "USDT", "comment": "script"})
+    assert allocated.status_code == 200, allocated.text
+    return strategy_id, str(made.json()["api_key"]["api_key"])
+
+
+def test_bots_md_plain_ccxt_script_with_the_autopatch_installed(
+    stack: Stack, account: int, patched_python: str, tmp_path: Path
+) -> None:
+    """docs/bots.md's plain CCXT script as written: `ccxt.binance()` is the gateway, its balance
+    the strategy's allocation, its order booked under the strategy."""
+    text = (root() / "docs" / "bots.md").read_text()
+    code = text.split("## Recipe: a plain CCXT script", 1)[1].split("```python\n", 1)[1]
+    code = code.split("```", 1)[0] + "print(order['id'], order['status'])\n"
+    stack.price("50000", "BTC/USDT")  # its spot market (the stack's prices move by hand)
+    strategy_id, key = bot_key(stack, account)
+    env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "CCXT_OMS_API_KEY": key,
+           "CCXT_OMS_ACCOUNT_ID": str(account), "CCXT_OMS_STRATEGY_ID": str(strategy_id),
+           "CCXT_OMS_BASE_URL": stack.base}  # fmt: skip
+    done = subprocess.run([patched_python, "-c", code], cwd=tmp_path, env=env,
+                          capture_output=True, text=True, timeout=90, check=False)  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    balance, placed = done.stdout.strip().splitlines()
+    assert balance == "{'free': 1000.0, 'used': 0.0, 'total': 1000.0}"
+    order_id, status = placed.split()
+    assert status == "closed"
+    assert stack.order(int(order_id))["strategy_id"] == strategy_id
