@@ -10,6 +10,7 @@ from typing import Any, TypeVar
 
 import ccxt
 import ccxt.async_support as ccxt_async
+from ccxt.async_support.base.ws.cache import ArrayCacheByTimestamp
 
 from ccxt_driver import plans
 from ccxt_driver.base import VENUE_FUNCTIONS, OmsBase
@@ -236,10 +237,26 @@ class OmsCcxtProExchange(OmsBase, ccxt_async.Exchange):
 
     async def watch_ohlcv(self, symbol: str, timeframe: str = "1m", since: int | None = None,
                           limit: int | None = None, params: S | None = None) -> list[list[Any]]:
-        return await self._changed(  # type: ignore[no-any-return]
+        """The candles when the last one changed, also kept where CCXT Pro keeps them
+        (`self.ohlcvs[symbol][timeframe]`, an `ArrayCacheByTimestamp` of `options.OHLCVLimit`):
+        programs that read that cache, such as freqtrade, see them. The first poll of a cache
+        reads `since`/`limit` as asked, later ones the last two candles (the one that closed
+        and the current one)."""
+        by_timeframe = self.ohlcvs.setdefault(symbol, {})
+        stored = by_timeframe.get(timeframe)
+        window = limit
+        if stored is None:
+            stored = ArrayCacheByTimestamp(int(self.options.get("OHLCVLimit", 1000)))
+            by_timeframe[timeframe] = stored
+        elif since is None:
+            window = 2
+        rows: list[list[Any]] = await self._changed(
             f"ohlcv:{symbol}:{timeframe}",
-            lambda: self.fetch_ohlcv(symbol, timeframe, since, limit, params),
+            lambda: self.fetch_ohlcv(symbol, timeframe, since, window, params),
             lambda rows: repr(rows[-1:]))
+        for row in rows:
+            stored.append(list(row))
+        return rows
 
     async def watch_balance(self, params: S | None = None) -> S:
         return await self._changed(  # type: ignore[no-any-return]

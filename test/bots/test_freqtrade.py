@@ -11,6 +11,12 @@ and the gateway's books and asserts that both started cleanly (no ERROR in their
 placed, filled and closed trades, the books hold every trade under the bot's strategy with the
 realised PnL freqtrade computed (within fees), and neither bot saw the other's orders.
 
+The spot bot's first entry is refused by the gateway twice before it may trade: InsufficientFunds
+(its allocation lowered after freqtrade read its balance, before the order: `GatedQuickFlip`
+holds the entry at freqtrade's `confirm_trade_entry` meanwhile), then InvalidOrder (a strategy
+risk limit under its stake); freqtrade logs each as a warning and goes on, and trades once the
+limit is lifted.
+
 Needs freqtrade (scripts/ensure-freqtrade installs it once into its own cached venv).
 """
 
@@ -22,7 +28,7 @@ import signal
 import sqlite3
 import subprocess
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
@@ -36,6 +42,7 @@ from test.e2e.pipeline.conftest import Stack, make_stack
 pytestmark = [pytest.mark.bots, pytest.mark.mysql]
 ROOT = Path(__file__).resolve().parents[2]
 EXAMPLES = ROOT / "docs" / "examples" / "freqtrade"
+GATED = Path(__file__).resolve().parent / "strategies"  # GatedQuickFlip: QuickFlip, gated once
 # the gateway's paper market as the bots see it: moving by itself, funding every minute
 GATEWAY_ENV = {"OMS_PAPER_PRICE_SOURCE": "random_walk", "OMS_PAPER__TICK_SECONDS": "1",
                "OMS_PAPER__WALK_STEP_BPS": "5", "OMS_PAPER__FUNDING_INTERVAL_SECONDS": "60",
@@ -52,6 +59,8 @@ class Bot:
     strategy_id: int
     key: str
     home: Path
+    strategy: str = "QuickFlip"
+    strategy_path: Path = EXAMPLES
     proc: subprocess.Popen[bytes] | None = None
 
     @property
@@ -134,6 +143,7 @@ def start(bot: Bot, venv: Path, stack: Stack) -> None:
     config = json.loads((EXAMPLES / bot.config).read_text())
     config["db_url"] = f"sqlite:///{bot.db}"
     config["bot_name"] = bot.name
+    config["strategy"] = bot.strategy
     path = bot.home / f"{bot.name}.json"
     path.write_text(json.dumps(config))
     freqtrade = str(venv / "bin" / "freqtrade")
@@ -144,7 +154,7 @@ def start(bot: Bot, venv: Path, stack: Stack) -> None:
            "CCXT_OMS_STRATEGY_ID": str(bot.strategy_id), "CCXT_OMS_BASE_URL": stack.base}
     bot.proc = subprocess.Popen(
         [freqtrade, "trade", "--config", str(path), "--userdir", str(bot.userdir),
-         "--strategy-path", str(EXAMPLES), "--logfile",
+         "--strategy-path", str(bot.strategy_path), "--logfile",
          str(bot.log)],
         cwd=bot.home, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT,
         start_new_session=True)  # fmt: skip
@@ -161,14 +171,63 @@ def stop(bot: Bot) -> None:
         bot.proc.wait()
 
 
-def wait_for_trades(bots: list[Bot]) -> None:
+def wait_until(check: Callable[[], bool], bots: list[Bot], what: Any) -> None:
+    """Polls `check` while every bot runs, up to a generous deadline (not a speed bound)."""
     deadline = time.monotonic() + DEADLINE_SECONDS
-    while not all(len(b.closed_trades()) >= TRADES_WANTED for b in bots):
+    while not check():
         for b in bots:
             assert b.proc is not None
             assert b.proc.poll() is None, f"{b.name} stopped:\n{b.log.read_text()[-4000:]}"
-        assert time.monotonic() < deadline, {b.name: b.trades() for b in bots}
+        assert time.monotonic() < deadline, what() if callable(what) else what
         time.sleep(2)
+
+
+def wait_for_trades(bots: list[Bot]) -> None:
+    wait_until(lambda: all(len(b.closed_trades()) >= TRADES_WANTED for b in bots), bots,
+               lambda: {b.name: b.trades() for b in bots})  # fmt: skip
+
+
+def warnings(bot: Bot, code: str) -> list[str]:
+    """The bot's WARNING lines that carry the gateway's error code."""
+    if not bot.log.exists():
+        return []
+    return [line for line in bot.log.read_text().splitlines()
+            if " - WARNING - " in line and code in line]  # fmt: skip
+
+
+def set_allocation(stack: Stack, bot: Bot, amount: str) -> None:
+    admin(stack, "PUT", f"/oms/risk/{bot.account_id}/allocations",
+          {"strategy_id": bot.strategy_id, "amount": amount, "currency": "USDT",
+           "comment": f"{bot.name}'s capital"})  # fmt: skip
+
+
+def refuse_then_allow(stack: Stack, bot: Bot, bots: list[Bot]) -> None:
+    """The gated bot's first order refused for funds, the next ones by a risk limit, then allowed:
+    freqtrade must take both refusals as warnings and go on trading."""
+    wait_until((bot.userdir / "entry-waiting").exists, bots, f"{bot.name} reached no entry")
+    set_allocation(stack, bot, "10")  # freqtrade read 1000 and priced a 100 USDT entry
+    (bot.userdir / "entry-go").touch()
+    wait_until(lambda: bool(warnings(bot, "insufficient_funds")), bots,
+               f"{bot.name}: no InsufficientFunds warning")  # fmt: skip
+    # a risk officer's limit on the bot's strategy, under its 100 USDT stake
+    risk = admin(stack, "POST", "/admin/users-with-api-key", {
+        "name": f"{bot.name}-risk", "role": "risk", "label": f"{bot.name}-risk",
+        "permissions": [{"account_id": bot.account_id, "can_read": True,
+                         "can_risk_manage": True}],
+    })["api_key"]["api_key"]  # fmt: skip
+
+    def limit(**values: str) -> None:
+        response = stack.client.put(f"/oms/risk/{bot.account_id}/limits",
+                                    headers={"x-api-key": risk},
+                                    json={"strategy_id": bot.strategy_id, **values})  # fmt: skip
+        assert response.status_code == 200, response.text
+
+    limit(max_order_notional="50", comment="below the bot's stake")
+    set_allocation(stack, bot, "1000")
+    wait_until(lambda: bool(warnings(bot, "risk_blocked")), bots,
+               f"{bot.name}: no InvalidOrder (risk_blocked) warning")  # fmt: skip
+    limit(comment="lifted")
+    assert not bot.trades(), bot.trades()  # both refusals came before any trade
 
 
 def gateway(stack: Stack, key: str, path: str, **params: Any) -> list[dict[str, Any]]:
@@ -196,7 +255,9 @@ def test_freqtrade_bots_share_accounts(freqtrade_venv: Path, stack: Stack, tmp_p
     hedge = stack.account("hedge")
     netting = stack.account("netting")
     futures_grants = ["set_leverage", "set_margin_mode"]
-    bots = [new_bot(stack, shared, "spot-bot", "config-spot.json", tmp_path, []),
+    spot = new_bot(stack, shared, "spot-bot", "config-spot.json", tmp_path, [])
+    spot.strategy, spot.strategy_path = "GatedQuickFlip", GATED
+    bots = [spot,
             new_bot(stack, shared, "futures-bot", "config-futures.json", tmp_path,
                     futures_grants),
             new_bot(stack, hedge, "hedge-bot", "config-futures.json", tmp_path, futures_grants),
@@ -205,6 +266,7 @@ def test_freqtrade_bots_share_accounts(freqtrade_venv: Path, stack: Stack, tmp_p
     try:
         for bot in bots:
             start(bot, freqtrade_venv, stack)
+        refuse_then_allow(stack, spot, bots)
         wait_for_trades(bots)
     finally:
         for bot in bots:

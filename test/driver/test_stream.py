@@ -176,6 +176,26 @@ async def test_market_watches_poll(pro: OmsCcxtProExchange, stack: Stack) -> Non
     assert len(book["asks"]) == 3
 
 
+async def test_watch_ohlcv_keeps_ccxt_pros_candle_cache(pro: OmsCcxtProExchange,
+                                                       stack: Stack) -> None:
+    """Watched candles land where CCXT Pro keeps them (`ohlcvs[symbol][timeframe]`): freqtrade
+    reads its websocket candles from that cache, not from what `watch_ohlcv` returns. The first
+    poll reads the history, later ones only the last two candles."""
+    first = await pro.watch_ohlcv(SYMBOL, "1m")
+    cache = pro.ohlcvs[SYMBOL]["1m"]
+    assert len(first) > 2
+    assert list(cache) == first
+    mover = asyncio.get_running_loop().run_in_executor(None, stack.price, "123.4")
+    second = await asyncio.wait_for(pro.watch_ohlcv(SYMBOL, "1m"), 20)
+    await mover
+    assert 1 <= len(second) <= 2
+    assert second[-1][4] == 123.4  # the current candle's close
+    assert cache[-1] == second[-1]
+    stamps = [row[0] for row in cache]
+    assert stamps == sorted(set(stamps))
+    assert stamps[: len(first) - 1] == [row[0] for row in first][:-1]  # history kept
+
+
 async def test_watch_raises_when_the_account_grant_is_revoked(stack: Stack, account: int) -> None:
     """The key loses the right to read the account while `watch_orders` waits: the gateway
     ends the subscription (`subscription_revoked`, within one re-check period, 5 s by default)
