@@ -363,7 +363,7 @@ class Worker:
             async with self.store.read() as conn:
                 if not await sequencer.pending(conn):
                     return 0
-        async with self.store.sequencer_line.turn(), self.store.transaction() as conn:
+        async with self.store.transaction() as conn:
             return await sequencer.assign(conn, utcnow())
 
     def numbered(self, numbered: int, read_at: float) -> None:

@@ -13,9 +13,7 @@ increasing order and a reader tailing `seq > n` can never miss one.
 
 from __future__ import annotations
 
-import asyncio
-from collections.abc import AsyncIterator, Sequence
-from contextlib import asynccontextmanager
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
@@ -105,86 +103,6 @@ async def assign(
                                          "last_id": max(int(state["last_id"]), ids[-1] if ids else 0),
                                          "updated_at": now})  # fmt: skip
     return len(ids) + len(own)
-
-
-#: how long a record transaction waits for its process's turn at the state row before it
-#: falls back to skipping (its events then go in unnumbered, as they would without the turn)
-TURN_WAIT = 1.0
-
-
-class Line:
-    """This process's queue for the `outbox` state row.
-
-    Without it, a record transaction that meets the row held by a sibling transaction of the
-    same process skips the round (`SKIP LOCKED`): its events go in unnumbered, and a later round
-    numbers them with an update, a second write of every such row (the numbering updates were
-    3 of ~21 rows per P1 command; on a Galera cluster each is applied again on every node). A
-    transaction that takes its turn waits instead, in-process, until the holder has committed,
-    then reads the row unheld and inserts its events numbered.
-
-    The wait is bounded (`TURN_WAIT`): a transaction waits at its very end, holding its own row
-    locks, so a holder whose held-back writes wait for one of those rows must not wait for it
-    in turn; after the bound the waiter skips as before and commits, and the holder goes on.
-    Other processes' transactions still meet the row with `SKIP LOCKED`. The turn is released
-    after the transaction ended (committed or rolled back), never before its commit."""
-
-    def __init__(self) -> None:
-        self._lock = asyncio.Lock()
-        self.waiting = 0  # transactions waiting for their turn now
-
-    @asynccontextmanager
-    async def place(self) -> AsyncIterator[Place]:
-        """Around a transaction: `take` the turn inside it, before `assign`; released when the
-        transaction has ended (this block's exit, which must enclose the transaction's)."""
-        place = Place(self)
-        try:
-            yield place
-        finally:
-            place.release()
-
-    @asynccontextmanager
-    async def turn(self) -> AsyncIterator[None]:
-        """The whole of a transaction that only sequences (the worker's own rounds): it holds
-        no row before the turn, so it waits as long as it takes."""
-        await self.acquire(None)
-        try:
-            yield
-        finally:
-            self.release()
-
-    async def acquire(self, wait: float | None) -> bool:
-        """The turn, waiting up to `wait` seconds (None: as long as it takes); False if it did
-        not come."""
-        self.waiting += 1
-        try:
-            return await asyncio.wait_for(self._lock.acquire(), wait)
-        except TimeoutError:
-            return False
-        finally:
-            self.waiting -= 1
-
-    def release(self) -> None:
-        self._lock.release()
-
-
-class Place:
-    """One transaction's place in a `Line`."""
-
-    def __init__(self, line: Line) -> None:
-        self._line = line
-        self.held = False
-
-    async def take(self, wait: float | None = None) -> bool:
-        """Wait up to `wait` seconds (default `TURN_WAIT`) for the turn; False if it did not
-        come (then `assign` meets the row with `SKIP LOCKED` as before)."""
-        if not self.held:
-            self.held = await self._line.acquire(TURN_WAIT if wait is None else wait)
-        return self.held
-
-    def release(self) -> None:
-        if self.held:
-            self.held = False
-            self._line.release()
 
 
 def _runs(ids: list[int]) -> list[tuple[int, int]]:

@@ -18,7 +18,7 @@ from sqlalchemy.engine import ExceptionContext
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from apps.oms.store import auth_version, direct, sequencer
+from apps.oms.store import auth_version, direct
 from apps.oms.store.engine import create_engine, create_read_engine, ping, reading
 
 DEADLOCK = 1213  # MySQL/MariaDB: "Deadlock found when trying to get lock; try restarting …"
@@ -103,8 +103,6 @@ class Store:
         # told, after commit, which accounts had commands accepted (the API's read model checks
         # its freshness on their next reads: read-your-writes)
         self.on_accepted: Callable[[set[int] | None], None] | None = None
-        # this process's queue for the outbox sequencer's state row (sequencer.Line)
-        self.sequencer_line = sequencer.Line()
 
     @classmethod
     def from_url(cls, url: str, *, pool_size: int = 10, idle_transaction_timeout: int = 0) -> Store:

@@ -153,7 +153,7 @@ class GroupCommit:
         """One transaction: load every account's batch at once (lease rows, queue heads, orders,
         risk state: one statement each), claim every account's sends in one statement, place
         each account's in account order, write everyone's events in one insert, commit once."""
-        async with self.store.sequencer_line.place() as place, self.store.transaction() as conn:
+        async with self.store.transaction() as conn:
             held = [m.rt.lease for m in members]
             limits = {m.rt.account_id: m.limit for m in members}
             # one round trip: every lease row locked (fencing), then every queue's head
@@ -194,7 +194,7 @@ class GroupCommit:
                     await shared.flush()
             events = await flush_all(recorders)
             read_at = numbering_read_at(len(events))
-            numbered = await number_events(conn, events, now, place)
+            numbered = await number_events(conn, events, now)
         for recorder in recorders:
             recorder.committed()
         members[0].rt.on_numbered(numbered, read_at)

@@ -72,7 +72,7 @@ class AccountRuntime:
     @asynccontextmanager
     async def record(self, command: Claimed | None = None) -> AsyncIterator[Recorder]:
         """The fenced record transaction (see module docstring)."""
-        async with self.store.sequencer_line.place() as place, self.store.transaction() as conn:
+        async with self.store.transaction() as conn:
             await leases.hold(conn, self.lease, owner=self.owner, now=utcnow())
             if command is not None:
                 await queue.fence(conn, command.command_id, command.epoch)
@@ -81,7 +81,7 @@ class AccountRuntime:
             # held-back writes and the step's events, before the commit
             events = await recorder.flush()
             read_at = numbering_read_at(len(events))
-            numbered = await number_events(conn, events, recorder.now, place)
+            numbered = await number_events(conn, events, recorder.now)
         recorder.committed()
         self.on_numbered(numbered, read_at)
 
@@ -314,7 +314,7 @@ def numbering_read_at(written: int) -> float:
 
 
 async def number_events(
-    conn: AsyncConnection, events: list[dict[str, Any]], now: datetime, place: sequencer.Place
+    conn: AsyncConnection, events: list[dict[str, Any]], now: datetime
 ) -> int:
     """A record transaction with events writes them as its last statements, numbering every
     unnumbered visible outbox row and inserting its own already numbered after them
@@ -322,12 +322,9 @@ async def number_events(
     in increasing order). Its events then reach the stream with the commit, not one sequencer
     round later. Returns `assign`'s answer (0 when there are no events; `SKIPPED` when another
     round holds the state row: the events are written unnumbered and the sequencer numbers
-    them after the commit). It first waits, briefly, for the process's turn at the state row
-    (`place`, held until the transaction has ended: `sequencer.Line`), so that a sibling
-    transaction's commit does not send its events to the sequencer's numbering update."""
+    them after the commit)."""
     if not events:
         return 0
-    await place.take()
     return await sequencer.assign(conn, now, own=events)
 
 
