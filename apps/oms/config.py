@@ -70,6 +70,11 @@ class WorkerSettings(BaseModel):
     unknown_outcome_window_seconds: float = Field(default=60, gt=0)
     poll_min_ms: float = Field(default=2, gt=0)
     poll_max_ms: float = Field(default=200, gt=0)
+    # an account task that goes quiet parks its lease instead of giving it back: the lease
+    # stays this worker's (renewed with the others) and a wake-up restarts the task without a
+    # lease round; given back after this long parked (docs/worker.md -> Parked leases). 0: off
+    park_seconds: float = Field(default=120, ge=0)
+    park_max: int = Field(default=10_000, ge=0)  # leases one worker keeps parked at most
     # UDP wake-ups from API processes (apps/oms/wakeup.py); "" turns them off (polling only)
     wake_host: str = "127.0.0.1"
     # sends of one paper account recorded in one joined transaction (docs/worker.md); 0 turns

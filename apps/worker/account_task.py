@@ -1,6 +1,7 @@
 """One asyncio task per leased account: claim → execute → record, in strict acceptance order;
-between commands, order sync and trigger checks when prices moved; adaptive polling; gives the
-lease back after a quiet spell with nothing to watch.
+between commands, order sync and trigger checks when prices moved; adaptive polling; ends after
+a quiet spell with nothing to watch (`quiet`: the worker then parks the lease, and runs the same
+task again when the account is woken: `apps/worker/main.py`).
 """
 
 from __future__ import annotations
@@ -56,9 +57,12 @@ class AccountTask:
         # a CCXT account is reconciled before its first command: whatever happened on the
         # venue while no worker held it (fills, external orders) is in the books first
         self.reconcile_first = reconcile_first
+        self.quiet = False  # the last run ended because the account went quiet (nothing else)
 
     async def run(self) -> None:
-        """Loop until stop, lease loss or idleness; never raises."""
+        """Loop until stop, lease loss or idleness; never raises. May run again after it
+        ended quiet (a parked lease woken)."""
+        self.quiet = False
         try:
             await self._reconcile_first()
             await self._loop()
@@ -108,6 +112,7 @@ class AccountTask:
             # while it watches resting orders or targets: accounts rotate rather than starve
             # (it has work, so a lease round takes it back); otherwise watching keeps the lease
             if quiet > limit and (self.crowded() or not await self._watching()):
+                self.quiet = True
                 return
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self.wake.wait(), interval)

@@ -1,6 +1,11 @@
 """The worker composition root: `build_worker(settings)`; registers and heartbeats, takes account
 leases, runs one task per leased account and the outbox sequencer, stops cleanly on SIGTERM
 (in-flight commands finish, leases are released).
+
+Parked leases: an account task that goes quiet ends, but its lease stays this worker's (renewed
+with the running ones) for up to `worker.park_seconds`; a wake-up for the account, or the lease
+loop finding it with work, runs the same task again at once. With many accounts each active now
+and then, every command otherwise paid a lease round (take, load, start) and a release.
 """
 
 from __future__ import annotations
@@ -15,6 +20,7 @@ import socket
 import time
 import uuid
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import timedelta
 
 from apps.oms import heap, wakeup
@@ -42,6 +48,15 @@ REGISTER_FIRST_RETRY_SECONDS = 0.5  # a store not reachable at start: retry afte
 REGISTER_MAX_RETRY_SECONDS = 5.0
 
 
+@dataclass(slots=True)
+class Parked:
+    """A quiet account's lease kept by this worker, and the task to run again when woken."""
+
+    lease: Lease
+    task: AccountTask
+    since: float  # monotonic
+
+
 class Worker:
     def __init__(self, settings: Settings, store: Store) -> None:
         self.settings = settings
@@ -66,6 +81,9 @@ class Worker:
         # count towards its fair share until the release commits (else it could take another)
         self.releasing_accounts: set[int] = set()
         self.renewed_at = 0.0  # last renewal of the leases' backstop expiry (monotonic)
+        self.parked: dict[int, Parked] = {}  # quiet accounts whose lease this worker keeps
+        self.parked_woken: set[int] = set()  # parked and woken while every slot was taken
+        self.stopping: asyncio.Event | None = None  # `run`'s stop
         # the paper market's price source: driven by one worker at a time (apps/worker/price_feed)
         self.price_scheduler = PriceScheduler(settings, store, self.worker_id)
         self.prices: asyncio.Task[None] | None = None
@@ -79,6 +97,7 @@ class Worker:
 
     async def run(self, stop: asyncio.Event) -> None:
         """Run until `stop` is set, then finish in-flight work and give the leases back."""
+        self.stopping = stop
         wake_addr = await self.listen_for_wakeups()
         registered = False
         try:
@@ -154,6 +173,12 @@ class Worker:
             task = self.account_tasks.get(account_id)
             if task is not None and account_id in self.tasks:
                 task.wake.set()
+            elif account_id in self.parked:
+                if self.running() < self.settings.worker.concurrency:
+                    self.resume(account_id)
+                else:  # every slot taken: the lease loop sees it crowded and makes room
+                    self.parked_woken.add(account_id)
+                    self.lease_kick.set()
             else:
                 self.lease_kick.set()
                 self.coverage.kicked_now()
@@ -204,10 +229,15 @@ class Worker:
                 log.exception("lease loop round failed")
             await self.pause(self.lease_kick, cfg.poll_max_ms / 1000)
 
+    def running(self) -> int:
+        """Account tasks running now (finished ones leave `tasks` at the next lease round)."""
+        return sum(1 for _, task in self.tasks.values() if not task.done())
+
     async def acquire(self, stop: asyncio.Event) -> None:
-        """Take leases up to this worker's fair share among the live workers (see
-        `leases.acquire`); accounts left free for a peer that has not taken them after a
-        grace period (several of its rounds) are taken then."""
+        """Run parked accounts that have work again, then take leases up to this worker's fair
+        share among the live workers (see `leases.acquire`; parked ones count as held);
+        accounts left free for a peer that has not taken them after a grace period (several of
+        its rounds) are taken then."""
         cfg = self.settings.worker
         async with self.store.transaction() as conn:
             now = utcnow()
@@ -216,15 +246,22 @@ class Worker:
             clock = time.monotonic()
             grace = max(1.0, 5 * cfg.poll_max_ms / 1000)  # several of a peer's rounds
             overdue = {a for a, since in self.passed_over.items() if clock - since >= grace}
-            held = set(self.tasks) | self.releasing_accounts
+            busy = set(self.tasks) | self.releasing_accounts
+            every = await leases.accounts_with_work(conn, 1000)
+            due = [a for a in every if a in self.parked] + sorted(
+                self.parked_woken.intersection(self.parked).difference(every))
+            due = due[: max(0, cfg.concurrency - len(busy))]
             taken, left = await leases.acquire(
                 conn, owner=self.worker_id, now=now, lease_seconds=cfg.lease_seconds,
-                limit=cfg.concurrency - len(held), exclude=held,
-                dialect=self.store.dialect, workers=alive, overdue=overdue,
-                dead_after=dead_after)
+                limit=cfg.concurrency - len(busy) - len(due),
+                exclude=busy | set(self.parked), dialect=self.store.dialect, workers=alive,
+                overdue=overdue, dead_after=dead_after, with_work=every)
         self.passed_over = {a: self.passed_over.get(a, clock) for a in left}
         if taken:  # a takeover wrote `account_owner_changed` events: number them now
             self.kick_sequencer_now()
+        for account_id in due:
+            if account_id in self.parked and self.running() < cfg.concurrency:
+                self.resume(account_id)
         for lease in taken:
             await self.start_account(lease, stop)
         self.crowded = False
@@ -232,7 +269,7 @@ class Worker:
     async def check_crowded(self) -> None:
         async with self.store.read() as conn:
             waiting = await leases.accounts_with_work(conn, len(self.tasks) + 1)
-        self.crowded = bool(set(waiting) - set(self.tasks))
+        self.crowded = bool(set(waiting) - set(self.tasks)) or bool(self.parked_woken)
 
     async def start_account(self, lease: Lease, stop: asyncio.Event) -> None:
         account = await load_account(self.store, lease.account_id)
@@ -241,28 +278,67 @@ class Worker:
             rt = AccountRuntime(self.store, self.settings.worker, self.worker_id, lease,
                                 account, venue=None, on_numbered=self.numbered)  # type: ignore[arg-type]
             task = asyncio.create_task(fail_unsupported(rt, self.venues.problem(account)))
-        else:
-            rt = AccountRuntime(self.store, self.settings.worker, self.worker_id, lease,
-                                account, venue, on_numbered=self.numbered)
-            first = None if account.exchange_id == "paper" else {
-                **command_payload(self.settings.reconcile, "short"),
-                "fresh_seconds": self.settings.reconcile.short_every_seconds}
-            account_task = AccountTask(rt, stop, lambda: self.crowded,
-                                       reconcile_first=first,
-                                       woken=self.wake_listener is not None,
-                                       group=self.group, shared=self.shared)
-            self.account_tasks[lease.account_id] = account_task
-            task = asyncio.create_task(account_task.run())
-        task.add_done_callback(self._released_callback(lease))
+            task.add_done_callback(self._ended_callback(lease, None))
+            self.tasks[lease.account_id] = (lease, task)
+            return
+        rt = AccountRuntime(self.store, self.settings.worker, self.worker_id, lease,
+                            account, venue, on_numbered=self.numbered)
+        first = None if account.exchange_id == "paper" else {
+            **command_payload(self.settings.reconcile, "short"),
+            "fresh_seconds": self.settings.reconcile.short_every_seconds}
+        self.run_task(lease, AccountTask(rt, stop, lambda: self.crowded, reconcile_first=first,
+                                         woken=self.wake_listener is not None,
+                                         group=self.group, shared=self.shared))
+
+    def run_task(self, lease: Lease, account_task: AccountTask) -> None:
+        self.account_tasks[lease.account_id] = account_task
+        task = asyncio.create_task(account_task.run())
+        task.add_done_callback(self._ended_callback(lease, account_task))
         self.tasks[lease.account_id] = (lease, task)
 
-    def _released_callback(self, lease: Lease) -> Callable[[asyncio.Task[None]], None]:
-        return lambda _task: self._released(lease)
+    def resume(self, account_id: int) -> None:
+        """Run a parked account's task again (the caller checked there is a free slot)."""
+        parked = self.parked.pop(account_id)
+        self.parked_woken.discard(account_id)
+        self.run_task(parked.lease, parked.task)
+
+    def _ended_callback(
+        self, lease: Lease, account_task: AccountTask | None
+    ) -> Callable[[asyncio.Task[None]], None]:
+        return lambda _task: self._ended(lease, account_task)
+
+    def _ended(self, lease: Lease, account_task: AccountTask | None) -> None:
+        """A task ended. Quiet: park its lease, and run it again at once if it was woken
+        meanwhile (or another parked account woken while every slot was taken); otherwise
+        (lease lost, failed, stopping) give the lease back."""
+        cfg = self.settings.worker
+        parks = (account_task is not None and account_task.quiet and cfg.park_seconds > 0
+                 and len(self.parked) < cfg.park_max
+                 and self.stopping is not None and not self.stopping.is_set())  # fmt: skip
+        if not parks or account_task is None:
+            self._released(lease)
+            return
+        self.tasks.pop(lease.account_id, None)
+        self.account_tasks.pop(lease.account_id, None)
+        self.parked[lease.account_id] = Parked(lease, account_task, time.monotonic())
+        if account_task.wake.is_set():
+            self.parked_woken.add(lease.account_id)
+        woken = sorted(self.parked_woken)
+        if woken and self.running() < cfg.concurrency:
+            self.resume(lease.account_id if lease.account_id in woken else woken[0])
+
+    def unpark_stale(self) -> None:
+        """Give back the leases parked longer than `park_seconds` (the account may be taken by
+        any worker again: a peer that started later gets its share)."""
+        limit = time.monotonic() - self.settings.worker.park_seconds
+        for account_id in [a for a, p in self.parked.items() if p.since <= limit]:
+            self.parked_woken.discard(account_id)
+            self._released(self.parked.pop(account_id).lease)
 
     def _released(self, lease: Lease) -> None:
-        """A task ended (idle, lost, stopping): give its lease back in the background (tracked:
-        `shutdown` waits for these, or one could still hold a pooled connection while the
-        store is closed and leak it — the intermittent "unclosed" ResourceWarning in tests)."""
+        """Give a lease back in the background (tracked: `shutdown` waits for these, or one
+        could still hold a pooled connection while the store is closed and leak it — the
+        intermittent "unclosed" ResourceWarning in tests)."""
         task = asyncio.get_running_loop().create_task(self.release([lease]))
         self.releasing.add(task)
         self.releasing_accounts.add(lease.account_id)
@@ -303,13 +379,25 @@ class Worker:
         cfg = self.settings.worker
         async with self.store.transaction() as conn:
             await fleet.heartbeat(conn, self.worker_id, utcnow())
-        held = [lease for lease, _ in self.tasks.values()]
+        self.unpark_stale()
+        parked = {a: p.lease for a, p in self.parked.items()}
+        held = [lease for lease, _ in self.tasks.values()] + list(parked.values())
         # the expiry is a backstop: renewing it a few times per lease length is enough
         if held and time.monotonic() - self.renewed_at >= cfg.lease_seconds / 4:
             async with self.store.transaction() as conn:
-                await leases.renew(conn, held, owner=self.worker_id, now=utcnow(),
-                                   seconds=cfg.lease_seconds)
+                renewed = await leases.renew(conn, held, owner=self.worker_id, now=utcnow(),
+                                             seconds=cfg.lease_seconds)
             self.renewed_at = time.monotonic()
+            self.drop_lost(parked, renewed)
+
+    def drop_lost(self, parked: dict[int, Lease], renewed: set[int]) -> None:
+        """Parked leases the renewal found no longer ours (expired, taken): forget them."""
+        for account_id, lease in parked.items():
+            now_parked = self.parked.get(account_id)
+            if account_id not in renewed and now_parked is not None and now_parked.lease == lease:
+                log.warning("account %s: parked lease epoch %s lost", account_id, lease.epoch)
+                del self.parked[account_id]
+                self.parked_woken.discard(account_id)
 
     async def sequence_loop(self, stop: asyncio.Event) -> None:
         """Number committed outbox rows that no record transaction numbered itself (the API's
@@ -389,7 +477,9 @@ class Worker:
         prices = [self.prices] if self.prices is not None else []
         await asyncio.gather(sequencing, *prices, *(t for _, t in self.tasks.values()),
                              return_exceptions=True)
-        await self.release([lease for lease, _ in self.tasks.values()])
+        await self.release([lease for lease, _ in self.tasks.values()]
+                           + [parked.lease for parked in self.parked.values()])
+        self.parked.clear()
         await asyncio.sleep(0)  # let the tasks' done callbacks start their releases
         await asyncio.gather(*self.releasing, return_exceptions=True)
         await self.venues.close()

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Executable, Select, bindparam, or_, select, update
+from sqlalchemy import Executable, Select, bindparam, or_, select, tuple_, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from apps.oms.store import direct
@@ -31,6 +31,7 @@ HOLD = select(L.account_id).where(
 HOLD_ALL = select(L.account_id, L.lease_epoch).where(
     L.account_id.in_(bindparam("b_accounts", expanding=True)), L.owner == bindparam("b_owner"),
     L.expires_at >= bindparam("b_now")).order_by(L.account_id).with_for_update()
+RENEW_CHUNK = 500  # leases renewed per statement (SQLite allows 32,766 bound values)
 
 
 @dataclass(frozen=True, slots=True)
@@ -114,6 +115,7 @@ async def acquire(
     workers: int = 1,
     overdue: Collection[int] = (),
     dead_after: float | None = None,
+    with_work: list[int] | None = None,
 ) -> tuple[list[Lease], set[int]]:
     """Take free or expired leases of accounts that have work: at most `limit`, and no more
     than this worker's fair share (accounts with work / `workers` alive, less the ones it holds
@@ -122,11 +124,12 @@ async def acquire(
     taken regardless of the share: a peer that is alive but full or slow cannot starve them.
     With `dead_after`, leases whose owner is not a running worker with a heartbeat younger than
     that are free too (the worker passes it; without it only the expiry frees a lease).
-    Returns the leases taken and the free accounts left to others."""
+    `with_work`: what `accounts_with_work(conn, 1000)` answered in this transaction, if the
+    caller read it already. Returns the leases taken and the free accounts left to others."""
     if limit <= 0:
         return [], set()
     held = set(exclude)
-    every = await accounts_with_work(conn, 1000)
+    every = await accounts_with_work(conn, 1000) if with_work is None else with_work
     wanted = [a for a in every if a not in held]
     if not wanted:
         return [], set()
@@ -198,22 +201,26 @@ async def renew(
     conn: AsyncConnection, leases: Iterable[Lease], *, owner: str, now: datetime, seconds: float
 ) -> set[int]:
     """Extend the leases still held (same owner and epoch); returns the account ids renewed.
-    Rows are locked in account order, as a group commit locks them (`hold` per account in
-    account order): two transactions that lock several lease rows cannot deadlock."""
+    A few hundred rows per statement, in account order, as a group commit locks them (`hold`
+    per account in account order): two transactions that lock several lease rows cannot
+    deadlock. A worker renews its running and its parked leases together (thousands of them
+    with many accounts: one statement per row was one round trip per account)."""
     renewed: set[int] = set()
-    for lease in sorted(leases, key=lambda held: held.account_id):
-        done = await conn.execute(
-            update(account_leases)
-            .where(
-                L.account_id == lease.account_id,
-                L.owner == owner,
-                L.lease_epoch == lease.epoch,
-                L.expires_at >= now,
-            )
-            .values(expires_at=now + timedelta(seconds=seconds), heartbeat_at=now)
-        )
-        if done.rowcount == 1:
-            renewed.add(lease.account_id)
+    until = now + timedelta(seconds=seconds)
+    held = sorted(leases, key=lambda lease: lease.account_id)
+    for start in range(0, len(held), RENEW_CHUNK):
+        chunk = held[start:start + RENEW_CHUNK]
+        ids = [lease.account_id for lease in chunk]
+        pairs = [(lease.account_id, lease.epoch) for lease in chunk]
+        ours = (L.account_id.in_(ids), tuple_(L.account_id, L.lease_epoch).in_(pairs),
+                L.owner == owner)
+        done = await conn.execute(update(account_leases).where(*ours, L.expires_at >= now)
+                                  .values(expires_at=until, heartbeat_at=now))
+        if done.rowcount == len(chunk):
+            renewed.update(ids)
+            continue
+        rows = await conn.execute(select(L.account_id).where(*ours, L.expires_at == until))
+        renewed.update(int(r[0]) for r in rows)
     return renewed
 
 
