@@ -8,7 +8,7 @@ MariaDB on 127.0.0.1. Prints a JSON summary.
 `--api-workers` defaults to the product's own default (`api.workers = 1`). With two API
 processes, wrk's two threads and MariaDB all runnable on the two cores, the cores are
 oversubscribed and each run's p99 is decided by a process that is not running for 100+ ms (the
-`SELECT 1` route's own p99 shows the same), not by the reads (docs/benchmarks.md, thirteenth
+`SELECT 1` route's own p99 shows the same), not by the reads (docs/benchmarks-history.md, thirteenth
 and twenty-first rounds); until the twenty-first round the default was 2, as in the issue's
 reference measurement.
 """

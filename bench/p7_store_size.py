@@ -25,10 +25,10 @@ from sqlalchemy import text
 from apps.oms.clock import utcnow
 from apps.oms.config import Settings, WorkerSettings
 from apps.oms.domain.access import AccountFlags, Role
-from apps.oms.service.principal import Principal
+from apps.oms.security.principal import Principal
+from apps.oms.service.execution import step
+from apps.oms.service.execution.runtime import AccountRuntime
 from apps.oms.service.submit import submit
-from apps.oms.service.worker import step
-from apps.oms.service.worker.runtime import AccountRuntime
 from apps.oms.store import leases
 from apps.oms.store.accounts import insert_account
 from apps.oms.store.store import Store

@@ -1,7 +1,7 @@
 """Client CPU of one per-request key read (`PrincipalCache.authenticate`, a cached key: what
 every authenticated request pays) and of one whole `Store.read()` around a `SELECT 1` (checkout,
 query, end of the transaction, return to the pool), and their ratio, which survives a change of
-machine (docs/benchmarks.md → Eighth round).
+machine (docs/benchmarks-history.md → Eighth round).
 
     .venv/bin/python -m bench.read_cost --calls 2000 --runs 3 [--driver asyncmy]
 """

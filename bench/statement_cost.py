@@ -2,7 +2,7 @@
 module constant with `bindparam`), against the same SQL through `exec_driver_sql`, and against
 the constant sent on the driver's cursor (`store/direct.py`), beside a `SELECT 1` of the same
 connection; then one 6-row outbox INSERT through SQLAlchemy and directly. Why hot statements
-are constants and go direct (docs/architecture.md → Stores; docs/benchmarks.md → Seventh and
+are constants and go direct (docs/architecture.md → Stores; docs/benchmarks-history.md → Seventh and
 Seventeenth rounds).
 
     .venv/bin/python -m bench.statement_cost --executions 1000 --runs 3 [--driver asyncmy]

@@ -33,10 +33,6 @@ KINDS = ("orders", "trades", "positions")
 INVALID_KEY = 1008
 
 
-class Resync(Exception):
-    """The server no longer holds the events after our `since_seq`."""
-
-
 def kind_of(event: str, payload: Any) -> str | None:
     if not isinstance(payload, dict):
         return None

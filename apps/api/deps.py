@@ -7,16 +7,18 @@ costs a thread hop per request.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import date
 from typing import Annotated, Any
 
 from fastapi import Depends, Header, Path, Query, Request
+from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import select
 
 from apps.oms.config import Settings
 from apps.oms.errors import NotFound, ValidationFailed
+from apps.oms.security.principal import Principal
 from apps.oms.service.auth import AuthGuard, authenticate_client
 from apps.oms.service.auth_cache import PrincipalCache
-from apps.oms.service.principal import Principal
 from apps.oms.store.store import Store
 from apps.oms.store.tables import accounts
 
@@ -170,3 +172,28 @@ async def limit_param(
 
 PageSize = Annotated[Clamped, Depends(page_size_param)]
 Limit = Annotated[Clamped, Depends(limit_param)]
+
+
+class OpenReadParams(BaseModel):
+    """The query of `GET /oms/positions/open` and `/oms/orders/open`, validated by this one model
+    for the route and for the open reads' fast path alike (`apps/api/fast_reads.py`). Unknown
+    parameters are ignored, as on every route."""
+
+    model_config = ConfigDict(frozen=True)
+
+    account_ids: str | None = Field(
+        None, max_length=ACCOUNT_IDS_MAX_LENGTH,
+        description="CSV of account ids; default: every account the key may read")
+    strategy_id: int | None = Field(None, ge=0, le=MAX_ID)
+    symbol: str | None = Field(None, max_length=SYMBOL_MAX_LENGTH)
+    start_date: date | None = None
+    end_date: date | None = None
+    limit: int = Field(DEFAULT_LIMIT, ge=1, le=MAX_ID, description=(
+        f"most rows (default {DEFAULT_LIMIT}); above {MAX_LIMIT} it is clamped to {MAX_LIMIT}"))
+
+    def clamped_limit(self) -> Clamped:
+        return Clamped("limit", min(self.limit, MAX_LIMIT), self.limit)
+
+
+OpenReadQuery = Annotated[OpenReadParams, Query()]
+

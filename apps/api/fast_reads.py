@@ -3,54 +3,41 @@ FastAPI's routing and dependency solving when all they need is in memory.
 
 These two reads are what strategies poll. Served from the read model, their own work is a
 dictionary lookup (`Book.body`); FastAPI's routing, dependency solving and parameter validation
-were about half of the rest of a request's CPU (docs/benchmarks.md → Thirteenth round). This
+were about half of the rest of a request's CPU (docs/benchmarks-history.md → Thirteenth round). This
 middleware answers a request only when **every** step can be taken without a store trip or an
 error, with the same functions the route uses:
 
 - exactly one `x-api-key` header whose principal the cache trusts from memory
   (`PrincipalCache.trusted`: current identity version, live lease, no refusal, no
   `last_used_at` to record);
-- a query of `account_ids`, `strategy_id`, `symbol`, `limit` only, each at most once, each valid
-  as the route declares it (digits within range, lengths within the limits), `limit` not clamped;
+- a query of the route's own parameters, each at most once, valid by the route's own model
+  (`deps.OpenReadParams`), without a date filter and with `limit` not clamped;
 - the account ids resolved without the store (not an admin's default of every account), none of
   them written by this process recently (`ReadModel.clean_for`: no read-your-writes check to
   make), the scope built (`reads.open_from_model`).
 
-Anything else (a missing, unknown or doubtful key, a date filter, an unknown or repeated or empty
-parameter, any error) goes to the FastAPI route, which answers it as it always has: errors are
-only ever produced there, so their shapes, codes and the failed-authentication throttle are
-untouched (test/api/test_fast_reads.py compares the two paths).
+Anything else (a missing, unknown or doubtful key, a date filter, an unknown or repeated
+parameter, an invalid value, an `OmsError` on the way) goes to the FastAPI route, which answers
+it as it always has: errors are only ever produced there, so their shapes, codes and the
+failed-authentication throttle are untouched (test/api/test_fast_reads.py compares the two paths).
 """
 
 from __future__ import annotations
 
-import re
 from urllib.parse import parse_qsl
 
+from pydantic import ValidationError
 from starlette.responses import Response
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from apps.api.deps import (
-    ACCOUNT_IDS_MAX_LENGTH,
-    DEFAULT_LIMIT,
-    MAX_ID,
-    MAX_LIMIT,
-    SYMBOL_MAX_LENGTH,
-    required_account_ids,
-)
+from apps.api.deps import OpenReadParams, required_account_ids
+from apps.oms.errors import OmsError
 from apps.oms.service import reads
 from apps.oms.service.auth_cache import PrincipalCache
 from apps.oms.service.read_model import ReadModel
 
 PATHS = {"/oms/positions/open": "positions", "/oms/orders/open": "orders"}
-DIGITS = re.compile(r"[0-9]{1,19}")
-
-
-def _int(text: str, low: int) -> int | None:
-    if not DIGITS.fullmatch(text):
-        return None
-    value = int(text)
-    return value if low <= value <= MAX_ID else None
+PARAMETERS = frozenset(OpenReadParams.model_fields)
 
 
 class FastOpenReads:
@@ -82,33 +69,34 @@ class FastOpenReads:
         principal = cache.trusted(keys[0].decode("latin-1"))
         if principal is None:
             return None
-        params: dict[str, str] = {}
-        for name, value in parse_qsl(scope["query_string"].decode("latin-1"),
-                                     keep_blank_values=True):  # fmt: skip
-            if name in params or not value:
-                return None
-            params[name] = value
-        account_ids = params.pop("account_ids", None)
-        strategy_text = params.pop("strategy_id", None)
-        symbol = params.pop("symbol", None)
-        limit = _int(params.pop("limit", str(DEFAULT_LIMIT)), 1)
-        strategy_id = None if strategy_text is None else _int(strategy_text, 0)
-        if (
-            params  # anything else, e.g. a date filter
-            or limit is None
-            or limit > MAX_LIMIT
-            or (strategy_text is not None and strategy_id is None)
-            or (account_ids is not None and len(account_ids) > ACCOUNT_IDS_MAX_LENGTH)
-            or (symbol is not None and len(symbol) > SYMBOL_MAX_LENGTH)
-        ):
+        query = parsed(scope["query_string"])
+        if query is None:
             return None
-        if account_ids is None and principal.visible_account_ids() is None:
+        limit = query.clamped_limit()
+        if query.start_date or query.end_date or limit.requested != limit.value:
+            return None
+        if query.account_ids is None and principal.visible_account_ids() is None:
             return None  # an admin's default (every account) is read from the store
         try:
-            ids = await required_account_ids(principal, state.store, account_ids)
-            if not model.clean_for(ids):  # read-your-writes may need the store: the route
-                return None
-            query = reads.Query(ids, strategy_id, symbol)
-            return await reads.open_from_model(model, principal, kind, query, limit)
-        except Exception:
+            ids = await required_account_ids(principal, state.store, query.account_ids)
+        except OmsError:  # the route answers it with the error
             return None
+        if not model.clean_for(ids):  # read-your-writes may need the store: the route
+            return None
+        scope_query = reads.Query(ids, query.strategy_id, query.symbol)
+        return await reads.open_from_model(model, principal, kind, scope_query, limit.value)
+
+
+def parsed(query_string: bytes) -> OpenReadParams | None:
+    """The query by the route's model; None if it has a parameter the route does not take, one
+    given twice, or an invalid value (the route answers those)."""
+    params: dict[str, str] = {}
+    for name, value in parse_qsl(query_string.decode("latin-1"), keep_blank_values=True):
+        if name in params or name not in PARAMETERS:
+            return None
+        params[name] = value
+    try:
+        return OpenReadParams.model_validate(params)
+    except ValidationError:
+        return None
+

@@ -4,7 +4,7 @@ The read routes answer with `WireJSONResponse` (already wire-ready dicts, no re-
 these models are declared with `responses={200: {"model": ...}}` so the OpenAPI document tells
 clients the real shape while the hot path stays as fast as before. Decimals are strings (plain
 notation), times ISO 8601 UTC with `Z`. Objects may gain fields (additive changes), so the
-schemas do not forbid unknown properties. `test/api/test_openapi_conformance.py` checks real
+schemas do not forbid unknown properties. `test/e2e/live_up/test_openapi_conformance.py` checks real
 answers against them.
 """
 

@@ -8,8 +8,8 @@ import typer
 from apps.cli import context, output
 from apps.oms.domain.access import Role
 from apps.oms.domain.money import DecimalFormatError, parse_decimal
+from apps.oms.security.principal import Principal
 from apps.oms.service import allocations
-from apps.oms.service.principal import Principal
 from apps.oms.store.audit import CLI_ACTOR
 from apps.oms.store.store import Store
 

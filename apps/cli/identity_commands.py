@@ -14,9 +14,9 @@ from apps.oms.clock import iso_z, utcnow
 from apps.oms.domain.access import AccountFlags, Role
 from apps.oms.errors import ValidationFailed
 from apps.oms.exchange.ccxt.functions import FunctionClass, classify
+from apps.oms.security.principal import Principal
 from apps.oms.service import identity_admin, risk_actions
 from apps.oms.service.identity_admin import PermissionIn, permission_out
-from apps.oms.service.principal import Principal
 from apps.oms.store import audit, identity
 from apps.oms.store import strategies as strategy_store
 from apps.oms.store.audit import CLI_ACTOR

@@ -12,8 +12,8 @@ import typer
 
 from apps.cli import context, output
 from apps.oms.domain.access import AccountFlags, Role
+from apps.oms.security.principal import Principal
 from apps.oms.service import risk_actions, signal_secrets
-from apps.oms.service.principal import Principal
 from apps.oms.store.audit import CLI_ACTOR
 from apps.oms.store.store import Store
 

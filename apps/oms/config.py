@@ -81,7 +81,7 @@ class WorkerSettings(BaseModel):
     # the joined path off (paper then goes write-ahead -> call -> record like a CCXT venue)
     batch_size: int = Field(default=50, ge=0, le=1000)
     # the joined batches of a worker's accounts that are ready together commit in one
-    # transaction (apps/oms/service/worker/group.py); false: each account commits its own
+    # transaction (apps/oms/service/execution/group.py); false: each account commits its own
     group_commit: bool = True
     # this worker process's own Prometheus endpoint (apps/worker/metrics_endpoint.py); 0 = off.
     # `ccxt-oms up` runs its worker inside the API process, whose /metrics already has it

@@ -14,12 +14,12 @@ from collections.abc import Callable
 from typing import Any
 
 from apps.oms.clock import utcnow
-from apps.oms.service.worker import dispatch, reconcile, step
-from apps.oms.service.worker.group import GroupCommit
-from apps.oms.service.worker.results import finish
-from apps.oms.service.worker.runtime import AccountRuntime
-from apps.oms.service.worker.sync import sync_orders
-from apps.oms.service.worker.triggers import check_triggers
+from apps.oms.service.execution import dispatch, reconcile, step
+from apps.oms.service.execution.group import GroupCommit
+from apps.oms.service.execution.results import finish
+from apps.oms.service.execution.runtime import AccountRuntime
+from apps.oms.service.execution.sync import sync_orders
+from apps.oms.service.execution.triggers import check_triggers
 from apps.oms.store import books, leases, order_records, queue
 from apps.oms.store import reconcile as reconcile_store
 from apps.worker.shared_reads import SharedReads

@@ -27,9 +27,9 @@ from apps.oms import heap, wakeup
 from apps.oms.bus.processes import WorkerBus
 from apps.oms.clock import utcnow
 from apps.oms.config import Settings
+from apps.oms.service.execution.group import GroupCommit
+from apps.oms.service.execution.runtime import AccountRuntime
 from apps.oms.service.reconcile import command_payload
-from apps.oms.service.worker.group import GroupCommit
-from apps.oms.service.worker.runtime import AccountRuntime
 from apps.oms.store import fleet, leases, sequencer
 from apps.oms.store.file_guard import guard_store_file
 from apps.oms.store.leases import Lease

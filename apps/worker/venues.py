@@ -22,8 +22,8 @@ from apps.oms.domain.enums import PositionMode
 from apps.oms.exchange.ccxt.instances import build_ccxt_exchange, ccxt_id
 from apps.oms.exchange.ccxt.venue import CcxtVenue
 from apps.oms.exchange.paper.factory import as_port, build_paper_venue, market_book
-from apps.oms.service.ports import VenuePort
-from apps.oms.service.worker.runtime import Account
+from apps.oms.ports import VenuePort
+from apps.oms.service.execution.runtime import Account
 from apps.oms.store.ccxt_records import venue_account
 from apps.oms.store.paper import PaperStore
 from apps.oms.store.store import Store

@@ -18,10 +18,10 @@ from apps.oms.config import Settings
 from apps.oms.domain.access import Action
 from apps.oms.errors import NotFound, ValidationFailed
 from apps.oms.security.credentials import CredentialCipher
+from apps.oms.security.principal import Principal
 from apps.oms.service import admin, identity_admin, views
 from apps.oms.service.accounts import visible_accounts
 from apps.oms.service.identity_admin import PermissionIn
-from apps.oms.service.principal import Principal
 from apps.oms.service.request_model import IsoDatetime, RequestModel
 from apps.oms.store import accounts as account_store
 from apps.oms.store import audit, identity

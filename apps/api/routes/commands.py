@@ -49,7 +49,6 @@ async def post_commands(
     store: StoreDep,
     settings: SettingsDep,
     wait: Annotated[Literal["accepted", "completed"], Query()] = "accepted",
-    parallel: Annotated[bool, Query(description="accepted for compatibility")] = False,
 ) -> JSONResponse:
     body = await read_exact_json(request)
     status, content = await submit(store, settings, principal, body, wait=wait == "completed")

@@ -18,9 +18,9 @@ from apps.oms.domain.access import Action
 from apps.oms.domain.money import to_plain
 from apps.oms.domain.paper.book import Quote
 from apps.oms.domain.paper.matching import Venue
+from apps.oms.security.principal import Principal
 from apps.oms.service import paper_market
 from apps.oms.service.command_models import ExactDecimal, PositiveDecimal
-from apps.oms.service.principal import Principal
 from apps.oms.service.request_model import RequestModel
 from apps.oms.store.audit import Actor
 from apps.oms.store.paper import PaperStore

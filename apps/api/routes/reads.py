@@ -12,9 +12,9 @@ from apps.api.deps import (
     SYMBOL_MAX_LENGTH,
     AccountIdsCsv,
     AccountIdsQuery,
-    Clamped,
     IdFilter,
-    Limit,
+    OpenReadParams,
+    OpenReadQuery,
     PageSize,
     PrincipalDep,
     RequiredAccountIds,
@@ -36,9 +36,9 @@ from apps.api.read_schemas import (
     ok,
 )
 from apps.api.responses import WireJSONResponse
+from apps.oms.security.principal import Principal
 from apps.oms.service import portfolio as portfolio_service
 from apps.oms.service import reads
-from apps.oms.service.principal import Principal
 from apps.oms.service.read_model import ReadModel
 from apps.oms.service.reads import Query as ReadQuery
 from apps.oms.store.store import Store
@@ -66,27 +66,31 @@ Result = dict[str, Any]
 
 
 async def _open(
-    request: Request, principal: Principal, kind: str, q: ReadQuery, limit: Clamped
+    request: Request, principal: Principal, kind: str, params: OpenReadParams
 ) -> Response:
     """From the process's read model when it may answer, else from the store (same body). A
     clamped `limit` (rare: above the maximum) goes to the store path, which adds the notice.
     The open reads are the hot ones: the store comes from the app, not as one more dependency
     to solve per request."""
+    store: Store = request.app.state.store
+    ids = await required_account_ids(principal, store, params.account_ids)
+    q = ReadQuery(ids, params.strategy_id, params.symbol, start_date=params.start_date,
+                  end_date=params.end_date)  # fmt: skip
+    limit = params.clamped_limit()
     model: ReadModel | None = getattr(request.app.state, "read_model", None)
     if model is not None and limit.requested == limit.value:
         blob = await reads.open_from_model(model, principal, kind, q, limit.value)
         if blob is not None:
             return Response(blob, media_type="application/json")
     read = reads.open_orders if kind == "orders" else reads.open_positions
-    store: Store = request.app.state.store
     return WireJSONResponse(limit.note(await read(store, principal, q, limit.value)))
 
 
 @router.get("/orders/open", response_model=None, responses=ok(OrderList))
 async def orders_open(
-    request: Request, principal: PrincipalDep, q: QueryDep, limit: Limit
+    request: Request, principal: PrincipalDep, params: OpenReadQuery
 ) -> Response:
-    return await _open(request, principal, "orders", q, limit)
+    return await _open(request, principal, "orders", params)
 
 
 @router.get("/orders/history", response_model=None, responses=ok(OrderPage))
@@ -139,9 +143,9 @@ async def deals_by_ids(
 
 @router.get("/positions/open", response_model=None, responses=ok(PositionList))
 async def positions_open(
-    request: Request, principal: PrincipalDep, q: QueryDep, limit: Limit
+    request: Request, principal: PrincipalDep, params: OpenReadQuery
 ) -> Response:
-    return await _open(request, principal, "positions", q, limit)
+    return await _open(request, principal, "positions", params)
 
 
 @router.get("/positions/history", response_model=None, responses=ok(PositionPage))

@@ -11,8 +11,8 @@ from pydantic import Field
 
 from apps.api.body import parse_body
 from apps.api.deps import PrincipalDep, StoreDep, client_address
+from apps.oms.security.principal import Principal
 from apps.oms.service import risk_actions
-from apps.oms.service.principal import Principal
 from apps.oms.service.request_model import RequestModel
 from apps.oms.store.audit import Actor
 

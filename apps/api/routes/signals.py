@@ -15,9 +15,9 @@ from apps.oms.config import Settings
 from apps.oms.domain.access import Action
 from apps.oms.errors import AuthenticationFailed, OmsError
 from apps.oms.security.credentials import CredentialCipher
+from apps.oms.security.principal import Principal
 from apps.oms.service import signal_secrets, signals
 from apps.oms.service.auth import AuthGuard
-from apps.oms.service.principal import Principal
 from apps.oms.service.request_model import RequestModel
 from apps.oms.service.signal_models import Signal
 from apps.oms.store.audit import Actor

@@ -13,9 +13,9 @@ from pydantic import Field
 from apps.api.body import parse_body
 from apps.api.deps import PrincipalDep, SettingsDep, StoreDep, client_address
 from apps.api.schemas import ApiKeyInfo, Profile
+from apps.oms.security.principal import Principal
 from apps.oms.service import identity_admin, sessions
 from apps.oms.service.identity_admin import PermissionIn
-from apps.oms.service.principal import Principal
 from apps.oms.service.request_model import IsoDatetime, RequestModel
 from apps.oms.store import identity
 from apps.oms.store.audit import Actor

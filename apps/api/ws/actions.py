@@ -20,9 +20,9 @@ from apps.oms.clock import iso_z, utcnow
 from apps.oms.config import Settings
 from apps.oms.domain.access import Action as Permission
 from apps.oms.errors import AuthenticationFailed, OmsError, RateLimited, ValidationFailed
+from apps.oms.security.principal import Principal
 from apps.oms.service import stream as stream_service
 from apps.oms.service.auth import AuthGuard, authenticate_client
-from apps.oms.service.principal import Principal
 from apps.oms.service.request_model import RequestModel
 from apps.oms.service.submit import submit
 

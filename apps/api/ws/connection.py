@@ -19,7 +19,7 @@ from starlette.websockets import WebSocket
 
 from apps.api.ws.envelopes import dumps, event_text
 from apps.api.ws.hub import StreamHub
-from apps.oms.service.principal import Principal
+from apps.oms.security.principal import Principal
 from apps.oms.service.stream import AccountScope, rescope
 from apps.oms.store import stream
 from apps.oms.store.stream import StreamEvent

@@ -35,10 +35,10 @@ from apps.oms.config import Settings
 from apps.oms.domain.access import Action as Permission
 from apps.oms.domain.paper.matching import Venue
 from apps.oms.errors import NotFound, OmsError
-from apps.oms.exchange.ccxt.errors import to_oms_error
+from apps.oms.exchange.ccxt.error_mapping import to_oms_error
 from apps.oms.exchange.ccxt.instances import ExchangeRegistry
 from apps.oms.exchange.ccxt.wire import jsonable
-from apps.oms.service.principal import Principal
+from apps.oms.security.principal import Principal
 from apps.oms.service.request_model import RequestModel
 from apps.oms.store.ccxt_records import venue_account
 from apps.oms.store.paper import PaperStore

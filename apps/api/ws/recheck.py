@@ -22,8 +22,8 @@ from apps.api.ws.hub import StreamHub
 from apps.api.ws.market import MarketHub
 from apps.oms.config import Settings
 from apps.oms.errors import AuthenticationFailed
+from apps.oms.security.principal import Principal
 from apps.oms.service.auth import revalidate
-from apps.oms.service.principal import Principal
 
 log = logging.getLogger("apps.api.ws")
 

@@ -21,8 +21,8 @@ from apps.oms.domain.access import AccessDenied, Action, Role, authorize_strateg
 from apps.oms.domain.endpoint_rules import COMMANDS, action_for
 from apps.oms.domain.errors import DomainError
 from apps.oms.errors import Conflict, NotFound, OmsError, PermissionDenied, ValidationFailed
+from apps.oms.security.principal import Principal
 from apps.oms.service.command_models import CommandEnvelope, Payload, content_hash, normalized
-from apps.oms.service.principal import Principal
 from apps.oms.store import commands as command_store
 from apps.oms.store import orders as order_store
 from apps.oms.store import outbox
@@ -169,11 +169,6 @@ class Ctx:
     @property
     def account_id(self) -> int:
         return int(self.account["id"])
-
-    @property
-    def flags_restrict(self) -> bool:
-        flags = self.principal.flags_for(self.account_id)
-        return bool(flags and flags.restrict_to_strategies)
 
     def check_strategy_visible(self, strategy_id: int) -> None:
         try:

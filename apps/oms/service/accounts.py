@@ -7,7 +7,7 @@ from typing import Any
 from apps.oms.clock import iso_z
 from apps.oms.domain.access import AccountFlags, Action
 from apps.oms.errors import NotFound
-from apps.oms.service.principal import Principal
+from apps.oms.security.principal import Principal
 from apps.oms.store import accounts as account_store
 from apps.oms.store.identity import FLAG_COLUMNS
 from apps.oms.store.store import Store

@@ -14,7 +14,7 @@ from apps.oms.clock import iso_z, utcnow
 from apps.oms.domain.access import Action, Role
 from apps.oms.domain.money import to_plain
 from apps.oms.errors import Conflict, NotFound, PermissionDenied, ValidationFailed
-from apps.oms.service.principal import Principal
+from apps.oms.security.principal import Principal
 from apps.oms.store import allocations as allocation_store
 from apps.oms.store import audit
 from apps.oms.store import strategies as strategy_store

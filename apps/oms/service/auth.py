@@ -16,8 +16,8 @@ from apps.oms.clock import utcnow
 from apps.oms.domain.access import AccountFlags
 from apps.oms.errors import AuthenticationFailed, RateLimited
 from apps.oms.security.keys import display_prefix, hash_api_key
+from apps.oms.security.principal import Principal
 from apps.oms.security.throttle import FailureThrottle
-from apps.oms.service.principal import Principal
 from apps.oms.store import identity
 from apps.oms.store.identity import LAST_USED_THROTTLE, KeyIdentity
 from apps.oms.store.store import Store

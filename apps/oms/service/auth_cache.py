@@ -30,8 +30,8 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from apps.oms.clock import utcnow
 from apps.oms.errors import AuthenticationFailed
 from apps.oms.security.keys import hash_api_key
+from apps.oms.security.principal import Principal
 from apps.oms.service.auth import _principal, _refusal
-from apps.oms.service.principal import Principal
 from apps.oms.store import auth_version, identity
 from apps.oms.store.identity import LAST_USED_THROTTLE, KeyIdentity, _key_grants_query
 from apps.oms.store.store import Store

@@ -8,7 +8,7 @@ from typing import Any
 from apps.oms.domain.access import Action, Role
 from apps.oms.errors import OmsError, PermissionDenied
 from apps.oms.exchange.ccxt.functions import ORDER_CREATORS, FunctionClass, FunctionSpec, classify
-from apps.oms.service.principal import Principal
+from apps.oms.security.principal import Principal
 
 RESTRICTED_ROLES = frozenset({Role.TRADER, Role.PORTFOLIO_MANAGER})
 # reads that show nothing account-private: the only reads a strategy-restricted key may make

@@ -13,9 +13,9 @@ from typing import Any
 from apps.oms.clock import utcnow
 from apps.oms.config import Settings
 from apps.oms.errors import NotFound, OmsError
-from apps.oms.exchange.ccxt.errors import CODE_STATUS
+from apps.oms.exchange.ccxt.error_mapping import CODE_STATUS
 from apps.oms.exchange.ccxt.functions import FunctionClass, FunctionSpec
-from apps.oms.service.principal import Principal
+from apps.oms.security.principal import Principal
 from apps.oms.service.submit import EXECUTION_STATUS, submit
 from apps.oms.store import accounts as account_store
 from apps.oms.store import audit

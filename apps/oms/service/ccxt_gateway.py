@@ -5,7 +5,7 @@ Trades: the plain create-order family becomes an OMS `send_order` (reason `ccxt`
 so the order is booked like any other and passes the same gates (permissions, account block,
 `allow_new_positions`, risk); the reply is the venue's CCXT order structure. Every other trade
 or granted restricted function is a queued `ccxt_call` command run by the worker
-(`apps/oms/service/worker/ccxt_call.py`). The HTTP call waits up to `request_timeout_seconds`.
+(`apps/oms/service/execution/ccxt_call.py`). The HTTP call waits up to `request_timeout_seconds`.
 """
 
 from __future__ import annotations
@@ -16,10 +16,11 @@ from typing import Any
 from apps.oms.config import Settings
 from apps.oms.domain.access import Action
 from apps.oms.errors import OmsError, ValidationFailed
-from apps.oms.exchange.ccxt.errors import to_oms_error
+from apps.oms.exchange.ccxt.error_mapping import to_oms_error
 from apps.oms.exchange.ccxt.functions import ORDER_CREATORS, FunctionClass, order_arguments
 from apps.oms.exchange.ccxt.instances import ExchangeRegistry
 from apps.oms.exchange.ccxt.wire import call_arguments, jsonable
+from apps.oms.security.principal import Principal
 from apps.oms.service import ccxt_commands, strategy_funds
 from apps.oms.service.ccxt_access import (
     STRATEGY_BOOK_READS,
@@ -27,7 +28,6 @@ from apps.oms.service.ccxt_access import (
     check_capability,
     restricted_key,
 )
-from apps.oms.service.principal import Principal
 from apps.oms.store.store import Store
 
 

@@ -8,7 +8,7 @@ from datetime import date
 from typing import Any
 
 from apps.oms.errors import PermissionDenied
-from apps.oms.service.principal import Principal
+from apps.oms.security.principal import Principal
 from apps.oms.service.reads import build_scope, date_range
 from apps.oms.service.views import wire_value
 from apps.oms.store import ccxt_records

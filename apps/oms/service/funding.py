@@ -21,7 +21,7 @@ from apps.oms.config import PaperSettings
 from apps.oms.domain.money import parse_decimal, to_plain
 from apps.oms.domain.paper.funding import last_funding_ms
 from apps.oms.domain.paper.matching import Venue
-from apps.oms.service.worker.funding import COMMAND_TYPE
+from apps.oms.service.execution.funding import COMMAND_TYPE
 from apps.oms.store import commands as command_store
 from apps.oms.store.reconcile import has_request
 from apps.oms.store.tables import accounts, positions

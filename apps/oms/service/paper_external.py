@@ -18,12 +18,12 @@ from sqlalchemy import select
 from apps.oms.config import Settings
 from apps.oms.domain.access import Action
 from apps.oms.errors import NotFound, OmsError, ValidationFailed
-from apps.oms.exchange.ccxt.errors import to_oms_error
+from apps.oms.exchange.ccxt.error_mapping import to_oms_error
 from apps.oms.exchange.ccxt.wire import jsonable
 from apps.oms.exchange.ccxt_errors import errors as ccxt
 from apps.oms.exchange.paper.factory import build_paper_venue
 from apps.oms.exchange.paper.venue import PaperVenue
-from apps.oms.service.principal import Principal
+from apps.oms.security.principal import Principal
 from apps.oms.store import audit
 from apps.oms.store.store import Store
 from apps.oms.store.tables import accounts

@@ -21,7 +21,7 @@ from apps.oms.domain.money import DecimalFormatError, parse_decimal, to_plain
 from apps.oms.domain.paper.markets import MarketList
 from apps.oms.domain.paper.state import DEFAULT_LEVERAGE
 from apps.oms.domain.stats import compute_stats
-from apps.oms.service.principal import Principal
+from apps.oms.security.principal import Principal
 from apps.oms.service.reads import Query, build_scope, filters_of
 from apps.oms.service.views import position_view, wire_value
 from apps.oms.store import margins, reads

@@ -9,7 +9,7 @@ from typing import Any
 
 from apps.oms.domain.access import AccessDenied, Action, authorize_strategy
 from apps.oms.errors import PermissionDenied, ValidationFailed
-from apps.oms.service.principal import Principal
+from apps.oms.security.principal import Principal
 from apps.oms.service.read_model import ReadModel
 from apps.oms.service.views import command_view, deal_view, order_view, position_view
 from apps.oms.store import reads

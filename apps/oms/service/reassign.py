@@ -1,6 +1,6 @@
 """`POST /oms/reassign` on the API side: select the orders, check permissions and attribution,
 answer a preview, or queue one `reassign` command per account (the worker applies it in one
-transaction, see `service.worker.reassign`) and wait for the counts."""
+transaction, see `service.execution.reassign`) and wait for the counts."""
 
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ from apps.oms.config import Settings
 from apps.oms.domain.access import Action
 from apps.oms.domain.reassign import OrderInfo, refused_orders
 from apps.oms.errors import Conflict, NotFound, OmsError, ValidationFailed
-from apps.oms.service.principal import Principal
+from apps.oms.security.principal import Principal
 from apps.oms.service.reconcile import wait_all
 from apps.oms.store import audit
 from apps.oms.store import commands as command_store

@@ -20,7 +20,7 @@ from apps.oms.config import ReconcileSettings, Settings
 from apps.oms.domain.access import Action
 from apps.oms.domain.reconcile import freshness
 from apps.oms.errors import NotFound, PermissionDenied, ValidationFailed
-from apps.oms.service.principal import Principal
+from apps.oms.security.principal import Principal
 from apps.oms.store import accounts as account_store
 from apps.oms.store import audit
 from apps.oms.store import commands as command_store

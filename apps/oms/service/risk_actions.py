@@ -11,6 +11,8 @@ reduce-only closes by keys that may close or manage risk (`acceptance._allowed_o
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from typing import Any, Literal
 
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -18,7 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from apps.oms.clock import iso_z, utcnow
 from apps.oms.domain.access import Action
 from apps.oms.errors import NotFound, ValidationFailed
-from apps.oms.service.principal import Principal
+from apps.oms.security.principal import Principal
 from apps.oms.store import audit, outbox
 from apps.oms.store import risk as risk_store
 from apps.oms.store.audit import Actor
@@ -87,84 +89,100 @@ async def strategies_of(store: Store, principal: Principal, account_id: int) -> 
     return {"account_id": account_id, "items": items}
 
 
-async def set_account_allow_new(
-    store: Store, principal: Principal, actor: Actor, account_id: int, allow: bool, comment: str
-) -> dict[str, Any]:
-    principal.require(Action.ALLOW_NEW_POSITIONS, account_id)
-    text = _comment(comment)
-    async with store.transaction() as conn:
-        row = await _locked_account(conn, account_id)
-        now = utcnow()
-        await risk_store.set_account_allow_new(conn, account_id, allow, text, now)
-        before = {"allow_new_positions": bool(row["allow_new_positions"])}
-        after = {"allow_new_positions": allow}
-        await audit.record(conn, actor, action="risk_allow_new_positions", target_type="account",
-                           target_id=account_id, before=before, after=after, comment=text)
-        result = {"ok": True, "account_id": account_id, "allow_new_positions": allow,
-                  "previous": before["allow_new_positions"], "comment": text,
-                  "changed_at": iso_z(now), "changed_by": _by(principal)}  # fmt: skip
-        await _announce(conn, account_id, "account_allow_new_positions_changed", result)
-    return result
+@dataclass(frozen=True, slots=True)
+class _Switch:
+    """One risk switch: the row field it flips, the flag it needs, how it is audited and
+    announced, and its store write (on the account, or on one strategy link)."""
+
+    field: str
+    needs: Action
+    audit_action: str
+    event: str
+    write: Callable[..., Awaitable[object]]
+
+    def previous(self, row: dict[str, Any]) -> Any:
+        return row[self.field] if self.field == "status" else bool(row[self.field])
 
 
-async def set_strategy_allow_new(
+async def _switch(
     store: Store,
     principal: Principal,
     actor: Actor,
+    switch: _Switch,
     account_id: int,
-    strategy_id: int,
-    allow: bool,
+    value: Any,
     comment: str,
+    strategy_id: int | None = None,
 ) -> dict[str, Any]:
-    principal.require(Action.ALLOW_NEW_POSITIONS, account_id)
+    """Check, lock, write, audit and announce one risk switch in one transaction."""
+    principal.require(switch.needs, account_id)
     flags = principal.flags_for(account_id)
-    if flags is not None and not flags.sees_strategy(strategy_id):
+    if strategy_id is not None and flags is not None and not flags.sees_strategy(strategy_id):
         raise NotFound(f"strategy {strategy_id} not found on account {account_id}",
                        code="invalid_strategy_id")  # fmt: skip
     text = _comment(comment)
+    target: dict[str, Any] = {} if strategy_id is None else {"strategy_id": strategy_id}
     async with store.transaction() as conn:
-        await _locked_account(conn, account_id)
-        links = {int(r["strategy_id"]): r for r in await risk_store.strategy_links(conn, account_id)}
-        if strategy_id not in links:
-            raise NotFound(f"strategy {strategy_id} is not linked to account {account_id}",
-                           code="invalid_strategy_id")  # fmt: skip
+        row = await _locked_account(conn, account_id)
+        if strategy_id is not None:
+            row = await _linked_strategy(conn, account_id, strategy_id)
         now = utcnow()
-        await risk_store.set_strategy_allow_new(conn, account_id, strategy_id, allow, text, now)
-        before = {"allow_new_positions": bool(links[strategy_id]["allow_new_positions"])}
-        await audit.record(conn, actor, action="risk_strategy_allow_new_positions",
-                           target_type="account", target_id=account_id, before=before,
-                           after={"strategy_id": strategy_id, "allow_new_positions": allow},
-                           comment=text)  # fmt: skip
-        result = {"ok": True, "account_id": account_id, "strategy_id": strategy_id,
-                  "allow_new_positions": allow, "previous": before["allow_new_positions"],
-                  "comment": text, "changed_at": iso_z(now), "changed_by": _by(principal)}  # fmt: skip
-        await _announce(conn, account_id, "strategy_allow_new_positions_changed", result,
-                        strategy_id)  # fmt: skip
+        previous = switch.previous(row)
+        await switch.write(conn, account_id, *target.values(), value, text, now)
+        await audit.record(conn, actor, action=switch.audit_action, target_type="account",
+                           target_id=account_id, before={switch.field: previous},
+                           after={**target, switch.field: value}, comment=text)  # fmt: skip
+        result = {"ok": True, "account_id": account_id, **target, switch.field: value,
+                  "previous": previous, "comment": text, "changed_at": iso_z(now),
+                  "changed_by": _by(principal)}  # fmt: skip
+        await _announce(conn, account_id, switch.event, result, strategy_id)
     return result
+
+
+async def _linked_strategy(
+    conn: AsyncConnection, account_id: int, strategy_id: int
+) -> dict[str, Any]:
+    links = {int(r["strategy_id"]): r for r in await risk_store.strategy_links(conn, account_id)}
+    if strategy_id not in links:
+        raise NotFound(f"strategy {strategy_id} is not linked to account {account_id}",
+                       code="invalid_strategy_id")  # fmt: skip
+    return dict(links[strategy_id])
+
+
+ACCOUNT_ALLOW_NEW = _Switch("allow_new_positions", Action.ALLOW_NEW_POSITIONS,
+                            "risk_allow_new_positions", "account_allow_new_positions_changed",
+                            risk_store.set_account_allow_new)
+STRATEGY_ALLOW_NEW = _Switch("allow_new_positions", Action.ALLOW_NEW_POSITIONS,
+                             "risk_strategy_allow_new_positions",
+                             "strategy_allow_new_positions_changed",
+                             risk_store.set_strategy_allow_new)
+ACCOUNT_STATUS = _Switch("status", Action.BLOCK_ACCOUNT, "risk_account_status",
+                         "account_status_changed", risk_store.set_account_status)
+ACCOUNT_SHADOW = _Switch("shadow", Action.ALLOW_NEW_POSITIONS, "risk_shadow",
+                         "account_shadow_changed", risk_store.set_account_shadow)
+STRATEGY_SHADOW = _Switch("shadow", Action.ALLOW_NEW_POSITIONS, "risk_strategy_shadow",
+                          "strategy_shadow_changed", risk_store.set_strategy_shadow)
+
+
+async def set_account_allow_new(
+    store: Store, principal: Principal, actor: Actor, account_id: int, allow: bool, comment: str
+) -> dict[str, Any]:
+    return await _switch(store, principal, actor, ACCOUNT_ALLOW_NEW, account_id, allow, comment)
+
+
+async def set_strategy_allow_new(
+    store: Store, principal: Principal, actor: Actor, account_id: int, strategy_id: int,
+    allow: bool, comment: str,
+) -> dict[str, Any]:  # fmt: skip
+    return await _switch(store, principal, actor, STRATEGY_ALLOW_NEW, account_id, allow, comment,
+                         strategy_id)  # fmt: skip
 
 
 async def set_account_status(
-    store: Store,
-    principal: Principal,
-    actor: Actor,
-    account_id: int,
-    status: AccountStatus,
+    store: Store, principal: Principal, actor: Actor, account_id: int, status: AccountStatus,
     comment: str,
-) -> dict[str, Any]:
-    principal.require(Action.BLOCK_ACCOUNT, account_id)
-    text = _comment(comment)
-    async with store.transaction() as conn:
-        row = await _locked_account(conn, account_id)
-        now = utcnow()
-        await risk_store.set_account_status(conn, account_id, status, text, now)
-        await audit.record(conn, actor, action="risk_account_status", target_type="account",
-                           target_id=account_id, before={"status": row["status"]},
-                           after={"status": status}, comment=text)  # fmt: skip
-        result = {"ok": True, "account_id": account_id, "status": status,
-                  "previous": row["status"], "comment": text, "changed_at": iso_z(now),
-                  "changed_by": _by(principal)}  # fmt: skip
-        await _announce(conn, account_id, "account_status_changed", result)
-    return result
+) -> dict[str, Any]:  # fmt: skip
+    return await _switch(store, principal, actor, ACCOUNT_STATUS, account_id, status, comment)
 
 
 async def set_account_shadow(
@@ -172,54 +190,13 @@ async def set_account_shadow(
 ) -> dict[str, Any]:
     """Shadow mode on the account: new orders are validated, risk-checked and recorded, never
     sent (`service/shadow.py`). Needs what `allow_new_positions` needs."""
-    principal.require(Action.ALLOW_NEW_POSITIONS, account_id)
-    text = _comment(comment)
-    async with store.transaction() as conn:
-        row = await _locked_account(conn, account_id)
-        now = utcnow()
-        await risk_store.set_account_shadow(conn, account_id, shadow, text, now)
-        before = {"shadow": bool(row["shadow"])}
-        await audit.record(conn, actor, action="risk_shadow", target_type="account",
-                           target_id=account_id, before=before, after={"shadow": shadow},
-                           comment=text)  # fmt: skip
-        result = {"ok": True, "account_id": account_id, "shadow": shadow,
-                  "previous": before["shadow"], "comment": text, "changed_at": iso_z(now),
-                  "changed_by": _by(principal)}  # fmt: skip
-        await _announce(conn, account_id, "account_shadow_changed", result)
-    return result
+    return await _switch(store, principal, actor, ACCOUNT_SHADOW, account_id, shadow, comment)
 
 
 async def set_strategy_shadow(
-    store: Store,
-    principal: Principal,
-    actor: Actor,
-    account_id: int,
-    strategy_id: int,
-    shadow: bool,
-    comment: str,
-) -> dict[str, Any]:
+    store: Store, principal: Principal, actor: Actor, account_id: int, strategy_id: int,
+    shadow: bool, comment: str,
+) -> dict[str, Any]:  # fmt: skip
     """Shadow mode for one strategy on the account (its orders only)."""
-    principal.require(Action.ALLOW_NEW_POSITIONS, account_id)
-    flags = principal.flags_for(account_id)
-    if flags is not None and not flags.sees_strategy(strategy_id):
-        raise NotFound(f"strategy {strategy_id} not found on account {account_id}",
-                       code="invalid_strategy_id")  # fmt: skip
-    text = _comment(comment)
-    async with store.transaction() as conn:
-        await _locked_account(conn, account_id)
-        links = {int(r["strategy_id"]): r for r in await risk_store.strategy_links(conn, account_id)}
-        if strategy_id not in links:
-            raise NotFound(f"strategy {strategy_id} is not linked to account {account_id}",
-                           code="invalid_strategy_id")  # fmt: skip
-        now = utcnow()
-        await risk_store.set_strategy_shadow(conn, account_id, strategy_id, shadow, text, now)
-        before = {"shadow": bool(links[strategy_id]["shadow"])}
-        await audit.record(conn, actor, action="risk_strategy_shadow", target_type="account",
-                           target_id=account_id, before=before,
-                           after={"strategy_id": strategy_id, "shadow": shadow},
-                           comment=text)  # fmt: skip
-        result = {"ok": True, "account_id": account_id, "strategy_id": strategy_id,
-                  "shadow": shadow, "previous": before["shadow"], "comment": text,
-                  "changed_at": iso_z(now), "changed_by": _by(principal)}  # fmt: skip
-        await _announce(conn, account_id, "strategy_shadow_changed", result, strategy_id)
-    return result
+    return await _switch(store, principal, actor, STRATEGY_SHADOW, account_id, shadow, comment,
+                         strategy_id)  # fmt: skip

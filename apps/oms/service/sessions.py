@@ -17,9 +17,9 @@ from apps.oms.domain.access import AccountFlags, Role
 from apps.oms.errors import AuthenticationFailed, NotFound, PermissionDenied, ValidationFailed
 from apps.oms.security.keys import display_prefix, generate_api_key, hash_api_key
 from apps.oms.security.passwords import verify_password
+from apps.oms.security.principal import Principal
 from apps.oms.service import identity_admin
 from apps.oms.service.auth import AuthGuard
-from apps.oms.service.principal import Principal
 from apps.oms.store import audit, identity
 from apps.oms.store.audit import Actor
 from apps.oms.store.store import Store

@@ -11,8 +11,8 @@ from apps.oms.domain.access import AccountFlags, Role
 from apps.oms.errors import AuthenticationFailed, ValidationFailed
 from apps.oms.security import signatures
 from apps.oms.security.credentials import CredentialCipher
+from apps.oms.security.principal import Principal
 from apps.oms.service.admin import require_account
-from apps.oms.service.principal import Principal
 from apps.oms.store import audit
 from apps.oms.store import signals as signal_store
 from apps.oms.store.audit import Actor

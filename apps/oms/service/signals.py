@@ -27,11 +27,11 @@ from apps.oms.domain.errors import DomainError
 from apps.oms.domain.paper.errors import PaperError
 from apps.oms.domain.signals import freshness, qty_from_notional, targets_from_pct
 from apps.oms.errors import Conflict, NotFound, OmsError, ValidationFailed
+from apps.oms.security.principal import Principal
 from apps.oms.service import submit
 from apps.oms.service.accept_orders import PAPER_MARKETS
 from apps.oms.service.acceptance import Accepted, accept, domain_to_oms
 from apps.oms.service.command_models import CommandEnvelope, SendOrder
-from apps.oms.service.principal import Principal
 from apps.oms.service.risk_snapshot import reference_price
 from apps.oms.service.signal_models import Signal, parse_signal
 from apps.oms.store import accounts as account_store

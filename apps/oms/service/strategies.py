@@ -9,7 +9,7 @@ from sqlalchemy.exc import IntegrityError
 from apps.oms.clock import iso_z, utcnow
 from apps.oms.domain.access import Action
 from apps.oms.errors import Conflict, NotFound, ValidationFailed
-from apps.oms.service.principal import Principal
+from apps.oms.security.principal import Principal
 from apps.oms.service.views import wire_value
 from apps.oms.store import audit
 from apps.oms.store import risk as risk_store

@@ -29,8 +29,8 @@ from apps.oms.domain.errors import RiskBlocked
 from apps.oms.domain.money import ZERO, to_plain
 from apps.oms.domain.paper.markets import MarketList
 from apps.oms.errors import PermissionDenied
+from apps.oms.security.principal import Principal
 from apps.oms.service.acceptance import Ctx
-from apps.oms.service.principal import Principal
 from apps.oms.service.risk_snapshot import reference_price
 from apps.oms.store import allocations as allocation_store
 from apps.oms.store import margins

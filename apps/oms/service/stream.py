@@ -10,7 +10,7 @@ from typing import Any
 
 from apps.oms.domain.access import AccessDenied, Action, authorize_strategy
 from apps.oms.errors import NotFound, OmsError, PermissionDenied, ValidationFailed
-from apps.oms.service.principal import Principal
+from apps.oms.security.principal import Principal
 from apps.oms.service.views import order_view, position_view
 from apps.oms.store import reads, stream
 from apps.oms.store.reads import Filters, Scope

@@ -13,7 +13,8 @@ from sqlalchemy.exc import IntegrityError, OperationalError
 
 from apps.oms.config import Settings
 from apps.oms.errors import OmsError, ValidationFailed
-from apps.oms.service import accept_orders, accept_others
+from apps.oms.security.principal import Principal
+from apps.oms.service import accept_changes, accept_orders
 from apps.oms.service.acceptance import (
     DOMAIN_STATUS,
     Accepted,
@@ -26,7 +27,6 @@ from apps.oms.service.acceptance import (
     write_held,
 )
 from apps.oms.service.command_models import CommandEnvelope, Payload, parse_payload
-from apps.oms.service.principal import Principal
 from apps.oms.store import commands as command_store
 from apps.oms.store import outbox
 from apps.oms.store.store import Store
@@ -35,12 +35,12 @@ MAX_BATCH = 500
 HANDLERS: dict[str, Handler] = {
     "send_order": accept_orders.accept_send_order,
     "close_position": accept_orders.accept_close_position,
-    "cancel_order": accept_others.accept_cancel_order,
-    "cancel_all_orders": accept_others.accept_cancel_all_orders,
-    "change_order": accept_others.accept_change_order,
-    "close_by": accept_others.accept_close_by,
-    "merge_positions": accept_others.accept_merge_positions,
-    "position_change": accept_others.accept_position_change,
+    "cancel_order": accept_changes.accept_cancel_order,
+    "cancel_all_orders": accept_changes.accept_cancel_all_orders,
+    "change_order": accept_changes.accept_change_order,
+    "close_by": accept_changes.accept_close_by,
+    "merge_positions": accept_changes.accept_merge_positions,
+    "position_change": accept_changes.accept_position_change,
 }
 # wait=completed: HTTP status of a command that failed in the worker, by its error code
 EXECUTION_STATUS = {

@@ -108,15 +108,6 @@ async def get_command(conn: AsyncConnection, command_id: int) -> dict[str, Any] 
     return dict(row) if row else None
 
 
-async def get_commands(conn: AsyncConnection, command_ids: Sequence[int]) -> list[dict[str, Any]]:
-    if not command_ids:
-        return []
-    rows = await conn.execute(
-        select(commands).where(commands.c.id.in_(list(command_ids))).order_by(commands.c.id)
-    )
-    return [dict(r) for r in rows.mappings()]
-
-
 async def cancel_queued(conn: AsyncConnection, command_id: int, now: datetime) -> bool:
     """queued → canceled, only if still queued (the worker has not claimed it)."""
     result = await conn.execute(

@@ -4,7 +4,7 @@ per-statement execution (docs/architecture.md → Stores → Direct statements).
 SQLAlchemy's execution of a statement that is already compiled and cached costs a third more
 client CPU than sending it directly (a greenlet per call, an execution context, a cursor
 result: a keyed SELECT 201 → 139 µs on asyncmy, a 6-row insert 253 → 176 µs;
-`bench.statement_cost`, docs/benchmarks.md → Seventeenth round). The statements every command
+`bench.statement_cost`, docs/benchmarks-history.md → Seventeenth round). The statements every command
 runs (its inserts and row updates, the numbering of its events, the reads of the accept, the
 group commit and the stream's tail) go through here instead:
 

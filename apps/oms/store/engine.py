@@ -83,7 +83,7 @@ def create_read_engine(url: str, *, pool_size: int = 10, echo: bool = False) -> 
     transaction with its own snapshot, which is what READ COMMITTED gives each statement of a
     transaction too, so a read sees what it saw before; what goes is the ROLLBACK that ended
     every read's transaction (one round trip and one server command per read: ~5 per command
-    at P3's 20/s, docs/benchmarks.md → Sixteenth round). `skip_autocommit_rollback` keeps SQLAlchemy
+    at P3's 20/s, docs/benchmarks-history.md → Sixteenth round). `skip_autocommit_rollback` keeps SQLAlchemy
     from sending it anyway. Reads that need one snapshot across statements
     (`stream.consistent_read`) use the write engine's transactions. The session runs READ
     COMMITTED like the write pool's (one statement per new connection), so a statement's

@@ -5,7 +5,7 @@ aiomysql and asyncmy send parameters inside the SQL text, each string escaped by
 code). `translate` with a table that maps some characters to two looks up every character in
 Python objects: ~23 µs per KB. A worker's batch sends kilobytes of JSON per command (raw venue
 payloads, event payloads), and that lookup was ~9 % of the worker's CPU in P1
-(docs/benchmarks.md, Fourteenth round). Seven `str.replace` calls, each a C scan of the
+(docs/benchmarks-history.md, Fourteenth round). Seven `str.replace` calls, each a C scan of the
 string, give the same text at ~2.5 µs per KB; short strings keep the table (fewer calls).
 
 `install(driver)` puts `escape_string` on the driver's connection class (the method their

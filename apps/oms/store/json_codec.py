@@ -3,7 +3,7 @@
 Every command, order result, event and raw venue payload goes through a JSON column, encoded by
 the writer and decoded by every reader (the API's stream tail decodes each event). The
 standard library's C encoder and decoder were ~7 % of a worker's CPU and ~11 % of the API's
-while it tailed P1's events (docs/benchmarks.md, Fourteenth round); orjson does the same work
+while it tailed P1's events (docs/benchmarks-history.md, Fourteenth round); orjson does the same work
 several times faster. Where it would differ from the standard library:
 
 - types the standard library refuses stay refused (datetimes, dataclasses, sets, anything

@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import func, insert, select, update
+from sqlalchemy import insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from apps.oms.store import direct
@@ -56,15 +55,6 @@ async def get_order(
     return dict(row) if row else None
 
 
-async def get_orders(conn: AsyncConnection, order_ids: Sequence[int]) -> list[dict[str, Any]]:
-    if not order_ids:
-        return []
-    rows = await conn.execute(
-        select(orders).where(orders.c.id.in_(list(order_ids))).order_by(orders.c.id)
-    )
-    return [dict(r) for r in rows.mappings()]
-
-
 async def find_by_client_order_id(
     conn: AsyncConnection, client_order_id: str
 ) -> dict[str, Any] | None:
@@ -83,13 +73,3 @@ async def mark_canceled_before_send(conn: AsyncConnection, order_id: int, now: d
         .values(status="CANCELED", is_open=False, closed_at=now, updated_at=now)
     )
 
-
-async def count_open_orders(conn: AsyncConnection, account_id: int, symbol: str) -> int:
-    result = await conn.execute(
-        select(func.count())
-        .select_from(orders)
-        .where(
-            orders.c.account_id == account_id, orders.c.is_open.is_(True), orders.c.symbol == symbol
-        )
-    )
-    return int(result.scalar_one())

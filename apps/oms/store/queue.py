@@ -73,7 +73,7 @@ def _unfinished_ranges(account_id: Any, limit: Any, *, wrapped: bool) -> list[An
     backlog against 0.15 ms). Wrapping the union in a derived table to sort it there costs
     MariaDB ~0.3 ms per peek in temporary tables, so on MySQL the ranges are a plain
     `(…) UNION ALL (…)`; SQLite accepts a LIMIT in a compound member only in a subquery
-    (`wrapped`), where it costs nothing (docs/benchmarks.md, twenty-first round)."""
+    (`wrapped`), where it costs nothing (docs/benchmarks-history.md, twenty-first round)."""
     parts = [select(*PEEK_COLUMNS).where(C.account_id == account_id, C.status == status)
              .order_by(C.id).limit(limit) for status in UNFINISHED]  # fmt: skip
     return [select(p.subquery()) for p in parts] if wrapped else parts
@@ -81,7 +81,7 @@ def _unfinished_ranges(account_id: Any, limit: Any, *, wrapped: bool) -> list[An
 
 # The hot statements of one account's batch, built once: a statement built per call costs more
 # client CPU in SQLAlchemy's construction and cache key than the round trip itself
-# (docs/benchmarks.md, seventh round). Values are bound by name at execution (the queue peek:
+# (docs/benchmarks-history.md, seventh round). Values are bound by name at execution (the queue peek:
 # `_peeks`, once per number of accounts).
 # an idle account task's timed poll: a plain read, before any batch transaction is opened
 HAS_UNFINISHED = select(C.id).where(

@@ -84,17 +84,6 @@ async def put_secret(
     return False
 
 
-async def secret_updated_at(conn: AsyncConnection, account_id: int) -> datetime | None:
-    row = (
-        await conn.execute(
-            select(account_signal_secrets.c.updated_at).where(
-                account_signal_secrets.c.account_id == account_id
-            )
-        )
-    ).first()
-    return None if row is None else row[0]
-
-
 async def all_secrets(conn: AsyncConnection) -> list[dict[str, Any]]:
     rows = await conn.execute(select(account_signal_secrets))
     return [dict(r) for r in rows.mappings()]

@@ -71,21 +71,6 @@ async def create_strategy(
     return strategy_id
 
 
-async def find_by_client_id(
-    conn: AsyncConnection, client_strategy_id: int
-) -> dict[str, Any] | None:
-    row = (
-        (
-            await conn.execute(
-                select(strategies).where(strategies.c.client_strategy_id == client_strategy_id)
-            )
-        )
-        .mappings()
-        .first()
-    )
-    return dict(row) if row else None
-
-
 async def list_for_accounts(
     conn: AsyncConnection, account_ids: Iterable[int] | None
 ) -> list[dict[str, Any]]:

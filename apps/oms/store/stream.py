@@ -18,7 +18,7 @@ from apps.oms.store.tables import outbox, sequencer_state
 
 OB = outbox.c
 # the payload as its stored JSON text: the tailer reads every event of every account, and
-# decoding each one was 18 % of an API process's samples under P1 (docs/benchmarks.md →
+# decoding each one was 18 % of an API process's samples under P1 (docs/benchmarks-history.md →
 # Nineteenth round); a push splices the text (`envelopes.event_text`) and the read model scans
 # it for ids (`read_model.touched`), so nothing on the tail's path decodes it
 PAYLOAD_TEXT = type_coerce(OB.payload, Text()).label("payload")

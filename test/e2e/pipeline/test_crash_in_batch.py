@@ -46,7 +46,7 @@ def test_kill_9_inside_joined_batches_and_group_commits(tmp_path: Path) -> None:
         counts = check(stack.url, ids, accepted, settle_seconds=180)
         ((batched,),) = sql(stack, "SELECT COUNT(*) FROM (SELECT finished_at FROM commands "
                                    "GROUP BY account_id, finished_at HAVING COUNT(*) > 1) b")
-        # a group commit records several accounts at one instant (apps/oms/service/worker/group.py)
+        # a group commit records several accounts at one instant (apps/oms/service/execution/group.py)
         ((grouped,),) = sql(stack, "SELECT COUNT(*) FROM (SELECT finished_at FROM commands "
                                    "GROUP BY finished_at HAVING COUNT(DISTINCT account_id) > 1) g")
         assert chaos.kills >= 8

@@ -13,7 +13,7 @@ from alembic.runtime.migration import MigrationContext
 
 import apps.oms.store.paper_tables  # noqa: F401 - registers the paper tables on `metadata`
 from apps.oms.exchange.paper.factory import as_port, book_config, build_paper_venue
-from apps.oms.service.ports import MatchingVenuePort, VenuePort
+from apps.oms.ports import MatchingVenuePort, VenuePort
 from apps.oms.store.tables import metadata
 
 D = Decimal

@@ -18,12 +18,12 @@ from apps.oms.domain.access import AccountFlags, Role
 from apps.oms.domain.paper.matching import Venue
 from apps.oms.errors import OmsError
 from apps.oms.exchange.paper.market_data import set_paper_price
-from apps.oms.service.principal import Principal
+from apps.oms.security.principal import Principal
+from apps.oms.service.execution import step
+from apps.oms.service.execution.runtime import AccountRuntime
+from apps.oms.service.execution.sync import sync_orders
+from apps.oms.service.execution.triggers import check_triggers
 from apps.oms.service.submit import submit
-from apps.oms.service.worker import step
-from apps.oms.service.worker.runtime import AccountRuntime
-from apps.oms.service.worker.sync import sync_orders
-from apps.oms.service.worker.triggers import check_triggers
 from apps.oms.store import leases, sequencer
 from apps.oms.store.accounts import insert_account
 from apps.oms.store.migrate import upgrade

@@ -15,7 +15,7 @@ from urllib.parse import parse_qs, urlparse
 from sqlalchemy import select
 
 from apps.oms.config import Settings, load_settings
-from apps.oms.service.worker.sync import sync_orders
+from apps.oms.service.execution.sync import sync_orders
 from apps.oms.store.accounts import insert_account, upsert_credentials
 from apps.oms.store.store import Store
 from apps.oms.store.tables import deals

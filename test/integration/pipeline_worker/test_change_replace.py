@@ -14,8 +14,8 @@ import pytest
 from sqlalchemy import select, update
 
 from apps.oms.clock import utcnow
-from apps.oms.service.worker import dispatch, replace
-from apps.oms.service.worker.runtime import AccountRuntime
+from apps.oms.service.execution import dispatch, replace
+from apps.oms.service.execution.runtime import AccountRuntime
 from apps.oms.store import order_records
 from apps.oms.store.accounts import insert_account
 from apps.oms.store.tables import account_leases, commands, deals, outbox

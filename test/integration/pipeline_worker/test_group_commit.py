@@ -1,4 +1,4 @@
-"""Group commit (`apps/oms/service/worker/group.py`): the joined batches of several accounts that
+"""Group commit (`apps/oms/service/execution/group.py`): the joined batches of several accounts that
 are ready together are recorded in one transaction (one instant for all), each account still
 fenced by its own lease; a failure in one account's part rolls the group back and every account
 runs alone, so the others are recorded and the failing one is handled exactly as without groups.
@@ -16,9 +16,9 @@ from sqlalchemy import select, update
 
 from apps.oms.clock import utcnow
 from apps.oms.metrics import GROUP_FALLBACKS
-from apps.oms.service.worker import step
-from apps.oms.service.worker.group import GroupCommit
-from apps.oms.service.worker.runtime import AccountRuntime
+from apps.oms.service.execution import step
+from apps.oms.service.execution.group import GroupCommit
+from apps.oms.service.execution.runtime import AccountRuntime
 from apps.oms.store import leases, order_records, paper, queue
 from apps.oms.store.paper_tables import paper_accounts, paper_balances
 from apps.oms.store.tables import account_leases, commands

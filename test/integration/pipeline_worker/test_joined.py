@@ -1,4 +1,4 @@
-"""Joined batches on paper (`apps/oms/service/worker/joined.py`): a batch stops at the first
+"""Joined batches on paper (`apps/oms/service/execution/joined.py`): a batch stops at the first
 command that is not a send (per-account order), an error inside a batch records the commands
 before it and leaves the rest queued with nothing placed (no write-ahead, no unknown outcome,
 so nothing waits for the lookup window), and the paper venue's rows commit with the books."""
@@ -15,7 +15,7 @@ from sqlalchemy import select
 from sqlalchemy.exc import OperationalError
 
 from apps.oms.clock import utcnow
-from apps.oms.service.worker import step
+from apps.oms.service.execution import step
 from apps.oms.store import ccxt_records, order_records
 from apps.oms.store import risk as risk_store
 from apps.oms.store.paper_tables import paper_orders

@@ -16,8 +16,8 @@ import pytest
 from sqlalchemy import select
 
 from apps.oms.clock import utcnow
+from apps.oms.service.execution import step
 from apps.oms.service.views import position_view
-from apps.oms.service.worker import step
 from apps.oms.store import risk as risk_store
 from apps.oms.store.tables import deals, orders, outbox, positions
 

@@ -10,8 +10,8 @@ import pytest
 from sqlalchemy import select, update
 
 from apps.oms.clock import utcnow
-from apps.oms.service.worker import dispatch
-from apps.oms.service.worker.results import finish
+from apps.oms.service.execution import dispatch
+from apps.oms.service.execution.results import finish
 from apps.oms.store import leases, queue
 from apps.oms.store.tables import account_leases, commands
 

@@ -152,7 +152,7 @@ async def test_position_change_without_trade_marks_out_of_sync_and_blocks(
 async def test_reassign_external_order_rebuilds_positions(
     mode: str, store: Store, harness: Callable[..., Harness]
 ) -> None:
-    from apps.oms.service.worker.reassign import execute_reassign  # noqa: F401 (registered)
+    from apps.oms.service.execution.reassign import execute_reassign  # noqa: F401 (registered)
     from apps.oms.store import strategies as strategy_store
 
     h = harness()

@@ -23,8 +23,8 @@ from apps.oms.clock import utcnow
 from apps.oms.config import Settings
 from apps.oms.domain.positions import rebuild_all
 from apps.oms.exchange.paper.factory import build_paper_venue
+from apps.oms.service.execution.sync import sync_orders
 from apps.oms.service.reconcile import command_payload, enqueue
-from apps.oms.service.worker.sync import sync_orders
 from apps.oms.store import books
 from apps.oms.store.migrate import upgrade
 from apps.oms.store.positions import position_from_row

@@ -15,9 +15,9 @@ import pytest
 from sqlalchemy import select
 
 from apps.oms.clock import utcnow
-from apps.oms.service.worker import step
-from apps.oms.service.worker.group import GroupCommit
-from apps.oms.service.worker.runtime import AccountRuntime
+from apps.oms.service.execution import step
+from apps.oms.service.execution.group import GroupCommit
+from apps.oms.service.execution.runtime import AccountRuntime
 from apps.oms.store import sequencer
 from apps.oms.store.store import Store
 from apps.oms.store.tables import outbox, sequencer_state

@@ -12,7 +12,7 @@ from apps.oms.clock import utcnow
 from apps.oms.config import Settings
 from apps.oms.domain.access import AccountFlags, Role
 from apps.oms.errors import OmsError
-from apps.oms.service.principal import Principal
+from apps.oms.security.principal import Principal
 from apps.oms.service.submit import submit
 from apps.oms.store.strategies import create_strategy
 

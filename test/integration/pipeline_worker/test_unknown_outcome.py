@@ -10,7 +10,7 @@ from datetime import timedelta
 from sqlalchemy import func, select, update
 
 from apps.oms.clock import utcnow
-from apps.oms.service.worker import dispatch, send
+from apps.oms.service.execution import dispatch, send
 from apps.oms.store.paper_tables import paper_orders
 from apps.oms.store.tables import account_leases, commands, order_venue_orders
 

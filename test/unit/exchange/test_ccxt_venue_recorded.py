@@ -15,7 +15,7 @@ import ccxt
 import ccxt.async_support as ccxt_async
 import pytest
 
-from apps.oms.exchange.ccxt.errors import to_oms_error
+from apps.oms.exchange.ccxt.error_mapping import to_oms_error
 from apps.oms.exchange.ccxt.venue import CcxtVenue
 from test.unit.exchange import binance_spot as rec
 

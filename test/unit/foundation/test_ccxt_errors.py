@@ -49,7 +49,7 @@ def test_mapping_a_refusal_to_the_error_model_imports_no_ccxt() -> None:
     assert run(
         "import sys\n"
         "from apps.oms.exchange.ccxt_errors import errors\n"
-        "from apps.oms.exchange.ccxt.errors import to_oms_error\n"
+        "from apps.oms.exchange.ccxt.error_mapping import to_oms_error\n"
         "error = to_oms_error(errors.InsufficientFunds('paper short'))\n"
         "print(error.code, error.details['ccxt_error'], 'ccxt' in sys.modules)"
     ) == "insufficient_funds InsufficientFunds False"

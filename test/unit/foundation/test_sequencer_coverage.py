@@ -52,7 +52,7 @@ async def test_a_kick_that_numbering_does_not_cover_ends_the_wait() -> None:
 async def test_a_transaction_that_wrote_no_events_covers_nothing() -> None:
     """`number_events` reads the unnumbered rows only when its transaction wrote events; one
     that wrote none reports no numbering read, so a kick before it stays uncovered."""
-    from apps.oms.service.worker.runtime import numbering_read_at
+    from apps.oms.service.execution.runtime import numbering_read_at
 
     coverage = Coverage(grace=0.001)
     since = time.monotonic()

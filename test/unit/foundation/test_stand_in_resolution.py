@@ -13,7 +13,7 @@ from typing import Any
 from hypothesis import given
 from hypothesis import strategies as st
 
-from apps.oms.service.worker.runtime import STAND_IN_BASE, _resolve_in
+from apps.oms.service.execution.runtime import STAND_IN_BASE, _resolve_in
 
 STAND_INS = [STAND_IN_BASE - 1 - k for k in range(6)]
 REAL = {pid: 1000 + k for k, pid in enumerate(STAND_INS[:4])}  # two stand-ins stay unknown

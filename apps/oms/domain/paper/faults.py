@@ -31,16 +31,6 @@ class FaultConfig:
     unavailable_rate: Decimal = Decimal(0)
     seed: int = 0
 
-    @property
-    def is_quiet(self) -> bool:
-        return not (
-            self.ack_latency_ms
-            or self.fill_latency_ms
-            or self.reject_rate
-            or self.timeout_rate
-            or self.unavailable_rate
-        )
-
 
 def decide(config: FaultConfig, account_id: int, call_seq: int) -> str:
     """Which fault, if any, hits call number `call_seq` of an account. Deterministic."""

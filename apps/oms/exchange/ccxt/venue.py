@@ -10,7 +10,7 @@ from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from apps.oms import metrics
-from apps.oms.service.ports import MarginVenuePort, Params, Structure
+from apps.oms.ports import MarginVenuePort, Params, Structure
 
 NUMERIC = frozenset({
     "price", "amount", "cost", "filled", "remaining", "average", "stopPrice", "triggerPrice",

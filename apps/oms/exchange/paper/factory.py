@@ -32,7 +32,7 @@ from apps.oms.domain.paper.matching import Venue
 from apps.oms.domain.paper.state import DEFAULT_LEVERAGE
 from apps.oms.exchange.paper.market_data import now_ms
 from apps.oms.exchange.paper.venue import PaperVenue
-from apps.oms.service.ports import JoinableVenuePort, MarginVenuePort
+from apps.oms.ports import JoinableVenuePort, MarginVenuePort
 from apps.oms.store.paper import PaperStore
 
 

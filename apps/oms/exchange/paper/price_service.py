@@ -14,7 +14,7 @@ from apps.oms.domain.paper.matching import Venue
 from apps.oms.errors import PermissionDenied, ValidationFailed
 from apps.oms.exchange.ccxt_errors import errors as ccxt
 from apps.oms.exchange.paper.market_data import get_paper_prices, set_paper_price
-from apps.oms.service.principal import Principal
+from apps.oms.security.principal import Principal
 from apps.oms.store.paper import PaperStore, paper_account_ids
 
 

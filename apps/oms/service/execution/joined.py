@@ -32,12 +32,12 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from apps.oms.domain.enums import OrderStatus
 from apps.oms.domain.errors import DomainError
 from apps.oms.exchange.ccxt_errors import errors as ccxt
-from apps.oms.service.ports import JoinableVenuePort
-from apps.oms.service.worker import dispatch
-from apps.oms.service.worker.recheck import recheck, remember
-from apps.oms.service.worker.results import adopt, finish, order_result, reject
-from apps.oms.service.worker.runtime import AccountRuntime, Recorder
-from apps.oms.service.worker.send import risk_reject, venue_code, venue_params
+from apps.oms.ports import JoinableVenuePort
+from apps.oms.service.execution import dispatch
+from apps.oms.service.execution.recheck import recheck, remember
+from apps.oms.service.execution.results import adopt, finish, order_result, reject
+from apps.oms.service.execution.runtime import AccountRuntime, Recorder
+from apps.oms.service.execution.send import risk_reject, venue_code, venue_params
 from apps.oms.store import direct, leases, order_records, queue
 from apps.oms.store import risk as risk_store
 from apps.oms.store.queue import Claimed

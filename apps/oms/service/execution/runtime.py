@@ -23,7 +23,7 @@ from apps.oms.config import WorkerSettings
 from apps.oms.domain.book import AccountBook, Instrument
 from apps.oms.domain.enums import PositionMode
 from apps.oms.domain.positions import Position
-from apps.oms.service.ports import VenuePort
+from apps.oms.ports import VenuePort
 from apps.oms.service.views import deal_view
 from apps.oms.store import books, leases, order_records, queue, sequencer
 from apps.oms.store.leases import Lease
@@ -64,6 +64,9 @@ class AccountRuntime:
     # monotonic instant before its numbering read (the worker tells the API tailers, kicks its
     # sequencer when the numbering was skipped, or knows that rows committed earlier are done)
     on_numbered: Callable[[int, float], None] = lambda _numbered, _read_at: None
+    # the last transient venue failure of each command being retried under this runtime: its
+    # final error once the attempts are used up (`venue_unavailable`, not `internal_error`)
+    venue_failures: dict[int, tuple[str, str]] = field(default_factory=dict)
 
     @property
     def account_id(self) -> int:

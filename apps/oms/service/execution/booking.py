@@ -20,10 +20,10 @@ from apps.oms.domain.enums import PositionState, Reason, Side
 from apps.oms.domain.fills import FillResult, apply_fill, consults_open_positions
 from apps.oms.domain.orders import apply_order_fill
 from apps.oms.domain.positions import Position
-from apps.oms.service.ports import Structure
+from apps.oms.ports import Structure
+from apps.oms.service.execution.order_state import reserves_close, state_of, write_order
+from apps.oms.service.execution.runtime import STAND_IN_BASE, Recorder, from_ms
 from apps.oms.service.views import position_view
-from apps.oms.service.worker.order_state import reserves_close, state_of, write_order
-from apps.oms.service.worker.runtime import STAND_IN_BASE, Recorder, from_ms
 from apps.oms.store import books
 from apps.oms.store.positions import position_values
 

@@ -11,15 +11,15 @@ from sqlalchemy import select
 from apps.oms.clock import utcnow
 from apps.oms.domain.enums import OrderStatus
 from apps.oms.exchange.ccxt_errors import errors as ccxt
-from apps.oms.service.worker.cancel import execute_cancel, execute_cancel_all, execute_change
-from apps.oms.service.worker.ccxt_call import execute_ccxt_call
-from apps.oms.service.worker.funding import execute_funding
-from apps.oms.service.worker.internal import execute_internal
-from apps.oms.service.worker.reassign import execute_reassign
-from apps.oms.service.worker.reconcile import execute_reconcile
-from apps.oms.service.worker.results import finish, reject
-from apps.oms.service.worker.runtime import AccountRuntime, Recorder
-from apps.oms.service.worker.send import execute_send
+from apps.oms.service.execution.cancel import execute_cancel, execute_cancel_all, execute_change
+from apps.oms.service.execution.ccxt_call import execute_ccxt_call
+from apps.oms.service.execution.funding import execute_funding
+from apps.oms.service.execution.internal import execute_internal
+from apps.oms.service.execution.reassign import execute_reassign
+from apps.oms.service.execution.reconcile import execute_reconcile
+from apps.oms.service.execution.results import finish, reject
+from apps.oms.service.execution.runtime import AccountRuntime, Recorder
+from apps.oms.service.execution.send import execute_send
 from apps.oms.store import leases, order_records, queue
 from apps.oms.store.queue import Claimed
 from apps.oms.store.tables import orders
@@ -27,9 +27,6 @@ from apps.oms.store.tables import orders
 log = logging.getLogger("apps.worker")
 Executor = Callable[[AccountRuntime, Claimed, asyncio.Event], Awaitable[None]]
 MAX_ATTEMPTS = 5
-#: the last transient venue failure of a command being retried here: its final error once the
-#: attempts are used up (`venue_unavailable` rather than `internal_error`)
-LAST_FAILURE: dict[int, tuple[str, str]] = {}
 
 EXECUTORS: dict[str, Executor] = {
     "send_order": execute_send,
@@ -61,12 +58,12 @@ async def execute(rt: AccountRuntime, cmd: Claimed, stop: asyncio.Event) -> None
     executor = EXECUTORS.get(cmd.command_type)
     if executor is None or (cmd.attempts > MAX_ATTEMPTS and not await _may_be_placed(rt, cmd)):
         code = "unsupported_command" if executor is None else "internal_error"
-        code, message = LAST_FAILURE.pop(cmd.command_id, (code, f"{cmd.command_type}: {code}"))
+        code, message = rt.venue_failures.pop(cmd.command_id, (code, f"{cmd.command_type}: {code}"))
         await give_up(rt, cmd, code, message)
         return
     try:
         await executor(rt, cmd, stop)
-        LAST_FAILURE.pop(cmd.command_id, None)
+        rt.venue_failures.pop(cmd.command_id, None)
     except (leases.LeaseLost, queue.Fenced):
         raise
     except Exception as exc:
@@ -74,7 +71,7 @@ async def execute(rt: AccountRuntime, cmd: Claimed, stop: asyncio.Event) -> None
         if failure is None:
             log.exception("command %s (%s) failed; will retry", cmd.command_id, cmd.command_type)
         else:  # the venue is unreachable: one line per attempt, no traceback
-            LAST_FAILURE[cmd.command_id] = failure
+            rt.venue_failures[cmd.command_id] = failure
             log.warning("command %s (%s) attempt %s of %s: %s; will retry", cmd.command_id,
                         cmd.command_type, cmd.attempts, MAX_ATTEMPTS + 1, failure[1])
         await asyncio.sleep(min(5.0, 0.05 * 2**cmd.attempts))

@@ -15,11 +15,11 @@ from apps.oms.domain.closing import InternalResult, StopMode, close_by, merge_po
 from apps.oms.domain.errors import DomainError, InvalidPositionId
 from apps.oms.domain.positions import Position
 from apps.oms.domain.targets import UNSET, change_targets
+from apps.oms.service.execution.booking import PlaceholderIds, emit_position
+from apps.oms.service.execution.results import finish
+from apps.oms.service.execution.runtime import AccountRuntime, Recorder
 from apps.oms.service.risk_snapshot import reference_price
 from apps.oms.service.views import deal_view, position_view
-from apps.oms.service.worker.booking import PlaceholderIds, emit_position
-from apps.oms.service.worker.results import finish
-from apps.oms.service.worker.runtime import AccountRuntime, Recorder
 from apps.oms.store import books
 from apps.oms.store.positions import get_position, position_from_row
 from apps.oms.store.queue import Claimed

@@ -1,4 +1,5 @@
-"""Acceptance of commands without a new order: cancels, change, close-by, merge, position change.
+"""Acceptance of commands that change what exists (no new order): cancels, change, close-by,
+merge, position change.
 
 Cancelling an order whose send is still queued happens here, in the acceptance transaction (no
 venue call); everything else is validated against committed state and queued for the worker,

@@ -28,12 +28,12 @@ from apps.oms.clock import utcnow
 from apps.oms.domain.enums import OrderStatus
 from apps.oms.domain.orders import transition
 from apps.oms.exchange.ccxt_errors import errors as ccxt
-from apps.oms.service.ports import Structure, VenuePort
+from apps.oms.ports import Structure, VenuePort
+from apps.oms.service.execution.order_state import state_of, write_order
+from apps.oms.service.execution.results import absorb, adopt, finish, order_result
+from apps.oms.service.execution.runtime import AccountRuntime, Recorder
+from apps.oms.service.execution.send import UNKNOWN, venue_code, venue_params
 from apps.oms.service.views import order_view
-from apps.oms.service.worker.order_state import state_of, write_order
-from apps.oms.service.worker.results import absorb, adopt, finish, order_result
-from apps.oms.service.worker.runtime import AccountRuntime, Recorder
-from apps.oms.service.worker.send import UNKNOWN, venue_code, venue_params
 from apps.oms.store import order_records
 from apps.oms.store.queue import Claimed
 

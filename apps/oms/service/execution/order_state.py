@@ -12,8 +12,8 @@ from apps.oms.domain.enums import OrderStatus, PositionMode, Side
 from apps.oms.domain.money import ZERO
 from apps.oms.domain.orders import OrderState
 from apps.oms.domain.positions import Position
+from apps.oms.service.execution.runtime import Recorder
 from apps.oms.service.views import order_view, position_view
-from apps.oms.service.worker.runtime import Recorder
 from apps.oms.store import order_records
 from apps.oms.store.positions import position_values
 

@@ -2,7 +2,7 @@
 
 At a steady 100 commands/s over ten accounts each account's batch holds one or two commands,
 so a batch's fixed cost (begin, lease hold, peek, order locks, claim, outbox flush, commit) is
-paid per command (docs/benchmarks.md -> Fifth round). Here the account tasks that have a batch
+paid per command (docs/benchmarks-history.md -> Fifth round). Here the account tasks that have a batch
 ready at the same moment share one transaction:
 
 - An account task asks `GroupCommit.run_batch` instead of running its batch itself. Requests
@@ -41,9 +41,9 @@ from typing import Any
 
 from apps.oms.clock import utcnow
 from apps.oms.metrics import GROUP_FALLBACKS, GROUP_SIZE
-from apps.oms.service.ports import JoinableVenuePort
-from apps.oms.service.worker import joined
-from apps.oms.service.worker.runtime import (
+from apps.oms.ports import JoinableVenuePort
+from apps.oms.service.execution import joined
+from apps.oms.service.execution.runtime import (
     AccountRuntime,
     Recorder,
     flush_all,

@@ -16,11 +16,11 @@ from typing import Any
 
 from apps.oms.domain.funding import funding_deals, funding_prefix
 from apps.oms.domain.positions import Position
-from apps.oms.service.ports import FundingVenuePort
+from apps.oms.ports import FundingVenuePort
+from apps.oms.service.execution.booking import PlaceholderIds, emit_position
+from apps.oms.service.execution.results import finish
+from apps.oms.service.execution.runtime import AccountRuntime, Recorder
 from apps.oms.service.views import deal_view
-from apps.oms.service.worker.booking import PlaceholderIds, emit_position
-from apps.oms.service.worker.results import finish
-from apps.oms.service.worker.runtime import AccountRuntime, Recorder
 from apps.oms.store import books
 from apps.oms.store.positions import open_positions_of, position_from_row
 from apps.oms.store.queue import Claimed

@@ -10,11 +10,11 @@ from typing import Any
 from apps.oms import metrics
 from apps.oms.domain.enums import OrderStatus
 from apps.oms.domain.orders import apply_venue_status, transition
-from apps.oms.service.ports import Structure
+from apps.oms.ports import Structure
+from apps.oms.service.execution.booking import book_trade
+from apps.oms.service.execution.order_state import state_of, write_order
+from apps.oms.service.execution.runtime import Recorder
 from apps.oms.service.views import command_view, order_view
-from apps.oms.service.worker.booking import book_trade
-from apps.oms.service.worker.order_state import state_of, write_order
-from apps.oms.service.worker.runtime import Recorder
 from apps.oms.store import order_records, queue
 from apps.oms.store.queue import Claimed
 

@@ -16,12 +16,12 @@ from apps.oms.domain.enums import OrderStatus
 from apps.oms.domain.errors import DomainError
 from apps.oms.domain.orders import cancel_before_send, check_cancellable
 from apps.oms.exchange.ccxt_errors import errors as ccxt
-from apps.oms.service.ports import Structure
+from apps.oms.ports import Structure
+from apps.oms.service.execution.order_state import state_of, write_order
+from apps.oms.service.execution.replace import execute_replace, has_native_edit
+from apps.oms.service.execution.results import adopt, finish, order_result
+from apps.oms.service.execution.runtime import AccountRuntime
 from apps.oms.service.views import order_view
-from apps.oms.service.worker.order_state import state_of, write_order
-from apps.oms.service.worker.replace import execute_replace, has_native_edit
-from apps.oms.service.worker.results import adopt, finish, order_result
-from apps.oms.service.worker.runtime import AccountRuntime
 from apps.oms.store import order_records
 from apps.oms.store.queue import Claimed
 

@@ -11,10 +11,10 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
-from apps.oms.exchange.ccxt.errors import to_oms_error
+from apps.oms.exchange.ccxt.error_mapping import to_oms_error
 from apps.oms.exchange.ccxt.wire import jsonable
-from apps.oms.service.worker.results import finish
-from apps.oms.service.worker.runtime import AccountRuntime, Recorder
+from apps.oms.service.execution.results import finish
+from apps.oms.service.execution.runtime import AccountRuntime, Recorder
 from apps.oms.store import order_records
 from apps.oms.store.queue import Claimed
 

@@ -23,11 +23,11 @@ from typing import Any
 from weakref import WeakKeyDictionary
 
 from apps.oms.exchange.ccxt_errors import errors as ccxt
-from apps.oms.service.ports import MatchingVenuePort, Structure, implements
+from apps.oms.ports import MatchingVenuePort, Structure, implements
+from apps.oms.service.execution.booking import book_trade
+from apps.oms.service.execution.results import adopt
+from apps.oms.service.execution.runtime import AccountRuntime
 from apps.oms.service.views import order_view
-from apps.oms.service.worker.booking import book_trade
-from apps.oms.service.worker.results import adopt
-from apps.oms.service.worker.runtime import AccountRuntime
 from apps.oms.store import books, order_records
 
 LOOKBACK = timedelta(seconds=5)

@@ -18,9 +18,9 @@ from apps.oms.domain.enums import PositionMode, Side
 from apps.oms.domain.fills import consults_open_positions, preview_target
 from apps.oms.domain.positions import Position
 from apps.oms.domain.risk import OrderIntent, check_order
+from apps.oms.service.execution.order_state import reserves_close
+from apps.oms.service.execution.runtime import Recorder
 from apps.oms.service.risk_snapshot import needs_reference_price, reference_price, risk_scopes
-from apps.oms.service.worker.order_state import reserves_close
-from apps.oms.service.worker.runtime import Recorder
 from apps.oms.store import risk as risk_store
 from apps.oms.store.tables import strategy_accounts
 

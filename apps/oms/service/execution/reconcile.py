@@ -30,11 +30,11 @@ from apps.oms.clock import utcnow
 from apps.oms.domain import reconcile as core
 from apps.oms.domain.enums import OrderStatus, Reason
 from apps.oms.exchange.ccxt_errors import errors as ccxt
-from apps.oms.service.ports import MatchingVenuePort, Structure
+from apps.oms.ports import MatchingVenuePort, Structure
+from apps.oms.service.execution.booking import book_trade
+from apps.oms.service.execution.results import CCXT_STATUS, adopt, finish
+from apps.oms.service.execution.runtime import AccountRuntime, Recorder
 from apps.oms.service.views import order_view
-from apps.oms.service.worker.booking import book_trade
-from apps.oms.service.worker.results import CCXT_STATUS, adopt, finish
-from apps.oms.service.worker.runtime import AccountRuntime, Recorder
 from apps.oms.store import books, order_records, orders
 from apps.oms.store import reconcile as store
 from apps.oms.store.queue import Claimed

@@ -20,9 +20,9 @@ from apps.oms.domain.enums import OrderStatus, TriggerKind
 from apps.oms.domain.positions import Position
 from apps.oms.domain.targets import trigger, trigger_request_id
 from apps.oms.exchange.ccxt_errors import errors as ccxt
+from apps.oms.service.execution.cancel import cancel_one
+from apps.oms.service.execution.runtime import AccountRuntime, Recorder
 from apps.oms.service.views import order_view, position_view
-from apps.oms.service.worker.cancel import cancel_one
-from apps.oms.service.worker.runtime import AccountRuntime, Recorder
 from apps.oms.store import books, order_records
 from apps.oms.store.positions import position_from_row
 from apps.oms.store.tables import commands, orders

@@ -20,10 +20,10 @@ from apps.oms.domain.reassign import (
     refused_orders,
     replay,
 )
+from apps.oms.service.execution.booking import emit_position
+from apps.oms.service.execution.results import finish
+from apps.oms.service.execution.runtime import AccountRuntime, Recorder
 from apps.oms.service.views import position_view
-from apps.oms.service.worker.booking import emit_position
-from apps.oms.service.worker.results import finish
-from apps.oms.service.worker.runtime import AccountRuntime, Recorder
 from apps.oms.store import audit, books
 from apps.oms.store import reassign as store
 from apps.oms.store.positions import position_values

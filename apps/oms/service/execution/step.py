@@ -7,10 +7,10 @@ from __future__ import annotations
 
 import asyncio
 
-from apps.oms.service.ports import JoinableVenuePort, implements
-from apps.oms.service.worker import dispatch, joined
-from apps.oms.service.worker.group import GroupCommit
-from apps.oms.service.worker.runtime import AccountRuntime
+from apps.oms.ports import JoinableVenuePort, implements
+from apps.oms.service.execution import dispatch, joined
+from apps.oms.service.execution.group import GroupCommit
+from apps.oms.service.execution.runtime import AccountRuntime
 
 
 def joinable(rt: AccountRuntime) -> JoinableVenuePort | None:

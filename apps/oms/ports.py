@@ -244,7 +244,7 @@ _IMPLEMENTS: dict[tuple[type, Any], bool] = {}
 def implements(obj: object, port: Callable[..., P]) -> TypeGuard[P]:
     """`isinstance(obj, port)` for a runtime-checkable port, answered once per class: typing's
     check looks up every member of the protocol on each call (~1.5 % of a worker's CPU at
-    P3's 100 commands/s, docs/benchmarks.md → Seventeenth round). Ports are implemented by
+    P3's 100 commands/s, docs/benchmarks-history.md → Seventeenth round). Ports are implemented by
     methods of the class, so the class decides."""
     key = (type(obj), port)
     found = _IMPLEMENTS.get(key)
