@@ -2,8 +2,8 @@
 
 from typing import Any
 
-from apps.oms.ports import JoinableVenuePort, MatchingVenuePort, implements
 from apps.oms import ports
+from apps.oms.ports import JoinableVenuePort, MatchingVenuePort, implements
 
 
 class Plain:
