@@ -79,12 +79,12 @@ class FastOpenReads:
             return None  # an admin's default (every account) is read from the store
         try:
             ids = await required_account_ids(principal, state.store, query.account_ids)
-        except OmsError:  # the route answers it with the error
+            if not model.clean_for(ids):  # read-your-writes may need the store: the route
+                return None
+            scope_query = reads.Query(ids, query.strategy_id, query.symbol)
+            return await reads.open_from_model(model, principal, kind, scope_query, limit.value)
+        except OmsError:  # a refusal (an account the key may not read…): the route answers it
             return None
-        if not model.clean_for(ids):  # read-your-writes may need the store: the route
-            return None
-        scope_query = reads.Query(ids, query.strategy_id, query.symbol)
-        return await reads.open_from_model(model, principal, kind, scope_query, limit.value)
 
 
 def parsed(query_string: bytes) -> OpenReadParams | None:

@@ -150,7 +150,7 @@ def test_worker_registers_and_stops_on_sigterm(mysql_url: str, tmp_path: Path) -
     finally:
         code, err = stop(proc, signal.SIGTERM)
     assert code == 0, err
-    assert "Traceback" not in err
+    assert "Traceback" not in err, err
     mine = [s for i, s in asyncio.run(worker_rows()) if f":{proc.pid}:" in i]
     assert mine == ["stopped"]
 
@@ -221,7 +221,7 @@ def test_up_on_a_busy_port_refuses_before_starting_anything(tmp_path: Path) -> N
     assert out == ""  # no banner, no "Try: curl"
     assert f"127.0.0.1:{port}" in err
     assert "OMS_API_PORT=8765 make run" in err
-    assert "Traceback" not in err
+    assert "Traceback" not in err, err
     assert not (tmp_path / "data").exists()  # no store created, no worker started
 
 

@@ -632,6 +632,18 @@ class PaperStore:
             if conn.dialect.name != "sqlite":  # SQLite: BEGIN IMMEDIATE serialises writers
                 query = query.with_for_update()
             known = {str(r.symbol): int(r.seq) for r in await conn.execute(query)}
+            if len(known) < len(symbols):
+                # a first price: the locked read locks no absent row, so another writer (a
+                # venue seeding its default, the API) may insert the symbol meanwhile; create
+                # the rows if still absent (or wait for that writer's), then read them locked
+                first = {q.symbol: q for q in reversed(quotes) if q.symbol not in known}
+                await conn.execute(
+                    insert(paper_prices).prefix_with("IGNORE", dialect="mysql")
+                    .prefix_with("OR IGNORE", dialect="sqlite"),
+                    [{"symbol": q.symbol, "seq": 0, "last": q.last, "bid": q.bid, "ask": q.ask,
+                      "source": source, "updated_at": to_dt(q.timestamp_ms)}
+                     for q in first.values()])  # fmt: skip
+                known = {str(r.symbol): int(r.seq) for r in await conn.execute(query)}
             seqs = dict(known)
             stored: list[Quote] = []
             ticks: list[dict[str, Any]] = []
@@ -646,11 +658,8 @@ class PaperStore:
                 stored.append(Quote(quote.symbol, quote.last, quote.bid, quote.ask, seq,
                                     quote.timestamp_ms))
             for symbol, values in latest.items():
-                if symbol in known:
-                    await conn.execute(update(paper_prices).where(c.symbol == symbol)
-                                       .values(**values))  # fmt: skip
-                else:
-                    await conn.execute(insert(paper_prices).values(symbol=symbol, **values))
+                await conn.execute(update(paper_prices).where(c.symbol == symbol)
+                                   .values(**values))  # fmt: skip
             await conn.execute(insert(paper_price_ticks), ticks)
             await paper_candles.record(conn, stored)
         return stored

@@ -4,10 +4,16 @@ never published the set price)."""
 
 import secrets
 from decimal import Decimal
+from typing import Any
+
+import pytest
+from sqlalchemy.engine import make_url
 
 from apps.oms.domain.paper.book import Quote
 from apps.oms.store.paper import PaperStore
 from apps.oms.store.store import Store
+
+from ...conftest import mysql_admin_connection
 
 
 async def test_seed_does_not_overwrite_a_set_price(store_url: str) -> None:
@@ -34,4 +40,38 @@ async def test_seed_does_not_overwrite_a_set_price(store_url: str) -> None:
         )
         assert (first.last, first.seq) == (Decimal(7), 1)
     finally:
+        await store.close()
+
+
+@pytest.mark.parametrize("store_url", ["mysql"], indirect=True)
+async def test_a_first_price_stored_while_another_writer_seeds_the_symbol(store_url: str) -> None:
+    """The price scheduler's first price of a symbol and another writer's seed of it (a venue's
+    default, in its own transaction) between the scheduler's locked read, which locks no absent
+    row, and its insert (regression: the scheduler's round failed with a duplicate key)."""
+    store = Store.from_url(store_url)
+    paper = PaperStore(store.engine)
+    symbol = f"R{secrets.token_hex(3)}/USDT"
+    database = make_url(store_url).database
+    other = mysql_admin_connection()
+    seeded: list[str] = []
+
+    def seed_first(_conn: Any, _cursor: Any, statement: str, *_: Any) -> None:
+        if not seeded and statement.lstrip().startswith("INSERT") and "paper_prices" in statement:
+            seeded.append(statement)  # the scheduler's first write of the row, as it is sent
+            with other.cursor() as cur:
+                cur.execute(f"INSERT INTO `{database}`.paper_prices (symbol, last, bid, ask, seq, "  # noqa: S608
+                            "source, updated_at) VALUES (%s, 7, 7, 7, 1, 'default', NOW())",
+                            (symbol,))  # fmt: skip
+
+    try:
+        with store.watching_statements(seed_first):
+            stored = await paper.put_quotes(
+                [Quote(symbol, Decimal(10), Decimal(10), Decimal(10), 0, 1_700_000_000_000)],
+                "random_walk")  # fmt: skip
+        assert seeded
+        assert (stored[0].last, stored[0].seq) == (Decimal(10), 2)  # after the seed's seq 1
+        now = (await paper.get_quotes([symbol]))[symbol]
+        assert (now.last, now.seq) == (Decimal(10), 2)
+    finally:
+        other.close()
         await store.close()
