@@ -12,15 +12,14 @@ from typing import Annotated, Any
 
 from fastapi import Depends, Header, Path, Query, Request
 from pydantic import BaseModel, ConfigDict, Field
-from sqlalchemy import select
 
 from apps.oms.config import Settings
 from apps.oms.errors import NotFound, ValidationFailed
 from apps.oms.security.principal import Principal
 from apps.oms.service.auth import AuthGuard, authenticate_client
 from apps.oms.service.auth_cache import PrincipalCache
+from apps.oms.store import accounts as account_store
 from apps.oms.store.store import Store
-from apps.oms.store.tables import accounts
 
 
 async def get_settings(request: Request) -> Settings:
@@ -109,7 +108,7 @@ async def required_account_ids(
     visible = principal.visible_account_ids()
     if visible is None:
         async with store.read() as conn:
-            return [int(i) for i in (await conn.execute(select(accounts.c.id))).scalars()]
+            return await account_store.all_ids(conn)
     if not visible:
         raise NotFound("this API key may read no account", code="account_not_found")
     return sorted(visible)

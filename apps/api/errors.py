@@ -9,12 +9,12 @@ from fastapi import FastAPI, Request
 from fastapi.encoders import jsonable_encoder
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
-from sqlalchemy.exc import DBAPIError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from apps.api.outage import OUTAGES, RETRY_AFTER_SECONDS, STORE_ERRORS, is_store_outage
 from apps.oms.errors import OmsError
 from apps.oms.observability import trace_id_var
+from apps.oms.store.boundary import DBAPIError
 
 log = logging.getLogger("apps.api")
 

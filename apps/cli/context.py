@@ -7,13 +7,12 @@ import os
 from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
-from sqlalchemy.exc import DBAPIError, SQLAlchemyError
-
 from apps.cli.output import fail
 from apps.oms.config import Settings, load_settings
 from apps.oms.errors import OmsError
 from apps.oms.listen import port_busy, port_refused
 from apps.oms.security.credentials import CredentialCipher
+from apps.oms.store.boundary import DBAPIError, SQLAlchemyError
 from apps.oms.store.engine import parse_database_url
 from apps.oms.store.store import Store
 

@@ -15,8 +15,6 @@ import logging
 from collections.abc import Callable
 from typing import Any
 
-from sqlalchemy import select
-
 from apps.oms.config import Settings
 from apps.oms.domain.enums import PositionMode
 from apps.oms.exchange.ccxt.instances import build_ccxt_exchange, ccxt_id
@@ -24,10 +22,10 @@ from apps.oms.exchange.ccxt.venue import CcxtVenue
 from apps.oms.exchange.paper.factory import as_port, build_paper_venue, market_book
 from apps.oms.ports import VenuePort
 from apps.oms.service.execution.runtime import Account
+from apps.oms.store import accounts as account_store
 from apps.oms.store.ccxt_records import venue_account
 from apps.oms.store.paper import PaperStore
 from apps.oms.store.store import Store
-from apps.oms.store.tables import accounts
 
 log = logging.getLogger("apps.worker")
 MARKETS_TTL_SECONDS = 86_400.0
@@ -35,8 +33,7 @@ MARKETS_TTL_SECONDS = 86_400.0
 
 async def load_account(store: Store, account_id: int) -> Account:
     async with store.read() as conn:
-        row = (await conn.execute(select(accounts).where(accounts.c.id == account_id))
-               ).mappings().one()
+        row = await account_store.account_row(conn, account_id)
     config: dict[str, Any] = row["config"] if isinstance(row["config"], dict) else {}
     return Account(int(row["id"]), str(row["exchange_id"]), PositionMode(row["position_mode"]),
                    str(row["status"]), config)

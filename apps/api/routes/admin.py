@@ -9,7 +9,6 @@ from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Path, Query, Request
 from pydantic import Field
-from sqlalchemy import select
 
 from apps.api.body import parse_body
 from apps.api.deps import PrincipalDep, SettingsDep, StoreDep, client_address
@@ -25,9 +24,9 @@ from apps.oms.service.identity_admin import PermissionIn
 from apps.oms.service.request_model import IsoDatetime, RequestModel
 from apps.oms.store import accounts as account_store
 from apps.oms.store import audit, identity
+from apps.oms.store import reads as reads_store
 from apps.oms.store import strategies as strategy_store
 from apps.oms.store.audit import Actor
-from apps.oms.store.tables import commands, deals, orders, positions
 
 router = APIRouter(prefix="/admin", tags=["admin"])
 ObjectId = Annotated[int, Path(ge=1, le=2**62)]
@@ -336,11 +335,11 @@ async def patch_strategy(strategy_id: ObjectId, principal: PrincipalDep, store: 
 # --- OMS views and audit --------------------------------------------------------------------
 
 
-VIEWS: dict[str, tuple[Any, Any]] = {
-    "orders": (orders, views.order_view),
-    "deals": (deals, views.deal_view),
-    "positions": (positions, views.position_view),
-    "commands": (commands, views.command_view),
+VIEWS: dict[str, Any] = {
+    "orders": views.order_view,
+    "deals": views.deal_view,
+    "positions": views.position_view,
+    "commands": views.command_view,
 }
 
 
@@ -355,12 +354,9 @@ async def oms_view(
     """Newest rows of one OMS table across every account (read-only: books are corrected by
     commands and reassign, never by row edits)."""
     principal.require(Action.ADMINISTER)
-    table, shape = VIEWS[view]
-    query = select(table).order_by(table.c.id.desc()).limit(limit)
-    if account_id is not None:
-        query = query.where(table.c.account_id == account_id)
+    shape = VIEWS[view]
     async with store.read() as conn:
-        rows = (await conn.execute(query)).mappings().all()
+        rows = await reads_store.newest_rows(conn, view, account_id, limit)
     return {"view": view, "items": [shape(r) for r in rows]}
 
 

@@ -13,9 +13,6 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy.exc import IntegrityError
-from sqlalchemy.ext.asyncio import AsyncConnection
-
 from apps.oms.clock import utcnow
 from apps.oms.domain.access import AccessDenied, Action, Role, authorize_strategy
 from apps.oms.domain.endpoint_rules import COMMANDS, action_for
@@ -27,6 +24,7 @@ from apps.oms.store import commands as command_store
 from apps.oms.store import orders as order_store
 from apps.oms.store import outbox
 from apps.oms.store import risk as risk_store
+from apps.oms.store.boundary import Connection, IntegrityError
 from apps.oms.store.store import Store
 
 DOMAIN_STATUS = {
@@ -84,7 +82,7 @@ class BatchShare:
 
 
 async def preload_accounts(
-    conn: AsyncConnection, share: BatchShare, account_ids: list[int]
+    conn: Connection, share: BatchShare, account_ids: list[int]
 ) -> None:
     """The accounts and risk limits a batch's commands name, read in one statement before the
     first of them is accepted (`accept_in` reads an account it does not find here itself)."""
@@ -118,7 +116,7 @@ class HeldKeyLost(Exception):
     `accept`)."""
 
 
-async def write_held(conn: AsyncConnection, share: BatchShare) -> None:
+async def write_held(conn: Connection, share: BatchShare) -> None:
     """Write the held commands, in the order they were accepted (so their ids keep that order,
     which is the queue's), and their orders: one statement each for all of them, and one that
     gives the commands their order ids. Then each gets its ids and its events their payloads.
@@ -133,7 +131,7 @@ async def write_held(conn: AsyncConnection, share: BatchShare) -> None:
         raise HeldKeyLost(str(exc.orig)) from exc
 
 
-async def _insert_held(conn: AsyncConnection, held: list[Held]) -> None:
+async def _insert_held(conn: Connection, held: list[Held]) -> None:
     command_ids = await command_store.insert_commands(conn, [h.command for h in held])
     orders: list[tuple[int, dict[str, Any]]] = []  # (command id, order row)
     for h, cid in zip(held, command_ids, strict=True):
@@ -155,7 +153,7 @@ async def _insert_held(conn: AsyncConnection, held: list[Held]) -> None:
 class Ctx:
     """One command being accepted, inside its transaction."""
 
-    conn: AsyncConnection
+    conn: Connection
     principal: Principal
     account: dict[str, Any]
     envelope: CommandEnvelope
@@ -268,7 +266,7 @@ class Ctx:
 
 Handler = Callable[[Ctx], Awaitable[Accepted]]
 #: runs in the acceptance transaction after a new command was accepted (not for a repeat)
-OnAccepted = Callable[[AsyncConnection, Accepted], Awaitable[None]]
+OnAccepted = Callable[[Connection, Accepted], Awaitable[None]]
 
 
 def generate_client_order_id(command_id: int) -> str:
@@ -311,7 +309,7 @@ def _allowed_on_blocked(
 
 
 async def existing_result(
-    conn: AsyncConnection,
+    conn: Connection,
     ctx_hash: str,
     account_id: int,
     envelope: CommandEnvelope,
@@ -374,7 +372,7 @@ async def accept(
 
 
 async def accept_in(
-    conn: AsyncConnection,
+    conn: Connection,
     share: BatchShare,
     principal: Principal,
     envelope: CommandEnvelope,

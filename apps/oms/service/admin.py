@@ -10,8 +10,6 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy.ext.asyncio import AsyncConnection
-
 from apps.oms.clock import utcnow
 from apps.oms.domain.access import FULL_TRADING_FLAGS, AccountFlags, Role
 from apps.oms.errors import Conflict, NotFound, ValidationFailed
@@ -27,6 +25,7 @@ from apps.oms.store import accounts as account_store
 from apps.oms.store import audit, identity
 from apps.oms.store import signals as signal_store
 from apps.oms.store.audit import Actor
+from apps.oms.store.boundary import Connection
 from apps.oms.store.store import Store
 
 POSITION_MODES = ("hedge", "netting", "strategy_netting")
@@ -62,7 +61,7 @@ def validate_account_fields(exchange_id: str, position_mode: str) -> str:
     return canonical
 
 
-async def create_user(conn: AsyncConnection, actor: Actor, *, name: str, role: Role) -> int:
+async def create_user(conn: Connection, actor: Actor, *, name: str, role: Role) -> int:
     if not USER_NAME.match(name):
         raise ValidationFailed("user name must be 1-100 characters of letters, digits and _.@-")
     if await identity.find_user_by_name(conn, name) is not None:
@@ -80,7 +79,7 @@ async def create_user(conn: AsyncConnection, actor: Actor, *, name: str, role: R
 
 
 async def create_api_key(
-    conn: AsyncConnection,
+    conn: Connection,
     actor: Actor,
     *,
     pepper: str,
@@ -111,7 +110,7 @@ async def create_api_key(
 
 
 async def set_permission(
-    conn: AsyncConnection, actor: Actor, *, api_key_id: int, account_id: int, flags: AccountFlags
+    conn: Connection, actor: Actor, *, api_key_id: int, account_id: int, flags: AccountFlags
 ) -> None:
     if await identity.get_api_key(conn, api_key_id) is None:
         raise NotFound(f"API key {api_key_id} not found")
@@ -132,7 +131,7 @@ async def set_permission(
 
 
 async def add_account(
-    conn: AsyncConnection,
+    conn: Connection,
     actor: Actor,
     *,
     user_id: int | None,
@@ -178,7 +177,7 @@ async def add_account(
 
 
 async def upsert_credentials(
-    conn: AsyncConnection,
+    conn: Connection,
     actor: Actor,
     cipher: CredentialCipher,
     *,
@@ -208,7 +207,7 @@ async def upsert_credentials(
 
 
 async def set_account_testnet(
-    conn: AsyncConnection, actor: Actor, *, account_id: int, enabled: bool
+    conn: Connection, actor: Actor, *, account_id: int, enabled: bool
 ) -> None:
     account = await require_account(conn, account_id)
     if account["exchange_id"] == "paper":
@@ -250,7 +249,7 @@ async def rotate_master_key(store: Store, cipher: CredentialCipher) -> int:
     return len(rows)
 
 
-async def require_account(conn: AsyncConnection, account_id: int) -> dict[str, Any]:
+async def require_account(conn: Connection, account_id: int) -> dict[str, Any]:
     account = await account_store.get_account(conn, account_id)
     if account is None:
         raise NotFound(f"account {account_id} not found", code="account_not_found")

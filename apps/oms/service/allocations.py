@@ -8,8 +8,6 @@ import re
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy.exc import IntegrityError
-
 from apps.oms.clock import iso_z, utcnow
 from apps.oms.domain.access import Action, Role
 from apps.oms.domain.money import to_plain
@@ -20,6 +18,7 @@ from apps.oms.store import audit
 from apps.oms.store import strategies as strategy_store
 from apps.oms.store.accounts import get_account
 from apps.oms.store.audit import Actor
+from apps.oms.store.boundary import IntegrityError
 from apps.oms.store.store import Store
 
 CURRENCY = re.compile(r"^[A-Z0-9]{1,16}$")

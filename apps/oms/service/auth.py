@@ -10,7 +10,6 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 from prometheus_client import Counter
-from sqlalchemy.exc import OperationalError
 
 from apps.oms.clock import utcnow
 from apps.oms.domain.access import AccountFlags
@@ -19,6 +18,7 @@ from apps.oms.security.keys import display_prefix, hash_api_key
 from apps.oms.security.principal import Principal
 from apps.oms.security.throttle import FailureThrottle
 from apps.oms.store import identity
+from apps.oms.store.boundary import OperationalError
 from apps.oms.store.identity import LAST_USED_THROTTLE, KeyIdentity
 from apps.oms.store.store import Store
 

@@ -24,19 +24,16 @@ from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import bindparam, func, select
-from sqlalchemy.ext.asyncio import AsyncConnection
-
 from apps.oms.clock import utcnow
 from apps.oms.errors import AuthenticationFailed
 from apps.oms.security.keys import hash_api_key
 from apps.oms.security.principal import Principal
 from apps.oms.service.auth import _principal, _refusal
 from apps.oms.store import auth_version, identity
-from apps.oms.store.identity import LAST_USED_THROTTLE, KeyIdentity, _key_grants_query
+from apps.oms.store.boundary import Connection
+from apps.oms.store.identity import LAST_USED_THROTTLE, KeyIdentity
 from apps.oms.store.store import Store
 from apps.oms.store.stream import consistent_read
-from apps.oms.store.tables import api_keys
 
 MAX_KEYS = 10_000
 Rows = tuple[tuple[Any, ...], ...]
@@ -62,16 +59,7 @@ class PrincipalCache:
         self.store = store
         self.pepper = pepper
         self._by_hash: OrderedDict[str, _Entry] = OrderedDict()
-        rows = _key_grants_query().where(api_keys.c.key_hash == bindparam("key_hash")).subquery()
-        # each row's values come back as one JSON array: one column to describe and parse
-        # instead of 23 (the driver's parsing of the column descriptions alone was about a
-        # fifth of a lookup's CPU); equal arrays are equal rows, on either dialect
-        query = select(func.json_array(*rows.c))
-        compiled = query.compile(dialect=store.engine.dialect)
-        self._sql = str(compiled)
-        self._positional = compiled.positiontup is not None
-        self._version_sql = str(auth_version.VERSION.compile(
-            dialect=store.engine.dialect, compile_kwargs={"literal_binds": True}))
+        self._raw = identity.RawKeyRows(store.engine.dialect)
         self.version: int | None = None  # the identity version last read
         self.trusted_until = 0.0  # monotonic: that read's start + the lease
         self.hits = 0  # answered from memory
@@ -84,7 +72,7 @@ class PrincipalCache:
         """Read the identity version; its lease runs from before the read was sent."""
         started = time.monotonic()
         async with self.store.read() as conn:
-            value = (await conn.exec_driver_sql(self._version_sql)).scalar()
+            value = await self._raw.version(conn)
         if value is None:  # no row (a store made by hand): trust nothing, read every request
             self.version, self.trusted_until = None, 0.0
             return
@@ -121,12 +109,8 @@ class PrincipalCache:
             and now - entry.checked_at < auth_version.RECHECK_SECONDS
         )
 
-    def _params(self, key_hash: str) -> Any:
-        return (key_hash,) if self._positional else {"key_hash": key_hash}
-
-    async def _rows(self, conn: AsyncConnection, key_hash: str) -> Rows:
-        result = await conn.exec_driver_sql(self._sql, self._params(key_hash))
-        return tuple(tuple(row) for row in result.all())
+    async def _rows(self, conn: Connection, key_hash: str) -> Rows:
+        return await self._raw.rows(conn, key_hash)
 
     async def _rebuild(
         self, key_hash: str, version: int | None, checked_at: float

@@ -14,17 +14,15 @@ import hashlib
 import json
 from datetime import datetime
 
-from sqlalchemy import select
-from sqlalchemy.ext.asyncio import AsyncConnection
-
 from apps.oms.config import PaperSettings
 from apps.oms.domain.money import parse_decimal, to_plain
 from apps.oms.domain.paper.funding import last_funding_ms
 from apps.oms.domain.paper.matching import Venue
 from apps.oms.service.execution.funding import COMMAND_TYPE
+from apps.oms.store import accounts as account_store
 from apps.oms.store import commands as command_store
+from apps.oms.store.boundary import Connection
 from apps.oms.store.reconcile import has_request
-from apps.oms.store.tables import accounts, positions
 
 GRACE_SECONDS = 300
 
@@ -37,18 +35,12 @@ def swap_rates(paper: PaperSettings, venue: Venue) -> dict[str, str]:
     }  # fmt: skip
 
 
-async def accounts_with_open_swaps(conn: AsyncConnection, symbols: list[str]) -> list[int]:
-    p = positions.c
-    rows = await conn.execute(
-        select(p.account_id).join(accounts, accounts.c.id == p.account_id)
-        .where(accounts.c.exchange_id == "paper", p.is_open.is_(True), p.symbol.in_(symbols))
-        .group_by(p.account_id).order_by(p.account_id)
-    )  # fmt: skip
-    return [int(r[0]) for r in rows]
+async def accounts_with_open_swaps(conn: Connection, symbols: list[str]) -> list[int]:
+    return await account_store.accounts_with_open_positions(conn, "paper", symbols)
 
 
 async def enqueue_due(
-    conn: AsyncConnection, paper: PaperSettings, venue: Venue, now: datetime
+    conn: Connection, paper: PaperSettings, venue: Venue, now: datetime
 ) -> tuple[int | None, set[int]]:
     """Enqueue the latest funding time's commands unless done; (that time, accounts queued)."""
     now_ms = int(now.timestamp() * 1000)

@@ -11,7 +11,6 @@ from datetime import datetime, timedelta
 from typing import Any, Literal
 
 from pydantic import Field, field_validator
-from sqlalchemy.ext.asyncio import AsyncConnection
 
 from apps.oms.clock import iso_z, utcnow
 from apps.oms.domain.access import AccountFlags
@@ -25,6 +24,7 @@ from apps.oms.service.request_model import RequestModel
 from apps.oms.store import audit, identity
 from apps.oms.store import strategies as strategy_store
 from apps.oms.store.audit import Actor
+from apps.oms.store.boundary import Connection
 
 UserStatus = Literal["active", "disabled"]
 Id = Field(ge=1, le=2**62)
@@ -126,14 +126,14 @@ async def _hash_new_password(password: str) -> str:
     return await asyncio.to_thread(hash_password, password)
 
 
-async def require_user(conn: AsyncConnection, user_id: int) -> dict[str, Any]:
+async def require_user(conn: Connection, user_id: int) -> dict[str, Any]:
     row = await identity.get_user(conn, user_id)
     if row is None:
         raise NotFound(f"user {user_id} not found", code="not_found")
     return row
 
 
-async def require_key(conn: AsyncConnection, api_key_id: int) -> dict[str, Any]:
+async def require_key(conn: Connection, api_key_id: int) -> dict[str, Any]:
     row = await identity.get_api_key_info(conn, api_key_id)
     if row is None:
         raise NotFound(f"API key {api_key_id} not found", code="not_found")
@@ -144,7 +144,7 @@ async def require_key(conn: AsyncConnection, api_key_id: int) -> dict[str, Any]:
 
 
 async def create_user(
-    conn: AsyncConnection, actor: Actor, *, name: str, role: str, password: str | None = None
+    conn: Connection, actor: Actor, *, name: str, role: str, password: str | None = None
 ) -> dict[str, Any]:
     password_hash = None if password is None else await _hash_new_password(password)
     user_id = await admin.create_user(conn, actor, name=name, role=admin.parse_role(role))
@@ -154,7 +154,7 @@ async def create_user(
 
 
 async def update_user(
-    conn: AsyncConnection,
+    conn: Connection,
     actor: Actor,
     user_id: int,
     *,
@@ -193,7 +193,7 @@ async def update_user(
 
 
 async def create_key(
-    conn: AsyncConnection,
+    conn: Connection,
     actor: Actor,
     *,
     pepper: str,
@@ -215,7 +215,7 @@ async def create_key(
 
 
 async def update_key(
-    conn: AsyncConnection,
+    conn: Connection,
     actor: Actor,
     api_key_id: int,
     *,
@@ -257,7 +257,7 @@ async def update_key(
     return out | ({"api_key": plain} if plain else {})
 
 
-async def key_permissions(conn: AsyncConnection, api_key_id: int) -> dict[str, Any]:
+async def key_permissions(conn: Connection, api_key_id: int) -> dict[str, Any]:
     await require_key(conn, api_key_id)
     grants = await identity.permissions_of_key(conn, api_key_id)
     return {"api_key_id": api_key_id,
@@ -265,7 +265,7 @@ async def key_permissions(conn: AsyncConnection, api_key_id: int) -> dict[str, A
 
 
 async def replace_permissions(
-    conn: AsyncConnection, actor: Actor, api_key_id: int, items: list[PermissionIn]
+    conn: Connection, actor: Actor, api_key_id: int, items: list[PermissionIn]
 ) -> dict[str, Any]:
     """The key's grants become exactly `items` (accounts not listed lose their grant)."""
     await require_key(conn, api_key_id)
@@ -293,7 +293,7 @@ CREDENTIAL_FIELDS = ("api_key", "secret", "passphrase")
 
 
 async def store_credentials(
-    conn: AsyncConnection,
+    conn: Connection,
     actor: Actor,
     cipher: CredentialCipher,
     account_id: int,
@@ -327,7 +327,7 @@ def login_expiry(hours: float) -> datetime:
 
 
 async def admin_create_strategy(
-    conn: AsyncConnection,
+    conn: Connection,
     actor: Actor,
     *,
     name: str,
@@ -349,7 +349,7 @@ async def admin_create_strategy(
 
 
 async def admin_update_strategy(
-    conn: AsyncConnection,
+    conn: Connection,
     actor: Actor,
     strategy_id: int,
     *,

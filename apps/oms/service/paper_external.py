@@ -13,8 +13,6 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import select
-
 from apps.oms.config import Settings
 from apps.oms.domain.access import Action
 from apps.oms.errors import NotFound, OmsError, ValidationFailed
@@ -24,9 +22,9 @@ from apps.oms.exchange.ccxt_errors import errors as ccxt
 from apps.oms.exchange.paper.factory import build_paper_venue
 from apps.oms.exchange.paper.venue import PaperVenue
 from apps.oms.security.principal import Principal
+from apps.oms.store import accounts as account_store
 from apps.oms.store import audit
 from apps.oms.store.store import Store
-from apps.oms.store.tables import accounts
 
 ACTIONS = ("create_order", "cancel_order", "adjust_position")
 
@@ -35,19 +33,15 @@ async def paper_venue(store: Store, settings: Settings, account_id: int) -> Pape
     """The account's paper venue as an outsider reaches it: no injected faults or latency (the
     act itself must happen); book and balances as configured."""
     async with store.read() as conn:
-        row = (
-            await conn.execute(
-                select(accounts.c.exchange_id, accounts.c.config).where(accounts.c.id == account_id)
-            )
-        ).first()
+        row = await account_store.get_venue_config(conn, account_id)
     if row is None:
         raise NotFound(f"account {account_id} not found", code="account_not_found")
-    if row[0] != "paper":
+    if row["exchange_id"] != "paper":
         raise ValidationFailed(
             "external activity can only be simulated on a paper account",
-            code="not_supported", details={"exchange_id": row[0]},
+            code="not_supported", details={"exchange_id": row["exchange_id"]},
         )  # fmt: skip
-    config = dict(row[1] or {}) if isinstance(row[1], dict) else {}
+    config = dict(row["config"])
     paper = {k: v for k, v in dict(config.get("paper") or {}).items() if k != "faults"}
     return build_paper_venue(
         account_id, store.engine, {**config, "paper": paper},

@@ -9,8 +9,6 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy.exc import OperationalError
-
 from apps.oms.clock import iso_z, utcnow
 from apps.oms.config import Settings
 from apps.oms.domain.money import to_plain
@@ -19,6 +17,7 @@ from apps.oms.errors import NotFound, ValidationFailed
 from apps.oms.store import accounts as account_store
 from apps.oms.store import audit, paper_feed
 from apps.oms.store.audit import Actor
+from apps.oms.store.boundary import OperationalError
 from apps.oms.store.store import Store, is_deadlock
 
 DEADLOCK_ATTEMPTS = 3  # a deadlock victim is rolled back whole: run it again (twice at most)

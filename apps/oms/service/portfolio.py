@@ -14,9 +14,6 @@ from dataclasses import asdict, dataclass
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import select
-from sqlalchemy.ext.asyncio import AsyncConnection
-
 from apps.oms.domain.money import DecimalFormatError, parse_decimal, to_plain
 from apps.oms.domain.paper.markets import MarketList
 from apps.oms.domain.paper.state import DEFAULT_LEVERAGE
@@ -24,12 +21,11 @@ from apps.oms.domain.stats import compute_stats
 from apps.oms.security.principal import Principal
 from apps.oms.service.reads import Query, build_scope, filters_of
 from apps.oms.service.views import position_view, wire_value
-from apps.oms.store import margins, reads
+from apps.oms.store import margins, quotes, reads
 from apps.oms.store.accounts import list_accounts
-from apps.oms.store.paper_tables import paper_balances, paper_prices
+from apps.oms.store.boundary import Connection
 from apps.oms.store.positions import deal_from_row, position_from_row
 from apps.oms.store.store import Store
-from apps.oms.store.tables import deals, market_quotes, positions
 
 PAPER_MARKETS = MarketList.of()
 
@@ -40,10 +36,8 @@ async def stats(store: Store, principal: Principal, q: Query) -> dict[str, Any]:
     for account_id in q.account_ids:
         scope = build_scope(principal, [account_id], q.strategy_id)
         async with store.read() as conn:
-            position_rows = await reads.all_rows(
-                conn, positions, scope, filters_of(q), positions.c.opened_at
-            )
-            deal_rows = await reads.all_rows(conn, deals, scope, filters_of(q), deals.c.executed_at)
+            position_rows = await reads.all_rows(conn, "positions", scope, filters_of(q))
+            deal_rows = await reads.all_rows(conn, "deals", scope, filters_of(q))
         result = compute_stats(map(position_from_row, position_rows), map(deal_from_row, deal_rows))
         items.append(
             {"account_id": account_id, **{k: wire_value(v) for k, v in asdict(result).items()}}
@@ -51,26 +45,16 @@ async def stats(store: Store, principal: Principal, q: Query) -> dict[str, Any]:
     return {"items": items}
 
 
-async def _marks(conn: AsyncConnection, exchange_id: str, symbols: set[str]) -> dict[str, Decimal]:
+async def _marks(conn: Connection, exchange_id: str, symbols: set[str]) -> dict[str, Decimal]:
     if not symbols:
         return {}
     if exchange_id == "paper":
-        rows = await conn.execute(
-            select(paper_prices.c.symbol, paper_prices.c.last).where(
-                paper_prices.c.symbol.in_(sorted(symbols))
-            )
-        )
-        marks = {r[0]: r[1] for r in rows}
+        marks = await quotes.paper_lasts(conn, symbols)
         for symbol in symbols - set(marks):
             if symbol in PAPER_MARKETS.by_symbol:
                 marks[symbol] = PAPER_MARKETS.default_price(symbol)
         return marks
-    rows = await conn.execute(
-        select(market_quotes.c.symbol, market_quotes.c.last).where(
-            market_quotes.c.venue == exchange_id, market_quotes.c.symbol.in_(sorted(symbols))
-        )
-    )
-    return {r[0]: r[1] for r in rows if r[1] is not None}
+    return await quotes.venue_lasts(conn, exchange_id, symbols)
 
 
 @dataclass(frozen=True)
@@ -95,7 +79,7 @@ def _settle(symbol: str) -> str:
     return symbol.split(":", 1)[1].split("-", 1)[0]
 
 
-async def _margins(conn: AsyncConnection, account: dict[str, Any], symbols: set[str],
+async def _margins(conn: Connection, account: dict[str, Any], symbols: set[str],
                    wallet: dict[str, Decimal]) -> dict[str, Margin]:  # fmt: skip
     """Margin fields of the account's derivative symbols (spot: see `_position_view`)."""
     derivatives = {s for s in symbols if ":" in s}
@@ -134,16 +118,12 @@ def _position_view(row: dict[str, Any], mark: Decimal | None, margin: Margin | N
 
 
 async def _balances(
-    conn: AsyncConnection, exchange_id: str, account_id: int
+    conn: Connection, exchange_id: str, account_id: int
 ) -> list[dict[str, str]]:
     if exchange_id != "paper":
         return []  # CCXT balances come from the venue: POST /ccxt/{account_id}/fetch_balance
-    rows = await conn.execute(
-        select(paper_balances.c.currency, paper_balances.c.total)
-        .where(paper_balances.c.account_id == account_id)
-        .order_by(paper_balances.c.currency)
-    )
-    return [{"currency": r[0], "total": to_plain(r[1])} for r in rows]
+    return [{"currency": currency, "total": to_plain(total)}
+            for currency, total in await quotes.paper_wallet(conn, account_id)]
 
 
 async def portfolio(store: Store, principal: Principal, account_ids: list[int]) -> dict[str, Any]:
@@ -152,7 +132,7 @@ async def portfolio(store: Store, principal: Principal, account_ids: list[int]) 
     items = []
     async with store.read() as conn:
         accounts = {int(a["id"]): a for a in await list_accounts(conn, account_ids)}
-        open_rows = await reads.open_rows(conn, positions, scope, reads.Filters(), 5000)
+        open_rows = await reads.open_rows(conn, "positions", scope, reads.Filters(), 5000)
         for account_id in account_ids:
             account = accounts.get(account_id)
             if account is None:

@@ -30,13 +30,11 @@ from apps.oms.service.views import order_view, position_view
 from apps.oms.store import direct, reads, stream
 from apps.oms.store.reads import Scope
 from apps.oms.store.store import Store
-from apps.oms.store.tables import orders, positions
 
 log = logging.getLogger("apps.oms.read_model")
 FRESH_WAIT_SECONDS = 0.1
 HOLD_SECONDS = 1.0
 KINDS = ("orders", "positions")
-TABLES = {"orders": orders, "positions": positions}
 VIEWS: dict[str, Callable[[Mapping[str, Any]], dict[str, Any]]] = {
     "orders": order_view,
     "positions": position_view,
@@ -235,7 +233,7 @@ class ReadModel:
         row that this snapshot may already show: idempotent)."""
         async with stream.consistent_read(self.store) as conn:
             seq = await stream.last_seq(conn)
-            loaded = {kind: await reads.every_open_row(conn, TABLES[kind]) for kind in KINDS}
+            loaded = {kind: await reads.every_open_row(conn, kind) for kind in KINDS}
         books = {kind: Book() for kind in KINDS}
         for kind, rows in loaded.items():
             for row in rows:
@@ -296,12 +294,12 @@ class ReadModel:
             # a closed row is dropped: only open ones are read (every kind in one round trip)
             kinds = list(wanted)
             found = await direct.fetch_each(
-                conn, [reads.open_rows_by_ids_read(TABLES[kind], wanted[kind]) for kind in kinds])
+                conn, [reads.open_rows_by_ids_read(kind, wanted[kind]) for kind in kinds])
             for kind, rows in zip(kinds, found, strict=True):
                 by_id[kind] = {int(r["id"]): r for r in rows}
             if accounts:
                 for kind in KINDS:
-                    whole[kind] = await reads.every_open_row(conn, TABLES[kind], accounts)
+                    whole[kind] = await reads.every_open_row(conn, kind, accounts)
         return by_id, whole
 
     def _signal(self) -> None:

@@ -15,7 +15,6 @@ from apps.oms.service.views import command_view, deal_view, order_view, position
 from apps.oms.store import reads
 from apps.oms.store.reads import Filters, Scope
 from apps.oms.store.store import Store
-from apps.oms.store.tables import deals, orders, positions
 
 
 @dataclass(frozen=True)
@@ -85,7 +84,7 @@ async def open_from_model(
 async def open_orders(store: Store, principal: Principal, q: Query, limit: int) -> dict[str, Any]:
     scope = build_scope(principal, q.account_ids, q.strategy_id)
     async with store.read() as conn:
-        rows = await reads.open_rows(conn, orders, scope, filters_of(q), limit)
+        rows = await reads.open_rows(conn, "orders", scope, filters_of(q), limit)
     return {"items": [order_view(r) for r in rows]}
 
 
@@ -94,28 +93,22 @@ async def open_positions(
 ) -> dict[str, Any]:
     scope = build_scope(principal, q.account_ids, q.strategy_id)
     async with store.read() as conn:
-        rows = await reads.open_rows(conn, positions, scope, filters_of(q), limit)
+        rows = await reads.open_rows(conn, "positions", scope, filters_of(q), limit)
     return {"items": [position_view(r) for r in rows]}
 
 
-# paged lists: the table, the column they are ordered by (newest first) and the wire view
-HISTORIES = {
-    "orders": (orders, orders.c.created_at, order_view),
-    "deals": (deals, deals.c.executed_at, deal_view),
-    "positions": (positions, positions.c.opened_at, position_view),
-}
+# paged lists and their wire views
+HISTORIES = {"orders": order_view, "deals": deal_view, "positions": position_view}
 
 
 async def history(
     store: Store, principal: Principal, kind: str, q: Query, page: int, page_size: int
 ) -> dict[str, Any]:
     """One page of orders, deals or positions (`kind`), with the total."""
-    table, time_column, view = HISTORIES[kind]
+    view = HISTORIES[kind]
     scope = build_scope(principal, q.account_ids, q.strategy_id)
     async with store.read() as conn:
-        rows, total = await reads.page_rows(
-            conn, table, scope, filters_of(q), time_column, page, page_size
-        )
+        rows, total = await reads.page_rows(conn, kind, scope, filters_of(q), page, page_size)
     return _page([view(r) for r in rows], total, page, page_size)
 
 
@@ -138,5 +131,5 @@ async def by_ids(
     elif visible is not None:
         scope = build_scope(principal, sorted(visible))
     async with store.read() as conn:
-        rows = await reads.rows_by_ids(conn, reads.TABLES[kind], scope, ids)
+        rows = await reads.rows_by_ids(conn, kind, scope, ids)
     return {"items": [VIEWS[kind](r) for r in rows]}

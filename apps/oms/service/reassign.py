@@ -8,8 +8,6 @@ import hashlib
 import json
 from typing import Any
 
-from sqlalchemy.ext.asyncio import AsyncConnection
-
 from apps.oms.clock import utcnow
 from apps.oms.config import Settings
 from apps.oms.domain.access import Action
@@ -20,6 +18,7 @@ from apps.oms.service.reconcile import wait_all
 from apps.oms.store import audit
 from apps.oms.store import commands as command_store
 from apps.oms.store import reassign as store
+from apps.oms.store.boundary import Connection
 from apps.oms.store.positions import get_position
 from apps.oms.store.store import Store
 
@@ -89,7 +88,7 @@ async def reassign(
 
 
 async def _target_strategy(
-    conn: AsyncConnection, principal: Principal, body: dict[str, Any], accounts: list[int]
+    conn: Connection, principal: Principal, body: dict[str, Any], accounts: list[int]
 ) -> int:
     """The target strategy (the target position's when only a position is given), checked:
     linked to every account concerned and visible to a strategy-restricted key."""

@@ -12,9 +12,6 @@ import time
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select
-from sqlalchemy.ext.asyncio import AsyncConnection
-
 from apps.oms.clock import utcnow
 from apps.oms.config import ReconcileSettings, Settings
 from apps.oms.domain.access import Action
@@ -25,8 +22,8 @@ from apps.oms.store import accounts as account_store
 from apps.oms.store import audit
 from apps.oms.store import commands as command_store
 from apps.oms.store import reconcile as store
+from apps.oms.store.boundary import Connection
 from apps.oms.store.store import Store
-from apps.oms.store.tables import commands
 
 COMMAND_TYPE = "reconcile"
 
@@ -62,28 +59,14 @@ def _hash(payload: dict[str, Any]) -> str:
     return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()
 
 
-async def queued_run(conn: AsyncConnection, account_id: int, payload: dict[str, Any]) -> int | None:
+async def queued_run(conn: Connection, account_id: int, payload: dict[str, Any]) -> int | None:
     """A run of the same kind still queued for the account: a new request joins it instead of
     piling up (clients call reconcile after every trading step)."""
-    c = commands.c
-    row = (
-        await conn.execute(
-            select(c.id)
-            .where(
-                c.account_id == account_id,
-                c.status == "queued",
-                c.command_type == COMMAND_TYPE,
-                c.content_hash == _hash(payload),
-            )
-            .order_by(c.id.desc())
-            .limit(1)
-        )
-    ).first()
-    return None if row is None else int(row[0])
+    return await command_store.newest_queued(conn, account_id, COMMAND_TYPE, _hash(payload))
 
 
 async def enqueue(
-    conn: AsyncConnection,
+    conn: Connection,
     account_id: int,
     payload: dict[str, Any],
     now: datetime,

@@ -15,8 +15,6 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from sqlalchemy.ext.asyncio import AsyncConnection
-
 from apps.oms.clock import iso_z, utcnow
 from apps.oms.domain.access import Action
 from apps.oms.errors import NotFound, ValidationFailed
@@ -24,6 +22,7 @@ from apps.oms.security.principal import Principal
 from apps.oms.store import audit, outbox
 from apps.oms.store import risk as risk_store
 from apps.oms.store.audit import Actor
+from apps.oms.store.boundary import Connection
 from apps.oms.store.store import Store
 
 AccountStatus = Literal["active", "blocked"]
@@ -36,7 +35,7 @@ def _comment(comment: str) -> str:
     return text
 
 
-async def _locked_account(conn: AsyncConnection, account_id: int) -> dict[str, Any]:
+async def _locked_account(conn: Connection, account_id: int) -> dict[str, Any]:
     row = await risk_store.account_risk_row(conn, account_id)
     if row is None:
         raise NotFound(f"account {account_id} not found", code="account_not_found")
@@ -49,7 +48,7 @@ def _by(principal: Principal) -> dict[str, Any]:
 
 
 async def _announce(
-    conn: AsyncConnection,
+    conn: Connection,
     account_id: int,
     event: str,
     payload: dict[str, Any],
@@ -140,7 +139,7 @@ async def _switch(
 
 
 async def _linked_strategy(
-    conn: AsyncConnection, account_id: int, strategy_id: int
+    conn: Connection, account_id: int, strategy_id: int
 ) -> dict[str, Any]:
     links = {int(r["strategy_id"]): r for r in await risk_store.strategy_links(conn, account_id)}
     if strategy_id not in links:

@@ -7,13 +7,10 @@ from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import select
-from sqlalchemy.ext.asyncio import AsyncConnection
-
 from apps.oms.domain.risk import RiskLimits, RiskScope
+from apps.oms.store import quotes
 from apps.oms.store import risk as risk_store
-from apps.oms.store.paper_tables import paper_prices
-from apps.oms.store.tables import account_risk_state, market_quotes
+from apps.oms.store.boundary import Connection
 
 QUOTE_MAX_AGE = timedelta(seconds=10)
 
@@ -43,7 +40,7 @@ def reads_counters(limits: dict[int, dict[str, Any]], strategy_id: int) -> bool:
 
 
 async def _scope(
-    conn: AsyncConnection,
+    conn: Connection,
     name: str,
     account_id: int,
     symbol: str,
@@ -74,7 +71,7 @@ async def _scope(
 
 
 async def risk_scopes(
-    conn: AsyncConnection,
+    conn: Connection,
     *,
     account_id: int,
     symbol: str,
@@ -89,14 +86,7 @@ async def risk_scopes(
     """The account scope, plus the strategy scope when the order is attributed to one.
     `account_allow_new` and `limits` are read from the store unless the caller has them."""
     if account_allow_new is None:
-        state = (
-            await conn.execute(
-                select(account_risk_state.c.allow_new_positions).where(
-                    account_risk_state.c.account_id == account_id
-                )
-            )
-        ).first()
-        account_allow_new = bool(state[0]) if state else True
+        account_allow_new = await risk_store.account_allows_new(conn, account_id)
     if limits is None:
         limits = await risk_store.get_limits(conn, account_id)
     scopes = [
@@ -130,24 +120,15 @@ async def risk_scopes(
 
 
 async def reference_price(
-    conn: AsyncConnection, exchange_id: str, symbol: str, now: datetime
+    conn: Connection, exchange_id: str, symbol: str, now: datetime
 ) -> Decimal | None:
     """Latest quote no older than 10 s; the paper market's own price is always current."""
     if exchange_id == "paper":
-        row = (
-            await conn.execute(select(paper_prices.c.last).where(paper_prices.c.symbol == symbol))
-        ).first()
-        return row[0] if row else None
-    row = (
-        await conn.execute(
-            select(market_quotes.c.last, market_quotes.c.quoted_at).where(
-                market_quotes.c.venue == exchange_id, market_quotes.c.symbol == symbol
-            )
-        )
-    ).first()
-    if row is None or row[1] < now - QUOTE_MAX_AGE:
+        return await quotes.paper_last(conn, symbol)
+    quote = await quotes.venue_quote(conn, exchange_id, symbol)
+    if quote is None or quote[1] < now - QUOTE_MAX_AGE:
         return None
-    return row[0]  # type: ignore[no-any-return]
+    return quote[0]
 
 
 def needs_reference_price(scopes: list[RiskScope]) -> bool:

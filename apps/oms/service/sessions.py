@@ -10,8 +10,6 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
-from sqlalchemy.ext.asyncio import AsyncConnection
-
 from apps.oms.clock import iso_z, utcnow
 from apps.oms.domain.access import AccountFlags, Role
 from apps.oms.errors import AuthenticationFailed, NotFound, PermissionDenied, ValidationFailed
@@ -22,6 +20,7 @@ from apps.oms.service import identity_admin
 from apps.oms.service.auth import AuthGuard
 from apps.oms.store import audit, identity
 from apps.oms.store.audit import Actor
+from apps.oms.store.boundary import Connection
 from apps.oms.store.store import Store
 
 
@@ -47,7 +46,7 @@ def merge_grants(grants: list[dict[int, AccountFlags]]) -> dict[int, AccountFlag
 
 
 async def _grants_for_token(
-    conn: AsyncConnection, user_id: int, api_key_id: int | None
+    conn: Connection, user_id: int, api_key_id: int | None
 ) -> tuple[dict[int, AccountFlags], int | None]:
     keys = [k for k in await identity.list_api_keys(conn, user_id=user_id)
             if identity_admin.key_out(k)["usable"]]  # fmt: skip
@@ -130,7 +129,7 @@ async def logout(store: Store, principal: Principal, actor: Actor) -> dict[str, 
 # --- the caller's own user -------------------------------------------------------------------
 
 
-async def own_key(conn: AsyncConnection, principal: Principal, api_key_id: int) -> dict[str, Any]:
+async def own_key(conn: Connection, principal: Principal, api_key_id: int) -> dict[str, Any]:
     row = await identity.get_api_key_info(conn, api_key_id)
     if row is None or int(row["user_id"]) != principal.user_id:
         raise NotFound(f"API key {api_key_id} not found", code="not_found")

@@ -16,8 +16,6 @@ from decimal import Decimal
 from typing import Any, Literal
 
 from pydantic import ValidationError
-from sqlalchemy.exc import IntegrityError
-from sqlalchemy.ext.asyncio import AsyncConnection
 
 from apps.oms.clock import iso_z, utcnow
 from apps.oms.config import Settings
@@ -36,6 +34,7 @@ from apps.oms.service.risk_snapshot import reference_price
 from apps.oms.service.signal_models import Signal, parse_signal
 from apps.oms.store import accounts as account_store
 from apps.oms.store import signals as signal_store
+from apps.oms.store.boundary import Connection, IntegrityError
 from apps.oms.store.store import Store
 
 Auth = Literal["api_key", "signature"]
@@ -120,7 +119,7 @@ def order_payload(
     return payload
 
 
-async def _check_new(conn: AsyncConnection, account_id: int, signal: Signal) -> None:
+async def _check_new(conn: Connection, account_id: int, signal: Signal) -> None:
     if signal.signal_id is not None:
         first = await signal_store.find_signal(conn, account_id, signal.signal_id)
         if first is not None:
@@ -220,7 +219,7 @@ async def _accept(
                                request_id=request_id, payload={})  # fmt: skip
     written: list[int] = []
 
-    async def record(conn: AsyncConnection, accepted: Accepted) -> None:
+    async def record(conn: Connection, accepted: Accepted) -> None:
         status = "shadowed" if accepted.shadow else "accepted"
         written.append(await signal_store.insert_signal(
             conn, {**row, "status": status, "command_id": accepted.command_id}))  # fmt: skip

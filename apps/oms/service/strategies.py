@@ -4,8 +4,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy.exc import IntegrityError
-
 from apps.oms.clock import iso_z, utcnow
 from apps.oms.domain.access import Action
 from apps.oms.errors import Conflict, NotFound, ValidationFailed
@@ -15,6 +13,7 @@ from apps.oms.store import audit
 from apps.oms.store import risk as risk_store
 from apps.oms.store import strategies as strategy_store
 from apps.oms.store.audit import Actor
+from apps.oms.store.boundary import IntegrityError
 from apps.oms.store.store import Store
 
 

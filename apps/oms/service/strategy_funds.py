@@ -10,8 +10,6 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy.ext.asyncio import AsyncConnection
-
 from apps.oms.clock import iso_z, utcnow
 from apps.oms.domain import allocation as allocation_rules
 from apps.oms.domain.allocation import (
@@ -35,6 +33,7 @@ from apps.oms.service.risk_snapshot import reference_price
 from apps.oms.store import allocations as allocation_store
 from apps.oms.store import margins
 from apps.oms.store.accounts import get_account
+from apps.oms.store.boundary import Connection
 from apps.oms.store.store import Store
 
 PAPER_MARKETS = MarketList.of()
@@ -59,7 +58,7 @@ class TermsBook:
         )  # fmt: skip
 
 
-async def terms_book(conn: AsyncConnection, account: Mapping[str, Any]) -> TermsBook:
+async def terms_book(conn: Connection, account: Mapping[str, Any]) -> TermsBook:
     exchange_id = str(account["exchange_id"])
     if exchange_id != "paper":
         return TermsBook(exchange_id, 1, {})
@@ -68,7 +67,7 @@ async def terms_book(conn: AsyncConnection, account: Mapping[str, Any]) -> Terms
 
 
 async def load_funds(
-    conn: AsyncConnection,
+    conn: Connection,
     account: Mapping[str, Any],
     strategy_ids: Iterable[int],
     allocation: Mapping[str, Any],

@@ -15,7 +15,6 @@ from apps.oms.service.views import order_view, position_view
 from apps.oms.store import reads, stream
 from apps.oms.store.reads import Filters, Scope
 from apps.oms.store.store import Store
-from apps.oms.store.tables import orders, positions
 
 NAMESPACES = frozenset({"position", "ccxt", "risk"})  # what a subscription gets by default
 # opt-in: fleet events such as `account_owner_changed` (a worker took a dead worker's account)
@@ -115,10 +114,9 @@ async def snapshot(store: Store, scopes: dict[int, AccountScope]) -> Snapshot:
             pending = await stream.has_unsequenced(conn, account_ids)
             if not pending or loop.time() >= deadline:
                 seq = await stream.last_seq(conn)
-                order_rows = await reads.open_rows(conn, orders, scope, Filters(), SNAPSHOT_LIMIT)
+                order_rows = await reads.open_rows(conn, "orders", scope, Filters(), SNAPSHOT_LIMIT)
                 position_rows = await reads.open_rows(
-                    conn, positions, scope, Filters(), SNAPSHOT_LIMIT
-                )
+                    conn, "positions", scope, Filters(), SNAPSHOT_LIMIT)
                 return Snapshot(seq, _by_account(account_ids, order_rows, position_rows), not pending)
         await asyncio.sleep(delay)
         delay = min(delay * 2, 0.05)

@@ -9,7 +9,6 @@ from dataclasses import dataclass
 from typing import Any
 
 from pydantic import ValidationError
-from sqlalchemy.exc import IntegrityError, OperationalError
 
 from apps.oms.config import Settings
 from apps.oms.errors import OmsError, ValidationFailed
@@ -29,6 +28,7 @@ from apps.oms.service.acceptance import (
 from apps.oms.service.command_models import CommandEnvelope, Payload, parse_payload
 from apps.oms.store import commands as command_store
 from apps.oms.store import outbox
+from apps.oms.store.boundary import IntegrityError, OperationalError, savepoint
 from apps.oms.store.store import Store
 
 MAX_BATCH = 500
@@ -205,7 +205,7 @@ async def _in_one_transaction(
                     done = await accept_in(conn, share, principal, envelope, payload, HANDLERS)
                 else:  # it may read the held commands' rows, and writes as it goes
                     await write_held(conn, share)
-                    async with conn.begin_nested():
+                    async with savepoint(conn):
                         done = await accept_in(conn, share, principal, envelope, payload, HANDLERS)
             except OmsError as exc:
                 items[index] = _refused(index, exc)

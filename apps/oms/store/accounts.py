@@ -10,7 +10,13 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from apps.oms.clock import utcnow
 from apps.oms.store import direct
-from apps.oms.store.tables import account_credentials, account_leases, account_risk_state, accounts
+from apps.oms.store.tables import (
+    account_credentials,
+    account_leases,
+    account_risk_state,
+    accounts,
+    positions,
+)
 
 ACCOUNT_COLUMNS = (
     accounts.c.id,
@@ -165,3 +171,27 @@ async def get_venue_config(conn: AsyncConnection, account_id: int) -> dict[str, 
         return None
     config = row["config"]
     return {"exchange_id": row["exchange_id"], "config": config if isinstance(config, dict) else {}}
+
+
+async def all_ids(conn: AsyncConnection) -> list[int]:
+    """Every account's id (an admin's default scope of the reads)."""
+    return [int(i) for i in (await conn.execute(select(accounts.c.id))).scalars()]
+
+
+async def accounts_with_open_positions(
+    conn: AsyncConnection, exchange_id: str, symbols: list[str]
+) -> list[int]:
+    """Accounts of the venue holding an open position in one of `symbols`, in id order."""
+    p = positions.c
+    rows = await conn.execute(
+        select(p.account_id).join(accounts, accounts.c.id == p.account_id)
+        .where(accounts.c.exchange_id == exchange_id, p.is_open.is_(True), p.symbol.in_(symbols))
+        .group_by(p.account_id).order_by(p.account_id)
+    )  # fmt: skip
+    return [int(r[0]) for r in rows]
+
+
+async def account_row(conn: AsyncConnection, account_id: int) -> dict[str, Any]:
+    """The account's own row (no joined state); `NoResultFound` if there is none."""
+    row = (await conn.execute(select(accounts).where(accounts.c.id == account_id))).mappings()
+    return dict(row.one())

@@ -133,3 +133,15 @@ async def statuses(conn: AsyncConnection, command_ids: Sequence[int]) -> dict[in
         ).where(commands.c.id.in_(list(command_ids)))
     )
     return {int(r.id): dict(r._mapping) for r in rows}
+
+
+async def newest_queued(
+    conn: AsyncConnection, account_id: int, command_type: str, content_hash: str
+) -> int | None:
+    """The newest queued command of the account with this type and content hash."""
+    c = commands.c
+    row = (await conn.execute(
+        select(c.id).where(c.account_id == account_id, c.status == "queued",
+                           c.command_type == command_type, c.content_hash == content_hash)
+        .order_by(c.id.desc()).limit(1))).first()  # fmt: skip
+    return None if row is None else int(row[0])

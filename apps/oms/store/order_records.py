@@ -322,3 +322,20 @@ async def store_payloads(conn: AsyncConnection, rows: list[dict[str, Any]]) -> N
     a repeat into a no-op."""
     if rows:
         await direct.later_rows(conn, ADD_PAYLOAD, rows)
+
+
+async def outcome_unknown(conn: AsyncConnection, order_id: int) -> bool:
+    """Whether the order's placement has an unknown outcome (a send's attempt timed out)."""
+    row = await conn.execute(select(orders.c.outcome_unknown).where(orders.c.id == order_id))
+    return bool(row.scalar())
+
+
+async def move_open_orders(
+    conn: AsyncConnection, source_position_id: int, target_position_id: int, now: datetime
+) -> None:
+    """The open orders of one position now belong to another (a merge)."""
+    await conn.execute(
+        update(orders)
+        .where(orders.c.position_id == source_position_id, orders.c.is_open.is_(True))
+        .values(position_id=target_position_id, updated_at=now)
+    )

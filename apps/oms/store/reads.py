@@ -89,16 +89,19 @@ def page_queries(
 
 
 async def open_rows(
-    conn: AsyncConnection, table: Table, scope: Scope, f: Filters, limit: int
+    conn: AsyncConnection, kind: str, scope: Scope, f: Filters, limit: int
 ) -> list[dict[str, Any]]:
-    return [dict(r) for r in (await conn.execute(open_query(table, scope, f, limit))).mappings()]
+    """The open `orders` or `positions` (`kind`) of the scope, newest first."""
+    query = open_query(TABLES[kind], scope, f, limit)
+    return [dict(r) for r in (await conn.execute(query)).mappings()]
 
 
 async def every_open_row(
-    conn: AsyncConnection, table: Table, account_ids: Sequence[int] | None = None
+    conn: AsyncConnection, kind: str, account_ids: Sequence[int] | None = None
 ) -> list[dict[str, Any]]:
-    """Every open order or position (of `account_ids`, or of every account): the read model's
-    load and its per-account re-read."""
+    """Every open order or position (`kind`; of `account_ids`, or of every account): the read
+    model's load and its per-account re-read."""
+    table = TABLES[kind]
     query = select(table).where(table.c.is_open.is_(True))
     if account_ids is not None:
         query = query.where(table.c.account_id.in_(sorted(account_ids)))
@@ -106,24 +109,20 @@ async def every_open_row(
 
 
 async def page_rows(
-    conn: AsyncConnection,
-    table: Table,
-    scope: Scope,
-    f: Filters,
-    time_column: Column[Any],
-    page: int,
-    page_size: int,
+    conn: AsyncConnection, kind: str, scope: Scope, f: Filters, page: int, page_size: int
 ) -> tuple[list[dict[str, Any]], int]:
-    """One page, newest first by `time_column`, and the total count."""
-    count, rows = page_queries(table, scope, f, time_column, page, page_size)
+    """One page of `orders`, `deals` or `positions` (`kind`), newest first by its time column,
+    and the total count."""
+    count, rows = page_queries(TABLES[kind], scope, f, TIME_COLUMNS[kind], page, page_size)
     total = int((await conn.execute(count)).scalar_one())
     return [dict(r) for r in (await conn.execute(rows)).mappings()], total
 
 
 async def rows_by_ids(
-    conn: AsyncConnection, table: Table, scope: Scope | None, ids: Sequence[int]
+    conn: AsyncConnection, kind: str, scope: Scope | None, ids: Sequence[int]
 ) -> list[dict[str, Any]]:
-    """Rows by primary key, within `scope` (None: every account, for admins)."""
+    """Rows of `kind` by primary key, within `scope` (None: every account, for admins)."""
+    table = TABLES[kind]
     query = select(table).where(table.c.id.in_(sorted(set(ids)))).order_by(table.c.id)
     if scope is not None and table is commands:
         query = query.where(table.c.account_id.in_(sorted(scope.strategies_by_account)))
@@ -132,23 +131,24 @@ async def rows_by_ids(
     return [dict(r) for r in (await conn.execute(query)).mappings()]
 
 
-_OPEN_BY_IDS: dict[Table, Select[Any]] = {}
+_OPEN_BY_IDS: dict[str, Select[Any]] = {}
 
 
 async def open_rows_by_ids(
-    conn: AsyncConnection, table: Table, ids: Sequence[int]
+    conn: AsyncConnection, kind: str, ids: Sequence[int]
 ) -> list[dict[str, Any]]:
     """The open rows (`is_open`) among `ids` of `orders` or `positions`, in id order: what the
     read model re-reads after events named them (a closed row is only dropped, not read)."""
-    return await direct.fetch(conn, *open_rows_by_ids_read(table, ids))
+    return await direct.fetch(conn, *open_rows_by_ids_read(kind, ids))
 
 
-def open_rows_by_ids_read(table: Table, ids: Sequence[int]) -> tuple[Select[Any], dict[str, Any]]:
+def open_rows_by_ids_read(kind: str, ids: Sequence[int]) -> tuple[Select[Any], dict[str, Any]]:
     """The statement of `open_rows_by_ids` and its parameters (several tables' in one round
     trip: `direct.fetch_each`)."""
-    query = _OPEN_BY_IDS.get(table)
+    query = _OPEN_BY_IDS.get(kind)
     if query is None:  # built once per table; the id list is expanded at execution
-        query = _OPEN_BY_IDS[table] = (
+        table = TABLES[kind]
+        query = _OPEN_BY_IDS[kind] = (
             select(table)
             .where(table.c.id.in_(bindparam("b_ids", expanding=True)), table.c.is_open.is_(True))
             .order_by(table.c.id)
@@ -157,11 +157,27 @@ def open_rows_by_ids_read(table: Table, ids: Sequence[int]) -> tuple[Select[Any]
 
 
 async def all_rows(
-    conn: AsyncConnection, table: Table, scope: Scope, f: Filters, time_column: Column[Any]
+    conn: AsyncConnection, kind: str, scope: Scope, f: Filters
 ) -> list[dict[str, Any]]:
-    """Every matching row (for statistics); bounded by the caller's date range."""
-    query = select(table).where(*_where(table, scope, f, time_column))
+    """Every matching row of `kind` (for statistics); bounded by the caller's date range."""
+    table = TABLES[kind]
+    query = select(table).where(*_where(table, scope, f, TIME_COLUMNS[kind]))
     return [dict(r) for r in (await conn.execute(query)).mappings()]
 
 
 TABLES = {"orders": orders, "deals": deals, "positions": positions, "commands": commands}
+# the column a kind's pages and date filters go by (newest first)
+TIME_COLUMNS = {"orders": orders.c.created_at, "deals": deals.c.executed_at,
+                "positions": positions.c.opened_at}
+
+
+async def newest_rows(
+    conn: AsyncConnection, kind: str, account_id: int | None, limit: int
+) -> list[dict[str, Any]]:
+    """The newest rows of `kind` (of one account, or of every account): an admin's view."""
+    table = TABLES[kind]
+    query = select(table).order_by(table.c.id.desc()).limit(limit)
+    if account_id is not None:
+        query = query.where(table.c.account_id == account_id)
+    return [dict(r) for r in (await conn.execute(query)).mappings()]
+

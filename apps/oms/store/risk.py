@@ -312,3 +312,19 @@ async def set_strategy_shadow(
         )
         .values(shadow=shadow, comment=comment, updated_at=now)
     )
+
+
+async def strategy_allows_new(conn: AsyncConnection, account_id: int, strategy_id: int) -> bool:
+    """The strategy's `allow_new_positions` on the account (true when it is not linked)."""
+    c = strategy_accounts.c
+    allow = (await conn.execute(select(c.allow_new_positions).where(
+        c.strategy_id == strategy_id, c.account_id == account_id))).scalar()
+    return bool(allow) if allow is not None else True
+
+
+async def account_allows_new(conn: AsyncConnection, account_id: int) -> bool:
+    """The account's `allow_new_positions` (true when it has no risk state row)."""
+    state = (await conn.execute(select(account_risk_state.c.allow_new_positions).where(
+        account_risk_state.c.account_id == account_id))).first()  # fmt: skip
+    return bool(state[0]) if state else True
+

@@ -22,8 +22,6 @@ from decimal import Decimal
 from types import MappingProxyType
 from typing import Any
 
-from sqlalchemy.ext.asyncio import AsyncEngine
-
 from apps.oms.config import PaperSettings
 from apps.oms.domain.money import parse_decimal
 from apps.oms.domain.paper.book import BookConfig
@@ -33,6 +31,7 @@ from apps.oms.domain.paper.state import DEFAULT_LEVERAGE
 from apps.oms.exchange.paper.market_data import now_ms
 from apps.oms.exchange.paper.venue import PaperVenue
 from apps.oms.ports import JoinableVenuePort, MarginVenuePort
+from apps.oms.store.boundary import Engine
 from apps.oms.store.paper import PaperStore
 
 
@@ -95,7 +94,7 @@ def shared_venue(paper: PaperSettings) -> Venue:
 
 def build_paper_venue(
     account_id: int,
-    engine: AsyncEngine,
+    engine: Engine,
     account_config: Mapping[str, Any] | None = None,
     *,
     starting_balance_usdt: str = "100000",

@@ -15,9 +15,6 @@ from dataclasses import replace
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy.exc import IntegrityError
-from sqlalchemy.ext.asyncio import AsyncConnection
-
 from apps.oms.domain.paper import ledger
 from apps.oms.domain.paper.book import BookConfig, Quote
 from apps.oms.domain.paper.faults import REJECT, TIMEOUT, UNAVAILABLE, FaultConfig, decide
@@ -50,6 +47,7 @@ from apps.oms.exchange.paper.structures import (
     order_structure,
     trade_structure,
 )
+from apps.oms.store.boundary import Connection, IntegrityError
 from apps.oms.store.paper import Joined, PaperStore, VersionConflict
 
 MAX_ATTEMPTS = 8
@@ -106,7 +104,7 @@ class PaperVenue(PaperDerivatives):
         f = self.faults
         return not (f.reject_rate or f.timeout_rate or f.unavailable_rate or f.ack_latency_ms)
 
-    def join(self, conn: AsyncConnection) -> AbstractContextManager[Joined]:
+    def join(self, conn: Connection) -> AbstractContextManager[Joined]:
         """This account's store reads and writes go through `conn` inside the block; its
         writes are held back until `flush()` and cached only after `publish()`."""
         return self.store.join(conn)

@@ -6,8 +6,6 @@ import asyncio
 import logging
 from collections.abc import Awaitable, Callable
 
-from sqlalchemy import select
-
 from apps.oms.clock import utcnow
 from apps.oms.domain.enums import OrderStatus
 from apps.oms.exchange.ccxt_errors import errors as ccxt
@@ -22,7 +20,6 @@ from apps.oms.service.execution.runtime import AccountRuntime, Recorder
 from apps.oms.service.execution.send import execute_send
 from apps.oms.store import leases, order_records, queue
 from apps.oms.store.queue import Claimed
-from apps.oms.store.tables import orders
 
 log = logging.getLogger("apps.worker")
 Executor = Callable[[AccountRuntime, Claimed, asyncio.Event], Awaitable[None]]
@@ -111,9 +108,7 @@ async def _may_be_placed(rt: AccountRuntime, cmd: Claimed) -> bool:
     if cmd.order_id is None or cmd.command_type not in ("send_order", "close_position"):
         return False
     async with rt.store.read() as conn:
-        row = await conn.execute(select(orders.c.outcome_unknown).where(
-            orders.c.id == cmd.order_id))
-        return bool(row.scalar())
+        return await order_records.outcome_unknown(conn, cmd.order_id)
 
 
 async def reject_unsent_order(rec: Recorder, cmd: Claimed, code: str, message: str) -> None:

@@ -9,8 +9,6 @@ from dataclasses import replace
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import update
-
 from apps.oms.domain.closing import InternalResult, StopMode, close_by, merge_positions
 from apps.oms.domain.errors import DomainError, InvalidPositionId
 from apps.oms.domain.positions import Position
@@ -20,10 +18,9 @@ from apps.oms.service.execution.results import finish
 from apps.oms.service.execution.runtime import AccountRuntime, Recorder
 from apps.oms.service.risk_snapshot import reference_price
 from apps.oms.service.views import deal_view, position_view
-from apps.oms.store import books
+from apps.oms.store import books, order_records
 from apps.oms.store.positions import get_position, position_from_row
 from apps.oms.store.queue import Claimed
-from apps.oms.store.tables import orders
 
 
 def _dec(value: Any) -> Decimal | None:
@@ -78,11 +75,8 @@ async def _merge(rec: Recorder, payload: dict[str, Any]) -> dict[str, Any]:
         _dec(payload.get("oms_stop_gain")),
     )
     await _persist(rec, result)
-    await rec.conn.execute(
-        update(orders)
-        .where(orders.c.position_id == source.position_id, orders.c.is_open.is_(True))
-        .values(position_id=target.position_id, updated_at=rec.now)
-    )
+    await order_records.move_open_orders(rec.conn, source.position_id, target.position_id,
+                                         rec.now)
     body = {"source_position_id": source.position_id, "target_position_id": target.position_id}
     await rec.emit("positions_merged", body, strategy_id=target.strategy_id)
     return body

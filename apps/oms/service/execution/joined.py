@@ -26,9 +26,6 @@ from decimal import Decimal
 from itertools import takewhile
 from typing import Any
 
-from sqlalchemy.exc import OperationalError
-from sqlalchemy.ext.asyncio import AsyncConnection
-
 from apps.oms.domain.enums import OrderStatus
 from apps.oms.domain.errors import DomainError
 from apps.oms.exchange.ccxt_errors import errors as ccxt
@@ -40,6 +37,7 @@ from apps.oms.service.execution.runtime import AccountRuntime, Recorder
 from apps.oms.service.execution.send import risk_reject, venue_code, venue_params
 from apps.oms.store import direct, leases, order_records, queue
 from apps.oms.store import risk as risk_store
+from apps.oms.store.boundary import Connection, OperationalError
 from apps.oms.store.queue import Claimed
 
 log = logging.getLogger("apps.worker")
@@ -129,14 +127,14 @@ class Loaded:
         return not (row["status"] == "queued" and order["status"] != OrderStatus.PENDING_SUBMIT)
 
 
-async def load(conn: AsyncConnection, limits: dict[int, int]) -> dict[int, Loaded]:
+async def load(conn: Connection, limits: dict[int, int]) -> dict[int, Loaded]:
     """The batches' starting points of several accounts in two statements: the queues' heads,
     then the orders of the sends at their fronts, locked."""
     return await load_fronts(conn, await queue.peek_batches(conn, limits))
 
 
 async def load_fronts(
-    conn: AsyncConnection, peeked: dict[int, list[dict[str, Any]]], memo: dict[Any, Any] | None = None
+    conn: Connection, peeked: dict[int, list[dict[str, Any]]], memo: dict[Any, Any] | None = None
 ) -> dict[int, Loaded]:
     """The orders of the sends at the queues' fronts (`peeked`), locked; with `memo` (a
     group commit), in the same round trip the re-check state of every account whose queue

@@ -9,9 +9,6 @@ from dataclasses import replace
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import select
-from sqlalchemy.ext.asyncio import AsyncConnection
-
 from apps.oms.domain.book import OrderRef
 from apps.oms.domain.closing import check_reduce_only, validate_reduce
 from apps.oms.domain.enums import PositionMode, Side
@@ -22,7 +19,7 @@ from apps.oms.service.execution.order_state import reserves_close
 from apps.oms.service.execution.runtime import Recorder
 from apps.oms.service.risk_snapshot import needs_reference_price, reference_price, risk_scopes
 from apps.oms.store import risk as risk_store
-from apps.oms.store.tables import strategy_accounts
+from apps.oms.store.boundary import Connection
 
 ZERO = Decimal(0)
 
@@ -99,7 +96,7 @@ async def _recheck_state(rec: Recorder) -> risk_store.RecheckState:
     return state
 
 
-async def preload(conn: AsyncConnection, account_ids: list[int], memo: dict[Any, Any]) -> None:
+async def preload(conn: Connection, account_ids: list[int], memo: dict[Any, Any]) -> None:
     """Fill a shared `Recorder.memo` with what the re-checks of these accounts read once per
     transaction (status, risk state, limits), one statement for all of them (a group commit)."""
     if not account_ids:
@@ -116,12 +113,4 @@ def remember(memo: dict[Any, Any], states: dict[int, risk_store.RecheckState]) -
 async def _strategy_allows(rec: Recorder, strategy_id: int) -> bool:
     if strategy_id <= 0:
         return True
-    c = strategy_accounts.c
-    allow = (
-        await rec.conn.execute(
-            select(c.allow_new_positions).where(
-                c.strategy_id == strategy_id, c.account_id == rec.rt.account_id
-            )
-        )
-    ).scalar()
-    return bool(allow) if allow is not None else True
+    return await risk_store.strategy_allows_new(rec.conn, rec.rt.account_id, strategy_id)

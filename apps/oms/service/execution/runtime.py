@@ -16,8 +16,6 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy.ext.asyncio import AsyncConnection
-
 from apps.oms.clock import utcnow
 from apps.oms.config import WorkerSettings
 from apps.oms.domain.book import AccountBook, Instrument
@@ -26,6 +24,7 @@ from apps.oms.domain.positions import Position
 from apps.oms.ports import VenuePort
 from apps.oms.service.views import deal_view
 from apps.oms.store import books, leases, order_records, queue, sequencer
+from apps.oms.store.boundary import Connection
 from apps.oms.store.leases import Lease
 from apps.oms.store.outbox import event_row
 from apps.oms.store.queue import Claimed, Finish
@@ -111,7 +110,7 @@ class Recorder:
     (a batch decides at one instant: account block state, risk limits); `positions` the
     positions it wrote (so that ending an order need not read its position back)."""
 
-    conn: AsyncConnection
+    conn: Connection
     rt: AccountRuntime
     now: datetime = field(default_factory=utcnow)
     events: list[str] = field(default_factory=list)
@@ -317,7 +316,7 @@ def numbering_read_at(written: int) -> float:
 
 
 async def number_events(
-    conn: AsyncConnection, events: list[dict[str, Any]], now: datetime
+    conn: Connection, events: list[dict[str, Any]], now: datetime
 ) -> int:
     """A record transaction with events writes them as its last statements, numbering every
     unnumbered visible outbox row and inserting its own already numbered after them
@@ -365,7 +364,7 @@ async def flush_all(recorders: list[Recorder]) -> list[dict[str, Any]]:
 
 
 async def insert_new_positions(
-    conn: AsyncConnection, recorders: list[Recorder], *, final: bool
+    conn: Connection, recorders: list[Recorder], *, final: bool
 ) -> None:
     """The positions the recorders opened (`Recorder.stand_in`), in one insert; then each
     recorder's held rows (`final`: and its events and finishes) name them by their real ids."""
@@ -412,7 +411,7 @@ def _resolve_in(value: Any, real: dict[int, int]) -> None:
             _resolve_in(item, real)
 
 
-async def insert_held_deals(conn: AsyncConnection, recorders: list[Recorder]) -> None:
+async def insert_held_deals(conn: Connection, recorders: list[Recorder]) -> None:
     """The recorders' held deals in one insert; each one's event payload gets its view."""
     held = [deal for rec in recorders for deal in rec.held_deals]
     for rec in recorders:

@@ -9,23 +9,17 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import secrets
-from decimal import Decimal
-from typing import Any
-
-from sqlalchemy import func, insert, select, update
-from sqlalchemy.exc import IntegrityError
 
 from apps.oms.domain.closing import reserve_close
-from apps.oms.domain.enums import OrderStatus, TriggerKind
+from apps.oms.domain.enums import TriggerKind
 from apps.oms.domain.positions import Position
 from apps.oms.domain.targets import trigger, trigger_request_id
 from apps.oms.exchange.ccxt_errors import errors as ccxt
 from apps.oms.service.execution.cancel import cancel_one
 from apps.oms.service.execution.runtime import AccountRuntime, Recorder
 from apps.oms.service.views import order_view, position_view
-from apps.oms.store import books, order_records
+from apps.oms.store import books, order_records, trigger_records
 from apps.oms.store.positions import position_from_row
-from apps.oms.store.tables import commands, orders
 
 KINDS = (TriggerKind.STOP_LOSS.value, TriggerKind.TAKE_PROFIT.value)
 
@@ -70,29 +64,7 @@ async def _fire(rt: AccountRuntime, position: Position, kind: TriggerKind) -> bo
 
 async def _trigger_number(rec: Recorder, position_id: int, kind: TriggerKind) -> int:
     """n of `trg:{position}:{kind}:{n}`: one more than the trigger orders of that kind so far."""
-    query = (
-        select(func.count())
-        .select_from(orders)
-        .where(orders.c.position_id == position_id, orders.c.reason == kind.value)
-    )
-    return int((await rec.conn.execute(query)).scalar_one()) + 1
-
-
-async def _insert_command(rec: Recorder, request_id: str, payload: dict[str, Any]) -> int | None:
-    """The queued close command; None if this trigger was enqueued already (unique key)."""
-    digest = hashlib.sha256(f"{rec.rt.account_id}:{request_id}".encode()).hexdigest()
-    try:
-        async with rec.conn.begin_nested():
-            inserted = await rec.conn.execute(
-                insert(commands).values(
-                    account_id=rec.rt.account_id, command_type="close_position",
-                    request_id=request_id, content_hash=digest, payload=payload,
-                    status="queued", attempts=0, created_at=rec.now, updated_at=rec.now,
-                )
-            )
-    except IntegrityError:
-        return None
-    return int(inserted.inserted_primary_key[0])  # type: ignore[index]
+    return await trigger_records.trigger_orders_so_far(rec.conn, position_id, kind.value) + 1
 
 
 async def _enqueue_close(rec: Recorder, position: Position, kind: TriggerKind) -> bool:
@@ -100,13 +72,16 @@ async def _enqueue_close(rec: Recorder, position: Position, kind: TriggerKind) -
     request_id = trigger_request_id(pid, kind, await _trigger_number(rec, pid, kind))
     payload = {"position_id": pid, "order_type": "market", "qty": str(qty),
                "reason": kind.value}
-    command_id = await _insert_command(rec, request_id, payload)
-    if command_id is None:
+    digest = hashlib.sha256(f"{rec.rt.account_id}:{request_id}".encode()).hexdigest()
+    command_id = await trigger_records.queue_close(rec.conn, rec.rt.account_id, request_id,
+                                                   digest, payload, rec.now)  # fmt: skip
+    if command_id is None:  # this trigger was enqueued already
         return False
-    order_id = await _insert_order(rec, position, kind, qty, command_id)
-    await rec.conn.execute(
-        update(commands).where(commands.c.id == command_id).values(order_id=order_id)
-    )
+    order_id = await trigger_records.add_close_order(
+        rec.conn, account_id=rec.rt.account_id, command_id=command_id,
+        client_order_id=f"t{command_id:x}{secrets.token_hex(6)}"[:32], symbol=position.symbol,
+        side=position.side.opposite.value, qty=qty, strategy_id=position.strategy_id,
+        position_id=pid, reason=kind.value, now=rec.now)  # fmt: skip
     await books.update_position(rec.conn, reserve_close(position, qty))
     order = order_view(await order_records.require_order(rec.conn, order_id))
     body = {"kind": kind.value, "position_id": pid, "request_id": request_id, "order": order}
@@ -116,29 +91,3 @@ async def _enqueue_close(rec: Recorder, position: Position, kind: TriggerKind) -
     changed = await books.require_position_row(rec.conn, pid)
     await rec.emit("position_close_requested", position_view(changed), strategy_id=strategy)
     return True
-
-
-async def _insert_order(
-    rec: Recorder, position: Position, kind: TriggerKind, qty: Decimal, command_id: int
-) -> int:
-    client_order_id = f"t{command_id:x}{secrets.token_hex(6)}"[:32]
-    result = await rec.conn.execute(
-        insert(orders).values(
-            account_id=rec.rt.account_id,
-            command_id=command_id,
-            client_order_id=client_order_id,
-            symbol=position.symbol,
-            side=position.side.opposite.value,
-            order_type="market",
-            qty=qty,
-            reduce_only=True,
-            status=OrderStatus.PENDING_SUBMIT.value,
-            is_open=True,
-            strategy_id=position.strategy_id,
-            position_id=position.position_id,
-            reason=kind.value,
-            created_at=rec.now,
-            updated_at=rec.now,
-        )
-    )
-    return int(result.inserted_primary_key[0])  # type: ignore[index]
