@@ -65,6 +65,19 @@ async def completed(h: Harness, command_id: int) -> None:
     await eventually(done)
 
 
+async def new_account(store: Store) -> tuple[Harness, int]:
+    h = Harness(store)
+    acct = await h.account("hedge")
+    await h.price(SYMBOL, "50000")
+    return h, acct
+
+
+async def traded_and_parked(h: Harness, worker: Worker, account_id: int) -> None:
+    """One market order run to completion, then the account's task gone quiet."""
+    await completed(h, await market(h, account_id))
+    await parked(worker, account_id)
+
+
 async def parked(worker: Worker, account_id: int) -> None:
     async def check() -> bool:
         return account_id in worker.parked
@@ -76,12 +89,9 @@ async def parked(worker: Worker, account_id: int) -> None:
 async def test_a_quiet_account_keeps_its_lease_and_runs_again_under_it(
     fresh_store: Store,
 ) -> None:
-    h = Harness(fresh_store)
-    acct = await h.account("hedge")
-    await h.price(SYMBOL, "50000")
+    h, acct = await new_account(fresh_store)
     async with running(fresh_store) as worker:
-        await completed(h, await market(h, acct))
-        await parked(worker, acct)
+        await traded_and_parked(h, worker, acct)
         before = await lease_row(fresh_store, acct)
         assert before.owner == worker.worker_id
         assert acct not in worker.tasks  # no task runs for it meanwhile
@@ -95,12 +105,9 @@ async def test_a_quiet_account_keeps_its_lease_and_runs_again_under_it(
 async def test_parked_leases_are_renewed_then_given_back_after_park_seconds(
     fresh_store: Store,
 ) -> None:
-    h = Harness(fresh_store)
-    acct = await h.account("hedge")
-    await h.price(SYMBOL, "50000")
+    h, acct = await new_account(fresh_store)
     async with running(fresh_store, park_seconds=6) as worker:
-        await completed(h, await market(h, acct))
-        await parked(worker, acct)
+        await traded_and_parked(h, worker, acct)
         first = (await lease_row(fresh_store, acct)).expires_at
 
         async def renewed() -> bool:
@@ -122,12 +129,9 @@ async def test_parked_leases_are_renewed_then_given_back_after_park_seconds(
 async def test_a_parked_lease_found_lost_is_forgotten_and_the_account_taken_anew(
     fresh_store: Store,
 ) -> None:
-    h = Harness(fresh_store)
-    acct = await h.account("hedge")
-    await h.price(SYMBOL, "50000")
+    h, acct = await new_account(fresh_store)
     async with running(fresh_store) as worker:
-        await completed(h, await market(h, acct))
-        await parked(worker, acct)
+        await traded_and_parked(h, worker, acct)
         epoch = (await lease_row(fresh_store, acct)).lease_epoch
         async with fresh_store.transaction() as conn:  # as if it had expired and been taken
             await conn.execute(update(account_leases).where(L.account_id == acct)
