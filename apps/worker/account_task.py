@@ -14,6 +14,7 @@ from collections.abc import Callable
 from typing import Any
 
 from apps.oms.clock import utcnow
+from apps.oms.exchange.profiles import profile
 from apps.oms.service.execution import dispatch, reconcile, step
 from apps.oms.service.execution.group import GroupCommit
 from apps.oms.service.execution.results import finish
@@ -157,7 +158,7 @@ class AccountTask:
 
     async def _price_version(self) -> int:
         """Sum of the paper price sequences: changes whenever any shared price moves."""
-        if self.rt.account.exchange_id != "paper":
+        if not profile(self.rt.account.exchange_id).prices_in_store:
             return 0
         return await self.shared.price_version()
 

@@ -27,6 +27,7 @@ from apps.oms import heap, wakeup
 from apps.oms.bus.processes import WorkerBus
 from apps.oms.clock import utcnow
 from apps.oms.config import Settings
+from apps.oms.exchange.profiles import profile
 from apps.oms.service.execution.group import GroupCommit
 from apps.oms.service.execution.runtime import AccountRuntime
 from apps.oms.service.reconcile import command_payload
@@ -283,7 +284,7 @@ class Worker:
             return
         rt = AccountRuntime(self.store, self.settings.worker, self.worker_id, lease,
                             account, venue, on_numbered=self.numbered)
-        first = None if account.exchange_id == "paper" else {
+        first = None if not profile(account.exchange_id).reconciles_on_lease else {
             **command_payload(self.settings.reconcile, "short"),
             "fresh_seconds": self.settings.reconcile.short_every_seconds}
         self.run_task(lease, AccountTask(rt, stop, lambda: self.crowded, reconcile_first=first,

@@ -38,6 +38,7 @@ from apps.oms.errors import NotFound, OmsError
 from apps.oms.exchange.ccxt.error_mapping import to_oms_error
 from apps.oms.exchange.ccxt.instances import ExchangeRegistry
 from apps.oms.exchange.ccxt.wire import jsonable
+from apps.oms.exchange.profiles import PAPER_ID, profile
 from apps.oms.security.principal import Principal
 from apps.oms.service.request_model import RequestModel
 from apps.oms.store.ccxt_records import venue_account
@@ -194,8 +195,8 @@ class MarketHub:
         if account is None:
             raise NotFound(f"account {account_id} not found", code="account_not_found")
         exchange_id = str(account["exchange_id"])
-        if exchange_id == "paper":
-            return "paper", self.paper
+        if profile(exchange_id).prices_in_store:  # the paper market's own feed
+            return PAPER_ID, self.paper
         venue = f"{exchange_id}@sandbox" if account.get("is_testnet") else exchange_id
         return venue, await self.registry.get(account_id)
 

@@ -17,11 +17,12 @@ from apps.oms.domain.enums import PositionMode, Side
 from apps.oms.domain.errors import InvalidPrice, InvalidQty, InvalidStrategyId, UnsupportedMarket
 from apps.oms.domain.fills import consults_open_positions, preview_target
 from apps.oms.domain.paper.errors import PaperError
-from apps.oms.domain.paper.markets import MarketList, check_price, check_qty
+from apps.oms.domain.paper.markets import check_price, check_qty
 from apps.oms.domain.positions import Position
 from apps.oms.domain.risk import OrderIntent, check_order
 from apps.oms.domain.targets import validate_targets
 from apps.oms.errors import NotFound
+from apps.oms.exchange.profiles import profile
 from apps.oms.service.acceptance import (
     Accepted,
     Ctx,
@@ -40,19 +41,17 @@ from apps.oms.service.views import order_view, position_view
 from apps.oms.store import positions as position_store
 from apps.oms.store import strategies as strategy_store
 
-PAPER_MARKETS = MarketList.of()
-
 
 def instrument_for(
     exchange_id: str, symbol: str, qty: Decimal, price: Decimal | None
 ) -> Instrument:
     """The market of a paper account (checked now); CCXT venues validate symbols in the worker."""
-    if exchange_id != "paper":
+    venue = profile(exchange_id)
+    if venue.listed is None:
         return Instrument(symbol, spot=":" not in symbol)
-    try:
-        market = PAPER_MARKETS.get(symbol)
-    except PaperError as exc:
-        raise UnsupportedMarket(f"unknown symbol {symbol}") from exc
+    market = venue.market(symbol)
+    if market is None:
+        raise UnsupportedMarket(f"unknown symbol {symbol}")
     try:
         check_qty(market, qty)
     except PaperError as exc:

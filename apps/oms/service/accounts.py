@@ -7,6 +7,7 @@ from typing import Any
 from apps.oms.clock import iso_z
 from apps.oms.domain.access import AccountFlags, Action
 from apps.oms.errors import NotFound
+from apps.oms.exchange.profiles import profile
 from apps.oms.security.principal import Principal
 from apps.oms.store import accounts as account_store
 from apps.oms.store.identity import FLAG_COLUMNS
@@ -14,8 +15,9 @@ from apps.oms.store.store import Store
 
 
 def environment_of(row: dict[str, Any]) -> str:
-    if row["exchange_id"] == "paper":
-        return "paper"
+    venue = profile(str(row["exchange_id"]))
+    if venue.environment is not None:
+        return venue.environment
     return "live" if row["is_live"] and not row["is_testnet"] else "testnet"
 
 

@@ -14,6 +14,7 @@ from apps.oms.clock import utcnow
 from apps.oms.domain.access import FULL_TRADING_FLAGS, AccountFlags, Role
 from apps.oms.errors import Conflict, NotFound, ValidationFailed
 from apps.oms.exchange.ccxt.ids import canonical_exchange_id
+from apps.oms.exchange.profiles import profile
 from apps.oms.security.credentials import CredentialCipher
 from apps.oms.security.keys import (
     display_prefix,
@@ -146,7 +147,7 @@ async def add_account(
     exchange_id = validate_account_fields(exchange_id, position_mode)
     if testnet and live:
         raise ValidationFailed("an account is either --testnet or --live, not both")
-    is_paper = exchange_id == "paper"
+    is_paper = not profile(exchange_id).has_environments
     if user_id is not None and await identity.get_user(conn, user_id) is None:
         raise NotFound(f"user {user_id} not found")
     account_id = await account_store.insert_account(
@@ -210,7 +211,7 @@ async def set_account_testnet(
     conn: Connection, actor: Actor, *, account_id: int, enabled: bool
 ) -> None:
     account = await require_account(conn, account_id)
-    if account["exchange_id"] == "paper":
+    if not profile(account["exchange_id"]).has_environments:
         raise ValidationFailed("paper accounts are neither testnet nor live")
     await account_store.set_testnet(conn, account_id, enabled)
     await audit.record(

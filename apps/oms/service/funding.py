@@ -18,6 +18,7 @@ from apps.oms.config import PaperSettings
 from apps.oms.domain.money import parse_decimal, to_plain
 from apps.oms.domain.paper.funding import last_funding_ms
 from apps.oms.domain.paper.matching import Venue
+from apps.oms.exchange.profiles import PAPER_ID
 from apps.oms.service.execution.funding import COMMAND_TYPE
 from apps.oms.store import accounts as account_store
 from apps.oms.store import commands as command_store
@@ -36,7 +37,7 @@ def swap_rates(paper: PaperSettings, venue: Venue) -> dict[str, str]:
 
 
 async def accounts_with_open_swaps(conn: Connection, symbols: list[str]) -> list[int]:
-    return await account_store.accounts_with_open_positions(conn, "paper", symbols)
+    return await account_store.accounts_with_open_positions(conn, PAPER_ID, symbols)
 
 
 async def enqueue_due(

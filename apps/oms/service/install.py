@@ -7,6 +7,7 @@ from typing import Any
 
 from apps.oms.domain.access import Role
 from apps.oms.errors import ValidationFailed
+from apps.oms.exchange.profiles import profile
 from apps.oms.service import admin
 from apps.oms.store.audit import CLI_ACTOR
 from apps.oms.store.store import Store
@@ -72,7 +73,7 @@ async def install(store: Store, pepper: str, request: InstallRequest) -> dict[st
             testnet=request.testnet,
             live=request.live,
         )
-    is_testnet = request.exchange_id != "paper" and not request.live
+    is_testnet = profile(request.exchange_id).has_environments and not request.live
     return {
         "ok": True,
         "admin": admin_part,

@@ -21,6 +21,7 @@ from apps.oms.exchange.ccxt.wire import jsonable
 from apps.oms.exchange.ccxt_errors import errors as ccxt
 from apps.oms.exchange.paper.factory import build_paper_venue
 from apps.oms.exchange.paper.venue import PaperVenue
+from apps.oms.exchange.profiles import profile
 from apps.oms.security.principal import Principal
 from apps.oms.store import accounts as account_store
 from apps.oms.store import audit
@@ -36,7 +37,7 @@ async def paper_venue(store: Store, settings: Settings, account_id: int) -> Pape
         row = await account_store.get_venue_config(conn, account_id)
     if row is None:
         raise NotFound(f"account {account_id} not found", code="account_not_found")
-    if row["exchange_id"] != "paper":
+    if not profile(row["exchange_id"]).simulated:
         raise ValidationFailed(
             "external activity can only be simulated on a paper account",
             code="not_supported", details={"exchange_id": row["exchange_id"]},

@@ -14,6 +14,7 @@ from apps.oms.config import Settings
 from apps.oms.domain.money import to_plain
 from apps.oms.domain.paper.prices import parse_replay
 from apps.oms.errors import NotFound, ValidationFailed
+from apps.oms.exchange.profiles import profile
 from apps.oms.store import accounts as account_store
 from apps.oms.store import audit, paper_feed
 from apps.oms.store.audit import Actor
@@ -117,7 +118,7 @@ async def set_account_book(
         account = await account_store.get_venue_config(conn, account_id)
         if account is None:
             raise NotFound(f"account {account_id} not found", code="account_not_found")
-        if account["exchange_id"] != "paper":
+        if not profile(account["exchange_id"]).simulated:
             raise ValidationFailed(
                 f"account {account_id} is not a paper account", code="not_a_paper_account"
             )

@@ -15,9 +15,9 @@ from decimal import Decimal
 from typing import Any
 
 from apps.oms.domain.money import DecimalFormatError, parse_decimal, to_plain
-from apps.oms.domain.paper.markets import MarketList
 from apps.oms.domain.paper.state import DEFAULT_LEVERAGE
 from apps.oms.domain.stats import compute_stats
+from apps.oms.exchange.profiles import profile
 from apps.oms.security.principal import Principal
 from apps.oms.service.reads import Query, build_scope, filters_of
 from apps.oms.service.views import position_view, wire_value
@@ -26,8 +26,6 @@ from apps.oms.store.accounts import list_accounts
 from apps.oms.store.boundary import Connection
 from apps.oms.store.positions import deal_from_row, position_from_row
 from apps.oms.store.store import Store
-
-PAPER_MARKETS = MarketList.of()
 
 
 async def stats(store: Store, principal: Principal, q: Query) -> dict[str, Any]:
@@ -48,11 +46,12 @@ async def stats(store: Store, principal: Principal, q: Query) -> dict[str, Any]:
 async def _marks(conn: Connection, exchange_id: str, symbols: set[str]) -> dict[str, Decimal]:
     if not symbols:
         return {}
-    if exchange_id == "paper":
+    venue = profile(exchange_id)
+    if venue.prices_in_store:
         marks = await quotes.paper_lasts(conn, symbols)
         for symbol in symbols - set(marks):
-            if symbol in PAPER_MARKETS.by_symbol:
-                marks[symbol] = PAPER_MARKETS.default_price(symbol)
+            if (start := venue.start_price(symbol)) is not None:
+                marks[symbol] = start
         return marks
     return await quotes.venue_lasts(conn, exchange_id, symbols)
 
@@ -85,7 +84,7 @@ async def _margins(conn: Connection, account: dict[str, Any], symbols: set[str],
     derivatives = {s for s in symbols if ":" in s}
     if not derivatives:
         return {}
-    if account["exchange_id"] == "paper":
+    if profile(account["exchange_id"]).wallet_in_store:
         default, per_symbol = await margins.paper_leverages(conn, int(account["id"]))
         return {
             s: Margin(Decimal(per_symbol.get(s, default or DEFAULT_LEVERAGE)), "cross",
@@ -120,7 +119,7 @@ def _position_view(row: dict[str, Any], mark: Decimal | None, margin: Margin | N
 async def _balances(
     conn: Connection, exchange_id: str, account_id: int
 ) -> list[dict[str, str]]:
-    if exchange_id != "paper":
+    if not profile(exchange_id).wallet_in_store:
         return []  # CCXT balances come from the venue: POST /ccxt/{account_id}/fetch_balance
     return [{"currency": currency, "total": to_plain(total)}
             for currency, total in await quotes.paper_wallet(conn, account_id)]

@@ -8,6 +8,7 @@ from decimal import Decimal
 from typing import Any
 
 from apps.oms.domain.risk import RiskLimits, RiskScope
+from apps.oms.exchange.profiles import profile
 from apps.oms.store import quotes
 from apps.oms.store import risk as risk_store
 from apps.oms.store.boundary import Connection
@@ -123,7 +124,7 @@ async def reference_price(
     conn: Connection, exchange_id: str, symbol: str, now: datetime
 ) -> Decimal | None:
     """Latest quote no older than 10 s; the paper market's own price is always current."""
-    if exchange_id == "paper":
+    if profile(exchange_id).prices_in_store:
         return await quotes.paper_last(conn, symbol)
     quote = await quotes.venue_quote(conn, exchange_id, symbol)
     if quote is None or quote[1] < now - QUOTE_MAX_AGE:

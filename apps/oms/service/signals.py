@@ -22,12 +22,11 @@ from apps.oms.config import Settings
 from apps.oms.domain.access import Action
 from apps.oms.domain.enums import Side
 from apps.oms.domain.errors import DomainError
-from apps.oms.domain.paper.errors import PaperError
 from apps.oms.domain.signals import freshness, qty_from_notional, targets_from_pct
 from apps.oms.errors import Conflict, NotFound, OmsError, ValidationFailed
+from apps.oms.exchange.profiles import profile
 from apps.oms.security.principal import Principal
 from apps.oms.service import submit
-from apps.oms.service.accept_orders import PAPER_MARKETS
 from apps.oms.service.acceptance import Accepted, accept, domain_to_oms
 from apps.oms.service.command_models import CommandEnvelope, SendOrder
 from apps.oms.service.risk_snapshot import reference_price
@@ -65,22 +64,10 @@ def _replayed(first: dict[str, Any] | None, signal_id: str) -> Conflict:
 
 def _market(exchange_id: str, symbol: str) -> tuple[Decimal, Decimal | None, Decimal | None]:
     """(contract size, quantity step, price tick) of the symbol; steps unknown off paper."""
-    if exchange_id != "paper":
+    market = profile(exchange_id).market(symbol)
+    if market is None:  # off paper, or a symbol acceptance refuses with its own error
         return Decimal(1), None, None
-    try:
-        market = PAPER_MARKETS.get(symbol)
-    except PaperError:
-        return Decimal(1), None, None  # acceptance refuses the symbol with its own error
     return market.contract_size, market.amount_step, market.price_step
-
-
-def _paper_default(symbol: str) -> Decimal | None:
-    """A paper symbol nobody has priced yet trades at its documented start price (as
-    `GET /paper/prices` shows it)."""
-    try:
-        return PAPER_MARKETS.default_price(symbol)
-    except PaperError:
-        return None
 
 
 def order_payload(
@@ -182,8 +169,8 @@ async def receive(
         quote = None
         if signal.order_type == "market" and (signal.notional or signal.tp_pct or signal.sl_pct):
             quote = await reference_price(conn, account["exchange_id"], signal.symbol, utcnow())
-    if quote is None and account["exchange_id"] == "paper":
-        quote = _paper_default(signal.symbol)
+    if quote is None:
+        quote = profile(account["exchange_id"]).start_price(signal.symbol)
     row = _row(account_id, signal, principal, auth)
     try:
         accepted, row_id = await _accept(store, principal, account, signal, quote, row)

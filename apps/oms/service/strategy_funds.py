@@ -25,8 +25,8 @@ from apps.oms.domain.allocation import (
 from apps.oms.domain.enums import Side
 from apps.oms.domain.errors import RiskBlocked
 from apps.oms.domain.money import ZERO, to_plain
-from apps.oms.domain.paper.markets import MarketList
 from apps.oms.errors import PermissionDenied
+from apps.oms.exchange.profiles import profile
 from apps.oms.security.principal import Principal
 from apps.oms.service.acceptance import Ctx
 from apps.oms.service.risk_snapshot import reference_price
@@ -35,8 +35,6 @@ from apps.oms.store import margins
 from apps.oms.store.accounts import get_account
 from apps.oms.store.boundary import Connection
 from apps.oms.store.store import Store
-
-PAPER_MARKETS = MarketList.of()
 
 
 class TermsBook:
@@ -47,7 +45,7 @@ class TermsBook:
         self.exchange_id, self.leverage, self.leverages = exchange_id, leverage, leverages
 
     def of(self, symbol: str) -> Terms:
-        market = PAPER_MARKETS.by_symbol.get(symbol) if self.exchange_id == "paper" else None
+        market = profile(self.exchange_id).market(symbol)
         if market is None:
             return terms_of(symbol)
         return Terms(
@@ -60,7 +58,7 @@ class TermsBook:
 
 async def terms_book(conn: Connection, account: Mapping[str, Any]) -> TermsBook:
     exchange_id = str(account["exchange_id"])
-    if exchange_id != "paper":
+    if not profile(exchange_id).wallet_in_store:
         return TermsBook(exchange_id, 1, {})
     leverage, leverages = await margins.paper_leverages(conn, int(account["id"]))
     return TermsBook(exchange_id, leverage or 1, leverages)  # 0: no venue row yet

@@ -1,0 +1,53 @@
+"""What the rest of the gateway knows of a venue without opening it: its capabilities, by an
+account's `exchange_id`. The paper venue is the gateway's own: its market list is known in
+advance, and its prices, wallet and leverages are rows of this store; a CCXT venue is reached
+through the worker and reconciled. Code outside `apps/oms/exchange/` (and the place that wires
+venues, `apps/worker/venues.py`) asks these capabilities, never a venue's name
+(`test/unit/foundation/test_venue_names.py`).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from decimal import Decimal
+
+from apps.oms.domain.paper.markets import Market, MarketList
+
+PAPER_ID = "paper"
+
+
+@dataclass(frozen=True, slots=True)
+class VenueProfile:
+    #: markets known without opening the venue (symbols, steps, contract sizes, start prices):
+    #: acceptance checks orders against them; None = the venue validates in the worker
+    listed: MarketList | None
+    #: prices are rows of this store and always current (else: venue quotes, with an age)
+    prices_in_store: bool
+    #: balances and leverages are rows of this store (else: ask the venue, `/ccxt/...`)
+    wallet_in_store: bool
+    #: the account is testnet or live (else it is neither: `environment` names it)
+    has_environments: bool
+    environment: str | None
+    #: its book's depth and an outsider's activity can be set through the API
+    simulated: bool
+    #: reconciled before a worker's first command on it (what happened while nobody held it)
+    reconciles_on_lease: bool
+
+    def market(self, symbol: str) -> Market | None:
+        return None if self.listed is None else self.listed.by_symbol.get(symbol)
+
+    def start_price(self, symbol: str) -> Decimal | None:
+        """A listed symbol's documented start price (nobody has priced it yet)."""
+        return None if self.market(symbol) is None else self.listed.default_price(symbol)  # type: ignore[union-attr]
+
+
+PAPER = VenueProfile(listed=MarketList.of(), prices_in_store=True, wallet_in_store=True,
+                     has_environments=False, environment=PAPER_ID, simulated=True,
+                     reconciles_on_lease=False)  # fmt: skip
+CCXT = VenueProfile(listed=None, prices_in_store=False, wallet_in_store=False,
+                    has_environments=True, environment=None, simulated=False,
+                    reconciles_on_lease=True)  # fmt: skip
+
+
+def profile(exchange_id: str) -> VenueProfile:
+    return PAPER if exchange_id == PAPER_ID else CCXT
