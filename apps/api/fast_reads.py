@@ -24,6 +24,7 @@ failed-authentication throttle are untouched (test/api/test_fast_reads.py compar
 
 from __future__ import annotations
 
+import functools
 from urllib.parse import parse_qsl
 
 from pydantic import ValidationError
@@ -87,9 +88,12 @@ class FastOpenReads:
             return None
 
 
+@functools.lru_cache(maxsize=4096)
 def parsed(query_string: bytes) -> OpenReadParams | None:
     """The query by the route's model; None if it has a parameter the route does not take, one
-    given twice, or an invalid value (the route answers those)."""
+    given twice, or an invalid value (the route answers those). Pollers repeat their queries:
+    each distinct one is validated once (the model is frozen, so the answer can be shared);
+    validating every request cost ~3.5 % of P4's rate."""
     params: dict[str, str] = {}
     for name, value in parse_qsl(query_string.decode("latin-1"), keep_blank_values=True):
         if name in params or name not in PARAMETERS:
