@@ -99,7 +99,7 @@ class _Switch:
     event: str
     write: Callable[..., Awaitable[object]]
 
-    def previous(self, row: dict[str, Any]) -> Any:
+    def previous(self, row: dict[str, Any]) -> bool | str:
         return row[self.field] if self.field == "status" else bool(row[self.field])
 
 
@@ -109,7 +109,7 @@ async def _switch(
     actor: Actor,
     switch: _Switch,
     account_id: int,
-    value: Any,
+    value: bool | str,
     comment: str,
     strategy_id: int | None = None,
 ) -> dict[str, Any]:
