@@ -175,6 +175,8 @@ class Worker:
             if task is not None and account_id in self.tasks:
                 task.wake.set()
             elif account_id in self.parked:
+                if self.stopping is not None and self.stopping.is_set():
+                    continue  # stopping: its lease is given back with the others
                 if self.running() < self.settings.worker.concurrency:
                     self.resume(account_id)
                 else:  # every slot taken: the lease loop sees it crowded and makes room
