@@ -38,7 +38,9 @@ class VenueProfile:
 
     def start_price(self, symbol: str) -> Decimal | None:
         """A listed symbol's documented start price (nobody has priced it yet)."""
-        return None if self.market(symbol) is None else self.listed.default_price(symbol)  # type: ignore[union-attr]
+        if self.listed is None or symbol not in self.listed.by_symbol:
+            return None
+        return self.listed.default_price(symbol)
 
 
 PAPER = VenueProfile(listed=MarketList.of(), prices_in_store=True, wallet_in_store=True,
