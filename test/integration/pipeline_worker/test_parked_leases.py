@@ -33,9 +33,10 @@ def quick_quiet(monkeypatch: pytest.MonkeyPatch) -> None:
 
 @asynccontextmanager
 async def running(store: Store, **settings: Any) -> AsyncIterator[Worker]:
-    # a generous liveness margin: a loaded machine must not make the worker look dead
-    worker = Worker(Settings(worker=worker_settings(
-        missed_heartbeats=50, lease_seconds=4, **settings)), store)
+    # generous liveness and lease margins: on a loaded machine neither the worker must look
+    # dead nor a lease expire before its renewal (every lease_seconds / 4) comes round
+    base: dict[str, Any] = {"missed_heartbeats": 50, "lease_seconds": 12}
+    worker = Worker(Settings(worker=worker_settings(**{**base, **settings})), store)
     stop = asyncio.Event()
     task = asyncio.create_task(worker.run(stop))
     try:
@@ -106,7 +107,7 @@ async def test_parked_leases_are_renewed_then_given_back_after_park_seconds(
     fresh_store: Store,
 ) -> None:
     h, acct = await new_account(fresh_store)
-    async with running(fresh_store, park_seconds=6) as worker:
+    async with running(fresh_store, park_seconds=20) as worker:
         await traded_and_parked(h, worker, acct)
         first = (await lease_row(fresh_store, acct)).expires_at
 
