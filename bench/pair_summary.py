@@ -24,12 +24,15 @@ class Metric:
 
 @dataclass(frozen=True)
 class Benchmark:
-    """A benchmark module, its arguments and its metrics (the first one is the headline)."""
+    """A benchmark module, its arguments and its metrics (the first one is the headline);
+    `context`: figures reported per run as they are, without a ratio, that say whether a run
+    is sound (every command done, every event matched, no error status)."""
 
     id: str
     module: str
     args: tuple[str, ...]
     metrics: tuple[Metric, ...]
+    context: tuple[str, ...] = ()
 
     def command(self, args: Sequence[str] | None = None) -> list[str]:
         return ["python", "-m", self.module, *(self.args if args is None else args)]
@@ -47,6 +50,7 @@ BENCHMARKS: dict[str, Benchmark] = {
             "bench.p1_throughput",
             ("--commands", "2000", "--batch", "50", "--senders", "4", "--workers", "1"),
             (_m("executed_per_s", True), _m("accepted_per_s", True)),
+            ("statuses", "deals", "select1_wall_us"),
         ),
         # --workers 1 is the bench's default, written out: P2 "with a worker"
         Benchmark(
@@ -58,12 +62,16 @@ BENCHMARKS: dict[str, Benchmark] = {
                 _m("latency_ms.p50", False),
                 _m("baseline_select_1_ms.p99", False),
             ),
+            ("statuses", "all_runs_p99_ms"),
         ),
         Benchmark(
             "P3",
             "bench.p3_ws_latency",
             ("--seconds", "20", "--rate", "100", "--driver", "asyncmy"),
             (_m("send_to_event_ms.p99", False), _m("send_to_event_ms.p50", False)),
+            # the percentiles are over the matched events only: a run that matched fewer than
+            # it sent (events later than the bench's 10-s wait) is not comparable
+            ("commands", "events_matched"),
         ),
         Benchmark(
             "P4",
@@ -75,6 +83,7 @@ BENCHMARKS: dict[str, Benchmark] = {
                 _m("positions_open.latency_ms.p99", False),
                 _m("baseline_select_1.requests_per_s", True),
             ),
+            ("positions_open.non_2xx", "orders_open_limit_100.non_2xx"),
         ),
     )
 }
@@ -95,13 +104,19 @@ def parse_result(stdout: str) -> dict[str, Any] | None:
     return None
 
 
-def metric_value(result: dict[str, Any] | None, path: Sequence[str]) -> float | None:
-    """The number at `path` in a result, or None when a key is missing or not a number."""
+def lookup(result: dict[str, Any] | None, path: Sequence[str]) -> Any:
+    """The value at `path` in a result, or None when a key is missing."""
     value: Any = result
     for key in path:
         if not isinstance(value, dict) or key not in value:
             return None
         value = value[key]
+    return value
+
+
+def metric_value(result: dict[str, Any] | None, path: Sequence[str]) -> float | None:
+    """The number at `path` in a result, or None when a key is missing or not a number."""
+    value = lookup(result, path)
     if isinstance(value, bool) or not isinstance(value, int | float):
         return None
     return float(value)
@@ -169,6 +184,13 @@ def summarise(bench: Benchmark, runs: list[Run], extra: dict[str, Any]) -> dict[
     by = {(r.pair, r.side): r for r in runs}
     a, b = [by.get((p, "A")) for p in pairs], [by.get((p, "B")) for p in pairs]
     metrics = {m.name: summarise_metric(m, a, b) for m in bench.metrics}
+    context = {
+        key: {
+            side: [lookup(r.result if r else None, key.split(".")) for r in rs]
+            for side, rs in (("a", a), ("b", b))
+        }
+        for key in bench.context
+    }
     headline = bench.metrics[0].name
     ordered = sorted(runs, key=lambda r: (r.pair, pair_order(r.pair).index(r.side)))
     return {
@@ -180,6 +202,7 @@ def summarise(bench: Benchmark, runs: list[Run], extra: dict[str, Any]) -> dict[
         "order": ["".join(pair_order(p)) for p in pairs],
         **extra,
         "metrics": metrics,
+        "context": context,
         "seconds": {
             "a": [r.seconds if r else None for r in a],
             "b": [r.seconds if r else None for r in b],
@@ -226,9 +249,13 @@ def overall(
 
 
 def progress(bench: Benchmark, run: Run) -> str:
+    """The line on stderr after each run: the headline, the context figures, time and load."""
     headline = metric_value(run.result, bench.metrics[0].path)
+    context = "".join(
+        f", {key} {json.dumps(lookup(run.result, key.split('.')))}" for key in bench.context
+    )
     failed = f" FAILED: {run.error}" if run.result is None else ""
     return (
-        f"pair {run.pair} {bench.id} {run.side}: {bench.metrics[0].name} = {headline} "
+        f"pair {run.pair} {bench.id} {run.side}: {bench.metrics[0].name} = {headline}{context} "
         f"({run.seconds} s, load {run.load_start[0]} -> {run.load_end[0]}){failed}"
     )

@@ -18,6 +18,7 @@ from bench.pair_summary import (
     pair_order,
     parse_loadavg,
     parse_result,
+    progress,
     summarise,
 )
 
@@ -92,7 +93,11 @@ def test_every_benchmark_states_its_headline_and_direction() -> None:
 
 
 def _run(pair: int, side: str, p99: float | None, load: float = 1.0) -> Run:
-    result = None if p99 is None else {"benchmark": "P2", "latency_ms": {"p99": p99, "p50": 2.0}}
+    result = (
+        None
+        if p99 is None
+        else {"benchmark": "P2", "latency_ms": {"p99": p99, "p50": 2.0}, "statuses": {"200": 10}}
+    )
     return Run(
         pair,
         side,
@@ -128,6 +133,7 @@ def test_summary_of_a_latency_benchmark() -> None:
     assert line["load"]["end"] == [4.0, 0.6, 0.3]  # the last run's, pair 3's B
     assert line["metrics"]["baseline_select_1_ms.p99"]["median_ratio"] is None
     assert line["failed"] == []
+    assert line["context"]["statuses"] == {"a": [{"200": 10}] * 3, "b": [{"200": 10}] * 3}
     assert json.loads(json.dumps(line)) == line  # one JSON line
 
 
@@ -161,3 +167,11 @@ def test_overall_line() -> None:
 )
 def test_orientation_follows_the_metric(higher: bool, a: float, b: float, ratio: float) -> None:
     assert oriented_ratio(a, b, Metric("x", ("x",), higher).higher_is_better) == ratio
+
+
+def test_progress_line() -> None:
+    line = progress(BENCHMARKS["P2"], _run(2, "B", 4.5, load=1.5))
+    assert line == (
+        'pair 2 P2 B: latency_ms.p99 = 4.5, statuses {"200": 10}, all_runs_p99_ms null '
+        "(60.0 s, load 1.5 -> 2.5)"
+    )
