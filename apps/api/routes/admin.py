@@ -122,10 +122,10 @@ async def patch_account(account_id: ObjectId, principal: PrincipalDep, store: St
         before = await account_store.get_account(conn, account_id)
         if before is None:
             raise NotFound(f"account {account_id} not found", code="account_not_found")
-        if body.label is not None and body.label != before["label"]:
+        if body.label is not None and body.label != before.label:
             await account_store.update_account(conn, account_id, label=body.label)
             await audit.record(conn, actor, action="update_account", target_type="account",
-                               target_id=account_id, before={"label": before["label"]},
+                               target_id=account_id, before={"label": before.label},
                                after={"label": body.label})  # fmt: skip
         if body.testnet is not None:
             await admin.set_account_testnet(conn, actor, account_id=account_id,

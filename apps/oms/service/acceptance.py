@@ -25,6 +25,7 @@ from apps.oms.store import orders as order_store
 from apps.oms.store import outbox
 from apps.oms.store import risk as risk_store
 from apps.oms.store.boundary import Connection, IntegrityError
+from apps.oms.store.records import AccountState
 from apps.oms.store.store import Store
 
 DOMAIN_STATUS = {
@@ -72,7 +73,7 @@ class BatchShare:
     together (`held`, with their idempotency keys), and the outbox rows of the commands accepted
     so far, written in one statement before the commit."""
 
-    accounts: dict[int, dict[str, Any] | None] = field(default_factory=dict)
+    accounts: dict[int, AccountState | None] = field(default_factory=dict)
     limits: dict[int, dict[int, dict[str, Any]]] = field(default_factory=dict)
     # strategy allocations by account, then strategy (`service/strategy_funds.py`)
     allocations: dict[int, dict[int, dict[str, Any]]] = field(default_factory=dict)
@@ -155,7 +156,7 @@ class Ctx:
 
     conn: Connection
     principal: Principal
-    account: dict[str, Any]
+    account: AccountState
     envelope: CommandEnvelope
     payload: Payload
     content_hash: str
@@ -166,7 +167,7 @@ class Ctx:
 
     @property
     def account_id(self) -> int:
-        return int(self.account["id"])
+        return self.account.id
 
     def check_strategy_visible(self, strategy_id: int) -> None:
         try:
@@ -405,7 +406,7 @@ async def accept_in(
         repeat = await existing_result(conn, digest, account_id, envelope, client_order_id)
         if repeat is not None:
             return repeat
-        if account["status"] == "blocked" and not _allowed_on_blocked(
+        if account.blocked and not _allowed_on_blocked(
             envelope, payload, principal, account_id
         ):
             raise OmsError(

@@ -85,7 +85,7 @@ async def queue_call(
         account = await account_store.get_account(conn, account_id)
         if account is None:
             raise NotFound(f"account {account_id} not found", code="account_not_found")
-        if account["status"] == "blocked" and spec.name not in CANCELS:
+        if account.blocked and spec.name not in CANCELS:
             raise OmsError("account is blocked", code="risk_blocked", status=409,
                            details={"rule": "account_blocked"})
         now = utcnow()

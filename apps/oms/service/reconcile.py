@@ -122,7 +122,7 @@ async def trigger(
     now = utcnow()
     queued: dict[int, int] = {}
     async with store_.transaction() as conn:
-        known = {int(r["id"]) for r in await account_store.list_accounts(conn, account_ids)}
+        known = {r.id for r in await account_store.list_accounts(conn, account_ids)}
         missing = [a for a in account_ids if a not in known]
         if missing:
             raise NotFound(f"account {missing[0]} not found", code="account_not_found")

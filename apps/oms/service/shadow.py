@@ -25,7 +25,7 @@ def note_strategy_link(ctx: Ctx, strategy_id: int, link: dict[str, Any] | None) 
 async def shadow_scope(ctx: Ctx, strategy_id: int) -> Scope | None:
     """`account` when the account is in shadow mode, `strategy` when the order's strategy is
     (on this account), else None."""
-    if ctx.account.get("shadow"):
+    if ctx.account.shadow:
         return "account"
     if strategy_id <= 0:
         return None

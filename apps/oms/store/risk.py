@@ -11,6 +11,7 @@ from sqlalchemy import Executable, bindparam, func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from apps.oms.store import direct
+from apps.oms.store.records import AccountState, account_state
 from apps.oms.store.tables import (
     account_risk_state,
     accounts,
@@ -54,8 +55,6 @@ ACCEPTANCE_STATE = (
     .outerjoin(risk_limits, risk_limits.c.account_id == accounts.c.id)
     .where(accounts.c.id.in_(bindparam("b_accounts", expanding=True)))
 )  # fmt: skip
-ACCOUNT_FIELDS = ("id", "exchange_id", "position_mode", "status", "allow_new_positions",
-                  "out_of_sync_blocks", "shadow")
 
 
 # what the worker's re-check reads of several accounts, in one statement: status and risk state
@@ -116,7 +115,7 @@ def recheck_states_of(
     return {a: found.get(a, UNKNOWN_ACCOUNT) for a in account_ids}
 
 
-AcceptanceState = tuple[dict[str, Any] | None, dict[int, dict[str, Any]]]
+AcceptanceState = tuple[AccountState | None, dict[int, dict[str, Any]]]
 
 
 async def acceptance_state(conn: AsyncConnection, account_id: int) -> AcceptanceState:
@@ -136,8 +135,7 @@ async def acceptance_states(
         account_id = int(r["id"])
         account, limits = found[account_id]
         if account is None:
-            account = {f: r[f] for f in ACCOUNT_FIELDS}
-            found[account_id] = (account, limits)
+            found[account_id] = (account_state(r), limits)
         if r["strategy_id"] is not None:
             limits[int(r["strategy_id"])] = {c: r[c] for c in LIMIT_COLUMNS}
     return found
