@@ -35,7 +35,7 @@ async def load_account(store: Store, account_id: int) -> Account:
     async with store.read() as conn:
         row = await account_store.account_row(conn, account_id)
     # the executors' own `Account` (service/execution/runtime.py) made of the store's record
-    return Account(row.id, row.exchange_id, PositionMode(row.position_mode), row.status,
+    return Account(row.account_id, row.exchange_id, PositionMode(row.position_mode), row.status,
                    row.config)
 
 

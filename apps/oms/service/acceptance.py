@@ -25,7 +25,7 @@ from apps.oms.store import orders as order_store
 from apps.oms.store import outbox
 from apps.oms.store import risk as risk_store
 from apps.oms.store.boundary import Connection, IntegrityError
-from apps.oms.store.records import AccountState
+from apps.oms.store.records import AccountState, NewCommand
 from apps.oms.store.store import Store
 
 DOMAIN_STATUS = {
@@ -59,7 +59,7 @@ class Held:
     """A command accepted but not written yet (`Ctx.hold`): its row, its order's row (without
     the ids it gets from the command), and what to complete once both have ids."""
 
-    command: dict[str, Any]
+    command: NewCommand
     order: dict[str, Any] | None
     client_order_id: str | None  # the caller's; else one is generated from the command id
     accepted: Accepted  # its ids are set by `write_held`
@@ -167,7 +167,7 @@ class Ctx:
 
     @property
     def account_id(self) -> int:
-        return self.account.id
+        return self.account.account_id
 
     def check_strategy_visible(self, strategy_id: int) -> None:
         try:
@@ -182,9 +182,9 @@ class Ctx:
         status: str = "queued",
         result: dict[str, Any] | None = None,
         error: dict[str, Any] | None = None,
-    ) -> dict[str, Any]:
-        """This command's row (`command_store.command_values`)."""
-        return command_store.command_values(
+    ) -> NewCommand:
+        """This command, to be written."""
+        return NewCommand(
             account_id=self.account_id,
             command_type=self.envelope.command,
             request_id=self.envelope.request_id,
@@ -196,7 +196,7 @@ class Ctx:
             ),
             api_key_id=self.principal.api_key_id,
             user_id=self.principal.user_id,
-            now=self.now,
+            created_at=self.now,
             status=status,
             result=result,
             error_code=None if error is None else error["code"],
@@ -327,21 +327,21 @@ async def existing_result(
             if int(order["account_id"]) != account_id or order["command_id"] is None:
                 raise Conflict("client_order_id is already used by another order")
             by_client = await command_store.get_command(conn, int(order["command_id"]))
-    if by_request and by_client and by_request["id"] != by_client["id"]:
+    if by_request and by_client and by_request.command_id != by_client.command_id:
         raise Conflict("request_id and client_order_id belong to different commands")
     first = by_request or by_client
     if first is None:
         return None
-    if first["content_hash"] != ctx_hash:
+    if first.content_hash != ctx_hash:
         raise Conflict(
             "idempotency key reused with different content",
-            details={"command_id": int(first["id"])},
+            details={"command_id": first.command_id},
         )
     error = None
-    if first["error_code"]:
-        error = {"code": first["error_code"], "message": first["error_message"] or ""}
-    shadow = isinstance(first["result"], dict) and first["result"].get("shadow") is True
-    return Accepted(int(first["id"]), first["order_id"], first["status"], error, shadow)
+    if first.error_code:
+        error = {"code": first.error_code, "message": first.error_message or ""}
+    shadow = first.result is not None and first.result.get("shadow") is True
+    return Accepted(first.command_id, first.order_id, first.status, error, shadow)
 
 
 async def accept(

@@ -41,12 +41,12 @@ async def visible_accounts(
         scope = set(account_ids)
     async with store.read() as conn:
         rows = await account_store.list_accounts(conn, scope)
-    missing = sorted(set(account_ids or []) - {row.id for row in rows})
+    missing = sorted(set(account_ids or []) - {row.account_id for row in rows})
     if missing:
         raise NotFound(f"account {missing[0]} not found", code="account_not_found")
     return [
         {
-            "id": row.id,
+            "id": row.account_id,
             "exchange_id": row.exchange_id,
             "label": row.label,
             "position_mode": row.position_mode,
@@ -60,7 +60,7 @@ async def visible_accounts(
             "shadow": row.shadow,
             "has_credentials": row.credentials_updated_at is not None,
             "credentials_updated_at": iso_z(row.credentials_updated_at),
-            "permissions": _permissions(principal.flags_for(row.id)),
+            "permissions": _permissions(principal.flags_for(row.account_id)),
             "created_at": iso_z(row.created_at),
         }
         for row in rows

@@ -86,13 +86,13 @@ async def _margins(conn: Connection, account: AccountRecord, symbols: set[str],
     if not derivatives:
         return {}
     if profile(account.exchange_id).wallet_in_store:
-        default, per_symbol = await margins.paper_leverages(conn, account.id)
+        default, per_symbol = await margins.paper_leverages(conn, account.account_id)
         return {
             s: Margin(Decimal(per_symbol.get(s, default or DEFAULT_LEVERAGE)), "cross",
                       wallet.get(_settle(s)))
             for s in derivatives
         }  # fmt: skip
-    stored = await margins.venue_positions(conn, account.id, derivatives)
+    stored = await margins.venue_positions(conn, account.account_id, derivatives)
     return {
         s: Margin(_exact(p.get("leverage")), p.get("marginMode"), _exact(p.get("collateral")))
         for s, p in stored.items()
@@ -131,7 +131,7 @@ async def portfolio(store: Store, principal: Principal, account_ids: list[int]) 
     scope = build_scope(principal, account_ids)
     items = []
     async with store.read() as conn:
-        accounts = {a.id: a for a in await list_accounts(conn, account_ids)}
+        accounts = {a.account_id: a for a in await list_accounts(conn, account_ids)}
         open_rows = await reads.open_rows(conn, "positions", scope, reads.Filters(), 5000)
         for account_id in account_ids:
             account = accounts.get(account_id)

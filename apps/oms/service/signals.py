@@ -203,7 +203,7 @@ async def _accept(
         where = ".".join(str(p) for p in first["loc"])
         raise ValidationFailed(f"order from the signal: {where}: {first['msg']}") from exc
     request_id = None if signal.signal_id is None else f"signal:{signal.signal_id}"
-    envelope = CommandEnvelope(account_id=account.id, command="send_order",
+    envelope = CommandEnvelope(account_id=account.account_id, command="send_order",
                                request_id=request_id, payload={})  # fmt: skip
     written: list[int] = []
 

@@ -61,7 +61,7 @@ async def terms_book(conn: Connection, account: AccountState) -> TermsBook:
     exchange_id = account.exchange_id
     if not profile(exchange_id).wallet_in_store:
         return TermsBook(exchange_id, 1, {})
-    leverage, leverages = await margins.paper_leverages(conn, account.id)
+    leverage, leverages = await margins.paper_leverages(conn, account.account_id)
     return TermsBook(exchange_id, leverage or 1, leverages)  # 0: no venue row yet
 
 
@@ -76,7 +76,7 @@ async def load_funds(
     """One strategy's (or several's, summed) funds from the store: realised PnL and fees of its
     deals, its open positions and its open orders (an unpriced one at the reference price;
     skipped when there is none)."""
-    account_id, ids = account.id, list(strategy_ids)
+    account_id, ids = account.account_id, list(strategy_ids)
     realized: dict[str, Decimal] = {}
     for symbol, fee_currency, pnl, fee in await allocation_store.deal_sums(conn, account_id, ids):
         settle = terms.of(symbol).quote

@@ -21,7 +21,7 @@ Row = Mapping[Any, Any]
 class AccountState:
     """An account as acceptance checks it: venue, mode, status and risk state."""
 
-    id: int
+    account_id: int
     exchange_id: str
     position_mode: str
     status: str
@@ -53,7 +53,7 @@ class AccountConfig:
     """An account's own row without its joined state: its venue and the venue's configuration
     (`accounts.config`, free-form JSON; {} when not an object)."""
 
-    id: int
+    account_id: int
     exchange_id: str
     position_mode: str
     status: str
@@ -81,7 +81,7 @@ def account_state(row: Row) -> AccountState:
 
 def account_record(row: Row) -> AccountRecord:
     return AccountRecord(
-        id=int(row["id"]), exchange_id=str(row["exchange_id"]),
+        account_id=int(row["id"]), exchange_id=str(row["exchange_id"]),
         position_mode=str(row["position_mode"]), status=str(row["status"]),
         allow_new_positions=bool(row["allow_new_positions"]),
         out_of_sync_blocks=bool(row["out_of_sync_blocks"]), shadow=bool(row["shadow"]),
@@ -97,4 +97,86 @@ def account_config(row: Row) -> AccountConfig:
     return AccountConfig(
         int(row["id"]), str(row["exchange_id"]), str(row["position_mode"]), str(row["status"]),
         bool(row["is_testnet"]), bool(row["is_live"]), config if isinstance(config, dict) else {},
+    )  # fmt: skip
+
+
+@dataclass(frozen=True, slots=True)
+class NewCommand:
+    """A command to queue (or, accepted and decided at once, already finished: `status`
+    terminal). `payload` and `result` are the command's free-form JSON."""
+
+    account_id: int
+    command_type: str
+    request_id: str | None
+    client_order_id: str | None
+    content_hash: str
+    payload: dict[str, Any]
+    api_key_id: int | None
+    user_id: int | None
+    created_at: datetime
+    status: str = "queued"
+    result: dict[str, Any] | None = None
+    error_code: str | None = None
+    error_message: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class CommandStatus:
+    """Where a command is: what a caller waiting for it polls."""
+
+    command_id: int
+    status: str  # queued | running | completed | failed | canceled
+    error_code: str | None
+    error_message: str | None
+    order_id: int | None
+    result: dict[str, Any] | None
+
+    @property
+    def terminal(self) -> bool:
+        return self.status in TERMINAL
+
+
+@dataclass(frozen=True, slots=True)
+class CommandRecord(CommandStatus):
+    """A command's row, named as `queue.Claimed` names a claimed one."""
+
+    account_id: int
+    command_type: str
+    request_id: str | None
+    client_order_id: str | None
+    content_hash: str
+    payload: dict[str, Any]
+    api_key_id: int | None
+    user_id: int | None
+    attempts: int
+    created_at: datetime
+    started_at: datetime | None
+    finished_at: datetime | None
+
+
+TERMINAL = ("completed", "failed", "canceled")
+
+
+def _json(value: Any) -> dict[str, Any] | None:
+    return value if isinstance(value, dict) else None
+
+
+def command_status(row: Row) -> CommandStatus:
+    return CommandStatus(
+        int(row["id"]), str(row["status"]), row["error_code"], row["error_message"],
+        None if row["order_id"] is None else int(row["order_id"]), _json(row["result"]),
+    )  # fmt: skip
+
+
+def command_record(row: Row) -> CommandRecord:
+    return CommandRecord(
+        command_id=int(row["id"]), status=str(row["status"]), error_code=row["error_code"],
+        error_message=row["error_message"],
+        order_id=None if row["order_id"] is None else int(row["order_id"]),
+        result=_json(row["result"]), account_id=int(row["account_id"]),
+        command_type=str(row["command_type"]), request_id=row["request_id"],
+        client_order_id=row["client_order_id"], content_hash=str(row["content_hash"]),
+        payload=_json(row["payload"]) or {}, api_key_id=row["api_key_id"],
+        user_id=row["user_id"], attempts=int(row["attempts"]), created_at=row["created_at"],
+        started_at=row["started_at"], finished_at=row["finished_at"],
     )  # fmt: skip
