@@ -40,7 +40,7 @@ def list_users_cmd() -> None:
 
     async def use(store: Store) -> dict[str, Any]:
         async with store.read() as conn:
-            rows = await identity.list_users_full(conn)
+            rows = await identity.list_users(conn)
         return {"items": [identity_admin.user_out(r) for r in rows]}
 
     _emit(use)

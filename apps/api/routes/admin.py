@@ -191,7 +191,7 @@ async def create_user(principal: PrincipalDep, store: StoreDep, request: Request
 async def list_users(principal: PrincipalDep, store: StoreDep) -> dict[str, Any]:
     principal.require(Action.ADMINISTER)
     async with store.read() as conn:
-        rows = await identity.list_users_full(conn)
+        rows = await identity.list_users(conn)
     return {"items": [identity_admin.user_out(r) for r in rows]}
 
 
@@ -228,13 +228,13 @@ async def list_users_with_keys(
 ) -> dict[str, Any]:
     principal.require(Action.ADMINISTER)
     async with store.read() as conn:
-        users = await identity.list_users_full(conn)
+        users = await identity.list_users(conn)
         keys = await identity.list_api_keys(conn, kind=None if include_tokens else "api_key")
     now = utcnow()
     by_user: dict[int, list[dict[str, Any]]] = {}
     for key in keys:
-        by_user.setdefault(int(key["user_id"]), []).append(identity_admin.key_out(key, now))
-    return {"items": [identity_admin.user_out(u) | {"api_keys": by_user.get(int(u["id"]), [])}
+        by_user.setdefault(key.user_id, []).append(identity_admin.key_out(key, now))
+    return {"items": [identity_admin.user_out(u) | {"api_keys": by_user.get(u.user_id, [])}
                       for u in users]}  # fmt: skip
 
 

@@ -114,7 +114,7 @@ async def create_api_key(
 async def set_permission(
     conn: Connection, actor: Actor, *, api_key_id: int, account_id: int, flags: AccountFlags
 ) -> None:
-    if await identity.get_api_key(conn, api_key_id) is None:
+    if await identity.get_api_key_info(conn, api_key_id) is None:
         raise NotFound(f"API key {api_key_id} not found")
     await require_account(conn, account_id)
     before = (await identity.permissions_of_key(conn, api_key_id)).get(account_id)

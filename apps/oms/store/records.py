@@ -9,7 +9,7 @@ only where the value is free-form: an account's venue `config`, a command's `pay
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
@@ -179,4 +179,60 @@ def command_record(row: Row) -> CommandRecord:
         payload=_json(row["payload"]) or {}, api_key_id=row["api_key_id"],
         user_id=row["user_id"], attempts=int(row["attempts"]), created_at=row["created_at"],
         started_at=row["started_at"], finished_at=row["finished_at"],
+    )  # fmt: skip
+
+
+@dataclass(frozen=True, slots=True)
+class UserRecord:
+    """A user; its password hash (None: no password) is what a login checks, never shown."""
+
+    user_id: int
+    name: str
+    role: str
+    status: str
+    password_hash: str | None = field(repr=False)
+    created_at: datetime
+    updated_at: datetime
+
+    @property
+    def has_password(self) -> bool:
+        return self.password_hash is not None
+
+
+@dataclass(frozen=True, slots=True)
+class KeyRecord:
+    """An API key or login token (never its hash) with its user's name and role."""
+
+    api_key_id: int
+    user_id: int
+    user_name: str
+    role: str
+    kind: str  # api_key | login_token
+    label: str | None
+    key_prefix: str
+    status: str
+    expires_at: datetime | None
+    last_used_at: datetime | None
+    revoked_at: datetime | None
+    created_at: datetime
+
+    def usable(self, now: datetime) -> bool:
+        """Active and not expired at `now`."""
+        return self.status == "active" and (self.expires_at is None or self.expires_at > now)
+
+
+def user_record(row: Row) -> UserRecord:
+    return UserRecord(
+        int(row["id"]), str(row["name"]), str(row["role"]), str(row["status"]),
+        row["password_hash"], row["created_at"], row["updated_at"],
+    )  # fmt: skip
+
+
+def key_record(row: Row) -> KeyRecord:
+    return KeyRecord(
+        api_key_id=int(row["id"]), user_id=int(row["user_id"]), user_name=str(row["user_name"]),
+        role=str(row["role"]), kind=str(row["kind"]), label=row["label"],
+        key_prefix=str(row["key_prefix"]), status=str(row["status"]),
+        expires_at=row["expires_at"], last_used_at=row["last_used_at"],
+        revoked_at=row["revoked_at"], created_at=row["created_at"],
     )  # fmt: skip

@@ -221,7 +221,7 @@ def test_create_user_defaults_to_the_trader_role(cli_env: str) -> None:
     assert out["role"] == "trader"
     user_id = out["user_id"]
     row = on_store(cli_env, lambda conn: identity.get_user(conn, user_id))
-    assert str(row["role"]) == "trader"
+    assert row.role == "trader"
 
 
 def test_credentials_are_encrypted_and_rotated(
