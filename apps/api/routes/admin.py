@@ -22,6 +22,7 @@ from apps.oms.service import admin, identity_admin, views
 from apps.oms.service.accounts import visible_accounts
 from apps.oms.service.identity_admin import PermissionIn
 from apps.oms.service.request_model import IsoDatetime, RequestModel
+from apps.oms.service.strategies import strategy_out
 from apps.oms.store import accounts as account_store
 from apps.oms.store import audit, identity
 from apps.oms.store import reads as reads_store
@@ -317,7 +318,7 @@ async def list_strategies(principal: PrincipalDep, store: StoreDep) -> dict[str,
     principal.require(Action.ADMINISTER)
     async with store.read() as conn:
         rows = await strategy_store.list_for_accounts(conn, None)
-    return {"items": [r | {"created_at": iso_z(r["created_at"])} for r in rows]}
+    return {"items": [strategy_out(r) for r in rows]}
 
 
 @router.patch("/strategies/{strategy_id}", openapi_extra=_body(StrategyPatch))

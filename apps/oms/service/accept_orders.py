@@ -71,9 +71,9 @@ async def strategy_allows_new(ctx: Ctx, strategy_id: int) -> bool:
         return True
     link = await strategy_store.get_link(ctx.conn, strategy_id, ctx.account_id)
     note_strategy_link(ctx, strategy_id, link)
-    if link is None or link["status"] != "active":
+    if link is None or link.status != "active":
         raise InvalidStrategyId(f"strategy {strategy_id} is not an active strategy of this account")
-    return bool(link["allow_new_positions"])
+    return link.allow_new_positions
 
 
 async def visible_position(ctx: Ctx, position_id: int, *, lock: bool = False) -> Position:

@@ -21,6 +21,7 @@ from apps.oms.security.keys import display_prefix, generate_api_key, hash_api_ke
 from apps.oms.security.passwords import hash_password, password_problem
 from apps.oms.service import admin
 from apps.oms.service.request_model import RequestModel
+from apps.oms.service.strategies import strategy_out
 from apps.oms.store import audit, identity
 from apps.oms.store import strategies as strategy_store
 from apps.oms.store.audit import Actor
@@ -363,14 +364,16 @@ async def admin_update_strategy(
     if not values and not add_account_ids:
         raise ValidationFailed("nothing to change: give name, status or add_account_ids")
     if values:
-        await strategy_store.update_strategy(conn, strategy_id, values, utcnow())
+        await strategy_store.update_strategy(conn, strategy_id, utcnow(), name=name,
+                                             status=status)  # fmt: skip
     for account_id in sorted(set(add_account_ids)):
         await admin.require_account(conn, account_id)
     added = await strategy_store.link_accounts(conn, strategy_id, add_account_ids, utcnow())
     await audit.record(
         conn, actor, action="update_strategy", target_type="strategy", target_id=strategy_id,
-        before={k: before[k] for k in values}, after=values | {"added_account_ids": added},
+        before={k: getattr(before, k) for k in values},
+        after=values | {"added_account_ids": added},
     )  # fmt: skip
     rows = [r for r in await strategy_store.list_for_accounts(conn, None)
-            if r["strategy_id"] == strategy_id]  # fmt: skip
-    return rows[0] | {"created_at": iso_z(rows[0]["created_at"])} if rows else {}
+            if r.strategy_id == strategy_id]  # fmt: skip
+    return strategy_out(rows[0]) if rows else {}

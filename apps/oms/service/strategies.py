@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Any
 
 from apps.oms.clock import iso_z, utcnow
@@ -14,7 +15,25 @@ from apps.oms.store import risk as risk_store
 from apps.oms.store import strategies as strategy_store
 from apps.oms.store.audit import Actor
 from apps.oms.store.boundary import IntegrityError
+from apps.oms.store.records import StrategyAccount, StrategyRecord
 from apps.oms.store.store import Store
+
+
+def strategy_out(
+    row: StrategyRecord, accounts: Iterable[StrategyAccount] | None = None
+) -> dict[str, Any]:
+    """A strategy on the wire, with its links (`accounts`: only those given)."""
+    return {
+        "strategy_id": row.strategy_id,
+        "name": row.name,
+        "client_strategy_id": row.client_strategy_id,
+        "status": row.status,
+        "created_at": iso_z(row.created_at),
+        "accounts": [
+            {"account_id": a.account_id, "allow_new_positions": a.allow_new_positions}
+            for a in (row.accounts if accounts is None else accounts)
+        ],
+    }
 
 
 async def list_strategies(store: Store, principal: Principal) -> dict[str, Any]:
@@ -23,10 +42,10 @@ async def list_strategies(store: Store, principal: Principal) -> dict[str, Any]:
         rows = await strategy_store.list_for_accounts(conn, visible)
     items = []
     for row in rows:
-        accounts = [a for a in row["accounts"] if visible is None or a["account_id"] in visible]
-        accounts = [a for a in accounts if _sees(principal, a["account_id"], row["strategy_id"])]
+        accounts = [a for a in row.accounts if visible is None or a.account_id in visible]
+        accounts = [a for a in accounts if _sees(principal, a.account_id, row.strategy_id)]
         if accounts:
-            items.append({**row, "accounts": accounts, "created_at": iso_z(row["created_at"])})
+            items.append(strategy_out(row, accounts))
     return {"items": items}
 
 

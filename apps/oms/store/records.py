@@ -236,3 +236,39 @@ def key_record(row: Row) -> KeyRecord:
         expires_at=row["expires_at"], last_used_at=row["last_used_at"],
         revoked_at=row["revoked_at"], created_at=row["created_at"],
     )  # fmt: skip
+
+
+@dataclass(frozen=True, slots=True)
+class StrategyLink:
+    """A strategy as linked to one account: its status and the link's two flags."""
+
+    strategy_id: int
+    name: str
+    status: str
+    allow_new_positions: bool
+    shadow: bool
+
+
+@dataclass(frozen=True, slots=True)
+class StrategyAccount:
+    """One account a strategy is linked to."""
+
+    account_id: int
+    allow_new_positions: bool
+
+
+@dataclass(frozen=True, slots=True)
+class StrategyRecord:
+    """A strategy with the accounts it is linked to (in account id order)."""
+
+    strategy_id: int
+    name: str
+    client_strategy_id: int | None
+    status: str
+    created_at: datetime
+    accounts: tuple[StrategyAccount, ...]
+
+
+def strategy_link(row: Row) -> StrategyLink:
+    return StrategyLink(int(row["id"]), str(row["name"]), str(row["status"]),
+                        bool(row["allow_new_positions"]), bool(row["shadow"]))  # fmt: skip
