@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
+from dataclasses import fields
 from typing import Any
 
 from apps.oms.clock import iso_z, utcnow
@@ -15,7 +16,7 @@ from apps.oms.store import risk as risk_store
 from apps.oms.store import strategies as strategy_store
 from apps.oms.store.audit import Actor
 from apps.oms.store.boundary import IntegrityError
-from apps.oms.store.records import StrategyAccount, StrategyRecord
+from apps.oms.store.records import LimitValues, StrategyAccount, StrategyRecord
 from apps.oms.store.store import Store
 
 
@@ -100,13 +101,19 @@ async def get_limits(store: Store, principal: Principal, account_id: int) -> dic
         limits = await risk_store.get_limits(conn, account_id)
     return {
         "account_id": account_id,
-        "account": {k: wire_value(v) for k, v in limits.get(0, {}).items()},
-        "strategies": {
-            str(s): {k: wire_value(v) for k, v in values.items()}
-            for s, values in sorted(limits.items())
-            if s != 0
-        },
+        "account": limits_out(limits.get(0)),
+        "strategies": {str(s): limits_out(values) for s, values in sorted(limits.items()) if s},
     }
+
+
+def limits_out(values: LimitValues | None) -> dict[str, Any]:
+    """One scope's limits on the wire, every column in table order ({} without a row)."""
+    if values is None:
+        return {}
+    out = {f.name: wire_value(getattr(values, f.name)) for f in fields(LimitValues)}
+    allow = values.symbol_allowlist
+    out["symbol_allowlist"] = None if allow is None else list(allow)
+    return out
 
 
 async def put_limits(
@@ -131,7 +138,7 @@ async def put_limits(
             action="set_risk_limits",
             target_type="account",
             target_id=account_id,
-            before=None if before is None else {k: wire_value(v) for k, v in before.items()},
+            before=None if before is None else limits_out(before),
             after={"strategy_id": strategy_id, **{k: wire_value(v) for k, v in values.items()}},
             comment=comment,
         )

@@ -46,8 +46,8 @@ async def test_account_and_limits_in_one_read(harness: Callable[..., Harness]) -
     assert full is not None
     assert account == state_of(full)
     assert set(limits) == {0, 7}
-    assert limits[0]["max_open_positions"] == 2
-    assert limits[7]["daily_loss_limit"] == Decimal(40)
+    assert limits[0].max_open_positions == 2
+    assert limits[7].daily_loss_limit == Decimal(40)
 
 
 async def test_recheck_states_of_several_accounts_in_one_read(
