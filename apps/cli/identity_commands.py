@@ -17,6 +17,7 @@ from apps.oms.exchange.ccxt.functions import FunctionClass, classify
 from apps.oms.security.principal import Principal
 from apps.oms.service import identity_admin, risk_actions
 from apps.oms.service.identity_admin import PermissionIn, permission_out
+from apps.oms.service.strategies import strategy_out
 from apps.oms.store import audit, identity
 from apps.oms.store import strategies as strategy_store
 from apps.oms.store.audit import CLI_ACTOR
@@ -40,7 +41,7 @@ def list_users_cmd() -> None:
 
     async def use(store: Store) -> dict[str, Any]:
         async with store.read() as conn:
-            rows = await identity.list_users_full(conn)
+            rows = await identity.list_users(conn)
         return {"items": [identity_admin.user_out(r) for r in rows]}
 
     _emit(use)
@@ -250,7 +251,7 @@ def list_strategies_cmd() -> None:
     async def use(store: Store) -> dict[str, Any]:
         async with store.read() as conn:
             rows = await strategy_store.list_for_accounts(conn, None)
-        return {"items": [r | {"created_at": iso_z(r["created_at"])} for r in rows]}
+        return {"items": [strategy_out(r) for r in rows]}
 
     _emit(use)
 

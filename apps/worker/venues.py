@@ -34,9 +34,9 @@ MARKETS_TTL_SECONDS = 86_400.0
 async def load_account(store: Store, account_id: int) -> Account:
     async with store.read() as conn:
         row = await account_store.account_row(conn, account_id)
-    config: dict[str, Any] = row["config"] if isinstance(row["config"], dict) else {}
-    return Account(int(row["id"]), str(row["exchange_id"]), PositionMode(row["position_mode"]),
-                   str(row["status"]), config)
+    # the executors' own `Account` (service/execution/runtime.py) made of the store's record
+    return Account(row.account_id, row.exchange_id, PositionMode(row.position_mode), row.status,
+                   row.config)
 
 
 class VenueCache:

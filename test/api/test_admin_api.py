@@ -117,7 +117,7 @@ async def test_accounts_credentials_are_write_only(api: Api) -> None:
         assert "master key" in resp.json()["error"]["message"]
         async with world.store.read() as conn:
             assert await account_store.get_credentials(conn, acct) is None
-            assert (await account_store.get_account(conn, acct))["label"] == "bn"  # no partial write
+            assert (await account_store.get_account(conn, acct)).label == "bn"  # no partial write
     assert (await client.patch(f"/admin/accounts/{acct}", headers=admin, json={})
             ).status_code == 422
 

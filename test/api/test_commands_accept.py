@@ -440,7 +440,7 @@ async def test_first_limits_of_a_scope_written_at_once_all_succeed(api: Api) -> 
     await asyncio.gather(*(put(str(n)) for n in range(1, 9)))
     async with world.store.read() as conn:
         (only,) = (await get_limits(conn, world.other_account_id)).values()
-    assert only["max_order_qty"] in {Decimal(n) for n in range(1, 9)}
+    assert only.max_order_qty in {Decimal(n) for n in range(1, 9)}
     async with world.store.transaction() as conn:
         await put_limits(conn, world.other_account_id, 0, {"max_order_qty": None}, datetime.now(UTC))
     async with world.store.transaction() as conn:

@@ -22,6 +22,7 @@ from apps.oms.service import admin, identity_admin, views
 from apps.oms.service.accounts import visible_accounts
 from apps.oms.service.identity_admin import PermissionIn
 from apps.oms.service.request_model import IsoDatetime, RequestModel
+from apps.oms.service.strategies import strategy_out
 from apps.oms.store import accounts as account_store
 from apps.oms.store import audit, identity
 from apps.oms.store import reads as reads_store
@@ -122,10 +123,10 @@ async def patch_account(account_id: ObjectId, principal: PrincipalDep, store: St
         before = await account_store.get_account(conn, account_id)
         if before is None:
             raise NotFound(f"account {account_id} not found", code="account_not_found")
-        if body.label is not None and body.label != before["label"]:
+        if body.label is not None and body.label != before.label:
             await account_store.update_account(conn, account_id, label=body.label)
             await audit.record(conn, actor, action="update_account", target_type="account",
-                               target_id=account_id, before={"label": before["label"]},
+                               target_id=account_id, before={"label": before.label},
                                after={"label": body.label})  # fmt: skip
         if body.testnet is not None:
             await admin.set_account_testnet(conn, actor, account_id=account_id,
@@ -191,7 +192,7 @@ async def create_user(principal: PrincipalDep, store: StoreDep, request: Request
 async def list_users(principal: PrincipalDep, store: StoreDep) -> dict[str, Any]:
     principal.require(Action.ADMINISTER)
     async with store.read() as conn:
-        rows = await identity.list_users_full(conn)
+        rows = await identity.list_users(conn)
     return {"items": [identity_admin.user_out(r) for r in rows]}
 
 
@@ -228,13 +229,13 @@ async def list_users_with_keys(
 ) -> dict[str, Any]:
     principal.require(Action.ADMINISTER)
     async with store.read() as conn:
-        users = await identity.list_users_full(conn)
+        users = await identity.list_users(conn)
         keys = await identity.list_api_keys(conn, kind=None if include_tokens else "api_key")
     now = utcnow()
     by_user: dict[int, list[dict[str, Any]]] = {}
     for key in keys:
-        by_user.setdefault(int(key["user_id"]), []).append(identity_admin.key_out(key, now))
-    return {"items": [identity_admin.user_out(u) | {"api_keys": by_user.get(int(u["id"]), [])}
+        by_user.setdefault(key.user_id, []).append(identity_admin.key_out(key, now))
+    return {"items": [identity_admin.user_out(u) | {"api_keys": by_user.get(u.user_id, [])}
                       for u in users]}  # fmt: skip
 
 
@@ -317,7 +318,7 @@ async def list_strategies(principal: PrincipalDep, store: StoreDep) -> dict[str,
     principal.require(Action.ADMINISTER)
     async with store.read() as conn:
         rows = await strategy_store.list_for_accounts(conn, None)
-    return {"items": [r | {"created_at": iso_z(r["created_at"])} for r in rows]}
+    return {"items": [strategy_out(r) for r in rows]}
 
 
 @router.patch("/strategies/{strategy_id}", openapi_extra=_body(StrategyPatch))

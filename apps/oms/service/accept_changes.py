@@ -212,7 +212,7 @@ async def accept_position_change(ctx: Ctx) -> Accepted:
         position,
         p.oms_stop_loss if "oms_stop_loss" in given else UNSET,
         p.oms_stop_gain if "oms_stop_gain" in given else UNSET,
-        await reference_price(ctx.conn, ctx.account["exchange_id"], position.symbol, ctx.now),
+        await reference_price(ctx.conn, ctx.account.exchange_id, position.symbol, ctx.now),
     )
     command_id = await ctx.insert_command()
     return Accepted(command_id, None, "queued")

@@ -71,9 +71,9 @@ async def strategy_allows_new(ctx: Ctx, strategy_id: int) -> bool:
         return True
     link = await strategy_store.get_link(ctx.conn, strategy_id, ctx.account_id)
     note_strategy_link(ctx, strategy_id, link)
-    if link is None or link["status"] != "active":
+    if link is None or link.status != "active":
         raise InvalidStrategyId(f"strategy {strategy_id} is not an active strategy of this account")
-    return bool(link["allow_new_positions"])
+    return link.allow_new_positions
 
 
 async def visible_position(ctx: Ctx, position_id: int, *, lock: bool = False) -> Position:
@@ -92,7 +92,7 @@ async def load_book(ctx: Ctx, symbol: str, position_id: int, *, all_open: bool =
                     ) -> AccountBook:
     """The order's position, plus the symbol's open positions where the mode consults them
     (or `all_open`: a hedge reduce-only order that names no position looks for one)."""
-    mode = PositionMode(ctx.account["position_mode"])
+    mode = PositionMode(ctx.account.position_mode)
     book: dict[int, Position] = {}
     if all_open or consults_open_positions(mode):
         rows = await position_store.open_positions_of(ctx.conn, ctx.account_id, symbol)
@@ -148,7 +148,7 @@ async def accept_send_order(ctx: Ctx) -> Accepted:
     p = cast(SendOrder, ctx.payload)
     require_price_for_limit(p.order_type, p.price)
     side = Side(p.side)
-    instrument = instrument_for(ctx.account["exchange_id"], p.symbol, p.qty, p.price)
+    instrument = instrument_for(ctx.account.exchange_id, p.symbol, p.qty, p.price)
     instrument.check_supported()
     allow_new = await strategy_allows_new(ctx, p.strategy_id)
     book = await load_book(ctx, p.symbol, p.position_id,
@@ -181,8 +181,8 @@ async def accept_send_order(ctx: Ctx) -> Accepted:
         account_id=ctx.account_id,
         symbol=p.symbol,
         strategy_id=p.strategy_id,
-        account_allow_new=bool(ctx.account["allow_new_positions"]),
-        out_of_sync=bool(ctx.account.get("out_of_sync_blocks")),
+        account_allow_new=ctx.account.allow_new_positions,
+        out_of_sync=ctx.account.out_of_sync_blocks,
         strategy_allow_new=allow_new,
         position_qty=preview.position_qty,
         now=ctx.now,
@@ -191,7 +191,7 @@ async def accept_send_order(ctx: Ctx) -> Accepted:
     targets = p.oms_stop_loss is not None or p.oms_stop_gain is not None
     quote = None
     if needs_reference_price(scopes) or (targets and p.price is None):
-        quote = await reference_price(ctx.conn, ctx.account["exchange_id"], p.symbol, ctx.now)
+        quote = await reference_price(ctx.conn, ctx.account.exchange_id, p.symbol, ctx.now)
     intent = OrderIntent(
         p.symbol,
         side,
@@ -203,7 +203,7 @@ async def accept_send_order(ctx: Ctx) -> Accepted:
         privileged_close=ctx.principal.role is Role.RISK,
     )
     check_order(
-        intent, scopes, account_blocked=ctx.account["status"] == "blocked", quote_price=quote
+        intent, scopes, account_blocked=ctx.account.blocked, quote_price=quote
     )
     if p.oms_stop_loss is not None or p.oms_stop_gain is not None:
         validate_targets(side, p.oms_stop_loss, p.oms_stop_gain, p.price or quote)
@@ -233,9 +233,9 @@ async def accept_close_position(ctx: Ctx) -> Accepted:
     p = cast(ClosePosition, ctx.payload)
     require_price_for_limit(p.order_type, p.price)
     position = await visible_position(ctx, p.position_id, lock=True)
-    plan = plan_close(position, p.qty, p.strategy_id, PositionMode(ctx.account["position_mode"]))
+    plan = plan_close(position, p.qty, p.strategy_id, PositionMode(ctx.account.position_mode))
     ctx.check_strategy_visible(plan.strategy_id)
-    instrument_for(ctx.account["exchange_id"], position.symbol, plan.qty, p.price)
+    instrument_for(ctx.account.exchange_id, position.symbol, plan.qty, p.price)
     fields = {
         "symbol": plan.symbol, "side": plan.side.value, "order_type": p.order_type, "qty": plan.qty,
         "price": p.price, "time_in_force": p.time_in_force, "post_only": p.post_only,

@@ -25,6 +25,7 @@ from apps.oms.store import orders as order_store
 from apps.oms.store import outbox
 from apps.oms.store import risk as risk_store
 from apps.oms.store.boundary import Connection, IntegrityError
+from apps.oms.store.records import AccountState, LimitValues, NewCommand
 from apps.oms.store.store import Store
 
 DOMAIN_STATUS = {
@@ -58,7 +59,7 @@ class Held:
     """A command accepted but not written yet (`Ctx.hold`): its row, its order's row (without
     the ids it gets from the command), and what to complete once both have ids."""
 
-    command: dict[str, Any]
+    command: NewCommand
     order: dict[str, Any] | None
     client_order_id: str | None  # the caller's; else one is generated from the command id
     accepted: Accepted  # its ids are set by `write_held`
@@ -72,8 +73,8 @@ class BatchShare:
     together (`held`, with their idempotency keys), and the outbox rows of the commands accepted
     so far, written in one statement before the commit."""
 
-    accounts: dict[int, dict[str, Any] | None] = field(default_factory=dict)
-    limits: dict[int, dict[int, dict[str, Any]]] = field(default_factory=dict)
+    accounts: dict[int, AccountState | None] = field(default_factory=dict)
+    limits: dict[int, dict[int, LimitValues]] = field(default_factory=dict)
     # strategy allocations by account, then strategy (`service/strategy_funds.py`)
     allocations: dict[int, dict[int, dict[str, Any]]] = field(default_factory=dict)
     events: list[dict[str, Any]] = field(default_factory=list)
@@ -155,7 +156,7 @@ class Ctx:
 
     conn: Connection
     principal: Principal
-    account: dict[str, Any]
+    account: AccountState
     envelope: CommandEnvelope
     payload: Payload
     content_hash: str
@@ -166,7 +167,7 @@ class Ctx:
 
     @property
     def account_id(self) -> int:
-        return int(self.account["id"])
+        return self.account.account_id
 
     def check_strategy_visible(self, strategy_id: int) -> None:
         try:
@@ -181,9 +182,9 @@ class Ctx:
         status: str = "queued",
         result: dict[str, Any] | None = None,
         error: dict[str, Any] | None = None,
-    ) -> dict[str, Any]:
-        """This command's row (`command_store.command_values`)."""
-        return command_store.command_values(
+    ) -> NewCommand:
+        """This command, to be written."""
+        return NewCommand(
             account_id=self.account_id,
             command_type=self.envelope.command,
             request_id=self.envelope.request_id,
@@ -195,7 +196,7 @@ class Ctx:
             ),
             api_key_id=self.principal.api_key_id,
             user_id=self.principal.user_id,
-            now=self.now,
+            created_at=self.now,
             status=status,
             result=result,
             error_code=None if error is None else error["code"],
@@ -240,7 +241,7 @@ class Ctx:
         """Write the held commands now (something is about to read their rows)."""
         await write_held(self.conn, self.share)
 
-    async def risk_limits(self) -> dict[int, dict[str, Any]]:
+    async def risk_limits(self) -> dict[int, LimitValues]:
         """The account's risk limits by strategy (0 = the account's own), read once per batch."""
         limits = self.share.limits.get(self.account_id)
         if limits is None:
@@ -326,21 +327,21 @@ async def existing_result(
             if int(order["account_id"]) != account_id or order["command_id"] is None:
                 raise Conflict("client_order_id is already used by another order")
             by_client = await command_store.get_command(conn, int(order["command_id"]))
-    if by_request and by_client and by_request["id"] != by_client["id"]:
+    if by_request and by_client and by_request.command_id != by_client.command_id:
         raise Conflict("request_id and client_order_id belong to different commands")
     first = by_request or by_client
     if first is None:
         return None
-    if first["content_hash"] != ctx_hash:
+    if first.content_hash != ctx_hash:
         raise Conflict(
             "idempotency key reused with different content",
-            details={"command_id": int(first["id"])},
+            details={"command_id": first.command_id},
         )
     error = None
-    if first["error_code"]:
-        error = {"code": first["error_code"], "message": first["error_message"] or ""}
-    shadow = isinstance(first["result"], dict) and first["result"].get("shadow") is True
-    return Accepted(int(first["id"]), first["order_id"], first["status"], error, shadow)
+    if first.error_code:
+        error = {"code": first.error_code, "message": first.error_message or ""}
+    shadow = first.result is not None and first.result.get("shadow") is True
+    return Accepted(first.command_id, first.order_id, first.status, error, shadow)
 
 
 async def accept(
@@ -405,7 +406,7 @@ async def accept_in(
         repeat = await existing_result(conn, digest, account_id, envelope, client_order_id)
         if repeat is not None:
             return repeat
-        if account["status"] == "blocked" and not _allowed_on_blocked(
+        if account.blocked and not _allowed_on_blocked(
             envelope, payload, principal, account_id
         ):
             raise OmsError(

@@ -11,14 +11,15 @@ from apps.oms.exchange.profiles import profile
 from apps.oms.security.principal import Principal
 from apps.oms.store import accounts as account_store
 from apps.oms.store.identity import FLAG_COLUMNS
+from apps.oms.store.records import AccountRecord
 from apps.oms.store.store import Store
 
 
-def environment_of(row: dict[str, Any]) -> str:
-    venue = profile(str(row["exchange_id"]))
+def environment_of(row: AccountRecord) -> str:
+    venue = profile(row.exchange_id)
     if venue.environment is not None:
         return venue.environment
-    return "live" if row["is_live"] and not row["is_testnet"] else "testnet"
+    return "live" if row.is_live and not row.is_testnet else "testnet"
 
 
 def _permissions(flags: AccountFlags | None) -> dict[str, Any] | None:
@@ -40,27 +41,27 @@ async def visible_accounts(
         scope = set(account_ids)
     async with store.read() as conn:
         rows = await account_store.list_accounts(conn, scope)
-    missing = sorted(set(account_ids or []) - {row["id"] for row in rows})
+    missing = sorted(set(account_ids or []) - {row.account_id for row in rows})
     if missing:
         raise NotFound(f"account {missing[0]} not found", code="account_not_found")
     return [
         {
-            "id": row["id"],
-            "exchange_id": row["exchange_id"],
-            "label": row["label"],
-            "position_mode": row["position_mode"],
+            "id": row.account_id,
+            "exchange_id": row.exchange_id,
+            "label": row.label,
+            "position_mode": row.position_mode,
             "environment": environment_of(row),
-            "is_testnet": bool(row["is_testnet"]),
-            "status": row["status"],
-            "allow_new_positions": bool(row["allow_new_positions"]),
-            "out_of_sync": bool(row["out_of_sync"]),
+            "is_testnet": row.is_testnet,
+            "status": row.status,
+            "allow_new_positions": row.allow_new_positions,
+            "out_of_sync": row.out_of_sync,
             # out of sync and set to refuse new positions until reconciled (reconciliation.md)
-            "out_of_sync_blocks": bool(row["out_of_sync_blocks"]),
-            "shadow": bool(row["shadow"]),
-            "has_credentials": row["credentials_updated_at"] is not None,
-            "credentials_updated_at": iso_z(row["credentials_updated_at"]),
-            "permissions": _permissions(principal.flags_for(row["id"])),
-            "created_at": iso_z(row["created_at"]),
+            "out_of_sync_blocks": row.out_of_sync_blocks,
+            "shadow": row.shadow,
+            "has_credentials": row.credentials_updated_at is not None,
+            "credentials_updated_at": iso_z(row.credentials_updated_at),
+            "permissions": _permissions(principal.flags_for(row.account_id)),
+            "created_at": iso_z(row.created_at),
         }
         for row in rows
     ]

@@ -27,6 +27,7 @@ from apps.oms.store import audit, identity
 from apps.oms.store import signals as signal_store
 from apps.oms.store.audit import Actor
 from apps.oms.store.boundary import Connection
+from apps.oms.store.records import AccountRecord
 from apps.oms.store.store import Store
 
 POSITION_MODES = ("hedge", "netting", "strategy_netting")
@@ -113,7 +114,7 @@ async def create_api_key(
 async def set_permission(
     conn: Connection, actor: Actor, *, api_key_id: int, account_id: int, flags: AccountFlags
 ) -> None:
-    if await identity.get_api_key(conn, api_key_id) is None:
+    if await identity.get_api_key_info(conn, api_key_id) is None:
         raise NotFound(f"API key {api_key_id} not found")
     await require_account(conn, account_id)
     before = (await identity.permissions_of_key(conn, api_key_id)).get(account_id)
@@ -211,7 +212,7 @@ async def set_account_testnet(
     conn: Connection, actor: Actor, *, account_id: int, enabled: bool
 ) -> None:
     account = await require_account(conn, account_id)
-    if not profile(account["exchange_id"]).has_environments:
+    if not profile(account.exchange_id).has_environments:
         raise ValidationFailed("paper accounts are neither testnet nor live")
     await account_store.set_testnet(conn, account_id, enabled)
     await audit.record(
@@ -220,7 +221,7 @@ async def set_account_testnet(
         action="set_account_testnet",
         target_type="account",
         target_id=account_id,
-        before={"is_testnet": bool(account["is_testnet"])},
+        before={"is_testnet": account.is_testnet},
         after={"is_testnet": enabled},
     )
 
@@ -230,11 +231,10 @@ async def rotate_master_key(store: Store, cipher: CredentialCipher) -> int:
     async with store.transaction() as conn:
         rows = await account_store.all_credentials(conn)
         for row in rows:
-            rotated = {
-                name: None if row[name] is None else cipher.rotate(row[name])
-                for name in ("api_key", "secret", "passphrase")
-            }
-            await account_store.upsert_credentials(conn, int(row["account_id"]), **rotated)
+            await account_store.upsert_credentials(
+                conn, row.account_id, api_key=_rotated(cipher, row.api_key),
+                secret=_rotated(cipher, row.secret), passphrase=_rotated(cipher, row.passphrase),
+            )  # fmt: skip
         signing = await signal_store.all_secrets(conn)
         for secret in signing:  # signal signing secrets are stored the same way
             await signal_store.put_secret(conn, int(secret["account_id"]),
@@ -250,7 +250,11 @@ async def rotate_master_key(store: Store, cipher: CredentialCipher) -> int:
     return len(rows)
 
 
-async def require_account(conn: Connection, account_id: int) -> dict[str, Any]:
+def _rotated(cipher: CredentialCipher, value: str | None) -> str | None:
+    return None if value is None else cipher.rotate(value)
+
+
+async def require_account(conn: Connection, account_id: int) -> AccountRecord:
     account = await account_store.get_account(conn, account_id)
     if account is None:
         raise NotFound(f"account {account_id} not found", code="account_not_found")

@@ -21,6 +21,7 @@ from apps.oms.store import accounts as account_store
 from apps.oms.store import audit
 from apps.oms.store import commands as command_store
 from apps.oms.store.ccxt_records import order_payload
+from apps.oms.store.records import NewCommand
 from apps.oms.store.store import Store
 
 COMMAND_TYPE = "ccxt_call"
@@ -85,15 +86,15 @@ async def queue_call(
         account = await account_store.get_account(conn, account_id)
         if account is None:
             raise NotFound(f"account {account_id} not found", code="account_not_found")
-        if account["status"] == "blocked" and spec.name not in CANCELS:
+        if account.blocked and spec.name not in CANCELS:
             raise OmsError("account is blocked", code="risk_blocked", status=409,
                            details={"rule": "account_blocked"})
         now = utcnow()
-        command_id = await command_store.insert_command(
-            conn, account_id=account_id, command_type=COMMAND_TYPE, request_id=None,
+        command_id = await command_store.insert_command(conn, NewCommand(
+            account_id=account_id, command_type=COMMAND_TYPE, request_id=None,
             client_order_id=None, content_hash=digest, payload=payload,
-            api_key_id=principal.api_key_id, user_id=principal.user_id, now=now,
-        )
+            api_key_id=principal.api_key_id, user_id=principal.user_id, created_at=now,
+        ))
         if spec.klass is FunctionClass.RESTRICTED:
             actor = audit.Actor(user_id=principal.user_id, api_key_id=principal.api_key_id)
             await audit.record(conn, actor, action=f"ccxt.{spec.name}", target_type="account",
@@ -109,13 +110,13 @@ async def wait_result(store: Store, command_id: int, seconds: float) -> Any:
         async with store.read() as conn:
             row = await command_store.get_command(conn, command_id)
         assert row is not None  # noqa: S101 - inserted above
-        result = row["result"] or {}
-        if row["status"] == "completed":
+        result = row.result or {}
+        if row.status == "completed":
             return result.get("result")
-        if row["status"] in ("failed", "canceled"):
-            code = row["error_code"] or "exchange_error"
+        if row.status in ("failed", "canceled"):
+            code = row.error_code or "exchange_error"
             status = CODE_STATUS.get(code) or EXECUTION_STATUS.get(code, 502)
-            raise OmsError(row["error_message"] or code, code=code, status=status,
+            raise OmsError(row.error_message or code, code=code, status=status,
                            details={"ccxt_error": result.get("ccxt_error"),
                                     "command_id": command_id})
         if time.monotonic() >= deadline:

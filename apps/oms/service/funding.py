@@ -24,6 +24,7 @@ from apps.oms.store import accounts as account_store
 from apps.oms.store import commands as command_store
 from apps.oms.store.boundary import Connection
 from apps.oms.store.reconcile import has_request
+from apps.oms.store.records import NewCommand
 
 GRACE_SECONDS = 300
 
@@ -56,10 +57,10 @@ async def enqueue_due(
     for account_id in await accounts_with_open_swaps(conn, list(rates)):
         if await has_request(conn, account_id, request_id):
             continue
-        await command_store.insert_command(
-            conn, account_id=account_id, command_type=COMMAND_TYPE, request_id=request_id,
+        await command_store.insert_command(conn, NewCommand(
+            account_id=account_id, command_type=COMMAND_TYPE, request_id=request_id,
             client_order_id=None, content_hash=digest, payload=payload, api_key_id=None,
-            user_id=None, now=now,
-        )  # fmt: skip
+            user_id=None, created_at=now,
+        ))  # fmt: skip
         queued.add(account_id)
     return funding_ms, queued

@@ -21,10 +21,12 @@ from apps.oms.security.keys import display_prefix, generate_api_key, hash_api_ke
 from apps.oms.security.passwords import hash_password, password_problem
 from apps.oms.service import admin
 from apps.oms.service.request_model import RequestModel
+from apps.oms.service.strategies import strategy_out
 from apps.oms.store import audit, identity
 from apps.oms.store import strategies as strategy_store
 from apps.oms.store.audit import Actor
 from apps.oms.store.boundary import Connection
+from apps.oms.store.records import KeyRecord, UserRecord
 
 UserStatus = Literal["active", "disabled"]
 Id = Field(ge=1, le=2**62)
@@ -89,33 +91,31 @@ def permission_out(account_id: int, flags: AccountFlags) -> dict[str, Any]:
          "allowed_functions": sorted(flags.allowed_functions)}  # fmt: skip
 
 
-def key_out(row: dict[str, Any], now: datetime | None = None) -> dict[str, Any]:
-    now = now or utcnow()
-    expired = row["expires_at"] is not None and row["expires_at"] <= now
+def key_out(row: KeyRecord, now: datetime | None = None) -> dict[str, Any]:
     return {
-        "id": int(row["id"]),
-        "user_id": int(row["user_id"]),
-        "user_name": row.get("user_name"),
-        "kind": row["kind"],
-        "label": row["label"],
-        "prefix": row["key_prefix"],
-        "status": row["status"],
-        "usable": row["status"] == "active" and not expired,
-        "expires_at": iso_z(row["expires_at"]),
-        "last_used_at": iso_z(row["last_used_at"]),
-        "revoked_at": iso_z(row["revoked_at"]),
-        "created_at": iso_z(row["created_at"]),
+        "id": row.api_key_id,
+        "user_id": row.user_id,
+        "user_name": row.user_name,
+        "kind": row.kind,
+        "label": row.label,
+        "prefix": row.key_prefix,
+        "status": row.status,
+        "usable": row.usable(now or utcnow()),
+        "expires_at": iso_z(row.expires_at),
+        "last_used_at": iso_z(row.last_used_at),
+        "revoked_at": iso_z(row.revoked_at),
+        "created_at": iso_z(row.created_at),
     }
 
 
-def user_out(row: dict[str, Any]) -> dict[str, Any]:
+def user_out(row: UserRecord) -> dict[str, Any]:
     return {
-        "id": int(row["id"]),
-        "name": row["name"],
-        "role": row["role"],
-        "status": row["status"],
-        "has_password": bool(row.get("has_password", row.get("password_hash") is not None)),
-        "created_at": iso_z(row["created_at"]),
+        "id": row.user_id,
+        "name": row.name,
+        "role": row.role,
+        "status": row.status,
+        "has_password": row.has_password,
+        "created_at": iso_z(row.created_at),
     }
 
 
@@ -126,14 +126,14 @@ async def _hash_new_password(password: str) -> str:
     return await asyncio.to_thread(hash_password, password)
 
 
-async def require_user(conn: Connection, user_id: int) -> dict[str, Any]:
+async def require_user(conn: Connection, user_id: int) -> UserRecord:
     row = await identity.get_user(conn, user_id)
     if row is None:
         raise NotFound(f"user {user_id} not found", code="not_found")
     return row
 
 
-async def require_key(conn: Connection, api_key_id: int) -> dict[str, Any]:
+async def require_key(conn: Connection, api_key_id: int) -> KeyRecord:
     row = await identity.get_api_key_info(conn, api_key_id)
     if row is None:
         raise NotFound(f"API key {api_key_id} not found", code="not_found")
@@ -169,7 +169,7 @@ async def update_user(
         values["role"] = admin.parse_role(role).value
     if status is not None:
         values["status"] = status
-    if name is not None and name != before["name"]:
+    if name is not None and name != before.name:
         if not admin.USER_NAME.match(name):
             raise ValidationFailed("user name must be 1-100 characters of letters, digits and _.@-")
         if await identity.find_user_by_name(conn, name) is not None:
@@ -183,7 +183,7 @@ async def update_user(
     shown = {k: v for k, v in values.items() if k != "password_hash"}
     await audit.record(
         conn, actor, action="update_user", target_type="user", target_id=user_id,
-        before={k: before[k] for k in shown},
+        before={k: getattr(before, k) for k in shown},
         after=shown | ({"password": "changed"} if password is not None else {}),
     )  # fmt: skip
     return user_out(await require_user(conn, user_id))
@@ -239,7 +239,7 @@ async def update_key(
         after["expires_at"] = iso_z(fields["expires_at"])
     plain = None
     if fields.get("rotate"):
-        if before["kind"] != "api_key":
+        if before.kind != "api_key":
             raise ValidationFailed("login tokens are not rotated; log in again")
         plain = generate_api_key()
         values |= {"key_hash": hash_api_key(plain, pepper), "key_prefix": display_prefix(plain)}
@@ -249,8 +249,8 @@ async def update_key(
     await identity.update_api_key(conn, api_key_id, **values)
     await audit.record(
         conn, actor, action="update_api_key", target_type="api_key", target_id=api_key_id,
-        before={k: (iso_z(before[k]) if k == "expires_at" else before[k])
-                for k in after if k in before},
+        before={k: iso_z(before.expires_at) if k == "expires_at" else getattr(before, k)
+                for k in after if k != "rotated"},
         after=after,
     )  # fmt: skip
     out = key_out(await require_key(conn, api_key_id))
@@ -364,14 +364,16 @@ async def admin_update_strategy(
     if not values and not add_account_ids:
         raise ValidationFailed("nothing to change: give name, status or add_account_ids")
     if values:
-        await strategy_store.update_strategy(conn, strategy_id, values, utcnow())
+        await strategy_store.update_strategy(conn, strategy_id, utcnow(), name=name,
+                                             status=status)  # fmt: skip
     for account_id in sorted(set(add_account_ids)):
         await admin.require_account(conn, account_id)
     added = await strategy_store.link_accounts(conn, strategy_id, add_account_ids, utcnow())
     await audit.record(
         conn, actor, action="update_strategy", target_type="strategy", target_id=strategy_id,
-        before={k: before[k] for k in values}, after=values | {"added_account_ids": added},
+        before={k: getattr(before, k) for k in values},
+        after=values | {"added_account_ids": added},
     )  # fmt: skip
     rows = [r for r in await strategy_store.list_for_accounts(conn, None)
-            if r["strategy_id"] == strategy_id]  # fmt: skip
-    return rows[0] | {"created_at": iso_z(rows[0]["created_at"])} if rows else {}
+            if r.strategy_id == strategy_id]  # fmt: skip
+    return strategy_out(rows[0]) if rows else {}

@@ -37,12 +37,12 @@ async def paper_venue(store: Store, settings: Settings, account_id: int) -> Pape
         row = await account_store.get_venue_config(conn, account_id)
     if row is None:
         raise NotFound(f"account {account_id} not found", code="account_not_found")
-    if not profile(row["exchange_id"]).simulated:
+    if not profile(row.exchange_id).simulated:
         raise ValidationFailed(
             "external activity can only be simulated on a paper account",
-            code="not_supported", details={"exchange_id": row["exchange_id"]},
+            code="not_supported", details={"exchange_id": row.exchange_id},
         )  # fmt: skip
-    config = dict(row["config"])
+    config = dict(row.config)
     paper = {k: v for k, v in dict(config.get("paper") or {}).items() if k != "faults"}
     return build_paper_venue(
         account_id, store.engine, {**config, "paper": paper},

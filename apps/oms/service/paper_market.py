@@ -118,11 +118,11 @@ async def set_account_book(
         account = await account_store.get_venue_config(conn, account_id)
         if account is None:
             raise NotFound(f"account {account_id} not found", code="account_not_found")
-        if not profile(account["exchange_id"]).simulated:
+        if not profile(account.exchange_id).simulated:
             raise ValidationFailed(
                 f"account {account_id} is not a paper account", code="not_a_paper_account"
             )
-        config = dict(account["config"])
+        config = dict(account.config)
         paper = dict(config.get("paper") or {})
         before = paper.get("book")
         paper["book"] = book

@@ -25,6 +25,7 @@ from apps.oms.store import margins, quotes, reads
 from apps.oms.store.accounts import list_accounts
 from apps.oms.store.boundary import Connection
 from apps.oms.store.positions import deal_from_row, position_from_row
+from apps.oms.store.records import AccountRecord
 from apps.oms.store.store import Store
 
 
@@ -78,20 +79,20 @@ def _settle(symbol: str) -> str:
     return symbol.split(":", 1)[1].split("-", 1)[0]
 
 
-async def _margins(conn: Connection, account: dict[str, Any], symbols: set[str],
+async def _margins(conn: Connection, account: AccountRecord, symbols: set[str],
                    wallet: dict[str, Decimal]) -> dict[str, Margin]:  # fmt: skip
     """Margin fields of the account's derivative symbols (spot: see `_position_view`)."""
     derivatives = {s for s in symbols if ":" in s}
     if not derivatives:
         return {}
-    if profile(account["exchange_id"]).wallet_in_store:
-        default, per_symbol = await margins.paper_leverages(conn, int(account["id"]))
+    if profile(account.exchange_id).wallet_in_store:
+        default, per_symbol = await margins.paper_leverages(conn, account.account_id)
         return {
             s: Margin(Decimal(per_symbol.get(s, default or DEFAULT_LEVERAGE)), "cross",
                       wallet.get(_settle(s)))
             for s in derivatives
         }  # fmt: skip
-    stored = await margins.venue_positions(conn, int(account["id"]), derivatives)
+    stored = await margins.venue_positions(conn, account.account_id, derivatives)
     return {
         s: Margin(_exact(p.get("leverage")), p.get("marginMode"), _exact(p.get("collateral")))
         for s, p in stored.items()
@@ -130,7 +131,7 @@ async def portfolio(store: Store, principal: Principal, account_ids: list[int]) 
     scope = build_scope(principal, account_ids)
     items = []
     async with store.read() as conn:
-        accounts = {int(a["id"]): a for a in await list_accounts(conn, account_ids)}
+        accounts = {a.account_id: a for a in await list_accounts(conn, account_ids)}
         open_rows = await reads.open_rows(conn, "positions", scope, reads.Filters(), 5000)
         for account_id in account_ids:
             account = accounts.get(account_id)
@@ -138,12 +139,12 @@ async def portfolio(store: Store, principal: Principal, account_ids: list[int]) 
                 continue
             mine = [r for r in open_rows if int(r["account_id"]) == account_id]
             symbols = {r["symbol"] for r in mine}
-            marks = await _marks(conn, account["exchange_id"], symbols)
-            balances = await _balances(conn, account["exchange_id"], account_id)
+            marks = await _marks(conn, account.exchange_id, symbols)
+            balances = await _balances(conn, account.exchange_id, account_id)
             wallet = {b["currency"]: Decimal(b["total"]) for b in balances}
             found = await _margins(conn, account, symbols, wallet)
             views = [_position_view(r, marks.get(r["symbol"]), found.get(r["symbol"]))
                      for r in mine]  # fmt: skip
-            items.append({"account_id": account_id, "exchange_id": account["exchange_id"],
+            items.append({"account_id": account_id, "exchange_id": account.exchange_id,
                           "positions": views, "balances": balances})  # fmt: skip
     return {"items": items}

@@ -20,6 +20,7 @@ from apps.oms.store import commands as command_store
 from apps.oms.store import reassign as store
 from apps.oms.store.boundary import Connection
 from apps.oms.store.positions import get_position
+from apps.oms.store.records import NewCommand
 from apps.oms.store.store import Store
 
 COMMAND_TYPE = "reassign"
@@ -165,11 +166,11 @@ async def _run(
     async with store_.transaction() as conn:
         for account_id, payload in payloads.items():
             digest = hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()
-            queued[account_id] = await command_store.insert_command(
-                conn, account_id=account_id, command_type=COMMAND_TYPE, request_id=None,
+            queued[account_id] = await command_store.insert_command(conn, NewCommand(
+                account_id=account_id, command_type=COMMAND_TYPE, request_id=None,
                 client_order_id=None, content_hash=digest, payload=payload,
-                api_key_id=principal.api_key_id, user_id=principal.user_id, now=now,
-            )  # fmt: skip
+                api_key_id=principal.api_key_id, user_id=principal.user_id, created_at=now,
+            ))  # fmt: skip
     await store_.notify_queued(set(payloads))
     runs = await wait_all(store_, queued, seconds)
     failed = [r for r in runs if r.get("ok") is False]

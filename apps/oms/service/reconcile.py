@@ -23,6 +23,7 @@ from apps.oms.store import audit
 from apps.oms.store import commands as command_store
 from apps.oms.store import reconcile as store
 from apps.oms.store.boundary import Connection
+from apps.oms.store.records import NewCommand
 from apps.oms.store.store import Store
 
 COMMAND_TYPE = "reconcile"
@@ -78,11 +79,11 @@ async def enqueue(
     existing = await queued_run(conn, account_id, payload)
     if existing is not None:
         return existing
-    return await command_store.insert_command(
-        conn, account_id=account_id, command_type=COMMAND_TYPE, request_id=request_id,
+    return await command_store.insert_command(conn, NewCommand(
+        account_id=account_id, command_type=COMMAND_TYPE, request_id=request_id,
         client_order_id=None, content_hash=_hash(payload), payload=payload,
-        api_key_id=api_key_id, user_id=user_id, now=now,
-    )  # fmt: skip
+        api_key_id=api_key_id, user_id=user_id, created_at=now,
+    ))  # fmt: skip
 
 
 def target_accounts(principal: Principal, body: dict[str, Any]) -> list[int]:
@@ -122,7 +123,7 @@ async def trigger(
     now = utcnow()
     queued: dict[int, int] = {}
     async with store_.transaction() as conn:
-        known = {int(r["id"]) for r in await account_store.list_accounts(conn, account_ids)}
+        known = {r.account_id for r in await account_store.list_accounts(conn, account_ids)}
         missing = [a for a in account_ids if a not in known]
         if missing:
             raise NotFound(f"account {missing[0]} not found", code="account_not_found")
@@ -155,15 +156,15 @@ async def wait_all(store_: Store, queued: dict[int, int], seconds: float) -> lis
             rows = await command_store.statuses(conn, list(pending.values()))
         for account_id, command_id in list(pending.items()):
             row = rows.get(command_id)
-            if row is None or row["status"] not in command_store.TERMINAL:
+            if row is None or not row.terminal:
                 continue
             pending.pop(account_id)
-            if row["status"] == "completed":
-                done[account_id] = {**(row.get("result") or {}), "command_id": command_id}
+            if row.status == "completed":
+                done[account_id] = {**(row.result or {}), "command_id": command_id}
             else:
                 done[account_id] = {
                     "account_id": account_id, "ok": False, "command_id": command_id,
-                    "error": {"code": row.get("error_code"), "message": row.get("error_message")},
+                    "error": {"code": row.error_code, "message": row.error_message},
                 }  # fmt: skip
         if not pending or time.monotonic() >= deadline:
             break

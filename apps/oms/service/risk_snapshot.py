@@ -5,35 +5,35 @@ from __future__ import annotations
 from dataclasses import replace
 from datetime import datetime, timedelta
 from decimal import Decimal
-from typing import Any
 
 from apps.oms.domain.risk import RiskLimits, RiskScope
 from apps.oms.exchange.profiles import profile
 from apps.oms.store import quotes
 from apps.oms.store import risk as risk_store
 from apps.oms.store.boundary import Connection
+from apps.oms.store.records import LimitValues
 
 QUOTE_MAX_AGE = timedelta(seconds=10)
 
 
-def limits_from_row(values: dict[str, Any] | None) -> RiskLimits:
-    if not values:
+def limits_from_row(values: LimitValues | None) -> RiskLimits:
+    if values is None:
         return RiskLimits()
-    allow = values.get("symbol_allowlist")
+    allow = values.symbol_allowlist
     return RiskLimits(
-        max_open_positions=values.get("max_open_positions"),
-        max_open_positions_per_symbol=values.get("max_open_positions_per_symbol"),
-        max_order_qty=values.get("max_order_qty"),
-        max_order_notional=values.get("max_order_notional"),
-        min_order_notional=values.get("min_order_notional"),
-        max_position_notional=values.get("max_position_notional"),
-        max_open_orders_per_symbol=values.get("max_open_orders_per_symbol"),
-        daily_loss_limit=values.get("daily_loss_limit"),
+        max_open_positions=values.max_open_positions,
+        max_open_positions_per_symbol=values.max_open_positions_per_symbol,
+        max_order_qty=values.max_order_qty,
+        max_order_notional=values.max_order_notional,
+        min_order_notional=values.min_order_notional,
+        max_position_notional=values.max_position_notional,
+        max_open_orders_per_symbol=values.max_open_orders_per_symbol,
+        daily_loss_limit=values.daily_loss_limit,
         symbol_allowlist=None if allow is None else frozenset(allow),
     )
 
 
-def reads_counters(limits: dict[int, dict[str, Any]], strategy_id: int) -> bool:
+def reads_counters(limits: dict[int, LimitValues], strategy_id: int) -> bool:
     """Whether `risk_scopes` will count open positions and orders for an order of
     `strategy_id` (a scope with any limit set; `_scope`)."""
     names = (0, strategy_id) if strategy_id > 0 else (0,)
@@ -81,7 +81,7 @@ async def risk_scopes(
     position_qty: Decimal,
     now: datetime,
     account_allow_new: bool | None = None,
-    limits: dict[int, dict[str, Any]] | None = None,
+    limits: dict[int, LimitValues] | None = None,
     out_of_sync: bool = False,
 ) -> list[RiskScope]:
     """The account scope, plus the strategy scope when the order is attributed to one.

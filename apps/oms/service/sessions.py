@@ -21,6 +21,7 @@ from apps.oms.service.auth import AuthGuard
 from apps.oms.store import audit, identity
 from apps.oms.store.audit import Actor
 from apps.oms.store.boundary import Connection
+from apps.oms.store.records import KeyRecord
 from apps.oms.store.store import Store
 
 
@@ -48,13 +49,13 @@ def merge_grants(grants: list[dict[int, AccountFlags]]) -> dict[int, AccountFlag
 async def _grants_for_token(
     conn: Connection, user_id: int, api_key_id: int | None
 ) -> tuple[dict[int, AccountFlags], int | None]:
-    keys = [k for k in await identity.list_api_keys(conn, user_id=user_id)
-            if identity_admin.key_out(k)["usable"]]  # fmt: skip
+    now = utcnow()
+    keys = [k for k in await identity.list_api_keys(conn, user_id=user_id) if k.usable(now)]
     if api_key_id is not None:
-        if api_key_id not in {int(k["id"]) for k in keys}:
+        if api_key_id not in {k.api_key_id for k in keys}:
             raise NotFound(f"API key {api_key_id} is not an active key of this user")
         return await identity.permissions_of_key(conn, api_key_id), api_key_id
-    per_key = [await identity.permissions_of_key(conn, int(k["id"])) for k in keys]
+    per_key = [await identity.permissions_of_key(conn, k.api_key_id) for k in keys]
     return merge_grants(per_key), None
 
 
@@ -75,13 +76,13 @@ async def login(
     guard.check(address, scope)
     async with store.read() as conn:
         user = await identity.find_user_by_name(conn, user_name)
-    stored = None if user is None else user["password_hash"]
+    stored = None if user is None else user.password_hash
     ok = await asyncio.to_thread(verify_password, password, stored)
-    if user is None or not ok or user["status"] != "active":
+    if user is None or not ok or user.status != "active":
         async with store.transaction() as conn:
             await audit.record(
                 conn, Actor(None, None, address), action="login_failed", target_type="user",
-                target_id=None if user is None else int(user["id"]),
+                target_id=None if user is None else user.user_id,
                 after={"user_name": user_name[:100]},
             )  # fmt: skip
         guard.failed(address, scope, "bad_password")
@@ -90,9 +91,9 @@ async def login(
     plain = generate_api_key()
     expires_at = identity_admin.login_expiry(token_hours)
     async with store.transaction() as conn:
-        grants, source_key = await _grants_for_token(conn, int(user["id"]), api_key_id)
+        grants, source_key = await _grants_for_token(conn, user.user_id, api_key_id)
         token_id = await identity.insert_api_key(
-            conn, user_id=int(user["id"]), key_hash=hash_api_key(plain, pepper),
+            conn, user_id=user.user_id, key_hash=hash_api_key(plain, pepper),
             key_prefix=display_prefix(plain), label="login", kind="login_token",
             expires_at=expires_at,
         )  # fmt: skip
@@ -101,14 +102,14 @@ async def login(
                 conn, api_key_id=token_id, account_id=account_id, flags=flags
             )
         await audit.record(
-            conn, Actor(int(user["id"]), token_id, address), action="login",
-            target_type="user", target_id=int(user["id"]),
+            conn, Actor(user.user_id, token_id, address), action="login",
+            target_type="user", target_id=user.user_id,
             after={"token_id": token_id, "source_api_key_id": source_key,
                    "expires_at": iso_z(expires_at)},
         )  # fmt: skip
     return {
         "ok": True, "token": plain, "token_type": "api_key", "api_key_id": token_id,
-        "user_id": int(user["id"]), "role": user["role"], "expires_at": iso_z(expires_at),
+        "user_id": user.user_id, "role": user.role, "expires_at": iso_z(expires_at),
     }  # fmt: skip
 
 
@@ -129,9 +130,9 @@ async def logout(store: Store, principal: Principal, actor: Actor) -> dict[str, 
 # --- the caller's own user -------------------------------------------------------------------
 
 
-async def own_key(conn: Connection, principal: Principal, api_key_id: int) -> dict[str, Any]:
+async def own_key(conn: Connection, principal: Principal, api_key_id: int) -> KeyRecord:
     row = await identity.get_api_key_info(conn, api_key_id)
-    if row is None or int(row["user_id"]) != principal.user_id:
+    if row is None or row.user_id != principal.user_id:
         raise NotFound(f"API key {api_key_id} not found", code="not_found")
     return row
 
@@ -141,8 +142,8 @@ async def change_password(
 ) -> dict[str, Any]:
     async with store.read() as conn:
         user = await identity_admin.require_user(conn, principal.user_id)
-    if user["password_hash"] is not None and not await asyncio.to_thread(
-        verify_password, current or "", user["password_hash"]
+    if user.password_hash is not None and not await asyncio.to_thread(
+        verify_password, current or "", user.password_hash
     ):
         raise AuthenticationFailed("the current password is wrong", code="invalid_credentials")
     async with store.transaction() as conn:

@@ -13,19 +13,20 @@ from typing import Any, Literal
 from apps.oms.service.acceptance import Accepted, Ctx
 from apps.oms.service.command_models import plain_json
 from apps.oms.store import strategies as strategy_store
+from apps.oms.store.records import StrategyLink
 
 Scope = Literal["account", "strategy"]
 
 
-def note_strategy_link(ctx: Ctx, strategy_id: int, link: dict[str, Any] | None) -> None:
+def note_strategy_link(ctx: Ctx, strategy_id: int, link: StrategyLink | None) -> None:
     """Remember a strategy's shadow flag already read during acceptance (saves a query)."""
-    ctx.extra.setdefault("strategy_shadow", {})[strategy_id] = bool(link and link.get("shadow"))
+    ctx.extra.setdefault("strategy_shadow", {})[strategy_id] = link is not None and link.shadow
 
 
 async def shadow_scope(ctx: Ctx, strategy_id: int) -> Scope | None:
     """`account` when the account is in shadow mode, `strategy` when the order's strategy is
     (on this account), else None."""
-    if ctx.account.get("shadow"):
+    if ctx.account.shadow:
         return "account"
     if strategy_id <= 0:
         return None

@@ -34,6 +34,7 @@ from apps.oms.service.signal_models import Signal, parse_signal
 from apps.oms.store import accounts as account_store
 from apps.oms.store import signals as signal_store
 from apps.oms.store.boundary import Connection, IntegrityError
+from apps.oms.store.records import AccountRecord
 from apps.oms.store.store import Store
 
 Auth = Literal["api_key", "signature"]
@@ -168,9 +169,9 @@ async def receive(
         await _check_new(conn, account_id, signal)
         quote = None
         if signal.order_type == "market" and (signal.notional or signal.tp_pct or signal.sl_pct):
-            quote = await reference_price(conn, account["exchange_id"], signal.symbol, utcnow())
+            quote = await reference_price(conn, account.exchange_id, signal.symbol, utcnow())
     if quote is None:
-        quote = profile(account["exchange_id"]).start_price(signal.symbol)
+        quote = profile(account.exchange_id).start_price(signal.symbol)
     row = _row(account_id, signal, principal, auth)
     try:
         accepted, row_id = await _accept(store, principal, account, signal, quote, row)
@@ -190,11 +191,11 @@ async def receive(
 
 
 async def _accept(
-    store: Store, principal: Principal, account: dict[str, Any], signal: Signal,
+    store: Store, principal: Principal, account: AccountRecord, signal: Signal,
     quote: Decimal | None, row: dict[str, Any],
 ) -> tuple[Accepted, int]:  # fmt: skip
     try:
-        payload = SendOrder.model_validate(order_payload(signal, account["exchange_id"], quote))
+        payload = SendOrder.model_validate(order_payload(signal, account.exchange_id, quote))
     except DomainError as exc:
         raise domain_to_oms(exc) from exc
     except ValidationError as exc:
@@ -202,7 +203,7 @@ async def _accept(
         where = ".".join(str(p) for p in first["loc"])
         raise ValidationFailed(f"order from the signal: {where}: {first['msg']}") from exc
     request_id = None if signal.signal_id is None else f"signal:{signal.signal_id}"
-    envelope = CommandEnvelope(account_id=int(account["id"]), command="send_order",
+    envelope = CommandEnvelope(account_id=account.account_id, command="send_order",
                                request_id=request_id, payload={})  # fmt: skip
     written: list[int] = []
 

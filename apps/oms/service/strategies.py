@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+from dataclasses import fields
 from typing import Any
 
 from apps.oms.clock import iso_z, utcnow
@@ -14,7 +16,25 @@ from apps.oms.store import risk as risk_store
 from apps.oms.store import strategies as strategy_store
 from apps.oms.store.audit import Actor
 from apps.oms.store.boundary import IntegrityError
+from apps.oms.store.records import LimitValues, StrategyAccount, StrategyRecord
 from apps.oms.store.store import Store
+
+
+def strategy_out(
+    row: StrategyRecord, accounts: Iterable[StrategyAccount] | None = None
+) -> dict[str, Any]:
+    """A strategy on the wire, with its links (`accounts`: only those given)."""
+    return {
+        "strategy_id": row.strategy_id,
+        "name": row.name,
+        "client_strategy_id": row.client_strategy_id,
+        "status": row.status,
+        "created_at": iso_z(row.created_at),
+        "accounts": [
+            {"account_id": a.account_id, "allow_new_positions": a.allow_new_positions}
+            for a in (row.accounts if accounts is None else accounts)
+        ],
+    }
 
 
 async def list_strategies(store: Store, principal: Principal) -> dict[str, Any]:
@@ -23,10 +43,10 @@ async def list_strategies(store: Store, principal: Principal) -> dict[str, Any]:
         rows = await strategy_store.list_for_accounts(conn, visible)
     items = []
     for row in rows:
-        accounts = [a for a in row["accounts"] if visible is None or a["account_id"] in visible]
-        accounts = [a for a in accounts if _sees(principal, a["account_id"], row["strategy_id"])]
+        accounts = [a for a in row.accounts if visible is None or a.account_id in visible]
+        accounts = [a for a in accounts if _sees(principal, a.account_id, row.strategy_id)]
         if accounts:
-            items.append({**row, "accounts": accounts, "created_at": iso_z(row["created_at"])})
+            items.append(strategy_out(row, accounts))
     return {"items": items}
 
 
@@ -81,13 +101,19 @@ async def get_limits(store: Store, principal: Principal, account_id: int) -> dic
         limits = await risk_store.get_limits(conn, account_id)
     return {
         "account_id": account_id,
-        "account": {k: wire_value(v) for k, v in limits.get(0, {}).items()},
-        "strategies": {
-            str(s): {k: wire_value(v) for k, v in values.items()}
-            for s, values in sorted(limits.items())
-            if s != 0
-        },
+        "account": limits_out(limits.get(0)),
+        "strategies": {str(s): limits_out(values) for s, values in sorted(limits.items()) if s},
     }
+
+
+def limits_out(values: LimitValues | None) -> dict[str, Any]:
+    """One scope's limits on the wire, every column in table order ({} without a row)."""
+    if values is None:
+        return {}
+    out = {f.name: wire_value(getattr(values, f.name)) for f in fields(LimitValues)}
+    allow = values.symbol_allowlist
+    out["symbol_allowlist"] = None if allow is None else list(allow)
+    return out
 
 
 async def put_limits(
@@ -112,7 +138,7 @@ async def put_limits(
             action="set_risk_limits",
             target_type="account",
             target_id=account_id,
-            before=None if before is None else {k: wire_value(v) for k, v in before.items()},
+            before=None if before is None else limits_out(before),
             after={"strategy_id": strategy_id, **{k: wire_value(v) for k, v in values.items()}},
             comment=comment,
         )

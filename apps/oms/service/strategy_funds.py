@@ -34,6 +34,7 @@ from apps.oms.store import allocations as allocation_store
 from apps.oms.store import margins
 from apps.oms.store.accounts import get_account
 from apps.oms.store.boundary import Connection
+from apps.oms.store.records import AccountState
 from apps.oms.store.store import Store
 
 
@@ -56,17 +57,17 @@ class TermsBook:
         )  # fmt: skip
 
 
-async def terms_book(conn: Connection, account: Mapping[str, Any]) -> TermsBook:
-    exchange_id = str(account["exchange_id"])
+async def terms_book(conn: Connection, account: AccountState) -> TermsBook:
+    exchange_id = account.exchange_id
     if not profile(exchange_id).wallet_in_store:
         return TermsBook(exchange_id, 1, {})
-    leverage, leverages = await margins.paper_leverages(conn, int(account["id"]))
+    leverage, leverages = await margins.paper_leverages(conn, account.account_id)
     return TermsBook(exchange_id, leverage or 1, leverages)  # 0: no venue row yet
 
 
 async def load_funds(
     conn: Connection,
-    account: Mapping[str, Any],
+    account: AccountState,
     strategy_ids: Iterable[int],
     allocation: Mapping[str, Any],
     terms: TermsBook,
@@ -75,7 +76,7 @@ async def load_funds(
     """One strategy's (or several's, summed) funds from the store: realised PnL and fees of its
     deals, its open positions and its open orders (an unpriced one at the reference price;
     skipped when there is none)."""
-    account_id, ids = int(account["id"]), list(strategy_ids)
+    account_id, ids = account.account_id, list(strategy_ids)
     realized: dict[str, Decimal] = {}
     for symbol, fee_currency, pnl, fee in await allocation_store.deal_sums(conn, account_id, ids):
         settle = terms.of(symbol).quote
@@ -90,7 +91,7 @@ async def load_funds(
     for r in await allocation_store.open_orders_of(conn, account_id, ids):
         price = r["price"] or r["trigger_price"] or r["stop_price"]
         if price is None:
-            price = await reference_price(conn, str(account["exchange_id"]), r["symbol"], now)
+            price = await reference_price(conn, account.exchange_id, r["symbol"], now)
         remaining = r["qty"] - r["filled_qty"]
         if price is not None and remaining > 0:
             reserves.append(Reserve(Side(r["side"]), remaining, price, terms.of(r["symbol"]),
@@ -185,7 +186,7 @@ async def restricted_funding_history(
         account = await get_account(conn, account_id)
         symbol = str(bound["symbol"]) if bound.get("symbol") else None
         rows = await allocation_store.funding_deals(conn, account_id, ids, symbol)
-    terms = TermsBook(str(account["exchange_id"]) if account else "", 1, {})
+    terms = TermsBook(account.exchange_id if account else "", 1, {})
     items = []
     for deal_id, symbol, pnl, executed_at, trade_id in rows:
         ms = int(executed_at.timestamp() * 1000)
@@ -225,7 +226,7 @@ async def check_allocation(
         return
     await ctx.write_held()
     if price is None:
-        price = await reference_price(ctx.conn, str(ctx.account["exchange_id"]), symbol, ctx.now)
+        price = await reference_price(ctx.conn, ctx.account.exchange_id, symbol, ctx.now)
     if price is None:
         raise RiskBlocked(
             "no_reference_price", "no price to value the order against the strategy's allocation",

@@ -240,15 +240,15 @@ async def _wait(store: Store, items: list[Item], seconds: float) -> None:
             rows = await command_store.statuses(conn, list(pending))
         for command_id, row in rows.items():
             item = pending[command_id]
-            item.status = row["status"]
-            if row["status"] in command_store.TERMINAL:
+            item.status = row.status
+            if row.terminal:
                 del pending[command_id]
-                if row["status"] == "failed":
-                    code = row["error_code"] or "internal_error"
+                if row.status == "failed":
+                    code = row.error_code or "internal_error"
                     item.ok, item.http_status = False, EXECUTION_STATUS.get(code, 409)
                     item.error = {
                         "code": code,
-                        "message": row["error_message"] or "",
+                        "message": row.error_message or "",
                         "details": {},
                     }
     for item in pending.values():

@@ -10,6 +10,13 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from apps.oms.clock import utcnow
 from apps.oms.store import direct
+from apps.oms.store.records import (
+    AccountConfig,
+    AccountRecord,
+    StoredCredentials,
+    account_config,
+    account_record,
+)
 from apps.oms.store.tables import (
     account_credentials,
     account_leases,
@@ -84,13 +91,14 @@ def _account_query() -> Any:
 ACCOUNT = _account_query().where(accounts.c.id == bindparam("b_account"))
 
 
-async def get_account(conn: AsyncConnection, account_id: int) -> dict[str, Any] | None:
-    return await direct.fetch_one(conn, ACCOUNT, {"b_account": account_id})
+async def get_account(conn: AsyncConnection, account_id: int) -> AccountRecord | None:
+    row = await direct.fetch_one(conn, ACCOUNT, {"b_account": account_id})
+    return None if row is None else account_record(row)
 
 
 async def list_accounts(
     conn: AsyncConnection, account_ids: Iterable[int] | None
-) -> list[dict[str, Any]]:
+) -> list[AccountRecord]:
     """Accounts by id (all of them when `account_ids` is None), ordered by id."""
     query = _account_query().order_by(accounts.c.id)
     if account_ids is not None:
@@ -98,7 +106,7 @@ async def list_accounts(
         if not ids:
             return []
         query = query.where(accounts.c.id.in_(ids))
-    return [dict(r) for r in (await conn.execute(query)).mappings()]
+    return [account_record(r) for r in (await conn.execute(query)).mappings()]
 
 
 async def set_testnet(conn: AsyncConnection, account_id: int, enabled: bool) -> None:
@@ -152,25 +160,37 @@ async def get_credentials(conn: AsyncConnection, account_id: int) -> dict[str, s
     return {"api_key": row.api_key, "secret": row.secret, "passphrase": row.passphrase}
 
 
-async def all_credentials(conn: AsyncConnection) -> list[dict[str, Any]]:
-    rows = await conn.execute(select(account_credentials))
-    return [dict(r) for r in rows.mappings()]
+async def all_credentials(conn: AsyncConnection) -> list[StoredCredentials]:
+    c = account_credentials.c
+    rows = await conn.execute(select(c.account_id, c.api_key, c.secret, c.passphrase))
+    return [StoredCredentials(int(r.account_id), r.api_key, r.secret, r.passphrase) for r in rows]
 
 
-async def update_account(conn: AsyncConnection, account_id: int, **values: Any) -> None:
-    await conn.execute(
-        update(accounts).where(accounts.c.id == account_id).values(**values, updated_at=utcnow())
-    )
+async def update_account(
+    conn: AsyncConnection,
+    account_id: int,
+    *,
+    label: str | None = None,
+    config: dict[str, Any] | None = None,
+) -> None:
+    """Change the account's label and/or venue configuration (None: unchanged)."""
+    values: dict[str, object] = {"updated_at": utcnow()}
+    if label is not None:
+        values["label"] = label
+    if config is not None:
+        values["config"] = config
+    await conn.execute(update(accounts).where(accounts.c.id == account_id).values(values))
 
 
-async def get_venue_config(conn: AsyncConnection, account_id: int) -> dict[str, Any] | None:
-    """`exchange_id` and `config` of an account (None if it does not exist)."""
-    query = select(accounts.c.exchange_id, accounts.c.config).where(accounts.c.id == account_id)
+CONFIG_COLUMNS = (accounts.c.id, accounts.c.exchange_id, accounts.c.position_mode,
+                  accounts.c.status, accounts.c.is_testnet, accounts.c.is_live, accounts.c.config)
+
+
+async def get_venue_config(conn: AsyncConnection, account_id: int) -> AccountConfig | None:
+    """The account's own row and venue configuration (None if it does not exist)."""
+    query = select(*CONFIG_COLUMNS).where(accounts.c.id == account_id)
     row = (await conn.execute(query)).mappings().first()
-    if row is None:
-        return None
-    config = row["config"]
-    return {"exchange_id": row["exchange_id"], "config": config if isinstance(config, dict) else {}}
+    return None if row is None else account_config(row)
 
 
 async def all_ids(conn: AsyncConnection) -> list[int]:
@@ -191,7 +211,7 @@ async def accounts_with_open_positions(
     return [int(r[0]) for r in rows]
 
 
-async def account_row(conn: AsyncConnection, account_id: int) -> dict[str, Any]:
+async def account_row(conn: AsyncConnection, account_id: int) -> AccountConfig:
     """The account's own row (no joined state); `NoResultFound` if there is none."""
-    row = (await conn.execute(select(accounts).where(accounts.c.id == account_id))).mappings()
-    return dict(row.one())
+    query = select(*CONFIG_COLUMNS).where(accounts.c.id == account_id)
+    return account_config((await conn.execute(query)).mappings().one())

@@ -11,43 +11,36 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from apps.oms.store import direct
 from apps.oms.store.many import insert_returning_ids, update_by_id_later
+from apps.oms.store.records import (
+    TERMINAL,
+    CommandRecord,
+    CommandStatus,
+    NewCommand,
+    command_record,
+    command_status,
+)
 from apps.oms.store.tables import commands
 
-TERMINAL = ("completed", "failed", "canceled")
 INSERT = insert(commands)
 
 
-def command_values(
-    *,
-    account_id: int,
-    command_type: str,
-    request_id: str | None,
-    client_order_id: str | None,
-    content_hash: str,
-    payload: dict[str, Any],
-    api_key_id: int | None,
-    user_id: int | None,
-    now: datetime,
-    status: str = "queued",
-    result: dict[str, Any] | None = None,
-    error_code: str | None = None,
-    error_message: str | None = None,
-) -> dict[str, Any]:
+def command_values(command: NewCommand) -> dict[str, Any]:
     """A new command's row (every column but `id` and `order_id`: rows inserted together must
     have the same keys)."""
+    now, status = command.created_at, command.status
     return {
-        "account_id": account_id,
-        "command_type": command_type,
-        "request_id": request_id,
-        "client_order_id": client_order_id,
-        "content_hash": content_hash,
-        "payload": payload,
+        "account_id": command.account_id,
+        "command_type": command.command_type,
+        "request_id": command.request_id,
+        "client_order_id": command.client_order_id,
+        "content_hash": command.content_hash,
+        "payload": command.payload,
         "status": status,
-        "result": result,
-        "error_code": error_code,
-        "error_message": error_message,
-        "api_key_id": api_key_id,
-        "user_id": user_id,
+        "result": command.result,
+        "error_code": command.error_code,
+        "error_message": command.error_message,
+        "api_key_id": command.api_key_id,
+        "user_id": command.user_id,
         "attempts": 0,
         "created_at": now,
         "updated_at": now,
@@ -55,15 +48,15 @@ def command_values(
     }
 
 
-async def insert_command(conn: AsyncConnection, **values: Any) -> int:
-    """Insert one command (keyword arguments of `command_values`); returns its id."""
-    return await direct.insert_row(conn, INSERT, command_values(**values))
+async def insert_command(conn: AsyncConnection, command: NewCommand) -> int:
+    """Insert one command; returns its id."""
+    return await direct.insert_row(conn, INSERT, command_values(command))
 
 
-async def insert_commands(conn: AsyncConnection, rows: list[dict[str, Any]]) -> list[int]:
-    """Insert command rows (`command_values`), ids in row order, in one statement where the
-    dialect can (`many.insert_returning_ids`)."""
-    return await insert_returning_ids(conn, commands, rows)
+async def insert_commands(conn: AsyncConnection, new: list[NewCommand]) -> list[int]:
+    """Insert commands, ids in list order, in one statement where the dialect can
+    (`many.insert_returning_ids`)."""
+    return await insert_returning_ids(conn, commands, [command_values(c) for c in new])
 
 
 SET_ORDER_ID = update(commands).where(commands.c.id == bindparam("b_id"))
@@ -86,7 +79,7 @@ async def set_order_ids(conn: AsyncConnection, order_ids: dict[int, int]) -> Non
 
 async def find_by_request_id(
     conn: AsyncConnection, account_id: int, request_id: str
-) -> dict[str, Any] | None:
+) -> CommandRecord | None:
     row = (
         (
             await conn.execute(
@@ -98,14 +91,14 @@ async def find_by_request_id(
         .mappings()
         .first()
     )
-    return dict(row) if row else None
+    return command_record(row) if row else None
 
 
-async def get_command(conn: AsyncConnection, command_id: int) -> dict[str, Any] | None:
+async def get_command(conn: AsyncConnection, command_id: int) -> CommandRecord | None:
     row = (
         (await conn.execute(select(commands).where(commands.c.id == command_id))).mappings().first()
     )
-    return dict(row) if row else None
+    return command_record(row) if row else None
 
 
 async def cancel_queued(conn: AsyncConnection, command_id: int, now: datetime) -> bool:
@@ -118,7 +111,7 @@ async def cancel_queued(conn: AsyncConnection, command_id: int, now: datetime) -
     return bool(result.rowcount)
 
 
-async def statuses(conn: AsyncConnection, command_ids: Sequence[int]) -> dict[int, dict[str, Any]]:
+async def statuses(conn: AsyncConnection, command_ids: Sequence[int]) -> dict[int, CommandStatus]:
     """Status, error and result of several commands (for wait=completed)."""
     if not command_ids:
         return {}
@@ -132,7 +125,7 @@ async def statuses(conn: AsyncConnection, command_ids: Sequence[int]) -> dict[in
             commands.c.result,
         ).where(commands.c.id.in_(list(command_ids)))
     )
-    return {int(r.id): dict(r._mapping) for r in rows}
+    return {int(r.id): command_status(r._mapping) for r in rows}
 
 
 async def newest_queued(

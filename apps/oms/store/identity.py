@@ -13,6 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from apps.oms.clock import utcnow
 from apps.oms.domain.access import AccountFlags, Role
 from apps.oms.store import auth_version
+from apps.oms.store.records import KeyRecord, UserRecord, key_record, user_record
 from apps.oms.store.tables import api_key_permissions, api_key_strategy_permissions, api_keys, users
 
 FLAG_COLUMNS = (
@@ -57,14 +58,14 @@ async def insert_user(conn: AsyncConnection, *, name: str, role: Role) -> int:
     return user_id
 
 
-async def get_user(conn: AsyncConnection, user_id: int) -> dict[str, Any] | None:
+async def get_user(conn: AsyncConnection, user_id: int) -> UserRecord | None:
     row = (await conn.execute(select(users).where(users.c.id == user_id))).mappings().first()
-    return dict(row) if row else None
+    return user_record(row) if row else None
 
 
-async def find_user_by_name(conn: AsyncConnection, name: str) -> dict[str, Any] | None:
+async def find_user_by_name(conn: AsyncConnection, name: str) -> UserRecord | None:
     row = (await conn.execute(select(users).where(users.c.name == name))).mappings().first()
-    return dict(row) if row else None
+    return user_record(row) if row else None
 
 
 async def insert_api_key(
@@ -228,13 +229,6 @@ async def key_ids_of_user(conn: AsyncConnection, user_id: int) -> list[int]:
     return [int(r.id) for r in rows]
 
 
-async def get_api_key(conn: AsyncConnection, api_key_id: int) -> dict[str, Any] | None:
-    row = (
-        (await conn.execute(select(api_keys).where(api_keys.c.id == api_key_id))).mappings().first()
-    )
-    return dict(row) if row else None
-
-
 async def upsert_permission(
     conn: AsyncConnection, *, api_key_id: int, account_id: int, flags: AccountFlags
 ) -> None:
@@ -311,13 +305,10 @@ def _grants(rows: Iterable[Any], *, account_key: str) -> dict[int, AccountFlags]
     }
 
 
-async def list_users(conn: AsyncConnection, *, limit: int = 1000) -> list[dict[str, Any]]:
-    rows = await conn.execute(
-        select(users.c.id, users.c.name, users.c.role, users.c.status, users.c.created_at)
-        .order_by(users.c.id)
-        .limit(limit)
-    )
-    return [dict(r) for r in rows.mappings()]
+async def list_users(conn: AsyncConnection, *, limit: int = 5000) -> list[UserRecord]:
+    """Users, oldest first."""
+    rows = await conn.execute(select(users).order_by(users.c.id).limit(limit))
+    return [user_record(r) for r in rows.mappings()]
 
 
 async def update_user(conn: AsyncConnection, user_id: int, **values: Any) -> None:
@@ -357,7 +348,7 @@ async def list_api_keys(
     user_id: int | None = None,
     kind: str | None = "api_key",
     limit: int = 5000,
-) -> list[dict[str, Any]]:
+) -> list[KeyRecord]:
     """Keys (never their hashes) with their user's name and role, oldest first."""
     query = select(*KEY_LIST_COLUMNS).join(users, users.c.id == api_keys.c.user_id)
     if user_id is not None:
@@ -365,17 +356,17 @@ async def list_api_keys(
     if kind is not None:
         query = query.where(api_keys.c.kind == kind)
     rows = await conn.execute(query.order_by(api_keys.c.id).limit(limit))
-    return [dict(r) for r in rows.mappings()]
+    return [key_record(r) for r in rows.mappings()]
 
 
-async def get_api_key_info(conn: AsyncConnection, api_key_id: int) -> dict[str, Any] | None:
+async def get_api_key_info(conn: AsyncConnection, api_key_id: int) -> KeyRecord | None:
     query = (
         select(*KEY_LIST_COLUMNS)
         .join(users, users.c.id == api_keys.c.user_id)
         .where(api_keys.c.id == api_key_id)
     )
     row = (await conn.execute(query)).mappings().first()
-    return dict(row) if row else None
+    return key_record(row) if row else None
 
 
 async def delete_permission(conn: AsyncConnection, api_key_id: int, account_id: int) -> None:
@@ -384,23 +375,6 @@ async def delete_permission(conn: AsyncConnection, api_key_id: int, account_id: 
         await conn.execute(
             delete(table).where(table.c.api_key_id == api_key_id, table.c.account_id == account_id)
         )
-
-
-async def list_users_full(conn: AsyncConnection, *, limit: int = 5000) -> list[dict[str, Any]]:
-    rows = await conn.execute(
-        select(
-            users.c.id,
-            users.c.name,
-            users.c.role,
-            users.c.status,
-            users.c.password_hash.is_not(None).label("has_password"),
-            users.c.created_at,
-            users.c.updated_at,
-        )
-        .order_by(users.c.id)
-        .limit(limit)
-    )
-    return [dict(r) for r in rows.mappings()]
 
 
 class RawKeyRows:

@@ -11,6 +11,7 @@ from sqlalchemy import Executable, bindparam, func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from apps.oms.store import direct
+from apps.oms.store.records import AccountState, LimitValues, account_state, limit_values
 from apps.oms.store.tables import (
     account_risk_state,
     accounts,
@@ -54,8 +55,6 @@ ACCEPTANCE_STATE = (
     .outerjoin(risk_limits, risk_limits.c.account_id == accounts.c.id)
     .where(accounts.c.id.in_(bindparam("b_accounts", expanding=True)))
 )  # fmt: skip
-ACCOUNT_FIELDS = ("id", "exchange_id", "position_mode", "status", "allow_new_positions",
-                  "out_of_sync_blocks", "shadow")
 
 
 # what the worker's re-check reads of several accounts, in one statement: status and risk state
@@ -78,7 +77,7 @@ class RecheckState:
     blocked: bool
     allow_new_positions: bool
     out_of_sync_blocks: bool
-    limits: dict[int, dict[str, Any]]
+    limits: dict[int, LimitValues]
 
 
 UNKNOWN_ACCOUNT = RecheckState(False, True, False, {})
@@ -99,10 +98,10 @@ def recheck_read(account_ids: list[int]) -> tuple[Executable, dict[str, Any]]:
 def recheck_states_of(
     account_ids: list[int], rows: list[dict[str, Any]]
 ) -> dict[int, RecheckState]:
-    limits: dict[int, dict[int, dict[str, Any]]] = {int(r["id"]): {} for r in rows}
+    limits: dict[int, dict[int, LimitValues]] = {int(r["id"]): {} for r in rows}
     for r in rows:
         if r["strategy_id"] is not None:
-            limits[int(r["id"])][int(r["strategy_id"])] = {c: r[c] for c in LIMIT_COLUMNS}
+            limits[int(r["id"])][int(r["strategy_id"])] = limit_values(r)
     found = {
         int(r["id"]): RecheckState(
             blocked=r["status"] == "blocked",
@@ -116,7 +115,7 @@ def recheck_states_of(
     return {a: found.get(a, UNKNOWN_ACCOUNT) for a in account_ids}
 
 
-AcceptanceState = tuple[dict[str, Any] | None, dict[int, dict[str, Any]]]
+AcceptanceState = tuple[AccountState | None, dict[int, LimitValues]]
 
 
 async def acceptance_state(conn: AsyncConnection, account_id: int) -> AcceptanceState:
@@ -136,17 +135,16 @@ async def acceptance_states(
         account_id = int(r["id"])
         account, limits = found[account_id]
         if account is None:
-            account = {f: r[f] for f in ACCOUNT_FIELDS}
-            found[account_id] = (account, limits)
+            found[account_id] = (account_state(r), limits)
         if r["strategy_id"] is not None:
-            limits[int(r["strategy_id"])] = {c: r[c] for c in LIMIT_COLUMNS}
+            limits[int(r["strategy_id"])] = limit_values(r)
     return found
 
 
-async def get_limits(conn: AsyncConnection, account_id: int) -> dict[int, dict[str, Any]]:
+async def get_limits(conn: AsyncConnection, account_id: int) -> dict[int, LimitValues]:
     """strategy_id (0 = account) → limit values."""
     rows = await conn.execute(LIMITS, {"b_account": account_id})
-    return {int(r["strategy_id"]): {c: r[c] for c in LIMIT_COLUMNS} for r in rows.mappings()}
+    return {int(r["strategy_id"]): limit_values(r) for r in rows.mappings()}
 
 
 async def put_limits(

@@ -4,17 +4,23 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from datetime import datetime
-from typing import Any
 
 from sqlalchemy import insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from apps.oms.store.records import (
+    Row,
+    StrategyAccount,
+    StrategyLink,
+    StrategyRecord,
+    strategy_link,
+)
 from apps.oms.store.tables import strategies, strategy_accounts
 
 
 async def get_link(
     conn: AsyncConnection, strategy_id: int, account_id: int
-) -> dict[str, Any] | None:
+) -> StrategyLink | None:
     """The strategy (with its status) linked to the account, with the link's allow flag."""
     row = (
         (
@@ -33,7 +39,7 @@ async def get_link(
         .mappings()
         .first()
     )
-    return dict(row) if row else None
+    return strategy_link(row) if row else None
 
 
 async def create_strategy(
@@ -71,58 +77,62 @@ async def create_strategy(
     return strategy_id
 
 
+STRATEGY_COLUMNS = (strategies.c.id, strategies.c.name, strategies.c.client_strategy_id,
+                    strategies.c.status, strategies.c.created_at)
+
+
 async def list_for_accounts(
     conn: AsyncConnection, account_ids: Iterable[int] | None
-) -> list[dict[str, Any]]:
-    """Strategies with their linked account ids (all when `account_ids` is None)."""
+) -> list[StrategyRecord]:
+    """Strategies linked to the accounts, with those links (all strategies with a link, and
+    all their links, when `account_ids` is None), in id order."""
     query = select(
-        strategies.c.id,
-        strategies.c.name,
-        strategies.c.client_strategy_id,
-        strategies.c.status,
-        strategies.c.created_at,
-        strategy_accounts.c.account_id,
-        strategy_accounts.c.allow_new_positions,
+        *STRATEGY_COLUMNS, strategy_accounts.c.account_id, strategy_accounts.c.allow_new_positions
     ).join(strategy_accounts, strategy_accounts.c.strategy_id == strategies.c.id)
     if account_ids is not None:
         query = query.where(strategy_accounts.c.account_id.in_(sorted(set(account_ids))))
-    by_id: dict[int, dict[str, Any]] = {}
-    for row in (await conn.execute(query.order_by(strategies.c.id))).mappings():
-        item = by_id.setdefault(
-            int(row["id"]),
-            {
-                "strategy_id": int(row["id"]),
-                "name": row["name"],
-                "client_strategy_id": row["client_strategy_id"],
-                "status": row["status"],
-                "created_at": row["created_at"],
-                "accounts": [],
-            },
-        )
-        item["accounts"].append(
-            {
-                "account_id": int(row["account_id"]),
-                "allow_new_positions": bool(row["allow_new_positions"]),
-            }
-        )
-    return list(by_id.values())
+    rows = (await conn.execute(query.order_by(strategies.c.id))).mappings()
+    by_id: dict[int, tuple[Row, list[StrategyAccount]]] = {}
+    for row in rows:
+        _, links = by_id.setdefault(int(row["id"]), (row, []))
+        links.append(StrategyAccount(int(row["account_id"]), bool(row["allow_new_positions"])))
+    return [_strategy(row, links) for row, links in by_id.values()]
 
 
-async def get_strategy(conn: AsyncConnection, strategy_id: int) -> dict[str, Any] | None:
-    row = (
-        (await conn.execute(select(strategies).where(strategies.c.id == strategy_id)))
-        .mappings()
-        .first()
-    )
-    return dict(row) if row else None
+def _strategy(row: Row, links: Iterable[StrategyAccount]) -> StrategyRecord:
+    client = row["client_strategy_id"]
+    return StrategyRecord(int(row["id"]), str(row["name"]),
+                          None if client is None else int(client), str(row["status"]),
+                          row["created_at"], tuple(links))  # fmt: skip
+
+
+async def get_strategy(conn: AsyncConnection, strategy_id: int) -> StrategyRecord | None:
+    """The strategy and all its links (None: no such strategy)."""
+    query = select(*STRATEGY_COLUMNS).where(strategies.c.id == strategy_id)
+    row = (await conn.execute(query)).mappings().first()
+    if row is None:
+        return None
+    a = strategy_accounts.c
+    links = await conn.execute(select(a.account_id, a.allow_new_positions)
+                               .where(a.strategy_id == strategy_id).order_by(a.account_id))
+    return _strategy(row, (StrategyAccount(int(r[0]), bool(r[1])) for r in links))
 
 
 async def update_strategy(
-    conn: AsyncConnection, strategy_id: int, values: dict[str, Any], now: datetime
+    conn: AsyncConnection,
+    strategy_id: int,
+    now: datetime,
+    *,
+    name: str | None = None,
+    status: str | None = None,
 ) -> None:
-    await conn.execute(
-        update(strategies).where(strategies.c.id == strategy_id).values(**values, updated_at=now)
-    )
+    """Rename the strategy and/or set its status (None: unchanged)."""
+    values: dict[str, object] = {"updated_at": now}
+    if name is not None:
+        values["name"] = name
+    if status is not None:
+        values["status"] = status
+    await conn.execute(update(strategies).where(strategies.c.id == strategy_id).values(values))
 
 
 async def link_accounts(

@@ -141,11 +141,11 @@ def test_user_key_account_permission_commands(cli_env: str) -> None:
     )
     assert set(account) == {"ok", "account_id", "user_id", "exchange_id", "label", "position_mode"}
     row = on_store(cli_env, lambda c: account_store.get_account(c, account["account_id"]))
-    assert row["is_testnet"]
-    assert not row["is_live"]
+    assert row.is_testnet
+    assert not row.is_live
     cli("set-account-testnet", "--account-id", str(account["account_id"]), "--disabled")
     row = on_store(cli_env, lambda c: account_store.get_account(c, account["account_id"]))
-    assert not row["is_testnet"]
+    assert not row.is_testnet
     restricted = cli(
         "create-api-key",
         "--user-id",
@@ -213,7 +213,7 @@ def test_add_account_takes_the_reference_spelling_of_ccxt_ids(cli_env: str) -> N
         assert out["exchange_id"] == stored
         account_id = out["account_id"]
         row = on_store(cli_env, lambda conn, a=account_id: account_store.get_account(conn, a))
-        assert row["exchange_id"] == stored
+        assert row.exchange_id == stored
 
 
 def test_create_user_defaults_to_the_trader_role(cli_env: str) -> None:
@@ -221,7 +221,7 @@ def test_create_user_defaults_to_the_trader_role(cli_env: str) -> None:
     assert out["role"] == "trader"
     user_id = out["user_id"]
     row = on_store(cli_env, lambda conn: identity.get_user(conn, user_id))
-    assert str(row["role"]) == "trader"
+    assert row.role == "trader"
 
 
 def test_credentials_are_encrypted_and_rotated(

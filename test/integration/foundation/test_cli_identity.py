@@ -60,7 +60,7 @@ def test_keys_grants_strategies_audit_and_risk(cli_env: str) -> None:  # noqa: F
     blocked = cli("set-account-status", "--account-id", str(account), "--status", "blocked",
                   "--comment", "margin call")  # fmt: skip
     assert blocked["status"] == "blocked"
-    assert on_store(cli_env, lambda c: account_store.get_account(c, account))["status"] == (
+    assert on_store(cli_env, lambda c: account_store.get_account(c, account)).status == (
         "blocked")
     denied = cli("allow-new-positions", "--account-id", str(account), "--deny",
                  "--comment", "loss limit")  # fmt: skip

@@ -4,6 +4,7 @@ account's risk limits per strategy (0 = the account's own), on both stores."""
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import fields
 from decimal import Decimal
 
 from sqlalchemy import delete, update
@@ -11,9 +12,16 @@ from sqlalchemy import delete, update
 from apps.oms.clock import utcnow
 from apps.oms.store import accounts as account_store
 from apps.oms.store import risk as risk_store
+from apps.oms.store.records import AccountRecord, AccountState
 from apps.oms.store.tables import account_risk_state, accounts
 
 from .conftest import Harness
+
+
+def state_of(full: AccountRecord | None) -> AccountState:
+    """The acceptance fields of the full account read."""
+    assert full is not None
+    return AccountState(**{f.name: getattr(full, f.name) for f in fields(AccountState)})
 
 
 async def two_scopes_of_limits(h: Harness, account_id: int) -> None:
@@ -33,14 +41,13 @@ async def test_account_and_limits_in_one_read(harness: Callable[..., Harness]) -
         full = await account_store.get_account(conn, acct)
         assert limits == await risk_store.get_limits(conn, acct)
         assert await risk_store.acceptance_state(conn, bare) == (
-            {k: v for k, v in (await account_store.get_account(conn, bare) or {}).items()
-             if k in risk_store.ACCOUNT_FIELDS}, {})
+            state_of(await account_store.get_account(conn, bare)), {})
         assert await risk_store.acceptance_state(conn, 10**9) == (None, {})
     assert full is not None
-    assert account == {k: full[k] for k in risk_store.ACCOUNT_FIELDS}
+    assert account == state_of(full)
     assert set(limits) == {0, 7}
-    assert limits[0]["max_open_positions"] == 2
-    assert limits[7]["daily_loss_limit"] == Decimal(40)
+    assert limits[0].max_open_positions == 2
+    assert limits[7].daily_loss_limit == Decimal(40)
 
 
 async def test_recheck_states_of_several_accounts_in_one_read(

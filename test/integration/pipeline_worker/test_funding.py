@@ -20,6 +20,7 @@ from apps.oms.domain.paper.matching import Venue
 from apps.oms.service.funding import enqueue_due
 from apps.oms.store import books
 from apps.oms.store import commands as command_store
+from apps.oms.store.records import NewCommand
 from apps.oms.store.tables import commands, deals, positions
 
 from .conftest import Harness
@@ -108,10 +109,10 @@ async def test_funding_books_a_cash_deal_per_position_and_moves_the_wallet(
     await h.drain(acct)
     wallet = await usdt(h, acct)
     async with h.store.transaction() as conn:
-        again_id = await command_store.insert_command(
-            conn, account_id=acct, command_type="funding", request_id="funding:again",
+        again_id = await command_store.insert_command(conn, NewCommand(
+            account_id=acct, command_type="funding", request_id="funding:again",
             client_order_id=None, content_hash="x", payload=dict(command["payload"]),
-            api_key_id=None, user_id=None, now=at(FUNDING_MS, 30))  # fmt: skip
+            api_key_id=None, user_id=None, created_at=at(FUNDING_MS, 30)))  # fmt: skip
     await h.drain(acct, housekeeping=False)
     repeated = await h.command(again_id)
     assert repeated["status"] == "completed"

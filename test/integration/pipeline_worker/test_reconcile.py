@@ -170,11 +170,12 @@ async def test_reassign_external_order_rebuilds_positions(
                "target_position_id": None, "actor": {}}
     async with store.transaction() as conn:
         from apps.oms.store import commands as command_store
+        from apps.oms.store.records import NewCommand
 
-        command_id = await command_store.insert_command(
-            conn, account_id=account_id, command_type="reassign", request_id=None,
+        command_id = await command_store.insert_command(conn, NewCommand(
+            account_id=account_id, command_type="reassign", request_id=None,
             client_order_id=None, content_hash="x", payload=payload, api_key_id=None,
-            user_id=None, now=utcnow())
+            user_id=None, created_at=utcnow()))
     await h.drain(account_id)
     row = await h.command(command_id)
     assert row["status"] == "completed", row
