@@ -20,6 +20,7 @@ from apps.oms.ports import FundingVenuePort
 from apps.oms.service.execution.booking import emit_position
 from apps.oms.service.execution.results import finish
 from apps.oms.service.execution.runtime import AccountRuntime, Recorder
+from apps.oms.service.views import wire_value
 from apps.oms.store import books
 from apps.oms.store.positions import open_positions_of, position_from_row
 from apps.oms.store.queue import Claimed
@@ -53,7 +54,7 @@ async def execute_funding(rt: AccountRuntime, cmd: Claimed, stop: asyncio.Event)
             deals = [d for symbol_deals in booked for d in symbol_deals]
             await finish(rec, cmd, result={
                 "funding_ms": funding_ms, "deals": len(deals),
-                "amount": str(sum((Decimal(d["pnl"]) for d in deals), Decimal(0))),
+                "amount": str(sum((Decimal(wire_value(d["pnl"])) for d in deals), Decimal(0))),
             })  # fmt: skip
 
 
