@@ -16,7 +16,7 @@ from typing import Any
 from apps.oms.domain.book import Fill
 from apps.oms.domain.booking import BookedOrder, Booking
 from apps.oms.domain.booking import book_trade as decide
-from apps.oms.domain.enums import PositionState, Side
+from apps.oms.domain.enums import PositionState, Reason, Side
 from apps.oms.domain.fills import Alert, consults_open_positions
 from apps.oms.domain.positions import Position
 from apps.oms.ports import Structure
@@ -39,12 +39,13 @@ def fill_of(trade: Structure) -> Fill:
     )
 
 
-def booked_order(rec: Recorder, row: dict[str, Any]) -> BookedOrder:
-    """The order row as the core takes it (its position by the id it is carried under)."""
+def booked_order(row: dict[str, Any], position_id: int) -> BookedOrder:
+    """The order row as the core takes it (`position_id`: its position by the id the
+    transaction carries it under)."""
     return BookedOrder(
         order_id=int(row["id"]),
         strategy_id=int(row["strategy_id"]),
-        position_id=rec.real(int(row["position_id"])),
+        position_id=position_id,
         side=Side(row["side"]),
         reduce_only=bool(row["reduce_only"]),
         state=state_of(row),
@@ -64,19 +65,21 @@ async def book_trade(
     as it will be stored. `fresh`: the venue made the trade in this transaction, it cannot be
     booked already. Load -> decide (once) -> hold the writes."""
     fill = fill_of(trade)
-    order = booked_order(rec, row)
     acct = rec.rt.account
+    instrument = await rec.rt.instrument(fill.symbol)
+    external = row["reason"] == Reason.EXTERNAL
+    position_id = rec.real(int(row["position_id"]))
     book = await rec.load_book(
-        fill.symbol, [order.position_id], () if fresh else [fill.exchange_trade_id],
-        all_open=consults_open_positions(acct.position_mode, order.external),
+        fill.symbol, [position_id], () if fresh else [fill.exchange_trade_id],
+        all_open=consults_open_positions(acct.position_mode, external),
     )  # fmt: skip
-    booking = decide(book, fill, order, await rec.rt.instrument(fill.symbol), rec, rec.now)
+    booking = decide(book, fill, booked_order(row, position_id), instrument, rec, rec.now)
     if booking.duplicate:
         return row
     rec.store_payload(kind="trade", object_id=fill.exchange_trade_id, payload=trade)
     hold(rec, booking, fill_role(trade))
     if booking.overfilled:
-        await rec.emit("order_overfilled", {"order_id": order.order_id, "qty": str(fill.qty)},
+        await rec.emit("order_overfilled", {"order_id": int(row["id"]), "qty": str(fill.qty)},
                        namespace="risk")  # fmt: skip
     return await write_order(rec, row, booking.order, fee=booking.fee,
                              fee_currency=booking.fee_currency,

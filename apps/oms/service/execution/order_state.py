@@ -81,6 +81,8 @@ async def release_reservation(rec: Recorder, row: dict[str, Any]) -> None:
     # carried by this transaction as it is now, else read and locked (the update is written
     # at the end: an unlocked read could lose a reservation another transaction commits)
     position_id = rec.real(int(row["position_id"]))
+    if position_id <= 0:  # no stored position to give back to (nothing reserved on a new one)
+        return
     book = await rec.load_book(str(row["symbol"]), [position_id], all_open=False)
     position = book.positions.get(position_id)
     if position is None:

@@ -13,9 +13,9 @@ from apps.oms.domain.orders import apply_venue_status, transition
 from apps.oms.ports import Structure
 from apps.oms.service.execution.booking import book_trade
 from apps.oms.service.execution.order_state import state_of, write_order
-from apps.oms.service.execution.runtime import Recorder
+from apps.oms.service.execution.runtime import HeldFinish, Recorder
 from apps.oms.service.views import command_view
-from apps.oms.store import order_records, queue
+from apps.oms.store import order_records
 from apps.oms.store.queue import Claimed
 
 CCXT_STATUS = {
@@ -53,10 +53,6 @@ async def finish(
             return extra
         return {"order": rec.order_view(order), **(extra or {})}
 
-    def values() -> dict[str, Any]:
-        return queue.finish_values(rec.now, status=status, result=rendered(),
-                                   error_code=error_code, error_message=error_message)  # fmt: skip
-
     def view() -> dict[str, Any]:
         return command_view({
             "id": cmd.command_id, "account_id": cmd.account_id,
@@ -68,7 +64,8 @@ async def finish(
             "finished_at": rec.now, "updated_at": rec.now,
         })  # the row as `queue.finish_many` leaves it, without reading it back  # fmt: skip
 
-    rec.finish(cmd.command_id, cmd.epoch, values, f"command_{status}", view)
+    rec.finish(HeldFinish(cmd.command_id, cmd.epoch, status, rendered, error_code, error_message),
+               view)
 
 
 async def adopt(

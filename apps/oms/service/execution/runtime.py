@@ -22,12 +22,11 @@ from apps.oms.domain.book import AccountBook, Instrument
 from apps.oms.domain.enums import PositionMode
 from apps.oms.domain.positions import Position
 from apps.oms.ports import VenuePort
-from apps.oms.service.views import deal_view, order_view, position_view
+from apps.oms.service.views import deal_view, order_view, position_record_view
 from apps.oms.store import books, leases, order_records, queue, sequencer
 from apps.oms.store.boundary import Connection
 from apps.oms.store.leases import Lease
 from apps.oms.store.outbox import event_row
-from apps.oms.store.positions import position_values
 from apps.oms.store.queue import Claimed
 from apps.oms.store.store import Store
 
@@ -116,12 +115,15 @@ class _Event:
 
 
 @dataclass(frozen=True, slots=True)
-class _HeldFinish:
-    """A command's finish, written with the others at the end; `values` rendered then."""
+class HeldFinish:
+    """A command's finish, written with the others at the end; its `result` rendered then."""
 
     command_id: int
     epoch: int
-    values: Render
+    status: str
+    result: Callable[[], dict[str, Any] | None]
+    error_code: str | None
+    error_message: str | None
 
 
 @dataclass(slots=True)
@@ -155,7 +157,7 @@ class Recorder:
     venue_orders: list[dict[str, Any]] = field(default_factory=list)
     memo: dict[Any, Any] = field(default_factory=dict)
     order_updates: dict[int, dict[str, Any]] = field(default_factory=dict)
-    finishes: list[_HeldFinish] = field(default_factory=list)
+    finishes: list[HeldFinish] = field(default_factory=list)
     # every position this transaction has loaded (locked) or written, as it is now; per symbol,
     # the ids of its open positions once a netting load has read them all; the updates of
     # stored positions and the positions it opened (by stand-in id)
@@ -228,13 +230,11 @@ class Recorder:
         self.held_deals.append(row)
         self.hold_event("deal_created", lambda: deal_view(row), strategy_id=strategy_id)
 
-    def finish(
-        self, command_id: int, epoch: int, values: Render, event: str, view: Render
-    ) -> None:
-        """A command's finish (conditional on its epoch) and its event, both rendered at the
-        end (their result names the final order row)."""
-        self.finishes.append(_HeldFinish(command_id, epoch, values))
-        self.hold_event(event, view)
+    def finish(self, finish: HeldFinish, view: Render) -> None:
+        """A command's finish (conditional on its epoch) and its event (`view`), both rendered
+        at the end (their result names the final order row)."""
+        self.finishes.append(finish)
+        self.hold_event(f"command_{finish.status}", view)
 
     async def emit(
         self,
@@ -271,8 +271,7 @@ class Recorder:
         return order_view({**row, "position_id": self.real(int(row["position_id"]))})
 
     def position_view(self, position: Position) -> dict[str, Any]:
-        pid = self.real(position.position_id)
-        return position_view({**position_values(position), "id": pid})
+        return position_record_view(position, self.real(position.position_id))
 
     async def update_order(self, row: dict[str, Any], values: dict[str, Any]) -> dict[str, Any]:
         """Hold `values` for the (locked) order `row`; returns the row as it will be stored."""
@@ -393,15 +392,20 @@ async def flush_all(recorders: list[Recorder]) -> list[dict[str, Any]]:
             await hook()
     conn = recorders[0].conn
     await write_rows(conn, recorders)
-    finishes = [queue.Finish(f.command_id, f.epoch, f.values())
-                for rec in recorders for f in rec.finishes]  # fmt: skip
-    await queue.finish_many(conn, finishes)
+    # every view rendered now, from the final records (real ids), before the last writes
+    finished = [(rec, f, f.result()) for rec in recorders for f in rec.finishes]
+    rendered = [(rec, e, e.render()) for rec in recorders for e in rec.pending]
+    await queue.finish_many(conn, [
+        queue.Finish(f.command_id, f.epoch, queue.finish_values(
+            rec.now, status=f.status, result=result, error_code=f.error_code,
+            error_message=f.error_message))
+        for rec, f, result in finished])  # fmt: skip
     await order_records.store_payloads(conn, [p for rec in recorders for p in rec.payloads])
     await order_records.add_venue_orders(conn, [v for rec in recorders for v in rec.venue_orders])
     events = [
         event_row(account_id=rec.rt.account_id, namespace=e.namespace, event=e.event,
-                  payload=e.render(), strategy_id=e.strategy_id, created_at=rec.now)
-        for rec in recorders for e in rec.pending
+                  payload=payload, strategy_id=e.strategy_id, created_at=rec.now)
+        for rec, e, payload in rendered
     ]  # fmt: skip
     for rec in recorders:
         rec.finishes, rec.payloads, rec.venue_orders, rec.pending = [], [], [], []
