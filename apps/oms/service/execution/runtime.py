@@ -3,7 +3,9 @@
 `record()` opens the one transaction of a record step: it locks the account's lease row (still
 ours, same epoch, unexpired) and, for a command, checks the command is still `running` under
 that epoch; any failure raises and rolls everything back, so a stalled worker records nothing.
-A step that wrote events numbers them itself just before its commit (`number_events`).
+The `Recorder` holds every write of the step and writes it once before the commit
+(`flush_all`: rows, then views rendered from the final records, then finishes, payloads and
+the step's events, which it numbers itself: `number_events`).
 """
 
 from __future__ import annotations
