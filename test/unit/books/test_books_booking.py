@@ -58,15 +58,23 @@ def test_a_new_position_and_the_order_filled_in_one_decision() -> None:
     ids = SequentialIds(position_id=-5)
     decided = book_trade(book(PositionMode.HEDGE), fill(Side.BUY, "1", "101", fee="0.1"),
                          order(fee="0.2", stop_loss=D(90)), PERP, ids, NOW)
-    assert not decided.duplicate and not decided.overfilled and not decided.late
+    assert not decided.duplicate
+    assert not decided.overfilled
+    assert not decided.late
     assert decided.order.status is OrderStatus.FILLED
-    assert decided.order.filled_qty == D(1) and decided.order.avg_fill_price == D(101)
+    assert decided.order.filled_qty == D(1)
+    assert decided.order.avg_fill_price == D(101)
     assert decided.position_id == -5  # the id the allocator handed out
-    assert decided.fee == D("0.3") and decided.fee_currency == "USDT"
+    assert decided.fee == D("0.3")
+    assert decided.fee_currency == "USDT"
     (opened,) = decided.fill.positions
-    assert opened.position_id == -5 and opened.qty == D(1) and opened.stop_loss == D(90)
+    assert opened.position_id == -5
+    assert opened.qty == D(1)
+    assert opened.stop_loss == D(90)
     (deal,) = decided.fill.deals
-    assert deal.order_id == 11 and deal.position_id == -5 and deal.strategy_id == 3
+    assert deal.order_id == 11
+    assert deal.position_id == -5
+    assert deal.strategy_id == 3
 
 
 def test_a_partial_fill_keeps_the_position_and_the_fee_currency() -> None:
@@ -75,7 +83,8 @@ def test_a_partial_fill_keeps_the_position_and_the_fee_currency() -> None:
                          order("3", position_id=4, fee_currency="BNB"), PERP,
                          SequentialIds(), NOW)
     assert decided.order.status is OrderStatus.PARTIALLY_FILLED
-    assert decided.position_id == 4 and decided.fee_currency == "BNB"
+    assert decided.position_id == 4
+    assert decided.fee_currency == "BNB"
     assert decided.fill.positions[0].qty == D(3)
 
 
@@ -83,7 +92,8 @@ def test_an_overfill_is_flagged() -> None:
     decided = book_trade(book(PositionMode.NETTING), fill(Side.BUY, "2", "100"),
                          order("1.5", status=OrderStatus.PARTIALLY_FILLED, filled="1"), PERP,
                          SequentialIds(), NOW)
-    assert decided.overfilled and decided.order.status is OrderStatus.FILLED
+    assert decided.overfilled
+    assert decided.order.status is OrderStatus.FILLED
     assert decided.order.filled_qty == D(3)
 
 
@@ -91,7 +101,8 @@ def test_a_late_fill_on_a_canceled_order_is_booked_and_marked_late() -> None:
     decided = book_trade(book(PositionMode.NETTING), fill(Side.SELL, "0.5", "100"),
                          order("1", Side.SELL, status=OrderStatus.CANCELED), PERP,
                          SequentialIds(), NOW)
-    assert decided.late and decided.order.status is OrderStatus.CANCELED
+    assert decided.late
+    assert decided.order.status is OrderStatus.CANCELED
     assert decided.fill.deals[0].qty == D("0.5")
 
 
@@ -100,8 +111,11 @@ def test_a_duplicate_changes_nothing_and_checks_nothing() -> None:
     inverse = Instrument(SYMBOL, spot=False, inverse=True)  # would be refused if booked
     decided = book_trade(book(PositionMode.HEDGE, booked=frozenset({("t1", 0)})),
                          fill(Side.BUY, "1", "100"), loaded, inverse, SequentialIds(), NOW)
-    assert decided.duplicate and decided.fill.duplicate and not decided.fill.deals
-    assert decided.order == loaded.state and decided.fee == D("0.1")
+    assert decided.duplicate
+    assert decided.fill.duplicate
+    assert not decided.fill.deals
+    assert decided.order == loaded.state
+    assert decided.fee == D("0.1")
     assert decided.position_id == loaded.position_id
     with pytest.raises(UnsupportedMarket):
         book_trade(book(PositionMode.HEDGE), fill(Side.BUY, "1", "100"), loaded, inverse,
@@ -113,7 +127,8 @@ def test_a_reserving_close_uses_up_its_reservation() -> None:
     decided = book_trade(book(PositionMode.HEDGE, held), fill(Side.SELL, "1", "110"),
                          order("1", Side.SELL, position_id=4), PERP, SequentialIds(), NOW)
     (after,) = decided.fill.positions
-    assert after.qty == D(1) and after.pending_close_qty == D(0)
+    assert after.qty == D(1)
+    assert after.pending_close_qty == D(0)
     assert after.pending_close_qty == D(0)
 
 
@@ -162,8 +177,10 @@ def test_one_decision_equals_the_two_it_replaces(mode: PositionMode, qty: Decima
         decided = book_trade(loaded, trade, current, PERP, ids_a, NOW)
         apart = apply_fill(loaded, trade, order_ref(current, loaded), PERP, ids_b, NOW)
         alone = apply_order_fill(current.state, q, price)
-        assert decided.fill == apart and decided.order == alone.order
-        assert decided.overfilled is alone.overfilled and decided.late is alone.late
+        assert decided.fill == apart
+        assert decided.order == alone.order
+        assert decided.overfilled is alone.overfilled
+        assert decided.late is alone.late
         assert decided.order.status in TRANSITIONS[current.state.status]
         current = BookedOrder(11, 3, decided.position_id, side, False, decided.order,
                               fee=decided.fee, fee_currency=decided.fee_currency)
@@ -175,4 +192,6 @@ def test_one_decision_equals_the_two_it_replaces(mode: PositionMode, qty: Decima
         assert current.state.status is OrderStatus.FILLED
     for trade in seen:
         again = book_trade(loaded, trade, current, PERP, SequentialIds(), NOW)
-        assert again.duplicate and again.order == current.state and not again.fill.deals
+        assert again.duplicate
+        assert again.order == current.state
+        assert not again.fill.deals
