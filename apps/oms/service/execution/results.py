@@ -48,10 +48,13 @@ async def finish(
     extra = dict(result) if result is not None else None
     order = dict(order) if order is not None else None  # as it is now
 
+    done: list[dict[str, Any] | None] = []  # rendered once, for the row and for the event
+
     def rendered() -> dict[str, Any] | None:
-        if order is None:
-            return extra
-        return {"order": rec.order_view(order), **(extra or {})}
+        if not done:
+            done.append(extra if order is None else {"order": rec.order_view(order),
+                                                      **(extra or {})})  # fmt: skip
+        return done[0]
 
     def view() -> dict[str, Any]:
         return command_view({

@@ -299,6 +299,7 @@ class Recorder:
         transaction has loaded or written is answered from `carried`, and the open positions
         of a symbol from `open_of_symbol` once read."""
         acct = self.rt.account
+        trade_ids = tuple(trade_ids)
         wanted = [p for p in map(self.real, position_ids) if p > 0 or p in self.carried]
         unread = [p for p in wanted if p not in self.carried]
         read_open = all_open and symbol not in self.open_of_symbol
@@ -326,9 +327,9 @@ class Recorder:
 
     def held_trades(self, trade_ids: Iterable[str]) -> frozenset[tuple[str, int]]:
         """The (trade id, leg) keys of held deals among `trade_ids` (booked, not written yet)."""
-        if not self.held_deals:
-            return frozenset()
         wanted = set(trade_ids)
+        if not wanted or not self.held_deals:  # a fresh trade asks for none
+            return frozenset()
         return frozenset((str(d["exchange_trade_id"]), int(d["leg"])) for d in self.held_deals
                          if d["exchange_trade_id"] in wanted)  # fmt: skip
 
