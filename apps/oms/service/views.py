@@ -13,6 +13,8 @@ from typing import Any
 
 from apps.oms.clock import iso_z
 from apps.oms.domain.money import to_plain
+from apps.oms.domain.positions import Position
+from apps.oms.store.positions import position_values
 
 ORDER_FIELDS = (
     "id", "account_id", "command_id", "client_order_id", "exchange_order_id", "symbol", "side",
@@ -76,6 +78,12 @@ def position_view(row: Mapping[str, Any]) -> dict[str, Any]:
     view = _view(row, POSITION_FIELDS)
     view["position_id"] = view["id"]
     return view
+
+
+def position_record_view(position: Position, position_id: int) -> dict[str, Any]:
+    """`position_view` of a domain position as its row is (or will be) stored under
+    `position_id`."""
+    return position_view({**position_values(position), "id": position_id})
 
 
 def command_view(row: Mapping[str, Any]) -> dict[str, Any]:

@@ -17,10 +17,10 @@ from typing import Any
 from apps.oms.domain.funding import funding_deals, funding_prefix
 from apps.oms.domain.positions import Position
 from apps.oms.ports import FundingVenuePort
-from apps.oms.service.execution.booking import PlaceholderIds, emit_position
+from apps.oms.service.execution.booking import emit_position
 from apps.oms.service.execution.results import finish
 from apps.oms.service.execution.runtime import AccountRuntime, Recorder
-from apps.oms.service.views import deal_view
+from apps.oms.service.views import wire_value
 from apps.oms.store import books
 from apps.oms.store.positions import open_positions_of, position_from_row
 from apps.oms.store.queue import Claimed
@@ -54,7 +54,7 @@ async def execute_funding(rt: AccountRuntime, cmd: Claimed, stop: asyncio.Event)
             deals = [d for symbol_deals in booked for d in symbol_deals]
             await finish(rec, cmd, result={
                 "funding_ms": funding_ms, "deals": len(deals),
-                "amount": str(sum((Decimal(d["pnl"]) for d in deals), Decimal(0))),
+                "amount": str(sum((Decimal(wire_value(d["pnl"])) for d in deals), Decimal(0))),
             })  # fmt: skip
 
 
@@ -63,14 +63,11 @@ async def _book(
 ) -> list[dict[str, Any]]:
     """The funding deals of one symbol's open positions (the caller checked that this funding
     time is not booked yet; the store's unique trade id backs that up)."""
-    deals, changed = funding_deals(positions, funding_ms, mark, rate, PlaceholderIds(), rec.now)
-    views: list[dict[str, Any]] = []
-    for deal in deals:
-        deal_id = await books.insert_deal(rec.conn, deal)
-        view = deal_view({**books.deal_values(deal), "id": deal_id})
-        views.append(view)
-        await rec.emit("deal_created", view, strategy_id=deal.strategy_id)
+    deals, changed = funding_deals(positions, funding_ms, mark, rate, rec, rec.now)
+    rows = [books.deal_values(deal) for deal in deals]
+    for deal, row in zip(deals, rows, strict=True):
+        rec.wrote_deal(row, strategy_id=deal.strategy_id)
     for position in changed:
-        await books.update_position(rec.conn, position)
-        await emit_position(rec, position.position_id, position=position)
-    return views
+        rec.wrote_position(position)
+        emit_position(rec, position)
+    return rows

@@ -13,11 +13,11 @@ from apps.oms.domain.closing import InternalResult, StopMode, close_by, merge_po
 from apps.oms.domain.errors import DomainError, InvalidPositionId
 from apps.oms.domain.positions import Position
 from apps.oms.domain.targets import UNSET, change_targets
-from apps.oms.service.execution.booking import PlaceholderIds, emit_position
+from apps.oms.service.execution.booking import emit_position
 from apps.oms.service.execution.results import finish
 from apps.oms.service.execution.runtime import AccountRuntime, Recorder
 from apps.oms.service.risk_snapshot import reference_price
-from apps.oms.service.views import deal_view, position_view
+from apps.oms.service.views import position_view
 from apps.oms.store import books, order_records
 from apps.oms.store.positions import get_position, position_from_row
 from apps.oms.store.queue import Claimed
@@ -34,25 +34,21 @@ async def _position(rec: Recorder, position_id: int) -> Position:
     return position_from_row(row)
 
 
-async def _persist(rec: Recorder, result: InternalResult) -> list[dict[str, Any]]:
+def _persist(rec: Recorder, result: InternalResult) -> None:
+    """Hold the decided positions and deals, and their events (deals, then positions)."""
     for position in result.positions:
-        await books.update_position(rec.conn, position)
-    views = []
+        rec.wrote_position(position)
     for deal in result.deals:
-        deal_id = await books.insert_deal(rec.conn, deal)
-        views.append({**books.deal_values(deal), "id": deal_id})
-    for view in views:
-        await rec.emit("deal_created", deal_view(view), strategy_id=int(view["strategy_id"]))
+        rec.wrote_deal(books.deal_values(deal), strategy_id=deal.strategy_id)
     for position in result.positions:
-        await emit_position(rec, position.position_id, position=position)
-    return views
+        emit_position(rec, position)
 
 
 async def _close_by(rec: Recorder, payload: dict[str, Any]) -> dict[str, Any]:
     a = await _position(rec, payload["position_id_a"])
     b = await _position(rec, payload["position_id_b"])
-    result = close_by(a, b, rec.now, PlaceholderIds(), _dec(payload.get("qty")))
-    await _persist(rec, result)
+    result = close_by(a, b, rec.now, rec, _dec(payload.get("qty")))
+    _persist(rec, result)
     body = {
         "position_id_a": a.position_id,
         "position_id_b": b.position_id,
@@ -69,12 +65,12 @@ async def _merge(rec: Recorder, payload: dict[str, Any]) -> dict[str, Any]:
         source,
         target,
         rec.now,
-        PlaceholderIds(),
+        rec,
         StopMode(payload.get("stop_mode", "keep")),
         _dec(payload.get("oms_stop_loss")),
         _dec(payload.get("oms_stop_gain")),
     )
-    await _persist(rec, result)
+    _persist(rec, result)
     await order_records.move_open_orders(rec.conn, source.position_id, target.position_id,
                                          rec.now)
     body = {"source_position_id": source.position_id, "target_position_id": target.position_id}

@@ -32,7 +32,7 @@ from apps.oms.exchange.ccxt_errors import errors as ccxt
 from apps.oms.ports import JoinableVenuePort
 from apps.oms.service.execution import dispatch
 from apps.oms.service.execution.recheck import recheck, remember
-from apps.oms.service.execution.results import adopt, finish, order_result, reject
+from apps.oms.service.execution.results import adopt, finish, reject
 from apps.oms.service.execution.runtime import AccountRuntime, Recorder
 from apps.oms.service.execution.send import risk_reject, venue_code, venue_params
 from apps.oms.store import direct, leases, order_records, queue
@@ -184,7 +184,6 @@ async def place_joined(
     """Place and record the claimed sends of one account (`orders`: their rows, locked) in
     order on its venue, which the caller has joined to `rec`'s transaction (and flushes);
     `progress.index` counts those done."""
-    rec.defer_orders = True  # rows locked by `load`, carried in memory
     for cmd in cmds:
         assert cmd.order_id is not None  # noqa: S101 - `_is_send` checked it
         if cmd.attempts > dispatch.MAX_ATTEMPTS:  # never placed: give it up
@@ -214,7 +213,7 @@ async def send_joined(
 ) -> None:
     """One send inside the joined transaction: re-check, place, adopt, finish."""
     if row["status"] != OrderStatus.PENDING_SUBMIT:
-        await finish(rec, cmd, result=order_result(row))
+        await finish(rec, cmd, order=row)
         return
     try:
         await recheck(rec, row)
@@ -231,10 +230,10 @@ async def send_joined(
     except ccxt.BaseError as exc:
         code = venue_code(exc)
         row = await reject(rec, row, code, str(exc))
-        await finish(rec, cmd, result=order_result(row), error_code=code, error_message=str(exc))
+        await finish(rec, cmd, order=row, error_code=code, error_message=str(exc))
         return
     row = await adopt(rec, row, structure, placed=True)  # its venue-order row written with it
-    await finish(rec, cmd, result=order_result(row))
+    await finish(rec, cmd, order=row)
 
 
 async def _count_attempt(rt: AccountRuntime) -> None:

@@ -1,5 +1,6 @@
-"""Order rows through the domain's transition table: write a new `OrderState`, emit the order
-event, and when a reserving close order ends release its unfilled qty on the position.
+"""Order rows through the domain's transition table: hold a new `OrderState` for the step's
+write, emit the order event (rendered from the final row), and when a reserving close order
+ends release its unfilled qty on the position.
 """
 
 from __future__ import annotations
@@ -7,15 +8,13 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import Any
 
+from apps.oms.domain.booking import reserves_close as domain_reserves
 from apps.oms.domain.closing import release_close
 from apps.oms.domain.enums import OrderStatus, PositionMode, Side
 from apps.oms.domain.money import ZERO
 from apps.oms.domain.orders import OrderState
 from apps.oms.domain.positions import Position
 from apps.oms.service.execution.runtime import Recorder
-from apps.oms.service.views import order_view, position_view
-from apps.oms.store import order_records
-from apps.oms.store.positions import position_values
 
 STATUS_EVENTS = {
     OrderStatus.SUBMITTED: "order_submitted",
@@ -40,18 +39,16 @@ def state_of(row: dict[str, Any]) -> OrderState:
 
 
 def reserves_close(row: dict[str, Any], position: Position | None, mode: PositionMode) -> bool:
-    """Assumed acceptance rule (docs/worker.md): an order reserved qty on its position iff it
-    targets one (`position_id > 0`), is on the opposite side, and is reduce-only or hedge."""
-    if position is None or int(row["position_id"]) <= 0:
-        return False
-    opposite = Side(row["side"]) is not position.side
-    return opposite and (bool(row["reduce_only"]) or mode is PositionMode.HEDGE)
+    """`domain.booking.reserves_close` of an order row."""
+    return domain_reserves(int(row["position_id"]), Side(row["side"]), bool(row["reduce_only"]),
+                           position, mode)  # fmt: skip
 
 
 async def write_order(
     rec: Recorder, row: dict[str, Any], state: OrderState, **extra: Any
 ) -> dict[str, Any]:
-    """Persist `state` (+ extra columns); event on a status change; release on ending."""
+    """Hold `state` (+ extra columns) for the step's write (`Recorder.wrote_order`); event on a
+    status change; release on ending. Returns the row as it will be stored."""
     before = OrderStatus(row["status"])
     values: dict[str, Any] = {
         "status": state.status.value,
@@ -67,16 +64,13 @@ async def write_order(
         values.setdefault("submitted_at", rec.now)
     if before.is_open and not state.status.is_open:
         values["closed_at"] = rec.now
-    if rec.defer_orders:  # written once with the order's other updates (`Recorder.flush`)
-        rec.order_updates.setdefault(int(row["id"]), {}).update(values)
-        new = {**row, **values}
-    else:
-        new = await order_records.update_order(rec.conn, row, values)
+    rec.wrote_order(int(row["id"]), values)
+    new = {**row, **values}
     more = Decimal(new["filled_qty"]) != Decimal(row["filled_qty"] or ZERO)
     if state.status is not before or (more and state.status is OrderStatus.PARTIALLY_FILLED):
         event = STATUS_EVENTS.get(state.status)
         if event is not None:
-            await rec.emit(event, order_view(new), strategy_id=int(new["strategy_id"]))
+            await rec.emit(event, lambda: rec.order_view(new), strategy_id=int(new["strategy_id"]))
     if before.is_open and not state.status.is_open:
         await release_reservation(rec, new)
     return new
@@ -84,22 +78,21 @@ async def write_order(
 
 async def release_reservation(rec: Recorder, row: dict[str, Any]) -> None:
     """The close order ended: give back its unfilled qty; the position returns to `open`."""
-    position_id = int(row["position_id"])
-    # written or carried by this transaction: as it is now; else read, locked (the update may
-    # be written only at the end of a joined batch: an unlocked read could lose a reservation
-    # another transaction commits meanwhile)
-    position = rec.positions.get(position_id) or rec.carried.get(position_id)
+    # carried by this transaction as it is now, else read and locked (the update is written
+    # at the end: an unlocked read could lose a reservation another transaction commits)
+    position_id = rec.real(int(row["position_id"]))
+    if position_id <= 0:  # no stored position to give back to (nothing reserved on a new one)
+        return
+    book = await rec.load_book(str(row["symbol"]), [position_id], all_open=False)
+    position = book.positions.get(position_id)
     if position is None:
-        book = await rec.load_book(str(row["symbol"]), [position_id], all_open=False)
-        position = book.positions.get(position_id)
-        if position is None:
-            return
+        return
     if not reserves_close(row, position, rec.rt.account.position_mode):
         return
     unfilled = max(ZERO, Decimal(row["qty"]) - Decimal(row["filled_qty"]))
     released = release_close(position, unfilled)
     if released == position:
         return
-    await rec.wrote_position(released)
-    view = position_view({**position_values(released), "id": position_id})
-    await rec.emit("position_updated", view, strategy_id=released.strategy_id)
+    rec.wrote_position(released)
+    await rec.emit("position_updated", lambda: rec.position_view(released),
+                   strategy_id=released.strategy_id)

@@ -102,8 +102,8 @@ async def apply(rec: Recorder, payload: dict[str, Any]) -> dict[str, Any]:
                               actor.get("client_address")),
         action="reassign", target_type="account", target_id=aid, before=before, after=after,
     )  # fmt: skip
-    for pid, position in rebuilt.items():
-        await emit_position(rec, pid, position=position)
+    for position in rebuilt.values():
+        emit_position(rec, position)
     result = {
         "orders_updated": len(rows), "deals_updated": len(decided.deals),
         "positions_rebuilt": len(rebuilt), "order_ids": [i.order_id for i in infos],

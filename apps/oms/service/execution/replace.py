@@ -30,10 +30,9 @@ from apps.oms.domain.orders import transition
 from apps.oms.exchange.ccxt_errors import errors as ccxt
 from apps.oms.ports import Structure, VenuePort
 from apps.oms.service.execution.order_state import state_of, write_order
-from apps.oms.service.execution.results import absorb, adopt, finish, order_result
+from apps.oms.service.execution.results import absorb, adopt, finish
 from apps.oms.service.execution.runtime import AccountRuntime, Recorder
 from apps.oms.service.execution.send import UNKNOWN, venue_code, venue_params
-from apps.oms.service.views import order_view
 from apps.oms.store import order_records
 from apps.oms.store.queue import Claimed
 
@@ -115,12 +114,12 @@ async def _begin(rt: AccountRuntime, cmd: Claimed, change: Change) -> Row | None
             if row is not None and error == "invalid_order_state" and (
                 row["edit_replace_state"] == PENDING
             ):
-                row = await order_records.update_order(rec.conn, row, _state(rec, FAILED))
+                row = await rec.update_order(row, _state(rec, FAILED))
                 await _emit(rec, "order_change_replace_failed", row, reason="order_closed")
             await finish(rec, cmd, error_code=error or "order_not_found", error_message=error)
             return None
         if row["edit_replace_state"] != PENDING:
-            row = await order_records.update_order(rec.conn, row, _state(rec, PENDING))
+            row = await rec.update_order(row, _state(rec, PENDING))
             await _emit(rec, "order_change_replace_pending", row)
         return row
 
@@ -143,15 +142,10 @@ def _state(rec: Recorder, state: str) -> dict[str, Any]:
 
 async def _emit(rec: Recorder, event: str, row: Row, **extra: Any) -> None:
     venue_orders = await order_records.venue_orders_of(rec.conn, int(row["id"]))
-    payload = {
-        **order_view(row),
-        "venue_orders": [
-            {"client_order_id": v["client_order_id"], "exchange_order_id": v["exchange_order_id"]}
-            for v in venue_orders
-        ],
-        **extra,
-    }
-    await rec.emit(event, payload, strategy_id=int(row["strategy_id"]))
+    listed = [{"client_order_id": v["client_order_id"], "exchange_order_id": v["exchange_order_id"]}
+              for v in venue_orders]  # fmt: skip
+    await rec.emit(event, lambda: {**rec.order_view(row), "venue_orders": listed, **extra},
+                   strategy_id=int(row["strategy_id"]))  # fmt: skip
 
 
 async def _cancel_confirmed(rt: AccountRuntime, row: Row) -> Structure | None:
@@ -185,7 +179,7 @@ async def _confirm(
 ) -> tuple[Row, str, Decimal] | None:
     """Record the cancelled venue order and write ahead the replacement (see module doc)."""
     async with rt.record(cmd) as rec:
-        row = await order_records.require_order(rec.conn, change.order_id)
+        row = await rec.order_row(change.order_id)
         row = await absorb(rec, row, final)
         wanted = change.new_qty if change.new_qty is not None else Decimal(row["qty"])
         remaining = wanted - Decimal(row["filled_qty"])
@@ -212,13 +206,13 @@ async def _filled(
     if str(final.get("status")) == "closed":
         row = await adopt(rec, row, final)
     else:
-        row = await order_records.update_order(rec.conn, row, {"qty": wanted})
+        row = await rec.update_order(row, {"qty": wanted})
         state = state_of(row)
         status = transition(state.status, OrderStatus.FILLED, by_fill=True)
         row = await write_order(rec, row, replace(state, status=status))
-    row = await order_records.update_order(rec.conn, row, _state(rec, FAILED))
+    row = await rec.update_order(row, _state(rec, FAILED))
     await _emit(rec, "order_change_replace_failed", row, reason="filled")
-    await finish(rec, cmd, result={**order_result(row), "reason": "filled"},
+    await finish(rec, cmd, order=row, result={"reason": "filled"},
                  error_code="invalid_order_state",
                  error_message="the order filled before it could be replaced")
 
@@ -278,7 +272,7 @@ async def _replaced(
     rt: AccountRuntime, cmd: Claimed, change: Change, client_order_id: str, placed: Structure
 ) -> None:
     async with rt.record(cmd) as rec:
-        row = await order_records.require_order(rec.conn, change.order_id)
+        row = await rec.order_row(change.order_id)
         exchange_order_id = str(placed["id"])
         await order_records.link_exchange_id(
             rec.conn, change.order_id, exchange_order_id, client_order_id)
@@ -287,10 +281,10 @@ async def _replaced(
             values["qty"] = change.new_qty
         if change.new_price is not None and row["price"] is not None:
             values["price"] = change.new_price
-        row = await order_records.update_order(rec.conn, row, values)
+        row = await rec.update_order(row, values)
         row = await adopt(rec, row, {**placed, "clientOrderId": client_order_id})
         await _emit(rec, "order_changed", row)
-        await finish(rec, cmd, result=order_result(row))
+        await finish(rec, cmd, order=row)
 
 
 async def _finish_failed(
@@ -300,13 +294,13 @@ async def _finish_failed(
     """The replace failed. With `cancel`, the old venue order is cancelled and nothing replaced
     it: the OMS order ends CANCELED (with the fills it has)."""
     async with rt.record(cmd) as rec:
-        row = await order_records.require_order(rec.conn, order_id)
+        row = await rec.order_row(order_id)
         if cancel and OrderStatus(row["status"]).is_open:
             state = state_of(row)
             state = replace(state, status=transition(state.status, OrderStatus.CANCELED))
             row = await write_order(rec, row, state, error_code=code,
                                     error_message=message[:2000])
-        row = await order_records.update_order(rec.conn, row, _state(rec, FAILED))
+        row = await rec.update_order(row, _state(rec, FAILED))
         await _emit(rec, "order_change_replace_failed", row, reason=reason)
-        await finish(rec, cmd, result={**order_result(row), "reason": reason},
+        await finish(rec, cmd, order=row, result={"reason": reason},
                      error_code=code, error_message=message)

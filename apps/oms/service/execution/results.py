@@ -13,9 +13,9 @@ from apps.oms.domain.orders import apply_venue_status, transition
 from apps.oms.ports import Structure
 from apps.oms.service.execution.booking import book_trade
 from apps.oms.service.execution.order_state import state_of, write_order
-from apps.oms.service.execution.runtime import Recorder
-from apps.oms.service.views import command_view, order_view
-from apps.oms.store import order_records, queue
+from apps.oms.service.execution.runtime import HeldFinish, Recorder
+from apps.oms.service.views import command_view
+from apps.oms.store import order_records
 from apps.oms.store.queue import Claimed
 
 CCXT_STATUS = {
@@ -32,43 +32,43 @@ async def finish(
     rec: Recorder,
     cmd: Claimed,
     *,
+    order: dict[str, Any] | None = None,
     result: dict[str, Any] | None = None,
     error_code: str | None = None,
     error_message: str | None = None,
 ) -> None:
-    """`completed` (no error code) or `failed`, then `command_completed` / `command_failed`."""
+    """`completed` (no error code) or `failed`, then `command_completed` / `command_failed`;
+    held to the end of the step. The result is `result`, with `order` (a row) as its `order`
+    view, rendered from the final row."""
     status = "failed" if error_code else "completed"
     # counted once committed: a rolled-back batch that runs again must not count twice
     rec.after_commit.append(
         lambda: metrics.command_finished(cmd.command_type, status, cmd.created_at, rec.now)
     )
-    values = queue.finish_values(rec.now, status=status, result=result, error_code=error_code,
-                                 error_message=error_message)  # fmt: skip
-    if rec.defer_orders:  # a joined batch: written with the others at the end (`flush_all`)
-        rec.finishes.append(queue.Finish(cmd.command_id, cmd.epoch, values))
-    else:
-        await queue.finish(rec.conn, cmd.command_id, cmd.epoch, rec.now, status=status,
-                           result=result, error_code=error_code,
-                           error_message=error_message)  # fmt: skip
-    row = {
-        "id": cmd.command_id,
-        "account_id": cmd.account_id,
-        "command_type": cmd.command_type,
-        "request_id": cmd.request_id,
-        "client_order_id": cmd.client_order_id,
-        "status": status,
-        "error_code": error_code,
-        "error_message": error_message,
-        "result": result,
-        "order_id": cmd.order_id,
-        "payload": cmd.payload,
-        "attempts": cmd.attempts,
-        "created_at": cmd.created_at,
-        "started_at": cmd.started_at,
-        "finished_at": rec.now,
-        "updated_at": rec.now,
-    }  # the row as `queue.finish` left it, without reading it back
-    await rec.emit(f"command_{status}", command_view(row))
+    extra = dict(result) if result is not None else None
+    order = dict(order) if order is not None else None  # as it is now
+
+    done: list[dict[str, Any] | None] = []  # rendered once, for the row and for the event
+
+    def rendered() -> dict[str, Any] | None:
+        if not done:
+            done.append(extra if order is None else {"order": rec.order_view(order),
+                                                      **(extra or {})})  # fmt: skip
+        return done[0]
+
+    def view() -> dict[str, Any]:
+        return command_view({
+            "id": cmd.command_id, "account_id": cmd.account_id,
+            "command_type": cmd.command_type, "request_id": cmd.request_id,
+            "client_order_id": cmd.client_order_id, "status": status,
+            "error_code": error_code, "error_message": error_message, "result": rendered(),
+            "order_id": cmd.order_id, "payload": cmd.payload, "attempts": cmd.attempts,
+            "created_at": cmd.created_at, "started_at": cmd.started_at,
+            "finished_at": rec.now, "updated_at": rec.now,
+        })  # the row as `queue.finish_many` leaves it, without reading it back  # fmt: skip
+
+    rec.finish(HeldFinish(cmd.command_id, cmd.epoch, status, rendered, error_code, error_message),
+               view)
 
 
 async def adopt(
@@ -127,7 +127,3 @@ async def reject(
         reason=reason or row["reason"],
     )
     return await write_order(rec, row, state, error_code=code, error_message=message[:2000])
-
-
-def order_result(row: dict[str, Any]) -> dict[str, Any]:
-    return {"order": order_view(row)}

@@ -3,7 +3,9 @@
 `record()` opens the one transaction of a record step: it locks the account's lease row (still
 ours, same epoch, unexpired) and, for a command, checks the command is still `running` under
 that epoch; any failure raises and rolls everything back, so a stalled worker records nothing.
-A step that wrote events numbers them itself just before its commit (`number_events`).
+The `Recorder` holds every write of the step and writes it once before the commit
+(`flush_all`: rows, then views rendered from the final records, then finishes, payloads and
+the step's events, which it numbers itself: `number_events`).
 """
 
 from __future__ import annotations
@@ -22,17 +24,18 @@ from apps.oms.domain.book import AccountBook, Instrument
 from apps.oms.domain.enums import PositionMode
 from apps.oms.domain.positions import Position
 from apps.oms.ports import VenuePort
-from apps.oms.service.views import deal_view
+from apps.oms.service.views import deal_view, order_view, position_record_view
 from apps.oms.store import books, leases, order_records, queue, sequencer
 from apps.oms.store.boundary import Connection
 from apps.oms.store.leases import Lease
 from apps.oms.store.outbox import event_row
-from apps.oms.store.queue import Claimed, Finish
+from apps.oms.store.queue import Claimed
 from apps.oms.store.store import Store
 
-# Ids at or below this stand in for positions a joined batch opened and inserts only at its end
-# (`Recorder.stand_in`), all in one statement; the books core's own placeholders for the new
-# positions of one fill are small negative numbers, well above it.
+# The one stand-in id scheme: a record transaction hands out ids below this for the positions
+# and deals it creates (`Recorder.next_position_id`: the books core asks for them as its
+# `IdAllocator`); rows get their real ids from auto-increment when the held writes are written
+# (`write_rows`), and views are rendered with the real ones (`Recorder.real`).
 STAND_IN_BASE = -(2**40)
 
 
@@ -81,7 +84,7 @@ class AccountRuntime:
             recorder = Recorder(conn, self)
             yield recorder
             # held-back writes and the step's events, before the commit
-            events = await recorder.flush()
+            events = await flush_all([recorder])
             read_at = numbering_read_at(len(events))
             numbered = await number_events(conn, events, recorder.now)
         recorder.committed()
@@ -99,22 +102,53 @@ class AccountRuntime:
         )
 
 
+Render = Callable[[], dict[str, Any]]
+
+
+@dataclass(frozen=True, slots=True)
+class _Event:
+    """An event of the step: its payload (`render`) is built when the held writes are written,
+    from the final records (real ids), in its place among the others."""
+
+    namespace: str
+    event: str
+    render: Render
+    strategy_id: int | None
+
+
+@dataclass(frozen=True, slots=True)
+class HeldFinish:
+    """A command's finish, written with the others at the end; its `result` rendered then."""
+
+    command_id: int
+    epoch: int
+    status: str
+    result: Callable[[], dict[str, Any] | None]
+    error_code: str | None
+    error_message: str | None
+
+
 @dataclass(slots=True)
 class Recorder:
-    """The open record transaction: its connection, time, and the outbox writer (events are
-    buffered and written in one multi-row insert when the step ends, in emission order).
+    """The open record transaction: its connection, time, and everything it writes, held until
+    the step ends and then written once, one multi-row statement per kind (`flush_all`):
 
-    Append-only rows nobody reads back in the same transaction (raw venue payloads, venue
-    orders placed in a joined transaction) are buffered too and written in one multi-row
-    statement each at the end. `memo` holds what a transaction reads once for all its commands
-    (a batch decides at one instant: account block state, risk limits); `positions` the
-    positions it wrote (so that ending an order need not read its position back)."""
+    - order updates (merged per order), position inserts and updates, deals, command finishes,
+      raw venue payloads and venue orders placed in a joined transaction;
+    - events, in emission order, each rendered then from the final records (`emit`).
+
+    What the step wrote is read back from here, not from the store: the positions it loaded
+    (locked) or wrote are `carried` (`load_book` answers from them). A step about to read the
+    store's rows by SQL (the risk counters, a classic path re-reading an order) writes what it
+    holds first (`write_held`). New positions and deals are known by stand-in ids until then
+    (`next_position_id`: the one scheme, see `STAND_IN_BASE`); `real` names them by their real
+    ids afterwards. `memo` holds what a transaction reads once for all its commands (a batch
+    decides at one instant: account block state, risk limits)."""
 
     conn: Connection
     rt: AccountRuntime
     now: datetime = field(default_factory=utcnow)
-    events: list[str] = field(default_factory=list)
-    pending: list[dict[str, Any]] = field(default_factory=list)
+    pending: list[_Event] = field(default_factory=list)
     # writes others held back until the step ends (a joined venue), and what to tell them
     # once the transaction committed
     before_commit: list[Callable[[], Awaitable[None]]] = field(default_factory=list)
@@ -124,28 +158,36 @@ class Recorder:
     trades_stored: dict[str, tuple[Any, str]] = field(default_factory=dict)
     venue_orders: list[dict[str, Any]] = field(default_factory=list)
     memo: dict[Any, Any] = field(default_factory=dict)
-    positions: dict[int, Position] = field(default_factory=dict)
-    # joined batches: order rows are locked and carried in memory, so each order's successive
-    # updates (fill, then venue status) are merged, and with the commands' finishes written
-    # at the end in one statement each (`flush_all`)
-    defer_orders: bool = False
     order_updates: dict[int, dict[str, Any]] = field(default_factory=dict)
-    finishes: list[Finish] = field(default_factory=list)
-    # joined batches carry positions too (`load_book`): every position this transaction
-    # has loaded (locked) or written, as it is now; per symbol, the ids of its open positions
-    # once a netting load has read them all; and the updates of existing positions, written
-    # once each at the end (`flush_all`)
+    finishes: list[HeldFinish] = field(default_factory=list)
+    # every position this transaction has loaded (locked) or written, as it is now; per symbol,
+    # the ids of its open positions once a netting load has read them all; the updates of
+    # stored positions and the positions it opened (by stand-in id)
     carried: dict[int, Position] = field(default_factory=dict)
     open_of_symbol: dict[str, set[int]] = field(default_factory=dict)
     position_updates: dict[int, Position] = field(default_factory=dict)
-    # and insert its deals at the end, in one statement: each row with the payload of its
-    # `deal_created` event, completed once the row has its id
-    held_deals: list[tuple[dict[str, Any], dict[str, Any]]] = field(default_factory=list)
-    # and the positions it opened, by stand-in id (`stand_in`), as they are now: inserted with
-    # the others at the end in one statement; then each stand-in's real id, by which every
-    # held row, event and finish that names it is written (`resolve_stand_ins`)
     new_positions: dict[int, Position] = field(default_factory=dict)
+    # deal rows to insert (each gets its "id" then: its `deal_created` view reads it)
+    held_deals: list[dict[str, Any]] = field(default_factory=list)
     real_ids: dict[int, int] = field(default_factory=dict)
+    last_stand_in: int = STAND_IN_BASE
+
+    # --- ids -------------------------------------------------------------------------------
+
+    def next_position_id(self) -> int:
+        """A stand-in id (`IdAllocator`): the books core names a position it opens by it."""
+        self.last_stand_in -= 1
+        return self.last_stand_in
+
+    def next_deal_id(self) -> int:
+        self.last_stand_in -= 1
+        return self.last_stand_in
+
+    def real(self, position_id: int) -> int:
+        """A position's real id (a stand-in once its row is inserted; any other id as is)."""
+        return self.real_ids.get(position_id, position_id)
+
+    # --- held writes -----------------------------------------------------------------------
 
     def store_payload(self, *, kind: str, object_id: str | None, payload: dict[str, Any]) -> None:
         """A raw venue payload of this account, written (once per content) at the end. An
@@ -166,29 +208,84 @@ class Recorder:
         if kind == "trade" and object_id is not None:
             self.trades_stored[object_id] = (payload, row["content_hash"])
 
+    def wrote_order(self, order_id: int, values: dict[str, Any]) -> None:
+        """Columns of a (locked) order row, merged with its other updates of this step."""
+        self.order_updates.setdefault(order_id, {}).update(values)
+
+    def wrote_position(self, position: Position) -> bool:
+        """`position` is now the row (a stand-in id not seen before: a position the core just
+        opened, to insert). Returns whether it was opened by this write."""
+        pid = position.position_id
+        opened = is_stand_in(pid) and pid not in self.new_positions
+        if is_stand_in(pid):
+            self.new_positions[pid] = position
+        else:
+            self.position_updates[pid] = position
+        self.carried[pid] = position
+        known = self.open_of_symbol.get(position.symbol)
+        if known is not None:  # the symbol's open set stays exact
+            (known.add if position.is_open else known.discard)(pid)
+        return opened
+
+    def wrote_deal(self, row: dict[str, Any], *, strategy_id: int) -> None:
+        """A deal row (`books.deal_values`) and its `deal_created` event."""
+        self.held_deals.append(row)
+        self.hold_event("deal_created", lambda: deal_view(row), strategy_id=strategy_id)
+
+    def finish(self, finish: HeldFinish, view: Render) -> None:
+        """A command's finish (conditional on its epoch) and its event (`view`), both rendered
+        at the end (their result names the final order row)."""
+        self.finishes.append(finish)
+        self.hold_event(f"command_{finish.status}", view)
+
     async def emit(
         self,
         event: str,
-        payload: dict[str, Any],
+        payload: dict[str, Any] | Render,
         *,
         namespace: str = "position",
         strategy_id: int | None = None,
     ) -> None:
-        self.events.append(event)
-        self.pending.append(
-            event_row(
-                account_id=self.rt.account_id,
-                namespace=namespace,
-                event=event,
-                payload=dict(payload),  # written at the end of the step: keep it as it is now
-                strategy_id=strategy_id,
-                created_at=self.now,
-            )
-        )
+        """`hold_event` (awaitable, as the executors call it)."""
+        self.hold_event(event, payload, namespace=namespace, strategy_id=strategy_id)
 
-    async def flush(self) -> list[dict[str, Any]]:
-        """Write what was held back; returns the step's events (`number_events` writes them)."""
-        return await flush_all([self])
+    def hold_event(
+        self,
+        event: str,
+        payload: dict[str, Any] | Render,
+        *,
+        namespace: str = "position",
+        strategy_id: int | None = None,
+    ) -> None:
+        """An outbox event: a payload as it is now (copied), or a view rendered when the held
+        writes are written (`payload` callable: it may name stand-in ids through `real`)."""
+        if callable(payload):
+            render = payload
+        else:
+            frozen = dict(payload)
+            render = frozen.copy
+        self.pending.append(_Event(namespace, event, render, strategy_id))
+
+    # --- views of held records (called at render time) -------------------------------------
+
+    def order_view(self, row: dict[str, Any]) -> dict[str, Any]:
+        """`order_view` of an order row, its position named by its real id."""
+        return order_view({**row, "position_id": self.real(int(row["position_id"]))})
+
+    def position_view(self, position: Position) -> dict[str, Any]:
+        return position_record_view(position, self.real(position.position_id))
+
+    async def update_order(self, row: dict[str, Any], values: dict[str, Any]) -> dict[str, Any]:
+        """Hold `values` for the (locked) order `row`; returns the row as it will be stored."""
+        self.wrote_order(int(row["id"]), values)
+        return {**row, **values}
+
+    # --- reads -----------------------------------------------------------------------------
+
+    async def order_row(self, order_id: int) -> dict[str, Any]:
+        """The order row, locked, as this step holds it (its held updates applied)."""
+        row = await order_records.require_order(self.conn, order_id)
+        return {**row, **self.order_updates.get(order_id, {})}
 
     async def load_book(
         self,
@@ -198,14 +295,12 @@ class Recorder:
         *,
         all_open: bool,
     ) -> AccountBook:
-        """`books.load_book` for this account. A transaction that carries positions (a joined
-        batch) reads each position once: what it has loaded or written is answered from
-        `carried`, and the open positions of a symbol from `open_of_symbol` once read."""
+        """`books.load_book` for this account, reading each position once: what this
+        transaction has loaded or written is answered from `carried`, and the open positions
+        of a symbol from `open_of_symbol` once read."""
         acct = self.rt.account
-        if not self.defer_orders:
-            return await books.load_book(self.conn, acct.account_id, acct.position_mode, symbol,
-                                         position_ids, trade_ids, all_open=all_open)
-        wanted = [p for p in position_ids if p > 0 or p in self.carried]  # stand-ins: carried
+        trade_ids = tuple(trade_ids)
+        wanted = [p for p in map(self.real, position_ids) if p > 0 or p in self.carried]
         unread = [p for p in wanted if p not in self.carried]
         read_open = all_open and symbol not in self.open_of_symbol
         if unread or read_open:
@@ -213,13 +308,16 @@ class Recorder:
                                            symbol, unread, trade_ids, all_open=read_open)
             for pid, position in loaded.positions.items():
                 self.carried.setdefault(pid, position)  # what this transaction wrote wins
-            if read_open:  # as carried: a position this batch closed is not open any more
+            if read_open:  # as carried: a position this step closed is not open any more
                 self.open_of_symbol[symbol] = {
                     pid for pid in loaded.positions
                     if self.carried[pid].is_open and self.carried[pid].symbol == symbol}  # fmt: skip
             booked = loaded.booked_trades
-        else:
+        elif trade_ids:
             booked = await books.booked_keys(self.conn, acct.account_id, trade_ids)
+        else:
+            booked = frozenset()
+        booked = booked | self.held_trades(trade_ids)
         ids = {*wanted, *(self.open_of_symbol[symbol] if all_open else ())}
         # in id order, as the store returns them (the core takes the first matching position);
         # stand-ins after the stored rows, in the order they were opened
@@ -227,86 +325,42 @@ class Recorder:
                  if pid in self.carried}  # fmt: skip
         return AccountBook(acct.account_id, acct.position_mode, found, booked)
 
+    def held_trades(self, trade_ids: Iterable[str]) -> frozenset[tuple[str, int]]:
+        """The (trade id, leg) keys of held deals among `trade_ids` (booked, not written yet)."""
+        wanted = set(trade_ids)
+        if not wanted or not self.held_deals:  # a fresh trade asks for none
+            return frozenset()
+        return frozenset((str(d["exchange_trade_id"]), int(d["leg"])) for d in self.held_deals
+                         if d["exchange_trade_id"] in wanted)  # fmt: skip
+
     async def write_held(self) -> None:
-        """Write the held-back new positions, order and position updates and deals now
-        (something is about to read those rows: the risk counters)."""
-        await insert_new_positions(self.conn, [self], final=False)
-        updates, self.order_updates = self.order_updates, {}
-        await order_records.update_orders(self.conn, updates)
-        held, self.position_updates = self.position_updates, {}
-        await books.update_positions(self.conn, held)
-        await insert_held_deals(self.conn, [self])
-
-    async def wrote_deal(self, row: dict[str, Any], *, strategy_id: int) -> None:
-        """A deal (`books.deal_values`) and its `deal_created` event: inserted at once, or, when
-        this transaction carries positions, with the batch's other deals at the end (the
-        event, in its place among the others, gets its payload with the id then)."""
-        if not self.defer_orders:
-            deal_id = await books.insert_deal_row(self.conn, row)
-            await self.emit("deal_created", deal_view({**row, "id": deal_id}),
-                            strategy_id=strategy_id)  # fmt: skip
-            return
-        await self.emit("deal_created", {}, strategy_id=strategy_id)
-        self.held_deals.append((row, self.pending[-1]["payload"]))
-
-    def stand_in(self, position: Position) -> int:
-        """A position this batch opened: held to be inserted at the end (`new_positions`);
-        returns the stand-in id it is known by until then."""
-        pid = STAND_IN_BASE - 1 - len(self.new_positions) - len(self.real_ids)
-        self.new_positions[pid] = position
-        return pid
-
-    async def wrote_position(self, position: Position, *, inserted: bool = False) -> None:
-        """`position` (with its real or stand-in id) is now the row: updated in the store at
-        once, or with the batch's other updates at the end when this transaction carries
-        positions (a position not inserted yet: the insert takes it as it is now);
-        remembered as written (`positions`), and as carried."""
-        pid = position.position_id
-        if pid in self.new_positions:
-            self.new_positions[pid] = position
-        elif not inserted:
-            if self.defer_orders:
-                self.position_updates[pid] = position
-            else:
-                await books.update_position(self.conn, position)
-        self.positions[pid] = position
-        if not self.defer_orders:
-            return
-        self.carried[pid] = position
-        known = self.open_of_symbol.get(position.symbol)
-        if known is not None:  # the symbol's open set stays exact
-            (known.add if position.is_open else known.discard)(pid)
-
-    def resolve_stand_ins(self, *, final: bool) -> None:
-        """Name the inserted positions by their real ids in the rows about to be written (deal
-        rows, order updates, position updates) and, `final`ly, in the events and command
-        finishes, which are written once at the end (walked once, not at every mid-batch
-        write of a batch with risk limits)."""
-        if not self.real_ids:
-            return
-        real = self.real_ids
-        for row, _payload in self.held_deals:
-            row["position_id"] = real.get(row["position_id"], row["position_id"])
-        for values in self.order_updates.values():
-            if "position_id" in values:
-                values["position_id"] = real.get(values["position_id"], values["position_id"])
-        self.position_updates = {real.get(pid, pid): replace(p, position_id=real.get(pid, pid))
-                                 for pid, p in self.position_updates.items()}  # fmt: skip
-        if final:
-            for event in self.pending:
-                _resolve_in(event["payload"], real)
-            for finish in self.finishes:
-                _resolve_in(finish.values, real)
-
-    async def flush_own(self) -> None:
-        """The writes that must come first: the venue's held-back writes."""
-        for hook in self.before_commit:
-            await hook()
+        """Write the held positions, deals and order updates now: something is about to read
+        those rows by SQL (the risk counters; a classic path re-reading an order). Events and
+        finishes stay held to the end."""
+        await write_rows(self.conn, [self])
 
     def committed(self) -> None:
         """The transaction committed: tell whoever waited for it (venue caches, wake-ups)."""
         for hook in self.after_commit:
             hook()
+
+    def renamed(self, real: dict[int, int]) -> None:
+        """New positions got their real ids: name them so in the rows still held and in
+        memory (carried, open sets). Views render through `real` at the end."""
+        self.real_ids.update(real)
+        for row in self.held_deals:
+            row["position_id"] = self.real(row["position_id"])
+        for values in self.order_updates.values():
+            if "position_id" in values:
+                values["position_id"] = self.real(values["position_id"])
+        for stand_in, pid in real.items():
+            position = self.carried.pop(stand_in, None)
+            if position is not None:
+                self.carried[pid] = replace(position, position_id=pid)
+        for known in self.open_of_symbol.values():
+            for stand_in in known & real.keys():
+                known.discard(stand_in)
+                known.add(real[stand_in])
 
 
 def numbering_read_at(written: int) -> float:
@@ -331,94 +385,63 @@ async def number_events(
 
 
 async def flush_all(recorders: list[Recorder]) -> list[dict[str, Any]]:
-    """Write what the recorders of one transaction held back, before its commit: each one's
-    own writes, then everyone's raw payloads and venue orders in one multi-row statement
-    each. Returns everyone's events (in recorder order, each recorder's in emission order):
+    """Write what the recorders of one transaction held, before its commit: each one's venue
+    writes, then everyone's rows (`write_rows`), command finishes, raw payloads and venue
+    orders in one multi-row statement each. Returns everyone's events (in recorder order,
+    each recorder's in emission order), rendered now from the final records:
     `number_events` writes them in one statement, numbered."""
     for rec in recorders:
-        await rec.flush_own()
-    await insert_new_positions(recorders[0].conn, recorders, final=True)
-    payloads, venue_orders, events = [], [], []
-    order_updates: dict[int, dict[str, Any]] = {}
-    finishes: list[Finish] = []
-    for rec in recorders:
-        payloads += rec.payloads
-        venue_orders += rec.venue_orders
-        events += rec.pending
-        order_updates.update(rec.order_updates)
-        finishes += rec.finishes
-        rec.payloads, rec.venue_orders, rec.pending = [], [], []
-        rec.order_updates, rec.finishes = {}, []
-    position_updates: dict[int, Position] = {}
-    for rec in recorders:
-        position_updates.update(rec.position_updates)
-        rec.position_updates = {}
+        for hook in rec.before_commit:
+            await hook()
     conn = recorders[0].conn
-    await books.update_positions(conn, position_updates)
-    await insert_held_deals(conn, recorders)
-    await order_records.update_orders(conn, order_updates)
-    await queue.finish_many(conn, finishes)
-    await order_records.store_payloads(conn, payloads)
-    await order_records.add_venue_orders(conn, venue_orders)
+    await write_rows(conn, recorders)
+    # every view rendered now, from the final records (real ids), before the last writes
+    finished = [(rec, f, f.result()) for rec in recorders for f in rec.finishes]
+    rendered = [(rec, e, e.render()) for rec in recorders for e in rec.pending]
+    await queue.finish_many(conn, [
+        queue.Finish(f.command_id, f.epoch, queue.finish_values(
+            rec.now, status=f.status, result=result, error_code=f.error_code,
+            error_message=f.error_message))
+        for rec, f, result in finished])  # fmt: skip
+    await order_records.store_payloads(conn, [p for rec in recorders for p in rec.payloads])
+    await order_records.add_venue_orders(conn, [v for rec in recorders for v in rec.venue_orders])
+    events = [
+        event_row(account_id=rec.rt.account_id, namespace=e.namespace, event=e.event,
+                  payload=payload, strategy_id=e.strategy_id, created_at=rec.now)
+        for rec, e, payload in rendered
+    ]  # fmt: skip
+    for rec in recorders:
+        rec.finishes, rec.payloads, rec.venue_orders, rec.pending = [], [], [], []
     return events
 
 
-async def insert_new_positions(
-    conn: Connection, recorders: list[Recorder], *, final: bool
-) -> None:
-    """The positions the recorders opened (`Recorder.stand_in`), in one insert; then each
-    recorder's held rows (`final`: and its events and finishes) name them by their real ids."""
+async def write_rows(conn: Connection, recorders: list[Recorder]) -> None:
+    """The recorders' held rows: new positions in one insert (then everything held names them
+    by their real ids), position updates, deals (each row gets its id) and order updates, one
+    statement each."""
     new = [(rec, pid, position) for rec in recorders for pid, position in rec.new_positions.items()]
     if new:
         ids = await books.insert_positions(conn, [position for _, _, position in new])
-        for (rec, pid, _position), real in zip(new, ids, strict=True):
-            rec.real_ids[pid] = real  # memory keeps the stand-in id to the end
         for rec in recorders:
+            rec.renamed({pid: real for (r, pid, _), real in zip(new, ids, strict=True) if r is rec})
             rec.new_positions = {}
+    updates: dict[int, Position] = {}
+    order_updates: dict[int, dict[str, Any]] = {}
+    held: list[dict[str, Any]] = []
     for rec in recorders:
-        rec.resolve_stand_ins(final=final)
+        updates.update({p.position_id: p for p in rec.position_updates.values()})
+        order_updates.update(rec.order_updates)
+        held += rec.held_deals
+        rec.position_updates, rec.order_updates, rec.held_deals = {}, {}, []
+    await books.update_positions(conn, updates)
+    for row, deal_id in zip(held, await books.insert_deals(conn, held), strict=True):
+        row["id"] = deal_id
+    await order_records.update_orders(conn, order_updates)
 
 
 def _store_order(position_id: int) -> tuple[bool, int]:
     """Stored rows by id, then stand-ins in the order they were handed out."""
     return (is_stand_in(position_id), abs(position_id))
-
-
-def _resolve_in(value: Any, real: dict[int, int]) -> None:
-    """Replace stand-in ids by real ones inside a JSON-like value, in place.
-
-    Walked for every event and finish of a batch that opened positions (~5 payloads of ~40
-    values per command), so the common values are told apart by their exact type first:
-    strings, None and plain ints end at one comparison; containers are descended (a subclass
-    of dict or list included), and an int subclass other than bool is checked as an int.
-    Assigning to an existing key while iterating a dict leaves its size unchanged, as the
-    iteration allows."""
-    pairs: Iterable[tuple[Any, Any]]
-    if isinstance(value, dict):
-        pairs = value.items()
-    elif isinstance(value, list):
-        pairs = enumerate(value)
-    else:
-        return
-    for key, item in pairs:
-        kind = type(item)
-        if kind is str or item is None:
-            continue
-        if kind is int or (kind is not bool and isinstance(item, int)):
-            if item <= STAND_IN_BASE:
-                value[key] = real.get(item, item)
-        elif isinstance(item, dict | list):
-            _resolve_in(item, real)
-
-
-async def insert_held_deals(conn: Connection, recorders: list[Recorder]) -> None:
-    """The recorders' held deals in one insert; each one's event payload gets its view."""
-    held = [deal for rec in recorders for deal in rec.held_deals]
-    for rec in recorders:
-        rec.held_deals = []
-    ids = await books.insert_deals(conn, [row for row, _payload in held])
-    for (row, payload), deal_id in zip(held, ids, strict=True):
-        payload.update(deal_view({**row, "id": deal_id}))
 
 
 def from_ms(ms: int | None) -> datetime:

@@ -19,7 +19,7 @@ from apps.oms.exchange.ccxt_errors import errors as ccxt
 from apps.oms.ports import Structure
 from apps.oms.service.execution.order_state import state_of, write_order
 from apps.oms.service.execution.recheck import recheck
-from apps.oms.service.execution.results import adopt, finish, order_result, reject
+from apps.oms.service.execution.results import adopt, finish, reject
 from apps.oms.service.execution.runtime import AccountRuntime, Recorder
 from apps.oms.service.views import order_view
 from apps.oms.store import order_records
@@ -45,11 +45,11 @@ async def _prepare(rt: AccountRuntime, cmd: Claimed, order_id: int) -> tuple[str
     already past PENDING_SUBMIT just finishes the command; otherwise re-check and, on success,
     flag the outcome unknown and record the venue order (write-ahead) before placing it."""
     async with rt.record(cmd) as rec:
-        row = await order_records.require_order(rec.conn, order_id)
+        row = await rec.order_row(order_id)
         if row["outcome_unknown"]:
             return "lookup", row
         if row["status"] != OrderStatus.PENDING_SUBMIT:
-            await finish(rec, cmd, result=order_result(row))
+            await finish(rec, cmd, order=row)
             return "done", row
         try:
             await recheck(rec, row)
@@ -75,7 +75,7 @@ async def risk_reject(
         {**order_view(row), "code": exc.code, "details": exc.details},
         namespace="risk",
     )
-    await finish(rec, cmd, result=order_result(row), error_code=exc.code, error_message=exc.message)
+    await finish(rec, cmd, order=row, error_code=exc.code, error_message=exc.message)
     return row
 
 
@@ -137,18 +137,18 @@ async def _rejected(
     reason: str | None = None,
 ) -> None:
     async with rt.record(cmd) as rec:
-        row = await order_records.require_order(rec.conn, order_id)
+        row = await rec.order_row(order_id)
         row = await reject(rec, row, code, message, reason=reason)
-        await finish(rec, cmd, result=order_result(row), error_code=code, error_message=message)
+        await finish(rec, cmd, order=row, error_code=code, error_message=message)
 
 
 async def record_adopted(
     rt: AccountRuntime, cmd: Claimed, order_id: int, structure: Structure
 ) -> None:
     async with rt.record(cmd) as rec:
-        row = await order_records.require_order(rec.conn, order_id)
+        row = await rec.order_row(order_id)
         row = await adopt(rec, row, structure)
-        await finish(rec, cmd, result=order_result(row))
+        await finish(rec, cmd, order=row)
 
 
 async def resolve_unknown(
@@ -190,7 +190,7 @@ async def _lookup(rt: AccountRuntime, row: dict[str, Any]) -> Structure | None:
 
 async def _not_found(rt: AccountRuntime, cmd: Claimed, order_id: int) -> None:
     async with rt.record(cmd) as rec:
-        row = await order_records.require_order(rec.conn, order_id)
+        row = await rec.order_row(order_id)
         state = resolve_not_found(state_of(row))
         code = Reason.OUTCOME_UNKNOWN_NOT_FOUND.value
         row = await write_order(
@@ -203,7 +203,7 @@ async def _not_found(rt: AccountRuntime, cmd: Claimed, order_id: int) -> None:
         await finish(
             rec,
             cmd,
-            result=order_result(row),
+            order=row,
             error_code=code,
             error_message="venue has no order with this client order id",
         )

@@ -27,7 +27,6 @@ from apps.oms.ports import MatchingVenuePort, Structure, implements
 from apps.oms.service.execution.booking import book_trade
 from apps.oms.service.execution.results import adopt
 from apps.oms.service.execution.runtime import AccountRuntime
-from apps.oms.service.views import order_view
 from apps.oms.store import books, order_records
 
 LOOKBACK = timedelta(seconds=5)
@@ -114,7 +113,7 @@ async def _book_trades(rt: AccountRuntime, trades: list[Structure]) -> int:
             )
             if order_id is None:
                 continue  # not linked yet (unknown outcome being resolved, or external)
-            row = await order_records.require_order(rec.conn, order_id)
+            row = await rec.order_row(order_id)
             await book_trade(rec, row, trade)
             count += 1
     return count
@@ -137,13 +136,14 @@ async def _refresh(rt: AccountRuntime, row: dict[str, Any]) -> int:
     except (TimeoutError, ccxt.BaseError):
         return 0
     async with rt.record() as rec:
-        locked = await order_records.require_order(rec.conn, int(row["id"]))
+        locked = await rec.order_row(int(row["id"]))
         if not locked["is_open"]:
             return 0
         new = await adopt(rec, locked, final)
         if pending and locked["edit_replace_state"] == REPLACE_PENDING:
             values = {"edit_replace_state": "replace_failed", "edit_replace_at": rec.now}
-            new = await order_records.update_order(rec.conn, new, values)
-            await rec.emit("order_change_replace_failed", {**order_view(new),
-                           "reason": "abandoned"}, strategy_id=int(new["strategy_id"]))
+            new = await rec.update_order(new, values)
+            await rec.emit("order_change_replace_failed",
+                           lambda: {**rec.order_view(new), "reason": "abandoned"},
+                           strategy_id=int(new["strategy_id"]))  # fmt: skip
     return 1
