@@ -209,7 +209,7 @@ def test_plans_are_compiled_once_and_refuse_what_they_cannot_bind() -> None:
     assert plan is not None
     assert plan is direct.plan_of(INSERT_OUTBOX, keys, dialect)
     assert plan.sql.count("%s") == len(keys) == len(plan.binds)
-    assert plan.columns == ()
+    assert plan.types == ()
     listed = direct.plan_of(BY_IDS, ("b_ids",), dialect)
     assert listed is not None
     assert listed.render({"b_ids": [3, 4]}) == (
@@ -218,6 +218,7 @@ def test_plans_are_compiled_once_and_refuse_what_they_cannot_bind() -> None:
     returning = direct.plan_of(insert(outbox).returning(outbox.c.id), keys, dialect)
     assert returning is not None
     assert returning.returning  # only `insert_returning` sends it
+    assert returning.returned == ("id", "id")
     assert returning.values_group is not None
     literal = select(outbox).where(outbox.c.id == bindparam("x", literal_execute=True))
     assert direct.plan_of(literal, ("x",), dialect) is None
