@@ -195,7 +195,7 @@ async def get_venue_config(conn: AsyncConnection, account_id: int) -> AccountCon
 
 async def all_ids(conn: AsyncConnection) -> list[int]:
     """Every account's id (an admin's default scope of the reads)."""
-    return [int(i) for i in (await conn.execute(select(accounts.c.id))).scalars()]
+    return [int(row[0]) for row in await conn.execute(select(accounts.c.id))]
 
 
 async def accounts_with_open_positions(

@@ -87,7 +87,8 @@ async def deal_sums(
         d.account_id == account_id, d.strategy_id.in_(list(strategy_ids))
     )
     sums: dict[tuple[str, str | None], tuple[Decimal, Decimal]] = {}
-    for symbol, fee_currency, pnl, fee in await conn.execute(query):
+    for row in await conn.execute(query):
+        symbol, fee_currency, pnl, fee = row[0], row[1], row[2], row[3]
         pnl_sum, fee_sum = sums.get((symbol, fee_currency), (Decimal(0), Decimal(0)))
         sums[(symbol, fee_currency)] = (pnl_sum + pnl, fee_sum + fee)
     return [(s, c, pnl, fee) for (s, c), (pnl, fee) in sums.items()]

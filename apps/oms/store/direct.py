@@ -12,39 +12,52 @@ group commit and the stream's tail) go through here instead:
   dialect (`Plan`), so the SQL text is what `conn.execute` would send; an expanding `IN`
   list's placeholders are rendered once per list length;
 - its parameters are bound with the type processors SQLAlchemy applies (JSON, `Money`,
-  `UtcDateTime`, booleans), scalar column defaults filled in as SQLAlchemy would;
-- a SELECT's rows come back as dictionaries keyed as `RowMapping` keys them, each value
-  through the column type's result processor SQLAlchemy would pick for the driver's type;
+  `UtcDateTime`, booleans: each type's `dialect_impl(dialect).bind_processor(dialect)`),
+  scalar column defaults filled in as SQLAlchemy would;
+- a SELECT's rows come back as dictionaries keyed as `RowMapping` keys them (the names the
+  server reports, which are the names and labels SQLAlchemy rendered), each value through the
+  result processor SQLAlchemy would pick for the driver's type (`result_processor`);
 - it is sent with the driver's cursor (the class SQLAlchemy's adapter opens) on the connection
-  the transaction already holds, under the adapter's own mutex; several rows of an INSERT go to
-  the driver's `executemany`, as SQLAlchemy sends them on MySQL (one multi-row statement).
+  the transaction already holds, under this module's own lock of that connection; several
+  rows of an INSERT go to the driver's `executemany`, as SQLAlchemy sends them on MySQL (one
+  multi-row statement).
 
 What SQLAlchemy does around a statement is kept: `before_cursor_execute` listeners see it
 (`Store.watching_statements`, tests that count or EXPLAIN statements), and a driver error, or a
-cancellation in mid-statement, goes through SQLAlchemy's own error handling (wrapped as
-`IntegrityError`, `OperationalError`…, a lost connection invalidated, `handle_error` listeners
-told). A statement runs through `conn.execute` as before on SQLite, outside a transaction (but
-on an autocommit connection), on a connection SQLAlchemy has invalidated, with an empty `IN`
-list, or when it has parts this path does not bind (literal-execute values, RETURNING,
-Python-side callable defaults, tuple parameters).
+cancellation in mid-statement, goes through SQLAlchemy's own error handling, reached through
+its public execution (`_relay`: wrapped as `IntegrityError`, `OperationalError`…, a lost
+connection invalidated, `handle_error` listeners told). A statement runs through `conn.execute`
+as before on SQLite, outside a transaction (but on an autocommit connection), on a connection
+SQLAlchemy has invalidated, with an empty `IN` list, or when it has parts this path does not
+bind (literal-execute values, RETURNING, Python-side callable defaults, tuple parameters,
+`text().columns()`). Only SQLAlchemy's public interfaces are used (docs/architecture.md).
 """
 
 from __future__ import annotations
 
+import asyncio
+import functools
 from collections import OrderedDict
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Coroutine, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Concatenate, ParamSpec, TypeVar, cast
 from weakref import WeakKeyDictionary
 
-from sqlalchemy import event
+from sqlalchemy import Column, event
 from sqlalchemy import exc as sa_exc
-from sqlalchemy.engine import Connection, Dialect
+from sqlalchemy.engine import AdaptedConnection, Connection, Dialect, Engine
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+from sqlalchemy.pool import PoolProxiedConnection
 from sqlalchemy.sql import ClauseElement, Executable
 from sqlalchemy.sql.compiler import SQLCompiler
-from sqlalchemy.types import TypeEngine
-from sqlalchemy.util import await_only, greenlet_spawn
+from sqlalchemy.sql.expression import (
+    BindParameter,
+    CompoundSelect,
+    Select,
+    SelectBase,
+    TextualSelect,
+)
+from sqlalchemy.types import TupleType, TypeEngine
 
 #: plans kept (statements are module constants, or bounded families of shapes)
 PLANS_KEPT = 1024
@@ -56,6 +69,12 @@ HELD_CHARS = 1 << 20
 
 Bind = Callable[[Any], Any] | None
 Row = dict[str, Any]
+P = ParamSpec("P")
+T = TypeVar("T")
+#: this module's lock of a DBAPI connection, in the pool's `info` for it (`_lock_of`)
+_LOCK = "direct_lock"
+#: execution option carrying a driver's error for SQLAlchemy to handle (`_relay`)
+_RELAY = "direct_relayed_error"
 
 
 @dataclass(frozen=True, slots=True)
@@ -69,14 +88,18 @@ class Plan:
     binds: tuple[Bind, ...]  # SQLAlchemy's bind processor of each placeholder (each element)
     expanding: tuple[bool, ...]  # an `IN` list bound as one placeholder per element
     fixed: dict[str, Any]  # keys bound to a value in the statement itself or a column default
-    columns: tuple[str, ...]  # a SELECT's (or RETURNING's) row keys, in column order
-    types: tuple[TypeEngine[Any], ...]  # and their types
+    types: tuple[TypeEngine[Any], ...]  # a SELECT's (or RETURNING's) column types, in order
     returning: bool  # an INSERT … RETURNING: only `insert_returning` sends it
+    # the one column an INSERT … RETURNING returns: its parameter key and its row key
+    returned: tuple[str, str] | None
     # an INSERT's SQL around its one VALUES group (head, group, tail) when every placeholder is
     # in that group: several rows are written by repeating the group (`insert_returning`)
     values_group: tuple[str, str, str] | None
     rendered: dict[tuple[int, ...], str] = field(default_factory=dict)  # by list lengths
-    readers: dict[tuple[Any, ...], tuple[Bind, ...]] = field(default_factory=dict)
+    # by the driver's type codes: the row keys, and each column's result processor
+    readers: dict[tuple[Any, ...], tuple[tuple[str, ...], tuple[Bind, ...]]] = field(
+        default_factory=dict
+    )
 
     def render(self, params: Mapping[str, Any]) -> tuple[str, list[Any]] | None:
         """The SQL and arguments for `params` (None: an empty `IN` list, SQLAlchemy renders)."""
@@ -121,16 +144,31 @@ class Plan:
     def read(self, dialect: Dialect, description: Any, found: Sequence[Sequence[Any]]) -> list[Row]:
         """The driver's rows as `RowMapping`s would give them (keys, values' Python types)."""
         coltypes = tuple(d[1] for d in description)
-        readers = self.readers.get(coltypes)
-        if readers is None:
-            readers = tuple(t._cached_result_processor(dialect, c)
-                            for t, c in zip(self.types, coltypes, strict=True))  # fmt: skip
-            self.readers[coltypes] = readers
-        columns = self.columns
+        known = self.readers.get(coltypes)
+        if known is None:
+            known = self._readers(dialect, description)
+            if len(self.readers) < 64:
+                self.readers[coltypes] = known
+        columns, readers = known
         if not any(readers):
             return [dict(zip(columns, row, strict=True)) for row in found]
         return [{c: v if r is None else r(v)
                  for c, r, v in zip(columns, readers, row, strict=True)} for row in found]  # fmt: skip
+
+    def _readers(
+        self, dialect: Dialect, description: Any
+    ) -> tuple[tuple[str, ...], tuple[Bind, ...]]:
+        """The row keys (the names the server gives the columns: what SQLAlchemy rendered as
+        each column's name or label, so what `RowMapping` keys by) and each column's result
+        processor, as the column type's dialect implementation gives it for the driver's type."""
+        columns = tuple(str(d[0]) for d in description)
+        if len(columns) != len(self.types) or len(set(columns)) != len(columns):
+            raise sa_exc.InvalidRequestError(
+                f"direct statement: columns {columns} do not match the statement's {len(self.types)}"
+            )
+        readers = tuple(t.dialect_impl(dialect).result_processor(dialect, d[1])
+                        for t, d in zip(self.types, description, strict=True))  # fmt: skip
+        return columns, readers
 
 
 class NotDirect(Exception):
@@ -186,12 +224,12 @@ def _compile(statement: Executable, keys: tuple[str, ...], dialect: Dialect) -> 
                 raise NotDirect(f"parameter {param.key} has no value")
             fixed[key] = param.value
         plan_keys.append(key)
-    columns, types = _columns(compiled)
+    types, returned = _columns(compiled, statement)
     escaped = compiled.escaped_bind_names
     expanding = tuple(by_name[n] in expanding_params for n in names)
+    binds = tuple(_bind(by_name[n], dialect) for n in names)
     return Plan(compiled.string, tuple(escaped.get(n, n) for n in names), tuple(plan_keys),
-                tuple(_binds(compiled, names)), expanding, fixed, columns, types,
-                bool(compiled.effective_returning),
+                binds, expanding, fixed, types, bool(compiled.effective_returning), returned,
                 None if any(expanding) else _values_group(compiled.string, len(names)))  # fmt: skip
 
 
@@ -207,18 +245,25 @@ def _values_group(sql: str, placeholders: int) -> tuple[str, str, str] | None:
     return head + " VALUES ", group, tail
 
 
-def _columns(compiled: SQLCompiler) -> tuple[tuple[str, ...], tuple[TypeEngine[Any], ...]]:
-    """A SELECT's (or RETURNING's) row keys and types, in column order (none for a write)."""
-    writes = compiled.isinsert or compiled.isupdate or compiled.isdelete
-    if compiled._result_columns and (not writes or compiled.effective_returning):
-        if not compiled._ordered_columns or compiled._textual_ordered_columns:
-            raise NotDirect("columns not in statement order")
-        found = compiled._result_columns
-        columns = tuple(c.keyname for c in found)
-        if len(set(columns)) != len(columns):
-            raise NotDirect("two columns of one name")
-        return columns, tuple(c.type for c in found)
-    return (), ()
+def _columns(
+    compiled: SQLCompiler, statement: ClauseElement
+) -> tuple[tuple[TypeEngine[Any], ...], tuple[str, str] | None]:
+    """A SELECT's (or RETURNING's) column types, in column order (none for a write), and the
+    one column a RETURNING returns (its parameter key and row key). The row keys themselves
+    are the names the server gives the columns (`Plan.read`)."""
+    if compiled.isinsert or compiled.isupdate or compiled.isdelete:
+        returning = compiled.effective_returning or ()
+        returned = None
+        if len(returning) == 1 and isinstance(returning[0], Column):
+            returned = (returning[0].key, returning[0].name)
+        return tuple(c.type for c in returning), returned
+    if isinstance(statement, TextualSelect):  # text().columns(): matched by name, not order
+        raise NotDirect("columns not in statement order")
+    if isinstance(statement, (Select, CompoundSelect)):
+        return tuple(c.type for c in statement.selected_columns), None
+    if isinstance(statement, SelectBase):
+        raise NotDirect("a SELECT of another kind")
+    return (), None
 
 
 def _defaults(compiled: SQLCompiler) -> dict[str, Any]:
@@ -232,16 +277,54 @@ def _defaults(compiled: SQLCompiler) -> dict[str, Any]:
     return fixed
 
 
-def _binds(compiled: SQLCompiler, names: tuple[str, ...]) -> list[Bind]:
-    """SQLAlchemy's bind processor of each placeholder (None: the value goes as it is)."""
-    processors = compiled._bind_processors
-    binds: list[Bind] = []
-    for name in names:
-        processor = processors.get(name)
-        if processor is not None and not callable(processor):
-            raise NotDirect(f"parameter {name} is a tuple")
-        binds.append(processor)
-    return binds
+def _bind(param: BindParameter[Any], dialect: Dialect) -> Bind:
+    """The bind processor SQLAlchemy applies to a placeholder (None: the value goes as it is):
+    its type's, as the dialect implements the type."""
+    if isinstance(param.type, TupleType):
+        raise NotDirect(f"parameter {param.key} is a tuple")
+    return param.type.dialect_impl(dialect).bind_processor(dialect)
+
+
+class _Unhandled(Exception):
+    """A round trip's failure, on its way to the caller's entry point (`_entry`), where
+    SQLAlchemy handles it in a greenlet (`relay`)."""
+
+    def __init__(
+        self,
+        error: BaseException,
+        sql: str,
+        args: Any,
+        many: bool = False,
+        checked: BaseException | None = None,
+    ) -> None:
+        super().__init__(error)
+        self.error, self.sql, self.params, self.many, self.checked = error, sql, args, many, checked
+
+    def relay(self, sync: Connection) -> None:
+        """SQLAlchemy's handling of the error (`_relay`), then a failed check's error first."""
+        try:
+            _relay(sync, self.error, self.sql, self.params, self.many)
+        except BaseException as handled:
+            if self.checked is not None:
+                raise self.checked from handled
+            raise
+
+
+def _entry(
+    fn: Callable[Concatenate[AsyncConnection, P], Coroutine[Any, Any, T]],
+) -> Callable[Concatenate[AsyncConnection, P], Coroutine[Any, Any, T]]:
+    """A public function of this module: a failed round trip is handled by SQLAlchemy in its
+    greenlet (`AsyncConnection.run_sync`) before the error reaches the caller."""
+
+    @functools.wraps(fn)
+    async def run(conn: AsyncConnection, /, *args: P.args, **kwargs: P.kwargs) -> T:
+        try:
+            return await fn(conn, *args, **kwargs)
+        except _Unhandled as failed:
+            await conn.run_sync(failed.relay)
+            raise AssertionError("SQLAlchemy's handling raises") from failed.error
+
+    return run
 
 
 def _sync_of(conn: AsyncConnection) -> Connection | None:
@@ -278,6 +361,7 @@ def sends(conn: AsyncConnection, statement: Executable, keys: Sequence[str]) -> 
     return routed is not None and (plain is not None or routed[1].values_group is not None)
 
 
+@_entry
 async def fetch(
     conn: AsyncConnection, statement: Executable, params: Mapping[str, Any] | None = None
 ) -> list[Row]:
@@ -285,7 +369,7 @@ async def fetch(
     values = params or {}
     routed = _route(conn, statement, values)
     rendered = None
-    if routed is not None and routed[1].columns:
+    if routed is not None and routed[1].types:
         rendered = _bound(routed[1].render, values, routed[1].sql)
     if routed is None or rendered is None:
         return [dict(r) for r in (await conn.execute(statement, dict(values))).mappings()]
@@ -301,6 +385,7 @@ async def fetch_one(
     return found[0] if found else None
 
 
+@_entry
 async def execute(
     conn: AsyncConnection, statement: Executable, params: Mapping[str, Any] | None = None
 ) -> int:
@@ -314,6 +399,7 @@ async def execute(
     return (await _send(routed[0], *rendered))[0]
 
 
+@_entry
 async def insert_row(conn: AsyncConnection, statement: Executable, row: Mapping[str, Any]) -> int:
     """`conn.execute(statement, row)` for an INSERT of one row; returns its auto-increment id
     (`inserted_primary_key`)."""
@@ -329,6 +415,7 @@ async def insert_row(conn: AsyncConnection, statement: Executable, row: Mapping[
     return (await _send(routed[0], *rendered))[1]
 
 
+@_entry
 async def insert_rows(
     conn: AsyncConnection, statement: Executable, rows: Sequence[Mapping[str, Any]]
 ) -> None:
@@ -354,6 +441,7 @@ async def insert_rows(
         await _send(sync, plan.sql, _bound(plan.rows, rows, plan.sql), many=True)
 
 
+@_entry
 async def insert_returning(
     conn: AsyncConnection, statement: Executable, rows: Sequence[Mapping[str, Any]]
 ) -> list[Row] | None:
@@ -370,10 +458,10 @@ async def insert_returning(
     if routed is None:
         return None
     sync, plan = routed
-    if plan.values_group is None or len(plan.columns) != 1:
+    if plan.values_group is None or plan.returned is None:
         return None
-    (column,) = plan.columns
-    if column in keys or any(set(row) != keys for row in rows[1:]):
+    key, column = plan.returned
+    if key in keys or any(set(row) != keys for row in rows[1:]):
         return None  # ids given by the rows themselves: SQLAlchemy pairs them
     head, group, tail = plan.values_group
     found: list[Row] = []
@@ -416,6 +504,7 @@ class _Held:
 _HELD: WeakKeyDictionary[Connection, _Held] = WeakKeyDictionary()
 
 
+@_entry
 async def later(
     conn: AsyncConnection,
     statement: Executable,
@@ -440,6 +529,7 @@ async def later(
         check(found)
 
 
+@_entry
 async def later_rows(
     conn: AsyncConnection, statement: Executable, rows: Sequence[Mapping[str, Any]]
 ) -> None:
@@ -465,6 +555,7 @@ async def later_rows(
         await insert_rows(conn, statement, rows)  # too long: the driver splits it by size
 
 
+@_entry
 async def fetch_each(
     conn: AsyncConnection, statements: Sequence[tuple[Executable, Mapping[str, Any]]]
 ) -> list[list[Row]]:
@@ -475,7 +566,7 @@ async def fetch_each(
     parts: list[_Part] = []
     for routed, params in routes:
         rendered = None
-        if routed is not None and routed[1].columns:
+        if routed is not None and routed[1].types:
             rendered = _bound(routed[1].render, params, routed[1].sql)
         if routed is None or rendered is None:  # SQLAlchemy runs one of them: each alone
             return [await fetch(conn, st, params) for st, params in statements]
@@ -488,6 +579,7 @@ async def fetch_each(
     return [rows for _count, _id, rows in await _exchange(sync, _take(sync) + parts)][-len(parts):]
 
 
+@_entry
 async def flush(conn: AsyncConnection) -> None:
     """Send the writes the transaction holds now (`Store.transaction` does, before commit)."""
     sync = conn.sync_connection
@@ -522,8 +614,7 @@ async def _hold(sync: Connection, sql: str, args: list[Any], check: Check | None
     try:
         text = _literal(driver, sql, args)
     except Exception as exc:  # a value the driver cannot write, as its execute reports it
-        await greenlet_spawn(_handle, sync, exc, sql, args)
-        raise  # pragma: no cover - `_handle` always raises
+        raise _Unhandled(exc, sql, args) from exc
     if len(text) > HELD_CHARS:
         return False
     _tell(sync, sql, args, False)
@@ -574,11 +665,27 @@ def _refused(failed: str) -> sa_exc.InvalidRequestError:
     )
 
 
-def _before_other(sync: Connection, cursor: Any, *_: Any) -> None:
-    """A statement SQLAlchemy executes (ours come without a cursor) goes after the held
-    writes (this runs in SQLAlchemy's greenlet: await through it)."""
-    if cursor is not None and _HELD.get(sync) is not None:
-        await_only(_flush(sync))
+def _before_other(
+    sync: Connection, cursor: Any, _sql: str, _params: Any, context: Any, _many: bool
+) -> None:
+    """A statement SQLAlchemy executes (ours come without a cursor, and its report of our
+    error is not sent) goes after the held writes."""
+    if (
+        cursor is not None
+        and _HELD.get(sync) is not None
+        and _RELAY not in context.execution_options
+    ):
+        _flush_here(sync)
+
+
+def _flush_here(sync: Connection) -> None:
+    """Send the held writes from a listener (in SQLAlchemy's greenlet: the adapted connection's
+    `run_async` awaits through it), an error handled by SQLAlchemy there."""
+    adapted = cast(AdaptedConnection, sync.connection.dbapi_connection)
+    try:
+        adapted.run_async(lambda _driver: _flush(sync))
+    except _Unhandled as failed:
+        failed.relay(sync)
 
 
 def _before_commit(sync: Connection) -> None:
@@ -587,7 +694,7 @@ def _before_commit(sync: Connection) -> None:
     if _HELD.get(sync) is None:
         return
     try:
-        await_only(_flush(sync))
+        _flush_here(sync)
     except BaseException as exc:
         _HELD.pop(sync, None)  # no rollback event follows an invalidation
         sync.invalidate(exc if isinstance(exc, Exception) else None)
@@ -634,8 +741,7 @@ async def _rendered(sync: Connection, part: _Part) -> _Part:
     try:
         text = _literal(driver, part.sql, part.args)
     except Exception as exc:
-        await greenlet_spawn(_handle, sync, exc, part.sql, part.args)
-        raise  # pragma: no cover - `_handle` always raises
+        raise _Unhandled(exc, part.sql, part.args) from exc
     return _Part(text, None, part.read, part.check)
 
 
@@ -652,31 +758,20 @@ async def _exchange(
     each part's rows matched, last insert id and rows. A held write's `check` runs once all
     results are in; any failure of a held write leaves the transaction able only to roll back."""
     fairy = sync.connection
-    adapted: Any = fairy.dbapi_connection
     driver: Any = fairy.driver_connection
     got: list[tuple[int, int, Any, Any]] = []
     try:
         # the cursor class SQLAlchemy's adapter opens (aiomysql's does not fetch warnings)
         cursor_class = getattr(sync.dialect.loaded_dbapi, "Cursor", None)
         opened = driver.cursor() if cursor_class is None else driver.cursor(cursor_class)
-        async with adapted._execute_mutex, opened as cursor:
+        async with _lock_of(fairy), opened as cursor:
             await _round_trip(cursor, parts, many, got)
     except BaseException as exc:  # a driver error, or cancelled in mid-statement
         failing = _blamed(sync, parts, got, exc)
         # a held write sent before it that saw a wrong row count: its error comes first, as
         # when it went alone (after SQLAlchemy's handling, which invalidates a lost connection)
         checked = _failed_check(sync, parts, got) if isinstance(exc, Exception) else None
-        try:  # the adapter's own mapping first (asyncmy: AttributeError → InternalError)
-            adapted._handle_exception(exc)
-        except BaseException as mapped:
-            exc = mapped
-        try:
-            await greenlet_spawn(_handle, sync, exc, failing.sql, failing.args)
-        except BaseException as handled:
-            if checked is not None:
-                raise checked from handled
-            raise
-        raise  # pragma: no cover - `_handle` always raises
+        raise _Unhandled(exc, failing.sql, failing.args, many and len(parts) == 1, checked) from exc
     checked = _failed_check(sync, parts, got)
     if checked is not None:
         raise checked
@@ -743,10 +838,94 @@ async def _round_trip(
         got.append((int(cursor.rowcount), int(cursor.lastrowid or 0), found, cursor.description))
 
 
-def _handle(sync: Connection, exc: BaseException, sql: str, args: Any) -> None:
+def _lock_of(fairy: PoolProxiedConnection) -> asyncio.Lock:
+    """This module's own lock of a DBAPI connection (kept in the pool's `info` for it): one
+    direct round trip at a time on it. SQLAlchemy's own statements take its adapter's lock,
+    not this one; they never overlap ours because a `Store` connection is used by one task
+    at a time, as SQLAlchemy requires of an `AsyncConnection` (this lock only keeps a misuse
+    from interleaving two direct round trips on the wire)."""
+    lock = fairy.info.get(_LOCK)
+    if lock is None:
+        lock = fairy.info[_LOCK] = asyncio.Lock()
+    return cast(asyncio.Lock, lock)
+
+
+def _relay(sync: Connection, exc: BaseException, sql: str, args: Any, many: bool) -> None:
     """SQLAlchemy's own handling of an error raised by the driver (in a greenlet: invalidating
-    a lost connection closes it through the async adapter)."""
+    a lost connection closes it through the async adapter). The driver's errors, and a
+    cancellation, are raised by SQLAlchemy's execution itself: `sql` goes through
+    `exec_driver_sql` with the error in an execution option, and the `do_execute` hook
+    (`_raise_relayed`) raises it where the driver's execute would have: SQLAlchemy then wraps
+    it (`IntegrityError`, `OperationalError`…), tells its `handle_error` listeners, and on a
+    disconnect invalidates the connection and the pool's older connections. Nothing is sent.
+    Any other error (a value the driver cannot encode) is SQLAlchemy's `StatementError`, as
+    it wraps one outside an execution."""
+    dialect = sync.dialect
+    dbapi: Any = dialect.loaded_dbapi
+    if dialect.driver == "asyncmy" and isinstance(exc, AttributeError):
+        # what SQLAlchemy's asyncmy adapter makes of asyncmy's error on a dropped socket
+        try:
+            raise dbapi.InternalError(
+                "network operation failed due to asyncmy attribute error"
+            ) from exc
+        except dbapi.InternalError as mapped:
+            exc = mapped
+    if isinstance(exc, Exception) and not isinstance(exc, dbapi.Error):
+        raise sa_exc.DBAPIError.instance(
+            sql, args, exc, dbapi.Error, hide_parameters=sync.engine.hide_parameters,
+            dialect=dialect, ismulti=many,
+        ) from exc  # fmt: skip
+    _relaying(sync.engine)
+    params = None if args is None else [tuple(a) for a in args] if many else tuple(args)
     try:
-        raise exc
+        sync.exec_driver_sql(sql, params, execution_options=cast(Any, {_RELAY: exc}))
     except BaseException as raised:
-        sync._handle_dbapi_exception(raised, sql, args, None, None)
+        if raised is exc or getattr(raised, "orig", None) is exc:
+            raise
+        # SQLAlchemy could not even open a cursor (aiomysql closes itself on a lost connection:
+        # "Not connected"), and has handled that error as the disconnect it is (this connection
+        # and the pool's older ones invalidated, listeners told): the caller gets the driver's
+        # own error, as SQLAlchemy would have wrapped it
+        _unrelayed(sync, exc, sql, args, many, raised)
+    raise AssertionError("the relayed error was not raised")  # pragma: no cover
+
+
+def _unrelayed(
+    sync: Connection, exc: BaseException, sql: str, args: Any, many: bool, raised: BaseException
+) -> None:
+    """`exc` as SQLAlchemy would have raised it, once SQLAlchemy has handled `raised` (the
+    error of its execution that was to relay `exc`)."""
+    dialect = sync.dialect
+    dbapi: Any = dialect.loaded_dbapi
+    lost = sync.invalidated
+    if not lost and not sync.closed:
+        lost = not isinstance(exc, Exception) or dialect.is_disconnect(
+            cast(Any, exc), sync.connection.dbapi_connection, None
+        )
+        if lost:
+            sync.invalidate(exc if isinstance(exc, Exception) else None)
+    if not isinstance(exc, Exception):
+        raise exc
+    raise sa_exc.DBAPIError.instance(
+        sql, args, exc, dbapi.Error, hide_parameters=sync.engine.hide_parameters,
+        connection_invalidated=lost, dialect=dialect, ismulti=many,
+    ) from raised  # fmt: skip
+
+
+def _relaying(engine: Engine) -> None:
+    """`engine`'s dialect raises a relayed error where the driver's execute would run."""
+    for name, hook in (("do_execute", _raise_relayed), ("do_executemany", _raise_relayed),
+                       ("do_execute_no_params", _raise_relayed_no_params)):  # fmt: skip
+        if not event.contains(engine, name, hook):
+            event.listen(engine, name, hook)
+
+
+def _raise_relayed(_cursor: Any, _sql: str, _params: Any, context: Any) -> bool:
+    failed = context.execution_options.get(_RELAY)
+    if failed is not None:
+        raise failed
+    return False
+
+
+def _raise_relayed_no_params(cursor: Any, sql: str, context: Any) -> bool:
+    return _raise_relayed(cursor, sql, None, context)

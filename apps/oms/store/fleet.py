@@ -58,7 +58,7 @@ async def wake_addresses(conn: AsyncConnection, now: datetime, max_age: timedelt
             workers.c.wake_addr.is_not(None),
         )
     )
-    return [str(addr) for addr in result.scalars()]
+    return [str(row[0]) for row in result]
 
 
 async def listener_addresses(
@@ -71,7 +71,7 @@ async def listener_addresses(
             workers.c.status == "running", workers.c.heartbeat_at >= now - max_age
         )
     )
-    return [None if addr is None else str(addr) for addr in result.scalars()]
+    return [None if row[0] is None else str(row[0]) for row in result]
 
 
 async def queue_depth(conn: AsyncConnection) -> int:

@@ -48,14 +48,16 @@ async def read_gauges(
     for status in UNFINISHED:
         gauges.queue_depth[status] = 0
         gauges.queue_oldest_age[status] = 0.0
-    for status, count, oldest in rows:
+    for row in rows:
+        status, count, oldest = row[0], row[1], row[2]
         gauges.queue_depth[status] = int(count)
         gauges.queue_oldest_age[status] = _age(now, oldest)
-    count, oldest = (
+    unsequenced = (
         await conn.execute(
             select(func.count(), func.min(outbox.c.created_at)).where(outbox.c.seq.is_(None))
         )
     ).one()
+    count, oldest = unsequenced[0], unsequenced[1]
     gauges.unsequenced_events = int(count)
     gauges.unsequenced_oldest_age = _age(now, oldest)
     head = await conn.execute(select(func.max(sequencer_state.c.last_seq)))
@@ -66,5 +68,5 @@ async def read_gauges(
         .where(reconcile_cursors.c.last_run_at.is_not(None))
         .group_by(reconcile_cursors.c.account_id)
     )
-    gauges.reconcile_age = {int(account_id): _age(now, last) for account_id, last in runs}
+    gauges.reconcile_age = {int(row[0]): _age(now, row[1]) for row in runs}
     return gauges

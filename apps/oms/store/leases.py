@@ -173,7 +173,7 @@ async def orphaned_accounts(conn: AsyncConnection, now: datetime, dead_after: fl
     query = select(L.account_id).where(
         L.account_id.in_(wanted), _takeable("", now, dead_after)
     )
-    return sorted(int(a) for a in (await conn.execute(query)).scalars())
+    return sorted(int(row[0]) for row in await conn.execute(query))
 
 
 async def _take(

@@ -871,4 +871,4 @@ async def paper_account_ids(engine: AsyncEngine, account_ids: Iterable[int]) -> 
         return set()
     query = select(accounts.c.id).where(accounts.c.id.in_(ids), accounts.c.exchange_id == "paper")
     async with reading(engine) as conn:
-        return {int(i) for i in (await conn.scalars(query))}
+        return {int(row[0]) for row in await conn.execute(query)}

@@ -122,7 +122,7 @@ async def unfinished_among(conn: AsyncConnection, account_ids: list[int]) -> lis
     if not account_ids:
         return []
     rows = await conn.execute(UNFINISHED_AMONG, {"b_accounts": account_ids})
-    return [int(a) for a in rows.scalars()]
+    return [int(row[0]) for row in rows]
 
 
 async def claim_next(

@@ -120,7 +120,8 @@ async def books_net(conn: AsyncConnection, account_id: int) -> dict[str, Decimal
         select(P.symbol, P.side, P.qty).where(P.account_id == account_id, P.is_open.is_(True))
     )
     net: dict[str, Decimal] = {}
-    for symbol, side, qty in rows:
+    for row in rows:
+        symbol, side, qty = row[0], row[1], row[2]
         signed = Decimal(qty) if side == "buy" else -Decimal(qty)
         net[str(symbol)] = net.get(str(symbol), Decimal(0)) + signed
     return net

@@ -10,8 +10,9 @@ from decimal import Decimal
 from typing import Any
 
 import pytest
-from sqlalchemy import bindparam, func, insert, select, text, update
+from sqlalchemy import bindparam, event, func, insert, select, text, update
 from sqlalchemy.dialects.mysql import insert as mysql_insert
+from sqlalchemy.engine import ExceptionContext
 from sqlalchemy.exc import IntegrityError, OperationalError, StatementError
 
 from apps.oms.store import direct
@@ -200,6 +201,35 @@ async def test_a_lost_connection_is_an_outage_and_the_pool_recovers(mysql_store:
     assert len(await stored(store)) == 1
 
 
+@pytest.mark.mysql
+async def test_a_lost_connection_drops_the_pools_older_ones_and_tells_listeners(
+    mysql_store: Store,
+) -> None:
+    """SQLAlchemy's own handling of a direct statement's disconnect: `handle_error` listeners
+    are told (the store's other pool is marked stale by one), and every connection the pool
+    held before it is dropped, so one killed session after another fails one unit, not two."""
+    store = mysql_store
+    told: list[bool] = []
+
+    def listener(context: ExceptionContext) -> None:
+        told.append(context.is_disconnect)
+
+    event.listen(store.engine.sync_engine, "handle_error", listener)
+    try:
+        async with store.transaction() as first, store.transaction() as second:
+            sessions = [(await conn.execute(text("SELECT CONNECTION_ID()"))).scalar_one()
+                        for conn in (first, second)]  # fmt: skip
+        kill_mysql_sessions(*sessions)
+        with pytest.raises(OperationalError) as raised:
+            await insert_events(store)
+        assert raised.value.connection_invalidated
+        assert told == [True]
+        await insert_events(store)  # the other killed session is not handed out again
+    finally:
+        event.remove(store.engine.sync_engine, "handle_error", listener)
+    assert len(await stored(store)) == 1
+
+
 def test_plans_are_compiled_once_and_refuse_what_they_cannot_bind() -> None:
     from sqlalchemy.dialects import mysql
 
@@ -209,7 +239,7 @@ def test_plans_are_compiled_once_and_refuse_what_they_cannot_bind() -> None:
     assert plan is not None
     assert plan is direct.plan_of(INSERT_OUTBOX, keys, dialect)
     assert plan.sql.count("%s") == len(keys) == len(plan.binds)
-    assert plan.columns == ()
+    assert plan.types == ()
     listed = direct.plan_of(BY_IDS, ("b_ids",), dialect)
     assert listed is not None
     assert listed.render({"b_ids": [3, 4]}) == (
@@ -218,6 +248,7 @@ def test_plans_are_compiled_once_and_refuse_what_they_cannot_bind() -> None:
     returning = direct.plan_of(insert(outbox).returning(outbox.c.id), keys, dialect)
     assert returning is not None
     assert returning.returning  # only `insert_returning` sends it
+    assert returning.returned == ("id", "id")
     assert returning.values_group is not None
     literal = select(outbox).where(outbox.c.id == bindparam("x", literal_execute=True))
     assert direct.plan_of(literal, ("x",), dialect) is None
