@@ -79,7 +79,7 @@ async def book_trade(
     rec.store_payload(kind="trade", object_id=fill.exchange_trade_id, payload=trade)
     hold(rec, booking, fill_role(trade))
     if booking.overfilled:
-        await rec.emit("order_overfilled", {"order_id": int(row["id"]), "qty": str(fill.qty)},
+        rec.hold_event("order_overfilled", {"order_id": int(row["id"]), "qty": str(fill.qty)},
                        namespace="risk")  # fmt: skip
     return await write_order(rec, row, booking.order, fee=booking.fee,
                              fee_currency=booking.fee_currency,

@@ -97,7 +97,7 @@ async def finish_items(
     code = failed[0]["code"] if failed and len(failed) == len(items) else None
     async with rt.record(cmd) as rec:
         if batch_event:
-            await rec.emit("orders_canceled_batch", {"command_id": cmd.command_id, "items": items})
+            rec.hold_event("orders_canceled_batch", {"command_id": cmd.command_id, "items": items})
         await finish(
             rec,
             cmd,
@@ -162,7 +162,7 @@ async def execute_change(rt: AccountRuntime, cmd: Claimed, stop: asyncio.Event) 
         )
     except (TimeoutError, ccxt.BaseError) as exc:
         async with rt.record(cmd) as rec:
-            await rec.emit("order_change_replace_failed", order_view(row))
+            rec.hold_event("order_change_replace_failed", order_view(row))
             await finish(rec, cmd, error_code="venue_rejected", error_message=str(exc))
         return
     await _record_change(rt, cmd, order_id, edited)
@@ -193,6 +193,6 @@ async def _record_change(
             values["price"] = Decimal(edited["price"])
         row = await rec.update_order(row, values)
         row = await adopt(rec, row, edited)
-        await rec.emit("order_changed", lambda: rec.order_view(row),
+        rec.hold_event("order_changed", lambda: rec.order_view(row),
                        strategy_id=int(row["strategy_id"]))  # fmt: skip
         await finish(rec, cmd, order=row)

@@ -54,7 +54,7 @@ async def _close_by(rec: Recorder, payload: dict[str, Any]) -> dict[str, Any]:
         "position_id_b": b.position_id,
         "qty": str(result.deals[0].qty),
     }
-    await rec.emit("close_by_executed", body, strategy_id=a.strategy_id)
+    rec.hold_event("close_by_executed", body, strategy_id=a.strategy_id)
     return body
 
 
@@ -74,7 +74,7 @@ async def _merge(rec: Recorder, payload: dict[str, Any]) -> dict[str, Any]:
     await order_records.move_open_orders(rec.conn, source.position_id, target.position_id,
                                          rec.now)
     body = {"source_position_id": source.position_id, "target_position_id": target.position_id}
-    await rec.emit("positions_merged", body, strategy_id=target.strategy_id)
+    rec.hold_event("positions_merged", body, strategy_id=target.strategy_id)
     return body
 
 
@@ -91,7 +91,7 @@ async def _change(rec: Recorder, payload: dict[str, Any]) -> dict[str, Any]:
     await books.update_position(rec.conn, changed)
     row = await books.require_position_row(rec.conn, position.position_id)
     view = position_view(row)
-    await rec.emit("position_changed", view, strategy_id=position.strategy_id)
+    rec.hold_event("position_changed", view, strategy_id=position.strategy_id)
     return {"position": view}
 
 

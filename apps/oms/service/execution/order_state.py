@@ -70,7 +70,7 @@ async def write_order(
     if state.status is not before or (more and state.status is OrderStatus.PARTIALLY_FILLED):
         event = STATUS_EVENTS.get(state.status)
         if event is not None:
-            await rec.emit(event, lambda: rec.order_view(new), strategy_id=int(new["strategy_id"]))
+            rec.hold_event(event, lambda: rec.order_view(new), strategy_id=int(new["strategy_id"]))
     if before.is_open and not state.status.is_open:
         await release_reservation(rec, new)
     return new
@@ -94,5 +94,5 @@ async def release_reservation(rec: Recorder, row: dict[str, Any]) -> None:
     if released == position:
         return
     rec.wrote_position(released)
-    await rec.emit("position_updated", lambda: rec.position_view(released),
+    rec.hold_event("position_updated", lambda: rec.position_view(released),
                    strategy_id=released.strategy_id)

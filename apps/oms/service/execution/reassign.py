@@ -110,7 +110,7 @@ async def apply(rec: Recorder, payload: dict[str, Any]) -> dict[str, Any]:
         "positions": [position_view({**position_values(p), "id": pid})
                       for pid, p in rebuilt.items()],
     }  # fmt: skip
-    await rec.emit("reassigned", {"account_id": aid, **result, "before": before},
+    rec.hold_event("reassigned", {"account_id": aid, **result, "before": before},
                    strategy_id=target_strategy_id or None)  # fmt: skip
     return result
 

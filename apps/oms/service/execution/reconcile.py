@@ -287,7 +287,7 @@ async def decide_and_write(
     await check_positions(rec, fetched, stats, payload)
     await store.save_run(rec.conn, aid, stats.scope, cursor_ms=stats.cursor_ms, now=rec.now,
                          stats=stats.view())  # fmt: skip
-    await rec.emit("reconciliation_tick", stats.view())
+    rec.hold_event("reconciliation_tick", stats.view())
 
 
 async def _booked_trade_ids(rec: Recorder, trade_ids: list[str]) -> frozenset[str]:
@@ -325,7 +325,7 @@ async def create_external(rec: Recorder, structure: Structure) -> int:
         "exchange_order_id": exchange_order_id, "created_at": rec.now,
     }])  # fmt: skip
     row = orders.inserted_row(order_id, values)
-    await rec.emit("order_accepted", order_view(row), strategy_id=0)
+    rec.hold_event("order_accepted", order_view(row), strategy_id=0)
     return order_id
 
 
@@ -365,7 +365,7 @@ async def check_positions(
         await store.set_sync_state(rec.conn, rt.account_id, out_of_sync=result.out_of_sync,
                                    blocks=blocks, now=rec.now)  # fmt: skip
     if result.out_of_sync or was:
-        await rec.emit("account_out_of_sync", {
+        rec.hold_event("account_out_of_sync", {
             "account_id": rt.account_id, "out_of_sync": result.out_of_sync,
             "blocks_new_positions": blocks, "mismatches": stats.mismatches,
         })  # fmt: skip

@@ -144,7 +144,7 @@ async def _emit(rec: Recorder, event: str, row: Row, **extra: Any) -> None:
     venue_orders = await order_records.venue_orders_of(rec.conn, int(row["id"]))
     listed = [{"client_order_id": v["client_order_id"], "exchange_order_id": v["exchange_order_id"]}
               for v in venue_orders]  # fmt: skip
-    await rec.emit(event, lambda: {**rec.order_view(row), "venue_orders": listed, **extra},
+    rec.hold_event(event, lambda: {**rec.order_view(row), "venue_orders": listed, **extra},
                    strategy_id=int(row["strategy_id"]))  # fmt: skip
 
 

@@ -135,7 +135,7 @@ class Recorder:
 
     - order updates (merged per order), position inserts and updates, deals, command finishes,
       raw venue payloads and venue orders placed in a joined transaction;
-    - events, in emission order, each rendered then from the final records (`emit`).
+    - events, in emission order, each rendered then from the final records (`hold_event`).
 
     What the step wrote is read back from here, not from the store: the positions it loaded
     (locked) or wrote are `carried` (`load_book` answers from them). A step about to read the
@@ -237,17 +237,6 @@ class Recorder:
         at the end (their result names the final order row)."""
         self.finishes.append(finish)
         self.hold_event(f"command_{finish.status}", view)
-
-    async def emit(
-        self,
-        event: str,
-        payload: dict[str, Any] | Render,
-        *,
-        namespace: str = "position",
-        strategy_id: int | None = None,
-    ) -> None:
-        """`hold_event` (awaitable, as the executors call it)."""
-        self.hold_event(event, payload, namespace=namespace, strategy_id=strategy_id)
 
     def hold_event(
         self,

@@ -70,7 +70,7 @@ async def risk_reject(
 ) -> dict[str, Any]:
     """The re-check refused the order: REJECTED, `risk_rejected` event, command failed."""
     row = await reject(rec, row, exc.code, exc.message)
-    await rec.emit(
+    rec.hold_event(
         "risk_rejected",
         {**order_view(row), "code": exc.code, "details": exc.details},
         namespace="risk",

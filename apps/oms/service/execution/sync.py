@@ -143,7 +143,7 @@ async def _refresh(rt: AccountRuntime, row: dict[str, Any]) -> int:
         if pending and locked["edit_replace_state"] == REPLACE_PENDING:
             values = {"edit_replace_state": "replace_failed", "edit_replace_at": rec.now}
             new = await rec.update_order(new, values)
-            await rec.emit("order_change_replace_failed",
+            rec.hold_event("order_change_replace_failed",
                            lambda: {**rec.order_view(new), "reason": "abandoned"},
                            strategy_id=int(new["strategy_id"]))  # fmt: skip
     return 1

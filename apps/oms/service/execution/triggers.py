@@ -86,8 +86,8 @@ async def _enqueue_close(rec: Recorder, position: Position, kind: TriggerKind) -
     order = order_view(await order_records.require_order(rec.conn, order_id))
     body = {"kind": kind.value, "position_id": pid, "request_id": request_id, "order": order}
     strategy = position.strategy_id
-    await rec.emit("stop_triggered", body, namespace="risk", strategy_id=strategy)
-    await rec.emit("order_accepted", order, strategy_id=strategy)
+    rec.hold_event("stop_triggered", body, namespace="risk", strategy_id=strategy)
+    rec.hold_event("order_accepted", order, strategy_id=strategy)
     changed = await books.require_position_row(rec.conn, pid)
-    await rec.emit("position_close_requested", position_view(changed), strategy_id=strategy)
+    rec.hold_event("position_close_requested", position_view(changed), strategy_id=strategy)
     return True
