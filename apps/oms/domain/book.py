@@ -74,6 +74,7 @@ class Fill:
     fee: Decimal = ZERO
     fee_currency: str | None = None
     reconciled: bool = True
+    taker_or_maker: str | None = None  # CCXT's `takerOrMaker` of the trade, when reported
 
     def validate(self) -> None:
         # a negative fee is a maker rebate: booked like any fee

@@ -46,20 +46,26 @@ class Booking:
     `order` the order's new state, `position_id` the position the order points at now (a new
     position's id as the allocator handed it out), `fee` / `fee_currency` the order's totals,
     `overfilled` whether the order is now filled beyond its qty (an operator alert) and `late`
-    whether it had already ended (canceled, expired or rejected) when the trade came."""
+    whether it had already ended (canceled, expired or rejected) when the trade came;
+    `order_id` and `qty` name the order and the trade's qty on it."""
 
     fill: FillResult
     order: OrderState
     position_id: int
     fee: Decimal
     fee_currency: str | None
+    order_id: int
+    qty: Decimal
     overfilled: bool = False
     late: bool = False
     duplicate: bool = False
 
 
 def reserves_close(
-    order_position_id: int, side: Side, reduce_only: bool, position: Position | None,
+    order_position_id: int,
+    side: Side,
+    reduce_only: bool,
+    position: Position | None,
     mode: PositionMode,
 ) -> bool:
     """Assumed acceptance rule (docs/worker.md): an order reserved qty on its position iff it
@@ -82,8 +88,9 @@ def order_ref(order: BookedOrder, book: AccountBook) -> OrderRef:
         stop_loss=order.stop_loss,
         stop_gain=order.stop_gain,
         external=order.external,
-        reserves_close=reserves_close(order.position_id, order.side, order.reduce_only, target,
-                                      book.position_mode),
+        reserves_close=reserves_close(
+            order.position_id, order.side, order.reduce_only, target, book.position_mode
+        ),
     )
 
 
@@ -101,8 +108,16 @@ def book_trade(
     the trade's qty (never the booked net qty of a base-fee spot buy: the venue's qty is what
     the order asked for), its fee by the trade's fee, and the positions by the deals."""
     if (fill.exchange_trade_id, 0) in book.booked_trades:  # before any check of the market
-        return Booking(FillResult(book=book, duplicate=True), order.state, order.position_id,
-                       order.fee, order.fee_currency, duplicate=True)
+        return Booking(
+            FillResult(book=book, duplicate=True),
+            order.state,
+            order.position_id,
+            order.fee,
+            order.fee_currency,
+            order.order_id,
+            fill.qty,
+            duplicate=True,
+        )
     result = apply_fill(book, fill, order_ref(order, book), instrument, ids, now)
     filled = apply_order_fill(order.state, fill.qty, fill.price)
     return Booking(
@@ -111,7 +126,8 @@ def book_trade(
         position_id=result.order_position_id or order.position_id,
         fee=order.fee + fill.fee,
         fee_currency=fill.fee_currency or order.fee_currency,
+        order_id=order.order_id,
+        qty=fill.qty,
         overfilled=filled.overfilled,
         late=filled.late,
     )
-

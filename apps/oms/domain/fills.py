@@ -69,6 +69,7 @@ class _Booking:
             "exchange_trade_id": self.fill.exchange_trade_id,
             "executed_at": self.fill.executed_at,
             "created_at": self.now,
+            "taker_or_maker": self.fill.taker_or_maker,
         }
         fields.update(kw)
         return Deal(**fields)  # type: ignore[arg-type]

@@ -41,6 +41,8 @@ class Deal:
     exchange_trade_id: str | None
     executed_at: datetime
     created_at: datetime
+    # the venue's side of the fill (`taker` / `maker`; None: not reported, or an internal deal)
+    taker_or_maker: str | None = None
 
     @property
     def signed_qty(self) -> Decimal:

@@ -18,7 +18,7 @@ from apps.oms.store.leases import lock
 from apps.oms.store.many import insert_returning_ids, update_by_id_later
 from apps.oms.store.positions import (
     deal_from_row,
-    flat_values,
+    deal_values,
     position_from_row,
     position_values,
 )
@@ -78,8 +78,11 @@ async def booked_keys(
 
 async def has_trade_id_prefix(conn: AsyncConnection, account_id: int, prefix: str) -> bool:
     """Whether a deal of the account has an `exchange_trade_id` starting with `prefix`."""
-    query = select(D.id).where(D.account_id == account_id,
-                               D.exchange_trade_id.startswith(prefix, autoescape=True)).limit(1)
+    query = (
+        select(D.id)
+        .where(D.account_id == account_id, D.exchange_trade_id.startswith(prefix, autoescape=True))
+        .limit(1)
+    )
     return (await conn.execute(query)).first() is not None
 
 
@@ -109,19 +112,8 @@ async def update_positions(conn: AsyncConnection, changed: dict[int, Position]) 
                                  {pid: position_values(p) for pid, p in changed.items()})  # fmt: skip
 
 
-def deal_values(deal: Deal, taker_or_maker: str | None = None) -> dict[str, Any]:
-    """The row of `deal`; `taker_or_maker` is the venue's side of the fill (None: unknown or an
-    internal deal), a venue attribute kept beside the accounting fields."""
-    values = flat_values(deal)
-    values.pop("deal_id")
-    values["side"] = deal.side.value
-    values["entry"] = deal.entry.value
-    values["taker_or_maker"] = taker_or_maker
-    return values
-
-
-async def insert_deal(conn: AsyncConnection, deal: Deal, taker_or_maker: str | None = None) -> int:
-    return await insert_deal_row(conn, deal_values(deal, taker_or_maker))
+async def insert_deal(conn: AsyncConnection, deal: Deal) -> int:
+    return await insert_deal_row(conn, deal_values(deal))
 
 
 async def insert_deal_row(conn: AsyncConnection, row: dict[str, Any]) -> int:

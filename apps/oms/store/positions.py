@@ -103,6 +103,15 @@ async def open_positions_of(
     return [dict(r) for r in (await conn.execute(query)).mappings()]
 
 
+def deal_values(deal: Deal) -> dict[str, Any]:
+    """The row of `deal` (its id comes from the insert)."""
+    values = flat_values(deal)
+    values.pop("deal_id")
+    values["side"] = deal.side.value
+    values["entry"] = deal.entry.value
+    return values
+
+
 def deal_from_row(row: Mapping[str, Any]) -> Deal:
     return Deal(
         deal_id=int(row["id"]),
@@ -126,4 +135,5 @@ def deal_from_row(row: Mapping[str, Any]) -> Deal:
         exchange_trade_id=row["exchange_trade_id"],
         executed_at=row["executed_at"],
         created_at=row["created_at"],
+        taker_or_maker=row.get("taker_or_maker"),
     )

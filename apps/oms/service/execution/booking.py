@@ -2,9 +2,9 @@
 positions and the order's new state together), then hold the writes and their events in the
 record transaction (`Recorder`), which writes them once at its end.
 
-Ids: the core asks the `Recorder` for the ids of the positions it opens (stand-in ids, the one
-scheme: `runtime.STAND_IN_BASE`); rows get their real ids when the held writes are written,
-and every view names them by those.
+Ids: the core asks the transaction's held rows (`HeldRows`) for the ids of the positions and
+deals it creates (stand-in ids, the one scheme: `held_rows.STAND_IN_BASE`); rows get their
+real ids when the held writes are written, and every view names them by those.
 """
 
 from __future__ import annotations
@@ -22,11 +22,11 @@ from apps.oms.domain.positions import Position
 from apps.oms.ports import Structure
 from apps.oms.service.execution.order_state import state_of, write_order
 from apps.oms.service.execution.runtime import Recorder, from_ms
-from apps.oms.store import books
 
 
 def fill_of(trade: Structure) -> Fill:
     fee = trade.get("fee") or {}
+    role = trade.get("takerOrMaker")
     return Fill(
         symbol=trade["symbol"],
         side=Side(trade["side"]),
@@ -36,6 +36,7 @@ def fill_of(trade: Structure) -> Fill:
         executed_at=from_ms(trade.get("timestamp")),
         fee=Decimal(fee.get("cost") or 0),
         fee_currency=fee.get("currency"),
+        taker_or_maker=role if role in ("taker", "maker") else None,
     )
 
 
@@ -65,45 +66,38 @@ async def book_trade(
     as it will be stored. `fresh`: the venue made the trade in this transaction, it cannot be
     booked already. Load -> decide (once) -> hold the writes."""
     fill = fill_of(trade)
-    acct = rec.rt.account
     instrument = await rec.rt.instrument(fill.symbol)
+    rows = rec.rows
     external = row["reason"] == Reason.EXTERNAL
-    position_id = rec.real(int(row["position_id"]))
-    book = await rec.load_book(
+    position_id = rows.real(int(row["position_id"]))
+    book = await rows.load_book(
         fill.symbol, [position_id], () if fresh else [fill.exchange_trade_id],
-        all_open=consults_open_positions(acct.position_mode, external),
+        all_open=consults_open_positions(rows.position_mode, external),
     )  # fmt: skip
-    booking = decide(book, fill, booked_order(row, position_id), instrument, rec, rec.now)
+    booking = decide(book, fill, booked_order(row, position_id), instrument, rows, rec.now)
     if booking.duplicate:
         return row
-    rec.store_payload(kind="trade", object_id=fill.exchange_trade_id, payload=trade)
-    hold(rec, booking, fill_role(trade))
-    if booking.overfilled:
-        rec.hold_event("order_overfilled", {"order_id": int(row["id"]), "qty": str(fill.qty)},
-                       namespace="risk")  # fmt: skip
+    rows.hold_payload("trade", fill.exchange_trade_id, trade)
+    hold(rec, booking)
     return await write_order(rec, row, booking.order, fee=booking.fee,
                              fee_currency=booking.fee_currency,
                              position_id=booking.position_id or row["position_id"])  # fmt: skip
 
 
-def fill_role(trade: Structure) -> str | None:
-    """CCXT's `takerOrMaker` of a venue trade: `taker`, `maker`, or None when not reported."""
-    value = trade.get("takerOrMaker")
-    return value if value in ("taker", "maker") else None
-
-
-def hold(rec: Recorder, booking: Booking, taker_or_maker: str | None = None) -> None:
-    """Hold the decided positions and deals (`taker_or_maker`: the venue fill's side, on every
-    deal of it) and their events, in the order of today's stream: deals, positions, alerts."""
+def hold(rec: Recorder, booking: Booking) -> None:
+    """Hold the decided positions and deals and their events, in the order of today's stream:
+    deals, positions, alerts (the overfill last)."""
     result = booking.fill
-    opened = {p.position_id for p in result.positions if rec.wrote_position(p)}
+    opened = {p.position_id for p in result.positions if rec.rows.wrote_position(p)}
     for deal in result.deals:
-        row = books.deal_values(deal, taker_or_maker)
-        rec.wrote_deal(row, strategy_id=deal.strategy_id)
+        rec.wrote_deal(deal)
     for position in result.positions:
         emit_position(rec, position, opened=position.position_id in opened)
     for alert in result.alerts:
         rec.hold_event(alert.code, _alert_view(rec, alert), namespace="risk")
+    if booking.overfilled:
+        rec.hold_event("order_overfilled", {"order_id": booking.order_id,
+                                            "qty": str(booking.qty)}, namespace="risk")  # fmt: skip
 
 
 def _alert_view(rec: Recorder, alert: Alert) -> Callable[[], dict[str, Any]]:
@@ -113,7 +107,7 @@ def _alert_view(rec: Recorder, alert: Alert) -> Callable[[], dict[str, Any]]:
         pid = alert.position_id
         if pid is None:
             return {"message": alert.message, "position_id": None}
-        real = rec.real(pid)
+        real = rec.rows.real(pid)
         return {"message": alert.message.replace(f"position {pid}", f"position {real}"),
                 "position_id": real}  # fmt: skip
 
@@ -130,4 +124,3 @@ def emit_position(rec: Recorder, position: Position, *, opened: bool = False) ->
     else:
         event = "position_updated"
     rec.hold_event(event, lambda: rec.position_view(position), strategy_id=position.strategy_id)
-

@@ -69,7 +69,7 @@ async def _record_venue_state(rt: AccountRuntime, cmd: Claimed | None, row: Item
     except (TimeoutError, ccxt.BaseError) as exc:
         return {"order_id": row["id"], "ok": False, "code": "venue_error", "message": str(exc)}
     async with rt.record(cmd) as rec:
-        locked = await rec.order_row(int(row["id"]))
+        locked = await rec.rows.order_row(int(row["id"]))
         new = await adopt(rec, locked, final)
     ok = new["status"] in (OrderStatus.CANCELED, OrderStatus.EXPIRED)
     return {
@@ -85,7 +85,7 @@ async def _cancel_unsent(rt: AccountRuntime, cmd: Claimed | None, row: Item) -> 
     if row["outcome_unknown"]:
         return {"order_id": row["id"], "ok": False, "code": "order_outcome_unknown"}
     async with rt.record(cmd) as rec:
-        locked = await rec.order_row(int(row["id"]))
+        locked = await rec.rows.order_row(int(row["id"]))
         new = await write_order(rec, locked, cancel_before_send(state_of(locked)))
     return {"order_id": row["id"], "ok": True, "status": new["status"]}
 
@@ -183,7 +183,7 @@ async def _record_change(
     rt: AccountRuntime, cmd: Claimed, order_id: int, edited: Structure
 ) -> None:
     async with rt.record(cmd) as rec:
-        row = await rec.order_row(order_id)
+        row = await rec.rows.order_row(order_id)
         values = {
             "qty": Decimal(edited["amount"]),
             "edit_replace_state": "edited",
@@ -191,7 +191,7 @@ async def _record_change(
         }
         if edited.get("price") is not None and row["price"] is not None:
             values["price"] = Decimal(edited["price"])
-        row = await rec.update_order(row, values)
+        row = rec.rows.update_order(row, values)
         row = await adopt(rec, row, edited)
         rec.hold_event("order_changed", lambda: rec.order_view(row),
                        strategy_id=int(row["strategy_id"]))  # fmt: skip

@@ -115,6 +115,6 @@ async def reject_unsent_order(rec: Recorder, cmd: Claimed, code: str, message: s
     """A send given up before it reached the venue must not leave its order open."""
     if cmd.order_id is None or cmd.command_type not in ("send_order", "close_position"):
         return
-    row = await rec.order_row(cmd.order_id)
+    row = await rec.rows.order_row(cmd.order_id)
     if row["status"] == OrderStatus.PENDING_SUBMIT and not row["outcome_unknown"]:
         await reject(rec, row, code, message)

@@ -12,10 +12,9 @@ from __future__ import annotations
 
 import asyncio
 from decimal import Decimal
-from typing import Any
 
 from apps.oms.domain.funding import funding_deals, funding_prefix
-from apps.oms.domain.positions import Position
+from apps.oms.domain.positions import Deal, Position
 from apps.oms.ports import FundingVenuePort
 from apps.oms.service.execution.booking import emit_position
 from apps.oms.service.execution.results import finish
@@ -54,20 +53,19 @@ async def execute_funding(rt: AccountRuntime, cmd: Claimed, stop: asyncio.Event)
             deals = [d for symbol_deals in booked for d in symbol_deals]
             await finish(rec, cmd, result={
                 "funding_ms": funding_ms, "deals": len(deals),
-                "amount": str(sum((Decimal(wire_value(d["pnl"])) for d in deals), Decimal(0))),
+                "amount": str(sum((Decimal(wire_value(d.pnl)) for d in deals), Decimal(0))),
             })  # fmt: skip
 
 
 async def _book(
     rec: Recorder, funding_ms: int, positions: list[Position], mark: Decimal, rate: Decimal
-) -> list[dict[str, Any]]:
+) -> list[Deal]:
     """The funding deals of one symbol's open positions (the caller checked that this funding
     time is not booked yet; the store's unique trade id backs that up)."""
-    deals, changed = funding_deals(positions, funding_ms, mark, rate, rec, rec.now)
-    rows = [books.deal_values(deal) for deal in deals]
-    for deal, row in zip(deals, rows, strict=True):
-        rec.wrote_deal(row, strategy_id=deal.strategy_id)
+    deals, changed = funding_deals(positions, funding_ms, mark, rate, rec.rows, rec.now)
+    for deal in deals:
+        rec.wrote_deal(deal)
     for position in changed:
-        rec.wrote_position(position)
+        rec.rows.wrote_position(position)
         emit_position(rec, position)
-    return rows
+    return list(deals)

@@ -37,9 +37,9 @@ async def _position(rec: Recorder, position_id: int) -> Position:
 def _persist(rec: Recorder, result: InternalResult) -> None:
     """Hold the decided positions and deals, and their events (deals, then positions)."""
     for position in result.positions:
-        rec.wrote_position(position)
+        rec.rows.wrote_position(position)
     for deal in result.deals:
-        rec.wrote_deal(books.deal_values(deal), strategy_id=deal.strategy_id)
+        rec.wrote_deal(deal)
     for position in result.positions:
         emit_position(rec, position)
 
@@ -47,7 +47,7 @@ def _persist(rec: Recorder, result: InternalResult) -> None:
 async def _close_by(rec: Recorder, payload: dict[str, Any]) -> dict[str, Any]:
     a = await _position(rec, payload["position_id_a"])
     b = await _position(rec, payload["position_id_b"])
-    result = close_by(a, b, rec.now, rec, _dec(payload.get("qty")))
+    result = close_by(a, b, rec.now, rec.rows, _dec(payload.get("qty")))
     _persist(rec, result)
     body = {
         "position_id_a": a.position_id,
@@ -65,14 +65,13 @@ async def _merge(rec: Recorder, payload: dict[str, Any]) -> dict[str, Any]:
         source,
         target,
         rec.now,
-        rec,
+        rec.rows,
         StopMode(payload.get("stop_mode", "keep")),
         _dec(payload.get("oms_stop_loss")),
         _dec(payload.get("oms_stop_gain")),
     )
     _persist(rec, result)
-    await order_records.move_open_orders(rec.conn, source.position_id, target.position_id,
-                                         rec.now)
+    await order_records.move_open_orders(rec.conn, source.position_id, target.position_id, rec.now)
     body = {"source_position_id": source.position_id, "target_position_id": target.position_id}
     rec.hold_event("positions_merged", body, strategy_id=target.strategy_id)
     return body

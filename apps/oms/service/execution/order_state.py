@@ -64,7 +64,7 @@ async def write_order(
         values.setdefault("submitted_at", rec.now)
     if before.is_open and not state.status.is_open:
         values["closed_at"] = rec.now
-    rec.wrote_order(int(row["id"]), values)
+    rec.rows.wrote_order(int(row["id"]), values)
     new = {**row, **values}
     more = Decimal(new["filled_qty"]) != Decimal(row["filled_qty"] or ZERO)
     if state.status is not before or (more and state.status is OrderStatus.PARTIALLY_FILLED):
@@ -80,10 +80,10 @@ async def release_reservation(rec: Recorder, row: dict[str, Any]) -> None:
     """The close order ended: give back its unfilled qty; the position returns to `open`."""
     # carried by this transaction as it is now, else read and locked (the update is written
     # at the end: an unlocked read could lose a reservation another transaction commits)
-    position_id = rec.real(int(row["position_id"]))
+    position_id = rec.rows.real(int(row["position_id"]))
     if position_id <= 0:  # no stored position to give back to (nothing reserved on a new one)
         return
-    book = await rec.load_book(str(row["symbol"]), [position_id], all_open=False)
+    book = await rec.rows.load_book(str(row["symbol"]), [position_id], all_open=False)
     position = book.positions.get(position_id)
     if position is None:
         return
@@ -93,6 +93,7 @@ async def release_reservation(rec: Recorder, row: dict[str, Any]) -> None:
     released = release_close(position, unfilled)
     if released == position:
         return
-    rec.wrote_position(released)
-    rec.hold_event("position_updated", lambda: rec.position_view(released),
-                   strategy_id=released.strategy_id)
+    rec.rows.wrote_position(released)
+    rec.hold_event(
+        "position_updated", lambda: rec.position_view(released), strategy_id=released.strategy_id
+    )

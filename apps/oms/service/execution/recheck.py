@@ -28,7 +28,7 @@ async def recheck(rec: Recorder, row: dict[str, Any]) -> None:
     """Raise the domain error (`risk_blocked`, `invalid_qty`, ...) if the order may not go."""
     acct = rec.rt.account
     side, qty, symbol = Side(row["side"]), Decimal(row["qty"]), row["symbol"]
-    book = await rec.load_book(symbol, [int(row["position_id"])],
+    book = await rec.rows.load_book(symbol, [int(row["position_id"])],
                                all_open=consults_open_positions(acct.position_mode))
     target = book.positions.get(int(row["position_id"]))
     if target is not None and reserves_close(row, target, acct.position_mode):

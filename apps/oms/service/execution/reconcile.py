@@ -273,7 +273,7 @@ async def decide_and_write(
     booked = await _booked_trade_ids(rec, [str(t["id"]) for t in fetched.trades])
     trades = core.plan_trades(fetched.trades, booked, order_of)
     for trade, order_id in trades.book:
-        row = await rec.order_row(order_id)
+        row = await rec.rows.order_row(order_id)
         await book_trade(rec, row, trade)
     stats.trades_booked = len(trades.book)
     stats.trades_already_booked = len(trades.booked)
@@ -332,7 +332,7 @@ async def create_external(rec: Recorder, structure: Structure) -> int:
 async def refresh_order(rec: Recorder, order_id: int, structure: Structure) -> bool:
     """Apply the venue's view of a linked order (status, and trades it carries); True if the
     order row changed."""
-    row = await rec.order_row(order_id)
+    row = await rec.rows.order_row(order_id)
     status = CCXT_STATUS.get(str(structure.get("status")), OrderStatus.SUBMITTED)
     if status.value == row["status"] and not structure.get("trades"):
         return False  # nothing new (an open order still open, a final state already known)

@@ -114,12 +114,12 @@ async def _begin(rt: AccountRuntime, cmd: Claimed, change: Change) -> Row | None
             if row is not None and error == "invalid_order_state" and (
                 row["edit_replace_state"] == PENDING
             ):
-                row = await rec.update_order(row, _state(rec, FAILED))
+                row = rec.rows.update_order(row, _state(rec, FAILED))
                 await _emit(rec, "order_change_replace_failed", row, reason="order_closed")
             await finish(rec, cmd, error_code=error or "order_not_found", error_message=error)
             return None
         if row["edit_replace_state"] != PENDING:
-            row = await rec.update_order(row, _state(rec, PENDING))
+            row = rec.rows.update_order(row, _state(rec, PENDING))
             await _emit(rec, "order_change_replace_pending", row)
         return row
 
@@ -179,7 +179,7 @@ async def _confirm(
 ) -> tuple[Row, str, Decimal] | None:
     """Record the cancelled venue order and write ahead the replacement (see module doc)."""
     async with rt.record(cmd) as rec:
-        row = await rec.order_row(change.order_id)
+        row = await rec.rows.order_row(change.order_id)
         row = await absorb(rec, row, final)
         wanted = change.new_qty if change.new_qty is not None else Decimal(row["qty"])
         remaining = wanted - Decimal(row["filled_qty"])
@@ -206,11 +206,11 @@ async def _filled(
     if str(final.get("status")) == "closed":
         row = await adopt(rec, row, final)
     else:
-        row = await rec.update_order(row, {"qty": wanted})
+        row = rec.rows.update_order(row, {"qty": wanted})
         state = state_of(row)
         status = transition(state.status, OrderStatus.FILLED, by_fill=True)
         row = await write_order(rec, row, replace(state, status=status))
-    row = await rec.update_order(row, _state(rec, FAILED))
+    row = rec.rows.update_order(row, _state(rec, FAILED))
     await _emit(rec, "order_change_replace_failed", row, reason="filled")
     await finish(rec, cmd, order=row, result={"reason": "filled"},
                  error_code="invalid_order_state",
@@ -272,7 +272,7 @@ async def _replaced(
     rt: AccountRuntime, cmd: Claimed, change: Change, client_order_id: str, placed: Structure
 ) -> None:
     async with rt.record(cmd) as rec:
-        row = await rec.order_row(change.order_id)
+        row = await rec.rows.order_row(change.order_id)
         exchange_order_id = str(placed["id"])
         await order_records.link_exchange_id(
             rec.conn, change.order_id, exchange_order_id, client_order_id)
@@ -281,7 +281,7 @@ async def _replaced(
             values["qty"] = change.new_qty
         if change.new_price is not None and row["price"] is not None:
             values["price"] = change.new_price
-        row = await rec.update_order(row, values)
+        row = rec.rows.update_order(row, values)
         row = await adopt(rec, row, {**placed, "clientOrderId": client_order_id})
         await _emit(rec, "order_changed", row)
         await finish(rec, cmd, order=row)
@@ -294,13 +294,13 @@ async def _finish_failed(
     """The replace failed. With `cancel`, the old venue order is cancelled and nothing replaced
     it: the OMS order ends CANCELED (with the fills it has)."""
     async with rt.record(cmd) as rec:
-        row = await rec.order_row(order_id)
+        row = await rec.rows.order_row(order_id)
         if cancel and OrderStatus(row["status"]).is_open:
             state = state_of(row)
             state = replace(state, status=transition(state.status, OrderStatus.CANCELED))
             row = await write_order(rec, row, state, error_code=code,
                                     error_message=message[:2000])
-        row = await rec.update_order(row, _state(rec, FAILED))
+        row = rec.rows.update_order(row, _state(rec, FAILED))
         await _emit(rec, "order_change_replace_failed", row, reason=reason)
         await finish(rec, cmd, order=row, result={"reason": reason},
                      error_code=code, error_message=message)

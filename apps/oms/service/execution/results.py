@@ -67,8 +67,9 @@ async def finish(
             "finished_at": rec.now, "updated_at": rec.now,
         })  # the row as `queue.finish_many` leaves it, without reading it back  # fmt: skip
 
-    rec.finish(HeldFinish(cmd.command_id, cmd.epoch, status, rendered, error_code, error_message),
-               view)
+    rec.finish(
+        HeldFinish(cmd.command_id, cmd.epoch, status, rendered, error_code, error_message), view
+    )
 
 
 async def adopt(
@@ -100,11 +101,7 @@ async def absorb(
     earlier venue order is cancelled while the OMS order lives on)."""
     exchange_order_id = str(structure["id"])
     if placed:
-        rec.venue_orders.append({
-            "order_id": int(row["id"]), "account_id": rec.rt.account_id,
-            "client_order_id": row["client_order_id"], "exchange_order_id": exchange_order_id,
-            "created_at": rec.now,
-        })  # fmt: skip
+        rec.rows.hold_venue_order(int(row["id"]), row["client_order_id"], exchange_order_id)
     else:
         await order_records.link_exchange_id(
             rec.conn, int(row["id"]), exchange_order_id, structure.get("clientOrderId")
@@ -112,7 +109,7 @@ async def absorb(
     for trade in structure.get("trades") or ():
         row = await book_trade(rec, row, trade, fresh=placed)
     # after the trades: the ones booked now are stored once, in their own rows
-    rec.store_payload(kind="order", object_id=exchange_order_id, payload=structure)
+    rec.rows.hold_payload("order", exchange_order_id, structure)
     return row
 
 

@@ -45,7 +45,7 @@ async def _prepare(rt: AccountRuntime, cmd: Claimed, order_id: int) -> tuple[str
     already past PENDING_SUBMIT just finishes the command; otherwise re-check and, on success,
     flag the outcome unknown and record the venue order (write-ahead) before placing it."""
     async with rt.record(cmd) as rec:
-        row = await rec.order_row(order_id)
+        row = await rec.rows.order_row(order_id)
         if row["outcome_unknown"]:
             return "lookup", row
         if row["status"] != OrderStatus.PENDING_SUBMIT:
@@ -137,7 +137,7 @@ async def _rejected(
     reason: str | None = None,
 ) -> None:
     async with rt.record(cmd) as rec:
-        row = await rec.order_row(order_id)
+        row = await rec.rows.order_row(order_id)
         row = await reject(rec, row, code, message, reason=reason)
         await finish(rec, cmd, order=row, error_code=code, error_message=message)
 
@@ -146,7 +146,7 @@ async def record_adopted(
     rt: AccountRuntime, cmd: Claimed, order_id: int, structure: Structure
 ) -> None:
     async with rt.record(cmd) as rec:
-        row = await rec.order_row(order_id)
+        row = await rec.rows.order_row(order_id)
         row = await adopt(rec, row, structure)
         await finish(rec, cmd, order=row)
 
@@ -190,7 +190,7 @@ async def _lookup(rt: AccountRuntime, row: dict[str, Any]) -> Structure | None:
 
 async def _not_found(rt: AccountRuntime, cmd: Claimed, order_id: int) -> None:
     async with rt.record(cmd) as rec:
-        row = await rec.order_row(order_id)
+        row = await rec.rows.order_row(order_id)
         state = resolve_not_found(state_of(row))
         code = Reason.OUTCOME_UNKNOWN_NOT_FOUND.value
         row = await write_order(

@@ -113,7 +113,7 @@ async def _book_trades(rt: AccountRuntime, trades: list[Structure]) -> int:
             )
             if order_id is None:
                 continue  # not linked yet (unknown outcome being resolved, or external)
-            row = await rec.order_row(order_id)
+            row = await rec.rows.order_row(order_id)
             await book_trade(rec, row, trade)
             count += 1
     return count
@@ -136,13 +136,13 @@ async def _refresh(rt: AccountRuntime, row: dict[str, Any]) -> int:
     except (TimeoutError, ccxt.BaseError):
         return 0
     async with rt.record() as rec:
-        locked = await rec.order_row(int(row["id"]))
+        locked = await rec.rows.order_row(int(row["id"]))
         if not locked["is_open"]:
             return 0
         new = await adopt(rec, locked, final)
         if pending and locked["edit_replace_state"] == REPLACE_PENDING:
             values = {"edit_replace_state": "replace_failed", "edit_replace_at": rec.now}
-            new = await rec.update_order(new, values)
+            new = rec.rows.update_order(new, values)
             rec.hold_event("order_change_replace_failed",
                            lambda: {**rec.order_view(new), "reason": "abandoned"},
                            strategy_id=int(new["strategy_id"]))  # fmt: skip
