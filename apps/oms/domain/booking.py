@@ -5,14 +5,15 @@ qty, average price, status, overfill), decided together from the loaded state, w
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
 from datetime import datetime
 from decimal import Decimal
 
 from apps.oms.domain.book import AccountBook, Fill, IdAllocator, Instrument, OrderRef
-from apps.oms.domain.enums import PositionMode, Reason, Side
+from apps.oms.domain.enums import OrderStatus, PositionMode, Reason, Side
 from apps.oms.domain.fills import FillResult, apply_fill
-from apps.oms.domain.orders import OrderState, apply_order_fill
+from apps.oms.domain.orders import OrderState, apply_order_fill, apply_venue_status
 from apps.oms.domain.positions import Position
 
 
@@ -131,3 +132,46 @@ def book_trade(
         overfilled=filled.overfilled,
         late=filled.late,
     )
+
+
+@dataclass(frozen=True, slots=True)
+class OrderBooking:
+    """What a venue order report does: each of its trades' `Booking`, in order (a duplicate's
+    changes nothing), and `order`, the order's state after them and the venue's status (the
+    last trade's state when there is no status to apply)."""
+
+    trades: tuple[Booking, ...]
+    order: OrderState
+
+
+def book_order(
+    book: AccountBook | None,
+    fills: Sequence[Fill],
+    order: BookedOrder,
+    venue_status: OrderStatus | None,
+    instrument: Instrument | None,
+    ids: IdAllocator,
+    now: datetime,
+) -> OrderBooking:
+    """The one decision of a venue order report (a placement's answer, a lookup, a cancel's
+    answer, a sync) on its OMS order: book its trades one after the other (`book_trade`, each
+    against the book as the ones before it left it) and then apply the venue's status
+    (`orders.apply_venue_status`; the outcome is known now). `book` and `instrument` are
+    needed when there are fills (the order's position and, for netting keys, every open
+    position of the symbol); `venue_status` None books the trades only (a replaced order's
+    earlier venue order, a trade report)."""
+    bookings: list[Booking] = []
+    for fill in fills:
+        if book is None or instrument is None:
+            raise ValueError("trades are booked against a loaded book and instrument")
+        booking = book_trade(book, fill, order, instrument, ids, now)
+        bookings.append(booking)
+        if booking.duplicate:
+            continue
+        book = booking.fill.book
+        order = replace(order, state=booking.order, position_id=booking.position_id,
+                        fee=booking.fee, fee_currency=booking.fee_currency)  # fmt: skip
+    state = order.state
+    if venue_status is not None:
+        state = replace(apply_venue_status(state, venue_status), outcome_unknown=False)
+    return OrderBooking(tuple(bookings), state)

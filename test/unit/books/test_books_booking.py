@@ -3,6 +3,7 @@ state from one trade, decided together; duplicates change nothing; the reservati
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, datetime
 from decimal import Decimal
 
@@ -11,11 +12,17 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from apps.oms.domain.book import AccountBook, Fill, Instrument, SequentialIds
-from apps.oms.domain.booking import BookedOrder, book_trade, order_ref, reserves_close
+from apps.oms.domain.booking import (
+    BookedOrder,
+    book_order,
+    book_trade,
+    order_ref,
+    reserves_close,
+)
 from apps.oms.domain.enums import OrderStatus, PositionMode, PositionState, Side
 from apps.oms.domain.errors import UnsupportedMarket
 from apps.oms.domain.fills import apply_fill
-from apps.oms.domain.orders import TRANSITIONS, OrderState, apply_order_fill
+from apps.oms.domain.orders import TRANSITIONS, OrderState, apply_order_fill, apply_venue_status
 from apps.oms.domain.positions import Position
 
 NOW = datetime(2026, 1, 5, 12, 0, tzinfo=UTC)
@@ -195,3 +202,67 @@ def test_one_decision_equals_the_two_it_replaces(mode: PositionMode, qty: Decima
         assert again.duplicate
         assert again.order == current.state
         assert not again.fill.deals
+
+
+def test_a_report_without_trades_moves_the_order_by_the_venue_status_alone() -> None:
+    queued = order(status=OrderStatus.PENDING_SUBMIT)
+    decided = book_order(None, [], queued, OrderStatus.SUBMITTED, None, SequentialIds(), NOW)
+    assert decided.trades == ()
+    assert decided.order.status is OrderStatus.SUBMITTED
+    assert decided.order.outcome_unknown is False
+
+
+def test_trades_need_a_book() -> None:
+    with pytest.raises(ValueError, match="loaded book"):
+        book_order(None, [fill(Side.BUY, "1", "100")], order(), None, None, SequentialIds(), NOW)
+
+
+def test_a_report_books_its_trades_then_the_venue_status() -> None:
+    """Two trades filling the order, reported `closed`: both booked on one new position, the
+    order filled; the same trade twice in a report is booked once."""
+    ids = SequentialIds(position_id=-5, deal_id=-50)
+    first, second = fill(Side.BUY, "0.4", "100", "a"), fill(Side.BUY, "0.6", "102", "b")
+    decided = book_order(book(PositionMode.HEDGE), [first, second, second], order(),
+                         OrderStatus.FILLED, PERP, ids, NOW)
+    one, two, repeat = decided.trades
+    assert [len(t.fill.deals) for t in decided.trades] == [1, 1, 0]
+    assert repeat.duplicate
+    assert one.order.status is OrderStatus.PARTIALLY_FILLED
+    assert two.order.status is OrderStatus.FILLED
+    assert two.position_id == one.position_id == -5
+    assert two.fill.positions[0].qty == D("1")
+    assert decided.order == two.order
+
+
+def test_a_report_with_no_status_leaves_the_order_as_the_trades_left_it() -> None:
+    decided = book_order(book(PositionMode.NETTING), [fill(Side.BUY, "0.5", "100")], order(),
+                         None, PERP, SequentialIds(position_id=-5), NOW)
+    assert decided.order == decided.trades[0].order
+    assert decided.order.status is OrderStatus.PARTIALLY_FILLED
+
+
+@settings(max_examples=100, deadline=None)
+@given(mode=st.sampled_from(list(PositionMode)), qty=qtys, trades=trades,
+       status=st.sampled_from([None, *OrderStatus]))
+def test_a_report_equals_its_trades_one_by_one_then_the_status(
+        mode: PositionMode, qty: Decimal, trades: list[tuple[Side, Decimal, Decimal, Decimal]],
+        status: OrderStatus | None) -> None:
+    """`book_order` is `book_trade` over the trades in order, each against the book the one
+    before left, then `apply_venue_status` with the outcome known."""
+    fills = [fill(side, str(q), str(price), f"t{n}", str(fee))
+             for n, (side, q, price, fee) in enumerate(trades)]
+    start = BookedOrder(11, 3, 0, trades[0][0], False, OrderState(qty=qty,
+                                                                  status=OrderStatus.SUBMITTED))
+    decided = book_order(book(mode), fills, start, status, PERP, SequentialIds(position_id=-9),
+                         NOW)
+    loaded, current, ids = book(mode), start, SequentialIds(position_id=-9)
+    for trade, got in zip(fills, decided.trades, strict=True):
+        one = book_trade(loaded, trade, current, PERP, ids, NOW)
+        assert got == one
+        loaded = one.fill.book
+        current = BookedOrder(11, 3, one.position_id, trades[0][0], False, one.order,
+                              fee=one.fee, fee_currency=one.fee_currency)
+    expected = current.state
+    if status is not None:
+        expected = replace(apply_venue_status(expected, status), outcome_unknown=False)
+    assert decided.order == expected

@@ -1,6 +1,7 @@
-"""Book venue trades: load the order's book, decide once in the core (`domain.booking`: deals,
-positions and the order's new state together), then hold the writes and their events in the
-record transaction (`Recorder`), which writes them once at its end.
+"""Book venue reports on their orders: load the order's book, decide once in the core
+(`domain.booking.book_order`: each trade's deals and positions, the order's new state, then the
+venue's status), then hold the writes and their events in the record transaction (`Recorder`),
+which writes them once at its end.
 
 Ids: the core asks the transaction's held rows (`HeldRows`) for the ids of the positions and
 deals it creates (stand-in ids, the one scheme: `held_rows.STAND_IN_BASE`); rows get their
@@ -9,19 +10,20 @@ real ids when the held writes are written, and every view names them by those.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from decimal import Decimal
 from typing import Any
 
 from apps.oms.domain.book import Fill
 from apps.oms.domain.booking import BookedOrder, Booking
-from apps.oms.domain.booking import book_trade as decide
-from apps.oms.domain.enums import PositionState, Reason, Side
+from apps.oms.domain.booking import book_order as decide
+from apps.oms.domain.enums import OrderStatus, PositionState, Side
 from apps.oms.domain.fills import Alert, consults_open_positions
 from apps.oms.domain.positions import Position
 from apps.oms.ports import Structure
 from apps.oms.service.execution.order_state import state_of, write_order
 from apps.oms.service.execution.runtime import Recorder, from_ms
+from apps.oms.store.held_rows import HeldRows
 
 
 def fill_of(trade: Structure) -> Fill:
@@ -59,29 +61,41 @@ def booked_order(row: dict[str, Any], position_id: int) -> BookedOrder:
     )
 
 
-async def book_trade(
-    rec: Recorder, row: dict[str, Any], trade: Structure, *, fresh: bool = False
+async def book_report(
+    rec: Recorder,
+    row: dict[str, Any],
+    trades: Sequence[Structure],
+    venue_status: OrderStatus | None = None,
+    *,
+    fresh: bool = False,
+    **extra: Any,
 ) -> dict[str, Any]:
-    """Book one trade of order `row` (a duplicate trade id changes nothing); returns the row
-    as it will be stored. `fresh`: the venue made the trade in this transaction, it cannot be
-    booked already. Load -> decide (once) -> hold the writes."""
-    fill = fill_of(trade)
-    instrument = await rec.rt.instrument(fill.symbol)
-    rows = rec.rows
-    external = row["reason"] == Reason.EXTERNAL
-    position_id = rows.real(int(row["position_id"]))
-    book = await rows.load_book(
-        fill.symbol, [position_id], () if fresh else [fill.exchange_trade_id],
-        all_open=consults_open_positions(rows.position_mode, external),
-    )  # fmt: skip
-    booking = decide(book, fill, booked_order(row, position_id), instrument, rows, rec.now)
-    if booking.duplicate:
-        return row
-    rows.hold_payload("trade", fill.exchange_trade_id, trade)
-    hold(rec, booking)
-    return await write_order(rec, row, booking.order, fee=booking.fee,
-                             fee_currency=booking.fee_currency,
-                             position_id=booking.position_id or row["position_id"])  # fmt: skip
+    """Book a venue report on order `row`: its trades (a duplicate trade id changes nothing),
+    then, given a `venue_status`, move the order by it (with the `extra` columns). Returns the
+    row as it will be stored. `fresh`: the venue made the trades in this transaction, they
+    cannot be booked already. Load -> decide (once, `domain.booking.book_order`) -> hold."""
+    fills = [fill_of(trade) for trade in trades]
+    instrument = await rec.rt.instrument(fills[0].symbol) if fills else None
+    rows: HeldRows = rec.rows
+    order = booked_order(row, rows.real(int(row["position_id"])))
+    book = None
+    if fills:
+        book = await rows.load_book(
+            fills[0].symbol, [order.position_id], () if fresh else [f.exchange_trade_id for f in fills],
+            all_open=consults_open_positions(rows.position_mode, order.external),
+        )  # fmt: skip
+    decided = decide(book, fills, order, venue_status, instrument, rows, rec.now)
+    for fill, trade, booking in zip(fills, trades, decided.trades, strict=True):
+        if booking.duplicate:
+            continue
+        rows.hold_payload("trade", fill.exchange_trade_id, trade)
+        hold(rec, booking)
+        row = await write_order(rec, row, booking.order, fee=booking.fee,
+                                fee_currency=booking.fee_currency,
+                                position_id=booking.position_id or row["position_id"])  # fmt: skip
+    if venue_status is not None:
+        row = await write_order(rec, row, decided.order, **extra)
+    return row
 
 
 def hold(rec: Recorder, booking: Booking) -> None:
@@ -107,7 +121,7 @@ def _alert_view(rec: Recorder, alert: Alert) -> Callable[[], dict[str, Any]]:
         pid = alert.position_id
         if pid is None:
             return {"message": alert.message, "position_id": None}
-        real = rec.rows.real(pid)
+        real = rec.rows.real_ids.get(pid, pid)
         return {"message": alert.message.replace(f"position {pid}", f"position {real}"),
                 "position_id": real}  # fmt: skip
 

@@ -13,7 +13,7 @@ not booked yet (deals are unique per account, trade id and leg).
    `reconciled = false`).
 2. **Trades**: `fetch_my_trades(since)` page by page until a short page; a trade of a venue
    order nobody knows is looked up with `fetch_order` (and becomes external); every new trade is
-   booked once on its order's position by the mode rules (`booking.book_trade`).
+   booked once on its order's position by the mode rules (`booking.book_report`).
 Then, where the venue reports positions, the net quantity per derivative symbol is compared with
 the books (read before and after the trades: a venue that moved meanwhile is compared next run).
 """
@@ -31,7 +31,7 @@ from apps.oms.domain import reconcile as core
 from apps.oms.domain.enums import OrderStatus, Reason
 from apps.oms.exchange.ccxt_errors import errors as ccxt
 from apps.oms.ports import MatchingVenuePort, Structure
-from apps.oms.service.execution.booking import book_trade
+from apps.oms.service.execution.booking import book_report
 from apps.oms.service.execution.results import CCXT_STATUS, adopt, finish
 from apps.oms.service.execution.runtime import AccountRuntime, Recorder
 from apps.oms.service.views import order_view
@@ -274,7 +274,7 @@ async def decide_and_write(
     trades = core.plan_trades(fetched.trades, booked, order_of)
     for trade, order_id in trades.book:
         row = await rec.rows.order_row(order_id)
-        await book_trade(rec, row, trade)
+        await book_report(rec, row, [trade])
     stats.trades_booked = len(trades.book)
     stats.trades_already_booked = len(trades.booked)
     stats.trades_orphaned = len(trades.orphans)

@@ -9,9 +9,9 @@ from typing import Any
 
 from apps.oms import metrics
 from apps.oms.domain.enums import OrderStatus
-from apps.oms.domain.orders import apply_venue_status, transition
+from apps.oms.domain.orders import transition
 from apps.oms.ports import Structure
-from apps.oms.service.execution.booking import book_trade
+from apps.oms.service.execution.booking import book_report
 from apps.oms.service.execution.order_state import state_of, write_order
 from apps.oms.service.execution.runtime import HeldFinish, Recorder
 from apps.oms.service.views import command_view
@@ -76,21 +76,12 @@ async def adopt(
     rec: Recorder, row: dict[str, Any], structure: Structure, *, placed: bool = False
 ) -> dict[str, Any]:
     """Apply a venue order (placement result, lookup, cancel or sync): link the exchange id,
-    store the raw payload, book its trades (`absorb`), then move the state by the venue
-    status. `placed`: the structure is the answer of a placement in this very transaction
-    (joined venue): its venue-order row is written with the exchange id, and its trades are
-    new (no dedupe lookup)."""
-    exchange_order_id = str(structure["id"])
-    extra: dict[str, Any] = {}
-    if row["exchange_order_id"] is None:
-        extra["exchange_order_id"] = exchange_order_id
-        # linked before its trades are booked: their order events carry the exchange id
-        # (stored by the final write below, in the same transaction)
-        row = {**row, **extra}
-    row = await absorb(rec, row, structure, placed=placed)
+    store the raw payload, book its trades and move the state by the venue status, decided
+    together (`booking.book_report`). `placed`: the structure is the answer of a placement in
+    this very transaction (joined venue): its venue-order row is written with the exchange id,
+    and its trades are new (no dedupe lookup)."""
     status = CCXT_STATUS.get(str(structure.get("status")), OrderStatus.SUBMITTED)
-    state = replace(apply_venue_status(state_of(row), status), outcome_unknown=False)
-    return await write_order(rec, row, state, **extra)
+    return await _apply(rec, row, structure, status, placed=placed)
 
 
 async def absorb(
@@ -99,16 +90,33 @@ async def absorb(
     """Link the venue order's exchange id to its venue-order row, store the raw payload and
     book its trades on the OMS order, without moving the order's status (a replaced order's
     earlier venue order is cancelled while the OMS order lives on)."""
+    return await _apply(rec, row, structure, None, placed=placed)
+
+
+async def _apply(
+    rec: Recorder,
+    row: dict[str, Any],
+    structure: Structure,
+    status: OrderStatus | None,
+    *,
+    placed: bool,
+) -> dict[str, Any]:
     exchange_order_id = str(structure["id"])
+    extra: dict[str, Any] = {}
+    if status is not None and row["exchange_order_id"] is None:
+        extra["exchange_order_id"] = exchange_order_id
+        # linked before its trades are booked: their order events carry the exchange id
+        # (stored by the final write, in the same transaction)
+        row = {**row, **extra}
     if placed:
         rec.rows.hold_venue_order(int(row["id"]), row["client_order_id"], exchange_order_id)
     else:
         await order_records.link_exchange_id(
             rec.conn, int(row["id"]), exchange_order_id, structure.get("clientOrderId")
         )
-    for trade in structure.get("trades") or ():
-        row = await book_trade(rec, row, trade, fresh=placed)
-    # after the trades: the ones booked now are stored once, in their own rows
+    row = await book_report(rec, row, structure.get("trades") or (), status, fresh=placed,
+                            **extra)  # fmt: skip
+    # after the trades: the ones held now are stored once, in their own rows
     rec.rows.hold_payload("order", exchange_order_id, structure)
     return row
 

@@ -152,9 +152,11 @@ class Recorder:
     # --- held events -----------------------------------------------------------------------
 
     def wrote_deal(self, deal: Deal) -> None:
-        """A deal the core decided, held, and its `deal_created` event."""
+        """A deal the core decided, held, and its `deal_created` event (rendered from the deal
+        as written: `HeldRows.deals`)."""
         self.rows.wrote_deal(deal)
-        self.hold_event("deal_created", lambda: deal_record_view(self.rows.deal(deal.deal_id)),
+        written = self.rows.deals
+        self.hold_event("deal_created", lambda: deal_record_view(written[deal.deal_id]),
                         strategy_id=deal.strategy_id)  # fmt: skip
 
     def finish(self, finish: HeldFinish, view: Render) -> None:
@@ -181,13 +183,17 @@ class Recorder:
         self.pending.append(_Event(namespace, event, render, strategy_id))
 
     # --- views of held records (called at render time) -------------------------------------
+    # rendered from what the write handed back (`HeldRows.real_ids`: the real id of each
+    # position inserted), not by asking the store again for every view
 
     def order_view(self, row: dict[str, Any]) -> dict[str, Any]:
         """`order_view` of an order row, its position named by its real id."""
-        return order_view({**row, "position_id": self.rows.real(int(row["position_id"]))})
+        position_id = int(row["position_id"])
+        return order_view({**row, "position_id": self.rows.real_ids.get(position_id, position_id)})
 
     def position_view(self, position: Position) -> dict[str, Any]:
-        return position_record_view(position, self.rows.real(position.position_id))
+        pid = position.position_id
+        return position_record_view(position, self.rows.real_ids.get(pid, pid))
 
     async def write_held(self) -> None:
         """Write the held positions, deals and order updates now: something is about to read

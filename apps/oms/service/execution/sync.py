@@ -24,7 +24,7 @@ from weakref import WeakKeyDictionary
 
 from apps.oms.exchange.ccxt_errors import errors as ccxt
 from apps.oms.ports import MatchingVenuePort, Structure, implements
-from apps.oms.service.execution.booking import book_trade
+from apps.oms.service.execution.booking import book_report
 from apps.oms.service.execution.results import adopt
 from apps.oms.service.execution.runtime import AccountRuntime
 from apps.oms.store import books, order_records
@@ -114,7 +114,7 @@ async def _book_trades(rt: AccountRuntime, trades: list[Structure]) -> int:
             if order_id is None:
                 continue  # not linked yet (unknown outcome being resolved, or external)
             row = await rec.rows.order_row(order_id)
-            await book_trade(rec, row, trade)
+            await book_report(rec, row, [trade])
             count += 1
     return count
 
