@@ -153,7 +153,7 @@ def test_books_risk_rules_each_have_a_stable_name() -> None:
     account = RiskScope("account", RiskLimits())
     assert _rules(_intent(), account) == []
     cases = [
-        (RiskLimits(symbol_allowlist=frozenset({"ETH/USDT"})), {}, "symbol_not_allowed"),
+        (RiskLimits(symbol_allowlist=("ETH/USDT",)), {}, "symbol_not_allowed"),
         (RiskLimits(daily_loss_limit=D(100)), {"daily_realized_pnl": D(-100)}, "daily_loss_limit"),
         (RiskLimits(max_order_qty=D(1)), {}, "max_order_qty"),
         (RiskLimits(max_open_orders_per_symbol=3), {"open_orders_in_symbol": 3},
