@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 from sqlalchemy import func, select
 
+from apps.oms.domain.risk import RiskLimits
 from apps.oms.service import acceptance
 from apps.oms.store.risk import put_limits
 from apps.oms.store.tables import commands, orders, outbox
@@ -127,14 +128,14 @@ async def test_open_order_limits_count_the_sends_held_before(api: Api) -> None:
     async with world.store.read() as conn:
         open_now = int((await conn.execute(query)).scalar_one())
     async with world.store.transaction() as conn:
-        await put_limits(conn, world.account_id, 0,
-                         {"max_open_orders_per_symbol": open_now + 2}, datetime.now(UTC))  # fmt: skip
+        limits = RiskLimits(max_open_orders_per_symbol=open_now + 2)
+        await put_limits(conn, world.account_id, 0, limits, datetime.now(UTC))
     try:
         body = [send(world.account_id, symbol=symbol, qty="0.01", price="3000") for _ in range(3)]
         response = await post(client, world.trader_key, body)
     finally:
         async with world.store.transaction() as conn:
-            await put_limits(conn, world.account_id, 0, {"max_open_orders_per_symbol": None},
+            await put_limits(conn, world.account_id, 0, RiskLimits(),
                              datetime.now(UTC))  # fmt: skip
     assert response.status_code == 207, response.text
     results = response.json()["results"]

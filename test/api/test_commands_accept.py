@@ -12,6 +12,7 @@ import pytest
 from sqlalchemy import func, insert, select
 from sqlalchemy.exc import OperationalError
 
+from apps.oms.domain.risk import RiskLimits
 from apps.oms.service import submit as submit_module
 from apps.oms.store.tables import commands, orders, outbox, positions
 
@@ -412,7 +413,7 @@ async def test_risk_limits_block_orders(api: Api) -> None:
         from apps.oms.store.risk import put_limits
 
         await put_limits(
-            conn, world.account_id, 0, {"max_order_qty": Decimal("0.5")}, datetime.now(UTC)
+            conn, world.account_id, 0, RiskLimits(max_order_qty=Decimal("0.5")), datetime.now(UTC)
         )
     limits = (await client.get(f"/oms/risk/{world.account_id}/limits", headers=headers)).json()
     assert limits["account"]["max_order_qty"] == "0.5"
@@ -420,7 +421,7 @@ async def test_risk_limits_block_orders(api: Api) -> None:
     assert response.status_code == 409
     assert response.json()["error"]["details"]["rule"] == "max_order_qty"
     async with world.store.transaction() as conn:
-        await put_limits(conn, world.account_id, 0, {"max_order_qty": None}, datetime.now(UTC))
+        await put_limits(conn, world.account_id, 0, RiskLimits(), datetime.now(UTC))
 
 
 async def test_first_limits_of_a_scope_written_at_once_all_succeed(api: Api) -> None:
@@ -434,16 +435,17 @@ async def test_first_limits_of_a_scope_written_at_once_all_succeed(api: Api) -> 
 
     async def put(qty: str) -> None:
         async with world.store.transaction() as conn:
-            await put_limits(conn, world.other_account_id, 0, {"max_order_qty": Decimal(qty)},
-                             datetime.now(UTC))  # fmt: skip
+            limits = RiskLimits(max_order_qty=Decimal(qty))
+            await put_limits(conn, world.other_account_id, 0, limits, datetime.now(UTC))
 
     await asyncio.gather(*(put(str(n)) for n in range(1, 9)))
     async with world.store.read() as conn:
         (only,) = (await get_limits(conn, world.other_account_id)).values()
     assert only.max_order_qty in {Decimal(n) for n in range(1, 9)}
     async with world.store.transaction() as conn:
-        await put_limits(conn, world.other_account_id, 0, {"max_order_qty": None}, datetime.now(UTC))
+        await put_limits(conn, world.other_account_id, 0, RiskLimits(), datetime.now(UTC))
+    limits = RiskLimits(max_order_qty=Decimal(1))
     async with world.store.transaction() as conn:
         with pytest.raises(LookupError):
-            await put_limits(conn, 10**9, 0, {"max_order_qty": Decimal(1)}, datetime.now(UTC))
+            await put_limits(conn, 10**9, 0, limits, datetime.now(UTC))
         assert await get_limits(conn, 10**9) == {}

@@ -10,6 +10,7 @@ from pydantic import Field, ValidationError
 from apps.api.body import read_exact_json
 from apps.api.deps import IdPath, PrincipalDep, StoreDep
 from apps.api.read_schemas import RiskLimits, StrategyCreated, StrategyList, ok
+from apps.oms.domain import risk
 from apps.oms.errors import ValidationFailed
 from apps.oms.service import strategies as service
 from apps.oms.service.command_models import PositiveDecimal
@@ -42,6 +43,22 @@ class LimitsIn(RequestModel):
         Annotated[list[Annotated[str, Field(max_length=64)]], Field(max_length=1000)] | None
     ) = None
     max_commands_per_minute: Annotated[int, Field(ge=1)] | None = None
+
+    def limits(self) -> risk.RiskLimits:
+        """The scope's limits as sent (the allowlist in the order sent)."""
+        allow = self.symbol_allowlist
+        return risk.RiskLimits(
+            max_open_positions=self.max_open_positions,
+            max_open_positions_per_symbol=self.max_open_positions_per_symbol,
+            max_order_qty=self.max_order_qty,
+            max_order_notional=self.max_order_notional,
+            min_order_notional=self.min_order_notional,
+            max_position_notional=self.max_position_notional,
+            max_open_orders_per_symbol=self.max_open_orders_per_symbol,
+            daily_loss_limit=self.daily_loss_limit,
+            symbol_allowlist=None if allow is None else tuple(allow),
+            max_commands_per_minute=self.max_commands_per_minute,
+        )
 
 
 def actor_of(principal: Any, request: Request) -> Actor:
@@ -100,13 +117,12 @@ async def put_limits(
             f"{'.'.join(map(str, errors[0]['loc']))}: {errors[0]['msg']}",
             details={"errors": errors},
         ) from exc
-    values = body.model_dump(exclude={"strategy_id", "comment"})
     return await service.put_limits(
         store,
         principal,
         actor_of(principal, request),
         account_id,
         body.strategy_id,
-        values,
+        body.limits(),
         body.comment,
     )

@@ -17,7 +17,10 @@ from apps.oms.domain.positions import Deal
 
 @dataclass(frozen=True, slots=True)
 class RiskLimits:
-    """Configured limits of one scope (account or strategy); None = no limit."""
+    """Configured limits of one scope (account or strategy); None = no limit. Fields in the
+    order they are stored and shown; `symbol_allowlist` in its configured order (membership is
+    all a rule asks of it). `max_commands_per_minute` is configured and shown, but no pre-trade
+    rule reads it."""
 
     max_open_positions: int | None = None
     max_open_positions_per_symbol: int | None = None
@@ -27,7 +30,18 @@ class RiskLimits:
     max_position_notional: Decimal | None = None
     max_open_orders_per_symbol: int | None = None
     daily_loss_limit: Decimal | None = None
-    symbol_allowlist: frozenset[str] | None = None
+    symbol_allowlist: tuple[str, ...] | None = None
+    max_commands_per_minute: int | None = None
+
+    @property
+    def checks_nothing(self) -> bool:
+        """No pre-trade rule is configured: an order meets no limit, its counters are not
+        needed (`max_commands_per_minute` is no pre-trade rule)."""
+        return all(v is None for v in (
+            self.max_open_positions, self.max_open_positions_per_symbol, self.max_order_qty,
+            self.max_order_notional, self.min_order_notional, self.max_position_notional,
+            self.max_open_orders_per_symbol, self.daily_loss_limit, self.symbol_allowlist,
+        ))  # fmt: skip
 
 
 @dataclass(frozen=True, slots=True)

@@ -6,20 +6,13 @@ from __future__ import annotations
 
 from dataclasses import replace
 from decimal import Decimal
-from enum import Enum
 
+# UNSET and Unset are named here too: importers of the targets' change take them from here
+from apps.oms.domain.changes import UNSET as UNSET
+from apps.oms.domain.changes import Unset as Unset
 from apps.oms.domain.enums import Side, TriggerKind
 from apps.oms.domain.errors import InvalidTargets
 from apps.oms.domain.positions import Position
-
-
-class Unset(Enum):
-    """Marks a field absent from a change request (distinct from an explicit null that clears)."""
-
-    UNSET = "unset"
-
-
-UNSET = Unset.UNSET
 
 
 def validate_targets(

@@ -17,6 +17,7 @@ from apps.oms.clock import utcnow
 from apps.oms.domain.access import AccessDenied, Action, Role, authorize_strategy
 from apps.oms.domain.endpoint_rules import COMMANDS, action_for
 from apps.oms.domain.errors import DomainError
+from apps.oms.domain.risk import RiskLimits
 from apps.oms.errors import Conflict, NotFound, OmsError, PermissionDenied, ValidationFailed
 from apps.oms.security.principal import Principal
 from apps.oms.service.command_models import CommandEnvelope, Payload, content_hash, normalized
@@ -25,7 +26,7 @@ from apps.oms.store import orders as order_store
 from apps.oms.store import outbox
 from apps.oms.store import risk as risk_store
 from apps.oms.store.boundary import Connection, IntegrityError
-from apps.oms.store.records import AccountState, LimitValues, NewCommand
+from apps.oms.store.records import AccountState, NewCommand
 from apps.oms.store.store import Store
 
 DOMAIN_STATUS = {
@@ -74,7 +75,7 @@ class BatchShare:
     so far, written in one statement before the commit."""
 
     accounts: dict[int, AccountState | None] = field(default_factory=dict)
-    limits: dict[int, dict[int, LimitValues]] = field(default_factory=dict)
+    limits: dict[int, dict[int, RiskLimits]] = field(default_factory=dict)
     # strategy allocations by account, then strategy (`service/strategy_funds.py`)
     allocations: dict[int, dict[int, dict[str, Any]]] = field(default_factory=dict)
     events: list[dict[str, Any]] = field(default_factory=list)
@@ -241,7 +242,7 @@ class Ctx:
         """Write the held commands now (something is about to read their rows)."""
         await write_held(self.conn, self.share)
 
-    async def risk_limits(self) -> dict[int, LimitValues]:
+    async def risk_limits(self) -> dict[int, RiskLimits]:
         """The account's risk limits by strategy (0 = the account's own), read once per batch."""
         limits = self.share.limits.get(self.account_id)
         if limits is None:

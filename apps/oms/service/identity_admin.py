@@ -14,6 +14,7 @@ from pydantic import Field, field_validator
 
 from apps.oms.clock import iso_z, utcnow
 from apps.oms.domain.access import AccountFlags
+from apps.oms.domain.changes import UNSET, given, or_unset
 from apps.oms.errors import Conflict, NotFound, ValidationFailed
 from apps.oms.exchange.ccxt.functions import FunctionClass, classify
 from apps.oms.security.credentials import CredentialCipher, is_encrypted
@@ -164,29 +165,31 @@ async def update_user(
     name: str | None = None,
 ) -> dict[str, Any]:
     before = await require_user(conn, user_id)
-    values: dict[str, Any] = {}
-    if role is not None:
-        values["role"] = admin.parse_role(role).value
-    if status is not None:
-        values["status"] = status
-    if name is not None and name != before.name:
-        if not admin.USER_NAME.match(name):
-            raise ValidationFailed("user name must be 1-100 characters of letters, digits and _.@-")
-        if await identity.find_user_by_name(conn, name) is not None:
-            raise Conflict(f"user {name!r} already exists")
-        values["name"] = name
-    if password is not None:
-        values["password_hash"] = await _hash_new_password(password)
-    if not values:
+    new_role = None if role is None else admin.parse_role(role)
+    new_name = None if name == before.name else name
+    if new_name is not None:
+        await _check_new_user_name(conn, new_name)
+    if (new_role, status, new_name, password) == (None, None, None, None):
         raise ValidationFailed("nothing to change")
-    await identity.update_user(conn, user_id, **values)
-    shown = {k: v for k, v in values.items() if k != "password_hash"}
+    await identity.update_user(
+        conn, user_id, role=or_unset(new_role), status=or_unset(status), name=or_unset(new_name),
+        password_hash=UNSET if password is None else await _hash_new_password(password),
+    )  # fmt: skip
+    shown = given(role=UNSET if new_role is None else new_role.value, status=or_unset(status),
+                  name=or_unset(new_name))  # fmt: skip
     await audit.record(
         conn, actor, action="update_user", target_type="user", target_id=user_id,
         before={k: getattr(before, k) for k in shown},
         after=shown | ({"password": "changed"} if password is not None else {}),
     )  # fmt: skip
     return user_out(await require_user(conn, user_id))
+
+
+async def _check_new_user_name(conn: Connection, name: str) -> None:
+    if not admin.USER_NAME.match(name):
+        raise ValidationFailed("user name must be 1-100 characters of letters, digits and _.@-")
+    if await identity.find_user_by_name(conn, name) is not None:
+        raise Conflict(f"user {name!r} already exists")
 
 
 # --- keys ----------------------------------------------------------------------------------------
@@ -226,27 +229,25 @@ async def update_key(
     expires at once) and/or `rotate: true` (a new secret for the same key id and grants; the
     old one stops working at once). Only the fields present in `fields` change."""
     before = await require_key(conn, api_key_id)
-    values: dict[str, Any] = {}
-    after: dict[str, Any] = {}
-    if "label" in fields:
-        values["label"] = after["label"] = fields["label"]
-    if "status" in fields and fields["status"] is not None:
-        values["status"] = after["status"] = fields["status"]
-        if fields["status"] == "disabled":
-            values["revoked_at"] = utcnow()
-    if "expires_at" in fields:
-        values["expires_at"] = fields["expires_at"]
-        after["expires_at"] = iso_z(fields["expires_at"])
-    plain = None
+    label = fields.get("label", UNSET)
+    status = or_unset(fields.get("status"))
+    expires_at = fields.get("expires_at", UNSET)
+    key_hash = key_prefix = plain = None
     if fields.get("rotate"):
         if before.kind != "api_key":
             raise ValidationFailed("login tokens are not rotated; log in again")
         plain = generate_api_key()
-        values |= {"key_hash": hash_api_key(plain, pepper), "key_prefix": display_prefix(plain)}
-        after["rotated"] = True
-    if not values:
+        key_hash, key_prefix = hash_api_key(plain, pepper), display_prefix(plain)
+    after = given(label=label, status=status,
+                  expires_at=UNSET if expires_at is UNSET else iso_z(expires_at),
+                  ) | ({"rotated": True} if plain else {})  # fmt: skip
+    if not after:
         raise ValidationFailed("nothing to change: give label, status, expires_at or rotate")
-    await identity.update_api_key(conn, api_key_id, **values)
+    await identity.update_api_key(
+        conn, api_key_id, label=label, status=status, expires_at=expires_at,
+        revoked_at=utcnow() if status == "disabled" else UNSET,
+        key_hash=or_unset(key_hash), key_prefix=or_unset(key_prefix),
+    )  # fmt: skip
     await audit.record(
         conn, actor, action="update_api_key", target_type="api_key", target_id=api_key_id,
         before={k: iso_z(before.expires_at) if k == "expires_at" else getattr(before, k)

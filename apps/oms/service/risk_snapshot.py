@@ -11,33 +11,16 @@ from apps.oms.exchange.profiles import profile
 from apps.oms.store import quotes
 from apps.oms.store import risk as risk_store
 from apps.oms.store.boundary import Connection
-from apps.oms.store.records import LimitValues
 
 QUOTE_MAX_AGE = timedelta(seconds=10)
+NO_LIMITS = RiskLimits()  # a scope without a limits row
 
 
-def limits_from_row(values: LimitValues | None) -> RiskLimits:
-    if values is None:
-        return RiskLimits()
-    allow = values.symbol_allowlist
-    return RiskLimits(
-        max_open_positions=values.max_open_positions,
-        max_open_positions_per_symbol=values.max_open_positions_per_symbol,
-        max_order_qty=values.max_order_qty,
-        max_order_notional=values.max_order_notional,
-        min_order_notional=values.min_order_notional,
-        max_position_notional=values.max_position_notional,
-        max_open_orders_per_symbol=values.max_open_orders_per_symbol,
-        daily_loss_limit=values.daily_loss_limit,
-        symbol_allowlist=None if allow is None else frozenset(allow),
-    )
-
-
-def reads_counters(limits: dict[int, LimitValues], strategy_id: int) -> bool:
+def reads_counters(limits: dict[int, RiskLimits], strategy_id: int) -> bool:
     """Whether `risk_scopes` will count open positions and orders for an order of
     `strategy_id` (a scope with any limit set; `_scope`)."""
     names = (0, strategy_id) if strategy_id > 0 else (0,)
-    return any(limits_from_row(limits.get(name)) != RiskLimits() for name in names)
+    return any(not limits.get(name, NO_LIMITS).checks_nothing for name in names)
 
 
 async def _scope(
@@ -51,7 +34,7 @@ async def _scope(
     position_qty: Decimal,
     now: datetime,
 ) -> RiskScope:
-    if limits == RiskLimits():  # no limits: counters are not needed
+    if limits.checks_nothing:  # no limits: counters are not needed
         return RiskScope(name, limits, allow_new_positions=allow_new, position_qty=position_qty)
     total, in_symbol = await risk_store.open_position_counts(conn, account_id, symbol, strategy_id)
     day = now.replace(hour=0, minute=0, second=0, microsecond=0)
@@ -81,7 +64,7 @@ async def risk_scopes(
     position_qty: Decimal,
     now: datetime,
     account_allow_new: bool | None = None,
-    limits: dict[int, LimitValues] | None = None,
+    limits: dict[int, RiskLimits] | None = None,
     out_of_sync: bool = False,
 ) -> list[RiskScope]:
     """The account scope, plus the strategy scope when the order is attributed to one.
@@ -97,7 +80,7 @@ async def risk_scopes(
             account_id,
             symbol,
             None,
-            limits_from_row(limits.get(0)),
+            limits.get(0, NO_LIMITS),
             account_allow_new,
             position_qty,
             now,
@@ -111,7 +94,7 @@ async def risk_scopes(
                 account_id,
                 symbol,
                 strategy_id,
-                limits_from_row(limits.get(strategy_id)),
+                limits.get(strategy_id, NO_LIMITS),
                 strategy_allow_new,
                 position_qty,
                 now,

@@ -8,6 +8,7 @@ from typing import Any
 
 from apps.oms.clock import iso_z, utcnow
 from apps.oms.domain.access import Action
+from apps.oms.domain.risk import RiskLimits
 from apps.oms.errors import Conflict, NotFound, ValidationFailed
 from apps.oms.security.principal import Principal
 from apps.oms.service.views import wire_value
@@ -16,7 +17,7 @@ from apps.oms.store import risk as risk_store
 from apps.oms.store import strategies as strategy_store
 from apps.oms.store.audit import Actor
 from apps.oms.store.boundary import IntegrityError
-from apps.oms.store.records import LimitValues, StrategyAccount, StrategyRecord
+from apps.oms.store.records import StrategyAccount, StrategyRecord
 from apps.oms.store.store import Store
 
 
@@ -106,12 +107,12 @@ async def get_limits(store: Store, principal: Principal, account_id: int) -> dic
     }
 
 
-def limits_out(values: LimitValues | None) -> dict[str, Any]:
+def limits_out(limits: RiskLimits | None) -> dict[str, Any]:
     """One scope's limits on the wire, every column in table order ({} without a row)."""
-    if values is None:
+    if limits is None:
         return {}
-    out = {f.name: wire_value(getattr(values, f.name)) for f in fields(LimitValues)}
-    allow = values.symbol_allowlist
+    out = {f.name: wire_value(getattr(limits, f.name)) for f in fields(RiskLimits)}
+    allow = limits.symbol_allowlist
     out["symbol_allowlist"] = None if allow is None else list(allow)
     return out
 
@@ -122,14 +123,14 @@ async def put_limits(
     actor: Actor,
     account_id: int,
     strategy_id: int,
-    values: dict[str, Any],
+    limits: RiskLimits,
     comment: str,
 ) -> dict[str, Any]:
     principal.require(Action.RISK_LIMITS, account_id)
     async with store.transaction() as conn:
         before = (await risk_store.get_limits(conn, account_id)).get(strategy_id)
         try:
-            await risk_store.put_limits(conn, account_id, strategy_id, values, utcnow())
+            await risk_store.put_limits(conn, account_id, strategy_id, limits, utcnow())
         except LookupError as exc:
             raise NotFound(str(exc), code="account_not_found") from exc
         await audit.record(
@@ -139,7 +140,7 @@ async def put_limits(
             target_type="account",
             target_id=account_id,
             before=None if before is None else limits_out(before),
-            after={"strategy_id": strategy_id, **{k: wire_value(v) for k, v in values.items()}},
+            after={"strategy_id": strategy_id, **limits_out(limits)},
             comment=comment,
         )
     return await get_limits(store, principal, account_id)

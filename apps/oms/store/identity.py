@@ -12,6 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from apps.oms.clock import utcnow
 from apps.oms.domain.access import AccountFlags, Role
+from apps.oms.domain.changes import UNSET, Unset, given
 from apps.oms.store import auth_version
 from apps.oms.store.records import KeyRecord, UserRecord, key_record, user_record
 from apps.oms.store.tables import api_key_permissions, api_key_strategy_permissions, api_keys, users
@@ -311,15 +312,42 @@ async def list_users(conn: AsyncConnection, *, limit: int = 5000) -> list[UserRe
     return [user_record(r) for r in rows.mappings()]
 
 
-async def update_user(conn: AsyncConnection, user_id: int, **values: Any) -> None:
-    if set(values) - {"password_hash"}:  # a password is not part of any key's principal
+async def update_user(
+    conn: AsyncConnection,
+    user_id: int,
+    *,
+    name: str | Unset = UNSET,
+    role: Role | Unset = UNSET,
+    status: str | Unset = UNSET,
+    password_hash: str | Unset | None = UNSET,
+) -> None:
+    """Change the given columns of one user (`UNSET`: as it is; `password_hash=None`: no
+    password)."""
+    principal = given(name=name, role=role if isinstance(role, Unset) else role.value,
+                      status=status)  # fmt: skip
+    if principal:  # a password is not part of any key's principal
         auth_version.mark_changed(conn, user_id=user_id)
+    values = principal | given(password_hash=password_hash)
     await conn.execute(
         update(users).where(users.c.id == user_id).values(**values, updated_at=utcnow())
     )
 
 
-async def update_api_key(conn: AsyncConnection, api_key_id: int, **values: Any) -> None:
+async def update_api_key(
+    conn: AsyncConnection,
+    api_key_id: int,
+    *,
+    label: str | Unset | None = UNSET,
+    status: str | Unset = UNSET,
+    expires_at: datetime | Unset | None = UNSET,
+    revoked_at: datetime | Unset | None = UNSET,
+    key_hash: str | Unset = UNSET,
+    key_prefix: str | Unset = UNSET,
+) -> None:
+    """Change the given columns of one key (`UNSET`: as it is; None: null, e.g. `expires_at`
+    never). `key_hash` and `key_prefix` change together: a rotated secret."""
+    values = given(label=label, status=status, expires_at=expires_at, revoked_at=revoked_at,
+                   key_hash=key_hash, key_prefix=key_prefix)  # fmt: skip
     auth_version.mark_changed(conn, api_key_id=api_key_id)
     await conn.execute(
         update(api_keys).where(api_keys.c.id == api_key_id).values(**values, updated_at=utcnow())

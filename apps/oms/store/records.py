@@ -11,7 +11,6 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
-from decimal import Decimal
 from typing import Any
 
 # a row as SQLAlchemy's mappings or `direct.fetch` give it (keys: column labels)
@@ -273,30 +272,3 @@ class StrategyRecord:
 def strategy_link(row: Row) -> StrategyLink:
     return StrategyLink(int(row["id"]), str(row["name"]), str(row["status"]),
                         bool(row["allow_new_positions"]), bool(row["shadow"]))  # fmt: skip
-
-
-@dataclass(frozen=True, slots=True)
-class LimitValues:
-    """One scope's risk limits as stored (None: no limit), fields in the table's column order;
-    `symbol_allowlist` in its stored order."""
-
-    max_open_positions: int | None = None
-    max_open_positions_per_symbol: int | None = None
-    max_order_qty: Decimal | None = None
-    max_order_notional: Decimal | None = None
-    min_order_notional: Decimal | None = None
-    max_position_notional: Decimal | None = None
-    max_open_orders_per_symbol: int | None = None
-    daily_loss_limit: Decimal | None = None
-    symbol_allowlist: tuple[str, ...] | None = None
-    max_commands_per_minute: int | None = None
-
-
-def limit_values(row: Row) -> LimitValues:
-    allow = row["symbol_allowlist"]
-    return LimitValues(
-        row["max_open_positions"], row["max_open_positions_per_symbol"], row["max_order_qty"],
-        row["max_order_notional"], row["min_order_notional"], row["max_position_notional"],
-        row["max_open_orders_per_symbol"], row["daily_loss_limit"],
-        None if allow is None else tuple(str(s) for s in allow), row["max_commands_per_minute"],
-    )  # fmt: skip

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from datetime import datetime
 from decimal import Decimal
 from typing import Any
@@ -10,8 +10,9 @@ from typing import Any
 from sqlalchemy import Executable, bindparam, func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from apps.oms.domain.risk import RiskLimits
 from apps.oms.store import direct
-from apps.oms.store.records import AccountState, LimitValues, account_state, limit_values
+from apps.oms.store.records import AccountState, Row, account_state
 from apps.oms.store.tables import (
     account_risk_state,
     accounts,
@@ -23,18 +24,19 @@ from apps.oms.store.tables import (
     strategy_accounts,
 )
 
-LIMIT_COLUMNS = (
-    "max_open_positions",
-    "max_open_positions_per_symbol",
-    "max_order_qty",
-    "max_order_notional",
-    "min_order_notional",
-    "max_position_notional",
-    "max_open_orders_per_symbol",
-    "daily_loss_limit",
-    "symbol_allowlist",
-    "max_commands_per_minute",
-)
+# the limit columns of `risk_limits`: the fields of `RiskLimits`, in the table's column order
+LIMIT_COLUMNS = tuple(f.name for f in fields(RiskLimits))
+
+
+def stored_limits(row: Row) -> RiskLimits:
+    """One scope's limits of a row carrying `LIMIT_COLUMNS` (the allowlist in its stored order)."""
+    allow = row["symbol_allowlist"]
+    return RiskLimits(
+        row["max_open_positions"], row["max_open_positions_per_symbol"], row["max_order_qty"],
+        row["max_order_notional"], row["min_order_notional"], row["max_position_notional"],
+        row["max_open_orders_per_symbol"], row["daily_loss_limit"],
+        None if allow is None else tuple(str(s) for s in allow), row["max_commands_per_minute"],
+    )  # fmt: skip
 
 
 LIMITS = select(risk_limits).where(risk_limits.c.account_id == bindparam("b_account"))
@@ -77,7 +79,7 @@ class RecheckState:
     blocked: bool
     allow_new_positions: bool
     out_of_sync_blocks: bool
-    limits: dict[int, LimitValues]
+    limits: dict[int, RiskLimits]
 
 
 UNKNOWN_ACCOUNT = RecheckState(False, True, False, {})
@@ -98,10 +100,10 @@ def recheck_read(account_ids: list[int]) -> tuple[Executable, dict[str, Any]]:
 def recheck_states_of(
     account_ids: list[int], rows: list[dict[str, Any]]
 ) -> dict[int, RecheckState]:
-    limits: dict[int, dict[int, LimitValues]] = {int(r["id"]): {} for r in rows}
+    limits: dict[int, dict[int, RiskLimits]] = {int(r["id"]): {} for r in rows}
     for r in rows:
         if r["strategy_id"] is not None:
-            limits[int(r["id"])][int(r["strategy_id"])] = limit_values(r)
+            limits[int(r["id"])][int(r["strategy_id"])] = stored_limits(r)
     found = {
         int(r["id"]): RecheckState(
             blocked=r["status"] == "blocked",
@@ -115,7 +117,7 @@ def recheck_states_of(
     return {a: found.get(a, UNKNOWN_ACCOUNT) for a in account_ids}
 
 
-AcceptanceState = tuple[AccountState | None, dict[int, LimitValues]]
+AcceptanceState = tuple[AccountState | None, dict[int, RiskLimits]]
 
 
 async def acceptance_state(conn: AsyncConnection, account_id: int) -> AcceptanceState:
@@ -137,18 +139,18 @@ async def acceptance_states(
         if account is None:
             found[account_id] = (account_state(r), limits)
         if r["strategy_id"] is not None:
-            limits[int(r["strategy_id"])] = limit_values(r)
+            limits[int(r["strategy_id"])] = stored_limits(r)
     return found
 
 
-async def get_limits(conn: AsyncConnection, account_id: int) -> dict[int, LimitValues]:
+async def get_limits(conn: AsyncConnection, account_id: int) -> dict[int, RiskLimits]:
     """strategy_id (0 = account) → limit values."""
     rows = await conn.execute(LIMITS, {"b_account": account_id})
-    return {int(r["strategy_id"]): limit_values(r) for r in rows.mappings()}
+    return {int(r["strategy_id"]): stored_limits(r) for r in rows.mappings()}
 
 
 async def put_limits(
-    conn: AsyncConnection, account_id: int, strategy_id: int, values: dict[str, Any], now: datetime
+    conn: AsyncConnection, account_id: int, strategy_id: int, limits: RiskLimits, now: datetime
 ) -> None:
     """Create or replace the limits of one scope; `LookupError` if the account does not exist.
     Writers of one account's limits queue on its account row (`FOR UPDATE`; SQLite serialises
@@ -156,6 +158,9 @@ async def put_limits(
     update and both insert, and the second would meet the unique key. Last writer wins."""
     if (await conn.execute(LOCK_ACCOUNT, {"b_account": account_id})).first() is None:
         raise LookupError(f"account {account_id} not found")
+    values = {name: getattr(limits, name) for name in LIMIT_COLUMNS}
+    allow = limits.symbol_allowlist
+    values["symbol_allowlist"] = None if allow is None else list(allow)  # a JSON array
     where = (risk_limits.c.account_id == account_id) & (risk_limits.c.strategy_id == strategy_id)
     updated = await conn.execute(update(risk_limits).where(where).values(**values, updated_at=now))
     if updated.rowcount == 0:

@@ -10,6 +10,7 @@ from decimal import Decimal
 from sqlalchemy import delete, update
 
 from apps.oms.clock import utcnow
+from apps.oms.domain.risk import RiskLimits
 from apps.oms.store import accounts as account_store
 from apps.oms.store import risk as risk_store
 from apps.oms.store.records import AccountRecord, AccountState
@@ -27,8 +28,8 @@ def state_of(full: AccountRecord | None) -> AccountState:
 async def two_scopes_of_limits(h: Harness, account_id: int) -> None:
     """Limits of the account itself (0) and of strategy 7."""
     async with h.store.transaction() as conn:
-        await risk_store.put_limits(conn, account_id, 0, {"max_open_positions": 2}, utcnow())
-        await risk_store.put_limits(conn, account_id, 7, {"daily_loss_limit": Decimal(40)},
+        await risk_store.put_limits(conn, account_id, 0, RiskLimits(max_open_positions=2), utcnow())
+        await risk_store.put_limits(conn, account_id, 7, RiskLimits(daily_loss_limit=Decimal(40)),
                                     utcnow())  # fmt: skip
 
 
@@ -61,8 +62,9 @@ async def test_recheck_states_of_several_accounts_in_one_read(
     limited, restricted, plain, bare = (await h.account("netting"), await h.account("hedge"),
                                         await h.account("netting"), await h.account("hedge"))  # fmt: skip
     async with h.store.transaction() as conn:
-        await risk_store.put_limits(conn, limited, 0, {"max_open_positions": 2}, utcnow())
-        await risk_store.put_limits(conn, limited, 7, {"daily_loss_limit": Decimal(40)}, utcnow())
+        await risk_store.put_limits(conn, limited, 0, RiskLimits(max_open_positions=2), utcnow())
+        await risk_store.put_limits(conn, limited, 7, RiskLimits(daily_loss_limit=Decimal(40)),
+                                    utcnow())  # fmt: skip
         await conn.execute(update(accounts).where(accounts.c.id == limited)
                            .values(status="blocked"))  # fmt: skip
         await conn.execute(update(account_risk_state)

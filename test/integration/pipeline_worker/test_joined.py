@@ -15,6 +15,7 @@ from sqlalchemy import select
 from sqlalchemy.exc import OperationalError
 
 from apps.oms.clock import utcnow
+from apps.oms.domain.risk import RiskLimits
 from apps.oms.service.execution import step
 from apps.oms.store import ccxt_records, order_records
 from apps.oms.store import risk as risk_store
@@ -198,7 +199,8 @@ async def test_open_order_limit_sees_the_batch_orders_already_ended(
     await h.price(SYMBOL, "50000")
     first, second = await market(h, acct), await market(h, acct, "sell")
     async with h.store.transaction() as conn:
-        await risk_store.put_limits(conn, acct, 0, {"max_open_orders_per_symbol": 1}, utcnow())
+        limits = RiskLimits(max_open_orders_per_symbol=1)
+        await risk_store.put_limits(conn, acct, 0, limits, utcnow())
     rt = await h.runtime(acct)
     assert await step.run_next(rt, asyncio.Event())  # one joined batch: both sends
     refused, placed = await h.command(first["command_id"]), await h.command(second["command_id"])

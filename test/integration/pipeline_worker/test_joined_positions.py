@@ -16,6 +16,7 @@ import pytest
 from sqlalchemy import select
 
 from apps.oms.clock import utcnow
+from apps.oms.domain.risk import RiskLimits
 from apps.oms.service.execution import step
 from apps.oms.service.views import position_view
 from apps.oms.store import risk as risk_store
@@ -144,7 +145,7 @@ async def deal_rows(h: Harness, acct: int) -> list[tuple[int, str, Decimal]]:
 
 
 async def close_then_open(
-    h: Harness, opened_qty: str, close_at: str, limits: dict[str, Any]
+    h: Harness, opened_qty: str, close_at: str, limits: RiskLimits
 ) -> tuple[int, dict[str, Any], dict[str, Any]]:
     """A hedge account with one position bought at 50,000 (`opened_qty`), then, queued with the
     price at `close_at`: its close and a buy of 0.001 that opens a new position; `limits` (the
@@ -178,7 +179,8 @@ async def test_position_limits_see_the_positions_the_batch_changed(
     position closed inside the batch no longer counts against `max_open_positions` = 1, so
     the send after the close opens its position in the same batch."""
     h = harness()
-    acct, first, opened = await close_then_open(h, "0.002", "50000", {"max_open_positions": 1})
+    limits = RiskLimits(max_open_positions=1)
+    acct, first, opened = await close_then_open(h, "0.002", "50000", limits)
     assert opened["status"] == "completed", opened
     assert [(r["id"] == first["id"], bool(r["is_open"])) for r in await rows(h, acct)] == [
         (True, False), (False, True)]
@@ -193,7 +195,7 @@ async def test_a_loss_limit_sees_the_deals_the_batch_booked(
     50 USDT inside the batch makes the next send meet `daily_loss_limit` = 40."""
     h = harness()
     acct, _first, refused = await close_then_open(h, "0.005", "40000",
-                                                  {"daily_loss_limit": Decimal(40)})
+                                                  RiskLimits(daily_loss_limit=Decimal(40)))
     assert (refused["status"], refused["error_code"]) == ("failed", "risk_blocked"), refused
     await assert_fold(h, acct)
 
@@ -215,7 +217,8 @@ async def test_positions_a_batch_opens_are_inserted_together(
     one, batch = await classic.account("hedge", book=book), await joined.account("hedge", book=book)
     if limits:
         async with joined.store.transaction() as conn:
-            await risk_store.put_limits(conn, batch, 0, {"max_open_positions": 100}, utcnow())
+            limits_100 = RiskLimits(max_open_positions=100)
+            await risk_store.put_limits(conn, batch, 0, limits_100, utcnow())
     plan = [("buy", "0.003"), ("sell", "0.002"), ("buy", "0.001"), ("buy", "0.003")]
     for h, acct in ((classic, one), (joined, batch)):
         for side, qty in plan:

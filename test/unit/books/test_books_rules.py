@@ -153,7 +153,7 @@ def test_books_risk_rules_each_have_a_stable_name() -> None:
     account = RiskScope("account", RiskLimits())
     assert _rules(_intent(), account) == []
     cases = [
-        (RiskLimits(symbol_allowlist=frozenset({"ETH/USDT"})), {}, "symbol_not_allowed"),
+        (RiskLimits(symbol_allowlist=("ETH/USDT",)), {}, "symbol_not_allowed"),
         (RiskLimits(daily_loss_limit=D(100)), {"daily_realized_pnl": D(-100)}, "daily_loss_limit"),
         (RiskLimits(max_order_qty=D(1)), {}, "max_order_qty"),
         (RiskLimits(max_open_orders_per_symbol=3), {"open_orders_in_symbol": 3},
@@ -178,6 +178,17 @@ def test_books_risk_rules_each_have_a_stable_name() -> None:
     assert _rules(_intent(), notional, quote_price=D(100)) == []
     assert _rules(_intent(opens_position=False),
                   RiskScope("account", RiskLimits(max_open_positions=0))) == []
+
+
+def test_books_risk_limits_that_check_nothing() -> None:
+    """A scope whose limits check nothing needs no counters; `max_commands_per_minute` is no
+    pre-trade rule, and an empty allowlist is a rule (it refuses every symbol)."""
+    assert RiskLimits().checks_nothing
+    assert RiskLimits(max_commands_per_minute=10).checks_nothing
+    assert not RiskLimits(symbol_allowlist=()).checks_nothing
+    assert not RiskLimits(daily_loss_limit=D(1)).checks_nothing
+    empty = RiskScope("account", RiskLimits(symbol_allowlist=()))
+    assert _rules(_intent(), empty) == ["symbol_not_allowed"]
 
 
 def test_books_risk_blocked_account_new_positions_and_reduce_only() -> None:
