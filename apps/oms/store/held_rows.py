@@ -21,6 +21,7 @@ from typing import Any
 
 from apps.oms.domain.book import AccountBook
 from apps.oms.domain.enums import PositionMode
+from apps.oms.domain.fills import consults_open_positions
 from apps.oms.domain.positions import Deal, Position
 from apps.oms.store import books, order_records
 from apps.oms.store.boundary import Connection
@@ -186,6 +187,15 @@ class HeldRows:
         found = {pid: self.carried[pid] for pid in sorted(ids, key=_store_order)
                  if pid in self.carried}  # fmt: skip
         return AccountBook(self.account_id, self.position_mode, found, booked | held)
+
+    async def load_fill_book(
+        self, symbol: str, position_id: int, trade_ids: Iterable[str] = (), *, external: bool
+    ) -> AccountBook:
+        """The book a fill of an order on `position_id` is decided against: that position and,
+        when the mode's rules consult them (`fills.consults_open_positions`: netting keys, an
+        external order), every open position of `symbol`."""
+        all_open = consults_open_positions(self.position_mode, external)
+        return await self.load_book(symbol, [position_id], trade_ids, all_open=all_open)
 
     def held_trades(self, trade_ids: Iterable[str]) -> frozenset[tuple[str, int]]:
         """The (trade id, leg) keys of held deals among `trade_ids` (booked, not written yet)."""

@@ -4,9 +4,9 @@ A `sys.setprofile` hook follows the calls the booking modules make into other fl
 store < exchange < service) from `booking.book_report` to the events' numbering, for one market
 `send_order`, on the classic path and joined; consecutive calls into one floor are one visit,
 and a climb is a visit to a higher floor than the one before. The layout before the typed store
-boundary climbed 10 times (classic) and 8 (joined); the three left are the load after its plan
-(store after the domain's `consults_open_positions`), the write after the decision, and the
-views rendered after the write (docs/architecture.md, "The booking path").
+boundary climbed 10 times (classic) and 8 (joined); the two left are what load -> decide ->
+write -> render needs: the write after the decision and the views rendered after the write
+(docs/architecture.md, "The booking path").
 """
 
 from __future__ import annotations

@@ -18,7 +18,7 @@ from apps.oms.domain.book import Fill
 from apps.oms.domain.booking import BookedOrder, Booking
 from apps.oms.domain.booking import book_order as decide
 from apps.oms.domain.enums import OrderStatus, PositionState, Side
-from apps.oms.domain.fills import Alert, consults_open_positions
+from apps.oms.domain.fills import Alert
 from apps.oms.domain.positions import Position
 from apps.oms.ports import Structure
 from apps.oms.service.execution.order_state import state_of, write_order
@@ -80,9 +80,9 @@ async def book_report(
     order = booked_order(row, rows.real(int(row["position_id"])))
     book = None
     if fills:
-        book = await rows.load_book(
-            fills[0].symbol, [order.position_id], () if fresh else [f.exchange_trade_id for f in fills],
-            all_open=consults_open_positions(rows.position_mode, order.external),
+        book = await rows.load_fill_book(
+            fills[0].symbol, order.position_id,
+            () if fresh else [f.exchange_trade_id for f in fills], external=order.external,
         )  # fmt: skip
     decided = decide(book, fills, order, venue_status, instrument, rows, rec.now)
     for fill, trade, booking in zip(fills, trades, decided.trades, strict=True):

@@ -12,7 +12,7 @@ from typing import Any
 from apps.oms.domain.book import OrderRef
 from apps.oms.domain.closing import check_reduce_only, validate_reduce
 from apps.oms.domain.enums import PositionMode, Side
-from apps.oms.domain.fills import consults_open_positions, preview_target
+from apps.oms.domain.fills import preview_target
 from apps.oms.domain.positions import Position
 from apps.oms.domain.risk import OrderIntent, check_order
 from apps.oms.service.execution.order_state import reserves_close
@@ -28,8 +28,7 @@ async def recheck(rec: Recorder, row: dict[str, Any]) -> None:
     """Raise the domain error (`risk_blocked`, `invalid_qty`, ...) if the order may not go."""
     acct = rec.rt.account
     side, qty, symbol = Side(row["side"]), Decimal(row["qty"]), row["symbol"]
-    book = await rec.rows.load_book(symbol, [int(row["position_id"])],
-                               all_open=consults_open_positions(acct.position_mode))
+    book = await rec.rows.load_fill_book(symbol, int(row["position_id"]), external=False)
     target = book.positions.get(int(row["position_id"]))
     if target is not None and reserves_close(row, target, acct.position_mode):
         target = replace(target, pending_close_qty=max(ZERO, target.pending_close_qty - qty))
