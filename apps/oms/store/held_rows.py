@@ -25,6 +25,7 @@ from apps.oms.domain.fills import consults_open_positions
 from apps.oms.domain.positions import Deal, Position
 from apps.oms.store import books, order_records
 from apps.oms.store.boundary import Connection
+from apps.oms.store.order_rows import OrderChanges, OrderRow, changed
 from apps.oms.store.positions import deal_values
 
 # The one stand-in id scheme: ids below this name the positions and deals a record transaction
@@ -56,7 +57,7 @@ class HeldRows:
     now: datetime
     payloads: list[HeldPayload] = field(default_factory=list)
     venue_orders: list[dict[str, Any]] = field(default_factory=list)
-    order_updates: dict[int, dict[str, Any]] = field(default_factory=dict)
+    order_updates: dict[int, OrderChanges] = field(default_factory=dict)
     # every position this transaction has loaded (locked) or written, as it is now; per symbol,
     # the ids of its open positions once a netting load has read them all; the updates of
     # stored positions and the positions it opened (by stand-in id)
@@ -108,14 +109,14 @@ class HeldRows:
             "created_at": self.now,
         })  # fmt: skip
 
-    def wrote_order(self, order_id: int, values: dict[str, Any]) -> None:
+    def wrote_order(self, order_id: int, values: OrderChanges) -> None:
         """Columns of a (locked) order row, merged with its other updates of this step."""
         self.order_updates.setdefault(order_id, {}).update(values)
 
-    def update_order(self, row: dict[str, Any], values: dict[str, Any]) -> dict[str, Any]:
+    def update_order(self, row: OrderRow, values: OrderChanges) -> OrderRow:
         """Hold `values` for the (locked) order `row`; returns the row as it will be stored."""
-        self.wrote_order(int(row["id"]), values)
-        return {**row, **values}
+        self.wrote_order(row["id"], values)
+        return changed(row, values)
 
     def wrote_position(self, position: Position) -> bool:
         """`position` is now the row (a stand-in id not seen before: a position the core just
@@ -139,10 +140,11 @@ class HeldRows:
 
     # --- reads -----------------------------------------------------------------------------
 
-    async def order_row(self, order_id: int) -> dict[str, Any]:
+    async def order_row(self, order_id: int) -> OrderRow:
         """The order row, locked, as this step holds it (its held updates applied)."""
         row = await order_records.require_order(self.conn, order_id)
-        return {**row, **self.order_updates.get(order_id, {})}
+        held = self.order_updates.get(order_id)
+        return row if held is None else changed(row, held)
 
     async def load_book(
         self,
@@ -262,7 +264,7 @@ async def write_rows(conn: Connection, held: list[HeldRows]) -> None:
                           if r is rows})  # fmt: skip
             rows.new_positions = {}
     updates: dict[int, Position] = {}
-    order_updates: dict[int, dict[str, Any]] = {}
+    order_updates: dict[int, OrderChanges] = {}
     deals: list[tuple[HeldRows, Deal]] = []
     for rows in held:
         updates.update({p.position_id: p for p in rows.position_updates.values()})

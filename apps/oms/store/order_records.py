@@ -9,7 +9,7 @@ import json
 from collections.abc import Mapping
 from datetime import datetime
 from decimal import Decimal
-from typing import Any
+from typing import Any, cast
 
 from sqlalchemy import Executable, Text, bindparam, func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -18,6 +18,7 @@ from apps.oms.domain.money import to_plain
 from apps.oms.store import direct, json_codec
 from apps.oms.store.leases import lock
 from apps.oms.store.many import update_by_id_later
+from apps.oms.store.order_rows import OrderChanges, OrderRow, changed, order_row
 from apps.oms.store.tables import commands, order_venue_orders, orders, venue_payloads
 
 OC = orders.c
@@ -60,13 +61,13 @@ def _plain_default(value: Any) -> Any:
     raise TypeError(f"{type(value).__name__} is not JSON serializable")
 
 
-async def get_order(conn: AsyncConnection, order_id: int) -> dict[str, Any] | None:
+async def get_order(conn: AsyncConnection, order_id: int) -> OrderRow | None:
     query = lock(select(orders).where(OC.id == order_id), conn.dialect.name)
     row = (await conn.execute(query)).mappings().first()
-    return dict(row) if row else None
+    return order_row(row) if row else None
 
 
-async def require_order(conn: AsyncConnection, order_id: int) -> dict[str, Any]:
+async def require_order(conn: AsyncConnection, order_id: int) -> OrderRow:
     """The locked order row; `LookupError` if it vanished (never expected)."""
     row = await get_order(conn, order_id)
     if row is None:
@@ -74,7 +75,7 @@ async def require_order(conn: AsyncConnection, order_id: int) -> dict[str, Any]:
     return row
 
 
-async def lock_orders(conn: AsyncConnection, order_ids: list[int]) -> dict[int, dict[str, Any]]:
+async def lock_orders(conn: AsyncConnection, order_ids: list[int]) -> dict[int, OrderRow]:
     """Several order rows, locked, in one statement (id → row)."""
     if not order_ids:
         return {}
@@ -86,21 +87,20 @@ def lock_orders_read(order_ids: list[int]) -> tuple[Executable, dict[str, Any]]:
     return LOCK_ORDERS, {"b_ids": order_ids}
 
 
-def by_id(rows: list[dict[str, Any]]) -> dict[int, dict[str, Any]]:
-    return {int(r["id"]): r for r in rows}
+def by_id(rows: list[dict[str, Any]]) -> dict[int, OrderRow]:
+    """Fetched `orders` rows (fresh dicts, every column) by id, as typed rows."""
+    return {int(r["id"]): cast(OrderRow, r) for r in rows}
 
 
-async def update_order(
-    conn: AsyncConnection, row: dict[str, Any], values: dict[str, Any]
-) -> dict[str, Any]:
+async def update_order(conn: AsyncConnection, row: OrderRow, values: OrderChanges) -> OrderRow:
     """Write `values` to the (locked) order `row` and return the row as now stored, for the
     event payload, without reading it back."""
     # the SET list comes from the parameter names: no statement is built per call
     await direct.execute(conn, UPDATE_ORDER, {**values, "b_id": row["id"]})
-    return {**row, **values}
+    return changed(row, values)
 
 
-async def update_orders(conn: AsyncConnection, changes: dict[int, dict[str, Any]]) -> None:
+async def update_orders(conn: AsyncConnection, changes: Mapping[int, OrderChanges]) -> None:
     """Several (locked) orders' updates in one statement (order id -> values)."""
     if len(changes) == 1:  # held back to the next statement or the commit (`direct.later`)
         ((order_id, values),) = changes.items()
@@ -116,7 +116,7 @@ async def open_orders(
     symbol: str | None = None,
     strategy_ids: list[int] | None = None,
     position_id: int | None = None,
-) -> list[dict[str, Any]]:
+) -> list[OrderRow]:
     query = select(orders).where(OC.account_id == account_id, OC.is_open.is_(True))
     if symbol is not None:
         query = query.where(OC.symbol == symbol)
@@ -124,12 +124,13 @@ async def open_orders(
         query = query.where(OC.strategy_id.in_(strategy_ids))
     if position_id is not None:
         query = query.where(OC.position_id == position_id)
-    return [dict(r) for r in (await conn.execute(query.order_by(OC.id))).mappings()]
+    return [order_row(r) for r in (await conn.execute(query.order_by(OC.id))).mappings()]
 
 
-async def linked_open_orders(conn: AsyncConnection, account_id: int) -> list[dict[str, Any]]:
+async def linked_open_orders(conn: AsyncConnection, account_id: int) -> list[OrderRow]:
     """The account's open orders that are on the venue (have an exchange id), oldest first."""
-    return await direct.fetch(conn, LINKED_OPEN, {"b_account": account_id})
+    rows = await direct.fetch(conn, LINKED_OPEN, {"b_account": account_id})
+    return [cast(OrderRow, r) for r in rows]  # fresh dicts, every column
 
 
 async def oldest_unlinked_open(conn: AsyncConnection, account_id: int) -> datetime | None:

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from decimal import Decimal
-from typing import Any
+from typing import Any, Unpack
 
 from apps.oms.domain.book import Fill
 from apps.oms.domain.booking import BookedOrder, Booking
@@ -24,6 +24,7 @@ from apps.oms.ports import Structure
 from apps.oms.service.execution.order_state import state_of, write_order
 from apps.oms.service.execution.runtime import Recorder, from_ms
 from apps.oms.store.held_rows import HeldRows
+from apps.oms.store.order_rows import OrderChanges, OrderRow
 
 
 def fill_of(trade: Structure) -> Fill:
@@ -42,7 +43,7 @@ def fill_of(trade: Structure) -> Fill:
     )
 
 
-def booked_order(row: dict[str, Any], position_id: int) -> BookedOrder:
+def booked_order(row: OrderRow, position_id: int) -> BookedOrder:
     """The order row as the core takes it (`position_id`: its position by the id the
     transaction carries it under)."""
     return BookedOrder(
@@ -63,13 +64,13 @@ def booked_order(row: dict[str, Any], position_id: int) -> BookedOrder:
 
 async def book_report(
     rec: Recorder,
-    row: dict[str, Any],
+    row: OrderRow,
     trades: Sequence[Structure],
     venue_status: OrderStatus | None = None,
     *,
     fresh: bool = False,
-    **extra: Any,
-) -> dict[str, Any]:
+    **extra: Unpack[OrderChanges],
+) -> OrderRow:
     """Book a venue report on order `row`: its trades (a duplicate trade id changes nothing),
     then, given a `venue_status`, move the order by it (with the `extra` columns). Returns the
     row as it will be stored. `fresh`: the venue made the trades in this transaction, they

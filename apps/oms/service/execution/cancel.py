@@ -23,6 +23,7 @@ from apps.oms.service.execution.results import adopt, finish
 from apps.oms.service.execution.runtime import AccountRuntime
 from apps.oms.service.views import order_view
 from apps.oms.store import order_records
+from apps.oms.store.order_rows import OrderChanges, OrderRow
 from apps.oms.store.queue import Claimed
 
 Item = dict[str, Any]
@@ -63,9 +64,11 @@ async def _venue(rt: AccountRuntime, call: Any) -> Structure:
     return await asyncio.wait_for(call, rt.settings.venue_timeout_seconds)
 
 
-async def _record_venue_state(rt: AccountRuntime, cmd: Claimed | None, row: Item) -> Item:
+async def _record_venue_state(rt: AccountRuntime, cmd: Claimed | None, row: OrderRow) -> Item:
+    exchange_order_id = row["exchange_order_id"]
+    assert exchange_order_id is not None  # noqa: S101 - cancel_one sent only linked orders here
     try:
-        final = await _venue(rt, rt.venue.fetch_order(row["exchange_order_id"], row["symbol"]))
+        final = await _venue(rt, rt.venue.fetch_order(exchange_order_id, row["symbol"]))
     except (TimeoutError, ccxt.BaseError) as exc:
         return {"order_id": row["id"], "ok": False, "code": "venue_error", "message": str(exc)}
     async with rt.record(cmd) as rec:
@@ -80,7 +83,7 @@ async def _record_venue_state(rt: AccountRuntime, cmd: Claimed | None, row: Item
     }
 
 
-async def _cancel_unsent(rt: AccountRuntime, cmd: Claimed | None, row: Item) -> Item:
+async def _cancel_unsent(rt: AccountRuntime, cmd: Claimed | None, row: OrderRow) -> Item:
     """A PENDING_SUBMIT order with no venue id: cancel locally unless its outcome is unknown."""
     if row["outcome_unknown"]:
         return {"order_id": row["id"], "ok": False, "code": "order_outcome_unknown"}
@@ -148,11 +151,13 @@ async def execute_change(rt: AccountRuntime, cmd: Claimed, stop: asyncio.Event) 
         return
     new_qty = cmd.payload.get("new_qty")
     new_price = cmd.payload.get("new_price")
+    exchange_order_id = row["exchange_order_id"]
+    assert exchange_order_id is not None  # noqa: S101 - `_change_error` refused unlinked ones
     try:
         edited = await _venue(
             rt,
             rt.venue.edit_order(
-                row["exchange_order_id"],
+                exchange_order_id,
                 row["symbol"],
                 row["order_type"],
                 row["side"],
@@ -168,7 +173,7 @@ async def execute_change(rt: AccountRuntime, cmd: Claimed, stop: asyncio.Event) 
     await _record_change(rt, cmd, order_id, edited)
 
 
-def _change_error(rt: AccountRuntime, row: Item | None, payload: dict[str, Any]) -> str | None:
+def _change_error(rt: AccountRuntime, row: OrderRow | None, payload: dict[str, Any]) -> str | None:
     if row is None or int(row["account_id"]) != rt.account_id:
         return "order_not_found"
     if not OrderStatus(row["status"]).is_open or row["exchange_order_id"] is None:
@@ -184,7 +189,7 @@ async def _record_change(
 ) -> None:
     async with rt.record(cmd) as rec:
         row = await rec.rows.order_row(order_id)
-        values = {
+        values: OrderChanges = {
             "qty": Decimal(edited["amount"]),
             "edit_replace_state": "edited",
             "edit_replace_at": rec.now,

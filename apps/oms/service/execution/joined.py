@@ -38,6 +38,7 @@ from apps.oms.service.execution.send import risk_reject, venue_code, venue_param
 from apps.oms.store import direct, leases, order_records, queue
 from apps.oms.store import risk as risk_store
 from apps.oms.store.boundary import Connection, OperationalError
+from apps.oms.store.order_rows import OrderRow
 from apps.oms.store.queue import Claimed
 
 log = logging.getLogger("apps.worker")
@@ -108,7 +109,7 @@ class Loaded:
     rows, locked (read for several accounts at once by a group commit: `load`)."""
 
     peeked: list[dict[str, Any]]
-    orders: dict[int, dict[str, Any]]
+    orders: dict[int, OrderRow]
 
     def sends(self) -> list[dict[str, Any]] | None:
         """The commands this path runs now: the sends at the front of the queue whose orders
@@ -178,7 +179,7 @@ async def place_joined(
     rec: Recorder,
     venue: JoinableVenuePort,
     cmds: list[Claimed],
-    orders: dict[int, dict[str, Any]],
+    orders: dict[int, OrderRow],
     progress: Progress,
 ) -> None:
     """Place and record the claimed sends of one account (`orders`: their rows, locked) in
@@ -193,7 +194,7 @@ async def place_joined(
         progress.index += 1
 
 
-def client_ids(cmds: list[Claimed], orders: dict[int, dict[str, Any]]) -> list[str]:
+def client_ids(cmds: list[Claimed], orders: dict[int, OrderRow]) -> list[str]:
     """The client order ids the claimed sends will place with."""
     return [orders[c.order_id]["client_order_id"] for c in cmds if c.order_id]
 
@@ -202,14 +203,14 @@ def _is_send(row: dict[str, Any]) -> bool:
     return row["command_type"] in SENDS and row["order_id"] is not None
 
 
-def _known(order: dict[str, Any] | None) -> bool:
+def _known(order: OrderRow | None) -> bool:
     """An order whose placement outcome is unknown (an earlier write-ahead attempt) is resolved
     by lookup on the classic path; a missing order row fails there too."""
     return order is not None and not order["outcome_unknown"]
 
 
 async def send_joined(
-    rec: Recorder, cmd: Claimed, row: dict[str, Any], venue: JoinableVenuePort
+    rec: Recorder, cmd: Claimed, row: OrderRow, venue: JoinableVenuePort
 ) -> None:
     """One send inside the joined transaction: re-check, place, adopt, finish."""
     if row["status"] != OrderStatus.PENDING_SUBMIT:

@@ -6,7 +6,7 @@ ends release its unfilled qty on the position.
 from __future__ import annotations
 
 from decimal import Decimal
-from typing import Any
+from typing import Unpack
 
 from apps.oms.domain.booking import reserves_close as domain_reserves
 from apps.oms.domain.closing import release_close
@@ -15,6 +15,7 @@ from apps.oms.domain.money import ZERO
 from apps.oms.domain.orders import OrderState
 from apps.oms.domain.positions import Position
 from apps.oms.service.execution.runtime import Recorder
+from apps.oms.store.order_rows import OrderChanges, OrderRow
 
 STATUS_EVENTS = {
     OrderStatus.SUBMITTED: "order_submitted",
@@ -26,7 +27,7 @@ STATUS_EVENTS = {
 }
 
 
-def state_of(row: dict[str, Any]) -> OrderState:
+def state_of(row: OrderRow) -> OrderState:
     return OrderState(
         qty=row["qty"],
         status=OrderStatus(row["status"]),
@@ -38,19 +39,19 @@ def state_of(row: dict[str, Any]) -> OrderState:
     )
 
 
-def reserves_close(row: dict[str, Any], position: Position | None, mode: PositionMode) -> bool:
+def reserves_close(row: OrderRow, position: Position | None, mode: PositionMode) -> bool:
     """`domain.booking.reserves_close` of an order row."""
     return domain_reserves(int(row["position_id"]), Side(row["side"]), bool(row["reduce_only"]),
                            position, mode)  # fmt: skip
 
 
 async def write_order(
-    rec: Recorder, row: dict[str, Any], state: OrderState, **extra: Any
-) -> dict[str, Any]:
+    rec: Recorder, row: OrderRow, state: OrderState, **extra: Unpack[OrderChanges]
+) -> OrderRow:
     """Hold `state` (+ extra columns) for the step's write (`Recorder.wrote_order`); event on a
     status change; release on ending. Returns the row as it will be stored."""
     before = OrderStatus(row["status"])
-    values: dict[str, Any] = {
+    values: OrderChanges = {
         "status": state.status.value,
         "is_open": state.status.is_open,
         "filled_qty": state.filled_qty,
@@ -64,8 +65,7 @@ async def write_order(
         values.setdefault("submitted_at", rec.now)
     if before.is_open and not state.status.is_open:
         values["closed_at"] = rec.now
-    rec.rows.wrote_order(int(row["id"]), values)
-    new = {**row, **values}
+    new = rec.rows.update_order(row, values)
     more = Decimal(new["filled_qty"]) != Decimal(row["filled_qty"] or ZERO)
     if state.status is not before or (more and state.status is OrderStatus.PARTIALLY_FILLED):
         event = STATUS_EVENTS.get(state.status)
@@ -76,7 +76,7 @@ async def write_order(
     return new
 
 
-async def release_reservation(rec: Recorder, row: dict[str, Any]) -> None:
+async def release_reservation(rec: Recorder, row: OrderRow) -> None:
     """The close order ended: give back its unfilled qty; the position returns to `open`."""
     # carried by this transaction as it is now, else read and locked (the update is written
     # at the end: an unlocked read could lose a reservation another transaction commits)

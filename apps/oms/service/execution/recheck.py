@@ -20,11 +20,12 @@ from apps.oms.service.execution.runtime import Recorder
 from apps.oms.service.risk_snapshot import needs_reference_price, reference_price, risk_scopes
 from apps.oms.store import risk as risk_store
 from apps.oms.store.boundary import Connection
+from apps.oms.store.order_rows import OrderRow
 
 ZERO = Decimal(0)
 
 
-async def recheck(rec: Recorder, row: dict[str, Any]) -> None:
+async def recheck(rec: Recorder, row: OrderRow) -> None:
     """Raise the domain error (`risk_blocked`, `invalid_qty`, ...) if the order may not go."""
     acct = rec.rt.account
     side, qty, symbol = Side(row["side"]), Decimal(row["qty"]), row["symbol"]
@@ -72,7 +73,7 @@ async def recheck(rec: Recorder, row: dict[str, Any]) -> None:
 
 
 def _check_reduce(
-    row: dict[str, Any],
+    row: OrderRow,
     mode: PositionMode,
     explicit: Position | None,
     target: Position | None,

@@ -34,9 +34,10 @@ from apps.oms.service.execution.results import absorb, adopt, finish
 from apps.oms.service.execution.runtime import AccountRuntime, Recorder
 from apps.oms.service.execution.send import UNKNOWN, venue_code, venue_params
 from apps.oms.store import order_records
+from apps.oms.store.order_rows import OrderChanges, OrderRow
 from apps.oms.store.queue import Claimed
 
-Row = dict[str, Any]
+Row = OrderRow
 PENDING, REPLACED, FAILED = "replace_pending", "replaced", "replace_failed"
 TERMINAL = frozenset({"closed", "canceled", "cancelled", "expired", "rejected"})
 MAX_CLIENT_ID = 32
@@ -136,7 +137,7 @@ def _error(rt: AccountRuntime, row: Row | None, change: Change) -> str | None:
     return None
 
 
-def _state(rec: Recorder, state: str) -> dict[str, Any]:
+def _state(rec: Recorder, state: str) -> OrderChanges:
     return {"edit_replace_state": state, "edit_replace_at": rec.now}
 
 
@@ -276,7 +277,7 @@ async def _replaced(
         exchange_order_id = str(placed["id"])
         await order_records.link_exchange_id(
             rec.conn, change.order_id, exchange_order_id, client_order_id)
-        values: dict[str, Any] = {"exchange_order_id": exchange_order_id, **_state(rec, REPLACED)}
+        values: OrderChanges = {"exchange_order_id": exchange_order_id, **_state(rec, REPLACED)}
         if change.new_qty is not None:
             values["qty"] = change.new_qty
         if change.new_price is not None and row["price"] is not None:

@@ -16,6 +16,7 @@ from apps.oms.service.execution.order_state import state_of, write_order
 from apps.oms.service.execution.runtime import HeldFinish, Recorder
 from apps.oms.service.views import command_view
 from apps.oms.store import order_records
+from apps.oms.store.order_rows import OrderChanges, OrderRow, changed
 from apps.oms.store.queue import Claimed
 
 CCXT_STATUS = {
@@ -32,7 +33,7 @@ async def finish(
     rec: Recorder,
     cmd: Claimed,
     *,
-    order: dict[str, Any] | None = None,
+    order: OrderRow | None = None,
     result: dict[str, Any] | None = None,
     error_code: str | None = None,
     error_message: str | None = None,
@@ -46,7 +47,7 @@ async def finish(
         lambda: metrics.command_finished(cmd.command_type, status, cmd.created_at, rec.now)
     )
     extra = dict(result) if result is not None else None
-    order = dict(order) if order is not None else None  # as it is now
+    order = order.copy() if order is not None else None  # as it is now
 
     done: list[dict[str, Any] | None] = []  # rendered once, for the row and for the event
 
@@ -73,8 +74,8 @@ async def finish(
 
 
 async def adopt(
-    rec: Recorder, row: dict[str, Any], structure: Structure, *, placed: bool = False
-) -> dict[str, Any]:
+    rec: Recorder, row: OrderRow, structure: Structure, *, placed: bool = False
+) -> OrderRow:
     """Apply a venue order (placement result, lookup, cancel or sync): link the exchange id,
     store the raw payload, book its trades and move the state by the venue status, decided
     together (`booking.book_report`). `placed`: the structure is the answer of a placement in
@@ -85,8 +86,8 @@ async def adopt(
 
 
 async def absorb(
-    rec: Recorder, row: dict[str, Any], structure: Structure, *, placed: bool = False
-) -> dict[str, Any]:
+    rec: Recorder, row: OrderRow, structure: Structure, *, placed: bool = False
+) -> OrderRow:
     """Link the venue order's exchange id to its venue-order row, store the raw payload and
     book its trades on the OMS order, without moving the order's status (a replaced order's
     earlier venue order is cancelled while the OMS order lives on)."""
@@ -95,19 +96,19 @@ async def absorb(
 
 async def _apply(
     rec: Recorder,
-    row: dict[str, Any],
+    row: OrderRow,
     structure: Structure,
     status: OrderStatus | None,
     *,
     placed: bool,
-) -> dict[str, Any]:
+) -> OrderRow:
     exchange_order_id = str(structure["id"])
-    extra: dict[str, Any] = {}
+    extra: OrderChanges = {}
     if status is not None and row["exchange_order_id"] is None:
         extra["exchange_order_id"] = exchange_order_id
         # linked before its trades are booked: their order events carry the exchange id
         # (stored by the final write, in the same transaction)
-        row = {**row, **extra}
+        row = changed(row, extra)
     if placed:
         rec.rows.hold_venue_order(int(row["id"]), row["client_order_id"], exchange_order_id)
     else:
@@ -122,8 +123,8 @@ async def _apply(
 
 
 async def reject(
-    rec: Recorder, row: dict[str, Any], code: str, message: str, *, reason: str | None = None
-) -> dict[str, Any]:
+    rec: Recorder, row: OrderRow, code: str, message: str, *, reason: str | None = None
+) -> OrderRow:
     """PENDING_SUBMIT → REJECTED with a stable error code (and reason, if given)."""
     state = replace(
         state_of(row),

@@ -30,6 +30,7 @@ from apps.oms.store import leases, queue, sequencer
 from apps.oms.store.boundary import Connection
 from apps.oms.store.held_rows import HeldRows, write_rest, write_rows
 from apps.oms.store.leases import Lease
+from apps.oms.store.order_rows import OrderRow
 from apps.oms.store.outbox import event_row
 from apps.oms.store.queue import Claimed
 from apps.oms.store.store import Store
@@ -186,9 +187,9 @@ class Recorder:
     # rendered from what the write handed back (`HeldRows.real_ids`: the real id of each
     # position inserted), not by asking the store again for every view
 
-    def order_view(self, row: dict[str, Any]) -> dict[str, Any]:
+    def order_view(self, row: OrderRow) -> dict[str, Any]:
         """`order_view` of an order row, its position named by its real id."""
-        position_id = int(row["position_id"])
+        position_id = row["position_id"]
         return order_view({**row, "position_id": self.rows.real_ids.get(position_id, position_id)})
 
     def position_view(self, position: Position) -> dict[str, Any]:

@@ -23,6 +23,7 @@ from apps.oms.service.execution.results import adopt, finish, reject
 from apps.oms.service.execution.runtime import AccountRuntime, Recorder
 from apps.oms.service.views import order_view
 from apps.oms.store import order_records
+from apps.oms.store.order_rows import OrderRow
 from apps.oms.store.queue import Claimed
 
 UNKNOWN = (TimeoutError, ccxt.NetworkError)
@@ -40,7 +41,7 @@ async def execute_send(rt: AccountRuntime, cmd: Claimed, stop: asyncio.Event) ->
         await _place(rt, cmd, row, stop)
 
 
-async def _prepare(rt: AccountRuntime, cmd: Claimed, order_id: int) -> tuple[str, dict[str, Any]]:
+async def _prepare(rt: AccountRuntime, cmd: Claimed, order_id: int) -> tuple[str, OrderRow]:
     """In one record transaction: an order whose outcome is unknown goes to the lookup; one
     already past PENDING_SUBMIT just finishes the command; otherwise re-check and, on success,
     flag the outcome unknown and record the venue order (write-ahead) before placing it."""
@@ -66,8 +67,8 @@ async def _prepare(rt: AccountRuntime, cmd: Claimed, order_id: int) -> tuple[str
 
 
 async def risk_reject(
-    rec: Recorder, cmd: Claimed, row: dict[str, Any], exc: DomainError
-) -> dict[str, Any]:
+    rec: Recorder, cmd: Claimed, row: OrderRow, exc: DomainError
+) -> OrderRow:
     """The re-check refused the order: REJECTED, `risk_rejected` event, command failed."""
     row = await reject(rec, row, exc.code, exc.message)
     rec.hold_event(
@@ -79,24 +80,24 @@ async def risk_reject(
     return row
 
 
-def venue_params(row: dict[str, Any]) -> dict[str, Any]:
+def venue_params(row: OrderRow) -> dict[str, Any]:
     params: dict[str, Any] = dict(row["params"] or {})
     params["clientOrderId"] = row["client_order_id"]
-    for column, key in (
-        ("trigger_price", "triggerPrice"),
-        ("stop_price", "stopPrice"),
-        ("take_profit_price", "takeProfitPrice"),
-        ("time_in_force", "timeInForce"),
+    for key, value in (
+        ("triggerPrice", row["trigger_price"]),
+        ("stopPrice", row["stop_price"]),
+        ("takeProfitPrice", row["take_profit_price"]),
+        ("timeInForce", row["time_in_force"]),
     ):
-        if row[column] is not None:
-            params[key] = row[column]
+        if value is not None:
+            params[key] = value
     if row["post_only"]:
         params["postOnly"] = True
     return params
 
 
 async def _place(
-    rt: AccountRuntime, cmd: Claimed, row: dict[str, Any], stop: asyncio.Event
+    rt: AccountRuntime, cmd: Claimed, row: OrderRow, stop: asyncio.Event
 ) -> None:
     timeout = rt.settings.venue_timeout_seconds
     try:
@@ -152,7 +153,7 @@ async def record_adopted(
 
 
 async def resolve_unknown(
-    rt: AccountRuntime, cmd: Claimed, row: dict[str, Any], stop: asyncio.Event
+    rt: AccountRuntime, cmd: Claimed, row: OrderRow, stop: asyncio.Event
 ) -> None:
     """Look the order up by client order id until found or the window passes (then REJECTED,
     reason `outcome_unknown_not_found`). On shutdown it returns with the command still running:
@@ -178,7 +179,7 @@ async def resolve_unknown(
         await asyncio.sleep(pause)
 
 
-async def _lookup(rt: AccountRuntime, row: dict[str, Any]) -> Structure | None:
+async def _lookup(rt: AccountRuntime, row: OrderRow) -> Structure | None:
     try:
         return await asyncio.wait_for(
             rt.venue.fetch_order("", row["symbol"], {"clientOrderId": row["client_order_id"]}),

@@ -28,6 +28,7 @@ from apps.oms.service.execution.booking import book_report
 from apps.oms.service.execution.results import adopt
 from apps.oms.service.execution.runtime import AccountRuntime
 from apps.oms.store import books, order_records
+from apps.oms.store.order_rows import OrderChanges, OrderRow
 
 LOOKBACK = timedelta(seconds=5)
 REPLACE_PENDING = "replace_pending"
@@ -70,12 +71,12 @@ def _ms(when: datetime) -> int:
 
 
 async def sync_polled(
-    rt: AccountRuntime, open_rows: list[dict[str, Any]], unlinked_since: datetime | None
+    rt: AccountRuntime, open_rows: list[OrderRow], unlinked_since: datetime | None
 ) -> int:
     """One polling round for a venue without a matching engine (see module docstring)."""
     cursors = _CURSORS.setdefault(rt.venue, {})
     timeout = rt.settings.venue_timeout_seconds
-    by_symbol: dict[str, list[dict[str, Any]]] = {}
+    by_symbol: dict[str, list[OrderRow]] = {}
     for row in open_rows:
         by_symbol.setdefault(str(row["symbol"]), []).append(row)
     done = 0
@@ -119,7 +120,7 @@ async def _book_trades(rt: AccountRuntime, trades: list[Structure]) -> int:
     return count
 
 
-async def _refresh(rt: AccountRuntime, row: dict[str, Any]) -> int:
+async def _refresh(rt: AccountRuntime, row: OrderRow) -> int:
     """An open order the venue no longer lists: adopt its final state (and any last trades).
     An order in the middle of a cancel/replace is left to its `change_order` (its venue order
     is gone on purpose); one whose `change_order` gave up ends here (`replace_failed`)."""
@@ -128,9 +129,11 @@ async def _refresh(rt: AccountRuntime, row: dict[str, Any]) -> int:
         async with rt.store.read() as conn:
             if await order_records.change_in_flight(conn, int(row["id"])):
                 return 0
+    exchange_order_id = row["exchange_order_id"]
+    assert exchange_order_id is not None  # noqa: S101 - only linked orders are synced
     try:
         final = await asyncio.wait_for(
-            rt.venue.fetch_order(row["exchange_order_id"], row["symbol"]),
+            rt.venue.fetch_order(exchange_order_id, row["symbol"]),
             rt.settings.venue_timeout_seconds,
         )
     except (TimeoutError, ccxt.BaseError):
@@ -141,7 +144,8 @@ async def _refresh(rt: AccountRuntime, row: dict[str, Any]) -> int:
             return 0
         new = await adopt(rec, locked, final)
         if pending and locked["edit_replace_state"] == REPLACE_PENDING:
-            values = {"edit_replace_state": "replace_failed", "edit_replace_at": rec.now}
+            values: OrderChanges = {"edit_replace_state": "replace_failed",
+                                    "edit_replace_at": rec.now}  # fmt: skip
             new = rec.rows.update_order(new, values)
             rec.hold_event("order_change_replace_failed",
                            lambda: {**rec.order_view(new), "reason": "abandoned"},
