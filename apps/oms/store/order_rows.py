@@ -3,7 +3,7 @@
 Typed dicts, not frozen dataclasses: an order row is read, changed and rendered several times
 per command on the worker's hottest path, and a 46-field frozen dataclass costs ~40 µs to
 build and ~24 µs per `dataclasses.replace` on this machine against ~1 µs for a dict merge
-(docs/architecture.md, "Typed records"). A `TypedDict` gives mypy every column's name and type
+(docs/architecture.md, "Records at the store boundary"). A `TypedDict` gives mypy every column's name and type
 at no cost at run time; `{**row, **changes}` stays an `OrderRow`.
 
 Standard library only, so every layer above the store may name them.
