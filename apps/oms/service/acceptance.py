@@ -26,6 +26,7 @@ from apps.oms.store import orders as order_store
 from apps.oms.store import outbox
 from apps.oms.store import risk as risk_store
 from apps.oms.store.boundary import Connection, IntegrityError
+from apps.oms.store.outbox import NewEvent
 from apps.oms.store.records import AccountState, NewCommand
 from apps.oms.store.store import Store
 
@@ -78,7 +79,7 @@ class BatchShare:
     limits: dict[int, dict[int, RiskLimits]] = field(default_factory=dict)
     # strategy allocations by account, then strategy (`service/strategy_funds.py`)
     allocations: dict[int, dict[int, dict[str, Any]]] = field(default_factory=dict)
-    events: list[dict[str, Any]] = field(default_factory=list)
+    events: list[NewEvent] = field(default_factory=list)
     held: list[Held] = field(default_factory=list)
     held_keys: set[tuple[Any, ...]] = field(default_factory=set)
 
@@ -164,7 +165,7 @@ class Ctx:
     now: datetime
     extra: dict[str, Any] = field(default_factory=dict)
     share: BatchShare = field(default_factory=BatchShare)
-    events: list[dict[str, Any]] = field(default_factory=list)  # written once it is accepted
+    events: list[NewEvent] = field(default_factory=list)  # written once it is accepted
 
     @property
     def account_id(self) -> int:

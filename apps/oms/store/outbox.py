@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from typing import Any, NotRequired, TypedDict
 
 from sqlalchemy import insert
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -15,6 +15,19 @@ from apps.oms.store.tables import outbox
 INSERT = insert(outbox)
 
 
+class NewEvent(TypedDict):
+    """An outbox row to append (`seq` only when the appender numbers it: `sequencer.assign`);
+    `payload` is the event's JSON, free-form per event."""
+
+    account_id: int | None
+    namespace: str
+    event: str
+    strategy_id: int | None
+    payload: dict[str, Any]
+    created_at: datetime
+    seq: NotRequired[int]
+
+
 def event_row(
     *,
     account_id: int | None,
@@ -23,7 +36,7 @@ def event_row(
     payload: dict[str, Any],
     strategy_id: int | None = None,
     created_at: datetime | None = None,
-) -> dict[str, Any]:
+) -> NewEvent:
     """An outbox row; `created_at` defaults to now (a record transaction passes its own
     instant, which every row it writes shares)."""
     return {
@@ -36,7 +49,7 @@ def event_row(
     }
 
 
-async def append_events(conn: AsyncConnection, rows: list[dict[str, Any]]) -> None:
+async def append_events(conn: AsyncConnection, rows: list[NewEvent]) -> None:
     """Append events (rows of `event_row`) in one statement, ids in list order; the sequencer
     gives them a dense `seq` once they have committed."""
     if rows:  # held back to the next statement or the commit (`direct.later_rows`)

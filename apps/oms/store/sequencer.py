@@ -15,7 +15,6 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime
-from typing import Any
 
 from sqlalchemy import Update, bindparam, case, insert, or_, select, update
 from sqlalchemy.exc import IntegrityError
@@ -23,6 +22,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from apps.oms.store import direct
 from apps.oms.store import outbox as outbox_rows
+from apps.oms.store.outbox import NewEvent
 from apps.oms.store.tables import outbox, sequencer_state
 
 NAME = "outbox"
@@ -61,7 +61,7 @@ async def assign(
     now: datetime,
     *,
     batch: int = BATCH,
-    own: Sequence[dict[str, Any]] = (),
+    own: Sequence[NewEvent] = (),
 ) -> int:
     """One sequencing round inside the caller's transaction; returns how many rows got a seq,
     or `SKIPPED` when another sequencer holds the state row.
@@ -95,7 +95,7 @@ async def assign(
             first += high - low + 1
         await direct.later(conn, _numbering(len(chunk)), params)  # sent with the commit
     if own:  # numbered as they are inserted, after every row numbered above
-        await outbox_rows.append_events(conn, [row | {"seq": first + k} for k, row in enumerate(own)])
+        await outbox_rows.append_events(conn, [{**row, "seq": first + k} for k, row in enumerate(own)])
         first += len(own)
     # `last_id`: the highest id a numbering update reached (informational; rows inserted
     # numbered do not move it, their ids are not read back)

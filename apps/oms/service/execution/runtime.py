@@ -31,7 +31,7 @@ from apps.oms.store.boundary import Connection
 from apps.oms.store.held_rows import HeldRows, write_rest, write_rows
 from apps.oms.store.leases import Lease
 from apps.oms.store.order_rows import OrderRow
-from apps.oms.store.outbox import event_row
+from apps.oms.store.outbox import NewEvent, event_row
 from apps.oms.store.queue import Claimed
 from apps.oms.store.store import Store
 
@@ -214,7 +214,7 @@ def numbering_read_at(written: int) -> float:
     return time.monotonic() if written else 0.0
 
 
-async def number_events(conn: Connection, events: list[dict[str, Any]], now: datetime) -> int:
+async def number_events(conn: Connection, events: list[NewEvent], now: datetime) -> int:
     """A record transaction with events writes them as its last statements, numbering every
     unnumbered visible outbox row and inserting its own already numbered after them
     (`sequencer.assign`; the state row stays locked until the commit, so numbers still commit
@@ -227,7 +227,7 @@ async def number_events(conn: Connection, events: list[dict[str, Any]], now: dat
     return await sequencer.assign(conn, now, own=events)
 
 
-async def flush_all(recorders: list[Recorder]) -> list[dict[str, Any]]:
+async def flush_all(recorders: list[Recorder]) -> list[NewEvent]:
     """Write what the recorders of one transaction held, before its commit: each one's venue
     writes, then everyone's rows (`held_rows.write_rows`), then command finishes, raw payloads
     and venue orders in one multi-row statement each. Returns everyone's events (in recorder
