@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, TypedDict, cast
 
 from sqlalchemy import (
     CompoundSelect,
@@ -60,6 +60,24 @@ class Fenced(Exception):
 
 PEEK_COLUMNS = (C.id, C.account_id, C.command_type, C.payload, C.order_id, C.request_id,
                 C.status, C.attempts, C.result, C.client_order_id, C.created_at)  # fmt: skip
+
+
+class Peeked(TypedDict):
+    """An unfinished command as a peek reads it (`PEEK_COLUMNS`), before it is claimed; a
+    `TypedDict` for the same reason as `order_rows.OrderRow` (read per command on the hot
+    path). `payload` and `result` are the wire's free-form JSON."""
+
+    id: int
+    account_id: int
+    command_type: str
+    payload: dict[str, Any] | None
+    order_id: int | None
+    request_id: str | None
+    status: str
+    attempts: int | None
+    result: dict[str, Any] | None
+    client_order_id: str | None
+    created_at: datetime
 
 
 def _unfinished_ranges(account_id: Any, limit: Any, *, wrapped: bool) -> list[Any]:
@@ -161,17 +179,13 @@ async def claim_next(
     )
 
 
-async def peek_batch(
-    conn: AsyncConnection, account_id: int, limit: int
-) -> list[dict[str, Any]]:
+async def peek_batch(conn: AsyncConnection, account_id: int, limit: int) -> list[Peeked]:
     """The account's oldest unfinished commands, up to `limit`, in acceptance order (the caller
     holds the lease row lock in this transaction)."""
     return (await peek_batches(conn, {account_id: limit}))[account_id]
 
 
-async def peek_batches(
-    conn: AsyncConnection, limits: dict[int, int]
-) -> dict[int, list[dict[str, Any]]]:
+async def peek_batches(conn: AsyncConnection, limits: dict[int, int]) -> dict[int, list[Peeked]]:
     """`peek_batch` of several accounts in one statement (a group commit): each account's oldest
     unfinished commands up to its limit, in acceptance order; every account is a key."""
     return peeked(limits, await direct.fetch(conn, *peek_read(conn, limits)))
@@ -188,12 +202,12 @@ def peek_read(
     return _peeks(len(limits), wrapped=conn.dialect.name == "sqlite"), params
 
 
-def peeked(limits: dict[int, int], rows: list[dict[str, Any]]) -> dict[int, list[dict[str, Any]]]:
-    """Each account's peeked rows merged by id and cut to its limit (each unfinished status
-    was read up to the limit)."""
-    found: dict[int, list[dict[str, Any]]] = {account_id: [] for account_id in limits}
+def peeked(limits: dict[int, int], rows: list[dict[str, Any]]) -> dict[int, list[Peeked]]:
+    """Each account's peeked rows (fresh dicts of `PEEK_COLUMNS`) merged by id and cut to its
+    limit (each unfinished status was read up to the limit)."""
+    found: dict[int, list[Peeked]] = {account_id: [] for account_id in limits}
     for row in rows:
-        found[int(row["account_id"])].append(row)
+        found[int(row["account_id"])].append(cast(Peeked, row))
     return {
         account_id: sorted(rows, key=lambda r: int(r["id"]))[: limits[account_id]]
         for account_id, rows in found.items()
@@ -235,14 +249,14 @@ def _peeks(count: int, *, wrapped: bool) -> CompoundSelect[Any]:
 
 
 async def claim_rows(
-    conn: AsyncConnection, account_id: int, rows: list[dict[str, Any]], epoch: int, now: datetime
+    conn: AsyncConnection, account_id: int, rows: list[Peeked], epoch: int, now: datetime
 ) -> list[Claimed]:
     """Mark the peeked `rows` `running` under `epoch` in one statement (`attempts + 1` each)."""
     return (await claim_many(conn, {account_id: (rows, epoch)}, now)).get(account_id, [])
 
 
 async def claim_many(
-    conn: AsyncConnection, wanted: dict[int, tuple[list[dict[str, Any]], int]], now: datetime
+    conn: AsyncConnection, wanted: dict[int, tuple[list[Peeked], int]], now: datetime
 ) -> dict[int, list[Claimed]]:
     """`claim_rows` of several accounts, each under its own lease epoch, in one statement (a
     group commit); accounts with no rows are left out."""
@@ -267,9 +281,7 @@ async def claim_many(
             for account_id, (rows, epoch) in wanted.items()}  # fmt: skip
 
 
-def _claimed(
-    account_id: int, rows: list[dict[str, Any]], epoch: int, now: datetime
-) -> list[Claimed]:
+def _claimed(account_id: int, rows: list[Peeked], epoch: int, now: datetime) -> list[Claimed]:
     return [
         Claimed(
             int(r["id"]),

@@ -39,7 +39,7 @@ from apps.oms.store import direct, leases, order_records, queue
 from apps.oms.store import risk as risk_store
 from apps.oms.store.boundary import Connection, OperationalError
 from apps.oms.store.order_rows import OrderRow
-from apps.oms.store.queue import Claimed
+from apps.oms.store.queue import Claimed, Peeked
 
 log = logging.getLogger("apps.worker")
 SENDS = frozenset({"send_order", "close_position"})
@@ -108,18 +108,19 @@ class Loaded:
     """What a batch starts from: the account's oldest unfinished commands and their orders'
     rows, locked (read for several accounts at once by a group commit: `load`)."""
 
-    peeked: list[dict[str, Any]]
+    peeked: list[Peeked]
     orders: dict[int, OrderRow]
 
-    def sends(self) -> list[dict[str, Any]] | None:
+    def sends(self) -> list[Peeked] | None:
         """The commands this path runs now: the sends at the front of the queue whose orders
         have no unknown outcome. None when the queue is empty; [] when its head is not one."""
         if not self.peeked:
             return None
         return list(takewhile(self._runnable, takewhile(_is_send, self.peeked)))
 
-    def _runnable(self, row: dict[str, Any]) -> bool:
-        order = self.orders.get(row["order_id"])
+    def _runnable(self, row: Peeked) -> bool:
+        order_id = row["order_id"]
+        order = None if order_id is None else self.orders.get(order_id)
         if order is None or not _known(order):
             return False
         # acceptance cancels a queued send together with its order (`cancel_queued`); one it
@@ -135,12 +136,13 @@ async def load(conn: Connection, limits: dict[int, int]) -> dict[int, Loaded]:
 
 
 async def load_fronts(
-    conn: Connection, peeked: dict[int, list[dict[str, Any]]], memo: dict[Any, Any] | None = None
+    conn: Connection, peeked: dict[int, list[Peeked]], memo: dict[Any, Any] | None = None
 ) -> dict[int, Loaded]:
     """The orders of the sends at the queues' fronts (`peeked`), locked; with `memo` (a
     group commit), in the same round trip the re-check state of every account whose queue
     starts with a send (`recheck.preload`)."""
-    wanted = [r["order_id"] for rows in peeked.values() for r in takewhile(_is_send, rows)]
+    wanted = [order_id for rows in peeked.values() for r in takewhile(_is_send, rows)
+              if (order_id := r["order_id"]) is not None]  # fmt: skip
     starting = sorted(a for a, rows in peeked.items() if rows and _is_send(rows[0]))
     if memo is None or not wanted:
         rows = await order_records.lock_orders(conn, wanted)
@@ -199,7 +201,7 @@ def client_ids(cmds: list[Claimed], orders: dict[int, OrderRow]) -> list[str]:
     return [orders[c.order_id]["client_order_id"] for c in cmds if c.order_id]
 
 
-def _is_send(row: dict[str, Any]) -> bool:
+def _is_send(row: Peeked) -> bool:
     return row["command_type"] in SENDS and row["order_id"] is not None
 
 
