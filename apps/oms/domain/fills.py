@@ -4,6 +4,7 @@ produces: open, increase, reduce, close, netting reversal (two legs) and hedge o
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from datetime import datetime
 from decimal import Decimal
@@ -17,11 +18,20 @@ from apps.oms.domain.positions import Deal, Position, apply_deal, realized_pnl
 
 @dataclass(frozen=True, slots=True)
 class Alert:
-    """Something an operator must see (emitted as an outbox event by the pipeline)."""
+    """Something an operator must see (emitted as an outbox event by the pipeline): a fill
+    (`trade_id`) exceeded position `source_position_id` by `qty` and opened `position_id`.
+    Its text names the positions by the ids the caller gives (`message`: a record
+    transaction names positions it opened by their real ids only once they are written)."""
 
     code: str
-    message: str
-    position_id: int | None = None
+    position_id: int
+    trade_id: str
+    source_position_id: int
+    qty: Decimal
+
+    def message(self, name: Callable[[int], int] = int) -> str:
+        return (f"fill {self.trade_id} exceeds position {name(self.source_position_id)} by "
+                f"{self.qty}; opened position {name(self.position_id)}")  # fmt: skip
 
 
 @dataclass(frozen=True, slots=True)
@@ -166,12 +176,7 @@ def _excess(
     deal = ctx.deal(
         new_id, qty, fee, leg, reason=reason, strategy_id=0 if external else ctx.order.strategy_id
     )
-    alert = Alert(
-        "position_overfill",
-        f"fill {ctx.fill.exchange_trade_id} exceeds position "
-        f"{source.position_id} by {qty}; opened position {new_id}",
-        new_id,
-    )
+    alert = Alert("position_overfill", new_id, ctx.fill.exchange_trade_id, source.position_id, qty)
     return deal, alert
 
 

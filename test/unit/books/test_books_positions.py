@@ -95,6 +95,11 @@ def test_books_hedge_orders_keep_their_position_and_overfill_opens_opposite() ->
     assert [d.leg for d in result.deals] == [0, 1]
     assert [d.fee for d in result.deals] == [D("0.2"), D("0.1")]
     assert result.alerts[0].code == "position_overfill"
+    alert = result.alerts[0]
+    assert (alert.source_position_id, alert.position_id, alert.qty) == (1, 2, D(1))
+    # the text names positions as the caller does (a record transaction: by their real ids)
+    assert alert.message().endswith("exceeds position 1 by 1; opened position 2")
+    assert alert.message(lambda p: p * 10).endswith("exceeds position 10 by 1; opened position 20")
     new = sim.pos(2)
     assert (new.side, new.qty, new.reason, new.strategy_id) == (Side.SELL, D(1), "overfill", 3)
     late = sim.fill("sell", "1", "121", position_id=pid)  # its position is already closed

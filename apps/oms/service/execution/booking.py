@@ -116,15 +116,12 @@ def hold(rec: Recorder, booking: Booking) -> None:
 
 
 def _alert_view(rec: Recorder, alert: Alert) -> Callable[[], dict[str, Any]]:
-    """An alert's payload, its position (and the id its message names) by the real id."""
+    """An alert's payload, its positions named by their real ids."""
 
     def render() -> dict[str, Any]:
-        pid = alert.position_id
-        if pid is None:
-            return {"message": alert.message, "position_id": None}
-        real = rec.rows.real_ids.get(pid, pid)
-        return {"message": alert.message.replace(f"position {pid}", f"position {real}"),
-                "position_id": real}  # fmt: skip
+        real = rec.rows.real_ids
+        return {"message": alert.message(lambda pid: real.get(pid, pid)),
+                "position_id": real.get(alert.position_id, alert.position_id)}  # fmt: skip
 
     return render
 
