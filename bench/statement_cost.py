@@ -18,6 +18,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from sqlalchemy import bindparam, select
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from apps.oms.store import direct
 from apps.oms.store.outbox import INSERT, event_row
@@ -32,62 +33,77 @@ CONSTANT = select(positions).where(P.id == bindparam("b_id"))
 EVENTS = [event_row(account_id=None, namespace="oms", event="order_new",
                     payload={"id": n, "symbol": "BTC/USDT", "qty": "0.1", "status": "open"})
           for n in range(6)]  # fmt: skip
+WARMUP = 100  # executions of each kind before the measured ones
 
 
-async def measure(url: str, executions: int) -> dict[str, float]:
+Kinds = dict[str, Callable[[], Awaitable[Any]]]
+Meter = Callable[[Kinds], Awaitable[dict[str, float]]]
+
+
+async def measure_kinds(url: str, meter: Meter) -> dict[str, float]:
+    """Every statement kind, read kinds on one read connection, then write kinds in one
+    transaction; `meter` runs each kind of a group and returns a figure per kind (the time here,
+    instructions in bench.statement_instructions)."""
     store = Store.from_url(url, pool_size=1)
     sql = str(CONSTANT.compile(dialect=store.engine.dialect))
     try:
-        found = await _reads(store, sql, executions)
+        async with store.read() as conn:
+            found = await meter(read_kinds(conn, sql))
         async with store.transaction() as conn:
-
-            async def insert_sqlalchemy() -> Any:
-                return await conn.execute(INSERT, EVENTS)
-
-            async def insert_direct() -> Any:
-                return await direct.insert_rows(conn, INSERT, EVENTS)
-
-            writes = {"insert_6_rows": insert_sqlalchemy, "insert_6_rows_direct": insert_direct}
-            found |= await _timed(writes, executions)
+            found |= await meter(write_kinds(conn))
         return found
     finally:
         await store.close()
 
 
-async def _timed(kinds: dict[str, Callable[[], Awaitable[Any]]], executions: int) -> dict[str, float]:
+def read_kinds(conn: AsyncConnection, sql: str) -> Kinds:
+    """The keyed SELECT four ways beside `SELECT 1`; `sql` is CONSTANT compiled for the dialect."""
+
+    async def select_1() -> Any:
+        return (await conn.exec_driver_sql("SELECT 1")).first()
+
+    async def built() -> Any:
+        return (await conn.execute(select(positions).where(P.id == 1))).first()
+
+    async def constant() -> Any:
+        return (await conn.execute(CONSTANT, {"b_id": 1})).first()
+
+    async def driver_sql() -> Any:
+        return (await conn.exec_driver_sql(sql, (1,))).first()
+
+    async def constant_direct() -> Any:
+        return await direct.fetch_one(conn, CONSTANT, {"b_id": 1})
+
+    return {"select_1": select_1, "built_per_call": built, "constant": constant,
+            "exec_driver_sql": driver_sql, "constant_direct": constant_direct}  # fmt: skip
+
+
+def write_kinds(conn: AsyncConnection) -> Kinds:
+    """The 6-row outbox INSERT through SQLAlchemy and directly (inside one open transaction)."""
+
+    async def insert_sqlalchemy() -> Any:
+        return await conn.execute(INSERT, EVENTS)
+
+    async def insert_direct() -> Any:
+        return await direct.insert_rows(conn, INSERT, EVENTS)
+
+    return {"insert_6_rows": insert_sqlalchemy, "insert_6_rows_direct": insert_direct}
+
+
+async def measure(url: str, executions: int) -> dict[str, float]:
+    return await measure_kinds(url, lambda kinds: _timed(kinds, executions))
+
+
+async def _timed(kinds: Kinds, executions: int) -> dict[str, float]:
     found: dict[str, float] = {}
     for name, run in kinds.items():
-        for _ in range(100):  # warm: pool, compiled cache
+        for _ in range(WARMUP):  # warm: pool, compiled cache
             await run()
         began = time.process_time()
         for _ in range(executions):
             await run()
         found[name] = round((time.process_time() - began) / executions * 1e6, 1)
     return found
-
-
-async def _reads(store: Store, sql: str, executions: int) -> dict[str, float]:
-    async with store.read() as conn:
-
-        async def select_1() -> Any:
-            return (await conn.exec_driver_sql("SELECT 1")).first()
-
-        async def built() -> Any:
-            return (await conn.execute(select(positions).where(P.id == 1))).first()
-
-        async def constant() -> Any:
-            return (await conn.execute(CONSTANT, {"b_id": 1})).first()
-
-        async def driver_sql() -> Any:
-            return (await conn.exec_driver_sql(sql, (1,))).first()
-
-        async def constant_direct() -> Any:
-            return await direct.fetch_one(conn, CONSTANT, {"b_id": 1})
-
-        kinds: dict[str, Callable[[], Awaitable[Any]]] = {
-            "select_1": select_1, "built_per_call": built, "constant": constant,
-            "exec_driver_sql": driver_sql, "constant_direct": constant_direct}  # fmt: skip
-        return await _timed(kinds, executions)
 
 
 def run_once(executions: int, driver: str) -> dict[str, float]:
