@@ -161,17 +161,18 @@ def book_order(
     position of the symbol); `venue_status` None books the trades only (a replaced order's
     earlier venue order, a trade report)."""
     bookings: list[Booking] = []
-    for fill in fills:
+    state = order.state
+    for n, fill in enumerate(fills):
         if book is None or instrument is None:
             raise ValueError("trades are booked against a loaded book and instrument")
         booking = book_trade(book, fill, order, instrument, ids, now)
         bookings.append(booking)
         if booking.duplicate:
             continue
-        book = booking.fill.book
-        order = replace(order, state=booking.order, position_id=booking.position_id,
-                        fee=booking.fee, fee_currency=booking.fee_currency)  # fmt: skip
-    state = order.state
+        book, state = booking.fill.book, booking.order
+        if n + 1 < len(fills):  # the next trade books against the order as this one left it
+            order = replace(order, state=state, position_id=booking.position_id,
+                            fee=booking.fee, fee_currency=booking.fee_currency)  # fmt: skip
     if venue_status is not None:
         state = replace(apply_venue_status(state, venue_status), outcome_unknown=False)
     return OrderBooking(tuple(bookings), state)

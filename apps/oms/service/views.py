@@ -13,8 +13,8 @@ from typing import Any
 
 from apps.oms.clock import iso_z
 from apps.oms.domain.money import to_plain
-from apps.oms.domain.positions import Deal, Position
-from apps.oms.store.positions import deal_values, position_values
+from apps.oms.domain.positions import Position
+from apps.oms.store.positions import position_values
 
 ORDER_FIELDS = (
     "id", "account_id", "command_id", "client_order_id", "exchange_order_id", "symbol", "side",
@@ -72,11 +72,6 @@ def deal_view(row: Mapping[str, Any]) -> dict[str, Any]:
     view = _view(row, DEAL_FIELDS)
     view["deal_id"] = view["id"]
     return view
-
-
-def deal_record_view(deal: Deal) -> dict[str, Any]:
-    """`deal_view` of a domain deal as its row is stored (`deal_id`: the row's real id)."""
-    return deal_view({**deal_values(deal), "id": deal.deal_id})
 
 
 def position_view(row: Mapping[str, Any]) -> dict[str, Any]:

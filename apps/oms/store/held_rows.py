@@ -9,7 +9,7 @@ one multi-row statement per kind, the rows built from the records at that point.
 
 Ids: the core names the positions and deals it creates by stand-in ids this object hands out
 (`next_position_id`, `next_deal_id`: the one scheme, below `STAND_IN_BASE`); their rows get
-real ids from auto-increment when written, and `real` / `deal` name them so afterwards.
+real ids from auto-increment when written, and `real` / `deal_rows` name them so afterwards.
 """
 
 from __future__ import annotations
@@ -65,10 +65,9 @@ class HeldRows:
     open_of_symbol: dict[str, set[int]] = field(default_factory=dict)
     position_updates: dict[int, Position] = field(default_factory=dict)
     new_positions: dict[int, Position] = field(default_factory=dict)
-    # deals to insert, by stand-in id; every deal of the transaction by stand-in id, as written
-    # once it is (real ids)
+    # deals to insert, by stand-in id; the rows of those written, by stand-in id (real ids)
     held_deals: dict[int, Deal] = field(default_factory=dict)
-    deals: dict[int, Deal] = field(default_factory=dict)
+    deal_rows: dict[int, dict[str, Any]] = field(default_factory=dict)
     real_ids: dict[int, int] = field(default_factory=dict)
     last_stand_in: int = STAND_IN_BASE
 
@@ -86,10 +85,6 @@ class HeldRows:
     def real(self, position_id: int) -> int:
         """A position's real id (a stand-in once its row is inserted; any other id as is)."""
         return self.real_ids.get(position_id, position_id)
-
-    def deal(self, deal_id: int) -> Deal:
-        """A deal this transaction holds, by the id the core gave it: as written once it is."""
-        return self.deals[deal_id]
 
     # --- held writes -----------------------------------------------------------------------
 
@@ -136,7 +131,6 @@ class HeldRows:
     def wrote_deal(self, deal: Deal) -> None:
         """A deal the core decided (named by its stand-in id until written)."""
         self.held_deals[deal.deal_id] = deal
-        self.deals[deal.deal_id] = deal
 
     # --- reads -----------------------------------------------------------------------------
 
@@ -210,14 +204,9 @@ class HeldRows:
     # --- writing ---------------------------------------------------------------------------
 
     def renamed(self, real: dict[int, int]) -> None:
-        """New positions got their real ids: name them so in the records still held and in
-        memory (carried, open sets)."""
+        """New positions got their real ids: name them so in the order updates still held and
+        in memory (carried, open sets); held deals' rows name them when built (`write_rows`)."""
         self.real_ids.update(real)
-        for key, deal in self.held_deals.items():
-            if self.real(deal.position_id) != deal.position_id:
-                self.held_deals[key] = self.deals[key] = replace(
-                    deal, position_id=self.real(deal.position_id)
-                )
         for values in self.order_updates.values():
             if "position_id" in values:
                 values["position_id"] = self.real(values["position_id"])
@@ -272,9 +261,13 @@ async def write_rows(conn: Connection, held: list[HeldRows]) -> None:
         deals += [(rows, deal) for deal in rows.held_deals.values()]
         rows.position_updates, rows.order_updates, rows.held_deals = {}, {}, {}
     await books.update_positions(conn, updates)
-    deal_ids = await books.insert_deals(conn, [deal_values(deal) for _, deal in deals])
-    for (rows, deal), deal_id in zip(deals, deal_ids, strict=True):
-        rows.deals[deal.deal_id] = replace(deal, deal_id=deal_id)
+    deal_rows = [deal_values(deal) for _, deal in deals]
+    for (rows, _), row in zip(deals, deal_rows, strict=True):
+        row["position_id"] = rows.real(row["position_id"])
+    deal_ids = await books.insert_deals(conn, deal_rows)
+    for (rows, deal), row, deal_id in zip(deals, deal_rows, deal_ids, strict=True):
+        row["id"] = deal_id
+        rows.deal_rows[deal.deal_id] = row
     await order_records.update_orders(conn, order_updates)
 
 

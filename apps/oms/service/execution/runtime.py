@@ -25,7 +25,7 @@ from apps.oms.domain.book import Instrument
 from apps.oms.domain.enums import PositionMode
 from apps.oms.domain.positions import Deal, Position
 from apps.oms.ports import VenuePort
-from apps.oms.service.views import deal_record_view, order_view, position_record_view
+from apps.oms.service.views import deal_view, order_view, position_record_view
 from apps.oms.store import leases, queue, sequencer
 from apps.oms.store.boundary import Connection
 from apps.oms.store.held_rows import HeldRows, write_rest, write_rows
@@ -153,11 +153,11 @@ class Recorder:
     # --- held events -----------------------------------------------------------------------
 
     def wrote_deal(self, deal: Deal) -> None:
-        """A deal the core decided, held, and its `deal_created` event (rendered from the deal
-        as written: `HeldRows.deals`)."""
+        """A deal the core decided, held, and its `deal_created` event (rendered from its row
+        as written: `HeldRows.deal_rows`)."""
         self.rows.wrote_deal(deal)
-        written = self.rows.deals
-        self.hold_event("deal_created", lambda: deal_record_view(written[deal.deal_id]),
+        written = self.rows.deal_rows
+        self.hold_event("deal_created", lambda: deal_view(written[deal.deal_id]),
                         strategy_id=deal.strategy_id)  # fmt: skip
 
     def finish(self, finish: HeldFinish, view: Render) -> None:
