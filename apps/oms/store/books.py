@@ -18,7 +18,6 @@ from apps.oms.store.leases import lock
 from apps.oms.store.many import insert_returning_ids, update_by_id_later
 from apps.oms.store.positions import (
     deal_from_row,
-    deal_values,
     position_from_row,
     position_values,
 )
@@ -31,7 +30,6 @@ INSERT_POSITION = insert(positions)
 WITH_TARGETS = select(positions).where(
     P.account_id == bindparam("b_account"), P.is_open.is_(True),
     or_(P.stop_loss.is_not(None), P.stop_gain.is_not(None)))  # fmt: skip
-INSERT_DEAL = insert(deals)
 
 
 async def load_book(
@@ -110,14 +108,6 @@ async def update_positions(conn: AsyncConnection, changed: dict[int, Position]) 
     elif changed:
         await update_by_id_later(conn, positions,
                                  {pid: position_values(p) for pid, p in changed.items()})  # fmt: skip
-
-
-async def insert_deal(conn: AsyncConnection, deal: Deal) -> int:
-    return await insert_deal_row(conn, deal_values(deal))
-
-
-async def insert_deal_row(conn: AsyncConnection, row: dict[str, Any]) -> int:
-    return await direct.insert_row(conn, INSERT_DEAL, row)
 
 
 async def insert_deals(conn: AsyncConnection, rows: list[dict[str, Any]]) -> list[int]:

@@ -18,7 +18,7 @@ from apps.oms.domain.money import to_plain
 from apps.oms.store import direct, json_codec
 from apps.oms.store.leases import lock
 from apps.oms.store.many import update_by_id_later
-from apps.oms.store.order_rows import OrderChanges, OrderRow, changed, order_row
+from apps.oms.store.order_rows import OrderChanges, OrderRow, order_row
 from apps.oms.store.tables import commands, order_venue_orders, orders, venue_payloads
 
 OC = orders.c
@@ -90,14 +90,6 @@ def lock_orders_read(order_ids: list[int]) -> tuple[Executable, dict[str, Any]]:
 def by_id(rows: list[dict[str, Any]]) -> dict[int, OrderRow]:
     """Fetched `orders` rows (fresh dicts, every column) by id, as typed rows."""
     return {int(r["id"]): cast(OrderRow, r) for r in rows}
-
-
-async def update_order(conn: AsyncConnection, row: OrderRow, values: OrderChanges) -> OrderRow:
-    """Write `values` to the (locked) order `row` and return the row as now stored, for the
-    event payload, without reading it back."""
-    # the SET list comes from the parameter names: no statement is built per call
-    await direct.execute(conn, UPDATE_ORDER, {**values, "b_id": row["id"]})
-    return changed(row, values)
 
 
 async def update_orders(conn: AsyncConnection, changes: Mapping[int, OrderChanges]) -> None:
