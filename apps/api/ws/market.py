@@ -25,6 +25,8 @@ from apps.api.deps import MAX_ID
 from apps.api.ws.connection import Connection
 from apps.api.ws.envelopes import dumps, push
 from apps.api.ws.market_sources import (
+    STORE_FEED,
+    FeedMode,
     UpstreamKey,
     check_timeframe,
     feed_mode,
@@ -87,7 +89,7 @@ class MarketSub:
 class Upstream:
     key: UpstreamKey
     exchange: Any
-    mode: str  # paper | watch | poll
+    mode: FeedMode
     subscribers: set[MarketSub] = field(default_factory=set)
     last: Any = None  # JSON-ready data of the last publish
     ts_ms: int = 0
@@ -201,17 +203,17 @@ class MarketHub:
         return venue, await self.registry.get(account_id)
 
     async def _check(self, venue: str, exchange: Any, symbol: str, channel: str,
-                     timeframe: str) -> str:
+                     timeframe: str) -> FeedMode:
         """Symbol, timeframe and capability; CCXT errors as the API error model."""
         try:
-            if venue == "paper":
+            if venue == PAPER_ID:
                 from apps.oms.exchange.paper.errors import ccxt_errors  # lazy: imports CCXT
 
                 with ccxt_errors():
                     self.paper.venue.markets.get(symbol)
                 if channel == "ohlcv":
                     await self.paper.fetch_ohlcv(symbol, timeframe)
-                return "paper"
+                return STORE_FEED
             await asyncio.wait_for(exchange.load_markets(), self.timeout)
             exchange.market(symbol)
         except Exception as exc:
@@ -232,10 +234,10 @@ class MarketHub:
 
     # --- upstream side ----------------------------------------------------------------------
 
-    def _start(self, key: UpstreamKey, exchange: Any, mode: str) -> Upstream:
+    def _start(self, key: UpstreamKey, exchange: Any, mode: FeedMode) -> Upstream:
         up = Upstream(key, exchange, mode)
         self.upstreams[key] = up
-        if mode == "paper":
+        if mode == STORE_FEED:
             if self._paper_task is None or self._paper_task.done():
                 self._paper_task = asyncio.create_task(self._paper_loop(), name="paper-market")
             self.wake.set()
@@ -249,11 +251,11 @@ class MarketHub:
         self.upstreams.pop(up.key, None)
         if up.task is not None:
             up.task.cancel()
-        if up.mode == "paper":
+        if up.mode == STORE_FEED:
             self.wake.set()  # the paper watcher ends by itself when no paper upstream is left
 
     def _paper_watched(self) -> bool:
-        return not self._closing and any(u.mode == "paper" for u in self.upstreams.values())
+        return not self._closing and any(u.mode == STORE_FEED for u in self.upstreams.values())
 
     def publish(self, up: Upstream, data: Any) -> None:
         if self.upstreams.get(up.key) is not up:
@@ -288,7 +290,7 @@ class MarketHub:
             self.wake.clear()
 
     async def _paper_round(self) -> None:
-        ups = [u for u in self.upstreams.values() if u.mode == "paper"]
+        ups = [u for u in self.upstreams.values() if u.mode == STORE_FEED]
         quotes = await self.paper.store.get_quotes(sorted({u.key.symbol for u in ups}))
         for up in ups:
             quote = quotes.get(up.key.symbol) or await self.paper.quote(up.key.symbol)

@@ -8,7 +8,7 @@ import asyncio
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 
 from apps.oms.errors import OmsError, ValidationFailed
 
@@ -22,6 +22,10 @@ HAS_FETCH = {"ticker": "fetchTicker", "orderbook": "fetchOrderBook", "trades": "
              "ohlcv": "fetchOHLCV"}  # fmt: skip
 HAS_WATCH = {"ticker": "watchTicker", "orderbook": "watchOrderBook", "trades": "watchTrades",
              "ohlcv": "watchOHLCV"}  # fmt: skip
+# Where a channel's data comes from: the prices the store holds (the paper market, published
+# by one watcher when its price `seq` moves), a ccxt.pro stream, or polling the venue.
+FeedMode = Literal["paper", "watch", "poll"]
+STORE_FEED: FeedMode = "paper"
 MAX_BACKOFF_SECONDS = 30.0
 
 
@@ -36,7 +40,7 @@ class UpstreamKey:
     timeframe: str | None = None
 
 
-def feed_mode(exchange: Any, channel: str) -> str:
+def feed_mode(exchange: Any, channel: str) -> FeedMode:
     """`watch` when the exchange instance streams the channel (ccxt.pro), else `poll`; 422
     `not_supported` when it can do neither."""
     has: dict[str, Any] = getattr(exchange, "has", None) or {}
@@ -69,7 +73,7 @@ async def read(
 async def run_ccxt_upstream(
     exchange: Any,
     key: UpstreamKey,
-    mode: str,
+    mode: FeedMode,
     publish: Callable[[Any], None],
     poll_seconds: Callable[[], float],
     call_timeout: float,
