@@ -43,32 +43,63 @@ def profile_path() -> Path:
     return Path(os.environ.get("OMS_PROFILE_FILE", str(PROFILE_FILE))).expanduser()
 
 
-def load_profile(name: str | None) -> dict[str, Any]:
-    """The `[profiles.<name>]` table of the profile file (`default` unless named)."""
+def load_profile(name: str | None) -> tuple[dict[str, Any], str]:
+    """The `[profiles.<name>]` table of the profile file and where it is (for messages).
+
+    `name` (`--profile`) or `OMS_PROFILE` names a profile that must exist; unnamed, `default` is
+    used when the file has one."""
     path = profile_path()
-    wanted = name or os.environ.get("OMS_PROFILE") or "default"
+    named_by = "--profile" if name else "OMS_PROFILE"
+    named = name or os.environ.get("OMS_PROFILE") or None
+    wanted = named or "default"
+    where = f"[profiles.{wanted}] in {path}"
     if not path.exists():
-        if name:
-            fail(f"profile file {path} not found: create it or set OMS_PROFILE_FILE", 2)
-        return {}
+        if named:
+            fail(
+                f"profile `{named}` ({named_by}) does not exist: there is no profile file {path}"
+                " (create it, or set OMS_PROFILE_FILE)",
+                EXIT_REFUSED,
+            )
+        return {}, where
     try:
-        profiles = tomllib.loads(path.read_text()).get("profiles", {})
-    except (tomllib.TOMLDecodeError, OSError) as exc:
-        fail(f"cannot read profile file {path}: {exc}", 2)
+        profiles = tomllib.loads(path.read_text(encoding="utf-8")).get("profiles", {})
+    except (tomllib.TOMLDecodeError, OSError, UnicodeDecodeError) as exc:
+        fail(f"cannot read profile file {path}: {exc}", EXIT_REFUSED)
     if wanted not in profiles:
-        if name:
-            fail(f"no [profiles.{wanted}] in {path} (have: {', '.join(profiles) or 'none'})", 2)
-        return {}
+        if named:
+            fail(
+                f"profile `{named}` ({named_by}) does not exist: no [profiles.{named}] in {path}"
+                f" (profiles there: {', '.join(profiles) or 'none'})",
+                EXIT_REFUSED,
+            )
+        return {}, where
     profile: dict[str, Any] = profiles[wanted]
-    return profile
+    return profile, where
 
 
 def resolve(base_url: str | None, api_key: str | None, profile: str | None) -> Target:
     """Flag first, then OMS_BASE_URL / OMS_API_KEY, then the profile, then the local default."""
-    stored = load_profile(profile)
+    stored, where = load_profile(profile)
     url = base_url or os.environ.get("OMS_BASE_URL") or stored.get("base_url") or DEFAULT_BASE_URL
-    key = api_key or os.environ.get("OMS_API_KEY") or stored.get("api_key")
-    return Target(str(url).rstrip("/"), str(key) if key else None)
+    sources = (("--api-key", api_key), ("OMS_API_KEY", os.environ.get("OMS_API_KEY")),
+               (where, stored.get("api_key")))  # fmt: skip
+    source, key = next(((s, str(k)) for s, k in sources if k), ("", None))
+    if key is not None:
+        check_key(key, source)
+    return Target(str(url).rstrip("/"), key)
+
+
+def check_key(key: str, source: str) -> None:
+    """Exit 2 unless `key` can be sent as a header: keys are printable ASCII without spaces
+    (`oms_` and URL-safe characters), so anything else is a placeholder or a bad paste."""
+    bad = next((i for i, char in enumerate(key) if not "!" <= char <= "~"), None)
+    if bad is not None:
+        fail(
+            f"the API key from {source} has {key[bad]!r} at character {bad + 1}: keys are plain"
+            " ASCII without spaces; paste the whole key that was printed for you, not the docs'"
+            " `oms_…` placeholder",
+            EXIT_REFUSED,
+        )
 
 
 class Api:
