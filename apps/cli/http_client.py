@@ -12,22 +12,13 @@ from typing import Any, NoReturn
 
 import httpx
 
+from apps.cli.hints import hint as hint_for
 from apps.cli.output import fail
 
 DEFAULT_BASE_URL = "http://127.0.0.1:8000"
 PROFILE_FILE = Path("~/.config/ccxt-oms/profiles.toml")
 EXIT_REFUSED = 2  # the API answered no (4xx): fix the input, the key or its grants
 EXIT_UNAVAILABLE = 3  # the API is unreachable or failed (5xx): retry later or check the server
-
-# one hint per error code / status: what the user can do about it
-HINTS: dict[str, str] = {
-    "missing_api_key": "pass --api-key, set OMS_API_KEY or add api_key to your profile",
-    "invalid_api_key": "check the key (ccxt-oms create-api-key prints a new one)",
-    "permission_denied": "ask an admin for the flag on this account (ccxt-oms set-permission)",
-    "admin_required": "use an admin key",
-    "account_not_found": "list the accounts this key sees with `ccxt-oms list-accounts`",
-    "rate_limited": "slow down and retry",
-}
 
 
 @dataclass(frozen=True)
@@ -169,9 +160,8 @@ def explain(method: str, path: str, response: httpx.Response, target: Target) ->
         )
     if status == 401 and not target.api_key:
         code = code or "missing_api_key"
-    hint = HINTS.get(code, "")
-    if not hint and status == 422:
-        hint = "fix the input; see `--help` for the flags"
+    details = error.get("details") if isinstance(error, dict) else None
+    hint = hint_for(status, code, message, details if isinstance(details, dict) else {})
     if not hint and status >= 500:
         hint = (
             f"retry later; check `ccxt-oms healthz` (trace {error.get('trace_id')})"

@@ -172,6 +172,8 @@ def test_reconcile_and_reassign_call_the_specified_paths(running: Running) -> No
                               "--order-ids", "1", "--target-strategy-id", "0"), 2)
     assert "403 permission_denied" in line
     assert "reassign" in line
+    assert "portfolio_manager" in line  # the role that may: no flag of set-permission helps
+    assert "set-permission" not in line
 
 
 def test_paper_external_is_admin_only(running: Running) -> None:
