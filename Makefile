@@ -80,14 +80,16 @@ chromium:
 
 # the events bus (docs/events-bus.md): nats-server installed when missing (the bus tests start
 # their own); nats-up / nats-down run a local JetStream server on 127.0.0.1:4222 for
-# development (store in ./data/nats), e.g. with OMS_BUS__URL=nats://127.0.0.1:4222
+# development (store in ./data/nats), e.g. with OMS_BUS__URL=nats://127.0.0.1:4222. nats-up
+# fails, leaving no pid file, unless the server it started answers the port (scripts/nats_local.py);
+# nats-down stops only the nats-server of that store directory
 .PHONY: nats nats-up nats-down
 NATS_SERVER ?= /usr/sbin/nats-server
+NATS_PORT ?= 4222
+NATS_DIR ?= data/nats
 nats:
 	bash scripts/ensure-nats
 nats-up: nats
-	mkdir -p data/nats
-	$(NATS_SERVER) -js -a 127.0.0.1 -p 4222 -sd data/nats -l data/nats/server.log -P data/nats/server.pid &
-	@for i in $$(seq 50); do [ -f data/nats/server.pid ] && break; sleep 0.1; done; echo "nats-server on 127.0.0.1:4222 (JetStream, data/nats)"
+	@$(PYTHON) scripts/nats_local.py up --server $(NATS_SERVER) --port $(NATS_PORT) --dir $(NATS_DIR)
 nats-down:
-	[ -f data/nats/server.pid ] && kill $$(cat data/nats/server.pid) || true
+	@$(PYTHON) scripts/nats_local.py down --dir $(NATS_DIR)
