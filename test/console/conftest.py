@@ -1,8 +1,9 @@
 """The web console in a real headless Chromium (Debian's package, driven by Playwright) against
 real `ccxt-oms api` + `ccxt-oms worker` processes on a fresh MariaDB database (the e2e pipeline
 stack, `test/e2e/pipeline/conftest.py`). Installs chromium and builds the console when missing.
-Screenshots of every screen go to a temporary directory, or to `OMS_CONSOLE_SHOTS` when set:
-`make screenshots` sets it to docs/console/ (`make test` leaves the tracked ones alone)."""
+Screenshots of every screen go to the test's own temporary directory (pytest's `tmp_path`), or
+to `OMS_CONSOLE_SHOTS` when set: `make screenshots` sets it to docs/console/ (`make test` leaves
+the tracked ones alone)."""
 
 from __future__ import annotations
 
@@ -10,8 +11,7 @@ import asyncio
 import os
 import shutil
 import subprocess
-import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -30,9 +30,9 @@ pytestmark = pytest.mark.mysql
 
 ROOT = Path(__file__).resolve().parents[2]
 CHROMIUM = os.environ.get("CHROMIUM", "/usr/bin/chromium")
-SHOTS = Path(os.environ.get("OMS_CONSOLE_SHOTS") or Path(tempfile.gettempdir()) / "ccxt-oms-console")
 WAIT_MS = 60_000  # generous DOM deadlines: the machine is shared, nothing here measures speed
-__all__ = ["SYMBOL", "WAIT_MS", "Keys", "grid_rows", "login", "shot"]
+__all__ = ["SYMBOL", "WAIT_MS", "Keys", "Shot", "grid_rows", "login"]
+Shot = Callable[[Page, str], None]
 
 
 @dataclass
@@ -158,11 +158,24 @@ def grid_rows(page: Page, testid: str, cols: list[str]) -> list[dict[str, str]]:
     return sorted(rows, key=lambda r: int(r["id"]))
 
 
-def shot(page: Page, name: str) -> None:
-    SHOTS.mkdir(parents=True, exist_ok=True)
-    page.wait_for_timeout(300)  # let the grid paint its last transaction (cosmetic only)
-    page.evaluate("window.scrollTo(0, 0)")  # the sticky header at the top of a full-page shot
-    page.screenshot(path=str(SHOTS / f"{name}.png"), full_page=True)
+def shots_dir(tmp_path: Path) -> Path:
+    """Where a test's screenshots go: `OMS_CONSOLE_SHOTS` when set (read at each shot), else
+    the test's own temporary directory (pytest keeps the last few runs' and removes older)."""
+    return Path(os.environ.get("OMS_CONSOLE_SHOTS") or tmp_path)
+
+
+@pytest.fixture
+def shot(tmp_path: Path) -> Shot:
+    """shot(page, name): a full-page screenshot `name.png` into `shots_dir`."""
+
+    def take(page: Page, name: str) -> None:
+        target = shots_dir(tmp_path)
+        target.mkdir(parents=True, exist_ok=True)
+        page.wait_for_timeout(300)  # let the grid paint its last transaction (cosmetic only)
+        page.evaluate("window.scrollTo(0, 0)")  # the sticky header on top of a full-page shot
+        page.screenshot(path=str(target / f"{name}.png"), full_page=True)
+
+    return take
 
 
 def api_rows(stack: Stack, path: str, account_id: int, fields: list[str]) -> list[dict[str, Any]]:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import re
 from decimal import Decimal
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -15,11 +16,11 @@ from playwright.sync_api import APIResponse, Page, Route, expect
 from test.console.conftest import (
     SYMBOL,
     Keys,
+    Shot,
     api_rows,
     goto,
     grid_rows,
     login,
-    shot,
     wait_live,
 )
 
@@ -65,7 +66,7 @@ def wait_rows(page: Page, testid: str, cols: list[str], check, what: str) -> lis
     raise AssertionError(f"{what}: grid {testid} shows {grid_rows(page, testid, cols)}")
 
 
-def test_trade_flow_live(page: Page, keys: Keys) -> None:
+def test_trade_flow_live(page: Page, keys: Keys, shot: Shot) -> None:
     stack, acct = keys.stack, keys.account_id
     stack.price("100")
     login(page, stack.base, stack.trader_key)
@@ -249,7 +250,7 @@ def test_read_only_key_sees_no_trading_form(page: Page, keys: Keys) -> None:
     assert "create_order" not in options
 
 
-def test_bad_key_is_refused_with_the_api_message(page: Page, keys: Keys) -> None:
+def test_bad_key_is_refused_with_the_api_message(page: Page, keys: Keys, shot: Shot) -> None:
     bad = "not-a-real-key-0000000000"
     expected = httpx.get(f"{keys.stack.base}/user/profile", headers={"x-api-key": bad}).json()
     login(page, keys.stack.base, bad)
@@ -263,7 +264,23 @@ def test_bad_key_is_refused_with_the_api_message(page: Page, keys: Keys) -> None
     shot(page, "login")
 
 
-def test_admin_and_risk_screens(page: Page, keys: Keys) -> None:
+def test_screenshots_go_to_the_tests_own_directory(
+    page: Page, keys: Keys, shot: Shot, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`make test` leaves no screenshot at a fixed path; `make screenshots` (OMS_CONSOLE_SHOTS)
+    still writes where it points."""
+    monkeypatch.delenv("OMS_CONSOLE_SHOTS", raising=False)
+    page.goto(f"{keys.stack.base}/ui/")
+    expect(page.get_by_test_id("login-submit")).to_be_visible()
+    shot(page, "login-probe")
+    assert [p.name for p in tmp_path.iterdir()] == ["login-probe.png"]
+    docs = tmp_path / "docs-console"
+    monkeypatch.setenv("OMS_CONSOLE_SHOTS", str(docs))
+    shot(page, "login-probe")
+    assert [p.name for p in docs.iterdir()] == ["login-probe.png"]
+
+
+def test_admin_and_risk_screens(page: Page, keys: Keys, shot: Shot) -> None:
     stack = keys.stack
     login(page, stack.base, stack.admin_key)
     wait_live(page)
@@ -310,7 +327,7 @@ def test_admin_and_risk_screens(page: Page, keys: Keys) -> None:
     shot(page, "risk")
 
 
-def test_change_cancel_merge_and_sl_forms(page: Page, keys: Keys) -> None:
+def test_change_cancel_merge_and_sl_forms(page: Page, keys: Keys, shot: Shot) -> None:
     stack, acct = keys.stack, keys.account_id
     stack.price("100")
     for _ in range(2):
@@ -388,7 +405,7 @@ def _refusal(response: httpx.Response) -> dict[str, Any]:
     return dict(item["error"])
 
 
-def test_risk_blocks_new_positions_then_allows_them(page: Page, keys: Keys) -> None:
+def test_risk_blocks_new_positions_then_allows_them(page: Page, keys: Keys, shot: Shot) -> None:
     stack, acct = keys.stack, keys.account_id
     stack.price("100")
     strategy_id = stack.strategy("console-risk", [acct])
@@ -488,7 +505,7 @@ def test_risk_blocks_new_positions_then_allows_them(page: Page, keys: Keys) -> N
     assert {"risk_allow_new_positions", "risk_account_status"} <= {a["action"] for a in audit}
 
 
-def test_password_login_and_logout(page: Page, keys: Keys) -> None:
+def test_password_login_and_logout(page: Page, keys: Keys, shot: Shot) -> None:
     stack = keys.stack
     password = "console passphrase 42"
     created = httpx.post(f"{stack.base}/admin/users",
@@ -531,7 +548,7 @@ def test_password_login_and_logout(page: Page, keys: Keys) -> None:
         raise AssertionError("the login token still works after logout")
 
 
-def test_admin_keys_accounts_and_permissions(page: Page, keys: Keys) -> None:
+def test_admin_keys_accounts_and_permissions(page: Page, keys: Keys, shot: Shot) -> None:
     stack = keys.stack
     login(page, stack.base, stack.admin_key)
     wait_live(page)
@@ -586,7 +603,7 @@ def _id_of(res: dict[str, Any], kind: str) -> int:
     return int(res[kind]["id"] if kind in res else res["id"])
 
 
-def test_admin_write_forms(page: Page, keys: Keys) -> None:
+def test_admin_write_forms(page: Page, keys: Keys, shot: Shot) -> None:
     """Accounts, users, keys and permissions administered from forms built from the API's
     request schemas; every change read back from the API (and each key tried for real)."""
     stack = keys.stack
@@ -729,7 +746,7 @@ def key_row(stack: Any, key_id: int) -> dict[str, Any]:
     return dict(next(k for u in users for k in u["api_keys"] if k["id"] == key_id))
 
 
-def test_profile_operations_and_shadow(page: Page, keys: Keys) -> None:
+def test_profile_operations_and_shadow(page: Page, keys: Keys, shot: Shot) -> None:
     """A portfolio manager's own profile forms; reconcile, reassign and a signal from the
     Operations screen; shadow mode switched by the risk officer, seen on the trader's order."""
     stack, acct = keys.stack, keys.account_id

@@ -14,7 +14,7 @@ import httpx
 import pytest
 from playwright.sync_api import Page, expect
 
-from test.console.conftest import SYMBOL, WAIT_MS, Keys, goto, login, shot, wait_live
+from test.console.conftest import SYMBOL, WAIT_MS, Keys, Shot, goto, login, wait_live
 
 pytestmark = [pytest.mark.mysql, pytest.mark.timeout(900)]
 LIVE = ["mark_price", "unrealized_pnl", "pnl_pct", "notional"]
@@ -76,7 +76,7 @@ def close_all(keys: Keys) -> None:
 
 
 def test_pnl_follows_the_market_with_no_click_and_equals_the_portfolio(
-    page: Page, keys: Keys
+    page: Page, keys: Keys, shot: Shot
 ) -> None:
     stack, acct = keys.stack, keys.account_id
     close_all(keys)
@@ -119,7 +119,9 @@ def confirm(page: Page) -> None:
     expect(page.get_by_test_id("action-dialog")).to_be_hidden()
 
 
-def test_row_actions_close_partial_limit_sltp_modify_cancel(page: Page, keys: Keys) -> None:
+def test_row_actions_close_partial_limit_sltp_modify_cancel(
+    page: Page, keys: Keys, shot: Shot
+) -> None:
     stack, acct = keys.stack, keys.account_id
     close_all(keys)
     stack.price("100")
@@ -206,7 +208,7 @@ def test_row_actions_close_partial_limit_sltp_modify_cancel(page: Page, keys: Ke
     assert item["status"] == "completed"
 
 
-def test_ticket_sends_at_the_displayed_price(page: Page, keys: Keys) -> None:
+def test_ticket_sends_at_the_displayed_price(page: Page, keys: Keys, shot: Shot) -> None:
     stack, acct = keys.stack, keys.account_id
     close_all(keys)
     stack.price("100")
@@ -282,7 +284,9 @@ def same_history(shown: list[list[Any]], venue: list[list[Any]]) -> None:
     assert [a[t] for t in common] == [b[t] for t in common]
 
 
-def test_candles_match_fetch_ohlcv_with_fills_and_position_lines(page: Page, keys: Keys) -> None:
+def test_candles_match_fetch_ohlcv_with_fills_and_position_lines(
+    page: Page, keys: Keys, shot: Shot
+) -> None:
     stack, acct = keys.stack, keys.account_id
     close_all(keys)
     stack.price("100")
