@@ -1,10 +1,15 @@
-"""Claims of docs/operations.md and the README checked against the code they describe: the
-schema revision `db current` shows, the tests `make test` runs, the CLI commands they name."""
+"""Claims of the docs checked against the code they describe: the schema revision `db current`
+shows, the tests `make test` runs, the CLI commands docs/operations.md and the README name, the
+worker's log line docs/testnet.md quotes for credentials it cannot decrypt."""
 
 import re
 from pathlib import Path
 
+import pytest
+
 from apps.cli.main import app
+from apps.oms.errors import ConfigError
+from apps.oms.security.credentials import CredentialCipher, generate_master_key
 from apps.oms.store.migrate import head_revision
 
 ROOT = Path(__file__).resolve().parents[3]
@@ -49,3 +54,17 @@ def test_every_cli_command_the_docs_show_exists() -> None:
     assert "disable-api-key" in names
     text = " ".join(OPERATIONS.read_text(encoding="utf-8").split())
     assert "no CLI command yet to disable" not in text
+
+
+def test_the_testnet_page_quotes_what_a_gateway_without_the_master_key_logs() -> None:
+    stored = CredentialCipher(generate_master_key()).encrypt("exchange-secret")
+    with pytest.raises(ConfigError) as other_key:
+        CredentialCipher(generate_master_key()).decrypt(stored)
+    with pytest.raises(ConfigError) as no_key:
+        CredentialCipher(None).decrypt(stored)
+    page = " ".join((ROOT / "docs" / "testnet.md").read_text(encoding="utf-8").split())
+    assert f"has no usable venue: {other_key.value.message}" in page
+    assert no_key.value.message.split(":")[0] in page
+    readme = " ".join((ROOT / "README.md").read_text(encoding="utf-8").split())
+    assert "has no usable venue" in readme
+    assert "same key exported" in readme
