@@ -1,13 +1,17 @@
 """Claims of the docs checked against the code they describe: the schema revision `db current`
 shows, the tests `make test` runs, the CLI commands docs/operations.md and the README name, the
-worker's log line docs/testnet.md quotes for credentials it cannot decrypt."""
+worker's log line docs/testnet.md quotes for credentials it cannot decrypt, docs/bots.md's spot
+balance example."""
 
 import re
+from decimal import Decimal
 from pathlib import Path
 
 import pytest
 
 from apps.cli.main import app
+from apps.oms.domain.allocation import Holding, StrategyFunds, strategy_balance, terms_of
+from apps.oms.domain.enums import Side
 from apps.oms.errors import ConfigError
 from apps.oms.security.credentials import CredentialCipher, generate_master_key
 from apps.oms.store.migrate import head_revision
@@ -68,3 +72,15 @@ def test_the_testnet_page_quotes_what_a_gateway_without_the_master_key_logs() ->
     readme = " ".join((ROOT / "README.md").read_text(encoding="utf-8").split())
     assert "has no usable venue" in readme
     assert "same key exported" in readme
+
+
+def test_the_bots_page_balance_example_is_what_the_allocation_fold_answers() -> None:
+    funds = StrategyFunds(
+        "USDT", Decimal(1000), realized={"USDT": Decimal("-0.5")},
+        holdings=(Holding(Side.BUY, Decimal("0.01"), Decimal(50000), terms_of("BTC/USDT")),),
+    )  # fmt: skip
+    balance = strategy_balance(funds)
+    usdt, btc = balance["USDT"].total.normalize(), balance["BTC"].total.normalize()
+    page = " ".join((ROOT / "docs" / "bots.md").read_text(encoding="utf-8").split())
+    assert f"USDT total {usdt:f} and BTC total {btc:f}" in page
+    assert "for **spot** the open position moves cash" in page
