@@ -106,7 +106,7 @@ class OmsCcxtExchange(OmsBase, ccxt.Exchange):
     def edit_order(self, id: Any, symbol: str | None = None, type: str | None = None,
                    side: str | None = None, amount: Any = None, price: Any = None,
                    params: S | None = None) -> S:
-        return self._run(plans.edit_order(self, id, amount, price, params))
+        return self._run(plans.edit_order(self, id, type, side, amount, price, params))
 
     def cancel_order(self, id: Any, symbol: str | None = None, params: S | None = None) -> S:
         return self._run(plans.cancel_order(self, id, params))

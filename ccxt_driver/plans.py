@@ -223,8 +223,18 @@ def create_order(ex: Any, symbol: str, type: str, side: str, amount: Any, price:
     return (yield from fetch_order(ex, item["order_id"], None, None))
 
 
-def edit_order(ex: Any, id: Any, amount: Any, price: Any, params: Structure | None
-               ) -> Plan[Structure]:
+def edit_order(ex: Any, id: Any, type: str | None, side: str | None, amount: Any, price: Any,
+               params: Structure | None) -> Plan[Structure]:
+    """Amend amount and price (OMS `change_order`). What it cannot change is refused, never
+    dropped: venue params, or another type or side than the order's (cancel and create)."""
+    if params:
+        raise ccxt.NotSupported(f"{ex.id} edit_order changes amount and price only; params "
+                                f"{', '.join(sorted(params))} would be dropped")
+    if type is not None or side is not None:
+        current = yield from fetch_order(ex, id, None, None)
+        if type not in (None, current["type"]) or side not in (None, current["side"]):
+            raise ccxt.NotSupported(f"{ex.id} edit_order cannot change an order's type or side "
+                                    "(cancel it and create another)")
     payload = {"order_id": int(id), "new_qty": decimal_text(amount),
                "new_price": decimal_text(price)}
     item = yield from command(ex, "change_order", payload)

@@ -129,7 +129,7 @@ class OmsCcxtProExchange(OmsBase, ccxt_async.Exchange):
     async def edit_order(self, id: Any, symbol: str | None = None, type: str | None = None,
                          side: str | None = None, amount: Any = None, price: Any = None,
                          params: S | None = None) -> S:
-        return await self._run(plans.edit_order(self, id, amount, price, params))
+        return await self._run(plans.edit_order(self, id, type, side, amount, price, params))
 
     async def cancel_order(self, id: Any, symbol: str | None = None, params: S | None = None
                            ) -> S:

@@ -183,3 +183,61 @@ async def test_envelope_fields(api: Api, field: str) -> None:
     missing = {k: v for k, v in send(world.account_id).items() if k != field}
     assert (await post(client, world.trader_key, missing)).status_code == 422
     assert await counts(world) == before
+
+
+async def test_a_bad_item_of_a_list_body_is_named_by_its_place(api: Api) -> None:
+    client, world = api
+    response = await post(client, world.trader_key, [1, 2])
+    assert response.status_code == 422, response.text
+    results = response.json()["error"]["details"]["results"]
+    assert [r["error"]["message"].split(":")[0] for r in results] == ["body[0]", "body[1]"]
+    assert results[0]["error"]["message"].startswith("body[0]: Input should be a valid dict")
+    response = await post(client, world.trader_key, [send(world.account_id, qty="-1")])
+    assert response.json()["error"]["message"].startswith("body[0].payload.qty: "), response.text
+    response = await post(client, world.trader_key, 7)
+    assert response.json()["error"]["message"].startswith("body: "), response.text
+    response = await post(client, world.trader_key, send(world.account_id, qty="-1"))
+    assert response.json()["error"]["message"].startswith("payload.qty: "), response.text
+
+
+async def _closed_position(world: World) -> int:
+    position_id = await _position(world, world.account_id)
+    async with world.store.transaction() as conn:
+        await conn.execute(positions.update().where(positions.c.id == position_id)
+                           .values(state="closed", is_open=False, qty=Decimal(0)))
+    return position_id
+
+
+async def test_one_vocabulary_for_missing_and_closed_positions(api: Api) -> None:
+    """Every command that acts on positions: an id that names no position is 404
+    `position_not_found`, a closed one 422 `invalid_position_id` with its state."""
+    client, world = api
+    acct = world.account_id
+    missing = 2**62
+    closed = await _closed_position(world)
+    long_ = await _position(world, acct, "buy")
+    short = await _position(world, acct, "sell")
+
+    def payloads(named: int) -> list[tuple[str, dict[str, Any]]]:
+        return [
+            ("close_position", {"position_id": named}),
+            ("close_by", {"position_id_a": named, "position_id_b": short}),
+            ("close_by", {"position_id_a": long_, "position_id_b": named}),
+            ("merge_positions", {"source_position_id": named, "target_position_id": long_}),
+            ("merge_positions", {"source_position_id": long_, "target_position_id": named}),
+            ("position_change", {"position_id": named, "comment": "x"}),
+        ]
+
+    before = await counts(world)
+    for named, status, code in ((missing, 404, "position_not_found"),
+                                (closed, 422, "invalid_position_id")):
+        for command, payload in payloads(named):
+            body = {"account_id": acct, "command": command, "payload": payload}
+            response = await post(client, world.trader_key, body)
+            assert response.status_code == status, (command, payload, response.text)
+            error = response.json()["error"]
+            assert error["code"] == code, (command, error)
+            if named == closed:
+                assert error["message"] == f"position {closed} is closed", error
+                assert error["details"]["state"] == "closed", error
+    assert await counts(world) == before

@@ -13,12 +13,12 @@ from apps.api.body import parse_body
 from apps.api.deps import PrincipalDep, StoreDep, client_address
 from apps.oms.security.principal import Principal
 from apps.oms.service import risk_actions
-from apps.oms.service.request_model import RequestModel
+from apps.oms.service.request_model import MandatoryComment, RequestModel
 from apps.oms.store.audit import Actor
 
 router = APIRouter(tags=["risk"])
 AccountId = Annotated[int, Path(ge=1, le=2**62)]
-Comment = Annotated[str, Field(min_length=1, max_length=1000)]
+Comment = MandatoryComment
 
 
 class AllowNewIn(RequestModel):

@@ -14,7 +14,7 @@ from apps.oms.domain import risk
 from apps.oms.errors import ValidationFailed
 from apps.oms.service import strategies as service
 from apps.oms.service.command_models import PositiveDecimal
-from apps.oms.service.request_model import RequestModel
+from apps.oms.service.request_model import MandatoryComment, RequestModel
 from apps.oms.store.audit import Actor
 
 router = APIRouter(tags=["strategies and risk"])
@@ -30,7 +30,7 @@ class StrategyCreate(RequestModel):
 
 class LimitsIn(RequestModel):
     strategy_id: Annotated[int, Field(ge=0)] = 0
-    comment: Annotated[str, Field(min_length=1, max_length=1000)]
+    comment: MandatoryComment
     max_open_positions: Annotated[int, Field(ge=0)] | None = None
     max_open_positions_per_symbol: Annotated[int, Field(ge=0)] | None = None
     max_order_qty: PositiveDecimal | None = None

@@ -3,7 +3,8 @@
 DomainError(code)
 ├── InvalidQty                 invalid_qty
 ├── InvalidPrice               invalid_price (off the tick, not positive)
-├── InvalidPositionId          invalid_position_id
+├── InvalidPositionId          invalid_position_id (a position that is not open, or two that do not go together)
+├── PositionNotFound           position_not_found (no such position on the account)
 ├── InvalidStrategyId          invalid_strategy_id
 ├── PositionCloseInProgress    position_close_in_progress
 ├── RiskBlocked                risk_blocked (rule, scope)
@@ -11,6 +12,8 @@ DomainError(code)
 ├── UnsupportedMarket          unsupported_market
 ├── InsufficientFunds          insufficient_funds (a strategy's allocation: rule, currency, needed, free)
 ├── InvalidTargets             validation_error
+├── OrderFieldConflict         validation_error (field: fields that cannot go together)
+├── NotSupported               not_supported (field, venue: the venue would not execute it)
 └── BookError                  internal_error (a deal that does not fit its position)
 """
 
@@ -40,6 +43,10 @@ class InvalidPositionId(DomainError):
     code = "invalid_position_id"
 
 
+class PositionNotFound(DomainError):
+    code = "position_not_found"
+
+
 class InvalidStrategyId(DomainError):
     code = "invalid_strategy_id"
 
@@ -58,6 +65,23 @@ class UnsupportedMarket(DomainError):
 
 class InvalidTargets(DomainError):
     code = "validation_error"
+
+
+class OrderFieldConflict(DomainError):
+    code = "validation_error"
+
+    def __init__(self, message: str, field: str) -> None:
+        super().__init__(message, field=field)
+
+
+class NotSupported(DomainError):
+    """A field of an order the account's venue would not execute (`domain/order_features.py`):
+    refused rather than stored and dropped."""
+
+    code = "not_supported"
+
+    def __init__(self, message: str, field: str, venue: str) -> None:
+        super().__init__(message, field=field, venue=venue)
 
 
 class BookError(DomainError):

@@ -16,7 +16,7 @@ from apps.oms.domain.enums import OrderStatus
 from apps.oms.domain.errors import InvalidOrderState, InvalidPositionId, InvalidQty
 from apps.oms.domain.targets import UNSET, change_targets
 from apps.oms.errors import NotFound, ValidationFailed
-from apps.oms.service.accept_orders import visible_position
+from apps.oms.service.accept_orders import open_position
 from apps.oms.service.acceptance import Accepted, Ctx
 from apps.oms.service.command_models import (
     CancelAllOrders,
@@ -170,9 +170,9 @@ async def accept_close_by(ctx: Ctx) -> Accepted:
     p = cast(CloseBy, ctx.payload)
     if p.position_id_a == p.position_id_b:
         raise InvalidPositionId("close_by needs two different positions")
-    a = await visible_position(ctx, p.position_id_a)
-    b = await visible_position(ctx, p.position_id_b)
-    if not (a.is_open and b.is_open) or a.symbol != b.symbol or a.side is b.side:
+    a = await open_position(ctx, p.position_id_a)
+    b = await open_position(ctx, p.position_id_b)
+    if a.symbol != b.symbol or a.side is b.side:
         raise InvalidPositionId("close_by needs two open positions of one symbol on opposite sides")
     if p.qty is not None and p.qty > min(a.available_qty, b.available_qty):
         raise InvalidQty("qty exceeds what both positions hold unreserved")
@@ -186,13 +186,9 @@ async def accept_merge_positions(ctx: Ctx) -> Accepted:
     p = cast(MergePositions, ctx.payload)
     if p.source_position_id == p.target_position_id:
         raise InvalidPositionId("merge needs two different positions")
-    source = await visible_position(ctx, p.source_position_id)
-    target = await visible_position(ctx, p.target_position_id)
-    if (
-        not (source.is_open and target.is_open)
-        or source.symbol != target.symbol
-        or source.side is not target.side
-    ):
+    source = await open_position(ctx, p.source_position_id)
+    target = await open_position(ctx, p.target_position_id)
+    if source.symbol != target.symbol or source.side is not target.side:
         raise InvalidPositionId("merge needs two open positions of one symbol on the same side")
     if p.stop_mode == "set" and p.oms_stop_loss is None and p.oms_stop_gain is None:
         raise ValidationFailed("stop_mode=set needs oms_stop_loss and/or oms_stop_gain")
@@ -204,9 +200,7 @@ async def accept_position_change(ctx: Ctx) -> Accepted:
     p = cast(PositionChange, ctx.payload)
     if not (p.model_fields_set - {"position_id"}):
         raise ValidationFailed("give at least one of oms_stop_loss, oms_stop_gain, comment")
-    position = await visible_position(ctx, p.position_id)
-    if not position.is_open:
-        raise InvalidPositionId(f"position {p.position_id} is {position.state}")
+    position = await open_position(ctx, p.position_id)
     given = p.model_fields_set
     change_targets(  # stop below / target above the reference price (mirrored for a short)
         position,

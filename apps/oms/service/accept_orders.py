@@ -14,14 +14,22 @@ from apps.oms.domain.access import Role
 from apps.oms.domain.book import AccountBook, Instrument, OrderRef
 from apps.oms.domain.closing import check_reduce_only, plan_close, reserve_close, validate_reduce
 from apps.oms.domain.enums import PositionMode, Side
-from apps.oms.domain.errors import InvalidPrice, InvalidQty, InvalidStrategyId, UnsupportedMarket
+from apps.oms.domain.errors import (
+    InvalidPositionId,
+    InvalidPrice,
+    InvalidQty,
+    InvalidStrategyId,
+    UnsupportedMarket,
+)
 from apps.oms.domain.fills import consults_open_positions, preview_target
+from apps.oms.domain.order_features import OrderAsk, check_honoured
 from apps.oms.domain.paper.errors import PaperError
 from apps.oms.domain.paper.markets import check_price, check_qty
 from apps.oms.domain.positions import Position
 from apps.oms.domain.risk import OrderIntent, check_order
 from apps.oms.domain.targets import validate_targets
 from apps.oms.errors import NotFound
+from apps.oms.exchange.order_features import order_features
 from apps.oms.exchange.profiles import profile
 from apps.oms.service.acceptance import (
     Accepted,
@@ -64,6 +72,30 @@ def instrument_for(
     return Instrument(symbol, contract_size=market.contract_size, spot=not market.is_swap)
 
 
+def check_venue_executes(exchange_id: str, symbol: str, payload: SendOrder | ClosePosition
+                         ) -> None:
+    """Refuse an order with a field the account's venue would not execute (422
+    `not_supported`): a field the gateway accepts is a promise, never stored and dropped."""
+    features = order_features(exchange_id, symbol)
+    if features is None:
+        return
+    fields = frozenset(type(payload).model_fields)
+    if isinstance(payload, SendOrder):
+        ask = OrderAsk(
+            payload.order_type, payload.time_in_force, payload.post_only,
+            trigger_price=payload.trigger_price is not None,
+            stop_price=payload.stop_price is not None,
+            take_profit_price=payload.take_profit_price is not None,
+            trailing_amount=payload.trailing_amount is not None,
+            trailing_percent=payload.trailing_percent is not None,
+            params=frozenset(payload.params), fields=fields,
+        )
+    else:
+        ask = OrderAsk(payload.order_type, payload.time_in_force, payload.post_only,
+                       params=frozenset(payload.params), fields=fields)
+    check_honoured(ask, features)
+
+
 async def strategy_allows_new(ctx: Ctx, strategy_id: int) -> bool:
     """Visible to the key, active and linked to the account; returns its allow_new_positions."""
     ctx.check_strategy_visible(strategy_id)
@@ -86,6 +118,18 @@ async def visible_position(ctx: Ctx, position_id: int, *, lock: bool = False) ->
     ):
         raise NotFound(f"position {position_id} not found", code="position_not_found")
     return position_store.position_from_row(row)
+
+
+async def open_position(ctx: Ctx, position_id: int, *, lock: bool = False) -> Position:
+    """A position a command acts on: one vocabulary for every command. An id the key cannot see
+    is 404 `position_not_found`; a position that is no longer open is 422
+    `invalid_position_id` with its state (as an order that is no longer open is
+    `invalid_order_state`)."""
+    position = await visible_position(ctx, position_id, lock=lock)
+    if not position.is_open:
+        raise InvalidPositionId(f"position {position_id} is {position.state}",
+                                position_id=str(position_id), state=str(position.state))
+    return position
 
 
 async def load_book(ctx: Ctx, symbol: str, position_id: int, *, all_open: bool = False
@@ -147,6 +191,7 @@ async def _record_order(
 async def accept_send_order(ctx: Ctx) -> Accepted:
     p = cast(SendOrder, ctx.payload)
     require_price_for_limit(p.order_type, p.price)
+    check_venue_executes(ctx.account.exchange_id, p.symbol, p)
     side = Side(p.side)
     instrument = instrument_for(ctx.account.exchange_id, p.symbol, p.qty, p.price)
     instrument.check_supported()
@@ -232,9 +277,10 @@ async def accept_send_order(ctx: Ctx) -> Accepted:
 async def accept_close_position(ctx: Ctx) -> Accepted:
     p = cast(ClosePosition, ctx.payload)
     require_price_for_limit(p.order_type, p.price)
-    position = await visible_position(ctx, p.position_id, lock=True)
+    position = await open_position(ctx, p.position_id, lock=True)
     plan = plan_close(position, p.qty, p.strategy_id, PositionMode(ctx.account.position_mode))
     ctx.check_strategy_visible(plan.strategy_id)
+    check_venue_executes(ctx.account.exchange_id, plan.symbol, p)
     instrument_for(ctx.account.exchange_id, position.symbol, plan.qty, p.price)
     fields = {
         "symbol": plan.symbol, "side": plan.side.value, "order_type": p.order_type, "qty": plan.qty,

@@ -34,6 +34,8 @@ DOMAIN_STATUS = {
     "invalid_qty": 422,
     "invalid_price": 422,
     "invalid_position_id": 422,
+    "position_not_found": 404,
+    "not_supported": 422,
     "invalid_strategy_id": 422,
     "unsupported_market": 422,
     "validation_error": 422,

@@ -13,6 +13,7 @@ from apps.oms.domain.access import Action, Role
 from apps.oms.domain.money import to_plain
 from apps.oms.errors import Conflict, NotFound, PermissionDenied, ValidationFailed
 from apps.oms.security.principal import Principal
+from apps.oms.service.request_model import mandatory_comment
 from apps.oms.store import allocations as allocation_store
 from apps.oms.store import audit
 from apps.oms.store import strategies as strategy_store
@@ -86,6 +87,7 @@ async def set_allocation(
     comment: str,
 ) -> dict[str, Any]:
     require_allocator(principal, account_id)
+    comment = mandatory_comment(comment)
     if not CURRENCY.match(currency) or amount < 0:
         raise ValidationFailed(
             "an allocation is a non-negative amount in a currency code such as USDT",
@@ -141,6 +143,7 @@ async def clear_allocation(
 ) -> dict[str, Any]:
     """Remove the allocation: the strategy is no longer funds-checked. 404 when there is none."""
     require_allocator(principal, account_id)
+    comment = mandatory_comment(comment)
     async with store.transaction() as conn:
         before = (
             await allocation_store.allocations_of(conn, account_id, lock_strategy=strategy_id)

@@ -12,8 +12,9 @@ from typing import Any
 
 from apps.oms.clock import utcnow
 from apps.oms.config import Settings
+from apps.oms.domain.order_features import FIELD_PARAMS
 from apps.oms.errors import NotFound, OmsError
-from apps.oms.exchange.ccxt.error_mapping import CODE_STATUS
+from apps.oms.exchange.ccxt.error_mapping import status_of
 from apps.oms.exchange.ccxt.functions import FunctionClass, FunctionSpec
 from apps.oms.security.principal import Principal
 from apps.oms.service.submit import EXECUTION_STATUS, submit
@@ -37,14 +38,16 @@ async def place_order(
 ) -> Any:
     """A create-order call as an OMS order; returns the venue's CCXT order structure."""
     params = dict(order["params"] or {})
-    client_order_id = params.pop("clientOrderId", None)
     payload: dict[str, Any] = {
         "symbol": order["symbol"], "side": order["side"], "order_type": order["type"],
-        "qty": order["amount"], "price": order["price"], "params": params,
+        "qty": order["amount"], "price": order["price"],
         "reason": "ccxt", "strategy_id": 0,
     }
-    if client_order_id is not None:
-        payload["client_order_id"] = client_order_id
+    for key, field in FIELD_PARAMS.items():  # CCXT's spelling of a command field: the field
+        value = params.pop(key, None)
+        if value is not None:
+            payload[field] = value
+    payload["params"] = params
     body = {"account_id": account_id, "command": "send_order", "payload": payload}
     try:
         _status, content = await submit(store, settings, principal, body, wait=True)
@@ -115,7 +118,7 @@ async def wait_result(store: Store, command_id: int, seconds: float) -> Any:
             return result.get("result")
         if row.status in ("failed", "canceled"):
             code = row.error_code or "exchange_error"
-            status = CODE_STATUS.get(code) or EXECUTION_STATUS.get(code, 502)
+            status = status_of(result.get("ccxt_error")) or EXECUTION_STATUS.get(code, 502)
             raise OmsError(row.error_message or code, code=code, status=status,
                            details={"ccxt_error": result.get("ccxt_error"),
                                     "command_id": command_id})

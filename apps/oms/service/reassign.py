@@ -96,9 +96,13 @@ async def _target_strategy(
     target_position = None
     if body.get("target_position_id"):
         target_position = await get_position(conn, int(body["target_position_id"]))
+        visible = principal.visible_account_ids()
         if target_position is None or (
-            accounts and accounts != [int(target_position["account_id"])]
+            visible is not None and int(target_position["account_id"]) not in visible
         ):
+            raise NotFound(f"position {body['target_position_id']} not found",
+                           code="position_not_found")
+        if accounts and accounts != [int(target_position["account_id"])]:
             raise ValidationFailed("the target position must be on the orders' account",
                                    code="invalid_position_id")  # fmt: skip
     target = body.get("target_strategy_id")

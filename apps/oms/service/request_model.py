@@ -8,7 +8,11 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Any
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Strict
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, Strict
+
+from apps.oms.errors import ValidationFailed
+
+COMMENT_REQUIRED = "comment is mandatory: say why (it is kept in the audit log)"
 
 
 class RequestModel(BaseModel):
@@ -23,3 +27,22 @@ def _iso_text(value: Any) -> Any:
 
 #: a date-time given as ISO 8601 text (strict models would take only `datetime` objects)
 IsoDatetime = Annotated[datetime, BeforeValidator(_iso_text), Strict(False)]
+
+
+def mandatory_comment(text: str) -> str:
+    """The comment of an audited change (risk actions, limits, allocations), stripped; a blank
+    one is refused (422 `validation_error`), whoever calls: the API's bodies, the CLI."""
+    stripped = text.strip()
+    if not stripped:
+        raise ValidationFailed(COMMENT_REQUIRED, details={"field": "comment"})
+    return stripped
+
+
+def _comment_text(value: str) -> str:
+    if not value.strip():
+        raise ValueError(COMMENT_REQUIRED)
+    return value.strip()
+
+
+#: the one type of every body field whose comment is mandatory
+MandatoryComment = Annotated[str, Field(max_length=1000), AfterValidator(_comment_text)]

@@ -17,8 +17,9 @@ from typing import Any, Literal
 
 from apps.oms.clock import iso_z, utcnow
 from apps.oms.domain.access import Action
-from apps.oms.errors import NotFound, ValidationFailed
+from apps.oms.errors import NotFound
 from apps.oms.security.principal import Principal
+from apps.oms.service.request_model import mandatory_comment
 from apps.oms.store import audit, outbox
 from apps.oms.store import risk as risk_store
 from apps.oms.store.audit import Actor
@@ -26,13 +27,6 @@ from apps.oms.store.boundary import Connection
 from apps.oms.store.store import Store
 
 AccountStatus = Literal["active", "blocked"]
-
-
-def _comment(comment: str) -> str:
-    text = comment.strip()
-    if not text:
-        raise ValidationFailed("comment is mandatory for risk actions", details={"field": "comment"})
-    return text
 
 
 async def _locked_account(conn: Connection, account_id: int) -> dict[str, Any]:
@@ -119,7 +113,7 @@ async def _switch(
     if strategy_id is not None and flags is not None and not flags.sees_strategy(strategy_id):
         raise NotFound(f"strategy {strategy_id} not found on account {account_id}",
                        code="invalid_strategy_id")  # fmt: skip
-    text = _comment(comment)
+    text = mandatory_comment(comment)
     target: dict[str, Any] = {} if strategy_id is None else {"strategy_id": strategy_id}
     async with store.transaction() as conn:
         row = await _locked_account(conn, account_id)

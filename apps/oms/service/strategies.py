@@ -11,6 +11,7 @@ from apps.oms.domain.access import Action
 from apps.oms.domain.risk import RiskLimits
 from apps.oms.errors import Conflict, NotFound, ValidationFailed
 from apps.oms.security.principal import Principal
+from apps.oms.service.request_model import mandatory_comment
 from apps.oms.service.views import wire_value
 from apps.oms.store import audit
 from apps.oms.store import risk as risk_store
@@ -127,6 +128,7 @@ async def put_limits(
     comment: str,
 ) -> dict[str, Any]:
     principal.require(Action.RISK_LIMITS, account_id)
+    comment = mandatory_comment(comment)
     async with store.transaction() as conn:
         before = (await risk_store.get_limits(conn, account_id)).get(strategy_id)
         try:

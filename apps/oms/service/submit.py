@@ -83,11 +83,16 @@ class Item:
         return body
 
 
-def _validation_item(index: int, exc: ValidationError, prefix: tuple[str, ...] = ()) -> Item:
+def _validation_item(
+    index: int, exc: ValidationError, at: str, prefix: tuple[str, ...] = ()
+) -> Item:
+    """A 422 item whose message says where in the body: `body[1].payload.qty: …` for an item of
+    a list, `payload.qty: …` (or `body: …`) for a single command."""
     errors = [
         {"loc": [*prefix, *e["loc"]], "msg": e["msg"], "type": e["type"]} for e in exc.errors()
     ]
-    where = ".".join(str(p) for p in errors[0]["loc"]) if errors else ""
+    where = ".".join([at] * bool(at) + [str(p) for p in errors[0]["loc"]]) if errors else at
+    where = where or "body"
     error = {
         "code": "validation_error",
         "message": f"{where}: {errors[0]['msg']}" if errors else "invalid",
@@ -96,15 +101,16 @@ def _validation_item(index: int, exc: ValidationError, prefix: tuple[str, ...] =
     return Item(index, False, None, None, None, error, 422)
 
 
-def _parse(index: int, raw: Any) -> tuple[CommandEnvelope, Payload] | Item:
+def _parse(index: int, raw: Any, at: str = "") -> tuple[CommandEnvelope, Payload] | Item:
+    """The envelope and payload of one command; `at` names it in messages (`body[3]`)."""
     try:
         envelope = CommandEnvelope.model_validate(raw)
     except ValidationError as exc:
-        return _validation_item(index, exc)
+        return _validation_item(index, exc, at)
     try:
         payload = parse_payload(envelope.command, envelope.payload)
     except ValidationError as exc:
-        return _validation_item(index, exc, ("payload",))
+        return _validation_item(index, exc, at, ("payload",))
     return envelope, payload
 
 
@@ -139,8 +145,8 @@ async def _alone(
     return _accepted(index, envelope, accepted)
 
 
-async def _one(store: Store, principal: Principal, index: int, raw: Any) -> Item:
-    parsed = _parse(index, raw)
+async def _one(store: Store, principal: Principal, index: int, raw: Any, at: str) -> Item:
+    parsed = _parse(index, raw, at)
     if isinstance(parsed, Item):
         return parsed
     return await _alone(store, principal, index, *parsed)
@@ -154,7 +160,7 @@ async def _batch(store: Store, principal: Principal, raw_items: list[Any]) -> li
     A command that lost an idempotency key to a concurrent duplicate is accepted again after
     the batch, in a transaction of its own, which finds that duplicate and answers with its
     result."""
-    parsed = [_parse(i, raw) for i, raw in enumerate(raw_items)]
+    parsed = [_parse(i, raw, f"body[{i}]") for i, raw in enumerate(raw_items)]
     try:
         return await _in_one_transaction(store, principal, parsed)
     except (OperationalError, HeldKeyLost) as exc:
@@ -263,7 +269,8 @@ async def submit(
     if not raw_items or len(raw_items) > MAX_BATCH:
         raise ValidationFailed(f"send one command or a list of 1..{MAX_BATCH}")
     if len(raw_items) == 1:
-        items = [await _one(store, principal, 0, raw_items[0])]
+        at = "body[0]" if isinstance(body, list) else ""
+        items = [await _one(store, principal, 0, raw_items[0], at)]
     else:
         items = await _batch(store, principal, raw_items)
     store.note_accepted({i.account_id for i in items if i.account_id is not None})

@@ -110,6 +110,8 @@ async def test_isolated_margin_through_the_gateway(stack: Stack) -> None:
     assert again["marginMode"] == "isolated"  # what freqtrade sends before every entry
     change = await call(stack, key, account_id, "set_margin_mode", "cross", SWAP)
     assert ccxt_error(change) == "BadRequest", change.text
+    assert change.status_code == 422, change.text  # a refused request, not a venue failure
+    assert change.json()["error"]["code"] == "exchange_error"
     assert "position is open" in change.json()["error"]["message"]
     closed = ok(await call(stack, key, account_id, "create_order", SWAP, "market", "sell", "2"))
     assert closed["status"] == "closed", closed

@@ -22,8 +22,22 @@ _MAP: tuple[tuple[str, int, str], ...] = (
     ("ExchangeError", 502, "exchange_error"),
     ("BaseError", 502, "exchange_error"),
 )
-# the same, by error code, for results recorded by the worker
-CODE_STATUS = {code: status for _name, status, code in _MAP}
+
+
+def status_of(ccxt_error: str | None) -> int | None:
+    """The HTTP status of a CCXT class name recorded by the worker (`result.ccxt_error`): one
+    code (`exchange_error`) is a 422 refusal for `BadRequest` and a 502 for a venue failure, so
+    the class decides, not the code. None for a name that is no CCXT class."""
+    from apps.oms.exchange.ccxt_errors import errors as ccxt
+
+    klass = getattr(ccxt, ccxt_error or "", None)
+    if not isinstance(klass, type):
+        return None
+    for class_name, status, _code in _MAP:
+        base = getattr(ccxt, class_name, None)
+        if base is not None and issubclass(klass, base):
+            return status
+    return None
 
 
 def to_oms_error(exc: BaseException) -> OmsError:

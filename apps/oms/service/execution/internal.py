@@ -10,7 +10,7 @@ from decimal import Decimal
 from typing import Any
 
 from apps.oms.domain.closing import InternalResult, StopMode, close_by, merge_positions
-from apps.oms.domain.errors import DomainError, InvalidPositionId
+from apps.oms.domain.errors import DomainError, PositionNotFound
 from apps.oms.domain.positions import Position
 from apps.oms.domain.targets import UNSET, change_targets
 from apps.oms.service.execution.booking import emit_position
@@ -30,7 +30,7 @@ def _dec(value: Any) -> Decimal | None:
 async def _position(rec: Recorder, position_id: int) -> Position:
     row = await get_position(rec.conn, int(position_id), for_update=True)
     if row is None or int(row["account_id"]) != rec.rt.account_id:
-        raise InvalidPositionId(f"position {position_id} not found on this account")
+        raise PositionNotFound(f"position {position_id} not found on this account")
     return position_from_row(row)
 
 

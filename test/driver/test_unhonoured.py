@@ -1,0 +1,59 @@
+"""Every order parameter of the driver reaches a field that is executed, or is refused with
+CCXT's `NotSupported`: a trailing stop never goes out as a plain order, an edit never drops
+what it was asked to change (through the real app and worker, on the paper venue)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import ccxt
+import pytest
+
+from apps.oms.domain.order_features import FIELD_PARAMS, UNBOOKED_PARAMS
+from apps.oms.service.field_use import FIELD_USE, Use
+from ccxt_driver import OmsCcxtExchange
+from ccxt_driver.plans import ORDER_FIELDS
+from test.driver.conftest import SYMBOL
+
+pytestmark = pytest.mark.mysql
+
+def test_refused_driver_params_raise_not_supported(ex: OmsCcxtExchange) -> None:
+    refused = [name for name, field in ORDER_FIELDS.items()
+               if FIELD_USE["send_order"][field] is Use.REFUSED]
+    assert {"trailingPercent", "trailingAmount"} <= set(refused)
+    for name in refused:
+        with pytest.raises(ccxt.NotSupported) as caught:
+            ex.create_order(SYMBOL, "market", "sell", 0.1, None,
+                            {name: "1", "reduceOnly": True})
+        assert "trailing" in str(caught.value), name
+    assert ex.fetch_open_orders(SYMBOL) == []
+
+def test_unified_params_the_books_cannot_follow_raise_not_supported(ex: OmsCcxtExchange) -> None:
+    for name in sorted(UNBOOKED_PARAMS):
+        value: Any = {"triggerPrice": "80"} if name in ("stopLoss", "takeProfit") else "80"
+        with pytest.raises(ccxt.NotSupported):
+            ex.create_order(SYMBOL, "limit", "buy", 0.1, 90, {name: value})
+    with pytest.raises(ccxt.NotSupported):  # the paper venue reads no such param
+        ex.create_order(SYMBOL, "limit", "buy", 0.1, 90, {"icebergAmount": "0.05"})
+    with pytest.raises(ccxt.NotSupported):  # a type the paper venue does not execute
+        ex.create_order(SYMBOL, "stop_loss_limit", "sell", 0.1, 90, {"stopPrice": "91"})
+    assert ex.fetch_open_orders(SYMBOL) == []
+
+def test_every_ccxt_spelling_the_driver_maps_is_mapped_the_same_on_ccxt() -> None:
+    for name, field in ORDER_FIELDS.items():
+        if name != field and FIELD_USE["send_order"][field] is not Use.BOOKS:
+            assert FIELD_PARAMS[name] == field
+
+def test_edit_order_refuses_what_it_cannot_change(ex: OmsCcxtExchange) -> None:
+    order = ex.create_order(SYMBOL, "limit", "buy", 0.5, 90)
+    with pytest.raises(ccxt.NotSupported, match="params"):
+        ex.edit_order(order["id"], SYMBOL, "limit", "buy", 0.5, 91, {"triggerPrice": 95})
+    with pytest.raises(ccxt.NotSupported, match="type or side"):
+        ex.edit_order(order["id"], SYMBOL, "limit", "sell", 0.5, 91)
+    with pytest.raises(ccxt.NotSupported, match="type or side"):
+        ex.edit_order(order["id"], SYMBOL, "market", "buy", 0.5)
+    unchanged = ex.fetch_order(order["id"])
+    assert (unchanged["price"], unchanged["side"]) == (90.0, "buy")
+    edited = ex.edit_order(order["id"], SYMBOL, "limit", "buy", 0.5, 91)
+    assert edited["price"] == 91.0
+    ex.cancel_order(order["id"])

@@ -1,0 +1,218 @@
+"""Every field of every command payload, and every order parameter of the driver, is executed by
+someone or refused: the walk behind `service/field_use.py` (a field the gateway accepts is a
+promise, never stored and dropped)."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from typing import Any
+
+import pytest
+
+from apps.oms.domain.errors import NotSupported, OrderFieldConflict
+from apps.oms.domain.order_features import (
+    FIELD_PARAMS,
+    UNBOOKED_PARAMS,
+    OrderAsk,
+    OrderFeatures,
+    check_honoured,
+)
+from apps.oms.domain.paper.state import OrderRequest
+from apps.oms.exchange.order_features import PAPER, UNIFIED_PARAMS, order_features
+from apps.oms.exchange.paper.requests import order_request
+from apps.oms.service.accept_orders import check_venue_executes
+from apps.oms.service.command_models import PAYLOAD_MODELS, ClosePosition, SendOrder
+from apps.oms.service.execution.send import venue_params
+from apps.oms.service.field_use import FIELD_USE, Use
+from ccxt_driver.plans import ORDER_FIELDS
+
+CCXT_VENUES = [
+    ("ccxt.binance", "BTC/USDT"), ("ccxt.binanceusdm", "BTC/USDT:USDT"),
+    ("ccxt.bybit", "BTC/USDT:USDT"), ("ccxt.okx", "BTC/USDT:USDT"), ("ccxt.okx", "BTC/USDT"),
+    ("ccxtpro.binance", "BTC/USDT:USDT"), ("ccxt.kraken", "BTC/USD"),
+]  # fmt: skip
+#: a sample value of each venue field, and what the paper venue's request must show for it
+SAMPLES: dict[str, tuple[Any, Any]] = {
+    "symbol": ("ETH/USDT", lambda r: r.symbol == "ETH/USDT"),
+    "side": ("sell", lambda r: r.side == "sell"),
+    "order_type": ("limit", lambda r: r.type == "limit"),
+    "qty": (Decimal("0.5"), lambda r: r.qty == Decimal("0.5")),
+    "price": (Decimal(30000), lambda r: r.price == Decimal(30000)),
+    "client_order_id": ("abc123", lambda r: r.client_order_id == "abc123"),
+    "post_only": (True, lambda r: r.post_only),
+    "time_in_force": ("IOC", lambda r: r.time_in_force == "IOC"),
+    "trigger_price": (Decimal(31000), lambda r: (r.trigger_price, r.trigger_kind)
+                      == (Decimal(31000), "trigger")),
+    "stop_price": (Decimal(29000), lambda r: (r.trigger_price, r.trigger_kind)
+                   == (Decimal(29000), "trigger")),
+    "take_profit_price": (Decimal(33000), lambda r: (r.trigger_price, r.trigger_kind)
+                          == (Decimal(33000), "take_profit")),
+    "params": ({"stopLossPrice": "28000"}, lambda r: (r.trigger_price, r.trigger_kind)
+               == (Decimal(28000), "stop_loss")),
+}  # fmt: skip
+
+
+def row(**fields: Any) -> dict[str, Any]:
+    base = {"symbol": "BTC/USDT", "side": "buy", "order_type": "limit", "qty": Decimal("0.1"),
+            "price": Decimal(30000), "client_order_id": "o1", "params": {}, "post_only": False,
+            "time_in_force": None, "trigger_price": None, "stop_price": None,
+            "take_profit_price": None}
+    return {**base, **fields}
+
+
+def paper_request(r: dict[str, Any]) -> OrderRequest:
+    """What the paper venue makes of an order row: the worker's own call arguments."""
+    return order_request(r["symbol"], r["order_type"], r["side"], r["qty"], r["price"],
+                         venue_params(r))  # type: ignore[arg-type]
+
+
+def test_every_field_of_every_command_has_a_use() -> None:
+    assert set(FIELD_USE) == set(PAYLOAD_MODELS)
+    for command, model in PAYLOAD_MODELS.items():
+        assert set(model.model_fields) == set(FIELD_USE[command]), command
+
+
+def test_every_venue_field_of_an_order_reaches_the_paper_venue() -> None:
+    venue_fields = {f for f, use in FIELD_USE["send_order"].items() if use is Use.VENUE}
+    assert venue_fields == set(SAMPLES)
+    for name, (value, shows) in SAMPLES.items():
+        request = paper_request(row(**{name: value}))
+        assert shows(request), (name, request)
+        check_honoured(OrderAsk(
+            "limit", post_only=name == "post_only",
+            time_in_force=value if name == "time_in_force" else None,
+            trigger_price=name == "trigger_price", stop_price=name == "stop_price",
+            take_profit_price=name == "take_profit_price",
+            params=frozenset(value) if name == "params" else frozenset()), PAPER)
+
+
+def test_close_position_venue_fields_are_fields_of_send_order() -> None:
+    """A close is placed by the same venue call: its venue fields are a subset of a send's."""
+    close = {f for f, use in FIELD_USE["close_position"].items() if use is Use.VENUE}
+    assert close <= {f for f, use in FIELD_USE["send_order"].items() if use is Use.VENUE}
+
+
+def test_venue_fields_go_to_ccxt_under_its_unified_names() -> None:
+    r = row(post_only=True, time_in_force="GTC", trigger_price=Decimal(1),
+            stop_price=Decimal(2), take_profit_price=Decimal(3))
+    assert set(venue_params(r)) == {"clientOrderId", "postOnly", "timeInForce", "triggerPrice",
+                                    "stopPrice", "takeProfitPrice"}
+
+
+@pytest.mark.parametrize(("exchange_id", "symbol"), [("paper", "BTC/USDT"), *CCXT_VENUES])
+@pytest.mark.parametrize("name", [f for f, u in FIELD_USE["send_order"].items()
+                                  if u is Use.REFUSED])
+def test_refused_fields_are_refused_on_every_venue(exchange_id: str, symbol: str, name: str
+                                                   ) -> None:
+    payload = SendOrder.model_validate({"symbol": symbol, "side": "sell", "qty": "1",
+                                        "reduce_only": True, name: "1"})
+    with pytest.raises(NotSupported) as caught:
+        check_venue_executes(exchange_id, symbol, payload)
+    assert caught.value.details["field"] == name
+
+
+def test_every_driver_order_parameter_lands_on_a_field_with_a_use() -> None:
+    for ccxt_name, field in ORDER_FIELDS.items():
+        assert field in FIELD_USE["send_order"], ccxt_name
+    # CCXT's spelling of a venue or refused field means that field on /ccxt too
+    for ccxt_name, field in ORDER_FIELDS.items():
+        if ccxt_name != field and FIELD_USE["send_order"][field] is not Use.BOOKS:
+            assert FIELD_PARAMS.get(ccxt_name) == field, ccxt_name
+
+
+@pytest.mark.parametrize(("exchange_id", "symbol"), [("paper", "BTC/USDT"), *CCXT_VENUES])
+@pytest.mark.parametrize("key", sorted({*FIELD_PARAMS, *UNBOOKED_PARAMS, "strategy_id"}))
+def test_params_that_bypass_a_field_or_the_books_are_refused(exchange_id: str, symbol: str,
+                                                             key: str) -> None:
+    payload = SendOrder.model_validate({"symbol": symbol, "side": "buy", "qty": "1",
+                                        "params": {key: "1"}})
+    with pytest.raises(NotSupported) as caught:
+        check_venue_executes(exchange_id, symbol, payload)
+    assert caught.value.details["field"] == f"params.{key}"
+
+
+def test_the_paper_venue_refuses_params_it_does_not_read() -> None:
+    payload = SendOrder.model_validate({"symbol": "BTC/USDT", "side": "buy", "qty": "1",
+                                        "params": {"icebergAmount": "1"}})
+    with pytest.raises(NotSupported, match=r"does not read params\.icebergAmount"):
+        check_venue_executes("paper", "BTC/USDT", payload)
+
+
+def test_a_ccxt_exchange_takes_the_params_it_describes_and_passes_unknown_ones() -> None:
+    binance_spot = order_features("ccxt.binance", "BTC/USDT")
+    assert binance_spot is not None
+    check_honoured(OrderAsk("limit", params=frozenset({"icebergAmount", "newOrderRespType"})),
+                   binance_spot)
+    with pytest.raises(NotSupported, match="hedged false"):
+        check_honoured(OrderAsk("limit", params=frozenset({"hedged"})), binance_spot)
+    swap = order_features("ccxt.binance", "BTC/USDT:USDT")
+    assert swap is not None
+    assert swap.venue == "binance swap linear"
+    check_honoured(OrderAsk("limit", params=frozenset({"hedged"})), swap)
+
+
+def test_time_in_force_the_exchange_lacks_is_refused() -> None:
+    binance_spot = order_features("ccxt.binance", "BTC/USDT")
+    assert binance_spot is not None
+    assert "GTD" not in binance_spot.time_in_force  # CCXT: GTD false on binance spot
+    venue = OrderFeatures("x", None, frozenset({"GTC", "IOC"}), True, True, None, {})
+    with pytest.raises(NotSupported) as caught:
+        check_honoured(OrderAsk("limit", time_in_force="FOK"), venue)
+    assert caught.value.details == {"field": "time_in_force", "venue": "x"}
+    with pytest.raises(NotSupported) as caught:
+        check_honoured(OrderAsk("limit", post_only=True), venue)
+    assert caught.value.details["field"] == "post_only"
+
+
+def test_a_venue_without_triggers_refuses_them() -> None:
+    venue = OrderFeatures("x", None, frozenset({"GTC"}), False, False, None, {})
+    for name in ("trigger_price", "stop_price", "take_profit_price"):
+        with pytest.raises(NotSupported) as caught:
+            check_honoured(OrderAsk("limit", **{name: True}), venue)
+        assert caught.value.details["field"] == name
+
+
+@pytest.mark.parametrize("fields", [("trigger_price", "stop_price"),
+                                    ("trigger_price", "take_profit_price"),
+                                    ("stop_price", "take_profit_price")])
+def test_two_triggers_on_one_order_are_a_conflict(fields: tuple[str, str]) -> None:
+    with pytest.raises(OrderFieldConflict) as caught:
+        check_honoured(OrderAsk("limit", **dict.fromkeys(fields, True)), PAPER)
+    assert caught.value.code == "validation_error"
+    assert caught.value.details["field"] == fields[1]
+    with pytest.raises(OrderFieldConflict):
+        check_honoured(OrderAsk("limit", **{fields[0]: True},
+                                params=frozenset({"stopLossPrice"})), PAPER)
+
+
+@pytest.mark.parametrize("order_type", ["stop", "stop_market", "trailing_stop_market", "oco"])
+def test_the_paper_venue_refuses_order_types_it_does_not_execute(order_type: str) -> None:
+    with pytest.raises(NotSupported) as caught:
+        check_honoured(OrderAsk(order_type), PAPER)
+    assert caught.value.details == {"field": "order_type", "venue": "paper"}
+    binance = order_features("ccxt.binance", "BTC/USDT")
+    assert binance is not None
+    check_honoured(OrderAsk(order_type), binance)  # CCXT passes an exchange's own types on
+
+
+def test_a_command_field_given_as_a_param_is_refused() -> None:
+    payload = SendOrder.model_validate({"symbol": "BTC/USDT", "side": "buy", "qty": "1",
+                                        "params": {"strategy_id": 3}})
+    for exchange_id in ("paper", "ccxt.binance"):
+        with pytest.raises(NotSupported, match="field of the command"):
+            check_venue_executes(exchange_id, "BTC/USDT", payload)
+
+
+def test_unified_params_are_checked_against_ccxt_features() -> None:
+    assert set(UNIFIED_PARAMS).isdisjoint(FIELD_PARAMS)
+    assert set(UNIFIED_PARAMS).isdisjoint(UNBOOKED_PARAMS)
+
+
+def test_a_close_is_checked_as_a_send() -> None:
+    close = ClosePosition.model_validate({"position_id": 1, "order_type": "limit",
+                                          "price": "1", "params": {"reduceOnly": True}})
+    with pytest.raises(NotSupported) as caught:
+        check_venue_executes("paper", "BTC/USDT", close)
+    assert caught.value.details["field"] == "params.reduceOnly"
+    close = ClosePosition.model_validate({"position_id": 1, "time_in_force": "FOK"})
+    check_venue_executes("paper", "BTC/USDT", close)
