@@ -31,7 +31,7 @@ pytestmark = pytest.mark.mysql
 ROOT = Path(__file__).resolve().parents[2]
 CHROMIUM = os.environ.get("CHROMIUM", "/usr/bin/chromium")
 WAIT_MS = 60_000  # generous DOM deadlines: the machine is shared, nothing here measures speed
-__all__ = ["SYMBOL", "WAIT_MS", "Keys", "Shot", "grid_rows", "login"]
+__all__ = ["SYMBOL", "WAIT_MS", "Keys", "Shot", "cells", "close_all", "grid_rows", "login", "wait_cells"]
 Shot = Callable[[Page, str], None]
 
 
@@ -185,3 +185,39 @@ def api_rows(stack: Stack, path: str, account_id: int, fields: list[str]) -> lis
          for i in items),
         key=lambda r: int(r["id"]),
     )
+
+
+def cells(page: Page, testid: str, row_id: str, cols: list[str]) -> dict[str, str]:
+    """The texts of a row's cells (pinned parts included), as the grid shows them."""
+    out: dict[str, str] = page.evaluate(
+        """([testid, id, cols]) => {
+          const grid = document.querySelector(`[data-testid="${testid}"]`);
+          const out = {};
+          if (!grid) return out;
+          for (const row of grid.querySelectorAll(`.ag-row[row-id="${id}"]`)) {
+            for (const c of cols) {
+              const cell = row.querySelector(`[col-id="${c}"]`);
+              if (cell) out[c] = cell.textContent;
+            }
+          }
+          return out;
+        }""",
+        [testid, row_id, cols],
+    )
+    return out
+
+
+def wait_cells(page: Page, testid: str, row_id: str, want: dict[str, str], what: str) -> None:
+    """Polls the DOM until the row shows `want` (generous deadline: nothing here times speed)."""
+    for _ in range(WAIT_MS // 100):
+        if cells(page, testid, row_id, list(want)) == want:
+            return
+        page.wait_for_timeout(100)
+    raise AssertionError(f"{what}: row {row_id} shows {cells(page, testid, row_id, list(want))}, "
+                         f"not {want}")
+
+
+def close_all(keys: Keys) -> None:
+    keys.stack.cmd(keys.account_id, "cancel_all_orders")
+    for p in keys.stack.positions(keys.account_id):
+        keys.stack.cmd(keys.account_id, "close_position", position_id=p["id"])

@@ -14,7 +14,16 @@ import httpx
 import pytest
 from playwright.sync_api import Page, expect
 
-from test.console.conftest import SYMBOL, WAIT_MS, Keys, Shot, goto, login, wait_live
+from test.console.conftest import (
+    SYMBOL,
+    Keys,
+    Shot,
+    close_all,
+    goto,
+    login,
+    wait_cells,
+    wait_live,
+)
 
 pytestmark = [pytest.mark.mysql, pytest.mark.timeout(900)]
 LIVE = ["mark_price", "unrealized_pnl", "pnl_pct", "notional"]
@@ -27,36 +36,6 @@ def plain(d: Decimal) -> str:
     return "0" if text in ("-0", "") else text
 
 
-def cells(page: Page, testid: str, row_id: str, cols: list[str]) -> dict[str, str]:
-    """The texts of a row's cells (pinned parts included), as the grid shows them."""
-    out: dict[str, str] = page.evaluate(
-        """([testid, id, cols]) => {
-          const grid = document.querySelector(`[data-testid="${testid}"]`);
-          const out = {};
-          if (!grid) return out;
-          for (const row of grid.querySelectorAll(`.ag-row[row-id="${id}"]`)) {
-            for (const c of cols) {
-              const cell = row.querySelector(`[col-id="${c}"]`);
-              if (cell) out[c] = cell.textContent;
-            }
-          }
-          return out;
-        }""",
-        [testid, row_id, cols],
-    )
-    return out
-
-
-def wait_cells(page: Page, testid: str, row_id: str, want: dict[str, str], what: str) -> None:
-    """Polls the DOM until the row shows `want` (generous deadline: nothing here times speed)."""
-    for _ in range(WAIT_MS // 100):
-        if cells(page, testid, row_id, list(want)) == want:
-            return
-        page.wait_for_timeout(100)
-    raise AssertionError(f"{what}: row {row_id} shows {cells(page, testid, row_id, list(want))}, "
-                         f"not {want}")
-
-
 def portfolio(keys: Keys) -> dict[str, Any]:
     (item,) = keys.stack.get("/oms/portfolio", account_ids=keys.account_id)["items"]
     return dict(item)
@@ -67,12 +46,6 @@ def pct(position: dict[str, Any]) -> str:
         position["contract_size"])
     value = Decimal(position["unrealized_pnl"]) * 100 / cost
     return plain(value.quantize(Decimal("0.01"), rounding=ROUND_HALF_EVEN))
-
-
-def close_all(keys: Keys) -> None:
-    keys.stack.cmd(keys.account_id, "cancel_all_orders")
-    for p in keys.stack.positions(keys.account_id):
-        keys.stack.cmd(keys.account_id, "close_position", position_id=p["id"])
 
 
 def test_pnl_follows_the_market_with_no_click_and_equals_the_portfolio(

@@ -220,6 +220,7 @@ export const en = {
   f_timestamp: "Sent at",
   nav_terminal: "Terminal",
   order_ticket: "Order ticket",
+  ticket_choose_side: "Nothing was sent: press buy or sell to send the order.",
   quote: "Quote",
   bid: "Bid (best buyer)",
   ask: "Ask (best seller)",

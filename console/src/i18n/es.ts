@@ -222,6 +222,7 @@ export const es: Labels = {
   f_timestamp: "Enviado el",
   nav_terminal: "Terminal",
   order_ticket: "Boleta de orden",
+  ticket_choose_side: "No se envió nada: pulse compra o venta para enviar la orden.",
   quote: "Cotización",
   bid: "Compra (mejor oferta)",
   ask: "Venta (mejor oferta)",

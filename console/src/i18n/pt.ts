@@ -222,6 +222,7 @@ export const pt: Labels = {
   f_timestamp: "Enviado em",
   nav_terminal: "Terminal",
   order_ticket: "Boleta de ordem",
+  ticket_choose_side: "Nada foi enviado: clique em compra ou venda para enviar a ordem.",
   quote: "Cotação",
   bid: "Compra (melhor oferta)",
   ask: "Venda (melhor oferta)",

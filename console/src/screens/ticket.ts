@@ -1,7 +1,8 @@
 // The order ticket: account, symbol, quantity (with the market's step and minimum shown), type,
 // price, trigger, SL/TP, strategy; the live best bid, ask and spread beside it (a click on a
 // price puts it in the ticket); Buy and Sell send at once (`send_order`, waiting for it to
-// complete). Prefilled from a clicked row or chart price (`prefill`).
+// complete), and only they do: Enter in a field sends nothing (a key press never picks a side).
+// Prefilled from a clicked row or chart price (`prefill`).
 import { errorText, type Row } from "../api";
 import { submitCommand } from "../commands";
 import { fromUnits, isDecimal, onStep, ratio, subtract, toUnits } from "../decimal";
@@ -104,8 +105,9 @@ export function orderTicket(s: Session, defaultSymbol: string): Ticket {
   const triggerField = field(t("trigger_price"), trigger);
   const reduceField = field(t("reduce_only"), reduce);
   const msg = h("div", { class: "msg", "data-testid": "result-ticket", role: "status" });
-  const buy = h("button", { type: "submit", value: "buy", class: "buy", "data-testid": "ticket-buy" }, t("buy"));
-  const sell = h("button", { type: "submit", value: "sell", class: "sell", "data-testid": "ticket-sell" }, t("sell"));
+  // plain buttons, not submit buttons: a form's Enter "clicks" its first submit button
+  const buy = h("button", { type: "button", class: "buy", "data-testid": "ticket-buy" }, t("buy"));
+  const sell = h("button", { type: "button", class: "sell", "data-testid": "ticket-sell" }, t("sell"));
   let info: MarketInfo | undefined;
   let release: (() => void) | null = null;
   const targetListeners = new Set<(a: number, sy: string) => void>();
@@ -162,27 +164,36 @@ export function orderTicket(s: Session, defaultSymbol: string): Ticket {
   sym.addEventListener("change", () => void pickSymbol());
   type.addEventListener("change", showTypeFields);
 
+  const send = async (side: "buy" | "sell"): Promise<void> => {
+    if (!form.reportValidity()) return; // a quantity is required
+    const body: Row = { symbol: sym.value, side, order_type: type.value, qty: qty.value.trim() };
+    const optional: [string, HTMLInputElement | HTMLSelectElement, boolean][] = [
+      ["price", price, !priceField.hidden], ["trigger_price", trigger, !triggerField.hidden],
+      ["oms_stop_loss", sl, true], ["oms_stop_gain", tp, true]];
+    for (const [name, el, shown] of optional) if (shown && el.value.trim()) body[name] = el.value.trim();
+    if (strategy.value) body["strategy_id"] = Number(strategy.value);
+    if (!canTradeHere()) body["reduce_only"] = true;
+    buy.disabled = sell.disabled = true;
+    pending(msg);
+    try {
+      message(msg, `${t(side)} · ${await submitCommand(s, Number(acc.value), "send_order", body)}`, true);
+    } catch (exc) {
+      message(msg, errorText(exc), false);
+    } finally {
+      buy.disabled = sell.disabled = false;
+    }
+  };
+  buy.addEventListener("click", () => void send("buy"));
+  sell.addEventListener("click", () => void send("sell"));
   const form: HTMLFormElement = h("form", {
     class: "ticket", "data-form": accounts.length ? "ticket" : "quote",
-    onsubmit: async (e: Event) => {
-      e.preventDefault();
-      const side = ((e as SubmitEvent).submitter as HTMLButtonElement | null)?.value === "sell" ? "sell" : "buy";
-      const body: Row = { symbol: sym.value, side, order_type: type.value, qty: qty.value.trim() };
-      const optional: [string, HTMLInputElement | HTMLSelectElement, boolean][] = [
-        ["price", price, !priceField.hidden], ["trigger_price", trigger, !triggerField.hidden],
-        ["oms_stop_loss", sl, true], ["oms_stop_gain", tp, true]];
-      for (const [name, el, shown] of optional) if (shown && el.value.trim()) body[name] = el.value.trim();
-      if (strategy.value) body["strategy_id"] = Number(strategy.value);
-      if (!canTradeHere()) body["reduce_only"] = true;
-      buy.disabled = sell.disabled = true;
-      pending(msg);
-      try {
-        message(msg, `${t(side)} · ${await submitCommand(s, Number(acc.value), "send_order", body)}`, true);
-      } catch (exc) {
-        message(msg, errorText(exc), false);
-      } finally {
-        buy.disabled = sell.disabled = false;
-      }
+    // Enter in a field: nothing is sent, and the trader is told how to send
+    onsubmit: (e: Event) => { e.preventDefault(); },
+    onkeydown: (e: Event) => {
+      const ev = e as KeyboardEvent;
+      if (ev.key !== "Enter" || !(ev.target instanceof HTMLInputElement)) return;
+      ev.preventDefault();
+      if (accounts.length) message(msg, t("ticket_choose_side"), false);
     },
   },
   quote.el,
