@@ -88,6 +88,10 @@ class Signal(RequestModel):
             raise ValueError("give exactly one of qty or notional")
         if self.order_type == "limit" and self.price is None:
             raise ValueError("price is required for a limit signal")
+        if self.order_type == "market" and self.price is not None:
+            # a price the execution would not use is refused, never stored and dropped
+            raise ValueError("price is the limit price of a limit signal; a market signal "
+                             "takes none (drop price, or send order_type limit)")
         if self.sl_pct is not None and self.sl_pct >= Decimal(100):
             raise ValueError("sl_pct must be below 100")
         return self

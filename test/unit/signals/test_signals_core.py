@@ -211,3 +211,12 @@ def test_order_payload_limit_uses_its_own_price_and_needs_a_reference_otherwise(
     assert info.value.code == "no_reference_price"
     plain = parse_signal({"symbol": "BTC/USDT", "side": "buy", "qty": "0.01"})
     assert order_payload(plain, "ccxt.binance", None)["qty"] == D("0.01")
+
+
+def test_a_market_signal_with_a_price_is_refused_not_dropped() -> None:
+    from apps.oms.errors import ValidationFailed
+
+    with pytest.raises(ValidationFailed, match="a market signal takes none"):
+        parse_signal({"symbol": "BTC/USDT", "side": "buy", "qty": "1", "price": "50000"})
+    parse_signal({"symbol": "BTC/USDT", "side": "buy", "qty": "1", "price": "50000",
+                  "order_type": "limit"})
