@@ -61,3 +61,41 @@ def test_enter_in_the_ticket_sends_nothing(page: Page, keys: Keys) -> None:
     assert [(c["command"], c["payload"]["side"]) for c in sent] == [("send_order", "buy")], sent
     assert [(p["side"], p["qty"]) for p in stack.positions(acct)] == [("buy", "0.1")]
     close_all(keys)
+
+
+def test_emptying_a_stop_in_the_row_dialog_removes_it(page: Page, keys: Keys) -> None:
+    stack, acct = keys.stack, keys.account_id
+    close_all(keys)
+    stack.price("100")
+    stack.cmd(acct, "send_order", symbol=SYMBOL, side="buy", order_type="market", qty="0.2",
+              oms_stop_loss="90", oms_stop_gain="115")
+    (position,) = stack.positions(acct)
+    pid = str(position["id"])
+    sent = record_commands(page)
+    login(page, stack.base, stack.trader_key)
+    wait_live(page)
+    goto(page, "monitor")
+    wait_cells(page, "grid-open-positions", pid, {"stop_loss": "90", "stop_gain": "115"}, "stops")
+    page.get_by_test_id(f"act-sltp-{pid}").click()
+    dialog = page.get_by_test_id("action-dialog")
+    expect(dialog.locator('[name="oms_stop_loss"]')).to_have_value("90")
+    dialog.locator('[name="oms_stop_loss"]').fill("")
+    page.get_by_test_id("action-confirm").click()
+    expect(dialog).to_be_hidden()
+    expect(page.get_by_test_id("position-action-result")).to_contain_text("completed")
+    wait_cells(page, "grid-open-positions", pid, {"stop_loss": "", "stop_gain": "115"}, "SL gone")
+    after = stack.position(int(pid))
+    assert (after["stop_loss"], after["stop_gain"]) == (None, "115")
+    # only the emptied stop was sent, as null; the take profit kept
+    assert [c["payload"] for c in sent] == [{"position_id": int(pid), "oms_stop_loss": None}]
+    # the take profit removed the same way, by keyboard
+    page.locator(f'[data-testid="grid-open-positions"] .ag-row[row-id="{pid}"] [col-id="qty"]'
+                 ).click()
+    page.keyboard.press("s")
+    dialog.locator('[name="oms_stop_gain"]').fill("")
+    dialog.locator('[name="oms_stop_gain"]').press("Enter")
+    expect(dialog).to_be_hidden()
+    wait_cells(page, "grid-open-positions", pid, {"stop_loss": "", "stop_gain": ""}, "TP gone")
+    after = stack.position(int(pid))
+    assert (after["stop_loss"], after["stop_gain"]) == (None, None)
+    close_all(keys)

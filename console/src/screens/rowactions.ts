@@ -1,5 +1,6 @@
 // Actions on the rows of the live books, as in a trading terminal: close a position (all or
-// part, market or limit) and change its SL/TP; cancel an order and change its price or qty.
+// part, market or limit) and change or remove its SL/TP (an emptied field removes it); cancel an
+// order and change its price or qty.
 // Each opens a short confirmation (a modal <dialog>: Enter confirms, Esc leaves) and the
 // outcome is shown on the row. Keys on a focused row: C close, S SL/TP, X or Delete cancel,
 // M modify. Only what the key may do on the row's account is offered (session.ts).
@@ -36,12 +37,14 @@ function text(v: unknown): string {
   return v === null || v === undefined ? "" : String(v);
 }
 
-/** The non-empty fields that differ from the row's current values. */
-function changed(f: HTMLFormElement, pairs: [string, unknown][]): Row {
+/** The fields that differ from the row's current values. An emptied field whose value the
+ * command may remove (`clearable`: a position's SL or TP) is sent as null, which removes it;
+ * otherwise an empty field is left out (unchanged). */
+function changed(f: HTMLFormElement, pairs: [string, unknown][], clearable = false): Row {
   const out: Row = {};
   for (const [name, current] of pairs) {
     const v = value(f, name);
-    if (v !== "" && v !== text(current)) out[name] = v;
+    if (v === "" ? clearable && text(current) !== "" : v !== text(current)) out[name] = v === "" ? null : v;
   }
   return out;
 }
@@ -77,7 +80,7 @@ export const ACTIONS: Record<RowKind, ActionSpec[]> = {
         field(t("take_profit"), input("oms_stop_gain", { inputmode: "decimal", value: text(row["stop_gain"]) })),
       ],
       payload: (row, f) => ({ position_id: Number(row["id"]),
-        ...changed(f, [["oms_stop_loss", row["stop_loss"]], ["oms_stop_gain", row["stop_gain"]]]) }),
+        ...changed(f, [["oms_stop_loss", row["stop_loss"]], ["oms_stop_gain", row["stop_gain"]]], true) }),
     },
   ],
   order: [
