@@ -1,8 +1,9 @@
 // Charts: realised PnL over time per strategy from the account's deals (live on deal_created),
-// and a symbol's candles (candles.ts) with the account's fills marked and its positions' lines. A chart plots numbers;
+// and a symbol's candles (candles.ts) with the account's fills marked and its positions' lines,
+// opened on the symbol the account last traded (else one it holds). A chart plots numbers;
 // every figure printed next to it is the API's decimal string, summed exactly.
 import { LineSeries, createChart, type IChartApi, type ISeriesApi, type UTCTimestamp } from "lightweight-charts";
-import { errorText, type Row } from "../api";
+import { errorText, type Paged, type Row } from "../api";
 import { add, plot } from "../decimal";
 import { field, h, input, select } from "../dom";
 import { t } from "../i18n";
@@ -10,6 +11,8 @@ import type { Session } from "../session";
 import { allDeals, candleChart } from "./candles";
 import { register } from "./registry";
 
+/** What a price chart shows when the account has neither traded nor holds anything. */
+const DEFAULT_SYMBOL = "BTC/USDT:USDT";
 const COLORS = ["#2962ff", "#e91e63", "#00897b", "#ff6d00", "#6a1b9a", "#455a64"];
 
 function secs(iso: unknown): UTCTimestamp {
@@ -70,16 +73,41 @@ function pnlChart(s: Session): { el: HTMLElement; destroy: () => void } {
   return { el, destroy: () => { off(); chart?.remove(); } };
 }
 
+/** The symbol the account last traded (its newest deal), else one it holds, else the default. */
+async function usualSymbol(s: Session, accountId: string): Promise<string> {
+  try {
+    const res = await s.api.get<Paged<Row>>("/oms/deals", { account_ids: accountId, page: 1, page_size: 1 });
+    const last = res.items[0]?.["symbol"];
+    if (last) return String(last);
+  } catch {
+    // the deals only choose the symbol: the books and the default remain
+  }
+  const held = [...s.live.books.positions.values()].find((p) => String(p["account_id"]) === accountId);
+  return String(held?.["symbol"] ?? DEFAULT_SYMBOL);
+}
+
 function priceChart(s: Session): { el: HTMLElement; destroy: () => void } {
   const acc = select("price_account", s.accountOptions());
-  const sym = input("price_symbol", { value: "BTC/USDT:USDT" });
+  const sym = input("price_symbol", { placeholder: t("symbol") });
   const candles = candleChart(s, "price");
   const apply = (): void => candles.show(Number(acc.value), sym.value.trim());
+  // a symbol typed by the user is kept; otherwise the chosen account's usual one is shown
+  let typed = false;
+  let gone = false;
+  sym.addEventListener("input", () => { typed = true; });
+  const follow = async (): Promise<void> => {
+    const accountId = acc.value;
+    const symbol = await usualSymbol(s, accountId);
+    if (gone || typed || acc.value !== accountId) return;
+    sym.value = symbol;
+    apply();
+  };
+  acc.addEventListener("change", () => void follow());
   const form = h("form", { class: "filters", onsubmit: (e: Event) => { e.preventDefault(); apply(); } },
     field(t("account"), acc), field(t("symbol"), sym), h("button", { type: "submit", "data-testid": "price-apply" }, t("apply")));
-  apply();
+  void follow();
   const el = h("section", { class: "card wide" }, h("h3", {}, t("price_chart")), form, candles.el);
-  return { el, destroy: () => candles.destroy() };
+  return { el, destroy: () => { gone = true; candles.destroy(); } };
 }
 
 register({
