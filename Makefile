@@ -24,7 +24,7 @@ run: $(STAMP) console
 	$(BIN)/ccxt-oms up
 
 lint: $(STAMP)
-	$(BIN)/ruff check apps ccxt_driver test bench scripts
+	$(BIN)/ruff check apps ccxt_driver test bench scripts mt5_driver
 
 typecheck: $(STAMP)
 	$(BIN)/mypy
@@ -33,7 +33,7 @@ unit: $(STAMP)
 	$(BIN)/pytest test/unit -q
 
 test: $(STAMP) console chromium nats
-	$(BIN)/ruff check apps ccxt_driver test bench scripts
+	$(BIN)/ruff check apps ccxt_driver test bench scripts mt5_driver
 	$(BIN)/mypy
 	$(BIN)/pytest -q -n $(PYTEST_WORKERS) --dist loadscope -m "not ha and not bots"
 
