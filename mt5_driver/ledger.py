@@ -10,6 +10,7 @@ from mt5_driver import constants as c
 from mt5_driver.books import Lookup
 from mt5_driver.errors import Failure
 from mt5_driver.session import Session
+from mt5_driver.wire import GatewayError
 
 PAGE_SIZE = 500
 
@@ -86,7 +87,12 @@ def positions_of_ticket(s: Session, ticket_id: int) -> list[int]:
 
 
 def _exists(s: Session, position_id: int) -> bool:
-    return bool(s.gateway.get(f"/oms/positions/{position_id}", account_ids=s.login)["items"])
+    try:
+        return bool(s.gateway.get(f"/oms/positions/{position_id}", account_ids=s.login)["items"])
+    except GatewayError as exc:
+        if exc.status == 404:
+            return False
+        raise
 
 
 def open_positions(s: Session) -> list[dict[str, Any]]:
