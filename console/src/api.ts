@@ -1,4 +1,5 @@
 // REST client of the public API: every call carries x-api-key; every error keeps the API's body.
+import { plainNumbers } from "./decimal";
 export interface ErrorBody {
   code: string;
   message: string;
@@ -95,6 +96,8 @@ export class Api {
   }
 }
 
+/** An error as the console shows it: the API's message and code, its decimals normalised (a
+ * server message may write them as Python does: "1.000000", "0E-18"). */
 export function errorText(exc: unknown): string {
-  return exc instanceof ApiError ? exc.display() : String(exc);
+  return plainNumbers(exc instanceof ApiError ? exc.display() : String(exc));
 }

@@ -2,13 +2,37 @@
 const SCALE = 18;
 const ONE = 10n ** BigInt(SCALE);
 
+const DECIMAL = /^(-?)(\d+)(?:\.(\d+))?(?:[eE]([+-]?\d+))?$/;
+
+/** A decimal string, plain ("1.5") or with an exponent as Python's Decimal writes some ("0E-18"). */
 export function isDecimal(s: string): boolean {
-  return /^-?\d+(\.\d+)?$/.test(s.trim());
+  return DECIMAL.test(s.trim());
+}
+
+/** The decimal as people read it, every digit kept: no exponent, no trailing zeros, no sign on
+ * zero ("0E-18" → "0", "1.50" → "1.5", "1E+3" → "1000", "-0.0" → "0"); other text unchanged. */
+export function normalise(value: string): string {
+  const m = DECIMAL.exec(value.trim());
+  if (!m) return value;
+  const [, sign = "", whole = "", frac = "", exp = "0"] = m;
+  const digits = `${whole}${frac}`.replace(/^0+/, "");
+  if (!digits) return "0";
+  const scale = frac.length - Number(exp); // the value is digits × 10^-scale
+  if (scale <= 0) return `${sign}${digits}${"0".repeat(-scale)}`;
+  const padded = digits.padStart(scale + 1, "0");
+  const decimals = padded.slice(-scale).replace(/0+$/, "");
+  return `${sign}${padded.slice(0, -scale)}${decimals ? `.${decimals}` : ""}`;
+}
+
+/** Text with the decimals in it normalised (a server message's "cost 1.000000" or "0E-18");
+ * integers, dates, times, versions and ids are left as they are. */
+export function plainNumbers(text: string): string {
+  return text.replace(/(?<![\w.:])-?\d+(?:\.\d+(?:[eE][+-]?\d+)?|[eE][+-]?\d+)(?![\w.:])/g, normalise);
 }
 
 export function toUnits(value: string): bigint {
-  const s = value.trim();
-  if (!isDecimal(s)) throw new Error(`not a decimal: ${value}`);
+  if (!isDecimal(value)) throw new Error(`not a decimal: ${value}`);
+  const s = normalise(value);
   const negative = s.startsWith("-");
   const [whole = "0", frac = ""] = (negative ? s.slice(1) : s).split(".");
   const units = BigInt(whole) * ONE + BigInt((frac + "0".repeat(SCALE)).slice(0, SCALE) || "0");

@@ -11,6 +11,9 @@ export const LANGUAGES: Record<string, { name: string; labels: Labels }> = {
 let current: Labels = en;
 /** API field names shown without a label of their own (a test keeps this empty). */
 export const missingLabels = new Set<string>();
+/** Values of the API's closed vocabularies shown without a label of their own (a test keeps
+ * this empty). */
+export const missingValues = new Set<string>();
 
 export function setLanguage(code: string): void {
   current = LANGUAGES[code]?.labels ?? en;
@@ -28,4 +31,14 @@ export function fieldLabel(name: string): string {
   if (key in current) return current[key as LabelKey];
   missingLabels.add(name);
   return name;
+}
+
+/** A value of one of the API's closed vocabularies (a side, an order status, a position state…)
+ * in the language: `v_<value>` of the language file, else the value itself. `known`: the value
+ * must have a label (a free-text field such as `reason` shows its unknown values as they are). */
+export function valueLabel(value: string, known = true): string {
+  const key = `v_${value}`;
+  if (key in current) return current[key as LabelKey];
+  if (known) missingValues.add(value);
+  return value;
 }

@@ -1,7 +1,7 @@
 import "./styles.css";
 import { errorText } from "./api";
 import { field, h, input, select } from "./dom";
-import { LANGUAGES, missingLabels, setLanguage, t } from "./i18n";
+import { LANGUAGES, missingLabels, missingValues, setLanguage, t, valueLabel } from "./i18n";
 import { metrics } from "./metrics";
 import { SCREENS, type Screen } from "./screens/registry";
 import { recordEvents } from "./screens/system";
@@ -23,6 +23,7 @@ interface ConsoleHandle {
   charts: typeof chartStates;
   languages: typeof LANGUAGES;
   missingLabels: typeof missingLabels;
+  missingValues: typeof missingValues;
 }
 
 declare global {
@@ -32,7 +33,7 @@ declare global {
 }
 
 function handle(s: Session | null): ConsoleHandle {
-  return { session: s, metrics, charts: chartStates, languages: LANGUAGES, missingLabels };
+  return { session: s, metrics, charts: chartStates, languages: LANGUAGES, missingLabels, missingValues };
 }
 
 const app = document.getElementById("app") as HTMLElement;
@@ -158,7 +159,7 @@ function route(): void {
   const main = h("main", { "data-screen": screen?.id ?? "" });
   const header = h("header", {},
     h("strong", {}, t("app_title")), nav,
-    h("span", { class: "who", "data-testid": "who" }, `${s.profile.name} · ${s.profile.role}`),
+    h("span", { class: "who", "data-testid": "who" }, `${s.profile.name} · ${valueLabel(s.profile.role)}`),
     statusPill(s),
     h("button", { type: "button", onclick: logout, "data-testid": "logout" }, t("logout")));
   app.replaceChildren(header, main);

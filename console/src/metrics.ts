@@ -7,6 +7,7 @@
 import type { GridApi } from "ag-grid-community";
 import type { Row } from "./api";
 import type { StreamEvent } from "./books";
+import { displayValue } from "./display";
 
 export interface RowTiming {
   seq: number | null;
@@ -16,10 +17,6 @@ export interface RowTiming {
   rows_in_grid: number;
   rendered: boolean; // the row is in the viewport (rendered) …
   verified: boolean; // … and every rendered cell shows the event's value
-}
-
-function shown(v: unknown): string {
-  return v === null || v === undefined ? "" : typeof v === "object" ? JSON.stringify(v) : String(v);
 }
 
 export interface MarkFrame {
@@ -57,7 +54,7 @@ export const metrics = {
         rendered = true;
         verified = [...el.querySelectorAll("[col-id]")].every((cell) => {
           const col = cell.getAttribute("col-id") ?? "";
-          return !(col in row) || cell.textContent === shown(row[col]);
+          return !(col in row) || cell.textContent === displayValue(col, row[col]);
         });
       }
     }

@@ -31,7 +31,8 @@ pytestmark = pytest.mark.mysql
 ROOT = Path(__file__).resolve().parents[2]
 CHROMIUM = os.environ.get("CHROMIUM", "/usr/bin/chromium")
 WAIT_MS = 60_000  # generous DOM deadlines: the machine is shared, nothing here measures speed
-__all__ = ["SYMBOL", "WAIT_MS", "Keys", "Shot", "cells", "close_all", "grid_rows", "login", "wait_cells"]
+__all__ = ["SYMBOL", "WAIT_MS", "Keys", "Shot", "cells", "close_all", "grid_rows", "header_problems", "login",
+           "wait_cells"]
 Shot = Callable[[Page, str], None]
 
 
@@ -221,3 +222,30 @@ def close_all(keys: Keys) -> None:
     keys.stack.cmd(keys.account_id, "cancel_all_orders")
     for p in keys.stack.positions(keys.account_id):
         keys.stack.cmd(keys.account_id, "close_position", position_id=p["id"])
+
+
+def header_problems(page: Page) -> list[list[str]]:
+    """The shown grid headers whose text breaks inside a word (a word's characters on two lines)
+    or is cut short (wider than its cell), as [problem, header, word]."""
+    problems: list[list[str]] = page.evaluate(
+        """() => {
+          const out = [];
+          for (const el of document.querySelectorAll('.grid .ag-header-cell-text')) {
+            if (!el.offsetParent) continue;  // a hidden tab's grid
+            const text = el.textContent;
+            if (el.scrollWidth > el.clientWidth + 1) out.push(['cut', text, '']);
+            const node = el.firstChild;
+            if (!node || node.nodeType !== Node.TEXT_NODE) continue;
+            let at = 0;
+            for (const word of text.split(' ')) {
+              const range = document.createRange();
+              range.setStart(node, at);
+              range.setEnd(node, at + word.length);
+              const lines = new Set([...range.getClientRects()].map((r) => Math.round(r.top)));
+              if (lines.size > 1) out.push(['broken', text, word]);
+              at += word.length + 1;
+            }
+          }
+          return out;
+        }""")
+    return problems

@@ -20,6 +20,7 @@ from test.console.conftest import (
     Shot,
     close_all,
     goto,
+    header_problems,
     login,
     wait_cells,
     wait_live,
@@ -348,21 +349,32 @@ SCREENS = ("accounts", "terminal", "trade", "monitor", "charts", "system", "oper
 # labels that are the same word in that language (trading loanwords, names)
 SAME_WORD = {
     "pt": {"nav_terminal", "stop_loss", "take_profit", "f_stop_loss", "f_stop_gain", "f_sl_pct",
-           "f_tp_pct", "f_testnet", "status", "f_status"},
+           "f_tp_pct", "f_testnet", "status", "f_status", "act_sltp", "f_pnl_pct", "v_hedge",
+           "v_testnet"},
     "es": {"nav_terminal", "stop_loss", "take_profit", "f_stop_loss", "f_stop_gain", "f_sl_pct",
-           "f_tp_pct", "f_testnet", "exchange", "f_exchange_id", "f_error"},
+           "f_tp_pct", "f_testnet", "exchange", "f_exchange_id", "f_error", "act_sltp",
+           "f_pnl_pct", "v_hedge", "v_testnet", "v_robot"},
 }
 
 
-def visit_everything(page: Page) -> None:
-    """Every screen the key is offered, every tab of it."""
+def visit_everything(page: Page) -> list[list[str]]:
+    """Every screen the key is offered, every tab of it; the grid headers broken inside a word
+    or cut short on any of them (conftest.header_problems), with where."""
+    problems: list[list[str]] = []
+
+    def check(where: str) -> None:
+        problems.extend([where, *p] for p in header_problems(page))
+
     for screen in SCREENS:
         link = page.get_by_test_id(f"nav-{screen}")
         if link.count() == 0:
             continue
         goto(page, screen)
+        check(screen)
         for tab in page.locator('main [role="tab"]').all():
             tab.click()
+            check(f"{screen}/{tab.get_attribute('data-testid')}")
+    return problems
 
 
 @pytest.mark.parametrize("lang", ["en", "pt", "es"])
@@ -372,9 +384,12 @@ def test_every_label_is_translated(page: Page, keys: Keys, lang: str) -> None:
     for key in (stack.admin_key, keys.risk, stack.trader_key):
         login(page, stack.base, key, lang)
         wait_live(page)
-        visit_everything(page)
+        headers = visit_everything(page)
+        assert headers == [], f"{lang}: grid headers broken inside a word or cut: {headers}"
         missing = page.evaluate("[...window.omsConsole.missingLabels]")
         assert missing == [], f"{lang}: API field names shown without a label: {missing}"
+        values = page.evaluate("[...window.omsConsole.missingValues]")
+        assert values == [], f"{lang}: API values shown without a label: {values}"
         languages = page.evaluate(
             "Object.fromEntries(Object.entries(window.omsConsole.languages)"
             ".map(([k, v]) => [k, v.labels]))")

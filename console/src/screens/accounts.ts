@@ -5,12 +5,13 @@
 import { errorText, type Row } from "../api";
 import { sum } from "../decimal";
 import { h } from "../dom";
-import { makeGrid } from "../grid";
+import { makeGrid, refit } from "../grid";
 import { t } from "../i18n";
 import { accountFigures, type AccountFigures } from "../pnl";
 import type { Session } from "../session";
 import { register } from "./registry";
 
+const LIVE = ["unrealized_pnl", "equity", "open_positions", "realized_pnl_open"];
 const FIELDS = ["id", "label", "exchange_id", "environment", "position_mode", "status", "currency", "balance", "unrealized_pnl", "equity", "open_positions", "realized_pnl_open", "allow_new_positions", "shadow", "out_of_sync", "out_of_sync_blocks", "permissions"];
 
 /** The balance the account's PnL is counted in: USDT, else USD, else its first currency. */
@@ -49,6 +50,7 @@ register({
         s.accounts = (await s.api.get<{ items: typeof s.accounts }>("/oms/accounts")).items;
         const readable = s.accounts.filter((a) => s.canRead(a)).map((a) => a.id).join(",");
         const portfolio = readable ? await s.api.get<{ items: Row[] }>("/oms/portfolio", { account_ids: readable }) : { items: [] };
+        if (grid.isDestroyed()) return; // the screen was left while the answers were on their way
         const balances = new Map(portfolio.items.map((it) => [Number(it["account_id"]), mainBalance((it["balances"] ?? []) as Row[])]));
         const rows = s.accounts.map((a) => {
           const flags = a.permissions ? Object.entries(a.permissions).filter(([, v]) => v === true).map(([k]) => k.replace(/^can_/, "")).join(" ") : s.profile.role;
@@ -65,7 +67,9 @@ register({
     void load();
     const refresh = (ids: Set<string>): void => {
       const nodes = [...ids].map((id) => grid.getRowNode(id)).filter((n) => n !== undefined);
-      if (nodes.length) grid.refreshCells({ rowNodes: nodes, columns: ["unrealized_pnl", "equity", "open_positions", "realized_pnl_open"] });
+      if (!nodes.length) return;
+      grid.refreshCells({ rowNodes: nodes, columns: [...LIVE] });
+      refit(grid, LIVE); // a figure grown longer widens its column
     };
     const offMarks = s.marks.onChange((keys) => refresh(new Set([...keys].map((k) => k.split("|")[0] ?? ""))));
     const offBooks = s.live.books.listen((changes) => {

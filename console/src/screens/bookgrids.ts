@@ -5,7 +5,7 @@
 import type { GridApi, IRowNode, RowClickedEvent } from "ag-grid-community";
 import type { Query, Row } from "../api";
 import { h } from "../dom";
-import { ORDER_FIELDS, POSITION_FIELDS, makeGrid } from "../grid";
+import { ORDER_FIELDS, POSITION_FIELDS, makeGrid, refit } from "../grid";
 import { t } from "../i18n";
 import { markKey } from "../marks";
 import { figures, type Figures } from "../pnl";
@@ -36,7 +36,9 @@ function followMarks(s: Session, grid: GridApi<Row>): () => void {
     grid.forEachNode((n) => {
       if (n.data && keys.has(markKey(n.data["account_id"], n.data["symbol"]))) nodes.push(n);
     });
-    if (nodes.length) grid.refreshCells({ rowNodes: nodes, columns: [...LIVE_COLUMNS] });
+    if (!nodes.length) return;
+    grid.refreshCells({ rowNodes: nodes, columns: [...LIVE_COLUMNS] });
+    refit(grid, LIVE_COLUMNS); // a figure grown longer widens its column
   });
 }
 

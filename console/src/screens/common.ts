@@ -1,7 +1,7 @@
 import type { GridApi } from "ag-grid-community";
 import { errorText, type Paged, type Query, type Row } from "../api";
 import { h, input, message, select } from "../dom";
-import { t } from "../i18n";
+import { t, valueLabel } from "../i18n";
 import type { Session } from "../session";
 
 /** Account / symbol / strategy / dates filter bar; calls onApply with the query. */
@@ -11,7 +11,7 @@ export function filterBar(s: Session, onApply: (q: Query) => void, opts: { dates
   const strat = input("f_strategy", { placeholder: t("strategy"), inputmode: "numeric", size: 6 });
   const start = input("f_start", { type: "date" });
   const end = input("f_end", { type: "date" });
-  const status = opts.status ? select("f_status", [["", t("all")], ...opts.status.map((x): [string, string] => [x, x])]) : null;
+  const status = opts.status ? select("f_status", [["", t("all")], ...opts.status.map((x): [string, string] => [x, valueLabel(x)])]) : null;
   const apply = (): void =>
     onApply({
       account_ids: acc.value || s.accountIds,
@@ -57,11 +57,11 @@ export function gridLoader(grid: GridApi<Row>, err: HTMLElement, fetch: () => Pr
     if (request === null) return;
     try {
       const rows = await request;
-      if (!current()) return;
+      if (!current() || grid.isDestroyed()) return; // a newer request, or the screen was left
       grid.setGridOption("rowData", rows);
       err.textContent = "";
     } catch (exc) {
-      if (current()) message(err, errorText(exc), false);
+      if (current() && !grid.isDestroyed()) message(err, errorText(exc), false);
     }
   };
 }
@@ -82,7 +82,7 @@ export function pagedGrid(
     const current = start();
     try {
       const res = await s.api.get<Paged<Row>>(path, { ...query, page, page_size: pageSize });
-      if (!current()) return;
+      if (!current() || grid.isDestroyed()) return; // a newer request, or the screen was left
       grid.setGridOption("rowData", res.items);
       const pages = Math.max(1, Math.ceil(res.total / res.page_size));
       info.textContent = `${t("page")} ${res.page} ${t("of")} ${pages} · ${res.total} ${t("rows")}`;

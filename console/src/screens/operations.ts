@@ -4,7 +4,7 @@
 import type { Row } from "../api";
 import { field, h, select } from "../dom";
 import { makeGrid } from "../grid";
-import { t } from "../i18n";
+import { t, valueLabel } from "../i18n";
 import { endpointForm } from "../schemaform";
 import type { Account, Session } from "../session";
 import { gridLoader, tabs } from "./common";
@@ -51,7 +51,7 @@ function reassignTab(s: Session): HTMLElement {
 function signalsTab(s: Session, cleanups: (() => void)[]): HTMLElement {
   const readable = s.accounts.filter((a) => s.canRead(a));
   const acc = select("signals_account", s.accountOptions(readable));
-  const status = select("signals_status", [["", t("all")], ["accepted", "accepted"], ["shadowed", "shadowed"], ["refused", "refused"]]);
+  const status = select("signals_status", [["", t("all")], ...["accepted", "shadowed", "refused"].map((v): [string, string] => [v, valueLabel(v)])]);
   const el = h("div");
   const grid = makeGrid(el, SIGNAL_FIELDS, { testid: "grid-signals", height: "300px" });
   cleanups.push(() => grid.destroy());

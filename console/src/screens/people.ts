@@ -211,7 +211,7 @@ register({
           e.preventDefault();
           try {
             const res = await s.api.get<{ items?: Row[]; permissions?: Row[] }>(`/admin/api-keys/${keyId.value.trim()}/permissions`);
-            perms.setGridOption("rowData", res.items ?? res.permissions ?? []);
+            if (!perms.isDestroyed()) perms.setGridOption("rowData", res.items ?? res.permissions ?? []);
             message(msg, t("done"), true);
           } catch (exc) {
             message(msg, errorText(exc), false);
@@ -367,7 +367,8 @@ function riskActions(s: Session): { el: HTMLElement; cleanup: () => void } | nul
         state.dataset["shadow"] = String(fresh.shadow ?? false);
       }
       if (has.strategies && a && s.canAllowNew(a)) {
-        grid.setGridOption("rowData", (await s.api.get<{ items: Row[] }>(`/oms/risk/${acc.value}/strategies`)).items);
+        const links = (await s.api.get<{ items: Row[] }>(`/oms/risk/${acc.value}/strategies`)).items;
+        if (!grid.isDestroyed()) grid.setGridOption("rowData", links);
       }
     } catch (exc) {
       message(msg, errorText(exc), false);

@@ -8,6 +8,7 @@ import type { CellKeyDownEvent, ColDef, GridApi, ICellRendererParams } from "ag-
 import { errorText, type Row } from "../api";
 import { orderText, positionText } from "../books";
 import { field, h, input, message, pending, select } from "../dom";
+import { buttonsWidth } from "../grid";
 import type { LabelKey } from "../i18n/en";
 import { t } from "../i18n";
 import type { Account, Session } from "../session";
@@ -144,8 +145,9 @@ export function rowActions(s: Session, kind: RowKind): RowActions {
     const id = text(row["id"]);
     results.set(id, { ok, text: msg });
     message(status, `#${id}: ${msg}`, ok);
-    const node = grid?.getRowNode(id);
-    if (node) grid?.refreshCells({ rowNodes: [node], columns: ["actions"], force: true });
+    if (!grid || grid.isDestroyed()) return; // the screen was left while the command ran
+    const node = grid.getRowNode(id);
+    if (node) grid.refreshCells({ rowNodes: [node], columns: ["actions"], force: true });
   };
 
   const open = (spec: ActionSpec, row: Row): void => {
@@ -179,7 +181,7 @@ export function rowActions(s: Session, kind: RowKind): RowActions {
   };
 
   const column: ColDef<Row> | null = any ? {
-    colId: "actions", headerName: t("actions"), pinned: "right", width: kind === "position" ? 210 : 200,
+    colId: "actions", headerName: t("actions"), pinned: "right", width: buttonsWidth(specs.map((sp) => t(sp.label))),
     sortable: false, filter: false, resizable: true, suppressHeaderMenuButton: true,
     cellRenderer: (p: ICellRendererParams<Row>) => {
       const row = p.data;
