@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import json
 import re
+import subprocess
+import sys
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -14,6 +16,7 @@ import pytest
 from playwright.sync_api import APIResponse, Page, Route, expect
 
 from test.console.conftest import (
+    ROOT,
     SYMBOL,
     Keys,
     Shot,
@@ -546,6 +549,36 @@ def test_password_login_and_logout(page: Page, keys: Keys, shot: Shot) -> None:
         page.wait_for_timeout(100)
     else:
         raise AssertionError("the login token still works after logout")
+
+
+def test_the_readme_says_how_to_give_the_quick_start_user_a_password(
+    page: Page, keys: Keys
+) -> None:
+    """No user of `make run` has a password: the README's quick start gives the command that sets
+    one; run as written (the password typed at its prompt, twice) against this gateway's store,
+    it lets the console log in with the user name it names and that password."""
+    readme = (ROOT / "README.md").read_text()
+    found = re.search(r"^(?:\.venv/bin/)?ccxt-oms (update-user --user-id (\d+) --password -)",
+                      readme, re.M)
+    assert found, "README: no `ccxt-oms update-user … --password -` line"
+    stack = keys.stack
+    user = next(u for u in httpx.get(f"{stack.base}/admin/users",
+                                     headers={"x-api-key": stack.admin_key}).json()["items"]
+                if u["id"] == int(found.group(2)))
+    assert user["name"] == "trader"  # `make run`'s trader is that user too
+    assert f"user name `{user['name']}`" in readme
+    password = "readme passphrase 1234"
+    done = subprocess.run([sys.executable, "-m", "apps.cli", *found.group(1).split()],
+                          input=f"{password}\n{password}\n", env=stack.env(), cwd=stack.tmp,
+                          capture_output=True, text=True, start_new_session=True, check=False)
+    assert done.returncode == 0, done.stderr
+    page.goto(f"{stack.base}/ui/")
+    page.get_by_test_id("base_url").fill(stack.base)
+    page.get_by_test_id("user_name").fill(user["name"])
+    page.get_by_test_id("password").fill(password)
+    page.get_by_test_id("login-password-submit").click()
+    expect(page.get_by_test_id("who")).to_contain_text("trader · trader")
+    page.get_by_test_id("logout").click()
 
 
 def test_admin_keys_accounts_and_permissions(page: Page, keys: Keys, shot: Shot) -> None:
