@@ -117,17 +117,19 @@ def stops(market: Market, req: TradeRequest) -> dict[str, str]:
     return out
 
 
-def filling(req: TradeRequest, *, resting_limit: bool) -> dict[str, Any]:
-    """`type_filling` as the venue's time in force: FOK, IOC; BOC (book or cancel) is a
-    post-only limit; RETURN is the venue's default (a limit rests until filled)."""
-    if req.type_filling in FILLS:
-        return {"time_in_force": FILLS[req.type_filling]}
+def filling(req: TradeRequest, *, pending: bool, limit: bool) -> dict[str, Any]:
+    """`type_filling` as the venue's time in force. A market order: FOK, IOC, RETURN (the
+    venue's default). A pending order rests: RETURN (filled as liquidity comes), or BOC (a
+    post-only limit); FOK / IOC at its activation cannot be honoured by a resting order."""
     if req.type_filling == c.ORDER_FILLING_RETURN:
         return {}
-    if req.type_filling == c.ORDER_FILLING_BOC and resting_limit:
+    if req.type_filling in FILLS and not pending:
+        return {"time_in_force": FILLS[req.type_filling]}
+    if req.type_filling == c.ORDER_FILLING_BOC and pending and limit:
         return {"post_only": True}
     raise Refused(c.TRADE_RETCODE_INVALID_FILL,
-                  f"type_filling {req.type_filling} cannot apply to this order")  # fmt: skip
+                  f"type_filling {req.type_filling} cannot apply to this order"
+                  + ("; a pending order takes ORDER_FILLING_RETURN or BOC" if pending else ""))
 
 
 def expiration(req: TradeRequest) -> None:

@@ -78,7 +78,7 @@ def plan_deal(s: Session, req: TradeRequest, *, strict: bool) -> Plan:
     if req.type not in (c.ORDER_TYPE_BUY, c.ORDER_TYPE_SELL):
         raise Refused(c.TRADE_RETCODE_INVALID_ORDER, "TRADE_ACTION_DEAL takes ORDER_TYPE_BUY or "
                       "ORDER_TYPE_SELL")  # fmt: skip
-    fill = rq.filling(req, resting_limit=False)
+    fill = rq.filling(req, pending=False, limit=False)
     if req.position:
         return _plan_close(s, req, fill)
     market = market_of(s, req)
@@ -125,7 +125,7 @@ def plan_pending(s: Session, req: TradeRequest, *, strict: bool) -> Plan:
     payload = rq.pending_payload(market, req)
     bid, ask = quote(s, market)
     rq.pending_price_check(req.type, rq.price(market, req.price), bid, ask)
-    fill = rq.filling(req, resting_limit=req.type in rq.LIMITS)
+    fill = rq.filling(req, pending=True, limit=req.type in rq.LIMITS)
     _long_only(s, market, req, qty)
     payload.update({"qty": plain(qty), **rq.stops(market, req), **fill,
                     **strategy(s, req, resolve=not strict)})  # fmt: skip
