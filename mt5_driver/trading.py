@@ -279,10 +279,10 @@ def _answered(s: Session, req: TradeRequest, step: Plan, item: dict[str, Any]) -
     status = str(order["status"])
     retcode = _order_retcode(status, filled, order, req, step)
     at = num(order.get("avg_fill_price")) or num(order.get("price"))
+    placed = req.action == c.TRADE_ACTION_PENDING and status in OPEN_STATES
+    volume = float(filled) if filled else (num(order["qty"]) if placed else 0.0)
     return result(req, retcode, str(order.get("error_message") or ""), order=order_id, deal=deal,
-                  volume=float(filled) if filled else num(order["qty"]) * (status != "REJECTED"
-                  and req.action == c.TRADE_ACTION_PENDING), price=at,
-                  request_id=command_id)  # fmt: skip
+                  volume=volume, price=at, request_id=command_id)  # fmt: skip
 
 
 def _order_retcode(status: str, filled: Decimal, order: dict[str, Any], req: TradeRequest,
