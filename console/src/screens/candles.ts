@@ -38,7 +38,8 @@ function bar(r: unknown[]): { time: UTCTimestamp; open: number; high: number; lo
 
 export interface CandleChart {
   el: HTMLElement;
-  show(accountId: number, symbol: string): void;
+  /** show a symbol's chart; `reload`: even when it is the one shown (the user asked again) */
+  show(accountId: number, symbol: string, reload?: boolean): void;
   /** a price clicked on the chart (as a decimal string, to be rounded by its user) */
   onPrice(fn: (price: string) => void): void;
   destroy(): void;
@@ -147,8 +148,8 @@ export function candleChart(s: Session, prefix: string): CandleChart {
   const el = h("div", { class: "candles" }, h("div", { class: "filters" }, field(t("timeframe"), tf)), legend, box, over.legend, err);
   return {
     el,
-    show: (accountId, symbol) => {
-      if (accountId === state.account_id && symbol === state.symbol && state.rows.length) return;
+    show: (accountId, symbol, reload = false) => {
+      if (!reload && accountId === state.account_id && symbol === state.symbol && state.rows.length) return;
       state.account_id = accountId;
       state.symbol = symbol;
       void load();

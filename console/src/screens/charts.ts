@@ -90,7 +90,7 @@ function priceChart(s: Session): { el: HTMLElement; destroy: () => void } {
   const acc = select("price_account", s.accountOptions());
   const sym = input("price_symbol", { placeholder: t("symbol") });
   const candles = candleChart(s, "price");
-  const apply = (): void => candles.show(Number(acc.value), sym.value.trim());
+  const apply = (reload = false): void => candles.show(Number(acc.value), sym.value.trim(), reload);
   // a symbol typed by the user is kept; otherwise the chosen account's usual one is shown
   let typed = false;
   let gone = false;
@@ -103,7 +103,7 @@ function priceChart(s: Session): { el: HTMLElement; destroy: () => void } {
     apply();
   };
   acc.addEventListener("change", () => void follow());
-  const form = h("form", { class: "filters", onsubmit: (e: Event) => { e.preventDefault(); apply(); } },
+  const form = h("form", { class: "filters", onsubmit: (e: Event) => { e.preventDefault(); apply(true); } },
     field(t("account"), acc), field(t("symbol"), sym), h("button", { type: "submit", "data-testid": "price-apply" }, t("apply")));
   void follow();
   const el = h("section", { class: "card wide" }, h("h3", {}, t("price_chart")), form, candles.el);
