@@ -14,6 +14,7 @@ from typing import Any, cast
 from apps.oms.domain.closing import release_close
 from apps.oms.domain.enums import OrderStatus
 from apps.oms.domain.errors import InvalidOrderState, InvalidPositionId, InvalidQty
+from apps.oms.domain.money import to_plain
 from apps.oms.domain.targets import UNSET, change_targets
 from apps.oms.errors import NotFound, ValidationFailed
 from apps.oms.service.accept_orders import open_position
@@ -160,7 +161,8 @@ async def accept_change_order(ctx: Ctx) -> Accepted:
     if not OrderStatus(order["status"]).is_open:
         raise InvalidOrderState(f"order {p.order_id} is {order['status']}")
     if p.new_qty is not None and p.new_qty < order["filled_qty"]:
-        raise InvalidQty(f"new_qty {p.new_qty} is below the filled qty {order['filled_qty']}")
+        raise InvalidQty(f"new_qty {to_plain(p.new_qty)} is below the filled qty "
+                         f"{to_plain(order['filled_qty'])}")
     await check_change(ctx, order, p.new_qty, p.new_price)
     command_id = await ctx.insert_command()
     return Accepted(command_id, p.order_id, "queued")

@@ -125,3 +125,23 @@ def test_replay_delays_spread_a_candle_over_its_minute() -> None:
     ticks = [Tick(t, BTC, D(1)) for t in (0, 0, 0, 0, 60_000, 60_000, 60_000, 60_000)]
     assert replay_delays(ticks) == [15_000] * 8
     assert replay_delays([Tick(5, BTC, D(1))]) == [0]
+
+
+def test_refusals_write_their_numbers_plainly() -> None:
+    """Messages carry decimals as the wire does: no exponent, no run of trailing zeros (a
+    DECIMAL(36,18) zero read back is `0E-18`, a product of such values has 27 places)."""
+    from apps.oms.domain.paper.markets import MarketList, check_cost, check_price, check_qty
+
+    market = MarketList.of().by_symbol["BTC/USDT"]
+    stored = Decimal("0.000000000000000000")
+    cases = [
+        lambda: check_cost(market, Decimal("0.000010000000000000"), Decimal("1.000000000000000000")),
+        lambda: check_qty(market, stored),
+        lambda: check_price(market, Decimal("0E-18")),
+    ]
+    for case in cases:
+        with pytest.raises(InvalidOrderError) as caught:
+            case()
+        message = str(caught.value)
+        assert "E-" not in message, message
+        assert "00000" not in message, message

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 from types import MappingProxyType
 
+from apps.oms.domain.money import to_plain
 from apps.oms.domain.paper.errors import BadSymbolError, InvalidOrderError
 
 SPOT = "spot"
@@ -115,24 +116,24 @@ def is_multiple(value: Decimal, step: Decimal) -> bool:
 def check_qty(market: Market, qty: Decimal) -> None:
     """Refuse a qty that is not positive, off the amount step or below the market minimum."""
     if qty <= 0:
-        raise InvalidOrderError(f"amount must be positive, got {qty}")
+        raise InvalidOrderError(f"amount must be positive, got {to_plain(qty)}")
     if not is_multiple(qty, market.amount_step):
         raise InvalidOrderError(
-            f"amount {qty} is not a multiple of the {market.symbol} step {market.amount_step}"
+            f"amount {to_plain(qty)} is not a multiple of the {market.symbol} step {to_plain(market.amount_step)}"
         )
     if qty < market.min_amount:
         raise InvalidOrderError(
-            f"amount {qty} is below the {market.symbol} minimum {market.min_amount}"
+            f"amount {to_plain(qty)} is below the {market.symbol} minimum {to_plain(market.min_amount)}"
         )
 
 
 def check_price(market: Market, price: Decimal, what: str = "price") -> None:
     """Refuse a price that is not positive or off the price step."""
     if price <= 0:
-        raise InvalidOrderError(f"{what} must be positive, got {price}")
+        raise InvalidOrderError(f"{what} must be positive, got {to_plain(price)}")
     if not is_multiple(price, market.price_step):
         raise InvalidOrderError(
-            f"{what} {price} is not a multiple of the {market.symbol} tick {market.price_step}"
+            f"{what} {to_plain(price)} is not a multiple of the {market.symbol} tick {to_plain(market.price_step)}"
         )
 
 
@@ -141,5 +142,5 @@ def check_cost(market: Market, qty: Decimal, price: Decimal) -> None:
     cost = qty * market.contract_size * price
     if cost < market.min_cost:
         raise InvalidOrderError(
-            f"order cost {cost} is below the {market.symbol} minimum {market.min_cost}"
+            f"order cost {to_plain(cost)} is below the {market.symbol} minimum {to_plain(market.min_cost)}"
         )
