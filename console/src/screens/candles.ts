@@ -95,6 +95,7 @@ export function candleChart(s: Session, prefix: string): CandleChart {
     chart?.remove();
     state.rows = [];
     state.timeframe = tf.value;
+    paintLegend(); // "candles: 0" while the chart loads: nobody reads the previous rows as current
     last = String(s.market.ticker(state.account_id, state.symbol)?.["last"] ?? "");
     chart = createChart(box, { autoSize: true, timeScale: { timeVisible: true, secondsVisible: false, rightOffset: 6 }, layout: { fontFamily: "system-ui, sans-serif" } });
     series = chart.addSeries(CandlestickSeries, {
