@@ -9,7 +9,7 @@ from typing import Any
 import ccxt
 import pytest
 
-from apps.oms.domain.order_features import FIELD_PARAMS, UNBOOKED_PARAMS
+from apps.oms.domain.order_features import UNBOOKED_PARAMS
 from apps.oms.service.field_use import FIELD_USE, Use
 from ccxt_driver import OmsCcxtExchange
 from ccxt_driver.plans import ORDER_FIELDS
@@ -38,11 +38,6 @@ def test_unified_params_the_books_cannot_follow_raise_not_supported(ex: OmsCcxtE
     with pytest.raises(ccxt.NotSupported):  # a type the paper venue does not execute
         ex.create_order(SYMBOL, "stop_loss_limit", "sell", 0.1, 90, {"stopPrice": "91"})
     assert ex.fetch_open_orders(SYMBOL) == []
-
-def test_every_ccxt_spelling_the_driver_maps_is_mapped_the_same_on_ccxt() -> None:
-    for name, field in ORDER_FIELDS.items():
-        if name != field and FIELD_USE["send_order"][field] is not Use.BOOKS:
-            assert FIELD_PARAMS[name] == field
 
 def test_edit_order_refuses_what_it_cannot_change(ex: OmsCcxtExchange) -> None:
     order = ex.create_order(SYMBOL, "limit", "buy", 0.5, 90)

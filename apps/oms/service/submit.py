@@ -91,8 +91,8 @@ def _validation_item(
     errors = [
         {"loc": [*prefix, *e["loc"]], "msg": e["msg"], "type": e["type"]} for e in exc.errors()
     ]
-    where = ".".join([at] * bool(at) + [str(p) for p in errors[0]["loc"]]) if errors else at
-    where = where or "body"
+    parts = ([at] if at else []) + ([str(p) for p in errors[0]["loc"]] if errors else [])
+    where = ".".join(parts) or "body"
     error = {
         "code": "validation_error",
         "message": f"{where}: {errors[0]['msg']}" if errors else "invalid",

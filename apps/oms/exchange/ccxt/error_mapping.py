@@ -24,6 +24,17 @@ _MAP: tuple[tuple[str, int, str], ...] = (
 )
 
 
+def _entry(klass: type) -> tuple[str, int, str] | None:
+    """The row of `_MAP` for a CCXT error class: its own or its nearest listed base's."""
+    from apps.oms.exchange.ccxt_errors import errors as ccxt  # the classes, not all of CCXT
+
+    for row in _MAP:
+        base = getattr(ccxt, row[0], None)
+        if base is not None and issubclass(klass, base):
+            return row
+    return None
+
+
 def status_of(ccxt_error: str | None) -> int | None:
     """The HTTP status of a CCXT class name recorded by the worker (`result.ccxt_error`): one
     code (`exchange_error`) is a 422 refusal for `BadRequest` and a 502 for a venue failure, so
@@ -31,13 +42,8 @@ def status_of(ccxt_error: str | None) -> int | None:
     from apps.oms.exchange.ccxt_errors import errors as ccxt
 
     klass = getattr(ccxt, ccxt_error or "", None)
-    if not isinstance(klass, type):
-        return None
-    for class_name, status, _code in _MAP:
-        base = getattr(ccxt, class_name, None)
-        if base is not None and issubclass(klass, base):
-            return status
-    return None
+    entry = _entry(klass) if isinstance(klass, type) else None
+    return None if entry is None else entry[1]
 
 
 def to_oms_error(exc: BaseException) -> OmsError:
@@ -51,10 +57,10 @@ def to_oms_error(exc: BaseException) -> OmsError:
     if isinstance(exc, TypeError | ValueError) and not isinstance(exc, ccxt.BaseError):
         return OmsError(f"bad arguments: {exc}", code="validation_error", status=422,
                         details={"ccxt_error": None})
-    for class_name, status, code in _MAP:
-        klass = getattr(ccxt, class_name, None)
-        if klass is not None and isinstance(exc, klass):
-            return OmsError(str(exc)[:2000] or class_name, code=code, status=status,
-                            details={"ccxt_error": name})
+    entry = _entry(type(exc))
+    if entry is not None:
+        class_name, status, code = entry
+        return OmsError(str(exc)[:2000] or class_name, code=code, status=status,
+                        details={"ccxt_error": name})
     return OmsError(f"{name}: {exc}"[:2000], code="exchange_error", status=502,
                     details={"ccxt_error": name})
