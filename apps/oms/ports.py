@@ -18,8 +18,10 @@ params={"clientOrderId": ...})`; it raises `ccxt.OrderNotFound` when the venue n
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable, Mapping
 from contextlib import AbstractContextManager
+from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any, Protocol, TypeGuard, TypeVar, runtime_checkable
 
@@ -187,6 +189,54 @@ class MatchingVenuePort(VenuePort, Protocol):
     polls `fetch_open_orders` / `fetch_my_trades`; the fills it returns are CCXT trades."""
 
     async def match(self, symbols: list[str] | None = None) -> list[Structure]: ...
+
+
+@dataclass(frozen=True, slots=True)
+class NewOrder:
+    """One order to place: `create_order`'s arguments."""
+
+    symbol: str
+    type: str
+    side: str
+    amount: Decimal
+    price: Decimal | None
+    params: Params
+
+
+#: what a venue answered for one order of a batch: its order structure, or the CCXT error it
+#: raised for that order
+Answer = Structure | BaseException
+
+
+@runtime_checkable
+class BatchVenuePort(VenuePort, Protocol):
+    """A venue that takes several orders in one request (Binance, Bybit and OKX have batch
+    order endpoints; the paper venue takes a batch in one transaction of its own). Unlike CCXT's
+    `create_orders`, which folds a refused order into a `rejected` structure, each order's
+    answer keeps the CCXT error class it failed with, as `create_order` would have raised it;
+    an error of the request itself (a timeout, the venue unreachable) raises for all of them."""
+
+    async def place_orders(self, orders: list[NewOrder]) -> list[Answer]: ...
+
+
+async def place_orders(venue: VenuePort, orders: list[NewOrder], seconds: float) -> list[Answer]:
+    """Each order's answer, in order: in one request where the venue takes batches, else one
+    `create_order` after the other; a request that fails or times out answers with its error
+    for every order it carried (their outcome is unknown: looked up, never re-sent)."""
+    if implements(venue, BatchVenuePort):
+        try:
+            return await asyncio.wait_for(venue.place_orders(orders), seconds)
+        except Exception as exc:
+            return [exc for _ in orders]
+    answers: list[Answer] = []
+    for order in orders:
+        try:
+            answers.append(await asyncio.wait_for(venue.create_order(
+                order.symbol, order.type, order.side, order.amount, order.price, order.params),
+                seconds))  # fmt: skip
+        except Exception as exc:
+            answers.append(exc)
+    return answers
 
 
 class JoinedTransaction(Protocol):

@@ -16,7 +16,6 @@ from typing import Any
 from apps.oms.clock import utcnow
 from apps.oms.exchange.profiles import profile
 from apps.oms.service.execution import dispatch, reconcile, step
-from apps.oms.service.execution.group import GroupCommit
 from apps.oms.service.execution.results import finish
 from apps.oms.service.execution.runtime import AccountRuntime
 from apps.oms.service.execution.sync import sync_orders
@@ -42,12 +41,10 @@ class AccountTask:
         crowded: Callable[[], bool] = bool,
         reconcile_first: dict[str, Any] | None = None,
         woken: bool = False,  # the worker's UDP wake-up listener runs (apps/oms/wakeup.py)
-        group: GroupCommit | None = None,  # the worker's group commit of joined batches
         shared: SharedReads | None = None,  # the worker's reads shared by its account tasks
     ) -> None:
         self.rt = rt
         self.shared = shared or SharedReads(rt.store, lambda: [rt.account_id])
-        self.group = group
         self.woken = woken
         self.stop = stop
         self.crowded = crowded  # other accounts wait for a slot: give this one back sooner
@@ -124,12 +121,12 @@ class AccountTask:
             interval = min(interval * 2, settings.poll_max_ms / 1000)
 
     async def _step(self, probe: bool = False) -> bool:
-        """One unit of work: a batch of joined sends or a command, else housekeeping. True if
+        """One unit of work: a batch of sends or a command, else housekeeping. True if
         anything happened. Housekeeping also runs at least every BUSY_HOUSEKEEPING while commands
         keep coming. `probe`: ask with a plain read whether anything is unfinished before the
         queue step's transaction (an empty poll costs one read instead of a transaction)."""
         worth_a_step = not probe or await self._has_work()
-        if worth_a_step and await step.run_next(self.rt, self.stop, self.group):
+        if worth_a_step and await step.run_next(self.rt, self.stop):
             if time.monotonic() - self._last_look >= BUSY_HOUSEKEEPING:
                 await self._housekeeping()
             return True

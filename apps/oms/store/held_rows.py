@@ -57,6 +57,7 @@ class HeldRows:
     now: datetime
     payloads: list[HeldPayload] = field(default_factory=list)
     venue_orders: list[dict[str, Any]] = field(default_factory=list)
+    venue_links: list[dict[str, Any]] = field(default_factory=list)
     order_updates: dict[int, OrderChanges] = field(default_factory=dict)
     # every position this transaction has loaded (locked) or written, as it is now; per symbol,
     # the ids of its open positions once a netting load has read them all; the updates of
@@ -95,14 +96,23 @@ class HeldRows:
         self.payloads.append(HeldPayload(kind, object_id, payload))
 
     def hold_venue_order(
-        self, order_id: int, client_order_id: str | None, exchange_order_id: str
+        self, order_id: int, client_order_id: str | None, exchange_order_id: str | None
     ) -> None:
-        """A venue order placed in this very transaction, with its exchange id."""
+        """A venue order about to be sent (written ahead: no exchange id yet), or placed in
+        this very transaction (with its exchange id)."""
         self.venue_orders.append({
             "order_id": order_id, "account_id": self.account_id,
             "client_order_id": client_order_id, "exchange_order_id": exchange_order_id,
             "created_at": self.now,
         })  # fmt: skip
+
+    def hold_venue_link(
+        self, order_id: int, client_order_id: str, exchange_order_id: str
+    ) -> None:
+        """The exchange id of a venue order written ahead under `client_order_id`, which the
+        venue's answer echoed: linked with the step's other writes."""
+        self.venue_links.append({"b_order": order_id, "b_client": client_order_id,
+                                 "exchange_order_id": exchange_order_id})  # fmt: skip
 
     def wrote_order(self, order_id: int, values: OrderChanges) -> None:
         """Columns of a (locked) order row, merged with its other updates of this step."""
@@ -272,12 +282,13 @@ async def write_rows(conn: Connection, held: list[HeldRows]) -> None:
 
 
 async def write_rest(conn: Connection, held: list[HeldRows]) -> None:
-    """The held raw payloads and venue orders, one statement each (after the rows: nothing
+    """The held raw payloads, venue orders and their links, one statement each (after the rows: nothing
     reads them back in the transaction)."""
     await order_records.store_payloads(conn, [r for rows in held for r in rows.payload_rows()])
     await order_records.add_venue_orders(conn, [v for rows in held for v in rows.venue_orders])
+    await order_records.link_venue_orders(conn, [v for rows in held for v in rows.venue_links])
     for rows in held:
-        rows.payloads, rows.venue_orders = [], []
+        rows.payloads, rows.venue_orders, rows.venue_links = [], [], []
 
 
 def _store_order(position_id: int) -> tuple[bool, int]:

@@ -160,6 +160,13 @@ async def add_venue_orders(conn: AsyncConnection, rows: list[dict[str, Any]]) ->
         await direct.later_rows(conn, ADD_VENUE_ORDER, rows)
 
 
+async def link_venue_orders(conn: AsyncConnection, links: list[dict[str, Any]]) -> None:
+    """Give venue orders written ahead their exchange ids (`b_order`, `b_client`,
+    `exchange_order_id`): each held back and sent with the transaction's next statement."""
+    for link in links:
+        await direct.later(conn, LINK_OWN, link)
+
+
 async def venue_order_started(conn: AsyncConnection, client_order_id: str) -> datetime | None:
     """When the venue order with this client id was first sent (start of the lookup window)."""
     row = (

@@ -92,6 +92,8 @@ ORDER_BY_ID = select(paper_orders).where(PO.account_id == _ACCOUNT,
                                          PO.order_id == bindparam("b_order"))  # fmt: skip
 ORDER_BY_CLIENT_ID = select(paper_orders).where(
     PO.account_id == _ACCOUNT, PO.client_order_id == bindparam("b_client"))
+CLIENT_IDS_TAKEN = select(PO.client_order_id).where(
+    PO.account_id == _ACCOUNT, PO.client_order_id.in_(bindparam("b_clients", expanding=True)))
 QUOTES = select(paper_prices).where(paper_prices.c.symbol.in_(bindparam("b_symbols",
                                                                         expanding=True)))
 ALL_QUOTES = select(paper_prices)
@@ -526,6 +528,13 @@ class PaperStore:
         async with self._reading(flush=False) as conn:
             row = (await conn.execute(query, by)).first()
         return None if row is None else order_from_row(row)
+
+    async def taken_client_ids(self, account_id: int, client_order_ids: list[str]) -> set[str]:
+        """Which of these client order ids the account's orders already carry (one read)."""
+        async with self._reading() as conn:
+            rows = await conn.execute(CLIENT_IDS_TAKEN, {
+                "b_account": account_id, "b_clients": client_order_ids})  # fmt: skip
+        return {str(r[0]) for r in rows}
 
     async def list_orders(
         self,

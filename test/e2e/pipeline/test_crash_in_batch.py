@@ -1,9 +1,10 @@
-"""A crash inside a joined batch or a group commit loses or doubles nothing: a P1-like load
-(market sends over 10 paper accounts, queued before the worker starts, so that every account
-task records large batches, and the ready accounts' batches share one transaction) while the
-worker is SIGKILLed at random points of its working life and restarted. Then: every command ran
-exactly once (one finish event, one venue order per order), deals = fills, positions = the fold
-of their deals, outbox dense (`invariants.py`)."""
+"""A crash inside batches of sends loses or doubles nothing: a P1-like load (market sends over
+10 paper accounts, queued before the worker starts, so that every account task writes ahead,
+places and records large batches) while the worker is SIGKILLed at random points of its working
+life and restarted. Then: every command ran exactly once (one finish event, one venue order per
+order), an order written ahead but never sent is found absent and rejected
+(`outcome_unknown_not_found`), never sent late; deals = fills, positions = the fold of their
+deals, outbox dense (`invariants.py`)."""
 
 from __future__ import annotations
 
@@ -19,7 +20,7 @@ from .reliability import WorkerChaos, accounts_of, sql
 pytestmark = [pytest.mark.mysql, pytest.mark.slow, pytest.mark.timeout(900)]
 
 
-def test_kill_9_inside_joined_batches_and_group_commits(tmp_path: Path) -> None:
+def test_kill_9_inside_batches_of_sends(tmp_path: Path) -> None:
     with make_stack(tmp_path, workers=0) as stack:
         modes = accounts_of(stack, 10)
         ids = list(modes)
@@ -46,12 +47,10 @@ def test_kill_9_inside_joined_batches_and_group_commits(tmp_path: Path) -> None:
         counts = check(stack.url, ids, accepted, settle_seconds=180)
         ((batched,),) = sql(stack, "SELECT COUNT(*) FROM (SELECT finished_at FROM commands "
                                    "GROUP BY account_id, finished_at HAVING COUNT(*) > 1) b")
-        # a group commit records several accounts at one instant (apps/oms/service/execution/group.py)
-        ((grouped,),) = sql(stack, "SELECT COUNT(*) FROM (SELECT finished_at FROM commands "
-                                   "GROUP BY finished_at HAVING COUNT(DISTINCT account_id) > 1) g")
         assert chaos.kills >= 8
         assert counts["commands"] == 1000
-        assert counts["failed"] == 0, counts  # no injected faults: every send completes
-        assert counts["fills"] == 1000
+        # no injected faults: a send fails only when a kill came between its write-ahead and
+        # the venue call (never sent: found absent by client order id)
+        assert counts["failed"] == counts.get("failed_outcome_unknown_not_found", 0), counts
+        assert counts["fills"] == 1000 - counts["failed"]
         assert batched > 0  # commands were recorded together (one transaction, one time)
-        assert grouped > 0  # and accounts too: the kills landed among group commits

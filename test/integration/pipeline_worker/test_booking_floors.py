@@ -2,9 +2,9 @@
 
 A `sys.setprofile` hook follows the calls the booking modules make into other floors (domain <
 store < exchange < service) from `booking.book_report` to the events' numbering, for one market
-`send_order`, on the classic path and joined; consecutive calls into one floor are one visit,
+`send_order`, on the classic path and in a batch; consecutive calls into one floor are one visit,
 and a climb is a visit to a higher floor than the one before. The layout before the typed store
-boundary climbed 10 times (classic) and 8 (joined); the two left are what load -> decide ->
+boundary climbed 10 times (classic) and 8 (batched); the two left are what load -> decide ->
 write -> render needs: the write after the decision and the views rendered after the write
 (docs/architecture.md, "The booking path").
 """
@@ -22,8 +22,8 @@ import pytest
 from .conftest import Harness
 
 PACKAGE = "apps.oms.service.execution."
-BOOKING = {PACKAGE + m for m in ("booking", "order_state", "results", "runtime", "joined",
-                                 "send", "group")}  # fmt: skip
+BOOKING = {PACKAGE + m for m in ("booking", "order_state", "results", "runtime", "sends",
+                                 "send")}  # fmt: skip
 FLOORS = (("apps.oms.domain", 1), ("apps.oms.store", 2), ("apps.oms.ports", 2),
           ("apps.oms.exchange", 3), ("apps.oms.service", 4))  # fmt: skip
 
@@ -65,7 +65,7 @@ class Visits:
         return sum(1 for (a, _), (b, _) in itertools.pairwise(self.visits) if b > a)
 
 
-@pytest.mark.parametrize("batch", [0, 50], ids=["classic", "joined"])
+@pytest.mark.parametrize("batch", [0, 50], ids=["classic", "batch"])
 @pytest.mark.parametrize("mode", ["hedge", "netting"])
 async def test_a_market_send_books_without_climbing_back(
     harness: Callable[..., Harness], batch: int, mode: str

@@ -1,4 +1,4 @@
-"""Every statement the worker runs to execute sends (joined batches and the write-ahead path)
+"""Every statement the worker runs to execute sends (batches, and a venue taking orders one by one)
 uses an index on MariaDB: the statements are captured while the real executor runs over a
 store with background rows of 100 other accounts, then each distinct SELECT / UPDATE is
 EXPLAINed with the parameters it ran with. No full table scan, no unindexed lookup: the cost of
@@ -69,9 +69,9 @@ async def test_worker_statements_use_indexes(fresh_store: Store) -> None:
         sql(db, statement.replace("{a}", f"({first} + seq % {OTHERS})"))
     for table in TABLES:
         sql(db, f"ANALYZE TABLE {table}")
-    joined = await h.account("hedge")
-    classic = await h.account("netting", faults={"ack_latency_ms": 1})  # write-ahead path
-    for account in (joined, classic):
+    batched = await h.account("hedge")
+    classic = await h.account("netting", faults={"ack_latency_ms": 1})  # the venue takes its orders one request each
+    for account in (batched, classic):
         await h.price("BTC/USDT:USDT", "50000")
         await h.send(account, "send_order", symbol="BTC/USDT:USDT", side="buy",
                      order_type="market", qty="0.001")
@@ -84,15 +84,15 @@ async def test_worker_statements_use_indexes(fresh_store: Store) -> None:
             seen.setdefault(statement, params)
 
     with h.store.watching_statements(capture):
-        for account in (joined, classic):
+        for account in (batched, classic):
             for n in range(4):
                 await h.send(account, "send_order", symbol="BTC/USDT:USDT",
                              side="buy" if n % 2 else "sell", order_type="market", qty="0.001")
             await h.drain(account, housekeeping=False)
-        await h.send(joined, "send_order", symbol="BTC/USDT:USDT", side="buy",
-                     order_type="market", qty="0.001")  # one queued command left on `joined`
+        await h.send(batched, "send_order", symbol="BTC/USDT:USDT", side="buy",
+                     order_type="market", qty="0.001")  # one queued command left on `batched`
         async with h.store.read() as conn:  # a worker's idle tasks' shared poll
-            assert await queue.unfinished_among(conn, [joined, classic]) == [joined]
+            assert await queue.unfinished_among(conn, [batched, classic]) == [batched]
     assert len(seen) > 10
     assert any(s.startswith("(SELECT") and "UNION ALL" in s for s in seen)  # the queue peek
     for statement, params in seen.items():

@@ -1,5 +1,5 @@
 """A record transaction that wrote events numbers them itself, just before its commit
-(`runtime.number_events`): the events of a joined batch, a group commit and a classic step reach
+(`runtime.number_events`): the events of a batch of sends and of a classic step reach
 the stream with their commit, without waiting for a sequencer round, and the worker is told how
 many rows were numbered (it tells the API tailers). When another round holds the sequencer's
 state row (MariaDB), the step does not wait for it: it commits its events unnumbered, says so
@@ -16,15 +16,13 @@ from sqlalchemy import select
 
 from apps.oms.clock import utcnow
 from apps.oms.service.execution import step
-from apps.oms.service.execution.group import GroupCommit
 from apps.oms.service.execution.runtime import AccountRuntime
 from apps.oms.store import sequencer
 from apps.oms.store.store import Store
 from apps.oms.store.tables import outbox, sequencer_state
 
 from .conftest import Harness
-from .test_group_commit import ready, together
-from .test_joined import SYMBOL, market
+from .test_send_batches import SYMBOL, market
 
 
 async def seqs_of(h: Harness, order_id: int) -> list[int | None]:
@@ -56,7 +54,7 @@ def listen(rt: AccountRuntime) -> list[int]:
     return told
 
 
-async def test_a_joined_batch_numbers_its_events_with_its_commit(
+async def test_a_batch_numbers_its_events_with_its_commit(
     harness: Callable[..., Harness],
 ) -> None:
     h = harness()
@@ -66,29 +64,15 @@ async def test_a_joined_batch_numbers_its_events_with_its_commit(
     rt = await h.runtime(acct)
     told = listen(rt)
     before = await last_seq(h)
-    assert await step.run_next(rt, asyncio.Event())  # one joined batch, no sequencer running
+    assert await step.run_next(rt, asyncio.Event())  # one batch, no sequencer running
     assert await nothing_unnumbered(h)
     for item in items:
         seqs = await seqs_of(h, item["order_id"])
         assert len(seqs) >= 3, seqs  # accepted, filled, deal...
         assert None not in seqs, seqs
-    # the accepts' events (committed before) and the batch's own, all in one numbering
-    assert told == [await last_seq(h) - before]
-
-
-async def test_a_group_numbers_everyone_s_events_once(harness: Callable[..., Harness]) -> None:
-    h = harness()
-    queued = await ready(h, accounts=2, sends=2)
-    runtimes = [await h.runtime(a) for a in queued]
-    told = [listen(rt) for rt in runtimes]
-    before = await last_seq(h)
-    assert await together(GroupCommit(h.store), runtimes) == [True, True]
-    assert await nothing_unnumbered(h)
-    assert sorted(len(t) for t in told) == [0, 1]  # the group tells once, for all its members
-    assert sum(sum(t) for t in told) == await last_seq(h) - before
-    for items in queued.values():
-        for item in items:
-            assert None not in await seqs_of(h, item["order_id"])
+    # the write-ahead wrote no events (0); the record numbered the accepts' events (committed
+    # before) and its own, all in one numbering
+    assert told == [0, await last_seq(h) - before]
 
 
 async def test_a_classic_step_numbers_its_events(harness: Callable[..., Harness]) -> None:
@@ -123,7 +107,7 @@ async def test_a_held_state_row_is_skipped_not_awaited(fresh_store: Store) -> No
         await holder.execute(select(sequencer_state.c.last_seq).where(
             sequencer_state.c.name == sequencer.NAME).with_for_update())
         assert await asyncio.wait_for(step.run_next(rt, asyncio.Event()), 60)
-        assert told == [sequencer.SKIPPED]
+        assert told == [0, sequencer.SKIPPED]  # the write-ahead wrote no events
         assert None in await seqs_of(h, item["order_id"])
     async with h.store.transaction() as conn:
         assert await sequencer.assign(conn, utcnow()) > 0

@@ -32,11 +32,17 @@ def ccxt_errors() -> Iterator[None]:
     try:
         yield
     except PaperError as exc:
-        message = prefixed(str(exc))
-        for paper_class, ccxt_class in _MAP:
-            if isinstance(exc, paper_class):
-                raise ccxt_class(message) from exc
-        raise ccxt.ExchangeError(message) from exc
+        raise as_ccxt(exc) from exc
+
+
+def as_ccxt(exc: PaperError) -> Exception:
+    """The CCXT error of the same meaning as a PaperError, message prefixed `paper`."""
+    message = prefixed(str(exc))
+    for paper_class, ccxt_class in _MAP:
+        if isinstance(exc, paper_class):
+            return ccxt_class(message)
+    error: Exception = ccxt.ExchangeError(message)
+    return error
 
 
 def prefixed(message: str) -> str:

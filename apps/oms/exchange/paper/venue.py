@@ -17,6 +17,7 @@ from typing import Any
 
 from apps.oms.domain.paper import ledger
 from apps.oms.domain.paper.book import BookConfig, Quote
+from apps.oms.domain.paper.errors import PaperError
 from apps.oms.domain.paper.faults import REJECT, TIMEOUT, UNAVAILABLE, FaultConfig, decide
 from apps.oms.domain.paper.funding import apply_funding
 from apps.oms.domain.paper.matching import (
@@ -33,12 +34,13 @@ from apps.oms.domain.paper.state import (
     DEFAULT_LEVERAGE,
     DEFAULT_START_BALANCE,
     AccountState,
+    OrderRequest,
     PaperOrder,
 )
 from apps.oms.domain.paper.tiers import leverage_tiers
 from apps.oms.exchange.ccxt_errors import errors as ccxt
 from apps.oms.exchange.paper.derivatives import PaperDerivatives
-from apps.oms.exchange.paper.errors import ccxt_errors
+from apps.oms.exchange.paper.errors import as_ccxt, ccxt_errors
 from apps.oms.exchange.paper.market_data import now_ms
 from apps.oms.exchange.paper.requests import decimal_arg, order_request
 from apps.oms.exchange.paper.structures import (
@@ -47,6 +49,7 @@ from apps.oms.exchange.paper.structures import (
     order_structure,
     trade_structure,
 )
+from apps.oms.ports import Answer, NewOrder
 from apps.oms.store.boundary import Connection, IntegrityError
 from apps.oms.store.paper import Joined, PaperStore, VersionConflict
 
@@ -169,6 +172,69 @@ class PaperVenue(PaperDerivatives):
         if fault == TIMEOUT:
             raise ccxt.RequestTimeout("paper injected timeout: outcome unknown to the caller")
         return order_structure(outcome.orders[0], market, list(outcome.fills))
+
+    async def place_orders(self, orders: list[NewOrder]) -> list[Answer]:
+        """Several orders in one request, as the batch order endpoints of Binance, Bybit and OKX
+        take them: one transaction for all, each order's refusal its own answer (the orders
+        before and after it stand). With injected faults each order is a request of its own
+        (each draws its fault)."""
+        if self._faulty():
+            return [await self._answer(o) for o in orders]
+        requests = [self._request(o) for o in orders]
+        wanted = [r.client_order_id for r in requests
+                  if isinstance(r, OrderRequest) and r.client_order_id]  # fmt: skip
+        taken = await self.store.taken_client_ids(self.account_id, wanted) if wanted else set()
+        quotes = {s: await self.quote(s) for s in sorted(
+            {r.symbol for r in requests if isinstance(r, OrderRequest)})}  # fmt: skip
+        latency = self.faults.fill_latency_ms or None
+        placed: list[Exception | Outcome] = []
+
+        def one(state: AccountState, request: OrderRequest | Exception, now: int
+                ) -> Exception | Outcome:
+            if isinstance(request, Exception):
+                return request
+            if request.client_order_id in taken:
+                duplicate: Exception = ccxt.InvalidOrder(
+                    f"paper duplicate clientOrderId {request.client_order_id}")
+                return duplicate
+            try:
+                return place_order(state, request, self.venue, quotes[request.symbol], now,
+                                   latency)  # fmt: skip
+            except PaperError as exc:
+                return as_ccxt(exc)
+
+        def event(state: AccountState, now: int) -> Outcome:
+            placed.clear()  # a retry after a version conflict places them all again
+            for request in requests:
+                placed.append(one(state, request, now))
+                if isinstance(placed[-1], Outcome):
+                    state = placed[-1].state
+            outcomes = [p for p in placed if isinstance(p, Outcome)]
+            return Outcome(state, tuple(o for p in outcomes for o in p.orders),
+                           tuple(f for p in outcomes for f in p.fills))  # fmt: skip
+
+        await self._apply(event)
+        return [order_structure(p.orders[0], self._market(p.orders[0].symbol), list(p.fills))
+                if isinstance(p, Outcome) else p for p in placed]  # fmt: skip
+
+    async def _answer(self, o: NewOrder) -> Answer:
+        try:
+            return await self.create_order(o.symbol, o.type, o.side, o.amount, o.price, o.params)
+        except ccxt.BaseError as exc:
+            refused: Exception = exc
+            return refused
+
+    def _request(self, o: NewOrder) -> OrderRequest | Exception:
+        try:
+            self._market(o.symbol)
+            return order_request(o.symbol, o.type, o.side, o.amount, o.price, o.params)
+        except ccxt.BaseError as exc:
+            refused: Exception = exc
+            return refused
+
+    def _faulty(self) -> bool:
+        f = self.faults
+        return bool(f.reject_rate or f.timeout_rate or f.unavailable_rate or f.ack_latency_ms)
 
     async def edit_order(
         self,

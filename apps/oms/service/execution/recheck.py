@@ -47,7 +47,7 @@ async def recheck(rec: Recorder, row: OrderRow) -> None:
         opens_position=preview.opens_position,
         privileged_close=bool(row["reduce_only"]),
     )
-    state = await _recheck_state(rec)
+    state = await recheck_state(rec)
     limits = state.limits
     if limits:
         # the risk counters read order, position and deal rows (open orders and positions,
@@ -86,7 +86,7 @@ def _check_reduce(
         validate_reduce(explicit, side, qty)
 
 
-async def _recheck_state(rec: Recorder) -> risk_store.RecheckState:
+async def recheck_state(rec: Recorder) -> risk_store.RecheckState:
     """The account's block, risk state and limits, read once per record transaction
     (`Recorder.memo`: a batch decides at one instant), or preloaded by the group commit."""
     key = ("recheck_state", rec.rt.account_id)

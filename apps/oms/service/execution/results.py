@@ -78,9 +78,9 @@ async def adopt(
 ) -> OrderRow:
     """Apply a venue order (placement result, lookup, cancel or sync): link the exchange id,
     store the raw payload, book its trades and move the state by the venue status, decided
-    together (`booking.book_report`). `placed`: the structure is the answer of a placement in
-    this very transaction (joined venue): its venue-order row is written with the exchange id,
-    and its trades are new (no dedupe lookup)."""
+    together (`booking.book_report`). `placed`: the structure is the venue's answer to this
+    step's own placement (`sends.py`): its venue-order row, written ahead, gets the exchange
+    id with the step's other writes, and its trades are new (no dedupe lookup)."""
     status = CCXT_STATUS.get(str(structure.get("status")), OrderStatus.SUBMITTED)
     return await _apply(rec, row, structure, status, placed=placed)
 
@@ -109,8 +109,9 @@ async def _apply(
         # linked before its trades are booked: their order events carry the exchange id
         # (stored by the final write, in the same transaction)
         row = changed(row, extra)
-    if placed:
-        rec.rows.hold_venue_order(int(row["id"]), row["client_order_id"], exchange_order_id)
+    echoed = structure.get("clientOrderId")
+    if placed and echoed is not None and echoed == row["client_order_id"]:
+        rec.rows.hold_venue_link(int(row["id"]), echoed, exchange_order_id)
     else:
         await order_records.link_exchange_id(
             rec.conn, int(row["id"]), exchange_order_id, structure.get("clientOrderId")

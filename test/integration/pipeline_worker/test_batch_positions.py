@@ -1,5 +1,5 @@
-"""A joined batch carries its positions: each position is read (locked) once per batch and each
-changed one written once at the end, while the books come out exactly as the classic path makes
+"""A batch of sends carries its positions: each position is read (locked) once per transaction
+of the batch and each changed one written once at the end, while the books come out exactly as the classic path makes
 them one command at a time (same deals, same positions, same position events), in every mode,
 with a close order inside the batch (its reservation released as it fills)."""
 
@@ -68,16 +68,16 @@ async def test_a_batch_books_as_one_command_at_a_time(
     harness: Callable[..., Harness], mode: str
 ) -> None:
     classic = harness(batch_size=0)  # write-ahead -> call -> record, a transaction per step
-    joined = harness()
-    await joined.price(SYMBOL, "50000")
-    one, batch = await classic.account(mode), await joined.account(mode)
-    for h, acct in ((classic, one), (joined, batch)):  # the position the closes will name
+    batched = harness()
+    await batched.price(SYMBOL, "50000")
+    one, batch = await classic.account(mode), await batched.account(mode)
+    for h, acct in ((classic, one), (batched, batch)):  # the position the closes will name
         await h.send(acct, "send_order", symbol=SYMBOL, side="buy", order_type="market",
                      qty="0.005")
         await h.drain(acct, housekeeping=False)
     await queue_plan(classic, one)
     await classic.drain(one, housekeeping=False)
-    await queue_plan(joined, batch)
+    await queue_plan(batched, batch)
     seen: Counter[str] = Counter()
 
     def count(_c: Any, _cur: Any, statement: str, *_: Any) -> None:
@@ -89,30 +89,31 @@ async def test_a_batch_books_as_one_command_at_a_time(
         elif text.startswith("INSERT INTO deals "):
             seen["deal insert"] += 1
 
-    await one_batch(joined, batch, count)
-    assert not [r for r in await rows(joined, batch) if r["is_open"] and r["pending_close_qty"]]
-    assert await books_of(joined, batch) == await books_of(classic, one)
-    await assert_fold(joined, batch)
-    # netting modes read the symbol's open positions once; hedge reads the position each close
-    # names once (the first close's, the second's is carried); every change is one UPDATE
-    assert seen["read"] == 1, seen
+    await one_batch(batched, batch, count)
+    assert not [r for r in await rows(batched, batch) if r["is_open"] and r["pending_close_qty"]]
+    assert await books_of(batched, batch) == await books_of(classic, one)
+    await assert_fold(batched, batch)
+    # netting modes read the symbol's open positions once per transaction (the write-ahead's
+    # re-checks, the record's booking); hedge reads the position each close names once in each
+    # (the first close's, the second's is carried); every change is one UPDATE
+    assert seen["read"] == 2, seen
     assert seen["update"] == 1, seen
     # MariaDB: every deal of the batch in one INSERT … RETURNING, ids in row order; SQLite
     # cannot promise RETURNING's order for many rows, so SQLAlchemy inserts them one by one
-    for h, acct in ((classic, one), (joined, batch)):  # what a read model folds = the store
+    for h, acct in ((classic, one), (batched, batch)):  # what a read model folds = the store
         assert await last_position_events(h, acct) == {
             int(r["id"]): position_view(r) for r in await rows(h, acct)}
-    booked = await deal_rows(joined, batch)
-    assert seen["deal insert"] == (1 if joined.store.dialect == "mysql" else len(booked) - 1)
-    assert await deal_events(joined, batch) == booked  # each event names its own deal
+    booked = await deal_rows(batched, batch)
+    assert seen["deal insert"] == (1 if batched.store.dialect == "mysql" else len(booked) - 1)
+    assert await deal_events(batched, batch) == booked  # each event names its own deal
 
 
 async def one_batch(h: Harness, acct: int, listener: Callable[..., None]) -> Any:
-    """Run the account's queue as one joined step with `listener` on every statement; returns
-    the account's runtime."""
+    """Run the account's queue as one step with `listener` on every statement; returns the
+    account's runtime."""
     rt = await h.runtime(acct)
     with h.store.watching_statements(listener):
-        assert await step.run_next(rt, asyncio.Event())  # the whole plan: one joined batch
+        assert await step.run_next(rt, asyncio.Event())  # the whole plan: one batch
     return rt
 
 
@@ -149,9 +150,9 @@ async def close_then_open(
 ) -> tuple[int, dict[str, Any], dict[str, Any]]:
     """A hedge account with one position bought at 50,000 (`opened_qty`), then, queued with the
     price at `close_at`: its close and a buy of 0.001 that opens a new position; `limits` (the
-    account's) set after they were accepted, and the two run as one joined batch. Returns the
-    account, the first position's row and the buy's command as recorded (the close
-    completed in the same transaction)."""
+    account's) set after they were accepted: the batch takes one such send at a time, each
+    re-checked after the one before it was booked. Returns the account, the first position's
+    row and the buy's command as recorded (the close completed)."""
     acct = await h.account("hedge")
     await h.price(SYMBOL, "50000")
     await h.send(acct, "send_order", symbol=SYMBOL, side="buy", order_type="market",
@@ -164,9 +165,9 @@ async def close_then_open(
                            qty="0.001")
     async with h.store.transaction() as conn:
         await risk_store.put_limits(conn, acct, 0, limits, utcnow())
-    assert await step.run_next(await h.runtime(acct), asyncio.Event())  # one joined batch
+    await h.drain(acct, housekeeping=False)
     closed, then = await h.command(close["command_id"]), await h.command(opening["command_id"])
-    assert closed["finished_at"] == then["finished_at"]  # one transaction
+    assert closed["finished_at"] < then["finished_at"]  # one after the other
     assert closed["status"] == "completed", closed
     return acct, first, then
 
@@ -174,10 +175,9 @@ async def close_then_open(
 async def test_position_limits_see_the_positions_the_batch_changed(
     harness: Callable[..., Harness],
 ) -> None:
-    """The batch writes its position updates at the end, but the risk counters read position
-    rows: with limits set, the positions changed before a send are written first. A hedge
-    position closed inside the batch no longer counts against `max_open_positions` = 1, so
-    the send after the close opens its position in the same batch."""
+    """The risk counters read position rows: with limits set, a send is re-checked after the
+    sends before it were booked. A hedge position closed just before no longer counts against
+    `max_open_positions` = 1, so the send after the close opens its position."""
     h = harness()
     limits = RiskLimits(max_open_positions=1)
     acct, first, opened = await close_then_open(h, "0.002", "50000", limits)
@@ -190,9 +190,9 @@ async def test_position_limits_see_the_positions_the_batch_changed(
 async def test_a_loss_limit_sees_the_deals_the_batch_booked(
     harness: Callable[..., Harness],
 ) -> None:
-    """The batch inserts its deals at the end, but the daily loss counter reads deal rows: with
-    limits set, the deals booked before a send are written first. A close realising a loss of
-    50 USDT inside the batch makes the next send meet `daily_loss_limit` = 40."""
+    """The daily loss counter reads deal rows: with limits set, a send is re-checked after the
+    deals of the sends before it were booked. A close realising a loss of 50 USDT makes the
+    next send meet `daily_loss_limit` = 40."""
     h = harness()
     acct, _first, refused = await close_then_open(h, "0.005", "40000",
                                                   RiskLimits(daily_loss_limit=Decimal(40)))
@@ -204,23 +204,22 @@ async def test_a_loss_limit_sees_the_deals_the_batch_booked(
 async def test_positions_a_batch_opens_are_inserted_together(
     harness: Callable[..., Harness], limits: bool
 ) -> None:
-    """Hedge: every market send opens a position. A joined batch inserts the positions it
-    opened at its end, in one statement on MariaDB, known until then by stand-in ids (with risk
-    limits, each send's re-check writes the ones before it first: its counters read them); a
-    send that walks several book levels books several trades into its one position, and every
-    row and event names real ids: the books equal the classic path's, command at a time. (The
-    joined venue also follows the account's own `paper.book`: its locked load reads no config,
-    and it used to fall back to the default book, one trade at the last price.)"""
+    """Hedge: every market send opens a position. A batch inserts the positions it opened at its
+    end, in one statement on MariaDB, known until then by stand-in ids (with risk limits, the
+    batch takes one send at a time: its counters read the ones before it); a send that walks
+    several book levels books several trades into its one position, and every row and event
+    names real ids: the books equal the classic path's, command at a time. (The paper venue
+    follows the account's own `paper.book`.)"""
     book = {"level_volume": "0.001"}  # one 0.001 per level: a 0.003 market order takes three
-    classic, joined = harness(batch_size=0), harness()
-    await joined.price(SYMBOL, "50000")
-    one, batch = await classic.account("hedge", book=book), await joined.account("hedge", book=book)
+    classic, batched = harness(batch_size=0), harness()
+    await batched.price(SYMBOL, "50000")
+    one, batch = await classic.account("hedge", book=book), await batched.account("hedge", book=book)
     if limits:
-        async with joined.store.transaction() as conn:
+        async with batched.store.transaction() as conn:
             limits_100 = RiskLimits(max_open_positions=100)
             await risk_store.put_limits(conn, batch, 0, limits_100, utcnow())
     plan = [("buy", "0.003"), ("sell", "0.002"), ("buy", "0.001"), ("buy", "0.003")]
-    for h, acct in ((classic, one), (joined, batch)):
+    for h, acct in ((classic, one), (batched, batch)):
         for side, qty in plan:
             await h.send(acct, "send_order", symbol=SYMBOL, side=side, order_type="market",
                          qty=qty)  # fmt: skip
@@ -231,16 +230,18 @@ async def test_positions_a_batch_opens_are_inserted_together(
         if statement.lstrip().startswith("INSERT INTO positions"):
             inserts.append(statement)
 
-    rt = await one_batch(joined, batch, count)
-    assert not await step.run_next(rt, asyncio.Event())
-    assert await books_of(joined, batch) == await books_of(classic, one)
-    await assert_fold(joined, batch)
-    held = await rows(joined, batch)
+    rt = await batched.runtime(batch)
+    with batched.store.watching_statements(count):
+        while await step.run_next(rt, asyncio.Event()):
+            pass
+    assert await books_of(batched, batch) == await books_of(classic, one)
+    await assert_fold(batched, batch)
+    held = await rows(batched, batch)
     assert [r["qty"] for r in held] == [Decimal(q) for _, q in plan]
-    together = joined.store.dialect == "mysql" and not limits
+    together = batched.store.dialect == "mysql" and not limits
     assert len(inserts) == (1 if together else len(plan))
     ids = {int(r["id"]) for r in held}
-    async with joined.store.read() as conn:
+    async with batched.store.read() as conn:
         placed = list((await conn.execute(select(orders.c.id, orders.c.position_id).where(
             orders.c.account_id == batch).order_by(orders.c.id))).all())  # fmt: skip
         dealt = list((await conn.execute(select(deals.c.order_id, deals.c.position_id).where(
@@ -254,5 +255,5 @@ async def test_positions_a_batch_opens_are_inserted_together(
     named = [v for _, payload in events for k, v in payload.items() if k == "position_id"]
     named += [p["id"] for e, p in events if e.startswith("position_")]
     assert set(named) - {0} == ids  # no event names a stand-in (accepted orders name none: 0)
-    assert await last_position_events(joined, batch) == {
+    assert await last_position_events(batched, batch) == {
         int(r["id"]): position_view(r) for r in held}

@@ -1,7 +1,7 @@
-"""Joined batches on paper (`apps/oms/service/execution/joined.py`): a batch stops at the first
-command that is not a send (per-account order), an error inside a batch records the commands
-before it and leaves the rest queued with nothing placed (no write-ahead, no unknown outcome,
-so nothing waits for the lookup window), and the paper venue's rows commit with the books."""
+"""Batches of sends (`apps/oms/service/execution/sends.py`), the one path of every venue: a batch
+stops at the first command that is not a send (per-account order); what fails after the
+write-ahead leaves orders that are looked up by client order id, never sent twice; a defect
+in the batch falls back to one command at a time."""
 
 from __future__ import annotations
 
@@ -16,12 +16,12 @@ from sqlalchemy.exc import OperationalError
 
 from apps.oms.clock import utcnow
 from apps.oms.domain.risk import RiskLimits
-from apps.oms.service.execution import step
+from apps.oms.service.execution import sends, step
 from apps.oms.store import ccxt_records, order_records
 from apps.oms.store import risk as risk_store
 from apps.oms.store.paper_tables import paper_orders
 from apps.oms.store.store import Store
-from apps.oms.store.tables import order_venue_orders, venue_payloads
+from apps.oms.store.tables import venue_payloads
 
 from .conftest import Harness
 from .test_commands import assert_fold
@@ -52,7 +52,7 @@ async def test_batch_stops_at_a_command_that_is_not_a_send(
     cancel = await h.send(acct, "cancel_order", order_ids=[resting["order_id"]])
     last = await market(h, acct, "sell")
     rt = await h.runtime(acct)
-    assert await step.run_next(rt, asyncio.Event())  # one joined batch: the two sends
+    assert await step.run_next(rt, asyncio.Event())  # one batch: the two sends
     assert [(await h.command(i["command_id"]))["status"] for i in (first, second, cancel, last)
             ] == ["completed", "completed", "queued", "queued"]
     assert (await h.command(first["command_id"]))["finished_at"] == (
@@ -66,104 +66,88 @@ async def test_batch_stops_at_a_command_that_is_not_a_send(
     await assert_fold(h, acct)
 
 
-async def test_database_gone_inside_a_batch_leaves_nothing_unknown(
-    harness: Callable[..., Harness],
+async def test_a_failed_record_leaves_the_orders_to_the_lookup(
+    harness: Callable[..., Harness], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    h = harness(unknown_outcome_window_seconds=3600)  # a lookup would stall for an hour
+    """The database goes away after the venue answered: nothing of the answers is recorded, so
+    the orders keep `outcome_unknown` (written ahead) and their commands stay `running`; the
+    next steps find each order on the venue by its client order id and book it. Each order is
+    on the venue once."""
+    h = harness()
     acct = await h.account("hedge")
     await h.price(SYMBOL, "50000")
     items = [await market(h, acct, "buy" if n % 2 else "sell") for n in range(3)]
     rt = await h.runtime(acct)
-    venue: Any = rt.venue
-    real, calls = venue.create_order, [0]
 
-    async def flaky(*args: Any, **kw: Any) -> Any:
-        calls[0] += 1
-        if calls[0] == 2:  # the connection dies under the second placement
-            raise OperationalError("create_order", {}, Exception("server has gone away"))
-        return await real(*args, **kw)
+    async def gone(*_args: Any) -> None:
+        raise OperationalError("record", {}, Exception("server has gone away"))
 
-    venue.create_order = flaky
-    try:
-        assert await step.run_next(rt, asyncio.Event())
-    finally:
-        venue.create_order = real
-    # the first send is recorded alone; the others rolled back: queued, not placed, not unknown
-    statuses = [(await h.command(i["command_id"]))["status"] for i in items]
-    assert statuses == ["completed", "queued", "queued"]
-    for item in items[1:]:
+    monkeypatch.setattr(sends, "record", gone)
+    assert await step.run_next(rt, asyncio.Event())
+    monkeypatch.undo()
+    for item in items:
         order = await h.order(item["order_id"])
-        assert (order["status"], order["outcome_unknown"]) == ("PENDING_SUBMIT", False)
-        assert await venue_orders(h, order["client_order_id"]) == 0
-        async with h.store.read() as conn:
-            written = await conn.execute(select(order_venue_orders.c.id).where(
-                order_venue_orders.c.order_id == item["order_id"]))
-            assert written.all() == []  # no write-ahead
-    await h.drain(acct, housekeeping=False)  # runs at once: nothing to look up
+        assert (order["status"], order["outcome_unknown"]) == ("PENDING_SUBMIT", True)
+        assert (await h.command(item["command_id"]))["status"] == "running"
+        assert await venue_orders(h, order["client_order_id"]) == 1
+    await h.drain(acct, housekeeping=False)
     for item in items:
         order = await h.order(item["order_id"])
         assert (order["status"], order["outcome_unknown"]) == ("FILLED", False)
         assert await venue_orders(h, order["client_order_id"]) == 1
-        assert (await h.command(item["command_id"]))["attempts"] == 1  # rollbacks count none
+        assert (await h.command(item["command_id"]))["status"] == "completed"
     await assert_fold(h, acct)
 
 
-async def test_a_defect_at_the_commit_is_retried_then_given_up(
+async def test_a_crash_after_the_write_ahead_never_sends(
     harness: Callable[..., Harness],
 ) -> None:
-    """An error after the last command (the batch's final writes) halves the batch until one
-    command is alone; that one counts an attempt per failure and, past the cap, fails with its
-    order REJECTED (never placed). Nothing loops without counting."""
-    h = harness()
+    """A worker that dies after writing ahead and before the venue call: the next holder looks
+    each order up by client order id, finds nothing once the window passed, and rejects it
+    (`outcome_unknown_not_found`) without ever sending it."""
+    h = harness(unknown_outcome_window_seconds=0.2)
     acct = await h.account("hedge")
     await h.price(SYMBOL, "50000")
     items = [await market(h, acct) for _ in range(2)]
     rt = await h.runtime(acct)
-    venue: Any = rt.venue
-    real_join = venue.join
-
-    class Broken:
-        def __init__(self, conn: Any) -> None:
-            self.inner = real_join(conn)
-
-        def __enter__(self) -> Any:
-            joined = self.inner.__enter__()
-
-            class AtCommit:  # the venue's final writes fail
-                async def flush(self) -> None:
-                    raise RuntimeError("a defect in the final writes")
-
-                def publish(self) -> None:
-                    joined.publish()
-
-                async def expect_client_ids(self, account_id: int, ids: list[str]) -> None:
-                    await joined.expect_client_ids(account_id, ids)
-
-            return AtCommit()
-
-        def __exit__(self, *exc: Any) -> Any:
-            return self.inner.__exit__(*exc)
-
-    venue.join = Broken
-    try:
-        for _ in range(8):
-            await step.run_next(rt, asyncio.Event())
-    finally:
-        venue.join = real_join
-    first = await h.command(items[0]["command_id"])
-    assert (first["status"], first["error_code"]) == ("failed", "internal_error"), first
-    order = await h.order(items[0]["order_id"])
-    assert (order["status"], order["outcome_unknown"]) == ("REJECTED", False)
-    assert await venue_orders(h, order["client_order_id"]) == 0
+    taken = await sends.write_ahead(rt, 50)  # and then the process dies
+    assert isinstance(taken, tuple)
+    assert taken[0] == 2
     await h.drain(acct, housekeeping=False)
-    assert (await h.order(items[1]["order_id"]))["status"] == "FILLED"
+    for item in items:
+        order = await h.order(item["order_id"])
+        assert (order["status"], order["outcome_unknown"]) == ("REJECTED", False)
+        command = await h.command(item["command_id"])
+        assert (command["status"], command["error_code"]) == (
+            "failed", "outcome_unknown_not_found"), command
+        assert await venue_orders(h, order["client_order_id"]) == 0
+
+
+async def test_a_defect_in_the_write_ahead_runs_the_sends_alone(
+    harness: Callable[..., Harness], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An error inside the write-ahead rolls it back (nothing claimed, nothing counted); the
+    head then runs the classic way, which counts its attempts, so the queue still drains."""
+    h = harness()
+    acct = await h.account("hedge")
+    await h.price(SYMBOL, "50000")
+    items = [await market(h, acct) for _ in range(2)]
+
+    async def defect(*_args: Any) -> None:
+        raise RuntimeError("a defect in the batch")
+
+    monkeypatch.setattr(sends, "_prepare", defect)
+    await h.drain(acct, housekeeping=False)
+    for item in items:
+        assert (await h.order(item["order_id"]))["status"] == "FILLED"
+        assert (await h.command(item["command_id"]))["attempts"] == 1
 
 
 async def test_client_id_already_on_the_venue_is_refused_in_a_batch(
     harness: Callable[..., Harness],
 ) -> None:
-    """The batch answers every send's duplicate clientOrderId check with one read
-    (`expect_client_ids`): an id that is already on the venue (placed there directly, outside
+    """The paper venue answers a batch's duplicate clientOrderId checks with one read
+    (`taken_client_ids`): an id that is already on the venue (placed there directly, outside
     the gateway) still rejects that send, and only that one."""
     h = harness()
     acct = await h.account("hedge")
@@ -188,12 +172,11 @@ async def test_client_id_already_on_the_venue_is_refused_in_a_batch(
 async def test_open_order_limit_sees_the_batch_orders_already_ended(
     harness: Callable[..., Harness],
 ) -> None:
-    """The batch holds its order updates back until its end, but the risk counters read order
-    rows: with limits set, the orders the batch ended before a send are written first, so its
-    re-check counts them as they are. Two sends accepted without limits, then a limit of one
-    open order per symbol: the first is refused (the second, still pending, counts as open),
-    and the second, re-checked after the first ended, goes through in the same batch (before
-    this was fixed it saw the first as still open and was refused too)."""
+    """With limits that count open orders, a send is re-checked after the sends before it
+    ended, as it would be alone: the batch takes one such send at a time. Two sends accepted
+    without limits, then a limit of one open order per symbol: the first is refused (the
+    second, still pending, counts as open), and the second, re-checked after the first ended,
+    goes through."""
     h = harness()
     acct = await h.account("hedge")
     await h.price(SYMBOL, "50000")
@@ -202,9 +185,9 @@ async def test_open_order_limit_sees_the_batch_orders_already_ended(
         limits = RiskLimits(max_open_orders_per_symbol=1)
         await risk_store.put_limits(conn, acct, 0, limits, utcnow())
     rt = await h.runtime(acct)
-    assert await step.run_next(rt, asyncio.Event())  # one joined batch: both sends
+    assert await step.run_next(rt, asyncio.Event())  # the first alone
+    assert await step.run_next(rt, asyncio.Event())  # then the second
     refused, placed = await h.command(first["command_id"]), await h.command(second["command_id"])
-    assert refused["finished_at"] == placed["finished_at"]  # one transaction
     assert (refused["status"], refused["error_code"]) == ("failed", "risk_blocked"), refused
     assert (await h.order(first["order_id"]))["status"] == "REJECTED"
     assert placed["status"] == "completed", placed
