@@ -77,11 +77,11 @@ class WorkerSettings(BaseModel):
     park_max: int = Field(default=10_000, ge=0)  # leases one worker keeps parked at most
     # UDP wake-ups from API processes (apps/oms/wakeup.py); "" turns them off (polling only)
     wake_host: str = "127.0.0.1"
-    # sends of one paper account recorded in one joined transaction (docs/worker.md); 0 turns
-    # the joined path off (paper then goes write-ahead -> call -> record like a CCXT venue)
+    # sends of one account taken as one batch: written ahead, placed and recorded together
+    # (docs/worker.md -> Sends); 0: one at a time
     batch_size: int = Field(default=50, ge=0, le=1000)
-    # the joined batches of a worker's accounts that are ready together commit in one
-    # transaction (apps/oms/service/execution/group.py); false: each account commits its own
+    # the batches' write-ahead and record transactions of a worker's accounts that are ready
+    # together are one transaction (apps/oms/service/execution/group.py); false: each its own
     group_commit: bool = True
     # this worker process's own Prometheus endpoint (apps/worker/metrics_endpoint.py); 0 = off.
     # `ccxt-oms up` runs its worker inside the API process, whose /metrics already has it

@@ -16,6 +16,7 @@ from typing import Any
 from apps.oms.clock import utcnow
 from apps.oms.exchange.profiles import profile
 from apps.oms.service.execution import dispatch, reconcile, step
+from apps.oms.service.execution.group import GroupCommit
 from apps.oms.service.execution.results import finish
 from apps.oms.service.execution.runtime import AccountRuntime
 from apps.oms.service.execution.sync import sync_orders
@@ -41,10 +42,12 @@ class AccountTask:
         crowded: Callable[[], bool] = bool,
         reconcile_first: dict[str, Any] | None = None,
         woken: bool = False,  # the worker's UDP wake-up listener runs (apps/oms/wakeup.py)
+        group: GroupCommit | None = None,  # the worker's group commit of ready accounts' steps
         shared: SharedReads | None = None,  # the worker's reads shared by its account tasks
     ) -> None:
         self.rt = rt
         self.shared = shared or SharedReads(rt.store, lambda: [rt.account_id])
+        self.group = group
         self.woken = woken
         self.stop = stop
         self.crowded = crowded  # other accounts wait for a slot: give this one back sooner
@@ -126,7 +129,7 @@ class AccountTask:
         keep coming. `probe`: ask with a plain read whether anything is unfinished before the
         queue step's transaction (an empty poll costs one read instead of a transaction)."""
         worth_a_step = not probe or await self._has_work()
-        if worth_a_step and await step.run_next(self.rt, self.stop):
+        if worth_a_step and await step.run_next(self.rt, self.stop, self.group):
             if time.monotonic() - self._last_look >= BUSY_HOUSEKEEPING:
                 await self._housekeeping()
             return True

@@ -28,6 +28,7 @@ from apps.oms.bus.processes import WorkerBus
 from apps.oms.clock import utcnow
 from apps.oms.config import Settings
 from apps.oms.exchange.profiles import profile
+from apps.oms.service.execution.group import GroupCommit
 from apps.oms.service.execution.runtime import AccountRuntime
 from apps.oms.service.reconcile import command_payload
 from apps.oms.store import fleet, leases, sequencer
@@ -87,6 +88,8 @@ class Worker:
         # the paper market's price source: driven by one worker at a time (apps/worker/price_feed)
         self.price_scheduler = PriceScheduler(settings, store, self.worker_id)
         self.prices: asyncio.Task[None] | None = None
+        # the batches' transactions of the accounts ready together share one transaction
+        self.group = GroupCommit(store) if settings.worker.group_commit else None
         # the account tasks' polls and price looks, read once for all of them
         self.shared = SharedReads(store, lambda: list(self.tasks))
         # the events bus (bus.url): publisher, wake-ups (apps/oms/bus/processes.py)
@@ -288,7 +291,7 @@ class Worker:
             "fresh_seconds": self.settings.reconcile.short_every_seconds}
         self.run_task(lease, AccountTask(rt, stop, lambda: self.crowded, reconcile_first=first,
                                          woken=self.wake_listener is not None,
-                                         shared=self.shared))
+                                         group=self.group, shared=self.shared))
 
     def run_task(self, lease: Lease, account_task: AccountTask) -> None:
         self.account_tasks[lease.account_id] = account_task

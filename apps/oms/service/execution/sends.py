@@ -32,6 +32,7 @@ from apps.oms.domain.orders import mark_outcome_unknown
 from apps.oms.exchange.ccxt_errors import errors as ccxt
 from apps.oms.ports import NewOrder, Structure, place_orders
 from apps.oms.service.execution import dispatch
+from apps.oms.service.execution.group import GroupCommit, alone
 from apps.oms.service.execution.order_state import state_of, write_order
 from apps.oms.service.execution.recheck import recheck, recheck_state, remember
 from apps.oms.service.execution.results import adopt, finish, reject
@@ -118,12 +119,21 @@ class Prepared:
     row: OrderRow
 
 
-async def run_batch(rt: AccountRuntime, limit: int) -> int | None:
+async def run_batch(
+    rt: AccountRuntime, limit: int, group: GroupCommit | None = None
+) -> int | None:
     """Run up to `limit` sends at the front of the account's queue. Returns how many were
     taken: 0 when the oldest unfinished command is not one for this path (the caller runs it
-    the classic way), None when the account has no unfinished command."""
+    the classic way), None when the account has no unfinished command. With a `group`, the
+    write-ahead and the record transactions are shared with the worker's other ready
+    accounts."""
+
+    async def ahead(rec: Recorder) -> int | tuple[int, list[Prepared]] | None:
+        return await write_ahead_in(rec, limit)
+
+    taken: int | tuple[int, list[Prepared]] | None
     try:
-        taken = await write_ahead(rt, limit)
+        taken = await (group.run(rt, ahead) if group is not None else alone(rt, ahead))
     except (leases.LeaseLost, queue.Fenced):
         raise
     except OperationalError as exc:  # deadlock, lock wait, lost connection: nothing claimed
@@ -140,8 +150,12 @@ async def run_batch(rt: AccountRuntime, limit: int) -> int | None:
     count, prepared = taken
     if prepared:
         answers = await place(rt, prepared)
+
+        async def book(rec: Recorder) -> None:
+            await record_in(rec, prepared, answers)
+
         try:
-            await record(rt, prepared, answers)
+            await (group.run(rt, book) if group is not None else alone(rt, book))
         except (leases.LeaseLost, queue.Fenced):
             raise
         except Exception:
@@ -151,21 +165,29 @@ async def run_batch(rt: AccountRuntime, limit: int) -> int | None:
     return count
 
 
-async def write_ahead(
-    rt: AccountRuntime, limit: int
+async def write_ahead(rt: AccountRuntime, limit: int) -> int | tuple[int, list[Prepared]] | None:
+    """`write_ahead_in` in a record transaction of the account's own."""
+    taken: int | tuple[int, list[Prepared]] | None = await alone(
+        rt, lambda rec: write_ahead_in(rec, limit))
+    return taken
+
+
+async def write_ahead_in(
+    rec: Recorder, limit: int
 ) -> int | tuple[int, list[Prepared]] | None:
-    """The write-ahead transaction: claim the front sends, re-check them, finish those that
-    may not go, and write ahead the others. Returns how many were claimed and the prepared
-    sends, or what `run_batch` returns when there is nothing for this path."""
-    async with rt.record() as rec:
-        loaded: Loaded = (await load(rec.conn, {rt.account_id: limit}))[rt.account_id]
-        sends = loaded.sends()
-        if not sends:
-            return sends if sends is None else 0
-        sends = await _independent(rec, sends, loaded.orders)
-        cmds = await queue.claim_rows(rec.conn, rt.account_id, sends, rt.lease.epoch, rec.now)
-        prepared = [p for cmd in cmds
-                    if (p := await _prepare(rec, cmd, loaded.orders)) is not None]  # fmt: skip
+    """The write-ahead, in a record transaction whose lease row `rec` holds: claim the front
+    sends, re-check them, finish those that may not go, and write ahead the others. Returns how
+    many were claimed and the prepared sends, or what `run_batch` returns when there is
+    nothing for this path."""
+    rt = rec.rt
+    loaded: Loaded = (await load(rec.conn, {rt.account_id: limit}))[rt.account_id]
+    sends = loaded.sends()
+    if not sends:
+        return sends if sends is None else 0
+    sends = await _independent(rec, sends, loaded.orders)
+    cmds = await queue.claim_rows(rec.conn, rt.account_id, sends, rt.lease.epoch, rec.now)
+    prepared = [p for cmd in cmds
+                if (p := await _prepare(rec, cmd, loaded.orders)) is not None]  # fmt: skip
     return len(cmds), prepared
 
 
@@ -222,18 +244,25 @@ async def place(
 async def record(
     rt: AccountRuntime, prepared: list[Prepared], answers: list[Structure | BaseException]
 ) -> None:
-    """The record transaction: book each answer, reject each refusal, finish the commands; an
-    unknown outcome stays for the lookup."""
+    """`record_in` in a record transaction of the account's own."""
     async with rt.record() as rec:
-        for p, answer in zip(prepared, answers, strict=True):
-            if isinstance(answer, UNKNOWN):
-                continue
-            if isinstance(answer, ccxt.BaseError):
-                code = venue_code(answer)
-                row = await reject(rec, p.row, code, str(answer))
-                await finish(rec, p.cmd, order=row, error_code=code, error_message=str(answer))
-            elif isinstance(answer, BaseException):
-                continue  # not a venue answer: looked up by client order id, never re-sent
-            else:
-                row = await adopt(rec, p.row, answer, placed=True)
-                await finish(rec, p.cmd, order=row)
+        await record_in(rec, prepared, answers)
+
+
+async def record_in(
+    rec: Recorder, prepared: list[Prepared], answers: list[Structure | BaseException]
+) -> None:
+    """The record: book each answer, reject each refusal, finish the commands; an unknown
+    outcome stays for the lookup."""
+    for p, answer in zip(prepared, answers, strict=True):
+        if isinstance(answer, UNKNOWN):
+            continue
+        if isinstance(answer, ccxt.BaseError):
+            code = venue_code(answer)
+            row = await reject(rec, p.row, code, str(answer))
+            await finish(rec, p.cmd, order=row, error_code=code, error_message=str(answer))
+        elif isinstance(answer, BaseException):
+            continue  # not a venue answer: looked up by client order id, never re-sent
+        else:
+            row = await adopt(rec, p.row, answer, placed=True)
+            await finish(rec, p.cmd, order=row)

@@ -7,14 +7,18 @@ from __future__ import annotations
 import asyncio
 
 from apps.oms.service.execution import dispatch, sends
+from apps.oms.service.execution.group import GroupCommit
 from apps.oms.service.execution.runtime import AccountRuntime
 
 
-async def run_next(rt: AccountRuntime, stop: asyncio.Event) -> bool:
-    """Run the next unit of the account's queue; False when nothing is unfinished."""
+async def run_next(
+    rt: AccountRuntime, stop: asyncio.Event, group: GroupCommit | None = None
+) -> bool:
+    """Run the next unit of the account's queue; False when nothing is unfinished. With a
+    `group`, a batch's transactions are shared with the worker's other ready accounts."""
     limit = rt.settings.batch_size
     if limit > 0:
-        done = await sends.run_batch(rt, limit)
+        done = await sends.run_batch(rt, limit, group)
         if done is None:
             return False
         if done:
