@@ -529,6 +529,45 @@ class PaperStore:
             row = (await conn.execute(query, by)).first()
         return None if row is None else order_from_row(row)
 
+    async def apply_batch(
+        self,
+        account_id: int,
+        client_order_ids: list[str],
+        symbols: list[str],
+        decide: Callable[[AccountState, set[str], dict[str, Quote]], tuple[Outcome, int]],
+    ) -> Outcome:
+        """One transaction for a batch of placements: the account's head, the client order
+        ids already taken and the prices of `symbols` read in one round trip, `decide` (pure:
+        given the state, the taken ids and the quotes, the outcome and its instant), the
+        outcome written conditional on the version. Raises VersionConflict if the account
+        moved meanwhile (the caller decides again)."""
+        async with self.engine.begin() as conn:
+            by_account = {"b_account": account_id}
+            reads: list[tuple[Any, dict[str, Any]]] = [(LOAD_HEAD, by_account)]
+            if client_order_ids:
+                reads.append((CLIENT_IDS_TAKEN, {**by_account, "b_clients": client_order_ids}))
+            if symbols:
+                reads.append((QUOTES, {"b_symbols": symbols}))
+            found = await direct.fetch_each(conn, reads)
+            head = found[0][0]
+            self._note_book(account_id, head["account_config"])
+            taken = {str(r["client_order_id"]) for r in found[1]} if client_order_ids else set()
+            quotes = {str(r["symbol"]): quote_from_row(r) for r in found[-1]} if symbols else {}
+            version = int(head["version"])
+            known = self._states.get(account_id)
+            if known is not None and known[0] == version:
+                state = known[1]
+            else:
+                state, version = await self._load(conn, account_id)
+            outcome, now_ms = decide(state, taken, quotes)
+            if outcome.state == state and not outcome.orders and not outcome.fills:
+                return outcome
+            await self._write_outcomes(conn, [_Pending(version, state, outcome.state, {
+                o.order_id: o for o in outcome.orders}, list(outcome.fills), now_ms)])  # fmt: skip
+            await direct.flush(conn)  # a conflict raises here and rolls back (not at COMMIT)
+        self._states[account_id] = (version + 1, outcome.state)
+        return outcome
+
     async def taken_client_ids(self, account_id: int, client_order_ids: list[str]) -> set[str]:
         """Which of these client order ids the account's orders already carry (one read)."""
         async with self._reading() as conn:

@@ -82,7 +82,7 @@ async def test_a_failed_record_leaves_the_orders_to_the_lookup(
     async def gone(*_args: Any) -> None:
         raise OperationalError("record", {}, Exception("server has gone away"))
 
-    monkeypatch.setattr(sends, "record", gone)
+    monkeypatch.setattr(sends, "record_in", gone)
     assert await step.run_next(rt, asyncio.Event())
     monkeypatch.undo()
     for item in items:
@@ -208,17 +208,17 @@ async def test_a_send_cancelled_at_acceptance_after_the_queue_read_is_not_run(
     await h.price(SYMBOL, "50000")
     first, victim, last = [await market(h, acct) for _ in range(3)]
     rt = await h.runtime(acct)
-    real_lock = order_records.lock_orders
+    real_load = sends.load_fronts
     cancelled: list[dict[str, Any]] = []
 
-    async def lock_after_a_cancel(conn: Any, order_ids: list[int]) -> Any:
+    async def lock_after_a_cancel(conn: Any, peeked: Any, memo: Any = None) -> Any:
         if not cancelled:  # the API, in its own transaction, between the read and the lock
             cancelled.append(await h.send(acct, "cancel_order", order_ids=[victim["order_id"]]))
-        return await real_lock(conn, order_ids)
+        return await real_load(conn, peeked, memo)
 
-    monkeypatch.setattr(order_records, "lock_orders", lock_after_a_cancel)
+    monkeypatch.setattr(sends, "load_fronts", lock_after_a_cancel)
     assert await step.run_next(rt, asyncio.Event())
-    monkeypatch.setattr(order_records, "lock_orders", real_lock)
+    monkeypatch.setattr(sends, "load_fronts", real_load)
     assert cancelled[0]["ok"], cancelled
     await h.drain(acct, housekeeping=False)
     command = await h.command(victim["command_id"])

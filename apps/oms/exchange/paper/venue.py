@@ -97,6 +97,7 @@ class PaperVenue(PaperDerivatives):
         # match reads the path after it (an optimisation only: re-applying seen prices is a
         # no-op, see `apply_price`)
         self._seen: dict[str, int] = {}
+        self._priced: set[str] = set()  # symbols whose price is stored (seeded at first use)
         self._sleep = sleep
 
     # --- the worker's transaction --------------------------------------------------------
@@ -181,41 +182,70 @@ class PaperVenue(PaperDerivatives):
         if self._faulty():
             return [await self._answer(o) for o in orders]
         requests = [self._request(o) for o in orders]
+        symbols = sorted({r.symbol for r in requests if isinstance(r, OrderRequest)})
+        for symbol in symbols:  # a price is seeded once, on first use (`quote`)
+            if symbol not in self._priced:
+                await self.quote(symbol)
+                self._priced.add(symbol)
+        await self._ensure()
+        return await self._place_batch(requests, symbols)
+
+    async def _place_batch(
+        self, requests: list[OrderRequest | Exception], symbols: list[str]
+    ) -> list[Answer]:
+        """The batch in one transaction of the paper store (`PaperStore.apply_batch`), decided
+        again if the account moved meanwhile."""
         wanted = [r.client_order_id for r in requests
                   if isinstance(r, OrderRequest) and r.client_order_id]  # fmt: skip
-        taken = await self.store.taken_client_ids(self.account_id, wanted) if wanted else set()
-        quotes = {s: await self.quote(s) for s in sorted(
-            {r.symbol for r in requests if isinstance(r, OrderRequest)})}  # fmt: skip
         latency = self.faults.fill_latency_ms or None
         placed: list[Exception | Outcome] = []
 
-        def one(state: AccountState, request: OrderRequest | Exception, now: int
-                ) -> Exception | Outcome:
-            if isinstance(request, Exception):
-                return request
-            if request.client_order_id in taken:
-                duplicate: Exception = ccxt.InvalidOrder(
-                    f"paper duplicate clientOrderId {request.client_order_id}")
-                return duplicate
-            try:
-                return place_order(state, request, self.venue, quotes[request.symbol], now,
-                                   latency)  # fmt: skip
-            except PaperError as exc:
-                return as_ccxt(exc)
-
-        def event(state: AccountState, now: int) -> Outcome:
+        def decide(state: AccountState, taken: set[str], quotes: dict[str, Quote]
+                   ) -> tuple[Outcome, int]:
+            self._follow_book()
+            now = self.clock()
             placed.clear()  # a retry after a version conflict places them all again
             for request in requests:
-                placed.append(one(state, request, now))
+                placed.append(self._one(state, request, now, taken, quotes, latency))
                 if isinstance(placed[-1], Outcome):
                     state = placed[-1].state
             outcomes = [p for p in placed if isinstance(p, Outcome)]
             return Outcome(state, tuple(o for p in outcomes for o in p.orders),
-                           tuple(f for p in outcomes for f in p.fills))  # fmt: skip
+                           tuple(f for p in outcomes for f in p.fills)), now  # fmt: skip
 
-        await self._apply(event)
-        return [order_structure(p.orders[0], self._market(p.orders[0].symbol), list(p.fills))
-                if isinstance(p, Outcome) else p for p in placed]  # fmt: skip
+        for _ in range(MAX_ATTEMPTS):
+            try:
+                await self.store.apply_batch(self.account_id, wanted, symbols, decide)
+            except VersionConflict:
+                continue
+            except IntegrityError:  # a concurrent order took one of the client order ids
+                return [ccxt.InvalidOrder("paper duplicate clientOrderId") for _ in requests]
+            return [order_structure(p.orders[0], self._market(p.orders[0].symbol),
+                                    list(p.fills)) if isinstance(p, Outcome) else p
+                    for p in placed]  # fmt: skip
+        raise ccxt.ExchangeNotAvailable("paper account is busy, try again")
+
+    def _one(
+        self,
+        state: AccountState,
+        request: OrderRequest | Exception,
+        now: int,
+        taken: set[str],
+        quotes: dict[str, Quote],
+        latency: int | None,
+    ) -> Exception | Outcome:
+        """One order of a batch placed on `state`, or its refusal."""
+        if isinstance(request, Exception):
+            return request
+        if request.client_order_id in taken:
+            duplicate: Exception = ccxt.InvalidOrder(
+                f"paper duplicate clientOrderId {request.client_order_id}")
+            return duplicate
+        try:
+            return place_order(state, request, self.venue, self.view(quotes[request.symbol]),
+                               now, latency)  # fmt: skip
+        except PaperError as exc:
+            return as_ccxt(exc)
 
     async def _answer(self, o: NewOrder) -> Answer:
         try:

@@ -68,10 +68,14 @@ class AccountRuntime:
         return self.account.account_id
 
     @asynccontextmanager
-    async def record(self, command: Claimed | None = None) -> AsyncIterator[Recorder]:
-        """The fenced record transaction (see module docstring)."""
+    async def record(
+        self, command: Claimed | None = None, *, held: bool = False
+    ) -> AsyncIterator[Recorder]:
+        """The fenced record transaction (see module docstring). `held`: the caller holds the
+        lease row itself, first thing, together with its first reads (one round trip)."""
         async with self.store.transaction() as conn:
-            await leases.hold(conn, self.lease, owner=self.owner, now=utcnow())
+            if not held:
+                await leases.hold(conn, self.lease, owner=self.owner, now=utcnow())
             if command is not None:
                 await queue.fence(conn, command.command_id, command.epoch)
             recorder = Recorder(conn, self)

@@ -133,7 +133,7 @@ async def run_batch(
 
     taken: int | tuple[int, list[Prepared]] | None
     try:
-        taken = await (group.run(rt, ahead) if group is not None else alone(rt, ahead))
+        taken = await (group.run(rt, ahead) if group is not None else write_ahead(rt, limit))
     except (leases.LeaseLost, queue.Fenced):
         raise
     except OperationalError as exc:  # deadlock, lock wait, lost connection: nothing claimed
@@ -166,21 +166,29 @@ async def run_batch(
 
 
 async def write_ahead(rt: AccountRuntime, limit: int) -> int | tuple[int, list[Prepared]] | None:
-    """`write_ahead_in` in a record transaction of the account's own."""
-    taken: int | tuple[int, list[Prepared]] | None = await alone(
-        rt, lambda rec: write_ahead_in(rec, limit))
-    return taken
+    """`write_ahead_in` in a record transaction of the account's own, whose first round trip
+    holds the lease row and reads the queue's head."""
+    async with rt.record(held=True) as rec:
+        limits = {rt.account_id: limit}
+        rows, heads = await direct.fetch_each(rec.conn, [
+            leases.hold_all_read([rt.lease], owner=rt.owner, now=rec.now),
+            queue.peek_read(rec.conn, limits)])  # fmt: skip
+        leases.held_or_lost([rt.lease], rows)
+        return await write_ahead_in(rec, limit, queue.peeked(limits, heads)[rt.account_id])
 
 
 async def write_ahead_in(
-    rec: Recorder, limit: int
+    rec: Recorder, limit: int, peeked: list[Peeked] | None = None
 ) -> int | tuple[int, list[Prepared]] | None:
     """The write-ahead, in a record transaction whose lease row `rec` holds: claim the front
     sends, re-check them, finish those that may not go, and write ahead the others. Returns how
     many were claimed and the prepared sends, or what `run_batch` returns when there is
-    nothing for this path."""
+    nothing for this path. `peeked`: the queue's head, when the caller read it already."""
     rt = rec.rt
-    loaded: Loaded = (await load(rec.conn, {rt.account_id: limit}))[rt.account_id]
+    if peeked is None:
+        peeked = (await queue.peek_batches(rec.conn, {rt.account_id: limit}))[rt.account_id]
+    # the fronts' orders locked and the account's re-check state, in one round trip
+    loaded = (await load_fronts(rec.conn, {rt.account_id: peeked}, rec.memo))[rt.account_id]
     sends = loaded.sends()
     if not sends:
         return sends if sends is None else 0
