@@ -20,12 +20,9 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable, Mapping
-from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any, Protocol, TypeGuard, TypeVar, runtime_checkable
-
-from sqlalchemy.ext.asyncio import AsyncConnection
 
 #: A CCXT unified structure (order, trade, balance, position, ticker, market, order book).
 Structure = dict[str, Any]
@@ -239,48 +236,12 @@ async def place_orders(venue: VenuePort, orders: list[NewOrder], seconds: float)
     return answers
 
 
-class JoinedTransaction(Protocol):
-    """A venue's share of the caller's transaction: `flush` writes what the venue held back
-    (before the caller commits), `publish` tells it the commit happened (caches may now trust
-    what was written)."""
-
-    async def flush(self) -> None: ...
-
-    def publish(self) -> None: ...
-
-    async def expect_client_ids(self, account_id: int, client_ids: list[str]) -> None:
-        """Orders with these client ids are about to be placed: prefetch their duplicate
-        check (one read per batch instead of one per order)."""
-
-    async def expect_client_ids_of(self, client_ids: dict[int, list[str]]) -> None:
-        """`expect_client_ids` of several accounts (account id -> client ids) in one read."""
-
-    async def preload(self, account_ids: list[int]) -> None:
-        """These accounts' venue state will be used: read (and lock) it for all in one go."""
-
-    async def prepare(
-        self, account_ids: list[int], client_ids: dict[int, list[str]], symbols: list[str]
-    ) -> None:
-        """`preload`, `expect_client_ids_of` and the prices of these symbols, in one go."""
-
-
 @runtime_checkable
-class JoinableVenuePort(MatchingVenuePort, Protocol):
-    """A venue whose state lives in the OMS store itself (the paper venue). When `joinable()`,
-    its calls can run inside the worker's record transaction (`join(conn)`): placing, matching
-    and booking then commit together, so no write-ahead is needed and no outcome is unknown.
-    A venue that plays a remote one (injected timeouts, outages, rejects, latency) is not
-    joinable and goes the write-ahead path like a CCXT venue."""
-
-    def joinable(self) -> bool: ...
-
-    def join(self, conn: AsyncConnection) -> AbstractContextManager[JoinedTransaction]: ...
-
-
-@runtime_checkable
-class FundingVenuePort(JoinableVenuePort, Protocol):
-    """A simulated venue that charges perpetual funding itself (the paper venue): the worker
-    runs it joined, so the wallet and the books' funding deals commit together."""
+class FundingVenuePort(MatchingVenuePort, Protocol):
+    """A simulated venue that charges perpetual funding itself (the paper venue). It charges a
+    funding time once and answers with the marks it charged at, asked again too: the worker
+    books the funding deals from that answer, after the venue's own transaction, so a crash
+    between the two is repaired by asking again."""
 
     async def apply_funding(
         self, funding_ms: int, rates: Mapping[str, Decimal]

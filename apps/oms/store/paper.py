@@ -35,7 +35,14 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from apps.oms.domain.paper.book import Quote
 from apps.oms.domain.paper.candles import Candle, Window
 from apps.oms.domain.paper.matching import Outcome
-from apps.oms.domain.paper.state import OPEN, AccountState, Fill, PaperOrder, Position
+from apps.oms.domain.paper.state import (
+    OPEN,
+    AccountState,
+    Fill,
+    FundingMark,
+    PaperOrder,
+    Position,
+)
 from apps.oms.store import direct, many, paper_candles
 from apps.oms.store.engine import reading
 from apps.oms.store.paper_tables import (
@@ -388,6 +395,7 @@ class PaperStore:
             leverage=head.leverage,
             leverages={str(k): int(v) for k, v in _json(head.leverages).items()},
             margin_modes={str(k): str(v) for k, v in _json(head.margin_modes).items()},
+            last_funding=funding_from_json(head.last_funding),
         )
         if not lock:
             self._states[account_id] = (head.version, state)
@@ -442,7 +450,9 @@ class PaperStore:
                 **({"leverages": dict(p.state.leverages)}
                    if p.state.leverages != p.stored.leverages else {}),
                 **({"margin_modes": dict(p.state.margin_modes)}
-                   if p.state.margin_modes != p.stored.margin_modes else {})}
+                   if p.state.margin_modes != p.stored.margin_modes else {}),
+                **({"last_funding": funding_json(p.state.last_funding)}
+                   if p.state.last_funding != p.stored.last_funding else {})}
             for p in changes}, where_each={"version": {
                 p.state.account_id: p.version for p in changes}}, key="account_id",
             check=conflict)  # fmt: skip
@@ -766,6 +776,22 @@ class PaperStore:
                 )
             if now_ms is not None:
                 await paper_candles.prune(conn, sorted(current), now_ms)
+
+
+def funding_json(kept: FundingMark | None) -> dict[str, Any] | None:
+    """The kept funding time as stored: marks as decimal strings (JSON has no Decimal)."""
+    if kept is None:
+        return None
+    return {"funding_ms": kept.funding_ms,
+            "marks": {symbol: str(mark) for symbol, mark in kept.marks.items()}}  # fmt: skip
+
+
+def funding_from_json(value: Any) -> FundingMark | None:
+    stored = _json(value)
+    if not stored:
+        return None
+    marks = {str(k): Decimal(str(v)) for k, v in dict(stored.get("marks") or {}).items()}
+    return FundingMark(int(stored["funding_ms"]), marks)
 
 
 def _json(value: Any) -> dict[str, Any]:

@@ -3,7 +3,8 @@
 One row per paper account (optimistic `version` serialises writers), its wallet balances,
 venue-side positions, orders (open and history) and fills; one shared price row per symbol,
 its recent path and its candles. Migrations `0002_paper_venue`, `0007_paper_market`,
-`0010_paper_candles` and `0012_paper_margin_mode` create exactly these.
+`0010_paper_candles`, `0012_paper_margin_mode` and `0013_paper_last_funding` create exactly
+these.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ paper_accounts = Table(
     Column("updated_at", UtcDateTime, nullable=False),
     Column("leverages", JSON),  # {symbol: leverage} set by set_leverage, else `leverage`
     Column("margin_modes", JSON),  # {symbol: "cross" | "isolated"} set by set_margin_mode
+    Column("last_funding", JSON),  # {"funding_ms", "marks": {symbol: mark}}: charged once
 )
 
 paper_balances = Table(

@@ -137,3 +137,36 @@ async def test_no_funding_when_off_late_or_flat(harness: Callable[..., Harness])
     assert acct in queued
     assert flat not in queued
     assert await funding_commands(h, flat) == []
+
+
+async def test_a_crash_after_the_venue_charged_books_its_marks_once(
+    harness: Callable[..., Harness],
+) -> None:
+    """The venue charges in a transaction of its own, before the books record: a worker killed
+    between the two leaves the wallet charged and the command running. The command's next run
+    asks the venue again, which charges nothing and answers with the marks it charged at, so
+    the books get their deals once, at those marks (not at the price of the retry)."""
+    h = harness()
+    acct = await open_long_and_short(h)
+    wallet = await usdt(h, acct)
+    async with h.store.transaction() as conn:
+        await enqueue_due(conn, PAPER, Venue(), at(FUNDING_MS, 10))
+    (command,) = await funding_commands(h, acct)
+    rt = await h.runtime(acct)
+    rates = {str(k): D(str(v)) for k, v in dict(command["payload"]["rates"]).items()}
+    # what the killed worker did before dying: the venue's charge, nothing of the books
+    assert (await rt.venue.apply_funding(FUNDING_MS, rates))[PERP] == D("50000")
+    assert await usdt(h, acct) == wallet - D("0.03")
+    await h.price(PERP, "60000")  # the market moved before the command ran again
+    assert await h.drain(acct, housekeeping=False) == 1
+    done = await h.command(int(command["id"]))
+    assert done["status"] == "completed", done
+    assert done["result"]["deals"] == 2
+    assert done["result"]["amount"] == "-0.03"  # at the charged marks, 50000
+    async with h.store.read() as conn:
+        rows = [dict(r) for r in (await conn.execute(select(deals).where(
+            deals.c.account_id == acct, deals.c.reason == "funding"))).mappings()]
+    assert sorted(D(r["pnl"]) for r in rows) == [D("-0.05"), D("0.02")]
+    assert {D(r["price"]) for r in rows} == {D("50000")}
+    assert await usdt(h, acct) == wallet - D("0.03")  # charged once
+    await assert_fold(h, acct)

@@ -50,7 +50,7 @@ def test_the_venue_wallet_moves_by_each_swap_position_only() -> None:
     marks = {PERP: D("50000"), ETH_PERP: D("3100"), "SOL/USDT:USDT": D("150"), BTC: D("50000")}
     rates = {PERP: D("0.0001"), ETH_PERP: D("-0.0002"), "SOL/USDT:USDT": D("0.0001"),
              BTC: D("0.0001")}  # fmt: skip
-    outcome, paid = apply_funding(state, Venue(), T, marks, rates)
+    outcome, paid, _ = apply_funding(state, Venue(), T, marks, rates)
     assert [(p.symbol, p.amount) for p in paid] == [(PERP, D("-1")), (ETH_PERP, D("-0.62"))]
     assert outcome.state.total("USDT") == state.total("USDT") - D("1.62")
     assert outcome.state.positions == state.positions  # exposure and entries unchanged
@@ -60,9 +60,33 @@ def test_the_venue_wallet_moves_by_each_swap_position_only() -> None:
 
 def test_nothing_moves_without_a_swap_position() -> None:
     state = new_account(1)
-    outcome, paid = apply_funding(state, Venue(), T, {PERP: D(1)}, {PERP: D("0.01")})
+    outcome, paid, _ = apply_funding(state, Venue(), T, {PERP: D(1)}, {PERP: D("0.01")})
     assert paid == ()
-    assert outcome.state == state
+    assert outcome.state == replace(state, last_funding=outcome.state.last_funding)
+    assert outcome.state.balances == state.balances
+
+
+def test_a_funding_time_is_charged_once_and_answers_with_its_marks() -> None:
+    state = replace(new_account(1), positions={
+        PERP: VenuePosition(PERP, qty=D("0.2"), entry_price=D("49000"))})
+    rates = {PERP: D("0.0001")}
+    charged, paid, marks = apply_funding(state, Venue(), T, {PERP: D("50000")}, rates)
+    assert [p.amount for p in paid] == [D("-1")]
+    assert marks == {PERP: D("50000")}
+    # asked again at another mark (the price moved): nothing charged, the first marks kept
+    again, paid_again, marks_again = apply_funding(charged.state, Venue(), T,
+                                                   {PERP: D("60000")}, rates)  # fmt: skip
+    assert (paid_again, marks_again) == ((), {PERP: D("50000")})
+    assert again.state == charged.state
+    # an earlier funding time is not charged, and answers with no marks
+    earlier, paid_earlier, marks_earlier = apply_funding(charged.state, Venue(), T - 1,
+                                                         {PERP: D("50000")}, rates)  # fmt: skip
+    assert (paid_earlier, dict(marks_earlier)) == ((), {})
+    assert earlier.state == charged.state
+    # a later one is
+    later, paid_later, _ = apply_funding(charged.state, Venue(), T + 1, {PERP: D("50000")}, rates)
+    assert [p.amount for p in paid_later] == [D("-1")]
+    assert later.state.total("USDT") == charged.state.total("USDT") - D(1)
 
 
 def position(pid: int, side: Side, qty: str, avg: str = "49000") -> Position:

@@ -5,6 +5,12 @@ account pays `qty x contract size x mark x rate` in its settle currency: a long 
 rate, a short receives it (negative rates the other way round). The venue is one-way, so its
 wallet moves by the net position's payment; the books split the same rule over their positions
 (`apps.oms.domain.funding`).
+
+A funding time is charged once: the account keeps the latest one it charged and its marks
+(`AccountState.last_funding`). Asked again for that time, the venue charges nothing and answers
+with the marks it used; asked for an earlier time, it charges nothing and answers with no
+marks. So the books, which learn of a charge only from the venue's answer, can book it after a
+crash between the venue's charge and their own record, at the marks really used.
 """
 
 from __future__ import annotations
@@ -15,7 +21,7 @@ from decimal import Decimal
 
 from apps.oms.domain.money import ZERO, money_context, quantize
 from apps.oms.domain.paper.matching import Outcome, Venue
-from apps.oms.domain.paper.state import AccountState
+from apps.oms.domain.paper.state import AccountState, FundingMark
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,8 +57,13 @@ def apply_funding(
     funding_ms: int,
     marks: Mapping[str, Decimal],
     rates: Mapping[str, Decimal],
-) -> tuple[Outcome, tuple[FundingPayment, ...]]:
-    """Charge or credit every open swap position with a mark and a rate; the rest unchanged."""
+) -> tuple[Outcome, tuple[FundingPayment, ...], Mapping[str, Decimal]]:
+    """Charge or credit every open swap position with a mark and a rate; the rest unchanged.
+    Returns the outcome, the payments and the marks the funding time was charged at: the kept
+    ones when `funding_ms` was charged before (no payment then), none when a later time was."""
+    done = state.last_funding
+    if done is not None and funding_ms <= done.funding_ms:
+        return Outcome(state), (), (done.marks if funding_ms == done.funding_ms else {})
     balances = dict(state.balances)
     payments: list[FundingPayment] = []
     for symbol, position in sorted(state.positions.items()):
@@ -66,6 +77,5 @@ def apply_funding(
         balances[currency] = balances.get(currency, ZERO) + amount
         payments.append(FundingPayment(symbol, funding_ms, rates[symbol], marks[symbol],
                                        position.qty, amount, currency))  # fmt: skip
-    if not payments:
-        return Outcome(state), ()
-    return Outcome(replace(state, balances=balances)), tuple(payments)
+    kept = FundingMark(funding_ms, dict(marks))
+    return Outcome(replace(state, balances=balances, last_funding=kept)), tuple(payments), marks

@@ -30,6 +30,14 @@ DEFAULT_START_BALANCE: Mapping[str, Decimal] = MappingProxyType({"USDT": Decimal
 
 
 @dataclass(frozen=True, slots=True)
+class FundingMark:
+    """A funding time the venue charged (epoch ms) and the mark price it used per symbol."""
+
+    funding_ms: int
+    marks: Mapping[str, Decimal] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
 class OrderRequest:
     """What a client asked for. `trigger_kind` is `stop_loss`, `take_profit` or `trigger`."""
 
@@ -139,6 +147,9 @@ class AccountState:
     leverage: int = DEFAULT_LEVERAGE
     leverages: Mapping[str, int] = field(default_factory=dict)  # per symbol (set_leverage)
     margin_modes: Mapping[str, str] = field(default_factory=dict)  # per symbol (set_margin_mode)
+    # the latest funding time charged and the marks it used: a funding time is charged once,
+    # and asking again answers with the same marks (so the books can book what was charged)
+    last_funding: FundingMark | None = None
 
     def total(self, currency: str) -> Decimal:
         return self.balances.get(currency, ZERO)

@@ -30,7 +30,7 @@ from apps.oms.domain.paper.matching import Venue
 from apps.oms.domain.paper.state import DEFAULT_LEVERAGE
 from apps.oms.exchange.paper.market_data import now_ms
 from apps.oms.exchange.paper.venue import PaperVenue
-from apps.oms.ports import JoinableVenuePort, MarginVenuePort
+from apps.oms.ports import FundingVenuePort, MarginVenuePort
 from apps.oms.store.boundary import Engine
 from apps.oms.store.paper import PaperStore
 
@@ -129,7 +129,7 @@ def build_paper_venue(
     )
 
 
-def as_port(venue: PaperVenue) -> JoinableVenuePort:
+def as_port(venue: PaperVenue) -> FundingVenuePort:
     """The adapter as the worker sees it (mypy checks PaperVenue against the port here)."""
     return venue
 

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable, Mapping
-from contextlib import AbstractContextManager
 from dataclasses import replace
 from decimal import Decimal
 from typing import Any
@@ -50,8 +49,8 @@ from apps.oms.exchange.paper.structures import (
     trade_structure,
 )
 from apps.oms.ports import Answer, NewOrder
-from apps.oms.store.boundary import Connection, IntegrityError
-from apps.oms.store.paper import Joined, PaperStore, VersionConflict
+from apps.oms.store.boundary import IntegrityError
+from apps.oms.store.paper import PaperStore, VersionConflict
 
 MAX_ATTEMPTS = 8
 _UNSET = object()
@@ -99,19 +98,6 @@ class PaperVenue(PaperDerivatives):
         self._seen: dict[str, int] = {}
         self._priced: set[str] = set()  # symbols whose price is stored (seeded at first use)
         self._sleep = sleep
-
-    # --- the worker's transaction --------------------------------------------------------
-
-    def joinable(self) -> bool:
-        """No injected faults or ack latency: nothing of a remote venue to play, so calls can
-        join the worker's record transaction (`join`)."""
-        f = self.faults
-        return not (f.reject_rate or f.timeout_rate or f.unavailable_rate or f.ack_latency_ms)
-
-    def join(self, conn: Connection) -> AbstractContextManager[Joined]:
-        """This account's store reads and writes go through `conn` inside the block; its
-        writes are held back until `flush()` and cached only after `publish()`."""
-        return self.store.join(conn)
 
     # --- public data, as this account sees it (its own book, when it has one) ---------------
 
@@ -374,13 +360,22 @@ class PaperVenue(PaperDerivatives):
         self, funding_ms: int, rates: Mapping[str, Decimal]
     ) -> dict[str, Decimal]:
         """Charge or credit this account's open swap positions for the funding time
-        `funding_ms` at `rates` (per symbol) and each symbol's current last price (the mark);
-        returns the marks used, for every rated symbol of the shared market."""
+        `funding_ms` at `rates` (per symbol) and each symbol's current last price (the mark),
+        in a transaction of the venue's own; returns the marks the time was charged at. A time
+        charged before is not charged again: the answer is the marks it was charged at, so the
+        caller books exactly what was charged whenever it asks (`domain.paper.funding`)."""
         marks = {symbol: (await self.quote(symbol)).last
                  for symbol in sorted(rates) if symbol in self.venue.by_symbol}  # fmt: skip
-        await self._apply(lambda state, _now: apply_funding(state, self.venue, funding_ms, marks,
-                                                            rates)[0])  # fmt: skip
-        return marks
+        charged: dict[str, Decimal] = {}
+
+        def event(state: AccountState, _now: int) -> Outcome:
+            outcome, _, used = apply_funding(state, self.venue, funding_ms, marks, rates)
+            charged.clear()
+            charged.update(used)
+            return outcome
+
+        await self._apply(event)
+        return dict(charged)
 
     # --- matching -------------------------------------------------------------------------
 

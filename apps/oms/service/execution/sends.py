@@ -223,7 +223,9 @@ async def _prepare(rec: Recorder, cmd: Claimed, orders: dict[int, OrderRow]) -> 
     assert cmd.order_id is not None  # noqa: S101 - `Loaded.sends` took sends with an order
     row = orders[cmd.order_id]
     if cmd.attempts > dispatch.MAX_ATTEMPTS:  # never placed (its outcome is known): give up
-        await dispatch.give_up_in(rec, cmd, "internal_error")
+        # with the venue's own failure when the attempts failed on an unreachable venue
+        code, message = rec.rt.venue_failures.pop(cmd.command_id, ("internal_error", None))
+        await dispatch.give_up_in(rec, cmd, code, message)
         return None
     if row["status"] != OrderStatus.PENDING_SUBMIT:
         await finish(rec, cmd, order=row)
