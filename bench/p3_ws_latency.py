@@ -12,6 +12,10 @@ has registered (`harness.wait_workers`) and, by default, with this client's heap
 (`--client-gc`).
 
     .venv/bin/python -m bench.p3_ws_latency --seconds 20 --rate 100
+
+`--stages` also reads the worker's metrics endpoint before and after the timed run and reports
+the mean time of each stage of a batch of sends over the run (`oms_send_stage_seconds`:
+write_ahead, place, record, and of the group commit group_wait and group_tx).
 """
 
 from __future__ import annotations
@@ -30,6 +34,7 @@ from bench.harness import (
     Stack,
     add_client_gc,
     cpu_per_command,
+    free_port,
     percentile,
     record_shape,
     report,
@@ -53,8 +58,38 @@ async def listen(ws: Any, deals: dict[int, int], received: dict[int, float]) -> 
                 deals[order_id] = int(message["seq"])
 
 
+STAGE = "oms_send_stage_seconds"
+
+
+async def stage_totals(session: aiohttp.ClientSession, url: str) -> dict[str, tuple[float, float]]:
+    """Per stage, the histogram's (sum, count) as the worker's metrics endpoint reports it."""
+    async with session.get(url) as response:
+        text = await response.text()
+    found: dict[str, list[float]] = {}
+    for line in text.splitlines():
+        for part, at in ((f"{STAGE}_sum{{", 0), (f"{STAGE}_count{{", 1)):
+            if line.startswith(part):
+                stage = line.split('stage="', 1)[1].split('"', 1)[0]
+                found.setdefault(stage, [0.0, 0.0])[at] = float(line.rsplit(" ", 1)[1])
+    return {stage: (v[0], v[1]) for stage, v in found.items()}
+
+
+def stage_means(
+    before: dict[str, tuple[float, float]], after: dict[str, tuple[float, float]]
+) -> dict[str, dict[str, float]]:
+    """Mean ms and count of each stage between two readings."""
+    means: dict[str, dict[str, float]] = {}
+    for stage, (total, count) in sorted(after.items()):
+        total_0, count_0 = before.get(stage, (0.0, 0.0))
+        if count > count_0:
+            means[stage] = {"mean_ms": round((total - total_0) / (count - count_0) * 1000, 2),
+                            "count": count - count_0}  # fmt: skip
+    return means
+
+
 async def run(
-    s: Stack, rate: float, seconds: float, freeze: bool = True, warmup: float = 2.0
+    s: Stack, rate: float, seconds: float, freeze: bool = True, warmup: float = 2.0,
+    metrics_url: str | None = None,
 ) -> dict[str, Any]:
     """`warmup` seconds at the same rate first, timed apart (the stack's first commands: each
     account's first lease, venue markets and prices, statement plans built on first use),
@@ -107,9 +142,12 @@ async def run(
         warm = await phase(int(rate * warmup))
         if freeze:  # this client's own full GC walks out of the timings (apps/oms/heap.py)
             heap.settle("bench client")
+        stages_before = await stage_totals(session, metrics_url) if metrics_url else {}
         cpu_before = stack_cpu(s)
         sent = await phase(int(rate * seconds))
         cpu = cpu_per_command(cpu_before, stack_cpu(s), len(sent))
+        stages = (stage_means(stages_before, await stage_totals(session, metrics_url))
+                  if metrics_url else None)  # fmt: skip
     listener.cancel()
     await ws.close()
     from_send = [(received[o] - s) * 1000 for o, (s, _a) in sent.items() if o in received]
@@ -123,6 +161,7 @@ async def run(
         "send_to_event_ms": summary(from_send),
         "ack_to_event_ms": summary(from_ack),
         "cpu_ms_per_command": cpu,  # API, worker and MariaDB, from the first send to the last event
+        **({"stages": stages} if stages is not None else {}),
         "client_heap_frozen": freeze,
         # the untimed first seconds of the stack, reported apart
         "warmup": {
@@ -152,6 +191,9 @@ def main() -> None:
     parser.add_argument("--driver", default="aiomysql", choices=("aiomysql", "asyncmy"))
     parser.add_argument("--no-group", action="store_true",
                         help="worker.group_commit off (each account commits its own batches)")
+    parser.add_argument("--stages", action="store_true",
+                        help="report the mean time of each stage of a batch of sends (the "
+                             "worker's metrics endpoint)")
     add_client_gc(parser)
     parser.add_argument("--warmup", type=float, default=2.0,
                         help="seconds sent at the rate first and reported apart (`warmup`)")
@@ -159,8 +201,14 @@ def main() -> None:
     extra = {"OMS_WORKER__WAKE_HOST": ""} if args.no_wake else {}
     if args.no_group:
         extra["OMS_WORKER__GROUP_COMMIT"] = "false"
+    metrics_url = None
+    if args.stages:
+        metrics_port = free_port()
+        extra["OMS_WORKER__METRICS_PORT"] = str(metrics_port)
+        metrics_url = f"http://127.0.0.1:{metrics_port}/metrics"
     with stack(accounts=args.accounts, extra_env=extra, driver=args.driver) as s:
-        result = asyncio.run(run(s, args.rate, args.seconds, args.client_gc == "freeze", args.warmup))
+        result = asyncio.run(run(s, args.rate, args.seconds, args.client_gc == "freeze", args.warmup,
+                                 metrics_url))  # fmt: skip
         result["recorded"] = record_shape(s)
     result["wake_ups"] = not args.no_wake
     result["group_commit"] = not args.no_group

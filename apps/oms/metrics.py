@@ -51,12 +51,21 @@ VENUE_ERRORS = Counter(
 )
 GROUP_SIZE = Histogram(
     "oms_worker_group_accounts",
-    "Accounts whose joined paper batches a worker recorded in one group commit (1 = alone)",
+    "Accounts whose write-ahead or record transactions a worker wrote in one group commit"
+    " (1 = alone)",
     buckets=(1, 2, 3, 4, 6, 8, 12, 16, 32, 64),
 )
 GROUP_FALLBACKS = Counter(
     "oms_worker_group_rollbacks_total",
     "Group commits rolled back by an error (each account of the group then ran alone)",
+)
+SEND_STAGE = Histogram(
+    "oms_send_stage_seconds",
+    "Where a batch of sends spends its time: write_ahead, place (the venue call), record (each"
+    " as the account task waits for it), and of a group commit group_wait (a request waiting"
+    " for the group before it) and group_tx (the group's transaction)",
+    ["stage"],
+    buckets=(0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1, 2, 5),
 )
 WEBSOCKET_CLIENTS = Gauge(
     "oms_websocket_clients",

@@ -165,4 +165,6 @@ def test_paused_worker_cannot_record_after_takeover(tmp_path: Path) -> None:
         rows = sql(stack, "SELECT id, started_at, finished_at FROM commands WHERE account_id = %s"
                           " AND started_at IS NOT NULL ORDER BY id", account_id)
         for before, after in itertools.pairwise(rows):
-            assert after[1] >= before[2], (before, after)  # per-account order kept
+            # per-account order kept: one after the other, or claimed together in one batch
+            # of sends (one write-ahead transaction: one instant)
+            assert after[1] >= before[2] or after[1] == before[1], (before, after)

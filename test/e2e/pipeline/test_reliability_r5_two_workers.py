@@ -36,7 +36,7 @@ def test_r5_two_workers_racing(tmp_path: Path) -> None:
         # (a worker starved of CPU on a loaded machine misses its heartbeats): how often depends
         # on the machine's load, so it is logged, not bounded. What must hold is asserted:
         # check() above proves nothing was executed twice (one venue order per send, one
-        # completion event per command), and below, each account's commands ran one at a time.
+        # completion event per command), and below, each account's commands ran one at a time (a batch of sends is claimed at once).
         retried = [r for r in rows if r[4] != 1]
         log.info("R5: re-claimed commands %d of %d", len(retried), len(rows))
         by_account: dict[object, list[tuple[object, ...]]] = defaultdict(list)
@@ -44,7 +44,9 @@ def test_r5_two_workers_racing(tmp_path: Path) -> None:
             by_account[row[0]].append(row)
         for runs in by_account.values():
             for before, after in itertools.pairwise(runs):
-                assert after[2] >= before[3], (before, after)  # strictly one after the other
+                # one after the other, or claimed together in one batch of sends (one
+                # write-ahead transaction: one instant)
+                assert after[2] >= before[3] or after[2] == before[2], (before, after)
         ((running,),) = sql(stack, "SELECT COUNT(*) FROM workers WHERE status = 'running'")
         assert running == 2
         log.info("R5: %s, commands run by the two workers %d", counts, len(rows))

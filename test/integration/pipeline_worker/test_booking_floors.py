@@ -23,7 +23,7 @@ from .conftest import Harness
 
 PACKAGE = "apps.oms.service.execution."
 BOOKING = {PACKAGE + m for m in ("booking", "order_state", "results", "runtime", "sends",
-                                 "send")}  # fmt: skip
+                                 "send", "group")}  # fmt: skip
 FLOORS = (("apps.oms.domain", 1), ("apps.oms.store", 2), ("apps.oms.ports", 2),
           ("apps.oms.exchange", 3), ("apps.oms.service", 4))  # fmt: skip
 

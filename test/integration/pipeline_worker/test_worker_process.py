@@ -16,7 +16,7 @@ from sqlalchemy import func, select
 
 from apps.oms.store.paper_tables import paper_orders
 from apps.oms.store.store import Store
-from apps.oms.store.tables import account_leases, commands, orders
+from apps.oms.store.tables import account_leases, commands, orders, workers
 
 from .conftest import Harness, eventually
 from .test_commands import assert_fold
@@ -52,7 +52,9 @@ async def test_kill_9_and_restart(fresh_store: Store, fresh_url: str, tmp_path: 
              for n in range(3)]
     await h.price("BTC/USDT:USDT", "50000")
     every = []
-    for n in range(20):
+    # enough sends that each kill lands mid-work: a worker runs them in batches, 60 of them
+    # were all done within the 0.3 s before its kill
+    for n in range(100):
         for a in accts:
             item = await h.send(a, "send_order", symbol="BTC/USDT:USDT",
                                 side="buy" if n % 2 else "sell", order_type="market",
@@ -71,13 +73,16 @@ async def test_kill_9_and_restart(fresh_store: Store, fresh_url: str, tmp_path: 
         killed.add(str(proc.pid))
         # generous: a worker process starts (imports, registration, first lease) in seconds on
         # a quiet machine, but took over 30 s under two suites at once on a slow one
-        await eventually(lambda: _more_than(finished, 0), 150)
+        done = await finished()  # killed once it has finished commands of its own
+        await eventually(lambda: _more_than(finished, done), 150)
         await asyncio.sleep(0.3)
         proc.send_signal(signal.SIGKILL)
         await proc.wait()
     proc = await start_worker(store_url, tmp_path)
     try:
         await eventually(lambda: _more_than(finished, len(every) - 1), 180)
+        # registered, so it has its signal handlers: the SIGTERM below is a graceful stop
+        await eventually(lambda: _running(h, proc.pid), 60)
     finally:
         proc.send_signal(signal.SIGTERM)
         assert await asyncio.wait_for(proc.wait(), 60) == 0
@@ -99,6 +104,12 @@ async def test_kill_9_and_restart(fresh_store: Store, fresh_url: str, tmp_path: 
         await assert_fold(h, a)
     await sequence_all(h.store)
     await check_dense(h.store)
+
+
+async def _running(h: Harness, pid: int) -> bool:
+    async with h.store.read() as conn:
+        found = await conn.execute(select(workers.c.status).where(workers.c.pid == pid))
+        return "running" in {r[0] for r in found}
 
 
 async def _more_than(count: Callable[[], object], n: int) -> bool:

@@ -164,7 +164,9 @@ class PaperVenue(PaperDerivatives):
         """Several orders in one request, as the batch order endpoints of Binance, Bybit and OKX
         take them: one transaction for all, each order's refusal its own answer (the orders
         before and after it stand). With injected faults each order is a request of its own
-        (each draws its fault)."""
+        (each draws its fault). The orders carry the request's arrival as their time, as an
+        exchange stamps them when its gateway takes the request (not when this store is done)."""
+        arrived = self.clock()
         if self._faulty():
             return [await self._answer(o) for o in orders]
         requests = [self._request(o) for o in orders]
@@ -174,10 +176,10 @@ class PaperVenue(PaperDerivatives):
                 await self.quote(symbol)
                 self._priced.add(symbol)
         await self._ensure()
-        return await self._place_batch(requests, symbols)
+        return await self._place_batch(requests, symbols, arrived)
 
     async def _place_batch(
-        self, requests: list[OrderRequest | Exception], symbols: list[str]
+        self, requests: list[OrderRequest | Exception], symbols: list[str], arrived: int
     ) -> list[Answer]:
         """The batch in one transaction of the paper store (`PaperStore.apply_batch`), decided
         again if the account moved meanwhile."""
@@ -189,7 +191,7 @@ class PaperVenue(PaperDerivatives):
         def decide(state: AccountState, taken: set[str], quotes: dict[str, Quote]
                    ) -> tuple[Outcome, int]:
             self._follow_book()
-            now = self.clock()
+            now = arrived
             placed.clear()  # a retry after a version conflict places them all again
             for request in requests:
                 placed.append(self._one(state, request, now, taken, quotes, latency))

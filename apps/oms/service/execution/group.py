@@ -24,12 +24,13 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 from apps.oms.clock import utcnow
-from apps.oms.metrics import GROUP_FALLBACKS, GROUP_SIZE
+from apps.oms.metrics import GROUP_FALLBACKS, GROUP_SIZE, SEND_STAGE
 from apps.oms.service.execution.runtime import (
     AccountRuntime,
     Recorder,
@@ -56,6 +57,7 @@ class _Member:
     rt: AccountRuntime
     body: Body
     answer: asyncio.Future[Any]
+    asked: float = field(default_factory=time.perf_counter)
     result: Any = field(default=None)
 
 
@@ -100,8 +102,13 @@ class GroupCommit:
         if not members:
             return
         GROUP_SIZE.observe(len(members))
+        started = time.perf_counter()
+        waited = SEND_STAGE.labels("group_wait")
+        for member in members:
+            waited.observe(started - member.asked)
         try:
             await self._record(sorted(members, key=lambda m: m.rt.account_id))
+            SEND_STAGE.labels("group_tx").observe(time.perf_counter() - started)
         except Exception as exc:  # rolled back: each member runs alone
             GROUP_FALLBACKS.inc()
             log.info("group commit of %d accounts rolled back (%s: %s); each runs alone",

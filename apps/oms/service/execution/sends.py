@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from dataclasses import dataclass
 from decimal import Decimal
 from itertools import takewhile
@@ -30,6 +31,7 @@ from apps.oms.domain.enums import OrderStatus
 from apps.oms.domain.errors import DomainError
 from apps.oms.domain.orders import mark_outcome_unknown
 from apps.oms.exchange.ccxt_errors import errors as ccxt
+from apps.oms.metrics import SEND_STAGE
 from apps.oms.ports import NewOrder, Structure, place_orders
 from apps.oms.service.execution import dispatch
 from apps.oms.service.execution.group import GroupCommit, alone
@@ -132,6 +134,7 @@ async def run_batch(
         return await write_ahead_in(rec, limit)
 
     taken: int | tuple[int, list[Prepared]] | None
+    started = time.perf_counter()
     try:
         taken = await (group.run(rt, ahead) if group is not None else write_ahead(rt, limit))
     except (leases.LeaseLost, queue.Fenced):
@@ -148,8 +151,12 @@ async def run_batch(
     if taken is None or isinstance(taken, int):
         return taken
     count, prepared = taken
+    placing = time.perf_counter()
+    SEND_STAGE.labels("write_ahead").observe(placing - started)
     if prepared:
         answers = await place(rt, prepared)
+        recording = time.perf_counter()
+        SEND_STAGE.labels("place").observe(recording - placing)
 
         async def book(rec: Recorder) -> None:
             await record_in(rec, prepared, answers)
@@ -162,6 +169,7 @@ async def run_batch(
             # nothing recorded: the orders keep `outcome_unknown` and are looked up by client
             # order id in the next steps (what a crash here would leave too)
             log.exception("recording a batch failed; its orders will be looked up")
+        SEND_STAGE.labels("record").observe(time.perf_counter() - recording)
     return count
 
 
