@@ -36,7 +36,8 @@ def test_r5_two_workers_racing(tmp_path: Path) -> None:
         # (a worker starved of CPU on a loaded machine misses its heartbeats): how often depends
         # on the machine's load, so it is logged, not bounded. What must hold is asserted:
         # check() above proves nothing was executed twice (one venue order per send, one
-        # completion event per command), and below, each account's commands ran one at a time (a batch of sends is claimed at once).
+        # completion event per command), and below, each account's commands ran one at a time
+        # (a batch of sends is claimed at once).
         retried = [r for r in rows if r[4] != 1]
         log.info("R5: re-claimed commands %d of %d", len(retried), len(rows))
         by_account: dict[object, list[tuple[object, ...]]] = defaultdict(list)

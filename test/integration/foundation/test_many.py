@@ -10,7 +10,7 @@ from decimal import Decimal
 from typing import Any
 
 import pytest
-from sqlalchemy import JSON, Column, Integer, MetaData, String, Table, insert, select, update
+from sqlalchemy import JSON, Column, Integer, MetaData, String, Table, insert, select
 
 from apps.oms.store import many
 from apps.oms.store.store import Store

@@ -74,7 +74,7 @@ async def test_kill_9_and_restart(fresh_store: Store, fresh_url: str, tmp_path: 
         # generous: a worker process starts (imports, registration, first lease) in seconds on
         # a quiet machine, but took over 30 s under two suites at once on a slow one
         done = await finished()  # killed once it has finished commands of its own
-        await eventually(lambda: _more_than(finished, done), 150)
+        await eventually(lambda done=done: _more_than(finished, done), 150)
         await asyncio.sleep(0.3)
         proc.send_signal(signal.SIGKILL)
         await proc.wait()
