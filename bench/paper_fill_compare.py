@@ -3,7 +3,7 @@
     .venv/bin/python bench/paper_fill_compare.py            # prints a markdown table + JSON
     .venv/bin/python bench/paper_fill_compare.py --make-sample   # regenerates the sample CSV
 
-The sample (apps/oms/exchange/paper/data/btc_usdt_1m_sample.csv) is SYNTHETIC: 240 one-minute
+The sample (apps/paper/exchange/data/btc_usdt_1m_sample.csv) is SYNTHETIC: 240 one-minute
 BTC/USDT candles from a seeded random walk (no network here to record real data). The order flow
 is deterministic: every 6th tick a market order (sizes cycle 0.05, 0.5, 2, 5 BTC, sides
 alternate) and a resting limit 10 bps away from the price on the other side.
@@ -18,14 +18,14 @@ from decimal import Decimal
 from pathlib import Path
 
 from apps.oms.domain.money import ZERO
-from apps.oms.domain.paper.book import BookConfig, make_quote
-from apps.oms.domain.paper.errors import PaperError
-from apps.oms.domain.paper.matching import Venue, apply_price, place_order
-from apps.oms.domain.paper.prices import draw, parse_replay, random_walk_step
-from apps.oms.domain.paper.state import AccountState, OrderRequest, new_account
+from apps.paper.domain.book import BookConfig, make_quote
+from apps.paper.domain.errors import PaperError
+from apps.paper.domain.matching import Venue, apply_price, place_order
+from apps.paper.domain.prices import draw, parse_replay, random_walk_step
+from apps.paper.domain.state import AccountState, OrderRequest, new_account
 
 D = Decimal
-SAMPLE = Path(__file__).parent.parent / "apps/oms/exchange/paper/data/btc_usdt_1m_sample.csv"
+SAMPLE = Path(__file__).parent.parent / "apps/paper/exchange/data/btc_usdt_1m_sample.csv"
 SYMBOL = "BTC/USDT"
 SIZES = (D("0.05"), D("0.5"), D(2), D(5))
 HONEST = BookConfig(

@@ -18,15 +18,15 @@ import time
 from collections.abc import Callable
 from decimal import Decimal
 
-from apps.oms.domain.paper.book import BookConfig, make_quote
-from apps.oms.domain.paper.matching import (
+from apps.paper.domain.book import BookConfig, make_quote
+from apps.paper.domain.matching import (
     Outcome,
     Venue,
     apply_price,
     cancel_order,
     place_order,
 )
-from apps.oms.domain.paper.state import AccountState, OrderRequest, new_account
+from apps.paper.domain.state import AccountState, OrderRequest, new_account
 
 D = Decimal
 VENUE = Venue(book=BookConfig(spread_bps=D(2), level_volume=D("0.5"), resting_volume=D("0.1")))

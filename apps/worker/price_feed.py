@@ -21,11 +21,13 @@ from decimal import Decimal
 
 from apps.oms.clock import utcnow
 from apps.oms.config import Settings
+from apps.oms.domain.funding import last_funding_ms
 from apps.oms.domain.money import parse_decimal
-from apps.oms.domain.paper.book import Quote
-from apps.oms.domain.paper.funding import last_funding_ms
-from apps.oms.exchange.paper.factory import shared_venue
-from apps.oms.exchange.paper.feeds import (
+from apps.oms.service import funding
+from apps.oms.store.store import Store, is_deadlock
+from apps.paper.domain.book import Quote
+from apps.paper.exchange.factory import shared_venue
+from apps.paper.exchange.feeds import (
     LOOP,
     LiveFeed,
     Point,
@@ -33,10 +35,8 @@ from apps.oms.exchange.paper.feeds import (
     ReplayFeed,
     build_feed,
 )
-from apps.oms.service import funding
-from apps.oms.store import paper_feed
-from apps.oms.store.paper import PaperStore
-from apps.oms.store.store import Store, is_deadlock
+from apps.paper.store import feed as paper_feed
+from apps.paper.store.venue_store import PaperStore
 
 log = logging.getLogger("apps.worker.prices")
 DEADLOCK_RETRY_SECONDS = 0.1  # a round rolled back as a deadlock victim runs again after this

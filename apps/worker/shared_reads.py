@@ -25,8 +25,9 @@ from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
 from typing import Generic, TypeVar
 
-from apps.oms.store import paper, queue
+from apps.oms.store import queue
 from apps.oms.store.store import Store
+from apps.paper.store import venue_store as paper
 
 #: an answer read at most this long ago is given without a new read
 MAX_AGE_SECONDS = 0.05

@@ -19,13 +19,13 @@ from apps.oms.config import Settings
 from apps.oms.domain.enums import PositionMode
 from apps.oms.exchange.ccxt.instances import build_ccxt_exchange, ccxt_id
 from apps.oms.exchange.ccxt.venue import CcxtVenue
-from apps.oms.exchange.paper.factory import as_port, build_paper_venue, market_book
 from apps.oms.ports import VenuePort
 from apps.oms.service.execution.runtime import Account
 from apps.oms.store import accounts as account_store
 from apps.oms.store.ccxt_records import venue_account
-from apps.oms.store.paper import PaperStore
 from apps.oms.store.store import Store
+from apps.paper.exchange.factory import as_port, build_paper_venue, market_book
+from apps.paper.store.venue_store import PaperStore
 
 log = logging.getLogger("apps.worker")
 MARKETS_TTL_SECONDS = 86_400.0

@@ -16,14 +16,14 @@ from apps.api.schemas import WireDecimal
 from apps.oms.config import Settings
 from apps.oms.domain.access import Action
 from apps.oms.domain.money import to_plain
-from apps.oms.domain.paper.book import Quote
-from apps.oms.domain.paper.matching import Venue
 from apps.oms.security.principal import Principal
-from apps.oms.service import paper_market
 from apps.oms.service.command_models import ExactDecimal, PositiveDecimal
 from apps.oms.service.request_model import RequestModel
 from apps.oms.store.audit import Actor
-from apps.oms.store.paper import PaperStore
+from apps.paper.domain.book import Quote
+from apps.paper.domain.matching import Venue
+from apps.paper.service import market as paper_market
+from apps.paper.store.venue_store import PaperStore
 
 router = APIRouter(tags=["paper"])
 _VENUES: dict[tuple[str, tuple[tuple[str, str], ...]], Venue] = {}
@@ -125,7 +125,7 @@ def _out(q: Quote) -> dict[str, object]:
 )
 async def post_price(principal: PrincipalDep, store: StoreDep, settings: SettingsDep,
                      request: Request) -> PriceSet:  # fmt: skip
-    from apps.oms.exchange.paper import price_service  # lazy: it imports CCXT (P6)
+    from apps.paper.exchange import price_service  # lazy: it imports CCXT (P6)
 
     body = await parse_body(request, PriceIn)
     quote = await price_service.set_price(
@@ -146,7 +146,7 @@ async def get_prices(
     settings: SettingsDep,
     symbols: Annotated[str | None, Query(max_length=2000)] = None,
 ) -> PriceList:
-    from apps.oms.exchange.paper import price_service  # lazy: it imports CCXT (P6)
+    from apps.paper.exchange import price_service  # lazy: it imports CCXT (P6)
 
     wanted = [s.strip() for s in symbols.split(",") if s.strip()] if symbols else None
     quotes = await price_service.read_prices(PaperStore(store.engine), _venue(settings), wanted)
@@ -191,7 +191,7 @@ async def external_act(
 ) -> dict[str, Any]:
     """Admin only: act on a paper account's venue directly, as a person on the exchange's web
     page would (external activity for reconciliation drills and tests)."""
-    from apps.oms.service import paper_external  # lazy: it imports CCXT (P6)
+    from apps.paper.service import external as paper_external  # lazy: it imports CCXT (P6)
 
     body = await parse_body(request, ExternalIn)
     return await paper_external.act(
@@ -236,7 +236,7 @@ def _venue(settings: Settings) -> Venue:
     key = (paper.default_spread_bps, tuple(sorted(paper.market_spread_bps.items())))
     venue = _VENUES.get(key)
     if venue is None:
-        from apps.oms.exchange.paper.factory import shared_venue  # lazy: imports CCXT (P6)
+        from apps.paper.exchange.factory import shared_venue  # lazy: imports CCXT (P6)
 
         venue = _VENUES[key] = shared_venue(paper)
     return venue

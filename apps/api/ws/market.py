@@ -35,7 +35,6 @@ from apps.api.ws.market_sources import (
 )
 from apps.oms.config import Settings
 from apps.oms.domain.access import Action as Permission
-from apps.oms.domain.paper.matching import Venue
 from apps.oms.errors import NotFound, OmsError
 from apps.oms.exchange.ccxt.error_mapping import to_oms_error
 from apps.oms.exchange.ccxt.instances import ExchangeRegistry
@@ -44,11 +43,12 @@ from apps.oms.exchange.profiles import PAPER_ID, profile
 from apps.oms.security.principal import Principal
 from apps.oms.service.request_model import RequestModel
 from apps.oms.store.ccxt_records import venue_account
-from apps.oms.store.paper import PaperStore
 from apps.oms.store.store import Store
+from apps.paper.domain.matching import Venue
+from apps.paper.store.venue_store import PaperStore
 
 if TYPE_CHECKING:
-    from apps.oms.exchange.paper.market_data import PaperMarketData
+    from apps.paper.exchange.market_data import PaperMarketData
 
 log = logging.getLogger("apps.api.ws.market")
 
@@ -135,7 +135,7 @@ class MarketHub:
     @property
     def paper(self) -> PaperMarketData:
         if self._paper is None:
-            from apps.oms.exchange.paper.market_data import PaperMarketData
+            from apps.paper.exchange.market_data import PaperMarketData
 
             self._paper = PaperMarketData(PaperStore(self.store.engine), Venue(), now_ms,
                                           self.history_seed)
@@ -207,7 +207,7 @@ class MarketHub:
         """Symbol, timeframe and capability; CCXT errors as the API error model."""
         try:
             if venue == PAPER_ID:
-                from apps.oms.exchange.paper.errors import ccxt_errors  # lazy: imports CCXT
+                from apps.paper.exchange.errors import ccxt_errors  # lazy: imports CCXT
 
                 with ccxt_errors():
                     self.paper.venue.markets.get(symbol)

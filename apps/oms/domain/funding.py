@@ -1,5 +1,8 @@
 """Funding payments in the books (pure): one cash deal per open position of a perpetual.
 
+The rule of a payment (`payment`) and of funding times (`last_funding_ms`) lives here, and the
+paper venue charges its wallets by it (`apps.paper.domain.funding`).
+
 A funding deal has quantity 0, `entry = out` (it realises money, like a closing deal), the side
 opposite the position's, `reason = funding`, price = the mark it was computed at and
 `pnl` = the payment (negative when paid). The fold adds it to the position's realised PnL and
@@ -17,9 +20,25 @@ from decimal import Decimal
 
 from apps.oms.domain.book import IdAllocator
 from apps.oms.domain.enums import DealEntry, Reason
-from apps.oms.domain.money import ZERO
-from apps.oms.domain.paper.funding import payment
+from apps.oms.domain.money import ZERO, money_context, quantize
 from apps.oms.domain.positions import Deal, Position, apply_deal
+
+
+def last_funding_ms(now_ms: int, interval_seconds: int) -> int | None:
+    """The latest funding time at or before `now_ms` (None when funding is off): funding times
+    are multiples of the interval since the epoch."""
+    if interval_seconds <= 0:
+        return None
+    interval_ms = interval_seconds * 1000
+    return (now_ms // interval_ms) * interval_ms
+
+
+def payment(signed_qty: Decimal, contract_size: Decimal, mark: Decimal, rate: Decimal) -> Decimal:
+    """What a position of `signed_qty` contracts receives at one funding time (negative: pays):
+    `-qty x contract size x mark x rate`, 18 places. A venue's wallet and the books' deals use
+    this one rule."""
+    with money_context():
+        return quantize(-signed_qty * contract_size * mark * rate)
 
 
 def funding_prefix(funding_ms: int) -> str:

@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from decimal import Decimal
 
-from apps.oms.domain.paper.markets import Market, MarketList
+from apps.paper.domain.markets import Market, MarketList
 
 PAPER_ID = "paper"
 

@@ -23,8 +23,6 @@ from apps.oms.domain.errors import (
 )
 from apps.oms.domain.fills import consults_open_positions, preview_target
 from apps.oms.domain.order_features import OrderAsk, check_honoured
-from apps.oms.domain.paper.errors import PaperError
-from apps.oms.domain.paper.markets import check_price, check_qty
 from apps.oms.domain.positions import Position
 from apps.oms.domain.risk import OrderIntent, check_order
 from apps.oms.domain.targets import validate_targets
@@ -48,6 +46,8 @@ from apps.oms.service.strategy_funds import check_allocation
 from apps.oms.service.views import order_view, position_view
 from apps.oms.store import positions as position_store
 from apps.oms.store import strategies as strategy_store
+from apps.paper.domain.errors import PaperError
+from apps.paper.domain.markets import check_price, check_qty
 
 
 def instrument_for(

@@ -15,9 +15,8 @@ import json
 from datetime import datetime
 
 from apps.oms.config import PaperSettings
+from apps.oms.domain.funding import last_funding_ms
 from apps.oms.domain.money import parse_decimal, to_plain
-from apps.oms.domain.paper.funding import last_funding_ms
-from apps.oms.domain.paper.matching import Venue
 from apps.oms.exchange.profiles import PAPER_ID
 from apps.oms.service.execution.funding import COMMAND_TYPE
 from apps.oms.store import accounts as account_store
@@ -25,6 +24,7 @@ from apps.oms.store import commands as command_store
 from apps.oms.store.boundary import Connection
 from apps.oms.store.reconcile import has_request
 from apps.oms.store.records import NewCommand
+from apps.paper.domain.matching import Venue
 
 GRACE_SECONDS = 300
 

@@ -10,12 +10,12 @@ from typing import Any
 
 from apps.oms.clock import utcnow
 from apps.oms.config import Settings
-from apps.oms.service import paper_market
 from apps.oms.store import fleet, leases
 from apps.oms.store.boundary import SQLAlchemyError
 from apps.oms.store.file_guard import store_file_problem
 from apps.oms.store.migrate import current_revision, head_revision
 from apps.oms.store.store import Store
+from apps.paper.service import market as paper_market
 
 log = logging.getLogger(__name__)
 

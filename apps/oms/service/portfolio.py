@@ -15,7 +15,6 @@ from decimal import Decimal
 from typing import Any
 
 from apps.oms.domain.money import DecimalFormatError, parse_decimal, to_plain
-from apps.oms.domain.paper.state import DEFAULT_LEVERAGE
 from apps.oms.domain.stats import compute_stats
 from apps.oms.exchange.profiles import profile
 from apps.oms.security.principal import Principal
@@ -27,6 +26,7 @@ from apps.oms.store.boundary import Connection
 from apps.oms.store.positions import deal_from_row, position_from_row
 from apps.oms.store.records import AccountRecord
 from apps.oms.store.store import Store
+from apps.paper.domain.state import DEFAULT_LEVERAGE
 
 
 async def stats(store: Store, principal: Principal, q: Query) -> dict[str, Any]:

@@ -9,8 +9,8 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from apps.oms.store.paper_tables import paper_accounts
 from apps.oms.store.tables import venue_payloads
+from apps.paper.store.tables import paper_accounts
 
 VP = venue_payloads.c
 

@@ -11,8 +11,8 @@ from decimal import Decimal
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from apps.oms.store.paper_tables import paper_balances, paper_prices
 from apps.oms.store.tables import market_quotes
+from apps.paper.store.tables import paper_balances, paper_prices
 
 P, Q = paper_prices.c, market_quotes.c
 

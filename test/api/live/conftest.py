@@ -20,15 +20,15 @@ from apps.api.app import create_app
 from apps.oms.clock import utcnow
 from apps.oms.config import Settings, load_settings
 from apps.oms.domain.access import AccountFlags, Role
-from apps.oms.domain.paper.matching import Venue
-from apps.oms.exchange.paper.market_data import set_paper_price
 from apps.oms.service import admin
 from apps.oms.service.install import InstallRequest, install
 from apps.oms.store.audit import CLI_ACTOR
 from apps.oms.store.migrate import upgrade
-from apps.oms.store.paper import PaperStore
 from apps.oms.store.store import Store
 from apps.oms.store.strategies import create_strategy
+from apps.paper.domain.matching import Venue
+from apps.paper.exchange.market_data import set_paper_price
+from apps.paper.store.venue_store import PaperStore
 from apps.worker.main import Worker
 from test.conftest import create_mysql_database, drop_mysql_database
 

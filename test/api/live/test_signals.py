@@ -30,11 +30,11 @@ from apps.oms.service import admin
 from apps.oms.service.install import InstallRequest, install
 from apps.oms.store.audit import CLI_ACTOR
 from apps.oms.store.migrate import upgrade
-from apps.oms.store.paper_tables import paper_balances, paper_fills, paper_orders
 from apps.oms.store.signal_tables import account_signal_secrets, signals
 from apps.oms.store.store import Store
 from apps.oms.store.strategies import create_strategy
 from apps.oms.store.tables import audit_log, commands, deals, orders, outbox, positions
+from apps.paper.store.tables import paper_balances, paper_fills, paper_orders
 from apps.worker.main import Worker
 from test.conftest import create_mysql_database, drop_mysql_database
 

@@ -14,8 +14,8 @@ from typing import Any
 
 import pytest
 
-from apps.oms.domain.paper.prices import parse_replay
-from apps.oms.exchange.paper.feeds import SAMPLE_REPLAY
+from apps.paper.domain.prices import parse_replay
+from apps.paper.exchange.feeds import SAMPLE_REPLAY
 from test.api.market.conftest import Market, eventually
 
 D = Decimal

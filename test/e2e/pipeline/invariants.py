@@ -23,7 +23,6 @@ from sqlalchemy import func, select
 
 from apps.oms.domain.positions import rebuild_all
 from apps.oms.store import books
-from apps.oms.store.paper_tables import paper_fills, paper_orders
 from apps.oms.store.positions import position_from_row
 from apps.oms.store.store import Store
 from apps.oms.store.tables import (
@@ -35,6 +34,7 @@ from apps.oms.store.tables import (
     positions,
     workers,
 )
+from apps.paper.store.tables import paper_fills, paper_orders
 
 TERMINAL = {"completed", "failed", "canceled"}
 # how a command of the mixed load may legitimately fail: venue rejects, a send killed between

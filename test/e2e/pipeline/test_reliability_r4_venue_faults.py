@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from apps.oms.domain.paper.faults import REJECT, TIMEOUT, FaultConfig, decide
+from apps.paper.domain.faults import REJECT, TIMEOUT, FaultConfig, decide
 
 from .conftest import make_stack
 from .invariants import check

@@ -9,10 +9,10 @@ import pytest
 from sqlalchemy import insert
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from apps.oms.exchange.paper.venue import PaperVenue
 from apps.oms.store.engine import create_engine
-from apps.oms.store.paper import PaperStore
 from apps.oms.store.tables import accounts
+from apps.paper.exchange.venue import PaperVenue
+from apps.paper.store.venue_store import PaperStore
 
 
 class Clock:

@@ -13,8 +13,8 @@ import ccxt
 import pytest
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from apps.oms.domain.paper.book import make_quote
-from apps.oms.domain.paper.candles import (
+from apps.paper.domain.book import make_quote
+from apps.paper.domain.candles import (
     MINUTE_MS,
     PathPoint,
     Window,
@@ -23,10 +23,10 @@ from apps.oms.domain.paper.candles import (
     fold,
     tick_volume,
 )
-from apps.oms.domain.paper.markets import Market, MarketList
-from apps.oms.domain.paper.matching import Venue
-from apps.oms.exchange.paper.market_data import PaperMarketData
-from apps.oms.store.paper import PaperStore
+from apps.paper.domain.markets import Market, MarketList
+from apps.paper.domain.matching import Venue
+from apps.paper.exchange.market_data import PaperMarketData
+from apps.paper.store.venue_store import PaperStore
 
 D = Decimal
 T0 = 1_760_000_000_000 - 1_760_000_000_000 % 86_400_000 + 600_000  # 00:10 UTC

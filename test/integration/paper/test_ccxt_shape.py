@@ -18,7 +18,7 @@ import ccxt
 import pytest
 from ccxt.base.precise import Precise
 
-from apps.oms.exchange.paper.structures import to_ccxt_numbers
+from apps.paper.exchange.structures import to_ccxt_numbers
 
 D = Decimal
 EX = ccxt.Exchange()
@@ -277,7 +277,7 @@ async def test_ticker_and_position_pass_ccxt_validators(engine, new_account, clo
     bid < ask; a leveraged perpetual position reports every field CCXT's validator requires,
     the margins and liquidation price included."""
     from apps.oms.config import PaperSettings
-    from apps.oms.exchange.paper.factory import build_paper_venue, market_book
+    from apps.paper.exchange.factory import build_paper_venue, market_book
 
     venue = build_paper_venue(await new_account(), engine, {}, clock=clock,
                               shared=market_book(PaperSettings()))  # fmt: skip

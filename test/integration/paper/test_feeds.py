@@ -10,16 +10,16 @@ import ccxt
 import ccxt.async_support as ccxt_async
 import pytest
 
-from apps.oms.domain.paper.matching import Venue
-from apps.oms.exchange.paper.feeds import (
+from apps.paper.domain.matching import Venue
+from apps.paper.exchange.feeds import (
     SAMPLE_REPLAY,
     LiveFeed,
     RandomWalkFeed,
     ReplayFeed,
     build_feed,
 )
-from apps.oms.exchange.paper.market_data import get_paper_prices, set_paper_price
-from apps.oms.store.paper import PaperStore
+from apps.paper.exchange.market_data import get_paper_prices, set_paper_price
+from apps.paper.store.venue_store import PaperStore
 
 D = Decimal
 

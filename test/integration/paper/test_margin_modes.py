@@ -11,8 +11,8 @@ from typing import Any
 import pytest
 
 from apps.oms.exchange.ccxt_errors import errors as ccxt
-from apps.oms.exchange.paper.structures import to_ccxt_numbers
-from apps.oms.exchange.paper.venue import PaperVenue
+from apps.paper.exchange.structures import to_ccxt_numbers
+from apps.paper.exchange.venue import PaperVenue
 from test.integration.paper.test_ccxt_shape import EX, check_position_rules, no_floats
 
 D = Decimal

@@ -17,14 +17,15 @@ from sqlalchemy.exc import OperationalError
 from apps.oms.config import Settings, load_settings
 from apps.oms.domain.enums import PositionState, Side
 from apps.oms.domain.positions import Position
-from apps.oms.exchange.paper.feeds import SAMPLE_REPLAY, LiveFeed, build_feed
-from apps.oms.store import books, fleet, paper_feed
+from apps.oms.store import books, fleet
 from apps.oms.store.accounts import insert_account
 from apps.oms.store.migrate import upgrade
-from apps.oms.store.paper import PaperStore
-from apps.oms.store.paper_tables import paper_price_feed
 from apps.oms.store.store import Store
 from apps.oms.store.tables import commands
+from apps.paper.exchange.feeds import SAMPLE_REPLAY, LiveFeed, build_feed
+from apps.paper.store import feed as paper_feed
+from apps.paper.store.tables import paper_price_feed
+from apps.paper.store.venue_store import PaperStore
 from apps.worker import price_feed
 from apps.worker.price_feed import PriceScheduler
 from test.conftest import create_mysql_database, drop_mysql_database
@@ -179,7 +180,7 @@ async def test_an_unreachable_live_source_keeps_prices(
 
 
 def test_random_walk_prices_are_decimal_on_the_tick() -> None:
-    from apps.oms.domain.paper.markets import MarketList
+    from apps.paper.domain.markets import MarketList
 
     assert all(m.price_step > 0 for m in MarketList.of().by_symbol.values())
     assert Decimal("50000.1") % Decimal("0.1") == 0

@@ -9,9 +9,9 @@ from typing import Any
 import pytest
 from sqlalchemy.engine import make_url
 
-from apps.oms.domain.paper.book import Quote
-from apps.oms.store.paper import PaperStore
 from apps.oms.store.store import Store
+from apps.paper.domain.book import Quote
+from apps.paper.store.venue_store import PaperStore
 
 from ...conftest import mysql_admin_connection
 

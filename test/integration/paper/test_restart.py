@@ -10,10 +10,10 @@ import ccxt
 import pytest
 from sqlalchemy import event
 
-from apps.oms.domain.paper.faults import FaultConfig
-from apps.oms.exchange.paper.venue import PaperVenue
 from apps.oms.store.engine import create_engine
-from apps.oms.store.paper import PaperStore
+from apps.paper.domain.faults import FaultConfig
+from apps.paper.exchange.venue import PaperVenue
+from apps.paper.store.venue_store import PaperStore
 
 D = Decimal
 BTC = "BTC/USDT"
@@ -116,7 +116,7 @@ async def test_fault_sequence_is_deterministic(new_account, make_venue) -> None:
     first = await outcomes(account_id)
     assert set(first) == {"ok", "reject"}
     # same seed, same account id, same call numbers: same decisions (pure function of them)
-    from apps.oms.domain.paper.faults import decide
+    from apps.paper.domain.faults import decide
 
     expected = ["reject" if decide(FaultConfig(reject_rate=D("0.5"), seed=7), account_id, n)
                 == "reject" else "ok" for n in range(1, 13)]

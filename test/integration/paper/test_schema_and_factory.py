@@ -11,10 +11,10 @@ import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 
-import apps.oms.store.paper_tables  # noqa: F401 - registers the paper tables on `metadata`
-from apps.oms.exchange.paper.factory import as_port, book_config, build_paper_venue
+import apps.paper.store.tables  # noqa: F401 - registers the paper tables on `metadata`
 from apps.oms.ports import MatchingVenuePort, VenuePort
 from apps.oms.store.tables import metadata
+from apps.paper.exchange.factory import as_port, book_config, build_paper_venue
 
 D = Decimal
 

@@ -15,9 +15,7 @@ from sqlalchemy import select
 from apps.oms.clock import utcnow
 from apps.oms.config import Settings, WorkerSettings
 from apps.oms.domain.access import AccountFlags, Role
-from apps.oms.domain.paper.matching import Venue
 from apps.oms.errors import OmsError
-from apps.oms.exchange.paper.market_data import set_paper_price
 from apps.oms.security.principal import Principal
 from apps.oms.service.execution import step
 from apps.oms.service.execution.runtime import AccountRuntime
@@ -27,9 +25,11 @@ from apps.oms.service.submit import submit
 from apps.oms.store import leases, sequencer
 from apps.oms.store.accounts import insert_account
 from apps.oms.store.migrate import upgrade
-from apps.oms.store.paper import PaperStore
 from apps.oms.store.store import Store
 from apps.oms.store.tables import commands, orders
+from apps.paper.domain.matching import Venue
+from apps.paper.exchange.market_data import set_paper_price
+from apps.paper.store.venue_store import PaperStore
 from apps.worker.venues import VenueCache, load_account
 
 from ...conftest import create_mysql_database, drop_mysql_database

@@ -10,10 +10,10 @@ from sqlalchemy import insert, select
 
 from apps.oms.clock import utcnow
 from apps.oms.domain.positions import rebuild_all
-from apps.oms.exchange.paper.factory import as_port, build_paper_venue
 from apps.oms.store import books
 from apps.oms.store.positions import position_from_row
 from apps.oms.store.tables import deals, outbox, positions, risk_limits
+from apps.paper.exchange.factory import as_port, build_paper_venue
 
 from .conftest import Harness
 

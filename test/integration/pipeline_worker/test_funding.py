@@ -16,12 +16,12 @@ from typing import Any
 from sqlalchemy import select
 
 from apps.oms.config import PaperSettings
-from apps.oms.domain.paper.matching import Venue
 from apps.oms.service.funding import enqueue_due
 from apps.oms.store import books
 from apps.oms.store import commands as command_store
 from apps.oms.store.records import NewCommand
 from apps.oms.store.tables import commands, deals, positions
+from apps.paper.domain.matching import Venue
 
 from .conftest import Harness
 from .test_commands import assert_fold

@@ -15,12 +15,12 @@ from sqlalchemy import select, update
 from apps.oms.clock import utcnow
 from apps.oms.config import Settings
 from apps.oms.domain.positions import rebuild_all
-from apps.oms.exchange.paper.factory import build_paper_venue
 from apps.oms.service.reconcile import command_payload, enqueue
 from apps.oms.store import books
 from apps.oms.store.positions import position_from_row
 from apps.oms.store.store import Store
 from apps.oms.store.tables import account_risk_state, accounts, commands, deals, orders, positions
+from apps.paper.exchange.factory import build_paper_venue
 from test.integration.pipeline_worker.conftest import Harness
 
 pytestmark = pytest.mark.parametrize("mode", ["hedge", "netting", "strategy_netting"])

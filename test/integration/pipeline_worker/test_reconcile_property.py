@@ -22,7 +22,6 @@ from sqlalchemy import select
 from apps.oms.clock import utcnow
 from apps.oms.config import Settings
 from apps.oms.domain.positions import rebuild_all
-from apps.oms.exchange.paper.factory import build_paper_venue
 from apps.oms.service.execution.sync import sync_orders
 from apps.oms.service.reconcile import command_payload, enqueue
 from apps.oms.store import books
@@ -30,6 +29,7 @@ from apps.oms.store.migrate import upgrade
 from apps.oms.store.positions import position_from_row
 from apps.oms.store.store import Store
 from apps.oms.store.tables import deals, positions
+from apps.paper.exchange.factory import build_paper_venue
 from test.integration.pipeline_worker.conftest import Harness
 
 SYMBOLS = ("BTC/USDT:USDT", "ETH/USDT:USDT")

@@ -19,9 +19,9 @@ from apps.oms.domain.risk import RiskLimits
 from apps.oms.service.execution import sends, step
 from apps.oms.store import ccxt_records, order_records
 from apps.oms.store import risk as risk_store
-from apps.oms.store.paper_tables import paper_orders
 from apps.oms.store.store import Store
 from apps.oms.store.tables import venue_payloads
+from apps.paper.store.tables import paper_orders
 
 from .conftest import Harness
 from .test_commands import assert_fold

@@ -11,8 +11,8 @@ from sqlalchemy import func, select, update
 
 from apps.oms.clock import utcnow
 from apps.oms.service.execution import dispatch, send
-from apps.oms.store.paper_tables import paper_orders
 from apps.oms.store.tables import account_leases, commands, order_venue_orders
+from apps.paper.store.tables import paper_orders
 
 from .conftest import Harness
 

@@ -14,9 +14,9 @@ from pathlib import Path
 import pytest
 from sqlalchemy import func, select
 
-from apps.oms.store.paper_tables import paper_orders
 from apps.oms.store.store import Store
 from apps.oms.store.tables import account_leases, commands, orders, workers
+from apps.paper.store.tables import paper_orders
 
 from .conftest import Harness, eventually
 from .test_commands import assert_fold

@@ -9,9 +9,9 @@ import asyncio
 from sqlalchemy import func, select
 
 from apps.oms.config import Settings
-from apps.oms.store.paper_tables import paper_orders
 from apps.oms.store.store import Store
 from apps.oms.store.tables import account_leases, commands, orders
+from apps.paper.store.tables import paper_orders
 from apps.worker.main import Worker
 
 from .conftest import Harness, eventually, worker_settings

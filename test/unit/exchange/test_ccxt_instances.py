@@ -14,7 +14,7 @@ from apps.api.ws.market_sources import feed_mode
 from apps.oms.config import Settings
 from apps.oms.errors import OmsError
 from apps.oms.exchange.ccxt.instances import build_ccxt_exchange
-from apps.oms.exchange.paper.market_data import PaperMarketData
+from apps.paper.exchange.market_data import PaperMarketData
 
 
 async def test_engines_build_their_class_family_in_sandbox() -> None:

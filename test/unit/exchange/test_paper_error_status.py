@@ -6,9 +6,9 @@ from __future__ import annotations
 
 import pytest
 
-from apps.oms.domain.paper import errors as paper
 from apps.oms.exchange.ccxt.error_mapping import status_of, to_oms_error
-from apps.oms.exchange.paper.errors import ccxt_errors
+from apps.paper.domain import errors as paper
+from apps.paper.exchange.errors import ccxt_errors
 
 #: the table of docs/api.md: CCXT class → (status, code)
 TABLE = {

@@ -24,8 +24,8 @@ def test_the_processes_import_without_ccxt() -> None:
 def test_ccxt_imported_later_uses_the_same_classes() -> None:
     assert run(
         "from apps.oms.exchange.ccxt_errors import errors\n"
-        "from apps.oms.exchange.paper.errors import ccxt_errors\n"
-        "from apps.oms.domain.paper.errors import InvalidOrderError\n"
+        "from apps.paper.exchange.errors import ccxt_errors\n"
+        "from apps.paper.domain.errors import InvalidOrderError\n"
         "try:\n"
         "    with ccxt_errors():\n"
         "        raise InvalidOrderError('x')\n"

@@ -17,13 +17,13 @@ from apps.oms.domain.order_features import (
     OrderFeatures,
     check_honoured,
 )
-from apps.oms.domain.paper.state import OrderRequest
 from apps.oms.exchange.order_features import PAPER, UNIFIED_PARAMS, order_features
-from apps.oms.exchange.paper.requests import order_request
 from apps.oms.service.accept_orders import check_venue_executes
 from apps.oms.service.command_models import PAYLOAD_MODELS, ClosePosition, SendOrder
 from apps.oms.service.execution.send import venue_params
 from apps.oms.service.field_use import FIELD_USE, Use
+from apps.paper.domain.state import OrderRequest
+from apps.paper.exchange.requests import order_request
 from ccxt_driver.plans import ORDER_FIELDS
 
 CCXT_VENUES = [

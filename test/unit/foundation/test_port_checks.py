@@ -11,7 +11,7 @@ class Plain:
 
 
 def test_implements_answers_as_isinstance_and_once_per_class() -> None:
-    from apps.oms.exchange.paper.venue import PaperVenue
+    from apps.paper.exchange.venue import PaperVenue
 
     venue = PaperVenue.__new__(PaperVenue)  # the class decides; no state is needed
     for port in (MatchingVenuePort, FundingVenuePort):

@@ -1,8 +1,8 @@
 """The store owns every statement (docs/architecture.md → Layers): no module above
-`apps/oms/store/` (the venues, the services, the API, the worker, the CLI) imports SQLAlchemy or
-the store's tables; what they may name of the store is `apps/oms/store/boundary.py` (the
-connection handle, a savepoint, the store's errors) and the store's functions, which send every
-statement (no `conn.execute` above the store either)."""
+`apps/oms/store/` and the paper venue's `apps/paper/store/` (the venues, the services, the API,
+the worker, the CLI) imports SQLAlchemy or the store's tables; what they may name of the store
+is `apps/oms/store/boundary.py` (the connection handle, a savepoint, the store's errors) and the
+store's functions, which send every statement (no `conn.execute` above the store either)."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ import pytest
 import apps
 
 ROOT = Path(apps.__file__).parent
-BELOW = ("oms/domain/", "oms/store/", "oms/ports.py")
+BELOW = ("oms/domain/", "oms/store/", "oms/ports.py", "paper/domain/", "paper/store/")
 
 
 def sql_imports(tree: ast.AST) -> list[str]:
@@ -24,13 +24,13 @@ def sql_imports(tree: ast.AST) -> list[str]:
             names = [alias.name for alias in node.names]
         elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
             names = [node.module]
-            if node.module == "apps.oms.store":
-                names += [f"apps.oms.store.{alias.name}" for alias in node.names]
+            if node.module in ("apps.oms.store", "apps.paper.store"):
+                names += [f"{node.module}.{alias.name}" for alias in node.names]
         else:
             continue
         found += [f"line {node.lineno}: import {name}" for name in names
                   if name.split(".")[0] == "sqlalchemy"
-                  or name in ("apps.oms.store.tables", "apps.oms.store.paper_tables")]
+                  or name in ("apps.oms.store.tables", "apps.paper.store.tables")]
     return found + statements_sent(tree)
 
 

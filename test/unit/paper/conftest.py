@@ -6,9 +6,9 @@ from decimal import Decimal
 
 import pytest
 
-from apps.oms.domain.paper.book import BookConfig
-from apps.oms.domain.paper.matching import Venue
-from apps.oms.domain.paper.state import AccountState, new_account
+from apps.paper.domain.book import BookConfig
+from apps.paper.domain.matching import Venue
+from apps.paper.domain.state import AccountState, new_account
 
 
 @pytest.fixture

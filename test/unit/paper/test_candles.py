@@ -10,7 +10,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from apps.oms.domain.paper.candles import (
+from apps.paper.domain.candles import (
     MAX_LIMIT,
     MINUTE_MS,
     TIMEFRAMES,

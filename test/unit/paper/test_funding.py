@@ -13,12 +13,12 @@ from hypothesis import strategies as st
 
 from apps.oms.domain.book import SequentialIds
 from apps.oms.domain.enums import DealEntry, PositionState, Side
-from apps.oms.domain.funding import funding_deals, funding_trade_id
-from apps.oms.domain.paper.funding import apply_funding, last_funding_ms, payment
-from apps.oms.domain.paper.matching import Venue
-from apps.oms.domain.paper.state import Position as VenuePosition
-from apps.oms.domain.paper.state import new_account
+from apps.oms.domain.funding import funding_deals, funding_trade_id, last_funding_ms, payment
 from apps.oms.domain.positions import Position, fold
+from apps.paper.domain.funding import apply_funding
+from apps.paper.domain.matching import Venue
+from apps.paper.domain.state import Position as VenuePosition
+from apps.paper.domain.state import new_account
 
 D = Decimal
 PERP, ETH_PERP, BTC = "BTC/USDT:USDT", "ETH/USDT:USDT", "BTC/USDT"

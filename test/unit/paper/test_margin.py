@@ -13,17 +13,17 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from apps.oms.domain.money import money_context, quantize
-from apps.oms.domain.paper.book import make_quote
-from apps.oms.domain.paper.errors import BadRequestError, InvalidOrderError
-from apps.oms.domain.paper.leverage import set_leverage
-from apps.oms.domain.paper.margin import (
+from apps.paper.domain.book import make_quote
+from apps.paper.domain.errors import BadRequestError, InvalidOrderError
+from apps.paper.domain.leverage import set_leverage
+from apps.paper.domain.margin import (
     isolated_margin,
     liquidation_price,
     margins,
     set_margin_mode,
 )
-from apps.oms.domain.paper.matching import Venue, place_order
-from apps.oms.domain.paper.state import (
+from apps.paper.domain.matching import Venue, place_order
+from apps.paper.domain.state import (
     CROSS,
     ISOLATED,
     AccountState,
@@ -31,7 +31,7 @@ from apps.oms.domain.paper.state import (
     Position,
     new_account,
 )
-from apps.oms.domain.paper.tiers import (
+from apps.paper.domain.tiers import (
     DEFAULT_TIERS,
     leverage_tiers,
     maintenance_margin,

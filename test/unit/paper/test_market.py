@@ -9,11 +9,11 @@ from types import MappingProxyType
 
 import pytest
 
-from apps.oms.domain.paper.book import BookConfig, Quote, make_quote
-from apps.oms.domain.paper.errors import InvalidOrderError
-from apps.oms.domain.paper.matching import Venue, apply_path, apply_price, place_order
-from apps.oms.domain.paper.prices import Tick, random_walk_step, replay_delays
-from apps.oms.domain.paper.state import AccountState, OrderRequest, new_account
+from apps.paper.domain.book import BookConfig, Quote, make_quote
+from apps.paper.domain.errors import InvalidOrderError
+from apps.paper.domain.matching import Venue, apply_path, apply_price, place_order
+from apps.paper.domain.prices import Tick, random_walk_step, replay_delays
+from apps.paper.domain.state import AccountState, OrderRequest, new_account
 
 D = Decimal
 BTC, PERP, SOL_PERP = "BTC/USDT", "BTC/USDT:USDT", "SOL/USDT:USDT"
@@ -130,7 +130,7 @@ def test_replay_delays_spread_a_candle_over_its_minute() -> None:
 def test_refusals_write_their_numbers_plainly() -> None:
     """Messages carry decimals as the wire does: no exponent, no run of trailing zeros (a
     DECIMAL(36,18) zero read back is `0E-18`, a product of such values has 27 places)."""
-    from apps.oms.domain.paper.markets import MarketList, check_cost, check_price, check_qty
+    from apps.paper.domain.markets import MarketList, check_cost, check_price, check_qty
 
     market = MarketList.of().by_symbol["BTC/USDT"]
     stored = Decimal("0.000000000000000000")

@@ -6,16 +6,16 @@ from decimal import Decimal
 
 import pytest
 
-from apps.oms.domain.paper import ledger
-from apps.oms.domain.paper.book import Quote, make_quote
-from apps.oms.domain.paper.errors import (
+from apps.paper.domain import ledger
+from apps.paper.domain.book import Quote, make_quote
+from apps.paper.domain.errors import (
     BadSymbolError,
     InsufficientFundsError,
     InvalidOrderError,
     OrderNotFoundError,
     OrderWouldTakeError,
 )
-from apps.oms.domain.paper.matching import (
+from apps.paper.domain.matching import (
     Venue,
     amend_order,
     apply_price,
@@ -23,7 +23,7 @@ from apps.oms.domain.paper.matching import (
     cancel_order,
     place_order,
 )
-from apps.oms.domain.paper.state import AccountState, OrderRequest
+from apps.paper.domain.state import AccountState, OrderRequest
 
 D = Decimal
 BTC = "BTC/USDT"
@@ -71,7 +71,7 @@ def test_market_order_walks_the_book(deep_venue: Venue, account: AccountState) -
 
 
 def test_market_order_beyond_book_cancels_rest(account: AccountState) -> None:
-    from apps.oms.domain.paper.book import BookConfig
+    from apps.paper.domain.book import BookConfig
 
     venue = Venue(book=BookConfig(levels=2, level_volume=D("0.1")))
     out = place_order(account, req("buy", "0.5"), venue, quote(venue, BTC, "50000"), NOW)

@@ -5,11 +5,11 @@ from __future__ import annotations
 from decimal import Decimal
 from pathlib import Path
 
-from apps.oms.domain.paper.faults import NONE, REJECT, TIMEOUT, FaultConfig, decide
-from apps.oms.domain.paper.prices import Tick, parse_replay, random_walk_step
+from apps.paper.domain.faults import NONE, REJECT, TIMEOUT, FaultConfig, decide
+from apps.paper.domain.prices import Tick, parse_replay, random_walk_step
 
 D = Decimal
-SAMPLE = Path(__file__).parents[3] / "apps/oms/exchange/paper/data/btc_usdt_1m_sample.csv"
+SAMPLE = Path(__file__).parents[3] / "apps/paper/exchange/data/btc_usdt_1m_sample.csv"
 
 
 def walk(seed: int, steps: int = 50) -> list[Decimal]:

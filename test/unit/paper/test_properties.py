@@ -10,12 +10,12 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from apps.oms.domain.money import quantize
-from apps.oms.domain.paper import ledger
-from apps.oms.domain.paper.book import BookConfig, make_quote
-from apps.oms.domain.paper.errors import PaperError
-from apps.oms.domain.paper.matching import Venue, apply_price, cancel_order, place_order
-from apps.oms.domain.paper.prices import random_walk_step
-from apps.oms.domain.paper.state import AccountState, Fill, OrderRequest, PaperOrder, new_account
+from apps.paper.domain import ledger
+from apps.paper.domain.book import BookConfig, make_quote
+from apps.paper.domain.errors import PaperError
+from apps.paper.domain.matching import Venue, apply_price, cancel_order, place_order
+from apps.paper.domain.prices import random_walk_step
+from apps.paper.domain.state import AccountState, Fill, OrderRequest, PaperOrder, new_account
 
 D = Decimal
 SYMBOLS = ("BTC/USDT", "ETH/USDT", "BTC/USDT:USDT")

@@ -9,7 +9,7 @@ from decimal import Decimal
 import ccxt
 import pytest
 
-from apps.oms.exchange.paper.requests import decimal_arg, order_request
+from apps.paper.exchange.requests import decimal_arg, order_request
 
 
 @pytest.mark.parametrize("value", ["1_0", "\uff11", " 1 ", "1.0000000000000000000", "nan",

@@ -87,7 +87,7 @@ class ExchangeRegistry:
         if account is None:
             raise NotFound(f"account {account_id} not found", code="account_not_found")
         if account["exchange_id"] == "paper":
-            from apps.oms.exchange.paper.factory import build_paper_venue, market_book
+            from apps.paper.exchange.factory import build_paper_venue, market_book
 
             return build_paper_venue(
                 account_id, self.store.engine, account["config"],

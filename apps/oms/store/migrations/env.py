@@ -7,9 +7,10 @@ import asyncio
 from alembic import context
 from sqlalchemy.engine import Connection
 
-from apps.oms.store import paper_tables, signal_tables  # noqa: F401 - registers their tables
+from apps.oms.store import signal_tables  # noqa: F401 - registers its tables
 from apps.oms.store.engine import create_engine
 from apps.oms.store.tables import metadata
+from apps.paper.store import tables as paper_tables  # noqa: F401 - the paper venue's tables
 
 config = context.config
 

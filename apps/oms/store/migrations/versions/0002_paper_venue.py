@@ -1,6 +1,6 @@
 """paper venue: accounts, balances, positions, orders, fills and shared prices
 
-Tables defined in apps/oms/store/paper_tables.py.
+Tables defined in apps/paper/store/tables.py.
 
 Revision ID: 0002
 Revises: 0001

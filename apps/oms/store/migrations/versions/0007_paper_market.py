@@ -1,7 +1,7 @@
 """paper market: the price scheduler's lease and status, the recent price path, per-symbol
 leverage of paper accounts
 
-Tables defined in apps/oms/store/paper_tables.py.
+Tables defined in apps/paper/store/tables.py.
 
 Revision ID: 0007_paper_market
 Revises: 0006_reconciliation

@@ -1,7 +1,7 @@
 """paper candles: OHLCV of the shared paper market per symbol and timeframe, built from the
 stored prices, with a seeded history before the first one (docs/paper-market.md → Candles).
 
-Table defined in apps/oms/store/paper_tables.py.
+Table defined in apps/paper/store/tables.py.
 
 Revision ID: 0010_paper_candles
 Revises: 0009_auth_state

@@ -1,7 +1,7 @@
 """paper margin mode: the per-symbol margin mode (`cross` / `isolated`) of paper accounts, set
 by `set_margin_mode` (docs/paper-venue.md → Margin modes and leverage tiers)
 
-Column defined in apps/oms/store/paper_tables.py.
+Column defined in apps/paper/store/tables.py.
 
 Revision ID: 0012_paper_margin_mode
 Revises: 0011_strategy_allocations

@@ -2,7 +2,7 @@
 used, so that a funding time is charged once and the books can book it from the venue's answer
 (docs/paper-market.md → Funding)
 
-Column defined in apps/oms/store/paper_tables.py.
+Column defined in apps/paper/store/tables.py.
 
 Revision ID: 0013_paper_last_funding
 Revises: 0012_paper_margin_mode

@@ -9,13 +9,13 @@ from __future__ import annotations
 from decimal import Decimal
 
 from apps.oms.domain.access import Action
-from apps.oms.domain.paper.book import Quote
-from apps.oms.domain.paper.matching import Venue
 from apps.oms.errors import PermissionDenied, ValidationFailed
 from apps.oms.exchange.ccxt_errors import errors as ccxt
-from apps.oms.exchange.paper.market_data import get_paper_prices, set_paper_price
 from apps.oms.security.principal import Principal
-from apps.oms.store.paper import PaperStore, paper_account_ids
+from apps.paper.domain.book import Quote
+from apps.paper.domain.matching import Venue
+from apps.paper.exchange.market_data import get_paper_prices, set_paper_price
+from apps.paper.store.venue_store import PaperStore, paper_account_ids
 
 
 async def may_set_prices(principal: Principal, store: PaperStore) -> None:

@@ -14,17 +14,17 @@ from decimal import Decimal
 from types import MappingProxyType
 
 from apps.oms.domain.money import ZERO, quantize
-from apps.oms.domain.paper import ledger
-from apps.oms.domain.paper.book import BookConfig, Quote, levels, walk, would_take
-from apps.oms.domain.paper.errors import (
+from apps.paper.domain import ledger
+from apps.paper.domain.book import BookConfig, Quote, levels, walk, would_take
+from apps.paper.domain.errors import (
     InvalidOrderError,
     OrderNotFoundError,
     OrderWouldTakeError,
     PaperError,
 )
-from apps.oms.domain.paper.markets import Market, MarketList
-from apps.oms.domain.paper.rules import crossed, trigger_direction, validate
-from apps.oms.domain.paper.state import (
+from apps.paper.domain.markets import Market, MarketList
+from apps.paper.domain.rules import crossed, trigger_direction, validate
+from apps.paper.domain.state import (
     BUY,
     CANCELED,
     CLOSED,

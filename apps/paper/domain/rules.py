@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from decimal import Decimal
 
-from apps.oms.domain.paper.book import Quote
-from apps.oms.domain.paper.errors import InvalidOrderError
-from apps.oms.domain.paper.markets import Market, check_cost, check_price, check_qty
-from apps.oms.domain.paper.state import (
+from apps.paper.domain.book import Quote
+from apps.paper.domain.errors import InvalidOrderError
+from apps.paper.domain.markets import Market, check_cost, check_price, check_qty
+from apps.paper.domain.state import (
     BUY,
     FALL,
     LIMIT,

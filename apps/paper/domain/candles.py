@@ -14,8 +14,8 @@ from dataclasses import dataclass
 from decimal import ROUND_CEILING, ROUND_FLOOR, ROUND_HALF_EVEN, Context, Decimal, localcontext
 from types import MappingProxyType
 
-from apps.oms.domain.paper.book import BPS
-from apps.oms.domain.paper.prices import draw, unit_draw
+from apps.paper.domain.book import BPS
+from apps.paper.domain.prices import draw, unit_draw
 
 MINUTE_MS = 60_000
 #: The timeframes the paper venue serves (CCXT's names), in milliseconds.

@@ -13,11 +13,17 @@ from decimal import Decimal
 from typing import Any
 
 from apps.oms.domain.money import to_plain
-from apps.oms.domain.paper.book import Book, Quote
-from apps.oms.domain.paper.margin import Margins
-from apps.oms.domain.paper.markets import Market
-from apps.oms.domain.paper.state import AccountState, Fill, PaperOrder, Position, average_price
-from apps.oms.domain.paper.tiers import DEFAULT_TIERS, Tier
+from apps.paper.domain.book import Book, Quote
+from apps.paper.domain.margin import Margins
+from apps.paper.domain.markets import Market
+from apps.paper.domain.state import (
+    AccountState,
+    Fill,
+    PaperOrder,
+    Position,
+    average_price,
+)
+from apps.paper.domain.tiers import DEFAULT_TIERS, Tier
 
 Structure = dict[str, Any]
 

@@ -19,13 +19,13 @@ from apps.oms.errors import NotFound, OmsError, ValidationFailed
 from apps.oms.exchange.ccxt.error_mapping import to_oms_error
 from apps.oms.exchange.ccxt.wire import jsonable
 from apps.oms.exchange.ccxt_errors import errors as ccxt
-from apps.oms.exchange.paper.factory import build_paper_venue
-from apps.oms.exchange.paper.venue import PaperVenue
 from apps.oms.exchange.profiles import profile
 from apps.oms.security.principal import Principal
 from apps.oms.store import accounts as account_store
 from apps.oms.store import audit
 from apps.oms.store.store import Store
+from apps.paper.exchange.factory import build_paper_venue
+from apps.paper.exchange.venue import PaperVenue
 
 ACTIONS = ("create_order", "cancel_order", "adjust_position")
 

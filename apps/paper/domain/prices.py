@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 
 from apps.oms.domain.money import parse_decimal
-from apps.oms.domain.paper.book import BPS, round_to_step
+from apps.paper.domain.book import BPS, round_to_step
 
 
 @dataclass(frozen=True, slots=True)

@@ -5,7 +5,8 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager
 
-from apps.oms.domain.paper.errors import (
+from apps.oms.exchange.ccxt_errors import errors as ccxt
+from apps.paper.domain.errors import (
     BadRequestError,
     BadSymbolError,
     InsufficientFundsError,
@@ -14,7 +15,6 @@ from apps.oms.domain.paper.errors import (
     OrderWouldTakeError,
     PaperError,
 )
-from apps.oms.exchange.ccxt_errors import errors as ccxt
 
 _MAP: tuple[tuple[type[PaperError], type[Exception]], ...] = (
     (BadSymbolError, ccxt.BadSymbol),

@@ -10,14 +10,14 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from apps.oms.domain.paper.leverage import set_leverage
-from apps.oms.domain.paper.margin import margins, set_margin_mode
-from apps.oms.domain.paper.matching import Outcome
-from apps.oms.domain.paper.state import AccountState
 from apps.oms.exchange.ccxt_errors import errors as ccxt
-from apps.oms.exchange.paper.market_data import PaperMarketData
-from apps.oms.exchange.paper.requests import decimal_arg
-from apps.oms.exchange.paper.structures import (
+from apps.paper.domain.leverage import set_leverage
+from apps.paper.domain.margin import margins, set_margin_mode
+from apps.paper.domain.matching import Outcome
+from apps.paper.domain.state import AccountState
+from apps.paper.exchange.market_data import PaperMarketData
+from apps.paper.exchange.requests import decimal_arg
+from apps.paper.exchange.structures import (
     Structure,
     leverage_structure,
     leverage_tier_structures,

@@ -6,11 +6,11 @@ from dataclasses import replace
 from types import MappingProxyType
 
 from apps.oms.domain.money import ZERO
-from apps.oms.domain.paper import ledger
-from apps.oms.domain.paper.errors import InvalidOrderError
-from apps.oms.domain.paper.matching import Outcome, Venue
-from apps.oms.domain.paper.state import AccountState
-from apps.oms.domain.paper.tiers import DEFAULT_TIERS, Tier, max_leverage_for
+from apps.paper.domain import ledger
+from apps.paper.domain.errors import InvalidOrderError
+from apps.paper.domain.matching import Outcome, Venue
+from apps.paper.domain.state import AccountState
+from apps.paper.domain.tiers import DEFAULT_TIERS, Tier, max_leverage_for
 
 MAX_LEVERAGE = DEFAULT_TIERS[0].max_leverage  # tier 1's, what the markets advertise (100)
 

@@ -12,8 +12,8 @@ from decimal import Decimal
 from typing import Any
 
 from apps.oms.domain.money import DecimalFormatError, parse_decimal
-from apps.oms.domain.paper.state import OrderRequest
 from apps.oms.exchange.ccxt_errors import errors as ccxt
+from apps.paper.domain.state import OrderRequest
 
 
 def decimal_arg(value: Any, name: str) -> Decimal | None:

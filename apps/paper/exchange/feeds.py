@@ -15,12 +15,12 @@ from decimal import ROUND_CEILING, ROUND_FLOOR, ROUND_HALF_UP, Decimal
 from pathlib import Path
 from typing import Any, Protocol
 
-from apps.oms.domain.paper.book import Quote, make_quote
-from apps.oms.domain.paper.matching import Venue
-from apps.oms.domain.paper.prices import Tick, parse_replay, random_walk_step, replay_delays
-from apps.oms.exchange.paper.market_data import now_ms
-from apps.oms.exchange.paper.requests import decimal_arg
-from apps.oms.store.paper import PaperStore
+from apps.paper.domain.book import Quote, make_quote
+from apps.paper.domain.matching import Venue
+from apps.paper.domain.prices import Tick, parse_replay, random_walk_step, replay_delays
+from apps.paper.exchange.market_data import now_ms
+from apps.paper.exchange.requests import decimal_arg
+from apps.paper.store.venue_store import PaperStore
 
 SAMPLE_REPLAY = Path(__file__).parent / "data" / "btc_usdt_1m_sample.csv"
 LOOP, STOP = "loop", "stop"

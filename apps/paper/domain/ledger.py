@@ -12,9 +12,9 @@ from dataclasses import replace
 from decimal import Decimal
 
 from apps.oms.domain.money import ZERO, quantize, to_plain
-from apps.oms.domain.paper.errors import InsufficientFundsError
-from apps.oms.domain.paper.markets import Market
-from apps.oms.domain.paper.state import BUY, AccountState, Fill, PaperOrder, Position
+from apps.paper.domain.errors import InsufficientFundsError
+from apps.paper.domain.markets import Market
+from apps.paper.domain.state import BUY, AccountState, Fill, PaperOrder, Position
 
 
 def used(state: AccountState, currency: str, markets: dict[str, Market]) -> Decimal:

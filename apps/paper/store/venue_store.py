@@ -32,10 +32,13 @@ from sqlalchemy.dialects.mysql import insert as mysql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from apps.oms.domain.paper.book import Quote
-from apps.oms.domain.paper.candles import Candle, Window
-from apps.oms.domain.paper.matching import Outcome
-from apps.oms.domain.paper.state import (
+from apps.oms.store import direct, many
+from apps.oms.store.engine import reading
+from apps.oms.store.tables import accounts
+from apps.paper.domain.book import Quote
+from apps.paper.domain.candles import Candle, Window
+from apps.paper.domain.matching import Outcome
+from apps.paper.domain.state import (
     OPEN,
     AccountState,
     Fill,
@@ -43,9 +46,8 @@ from apps.oms.domain.paper.state import (
     PaperOrder,
     Position,
 )
-from apps.oms.store import direct, many, paper_candles
-from apps.oms.store.engine import reading
-from apps.oms.store.paper_tables import (
+from apps.paper.store import candles as paper_candles
+from apps.paper.store.tables import (
     paper_accounts,
     paper_balances,
     paper_fills,
@@ -54,7 +56,6 @@ from apps.oms.store.paper_tables import (
     paper_price_ticks,
     paper_prices,
 )
-from apps.oms.store.tables import accounts
 
 #: How many recent price changes per symbol are kept for matching (`get_path`).
 PATH_LIMIT = 2000

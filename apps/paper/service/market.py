@@ -12,14 +12,15 @@ from typing import Any
 from apps.oms.clock import iso_z, utcnow
 from apps.oms.config import Settings
 from apps.oms.domain.money import to_plain
-from apps.oms.domain.paper.prices import parse_replay
 from apps.oms.errors import NotFound, ValidationFailed
 from apps.oms.exchange.profiles import profile
 from apps.oms.store import accounts as account_store
-from apps.oms.store import audit, paper_feed
+from apps.oms.store import audit
 from apps.oms.store.audit import Actor
 from apps.oms.store.boundary import OperationalError
 from apps.oms.store.store import Store, is_deadlock
+from apps.paper.domain.prices import parse_replay
+from apps.paper.store import feed as paper_feed
 
 DEADLOCK_ATTEMPTS = 3  # a deadlock victim is rolled back whole: run it again (twice at most)
 SOURCE_KINDS = ("manual", "random_walk", "replay", "live")

@@ -14,11 +14,11 @@ from decimal import Decimal
 from types import MappingProxyType
 
 from apps.oms.domain.money import ZERO, money_context, quantize
-from apps.oms.domain.paper.errors import BadRequestError
-from apps.oms.domain.paper.markets import Market
-from apps.oms.domain.paper.matching import Outcome, Venue
-from apps.oms.domain.paper.state import CROSS, ISOLATED, MARGIN_MODES, AccountState, Position
-from apps.oms.domain.paper.tiers import Tier, maintenance_margin, tier_for
+from apps.paper.domain.errors import BadRequestError
+from apps.paper.domain.markets import Market
+from apps.paper.domain.matching import Outcome, Venue
+from apps.paper.domain.state import CROSS, ISOLATED, MARGIN_MODES, AccountState, Position
+from apps.paper.domain.tiers import Tier, maintenance_margin, tier_for
 
 
 def set_margin_mode(state: AccountState, venue: Venue, symbol: str, mode: str) -> Outcome:

@@ -11,7 +11,7 @@ from decimal import Decimal
 from types import MappingProxyType
 
 from apps.oms.domain.money import to_plain
-from apps.oms.domain.paper.errors import BadSymbolError, InvalidOrderError
+from apps.paper.domain.errors import BadSymbolError, InvalidOrderError
 
 SPOT = "spot"
 SWAP = "swap"

@@ -4,7 +4,7 @@ At every funding time (a multiple of the interval since the epoch) each open swa
 account pays `qty x contract size x mark x rate` in its settle currency: a long pays a positive
 rate, a short receives it (negative rates the other way round). The venue is one-way, so its
 wallet moves by the net position's payment; the books split the same rule over their positions
-(`apps.oms.domain.funding`).
+(`apps.oms.domain.funding`, which holds the payment rule both use).
 
 A funding time is charged once: the account keeps the latest one it charged and its marks
 (`AccountState.last_funding`). Asked again for that time, the venue charges nothing and answers
@@ -19,9 +19,10 @@ from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from decimal import Decimal
 
-from apps.oms.domain.money import ZERO, money_context, quantize
-from apps.oms.domain.paper.matching import Outcome, Venue
-from apps.oms.domain.paper.state import AccountState, FundingMark
+from apps.oms.domain.funding import payment
+from apps.oms.domain.money import ZERO
+from apps.paper.domain.matching import Outcome, Venue
+from apps.paper.domain.state import AccountState, FundingMark
 
 
 @dataclass(frozen=True, slots=True)
@@ -35,20 +36,6 @@ class FundingPayment:
     qty: Decimal  # signed contracts
     amount: Decimal
     currency: str
-
-
-def last_funding_ms(now_ms: int, interval_seconds: int) -> int | None:
-    """The latest funding time at or before `now_ms` (None when funding is off)."""
-    if interval_seconds <= 0:
-        return None
-    interval_ms = interval_seconds * 1000
-    return (now_ms // interval_ms) * interval_ms
-
-
-def payment(signed_qty: Decimal, contract_size: Decimal, mark: Decimal, rate: Decimal) -> Decimal:
-    """What a position of `signed_qty` contracts receives (negative: pays), 18 places."""
-    with money_context():
-        return quantize(-signed_qty * contract_size * mark * rate)
 
 
 def apply_funding(

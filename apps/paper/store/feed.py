@@ -18,7 +18,7 @@ from sqlalchemy import insert, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from apps.oms.store.leases import live_workers, lock
-from apps.oms.store.paper_tables import paper_price_feed
+from apps.paper.store.tables import paper_price_feed
 
 F = paper_price_feed.c
 FEED_ID = 1

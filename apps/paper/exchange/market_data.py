@@ -11,8 +11,9 @@ from collections.abc import Callable
 from decimal import ROUND_FLOOR, Decimal
 from typing import Any, ClassVar
 
-from apps.oms.domain.paper.book import Quote, make_quote, synthesize
-from apps.oms.domain.paper.candles import (
+from apps.oms.exchange.ccxt_errors import errors as ccxt
+from apps.paper.domain.book import Quote, make_quote, synthesize
+from apps.paper.domain.candles import (
     TIMEFRAMES,
     Candle,
     backfill,
@@ -20,19 +21,18 @@ from apps.oms.domain.paper.candles import (
     timeframe_ms,
     window,
 )
-from apps.oms.domain.paper.markets import Market
-from apps.oms.domain.paper.matching import Venue
-from apps.oms.domain.paper.tiers import DEFAULT_TIERS, Tier
-from apps.oms.exchange.ccxt_errors import errors as ccxt
-from apps.oms.exchange.paper.errors import ccxt_errors
-from apps.oms.exchange.paper.structures import (
+from apps.paper.domain.markets import Market
+from apps.paper.domain.matching import Venue
+from apps.paper.domain.tiers import DEFAULT_TIERS, Tier
+from apps.paper.exchange.errors import ccxt_errors
+from apps.paper.exchange.structures import (
     Structure,
     iso8601,
     market_structure,
     order_book_structure,
     ticker_structure,
 )
-from apps.oms.store.paper import PaperStore
+from apps.paper.store.venue_store import PaperStore
 
 Params = dict[str, Any]
 #: Amount shown for an unlimited synthetic level: about this much quote currency.

@@ -7,7 +7,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from decimal import Decimal
 
-from apps.oms.domain.paper.prices import unit_draw
+from apps.paper.domain.prices import unit_draw
 
 NONE = "none"
 REJECT = "reject"

@@ -24,15 +24,15 @@ from typing import Any
 
 from apps.oms.config import PaperSettings
 from apps.oms.domain.money import parse_decimal
-from apps.oms.domain.paper.book import BookConfig
-from apps.oms.domain.paper.faults import FaultConfig
-from apps.oms.domain.paper.matching import Venue
-from apps.oms.domain.paper.state import DEFAULT_LEVERAGE
-from apps.oms.exchange.paper.market_data import now_ms
-from apps.oms.exchange.paper.venue import PaperVenue
 from apps.oms.ports import FundingVenuePort, MarginVenuePort
 from apps.oms.store.boundary import Engine
-from apps.oms.store.paper import PaperStore
+from apps.paper.domain.book import BookConfig
+from apps.paper.domain.faults import FaultConfig
+from apps.paper.domain.matching import Venue
+from apps.paper.domain.state import DEFAULT_LEVERAGE
+from apps.paper.exchange.market_data import now_ms
+from apps.paper.exchange.venue import PaperVenue
+from apps.paper.store.venue_store import PaperStore
 
 
 def _dec(value: Any, default: str = "0") -> Decimal:

@@ -18,8 +18,8 @@ from sqlalchemy.dialects.mysql import insert as mysql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from apps.oms.domain.paper.book import Quote
-from apps.oms.domain.paper.candles import (
+from apps.paper.domain.book import Quote
+from apps.paper.domain.candles import (
     TIMEFRAMES,
     Candle,
     PathPoint,
@@ -29,7 +29,7 @@ from apps.oms.domain.paper.candles import (
     merge,
     tick_volume,
 )
-from apps.oms.store.paper_tables import paper_candles, paper_prices
+from apps.paper.store.tables import paper_candles, paper_prices
 
 C = paper_candles.c
 #: Candles kept per symbol and timeframe (older ones are pruned with the price path).

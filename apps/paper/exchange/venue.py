@@ -14,12 +14,15 @@ from dataclasses import replace
 from decimal import Decimal
 from typing import Any
 
-from apps.oms.domain.paper import ledger
-from apps.oms.domain.paper.book import BookConfig, Quote
-from apps.oms.domain.paper.errors import PaperError
-from apps.oms.domain.paper.faults import REJECT, TIMEOUT, UNAVAILABLE, FaultConfig, decide
-from apps.oms.domain.paper.funding import apply_funding
-from apps.oms.domain.paper.matching import (
+from apps.oms.exchange.ccxt_errors import errors as ccxt
+from apps.oms.ports import Answer, NewOrder
+from apps.oms.store.boundary import IntegrityError
+from apps.paper.domain import ledger
+from apps.paper.domain.book import BookConfig, Quote
+from apps.paper.domain.errors import PaperError
+from apps.paper.domain.faults import REJECT, TIMEOUT, UNAVAILABLE, FaultConfig, decide
+from apps.paper.domain.funding import apply_funding
+from apps.paper.domain.matching import (
     Outcome,
     Venue,
     adjust_position,
@@ -29,28 +32,25 @@ from apps.oms.domain.paper.matching import (
     cancel_order,
     place_order,
 )
-from apps.oms.domain.paper.state import (
+from apps.paper.domain.state import (
     DEFAULT_LEVERAGE,
     DEFAULT_START_BALANCE,
     AccountState,
     OrderRequest,
     PaperOrder,
 )
-from apps.oms.domain.paper.tiers import leverage_tiers
-from apps.oms.exchange.ccxt_errors import errors as ccxt
-from apps.oms.exchange.paper.derivatives import PaperDerivatives
-from apps.oms.exchange.paper.errors import as_ccxt, ccxt_errors
-from apps.oms.exchange.paper.market_data import now_ms
-from apps.oms.exchange.paper.requests import decimal_arg, order_request
-from apps.oms.exchange.paper.structures import (
+from apps.paper.domain.tiers import leverage_tiers
+from apps.paper.exchange.derivatives import PaperDerivatives
+from apps.paper.exchange.errors import as_ccxt, ccxt_errors
+from apps.paper.exchange.market_data import now_ms
+from apps.paper.exchange.requests import decimal_arg, order_request
+from apps.paper.exchange.structures import (
     Structure,
     balance_structure,
     order_structure,
     trade_structure,
 )
-from apps.oms.ports import Answer, NewOrder
-from apps.oms.store.boundary import IntegrityError
-from apps.oms.store.paper import PaperStore, VersionConflict
+from apps.paper.store.venue_store import PaperStore, VersionConflict
 
 MAX_ATTEMPTS = 8
 _UNSET = object()
