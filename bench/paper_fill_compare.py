@@ -22,7 +22,7 @@ from apps.paper.domain.book import BookConfig, make_quote
 from apps.paper.domain.errors import PaperError
 from apps.paper.domain.matching import Venue, apply_price, place_order
 from apps.paper.domain.prices import draw, parse_replay, random_walk_step
-from apps.paper.domain.state import AccountState, OrderRequest, new_account
+from apps.paper.domain.state import OrderRequest, VenueAccount, new_account
 
 D = Decimal
 SAMPLE = Path(__file__).parent.parent / "apps/paper/exchange/data/btc_usdt_1m_sample.csv"
@@ -66,7 +66,7 @@ def run(book: BookConfig | None) -> Tally:
     venue = Venue(book=book or BookConfig())
     ticks = parse_replay(SAMPLE.read_text(encoding="utf-8"), SYMBOL)
     market = venue.markets.get(SYMBOL)
-    state: AccountState = new_account(1, {"USDT": D(10_000_000), "BTC": D(1000)})
+    state: VenueAccount = new_account(1, {"USDT": D(10_000_000), "BTC": D(1000)})
     tally, placed = Tally(), 0
     for seq, tick in enumerate(ticks, start=1):
         quote = make_quote(market, tick.price, venue.book, seq=seq, timestamp_ms=tick.timestamp_ms)
@@ -93,13 +93,13 @@ def run(book: BookConfig | None) -> Tally:
 
 
 def _place_limit(
-    state: AccountState,
+    state: VenueAccount,
     venue: Venue,
     quote,
     side: str,  # type: ignore[no-untyped-def]
     price: Decimal,
     tally: Tally,
-) -> AccountState:
+) -> VenueAccount:
     other = "sell" if side == "buy" else "buy"
     offset = price * D("0.001") * (1 if other == "sell" else -1)
     limit = (price + offset).quantize(D("0.1"))
@@ -111,7 +111,7 @@ def _place_limit(
     return out.state
 
 
-def _match(state: AccountState, venue: Venue, quote, tally: Tally) -> AccountState:  # type: ignore[no-untyped-def]
+def _match(state: VenueAccount, venue: Venue, quote, tally: Tally) -> VenueAccount:  # type: ignore[no-untyped-def]
     out = apply_price(state, venue, quote, quote.timestamp_ms)
     tally.limit_filled += sum((f.qty for f in out.fills), D(0))
     tally.fees += sum((f.fee for f in out.fills), D(0))

@@ -26,7 +26,7 @@ from apps.paper.domain.matching import (
     cancel_order,
     place_order,
 )
-from apps.paper.domain.state import AccountState, OrderRequest, new_account
+from apps.paper.domain.state import OrderRequest, VenueAccount, new_account
 
 D = Decimal
 VENUE = Venue(book=BookConfig(spread_bps=D(2), level_volume=D("0.5"), resting_volume=D("0.1")))
@@ -34,7 +34,7 @@ MARKET = VENUE.markets.get("BTC/USDT")
 QUOTE = make_quote(MARKET, D(50000), VENUE.book, seq=1)
 
 
-def rich_account() -> AccountState:
+def rich_account() -> VenueAccount:
     return new_account(1, {"USDT": D(10**9), "BTC": D(10**4)})
 
 
@@ -55,7 +55,7 @@ def measure(name: str, op: Callable[[int], Outcome], seconds: float) -> dict[str
     }
 
 
-def with_resting(n: int) -> AccountState:
+def with_resting(n: int) -> VenueAccount:
     state = rich_account()
     for i in range(n):
         price = D(49000) + D(20) * i

@@ -7,7 +7,7 @@ wallet moves by the net position's payment; the books split the same rule over t
 (`apps.oms.domain.funding`, which holds the payment rule both use).
 
 A funding time is charged once: the account keeps the latest one it charged and its marks
-(`AccountState.last_funding`). Asked again for that time, the venue charges nothing and answers
+(`VenueAccount.last_funding`). Asked again for that time, the venue charges nothing and answers
 with the marks it used; asked for an earlier time, it charges nothing and answers with no
 marks. So the books, which learn of a charge only from the venue's answer, can book it after a
 crash between the venue's charge and their own record, at the marks really used.
@@ -22,7 +22,7 @@ from decimal import Decimal
 from apps.oms.domain.funding import payment
 from apps.oms.domain.money import ZERO
 from apps.paper.domain.matching import Outcome, Venue
-from apps.paper.domain.state import AccountState, FundingMark
+from apps.paper.domain.state import FundingMark, VenueAccount
 
 
 @dataclass(frozen=True, slots=True)
@@ -39,7 +39,7 @@ class FundingPayment:
 
 
 def apply_funding(
-    state: AccountState,
+    state: VenueAccount,
     venue: Venue,
     funding_ms: int,
     marks: Mapping[str, Decimal],

@@ -14,10 +14,10 @@ from decimal import Decimal
 from apps.oms.domain.money import ZERO, quantize, to_plain
 from apps.paper.domain.errors import InsufficientFundsError
 from apps.paper.domain.markets import Market
-from apps.paper.domain.state import BUY, AccountState, Fill, PaperOrder, Position
+from apps.paper.domain.state import BUY, PaperOrder, VenueAccount, VenueFill, VenuePosition
 
 
-def used(state: AccountState, currency: str, markets: dict[str, Market]) -> Decimal:
+def used(state: VenueAccount, currency: str, markets: dict[str, Market]) -> Decimal:
     """Reserved by open orders plus position margin, in `currency`."""
     held = sum(
         (o.reserved for o in state.open_orders.values() if o.reserve_currency == currency), ZERO
@@ -29,7 +29,7 @@ def used(state: AccountState, currency: str, markets: dict[str, Market]) -> Deci
     return held
 
 
-def position_margin(position: Position, market: Market) -> Decimal:
+def position_margin(position: VenuePosition, market: Market) -> Decimal:
     return abs(position.qty) * market.contract_size * position.entry_price / position.leverage
 
 
@@ -55,7 +55,7 @@ def release(order: PaperOrder) -> PaperOrder:
     return replace(order, reserved=ZERO)
 
 
-def apply_fill(state: AccountState, market: Market, fill: Fill) -> AccountState:
+def apply_fill(state: VenueAccount, market: Market, fill: VenueFill) -> VenueAccount:
     """Move money for one fill: spot swaps base and quote; swaps update the position."""
     balances = dict(state.balances)
     balances[market.quote] = balances.get(market.quote, ZERO) - fill.fee
@@ -66,7 +66,7 @@ def apply_fill(state: AccountState, market: Market, fill: Fill) -> AccountState:
         balances[market.quote] = balances[market.quote] + cash
         return replace(state, balances=balances)
     leverage = state.leverage_for(market.symbol)
-    old = state.positions.get(market.symbol, Position(market.symbol, leverage=leverage))
+    old = state.positions.get(market.symbol, VenuePosition(market.symbol, leverage=leverage))
     position, pnl = fold_position(old, market, fill)
     balances[market.quote] = balances[market.quote] + pnl
     positions = dict(state.positions)
@@ -74,7 +74,7 @@ def apply_fill(state: AccountState, market: Market, fill: Fill) -> AccountState:
     return replace(state, balances=balances, positions=positions)
 
 
-def fold_position(old: Position, market: Market, fill: Fill) -> tuple[Position, Decimal]:
+def fold_position(old: VenuePosition, market: Market, fill: VenueFill) -> tuple[VenuePosition, Decimal]:
     """Apply a fill to a net position; returns the new position and the realised PnL.
 
     Same direction re-averages the entry by qty; the opposite direction realises
@@ -104,7 +104,7 @@ def fold_position(old: Position, market: Market, fill: Fill) -> tuple[Position, 
 
 
 def check_solvent(
-    before: AccountState, after: AccountState, market: Market, markets: dict[str, Market]
+    before: VenueAccount, after: VenueAccount, market: Market, markets: dict[str, Market]
 ) -> None:
     """Refuse a change that leaves a spot balance or a grown swap margin uncovered."""
     currencies = (market.quote,) if market.is_swap else (market.base, market.quote)

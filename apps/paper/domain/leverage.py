@@ -9,14 +9,14 @@ from apps.oms.domain.money import ZERO
 from apps.paper.domain import ledger
 from apps.paper.domain.errors import InvalidOrderError
 from apps.paper.domain.matching import Outcome, Venue
-from apps.paper.domain.state import AccountState
+from apps.paper.domain.state import VenueAccount
 from apps.paper.domain.tiers import DEFAULT_TIERS, Tier, max_leverage_for
 
 MAX_LEVERAGE = DEFAULT_TIERS[0].max_leverage  # tier 1's, what the markets advertise (100)
 
 
 def set_leverage(
-    state: AccountState,
+    state: VenueAccount,
     venue: Venue,
     symbol: str,
     leverage: int,

@@ -17,11 +17,11 @@ from apps.oms.domain.money import ZERO, money_context, quantize
 from apps.paper.domain.errors import BadRequestError
 from apps.paper.domain.markets import Market
 from apps.paper.domain.matching import Outcome, Venue
-from apps.paper.domain.state import CROSS, ISOLATED, MARGIN_MODES, AccountState, Position
+from apps.paper.domain.state import CROSS, ISOLATED, MARGIN_MODES, VenueAccount, VenuePosition
 from apps.paper.domain.tiers import Tier, maintenance_margin, tier_for
 
 
-def set_margin_mode(state: AccountState, venue: Venue, symbol: str, mode: str) -> Outcome:
+def set_margin_mode(state: VenueAccount, venue: Venue, symbol: str, mode: str) -> Outcome:
     """Set a swap's margin mode (`cross` / `isolated`) for this account. Setting the mode it
     already has changes nothing (and succeeds); changing it while the symbol has a position or
     open orders raises BadRequestError, as Binance refuses it (-4047, -4048)."""
@@ -45,14 +45,14 @@ def set_margin_mode(state: AccountState, venue: Venue, symbol: str, mode: str) -
     return Outcome(replace(state, margin_modes=MappingProxyType(modes)))
 
 
-def isolated_margin(position: Position, market: Market) -> Decimal:
+def isolated_margin(position: VenuePosition, market: Market) -> Decimal:
     """An isolated position's own margin: |qty| x contract size x entry / leverage, 18 places."""
     with money_context():
         return quantize(abs(position.qty) * market.contract_size * position.entry_price
                         / position.leverage)  # fmt: skip
 
 
-def collateral(position: Position, market: Market, mode: str, wallet: Decimal) -> Decimal:
+def collateral(position: VenuePosition, market: Market, mode: str, wallet: Decimal) -> Decimal:
     """What backs the position: its own margin when isolated, the settle wallet when cross."""
     return isolated_margin(position, market) if mode == ISOLATED else wallet
 
@@ -72,7 +72,7 @@ class Margins:
 
 
 def margins(
-    position: Position,
+    position: VenuePosition,
     market: Market,
     mark: Decimal,
     mode: str,
@@ -100,7 +100,7 @@ def margins(
 
 
 def liquidation_price(
-    position: Position, market: Market, backing: Decimal, tiers: tuple[Tier, ...]
+    position: VenuePosition, market: Market, backing: Decimal, tiers: tuple[Tier, ...]
 ) -> Decimal | None:
     """The mark at which `backing` (the wallet when cross, the position's own margin when
     isolated) plus the position's unrealised PnL falls to its maintenance margin, the tier

@@ -31,11 +31,11 @@ from apps.paper.domain.state import (
     LIMIT,
     MARKET,
     OPEN,
-    AccountState,
-    Fill,
     OrderRequest,
     PaperOrder,
-    Position,
+    VenueAccount,
+    VenueFill,
+    VenuePosition,
 )
 
 
@@ -55,13 +55,13 @@ class Venue:
 class Outcome:
     """New state, every order created or changed (final form) and the fills, in order."""
 
-    state: AccountState
+    state: VenueAccount
     orders: tuple[PaperOrder, ...] = ()
-    fills: tuple[Fill, ...] = ()
+    fills: tuple[VenueFill, ...] = ()
 
 
 def place_order(
-    state: AccountState,
+    state: VenueAccount,
     request: OrderRequest,
     venue: Venue,
     quote: Quote,
@@ -88,7 +88,7 @@ def place_order(
     return Outcome(state, (order,), tuple(fills))
 
 
-def cancel_order(state: AccountState, order_id: str, now_ms: int) -> Outcome:
+def cancel_order(state: VenueAccount, order_id: str, now_ms: int) -> Outcome:
     """Cancel an open order and release its reservation; OrderNotFoundError if not open."""
     order = state.open_orders.get(order_id)
     if order is None:
@@ -97,7 +97,7 @@ def cancel_order(state: AccountState, order_id: str, now_ms: int) -> Outcome:
     return Outcome(_without(state, order_id), (order,))
 
 
-def cancel_all(state: AccountState, symbol: str | None, now_ms: int) -> Outcome:
+def cancel_all(state: VenueAccount, symbol: str | None, now_ms: int) -> Outcome:
     """Cancel every open order (of `symbol` when given), oldest first."""
     canceled: list[PaperOrder] = []
     for order in sorted(state.open_orders.values(), key=lambda o: o.seq):
@@ -109,7 +109,7 @@ def cancel_all(state: AccountState, symbol: str | None, now_ms: int) -> Outcome:
 
 
 def amend_order(
-    state: AccountState,
+    state: VenueAccount,
     order_id: str,
     venue: Venue,
     quote: Quote,
@@ -149,7 +149,7 @@ def amend_order(
 
 
 def apply_price(
-    state: AccountState, venue: Venue, quote: Quote, now_ms: int, latest: bool = True
+    state: VenueAccount, venue: Venue, quote: Quote, now_ms: int, latest: bool = True
 ) -> Outcome:
     """Match this account's open orders of `quote.symbol` against a new price, oldest first.
 
@@ -162,7 +162,7 @@ def apply_price(
     """
     market = venue.markets.get(quote.symbol)
     orders: list[PaperOrder] = []
-    fills: list[Fill] = []
+    fills: list[VenueFill] = []
     pending = sorted(
         (o for o in state.open_orders.values() if o.symbol == quote.symbol), key=lambda o: o.seq
     )
@@ -175,7 +175,7 @@ def apply_price(
 
 
 def apply_path(
-    state: AccountState, venue: Venue, quotes: list[Quote], now_ms: int
+    state: VenueAccount, venue: Venue, quotes: list[Quote], now_ms: int
 ) -> Outcome:
     """Apply the prices a market went through since the last match, oldest first (any symbols;
     the last quote of each symbol is its latest). A resting order or trigger the path crossed
@@ -183,7 +183,7 @@ def apply_path(
     on how often the worker matches. Invariant: same state and path, same Outcome."""
     last_of = {q.symbol: i for i, q in enumerate(quotes)}
     orders: dict[str, PaperOrder] = {}
-    fills: list[Fill] = []
+    fills: list[VenueFill] = []
     for i, quote in enumerate(quotes):
         out = apply_price(state, venue, quote, now_ms, latest=last_of[quote.symbol] == i)
         state = out.state
@@ -192,7 +192,7 @@ def apply_path(
     return Outcome(state, tuple(orders.values()), tuple(fills))
 
 
-def _position_qty(state: AccountState, symbol: str) -> Decimal | None:
+def _position_qty(state: VenueAccount, symbol: str) -> Decimal | None:
     position = state.positions.get(symbol)
     return None if position is None else position.qty
 
@@ -250,26 +250,26 @@ def _reference_price(order: PaperOrder, quote: Quote) -> Decimal:
     return quote.ask if order.side == BUY else quote.bid
 
 
-def _without(state: AccountState, order_id: str) -> AccountState:
+def _without(state: VenueAccount, order_id: str) -> VenueAccount:
     open_orders = dict(state.open_orders)
     open_orders.pop(order_id, None)
     return replace(state, open_orders=MappingProxyType(open_orders))
 
 
-def _with(state: AccountState, order: PaperOrder) -> AccountState:
+def _with(state: VenueAccount, order: PaperOrder) -> VenueAccount:
     open_orders = dict(state.open_orders)
     open_orders[order.order_id] = order
     return replace(state, open_orders=MappingProxyType(open_orders))
 
 
 def _rest(
-    state: AccountState,
+    state: VenueAccount,
     order: PaperOrder,
     market: Market,
     venue: Venue,
     quote: Quote,
     price: Decimal,
-) -> tuple[AccountState, PaperOrder]:
+) -> tuple[VenueAccount, PaperOrder]:
     """Put an order on the book holding its reservation; InsufficientFunds if not covered."""
     amount, currency = ledger.reservation(
         market, order.side, order.remaining, price, state.leverage_for(market.symbol),
@@ -282,13 +282,13 @@ def _rest(
 
 
 def _execute(
-    state: AccountState,
+    state: VenueAccount,
     order: PaperOrder,
     market: Market,
     venue: Venue,
     quote: Quote,
     now_ms: int,
-) -> tuple[AccountState, PaperOrder, list[Fill]]:
+) -> tuple[VenueAccount, PaperOrder, list[VenueFill]]:
     """Take what crosses, then rest (GTC limit) or cancel the remainder (market, IOC, FOK)."""
     order = replace(order, fill_after_ms=None)
     if order.reduce_only and _reducible(state, order, market) == 0:
@@ -298,7 +298,7 @@ def _execute(
     )
     if takes and order.post_only:
         raise OrderWouldTakeError(f"post-only order at {order.price} would take liquidity")
-    fills: list[Fill] = []
+    fills: list[VenueFill] = []
     if takes:
         state, order, fills = _take(state, order, market, venue, quote, now_ms)
     if order.remaining == 0:
@@ -311,13 +311,13 @@ def _execute(
 
 
 def _take(
-    state: AccountState,
+    state: VenueAccount,
     order: PaperOrder,
     market: Market,
     venue: Venue,
     quote: Quote,
     now_ms: int,
-) -> tuple[AccountState, PaperOrder, list[Fill]]:
+) -> tuple[VenueAccount, PaperOrder, list[VenueFill]]:
     """Walk the synthetic book up to the order's limit; FOK takes all or nothing."""
     want = min(order.remaining, _reducible(state, order, market))
     book = levels(market, quote, venue.book, "asks" if order.side == BUY else "bids")
@@ -326,7 +326,7 @@ def _take(
     if order.time_in_force == "FOK" and available < order.remaining:
         return state, order, []
     before = state
-    fills: list[Fill] = []
+    fills: list[VenueFill] = []
     for piece in pieces:
         assert piece.volume is not None  # noqa: S101 - walk returns sized pieces
         state, order, fill = _fill(state, order, market, piece.price, piece.volume, "taker", now_ms)
@@ -341,7 +341,7 @@ def _nothing_to_reduce(order: PaperOrder) -> PaperOrder:
     )
 
 
-def _reducible(state: AccountState, order: PaperOrder, market: Market) -> Decimal:
+def _reducible(state: VenueAccount, order: PaperOrder, market: Market) -> Decimal:
     """How much a reduce-only order may still fill: the opposite position's size."""
     if not order.reduce_only:
         return order.remaining
@@ -352,18 +352,18 @@ def _reducible(state: AccountState, order: PaperOrder, market: Market) -> Decima
 
 
 def _fill(
-    state: AccountState,
+    state: VenueAccount,
     order: PaperOrder,
     market: Market,
     price: Decimal,
     qty: Decimal,
     role: str,
     now_ms: int,
-) -> tuple[AccountState, PaperOrder, Fill]:
+) -> tuple[VenueAccount, PaperOrder, VenueFill]:
     """Book one execution: fee at the role's rate, in quote, quantised to 18 places."""
     cost = qty * market.contract_size * price
     rate = market.taker_fee if role == "taker" else market.maker_fee
-    fill = Fill(
+    fill = VenueFill(
         trade_id=f"{state.account_id}-T{state.next_seq}",
         order_id=order.order_id,
         client_order_id=order.client_order_id,
@@ -390,14 +390,14 @@ def _fill(
 
 
 def _match_one(
-    state: AccountState,
+    state: VenueAccount,
     order: PaperOrder,
     market: Market,
     venue: Venue,
     quote: Quote,
     now_ms: int,
     latest: bool = True,
-) -> tuple[AccountState, PaperOrder, list[Fill]]:
+) -> tuple[VenueAccount, PaperOrder, list[VenueFill]]:
     due = latest and order.fill_after_ms is not None and now_ms >= order.fill_after_ms
     fires = (
         order.is_pending_trigger
@@ -434,13 +434,13 @@ def _restingcrossed(order: PaperOrder, quote: Quote) -> bool:
 
 
 def _match_resting(
-    state: AccountState,
+    state: VenueAccount,
     order: PaperOrder,
     market: Market,
     venue: Venue,
     quote: Quote,
     now_ms: int,
-) -> tuple[AccountState, PaperOrder, list[Fill]]:
+) -> tuple[VenueAccount, PaperOrder, list[VenueFill]]:
     """A resting limit the price traded through fills at its limit, as maker."""
     if not _restingcrossed(order, quote):
         return state, order, []
@@ -478,7 +478,7 @@ def _match_resting(
 
 
 def adjust_position(
-    state: AccountState, venue: Venue, symbol: str, qty: Decimal, price: Decimal, now_ms: int
+    state: VenueAccount, venue: Venue, symbol: str, qty: Decimal, price: Decimal, now_ms: int
 ) -> Outcome:
     """Set the venue position of a perpetual to `qty` signed contracts without any trade, as a
     liquidation or an exchange-side adjustment would (external activity: the books learn of it
@@ -489,7 +489,7 @@ def adjust_position(
         raise InvalidOrderError(f"{symbol} is not a derivative: it has no position to adjust")
     if price <= 0:
         raise InvalidOrderError("price must be > 0")
-    old = state.positions.get(symbol, Position(symbol, leverage=state.leverage))
+    old = state.positions.get(symbol, VenuePosition(symbol, leverage=state.leverage))
     pnl = ZERO
     same_side = old.qty != 0 and qty != 0 and (old.qty > 0) == (qty > 0)
     closed = old.qty if not same_side else (old.qty - qty if abs(qty) < abs(old.qty) else ZERO)

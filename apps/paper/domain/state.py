@@ -1,6 +1,8 @@
 """Value types of the paper venue: order requests, orders, fills, positions and account state.
 
 All frozen; the matching functions return new values. Money is `Decimal`, times are epoch ms.
+The names are the venue's own (`VenuePosition`, `VenueFill`, `VenueAccount`): the books'
+`Position` and deals are another context's (`apps.oms.domain`).
 """
 
 from __future__ import annotations
@@ -100,7 +102,7 @@ class PaperOrder:
 
 
 @dataclass(frozen=True, slots=True)
-class Fill:
+class VenueFill:
     """One execution. `cost` = qty x price x contract size, `fee` in `fee_currency` (quote)."""
 
     trade_id: str
@@ -118,7 +120,7 @@ class Fill:
 
 
 @dataclass(frozen=True, slots=True)
-class Position:
+class VenuePosition:
     """Venue-side linear perpetual position: signed qty in contracts, average entry price."""
 
     symbol: str
@@ -136,13 +138,13 @@ class Position:
 
 
 @dataclass(frozen=True, slots=True)
-class AccountState:
+class VenueAccount:
     """Everything matching needs of one account: wallet totals, open orders, positions."""
 
     account_id: int
     balances: Mapping[str, Decimal] = field(default_factory=dict)
     open_orders: Mapping[str, PaperOrder] = field(default_factory=dict)
-    positions: Mapping[str, Position] = field(default_factory=dict)
+    positions: Mapping[str, VenuePosition] = field(default_factory=dict)
     next_seq: int = 1
     leverage: int = DEFAULT_LEVERAGE
     leverages: Mapping[str, int] = field(default_factory=dict)  # per symbol (set_leverage)
@@ -167,9 +169,9 @@ def new_account(
     account_id: int,
     start: Mapping[str, Decimal] = DEFAULT_START_BALANCE,
     leverage: int = DEFAULT_LEVERAGE,
-) -> AccountState:
+) -> VenueAccount:
     """A fresh paper account: the start balance (100,000 USDT by default) and nothing else."""
-    return AccountState(account_id, dict(start), {}, {}, 1, leverage)
+    return VenueAccount(account_id, dict(start), {}, {}, 1, leverage)
 
 
 def average_price(order: PaperOrder, contract_size: Decimal) -> Decimal | None:

@@ -14,7 +14,7 @@ from apps.oms.exchange.ccxt_errors import errors as ccxt
 from apps.paper.domain.leverage import set_leverage
 from apps.paper.domain.margin import margins, set_margin_mode
 from apps.paper.domain.matching import Outcome
-from apps.paper.domain.state import AccountState
+from apps.paper.domain.state import VenueAccount
 from apps.paper.exchange.market_data import PaperMarketData
 from apps.paper.exchange.requests import decimal_arg
 from apps.paper.exchange.structures import (
@@ -32,10 +32,10 @@ Params = dict[str, Any]
 class PaperDerivatives(PaperMarketData):
     """Positions and margin settings of one paper account (the state access is `PaperVenue`'s)."""
 
-    async def _load(self) -> AccountState:
+    async def _load(self) -> VenueAccount:
         raise NotImplementedError  # PaperVenue's
 
-    async def _apply(self, event: Callable[[AccountState, int], Outcome]) -> Outcome:
+    async def _apply(self, event: Callable[[VenueAccount, int], Outcome]) -> Outcome:
         raise NotImplementedError  # PaperVenue's
 
     async def fetch_positions(

@@ -17,10 +17,10 @@ from apps.paper.domain.book import Book, Quote
 from apps.paper.domain.margin import Margins
 from apps.paper.domain.markets import Market
 from apps.paper.domain.state import (
-    AccountState,
-    Fill,
     PaperOrder,
-    Position,
+    VenueAccount,
+    VenueFill,
+    VenuePosition,
     average_price,
 )
 from apps.paper.domain.tiers import DEFAULT_TIERS, Tier
@@ -103,7 +103,7 @@ def fee_structure(cost: Decimal, currency: str) -> dict[str, Any]:
     return {"cost": cost, "currency": currency}
 
 
-def trade_structure(f: Fill) -> Structure:
+def trade_structure(f: VenueFill) -> Structure:
     fee = fee_structure(f.fee, f.fee_currency)
     return {
         "info": raw(f),
@@ -123,7 +123,7 @@ def trade_structure(f: Fill) -> Structure:
     }
 
 
-def order_structure(o: PaperOrder, m: Market, fills: list[Fill] | None = None) -> Structure:
+def order_structure(o: PaperOrder, m: Market, fills: list[VenueFill] | None = None) -> Structure:
     fee = fee_structure(o.fee, o.fee_currency)
     trigger = o.trigger_price
     return {
@@ -162,7 +162,7 @@ def _is_stop(o: PaperOrder) -> bool:
     return (o.side == "buy") == (o.trigger_direction == "rise")
 
 
-def balance_structure(state: AccountState, used: Mapping[str, Decimal], now_ms: int) -> Structure:
+def balance_structure(state: VenueAccount, used: Mapping[str, Decimal], now_ms: int) -> Structure:
     result: Structure = {
         "info": {c: to_plain(t) for c, t in state.balances.items()},
         "timestamp": now_ms,
@@ -180,7 +180,7 @@ def balance_structure(state: AccountState, used: Mapping[str, Decimal], now_ms: 
     return result
 
 
-def position_structure(p: Position, m: Market, mark: Decimal, margins: Margins,
+def position_structure(p: VenuePosition, m: Market, mark: Decimal, margins: Margins,
                        now_ms: int) -> Structure:
     """A CCXT position (linear, one-way): margins at `mark` from `margin.margins`; `collateral`
     is the settle wallet (cross) or the position's own margin (isolated); the liquidation

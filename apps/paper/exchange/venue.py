@@ -35,9 +35,9 @@ from apps.paper.domain.matching import (
 from apps.paper.domain.state import (
     DEFAULT_LEVERAGE,
     DEFAULT_START_BALANCE,
-    AccountState,
     OrderRequest,
     PaperOrder,
+    VenueAccount,
 )
 from apps.paper.domain.tiers import leverage_tiers
 from apps.paper.exchange.derivatives import PaperDerivatives
@@ -188,7 +188,7 @@ class PaperVenue(PaperDerivatives):
         latency = self.faults.fill_latency_ms or None
         placed: list[Exception | Outcome] = []
 
-        def decide(state: AccountState, taken: set[str], quotes: dict[str, Quote]
+        def decide(state: VenueAccount, taken: set[str], quotes: dict[str, Quote]
                    ) -> tuple[Outcome, int]:
             self._follow_book()
             now = arrived
@@ -215,7 +215,7 @@ class PaperVenue(PaperDerivatives):
 
     def _one(
         self,
-        state: AccountState,
+        state: VenueAccount,
         request: OrderRequest | Exception,
         now: int,
         taken: set[str],
@@ -370,7 +370,7 @@ class PaperVenue(PaperDerivatives):
                  for symbol in sorted(rates) if symbol in self.venue.by_symbol}  # fmt: skip
         charged: dict[str, Decimal] = {}
 
-        def event(state: AccountState, _now: int) -> Outcome:
+        def event(state: VenueAccount, _now: int) -> Outcome:
             outcome, _, used = apply_funding(state, self.venue, funding_ms, marks, rates)
             charged.clear()
             charged.update(used)
@@ -400,7 +400,7 @@ class PaperVenue(PaperDerivatives):
             steps = await self.store.get_path(symbol, since, current.seq)
             path += [*(self.view(q) for q in steps if q.seq < current.seq), current]
 
-        def event(state: AccountState, now: int) -> Outcome:
+        def event(state: VenueAccount, now: int) -> Outcome:
             return apply_path(state, self.venue, path, now)
 
         outcome = await self._apply(event)
@@ -423,7 +423,7 @@ class PaperVenue(PaperDerivatives):
             self.account_id, self.start_balances, self.leverage, self.clock()
         )
 
-    async def _load(self) -> AccountState:
+    async def _load(self) -> VenueAccount:
         await self._ensure()
         state, _ = await self.store.load(self.account_id)
         self._follow_book()
@@ -442,7 +442,7 @@ class PaperVenue(PaperDerivatives):
         self.venue = replace(self.venue, book=self._book_from(raw))
         self.own_spread = isinstance(raw, dict) and raw.get("spread_bps") is not None
 
-    async def _apply(self, event: Callable[[AccountState, int], Outcome]) -> Outcome:
+    async def _apply(self, event: Callable[[VenueAccount, int], Outcome]) -> Outcome:
         """Load, apply the pure event, save; reload and re-apply if another writer won."""
         await self._ensure()
         for _ in range(MAX_ATTEMPTS):

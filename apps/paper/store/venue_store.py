@@ -40,11 +40,11 @@ from apps.paper.domain.candles import Candle, Window
 from apps.paper.domain.matching import Outcome
 from apps.paper.domain.state import (
     OPEN,
-    AccountState,
-    Fill,
     FundingMark,
     PaperOrder,
-    Position,
+    VenueAccount,
+    VenueFill,
+    VenuePosition,
 )
 from apps.paper.store import candles as paper_candles
 from apps.paper.store.tables import (
@@ -133,10 +133,10 @@ class _Pending:
     """One account's writes held back in joined mode, flushed once before the commit."""
 
     version: int  # the stored version the overlay started from (row locked by us)
-    stored: AccountState  # the state as stored at that version
-    state: AccountState  # the state after this transaction's saves
+    stored: VenueAccount  # the state as stored at that version
+    state: VenueAccount  # the state after this transaction's saves
     orders: dict[str, PaperOrder] = field(default_factory=dict)  # latest of each written order
-    fills: list[Fill] = field(default_factory=list)
+    fills: list[VenueFill] = field(default_factory=list)
     now_ms: int = 0  # time of the last save (the account row's updated_at)
 
 
@@ -148,7 +148,7 @@ class Joined:
     conn: AsyncConnection
     pending: dict[int, _Pending] = field(default_factory=dict)
     quotes: dict[str, Quote] = field(default_factory=dict)  # one price snapshot per transaction
-    flushed: dict[int, tuple[int, AccountState]] = field(default_factory=dict)
+    flushed: dict[int, tuple[int, VenueAccount]] = field(default_factory=dict)
     ensured: set[int] = field(default_factory=set)  # accounts known to exist once committed
     # client order ids known absent from the stored orders of an account (`expect_client_ids`)
     absent_client_ids: dict[int, set[str]] = field(default_factory=dict)
@@ -264,7 +264,7 @@ class PaperStore:
 
     def __init__(self, engine: AsyncEngine) -> None:
         self.engine = engine
-        self._states: dict[int, tuple[int, AccountState]] = {}
+        self._states: dict[int, tuple[int, VenueAccount]] = {}
         self._existing: set[int] = set()  # accounts whose paper rows are known to be committed
         # each account's `accounts.config["paper"]["book"]` as of its last load (None: unset)
         self.account_books: dict[int, Any] = {}
@@ -360,7 +360,7 @@ class PaperStore:
                 )
         return True
 
-    async def load(self, account_id: int) -> tuple[AccountState, int]:
+    async def load(self, account_id: int) -> tuple[VenueAccount, int]:
         """The account's matching state (open orders only) and its version."""
         joined = self._joined()
         if joined is not None:
@@ -374,7 +374,7 @@ class PaperStore:
 
     async def _load(
         self, conn: AsyncConnection, account_id: int, *, lock: bool = False
-    ) -> tuple[AccountState, int]:
+    ) -> tuple[VenueAccount, int]:
         # unlocked, the account's config rides along (not under a row lock: only paper's row)
         query = LOAD_HEAD_LOCKED if lock and conn.dialect.name != "sqlite" else LOAD_HEAD
         by_account = {"b_account": account_id}
@@ -387,7 +387,7 @@ class PaperStore:
         balances = await conn.execute(LOAD_BALANCES, by_account)
         positions = await conn.execute(LOAD_POSITIONS, by_account)
         orders = await conn.execute(LOAD_OPEN_ORDERS, by_account)
-        state = AccountState(
+        state = VenueAccount(
             account_id=account_id,
             balances={r.currency: r.total for r in balances},
             open_orders={o.order_id: o for o in map(order_from_row, orders)},
@@ -409,7 +409,7 @@ class PaperStore:
         paper = config.get("paper") if isinstance(config, dict) else None
         self.account_books[account_id] = paper.get("book") if isinstance(paper, dict) else None
 
-    async def save(self, before: AccountState, version: int, outcome: Outcome, now_ms: int) -> None:
+    async def save(self, before: VenueAccount, version: int, outcome: Outcome, now_ms: int) -> None:
         """Write an Outcome atomically; VersionConflict if the account moved meanwhile. Joined:
         held back in the overlay until `Joined.flush()`."""
         after = outcome.state
@@ -475,7 +475,7 @@ class PaperStore:
         await inserts.write(conn)
 
     async def _save_positions(
-        self, conn: AsyncConnection, before: AccountState, after: AccountState
+        self, conn: AsyncConnection, before: VenueAccount, after: VenueAccount
     ) -> None:
         for symbol, position in after.positions.items():
             row = position_row(after.account_id, position)
@@ -489,7 +489,7 @@ class PaperStore:
         self,
         conn: AsyncConnection,
         account_id: int,
-        before: AccountState,
+        before: VenueAccount,
         orders: Iterable[PaperOrder],
         inserts: _Inserts,
     ) -> None:
@@ -545,7 +545,7 @@ class PaperStore:
         account_id: int,
         client_order_ids: list[str],
         symbols: list[str],
-        decide: Callable[[AccountState, set[str], dict[str, Quote]], tuple[Outcome, int]],
+        decide: Callable[[VenueAccount, set[str], dict[str, Quote]], tuple[Outcome, int]],
     ) -> Outcome:
         """One transaction for a batch of placements: the account's head, the client order
         ids already taken and the prices of `symbols` read in one round trip, `decide` (pure:
@@ -616,7 +616,7 @@ class PaperStore:
         since_ms: int | None,
         limit: int | None,
         order_id: str | None = None,
-    ) -> list[Fill]:
+    ) -> list[VenueFill]:
         """Fills oldest first (by venue sequence), from `since_ms` inclusive."""
         c = paper_fills.c
         query = select(paper_fills).where(c.account_id == account_id).order_by(c.seq)
@@ -872,7 +872,7 @@ def order_from_row(r: Row[Any]) -> PaperOrder:
     )
 
 
-def fill_row(account_id: int, f: Fill) -> dict[str, Any]:
+def fill_row(account_id: int, f: VenueFill) -> dict[str, Any]:
     return {
         "account_id": account_id,
         "trade_id": f.trade_id,
@@ -891,8 +891,8 @@ def fill_row(account_id: int, f: Fill) -> dict[str, Any]:
     }
 
 
-def fill_from_row(r: Row[Any]) -> Fill:
-    return Fill(
+def fill_from_row(r: Row[Any]) -> VenueFill:
+    return VenueFill(
         trade_id=r.trade_id,
         order_id=r.order_id,
         client_order_id=r.client_order_id,
@@ -908,7 +908,7 @@ def fill_from_row(r: Row[Any]) -> Fill:
     )
 
 
-def position_row(account_id: int, p: Position) -> dict[str, Any]:
+def position_row(account_id: int, p: VenuePosition) -> dict[str, Any]:
     return {
         "account_id": account_id,
         "symbol": p.symbol,
@@ -920,8 +920,8 @@ def position_row(account_id: int, p: Position) -> dict[str, Any]:
     }
 
 
-def position_from_row(r: Row[Any]) -> Position:
-    return Position(
+def position_from_row(r: Row[Any]) -> VenuePosition:
+    return VenuePosition(
         symbol=r.symbol,
         qty=r.qty,
         entry_price=r.entry_price,

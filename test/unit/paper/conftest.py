@@ -8,7 +8,7 @@ import pytest
 
 from apps.paper.domain.book import BookConfig
 from apps.paper.domain.matching import Venue
-from apps.paper.domain.state import AccountState, new_account
+from apps.paper.domain.state import VenueAccount, new_account
 
 
 @pytest.fixture
@@ -25,5 +25,5 @@ def deep_venue() -> Venue:
 
 
 @pytest.fixture
-def account() -> AccountState:
+def account() -> VenueAccount:
     return new_account(1)

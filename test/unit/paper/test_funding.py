@@ -17,8 +17,7 @@ from apps.oms.domain.funding import funding_deals, funding_trade_id, last_fundin
 from apps.oms.domain.positions import Position, fold
 from apps.paper.domain.funding import apply_funding
 from apps.paper.domain.matching import Venue
-from apps.paper.domain.state import Position as VenuePosition
-from apps.paper.domain.state import new_account
+from apps.paper.domain.state import VenuePosition, new_account
 
 D = Decimal
 PERP, ETH_PERP, BTC = "BTC/USDT:USDT", "ETH/USDT:USDT", "BTC/USDT"

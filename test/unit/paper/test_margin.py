@@ -26,9 +26,9 @@ from apps.paper.domain.matching import Venue, place_order
 from apps.paper.domain.state import (
     CROSS,
     ISOLATED,
-    AccountState,
     OrderRequest,
-    Position,
+    VenueAccount,
+    VenuePosition,
     new_account,
 )
 from apps.paper.domain.tiers import (
@@ -44,8 +44,8 @@ SWAP = "BTC/USDT:USDT"
 MARKET = Venue().markets.get(SWAP)
 
 
-def position(qty: str, entry: str, leverage: int = 10) -> Position:
-    return Position(SWAP, qty=D(qty), entry_price=D(entry), leverage=leverage)
+def position(qty: str, entry: str, leverage: int = 10) -> VenuePosition:
+    return VenuePosition(SWAP, qty=D(qty), entry_price=D(entry), leverage=leverage)
 
 
 # --- the tier table -------------------------------------------------------------------------
@@ -138,7 +138,7 @@ def test_cross_is_unchanged_within_tier_one() -> None:
 
 # --- liquidation price properties -------------------------------------------------------------
 
-def allowed(qty: Decimal, entry: int, leverage: int, short: bool) -> Position:
+def allowed(qty: Decimal, entry: int, leverage: int, short: bool) -> VenuePosition:
     """A position at a leverage its tier allows (what `set_leverage` enforces)."""
     top = max_leverage_for(DEFAULT_TIERS, qty * entry)
     return position(str(-qty if short else qty), str(entry), min(leverage, top))
@@ -150,7 +150,7 @@ positions = st.builds(allowed, st.decimals(D("0.0001"), D(2000), places=4),
 
 @given(p=positions, wallet=st.integers(0, 10**7), cross=st.booleans())
 def test_liquidation_price_is_where_equity_meets_maintenance(
-    p: Position, wallet: int, cross: bool
+    p: VenuePosition, wallet: int, cross: bool
 ) -> None:
     """At the reported price the backing plus unrealised PnL equals the maintenance margin of
     that price's tier (up to the 18-place rounding); a little further in the adverse direction
@@ -174,7 +174,7 @@ def test_liquidation_price_is_where_equity_meets_maintenance(
 
 
 @given(p=positions, a=st.integers(0, 10**7), b=st.integers(0, 10**7))
-def test_isolated_liquidation_ignores_the_wallet(p: Position, a: int, b: int) -> None:
+def test_isolated_liquidation_ignores_the_wallet(p: VenuePosition, a: int, b: int) -> None:
     """An isolated position's figures depend on its own margin only."""
     mark = p.entry_price
     one = margins(p, MARKET, mark, ISOLATED, D(a), DEFAULT_TIERS)
@@ -184,7 +184,7 @@ def test_isolated_liquidation_ignores_the_wallet(p: Position, a: int, b: int) ->
 
 
 @given(p=positions)
-def test_isolated_long_liquidates_below_entry_and_short_above(p: Position) -> None:
+def test_isolated_long_liquidates_below_entry_and_short_above(p: VenuePosition) -> None:
     price = liquidation_price(p, MARKET, isolated_margin(p, MARKET), DEFAULT_TIERS)
     if p.qty > 0:
         assert price is None or price < p.entry_price
@@ -195,9 +195,9 @@ def test_isolated_long_liquidates_below_entry_and_short_above(p: Position) -> No
 
 # --- set_margin_mode and set_leverage -----------------------------------------------------------
 
-def with_position(state: AccountState, qty: str, entry: str = "50000") -> AccountState:
+def with_position(state: VenueAccount, qty: str, entry: str = "50000") -> VenueAccount:
     positions = {SWAP: position(qty, entry)}
-    return AccountState(state.account_id, state.balances, {}, positions, state.next_seq,
+    return VenueAccount(state.account_id, state.balances, {}, positions, state.next_seq,
                         state.leverage, state.leverages, state.margin_modes)  # fmt: skip
 
 

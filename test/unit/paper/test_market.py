@@ -13,7 +13,7 @@ from apps.paper.domain.book import BookConfig, Quote, make_quote
 from apps.paper.domain.errors import InvalidOrderError
 from apps.paper.domain.matching import Venue, apply_path, apply_price, place_order
 from apps.paper.domain.prices import Tick, random_walk_step, replay_delays
-from apps.paper.domain.state import AccountState, OrderRequest, new_account
+from apps.paper.domain.state import OrderRequest, VenueAccount, new_account
 
 D = Decimal
 BTC, PERP, SOL_PERP = "BTC/USDT", "BTC/USDT:USDT", "SOL/USDT:USDT"
@@ -75,7 +75,7 @@ def test_a_trigger_ignores_prices_from_before_it_was_placed() -> None:
     assert fill.side == "sell"
 
 
-def _reversed_to_dust(venue: Venue) -> AccountState:
+def _reversed_to_dust(venue: Venue) -> VenueAccount:
     """Long 1 SOL contract, then sell 1.01: short 0.01 SOL (1.5 USDT, below the 5 USDT min)."""
     quote = q(venue, SOL_PERP, "150", 1)
     long = place_order(new_account(1), OrderRequest(SOL_PERP, "buy", "market", D(1)), venue,

@@ -23,7 +23,7 @@ from apps.paper.domain.matching import (
     cancel_order,
     place_order,
 )
-from apps.paper.domain.state import AccountState, OrderRequest
+from apps.paper.domain.state import OrderRequest, VenueAccount
 
 D = Decimal
 BTC = "BTC/USDT"
@@ -45,11 +45,11 @@ def req(side: str, qty: str, type_: str = "market", price: str | None = None, **
     )
 
 
-def free(state: AccountState, venue: Venue, currency: str) -> Decimal:
+def free(state: VenueAccount, venue: Venue, currency: str) -> Decimal:
     return state.total(currency) - ledger.used(state, currency, dict(venue.by_symbol))
 
 
-def test_market_buy_fills_at_price_with_taker_fee(venue: Venue, account: AccountState) -> None:
+def test_market_buy_fills_at_price_with_taker_fee(venue: Venue, account: VenueAccount) -> None:
     out = place_order(account, req("buy", "0.1"), venue, quote(venue, BTC, "50000"), NOW)
     (order,), (fill,) = out.orders, out.fills
     assert order.status == "closed"
@@ -60,7 +60,7 @@ def test_market_buy_fills_at_price_with_taker_fee(venue: Venue, account: Account
     assert out.state.total("USDT") == D(100000) - D(5000) - D(5)
 
 
-def test_market_order_walks_the_book(deep_venue: Venue, account: AccountState) -> None:
+def test_market_order_walks_the_book(deep_venue: Venue, account: VenueAccount) -> None:
     q = quote(deep_venue, BTC, "50000")
     out = place_order(account, req("buy", "1.5"), deep_venue, q, NOW)
     prices = [f.price for f in out.fills]
@@ -70,7 +70,7 @@ def test_market_order_walks_the_book(deep_venue: Venue, account: AccountState) -
     assert out.orders[0].status == "closed"
 
 
-def test_market_order_beyond_book_cancels_rest(account: AccountState) -> None:
+def test_market_order_beyond_book_cancels_rest(account: VenueAccount) -> None:
     from apps.paper.domain.book import BookConfig
 
     venue = Venue(book=BookConfig(levels=2, level_volume=D("0.1")))
@@ -79,7 +79,7 @@ def test_market_order_beyond_book_cancels_rest(account: AccountState) -> None:
     assert out.orders[0].status == "canceled"
 
 
-def test_resting_limit_fills_when_price_trades_through(venue: Venue, account: AccountState) -> None:
+def test_resting_limit_fills_when_price_trades_through(venue: Venue, account: VenueAccount) -> None:
     out = place_order(
         account, req("buy", "0.2", "limit", "49000"), venue, quote(venue, BTC, "50000"), NOW
     )
@@ -97,7 +97,7 @@ def test_resting_limit_fills_when_price_trades_through(venue: Venue, account: Ac
     assert free(hit.state, venue, "USDT") == D(100000) - D(9800) - D("9.8")
 
 
-def test_resting_limit_partial_when_volume_short(deep_venue: Venue, account: AccountState) -> None:
+def test_resting_limit_partial_when_volume_short(deep_venue: Venue, account: VenueAccount) -> None:
     q1 = quote(deep_venue, BTC, "50000")
     out = place_order(account, req("buy", "1.2", "limit", "49000"), deep_venue, q1, NOW)
     first = apply_price(out.state, deep_venue, quote(deep_venue, BTC, "48900", seq=2), NOW)
@@ -112,7 +112,7 @@ def test_resting_limit_partial_when_volume_short(deep_venue: Venue, account: Acc
     assert third.fills[0].qty == D("0.2")
 
 
-def test_marketable_limit_takes_up_to_limit_and_rests(deep_venue: Venue, account: AccountState) -> None:
+def test_marketable_limit_takes_up_to_limit_and_rests(deep_venue: Venue, account: VenueAccount) -> None:
     q = quote(deep_venue, BTC, "50000")
     out = place_order(account, req("buy", "1.5", "limit", str(q.ask)), deep_venue, q, NOW)
     assert sum(f.qty for f in out.fills) == D(1)
@@ -120,7 +120,7 @@ def test_marketable_limit_takes_up_to_limit_and_rests(deep_venue: Venue, account
     assert out.orders[0].remaining == D("0.5")
 
 
-def test_post_only_rejected_if_it_would_take(venue: Venue, account: AccountState) -> None:
+def test_post_only_rejected_if_it_would_take(venue: Venue, account: VenueAccount) -> None:
     q = quote(venue, BTC, "50000")
     with pytest.raises(OrderWouldTakeError):
         place_order(account, req("buy", "0.1", "limit", "50000", post_only=True), venue, q, NOW)
@@ -129,7 +129,7 @@ def test_post_only_rejected_if_it_would_take(venue: Venue, account: AccountState
     assert out.orders[0].time_in_force == "PO"
 
 
-def test_ioc_and_fok(deep_venue: Venue, account: AccountState) -> None:
+def test_ioc_and_fok(deep_venue: Venue, account: VenueAccount) -> None:
     q = quote(deep_venue, BTC, "50000")
     ioc = place_order(
         account, req("buy", "3", "limit", str(q.ask), time_in_force="IOC"), deep_venue, q, NOW
@@ -145,7 +145,7 @@ def test_ioc_and_fok(deep_venue: Venue, account: AccountState) -> None:
     assert fok.state.balances == account.balances
 
 
-def test_stop_and_take_profit_triggers(venue: Venue, account: AccountState) -> None:
+def test_stop_and_take_profit_triggers(venue: Venue, account: VenueAccount) -> None:
     q = quote(venue, BTC, "50000")
     state = place_order(account, req("buy", "1"), venue, q, NOW).state
     stop = place_order(
@@ -165,7 +165,7 @@ def test_stop_and_take_profit_triggers(venue: Venue, account: AccountState) -> N
     assert rise.state.open_orders == {}
 
 
-def test_trigger_that_would_fire_at_once_is_refused(venue: Venue, account: AccountState) -> None:
+def test_trigger_that_would_fire_at_once_is_refused(venue: Venue, account: VenueAccount) -> None:
     state = place_order(account, req("buy", "1"), venue, quote(venue, BTC, "50000"), NOW).state
     with pytest.raises(InvalidOrderError):
         place_order(
@@ -174,7 +174,7 @@ def test_trigger_that_would_fire_at_once_is_refused(venue: Venue, account: Accou
         )
 
 
-def test_spot_refuses_beyond_free(venue: Venue, account: AccountState) -> None:
+def test_spot_refuses_beyond_free(venue: Venue, account: VenueAccount) -> None:
     q = quote(venue, BTC, "50000")
     with pytest.raises(InsufficientFundsError):
         place_order(account, req("buy", "2"), venue, q, NOW)
@@ -187,7 +187,7 @@ def test_spot_refuses_beyond_free(venue: Venue, account: AccountState) -> None:
                     quote(venue, BTC, "51000"), NOW)
 
 
-def test_bad_input(venue: Venue, account: AccountState) -> None:
+def test_bad_input(venue: Venue, account: VenueAccount) -> None:
     q = quote(venue, BTC, "50000")
     with pytest.raises(BadSymbolError):
         place_order(account, req("buy", "1", symbol="DOGE/USDT"), venue, q, NOW)
@@ -202,7 +202,7 @@ def test_bad_input(venue: Venue, account: AccountState) -> None:
         cancel_order(account, "1-99", NOW)
 
 
-def test_cancel_and_amend(venue: Venue, account: AccountState) -> None:
+def test_cancel_and_amend(venue: Venue, account: VenueAccount) -> None:
     q = quote(venue, BTC, "50000")
     out = place_order(account, req("buy", "0.1", "limit", "49000", client_order_id="c1"),
                       venue, q, NOW)
@@ -227,7 +227,7 @@ def test_cancel_and_amend(venue: Venue, account: AccountState) -> None:
     assert ledger.used(cleared.state, "USDT", dict(venue.by_symbol)) == 0
 
 
-def test_perp_margin_position_and_pnl(venue: Venue, account: AccountState) -> None:
+def test_perp_margin_position_and_pnl(venue: Venue, account: VenueAccount) -> None:
     q = quote(venue, PERP, "50000")
     short = place_order(account, req("sell", "1", symbol=PERP), venue, q, NOW)
     pos = short.state.positions[PERP]
@@ -244,7 +244,7 @@ def test_perp_margin_position_and_pnl(venue: Venue, account: AccountState) -> No
         place_order(account, req("buy", "21", symbol=PERP), venue, q, NOW)
 
 
-def test_perp_reversal_opens_remainder(venue: Venue, account: AccountState) -> None:
+def test_perp_reversal_opens_remainder(venue: Venue, account: VenueAccount) -> None:
     q = quote(venue, PERP, "50000")
     long = place_order(account, req("buy", "1", symbol=PERP), venue, q, NOW)
     flip = place_order(long.state, req("sell", "3", symbol=PERP), venue,
@@ -255,14 +255,14 @@ def test_perp_reversal_opens_remainder(venue: Venue, account: AccountState) -> N
     assert pos.realized_pnl == D(1000)
 
 
-def test_reduce_only_cannot_open(venue: Venue, account: AccountState) -> None:
+def test_reduce_only_cannot_open(venue: Venue, account: VenueAccount) -> None:
     out = place_order(account, req("sell", "1", symbol=PERP, reduce_only=True), venue,
                       quote(venue, PERP, "50000"), NOW)
     assert out.orders[0].filled == 0
     assert out.orders[0].status == "canceled"
 
 
-def test_fill_latency_defers_the_fill(venue: Venue, account: AccountState) -> None:
+def test_fill_latency_defers_the_fill(venue: Venue, account: VenueAccount) -> None:
     q = quote(venue, BTC, "50000")
     out = place_order(account, req("buy", "0.1"), venue, q, NOW, fill_latency_ms=500)
     assert out.orders[0].status == "open"

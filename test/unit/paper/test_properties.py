@@ -15,7 +15,7 @@ from apps.paper.domain.book import BookConfig, make_quote
 from apps.paper.domain.errors import PaperError
 from apps.paper.domain.matching import Venue, apply_price, cancel_order, place_order
 from apps.paper.domain.prices import random_walk_step
-from apps.paper.domain.state import AccountState, Fill, OrderRequest, PaperOrder, new_account
+from apps.paper.domain.state import OrderRequest, PaperOrder, VenueAccount, VenueFill, new_account
 
 D = Decimal
 SYMBOLS = ("BTC/USDT", "ETH/USDT", "BTC/USDT:USDT")
@@ -36,8 +36,8 @@ events = st.lists(st.one_of(place, move, cancel), min_size=1, max_size=40)
 
 @dataclass
 class Run:
-    state: AccountState
-    fills: list[Fill]
+    state: VenueAccount
+    fills: list[VenueFill]
     orders: dict[str, PaperOrder]
 
 
@@ -92,7 +92,7 @@ def _step(state, venue, seed, step, event, prices, seqs):  # type: ignore[no-unt
         return None
 
 
-def _check_balances(state: AccountState, venue: Venue) -> None:
+def _check_balances(state: VenueAccount, venue: Venue) -> None:
     markets = dict(venue.by_symbol)
     for currency in ("BTC", "ETH"):
         assert state.total(currency) >= 0
