@@ -19,7 +19,7 @@ params={"clientOrderId": ...})`; it raises `ccxt.OrderNotFound` when the venue n
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any, Protocol, TypeGuard, TypeVar, runtime_checkable
@@ -246,6 +246,29 @@ class FundingVenuePort(MatchingVenuePort, Protocol):
     async def apply_funding(
         self, funding_ms: int, rates: Mapping[str, Decimal]
     ) -> dict[str, Decimal]: ...
+
+
+class StoredVenueState(Protocol):
+    """What a venue that keeps its prices, wallets and leverages in the gateway's database (the
+    paper venue) lets the books read in their own transaction, for acceptance's reference price
+    and the portfolio's marks, balances and margins. `conn` is the store's `Connection` of that
+    transaction; the venue's own store module sends the statements on its own tables."""
+
+    #: an account's leverage before the venue first wrote its account row
+    default_leverage: int
+
+    async def last(self, conn: Any, symbol: str) -> Decimal | None: ...
+
+    async def lasts(self, conn: Any, symbols: Iterable[str]) -> dict[str, Decimal]: ...
+
+    async def wallet(self, conn: Any, account_id: int) -> list[tuple[str, Decimal]]:
+        """The account's balances (currency, total), by currency."""
+        ...
+
+    async def leverages(self, conn: Any, account_id: int) -> tuple[int, dict[str, int]]:
+        """The account's leverage and its per-symbol overrides; `(0, {})` before the venue's
+        first call for the account wrote its row."""
+        ...
 
 
 P = TypeVar("P")

@@ -9,6 +9,7 @@ from apps import __version__
 from apps.api.deps import SettingsDep, StoreDep
 from apps.api.schemas import Health, Readiness
 from apps.oms.service.health import readiness
+from apps.paper.service.market import feed_status
 
 router = APIRouter(tags=["health"])
 
@@ -26,5 +27,5 @@ async def healthz(settings: SettingsDep, store: StoreDep) -> Health:
 
 @router.get("/readyz", response_model=Readiness, responses={503: {"model": Readiness}})
 async def readyz(settings: SettingsDep, store: StoreDep) -> JSONResponse:
-    report = Readiness(**await readiness(store, settings))
+    report = Readiness(**await readiness(store, settings, feed_status))
     return JSONResponse(status_code=200 if report.ready else 503, content=report.model_dump())

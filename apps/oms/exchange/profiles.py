@@ -1,9 +1,14 @@
 """What the rest of the gateway knows of a venue without opening it: its capabilities, by an
 account's `exchange_id`. The paper venue is the gateway's own: its market list is known in
-advance, and its prices, wallet and leverages are rows of this store; a CCXT venue is reached
-through the worker and reconciled. Code outside `apps/oms/exchange/` (and the place that wires
-venues, `apps/worker/venues.py`) asks these capabilities, never a venue's name
+advance, and its prices, wallet and leverages are rows of its tables in this database, which the
+books read through `ports.StoredVenueState`; a CCXT venue is reached through the worker and
+reconciled. Code outside `apps/oms/exchange/` (and the place that wires venues,
+`apps/worker/venues.py`) asks these capabilities, never a venue's name
 (`test/unit/foundation/test_venue_names.py`).
+
+This module wires the paper venue's listing and stored state into its profile: it is one of the
+places allowed to import `apps.paper` (`test/unit/foundation/test_import_rules.py`); the books,
+the services and the store reach the paper venue only through what it answers here.
 """
 
 from __future__ import annotations
@@ -11,7 +16,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from decimal import Decimal
 
-from apps.paper.domain.markets import Market, MarketList
+from apps.oms.domain.markets import Listing, Market
+from apps.oms.ports import StoredVenueState
+from apps.paper.domain.markets import MarketList
+from apps.paper.store.reads import PaperStoreReads
 
 PAPER_ID = "paper"
 
@@ -20,7 +28,7 @@ PAPER_ID = "paper"
 class VenueProfile:
     #: markets known without opening the venue (symbols, steps, contract sizes, start prices):
     #: acceptance checks orders against them; None = the venue validates in the worker
-    listed: MarketList | None
+    listed: Listing | None
     #: prices are rows of this store and always current (else: venue quotes, with an age)
     prices_in_store: bool
     #: balances and leverages are rows of this store (else: ask the venue, `/ccxt/...`)
@@ -32,6 +40,8 @@ class VenueProfile:
     simulated: bool
     #: reconciled before a worker's first command on it (what happened while nobody held it)
     reconciles_on_lease: bool
+    #: its rows the books read (prices, wallets, leverages) where they are in this database
+    stored: StoredVenueState | None = None
 
     def market(self, symbol: str) -> Market | None:
         return None if self.listed is None else self.listed.by_symbol.get(symbol)
@@ -42,10 +52,16 @@ class VenueProfile:
             return None
         return self.listed.default_price(symbol)
 
+    def stored_state(self) -> StoredVenueState:
+        """The venue's rows the books read (`prices_in_store`, `wallet_in_store`)."""
+        if self.stored is None:
+            raise LookupError("the venue keeps no prices or wallets in this database")
+        return self.stored
+
 
 PAPER = VenueProfile(listed=MarketList.of(), prices_in_store=True, wallet_in_store=True,
                      has_environments=False, environment=PAPER_ID, simulated=True,
-                     reconciles_on_lease=False)  # fmt: skip
+                     reconciles_on_lease=False, stored=PaperStoreReads())  # fmt: skip
 CCXT = VenueProfile(listed=None, prices_in_store=False, wallet_in_store=False,
                     has_environments=True, environment=None, simulated=False,
                     reconciles_on_lease=True)  # fmt: skip

@@ -22,6 +22,7 @@ from apps.oms.domain.errors import (
     UnsupportedMarket,
 )
 from apps.oms.domain.fills import consults_open_positions, preview_target
+from apps.oms.domain.markets import price_problem, qty_problem
 from apps.oms.domain.order_features import OrderAsk, check_honoured
 from apps.oms.domain.positions import Position
 from apps.oms.domain.risk import OrderIntent, check_order
@@ -46,29 +47,23 @@ from apps.oms.service.strategy_funds import check_allocation
 from apps.oms.service.views import order_view, position_view
 from apps.oms.store import positions as position_store
 from apps.oms.store import strategies as strategy_store
-from apps.paper.domain.errors import PaperError
-from apps.paper.domain.markets import check_price, check_qty
 
 
 def instrument_for(
     exchange_id: str, symbol: str, qty: Decimal, price: Decimal | None
 ) -> Instrument:
-    """The market of a paper account (checked now); CCXT venues validate symbols in the worker."""
+    """The market of a venue that lists its markets in advance (checked now, by the market's
+    precision rules); other venues validate symbols in the worker."""
     venue = profile(exchange_id)
     if venue.listed is None:
         return Instrument(symbol, spot=":" not in symbol)
     market = venue.market(symbol)
     if market is None:
         raise UnsupportedMarket(f"unknown symbol {symbol}")
-    try:
-        check_qty(market, qty)
-    except PaperError as exc:
-        raise InvalidQty(str(exc)) from exc
-    try:
-        if price is not None:
-            check_price(market, price)
-    except PaperError as exc:
-        raise InvalidPrice(str(exc)) from exc
+    if (problem := qty_problem(market, qty)) is not None:
+        raise InvalidQty(problem)
+    if price is not None and (problem := price_problem(market, price)) is not None:
+        raise InvalidPrice(problem)
     return Instrument(symbol, contract_size=market.contract_size, spot=not market.is_swap)
 
 

@@ -6,6 +6,8 @@ paper account with an open position on a swap gets one `funding` command carryin
 every swap's rate; `request_id = funding:<time ms>` is unique per account, so a repeated round,
 a second scheduler or a restart enqueues it once. A funding time older than `GRACE_SECONDS`
 when first seen (the market was not running then: its prices did not move either) is skipped.
+The venue's markets come from the caller (the scheduler holds the paper venue): this module
+books commands in the gateway's queue and knows no venue's code.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from datetime import datetime
 
 from apps.oms.config import PaperSettings
 from apps.oms.domain.funding import last_funding_ms
+from apps.oms.domain.markets import Markets
 from apps.oms.domain.money import parse_decimal, to_plain
 from apps.oms.exchange.profiles import PAPER_ID
 from apps.oms.service.execution.funding import COMMAND_TYPE
@@ -24,12 +27,11 @@ from apps.oms.store import commands as command_store
 from apps.oms.store.boundary import Connection
 from apps.oms.store.reconcile import has_request
 from apps.oms.store.records import NewCommand
-from apps.paper.domain.matching import Venue
 
 GRACE_SECONDS = 300
 
 
-def swap_rates(paper: PaperSettings, venue: Venue) -> dict[str, str]:
+def swap_rates(paper: PaperSettings, venue: Markets) -> dict[str, str]:
     """Every listed swap's funding rate per interval (per-symbol setting, else the default)."""
     return {
         symbol: to_plain(parse_decimal(paper.market_funding_rate.get(symbol, paper.funding_rate)))
@@ -42,7 +44,7 @@ async def accounts_with_open_swaps(conn: Connection, symbols: list[str]) -> list
 
 
 async def enqueue_due(
-    conn: Connection, paper: PaperSettings, venue: Venue, now: datetime
+    conn: Connection, paper: PaperSettings, venue: Markets, now: datetime
 ) -> tuple[int | None, set[int]]:
     """Enqueue the latest funding time's commands unless done; (that time, accounts queued)."""
     now_ms = int(now.timestamp() * 1000)

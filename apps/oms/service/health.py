@@ -5,6 +5,7 @@ takeover is pending), and the paper market's price source (informational)."""
 from __future__ import annotations
 
 import logging
+from collections.abc import Awaitable, Callable
 from datetime import timedelta
 from typing import Any
 
@@ -15,12 +16,16 @@ from apps.oms.store.boundary import SQLAlchemyError
 from apps.oms.store.file_guard import store_file_problem
 from apps.oms.store.migrate import current_revision, head_revision
 from apps.oms.store.store import Store
-from apps.paper.service import market as paper_market
 
 log = logging.getLogger(__name__)
 
 
-async def readiness(store: Store, settings: Settings) -> dict[str, Any]:
+#: what moves the simulated market, as `/readyz` shows it (the API wires the paper venue's)
+MarketStatus = Callable[[Store, Settings], Awaitable[dict[str, Any]]]
+
+
+async def readiness(store: Store, settings: Settings, market_status: MarketStatus
+                    ) -> dict[str, Any]:  # fmt: skip
     problems: list[str] = []
     head = head_revision()
     revision: str | None = None
@@ -35,7 +40,7 @@ async def readiness(store: Store, settings: Settings) -> dict[str, Any]:
             alive = await fleet.alive_workers(conn, utcnow(), timedelta(seconds=dead_after))
             depth = await fleet.queue_depth(conn)
             orphaned = await leases.orphaned_accounts(conn, utcnow(), dead_after)
-        prices = await paper_market.feed_status(store, settings)
+        prices = await market_status(store, settings)
     except (SQLAlchemyError, OSError) as exc:
         store_ok = False
         problems.append(f"store unreachable: {type(exc).__name__}")

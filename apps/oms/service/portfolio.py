@@ -26,7 +26,6 @@ from apps.oms.store.boundary import Connection
 from apps.oms.store.positions import deal_from_row, position_from_row
 from apps.oms.store.records import AccountRecord
 from apps.oms.store.store import Store
-from apps.paper.domain.state import DEFAULT_LEVERAGE
 
 
 async def stats(store: Store, principal: Principal, q: Query) -> dict[str, Any]:
@@ -49,7 +48,7 @@ async def _marks(conn: Connection, exchange_id: str, symbols: set[str]) -> dict[
         return {}
     venue = profile(exchange_id)
     if venue.prices_in_store:
-        marks = await quotes.paper_lasts(conn, symbols)
+        marks = await venue.stored_state().lasts(conn, symbols)
         for symbol in symbols - set(marks):
             if (start := venue.start_price(symbol)) is not None:
                 marks[symbol] = start
@@ -85,10 +84,12 @@ async def _margins(conn: Connection, account: AccountRecord, symbols: set[str],
     derivatives = {s for s in symbols if ":" in s}
     if not derivatives:
         return {}
-    if profile(account.exchange_id).wallet_in_store:
-        default, per_symbol = await margins.paper_leverages(conn, account.account_id)
+    venue = profile(account.exchange_id)
+    if venue.wallet_in_store:
+        state = venue.stored_state()
+        default, per_symbol = await state.leverages(conn, account.account_id)
         return {
-            s: Margin(Decimal(per_symbol.get(s, default or DEFAULT_LEVERAGE)), "cross",
+            s: Margin(Decimal(per_symbol.get(s, default or state.default_leverage)), "cross",
                       wallet.get(_settle(s)))
             for s in derivatives
         }  # fmt: skip
@@ -120,10 +121,11 @@ def _position_view(row: dict[str, Any], mark: Decimal | None, margin: Margin | N
 async def _balances(
     conn: Connection, exchange_id: str, account_id: int
 ) -> list[dict[str, str]]:
-    if not profile(exchange_id).wallet_in_store:
+    venue = profile(exchange_id)
+    if not venue.wallet_in_store:
         return []  # CCXT balances come from the venue: POST /ccxt/{account_id}/fetch_balance
     return [{"currency": currency, "total": to_plain(total)}
-            for currency, total in await quotes.paper_wallet(conn, account_id)]
+            for currency, total in await venue.stored_state().wallet(conn, account_id)]
 
 
 async def portfolio(store: Store, principal: Principal, account_ids: list[int]) -> dict[str, Any]:

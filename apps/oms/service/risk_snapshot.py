@@ -107,8 +107,9 @@ async def reference_price(
     conn: Connection, exchange_id: str, symbol: str, now: datetime
 ) -> Decimal | None:
     """Latest quote no older than 10 s; the paper market's own price is always current."""
-    if profile(exchange_id).prices_in_store:
-        return await quotes.paper_last(conn, symbol)
+    venue = profile(exchange_id)
+    if venue.prices_in_store:
+        return await venue.stored_state().last(conn, symbol)
     quote = await quotes.venue_quote(conn, exchange_id, symbol)
     if quote is None or quote[1] < now - QUOTE_MAX_AGE:
         return None

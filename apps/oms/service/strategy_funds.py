@@ -31,7 +31,6 @@ from apps.oms.security.principal import Principal
 from apps.oms.service.acceptance import Ctx
 from apps.oms.service.risk_snapshot import reference_price
 from apps.oms.store import allocations as allocation_store
-from apps.oms.store import margins
 from apps.oms.store.accounts import get_account
 from apps.oms.store.boundary import Connection
 from apps.oms.store.records import AccountState
@@ -59,9 +58,10 @@ class TermsBook:
 
 async def terms_book(conn: Connection, account: AccountState) -> TermsBook:
     exchange_id = account.exchange_id
-    if not profile(exchange_id).wallet_in_store:
+    venue = profile(exchange_id)
+    if not venue.wallet_in_store:
         return TermsBook(exchange_id, 1, {})
-    leverage, leverages = await margins.paper_leverages(conn, account.account_id)
+    leverage, leverages = await venue.stored_state().leverages(conn, account.account_id)
     return TermsBook(exchange_id, leverage or 1, leverages)  # 0: no venue row yet
 
 

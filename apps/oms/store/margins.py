@@ -1,5 +1,6 @@
-"""What the margin fields of `/oms/portfolio` are read from: a paper account's leverages, and
-the newest venue positions a reconciliation run stored for a CCXT account (`venue_payloads`)."""
+"""What the margin fields of `/oms/portfolio` are read from for a CCXT account: the newest venue
+positions a reconciliation run stored (`venue_payloads`); a venue whose leverages are rows of
+its own tables answers through `ports.StoredVenueState` instead."""
 
 from __future__ import annotations
 
@@ -10,24 +11,8 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from apps.oms.store.tables import venue_payloads
-from apps.paper.store.tables import paper_accounts
 
 VP = venue_payloads.c
-
-
-async def paper_leverages(conn: AsyncConnection, account_id: int) -> tuple[int, dict[str, int]]:
-    """The paper account's leverage and its per-symbol overrides (`set_leverage`); `(0, {})`
-    before the account's first venue call created its row."""
-    row = (
-        await conn.execute(
-            select(paper_accounts.c.leverage, paper_accounts.c.leverages).where(
-                paper_accounts.c.account_id == account_id
-            )
-        )
-    ).first()
-    if row is None:
-        return 0, {}
-    return int(row.leverage), {str(k): int(v) for k, v in (row.leverages or {}).items()}
 
 
 async def venue_positions(

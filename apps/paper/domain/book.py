@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from decimal import ROUND_CEILING, ROUND_FLOOR, Decimal
 from types import MappingProxyType
 
-from apps.paper.domain.markets import Market
+from apps.oms.domain.markets import Market
 
 BPS = Decimal(10000)
 

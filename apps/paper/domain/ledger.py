@@ -11,9 +11,9 @@ from __future__ import annotations
 from dataclasses import replace
 from decimal import Decimal
 
+from apps.oms.domain.markets import Market
 from apps.oms.domain.money import ZERO, quantize, to_plain
 from apps.paper.domain.errors import InsufficientFundsError
-from apps.paper.domain.markets import Market
 from apps.paper.domain.state import BUY, PaperOrder, VenueAccount, VenueFill, VenuePosition
 
 

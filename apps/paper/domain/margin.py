@@ -13,9 +13,9 @@ from dataclasses import dataclass, replace
 from decimal import Decimal
 from types import MappingProxyType
 
+from apps.oms.domain.markets import Market
 from apps.oms.domain.money import ZERO, money_context, quantize
 from apps.paper.domain.errors import BadRequestError
-from apps.paper.domain.markets import Market
 from apps.paper.domain.matching import Outcome, Venue
 from apps.paper.domain.state import CROSS, ISOLATED, MARGIN_MODES, VenueAccount, VenuePosition
 from apps.paper.domain.tiers import Tier, maintenance_margin, tier_for

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field, replace
 from decimal import Decimal
 from types import MappingProxyType
 
+from apps.oms.domain.markets import Market
 from apps.oms.domain.money import ZERO, quantize
 from apps.paper.domain import ledger
 from apps.paper.domain.book import BookConfig, Quote, levels, walk, would_take
@@ -22,7 +23,7 @@ from apps.paper.domain.errors import (
     OrderWouldTakeError,
     PaperError,
 )
-from apps.paper.domain.markets import Market, MarketList
+from apps.paper.domain.markets import MarketList
 from apps.paper.domain.rules import crossed, trigger_direction, validate
 from apps.paper.domain.state import (
     BUY,

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from decimal import Decimal
 
+from apps.oms.domain.markets import Market
 from apps.paper.domain.book import Quote
 from apps.paper.domain.errors import InvalidOrderError
-from apps.paper.domain.markets import Market, check_cost, check_price, check_qty
+from apps.paper.domain.markets import check_cost, check_price, check_qty
 from apps.paper.domain.state import (
     BUY,
     FALL,

@@ -11,6 +11,7 @@ from collections.abc import Callable
 from decimal import ROUND_FLOOR, Decimal
 from typing import Any, ClassVar
 
+from apps.oms.domain.markets import Market
 from apps.oms.exchange.ccxt_errors import errors as ccxt
 from apps.paper.domain.book import Quote, make_quote, synthesize
 from apps.paper.domain.candles import (
@@ -21,7 +22,6 @@ from apps.paper.domain.candles import (
     timeframe_ms,
     window,
 )
-from apps.paper.domain.markets import Market
 from apps.paper.domain.matching import Venue
 from apps.paper.domain.tiers import DEFAULT_TIERS, Tier
 from apps.paper.exchange.errors import ccxt_errors

@@ -12,10 +12,10 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
+from apps.oms.domain.markets import Market
 from apps.oms.domain.money import to_plain
 from apps.paper.domain.book import Book, Quote
 from apps.paper.domain.margin import Margins
-from apps.paper.domain.markets import Market
 from apps.paper.domain.state import (
     PaperOrder,
     VenueAccount,

@@ -13,6 +13,7 @@ import ccxt
 import pytest
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from apps.oms.domain.markets import Market
 from apps.paper.domain.book import make_quote
 from apps.paper.domain.candles import (
     MINUTE_MS,
@@ -23,7 +24,7 @@ from apps.paper.domain.candles import (
     fold,
     tick_volume,
 )
-from apps.paper.domain.markets import Market, MarketList
+from apps.paper.domain.markets import MarketList
 from apps.paper.domain.matching import Venue
 from apps.paper.exchange.market_data import PaperMarketData
 from apps.paper.store.venue_store import PaperStore
