@@ -159,7 +159,7 @@ BIG = 10**12  # larger quantities and prices are refused (422), never a store ov
 
 
 class ExternalIn(RequestModel):
-    """One act on the paper venue, bypassing the OMS (see `service.paper_external`)."""
+    """One act on the paper venue, bypassing the OMS (see `apps.paper.service.external`)."""
 
     symbol: Annotated[str, Field(min_length=1, max_length=64)] | None = None
     side: Literal["buy", "sell"] | None = None
