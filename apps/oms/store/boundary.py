@@ -7,7 +7,8 @@ SQLAlchemy is imported above `apps/oms/store/` (`test/unit/foundation/test_sql_b
 
 from __future__ import annotations
 
-from contextlib import AbstractAsyncContextManager
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 
 from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError, SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
@@ -16,10 +17,23 @@ Connection = AsyncConnection
 Engine = AsyncEngine
 
 
-def savepoint(conn: Connection) -> AbstractAsyncContextManager[object]:
+@asynccontextmanager
+async def savepoint(conn: Connection) -> AsyncIterator[object]:
     """A part of the open transaction that rolls back alone when its block raises (the rest
-    of the transaction goes on)."""
-    return conn.begin_nested()
+    of the transaction goes on). When the server rolled the whole transaction back under the
+    block (a deadlock victim), the savepoint went with it and rolling back to it fails (MySQL
+    1305, "SAVEPOINT does not exist"): the block's own error is raised then, so the caller
+    sees the deadlock it can retry, not a missing savepoint."""
+    nested = await conn.begin_nested()
+    try:
+        yield nested
+    except BaseException as exc:
+        try:
+            await nested.rollback()
+        except DBAPIError as lost:
+            raise exc from lost
+        raise
+    await nested.commit()
 
 
 __all__ = ["Connection", "DBAPIError", "Engine", "IntegrityError", "OperationalError",

@@ -73,6 +73,7 @@ class GroupCommit:
     def __init__(self, store: Store) -> None:
         self.store = store
         self._waiting: list[_Member] = []
+        self._writing: list[_Member] = []  # the group being written
         self._leader: asyncio.Task[None] | None = None
 
     async def run(self, rt: AccountRuntime, body: Body) -> Any:
@@ -81,6 +82,7 @@ class GroupCommit:
         self._waiting.append(_Member(rt, body, answer))
         if self._leader is None or self._leader.done():
             self._leader = asyncio.create_task(self._lead(), name="group-commit")
+            self._leader.add_done_callback(self._leader_done)
         result = await answer
         if isinstance(result, _Alone):
             return await alone(rt, body)
@@ -88,15 +90,28 @@ class GroupCommit:
 
     async def _lead(self) -> None:
         """Write groups until nobody waits; requests made meanwhile form the next group."""
-        try:
-            while self._waiting:
-                await asyncio.sleep(0)  # account tasks woken together join the same group
-                members, self._waiting = self._waiting, []
-                await self._group([m for m in members if not m.answer.done()])
-        finally:  # cancelled (process exit): nobody is left waiting for an answer
-            members, self._waiting = self._waiting, []
-            for member in members:
-                _answer(member, ALONE)
+        while self._waiting:
+            await asyncio.sleep(0)  # account tasks woken together join the same group
+            self._writing, self._waiting = self._waiting, []
+            await self._group([m for m in self._writing if not m.answer.done()])
+            self._writing = []
+
+    def _leader_done(self, task: asyncio.Task[None]) -> None:
+        """Nobody is left waiting when the leader ends, however it ends (cancelled at process
+        exit, before its first step too). A member not yet taken runs alone. A member of the
+        group being written is cancelled, as a crash there would leave it: whether that
+        group's commit happened is unknown, and what follows a crash (outcome-unknown orders
+        looked up by client order id) is safe either way, where running the record again
+        would not be."""
+        if task is not self._leader:  # it ended its work and a new leader took the next group
+            return
+        writing, self._writing = self._writing, []
+        waiting, self._waiting = self._waiting, []
+        for member in writing:
+            if not member.answer.done():
+                member.answer.cancel()
+        for member in waiting:
+            _answer(member, ALONE)
 
     async def _group(self, members: list[_Member]) -> None:
         if not members:
