@@ -35,6 +35,7 @@ from bench.harness import (
     add_client_gc,
     cpu_per_command,
     free_port,
+    mysql_connect,
     percentile,
     record_shape,
     report,
@@ -59,6 +60,16 @@ async def listen(ws: Any, deals: dict[int, int], received: dict[int, float]) -> 
 
 
 STAGE = "oms_send_stage_seconds"
+COUNTERS = {"Questions": "all", "Com_select": "select", "Com_insert": "insert",
+            "Com_update": "update", "Com_delete": "delete", "Com_commit": "commit"}  # fmt: skip
+
+
+def statement_counts() -> dict[str, int]:
+    """The server's statement counters (`SHOW GLOBAL STATUS`) by kind."""
+    with mysql_connect() as conn, conn.cursor() as cur:
+        cur.execute("SHOW GLOBAL STATUS WHERE Variable_name IN ("
+                    + ", ".join(f"'{name}'" for name in COUNTERS) + ")")
+        return {COUNTERS[name]: int(value) for name, value in cur.fetchall()}
 
 
 async def stage_totals(session: aiohttp.ClientSession, url: str) -> dict[str, tuple[float, float]]:
@@ -143,9 +154,12 @@ async def run(
         if freeze:  # this client's own full GC walks out of the timings (apps/oms/heap.py)
             heap.settle("bench client")
         stages_before = await stage_totals(session, metrics_url) if metrics_url else {}
+        statements_before = statement_counts()
         cpu_before = stack_cpu(s)
         sent = await phase(int(rate * seconds))
         cpu = cpu_per_command(cpu_before, stack_cpu(s), len(sent))
+        statements = {name: round((count - statements_before[name]) / max(len(sent), 1), 2)
+                      for name, count in statement_counts().items()}  # fmt: skip
         stages = (stage_means(stages_before, await stage_totals(session, metrics_url))
                   if metrics_url else None)  # fmt: skip
     listener.cancel()
@@ -162,6 +176,9 @@ async def run(
         "ack_to_event_ms": summary(from_ack),
         "cpu_ms_per_command": cpu,  # API, worker and MariaDB, from the first send to the last event
         **({"stages": stages} if stages is not None else {}),
+        # the server's statement counters over the timed run, per command (the whole server:
+        # run it alone)
+        "statements_per_command": statements,
         "client_heap_frozen": freeze,
         # the untimed first seconds of the stack, reported apart
         "warmup": {
