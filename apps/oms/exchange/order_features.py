@@ -1,8 +1,8 @@
 """The order features of an account's venue (`domain/order_features.OrderFeatures`), known
 without opening the venue: acceptance refuses what the venue would not execute.
 
-The paper venue's are what its matching engine executes (`domain/paper/rules.py`,
-`exchange/paper/requests.py`). A CCXT exchange's come from CCXT's own description of its
+The paper venue's are what its matching engine executes (`apps/paper/domain/rules.py`,
+`apps/paper/exchange/requests.py`). A CCXT exchange's come from CCXT's own description of its
 `createOrder` (`exchange.features[market type]["createOrder"]`): a capability CCXT marks
 `False` is refused; one it leaves undescribed is passed to the exchange, which decides (and a
 refusal there fails the command visibly). CCXT is imported only for a CCXT account.

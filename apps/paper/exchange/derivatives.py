@@ -1,7 +1,7 @@
 """Account side of the paper perpetuals, CCXT-shaped: positions, leverage, margin modes,
 leverage tiers and trading fees of one paper account (`PaperVenue` inherits these).
 
-Each call loads the account's state, decides in the pure core (`domain/paper/margin.py`,
+Each call loads the account's state, decides in the pure core (`apps/paper/domain/margin.py`,
 `leverage.py`, `tiers.py`) and, for a setting, writes it in one short transaction.
 """
 
@@ -108,7 +108,7 @@ class PaperDerivatives(PaperMarketData):
     async def fetch_leverage_tiers(
         self, symbols: list[str] | None = None, params: Params | None = None
     ) -> dict[str, list[Structure]]:
-        """The tier table of every swap (or the given swaps), by symbol (`domain/paper/tiers`)."""
+        """The tier table of every swap (or the given swaps), by symbol (`apps/paper/domain/tiers`)."""
         return {s: leverage_tier_structures(self._market(s), self.tiers)
                 for s in self._swaps(symbols)}  # fmt: skip
 

@@ -234,7 +234,7 @@ class PaperMarketData:
         limit: int | None = None,
         params: Params | None = None,
     ) -> list[list[Any]]:
-        """Candles built from the shared market's price path (`domain/paper/candles.py`), with
+        """Candles built from the shared market's price path (`apps/paper/domain/candles.py`), with
         a seeded history before the first one; one per period up to the one open now (a period
         in which the price did not move is flat at the previous close, volume 0). CCXT's
         `since` (earliest opening time) and `limit` (at most 1,000, the default)."""

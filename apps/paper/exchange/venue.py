@@ -81,7 +81,7 @@ class PaperVenue(PaperDerivatives):
         self._book_from = book_from
         self._book_raw: Any = _UNSET
         self.maintenance_rate = maintenance_rate
-        # maintenance margin by notional, derived from the rate (`domain/paper/tiers.py`)
+        # maintenance margin by notional, derived from the rate (`apps/paper/domain/tiers.py`)
         self.tiers = leverage_tiers(maintenance_rate)
         self.account_id = account_id
         # `paper.edit_order: false` plays a venue without native edit (`has['editOrder']`
