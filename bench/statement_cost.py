@@ -20,8 +20,9 @@ from typing import Any
 from sqlalchemy import bindparam, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from apps.oms.clock import utcnow
 from apps.oms.store import direct
-from apps.oms.store.outbox import INSERT, event_row
+from apps.oms.store.outbox import INSERT, NewEvent
 from apps.oms.store.store import Store
 from apps.oms.store.tables import positions
 from bench.harness import report, scratch_database
@@ -30,8 +31,15 @@ P = positions.c
 CONSTANT = select(positions).where(P.id == bindparam("b_id"))
 
 
-EVENTS = [event_row(account_id=None, namespace="oms", event="order_new",
-                    payload={"id": n, "symbol": "BTC/USDT", "qty": "0.1", "status": "open"})
+def raw_event(*, account_id: int | None, namespace: str, event: str,
+              payload: dict[str, object]) -> NewEvent:
+    """An outbox row of a made-up event (the statement's cost is what is measured)."""
+    return {"account_id": account_id, "namespace": namespace, "event": event, "strategy_id": None,
+            "payload": payload, "created_at": utcnow()}  # fmt: skip
+
+
+EVENTS = [raw_event(account_id=None, namespace="oms", event="order_new",
+                   payload={"id": n, "symbol": "BTC/USDT", "qty": "0.1", "status": "open"})
           for n in range(6)]  # fmt: skip
 WARMUP = 100  # executions of each kind before the measured ones
 

@@ -8,6 +8,8 @@ from typing import Any
 
 from apps import __version__
 from apps.api.read_schemas import DealOut, ErrorInfo, OrderOut, PositionOut
+from apps.oms.domain import events
+from apps.oms.domain.events import ChangedOrderView, CommandView, DealView, OrderView, PositionView
 
 # (namespace, action, request payload, reply event, what it does)
 ACTIONS: tuple[tuple[str, str, str, str, str], ...] = (
@@ -31,27 +33,45 @@ ACTIONS: tuple[tuple[str, str, str, str, str], ...] = (
      "unsubscribed_market {removed}", "end market subscriptions"),
 )  # fmt: skip
 
-# (namespace, events, payload)
+# the outbox's events (`domain/events.py`), grouped by namespace and payload type; the views
+# are the REST reads' objects (component schemas)
+VIEW_SCHEMAS: dict[type, str] = {OrderView: "OrderOut", ChangedOrderView: "OrderOut",
+                                 DealView: "DealOut", PositionView: "PositionOut"}  # fmt: skip
+
+
+def payload_text(payload: type) -> str:
+    """A payload type as the page shows it: a view by its object, else its keys (`?`: only
+    sometimes present)."""
+    optional: frozenset[str] = getattr(payload, "__optional_keys__", frozenset())
+    keys = [f"{key}?" if key in optional else key for key in payload.__annotations__]
+    if payload in (OrderView, DealView, PositionView, CommandView):
+        return payload.__name__.removesuffix("View")
+    if payload is ChangedOrderView:
+        return "Order + {venue_orders?}"
+    if issubclass(payload, dict) and set(OrderView.__annotations__) <= set(keys):
+        extra = [k for k in keys if k not in OrderView.__annotations__]
+        return "Order + {" + ", ".join(extra) + "}"
+    return "{" + ", ".join(keys) + "}"
+
+
+def _outbox_rows() -> tuple[tuple[str, tuple[str, ...], str], ...]:
+    groups: dict[tuple[str, type], list[str]] = {}
+    for event in events.EVENTS:
+        groups.setdefault((event.namespace, event.payload), []).append(event.name.value)
+    return tuple((ns, tuple(names), payload_text(payload))
+                 for (ns, payload), names in groups.items())  # fmt: skip
+
+
+# (namespace, events, payload): the outbox's, then pushes of the socket itself
 EVENTS: tuple[tuple[str, tuple[str, ...], str], ...] = (
-    ("position", ("order_accepted", "order_submitted", "order_partially_filled", "order_filled",
-                  "order_canceled", "order_rejected", "order_expired", "order_changed",
-                  "order_change_replace_pending", "order_change_replace_failed",
-                  "order_change_replace_consolidated"), "{order: Order}"),
-    ("position", ("orders_canceled_batch",), "{order_ids, …}"),
-    ("position", ("deal_created",), "{deal: Deal}"),
-    ("position", ("position_opened", "position_updated", "position_closed", "position_changed",
-                  "positions_merged", "close_by_executed", "position_close_requested"),
-     "{position: Position, …}"),
-    ("position", ("command_completed", "command_failed"), "{command_id, status, error?, …}"),
-    ("position", ("command_shadowed",), "{command_id, command, scope, would_send, …}"),
-    ("position", ("reconciliation_tick", "account_out_of_sync", "reassigned"), "per event"),
-    ("risk", ("account_allow_new_positions_changed", "strategy_allow_new_positions_changed",
-              "account_status_changed", "risk_rejected", "stop_triggered",
-              "account_shadow_changed", "strategy_shadow_changed"), "per event"),
+    *_outbox_rows(),
     ("system", ("subscription_revoked",), "{account_id, code: account_not_found, message}"),
     ("ccxt", ("ticker_updated", "orderbook_updated", "trades_updated", "ohlcv_updated"),
      "{account_id, symbol, channel, data, ts_ms}"),
 )  # fmt: skip
+#: the payload schema of each outbox event that carries a REST object
+EVENT_SCHEMAS = {e.name.value: VIEW_SCHEMAS[e.payload] for e in events.EVENTS
+                 if e.payload in VIEW_SCHEMAS}  # fmt: skip
 
 ENVELOPES = {
     "request": '{"id": <any, required>, "namespace", "action", "payload": {}}',
@@ -77,9 +97,8 @@ def _object_schemas() -> dict[str, Any]:
 
 def _push(name: str, namespace: str, payload_ref: str | None) -> dict[str, Any]:
     payload: dict[str, Any] = {"type": "object"}
-    if payload_ref:
-        key = payload_ref.removesuffix("Out").lower()
-        payload["properties"] = {key: {"$ref": f"#/components/schemas/{payload_ref}"}}
+    if payload_ref:  # the event's payload is that object, as its REST read shows it
+        payload = {"$ref": f"#/components/schemas/{payload_ref}"}
     return {
         "name": name,
         "title": f"{namespace}: {name}",
@@ -122,11 +141,8 @@ def _request(namespace: str, action: str, payload: str, summary: str) -> dict[st
 
 def document() -> dict[str, Any]:
     """The AsyncAPI 2.6 description of `WS /ws`."""
-    refs = {"{order: Order}": "OrderOut", "{deal: Deal}": "DealOut"}
     pushes = [
-        _push(event, ns, refs.get(payload) or ("PositionOut" if "Position" in payload else None))
-        for ns, events, payload in EVENTS
-        for event in events
+        _push(event, ns, EVENT_SCHEMAS.get(event)) for ns, names, _ in EVENTS for event in names
     ]
     requests = [_request(ns, action, payload, what) for ns, action, payload, _, what in ACTIONS]
     return {

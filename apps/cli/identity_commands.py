@@ -299,12 +299,12 @@ def allow_new_positions_cmd(
     async def use(store: Store) -> dict[str, Any]:
         who = _operator(account_id)
         if strategy_id is None:
-            return await risk_actions.set_account_allow_new(
+            return dict(await risk_actions.set_account_allow_new(
                 store, who, CLI_ACTOR, account_id, allow, comment
-            )
-        return await risk_actions.set_strategy_allow_new(
+            ))
+        return dict(await risk_actions.set_strategy_allow_new(
             store, who, CLI_ACTOR, account_id, strategy_id, allow, comment
-        )
+        ))
 
     _emit(use)
 
@@ -322,10 +322,10 @@ def set_account_status_cmd(
         output.fail("--status must be active or blocked", 2)
 
     async def use(store: Store) -> dict[str, Any]:
-        return await risk_actions.set_account_status(
+        return dict(await risk_actions.set_account_status(
             store, _operator(account_id), CLI_ACTOR, account_id, status,  # type: ignore[arg-type]
             comment,
-        )  # fmt: skip
+        ))  # fmt: skip
 
     _emit(use)
 

@@ -68,12 +68,12 @@ def set_shadow_cmd(
 
     async def use(store: Store) -> dict[str, Any]:
         if strategy_id is None:
-            return await risk_actions.set_account_shadow(
+            return dict(await risk_actions.set_account_shadow(
                 store, operator, CLI_ACTOR, account_id, on, comment
-            )
-        return await risk_actions.set_strategy_shadow(
+            ))
+        return dict(await risk_actions.set_strategy_shadow(
             store, operator, CLI_ACTOR, account_id, strategy_id, on, comment
-        )
+        ))
 
     output.emit(context.run(use))
 

@@ -20,9 +20,10 @@ from apps.oms.clock import utcnow
 from apps.oms.config import BusSettings, Settings
 from apps.oms.store import sequencer, stream
 from apps.oms.store.migrate import upgrade
-from apps.oms.store.outbox import append_events, event_row
+from apps.oms.store.outbox import append_events
 from apps.oms.store.store import Store
 from apps.oms.store.stream import StreamEvent
+from test.outbox_rows import raw_event
 
 from .nats_server import NatsServer
 
@@ -47,8 +48,8 @@ async def store(fresh_sqlite_url: str) -> AsyncIterator[Store]:
 
 async def add_events(store: Store, n: int) -> None:
     async with store.transaction() as conn:
-        await append_events(conn, [event_row(account_id=None, namespace="system", event="tick",
-                                             payload={"i": i, "qty": "0.1"}) for i in range(n)])
+        await append_events(conn, [raw_event(account_id=None, namespace="system", event="tick",
+                                            payload={"i": i, "qty": "0.1"}) for i in range(n)])
     async with store.transaction() as conn:
         await sequencer.assign(conn, utcnow())
 

@@ -65,10 +65,10 @@ async def allow_new_positions(
     account_id: AccountId, principal: PrincipalDep, store: StoreDep, request: Request
 ) -> dict[str, Any]:
     body = await parse_body(request, AllowNewIn)
-    return await risk_actions.set_account_allow_new(
+    return dict(await risk_actions.set_account_allow_new(
         store, principal, actor(principal, request), account_id, body.allow_new_positions,
         body.comment,
-    )  # fmt: skip
+    ))  # fmt: skip
 
 
 @router.post(
@@ -79,10 +79,10 @@ async def strategy_allow_new_positions(
     account_id: AccountId, principal: PrincipalDep, store: StoreDep, request: Request
 ) -> dict[str, Any]:
     body = await parse_body(request, StrategyAllowNewIn)
-    return await risk_actions.set_strategy_allow_new(
+    return dict(await risk_actions.set_strategy_allow_new(
         store, principal, actor(principal, request), account_id, body.strategy_id,
         body.allow_new_positions, body.comment,
-    )  # fmt: skip
+    ))  # fmt: skip
 
 
 @router.post("/oms/risk/{account_id}/status", openapi_extra=_body(StatusIn))
@@ -90,9 +90,9 @@ async def account_status(
     account_id: AccountId, principal: PrincipalDep, store: StoreDep, request: Request
 ) -> dict[str, Any]:
     body = await parse_body(request, StatusIn)
-    return await risk_actions.set_account_status(
+    return dict(await risk_actions.set_account_status(
         store, principal, actor(principal, request), account_id, body.status, body.comment
-    )
+    ))
 
 
 @router.post("/oms/risk/{account_id}/shadow", openapi_extra=_body(ShadowIn))
@@ -100,9 +100,9 @@ async def account_shadow(
     account_id: AccountId, principal: PrincipalDep, store: StoreDep, request: Request
 ) -> dict[str, Any]:
     body = await parse_body(request, ShadowIn)
-    return await risk_actions.set_account_shadow(
+    return dict(await risk_actions.set_account_shadow(
         store, principal, actor(principal, request), account_id, body.shadow, body.comment
-    )
+    ))
 
 
 @router.post("/oms/risk/{account_id}/strategies/shadow", openapi_extra=_body(StrategyShadowIn))
@@ -110,7 +110,7 @@ async def strategy_shadow(
     account_id: AccountId, principal: PrincipalDep, store: StoreDep, request: Request
 ) -> dict[str, Any]:
     body = await parse_body(request, StrategyShadowIn)
-    return await risk_actions.set_strategy_shadow(
+    return dict(await risk_actions.set_strategy_shadow(
         store, principal, actor(principal, request), account_id, body.strategy_id, body.shadow,
         body.comment,
-    )  # fmt: skip
+    ))  # fmt: skip

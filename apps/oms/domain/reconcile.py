@@ -12,6 +12,8 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
+from apps.oms.domain.events import MismatchView, ReconcileRunView
+
 ZERO = Decimal(0)
 MINUTE_MS = 60_000
 DAY_MS = 86_400_000
@@ -194,7 +196,7 @@ class Mismatch:
     venue_qty: Decimal
     books_qty: Decimal
 
-    def view(self) -> dict[str, str]:
+    def view(self) -> MismatchView:
         return {
             "symbol": self.symbol,
             "venue_qty": _plain(self.venue_qty),
@@ -268,10 +270,10 @@ class RunStats:
     payloads_stored: int = 0
     positions_checked: bool = False
     out_of_sync: bool = False
-    mismatches: list[dict[str, str]] = field(default_factory=list)
+    mismatches: list[MismatchView] = field(default_factory=list)
     cursor_ms: int | None = None
 
-    def view(self) -> dict[str, Any]:
+    def view(self) -> ReconcileRunView:
         return {
             "account_id": self.account_id, "scope": self.scope, "ok": True,
             "since_ms": self.since_ms, "orders_seen": self.orders_seen,

@@ -14,6 +14,7 @@ from typing import Any, cast
 from apps.oms.domain.closing import release_close
 from apps.oms.domain.enums import OrderStatus
 from apps.oms.domain.errors import InvalidOrderState, InvalidPositionId, InvalidQty
+from apps.oms.domain.events import ORDER_CANCELED, POSITION_UPDATED
 from apps.oms.domain.money import to_plain
 from apps.oms.domain.targets import UNSET, change_targets
 from apps.oms.errors import NotFound, ValidationFailed
@@ -75,12 +76,10 @@ async def _cancel_queued_send(ctx: Ctx, order: dict[str, Any]) -> bool:
             await position_store.save_reservation(ctx.conn, replace(released, updated_at=ctx.now))
             updated = await position_store.get_position(ctx.conn, released.position_id)
             assert updated is not None  # noqa: S101
-            await ctx.event(
-                "position", "position_updated", position_view(updated), released.strategy_id
-            )
+            await ctx.event(POSITION_UPDATED, position_view(updated), released.strategy_id)
     canceled = await order_store.get_order(ctx.conn, int(order["id"]))
     assert canceled is not None  # noqa: S101
-    await ctx.event("position", "order_canceled", order_view(canceled), int(order["strategy_id"]))
+    await ctx.event(ORDER_CANCELED, order_view(canceled), int(order["strategy_id"]))
     return True
 
 

@@ -21,6 +21,7 @@ from apps.oms.domain.errors import (
     InvalidStrategyId,
     UnsupportedMarket,
 )
+from apps.oms.domain.events import ORDER_ACCEPTED, POSITION_CLOSE_REQUESTED, OrderView
 from apps.oms.domain.fills import consults_open_positions, preview_target
 from apps.oms.domain.markets import price_problem, qty_problem
 from apps.oms.domain.order_features import OrderAsk, check_honoured
@@ -164,21 +165,20 @@ async def _record_order(
         return await record_shadow(ctx, client_order_id, fields, scope)
     accepted = Accepted(0, None, "queued")
     strategy_id = int(fields["strategy_id"])
-    await ctx.event("position", "order_accepted", {}, strategy_id)
-    accepted_payload = ctx.events[-1]["payload"]  # completed once the order has its ids
+    # its payload is the order's view, set once the order has its ids
+    await ctx.event(ORDER_ACCEPTED, cast(OrderView, {}), strategy_id)
+    accepted_event = ctx.events[-1]
 
     def complete(_command_id: int, row: dict[str, Any] | None) -> None:
         assert row is not None  # noqa: S101 - held with its order
-        accepted_payload.update(order_view(row))
+        accepted_event["payload"] = order_view(row)
 
     if reserve is not None:
         reserved = replace(reserve_close(reserve, qty), updated_at=ctx.now)
         await position_store.save_reservation(ctx.conn, reserved)
         prow = await position_store.get_position(ctx.conn, reserved.position_id)
         assert prow is not None  # noqa: S101
-        await ctx.event(
-            "position", "position_close_requested", position_view(prow), reserved.strategy_id
-        )
+        await ctx.event(POSITION_CLOSE_REQUESTED, position_view(prow), reserved.strategy_id)
     ctx.hold(accepted, complete, order=order_values(ctx, **fields), client_order_id=client_order_id)
     return accepted
 

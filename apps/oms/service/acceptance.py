@@ -17,6 +17,7 @@ from apps.oms.clock import utcnow
 from apps.oms.domain.access import AccessDenied, Action, Role, authorize_strategy
 from apps.oms.domain.endpoint_rules import COMMANDS, action_for
 from apps.oms.domain.errors import DomainError
+from apps.oms.domain.events import Event, P
 from apps.oms.domain.risk import RiskLimits
 from apps.oms.errors import Conflict, NotFound, OmsError, PermissionDenied, ValidationFailed
 from apps.oms.security.principal import Principal
@@ -254,18 +255,10 @@ class Ctx:
             )
         return limits
 
-    async def event(
-        self, namespace: str, event: str, payload: dict[str, Any], strategy_id: int | None
-    ) -> None:
+    async def event(self, event: Event[P], payload: P, strategy_id: int | None) -> None:
         """Note an event; written with the command's other events once it is accepted."""
         self.events.append(
-            outbox.event_row(
-                account_id=self.account_id,
-                namespace=namespace,
-                event=event,
-                payload=payload,
-                strategy_id=strategy_id,
-            )
+            outbox.event_row(event, payload, account_id=self.account_id, strategy_id=strategy_id)
         )
 
 

@@ -35,7 +35,7 @@ log = logging.getLogger("apps.oms.read_model")
 FRESH_WAIT_SECONDS = 0.1
 HOLD_SECONDS = 1.0
 KINDS = ("orders", "positions")
-VIEWS: dict[str, Callable[[Mapping[str, Any]], dict[str, Any]]] = {
+VIEWS: dict[str, Callable[[Mapping[str, Any]], Mapping[str, object]]] = {
     "orders": order_view,
     "positions": position_view,
 }
@@ -46,7 +46,7 @@ POSITION_KEYS = frozenset({"position_id", "previous_position_id", "position_id_a
                            "position_id_b", "target_position_id", "source_position_id"})  # fmt: skip
 
 
-def render(view: dict[str, Any]) -> bytes:
+def render(view: Mapping[str, object]) -> bytes:
     """One row's wire JSON, byte for byte what `WireJSONResponse` writes for it."""
     return json.dumps(view, separators=(",", ":"), ensure_ascii=False).encode()
 

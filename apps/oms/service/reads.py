@@ -3,6 +3,7 @@ restricted keys), indexed queries and wire views."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
@@ -64,7 +65,9 @@ def filters_of(q: Query) -> Filters:
     return Filters(q.strategy_id, q.symbol, q.status, start, end, q.order_id, q.position_id)
 
 
-def _page(items: list[dict[str, Any]], total: int, page: int, page_size: int) -> dict[str, Any]:
+def _page(
+    items: Sequence[Mapping[str, object]], total: int, page: int, page_size: int
+) -> dict[str, Any]:
     return {"items": items, "total": total, "page": page, "page_size": page_size}
 
 

@@ -13,10 +13,12 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any, Literal, cast
 
 from apps.oms.clock import iso_z, utcnow
+from apps.oms.domain import events
 from apps.oms.domain.access import Action
+from apps.oms.domain.events import ChangedBy, Event, RiskSwitchChanged
 from apps.oms.errors import NotFound
 from apps.oms.security.principal import Principal
 from apps.oms.service.request_model import mandatory_comment
@@ -36,7 +38,7 @@ async def _locked_account(conn: Connection, account_id: int) -> dict[str, Any]:
     return row
 
 
-def _by(principal: Principal) -> dict[str, Any]:
+def _by(principal: Principal) -> ChangedBy:
     return {"user_id": principal.user_id, "user_name": principal.user_name,
             "api_key_id": principal.api_key_id}  # fmt: skip
 
@@ -44,21 +46,12 @@ def _by(principal: Principal) -> dict[str, Any]:
 async def _announce(
     conn: Connection,
     account_id: int,
-    event: str,
-    payload: dict[str, Any],
+    event: Event[RiskSwitchChanged],
+    payload: RiskSwitchChanged,
     strategy_id: int | None = None,
 ) -> None:
     await outbox.append_events(
-        conn,
-        [
-            outbox.event_row(
-                account_id=account_id,
-                namespace="risk",
-                event=event,
-                payload=payload,
-                strategy_id=strategy_id,
-            )
-        ],
+        conn, [outbox.event_row(event, payload, account_id=account_id, strategy_id=strategy_id)]
     )
 
 
@@ -90,7 +83,7 @@ class _Switch:
     field: str
     needs: Action
     audit_action: str
-    event: str
+    event: Event[RiskSwitchChanged]
     write: Callable[..., Awaitable[object]]
 
     def previous(self, row: dict[str, Any]) -> bool | str:
@@ -106,7 +99,7 @@ async def _switch(
     value: bool | str,
     comment: str,
     strategy_id: int | None = None,
-) -> dict[str, Any]:
+) -> RiskSwitchChanged:
     """Check, lock, write, audit and announce one risk switch in one transaction."""
     principal.require(switch.needs, account_id)
     flags = principal.flags_for(account_id)
@@ -125,9 +118,11 @@ async def _switch(
         await audit.record(conn, actor, action=switch.audit_action, target_type="account",
                            target_id=account_id, before={switch.field: previous},
                            after={**target, switch.field: value}, comment=text)  # fmt: skip
-        result = {"ok": True, "account_id": account_id, **target, switch.field: value,
-                  "previous": previous, "comment": text, "changed_at": iso_z(now),
-                  "changed_by": _by(principal)}  # fmt: skip
+        # the switched field's key is the switch's (`_Switch.field`)
+        result = cast(RiskSwitchChanged, {
+            "ok": True, "account_id": account_id, **target, switch.field: value,
+            "previous": previous, "comment": text, "changed_at": iso_z(now),
+            "changed_by": _by(principal)})  # fmt: skip
         await _announce(conn, account_id, switch.event, result, strategy_id)
     return result
 
@@ -143,30 +138,30 @@ async def _linked_strategy(
 
 
 ACCOUNT_ALLOW_NEW = _Switch("allow_new_positions", Action.ALLOW_NEW_POSITIONS,
-                            "risk_allow_new_positions", "account_allow_new_positions_changed",
+                            "risk_allow_new_positions", events.ACCOUNT_ALLOW_NEW_POSITIONS_CHANGED,
                             risk_store.set_account_allow_new)
 STRATEGY_ALLOW_NEW = _Switch("allow_new_positions", Action.ALLOW_NEW_POSITIONS,
                              "risk_strategy_allow_new_positions",
-                             "strategy_allow_new_positions_changed",
+                             events.STRATEGY_ALLOW_NEW_POSITIONS_CHANGED,
                              risk_store.set_strategy_allow_new)
 ACCOUNT_STATUS = _Switch("status", Action.BLOCK_ACCOUNT, "risk_account_status",
-                         "account_status_changed", risk_store.set_account_status)
+                         events.ACCOUNT_STATUS_CHANGED, risk_store.set_account_status)
 ACCOUNT_SHADOW = _Switch("shadow", Action.ALLOW_NEW_POSITIONS, "risk_shadow",
-                         "account_shadow_changed", risk_store.set_account_shadow)
+                         events.ACCOUNT_SHADOW_CHANGED, risk_store.set_account_shadow)
 STRATEGY_SHADOW = _Switch("shadow", Action.ALLOW_NEW_POSITIONS, "risk_strategy_shadow",
-                          "strategy_shadow_changed", risk_store.set_strategy_shadow)
+                          events.STRATEGY_SHADOW_CHANGED, risk_store.set_strategy_shadow)
 
 
 async def set_account_allow_new(
     store: Store, principal: Principal, actor: Actor, account_id: int, allow: bool, comment: str
-) -> dict[str, Any]:
+) -> RiskSwitchChanged:
     return await _switch(store, principal, actor, ACCOUNT_ALLOW_NEW, account_id, allow, comment)
 
 
 async def set_strategy_allow_new(
     store: Store, principal: Principal, actor: Actor, account_id: int, strategy_id: int,
     allow: bool, comment: str,
-) -> dict[str, Any]:  # fmt: skip
+) -> RiskSwitchChanged:  # fmt: skip
     return await _switch(store, principal, actor, STRATEGY_ALLOW_NEW, account_id, allow, comment,
                          strategy_id)  # fmt: skip
 
@@ -174,13 +169,13 @@ async def set_strategy_allow_new(
 async def set_account_status(
     store: Store, principal: Principal, actor: Actor, account_id: int, status: AccountStatus,
     comment: str,
-) -> dict[str, Any]:  # fmt: skip
+) -> RiskSwitchChanged:  # fmt: skip
     return await _switch(store, principal, actor, ACCOUNT_STATUS, account_id, status, comment)
 
 
 async def set_account_shadow(
     store: Store, principal: Principal, actor: Actor, account_id: int, shadow: bool, comment: str
-) -> dict[str, Any]:
+) -> RiskSwitchChanged:
     """Shadow mode on the account: new orders are validated, risk-checked and recorded, never
     sent (`service/shadow.py`). Needs what `allow_new_positions` needs."""
     return await _switch(store, principal, actor, ACCOUNT_SHADOW, account_id, shadow, comment)
@@ -189,7 +184,7 @@ async def set_account_shadow(
 async def set_strategy_shadow(
     store: Store, principal: Principal, actor: Actor, account_id: int, strategy_id: int,
     shadow: bool, comment: str,
-) -> dict[str, Any]:  # fmt: skip
+) -> RiskSwitchChanged:  # fmt: skip
     """Shadow mode for one strategy on the account (its orders only)."""
     return await _switch(store, principal, actor, STRATEGY_SHADOW, account_id, shadow, comment,
                          strategy_id)  # fmt: skip

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
+from apps.oms.domain.events import COMMAND_SHADOWED, CommandShadowed
 from apps.oms.service.acceptance import Accepted, Ctx
 from apps.oms.service.command_models import plain_json
 from apps.oms.store import strategies as strategy_store
@@ -49,13 +50,14 @@ async def record_shadow(
         would["client_order_id"] = client_order_id
     result = {"shadow": True, "scope": scope, "would_send": would}
     strategy_id = int(fields.get("strategy_id") or 0)
-    payload: dict[str, Any] = {"command_id": None, "command": ctx.envelope.command,
-                               "status": "completed", **result}  # fmt: skip
+    payload: CommandShadowed = {"command_id": None, "command": ctx.envelope.command,
+                                "status": "completed", "shadow": True, "scope": scope,
+                                "would_send": would}  # fmt: skip
     accepted = Accepted(0, None, "completed", shadow=True)
 
     def complete(command_id: int, _order: dict[str, Any] | None) -> None:
         payload["command_id"] = command_id
 
     ctx.hold(accepted, complete, client_order_id=client_order_id, status="completed", result=result)
-    await ctx.event("position", "command_shadowed", payload, strategy_id)
+    await ctx.event(COMMAND_SHADOWED, payload, strategy_id)
     return accepted

@@ -4,11 +4,12 @@ for restricted keys) and snapshots that are consistent with a stream position (`
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from apps.oms.domain.access import AccessDenied, Action, authorize_strategy
+from apps.oms.domain.events import OrderView, PositionView
 from apps.oms.errors import NotFound, OmsError, PermissionDenied, ValidationFailed
 from apps.oms.security.principal import Principal
 from apps.oms.service.views import order_view, position_view
@@ -88,6 +89,11 @@ def rescope(
     return scopes[scope.account_id]
 
 
+#: a stored row as the store reads it (column name → value)
+Row = Mapping[str, Any]
+#: an account's open orders and open positions (wire views)
+OpenBooks = tuple[list[OrderView], list[PositionView]]
+
 @dataclass(frozen=True, slots=True)
 class Snapshot:
     """Open orders and positions per account, consistent with stream position `seq`.
@@ -97,7 +103,7 @@ class Snapshot:
     """
 
     seq: int
-    items: dict[int, tuple[list[dict[str, Any]], list[dict[str, Any]]]]
+    items: dict[int, OpenBooks]
     exact: bool
 
 
@@ -123,11 +129,9 @@ async def snapshot(store: Store, scopes: dict[int, AccountScope]) -> Snapshot:
 
 
 def _by_account(
-    account_ids: list[int], order_rows: list[dict[str, Any]], position_rows: list[dict[str, Any]]
-) -> dict[int, tuple[list[dict[str, Any]], list[dict[str, Any]]]]:
-    out: dict[int, tuple[list[dict[str, Any]], list[dict[str, Any]]]] = {
-        a: ([], []) for a in account_ids
-    }
+    account_ids: list[int], order_rows: Sequence[Row], position_rows: Sequence[Row]
+) -> dict[int, OpenBooks]:
+    out: dict[int, OpenBooks] = {a: ([], []) for a in account_ids}
     for row in reversed(order_rows):  # oldest first
         out[int(row["account_id"])][0].append(order_view(row))
     for row in reversed(position_rows):

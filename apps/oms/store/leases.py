@@ -18,6 +18,7 @@ from typing import Any
 from sqlalchemy import Executable, Select, bindparam, or_, select, tuple_, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from apps.oms.domain.events import ACCOUNT_OWNER_CHANGED, AccountOwnerChanged
 from apps.oms.store import direct
 from apps.oms.store.outbox import append_events, event_row
 from apps.oms.store.tables import account_leases, commands, orders, positions, workers
@@ -157,10 +158,10 @@ async def _announce_takeovers(
     """One `system/account_owner_changed` event per lease taken from another (dead) owner."""
     events = []
     for lease in taken:
-        payload = {"account_id": lease.account_id, "previous_owner": previous[lease.account_id],
-                   "owner": owner, "lease_epoch": lease.epoch, "reason": "takeover"}
-        events.append(event_row(account_id=lease.account_id, namespace="system",
-                                event="account_owner_changed", payload=payload))
+        payload: AccountOwnerChanged = {
+            "account_id": lease.account_id, "previous_owner": previous[lease.account_id],
+            "owner": owner, "lease_epoch": lease.epoch, "reason": "takeover"}  # fmt: skip
+        events.append(event_row(ACCOUNT_OWNER_CHANGED, payload, account_id=lease.account_id))
     await append_events(conn, events)
 
 

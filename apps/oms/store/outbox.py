@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import datetime
-from typing import Any, NotRequired, TypedDict
+from typing import NotRequired, TypedDict
 
 from sqlalchemy import insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from apps.oms.clock import utcnow
+from apps.oms.domain.events import Event, P
 from apps.oms.store import direct
 from apps.oms.store.tables import outbox
 
@@ -17,32 +19,31 @@ INSERT = insert(outbox)
 
 class NewEvent(TypedDict):
     """An outbox row to append (`seq` only when the appender numbers it: `sequencer.assign`);
-    `payload` is the event's JSON, free-form per event."""
+    built by `event_row` from one of the event types of `domain/events.py` and its payload."""
 
     account_id: int | None
     namespace: str
     event: str
     strategy_id: int | None
-    payload: dict[str, Any]
+    payload: Mapping[str, object]  # the event's payload type (`Event.payload`)
     created_at: datetime
     seq: NotRequired[int]
 
 
 def event_row(
+    event: Event[P],
+    payload: P,
     *,
     account_id: int | None,
-    namespace: str,
-    event: str,
-    payload: dict[str, Any],
     strategy_id: int | None = None,
     created_at: datetime | None = None,
 ) -> NewEvent:
-    """An outbox row; `created_at` defaults to now (a record transaction passes its own
-    instant, which every row it writes shares)."""
+    """An outbox row of `event` (its namespace is the event's); `created_at` defaults to now
+    (a record transaction passes its own instant, which every row it writes shares)."""
     return {
         "account_id": account_id,
-        "namespace": namespace,
-        "event": event,
+        "namespace": event.namespace,
+        "event": event.name.value,
         "strategy_id": strategy_id,
         "payload": payload,
         "created_at": utcnow() if created_at is None else created_at,
@@ -55,7 +56,3 @@ async def append_events(conn: AsyncConnection, rows: list[NewEvent]) -> None:
     if rows:  # held back to the next statement or the commit (`direct.later_rows`)
         await direct.later_rows(conn, INSERT, rows)
 
-
-async def append_event(conn: AsyncConnection, **fields: Any) -> None:
-    """Append one event (keyword arguments of `event_row`)."""
-    await append_events(conn, [event_row(**fields)])

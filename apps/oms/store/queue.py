@@ -8,6 +8,7 @@ re-attempted (its unknown venue outcome is resolved before anything is re-sent).
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, TypedDict, cast
@@ -323,7 +324,7 @@ def finish_values(
     now: datetime,
     *,
     status: str,
-    result: dict[str, Any] | None = None,
+    result: Mapping[str, object] | None = None,
     error_code: str | None = None,
     error_message: str | None = None,
 ) -> dict[str, Any]:

@@ -4,7 +4,7 @@ trade cursors and run records per account and scope, the out-of-sync flag, and t
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from datetime import datetime
 from decimal import Decimal
 from typing import Any
@@ -141,7 +141,7 @@ async def save_run(
     *,
     cursor_ms: int | None,
     now: datetime,
-    stats: dict[str, Any],
+    stats: Mapping[str, object],
 ) -> None:
     """Upsert the (account, scope) row; runs of one account are serialised by its lease."""
     values = {"cursor_ms": cursor_ms, "last_run_at": now, "last_stats": stats, "status": "done"}

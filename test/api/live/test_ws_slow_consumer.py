@@ -17,8 +17,8 @@ from urllib.parse import urlparse
 import pytest
 import websockets
 
-from apps.oms.store.outbox import append_event
 from test.api.live.conftest import Stack, connect
+from test.outbox_rows import append_raw
 
 pytestmark = pytest.mark.mysql
 EVENTS = 120
@@ -50,8 +50,8 @@ async def test_slow_consumer_dropped_without_slowing_others(stack: Stack) -> Non
         for first in range(0, EVENTS, 10):  # a steady stream, as commits arrive
             async with stack.store.transaction() as conn:
                 for n in range(first, first + 10):
-                    await append_event(conn, account_id=stack.account_id, namespace="position",
-                                       event="bulk_test", payload={"n": n, "blob": BLOB})
+                    await append_raw(conn, account_id=stack.account_id, namespace="position",
+                                     event="bulk_test", payload={"n": n, "blob": BLOB})
             # the producer follows the fast client (never more than one batch ahead of it), so
             # the fast client's fate does not depend on how quickly this loaded machine lets it
             # read; the slow client, which reads nothing, still falls 12 MB behind

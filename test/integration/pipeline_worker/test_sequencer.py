@@ -11,9 +11,9 @@ from sqlalchemy import delete, func, select
 
 from apps.oms.clock import utcnow
 from apps.oms.store import sequencer
-from apps.oms.store.outbox import append_event, event_row
 from apps.oms.store.store import Store
 from apps.oms.store.tables import outbox, sequencer_state
+from test.outbox_rows import append_raw, raw_event
 
 
 class Rollback(Exception):
@@ -49,7 +49,7 @@ async def test_concurrent_writers_and_rollbacks_give_dense_seq(store: Store) -> 
             tag = f"w{n}-{k}-{rng.random()}"
             try:
                 async with store.transaction() as conn:
-                    await append_event(conn, account_id=None, namespace="system",
+                    await append_raw(conn, account_id=None, namespace="system",
                                        event="test", payload={"tag": tag})
                     await asyncio.sleep(rng.random() / 200)
                     if rng.random() < 0.25:
@@ -83,11 +83,11 @@ async def test_concurrent_writers_and_rollbacks_give_dense_seq(store: Store) -> 
 async def test_late_commit_gets_a_later_seq(store: Store) -> None:
     await sequence_all(store)
     async with store.transaction() as conn:
-        await append_event(conn, account_id=None, namespace="system", event="early", payload={})
+        await append_raw(conn, account_id=None, namespace="system", event="early", payload={})
     async with store.transaction() as slow:
-        await append_event(slow, account_id=None, namespace="system", event="slow", payload={})
+        await append_raw(slow, account_id=None, namespace="system", event="slow", payload={})
         async with store.transaction() as conn:
-            await append_event(conn, account_id=None, namespace="system", event="fast",
+            await append_raw(conn, account_id=None, namespace="system", event="fast",
                                payload={})
         await sequence_all(store)  # "slow" is not visible yet: it must not block or be skipped
     await sequence_all(store)
@@ -107,7 +107,7 @@ async def test_a_round_over_scattered_rows_numbers_them_in_id_order(store: Store
     await sequence_all(store)
     async with store.transaction() as conn:
         for n in range(3 * sequencer.RUNS_PER_STATEMENT * 2):
-            await append_event(conn, account_id=None, namespace="system", event=f"s{n}",
+            await append_raw(conn, account_id=None, namespace="system", event=f"s{n}",
                                payload={})  # fmt: skip
     async with store.transaction() as conn:
         await conn.execute(delete(outbox).where(outbox.c.seq.is_(None), outbox.c.event.in_(
@@ -124,7 +124,7 @@ async def test_a_round_over_scattered_rows_numbers_them_in_id_order(store: Store
 
 
 def own_rows(*names: str) -> list[dict[str, object]]:
-    return [event_row(account_id=None, namespace="system", event=n, payload={"n": n})
+    return [raw_event(account_id=None, namespace="system", event=n, payload={"n": n})
             for n in names]  # fmt: skip
 
 
@@ -136,7 +136,7 @@ async def test_a_round_inserts_its_own_rows_numbered_after_the_committed_ones(
     await sequence_all(store)
     async with store.transaction() as conn:
         for name in ("c1", "c2"):
-            await append_event(conn, account_id=None, namespace="system", event=name, payload={})
+            await append_raw(conn, account_id=None, namespace="system", event=name, payload={})
     async with store.transaction() as conn:
         before = (await conn.execute(select(func.max(outbox.c.seq)))).scalar() or 0
         numbered = await sequencer.assign(conn, utcnow(), own=own_rows("o1", "o2", "o3"))
@@ -177,7 +177,7 @@ async def test_own_rows_wait_behind_a_backlog_that_fills_the_round(store: Store)
     await sequence_all(store)
     async with store.transaction() as conn:
         for n in range(3):
-            await append_event(conn, account_id=None, namespace="system", event=f"b{n}",
+            await append_raw(conn, account_id=None, namespace="system", event=f"b{n}",
                                payload={})  # fmt: skip
     async with store.transaction() as conn:
         numbered = await sequencer.assign(conn, utcnow(), batch=2, own=own_rows("late"))

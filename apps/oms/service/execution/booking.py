@@ -12,12 +12,20 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from decimal import Decimal
-from typing import Any, Unpack
+from typing import Unpack
 
 from apps.oms.domain.book import Fill
 from apps.oms.domain.booking import BookedOrder, Booking
 from apps.oms.domain.booking import book_order as decide
 from apps.oms.domain.enums import OrderStatus, PositionState, Side
+from apps.oms.domain.events import (
+    ALERTS,
+    ORDER_OVERFILLED,
+    POSITION_CLOSED,
+    POSITION_OPENED,
+    POSITION_UPDATED,
+    PositionOverfill,
+)
 from apps.oms.domain.fills import Alert
 from apps.oms.domain.positions import Position
 from apps.oms.ports import Structure
@@ -109,16 +117,15 @@ def hold(rec: Recorder, booking: Booking) -> None:
     for position in result.positions:
         emit_position(rec, position, opened=position.position_id in opened)
     for alert in result.alerts:
-        rec.hold_event(alert.code, _alert_view(rec, alert), namespace="risk")
+        rec.hold_event(ALERTS[alert.code], _alert_view(rec, alert))
     if booking.overfilled:
-        rec.hold_event("order_overfilled", {"order_id": booking.order_id,
-                                            "qty": str(booking.qty)}, namespace="risk")  # fmt: skip
+        rec.hold_event(ORDER_OVERFILLED, {"order_id": booking.order_id, "qty": str(booking.qty)})
 
 
-def _alert_view(rec: Recorder, alert: Alert) -> Callable[[], dict[str, Any]]:
+def _alert_view(rec: Recorder, alert: Alert) -> Callable[[], PositionOverfill]:
     """An alert's payload, its positions named by their real ids."""
 
-    def render() -> dict[str, Any]:
+    def render() -> PositionOverfill:
         real = rec.rows.real_ids
         return {"message": alert.message(lambda pid: real.get(pid, pid)),
                 "position_id": real.get(alert.position_id, alert.position_id)}  # fmt: skip
@@ -130,9 +137,9 @@ def emit_position(rec: Recorder, position: Position, *, opened: bool = False) ->
     """`position_opened` / `_updated` / `_closed`, rendered from `position` (as written) with
     its real id when the step's writes are."""
     if opened:
-        event = "position_opened"
+        event = POSITION_OPENED
     elif position.state in (PositionState.CLOSED, PositionState.MERGED):
-        event = "position_closed"
+        event = POSITION_CLOSED
     else:
-        event = "position_updated"
+        event = POSITION_UPDATED
     rec.hold_event(event, lambda: rec.position_view(position), strategy_id=position.strategy_id)

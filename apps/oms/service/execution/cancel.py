@@ -14,6 +14,12 @@ from typing import Any
 
 from apps.oms.domain.enums import OrderStatus
 from apps.oms.domain.errors import DomainError
+from apps.oms.domain.events import (
+    ORDER_CHANGE_REPLACE_FAILED,
+    ORDER_CHANGED,
+    ORDERS_CANCELED_BATCH,
+    CancelItem,
+)
 from apps.oms.domain.orders import cancel_before_send, check_cancellable
 from apps.oms.exchange.ccxt_errors import errors as ccxt
 from apps.oms.ports import Structure
@@ -26,7 +32,7 @@ from apps.oms.store import order_records
 from apps.oms.store.order_rows import OrderChanges, OrderRow
 from apps.oms.store.queue import Claimed
 
-Item = dict[str, Any]
+Item = CancelItem
 
 
 def order_ids_of(payload: dict[str, Any]) -> list[int]:
@@ -75,12 +81,10 @@ async def _record_venue_state(rt: AccountRuntime, cmd: Claimed | None, row: Orde
         locked = await rec.rows.order_row(int(row["id"]))
         new = await adopt(rec, locked, final)
     ok = new["status"] in (OrderStatus.CANCELED, OrderStatus.EXPIRED)
-    return {
-        "order_id": row["id"],
-        "ok": ok,
-        "status": new["status"],
-        **({} if ok else {"code": "invalid_order_state"}),
-    }
+    item: Item = {"order_id": row["id"], "ok": ok, "status": new["status"]}
+    if not ok:
+        item["code"] = "invalid_order_state"
+    return item
 
 
 async def _cancel_unsent(rt: AccountRuntime, cmd: Claimed | None, row: OrderRow) -> Item:
@@ -100,7 +104,7 @@ async def finish_items(
     code = failed[0]["code"] if failed and len(failed) == len(items) else None
     async with rt.record(cmd) as rec:
         if batch_event:
-            rec.hold_event("orders_canceled_batch", {"command_id": cmd.command_id, "items": items})
+            rec.hold_event(ORDERS_CANCELED_BATCH, {"command_id": cmd.command_id, "items": items})
         await finish(
             rec,
             cmd,
@@ -167,7 +171,7 @@ async def execute_change(rt: AccountRuntime, cmd: Claimed, stop: asyncio.Event) 
         )
     except (TimeoutError, ccxt.BaseError) as exc:
         async with rt.record(cmd) as rec:
-            rec.hold_event("order_change_replace_failed", order_view(row))
+            rec.hold_event(ORDER_CHANGE_REPLACE_FAILED, order_view(row))
             await finish(rec, cmd, error_code="venue_rejected", error_message=str(exc))
         return
     await _record_change(rt, cmd, order_id, edited)
@@ -198,6 +202,6 @@ async def _record_change(
             values["price"] = Decimal(edited["price"])
         row = rec.rows.update_order(row, values)
         row = await adopt(rec, row, edited)
-        rec.hold_event("order_changed", lambda: rec.order_view(row),
+        rec.hold_event(ORDER_CHANGED, lambda: rec.order_view(row),
                        strategy_id=int(row["strategy_id"]))  # fmt: skip
         await finish(rec, cmd, order=row)

@@ -5,17 +5,26 @@ decided by the books core over locked positions and recorded in one fenced trans
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Awaitable, Callable
 from dataclasses import replace
 from decimal import Decimal
 from typing import Any
 
 from apps.oms.domain.closing import InternalResult, StopMode, close_by, merge_positions
 from apps.oms.domain.errors import DomainError, PositionNotFound
+from apps.oms.domain.events import (
+    CLOSE_BY_EXECUTED,
+    POSITION_CHANGED,
+    POSITIONS_MERGED,
+    CloseByExecuted,
+    PositionsMerged,
+    PositionView,
+)
 from apps.oms.domain.positions import Position
 from apps.oms.domain.targets import UNSET, change_targets
 from apps.oms.service.execution.booking import emit_position
 from apps.oms.service.execution.results import finish
-from apps.oms.service.execution.runtime import AccountRuntime, Recorder
+from apps.oms.service.execution.runtime import AccountRuntime, CommandResult, Recorder
 from apps.oms.service.risk_snapshot import reference_price
 from apps.oms.service.views import position_view
 from apps.oms.store import books, order_records
@@ -44,21 +53,21 @@ def _persist(rec: Recorder, result: InternalResult) -> None:
         emit_position(rec, position)
 
 
-async def _close_by(rec: Recorder, payload: dict[str, Any]) -> dict[str, Any]:
+async def _close_by(rec: Recorder, payload: dict[str, Any]) -> CloseByExecuted:
     a = await _position(rec, payload["position_id_a"])
     b = await _position(rec, payload["position_id_b"])
     result = close_by(a, b, rec.now, rec.rows, _dec(payload.get("qty")))
     _persist(rec, result)
-    body = {
+    body: CloseByExecuted = {
         "position_id_a": a.position_id,
         "position_id_b": b.position_id,
         "qty": str(result.deals[0].qty),
     }
-    rec.hold_event("close_by_executed", body, strategy_id=a.strategy_id)
+    rec.hold_event(CLOSE_BY_EXECUTED, body, strategy_id=a.strategy_id)
     return body
 
 
-async def _merge(rec: Recorder, payload: dict[str, Any]) -> dict[str, Any]:
+async def _merge(rec: Recorder, payload: dict[str, Any]) -> PositionsMerged:
     source = await _position(rec, payload["source_position_id"])
     target = await _position(rec, payload["target_position_id"])
     result = merge_positions(
@@ -72,12 +81,13 @@ async def _merge(rec: Recorder, payload: dict[str, Any]) -> dict[str, Any]:
     )
     _persist(rec, result)
     await order_records.move_open_orders(rec.conn, source.position_id, target.position_id, rec.now)
-    body = {"source_position_id": source.position_id, "target_position_id": target.position_id}
-    rec.hold_event("positions_merged", body, strategy_id=target.strategy_id)
+    body: PositionsMerged = {"source_position_id": source.position_id,
+                             "target_position_id": target.position_id}  # fmt: skip
+    rec.hold_event(POSITIONS_MERGED, body, strategy_id=target.strategy_id)
     return body
 
 
-async def _change(rec: Recorder, payload: dict[str, Any]) -> dict[str, Any]:
+async def _change(rec: Recorder, payload: dict[str, Any]) -> dict[str, PositionView]:
     position = await _position(rec, payload["position_id"])
     changed = change_targets(
         position,
@@ -90,11 +100,12 @@ async def _change(rec: Recorder, payload: dict[str, Any]) -> dict[str, Any]:
     await books.update_position(rec.conn, changed)
     row = await books.require_position_row(rec.conn, position.position_id)
     view = position_view(row)
-    rec.hold_event("position_changed", view, strategy_id=position.strategy_id)
+    rec.hold_event(POSITION_CHANGED, view, strategy_id=position.strategy_id)
     return {"position": view}
 
 
-HANDLERS = {"close_by": _close_by, "merge_positions": _merge, "position_change": _change}
+Handler = Callable[[Recorder, dict[str, Any]], Awaitable[CommandResult]]
+HANDLERS: dict[str, Handler] = {"close_by": _close_by, "merge_positions": _merge, "position_change": _change}
 
 
 async def execute_internal(rt: AccountRuntime, cmd: Claimed, stop: asyncio.Event) -> None:

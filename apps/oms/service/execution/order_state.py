@@ -8,6 +8,7 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import Unpack
 
+from apps.oms.domain import events
 from apps.oms.domain.booking import reserves_close as domain_reserves
 from apps.oms.domain.closing import release_close
 from apps.oms.domain.enums import OrderStatus, PositionMode, Side
@@ -18,12 +19,12 @@ from apps.oms.service.execution.runtime import Recorder
 from apps.oms.store.order_rows import OrderChanges, OrderRow
 
 STATUS_EVENTS = {
-    OrderStatus.SUBMITTED: "order_submitted",
-    OrderStatus.PARTIALLY_FILLED: "order_partially_filled",
-    OrderStatus.FILLED: "order_filled",
-    OrderStatus.CANCELED: "order_canceled",
-    OrderStatus.REJECTED: "order_rejected",
-    OrderStatus.EXPIRED: "order_expired",
+    OrderStatus.SUBMITTED: events.ORDER_SUBMITTED,
+    OrderStatus.PARTIALLY_FILLED: events.ORDER_PARTIALLY_FILLED,
+    OrderStatus.FILLED: events.ORDER_FILLED,
+    OrderStatus.CANCELED: events.ORDER_CANCELED,
+    OrderStatus.REJECTED: events.ORDER_REJECTED,
+    OrderStatus.EXPIRED: events.ORDER_EXPIRED,
 }
 
 
@@ -95,5 +96,6 @@ async def release_reservation(rec: Recorder, row: OrderRow) -> None:
         return
     rec.rows.wrote_position(released)
     rec.hold_event(
-        "position_updated", lambda: rec.position_view(released), strategy_id=released.strategy_id
+        events.POSITION_UPDATED, lambda: rec.position_view(released),
+        strategy_id=released.strategy_id,
     )

@@ -10,6 +10,7 @@ from typing import Any
 
 from apps.oms.domain.enums import PositionMode, Reason
 from apps.oms.domain.errors import DomainError
+from apps.oms.domain.events import REASSIGNED, PositionBrief, ReassignBefore, ReassignResult
 from apps.oms.domain.positions import Deal, Position
 from apps.oms.domain.reassign import (
     REASSIGN,
@@ -54,7 +55,7 @@ def _managed(
     return out
 
 
-async def apply(rec: Recorder, payload: dict[str, Any]) -> dict[str, Any]:
+async def apply(rec: Recorder, payload: dict[str, Any]) -> ReassignResult:
     rt = rec.rt
     aid = rt.account_id
     rows = await store.select_orders(rec.conn, list(payload["order_ids"]), account_ids=[aid],
@@ -87,7 +88,7 @@ async def apply(rec: Recorder, payload: dict[str, Any]) -> dict[str, Any]:
         await store.write_deal(rec.conn, deal)
     rebuilt = await _rebuild(rec, decided.affected, positions_before, target_strategy_id)
     await _write_orders(rec, rows, decided.deals, target_strategy_id)
-    before = {
+    before: ReassignBefore = {
         "orders": [{"order_id": i.order_id, "strategy_id": i.strategy_id,
                     "reason": i.reason} for i in infos],
         "positions": [_brief(p) for p in positions_before.values()],
@@ -104,13 +105,13 @@ async def apply(rec: Recorder, payload: dict[str, Any]) -> dict[str, Any]:
     )  # fmt: skip
     for position in rebuilt.values():
         emit_position(rec, position)
-    result = {
+    result: ReassignResult = {
         "orders_updated": len(rows), "deals_updated": len(decided.deals),
         "positions_rebuilt": len(rebuilt), "order_ids": [i.order_id for i in infos],
         "positions": [position_view({**position_values(p), "id": pid})
                       for pid, p in rebuilt.items()],
     }  # fmt: skip
-    rec.hold_event("reassigned", {"account_id": aid, **result, "before": before},
+    rec.hold_event(REASSIGNED, {"account_id": aid, **result, "before": before},
                    strategy_id=target_strategy_id or None)  # fmt: skip
     return result
 
@@ -158,7 +159,7 @@ async def _write_orders(
         await store.write_order(rec.conn, int(row["id"]), values)
 
 
-def _brief(p: Position) -> dict[str, Any]:
+def _brief(p: Position) -> PositionBrief:
     return {"position_id": p.position_id, "strategy_id": p.strategy_id, "symbol": p.symbol,
             "side": p.side.value, "qty": str(p.qty), "avg_price": str(p.avg_price),
             "realized_pnl": str(p.realized_pnl), "state": p.state.value}  # fmt: skip

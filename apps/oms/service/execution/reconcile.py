@@ -29,6 +29,13 @@ from typing import Any
 from apps.oms.clock import utcnow
 from apps.oms.domain import reconcile as core
 from apps.oms.domain.enums import OrderStatus, Reason
+from apps.oms.domain.events import (
+    ACCOUNT_OUT_OF_SYNC,
+    ORDER_ACCEPTED,
+    RECONCILIATION_TICK,
+    AccountOutOfSync,
+    ReconcileRunView,
+)
 from apps.oms.exchange.ccxt_errors import errors as ccxt
 from apps.oms.ports import MatchingVenuePort, Structure
 from apps.oms.service.execution.booking import book_report
@@ -84,7 +91,9 @@ async def execute_reconcile(rt: AccountRuntime, cmd: Claimed, stop: asyncio.Even
     log.debug("account %s reconciled: %s", rt.account_id, stats)
 
 
-async def run(rt: AccountRuntime, payload: dict[str, Any], cmd: Claimed | None) -> dict[str, Any]:
+async def run(
+    rt: AccountRuntime, payload: dict[str, Any], cmd: Claimed | None
+) -> ReconcileRunView:
     """One run; returns its statistics (also the command's result)."""
     scope = str(payload.get("scope") or "short")
     now_ms = int(utcnow().timestamp() * 1000)
@@ -287,7 +296,7 @@ async def decide_and_write(
     await check_positions(rec, fetched, stats, payload)
     await store.save_run(rec.conn, aid, stats.scope, cursor_ms=stats.cursor_ms, now=rec.now,
                          stats=stats.view())  # fmt: skip
-    rec.hold_event("reconciliation_tick", stats.view())
+    rec.hold_event(RECONCILIATION_TICK, stats.view())
 
 
 async def _booked_trade_ids(rec: Recorder, trade_ids: list[str]) -> frozenset[str]:
@@ -325,7 +334,7 @@ async def create_external(rec: Recorder, structure: Structure) -> int:
         "exchange_order_id": exchange_order_id, "created_at": rec.now,
     }])  # fmt: skip
     row = orders.inserted_row(order_id, values)
-    rec.hold_event("order_accepted", order_view(row), strategy_id=0)
+    rec.hold_event(ORDER_ACCEPTED, order_view(row), strategy_id=0)
     return order_id
 
 
@@ -365,10 +374,11 @@ async def check_positions(
         await store.set_sync_state(rec.conn, rt.account_id, out_of_sync=result.out_of_sync,
                                    blocks=blocks, now=rec.now)  # fmt: skip
     if result.out_of_sync or was:
-        rec.hold_event("account_out_of_sync", {
+        flagged: AccountOutOfSync = {
             "account_id": rt.account_id, "out_of_sync": result.out_of_sync,
             "blocks_new_positions": blocks, "mismatches": stats.mismatches,
-        })  # fmt: skip
+        }  # fmt: skip
+        rec.hold_event(ACCOUNT_OUT_OF_SYNC, flagged)
 
 
 def block_configured(config: dict[str, Any], payload: dict[str, Any]) -> bool:

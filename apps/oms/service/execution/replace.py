@@ -26,6 +26,15 @@ from typing import Any
 
 from apps.oms.clock import utcnow
 from apps.oms.domain.enums import OrderStatus
+from apps.oms.domain.events import (
+    ORDER_CHANGE_REPLACE_FAILED,
+    ORDER_CHANGE_REPLACE_PENDING,
+    ORDER_CHANGED,
+    ChangedOrderView,
+    Event,
+    OrderView,
+    VenueOrderRef,
+)
 from apps.oms.domain.orders import transition
 from apps.oms.exchange.ccxt_errors import errors as ccxt
 from apps.oms.ports import Structure, VenuePort
@@ -116,12 +125,12 @@ async def _begin(rt: AccountRuntime, cmd: Claimed, change: Change) -> Row | None
                 row["edit_replace_state"] == PENDING
             ):
                 row = rec.rows.update_order(row, _state(rec, FAILED))
-                await _emit(rec, "order_change_replace_failed", row, reason="order_closed")
+                await _emit(rec, ORDER_CHANGE_REPLACE_FAILED, row, reason="order_closed")
             await finish(rec, cmd, error_code=error or "order_not_found", error_message=error)
             return None
         if row["edit_replace_state"] != PENDING:
             row = rec.rows.update_order(row, _state(rec, PENDING))
-            await _emit(rec, "order_change_replace_pending", row)
+            await _emit(rec, ORDER_CHANGE_REPLACE_PENDING, row)
         return row
 
 
@@ -141,12 +150,22 @@ def _state(rec: Recorder, state: str) -> OrderChanges:
     return {"edit_replace_state": state, "edit_replace_at": rec.now}
 
 
-async def _emit(rec: Recorder, event: str, row: Row, **extra: Any) -> None:
+async def _emit(
+    rec: Recorder, event: Event[OrderView], row: Row, reason: str | None = None
+) -> None:
+    """The order with its venue orders (and a failure's `reason` as the order's)."""
     venue_orders = await order_records.venue_orders_of(rec.conn, int(row["id"]))
-    listed = [{"client_order_id": v["client_order_id"], "exchange_order_id": v["exchange_order_id"]}
-              for v in venue_orders]  # fmt: skip
-    rec.hold_event(event, lambda: {**rec.order_view(row), "venue_orders": listed, **extra},
-                   strategy_id=int(row["strategy_id"]))  # fmt: skip
+    listed: list[VenueOrderRef] = [
+        {"client_order_id": v["client_order_id"], "exchange_order_id": v["exchange_order_id"]}
+        for v in venue_orders]  # fmt: skip
+
+    def render() -> ChangedOrderView:
+        view: ChangedOrderView = {**rec.order_view(row), "venue_orders": listed}
+        if reason is not None:
+            view["reason"] = reason
+        return view
+
+    rec.hold_event(event, render, strategy_id=int(row["strategy_id"]))
 
 
 async def _cancel_confirmed(rt: AccountRuntime, row: Row) -> Structure | None:
@@ -212,7 +231,7 @@ async def _filled(
         status = transition(state.status, OrderStatus.FILLED, by_fill=True)
         row = await write_order(rec, row, replace(state, status=status))
     row = rec.rows.update_order(row, _state(rec, FAILED))
-    await _emit(rec, "order_change_replace_failed", row, reason="filled")
+    await _emit(rec, ORDER_CHANGE_REPLACE_FAILED, row, reason="filled")
     await finish(rec, cmd, order=row, result={"reason": "filled"},
                  error_code="invalid_order_state",
                  error_message="the order filled before it could be replaced")
@@ -284,7 +303,7 @@ async def _replaced(
             values["price"] = change.new_price
         row = rec.rows.update_order(row, values)
         row = await adopt(rec, row, {**placed, "clientOrderId": client_order_id})
-        await _emit(rec, "order_changed", row)
+        await _emit(rec, ORDER_CHANGED, row)
         await finish(rec, cmd, order=row)
 
 
@@ -302,6 +321,6 @@ async def _finish_failed(
             row = await write_order(rec, row, state, error_code=code,
                                     error_message=message[:2000])
         row = rec.rows.update_order(row, _state(rec, FAILED))
-        await _emit(rec, "order_change_replace_failed", row, reason=reason)
+        await _emit(rec, ORDER_CHANGE_REPLACE_FAILED, row, reason=reason)
         await finish(rec, cmd, order=row, result={"reason": reason},
                      error_code=code, error_message=message)

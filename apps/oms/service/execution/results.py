@@ -5,15 +5,15 @@ venue order structure onto an OMS order, and reject an order that never reached 
 from __future__ import annotations
 
 from dataclasses import replace
-from typing import Any
 
 from apps.oms import metrics
 from apps.oms.domain.enums import OrderStatus
+from apps.oms.domain.events import CommandView
 from apps.oms.domain.orders import transition
 from apps.oms.ports import Structure
 from apps.oms.service.execution.booking import book_report
 from apps.oms.service.execution.order_state import state_of, write_order
-from apps.oms.service.execution.runtime import HeldFinish, Recorder
+from apps.oms.service.execution.runtime import CommandResult, HeldFinish, Recorder
 from apps.oms.service.views import command_view
 from apps.oms.store import order_records
 from apps.oms.store.order_rows import OrderChanges, OrderRow, changed
@@ -34,7 +34,7 @@ async def finish(
     cmd: Claimed,
     *,
     order: OrderRow | None = None,
-    result: dict[str, Any] | None = None,
+    result: CommandResult | None = None,
     error_code: str | None = None,
     error_message: str | None = None,
 ) -> None:
@@ -49,15 +49,15 @@ async def finish(
     extra = dict(result) if result is not None else None
     order = order.copy() if order is not None else None  # as it is now
 
-    done: list[dict[str, Any] | None] = []  # rendered once, for the row and for the event
+    done: list[CommandResult | None] = []  # rendered once, for the row and for the event
 
-    def rendered() -> dict[str, Any] | None:
+    def rendered() -> CommandResult | None:
         if not done:
             done.append(extra if order is None else {"order": rec.order_view(order),
                                                       **(extra or {})})  # fmt: skip
         return done[0]
 
-    def view() -> dict[str, Any]:
+    def view() -> CommandView:
         return command_view({
             "id": cmd.command_id, "account_id": cmd.account_id,
             "command_type": cmd.command_type, "request_id": cmd.request_id,

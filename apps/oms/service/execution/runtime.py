@@ -11,8 +11,9 @@ numbers itself: `number_events`).
 
 from __future__ import annotations
 
+import copy
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -23,6 +24,16 @@ from apps.oms.clock import utcnow
 from apps.oms.config import WorkerSettings
 from apps.oms.domain.book import Instrument
 from apps.oms.domain.enums import PositionMode
+from apps.oms.domain.events import (
+    COMMAND_COMPLETED,
+    COMMAND_FAILED,
+    DEAL_CREATED,
+    CommandView,
+    Event,
+    OrderView,
+    P,
+    PositionView,
+)
 from apps.oms.domain.positions import Deal, Position
 from apps.oms.ports import VenuePort
 from apps.oms.service.views import deal_view, order_view, position_record_view
@@ -99,7 +110,9 @@ class AccountRuntime:
         )
 
 
-Render = Callable[[], dict[str, Any]]
+#: the result of a finished command: free-form per command kind
+CommandResult = Mapping[str, object]
+COMMAND_EVENTS = {"completed": COMMAND_COMPLETED, "failed": COMMAND_FAILED}
 
 
 @dataclass(frozen=True, slots=True)
@@ -107,9 +120,8 @@ class _Event:
     """An event of the step: its payload (`render`) is built when the held writes are written,
     from the final records (real ids), in its place among the others."""
 
-    namespace: str
-    event: str
-    render: Render
+    event: Event[Mapping[str, object]]
+    render: Callable[[], Mapping[str, object]]
     strategy_id: int | None
 
 
@@ -120,7 +132,7 @@ class HeldFinish:
     command_id: int
     epoch: int
     status: str
-    result: Callable[[], dict[str, Any] | None]
+    result: Callable[[], CommandResult | None]
     error_code: str | None
     error_message: str | None
 
@@ -161,42 +173,40 @@ class Recorder:
         as written: `HeldRows.deal_rows`)."""
         self.rows.wrote_deal(deal)
         written = self.rows.deal_rows
-        self.hold_event("deal_created", lambda: deal_view(written[deal.deal_id]),
+        self.hold_event(DEAL_CREATED, lambda: deal_view(written[deal.deal_id]),
                         strategy_id=deal.strategy_id)  # fmt: skip
 
-    def finish(self, finish: HeldFinish, view: Render) -> None:
+    def finish(self, finish: HeldFinish, view: Callable[[], CommandView]) -> None:
         """A command's finish (conditional on its epoch) and its event (`view`), both rendered
         at the end (their result names the final order row)."""
         self.finishes.append(finish)
-        self.hold_event(f"command_{finish.status}", view)
+        self.hold_event(COMMAND_EVENTS[finish.status], view)
 
     def hold_event(
-        self,
-        event: str,
-        payload: dict[str, Any] | Render,
-        *,
-        namespace: str = "position",
-        strategy_id: int | None = None,
+        self, event: Event[P], payload: P | Callable[[], P], *, strategy_id: int | None = None
     ) -> None:
         """An outbox event: a payload as it is now (copied), or a view rendered when the held
         writes are written (`payload` callable: it may name stand-in ids through `real`)."""
         if callable(payload):
-            render = payload
+            render: Callable[[], P] = payload
         else:
-            frozen = dict(payload)
-            render = frozen.copy
-        self.pending.append(_Event(namespace, event, render, strategy_id))
+            frozen = copy.copy(payload)
+
+            def render() -> P:
+                return copy.copy(frozen)
+
+        self.pending.append(_Event(event, render, strategy_id))
 
     # --- views of held records (called at render time) -------------------------------------
     # rendered from what the write handed back (`HeldRows.real_ids`: the real id of each
     # position inserted), not by asking the store again for every view
 
-    def order_view(self, row: OrderRow) -> dict[str, Any]:
+    def order_view(self, row: OrderRow) -> OrderView:
         """`order_view` of an order row, its position named by its real id."""
         position_id = row["position_id"]
         return order_view({**row, "position_id": self.rows.real_ids.get(position_id, position_id)})
 
-    def position_view(self, position: Position) -> dict[str, Any]:
+    def position_view(self, position: Position) -> PositionView:
         pid = position.position_id
         return position_record_view(position, self.rows.real_ids.get(pid, pid))
 
@@ -252,8 +262,8 @@ async def flush_all(recorders: list[Recorder]) -> list[NewEvent]:
         for rec, f, result in finished])  # fmt: skip
     await write_rest(conn, [rec.rows for rec in recorders])
     events = [
-        event_row(account_id=rec.rt.account_id, namespace=e.namespace, event=e.event,
-                  payload=payload, strategy_id=e.strategy_id, created_at=rec.now)
+        event_row(e.event, payload, account_id=rec.rt.account_id, strategy_id=e.strategy_id,
+                  created_at=rec.now)
         for rec, e, payload in rendered
     ]  # fmt: skip
     for rec in recorders:

@@ -14,6 +14,7 @@ from typing import Any
 from apps.oms.clock import utcnow
 from apps.oms.domain.enums import OrderStatus, Reason
 from apps.oms.domain.errors import DomainError
+from apps.oms.domain.events import RISK_REJECTED, RiskRejected
 from apps.oms.domain.orders import mark_outcome_unknown, resolve_not_found
 from apps.oms.exchange.ccxt_errors import errors as ccxt
 from apps.oms.ports import Structure
@@ -71,11 +72,8 @@ async def risk_reject(
 ) -> OrderRow:
     """The re-check refused the order: REJECTED, `risk_rejected` event, command failed."""
     row = await reject(rec, row, exc.code, exc.message)
-    rec.hold_event(
-        "risk_rejected",
-        {**order_view(row), "code": exc.code, "details": exc.details},
-        namespace="risk",
-    )
+    rejected: RiskRejected = {**order_view(row), "code": exc.code, "details": exc.details}
+    rec.hold_event(RISK_REJECTED, rejected)
     await finish(rec, cmd, order=row, error_code=exc.code, error_message=exc.message)
     return row
 

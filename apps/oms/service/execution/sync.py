@@ -22,6 +22,7 @@ from datetime import datetime, timedelta
 from typing import Any
 from weakref import WeakKeyDictionary
 
+from apps.oms.domain.events import ORDER_CHANGE_REPLACE_FAILED
 from apps.oms.exchange.ccxt_errors import errors as ccxt
 from apps.oms.ports import MatchingVenuePort, Structure, implements
 from apps.oms.service.execution.booking import book_report
@@ -147,7 +148,7 @@ async def _refresh(rt: AccountRuntime, row: OrderRow) -> int:
             values: OrderChanges = {"edit_replace_state": "replace_failed",
                                     "edit_replace_at": rec.now}  # fmt: skip
             new = rec.rows.update_order(new, values)
-            rec.hold_event("order_change_replace_failed",
+            rec.hold_event(ORDER_CHANGE_REPLACE_FAILED,
                            lambda: {**rec.order_view(new), "reason": "abandoned"},
                            strategy_id=int(new["strategy_id"]))  # fmt: skip
     return 1

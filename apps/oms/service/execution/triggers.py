@@ -12,6 +12,12 @@ import secrets
 
 from apps.oms.domain.closing import reserve_close
 from apps.oms.domain.enums import TriggerKind
+from apps.oms.domain.events import (
+    ORDER_ACCEPTED,
+    POSITION_CLOSE_REQUESTED,
+    STOP_TRIGGERED,
+    StopTriggered,
+)
 from apps.oms.domain.positions import Position
 from apps.oms.domain.targets import trigger, trigger_request_id
 from apps.oms.exchange.ccxt_errors import errors as ccxt
@@ -84,10 +90,11 @@ async def _enqueue_close(rec: Recorder, position: Position, kind: TriggerKind) -
         position_id=pid, reason=kind.value, now=rec.now)  # fmt: skip
     await books.update_position(rec.conn, reserve_close(position, qty))
     order = order_view(await order_records.require_order(rec.conn, order_id))
-    body = {"kind": kind.value, "position_id": pid, "request_id": request_id, "order": order}
+    body: StopTriggered = {"kind": kind.value, "position_id": pid, "request_id": request_id,
+                           "order": order}  # fmt: skip
     strategy = position.strategy_id
-    rec.hold_event("stop_triggered", body, namespace="risk", strategy_id=strategy)
-    rec.hold_event("order_accepted", order, strategy_id=strategy)
+    rec.hold_event(STOP_TRIGGERED, body, strategy_id=strategy)
+    rec.hold_event(ORDER_ACCEPTED, order, strategy_id=strategy)
     changed = await books.require_position_row(rec.conn, pid)
-    rec.hold_event("position_close_requested", position_view(changed), strategy_id=strategy)
+    rec.hold_event(POSITION_CLOSE_REQUESTED, position_view(changed), strategy_id=strategy)
     return True
