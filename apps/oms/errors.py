@@ -16,7 +16,16 @@ Leaf codes follow `api.md` and CCXT error names where one exists so the driver c
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Mapping
+from typing import Any, NotRequired, TypedDict
+
+
+class ErrorBody(TypedDict):
+    """An error as the wire shows it (a command item's `error`, the error body)."""
+
+    code: str
+    message: str
+    details: NotRequired[Mapping[str, object]]  # per error code
 
 
 class OmsError(Exception):

@@ -163,7 +163,7 @@ async def do_command(conn: Connection, settings: Settings, req: Request) -> None
     body = req.get("payload")
     try:
         _status, content = await submit(conn.hub.store, settings, principal, body, wait=False)
-        results = content["results"]
+        results: Any = content["results"]
     except OmsError as exc:
         results = exc.details.get("results")
         if results is None:

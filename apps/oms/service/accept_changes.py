@@ -9,15 +9,15 @@ which re-checks under the account lease.
 from __future__ import annotations
 
 from dataclasses import replace
-from typing import Any, cast
+from typing import cast
 
 from apps.oms.domain.closing import release_close
 from apps.oms.domain.enums import OrderStatus
 from apps.oms.domain.errors import InvalidOrderState, InvalidPositionId, InvalidQty
-from apps.oms.domain.events import ORDER_CANCELED, POSITION_UPDATED
+from apps.oms.domain.events import ORDER_CANCELED, POSITION_UPDATED, CancelItem
 from apps.oms.domain.money import to_plain
 from apps.oms.domain.targets import UNSET, change_targets
-from apps.oms.errors import NotFound, ValidationFailed
+from apps.oms.errors import ErrorBody, NotFound, ValidationFailed
 from apps.oms.service.accept_orders import open_position
 from apps.oms.service.acceptance import Accepted, Ctx
 from apps.oms.service.command_models import (
@@ -34,6 +34,7 @@ from apps.oms.service.views import order_view, position_view
 from apps.oms.store import commands as command_store
 from apps.oms.store import orders as order_store
 from apps.oms.store import positions as position_store
+from apps.oms.store.records import ColumnValues
 
 
 def _csv_ids(text: str | None, name: str) -> list[int]:
@@ -48,7 +49,7 @@ def _csv_ids(text: str | None, name: str) -> list[int]:
     return ids
 
 
-async def visible_order(ctx: Ctx, order_id: int, *, lock: bool = False) -> dict[str, Any]:
+async def visible_order(ctx: Ctx, order_id: int, *, lock: bool = False) -> ColumnValues:
     row = await order_store.get_order(ctx.conn, order_id, for_update=lock)
     flags = ctx.principal.flags_for(ctx.account_id)
     if (
@@ -60,7 +61,7 @@ async def visible_order(ctx: Ctx, order_id: int, *, lock: bool = False) -> dict[
     return row
 
 
-async def _cancel_queued_send(ctx: Ctx, order: dict[str, Any]) -> bool:
+async def _cancel_queued_send(ctx: Ctx, order: ColumnValues) -> bool:
     """Cancel an order whose send command has not been claimed yet; False if it already runs."""
     if order["status"] != OrderStatus.PENDING_SUBMIT or order["command_id"] is None:
         return False
@@ -96,7 +97,7 @@ async def accept_cancel_order(ctx: Ctx) -> Accepted:
     )
     if not ids:
         raise ValidationFailed("give order_id, order_ids or order_ids_csv")
-    decided: list[dict[str, Any]] = []
+    decided: list[CancelItem] = []
     pending = False
     for order_id in ids:
         order = await visible_order(ctx, order_id, lock=True)
@@ -120,7 +121,7 @@ async def accept_cancel_order(ctx: Ctx) -> Accepted:
         return Accepted(command_id, single, "queued")
     failed = [item for item in decided if not item["ok"]]
     status = "failed" if len(failed) == len(decided) else "completed"
-    error = None
+    error: ErrorBody | None = None
     if status == "failed":
         error = {"code": "invalid_order_state", "message": f"order is {failed[0]['status']}"}
     command_id = await ctx.insert_command(status=status, result={"items": decided}, error=error)

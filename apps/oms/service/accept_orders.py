@@ -48,6 +48,7 @@ from apps.oms.service.strategy_funds import check_allocation
 from apps.oms.service.views import order_view, position_view
 from apps.oms.store import positions as position_store
 from apps.oms.store import strategies as strategy_store
+from apps.oms.store.records import ColumnValues
 
 
 def instrument_for(
@@ -143,7 +144,7 @@ async def load_book(ctx: Ctx, symbol: str, position_id: int, *, all_open: bool =
     return AccountBook(ctx.account_id, mode, book)
 
 
-def order_values(ctx: Ctx, **fields: Any) -> dict[str, Any]:
+def order_values(ctx: Ctx, **fields: Any) -> ColumnValues:
     """A new order's row but for the ids it gets from its command (`Ctx.hold`)."""
     return {
         "account_id": ctx.account_id, "status": "PENDING_SUBMIT", "is_open": True,
@@ -154,7 +155,7 @@ def order_values(ctx: Ctx, **fields: Any) -> dict[str, Any]:
 async def _record_order(
     ctx: Ctx,
     client_order_id: str | None,
-    fields: dict[str, Any],
+    fields: ColumnValues,
     reserve: Position | None,
     qty: Decimal,
 ) -> Accepted:
@@ -169,7 +170,7 @@ async def _record_order(
     await ctx.event(ORDER_ACCEPTED, cast(OrderView, {}), strategy_id)
     accepted_event = ctx.events[-1]
 
-    def complete(_command_id: int, row: dict[str, Any] | None) -> None:
+    def complete(_command_id: int, row: ColumnValues | None) -> None:
         assert row is not None  # noqa: S101 - held with its order
         accepted_event["payload"] = order_view(row)
 

@@ -19,7 +19,14 @@ from apps.oms.domain.endpoint_rules import COMMANDS, action_for
 from apps.oms.domain.errors import DomainError
 from apps.oms.domain.events import Event, P
 from apps.oms.domain.risk import RiskLimits
-from apps.oms.errors import Conflict, NotFound, OmsError, PermissionDenied, ValidationFailed
+from apps.oms.errors import (
+    Conflict,
+    ErrorBody,
+    NotFound,
+    OmsError,
+    PermissionDenied,
+    ValidationFailed,
+)
 from apps.oms.security.principal import Principal
 from apps.oms.service.command_models import CommandEnvelope, Payload, content_hash, normalized
 from apps.oms.store import commands as command_store
@@ -28,7 +35,7 @@ from apps.oms.store import outbox
 from apps.oms.store import risk as risk_store
 from apps.oms.store.boundary import Connection, IntegrityError
 from apps.oms.store.outbox import NewEvent
-from apps.oms.store.records import AccountState, NewCommand
+from apps.oms.store.records import AccountState, ColumnValues, CommandResult, NewCommand
 from apps.oms.store.store import Store
 
 DOMAIN_STATUS = {
@@ -47,6 +54,8 @@ DOMAIN_STATUS = {
 }
 _B36 = string.digits + string.ascii_lowercase
 
+#: completes a held command once written: (command id, its order's row as stored)
+Complete = Callable[[int, ColumnValues | None], None]
 
 @dataclass
 class Accepted:
@@ -55,7 +64,7 @@ class Accepted:
     command_id: int
     order_id: int | None
     status: str
-    error: dict[str, Any] | None = None
+    error: ErrorBody | None = None
     shadow: bool = False  # recorded in shadow mode: nothing was sent (service/shadow.py)
 
 
@@ -65,10 +74,10 @@ class Held:
     the ids it gets from the command), and what to complete once both have ids."""
 
     command: NewCommand
-    order: dict[str, Any] | None
+    order: ColumnValues | None
     client_order_id: str | None  # the caller's; else one is generated from the command id
     accepted: Accepted  # its ids are set by `write_held`
-    complete: Callable[[int, dict[str, Any] | None], None]  # (command id, order row as stored)
+    complete: Complete
 
 
 @dataclass
@@ -81,7 +90,7 @@ class BatchShare:
     accounts: dict[int, AccountState | None] = field(default_factory=dict)
     limits: dict[int, dict[int, RiskLimits]] = field(default_factory=dict)
     # strategy allocations by account, then strategy (`service/strategy_funds.py`)
-    allocations: dict[int, dict[int, dict[str, Any]]] = field(default_factory=dict)
+    allocations: dict[int, dict[int, ColumnValues]] = field(default_factory=dict)
     events: list[NewEvent] = field(default_factory=list)
     held: list[Held] = field(default_factory=list)
     held_keys: set[tuple[Any, ...]] = field(default_factory=set)
@@ -139,7 +148,7 @@ async def write_held(conn: Connection, share: BatchShare) -> None:
 
 async def _insert_held(conn: Connection, held: list[Held]) -> None:
     command_ids = await command_store.insert_commands(conn, [h.command for h in held])
-    orders: list[tuple[int, dict[str, Any]]] = []  # (command id, order row)
+    orders: list[tuple[int, ColumnValues]] = []  # (command id, order row)
     for h, cid in zip(held, command_ids, strict=True):
         if h.order is not None:
             coid = h.client_order_id or generate_client_order_id(cid)
@@ -166,7 +175,8 @@ class Ctx:
     payload: Payload
     content_hash: str
     now: datetime
-    extra: dict[str, Any] = field(default_factory=dict)
+    # strategies' shadow flags read so far (`shadow.note_strategy_link`)
+    strategy_shadow: dict[int, bool] = field(default_factory=dict)
     share: BatchShare = field(default_factory=BatchShare)
     events: list[NewEvent] = field(default_factory=list)  # written once it is accepted
 
@@ -185,8 +195,8 @@ class Ctx:
         *,
         client_order_id: str | None = None,
         status: str = "queued",
-        result: dict[str, Any] | None = None,
-        error: dict[str, Any] | None = None,
+        result: CommandResult | None = None,
+        error: ErrorBody | None = None,
     ) -> NewCommand:
         """This command, to be written."""
         return NewCommand(
@@ -213,8 +223,8 @@ class Ctx:
         *,
         client_order_id: str | None = None,
         status: str = "queued",
-        result: dict[str, Any] | None = None,
-        error: dict[str, Any] | None = None,
+        result: CommandResult | None = None,
+        error: ErrorBody | None = None,
     ) -> int:
         """Write this command now (commands that read or write other rows as they accept)."""
         row = self.command_row(
@@ -225,12 +235,12 @@ class Ctx:
     def hold(
         self,
         accepted: Accepted,
-        complete: Callable[[int, dict[str, Any] | None], None],
+        complete: Complete,
         *,
-        order: dict[str, Any] | None = None,
+        order: ColumnValues | None = None,
         client_order_id: str | None = None,
         status: str = "queued",
-        result: dict[str, Any] | None = None,
+        result: CommandResult | None = None,
     ) -> None:
         """Accept the command and, if given, its order (`order`: the row without `command_id`
         and `client_order_id`) without writing them yet: `write_held` writes every held command
@@ -279,7 +289,7 @@ def generate_client_order_id(command_id: int) -> str:
 
 
 def domain_to_oms(exc: DomainError) -> OmsError:
-    details: dict[str, Any] = dict(exc.details)
+    details = dict(exc.details)
     status = DOMAIN_STATUS.get(exc.code, 422)
     return OmsError(str(exc), code=exc.code, status=status, details=details)
 
@@ -334,7 +344,7 @@ async def existing_result(
             "idempotency key reused with different content",
             details={"command_id": first.command_id},
         )
-    error = None
+    error: ErrorBody | None = None
     if first.error_code:
         error = {"code": first.error_code, "message": first.error_message or ""}
     shadow = first.result is not None and first.result.get("shadow") is True

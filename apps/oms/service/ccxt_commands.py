@@ -8,7 +8,7 @@ import asyncio
 import hashlib
 import json
 import time
-from typing import Any
+from typing import Any, cast
 
 from apps.oms.clock import utcnow
 from apps.oms.config import Settings
@@ -58,10 +58,10 @@ async def place_order(
                                                              if k != "error"}}
         raise
     item = content["results"][0]
-    if item["status"] != "completed":
-        raise _still_running(item["command_id"], item["order_id"])
+    if item["status"] != "completed":  # an accepted command has its id
+        raise _still_running(cast(int, item["command_id"]), item["order_id"])
     async with store.read() as conn:
-        structure = await order_payload(conn, int(item["order_id"]))
+        structure = await order_payload(conn, int(cast(int, item["order_id"])))
     return structure if structure is not None else {"order_id": item["order_id"]}
 
 

@@ -8,20 +8,20 @@ Decided in `accept_orders._record_order`, the one place where orders are written
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Literal
 
 from apps.oms.domain.events import COMMAND_SHADOWED, CommandShadowed
 from apps.oms.service.acceptance import Accepted, Ctx
 from apps.oms.service.command_models import plain_json
 from apps.oms.store import strategies as strategy_store
-from apps.oms.store.records import StrategyLink
+from apps.oms.store.records import ColumnValues, StrategyLink
 
 Scope = Literal["account", "strategy"]
 
 
 def note_strategy_link(ctx: Ctx, strategy_id: int, link: StrategyLink | None) -> None:
     """Remember a strategy's shadow flag already read during acceptance (saves a query)."""
-    ctx.extra.setdefault("strategy_shadow", {})[strategy_id] = link is not None and link.shadow
+    ctx.strategy_shadow[strategy_id] = link is not None and link.shadow
 
 
 async def shadow_scope(ctx: Ctx, strategy_id: int) -> Scope | None:
@@ -31,17 +31,16 @@ async def shadow_scope(ctx: Ctx, strategy_id: int) -> Scope | None:
         return "account"
     if strategy_id <= 0:
         return None
-    known: dict[int, bool] = ctx.extra.get("strategy_shadow", {})
+    known = ctx.strategy_shadow
     if strategy_id not in known:
         note_strategy_link(
             ctx, strategy_id, await strategy_store.get_link(ctx.conn, strategy_id, ctx.account_id)
         )
-        known = ctx.extra["strategy_shadow"]
     return "strategy" if known[strategy_id] else None
 
 
 async def record_shadow(
-    ctx: Ctx, client_order_id: str | None, fields: dict[str, Any], scope: Scope
+    ctx: Ctx, client_order_id: str | None, fields: ColumnValues, scope: Scope
 ) -> Accepted:
     """The command, finished (`completed`), with `result = {shadow, scope, would_send}` and a
     `command_shadowed` event in the same transaction (held like any accepted send: `Ctx.hold`)."""
@@ -55,7 +54,7 @@ async def record_shadow(
                                 "would_send": would}  # fmt: skip
     accepted = Accepted(0, None, "completed", shadow=True)
 
-    def complete(command_id: int, _order: dict[str, Any] | None) -> None:
+    def complete(command_id: int, _order: ColumnValues | None) -> None:
         payload["command_id"] = command_id
 
     ctx.hold(accepted, complete, client_order_id=client_order_id, status="completed", result=result)

@@ -6,12 +6,12 @@ from __future__ import annotations
 import asyncio
 import time
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NotRequired, TypedDict
 
 from pydantic import ValidationError
 
 from apps.oms.config import Settings
-from apps.oms.errors import OmsError, ValidationFailed
+from apps.oms.errors import ErrorBody, OmsError, ValidationFailed
 from apps.oms.security.principal import Principal
 from apps.oms.service import accept_changes, accept_orders
 from apps.oms.service.acceptance import (
@@ -57,6 +57,22 @@ EXECUTION_STATUS = {
 }
 
 
+
+class CommandItem(TypedDict):
+    """One command's outcome, as `POST /oms/commands` answers it (`results` items)."""
+
+    index: int
+    ok: bool
+    command_id: int | None
+    order_id: int | None
+    status: str | None
+    error: ErrorBody | None
+    shadow: NotRequired[bool]  # shadow mode: recorded, nothing sent (docs/signals.md)
+
+
+class Results(TypedDict):
+    results: list[CommandItem]
+
 @dataclass
 class Item:
     index: int
@@ -64,13 +80,13 @@ class Item:
     command_id: int | None
     order_id: int | None
     status: str | None
-    error: dict[str, Any] | None
+    error: ErrorBody | None
     http_status: int = 200
     account_id: int | None = None  # set when a command was stored
     shadow: bool = False
 
-    def wire(self) -> dict[str, Any]:
-        body = {
+    def wire(self) -> CommandItem:
+        body: CommandItem = {
             "index": self.index,
             "ok": self.ok,
             "command_id": self.command_id,
@@ -93,7 +109,7 @@ def _validation_item(
     ]
     parts = ([at] if at else []) + ([str(p) for p in errors[0]["loc"]] if errors else [])
     where = ".".join(parts) or "body"
-    error = {
+    error: ErrorBody = {
         "code": "validation_error",
         "message": f"{where}: {errors[0]['msg']}" if errors else "invalid",
         "details": {"errors": errors},
@@ -115,13 +131,14 @@ def _parse(index: int, raw: Any, at: str = "") -> tuple[CommandEnvelope, Payload
 
 
 def _refused(index: int, exc: OmsError) -> Item:
-    error = {"code": exc.code, "message": exc.message, "details": exc.details}
+    error: ErrorBody = {"code": exc.code, "message": exc.message, "details": exc.details}
     return Item(index, False, None, None, None, error, exc.status)
 
 
 def _accepted(index: int, envelope: CommandEnvelope, accepted: Accepted) -> Item:
     ok = accepted.status != "failed"
-    status = 200 if ok else EXECUTION_STATUS.get((accepted.error or {}).get("code", ""), 409)
+    code = "" if accepted.error is None else accepted.error["code"]
+    status = 200 if ok else EXECUTION_STATUS.get(code, 409)
     return Item(
         index,
         ok,
@@ -263,7 +280,7 @@ async def _wait(store: Store, items: list[Item], seconds: float) -> None:
 
 async def submit(
     store: Store, settings: Settings, principal: Principal, body: Any, *, wait: bool
-) -> tuple[int, dict[str, Any]]:
+) -> tuple[int, Results]:
     """Accept one command or a batch; returns (HTTP status, body)."""
     raw_items = body if isinstance(body, list) else [body]
     if not raw_items or len(raw_items) > MAX_BATCH:

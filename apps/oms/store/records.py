@@ -15,6 +15,11 @@ from typing import Any
 
 # a row as SQLAlchemy's mappings or `direct.fetch` give it (keys: column labels)
 Row = Mapping[Any, Any]
+#: a row's column values as a store function reads or writes them (column name → value; the
+#: table in `tables.py` is its schema), for the tables without a record of their own
+ColumnValues = dict[str, Any]
+#: a command's `result`: JSON, free-form per command kind
+CommandResult = Mapping[str, object]
 
 
 @dataclass(frozen=True, slots=True)
@@ -115,7 +120,7 @@ class NewCommand:
     user_id: int | None
     created_at: datetime
     status: str = "queued"
-    result: dict[str, Any] | None = None
+    result: CommandResult | None = None
     error_code: str | None = None
     error_message: str | None = None
 
