@@ -28,6 +28,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from apps.oms.store import direct
 from apps.oms.store.many import update_by_id_later
+from apps.oms.store.records import CommandPayload
 from apps.oms.store.tables import accounts, commands
 
 C = commands.c
@@ -41,7 +42,7 @@ class Claimed:
     command_id: int
     account_id: int
     command_type: str
-    payload: dict[str, Any]
+    payload: CommandPayload
     order_id: int | None
     request_id: str | None
     epoch: int

@@ -20,6 +20,11 @@ Row = Mapping[Any, Any]
 ColumnValues = dict[str, Any]
 #: a command's `result`: JSON, free-form per command kind
 CommandResult = Mapping[str, object]
+#: a command's `payload` as stored: the JSON its model (`service/command_models.py`) accepted,
+#: read by the worker as JSON (free-form to the store)
+CommandPayload = dict[str, Any]
+#: an account's `config`: the venue's free-form options (JSON)
+VenueConfig = dict[str, Any]
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,7 +69,7 @@ class AccountConfig:
     status: str
     is_testnet: bool
     is_live: bool
-    config: dict[str, Any]
+    config: VenueConfig
 
 
 @dataclass(frozen=True, slots=True)

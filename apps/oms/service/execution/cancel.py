@@ -31,11 +31,12 @@ from apps.oms.service.views import order_view
 from apps.oms.store import order_records
 from apps.oms.store.order_rows import OrderChanges, OrderRow
 from apps.oms.store.queue import Claimed
+from apps.oms.store.records import CommandPayload
 
 Item = CancelItem
 
 
-def order_ids_of(payload: dict[str, Any]) -> list[int]:
+def order_ids_of(payload: CommandPayload) -> list[int]:
     ids: list[int] = []
     if payload.get("order_id") is not None:
         ids.append(int(payload["order_id"]))
@@ -177,7 +178,7 @@ async def execute_change(rt: AccountRuntime, cmd: Claimed, stop: asyncio.Event) 
     await _record_change(rt, cmd, order_id, edited)
 
 
-def _change_error(rt: AccountRuntime, row: OrderRow | None, payload: dict[str, Any]) -> str | None:
+def _change_error(rt: AccountRuntime, row: OrderRow | None, payload: CommandPayload) -> str | None:
     if row is None or int(row["account_id"]) != rt.account_id:
         return "order_not_found"
     if not OrderStatus(row["status"]).is_open or row["exchange_order_id"] is None:

@@ -13,6 +13,7 @@ from typing import Any
 
 from apps.oms.exchange.ccxt.error_mapping import to_oms_error
 from apps.oms.exchange.ccxt.wire import jsonable
+from apps.oms.ports import Params
 from apps.oms.service.execution.results import finish
 from apps.oms.service.execution.runtime import AccountRuntime, Recorder
 from apps.oms.store import order_records
@@ -28,7 +29,7 @@ async def execute_ccxt_call(rt: AccountRuntime, cmd: Claimed, stop: asyncio.Even
             await finish(rec, cmd, error_code=code, error_message=f"{func}: {code}")
         return
     args: list[Any] = list(cmd.payload.get("args") or [])
-    kwargs: dict[str, Any] = dict(cmd.payload.get("kwargs") or {})
+    kwargs: Params = dict(cmd.payload.get("kwargs") or {})
     try:
         result = await asyncio.wait_for(method(*args, **kwargs), rt.settings.venue_timeout_seconds)
     except Exception as exc:

@@ -30,6 +30,7 @@ from apps.oms.service.views import position_view
 from apps.oms.store import books, order_records
 from apps.oms.store.positions import get_position, position_from_row
 from apps.oms.store.queue import Claimed
+from apps.oms.store.records import CommandPayload
 
 
 def _dec(value: Any) -> Decimal | None:
@@ -53,7 +54,7 @@ def _persist(rec: Recorder, result: InternalResult) -> None:
         emit_position(rec, position)
 
 
-async def _close_by(rec: Recorder, payload: dict[str, Any]) -> CloseByExecuted:
+async def _close_by(rec: Recorder, payload: CommandPayload) -> CloseByExecuted:
     a = await _position(rec, payload["position_id_a"])
     b = await _position(rec, payload["position_id_b"])
     result = close_by(a, b, rec.now, rec.rows, _dec(payload.get("qty")))
@@ -67,7 +68,7 @@ async def _close_by(rec: Recorder, payload: dict[str, Any]) -> CloseByExecuted:
     return body
 
 
-async def _merge(rec: Recorder, payload: dict[str, Any]) -> PositionsMerged:
+async def _merge(rec: Recorder, payload: CommandPayload) -> PositionsMerged:
     source = await _position(rec, payload["source_position_id"])
     target = await _position(rec, payload["target_position_id"])
     result = merge_positions(
@@ -87,7 +88,7 @@ async def _merge(rec: Recorder, payload: dict[str, Any]) -> PositionsMerged:
     return body
 
 
-async def _change(rec: Recorder, payload: dict[str, Any]) -> dict[str, PositionView]:
+async def _change(rec: Recorder, payload: CommandPayload) -> dict[str, PositionView]:
     position = await _position(rec, payload["position_id"])
     changed = change_targets(
         position,
@@ -104,7 +105,7 @@ async def _change(rec: Recorder, payload: dict[str, Any]) -> dict[str, PositionV
     return {"position": view}
 
 
-Handler = Callable[[Recorder, dict[str, Any]], Awaitable[CommandResult]]
+Handler = Callable[[Recorder, CommandPayload], Awaitable[CommandResult]]
 HANDLERS: dict[str, Handler] = {"close_by": _close_by, "merge_positions": _merge, "position_change": _change}
 
 

@@ -6,7 +6,6 @@ Running in the account's queue means nothing books on these positions meanwhile.
 from __future__ import annotations
 
 import asyncio
-from typing import Any
 
 from apps.oms.domain.enums import PositionMode, Reason
 from apps.oms.domain.errors import DomainError
@@ -29,6 +28,7 @@ from apps.oms.store import audit, books
 from apps.oms.store import reassign as store
 from apps.oms.store.positions import position_values
 from apps.oms.store.queue import Claimed
+from apps.oms.store.records import ColumnValues, CommandPayload
 
 
 async def execute_reassign(rt: AccountRuntime, cmd: Claimed, stop: asyncio.Event) -> None:
@@ -55,7 +55,7 @@ def _managed(
     return out
 
 
-async def apply(rec: Recorder, payload: dict[str, Any]) -> ReassignResult:
+async def apply(rec: Recorder, payload: CommandPayload) -> ReassignResult:
     rt = rec.rt
     aid = rt.account_id
     rows = await store.select_orders(rec.conn, list(payload["order_ids"]), account_ids=[aid],
@@ -144,13 +144,13 @@ async def _rebuild(
 
 
 async def _write_orders(
-    rec: Recorder, rows: list[dict[str, Any]], deals: tuple[Deal, ...], target_strategy_id: int
+    rec: Recorder, rows: list[ColumnValues], deals: tuple[Deal, ...], target_strategy_id: int
 ) -> None:
     """Orders follow their deals: strategy, reconciled, `reassign` for external ones, and the
     position their last deal now lives on."""
     homes = {int(d.order_id): d.position_id for d in deals if d.order_id is not None}
     for row in rows:
-        values: dict[str, Any] = {"strategy_id": target_strategy_id, "reconciled": True,
+        values: ColumnValues = {"strategy_id": target_strategy_id, "reconciled": True,
                                   "updated_at": rec.now}  # fmt: skip
         if row["reason"] == Reason.EXTERNAL:
             values["reason"] = REASSIGN

@@ -45,6 +45,7 @@ from apps.oms.service.views import order_view
 from apps.oms.store import books, order_records, orders
 from apps.oms.store import reconcile as store
 from apps.oms.store.queue import Claimed
+from apps.oms.store.records import ColumnValues, CommandPayload, VenueConfig
 
 log = logging.getLogger("apps.worker")
 PAGE = 500
@@ -64,7 +65,7 @@ class Fetched:
         self.pages = 0
 
 
-def windows_of(payload: dict[str, Any]) -> core.Windows:
+def windows_of(payload: CommandPayload) -> core.Windows:
     w = payload.get("windows") or {}
     return core.Windows(
         short_minutes=int(w.get("short_minutes", 10)),
@@ -92,7 +93,7 @@ async def execute_reconcile(rt: AccountRuntime, cmd: Claimed, stop: asyncio.Even
 
 
 async def run(
-    rt: AccountRuntime, payload: dict[str, Any], cmd: Claimed | None
+    rt: AccountRuntime, payload: CommandPayload, cmd: Claimed | None
 ) -> ReconcileRunView:
     """One run; returns its statistics (also the command's result)."""
     scope = str(payload.get("scope") or "short")
@@ -230,7 +231,7 @@ async def store_raw(rt: AccountRuntime, fetched: Fetched) -> int:
     acct = rt.account
     now = utcnow()
 
-    def row(kind: str, obj: Structure) -> dict[str, Any]:
+    def row(kind: str, obj: Structure) -> ColumnValues:
         oid = None if obj.get("id") is None else str(obj.get("id"))
         if kind == "position":
             oid = str(obj.get("symbol"))
@@ -255,7 +256,7 @@ async def decide_and_write(
     fetched: Fetched,
     stats: core.RunStats,
     cursor_ms: int | None,
-    payload: dict[str, Any],
+    payload: CommandPayload,
 ) -> None:
     rt = rec.rt
     aid = rt.account_id
@@ -315,7 +316,7 @@ async def create_external(rec: Recorder, structure: Structure) -> int:
         client_id = f"ext-{acct.account_id}-{exchange_order_id}"[:64]
     amount = structure.get("amount") or structure.get("filled") or 0
     price = structure.get("price")
-    values: dict[str, Any] = {
+    values: ColumnValues = {
         "account_id": acct.account_id, "client_order_id": client_id,
         "exchange_order_id": exchange_order_id, "symbol": str(structure["symbol"]),
         "side": str(structure["side"]), "order_type": str(structure.get("type") or "market"),
@@ -352,7 +353,7 @@ async def refresh_order(rec: Recorder, order_id: int, structure: Structure) -> b
 
 
 async def check_positions(
-    rec: Recorder, fetched: Fetched, stats: core.RunStats, payload: dict[str, Any]
+    rec: Recorder, fetched: Fetched, stats: core.RunStats, payload: CommandPayload
 ) -> None:
     """Fail-closed: compare venue and books per derivative symbol; set or clear the flag."""
     rt = rec.rt
@@ -381,7 +382,7 @@ async def check_positions(
         rec.hold_event(ACCOUNT_OUT_OF_SYNC, flagged)
 
 
-def block_configured(config: dict[str, Any], payload: dict[str, Any]) -> bool:
+def block_configured(config: VenueConfig, payload: CommandPayload) -> bool:
     """`accounts.config.reconcile.block_new_positions`, else the settings default (carried in
     the command payload by whoever enqueued the run)."""
     own = (config or {}).get("reconcile") or {}

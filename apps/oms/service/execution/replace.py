@@ -45,6 +45,7 @@ from apps.oms.service.execution.send import UNKNOWN, venue_code, venue_params
 from apps.oms.store import order_records
 from apps.oms.store.order_rows import OrderChanges, OrderRow
 from apps.oms.store.queue import Claimed
+from apps.oms.store.records import CommandPayload
 
 Row = OrderRow
 PENDING, REPLACED, FAILED = "replace_pending", "replaced", "replace_failed"
@@ -59,7 +60,7 @@ class Change:
     new_price: Decimal | None
 
     @staticmethod
-    def of(payload: dict[str, Any]) -> Change:
+    def of(payload: CommandPayload) -> Change:
         qty, price = payload.get("new_qty"), payload.get("new_price")
         return Change(
             int(payload["order_id"]),

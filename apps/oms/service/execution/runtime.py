@@ -44,6 +44,7 @@ from apps.oms.store.leases import Lease
 from apps.oms.store.order_rows import OrderRow
 from apps.oms.store.outbox import NewEvent, event_row
 from apps.oms.store.queue import Claimed
+from apps.oms.store.records import VenueConfig
 from apps.oms.store.store import Store
 
 
@@ -53,7 +54,7 @@ class Account:
     exchange_id: str
     position_mode: PositionMode
     status: str = "active"
-    config: dict[str, Any] = field(default_factory=dict)
+    config: VenueConfig = field(default_factory=dict)
 
 
 @dataclass(slots=True)

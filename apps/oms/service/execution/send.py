@@ -9,7 +9,6 @@ from __future__ import annotations
 import asyncio
 from datetime import timedelta
 from decimal import Decimal
-from typing import Any
 
 from apps.oms.clock import utcnow
 from apps.oms.domain.enums import OrderStatus, Reason
@@ -17,7 +16,7 @@ from apps.oms.domain.errors import DomainError
 from apps.oms.domain.events import RISK_REJECTED, RiskRejected
 from apps.oms.domain.orders import mark_outcome_unknown, resolve_not_found
 from apps.oms.exchange.ccxt_errors import errors as ccxt
-from apps.oms.ports import Structure
+from apps.oms.ports import Params, Structure
 from apps.oms.service.execution.order_state import state_of, write_order
 from apps.oms.service.execution.recheck import recheck
 from apps.oms.service.execution.results import adopt, finish, reject
@@ -78,8 +77,8 @@ async def risk_reject(
     return row
 
 
-def venue_params(row: OrderRow) -> dict[str, Any]:
-    params: dict[str, Any] = dict(row["params"] or {})
+def venue_params(row: OrderRow) -> Params:
+    params: Params = dict(row["params"] or {})
     params["clientOrderId"] = row["client_order_id"]
     for key, value in (
         ("triggerPrice", row["trigger_price"]),
