@@ -86,7 +86,8 @@ async def reconcile_now(
     values = body.model_dump()
     values["start_date"] = _when(body.start_date)
     values["end_date"] = _when(body.end_date, end=True)
-    return await reconcile.trigger(store, settings, principal, values, _actor(principal, request))
+    return dict(await reconcile.trigger(store, settings, principal, values,
+                                        _actor(principal, request)))
 
 
 @router.get("/oms/reconcile/status")
@@ -117,5 +118,5 @@ async def reassign_orders(
     values = body.model_dump()
     values["start_date"] = _when(body.start_date)
     values["end_date"] = _when(body.end_date, end=True)
-    return await reassign.reassign(store, principal, values, _actor(principal, request),
-                                   settings)
+    return dict(await reassign.reassign(store, principal, values, _actor(principal, request),
+                                        settings))

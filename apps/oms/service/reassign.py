@@ -6,7 +6,8 @@ from __future__ import annotations
 
 import hashlib
 import json
-from typing import Any
+from collections.abc import Mapping
+from typing import Any, NotRequired, TypedDict
 
 from apps.oms.clock import utcnow
 from apps.oms.config import Settings
@@ -14,26 +15,78 @@ from apps.oms.domain.access import Action
 from apps.oms.domain.reassign import OrderInfo, refused_orders
 from apps.oms.errors import Conflict, NotFound, OmsError, ValidationFailed
 from apps.oms.security.principal import Principal
-from apps.oms.service.reconcile import wait_all
+from apps.oms.service.reconcile import RunOutcome, wait_all
 from apps.oms.store import audit
 from apps.oms.store import commands as command_store
 from apps.oms.store import reassign as store
 from apps.oms.store.boundary import Connection
 from apps.oms.store.positions import get_position
-from apps.oms.store.records import NewCommand
+from apps.oms.store.records import ColumnValues, NewCommand
 from apps.oms.store.store import Store
 
 COMMAND_TYPE = "reassign"
 WAIT_SECONDS = 60.0
+#: `POST /oms/reassign`'s body as its route validated it
+ReassignBody = Mapping[str, Any]
+
+
+class ReassignItem(TypedDict):
+    """One order a reassign moves (or would move)."""
+
+    order_id: int
+    account_id: int
+    symbol: str
+    side: str
+    status: str
+    reason: str
+    strategy_id: int
+    position_id: int
+    reconciled: bool
+    deals: int
+    target_strategy_id: int
+    target_position_id: int | None
+    would_overwrite: bool
+
+
+class Reassigned(TypedDict):
+    """`POST /oms/reassign`'s answer: a preview (a page of `items`) or what was applied."""
+
+    ok: bool
+    preview: bool
+    orders_updated: int
+    deals_updated: int
+    positions_rebuilt: int
+    refused_order_ids: NotRequired[list[int]]
+    total: NotRequired[int]
+    page: NotRequired[int]
+    page_size: NotRequired[int]
+    items: list[ReassignItem]
+    runs: NotRequired[list[RunOutcome]]
+
+
+class Actor(TypedDict):
+    user_id: int | None
+    api_key_id: int | None
+    client_address: str | None
+
+
+class ReassignPayload(TypedDict):
+    """An account's `reassign` command (`execution/reassign.py`)."""
+
+    order_ids: list[int]
+    target_strategy_id: int
+    target_position_id: int | None
+    override: bool
+    actor: Actor
 
 
 async def reassign(
     store_: Store,
     principal: Principal,
-    body: dict[str, Any],
+    body: ReassignBody,
     actor: audit.Actor,
     settings: Settings | None = None,
-) -> dict[str, Any]:
+) -> Reassigned:
     scope = [int(body["account_id"])] if body.get("account_id") else []
     scope += [int(a) for a in body.get("account_ids") or []]
     for account_id in scope:
@@ -68,7 +121,7 @@ async def reassign(
     if not rows:
         return {"ok": True, "preview": False, "orders_updated": 0, "deals_updated": 0,
                 "positions_rebuilt": 0, "items": []}  # fmt: skip
-    payloads = {
+    payloads: dict[int, ReassignPayload] = {
         account_id: {
             "order_ids": sorted(int(r["id"]) for r in rows if int(r["account_id"]) == account_id),
             "target_strategy_id": target_strategy_id,
@@ -89,7 +142,7 @@ async def reassign(
 
 
 async def _target_strategy(
-    conn: Connection, principal: Principal, body: dict[str, Any], accounts: list[int]
+    conn: Connection, principal: Principal, body: ReassignBody, accounts: list[int]
 ) -> int:
     """The target strategy (the target position's when only a position is given), checked:
     linked to every account concerned and visible to a strategy-restricted key."""
@@ -124,7 +177,7 @@ async def _target_strategy(
     return strategy_id
 
 
-def _check_found(body: dict[str, Any], rows: list[dict[str, Any]]) -> None:
+def _check_found(body: ReassignBody, rows: list[ColumnValues]) -> None:
     """Without filters every listed order must exist (and be visible)."""
     filtered = any(body.get(k) for k in ("start_date", "end_date", "order_statuses"))
     if filtered or body.get("reconciled") is not None:
@@ -136,9 +189,9 @@ def _check_found(body: dict[str, Any], rows: list[dict[str, Any]]) -> None:
 
 
 def _item(
-    r: dict[str, Any], per_order: dict[int, int], target: int, body: dict[str, Any],
+    r: ColumnValues, per_order: dict[int, int], target: int, body: ReassignBody,
     refused: set[int],
-) -> dict[str, Any]:
+) -> ReassignItem:
     return {
         "order_id": int(r["id"]), "account_id": int(r["account_id"]), "symbol": r["symbol"],
         "side": r["side"], "status": r["status"], "reason": r["reason"],
@@ -149,8 +202,7 @@ def _item(
     }  # fmt: skip
 
 
-def _preview(items: list[dict[str, Any]], refused: set[int], body: dict[str, Any]
-             ) -> dict[str, Any]:  # fmt: skip
+def _preview(items: list[ReassignItem], refused: set[int], body: ReassignBody) -> Reassigned:
     page, size = int(body.get("page") or 1), int(body.get("page_size") or 100)
     movable = [i for i in items if not i["would_overwrite"]]
     return {
@@ -162,8 +214,8 @@ def _preview(items: list[dict[str, Any]], refused: set[int], body: dict[str, Any
 
 
 async def _run(
-    store_: Store, principal: Principal, payloads: dict[int, dict[str, Any]], seconds: float
-) -> list[dict[str, Any]]:
+    store_: Store, principal: Principal, payloads: dict[int, ReassignPayload], seconds: float
+) -> list[RunOutcome]:
     """One queued `reassign` command per account; their results, or the first failure."""
     queued: dict[int, int] = {}
     now = utcnow()

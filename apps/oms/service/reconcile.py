@@ -9,8 +9,9 @@ import asyncio
 import hashlib
 import json
 import time
+from collections.abc import Mapping
 from datetime import datetime
-from typing import Any
+from typing import Any, NotRequired, TypedDict
 
 from apps.oms.clock import utcnow
 from apps.oms.config import ReconcileSettings, Settings
@@ -29,6 +30,52 @@ from apps.oms.store.store import Store
 COMMAND_TYPE = "reconcile"
 
 
+class RunWindows(TypedDict):
+    short_minutes: int
+    hourly_minutes: int
+    long_days: int
+
+
+class RunPayload(TypedDict):
+    """A reconciliation command's payload."""
+
+    scope: str
+    windows: RunWindows
+    block_new_positions: bool
+    symbols_hint: list[str]
+    start_ms: NotRequired[int]
+    end_ms: NotRequired[int]
+
+
+class Triggered(TypedDict):
+    """`POST /oms/reconcile`'s answer: the reference's keys plus `runs`."""
+
+    ok: bool
+    account_ids: list[int]
+    triggered_count: int
+    runs: list[RunOutcome]
+
+
+class RunStatus(TypedDict):
+    """An account's reconciliation state (`GET /oms/reconcile/…/status` items)."""
+
+    account_id: int
+    status: str
+    cursor_value: int | None
+    updated_at: str | None
+    age_seconds: float | None
+    last_run: Mapping[str, object] | None  # the scope and the last run's statistics
+    out_of_sync: bool
+    blocks_new_positions: bool
+
+
+#: one account's run: its statistics (`ReconcileRunView`) and `command_id`, or its error, or
+#: `running` (the command's stored JSON result, read back)
+RunOutcome = Mapping[str, Any]
+#: `POST /oms/reconcile`'s body as its route validated it
+ReconcileBody = Mapping[str, Any]
+
+
 def command_payload(
     settings: ReconcileSettings,
     scope: str,
@@ -36,10 +83,10 @@ def command_payload(
     start: datetime | None = None,
     end: datetime | None = None,
     symbols_hint: list[str] | None = None,
-) -> dict[str, Any]:
+) -> RunPayload:
     """What a run needs to know besides the account (windows and the fail-closed default
     travel with the command: the worker's settings do not carry them)."""
-    payload: dict[str, Any] = {
+    payload: RunPayload = {
         "scope": scope,
         "windows": {
             "short_minutes": settings.short_window_minutes,
@@ -56,11 +103,11 @@ def command_payload(
     return payload
 
 
-def _hash(payload: dict[str, Any]) -> str:
+def _hash(payload: RunPayload) -> str:
     return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()
 
 
-async def queued_run(conn: Connection, account_id: int, payload: dict[str, Any]) -> int | None:
+async def queued_run(conn: Connection, account_id: int, payload: RunPayload) -> int | None:
     """A run of the same kind still queued for the account: a new request joins it instead of
     piling up (clients call reconcile after every trading step)."""
     return await command_store.newest_queued(conn, account_id, COMMAND_TYPE, _hash(payload))
@@ -69,7 +116,7 @@ async def queued_run(conn: Connection, account_id: int, payload: dict[str, Any])
 async def enqueue(
     conn: Connection,
     account_id: int,
-    payload: dict[str, Any],
+    payload: RunPayload,
     now: datetime,
     *,
     request_id: str | None = None,
@@ -86,7 +133,7 @@ async def enqueue(
     ))  # fmt: skip
 
 
-def target_accounts(principal: Principal, body: dict[str, Any]) -> list[int]:
+def target_accounts(principal: Principal, body: ReconcileBody) -> list[int]:
     """`account_id` / `account_ids`, or every account the key may reconcile."""
     ids: list[int] = []
     if body.get("account_id") is not None:
@@ -107,9 +154,9 @@ async def trigger(
     store_: Store,
     settings: Settings,
     principal: Principal,
-    body: dict[str, Any],
+    body: ReconcileBody,
     actor: audit.Actor,
-) -> dict[str, Any]:
+) -> Triggered:
     """`POST /oms/reconcile`: one queued run per account; waits for them (up to
     `api.request_timeout_seconds`; a run still going is reported `running`) and answers the
     reference's keys plus `runs`."""
@@ -145,12 +192,12 @@ async def trigger(
     }
 
 
-async def wait_all(store_: Store, queued: dict[int, int], seconds: float) -> list[dict[str, Any]]:
+async def wait_all(store_: Store, queued: dict[int, int], seconds: float) -> list[RunOutcome]:
     """Each account's run statistics, or its error, or `running` past the deadline."""
     deadline = time.monotonic() + seconds
     delay = 0.005
     pending = dict(queued)
-    done: dict[int, dict[str, Any]] = {}
+    done: dict[int, RunOutcome] = {}
     while pending:
         async with store_.read() as conn:
             rows = await command_store.statuses(conn, list(pending.values()))
@@ -182,7 +229,7 @@ async def status(
     account_id: int | None,
     stale_after_seconds: float,
     status_filter: str | None = None,
-) -> dict[str, Any]:
+) -> dict[str, list[RunStatus]]:
     """`GET /oms/reconcile/{account_id}/status` and `GET /oms/reconcile/status`."""
     if account_id is not None:
         principal.require(Action.READ, account_id)
@@ -199,7 +246,7 @@ async def status(
     for row in rows:
         run = row["run"]
         age = None if run is None else max(0.0, (now - run["last_run_at"]).total_seconds())
-        item = {
+        item: RunStatus = {
             "account_id": int(row["id"]),
             "status": freshness(None if age is None else int(age * 1000),
                                 int(stale_after_seconds * 1000)),

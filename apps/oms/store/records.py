@@ -120,7 +120,7 @@ class NewCommand:
     request_id: str | None
     client_order_id: str | None
     content_hash: str
-    payload: dict[str, Any]
+    payload: Mapping[str, object]  # the command's payload (`CommandPayload` once stored)
     api_key_id: int | None
     user_id: int | None
     created_at: datetime
@@ -155,7 +155,7 @@ class CommandRecord(CommandStatus):
     request_id: str | None
     client_order_id: str | None
     content_hash: str
-    payload: dict[str, Any]
+    payload: Mapping[str, object]  # the command's payload (`CommandPayload` once stored)
     api_key_id: int | None
     user_id: int | None
     attempts: int
