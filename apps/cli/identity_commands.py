@@ -160,7 +160,7 @@ def show_permissions_cmd(api_key_id: KeyId) -> None:
 
     async def use(store: Store) -> dict[str, Any]:
         async with store.read() as conn:
-            return await identity_admin.key_permissions(conn, api_key_id)
+            return dict(await identity_admin.key_permissions(conn, api_key_id))
 
     _emit(use)
 
@@ -188,9 +188,9 @@ def _set_function(api_key_id: int, account_id: int, function: str, grant: bool) 
                 for a, f in (await identity.permissions_of_key(conn, api_key_id)).items()
                 if a != account_id
             ]
-            return await identity_admin.replace_permissions(
+            return dict(await identity_admin.replace_permissions(
                 conn, CLI_ACTOR, api_key_id, [*others, item]
-            )
+            ))
 
     _emit(use)
 

@@ -184,8 +184,8 @@ async def create_user(principal: PrincipalDep, store: StoreDep, request: Request
     actor = _admin(principal, request)
     body = await parse_body(request, UserCreate)
     async with store.transaction() as conn:
-        return await identity_admin.create_user(conn, actor, name=body.name, role=body.role,
-                                                password=body.password)  # fmt: skip
+        return dict(await identity_admin.create_user(conn, actor, name=body.name, role=body.role,
+                                                     password=body.password))  # fmt: skip
 
 
 @router.get("/users")
@@ -202,8 +202,8 @@ async def patch_user(user_id: ObjectId, principal: PrincipalDep, store: StoreDep
     actor = _admin(principal, request)
     body = await parse_body(request, UserPatch)
     async with store.transaction() as conn:
-        return await identity_admin.update_user(conn, actor, user_id, **body.model_dump(
-            exclude_unset=True))  # fmt: skip
+        return dict(await identity_admin.update_user(conn, actor, user_id, **body.model_dump(
+            exclude_unset=True)))  # fmt: skip
 
 
 @router.post("/users-with-api-key", status_code=201, openapi_extra=_body(UserWithKeyCreate))
@@ -234,7 +234,7 @@ async def list_users_with_keys(
     now = utcnow()
     by_user: dict[int, list[dict[str, Any]]] = {}
     for key in keys:
-        by_user.setdefault(key.user_id, []).append(identity_admin.key_out(key, now))
+        by_user.setdefault(key.user_id, []).append(dict(identity_admin.key_out(key, now)))
     return {"items": [identity_admin.user_out(u) | {"api_keys": by_user.get(u.user_id, [])}
                       for u in users]}  # fmt: skip
 
@@ -245,10 +245,10 @@ async def create_key(principal: PrincipalDep, store: StoreDep, settings: Setting
     actor = _admin(principal, request)
     body = await parse_body(request, KeyCreate)
     async with store.transaction() as conn:
-        return await identity_admin.create_key(
+        return dict(await identity_admin.create_key(
             conn, actor, pepper=_pepper(settings), user_id=body.user_id, label=body.label,
             expires_at=body.expires_at, permissions=body.permissions,
-        )  # fmt: skip
+        ))  # fmt: skip
 
 
 @router.patch("/api-keys/{api_key_id}", openapi_extra=_body(KeyPatch))
@@ -257,10 +257,10 @@ async def patch_key(api_key_id: ObjectId, principal: PrincipalDep, store: StoreD
     actor = _admin(principal, request)
     body = await parse_body(request, KeyPatch)
     async with store.transaction() as conn:
-        return await identity_admin.update_key(
+        return dict(await identity_admin.update_key(
             conn, actor, api_key_id, pepper=_pepper(settings),
             fields=body.model_dump(exclude_unset=True),
-        )  # fmt: skip
+        ))  # fmt: skip
 
 
 @router.get("/api-keys/{api_key_id}/permissions")
@@ -268,7 +268,7 @@ async def get_key_permissions(api_key_id: ObjectId, principal: PrincipalDep,
                               store: StoreDep) -> dict[str, Any]:  # fmt: skip
     principal.require(Action.ADMINISTER)
     async with store.read() as conn:
-        return await identity_admin.key_permissions(conn, api_key_id)
+        return dict(await identity_admin.key_permissions(conn, api_key_id))
 
 
 @router.put("/api-keys/{api_key_id}/permissions", openapi_extra=_body(PermissionsPut))
@@ -277,7 +277,8 @@ async def put_key_permissions(api_key_id: ObjectId, principal: PrincipalDep, sto
     actor = _admin(principal, request)
     body = await parse_body(request, PermissionsPut)
     async with store.transaction() as conn:
-        return await identity_admin.replace_permissions(conn, actor, api_key_id, body.permissions)
+        return dict(await identity_admin.replace_permissions(conn, actor, api_key_id,
+                                                             body.permissions))  # fmt: skip
 
 
 # --- strategies -------------------------------------------------------------------------------
@@ -327,10 +328,11 @@ async def patch_strategy(strategy_id: ObjectId, principal: PrincipalDep, store: 
     actor = _admin(principal, request)
     body = await parse_body(request, StrategyPatch)
     async with store.transaction() as conn:
-        return await identity_admin.admin_update_strategy(
+        out = await identity_admin.admin_update_strategy(
             conn, actor, strategy_id, name=body.name, status=body.status,
             add_account_ids=body.add_account_ids,
         )  # fmt: skip
+    return {} if out is None else dict(out)
 
 
 # --- OMS views and audit --------------------------------------------------------------------

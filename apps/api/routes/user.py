@@ -107,12 +107,12 @@ async def create_own_key(principal: PrincipalDep, store: StoreDep, settings: Set
     body = await parse_body(request, OwnKeyCreate)
     sessions.check_delegation(principal, body.permissions)
     async with store.transaction() as conn:
-        return await identity_admin.create_key(
+        return dict(await identity_admin.create_key(
             conn, _actor(principal, request),
             pepper=settings.security.api_key_pepper.get_secret_value(),
             user_id=principal.user_id, label=body.label, expires_at=body.expires_at,
             permissions=body.permissions,
-        )  # fmt: skip
+        ))  # fmt: skip
 
 
 @router.patch("/user/api-keys/{api_key_id}", openapi_extra=_body(OwnKeyPatch))
@@ -121,11 +121,11 @@ async def patch_own_key(api_key_id: KeyId, principal: PrincipalDep, store: Store
     body = await parse_body(request, OwnKeyPatch)
     async with store.transaction() as conn:
         await sessions.own_key(conn, principal, api_key_id)
-        return await identity_admin.update_key(
+        return dict(await identity_admin.update_key(
             conn, _actor(principal, request), api_key_id,
             pepper=settings.security.api_key_pepper.get_secret_value(),
             fields=body.model_dump(exclude_unset=True),
-        )  # fmt: skip
+        ))  # fmt: skip
 
 
 @router.get("/user/api-keys/permissions")
@@ -143,4 +143,4 @@ async def own_key_permissions(api_key_id: KeyId, principal: PrincipalDep,
                               store: StoreDep) -> dict[str, Any]:  # fmt: skip
     async with store.read() as conn:
         await sessions.own_key(conn, principal, api_key_id)
-        return await identity_admin.key_permissions(conn, api_key_id)
+        return dict(await identity_admin.key_permissions(conn, api_key_id))

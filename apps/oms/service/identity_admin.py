@@ -7,8 +7,9 @@ once; credentials are write-only (`has_credentials`, `credentials_updated_at`).
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Mapping
 from datetime import datetime, timedelta
-from typing import Any, Literal
+from typing import Any, Literal, NotRequired, TypedDict, cast
 
 from pydantic import Field, field_validator
 
@@ -22,7 +23,7 @@ from apps.oms.security.keys import display_prefix, generate_api_key, hash_api_ke
 from apps.oms.security.passwords import hash_password, password_problem
 from apps.oms.service import admin
 from apps.oms.service.request_model import RequestModel
-from apps.oms.service.strategies import strategy_out
+from apps.oms.service.strategies import StrategyOut, strategy_out
 from apps.oms.store import audit, identity
 from apps.oms.store import strategies as strategy_store
 from apps.oms.store.audit import Actor
@@ -85,14 +86,62 @@ class PermissionIn(RequestModel):
         )
 
 
-def permission_out(account_id: int, flags: AccountFlags) -> dict[str, Any]:
-    return {"account_id": account_id} | {
+class PermissionOut(TypedDict):
+    """A key's grant on one account (its flags are `identity.FLAG_COLUMNS`)."""
+
+    account_id: int
+    can_read: bool
+    can_trade: bool
+    can_close_position: bool
+    can_risk_manage: bool
+    can_block_new_positions: bool
+    can_block_account: bool
+    restrict_to_strategies: bool
+    strategy_ids: list[int]
+    allowed_functions: list[str]
+
+
+class KeyPermissions(TypedDict):
+    api_key_id: int
+    items: list[PermissionOut]
+
+
+class KeyOut(TypedDict):
+    """An API key (or login token) on the wire; its secret only when just made or rotated."""
+
+    id: int
+    user_id: int
+    user_name: str | None
+    kind: str
+    label: str | None
+    prefix: str
+    status: str
+    usable: bool
+    expires_at: str | None
+    last_used_at: str | None
+    revoked_at: str | None
+    created_at: str | None
+    api_key: NotRequired[str]
+
+
+class UserOut(TypedDict):
+    id: int
+    name: str
+    role: str
+    status: str
+    has_password: bool
+    created_at: str | None
+
+
+def permission_out(account_id: int, flags: AccountFlags) -> PermissionOut:
+    # the flag columns by name, in their order (`identity.FLAG_COLUMNS`: PermissionOut's)
+    return cast(PermissionOut, {"account_id": account_id} | {
         name: getattr(flags, name) for name in identity.FLAG_COLUMNS
     } | {"strategy_ids": sorted(flags.strategy_ids),
-         "allowed_functions": sorted(flags.allowed_functions)}  # fmt: skip
+         "allowed_functions": sorted(flags.allowed_functions)})  # fmt: skip
 
 
-def key_out(row: KeyRecord, now: datetime | None = None) -> dict[str, Any]:
+def key_out(row: KeyRecord, now: datetime | None = None) -> KeyOut:
     return {
         "id": row.api_key_id,
         "user_id": row.user_id,
@@ -109,7 +158,7 @@ def key_out(row: KeyRecord, now: datetime | None = None) -> dict[str, Any]:
     }
 
 
-def user_out(row: UserRecord) -> dict[str, Any]:
+def user_out(row: UserRecord) -> UserOut:
     return {
         "id": row.user_id,
         "name": row.name,
@@ -146,7 +195,7 @@ async def require_key(conn: Connection, api_key_id: int) -> KeyRecord:
 
 async def create_user(
     conn: Connection, actor: Actor, *, name: str, role: str, password: str | None = None
-) -> dict[str, Any]:
+) -> UserOut:
     password_hash = None if password is None else await _hash_new_password(password)
     user_id = await admin.create_user(conn, actor, name=name, role=admin.parse_role(role))
     if password_hash is not None:
@@ -163,7 +212,7 @@ async def update_user(
     status: UserStatus | None = None,
     password: str | None = None,
     name: str | None = None,
-) -> dict[str, Any]:
+) -> UserOut:
     before = await require_user(conn, user_id)
     new_role = None if role is None else admin.parse_role(role)
     new_name = None if name == before.name else name
@@ -204,7 +253,7 @@ async def create_key(
     label: str | None,
     expires_at: datetime | None = None,
     permissions: list[PermissionIn] | None = None,
-) -> dict[str, Any]:
+) -> KeyOut:
     if expires_at is not None and expires_at <= utcnow():
         raise ValidationFailed("expires_at must be in the future")
     new = await admin.create_api_key(conn, actor, pepper=pepper, user_id=user_id, label=label)
@@ -214,7 +263,9 @@ async def create_key(
         await admin.set_permission(
             conn, actor, api_key_id=new.id, account_id=item.account_id, flags=item.flags()
         )
-    return key_out(await require_key(conn, new.id)) | {"api_key": new.plain}
+    out = key_out(await require_key(conn, new.id))
+    out["api_key"] = new.plain
+    return out
 
 
 async def update_key(
@@ -223,8 +274,8 @@ async def update_key(
     api_key_id: int,
     *,
     pepper: str,
-    fields: dict[str, Any],
-) -> dict[str, Any]:
+    fields: Mapping[str, Any],
+) -> KeyOut:
     """Change `label`, `status` (active/disabled), `expires_at` (null: never; a past time
     expires at once) and/or `rotate: true` (a new secret for the same key id and grants; the
     old one stops working at once). Only the fields present in `fields` change."""
@@ -255,10 +306,12 @@ async def update_key(
         after=after,
     )  # fmt: skip
     out = key_out(await require_key(conn, api_key_id))
-    return out | ({"api_key": plain} if plain else {})
+    if plain:
+        out["api_key"] = plain
+    return out
 
 
-async def key_permissions(conn: Connection, api_key_id: int) -> dict[str, Any]:
+async def key_permissions(conn: Connection, api_key_id: int) -> KeyPermissions:
     await require_key(conn, api_key_id)
     grants = await identity.permissions_of_key(conn, api_key_id)
     return {"api_key_id": api_key_id,
@@ -267,7 +320,7 @@ async def key_permissions(conn: Connection, api_key_id: int) -> dict[str, Any]:
 
 async def replace_permissions(
     conn: Connection, actor: Actor, api_key_id: int, items: list[PermissionIn]
-) -> dict[str, Any]:
+) -> KeyPermissions:
     """The key's grants become exactly `items` (accounts not listed lose their grant)."""
     await require_key(conn, api_key_id)
     accounts = [i.account_id for i in items]
@@ -357,7 +410,7 @@ async def admin_update_strategy(
     name: str | None,
     status: str | None,
     add_account_ids: list[int],
-) -> dict[str, Any]:
+) -> StrategyOut | None:
     before = await strategy_store.get_strategy(conn, strategy_id)
     if before is None:
         raise NotFound(f"strategy {strategy_id} not found", code="invalid_strategy_id")
@@ -377,4 +430,4 @@ async def admin_update_strategy(
     )  # fmt: skip
     rows = [r for r in await strategy_store.list_for_accounts(conn, None)
             if r.strategy_id == strategy_id]  # fmt: skip
-    return strategy_out(rows[0]) if rows else {}
+    return strategy_out(rows[0]) if rows else None

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import fields
-from typing import Any
+from typing import Any, TypedDict
 
 from apps.oms.clock import iso_z, utcnow
 from apps.oms.domain.access import Action
@@ -22,9 +22,25 @@ from apps.oms.store.records import StrategyAccount, StrategyRecord
 from apps.oms.store.store import Store
 
 
+class StrategyLinkOut(TypedDict):
+    account_id: int
+    allow_new_positions: bool
+
+
+class StrategyOut(TypedDict):
+    """A strategy on the wire, with its links."""
+
+    strategy_id: int
+    name: str
+    client_strategy_id: int | None
+    status: str
+    created_at: str | None
+    accounts: list[StrategyLinkOut]
+
+
 def strategy_out(
     row: StrategyRecord, accounts: Iterable[StrategyAccount] | None = None
-) -> dict[str, Any]:
+) -> StrategyOut:
     """A strategy on the wire, with its links (`accounts`: only those given)."""
     return {
         "strategy_id": row.strategy_id,
