@@ -73,7 +73,8 @@ async def post_signal(
     principal, auth = await _caller(request, store, settings, account_id, body, x_api_key,
                                     x_oms_signature or signature)  # fmt: skip
     principal.require(Action.TRADE, account_id)
-    return await signals.receive(store, settings, principal, auth, account_id, parse_json(body))
+    return dict(await signals.receive(store, settings, principal, auth, account_id,
+                                      parse_json(body)))
 
 
 @router.get("/signals/{account_id}")
@@ -83,8 +84,8 @@ async def get_signals(
     before_id: Annotated[int | None, Query(ge=1, le=2**62)] = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
 ) -> dict[str, Any]:  # fmt: skip
-    return await signals.list_signals(store, principal, account_id, status=status,
-                                      before_id=before_id, limit=limit)  # fmt: skip
+    return dict(await signals.list_signals(store, principal, account_id, status=status,
+                                           before_id=before_id, limit=limit))  # fmt: skip
 
 
 @router.put("/admin/accounts/{account_id}/signal-secret", tags=["admin"], openapi_extra={

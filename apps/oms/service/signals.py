@@ -11,9 +11,10 @@ of the window, a replayed `signal_id` (the first row keeps its outcome).
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import timedelta
 from decimal import Decimal
-from typing import Any, Literal
+from typing import Any, Literal, NotRequired, TypedDict
 
 from pydantic import ValidationError
 
@@ -23,7 +24,7 @@ from apps.oms.domain.access import Action
 from apps.oms.domain.enums import Side
 from apps.oms.domain.errors import DomainError
 from apps.oms.domain.signals import freshness, qty_from_notional, targets_from_pct
-from apps.oms.errors import Conflict, NotFound, OmsError, ValidationFailed
+from apps.oms.errors import Conflict, ErrorBody, NotFound, OmsError, ValidationFailed
 from apps.oms.exchange.profiles import profile
 from apps.oms.security.principal import Principal
 from apps.oms.service import submit
@@ -34,14 +35,71 @@ from apps.oms.service.signal_models import Signal, parse_signal
 from apps.oms.store import accounts as account_store
 from apps.oms.store import signals as signal_store
 from apps.oms.store.boundary import Connection, IntegrityError
-from apps.oms.store.records import AccountRecord
+from apps.oms.store.records import AccountRecord, ColumnValues
 from apps.oms.store.store import Store
 
 Auth = Literal["api_key", "signature"]
 
 
-def signal_view(row: dict[str, Any]) -> dict[str, Any]:
-    error = None
+class SignalView(TypedDict):
+    """A received signal on the wire (`GET /signals/{account_id}` items)."""
+
+    id: int
+    account_id: int
+    signal_id: str | None
+    auth: str
+    api_key_id: int | None
+    strategy_id: int
+    symbol: str
+    sent_at: str | None
+    status: str
+    command_id: int | None
+    error: ErrorBody | None
+    body: Mapping[str, object]  # the signal as received (`Signal.stored`)
+    created_at: str | None
+
+
+class SignalOutcome(TypedDict):
+    id: int
+    status: str
+    signal_id: str | None
+
+
+class Received(TypedDict):
+    """`POST /signals/{account_id}`'s answer."""
+
+    ok: bool
+    signal: SignalOutcome
+    command_id: int
+    order_id: int | None
+    status: str
+    shadow: bool
+
+
+class SignalPage(TypedDict):
+    account_id: int
+    items: list[SignalView]
+
+
+class SignalOrder(TypedDict):
+    """A signal's `send_order` payload (validated as `SendOrder`)."""
+
+    symbol: str
+    side: str
+    order_type: str
+    qty: Decimal | None  # None: refused by `SendOrder` validation
+    strategy_id: int
+    reason: str
+    reduce_only: bool
+    price: NotRequired[Decimal | None]
+    oms_stop_gain: NotRequired[Decimal | None]
+    oms_stop_loss: NotRequired[Decimal | None]
+    comment: NotRequired[str]
+    client_order_id: NotRequired[str]
+
+
+def signal_view(row: ColumnValues) -> SignalView:
+    error: ErrorBody | None = None
     if row["error_code"]:
         error = {"code": row["error_code"], "message": row["error_message"] or ""}
     return {
@@ -54,8 +112,8 @@ def signal_view(row: dict[str, Any]) -> dict[str, Any]:
     }  # fmt: skip
 
 
-def _replayed(first: dict[str, Any] | None, signal_id: str) -> Conflict:
-    details: dict[str, Any] = {"signal_id": signal_id}
+def _replayed(first: ColumnValues | None, signal_id: str) -> Conflict:
+    details: dict[str, object] = {"signal_id": signal_id}
     if first is not None:
         details |= {"id": int(first["id"]), "status": first["status"],
                     "command_id": first["command_id"]}  # fmt: skip
@@ -73,7 +131,7 @@ def _market(exchange_id: str, symbol: str) -> tuple[Decimal, Decimal | None, Dec
 
 def order_payload(
     signal: Signal, exchange_id: str, quote: Decimal | None
-) -> dict[str, Any]:
+) -> SignalOrder:
     """The `send_order` payload of a signal; `quote` is the reference price of a market
     signal (a limit signal's own price is its reference)."""
     reference = signal.price if signal.order_type == "limit" else quote
@@ -88,7 +146,7 @@ def order_payload(
     if signal.notional is not None:
         assert reference is not None  # noqa: S101 - checked above
         qty = qty_from_notional(signal.notional, reference, contract_size, step)
-    payload: dict[str, Any] = {
+    payload: SignalOrder = {
         "symbol": signal.symbol, "side": signal.side, "order_type": signal.order_type,
         "qty": qty, "strategy_id": signal.strategy_id, "reason": "signal",
         "reduce_only": signal.reduce_only,
@@ -114,7 +172,7 @@ async def _check_new(conn: Connection, account_id: int, signal: Signal) -> None:
             raise _replayed(first, signal.signal_id)
 
 
-def _row(account_id: int, signal: Signal, principal: Principal, auth: Auth) -> dict[str, Any]:
+def _row(account_id: int, signal: Signal, principal: Principal, auth: Auth) -> ColumnValues:
     return {
         "account_id": account_id, "signal_id": signal.signal_id, "auth": auth,
         "api_key_id": principal.api_key_id if auth == "api_key" else None,
@@ -123,7 +181,7 @@ def _row(account_id: int, signal: Signal, principal: Principal, auth: Auth) -> d
     }  # fmt: skip
 
 
-async def _store_refusal(store: Store, row: dict[str, Any], error: OmsError) -> int:
+async def _store_refusal(store: Store, row: ColumnValues, error: OmsError) -> int:
     try:
         async with store.transaction() as conn:
             return await signal_store.insert_signal(conn, {
@@ -156,7 +214,7 @@ def check_fresh(settings: Settings, signal: Signal, auth: Auth) -> None:
 async def receive(
     store: Store, settings: Settings, principal: Principal, auth: Auth, account_id: int,
     body: Any,
-) -> dict[str, Any]:  # fmt: skip
+) -> Received:  # fmt: skip
     """Guard, size and accept one signal (`body`: the exactly parsed JSON); returns the
     response body or raises."""
     principal.require(Action.TRADE, account_id)
@@ -192,7 +250,7 @@ async def receive(
 
 async def _accept(
     store: Store, principal: Principal, account: AccountRecord, signal: Signal,
-    quote: Decimal | None, row: dict[str, Any],
+    quote: Decimal | None, row: ColumnValues,
 ) -> tuple[Accepted, int]:  # fmt: skip
     try:
         payload = SendOrder.model_validate(order_payload(signal, account.exchange_id, quote))
@@ -221,7 +279,7 @@ async def _accept(
 async def list_signals(
     store: Store, principal: Principal, account_id: int, *, status: str | None,
     before_id: int | None, limit: int,
-) -> dict[str, Any]:  # fmt: skip
+) -> SignalPage:  # fmt: skip
     """`GET /signals/{account_id}`: newest first, for the account's readers (a
     strategy-restricted key sees its strategies' signals only)."""
     principal.require(Action.READ, account_id)
