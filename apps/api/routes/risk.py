@@ -57,7 +57,7 @@ def _body(model: type[RequestModel]) -> dict[str, Any]:
 async def risk_strategies(
     account_id: AccountId, principal: PrincipalDep, store: StoreDep
 ) -> dict[str, Any]:
-    return await risk_actions.strategies_of(store, principal, account_id)
+    return dict(await risk_actions.strategies_of(store, principal, account_id))
 
 
 @router.post("/oms/risk/{account_id}/allow_new_positions", openapi_extra=_body(AllowNewIn))

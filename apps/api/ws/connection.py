@@ -12,8 +12,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any
 
 from starlette.websockets import WebSocket
 
@@ -77,7 +77,7 @@ class Connection:
         except asyncio.QueueFull:
             self.drop(SLOW, f"slow consumer: send queue full ({self.queue_size} messages)")
 
-    def send(self, message: dict[str, Any]) -> None:
+    def send(self, message: Mapping[str, object]) -> None:
         self.push_text(dumps(message))
 
     async def send_waiting(self, text: str) -> None:

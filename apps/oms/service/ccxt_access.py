@@ -8,6 +8,7 @@ from typing import Any
 from apps.oms.domain.access import Action, Role
 from apps.oms.errors import OmsError, PermissionDenied
 from apps.oms.exchange.ccxt.functions import ORDER_CREATORS, FunctionClass, FunctionSpec, classify
+from apps.oms.ports import Structure
 from apps.oms.security.principal import Principal
 
 RESTRICTED_ROLES = frozenset({Role.TRADER, Role.PORTFOLIO_MANAGER})
@@ -78,7 +79,7 @@ def authorize_call(principal: Principal, account_id: int, func: str) -> Function
 
 def check_capability(exchange: Any, spec: FunctionSpec) -> None:
     """422 `not_supported` when the exchange lacks the function."""
-    has: dict[str, Any] = getattr(exchange, "has", None) or {}
+    has: Structure = getattr(exchange, "has", None) or {}  # CCXT's capabilities
     supported = bool(has.get(spec.has_key)) if spec.has_key else True
     if spec.name not in ORDER_CREATORS and not callable(getattr(exchange, spec.name, None)):
         supported = False

@@ -8,6 +8,7 @@ import asyncio
 import hashlib
 import json
 import time
+from collections.abc import Mapping
 from typing import Any, cast
 
 from apps.oms.clock import utcnow
@@ -16,13 +17,14 @@ from apps.oms.domain.order_features import FIELD_PARAMS
 from apps.oms.errors import NotFound, OmsError
 from apps.oms.exchange.ccxt.error_mapping import status_of
 from apps.oms.exchange.ccxt.functions import FunctionClass, FunctionSpec
+from apps.oms.ports import Params
 from apps.oms.security.principal import Principal
 from apps.oms.service.submit import EXECUTION_STATUS, submit
 from apps.oms.store import accounts as account_store
 from apps.oms.store import audit
 from apps.oms.store import commands as command_store
 from apps.oms.store.ccxt_records import order_payload
-from apps.oms.store.records import NewCommand
+from apps.oms.store.records import CommandPayload, NewCommand
 from apps.oms.store.store import Store
 
 COMMAND_TYPE = "ccxt_call"
@@ -34,11 +36,12 @@ CCXT_CLASS = {"insufficient_funds": "InsufficientFunds", "venue_rejected": "Inva
 
 
 async def place_order(
-    store: Store, settings: Settings, principal: Principal, account_id: int, order: dict[str, Any]
+    store: Store, settings: Settings, principal: Principal, account_id: int,
+    order: Mapping[str, Any],
 ) -> Any:
     """A create-order call as an OMS order; returns the venue's CCXT order structure."""
     params = dict(order["params"] or {})
-    payload: dict[str, Any] = {
+    payload: CommandPayload = {
         "symbol": order["symbol"], "side": order["side"], "order_type": order["type"],
         "qty": order["amount"], "price": order["price"],
         "reason": "ccxt", "strategy_id": 0,
@@ -80,7 +83,7 @@ async def queue_call(
     account_id: int,
     spec: FunctionSpec,
     args: list[Any],
-    kwargs: dict[str, Any],
+    kwargs: Params,
 ) -> Any:
     """Insert a `ccxt_call` command (audited when restricted) and wait for its result."""
     payload = {"func": spec.name, "args": args, "kwargs": kwargs}

@@ -11,15 +11,16 @@ or granted restricted function is a queued `ccxt_call` command run by the worker
 from __future__ import annotations
 
 import asyncio
-from typing import Any
+from typing import Any, NotRequired, TypedDict
 
 from apps.oms.config import Settings
 from apps.oms.domain.access import Action
-from apps.oms.errors import OmsError, ValidationFailed
+from apps.oms.errors import ErrorBody, OmsError, ValidationFailed
 from apps.oms.exchange.ccxt.error_mapping import to_oms_error
 from apps.oms.exchange.ccxt.functions import ORDER_CREATORS, FunctionClass, order_arguments
 from apps.oms.exchange.ccxt.instances import ExchangeRegistry
 from apps.oms.exchange.ccxt.wire import call_arguments, jsonable
+from apps.oms.ports import Params
 from apps.oms.security.principal import Principal
 from apps.oms.service import ccxt_commands, strategy_funds
 from apps.oms.service.ccxt_access import (
@@ -31,6 +32,31 @@ from apps.oms.service.ccxt_access import (
 from apps.oms.store.store import Store
 
 
+class Capabilities(TypedDict):
+    """`GET /ccxt/{account_id}/has`."""
+
+    account_id: int
+    venue: str | None
+    has: dict[str, bool | str | None]  # CCXT's `has`: true, false, null or "emulated"
+    timeframes: dict[str, str]
+
+
+class CallError(ErrorBody):
+    status: int
+
+
+class CallItem(TypedDict):
+    """One call of `POST /ccxt/commands`: its JSON-ready CCXT `result` or its `error`."""
+
+    index: int
+    ok: bool
+    result: NotRequired[Any]  # the CCXT function's result: free-form
+    error: NotRequired[CallError]
+
+
+class CallResults(TypedDict):
+    results: list[CallItem]
+
 async def call(
     store: Store,
     settings: Settings,
@@ -39,7 +65,7 @@ async def call(
     account_id: int,
     func: str,
     args: list[Any] | None = None,
-    kwargs: dict[str, Any] | None = None,
+    kwargs: Params | None = None,
 ) -> Any:
     """Run one CCXT function for `principal`; returns the JSON-ready CCXT result."""
     spec = authorize_call(principal, account_id, func)
@@ -74,7 +100,7 @@ async def call(
 
 async def capabilities(
     registry: ExchangeRegistry, principal: Principal, account_id: int
-) -> dict[str, Any]:
+) -> Capabilities:
     """The account's venue capabilities (its CCXT `has`, JSON-ready: true/false/null/
     "emulated") and the candle periods its `fetch_ohlcv` serves (CCXT's `timeframes`); needs
     `can_read` (404 for invisible accounts). No venue call."""
@@ -90,7 +116,7 @@ async def capabilities(
     }
 
 
-def _item_fields(item: Any) -> tuple[int, str, list[Any], dict[str, Any]]:
+def _item_fields(item: Any) -> tuple[int, str, list[Any], Params]:
     if not isinstance(item, dict):
         raise ValidationFailed("each call is an object {account_id, func, args, kwargs}")
     unknown = set(item) - {"account_id", "func", "args", "kwargs"}
@@ -123,19 +149,19 @@ async def call_batch(
     registry: ExchangeRegistry,
     principal: Principal,
     body: Any,
-) -> tuple[int, dict[str, Any]]:
+) -> tuple[int, CallResults]:
     """`POST /ccxt/commands`: items run in order; each gets `result` or `error`. 200 when all
     succeeded, else 207."""
     items = body if isinstance(body, list) else [body]
     if not items or len(items) > 100:
         raise ValidationFailed("send one call or a list of 1..100")
-    results: list[dict[str, Any]] = []
+    results: list[CallItem] = []
     for index, item in enumerate(items):
         try:
             result = await call_item(store, settings, registry, principal, item)
         except OmsError as exc:
-            error = {"code": exc.code, "message": exc.message, "details": exc.details,
-                     "status": exc.status}
+            error: CallError = {"code": exc.code, "message": exc.message,
+                                "details": exc.details, "status": exc.status}  # fmt: skip
             results.append({"index": index, "ok": False, "error": error})
         else:
             results.append({"index": index, "ok": True, "result": result})

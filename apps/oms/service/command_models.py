@@ -15,7 +15,9 @@ from typing import Annotated, Any, Literal, get_args
 from pydantic import AliasChoices, BeforeValidator, ConfigDict, Field, TypeAdapter
 
 from apps.oms.domain.money import DecimalFormatError, parse_decimal, to_plain
+from apps.oms.ports import Params
 from apps.oms.service.request_model import RequestModel
+from apps.oms.store.records import CommandPayload
 
 CLIENT_ORDER_ID = re.compile(r"^[A-Za-z0-9]{1,32}$")
 CommandType = Literal[
@@ -101,7 +103,7 @@ class SendOrder(Payload):
     oms_stop_gain: PositiveDecimal | None = Field(
         default=None, validation_alias=AliasChoices("oms_stop_gain", "stop_gain")
     )
-    params: dict[str, Any] = Field(default_factory=dict)
+    params: Params = Field(default_factory=dict)
 
 
 class CancelOrder(Payload):
@@ -135,7 +137,7 @@ class ClosePosition(Payload):
     reason: Annotated[str, Field(min_length=1, max_length=32)] = "close_position"
     comment: Text | None = None
     client_order_id: ClientOrderId | None = None
-    params: dict[str, Any] = Field(default_factory=dict)
+    params: Params = Field(default_factory=dict)
     post_only: bool = False
     time_in_force: Literal["GTC", "IOC", "FOK", "PO"] | None = None
 
@@ -190,13 +192,13 @@ class CommandEnvelope(RequestModel):
     account_id: Id
     command: CommandType
     request_id: Annotated[str, Field(min_length=1, max_length=128)] | None = None
-    payload: dict[str, Any]
+    payload: CommandPayload  # checked by its type's model (`parse_payload`)
 
 
 ENVELOPES = TypeAdapter(list[CommandEnvelope])
 
 
-def parse_payload(command_type: str, payload: dict[str, Any]) -> Payload:
+def parse_payload(command_type: str, payload: CommandPayload) -> Payload:
     """Typed payload of a command (raises pydantic `ValidationError` on bad input)."""
     return PAYLOAD_MODELS[command_type].model_validate(payload)
 
@@ -216,7 +218,7 @@ def plain_json(value: Any) -> Any:
     return _plain(value)
 
 
-def normalized(model: Payload, *, exclude_unset: bool = False) -> dict[str, Any]:
+def normalized(model: Payload, *, exclude_unset: bool = False) -> CommandPayload:
     """JSON-ready payload: field names (aliases resolved), decimals as plain strings."""
     return dict(_plain(model.model_dump(exclude_unset=exclude_unset)))
 

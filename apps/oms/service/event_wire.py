@@ -4,8 +4,9 @@ subscribers and the events bus carries it unchanged (docs/websocket.md, docs/eve
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from decimal import Decimal
-from typing import Any
+from typing import Any, Literal, TypedDict
 
 from apps.oms.domain.money import to_plain
 from apps.oms.store.stream import StreamEvent
@@ -17,8 +18,22 @@ def _default(value: Any) -> Any:
     raise TypeError(f"not JSON serialisable: {type(value).__name__}")
 
 
-def dumps(message: dict[str, Any]) -> str:
+def dumps(message: Mapping[str, object]) -> str:
     return json.dumps(message, separators=(",", ":"), default=_default, ensure_ascii=False)
+
+
+class Push(TypedDict):
+    """A push message: `payload` last (`event_head` relies on it)."""
+
+    id: None
+    ok: bool
+    type: Literal["ws_event"]
+    namespace: str
+    action: str
+    event: str
+    seq: int | None
+    account_id: int | None
+    payload: Any  # the event's payload type (`domain/events.py`), or a socket push's body
 
 
 def push(
@@ -29,7 +44,7 @@ def push(
     payload: Any,
     *,
     action: str = "event",
-) -> dict[str, Any]:
+) -> Push:
     return {
         "id": None,
         "ok": True,

@@ -29,6 +29,7 @@ from typing import Any
 from apps.oms.service.views import order_view, position_view
 from apps.oms.store import direct, reads, stream
 from apps.oms.store.reads import Scope
+from apps.oms.store.records import ColumnValues
 from apps.oms.store.store import Store
 
 log = logging.getLogger("apps.oms.read_model")
@@ -285,11 +286,11 @@ class ReadModel:
 
     async def _reread(
         self, wanted: dict[str, list[int]], accounts: list[int]
-    ) -> tuple[dict[str, dict[int, dict[str, Any]]], dict[str, list[dict[str, Any]]]]:
+    ) -> tuple[dict[str, dict[int, ColumnValues]], dict[str, list[ColumnValues]]]:
         """The noted rows that are open by id, and every open row of the noted accounts (one
         query each)."""
-        by_id: dict[str, dict[int, dict[str, Any]]] = {}
-        whole: dict[str, list[dict[str, Any]]] = {}
+        by_id: dict[str, dict[int, ColumnValues]] = {}
+        whole: dict[str, list[ColumnValues]] = {}
         async with self.store.read() as conn:
             # a closed row is dropped: only open ones are read (every kind in one round trip)
             kinds = list(wanted)

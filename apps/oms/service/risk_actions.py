@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Any, Literal, cast
+from typing import Literal, TypedDict, cast
 
 from apps.oms.clock import iso_z, utcnow
 from apps.oms.domain import events
@@ -26,12 +26,13 @@ from apps.oms.store import audit, outbox
 from apps.oms.store import risk as risk_store
 from apps.oms.store.audit import Actor
 from apps.oms.store.boundary import Connection
+from apps.oms.store.records import ColumnValues
 from apps.oms.store.store import Store
 
 AccountStatus = Literal["active", "blocked"]
 
 
-async def _locked_account(conn: Connection, account_id: int) -> dict[str, Any]:
+async def _locked_account(conn: Connection, account_id: int) -> ColumnValues:
     row = await risk_store.account_risk_row(conn, account_id)
     if row is None:
         raise NotFound(f"account {account_id} not found", code="account_not_found")
@@ -55,7 +56,14 @@ async def _announce(
     )
 
 
-async def strategies_of(store: Store, principal: Principal, account_id: int) -> dict[str, Any]:
+class StrategyLinks(TypedDict):
+    """`GET /oms/risk/{account_id}/strategies`: the strategy link rows, flags as booleans."""
+
+    account_id: int
+    items: list[ColumnValues]
+
+
+async def strategies_of(store: Store, principal: Principal, account_id: int) -> StrategyLinks:
     """`GET /oms/risk/{account_id}/strategies`: each linked strategy's allow flag and comment
     (a read: `can_read`; a strategy-restricted key sees its strategies only)."""
     principal.require(Action.READ, account_id)
@@ -86,7 +94,7 @@ class _Switch:
     event: Event[RiskSwitchChanged]
     write: Callable[..., Awaitable[object]]
 
-    def previous(self, row: dict[str, Any]) -> bool | str:
+    def previous(self, row: ColumnValues) -> bool | str:
         return row[self.field] if self.field == "status" else bool(row[self.field])
 
 
@@ -107,7 +115,7 @@ async def _switch(
         raise NotFound(f"strategy {strategy_id} not found on account {account_id}",
                        code="invalid_strategy_id")  # fmt: skip
     text = mandatory_comment(comment)
-    target: dict[str, Any] = {} if strategy_id is None else {"strategy_id": strategy_id}
+    target: dict[str, int] = {} if strategy_id is None else {"strategy_id": strategy_id}
     async with store.transaction() as conn:
         row = await _locked_account(conn, account_id)
         if strategy_id is not None:
@@ -129,7 +137,7 @@ async def _switch(
 
 async def _linked_strategy(
     conn: Connection, account_id: int, strategy_id: int
-) -> dict[str, Any]:
+) -> ColumnValues:
     links = {int(r["strategy_id"]): r for r in await risk_store.strategy_links(conn, account_id)}
     if strategy_id not in links:
         raise NotFound(f"strategy {strategy_id} is not linked to account {account_id}",

@@ -4,6 +4,7 @@ signal_id?, timestamp?}`. Exact decimals, unknown fields refused, one of qty/not
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Annotated, Any, Literal
@@ -96,7 +97,7 @@ class Signal(RequestModel):
             raise ValueError("sl_pct must be below 100")
         return self
 
-    def stored(self) -> dict[str, Any]:
+    def stored(self) -> Mapping[str, object]:
         """The signal as stored on its row (field names, decimals as strings, no nulls)."""
         data = self.model_dump(exclude_none=True)
         if self.timestamp is not None:

@@ -27,6 +27,7 @@ from apps.oms.domain.errors import RiskBlocked
 from apps.oms.domain.money import ZERO, to_plain
 from apps.oms.errors import PermissionDenied
 from apps.oms.exchange.profiles import profile
+from apps.oms.ports import Params, Structure
 from apps.oms.security.principal import Principal
 from apps.oms.service.acceptance import Ctx
 from apps.oms.service.risk_snapshot import reference_price
@@ -122,7 +123,7 @@ def call_params(args: list[Any], kwargs: Mapping[str, Any]) -> Mapping[str, Any]
 
 async def restricted_balance(
     store: Store, principal: Principal, account_id: int, params: Mapping[str, Any]
-) -> dict[str, Any]:
+) -> Structure:
     """`fetch_balance` for a strategy-restricted key: its strategies' allocations as a CCXT
     balance (summed over the strategies asked for that have one). No allocation: 403
     `strategy_permission_denied`, as before allocations existed."""
@@ -157,10 +158,10 @@ def _plus(a: BalanceLine | None, b: BalanceLine) -> BalanceLine:
 
 
 def balance_structure(
-    lines: Mapping[str, BalanceLine], now: datetime, info: dict[str, Any]
-) -> dict[str, Any]:
+    lines: Mapping[str, BalanceLine], now: datetime, info: Structure
+) -> Structure:
     """The CCXT balance structure, decimals as strings (as the venue's through `/ccxt`)."""
-    result: dict[str, Any] = {
+    result: Structure = {
         "info": info, "timestamp": int(now.timestamp() * 1000), "datetime": iso_z(now),
         "free": {}, "used": {}, "total": {},
     }  # fmt: skip
@@ -174,8 +175,8 @@ def balance_structure(
 
 
 async def restricted_funding_history(
-    store: Store, principal: Principal, account_id: int, args: list[Any], kwargs: dict[str, Any]
-) -> list[dict[str, Any]]:
+    store: Store, principal: Principal, account_id: int, args: list[Any], kwargs: Params
+) -> list[Structure]:
     """`fetch_funding_history(symbol, since, limit, params)` for a strategy-restricted key,
     answered from its strategies' funding deals (CCXT funding history structures, oldest
     first)."""
