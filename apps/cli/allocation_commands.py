@@ -41,12 +41,12 @@ def set_allocation_cmd(
 
     async def use(store: Store) -> dict[str, Any]:
         if value is None:
-            return await allocations.clear_allocation(
+            return dict(await allocations.clear_allocation(
                 store, OPERATOR, CLI_ACTOR, account_id, strategy_id, comment
-            )
-        return await allocations.set_allocation(
+            ))
+        return dict(await allocations.set_allocation(
             store, OPERATOR, CLI_ACTOR, account_id, strategy_id, currency, value, comment
-        )
+        ))
 
     output.emit(context.run(use))
 
@@ -55,7 +55,7 @@ def list_allocations_cmd(account_id: AccountId) -> None:
     """The account's strategy allocations. Example: ccxt-oms list-allocations --account-id 1"""
 
     async def use(store: Store) -> dict[str, Any]:
-        return await allocations.list_allocations(store, OPERATOR, account_id)
+        return dict(await allocations.list_allocations(store, OPERATOR, account_id))
 
     output.emit(context.run(use))
 

@@ -35,7 +35,7 @@ class AllocationClearIn(RequestModel):
 async def list_allocations(
     account_id: AccountId, principal: PrincipalDep, store: StoreDep
 ) -> dict[str, Any]:
-    return await allocations.list_allocations(store, principal, account_id)
+    return dict(await allocations.list_allocations(store, principal, account_id))
 
 
 @router.put("/oms/risk/{account_id}/allocations", openapi_extra=_body(AllocationIn))
@@ -43,10 +43,10 @@ async def set_allocation(
     account_id: AccountId, principal: PrincipalDep, store: StoreDep, request: Request
 ) -> dict[str, Any]:
     body = await parse_body(request, AllocationIn)
-    return await allocations.set_allocation(
+    return dict(await allocations.set_allocation(
         store, principal, actor(principal, request), account_id, body.strategy_id, body.currency,
         body.amount, body.comment,
-    )  # fmt: skip
+    ))  # fmt: skip
 
 
 @router.post("/oms/risk/{account_id}/allocations/clear", openapi_extra=_body(AllocationClearIn))
@@ -54,6 +54,6 @@ async def clear_allocation(
     account_id: AccountId, principal: PrincipalDep, store: StoreDep, request: Request
 ) -> dict[str, Any]:
     body = await parse_body(request, AllocationClearIn)
-    return await allocations.clear_allocation(
+    return dict(await allocations.clear_allocation(
         store, principal, actor(principal, request), account_id, body.strategy_id, body.comment
-    )
+    ))

@@ -69,21 +69,21 @@ def actor_of(principal: Any, request: Request) -> Actor:
 
 @router.get("/strategies", response_model=None, responses=ok(StrategyList))
 async def list_strategies(principal: PrincipalDep, store: StoreDep) -> dict[str, Any]:
-    return await service.list_strategies(store, principal)
+    return dict(await service.list_strategies(store, principal))
 
 
 @router.post("/strategies", response_model=None, responses=ok(StrategyCreated))
 async def create_strategy(
     body: StrategyCreate, principal: PrincipalDep, store: StoreDep, request: Request
 ) -> dict[str, Any]:
-    return await service.create_strategy(
+    return dict(await service.create_strategy(
         store,
         principal,
         actor_of(principal, request),
         name=body.name,
         account_ids=body.account_ids,
         client_strategy_id=body.client_strategy_id,
-    )
+    ))
 
 
 @router.get(
@@ -92,7 +92,7 @@ async def create_strategy(
 async def get_limits(
     account_id: AccountId, principal: PrincipalDep, store: StoreDep
 ) -> dict[str, Any]:
-    return await service.get_limits(store, principal, account_id)
+    return dict(await service.get_limits(store, principal, account_id))
 
 
 @router.put(
@@ -117,7 +117,7 @@ async def put_limits(
             f"{'.'.join(map(str, errors[0]['loc']))}: {errors[0]['msg']}",
             details={"errors": errors},
         ) from exc
-    return await service.put_limits(
+    return dict(await service.put_limits(
         store,
         principal,
         actor_of(principal, request),
@@ -125,4 +125,4 @@ async def put_limits(
         body.strategy_id,
         body.limits(),
         body.comment,
-    )
+    ))

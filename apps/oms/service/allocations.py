@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import re
 from decimal import Decimal
-from typing import Any
+from typing import Any, TypedDict
 
 from apps.oms.clock import iso_z, utcnow
 from apps.oms.domain.access import Action, Role
@@ -20,6 +20,7 @@ from apps.oms.store import strategies as strategy_store
 from apps.oms.store.accounts import get_account
 from apps.oms.store.audit import Actor
 from apps.oms.store.boundary import IntegrityError
+from apps.oms.store.records import ColumnValues
 from apps.oms.store.store import Store
 
 CURRENCY = re.compile(r"^[A-Z0-9]{1,16}$")
@@ -41,7 +42,41 @@ def require_allocator(principal: Principal, account_id: int) -> None:
     principal.require(Action.TRADE, account_id)
 
 
-def allocation_view(row: dict[str, Any]) -> dict[str, Any]:
+class AllocationView(TypedDict):
+    """A strategy's allocation on the wire."""
+
+    strategy_id: int
+    currency: str
+    amount: str
+    comment: str | None
+    updated_by_user_id: int | None
+    updated_at: str | None
+
+
+class Allocations(TypedDict):
+    account_id: int
+    items: list[AllocationView]
+
+
+class AllocationSet(TypedDict):
+    ok: bool
+    account_id: int
+    allocation: AllocationView
+
+
+class AllocationCleared(TypedDict):
+    ok: bool
+    account_id: int
+    strategy_id: int
+
+
+class AuditedAllocation(TypedDict):
+    strategy_id: int
+    currency: str
+    amount: str
+
+
+def allocation_view(row: ColumnValues) -> AllocationView:
     return {
         "strategy_id": int(row["strategy_id"]),
         "currency": row["currency"],
@@ -52,7 +87,7 @@ def allocation_view(row: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-async def list_allocations(store: Store, principal: Principal, account_id: int) -> dict[str, Any]:
+async def list_allocations(store: Store, principal: Principal, account_id: int) -> Allocations:
     """The account's allocations a key may see (a restricted key: its strategies' only)."""
     principal.require(Action.READ, account_id)
     flags = principal.flags_for(account_id)
@@ -85,7 +120,7 @@ async def set_allocation(
     currency: str,
     amount: Decimal,
     comment: str,
-) -> dict[str, Any]:
+) -> AllocationSet:
     require_allocator(principal, account_id)
     comment = mandatory_comment(comment)
     if not CURRENCY.match(currency) or amount < 0:
@@ -113,7 +148,7 @@ async def _put(
     currency: str,
     amount: Decimal,
     comment: str,
-) -> dict[str, Any]:
+) -> ColumnValues:
     async with store.transaction() as conn:
         await _linked(conn, account_id, strategy_id)
         before = (
@@ -140,7 +175,7 @@ async def clear_allocation(
     account_id: int,
     strategy_id: int,
     comment: str,
-) -> dict[str, Any]:
+) -> AllocationCleared:
     """Remove the allocation: the strategy is no longer funds-checked. 404 when there is none."""
     require_allocator(principal, account_id)
     comment = mandatory_comment(comment)
@@ -162,6 +197,6 @@ async def clear_allocation(
     return {"ok": True, "account_id": account_id, "strategy_id": strategy_id}
 
 
-def _audited(row: dict[str, Any]) -> dict[str, Any]:
+def _audited(row: ColumnValues) -> AuditedAllocation:
     return {"strategy_id": int(row["strategy_id"]), "currency": row["currency"],
             "amount": to_plain(row["amount"])}  # fmt: skip

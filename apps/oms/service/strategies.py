@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import fields
-from typing import Any, TypedDict
+from typing import TypedDict, cast
 
 from apps.oms.clock import iso_z, utcnow
 from apps.oms.domain.access import Action
@@ -55,7 +55,37 @@ def strategy_out(
     }
 
 
-async def list_strategies(store: Store, principal: Principal) -> dict[str, Any]:
+class StrategyList(TypedDict):
+    items: list[StrategyOut]
+
+
+class StrategyCreated(TypedDict):
+    ok: bool
+    strategy_id: int
+
+
+class LimitsView(TypedDict, total=False):
+    """One scope's limits on the wire (`RiskLimits`' fields in order; empty without a row)."""
+
+    max_open_positions: int | None
+    max_open_positions_per_symbol: int | None
+    max_order_qty: str | None
+    max_order_notional: str | None
+    min_order_notional: str | None
+    max_position_notional: str | None
+    max_open_orders_per_symbol: int | None
+    daily_loss_limit: str | None
+    symbol_allowlist: list[str] | None
+    max_commands_per_minute: int | None
+
+
+class Limits(TypedDict):
+    account_id: int
+    account: LimitsView
+    strategies: dict[str, LimitsView]
+
+
+async def list_strategies(store: Store, principal: Principal) -> StrategyList:
     visible = principal.visible_account_ids()
     async with store.read() as conn:
         rows = await strategy_store.list_for_accounts(conn, visible)
@@ -81,7 +111,7 @@ async def create_strategy(
     name: str,
     account_ids: list[int],
     client_strategy_id: int | None,
-) -> dict[str, Any]:
+) -> StrategyCreated:
     if not account_ids:
         raise ValidationFailed("account_ids must list at least one account")
     for account_id in account_ids:
@@ -113,7 +143,7 @@ async def create_strategy(
     return {"ok": True, "strategy_id": strategy_id}
 
 
-async def get_limits(store: Store, principal: Principal, account_id: int) -> dict[str, Any]:
+async def get_limits(store: Store, principal: Principal, account_id: int) -> Limits:
     principal.require(Action.READ, account_id)
     async with store.read() as conn:
         limits = await risk_store.get_limits(conn, account_id)
@@ -124,14 +154,14 @@ async def get_limits(store: Store, principal: Principal, account_id: int) -> dic
     }
 
 
-def limits_out(limits: RiskLimits | None) -> dict[str, Any]:
+def limits_out(limits: RiskLimits | None) -> LimitsView:
     """One scope's limits on the wire, every column in table order ({} without a row)."""
     if limits is None:
         return {}
     out = {f.name: wire_value(getattr(limits, f.name)) for f in fields(RiskLimits)}
     allow = limits.symbol_allowlist
     out["symbol_allowlist"] = None if allow is None else list(allow)
-    return out
+    return cast(LimitsView, out)  # LimitsView's keys are RiskLimits' fields
 
 
 async def put_limits(
@@ -142,7 +172,7 @@ async def put_limits(
     strategy_id: int,
     limits: RiskLimits,
     comment: str,
-) -> dict[str, Any]:
+) -> Limits:
     principal.require(Action.RISK_LIMITS, account_id)
     comment = mandatory_comment(comment)
     async with store.transaction() as conn:
