@@ -6,9 +6,10 @@ costs a thread hop per request.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import date
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import Depends, Header, Path, Query, Request
 from pydantic import BaseModel, ConfigDict, Field
@@ -146,11 +147,13 @@ class Clamped:
     value: int
     requested: int
 
-    def note(self, body: dict[str, Any]) -> dict[str, Any]:
+    def note(self, body: Mapping[str, object]) -> dict[str, object]:
+        """`body` (copied) with the clamping noted."""
+        out = dict(body)
         if self.requested != self.value:
-            body[f"{self.name}_requested"] = self.requested
-            body["notice"] = f"{self.name} {self.requested} clamped to the maximum {self.value}"
-        return body
+            out[f"{self.name}_requested"] = self.requested
+            out["notice"] = f"{self.name} {self.requested} clamped to the maximum {self.value}"
+        return out
 
 
 async def page_size_param(

@@ -5,11 +5,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import date
-from typing import Any
 
 from apps.oms.errors import PermissionDenied
 from apps.oms.security.principal import Principal
-from apps.oms.service.reads import build_scope, date_range
+from apps.oms.service.reads import Page, build_scope, date_range
 from apps.oms.service.views import wire_value
 from apps.oms.store import ccxt_records
 from apps.oms.store.store import Store
@@ -25,7 +24,7 @@ class RawQuery:
     page_size: int
 
 
-async def raw_payloads(store: Store, principal: Principal, q: RawQuery) -> dict[str, Any]:
+async def raw_payloads(store: Store, principal: Principal, q: RawQuery) -> Page:
     scope = build_scope(principal, q.account_ids)
     if any(s is not None for s in scope.strategies_by_account.values()):
         raise PermissionDenied("strategy-restricted keys cannot read raw venue payloads",

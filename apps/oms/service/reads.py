@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
-from typing import Any
+from typing import TypedDict
 
 from apps.oms.domain.access import AccessDenied, Action, authorize_strategy
 from apps.oms.errors import PermissionDenied, ValidationFailed
@@ -65,9 +65,21 @@ def filters_of(q: Query) -> Filters:
     return Filters(q.strategy_id, q.symbol, q.status, start, end, q.order_id, q.position_id)
 
 
+class Items(TypedDict):
+    """A read's answer: wire views (`views.py`) of orders, deals, positions or commands."""
+
+    items: Sequence[Mapping[str, object]]
+
+
+class Page(Items):
+    total: int
+    page: int
+    page_size: int
+
+
 def _page(
     items: Sequence[Mapping[str, object]], total: int, page: int, page_size: int
-) -> dict[str, Any]:
+) -> Page:
     return {"items": items, "total": total, "page": page, "page_size": page_size}
 
 
@@ -84,7 +96,7 @@ async def open_from_model(
     return model.open_rows(kind, scope, q.strategy_id, q.symbol, limit)
 
 
-async def open_orders(store: Store, principal: Principal, q: Query, limit: int) -> dict[str, Any]:
+async def open_orders(store: Store, principal: Principal, q: Query, limit: int) -> Items:
     scope = build_scope(principal, q.account_ids, q.strategy_id)
     async with store.read() as conn:
         rows = await reads.open_rows(conn, "orders", scope, filters_of(q), limit)
@@ -93,7 +105,7 @@ async def open_orders(store: Store, principal: Principal, q: Query, limit: int) 
 
 async def open_positions(
     store: Store, principal: Principal, q: Query, limit: int
-) -> dict[str, Any]:
+) -> Items:
     scope = build_scope(principal, q.account_ids, q.strategy_id)
     async with store.read() as conn:
         rows = await reads.open_rows(conn, "positions", scope, filters_of(q), limit)
@@ -106,7 +118,7 @@ HISTORIES = {"orders": order_view, "deals": deal_view, "positions": position_vie
 
 async def history(
     store: Store, principal: Principal, kind: str, q: Query, page: int, page_size: int
-) -> dict[str, Any]:
+) -> Page:
     """One page of orders, deals or positions (`kind`), with the total."""
     view = HISTORIES[kind]
     scope = build_scope(principal, q.account_ids, q.strategy_id)
@@ -125,7 +137,7 @@ VIEWS = {
 
 async def by_ids(
     store: Store, principal: Principal, kind: str, ids: list[int], account_ids: list[int] | None
-) -> dict[str, Any]:
+) -> Items:
     """Objects by id within the key's readable accounts (others are simply not returned)."""
     visible = principal.visible_account_ids()
     scope: Scope | None = None  # admins without account_ids read every account
