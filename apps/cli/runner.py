@@ -73,7 +73,7 @@ async def seed_demo(settings: Settings, store: Store) -> dict[str, Any] | None:
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(result, indent=2))
     path.chmod(0o600)
-    return result
+    return dict(result)
 
 
 def console_banner_line(base: str) -> str:

@@ -42,10 +42,10 @@ def set_signal_secret_cmd(
     cipher = context.cipher(settings)
 
     async def use(store: Store) -> dict[str, Any]:
-        return await signal_secrets.set_secret(
+        return dict(await signal_secrets.set_secret(
             store, CLI_ACTOR, cipher, account_id, None if remove else secret,
             require_encrypted=settings.credentials_must_be_encrypted,
-        )  # fmt: skip
+        ))  # fmt: skip
 
     result = context.run(use, settings)
     if generate:  # shown this once: the store keeps it encrypted and never returns it

@@ -42,4 +42,4 @@ async def login_password(request: Request, store: StoreDep, settings: SettingsDe
 @router.post("/auth/logout")
 async def logout(principal: PrincipalDep, store: StoreDep, request: Request) -> dict[str, Any]:
     actor = Actor(principal.user_id, principal.api_key_id, client_address(request))
-    return await sessions.logout(store, principal, actor)
+    return dict(await sessions.logout(store, principal, actor))

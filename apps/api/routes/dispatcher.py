@@ -19,4 +19,4 @@ router = APIRouter(tags=["health"])
 async def dispatcher_status(principal: PrincipalDep, store: StoreDep,
                             settings: SettingsDep) -> dict[str, Any]:  # fmt: skip
     principal.require(Action.ADMINISTER)
-    return await dispatcher.status(store, settings)
+    return dict(await dispatcher.status(store, settings))

@@ -98,7 +98,7 @@ async def put_signal_secret(
     principal.require(Action.ADMINISTER)
     body = await parse_body(request, SecretIn)
     actor = Actor(principal.user_id, principal.api_key_id, client_address(request))
-    return await signal_secrets.set_secret(
+    return dict(await signal_secrets.set_secret(
         store, actor, cipher_of(settings), account_id, body.secret,
         require_encrypted=settings.credentials_must_be_encrypted,
-    )  # fmt: skip
+    ))  # fmt: skip

@@ -89,9 +89,9 @@ async def patch_profile(principal: PrincipalDep, store: StoreDep, request: Reque
 async def change_password(principal: PrincipalDep, store: StoreDep,
                           request: Request) -> dict[str, Any]:  # fmt: skip
     body = await parse_body(request, PasswordIn)
-    return await sessions.change_password(
+    return dict(await sessions.change_password(
         store, principal, _actor(principal, request), body.current_password, body.new_password
-    )
+    ))
 
 
 @router.get("/user/api-keys")

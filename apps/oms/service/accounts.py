@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TypedDict, cast
 
 from apps.oms.clock import iso_z
 from apps.oms.domain.access import AccountFlags, Action
@@ -22,17 +22,50 @@ def environment_of(row: AccountRecord) -> str:
     return "live" if row.is_live and not row.is_testnet else "testnet"
 
 
-def _permissions(flags: AccountFlags | None) -> dict[str, Any] | None:
+class GrantFlags(TypedDict):
+    """A key's flags on an account (`FLAG_COLUMNS`, in order) and its strategies."""
+
+    can_read: bool
+    can_trade: bool
+    can_close_position: bool
+    can_risk_manage: bool
+    can_block_new_positions: bool
+    can_block_account: bool
+    restrict_to_strategies: bool
+    strategy_ids: list[int]
+
+
+class AccountView(TypedDict):
+    """An account as its readers see it (`GET /oms/accounts` items)."""
+
+    id: int
+    exchange_id: str
+    label: str
+    position_mode: str
+    environment: str
+    is_testnet: bool
+    status: str
+    allow_new_positions: bool
+    out_of_sync: bool
+    out_of_sync_blocks: bool
+    shadow: bool
+    has_credentials: bool
+    credentials_updated_at: str | None
+    permissions: GrantFlags | None
+    created_at: str | None
+
+
+def grant_flags(flags: AccountFlags | None) -> GrantFlags | None:
     if flags is None:
         return None
-    return {name: getattr(flags, name) for name in FLAG_COLUMNS} | {
+    return cast(GrantFlags, {name: getattr(flags, name) for name in FLAG_COLUMNS} | {
         "strategy_ids": sorted(flags.strategy_ids)
-    }
+    })  # GrantFlags' keys are FLAG_COLUMNS and strategy_ids
 
 
 async def visible_accounts(
     store: Store, principal: Principal, account_ids: list[int] | None = None
-) -> list[dict[str, Any]]:
+) -> list[AccountView]:
     """Accounts the key may read; naming an invisible or unknown account is a 404."""
     scope = principal.visible_account_ids()
     if account_ids is not None:
@@ -60,7 +93,7 @@ async def visible_accounts(
             "shadow": row.shadow,
             "has_credentials": row.credentials_updated_at is not None,
             "credentials_updated_at": iso_z(row.credentials_updated_at),
-            "permissions": _permissions(principal.flags_for(row.account_id)),
+            "permissions": grant_flags(principal.flags_for(row.account_id)),
             "created_at": iso_z(row.created_at),
         }
         for row in rows

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from typing import Any
 
 from apps.oms.clock import utcnow
 from apps.oms.domain.access import FULL_TRADING_FLAGS, AccountFlags, Role
@@ -22,6 +21,7 @@ from apps.oms.security.keys import (
     hash_api_key,
     is_acceptable_custom_key,
 )
+from apps.oms.service.accounts import grant_flags
 from apps.oms.store import accounts as account_store
 from apps.oms.store import audit, identity
 from apps.oms.store import signals as signal_store
@@ -127,8 +127,8 @@ async def set_permission(
         action="set_permission",
         target_type="api_key",
         target_id=api_key_id,
-        before=_flags_dict(before),
-        after={"account_id": account_id, **(_flags_dict(flags) or {})},
+        before=grant_flags(before),
+        after={"account_id": account_id, **(grant_flags(flags) or {})},
     )
 
 
@@ -261,9 +261,4 @@ async def require_account(conn: Connection, account_id: int) -> AccountRecord:
     return account
 
 
-def _flags_dict(flags: AccountFlags | None) -> dict[str, Any] | None:
-    if flags is None:
-        return None
-    return {name: getattr(flags, name) for name in identity.FLAG_COLUMNS} | {
-        "strategy_ids": sorted(flags.strategy_ids)
-    }
+

@@ -7,11 +7,12 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Literal, TypedDict, cast
 
 from apps.oms.clock import iso_z, utcnow
 from apps.oms.config import Settings
 from apps.oms.store import fleet
+from apps.oms.store.records import ColumnValues
 from apps.oms.store.store import Store
 
 LATENCY_SAMPLE = 1000  # newest finished commands the percentiles are taken over
@@ -37,7 +38,45 @@ def percentiles(values: Sequence[float]) -> dict[str, float | None]:
     return out
 
 
-def _worker(row: dict[str, Any], now: datetime, dead_after: float) -> dict[str, Any]:
+QueueState = Literal["queued", "running"]  # the states `fleet.queue_by_account` counts
+
+
+class WorkerView(TypedDict):
+    worker_id: str
+    hostname: str
+    pid: int
+    status: str
+    alive: bool
+    heartbeat_age_seconds: float | None
+    leases_held: int
+    started_at: str | None
+
+
+class AccountQueue(TypedDict):
+    account_id: int
+    queued: int
+    running: int
+    oldest_age_seconds: float
+    lease_owner: str | None
+
+
+class Latency(TypedDict):
+    sample: int
+    queue_wait_seconds: dict[str, float | None]
+    total_seconds: dict[str, float | None]
+
+
+class FleetStatus(TypedDict):
+    """`GET /dispatcher/status`."""
+
+    workers: list[WorkerView]
+    workers_alive: int
+    queue_depth: dict[str, int]
+    accounts: list[AccountQueue]
+    latency: Latency
+
+
+def _worker(row: ColumnValues, now: datetime, dead_after: float) -> WorkerView:
     age = _seconds(now, row["heartbeat_at"])
     return {
         "worker_id": row["id"], "hostname": row["hostname"], "pid": int(row["pid"]),
@@ -48,20 +87,20 @@ def _worker(row: dict[str, Any], now: datetime, dead_after: float) -> dict[str, 
     }  # fmt: skip
 
 
-def _accounts(rows: list[dict[str, Any]], now: datetime) -> list[dict[str, Any]]:
-    by_account: dict[int, dict[str, Any]] = {}
+def _accounts(rows: list[ColumnValues], now: datetime) -> list[AccountQueue]:
+    by_account: dict[int, AccountQueue] = {}
     for row in rows:
         account_id = int(row["account_id"])
         entry = by_account.setdefault(account_id, {
             "account_id": account_id, "queued": 0, "running": 0, "oldest_age_seconds": 0.0,
             "lease_owner": row["owner"]})  # fmt: skip
-        entry[row["status"]] = int(row["count"])
+        entry[cast(QueueState, row["status"])] = int(row["count"])
         age = _seconds(now, row["oldest"]) or 0.0
         entry["oldest_age_seconds"] = max(entry["oldest_age_seconds"], age)
     return list(by_account.values())
 
 
-async def status(store: Store, settings: Settings) -> dict[str, Any]:
+async def status(store: Store, settings: Settings) -> FleetStatus:
     now = utcnow()
     dead_after = settings.worker.dead_after_seconds
     async with store.read() as conn:
@@ -75,7 +114,8 @@ async def status(store: Store, settings: Settings) -> dict[str, Any]:
     return {
         "workers": listed,
         "workers_alive": sum(1 for w in listed if w["alive"]),
-        "queue_depth": {s: sum(a[s] for a in accounts) for s in ("queued", "running")},
+        "queue_depth": {"queued": sum(a["queued"] for a in accounts),
+                        "running": sum(a["running"] for a in accounts)},
         "accounts": accounts,
         "latency": {
             "sample": len(totals),

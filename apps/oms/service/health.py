@@ -5,9 +5,9 @@ takeover is pending), and the paper market's price source (informational)."""
 from __future__ import annotations
 
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from datetime import timedelta
-from typing import Any
+from typing import TypedDict
 
 from apps.oms.clock import utcnow
 from apps.oms.config import Settings
@@ -20,18 +20,38 @@ from apps.oms.store.store import Store
 log = logging.getLogger(__name__)
 
 
-#: what moves the simulated market, as `/readyz` shows it (the API wires the paper venue's)
-MarketStatus = Callable[[Store, Settings], Awaitable[dict[str, Any]]]
+#: what moves the simulated market, as `/readyz` shows it (the API wires the paper venue's:
+#: its own shape, free-form here)
+MarketStatus = Callable[[Store, Settings], Awaitable[Mapping[str, object]]]
+
+
+class Migration(TypedDict):
+    current: str | None
+    head: str | None
+    up_to_date: bool
+
+
+class Readiness(TypedDict):
+    """`GET /readyz`."""
+
+    ready: bool
+    checks: dict[str, bool]
+    migration: Migration
+    workers_alive: int
+    queue_depth: int
+    accounts_without_live_owner: list[int]
+    paper_prices: Mapping[str, object] | None
+    problems: list[str]
 
 
 async def readiness(store: Store, settings: Settings, market_status: MarketStatus
-                    ) -> dict[str, Any]:  # fmt: skip
+                    ) -> Readiness:  # fmt: skip
     problems: list[str] = []
     head = head_revision()
     revision: str | None = None
     alive = depth = 0
     orphaned: list[int] = []
-    prices: dict[str, Any] | None = None
+    prices: Mapping[str, object] | None = None
     store_ok = True
     try:
         revision = await current_revision(store.engine)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
-from typing import Any
+from typing import NotRequired, TypedDict
 
 from apps.oms.domain.access import Role
 from apps.oms.errors import ValidationFailed
@@ -28,7 +28,42 @@ class InstallRequest:
     live: bool = False
 
 
-async def install(store: Store, pepper: str, request: InstallRequest) -> dict[str, Any]:
+class InstalledKey(TypedDict):
+    id: int
+    plain: str
+    label: str | None
+
+
+class InstalledUser(TypedDict):
+    id: int
+    name: str
+    role: str
+
+
+class InstalledAdmin(TypedDict):
+    user_id: int
+    api_key: InstalledKey
+
+
+class InstalledAccount(TypedDict):
+    id: int
+    exchange_id: str
+    label: str
+    position_mode: str
+    is_testnet: bool
+
+
+class Installed(TypedDict):
+    """`install`'s output (cli.md → Output of `install`)."""
+
+    ok: bool
+    admin: InstalledAdmin
+    user: InstalledUser
+    api_key: InstalledKey
+    account: NotRequired[InstalledAccount]
+
+
+async def install(store: Store, pepper: str, request: InstallRequest) -> Installed:
     """Create the admin (and optionally a trading user, key and account) in one transaction.
 
     Returns the exact output shape of `cli.md` → Output of `install`.
@@ -51,7 +86,7 @@ async def install(store: Store, pepper: str, request: InstallRequest) -> dict[st
             label=request.admin_api_key_label,
             plain=request.admin_api_key,
         )
-        admin_part = {"user_id": admin_id, "api_key": _key(admin_key)}
+        admin_part: InstalledAdmin = {"user_id": admin_id, "api_key": _key(admin_key)}
         if not request.with_account:
             return {
                 "ok": True,
@@ -89,5 +124,5 @@ async def install(store: Store, pepper: str, request: InstallRequest) -> dict[st
     }
 
 
-def _key(key: admin.NewKey) -> dict[str, Any]:
+def _key(key: admin.NewKey) -> InstalledKey:
     return {"id": key.id, "plain": key.plain, "label": key.label}

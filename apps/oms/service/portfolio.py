@@ -12,23 +12,51 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass
 from decimal import Decimal
-from typing import Any
+from typing import Any, TypedDict
 
+from apps.oms.domain.events import PositionView
 from apps.oms.domain.money import DecimalFormatError, parse_decimal, to_plain
 from apps.oms.domain.stats import compute_stats
 from apps.oms.exchange.profiles import profile
 from apps.oms.security.principal import Principal
-from apps.oms.service.reads import Query, build_scope, filters_of
+from apps.oms.service.reads import Items, Query, build_scope, filters_of
 from apps.oms.service.views import position_view, wire_value
 from apps.oms.store import margins, quotes, reads
 from apps.oms.store.accounts import list_accounts
 from apps.oms.store.boundary import Connection
 from apps.oms.store.positions import deal_from_row, position_from_row
-from apps.oms.store.records import AccountRecord
+from apps.oms.store.records import AccountRecord, ColumnValues
 from apps.oms.store.store import Store
 
 
-async def stats(store: Store, principal: Principal, q: Query) -> dict[str, Any]:
+class PortfolioPosition(PositionView):
+    """An open position with its mark price, unrealised PnL, notional and margin."""
+
+    mark_price: str | None
+    unrealized_pnl: str | None
+    notional: str | None
+    leverage: str | None
+    margin_mode: str | None
+    collateral: str | None
+
+
+class Balance(TypedDict):
+    currency: str
+    total: str
+
+
+class AccountPortfolio(TypedDict):
+    account_id: int
+    exchange_id: str
+    positions: list[PortfolioPosition]
+    balances: list[Balance]
+
+
+class Portfolio(TypedDict):
+    items: list[AccountPortfolio]
+
+
+async def stats(store: Store, principal: Principal, q: Query) -> Items:
     """Per account: statistics of positions opened in the range (domain.md → Statistics)."""
     items = []
     for account_id in q.account_ids:
@@ -100,8 +128,8 @@ async def _margins(conn: Connection, account: AccountRecord, symbols: set[str],
     }
 
 
-def _position_view(row: dict[str, Any], mark: Decimal | None, margin: Margin | None
-                   ) -> dict[str, Any]:  # fmt: skip
+def _position_view(row: ColumnValues, mark: Decimal | None, margin: Margin | None
+                   ) -> PortfolioPosition:  # fmt: skip
     position = position_from_row(row)
     if ":" not in row["symbol"]:  # spot: unleveraged, the holding is its own collateral
         cost = abs(position.qty) * position.contract_size * position.avg_price
@@ -120,7 +148,7 @@ def _position_view(row: dict[str, Any], mark: Decimal | None, margin: Margin | N
 
 async def _balances(
     conn: Connection, exchange_id: str, account_id: int
-) -> list[dict[str, str]]:
+) -> list[Balance]:
     venue = profile(exchange_id)
     if not venue.wallet_in_store:
         return []  # CCXT balances come from the venue: POST /ccxt/{account_id}/fetch_balance
@@ -128,10 +156,10 @@ async def _balances(
             for currency, total in await venue.stored_state().wallet(conn, account_id)]
 
 
-async def portfolio(store: Store, principal: Principal, account_ids: list[int]) -> dict[str, Any]:
+async def portfolio(store: Store, principal: Principal, account_ids: list[int]) -> Portfolio:
     """Open positions with mark price, unrealised PnL and notional, plus balances, per account."""
     scope = build_scope(principal, account_ids)
-    items = []
+    items: list[AccountPortfolio] = []
     async with store.read() as conn:
         accounts = {a.account_id: a for a in await list_accounts(conn, account_ids)}
         open_rows = await reads.open_rows(conn, "positions", scope, reads.Filters(), 5000)

@@ -8,7 +8,7 @@ or, without one, the union of the user's active keys' grants, and is revoked by 
 from __future__ import annotations
 
 import asyncio
-from typing import Any
+from typing import TypedDict
 
 from apps.oms.clock import iso_z, utcnow
 from apps.oms.domain.access import AccountFlags, Role
@@ -59,6 +59,27 @@ async def _grants_for_token(
     return merge_grants(per_key), None
 
 
+class LoginToken(TypedDict):
+    """`POST /auth/login`: a login token (an API key of kind `login_token`)."""
+
+    ok: bool
+    token: str
+    token_type: str
+    api_key_id: int
+    user_id: int
+    role: str
+    expires_at: str | None
+
+
+class LoggedOut(TypedDict):
+    ok: bool
+    revoked_api_key_id: int
+
+
+class Done(TypedDict):
+    ok: bool
+
+
 async def login(
     store: Store,
     pepper: str,
@@ -69,7 +90,7 @@ async def login(
     password: str,
     api_key_id: int | None,
     token_hours: float,
-) -> dict[str, Any]:
+) -> LoginToken:
     """A new login token for a correct password; 401 otherwise (429 once throttled: a
     throttled address or user name is refused before the password is checked)."""
     scope = f"user:{user_name[:100]}"
@@ -113,7 +134,7 @@ async def login(
     }  # fmt: skip
 
 
-async def logout(store: Store, principal: Principal, actor: Actor) -> dict[str, Any]:
+async def logout(store: Store, principal: Principal, actor: Actor) -> LoggedOut:
     if principal.key_kind != "login_token":
         raise ValidationFailed(
             "logout revokes login tokens; disable an API key with PATCH /user/api-keys/{id}"
@@ -139,7 +160,7 @@ async def own_key(conn: Connection, principal: Principal, api_key_id: int) -> Ke
 
 async def change_password(
     store: Store, principal: Principal, actor: Actor, current: str | None, new: str
-) -> dict[str, Any]:
+) -> Done:
     async with store.read() as conn:
         user = await identity_admin.require_user(conn, principal.user_id)
     if user.password_hash is not None and not await asyncio.to_thread(

@@ -4,7 +4,7 @@ the credential policy allows it, i.e. the embedded demo store), checked with HMA
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TypedDict
 
 from apps.oms.clock import iso_z, utcnow
 from apps.oms.domain.access import AccountFlags, Role
@@ -37,6 +37,13 @@ def _check_secret(secret: str) -> None:
         )
 
 
+class SecretSet(TypedDict):
+    ok: bool
+    account_id: int
+    has_signal_secret: bool
+    signal_secret_updated_at: str | None
+
+
 async def set_secret(
     store: Store,
     actor: Actor,
@@ -45,7 +52,7 @@ async def set_secret(
     secret: str | None,
     *,
     require_encrypted: bool,
-) -> dict[str, Any]:
+) -> SecretSet:
     """Set (or with None remove) the account's signing secret; audited, never returned."""
     stored = None
     if secret is not None:
