@@ -2,8 +2,9 @@
 returns or takes (rows become records here, in the store, never above it).
 
 Standard library only, so every layer above the store may name them. `dict[str, Any]` stays
-only where the value is free-form: an account's venue `config`, a command's `payload` and
-`result` (JSON of the wire).
+only where the value is free-form, under a name that says so: an account's venue `config`
+(`VenueConfig`), a command's `payload` and `result` (`CommandPayload`, `CommandResult`: JSON of
+the wire), and `ColumnValues`, the column values of a table that has no record here yet.
 """
 
 from __future__ import annotations
