@@ -23,8 +23,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
 
-from apps.oms import heap, wakeup
-from apps.oms.bus.processes import WorkerBus
+from apps.oms import heap
 from apps.oms.clock import utcnow
 from apps.oms.config import Settings
 from apps.oms.exchange.profiles import profile
@@ -37,14 +36,14 @@ from apps.oms.store.leases import Lease
 from apps.oms.store.store import Store, is_store_unreachable
 from apps.worker.account_task import AccountTask, fail_unsupported
 from apps.worker.metrics_endpoint import serve_metrics
-from apps.worker.numbering import Coverage
+from apps.worker.outbox_sequencer import OutboxSequencer
 from apps.worker.price_feed import PriceScheduler
 from apps.worker.scheduler import schedule_loop
 from apps.worker.shared_reads import SharedReads
 from apps.worker.venues import VenueCache, load_account
+from apps.worker.wakeups import Kick, WakeUps
 
 log = logging.getLogger("apps.worker")
-SEQUENCER_BUSY_MS = 5.0
 REGISTER_FIRST_RETRY_SECONDS = 0.5  # a store not reachable at start: retry after, doubling
 REGISTER_MAX_RETRY_SECONDS = 5.0
 
@@ -66,15 +65,10 @@ class Worker:
         self.venues = VenueCache(settings, store)
         self.tasks: dict[int, tuple[Lease, asyncio.Task[None]]] = {}
         self.account_tasks: dict[int, AccountTask] = {}
-        # set by wake-ups (and the sequencer's by what record transactions could not number):
-        # cut the lease loop's / sequencer's pause short
-        self.lease_kick = asyncio.Event()
-        self.sequencer_kick = asyncio.Event()
-        # whether a kick's rows were numbered by this worker's record transactions meanwhile
-        self.coverage = Coverage()
-        self.wake_listener: asyncio.DatagramTransport | None = None
-        # API processes told when the sequencer numbered rows (apps/oms/wakeup.py)
-        self.stream_subscribers = wakeup.StreamSubscribers()
+        # set by wake-ups for accounts not running here: cut the lease loop's pause short
+        self.lease_kick = Kick()
+        self.wakeups = WakeUps(settings, store, self.worker_id, self.on_wake)
+        self.sequencer = OutboxSequencer(settings.worker, store, self.wakeups)
         self.passed_over: dict[int, float] = {}  # free accounts left to peers, since when
         self.crowded = False  # at capacity while other accounts have work
         self.releasing: set[asyncio.Task[None]] = set()  # background lease releases
@@ -92,28 +86,24 @@ class Worker:
         self.group = GroupCommit(store) if settings.worker.group_commit else None
         # the account tasks' polls and price looks, read once for all of them
         self.shared = SharedReads(store, lambda: list(self.tasks))
-        # the events bus (bus.url): publisher, wake-ups (apps/oms/bus/processes.py)
-        self.bus = (WorkerBus(settings.bus, store, self.worker_id, self.on_wake)
-                    if settings.bus.enabled else None)  # fmt: skip
 
     async def run(self, stop: asyncio.Event) -> None:
         """Run until `stop` is set, then finish in-flight work and give the leases back."""
         self.stopping = stop
-        wake_addr = await self.listen_for_wakeups()
+        wake_addr = await self.wakeups.listen()
         registered = False
         try:
             registered = await self.register(stop, wake_addr)
         finally:
-            if not registered and self.wake_listener is not None:
-                self.wake_listener.close()
+            if not registered:
+                self.wakeups.close_listener()
         if not registered:
             log.info("worker %s stopped before it could register", self.worker_id)
             return
         log.info("worker %s started (concurrency %d)", self.worker_id,
                  self.settings.worker.concurrency)
-        if self.bus is not None:
-            self.bus.start(stop)
-        sequencing = asyncio.create_task(self.sequence_loop(stop))
+        self.wakeups.start(stop)
+        sequencing = asyncio.create_task(self.sequencer.run(stop))
         self.prices = asyncio.create_task(self.price_scheduler.run(stop))
         kicker = asyncio.create_task(self.kick_on_stop(stop))
         beating = asyncio.create_task(self.heartbeat_loop(stop))
@@ -148,22 +138,10 @@ class Worker:
                 log.warning("worker %s cannot reach the store yet (%s: %s); retrying in %.1f s",
                             self.worker_id, type(exc).__name__,
                             str(exc).splitlines()[0][:200] if str(exc) else "", delay)
-            with contextlib.suppress(TimeoutError):  # (not `pause`: it would clear `stop`)
+            with contextlib.suppress(TimeoutError):  # (not a kick's pause: it would clear `stop`)
                 await asyncio.wait_for(stop.wait(), delay)
             delay = min(delay * 2, REGISTER_MAX_RETRY_SECONDS)
         return False
-
-    async def listen_for_wakeups(self) -> str | None:
-        """Bind the UDP wake-up listener; None (polling only) when off or the bind fails."""
-        host = self.settings.worker.wake_host
-        if not host:
-            return None
-        try:
-            self.wake_listener, addr = await wakeup.listen(host, self.on_wake, self.on_word)
-        except OSError as exc:
-            log.warning("wake-up listener on %s not started (%s): polling only", host, exc)
-            return None
-        return addr
 
     def on_wake(self, account_ids: list[int]) -> None:
         """Accounts got work: wake their tasks here, or the lease loop to take them. The
@@ -184,23 +162,13 @@ class Worker:
                     self.lease_kick.set()
             else:
                 self.lease_kick.set()
-                self.coverage.kicked_now()
-        self.sequencer_kick.set()  # acceptance wrote outbox events to number
-
-    def kick_sequencer_now(self) -> None:
-        """A round that must run at once: rows no record transaction will number."""
-        self.coverage.kicked_now()
-        self.sequencer_kick.set()
-
-    def on_word(self, word: bytes, addr: wakeup.Address) -> None:
-        """An API process subscribes its outbox tailer to this worker's sequencer rounds."""
-        if word == wakeup.STREAM_SUBSCRIBE and self.wake_listener is not None:
-            self.stream_subscribers.subscribe(self.wake_listener, addr)
+                self.sequencer.coverage.kicked_now()
+        self.sequencer.kick.set()  # acceptance wrote outbox events to number
 
     async def kick_on_stop(self, stop: asyncio.Event) -> None:
         await stop.wait()
         self.lease_kick.set()
-        self.kick_sequencer_now()
+        self.sequencer.kick_now()
         for task in self.account_tasks.values():  # finish now, not after their poll pause
             task.wake.set()
 
@@ -208,15 +176,6 @@ class Worker:
         """The reconciliation schedule (`apps/worker/scheduler.py`), when switched on."""
         if self.settings.reconcile.schedule:
             await schedule_loop(self.store, self.settings.reconcile, stop)
-
-    @staticmethod
-    async def pause(kick: asyncio.Event, seconds: float) -> bool:
-        """Sleep up to `seconds`, less if `kick` is set (then clear it); True if kicked."""
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(kick.wait(), seconds)
-        kicked = kick.is_set()
-        kick.clear()
-        return kicked
 
     async def lease_loop(self, stop: asyncio.Event) -> None:
         cfg = self.settings.worker
@@ -230,7 +189,7 @@ class Worker:
                     await self.check_crowded()
             except Exception:  # store unreachable: keep trying; leases expire meanwhile
                 log.exception("lease loop round failed")
-            await self.pause(self.lease_kick, cfg.poll_max_ms / 1000)
+            await self.lease_kick.pause(cfg.poll_max_ms / 1000)
 
     def running(self) -> int:
         """Account tasks running now (finished ones leave `tasks` at the next lease round)."""
@@ -261,7 +220,7 @@ class Worker:
                 overdue=overdue, dead_after=dead_after, with_work=every)
         self.passed_over = {a: self.passed_over.get(a, clock) for a in left}
         if taken:  # a takeover wrote `account_owner_changed` events: number them now
-            self.kick_sequencer_now()
+            self.sequencer.kick_now()
         for account_id in due:
             if account_id in self.parked and self.running() < cfg.concurrency:
                 self.resume(account_id)
@@ -279,18 +238,18 @@ class Worker:
         venue = await self.venues.open(account)
         if venue is None:
             rt = AccountRuntime(self.store, self.settings.worker, self.worker_id, lease,
-                                account, venue=None, on_numbered=self.numbered)  # type: ignore[arg-type]
+                                account, venue=None, on_numbered=self.sequencer.numbered)  # type: ignore[arg-type]
             task = asyncio.create_task(fail_unsupported(rt, self.venues.problem(account)))
             task.add_done_callback(self._ended_callback(lease, None))
             self.tasks[lease.account_id] = (lease, task)
             return
         rt = AccountRuntime(self.store, self.settings.worker, self.worker_id, lease,
-                            account, venue, on_numbered=self.numbered)
+                            account, venue, on_numbered=self.sequencer.numbered)
         first = None if not profile(account.exchange_id).reconciles_on_lease else {
             **command_payload(self.settings.reconcile, "short"),
             "fresh_seconds": self.settings.reconcile.short_every_seconds}
         self.run_task(lease, AccountTask(rt, stop, lambda: self.crowded, reconcile_first=first,
-                                         woken=self.wake_listener is not None,
+                                         woken=self.wakeups.listening,
                                          group=self.group, shared=self.shared))
 
     def run_task(self, lease: Lease, account_task: AccountTask) -> None:
@@ -402,80 +361,6 @@ class Worker:
                 del self.parked[account_id]
                 self.parked_woken.discard(account_id)
 
-    async def sequence_loop(self, stop: asyncio.Event) -> None:
-        """Number committed outbox rows that no record transaction numbered itself (the API's
-        accepts, a step whose numbering was skipped, other writers): rounds at a steady cadence
-        while they find some, then a round when kicked (an accept's wake-up, this worker's
-        work) or after a backoff. With wake-ups running, the kicks announce almost every row,
-        so the backoff is only a backstop (rows nobody announced) and starts at half of
-        `poll_max_ms`, and each round asks first with a plain read whether anything waits (a
-        kick after work whose events were numbered with it, or the round after a streak,
-        finds nothing for one statement); without them the backoff starts at the busy cadence,
-        as an account task's poll does (docs/worker.md -> Sequencer)."""
-        cfg = self.settings.worker
-        # while busy, one round every few ms numbers many events at once; a round per event
-        # cost ~5 statements per event (profiled: 10 of the 73 statements of a send_order)
-        busy = max(cfg.poll_min_ms, SEQUENCER_BUSY_MS) / 1000
-        longest = cfg.poll_max_ms / 1000
-        woken = self.wake_listener is not None or (self.bus is not None and self.bus.wakes_workers)
-        idle_first = max(busy, longest / 2) if woken else busy
-        interval = busy
-        covered = False
-        while not stop.is_set():
-            try:
-                done = 0 if covered else await self.sequence_once(probe=woken)
-            except Exception:
-                log.exception("sequencer round failed")
-                done = 0
-            if done == sequencer.SKIPPED:  # a peer's round may have read before our rows
-                interval = busy
-            elif done:
-                self.tell_tailers()
-                # busy rounds keep their cadence: one round numbers many events at once; with
-                # wake-ups the next one starts with its plain read, so a streak's end is cheap
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(stop.wait(), busy)
-                interval = busy
-                continue
-            elif not covered:
-                interval = min(max(interval * 2, idle_first), longest)
-            kicked = await self.pause(self.sequencer_kick, interval)
-            # kicked only by wake-ups of accounts whose record transactions number their rows:
-            # no round if one of them numbered after the kick (an accept's events come with
-            # its execution); a timed poll or any other kick runs the round
-            deferrable = self.coverage.take_deferrable()
-            covered = (woken and kicked and deferrable
-                       and await self.coverage.covered_since(time.monotonic()))  # fmt: skip
-
-    async def sequence_once(self, *, probe: bool) -> int:
-        """One sequencer round (`sequencer.assign`); with `probe`, only if a plain read finds
-        an unnumbered row."""
-        if probe:
-            async with self.store.read() as conn:
-                if not await sequencer.pending(conn):
-                    return 0
-        async with self.store.transaction() as conn:
-            return await sequencer.assign(conn, utcnow())
-
-    def numbered(self, numbered: int, read_at: float) -> None:
-        """A record transaction committed (`runtime.number_events`, its numbering read started
-        after `read_at`): tell the API tailers about the events it numbered, or let the
-        sequencer number what it could not."""
-        if numbered == sequencer.SKIPPED or numbered >= sequencer.BATCH:
-            # skipped, or a backlog took the whole round (its own rows may still wait)
-            self.kick_sequencer_now()
-            return
-        if numbered:
-            self.tell_tailers()
-        self.coverage.numbered(read_at)  # rows committed before `read_at` are numbered
-
-    def tell_tailers(self) -> None:
-        """Rows got their seq: the subscribed API tailers read now (stream wake-ups)."""
-        if self.wake_listener is not None:
-            self.stream_subscribers.notify(self.wake_listener)
-        if self.bus is not None:
-            self.bus.sequenced()
-
     async def shutdown(self, sequencing: asyncio.Task[None]) -> None:
         prices = [self.prices] if self.prices is not None else []
         await asyncio.gather(sequencing, *prices, *(t for _, t in self.tasks.values()),
@@ -486,10 +371,7 @@ class Worker:
         await asyncio.sleep(0)  # let the tasks' done callbacks start their releases
         await asyncio.gather(*self.releasing, return_exceptions=True)
         await self.venues.close()
-        if self.bus is not None:
-            await self.bus.close()
-        if self.wake_listener is not None:
-            self.wake_listener.close()
+        await self.wakeups.close()
         async with self.store.transaction() as conn:
             await fleet.mark_stopped(conn, self.worker_id, utcnow())
         log.info("worker %s stopped", self.worker_id)
