@@ -1,7 +1,7 @@
 """One asyncio task per leased account: claim → execute → record, in strict acceptance order;
 between commands, order sync and trigger checks when prices moved; adaptive polling; ends after
 a quiet spell with nothing to watch (`quiet`: the worker then parks the lease, and runs the same
-task again when the account is woken: `apps/worker/main.py`).
+task again when the account is woken: `apps/worker/lease_keeper.py`).
 """
 
 from __future__ import annotations

@@ -119,7 +119,7 @@ async def venues(venues_url: str) -> AsyncIterator[Venues]:
     key, accounts = await _seed(app.state.store)
     worker_store = Store.from_url(venues_url, pool_size=4)
     worker = Worker(settings, worker_store)
-    worker.venues.prepare = unreachable
+    worker.tasks.venues.prepare = unreachable
     stop = asyncio.Event()
     running = asyncio.create_task(worker.run(stop))
     try:

@@ -25,7 +25,7 @@ PACKAGE = "apps.oms.service.execution."
 BOOKING = {PACKAGE + m for m in ("booking", "order_state", "results", "runtime", "sends",
                                  "send", "group")}  # fmt: skip
 FLOORS = (("apps.oms.domain", 1), ("apps.oms.store", 2), ("apps.oms.ports", 2),
-          ("apps.oms.exchange", 3), ("apps.oms.service", 4))  # fmt: skip
+          ("apps.oms.exchange", 3), ("apps.paper", 3), ("apps.oms.service", 4))  # fmt: skip
 
 
 def floor(module: str) -> int | None:

@@ -81,7 +81,7 @@ async def traded_and_parked(h: Harness, worker: Worker, account_id: int) -> None
 
 async def parked(worker: Worker, account_id: int) -> None:
     async def check() -> bool:
-        return account_id in worker.parked
+        return account_id in worker.leases.parked
 
     await eventually(check)
 
@@ -95,7 +95,7 @@ async def test_a_quiet_account_keeps_its_lease_and_runs_again_under_it(
         await traded_and_parked(h, worker, acct)
         before = await lease_row(fresh_store, acct)
         assert before.owner == worker.worker_id
-        assert acct not in worker.tasks  # no task runs for it meanwhile
+        assert acct not in worker.tasks.running  # no task runs for it meanwhile
         await completed(h, await market(h, acct))  # woken or found by the lease loop
         after = await lease_row(fresh_store, acct)
         assert (after.owner, after.lease_epoch) == (worker.worker_id, before.lease_epoch)
@@ -118,7 +118,7 @@ async def test_parked_leases_are_renewed_then_given_back_after_park_seconds(
         await eventually(renewed)  # the heartbeat renews it (every lease_seconds / 4)
 
         async def given_back() -> bool:
-            return acct not in worker.parked and (
+            return acct not in worker.leases.parked and (
                 await lease_row(fresh_store, acct)).owner is None
 
         await eventually(given_back)
@@ -139,7 +139,7 @@ async def test_a_parked_lease_found_lost_is_forgotten_and_the_account_taken_anew
                                .values(owner=None, expires_at=None, lease_epoch=epoch + 1))
 
         async def forgotten() -> bool:
-            return acct not in worker.parked
+            return acct not in worker.leases.parked
 
         await eventually(forgotten)  # the next renewal does not find it ours
         await completed(h, await market(h, acct))

@@ -34,6 +34,7 @@ from apps.oms.wakeup import (
     parse_address,
 )
 from apps.worker.main import Worker
+from apps.worker.wakeups import Kick
 
 from .conftest import Harness, eventually, worker_settings
 
@@ -250,26 +251,28 @@ async def test_an_accept_s_events_are_numbered_with_its_execution(fresh_store: S
     await h.price("BTC/USDT", "50000")
     rounds: list[int] = []  # what each sequencer round numbered
     workers_: list[Worker] = []
-    pausing: set[asyncio.Event] = set()  # the kicks whose loops are in their pause
+    pausing: set[Kick] = set()  # the kicks whose loops are in their pause
 
     def prepare(worker: Worker) -> None:
         workers_.append(worker)
-        worker.coverage.grace = 3600.0
-        real, real_pause = worker.sequence_once, worker.pause
+        sequencer = worker.sequencer
+        sequencer.coverage.grace = 3600.0
+        kick = sequencer.kick
+        real, real_pause = sequencer.round, kick.pause
 
         async def counted(*, probe: bool) -> int:
             rounds.append(await real(probe=probe))
             return rounds[-1]
 
-        async def pause(kick: asyncio.Event, seconds: float) -> bool:
+        async def pause(seconds: float) -> bool:
             pausing.add(kick)
             try:
-                return await real_pause(kick, seconds)
+                return await real_pause(seconds)
             finally:
                 pausing.discard(kick)
 
-        worker.sequence_once = counted  # type: ignore[method-assign]
-        worker.pause = pause  # type: ignore[method-assign]
+        sequencer.round = counted  # type: ignore[method-assign]
+        kick.pause = pause  # type: ignore[method-assign]
 
     # a busy cadence of a few ms: a streak of rounds ends soon with a round that finds nothing
     task, stop, _ = await start(fresh_store, "127.0.0.1", poll_min_ms=2, prepare=prepare)
@@ -281,9 +284,9 @@ async def test_an_accept_s_events_are_numbered_with_its_execution(fresh_store: S
         worker = workers_[0]
 
         async def quiet() -> bool:  # all numbered, the sequencer waits, no kick left over
-            kick = worker.sequencer_kick
+            kick = worker.sequencer.kick
             return (await all_numbered(fresh_store) and kick in pausing and not kick.is_set()
-                    and worker.coverage.deferrable)  # fmt: skip
+                    and worker.sequencer.coverage.deferrable)  # fmt: skip
 
         await eventually(quiet, GENEROUS)
         before = len(rounds)
