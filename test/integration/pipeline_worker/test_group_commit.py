@@ -25,7 +25,7 @@ from apps.oms.service.execution import group as group_module
 from apps.oms.service.execution import sends, step
 from apps.oms.service.execution.group import GroupCommit
 from apps.oms.service.execution.runtime import AccountRuntime, Recorder
-from apps.oms.store import leases
+from apps.oms.store import leases, queue
 from apps.oms.store.leases import Lease
 from apps.oms.store.tables import account_leases, positions
 from apps.worker.venues import load_account
@@ -257,6 +257,35 @@ async def test_one_lease_hold_statement_for_every_member(
     leased = sorted((rt.lease for rt in runtimes), key=lambda lease: lease.account_id)
     assert held_together == [leased, leased]  # the write-ahead's group, then the record's
     assert held_alone == []
+    for acct, items in queued.items():
+        await booked_once(h, items)
+        await assert_fold(h, acct)
+
+
+async def test_the_queue_heads_come_with_the_lease_rows(
+    harness: Callable[..., Harness], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The write-ahead group reads every member's queue head in its first round trip, with the
+    lease rows (`run(peek=)`): no member reads its queue again."""
+    h = harness()
+    queued = await ready(h, accounts=3, sends_each=2)
+    places_together(monkeypatch, 3)
+    real_read = queue.peek_read
+    asked: list[dict[int, int]] = []
+
+    def peek_read(conn: Any, limits: dict[int, int]) -> Any:
+        asked.append(dict(limits))
+        return real_read(conn, limits)
+
+    async def peek_batches(conn: Any, limits: dict[int, int]) -> Any:
+        raise AssertionError(f"a member read its queue again: {limits}")
+
+    monkeypatch.setattr(queue, "peek_read", peek_read)
+    monkeypatch.setattr(queue, "peek_batches", peek_batches)
+    runtimes = [await h.runtime(a) for a in queued]
+    assert await batches(GroupCommit(h.store), runtimes) == [2, 2, 2]
+    limit = runtimes[0].settings.batch_size
+    assert asked == [dict.fromkeys(sorted(queued), limit)]  # once, for the whole group
     for acct, items in queued.items():
         await booked_once(h, items)
         await assert_fold(h, acct)

@@ -38,11 +38,13 @@ from apps.oms.service.execution.runtime import (
     number_events,
     numbering_read_at,
 )
-from apps.oms.store import direct, leases
+from apps.oms.store import direct, leases, queue
 from apps.oms.store.store import Store
 
 log = logging.getLogger("apps.worker")
 Body = Callable[[Recorder], Awaitable[Any]]
+#: the recorder memo's key of the queue head a member asked the group to read (`run(peek=)`)
+QUEUE_HEAD = "group.queue_head"
 
 
 class _Alone:
@@ -59,6 +61,7 @@ class _Member:
     answer: asyncio.Future[Any]
     asked: float = field(default_factory=time.perf_counter)
     result: Any = field(default=None)
+    peek: int | None = None  # read this many of the queue's head with the lease rows
 
 
 async def alone(rt: AccountRuntime, body: Body) -> Any:
@@ -76,10 +79,13 @@ class GroupCommit:
         self._writing: list[_Member] = []  # the group being written
         self._leader: asyncio.Task[None] | None = None
 
-    async def run(self, rt: AccountRuntime, body: Body) -> Any:
-        """`body`'s answer, its writes committed together with the other ready accounts'."""
+    async def run(self, rt: AccountRuntime, body: Body, peek: int | None = None) -> Any:
+        """`body`'s answer, its writes committed together with the other ready accounts'.
+        `peek`: the group's first round trip also reads this many of the account's oldest
+        unfinished commands, for `body` to find in its recorder's memo (`QUEUE_HEAD`; absent
+        when the body runs alone)."""
         answer: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
-        self._waiting.append(_Member(rt, body, answer))
+        self._waiting.append(_Member(rt, body, answer, peek=peek))
         if self._leader is None or self._leader.done():
             self._leader = asyncio.create_task(self._lead(), name="group-commit")
             self._leader.add_done_callback(self._leader_done)
@@ -135,16 +141,22 @@ class GroupCommit:
             _answer(member, member.result)
 
     async def _record(self, members: list[_Member]) -> None:
-        """One transaction: every lease row held in one statement, each member's body on its
-        own recorder, everyone's writes and events flushed together, one numbering, one
-        commit."""
+        """One transaction: every lease row held in one statement (with the queue heads the
+        members asked for, in the same round trip), each member's body on its own recorder,
+        everyone's writes and events flushed together, one numbering, one commit."""
         async with self.store.transaction() as conn:
             held = [m.rt.lease for m in members]
-            (rows,) = await direct.fetch_each(conn, [
-                leases.hold_all_read(held, owner=members[0].rt.owner, now=utcnow())])
-            leases.held_or_lost(held, rows)
+            limits = {m.rt.account_id: m.peek for m in members if m.peek is not None}
+            found = await direct.fetch_each(conn, [
+                leases.hold_all_read(held, owner=members[0].rt.owner, now=utcnow()),
+                *([queue.peek_read(conn, limits)] if limits else [])])  # fmt: skip
+            leases.held_or_lost(held, found[0])
+            heads = queue.peeked(limits, found[1]) if limits else {}
             now = utcnow()  # one instant for all, after the lease rows were locked
             recorders = [Recorder(conn, m.rt, now) for m in members]
+            for recorder in recorders:
+                if recorder.rt.account_id in heads:
+                    recorder.memo[QUEUE_HEAD] = heads[recorder.rt.account_id]
             for member, recorder in zip(members, recorders, strict=True):
                 member.result = await member.body(recorder)
             events = await flush_all(recorders)

@@ -34,7 +34,7 @@ from apps.oms.exchange.ccxt_errors import errors as ccxt
 from apps.oms.metrics import SEND_STAGE
 from apps.oms.ports import NewOrder, Structure, place_orders
 from apps.oms.service.execution import dispatch
-from apps.oms.service.execution.group import GroupCommit, alone
+from apps.oms.service.execution.group import QUEUE_HEAD, GroupCommit, alone
 from apps.oms.service.execution.order_state import state_of, write_order
 from apps.oms.service.execution.recheck import recheck, recheck_state, remember
 from apps.oms.service.execution.results import adopt, finish, reject
@@ -131,12 +131,14 @@ async def run_batch(
     accounts."""
 
     async def ahead(rec: Recorder) -> int | tuple[int, list[Prepared]] | None:
-        return await write_ahead_in(rec, limit)
+        # the queue's head, read in the group's first round trip (absent when run alone)
+        return await write_ahead_in(rec, limit, rec.memo.pop(QUEUE_HEAD, None))
 
     taken: int | tuple[int, list[Prepared]] | None
     started = time.perf_counter()
     try:
-        taken = await (group.run(rt, ahead) if group is not None else write_ahead(rt, limit))
+        taken = await (group.run(rt, ahead, peek=limit) if group is not None
+                       else write_ahead(rt, limit))  # fmt: skip
     except (leases.LeaseLost, queue.Fenced):
         raise
     except OperationalError as exc:  # deadlock, lock wait, lost connection: nothing claimed
