@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from collections import OrderedDict
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import ColumnElement, Insert, Table, Update, bindparam, case, insert, update
@@ -20,13 +21,22 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from apps.oms.store import direct
 
+
+@dataclass(slots=True)
+class _Variants:
+    """A shape's statements: the one for its first call's pattern of shared values (`first`),
+    and the general one (every column per row) once a call shares values differently."""
+
+    first: tuple[bool, ...]
+    statement: Update
+    general: Update | None = None
+
+
 #: statements of `update_by_id` by shape (its table, key column, rows' count, which columns each
 #: row sets, its guards' columns): the first call's pattern of shared values, its statement, and
 #: the shape's general statement once needed (`_statement_of`); bounded, and a steady load uses
 #: a handful
-_VARIANTS: OrderedDict[tuple[Any, ...], tuple[tuple[bool, ...], Update, dict[str, Update]]] = (
-    OrderedDict()
-)
+_VARIANTS: OrderedDict[tuple[Any, ...], _Variants] = OrderedDict()
 SHAPES_KEPT = 256
 
 
@@ -118,18 +128,18 @@ def _statement_of(
     CPU."""
     variants = _VARIANTS.get(base)
     if variants is None:
-        variants = _VARIANTS[base] = (same, _update_of_shape(table, base, same, equal, each), {})
+        variants = _VARIANTS[base] = _Variants(
+            same, _update_of_shape(table, base, same, equal, each))
         if len(_VARIANTS) > SHAPES_KEPT:
             _VARIANTS.popitem(last=False)
     else:
         _VARIANTS.move_to_end(base)
-    first, statement, general = variants
-    if same == first:
-        return statement, same
+    if same == variants.first:
+        return variants.statement, same
     none = tuple(False for _ in same)
-    if "all" not in general:
-        general["all"] = _update_of_shape(table, base, none, equal, each)
-    return general["all"], none
+    if variants.general is None:
+        variants.general = _update_of_shape(table, base, none, equal, each)
+    return variants.general, none
 
 
 def _same(a: Any, b: Any) -> bool:
