@@ -13,6 +13,8 @@ from typing import Any, cast
 from apps.oms.domain.access import Role
 from apps.oms.domain.book import AccountBook, Instrument, OrderRef
 from apps.oms.domain.closing import check_reduce_only, plan_close, reserve_close, validate_reduce
+from apps.oms.domain.controls import ControlIntent, check_controls
+from apps.oms.domain.controls import needs_reference_price as collars
 from apps.oms.domain.enums import PositionMode, Side
 from apps.oms.domain.errors import (
     InvalidPositionId,
@@ -37,6 +39,7 @@ from apps.oms.service.acceptance import (
     require_price_for_limit,
 )
 from apps.oms.service.command_models import ClosePosition, SendOrder
+from apps.oms.service.pretrade import load_controls, needs_rows
 from apps.oms.service.risk_snapshot import (
     needs_reference_price,
     reads_counters,
@@ -215,8 +218,9 @@ async def accept_send_order(ctx: Ctx) -> Accepted:
     if reserve is not None:  # reserved rows are re-read under lock before the conditional write
         reserve = await visible_position(ctx, reserve.position_id, lock=True)
     limits = await ctx.risk_limits()
-    if reads_counters(limits, p.strategy_id):  # they count the orders of the sends held so far
-        await ctx.write_held()
+    key_limits = await ctx.key_limits()
+    if reads_counters(limits, p.strategy_id) or needs_rows(limits, key_limits, p.strategy_id):
+        await ctx.write_held()  # they count the orders of the sends held so far
     scopes = await risk_scopes(
         ctx.conn,
         account_id=ctx.account_id,
@@ -229,9 +233,18 @@ async def accept_send_order(ctx: Ctx) -> Accepted:
         now=ctx.now,
         limits=limits,
     )
+    controls = await load_controls(
+        ctx.conn, account_id=ctx.account_id, api_key_id=ctx.principal.api_key_id,
+        symbol=p.symbol, side=side, strategy_id=p.strategy_id, limits=limits,
+        key_limits=key_limits, position_qty=preview.position_qty, now=ctx.now,
+    )  # fmt: skip
+    if controls.key_scope is not None:
+        scopes.append(controls.key_scope)
+    control_intent = ControlIntent(p.symbol, side, p.qty, p.price, reduce_only=reserve is not None)
     targets = p.oms_stop_loss is not None or p.oms_stop_gain is not None
     quote = None
-    if needs_reference_price(scopes) or (targets and p.price is None):
+    if (needs_reference_price(scopes) or (targets and p.price is None)
+            or collars(controls.scopes, control_intent)):
         quote = await reference_price(ctx.conn, ctx.account.exchange_id, p.symbol, ctx.now)
     intent = OrderIntent(
         p.symbol,
@@ -246,6 +259,8 @@ async def accept_send_order(ctx: Ctx) -> Accepted:
     check_order(
         intent, scopes, account_blocked=ctx.account.blocked, quote_price=quote
     )
+    check_controls(control_intent, controls.scopes, reference_price=quote,
+                   recent=controls.recent, now=ctx.now)
     if p.oms_stop_loss is not None or p.oms_stop_gain is not None:
         validate_targets(side, p.oms_stop_loss, p.oms_stop_gain, p.price or quote)
     target = preview.target

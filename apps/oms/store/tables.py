@@ -151,7 +151,26 @@ risk_limits = Table(
     Column("symbol_allowlist", JSON),
     Column("max_commands_per_minute", Integer),
     _updated(),
-    UniqueConstraint("account_id", "strategy_id"),
+    # pre-trade controls (migration 0014, docs/identity-and-risk.md → Pre-trade controls)
+    Column("api_key_id", Id, nullable=False, server_default="0"),  # >0 = one key's own scope
+    Column("price_collar_bps", Integer),
+    Column("price_collar_symbols", JSON),  # {symbol: bps}, over price_collar_bps
+    Column("duplicate_window_ms", Integer),
+    Column("max_open_orders", Integer),
+    UniqueConstraint("account_id", "strategy_id", "api_key_id"),
+)
+
+# commands accepted per UTC minute, per account (api_key_id 0) and per key on the account: the
+# counter `max_commands_per_minute` is enforced against, in the store so that it holds across API
+# processes and restarts (service/command_rate.py); rows of past minutes are deleted as a scope
+# starts a new minute
+command_rates = Table(
+    "command_rates",
+    metadata,
+    Column("account_id", Id, primary_key=True, autoincrement=False),
+    Column("api_key_id", Id, primary_key=True, autoincrement=False),
+    Column("window_start", UtcDateTime, primary_key=True),
+    Column("n", Integer, nullable=False),
 )
 
 api_key_permissions = Table(
