@@ -25,9 +25,10 @@ from apps.oms.domain.risk import OrderIntent, RiskLimits, RiskScope, check_order
 
 D = Decimal
 NOW = datetime(2026, 11, 27, 8, 0, 30, tzinfo=UTC)
+HUNDRED = D(100)
 
 
-def _found(intent: ControlIntent, *scopes: ControlScope, ref: Decimal | None = D(100),
+def _found(intent: ControlIntent, *scopes: ControlScope, ref: Decimal | None = HUNDRED,
            recent: tuple[RecentOrder, ...] = ()) -> list[tuple[str, str, dict[str, str]]]:
     return [(r.rule, r.scope, r.details)
             for r in refusals(intent, scopes, reference_price=ref, recent=recent, now=NOW)]
