@@ -19,6 +19,7 @@ from apps.oms.domain.controls import ORDER_RULES
 from apps.oms.domain.endpoint_rules import COMMANDS, action_for
 from apps.oms.domain.errors import DomainError, RiskBlocked
 from apps.oms.domain.events import Event, P
+from apps.oms.domain.kill import Caller, Halt, check_halts
 from apps.oms.domain.risk import RiskLimits
 from apps.oms.errors import (
     Conflict,
@@ -93,6 +94,8 @@ class BatchShare:
     limits: dict[int, dict[int, RiskLimits]] = field(default_factory=dict)
     # the accepting key's own limits by account (None: none set)
     key_limits: dict[int, RiskLimits | None] = field(default_factory=dict)
+    # the active kill-switch halts that may cover the key's commands, by account
+    halts: dict[int, tuple[Halt, ...]] = field(default_factory=dict)
     # strategy allocations by account, then strategy (`service/strategy_funds.py`)
     allocations: dict[int, dict[int, ColumnValues]] = field(default_factory=dict)
     events: list[NewEvent] = field(default_factory=list)
@@ -101,14 +104,15 @@ class BatchShare:
 
 
 async def preload_accounts(
-    conn: Connection, share: BatchShare, account_ids: list[int], api_key_id: int | None = None
+    conn: Connection, share: BatchShare, account_ids: list[int], api_key_id: int | None = None,
+    user_id: int | None = None,
 ) -> None:
     """The accounts and risk limits (the key's own too) a batch's commands name, read in one
     statement before the first of them is accepted (`accept_in` reads an account it does not
     find here itself)."""
     missing = [a for a in account_ids if a not in share.accounts]
     if missing:
-        states = await risk_store.acceptance_states(conn, missing, api_key_id)
+        states = await risk_store.acceptance_states(conn, missing, api_key_id, user_id)
         for account_id, state in states.items():
             remember_state(share, account_id, state)
 
@@ -117,6 +121,7 @@ def remember_state(share: BatchShare, account_id: int, state: risk_store.Accepta
     share.accounts[account_id] = state.account
     share.limits[account_id] = state.limits
     share.key_limits[account_id] = state.key_limits
+    share.halts[account_id] = state.halts
 
 
 def counts_rate(share: BatchShare, account_id: int) -> bool:
@@ -276,7 +281,7 @@ class Ctx:
         """The accepting key's own limits on the account (read with the account)."""
         if self.account_id not in self.share.key_limits:
             state = await risk_store.acceptance_state(
-                self.conn, self.account_id, self.principal.api_key_id)
+                self.conn, self.account_id, self.principal.api_key_id, self.principal.user_id)
             self.share.key_limits[self.account_id] = state.key_limits
         return self.share.key_limits[self.account_id]
 
@@ -429,7 +434,7 @@ async def accept_in(
     try:
         if account_id not in share.accounts:  # the account and its limits, one statement
             remember_state(share, account_id, await risk_store.acceptance_state(
-                conn, account_id, principal.api_key_id))
+                conn, account_id, principal.api_key_id, principal.user_id))
         account = share.accounts[account_id]
         if account is None:
             raise NotFound(f"account {account_id} not found", code="account_not_found")
@@ -447,8 +452,16 @@ async def accept_in(
                 status=409,
                 details={"rule": "account_blocked"},
             )
+        if halts := share.halts.get(account_id):
+            strategy_id = getattr(payload, "strategy_id", None)
+            check_halts(halts, Caller(account_id, principal.api_key_id, principal.user_id,
+                                      strategy_id if strategy_id else None),
+                        envelope.command, bool(getattr(payload, "reduce_only", False)),
+                        principal.role is Role.RISK)  # fmt: skip
         ctx = Ctx(conn, principal, account, envelope, payload, digest, utcnow(), share=share)
-        if counts_rate(share, account_id):  # a refusal after it rolls the count back
+        # a refusal after it rolls the count back; risk officers (and the kill switch acting
+        # as one) are never throttled
+        if counts_rate(share, account_id) and principal.role is not Role.RISK:
             await command_rate.count_command(
                 conn, account_id, principal.api_key_id, share.limits[account_id].get(0),
                 share.key_limits.get(account_id), ctx.now)

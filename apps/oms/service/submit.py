@@ -219,7 +219,7 @@ async def _in_one_transaction(
         # every account the list names, with its limits, in one statement
         await preload_accounts(conn, share, [e[0].account_id for e in parsed
                                              if not isinstance(e, Item)],
-                               principal.api_key_id)  # fmt: skip
+                               principal.api_key_id, principal.user_id)  # fmt: skip
         for index, entry in enumerate(parsed):
             if isinstance(entry, Item):
                 items[index] = entry

@@ -10,6 +10,7 @@ from typing import Any
 from sqlalchemy import Executable, bindparam, case, func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from apps.oms.domain.kill import Halt
 from apps.oms.domain.risk import RiskLimits
 from apps.oms.store import direct
 from apps.oms.store.records import AccountState, Row, account_state
@@ -21,6 +22,7 @@ from apps.oms.store.tables import (
     deals,
     orders,
     positions,
+    risk_halts,
     risk_limits,
     strategies,
     strategy_accounts,
@@ -59,15 +61,24 @@ LOCK_ACCOUNT = select(accounts.c.id).where(accounts.c.id == bindparam("b_account
 # whole account view) and the account's risk limits, one row per strategy's limits and one for
 # the accepting key's own (or one row of NULLs without limits). Fewer columns and one round trip
 # less per accepted command: with aiomysql, parsing the result's column descriptions was ~25 %
-# of an accept's CPU
+# of an accept's CPU. The active kill-switch halts that may cover the key's commands there join
+# too (none, almost always: no extra row)
+_HALTS = risk_halts.c
 ACCEPTANCE_STATE = (
     select(accounts.c.id, accounts.c.exchange_id, accounts.c.position_mode, accounts.c.status,
            account_risk_state.c.allow_new_positions, account_risk_state.c.out_of_sync_blocks,
            account_risk_state.c.shadow, risk_limits.c.strategy_id, risk_limits.c.api_key_id,
-           *(risk_limits.c[c] for c in LIMIT_COLUMNS))
+           *(risk_limits.c[c] for c in LIMIT_COLUMNS), _HALTS.id.label("halt_id"),
+           _HALTS.scope.label("halt_scope"), _HALTS.scope_id.label("halt_scope_id"),
+           _HALTS.reason.label("halt_reason"))
     .join(account_risk_state, account_risk_state.c.account_id == accounts.c.id)
     .outerjoin(risk_limits, (risk_limits.c.account_id == accounts.c.id)
                & risk_limits.c.api_key_id.in_((0, bindparam("b_key"))))
+    .outerjoin(risk_halts, _HALTS.lifted_at.is_(None) & (
+        _HALTS.scope.in_(("all", "strategy"))
+        | ((_HALTS.scope == "account") & (_HALTS.scope_id == accounts.c.id))
+        | ((_HALTS.scope == "key") & (_HALTS.scope_id == bindparam("b_key")))
+        | ((_HALTS.scope == "user") & (_HALTS.scope_id == bindparam("b_user")))))
     .where(accounts.c.id.in_(bindparam("b_accounts", expanding=True)))
 )  # fmt: skip
 
@@ -140,35 +151,42 @@ class AcceptanceState:
     account: AccountState | None
     limits: dict[int, RiskLimits]
     key_limits: RiskLimits | None = None
+    halts: tuple[Halt, ...] = ()  # active halts that may cover the key's commands here
 
 
 async def acceptance_state(
-    conn: AsyncConnection, account_id: int, api_key_id: int | None = None
-) -> AcceptanceState:
-    return (await acceptance_states(conn, [account_id], api_key_id))[account_id]
+    conn: AsyncConnection, account_id: int, api_key_id: int | None = None,
+    user_id: int | None = None,
+) -> AcceptanceState:  # fmt: skip
+    return (await acceptance_states(conn, [account_id], api_key_id, user_id))[account_id]
 
 
 async def acceptance_states(
-    conn: AsyncConnection, account_ids: list[int], api_key_id: int | None = None
-) -> dict[int, AcceptanceState]:
+    conn: AsyncConnection, account_ids: list[int], api_key_id: int | None = None,
+    user_id: int | None = None,
+) -> dict[int, AcceptanceState]:  # fmt: skip
     """`acceptance_state` of several accounts in one statement (a batch accept's accounts)."""
     wanted = sorted(set(account_ids))
-    rows = await direct.fetch(conn, ACCEPTANCE_STATE, {"b_accounts": wanted,
-                                                       "b_key": api_key_id or 0})
+    rows = await direct.fetch(conn, ACCEPTANCE_STATE, {
+        "b_accounts": wanted, "b_key": api_key_id or 0, "b_user": user_id or 0})  # fmt: skip
     accounts_found: dict[int, AccountState] = {}
     limits: dict[int, dict[int, RiskLimits]] = {a: {} for a in wanted}
     key_limits: dict[int, RiskLimits] = {}
+    halts: dict[int, dict[int, Halt]] = {a: {} for a in wanted}
     for r in rows:
         account_id = int(r["id"])
         accounts_found.setdefault(account_id, account_state(r))
+        if r["halt_id"] is not None:
+            halts[account_id][int(r["halt_id"])] = Halt(
+                int(r["halt_id"]), r["halt_scope"], int(r["halt_scope_id"]), r["halt_reason"])
         if r["strategy_id"] is None:
             continue
         if int(r["api_key_id"]):
             key_limits[account_id] = stored_limits(r)
         else:
             limits[account_id][int(r["strategy_id"])] = stored_limits(r)
-    return {a: AcceptanceState(accounts_found.get(a), limits[a], key_limits.get(a))
-            for a in wanted}  # fmt: skip
+    return {a: AcceptanceState(accounts_found.get(a), limits[a], key_limits.get(a),
+                               tuple(halts[a].values())) for a in wanted}  # fmt: skip
 
 
 async def get_limits(conn: AsyncConnection, account_id: int) -> dict[int, RiskLimits]:

@@ -1,7 +1,7 @@
 """pre-trade controls: risk limits per API key (`risk_limits.api_key_id`), the price collar,
 the duplicate-order window and the maximum of open orders; `command_rates`, the per-minute
-command counters `max_commands_per_minute` is enforced against (docs/identity-and-risk.md →
-Pre-trade controls).
+command counters `max_commands_per_minute` is enforced against; `risk_halts`, the kill switch
+(docs/identity-and-risk.md → Pre-trade controls, Kill switch).
 
 Revision ID: 0014_pretrade_controls
 Revises: 0013_paper_last_funding
@@ -39,6 +39,24 @@ def upgrade() -> None:
     with op.batch_alter_table("risk_limits") as batch:
         batch.drop_constraint(OLD_UNIQUE, type_="unique")
     op.create_table(
+        "risk_halts",
+        sa.Column("id", BIG, autoincrement=True, nullable=False),
+        sa.Column("scope", sa.String(length=16), nullable=False),
+        sa.Column("scope_id", BIG, nullable=False),
+        sa.Column("flatten", sa.Boolean(), server_default=sa.text("0"), nullable=False),
+        sa.Column("reason", sa.Text(), nullable=False),
+        sa.Column("engaged_by_user_id", BIG, nullable=True),
+        sa.Column("engaged_by_api_key_id", BIG, nullable=True),
+        sa.Column("engaged_at", UTC, nullable=False),
+        sa.Column("lifted_at", UTC, nullable=True),
+        sa.Column("lifted_by_user_id", BIG, nullable=True),
+        sa.Column("lifted_by_api_key_id", BIG, nullable=True),
+        sa.Column("lift_reason", sa.Text(), nullable=True),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_risk_halts")),
+    )
+    op.create_index(op.f("ix_risk_halts_lifted_at_scope_scope_id"), "risk_halts",
+                    ["lifted_at", "scope", "scope_id"])
+    op.create_table(
         "command_rates",
         sa.Column("account_id", BIG, autoincrement=False, nullable=False),
         sa.Column("api_key_id", BIG, autoincrement=False, nullable=False),
@@ -52,6 +70,8 @@ def upgrade() -> None:
 
 def downgrade() -> None:
     op.drop_table("command_rates")
+    op.drop_index(op.f("ix_risk_halts_lifted_at_scope_scope_id"), table_name="risk_halts")
+    op.drop_table("risk_halts")
     op.execute("DELETE FROM risk_limits WHERE api_key_id <> 0")
     with op.batch_alter_table("risk_limits") as batch:
         batch.create_unique_constraint(OLD_UNIQUE, ["account_id", "strategy_id"])
