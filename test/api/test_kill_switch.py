@@ -166,9 +166,9 @@ async def test_kill_with_flatten_closes_the_scopes_positions(api: Api) -> None:
         "scope": "strategy", "id": strategy, "flatten": True, "comment": "drawdown"})
     assert killed.status_code == 200, killed.text
     got = [(c["command"], c["ok"]) for c in killed.json()["commands"]]
-    assert got == [("cancel_all_orders", True), ("close_position", True)]
+    assert got == [("cancel_order", True), ("close_position", True)]
     stored = await queued_commands(world, acct)
-    assert stored[0]["payload"]["strategy_ids"] == [strategy]
+    assert len(stored[0]["payload"]["order_ids"]) == 1  # the strategy's order only
     assert stored[1]["payload"]["position_id"] == ours
     refused = await post(client, trader, send(acct, "139", strategy_id=strategy))
     assert refused.json()["error"]["details"]["rule"] == "kill_switch"

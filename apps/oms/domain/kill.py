@@ -101,17 +101,20 @@ def plan(
     flatten: bool,
 ) -> list[Queued]:
     """The cancels of the scope's working orders (then, with `flatten`, the closes of its open
-    positions `(account_id, position_id)`), per account in account order: one
-    `cancel_all_orders` per account for an account or everything (a strategy's: of that
-    strategy), `cancel_order` lists for a key's or a user's own orders. `working` and
+    positions `(account_id, position_id)`), per account in account order. Without `flatten`,
+    one `cancel_all_orders` per account for an account or everything (a strategy's: of that
+    strategy), which also takes an order accepted just before the halt committed; for a key's
+    or a user's own orders, and when flattening (a `cancel_all_orders` would cancel the closes
+    queued after it too), `cancel_order` lists of the working orders. `working` and
     `open_positions` are those of the scope already."""
     queued: list[Queued] = []
+    flattens = flatten and halt.scope in FLATTENABLE
     accounts = sorted({o.account_id for o in working} | {a for a, _ in open_positions})
     for account_id in accounts:
         mine = sorted(o.order_id for o in working if o.account_id == account_id)
-        if mine and halt.scope in ("account", "all"):
+        if mine and halt.scope in ("account", "all") and not flattens:
             queued.append(Queued(account_id, "cancel_all_orders", {}, "cancel"))
-        elif mine and halt.scope == "strategy":
+        elif mine and halt.scope == "strategy" and not flattens:
             queued.append(Queued(account_id, "cancel_all_orders",
                                  {"strategy_ids": [halt.scope_id]}, "cancel"))  # fmt: skip
         elif mine:
@@ -119,7 +122,7 @@ def plan(
                 queued.append(Queued(account_id, "cancel_order",
                                      {"order_ids": mine[start:start + MAX_ORDER_IDS]},
                                      f"cancel:{n}"))  # fmt: skip
-        if flatten and halt.scope in FLATTENABLE:
+        if flattens:
             for _, position_id in sorted(p for p in open_positions if p[0] == account_id):
                 queued.append(Queued(account_id, "close_position",
                                      {"position_id": position_id, "reason": "kill_switch"},

@@ -52,9 +52,13 @@ def test_books_cancels_pass_and_closes_pass_for_the_risk_role() -> None:
 def test_books_the_plan_per_scope() -> None:
     working = [WorkingOrder(1, 1, 0), WorkingOrder(2, 1, 7), WorkingOrder(3, 2, 7)]
     positions = [(1, 50), (2, 60)]
-    account = plan(Halt(9, "account", 1, "r"), working[:2], positions[:1], flatten=True)
+    account = plan(Halt(9, "account", 1, "r"), working[:2], positions[:1], flatten=False)
     assert [(q.account_id, q.command, q.payload, q.tag) for q in account] == [
-        (1, "cancel_all_orders", {}, "cancel"),
+        (1, "cancel_all_orders", {}, "cancel")]
+    # flattening cancels the working orders by id: a cancel_all would take the closes too
+    flat = plan(Halt(9, "account", 1, "r"), working[:2], positions[:1], flatten=True)
+    assert [(q.account_id, q.command, q.payload, q.tag) for q in flat] == [
+        (1, "cancel_order", {"order_ids": [1, 2]}, "cancel:0"),
         (1, "close_position", {"position_id": 50, "reason": "kill_switch"}, "close:50")]
     strategy = plan(Halt(9, "strategy", 7, "r"), working[1:], [], flatten=False)
     assert [(q.account_id, q.payload) for q in strategy] == [
