@@ -150,6 +150,14 @@ async def test_kill_a_key_cancels_its_own_orders_on_every_account(api: Api) -> N
     flat = await client.post("/oms/risk/kill", headers=h(risk), json={
         "scope": "key", "id": trader_id, "flatten": True, "comment": "x"})  # fmt: skip
     assert flat.status_code == 422
+    await lift(client, risk, "key", trader_id)
+
+
+async def lift(client: httpx.AsyncClient, risk: str, scope: str, target: int) -> None:
+    """Halts stay until lifted: tests sharing the store lift theirs."""
+    lifted = await client.post("/oms/risk/kill/lift", headers=h(risk), json={
+        "scope": scope, "id": target, "comment": "test over"})  # fmt: skip
+    assert lifted.status_code == 200, lifted.text
 
 
 async def test_kill_with_flatten_closes_the_scopes_positions(api: Api) -> None:
@@ -173,6 +181,7 @@ async def test_kill_with_flatten_closes_the_scopes_positions(api: Api) -> None:
     refused = await post(client, trader, send(acct, "139", strategy_id=strategy))
     assert refused.json()["error"]["details"]["rule"] == "kill_switch"
     assert (await post(client, trader, send(acct, "139"))).status_code == 200  # other strategy
+    await lift(client, risk, "strategy", strategy)
 
 
 async def test_only_the_risk_role_with_its_flags_engages_it(api: Api) -> None:
