@@ -136,23 +136,23 @@ class LiftIn(RequestModel):
 async def kill(principal: PrincipalDep, store: StoreDep, request: Request) -> dict[str, Any]:
     """Halt a scope: refuse its new commands, cancel its working orders, flatten if asked."""
     body = await parse_body(request, KillIn)
-    return await kill_switch.engage(
+    return dict(await kill_switch.engage(
         store, principal, actor(principal, request), scope=body.scope, scope_id=body.id,
         flatten=body.flatten, comment=body.comment,
-    )  # fmt: skip
+    ))  # fmt: skip
 
 
 @router.post("/oms/risk/kill/lift", openapi_extra=_body(LiftIn))
 async def lift_kill(principal: PrincipalDep, store: StoreDep, request: Request) -> dict[str, Any]:
     """Lift the scope's active halts (the risk role only)."""
     body = await parse_body(request, LiftIn)
-    return await kill_switch.lift(
+    return dict(await kill_switch.lift(
         store, principal, actor(principal, request), scope=body.scope, scope_id=body.id,
         comment=body.comment,
-    )  # fmt: skip
+    ))  # fmt: skip
 
 
 @router.get("/oms/risk/kill")
 async def halts(principal: PrincipalDep, store: StoreDep) -> dict[str, Any]:
     """Active halts (the risk role sees all; other keys those that cover them)."""
-    return await kill_switch.active_halts(store, principal)
+    return dict(await kill_switch.active_halts(store, principal))

@@ -9,14 +9,14 @@ account of the scope; `can_close_position` too to flatten)."""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import NotRequired, TypedDict
 
 from apps.oms.clock import iso_z, utcnow
 from apps.oms.domain import events
 from apps.oms.domain.access import Action, Role
 from apps.oms.domain.events import ChangedBy, Event, KillSwitchChanged
 from apps.oms.domain.kill import FLATTENABLE, SCOPES, Halt, Queued, Scope, plan
-from apps.oms.errors import NotFound, OmsError, PermissionDenied, ValidationFailed
+from apps.oms.errors import ErrorBody, NotFound, OmsError, PermissionDenied, ValidationFailed
 from apps.oms.security.principal import Principal
 from apps.oms.service.acceptance import BatchShare, accept_in, write_held
 from apps.oms.service.command_models import CommandEnvelope, parse_payload
@@ -26,7 +26,57 @@ from apps.oms.store import audit, outbox
 from apps.oms.store import halts as halt_store
 from apps.oms.store.audit import Actor
 from apps.oms.store.boundary import Connection, savepoint
+from apps.oms.store.records import Row
 from apps.oms.store.store import Store
+
+
+class QueuedCommand(TypedDict):
+    """One cancel or close the kill switch queued (`command_id`) or could not (`error`)."""
+
+    account_id: int
+    command: str
+    request_id: str
+    ok: bool
+    command_id: NotRequired[int]
+    error: NotRequired[ErrorBody]
+
+
+class HaltView(TypedDict):
+    halt_id: int
+    scope: str
+    scope_id: int
+    flatten: bool
+    reason: str
+    engaged_at: str | None
+
+
+class Engaged(TypedDict):
+    ok: bool
+    halt: HaltView
+    accounts: list[int]
+    working_orders: int
+    commands: list[QueuedCommand]
+
+
+class Lifted(TypedDict):
+    ok: bool
+    lifted: list[int]
+    scope: str
+    scope_id: int
+    lifted_at: str | None
+
+
+class EngagedBy(TypedDict):
+    user_id: int | None
+    api_key_id: int | None
+
+
+class ActiveHalt(HaltView):
+    engaged_by: EngagedBy
+
+
+class Halts(TypedDict):
+    items: list[ActiveHalt]
 
 
 def _by(principal: Principal) -> ChangedBy:
@@ -78,27 +128,30 @@ async def _announce(
 
 async def _queue(
     conn: Connection, share: BatchShare, principal: Principal, halt: Halt, item: Queued
-) -> dict[str, Any]:
+) -> QueuedCommand:
     """One cancel or close through acceptance (its own savepoint): what it queued or why not."""
     request_id = f"kill:{halt.halt_id}:{item.tag}"
     envelope = CommandEnvelope(account_id=item.account_id, command=item.command,  # type: ignore[arg-type]
                                request_id=request_id, payload=item.payload)  # fmt: skip
     payload = parse_payload(item.command, item.payload)
-    base = {"account_id": item.account_id, "command": item.command, "request_id": request_id}
+    done: QueuedCommand = {"account_id": item.account_id, "command": item.command,
+                           "request_id": request_id, "ok": False}  # fmt: skip
     await write_held(conn, share)
     try:
         async with savepoint(conn):
             accepted = await accept_in(conn, share, principal, envelope, payload, HANDLERS)
             await write_held(conn, share)
     except OmsError as exc:
-        return {**base, "ok": False, "error": {"code": exc.code, "message": exc.message}}
-    return {**base, "ok": True, "command_id": accepted.command_id}
+        done["error"] = {"code": exc.code, "message": exc.message}
+        return done
+    done["ok"], done["command_id"] = True, accepted.command_id
+    return done
 
 
 async def engage(
     store: Store, principal: Principal, actor: Actor, *, scope: str, scope_id: int | None,
     flatten: bool, comment: str,
-) -> dict[str, Any]:  # fmt: skip
+) -> Engaged:  # fmt: skip
     """Halt the scope, queue its cancels (and closes), audit and announce; one transaction."""
     kind, target = _scope_id(scope, scope_id)
     reason = mandatory_comment(comment)
@@ -120,13 +173,13 @@ async def engage(
         await outbox.append_events(conn, share.events)
         queued: dict[int, list[int]] = {}
         for r in results:
-            if r["ok"]:
+            if "command_id" in r:
                 queued.setdefault(r["account_id"], []).append(r["command_id"])
         await audit.record(
             conn, actor, action="risk_kill_switch", target_type=kind, target_id=target,
             after={"halt_id": halt_id, "scope": kind, "scope_id": target, "flatten": flatten,
                    "accounts": account_ids, "working_orders": len(working),
-                   "queued": [r.get("command_id") for r in results if r["ok"]]},
+                   "queued": [c for ids in queued.values() for c in ids]},
             comment=reason,
         )  # fmt: skip
         await _announce(conn, events.KILL_SWITCH_ENGAGED, halt, flatten, True, account_ids,
@@ -143,7 +196,7 @@ async def engage(
 async def lift(
     store: Store, principal: Principal, actor: Actor, *, scope: str, scope_id: int | None,
     comment: str,
-) -> dict[str, Any]:  # fmt: skip
+) -> Lifted:  # fmt: skip
     """Lift the scope's active halts (the risk role only); audited and announced."""
     kind, target = _scope_id(scope, scope_id)
     reason = mandatory_comment(comment)
@@ -168,7 +221,7 @@ async def lift(
             "scope_id": target, "lifted_at": iso_z(now)}  # fmt: skip
 
 
-def _view(row: dict[str, Any]) -> dict[str, Any]:
+def _view(row: Row) -> ActiveHalt:
     return {"halt_id": int(row["id"]), "scope": row["scope"], "scope_id": int(row["scope_id"]),
             "flatten": bool(row["flatten"]), "reason": row["reason"],
             "engaged_at": iso_z(row["engaged_at"]),
@@ -176,14 +229,14 @@ def _view(row: dict[str, Any]) -> dict[str, Any]:
                            "api_key_id": row["engaged_by_api_key_id"]}}  # fmt: skip
 
 
-async def active_halts(store: Store, principal: Principal) -> dict[str, Any]:
+async def active_halts(store: Store, principal: Principal) -> Halts:
     """The active halts: all of them for the risk role; for other keys those that cover them
     (everything, their key, their user, accounts they read)."""
     async with store.read() as conn:
         rows = await halt_store.active(conn)
     readable = principal.visible_account_ids()
 
-    def mine(row: dict[str, Any]) -> bool:
+    def mine(row: Row) -> bool:
         scope, target = row["scope"], int(row["scope_id"])
         return (scope == "all" or (scope == "key" and target == principal.api_key_id)
                 or (scope == "user" and target == principal.user_id)
