@@ -221,6 +221,18 @@ async def test_max_open_orders(api: Api, clock: FakeClock) -> None:
     await desk.refused("max_open_orders", "account", "3", "3", desk.other, price="138")
     await desk.limits(api_key_id=desk.trader_id, max_open_orders_per_symbol=1)
     await desk.refused("max_open_orders_per_symbol", "key", "1", "1", price="137")
+    # a strategy's own cap and collar
+    made = await client.post("/strategies", json={"name": "grid", "account_ids": [desk.account]},
+                             headers=h(desk.other))  # fmt: skip
+    strategy = made.json()["strategy_id"]
+    await desk.limits(max_open_orders=10)
+    await desk.limits(strategy_id=strategy, max_open_orders=1, price_collar_bps=20)
+    await desk.refused("price_collar", "strategy", "20", "26.67", desk.other, price="150.4",
+                       strategy_id=strategy)  # fmt: skip
+    await desk.ok(desk.other, price="136", strategy_id=strategy)
+    await desk.refused("max_open_orders", "strategy", "1", "1", desk.other, price="135",
+                       strategy_id=strategy)  # fmt: skip
+    await desk.ok(desk.other, price="150.4")  # outside the strategy
 
 
 async def test_command_rate_per_key_and_account(api: Api, clock: FakeClock) -> None:
