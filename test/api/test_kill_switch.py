@@ -13,9 +13,11 @@ import httpx
 import pytest
 from sqlalchemy import insert, select
 
+from apps.api.app import create_app
+from apps.oms.config import load_settings
 from apps.oms.domain.access import AccountFlags, Role
 from apps.oms.store.tables import commands, positions
-from test.api.conftest import World
+from test.api.conftest import PEPPER, World
 from test.api.identity_helpers import audit_rows, events, new_account, new_key
 
 pytestmark = pytest.mark.mysql
@@ -195,3 +197,24 @@ async def test_only_the_risk_role_with_its_flags_engages_it(api: Api) -> None:
         assert response.status_code == status, (response.text, key)
     assert await audit_rows(world.store, action="risk_kill_switch", target_id=str(acct)) == []
     assert (await post(client, trader, send(acct))).status_code == 200
+
+
+async def test_a_halt_holds_in_every_api_process_at_once(api: Api, store_url: str) -> None:
+    """Engaged through one API process, refused by another from the commit on: acceptance
+    reads the halts with the account, nothing is cached in a process."""
+    client, world = api
+    (acct,), risk, _trader_id, trader, _other_id, _other = await desk(client, world)
+    settings = load_settings(database={"url": store_url}, security={"api_key_pepper": PEPPER})
+    app = create_app(settings)
+    async with app.router.lifespan_context(app):
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://b") as second:
+            assert (await post(second, trader, send(acct))).status_code == 200
+            killed = await client.post("/oms/risk/kill", headers=h(risk), json={
+                "scope": "account", "id": acct, "comment": "stop"})  # fmt: skip
+            assert killed.status_code == 200, killed.text
+            refused = await post(second, trader, send(acct, "139"))
+            assert refused.status_code == 409, refused.text
+            assert refused.json()["error"]["details"]["rule"] == "kill_switch"
+            await lift(second, risk, "account", acct)
+            assert (await post(client, trader, send(acct, "138"))).status_code == 200
