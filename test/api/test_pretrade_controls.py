@@ -157,6 +157,25 @@ async def test_price_collar_at_its_edges(api: Api, clock: FakeClock) -> None:
                                                  "price_collar_bps": 5}}
 
 
+async def test_a_changed_price_meets_the_collar(api: Api, clock: FakeClock) -> None:
+    client, world = api
+    desk = await Desk(client, world).setup()
+    order_id = (await desk.ok(price="140"))["order_id"]
+    await desk.limits(api_key_id=desk.trader_id, price_collar_bps=100)
+
+    async def change(price: str) -> httpx.Response:
+        body = {"account_id": desk.account, "command": "change_order",
+                "payload": {"order_id": order_id, "new_price": price}}
+        return await client.post("/oms/commands", json=body, headers=h(desk.trader))
+
+    refused = await change("152")
+    assert refused.status_code == 422, refused.text
+    details = refused.json()["error"]["details"]
+    assert (details["rule"], details["scope"], details["limit"], details["value"]) == (
+        "price_collar", "key", "100", "133.33")
+    assert (await change("151.5")).status_code == 200
+
+
 async def test_a_key_has_limits_of_its_own(api: Api, clock: FakeClock) -> None:
     client, world = api
     desk = await Desk(client, world).setup()

@@ -186,6 +186,16 @@ def check_controls(
         raise refusal.error()
 
 
+def check_collar(
+    intent: ControlIntent, scopes: Sequence[ControlScope], reference_price: Decimal | None
+) -> None:
+    """The price collar alone (a `change_order`'s new price): raise its refusal or return."""
+    for scope in scopes:
+        refusal = _collar(intent, scope, reference_price)
+        if refusal is not None:
+            raise refusal.error()
+
+
 # --- command rate ---------------------------------------------------------------------------
 
 

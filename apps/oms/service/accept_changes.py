@@ -9,10 +9,13 @@ which re-checks under the account lease.
 from __future__ import annotations
 
 from dataclasses import replace
+from decimal import Decimal
 from typing import cast
 
 from apps.oms.domain.closing import release_close
-from apps.oms.domain.enums import OrderStatus
+from apps.oms.domain.controls import ControlIntent, ControlScope, check_collar
+from apps.oms.domain.controls import needs_reference_price as collars
+from apps.oms.domain.enums import OrderStatus, Side
 from apps.oms.domain.errors import InvalidOrderState, InvalidPositionId, InvalidQty
 from apps.oms.domain.events import ORDER_CANCELED, POSITION_UPDATED, CancelItem
 from apps.oms.domain.money import to_plain
@@ -28,6 +31,7 @@ from apps.oms.service.command_models import (
     MergePositions,
     PositionChange,
 )
+from apps.oms.service.pretrade import control_limits
 from apps.oms.service.risk_snapshot import reference_price
 from apps.oms.service.strategy_funds import check_change
 from apps.oms.service.views import order_view, position_view
@@ -164,8 +168,20 @@ async def accept_change_order(ctx: Ctx) -> Accepted:
         raise InvalidQty(f"new_qty {to_plain(p.new_qty)} is below the filled qty "
                          f"{to_plain(order['filled_qty'])}")
     await check_change(ctx, order, p.new_qty, p.new_price)
+    if p.new_price is not None:  # a new price meets the collar as a new order's does
+        await _collar(ctx, order, p.new_price)
     command_id = await ctx.insert_command()
     return Accepted(command_id, p.order_id, "queued")
+
+
+async def _collar(ctx: Ctx, order: ColumnValues, price: Decimal) -> None:
+    key = await ctx.key_limits() if ctx.principal.api_key_id else None
+    named = control_limits(await ctx.risk_limits(), key, int(order["strategy_id"]))
+    scopes = [ControlScope(name, limits) for name, limits in named]
+    intent = ControlIntent(order["symbol"], Side(order["side"]), Decimal(order["qty"]), price)
+    if collars(scopes, intent):
+        quote = await reference_price(ctx.conn, ctx.account.exchange_id, order["symbol"], ctx.now)
+        check_collar(intent, scopes, quote)
 
 
 async def accept_close_by(ctx: Ctx) -> Accepted:
