@@ -176,6 +176,25 @@ async def test_a_changed_price_meets_the_collar(api: Api, clock: FakeClock) -> N
     assert (await change("151.5")).status_code == 200
 
 
+async def test_a_limit_close_meets_the_collar(api: Api, clock: FakeClock) -> None:
+    from test.api.test_kill_switch import open_position
+
+    client, world = api
+    desk = await Desk(client, world).setup()
+    position_id = await open_position(world, desk.account)
+    await desk.limits(price_collar_bps=100)
+
+    async def close(price: str) -> httpx.Response:
+        body = {"account_id": desk.account, "command": "close_position",
+                "payload": {"position_id": position_id, "order_type": "limit", "price": price}}
+        return await client.post("/oms/commands", json=body, headers=h(desk.trader))
+
+    refused = await close("148")  # a sell 133 bps below the last price
+    assert refused.status_code == 422, refused.text
+    assert refused.json()["error"]["details"]["rule"] == "price_collar"
+    assert (await close("148.5")).status_code == 200
+
+
 async def test_a_key_has_limits_of_its_own(api: Api, clock: FakeClock) -> None:
     client, world = api
     desk = await Desk(client, world).setup()

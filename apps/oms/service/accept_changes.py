@@ -13,15 +13,13 @@ from decimal import Decimal
 from typing import cast
 
 from apps.oms.domain.closing import release_close
-from apps.oms.domain.controls import ControlIntent, ControlScope, check_collar
-from apps.oms.domain.controls import needs_reference_price as collars
 from apps.oms.domain.enums import OrderStatus, Side
 from apps.oms.domain.errors import InvalidOrderState, InvalidPositionId, InvalidQty
 from apps.oms.domain.events import ORDER_CANCELED, POSITION_UPDATED, CancelItem
 from apps.oms.domain.money import to_plain
 from apps.oms.domain.targets import UNSET, change_targets
 from apps.oms.errors import ErrorBody, NotFound, ValidationFailed
-from apps.oms.service.accept_orders import open_position
+from apps.oms.service.accept_orders import check_price_collar, open_position
 from apps.oms.service.acceptance import Accepted, Ctx
 from apps.oms.service.command_models import (
     CancelAllOrders,
@@ -31,7 +29,6 @@ from apps.oms.service.command_models import (
     MergePositions,
     PositionChange,
 )
-from apps.oms.service.pretrade import control_limits
 from apps.oms.service.risk_snapshot import reference_price
 from apps.oms.service.strategy_funds import check_change
 from apps.oms.service.views import order_view, position_view
@@ -169,19 +166,10 @@ async def accept_change_order(ctx: Ctx) -> Accepted:
                          f"{to_plain(order['filled_qty'])}")
     await check_change(ctx, order, p.new_qty, p.new_price)
     if p.new_price is not None:  # a new price meets the collar as a new order's does
-        await _collar(ctx, order, p.new_price)
+        await check_price_collar(ctx, order["symbol"], Side(order["side"]),
+                                 Decimal(order["qty"]), p.new_price, int(order["strategy_id"]))
     command_id = await ctx.insert_command()
     return Accepted(command_id, p.order_id, "queued")
-
-
-async def _collar(ctx: Ctx, order: ColumnValues, price: Decimal) -> None:
-    key = await ctx.key_limits() if ctx.principal.api_key_id else None
-    named = control_limits(await ctx.risk_limits(), key, int(order["strategy_id"]))
-    scopes = [ControlScope(name, limits) for name, limits in named]
-    intent = ControlIntent(order["symbol"], Side(order["side"]), Decimal(order["qty"]), price)
-    if collars(scopes, intent):
-        quote = await reference_price(ctx.conn, ctx.account.exchange_id, order["symbol"], ctx.now)
-        check_collar(intent, scopes, quote)
 
 
 async def accept_close_by(ctx: Ctx) -> Accepted:

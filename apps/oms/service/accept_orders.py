@@ -13,7 +13,12 @@ from typing import Any, cast
 from apps.oms.domain.access import Role
 from apps.oms.domain.book import AccountBook, Instrument, OrderRef
 from apps.oms.domain.closing import check_reduce_only, plan_close, reserve_close, validate_reduce
-from apps.oms.domain.controls import ControlIntent, check_controls
+from apps.oms.domain.controls import (
+    ControlIntent,
+    ControlScope,
+    check_collar,
+    check_controls,
+)
 from apps.oms.domain.controls import needs_reference_price as collars
 from apps.oms.domain.enums import PositionMode, Side
 from apps.oms.domain.errors import (
@@ -39,7 +44,7 @@ from apps.oms.service.acceptance import (
     require_price_for_limit,
 )
 from apps.oms.service.command_models import ClosePosition, SendOrder
-from apps.oms.service.pretrade import load_controls, needs_rows
+from apps.oms.service.pretrade import control_limits, load_controls, needs_rows
 from apps.oms.service.risk_snapshot import (
     needs_reference_price,
     reads_counters,
@@ -285,6 +290,20 @@ async def accept_send_order(ctx: Ctx) -> Accepted:
     return await _record_order(ctx, p.client_order_id, fields, reserve, p.qty)
 
 
+async def check_price_collar(
+    ctx: Ctx, symbol: str, side: Side, qty: Decimal, price: Decimal, strategy_id: int
+) -> None:
+    """The price collar alone, for a price that is not a new order's (a close's limit price,
+    a changed price): the scopes of the order and of the key acting on it."""
+    key = await ctx.key_limits() if ctx.principal.api_key_id else None
+    named = control_limits(await ctx.risk_limits(), key, strategy_id)
+    scopes = [ControlScope(name, limits) for name, limits in named]
+    intent = ControlIntent(symbol, side, qty, price)
+    if collars(scopes, intent):
+        quote = await reference_price(ctx.conn, ctx.account.exchange_id, symbol, ctx.now)
+        check_collar(intent, scopes, quote)
+
+
 async def accept_close_position(ctx: Ctx) -> Accepted:
     p = cast(ClosePosition, ctx.payload)
     require_price_for_limit(p.order_type, p.price)
@@ -293,6 +312,8 @@ async def accept_close_position(ctx: Ctx) -> Accepted:
     ctx.check_strategy_visible(plan.strategy_id)
     check_venue_executes(ctx.account.exchange_id, plan.symbol, p)
     instrument_for(ctx.account.exchange_id, position.symbol, plan.qty, p.price)
+    if p.price is not None:  # a limit close meets the collar as any limit order does
+        await check_price_collar(ctx, plan.symbol, plan.side, plan.qty, p.price, plan.strategy_id)
     fields = {
         "symbol": plan.symbol, "side": plan.side.value, "order_type": p.order_type, "qty": plan.qty,
         "price": p.price, "time_in_force": p.time_in_force, "post_only": p.post_only,
