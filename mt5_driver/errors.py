@@ -109,6 +109,10 @@ RISK_RETCODES = {
     "strategy_new_positions_not_allowed": c.TRADE_RETCODE_CLOSE_ONLY,
     "account_out_of_sync": c.TRADE_RETCODE_CLOSE_ONLY,
     "daily_loss_limit": c.TRADE_RETCODE_CLOSE_ONLY,
+    # issue 53's controls (a duplicate order is a plain reject)
+    "price_collar": c.TRADE_RETCODE_INVALID_PRICE,
+    "max_open_orders": c.TRADE_RETCODE_LIMIT_ORDERS,
+    "kill_switch": c.TRADE_RETCODE_TRADE_DISABLED,
 }
 CODE_RETCODES = {
     "invalid_qty": c.TRADE_RETCODE_INVALID_VOLUME,

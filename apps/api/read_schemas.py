@@ -259,6 +259,8 @@ class RiskLimits(BaseModel):
     account_id: int
     account: dict[str, Any] = Field(description="the account's limits (strategy 0)")
     strategies: dict[str, dict[str, Any]] = Field(description="per strategy id")
+    keys: dict[str, dict[str, Any]] = Field(
+        default_factory=dict, description="per API key id: the key's own limits on the account")
 
 
 class CommandResult(BaseModel):

@@ -18,6 +18,7 @@ from apps.cli import (
 from apps.cli.admin_commands import register as register_admin
 from apps.cli.allocation_commands import register as register_allocations
 from apps.cli.identity_commands import register as register_identity
+from apps.cli.risk_commands import risk_app
 from apps.cli.signal_commands import register as register_signals
 from apps.oms.security.credentials import generate_master_key
 from apps.oms.store.migrate import current, upgrade
@@ -36,6 +37,7 @@ db_app = typer.Typer(
     help="Schema migrations.\n\nExample: ccxt-oms db upgrade", no_args_is_help=True
 )
 app.add_typer(db_app, name="db")
+app.add_typer(risk_app, name="risk")
 
 
 @app.callback()

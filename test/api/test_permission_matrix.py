@@ -255,6 +255,11 @@ SCOPED: list[tuple[str, Rule, Builder]] = [
                                                    {"source": None}),
         "PUT /paper/accounts/{account_id}/book": lambda s, _k: (
             "PUT", f"/paper/accounts/{s.account}/book", {"spread_bps": "0"}),
+        # the kill switch of the seed account: the action on every account of the scope
+        "POST /oms/risk/kill": lambda s, _k: (
+            "POST", "/oms/risk/kill", {"scope": "account", "id": s.account, "comment": "m"}),
+        "POST /oms/risk/kill/lift": lambda s, _k: (
+            "POST", "/oms/risk/kill/lift", {"scope": "account", "id": s.account, "comment": "m"}),
     }.items()
 ] + [
     ("POST /oms/commands", COMMANDS["send_order"], cmd("send_order", **SEND)),
@@ -379,6 +384,7 @@ ACCOUNTLESS: dict[str, Builder] = {
     "GET /admin/audit": lambda _s, _k: ("GET", "/admin/audit", None),
     "GET /dispatcher/status": lambda _s, _k: ("GET", "/dispatcher/status", None),
     "GET /oms/reconcile/status": lambda _s, _k: ("GET", "/oms/reconcile/status", None),
+    "GET /oms/risk/kill": lambda _s, _k: ("GET", "/oms/risk/kill", None),
     "POST /paper/{account_id}/external/{action}": lambda s, _k: (
         "POST", f"/paper/{s.account}/external/cancel_order", {"id": "no-such-order"}),
     "PUT /admin/accounts/{account_id}/signal-secret": lambda s, _k: (

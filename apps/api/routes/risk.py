@@ -12,7 +12,7 @@ from pydantic import Field
 from apps.api.body import parse_body
 from apps.api.deps import PrincipalDep, StoreDep, client_address
 from apps.oms.security.principal import Principal
-from apps.oms.service import risk_actions
+from apps.oms.service import kill_switch, risk_actions
 from apps.oms.service.request_model import MandatoryComment, RequestModel
 from apps.oms.store.audit import Actor
 
@@ -114,3 +114,45 @@ async def strategy_shadow(
         store, principal, actor(principal, request), account_id, body.strategy_id, body.shadow,
         body.comment,
     ))  # fmt: skip
+
+
+KillScope = Literal["key", "strategy", "account", "user", "all"]
+
+
+class KillIn(RequestModel):
+    scope: KillScope
+    id: Annotated[int, Field(ge=1, le=2**62, strict=True)] | None = None
+    flatten: bool = False
+    comment: Comment
+
+
+class LiftIn(RequestModel):
+    scope: KillScope
+    id: Annotated[int, Field(ge=1, le=2**62, strict=True)] | None = None
+    comment: Comment
+
+
+@router.post("/oms/risk/kill", openapi_extra=_body(KillIn))
+async def kill(principal: PrincipalDep, store: StoreDep, request: Request) -> dict[str, Any]:
+    """Halt a scope: refuse its new commands, cancel its working orders, flatten if asked."""
+    body = await parse_body(request, KillIn)
+    return dict(await kill_switch.engage(
+        store, principal, actor(principal, request), scope=body.scope, scope_id=body.id,
+        flatten=body.flatten, comment=body.comment,
+    ))  # fmt: skip
+
+
+@router.post("/oms/risk/kill/lift", openapi_extra=_body(LiftIn))
+async def lift_kill(principal: PrincipalDep, store: StoreDep, request: Request) -> dict[str, Any]:
+    """Lift the scope's active halts (the risk role only)."""
+    body = await parse_body(request, LiftIn)
+    return dict(await kill_switch.lift(
+        store, principal, actor(principal, request), scope=body.scope, scope_id=body.id,
+        comment=body.comment,
+    ))  # fmt: skip
+
+
+@router.get("/oms/risk/kill")
+async def halts(principal: PrincipalDep, store: StoreDep) -> dict[str, Any]:
+    """Active halts (the risk role sees all; other keys those that cover them)."""
+    return dict(await kill_switch.active_halts(store, principal))

@@ -28,8 +28,13 @@ class StrategyCreate(RequestModel):
     client_strategy_id: Annotated[int, Field(ge=1, le=2**62)] | None = None
 
 
+Bps = Annotated[int, Field(ge=0, le=100_000)]
+
+
 class LimitsIn(RequestModel):
     strategy_id: Annotated[int, Field(ge=0)] = 0
+    # a key's own limits on the account (with strategy_id 0); the key-scoped fields only
+    api_key_id: Annotated[int, Field(ge=1, le=2**62)] | None = None
     comment: MandatoryComment
     max_open_positions: Annotated[int, Field(ge=0)] | None = None
     max_open_positions_per_symbol: Annotated[int, Field(ge=0)] | None = None
@@ -42,11 +47,19 @@ class LimitsIn(RequestModel):
     symbol_allowlist: (
         Annotated[list[Annotated[str, Field(max_length=64)]], Field(max_length=1000)] | None
     ) = None
-    max_commands_per_minute: Annotated[int, Field(ge=1)] | None = None
+    max_commands_per_minute: Annotated[int, Field(ge=1, le=1_000_000)] | None = None
+    price_collar_bps: Bps | None = None
+    price_collar_symbols: (
+        Annotated[dict[Annotated[str, Field(min_length=1, max_length=64)], Bps],
+                  Field(max_length=1000)] | None
+    ) = None
+    duplicate_window_ms: Annotated[int, Field(ge=1, le=86_400_000)] | None = None
+    max_open_orders: Annotated[int, Field(ge=0)] | None = None
 
     def limits(self) -> risk.RiskLimits:
         """The scope's limits as sent (the allowlist in the order sent)."""
         allow = self.symbol_allowlist
+        collars = self.price_collar_symbols
         return risk.RiskLimits(
             max_open_positions=self.max_open_positions,
             max_open_positions_per_symbol=self.max_open_positions_per_symbol,
@@ -58,6 +71,10 @@ class LimitsIn(RequestModel):
             daily_loss_limit=self.daily_loss_limit,
             symbol_allowlist=None if allow is None else tuple(allow),
             max_commands_per_minute=self.max_commands_per_minute,
+            price_collar_bps=self.price_collar_bps,
+            price_collar_symbols=None if collars is None else tuple(sorted(collars.items())),
+            duplicate_window_ms=self.duplicate_window_ms,
+            max_open_orders=self.max_open_orders,
         )
 
 
@@ -125,4 +142,5 @@ async def put_limits(
         body.strategy_id,
         body.limits(),
         body.comment,
+        api_key_id=body.api_key_id,
     ))

@@ -81,6 +81,10 @@ ENDPOINTS: dict[str, Rule] = {
     "POST /oms/risk/{account_id}/allow_new_positions": Action.ALLOW_NEW_POSITIONS,
     "POST /oms/risk/{account_id}/strategies/allow_new_positions": Action.ALLOW_NEW_POSITIONS,
     "POST /oms/risk/{account_id}/status": Action.BLOCK_ACCOUNT,
+    # the kill switch: the action on every account of the halted scope (docs/identity-and-risk.md)
+    "POST /oms/risk/kill": Action.BLOCK_ACCOUNT,
+    "POST /oms/risk/kill/lift": Action.BLOCK_ACCOUNT,
+    "GET /oms/risk/kill": "authenticated",  # the halts that cover the key (risk: all of them)
     "POST /oms/reconcile": Action.RECONCILE,
     "GET /oms/reconcile/status": "authenticated",  # lists only the accounts the key may read
     "GET /oms/reconcile/{account_id}/status": Action.READ,

@@ -7,7 +7,7 @@ DomainError(code)
 ├── PositionNotFound           position_not_found (no such position on the account)
 ├── InvalidStrategyId          invalid_strategy_id
 ├── PositionCloseInProgress    position_close_in_progress
-├── RiskBlocked                risk_blocked (rule, scope)
+├── RiskBlocked                risk_blocked (rule, scope; limit, value where the rule has them)
 ├── InvalidOrderState          invalid_order_state
 ├── UnsupportedMarket          unsupported_market
 ├── InsufficientFunds          insufficient_funds (a strategy's allocation: rule, currency, needed, free)
@@ -95,8 +95,8 @@ class RiskBlocked(DomainError):
 
     code = "risk_blocked"
 
-    def __init__(self, rule: str, message: str, scope: str = "account") -> None:
-        super().__init__(message, rule=rule, scope=scope)
+    def __init__(self, rule: str, message: str, scope: str = "account", **extra: str) -> None:
+        super().__init__(message, rule=rule, scope=scope, **extra)
         self.rule = rule
         self.scope = scope
 

@@ -59,6 +59,8 @@ class EventType(StrEnum):
     STOP_TRIGGERED = "stop_triggered"
     POSITION_OVERFILL = "position_overfill"
     ORDER_OVERFILLED = "order_overfilled"
+    KILL_SWITCH_ENGAGED = "kill_switch_engaged"
+    KILL_SWITCH_LIFTED = "kill_switch_lifted"
     ACCOUNT_OWNER_CHANGED = "account_owner_changed"
 
 
@@ -367,6 +369,22 @@ class OrderOverfilled(TypedDict):
     qty: str
 
 
+class KillSwitchChanged(TypedDict):
+    """A kill-switch halt engaged or lifted (`service/kill_switch.py`), on each account its
+    scope reaches: `queued` = the commands it queued on this account (cancels, closes)."""
+
+    halt_id: int
+    account_id: int
+    scope: str
+    scope_id: int
+    active: bool
+    flatten: bool
+    reason: str
+    queued: list[int]
+    changed_at: str
+    changed_by: ChangedBy
+
+
 class AccountOwnerChanged(TypedDict):
     account_id: int
     previous_owner: str
@@ -431,6 +449,8 @@ RISK_REJECTED = Event(EventType.RISK_REJECTED, "risk", RiskRejected)
 STOP_TRIGGERED = Event(EventType.STOP_TRIGGERED, "risk", StopTriggered)
 POSITION_OVERFILL = Event(EventType.POSITION_OVERFILL, "risk", PositionOverfill)
 ORDER_OVERFILLED = Event(EventType.ORDER_OVERFILLED, "risk", OrderOverfilled)
+KILL_SWITCH_ENGAGED = Event(EventType.KILL_SWITCH_ENGAGED, "risk", KillSwitchChanged)
+KILL_SWITCH_LIFTED = Event(EventType.KILL_SWITCH_LIFTED, "risk", KillSwitchChanged)
 ACCOUNT_OWNER_CHANGED = Event(EventType.ACCOUNT_OWNER_CHANGED, "system", AccountOwnerChanged)
 
 #: every event type, in the order of `EventType` (one `Event` each)

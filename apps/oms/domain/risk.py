@@ -11,7 +11,7 @@ from decimal import Decimal
 
 from apps.oms.domain.enums import Side
 from apps.oms.domain.errors import RiskBlocked
-from apps.oms.domain.money import ZERO, money_context, quantize
+from apps.oms.domain.money import ZERO, money_context, quantize, to_plain
 from apps.oms.domain.positions import Deal
 
 
@@ -19,8 +19,10 @@ from apps.oms.domain.positions import Deal
 class RiskLimits:
     """Configured limits of one scope (account or strategy); None = no limit. Fields in the
     order they are stored and shown; `symbol_allowlist` in its configured order (membership is
-    all a rule asks of it). `max_commands_per_minute` is configured and shown, but no pre-trade
-    rule reads it."""
+    all a rule asks of it). The fields from `max_commands_per_minute` on are checked at
+    acceptance only (`domain/controls.py`, the command rate by `service/command_rate.py`); the
+    worker's re-check runs the rules of `CHECKS`. `price_collar_symbols`: (symbol, bps) pairs
+    that override `price_collar_bps` for their symbol."""
 
     max_open_positions: int | None = None
     max_open_positions_per_symbol: int | None = None
@@ -32,11 +34,15 @@ class RiskLimits:
     daily_loss_limit: Decimal | None = None
     symbol_allowlist: tuple[str, ...] | None = None
     max_commands_per_minute: int | None = None
+    price_collar_bps: int | None = None
+    price_collar_symbols: tuple[tuple[str, int], ...] | None = None
+    duplicate_window_ms: int | None = None
+    max_open_orders: int | None = None
 
     @property
     def checks_nothing(self) -> bool:
-        """No pre-trade rule is configured: an order meets no limit, its counters are not
-        needed (`max_commands_per_minute` is no pre-trade rule)."""
+        """No rule of `CHECKS` is configured: an order meets no limit, its counters are not
+        needed (the acceptance-only controls ask `controls.needs_counters`)."""
         return all(v is None for v in (
             self.max_open_positions, self.max_open_positions_per_symbol, self.max_order_qty,
             self.max_order_notional, self.min_order_notional, self.max_position_notional,
@@ -184,9 +190,53 @@ def check_order(
     account_blocked: bool = False,
     quote_price: Decimal | None = None,
 ) -> None:
-    """Raise `RiskBlocked(rule, scope)` for the first failing rule; return if all pass."""
-    for rule, scope in violations(intent, scopes, account_blocked, quote_price):
-        raise RiskBlocked(rule, f"order refused by risk rule {rule} ({scope})", scope)
+    """Raise `RiskBlocked(rule, scope)` for the first failing rule, with the rule's `limit` and
+    the order's `value` where the rule has them; return if all pass."""
+    for rule, name in violations(intent, scopes, account_blocked, quote_price):
+        scope = next((s for s in scopes if s.name == name), None)
+        price = intent.price if intent.price is not None else quote_price
+        measured = {} if scope is None else measure(rule, intent, scope, price)
+        raise RiskBlocked(rule, refusal_message(rule, name, measured), name, **measured)
+
+
+def refusal_message(rule: str, scope: str, measured: dict[str, str]) -> str:
+    """`order refused by risk rule max_order_qty (account): 2 > limit 1`."""
+    text = f"order refused by risk rule {rule} ({scope})"
+    if "limit" in measured and "value" in measured:
+        text += f": {measured['value']} against the limit {measured['limit']}"
+    return text
+
+
+def measure(
+    rule: str, intent: OrderIntent, scope: RiskScope, price: Decimal | None
+) -> dict[str, str]:
+    """The `limit` of a quantitative rule and the order's `value` it was compared with (decimal
+    strings); empty for rules without a number."""
+    lim = scope.limits
+    value: Decimal | int | None = None
+    limit: Decimal | int | None = None
+    if rule == "max_order_qty":
+        limit, value = lim.max_order_qty, intent.qty
+    elif rule in ("max_order_notional", "min_order_notional") and price is not None:
+        limit = lim.max_order_notional if rule == "max_order_notional" else lim.min_order_notional
+        with money_context():
+            value = quantize(intent.qty * price * intent.contract_size)
+    elif rule == "max_open_orders_per_symbol":
+        limit, value = lim.max_open_orders_per_symbol, scope.open_orders_in_symbol
+    elif rule == "max_open_positions":
+        limit, value = lim.max_open_positions, scope.open_positions
+    elif rule == "max_open_positions_per_symbol":
+        limit, value = lim.max_open_positions_per_symbol, scope.open_positions_in_symbol
+    elif rule == "daily_loss_limit":
+        limit, value = lim.daily_loss_limit, -scope.daily_realized_pnl
+    if limit is None or value is None:
+        return {}
+    return {"limit": plain(limit), "value": plain(value)}
+
+
+def plain(value: Decimal | int) -> str:
+    """A number as the wire shows decimals (plain notation, no trailing zeros)."""
+    return str(value) if isinstance(value, int) else to_plain(value)
 
 
 def daily_realized_pnl(deals: Iterable[Deal], day: date) -> Decimal:

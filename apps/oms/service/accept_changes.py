@@ -9,16 +9,17 @@ which re-checks under the account lease.
 from __future__ import annotations
 
 from dataclasses import replace
+from decimal import Decimal
 from typing import cast
 
 from apps.oms.domain.closing import release_close
-from apps.oms.domain.enums import OrderStatus
+from apps.oms.domain.enums import OrderStatus, Side
 from apps.oms.domain.errors import InvalidOrderState, InvalidPositionId, InvalidQty
 from apps.oms.domain.events import ORDER_CANCELED, POSITION_UPDATED, CancelItem
 from apps.oms.domain.money import to_plain
 from apps.oms.domain.targets import UNSET, change_targets
 from apps.oms.errors import ErrorBody, NotFound, ValidationFailed
-from apps.oms.service.accept_orders import open_position
+from apps.oms.service.accept_orders import check_price_collar, open_position
 from apps.oms.service.acceptance import Accepted, Ctx
 from apps.oms.service.command_models import (
     CancelAllOrders,
@@ -164,6 +165,9 @@ async def accept_change_order(ctx: Ctx) -> Accepted:
         raise InvalidQty(f"new_qty {to_plain(p.new_qty)} is below the filled qty "
                          f"{to_plain(order['filled_qty'])}")
     await check_change(ctx, order, p.new_qty, p.new_price)
+    if p.new_price is not None:  # a new price meets the collar as a new order's does
+        await check_price_collar(ctx, order["symbol"], Side(order["side"]),
+                                 Decimal(order["qty"]), p.new_price, int(order["strategy_id"]))
     command_id = await ctx.insert_command()
     return Accepted(command_id, p.order_id, "queued")
 

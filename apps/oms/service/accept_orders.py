@@ -13,6 +13,13 @@ from typing import Any, cast
 from apps.oms.domain.access import Role
 from apps.oms.domain.book import AccountBook, Instrument, OrderRef
 from apps.oms.domain.closing import check_reduce_only, plan_close, reserve_close, validate_reduce
+from apps.oms.domain.controls import (
+    ControlIntent,
+    ControlScope,
+    check_collar,
+    check_controls,
+)
+from apps.oms.domain.controls import needs_reference_price as collars
 from apps.oms.domain.enums import PositionMode, Side
 from apps.oms.domain.errors import (
     InvalidPositionId,
@@ -37,6 +44,7 @@ from apps.oms.service.acceptance import (
     require_price_for_limit,
 )
 from apps.oms.service.command_models import ClosePosition, SendOrder
+from apps.oms.service.pretrade import control_limits, load_controls, needs_rows
 from apps.oms.service.risk_snapshot import (
     needs_reference_price,
     reads_counters,
@@ -215,8 +223,9 @@ async def accept_send_order(ctx: Ctx) -> Accepted:
     if reserve is not None:  # reserved rows are re-read under lock before the conditional write
         reserve = await visible_position(ctx, reserve.position_id, lock=True)
     limits = await ctx.risk_limits()
-    if reads_counters(limits, p.strategy_id):  # they count the orders of the sends held so far
-        await ctx.write_held()
+    key_limits = await ctx.key_limits()
+    if reads_counters(limits, p.strategy_id) or needs_rows(limits, key_limits, p.strategy_id):
+        await ctx.write_held()  # they count the orders of the sends held so far
     scopes = await risk_scopes(
         ctx.conn,
         account_id=ctx.account_id,
@@ -229,9 +238,18 @@ async def accept_send_order(ctx: Ctx) -> Accepted:
         now=ctx.now,
         limits=limits,
     )
+    controls = await load_controls(
+        ctx.conn, account_id=ctx.account_id, api_key_id=ctx.principal.api_key_id,
+        symbol=p.symbol, side=side, strategy_id=p.strategy_id, limits=limits,
+        key_limits=key_limits, position_qty=preview.position_qty, now=ctx.now,
+    )  # fmt: skip
+    if controls.key_scope is not None:
+        scopes.append(controls.key_scope)
+    control_intent = ControlIntent(p.symbol, side, p.qty, p.price, reduce_only=reserve is not None)
     targets = p.oms_stop_loss is not None or p.oms_stop_gain is not None
     quote = None
-    if needs_reference_price(scopes) or (targets and p.price is None):
+    if (needs_reference_price(scopes) or (targets and p.price is None)
+            or collars(controls.scopes, control_intent)):
         quote = await reference_price(ctx.conn, ctx.account.exchange_id, p.symbol, ctx.now)
     intent = OrderIntent(
         p.symbol,
@@ -246,6 +264,8 @@ async def accept_send_order(ctx: Ctx) -> Accepted:
     check_order(
         intent, scopes, account_blocked=ctx.account.blocked, quote_price=quote
     )
+    check_controls(control_intent, controls.scopes, reference_price=quote,
+                   recent=controls.recent, now=ctx.now)
     if p.oms_stop_loss is not None or p.oms_stop_gain is not None:
         validate_targets(side, p.oms_stop_loss, p.oms_stop_gain, p.price or quote)
     target = preview.target
@@ -270,6 +290,20 @@ async def accept_send_order(ctx: Ctx) -> Accepted:
     return await _record_order(ctx, p.client_order_id, fields, reserve, p.qty)
 
 
+async def check_price_collar(
+    ctx: Ctx, symbol: str, side: Side, qty: Decimal, price: Decimal, strategy_id: int
+) -> None:
+    """The price collar alone, for a price that is not a new order's (a close's limit price,
+    a changed price): the scopes of the order and of the key acting on it."""
+    key = await ctx.key_limits() if ctx.principal.api_key_id else None
+    named = control_limits(await ctx.risk_limits(), key, strategy_id)
+    scopes = [ControlScope(name, limits) for name, limits in named]
+    intent = ControlIntent(symbol, side, qty, price)
+    if collars(scopes, intent):
+        quote = await reference_price(ctx.conn, ctx.account.exchange_id, symbol, ctx.now)
+        check_collar(intent, scopes, quote)
+
+
 async def accept_close_position(ctx: Ctx) -> Accepted:
     p = cast(ClosePosition, ctx.payload)
     require_price_for_limit(p.order_type, p.price)
@@ -278,6 +312,8 @@ async def accept_close_position(ctx: Ctx) -> Accepted:
     ctx.check_strategy_visible(plan.strategy_id)
     check_venue_executes(ctx.account.exchange_id, plan.symbol, p)
     instrument_for(ctx.account.exchange_id, position.symbol, plan.qty, p.price)
+    if p.price is not None:  # a limit close meets the collar as any limit order does
+        await check_price_collar(ctx, plan.symbol, plan.side, plan.qty, p.price, plan.strategy_id)
     fields = {
         "symbol": plan.symbol, "side": plan.side.value, "order_type": p.order_type, "qty": plan.qty,
         "price": p.price, "time_in_force": p.time_in_force, "post_only": p.post_only,

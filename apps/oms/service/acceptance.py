@@ -15,9 +15,11 @@ from typing import Any
 
 from apps.oms.clock import utcnow
 from apps.oms.domain.access import AccessDenied, Action, Role, authorize_strategy
+from apps.oms.domain.controls import ORDER_RULES
 from apps.oms.domain.endpoint_rules import COMMANDS, action_for
-from apps.oms.domain.errors import DomainError
+from apps.oms.domain.errors import DomainError, RiskBlocked
 from apps.oms.domain.events import Event, P
+from apps.oms.domain.kill import Caller, Halt, check_halts
 from apps.oms.domain.risk import RiskLimits
 from apps.oms.errors import (
     Conflict,
@@ -28,6 +30,7 @@ from apps.oms.errors import (
     ValidationFailed,
 )
 from apps.oms.security.principal import Principal
+from apps.oms.service import command_rate
 from apps.oms.service.command_models import CommandEnvelope, Payload, content_hash, normalized
 from apps.oms.store import commands as command_store
 from apps.oms.store import orders as order_store
@@ -89,6 +92,10 @@ class BatchShare:
 
     accounts: dict[int, AccountState | None] = field(default_factory=dict)
     limits: dict[int, dict[int, RiskLimits]] = field(default_factory=dict)
+    # the accepting key's own limits by account (None: none set)
+    key_limits: dict[int, RiskLimits | None] = field(default_factory=dict)
+    # the active kill-switch halts that may cover the key's commands, by account
+    halts: dict[int, tuple[Halt, ...]] = field(default_factory=dict)
     # strategy allocations by account, then strategy (`service/strategy_funds.py`)
     allocations: dict[int, dict[int, ColumnValues]] = field(default_factory=dict)
     events: list[NewEvent] = field(default_factory=list)
@@ -97,17 +104,31 @@ class BatchShare:
 
 
 async def preload_accounts(
-    conn: Connection, share: BatchShare, account_ids: list[int]
+    conn: Connection, share: BatchShare, account_ids: list[int], api_key_id: int | None = None,
+    user_id: int | None = None,
 ) -> None:
-    """The accounts and risk limits a batch's commands name, read in one statement before the
-    first of them is accepted (`accept_in` reads an account it does not find here itself)."""
+    """The accounts and risk limits (the key's own too) a batch's commands name, read in one
+    statement before the first of them is accepted (`accept_in` reads an account it does not
+    find here itself)."""
     missing = [a for a in account_ids if a not in share.accounts]
     if missing:
-        for account_id, (account, limits) in (
-            await risk_store.acceptance_states(conn, missing)
-        ).items():
-            share.accounts[account_id] = account
-            share.limits[account_id] = limits
+        states = await risk_store.acceptance_states(conn, missing, api_key_id, user_id)
+        for account_id, state in states.items():
+            remember_state(share, account_id, state)
+
+
+def remember_state(share: BatchShare, account_id: int, state: risk_store.AcceptanceState) -> None:
+    share.accounts[account_id] = state.account
+    share.limits[account_id] = state.limits
+    share.key_limits[account_id] = state.key_limits
+    share.halts[account_id] = state.halts
+
+
+def counts_rate(share: BatchShare, account_id: int) -> bool:
+    """Whether a command on the account is counted against a command rate (a batch accepts it
+    in a savepoint of its own then: a refusal after the count must undo it)."""
+    return command_rate.limited(share.limits.get(account_id, {}).get(0),
+                                share.key_limits.get(account_id))  # fmt: skip
 
 
 def idempotency_keys(
@@ -256,6 +277,14 @@ class Ctx:
         """Write the held commands now (something is about to read their rows)."""
         await write_held(self.conn, self.share)
 
+    async def key_limits(self) -> RiskLimits | None:
+        """The accepting key's own limits on the account (read with the account)."""
+        if self.account_id not in self.share.key_limits:
+            state = await risk_store.acceptance_state(
+                self.conn, self.account_id, self.principal.api_key_id, self.principal.user_id)
+            self.share.key_limits[self.account_id] = state.key_limits
+        return self.share.key_limits[self.account_id]
+
     async def risk_limits(self) -> dict[int, RiskLimits]:
         """The account's risk limits by strategy (0 = the account's own), read once per batch."""
         limits = self.share.limits.get(self.account_id)
@@ -291,6 +320,8 @@ def generate_client_order_id(command_id: int) -> str:
 def domain_to_oms(exc: DomainError) -> OmsError:
     details = dict(exc.details)
     status = DOMAIN_STATUS.get(exc.code, 422)
+    if isinstance(exc, RiskBlocked) and exc.rule in ORDER_RULES:
+        status = 422  # the order itself is erroneous, not the state of the books
     return OmsError(str(exc), code=exc.code, status=status, details=details)
 
 
@@ -402,9 +433,8 @@ async def accept_in(
     client_order_id = getattr(payload, "client_order_id", None)
     try:
         if account_id not in share.accounts:  # the account and its limits, one statement
-            share.accounts[account_id], limits = await risk_store.acceptance_state(
-                conn, account_id)
-            share.limits[account_id] = limits
+            remember_state(share, account_id, await risk_store.acceptance_state(
+                conn, account_id, principal.api_key_id, principal.user_id))
         account = share.accounts[account_id]
         if account is None:
             raise NotFound(f"account {account_id} not found", code="account_not_found")
@@ -422,7 +452,19 @@ async def accept_in(
                 status=409,
                 details={"rule": "account_blocked"},
             )
+        if halts := share.halts.get(account_id):
+            strategy_id = getattr(payload, "strategy_id", None)
+            check_halts(halts, Caller(account_id, principal.api_key_id, principal.user_id,
+                                      strategy_id if strategy_id else None),
+                        envelope.command, bool(getattr(payload, "reduce_only", False)),
+                        principal.role is Role.RISK)  # fmt: skip
         ctx = Ctx(conn, principal, account, envelope, payload, digest, utcnow(), share=share)
+        # a refusal after it rolls the count back; risk officers (and the kill switch acting
+        # as one) are never throttled
+        if counts_rate(share, account_id) and principal.role is not Role.RISK:
+            await command_rate.count_command(
+                conn, account_id, principal.api_key_id, share.limits[account_id].get(0),
+                share.key_limits.get(account_id), ctx.now)
         accepted = await handlers[envelope.command](ctx)
         if on_accepted is not None:
             await write_held(conn, share)  # it writes with the command's id

@@ -57,8 +57,10 @@ async def place_order(
     except OmsError as exc:
         item = (exc.details.get("results") or [{}])[0]
         code = (item.get("error") or {}).get("code", exc.code)
-        exc.details = {"ccxt_error": CCXT_CLASS.get(code), **{k: v for k, v in item.items()
-                                                             if k != "error"}}
+        # the refusal's own details (a risk rule, its limit and value; a rate's retry time)
+        kept = (item.get("error") or {}).get("details") or {}
+        exc.details = {"ccxt_error": CCXT_CLASS.get(code), **kept,
+                       **{k: v for k, v in item.items() if k != "error"}}
         raise
     item = content["results"][0]
     if item["status"] != "completed":  # an accepted command has its id

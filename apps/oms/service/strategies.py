@@ -77,12 +77,26 @@ class LimitsView(TypedDict, total=False):
     daily_loss_limit: str | None
     symbol_allowlist: list[str] | None
     max_commands_per_minute: int | None
+    price_collar_bps: int | None
+    price_collar_symbols: dict[str, int] | None
+    duplicate_window_ms: int | None
+    max_open_orders: int | None
 
 
 class Limits(TypedDict):
     account_id: int
     account: LimitsView
     strategies: dict[str, LimitsView]
+    keys: dict[str, LimitsView]
+
+
+# what a key's own limits may set: limits of the orders and commands it sends, not of the
+# books it shares with other keys (positions, daily loss)
+KEY_SCOPE_FIELDS = frozenset({
+    "max_order_qty", "max_order_notional", "min_order_notional", "max_open_orders_per_symbol",
+    "symbol_allowlist", "max_commands_per_minute", "price_collar_bps", "price_collar_symbols",
+    "duplicate_window_ms", "max_open_orders",
+})  # fmt: skip
 
 
 async def list_strategies(store: Store, principal: Principal) -> StrategyList:
@@ -147,10 +161,12 @@ async def get_limits(store: Store, principal: Principal, account_id: int) -> Lim
     principal.require(Action.READ, account_id)
     async with store.read() as conn:
         limits = await risk_store.get_limits(conn, account_id)
+        keys = await risk_store.get_key_limits(conn, account_id)
     return {
         "account_id": account_id,
         "account": limits_out(limits.get(0)),
         "strategies": {str(s): limits_out(values) for s, values in sorted(limits.items()) if s},
+        "keys": {str(k): limits_out(values) for k, values in sorted(keys.items())},
     }
 
 
@@ -161,6 +177,8 @@ def limits_out(limits: RiskLimits | None) -> LimitsView:
     out = {f.name: wire_value(getattr(limits, f.name)) for f in fields(RiskLimits)}
     allow = limits.symbol_allowlist
     out["symbol_allowlist"] = None if allow is None else list(allow)
+    collars = limits.price_collar_symbols
+    out["price_collar_symbols"] = None if collars is None else dict(collars)
     return cast(LimitsView, out)  # LimitsView's keys are RiskLimits' fields
 
 
@@ -172,13 +190,25 @@ async def put_limits(
     strategy_id: int,
     limits: RiskLimits,
     comment: str,
+    api_key_id: int | None = None,
 ) -> Limits:
+    """Set one scope's limits: the account's (strategy 0), a strategy's, or with `api_key_id` a
+    key's own on the account (only `KEY_SCOPE_FIELDS`; the key must hold a grant there)."""
     principal.require(Action.RISK_LIMITS, account_id)
     comment = mandatory_comment(comment)
+    if api_key_id is not None:
+        _check_key_scope(strategy_id, limits)
     async with store.transaction() as conn:
-        before = (await risk_store.get_limits(conn, account_id)).get(strategy_id)
+        if api_key_id is None:
+            before = (await risk_store.get_limits(conn, account_id)).get(strategy_id)
+        else:
+            if not await risk_store.key_has_grant(conn, account_id, api_key_id):
+                raise NotFound(f"api key {api_key_id} has no grant on account {account_id}",
+                               code="not_found")  # fmt: skip
+            before = (await risk_store.get_key_limits(conn, account_id)).get(api_key_id)
         try:
-            await risk_store.put_limits(conn, account_id, strategy_id, limits, utcnow())
+            await risk_store.put_limits(conn, account_id, strategy_id, limits, utcnow(),
+                                        api_key_id or 0)  # fmt: skip
         except LookupError as exc:
             raise NotFound(str(exc), code="account_not_found") from exc
         await audit.record(
@@ -188,7 +218,21 @@ async def put_limits(
             target_type="account",
             target_id=account_id,
             before=None if before is None else limits_out(before),
-            after={"strategy_id": strategy_id, **limits_out(limits)},
+            after={"strategy_id": strategy_id, **limits_out(limits),
+                   **({"api_key_id": api_key_id} if api_key_id is not None else {})},
             comment=comment,
         )
     return await get_limits(store, principal, account_id)
+
+
+def _check_key_scope(strategy_id: int, limits: RiskLimits) -> None:
+    if strategy_id:
+        raise ValidationFailed("a key's limits are set with strategy_id 0",
+                               details={"field": "strategy_id"})  # fmt: skip
+    extra = sorted(f.name for f in fields(RiskLimits)
+                   if getattr(limits, f.name) is not None and f.name not in KEY_SCOPE_FIELDS)
+    if extra:
+        raise ValidationFailed(
+            f"{', '.join(extra)}: not a limit of a key (set it on the account or a strategy)",
+            details={"field": extra[0], "key_scope_fields": sorted(KEY_SCOPE_FIELDS)},
+        )

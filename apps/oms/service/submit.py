@@ -22,6 +22,7 @@ from apps.oms.service.acceptance import (
     HeldKeyLost,
     accept,
     accept_in,
+    counts_rate,
     preload_accounts,
     write_held,
 )
@@ -217,14 +218,15 @@ async def _in_one_transaction(
         share = BatchShare()
         # every account the list names, with its limits, in one statement
         await preload_accounts(conn, share, [e[0].account_id for e in parsed
-                                             if not isinstance(e, Item)])  # fmt: skip
+                                             if not isinstance(e, Item)],
+                               principal.api_key_id, principal.user_id)  # fmt: skip
         for index, entry in enumerate(parsed):
             if isinstance(entry, Item):
                 items[index] = entry
                 continue
             envelope, payload = entry
             try:
-                if envelope.command in HELD_ONLY:
+                if envelope.command in HELD_ONLY and not counts_rate(share, envelope.account_id):
                     done = await accept_in(conn, share, principal, envelope, payload, HANDLERS)
                 else:  # it may read the held commands' rows, and writes as it goes
                     await write_held(conn, share)

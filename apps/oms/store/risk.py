@@ -7,18 +7,22 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import Executable, bindparam, func, insert, select, update
+from sqlalchemy import Executable, bindparam, case, func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from apps.oms.domain.kill import Halt
 from apps.oms.domain.risk import RiskLimits
 from apps.oms.store import direct
 from apps.oms.store.records import AccountState, Row, account_state
 from apps.oms.store.tables import (
     account_risk_state,
     accounts,
+    api_key_permissions,
+    commands,
     deals,
     orders,
     positions,
+    risk_halts,
     risk_limits,
     strategies,
     strategy_accounts,
@@ -26,16 +30,25 @@ from apps.oms.store.tables import (
 
 # the limit columns of `risk_limits`: the fields of `RiskLimits`, in the table's column order
 LIMIT_COLUMNS = tuple(f.name for f in fields(RiskLimits))
+# the acceptance-only controls (`domain/controls.py`): the worker's re-check does not read them
+CONTROL_COLUMNS = ("price_collar_bps", "price_collar_symbols", "duplicate_window_ms",
+                   "max_open_orders")
+RECHECK_COLUMNS = tuple(c for c in LIMIT_COLUMNS if c not in CONTROL_COLUMNS)
 
 
 def stored_limits(row: Row) -> RiskLimits:
-    """One scope's limits of a row carrying `LIMIT_COLUMNS` (the allowlist in its stored order)."""
+    """One scope's limits of a row carrying `LIMIT_COLUMNS` (the allowlist in its stored order;
+    a row of the worker's re-check has no control columns: none set)."""
     allow = row["symbol_allowlist"]
+    collars = row.get("price_collar_symbols")
     return RiskLimits(
         row["max_open_positions"], row["max_open_positions_per_symbol"], row["max_order_qty"],
         row["max_order_notional"], row["min_order_notional"], row["max_position_notional"],
         row["max_open_orders_per_symbol"], row["daily_loss_limit"],
         None if allow is None else tuple(str(s) for s in allow), row["max_commands_per_minute"],
+        row.get("price_collar_bps"),
+        None if collars is None else tuple(sorted((str(k), int(v)) for k, v in collars.items())),
+        row.get("duplicate_window_ms"), row.get("max_open_orders"),
     )  # fmt: skip
 
 
@@ -45,16 +58,27 @@ LOCK_ACCOUNT = select(accounts.c.id).where(accounts.c.id == bindparam("b_account
 
 
 # what acceptance reads of an account, in one statement: the fields its checks use (not the
-# whole account view) and the account's risk limits, one row per strategy's limits (or one row
-# of NULLs without limits). Fewer columns and one round trip less per accepted command: with
-# aiomysql, parsing the result's column descriptions was ~25 % of an accept's CPU
+# whole account view) and the account's risk limits, one row per strategy's limits and one for
+# the accepting key's own (or one row of NULLs without limits). Fewer columns and one round trip
+# less per accepted command: with aiomysql, parsing the result's column descriptions was ~25 %
+# of an accept's CPU. The active kill-switch halts that may cover the key's commands there join
+# too (none, almost always: no extra row)
+_HALTS = risk_halts.c
 ACCEPTANCE_STATE = (
     select(accounts.c.id, accounts.c.exchange_id, accounts.c.position_mode, accounts.c.status,
            account_risk_state.c.allow_new_positions, account_risk_state.c.out_of_sync_blocks,
-           account_risk_state.c.shadow, risk_limits.c.strategy_id,
-           *(risk_limits.c[c] for c in LIMIT_COLUMNS))
+           account_risk_state.c.shadow, risk_limits.c.strategy_id, risk_limits.c.api_key_id,
+           *(risk_limits.c[c] for c in LIMIT_COLUMNS), _HALTS.id.label("halt_id"),
+           _HALTS.scope.label("halt_scope"), _HALTS.scope_id.label("halt_scope_id"),
+           _HALTS.reason.label("halt_reason"))
     .join(account_risk_state, account_risk_state.c.account_id == accounts.c.id)
-    .outerjoin(risk_limits, risk_limits.c.account_id == accounts.c.id)
+    .outerjoin(risk_limits, (risk_limits.c.account_id == accounts.c.id)
+               & risk_limits.c.api_key_id.in_((0, bindparam("b_key"))))
+    .outerjoin(risk_halts, _HALTS.lifted_at.is_(None) & (
+        _HALTS.scope.in_(("all", "strategy"))
+        | ((_HALTS.scope == "account") & (_HALTS.scope_id == accounts.c.id))
+        | ((_HALTS.scope == "key") & (_HALTS.scope_id == bindparam("b_key")))
+        | ((_HALTS.scope == "user") & (_HALTS.scope_id == bindparam("b_user")))))
     .where(accounts.c.id.in_(bindparam("b_accounts", expanding=True)))
 )  # fmt: skip
 
@@ -65,9 +89,10 @@ ACCEPTANCE_STATE = (
 RECHECK_STATE = (
     select(accounts.c.id, accounts.c.status, account_risk_state.c.allow_new_positions,
            account_risk_state.c.out_of_sync_blocks, risk_limits.c.strategy_id,
-           *(risk_limits.c[c] for c in LIMIT_COLUMNS))
+           *(risk_limits.c[c] for c in RECHECK_COLUMNS))
     .outerjoin(account_risk_state, account_risk_state.c.account_id == accounts.c.id)
-    .outerjoin(risk_limits, risk_limits.c.account_id == accounts.c.id)
+    .outerjoin(risk_limits, (risk_limits.c.account_id == accounts.c.id)
+               & (risk_limits.c.api_key_id == 0))
     .where(accounts.c.id.in_(bindparam("b_accounts", expanding=True)))
 )  # fmt: skip
 
@@ -117,42 +142,73 @@ def recheck_states_of(
     return {a: found.get(a, UNKNOWN_ACCOUNT) for a in account_ids}
 
 
-AcceptanceState = tuple[AccountState | None, dict[int, RiskLimits]]
+@dataclass(frozen=True)
+class AcceptanceState:
+    """The account as acceptance checks it (None: no such account), its risk limits
+    (strategy_id, 0 = account → limit values, as `get_limits`) and the accepting key's own
+    limits on it (None: no row)."""
+
+    account: AccountState | None
+    limits: dict[int, RiskLimits]
+    key_limits: RiskLimits | None = None
+    halts: tuple[Halt, ...] = ()  # active halts that may cover the key's commands here
 
 
-async def acceptance_state(conn: AsyncConnection, account_id: int) -> AcceptanceState:
-    """The account as acceptance checks it (None: no such account) and its risk limits
-    (strategy_id, 0 = account → limit values, as `get_limits`)."""
-    return (await acceptance_states(conn, [account_id]))[account_id]
+async def acceptance_state(
+    conn: AsyncConnection, account_id: int, api_key_id: int | None = None,
+    user_id: int | None = None,
+) -> AcceptanceState:  # fmt: skip
+    return (await acceptance_states(conn, [account_id], api_key_id, user_id))[account_id]
 
 
 async def acceptance_states(
-    conn: AsyncConnection, account_ids: list[int]
-) -> dict[int, AcceptanceState]:
+    conn: AsyncConnection, account_ids: list[int], api_key_id: int | None = None,
+    user_id: int | None = None,
+) -> dict[int, AcceptanceState]:  # fmt: skip
     """`acceptance_state` of several accounts in one statement (a batch accept's accounts)."""
     wanted = sorted(set(account_ids))
-    rows = await direct.fetch(conn, ACCEPTANCE_STATE, {"b_accounts": wanted})
-    found: dict[int, AcceptanceState] = {a: (None, {}) for a in wanted}
+    rows = await direct.fetch(conn, ACCEPTANCE_STATE, {
+        "b_accounts": wanted, "b_key": api_key_id or 0, "b_user": user_id or 0})  # fmt: skip
+    accounts_found: dict[int, AccountState] = {}
+    limits: dict[int, dict[int, RiskLimits]] = {a: {} for a in wanted}
+    key_limits: dict[int, RiskLimits] = {}
+    halts: dict[int, dict[int, Halt]] = {a: {} for a in wanted}
     for r in rows:
         account_id = int(r["id"])
-        account, limits = found[account_id]
-        if account is None:
-            found[account_id] = (account_state(r), limits)
-        if r["strategy_id"] is not None:
-            limits[int(r["strategy_id"])] = stored_limits(r)
-    return found
+        accounts_found.setdefault(account_id, account_state(r))
+        if r["halt_id"] is not None:
+            halts[account_id][int(r["halt_id"])] = Halt(
+                int(r["halt_id"]), r["halt_scope"], int(r["halt_scope_id"]), r["halt_reason"])
+        if r["strategy_id"] is None:
+            continue
+        if int(r["api_key_id"]):
+            key_limits[account_id] = stored_limits(r)
+        else:
+            limits[account_id][int(r["strategy_id"])] = stored_limits(r)
+    return {a: AcceptanceState(accounts_found.get(a), limits[a], key_limits.get(a),
+                               tuple(halts[a].values())) for a in wanted}  # fmt: skip
 
 
 async def get_limits(conn: AsyncConnection, account_id: int) -> dict[int, RiskLimits]:
     """strategy_id (0 = account) → limit values."""
-    rows = await conn.execute(LIMITS, {"b_account": account_id})
+    rows = await conn.execute(LIMITS.where(risk_limits.c.api_key_id == 0),
+                              {"b_account": account_id})
     return {int(r["strategy_id"]): stored_limits(r) for r in rows.mappings()}
 
 
+async def get_key_limits(conn: AsyncConnection, account_id: int) -> dict[int, RiskLimits]:
+    """api_key_id → the key's own limits on the account."""
+    rows = await conn.execute(LIMITS.where(risk_limits.c.api_key_id != 0),
+                              {"b_account": account_id})
+    return {int(r["api_key_id"]): stored_limits(r) for r in rows.mappings()}
+
+
 async def put_limits(
-    conn: AsyncConnection, account_id: int, strategy_id: int, limits: RiskLimits, now: datetime
-) -> None:
-    """Create or replace the limits of one scope; `LookupError` if the account does not exist.
+    conn: AsyncConnection, account_id: int, strategy_id: int, limits: RiskLimits, now: datetime,
+    api_key_id: int = 0,
+) -> None:  # fmt: skip
+    """Create or replace the limits of one scope (a strategy's, 0 = the account's, or with
+    `api_key_id` a key's own on the account); `LookupError` if the account does not exist.
     Writers of one account's limits queue on its account row (`FOR UPDATE`; SQLite serialises
     writers anyway): two first writes of a scope at once would otherwise both find no row to
     update and both insert, and the second would meet the unique key. Last writer wins."""
@@ -161,11 +217,16 @@ async def put_limits(
     values = {name: getattr(limits, name) for name in LIMIT_COLUMNS}
     allow = limits.symbol_allowlist
     values["symbol_allowlist"] = None if allow is None else list(allow)  # a JSON array
-    where = (risk_limits.c.account_id == account_id) & (risk_limits.c.strategy_id == strategy_id)
+    collars = limits.price_collar_symbols
+    values["price_collar_symbols"] = None if collars is None else dict(collars)  # a JSON object
+    where = ((risk_limits.c.account_id == account_id)
+             & (risk_limits.c.strategy_id == strategy_id)
+             & (risk_limits.c.api_key_id == api_key_id))  # fmt: skip
     updated = await conn.execute(update(risk_limits).where(where).values(**values, updated_at=now))
     if updated.rowcount == 0:
         await conn.execute(insert(risk_limits).values(
-            account_id=account_id, strategy_id=strategy_id, updated_at=now, **values))
+            account_id=account_id, strategy_id=strategy_id, api_key_id=api_key_id,
+            updated_at=now, **values))
 
 
 async def open_position_counts(
@@ -194,6 +255,53 @@ async def open_order_count(
     if strategy_id is not None:
         query = query.where(orders.c.strategy_id == strategy_id)
     return int((await conn.execute(query)).scalar_one())
+
+
+async def key_has_grant(conn: AsyncConnection, account_id: int, api_key_id: int) -> bool:
+    """Whether the key holds a grant on the account (its limits there mean something)."""
+    c = api_key_permissions.c
+    query = select(c.id).where(c.account_id == account_id, c.api_key_id == api_key_id)
+    return (await conn.execute(query)).first() is not None
+
+
+async def open_orders_by_scope(
+    conn: AsyncConnection, account_id: int, symbol: str, strategy_id: int, api_key_id: int | None
+) -> dict[str, tuple[int, int]]:
+    """For the acceptance controls, in one statement: (open orders, open orders in `symbol`) of
+    the account, of the strategy (`strategy_id` > 0) and of the key's commands (`api_key_id`),
+    keyed `account`, `strategy`, `key`."""
+    o = orders.c
+    in_symbol = func.sum(case((o.symbol == symbol, 1), else_=0))
+    cols = [func.count(), in_symbol,
+            func.sum(case((o.strategy_id == strategy_id, 1), else_=0)),
+            func.sum(case(((o.strategy_id == strategy_id) & (o.symbol == symbol), 1), else_=0)),
+            func.sum(case((commands.c.api_key_id == (api_key_id or 0), 1), else_=0)),
+            func.sum(case(((commands.c.api_key_id == (api_key_id or 0)) & (o.symbol == symbol),
+                           1), else_=0))]  # fmt: skip
+    query = (select(*cols).select_from(orders.outerjoin(commands, commands.c.id == o.command_id))
+             .where(o.account_id == account_id, o.is_open.is_(True)))  # fmt: skip
+    row = (await conn.execute(query)).one()
+    n = [int(v or 0) for v in row]
+    found = {"account": (n[0], n[1]), "strategy": (n[2], n[3])}
+    if api_key_id:
+        found["key"] = (n[4], n[5])
+    return found
+
+
+async def recent_orders_of_key(
+    conn: AsyncConnection, account_id: int, api_key_id: int, symbol: str, side: str,
+    since: datetime,
+) -> list[dict[str, Any]]:  # fmt: skip
+    """The orders of `symbol` and `side` the key's commands created on the account since
+    `since` (the duplicate window): symbol, side, qty, price, created_at."""
+    o = orders.c
+    query = (
+        select(o.symbol, o.side, o.qty, o.price, o.created_at)
+        .select_from(orders.join(commands, commands.c.id == o.command_id))
+        .where(o.account_id == account_id, o.created_at >= since, o.symbol == symbol,
+               o.side == side, commands.c.api_key_id == api_key_id)
+    )  # fmt: skip
+    return [dict(r) for r in (await conn.execute(query)).mappings()]
 
 
 async def realized_pnl_between(

@@ -151,7 +151,46 @@ risk_limits = Table(
     Column("symbol_allowlist", JSON),
     Column("max_commands_per_minute", Integer),
     _updated(),
-    UniqueConstraint("account_id", "strategy_id"),
+    # pre-trade controls (migration 0014, docs/identity-and-risk.md → Pre-trade controls)
+    Column("api_key_id", Id, nullable=False, server_default="0"),  # >0 = one key's own scope
+    Column("price_collar_bps", Integer),
+    Column("price_collar_symbols", JSON),  # {symbol: bps}, over price_collar_bps
+    Column("duplicate_window_ms", Integer),
+    Column("max_open_orders", Integer),
+    UniqueConstraint("account_id", "strategy_id", "api_key_id"),
+)
+
+# kill switch halts (docs/identity-and-risk.md → Kill switch): active while `lifted_at` is NULL;
+# the scope's new commands are refused at acceptance (`domain/kill.py`)
+risk_halts = Table(
+    "risk_halts",
+    metadata,
+    _pk(),
+    Column("scope", String(16), nullable=False),  # key | strategy | account | user | all
+    Column("scope_id", Id, nullable=False),  # 0 for all
+    _flag("flatten"),
+    Column("reason", Text, nullable=False),
+    Column("engaged_by_user_id", Id),
+    Column("engaged_by_api_key_id", Id),
+    Column("engaged_at", UtcDateTime, nullable=False),
+    Column("lifted_at", UtcDateTime),
+    Column("lifted_by_user_id", Id),
+    Column("lifted_by_api_key_id", Id),
+    Column("lift_reason", Text),
+    Index(None, "lifted_at", "scope", "scope_id"),
+)
+
+# commands accepted per UTC minute, per account (api_key_id 0) and per key on the account: the
+# counter `max_commands_per_minute` is enforced against, in the store so that it holds across API
+# processes and restarts (service/command_rate.py); rows of past minutes are deleted as a scope
+# starts a new minute
+command_rates = Table(
+    "command_rates",
+    metadata,
+    Column("account_id", Id, primary_key=True, autoincrement=False),
+    Column("api_key_id", Id, primary_key=True, autoincrement=False),
+    Column("window_start", UtcDateTime, primary_key=True),
+    Column("n", Integer, nullable=False),
 )
 
 api_key_permissions = Table(

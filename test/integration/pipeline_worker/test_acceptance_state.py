@@ -12,8 +12,10 @@ from sqlalchemy import delete, update
 from apps.oms.clock import utcnow
 from apps.oms.domain.risk import RiskLimits
 from apps.oms.store import accounts as account_store
+from apps.oms.store import halts
 from apps.oms.store import risk as risk_store
 from apps.oms.store.records import AccountRecord, AccountState
+from apps.oms.store.risk import AcceptanceState
 from apps.oms.store.tables import account_risk_state, accounts
 
 from .conftest import Harness
@@ -38,12 +40,13 @@ async def test_account_and_limits_in_one_read(harness: Callable[..., Harness]) -
     acct, bare = await h.account("netting"), await h.account("hedge")
     await two_scopes_of_limits(h, acct)
     async with h.store.read() as conn:
-        account, limits = await risk_store.acceptance_state(conn, acct)
+        state = await risk_store.acceptance_state(conn, acct)
+        account, limits = state.account, state.limits
         full = await account_store.get_account(conn, acct)
         assert limits == await risk_store.get_limits(conn, acct)
-        assert await risk_store.acceptance_state(conn, bare) == (
+        assert await risk_store.acceptance_state(conn, bare) == AcceptanceState(
             state_of(await account_store.get_account(conn, bare)), {})
-        assert await risk_store.acceptance_state(conn, 10**9) == (None, {})
+        assert await risk_store.acceptance_state(conn, 10**9) == AcceptanceState(None, {})
     assert full is not None
     assert account == state_of(full)
     assert set(limits) == {0, 7}
@@ -98,5 +101,39 @@ async def test_acceptance_states_of_a_batch_s_accounts_in_one_read(
         together = await risk_store.acceptance_states(conn, [plain, 10**9, limited, plain])
         alone = {a: await risk_store.acceptance_state(conn, a) for a in (limited, plain, 10**9)}
     assert together == alone
-    assert set(together[limited][1]) == {0, 7}
-    assert together[10**9] == (None, {})
+    assert set(together[limited].limits) == {0, 7}
+    assert together[10**9] == AcceptanceState(None, {})
+
+
+async def test_the_keys_own_limits_and_the_halts_covering_it_come_in_the_same_read(
+    harness: Callable[..., Harness],
+) -> None:
+    """Issue 53: the accepting key's own limits (not another key's) and the active halts that
+    may cover its commands (its key, its user, the account, everything, any strategy; not
+    another account's, another key's, or a lifted one) join the one statement."""
+    h = harness()
+    acct, other = await h.account("netting"), await h.account("hedge")
+    await two_scopes_of_limits(h, acct)
+    now = utcnow()
+    async with h.store.transaction() as conn:
+        await risk_store.put_limits(conn, acct, 0, RiskLimits(max_order_qty=Decimal(1)), now, 41)
+        await risk_store.put_limits(conn, acct, 0, RiskLimits(max_order_qty=Decimal(2)), now, 42)
+        made = {(scope, target): await halts.insert_halt(conn, scope, target, False, "r", None,
+                                                          None, now)
+                for scope, target in (("key", 41), ("key", 42), ("user", 5), ("account", acct),
+                                      ("account", other), ("strategy", 7))}  # fmt: skip
+        lifted = await halts.insert_halt(conn, "account", acct, False, "old", None, None, now)
+        await halts.lift(conn, [lifted], "done", None, None, now)
+    async with h.store.read() as conn:
+        state = await risk_store.acceptance_state(conn, acct, 41, 5)
+        bare = await risk_store.acceptance_state(conn, other, 43, 6)
+    assert set(state.limits) == {0, 7}
+    assert state.key_limits is not None
+    assert state.key_limits.max_order_qty == Decimal(1)
+    assert sorted(x.halt_id for x in state.halts) == sorted(
+        made[k] for k in (("key", 41), ("user", 5), ("account", acct), ("strategy", 7)))
+    assert bare.key_limits is None
+    assert sorted(x.halt_id for x in bare.halts) == sorted(
+        made[k] for k in (("account", other), ("strategy", 7)))
+    async with h.store.transaction() as conn:  # later tests share the store: lift them all
+        await halts.lift(conn, list(made.values()), "test over", None, None, now)
