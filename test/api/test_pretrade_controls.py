@@ -1,7 +1,7 @@
 """Pre-trade controls of issue 53 through the real app on SQLite and MariaDB, at their edges:
 the price collar, limits per API key, the duplicate-order window, the maximum of open orders and
 the command rate (per key and per account, shared by API processes and kept over a restart).
-Each refusal is 422 (429 for the rate) with the rule, the scope, the limit and the value, and
+Each refusal is 409 `risk_blocked` (429 for the rate) with the rule, the scope, the limit and the value, and
 writes nothing. Time is the acceptance clock, injected (`FakeClock`): no wall-clock waits."""
 
 from __future__ import annotations
@@ -106,7 +106,7 @@ class Desk:
                                       headers=h(key or self.trader))  # fmt: skip
 
     async def refused(self, rule: str, scope: str, limit: str, value: str | None,
-                      key: str | None = None, status: int = 422, **extra: Any
+                      key: str | None = None, status: int = 409, **extra: Any
                       ) -> dict[str, Any]:  # fmt: skip
         """Send, expect the refusal, and that nothing was written."""
         before = await written(self.store, self.account)
@@ -169,7 +169,7 @@ async def test_a_changed_price_meets_the_collar(api: Api, clock: FakeClock) -> N
         return await client.post("/oms/commands", json=body, headers=h(desk.trader))
 
     refused = await change("152")
-    assert refused.status_code == 422, refused.text
+    assert refused.status_code == 409, refused.text
     details = refused.json()["error"]["details"]
     assert (details["rule"], details["scope"], details["limit"], details["value"]) == (
         "price_collar", "key", "100", "133.33")
@@ -190,7 +190,7 @@ async def test_a_limit_close_meets_the_collar(api: Api, clock: FakeClock) -> Non
         return await client.post("/oms/commands", json=body, headers=h(desk.trader))
 
     refused = await close("148")  # a sell 133 bps below the last price
-    assert refused.status_code == 422, refused.text
+    assert refused.status_code == 409, refused.text
     assert refused.json()["error"]["details"]["rule"] == "price_collar"
     assert (await close("148.5")).status_code == 200
 
@@ -342,7 +342,7 @@ async def test_refusals_reach_a_bot_as_ccxt_errors(api: Api, clock: FakeClock) -
     path = f"/ccxt/{desk.account}/create_order"
     body = {"args": [SYMBOL, "limit", "buy", "1", "160"]}
     collared = await client.post(path, json=body, headers=h(desk.trader))
-    assert collared.status_code == 422, collared.text
+    assert collared.status_code == 409, collared.text
     error = exception_for(collared.status_code, collared.json(), order=True)
     assert isinstance(error, RiskBlocked)
     assert isinstance(error, ccxt.InvalidOrder)

@@ -92,10 +92,10 @@ class Model:
                 return 429, "max_commands_per_minute", name
         for name, _key, lim in scopes:
             if lim.max_order_qty is not None and o.qty > lim.max_order_qty:
-                return 422, "max_order_qty", name
+                return 409, "max_order_qty", name
         for name, key, lim in scopes:
             if (rule := self._controls(o, now, key, lim)) is not None:
-                return 422, rule, name
+                return 409, rule, name
         self.sent.append((o.key, o, now))
         for key in (None, o.key):
             self.counted[(key, minute)] = self.counted.get((key, minute), 0) + 1

@@ -30,11 +30,6 @@ from apps.oms.domain.errors import RiskBlocked
 from apps.oms.domain.risk import RiskLimits, plain
 
 BPS = Decimal(10_000)
-#: refusals of the order itself (an erroneous order, 422), not of the state of the books (409)
-ORDER_RULES = frozenset({
-    "max_order_qty", "max_order_notional", "min_order_notional", "max_open_orders_per_symbol",
-    "price_collar", "duplicate_order", "max_open_orders",
-})  # fmt: skip
 
 
 @dataclass(frozen=True, slots=True)

@@ -15,9 +15,8 @@ from typing import Any
 
 from apps.oms.clock import utcnow
 from apps.oms.domain.access import AccessDenied, Action, Role, authorize_strategy
-from apps.oms.domain.controls import ORDER_RULES
 from apps.oms.domain.endpoint_rules import COMMANDS, action_for
-from apps.oms.domain.errors import DomainError, RiskBlocked
+from apps.oms.domain.errors import DomainError
 from apps.oms.domain.events import Event, P
 from apps.oms.domain.kill import Caller, Halt, check_halts
 from apps.oms.domain.risk import RiskLimits
@@ -320,8 +319,6 @@ def generate_client_order_id(command_id: int) -> str:
 def domain_to_oms(exc: DomainError) -> OmsError:
     details = dict(exc.details)
     status = DOMAIN_STATUS.get(exc.code, 422)
-    if isinstance(exc, RiskBlocked) and exc.rule in ORDER_RULES:
-        status = 422  # the order itself is erroneous, not the state of the books
     return OmsError(str(exc), code=exc.code, status=status, details=details)
 
 
