@@ -25,7 +25,7 @@ from apps.oms.service.execution import group as group_module
 from apps.oms.service.execution import sends, step
 from apps.oms.service.execution.group import GroupCommit
 from apps.oms.service.execution.runtime import AccountRuntime, Recorder
-from apps.oms.store import leases, queue
+from apps.oms.store import leases, order_records, queue
 from apps.oms.store.leases import Lease
 from apps.oms.store.tables import account_leases, positions
 from apps.worker.venues import load_account
@@ -286,6 +286,31 @@ async def test_the_queue_heads_come_with_the_lease_rows(
     assert await batches(GroupCommit(h.store), runtimes) == [2, 2, 2]
     limit = runtimes[0].settings.batch_size
     assert asked == [dict.fromkeys(sorted(queued), limit)]  # once, for the whole group
+    for acct, items in queued.items():
+        await booked_once(h, items)
+        await assert_fold(h, acct)
+
+
+async def test_the_fronts_orders_are_locked_once_for_the_group(
+    harness: Callable[..., Harness], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """After the heads, the write-ahead group locks the orders of every member's front sends
+    in one statement (with the members' re-check state, one round trip), not one per member."""
+    h = harness()
+    queued = await ready(h, accounts=3, sends_each=2)
+    places_together(monkeypatch, 3)
+    real_read = order_records.lock_orders_read
+    locked: list[list[int]] = []
+
+    def lock_orders_read(order_ids: list[int]) -> Any:
+        locked.append(sorted(order_ids))
+        return real_read(order_ids)
+
+    monkeypatch.setattr(order_records, "lock_orders_read", lock_orders_read)
+    runtimes = [await h.runtime(a) for a in queued]
+    assert await batches(GroupCommit(h.store), runtimes) == [2, 2, 2]
+    orders = [int(item["order_id"]) for items in queued.values() for item in items]
+    assert locked == [sorted(orders)]
     for acct, items in queued.items():
         await booked_once(h, items)
         await assert_fold(h, acct)

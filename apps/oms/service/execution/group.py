@@ -39,12 +39,20 @@ from apps.oms.service.execution.runtime import (
     numbering_read_at,
 )
 from apps.oms.store import direct, leases, queue
+from apps.oms.store.boundary import Connection
+from apps.oms.store.queue import Peeked
 from apps.oms.store.store import Store
 
 log = logging.getLogger("apps.worker")
 Body = Callable[[Recorder], Awaitable[Any]]
+#: what a group reads once for every member that asked it to peek at its queue, after the
+#: queue heads (`run(load=)`): given the heads by account and a memo shared by the group,
+#: answers what each account's body wants by account (found in its memo under `QUEUE_FRONT`)
+Load = Callable[[Connection, dict[int, list[Peeked]], dict[Any, Any]], Awaitable[dict[int, Any]]]
 #: the recorder memo's key of the queue head a member asked the group to read (`run(peek=)`)
 QUEUE_HEAD = "group.queue_head"
+#: the recorder memo's key of what the group's `load` answered for the member's account
+QUEUE_FRONT = "group.queue_front"
 
 
 class _Alone:
@@ -62,6 +70,7 @@ class _Member:
     asked: float = field(default_factory=time.perf_counter)
     result: Any = field(default=None)
     peek: int | None = None  # read this many of the queue's head with the lease rows
+    load: Load | None = None  # then read this for every such member at once
 
 
 async def alone(rt: AccountRuntime, body: Body) -> Any:
@@ -79,13 +88,17 @@ class GroupCommit:
         self._writing: list[_Member] = []  # the group being written
         self._leader: asyncio.Task[None] | None = None
 
-    async def run(self, rt: AccountRuntime, body: Body, peek: int | None = None) -> Any:
+    async def run(
+        self, rt: AccountRuntime, body: Body, peek: int | None = None, load: Load | None = None
+    ) -> Any:
         """`body`'s answer, its writes committed together with the other ready accounts'.
         `peek`: the group's first round trip also reads this many of the account's oldest
         unfinished commands, for `body` to find in its recorder's memo (`QUEUE_HEAD`; absent
-        when the body runs alone)."""
+        when the body runs alone). `load`: then what the bodies read next from those heads
+        (the sends' orders, locked), read once for every member that gave the same `load`
+        (`QUEUE_FRONT`): one round trip for the group instead of one per member."""
         answer: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
-        self._waiting.append(_Member(rt, body, answer, peek=peek))
+        self._waiting.append(_Member(rt, body, answer, peek=peek, load=load))
         if self._leader is None or self._leader.done():
             self._leader = asyncio.create_task(self._lead(), name="group-commit")
             self._leader.add_done_callback(self._leader_done)
@@ -154,9 +167,15 @@ class GroupCommit:
             heads = queue.peeked(limits, found[1]) if limits else {}
             now = utcnow()  # one instant for all, after the lease rows were locked
             recorders = [Recorder(conn, m.rt, now) for m in members]
+            fronts = await _load_fronts(conn, members, heads)
             for recorder in recorders:
-                if recorder.rt.account_id in heads:
-                    recorder.memo[QUEUE_HEAD] = heads[recorder.rt.account_id]
+                account_id = recorder.rt.account_id
+                if account_id in heads:
+                    recorder.memo[QUEUE_HEAD] = heads[account_id]
+                if account_id in fronts:
+                    front, shared = fronts[account_id]
+                    recorder.memo[QUEUE_FRONT] = front
+                    recorder.memo.update(shared)
             for member, recorder in zip(members, recorders, strict=True):
                 member.result = await member.body(recorder)
             events = await flush_all(recorders)
@@ -165,6 +184,23 @@ class GroupCommit:
         for recorder in recorders:
             recorder.committed()
         members[0].rt.on_numbered(numbered, read_at)
+
+
+async def _load_fronts(
+    conn: Connection, members: list[_Member], heads: dict[int, list[Peeked]]
+) -> dict[int, tuple[Any, dict[Any, Any]]]:
+    """Each `load` of the members that peeked, once for all of them: by account, what it
+    answered and the memo it shared."""
+    loads: dict[Load, list[int]] = {}
+    for m in members:
+        if m.load is not None and m.rt.account_id in heads:
+            loads.setdefault(m.load, []).append(m.rt.account_id)
+    fronts: dict[int, tuple[Any, dict[Any, Any]]] = {}
+    for load, account_ids in loads.items():
+        shared: dict[Any, Any] = {}
+        found = await load(conn, {a: heads[a] for a in account_ids}, shared)
+        fronts.update({a: (found[a], shared) for a in account_ids if a in found})
+    return fronts
 
 
 def _answer(member: _Member, result: Any) -> None:

@@ -34,7 +34,7 @@ from apps.oms.exchange.ccxt_errors import errors as ccxt
 from apps.oms.metrics import SEND_STAGE
 from apps.oms.ports import NewOrder, Structure, place_orders
 from apps.oms.service.execution import dispatch
-from apps.oms.service.execution.group import QUEUE_HEAD, GroupCommit, alone
+from apps.oms.service.execution.group import QUEUE_FRONT, QUEUE_HEAD, GroupCommit, alone
 from apps.oms.service.execution.order_state import state_of, write_order
 from apps.oms.service.execution.recheck import recheck, recheck_state, remember
 from apps.oms.service.execution.results import adopt, finish, reject
@@ -131,13 +131,15 @@ async def run_batch(
     accounts."""
 
     async def ahead(rec: Recorder) -> int | tuple[int, list[Prepared]] | None:
-        # the queue's head, read in the group's first round trip (absent when run alone)
-        return await write_ahead_in(rec, limit, rec.memo.pop(QUEUE_HEAD, None))
+        # the queue's head and its sends' orders, read by the group for all its members
+        # (absent when run alone)
+        return await write_ahead_in(rec, limit, rec.memo.pop(QUEUE_HEAD, None),
+                                    rec.memo.pop(QUEUE_FRONT, None))  # fmt: skip
 
     taken: int | tuple[int, list[Prepared]] | None
     started = time.perf_counter()
     try:
-        taken = await (group.run(rt, ahead, peek=limit) if group is not None
+        taken = await (group.run(rt, ahead, peek=limit, load=load_fronts) if group is not None
                        else write_ahead(rt, limit))  # fmt: skip
     except (leases.LeaseLost, queue.Fenced):
         raise
@@ -188,17 +190,19 @@ async def write_ahead(rt: AccountRuntime, limit: int) -> int | tuple[int, list[P
 
 
 async def write_ahead_in(
-    rec: Recorder, limit: int, peeked: list[Peeked] | None = None
+    rec: Recorder, limit: int, peeked: list[Peeked] | None = None, loaded: Loaded | None = None
 ) -> int | tuple[int, list[Prepared]] | None:
     """The write-ahead, in a record transaction whose lease row `rec` holds: claim the front
     sends, re-check them, finish those that may not go, and write ahead the others. Returns how
     many were claimed and the prepared sends, or what `run_batch` returns when there is
-    nothing for this path. `peeked`: the queue's head, when the caller read it already."""
+    nothing for this path. `peeked`: the queue's head, when the caller read it already;
+    `loaded`: its sends' orders too (a group read both for all its members)."""
     rt = rec.rt
-    if peeked is None:
-        peeked = (await queue.peek_batches(rec.conn, {rt.account_id: limit}))[rt.account_id]
-    # the fronts' orders locked and the account's re-check state, in one round trip
-    loaded = (await load_fronts(rec.conn, {rt.account_id: peeked}, rec.memo))[rt.account_id]
+    if loaded is None:
+        if peeked is None:
+            peeked = (await queue.peek_batches(rec.conn, {rt.account_id: limit}))[rt.account_id]
+        # the fronts' orders locked and the account's re-check state, in one round trip
+        loaded = (await load_fronts(rec.conn, {rt.account_id: peeked}, rec.memo))[rt.account_id]
     sends = loaded.sends()
     if not sends:
         return sends if sends is None else 0
