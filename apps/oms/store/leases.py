@@ -15,7 +15,18 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Executable, Select, bindparam, or_, select, tuple_, update
+from sqlalchemy import (
+    BindParameter,
+    Executable,
+    Select,
+    Update,
+    bindparam,
+    case,
+    or_,
+    select,
+    tuple_,
+    update,
+)
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from apps.oms.domain.events import ACCOUNT_OWNER_CHANGED, AccountOwnerChanged
@@ -261,6 +272,48 @@ def hold_all_read(
     commit's first round trip); `held_or_lost` checks its rows."""
     return HOLD_ALL, {"b_accounts": sorted(lease.account_id for lease in held), "b_owner": owner,
                       "b_now": now}  # fmt: skip
+
+
+#: `hold_later`'s statements by the number of leases held (a worker's group holds a few)
+_HOLD_LATER: dict[int, Update] = {}
+HOLD_LATER_KEPT = 64
+
+
+def _hold_later_of(count: int) -> Update:
+    """Lock `count` lease rows, each still ours under its own epoch and unexpired, by an UPDATE
+    that changes nothing: its rows matched tell whether every lease is still held."""
+    statement = _HOLD_LATER.get(count)
+    if statement is None:
+        accounts: list[BindParameter[Any]] = [bindparam(f"a{k}") for k in range(count)]
+        epoch = case({accounts[k]: bindparam(f"e{k}") for k in range(count)}, value=L.account_id)
+        statement = update(account_leases).where(
+            L.account_id.in_(accounts), L.owner == bindparam("b_owner"),
+            L.expires_at >= bindparam("b_now"), L.lease_epoch == epoch,
+        ).values(lease_epoch=L.lease_epoch)  # fmt: skip
+        if len(_HOLD_LATER) < HOLD_LATER_KEPT:
+            _HOLD_LATER[count] = statement
+    return statement
+
+
+async def hold_later(
+    conn: AsyncConnection, held: list[Lease], *, owner: str, now: datetime
+) -> None:
+    """`hold_all` held back to the transaction's next statement (`direct.later`): the lease
+    rows are locked first thing in that round trip, before anything the transaction reads or
+    writes after them, and `LeaseLost` is raised there (the transaction can then only roll
+    back) unless every lease is still ours. A record transaction whose first statement needs no
+    answer of its own saves the round trip its lease hold took alone."""
+    ordered = sorted(held, key=lambda lease: lease.account_id)
+    params: dict[str, Any] = {"b_owner": owner, "b_now": now}
+    for k, lease in enumerate(ordered):
+        params |= {f"a{k}": lease.account_id, f"e{k}": lease.epoch}
+
+    def all_held(matched: int) -> None:
+        if matched != len(ordered):
+            accounts = ", ".join(str(lease.account_id) for lease in ordered)
+            raise LeaseLost(f"{len(ordered) - matched} of the leases of accounts {accounts} lost")
+
+    await direct.later(conn, _hold_later_of(len(ordered)), params, check=all_held)
 
 
 def held_or_lost(held: list[Lease], rows: list[dict[str, Any]]) -> None:

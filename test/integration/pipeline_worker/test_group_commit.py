@@ -234,7 +234,9 @@ async def test_one_lease_hold_statement_for_every_member(
     harness: Callable[..., Harness], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """A group holds all its members' lease rows in one statement (each under its own epoch),
-    and no member holds its own: the write-ahead and the record are one transaction each."""
+    and no member holds its own: the write-ahead and the record are one transaction each. The
+    write-ahead's group reads the rows with the queue heads; the record's sends its hold with
+    its first statement (`hold_later`)."""
     h = harness()
     queued = await ready(h, accounts=3, sends_each=1)
     places_together(monkeypatch, 3)
@@ -250,12 +252,21 @@ async def test_one_lease_hold_statement_for_every_member(
         held_alone.append(lease.account_id)
         await real_hold(conn, lease, owner=owner, now=now)
 
+    real_later = leases.hold_later
+    held_later: list[list[Lease]] = []
+
+    async def hold_later(conn: Any, held: list[Lease], *, owner: str, now: datetime) -> None:
+        held_later.append(sorted(held, key=lambda lease: lease.account_id))
+        await real_later(conn, held, owner=owner, now=now)
+
     monkeypatch.setattr(leases, "hold_all_read", hold_all_read)
     monkeypatch.setattr(leases, "hold", hold)
+    monkeypatch.setattr(leases, "hold_later", hold_later)
     runtimes = [await h.runtime(a) for a in queued]
     assert await batches(GroupCommit(h.store), runtimes) == [1, 1, 1]
     leased = sorted((rt.lease for rt in runtimes), key=lambda lease: lease.account_id)
-    assert held_together == [leased, leased]  # the write-ahead's group, then the record's
+    assert held_together == [leased]  # the write-ahead's group
+    assert held_later == [leased]  # the record's
     assert held_alone == []
     for acct, items in queued.items():
         await booked_once(h, items)

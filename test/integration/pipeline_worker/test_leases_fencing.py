@@ -16,6 +16,7 @@ from apps.oms.store import leases, queue
 from apps.oms.store.tables import account_leases, commands
 
 from .conftest import Harness
+from .test_group_commit import OWNER, lease_all
 
 
 async def expire(h: Harness, account_id: int) -> None:
@@ -100,3 +101,40 @@ async def test_per_account_order_is_strict(harness: Callable[..., Harness]) -> N
         statuses = {r[0] for r in await conn.execute(
             select(commands.c.status).where(commands.c.id.in_(ids)))}
     assert statuses == {"completed"}
+
+
+async def test_a_held_back_lease_hold_fails_the_transaction_at_its_next_statement(
+    harness: Callable[..., Harness],
+) -> None:
+    """`hold_later` locks the lease rows with the transaction's next statement: while every
+    lease is ours under its epoch the statement runs as usual; once one was taken over, that
+    statement raises `LeaseLost` and the transaction writes nothing."""
+    h = harness()
+    accts = [await h.account() for _ in range(3)]
+    for a in accts:  # work, so that the accounts' leases are taken
+        await h.send(a, "send_order", symbol="BTC/USDT", side="buy", order_type="market",
+                     qty="0.001")
+    held = [rt.lease for rt in await lease_all(h, accts)]
+    async with h.store.transaction() as conn:
+        await leases.hold_later(conn, held, owner=OWNER, now=utcnow())
+        found = (await conn.execute(select(account_leases.c.owner).where(
+            account_leases.c.account_id.in_(accts)))).scalars().all()  # fmt: skip
+    assert found == [OWNER] * 3
+    await expire(h, accts[1])
+    async with h.store.transaction() as conn:
+        taken, _left = await leases.acquire(conn, owner="w2", now=utcnow(), lease_seconds=30,
+                                            limit=100, dialect=h.store.dialect)  # fmt: skip
+    assert leases.Lease(accts[1], held[1].epoch + 1) in taken
+
+    async def write_under(held: list[leases.Lease]) -> None:
+        async with h.store.transaction() as conn:
+            await leases.hold_later(conn, held, owner=OWNER, now=utcnow())
+            await conn.execute(update(commands).where(commands.c.account_id == accts[0])
+                               .values(error_code="never"))  # fmt: skip
+
+    with pytest.raises(leases.LeaseLost):
+        await write_under(held)
+    async with h.store.read() as conn:
+        codes = (await conn.execute(select(commands.c.error_code).where(
+            commands.c.account_id == accts[0]))).scalars().all()  # fmt: skip
+    assert "never" not in codes

@@ -10,7 +10,9 @@ ready together share one transaction instead:
   transaction (`body(recorder)`, e.g. `sends.write_ahead_in`). Requests made while a group is
   being written wait for it and form the next group (no timer: the group grows with the load
   and costs no latency when the worker is quiet).
-- A group holds every member's lease row in one statement (fencing stays per account), runs
+- A group holds every member's lease row in one statement (fencing stays per account: with
+  the queue heads when its members asked for them, else sent with the bodies' first statement,
+  `leases.hold_later`), runs
   each member's body in account order with a recorder of its own on the one connection, writes
   everyone's held rows, finishes and events together (`flush_all`), numbers the events once and
   commits once; then every member's after-commit hooks run.
@@ -155,16 +157,22 @@ class GroupCommit:
 
     async def _record(self, members: list[_Member]) -> None:
         """One transaction: every lease row held in one statement (with the queue heads the
-        members asked for, in the same round trip), each member's body on its own recorder,
+        members asked for, in the same round trip, and then their fronts' orders; else with the
+        bodies' first statement), each member's body on its own recorder,
         everyone's writes and events flushed together, one numbering, one commit."""
         async with self.store.transaction() as conn:
             held = [m.rt.lease for m in members]
+            owner = members[0].rt.owner
             limits = {m.rt.account_id: m.peek for m in members if m.peek is not None}
-            found = await direct.fetch_each(conn, [
-                leases.hold_all_read(held, owner=members[0].rt.owner, now=utcnow()),
-                *([queue.peek_read(conn, limits)] if limits else [])])  # fmt: skip
-            leases.held_or_lost(held, found[0])
-            heads = queue.peeked(limits, found[1]) if limits else {}
+            heads: dict[int, list[Peeked]] = {}
+            if limits:  # the lease rows and the queue heads, in one round trip
+                found = await direct.fetch_each(conn, [
+                    leases.hold_all_read(held, owner=owner, now=utcnow()),
+                    queue.peek_read(conn, limits)])  # fmt: skip
+                leases.held_or_lost(held, found[0])
+                heads = queue.peeked(limits, found[1])
+            else:  # the lease rows locked with the bodies' first statement
+                await leases.hold_later(conn, held, owner=owner, now=utcnow())
             now = utcnow()  # one instant for all, after the lease rows were locked
             recorders = [Recorder(conn, m.rt, now) for m in members]
             fronts = await _load_fronts(conn, members, heads)

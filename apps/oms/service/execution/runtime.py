@@ -86,8 +86,8 @@ class AccountRuntime:
         """The fenced record transaction (see module docstring). `held`: the caller holds the
         lease row itself, first thing, together with its first reads (one round trip)."""
         async with self.store.transaction() as conn:
-            if not held:
-                await leases.hold(conn, self.lease, owner=self.owner, now=utcnow())
+            if not held:  # sent with the transaction's first statement
+                await leases.hold_later(conn, [self.lease], owner=self.owner, now=utcnow())
             if command is not None:
                 await queue.fence(conn, command.command_id, command.epoch)
             recorder = Recorder(conn, self)
