@@ -19,6 +19,7 @@ params={"clientOrderId": ...})`; it raises `ccxt.OrderNotFound` when the venue n
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from decimal import Decimal
@@ -198,6 +199,37 @@ class NewOrder:
     amount: Decimal
     price: Decimal | None
     params: Params
+    #: the last instant (epoch ms) at which the order may still go out (`send_deadline`): a
+    #: venue that takes a deadline refuses it after that, as Binance refuses a request outside
+    #: its `recvWindow`; `place_orders` sends nothing past it
+    not_after_ms: int | None = None
+
+
+class SendWindowPassed(TimeoutError):
+    """Not sent: the order's send deadline passed before it could go (its worker stalled).
+    Its outcome is handled as unknown: looked up by client order id until the lookup window
+    ends, by which time no stalled sender may place it any more."""
+
+
+#: the share of the outcome-unknown lookup window within which a written-ahead order may still
+#: be sent. Whoever resolves an unknown outcome looks the order up until the window ends, then
+#: rejects it as never placed; a sender that stalled (paused, swapped out, its host frozen)
+#: must not place it after that. Half the window leaves the other half for clock skew between
+#: hosts and for the request's own flight.
+SEND_SHARE = 0.5
+
+
+def send_deadline(written_ahead_ms: int, window_seconds: float) -> int:
+    """The epoch ms after which an order written ahead at `written_ahead_ms` is not sent."""
+    return written_ahead_ms + int(window_seconds * SEND_SHARE * 1000)
+
+
+def sendable(order: NewOrder, now_ms: int) -> bool:
+    return order.not_after_ms is None or now_ms <= order.not_after_ms
+
+
+def _now_ms() -> int:
+    return time.time_ns() // 1_000_000
 
 
 #: what a venue answered for one order of a batch: its order structure, or the CCXT error it
@@ -219,14 +251,23 @@ class BatchVenuePort(VenuePort, Protocol):
 async def place_orders(venue: VenuePort, orders: list[NewOrder], seconds: float) -> list[Answer]:
     """Each order's answer, in order: in one request where the venue takes batches, else one
     `create_order` after the other; a request that fails or times out answers with its error
-    for every order it carried (their outcome is unknown: looked up, never re-sent)."""
+    for every order it carried (their outcome is unknown: looked up, never re-sent). An order
+    whose send deadline passed is not sent (`SendWindowPassed`)."""
+    late: Answer = SendWindowPassed("not sent: its send deadline passed")
     if implements(venue, BatchVenuePort):
+        now = _now_ms()
+        going = [o for o in orders if sendable(o, now)]
         try:
-            return await asyncio.wait_for(venue.place_orders(orders), seconds)
+            placed = iter(await asyncio.wait_for(venue.place_orders(going), seconds)
+                          if going else [])  # fmt: skip
         except Exception as exc:
-            return [exc for _ in orders]
+            return [exc if sendable(o, now) else late for o in orders]
+        return [next(placed) if sendable(o, now) else late for o in orders]
     answers: list[Answer] = []
     for order in orders:
+        if not sendable(order, _now_ms()):  # checked again just before each request
+            answers.append(late)
+            continue
         try:
             answers.append(await asyncio.wait_for(venue.create_order(
                 order.symbol, order.type, order.side, order.amount, order.price, order.params),

@@ -165,21 +165,28 @@ class PaperVenue(PaperDerivatives):
         take them: one transaction for all, each order's refusal its own answer (the orders
         before and after it stand). With injected faults each order is a request of its own
         (each draws its fault). The orders carry the request's arrival as their time, as an
-        exchange stamps them when its gateway takes the request (not when this store is done)."""
+        exchange stamps them when its gateway takes the request (not when this store is done).
+        An order past its deadline (`NewOrder.not_after_ms`) when the batch is decided is
+        refused, as Binance refuses a request outside its `recvWindow` (-1021)."""
         arrived = self.clock()
         if self._faulty():
             return [await self._answer(o) for o in orders]
         requests = [self._request(o) for o in orders]
+        deadlines = [o.not_after_ms for o in orders]
         symbols = sorted({r.symbol for r in requests if isinstance(r, OrderRequest)})
         for symbol in symbols:  # a price is seeded once, on first use (`quote`)
             if symbol not in self._priced:
                 await self.quote(symbol)
                 self._priced.add(symbol)
         await self._ensure()
-        return await self._place_batch(requests, symbols, arrived)
+        return await self._place_batch(requests, symbols, arrived, deadlines)
 
     async def _place_batch(
-        self, requests: list[OrderRequest | Exception], symbols: list[str], arrived: int
+        self,
+        requests: list[OrderRequest | Exception],
+        symbols: list[str],
+        arrived: int,
+        deadlines: list[int | None],
     ) -> list[Answer]:
         """The batch in one transaction of the paper store (`PaperStore.apply_batch`), decided
         again if the account moved meanwhile."""
@@ -192,8 +199,13 @@ class PaperVenue(PaperDerivatives):
                    ) -> tuple[Outcome, int]:
             self._follow_book()
             now = arrived
+            deciding = self.clock()  # in the store's transaction: a stalled caller shows here
             placed.clear()  # a retry after a version conflict places them all again
-            for request in requests:
+            for request, deadline in zip(requests, deadlines, strict=True):
+                if deadline is not None and deciding > deadline:
+                    placed.append(ccxt.InvalidNonce(
+                        "paper -1021: the request arrived after its deadline"))
+                    continue
                 placed.append(self._one(state, request, now, taken, quotes, latency))
                 if isinstance(placed[-1], Outcome):
                     state = placed[-1].state

@@ -269,7 +269,8 @@ async def test_timeout_placing_the_replacement_is_resolved_by_lookup(
 async def test_replacement_not_placed_is_given_up_after_the_window(
     harness: Callable[..., Harness],
 ) -> None:
-    h = harness(unknown_outcome_window_seconds=0.2)
+    # a window whose send deadline (half of it) the resting order's placement meets under load
+    h = harness(unknown_outcome_window_seconds=1)
     acct = await no_edit_account(h)
     item = await resting_buy(h, acct, "0.2", "2900")
     rt = await h.runtime(acct)
@@ -356,7 +357,7 @@ async def _change_dies(a: Harness, acct: int, order_id: int, dies: str) -> dict[
     placed = await replace._confirm(rt_a, cmd, replace.Change.of(cmd.payload), final)
     assert placed is not None
     if dies == "after_placing":
-        _, client_order_id, qty = placed
+        _, client_order_id, qty, _written_ahead = placed
         await rt_a.venue.create_order(SYMBOL, "limit", "buy", qty, Decimal("2950"),
                                       {"clientOrderId": client_order_id})
     return change
@@ -368,7 +369,7 @@ async def test_reattempt_after_a_crash_between_cancel_and_replace(
 ) -> None:
     """Worker A dies mid-way; B continues from the recorded `replace_pending`: it never cancels
     twice and never places twice (a written-ahead replacement is only looked up)."""
-    a, b = harness(unknown_outcome_window_seconds=0.3), harness()
+    a, b = harness(unknown_outcome_window_seconds=1), harness()
     acct = await no_edit_account(a)
     item = await resting_buy(a, acct, "0.2", "2900")
     change = await _change_dies(a, acct, item["order_id"], dies)

@@ -16,7 +16,10 @@ from sqlalchemy.exc import OperationalError
 
 from apps.oms.clock import utcnow
 from apps.oms.domain.risk import RiskLimits
+from apps.oms.exchange.ccxt_errors import errors as ccxt
+from apps.oms.ports import NewOrder, SendWindowPassed
 from apps.oms.service.execution import sends, step
+from apps.oms.service.execution.runtime import epoch_ms
 from apps.oms.store import ccxt_records, order_records
 from apps.oms.store import risk as risk_store
 from apps.oms.store.store import Store
@@ -121,6 +124,41 @@ async def test_a_crash_after_the_write_ahead_never_sends(
         assert (command["status"], command["error_code"]) == (
             "failed", "outcome_unknown_not_found"), command
         assert await venue_orders(h, order["client_order_id"]) == 0
+
+
+async def test_a_sender_that_stalled_past_its_deadline_never_places(
+    harness: Callable[..., Harness],
+) -> None:
+    """A worker that writes ahead, stalls (paused, swapped out) and resumes after another
+    holder looked its orders up and rejected them as never placed must not place them then:
+    past the send deadline (half the lookup window after the write-ahead) `place` sends
+    nothing, and the paper venue itself refuses a request decided after it, as Binance
+    refuses one outside its `recvWindow`. The books and the venue stay equal: rejected, and
+    absent from the venue."""
+    h = harness(unknown_outcome_window_seconds=0.2)
+    acct = await h.account("hedge")
+    await h.price(SYMBOL, "50000")
+    items = [await market(h, acct) for _ in range(2)]
+    rt = await h.runtime(acct)
+    taken = await sends.write_ahead(rt, 50)
+    assert isinstance(taken, tuple)
+    prepared = taken[1]
+    assert [p.not_after_ms - epoch_ms(p.row["updated_at"]) for p in prepared] == [100, 100]
+    await h.drain(acct, housekeeping=False)  # another holder's lookup: rejected, never placed
+    await asyncio.sleep(0.15)  # the stalled worker resumes past its deadline
+    answers = await sends.place(rt, prepared)  # what it does next
+    assert all(isinstance(a, SendWindowPassed) for a in answers), answers
+    # and the venue refuses a request that arrives late, whoever sends it
+    late = [NewOrder(SYMBOL, "market", "buy", Decimal("0.001"), None,
+                     {"clientOrderId": "late-1"}, prepared[0].not_after_ms)]  # fmt: skip
+    (refused,) = await rt.venue.place_orders(late)  # type: ignore[attr-defined]
+    assert isinstance(refused, ccxt.InvalidNonce), refused
+    assert await venue_orders(h, "late-1") == 0
+    for item in items:
+        order = await h.order(item["order_id"])
+        assert (order["status"], order["error_code"]) == ("REJECTED", "outcome_unknown_not_found")
+        assert await venue_orders(h, order["client_order_id"]) == 0
+    await assert_fold(h, acct)
 
 
 async def test_a_defect_in_the_write_ahead_runs_the_sends_alone(

@@ -20,7 +20,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 from dataclasses import dataclass, replace
-from datetime import timedelta
+from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
@@ -41,7 +41,12 @@ from apps.oms.ports import Structure, VenuePort
 from apps.oms.service.execution.order_state import state_of, write_order
 from apps.oms.service.execution.results import absorb, adopt, finish
 from apps.oms.service.execution.runtime import AccountRuntime, Recorder
-from apps.oms.service.execution.send import UNKNOWN, venue_code, venue_params
+from apps.oms.service.execution.send import (
+    UNKNOWN,
+    send_window_passed,
+    venue_code,
+    venue_params,
+)
 from apps.oms.store import order_records
 from apps.oms.store.order_rows import OrderChanges, OrderRow
 from apps.oms.store.queue import Claimed
@@ -197,7 +202,7 @@ async def _cancel_confirmed(rt: AccountRuntime, row: Row) -> Structure | None:
 
 async def _confirm(
     rt: AccountRuntime, cmd: Claimed, change: Change, final: Structure
-) -> tuple[Row, str, Decimal] | None:
+) -> tuple[Row, str, Decimal, datetime] | None:
     """Record the cancelled venue order and write ahead the replacement (see module doc)."""
     async with rt.record(cmd) as rec:
         row = await rec.rows.order_row(change.order_id)
@@ -216,7 +221,7 @@ async def _confirm(
             rec.conn, order_id=change.order_id, account_id=rt.account_id,
             client_order_id=client_order_id, now=rec.now,
         )
-        return row, client_order_id, remaining
+        return row, client_order_id, remaining, rec.now
 
 
 async def _filled(
@@ -240,10 +245,13 @@ async def _filled(
 
 async def _place(
     rt: AccountRuntime, cmd: Claimed, change: Change, row: Row, client_order_id: str,
-    qty: Decimal, stop: asyncio.Event,
+    qty: Decimal, written_ahead: datetime, stop: asyncio.Event,
 ) -> None:
     price = change.new_price if change.new_price is not None else row["price"]
     params = {**venue_params(row), "clientOrderId": client_order_id}
+    if send_window_passed(rt, written_ahead):  # stalled since the write-ahead: only looked up
+        await _resolve(rt, cmd, change, row, client_order_id, stop)
+        return
     try:
         structure = await _venue(rt, rt.venue.create_order(
             row["symbol"], row["order_type"], row["side"], qty, price, params))

@@ -16,7 +16,7 @@ import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
@@ -277,3 +277,11 @@ def from_ms(ms: int | None) -> datetime:
     if ms is None:
         return utcnow()
     return datetime.fromtimestamp(ms // 1000, UTC).replace(microsecond=(ms % 1000) * 1000)
+
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+def epoch_ms(when: datetime) -> int:
+    """An aware datetime as CCXT's epoch milliseconds (exact, no float)."""
+    return (when - _EPOCH) // timedelta(milliseconds=1)

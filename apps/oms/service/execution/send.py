@@ -7,7 +7,7 @@ order up by client order id, never by sending again.
 from __future__ import annotations
 
 import asyncio
-from datetime import timedelta
+from datetime import datetime, timedelta
 from decimal import Decimal
 
 from apps.oms.clock import utcnow
@@ -16,11 +16,11 @@ from apps.oms.domain.errors import DomainError
 from apps.oms.domain.events import RISK_REJECTED, RiskRejected
 from apps.oms.domain.orders import mark_outcome_unknown, resolve_not_found
 from apps.oms.exchange.ccxt_errors import errors as ccxt
-from apps.oms.ports import Params, Structure
+from apps.oms.ports import Params, Structure, send_deadline
 from apps.oms.service.execution.order_state import state_of, write_order
 from apps.oms.service.execution.recheck import recheck
 from apps.oms.service.execution.results import adopt, finish, reject
-from apps.oms.service.execution.runtime import AccountRuntime, Recorder
+from apps.oms.service.execution.runtime import AccountRuntime, Recorder, epoch_ms
 from apps.oms.service.views import order_view
 from apps.oms.store import order_records
 from apps.oms.store.order_rows import OrderRow
@@ -93,10 +93,20 @@ def venue_params(row: OrderRow) -> Params:
     return params
 
 
+def send_window_passed(rt: AccountRuntime, written_ahead: datetime) -> bool:
+    """Whether an order written ahead at `written_ahead` may no longer be sent (its send
+    deadline, `ports.send_deadline`, passed: its worker stalled). It is then only looked up."""
+    deadline = send_deadline(epoch_ms(written_ahead), rt.settings.unknown_outcome_window_seconds)
+    return epoch_ms(utcnow()) > deadline
+
+
 async def _place(
     rt: AccountRuntime, cmd: Claimed, row: OrderRow, stop: asyncio.Event
 ) -> None:
     timeout = rt.settings.venue_timeout_seconds
+    if send_window_passed(rt, row["updated_at"]):  # the write-ahead's instant
+        await resolve_unknown(rt, cmd, row, stop)
+        return
     try:
         structure = await asyncio.wait_for(
             rt.venue.create_order(

@@ -32,13 +32,13 @@ from apps.oms.domain.errors import DomainError
 from apps.oms.domain.orders import mark_outcome_unknown
 from apps.oms.exchange.ccxt_errors import errors as ccxt
 from apps.oms.metrics import SEND_STAGE
-from apps.oms.ports import NewOrder, Structure, place_orders
+from apps.oms.ports import NewOrder, Structure, place_orders, send_deadline
 from apps.oms.service.execution import dispatch
 from apps.oms.service.execution.group import QUEUE_FRONT, QUEUE_HEAD, GroupCommit, alone
 from apps.oms.service.execution.order_state import state_of, write_order
 from apps.oms.service.execution.recheck import recheck, recheck_state, remember
 from apps.oms.service.execution.results import adopt, finish, reject
-from apps.oms.service.execution.runtime import AccountRuntime, Recorder
+from apps.oms.service.execution.runtime import AccountRuntime, Recorder, epoch_ms
 from apps.oms.service.execution.send import UNKNOWN, risk_reject, venue_code, venue_params
 from apps.oms.service.risk_snapshot import reads_counters
 from apps.oms.store import direct, leases, order_records, queue
@@ -119,6 +119,7 @@ class Prepared:
 
     cmd: Claimed
     row: OrderRow
+    not_after_ms: int  # its send deadline (`ports.send_deadline`)
 
 
 async def run_batch(
@@ -250,7 +251,9 @@ async def _prepare(rec: Recorder, cmd: Claimed, orders: dict[int, OrderRow]) -> 
         await risk_reject(rec, cmd, row, exc)
         return None
     rec.rows.hold_venue_order(int(row["id"]), row["client_order_id"], None)
-    return Prepared(cmd, await write_order(rec, row, mark_outcome_unknown(state_of(row))))
+    deadline = send_deadline(epoch_ms(rec.now), rec.rt.settings.unknown_outcome_window_seconds)
+    return Prepared(cmd, await write_order(rec, row, mark_outcome_unknown(state_of(row))),
+                    deadline)  # fmt: skip
 
 
 async def place(
@@ -259,7 +262,7 @@ async def place(
     """The venue's answer to each prepared send, in order (no transaction is open)."""
     orders = [
         NewOrder(p.row["symbol"], p.row["order_type"], p.row["side"], Decimal(p.row["qty"]),
-                 p.row["price"], venue_params(p.row))
+                 p.row["price"], venue_params(p.row), p.not_after_ms)
         for p in prepared
     ]  # fmt: skip
     return await place_orders(rt.venue, orders, rt.settings.venue_timeout_seconds)
