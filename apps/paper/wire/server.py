@@ -1,0 +1,353 @@
+"""The HTTP and websocket adapter of a served paper venue (Starlette under uvicorn): one
+dialect's endpoint table, Binance's request security and weight headers, the user-data
+websockets, and a small admin surface (prices, clock skew, accounts) for the local operator.
+
+`build_venue` makes the venue over its own store; `create_app` its ASGI app; `serve` runs it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+from collections.abc import Awaitable, Callable, Iterator
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Any
+
+import uvicorn
+from sqlalchemy.ext.asyncio import AsyncEngine
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route, WebSocketRoute
+from starlette.websockets import WebSocket, WebSocketDisconnect
+
+from apps.oms.store.engine import create_engine
+from apps.oms.store.migrate import upgrade_async
+from apps.paper.domain.book import BookConfig
+from apps.paper.domain.matching import Venue
+from apps.paper.exchange.market_data import PaperMarketData, now_ms
+from apps.paper.store.venue_store import PaperStore
+from apps.paper.wire import signing
+from apps.paper.wire.accounts import SPOT_FUNDS, Accounts, Credentials
+from apps.paper.wire.spot_handlers import Call, SpotHandlers
+from apps.paper.wire.streams import QUEUE_SIZE, Streams, Subscriber
+
+NONE, USER_STREAM, SIGNED = "NONE", "USER_STREAM", "SIGNED"
+DIALECTS = ("binance",)
+
+
+@dataclass(frozen=True, slots=True)
+class Endpoint:
+    handler: str
+    security: str
+    weight: int
+
+
+SPOT_ENDPOINTS: dict[tuple[str, str], Endpoint] = {
+    ("GET", "/api/v3/ping"): Endpoint("ping", NONE, 1),
+    ("GET", "/api/v3/time"): Endpoint("time", NONE, 1),
+    ("GET", "/api/v3/exchangeInfo"): Endpoint("exchange_info", NONE, 20),
+    ("GET", "/api/v3/ticker/price"): Endpoint("ticker_price", NONE, 2),
+    ("GET", "/api/v3/ticker/24hr"): Endpoint("ticker_24hr", NONE, 2),
+    ("GET", "/api/v3/depth"): Endpoint("depth", NONE, 5),
+    ("GET", "/api/v3/klines"): Endpoint("klines", NONE, 2),
+    ("GET", "/api/v3/account"): Endpoint("account_info", SIGNED, 20),
+    ("POST", "/api/v3/order"): Endpoint("new_order", SIGNED, 1),
+    ("GET", "/api/v3/order"): Endpoint("query_order", SIGNED, 4),
+    ("DELETE", "/api/v3/order"): Endpoint("cancel_order", SIGNED, 1),
+    ("GET", "/api/v3/openOrders"): Endpoint("open_orders", SIGNED, 6),
+    ("DELETE", "/api/v3/openOrders"): Endpoint("cancel_open_orders", SIGNED, 1),
+    ("GET", "/api/v3/allOrders"): Endpoint("all_orders", SIGNED, 20),
+    ("GET", "/api/v3/myTrades"): Endpoint("my_trades", SIGNED, 20),
+    ("POST", "/api/v3/userDataStream"): Endpoint("listen_key_new", USER_STREAM, 2),
+    ("PUT", "/api/v3/userDataStream"): Endpoint("listen_key_keep", USER_STREAM, 2),
+    ("DELETE", "/api/v3/userDataStream"): Endpoint("listen_key_close", USER_STREAM, 2),
+}
+
+
+class Clock:
+    """The venue's clock: the host's epoch ms plus a skew the admin can set (Binance -1021)."""
+
+    def __init__(self) -> None:
+        self.skew_ms = 0
+
+    def __call__(self) -> int:
+        return now_ms() + self.skew_ms
+
+
+class Weights:
+    """Request weight used per minute, as `X-MBX-USED-WEIGHT-1M` reports it."""
+
+    def __init__(self) -> None:
+        self.minute = -1
+        self.used = 0
+
+    def add(self, weight: int, at_ms: int) -> int:
+        minute = at_ms // 60_000
+        if minute != self.minute:
+            self.minute, self.used = minute, 0
+        self.used += weight
+        return self.used
+
+
+class WireVenue:
+    """One served venue: its store, accounts, dialect handlers, streams and clock."""
+
+    def __init__(self, engine: AsyncEngine, dialect: str, book: BookConfig) -> None:
+        if dialect not in DIALECTS:
+            raise ValueError(f"unknown dialect {dialect!r}: one of {', '.join(DIALECTS)}")
+        self.engine = engine
+        self.dialect = dialect
+        self.clock = Clock()
+        self.accounts = Accounts(engine, book, self.clock)
+        self.streams = Streams(self.clock)
+        self.weights = Weights()
+        self.data = PaperMarketData(PaperStore(engine), Venue(book=book), self.clock)
+        self.spot = SpotHandlers(dict(self.data.venue.by_symbol), self.data, self.streams.publish)
+        self.endpoints = SPOT_ENDPOINTS
+        self.funds = SPOT_FUNDS
+
+    async def new_account(self) -> Credentials:
+        return await self.accounts.create(self.funds)
+
+    async def set_price(self, symbol: str, price: Decimal) -> None:
+        """Move the shared price of `symbol` and match every account against it."""
+        market = self.spot.markets.get(symbol.upper())
+        unified = market.symbol if market is not None else symbol
+        await self.data.set_price(unified, price)
+        for venue in self.accounts.all_venues():
+            fills = await venue.match([unified])
+            await self.spot.after_match(venue, fills, self.clock())
+
+    async def handle(self, method: str, path: str, query: str, body: str,
+                     headers: dict[str, str]) -> Any:  # fmt: skip
+        """One REST request: security per the endpoint's type, then its handler."""
+        endpoint = self.endpoints.get((method, path))
+        if endpoint is None:
+            raise signing.WireError(404, -1000, f"Unknown endpoint {method} {path}")
+        now = self.clock()
+        params = signing.params_of(query, body)
+        venue = None
+        if endpoint.security == SIGNED:
+            signed = signing.verify(query, body, headers, self.accounts.secret_of, now)
+            params, venue = signed.params, self.accounts.venue(signed.api_key)
+        elif endpoint.security == USER_STREAM:
+            key, _ = signing.api_key_of(headers, self.accounts.secret_of)
+            venue = self.accounts.venue(key)
+        call = Call(params, now, venue)
+        own = getattr(self, endpoint.handler, None)
+        handler: Callable[[Call], Awaitable[Any]] = own or getattr(self.spot, endpoint.handler)
+        return await handler(call)
+
+    async def ping(self, call: Call) -> Any:
+        return {}
+
+    async def time(self, call: Call) -> Any:
+        return {"serverTime": call.now_ms}
+
+    async def listen_key_new(self, call: Call) -> Any:
+        return {"listenKey": self.streams.new_listen_key(call.account.account_id)}
+
+    async def listen_key_keep(self, call: Call) -> Any:
+        self.streams.keep_alive(call.params.get("listenKey"), call.account.account_id)
+        return {}
+
+    async def listen_key_close(self, call: Call) -> Any:
+        self.streams.close(call.params.get("listenKey"), call.account.account_id)
+        return {}
+
+
+async def build_venue(store_url: str, dialect: str, book: BookConfig | None = None) -> WireVenue:
+    """The venue over its own store (migrated to head), with the accounts of earlier runs."""
+    await upgrade_async(store_url)
+    venue = WireVenue(create_engine(store_url, pool_size=4), dialect, book or BookConfig())
+    await venue.accounts.load()
+    return venue
+
+
+# --- the ASGI adapter ---------------------------------------------------------------------------
+
+
+def _reply(venue: WireVenue, status: int, body: Any, weight: int) -> Response:
+    used = venue.weights.add(weight, venue.clock())
+    headers = {"X-MBX-USED-WEIGHT-1M": str(used), "X-MBX-USED-WEIGHT": str(used)}
+    return JSONResponse(body, status_code=status, headers=headers)
+
+
+def create_app(venue: WireVenue) -> Starlette:
+    async def rest(request: Request) -> Response:
+        endpoint = venue.endpoints.get((request.method, request.url.path))
+        weight = endpoint.weight if endpoint else 1
+        body = (await request.body()).decode()
+        try:
+            answer = await venue.handle(request.method, request.url.path, request.url.query,
+                                        body, dict(request.headers))  # fmt: skip
+        except signing.WireError as exc:
+            return _reply(venue, exc.status, exc.body(), weight)
+        return _reply(venue, 200, answer, weight)
+
+    async def admin_price(request: Request) -> Response:
+        data = await request.json()
+        await venue.set_price(str(data["symbol"]), Decimal(str(data["price"])))
+        return JSONResponse({"ok": True})
+
+    async def admin_skew(request: Request) -> Response:
+        venue.clock.skew_ms = int((await request.json())["skew_ms"])
+        return JSONResponse({"ok": True, "skew_ms": venue.clock.skew_ms})
+
+    async def admin_account(request: Request) -> Response:
+        creds = await venue.new_account()
+        return JSONResponse({"api_key": creds.api_key, "secret": creds.secret,
+                             "account_id": creds.account_id})  # fmt: skip
+
+    async def stream(ws: WebSocket) -> None:
+        """`/ws/<listenKey>`: the raw user-data stream of the key's account."""
+        try:
+            account_id = venue.streams.account_of(ws.path_params["listen_key"])
+        except signing.WireError:
+            await ws.close(code=1008)
+            return
+        await ws.accept()
+        await _pump(ws, venue.streams, account_id, None)
+
+    async def ws_api(ws: WebSocket) -> None:
+        """`/ws-api/v3`: Binance's WebSocket API, the user-data subscription part."""
+        await ws.accept()
+        await _pump(ws, venue.streams, None,
+                    lambda message, subs, outbox: _ws_request(venue, message, subs, outbox))
+
+    routes = [
+        Route("/admin/price", admin_price, methods=["POST"]),
+        Route("/admin/skew", admin_skew, methods=["POST"]),
+        Route("/admin/account", admin_account, methods=["POST"]),
+        WebSocketRoute("/ws/{listen_key}", stream),
+        WebSocketRoute("/ws-api/v3", ws_api),
+        Route("/{path:path}", rest, methods=["GET", "POST", "PUT", "DELETE"]),
+    ]
+    return Starlette(routes=routes)
+
+
+WsRequest = Callable[[dict[str, Any], list[Subscriber], "Outbox"], Awaitable[dict[str, Any]]]
+Outbox = asyncio.Queue[dict[str, Any]]
+
+
+async def _pump(ws: WebSocket, streams: Streams, account_id: int | None,
+                on_request: WsRequest | None) -> None:  # fmt: skip
+    """Send the account's events (and the answers to requests) while reading requests, until
+    the client goes."""
+    outbox: Outbox = asyncio.Queue(QUEUE_SIZE)
+    subs: list[Subscriber] = []
+    if account_id is not None:
+        subs.append(streams.subscribe(account_id, lambda event: event, outbox))
+
+    async def send() -> None:
+        while True:
+            await ws.send_text(json.dumps(await outbox.get()))
+
+    sender = asyncio.create_task(send())
+    try:
+        while True:
+            text = await ws.receive_text()
+            if on_request is not None:
+                await outbox.put(await on_request(json.loads(text), subs, outbox))
+    except (WebSocketDisconnect, json.JSONDecodeError, RuntimeError):
+        pass
+    finally:
+        sender.cancel()
+        for s in subs:
+            streams.unsubscribe(s)
+        with contextlib.suppress(asyncio.CancelledError, Exception):
+            await sender
+
+
+async def _ws_request(venue: WireVenue, message: dict[str, Any], subs: list[Subscriber],
+                      outbox: Outbox) -> dict[str, Any]:  # fmt: skip
+    """One WebSocket API request: `ping`, `time`, `userDataStream.subscribe.signature`,
+    `userDataStream.unsubscribe`; answers in Binance's envelope."""
+    request_id = message.get("id")
+    method = message.get("method")
+    params = message.get("params") or {}
+    limits = [{"rateLimitType": "REQUEST_WEIGHT", "interval": "MINUTE", "intervalNum": 1,
+               "limit": 6000, "count": venue.weights.add(2, venue.clock())}]  # fmt: skip
+    try:
+        result: dict[str, Any]
+        if method == "ping":
+            result = {}
+        elif method == "time":
+            result = {"serverTime": venue.clock()}
+        elif method == "userDataStream.subscribe.signature":
+            signed = signing.verify_ws(params, venue.accounts.secret_of, venue.clock())
+            account_id = venue.accounts.by_key[signed.api_key].account_id
+            sub_id = len(subs)
+            subs.append(venue.streams.subscribe(
+                account_id, lambda event, n=sub_id: {"subscriptionId": n, "event": event},
+                outbox))
+            result = {"subscriptionId": sub_id}
+        elif method == "userDataStream.unsubscribe":
+            for s in subs:
+                venue.streams.unsubscribe(s)
+            subs.clear()
+            result = {}
+        else:
+            raise signing.WireError(400, -1100, f"Unknown method {method!r}")
+    except signing.WireError as exc:
+        return {"id": request_id, "status": exc.status, "error": exc.body(), "rateLimits": limits}
+    return {"id": request_id, "status": 200, "result": result, "rateLimits": limits}
+
+
+# --- running it ----------------------------------------------------------------------------------
+
+
+class _Server(uvicorn.Server):
+    """uvicorn without its own signal handling: the caller decides what a signal means."""
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        yield
+
+
+@dataclass
+class Running:
+    """A venue served on a port (0 = a free one, `port` is the one bound)."""
+
+    venue: WireVenue
+    server: uvicorn.Server
+    task: asyncio.Task[None]
+    host: str
+    port: int
+
+    @property
+    def rest_url(self) -> str:
+        return f"http://{self.host}:{self.port}"
+
+    @property
+    def ws_url(self) -> str:
+        return f"ws://{self.host}:{self.port}"
+
+    def urls(self) -> dict[str, str]:
+        """Base URLs as a CCXT `urls['api']` override takes them (docs/testnet.md)."""
+        return {"rest": self.rest_url, "ws": self.ws_url,
+                "public": f"{self.rest_url}/api/v3", "private": f"{self.rest_url}/api/v3",
+                "ws_stream": f"{self.ws_url}/ws", "ws_api": f"{self.ws_url}/ws-api/v3"}  # fmt: skip
+
+    async def stop(self) -> None:
+        self.server.should_exit = True
+        await self.task
+        await self.venue.engine.dispose()
+
+
+async def start(venue: WireVenue, host: str = "127.0.0.1", port: int = 0) -> Running:
+    """Serve the venue until `stop()`; returns once it listens."""
+    config = uvicorn.Config(create_app(venue), host=host, port=port, log_level="warning",
+                            lifespan="off", ws="websockets-sansio", access_log=False)  # fmt: skip
+    server = _Server(config)
+    task = asyncio.create_task(server.serve())
+    while not server.started:
+        if task.done():
+            task.result()  # the bind failed: raise why
+            raise RuntimeError("the venue's server stopped before it started")
+        await asyncio.sleep(0.01)
+    bound = server.servers[0].sockets[0].getsockname()[1]
+    return Running(venue, server, task, host, int(bound))
