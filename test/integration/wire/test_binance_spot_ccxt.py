@@ -12,6 +12,7 @@ import ccxt
 import ccxt.async_support as ccxt_async
 import pytest
 
+from apps.paper.wire.accounts import Credentials
 from apps.paper.wire.server import Running
 from test.integration.wire.conftest import point, set_price, spot_options
 
@@ -169,34 +170,38 @@ async def test_rate_limit_headers(binance: Any) -> None:
     assert int(headers["x-mbx-used-weight-1m"]) >= 20  # GET /api/v3/account weighs 20
 
 
-async def test_watch_orders_trades_and_balance(binance_pro: Any, served: Running) -> None:
+async def test_watch_orders_trades_and_balance(binance_pro: Any, served: Running,
+                                               account: Credentials) -> None:
     await binance_pro.load_markets()
     orders = asyncio.ensure_future(binance_pro.watch_orders("BTC/USDT"))
     await asyncio.sleep(0)
     balance_watch = asyncio.ensure_future(binance_pro.watch_balance())
     trades_watch = asyncio.ensure_future(binance_pro.watch_my_trades("BTC/USDT"))
-    await _subscribed(binance_pro)
+    await _subscribed(served, account.account_id)
     placed = await binance_pro.create_order("BTC/USDT", "limit", "buy", 0.01, 49000)
     seen = await asyncio.wait_for(orders, 20)
     assert seen[-1]["id"] == placed["id"] and seen[-1]["status"] == "open"
     balance = await asyncio.wait_for(balance_watch, 20)
     assert D(str(balance["USDT"]["used"])) == D("490.49")
 
+    closed_watch = asyncio.ensure_future(binance_pro.watch_orders("BTC/USDT"))
+    await asyncio.sleep(0)
     await set_price(served, "BTC/USDT", "48900")
     trades = await asyncio.wait_for(trades_watch, 20)
     assert trades[-1]["order"] == placed["id"]
     assert (trades[-1]["price"], trades[-1]["amount"], trades[-1]["takerOrMaker"]) == (
         49000, 0.01, "maker")
     assert trades[-1]["fee"] == {"cost": 0.49, "currency": "USDT"}
-    closed = await asyncio.wait_for(binance_pro.watch_orders("BTC/USDT"), 20)
+    closed = await asyncio.wait_for(closed_watch, 20)
     assert closed[-1]["status"] == "closed" and closed[-1]["filled"] == 0.01
     await set_price(served, "BTC/USDT", "50000")
 
 
-async def _subscribed(exchange: Any) -> None:
-    """Until the user-data subscription is acknowledged (a watch is only listening then)."""
-    for _ in range(500):
-        if any("spot" in c.subscriptions for c in exchange.clients.values()):
+async def _subscribed(served: Running, account_id: int) -> None:
+    """Until the venue has the account's user-data subscription (events before it are not the
+    subscriber's, as on Binance)."""
+    for _ in range(1000):
+        if any(s.account_id == account_id for s in served.venue.streams.subscribers):
             return
         await asyncio.sleep(0.01)
     raise AssertionError("the user-data stream was never subscribed")
