@@ -47,10 +47,11 @@ class Accounts:
         async with self.engine.connect() as conn:
             rows = (await conn.execute(select(accounts.c.id, accounts.c.config)
                                        .where(accounts.c.label == WIRE_LABEL))).all()  # fmt: skip
-        for account_id, config in rows:
-            wire = (config or {}).get("wire") or {}
+        for row in rows:
+            config: dict[str, Any] = row.config or {}
+            wire = config.get("wire") or {}
             if wire.get("api_key") and wire.get("secret"):
-                self._add(Credentials(int(account_id), wire["api_key"], wire["secret"]), config)
+                self._add(Credentials(int(row.id), wire["api_key"], wire["secret"]), config)
 
     async def create(self, funds: Mapping[str, str]) -> Credentials:
         """A new funded account with a fresh key and secret (64 characters, as Binance's)."""
@@ -62,7 +63,7 @@ class Accounts:
             result = await conn.execute(insert(accounts).values(
                 exchange_id="paper", label=WIRE_LABEL, position_mode="netting", config=config,
                 created_at=now, updated_at=now))  # fmt: skip
-            account_id = int(result.inserted_primary_key[0])
+            account_id = int(result.inserted_primary_key[0])  # type: ignore[index]
         creds = Credentials(account_id, key, secret)
         self._add(creds, config)
         return creds

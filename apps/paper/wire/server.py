@@ -262,6 +262,11 @@ async def _pump(ws: WebSocket, streams: Streams, account_id: int | None,
             await sender
 
 
+def _framed(subscription_id: int) -> Callable[[dict[str, Any]], dict[str, Any]]:
+    """The WebSocket API's frame of a user-data event."""
+    return lambda event: {"subscriptionId": subscription_id, "event": event}
+
+
 async def _ws_request(venue: WireVenue, message: dict[str, Any], subs: list[Subscriber],
                       outbox: Outbox) -> dict[str, Any]:  # fmt: skip
     """One WebSocket API request: `ping`, `time`, `userDataStream.subscribe.signature`,
@@ -281,9 +286,7 @@ async def _ws_request(venue: WireVenue, message: dict[str, Any], subs: list[Subs
             signed = signing.verify_ws(params, venue.accounts.secret_of, venue.clock())
             account_id = venue.accounts.by_key[signed.api_key].account_id
             sub_id = len(subs)
-            subs.append(venue.streams.subscribe(
-                account_id, lambda event, n=sub_id: {"subscriptionId": n, "event": event},
-                outbox))
+            subs.append(venue.streams.subscribe(account_id, _framed(sub_id), outbox))
             result = {"subscriptionId": sub_id}
         elif method == "userDataStream.unsubscribe":
             for s in subs:

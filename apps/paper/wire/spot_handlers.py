@@ -19,7 +19,7 @@ from apps.paper.wire.binance_events import (
     new_order_reports,
     trade_reports,
 )
-from apps.paper.wire.signing import WireError
+from apps.paper.wire.signing import WireError, mandatory
 
 Json = Any
 Publish = Callable[[int, list[spot.Json]], Awaitable[None]]
@@ -84,7 +84,7 @@ class SpotHandlers:
         market = spot.market_of(call.params, self.markets)
         interval = call.params.get("interval") or ""
         if not interval:
-            raise spot.mandatory("interval")
+            raise mandatory("interval")
         span = public.interval_ms(interval)
         limit = min(spot.int_param(call.params, "limit", 500) or 500, MAX_LIMIT)
         start = spot.int_param(call.params, "startTime")

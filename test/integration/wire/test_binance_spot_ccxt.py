@@ -40,17 +40,19 @@ def check_trade(trade: dict[str, Any], symbol: str) -> None:
     assert trade["datetime"] == EX.iso8601(trade["timestamp"])
     assert trade["side"] in ("buy", "sell")
     assert trade["takerOrMaker"] in ("taker", "maker")
-    assert trade["price"] > 0 and trade["amount"] > 0
-    assert trade["fee"]["cost"] >= 0 and trade["fee"]["currency"] == "USDT"
+    assert trade["price"] > 0
+    assert trade["amount"] > 0
+    assert trade["fee"]["cost"] >= 0
+    assert trade["fee"]["currency"] == "USDT"
 
 
 async def test_public_data(binance: Any) -> None:
     markets = await binance.load_markets()
     btc = markets["BTC/USDT"]
-    assert btc["id"] == "BTCUSDT" and btc["spot"] and btc["active"]
-    assert btc["precision"] == {"amount": 0.0001, "price": 0.1, "base": 1e-08, "quote": 1e-08,
-                                "cost": None, "contractSize": None} or (
-        btc["precision"]["amount"] == 0.0001 and btc["precision"]["price"] == 0.1)
+    assert btc["id"] == "BTCUSDT"
+    assert btc["spot"]
+    assert btc["active"]
+    assert (btc["precision"]["amount"], btc["precision"]["price"]) == (0.0001, 0.1)
     assert btc["limits"]["amount"]["min"] == 0.0001
     assert btc["limits"]["cost"]["min"] == 5
     assert "BTC/USDT:USDT" not in markets
@@ -75,7 +77,9 @@ async def test_limit_and_market_orders(binance: Any, served: Running) -> None:
     bought = await binance.create_order("SOL/USDT", "market", "buy", 2)
     check_order(bought, "SOL/USDT")
     assert bought["status"] == "closed"
-    assert bought["filled"] == 2 and bought["average"] == 150 and bought["cost"] == 300
+    assert bought["filled"] == 2
+    assert bought["average"] == 150
+    assert bought["cost"] == 300
     assert bought["info"]["executedQty"] == "2.00000000"
     assert bought["info"]["cummulativeQuoteQty"] == "300.00000000"
     assert bought["fee"] == {"cost": 0.3, "currency": "USDT"}  # 0.1 % taker, quote currency
@@ -84,9 +88,11 @@ async def test_limit_and_market_orders(binance: Any, served: Running) -> None:
     resting = await binance.create_order("SOL/USDT", "limit", "buy", 1, 140, {
         "clientOrderId": "my-limit-1"})
     check_order(resting, "SOL/USDT")
-    assert resting["status"] == "open" and resting["filled"] == 0
+    assert resting["status"] == "open"
+    assert resting["filled"] == 0
     assert resting["clientOrderId"] == "my-limit-1"
-    assert resting["price"] == 140 and resting["remaining"] == 1
+    assert resting["price"] == 140
+    assert resting["remaining"] == 1
 
     balance = await binance.fetch_balance()
     assert balance["SOL"]["total"] == 102
@@ -97,11 +103,14 @@ async def test_limit_and_market_orders(binance: Any, served: Running) -> None:
     open_orders = await binance.fetch_open_orders("SOL/USDT")
     assert [o["id"] for o in open_orders] == [resting["id"]]
     fetched = await binance.fetch_order(resting["id"], "SOL/USDT")
-    assert fetched["status"] == "open" and fetched["clientOrderId"] == "my-limit-1"
+    assert fetched["status"] == "open"
+    assert fetched["clientOrderId"] == "my-limit-1"
 
     await set_price(served, "SOL/USDT", "139.5")  # trades through the resting buy
     filled = await binance.fetch_order(resting["id"], "SOL/USDT")
-    assert filled["status"] == "closed" and filled["filled"] == 1 and filled["average"] == 140
+    assert filled["status"] == "closed"
+    assert filled["filled"] == 1
+    assert filled["average"] == 140
 
     trades = await binance.fetch_my_trades("SOL/USDT")
     assert len(trades) == 2
@@ -119,7 +128,8 @@ async def test_cancel(binance: Any) -> None:
     await binance.load_markets()
     order = await binance.create_order("ETH/USDT", "limit", "sell", 0.5, 3100)
     canceled = await binance.cancel_order(order["id"], "ETH/USDT")
-    assert canceled["status"] == "canceled" and canceled["id"] == order["id"]
+    assert canceled["status"] == "canceled"
+    assert canceled["id"] == order["id"]
     assert (await binance.fetch_order(order["id"], "ETH/USDT"))["status"] == "canceled"
     assert await binance.fetch_open_orders("ETH/USDT") == []
     balance = await binance.fetch_balance()
@@ -180,7 +190,8 @@ async def test_watch_orders_trades_and_balance(binance_pro: Any, served: Running
     await _subscribed(served, account.account_id)
     placed = await binance_pro.create_order("BTC/USDT", "limit", "buy", 0.01, 49000)
     seen = await asyncio.wait_for(orders, 20)
-    assert seen[-1]["id"] == placed["id"] and seen[-1]["status"] == "open"
+    assert seen[-1]["id"] == placed["id"]
+    assert seen[-1]["status"] == "open"
     balance = await asyncio.wait_for(balance_watch, 20)
     assert D(str(balance["USDT"]["used"])) == D("490.49")
 
@@ -193,7 +204,8 @@ async def test_watch_orders_trades_and_balance(binance_pro: Any, served: Running
         49000, 0.01, "maker")
     assert trades[-1]["fee"] == {"cost": 0.49, "currency": "USDT"}
     closed = await asyncio.wait_for(closed_watch, 20)
-    assert closed[-1]["status"] == "closed" and closed[-1]["filled"] == 0.01
+    assert closed[-1]["status"] == "closed"
+    assert closed[-1]["filled"] == 0.01
     await set_price(served, "BTC/USDT", "50000")
 
 
