@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import signal
 from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass
 from decimal import Decimal
@@ -354,3 +355,28 @@ async def start(venue: WireVenue, host: str = "127.0.0.1", port: int = 0) -> Run
         await asyncio.sleep(0.01)
     bound = server.servers[0].sockets[0].getsockname()[1]
     return Running(venue, server, task, host, int(bound))
+
+
+async def serve(dialect: str, port: int, store_url: str, host: str = "127.0.0.1",
+                announce: Callable[[dict[str, Any]], None] = print) -> None:  # fmt: skip
+    """`ccxt-oms venue serve`: serve until SIGTERM or SIGINT, after announcing one line (base
+    URLs, a fresh funded account's key and secret)."""
+    venue = await build_venue(store_url, dialect)
+    creds = await venue.new_account()
+    running = await start(venue, host, port)
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, setattr, running.server, "should_exit", True)
+    urls = running.urls()
+    announce({"ok": True, "dialect": dialect, "rest": urls["rest"], "ws": urls["ws"],
+              "ccxt_urls": {"public": urls["public"], "private": urls["private"],
+                            "ws": {"spot": urls["ws_stream"], "ws-api": {"spot": urls["ws_api"]}}},
+              "api_key": creds.api_key, "secret": creds.secret,
+              "account_id": creds.account_id, "admin": f"{urls['rest']}/admin",
+              "store": store_url})  # fmt: skip
+    try:
+        await running.task
+    finally:
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.remove_signal_handler(sig)
+        await venue.engine.dispose()
