@@ -6,19 +6,15 @@ from __future__ import annotations
 import secrets
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import insert, select
-from sqlalchemy.ext.asyncio import AsyncEngine
-
-from apps.oms.store.tables import accounts
+from apps.oms.store.boundary import Engine
 from apps.paper.domain.book import BookConfig
 from apps.paper.exchange.factory import build_paper_venue
 from apps.paper.exchange.venue import PaperVenue
+from apps.paper.store.wire_accounts import insert_wire_account, load_wire_accounts
 
-WIRE_LABEL = "wire"
 #: what a new account is funded with, per dialect
 SPOT_FUNDS: Mapping[str, str] = {"USDT": "100000", "BTC": "1", "ETH": "10", "SOL": "100"}
 FUTURES_FUNDS: Mapping[str, str] = {"USDT": "100000"}
@@ -34,7 +30,7 @@ class Credentials:
 class Accounts:
     """API keys to accounts and their venues (loaded from the store, created on demand)."""
 
-    def __init__(self, engine: AsyncEngine, book: BookConfig, clock: Any) -> None:
+    def __init__(self, engine: Engine, book: BookConfig, clock: Any) -> None:
         self.engine = engine
         self.book = book
         self.clock = clock
@@ -44,26 +40,17 @@ class Accounts:
 
     async def load(self) -> None:
         """Every account created by an earlier run of this venue (its keys stay valid)."""
-        async with self.engine.connect() as conn:
-            rows = (await conn.execute(select(accounts.c.id, accounts.c.config)
-                                       .where(accounts.c.label == WIRE_LABEL))).all()  # fmt: skip
-        for row in rows:
-            config: dict[str, Any] = row.config or {}
+        for account_id, config in await load_wire_accounts(self.engine):
             wire = config.get("wire") or {}
             if wire.get("api_key") and wire.get("secret"):
-                self._add(Credentials(int(row.id), wire["api_key"], wire["secret"]), config)
+                self._add(Credentials(account_id, wire["api_key"], wire["secret"]), config)
 
     async def create(self, funds: Mapping[str, str]) -> Credentials:
         """A new funded account with a fresh key and secret (64 characters, as Binance's)."""
         key, secret = secrets.token_hex(32), secrets.token_hex(32)
-        config = {"paper": {"start_balances": {c: str(Decimal(v)) for c, v in funds.items()}},
+        config: dict[str, Any] = {"paper": {"start_balances": {c: str(Decimal(v)) for c, v in funds.items()}},
                   "wire": {"api_key": key, "secret": secret}}  # fmt: skip
-        now = datetime.now(UTC)
-        async with self.engine.begin() as conn:
-            result = await conn.execute(insert(accounts).values(
-                exchange_id="paper", label=WIRE_LABEL, position_mode="netting", config=config,
-                created_at=now, updated_at=now))  # fmt: skip
-            account_id = int(result.inserted_primary_key[0])  # type: ignore[index]
+        account_id = await insert_wire_account(self.engine, config)
         creds = Credentials(account_id, key, secret)
         self._add(creds, config)
         return creds

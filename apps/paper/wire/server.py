@@ -17,13 +17,13 @@ from decimal import Decimal
 from typing import Any
 
 import uvicorn
-from sqlalchemy.ext.asyncio import AsyncEngine
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route, WebSocketRoute
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
+from apps.oms.store.boundary import Engine
 from apps.oms.store.engine import create_engine
 from apps.oms.store.migrate import upgrade_async
 from apps.paper.domain.book import BookConfig
@@ -96,7 +96,7 @@ class Weights:
 class WireVenue:
     """One served venue: its store, accounts, dialect handlers, streams and clock."""
 
-    def __init__(self, engine: AsyncEngine, dialect: str, book: BookConfig) -> None:
+    def __init__(self, engine: Engine, dialect: str, book: BookConfig) -> None:
         if dialect not in DIALECTS:
             raise ValueError(f"unknown dialect {dialect!r}: one of {', '.join(DIALECTS)}")
         self.engine = engine

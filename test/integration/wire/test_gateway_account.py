@@ -1,0 +1,63 @@
+"""A gateway account pointed at the local venue by configuration (`config.ccxt.urls`, `options`):
+the instance the worker builds for it (`build_ccxt_exchange`, testnet sandbox mode included)
+talks to the served venue, and the gateway's CCXT adapter reads what the venue booked, exact."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+import pytest
+
+from apps.oms.config import Settings
+from apps.oms.errors import ValidationFailed
+from apps.oms.exchange.ccxt.instances import build_ccxt_exchange
+from apps.oms.exchange.ccxt.venue import CcxtVenue
+from apps.oms.service.admin import validate_ccxt_config
+from apps.paper.wire.accounts import Credentials
+from apps.paper.wire.server import Running
+
+D = Decimal
+
+
+def account_row(served: Running, engine: str = "ccxtpro.binance") -> dict[str, object]:
+    urls = served.urls()
+    return {"exchange_id": engine, "is_testnet": True, "config": {"ccxt": {
+        "urls": {"public": urls["public"], "private": urls["private"],
+                 "ws": {"spot": urls["ws_stream"], "ws-api": {"spot": urls["ws_api"]}}},
+        "options": {"fetchMarkets": {"types": ["spot"]}},
+    }}}  # fmt: skip
+
+
+async def test_the_workers_instance_trades_the_local_venue(served: Running,
+                                                           account: Credentials) -> None:
+    exchange = build_ccxt_exchange(account_row(served), Settings())
+    exchange.apiKey, exchange.secret = account.api_key, account.secret  # stored encrypted in use
+    venue = CcxtVenue(exchange)
+    try:
+        assert exchange.urls["api"]["public"] == served.urls()["public"]
+        assert exchange.urls["api"]["ws"]["ws-api"]["spot"] == served.urls()["ws_api"]
+        assert exchange.urls["api"]["ws"]["future"].startswith("wss://")  # the rest untouched
+        order = await venue.create_order("ETH/USDT", "market", "buy", D("0.5"), None,
+                                         {"clientOrderId": "oms-1"})  # fmt: skip
+        assert (order["status"], order["filled"], order["cost"]) == ("closed", D("0.5"), D(1500))
+        found = await venue.fetch_order("", "ETH/USDT", {"clientOrderId": "oms-1"})
+        assert found["id"] == order["id"]
+        trades = await venue.fetch_my_trades("ETH/USDT")
+        assert [(t["price"], t["amount"], t["fee"]["cost"]) for t in trades] == [
+            (D(3000), D("0.5"), D("1.5"))]
+        balance = await venue.fetch_balance()
+        assert balance["total"]["ETH"] == D("10.5")
+        assert balance["total"]["USDT"] == D("98498.5")
+    finally:
+        await venue.close()
+
+
+@pytest.mark.parametrize(("config", "paper"), [
+    ({"urls": {"public": "http://x"}}, True),
+    ({"urls": {"public": 1}}, False),
+    ({"hosts": {}}, False),
+    ({"options": []}, False),
+])  # fmt: skip
+def test_ccxt_config_is_checked(config: object, paper: bool) -> None:
+    with pytest.raises(ValidationFailed):
+        validate_ccxt_config(config, paper)
