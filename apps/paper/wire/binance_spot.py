@@ -100,7 +100,7 @@ class OrderCall:
     resp_type: str = "FULL"
 
 
-def _enum(params: Mapping[str, str], name: str, allowed: tuple[str, ...], code: int,
+def enum_param(params: Mapping[str, str], name: str, allowed: tuple[str, ...], code: int,
           label: str) -> str:  # fmt: skip
     value = params.get(name, "")
     if not value:
@@ -113,8 +113,8 @@ def _enum(params: Mapping[str, str], name: str, allowed: tuple[str, ...], code: 
 def order_call(params: Mapping[str, str], markets: Mapping[str, Market]) -> OrderCall:
     """POST /api/v3/order: Binance's mandatory parameters per type, then its filters."""
     market = market_of(params, markets)
-    side = _enum(params, "side", ("BUY", "SELL"), -1117, "side")
-    kind = _enum(params, "type", ORDER_TYPES, -1116, "orderType")
+    side = enum_param(params, "side", ("BUY", "SELL"), -1117, "side")
+    kind = enum_param(params, "type", ORDER_TYPES, -1116, "orderType")
     if params.get("quoteOrderQty"):
         raise WireError(400, -1014, "Unsupported order combination.")
     qty = decimal_param(params, "quantity")
@@ -127,7 +127,7 @@ def order_call(params: Mapping[str, str], markets: Mapping[str, Market]) -> Orde
             raise mandatory(name)
     extra: dict[str, Any] = {}
     if limit and kind != "LIMIT_MAKER":
-        extra["timeInForce"] = _enum(params, "timeInForce", TIME_IN_FORCE, -1115, "timeInForce")
+        extra["timeInForce"] = enum_param(params, "timeInForce", TIME_IN_FORCE, -1115, "timeInForce")
     if kind == "LIMIT_MAKER":
         extra["postOnly"] = True
     if stop is not None and kind.startswith(("STOP", "TAKE")):

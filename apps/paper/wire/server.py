@@ -31,12 +31,13 @@ from apps.paper.domain.matching import Venue
 from apps.paper.exchange.market_data import PaperMarketData, now_ms
 from apps.paper.store.venue_store import PaperStore
 from apps.paper.wire import signing
-from apps.paper.wire.accounts import SPOT_FUNDS, Accounts, Credentials
+from apps.paper.wire.accounts import FUTURES_FUNDS, SPOT_FUNDS, Accounts, Credentials
 from apps.paper.wire.spot_handlers import Call, SpotHandlers
 from apps.paper.wire.streams import QUEUE_SIZE, Streams, Subscriber
+from apps.paper.wire.usdm_handlers import UsdmHandlers
 
 NONE, USER_STREAM, SIGNED = "NONE", "USER_STREAM", "SIGNED"
-DIALECTS = ("binance",)
+DIALECTS = ("binance", "binanceusdm")
 
 
 @dataclass(frozen=True, slots=True)
@@ -65,6 +66,38 @@ SPOT_ENDPOINTS: dict[tuple[str, str], Endpoint] = {
     ("POST", "/api/v3/userDataStream"): Endpoint("listen_key_new", USER_STREAM, 2),
     ("PUT", "/api/v3/userDataStream"): Endpoint("listen_key_keep", USER_STREAM, 2),
     ("DELETE", "/api/v3/userDataStream"): Endpoint("listen_key_close", USER_STREAM, 2),
+}
+
+USDM_ENDPOINTS: dict[tuple[str, str], Endpoint] = {
+    ("GET", "/fapi/v1/ping"): Endpoint("ping", NONE, 1),
+    ("GET", "/fapi/v1/time"): Endpoint("time", NONE, 1),
+    ("GET", "/fapi/v1/exchangeInfo"): Endpoint("exchange_info", NONE, 1),
+    ("GET", "/fapi/v1/ticker/price"): Endpoint("ticker_price", NONE, 1),
+    ("GET", "/fapi/v2/ticker/price"): Endpoint("ticker_price", NONE, 1),
+    ("GET", "/fapi/v1/ticker/24hr"): Endpoint("ticker_24hr", NONE, 1),
+    ("GET", "/fapi/v1/depth"): Endpoint("depth", NONE, 5),
+    ("GET", "/fapi/v1/klines"): Endpoint("klines", NONE, 2),
+    ("POST", "/fapi/v1/order"): Endpoint("new_order", SIGNED, 1),
+    ("GET", "/fapi/v1/order"): Endpoint("query_order", SIGNED, 1),
+    ("DELETE", "/fapi/v1/order"): Endpoint("cancel_order", SIGNED, 1),
+    ("GET", "/fapi/v1/openOrders"): Endpoint("open_orders", SIGNED, 1),
+    ("DELETE", "/fapi/v1/allOpenOrders"): Endpoint("cancel_all", SIGNED, 1),
+    ("GET", "/fapi/v1/allOrders"): Endpoint("all_orders", SIGNED, 5),
+    ("GET", "/fapi/v1/userTrades"): Endpoint("user_trades", SIGNED, 5),
+    ("GET", "/fapi/v2/positionRisk"): Endpoint("position_risk", SIGNED, 5),
+    ("GET", "/fapi/v3/positionRisk"): Endpoint("position_risk", SIGNED, 5),
+    ("GET", "/fapi/v2/account"): Endpoint("account_info", SIGNED, 5),
+    ("GET", "/fapi/v3/account"): Endpoint("account_info", SIGNED, 5),
+    ("GET", "/fapi/v2/balance"): Endpoint("balance", SIGNED, 5),
+    ("GET", "/fapi/v3/balance"): Endpoint("balance", SIGNED, 5),
+    ("GET", "/fapi/v1/leverageBracket"): Endpoint("leverage_bracket", SIGNED, 1),
+    ("POST", "/fapi/v1/leverage"): Endpoint("leverage", SIGNED, 1),
+    ("POST", "/fapi/v1/marginType"): Endpoint("margin_type", SIGNED, 1),
+    ("GET", "/fapi/v1/positionSide/dual"): Endpoint("position_side_get", SIGNED, 30),
+    ("POST", "/fapi/v1/positionSide/dual"): Endpoint("position_side_set", SIGNED, 1),
+    ("POST", "/fapi/v1/listenKey"): Endpoint("listen_key_new", USER_STREAM, 1),
+    ("PUT", "/fapi/v1/listenKey"): Endpoint("listen_key_keep", USER_STREAM, 1),
+    ("DELETE", "/fapi/v1/listenKey"): Endpoint("listen_key_close", USER_STREAM, 1),
 }
 
 
@@ -106,21 +139,26 @@ class WireVenue:
         self.streams = Streams(self.clock)
         self.weights = Weights()
         self.data = PaperMarketData(PaperStore(engine), Venue(book=book), self.clock)
-        self.spot = SpotHandlers(dict(self.data.venue.by_symbol), self.data, self.streams.publish)
-        self.endpoints = SPOT_ENDPOINTS
-        self.funds = SPOT_FUNDS
+        markets = dict(self.data.venue.by_symbol)
+        self.handlers: SpotHandlers
+        if dialect == "binanceusdm":
+            self.handlers = UsdmHandlers(markets, self.data, self.streams.publish)
+            self.endpoints, self.funds = USDM_ENDPOINTS, FUTURES_FUNDS
+        else:
+            self.handlers = SpotHandlers(markets, self.data, self.streams.publish)
+            self.endpoints, self.funds = SPOT_ENDPOINTS, SPOT_FUNDS
 
     async def new_account(self) -> Credentials:
         return await self.accounts.create(self.funds)
 
     async def set_price(self, symbol: str, price: Decimal) -> None:
         """Move the shared price of `symbol` and match every account against it."""
-        market = self.spot.markets.get(symbol.upper())
+        market = self.handlers.markets.get(symbol.upper())
         unified = market.symbol if market is not None else symbol
         await self.data.set_price(unified, price)
         for venue in self.accounts.all_venues():
             fills = await venue.match([unified])
-            await self.spot.after_match(venue, fills, self.clock())
+            await self.handlers.after_match(venue, fills, self.clock())
 
     async def handle(self, method: str, path: str, query: str, body: str,
                      headers: dict[str, str]) -> Any:  # fmt: skip
@@ -139,7 +177,7 @@ class WireVenue:
             venue = self.accounts.venue(key)
         call = Call(params, now, venue)
         own = getattr(self, endpoint.handler, None)
-        handler: Callable[[Call], Awaitable[Any]] = own or getattr(self.spot, endpoint.handler)
+        handler: Callable[[Call], Awaitable[Any]] = own or getattr(self.handlers, endpoint.handler)
         return await handler(call)
 
     async def ping(self, call: Call) -> Any:
@@ -152,12 +190,19 @@ class WireVenue:
         return {"listenKey": self.streams.new_listen_key(call.account.account_id)}
 
     async def listen_key_keep(self, call: Call) -> Any:
-        self.streams.keep_alive(call.params.get("listenKey"), call.account.account_id)
-        return {}
+        key = self._listen_key(call)
+        self.streams.keep_alive(key, call.account.account_id)
+        return {"listenKey": key} if self.dialect == "binanceusdm" else {}
 
     async def listen_key_close(self, call: Call) -> Any:
-        self.streams.close(call.params.get("listenKey"), call.account.account_id)
+        self.streams.close(self._listen_key(call), call.account.account_id)
         return {}
+
+    def _listen_key(self, call: Call) -> str | None:
+        """Spot names the key; futures keeps one per account and takes none."""
+        if self.dialect == "binanceusdm":
+            return self.streams.key_of(call.account.account_id)
+        return call.params.get("listenKey")
 
 
 async def build_venue(store_url: str, dialect: str, book: BookConfig | None = None) -> WireVenue:
@@ -203,10 +248,33 @@ def create_app(venue: WireVenue) -> Starlette:
         return JSONResponse({"api_key": creds.api_key, "secret": creds.secret,
                              "account_id": creds.account_id})  # fmt: skip
 
+    routes = [
+        Route("/admin/price", admin_price, methods=["POST"]),
+        Route("/admin/skew", admin_skew, methods=["POST"]),
+        Route("/admin/account", admin_account, methods=["POST"]),
+        *_ws_routes(venue),
+        Route("/{path:path}", rest, methods=["GET", "POST", "PUT", "DELETE"]),
+    ]
+    return Starlette(routes=routes)
+
+
+def _ws_routes(venue: WireVenue) -> list[WebSocketRoute]:
+    """The user-data websockets: listen-key streams and the WebSocket API."""
+
     async def stream(ws: WebSocket) -> None:
         """`/ws/<listenKey>`: the raw user-data stream of the key's account."""
         try:
             account_id = venue.streams.account_of(ws.path_params["listen_key"])
+        except signing.WireError:
+            await ws.close(code=1008)
+            return
+        await ws.accept()
+        await _pump(ws, venue.streams, account_id, None)
+
+    async def private_stream(ws: WebSocket) -> None:
+        """`/private/ws?listenKey=…`: the futures user-data stream (CCXT's private URL)."""
+        try:
+            account_id = venue.streams.account_of(ws.query_params.get("listenKey"))
         except signing.WireError:
             await ws.close(code=1008)
             return
@@ -219,15 +287,9 @@ def create_app(venue: WireVenue) -> Starlette:
         await _pump(ws, venue.streams, None,
                     lambda message, subs, outbox: _ws_request(venue, message, subs, outbox))
 
-    routes = [
-        Route("/admin/price", admin_price, methods=["POST"]),
-        Route("/admin/skew", admin_skew, methods=["POST"]),
-        Route("/admin/account", admin_account, methods=["POST"]),
-        WebSocketRoute("/ws/{listen_key}", stream),
-        WebSocketRoute("/ws-api/v3", ws_api),
-        Route("/{path:path}", rest, methods=["GET", "POST", "PUT", "DELETE"]),
-    ]
-    return Starlette(routes=routes)
+    return [WebSocketRoute("/ws/{listen_key}", stream),
+            WebSocketRoute("/private/ws", private_stream),
+            WebSocketRoute("/ws-api/v3", ws_api)]
 
 
 WsRequest = Callable[[dict[str, Any], list[Subscriber], "Outbox"], Awaitable[dict[str, Any]]]

@@ -41,6 +41,12 @@ class Streams:
         self.listen_keys[key] = (account_id, now + LISTEN_KEY_MS)
         return key
 
+    def key_of(self, account_id: int) -> str | None:
+        """The account's valid listen key, if it has one."""
+        now = self.clock()
+        return next((k for k, (owner, expires) in self.listen_keys.items()
+                     if owner == account_id and expires > now), None)  # fmt: skip
+
     def account_of(self, listen_key: str | None) -> int:
         found = self.listen_keys.get(listen_key or "")
         if found is None or found[1] <= self.clock():
