@@ -398,6 +398,18 @@ class Running:
                 "public": f"{self.rest_url}/api/v3", "private": f"{self.rest_url}/api/v3",
                 "ws_stream": f"{self.ws_url}/ws", "ws_api": f"{self.ws_url}/ws-api/v3"}  # fmt: skip
 
+    def ccxt_urls(self) -> dict[str, Any]:
+        """The entries of CCXT's `urls['api']` to override for this dialect (merged over the
+        class's own, `ws` one level deeper: docs/testnet.md)."""
+        if self.venue.dialect == "binanceusdm":
+            rest = {f"fapi{kind}{version}": f"{self.rest_url}/fapi/{path}"
+                    for kind in ("Public", "Private")
+                    for version, path in (("", "v1"), ("V2", "v2"), ("V3", "v3"))}  # fmt: skip
+            return {**rest, "ws": {"future": f"{self.ws_url}/ws"}}
+        urls = self.urls()
+        return {"public": urls["public"], "private": urls["private"],
+                "ws": {"spot": urls["ws_stream"], "ws-api": {"spot": urls["ws_api"]}}}
+
     async def stop(self) -> None:
         self.server.should_exit = True
         await self.task
@@ -431,8 +443,7 @@ async def serve(dialect: str, port: int, store_url: str, host: str = "127.0.0.1"
         loop.add_signal_handler(sig, setattr, running.server, "should_exit", True)
     urls = running.urls()
     announce({"ok": True, "dialect": dialect, "rest": urls["rest"], "ws": urls["ws"],
-              "ccxt_urls": {"public": urls["public"], "private": urls["private"],
-                            "ws": {"spot": urls["ws_stream"], "ws-api": {"spot": urls["ws_api"]}}},
+              "ccxt_urls": running.ccxt_urls(),
               "api_key": creds.api_key, "secret": creds.secret,
               "account_id": creds.account_id, "admin": f"{urls['rest']}/admin",
               "store": store_url})  # fmt: skip

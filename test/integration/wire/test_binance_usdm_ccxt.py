@@ -14,6 +14,7 @@ import ccxt.async_support as ccxt_async
 import ccxt.pro as ccxt_pro
 import pytest
 
+from apps.oms.exchange.ccxt.instances import merged
 from apps.paper.wire.accounts import Credentials
 from apps.paper.wire.server import Running, build_venue, start
 from test.integration.wire.test_binance_spot_ccxt import check_order, check_trade
@@ -31,15 +32,9 @@ async def futures(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Run
 
 
 def point_usdm(exchange: Any, running: Running) -> Any:
-    """Override the futures REST and websocket URLs of a CCXT binanceusdm instance."""
-    base = running.rest_url
-    api = dict(exchange.urls["api"])
-    api.update({f"fapi{kind}{version}": f"{base}/fapi/{path}"
-                for kind in ("Public", "Private")
-                for version, path in (("", "v1"), ("V2", "v2"), ("V3", "v3"))})  # fmt: skip
-    if "ws" in api:
-        api["ws"] = {**api["ws"], "future": f"{running.ws_url}/ws"}
-    exchange.urls["api"] = api
+    """Override the futures REST and websocket URLs of a CCXT binanceusdm instance (the entries
+    the venue announces), as the gateway merges an account's `config.ccxt.urls`."""
+    exchange.urls["api"] = merged(exchange.urls["api"], running.ccxt_urls())
     return exchange
 
 
