@@ -26,6 +26,14 @@ async def served(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Runn
     await running.stop()
 
 
+@pytest.fixture(scope="module")
+async def futures(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Running]:
+    store = tmp_path_factory.mktemp("wire-usdm") / "venue.sqlite3"
+    running = await start(await build_venue(f"sqlite+aiosqlite:///{store}", "binanceusdm"))
+    yield running
+    await running.stop()
+
+
 def spot_options(creds: Credentials | None) -> dict[str, Any]:
     """What a CCXT script sets for the local venue: keys, and spot markets only (the venue
     serves no futures or SAPI endpoints)."""

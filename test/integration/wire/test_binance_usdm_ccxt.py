@@ -6,7 +6,6 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator
 from decimal import Decimal
-from pathlib import Path
 from typing import Any
 
 import ccxt
@@ -16,19 +15,11 @@ import pytest
 
 from apps.oms.exchange.ccxt.instances import merged
 from apps.paper.wire.accounts import Credentials
-from apps.paper.wire.server import Running, build_venue, start
+from apps.paper.wire.server import Running
 from test.integration.wire.test_binance_spot_ccxt import check_order, check_trade
 
 D = Decimal
 SYMBOL = "BTC/USDT:USDT"
-
-
-@pytest.fixture(scope="module")
-async def futures(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Running]:
-    store: Path = tmp_path_factory.mktemp("wire-usdm") / "venue.sqlite3"
-    running = await start(await build_venue(f"sqlite+aiosqlite:///{store}", "binanceusdm"))
-    yield running
-    await running.stop()
 
 
 def point_usdm(exchange: Any, running: Running) -> Any:

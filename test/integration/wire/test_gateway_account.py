@@ -61,3 +61,29 @@ async def test_the_workers_instance_trades_the_local_venue(served: Running,
 def test_ccxt_config_is_checked(config: object, paper: bool) -> None:
     with pytest.raises(ValidationFailed):
         validate_ccxt_config(config, paper)
+
+
+async def test_a_futures_account_on_the_local_venue(futures: Running) -> None:
+    """`ccxtpro.binanceusdm` on testnet, pointed at the USDⓈ-M dialect: positions and leverage
+    through the gateway's CCXT adapter, as the worker and reconciliation read them."""
+    creds = await futures.venue.new_account()
+    row = {"exchange_id": "ccxtpro.binanceusdm", "is_testnet": True, "config": {"ccxt": {
+        "urls": futures.ccxt_urls(), "options": {"fetchCurrencies": False}}}}  # fmt: skip
+    exchange = build_ccxt_exchange(row, Settings())
+    exchange.apiKey, exchange.secret = creds.api_key, creds.secret
+    venue = CcxtVenue(exchange)
+    symbol = "ETH/USDT:USDT"
+    try:
+        await venue.set_leverage(4, symbol)
+        sold = await venue.create_order(symbol, "market", "sell", D("2"), None)
+        assert (sold["status"], sold["average"]) == ("closed", D(3000))
+        [position] = await venue.fetch_positions([symbol])
+        assert (position["side"], position["contracts"], position["entryPrice"]) == (
+            "short", D(2), D(3000))
+        assert position["leverage"] == D(4)
+        assert position["initialMargin"] == D(1500)
+        balance = await venue.fetch_balance()
+        assert balance["used"]["USDT"] == D(1500)
+        assert balance["total"]["USDT"] == D(100000) - D("3")  # 0.05 % taker on 6,000
+    finally:
+        await venue.close()
