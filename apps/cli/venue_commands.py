@@ -10,7 +10,8 @@ from typing import Annotated, Any
 import typer
 import uvloop
 
-from apps.paper.wire.server import DIALECTS, serve
+from apps.paper.wire.process import serve
+from apps.paper.wire.server import DIALECTS
 
 venue_app = typer.Typer(
     help="A local exchange at the wire (the paper engine in an exchange's dialect).\n\n"

@@ -10,13 +10,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
-import signal
-from collections.abc import Awaitable, Callable, Iterator
-from dataclasses import dataclass
+from collections.abc import Awaitable, Callable
 from decimal import Decimal
 from typing import Any
 
-import uvicorn
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
@@ -32,73 +29,17 @@ from apps.paper.exchange.market_data import PaperMarketData, now_ms
 from apps.paper.store.venue_store import PaperStore
 from apps.paper.wire import signing
 from apps.paper.wire.accounts import FUTURES_FUNDS, SPOT_FUNDS, Accounts, Credentials
+from apps.paper.wire.endpoints import (
+    SIGNED,
+    SPOT_ENDPOINTS,
+    USDM_ENDPOINTS,
+    USER_STREAM,
+)
 from apps.paper.wire.spot_handlers import Call, SpotHandlers
 from apps.paper.wire.streams import QUEUE_SIZE, Streams, Subscriber
 from apps.paper.wire.usdm_handlers import UsdmHandlers
 
-NONE, USER_STREAM, SIGNED = "NONE", "USER_STREAM", "SIGNED"
 DIALECTS = ("binance", "binanceusdm")
-
-
-@dataclass(frozen=True, slots=True)
-class Endpoint:
-    handler: str
-    security: str
-    weight: int
-
-
-SPOT_ENDPOINTS: dict[tuple[str, str], Endpoint] = {
-    ("GET", "/api/v3/ping"): Endpoint("ping", NONE, 1),
-    ("GET", "/api/v3/time"): Endpoint("time", NONE, 1),
-    ("GET", "/api/v3/exchangeInfo"): Endpoint("exchange_info", NONE, 20),
-    ("GET", "/api/v3/ticker/price"): Endpoint("ticker_price", NONE, 2),
-    ("GET", "/api/v3/ticker/24hr"): Endpoint("ticker_24hr", NONE, 2),
-    ("GET", "/api/v3/depth"): Endpoint("depth", NONE, 5),
-    ("GET", "/api/v3/klines"): Endpoint("klines", NONE, 2),
-    ("GET", "/api/v3/account"): Endpoint("account_info", SIGNED, 20),
-    ("POST", "/api/v3/order"): Endpoint("new_order", SIGNED, 1),
-    ("GET", "/api/v3/order"): Endpoint("query_order", SIGNED, 4),
-    ("DELETE", "/api/v3/order"): Endpoint("cancel_order", SIGNED, 1),
-    ("GET", "/api/v3/openOrders"): Endpoint("open_orders", SIGNED, 6),
-    ("DELETE", "/api/v3/openOrders"): Endpoint("cancel_open_orders", SIGNED, 1),
-    ("GET", "/api/v3/allOrders"): Endpoint("all_orders", SIGNED, 20),
-    ("GET", "/api/v3/myTrades"): Endpoint("my_trades", SIGNED, 20),
-    ("POST", "/api/v3/userDataStream"): Endpoint("listen_key_new", USER_STREAM, 2),
-    ("PUT", "/api/v3/userDataStream"): Endpoint("listen_key_keep", USER_STREAM, 2),
-    ("DELETE", "/api/v3/userDataStream"): Endpoint("listen_key_close", USER_STREAM, 2),
-}
-
-USDM_ENDPOINTS: dict[tuple[str, str], Endpoint] = {
-    ("GET", "/fapi/v1/ping"): Endpoint("ping", NONE, 1),
-    ("GET", "/fapi/v1/time"): Endpoint("time", NONE, 1),
-    ("GET", "/fapi/v1/exchangeInfo"): Endpoint("exchange_info", NONE, 1),
-    ("GET", "/fapi/v1/ticker/price"): Endpoint("ticker_price", NONE, 1),
-    ("GET", "/fapi/v2/ticker/price"): Endpoint("ticker_price", NONE, 1),
-    ("GET", "/fapi/v1/ticker/24hr"): Endpoint("ticker_24hr", NONE, 1),
-    ("GET", "/fapi/v1/depth"): Endpoint("depth", NONE, 5),
-    ("GET", "/fapi/v1/klines"): Endpoint("klines", NONE, 2),
-    ("POST", "/fapi/v1/order"): Endpoint("new_order", SIGNED, 1),
-    ("GET", "/fapi/v1/order"): Endpoint("query_order", SIGNED, 1),
-    ("DELETE", "/fapi/v1/order"): Endpoint("cancel_order", SIGNED, 1),
-    ("GET", "/fapi/v1/openOrders"): Endpoint("open_orders", SIGNED, 1),
-    ("DELETE", "/fapi/v1/allOpenOrders"): Endpoint("cancel_all", SIGNED, 1),
-    ("GET", "/fapi/v1/allOrders"): Endpoint("all_orders", SIGNED, 5),
-    ("GET", "/fapi/v1/userTrades"): Endpoint("user_trades", SIGNED, 5),
-    ("GET", "/fapi/v2/positionRisk"): Endpoint("position_risk", SIGNED, 5),
-    ("GET", "/fapi/v3/positionRisk"): Endpoint("position_risk", SIGNED, 5),
-    ("GET", "/fapi/v2/account"): Endpoint("account_info", SIGNED, 5),
-    ("GET", "/fapi/v3/account"): Endpoint("account_info", SIGNED, 5),
-    ("GET", "/fapi/v2/balance"): Endpoint("balance", SIGNED, 5),
-    ("GET", "/fapi/v3/balance"): Endpoint("balance", SIGNED, 5),
-    ("GET", "/fapi/v1/leverageBracket"): Endpoint("leverage_bracket", SIGNED, 1),
-    ("POST", "/fapi/v1/leverage"): Endpoint("leverage", SIGNED, 1),
-    ("POST", "/fapi/v1/marginType"): Endpoint("margin_type", SIGNED, 1),
-    ("GET", "/fapi/v1/positionSide/dual"): Endpoint("position_side_get", SIGNED, 30),
-    ("POST", "/fapi/v1/positionSide/dual"): Endpoint("position_side_set", SIGNED, 1),
-    ("POST", "/fapi/v1/listenKey"): Endpoint("listen_key_new", USER_STREAM, 1),
-    ("PUT", "/fapi/v1/listenKey"): Endpoint("listen_key_keep", USER_STREAM, 1),
-    ("DELETE", "/fapi/v1/listenKey"): Endpoint("listen_key_close", USER_STREAM, 1),
-}
 
 
 class Clock:
@@ -361,95 +302,3 @@ async def _ws_request(venue: WireVenue, message: dict[str, Any], subs: list[Subs
     except signing.WireError as exc:
         return {"id": request_id, "status": exc.status, "error": exc.body(), "rateLimits": limits}
     return {"id": request_id, "status": 200, "result": result, "rateLimits": limits}
-
-
-# --- running it ----------------------------------------------------------------------------------
-
-
-class _Server(uvicorn.Server):
-    """uvicorn without its own signal handling: the caller decides what a signal means."""
-
-    @contextlib.contextmanager
-    def capture_signals(self) -> Iterator[None]:
-        yield
-
-
-@dataclass
-class Running:
-    """A venue served on a port (0 = a free one, `port` is the one bound)."""
-
-    venue: WireVenue
-    server: uvicorn.Server
-    task: asyncio.Task[None]
-    host: str
-    port: int
-
-    @property
-    def rest_url(self) -> str:
-        return f"http://{self.host}:{self.port}"
-
-    @property
-    def ws_url(self) -> str:
-        return f"ws://{self.host}:{self.port}"
-
-    def urls(self) -> dict[str, str]:
-        """Base URLs as a CCXT `urls['api']` override takes them (docs/testnet.md)."""
-        return {"rest": self.rest_url, "ws": self.ws_url,
-                "public": f"{self.rest_url}/api/v3", "private": f"{self.rest_url}/api/v3",
-                "ws_stream": f"{self.ws_url}/ws", "ws_api": f"{self.ws_url}/ws-api/v3"}  # fmt: skip
-
-    def ccxt_urls(self) -> dict[str, Any]:
-        """The entries of CCXT's `urls['api']` to override for this dialect (merged over the
-        class's own, `ws` one level deeper: docs/testnet.md)."""
-        if self.venue.dialect == "binanceusdm":
-            rest = {f"fapi{kind}{version}": f"{self.rest_url}/fapi/{path}"
-                    for kind in ("Public", "Private")
-                    for version, path in (("", "v1"), ("V2", "v2"), ("V3", "v3"))}  # fmt: skip
-            return {**rest, "ws": {"future": f"{self.ws_url}/ws"}}
-        urls = self.urls()
-        return {"public": urls["public"], "private": urls["private"],
-                "ws": {"spot": urls["ws_stream"], "ws-api": {"spot": urls["ws_api"]}}}
-
-    async def stop(self) -> None:
-        self.server.should_exit = True
-        await self.task
-        await self.venue.engine.dispose()
-
-
-async def start(venue: WireVenue, host: str = "127.0.0.1", port: int = 0) -> Running:
-    """Serve the venue until `stop()`; returns once it listens."""
-    config = uvicorn.Config(create_app(venue), host=host, port=port, log_level="warning",
-                            lifespan="off", ws="websockets-sansio", access_log=False)  # fmt: skip
-    server = _Server(config)
-    task = asyncio.create_task(server.serve())
-    while not server.started:
-        if task.done():
-            task.result()  # the bind failed: raise why
-            raise RuntimeError("the venue's server stopped before it started")
-        await asyncio.sleep(0.01)
-    bound = server.servers[0].sockets[0].getsockname()[1]
-    return Running(venue, server, task, host, int(bound))
-
-
-async def serve(dialect: str, port: int, store_url: str, host: str = "127.0.0.1",
-                announce: Callable[[dict[str, Any]], None] = print) -> None:  # fmt: skip
-    """`ccxt-oms venue serve`: serve until SIGTERM or SIGINT, after announcing one line (base
-    URLs, a fresh funded account's key and secret)."""
-    venue = await build_venue(store_url, dialect)
-    creds = await venue.new_account()
-    running = await start(venue, host, port)
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(sig, setattr, running.server, "should_exit", True)
-    urls = running.urls()
-    announce({"ok": True, "dialect": dialect, "rest": urls["rest"], "ws": urls["ws"],
-              "ccxt_urls": running.ccxt_urls(),
-              "api_key": creds.api_key, "secret": creds.secret,
-              "account_id": creds.account_id, "admin": f"{urls['rest']}/admin",
-              "store": store_url})  # fmt: skip
-    try:
-        await running.task
-    finally:
-        for sig in (signal.SIGTERM, signal.SIGINT):
-            loop.remove_signal_handler(sig)
-        await venue.engine.dispose()

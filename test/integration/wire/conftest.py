@@ -12,7 +12,8 @@ import ccxt.pro as ccxt_pro
 import pytest
 
 from apps.paper.wire.accounts import Credentials
-from apps.paper.wire.server import Running, build_venue, start
+from apps.paper.wire.process import Running, start
+from apps.paper.wire.server import build_venue
 
 
 @pytest.fixture(scope="module")

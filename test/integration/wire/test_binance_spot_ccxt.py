@@ -13,7 +13,7 @@ import ccxt.async_support as ccxt_async
 import pytest
 
 from apps.paper.wire.accounts import Credentials
-from apps.paper.wire.server import Running
+from apps.paper.wire.process import Running
 from test.integration.wire.conftest import point, set_price, spot_options
 
 D = Decimal

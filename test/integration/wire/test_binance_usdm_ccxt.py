@@ -15,7 +15,7 @@ import pytest
 
 from apps.oms.exchange.ccxt.instances import merged
 from apps.paper.wire.accounts import Credentials
-from apps.paper.wire.server import Running
+from apps.paper.wire.process import Running
 from test.integration.wire.test_binance_spot_ccxt import check_order, check_trade
 
 D = Decimal

@@ -14,7 +14,7 @@ from apps.oms.exchange.ccxt.instances import build_ccxt_exchange
 from apps.oms.exchange.ccxt.venue import CcxtVenue
 from apps.oms.service.admin import validate_ccxt_config
 from apps.paper.wire.accounts import Credentials
-from apps.paper.wire.server import Running
+from apps.paper.wire.process import Running
 
 D = Decimal
 

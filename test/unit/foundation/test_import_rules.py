@@ -58,7 +58,7 @@ def test_the_walk_covers_the_core_and_the_paper_venue() -> None:
             "oms/store/quotes.py"} <= names  # fmt: skip
     assert not any(n.startswith("oms/store/migrations/") for n in names)
     assert "paper/exchange/venue.py" in {rel(p) for p in PAPER}
-    assert {"paper/wire/server.py", "paper/wire/binance_spot.py"} <= {rel(p) for p in WIRE}
+    assert {"paper/wire/server.py", "paper/wire/binance_usdm.py"} <= {rel(p) for p in WIRE}
     assert set(WIRE) <= set(PAPER)  # the paper venue's rules hold for its dialects too
 
 
