@@ -8,6 +8,7 @@ import asyncio
 from decimal import Decimal
 from typing import Any
 
+import aiohttp
 import ccxt
 import ccxt.async_support as ccxt_async
 import pytest
@@ -136,6 +137,39 @@ async def test_cancel(binance: Any) -> None:
     assert balance["ETH"] == {"free": 10, "used": 0, "total": 10}
     with pytest.raises(ccxt.OrderNotFound):
         await binance.cancel_order(order["id"], "ETH/USDT")
+
+
+async def test_cancel_all_orders(binance: Any) -> None:
+    await binance.load_markets()
+    for price in (2900, 2800):
+        await binance.create_order("ETH/USDT", "limit", "buy", 0.1, price)
+    canceled = await binance.cancel_all_orders("ETH/USDT")  # DELETE /api/v3/openOrders
+    assert sorted(o["status"] for o in canceled) == ["canceled", "canceled"]
+    assert await binance.fetch_open_orders("ETH/USDT") == []
+    with pytest.raises(ccxt.OrderNotFound):  # nothing left: -2011
+        await binance.cancel_all_orders("ETH/USDT")
+
+
+async def test_listen_key_stream(binance: Any, served: Running) -> None:
+    """The listen-key user-data stream: key from POST /api/v3/userDataStream (CCXT's own
+    implicit method), events on `/ws/<listenKey>`, PUT keeps it, DELETE closes it."""
+    await binance.load_markets()
+    key = (await binance.publicPostUserDataStream())["listenKey"]
+    assert (await binance.publicPostUserDataStream())["listenKey"] == key  # still valid: same
+    async with aiohttp.ClientSession() as session, session.ws_connect(
+            f"{served.ws_url}/ws/{key}") as ws:  # fmt: skip
+        order = await binance.create_order("BTC/USDT", "limit", "sell", 0.01, 51000)
+        first = await asyncio.wait_for(ws.receive_json(), 20)
+        second = await asyncio.wait_for(ws.receive_json(), 20)
+    assert (first["e"], first["x"], first["X"], first["i"]) == (
+        "executionReport", "NEW", "NEW", int(order["id"]))
+    assert second["e"] == "outboundAccountPosition"
+    assert {b["a"]: b["l"] for b in second["B"]}["BTC"] == "0.01000000"
+    assert await binance.publicPutUserDataStream({"listenKey": key}) == {}
+    assert await binance.publicDeleteUserDataStream({"listenKey": key}) == {}
+    with pytest.raises(ccxt.ExchangeError):  # -1125 This listenKey does not exist.
+        await binance.publicPutUserDataStream({"listenKey": key})
+    await binance.cancel_order(order["id"], "BTC/USDT")
 
 
 async def test_refusals_are_ccxt_exceptions(binance: Any, served: Running) -> None:

@@ -134,12 +134,15 @@ async def test_watch_orders_and_positions(futures: Running, creds: Credentials) 
         assert seen[-1]["id"] == placed["id"]
         assert seen[-1]["status"] == "open"
         trades = asyncio.ensure_future(exchange.watch_my_trades(SYMBOL))
+        balance = asyncio.ensure_future(exchange.watch_balance())
         await asyncio.sleep(0)
         await futures.venue.set_price(SYMBOL, D(48900))
         filled = await asyncio.wait_for(trades, 20)
         assert (filled[-1]["order"], filled[-1]["price"], filled[-1]["amount"]) == (
             placed["id"], 49000, 0.01)
         assert filled[-1]["fee"] == {"cost": 0.098, "currency": "USDT"}
+        wallet = await asyncio.wait_for(balance, 20)  # ACCOUNT_UPDATE: the USDT wallet
+        assert D(str(wallet["USDT"]["total"])) == D("100000") - D("0.098")
         await futures.venue.set_price(SYMBOL, D(50000))
     finally:
         await exchange.close()

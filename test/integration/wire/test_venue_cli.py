@@ -13,15 +13,17 @@ from typing import Any
 
 import ccxt.async_support as ccxt_async
 
+from apps.oms.exchange.ccxt.instances import merged
 from apps.paper.wire.accounts import Credentials
 from test.integration.wire.conftest import spot_options
 
 ROOT = Path(__file__).resolve().parents[3]
 
 
-async def launch(store: str) -> tuple[asyncio.subprocess.Process, dict[str, Any]]:
+async def launch(store: str, dialect: str = "binance",
+                 ) -> tuple[asyncio.subprocess.Process, dict[str, Any]]:  # fmt: skip
     process = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "apps.cli", "venue", "serve", "--dialect", "binance", "--port",
+        sys.executable, "-m", "apps.cli", "venue", "serve", "--dialect", dialect, "--port",
         "0", "--store", store, cwd=ROOT, stdout=asyncio.subprocess.PIPE,
         env={**os.environ, "PYTHONPATH": str(ROOT)})  # fmt: skip
     assert process.stdout is not None
@@ -63,6 +65,24 @@ async def test_serve_announces_trades_and_stops_cleanly(tmp_path: Path) -> None:
         exchange = client(again, creds)
         try:
             assert (await exchange.fetch_order(order["id"], "BTC/USDT"))["status"] == "open"
+        finally:
+            await exchange.close()
+    finally:
+        assert await stop(process) == 0
+
+
+async def test_serve_futures(tmp_path: Path) -> None:
+    process, announced = await launch(f"sqlite+aiosqlite:///{tmp_path / 'f.sqlite3'}",
+                                      "binanceusdm")  # fmt: skip
+    try:
+        assert announced["dialect"] == "binanceusdm"
+        exchange = ccxt_async.binanceusdm({"apiKey": announced["api_key"],
+                                           "secret": announced["secret"],
+                                           "options": {"fetchCurrencies": False}})  # fmt: skip
+        exchange.urls["api"] = merged(exchange.urls["api"], announced["ccxt_urls"])
+        try:
+            assert (await exchange.fetch_balance())["USDT"]["free"] == 100000
+            assert (await exchange.fetch_ticker("SOL/USDT:USDT"))["last"] == 150
         finally:
             await exchange.close()
     finally:
