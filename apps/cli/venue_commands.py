@@ -34,6 +34,9 @@ def serve_cmd(
         "--store", help="database URL (default: its own SQLite file venue-<dialect>.sqlite3)"
     )] = None,
     host: Annotated[str, typer.Option("--host")] = "127.0.0.1",
+    walk_seconds: Annotated[float, typer.Option(
+        "--walk-seconds", min=0, help="a random-walk price step every N seconds (0: prices move "
+        "only through POST /admin/price)")] = 0,
 ) -> None:  # fmt: skip
     """Serve a venue until SIGTERM/SIGINT; prints ONE JSON line: base URLs and a fresh API key
     and secret of a funded account.
@@ -44,7 +47,7 @@ def serve_cmd(
         sys.stderr.write(f"error: unknown dialect {dialect!r}: one of {', '.join(DIALECTS)}\n")
         raise SystemExit(2)
     url = store or f"sqlite+aiosqlite:///venue-{dialect}.sqlite3"
-    uvloop.run(serve(dialect, port, url, host, _announce))
+    uvloop.run(serve(dialect, port, url, host, _announce, walk_seconds))
 
 
 def register(app: typer.Typer) -> None:

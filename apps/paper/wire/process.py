@@ -80,10 +80,18 @@ async def start(venue: WireVenue, host: str = "127.0.0.1", port: int = 0) -> Run
     return Running(venue, server, task, host, int(bound))
 
 
+async def walking(venue: WireVenue, seconds: float) -> None:
+    """A random-walk step of every market each `seconds` (and the matching it triggers)."""
+    while True:
+        await asyncio.sleep(seconds)
+        await venue.walk()
+
+
 async def serve(dialect: str, port: int, store_url: str, host: str = "127.0.0.1",
-                announce: Callable[[dict[str, Any]], None] = print) -> None:  # fmt: skip
+                announce: Callable[[dict[str, Any]], None] = print,
+                walk_seconds: float = 0) -> None:  # fmt: skip
     """`ccxt-oms venue serve`: serve until SIGTERM or SIGINT, after announcing one line (base
-    URLs, a fresh funded account's key and secret)."""
+    URLs, a fresh funded account's key and secret); with `walk_seconds`, prices move."""
     venue = await build_venue(store_url, dialect)
     creds = await venue.new_account()
     running = await start(venue, host, port)
@@ -95,10 +103,15 @@ async def serve(dialect: str, port: int, store_url: str, host: str = "127.0.0.1"
               "ccxt_urls": running.ccxt_urls(),
               "api_key": creds.api_key, "secret": creds.secret,
               "account_id": creds.account_id, "admin": f"{urls['rest']}/admin",
-              "store": store_url})  # fmt: skip
+              "store": store_url, "walk_seconds": walk_seconds})  # fmt: skip
+    walker = asyncio.create_task(walking(venue, walk_seconds)) if walk_seconds > 0 else None
     try:
         await running.task
     finally:
+        if walker is not None:
+            walker.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await walker
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.remove_signal_handler(sig)
         await venue.engine.dispose()

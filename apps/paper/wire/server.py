@@ -25,6 +25,7 @@ from apps.oms.store.engine import create_engine
 from apps.oms.store.migrate import upgrade_async
 from apps.paper.domain.book import BookConfig
 from apps.paper.domain.matching import Venue
+from apps.paper.exchange.feeds import RandomWalkFeed
 from apps.paper.exchange.market_data import PaperMarketData, now_ms
 from apps.paper.store.venue_store import PaperStore
 from apps.paper.wire import signing
@@ -80,6 +81,7 @@ class WireVenue:
         self.streams = Streams(self.clock)
         self.weights = Weights()
         self.data = PaperMarketData(PaperStore(engine), Venue(book=book), self.clock)
+        self.feed = RandomWalkFeed(self.data.store, self.data.venue, clock=self.clock)
         markets = dict(self.data.venue.by_symbol)
         self.handlers: SpotHandlers
         if dialect == "binanceusdm":
@@ -97,8 +99,17 @@ class WireVenue:
         market = self.handlers.markets.get(symbol.upper())
         unified = market.symbol if market is not None else symbol
         await self.data.set_price(unified, price)
+        await self._match([unified])
+
+    async def walk(self) -> None:
+        """One seeded random-walk step of every market (±5 bps, on its tick), then matching:
+        what `--walk-seconds` runs on a timer."""
+        await self.feed.advance()
+        await self._match(sorted(m.symbol for m in self.handlers.markets.values()))
+
+    async def _match(self, symbols: list[str]) -> None:
         for venue in self.accounts.all_venues():
-            fills = await venue.match([unified])
+            fills = await venue.match(symbols)
             await self.handlers.after_match(venue, fills, self.clock())
 
     async def handle(self, method: str, path: str, query: str, body: str,

@@ -122,7 +122,8 @@ async def test_limit_and_market_orders(binance: Any, served: Running) -> None:
     assert trades[1]["order"] == resting["id"]
     orders = await binance.fetch_orders("SOL/USDT")
     assert [o["status"] for o in orders] == ["closed", "closed"]
-    await set_price(served, "SOL/USDT", "150")
+    for symbol, price in (("BTC/USDT", "50000"), ("ETH/USDT", "3000"), ("SOL/USDT", "150")):
+        await set_price(served, symbol, price)  # the module's other tests price from these
 
 
 async def test_cancel(binance: Any) -> None:
@@ -251,3 +252,14 @@ async def _subscribed(served: Running, account_id: int) -> None:
             return
         await asyncio.sleep(0.01)
     raise AssertionError("the user-data stream was never subscribed")
+
+
+async def test_a_random_walk_step_moves_every_market(served: Running, binance: Any) -> None:
+    await binance.load_markets()
+    before = await binance.fetch_ticker("SOL/USDT")
+    await served.venue.walk()  # what `--walk-seconds` runs on its timer
+    after = await binance.fetch_ticker("SOL/USDT")
+    assert after["last"] != before["last"]
+    assert abs(after["last"] - before["last"]) <= before["last"] * 0.0005 + 0.001  # ±5 bps
+    for symbol, price in (("BTC/USDT", "50000"), ("ETH/USDT", "3000"), ("SOL/USDT", "150")):
+        await set_price(served, symbol, price)  # the module's other tests price from these
