@@ -30,6 +30,7 @@ from apps.paper.exchange.market_data import PaperMarketData, now_ms
 from apps.paper.store.venue_store import PaperStore
 from apps.paper.wire import signing
 from apps.paper.wire.accounts import FUTURES_FUNDS, SPOT_FUNDS, Accounts, Credentials
+from apps.paper.wire.binance_spot import error_of
 from apps.paper.wire.endpoints import (
     SIGNED,
     SPOT_ENDPOINTS,
@@ -38,9 +39,12 @@ from apps.paper.wire.endpoints import (
 )
 from apps.paper.wire.spot_handlers import Call, SpotHandlers
 from apps.paper.wire.streams import QUEUE_SIZE, Streams, Subscriber
-from apps.paper.wire.usdm_handlers import UsdmHandlers
+from apps.paper.wire.usdm_handlers import UsdmHandlers, futures_error
 
 DIALECTS = ("binance", "binanceusdm")
+#: endpoints the venue answers itself (the rest are the dialect's handlers')
+VENUE_HANDLERS = frozenset({"ping", "time", "listen_key_new", "listen_key_keep",
+                            "listen_key_close"})  # fmt: skip
 
 
 class Clock:
@@ -128,9 +132,18 @@ class WireVenue:
             key, _ = signing.api_key_of(headers, self.accounts.secret_of)
             venue = self.accounts.venue(key)
         call = Call(params, now, venue)
-        own = getattr(self, endpoint.handler, None)
-        handler: Callable[[Call], Awaitable[Any]] = own or getattr(self.handlers, endpoint.handler)
-        return await handler(call)
+        handler: Callable[[Call], Awaitable[Any]] = getattr(
+            self if endpoint.handler in VENUE_HANDLERS else self.handlers, endpoint.handler)
+        try:
+            return await handler(call)
+        except signing.WireError:
+            raise
+        except Exception as exc:  # a refusal of the engine the handler did not name itself
+            raise self.refusal(exc) from exc
+
+    def refusal(self, exc: Exception) -> signing.WireError:
+        """The dialect's answer to an engine refusal (a CCXT error; else -1000, 500)."""
+        return futures_error(exc) if self.dialect == "binanceusdm" else error_of(exc)
 
     async def ping(self, call: Call) -> Any:
         return {}

@@ -185,6 +185,8 @@ async def test_refusals_are_ccxt_exceptions(binance: Any, served: Running) -> No
         await binance.fetch_order("987654", "BTC/USDT")
     with pytest.raises(ccxt.BadSymbol):
         await binance.fetch_ticker("DOGE/USDT")
+    with pytest.raises(ccxt.BadRequest):  # an interval the paper candles do not keep
+        await binance.fetch_ohlcv("BTC/USDT", "1M")
 
 
 async def test_authentication_and_clock(served: Running, binance: Any) -> None:
