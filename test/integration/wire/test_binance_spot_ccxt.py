@@ -47,6 +47,28 @@ def check_trade(trade: dict[str, Any], symbol: str) -> None:
     assert trade["fee"]["currency"] == "USDT"
 
 
+def check_balance(balance: dict[str, Any]) -> None:
+    """CCXT's balance rules: free + used == total per currency, none negative."""
+    assert {"info", "free", "used", "total"} <= set(balance)
+    assert set(balance["total"]) == set(balance["free"]) == set(balance["used"])
+    for code, total in balance["total"].items():
+        free, used = D(str(balance["free"][code])), D(str(balance["used"][code]))
+        assert free >= 0
+        assert used >= 0
+        assert free + used == D(str(total))
+
+
+def check_position(position: dict[str, Any], symbol: str) -> None:
+    """CCXT's position rules (as test/integration/paper/test_ccxt_shape.py mirrors them)."""
+    assert set(position) >= set(EX.safe_position({})), set(EX.safe_position({})) - set(position)
+    assert position["symbol"] == symbol
+    assert position["side"] in ("long", "short")
+    assert position["marginMode"] in ("cross", "isolated")
+    assert 0 < position["leverage"] <= 125
+    for key in ("contracts", "entryPrice", "notional", "initialMargin", "markPrice"):
+        assert position[key] > 0, key
+
+
 async def test_public_data(binance: Any) -> None:
     markets = await binance.load_markets()
     btc = markets["BTC/USDT"]
@@ -72,6 +94,7 @@ async def test_public_data(binance: Any) -> None:
 async def test_limit_and_market_orders(binance: Any, served: Running) -> None:
     await binance.load_markets()
     balance = await binance.fetch_balance()
+    check_balance(balance)
     assert balance["USDT"] == {"free": 100000, "used": 0, "total": 100000}
     assert balance["BTC"]["total"] == 1
 
@@ -96,6 +119,7 @@ async def test_limit_and_market_orders(binance: Any, served: Running) -> None:
     assert resting["remaining"] == 1
 
     balance = await binance.fetch_balance()
+    check_balance(balance)
     assert balance["SOL"]["total"] == 102
     # 100,000 - 300 - 0.3 fee; 1 x 140 x (1 + 0.1 %) reserved for the resting buy
     assert D(str(balance["USDT"]["total"])) == D("99699.7")

@@ -16,7 +16,12 @@ import pytest
 from apps.oms.exchange.ccxt.instances import merged
 from apps.paper.wire.accounts import Credentials
 from apps.paper.wire.process import Running
-from test.integration.wire.test_binance_spot_ccxt import check_order, check_trade
+from test.integration.wire.test_binance_spot_ccxt import (
+    check_balance,
+    check_order,
+    check_position,
+    check_trade,
+)
 
 D = Decimal
 SYMBOL = "BTC/USDT:USDT"
@@ -70,11 +75,13 @@ async def test_open_and_close_a_position(usdm: Any, futures: Running) -> None:
     positions = await usdm.fetch_positions([SYMBOL])
     assert len(positions) == 1
     position = positions[0]
+    check_position(position, SYMBOL)
     assert (position["side"], position["contracts"], position["entryPrice"]) == (
         "long", 0.1, 50000)
     assert position["leverage"] == 5
     assert position["marginMode"] == "cross"
     balance = await usdm.fetch_balance()
+    check_balance(balance)
     # 5,000 notional at leverage 5 = 1,000 initial margin; 2.5 USDT taker fee (0.05 %)
     assert D(str(balance["USDT"]["used"])) == D(1000)
     assert D(str(balance["USDT"]["total"])) == D("99997.5")
