@@ -61,6 +61,8 @@ USDM_ENDPOINTS: dict[tuple[str, str], Endpoint] = {
     ("GET", "/fapi/v1/leverageBracket"): Endpoint("leverage_bracket", SIGNED, 1),
     ("POST", "/fapi/v1/leverage"): Endpoint("leverage", SIGNED, 1),
     ("POST", "/fapi/v1/marginType"): Endpoint("margin_type", SIGNED, 1),
+    ("GET", "/fapi/v1/symbolConfig"): Endpoint("symbol_config", SIGNED, 5),
+    ("GET", "/fapi/v1/commissionRate"): Endpoint("commission_rate", SIGNED, 20),
     ("GET", "/fapi/v1/positionSide/dual"): Endpoint("position_side_get", SIGNED, 30),
     ("POST", "/fapi/v1/positionSide/dual"): Endpoint("position_side_set", SIGNED, 1),
     ("POST", "/fapi/v1/listenKey"): Endpoint("listen_key_new", USER_STREAM, 1),

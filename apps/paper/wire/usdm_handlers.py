@@ -171,6 +171,25 @@ class UsdmHandlers(SpotHandlers):
                             "exists open orders.") from exc  # fmt: skip
         return {"code": 200, "msg": "success"}
 
+    async def symbol_config(self, call: Call) -> Json:
+        """GET /fapi/v1/symbolConfig: margin type and leverage per symbol."""
+        chosen = ([spot.market_of(call.params, self.markets)] if call.params.get("symbol")
+                  else list(self.markets.values()))  # fmt: skip
+        rows = []
+        for m in chosen:
+            leverage = await call.account.fetch_leverage(m.symbol)
+            rows.append({"symbol": spot.market_id(m),
+                         "marginType": "ISOLATED" if leverage["marginMode"] == "isolated"
+                         else "CROSSED", "isAutoAddMargin": False,
+                         "leverage": leverage["longLeverage"], "maxNotionalValue": "250000"})  # fmt: skip
+        return rows
+
+    async def commission_rate(self, call: Call) -> Json:
+        """GET /fapi/v1/commissionRate (the market's maker and taker rates)."""
+        m = spot.market_of(call.params, self.markets)
+        return {"symbol": spot.market_id(m), "makerCommissionRate": str(m.maker_fee),
+                "takerCommissionRate": str(m.taker_fee), "rpiCommissionRate": "0"}  # fmt: skip
+
     async def position_side_get(self, call: Call) -> Json:
         return {"dualSidePosition": False}
 

@@ -113,6 +113,13 @@ async def test_settings_and_refusals(usdm: Any) -> None:
     usdm.options["throwMarginModeAlreadySet"] = True
     with pytest.raises(ccxt.MarginModeAlreadySet):
         await usdm.set_margin_mode("isolated", SYMBOL)
+    assert (await usdm.fetch_margin_mode(SYMBOL))["marginMode"] == "isolated"
+    await usdm.set_leverage(7, SYMBOL)
+    leverage = await usdm.fetch_leverage(SYMBOL)
+    assert (leverage["longLeverage"], leverage["shortLeverage"], leverage["marginMode"]) == (
+        7, 7, "isolated")
+    fee = await usdm.fetch_trading_fee(SYMBOL)
+    assert (fee["maker"], fee["taker"]) == (0.0002, 0.0005)
     assert (await usdm.fetch_position_mode(SYMBOL))["hedged"] is False
     with pytest.raises(ccxt.OperationRejected):  # -4061: a LONG order on a one-way account
         await usdm.create_order(SYMBOL, "limit", "buy", 0.01, 40000, {"positionSide": "LONG"})
