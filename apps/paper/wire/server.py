@@ -58,18 +58,19 @@ class Clock:
 
 
 class Weights:
-    """Request weight used per minute, as `X-MBX-USED-WEIGHT-1M` reports it."""
+    """Request weight used per client address and minute, as `X-MBX-USED-WEIGHT-1M` reports
+    it (Binance counts per IP)."""
 
     def __init__(self) -> None:
         self.minute = -1
-        self.used = 0
+        self.used: dict[str, int] = {}
 
-    def add(self, weight: int, at_ms: int) -> int:
+    def add(self, weight: int, at_ms: int, client: str = "") -> int:
         minute = at_ms // 60_000
         if minute != self.minute:
-            self.minute, self.used = minute, 0
-        self.used += weight
-        return self.used
+            self.minute, self.used = minute, {}
+        self.used[client] = self.used.get(client, 0) + weight
+        return self.used[client]
 
 
 class WireVenue:
@@ -181,8 +182,9 @@ async def build_venue(store_url: str, dialect: str, book: BookConfig | None = No
 # --- the ASGI adapter ---------------------------------------------------------------------------
 
 
-def _reply(venue: WireVenue, status: int, body: Any, weight: int) -> Response:
-    used = venue.weights.add(weight, venue.clock())
+def _reply(venue: WireVenue, request: Request, status: int, body: Any, weight: int) -> Response:
+    client = request.client.host if request.client else ""
+    used = venue.weights.add(weight, venue.clock(), client)
     headers = {"X-MBX-USED-WEIGHT-1M": str(used), "X-MBX-USED-WEIGHT": str(used)}
     return JSONResponse(body, status_code=status, headers=headers)
 
@@ -196,8 +198,8 @@ def create_app(venue: WireVenue) -> Starlette:
             answer = await venue.handle(request.method, request.url.path, request.url.query,
                                         body, dict(request.headers))  # fmt: skip
         except signing.WireError as exc:
-            return _reply(venue, exc.status, exc.body(), weight)
-        return _reply(venue, 200, answer, weight)
+            return _reply(venue, request, exc.status, exc.body(), weight)
+        return _reply(venue, request, 200, answer, weight)
 
     async def admin_price(request: Request) -> Response:
         data = await request.json()
@@ -248,9 +250,11 @@ def _ws_routes(venue: WireVenue) -> list[WebSocketRoute]:
 
     async def ws_api(ws: WebSocket) -> None:
         """`/ws-api/v3`: Binance's WebSocket API, the user-data subscription part."""
+        client = ws.client.host if ws.client else ""
         await ws.accept()
         await _pump(ws, venue.streams, None,
-                    lambda message, subs, outbox: _ws_request(venue, message, subs, outbox))
+                    lambda message, subs, outbox: _ws_request(venue, message, subs, outbox,
+                                                              client))
 
     return [WebSocketRoute("/ws/{listen_key}", stream),
             WebSocketRoute("/private/ws", private_stream),
@@ -296,14 +300,14 @@ def _framed(subscription_id: int) -> Callable[[dict[str, Any]], dict[str, Any]]:
 
 
 async def _ws_request(venue: WireVenue, message: dict[str, Any], subs: list[Subscriber],
-                      outbox: Outbox) -> dict[str, Any]:  # fmt: skip
+                      outbox: Outbox, client: str = "") -> dict[str, Any]:  # fmt: skip
     """One WebSocket API request: `ping`, `time`, `userDataStream.subscribe.signature`,
     `userDataStream.unsubscribe`; answers in Binance's envelope."""
     request_id = message.get("id")
     method = message.get("method")
     params = message.get("params") or {}
     limits = [{"rateLimitType": "REQUEST_WEIGHT", "interval": "MINUTE", "intervalNum": 1,
-               "limit": 6000, "count": venue.weights.add(2, venue.clock())}]  # fmt: skip
+               "limit": 6000, "count": venue.weights.add(2, venue.clock(), client)}]  # fmt: skip
     try:
         result: dict[str, Any]
         if method == "ping":
