@@ -38,7 +38,7 @@ from apps.paper.wire.endpoints import (
     USER_STREAM,
 )
 from apps.paper.wire.spot_handlers import Call, SpotHandlers
-from apps.paper.wire.streams import QUEUE_SIZE, Streams, Subscriber
+from apps.paper.wire.streams import DROPPED, QUEUE_SIZE, Streams, Subscriber
 from apps.paper.wire.usdm_handlers import UsdmHandlers, futures_error
 
 DIALECTS = ("binance", "binanceusdm")
@@ -275,8 +275,9 @@ async def _pump(ws: WebSocket, streams: Streams, account_id: int | None,
         subs.append(streams.subscribe(account_id, lambda event: event, outbox))
 
     async def send() -> None:
-        while True:
-            await ws.send_text(json.dumps(await outbox.get()))
+        while (message := await outbox.get()) is not DROPPED:
+            await ws.send_text(json.dumps(message))
+        await ws.close(code=1008)  # too slow: the venue drops it, as Binance does
 
     sender = asyncio.create_task(send())
     try:

@@ -13,6 +13,8 @@ from apps.paper.wire.signing import WireError
 
 LISTEN_KEY_MS = 60 * 60 * 1000
 QUEUE_SIZE = 10_000
+#: what a dropped subscriber's queue holds last: its websocket closes on it
+DROPPED: dict[str, Any] = {"dropped": "slow consumer"}
 
 
 @dataclass(eq=False)
@@ -83,3 +85,6 @@ class Streams:
                     sub.queue.put_nowait(sub.wrap(event))
             except asyncio.QueueFull:
                 self.unsubscribe(sub)
+                while not sub.queue.empty():  # what it has not read is lost to it anyway
+                    sub.queue.get_nowait()
+                sub.queue.put_nowait(DROPPED)

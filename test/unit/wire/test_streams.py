@@ -8,7 +8,7 @@ import asyncio
 import pytest
 
 from apps.paper.wire.signing import WireError
-from apps.paper.wire.streams import LISTEN_KEY_MS, Streams
+from apps.paper.wire.streams import DROPPED, LISTEN_KEY_MS, Streams
 
 
 class Clock:
@@ -64,3 +64,4 @@ async def test_a_full_queue_drops_the_subscriber() -> None:
     streams.subscribe(7, lambda e: e, slow)
     await streams.publish(7, [{"n": 1}, {"n": 2}])
     assert streams.subscribers == set()
+    assert slow.get_nowait() is DROPPED  # its websocket closes on it
