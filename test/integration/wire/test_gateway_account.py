@@ -5,6 +5,7 @@ talks to the served venue, and the gateway's CCXT adapter reads what the venue b
 from __future__ import annotations
 
 from decimal import Decimal
+from pathlib import Path
 
 import pytest
 
@@ -12,7 +13,11 @@ from apps.oms.config import Settings
 from apps.oms.errors import ValidationFailed
 from apps.oms.exchange.ccxt.instances import build_ccxt_exchange
 from apps.oms.exchange.ccxt.venue import CcxtVenue
-from apps.oms.service.admin import validate_ccxt_config
+from apps.oms.service.admin import add_account, validate_ccxt_config
+from apps.oms.store.audit import CLI_ACTOR
+from apps.oms.store.ccxt_records import venue_account
+from apps.oms.store.migrate import upgrade_async
+from apps.oms.store.store import Store
 from apps.paper.wire.accounts import Credentials
 from apps.paper.wire.process import Running
 
@@ -87,3 +92,38 @@ async def test_a_futures_account_on_the_local_venue(futures: Running) -> None:
         assert balance["total"]["USDT"] == D(100000) - D("3")  # 0.05 % taker on 6,000
     finally:
         await venue.close()
+
+
+async def test_add_account_stores_the_ccxt_config_the_worker_reads(tmp_path: Path,
+                                                                   served: Running) -> None:
+    """`add-account --ccxt-config` → `accounts.config.ccxt` → the row the worker loads
+    (`venue_account`) → the instance it builds points at the venue (a gateway store of its
+    own: the session's shared stores count their accounts)."""
+    url = f"sqlite+aiosqlite:///{tmp_path / 'gateway.sqlite3'}"
+    await upgrade_async(url)
+    store = Store.from_url(url)
+    config = {"urls": served.ccxt_urls(), "options": {"fetchMarkets": {"types": ["spot"]}}}
+    try:
+        async with store.transaction() as conn:
+            account_id = await add_account(conn, CLI_ACTOR, user_id=None,
+                                           exchange_id="ccxt.binance", label="local",
+                                           position_mode="netting", testnet=True, live=False,
+                                           ccxt_config=config)  # fmt: skip
+        async with store.read() as conn:
+            row = await venue_account(conn, account_id)
+        assert row is not None
+        assert row["config"] == {"ccxt": config}
+        exchange = build_ccxt_exchange(row, Settings())
+        try:
+            assert exchange.urls["api"]["private"] == served.urls()["private"]
+            assert exchange.options["fetchMarkets"] == {"types": ["spot"]}
+            assert "BTC/USDT" in await exchange.load_markets()
+        finally:
+            await exchange.close()
+        async with store.transaction() as conn:
+            with pytest.raises(ValidationFailed):
+                await add_account(conn, CLI_ACTOR, user_id=None, exchange_id="paper",
+                                  label="p", position_mode="netting", testnet=False,
+                                  live=False, ccxt_config=config)  # fmt: skip
+    finally:
+        await store.close()
