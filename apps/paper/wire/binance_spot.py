@@ -194,6 +194,8 @@ def error_of(exc: Exception, not_found: str = NO_ORDER) -> WireError:
     if isinstance(exc, ccxt.InvalidOrder):
         if "cost" in text and "minimum" in text:
             return WireError(400, -1013, "Filter failure: NOTIONAL")
+        if "duplicate clientOrderId" in text:
+            return WireError(400, -2010, "Duplicate order sent.")
         return WireError(400, -2010, text)
     if isinstance(exc, ccxt.BadRequest):
         return WireError(400, -1104, text)

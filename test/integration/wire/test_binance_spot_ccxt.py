@@ -207,6 +207,10 @@ async def test_refusals_are_ccxt_exceptions(binance: Any, served: Running) -> No
         await binance.create_order("SOL/USDT", "limit", "sell", 9001, 150)
     with pytest.raises(ccxt.OrderNotFound):
         await binance.fetch_order("987654", "BTC/USDT")
+    await binance.create_order("BTC/USDT", "limit", "buy", 0.001, 40000, {"clientOrderId": "d1"})
+    with pytest.raises(ccxt.InvalidOrder):  # -2010 Duplicate order sent.
+        await binance.create_order("BTC/USDT", "limit", "buy", 0.001, 40000,
+                                   {"clientOrderId": "d1"})
     with pytest.raises(ccxt.BadSymbol):
         await binance.fetch_ticker("DOGE/USDT")
     with pytest.raises(ccxt.BadRequest):  # an interval the paper candles do not keep

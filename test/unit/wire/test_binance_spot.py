@@ -102,6 +102,8 @@ def test_filters(qty: str, price: str, failure: str) -> None:
     (ccxt.BadSymbol("x"), spot.NO_ORDER, (400, -1121, "Invalid symbol.")),
     (ccxt.InvalidOrder("paper order cost 1 is below the BTC/USDT minimum 5"), spot.NO_ORDER,
      (400, -1013, "Filter failure: NOTIONAL")),
+    (ccxt.InvalidOrder("paper duplicate clientOrderId c1"), spot.NO_ORDER,
+     (400, -2010, "Duplicate order sent.")),
     (ccxt.ExchangeNotAvailable("x"), spot.NO_ORDER, (503, -1001,
      "Internal error; unable to process your request. Please try again.")),
 ])  # fmt: skip
