@@ -143,3 +143,19 @@ def kline_json(row: Sequence[Any], span_ms: int) -> list[Any]:
     volume = Decimal(v)
     return [opened, num(o), num(h), num(lo), num(c), num(volume), opened + span_ms - 1,
             num(volume * Decimal(c)), 0, num(Decimal(0)), num(Decimal(0)), "0"]  # fmt: skip
+
+
+def book_ticker_json(m: Market, ticker: Mapping[str, Any], now_ms: int) -> Json:
+    """/api/v3/ticker/bookTicker and /fapi/v1/ticker/bookTicker: the best bid and ask."""
+    return {"symbol": market_id(m), "bidPrice": num(ticker["bid"]), "bidQty": num(Decimal(1)),
+            "askPrice": num(ticker["ask"]), "askQty": num(Decimal(1)), "time": now_ms}  # fmt: skip
+
+
+def premium_index_json(m: Market, ticker: Mapping[str, Any], now_ms: int) -> Json:
+    """/fapi/v1/premiumIndex: mark = index = last (the paper has one price); the served venue
+    charges no funding, so its rate is 0, next time the next 8-hour boundary."""
+    eight_hours = 8 * 3_600_000
+    return {"symbol": market_id(m), "markPrice": num(ticker["last"]),
+            "indexPrice": num(ticker["last"]), "estimatedSettlePrice": num(ticker["last"]),
+            "lastFundingRate": num(Decimal(0)), "interestRate": num(Decimal(0)),
+            "nextFundingTime": (now_ms // eight_hours + 1) * eight_hours, "time": now_ms}  # fmt: skip

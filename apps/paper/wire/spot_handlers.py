@@ -73,6 +73,20 @@ class SpotHandlers:
                                                 candles, call.now_ms))  # fmt: skip
         return rows[0] if call.params.get("symbol") else rows
 
+    async def book_ticker(self, call: Call) -> Json:
+        rows = [public.book_ticker_json(m, await self.data.fetch_ticker(m.symbol), call.now_ms)
+                for m in self._chosen(call)]  # fmt: skip
+        return rows[0] if call.params.get("symbol") else rows
+
+    async def premium_index(self, call: Call) -> Json:
+        rows = [public.premium_index_json(m, await self.data.fetch_ticker(m.symbol), call.now_ms)
+                for m in self._chosen(call)]  # fmt: skip
+        return rows[0] if call.params.get("symbol") else rows
+
+    def _chosen(self, call: Call) -> list[Market]:
+        chosen = public.wanted_symbols(call.params)
+        return [spot.market_of({"symbol": s}, self.markets) for s in chosen or self.markets]
+
     async def depth(self, call: Call) -> Json:
         market = spot.market_of(call.params, self.markets)
         limit = public.depth_limit(call.params)
@@ -113,6 +127,11 @@ class SpotHandlers:
             raise spot.error_of(exc) from exc
         await self._changed(venue, new_order_reports(order, order_call.market, call.now_ms))
         return spot.new_order_json(order, order_call.market, order_call.resp_type)
+
+    async def test_order(self, call: Call) -> Json:
+        """POST /api/v3/order/test: the order's checks, nothing placed."""
+        spot.order_call(call.params, self.markets)
+        return {}
 
     async def query_order(self, call: Call) -> Json:
         market = spot.market_of(call.params, self.markets)

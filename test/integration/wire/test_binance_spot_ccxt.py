@@ -86,6 +86,8 @@ async def test_public_data(binance: Any) -> None:
     book = await binance.fetch_order_book("BTC/USDT", 5)
     assert len(book["bids"]) == len(book["asks"]) == 5
     assert book["bids"][0][0] <= 50000 <= book["asks"][0][0]
+    quotes = await binance.fetch_bids_asks(["BTC/USDT", "ETH/USDT"])
+    assert (quotes["ETH/USDT"]["bid"], quotes["ETH/USDT"]["ask"]) == (3000, 3000)
     candles = await binance.fetch_ohlcv("BTC/USDT", "1m", limit=5)
     assert 1 <= len(candles) <= 5
     assert all(len(c) == 6 and c[2] >= c[3] for c in candles)
@@ -203,6 +205,10 @@ async def test_refusals_are_ccxt_exceptions(binance: Any, served: Running) -> No
         await binance.create_order("BTC/USDT", "limit", "buy", 3, 49000)
     with pytest.raises(ccxt.InsufficientFunds):
         await binance.create_order("BTC/USDT", "market", "sell", 2)
+    await binance.create_order("SOL/USDT", "limit", "buy", 1, 140, {"test": True})
+    assert await binance.fetch_open_orders("SOL/USDT") == []  # order/test places nothing
+    with pytest.raises(ccxt.InvalidOrder):  # but checks like a placement
+        await binance.create_order("SOL/USDT", "limit", "buy", 9001, 140, {"test": True})
     with pytest.raises(ccxt.InvalidOrder):  # LOT_SIZE: above the filter's maxQty
         await binance.create_order("SOL/USDT", "limit", "sell", 9001, 150)
     with pytest.raises(ccxt.OrderNotFound):

@@ -63,6 +63,9 @@ async def test_markets_and_balance(usdm: Any) -> None:
     balance = await usdm.fetch_balance()
     assert balance["USDT"] == {"free": 100000, "used": 0, "total": 100000}
     assert (await usdm.fetch_ticker(SYMBOL))["last"] == 50000
+    funding = await usdm.fetch_funding_rate(SYMBOL)
+    assert (funding["markPrice"], funding["fundingRate"]) == (50000, 0)
+    assert funding["fundingTimestamp"] % (8 * 3_600_000) == 0  # the next 8-hour boundary
 
 
 async def test_open_and_close_a_position(usdm: Any, futures: Running) -> None:

@@ -63,3 +63,11 @@ def test_weights_per_client_and_minute() -> None:
     assert weights.add(1, 60_001, "a") == 21
     assert weights.add(5, 60_002, "b") == 5
     assert weights.add(1, 120_000, "a") == 1  # a new minute
+
+
+def test_book_ticker_and_premium_index() -> None:
+    ticker = {"last": D(50000), "bid": D("49999.9"), "ask": D("50000.1")}
+    assert public.book_ticker_json(BTC, ticker, 5)["askPrice"] == "50000.10000000"
+    index = public.premium_index_json(BTC, ticker, 3_600_000)
+    assert (index["markPrice"], index["lastFundingRate"], index["nextFundingTime"]) == (
+        "50000.00000000", "0.00000000", 28_800_000)
