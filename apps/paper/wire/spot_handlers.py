@@ -57,17 +57,13 @@ class SpotHandlers:
         return public.exchange_info(self.markets, call.now_ms, public.wanted_symbols(call.params))
 
     async def ticker_price(self, call: Call) -> Json:
-        chosen = public.wanted_symbols(call.params)
-        markets = [spot.market_of({"symbol": s}, self.markets) for s in chosen or self.markets]
         rows = [public.ticker_price_json(m, await self.data.fetch_ticker(m.symbol))
-                for m in markets]  # fmt: skip
+                for m in self._chosen(call)]  # fmt: skip
         return rows[0] if call.params.get("symbol") else rows
 
     async def ticker_24hr(self, call: Call) -> Json:
-        chosen = public.wanted_symbols(call.params)
-        markets = [spot.market_of({"symbol": s}, self.markets) for s in chosen or self.markets]
         rows = []
-        for m in markets:
+        for m in self._chosen(call):
             candles = await self.data.fetch_ohlcv(m.symbol, "1h", call.now_ms - 86_400_000, 24)
             rows.append(public.ticker_24hr_json(m, await self.data.fetch_ticker(m.symbol),
                                                 candles, call.now_ms))  # fmt: skip
@@ -84,6 +80,7 @@ class SpotHandlers:
         return rows[0] if call.params.get("symbol") else rows
 
     def _chosen(self, call: Call) -> list[Market]:
+        """The markets of `symbol` / `symbols`, else all (-1121 for an unknown one)."""
         chosen = public.wanted_symbols(call.params)
         return [spot.market_of({"symbol": s}, self.markets) for s in chosen or self.markets]
 
