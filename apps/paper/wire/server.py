@@ -37,6 +37,7 @@ from apps.paper.wire.endpoints import (
     USDM_ENDPOINTS,
     USER_STREAM,
 )
+from apps.paper.wire.market_streams import market_stream, ticker_event
 from apps.paper.wire.spot_handlers import Call, SpotHandlers
 from apps.paper.wire.streams import DROPPED, QUEUE_SIZE, Streams, Subscriber
 from apps.paper.wire.usdm_handlers import UsdmHandlers, futures_error
@@ -116,6 +117,14 @@ class WireVenue:
         for venue in self.accounts.all_venues():
             fills = await venue.match(symbols)
             await self.handlers.after_match(venue, fills, self.clock())
+
+    async def ticker_event(self, market_id: str) -> dict[str, Any] | None:
+        """The `24hrTicker` event of a listed market (by Binance symbol), else None."""
+        if market_id not in self.handlers.markets:
+            return None
+        now = self.clock()
+        rest = await self.handlers.ticker_24hr(Call({"symbol": market_id}, now))
+        return ticker_event(rest, now)
 
     async def handle(self, method: str, path: str, query: str, body: str,
                      headers: dict[str, str]) -> Any:  # fmt: skip
@@ -229,14 +238,19 @@ def _ws_routes(venue: WireVenue) -> list[WebSocketRoute]:
     """The user-data websockets: listen-key streams and the WebSocket API."""
 
     async def stream(ws: WebSocket) -> None:
-        """`/ws/<listenKey>`: the raw user-data stream of the key's account."""
+        """`/ws/<listenKey>`: the raw user-data stream of the key's account; any other name
+        (CCXT's `/ws/0`) is a market-stream connection."""
         try:
             account_id = venue.streams.account_of(ws.path_params["listen_key"])
         except signing.WireError:
-            await ws.close(code=1008)
+            await market_stream(ws, venue.ticker_event)
             return
         await ws.accept()
         await _pump(ws, venue.streams, account_id, None)
+
+    async def market(ws: WebSocket) -> None:
+        """`/market/ws/<n>`, `/public/ws/<n>`: the futures market streams (CCXT's URLs)."""
+        await market_stream(ws, venue.ticker_event)
 
     async def private_stream(ws: WebSocket) -> None:
         """`/private/ws?listenKey=…`: the futures user-data stream (CCXT's private URL)."""
@@ -257,6 +271,8 @@ def _ws_routes(venue: WireVenue) -> list[WebSocketRoute]:
                                                               client))
 
     return [WebSocketRoute("/ws/{listen_key}", stream),
+            WebSocketRoute("/market/ws/{n}", market),
+            WebSocketRoute("/public/ws/{n}", market),
             WebSocketRoute("/private/ws", private_stream),
             WebSocketRoute("/ws-api/v3", ws_api)]
 

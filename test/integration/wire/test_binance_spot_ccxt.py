@@ -280,6 +280,21 @@ async def test_watch_orders_trades_and_balance(binance_pro: Any, served: Running
     await set_price(served, "BTC/USDT", "50000")
 
 
+async def test_watch_ticker(binance_pro: Any, served: Running) -> None:
+    """The public market stream (`/ws/0`, SUBSCRIBE `btcusdt@ticker`): 24hrTicker events."""
+    await binance_pro.load_markets()
+    ticker = await asyncio.wait_for(binance_pro.watch_ticker("BTC/USDT"), 20)
+    assert (ticker["symbol"], ticker["last"], ticker["bid"], ticker["ask"]) == (
+        "BTC/USDT", 50000, 50000, 50000)
+    await set_price(served, "BTC/USDT", "50100")
+    for _ in range(5):  # the next events (one a second) carry the new price
+        ticker = await asyncio.wait_for(binance_pro.watch_ticker("BTC/USDT"), 20)
+        if ticker["last"] == 50100:
+            break
+    assert ticker["last"] == 50100
+    await set_price(served, "BTC/USDT", "50000")
+
+
 async def _subscribed(served: Running, account_id: int) -> None:
     """Until the venue has the account's user-data subscription (events before it are not the
     subscriber's, as on Binance)."""

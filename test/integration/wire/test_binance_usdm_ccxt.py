@@ -150,6 +150,8 @@ async def test_watch_orders_and_positions(futures: Running, creds: Credentials) 
         seen = await asyncio.wait_for(orders, 20)
         assert seen[-1]["id"] == placed["id"]
         assert seen[-1]["status"] == "open"
+        ticker = await asyncio.wait_for(exchange.watch_ticker(SYMBOL), 20)  # /market/ws/<n>
+        assert (ticker["symbol"], ticker["last"]) == (SYMBOL, 50000)
         trades = asyncio.ensure_future(exchange.watch_my_trades(SYMBOL))
         balance = asyncio.ensure_future(exchange.watch_balance())
         await asyncio.sleep(0)
