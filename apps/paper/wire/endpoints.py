@@ -50,6 +50,7 @@ USDM_ENDPOINTS: dict[tuple[str, str], Endpoint] = {
     ("GET", "/fapi/v1/depth"): Endpoint("depth", NONE, 5),
     ("GET", "/fapi/v1/klines"): Endpoint("klines", NONE, 2),
     ("POST", "/fapi/v1/order"): Endpoint("new_order", SIGNED, 1),
+    ("PUT", "/fapi/v1/order"): Endpoint("modify_order", SIGNED, 1),
     ("GET", "/fapi/v1/order"): Endpoint("query_order", SIGNED, 1),
     ("DELETE", "/fapi/v1/order"): Endpoint("cancel_order", SIGNED, 1),
     ("GET", "/fapi/v1/openOrders"): Endpoint("open_orders", SIGNED, 1),

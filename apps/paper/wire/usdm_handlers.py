@@ -69,6 +69,28 @@ class UsdmHandlers(SpotHandlers):
         await self._changed(venue, events, [market])
         return usdm.order_json(order, market)
 
+    async def modify_order(self, call: Call) -> Json:
+        """PUT /fapi/v1/order: a resting LIMIT order's quantity and price, in place (same
+        orderId; an amended price that crosses takes at once, as a new order would)."""
+        market = spot.market_of(call.params, self.markets)
+        qty, price = (spot.decimal_param(call.params, n) for n in ("quantity", "price"))
+        if qty is None or price is None:
+            raise mandatory("quantity" if qty is None else "price")
+        order = await self._find(call, market, spot.NO_ORDER)
+        if qty == order["amount"] and price == order["price"]:
+            raise WireError(400, -5027, "No need to modify the order.")
+        spot.check_filters(spot.OrderCall(market, "limit", order["side"], qty, price), None)
+        try:
+            amended = await call.account.edit_order(order["id"], market.symbol, "limit",
+                                                    order["side"], qty, price)  # fmt: skip
+        except Exception as exc:
+            raise futures_error(exc, spot.UNKNOWN_ORDER) from exc
+        events = [usdm.order_update(amended, market, call.now_ms, execution="AMENDMENT")]
+        events += self._fill_updates(amended, market, list(amended.get("trades") or ()),
+                                     call.now_ms)  # fmt: skip
+        await self._changed(call.account, events, [market])
+        return usdm.order_json(amended, market)
+
     async def query_order(self, call: Call) -> Json:
         market = spot.market_of(call.params, self.markets)
         return usdm.order_json(await self._find(call, market, spot.NO_ORDER), market)

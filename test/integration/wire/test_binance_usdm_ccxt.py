@@ -131,6 +131,11 @@ async def test_settings_and_refusals(usdm: Any) -> None:
     with pytest.raises(ccxt.OrderNotFound):
         await usdm.fetch_order("424242", SYMBOL)
     order = await usdm.create_order(SYMBOL, "limit", "buy", 0.01, 40000)
+    edited = await usdm.edit_order(order["id"], SYMBOL, "limit", "buy", 0.02, 41000)  # PUT
+    assert (edited["id"], edited["amount"], edited["price"], edited["status"]) == (
+        order["id"], 0.02, 41000, "open")
+    with pytest.raises(ccxt.ExchangeError):  # -5027 No need to modify the order.
+        await usdm.edit_order(order["id"], SYMBOL, "limit", "buy", 0.02, 41000)
     canceled = await usdm.cancel_order(order["id"], SYMBOL)
     assert canceled["status"] == "canceled"
     with pytest.raises(ccxt.OrderNotFound):
