@@ -327,3 +327,24 @@ def account_json(balance: Mapping[str, Any], maker: Decimal, taker: Decimal, uid
         "updateTime": balance["timestamp"], "accountType": "SPOT",
         "balances": balances_json(balance), "permissions": ["SPOT"], "uid": uid,
     }  # fmt: skip
+
+
+def cancel_replace_json(canceled: Json | WireError, placed: Json | WireError | None) -> Json:
+    """The answer of POST /api/v3/order/cancelReplace, or its -2021 / -2022 refusal (which
+    carries both halves' results)."""
+    def half(result: Json | WireError | None) -> tuple[str, Json | None]:
+        if result is None:
+            return "NOT_ATTEMPTED", None
+        if isinstance(result, WireError):
+            return "FAILURE", result.body()
+        return "SUCCESS", result
+
+    cancel_result, cancel_response = half(canceled)
+    new_result, new_response = half(placed)
+    body: dict[str, object] = {"cancelResult": cancel_result, "newOrderResult": new_result,
+            "cancelResponse": cancel_response, "newOrderResponse": new_response}  # fmt: skip
+    if cancel_result == new_result == "SUCCESS":
+        return body
+    if "SUCCESS" in (cancel_result, new_result):
+        raise WireError(409, -2021, "Order cancel-replace partially failed.", body)
+    raise WireError(400, -2022, "Order cancel-replace failed.", body)

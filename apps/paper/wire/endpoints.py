@@ -24,6 +24,7 @@ SPOT_ENDPOINTS: dict[tuple[str, str], Endpoint] = {
     ("GET", "/api/v3/ticker/bookTicker"): Endpoint("book_ticker", NONE, 2),
     ("GET", "/api/v3/depth"): Endpoint("depth", NONE, 5),
     ("POST", "/api/v3/order/test"): Endpoint("test_order", SIGNED, 1),
+    ("POST", "/api/v3/order/cancelReplace"): Endpoint("cancel_replace", SIGNED, 1),
     ("GET", "/api/v3/klines"): Endpoint("klines", NONE, 2),
     ("GET", "/api/v3/account"): Endpoint("account_info", SIGNED, 20),
     ("POST", "/api/v3/order"): Endpoint("new_order", SIGNED, 1),

@@ -22,14 +22,19 @@ AHEAD_MS = 1000
 class WireError(Exception):
     """A refusal in the dialect's own terms: HTTP status, error code and message."""
 
-    def __init__(self, status: int, code: int, msg: str) -> None:
+    def __init__(self, status: int, code: int, msg: str,
+                 data: dict[str, object] | None = None) -> None:  # fmt: skip
         super().__init__(f"{status} {code} {msg}")
         self.status = status
         self.code = code
         self.msg = msg
+        self.data = data
 
     def body(self) -> dict[str, object]:
-        return {"code": self.code, "msg": self.msg}
+        body: dict[str, object] = {"code": self.code, "msg": self.msg}
+        if self.data is not None:
+            body["data"] = self.data
+        return body
 
 
 @dataclass(frozen=True, slots=True)

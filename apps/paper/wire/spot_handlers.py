@@ -115,6 +115,10 @@ class SpotHandlers:
 
     async def new_order(self, call: Call) -> Json:
         order_call = spot.order_call(call.params, self.markets)
+        order = await self._place(call, order_call)
+        return spot.new_order_json(order, order_call.market, order_call.resp_type)
+
+    async def _place(self, call: Call, order_call: spot.OrderCall) -> Json:
         venue = call.account
         try:
             order = await venue.create_order(order_call.market.symbol, order_call.type,
@@ -123,7 +127,32 @@ class SpotHandlers:
         except Exception as exc:
             raise spot.error_of(exc) from exc
         await self._changed(venue, new_order_reports(order, order_call.market, call.now_ms))
-        return spot.new_order_json(order, order_call.market, order_call.resp_type)
+        return order
+
+    async def cancel_replace(self, call: Call) -> Json:
+        """POST /api/v3/order/cancelReplace: cancel an order, then place a new one (a new
+        orderId); `cancelReplaceMode` STOP_ON_FAILURE places nothing when the cancel fails,
+        ALLOW_FAILURE places anyway. A failure of either half is -2021 (409, the other half
+        done) or -2022 (400, neither), with both halves' results in `data`."""
+        mode = call.params.get("cancelReplaceMode", "").upper()
+        if mode not in ("STOP_ON_FAILURE", "ALLOW_FAILURE"):
+            raise mandatory("cancelReplaceMode")
+        order_call = spot.order_call(call.params, self.markets)
+        ref = {"symbol": call.params["symbol"],
+               "orderId": call.params.get("cancelOrderId", ""),
+               "origClientOrderId": call.params.get("cancelOrigClientOrderId", "")}  # fmt: skip
+        try:
+            canceled: Json = await self.cancel_order(Call(ref, call.now_ms, call.venue))
+        except WireError as exc:
+            canceled = exc
+        placed: Json = None
+        if not isinstance(canceled, WireError) or mode == "ALLOW_FAILURE":
+            try:
+                placed = spot.new_order_json(await self._place(call, order_call),
+                                             order_call.market, order_call.resp_type)  # fmt: skip
+            except WireError as exc:
+                placed = exc
+        return spot.cancel_replace_json(canceled, placed)
 
     async def test_order(self, call: Call) -> Json:
         """POST /api/v3/order/test: the order's checks, nothing placed."""

@@ -166,6 +166,20 @@ async def test_cancel(binance: Any) -> None:
         await binance.cancel_order(order["id"], "ETH/USDT")
 
 
+async def test_edit_is_cancel_replace(binance: Any) -> None:
+    """CCXT's edit_order on spot: POST /api/v3/order/cancelReplace (a new orderId)."""
+    await binance.load_markets()
+    order = await binance.create_order("ETH/USDT", "limit", "buy", 0.1, 2900)
+    edited = await binance.edit_order(order["id"], "ETH/USDT", "limit", "buy", 0.2, 2950)
+    assert edited["id"] != order["id"]
+    assert (edited["status"], edited["amount"], edited["price"]) == ("open", 0.2, 2950)
+    assert (await binance.fetch_order(order["id"], "ETH/USDT"))["status"] == "canceled"
+    assert [o["id"] for o in await binance.fetch_open_orders("ETH/USDT")] == [edited["id"]]
+    with pytest.raises(ccxt.ExchangeError):  # -2022: the cancel failed, nothing placed
+        await binance.edit_order(order["id"], "ETH/USDT", "limit", "buy", 0.2, 2950)
+    await binance.cancel_order(edited["id"], "ETH/USDT")
+
+
 async def test_cancel_all_orders(binance: Any) -> None:
     await binance.load_markets()
     for price in (2900, 2800):

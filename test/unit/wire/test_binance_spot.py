@@ -190,3 +190,21 @@ def test_reports_of_a_new_order() -> None:
         ("NEW", "NEW", False), ("TRADE", "FILLED", False)]
     nothing = engine_order(status="canceled", filled=D(0), cost=D(0))
     assert [r["X"] for r in new_order_reports(nothing, BTC, 9)] == ["NEW", "EXPIRED"]
+
+
+def test_cancel_replace_answers() -> None:
+    canceled, placed = {"orderId": 1}, {"orderId": 2}
+    assert spot.cancel_replace_json(canceled, placed) == {
+        "cancelResult": "SUCCESS", "newOrderResult": "SUCCESS",
+        "cancelResponse": canceled, "newOrderResponse": placed}  # fmt: skip
+    unknown = WireError(400, -2011, spot.UNKNOWN_ORDER)
+    with pytest.raises(WireError) as excinfo:  # STOP_ON_FAILURE: nothing placed
+        spot.cancel_replace_json(unknown, None)
+    assert (excinfo.value.status, excinfo.value.code) == (400, -2022)
+    assert excinfo.value.body()["data"] == {
+        "cancelResult": "FAILURE", "newOrderResult": "NOT_ATTEMPTED",
+        "cancelResponse": {"code": -2011, "msg": "Unknown order sent."},
+        "newOrderResponse": None}  # fmt: skip
+    with pytest.raises(WireError) as excinfo:  # canceled, but the new order was refused
+        spot.cancel_replace_json(canceled, WireError(400, -2010, spot.NO_FUNDS))
+    assert (excinfo.value.status, excinfo.value.code) == (409, -2021)
