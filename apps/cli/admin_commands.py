@@ -1,5 +1,6 @@
 """Installer and administration commands, straight to the store (audited as the CLI actor)."""
 
+import json
 from typing import Annotated, Any
 
 import typer
@@ -173,11 +174,18 @@ def add_account_cmd(
     live: Annotated[bool, typer.Option("--live")] = False,
     read_only: Annotated[bool, typer.Option("--read-only", help="grant read only")] = False,
     can_risk_manage: Flag = False,
-) -> None:
+    ccxt_config: Annotated[str | None, typer.Option(
+        "--ccxt-config", help='JSON {"urls": {...}, "options": {...}} for the exchange class, '
+        "e.g. a local venue's URLs (docs/testnet.md)")] = None,
+) -> None:  # fmt: skip
     """Add an account (paper, testnet unless --live) and grant the user's keys on it.
 
     Example: ccxt-oms add-account --user-id 2 --exchange-id ccxt.binance --label main --testnet
     """
+    try:
+        parsed_config = None if ccxt_config is None else json.loads(ccxt_config)
+    except json.JSONDecodeError as exc:
+        output.fail(f"--ccxt-config is not JSON: {exc}")
     flags = AccountFlags(
         can_read=True,
         can_trade=not read_only,
@@ -198,6 +206,7 @@ def add_account_cmd(
                 testnet=testnet,
                 live=live,
                 flags=flags,
+                ccxt_config=parsed_config,
             )
         return {
             "ok": True,

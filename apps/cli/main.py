@@ -13,6 +13,7 @@ from apps.cli import (
     paper_commands,
     read_commands,
     trade_commands,
+    venue_commands,
     watch,
 )
 from apps.cli.admin_commands import register as register_admin
@@ -127,6 +128,7 @@ register_admin(app)
 register_identity(app)
 register_signals(app)
 register_allocations(app)
+venue_commands.register(app)
 # operator commands: thin HTTP clients of a running API (docs/operations.md → CLI)
 for module in (trade_commands, read_commands, books_commands, paper_commands, watch):
     module.register(app)

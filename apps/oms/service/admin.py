@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from typing import Any
 
 from apps.oms.clock import utcnow
 from apps.oms.domain.access import FULL_TRADING_FLAGS, AccountFlags, Role
@@ -27,7 +28,7 @@ from apps.oms.store import audit, identity
 from apps.oms.store import signals as signal_store
 from apps.oms.store.audit import Actor
 from apps.oms.store.boundary import Connection
-from apps.oms.store.records import AccountRecord
+from apps.oms.store.records import AccountRecord, VenueConfig
 from apps.oms.store.store import Store
 
 POSITION_MODES = ("hedge", "netting", "strategy_netting")
@@ -61,6 +62,25 @@ def validate_account_fields(exchange_id: str, position_mode: str) -> str:
     if position_mode not in POSITION_MODES:
         raise ValidationFailed(f"position_mode must be one of {', '.join(POSITION_MODES)}")
     return canonical
+
+
+def validate_ccxt_config(config: Any, is_paper: bool) -> None:
+    """`{"urls": {...}, "options": {...}}`: objects, URLs as strings (nested for `ws`)."""
+    if is_paper:
+        raise ValidationFailed("a ccxt config (urls, options) applies to CCXT accounts only")
+    if not isinstance(config, dict) or set(config) - {"urls", "options"}:
+        raise ValidationFailed('the ccxt config is an object with "urls" and/or "options"')
+    for name in ("urls", "options"):
+        if not isinstance(config.get(name, {}), dict):
+            raise ValidationFailed(f"ccxt config {name!r} must be an object")
+    if not _all_strings(config.get("urls", {})):
+        raise ValidationFailed("ccxt config urls must be strings (objects for nested entries)")
+
+
+def _all_strings(value: Any) -> bool:
+    if isinstance(value, dict):
+        return all(_all_strings(v) for v in value.values())
+    return isinstance(value, str)
 
 
 async def create_user(conn: Connection, actor: Actor, *, name: str, role: Role) -> int:
@@ -143,12 +163,17 @@ async def add_account(
     testnet: bool,
     live: bool,
     flags: AccountFlags = FULL_TRADING_FLAGS,
+    ccxt_config: VenueConfig | None = None,
 ) -> int:
-    """Create an account; with `user_id`, grant `flags` on it to every API key of that user."""
+    """Create an account; with `user_id`, grant `flags` on it to every API key of that user.
+    `ccxt_config` (`{"urls": {...}, "options": {...}}`, CCXT accounts only) is stored as the
+    account's `config.ccxt`: the exchange class's URLs and options for it (a local venue)."""
     exchange_id = validate_account_fields(exchange_id, position_mode)
     if testnet and live:
         raise ValidationFailed("an account is either --testnet or --live, not both")
     is_paper = not profile(exchange_id).has_environments
+    if ccxt_config is not None:
+        validate_ccxt_config(ccxt_config, is_paper)
     if user_id is not None and await identity.get_user(conn, user_id) is None:
         raise NotFound(f"user {user_id} not found")
     account_id = await account_store.insert_account(
@@ -158,6 +183,7 @@ async def add_account(
         position_mode=position_mode,
         is_testnet=not is_paper and not live,
         is_live=not is_paper and live,
+        config={"ccxt": ccxt_config} if ccxt_config else None,
     )
     await audit.record(
         conn,

@@ -22,6 +22,12 @@ CORE = sorted(
 )  # fmt: skip
 PAPER = sorted((ROOT / "paper").rglob("*.py"))
 PAPER_MAY_NOT_IMPORT = ("apps.api", "apps.worker", "apps.oms.service")
+#: the wire dialects (`apps/paper/wire/`) serve the paper venue: they sit on top of it, so the
+#: rest of the paper venue and the gateway never import them (the CLI starts them)
+WIRE = sorted((ROOT / "paper" / "wire").rglob("*.py"))
+NOT_WIRE = sorted(p for p in ROOT.rglob("*.py")
+                  if not p.is_relative_to(ROOT / "paper" / "wire")
+                  and not p.is_relative_to(ROOT / "cli"))  # fmt: skip
 
 
 def imported(tree: ast.AST) -> list[tuple[int, str]]:
@@ -52,6 +58,8 @@ def test_the_walk_covers_the_core_and_the_paper_venue() -> None:
             "oms/store/quotes.py"} <= names  # fmt: skip
     assert not any(n.startswith("oms/store/migrations/") for n in names)
     assert "paper/exchange/venue.py" in {rel(p) for p in PAPER}
+    assert {"paper/wire/server.py", "paper/wire/binance_usdm.py"} <= {rel(p) for p in WIRE}
+    assert set(WIRE) <= set(PAPER)  # the paper venue's rules hold for its dialects too
 
 
 @pytest.mark.parametrize("path", CORE, ids=rel)
@@ -62,6 +70,11 @@ def test_the_core_never_imports_the_paper_venue(path: Path) -> None:
 @pytest.mark.parametrize("path", PAPER, ids=rel)
 def test_the_paper_venue_never_imports_entry_points_or_services(path: Path) -> None:
     assert reaches(ast.parse(path.read_text(), str(path)), PAPER_MAY_NOT_IMPORT) == []
+
+
+@pytest.mark.parametrize("path", NOT_WIRE, ids=rel)
+def test_only_the_cli_starts_the_wire_dialects(path: Path) -> None:
+    assert reaches(ast.parse(path.read_text(), str(path)), ("apps.paper.wire",)) == []
 
 
 def test_no_joinable_venue_port() -> None:

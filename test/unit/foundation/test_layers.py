@@ -22,7 +22,8 @@ LAYERS = (
     ("apps.oms.ports",),
     ("apps.oms.store", "apps.oms.wakeup", "apps.paper.store"),
     ("apps.oms.exchange", "apps.paper.exchange"),
-    ("apps.oms.service", "apps.oms.bus", "apps.paper.service"),
+    # the paper venue's wire dialects serve it (`apps/paper/wire/`): on its service floor
+    ("apps.oms.service", "apps.oms.bus", "apps.paper.service", "apps.paper.wire"),
     ("apps.api", "apps.worker", "apps.cli"),
 )
 CROSS_CUTTING = -1  # rank of the modules not named in LAYERS

@@ -1,6 +1,7 @@
 """Exchange instances: one lazily created, reused instance per account (the paper adapter for
 `paper`, `ccxt.async_support` for `ccxt.<id>`, `ccxt.pro` for `ccxtpro.<id>`), credentials
-decrypted in memory only, sandbox mode for testnet accounts. Used by the API process (`/ccxt`
+decrypted in memory only, sandbox mode for testnet accounts, the account's `config.ccxt` (`urls`
+over the class's `urls['api']`, `options`). Used by the API process (`/ccxt`
 reads, market data) and by the worker (`apps/worker/venues.py`). CCXT is imported on first use
 only (it costs ~100 MB per process)."""
 
@@ -40,11 +41,29 @@ def build_ccxt_exchange(account: dict[str, Any], settings: Settings) -> Any:
         "timeout": int(settings.worker.venue_timeout_seconds * 1000),
     }
     config.update(_decrypted(account.get("credentials"), settings))
+    own = (account.get("config") or {}).get("ccxt") or {}
+    if own.get("options"):
+        config["options"] = dict(own["options"])
     exchange = klass(config)
     exchange.number = str  # keep exact numbers; adapters convert to Decimal
     if account.get("is_testnet"):
         exchange.set_sandbox_mode(True)
+    if own.get("urls"):  # after sandbox mode, which replaces `urls['api']` with the testnet's
+        exchange.urls["api"] = merged(exchange.urls["api"], own["urls"])
     return exchange
+
+
+def merged(base: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:
+    """`over`'s entries over `base`'s, nested dicts merged (`ws` → `ws-api` → `spot`): how an
+    account's `config.ccxt.urls` points the exchange's class at another host, such as a local
+    venue (docs/testnet.md), without touching anything else of CCXT."""
+    result = dict(base)
+    for key, value in over.items():
+        if isinstance(value, dict) and isinstance(result.get(key), dict):
+            result[key] = merged(result[key], value)
+        else:
+            result[key] = value
+    return result
 
 
 def _decrypted(stored: dict[str, Any] | None, settings: Settings) -> dict[str, str]:

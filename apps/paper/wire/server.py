@@ -1,0 +1,349 @@
+"""The HTTP and websocket adapter of a served paper venue (Starlette under uvicorn): one
+dialect's endpoint table, Binance's request security and weight headers, the user-data
+websockets, and a small admin surface (prices, clock skew, accounts) for the local operator.
+
+`build_venue` makes the venue over its own store; `create_app` its ASGI app; `serve` runs it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+from collections.abc import Awaitable, Callable
+from decimal import Decimal
+from typing import Any
+
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route, WebSocketRoute
+from starlette.websockets import WebSocket, WebSocketDisconnect
+
+from apps.oms.store.boundary import Engine
+from apps.oms.store.engine import create_engine
+from apps.oms.store.migrate import upgrade_async
+from apps.paper.domain.book import BookConfig
+from apps.paper.domain.matching import Venue
+from apps.paper.exchange.feeds import RandomWalkFeed
+from apps.paper.exchange.market_data import PaperMarketData, now_ms
+from apps.paper.store.venue_store import PaperStore
+from apps.paper.wire import signing
+from apps.paper.wire.accounts import FUTURES_FUNDS, SPOT_FUNDS, Accounts, Credentials
+from apps.paper.wire.binance_spot import error_of
+from apps.paper.wire.endpoints import (
+    SIGNED,
+    SPOT_ENDPOINTS,
+    USDM_ENDPOINTS,
+    USER_STREAM,
+)
+from apps.paper.wire.market_streams import market_stream, ticker_event
+from apps.paper.wire.spot_handlers import Call, SpotHandlers
+from apps.paper.wire.streams import DROPPED, QUEUE_SIZE, Streams, Subscriber
+from apps.paper.wire.usdm_handlers import UsdmHandlers, futures_error
+
+DIALECTS = ("binance", "binanceusdm")
+#: endpoints the venue answers itself (the rest are the dialect's handlers')
+VENUE_HANDLERS = frozenset({"ping", "time", "listen_key_new", "listen_key_keep",
+                            "listen_key_close"})  # fmt: skip
+
+
+class Clock:
+    """The venue's clock: the host's epoch ms plus a skew the admin can set (Binance -1021)."""
+
+    def __init__(self) -> None:
+        self.skew_ms = 0
+
+    def __call__(self) -> int:
+        return now_ms() + self.skew_ms
+
+
+class Weights:
+    """Request weight used per client address and minute, as `X-MBX-USED-WEIGHT-1M` reports
+    it (Binance counts per IP)."""
+
+    def __init__(self) -> None:
+        self.minute = -1
+        self.used: dict[str, int] = {}
+
+    def add(self, weight: int, at_ms: int, client: str = "") -> int:
+        minute = at_ms // 60_000
+        if minute != self.minute:
+            self.minute, self.used = minute, {}
+        self.used[client] = self.used.get(client, 0) + weight
+        return self.used[client]
+
+
+class WireVenue:
+    """One served venue: its store, accounts, dialect handlers, streams and clock."""
+
+    def __init__(self, engine: Engine, dialect: str, book: BookConfig) -> None:
+        if dialect not in DIALECTS:
+            raise ValueError(f"unknown dialect {dialect!r}: one of {', '.join(DIALECTS)}")
+        self.engine = engine
+        self.dialect = dialect
+        self.clock = Clock()
+        self.accounts = Accounts(engine, book, self.clock)
+        self.streams = Streams(self.clock)
+        self.weights = Weights()
+        self.data = PaperMarketData(PaperStore(engine), Venue(book=book), self.clock)
+        self.feed = RandomWalkFeed(self.data.store, self.data.venue, clock=self.clock)
+        markets = dict(self.data.venue.by_symbol)
+        self.handlers: SpotHandlers
+        if dialect == "binanceusdm":
+            self.handlers = UsdmHandlers(markets, self.data, self.streams.publish)
+            self.endpoints, self.funds = USDM_ENDPOINTS, FUTURES_FUNDS
+        else:
+            self.handlers = SpotHandlers(markets, self.data, self.streams.publish)
+            self.endpoints, self.funds = SPOT_ENDPOINTS, SPOT_FUNDS
+
+    async def new_account(self) -> Credentials:
+        return await self.accounts.create(self.funds)
+
+    async def set_price(self, symbol: str, price: Decimal) -> None:
+        """Move the shared price of `symbol` and match every account against it."""
+        market = self.handlers.markets.get(symbol.upper())
+        unified = market.symbol if market is not None else symbol
+        await self.data.set_price(unified, price)
+        await self._match([unified])
+
+    async def walk(self) -> None:
+        """One seeded random-walk step of every market (±5 bps, on its tick), then matching:
+        what `--walk-seconds` runs on a timer."""
+        await self.feed.advance()
+        await self._match(sorted(m.symbol for m in self.handlers.markets.values()))
+
+    async def _match(self, symbols: list[str]) -> None:
+        for venue in self.accounts.all_venues():
+            fills = await venue.match(symbols)
+            await self.handlers.after_match(venue, fills, self.clock())
+
+    async def ticker_event(self, market_id: str) -> dict[str, Any] | None:
+        """The `24hrTicker` event of a listed market (by Binance symbol), else None."""
+        if market_id not in self.handlers.markets:
+            return None
+        now = self.clock()
+        rest = await self.handlers.ticker_24hr(Call({"symbol": market_id}, now))
+        return ticker_event(rest, now)
+
+    async def handle(self, method: str, path: str, query: str, body: str,
+                     headers: dict[str, str]) -> Any:  # fmt: skip
+        """One REST request: security per the endpoint's type, then its handler."""
+        endpoint = self.endpoints.get((method, path))
+        if endpoint is None:
+            raise signing.WireError(404, -1000, f"Unknown endpoint {method} {path}")
+        now = self.clock()
+        params = signing.params_of(query, body)
+        venue = None
+        if endpoint.security == SIGNED:
+            signed = signing.verify(query, body, headers, self.accounts.secret_of, now)
+            params, venue = signed.params, self.accounts.venue(signed.api_key)
+        elif endpoint.security == USER_STREAM:
+            key, _ = signing.api_key_of(headers, self.accounts.secret_of)
+            venue = self.accounts.venue(key)
+        call = Call(params, now, venue)
+        handler: Callable[[Call], Awaitable[Any]] = getattr(
+            self if endpoint.handler in VENUE_HANDLERS else self.handlers, endpoint.handler)
+        try:
+            return await handler(call)
+        except signing.WireError:
+            raise
+        except Exception as exc:  # a refusal of the engine the handler did not name itself
+            raise self.refusal(exc) from exc
+
+    def refusal(self, exc: Exception) -> signing.WireError:
+        """The dialect's answer to an engine refusal (a CCXT error; else -1000, 500)."""
+        return futures_error(exc) if self.dialect == "binanceusdm" else error_of(exc)
+
+    async def ping(self, call: Call) -> Any:
+        return {}
+
+    async def time(self, call: Call) -> Any:
+        return {"serverTime": call.now_ms}
+
+    async def listen_key_new(self, call: Call) -> Any:
+        return {"listenKey": self.streams.new_listen_key(call.account.account_id)}
+
+    async def listen_key_keep(self, call: Call) -> Any:
+        key = self._listen_key(call)
+        self.streams.keep_alive(key, call.account.account_id)
+        return {"listenKey": key} if self.dialect == "binanceusdm" else {}
+
+    async def listen_key_close(self, call: Call) -> Any:
+        self.streams.close(self._listen_key(call), call.account.account_id)
+        return {}
+
+    def _listen_key(self, call: Call) -> str | None:
+        """Spot names the key; futures keeps one per account and takes none."""
+        if self.dialect == "binanceusdm":
+            return self.streams.key_of(call.account.account_id)
+        return call.params.get("listenKey")
+
+
+async def build_venue(store_url: str, dialect: str, book: BookConfig | None = None) -> WireVenue:
+    """The venue over its own store (migrated to head), with the accounts of earlier runs."""
+    await upgrade_async(store_url)
+    venue = WireVenue(create_engine(store_url, pool_size=4), dialect, book or BookConfig())
+    await venue.accounts.load()
+    return venue
+
+
+# --- the ASGI adapter ---------------------------------------------------------------------------
+
+
+def _reply(venue: WireVenue, request: Request, status: int, body: Any, weight: int) -> Response:
+    client = request.client.host if request.client else ""
+    used = venue.weights.add(weight, venue.clock(), client)
+    headers = {"X-MBX-USED-WEIGHT-1M": str(used), "X-MBX-USED-WEIGHT": str(used)}
+    return JSONResponse(body, status_code=status, headers=headers)
+
+
+def create_app(venue: WireVenue) -> Starlette:
+    async def rest(request: Request) -> Response:
+        endpoint = venue.endpoints.get((request.method, request.url.path))
+        weight = endpoint.weight if endpoint else 1
+        body = (await request.body()).decode()
+        try:
+            answer = await venue.handle(request.method, request.url.path, request.url.query,
+                                        body, dict(request.headers))  # fmt: skip
+        except signing.WireError as exc:
+            return _reply(venue, request, exc.status, exc.body(), weight)
+        return _reply(venue, request, 200, answer, weight)
+
+    async def admin_price(request: Request) -> Response:
+        data = await request.json()
+        await venue.set_price(str(data["symbol"]), Decimal(str(data["price"])))
+        return JSONResponse({"ok": True})
+
+    async def admin_skew(request: Request) -> Response:
+        venue.clock.skew_ms = int((await request.json())["skew_ms"])
+        return JSONResponse({"ok": True, "skew_ms": venue.clock.skew_ms})
+
+    async def admin_account(request: Request) -> Response:
+        creds = await venue.new_account()
+        return JSONResponse({"api_key": creds.api_key, "secret": creds.secret,
+                             "account_id": creds.account_id})  # fmt: skip
+
+    routes = [
+        Route("/admin/price", admin_price, methods=["POST"]),
+        Route("/admin/skew", admin_skew, methods=["POST"]),
+        Route("/admin/account", admin_account, methods=["POST"]),
+        *_ws_routes(venue),
+        Route("/{path:path}", rest, methods=["GET", "POST", "PUT", "DELETE"]),
+    ]
+    return Starlette(routes=routes)
+
+
+def _ws_routes(venue: WireVenue) -> list[WebSocketRoute]:
+    """The user-data websockets: listen-key streams and the WebSocket API."""
+
+    async def stream(ws: WebSocket) -> None:
+        """`/ws/<listenKey>`: the raw user-data stream of the key's account; any other name
+        (CCXT's `/ws/0`) is a market-stream connection."""
+        try:
+            account_id = venue.streams.account_of(ws.path_params["listen_key"])
+        except signing.WireError:
+            await market_stream(ws, venue.ticker_event)
+            return
+        await ws.accept()
+        await _pump(ws, venue.streams, account_id, None)
+
+    async def market(ws: WebSocket) -> None:
+        """`/market/ws/<n>`, `/public/ws/<n>`: the futures market streams (CCXT's URLs)."""
+        await market_stream(ws, venue.ticker_event)
+
+    async def private_stream(ws: WebSocket) -> None:
+        """`/private/ws?listenKey=…`: the futures user-data stream (CCXT's private URL)."""
+        try:
+            account_id = venue.streams.account_of(ws.query_params.get("listenKey"))
+        except signing.WireError:
+            await ws.close(code=1008)
+            return
+        await ws.accept()
+        await _pump(ws, venue.streams, account_id, None)
+
+    async def ws_api(ws: WebSocket) -> None:
+        """`/ws-api/v3`: Binance's WebSocket API, the user-data subscription part."""
+        client = ws.client.host if ws.client else ""
+        await ws.accept()
+        await _pump(ws, venue.streams, None,
+                    lambda message, subs, outbox: _ws_request(venue, message, subs, outbox,
+                                                              client))
+
+    return [WebSocketRoute("/ws/{listen_key}", stream),
+            WebSocketRoute("/market/ws/{n}", market),
+            WebSocketRoute("/public/ws/{n}", market),
+            WebSocketRoute("/private/ws", private_stream),
+            WebSocketRoute("/ws-api/v3", ws_api)]
+
+
+WsRequest = Callable[[dict[str, Any], list[Subscriber], "Outbox"], Awaitable[dict[str, Any]]]
+Outbox = asyncio.Queue[dict[str, Any]]
+
+
+async def _pump(ws: WebSocket, streams: Streams, account_id: int | None,
+                on_request: WsRequest | None) -> None:  # fmt: skip
+    """Send the account's events (and the answers to requests) while reading requests, until
+    the client goes."""
+    outbox: Outbox = asyncio.Queue(QUEUE_SIZE)
+    subs: list[Subscriber] = []
+    if account_id is not None:
+        subs.append(streams.subscribe(account_id, lambda event: event, outbox))
+
+    async def send() -> None:
+        while (message := await outbox.get()) is not DROPPED:
+            await ws.send_text(json.dumps(message))
+        await ws.close(code=1008)  # too slow: the venue drops it, as Binance does
+
+    sender = asyncio.create_task(send())
+    try:
+        while True:
+            text = await ws.receive_text()
+            if on_request is not None:
+                await outbox.put(await on_request(json.loads(text), subs, outbox))
+    except (WebSocketDisconnect, json.JSONDecodeError, RuntimeError):
+        pass
+    finally:
+        sender.cancel()
+        for s in subs:
+            streams.unsubscribe(s)
+        with contextlib.suppress(asyncio.CancelledError, Exception):
+            await sender
+
+
+def _framed(subscription_id: int) -> Callable[[dict[str, Any]], dict[str, Any]]:
+    """The WebSocket API's frame of a user-data event."""
+    return lambda event: {"subscriptionId": subscription_id, "event": event}
+
+
+async def _ws_request(venue: WireVenue, message: dict[str, Any], subs: list[Subscriber],
+                      outbox: Outbox, client: str = "") -> dict[str, Any]:  # fmt: skip
+    """One WebSocket API request: `ping`, `time`, `userDataStream.subscribe.signature`,
+    `userDataStream.unsubscribe`; answers in Binance's envelope."""
+    request_id = message.get("id")
+    method = message.get("method")
+    params = message.get("params") or {}
+    limits = [{"rateLimitType": "REQUEST_WEIGHT", "interval": "MINUTE", "intervalNum": 1,
+               "limit": 6000, "count": venue.weights.add(2, venue.clock(), client)}]  # fmt: skip
+    try:
+        result: dict[str, Any]
+        if method == "ping":
+            result = {}
+        elif method == "time":
+            result = {"serverTime": venue.clock()}
+        elif method == "userDataStream.subscribe.signature":
+            signed = signing.verify_ws(params, venue.accounts.secret_of, venue.clock())
+            account_id = venue.accounts.by_key[signed.api_key].account_id
+            sub_id = len(subs)
+            subs.append(venue.streams.subscribe(account_id, _framed(sub_id), outbox))
+            result = {"subscriptionId": sub_id}
+        elif method == "userDataStream.unsubscribe":
+            for s in subs:
+                venue.streams.unsubscribe(s)
+            subs.clear()
+            result = {}
+        else:
+            raise signing.WireError(400, -1100, f"Unknown method {method!r}")
+    except signing.WireError as exc:
+        return {"id": request_id, "status": exc.status, "error": exc.body(), "rateLimits": limits}
+    return {"id": request_id, "status": 200, "result": result, "rateLimits": limits}

@@ -1,0 +1,80 @@
+"""A served paper venue on a free port (its own SQLite store), and CCXT's real classes pointed at
+it by their `urls` only."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from decimal import Decimal
+from typing import Any
+
+import ccxt.async_support as ccxt_async
+import ccxt.pro as ccxt_pro
+import pytest
+
+from apps.paper.wire.accounts import Credentials
+from apps.paper.wire.process import Running, start
+from apps.paper.wire.server import build_venue
+
+
+@pytest.fixture(scope="module")
+async def served(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Running]:
+    """Binance spot served on a free port, over a store of its own (spread 0, unlimited depth:
+    fills at the posted price)."""
+    store = tmp_path_factory.mktemp("wire") / "venue.sqlite3"
+    venue = await build_venue(f"sqlite+aiosqlite:///{store}", "binance")
+    running = await start(venue)
+    yield running
+    await running.stop()
+
+
+@pytest.fixture(scope="module")
+async def futures(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Running]:
+    store = tmp_path_factory.mktemp("wire-usdm") / "venue.sqlite3"
+    running = await start(await build_venue(f"sqlite+aiosqlite:///{store}", "binanceusdm"))
+    yield running
+    await running.stop()
+
+
+def spot_options(creds: Credentials | None) -> dict[str, Any]:
+    """What a CCXT script sets for the local venue: keys, and spot markets only (the venue
+    serves no futures or SAPI endpoints)."""
+    config: dict[str, Any] = {"options": {"fetchMarkets": {"types": ["spot"]},
+                                          "fetchCurrencies": False, "fetchMargins": False}}  # fmt: skip
+    if creds is not None:
+        config.update(apiKey=creds.api_key, secret=creds.secret)
+    return config
+
+
+def point(exchange: Any, running: Running) -> Any:
+    """Override the REST and websocket URLs of a CCXT binance instance (nothing else)."""
+    urls = running.urls()
+    api = dict(exchange.urls["api"])
+    api.update(public=urls["public"], private=urls["private"], v1=f"{running.rest_url}/api/v1")
+    if "ws" in api:
+        api["ws"] = {**api["ws"], "spot": urls["ws_stream"],
+                     "ws-api": {**api["ws"]["ws-api"], "spot": urls["ws_api"]}}  # fmt: skip
+    exchange.urls["api"] = api
+    return exchange
+
+
+@pytest.fixture
+async def account(served: Running) -> Credentials:
+    return await served.venue.new_account()
+
+
+@pytest.fixture
+async def binance(served: Running, account: Credentials) -> AsyncIterator[Any]:
+    exchange = point(ccxt_async.binance(spot_options(account)), served)
+    yield exchange
+    await exchange.close()
+
+
+@pytest.fixture
+async def binance_pro(served: Running, account: Credentials) -> AsyncIterator[Any]:
+    exchange = point(ccxt_pro.binance(spot_options(account)), served)
+    yield exchange
+    await exchange.close()
+
+
+async def set_price(running: Running, symbol: str, price: str) -> None:
+    await running.venue.set_price(symbol, Decimal(price))
