@@ -17,7 +17,7 @@ from .conftest import SYMBOL, make_stack
 from .invariants import check
 from .reliability import WorkerChaos, accounts_of, sql
 
-pytestmark = [pytest.mark.mysql, pytest.mark.slow, pytest.mark.timeout(900)]
+pytestmark = [pytest.mark.mysql, pytest.mark.slow, pytest.mark.reliability, pytest.mark.timeout(900)]
 
 
 def test_kill_9_inside_batches_of_sends(tmp_path: Path) -> None:

@@ -24,7 +24,7 @@ from .conftest import SYMBOL, TERMINAL, Stack, make_stack
 from .invariants import check
 from .reliability import sql, wait_registered
 
-pytestmark = [pytest.mark.mysql, pytest.mark.slow, pytest.mark.timeout(300)]
+pytestmark = [pytest.mark.mysql, pytest.mark.slow, pytest.mark.reliability, pytest.mark.timeout(300)]
 log = logging.getLogger(__name__)
 # the production defaults, spelled out: a 30 s lease must not be what frees the account
 FAILOVER_ENV = {"OMS_WORKER__LEASE_SECONDS": "30", "OMS_WORKER__HEARTBEAT_SECONDS": "0.5",

@@ -22,7 +22,7 @@ import pytest
 from .conftest import SYMBOL, TERMINAL, Stack, free_port, make_stack
 from .load import Load
 
-pytestmark = [pytest.mark.mysql, pytest.mark.slow, pytest.mark.timeout(300)]
+pytestmark = [pytest.mark.mysql, pytest.mark.slow, pytest.mark.reliability, pytest.mark.timeout(300)]
 MODES = ["hedge", "netting", "strategy_netting"]
 
 

@@ -16,7 +16,7 @@ from .load import Load
 from .reliability import WorkerChaos, accounts_of, sql
 
 # generous: these tests assert what happens, never how fast (speed belongs to bench/)
-pytestmark = [pytest.mark.mysql, pytest.mark.slow, pytest.mark.timeout(1800)]
+pytestmark = [pytest.mark.mysql, pytest.mark.slow, pytest.mark.reliability, pytest.mark.timeout(1800)]
 log = logging.getLogger(__name__)
 
 
