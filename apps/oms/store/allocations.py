@@ -8,12 +8,19 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import delete, insert, select, update
+from sqlalchemy import bindparam, delete, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from apps.oms.store import direct
 from apps.oms.store.tables import deals, orders, positions, strategy_allocations
 
 T = strategy_allocations
+# read by every acceptance batch of an account: constants, sent directly (`store/direct.py`);
+# built per call through SQLAlchemy's execution they were about a tenth of the API's CPU
+ALLOCATIONS = select(T).where(T.c.account_id == bindparam("b_account"))
+ALLOCATION_LOCKED = select(T).where(
+    T.c.account_id == bindparam("b_account"), T.c.strategy_id == bindparam("b_strategy")
+).with_for_update()
 
 
 async def allocations_of(
@@ -21,11 +28,12 @@ async def allocations_of(
 ) -> dict[int, dict[str, Any]]:
     """The account's allocations by strategy. `lock_strategy`: that strategy's row only, locked
     for the transaction (acceptances of one strategy's orders serialise on it)."""
-    query = select(T).where(T.c.account_id == account_id)
-    if lock_strategy is not None:
-        query = query.where(T.c.strategy_id == lock_strategy).with_for_update()
-    rows = (await conn.execute(query)).mappings().all()
-    return {int(r["strategy_id"]): dict(r) for r in rows}
+    if lock_strategy is None:
+        rows = await direct.fetch(conn, ALLOCATIONS, {"b_account": account_id})
+    else:
+        rows = await direct.fetch(conn, ALLOCATION_LOCKED,
+                                  {"b_account": account_id, "b_strategy": lock_strategy})
+    return {int(r["strategy_id"]): r for r in rows}
 
 
 async def put_allocation(
