@@ -41,7 +41,7 @@ from collections import OrderedDict
 from collections.abc import Callable, Coroutine, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Concatenate, ParamSpec, TypeVar, cast
-from weakref import WeakKeyDictionary
+from weakref import WeakKeyDictionary, WeakSet
 
 from sqlalchemy import Column, event
 from sqlalchemy import exc as sa_exc
@@ -587,13 +587,55 @@ async def flush(conn: AsyncConnection) -> None:
         await _flush(sync)
 
 
+#: pooled connections whose transaction `flush_and_commit` committed: SQLAlchemy's own commit
+#: that follows sends nothing (`_do_commit`)
+_COMMITTED: WeakSet[Any] = WeakSet()
+
+
+@_entry
+async def flush_and_commit(conn: AsyncConnection) -> None:
+    """The end of a transaction about to commit: its held writes and its COMMIT in one round
+    trip, where nothing held waits on a check (a check sees its rows matched only once the
+    results are in, when a COMMIT sent with them would already have run); else the held
+    writes alone, and SQLAlchemy commits as usual. A write that fails stops the round trip
+    before the COMMIT (the server runs a multi-statement query up to its first error), and a
+    COMMIT that fails (a deadlock or certification failure there) raises as the commit would:
+    either way the transaction rolls back."""
+    sync = conn.sync_connection
+    held = None if sync is None else _HELD.get(sync)
+    if (sync is None or held is None or not held.parts or held.failed is not None
+            or any(p.check is not None for p in held.parts) or not _holds(sync)):  # fmt: skip
+        await flush(conn)
+        return
+    parts = _take(sync)
+    await _exchange(sync, [*parts, _Part("COMMIT", held=True)])
+    _COMMITTED.add(sync.connection)
+
+
 def watch(engine: AsyncEngine) -> None:
     """Keep held writes in order on `engine`'s connections: a statement SQLAlchemy executes,
-    and a commit, first send them; a rollback drops them."""
+    and a commit, first send them; a rollback drops them. A transaction committed by
+    `flush_and_commit` is not committed again."""
     target = engine.sync_engine
     event.listen(target, "before_cursor_execute", _before_other)
     event.listen(target, "commit", _before_commit)
     event.listen(target, "rollback", _drop)
+    dialect = target.dialect
+    if getattr(dialect, _WATCHED, False):
+        return
+    plain = dialect.do_commit
+
+    def do_commit(dbapi_connection: Any) -> None:
+        if dbapi_connection in _COMMITTED:
+            _COMMITTED.discard(dbapi_connection)
+            return
+        plain(dbapi_connection)
+
+    dialect.do_commit = do_commit  # type: ignore[method-assign]
+    setattr(dialect, _WATCHED, True)
+
+
+_WATCHED = "direct_commit_watched"
 
 
 def _holds(sync: Connection) -> bool:

@@ -152,9 +152,11 @@ class Store:
                 yield conn
             finally:
                 changed = auth_version.take_marks(marks)
-            await direct.flush(conn)  # writes held back (`direct.later`) go before the commit
             if changed:
+                await direct.flush(conn)  # writes held back (`direct.later`) go first
                 await auth_version.bump(conn)
+            else:  # writes held back (`direct.later`) and the COMMIT in one round trip
+                await direct.flush_and_commit(conn)
         if changed:
             await asyncio.sleep(auth_version.LEASE_SECONDS)
 

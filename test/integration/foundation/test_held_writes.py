@@ -307,3 +307,54 @@ async def test_a_statement_that_cannot_be_encoded_is_its_own_error_and_the_held_
             await direct.fetch(conn, NAMES_OF, {"b_event": "bad \ud800"})
         assert [r["event"] for r in await direct.fetch(conn, NAMES)] == ["e0"]
     assert [r["event"] for r in await stored(store)] == ["e0"]
+
+
+@pytest.mark.mysql
+async def test_held_writes_and_the_commit_share_one_round_trip(
+    mysql_store: Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A transaction ending with held writes that wait on no check sends them with its COMMIT:
+    one round trip, one COMMIT reaches the server (SQLAlchemy's own sends nothing more), the
+    rows are there. With a check held, or a write that fails, the commit is SQLAlchemy's as
+    before."""
+    store = mysql_store
+    trips: list[list[str]] = []
+    real = direct._exchange
+
+    async def exchange(sync: Any, parts: list[Any], *, many: bool = False) -> Any:
+        trips.append([p.sql.split()[0] for p in parts])
+        return await real(sync, parts, many=many)
+
+    monkeypatch.setattr(direct, "_exchange", exchange)
+    async with store.transaction() as conn:  # the driver's own commit, counted from here on
+        adapted = type((await conn.get_raw_connection()).dbapi_connection)
+    commits: list[object] = []
+    plain_commit = adapted.commit
+
+    def commit(self: Any) -> Any:
+        commits.append(self)
+        return plain_commit(self)
+
+    monkeypatch.setattr(adapted, "commit", commit)
+    trips.clear()
+    async with store.transaction() as conn:
+        await direct.later_rows(conn, INSERT_OUTBOX, events(1, 1))
+    assert trips == [["INSERT", "COMMIT"]]
+    assert commits == []  # SQLAlchemy's commit sent nothing more
+    assert [r["event"] for r in await stored(store)] == ["e1"]
+    trips.clear()
+    async with store.transaction() as conn:  # a checked write: flushed, then committed
+        await direct.later(conn, SET_EVENT, {"b_event": "e1", "event": "e2"}, check=exactly(1))
+    assert trips == [["UPDATE"]]
+    assert len(commits) == 1
+    assert [r["event"] for r in await stored(store)] == ["e2"]
+
+    async def failing() -> None:
+        async with store.transaction() as conn:
+            await direct.later_rows(conn, INSERT_QUOTE, [quote("A")])
+            await direct.later_rows(conn, INSERT_OUTBOX, events(1, 3))
+            await direct.later_rows(conn, INSERT_QUOTE, [quote("A")])
+
+    with pytest.raises(IntegrityError):  # a failing write stops the round trip before COMMIT
+        await failing()
+    assert [r["event"] for r in await stored(store)] == ["e2"]
