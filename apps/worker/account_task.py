@@ -15,6 +15,7 @@ from typing import Any
 
 from apps.oms.clock import utcnow
 from apps.oms.exchange.profiles import profile
+from apps.oms.service import breakers
 from apps.oms.service.execution import dispatch, reconcile, step
 from apps.oms.service.execution.group import GroupCommit
 from apps.oms.service.execution.results import finish
@@ -144,6 +145,9 @@ class AccountTask:
         self._prices, self._last_sync = prices, time.monotonic()
         done = await sync_orders(self.rt)
         done += await check_triggers(self.rt)
+        # the loss breakers see the fills just synced and the prices that moved
+        done += await breakers.watch(self.rt.store, self.rt.account_id,
+                                     self.rt.account.exchange_id)  # fmt: skip
         return done > 0
 
     async def _has_work(self) -> bool:

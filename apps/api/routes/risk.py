@@ -12,7 +12,7 @@ from pydantic import Field
 from apps.api.body import parse_body
 from apps.api.deps import PrincipalDep, StoreDep, client_address
 from apps.oms.security.principal import Principal
-from apps.oms.service import kill_switch, risk_actions
+from apps.oms.service import breakers, kill_switch, risk_actions
 from apps.oms.service.request_model import MandatoryComment, RequestModel
 from apps.oms.store.audit import Actor
 
@@ -114,6 +114,30 @@ async def strategy_shadow(
         store, principal, actor(principal, request), account_id, body.strategy_id, body.shadow,
         body.comment,
     ))  # fmt: skip
+
+
+class BreakerLiftIn(RequestModel):
+    strategy_id: Annotated[int, Field(ge=0, le=2**62, strict=True)] = 0
+    comment: Comment
+
+
+@router.get("/oms/risk/{account_id}/breakers")
+async def loss_breakers(
+    account_id: AccountId, principal: PrincipalDep, store: StoreDep
+) -> dict[str, Any]:
+    """The account's loss breakers: day, baseline, peak equity, state and what tripped it."""
+    return dict(await breakers.breakers_of(store, principal, account_id))
+
+
+@router.post("/oms/risk/{account_id}/breakers/lift", openapi_extra=_body(BreakerLiftIn))
+async def lift_breaker(
+    account_id: AccountId, principal: PrincipalDep, store: StoreDep, request: Request
+) -> dict[str, Any]:
+    """Re-arm a tripped loss breaker of the account (0) or a strategy (the risk role only)."""
+    body = await parse_body(request, BreakerLiftIn)
+    return dict(await breakers.lift(
+        store, principal, actor(principal, request), account_id, body.strategy_id, body.comment
+    ))
 
 
 KillScope = Literal["key", "strategy", "account", "user", "all"]

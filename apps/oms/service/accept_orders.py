@@ -12,6 +12,7 @@ from typing import Any, cast
 
 from apps.oms.domain.access import Role
 from apps.oms.domain.book import AccountBook, Instrument, OrderRef
+from apps.oms.domain.breakers import check_reduce_only as check_breakers
 from apps.oms.domain.closing import check_reduce_only, plan_close, reserve_close, validate_reduce
 from apps.oms.domain.controls import (
     ControlIntent,
@@ -272,6 +273,8 @@ async def accept_send_order(ctx: Ctx) -> Accepted:
     closing = reserve is not None or (
         target is not None and side is not target.side and p.qty <= target.qty
     )  # closing orders are never refused for funds
+    # a tripped loss breaker's scope takes closing orders only
+    check_breakers(ctx.share.tripped.get(ctx.account_id, ()), p.strategy_id, closing)
     if not closing:
         price = p.price or p.trigger_price or p.stop_price or quote
         await check_allocation(ctx, p.strategy_id, p.symbol, side, p.qty, price)

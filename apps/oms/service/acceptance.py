@@ -14,7 +14,9 @@ from datetime import datetime
 from typing import Any
 
 from apps.oms.clock import utcnow
+from apps.oms.domain import breakers
 from apps.oms.domain.access import AccessDenied, Action, Role, authorize_strategy
+from apps.oms.domain.breakers import Breaker
 from apps.oms.domain.endpoint_rules import COMMANDS, action_for
 from apps.oms.domain.errors import DomainError
 from apps.oms.domain.events import Event, P
@@ -95,6 +97,8 @@ class BatchShare:
     key_limits: dict[int, RiskLimits | None] = field(default_factory=dict)
     # the active kill-switch halts that may cover the key's commands, by account
     halts: dict[int, tuple[Halt, ...]] = field(default_factory=dict)
+    # the tripped loss breakers of the account and its strategies, by account
+    tripped: dict[int, tuple[Breaker, ...]] = field(default_factory=dict)
     # strategy allocations by account, then strategy (`service/strategy_funds.py`)
     allocations: dict[int, dict[int, ColumnValues]] = field(default_factory=dict)
     events: list[NewEvent] = field(default_factory=list)
@@ -121,6 +125,7 @@ def remember_state(share: BatchShare, account_id: int, state: risk_store.Accepta
     share.limits[account_id] = state.limits
     share.key_limits[account_id] = state.key_limits
     share.halts[account_id] = state.halts
+    share.tripped[account_id] = state.tripped
 
 
 def counts_rate(share: BatchShare, account_id: int) -> bool:
@@ -455,6 +460,11 @@ async def accept_in(
                                       strategy_id if strategy_id else None),
                         envelope.command, bool(getattr(payload, "reduce_only", False)),
                         principal.role is Role.RISK)  # fmt: skip
+        # a tripped loss breaker that halts (one that makes reduce-only: accept_orders)
+        breakers.check_halted(share.tripped.get(account_id, ()),
+                              getattr(payload, "strategy_id", None), envelope.command,
+                              bool(getattr(payload, "reduce_only", False)),
+                              principal.role is Role.RISK)  # fmt: skip
         ctx = Ctx(conn, principal, account, envelope, payload, digest, utcnow(), share=share)
         # a refusal after it rolls the count back; risk officers (and the kill switch acting
         # as one) are never throttled

@@ -10,9 +10,10 @@ from typing import Any
 from sqlalchemy import Executable, bindparam, case, func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from apps.oms.domain.breakers import Breaker
 from apps.oms.domain.kill import Halt
 from apps.oms.domain.risk import RiskLimits
-from apps.oms.store import direct
+from apps.oms.store import breakers, direct
 from apps.oms.store.records import AccountState, Row, account_state
 from apps.oms.store.tables import (
     account_risk_state,
@@ -20,6 +21,7 @@ from apps.oms.store.tables import (
     api_key_permissions,
     commands,
     deals,
+    loss_breakers,
     orders,
     positions,
     risk_halts,
@@ -30,9 +32,10 @@ from apps.oms.store.tables import (
 
 # the limit columns of `risk_limits`: the fields of `RiskLimits`, in the table's column order
 LIMIT_COLUMNS = tuple(f.name for f in fields(RiskLimits))
-# the acceptance-only controls (`domain/controls.py`): the worker's re-check does not read them
+# the acceptance-only controls (`domain/controls.py`) and the loss breakers (watched by the
+# worker's housekeeping, `service/breakers.py`): the worker's re-check does not read them
 CONTROL_COLUMNS = ("price_collar_bps", "price_collar_symbols", "duplicate_window_ms",
-                   "max_open_orders")
+                   "max_open_orders", "loss_breaker", "drawdown_breaker", "breaker_action")
 RECHECK_COLUMNS = tuple(c for c in LIMIT_COLUMNS if c not in CONTROL_COLUMNS)
 
 
@@ -48,7 +51,8 @@ def stored_limits(row: Row) -> RiskLimits:
         None if allow is None else tuple(str(s) for s in allow), row["max_commands_per_minute"],
         row.get("price_collar_bps"),
         None if collars is None else tuple(sorted((str(k), int(v)) for k, v in collars.items())),
-        row.get("duplicate_window_ms"), row.get("max_open_orders"),
+        row.get("duplicate_window_ms"), row.get("max_open_orders"), row.get("loss_breaker"),
+        row.get("drawdown_breaker"), row.get("breaker_action"),
     )  # fmt: skip
 
 
@@ -62,15 +66,16 @@ LOCK_ACCOUNT = select(accounts.c.id).where(accounts.c.id == bindparam("b_account
 # the accepting key's own (or one row of NULLs without limits). Fewer columns and one round trip
 # less per accepted command: with aiomysql, parsing the result's column descriptions was ~25 %
 # of an accept's CPU. The active kill-switch halts that may cover the key's commands there join
-# too (none, almost always: no extra row)
+# too (none, almost always: no extra row), and so do its tripped loss breakers (the same)
 _HALTS = risk_halts.c
+_TRIPPED = loss_breakers.c
 ACCEPTANCE_STATE = (
     select(accounts.c.id, accounts.c.exchange_id, accounts.c.position_mode, accounts.c.status,
            account_risk_state.c.allow_new_positions, account_risk_state.c.out_of_sync_blocks,
            account_risk_state.c.shadow, risk_limits.c.strategy_id, risk_limits.c.api_key_id,
            *(risk_limits.c[c] for c in LIMIT_COLUMNS), _HALTS.id.label("halt_id"),
            _HALTS.scope.label("halt_scope"), _HALTS.scope_id.label("halt_scope_id"),
-           _HALTS.reason.label("halt_reason"))
+           _HALTS.reason.label("halt_reason"), *breakers.TRIPPED_COLUMNS)
     .join(account_risk_state, account_risk_state.c.account_id == accounts.c.id)
     .outerjoin(risk_limits, (risk_limits.c.account_id == accounts.c.id)
                & risk_limits.c.api_key_id.in_((0, bindparam("b_key"))))
@@ -79,6 +84,8 @@ ACCEPTANCE_STATE = (
         | ((_HALTS.scope == "account") & (_HALTS.scope_id == accounts.c.id))
         | ((_HALTS.scope == "key") & (_HALTS.scope_id == bindparam("b_key")))
         | ((_HALTS.scope == "user") & (_HALTS.scope_id == bindparam("b_user")))))
+    .outerjoin(loss_breakers, (_TRIPPED.account_id == accounts.c.id)
+               & (_TRIPPED.state != "armed"))
     .where(accounts.c.id.in_(bindparam("b_accounts", expanding=True)))
 )  # fmt: skip
 
@@ -152,6 +159,7 @@ class AcceptanceState:
     limits: dict[int, RiskLimits]
     key_limits: RiskLimits | None = None
     halts: tuple[Halt, ...] = ()  # active halts that may cover the key's commands here
+    tripped: tuple[Breaker, ...] = ()  # tripped loss breakers of the account and its strategies
 
 
 async def acceptance_state(
@@ -173,9 +181,12 @@ async def acceptance_states(
     limits: dict[int, dict[int, RiskLimits]] = {a: {} for a in wanted}
     key_limits: dict[int, RiskLimits] = {}
     halts: dict[int, dict[int, Halt]] = {a: {} for a in wanted}
+    tripped: dict[int, dict[int, Breaker]] = {a: {} for a in wanted}
     for r in rows:
         account_id = int(r["id"])
         accounts_found.setdefault(account_id, account_state(r))
+        if (breaker := breakers.tripped_of(r)) is not None:
+            tripped[account_id][breaker.strategy_id] = breaker
         if r["halt_id"] is not None:
             halts[account_id][int(r["halt_id"])] = Halt(
                 int(r["halt_id"]), r["halt_scope"], int(r["halt_scope_id"]), r["halt_reason"])
@@ -186,7 +197,8 @@ async def acceptance_states(
         else:
             limits[account_id][int(r["strategy_id"])] = stored_limits(r)
     return {a: AcceptanceState(accounts_found.get(a), limits[a], key_limits.get(a),
-                               tuple(halts[a].values())) for a in wanted}  # fmt: skip
+                               tuple(halts[a].values()), tuple(tripped[a].values()))
+            for a in wanted}  # fmt: skip
 
 
 async def get_limits(conn: AsyncConnection, account_id: int) -> dict[int, RiskLimits]:

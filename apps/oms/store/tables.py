@@ -157,7 +157,32 @@ risk_limits = Table(
     Column("price_collar_symbols", JSON),  # {symbol: bps}, over price_collar_bps
     Column("duplicate_window_ms", Integer),
     Column("max_open_orders", Integer),
+    # loss breakers (migration 0015, domain/breakers.py)
+    Column("loss_breaker", Money),
+    Column("drawdown_breaker", Money),
+    Column("breaker_action", String(16)),  # reduce_only | halted (NULL: reduce_only)
     UniqueConstraint("account_id", "strategy_id", "api_key_id"),
+)
+
+# loss breakers' state (docs/identity-and-risk.md → Loss breakers), one row per watched scope
+# (`strategy_id` 0 = the account): the day's baseline and peak equity, and the trip that holds
+# until the risk role lifts it (`state` armed | reduce_only | halted). `version` grows with
+# every write: the worker and a lift write only over the row they read
+loss_breakers = Table(
+    "loss_breakers",
+    metadata,
+    Column("account_id", Id, ForeignKey("accounts.id"), primary_key=True, autoincrement=False),
+    Column("strategy_id", Id, primary_key=True, autoincrement=False),
+    Column("day", String(10), nullable=False),  # the UTC day, YYYY-MM-DD
+    Column("baseline", Money),  # NULL after a lift: re-armed from the next equity
+    Column("peak", Money),
+    Column("state", String(16), nullable=False),
+    Column("rule", String(32)),
+    Column("limit_value", Money),
+    Column("value", Money),
+    Column("tripped_at", UtcDateTime),
+    Column("version", Integer, nullable=False),
+    _updated(),
 )
 
 # kill switch halts (docs/identity-and-risk.md → Kill switch): active while `lifted_at` is NULL;
