@@ -12,6 +12,7 @@ from typing import Any, cast
 
 from apps.oms.domain.access import Role
 from apps.oms.domain.book import AccountBook, Instrument, OrderRef
+from apps.oms.domain.breakers import check_halted
 from apps.oms.domain.breakers import check_reduce_only as check_breakers
 from apps.oms.domain.closing import check_reduce_only, plan_close, reserve_close, validate_reduce
 from apps.oms.domain.controls import (
@@ -313,6 +314,9 @@ async def accept_close_position(ctx: Ctx) -> Accepted:
     position = await open_position(ctx, p.position_id, lock=True)
     plan = plan_close(position, p.qty, p.strategy_id, PositionMode(ctx.account.position_mode))
     ctx.check_strategy_visible(plan.strategy_id)
+    # a halted strategy's positions are closed by the risk role only (its command names none)
+    check_halted(ctx.share.tripped.get(ctx.account_id, ()), plan.strategy_id, "close_position",
+                 False, ctx.principal.role is Role.RISK)  # fmt: skip
     check_venue_executes(ctx.account.exchange_id, plan.symbol, p)
     instrument_for(ctx.account.exchange_id, position.symbol, plan.qty, p.price)
     if p.price is not None:  # a limit close meets the collar as any limit order does
