@@ -60,9 +60,11 @@ def test_books_the_loss_breaker_trips_at_its_limit_not_before() -> None:
 def test_books_the_drawdown_is_measured_from_the_days_peak() -> None:
     limits = BreakerLimits(drawdown=D(50))
     state = see(limits, None, "120")
-    assert state.peak == D(120) and not state.tripped
+    assert state.peak == D(120)
+    assert not state.tripped
     state = see(limits, state, "80")  # 40 down from the peak, a gain on the day
-    assert state.peak == D(120) and not state.tripped
+    assert state.peak == D(120)
+    assert not state.tripped
     state = see(limits, state, "70")
     assert (state.rule, state.value) == ("drawdown_breaker", D(50))
 
@@ -109,9 +111,11 @@ def test_books_the_drawdown_breaker_matches_a_running_peak(values: list[Decimal]
         state = see(limits, state, str(value))
         peak = max(peak, value)
         if peak - value >= limit:
-            assert state.tripped and state.value == peak - value
+            assert state.tripped
+            assert state.value == peak - value
             break
-        assert not state.tripped and state.peak == peak
+        assert not state.tripped
+        assert state.peak == peak
 
 
 ACCOUNT = Breaker(0, DAY, state="reduce_only", rule="loss_breaker", limit=D(1), value=D(2))
@@ -121,7 +125,8 @@ STRATEGY = Breaker(7, DAY, state="halted", rule="drawdown_breaker", limit=D(1), 
 def test_books_a_tripped_scope_covers_its_commands() -> None:
     assert covering([ACCOUNT], None) is ACCOUNT
     assert covering([STRATEGY], 7) is STRATEGY
-    assert covering([STRATEGY], 8) is None and covering([STRATEGY], None) is None
+    assert covering([STRATEGY], 8) is None
+    assert covering([STRATEGY], None) is None
     assert covering([ACCOUNT, STRATEGY], 7) is STRATEGY  # a halt before a reduce-only state
     assert covering([Breaker(0, DAY)], None) is None  # armed
 
