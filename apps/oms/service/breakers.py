@@ -100,6 +100,17 @@ async def watch(store: Store, account_id: int, exchange_id: str) -> int:
     return tripped
 
 
+async def keeps_watch(store: Store, account_id: int) -> bool:
+    """Whether the account's task should keep its lease while idle to watch its breakers: an
+    armed breaker and open positions whose marks can move (realised PnL moves only with fills,
+    which come with commands)."""
+    async with store.read() as conn:
+        scopes = await breaker_store.watched(conn, account_id)
+        if not any(s[2] is None or not s[2].tripped for s in scopes):
+            return False
+        return await breaker_store.has_open_positions(conn, account_id)
+
+
 class BreakerView(TypedDict):
     strategy_id: int
     day: str

@@ -80,6 +80,12 @@ async def day_books(
     return realized, [position_from_row(dict(r)) for r in rows.mappings()]
 
 
+async def has_open_positions(conn: AsyncConnection, account_id: int) -> bool:
+    query = select(positions.c.id).where(positions.c.account_id == account_id,
+                                         positions.c.is_open.is_(True)).limit(1)  # fmt: skip
+    return (await conn.execute(query)).first() is not None
+
+
 def _values(breaker: Breaker) -> dict[str, Any]:
     return {"day": breaker.day.isoformat(), "baseline": breaker.baseline, "peak": breaker.peak,
             "state": breaker.state, "rule": breaker.rule, "limit_value": breaker.limit,
