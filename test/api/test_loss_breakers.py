@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import ccxt
 import httpx
 import pytest
 
@@ -15,6 +16,8 @@ from apps.api.app import create_app
 from apps.oms.config import load_settings
 from apps.oms.domain.access import AccountFlags, Role
 from apps.oms.service import breakers
+from ccxt_driver import RiskBlocked
+from ccxt_driver.errors import exception_for
 from test.api.conftest import PEPPER, World
 from test.api.identity_helpers import audit_rows, events, new_account, new_key
 from test.api.test_kill_switch import SYMBOL, h, open_position, post, send
@@ -84,6 +87,14 @@ async def test_the_loss_breaker_makes_the_account_reduce_only_until_lifted(api: 
     assert {k: error["details"][k] for k in ("rule", "scope", "state", "limit", "value")} == {
         "rule": "loss_breaker", "scope": "account", "state": "reduce_only", "limit": "20",
         "value": "20"}  # fmt: skip
+    # a bot through the `/ccxt` gateway gets CCXT's InvalidOrder (the driver's RiskBlocked)
+    ccxt_refused = await client.post(f"/ccxt/{acct}/create_order", headers=h(trader),
+                                     json={"args": [SYMBOL, "limit", "buy", "1", "129"]})
+    assert ccxt_refused.status_code == 409, ccxt_refused.text
+    error_class = exception_for(409, ccxt_refused.json(), order=True)
+    assert isinstance(error_class, RiskBlocked)
+    assert isinstance(error_class, ccxt.InvalidOrder)
+    assert getattr(error_class, "details", {})["rule"] == "loss_breaker"
     close = send(acct, "131", side="sell", reduce_only=True, position_id=position)
     close["payload"]["side"] = "sell"
     assert (await post(client, trader, close)).status_code == 200
