@@ -255,6 +255,10 @@ SCOPED: list[tuple[str, Rule, Builder]] = [
                                                    {"source": None}),
         "PUT /paper/accounts/{account_id}/book": lambda s, _k: (
             "PUT", f"/paper/accounts/{s.account}/book", {"spread_bps": "0"}),
+        "GET /oms/risk/{account_id}/breakers": lambda s, _k: (
+            "GET", f"/oms/risk/{s.account}/breakers", None),
+        "POST /oms/risk/{account_id}/breakers/lift": lambda s, _k: (
+            "POST", f"/oms/risk/{s.account}/breakers/lift", {"comment": "m"}),
         # the kill switch of the seed account: the action on every account of the scope
         "POST /oms/risk/kill": lambda s, _k: (
             "POST", "/oms/risk/kill", {"scope": "account", "id": s.account, "comment": "m"}),

@@ -81,6 +81,9 @@ ENDPOINTS: dict[str, Rule] = {
     "POST /oms/risk/{account_id}/allow_new_positions": Action.ALLOW_NEW_POSITIONS,
     "POST /oms/risk/{account_id}/strategies/allow_new_positions": Action.ALLOW_NEW_POSITIONS,
     "POST /oms/risk/{account_id}/status": Action.BLOCK_ACCOUNT,
+    # loss breakers: read by whoever reads the account, lifted by whoever sets its limits
+    "GET /oms/risk/{account_id}/breakers": Action.READ,
+    "POST /oms/risk/{account_id}/breakers/lift": Action.RISK_LIMITS,
     # the kill switch: the action on every account of the halted scope (docs/identity-and-risk.md)
     "POST /oms/risk/kill": Action.BLOCK_ACCOUNT,
     "POST /oms/risk/kill/lift": Action.BLOCK_ACCOUNT,

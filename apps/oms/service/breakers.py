@@ -22,12 +22,12 @@ from typing import TypedDict
 
 from apps.oms.clock import iso_z, utcnow
 from apps.oms.domain import events
-from apps.oms.domain.access import Action, Role
+from apps.oms.domain.access import Action
 from apps.oms.domain.breakers import Breaker, assess, equity, lifted
 from apps.oms.domain.events import ChangedBy, LossBreakerChanged
 from apps.oms.domain.money import ZERO
 from apps.oms.domain.risk import plain
-from apps.oms.errors import NotFound, PermissionDenied
+from apps.oms.errors import NotFound
 from apps.oms.security.principal import Principal
 from apps.oms.service.portfolio import marks as mark_prices
 from apps.oms.service.request_model import mandatory_comment
@@ -152,9 +152,7 @@ async def lift(
     comment: str,
 ) -> Lifted:  # fmt: skip
     """Re-arm a tripped breaker (the risk role only); audited and announced."""
-    principal.require(Action.RISK_LIMITS, account_id)
-    if principal.role is not Role.RISK:
-        raise PermissionDenied("only the risk role lifts a loss breaker")
+    principal.require(Action.RISK_LIMITS, account_id)  # the risk role's (ROLE_CEILING)
     reason = mandatory_comment(comment)
     now = utcnow()
     async with store.transaction() as conn:
