@@ -119,6 +119,7 @@ class Seed:
     strategy: int
     keys: dict[tuple[Role, AccountFlags | None], tuple[int, str]]
     store: Store
+    user: int = 0  # a trader whose key trades the seed account (a user's exposure limits)
 
     async def key(self, role: Role, flags: AccountFlags | None) -> tuple[int, str]:
         if (role, flags) not in self.keys:
@@ -166,10 +167,15 @@ async def matrix(matrix_url: str) -> AsyncIterator[tuple[httpx.AsyncClient, Seed
             )  # fmt: skip
             strategy = await create_strategy(conn, name="m", client_strategy_id=None,
                                              account_ids=[account], user_id=None, now=utcnow())
+            user = await admin.create_user(conn, CLI_ACTOR, role=Role.TRADER, name="mtrader")
+            traded = await admin.create_api_key(conn, CLI_ACTOR, pepper=PEPPER, user_id=user,
+                                                label="matrix")  # fmt: skip
+            await admin.set_permission(conn, CLI_ACTOR, api_key_id=traded.id, account_id=account,
+                                       flags=AccountFlags(can_trade=True))  # fmt: skip
         await set_paper_price(PaperStore(store.engine), Venue(), "BTC/USDT", Decimal("50000"))
         transport = httpx.ASGITransport(app=app)
         async with httpx.AsyncClient(transport=transport, base_url="http://m") as client:
-            yield client, Seed(account, strategy, {}, store), app
+            yield client, Seed(account, strategy, {}, store, user), app
 
 
 Request = tuple[str, str, Any]  # method, path, JSON body (None: no body)
@@ -259,6 +265,11 @@ SCOPED: list[tuple[str, Rule, Builder]] = [
             "GET", f"/oms/risk/{s.account}/breakers", None),
         "POST /oms/risk/{account_id}/breakers/lift": lambda s, _k: (
             "POST", f"/oms/risk/{s.account}/breakers/lift", {"comment": "m"}),
+        # a user's exposure limits: the action on every account the user's keys trade
+        "GET /oms/risk/users/{user_id}/exposure": lambda s, _k: (
+            "GET", f"/oms/risk/users/{s.user}/exposure", None),
+        "PUT /oms/risk/users/{user_id}/exposure": lambda s, _k: (
+            "PUT", f"/oms/risk/users/{s.user}/exposure", {"comment": "m"}),
         # the kill switch of the seed account: the action on every account of the scope
         "POST /oms/risk/kill": lambda s, _k: (
             "POST", "/oms/risk/kill", {"scope": "account", "id": s.account, "comment": "m"}),

@@ -11,8 +11,10 @@ from pydantic import Field
 
 from apps.api.body import parse_body
 from apps.api.deps import PrincipalDep, StoreDep, client_address
+from apps.oms.domain.exposure import ExposureLimits
 from apps.oms.security.principal import Principal
-from apps.oms.service import breakers, kill_switch, risk_actions
+from apps.oms.service import breakers, exposure, kill_switch, risk_actions
+from apps.oms.service.command_models import PositiveDecimal
 from apps.oms.service.request_model import MandatoryComment, RequestModel
 from apps.oms.store.audit import Actor
 
@@ -138,6 +140,35 @@ async def lift_breaker(
     return dict(await breakers.lift(
         store, principal, actor(principal, request), account_id, body.strategy_id, body.comment
     ))
+
+
+class ExposureIn(RequestModel):
+    max_gross_exposure: PositiveDecimal | None = None
+    max_net_exposure: PositiveDecimal | None = None
+    comment: Comment
+
+
+UserId = Annotated[int, Path(ge=1, le=2**62)]
+
+
+@router.get("/oms/risk/users/{user_id}/exposure")
+async def user_exposure_limits(
+    user_id: UserId, principal: PrincipalDep, store: StoreDep
+) -> dict[str, Any]:
+    """A user's gross and net exposure limits across the accounts their keys trade."""
+    return dict(await exposure.get_limits(store, principal, user_id))
+
+
+@router.put("/oms/risk/users/{user_id}/exposure", openapi_extra=_body(ExposureIn))
+async def set_user_exposure_limits(
+    user_id: UserId, principal: PrincipalDep, store: StoreDep, request: Request
+) -> dict[str, Any]:
+    """Replace a user's exposure limits (omitted = no limit); the risk role only."""
+    body = await parse_body(request, ExposureIn)
+    return dict(await exposure.put_limits(
+        store, principal, actor(principal, request), user_id,
+        ExposureLimits(body.max_gross_exposure, body.max_net_exposure), body.comment,
+    ))  # fmt: skip
 
 
 KillScope = Literal["key", "strategy", "account", "user", "all"]

@@ -84,6 +84,10 @@ ENDPOINTS: dict[str, Rule] = {
     # loss breakers: read by whoever reads the account, lifted by whoever sets its limits
     "GET /oms/risk/{account_id}/breakers": Action.READ,
     "POST /oms/risk/{account_id}/breakers/lift": Action.RISK_LIMITS,
+    # a user's exposure limits: risk_limits on every account the user's keys trade (and the
+    # user reads their own) (docs/identity-and-risk.md)
+    "GET /oms/risk/users/{user_id}/exposure": Action.RISK_LIMITS,
+    "PUT /oms/risk/users/{user_id}/exposure": Action.RISK_LIMITS,
     # the kill switch: the action on every account of the halted scope (docs/identity-and-risk.md)
     "POST /oms/risk/kill": Action.BLOCK_ACCOUNT,
     "POST /oms/risk/kill/lift": Action.BLOCK_ACCOUNT,

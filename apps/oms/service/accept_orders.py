@@ -40,6 +40,7 @@ from apps.oms.domain.targets import validate_targets
 from apps.oms.errors import NotFound
 from apps.oms.exchange.order_features import order_features
 from apps.oms.exchange.profiles import profile
+from apps.oms.service import exposure
 from apps.oms.service.acceptance import (
     Accepted,
     Ctx,
@@ -279,6 +280,8 @@ async def accept_send_order(ctx: Ctx) -> Accepted:
     if not closing:
         price = p.price or p.trigger_price or p.stop_price or quote
         await check_allocation(ctx, p.strategy_id, p.symbol, side, p.qty, price)
+        # last: an order that passes counts in the batch's exposure
+        await exposure.check(ctx, p.symbol, side, p.qty, price, instrument.contract_size)
     fields = {
         "symbol": p.symbol, "side": p.side, "order_type": p.order_type, "qty": p.qty, "price": p.price,
         "trigger_price": p.trigger_price, "stop_price": p.stop_price,

@@ -20,6 +20,7 @@ from apps.oms.domain.breakers import Breaker
 from apps.oms.domain.endpoint_rules import COMMANDS, action_for
 from apps.oms.domain.errors import DomainError
 from apps.oms.domain.events import Event, P
+from apps.oms.domain.exposure import Exposure, ExposureLimits
 from apps.oms.domain.kill import Caller, Halt, check_halts
 from apps.oms.domain.risk import RiskLimits
 from apps.oms.errors import (
@@ -99,6 +100,10 @@ class BatchShare:
     halts: dict[int, tuple[Halt, ...]] = field(default_factory=dict)
     # the tripped loss breakers of the account and its strategies, by account
     tripped: dict[int, tuple[Breaker, ...]] = field(default_factory=dict)
+    # the accepting user's exposure limits (read with the accounts) and, once an order met
+    # them, the user's exposure with the batch's accepted orders (`service/exposure.py`)
+    exposure_limits: ExposureLimits | None = None
+    exposure: Exposure | None = None
     # strategy allocations by account, then strategy (`service/strategy_funds.py`)
     allocations: dict[int, dict[int, ColumnValues]] = field(default_factory=dict)
     events: list[NewEvent] = field(default_factory=list)
@@ -126,6 +131,7 @@ def remember_state(share: BatchShare, account_id: int, state: risk_store.Accepta
     share.key_limits[account_id] = state.key_limits
     share.halts[account_id] = state.halts
     share.tripped[account_id] = state.tripped
+    share.exposure_limits = state.exposure_limits
 
 
 def counts_rate(share: BatchShare, account_id: int) -> bool:

@@ -11,9 +11,10 @@ from sqlalchemy import Executable, bindparam, case, func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from apps.oms.domain.breakers import Breaker
+from apps.oms.domain.exposure import ExposureLimits
 from apps.oms.domain.kill import Halt
 from apps.oms.domain.risk import RiskLimits
-from apps.oms.store import breakers, direct
+from apps.oms.store import breakers, direct, exposure
 from apps.oms.store.records import AccountState, Row, account_state
 from apps.oms.store.tables import (
     account_risk_state,
@@ -28,6 +29,7 @@ from apps.oms.store.tables import (
     risk_limits,
     strategies,
     strategy_accounts,
+    user_risk_limits,
 )
 
 # the limit columns of `risk_limits`: the fields of `RiskLimits`, in the table's column order
@@ -66,7 +68,8 @@ LOCK_ACCOUNT = select(accounts.c.id).where(accounts.c.id == bindparam("b_account
 # the accepting key's own (or one row of NULLs without limits). Fewer columns and one round trip
 # less per accepted command: with aiomysql, parsing the result's column descriptions was ~25 %
 # of an accept's CPU. The active kill-switch halts that may cover the key's commands there join
-# too (none, almost always: no extra row), and so do its tripped loss breakers (the same)
+# too (none, almost always: no extra row), and so do its tripped loss breakers (the same) and
+# the accepting user's exposure limits (one row at most: no extra row)
 _HALTS = risk_halts.c
 _TRIPPED = loss_breakers.c
 ACCEPTANCE_STATE = (
@@ -75,7 +78,8 @@ ACCEPTANCE_STATE = (
            account_risk_state.c.shadow, risk_limits.c.strategy_id, risk_limits.c.api_key_id,
            *(risk_limits.c[c] for c in LIMIT_COLUMNS), _HALTS.id.label("halt_id"),
            _HALTS.scope.label("halt_scope"), _HALTS.scope_id.label("halt_scope_id"),
-           _HALTS.reason.label("halt_reason"), *breakers.TRIPPED_COLUMNS)
+           _HALTS.reason.label("halt_reason"), *breakers.TRIPPED_COLUMNS,
+           *exposure.LIMIT_COLUMNS)
     .join(account_risk_state, account_risk_state.c.account_id == accounts.c.id)
     .outerjoin(risk_limits, (risk_limits.c.account_id == accounts.c.id)
                & risk_limits.c.api_key_id.in_((0, bindparam("b_key"))))
@@ -86,6 +90,7 @@ ACCEPTANCE_STATE = (
         | ((_HALTS.scope == "user") & (_HALTS.scope_id == bindparam("b_user")))))
     .outerjoin(loss_breakers, (_TRIPPED.account_id == accounts.c.id)
                & (_TRIPPED.state != "armed"))
+    .outerjoin(user_risk_limits, user_risk_limits.c.user_id == bindparam("b_user"))
     .where(accounts.c.id.in_(bindparam("b_accounts", expanding=True)))
 )  # fmt: skip
 
@@ -160,6 +165,7 @@ class AcceptanceState:
     key_limits: RiskLimits | None = None
     halts: tuple[Halt, ...] = ()  # active halts that may cover the key's commands here
     tripped: tuple[Breaker, ...] = ()  # tripped loss breakers of the account and its strategies
+    exposure_limits: ExposureLimits | None = None  # the accepting user's (None: none set)
 
 
 async def acceptance_state(
@@ -182,6 +188,7 @@ async def acceptance_states(
     key_limits: dict[int, RiskLimits] = {}
     halts: dict[int, dict[int, Halt]] = {a: {} for a in wanted}
     tripped: dict[int, dict[int, Breaker]] = {a: {} for a in wanted}
+    user_limits = exposure.limits_of(rows[0]) if rows else None
     for r in rows:
         account_id = int(r["id"])
         accounts_found.setdefault(account_id, account_state(r))
@@ -197,8 +204,8 @@ async def acceptance_states(
         else:
             limits[account_id][int(r["strategy_id"])] = stored_limits(r)
     return {a: AcceptanceState(accounts_found.get(a), limits[a], key_limits.get(a),
-                               tuple(halts[a].values()), tuple(tripped[a].values()))
-            for a in wanted}  # fmt: skip
+                               tuple(halts[a].values()), tuple(tripped[a].values()),
+                               user_limits) for a in wanted}  # fmt: skip
 
 
 async def get_limits(conn: AsyncConnection, account_id: int) -> dict[int, RiskLimits]:

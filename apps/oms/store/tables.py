@@ -164,6 +164,18 @@ risk_limits = Table(
     UniqueConstraint("account_id", "strategy_id", "api_key_id"),
 )
 
+# a user's credit limit across the accounts their keys may trade (migration 0016,
+# domain/exposure.py): gross and per-symbol net exposure; checked at acceptance
+user_risk_limits = Table(
+    "user_risk_limits",
+    metadata,
+    Column("user_id", Id, ForeignKey("users.id"), primary_key=True, autoincrement=False),
+    Column("max_gross_exposure", Money),
+    Column("max_net_exposure", Money),
+    Column("comment", Text),
+    _updated(),
+)
+
 # loss breakers' state (docs/identity-and-risk.md → Loss breakers), one row per watched scope
 # (`strategy_id` 0 = the account): the day's baseline and peak equity, and the trip that holds
 # until the risk role lifts it (`state` armed | reduce_only | halted). `version` grows with
