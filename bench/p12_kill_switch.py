@@ -7,7 +7,9 @@ process A while a prober sends one new order after another through API process B
 from the moment the kill request was sent:
 
 - `refused_in_other_api_ms`: until the first probe through B refused with `kill_switch`
-  (the probe in flight when it committed may still be accepted: `probes_accepted_after_kill`);
+  (the halt commits at the end of the kill's transaction: probes before it are accepted,
+  `probes_accepted_before_refusal`, and cancelled by the kill's queued cancels), and
+  `refused_after_kill_answer_ms`: the same from the kill's answer through A;
 - `kill_call_ms`: the kill request's own round trip through A (one transaction: the halt, the
   queued cancels, the audit row and the events);
 - `last_cancel_ms`: from the halt's commit (`risk_halts.engaged_at`) to the last order's cancel
@@ -74,7 +76,7 @@ def query(database: str, sql: str) -> list[tuple[Any, ...]]:
 
 
 def order(account_id: int, n: int) -> dict[str, Any]:
-    price = str(30_000 + n)  # resting: far below the market, distinct prices
+    price = str(30_000 + n % 20_000)  # resting: far below the market (60,000)
     return {"account_id": account_id, "command": "send_order", "payload": {
         "symbol": SYMBOL, "side": "buy", "order_type": "limit", "qty": "0.001", "price": price}}
 
@@ -100,21 +102,24 @@ async def wait_working(database: str, count: int, deadline: float) -> int:
 
 async def probe(http: httpx.AsyncClient, key: str, account_id: int, start: float,
                 stop: asyncio.Event) -> dict[str, Any]:  # fmt: skip
-    """New orders through the other API process until one is refused by the kill switch."""
-    accepted_after, n = 0, 0
+    """New orders through the other API process until one is refused by the kill switch; the
+    ones accepted meanwhile (the halt commits at the end of the kill's transaction) are
+    cancelled by the kill's `cancel_all_orders`, queued after them."""
+    accepted, n = 0, 0
     while not stop.is_set():
         n += 1
-        response = await http.post("/oms/commands", json=order(account_id, 90_000 + n),
+        response = await http.post("/oms/commands", json=order(account_id, 10_000 + n),
                                    headers={"x-api-key": key})  # fmt: skip
         at = time.perf_counter()
         if response.status_code == 409:
             details = response.json()["error"]["details"]
             if details.get("rule") == "kill_switch":
                 return {"refused_in_other_api_ms": round((at - start) * 1000, 2),
-                        "probes": n, "probes_accepted_after_kill": accepted_after}  # fmt: skip
-        elif at > start:
-            accepted_after += 1
-    return {"refused_in_other_api_ms": None, "probes": n}
+                        "refused_at": at, "probes": n,
+                        "probes_accepted_before_refusal": accepted}  # fmt: skip
+        elif response.status_code == 200:
+            accepted += 1
+    return {"refused_in_other_api_ms": None, "refused_at": None, "probes": n}
 
 
 async def measure(base_a: str, base_b: str, database: str, trader: str, risk: str,
@@ -138,9 +143,14 @@ async def measure(base_a: str, base_b: str, database: str, trader: str, risk: st
         prober = asyncio.create_task(probe(b, trader, accounts[-1], start, stop))
         killed = await a.post("/oms/risk/kill", headers={"x-api-key": risk},
                               json={"scope": "all", "comment": "bench p12"})  # fmt: skip
-        kill_call_ms = round((time.perf_counter() - start) * 1000, 2)
+        answered = time.perf_counter()
+        kill_call_ms = round((answered - start) * 1000, 2)
         assert killed.status_code == 200, killed.text
         probed = await asyncio.wait_for(prober, 60)
+        refused_at = probed.pop("refused_at")
+        # after the kill's answer: how long another process still accepted (≤ 0: none)
+        probed["refused_after_kill_answer_ms"] = (
+            None if refused_at is None else round((refused_at - answered) * 1000, 2))
         stop.set()
         left = -1
         while time.perf_counter() - start < 600:
