@@ -247,6 +247,9 @@ register({
     const symbols = input("symbol_allowlist", { placeholder: "BTC/USDT, ETH/USDT" });
     const comment = input("risk_comment", { required: true });
     let generation = 0;
+    // the scope's limits as read: a save keeps the ones this form does not show (a PUT
+    // replaces the whole scope: collars, breakers, … set elsewhere must not be cleared)
+    let shown: Row = {};
     const load = async (): Promise<void> => {
       const mine = ++generation;
       // inputs stay disabled until the newest read is shown, so nothing typed is overwritten
@@ -258,6 +261,7 @@ register({
         current.textContent = JSON.stringify(res, null, 2);
         const sid = strategy.value.trim() || "0";
         const values = (sid === "0" ? res["account"] : (res["strategies"] as Row | undefined)?.[sid]) as Row | undefined;
+        shown = { ...(values ?? {}) };
         for (const el of inputs) el.value = values?.[el.name] == null ? "" : String(values[el.name]);
         const list = values?.["symbol_allowlist"];
         symbols.value = Array.isArray(list) ? list.join(", ") : "";
@@ -272,7 +276,7 @@ register({
       class: "card", "data-form": "risk_limits",
       onsubmit: async (e: Event) => {
         e.preventDefault();
-        const body: Row = { strategy_id: Number(strategy.value || "0"), comment: comment.value };
+        const body: Row = { ...shown, strategy_id: Number(strategy.value || "0"), comment: comment.value };
         for (const el of inputs) {
           const v = el.value.trim();
           // a whole-number limit goes as a number; anything else as typed, for the API to refuse
@@ -298,12 +302,96 @@ register({
     strategy.addEventListener("change", () => void load());
     void load();
     root.append(h("h2", {}, t("nav_risk")));
+    const kill = killSwitch(s);
+    if (kill) root.append(kill.el);
     const actions = riskActions(s);
     if (actions) root.append(actions.el);
     root.append(h("div", { class: "forms" }, form, h("section", { class: "card" }, current)));
-    return actions?.cleanup;
+    return () => { kill?.cleanup(); actions?.cleanup(); };
   },
 });
+
+/** The kill switch (docs/identity-and-risk.md → Kill switch): halt one account or everything,
+ * cancel the scope's working orders and, on request, flatten its positions. Nothing is sent
+ * before a confirmation that says what will stop; the active halts are listed, each with its
+ * lift. Offered to the risk role with can_risk_manage + can_block_account on an account. */
+function killSwitch(s: Session): { el: HTMLElement; cleanup: () => void } | null {
+  if (!s.has("POST /oms/risk/kill")) return null;
+  const accounts = s.accounts.filter((a) => s.canBlock(a));
+  if (!accounts.length) return null;
+  const scope = select("kill_scope", [["account", t("kill_scope_account")], ["all", t("kill_scope_all")]]);
+  const acc = select("kill_account", s.accountOptions(accounts));
+  const flatten = input("kill_flatten", { type: "checkbox" });
+  const comment = input("kill_comment", { required: true, size: 40 });
+  const msg = h("div", { class: "msg", "data-testid": "result-kill" });
+  const halts = h("ul", { class: "halts", "data-testid": "kill-halts" });
+  const question = h("p", { "data-testid": "kill-question" });
+  const target = (): { scope: string; id?: number } =>
+    scope.value === "all" ? { scope: "all" } : { scope: "account", id: Number(acc.value) };
+  const load = async (): Promise<void> => {
+    try {
+      const items = (await s.api.get<{ items: Row[] }>("/oms/risk/kill")).items;
+      halts.replaceChildren(...items.map((halt) => h("li", { "data-halt": String(halt["halt_id"]) },
+        `#${String(halt["halt_id"])} ${String(halt["scope"])} ${halt["scope"] === "all" ? "" : String(halt["scope_id"])}: ${String(halt["reason"])} `,
+        h("button", { type: "button", "data-testid": `kill-lift-${String(halt["halt_id"])}`, onclick: () => void lift(halt) }, t("kill_lift")))));
+    } catch (exc) {
+      message(msg, errorText(exc), false);
+    }
+  };
+  const lift = async (halt: Row): Promise<void> => {
+    if (!comment.value.trim()) {
+      message(msg, t("comment_required"), false);
+      comment.focus();
+      return;
+    }
+    msg.className = "msg pending";
+    msg.textContent = t("loading");
+    try {
+      const body: Row = { scope: halt["scope"], comment: comment.value };
+      if (halt["scope"] !== "all") body["id"] = halt["scope_id"];
+      await s.api.post("/oms/risk/kill/lift", body);
+      message(msg, t("done"), true);
+    } catch (exc) {
+      message(msg, errorText(exc), false);
+    }
+    await load();
+  };
+  const engage = async (): Promise<void> => {
+    confirmBox.hidden = true;
+    msg.className = "msg pending";
+    msg.textContent = t("loading");
+    try {
+      const res = await s.api.post<Row>("/oms/risk/kill", { ...target(), flatten: flatten.checked, comment: comment.value });
+      message(msg, `${t("kill_engaged")}: ${String(res["working_orders"])} ${t("kill_working_orders")}`, true);
+    } catch (exc) {
+      message(msg, errorText(exc), false);
+    }
+    await load();
+  };
+  const confirmBox = h("div", { class: "confirm", role: "alertdialog", "data-testid": "kill-confirm" }, question,
+    h("button", { type: "button", class: "danger", "data-testid": "kill-confirm-yes", onclick: () => void engage() }, t("kill_confirm")),
+    h("button", { type: "button", "data-testid": "kill-confirm-no", onclick: () => { confirmBox.hidden = true; } }, t("kill_keep")));
+  confirmBox.hidden = true;
+  const ask = (): void => {
+    if (!comment.value.trim()) {
+      message(msg, t("comment_required"), false);
+      comment.focus();
+      return;
+    }
+    const what = scope.value === "all" ? t("kill_scope_all") : `${t("account")} #${acc.value}`;
+    question.textContent = `${t("kill_question")} ${what}${flatten.checked ? ` (${t("kill_flatten")})` : ""}?`;
+    confirmBox.hidden = false;
+  };
+  scope.addEventListener("change", () => { acc.disabled = scope.value === "all"; });
+  const off = s.live.onEvent((ev) => { if (ev.namespace === "risk") void load(); });
+  void load();
+  const el = h("section", { class: "card kill", "data-form": "kill_switch" },
+    h("h3", {}, t("kill_switch")), field(t("kill_scope"), scope), field(t("account"), acc),
+    field(t("kill_flatten"), flatten), field(t("comment"), comment),
+    h("button", { type: "button", class: "danger", "data-testid": "kill-engage", onclick: ask }, t("kill_switch")),
+    confirmBox, msg, h("h4", {}, t("kill_active")), halts);
+  return { el, cleanup: off };
+}
 
 /** Block / unblock the account, allow / stop new positions for it and per strategy (comment
  * mandatory). Offered per account only where the key's role and flags allow each action. */
