@@ -400,6 +400,8 @@ ACCOUNTLESS: dict[str, Builder] = {
     "GET /dispatcher/status": lambda _s, _k: ("GET", "/dispatcher/status", None),
     "GET /oms/reconcile/status": lambda _s, _k: ("GET", "/oms/reconcile/status", None),
     "GET /oms/risk/kill": lambda _s, _k: ("GET", "/oms/risk/kill", None),
+    "PUT /oms/risk/kill/webhook-secret": lambda _s, _k: (
+        "PUT", "/oms/risk/kill/webhook-secret", {"secret": None}),
     "POST /paper/{account_id}/external/{action}": lambda s, _k: (
         "POST", f"/paper/{s.account}/external/cancel_order", {"id": "no-such-order"}),
     "PUT /admin/accounts/{account_id}/signal-secret": lambda s, _k: (
@@ -409,6 +411,9 @@ PUBLIC: dict[str, Builder] = {
     "GET /healthz": lambda _s, _k: ("GET", "/healthz", None),
     "GET /readyz": lambda _s, _k: ("GET", "/readyz", None),
     "GET /metrics": lambda _s, _k: ("GET", "/metrics", None),
+    # no key: a signature (here none: 401 invalid_signature, not an API key's refusal)
+    "POST /oms/risk/kill/webhook/{api_key_id}": lambda _s, k: (
+        "POST", f"/oms/risk/kill/webhook/{k or 1}", {"scope": "all", "comment": "m"}),
     "POST /auth/login-password": lambda _s, _k: (
         "POST", "/auth/login-password", {"user_name": "nobody", "password": "x"}),
 }  # fmt: skip

@@ -92,6 +92,10 @@ ENDPOINTS: dict[str, Rule] = {
     "POST /oms/risk/kill": Action.BLOCK_ACCOUNT,
     "POST /oms/risk/kill/lift": Action.BLOCK_ACCOUNT,
     "GET /oms/risk/kill": "authenticated",  # the halts that cover the key (risk: all of them)
+    # the kill switch's signed webhook: any key sets its own secret; a signed call acts as that
+    # key, and the kill switch's rules decide what it may halt
+    "PUT /oms/risk/kill/webhook-secret": "authenticated",
+    "POST /oms/risk/kill/webhook/{api_key_id}": "public",
     "POST /oms/reconcile": Action.RECONCILE,
     "GET /oms/reconcile/status": "authenticated",  # lists only the accounts the key may read
     "GET /oms/reconcile/{account_id}/status": Action.READ,

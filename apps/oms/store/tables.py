@@ -176,6 +176,18 @@ user_risk_limits = Table(
     _updated(),
 )
 
+# the kill switch's signed webhook (migration 0017, service/kill_webhook.py): one signing secret
+# per API key (`enc:v1:<Fernet>` like credentials); a signed call acts as that key, and
+# `last_sent_at` (the newest accepted call's timestamp) refuses replays
+kill_webhook_secrets = Table(
+    "kill_webhook_secrets",
+    metadata,
+    Column("api_key_id", Id, ForeignKey("api_keys.id"), primary_key=True, autoincrement=False),
+    Column("secret", Text, nullable=False),
+    Column("last_sent_at", UtcDateTime),
+    _updated(),
+)
+
 # loss breakers' state (docs/identity-and-risk.md → Loss breakers), one row per watched scope
 # (`strategy_id` 0 = the account): the day's baseline and peak equity, and the trip that holds
 # until the risk role lifts it (`state` armed | reduce_only | halted). `version` grows with
