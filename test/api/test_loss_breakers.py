@@ -50,7 +50,7 @@ async def limits(client: httpx.AsyncClient, risk: str, acct: int, **body: Any) -
 
 
 async def watch(world: World, acct: int) -> int:
-    breakers._unwatched_until.pop(acct, None)  # the limits were just set
+    breakers.WATCH_LIST.clear()  # the limits were just set
     return await breakers.watch(world.store, acct, "paper")
 
 

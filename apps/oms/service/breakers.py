@@ -3,8 +3,8 @@
 
 **Watch.** The worker that holds an account looks at its breakers in its housekeeping round,
 which runs when prices moved and at least every second (`apps/worker/account_task.py`): after
-the fills it synced and the triggers it fired. An account without breaker limits costs one
-read per `UNWATCHED_SECONDS`; a watched one reads its breakers, the day's deals and its open
+the fills it synced and the triggers it fired. Accounts without breaker limits cost nothing but
+one read per second for the whole process (`WATCH_LIST`); a watched one reads its breakers, the day's deals and its open
 positions and their marks (one read each, one connection), decides every scope in the pure
 core and writes only what changed (a new day, a new peak, a trip) in one transaction, with a
 `loss_breaker_tripped` event and an audit row (`risk_loss_breaker`) for each trip.
@@ -17,6 +17,7 @@ and announced (`loss_breaker_lifted`) in one transaction.
 from __future__ import annotations
 
 import time
+import weakref
 from decimal import Decimal
 from typing import TypedDict
 
@@ -36,10 +37,35 @@ from apps.oms.store import breakers as breaker_store
 from apps.oms.store.audit import Actor
 from apps.oms.store.store import Store
 
-#: an account without breaker limits is looked at again after this long
-UNWATCHED_SECONDS = 1.0
-_unwatched_until: dict[int, float] = {}
+#: how old the list of watched accounts may be (a new limit is watched within this long)
+WATCH_LIST_SECONDS = 1.0
 WORKER = Actor(client_address="worker")
+
+
+class _WatchList:
+    """The accounts that have a breaker limit, read once per `WATCH_LIST_SECONDS` for every
+    account task of the process (one statement for all of them), per store."""
+
+    def __init__(self) -> None:
+        self._by_store: weakref.WeakKeyDictionary[Store, tuple[float, frozenset[int]]] = (
+            weakref.WeakKeyDictionary())
+
+    async def get(self, store: Store) -> frozenset[int]:
+        read_at, ids = self._by_store.get(store, (-WATCH_LIST_SECONDS, frozenset()))
+        if time.monotonic() - read_at < WATCH_LIST_SECONDS:
+            return ids
+        started = time.monotonic()
+        async with store.read() as conn:
+            ids = await breaker_store.watched_accounts(conn)
+        self._by_store[store] = (started, ids)
+        return ids
+
+    def clear(self) -> None:
+        """Forget what was read (tests that set limits and look at once)."""
+        self._by_store.clear()
+
+
+WATCH_LIST = _WatchList()
 
 
 def _text(value: Decimal | None) -> str | None:
@@ -58,7 +84,7 @@ def _payload(
 
 async def watch(store: Store, account_id: int, exchange_id: str) -> int:
     """Decide the account's breakers on the books and marks of now; returns how many tripped."""
-    if time.monotonic() < _unwatched_until.get(account_id, 0.0):
+    if account_id not in await WATCH_LIST.get(store):
         return 0
     now = utcnow()
     day = now.date()
@@ -66,8 +92,6 @@ async def watch(store: Store, account_id: int, exchange_id: str) -> int:
         scopes = await breaker_store.watched(conn, account_id)
         armed = [s for s in scopes if s[2] is None or not s[2].tripped]
         if not armed:
-            if not scopes:
-                _unwatched_until[account_id] = time.monotonic() + UNWATCHED_SECONDS
             return 0
         realized, open_positions = await breaker_store.day_books(conn, account_id, day)
         marks = await mark_prices(conn, exchange_id, {p.symbol for p in open_positions})
@@ -104,6 +128,8 @@ async def keeps_watch(store: Store, account_id: int) -> bool:
     """Whether the account's task should keep its lease while idle to watch its breakers: an
     armed breaker and open positions whose marks can move (realised PnL moves only with fills,
     which come with commands)."""
+    if account_id not in await WATCH_LIST.get(store):
+        return False
     async with store.read() as conn:
         scopes = await breaker_store.watched(conn, account_id)
         if not any(s[2] is None or not s[2].tripped for s in scopes):

@@ -54,6 +54,14 @@ WATCHED = (
 )  # fmt: skip
 
 
+async def watched_accounts(conn: AsyncConnection) -> frozenset[int]:
+    """The accounts with a breaker limit on the account or a strategy."""
+    query = select(_L.account_id).where(
+        _L.api_key_id == 0, _L.loss_breaker.is_not(None) | _L.drawdown_breaker.is_not(None)
+    ).distinct()
+    return frozenset(int(r[0]) for r in await conn.execute(query))
+
+
 async def watched(
     conn: AsyncConnection, account_id: int
 ) -> list[tuple[int, BreakerLimits, Breaker | None]]:
