@@ -54,6 +54,11 @@ async def watch(world: World, acct: int) -> int:
     return await breakers.watch(world.store, acct, "paper")
 
 
+def rule_of(response: httpx.Response) -> str:
+    assert response.status_code == 409, response.text
+    return str(response.json()["error"]["details"]["rule"])
+
+
 def tripped(found: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return [e["payload"] for e in found if e["event"] == "loss_breaker_tripped"]
 
@@ -68,7 +73,9 @@ async def test_the_loss_breaker_makes_the_account_reduce_only_until_lifted(api: 
     assert await watch(world, acct) == 0
     await price(client, trader, "130.000001")  # 19.999999 down: not yet
     assert await watch(world, acct) == 0
-    assert (await post(client, trader, send(acct, "129"))).status_code == 200
+    working = await post(client, trader, send(acct, "129", qty="2"))
+    assert working.status_code == 200, working.text
+    order_id = working.json()["results"][0]["order_id"]
     await price(client, trader, "130")  # 20 down: the limit
     assert await watch(world, acct) == 1
     assert await watch(world, acct) == 0  # once
@@ -98,6 +105,13 @@ async def test_the_loss_breaker_makes_the_account_reduce_only_until_lifted(api: 
     close = send(acct, "131", side="sell", reduce_only=True, position_id=position)
     close["payload"]["side"] = "sell"
     assert (await post(client, trader, close)).status_code == 200
+    # a working opening order may shrink, not grow
+    def change(qty: str) -> dict[str, Any]:
+        return {"account_id": acct, "command": "change_order",
+                "payload": {"order_id": order_id, "new_qty": qty}}
+
+    assert rule_of(await post(client, trader, change("3"))) == "loss_breaker"
+    assert (await post(client, trader, change("1"))).status_code == 200
     cancel_all = {"account_id": acct, "command": "cancel_all_orders", "payload": {}}
     assert (await post(client, trader, cancel_all)).status_code == 200
     shown = (await client.get(f"/oms/risk/{acct}/breakers", headers=h(trader))).json()
