@@ -9,7 +9,7 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Header, Path, Request
 from pydantic import Field
 
-from apps.api.body import parse_body, parse_json
+from apps.api.body import parse_body, parse_json, validate
 from apps.api.deps import PrincipalDep, SettingsDep, StoreDep, client_address
 from apps.api.routes.signals import cipher_of
 from apps.oms.domain.exposure import ExposureLimits
@@ -243,8 +243,9 @@ async def kill_by_webhook(
         raise OmsError("webhook body too large", code="payload_too_large", status=413)
     try:
         return dict(await kill_webhook.receive(
-            store, settings, cipher_of(settings), api_key_id, raw, parse_json(raw),
-            x_oms_signature, client_address(request),
+            store, settings, cipher_of(settings), api_key_id, raw,
+            validate(kill_webhook.WebhookCall, parse_json(raw)), x_oms_signature,
+            client_address(request),
         ))  # fmt: skip
     except AuthenticationFailed as exc:
         guard: AuthGuard = request.app.state.auth_guard
