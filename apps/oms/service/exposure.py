@@ -36,6 +36,7 @@ from apps.oms.service.risk_snapshot import reference_price
 from apps.oms.store import audit
 from apps.oms.store import exposure as exposure_store
 from apps.oms.store.audit import Actor
+from apps.oms.store.records import ColumnValues
 from apps.oms.store.store import Store
 
 
@@ -44,7 +45,7 @@ def contract_size(exchange_id: str, symbol: str) -> Decimal:
     return Decimal(1) if market is None else market.contract_size
 
 
-def holdings(rows: list[dict[str, Any]]) -> Iterator[Holding]:
+def holdings(rows: list[ColumnValues]) -> Iterator[Holding]:
     """Positions at entry notional; working orders at their remaining notional (an order
     without any price, a market order in flight, is not counted)."""
     for r in rows:
