@@ -90,3 +90,32 @@ def test_saving_limits_in_the_console_keeps_the_ones_it_does_not_show(page: Page
     cleared = httpx.put(f"{stack.base}/oms/risk/{keys.account_id}/limits",
                         headers={"x-api-key": keys.risk}, json={"comment": "test over"})
     assert cleared.status_code == 200, cleared.text
+
+
+def test_a_tripped_loss_breaker_shows_on_the_risk_screen_and_is_lifted_there(
+    page: Page, keys: Keys
+) -> None:
+    stack = keys.stack
+    risk = {"x-api-key": keys.risk}
+    put = httpx.put(f"{stack.base}/oms/risk/{keys.account_id}/limits", headers=risk,
+                    json={"comment": "desk", "loss_breaker": "10"})
+    assert put.status_code == 200, put.text
+    stack.cmd(keys.account_id, "send_order", symbol=SYMBOL, side="buy", order_type="market",
+              qty="1")  # fmt: skip
+    login(page, stack.base, keys.risk)
+    wait_live(page)
+    goto(page, "risk")
+    card = page.locator('section[data-form="risk_actions"]')
+    card.locator('[name="action_account"]').select_option(str(keys.account_id))
+    expect(page.get_by_test_id("risk-breakers")).to_contain_text("none tripped")
+    stack.price("85")  # 15 down on the position: the worker trips the breaker, the screen shows it
+    expect(page.get_by_test_id("risk-breakers")).to_contain_text("loss_breaker")
+    expect(page.get_by_test_id("risk-breakers")).to_contain_text("reduce_only")
+    card.locator('[name="action_comment"]').fill("reviewed")
+    page.get_by_test_id("risk-breaker-lift-0").click()
+    expect(page.get_by_test_id("result-risk_action")).to_have_class("msg ok")
+    expect(page.get_by_test_id("risk-breakers")).to_contain_text("none tripped")
+    stack.price("100")
+    cleared = httpx.put(f"{stack.base}/oms/risk/{keys.account_id}/limits", headers=risk,
+                        json={"comment": "test over"})
+    assert cleared.status_code == 200, cleared.text

@@ -228,7 +228,7 @@ register({
   },
 });
 
-const LIMIT_FIELDS = ["max_open_positions", "max_open_positions_per_symbol", "max_order_qty", "max_order_notional", "min_order_notional", "max_position_notional", "max_open_orders_per_symbol", "daily_loss_limit", "max_commands_per_minute"];
+const LIMIT_FIELDS = ["max_open_positions", "max_open_positions_per_symbol", "max_order_qty", "max_order_notional", "min_order_notional", "max_position_notional", "max_open_orders_per_symbol", "daily_loss_limit", "max_commands_per_minute", "loss_breaker", "drawdown_breaker"];
 const INT_LIMITS = new Set(["max_open_positions", "max_open_positions_per_symbol", "max_open_orders_per_symbol", "max_commands_per_minute"]);
 
 register({
@@ -245,6 +245,8 @@ register({
     const canWrite = (): boolean => s.has("PUT /oms/risk/{account_id}/limits") && accounts.some((a) => String(a.id) === acc.value && s.canRisk(a));
     const inputs = LIMIT_FIELDS.map((f) => input(f, { inputmode: INT_LIMITS.has(f) ? "numeric" : "decimal" }));
     const symbols = input("symbol_allowlist", { placeholder: "BTC/USDT, ETH/USDT" });
+    // what a tripped loss breaker does (docs/identity-and-risk.md → Loss breakers)
+    const breakerAction = select("breaker_action", [["", "—"], ["reduce_only", t("breaker_reduce_only")], ["halted", t("breaker_halted")]]);
     const comment = input("risk_comment", { required: true });
     let generation = 0;
     // the scope's limits as read: a save keeps the ones this form does not show (a PUT
@@ -265,6 +267,7 @@ register({
         for (const el of inputs) el.value = values?.[el.name] == null ? "" : String(values[el.name]);
         const list = values?.["symbol_allowlist"];
         symbols.value = Array.isArray(list) ? list.join(", ") : "";
+        breakerAction.value = values?.["breaker_action"] == null ? "" : String(values["breaker_action"]);
         form.querySelectorAll("input, button[type=submit]").forEach((el) => ((el as HTMLInputElement).disabled = !canWrite()));
         acc.disabled = false;
         strategy.disabled = false;
@@ -285,6 +288,7 @@ register({
         }
         const list = symbols.value.split(",").map((x) => x.trim()).filter(Boolean);
         body["symbol_allowlist"] = list.length ? list : null;
+        body["breaker_action"] = breakerAction.value || null;
         msg.className = "msg pending";
         msg.textContent = t("loading");
         try {
@@ -296,7 +300,7 @@ register({
         }
       },
     }, h("h3", {}, t("risk_limits")), field(t("account"), acc), field(t("strategy"), strategy),
-    ...inputs.map((el) => field(fieldLabel(el.name), el)), field(fieldLabel("symbol_allowlist"), symbols), field(t("comment"), comment),
+    ...inputs.map((el) => field(fieldLabel(el.name), el)), field(fieldLabel("symbol_allowlist"), symbols), field(fieldLabel("breaker_action"), breakerAction), field(t("comment"), comment),
     h("button", { type: "submit", "data-testid": "submit-risk_limits" }, t("save_limits")), msg);
     acc.addEventListener("change", () => void load());
     strategy.addEventListener("change", () => void load());
@@ -440,6 +444,21 @@ function riskActions(s: Session): { el: HTMLElement; cleanup: () => void } | nul
   const allowRow = h("div", { class: "filters" }, ...allowButtons, ...shadowButtons);
   const strategyRow = h("div", { class: "filters" }, field(t("strategy"), strategy), ...strategyButtons, ...strategyShadowButtons);
   const strategySection = h("div", {}, h("h3", {}, t("strategies_allow")), strategyRow, gridEl);
+  // the account's tripped loss breakers, each with its lift (the risk role's, with risk_limits)
+  const hasBreakers = s.has("GET /oms/risk/{account_id}/breakers");
+  const breakerList = h("ul", { class: "halts", "data-testid": "risk-breakers" });
+  const breakerSection = h("div", {}, h("h3", {}, t("loss_breakers")), breakerList);
+  breakerSection.style.display = hasBreakers ? "" : "none";
+  const showBreakers = async (): Promise<void> => {
+    if (!hasBreakers) return;
+    const items = (await s.api.get<{ items: Row[] }>(`/oms/risk/${acc.value}/breakers`)).items;
+    const tripped = items.filter((b) => b["state"] !== "armed");
+    breakerList.replaceChildren(...(tripped.length ? tripped.map((b) => h("li", { "data-strategy": String(b["strategy_id"]) },
+      `${Number(b["strategy_id"]) ? `${t("strategy")} ${String(b["strategy_id"])}` : t("account")}: ${String(b["rule"])} ${String(b["value"])} / ${String(b["limit"])} → ${String(b["state"])} `,
+      s.has("POST /oms/risk/{account_id}/breakers/lift")
+        ? button(`risk-breaker-lift-${String(b["strategy_id"])}`, t("kill_lift"), () => s.api.post(`/oms/risk/${acc.value}/breakers/lift`, { strategy_id: b["strategy_id"], comment: comment.value }))
+        : null)) : [h("li", {}, t("no_tripped_breakers"))]));
+  };
   const load = async (): Promise<void> => {
     const a = current();
     statusRow.style.display = a && has.status && s.canBlock(a) ? "" : "none";
@@ -454,6 +473,7 @@ function riskActions(s: Session): { el: HTMLElement; cleanup: () => void } | nul
         state.dataset["allowNew"] = String(fresh.allow_new_positions);
         state.dataset["shadow"] = String(fresh.shadow ?? false);
       }
+      await showBreakers();
       if (has.strategies && a && s.canAllowNew(a)) {
         const links = (await s.api.get<{ items: Row[] }>(`/oms/risk/${acc.value}/strategies`)).items;
         if (!grid.isDestroyed()) grid.setGridOption("rowData", links);
@@ -485,6 +505,6 @@ function riskActions(s: Session): { el: HTMLElement; cleanup: () => void } | nul
   void load();
   const el = h("section", { class: "card", "data-form": "risk_actions" },
     h("h3", {}, t("risk_actions")), field(t("account"), acc), state, field(t("comment"), comment),
-    statusRow, allowRow, strategySection, msg);
+    statusRow, allowRow, strategySection, breakerSection, msg);
   return { el, cleanup: () => { off(); grid.destroy(); } };
 }
