@@ -15,6 +15,7 @@ from typing import Any
 
 from apps.oms.clock import utcnow
 from apps.oms.exchange.profiles import profile
+from apps.oms.service import breakers
 from apps.oms.service.execution import dispatch, reconcile, step
 from apps.oms.service.execution.group import GroupCommit
 from apps.oms.service.execution.results import finish
@@ -144,17 +145,23 @@ class AccountTask:
         self._prices, self._last_sync = prices, time.monotonic()
         done = await sync_orders(self.rt)
         done += await check_triggers(self.rt)
+        # the loss breakers see the fills just synced and the prices that moved
+        done += await breakers.watch(self.rt.store, self.rt.account_id,
+                                     self.rt.account.exchange_id)  # fmt: skip
         return done > 0
 
     async def _has_work(self) -> bool:
         return await self.shared.has_unfinished(self.rt.account_id)
 
     async def _watching(self) -> bool:
-        """Open venue orders or targets to watch keep the lease even when idle."""
+        """Open venue orders, targets or armed loss breakers over open positions to watch keep
+        the lease even when idle."""
         async with self.rt.store.read() as conn:
             live = await order_records.open_orders(conn, self.rt.account_id)
             watched = await books.positions_with_targets(conn, self.rt.account_id)
-        return bool(watched) or any(o["exchange_order_id"] is not None for o in live)
+        if watched or any(o["exchange_order_id"] is not None for o in live):
+            return True
+        return await breakers.keeps_watch(self.rt.store, self.rt.account_id)
 
     async def _price_version(self) -> int:
         """Sum of the paper price sequences: changes whenever any shared price moves."""

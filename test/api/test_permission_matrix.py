@@ -119,6 +119,7 @@ class Seed:
     strategy: int
     keys: dict[tuple[Role, AccountFlags | None], tuple[int, str]]
     store: Store
+    user: int = 0  # a trader whose key trades the seed account (a user's exposure limits)
 
     async def key(self, role: Role, flags: AccountFlags | None) -> tuple[int, str]:
         if (role, flags) not in self.keys:
@@ -166,10 +167,15 @@ async def matrix(matrix_url: str) -> AsyncIterator[tuple[httpx.AsyncClient, Seed
             )  # fmt: skip
             strategy = await create_strategy(conn, name="m", client_strategy_id=None,
                                              account_ids=[account], user_id=None, now=utcnow())
+            user = await admin.create_user(conn, CLI_ACTOR, role=Role.TRADER, name="mtrader")
+            traded = await admin.create_api_key(conn, CLI_ACTOR, pepper=PEPPER, user_id=user,
+                                                label="matrix")  # fmt: skip
+            await admin.set_permission(conn, CLI_ACTOR, api_key_id=traded.id, account_id=account,
+                                       flags=AccountFlags(can_trade=True))  # fmt: skip
         await set_paper_price(PaperStore(store.engine), Venue(), "BTC/USDT", Decimal("50000"))
         transport = httpx.ASGITransport(app=app)
         async with httpx.AsyncClient(transport=transport, base_url="http://m") as client:
-            yield client, Seed(account, strategy, {}, store), app
+            yield client, Seed(account, strategy, {}, store, user), app
 
 
 Request = tuple[str, str, Any]  # method, path, JSON body (None: no body)
@@ -255,6 +261,15 @@ SCOPED: list[tuple[str, Rule, Builder]] = [
                                                    {"source": None}),
         "PUT /paper/accounts/{account_id}/book": lambda s, _k: (
             "PUT", f"/paper/accounts/{s.account}/book", {"spread_bps": "0"}),
+        "GET /oms/risk/{account_id}/breakers": lambda s, _k: (
+            "GET", f"/oms/risk/{s.account}/breakers", None),
+        "POST /oms/risk/{account_id}/breakers/lift": lambda s, _k: (
+            "POST", f"/oms/risk/{s.account}/breakers/lift", {"comment": "m"}),
+        # a user's exposure limits: the action on every account the user's keys trade
+        "GET /oms/risk/users/{user_id}/exposure": lambda s, _k: (
+            "GET", f"/oms/risk/users/{s.user}/exposure", None),
+        "PUT /oms/risk/users/{user_id}/exposure": lambda s, _k: (
+            "PUT", f"/oms/risk/users/{s.user}/exposure", {"comment": "m"}),
         # the kill switch of the seed account: the action on every account of the scope
         "POST /oms/risk/kill": lambda s, _k: (
             "POST", "/oms/risk/kill", {"scope": "account", "id": s.account, "comment": "m"}),
@@ -385,6 +400,8 @@ ACCOUNTLESS: dict[str, Builder] = {
     "GET /dispatcher/status": lambda _s, _k: ("GET", "/dispatcher/status", None),
     "GET /oms/reconcile/status": lambda _s, _k: ("GET", "/oms/reconcile/status", None),
     "GET /oms/risk/kill": lambda _s, _k: ("GET", "/oms/risk/kill", None),
+    "PUT /oms/risk/kill/webhook-secret": lambda _s, _k: (
+        "PUT", "/oms/risk/kill/webhook-secret", {"secret": None}),
     "POST /paper/{account_id}/external/{action}": lambda s, _k: (
         "POST", f"/paper/{s.account}/external/cancel_order", {"id": "no-such-order"}),
     "PUT /admin/accounts/{account_id}/signal-secret": lambda s, _k: (
@@ -394,6 +411,9 @@ PUBLIC: dict[str, Builder] = {
     "GET /healthz": lambda _s, _k: ("GET", "/healthz", None),
     "GET /readyz": lambda _s, _k: ("GET", "/readyz", None),
     "GET /metrics": lambda _s, _k: ("GET", "/metrics", None),
+    # no key: a signature (here none: 401 invalid_signature, not an API key's refusal)
+    "POST /oms/risk/kill/webhook/{api_key_id}": lambda _s, k: (
+        "POST", f"/oms/risk/kill/webhook/{k or 1}", {"scope": "all", "comment": "m"}),
     "POST /auth/login-password": lambda _s, _k: (
         "POST", "/auth/login-password", {"user_name": "nobody", "password": "x"}),
 }  # fmt: skip

@@ -6,13 +6,18 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Path, Request
+from fastapi import APIRouter, Header, Path, Request
 from pydantic import Field
 
-from apps.api.body import parse_body
-from apps.api.deps import PrincipalDep, StoreDep, client_address
+from apps.api.body import parse_body, parse_json, validate
+from apps.api.deps import PrincipalDep, SettingsDep, StoreDep, client_address
+from apps.api.routes.signals import cipher_of
+from apps.oms.domain.exposure import ExposureLimits
+from apps.oms.errors import AuthenticationFailed, OmsError
 from apps.oms.security.principal import Principal
-from apps.oms.service import kill_switch, risk_actions
+from apps.oms.service import breakers, exposure, kill_switch, kill_webhook, risk_actions
+from apps.oms.service.auth import AuthGuard
+from apps.oms.service.command_models import PositiveDecimal
 from apps.oms.service.request_model import MandatoryComment, RequestModel
 from apps.oms.store.audit import Actor
 
@@ -116,6 +121,59 @@ async def strategy_shadow(
     ))  # fmt: skip
 
 
+class BreakerLiftIn(RequestModel):
+    strategy_id: Annotated[int, Field(ge=0, le=2**62, strict=True)] = 0
+    comment: Comment
+
+
+@router.get("/oms/risk/{account_id}/breakers")
+async def loss_breakers(
+    account_id: AccountId, principal: PrincipalDep, store: StoreDep
+) -> dict[str, Any]:
+    """The account's loss breakers: day, baseline, peak equity, state and what tripped it."""
+    return dict(await breakers.breakers_of(store, principal, account_id))
+
+
+@router.post("/oms/risk/{account_id}/breakers/lift", openapi_extra=_body(BreakerLiftIn))
+async def lift_breaker(
+    account_id: AccountId, principal: PrincipalDep, store: StoreDep, request: Request
+) -> dict[str, Any]:
+    """Re-arm a tripped loss breaker of the account (0) or a strategy (the risk role only)."""
+    body = await parse_body(request, BreakerLiftIn)
+    return dict(await breakers.lift(
+        store, principal, actor(principal, request), account_id, body.strategy_id, body.comment
+    ))
+
+
+class ExposureIn(RequestModel):
+    max_gross_exposure: PositiveDecimal | None = None
+    max_net_exposure: PositiveDecimal | None = None
+    comment: Comment
+
+
+UserId = Annotated[int, Path(ge=1, le=2**62)]
+
+
+@router.get("/oms/risk/users/{user_id}/exposure")
+async def user_exposure_limits(
+    user_id: UserId, principal: PrincipalDep, store: StoreDep
+) -> dict[str, Any]:
+    """A user's gross and net exposure limits across the accounts their keys trade."""
+    return dict(await exposure.get_limits(store, principal, user_id))
+
+
+@router.put("/oms/risk/users/{user_id}/exposure", openapi_extra=_body(ExposureIn))
+async def set_user_exposure_limits(
+    user_id: UserId, principal: PrincipalDep, store: StoreDep, request: Request
+) -> dict[str, Any]:
+    """Replace a user's exposure limits (omitted = no limit); the risk role only."""
+    body = await parse_body(request, ExposureIn)
+    return dict(await exposure.put_limits(
+        store, principal, actor(principal, request), user_id,
+        ExposureLimits(body.max_gross_exposure, body.max_net_exposure), body.comment,
+    ))  # fmt: skip
+
+
 KillScope = Literal["key", "strategy", "account", "user", "all"]
 
 
@@ -150,6 +208,49 @@ async def lift_kill(principal: PrincipalDep, store: StoreDep, request: Request) 
         store, principal, actor(principal, request), scope=body.scope, scope_id=body.id,
         comment=body.comment,
     ))  # fmt: skip
+
+
+class WebhookSecretIn(RequestModel):
+    secret: Annotated[str, Field(min_length=1, max_length=1000)] | None
+
+
+@router.put("/oms/risk/kill/webhook-secret", openapi_extra=_body(WebhookSecretIn))
+async def kill_webhook_secret(
+    principal: PrincipalDep, store: StoreDep, settings: SettingsDep, request: Request
+) -> dict[str, Any]:
+    """Set (null: remove) the calling key's kill switch webhook secret (write-only)."""
+    body = await parse_body(request, WebhookSecretIn)
+    return dict(await kill_webhook.set_secret(
+        store, principal, actor(principal, request), cipher_of(settings), body.secret,
+        require_encrypted=settings.credentials_must_be_encrypted,
+    ))  # fmt: skip
+
+
+KEY_ID = Annotated[int, Path(ge=1, le=2**62)]
+MAX_WEBHOOK_BYTES = 4096
+
+
+@router.post("/oms/risk/kill/webhook/{api_key_id}",
+             openapi_extra=_body(kill_webhook.WebhookCall))  # fmt: skip
+async def kill_by_webhook(
+    api_key_id: KEY_ID, request: Request, store: StoreDep, settings: SettingsDep,
+    x_oms_signature: Annotated[str | None, Header(description=(
+        "hex HMAC-SHA256 of the raw body under the key's kill webhook secret"))] = None,
+) -> dict[str, Any]:  # fmt: skip
+    """Engage the kill switch as the key whose webhook secret signed the body."""
+    raw = await request.body()
+    if len(raw) > MAX_WEBHOOK_BYTES:
+        raise OmsError("webhook body too large", code="payload_too_large", status=413)
+    try:
+        return dict(await kill_webhook.receive(
+            store, settings, cipher_of(settings), api_key_id, raw,
+            validate(kill_webhook.WebhookCall, parse_json(raw)), x_oms_signature,
+            client_address(request),
+        ))  # fmt: skip
+    except AuthenticationFailed as exc:
+        guard: AuthGuard = request.app.state.auth_guard
+        guard.failed(client_address(request), f"kill-webhook:{api_key_id}", exc.code)
+        raise
 
 
 @router.get("/oms/risk/kill")

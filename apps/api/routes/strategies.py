@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Request
 from pydantic import Field, ValidationError
@@ -55,6 +55,9 @@ class LimitsIn(RequestModel):
     ) = None
     duplicate_window_ms: Annotated[int, Field(ge=1, le=86_400_000)] | None = None
     max_open_orders: Annotated[int, Field(ge=0)] | None = None
+    loss_breaker: PositiveDecimal | None = None
+    drawdown_breaker: PositiveDecimal | None = None
+    breaker_action: Literal["reduce_only", "halted"] | None = None
 
     def limits(self) -> risk.RiskLimits:
         """The scope's limits as sent (the allowlist in the order sent)."""
@@ -75,6 +78,9 @@ class LimitsIn(RequestModel):
             price_collar_symbols=None if collars is None else tuple(sorted(collars.items())),
             duplicate_window_ms=self.duplicate_window_ms,
             max_open_orders=self.max_open_orders,
+            loss_breaker=self.loss_breaker,
+            drawdown_breaker=self.drawdown_breaker,
+            breaker_action=self.breaker_action,
         )
 
 

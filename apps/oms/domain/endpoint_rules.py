@@ -81,10 +81,21 @@ ENDPOINTS: dict[str, Rule] = {
     "POST /oms/risk/{account_id}/allow_new_positions": Action.ALLOW_NEW_POSITIONS,
     "POST /oms/risk/{account_id}/strategies/allow_new_positions": Action.ALLOW_NEW_POSITIONS,
     "POST /oms/risk/{account_id}/status": Action.BLOCK_ACCOUNT,
+    # loss breakers: read by whoever reads the account, lifted by whoever sets its limits
+    "GET /oms/risk/{account_id}/breakers": Action.READ,
+    "POST /oms/risk/{account_id}/breakers/lift": Action.RISK_LIMITS,
+    # a user's exposure limits: risk_limits on every account the user's keys trade (and the
+    # user reads their own) (docs/identity-and-risk.md)
+    "GET /oms/risk/users/{user_id}/exposure": Action.RISK_LIMITS,
+    "PUT /oms/risk/users/{user_id}/exposure": Action.RISK_LIMITS,
     # the kill switch: the action on every account of the halted scope (docs/identity-and-risk.md)
     "POST /oms/risk/kill": Action.BLOCK_ACCOUNT,
     "POST /oms/risk/kill/lift": Action.BLOCK_ACCOUNT,
     "GET /oms/risk/kill": "authenticated",  # the halts that cover the key (risk: all of them)
+    # the kill switch's signed webhook: any key sets its own secret; a signed call acts as that
+    # key, and the kill switch's rules decide what it may halt
+    "PUT /oms/risk/kill/webhook-secret": "authenticated",
+    "POST /oms/risk/kill/webhook/{api_key_id}": "public",
     "POST /oms/reconcile": Action.RECONCILE,
     "GET /oms/reconcile/status": "authenticated",  # lists only the accounts the key may read
     "GET /oms/reconcile/{account_id}/status": Action.READ,

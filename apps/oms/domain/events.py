@@ -61,6 +61,8 @@ class EventType(StrEnum):
     ORDER_OVERFILLED = "order_overfilled"
     KILL_SWITCH_ENGAGED = "kill_switch_engaged"
     KILL_SWITCH_LIFTED = "kill_switch_lifted"
+    LOSS_BREAKER_TRIPPED = "loss_breaker_tripped"
+    LOSS_BREAKER_LIFTED = "loss_breaker_lifted"
     ACCOUNT_OWNER_CHANGED = "account_owner_changed"
 
 
@@ -385,6 +387,27 @@ class KillSwitchChanged(TypedDict):
     changed_by: ChangedBy
 
 
+class LossBreakerChanged(TypedDict):
+    """A loss breaker tripped by the worker's watch or lifted by the risk role
+    (`service/breakers.py`): `state` is the scope's state after it (`reduce_only`, `halted`,
+    `armed`); `rule`, `limit` and `value` say what tripped it (a lift repeats them); `equity`
+    and `peak_equity` are the day's PnL and its peak when it tripped (null on a lift);
+    `changed_by` is null for the worker's trip."""
+
+    account_id: int
+    strategy_id: int
+    state: str
+    rule: str | None
+    limit: str | None
+    value: str | None
+    equity: str | None
+    peak_equity: str | None
+    day: str
+    comment: str | None
+    changed_at: str
+    changed_by: ChangedBy | None
+
+
 class AccountOwnerChanged(TypedDict):
     account_id: int
     previous_owner: str
@@ -451,6 +474,8 @@ POSITION_OVERFILL = Event(EventType.POSITION_OVERFILL, "risk", PositionOverfill)
 ORDER_OVERFILLED = Event(EventType.ORDER_OVERFILLED, "risk", OrderOverfilled)
 KILL_SWITCH_ENGAGED = Event(EventType.KILL_SWITCH_ENGAGED, "risk", KillSwitchChanged)
 KILL_SWITCH_LIFTED = Event(EventType.KILL_SWITCH_LIFTED, "risk", KillSwitchChanged)
+LOSS_BREAKER_TRIPPED = Event(EventType.LOSS_BREAKER_TRIPPED, "risk", LossBreakerChanged)
+LOSS_BREAKER_LIFTED = Event(EventType.LOSS_BREAKER_LIFTED, "risk", LossBreakerChanged)
 ACCOUNT_OWNER_CHANGED = Event(EventType.ACCOUNT_OWNER_CHANGED, "system", AccountOwnerChanged)
 
 #: every event type, in the order of `EventType` (one `Event` each)

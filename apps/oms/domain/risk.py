@@ -38,6 +38,10 @@ class RiskLimits:
     price_collar_symbols: tuple[tuple[str, int], ...] | None = None
     duplicate_window_ms: int | None = None
     max_open_orders: int | None = None
+    # loss breakers (`domain/breakers.py`): watched by the worker, their state read at acceptance
+    loss_breaker: Decimal | None = None
+    drawdown_breaker: Decimal | None = None
+    breaker_action: str | None = None  # reduce_only (default) | halted
 
     @property
     def checks_nothing(self) -> bool:

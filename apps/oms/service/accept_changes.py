@@ -12,6 +12,8 @@ from dataclasses import replace
 from decimal import Decimal
 from typing import cast
 
+from apps.oms.domain import breakers
+from apps.oms.domain.access import Role
 from apps.oms.domain.closing import release_close
 from apps.oms.domain.enums import OrderStatus, Side
 from apps.oms.domain.errors import InvalidOrderState, InvalidPositionId, InvalidQty
@@ -165,6 +167,13 @@ async def accept_change_order(ctx: Ctx) -> Accepted:
         raise InvalidQty(f"new_qty {to_plain(p.new_qty)} is below the filled qty "
                          f"{to_plain(order['filled_qty'])}")
     await check_change(ctx, order, p.new_qty, p.new_price)
+    # a tripped loss breaker of the order's scope: halted refuses the change, reduce-only a
+    # larger opening order
+    tripped = ctx.share.tripped.get(ctx.account_id, ())
+    breakers.check_halted(tripped, int(order["strategy_id"]), "change_order", False,
+                          ctx.principal.role is Role.RISK)  # fmt: skip
+    breakers.check_reduce_only(tripped, int(order["strategy_id"]), closing=bool(
+        order["reduce_only"]) or p.new_qty is None or p.new_qty <= order["qty"])
     if p.new_price is not None:  # a new price meets the collar as a new order's does
         await check_price_collar(ctx, order["symbol"], Side(order["side"]),
                                  Decimal(order["qty"]), p.new_price, int(order["strategy_id"]))

@@ -12,6 +12,8 @@ from typing import Any, cast
 
 from apps.oms.domain.access import Role
 from apps.oms.domain.book import AccountBook, Instrument, OrderRef
+from apps.oms.domain.breakers import check_halted
+from apps.oms.domain.breakers import check_reduce_only as check_breakers
 from apps.oms.domain.closing import check_reduce_only, plan_close, reserve_close, validate_reduce
 from apps.oms.domain.controls import (
     ControlIntent,
@@ -38,6 +40,7 @@ from apps.oms.domain.targets import validate_targets
 from apps.oms.errors import NotFound
 from apps.oms.exchange.order_features import order_features
 from apps.oms.exchange.profiles import profile
+from apps.oms.service import exposure
 from apps.oms.service.acceptance import (
     Accepted,
     Ctx,
@@ -272,9 +275,13 @@ async def accept_send_order(ctx: Ctx) -> Accepted:
     closing = reserve is not None or (
         target is not None and side is not target.side and p.qty <= target.qty
     )  # closing orders are never refused for funds
+    # a tripped loss breaker's scope takes closing orders only
+    check_breakers(ctx.share.tripped.get(ctx.account_id, ()), p.strategy_id, closing)
     if not closing:
         price = p.price or p.trigger_price or p.stop_price or quote
         await check_allocation(ctx, p.strategy_id, p.symbol, side, p.qty, price)
+        # last: an order that passes counts in the batch's exposure
+        await exposure.check(ctx, p.symbol, side, p.qty, price, instrument.contract_size)
     fields = {
         "symbol": p.symbol, "side": p.side, "order_type": p.order_type, "qty": p.qty, "price": p.price,
         "trigger_price": p.trigger_price, "stop_price": p.stop_price,
@@ -310,6 +317,9 @@ async def accept_close_position(ctx: Ctx) -> Accepted:
     position = await open_position(ctx, p.position_id, lock=True)
     plan = plan_close(position, p.qty, p.strategy_id, PositionMode(ctx.account.position_mode))
     ctx.check_strategy_visible(plan.strategy_id)
+    # a halted strategy's positions are closed by the risk role only (its command names none)
+    check_halted(ctx.share.tripped.get(ctx.account_id, ()), plan.strategy_id, "close_position",
+                 False, ctx.principal.role is Role.RISK)  # fmt: skip
     check_venue_executes(ctx.account.exchange_id, plan.symbol, p)
     instrument_for(ctx.account.exchange_id, position.symbol, plan.qty, p.price)
     if p.price is not None:  # a limit close meets the collar as any limit order does

@@ -14,10 +14,13 @@ from datetime import datetime
 from typing import Any
 
 from apps.oms.clock import utcnow
+from apps.oms.domain import breakers
 from apps.oms.domain.access import AccessDenied, Action, Role, authorize_strategy
+from apps.oms.domain.breakers import Breaker
 from apps.oms.domain.endpoint_rules import COMMANDS, action_for
 from apps.oms.domain.errors import DomainError
 from apps.oms.domain.events import Event, P
+from apps.oms.domain.exposure import Exposure, ExposureLimits
 from apps.oms.domain.kill import Caller, Halt, check_halts
 from apps.oms.domain.risk import RiskLimits
 from apps.oms.errors import (
@@ -95,6 +98,12 @@ class BatchShare:
     key_limits: dict[int, RiskLimits | None] = field(default_factory=dict)
     # the active kill-switch halts that may cover the key's commands, by account
     halts: dict[int, tuple[Halt, ...]] = field(default_factory=dict)
+    # the tripped loss breakers of the account and its strategies, by account
+    tripped: dict[int, tuple[Breaker, ...]] = field(default_factory=dict)
+    # the accepting user's exposure limits (read with the accounts) and, once an order met
+    # them, the user's exposure with the batch's accepted orders (`service/exposure.py`)
+    exposure_limits: ExposureLimits | None = None
+    exposure: Exposure | None = None
     # strategy allocations by account, then strategy (`service/strategy_funds.py`)
     allocations: dict[int, dict[int, ColumnValues]] = field(default_factory=dict)
     events: list[NewEvent] = field(default_factory=list)
@@ -121,6 +130,8 @@ def remember_state(share: BatchShare, account_id: int, state: risk_store.Accepta
     share.limits[account_id] = state.limits
     share.key_limits[account_id] = state.key_limits
     share.halts[account_id] = state.halts
+    share.tripped[account_id] = state.tripped
+    share.exposure_limits = state.exposure_limits
 
 
 def counts_rate(share: BatchShare, account_id: int) -> bool:
@@ -455,6 +466,11 @@ async def accept_in(
                                       strategy_id if strategy_id else None),
                         envelope.command, bool(getattr(payload, "reduce_only", False)),
                         principal.role is Role.RISK)  # fmt: skip
+        # a tripped loss breaker that halts (one that makes reduce-only: accept_orders)
+        breakers.check_halted(share.tripped.get(account_id, ()),
+                              getattr(payload, "strategy_id", None), envelope.command,
+                              bool(getattr(payload, "reduce_only", False)),
+                              principal.role is Role.RISK)  # fmt: skip
         ctx = Ctx(conn, principal, account, envelope, payload, digest, utcnow(), share=share)
         # a refusal after it rolls the count back; risk officers (and the kill switch acting
         # as one) are never throttled

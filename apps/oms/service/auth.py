@@ -66,6 +66,18 @@ async def authenticate(store: Store, pepper: str, plain_key: str | None) -> Prin
     return _principal(found, grants)
 
 
+async def principal_of_key(store: Store, api_key_id: int) -> Principal:
+    """The principal of an API key named by its id, as `authenticate` would make it: a call
+    authenticated otherwise (a signature under the key's webhook secret) acts as the key.
+    401 `invalid_signature` when the key is gone or may not be used."""
+    async with store.read() as conn:
+        hit = await identity.find_key_with_grants_by_id(conn, api_key_id)
+    if hit is None or _refusal(hit[0], utcnow()) is not None:
+        raise AuthenticationFailed("the signing key is not an active API key",
+                                   code="invalid_signature")  # fmt: skip
+    return _principal(*hit)
+
+
 async def _touch(store: Store, api_key_id: int, now: datetime) -> None:
     """Record the key's use, best effort: a busy store (SQLite's one writer held past its busy
     timeout) must not fail the request it authenticates; the next request records it."""

@@ -71,16 +71,18 @@ async def stats(store: Store, principal: Principal, q: Query) -> Items:
     return {"items": items}
 
 
-async def _marks(conn: Connection, exchange_id: str, symbols: set[str]) -> dict[str, Decimal]:
+async def marks(conn: Connection, exchange_id: str, symbols: set[str]) -> dict[str, Decimal]:
+    """The mark of each symbol that has one: the paper market's last (else its start price),
+    else the venue's latest stored quote (`service/breakers.py` decides on them too)."""
     if not symbols:
         return {}
     venue = profile(exchange_id)
     if venue.prices_in_store:
-        marks = await venue.stored_state().lasts(conn, symbols)
-        for symbol in symbols - set(marks):
+        found = await venue.stored_state().lasts(conn, symbols)
+        for symbol in symbols - set(found):
             if (start := venue.start_price(symbol)) is not None:
-                marks[symbol] = start
-        return marks
+                found[symbol] = start
+        return found
     return await quotes.venue_lasts(conn, exchange_id, symbols)
 
 
@@ -169,11 +171,11 @@ async def portfolio(store: Store, principal: Principal, account_ids: list[int]) 
                 continue
             mine = [r for r in open_rows if int(r["account_id"]) == account_id]
             symbols = {r["symbol"] for r in mine}
-            marks = await _marks(conn, account.exchange_id, symbols)
+            at = await marks(conn, account.exchange_id, symbols)
             balances = await _balances(conn, account.exchange_id, account_id)
             wallet = {b["currency"]: Decimal(b["total"]) for b in balances}
             found = await _margins(conn, account, symbols, wallet)
-            views = [_position_view(r, marks.get(r["symbol"]), found.get(r["symbol"]))
+            views = [_position_view(r, at.get(r["symbol"]), found.get(r["symbol"]))
                      for r in mine]  # fmt: skip
             items.append({"account_id": account_id, "exchange_id": account.exchange_id,
                           "positions": views, "balances": balances})  # fmt: skip

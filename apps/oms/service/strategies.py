@@ -81,6 +81,9 @@ class LimitsView(TypedDict, total=False):
     price_collar_symbols: dict[str, int] | None
     duplicate_window_ms: int | None
     max_open_orders: int | None
+    loss_breaker: str | None
+    drawdown_breaker: str | None
+    breaker_action: str | None
 
 
 class Limits(TypedDict):

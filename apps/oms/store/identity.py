@@ -187,6 +187,16 @@ async def find_key_with_grants(
     return _fold_keys(rows).get(key_hash)
 
 
+async def find_key_with_grants_by_id(
+    conn: AsyncConnection, api_key_id: int
+) -> tuple[KeyIdentity, dict[int, AccountFlags]] | None:
+    """`find_key_with_grants` by the key's id (a signed call names its key, it does not send
+    it: the kill switch webhook)."""
+    rows = (await conn.execute(_key_grants_query().where(api_keys.c.id == api_key_id))).all()
+    found = _fold_keys(rows)
+    return next(iter(found.values()), None)
+
+
 async def find_keys_with_grants(
     conn: AsyncConnection, key_hashes: Iterable[str]
 ) -> dict[str, tuple[KeyIdentity, dict[int, AccountFlags]]]:

@@ -10,9 +10,11 @@ from typing import Any
 from sqlalchemy import Executable, bindparam, case, func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from apps.oms.domain.breakers import Breaker
+from apps.oms.domain.exposure import ExposureLimits
 from apps.oms.domain.kill import Halt
 from apps.oms.domain.risk import RiskLimits
-from apps.oms.store import direct
+from apps.oms.store import breakers, direct, exposure
 from apps.oms.store.records import AccountState, Row, account_state
 from apps.oms.store.tables import (
     account_risk_state,
@@ -20,19 +22,22 @@ from apps.oms.store.tables import (
     api_key_permissions,
     commands,
     deals,
+    loss_breakers,
     orders,
     positions,
     risk_halts,
     risk_limits,
     strategies,
     strategy_accounts,
+    user_risk_limits,
 )
 
 # the limit columns of `risk_limits`: the fields of `RiskLimits`, in the table's column order
 LIMIT_COLUMNS = tuple(f.name for f in fields(RiskLimits))
-# the acceptance-only controls (`domain/controls.py`): the worker's re-check does not read them
+# the acceptance-only controls (`domain/controls.py`) and the loss breakers (watched by the
+# worker's housekeeping, `service/breakers.py`): the worker's re-check does not read them
 CONTROL_COLUMNS = ("price_collar_bps", "price_collar_symbols", "duplicate_window_ms",
-                   "max_open_orders")
+                   "max_open_orders", "loss_breaker", "drawdown_breaker", "breaker_action")
 RECHECK_COLUMNS = tuple(c for c in LIMIT_COLUMNS if c not in CONTROL_COLUMNS)
 
 
@@ -48,7 +53,8 @@ def stored_limits(row: Row) -> RiskLimits:
         None if allow is None else tuple(str(s) for s in allow), row["max_commands_per_minute"],
         row.get("price_collar_bps"),
         None if collars is None else tuple(sorted((str(k), int(v)) for k, v in collars.items())),
-        row.get("duplicate_window_ms"), row.get("max_open_orders"),
+        row.get("duplicate_window_ms"), row.get("max_open_orders"), row.get("loss_breaker"),
+        row.get("drawdown_breaker"), row.get("breaker_action"),
     )  # fmt: skip
 
 
@@ -62,15 +68,18 @@ LOCK_ACCOUNT = select(accounts.c.id).where(accounts.c.id == bindparam("b_account
 # the accepting key's own (or one row of NULLs without limits). Fewer columns and one round trip
 # less per accepted command: with aiomysql, parsing the result's column descriptions was ~25 %
 # of an accept's CPU. The active kill-switch halts that may cover the key's commands there join
-# too (none, almost always: no extra row)
+# too (none, almost always: no extra row), and so do its tripped loss breakers (the same) and
+# the accepting user's exposure limits (one row at most: no extra row)
 _HALTS = risk_halts.c
+_TRIPPED = loss_breakers.c
 ACCEPTANCE_STATE = (
     select(accounts.c.id, accounts.c.exchange_id, accounts.c.position_mode, accounts.c.status,
            account_risk_state.c.allow_new_positions, account_risk_state.c.out_of_sync_blocks,
            account_risk_state.c.shadow, risk_limits.c.strategy_id, risk_limits.c.api_key_id,
            *(risk_limits.c[c] for c in LIMIT_COLUMNS), _HALTS.id.label("halt_id"),
            _HALTS.scope.label("halt_scope"), _HALTS.scope_id.label("halt_scope_id"),
-           _HALTS.reason.label("halt_reason"))
+           _HALTS.reason.label("halt_reason"), *breakers.TRIPPED_COLUMNS,
+           *exposure.LIMIT_COLUMNS)
     .join(account_risk_state, account_risk_state.c.account_id == accounts.c.id)
     .outerjoin(risk_limits, (risk_limits.c.account_id == accounts.c.id)
                & risk_limits.c.api_key_id.in_((0, bindparam("b_key"))))
@@ -79,6 +88,9 @@ ACCEPTANCE_STATE = (
         | ((_HALTS.scope == "account") & (_HALTS.scope_id == accounts.c.id))
         | ((_HALTS.scope == "key") & (_HALTS.scope_id == bindparam("b_key")))
         | ((_HALTS.scope == "user") & (_HALTS.scope_id == bindparam("b_user")))))
+    .outerjoin(loss_breakers, (_TRIPPED.account_id == accounts.c.id)
+               & (_TRIPPED.state != "armed"))
+    .outerjoin(user_risk_limits, user_risk_limits.c.user_id == bindparam("b_user"))
     .where(accounts.c.id.in_(bindparam("b_accounts", expanding=True)))
 )  # fmt: skip
 
@@ -152,6 +164,8 @@ class AcceptanceState:
     limits: dict[int, RiskLimits]
     key_limits: RiskLimits | None = None
     halts: tuple[Halt, ...] = ()  # active halts that may cover the key's commands here
+    tripped: tuple[Breaker, ...] = ()  # tripped loss breakers of the account and its strategies
+    exposure_limits: ExposureLimits | None = None  # the accepting user's (None: none set)
 
 
 async def acceptance_state(
@@ -173,9 +187,13 @@ async def acceptance_states(
     limits: dict[int, dict[int, RiskLimits]] = {a: {} for a in wanted}
     key_limits: dict[int, RiskLimits] = {}
     halts: dict[int, dict[int, Halt]] = {a: {} for a in wanted}
+    tripped: dict[int, dict[int, Breaker]] = {a: {} for a in wanted}
+    user_limits = exposure.limits_of(rows[0]) if rows else None
     for r in rows:
         account_id = int(r["id"])
         accounts_found.setdefault(account_id, account_state(r))
+        if (breaker := breakers.tripped_of(r)) is not None:
+            tripped[account_id][breaker.strategy_id] = breaker
         if r["halt_id"] is not None:
             halts[account_id][int(r["halt_id"])] = Halt(
                 int(r["halt_id"]), r["halt_scope"], int(r["halt_scope_id"]), r["halt_reason"])
@@ -186,7 +204,8 @@ async def acceptance_states(
         else:
             limits[account_id][int(r["strategy_id"])] = stored_limits(r)
     return {a: AcceptanceState(accounts_found.get(a), limits[a], key_limits.get(a),
-                               tuple(halts[a].values())) for a in wanted}  # fmt: skip
+                               tuple(halts[a].values()), tuple(tripped[a].values()),
+                               user_limits) for a in wanted}  # fmt: skip
 
 
 async def get_limits(conn: AsyncConnection, account_id: int) -> dict[int, RiskLimits]:

@@ -157,7 +157,56 @@ risk_limits = Table(
     Column("price_collar_symbols", JSON),  # {symbol: bps}, over price_collar_bps
     Column("duplicate_window_ms", Integer),
     Column("max_open_orders", Integer),
+    # loss breakers (migration 0015, domain/breakers.py)
+    Column("loss_breaker", Money),
+    Column("drawdown_breaker", Money),
+    Column("breaker_action", String(16)),  # reduce_only | halted (NULL: reduce_only)
     UniqueConstraint("account_id", "strategy_id", "api_key_id"),
+)
+
+# a user's credit limit across the accounts their keys may trade (migration 0016,
+# domain/exposure.py): gross and per-symbol net exposure; checked at acceptance
+user_risk_limits = Table(
+    "user_risk_limits",
+    metadata,
+    Column("user_id", Id, ForeignKey("users.id"), primary_key=True, autoincrement=False),
+    Column("max_gross_exposure", Money),
+    Column("max_net_exposure", Money),
+    Column("comment", Text),
+    _updated(),
+)
+
+# the kill switch's signed webhook (migration 0017, service/kill_webhook.py): one signing secret
+# per API key (`enc:v1:<Fernet>` like credentials); a signed call acts as that key, and
+# `last_sent_at` (the newest accepted call's timestamp) refuses replays
+kill_webhook_secrets = Table(
+    "kill_webhook_secrets",
+    metadata,
+    Column("api_key_id", Id, ForeignKey("api_keys.id"), primary_key=True, autoincrement=False),
+    Column("secret", Text, nullable=False),
+    Column("last_sent_at", UtcDateTime),
+    _updated(),
+)
+
+# loss breakers' state (docs/identity-and-risk.md → Loss breakers), one row per watched scope
+# (`strategy_id` 0 = the account): the day's baseline and peak equity, and the trip that holds
+# until the risk role lifts it (`state` armed | reduce_only | halted). `version` grows with
+# every write: the worker and a lift write only over the row they read
+loss_breakers = Table(
+    "loss_breakers",
+    metadata,
+    Column("account_id", Id, ForeignKey("accounts.id"), primary_key=True, autoincrement=False),
+    Column("strategy_id", Id, primary_key=True, autoincrement=False),
+    Column("day", String(10), nullable=False),  # the UTC day, YYYY-MM-DD
+    Column("baseline", Money),  # NULL after a lift: re-armed from the next equity
+    Column("peak", Money),
+    Column("state", String(16), nullable=False),
+    Column("rule", String(32)),
+    Column("limit_value", Money),
+    Column("value", Money),
+    Column("tripped_at", UtcDateTime),
+    Column("version", Integer, nullable=False),
+    _updated(),
 )
 
 # kill switch halts (docs/identity-and-risk.md → Kill switch): active while `lifted_at` is NULL;

@@ -228,7 +228,7 @@ register({
   },
 });
 
-const LIMIT_FIELDS = ["max_open_positions", "max_open_positions_per_symbol", "max_order_qty", "max_order_notional", "min_order_notional", "max_position_notional", "max_open_orders_per_symbol", "daily_loss_limit", "max_commands_per_minute"];
+const LIMIT_FIELDS = ["max_open_positions", "max_open_positions_per_symbol", "max_order_qty", "max_order_notional", "min_order_notional", "max_position_notional", "max_open_orders_per_symbol", "daily_loss_limit", "max_commands_per_minute", "loss_breaker", "drawdown_breaker"];
 const INT_LIMITS = new Set(["max_open_positions", "max_open_positions_per_symbol", "max_open_orders_per_symbol", "max_commands_per_minute"]);
 
 register({
@@ -245,8 +245,13 @@ register({
     const canWrite = (): boolean => s.has("PUT /oms/risk/{account_id}/limits") && accounts.some((a) => String(a.id) === acc.value && s.canRisk(a));
     const inputs = LIMIT_FIELDS.map((f) => input(f, { inputmode: INT_LIMITS.has(f) ? "numeric" : "decimal" }));
     const symbols = input("symbol_allowlist", { placeholder: "BTC/USDT, ETH/USDT" });
+    // what a tripped loss breaker does (docs/identity-and-risk.md → Loss breakers)
+    const breakerAction = select("breaker_action", [["", "—"], ["reduce_only", t("breaker_reduce_only")], ["halted", t("breaker_halted")]]);
     const comment = input("risk_comment", { required: true });
     let generation = 0;
+    // the scope's limits as read: a save keeps the ones this form does not show (a PUT
+    // replaces the whole scope: collars, breakers, … set elsewhere must not be cleared)
+    let shown: Row = {};
     const load = async (): Promise<void> => {
       const mine = ++generation;
       // inputs stay disabled until the newest read is shown, so nothing typed is overwritten
@@ -258,9 +263,11 @@ register({
         current.textContent = JSON.stringify(res, null, 2);
         const sid = strategy.value.trim() || "0";
         const values = (sid === "0" ? res["account"] : (res["strategies"] as Row | undefined)?.[sid]) as Row | undefined;
+        shown = { ...(values ?? {}) };
         for (const el of inputs) el.value = values?.[el.name] == null ? "" : String(values[el.name]);
         const list = values?.["symbol_allowlist"];
         symbols.value = Array.isArray(list) ? list.join(", ") : "";
+        breakerAction.value = values?.["breaker_action"] == null ? "" : String(values["breaker_action"]);
         form.querySelectorAll("input, button[type=submit]").forEach((el) => ((el as HTMLInputElement).disabled = !canWrite()));
         acc.disabled = false;
         strategy.disabled = false;
@@ -272,7 +279,7 @@ register({
       class: "card", "data-form": "risk_limits",
       onsubmit: async (e: Event) => {
         e.preventDefault();
-        const body: Row = { strategy_id: Number(strategy.value || "0"), comment: comment.value };
+        const body: Row = { ...shown, strategy_id: Number(strategy.value || "0"), comment: comment.value };
         for (const el of inputs) {
           const v = el.value.trim();
           // a whole-number limit goes as a number; anything else as typed, for the API to refuse
@@ -281,6 +288,7 @@ register({
         }
         const list = symbols.value.split(",").map((x) => x.trim()).filter(Boolean);
         body["symbol_allowlist"] = list.length ? list : null;
+        body["breaker_action"] = breakerAction.value || null;
         msg.className = "msg pending";
         msg.textContent = t("loading");
         try {
@@ -292,18 +300,102 @@ register({
         }
       },
     }, h("h3", {}, t("risk_limits")), field(t("account"), acc), field(t("strategy"), strategy),
-    ...inputs.map((el) => field(fieldLabel(el.name), el)), field(fieldLabel("symbol_allowlist"), symbols), field(t("comment"), comment),
+    ...inputs.map((el) => field(fieldLabel(el.name), el)), field(fieldLabel("symbol_allowlist"), symbols), field(fieldLabel("breaker_action"), breakerAction), field(t("comment"), comment),
     h("button", { type: "submit", "data-testid": "submit-risk_limits" }, t("save_limits")), msg);
     acc.addEventListener("change", () => void load());
     strategy.addEventListener("change", () => void load());
     void load();
     root.append(h("h2", {}, t("nav_risk")));
+    const kill = killSwitch(s);
+    if (kill) root.append(kill.el);
     const actions = riskActions(s);
     if (actions) root.append(actions.el);
     root.append(h("div", { class: "forms" }, form, h("section", { class: "card" }, current)));
-    return actions?.cleanup;
+    return () => { kill?.cleanup(); actions?.cleanup(); };
   },
 });
+
+/** The kill switch (docs/identity-and-risk.md → Kill switch): halt one account or everything,
+ * cancel the scope's working orders and, on request, flatten its positions. Nothing is sent
+ * before a confirmation that says what will stop; the active halts are listed, each with its
+ * lift. Offered to the risk role with can_risk_manage + can_block_account on an account. */
+function killSwitch(s: Session): { el: HTMLElement; cleanup: () => void } | null {
+  if (!s.has("POST /oms/risk/kill")) return null;
+  const accounts = s.accounts.filter((a) => s.canBlock(a));
+  if (!accounts.length) return null;
+  const scope = select("kill_scope", [["account", t("kill_scope_account")], ["all", t("kill_scope_all")]]);
+  const acc = select("kill_account", s.accountOptions(accounts));
+  const flatten = input("kill_flatten", { type: "checkbox" });
+  const comment = input("kill_comment", { required: true, size: 40 });
+  const msg = h("div", { class: "msg", "data-testid": "result-kill" });
+  const halts = h("ul", { class: "halts", "data-testid": "kill-halts" });
+  const question = h("p", { "data-testid": "kill-question" });
+  const target = (): { scope: string; id?: number } =>
+    scope.value === "all" ? { scope: "all" } : { scope: "account", id: Number(acc.value) };
+  const load = async (): Promise<void> => {
+    try {
+      const items = (await s.api.get<{ items: Row[] }>("/oms/risk/kill")).items;
+      halts.replaceChildren(...items.map((halt) => h("li", { "data-halt": String(halt["halt_id"]) },
+        `#${String(halt["halt_id"])} ${String(halt["scope"])} ${halt["scope"] === "all" ? "" : String(halt["scope_id"])}: ${String(halt["reason"])} `,
+        h("button", { type: "button", "data-testid": `kill-lift-${String(halt["halt_id"])}`, onclick: () => void lift(halt) }, t("kill_lift")))));
+    } catch (exc) {
+      message(msg, errorText(exc), false);
+    }
+  };
+  const lift = async (halt: Row): Promise<void> => {
+    if (!comment.value.trim()) {
+      message(msg, t("comment_required"), false);
+      comment.focus();
+      return;
+    }
+    msg.className = "msg pending";
+    msg.textContent = t("loading");
+    try {
+      const body: Row = { scope: halt["scope"], comment: comment.value };
+      if (halt["scope"] !== "all") body["id"] = halt["scope_id"];
+      await s.api.post("/oms/risk/kill/lift", body);
+      message(msg, t("done"), true);
+    } catch (exc) {
+      message(msg, errorText(exc), false);
+    }
+    await load();
+  };
+  const engage = async (): Promise<void> => {
+    confirmBox.hidden = true;
+    msg.className = "msg pending";
+    msg.textContent = t("loading");
+    try {
+      const res = await s.api.post<Row>("/oms/risk/kill", { ...target(), flatten: flatten.checked, comment: comment.value });
+      message(msg, `${t("kill_engaged")}: ${String(res["working_orders"])} ${t("kill_working_orders")}`, true);
+    } catch (exc) {
+      message(msg, errorText(exc), false);
+    }
+    await load();
+  };
+  const confirmBox = h("div", { class: "confirm", role: "alertdialog", "data-testid": "kill-confirm" }, question,
+    h("button", { type: "button", class: "danger", "data-testid": "kill-confirm-yes", onclick: () => void engage() }, t("kill_confirm")),
+    h("button", { type: "button", "data-testid": "kill-confirm-no", onclick: () => { confirmBox.hidden = true; } }, t("kill_keep")));
+  confirmBox.hidden = true;
+  const ask = (): void => {
+    if (!comment.value.trim()) {
+      message(msg, t("comment_required"), false);
+      comment.focus();
+      return;
+    }
+    const what = scope.value === "all" ? t("kill_scope_all") : `${t("account")} #${acc.value}`;
+    question.textContent = `${t("kill_question")} ${what}${flatten.checked ? ` (${t("kill_flatten")})` : ""}?`;
+    confirmBox.hidden = false;
+  };
+  scope.addEventListener("change", () => { acc.disabled = scope.value === "all"; });
+  const off = s.live.onEvent((ev) => { if (ev.namespace === "risk") void load(); });
+  void load();
+  const el = h("section", { class: "card kill", "data-form": "kill_switch" },
+    h("h3", {}, t("kill_switch")), field(t("kill_scope"), scope), field(t("account"), acc),
+    field(t("kill_flatten"), flatten), field(t("comment"), comment),
+    h("button", { type: "button", class: "danger", "data-testid": "kill-engage", onclick: ask }, t("kill_switch")),
+    confirmBox, msg, h("h4", {}, t("kill_active")), halts);
+  return { el, cleanup: off };
+}
 
 /** Block / unblock the account, allow / stop new positions for it and per strategy (comment
  * mandatory). Offered per account only where the key's role and flags allow each action. */
@@ -352,6 +444,21 @@ function riskActions(s: Session): { el: HTMLElement; cleanup: () => void } | nul
   const allowRow = h("div", { class: "filters" }, ...allowButtons, ...shadowButtons);
   const strategyRow = h("div", { class: "filters" }, field(t("strategy"), strategy), ...strategyButtons, ...strategyShadowButtons);
   const strategySection = h("div", {}, h("h3", {}, t("strategies_allow")), strategyRow, gridEl);
+  // the account's tripped loss breakers, each with its lift (the risk role's, with risk_limits)
+  const hasBreakers = s.has("GET /oms/risk/{account_id}/breakers");
+  const breakerList = h("ul", { class: "halts", "data-testid": "risk-breakers" });
+  const breakerSection = h("div", {}, h("h3", {}, t("loss_breakers")), breakerList);
+  breakerSection.style.display = hasBreakers ? "" : "none";
+  const showBreakers = async (): Promise<void> => {
+    if (!hasBreakers) return;
+    const items = (await s.api.get<{ items: Row[] }>(`/oms/risk/${acc.value}/breakers`)).items;
+    const tripped = items.filter((b) => b["state"] !== "armed");
+    breakerList.replaceChildren(...(tripped.length ? tripped.map((b) => h("li", { "data-strategy": String(b["strategy_id"]) },
+      `${Number(b["strategy_id"]) ? `${t("strategy")} ${String(b["strategy_id"])}` : t("account")}: ${String(b["rule"])} ${String(b["value"])} / ${String(b["limit"])} → ${String(b["state"])} `,
+      s.has("POST /oms/risk/{account_id}/breakers/lift")
+        ? button(`risk-breaker-lift-${String(b["strategy_id"])}`, t("kill_lift"), () => s.api.post(`/oms/risk/${acc.value}/breakers/lift`, { strategy_id: b["strategy_id"], comment: comment.value }))
+        : null)) : [h("li", {}, t("no_tripped_breakers"))]));
+  };
   const load = async (): Promise<void> => {
     const a = current();
     statusRow.style.display = a && has.status && s.canBlock(a) ? "" : "none";
@@ -366,6 +473,7 @@ function riskActions(s: Session): { el: HTMLElement; cleanup: () => void } | nul
         state.dataset["allowNew"] = String(fresh.allow_new_positions);
         state.dataset["shadow"] = String(fresh.shadow ?? false);
       }
+      await showBreakers();
       if (has.strategies && a && s.canAllowNew(a)) {
         const links = (await s.api.get<{ items: Row[] }>(`/oms/risk/${acc.value}/strategies`)).items;
         if (!grid.isDestroyed()) grid.setGridOption("rowData", links);
@@ -397,6 +505,6 @@ function riskActions(s: Session): { el: HTMLElement; cleanup: () => void } | nul
   void load();
   const el = h("section", { class: "card", "data-form": "risk_actions" },
     h("h3", {}, t("risk_actions")), field(t("account"), acc), state, field(t("comment"), comment),
-    statusRow, allowRow, strategySection, msg);
+    statusRow, allowRow, strategySection, breakerSection, msg);
   return { el, cleanup: () => { off(); grid.destroy(); } };
 }

@@ -28,7 +28,7 @@ class Stub(BaseHTTPRequestHandler):
         self.end_headers()
         self.wfile.write(data)
 
-    do_GET = do_POST = _answer
+    do_GET = do_POST = do_PUT = _answer
 
     def log_message(self, *_args: Any) -> None:
         pass
@@ -64,4 +64,26 @@ def test_kill_lift_and_halts_call_the_api(base: str) -> None:
         ("POST", "/oms/risk/kill/lift", {"scope": "account", "comment": "fixed", "id": 3},
          "oms_risk"),
         ("GET", "/oms/risk/kill", None, "oms_risk"),
+    ]
+
+
+def test_breakers_and_exposure_call_the_api(base: str) -> None:
+    runner = CliRunner()
+    common = ["--base-url", base, "--api-key", "oms_risk"]
+    for args in (["risk", "breakers", "--account-id", "3", *common],
+                 ["risk", "lift-breaker", "--account-id", "3", "--strategy-id", "7",
+                  "--reason", "reviewed", *common],
+                 ["risk", "exposure", "--user-id", "5", *common],
+                 ["risk", "exposure", "--user-id", "5", "--gross", "1000", "--reason", "line",
+                  *common]):  # fmt: skip
+        result = runner.invoke(app, args)
+        assert result.exit_code == 0, result.output
+    assert Stub.seen == [
+        ("GET", "/oms/risk/3/breakers", None, "oms_risk"),
+        ("POST", "/oms/risk/3/breakers/lift", {"strategy_id": 7, "comment": "reviewed"},
+         "oms_risk"),
+        ("GET", "/oms/risk/users/5/exposure", None, "oms_risk"),
+        ("PUT", "/oms/risk/users/5/exposure", {"max_gross_exposure": "1000",
+                                               "max_net_exposure": None, "comment": "line"},
+         "oms_risk"),
     ]
