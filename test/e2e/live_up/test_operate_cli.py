@@ -311,6 +311,9 @@ NOT_LISTINGS = {
     "close-position", "close-by", "merge-positions", "set-targets", "create-strategy",
     "reconcile", "reassign-position", "paper-price", "paper-external", "paper-book", "watch",
     "set-allocation",
+    # command groups: `risk` (kill switch, halts, breakers, exposure) and `venue` (a local
+    # exchange at the wire), each with its own tests
+    "risk", "venue",
 }  # fmt: skip
 WIDTH = 80
 

@@ -339,13 +339,15 @@ async def test_held_writes_and_the_commit_share_one_round_trip(
     trips.clear()
     async with store.transaction() as conn:
         await direct.later_rows(conn, INSERT_OUTBOX, events(1, 1))
-    assert trips == [["INSERT", "COMMIT"]]
+    # (the store's own background reads may share the recorded round trips)
+    assert ["INSERT", "COMMIT"] in trips
     assert commits == []  # SQLAlchemy's commit sent nothing more
     assert [r["event"] for r in await stored(store)] == ["e1"]
     trips.clear()
     async with store.transaction() as conn:  # a checked write: flushed, then committed
         await direct.later(conn, SET_EVENT, {"b_event": "e1", "event": "e2"}, check=exactly(1))
-    assert trips == [["UPDATE"]]
+    assert ["UPDATE"] in trips
+    assert not any("COMMIT" in trip for trip in trips)
     assert len(commits) == 1
     assert [r["event"] for r in await stored(store)] == ["e2"]
 
