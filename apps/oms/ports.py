@@ -258,10 +258,12 @@ async def place_orders(venue: VenuePort, orders: list[NewOrder], seconds: float)
         now = _now_ms()
         going = [o for o in orders if sendable(o, now)]
         try:
-            placed = iter(await asyncio.wait_for(venue.place_orders(going), seconds)
-                          if going else [])  # fmt: skip
+            got = await asyncio.wait_for(venue.place_orders(going), seconds) if going else []
         except Exception as exc:
             return [exc if sendable(o, now) else late for o in orders]
+        if len(got) != len(going):
+            raise ValueError(f"the venue answered {len(got)} of {len(going)} orders")
+        placed = iter(got)
         return [next(placed) if sendable(o, now) else late for o in orders]
     answers: list[Answer] = []
     for order in orders:

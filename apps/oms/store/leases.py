@@ -277,6 +277,14 @@ def hold_all_read(
 #: `hold_later`'s statements by the number of leases held (a worker's group holds a few)
 _HOLD_LATER: dict[int, Update] = {}
 HOLD_LATER_KEPT = 64
+#: the lease rows locked by key alone, whoever holds them: the ownership check that follows
+#: then waits for a transaction holding them instead of skipping a row it does not match (a
+#: locking read in READ COMMITTED passes over a locked row whose last committed version does
+#: not match), so a worker that lost a lease queues behind the new owner's transaction rather
+#: than locking, in the rest of its round trip, rows the new owner goes on to lock
+LOCK_BY_KEY = select(L.account_id).where(
+    L.account_id.in_(bindparam("b_accounts", expanding=True))
+).order_by(L.account_id).with_for_update()
 
 
 def _hold_later_of(count: int) -> Update:
@@ -299,9 +307,10 @@ async def hold_later(
     conn: AsyncConnection, held: list[Lease], *, owner: str, now: datetime
 ) -> None:
     """`hold_all` held back to the transaction's next statement (`direct.later`): the lease
-    rows are locked first thing in that round trip, before anything the transaction reads or
-    writes after them, and `LeaseLost` is raised there (the transaction can then only roll
-    back) unless every lease is still ours. A record transaction whose first statement needs no
+    rows are locked by key first thing in that round trip (`LOCK_BY_KEY`, waiting for whoever
+    holds them), before anything the transaction reads or writes after them, then checked,
+    and `LeaseLost` is raised there (the transaction can then only roll back) unless every
+    lease is still ours. A record transaction whose first statement needs no
     answer of its own saves the round trip its lease hold took alone."""
     ordered = sorted(held, key=lambda lease: lease.account_id)
     params: dict[str, Any] = {"b_owner": owner, "b_now": now}
@@ -313,6 +322,7 @@ async def hold_later(
             accounts = ", ".join(str(lease.account_id) for lease in ordered)
             raise LeaseLost(f"{len(ordered) - matched} of the leases of accounts {accounts} lost")
 
+    await direct.later(conn, LOCK_BY_KEY, {"b_accounts": [lease.account_id for lease in ordered]})
     await direct.later(conn, _hold_later_of(len(ordered)), params, check=all_held)
 
 

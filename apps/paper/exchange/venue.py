@@ -133,7 +133,22 @@ class PaperVenue(PaperDerivatives):
         """Place an order. Injected faults: `ExchangeNotAvailable` or `InvalidOrder` before
         placing; `RequestTimeout` after placing (the order exists: look it up by clientOrderId).
         """
-        request = order_request(symbol, type, side, amount, price, params or {})
+        return await self._create(symbol, type, side, amount, price, params or {}, None)
+
+    async def _create(
+        self,
+        symbol: str,
+        type: str,
+        side: str,
+        amount: Decimal,
+        price: Decimal | None,
+        params: Params,
+        not_after_ms: int | None,
+    ) -> Structure:
+        """`create_order`, refused as Binance refuses a request outside its `recvWindow`
+        (-1021, `InvalidNonce`) when it is decided, in the store's transaction, after
+        `not_after_ms` (the caller stalled: after the injected latency too)."""
+        request = order_request(symbol, type, side, amount, price, params)
         market = self._market(symbol)
         fault = await self._fault()
         if fault == UNAVAILABLE:
@@ -148,10 +163,14 @@ class PaperVenue(PaperDerivatives):
             raise ccxt.InvalidOrder(f"paper duplicate clientOrderId {request.client_order_id}")
         quote = await self.quote(symbol)
         latency = self.faults.fill_latency_ms or None
+
+        def decide(state: VenueAccount, now: int) -> Outcome:
+            if not_after_ms is not None and self.clock() > not_after_ms:
+                raise ccxt.InvalidNonce("paper -1021: the request arrived after its deadline")
+            return place_order(state, request, self.venue, quote, now, latency)
+
         try:
-            outcome = await self._apply(
-                lambda state, now: place_order(state, request, self.venue, quote, now, latency)
-            )
+            outcome = await self._apply(decide)
         except IntegrityError as exc:  # a concurrent order took the same clientOrderId
             raise ccxt.InvalidOrder(
                 f"paper duplicate clientOrderId {request.client_order_id}"
@@ -249,7 +268,8 @@ class PaperVenue(PaperDerivatives):
 
     async def _answer(self, o: NewOrder) -> Answer:
         try:
-            return await self.create_order(o.symbol, o.type, o.side, o.amount, o.price, o.params)
+            return await self._create(o.symbol, o.type, o.side, o.amount, o.price, o.params,
+                                      o.not_after_ms)  # fmt: skip
         except ccxt.BaseError as exc:
             refused: Exception = exc
             return refused

@@ -7,15 +7,16 @@ from collections.abc import Callable
 from datetime import timedelta
 
 import pytest
-from sqlalchemy import select, update
+from sqlalchemy import select, text, update
 
 from apps.oms.clock import utcnow
 from apps.oms.service.execution import dispatch
 from apps.oms.service.execution.results import finish
 from apps.oms.store import leases, queue
+from apps.oms.store.store import Store
 from apps.oms.store.tables import account_leases, commands
 
-from .conftest import Harness
+from .conftest import Harness, eventually, worker_settings
 from .test_group_commit import OWNER, lease_all
 
 
@@ -138,3 +139,55 @@ async def test_a_held_back_lease_hold_fails_the_transaction_at_its_next_statemen
         codes = (await conn.execute(select(commands.c.error_code).where(
             commands.c.account_id == accts[0]))).scalars().all()  # fmt: skip
     assert "never" not in codes
+
+
+async def _lock_waits(store: Store) -> int:
+    async with store.read() as conn:
+        return int((await conn.execute(text(
+            "SELECT COUNT(*) FROM information_schema.INNODB_LOCK_WAITS"))).scalar_one())
+
+
+@pytest.mark.parametrize("fresh_url", ["mysql"], indirect=True)
+async def test_a_stale_hold_waits_for_the_new_owner_and_locks_nothing_of_his(
+    fresh_store: Store,
+) -> None:
+    """A worker that lost a lease and sends its held hold with a write queues behind the new
+    owner's transaction on the lease row (locked by key, `LOCK_BY_KEY`), so it never locks a
+    row the new owner goes on to write: the new owner's write goes through while the stale
+    round trip waits, and the stale one then fails (`LeaseLost`) with nothing written."""
+    h = Harness(fresh_store, worker_settings())
+    acct, other = await h.account(), await h.account()
+    for a in (acct, other):
+        await h.send(a, "send_order", symbol="BTC/USDT", side="buy", order_type="market",
+                     qty="0.001")
+    # a group's hold: one lease taken over meanwhile, the other still the stale worker's (a
+    # check by owner and epoch alone would skip the locked row, not wait for it)
+    held = [rt.lease for rt in await lease_all(h, [acct, other])]
+    await expire(h, acct)
+    async with fresh_store.transaction() as conn:
+        taken, _left = await leases.acquire(conn, owner="w2", now=utcnow(), lease_seconds=30,
+                                            limit=100, dialect=fresh_store.dialect)  # fmt: skip
+    (owner,) = [lease for lease in taken if lease.account_id == acct]
+    mark = update(commands).where(commands.c.account_id == acct)
+
+    async def stale_write() -> None:
+        async with fresh_store.transaction() as conn:
+            await leases.hold_later(conn, held, owner=OWNER, now=utcnow())
+            await conn.execute(mark.values(error_code="stale"))
+
+    async with fresh_store.transaction() as conn:  # the new owner's record transaction
+        await leases.hold(conn, owner, owner="w2", now=utcnow())
+        waiting = asyncio.create_task(stale_write())
+
+        async def stale_waits() -> bool:
+            return await _lock_waits(fresh_store) > 0
+
+        await eventually(stale_waits, 60)
+        await conn.execute(mark.values(error_code="owner"))  # not blocked by the stale worker
+        assert not waiting.done()
+    with pytest.raises(leases.LeaseLost):
+        await waiting
+    async with fresh_store.read() as conn:
+        codes = set((await conn.execute(select(commands.c.error_code).where(
+            commands.c.account_id == acct))).scalars())  # fmt: skip
+    assert codes == {"owner"}

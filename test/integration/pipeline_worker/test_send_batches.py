@@ -18,7 +18,7 @@ from apps.oms.clock import utcnow
 from apps.oms.domain.risk import RiskLimits
 from apps.oms.exchange.ccxt_errors import errors as ccxt
 from apps.oms.ports import NewOrder, SendWindowPassed
-from apps.oms.service.execution import sends, step
+from apps.oms.service.execution import dispatch, send, sends, step
 from apps.oms.service.execution.runtime import epoch_ms
 from apps.oms.store import ccxt_records, order_records
 from apps.oms.store import risk as risk_store
@@ -159,6 +159,58 @@ async def test_a_sender_that_stalled_past_its_deadline_never_places(
         assert (order["status"], order["error_code"]) == ("REJECTED", "outcome_unknown_not_found")
         assert await venue_orders(h, order["client_order_id"]) == 0
     await assert_fold(h, acct)
+
+
+async def test_sends_not_sent_past_their_deadline_are_rejected_at_once(
+    harness: Callable[..., Harness],
+) -> None:
+    """Sends that their own worker did not send because the deadline passed (a slow venue
+    before them, a stall) were certainly never placed: the record rejects them at once, under
+    the lease (`venue_unavailable`), without waiting out the lookup window."""
+    h = harness(unknown_outcome_window_seconds=0.2)
+    acct = await h.account("hedge")
+    await h.price(SYMBOL, "50000")
+    items = [await market(h, acct) for _ in range(2)]
+    rt = await h.runtime(acct)
+    taken = await sends.write_ahead(rt, 50)
+    assert isinstance(taken, tuple)
+    await asyncio.sleep(0.15)  # past the deadline, within the lookup window
+    answers = await sends.place(rt, taken[1])
+    await sends.record(rt, taken[1], answers)
+    for item in items:
+        order = await h.order(item["order_id"])
+        assert (order["status"], order["error_code"], order["outcome_unknown"]) == (
+            "REJECTED", "venue_unavailable", False)
+        command = await h.command(item["command_id"])
+        assert (command["status"], command["error_code"]) == ("failed", "venue_unavailable")
+        assert await venue_orders(h, order["client_order_id"]) == 0
+
+
+async def test_a_classic_send_past_its_deadline_is_rejected_and_never_placed(
+    harness: Callable[..., Harness],
+) -> None:
+    """The one-at-a-time path (`send.execute_send`) places through the same deadline, on a
+    venue with injected faults too (each order then a request of its own)."""
+    h = harness(unknown_outcome_window_seconds=0.2)
+    acct = await h.account("hedge", faults={"ack_latency_ms": "1"})
+    await h.price(SYMBOL, "50000")
+    item = await market(h, acct)
+    rt = await h.runtime(acct)
+    cmd = await dispatch.claim(rt)
+    assert cmd is not None
+    step_, row = await send._prepare(rt, cmd, int(item["order_id"]))
+    assert step_ == "place"
+    await asyncio.sleep(0.15)  # the worker stalled after its write-ahead
+    await send._place(rt, cmd, row, asyncio.Event())
+    order = await h.order(item["order_id"])
+    assert (order["status"], order["error_code"]) == ("REJECTED", "venue_unavailable")
+    assert await venue_orders(h, order["client_order_id"]) == 0
+    # and the faulty venue itself refuses a request decided after its deadline
+    late = [NewOrder(SYMBOL, "market", "buy", Decimal("0.001"), None,
+                     {"clientOrderId": "late-2"}, epoch_ms(utcnow()) - 1)]  # fmt: skip
+    (refused,) = await rt.venue.place_orders(late)  # type: ignore[attr-defined]
+    assert isinstance(refused, ccxt.InvalidNonce), refused
+    assert await venue_orders(h, "late-2") == 0
 
 
 async def test_a_defect_in_the_write_ahead_runs_the_sends_alone(

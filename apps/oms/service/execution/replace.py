@@ -37,13 +37,14 @@ from apps.oms.domain.events import (
 )
 from apps.oms.domain.orders import transition
 from apps.oms.exchange.ccxt_errors import errors as ccxt
-from apps.oms.ports import Structure, VenuePort
+from apps.oms.ports import NewOrder, Structure, VenuePort
 from apps.oms.service.execution.order_state import state_of, write_order
 from apps.oms.service.execution.results import absorb, adopt, finish
 from apps.oms.service.execution.runtime import AccountRuntime, Recorder
 from apps.oms.service.execution.send import (
     UNKNOWN,
-    send_window_passed,
+    deadline_of,
+    place_one,
     venue_code,
     venue_params,
 )
@@ -249,12 +250,10 @@ async def _place(
 ) -> None:
     price = change.new_price if change.new_price is not None else row["price"]
     params = {**venue_params(row), "clientOrderId": client_order_id}
-    if send_window_passed(rt, written_ahead):  # stalled since the write-ahead: only looked up
-        await _resolve(rt, cmd, change, row, client_order_id, stop)
-        return
+    order = NewOrder(row["symbol"], row["order_type"], row["side"], qty, price, params,
+                     deadline_of(rt, written_ahead))  # past it, not sent: looked up  # fmt: skip
     try:
-        structure = await _venue(rt, rt.venue.create_order(
-            row["symbol"], row["order_type"], row["side"], qty, price, params))
+        structure = await place_one(rt, order)
     except UNKNOWN:
         await _resolve(rt, cmd, change, row, client_order_id, stop)
         return

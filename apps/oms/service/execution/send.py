@@ -16,7 +16,14 @@ from apps.oms.domain.errors import DomainError
 from apps.oms.domain.events import RISK_REJECTED, RiskRejected
 from apps.oms.domain.orders import mark_outcome_unknown, resolve_not_found
 from apps.oms.exchange.ccxt_errors import errors as ccxt
-from apps.oms.ports import Params, Structure, send_deadline
+from apps.oms.ports import (
+    NewOrder,
+    Params,
+    SendWindowPassed,
+    Structure,
+    send_deadline,
+    sendable,
+)
 from apps.oms.service.execution.order_state import state_of, write_order
 from apps.oms.service.execution.recheck import recheck
 from apps.oms.service.execution.results import adopt, finish, reject
@@ -93,32 +100,39 @@ def venue_params(row: OrderRow) -> Params:
     return params
 
 
-def send_window_passed(rt: AccountRuntime, written_ahead: datetime) -> bool:
-    """Whether an order written ahead at `written_ahead` may no longer be sent (its send
-    deadline, `ports.send_deadline`, passed: its worker stalled). It is then only looked up."""
-    deadline = send_deadline(epoch_ms(written_ahead), rt.settings.unknown_outcome_window_seconds)
-    return epoch_ms(utcnow()) > deadline
+def deadline_of(rt: AccountRuntime, written_ahead: datetime) -> int:
+    """The send deadline (`ports.send_deadline`) of an order written ahead at `written_ahead`."""
+    return send_deadline(epoch_ms(written_ahead), rt.settings.unknown_outcome_window_seconds)
+
+
+async def place_one(rt: AccountRuntime, order: NewOrder) -> Structure:
+    """One written-ahead order by `create_order`, unless its send deadline passed
+    (`SendWindowPassed`: not sent). Checked just before the call; what remains is a stall
+    inside the call itself (the batch path, `ports.place_orders`, also has the paper venue
+    check it in its own transaction)."""
+    if not sendable(order, epoch_ms(utcnow())):
+        raise SendWindowPassed("not sent: its send deadline passed")
+    result: Structure = await asyncio.wait_for(rt.venue.create_order(
+        order.symbol, order.type, order.side, order.amount, order.price, order.params),
+        rt.settings.venue_timeout_seconds)  # fmt: skip
+    return result
+
+
+#: an order its own worker did not send because its send deadline passed: certainly never
+#: placed (only the worker that wrote it ahead sends it), so rejected at once under the lease
+NOT_SENT = "not sent: its send deadline passed before the venue could be called (the worker stalled)"
 
 
 async def _place(
     rt: AccountRuntime, cmd: Claimed, row: OrderRow, stop: asyncio.Event
 ) -> None:
-    timeout = rt.settings.venue_timeout_seconds
-    if send_window_passed(rt, row["updated_at"]):  # the write-ahead's instant
-        await resolve_unknown(rt, cmd, row, stop)
-        return
+    order = NewOrder(row["symbol"], row["order_type"], row["side"], Decimal(row["qty"]),
+                     row["price"], venue_params(row), deadline_of(rt, row["updated_at"]))
     try:
-        structure = await asyncio.wait_for(
-            rt.venue.create_order(
-                row["symbol"],
-                row["order_type"],
-                row["side"],
-                Decimal(row["qty"]),
-                row["price"],
-                venue_params(row),
-            ),
-            timeout,
-        )
+        structure = await place_one(rt, order)
+    except SendWindowPassed:
+        await _rejected(rt, cmd, int(row["id"]), "venue_unavailable", NOT_SENT)
+        return
     except UNKNOWN:
         await resolve_unknown(rt, cmd, row, stop)
         return

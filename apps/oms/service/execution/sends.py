@@ -32,14 +32,20 @@ from apps.oms.domain.errors import DomainError
 from apps.oms.domain.orders import mark_outcome_unknown
 from apps.oms.exchange.ccxt_errors import errors as ccxt
 from apps.oms.metrics import SEND_STAGE
-from apps.oms.ports import NewOrder, Structure, place_orders, send_deadline
+from apps.oms.ports import NewOrder, SendWindowPassed, Structure, place_orders, send_deadline
 from apps.oms.service.execution import dispatch
 from apps.oms.service.execution.group import QUEUE_FRONT, QUEUE_HEAD, GroupCommit, alone
 from apps.oms.service.execution.order_state import state_of, write_order
 from apps.oms.service.execution.recheck import recheck, recheck_state, remember
 from apps.oms.service.execution.results import adopt, finish, reject
 from apps.oms.service.execution.runtime import AccountRuntime, Recorder, epoch_ms
-from apps.oms.service.execution.send import UNKNOWN, risk_reject, venue_code, venue_params
+from apps.oms.service.execution.send import (
+    NOT_SENT,
+    UNKNOWN,
+    risk_reject,
+    venue_code,
+    venue_params,
+)
 from apps.oms.service.risk_snapshot import reads_counters
 from apps.oms.store import direct, leases, order_records, queue
 from apps.oms.store import risk as risk_store
@@ -282,6 +288,11 @@ async def record_in(
     """The record: book each answer, reject each refusal, finish the commands; an unknown
     outcome stays for the lookup."""
     for p, answer in zip(prepared, answers, strict=True):
+        if isinstance(answer, SendWindowPassed):  # certainly never placed: only we send it
+            row = await reject(rec, p.row, "venue_unavailable", NOT_SENT)
+            await finish(rec, p.cmd, order=row, error_code="venue_unavailable",
+                         error_message=NOT_SENT)  # fmt: skip
+            continue
         if isinstance(answer, UNKNOWN):
             continue
         if isinstance(answer, ccxt.BaseError):
