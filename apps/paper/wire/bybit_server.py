@@ -1,0 +1,198 @@
+"""The Bybit v5 part of the served venue's adapter: its endpoint table, one request through
+Bybit's security and envelope, and the private websocket (`/v5/private`: `auth`, `subscribe`,
+`ping`, topic messages) over the venue's stream hub."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import secrets
+from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING, Any
+from urllib.parse import parse_qsl
+
+from starlette.websockets import WebSocket, WebSocketDisconnect
+
+from apps.paper.wire import bybit_v5 as v5
+from apps.paper.wire.bybit_orders import BybitTrading
+from apps.paper.wire.bybit_signing import BybitError, params_error, verify, verify_ws_auth
+from apps.paper.wire.spot_handlers import Call
+from apps.paper.wire.streams import DROPPED, QUEUE_SIZE, Subscriber
+
+if TYPE_CHECKING:
+    from apps.paper.wire.server import WireVenue
+
+#: (method, path) -> (handler of `BybitTrading`, signed); "time" is the venue's own
+ENDPOINTS: dict[tuple[str, str], tuple[str, bool]] = {
+    ("GET", "/v5/market/time"): ("time", False),
+    ("GET", "/v5/market/instruments-info"): ("instruments", False),
+    ("GET", "/v5/market/tickers"): ("tickers", False),
+    ("GET", "/v5/market/orderbook"): ("orderbook", False),
+    ("GET", "/v5/market/kline"): ("kline", False),
+    ("GET", "/v5/user/query-api"): ("query_api", True),
+    ("GET", "/v5/account/info"): ("account_info", True),
+    ("GET", "/v5/account/wallet-balance"): ("wallet_balance", True),
+    ("GET", "/v5/account/fee-rate"): ("fee_rate", True),
+    ("GET", "/v5/asset/coin/query-info"): ("coin_info", True),
+    ("POST", "/v5/order/create"): ("create_order", True),
+    ("POST", "/v5/order/amend"): ("amend_order", True),
+    ("POST", "/v5/order/cancel"): ("cancel_order", True),
+    ("POST", "/v5/order/cancel-all"): ("cancel_all", True),
+    ("GET", "/v5/order/realtime"): ("realtime", True),
+    ("GET", "/v5/order/history"): ("history", True),
+    ("GET", "/v5/execution/list"): ("executions", True),
+    ("GET", "/v5/position/list"): ("position_list", True),
+    ("POST", "/v5/position/set-leverage"): ("set_leverage", True),
+    ("POST", "/v5/position/switch-mode"): ("switch_mode", True),
+}
+#: Bybit's per-endpoint request limit (per second and UID), as `X-Bapi-Limit` reports it
+LIMIT_PER_SECOND = 10
+#: a private connection that sends nothing (no ping) for this long is closed (Bybit asks for
+#: a ping every 20 s)
+IDLE_SECONDS = 600.0
+
+
+def envelope(result: Any, now_ms: int) -> dict[str, Any]:
+    return {"retCode": 0, "retMsg": "OK", "result": result, "retExtInfo": {}, "time": now_ms}
+
+
+def params_of(method: str, query: str, body: str) -> dict[str, str]:
+    """A GET's query parameters or a POST's JSON body, as strings (booleans `true`/`false`)."""
+    if method != "POST":
+        return dict(parse_qsl(query, keep_blank_values=True))
+    try:
+        data = json.loads(body or "{}")
+    except json.JSONDecodeError:
+        raise params_error("the body is not JSON") from None
+    if not isinstance(data, dict):
+        raise params_error("the body is not a JSON object")
+    return {str(k): (str(v).lower() if isinstance(v, bool) else str(v))
+            for k, v in data.items() if v is not None}  # fmt: skip
+
+
+async def handle(venue: WireVenue, handlers: BybitTrading, method: str, path: str, query: str,
+                 body: str, headers: dict[str, str]) -> dict[str, Any]:  # fmt: skip
+    """One REST request: security per the endpoint, then its handler, in Bybit's envelope."""
+    now = venue.clock()
+    try:
+        found = ENDPOINTS.get((method, path))
+        if found is None:
+            raise BybitError(10001, f"Unknown endpoint {method} {path}", 404)
+        name, signed = found
+        if name == "time":
+            return envelope({"timeSecond": str(now // 1000),
+                             "timeNano": str(now * 1_000_000)}, now)  # fmt: skip
+        account = None
+        if signed:
+            key = verify(method, query, body, headers, venue.accounts.secret_of, now)
+            account = venue.accounts.venue(key)
+        call = Call(params_of(method, query, body), now, account)
+        handler: Callable[[Call], Awaitable[Any]] = getattr(handlers, name)
+        try:
+            return envelope(await handler(call), now)
+        except BybitError:
+            raise
+        except Exception as exc:  # an engine refusal the handler did not name itself
+            raise v5.error_of(exc) from exc
+    except BybitError as exc:
+        exc.now_ms = now
+        raise
+
+
+def limit_headers(now_ms: int) -> dict[str, str]:
+    return {"X-Bapi-Limit": str(LIMIT_PER_SECOND),
+            "X-Bapi-Limit-Status": str(LIMIT_PER_SECOND - 1),
+            "X-Bapi-Limit-Reset-Timestamp": str(now_ms + 1000)}  # fmt: skip
+
+
+# --- the private websocket ---------------------------------------------------------------------
+
+
+class _Connection:
+    """One `/v5/private` connection: its account once authenticated, its topics."""
+
+    def __init__(self, venue: WireVenue, outbox: asyncio.Queue[dict[str, Any]]) -> None:
+        self.venue = venue
+        self.outbox = outbox
+        self.conn_id = secrets.token_hex(8)
+        self.topics: set[str] = set()
+        self.sub: Subscriber | None = None
+
+    def answer(self, message: dict[str, Any]) -> dict[str, Any]:
+        """The reply to one op: `auth`, `subscribe`, `unsubscribe`, `ping`."""
+        op, req_id = message.get("op"), message.get("req_id")
+        reply: dict[str, Any] = {"success": True, "ret_msg": "", "op": op,
+                                 "conn_id": self.conn_id}  # fmt: skip
+        if req_id is not None:
+            reply["req_id"] = req_id
+        if op == "ping":
+            return {**reply, "op": "pong", "args": [str(self.venue.clock())]}
+        try:
+            if op == "auth":
+                self._auth(message.get("args") or [])
+            elif op in ("subscribe", "unsubscribe"):
+                self._topics(op, message.get("args") or [])
+            else:
+                raise BybitError(10001, f"Invalid op {op!r}")
+        except BybitError as exc:
+            return {**reply, "success": False, "ret_msg": exc.msg}
+        return reply
+
+    def _auth(self, args: list[Any]) -> None:
+        if self.sub is not None:
+            raise BybitError(10001, "Repeat auth")
+        key = verify_ws_auth(args, self.venue.accounts.secret_of, self.venue.clock())
+        account_id = self.venue.accounts.by_key[key].account_id
+        self.sub = self.venue.streams.subscribe(account_id, self._frame, self.outbox)
+
+    def _topics(self, op: str, args: list[Any]) -> None:
+        if self.sub is None:
+            raise BybitError(10003, "Request not authorized")
+        names = {str(a) for a in args}
+        unknown = names - {"order", "execution", "position", "wallet", "order.linear",
+                           "execution.linear", "position.linear"}  # fmt: skip
+        if unknown:
+            raise BybitError(10001, f"Invalid topic: {sorted(unknown)}")
+        if op == "subscribe":
+            self.topics |= names
+        else:
+            self.topics -= names
+
+    def _frame(self, event: dict[str, Any]) -> dict[str, Any]:
+        return event
+
+    def wanted(self, message: dict[str, Any]) -> bool:
+        """A topic message goes out only when its topic (or `<topic>.linear`) is subscribed."""
+        name = message.get("topic")
+        return name is None or name in self.topics or f"{name}.linear" in self.topics
+
+
+async def private_stream(ws: WebSocket, venue: WireVenue) -> None:
+    """Serve one `/v5/private` connection until the client goes (or idles past the limit)."""
+    await ws.accept()
+    outbox: asyncio.Queue[dict[str, Any]] = asyncio.Queue(QUEUE_SIZE)
+    conn = _Connection(venue, outbox)
+
+    async def send() -> None:
+        while (message := await outbox.get()) is not DROPPED:
+            if conn.wanted(message):
+                await ws.send_text(json.dumps(message))
+        await ws.close(code=1008)
+
+    sender = asyncio.create_task(send())
+    try:
+        while True:
+            text = await asyncio.wait_for(ws.receive_text(), IDLE_SECONDS)
+            await outbox.put(conn.answer(json.loads(text)))
+    except (WebSocketDisconnect, json.JSONDecodeError, RuntimeError, TimeoutError,
+            AttributeError):  # fmt: skip
+        pass
+    finally:
+        sender.cancel()
+        if conn.sub is not None:
+            venue.streams.unsubscribe(conn.sub)
+        with contextlib.suppress(asyncio.CancelledError, Exception):
+            await sender
+        with contextlib.suppress(Exception):
+            await ws.close()
