@@ -25,12 +25,11 @@ def order_status(order: Mapping[str, Any]) -> str:
 
 def order_json(order: Mapping[str, Any], market: Market) -> Json:
     """One order of /v5/order/realtime and /v5/order/history (and the `order` topic)."""
-    info = order["info"]
     kind = "Market" if order["type"] == "market" else "Limit"
     tif = "PostOnly" if order.get("postOnly") else str(order.get("timeInForce") or "GTC").upper()
     average = order["cost"] / order["filled"] if order["filled"] else None
     leaves = order["amount"] - order["filled"] if order["status"] == "open" else ZERO
-    price = info.get("price") if kind == "Limit" else None
+    price = order["price"] if kind == "Limit" else None
     fee = (order.get("fee") or {}).get("cost")
     return {
         "orderId": order["id"], "orderLinkId": order["clientOrderId"] or "",

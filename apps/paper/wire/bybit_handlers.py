@@ -130,6 +130,8 @@ class BybitHandlers:
         return rows
 
     async def position_list(self, call: Call) -> Json:
+        if call.params.get("category") == "inverse":  # none listed, so none held
+            return {"category": "inverse", "list": [], "nextPageCursor": ""}
         v5.category_of(call.params)
         if not call.params.get("symbol") and not call.params.get("settleCoin"):
             raise params_error("symbol or settleCoin is required")
