@@ -196,3 +196,73 @@ async def private_stream(ws: WebSocket, venue: WireVenue) -> None:
             await sender
         with contextlib.suppress(Exception):
             await ws.close()
+
+
+# --- the public websocket (tickers) ------------------------------------------------------------
+
+TICKER_SECONDS = 1.0
+
+
+def public_reply(message: dict[str, Any], topics: set[str], markets: set[str],
+                 conn_id: str) -> dict[str, Any]:  # fmt: skip
+    """Apply one op of a public connection to `topics`; Bybit's answer to it."""
+    op, req_id = message.get("op"), message.get("req_id")
+    reply: dict[str, Any] = {"success": True, "ret_msg": op, "conn_id": conn_id, "op": op}
+    if req_id is not None:
+        reply["req_id"] = req_id
+    if op == "ping":
+        return {**reply, "ret_msg": "pong"}
+    names = {str(a) for a in message.get("args") or []}
+    bad = sorted(n for n in names if n.partition(".")[0] != "tickers"
+                 or n.partition(".")[2] not in markets)  # fmt: skip
+    if op not in ("subscribe", "unsubscribe") or bad:
+        return {**reply, "success": False,
+                "ret_msg": f"error:handler not found,topic:{','.join(bad)}" if bad
+                else f"Invalid op {op!r}"}  # fmt: skip
+    if op == "subscribe":
+        topics |= names
+    else:
+        topics -= names
+    return reply
+
+
+async def public_stream(ws: WebSocket, venue: WireVenue, handlers: BybitTrading) -> None:
+    """Serve one `/v5/public/linear` connection: `tickers.<symbol>` snapshots, the first at
+    once, then one a second per topic (each a full snapshot, which CCXT takes as well)."""
+    await ws.accept()
+    topics: set[str] = set()
+    conn_id = secrets.token_hex(8)
+    woken = asyncio.Event()
+    outbox: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
+
+    async def push() -> None:
+        while True:
+            for name in sorted(topics):
+                now = venue.clock()
+                answer = await handlers.tickers(Call({"category": "linear",
+                                                      "symbol": name.partition(".")[2]}, now))  # fmt: skip
+                await outbox.put({"topic": name, "type": "snapshot", "data": answer["list"][0],
+                                  "cs": now, "ts": now})  # fmt: skip
+            woken.clear()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(woken.wait(), TICKER_SECONDS)
+
+    async def send() -> None:
+        while True:
+            await ws.send_text(json.dumps(await outbox.get()))
+
+    tasks = [asyncio.create_task(push()), asyncio.create_task(send())]
+    try:
+        while True:
+            message = json.loads(await asyncio.wait_for(ws.receive_text(), IDLE_SECONDS))
+            await outbox.put(public_reply(message, topics, set(handlers.markets), conn_id))
+            woken.set()
+    except (WebSocketDisconnect, json.JSONDecodeError, RuntimeError, TimeoutError,
+            AttributeError):  # fmt: skip
+        pass
+    finally:
+        for task in tasks:
+            task.cancel()
+        for task in tasks:
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task

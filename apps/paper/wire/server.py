@@ -276,6 +276,11 @@ def _ws_routes(venue: WireVenue) -> list[WebSocketRoute]:
         """`/v5/private`: Bybit's private stream (`auth`, then `subscribe` to topics)."""
         await bybit_server.private_stream(ws, venue)
 
+    async def bybit_public(ws: WebSocket) -> None:
+        """`/v5/public/linear`: Bybit's public stream, the `tickers.<symbol>` topics."""
+        if isinstance(venue.handlers, BybitTrading):
+            await bybit_server.public_stream(ws, venue, venue.handlers)
+
     async def ws_api(ws: WebSocket) -> None:
         """`/ws-api/v3`: Binance's WebSocket API, the user-data subscription part."""
         client = ws.client.host if ws.client else ""
@@ -289,7 +294,8 @@ def _ws_routes(venue: WireVenue) -> list[WebSocketRoute]:
             WebSocketRoute("/public/ws/{n}", market),
             WebSocketRoute("/private/ws", private_stream),
             WebSocketRoute("/ws-api/v3", ws_api),
-            WebSocketRoute("/v5/private", bybit_private)]
+            WebSocketRoute("/v5/private", bybit_private),
+            WebSocketRoute("/v5/public/linear", bybit_public)]
 
 
 WsRequest = Callable[[dict[str, Any], list[Subscriber], "Outbox"], Awaitable[dict[str, Any]]]
