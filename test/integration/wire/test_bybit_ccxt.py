@@ -206,3 +206,40 @@ async def test_private_stream(served: Running, creds: Credentials) -> None:
         await exchange.close()
         await asyncio.sleep(0.2)
         await exchange.close()
+
+
+async def test_a_gateway_account_on_the_local_venue(served: Running) -> None:
+    """`ccxtpro.bybit` on testnet pointed at the Bybit dialect by `config.ccxt` (the instance
+    the worker builds): an order, its lookup by client id, positions and the balance through
+    the gateway's CCXT adapter, exact."""
+    from apps.oms.config import Settings
+    from apps.oms.exchange.ccxt.instances import build_ccxt_exchange
+    from apps.oms.exchange.ccxt.venue import CcxtVenue
+
+    creds = await served.venue.new_account()
+    row = {"exchange_id": "ccxtpro.bybit", "is_testnet": True, "config": {"ccxt": {
+        "urls": served.ccxt_urls(), "options": {"fetchMarkets": {"types": ["linear"]}}}}}  # fmt: skip
+    exchange = build_ccxt_exchange(row, Settings())
+    exchange.apiKey, exchange.secret = creds.api_key, creds.secret
+    venue = CcxtVenue(exchange)
+    symbol = "ETH/USDT:USDT"
+    try:
+        await venue.set_leverage(4, symbol)
+        sold = await venue.create_order(symbol, "market", "sell", D("2"), None,
+                                        {"clientOrderId": "oms-7"})  # fmt: skip
+        # CCXT's bybit sends `clientOrderId` through unchanged (Bybit reads `orderLinkId`) and
+        # wants `acknowledged`: the Binance-style lookup finds nothing, as on bybit.com
+        with pytest.raises(ccxt.OrderNotFound):
+            await venue.fetch_order("", symbol, {"clientOrderId": "oms-7", "acknowledged": True})
+        found = await venue.fetch_order("", symbol, {"orderLinkId": "oms-7",
+                                                     "acknowledged": True})  # fmt: skip
+        assert (found["id"], found["clientOrderId"]) == (sold["id"], "oms-7")
+        assert (found["status"], found["average"]) == ("closed", D(3000))
+        [position] = await venue.fetch_positions([symbol])
+        assert (position["side"], position["contracts"], position["entryPrice"]) == (
+            "short", D(2), D(3000))
+        balance = await venue.fetch_balance()
+        assert balance["used"]["USDT"] == D(1500)  # 6,000 at leverage 4
+        assert balance["total"]["USDT"] == D(100000) - D("3")  # 0.05 % taker on 6,000
+    finally:
+        await venue.close()
