@@ -1,4 +1,5 @@
-"""Bybit v5 endpoints over the paper engine (unified account, linear perpetuals, one-way mode):
+"""Bybit v5 endpoints over the paper engine (unified account: linear perpetuals in one-way mode,
+and spot):
 each parses with `bybit_v5`, makes one call of `PaperVenue` (or the shared market data),
 answers with `bybit_v5` / `bybit_account`, and hands `order` / `execution` / `position` /
 `wallet` topic messages to the stream hub."""
@@ -20,6 +21,7 @@ from apps.paper.wire.spot_handlers import Call, Publish
 
 Json = Any
 COINS = ("USDT", "BTC", "ETH", "SOL")
+LINEAR = ("linear",)
 
 
 class BybitHandlers:
@@ -27,41 +29,42 @@ class BybitHandlers:
 
     def __init__(self, markets: Mapping[str, Market], data: PaperMarketData,
                  publish: Publish) -> None:  # fmt: skip
-        self.markets = v5.linear_markets(markets.values())
-        self.by_symbol = {m.symbol: m for m in self.markets.values()}
+        self.listed = v5.listed(markets.values())
+        self.markets = self.listed["linear"]  # what the admin's `BTCUSDT` names
+        self.by_symbol = {m.symbol: m for c in self.listed.values() for m in c.values()}
         self.data = data
         self.publish = publish
 
     # --- public ------------------------------------------------------------------------------
 
     async def instruments(self, call: Call) -> Json:
-        v5.category_of(call.params)
+        category = v5.category_of(call.params)
         chosen = self._chosen(call)
         if call.params.get("status") not in (None, "", "Trading"):
             chosen = []  # nothing pre-launch or settling here
-        return {"category": "linear", "list": [v5.instrument_json(m) for m in chosen],
+        entry = v5.instrument_json if category == "linear" else v5.spot_instrument_json
+        return {"category": category, "list": [entry(m) for m in chosen],
                 "nextPageCursor": ""}  # fmt: skip
 
     async def tickers(self, call: Call) -> Json:
-        v5.category_of(call.params)
+        category = v5.category_of(call.params)
         rows = []
         for m in self._chosen(call):
             candles = await self.data.fetch_ohlcv(m.symbol, "1h", call.now_ms - 86_400_000, 24)
             rows.append(v5.ticker_json(m, await self.data.fetch_ticker(m.symbol), candles,
                                        call.now_ms))  # fmt: skip
-        return {"category": "linear", "list": rows}
+        return {"category": category, "list": rows}
 
     async def orderbook(self, call: Call) -> Json:
-        v5.category_of(call.params)
-        market = v5.market_of(call.params, self.markets)
-        limit = v5.int_param(call.params, "limit", 25, 500)
+        market = v5.market_of(call.params, self.listed)
+        limit = v5.int_param(call.params, "limit", 25 if market.is_swap else 1, 500
+                             if market.is_swap else 200)  # fmt: skip
         book = await self.data.fetch_order_book(market.symbol, limit)
         quote = await self.data.quote(market.symbol)
         return v5.orderbook_json(market, book, quote.seq, call.now_ms)
 
     async def kline(self, call: Call) -> Json:
-        v5.category_of(call.params)
-        market = v5.market_of(call.params, self.markets)
+        market = v5.market_of(call.params, self.listed)
         timeframe = v5.INTERVALS.get(call.params.get("interval", ""))
         if timeframe is None:
             raise params_error("interval invalid")
@@ -70,13 +73,14 @@ class BybitHandlers:
         end = call.params.get("end")
         rows = await self.data.fetch_ohlcv(market.symbol, timeframe,
                                            int(start) if start else None, limit)  # fmt: skip
-        return {"category": "linear", "symbol": market_id(market),
+        return {"category": call.params["category"], "symbol": market_id(market),
                 "list": v5.kline_rows(rows, int(end) if end else None)}  # fmt: skip
 
-    def _chosen(self, call: Call) -> list[Market]:
+    def _chosen(self, call: Call, allowed: tuple[str, ...] = v5.CATEGORIES) -> list[Market]:
+        """The market `symbol` names in `category`, else all of the category's."""
         if call.params.get("symbol"):
-            return [v5.market_of(call.params, self.markets)]
-        return list(self.markets.values())
+            return [v5.market_of(call.params, self.listed, allowed)]
+        return list(self.listed[v5.category_of(call.params, allowed)].values())
 
     # --- account -----------------------------------------------------------------------------
 
@@ -113,7 +117,7 @@ class BybitHandlers:
         return {"list": [acct.wallet_json(await venue.fetch_balance(), positions)]}
 
     async def fee_rate(self, call: Call) -> Json:
-        return {"category": "linear", "list": [
+        return {"category": call.params.get("category"), "list": [
             {"symbol": market_id(m), "makerFeeRate": str(m.maker_fee),
              "takerFeeRate": str(m.taker_fee)} for m in self._chosen(call)]}  # fmt: skip
 
@@ -132,17 +136,16 @@ class BybitHandlers:
     async def position_list(self, call: Call) -> Json:
         if call.params.get("category") == "inverse":  # none listed, so none held
             return {"category": "inverse", "list": [], "nextPageCursor": ""}
-        v5.category_of(call.params)
+        v5.category_of(call.params, LINEAR)
         if not call.params.get("symbol") and not call.params.get("settleCoin"):
             raise params_error("symbol or settleCoin is required")
-        rows = await self.positions_of(call.account, self._chosen(call), call.now_ms)
+        rows = await self.positions_of(call.account, self._chosen(call, LINEAR), call.now_ms)
         if not call.params.get("symbol"):
             rows = [r for r in rows if r["side"]]  # by settle coin: the open ones only
         return {"category": "linear", "list": rows, "nextPageCursor": ""}
 
     async def set_leverage(self, call: Call) -> Json:
-        v5.category_of(call.params)
-        market = v5.market_of(call.params, self.markets)
+        market = v5.market_of(call.params, self.listed, LINEAR)
         buy, sell = call.params.get("buyLeverage", ""), call.params.get("sellLeverage", "")
         if not buy or buy != sell:
             raise BybitError(10001, "buy leverage must equal sell leverage in one-way mode")
@@ -158,7 +161,7 @@ class BybitHandlers:
     async def switch_mode(self, call: Call) -> Json:
         """POST /v5/position/switch-mode: one-way (0) is the only mode (one net position per
         symbol in the engine); asking for it again is 110025, hedge mode (3) is refused."""
-        v5.category_of(call.params)
+        v5.category_of(call.params, LINEAR)
         mode = call.params.get("mode", "")
         if mode == "0":
             raise BybitError(110025, "Position mode is not modified")

@@ -23,18 +23,25 @@ EXECUTION_LIMIT = (50, 100)
 
 
 def topic(name: str, data: list[Json], now_ms: int) -> Json:
-    """One private-stream message: `topic`, `creationTime`, `data` (each row `category`d)."""
-    rows = [{**row, "category": "linear"} if name != "wallet" else row for row in data]
-    return {"id": secrets.token_hex(16), "topic": name, "creationTime": now_ms, "data": rows}
+    """One private-stream message: `topic`, `creationTime`, `data` (rows as given: the order,
+    execution and position rows carry their `category`)."""
+    return {"id": secrets.token_hex(16), "topic": name, "creationTime": now_ms, "data": data}
+
+
+def category(market: Market) -> str:
+    return "linear" if market.is_swap else "spot"
 
 
 class BybitTrading(BybitHandlers):
     """The order and execution endpoints on top of the public and account ones."""
 
     async def create_order(self, call: Call) -> Json:
-        oc = v5.order_call(call.params, self.markets)
-        order = await call.account.create_order(oc.market.symbol, oc.type, oc.side, oc.qty,
-                                                oc.price, oc.params)  # fmt: skip
+        oc = v5.order_call(call.params, self.listed)
+        try:
+            order = await call.account.create_order(oc.market.symbol, oc.type, oc.side, oc.qty,
+                                                    oc.price, oc.params)  # fmt: skip
+        except Exception as exc:
+            raise v5.error_of(exc, spot=not oc.market.is_swap) from exc
         await self._changed(call.account, [(order, list(order.get("trades") or ()))],
                             call.now_ms)  # fmt: skip
         return {"orderId": order["id"], "orderLinkId": order["clientOrderId"] or ""}
@@ -65,7 +72,6 @@ class BybitTrading(BybitHandlers):
         return {"orderId": canceled["id"], "orderLinkId": canceled["clientOrderId"] or ""}
 
     async def cancel_all(self, call: Call) -> Json:
-        v5.category_of(call.params)
         chosen = self._chosen(call)
         canceled = []
         for m in chosen:
@@ -78,26 +84,26 @@ class BybitTrading(BybitHandlers):
     async def realtime(self, call: Call) -> Json:
         """GET /v5/order/realtime: the open orders, or one order in any state by `orderId` /
         `orderLinkId` (Bybit keeps the last 500 there)."""
-        v5.category_of(call.params)
+        kind = v5.category_of(call.params)
         if call.params.get("orderId") or call.params.get("orderLinkId"):
             try:
                 market, order = await self._order(call)
             except BybitError:
-                return {"category": "linear", "list": [], "nextPageCursor": ""}
-            return {"category": "linear", "list": [acct.order_json(order, market)],
+                return {"category": kind, "list": [], "nextPageCursor": ""}
+            return {"category": kind, "list": [acct.order_json(order, market)],
                     "nextPageCursor": ""}  # fmt: skip
-        if not (call.params.get("symbol") or call.params.get("settleCoin")
-                or call.params.get("baseCoin")):  # fmt: skip
+        if kind == "linear" and not (call.params.get("symbol") or call.params.get("settleCoin")
+                                     or call.params.get("baseCoin")):  # fmt: skip
             raise params_error("symbol, baseCoin or settleCoin is required")
         rows = []
         for m in self._chosen(call):
             rows += [acct.order_json(o, m) for o in await call.account.fetch_open_orders(m.symbol)]
         rows.sort(key=lambda r: int(r["createdTime"]), reverse=True)
-        return {"category": "linear", "list": rows, "nextPageCursor": ""}
+        return {"category": kind, "list": rows, "nextPageCursor": ""}
 
     async def history(self, call: Call) -> Json:
         """GET /v5/order/history: finished orders, newest first, by `orderStatus`, time."""
-        v5.category_of(call.params)
+        kind = v5.category_of(call.params)
         limit = v5.int_param(call.params, "limit", *HISTORY_LIMIT)
         start, end = self._times(call.params)
         wanted = {s for s in call.params.get("orderStatus", "").split(",") if s}
@@ -112,11 +118,11 @@ class BybitTrading(BybitHandlers):
             if call.params.get(key):
                 rows = [r for r in rows if r[key] == call.params[key]]
         rows.sort(key=lambda r: int(r["createdTime"]), reverse=True)
-        return {"category": "linear", "list": rows[:limit], "nextPageCursor": ""}
+        return {"category": kind, "list": rows[:limit], "nextPageCursor": ""}
 
     async def executions(self, call: Call) -> Json:
         """GET /v5/execution/list: fills, newest first."""
-        v5.category_of(call.params)
+        kind = v5.category_of(call.params)
         limit = v5.int_param(call.params, "limit", *EXECUTION_LIMIT)
         start, end = self._times(call.params)
         rows = []
@@ -130,7 +136,7 @@ class BybitTrading(BybitHandlers):
                 rows.append(acct.execution_json(t, orders[t["order"]], m))
         rows = [r for r in rows if end is None or int(r["execTime"]) <= end]
         rows.sort(key=lambda r: int(r["execTime"]), reverse=True)
-        return {"category": "linear", "list": rows[:limit], "nextPageCursor": ""}
+        return {"category": kind, "list": rows[:limit], "nextPageCursor": ""}
 
     @staticmethod
     def _times(params: Mapping[str, str]) -> tuple[int | None, int | None]:
@@ -144,17 +150,18 @@ class BybitTrading(BybitHandlers):
 
     async def _order(self, call: Call) -> tuple[Market, Json]:
         """The order `orderId` / `orderLinkId` names (110001 when there is none)."""
-        v5.category_of(call.params)
+        kind = v5.category_of(call.params)
         order_id, lookup = v5.order_ref(call.params)
         symbol = call.params.get("symbol")
-        market = v5.market_of(call.params, self.markets) if symbol else None
+        market = v5.market_of(call.params, self.listed) if symbol else None
         try:
             order = await call.account.fetch_order(order_id, market.symbol if market else None,
                                                    lookup)  # fmt: skip
         except Exception as exc:
             raise v5.error_of(exc) from exc
         found = self.by_symbol.get(order["symbol"])
-        if found is None or (market is not None and found is not market):
+        if found is None or category(found) != kind or (market is not None
+                                                        and found is not market):  # fmt: skip
             raise v5.NOT_FOUND
         return found, order
 
@@ -176,16 +183,19 @@ class BybitTrading(BybitHandlers):
         orders, executions, touched = [], [], []
         for order, trades in changes:
             market = self.by_symbol[order["symbol"]]
+            kind = {"category": category(market)}
             touched.append(market)
-            orders.append(acct.order_json(order, market))
-            executions += [acct.execution_json(t, order, market) for t in trades]
-        positions = await self.positions_of(venue, list(dict.fromkeys(touched)), now_ms)
+            orders.append({**acct.order_json(order, market), **kind})
+            executions += [{**acct.execution_json(t, order, market), **kind} for t in trades]
+        swaps = [m for m in dict.fromkeys(touched) if m.is_swap]
+        positions = await self.positions_of(venue, swaps, now_ms)
         every = await self.positions_of(venue, list(self.markets.values()), now_ms)
         wallet = acct.wallet_json(await venue.fetch_balance(), every)
         events = [topic("order", orders, now_ms)]
         if executions:
             events.append(topic("execution", executions, now_ms))
-            events.append(topic("position", [{**p, "entryPrice": p["avgPrice"]}
-                                             for p in positions], now_ms))  # fmt: skip
+        if executions and positions:
+            events.append(topic("position", [{**p, "entryPrice": p["avgPrice"],
+                                              "category": "linear"} for p in positions], now_ms))  # fmt: skip
         events.append(topic("wallet", [wallet], now_ms))
         await self.publish(venue.account_id, events)

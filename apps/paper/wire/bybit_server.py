@@ -226,8 +226,9 @@ def public_reply(message: dict[str, Any], topics: set[str], markets: set[str],
     return reply
 
 
-async def public_stream(ws: WebSocket, venue: WireVenue, handlers: BybitTrading) -> None:
-    """Serve one `/v5/public/linear` connection: `tickers.<symbol>` snapshots, the first at
+async def public_stream(ws: WebSocket, venue: WireVenue, handlers: BybitTrading,
+                        category: str) -> None:  # fmt: skip
+    """Serve one `/v5/public/<category>` connection: `tickers.<symbol>` snapshots, the first at
     once, then one a second per topic (each a full snapshot, which CCXT takes as well)."""
     await ws.accept()
     topics: set[str] = set()
@@ -239,7 +240,7 @@ async def public_stream(ws: WebSocket, venue: WireVenue, handlers: BybitTrading)
         while True:
             for name in sorted(topics):
                 now = venue.clock()
-                answer = await handlers.tickers(Call({"category": "linear",
+                answer = await handlers.tickers(Call({"category": category,
                                                       "symbol": name.partition(".")[2]}, now))  # fmt: skip
                 await outbox.put({"topic": name, "type": "snapshot", "data": answer["list"][0],
                                   "cs": now, "ts": now})  # fmt: skip
@@ -255,7 +256,8 @@ async def public_stream(ws: WebSocket, venue: WireVenue, handlers: BybitTrading)
     try:
         while True:
             message = json.loads(await asyncio.wait_for(ws.receive_text(), IDLE_SECONDS))
-            await outbox.put(public_reply(message, topics, set(handlers.markets), conn_id))
+            await outbox.put(public_reply(message, topics, set(handlers.listed[category]),
+                                            conn_id))
             woken.set()
     except (WebSocketDisconnect, json.JSONDecodeError, RuntimeError, TimeoutError,
             AttributeError):  # fmt: skip

@@ -53,7 +53,7 @@ class Running:
         if self.venue.dialect == "bybit":
             private = f"{self.ws_url}/v5/private"
             return {**dict.fromkeys(("spot", "futures", "v2", "public", "private"), self.rest_url),
-                    "ws": {"public": {"linear": f"{self.ws_url}/v5/public/linear"},
+                    "ws": {"public": {c: f"{self.ws_url}/v5/public/{c}" for c in ("linear", "spot")},
                            "private": {"spot": {"unified": private}, "contract": private}}}  # fmt: skip
         if self.venue.dialect == "binanceusdm":
             rest = {f"fapi{kind}{version}": f"{self.rest_url}/fapi/{path}"

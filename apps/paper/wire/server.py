@@ -93,7 +93,7 @@ class WireVenue:
         self.handlers: SpotHandlers | BybitTrading
         if dialect == "bybit":
             self.handlers = BybitTrading(markets, self.data, self.streams.publish)
-            self.endpoints, self.funds = {}, FUTURES_FUNDS
+            self.endpoints, self.funds = {}, SPOT_FUNDS  # a unified account holds coins
         elif dialect == "binanceusdm":
             self.handlers = UsdmHandlers(markets, self.data, self.streams.publish)
             self.endpoints, self.funds = USDM_ENDPOINTS, FUTURES_FUNDS
@@ -277,9 +277,13 @@ def _ws_routes(venue: WireVenue) -> list[WebSocketRoute]:
         await bybit_server.private_stream(ws, venue)
 
     async def bybit_public(ws: WebSocket) -> None:
-        """`/v5/public/linear`: Bybit's public stream, the `tickers.<symbol>` topics."""
-        if isinstance(venue.handlers, BybitTrading):
-            await bybit_server.public_stream(ws, venue, venue.handlers)
+        """`/v5/public/linear`, `/v5/public/spot`: Bybit's public streams, the
+        `tickers.<symbol>` topics."""
+        category = ws.path_params["category"]
+        if isinstance(venue.handlers, BybitTrading) and category in ("linear", "spot"):
+            await bybit_server.public_stream(ws, venue, venue.handlers, category)
+        else:
+            await ws.close(code=1008)
 
     async def ws_api(ws: WebSocket) -> None:
         """`/ws-api/v3`: Binance's WebSocket API, the user-data subscription part."""
@@ -295,7 +299,7 @@ def _ws_routes(venue: WireVenue) -> list[WebSocketRoute]:
             WebSocketRoute("/private/ws", private_stream),
             WebSocketRoute("/ws-api/v3", ws_api),
             WebSocketRoute("/v5/private", bybit_private),
-            WebSocketRoute("/v5/public/linear", bybit_public)]
+            WebSocketRoute("/v5/public/{category}", bybit_public)]
 
 
 WsRequest = Callable[[dict[str, Any], list[Subscriber], "Outbox"], Awaitable[dict[str, Any]]]

@@ -17,8 +17,8 @@ from apps.paper.wire.bybit_orders import topic
 from apps.paper.wire.bybit_signing import BybitError
 
 D = Decimal
-MARKETS = v5.linear_markets(DEFAULT_MARKETS)
-BTC = MARKETS["BTCUSDT"]
+MARKETS = v5.listed(DEFAULT_MARKETS)
+BTC = MARKETS["linear"]["BTCUSDT"]
 
 
 def request(**over: str) -> dict[str, str]:
@@ -26,8 +26,11 @@ def request(**over: str) -> dict[str, str]:
             "qty": "0.01", "price": "49000", **over}  # fmt: skip
 
 
-def test_linear_perpetuals_only() -> None:
-    assert all(m.is_swap for m in MARKETS.values())
+def test_linear_perpetuals_and_spot() -> None:
+    assert all(m.is_swap for m in MARKETS["linear"].values())
+    assert not any(m.is_swap for m in MARKETS["spot"].values())
+    spot = v5.spot_instrument_json(MARKETS["spot"]["BTCUSDT"])
+    assert (spot["symbol"], spot["lotSizeFilter"]["minOrderAmt"]) == ("BTCUSDT", "5")
     entry = v5.instrument_json(BTC)
     assert (entry["contractType"], entry["settleCoin"], entry["lotSizeFilter"]["qtyStep"],
             entry["priceFilter"]["tickSize"]) == ("LinearPerpetual", "USDT", "0.0001", "0.1")  # fmt: skip
@@ -41,10 +44,20 @@ def test_order_calls() -> None:
     market = v5.order_call(request(orderType="Market", price=""), MARKETS)
     assert (market.type, market.price, market.params) == ("market", None, {})
     assert v5.order_call(request(positionIdx="0"), MARKETS).side == "buy"
+    spot = v5.order_call(request(category="spot", orderType="Market", price="",
+                                 marketUnit="baseCoin"), MARKETS)  # fmt: skip
+    assert (spot.market.symbol, spot.type, spot.qty) == ("BTC/USDT", "market", D("0.01"))
+    sell = v5.order_call(request(category="spot", orderType="Market", side="Sell"), MARKETS)
+    assert sell.side == "sell"  # a market Sell counts in the base coin by default
 
 
 @pytest.mark.parametrize(("over", "code"), [
     ({"category": "inverse"}, 10001),
+    ({"category": "spot", "reduceOnly": "true"}, 10001),
+    ({"category": "spot", "orderType": "Market", "price": ""}, 10001),  # in quote coin
+    ({"category": "spot", "qty": "0.00001"}, 170137),
+    ({"category": "spot", "price": "49000.05"}, 170134),
+    ({"category": "spot", "qty": "0.0001", "price": "100"}, 170140),
     ({"category": ""}, 10001),
     ({"symbol": "NOPEUSDT"}, 10001),
     ({"side": "BUY"}, 10001),
@@ -70,6 +83,7 @@ def test_errors() -> None:
     assert v5.error_of(ccxt.InvalidOrder("paper duplicate clientOrderId c1")).code == 110072
     assert v5.error_of(ccxt.InvalidOrder("paper reduce-only order would open")).code == 110017
     assert v5.error_of(RuntimeError("x")).code == 10016
+    assert v5.error_of(ccxt.InsufficientFunds("x"), spot=True).code == 170131
     assert v5.error_of(ccxt.BadRequest("x")).body()["retCode"] == 10001
 
 
@@ -134,6 +148,5 @@ def test_execution_position_wallet() -> None:
 
 def test_topics() -> None:
     message = topic("order", [acct.order_json(order(), BTC)], 5)
-    assert (message["topic"], message["creationTime"], message["data"][0]["category"]) == (
-        "order", 5, "linear")
-    assert "category" not in topic("wallet", [{"accountType": "UNIFIED"}], 5)["data"][0]
+    assert (message["topic"], message["creationTime"], message["data"][0]["orderId"]) == (
+        "order", 5, "3-8")
