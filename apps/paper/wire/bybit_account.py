@@ -31,6 +31,7 @@ def order_json(order: Mapping[str, Any], market: Market) -> Json:
     leaves = order["amount"] - order["filled"] if order["status"] == "open" else ZERO
     price = order["price"] if kind == "Limit" else None
     fee = (order.get("fee") or {}).get("cost")
+    fee_coin = (order.get("fee") or {}).get("currency")
     return {
         "orderId": order["id"], "orderLinkId": order["clientOrderId"] or "",
         "blockTradeId": "", "symbol": market_id(market), "price": num(price),
@@ -40,7 +41,8 @@ def order_json(order: Mapping[str, Any], market: Market) -> Json:
         "rejectReason": "EC_NoError", "avgPrice": "" if average is None else num(average),
         "leavesQty": num(leaves), "leavesValue": num(leaves * (price or ZERO)),
         "cumExecQty": num(order["filled"]), "cumExecValue": num(order["cost"]),
-        "cumExecFee": num(fee), "timeInForce": tif if tif != "PO" else "PostOnly",
+        "cumExecFee": num(fee), "cumFeeDetail": {fee_coin: num(fee)} if fee_coin and fee else {},
+        "timeInForce": tif,
         "orderType": kind, "stopOrderType": "", "orderIv": "", "triggerPrice": "",
         "takeProfit": "", "stopLoss": "", "tpTriggerBy": "", "slTriggerBy": "",
         "triggerDirection": 0, "triggerBy": "", "lastPriceOnCreated": "",
@@ -61,6 +63,7 @@ def execution_json(trade: Mapping[str, Any], order: Mapping[str, Any], market: M
         "side": trade["side"].capitalize(), "orderPrice": o["price"], "orderQty": o["qty"],
         "leavesQty": o["leavesQty"], "createType": "CreateByUser", "orderType": o["orderType"],
         "stopOrderType": "", "execFee": num(fee.get("cost")), "feeCurrency": fee.get("currency"),
+        "feeCoin": fee.get("currency"),
         "execId": trade["id"], "execPrice": num(trade["price"]),
         "execQty": num(trade["amount"]), "execType": "Trade",
         "execValue": num(trade["cost"]), "execTime": str(trade["timestamp"]),
