@@ -231,6 +231,12 @@ async def test_a_gateway_account_on_the_local_venue(served: Running) -> None:
         # wants `acknowledged`: the Binance-style lookup finds nothing, as on bybit.com
         with pytest.raises(ccxt.OrderNotFound):
             await venue.fetch_order("", symbol, {"clientOrderId": "oms-7", "acknowledged": True})
+        resting = await venue.create_order(symbol, "limit", "buy", D("0.1"), D(2000),
+                                           {"clientOrderId": "oms-8"})  # fmt: skip
+        wrong = await venue.fetch_order("", symbol, {"clientOrderId": "oms-7",
+                                                     "acknowledged": True})  # fmt: skip
+        assert wrong["id"] == resting["id"]  # the first open order, not the one asked for
+        await venue.cancel_order(resting["id"], symbol)
         found = await venue.fetch_order("", symbol, {"orderLinkId": "oms-7",
                                                      "acknowledged": True})  # fmt: skip
         assert (found["id"], found["clientOrderId"]) == (sold["id"], "oms-7")
