@@ -48,9 +48,22 @@ ENDPOINTS: dict[tuple[str, str], tuple[str, bool]] = {
 }
 #: Bybit's per-endpoint request limit (per second and UID), as `X-Bapi-Limit` reports it
 LIMIT_PER_SECOND = 10
-#: a private connection that sends nothing (no ping) for this long is closed (Bybit asks for
-#: a ping every 20 s)
+#: a connection with neither ping-pong nor stream data for this long is cut off (Bybit's
+#: default; a private connection may choose 30 s to 600 s by `max_active_time`); Bybit asks
+#: clients to ping every 20 s
 IDLE_SECONDS = 600.0
+MIN_ACTIVE_SECONDS = 30.0
+
+
+def alive_seconds(max_active_time: str | None) -> float:
+    """`max_active_time` (`45s`, `2m`, `120`) in seconds, held to Bybit's 30 s – 10 min; the
+    default 10 min when absent or unreadable."""
+    text = (max_active_time or "").strip().lower()
+    scale = 60 if text.endswith("m") else 1
+    digits = text.rstrip("ms")
+    if not digits.isdigit():
+        return IDLE_SECONDS
+    return min(IDLE_SECONDS, max(MIN_ACTIVE_SECONDS, float(int(digits) * scale)))
 
 
 def envelope(result: Any, now_ms: int) -> dict[str, Any]:
@@ -169,21 +182,30 @@ class _Connection:
 
 
 async def private_stream(ws: WebSocket, venue: WireVenue) -> None:
-    """Serve one `/v5/private` connection until the client goes (or idles past the limit)."""
+    """Serve one `/v5/private` connection until the client goes, or until neither side has
+    sent anything for its alive time."""
+    alive = alive_seconds(ws.query_params.get("max_active_time"))
     await ws.accept()
     outbox: asyncio.Queue[dict[str, Any]] = asyncio.Queue(QUEUE_SIZE)
     conn = _Connection(venue, outbox)
+    loop = asyncio.get_running_loop()
+    last = [loop.time()]
 
     async def send() -> None:
         while (message := await outbox.get()) is not DROPPED:
             if conn.wanted(message):
                 await ws.send_text(json.dumps(message))
+                last[0] = loop.time()
         await ws.close(code=1008)
 
     sender = asyncio.create_task(send())
     try:
-        while True:
-            text = await asyncio.wait_for(ws.receive_text(), IDLE_SECONDS)
+        while (left := alive - (loop.time() - last[0])) > 0:
+            try:
+                text = await asyncio.wait_for(ws.receive_text(), left)
+            except TimeoutError:
+                continue  # the stream may have sent meanwhile: check again
+            last[0] = loop.time()
             await outbox.put(conn.answer(json.loads(text)))
     except (WebSocketDisconnect, json.JSONDecodeError, RuntimeError, TimeoutError,
             AttributeError):  # fmt: skip

@@ -1,5 +1,6 @@
 """Bybit v5's request security as `apps/paper/wire/bybit_signing.py` checks it: the signed
-string per method, the receive window, the private stream's `auth`, and Bybit's retCodes."""
+string per method, the receive window, the private stream's `auth` and alive time, and Bybit's
+retCodes."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ import hmac
 
 import pytest
 
+from apps.paper.wire.bybit_server import alive_seconds
 from apps.paper.wire.bybit_signing import BybitError, verify, verify_ws_auth
 
 KEY, SECRET = "XXXXXXXXXX", "YYYYYYYYYY"
@@ -76,3 +78,8 @@ def test_private_stream_auth() -> None:
         with pytest.raises(BybitError) as excinfo:
             verify_ws_auth(args, lookup, NOW)
         assert code(excinfo) == expected
+
+
+def test_private_alive_time() -> None:
+    assert [alive_seconds(t) for t in (None, "", "45s", "1m", "2M", "120", "5s", "1h", "x")] == [
+        600, 600, 45, 60, 120, 120, 30, 600, 600]
