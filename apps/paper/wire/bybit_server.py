@@ -113,10 +113,22 @@ async def handle(venue: WireVenue, handlers: BybitTrading, method: str, path: st
         raise
 
 
-def limit_headers(now_ms: int) -> dict[str, str]:
-    return {"X-Bapi-Limit": str(LIMIT_PER_SECOND),
-            "X-Bapi-Limit-Status": str(LIMIT_PER_SECOND - 1),
-            "X-Bapi-Limit-Reset-Timestamp": str(now_ms + 1000)}  # fmt: skip
+class Limits:
+    """Requests per caller (API key, else address), endpoint and second, as Bybit's
+    `X-Bapi-Limit-Status` reports what is left (counted and reported, never enforced)."""
+
+    def __init__(self) -> None:
+        self.second = -1
+        self.used: dict[tuple[str, str], int] = {}
+
+    def headers(self, caller: str, path: str, now_ms: int) -> dict[str, str]:
+        second = now_ms // 1000
+        if second != self.second:
+            self.second, self.used = second, {}
+        used = self.used[caller, path] = self.used.get((caller, path), 0) + 1
+        return {"X-Bapi-Limit": str(LIMIT_PER_SECOND),
+                "X-Bapi-Limit-Status": str(max(0, LIMIT_PER_SECOND - used)),
+                "X-Bapi-Limit-Reset-Timestamp": str((second + 1) * 1000)}  # fmt: skip
 
 
 # --- the private websocket ---------------------------------------------------------------------

@@ -87,6 +87,7 @@ class WireVenue:
         self.accounts = Accounts(engine, book, self.clock)
         self.streams = Streams(self.clock)
         self.weights = Weights()
+        self.limits = bybit_server.Limits()
         self.data = PaperMarketData(PaperStore(engine), Venue(book=book), self.clock)
         self.feed = RandomWalkFeed(self.data.store, self.data.venue, clock=self.clock)
         markets = dict(self.data.venue.by_symbol)
@@ -199,10 +200,11 @@ async def build_venue(store_url: str, dialect: str, book: BookConfig | None = No
 
 
 def _reply(venue: WireVenue, request: Request, status: int, body: Any, weight: int) -> Response:
-    if venue.dialect == "bybit":
-        return JSONResponse(body, status_code=status,
-                            headers=bybit_server.limit_headers(venue.clock()))  # fmt: skip
     client = request.client.host if request.client else ""
+    if venue.dialect == "bybit":
+        caller = request.headers.get("x-bapi-api-key") or client
+        return JSONResponse(body, status_code=status, headers=venue.limits.headers(
+            caller, request.url.path, venue.clock()))  # fmt: skip
     used = venue.weights.add(weight, venue.clock(), client)
     headers = {"X-MBX-USED-WEIGHT-1M": str(used), "X-MBX-USED-WEIGHT": str(used)}
     return JSONResponse(body, status_code=status, headers=headers)

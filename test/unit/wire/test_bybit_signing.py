@@ -9,7 +9,7 @@ import hmac
 
 import pytest
 
-from apps.paper.wire.bybit_server import alive_seconds
+from apps.paper.wire.bybit_server import Limits, alive_seconds
 from apps.paper.wire.bybit_signing import BybitError, verify, verify_ws_auth
 
 KEY, SECRET = "XXXXXXXXXX", "YYYYYYYYYY"
@@ -83,3 +83,13 @@ def test_private_stream_auth() -> None:
 def test_private_alive_time() -> None:
     assert [alive_seconds(t) for t in (None, "", "45s", "1m", "2M", "120", "5s", "1h", "x")] == [
         600, 600, 45, 60, 120, 120, 30, 600, 600]
+
+
+def test_limit_headers_count_per_caller_endpoint_and_second() -> None:
+    limits = Limits()
+    assert limits.headers("k", "/v5/order/create", 1_000)["X-Bapi-Limit-Status"] == "9"
+    assert limits.headers("k", "/v5/order/create", 1_999)["X-Bapi-Limit-Status"] == "8"
+    assert limits.headers("k", "/v5/order/cancel", 1_999)["X-Bapi-Limit-Status"] == "9"
+    assert limits.headers("j", "/v5/order/create", 1_999)["X-Bapi-Limit-Status"] == "9"
+    fresh = limits.headers("k", "/v5/order/create", 2_000)
+    assert (fresh["X-Bapi-Limit-Status"], fresh["X-Bapi-Limit-Reset-Timestamp"]) == ("9", "3000")
