@@ -23,8 +23,19 @@ def order_status(order: Mapping[str, Any]) -> str:
     return "Rejected"
 
 
+#: keys Bybit sends for contracts only (CCXT tells a spot row from a contract one by them)
+CONTRACT_ORDER_KEYS = ("tpslMode", "positionIdx", "closeOnTrigger", "reduceOnly")
+CONTRACT_EXECUTION_KEYS = ("createType", "closedSize")
+
+
 def order_json(order: Mapping[str, Any], market: Market) -> Json:
     """One order of /v5/order/realtime and /v5/order/history (and the `order` topic)."""
+    row = _order_row(order, market)
+    return row if market.is_swap else {k: v for k, v in row.items()
+                                       if k not in CONTRACT_ORDER_KEYS}  # fmt: skip
+
+
+def _order_row(order: Mapping[str, Any], market: Market) -> Json:
     kind = "Market" if order["type"] == "market" else "Limit"
     tif = "PostOnly" if order.get("postOnly") else str(order.get("timeInForce") or "GTC").upper()
     average = order["cost"] / order["filled"] if order["filled"] else None
@@ -56,6 +67,12 @@ def order_json(order: Mapping[str, Any], market: Market) -> Json:
 
 def execution_json(trade: Mapping[str, Any], order: Mapping[str, Any], market: Market) -> Json:
     """One fill of /v5/execution/list (and the `execution` topic)."""
+    row = _execution_row(trade, order, market)
+    return row if market.is_swap else {k: v for k, v in row.items()
+                                       if k not in CONTRACT_EXECUTION_KEYS}  # fmt: skip
+
+
+def _execution_row(trade: Mapping[str, Any], order: Mapping[str, Any], market: Market) -> Json:
     fee = trade.get("fee") or {}
     o = order_json(order, market)
     return {

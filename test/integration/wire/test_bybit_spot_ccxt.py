@@ -1,15 +1,17 @@
 """CCXT's own `bybit` on the spot half of the local Bybit venue's unified account: spot markets
 beside the linear ones, a market buy in base coin, a resting limit sell filled by the price,
-cancels, trades, balances, and spot's own refusals."""
+cancels, trades, balances, spot's own refusals, and the private stream's spot orders."""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from decimal import Decimal
 from typing import Any
 
 import ccxt
 import ccxt.async_support as ccxt_async
+import ccxt.pro as ccxt_pro
 import pytest
 
 from apps.paper.wire.process import Running, start
@@ -86,3 +88,38 @@ async def test_spot_refusals(bybit: Any) -> None:
         await bybit.create_order(SYMBOL, "limit", "buy", 0.0001, 3000, {"qty": "0.0001"})
     with pytest.raises(ccxt.BadRequest):  # 10001: a market buy sized in quote coin
         await bybit.create_order(SYMBOL, "market", "buy", None, None, {"cost": 100})
+
+
+async def test_spot_stream(served: Running) -> None:
+    """`ccxt.pro.bybit` on spot: the unified account's private stream (`/v5/private`) carries
+    the spot orders and fills, and the wallet's coins."""
+    creds = await served.venue.new_account()
+    exchange = point(ccxt_pro.bybit({
+        "apiKey": creds.api_key, "secret": creds.secret,
+        "options": {"fetchMarkets": {"types": ["spot", "linear"]}}}), served)  # fmt: skip
+    try:
+        await exchange.load_markets()
+        orders = asyncio.ensure_future(exchange.watch_orders(SYMBOL))
+        for _ in range(1000):
+            if any(s.account_id == creds.account_id for s in served.venue.streams.subscribers):
+                break
+            await asyncio.sleep(0.01)
+        await asyncio.sleep(0.1)  # the subscribe after the auth
+        placed = await exchange.create_order(SYMBOL, "limit", "sell", 2, 3050)
+        seen = await asyncio.wait_for(orders, 20)
+        assert (seen[-1]["id"], seen[-1]["symbol"], seen[-1]["status"]) == (
+            placed["id"], SYMBOL, "open")
+        trades = asyncio.ensure_future(exchange.watch_my_trades(SYMBOL))
+        balance = asyncio.ensure_future(exchange.watch_balance())
+        await asyncio.sleep(0.3)
+        await served.venue.set_price(SYMBOL, D(3100))
+        filled = await asyncio.wait_for(trades, 20)
+        assert (filled[-1]["symbol"], filled[-1]["price"], filled[-1]["amount"]) == (
+            SYMBOL, 3050, 2)
+        wallet = await asyncio.wait_for(balance, 20)
+        assert wallet["ETH"]["total"] == 8
+        await served.venue.set_price(SYMBOL, D(3000))
+    finally:
+        await exchange.close()
+        await asyncio.sleep(0.2)
+        await exchange.close()

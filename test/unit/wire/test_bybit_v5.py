@@ -115,6 +115,8 @@ def test_order_json() -> None:
         "PartiallyFilledCanceled")
     unfilled = acct.order_json(order(status="canceled", filled=D(0), cost=D(0)), BTC)
     assert (unfilled["orderStatus"], unfilled["avgPrice"]) == ("Cancelled", "")
+    spot = acct.order_json(order(), MARKETS["spot"]["BTCUSDT"])
+    assert "tpslMode" not in spot  # how CCXT tells a spot row from a contract one
     market = acct.order_json(order(type="market", status="closed", filled=D("0.02")), BTC)
     assert (market["orderType"], market["price"], market["orderStatus"]) == (
         "Market", "0", "Filled")
@@ -125,6 +127,7 @@ def test_execution_position_wallet() -> None:
              "side": "sell", "price": D(49000), "amount": D("0.01"), "cost": D(490),
              "fee": {"cost": D("0.098"), "currency": "USDT"}}  # fmt: skip
     row = acct.execution_json(trade, order(), BTC)
+    assert "createType" not in acct.execution_json(trade, order(), MARKETS["spot"]["BTCUSDT"])
     assert (row["execId"], row["execQty"], row["execFee"], row["isMaker"], row["execTime"]) == (
         "3-T9", "0.01", "0.098", True, "11")
     position = {"side": "short", "contracts": D("0.5"), "entryPrice": D(50000),
