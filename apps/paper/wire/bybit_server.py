@@ -1,6 +1,7 @@
 """The Bybit v5 part of the served venue's adapter: its endpoint table, one request through
-Bybit's security and envelope, and the private websocket (`/v5/private`: `auth`, `subscribe`,
-`ping`, topic messages) over the venue's stream hub."""
+Bybit's security, envelope and rate-limit headers, the private websocket (`/v5/private`:
+`auth`, `subscribe`, `ping`, topic messages over the venue's stream hub) and the public one's
+tickers (`/v5/public/linear`, `/v5/public/spot`)."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qsl
 
+from starlette.routing import WebSocketRoute
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
 from apps.paper.wire import bybit_v5 as v5
@@ -270,28 +272,17 @@ async def public_stream(ws: WebSocket, venue: WireVenue, handlers: BybitTrading,
     woken = asyncio.Event()
     outbox: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
 
-    async def push() -> None:
-        while True:
-            for name in sorted(topics):
-                now = venue.clock()
-                answer = await handlers.tickers(Call({"category": category,
-                                                      "symbol": name.partition(".")[2]}, now))  # fmt: skip
-                await outbox.put({"topic": name, "type": "snapshot", "data": answer["list"][0],
-                                  "cs": now, "ts": now})  # fmt: skip
-            woken.clear()
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(woken.wait(), TICKER_SECONDS)
-
     async def send() -> None:
         while True:
             await ws.send_text(json.dumps(await outbox.get()))
 
-    tasks = [asyncio.create_task(push()), asyncio.create_task(send())]
+    tasks = [asyncio.create_task(_push(venue, handlers, category, topics, outbox, woken)),
+             asyncio.create_task(send())]  # fmt: skip
     try:
         while True:
             message = json.loads(await asyncio.wait_for(ws.receive_text(), IDLE_SECONDS))
             await outbox.put(public_reply(message, topics, set(handlers.listed[category]),
-                                            conn_id))
+                                          conn_id))  # fmt: skip
             woken.set()
     except (WebSocketDisconnect, json.JSONDecodeError, RuntimeError, TimeoutError,
             AttributeError):  # fmt: skip
@@ -302,3 +293,35 @@ async def public_stream(ws: WebSocket, venue: WireVenue, handlers: BybitTrading,
         for task in tasks:
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await task
+
+
+async def _push(venue: WireVenue, handlers: BybitTrading, category: str, topics: set[str],
+                outbox: asyncio.Queue[dict[str, Any]], woken: asyncio.Event) -> None:  # fmt: skip
+    """Every second (or at once when woken by a subscription), each topic's ticker snapshot."""
+    while True:
+        for name in sorted(topics):
+            now = venue.clock()
+            answer = await handlers.tickers(Call({"category": category,
+                                                  "symbol": name.partition(".")[2]}, now))  # fmt: skip
+            await outbox.put({"topic": name, "type": "snapshot", "data": answer["list"][0],
+                              "cs": now, "ts": now})  # fmt: skip
+        woken.clear()
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(woken.wait(), TICKER_SECONDS)
+
+
+def ws_routes(venue: WireVenue) -> list[WebSocketRoute]:
+    """`/v5/private` and `/v5/public/{linear,spot}` (the Bybit dialect's only)."""
+
+    async def private(ws: WebSocket) -> None:
+        await private_stream(ws, venue)
+
+    async def public(ws: WebSocket) -> None:
+        category = ws.path_params["category"]
+        if isinstance(venue.handlers, BybitTrading) and category in v5.CATEGORIES:
+            await public_stream(ws, venue, venue.handlers, category)
+        else:
+            await ws.close(code=1008)
+
+    return [WebSocketRoute("/v5/private", private),
+            WebSocketRoute("/v5/public/{category}", public)]

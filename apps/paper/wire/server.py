@@ -274,19 +274,6 @@ def _ws_routes(venue: WireVenue) -> list[WebSocketRoute]:
         await ws.accept()
         await _pump(ws, venue.streams, account_id, None)
 
-    async def bybit_private(ws: WebSocket) -> None:
-        """`/v5/private`: Bybit's private stream (`auth`, then `subscribe` to topics)."""
-        await bybit_server.private_stream(ws, venue)
-
-    async def bybit_public(ws: WebSocket) -> None:
-        """`/v5/public/linear`, `/v5/public/spot`: Bybit's public streams, the
-        `tickers.<symbol>` topics."""
-        category = ws.path_params["category"]
-        if isinstance(venue.handlers, BybitTrading) and category in ("linear", "spot"):
-            await bybit_server.public_stream(ws, venue, venue.handlers, category)
-        else:
-            await ws.close(code=1008)
-
     async def ws_api(ws: WebSocket) -> None:
         """`/ws-api/v3`: Binance's WebSocket API, the user-data subscription part."""
         client = ws.client.host if ws.client else ""
@@ -300,8 +287,7 @@ def _ws_routes(venue: WireVenue) -> list[WebSocketRoute]:
             WebSocketRoute("/public/ws/{n}", market),
             WebSocketRoute("/private/ws", private_stream),
             WebSocketRoute("/ws-api/v3", ws_api),
-            WebSocketRoute("/v5/private", bybit_private),
-            WebSocketRoute("/v5/public/{category}", bybit_public)]
+            *(bybit_server.ws_routes(venue) if venue.dialect == "bybit" else [])]
 
 
 WsRequest = Callable[[dict[str, Any], list[Subscriber], "Outbox"], Awaitable[dict[str, Any]]]
