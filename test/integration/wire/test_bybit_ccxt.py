@@ -51,6 +51,18 @@ def point(exchange: Any, running: Running) -> Any:
     return exchange
 
 
+async def subscribed(running: Running, account_id: int, *topics: str) -> None:
+    """Wait until the account's private connection has subscribed to `topics` (the stream
+    sends only what is subscribed, and CCXT subscribes after its `auth` is answered)."""
+    for _ in range(2000):
+        for sub in running.venue.streams.subscribers:
+            held = getattr(getattr(sub.wrap, "__self__", None), "topics", set())
+            if sub.account_id == account_id and set(topics) <= held:
+                return
+        await asyncio.sleep(0.01)
+    raise AssertionError(f"no subscription to {topics}")
+
+
 @pytest.fixture
 async def creds(served: Running) -> Credentials:
     return await served.venue.new_account()
@@ -178,11 +190,7 @@ async def test_private_stream(served: Running, creds: Credentials) -> None:
     try:
         await exchange.load_markets()
         orders = asyncio.ensure_future(exchange.watch_orders(SYMBOL))
-        for _ in range(1000):
-            if any(s.account_id == creds.account_id for s in served.venue.streams.subscribers):
-                break
-            await asyncio.sleep(0.01)
-        await asyncio.sleep(0.1)  # the subscribe after the auth
+        await subscribed(served, creds.account_id, "order")
         placed = await exchange.create_order(SYMBOL, "limit", "buy", 0.01, 49000)
         seen = await asyncio.wait_for(orders, 20)
         assert (seen[-1]["id"], seen[-1]["status"]) == (placed["id"], "open")
@@ -191,7 +199,7 @@ async def test_private_stream(served: Running, creds: Credentials) -> None:
         trades = asyncio.ensure_future(exchange.watch_my_trades(SYMBOL))
         positions = asyncio.ensure_future(exchange.watch_positions([SYMBOL]))
         balance = asyncio.ensure_future(exchange.watch_balance())
-        await asyncio.sleep(0.3)
+        await subscribed(served, creds.account_id, "execution", "position", "wallet")
         await served.venue.set_price(SYMBOL, D(48900))
         filled = await asyncio.wait_for(trades, 20)
         assert (filled[-1]["order"], filled[-1]["price"], filled[-1]["amount"]) == (

@@ -17,7 +17,7 @@ import pytest
 from apps.paper.wire.process import Running, start
 from apps.paper.wire.server import build_venue
 from test.integration.wire.test_binance_spot_ccxt import check_balance, check_order, check_trade
-from test.integration.wire.test_bybit_ccxt import point
+from test.integration.wire.test_bybit_ccxt import point, subscribed
 
 D = Decimal
 SYMBOL = "ETH/USDT"
@@ -100,18 +100,14 @@ async def test_spot_stream(served: Running) -> None:
     try:
         await exchange.load_markets()
         orders = asyncio.ensure_future(exchange.watch_orders(SYMBOL))
-        for _ in range(1000):
-            if any(s.account_id == creds.account_id for s in served.venue.streams.subscribers):
-                break
-            await asyncio.sleep(0.01)
-        await asyncio.sleep(0.1)  # the subscribe after the auth
+        await subscribed(served, creds.account_id, "order")
         placed = await exchange.create_order(SYMBOL, "limit", "sell", 2, 3050)
         seen = await asyncio.wait_for(orders, 20)
         assert (seen[-1]["id"], seen[-1]["symbol"], seen[-1]["status"]) == (
             placed["id"], SYMBOL, "open")
         trades = asyncio.ensure_future(exchange.watch_my_trades(SYMBOL))
         balance = asyncio.ensure_future(exchange.watch_balance())
-        await asyncio.sleep(0.3)
+        await subscribed(served, creds.account_id, "execution", "wallet")
         await served.venue.set_price(SYMBOL, D(3100))
         filled = await asyncio.wait_for(trades, 20)
         assert (filled[-1]["symbol"], filled[-1]["price"], filled[-1]["amount"]) == (
