@@ -50,6 +50,11 @@ class Running:
     def ccxt_urls(self) -> dict[str, Any]:
         """The entries of CCXT's `urls['api']` to override for this dialect (merged over the
         class's own, `ws` one level deeper: docs/testnet.md)."""
+        if self.venue.dialect == "bybit":
+            private = f"{self.ws_url}/v5/private"
+            return {**dict.fromkeys(("spot", "futures", "v2", "public", "private"), self.rest_url),
+                    "ws": {"public": {c: f"{self.ws_url}/v5/public/{c}" for c in ("linear", "spot")},
+                           "private": {"spot": {"unified": private}, "contract": private}}}  # fmt: skip
         if self.venue.dialect == "binanceusdm":
             rest = {f"fapi{kind}{version}": f"{self.rest_url}/fapi/{path}"
                     for kind in ("Public", "Private")

@@ -28,9 +28,10 @@ from apps.paper.domain.matching import Venue
 from apps.paper.exchange.feeds import RandomWalkFeed
 from apps.paper.exchange.market_data import PaperMarketData, now_ms
 from apps.paper.store.venue_store import PaperStore
-from apps.paper.wire import signing
+from apps.paper.wire import bybit_server, signing
 from apps.paper.wire.accounts import FUTURES_FUNDS, SPOT_FUNDS, Accounts, Credentials
 from apps.paper.wire.binance_spot import error_of
+from apps.paper.wire.bybit_orders import BybitTrading
 from apps.paper.wire.endpoints import (
     SIGNED,
     SPOT_ENDPOINTS,
@@ -42,7 +43,7 @@ from apps.paper.wire.spot_handlers import Call, SpotHandlers
 from apps.paper.wire.streams import DROPPED, QUEUE_SIZE, Streams, Subscriber
 from apps.paper.wire.usdm_handlers import UsdmHandlers, futures_error
 
-DIALECTS = ("binance", "binanceusdm")
+DIALECTS = ("binance", "binanceusdm", "bybit")
 #: endpoints the venue answers itself (the rest are the dialect's handlers')
 VENUE_HANDLERS = frozenset({"ping", "time", "listen_key_new", "listen_key_keep",
                             "listen_key_close"})  # fmt: skip
@@ -86,11 +87,15 @@ class WireVenue:
         self.accounts = Accounts(engine, book, self.clock)
         self.streams = Streams(self.clock)
         self.weights = Weights()
+        self.limits = bybit_server.Limits()
         self.data = PaperMarketData(PaperStore(engine), Venue(book=book), self.clock)
         self.feed = RandomWalkFeed(self.data.store, self.data.venue, clock=self.clock)
         markets = dict(self.data.venue.by_symbol)
-        self.handlers: SpotHandlers
-        if dialect == "binanceusdm":
+        self.handlers: SpotHandlers | BybitTrading
+        if dialect == "bybit":
+            self.handlers = BybitTrading(markets, self.data, self.streams.publish)
+            self.endpoints, self.funds = {}, SPOT_FUNDS  # a unified account holds coins
+        elif dialect == "binanceusdm":
             self.handlers = UsdmHandlers(markets, self.data, self.streams.publish)
             self.endpoints, self.funds = USDM_ENDPOINTS, FUTURES_FUNDS
         else:
@@ -120,7 +125,7 @@ class WireVenue:
 
     async def ticker_event(self, market_id: str) -> dict[str, Any] | None:
         """The `24hrTicker` event of a listed market (by Binance symbol), else None."""
-        if market_id not in self.handlers.markets:
+        if market_id not in self.handlers.markets or not isinstance(self.handlers, SpotHandlers):
             return None
         now = self.clock()
         rest = await self.handlers.ticker_24hr(Call({"symbol": market_id}, now))
@@ -129,6 +134,9 @@ class WireVenue:
     async def handle(self, method: str, path: str, query: str, body: str,
                      headers: dict[str, str]) -> Any:  # fmt: skip
         """One REST request: security per the endpoint's type, then its handler."""
+        if isinstance(self.handlers, BybitTrading):
+            return await bybit_server.handle(self, self.handlers, method, path, query, body,
+                                             headers)  # fmt: skip
         endpoint = self.endpoints.get((method, path))
         if endpoint is None:
             raise signing.WireError(404, -1000, f"Unknown endpoint {method} {path}")
@@ -193,6 +201,10 @@ async def build_venue(store_url: str, dialect: str, book: BookConfig | None = No
 
 def _reply(venue: WireVenue, request: Request, status: int, body: Any, weight: int) -> Response:
     client = request.client.host if request.client else ""
+    if venue.dialect == "bybit":
+        caller = request.headers.get("x-bapi-api-key") or client
+        return JSONResponse(body, status_code=status, headers=venue.limits.headers(
+            caller, request.url.path, venue.clock()))  # fmt: skip
     used = venue.weights.add(weight, venue.clock(), client)
     headers = {"X-MBX-USED-WEIGHT-1M": str(used), "X-MBX-USED-WEIGHT": str(used)}
     return JSONResponse(body, status_code=status, headers=headers)
@@ -274,7 +286,8 @@ def _ws_routes(venue: WireVenue) -> list[WebSocketRoute]:
             WebSocketRoute("/market/ws/{n}", market),
             WebSocketRoute("/public/ws/{n}", market),
             WebSocketRoute("/private/ws", private_stream),
-            WebSocketRoute("/ws-api/v3", ws_api)]
+            WebSocketRoute("/ws-api/v3", ws_api),
+            *(bybit_server.ws_routes(venue) if venue.dialect == "bybit" else [])]
 
 
 WsRequest = Callable[[dict[str, Any], list[Subscriber], "Outbox"], Awaitable[dict[str, Any]]]

@@ -87,3 +87,21 @@ async def test_serve_futures(tmp_path: Path) -> None:
             await exchange.close()
     finally:
         assert await stop(process) == 0
+
+
+async def test_serve_bybit(tmp_path: Path) -> None:
+    process, announced = await launch(f"sqlite+aiosqlite:///{tmp_path / 'b.sqlite3'}", "bybit")
+    try:
+        assert announced["dialect"] == "bybit"
+        assert announced["ccxt_urls"]["ws"]["private"]["contract"].endswith("/v5/private")
+        exchange = ccxt_async.bybit({"apiKey": announced["api_key"],
+                                     "secret": announced["secret"],
+                                     "options": {"fetchMarkets": {"types": ["linear"]}}})  # fmt: skip
+        exchange.urls["api"] = merged(exchange.urls["api"], announced["ccxt_urls"])
+        try:
+            assert (await exchange.fetch_balance())["USDT"]["free"] == 100000
+            assert (await exchange.fetch_ticker("SOL/USDT:USDT"))["last"] == 150
+        finally:
+            await exchange.close()
+    finally:
+        assert await stop(process) == 0
