@@ -10,6 +10,7 @@ from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from apps.oms import metrics
+from apps.oms.exchange.ccxt_errors import errors as ccxt
 from apps.oms.ports import MarginVenuePort, Params, Structure
 
 NUMERIC = frozenset({
@@ -54,6 +55,14 @@ def decimals(value: Any, key: str | None = None) -> Any:
     if key in ("free", "used", "total") or key in NUMERIC:
         return _number(value)
     return value
+
+
+#: how an exchange is asked for an order by its client order id, where CCXT's class does not
+#: translate `clientOrderId` itself: the exchange's own parameter and what else it needs
+#: (Bybit's unified account finds an order beyond the open ones only when `acknowledged`)
+CLIENT_ID_LOOKUP: dict[str, tuple[str, dict[str, Any]]] = {
+    "bybit": ("orderLinkId", {"acknowledged": True}),
+}
 
 
 class CcxtVenue:
@@ -162,7 +171,24 @@ class CcxtVenue:
     async def fetch_order(
         self, id: str, symbol: str | None = None, params: Params | None = None
     ) -> Structure:
-        order: Structure = await self._call("fetch_order", id, symbol, params or {})
+        """An order by id, or (no id) by `params["clientOrderId"]`: the lookup that settles an
+        unknown outcome. CCXT passes a lookup's params through, and only some of its classes
+        read `clientOrderId` there (`CLIENT_ID_LOOKUP` spells it for the others); an answer
+        naming another client order id is no answer (`OrderNotFound`): Bybit, asked without
+        its own spelling, answers with the account's first open order."""
+        wanted = None if id else (params or {}).get("clientOrderId")
+        sent = dict(params or {})
+        if wanted is not None:
+            spelling = CLIENT_ID_LOOKUP.get(str(getattr(self.exchange, "id", "")))
+            if spelling is not None:
+                key, extra = spelling
+                sent = {**{k: v for k, v in sent.items() if k != "clientOrderId"},
+                        key: wanted, **extra}  # fmt: skip
+        order: Structure = await self._call("fetch_order", id, symbol, sent)
+        answered = order.get("clientOrderId")
+        if wanted is not None and answered is not None and str(answered) != str(wanted):
+            raise ccxt.OrderNotFound(
+                f"asked for client order id {wanted}, the venue answered {answered}")
         return order
 
     async def _listing(self, name: str, symbol: str | None, since: int | None,
