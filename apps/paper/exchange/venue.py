@@ -146,8 +146,10 @@ class PaperVenue(PaperDerivatives):
         not_after_ms: int | None,
     ) -> Structure:
         """`create_order`, refused as Binance refuses a request outside its `recvWindow`
-        (-1021, `InvalidNonce`) when it is decided, in the store's transaction, after
-        `not_after_ms` (the caller stalled: after the injected latency too)."""
+        (-1021, `InvalidNonce`) when it arrives after `not_after_ms` (the caller stalled); the
+        injected latency after that is the venue's own time, as an exchange's matching is."""
+        if not_after_ms is not None and self.clock() > not_after_ms:
+            raise ccxt.InvalidNonce("paper -1021: the request arrived after its deadline")
         request = order_request(symbol, type, side, amount, price, params)
         market = self._market(symbol)
         fault = await self._fault()
@@ -164,13 +166,10 @@ class PaperVenue(PaperDerivatives):
         quote = await self.quote(symbol)
         latency = self.faults.fill_latency_ms or None
 
-        def decide(state: VenueAccount, now: int) -> Outcome:
-            if not_after_ms is not None and self.clock() > not_after_ms:
-                raise ccxt.InvalidNonce("paper -1021: the request arrived after its deadline")
-            return place_order(state, request, self.venue, quote, now, latency)
-
         try:
-            outcome = await self._apply(decide)
+            outcome = await self._apply(
+                lambda state, now: place_order(state, request, self.venue, quote, now, latency)
+            )
         except IntegrityError as exc:  # a concurrent order took the same clientOrderId
             raise ccxt.InvalidOrder(
                 f"paper duplicate clientOrderId {request.client_order_id}"

@@ -45,8 +45,8 @@ def worker_settings(**kw: Any) -> WorkerSettings:
     # a generous venue timeout: a paper call slowed by machine load must not turn into an
     # unknown outcome (fault injection raises its timeouts itself, without waiting); a lookup
     # window whose send deadline (half of it) a loaded machine does not pass between a
-    # write-ahead and its venue call, short enough for lookups that end in not-found
-    base: dict[str, Any] = {"venue_timeout_seconds": 30, "unknown_outcome_window_seconds": 2,
+    # write-ahead and its venue call (tests of lookups that end in not-found set their own)
+    base: dict[str, Any] = {"venue_timeout_seconds": 30, "unknown_outcome_window_seconds": 10,
                             "poll_min_ms": 1, "poll_max_ms": 20, "lease_seconds": 30,
                             "heartbeat_seconds": 0.2, "concurrency": 4}
     return WorkerSettings(**{**base, **kw})

@@ -270,7 +270,7 @@ async def test_replacement_not_placed_is_given_up_after_the_window(
     harness: Callable[..., Harness],
 ) -> None:
     # a window whose send deadline (half of it) the resting order's placement meets under load
-    h = harness(unknown_outcome_window_seconds=1)
+    h = harness(unknown_outcome_window_seconds=3)
     acct = await no_edit_account(h)
     item = await resting_buy(h, acct, "0.2", "2900")
     rt = await h.runtime(acct)
@@ -369,7 +369,7 @@ async def test_reattempt_after_a_crash_between_cancel_and_replace(
 ) -> None:
     """Worker A dies mid-way; B continues from the recorded `replace_pending`: it never cancels
     twice and never places twice (a written-ahead replacement is only looked up)."""
-    a, b = harness(unknown_outcome_window_seconds=1), harness()
+    a, b = harness(unknown_outcome_window_seconds=3), harness()
     acct = await no_edit_account(a)
     item = await resting_buy(a, acct, "0.2", "2900")
     change = await _change_dies(a, acct, item["order_id"], dies)
