@@ -101,10 +101,13 @@ ACCEPTANCE_STATE = (
 RECHECK_STATE = (
     select(accounts.c.id, accounts.c.status, account_risk_state.c.allow_new_positions,
            account_risk_state.c.out_of_sync_blocks, risk_limits.c.strategy_id,
-           *(risk_limits.c[c] for c in RECHECK_COLUMNS))
+           *(risk_limits.c[c] for c in RECHECK_COLUMNS), *breakers.TRIPPED_COLUMNS)
     .outerjoin(account_risk_state, account_risk_state.c.account_id == accounts.c.id)
     .outerjoin(risk_limits, (risk_limits.c.account_id == accounts.c.id)
                & (risk_limits.c.api_key_id == 0))
+    # the tripped loss breakers (a row per limit and breaker: both are few)
+    .outerjoin(loss_breakers, (_TRIPPED.account_id == accounts.c.id)
+               & (_TRIPPED.state != "armed"))
     .where(accounts.c.id.in_(bindparam("b_accounts", expanding=True)))
 )  # fmt: skip
 
@@ -117,6 +120,9 @@ class RecheckState:
     allow_new_positions: bool
     out_of_sync_blocks: bool
     limits: dict[int, RiskLimits]
+    #: the account's and its strategies' tripped loss breakers: a send queued before a trip
+    #: is re-checked against them as acceptance would check it now
+    tripped: tuple[Breaker, ...] = ()
 
 
 UNKNOWN_ACCOUNT = RecheckState(False, True, False, {})
@@ -138,9 +144,12 @@ def recheck_states_of(
     account_ids: list[int], rows: list[dict[str, Any]]
 ) -> dict[int, RecheckState]:
     limits: dict[int, dict[int, RiskLimits]] = {int(r["id"]): {} for r in rows}
+    tripped: dict[int, dict[int, Breaker]] = {int(r["id"]): {} for r in rows}
     for r in rows:
         if r["strategy_id"] is not None:
             limits[int(r["id"])][int(r["strategy_id"])] = stored_limits(r)
+        if (breaker := breakers.tripped_of(r)) is not None:
+            tripped[int(r["id"])][breaker.strategy_id] = breaker
     found = {
         int(r["id"]): RecheckState(
             blocked=r["status"] == "blocked",
@@ -148,6 +157,7 @@ def recheck_states_of(
             else bool(r["allow_new_positions"]),
             out_of_sync_blocks=bool(r["out_of_sync_blocks"]),
             limits=limits[int(r["id"])],
+            tripped=tuple(tripped[int(r["id"])].values()),
         )
         for r in rows
     }  # fmt: skip

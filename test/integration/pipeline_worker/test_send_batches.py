@@ -11,7 +11,7 @@ from decimal import Decimal
 from typing import Any
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import insert, select
 from sqlalchemy.exc import OperationalError
 
 from apps.oms.clock import utcnow
@@ -23,7 +23,7 @@ from apps.oms.service.execution.runtime import epoch_ms
 from apps.oms.store import ccxt_records, order_records
 from apps.oms.store import risk as risk_store
 from apps.oms.store.store import Store
-from apps.oms.store.tables import venue_payloads
+from apps.oms.store.tables import loss_breakers, venue_payloads
 from apps.paper.store.tables import paper_orders
 
 from .conftest import Harness
@@ -341,3 +341,31 @@ async def test_a_fill_stores_its_trade_once(harness: Callable[..., Harness]) -> 
     assert structure["trades"] == [rows["trade"].payload]
     assert {k: v for k, v in structure.items() if k != "trades"} == {
         k: v for k, v in rows["order"].payload.items() if k != "trades"}
+
+
+async def test_a_send_queued_before_a_loss_breaker_tripped_is_rechecked_against_it(
+    harness: Callable[..., Harness],
+) -> None:
+    """A loss breaker that trips while sends wait in the queue: the worker's re-check refuses
+    the ones that would open or increase exposure (`risk_blocked`, rule `loss_breaker`), as
+    acceptance would now, and still sends the one that closes."""
+    h = harness()
+    acct = await h.account("netting")
+    await h.price(SYMBOL, "50000")
+    opened = await market(h, acct, "buy")
+    await h.drain(acct, housekeeping=False)
+    assert (await h.order(opened["order_id"]))["status"] == "FILLED"
+    more = await market(h, acct, "buy")  # would increase the long
+    close = await market(h, acct, "sell")  # closes it
+    async with h.store.transaction() as conn:  # tripped after both were accepted
+        await conn.execute(insert(loss_breakers).values(
+            account_id=acct, strategy_id=0, day=utcnow().date().isoformat(), state="reduce_only",
+            rule="loss_breaker", limit_value=Decimal(100), value=Decimal(150),
+            tripped_at=utcnow(), version=1, updated_at=utcnow()))  # fmt: skip
+    await h.drain(acct, housekeeping=False)
+    refused = await h.command(more["command_id"])
+    assert (refused["status"], refused["error_code"]) == ("failed", "risk_blocked")
+    assert (await h.order(more["order_id"]))["status"] == "REJECTED"
+    assert await venue_orders(h, (await h.order(more["order_id"]))["client_order_id"]) == 0
+    assert (await h.order(close["order_id"]))["status"] == "FILLED"
+    await assert_fold(h, acct)

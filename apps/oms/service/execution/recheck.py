@@ -1,6 +1,7 @@
 """The acceptance checks re-run under the lease before a placement reaches the venue: account
-block, reduce-only / hedge reduce quantities (the order's own reservation added back) and the
-pre-trade risk rules over the current counters (the order itself not counted as open).
+block, reduce-only / hedge reduce quantities (the order's own reservation added back), the
+tripped loss breakers and the pre-trade risk rules over the current counters (the order itself
+not counted as open).
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ from decimal import Decimal
 from typing import Any
 
 from apps.oms.domain.book import OrderRef
+from apps.oms.domain.breakers import check_reduce_only as check_breakers
 from apps.oms.domain.closing import check_reduce_only, validate_reduce
 from apps.oms.domain.enums import PositionMode, Side
 from apps.oms.domain.fills import preview_target
@@ -48,6 +50,12 @@ async def recheck(rec: Recorder, row: OrderRow) -> None:
         privileged_close=bool(row["reduce_only"]),
     )
     state = await recheck_state(rec)
+    # a loss breaker tripped since acceptance: its scope sends closing orders only (a halted
+    # scope too: a close accepted before the halt still reduces the exposure it guards)
+    closing = bool(row["reduce_only"]) or (
+        preview.target is not None and side is not preview.target.side
+        and qty <= preview.target.qty)  # fmt: skip
+    check_breakers(state.tripped, int(row["strategy_id"]), closing)
     limits = state.limits
     if limits:
         # the risk counters read order, position and deal rows (open orders and positions,
