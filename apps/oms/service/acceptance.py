@@ -104,6 +104,8 @@ class BatchShare:
     # them, the user's exposure with the batch's accepted orders (`service/exposure.py`)
     exposure_limits: ExposureLimits | None = None
     exposure: Exposure | None = None
+    # the keys whose row this transaction locked for the duplicate window (`service/pretrade.py`)
+    locked_keys: set[int] = field(default_factory=set)
     # strategy allocations by account, then strategy (`service/strategy_funds.py`)
     allocations: dict[int, dict[int, ColumnValues]] = field(default_factory=dict)
     events: list[NewEvent] = field(default_factory=list)
