@@ -14,12 +14,13 @@ from typing import Any
 
 import httpx
 import pytest
-from sqlalchemy import select, text
+from sqlalchemy import delete, func, insert, select, text
 
 from apps.api.app import create_app
+from apps.oms.clock import utcnow
 from apps.oms.config import load_settings
 from apps.oms.store.store import Store
-from apps.oms.store.tables import api_keys, user_risk_limits
+from apps.oms.store.tables import api_keys, audit_log, orders, user_risk_limits
 from test.api.conftest import PEPPER, World
 from test.api.test_exposure_limits import desk, set_limits
 from test.api.test_kill_switch import h, send
@@ -101,3 +102,36 @@ async def test_two_processes_cannot_both_pass_one_keys_duplicate_window(
     assert sorted(r.status_code for r in answers) == [200, 409], [r.text for r in answers]
     [refused] = [r for r in answers if r.status_code == 409]
     assert refused.json()["error"]["details"]["rule"] == "duplicate_order"
+
+
+async def test_an_acceptance_chosen_as_a_deadlock_victim_is_run_again(api: Api) -> None:
+    """The acceptance holds the key's row and waits for the user's; the other transaction
+    (larger, so the server rolls the acceptance back) holds the user's and asks for the key's.
+    The acceptance, rolled back whole, runs again and is accepted once."""
+    client, world = api
+    (a, _b), user, trader, risk = await desk(client, world)
+    assert (await set_limits(client, risk, user, max_gross_exposure="10000")).status_code == 200
+    limits = await client.put(f"/oms/risk/{a}/limits", headers=h(risk),
+                              json={"comment": "locks", "duplicate_window_ms": 1000})
+    assert limits.status_code == 200, limits.text
+    async with world.store.read() as conn:
+        key_id = (await conn.execute(select(api_keys.c.id).where(
+            api_keys.c.user_id == user))).scalar_one()  # fmt: skip
+    async with world.store.transaction() as conn:
+        await conn.execute(insert(audit_log), [
+            {"action": "deadlock_weight", "target_type": "test", "created_at": utcnow()}
+            for _ in range(300)])
+        await conn.execute(select(user_risk_limits.c.user_id).where(
+            user_risk_limits.c.user_id == user).with_for_update())
+        task = asyncio.create_task(client.post("/oms/commands", json=send(a, "150"),
+                                               headers=h(trader)))  # fmt: skip
+        await waiting(world.store, 1)  # the acceptance holds the key's row, waits for ours
+        await conn.execute(select(api_keys.c.id).where(api_keys.c.id == key_id)
+                           .with_for_update())  # the cycle: the acceptance is the victim
+        await conn.execute(delete(audit_log).where(audit_log.c.action == "deadlock_weight"))
+    answer = await task
+    assert answer.status_code == 200, answer.text
+    async with world.store.read() as conn:
+        placed = (await conn.execute(select(func.count()).select_from(orders).where(
+            orders.c.account_id == a))).scalar_one()  # fmt: skip
+    assert placed == 1
