@@ -18,10 +18,9 @@ from apps.oms.exchange.profiles import profile
 from apps.oms.service import breakers
 from apps.oms.service.execution import dispatch, reconcile, step
 from apps.oms.service.execution.group import GroupCommit
+from apps.oms.service.execution.housekeeping import housekeeping_round
 from apps.oms.service.execution.results import finish
 from apps.oms.service.execution.runtime import AccountRuntime
-from apps.oms.service.execution.sync import sync_orders
-from apps.oms.service.execution.triggers import check_triggers
 from apps.oms.store import books, leases, order_records, queue
 from apps.oms.store import reconcile as reconcile_store
 from apps.worker.shared_reads import SharedReads
@@ -143,12 +142,7 @@ class AccountTask:
         if prices == self._prices and not due:
             return False
         self._prices, self._last_sync = prices, time.monotonic()
-        done = await sync_orders(self.rt)
-        done += await check_triggers(self.rt)
-        # the loss breakers see the fills just synced and the prices that moved
-        done += await breakers.watch(self.rt.store, self.rt.account_id,
-                                     self.rt.account.exchange_id)  # fmt: skip
-        return done > 0
+        return await housekeeping_round(self.rt) > 0
 
     async def _has_work(self) -> bool:
         return await self.shared.has_unfinished(self.rt.account_id)

@@ -127,3 +127,42 @@ async def test_only_the_risk_role_sets_a_users_limits(api: Api) -> None:
     with exposure_reads(world) as reads:
         assert (await post(client, trader, send(a, "150", qty="100"))).status_code == 200
     assert reads == []
+
+
+async def test_a_change_that_raises_a_working_order_meets_the_limits(api: Api) -> None:
+    client, world = api
+    (a, _b), user, trader, risk = await desk(client, world)
+    assert (await set_limits(client, risk, user, max_gross_exposure="600")).status_code == 200
+    working = await post(client, trader, send(a, "150", qty="2"))  # 300
+    assert working.status_code == 200, working.text
+    order_id = working.json()["results"][0]["order_id"]
+
+    def change(**to: str) -> dict[str, Any]:
+        return {"account_id": a, "command": "change_order",
+                "payload": {"order_id": order_id, **to}}  # fmt: skip
+
+    assert (await post(client, trader, change(new_qty="4"))).status_code == 200  # 600: the limit
+    details = rule(await post(client, trader, change(new_qty="4", new_price="150.5")))
+    assert (details["rule"], details["limit"], details["value"]) == (
+        "gross_exposure", "600", "602")
+    # judged against the order as it is now, not as the change queued before would make it:
+    # shrinking always passes, even under a lowered limit
+    assert (await set_limits(client, risk, user, max_gross_exposure="100")).status_code == 200
+    assert (await post(client, trader, change(new_qty="1"))).status_code == 200
+    assert (await post(client, trader, change(new_price="140"))).status_code == 200
+    assert rule(await post(client, trader, change(new_qty="3")))["rule"] == "gross_exposure"
+
+
+async def test_positions_count_at_the_mark_not_at_their_entry(api: Api) -> None:
+    client, world = api
+    (a, _b), user, trader, risk = await desk(client, world)
+    await open_position(world, a)  # 1 long at 150
+    assert (await set_limits(client, risk, user, max_gross_exposure="500")).status_code == 200
+    moved = await client.post("/paper/prices", json={"symbol": "SOL/USDT:USDT", "price": "300"},
+                              headers=h(trader))  # fmt: skip
+    assert moved.status_code == 200, moved.text
+    # the position counts 300 (its mark), not 150 (its entry): 300 + 150 = 450 passes,
+    # 450 + 100 = 550 does not (at entry it would be 400)
+    assert (await post(client, trader, send(a, "150"))).status_code == 200
+    details = rule(await post(client, trader, send(a, "100")))
+    assert (details["rule"], details["value"]) == ("gross_exposure", "550")

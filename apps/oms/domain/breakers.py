@@ -13,7 +13,10 @@ plus the unrealised PnL of its open positions at the marks. Each UTC day starts 
 
 A tripped breaker moves the scope to its `breaker_action` (`reduce_only`: orders that open or
 increase exposure are refused; `halted`: every new command but cancels is refused, closes pass
-for the risk role) and stays there, across days and restarts, until the risk role lifts it. A
+for the risk role) and stays there, across days and restarts, until the risk role lifts it.
+In both states the scope's working orders that could open or increase exposure (those not
+reduce-only) are cancelled on the venue (`to_cancel`); its exits (reduce-only orders and
+position closes) stay working, since they can only shrink what the breaker guards. A
 lift re-arms the breaker from the equity at the next check (`baseline` and `peak` become that
 equity), so the scope may lose up to the limit again before it trips again that day.
 """
@@ -117,6 +120,23 @@ def lifted(stored: Breaker) -> Breaker:
     """The breaker as a lift leaves it: armed, re-armed from the next equity seen."""
     return replace(stored, state="armed", rule=None, limit=None, value=None, baseline=None,
                    peak=None)  # fmt: skip
+
+
+@dataclass(frozen=True, slots=True)
+class Working:
+    """A working order on the venue, as a tripped breaker sees it."""
+
+    order_id: int
+    strategy_id: int
+    reduce_only: bool
+
+
+def to_cancel(breakers: Sequence[Breaker], working: Iterable[Working]) -> list[int]:
+    """The working orders that tripped breakers take off the venue: those in a tripped scope
+    (the account's covers every strategy) that are not reduce-only, in the given order.
+    Level-triggered: asked again after a restart, it names whatever is still working."""
+    return [o.order_id for o in working
+            if not o.reduce_only and covering(breakers, o.strategy_id) is not None]  # fmt: skip
 
 
 # --- at acceptance ----------------------------------------------------------------------------

@@ -1,9 +1,10 @@
 """Gross and net exposure across a user's accounts (issue 53, the credit limit), pure.
 
 A user's **exposure** is what their accounts (those a key of the user may trade on) hold and
-are working: each open position at its entry notional (qty × average price × contract size)
-and each working order that is not reduce-only at its remaining notional (remaining qty × its
-price × contract size), signed by side (buy +, sell −).
+are working: each open position at its notional at the mark (qty × mark × contract size; the
+average entry price stands in for a symbol without a mark) and each working order that is not
+reduce-only at its remaining notional (remaining qty × its price × contract size), signed by
+side (buy +, sell −).
 
     gross          = Σ |notional|                   over every position and working order
     net(symbol)    = Σ signed notional              over those of the symbol
@@ -11,7 +12,9 @@ price × contract size), signed by side (buy +, sell −).
 An order that opens or increases exposure is refused when, with it, the gross exceeds
 `max_gross_exposure` (`gross_exposure`), or the symbol's net exceeds `max_net_exposure` in
 size and the order moves it away from zero (`net_exposure`): an order that brings the net back
-towards zero always passes the net rule. Closing orders meet neither.
+towards zero always passes the net rule. Closing orders meet neither. A change of a working
+order (`check_change`) meets them only when it raises the order's notional, and is then judged
+as the order it becomes: the exposure without the order as it was, with it as it will be.
 """
 
 from __future__ import annotations
@@ -82,6 +85,18 @@ def check_exposure(
         before, now = abs(exposure.net.get(symbol, ZERO)), abs(after.net[symbol])
         if now > limits.max_net and now > before:
             raise _refusal("net_exposure", limits.max_net, now, symbol)
+
+
+def check_change(
+    limits: ExposureLimits, exposure: Exposure, symbol: str, side: Side, before: Decimal,
+    after: Decimal,
+) -> None:  # fmt: skip
+    """Raise `RiskBlocked` when changing a working order from notional `before` to `after`
+    (both ≥ 0, `before` as `exposure` counts it) takes the user over a limit; a change that
+    does not raise the notional always passes (a user over a lowered limit may still shrink)."""
+    if after <= before:
+        return
+    check_exposure(limits, exposure.with_order(symbol, side, -before), symbol, side, after)
 
 
 def _refusal(rule: str, limit: Decimal, value: Decimal, symbol: str) -> RiskBlocked:

@@ -21,6 +21,7 @@ from apps.oms.domain.events import ORDER_CANCELED, POSITION_UPDATED, CancelItem
 from apps.oms.domain.money import to_plain
 from apps.oms.domain.targets import UNSET, change_targets
 from apps.oms.errors import ErrorBody, NotFound, ValidationFailed
+from apps.oms.service import exposure
 from apps.oms.service.accept_orders import check_price_collar, open_position
 from apps.oms.service.acceptance import Accepted, Ctx
 from apps.oms.service.command_models import (
@@ -177,6 +178,8 @@ async def accept_change_order(ctx: Ctx) -> Accepted:
     if p.new_price is not None:  # a new price meets the collar as a new order's does
         await check_price_collar(ctx, order["symbol"], Side(order["side"]),
                                  Decimal(order["qty"]), p.new_price, int(order["strategy_id"]))
+    # last: a change that raises the order's notional counts in the batch's exposure
+    await exposure.check_order_change(ctx, order, p.new_qty, p.new_price)
     command_id = await ctx.insert_command()
     return Accepted(command_id, p.order_id, "queued")
 

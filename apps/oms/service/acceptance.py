@@ -38,10 +38,10 @@ from apps.oms.store import commands as command_store
 from apps.oms.store import orders as order_store
 from apps.oms.store import outbox
 from apps.oms.store import risk as risk_store
-from apps.oms.store.boundary import Connection, IntegrityError
+from apps.oms.store.boundary import Connection, IntegrityError, OperationalError
 from apps.oms.store.outbox import NewEvent
 from apps.oms.store.records import AccountState, ColumnValues, CommandResult, NewCommand
-from apps.oms.store.store import Store
+from apps.oms.store.store import Store, is_deadlock
 
 DOMAIN_STATUS = {
     "invalid_qty": 422,
@@ -104,6 +104,8 @@ class BatchShare:
     # them, the user's exposure with the batch's accepted orders (`service/exposure.py`)
     exposure_limits: ExposureLimits | None = None
     exposure: Exposure | None = None
+    # the keys whose row this transaction locked for the duplicate window (`service/pretrade.py`)
+    locked_keys: set[int] = field(default_factory=set)
     # strategy allocations by account, then strategy (`service/strategy_funds.py`)
     allocations: dict[int, dict[int, ColumnValues]] = field(default_factory=dict)
     events: list[NewEvent] = field(default_factory=list)
@@ -415,6 +417,11 @@ async def accept(
             # a concurrent duplicate won the unique key: the retry returns its result
             if attempt == 2:
                 raise Conflict("a concurrent command used the same idempotency key") from exc
+        except OperationalError as exc:
+            # chosen as a deadlock victim (two acceptances locking a user's or a key's risk
+            # rows in different orders): nothing of it committed, the server asks to run it again
+            if attempt == 2 or not is_deadlock(exc):
+                raise
     raise AssertionError("unreachable")  # pragma: no cover
 
 

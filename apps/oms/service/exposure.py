@@ -2,10 +2,17 @@
 in `domain/exposure.py`, rows in `store/exposure.py`).
 
 The user's limits come with the account in acceptance's one statement. Only an order that
-opens or increases exposure, sent by a user with a limit, meets them: the first such order of
-a batch reads the user's positions and working orders across their accounts (one statement),
-and each order accepted after it in the batch is added to that exposure, so a batch's orders
-count each other without another read. Setting the limits: `put_limits` (the risk role with
+opens or increases exposure (or a change that raises a working order's notional), sent by a
+user with a limit, meets them: the first such order of a batch locks the user's limits row,
+then reads the user's positions and working orders across their accounts (one statement) and
+the marks of the positions' symbols, and each order accepted after it in the batch is added to
+that exposure, so a batch's orders count each other without another read.
+
+The lock makes the check hold across API processes: two acceptances for one user at the same
+instant queue on the row, and the second reads its holdings (READ COMMITTED: each statement
+sees what committed before it) only after the first committed its order, so both cannot pass
+a limit that only one fits under. It is taken only by users with a limit, for the rest of the
+acceptance transaction. Setting the limits: `put_limits` (the risk role with
 `risk_limits` on every account the user's keys may trade).
 """
 
@@ -20,17 +27,21 @@ from apps.oms.domain.access import Action, Role
 from apps.oms.domain.enums import Side
 from apps.oms.domain.errors import RiskBlocked
 from apps.oms.domain.exposure import (
+    Exposure,
     ExposureLimits,
     Holding,
+    check_change,
     check_exposure,
     exposure_of,
     notional,
 )
+from apps.oms.domain.money import ZERO
 from apps.oms.domain.risk import plain
 from apps.oms.errors import NotFound, PermissionDenied
 from apps.oms.exchange.profiles import profile
 from apps.oms.security.principal import Principal
 from apps.oms.service.acceptance import Ctx
+from apps.oms.service.portfolio import marks as mark_prices
 from apps.oms.service.request_model import mandatory_comment
 from apps.oms.service.risk_snapshot import reference_price
 from apps.oms.store import audit
@@ -45,17 +56,56 @@ def contract_size(exchange_id: str, symbol: str) -> Decimal:
     return Decimal(1) if market is None else market.contract_size
 
 
-def holdings(rows: list[ColumnValues]) -> Iterator[Holding]:
-    """Positions at entry notional; working orders at their remaining notional (an order
-    without any price, a market order in flight, is not counted)."""
+Marks = dict[tuple[str, str], Decimal]
+
+
+def holdings(rows: list[ColumnValues], marks: Marks) -> Iterator[Holding]:
+    """Positions at their notional at the mark of (venue, symbol), the entry price without
+    one; working orders at their remaining notional at their own price (an order without any
+    price, a market order in flight, is not counted)."""
     for r in rows:
-        price = r["price"] if r["price"] is not None else r["trigger_price"]
+        price = order_price(r)
+        if r["kind"] == "p":
+            price = marks.get((r["exchange_id"], r["symbol"]), price)
         if price is None:
             continue
         qty = r["qty"] - (r["filled_qty"] or 0)
         size = r["contract_size"] or contract_size(r["exchange_id"], r["symbol"])
         if qty > 0:
             yield Holding(r["symbol"], Side(r["side"]), notional(qty, price, size))
+
+
+def order_price(row: ColumnValues) -> Decimal | None:
+    """The price a working order is valued at: its limit, else its trigger or stop price."""
+    price: Decimal | None = row["price"] if row["price"] is not None else row["trigger_price"]
+    return price
+
+
+async def _marks(ctx: Ctx, rows: list[ColumnValues]) -> Marks:
+    """The marks of the positions' symbols, one read per venue among them."""
+    by_venue: dict[str, set[str]] = {}
+    for r in rows:
+        if r["kind"] == "p":
+            by_venue.setdefault(r["exchange_id"], set()).add(r["symbol"])
+    found: Marks = {}
+    for exchange_id, symbols in by_venue.items():
+        for symbol, mark in (await mark_prices(ctx.conn, exchange_id, symbols)).items():
+            found[(exchange_id, symbol)] = mark
+    return found
+
+
+async def _exposure(ctx: Ctx, user_id: int, limits: ExposureLimits) -> tuple[
+        ExposureLimits, Exposure]:  # fmt: skip
+    """The batch's exposure: read once, under the user's locked limits row (which may have
+    changed since acceptance read it with the account: the locked values hold)."""
+    if ctx.share.exposure is None:
+        await ctx.write_held()  # the batch's orders so far are read with the others
+        locked = await exposure_store.lock_limits(ctx.conn, user_id)
+        if locked is not None:
+            ctx.share.exposure_limits = limits = locked
+        rows = await exposure_store.holdings(ctx.conn, user_id)
+        ctx.share.exposure = exposure_of(holdings(rows, await _marks(ctx, rows)))
+    return limits, ctx.share.exposure
 
 
 async def check(ctx: Ctx, symbol: str, side: Side, qty: Decimal, price: Decimal | None,
@@ -73,12 +123,34 @@ async def check(ctx: Ctx, symbol: str, side: Side, qty: Decimal, price: Decimal 
         raise RiskBlocked("no_reference_price", "order refused by risk rule no_reference_price "
                           "(user): no price to value it at", "user")  # fmt: skip
     amount = notional(qty, price, size)
-    if ctx.share.exposure is None:
-        await ctx.write_held()  # the batch's orders so far are read with the others
-        rows = await exposure_store.holdings(ctx.conn, user_id)
-        ctx.share.exposure = exposure_of(holdings(rows))
-    check_exposure(limits, ctx.share.exposure, symbol, side, amount)
-    ctx.share.exposure = ctx.share.exposure.with_order(symbol, side, amount)
+    limits, exposure = await _exposure(ctx, user_id, limits)
+    check_exposure(limits, exposure, symbol, side, amount)
+    ctx.share.exposure = exposure.with_order(symbol, side, amount)
+
+
+async def check_order_change(
+    ctx: Ctx, order: ColumnValues, new_qty: Decimal | None, new_price: Decimal | None
+) -> None:
+    """Refuse (409, scope `user`) a change that raises a working order's notional past the
+    user's limits; a reduce-only order, or a change that does not raise it, meets nothing."""
+    limits = ctx.share.exposure_limits
+    user_id = ctx.principal.user_id
+    if limits is None or user_id is None or order["reduce_only"]:
+        return
+    size = order.get("contract_size") or contract_size(ctx.account.exchange_id, order["symbol"])
+    filled = order["filled_qty"] or 0
+    old_price = order_price(order)
+    before = ZERO if old_price is None else notional(order["qty"] - filled, old_price, size)
+    price = new_price if new_price is not None else old_price
+    if price is None:
+        return  # still priced by nothing: not counted before or after
+    after = notional((new_qty if new_qty is not None else order["qty"]) - filled, price, size)
+    if after <= before:
+        return
+    side = Side(order["side"])
+    limits, exposure = await _exposure(ctx, user_id, limits)
+    check_change(limits, exposure, order["symbol"], side, before, after)
+    ctx.share.exposure = exposure.with_order(order["symbol"], side, after - before)
 
 
 class UserLimits(TypedDict):

@@ -1,6 +1,11 @@
 """Load what the acceptance-only pre-trade controls decide on (`domain/controls.py`): the scopes
 of an order (account, strategy, the accepting key's own), their open-order counts and the key's
 recent orders, each read only when a scope sets the control that needs it (one statement each).
+
+The duplicate window holds across API processes: before reading the key's recent orders, the
+acceptance locks the key's row (once per transaction), so two identical orders of one key
+accepted at the same instant by two processes queue there, and the second reads the first's
+order once it committed (READ COMMITTED) and is refused as its duplicate.
 """
 
 from __future__ import annotations
@@ -59,6 +64,7 @@ async def load_controls(
     key_limits: RiskLimits | None,
     position_qty: Decimal,
     now: datetime,
+    locked_keys: set[int],
 ) -> Controls:
     named = control_limits(limits, key_limits if api_key_id else None, strategy_id)
     counted = any(lim.max_open_orders is not None for _, lim in named) or (
@@ -75,6 +81,9 @@ async def load_controls(
     recent: list[RecentOrder] = []
     window = duplicate_window(scopes)
     if window and api_key_id:
+        if api_key_id not in locked_keys:
+            await risk_store.lock_key(conn, api_key_id)
+            locked_keys.add(api_key_id)
         since = now - timedelta(milliseconds=window)
         rows = await risk_store.recent_orders_of_key(conn, account_id, api_key_id, symbol,
                                                      side.value, since)  # fmt: skip

@@ -64,6 +64,14 @@ async def holdings(conn: AsyncConnection, user_id: int) -> list[dict[str, Any]]:
     return [{**r, **{k: as_decimal(r[k]) for k in NUMBERS}} for r in rows.mappings()]
 
 
+async def lock_limits(conn: AsyncConnection, user_id: int) -> ExposureLimits | None:
+    """The user's limits row, locked until the transaction ends (acceptances of one user's
+    orders that meet the limits queue on it); None without a row."""
+    row = (await conn.execute(select(*LIMIT_COLUMNS).where(U.user_id == user_id)
+                              .with_for_update())).mappings().first()  # fmt: skip
+    return None if row is None else ExposureLimits(row["ul_gross"], row["ul_net"])
+
+
 async def get_limits(conn: AsyncConnection, user_id: int) -> dict[str, Any] | None:
     row = (await conn.execute(select(user_risk_limits).where(U.user_id == user_id))
            ).mappings().first()  # fmt: skip

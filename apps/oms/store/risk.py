@@ -20,6 +20,7 @@ from apps.oms.store.tables import (
     account_risk_state,
     accounts,
     api_key_permissions,
+    api_keys,
     commands,
     deals,
     loss_breakers,
@@ -315,6 +316,13 @@ async def open_orders_by_scope(
     if api_key_id:
         found["key"] = (n[4], n[5])
     return found
+
+
+async def lock_key(conn: AsyncConnection, api_key_id: int) -> None:
+    """Lock the key's row until the transaction ends: the acceptances that read its recent
+    orders for the duplicate window queue on it (`service/pretrade.py`)."""
+    await conn.execute(select(api_keys.c.id).where(api_keys.c.id == api_key_id)
+                       .with_for_update())  # fmt: skip
 
 
 async def recent_orders_of_key(

@@ -18,9 +18,8 @@ from apps.oms.domain.access import AccountFlags, Role
 from apps.oms.errors import OmsError
 from apps.oms.security.principal import Principal
 from apps.oms.service.execution import step
+from apps.oms.service.execution.housekeeping import housekeeping_round
 from apps.oms.service.execution.runtime import AccountRuntime
-from apps.oms.service.execution.sync import sync_orders
-from apps.oms.service.execution.triggers import check_triggers
 from apps.oms.service.submit import submit
 from apps.oms.store import leases, sequencer
 from apps.oms.store.accounts import insert_account
@@ -119,12 +118,12 @@ class Harness:
         return rt
 
     async def drain(self, account_id: int, *, housekeeping: bool = True) -> int:
-        """Run the account's queued commands (and a sync + trigger round) until idle."""
+        """Run the account's queued commands (and the worker's housekeeping rounds) until idle."""
         rt = await self.runtime(account_id)
         ran = 0
         while True:
             if not await step.run_next(rt, asyncio.Event()):
-                if housekeeping and await sync_orders(rt) + await check_triggers(rt):
+                if housekeeping and await housekeeping_round(rt):
                     continue
                 return ran
             ran += 1

@@ -14,12 +14,14 @@ from hypothesis import strategies as st
 from apps.oms.domain.breakers import (
     Breaker,
     BreakerLimits,
+    Working,
     assess,
     check_halted,
     check_reduce_only,
     covering,
     equity,
     lifted,
+    to_cancel,
 )
 from apps.oms.domain.enums import PositionState, Side
 from apps.oms.domain.errors import RiskBlocked
@@ -153,3 +155,29 @@ def test_books_a_halted_scope_takes_cancels_and_the_risk_roles_closes() -> None:
             check_halted([STRATEGY], 7, command, reduce_only, False)
         assert caught.value.details["rule"] == "drawdown_breaker"
         assert caught.value.details["scope"] == "strategy"
+
+
+def test_a_tripped_scope_takes_its_opening_orders_off_the_venue_and_keeps_its_exits() -> None:
+    tripped_strategy = Breaker(7, DAY, state="reduce_only", rule="loss_breaker")
+    working = [Working(1, 7, False), Working(2, 7, True), Working(3, 8, False),
+               Working(4, 0, False)]  # fmt: skip
+    # a strategy's breaker: its own opening orders only, exits stay, other strategies untouched
+    assert to_cancel([tripped_strategy], working) == [1]
+    # the account's (halted or reduce-only alike): every opening order of every strategy
+    account = Breaker(0, DAY, state="halted", rule="drawdown_breaker")
+    assert to_cancel([account, tripped_strategy], working) == [1, 3, 4]
+    # armed breakers take nothing off; nothing is named twice and the order is kept
+    assert to_cancel([Breaker(0, DAY), Breaker(7, DAY)], working) == []
+    assert to_cancel([account], []) == []
+
+
+@given(st.lists(st.tuples(st.integers(0, 3), st.booleans()), max_size=12),
+       st.sets(st.integers(0, 3), max_size=4))  # fmt: skip
+def test_to_cancel_names_exactly_the_non_reduce_only_orders_of_tripped_scopes(
+    orders: list[tuple[int, bool]], tripped_ids: set[int],
+) -> None:
+    breakers = [Breaker(s, DAY, state="reduce_only", rule="loss_breaker") for s in tripped_ids]
+    working = [Working(i, strategy, reduce) for i, (strategy, reduce) in enumerate(orders)]
+    expected = [w.order_id for w in working if not w.reduce_only
+                and (0 in tripped_ids or w.strategy_id in tripped_ids)]  # fmt: skip
+    assert to_cancel(breakers, working) == expected

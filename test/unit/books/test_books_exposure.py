@@ -16,6 +16,7 @@ from apps.oms.domain.exposure import (
     Exposure,
     ExposureLimits,
     Holding,
+    check_change,
     check_exposure,
     exposure_of,
     notional,
@@ -100,3 +101,32 @@ def test_books_no_limit_checks_nothing() -> None:
     check_exposure(ExposureLimits(), HELD, "BTC/USDT", Side.BUY, D(10**12))
     with pytest.raises(RiskBlocked):
         check_exposure(ExposureLimits(max_gross=D(0)), Exposure(), "X", Side.BUY, D("0.01"))
+
+
+def test_books_a_change_meets_the_limits_only_when_it_raises_the_order() -> None:
+    limits = ExposureLimits(max_gross=D(1000), max_net=D(600))
+    # a working buy of 100 on BTC is part of HELD (gross 1000, BTC net 500): grown to 200 the
+    # gross would be 1100 (refused); to 100.5 the net 500.5 and the gross 1000.5 (refused)
+    with pytest.raises(RiskBlocked) as caught:
+        check_change(limits, HELD, "BTC/USDT", Side.BUY, D(100), D(200))
+    assert (caught.value.details["rule"], caught.value.details["value"]) == (
+        "gross_exposure", "1100")
+    assert refused_change(limits, "BTC/USDT", Side.BUY, "100", "100.5") == "gross_exposure"
+    # shrinking or keeping it always passes, even over a limit lowered since
+    tight = ExposureLimits(max_gross=D(10), max_net=D(10))
+    assert refused_change(tight, "BTC/USDT", Side.BUY, "100", "100") is None
+    assert refused_change(tight, "BTC/USDT", Side.BUY, "100", "50") is None
+    # judged as the order it becomes: the old notional leaves, the new one comes in
+    assert refused_change(ExposureLimits(max_net=D(600)), "BTC/USDT", Side.BUY, "100",
+                          "200") is None  # 500 - 100 + 200 = 600: the limit  # fmt: skip
+    assert refused_change(ExposureLimits(max_net=D(600)), "BTC/USDT", Side.BUY, "100",
+                          "201") == "net_exposure"  # fmt: skip
+
+
+def refused_change(limits: ExposureLimits, symbol: str, side: Side, before: str, after: str
+                   ) -> str | None:  # fmt: skip
+    try:
+        check_change(limits, HELD, symbol, side, D(before), D(after))
+    except RiskBlocked as exc:
+        return str(exc.details["rule"])
+    return None
