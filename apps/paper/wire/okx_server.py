@@ -163,7 +163,7 @@ class _Connection:
         self.key = verify_login(args, self.venue.accounts.secret_of,
                                 self.venue.accounts.passphrase_of, self.venue.clock())  # fmt: skip
         account_id = self.venue.accounts.by_key[self.key].account_id
-        self.sub = self.venue.streams.subscribe(account_id, lambda e: e, self.outbox)
+        self.sub = self.venue.streams.subscribe(account_id, self._frame, self.outbox)
 
     async def _subscribe(self, op: str, args: object) -> list[dict[str, Any]]:
         if self.sub is None:
@@ -200,6 +200,9 @@ class _Connection:
                                         "instId": v5.inst_id(m)})]  # fmt: skip
             return [{"arg": arg, "data": await self.handlers.positions_of(venue, markets, now)}]
         return []
+
+    def _frame(self, push: dict[str, Any]) -> dict[str, Any]:
+        return push  # framed per subscription when sent (`framed`)
 
     def framed(self, push: dict[str, Any]) -> list[dict[str, Any]]:
         """A hub push as this connection sends it: once per subscription it matches."""
