@@ -92,6 +92,12 @@ class OkxHandlers:
                                            limit if since is not None else limit + 1)  # fmt: skip
         return v5.candle_rows(market, rows, timeframe, after, before, limit, call.now_ms)
 
+    async def trades(self, call: OkxCall) -> Json:
+        """GET /api/v5/market/trades (and history-trades): the paper market has no public
+        tape, so one synthetic print at the current price."""
+        market = v5.market_of(call.params, self.listed)
+        return [v5.trade_json(market, t) for t in await self.data.fetch_trades(market.symbol)]
+
     async def funding_rate(self, call: OkxCall) -> Json:
         market = v5.market_of(call.params, self.listed)
         if not market.is_swap:

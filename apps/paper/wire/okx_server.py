@@ -39,6 +39,8 @@ ENDPOINTS: dict[tuple[str, str], tuple[str, bool]] = {
     ("GET", "market/ticker"): ("ticker", False),
     ("GET", "market/tickers"): ("tickers", False),
     ("GET", "market/books"): ("books", False),
+    ("GET", "market/trades"): ("trades", False),
+    ("GET", "market/history-trades"): ("trades", False),
     ("GET", "market/candles"): ("candles", False),
     ("GET", "market/history-candles"): ("candles", False),
     ("GET", "asset/currencies"): ("currencies", True),

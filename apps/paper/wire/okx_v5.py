@@ -361,6 +361,13 @@ def candle_rows(m: Market, rows: Sequence[Sequence[Any]], timeframe: str, after:
     return out
 
 
+def trade_json(m: Market, trade: Mapping[str, Any]) -> Json:
+    """One /api/v5/market/trades entry (the paper market's one synthetic print: side buy)."""
+    return {"instId": inst_id(m), "side": trade.get("side") or "buy",
+            "sz": num(trade["amount"]), "px": num(trade["price"]), "source": "0",
+            "tradeId": str(trade["id"]), "ts": str(trade["timestamp"])}  # fmt: skip
+
+
 def next_funding(now_ms: int) -> int:
     return (now_ms // EIGHT_HOURS + 1) * EIGHT_HOURS
 

@@ -102,6 +102,9 @@ async def test_public_data(served: Running) -> None:
         later = await exchange.fetch_ohlcv(SPOT, "1h", since=since, limit=2)
         assert [c[0] for c in later] == [since, since + 3_600_000]
         assert (await exchange.fetch_funding_rate(SWAP))["fundingRate"] == 0
+        assert (await exchange.fetch_mark_price(SWAP))["markPrice"] == 50000
+        [print_] = await exchange.fetch_trades(SPOT)  # no public tape: one synthetic print
+        assert (print_["symbol"], print_["price"]) == (SPOT, 3000)
         with pytest.raises(ccxt.BadRequest):  # 51000: no such bar
             await exchange.fetch_ohlcv(SWAP, "1h", params={"bar": "7m"})
     finally:
