@@ -62,6 +62,8 @@ class OkxTrading(OkxHandlers):
             oc, mode = v5.order_call(params, self.listed)
             if oc.market.is_swap:
                 await self.switch_margin_mode(call.account, oc.market, mode, 51000)
+            if oc.params.get("reduceOnly"):
+                await self._reducible(call.account, oc)
             order = await call.account.create_order(oc.market.symbol, oc.type, oc.side, oc.qty,
                                                     oc.price, oc.params)  # fmt: skip
         except Exception as exc:
@@ -69,6 +71,16 @@ class OkxTrading(OkxHandlers):
         await self._changed(call.account, [(order, list(order.get("trades") or ()))],
                             call.now_ms)  # fmt: skip
         return _done(order, call, "Order placed")
+
+    @staticmethod
+    async def _reducible(venue: PaperVenue, oc: OrderCall) -> None:
+        """OKX refuses a reduce-only order with no position on the other side to reduce
+        (51169), where the engine would place and cancel it."""
+        held = await venue.fetch_positions([oc.market.symbol])
+        closing = "sell" if held and held[0]["side"] == "long" else "buy" if held else None
+        if oc.side != closing:
+            raise OkxError(51169, "Order failed because you don't have any positions in this "
+                                  "direction for this contract to reduce or close.")  # fmt: skip
 
     async def amend_order(self, call: OkxCall) -> Json:
         """POST /api/v5/trade/amend-order: a resting limit order's `newSz` and `newPx`, in

@@ -198,6 +198,8 @@ async def test_edit_cancel_and_refusals(okx: Any) -> None:
         await okx.set_position_mode(True, SWAP)
     assert (await okx.set_position_mode(False, SWAP))["code"] == "0"
     assert (await okx.fetch_position_mode(SWAP))["hedged"] is False
+    with pytest.raises(ccxt.ExchangeError, match="51169"):  # nothing to reduce
+        await okx.create_order(SWAP, "market", "sell", 0.01, None, {"reduceOnly": True})
     with pytest.raises(ccxt.InvalidOrder):  # 51020: below the minimum
         await okx.create_order(SWAP, "limit", "buy", 0.0001, 100)
     with pytest.raises(ccxt.InvalidOrder):  # 51016
