@@ -63,10 +63,12 @@ ENDPOINTS: dict[tuple[str, str], tuple[str, bool]] = {
     ("GET", "trade/fills"): ("fills", True),
     ("GET", "trade/fills-history"): ("fills_history", True),
 }
-#: a connection that has sent nothing for this long is closed (OKX: 30 s; clients send the
-#: text `ping` more often than that)
+#: a connection that has carried nothing either way for this long is closed (OKX: 30 s;
+#: clients send the text `ping` more often than that when nothing is pushed)
 IDLE_SECONDS = 30.0
 PRIVATE_CHANNELS = ("orders", "positions", "account")
+#: the outbox's marker for the text frame `pong` (the answer to a text `ping`)
+PONG: dict[str, Any] = {}
 
 
 def envelope(data: Any) -> dict[str, Any]:
@@ -213,25 +215,51 @@ class _Connection:
         return [{"arg": arg, "data": push["data"]} for arg in self.args if matches(arg, push)]
 
 
+class Activity:
+    """When a connection last carried a frame either way: OKX closes one silent for 30 s."""
+
+    def __init__(self) -> None:
+        self.loop = asyncio.get_running_loop()
+        self.last = self.loop.time()
+
+    def touch(self) -> None:
+        self.last = self.loop.time()
+
+    async def receive(self, ws: WebSocket) -> str:
+        """The client's next text frame; TimeoutError once the connection has been silent
+        both ways for `IDLE_SECONDS`."""
+        while (left := IDLE_SECONDS - (self.loop.time() - self.last)) > 0:
+            try:
+                text = await asyncio.wait_for(ws.receive_text(), left)
+            except TimeoutError:
+                continue  # something may have been sent meanwhile: check again
+            self.touch()
+            return text
+        raise TimeoutError
+
+
 async def private_stream(ws: WebSocket, venue: WireVenue, handlers: OkxTrading) -> None:
-    """Serve one `/ws/v5/private` connection until the client goes, or until it has sent
-    nothing for 30 s."""
+    """Serve one `/ws/v5/private` connection until the client goes, or until it has been
+    silent both ways for 30 s."""
     await ws.accept()
     outbox: asyncio.Queue[dict[str, Any]] = asyncio.Queue(QUEUE_SIZE)
     conn = _Connection(venue, handlers, outbox)
+    activity = Activity()
 
     async def send() -> None:
         while (message := await outbox.get()) is not DROPPED:
-            for frame in conn.framed(message):
-                await ws.send_text(json.dumps(frame))
+            frames = ["pong"] if message is PONG else [json.dumps(f) for f in conn.framed(message)]
+            for frame in frames:
+                await ws.send_text(frame)
+                activity.touch()
         await ws.close(code=1008)
 
     sender = asyncio.create_task(send())
     try:
         while True:
-            text = await asyncio.wait_for(ws.receive_text(), IDLE_SECONDS)
+            text = await activity.receive(ws)
             if text == "ping":
-                await ws.send_text("pong")
+                await outbox.put(PONG)
                 continue
             for reply in await conn.answer(_json(text)):
                 await outbox.put(reply)
@@ -284,23 +312,25 @@ def public_reply(message: dict[str, Any], args: list[dict[str, Any]], markets: s
 
 async def public_stream(ws: WebSocket, venue: WireVenue, handlers: OkxTrading) -> None:
     """Serve one `/ws/v5/public` connection: `tickers` pushes, the first at once, then one a
-    second per subscription."""
+    second per subscription (closed once silent both ways for 30 s)."""
     await ws.accept()
     args: list[dict[str, Any]] = []
     conn_id = secrets.token_hex(4)
     woken = asyncio.Event()
     outbox: asyncio.Queue[dict[str, Any] | str] = asyncio.Queue()
+    activity = Activity()
 
     async def send() -> None:
         while True:
             item = await outbox.get()
             await ws.send_text(item if isinstance(item, str) else json.dumps(item))
+            activity.touch()
 
     tasks = [asyncio.create_task(_push(venue, handlers, args, outbox, woken)),
              asyncio.create_task(send())]  # fmt: skip
     try:
         while True:
-            text = await asyncio.wait_for(ws.receive_text(), IDLE_SECONDS)
+            text = await activity.receive(ws)
             if text == "ping":
                 await outbox.put("pong")
                 continue
