@@ -25,6 +25,8 @@ class Credentials:
     account_id: int
     api_key: str
     secret: str
+    #: OKX's third credential (CCXT's `password`); the other dialects ignore it
+    passphrase: str = ""
 
 
 class Accounts:
@@ -43,15 +45,17 @@ class Accounts:
         for account_id, config in await load_wire_accounts(self.engine):
             wire = config.get("wire") or {}
             if wire.get("api_key") and wire.get("secret"):
-                self._add(Credentials(account_id, wire["api_key"], wire["secret"]), config)
+                self._add(Credentials(account_id, wire["api_key"], wire["secret"],
+                                      wire.get("passphrase", "")), config)  # fmt: skip
 
     async def create(self, funds: Mapping[str, str]) -> Credentials:
-        """A new funded account with a fresh key and secret (64 characters, as Binance's)."""
-        key, secret = secrets.token_hex(32), secrets.token_hex(32)
+        """A new funded account with a fresh key and secret (64 characters, as Binance's) and
+        passphrase (OKX's)."""
+        key, secret, passphrase = secrets.token_hex(32), secrets.token_hex(32), secrets.token_hex(8)
         config: dict[str, Any] = {"paper": {"start_balances": {c: str(Decimal(v)) for c, v in funds.items()}},
-                  "wire": {"api_key": key, "secret": secret}}  # fmt: skip
+                  "wire": {"api_key": key, "secret": secret, "passphrase": passphrase}}  # fmt: skip
         account_id = await insert_wire_account(self.engine, config)
-        creds = Credentials(account_id, key, secret)
+        creds = Credentials(account_id, key, secret, passphrase)
         self._add(creds, config)
         return creds
 
@@ -62,6 +66,10 @@ class Accounts:
     def secret_of(self, api_key: str) -> str | None:
         creds = self.by_key.get(api_key)
         return None if creds is None else creds.secret
+
+    def passphrase_of(self, api_key: str) -> str | None:
+        creds = self.by_key.get(api_key)
+        return None if creds is None else creds.passphrase
 
     def venue(self, api_key: str) -> PaperVenue:
         """The venue of a verified key's account (one instance per account and process)."""

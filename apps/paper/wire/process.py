@@ -50,6 +50,8 @@ class Running:
     def ccxt_urls(self) -> dict[str, Any]:
         """The entries of CCXT's `urls['api']` to override for this dialect (merged over the
         class's own, `ws` one level deeper: docs/testnet.md)."""
+        if self.venue.dialect == "okx":
+            return {"rest": self.rest_url, "ws": f"{self.ws_url}/ws/v5"}
         if self.venue.dialect == "bybit":
             private = f"{self.ws_url}/v5/private"
             return {**dict.fromkeys(("spot", "futures", "v2", "public", "private"), self.rest_url),
@@ -107,6 +109,7 @@ async def serve(dialect: str, port: int, store_url: str, host: str = "127.0.0.1"
     announce({"ok": True, "dialect": dialect, "rest": urls["rest"], "ws": urls["ws"],
               "ccxt_urls": running.ccxt_urls(),
               "api_key": creds.api_key, "secret": creds.secret,
+              **({"password": creds.passphrase} if dialect == "okx" else {}),
               "account_id": creds.account_id, "admin": f"{urls['rest']}/admin",
               "store": store_url, "walk_seconds": walk_seconds})  # fmt: skip
     walker = asyncio.create_task(walking(venue, walk_seconds)) if walk_seconds > 0 else None

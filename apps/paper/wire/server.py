@@ -28,7 +28,7 @@ from apps.paper.domain.matching import Venue
 from apps.paper.exchange.feeds import RandomWalkFeed
 from apps.paper.exchange.market_data import PaperMarketData, now_ms
 from apps.paper.store.venue_store import PaperStore
-from apps.paper.wire import bybit_server, signing
+from apps.paper.wire import bybit_server, okx_server, signing
 from apps.paper.wire.accounts import FUTURES_FUNDS, SPOT_FUNDS, Accounts, Credentials
 from apps.paper.wire.binance_spot import error_of
 from apps.paper.wire.bybit_orders import BybitTrading
@@ -37,13 +37,15 @@ from apps.paper.wire.endpoints import (
     SPOT_ENDPOINTS,
     USDM_ENDPOINTS,
     USER_STREAM,
+    Endpoint,
 )
 from apps.paper.wire.market_streams import market_stream, ticker_event
+from apps.paper.wire.okx_orders import OkxTrading
 from apps.paper.wire.spot_handlers import Call, SpotHandlers
 from apps.paper.wire.streams import DROPPED, QUEUE_SIZE, Streams, Subscriber
 from apps.paper.wire.usdm_handlers import UsdmHandlers, futures_error
 
-DIALECTS = ("binance", "binanceusdm", "bybit")
+DIALECTS = ("binance", "binanceusdm", "bybit", "okx")
 #: endpoints the venue answers itself (the rest are the dialect's handlers')
 VENUE_HANDLERS = frozenset({"ping", "time", "listen_key_new", "listen_key_keep",
                             "listen_key_close"})  # fmt: skip
@@ -91,10 +93,14 @@ class WireVenue:
         self.data = PaperMarketData(PaperStore(engine), Venue(book=book), self.clock)
         self.feed = RandomWalkFeed(self.data.store, self.data.venue, clock=self.clock)
         markets = dict(self.data.venue.by_symbol)
-        self.handlers: SpotHandlers | BybitTrading
+        self.handlers: SpotHandlers | BybitTrading | OkxTrading
+        self.endpoints: dict[tuple[str, str], Endpoint]
         if dialect == "bybit":
             self.handlers = BybitTrading(markets, self.data, self.streams.publish)
             self.endpoints, self.funds = {}, SPOT_FUNDS  # a unified account holds coins
+        elif dialect == "okx":
+            self.handlers = OkxTrading(markets, self.data, self.streams.publish)
+            self.endpoints, self.funds = {}, SPOT_FUNDS  # a trading account holds coins
         elif dialect == "binanceusdm":
             self.handlers = UsdmHandlers(markets, self.data, self.streams.publish)
             self.endpoints, self.funds = USDM_ENDPOINTS, FUTURES_FUNDS
@@ -134,6 +140,9 @@ class WireVenue:
     async def handle(self, method: str, path: str, query: str, body: str,
                      headers: dict[str, str]) -> Any:  # fmt: skip
         """One REST request: security per the endpoint's type, then its handler."""
+        if isinstance(self.handlers, OkxTrading):
+            return await okx_server.handle(self, self.handlers, method, path, query, body,
+                                           headers)  # fmt: skip
         if isinstance(self.handlers, BybitTrading):
             return await bybit_server.handle(self, self.handlers, method, path, query, body,
                                              headers)  # fmt: skip
@@ -201,6 +210,8 @@ async def build_venue(store_url: str, dialect: str, book: BookConfig | None = No
 
 def _reply(venue: WireVenue, request: Request, status: int, body: Any, weight: int) -> Response:
     client = request.client.host if request.client else ""
+    if venue.dialect == "okx":
+        return JSONResponse(body, status_code=status)
     if venue.dialect == "bybit":
         caller = request.headers.get("x-bapi-api-key") or client
         return JSONResponse(body, status_code=status, headers=venue.limits.headers(
@@ -234,7 +245,8 @@ def create_app(venue: WireVenue) -> Starlette:
     async def admin_account(request: Request) -> Response:
         creds = await venue.new_account()
         return JSONResponse({"api_key": creds.api_key, "secret": creds.secret,
-                             "account_id": creds.account_id})  # fmt: skip
+                             "account_id": creds.account_id,
+                             "password": creds.passphrase})  # fmt: skip
 
     routes = [
         Route("/admin/price", admin_price, methods=["POST"]),
@@ -287,7 +299,8 @@ def _ws_routes(venue: WireVenue) -> list[WebSocketRoute]:
             WebSocketRoute("/public/ws/{n}", market),
             WebSocketRoute("/private/ws", private_stream),
             WebSocketRoute("/ws-api/v3", ws_api),
-            *(bybit_server.ws_routes(venue) if venue.dialect == "bybit" else [])]
+            *(bybit_server.ws_routes(venue) if venue.dialect == "bybit" else []),
+            *(okx_server.ws_routes(venue) if venue.dialect == "okx" else [])]
 
 
 WsRequest = Callable[[dict[str, Any], list[Subscriber], "Outbox"], Awaitable[dict[str, Any]]]

@@ -105,3 +105,23 @@ async def test_serve_bybit(tmp_path: Path) -> None:
             await exchange.close()
     finally:
         assert await stop(process) == 0
+
+
+async def test_serve_okx(tmp_path: Path) -> None:
+    """The OKX dialect announces the passphrase too (CCXT's `password`), and CCXT's `okx`
+    signs with the announced three."""
+    process, announced = await launch(f"sqlite+aiosqlite:///{tmp_path / 'o.sqlite3'}", "okx")
+    try:
+        assert announced["dialect"] == "okx"
+        assert announced["ccxt_urls"]["ws"].endswith("/ws/v5")
+        exchange = ccxt_async.okx({"apiKey": announced["api_key"], "secret": announced["secret"],
+                                   "password": announced["password"],
+                                   "options": {"fetchMarkets": {"types": ["spot", "swap"]}}})  # fmt: skip
+        exchange.urls["api"] = merged(exchange.urls["api"], announced["ccxt_urls"])
+        try:
+            assert (await exchange.fetch_balance())["USDT"]["free"] == 100000
+            assert (await exchange.fetch_ticker("SOL/USDT:USDT"))["last"] == 150
+        finally:
+            await exchange.close()
+    finally:
+        assert await stop(process) == 0
