@@ -57,7 +57,7 @@ async def _send_reply(send: Send, reply: Reply) -> None:
     body = reply.body.encode()
     headers = [(b"content-type", reply.media_type.encode()),
                (b"content-length", str(len(body)).encode()),
-               *((k.lower().encode(), v.encode()) for k, v in reply.headers.items())]  # fmt: skip
+               *((k.encode(), v.encode()) for k, v in reply.headers.items())]  # fmt: skip
     await send({"type": "http.response.start", "status": reply.status, "headers": headers})
     await send({"type": "http.response.body", "body": body})
 
