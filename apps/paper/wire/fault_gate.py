@@ -63,7 +63,9 @@ class FaultGate:
         return what
 
     def hide(self, order_id: str, ms: int) -> None:
-        self.hidden[order_id] = self.clock() + ms
+        now = self.clock()
+        self.hidden = {k: until for k, until in self.hidden.items() if until > now}
+        self.hidden[order_id] = now + ms
 
     def is_hidden(self, order_id: str) -> bool:
         """Whether a client's request must not see the order yet."""
@@ -81,6 +83,12 @@ class FaultGate:
         task = asyncio.get_running_loop().create_task(_unserved(work))
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
+
+    async def close(self) -> None:
+        """Stop the venue's own later work (the venue is stopping)."""
+        for task in list(self._tasks):
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
 
 
 async def _unserved(work: Coroutine[Any, Any, None]) -> None:

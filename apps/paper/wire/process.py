@@ -68,6 +68,7 @@ class Running:
     async def stop(self) -> None:
         self.server.should_exit = True
         await self.task
+        await self.venue.gate.close()
         await self.venue.engine.dispose()
 
 
@@ -124,4 +125,5 @@ async def serve(dialect: str, port: int, store_url: str, host: str = "127.0.0.1"
                 await walker
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.remove_signal_handler(sig)
+        await venue.gate.close()
         await venue.engine.dispose()

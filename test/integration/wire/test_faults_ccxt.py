@@ -232,7 +232,7 @@ async def test_a_lost_response_leaves_the_order_on_the_venue(venue: Running, exc
 async def test_an_order_invisible_for_a_while(venue: Running, exchange: Any) -> None:
     dialect = venue.venue.dialect
     symbol = SYMBOL[dialect]
-    await set_faults(venue, {"kind": "invisible_order", "ms": 3000, "count": 1})
+    await set_faults(venue, {"kind": "invisible_order", "ms": 5000, "count": 1})
     placed = await exchange.create_order(symbol, "limit", "buy", 0.01, 49000)
     with pytest.raises(ccxt.OrderNotFound):
         await exchange.fetch_order(placed["id"], symbol, extra(dialect))

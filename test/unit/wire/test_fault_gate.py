@@ -70,3 +70,22 @@ async def test_streams_skip_and_drop_events_as_the_gate_says() -> None:
     assert queue.get_nowait() is DROPPED  # n=1 skipped; n=2 closed the stream instead
     assert queue.empty()
     assert not streams.subscribers
+
+
+async def test_the_venues_own_work_runs_outside_requests_and_stops_with_it() -> None:
+    gate = FaultGate(Clock())
+    seen: list[bool] = []
+
+    async def work() -> None:
+        seen.append(SERVING.get())
+        await asyncio.sleep(60)
+
+    token = SERVING.set(True)
+    try:
+        gate.spawn(work())
+    finally:
+        SERVING.reset(token)
+    await asyncio.sleep(0.01)
+    assert seen == [False]
+    await gate.close()
+    assert not gate._tasks
