@@ -2,7 +2,7 @@
 as the real venue sends them, so CCXT's own classes raise what they raise against it.
 
 Pure: one function per venue family; a new dialect adds its own to `REPLIES` and inherits
-every injected fault.
+every injected fault (until it does, its refusals are plain HTTP: `plain_http`).
 
 | refusal      | Binance spot / USDⓈ-M                               | Bybit v5                           |
 |--------------|-----------------------------------------------------|------------------------------------|
@@ -74,7 +74,22 @@ def bybit(refusal: Refusal, now_ms: int) -> Reply:
     return Reply(503, "Service Unavailable", TEXT)
 
 
+def plain_http(refusal: Refusal, now_ms: int) -> Reply:
+    """Plain HTTP, for a dialect without its own rendering yet: 429 with `Retry-After`, 500,
+    503 (CCXT's base class maps these to RateLimitExceeded, ExchangeNotAvailable)."""
+    if refusal.kind == RATE_LIMIT:
+        return Reply(429, "Too Many Requests", TEXT, {"Retry-After": str(refusal.retry_after_s)})
+    if refusal.kind == SERVER_ERROR:
+        return Reply(500, "Internal Server Error", TEXT)
+    return Reply(503, "Service Unavailable", TEXT)
+
+
 REPLIES: Mapping[str, Render] = {"binance": binance, "binanceusdm": binance, "bybit": bybit}
+
+
+def render_for(dialect: str) -> Render:
+    """The dialect's rendering of refusals, else plain HTTP."""
+    return REPLIES.get(dialect, plain_http)
 
 
 def _bybit_body(code: int, msg: str, now_ms: int) -> dict[str, object]:

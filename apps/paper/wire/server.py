@@ -43,7 +43,7 @@ from apps.paper.wire.endpoints import (
 from apps.paper.wire.fault_admin import admin_routes
 from apps.paper.wire.fault_gate import FaultGate
 from apps.paper.wire.fault_middleware import FaultMiddleware
-from apps.paper.wire.fault_replies import REPLIES
+from apps.paper.wire.fault_replies import render_for
 from apps.paper.wire.market_streams import market_stream, ticker_event
 from apps.paper.wire.spot_handlers import Call, SpotHandlers
 from apps.paper.wire.streams import DROPPED, QUEUE_SIZE, Streams, Subscriber
@@ -269,7 +269,7 @@ def create_app(venue: WireVenue) -> Starlette:
         *_ws_routes(venue),
         Route("/{path:path}", rest, methods=["GET", "POST", "PUT", "DELETE"]),
     ]
-    faults = Middleware(FaultMiddleware, gate=venue.gate, render=REPLIES[venue.dialect])
+    faults = Middleware(FaultMiddleware, gate=venue.gate, render=render_for(venue.dialect))
     return Starlette(routes=routes, middleware=[faults])
 
 

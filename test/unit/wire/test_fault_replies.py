@@ -9,7 +9,7 @@ import ccxt
 import pytest
 
 from apps.paper.wire.fault_plan import Refusal
-from apps.paper.wire.fault_replies import REPLIES, Reply
+from apps.paper.wire.fault_replies import REPLIES, Reply, plain_http, render_for
 
 NOW = 1_760_000_000_000
 CASES = [
@@ -65,3 +65,12 @@ def test_bybit_says_when_its_limit_resets() -> None:
     reply = REPLIES["bybit"](Refusal("rate_limit", 2), NOW)
     assert reply.headers["X-Bapi-Limit-Reset-Timestamp"] == str(NOW + 2000)
     assert json.loads(reply.body)["retCode"] == 10006
+
+
+def test_a_dialect_without_its_own_rendering_answers_plain_http() -> None:
+    assert render_for("elsewhere") is plain_http
+    assert render_for("bybit") is REPLIES["bybit"]
+    limited = plain_http(Refusal("rate_limit", 4), NOW)
+    assert (limited.status, limited.headers["Retry-After"]) == (429, "4")
+    assert raised("kraken", limited) is ccxt.RateLimitExceeded
+    assert raised("kraken", plain_http(Refusal("maintenance"), NOW)) is ccxt.ExchangeNotAvailable
