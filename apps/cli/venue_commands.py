@@ -5,11 +5,13 @@ from __future__ import annotations
 
 import json
 import sys
+from decimal import Decimal
 from typing import Annotated, Any
 
 import typer
 import uvloop
 
+from apps.paper.wire.fault_plan import FaultPlan, parse_plan
 from apps.paper.wire.process import serve
 from apps.paper.wire.server import DIALECTS
 
@@ -37,6 +39,9 @@ def serve_cmd(
     walk_seconds: Annotated[float, typer.Option(
         "--walk-seconds", min=0, help="a random-walk price step every N seconds (0: prices move "
         "only through POST /admin/price)")] = 0,
+    faults: Annotated[str | None, typer.Option(
+        "--faults", help="start with these injected faults: the JSON of POST /admin/faults, "
+        'e.g. \'{"faults": [{"kind": "latency", "ms": 50}]}\' (docs/paper-venue.md)')] = None,
 ) -> None:  # fmt: skip
     """Serve a venue until SIGTERM/SIGINT; prints ONE JSON line: base URLs and a fresh API key
     and secret of a funded account.
@@ -46,8 +51,21 @@ def serve_cmd(
     if dialect not in DIALECTS:
         sys.stderr.write(f"error: unknown dialect {dialect!r}: one of {', '.join(DIALECTS)}\n")
         raise SystemExit(2)
+    plan = _plan(faults) if faults else None
     url = store or f"sqlite+aiosqlite:///venue-{dialect}.sqlite3"
-    uvloop.run(serve(dialect, port, url, host, _announce, walk_seconds))
+    uvloop.run(serve(dialect, port, url, host, _announce, walk_seconds, plan))
+
+
+def _plan(text: str) -> FaultPlan:
+    """`--faults`, read as the admin endpoint reads its body; exit 2 saying what is wrong."""
+    try:
+        data = json.loads(text, parse_float=Decimal)
+        if not isinstance(data, dict):
+            raise ValueError("a JSON object is expected")
+        return parse_plan(data)
+    except ValueError as exc:
+        sys.stderr.write(f"error: --faults: {exc}\n")
+        raise SystemExit(2) from None
 
 
 def register(app: typer.Typer) -> None:

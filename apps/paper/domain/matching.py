@@ -149,6 +149,41 @@ def amend_order(
     return Outcome(state, (new,), tuple(fills))
 
 
+def fill_part(
+    state: VenueAccount,
+    order_id: str,
+    qty: Decimal,
+    venue: Venue,
+    quote: Quote,
+    now_ms: int,
+) -> Outcome:
+    """Execute up to `qty` more of an open order still waiting for its fill latency, now: a
+    venue filling a marketable order in parts over time. A part takes from the book like the
+    order would (its limit, the book's volume); what is left keeps waiting with its reservation
+    re-held for the remainder. A part that covers the remainder is the order executed as when
+    its fill latency has passed (the rest of a market order canceled, of a limit rested).
+    OrderNotFoundError when the order is not open and waiting."""
+    order = state.open_orders.get(order_id)
+    if order is None or order.fill_after_ms is None:
+        raise OrderNotFoundError(f"order {order_id} is not open and waiting for a fill")
+    market = venue.markets.get(order.symbol)
+    base = _without(state, order_id)
+    if qty >= order.remaining:
+        new_state, last, fills = _execute(
+            base, replace(order, reserved=ZERO, updated_ms=now_ms), market, venue, quote, now_ms
+        )
+        if last.status != OPEN:
+            new_state = _without(new_state, order_id)
+        return Outcome(new_state, (last,), tuple(fills))
+    part = replace(order, qty=order.filled + qty, reserved=ZERO, updated_ms=now_ms)
+    new_state, taken, fills = _take(base, part, market, venue, quote, now_ms)
+    order = replace(taken, qty=order.qty)
+    new_state, order = _rest(
+        new_state, order, market, venue, quote, _reference_price(order, quote)
+    )
+    return Outcome(new_state, (order,), tuple(fills))
+
+
 def apply_price(
     state: VenueAccount, venue: Venue, quote: Quote, now_ms: int, latest: bool = True
 ) -> Outcome:

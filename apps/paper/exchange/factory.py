@@ -104,6 +104,7 @@ def build_paper_venue(
     maintenance_rate: str = "0.005",
     store: PaperStore | None = None,
     history_seed: int = 0,
+    venue_class: type[PaperVenue] = PaperVenue,
 ) -> PaperVenue:
     """The adapter for one paper account; start balances default to `starting_balance_usdt`;
     the book config is `book` if given, else the account's `paper.book` (e.g. a finite
@@ -111,10 +112,11 @@ def build_paper_venue(
     spread from settings). Without `book`, the account's `paper.book` is followed live: a change
     (`PUT /paper/accounts/{id}/book`) applies from the account's next venue call. `store`: a
     paper store shared with other accounts' venues (a worker's: one join for a group commit).
-    `history_seed`: the seed of the candle history (`paper.seed`)."""
+    `history_seed`: the seed of the candle history (`paper.seed`). `venue_class`: a subclass
+    of `PaperVenue` to build (the served venue's, which applies its injected faults)."""
     paper = dict((account_config or {}).get("paper") or {})
     start = paper.get("start_balances") or {"USDT": starting_balance_usdt}
-    return PaperVenue(
+    return venue_class(
         account_id,
         store or PaperStore(engine),
         venue=Venue(book=book_config(book if book is not None else paper.get("book"), shared)),

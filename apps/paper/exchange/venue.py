@@ -30,6 +30,7 @@ from apps.paper.domain.matching import (
     apply_path,
     cancel_all,
     cancel_order,
+    fill_part,
     place_order,
 )
 from apps.paper.domain.state import (
@@ -144,10 +145,12 @@ class PaperVenue(PaperDerivatives):
         price: Decimal | None,
         params: Params,
         not_after_ms: int | None,
+        fill_latency_ms: int | None = None,
     ) -> Structure:
         """`create_order`, refused as Binance refuses a request outside its `recvWindow`
         (-1021, `InvalidNonce`) when it arrives after `not_after_ms` (the caller stalled); the
-        injected latency after that is the venue's own time, as an exchange's matching is."""
+        injected latency after that is the venue's own time, as an exchange's matching is.
+        `fill_latency_ms`: this order's fill latency instead of the account's."""
         if not_after_ms is not None and self.clock() > not_after_ms:
             raise ccxt.InvalidNonce("paper -1021: the request arrived after its deadline")
         request = order_request(symbol, type, side, amount, price, params)
@@ -164,7 +167,7 @@ class PaperVenue(PaperDerivatives):
         ):
             raise ccxt.InvalidOrder(f"paper duplicate clientOrderId {request.client_order_id}")
         quote = await self.quote(symbol)
-        latency = self.faults.fill_latency_ms or None
+        latency = fill_latency_ms or self.faults.fill_latency_ms or None
 
         try:
             outcome = await self._apply(
@@ -317,6 +320,16 @@ class PaperVenue(PaperDerivatives):
         order = await self._find(id, params)
         outcome = await self._apply(lambda state, now: cancel_order(state, order.order_id, now))
         return order_structure(outcome.orders[0], self._market(order.symbol))
+
+    async def fill_part(self, id: str, qty: Decimal) -> list[Structure]:
+        """Fill up to `qty` more of an open order waiting for its fill latency, now (the rest
+        of it when `qty` covers it): the venue filling an order in parts. The new fills."""
+        order = await self._find(id, None)
+        quote = await self.quote(order.symbol)
+        outcome = await self._apply(
+            lambda state, now: fill_part(state, order.order_id, qty, self.venue, quote, now)
+        )
+        return [trade_structure(f) for f in outcome.fills]
 
     async def cancel_all_orders(
         self, symbol: str | None = None, params: Params | None = None

@@ -14,6 +14,8 @@ from apps.paper.domain.book import BookConfig
 from apps.paper.exchange.factory import build_paper_venue
 from apps.paper.exchange.venue import PaperVenue
 from apps.paper.store.wire_accounts import insert_wire_account, load_wire_accounts
+from apps.paper.wire.fault_gate import FaultGate
+from apps.paper.wire.fault_venue import FaultyVenue, FillsHook
 
 #: what a new account is funded with, per dialect
 SPOT_FUNDS: Mapping[str, str] = {"USDT": "100000", "BTC": "1", "ETH": "10", "SOL": "100"}
@@ -32,8 +34,11 @@ class Credentials:
 class Accounts:
     """API keys to accounts and their venues (loaded from the store, created on demand)."""
 
-    def __init__(self, engine: Engine, book: BookConfig, clock: Any) -> None:
+    def __init__(self, engine: Engine, book: BookConfig, clock: Any,
+                 gate: FaultGate | None = None, on_fills: FillsHook | None = None) -> None:  # fmt: skip
         self.engine = engine
+        self.gate = gate  # the venue's injected faults, applied beneath the handlers
+        self.on_fills = on_fills
         self.book = book
         self.clock = clock
         self.by_key: dict[str, Credentials] = {}
@@ -75,10 +80,20 @@ class Accounts:
         """The venue of a verified key's account (one instance per account and process)."""
         account_id = self.by_key[api_key].account_id
         if account_id not in self.venues:
-            self.venues[account_id] = build_paper_venue(
+            venue = build_paper_venue(
                 account_id, self.engine, self._configs[account_id], book=_book_raw(self.book),
-                clock=self.clock)  # fmt: skip
+                clock=self.clock, venue_class=FaultyVenue)  # fmt: skip
+            assert isinstance(venue, FaultyVenue)  # noqa: S101  (built as one above)
+            venue.gate, venue.on_fills = self.gate, self.on_fills
+            self.venues[account_id] = venue
         return self.venues[account_id]
+
+    def venue_of(self, account_id: int) -> PaperVenue:
+        """The venue of an account by its id (the admin's); KeyError when unknown here."""
+        creds = next((c for c in self.by_key.values() if c.account_id == account_id), None)
+        if creds is None:
+            raise KeyError(f"no account {account_id} on this venue")
+        return self.venue(creds.api_key)
 
     def all_venues(self) -> list[PaperVenue]:
         return [self.venue(c.api_key) for c in self.by_key.values()]

@@ -177,13 +177,21 @@ class BybitTrading(BybitHandlers):
             changes = [(await venue.fetch_order(o), trades) for o, trades in by_order.items()]
             await self._changed(venue, changes, now_ms)
 
+    async def venue_canceled(self, venue: PaperVenue, order: Json, now_ms: int,
+                             expired: bool) -> None:  # fmt: skip
+        """The venue canceled (or expired: Bybit shows no other state for it) an open order
+        itself: `Cancelled`, by the venue (`cancelType` CancelByAdmin)."""
+        await self._changed(venue, [(order, [])], now_ms, cancel_type="CancelByAdmin")
+
     async def _changed(self, venue: PaperVenue, changes: list[tuple[Json, list[Json]]],
-                       now_ms: int) -> None:  # fmt: skip
+                       now_ms: int, cancel_type: str | None = None) -> None:  # fmt: skip
         """Publish the orders' new states, their fills, and the positions and wallet after."""
         orders, executions, touched = [], [], []
         for order, trades in changes:
             market = self.by_symbol[order["symbol"]]
-            kind = {"category": category(market)}
+            kind: dict[str, str] = {"category": category(market)}
+            if cancel_type is not None:
+                kind["cancelType"] = cancel_type
             touched.append(market)
             orders.append({**acct.order_json(order, market), **kind})
             executions += [{**acct.execution_json(t, order, market), **kind} for t in trades]

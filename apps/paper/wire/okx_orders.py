@@ -216,6 +216,12 @@ class OkxTrading(OkxHandlers):
             changes = [(await venue.fetch_order(o), trades) for o, trades in by_order.items()]
             await self._changed(venue, changes, now_ms)
 
+    async def venue_canceled(self, venue: PaperVenue, order: Json, now_ms: int,
+                             expired: bool) -> None:  # fmt: skip
+        """The venue canceled (or expired: OKX shows `canceled` for both) an open order itself:
+        its `canceled` push on the `orders` channel."""
+        await self._changed(venue, [(order, [])], now_ms)
+
     async def _changed(self, venue: PaperVenue, changes: list[tuple[Json, list[Json]]],
                        now_ms: int) -> None:  # fmt: skip
         """Push the orders' new states (one push per fill, with its fields), the positions of

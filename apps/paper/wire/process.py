@@ -12,6 +12,7 @@ from typing import Any
 
 import uvicorn
 
+from apps.paper.wire.fault_plan import FaultPlan
 from apps.paper.wire.server import WireVenue, build_venue, create_app
 
 
@@ -69,6 +70,7 @@ class Running:
     async def stop(self) -> None:
         self.server.should_exit = True
         await self.task
+        await self.venue.gate.close()
         await self.venue.engine.dispose()
 
 
@@ -96,10 +98,13 @@ async def walking(venue: WireVenue, seconds: float) -> None:
 
 async def serve(dialect: str, port: int, store_url: str, host: str = "127.0.0.1",
                 announce: Callable[[dict[str, Any]], None] = print,
-                walk_seconds: float = 0) -> None:  # fmt: skip
+                walk_seconds: float = 0, faults: FaultPlan | None = None) -> None:  # fmt: skip
     """`ccxt-oms venue serve`: serve until SIGTERM or SIGINT, after announcing one line (base
-    URLs, a fresh funded account's key and secret); with `walk_seconds`, prices move."""
+    URLs, a fresh funded account's key and secret); with `walk_seconds`, prices move; with
+    `faults`, the venue starts with them set (as `POST /admin/faults` sets them)."""
     venue = await build_venue(store_url, dialect)
+    if faults is not None:
+        venue.gate.set(faults)
     creds = await venue.new_account()
     running = await start(venue, host, port)
     loop = asyncio.get_running_loop()
@@ -111,7 +116,8 @@ async def serve(dialect: str, port: int, store_url: str, host: str = "127.0.0.1"
               "api_key": creds.api_key, "secret": creds.secret,
               **({"password": creds.passphrase} if dialect == "okx" else {}),
               "account_id": creds.account_id, "admin": f"{urls['rest']}/admin",
-              "store": store_url, "walk_seconds": walk_seconds})  # fmt: skip
+              "store": store_url, "walk_seconds": walk_seconds,
+              "faults": venue.gate.show()})  # fmt: skip
     walker = asyncio.create_task(walking(venue, walk_seconds)) if walk_seconds > 0 else None
     try:
         await running.task
@@ -122,4 +128,5 @@ async def serve(dialect: str, port: int, store_url: str, host: str = "127.0.0.1"
                 await walker
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.remove_signal_handler(sig)
+        await venue.gate.close()
         await venue.engine.dispose()

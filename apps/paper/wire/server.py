@@ -15,6 +15,7 @@ from decimal import Decimal
 from typing import Any
 
 from starlette.applications import Starlette
+from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route, WebSocketRoute
@@ -27,6 +28,7 @@ from apps.paper.domain.book import BookConfig
 from apps.paper.domain.matching import Venue
 from apps.paper.exchange.feeds import RandomWalkFeed
 from apps.paper.exchange.market_data import PaperMarketData, now_ms
+from apps.paper.exchange.venue import PaperVenue
 from apps.paper.store.venue_store import PaperStore
 from apps.paper.wire import bybit_server, okx_server, signing
 from apps.paper.wire.accounts import FUTURES_FUNDS, SPOT_FUNDS, Accounts, Credentials
@@ -39,6 +41,10 @@ from apps.paper.wire.endpoints import (
     USER_STREAM,
     Endpoint,
 )
+from apps.paper.wire.fault_admin import admin_routes
+from apps.paper.wire.fault_gate import FaultGate
+from apps.paper.wire.fault_middleware import FaultMiddleware
+from apps.paper.wire.fault_replies import render_for
 from apps.paper.wire.market_streams import market_stream, ticker_event
 from apps.paper.wire.okx_orders import OkxTrading
 from apps.paper.wire.spot_handlers import Call, SpotHandlers
@@ -86,8 +92,9 @@ class WireVenue:
         self.engine = engine
         self.dialect = dialect
         self.clock = Clock()
-        self.accounts = Accounts(engine, book, self.clock)
-        self.streams = Streams(self.clock)
+        self.gate = FaultGate(self.clock)  # the injected faults (`/admin/faults`)
+        self.accounts = Accounts(engine, book, self.clock, self.gate, self._publish_fills)
+        self.streams = Streams(self.clock, self.gate.event)
         self.weights = Weights()
         self.limits = bybit_server.Limits()
         self.data = PaperMarketData(PaperStore(engine), Venue(book=book), self.clock)
@@ -128,6 +135,24 @@ class WireVenue:
         for venue in self.accounts.all_venues():
             fills = await venue.match(symbols)
             await self.handlers.after_match(venue, fills, self.clock())
+
+    async def _publish_fills(self, venue: PaperVenue, fills: list[dict[str, Any]],
+                             now_ms: int) -> None:  # fmt: skip
+        """The events of fills the venue made on its own (an order filled in parts)."""
+        await self.handlers.after_match(venue, fills, now_ms)
+
+    async def cancel_by_venue(self, account_id: int, order_id: str, client_order_id: str,
+                              expired: bool) -> dict[str, Any]:  # fmt: skip
+        """Cancel or expire an open order as the venue itself would, and say so on the
+        account's private stream. `order_id` as the dialect shows it (Binance's number or the
+        engine's id), else `client_order_id`."""
+        venue = self.accounts.venue_of(account_id)
+        if order_id.isdigit():
+            order_id = f"{account_id}-{order_id}"
+        params = {} if order_id else {"clientOrderId": client_order_id}
+        canceled = await venue.cancel_order(order_id, None, params)
+        await self.handlers.venue_canceled(venue, canceled, self.clock(), expired)
+        return canceled
 
     async def ticker_event(self, market_id: str) -> dict[str, Any] | None:
         """The `24hrTicker` event of a listed market (by Binance symbol), else None."""
@@ -249,13 +274,15 @@ def create_app(venue: WireVenue) -> Starlette:
                              "password": creds.passphrase})  # fmt: skip
 
     routes = [
+        *admin_routes(venue),
         Route("/admin/price", admin_price, methods=["POST"]),
         Route("/admin/skew", admin_skew, methods=["POST"]),
         Route("/admin/account", admin_account, methods=["POST"]),
         *_ws_routes(venue),
         Route("/{path:path}", rest, methods=["GET", "POST", "PUT", "DELETE"]),
     ]
-    return Starlette(routes=routes)
+    faults = Middleware(FaultMiddleware, gate=venue.gate, render=render_for(venue.dialect))
+    return Starlette(routes=routes, middleware=[faults])
 
 
 def _ws_routes(venue: WireVenue) -> list[WebSocketRoute]:

@@ -227,6 +227,13 @@ class SpotHandlers:
         if events:
             await self._changed(venue, events)
 
+    async def venue_canceled(self, venue: PaperVenue, order: spot.Json, now_ms: int,
+                             expired: bool) -> None:  # fmt: skip
+        """The venue canceled or expired an open order itself: one report saying which."""
+        kind = "EXPIRED" if expired else "CANCELED"
+        await self._changed(venue, [execution_report(order, self.by_symbol[order["symbol"]],
+                                                     now_ms, execution=kind, status=kind)])  # fmt: skip
+
     # --- internals ---------------------------------------------------------------------------
 
     async def _changed(self, venue: PaperVenue, events: list[spot.Json]) -> None:

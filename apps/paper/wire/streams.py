@@ -9,6 +9,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from apps.paper.wire.fault_plan import DROP, SEND, SKIP
 from apps.paper.wire.signing import WireError
 
 LISTEN_KEY_MS = 60 * 60 * 1000
@@ -27,8 +28,9 @@ class Subscriber:
 
 
 class Streams:
-    def __init__(self, clock: Callable[[], int]) -> None:
+    def __init__(self, clock: Callable[[], int], fault: Callable[[], str] = lambda: SEND) -> None:
         self.clock = clock
+        self.fault = fault  # what an event meets: SEND, SKIP (not sent), DROP (stream closed)
         self.listen_keys: dict[str, tuple[int, int]] = {}  # key -> (account, expires ms)
         self.subscribers: set[Subscriber] = set()
 
@@ -76,15 +78,25 @@ class Streams:
 
     async def publish(self, account_id: int, events: list[dict[str, Any]]) -> None:
         """Queue the events for every subscriber of the account (a full queue drops the
-        subscriber, as a venue drops a slow consumer)."""
-        for sub in list(self.subscribers):
-            if sub.account_id != account_id:
+        subscriber, as a venue drops a slow consumer). An injected fault may skip an event
+        (nobody gets it) or drop the account's streams instead of sending it."""
+        for event in events:
+            subs = [s for s in self.subscribers if s.account_id == account_id]
+            what = self.fault() if subs else SEND
+            if what == SKIP:
                 continue
-            try:
-                for event in events:
+            for sub in subs:
+                if what == DROP:
+                    self._drop(sub)
+                    continue
+                try:
                     sub.queue.put_nowait(sub.wrap(event))
-            except asyncio.QueueFull:
-                self.unsubscribe(sub)
-                while not sub.queue.empty():  # what it has not read is lost to it anyway
-                    sub.queue.get_nowait()
-                sub.queue.put_nowait(DROPPED)
+                except asyncio.QueueFull:
+                    self._drop(sub)
+
+    def _drop(self, sub: Subscriber) -> None:
+        """Close the subscriber's websocket: what it has not read is lost to it."""
+        self.unsubscribe(sub)
+        while not sub.queue.empty():
+            sub.queue.get_nowait()
+        sub.queue.put_nowait(DROPPED)

@@ -242,6 +242,14 @@ class UsdmHandlers(SpotHandlers):
         if events:
             await self._changed(venue, events, markets)
 
+    async def venue_canceled(self, venue: PaperVenue, order: Json, now_ms: int,
+                             expired: bool) -> None:  # fmt: skip
+        """The venue canceled or expired an open order itself: one ORDER_TRADE_UPDATE."""
+        kind = "EXPIRED" if expired else "CANCELED"
+        market = self.by_symbol[order["symbol"]]
+        await self._changed(venue, [usdm.order_update(order, market, now_ms, execution=kind,
+                                                      status=kind)], [market])  # fmt: skip
+
     def _fill_updates(self, order: Json, market: Market, trades: list[Json],
                       now_ms: int) -> list[Json]:  # fmt: skip
         done = order["filled"] - sum((t["amount"] for t in trades), Decimal(0))

@@ -11,6 +11,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+import ccxt
 import ccxt.async_support as ccxt_async
 
 from apps.oms.exchange.ccxt.instances import merged
@@ -20,11 +21,11 @@ from test.integration.wire.conftest import spot_options
 ROOT = Path(__file__).resolve().parents[3]
 
 
-async def launch(store: str, dialect: str = "binance",
+async def launch(store: str, dialect: str = "binance", *more: str,
                  ) -> tuple[asyncio.subprocess.Process, dict[str, Any]]:  # fmt: skip
     process = await asyncio.create_subprocess_exec(
         sys.executable, "-m", "apps.cli", "venue", "serve", "--dialect", dialect, "--port",
-        "0", "--store", store, cwd=ROOT, stdout=asyncio.subprocess.PIPE,
+        "0", "--store", store, *more, cwd=ROOT, stdout=asyncio.subprocess.PIPE,
         env={**os.environ, "PYTHONPATH": str(ROOT)})  # fmt: skip
     assert process.stdout is not None
     line = await asyncio.wait_for(process.stdout.readline(), 120)
@@ -125,3 +126,37 @@ async def test_serve_okx(tmp_path: Path) -> None:
             await exchange.close()
     finally:
         assert await stop(process) == 0
+
+
+async def test_serve_with_faults_set(tmp_path: Path) -> None:
+    plan = {"seed": 1, "faults": [{"kind": "maintenance", "endpoints": "orders", "count": 1}]}
+    process, announced = await launch(f"sqlite+aiosqlite:///{tmp_path / 'x.sqlite3'}",
+                                      "binance", "--faults", json.dumps(plan))  # fmt: skip
+    try:
+        assert [f["kind"] for f in announced["faults"]["faults"]] == ["maintenance"]
+        creds = Credentials(announced["account_id"], announced["api_key"], announced["secret"])
+        exchange = client(announced, creds)
+        try:
+            await exchange.load_markets()
+            try:
+                await exchange.create_order("BTC/USDT", "limit", "buy", 0.01, 40000)
+            except ccxt.OnMaintenance:
+                pass
+            else:
+                raise AssertionError("the order met no maintenance")
+            assert await exchange.fetch_open_orders("BTC/USDT") == []
+        finally:
+            await exchange.close()
+    finally:
+        assert await stop(process) == 0
+
+
+async def test_serve_refuses_faults_it_cannot_read(tmp_path: Path) -> None:
+    process = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "apps.cli", "venue", "serve", "--port", "0", "--store",
+        f"sqlite+aiosqlite:///{tmp_path / 'y.sqlite3'}", "--faults", '{"faults": [{"kind": 1}]}',
+        cwd=ROOT, stderr=asyncio.subprocess.PIPE,
+        env={**os.environ, "PYTHONPATH": str(ROOT)})  # fmt: skip
+    _, err = await asyncio.wait_for(process.communicate(), 120)
+    assert process.returncode == 2
+    assert b"--faults" in err
