@@ -208,6 +208,10 @@ async def test_a_key_has_limits_of_its_own(api: Api, clock: FakeClock) -> None:
     for bad in ({"max_open_positions": 1}, {"daily_loss_limit": "10"},
                 {"max_position_notional": "1"}, {"strategy_id": 3, "max_order_qty": "1"}):
         await desk.limits(422, api_key_id=desk.trader_id, **bad)
+    # a strategy's commands are counted through its keys: its own rate would be stored and
+    # never enforced, so it is refused
+    refused = await desk.limits(422, strategy_id=3, max_commands_per_minute=5)
+    assert refused.json()["error"]["details"]["field"] == "max_commands_per_minute"
     _, stranger, _ = await new_key(world.store, Role.TRADER, {})
     await desk.limits(404, api_key_id=stranger, max_order_qty="1")
     rows = await audit_rows(world.store, target_id=str(desk.account), action="set_risk_limits")

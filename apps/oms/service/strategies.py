@@ -201,6 +201,8 @@ async def put_limits(
     comment = mandatory_comment(comment)
     if api_key_id is not None:
         _check_key_scope(strategy_id, limits)
+    elif strategy_id:
+        _check_strategy_scope(limits)
     async with store.transaction() as conn:
         if api_key_id is None:
             before = (await risk_store.get_limits(conn, account_id)).get(strategy_id)
@@ -226,6 +228,21 @@ async def put_limits(
             comment=comment,
         )
     return await get_limits(store, principal, account_id)
+
+
+#: limits a strategy cannot have: the command rate is counted per account and per key (a
+#: strategy's commands come through its keys, whose own rate is the one to set)
+NOT_STRATEGY_FIELDS = frozenset({"max_commands_per_minute"})
+
+
+def _check_strategy_scope(limits: RiskLimits) -> None:
+    """Refuse what a strategy's limits row would store and nothing would enforce."""
+    extra = sorted(name for name in NOT_STRATEGY_FIELDS if getattr(limits, name) is not None)
+    if extra:
+        raise ValidationFailed(
+            f"{', '.join(extra)}: not a limit of a strategy (set it on the account, or on the "
+            "strategy's key with api_key_id)", details={"field": extra[0]},
+        )  # fmt: skip
 
 
 def _check_key_scope(strategy_id: int, limits: RiskLimits) -> None:
