@@ -130,7 +130,7 @@ class VenueFill:
     fee_currency: str
     taker_or_maker: str
     timestamp_ms: int
-    position_side: str = BOTH  # its order's (not stored with the fill)
+    position_side: str = BOTH  # its order's
 
 
 @dataclass(frozen=True, slots=True)

@@ -106,6 +106,7 @@ paper_fills = Table(
     Column("fee_currency", String(32), nullable=False),
     Column("taker_or_maker", String(8), nullable=False),
     Column("executed_at", UtcDateTime, nullable=False),
+    Column("position_side", String(8)),  # its order's: "long" / "short" in hedge mode, else NULL
     Index(None, "account_id", "seq"),
     Index(None, "account_id", "executed_at"),
     Index(None, "order_id"),

@@ -905,6 +905,7 @@ def fill_row(account_id: int, f: VenueFill) -> dict[str, Any]:
         "fee_currency": f.fee_currency,
         "taker_or_maker": f.taker_or_maker,
         "executed_at": to_dt(f.timestamp_ms),
+        "position_side": None if f.position_side == BOTH else f.position_side,
     }
 
 
@@ -922,6 +923,7 @@ def fill_from_row(r: Row[Any]) -> VenueFill:
         fee_currency=r.fee_currency,
         taker_or_maker=r.taker_or_maker,
         timestamp_ms=to_ms(r.executed_at),
+        position_side=r.position_side or BOTH,
     )
 
 

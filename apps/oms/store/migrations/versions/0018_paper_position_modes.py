@@ -1,6 +1,6 @@
 """paper position modes: a paper account's position mode (`oneway` / `hedge`), the position
 side of each venue position (one row per side in hedge mode: the side joins the primary key)
-and of each order (docs/paper-venue.md → Position modes).
+and of each order and fill (docs/paper-venue.md → Position modes).
 
 Columns defined in apps/paper/store/tables.py.
 
@@ -29,8 +29,9 @@ COLUMNS = "account_id, symbol, qty, entry_price, realized_pnl, leverage, updated
 def upgrade() -> None:
     with op.batch_alter_table("paper_accounts") as batch:
         batch.add_column(sa.Column("position_mode", sa.String(16), nullable=True))
-    with op.batch_alter_table("paper_orders") as batch:
-        batch.add_column(sa.Column("position_side", sa.String(8), nullable=True))
+    for table in ("paper_orders", "paper_fills"):
+        with op.batch_alter_table(table) as batch:
+            batch.add_column(sa.Column("position_side", sa.String(8), nullable=True))
     if op.get_bind().dialect.name == "sqlite":
         _rebuild_positions(with_side=True)
     else:  # one statement: the key keeps backing the account foreign key throughout
@@ -46,8 +47,9 @@ def downgrade() -> None:
     else:
         op.execute("ALTER TABLE paper_positions DROP PRIMARY KEY, "
                    "ADD PRIMARY KEY (account_id, symbol), DROP COLUMN position_side")  # fmt: skip
-    with op.batch_alter_table("paper_orders") as batch:
-        batch.drop_column("position_side")
+    for table in ("paper_fills", "paper_orders"):
+        with op.batch_alter_table(table) as batch:
+            batch.drop_column("position_side")
     with op.batch_alter_table("paper_accounts") as batch:
         batch.drop_column("position_mode")
 
