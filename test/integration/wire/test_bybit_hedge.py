@@ -33,7 +33,7 @@ async def bybit(served: Running) -> AsyncIterator[Any]:
     await exchange.close()
 
 
-def by_idx(positions: list[dict[str, Any]]) -> dict[str, tuple[str, float]]:
+def by_idx(positions: list[dict[str, Any]]) -> dict[int, tuple[str, float]]:
     return {p["info"]["positionIdx"]: (p["side"], p["contracts"]) for p in positions
             if p["contracts"]}  # fmt: skip
 
