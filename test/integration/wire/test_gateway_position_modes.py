@@ -139,7 +139,9 @@ async def test_matching_modes_run_and_a_hedge_account_holds_both_sides(
             assert item["ok"], item
             await h.drain(account_id)
             assert (await h.order(item["order_id"]))["status"] == "FILLED"
-        await reconcile(h, account_id, SYMBOL)  # the fills reach the books by their trades
+        # the fills reach the books by their trades; the venue's sides, summed, match them
+        checked = await reconcile(h, account_id, SYMBOL)
+        assert (checked["positions_checked"], checked["out_of_sync"]) == (True, False)
         assert await venue_sides(futures, creds) == {("long", D("0.01")), ("short", D("0.01"))}
         books = await open_positions(gateway, account_id)
         assert sorted(p["side"] for p in books) == ["buy", "sell"]
@@ -147,7 +149,7 @@ async def test_matching_modes_run_and_a_hedge_account_holds_both_sides(
         close = await h.send(account_id, "close_position", position_id=long_id)
         assert close["ok"], close
         await h.drain(account_id)
-        await reconcile(h, account_id, SYMBOL)
+        assert (await reconcile(h, account_id, SYMBOL))["out_of_sync"] is False
         # the close went out as SELL LONG: the venue's long closed, its short untouched
         assert await venue_sides(futures, creds) == {("short", D("0.01"))}
         assert [p["side"] for p in await open_positions(gateway, account_id)] == ["sell"]
