@@ -69,6 +69,11 @@ def test_the_hint_becomes_the_exchanges_own_parameter(exchange_id: str, side: st
     assert GATEWAY_POSITION_SIDE in params  # the caller's params are not changed
 
 
+def test_spot_orders_get_no_side() -> None:
+    params = {"clientOrderId": "c1", GATEWAY_POSITION_SIDE: "long"}
+    assert order_params("binance", params, contract=False) == {"clientOrderId": "c1"}
+
+
 def test_reduce_only_is_dropped_where_a_position_side_refuses_it() -> None:
     params = {"reduceOnly": True, GATEWAY_POSITION_SIDE: "long"}
     assert order_params("binanceusdm", params) == {"positionSide": "LONG"}  # Binance -1106

@@ -57,18 +57,18 @@ def wants_hedge(mode: PositionMode) -> bool:
     return mode is PositionMode.HEDGE
 
 
-def order_params(exchange_id: str, params: Params) -> Params:
+def order_params(exchange_id: str, params: Params, contract: bool = True) -> Params:
     """The params CCXT gets for an order: the gateway's position side hint (hedge accounts)
-    becomes the exchange's own parameter (Binance `positionSide` LONG / SHORT, Bybit
-    `positionIdx` 1 / 2, OKX `posSide`), without `reduceOnly` where the exchange refuses it
-    with a position side (Binance -1106); without a table entry the hint is dropped. Params
-    without the hint are returned as they are."""
+    becomes the exchange's own parameter on a contract market (Binance `positionSide` LONG /
+    SHORT, Bybit `positionIdx` 1 / 2, OKX `posSide`), without `reduceOnly` where the exchange
+    refuses it with a position side (Binance -1106); on spot, or without a table entry, the
+    hint is dropped. Params without the hint are returned as they are."""
     if GATEWAY_POSITION_SIDE not in params:
         return params
     out = dict(params)
     side = out.pop(GATEWAY_POSITION_SIDE)
     entry = SIDE_PARAMS.get(exchange_id)
-    if entry is None or side not in ("long", "short"):
+    if entry is None or not contract or side not in ("long", "short"):
         return out
     out[entry.name] = entry.long if side == "long" else entry.short
     if not entry.reduce_only_in_hedge:

@@ -141,9 +141,11 @@ class CcxtVenue:
     ) -> Structure:
         # strings keep the exact decimal; CCXT applies the market precision to them
         price_arg = None if price is None else str(price)
+        # a hedge account's position side, as the exchange names it (contracts only)
+        contract = bool(((await self.load_markets()).get(symbol) or {}).get("contract", True))
         order: Structure = await self._call(
             "create_order", symbol, type, side, str(amount), price_arg,
-            order_params(self.id, params or {}),  # a hedge account's position side, mapped
+            order_params(self.id, params or {}, contract),
         )
         return order
 
