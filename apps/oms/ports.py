@@ -28,6 +28,10 @@ from typing import Any, Protocol, TypeGuard, TypeVar, runtime_checkable
 #: A CCXT unified structure (order, trade, balance, position, ticker, market, order book).
 Structure = dict[str, Any]
 Params = dict[str, Any]
+#: a hedge account's order param: the side ("long" / "short") of the gateway position the
+#: order opens or closes; a CCXT venue turns it into the exchange's own parameter
+#: (`exchange/ccxt/position_modes.py`), other venues ignore it
+GATEWAY_POSITION_SIDE = "gatewayPositionSide"
 
 
 @runtime_checkable

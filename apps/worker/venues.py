@@ -4,6 +4,9 @@ Paper accounts get the paper adapter from its factory. `ccxt.<id>` / `ccxtpro.<i
 a `CcxtVenue` over one exchange instance (credentials decrypted in memory only, sandbox mode for
 testnet accounts, markets loaded once and refreshed after a day); a live (non-testnet) account
 gets one only with `security.allow_live_trading`, and a CCXT account needs stored credentials.
+A CCXT account whose venue account is in the other position mode than its books need (hedge
+books on a one-way venue account, netting books on a hedge-mode one) gets none either
+(`exchange/ccxt/position_modes.mode_mismatch`, read once, when its venue is first built).
 Without a venue an account's commands fail with `venue_unavailable` and their unsent orders end
 `REJECTED` (`account_task.fail_unsupported`); `VenueCache.problem` says why, for the message.
 """
@@ -18,7 +21,9 @@ from typing import Any
 from apps.oms.config import Settings
 from apps.oms.domain.enums import PositionMode
 from apps.oms.exchange.ccxt.instances import build_ccxt_exchange, ccxt_id
+from apps.oms.exchange.ccxt.position_modes import mode_mismatch
 from apps.oms.exchange.ccxt.venue import CcxtVenue
+from apps.oms.exchange.ccxt_errors import errors as ccxt
 from apps.oms.ports import VenuePort
 from apps.oms.service.execution.runtime import Account
 from apps.oms.store import accounts as account_store
@@ -104,7 +109,12 @@ class VenueCache:
         exchange = build_ccxt_exchange(row, self.settings)
         if self.prepare is not None:
             self.prepare(exchange)
-        venue: VenuePort = CcxtVenue(exchange, markets_ttl_seconds=MARKETS_TTL_SECONDS)
+        venue = CcxtVenue(exchange, markets_ttl_seconds=MARKETS_TTL_SECONDS)
+        problem = await position_mode_problem(venue, account)
+        if problem is not None:
+            self._problems[account.account_id] = problem
+            await venue.close()
+            return None
         return venue
 
     async def close(self) -> None:
@@ -112,6 +122,20 @@ class VenueCache:
             with contextlib.suppress(Exception):  # one failing close must not leak the others
                 await venue.close()
         self._venues.clear()
+
+
+async def position_mode_problem(venue: CcxtVenue, account: Account) -> str | None:
+    """Why the account may not run on its venue account's position mode (None: it may, or the
+    venue has no mode to compare). A venue that cannot say is a problem too: sending on an
+    unknown mode could open a venue position the books do not hold."""
+    try:
+        hedged = await venue.venue_hedged()
+    except ccxt.BaseError as exc:
+        return (f"account {account.account_id} ({account.exchange_id}) could not read its venue "
+                f"account's position mode, so it does not run yet: {exc}")
+    if hedged is None:
+        return None
+    return mode_mismatch(account.account_id, account.exchange_id, account.position_mode, hedged)
 
 
 def unusable_reason(row: dict[str, Any], allow_live_trading: bool) -> str | None:

@@ -102,6 +102,17 @@ def venue_reduce_only(spot: bool, side: Side, qty: Decimal, venue_net_qty: Decim
     return side.sign * venue_net_qty < 0 and qty <= abs(venue_net_qty)
 
 
+def venue_position_side(mode: PositionMode, side: Side, target: Position | None) -> str | None:
+    """The venue position side (`long` / `short`) a hedge account's order opens or closes: the
+    side of the gateway position it books to, its target's when it closes one (a sell on a long
+    closes the venue's long side), its own direction's when it opens or adds. None in netting
+    modes, where the venue nets as the books do and takes no side."""
+    if mode is not PositionMode.HEDGE:
+        return None
+    booked = target.side if target is not None and target.is_open else side
+    return "long" if booked is Side.BUY else "short"
+
+
 def _require_open(position: Position) -> None:
     if not position.is_open:
         raise InvalidPositionId(f"position {position.position_id} is {position.state}")

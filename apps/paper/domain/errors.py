@@ -3,7 +3,8 @@
 PaperError
  ├── BadSymbolError         -> ccxt.BadSymbol
  ├── InvalidOrderError      -> ccxt.InvalidOrder
- │    └── OrderWouldTakeError -> ccxt.OrderImmediatelyFillable (post_only)
+ │    ├── OrderWouldTakeError -> ccxt.OrderImmediatelyFillable (post_only)
+ │    └── PositionSideError   -> ccxt.InvalidOrder (position side vs position mode)
  ├── InsufficientFundsError -> ccxt.InsufficientFunds
  ├── OrderNotFoundError     -> ccxt.OrderNotFound
  └── BadRequestError        -> ccxt.BadRequest (a setting the account's state does not allow)
@@ -39,3 +40,8 @@ class OrderNotFoundError(PaperError):
 class BadRequestError(PaperError):
     """A request the account's current state does not allow (e.g. changing a symbol's margin
     mode while it has a position or open orders, as Binance refuses it)."""
+
+
+class PositionSideError(InvalidOrderError):
+    """An order's position side does not fit the account's position mode (BOTH in one-way
+    mode, LONG / SHORT in hedge mode), as Binance refuses it (-4061)."""

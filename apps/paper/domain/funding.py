@@ -53,7 +53,8 @@ def apply_funding(
         return Outcome(state), (), (done.marks if funding_ms == done.funding_ms else {})
     balances = dict(state.balances)
     payments: list[FundingPayment] = []
-    for symbol, position in sorted(state.positions.items()):
+    for _key, position in sorted(state.positions.items()):  # each side of a hedge on its own
+        symbol = position.symbol
         market = venue.by_symbol.get(symbol)
         if market is None or not market.is_swap or position.qty == 0:
             continue

@@ -56,7 +56,8 @@ def release(order: PaperOrder) -> PaperOrder:
 
 
 def apply_fill(state: VenueAccount, market: Market, fill: VenueFill) -> VenueAccount:
-    """Move money for one fill: spot swaps base and quote; swaps update the position."""
+    """Move money for one fill: spot swaps base and quote; swaps update the position of the
+    fill's position side (the net one in one-way mode, its own side in hedge mode)."""
     balances = dict(state.balances)
     balances[market.quote] = balances.get(market.quote, ZERO) - fill.fee
     if not market.is_swap:
@@ -66,11 +67,12 @@ def apply_fill(state: VenueAccount, market: Market, fill: VenueFill) -> VenueAcc
         balances[market.quote] = balances[market.quote] + cash
         return replace(state, balances=balances)
     leverage = state.leverage_for(market.symbol)
-    old = state.positions.get(market.symbol, VenuePosition(market.symbol, leverage=leverage))
+    old = state.position(market.symbol, fill.position_side) or VenuePosition(
+        market.symbol, leverage=leverage, position_side=fill.position_side)
     position, pnl = fold_position(old, market, fill)
     balances[market.quote] = balances[market.quote] + pnl
     positions = dict(state.positions)
-    positions[market.symbol] = position
+    positions[position.key] = position
     return replace(state, balances=balances, positions=positions)
 
 

@@ -23,24 +23,23 @@ def set_leverage(
     tiers: tuple[Tier, ...] = DEFAULT_TIERS,
 ) -> Outcome:
     """Set a swap's leverage for this account: new reservations and the open position's margin
-    use it. InvalidOrderError for a spot market or a value outside 1..the maximum of the tier
+    use it (both sides in hedge mode). InvalidOrderError for a spot market or a value outside 1..the maximum of the tier
     of the open position's notional at entry (tier 1's, 100, when flat); InsufficientFundsError
     when the position's margin would no longer be covered."""
     market = venue.markets.get(symbol)
     if not market.is_swap:
         raise InvalidOrderError(f"leverage applies to swaps, not {symbol}")
-    position = state.positions.get(symbol)
-    notional = ZERO if position is None else (
-        abs(position.qty) * market.contract_size * position.entry_price)
+    held = state.positions_of(symbol)  # the net position, or both sides in hedge mode
+    notional = sum((abs(p.qty) * market.contract_size * p.entry_price for p in held), ZERO)
     highest = max_leverage_for(tiers, notional)
     if not 1 <= leverage <= highest:
         raise InvalidOrderError(f"leverage must be 1 to {highest}, got {leverage}")
     leverages = dict(state.leverages)
     leverages[symbol] = leverage
     after = replace(state, leverages=MappingProxyType(leverages))
-    if position is not None:
+    if held:
         positions = dict(state.positions)
-        positions[symbol] = replace(position, leverage=leverage)
+        positions.update((p.key, replace(p, leverage=leverage)) for p in held)
         after = replace(after, positions=MappingProxyType(positions))
     ledger.check_solvent(state, after, market, dict(venue.by_symbol))
     return Outcome(after)

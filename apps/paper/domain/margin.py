@@ -33,8 +33,7 @@ def set_margin_mode(state: VenueAccount, venue: Venue, symbol: str, mode: str) -
         raise BadRequestError(f"margin mode must be cross or isolated, got {mode!r}")
     if state.margin_mode_for(symbol) == wanted:
         return Outcome(state)
-    position = state.positions.get(symbol)
-    if position is not None and position.qty != 0:
+    if any(p.qty != 0 for p in state.positions_of(symbol)):
         raise BadRequestError(
             f"margin mode of {symbol} cannot be changed while a position is open")
     if any(o.symbol == symbol for o in state.open_orders.values()):

@@ -24,14 +24,23 @@ from apps.paper.domain.errors import (
     PaperError,
 )
 from apps.paper.domain.markets import MarketList
-from apps.paper.domain.rules import crossed, trigger_direction, validate
+from apps.paper.domain.rules import (
+    check_position_side,
+    closes,
+    crossed,
+    trigger_direction,
+    validate,
+)
 from apps.paper.domain.state import (
+    BOTH,
     BUY,
     CANCELED,
     CLOSED,
     LIMIT,
+    LONG,
     MARKET,
     OPEN,
+    SHORT,
     OrderRequest,
     PaperOrder,
     VenueAccount,
@@ -74,9 +83,15 @@ def place_order(
     A market order (or the marketable part of a limit) takes from the synthetic book at once
     unless `fill_latency_ms` is given, in which case it waits for `apply_price` at or after
     `now_ms + fill_latency_ms`. Trigger orders wait for the price to cross their trigger.
+    The request's position side must fit the account's position mode
+    (`rules.check_position_side`); in hedge mode an order closing its side is reduce-only.
     """
     market = venue.markets.get(request.symbol)
-    validate(request, market, quote, position_qty=_position_qty(state, market.symbol))
+    check_position_side(state.position_mode, request.position_side, market.is_swap)
+    if closes(request.side, request.position_side):
+        request = replace(request, reduce_only=True)
+    validate(request, market, quote,
+             position_qty=_position_qty(state, market.symbol, request.position_side))  # fmt: skip
     seq = state.next_seq
     order = _new_order(state.account_id, seq, request, market, quote, now_ms)
     state = replace(state, next_seq=seq + 1)
@@ -139,7 +154,8 @@ def amend_order(
     if new.qty <= old.filled:
         raise InvalidOrderError(f"amount {new.qty} does not exceed the filled {old.filled}")
     validate(
-        _as_request(new), market, quote, amend=True, position_qty=_position_qty(state, old.symbol)
+        _as_request(new), market, quote, amend=True,
+        position_qty=_position_qty(state, old.symbol, old.position_side),
     )
     state = _without(state, order_id)
     if new.is_pending_trigger or new.fill_after_ms is not None:
@@ -228,8 +244,8 @@ def apply_path(
     return Outcome(state, tuple(orders.values()), tuple(fills))
 
 
-def _position_qty(state: VenueAccount, symbol: str) -> Decimal | None:
-    position = state.positions.get(symbol)
+def _position_qty(state: VenueAccount, symbol: str, position_side: str = BOTH) -> Decimal | None:
+    position = state.position(symbol, position_side)
     return None if position is None else position.qty
 
 
@@ -258,6 +274,7 @@ def _new_order(
         updated_ms=now_ms,
         fee_currency=market.quote,
         price_seq=quote.seq,
+        position_side=request.position_side,
     )
 
 
@@ -275,6 +292,7 @@ def _as_request(order: PaperOrder) -> OrderRequest:
         order.reduce_only,
         order.trigger_price if kind else None,
         kind,
+        order.position_side,
     )
 
 
@@ -378,10 +396,11 @@ def _nothing_to_reduce(order: PaperOrder) -> PaperOrder:
 
 
 def _reducible(state: VenueAccount, order: PaperOrder, market: Market) -> Decimal:
-    """How much a reduce-only order may still fill: the opposite position's size."""
+    """How much a reduce-only order may still fill: the opposite position's size (in hedge
+    mode, its own position side's)."""
     if not order.reduce_only:
         return order.remaining
-    position = state.positions.get(market.symbol)
+    position = state.position(market.symbol, order.position_side)
     if position is None or position.qty == 0 or (position.qty > 0) == (order.side == BUY):
         return ZERO
     return abs(position.qty)
@@ -412,6 +431,7 @@ def _fill(
         fee_currency=market.quote,
         taker_or_maker=role,
         timestamp_ms=now_ms,
+        position_side=order.position_side,
     )
     state = ledger.apply_fill(replace(state, next_seq=state.next_seq + 1), market, fill)
     order = replace(
@@ -514,18 +534,29 @@ def _match_resting(
 
 
 def adjust_position(
-    state: VenueAccount, venue: Venue, symbol: str, qty: Decimal, price: Decimal, now_ms: int
+    state: VenueAccount,
+    venue: Venue,
+    symbol: str,
+    qty: Decimal,
+    price: Decimal,
+    now_ms: int,
+    position_side: str = BOTH,
 ) -> Outcome:
     """Set the venue position of a perpetual to `qty` signed contracts without any trade, as a
     liquidation or an exchange-side adjustment would (external activity: the books learn of it
     only by comparing positions). The part that goes away realises PnL at `price` into the
-    quote balance; a new or flipped position opens at `price`."""
+    quote balance; a new or flipped position opens at `price`. In hedge mode it sets one
+    position side (LONG takes qty >= 0, SHORT qty <= 0)."""
     market = venue.markets.get(symbol)
     if not market.is_swap:
         raise InvalidOrderError(f"{symbol} is not a derivative: it has no position to adjust")
     if price <= 0:
         raise InvalidOrderError("price must be > 0")
-    old = state.positions.get(symbol, VenuePosition(symbol, leverage=state.leverage))
+    check_position_side(state.position_mode, position_side, market.is_swap)
+    if (position_side == LONG and qty < 0) or (position_side == SHORT and qty > 0):
+        raise InvalidOrderError(f"a {position_side} position side cannot hold {qty}")
+    old = state.position(symbol, position_side) or VenuePosition(
+        symbol, leverage=state.leverage, position_side=position_side)
     pnl = ZERO
     same_side = old.qty != 0 and qty != 0 and (old.qty > 0) == (qty > 0)
     closed = old.qty if not same_side else (old.qty - qty if abs(qty) < abs(old.qty) else ZERO)
@@ -538,7 +569,7 @@ def adjust_position(
     position = replace(old, qty=qty, entry_price=entry, realized_pnl=old.realized_pnl + pnl,
                        updated_ms=now_ms)  # fmt: skip
     positions = dict(state.positions)
-    positions[symbol] = position
+    positions[position.key] = position
     balances = dict(state.balances)
     balances[market.quote] = balances.get(market.quote, ZERO) + pnl
     return Outcome(replace(state, positions=positions, balances=balances))

@@ -6,15 +6,20 @@ from decimal import Decimal
 
 from apps.oms.domain.markets import Market
 from apps.paper.domain.book import Quote
-from apps.paper.domain.errors import InvalidOrderError
+from apps.paper.domain.errors import InvalidOrderError, PositionSideError
 from apps.paper.domain.markets import check_cost, check_price, check_qty
 from apps.paper.domain.state import (
+    BOTH,
     BUY,
     FALL,
+    HEDGE,
     LIMIT,
+    LONG,
     MARKET,
+    ONE_WAY,
     RISE,
     SELL,
+    SHORT,
     TIME_IN_FORCE,
     OrderRequest,
 )
@@ -90,3 +95,20 @@ def crossed(direction: str | None, trigger: Decimal | None, last: Decimal) -> bo
     if trigger is None:
         return False
     return last >= trigger if direction == RISE else last <= trigger
+
+
+def check_position_side(position_mode: str, position_side: str, is_swap: bool) -> None:
+    """Refuse a position side the account's mode does not take (`PositionSideError`): BOTH in
+    one-way mode and on spot, LONG or SHORT in hedge mode."""
+    wanted = (LONG, SHORT) if is_swap and position_mode == HEDGE else (BOTH,)
+    if position_side not in wanted:
+        mode = HEDGE if wanted != (BOTH,) else ONE_WAY if is_swap else "spot"
+        raise PositionSideError(
+            f"position side {position_side} does not match the {mode} position mode "
+            f"(expected {' or '.join(wanted)})")
+
+
+def closes(side: str, position_side: str) -> bool:
+    """Whether an order of `side` closes its hedge-mode `position_side` (sell LONG, buy
+    SHORT); never for BOTH, where the direction decides against the net position."""
+    return (position_side == LONG and side == SELL) or (position_side == SHORT and side == BUY)

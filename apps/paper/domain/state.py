@@ -28,6 +28,15 @@ DEFAULT_LEVERAGE = 10
 CROSS = "cross"
 ISOLATED = "isolated"
 MARGIN_MODES = (CROSS, ISOLATED)
+# position modes of an account (`position_mode.py`): one net position per swap, or a long and
+# a short position side by side (hedge); an order names the side it opens or closes
+ONE_WAY = "oneway"
+HEDGE = "hedge"
+POSITION_MODES = (ONE_WAY, HEDGE)
+BOTH = "both"  # the one position of a symbol in one-way mode
+LONG = "long"
+SHORT = "short"
+POSITION_SIDES = (BOTH, LONG, SHORT)
 DEFAULT_START_BALANCE: Mapping[str, Decimal] = MappingProxyType({"USDT": Decimal(100000)})
 
 
@@ -54,6 +63,7 @@ class OrderRequest:
     reduce_only: bool = False
     trigger_price: Decimal | None = None
     trigger_kind: str | None = None
+    position_side: str = BOTH  # LONG / SHORT in hedge mode
 
 
 @dataclass(frozen=True, slots=True)
@@ -87,6 +97,9 @@ class PaperOrder:
     fill_after_ms: int | None = None
     price_seq: int = 0
     reason: str | None = None
+    # the position side it opens or closes: BOTH in one-way mode, LONG / SHORT in hedge mode
+    # (where an order against its side's direction closes, reduce-only)
+    position_side: str = BOTH
 
     @property
     def remaining(self) -> Decimal:
@@ -117,11 +130,14 @@ class VenueFill:
     fee_currency: str
     taker_or_maker: str
     timestamp_ms: int
+    position_side: str = BOTH  # its order's
 
 
 @dataclass(frozen=True, slots=True)
 class VenuePosition:
-    """Venue-side linear perpetual position: signed qty in contracts, average entry price."""
+    """Venue-side linear perpetual position: signed qty in contracts, average entry price.
+    `position_side` BOTH is the net position of one-way mode; in hedge mode a LONG side only
+    ever holds qty >= 0 and a SHORT side qty <= 0 (closing is reduce-only, never flips)."""
 
     symbol: str
     qty: Decimal = ZERO
@@ -129,6 +145,11 @@ class VenuePosition:
     realized_pnl: Decimal = ZERO
     leverage: int = DEFAULT_LEVERAGE
     updated_ms: int = 0
+    position_side: str = BOTH
+
+    @property
+    def key(self) -> str:
+        return position_key(self.symbol, self.position_side)
 
     @property
     def side(self) -> str | None:
@@ -144,6 +165,7 @@ class VenueAccount:
     account_id: int
     balances: Mapping[str, Decimal] = field(default_factory=dict)
     open_orders: Mapping[str, PaperOrder] = field(default_factory=dict)
+    # by `position_key`: the symbol for a one-way (BOTH) position, symbol and side in hedge mode
     positions: Mapping[str, VenuePosition] = field(default_factory=dict)
     next_seq: int = 1
     leverage: int = DEFAULT_LEVERAGE
@@ -152,6 +174,18 @@ class VenueAccount:
     # the latest funding time charged and the marks it used: a funding time is charged once,
     # and asking again answers with the same marks (so the books can book what was charged)
     last_funding: FundingMark | None = None
+    position_mode: str = ONE_WAY  # per account, as Binance's dualSidePosition
+
+    @property
+    def hedged(self) -> bool:
+        return self.position_mode == HEDGE
+
+    def position(self, symbol: str, position_side: str = BOTH) -> VenuePosition | None:
+        return self.positions.get(position_key(symbol, position_side))
+
+    def positions_of(self, symbol: str) -> tuple[VenuePosition, ...]:
+        """Every position of `symbol` (one-way: the net one; hedge: long and short)."""
+        return tuple(p for p in self.positions.values() if p.symbol == symbol)
 
     def total(self, currency: str) -> Decimal:
         return self.balances.get(currency, ZERO)
@@ -163,6 +197,12 @@ class VenueAccount:
     def margin_mode_for(self, symbol: str) -> str:
         """The symbol's margin mode as set (`set_margin_mode`), else cross."""
         return self.margin_modes.get(symbol, CROSS)
+
+
+def position_key(symbol: str, position_side: str = BOTH) -> str:
+    """The key of a position in `VenueAccount.positions`: the symbol in one-way mode (as before
+    hedge mode existed), `symbol#long` / `symbol#short` in hedge mode."""
+    return symbol if position_side == BOTH else f"{symbol}#{position_side}"
 
 
 def new_account(

@@ -14,7 +14,8 @@ from apps.oms.exchange.ccxt_errors import errors as ccxt
 from apps.paper.domain.leverage import set_leverage
 from apps.paper.domain.margin import margins, set_margin_mode
 from apps.paper.domain.matching import Outcome
-from apps.paper.domain.state import VenueAccount
+from apps.paper.domain.position_mode import set_position_mode
+from apps.paper.domain.state import HEDGE, ONE_WAY, VenueAccount
 from apps.paper.exchange.market_data import PaperMarketData
 from apps.paper.exchange.requests import decimal_arg
 from apps.paper.exchange.structures import (
@@ -22,6 +23,7 @@ from apps.paper.exchange.structures import (
     leverage_structure,
     leverage_tier_structures,
     margin_mode_structure,
+    position_mode_structure,
     position_structure,
     trading_fee_structure,
 )
@@ -45,14 +47,16 @@ class PaperDerivatives(PaperMarketData):
         margin mode (`margin.margins`)."""
         state = await self._load()
         result = []
-        for symbol, position in sorted(state.positions.items()):
+        for _key, position in sorted(state.positions.items()):  # hedge mode: long, then short
+            symbol = position.symbol
             if position.qty == 0 or (symbols and symbol not in symbols):
                 continue
             market = self._market(symbol)
             mark = (await self.quote(symbol)).last
             figures = margins(position, market, mark, state.margin_mode_for(symbol),
                               state.total(market.settle or market.quote), self.tiers)  # fmt: skip
-            result.append(position_structure(position, market, mark, figures, self.clock()))
+            result.append(position_structure(position, market, mark, figures, self.clock(),
+                                             hedged=state.hedged))  # fmt: skip
         return result
 
     async def set_leverage(
@@ -70,6 +74,22 @@ class PaperDerivatives(PaperMarketData):
         outcome = await self._apply(
             lambda state, _now: set_leverage(state, self.venue, symbol, int(value), self.tiers))
         return leverage_structure(symbol, int(value), outcome.state.margin_mode_for(symbol))
+
+    async def set_position_mode(
+        self, hedged: bool, symbol: str | None = None, params: Params | None = None
+    ) -> Structure:
+        """Hedge (a long and a short position side by side) or one-way mode for this account's
+        swaps (every symbol: `symbol` is accepted and ignored). The mode it already has is a
+        no-op; another is refused (`BadRequest`) while any swap position or order is open."""
+        mode = HEDGE if hedged else ONE_WAY
+        outcome = await self._apply(lambda state, _now: set_position_mode(state, self.venue, mode))
+        return position_mode_structure(outcome.state.hedged)
+
+    async def fetch_position_mode(
+        self, symbol: str | None = None, params: Params | None = None
+    ) -> Structure:
+        """CCXT's answer, `{"info", "hedged"}`: whether this account is in hedge mode."""
+        return position_mode_structure((await self._load()).hedged)
 
     async def fetch_leverage(self, symbol: str, params: Params | None = None) -> Structure:
         self._market(symbol)

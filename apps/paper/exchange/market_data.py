@@ -112,6 +112,8 @@ class PaperMarketData:
             "setMarginMode",
             "fetchMarginMode",
             "fetchMarginModes",
+            "setPositionMode",
+            "fetchPositionMode",
             "fetchLeverageTiers",
             "fetchMarketLeverageTiers",
             "fetchTradingFee",

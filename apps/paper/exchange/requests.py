@@ -3,7 +3,8 @@
 Numbers arrive as Decimal, int or str (a float is converted through its shortest repr, as CCXT's
 `number_to_string` does, at this boundary only). Params understood: `clientOrderId`,
 `timeInForce`, `postOnly`, `reduceOnly`, `triggerPrice` / `stopPrice`, `stopLossPrice`,
-`takeProfitPrice`.
+`takeProfitPrice`, `positionSide` (`long` / `short` in hedge mode, `both` or none in one-way
+mode, any case, as Binance's LONG / SHORT / BOTH).
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from typing import Any
 
 from apps.oms.domain.money import DecimalFormatError, parse_decimal
 from apps.oms.exchange.ccxt_errors import errors as ccxt
-from apps.paper.domain.state import OrderRequest
+from apps.paper.domain.state import BOTH, POSITION_SIDES, OrderRequest
 
 
 def decimal_arg(value: Any, name: str) -> Decimal | None:
@@ -42,6 +43,14 @@ def _trigger(params: dict[str, Any]) -> tuple[Decimal | None, str | None]:
     return None, None
 
 
+def position_side_param(params: dict[str, Any]) -> str:
+    """The `positionSide` param, lower case (BOTH when absent); InvalidOrder for another."""
+    value = str(params.get("positionSide") or BOTH).lower()
+    if value not in POSITION_SIDES:
+        raise ccxt.InvalidOrder(f"paper positionSide must be long, short or both, got {value}")
+    return value
+
+
 def order_request(
     symbol: str, type_: str, side: str, amount: Any, price: Any, params: dict[str, Any]
 ) -> OrderRequest:
@@ -64,4 +73,5 @@ def order_request(
         reduce_only=bool(params.get("reduceOnly", False)),
         trigger_price=trigger_price,
         trigger_kind=kind,
+        position_side=position_side_param(params),
     )

@@ -181,10 +181,10 @@ def balance_structure(state: VenueAccount, used: Mapping[str, Decimal], now_ms: 
 
 
 def position_structure(p: VenuePosition, m: Market, mark: Decimal, margins: Margins,
-                       now_ms: int) -> Structure:
-    """A CCXT position (linear, one-way): margins at `mark` from `margin.margins`; `collateral`
-    is the settle wallet (cross) or the position's own margin (isolated); the liquidation
-    price is reported, not enforced."""
+                       now_ms: int, hedged: bool = False) -> Structure:
+    """A CCXT position (linear; one side of a hedge when `hedged`): margins at `mark` from
+    `margin.margins`; `collateral` is the settle wallet (cross) or the position's own margin
+    (isolated); the liquidation price is reported, not enforced."""
     contracts = abs(p.qty)
     notional = contracts * m.contract_size * mark
     return {
@@ -215,7 +215,7 @@ def position_structure(p: VenuePosition, m: Market, mark: Decimal, margins: Marg
         "percentage": margins.unrealized / margins.initial * 100 if margins.initial else None,
         "stopLossPrice": None,
         "takeProfitPrice": None,
-        "hedged": False,
+        "hedged": hedged,
     }
 
 
@@ -224,6 +224,11 @@ def leverage_structure(symbol: str, leverage: int, margin_mode: str = "cross") -
     return {"info": {"symbol": symbol, "leverage": leverage, "marginMode": margin_mode},
             "symbol": symbol, "marginMode": margin_mode, "longLeverage": leverage,
             "shortLeverage": leverage}
+
+
+def position_mode_structure(hedged: bool) -> Structure:
+    """What CCXT's `fetch_position_mode` answers: `hedged` True in hedge mode."""
+    return {"info": {"hedged": hedged}, "hedged": hedged}
 
 
 def margin_mode_structure(symbol: str, margin_mode: str) -> Structure:

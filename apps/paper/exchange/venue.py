@@ -34,6 +34,7 @@ from apps.paper.domain.matching import (
     place_order,
 )
 from apps.paper.domain.state import (
+    BOTH,
     DEFAULT_LEVERAGE,
     DEFAULT_START_BALANCE,
     OrderRequest,
@@ -388,16 +389,18 @@ class PaperVenue(PaperDerivatives):
         return [trade_structure(f) for f in fills]
 
     async def adjust_position(
-        self, symbol: str, qty: Decimal, price: Decimal | None = None
+        self, symbol: str, qty: Decimal, price: Decimal | None = None, position_side: str = BOTH
     ) -> Structure | None:
         """Set the perpetual position of `symbol` to `qty` signed contracts without a trade (a
-        liquidation or an exchange-side adjustment; external activity for tests and drills).
-        Returns the position structure (None when it is flat now)."""
+        liquidation or an exchange-side adjustment; external activity for tests and drills);
+        in hedge mode the `position_side` (`long` / `short`) given. Returns the position
+        structure (None when it is flat now)."""
         market = self._market(symbol)
         at = price if price is not None else (await self.quote(symbol)).last
         await self._apply(lambda state, now: adjust_position(state, self.venue, symbol, qty, at,
-                                                             now))  # fmt: skip
-        found = await self.fetch_positions([symbol])
+                                                             now, position_side))  # fmt: skip
+        found = [p for p in await self.fetch_positions([symbol])
+                 if p["info"]["position_side"] == position_side]  # fmt: skip
         return found[0] if found and market.symbol == symbol else None
 
     # --- funding --------------------------------------------------------------------------

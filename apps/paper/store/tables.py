@@ -3,8 +3,8 @@
 One row per paper account (optimistic `version` serialises writers), its wallet balances,
 venue-side positions, orders (open and history) and fills; one shared price row per symbol,
 its recent path and its candles. Migrations `0002_paper_venue`, `0007_paper_market`,
-`0010_paper_candles`, `0012_paper_margin_mode` and `0013_paper_last_funding` create exactly
-these.
+`0010_paper_candles`, `0012_paper_margin_mode`, `0013_paper_last_funding` and
+`0018_paper_position_modes` create exactly these.
 """
 
 from __future__ import annotations
@@ -27,6 +27,7 @@ paper_accounts = Table(
     Column("leverages", JSON),  # {symbol: leverage} set by set_leverage, else `leverage`
     Column("margin_modes", JSON),  # {symbol: "cross" | "isolated"} set by set_margin_mode
     Column("last_funding", JSON),  # {"funding_ms", "marks": {symbol: mark}}: charged once
+    Column("position_mode", String(16)),  # "oneway" (NULL) or "hedge", set by set_position_mode
 )
 
 paper_balances = Table(
@@ -42,6 +43,8 @@ paper_positions = Table(
     metadata,
     Column("account_id", Id, ForeignKey("accounts.id"), primary_key=True),
     Column("symbol", String(64), primary_key=True),
+    # "both" (one-way mode), "long" or "short" (hedge mode: two rows per symbol)
+    Column("position_side", String(8), primary_key=True, server_default="both"),
     Column("qty", Money, nullable=False),  # signed contracts
     Column("entry_price", Money, nullable=False),
     Column("realized_pnl", Money, nullable=False),
@@ -80,6 +83,7 @@ paper_orders = Table(
     Column("updated_at", UtcDateTime, nullable=False),
     Column("last_trade_at", UtcDateTime),
     Column("fill_after", UtcDateTime),
+    Column("position_side", String(8)),  # "long" / "short" in hedge mode; NULL is "both"
     Index(None, "account_id", "client_order_id", unique=True),
     Index(None, "account_id", "status", "seq"),
     Index(None, "account_id", "updated_at"),
@@ -102,6 +106,7 @@ paper_fills = Table(
     Column("fee_currency", String(32), nullable=False),
     Column("taker_or_maker", String(8), nullable=False),
     Column("executed_at", UtcDateTime, nullable=False),
+    Column("position_side", String(8)),  # its order's: "long" / "short" in hedge mode, else NULL
     Index(None, "account_id", "seq"),
     Index(None, "account_id", "executed_at"),
     Index(None, "order_id"),

@@ -39,6 +39,8 @@ from apps.paper.domain.book import Quote
 from apps.paper.domain.candles import Candle, Window
 from apps.paper.domain.matching import Outcome
 from apps.paper.domain.state import (
+    BOTH,
+    ONE_WAY,
     OPEN,
     FundingMark,
     PaperOrder,
@@ -91,7 +93,11 @@ INSERT_ORDERS = insert(paper_orders)
 INSERT_FILLS = insert(paper_fills)
 INSERT_POSITION = insert(paper_positions)
 UPDATE_POSITION = update(paper_positions).where(
-    PP.account_id == _ACCOUNT, PP.symbol == bindparam("b_symbol"))
+    PP.account_id == _ACCOUNT, PP.symbol == bindparam("b_symbol"),
+    PP.position_side == bindparam("b_side"))
+DELETE_POSITION = delete(paper_positions).where(
+    PP.account_id == _ACCOUNT, PP.symbol == bindparam("b_symbol"),
+    PP.position_side == bindparam("b_side"))
 UPDATE_ORDER = update(paper_orders).where(PO.order_id == bindparam("b_order"))
 CLIENT_IDS = select(PO.account_id, PO.client_order_id).where(
     PO.account_id.in_(bindparam("b_accounts", expanding=True)),
@@ -391,12 +397,13 @@ class PaperStore:
             account_id=account_id,
             balances={r.currency: r.total for r in balances},
             open_orders={o.order_id: o for o in map(order_from_row, orders)},
-            positions={p.symbol: p for p in map(position_from_row, positions)},
+            positions={p.key: p for p in map(position_from_row, positions)},
             next_seq=head.next_seq,
             leverage=head.leverage,
             leverages={str(k): int(v) for k, v in _json(head.leverages).items()},
             margin_modes={str(k): str(v) for k, v in _json(head.margin_modes).items()},
             last_funding=funding_from_json(head.last_funding),
+            position_mode=head.position_mode or ONE_WAY,
         )
         if not lock:
             self._states[account_id] = (head.version, state)
@@ -453,7 +460,9 @@ class PaperStore:
                 **({"margin_modes": dict(p.state.margin_modes)}
                    if p.state.margin_modes != p.stored.margin_modes else {}),
                 **({"last_funding": funding_json(p.state.last_funding)}
-                   if p.state.last_funding != p.stored.last_funding else {})}
+                   if p.state.last_funding != p.stored.last_funding else {}),
+                **({"position_mode": p.state.position_mode}
+                   if p.state.position_mode != p.stored.position_mode else {})}
             for p in changes}, where_each={"version": {
                 p.state.account_id: p.version for p in changes}}, key="account_id",
             check=conflict)  # fmt: skip
@@ -477,13 +486,19 @@ class PaperStore:
     async def _save_positions(
         self, conn: AsyncConnection, before: VenueAccount, after: VenueAccount
     ) -> None:
-        for symbol, position in after.positions.items():
+        for key, position in after.positions.items():
             row = position_row(after.account_id, position)
-            if symbol not in before.positions:
+            if key not in before.positions:
                 await direct.later_rows(conn, INSERT_POSITION, [row])
-            elif before.positions[symbol] != position:
+            elif before.positions[key] != position:
                 await direct.later(conn, UPDATE_POSITION, {
-                    **row, "b_account": after.account_id, "b_symbol": symbol})
+                    **row, "b_account": after.account_id, "b_symbol": position.symbol,
+                    "b_side": position.position_side})
+        for key, gone in before.positions.items():  # a mode switch drops the flat rows
+            if key not in after.positions:
+                await direct.later(conn, DELETE_POSITION, {
+                    "b_account": after.account_id, "b_symbol": gone.symbol,
+                    "b_side": gone.position_side})
 
     async def _save_orders(
         self,
@@ -837,6 +852,7 @@ def order_row(account_id: int, o: PaperOrder) -> dict[str, Any]:
         "updated_at": to_dt(o.updated_ms),
         "last_trade_at": _opt_dt(o.last_trade_ms),
         "fill_after": _opt_dt(o.fill_after_ms),
+        "position_side": None if o.position_side == BOTH else o.position_side,
     }
 
 
@@ -869,6 +885,7 @@ def order_from_row(r: Row[Any]) -> PaperOrder:
         fill_after_ms=_opt_ms(r.fill_after),
         price_seq=r.price_seq,
         reason=r.reason,
+        position_side=r.position_side or BOTH,
     )
 
 
@@ -888,6 +905,7 @@ def fill_row(account_id: int, f: VenueFill) -> dict[str, Any]:
         "fee_currency": f.fee_currency,
         "taker_or_maker": f.taker_or_maker,
         "executed_at": to_dt(f.timestamp_ms),
+        "position_side": None if f.position_side == BOTH else f.position_side,
     }
 
 
@@ -905,6 +923,7 @@ def fill_from_row(r: Row[Any]) -> VenueFill:
         fee_currency=r.fee_currency,
         taker_or_maker=r.taker_or_maker,
         timestamp_ms=to_ms(r.executed_at),
+        position_side=r.position_side or BOTH,
     )
 
 
@@ -917,6 +936,7 @@ def position_row(account_id: int, p: VenuePosition) -> dict[str, Any]:
         "realized_pnl": p.realized_pnl,
         "leverage": p.leverage,
         "updated_at": to_dt(p.updated_ms),
+        "position_side": p.position_side,
     }
 
 
@@ -928,6 +948,7 @@ def position_from_row(r: Row[Any]) -> VenuePosition:
         realized_pnl=r.realized_pnl,
         leverage=r.leverage,
         updated_ms=to_ms(r.updated_at),
+        position_side=r.position_side,
     )
 
 

@@ -1,6 +1,11 @@
 """Binance USDⓈ-M futures (`/fapi/v1`–`v3`) as pure mappings: a request's parameters to the
-paper engine's call (one-way position mode: `positionSide` BOTH, else -4061), and the engine's
-CCXT-shaped results (Decimal numbers) to Binance's JSON (decimal strings).
+paper engine's call, and the engine's CCXT-shaped results (Decimal numbers) to Binance's JSON
+(decimal strings).
+
+Position modes (`POSITION_MODE`, `dualSidePosition`): in one-way mode an order's `positionSide`
+is BOTH (or absent); in hedge mode LONG or SHORT, closing by side + positionSide (SELL LONG,
+BUY SHORT), and `reduceOnly` is not taken (-1106); the other side is -4061. Positions, orders,
+trades and the stream's `ps` carry the side.
 
 No I/O: `usdm_handlers` runs the calls, `server` speaks HTTP and websockets.
 """
@@ -27,6 +32,7 @@ from apps.paper.wire.binance_spot import (
     order_status,
     seq_of,
 )
+from apps.paper.wire.position_modes import PositionModeNames
 from apps.paper.wire.signing import WireError, mandatory
 
 ORDER_TYPES = ("LIMIT", "MARKET")
@@ -35,6 +41,9 @@ ALGO_TYPES = ("STOP", "STOP_MARKET", "TAKE_PROFIT", "TAKE_PROFIT_MARKET")
 TIME_IN_FORCE = ("GTC", "IOC", "FOK", "GTX")
 POSITION_SIDE_MISMATCH = WireError(400, -4061, "Order's position side does not match user's "
                                                "setting.")  # fmt: skip
+REDUCE_ONLY_IN_HEDGE = WireError(400, -1106, "Parameter 'reduceonly' sent when not required.")
+#: `dualSidePosition` false / true; `positionSide` BOTH / LONG / SHORT
+POSITION_MODE = PositionModeNames("false", "true", "BOTH", "LONG", "SHORT")
 MARGIN_FUNDS = "Margin is insufficient."
 PERPETUAL_DELIVERY = 4133404800000
 
@@ -91,17 +100,21 @@ def _bool(params: Mapping[str, str], name: str) -> bool:
     return str(params.get(name, "false")).lower() == "true"
 
 
-def order_call(params: Mapping[str, str], markets: Mapping[str, Market]) -> OrderCall:
-    """POST /fapi/v1/order in one-way mode: LIMIT (GTC, IOC, FOK, GTX = post only) and MARKET,
-    `reduceOnly`; a `positionSide` other than BOTH is -4061."""
+def order_call(params: Mapping[str, str], markets: Mapping[str, Market],
+               hedged: bool = False) -> OrderCall:  # fmt: skip
+    """POST /fapi/v1/order: LIMIT (GTC, IOC, FOK, GTX = post only) and MARKET. One-way mode:
+    `positionSide` BOTH (or none), `reduceOnly` taken; hedge mode (`hedged`): LONG or SHORT,
+    `reduceOnly` refused (-1106); the wrong side is -4061."""
     market = market_of(params, markets)
     side = enum_param(params, "side", ("BUY", "SELL"), -1117, "side")
     kind = enum_param(params, "type", (*ORDER_TYPES, *ALGO_TYPES), -1116, "orderType")
     if kind not in ORDER_TYPES:
         raise WireError(400, -4120, "Order type not supported for this endpoint. Please use the "
                                     "Algo Order API endpoints instead.")  # fmt: skip
-    if params.get("positionSide", "BOTH").upper() != "BOTH":
-        raise POSITION_SIDE_MISMATCH
+    position_side = POSITION_MODE.order_side(params.get("positionSide"), hedged,
+                                             POSITION_SIDE_MISMATCH)  # fmt: skip
+    if hedged and "reduceOnly" in params:
+        raise REDUCE_ONLY_IN_HEDGE
     qty = decimal_param(params, "quantity")
     price = decimal_param(params, "price")
     if qty is None:
@@ -114,6 +127,8 @@ def order_call(params: Mapping[str, str], markets: Mapping[str, Market]) -> Orde
         extra.update({"postOnly": True} if tif == "GTX" else {"timeInForce": tif})
     if _bool(params, "reduceOnly"):
         extra["reduceOnly"] = True
+    if hedged:
+        extra["positionSide"] = position_side
     if params.get("newClientOrderId"):
         extra["clientOrderId"] = params["newClientOrderId"]
     call = OrderCall(market, kind.lower(), side.lower(), qty,
@@ -136,7 +151,7 @@ def order_json(order: Mapping[str, Any], market: Market) -> Json:
         "cumQty": num(order["filled"]), "cumQuote": num(order["cost"]),
         "timeInForce": tif if tif in TIME_IN_FORCE else "GTC", "type": kind,
         "reduceOnly": bool(order.get("reduceOnly")), "closePosition": False,
-        "side": order["side"].upper(), "positionSide": "BOTH", "stopPrice": num(ZERO),
+        "side": order["side"].upper(), "positionSide": _side(info), "stopPrice": num(ZERO),
         "workingType": "CONTRACT_PRICE", "priceProtect": False, "origType": kind,
         "priceMatch": "NONE", "selfTradePreventionMode": "EXPIRE_MAKER", "goodTillDate": 0,
         "time": order["timestamp"],
@@ -152,14 +167,22 @@ def trade_json(trade: Mapping[str, Any], market: Market) -> Json:
         "maker": trade["takerOrMaker"] == "maker", "orderId": seq_of(trade["order"]),
         "price": num(trade["price"]), "qty": num(trade["amount"]),
         "quoteQty": num(trade["cost"]), "realizedPnl": num(ZERO),
-        "side": trade["side"].upper(), "positionSide": "BOTH", "symbol": market_id(market),
+        "side": trade["side"].upper(), "positionSide": _side(trade["info"]),
+        "symbol": market_id(market),
         "time": trade["timestamp"],
     }  # fmt: skip
 
 
+def _side(info: Mapping[str, Any]) -> str:
+    """The Binance `positionSide` of an engine record's `info` (BOTH when it has none)."""
+    return POSITION_MODE.raw_side(str(info.get("position_side") or "both"))
+
+
 def position_json(market: Market, position: Mapping[str, Any] | None, leverage: int,
-                  margin_mode: str, mark: Decimal, now_ms: int) -> Json:  # fmt: skip
-    """One /fapi/v2 and /fapi/v3 `positionRisk` entry (a flat symbol: zeros)."""
+                  margin_mode: str, mark: Decimal, now_ms: int,
+                  position_side: str = "both") -> Json:  # fmt: skip
+    """One /fapi/v2 and /fapi/v3 `positionRisk` entry (a flat symbol or side: zeros); in hedge
+    mode one per side (`position_side` long / short)."""
     p = position or {}
     signed = Decimal(0)
     if p:
@@ -168,7 +191,8 @@ def position_json(market: Market, position: Mapping[str, Any] | None, leverage: 
     isolated = margin_mode == "isolated"
     initial = p.get("initialMargin") or ZERO
     return {
-        "symbol": market_id(market), "positionSide": "BOTH", "positionAmt": num(signed),
+        "symbol": market_id(market), "positionSide": POSITION_MODE.raw_side(position_side),
+        "positionAmt": num(signed),
         "entryPrice": num(p.get("entryPrice")), "breakEvenPrice": num(p.get("entryPrice")),
         "markPrice": num(mark), "unRealizedProfit": num(p.get("unrealizedPnl")),
         "liquidationPrice": num(p.get("liquidationPrice")),
@@ -242,7 +266,7 @@ def order_update(order: Mapping[str, Any], market: Market, now_ms: int, *, execu
         "n": num(fee.get("cost", ZERO)), "T": trade["timestamp"] if trade else o["updateTime"],
         "t": seq_of(trade["id"]) if trade else 0, "b": num(ZERO), "a": num(ZERO),
         "m": bool(trade and trade["takerOrMaker"] == "maker"), "R": o["reduceOnly"],
-        "wt": "CONTRACT_PRICE", "ot": o["type"], "ps": "BOTH", "cp": False,
+        "wt": "CONTRACT_PRICE", "ot": o["type"], "ps": o["positionSide"], "cp": False,
         "rp": num(ZERO), "pP": False, "si": 0, "ss": 0, "V": "EXPIRE_MAKER", "pm": "NONE",
         "gtd": 0}}  # fmt: skip
 
@@ -255,5 +279,5 @@ def account_update(balance: Mapping[str, Any], positions: Sequence[Json], now_ms
         "B": [{"a": "USDT", "wb": num(total), "cw": num(total), "bc": num(ZERO)}],
         "P": [{"s": p["symbol"], "pa": p["positionAmt"], "ep": p["entryPrice"],
                "bep": p["breakEvenPrice"], "cr": num(ZERO), "up": p["unRealizedProfit"],
-               "mt": p["marginType"], "iw": p["isolatedWallet"], "ps": "BOTH"}
+               "mt": p["marginType"], "iw": p["isolatedWallet"], "ps": p["positionSide"]}
               for p in positions]}}  # fmt: skip

@@ -9,7 +9,7 @@ from typing import Any
 
 from apps.oms.domain.markets import Market
 from apps.paper.wire.binance_spot import market_id
-from apps.paper.wire.bybit_v5 import ZERO, Json, num
+from apps.paper.wire.bybit_v5 import POSITION_MODE, ZERO, Json, num
 
 
 def order_status(order: Mapping[str, Any]) -> str:
@@ -47,7 +47,7 @@ def _order_row(order: Mapping[str, Any], market: Market) -> Json:
         "orderId": order["id"], "orderLinkId": order["clientOrderId"] or "",
         "blockTradeId": "", "symbol": market_id(market), "price": num(price),
         "qty": num(order["amount"]), "side": order["side"].capitalize(), "isLeverage": "",
-        "positionIdx": 0, "orderStatus": order_status(order),
+        "positionIdx": position_idx(order["info"]), "orderStatus": order_status(order),
         "cancelType": "CancelByUser" if order["status"] == "canceled" else "UNKNOWN",
         "rejectReason": "EC_NoError", "avgPrice": "" if average is None else num(average),
         "leavesQty": num(leaves), "leavesValue": num(leaves * (price or ZERO)),
@@ -91,15 +91,22 @@ def _execution_row(trade: Mapping[str, Any], order: Mapping[str, Any], market: M
     }  # fmt: skip
 
 
+def position_idx(info: Mapping[str, Any]) -> int:
+    """Bybit's `positionIdx` of an engine record's `info`: 0 one-way, 1 long, 2 short."""
+    return int(POSITION_MODE.raw_side(str(info.get("position_side") or "both")))
+
+
 def position_json(market: Market, position: Mapping[str, Any] | None, leverage: int,
-                  mark: Decimal, now_ms: int) -> Json:  # fmt: skip
-    """One /v5/position/list entry (a flat symbol: size 0, side "")."""
+                  mark: Decimal, now_ms: int, position_side: str = "both") -> Json:  # fmt: skip
+    """One /v5/position/list entry (a flat symbol or side: size 0, side ""); in hedge mode one
+    per side (`position_side` long / short: positionIdx 1 / 2)."""
     p = position or {}
     size = p.get("contracts") or ZERO
     side = "" if not size else ("Buy" if p["side"] == "long" else "Sell")
     entry = p.get("entryPrice") or ZERO
     return {
-        "positionIdx": 0, "riskId": 1, "riskLimitValue": "2000000", "symbol": market_id(market),
+        "positionIdx": int(POSITION_MODE.raw_side(position_side)), "riskId": 1,
+        "riskLimitValue": "2000000", "symbol": market_id(market),
         "side": side, "size": num(size), "avgPrice": num(entry),
         "positionValue": num(size * entry * market.contract_size), "tradeMode": 0,
         "positionStatus": "Normal", "autoAddMargin": 0, "adlRankIndicator": 0,

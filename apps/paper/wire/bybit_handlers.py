@@ -1,5 +1,5 @@
-"""Bybit v5 endpoints over the paper engine (unified account: linear perpetuals in one-way mode,
-and spot):
+"""Bybit v5 endpoints over the paper engine (unified account: linear perpetuals in one-way or
+hedge mode per account, `switch-mode`; and spot):
 each parses with `bybit_v5`, makes one call of `PaperVenue` (or the shared market data),
 answers with `bybit_v5` / `bybit_account`, and hands `order` / `execution` / `position` /
 `wallet` topic messages to the stream hub."""
@@ -11,6 +11,9 @@ from decimal import Decimal
 from typing import Any
 
 from apps.oms.domain.markets import Market
+from apps.oms.exchange.ccxt_errors import errors as ccxt
+from apps.paper.domain.position_mode import ORDERS_EXIST
+from apps.paper.domain.state import HEDGE
 from apps.paper.exchange.market_data import PaperMarketData
 from apps.paper.exchange.venue import PaperVenue
 from apps.paper.wire import bybit_account as acct
@@ -125,12 +128,16 @@ class BybitHandlers:
 
     async def positions_of(self, venue: PaperVenue, markets: list[Market],
                            now_ms: int) -> list[Json]:  # fmt: skip
-        held = {p["symbol"]: p for p in await venue.fetch_positions([m.symbol for m in markets])}
+        """One row per symbol in one-way mode, one per side (positionIdx 1, 2) in hedge mode."""
+        held = {(p["symbol"], p["info"]["position_side"]): p
+                for p in await venue.fetch_positions([m.symbol for m in markets])}  # fmt: skip
+        sides = ("long", "short") if (await venue.fetch_position_mode())["hedged"] else ("both",)
         rows = []
         for m in markets:
             leverage = (await venue.fetch_leverage(m.symbol))["longLeverage"]
             mark = (await self.data.quote(m.symbol)).last
-            rows.append(acct.position_json(m, held.get(m.symbol), leverage, mark, now_ms))
+            rows += [acct.position_json(m, held.get((m.symbol, side)), leverage, mark, now_ms,
+                                        side) for side in sides]  # fmt: skip
         return rows
 
     async def position_list(self, call: Call) -> Json:
@@ -159,13 +166,22 @@ class BybitHandlers:
         return {}
 
     async def switch_mode(self, call: Call) -> Json:
-        """POST /v5/position/switch-mode: one-way (0) is the only mode (one net position per
-        symbol in the engine); asking for it again is 110025, hedge mode (3) is refused."""
+        """POST /v5/position/switch-mode: merged single (0) or both sides (3). The engine keeps
+        the mode per account, so a `symbol` or `coin` switches every linear symbol. The mode
+        it has is 110025; a switch with a position open is 110024, with an open order 110028."""
         v5.category_of(call.params, LINEAR)
-        mode = call.params.get("mode", "")
-        if mode == "0":
+        wanted = v5.POSITION_MODE.mode_of(call.params.get("mode", ""))
+        if wanted is None:
+            raise params_error("mode invalid")
+        hedged = wanted == HEDGE
+        if (await call.account.fetch_position_mode())["hedged"] == hedged:
             raise BybitError(110025, "Position mode is not modified")
-        if mode == "3":
-            raise BybitError(10001, "hedge mode is not supported by this venue: it keeps one "
-                                    "net position per symbol (positionIdx 0)")  # fmt: skip
-        raise params_error("mode invalid")
+        try:
+            await call.account.set_position_mode(hedged)
+        except ccxt.BadRequest as exc:
+            if ORDERS_EXIST in str(exc):
+                raise BybitError(110028, "Open orders exist, so you cannot change position "
+                                         "mode") from exc  # fmt: skip
+            raise BybitError(110024, "You have an existing position, so position mode cannot "
+                                     "be switched") from exc  # fmt: skip
+        return {}

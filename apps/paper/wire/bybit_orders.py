@@ -36,7 +36,8 @@ class BybitTrading(BybitHandlers):
     """The order and execution endpoints on top of the public and account ones."""
 
     async def create_order(self, call: Call) -> Json:
-        oc = v5.order_call(call.params, self.listed)
+        hedged = bool((await call.account.fetch_position_mode())["hedged"])
+        oc = v5.order_call(call.params, self.listed, hedged)
         try:
             order = await call.account.create_order(oc.market.symbol, oc.type, oc.side, oc.qty,
                                                     oc.price, oc.params)  # fmt: skip

@@ -1,6 +1,10 @@
 """Bybit v5 (unified account: linear perpetuals and spot) as pure mappings: a request's
-parameters to the paper engine's call (one-way `positionIdx` 0 only), and the engine's
-CCXT-shaped results (Decimal numbers) to Bybit's JSON (decimal strings) and its `retCode`s.
+parameters to the paper engine's call, and the engine's CCXT-shaped results (Decimal numbers)
+to Bybit's JSON (decimal strings) and its `retCode`s.
+
+Position modes (`POSITION_MODE`, `switch-mode` 0 merged single / 3 both sides): a linear
+order's `positionIdx` is 0 (or absent) in one-way mode, 1 (the buy side, long) or 2 (the sell
+side, short) in hedge mode, where Sell 1 / Buy 2 close; the other mode's is 10001.
 
 No I/O: `bybit_handlers` runs the calls, `server` speaks HTTP and websockets.
 """
@@ -15,6 +19,7 @@ from apps.oms.domain.markets import Market, cost_problem, price_problem, qty_pro
 from apps.oms.exchange.ccxt_errors import errors as ccxt
 from apps.paper.wire.binance_spot import OrderCall, market_id
 from apps.paper.wire.bybit_signing import BybitError, params_error
+from apps.paper.wire.position_modes import PositionModeNames
 
 Json = dict[str, Any]
 #: the markets by category (`linear`, `spot`), each by Bybit symbol (`BTCUSDT` in both)
@@ -25,6 +30,8 @@ MAX_QTY = Decimal(9000)
 MAX_PRICE = Decimal(1000000)
 MAX_LEVERAGE = 100
 TIME_IN_FORCE = ("GTC", "IOC", "FOK", "PostOnly")
+#: `switch-mode` mode 0 / 3; `positionIdx` 0 / 1 / 2
+POSITION_MODE = PositionModeNames("0", "3", "0", "1", "2")
 #: Bybit's kline intervals and the engine's timeframes
 INTERVALS = {"1": "1m", "3": "3m", "5": "5m", "15": "15m", "30": "30m", "60": "1h", "120": "2h",
              "240": "4h", "360": "6h", "720": "12h", "D": "1d", "W": "1w", "M": "1M"}  # fmt: skip
@@ -94,27 +101,33 @@ def _true(params: Mapping[str, str], name: str) -> bool:
 # --- requests ----------------------------------------------------------------------------------
 
 
-def order_call(params: Mapping[str, str], markets: Listed) -> OrderCall:
+def order_call(params: Mapping[str, str], markets: Listed, hedged: bool = False) -> OrderCall:
     """POST /v5/order/create: Limit (GTC, IOC, FOK, PostOnly) and Market, `reduceOnly`
-    (linear), `orderLinkId`; `positionIdx` other than 0 (hedge mode) is refused as Bybit refuses
-    it on a one-way account; a spot market order counts its qty in the base coin only."""
+    (linear), `orderLinkId`; a linear `positionIdx` the account's mode (`hedged`) does not take
+    is refused as Bybit refuses it (10001); a spot market order counts its qty in the base coin
+    only."""
     market = market_of(params, markets)
     side, kind = params.get("side", ""), params.get("orderType", "")
     if side not in ("Buy", "Sell"):
         raise params_error("side invalid")
     if kind not in ("Limit", "Market"):
         raise params_error("orderType invalid")
+    position_side = "both"
     if not market.is_swap:
         _spot_rules(params, side, kind)
-    elif params.get("positionIdx", "0") not in ("0", ""):
-        raise BybitError(10001, "position idx not match position mode")
+    else:
+        position_side = POSITION_MODE.order_side(params.get("positionIdx"), hedged, BybitError(
+            10001, "position idx not match position mode"))
     qty, price = decimal_param(params, "qty"), decimal_param(params, "price")
     if qty is None or qty == 0:
         raise params_error("qty is required")
     if kind == "Limit" and price is None:
         raise params_error("price is required for a Limit order")
+    extra = _order_params(params, kind)
+    if hedged and market.is_swap:
+        extra["positionSide"] = position_side
     call = OrderCall(market, kind.lower(), side.lower(), qty,
-                     price if kind == "Limit" else None, _order_params(params, kind))  # fmt: skip
+                     price if kind == "Limit" else None, extra)  # fmt: skip
     check_limits(call)
     return call
 

@@ -1,4 +1,5 @@
-"""Binance USDⓈ-M endpoints over the paper engine (one-way position mode): each parses with
+"""Binance USDⓈ-M endpoints over the paper engine (one-way or hedge position mode, per
+account: `/fapi/v1/positionSide/dual`): each parses with
 `binance_usdm`, makes one call of `PaperVenue` (or the shared market data), answers with
 `binance_usdm`, and hands `ORDER_TRADE_UPDATE` / `ACCOUNT_UPDATE` events to the stream hub."""
 
@@ -10,6 +11,8 @@ from typing import Any
 
 from apps.oms.domain.markets import Market
 from apps.oms.exchange.ccxt_errors import errors as ccxt
+from apps.paper.domain.position_mode import ORDERS_EXIST
+from apps.paper.domain.state import HEDGE
 from apps.paper.exchange.market_data import PaperMarketData
 from apps.paper.exchange.venue import PaperVenue
 from apps.paper.wire import binance_spot as spot
@@ -54,8 +57,9 @@ class UsdmHandlers(SpotHandlers):
     # --- orders ------------------------------------------------------------------------------
 
     async def new_order(self, call: Call) -> Json:
-        order_call = usdm.order_call(call.params, self.markets)
         venue = call.account
+        hedged = bool((await venue.fetch_position_mode())["hedged"])
+        order_call = usdm.order_call(call.params, self.markets, hedged)
         try:
             order = await venue.create_order(order_call.market.symbol, order_call.type,
                                               order_call.side, order_call.qty, order_call.price,
@@ -142,13 +146,16 @@ class UsdmHandlers(SpotHandlers):
         venue = call.account
         wanted = markets or ([spot.market_of(call.params, self.markets)]
                              if call.params.get("symbol") else list(self.markets.values()))  # fmt: skip
-        held = {p["symbol"]: p for p in await venue.fetch_positions([m.symbol for m in wanted])}
+        held = {(p["symbol"], p["info"]["position_side"]): p
+                for p in await venue.fetch_positions([m.symbol for m in wanted])}  # fmt: skip
+        sides = ("long", "short") if (await venue.fetch_position_mode())["hedged"] else ("both",)
         rows = []
         for m in wanted:
             leverage = await venue.fetch_leverage(m.symbol)
             mark = (await self.data.quote(m.symbol)).last
-            rows.append(usdm.position_json(m, held.get(m.symbol), leverage["longLeverage"],
-                                           leverage["marginMode"], mark, call.now_ms))  # fmt: skip
+            rows += [usdm.position_json(m, held.get((m.symbol, side)), leverage["longLeverage"],
+                                        leverage["marginMode"], mark, call.now_ms, side)
+                     for side in sides]  # fmt: skip
         return rows
 
     async def position_risk(self, call: Call) -> Json:
@@ -213,16 +220,26 @@ class UsdmHandlers(SpotHandlers):
                 "takerCommissionRate": str(m.taker_fee), "rpiCommissionRate": "0"}  # fmt: skip
 
     async def position_side_get(self, call: Call) -> Json:
-        return {"dualSidePosition": False}
+        return {"dualSidePosition": bool((await call.account.fetch_position_mode())["hedged"])}
 
     async def position_side_set(self, call: Call) -> Json:
-        dual = call.params.get("dualSidePosition", "")
-        if dual.lower() not in ("true", "false"):
+        """POST /fapi/v1/positionSide/dual: the account's mode for every symbol; the mode it
+        has is -4059, a switch with a position open -4068, with an open order -4067."""
+        wanted = usdm.POSITION_MODE.mode_of(call.params.get("dualSidePosition", ""))
+        if wanted is None:
             raise mandatory("dualSidePosition")
-        if dual.lower() == "false":
+        hedged = wanted == HEDGE
+        if (await call.account.fetch_position_mode())["hedged"] == hedged:
             raise WireError(400, -4059, "No need to change position side.")
-        raise WireError(400, -4068, "Hedge mode (dualSidePosition) is not supported by this "
-                                    "venue: it keeps one net position per symbol.")  # fmt: skip
+        try:
+            await call.account.set_position_mode(hedged)
+        except ccxt.BadRequest as exc:
+            if ORDERS_EXIST in str(exc):
+                raise WireError(400, -4067, "Position side cannot be changed if there exists "
+                                            "open orders.") from exc  # fmt: skip
+            raise WireError(400, -4068, "Position side cannot be changed if there exists "
+                                        "position.") from exc  # fmt: skip
+        return {"code": 200, "msg": "success"}
 
     # --- events ------------------------------------------------------------------------------
 

@@ -357,7 +357,7 @@ async def _change_dies(a: Harness, acct: int, order_id: int, dies: str) -> dict[
     placed = await replace._confirm(rt_a, cmd, replace.Change.of(cmd.payload), final)
     assert placed is not None
     if dies == "after_placing":
-        _, client_order_id, qty, _written_ahead = placed
+        _, client_order_id, qty, _written_ahead, _side = placed
         await rt_a.venue.create_order(SYMBOL, "limit", "buy", qty, Decimal("2950"),
                                       {"clientOrderId": client_order_id})
     return change

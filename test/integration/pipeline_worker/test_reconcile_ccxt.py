@@ -98,6 +98,8 @@ class BinanceUsdm:
             ("GET", "/fapi/v1/allOrders"): [usdm.order(time=now, updateTime=now)],
             ("GET", "/fapi/v1/userTrades"): [usdm.trade(901, "0.004", now)],
             ("GET", "/fapi/v3/positionRisk"): [usdm.position("0.004")],
+            # one-way, as the netting account needs (read when the worker opens the venue)
+            ("GET", "/fapi/v1/positionSide/dual"): {"dualSidePosition": False},
         }
 
     def install(self, exchange: Any) -> None:

@@ -198,7 +198,7 @@ async def test_a_classic_send_past_its_deadline_is_rejected_and_never_placed(
     rt = await h.runtime(acct)
     cmd = await dispatch.claim(rt)
     assert cmd is not None
-    step_, row = await send._prepare(rt, cmd, int(item["order_id"]))
+    step_, row, _side = await send._prepare(rt, cmd, int(item["order_id"]))
     assert step_ == "place"
     await asyncio.sleep(0.15)  # the worker stalled after its write-ahead
     await send._place(rt, cmd, row, asyncio.Event())

@@ -72,7 +72,7 @@ async def test_worker_death_mid_call_is_resolved_without_resend(
     rt_a = await a.runtime(acct, owner="A")
     cmd = await dispatch.claim(rt_a)
     assert cmd is not None
-    step, row = await send._prepare(rt_a, cmd, item["order_id"])
+    step, row, _side = await send._prepare(rt_a, cmd, item["order_id"])
     assert step == "place"
     assert row["outcome_unknown"]
     await rt_a.venue.create_order("ETH/USDT", "market", "buy", row["qty"], None,
@@ -105,7 +105,7 @@ async def test_attempt_cap_never_abandons_an_order_that_may_be_placed(
     rt_a = await a.runtime(acct, owner="A")
     cmd = await dispatch.claim(rt_a)
     assert cmd is not None
-    _, row = await send._prepare(rt_a, cmd, item["order_id"])
+    _, row, _side = await send._prepare(rt_a, cmd, item["order_id"])
     await rt_a.venue.create_order("ETH/USDT", "market", "buy", row["qty"], None,
                                   send.venue_params(row))  # ... and A dies here, many times
     async with a.store.transaction() as conn:

@@ -159,8 +159,6 @@ async def test_edit_cancel_and_refusals(bybit: Any) -> None:
         await bybit.create_order(SYMBOL, "market", "buy", 50)
     with pytest.raises(ccxt.BadRequest):  # 10001: hedge-mode positionIdx on a one-way account
         await bybit.create_order(SYMBOL, "limit", "buy", 0.01, 40000, {"positionIdx": 1})
-    with pytest.raises(ccxt.BadRequest):  # 10001: hedge mode is refused
-        await bybit.set_position_mode(True, SYMBOL)
     with pytest.raises(ccxt.NoChange):  # 110025: one-way already
         await bybit.set_position_mode(False, SYMBOL)
     with pytest.raises(ccxt.InvalidOrder):  # 110094: below the minimum order value

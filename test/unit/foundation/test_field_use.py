@@ -18,6 +18,7 @@ from apps.oms.domain.order_features import (
     check_honoured,
 )
 from apps.oms.exchange.order_features import PAPER, UNIFIED_PARAMS, order_features
+from apps.oms.ports import GATEWAY_POSITION_SIDE
 from apps.oms.service.accept_orders import check_venue_executes
 from apps.oms.service.command_models import PAYLOAD_MODELS, ClosePosition, SendOrder
 from apps.oms.service.execution.send import venue_params
@@ -97,6 +98,8 @@ def test_venue_fields_go_to_ccxt_under_its_unified_names() -> None:
             stop_price=Decimal(2), take_profit_price=Decimal(3))
     assert set(venue_params(r)) == {"clientOrderId", "postOnly", "timeInForce", "triggerPrice",
                                     "stopPrice", "takeProfitPrice"}
+    # a hedge account's order also carries the venue position side it opens or closes
+    assert venue_params(r, "short")[GATEWAY_POSITION_SIDE] == "short"
 
 
 @pytest.mark.parametrize(("exchange_id", "symbol"), [("paper", "BTC/USDT"), *CCXT_VENUES])

@@ -1,6 +1,7 @@
-"""The Binance USDⓈ-M dialect's pure mappings: order requests in one-way mode (-4061 for a
-hedge-mode `positionSide`, -4120 for conditional types, GTX as post-only, reduceOnly), order,
-trade, position and account JSON, the user-data events, and futures' error codes."""
+"""The Binance USDⓈ-M dialect's pure mappings: order requests in one-way and hedge mode (-4061
+for the other mode's `positionSide`, -1106 for reduceOnly in hedge mode, -4120 for conditional
+types, GTX as post-only), order, trade, position and account JSON with the position side, the
+user-data events, and futures' error codes."""
 
 from __future__ import annotations
 
@@ -116,3 +117,42 @@ def test_futures_errors() -> None:
     assert futures_error(ccxt.InsufficientFunds("x")).code == -2019
     assert futures_error(ccxt.OrderImmediatelyFillable("x")).code == -5022
     assert futures_error(ccxt.OrderNotFound("x")).code == -2013
+
+
+def hedge_code(params: dict[str, str]) -> int:
+    with pytest.raises(WireError) as excinfo:
+        usdm.order_call(params, MARKETS, hedged=True)
+    return excinfo.value.code
+
+
+def test_hedge_mode_orders_name_their_position_side() -> None:
+    opening = usdm.order_call(request(positionSide="LONG"), MARKETS, hedged=True)
+    assert opening.params == {"timeInForce": "GTC", "positionSide": "long"}
+    closing = usdm.order_call(request(side="BUY", positionSide="short"), MARKETS, hedged=True)
+    assert closing.params["positionSide"] == "short"  # buy SHORT: the engine closes the short
+    assert hedge_code(request(positionSide="BOTH")) == -4061
+    assert hedge_code(request()) == -4061  # no positionSide: BOTH, not hedge mode's
+    assert hedge_code(request(positionSide="LONG", reduceOnly="true")) == -1106
+    assert hedge_code(request(positionSide="LONG", reduceOnly="false")) == -1106
+    assert "positionSide" not in usdm.order_call(request(), MARKETS).params  # one-way
+
+
+def test_hedge_mode_json_carries_the_side() -> None:
+    long_order = order(info={"price": "49000", "position_side": "long"})
+    assert usdm.order_json(long_order, BTC)["positionSide"] == "LONG"
+    event = usdm.order_update(long_order, BTC, 12, execution="NEW")
+    assert event["o"]["ps"] == "LONG"
+    position = {"side": "short", "contracts": D("0.5"), "entryPrice": D(50000),
+                "unrealizedPnl": D(0), "liquidationPrice": None, "collateral": D(0),
+                "initialMargin": D(2500), "maintenanceMargin": D(0)}  # fmt: skip
+    short = usdm.position_json(BTC, position, 10, "cross", D(50000), 1, "short")
+    long = usdm.position_json(BTC, None, 10, "cross", D(50000), 1, "long")
+    assert (short["positionSide"], short["positionAmt"]) == ("SHORT", "-0.50000000")
+    assert (long["positionSide"], long["positionAmt"]) == ("LONG", "0.00000000")
+    balance = {"total": {"USDT": D(1)}, "used": {}, "free": {}}
+    assert [p["ps"] for p in usdm.account_update(balance, [long, short], 1)["a"]["P"]] == [
+        "LONG", "SHORT"]
+    trade = {"info": {"position_side": "short"}, "side": "buy", "fee": {"cost": D(0),
+             "currency": "USDT"}, "id": "3-T9", "takerOrMaker": "taker", "order": "3-8",
+             "price": D(1), "amount": D(1), "cost": D(1), "timestamp": 1}  # fmt: skip
+    assert usdm.trade_json(trade, BTC)["positionSide"] == "SHORT"

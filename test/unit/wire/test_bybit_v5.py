@@ -1,6 +1,7 @@
-"""The Bybit v5 dialect's pure mappings: order requests (one-way `positionIdx` 0 only,
-PostOnly, reduceOnly, the lot and price filters), instruments, klines, orders, executions,
-positions, the unified wallet, stream topics, and Bybit's retCodes for engine refusals."""
+"""The Bybit v5 dialect's pure mappings: order requests (`positionIdx` 0 in one-way mode,
+1 / 2 in hedge mode, else 10001; PostOnly, reduceOnly, the lot and price filters),
+instruments, klines, orders, executions, positions, the unified wallet, stream topics, and
+Bybit's retCodes for engine refusals."""
 
 from __future__ import annotations
 
@@ -153,3 +154,23 @@ def test_topics() -> None:
     message = topic("order", [acct.order_json(order(), BTC)], 5)
     assert (message["topic"], message["creationTime"], message["data"][0]["orderId"]) == (
         "order", 5, "3-8")
+
+
+def test_hedge_mode_position_idx() -> None:
+    long = v5.order_call(request(positionIdx="1"), MARKETS, hedged=True)
+    assert long.params["positionSide"] == "long"
+    closing = v5.order_call(request(side="Buy", positionIdx="2", reduceOnly="true"), MARKETS,
+                            hedged=True)  # fmt: skip
+    assert (closing.params["positionSide"], closing.params["reduceOnly"]) == ("short", True)
+    for idx in ("0", ""):
+        with pytest.raises(BybitError) as excinfo:
+            v5.order_call(request(positionIdx=idx), MARKETS, hedged=True)
+        assert excinfo.value.code == 10001
+    assert "positionSide" not in v5.order_call(request(), MARKETS).params  # one-way
+    spot = v5.order_call(request(category="spot"), MARKETS, hedged=True)  # spot: no sides
+    assert "positionSide" not in spot.params
+    short = acct.order_json(order(info={"position_side": "short"}), BTC)
+    assert short["positionIdx"] == 2
+    rows = [acct.position_json(BTC, None, 10, D(50000), 1, side) for side in ("long", "short")]
+    assert [(r["positionIdx"], r["size"], r["side"]) for r in rows] == [(1, "0", ""),
+                                                                        (2, "0", "")]

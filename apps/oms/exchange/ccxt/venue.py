@@ -10,6 +10,7 @@ from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from apps.oms import metrics
+from apps.oms.exchange.ccxt.position_modes import order_params
 from apps.oms.exchange.ccxt_errors import errors as ccxt
 from apps.oms.ports import MarginVenuePort, Params, Structure
 
@@ -140,8 +141,11 @@ class CcxtVenue:
     ) -> Structure:
         # strings keep the exact decimal; CCXT applies the market precision to them
         price_arg = None if price is None else str(price)
+        # a hedge account's position side, as the exchange names it (contracts only)
+        contract = bool(((await self.load_markets()).get(symbol) or {}).get("contract", True))
         order: Structure = await self._call(
-            "create_order", symbol, type, side, str(amount), price_arg, params or {}
+            "create_order", symbol, type, side, str(amount), price_arg,
+            order_params(self.id, params or {}, contract),
         )
         return order
 
@@ -221,6 +225,27 @@ class CcxtVenue:
     ) -> list[Structure]:
         result: list[Structure] = await self._call("fetch_positions", symbols, params or {})
         return result
+
+    async def venue_hedged(self) -> bool | None:
+        """Whether the exchange account is in hedge position mode (the worker compares it with
+        the gateway account's at start). CCXT's `fetch_position_mode` where the class has it;
+        Bybit's by the `positionIdx` of a linear symbol's position rows (its class reads no
+        mode); None when there is no mode to compare: a spot account (`defaultType` spot or
+        margin), an exchange whose mode CCXT does not read, no rows."""
+        if str(self.exchange.options.get("defaultType", "spot")) in ("spot", "margin"):
+            return None
+        if self.has.get("fetchPositionMode"):
+            mode: Structure = await self._call("fetch_position_mode", None, {})
+            return None if mode.get("hedged") is None else bool(mode["hedged"])
+        if self.id != "bybit":
+            return None
+        linear = sorted(s for s, m in (await self.load_markets()).items()
+                        if m.get("linear") and m.get("swap") and m.get("active") is not False)  # fmt: skip
+        if not linear:
+            return None
+        rows = await self.fetch_positions(linear[:1])
+        flags = {bool(r["hedged"]) for r in rows if r.get("hedged") is not None}
+        return flags.pop() if len(flags) == 1 else None
 
     # --- derivatives settings and reference data (`MarginVenuePort`), passed through ---------
 

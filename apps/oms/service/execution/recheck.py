@@ -27,8 +27,10 @@ from apps.oms.store.order_rows import OrderRow
 ZERO = Decimal(0)
 
 
-async def recheck(rec: Recorder, row: OrderRow) -> None:
-    """Raise the domain error (`risk_blocked`, `invalid_qty`, ...) if the order may not go."""
+async def recheck(rec: Recorder, row: OrderRow) -> Position | None:
+    """Raise the domain error (`risk_blocked`, `invalid_qty`, ...) if the order may not go;
+    else answer the position it names (None: a new one), whose side a hedge account's venue
+    order carries (`closing.venue_position_side`)."""
     acct = rec.rt.account
     side, qty, symbol = Side(row["side"]), Decimal(row["qty"]), row["symbol"]
     book = await rec.rows.load_fill_book(symbol, int(row["position_id"]), external=False)
@@ -78,6 +80,7 @@ async def recheck(rec: Recorder, row: OrderRow) -> None:
     if needs_reference_price(scopes):
         price = await reference_price(rec.conn, acct.exchange_id, symbol, rec.now)
     check_order(intent, scopes, state.blocked, price)
+    return target
 
 
 def _check_reduce(

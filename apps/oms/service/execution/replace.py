@@ -25,7 +25,8 @@ from decimal import Decimal
 from typing import Any
 
 from apps.oms.clock import utcnow
-from apps.oms.domain.enums import OrderStatus
+from apps.oms.domain.closing import venue_position_side
+from apps.oms.domain.enums import OrderStatus, PositionMode, Side
 from apps.oms.domain.events import (
     ORDER_CHANGE_REPLACE_FAILED,
     ORDER_CHANGE_REPLACE_PENDING,
@@ -203,7 +204,7 @@ async def _cancel_confirmed(rt: AccountRuntime, row: Row) -> Structure | None:
 
 async def _confirm(
     rt: AccountRuntime, cmd: Claimed, change: Change, final: Structure
-) -> tuple[Row, str, Decimal, datetime] | None:
+) -> tuple[Row, str, Decimal, datetime, str | None] | None:
     """Record the cancelled venue order and write ahead the replacement (see module doc)."""
     async with rt.record(cmd) as rec:
         row = await rec.rows.order_row(change.order_id)
@@ -222,7 +223,18 @@ async def _confirm(
             rec.conn, order_id=change.order_id, account_id=rt.account_id,
             client_order_id=client_order_id, now=rec.now,
         )
-        return row, client_order_id, remaining, rec.now
+        return row, client_order_id, remaining, rec.now, await _position_side(rec, row)
+
+
+async def _position_side(rec: Recorder, row: Row) -> str | None:
+    """The venue position side a hedge account's replacement carries, as the original did
+    (`closing.venue_position_side`; netting modes read nothing)."""
+    mode = rec.rt.account.position_mode
+    if mode is not PositionMode.HEDGE:
+        return None
+    position_id = int(row["position_id"])
+    book = await rec.rows.load_fill_book(row["symbol"], position_id, external=False)
+    return venue_position_side(mode, Side(row["side"]), book.positions.get(position_id))
 
 
 async def _filled(
@@ -246,10 +258,10 @@ async def _filled(
 
 async def _place(
     rt: AccountRuntime, cmd: Claimed, change: Change, row: Row, client_order_id: str,
-    qty: Decimal, written_ahead: datetime, stop: asyncio.Event,
+    qty: Decimal, written_ahead: datetime, position_side: str | None, stop: asyncio.Event,
 ) -> None:
     price = change.new_price if change.new_price is not None else row["price"]
-    params = {**venue_params(row), "clientOrderId": client_order_id}
+    params = {**venue_params(row, position_side), "clientOrderId": client_order_id}
     order = NewOrder(row["symbol"], row["order_type"], row["side"], qty, price, params,
                      deadline_of(rt, written_ahead))  # past it, not sent: looked up  # fmt: skip
     try:

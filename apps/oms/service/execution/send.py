@@ -11,12 +11,14 @@ from datetime import datetime, timedelta
 from decimal import Decimal
 
 from apps.oms.clock import utcnow
-from apps.oms.domain.enums import OrderStatus, Reason
+from apps.oms.domain.closing import venue_position_side
+from apps.oms.domain.enums import OrderStatus, Reason, Side
 from apps.oms.domain.errors import DomainError
 from apps.oms.domain.events import RISK_REJECTED, RiskRejected
 from apps.oms.domain.orders import mark_outcome_unknown, resolve_not_found
 from apps.oms.exchange.ccxt_errors import errors as ccxt
 from apps.oms.ports import (
+    GATEWAY_POSITION_SIDE,
     NewOrder,
     Params,
     SendWindowPassed,
@@ -41,28 +43,31 @@ async def execute_send(rt: AccountRuntime, cmd: Claimed, stop: asyncio.Event) ->
         async with rt.record(cmd) as rec:
             await finish(rec, cmd, error_code="order_not_found", error_message="no order row")
         return
-    step, row = await _prepare(rt, cmd, cmd.order_id)
+    step, row, position_side = await _prepare(rt, cmd, cmd.order_id)
     if step == "lookup":
         await resolve_unknown(rt, cmd, row, stop)
     elif step == "place":
-        await _place(rt, cmd, row, stop)
+        await _place(rt, cmd, row, stop, position_side)
 
 
-async def _prepare(rt: AccountRuntime, cmd: Claimed, order_id: int) -> tuple[str, OrderRow]:
+async def _prepare(
+    rt: AccountRuntime, cmd: Claimed, order_id: int
+) -> tuple[str, OrderRow, str | None]:
     """In one record transaction: an order whose outcome is unknown goes to the lookup; one
     already past PENDING_SUBMIT just finishes the command; otherwise re-check and, on success,
-    flag the outcome unknown and record the venue order (write-ahead) before placing it."""
+    flag the outcome unknown and record the venue order (write-ahead) before placing it, with
+    the venue position side a hedge account's order carries."""
     async with rt.record(cmd) as rec:
         row = await rec.rows.order_row(order_id)
         if row["outcome_unknown"]:
-            return "lookup", row
+            return "lookup", row, None
         if row["status"] != OrderStatus.PENDING_SUBMIT:
             await finish(rec, cmd, order=row)
-            return "done", row
+            return "done", row, None
         try:
-            await recheck(rec, row)
+            target = await recheck(rec, row)
         except DomainError as exc:
-            return "done", await risk_reject(rec, cmd, row, exc)
+            return "done", await risk_reject(rec, cmd, row, exc), None
         await order_records.add_venue_order(
             rec.conn,
             order_id=order_id,
@@ -70,7 +75,8 @@ async def _prepare(rt: AccountRuntime, cmd: Claimed, order_id: int) -> tuple[str
             client_order_id=row["client_order_id"],
             now=rec.now,
         )
-        return "place", await write_order(rec, row, mark_outcome_unknown(state_of(row)))
+        side = venue_position_side(rt.account.position_mode, Side(row["side"]), target)
+        return "place", await write_order(rec, row, mark_outcome_unknown(state_of(row))), side
 
 
 async def risk_reject(
@@ -84,7 +90,10 @@ async def risk_reject(
     return row
 
 
-def venue_params(row: OrderRow) -> Params:
+def venue_params(row: OrderRow, position_side: str | None = None) -> Params:
+    """What the venue gets with the order: the accepted params, its client order id, trigger
+    prices, time in force, post-only, and a hedge account's venue position side
+    (`GATEWAY_POSITION_SIDE`, `closing.venue_position_side`)."""
     params: Params = dict(row["params"] or {})
     params["clientOrderId"] = row["client_order_id"]
     for key, value in (
@@ -97,6 +106,8 @@ def venue_params(row: OrderRow) -> Params:
             params[key] = value
     if row["post_only"]:
         params["postOnly"] = True
+    if position_side is not None:
+        params[GATEWAY_POSITION_SIDE] = position_side
     return params
 
 
@@ -124,10 +135,12 @@ NOT_SENT = "not sent: its send deadline passed before the venue could be called 
 
 
 async def _place(
-    rt: AccountRuntime, cmd: Claimed, row: OrderRow, stop: asyncio.Event
+    rt: AccountRuntime, cmd: Claimed, row: OrderRow, stop: asyncio.Event,
+    position_side: str | None = None,
 ) -> None:
     order = NewOrder(row["symbol"], row["order_type"], row["side"], Decimal(row["qty"]),
-                     row["price"], venue_params(row), deadline_of(rt, row["updated_at"]))
+                     row["price"], venue_params(row, position_side),
+                     deadline_of(rt, row["updated_at"]))  # fmt: skip
     try:
         structure = await place_one(rt, order)
     except SendWindowPassed:

@@ -27,7 +27,8 @@ from decimal import Decimal
 from itertools import takewhile
 from typing import Any
 
-from apps.oms.domain.enums import OrderStatus
+from apps.oms.domain.closing import venue_position_side
+from apps.oms.domain.enums import OrderStatus, Side
 from apps.oms.domain.errors import DomainError
 from apps.oms.domain.orders import mark_outcome_unknown
 from apps.oms.exchange.ccxt_errors import errors as ccxt
@@ -126,6 +127,7 @@ class Prepared:
     cmd: Claimed
     row: OrderRow
     not_after_ms: int  # its send deadline (`ports.send_deadline`)
+    position_side: str | None = None  # a hedge account's venue position side
 
 
 async def run_batch(
@@ -252,14 +254,15 @@ async def _prepare(rec: Recorder, cmd: Claimed, orders: dict[int, OrderRow]) -> 
         await finish(rec, cmd, order=row)
         return None
     try:
-        await recheck(rec, row)
+        target = await recheck(rec, row)
     except DomainError as exc:
         await risk_reject(rec, cmd, row, exc)
         return None
     rec.rows.hold_venue_order(int(row["id"]), row["client_order_id"], None)
     deadline = send_deadline(epoch_ms(rec.now), rec.rt.settings.unknown_outcome_window_seconds)
+    side = venue_position_side(rec.rt.account.position_mode, Side(row["side"]), target)
     return Prepared(cmd, await write_order(rec, row, mark_outcome_unknown(state_of(row))),
-                    deadline)  # fmt: skip
+                    deadline, side)  # fmt: skip
 
 
 async def place(
@@ -268,7 +271,7 @@ async def place(
     """The venue's answer to each prepared send, in order (no transaction is open)."""
     orders = [
         NewOrder(p.row["symbol"], p.row["order_type"], p.row["side"], Decimal(p.row["qty"]),
-                 p.row["price"], venue_params(p.row), p.not_after_ms)
+                 p.row["price"], venue_params(p.row, p.position_side), p.not_after_ms)
         for p in prepared
     ]  # fmt: skip
     return await place_orders(rt.venue, orders, rt.settings.venue_timeout_seconds)
