@@ -6,6 +6,8 @@ becomes of a lease when its task ends, is the lease keeper's (`lease_keeper.py`)
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -18,10 +20,19 @@ from apps.oms.store.leases import Lease
 from apps.oms.store.store import Store
 from apps.worker.account_task import AccountTask, fail_unsupported
 from apps.worker.shared_reads import SharedReads
-from apps.worker.venues import VenueCache, load_account
+from apps.worker.venues import VenueCache, VenueNotReady, load_account
 
 #: called when an account's task ended (None: an account without a venue failed its commands)
 Ended = Callable[[Lease, AccountTask | None], None]
+log = logging.getLogger("apps.worker")
+#: how long an account whose venue could not be checked for now keeps its lease before it is
+#: given back (and taken again by the next lease round while it has commands)
+NOT_READY_PAUSE = 2.0
+
+
+async def _pause(stop: asyncio.Event, seconds: float) -> None:
+    with contextlib.suppress(TimeoutError):
+        await asyncio.wait_for(stop.wait(), seconds)
 
 
 @dataclass(slots=True)
@@ -87,7 +98,14 @@ class AccountTasks:
     ) -> None:
         """Load the account, open its venue, run its task (or fail its commands without one)."""
         account = await load_account(self.store, lease.account_id)
-        venue = await self.venues.open(account)
+        try:
+            venue = await self.venues.open(account)
+        except VenueNotReady as exc:  # nothing failed: hold the lease a moment, then let it go
+            log.warning("%s; trying again", exc)
+            task = asyncio.create_task(_pause(stop, NOT_READY_PAUSE))
+            task.add_done_callback(lambda _task: ended(lease, None))
+            self.running[lease.account_id] = Running(lease, task, None)
+            return
         if venue is None:
             rt = AccountRuntime(self.store, self.settings.worker, self.worker_id, lease,
                                 account, venue=None, on_numbered=self.on_numbered)  # type: ignore[arg-type]

@@ -9,6 +9,10 @@ books on a one-way venue account, netting books on a hedge-mode one) gets none e
 (`exchange/ccxt/position_modes.mode_mismatch`, read once, when its venue is first built).
 Without a venue an account's commands fail with `venue_unavailable` and their unsent orders end
 `REJECTED` (`account_task.fail_unsupported`); `VenueCache.problem` says why, for the message.
+A venue that cannot answer the mode read for now (a network error, a timeout, maintenance, a
+rate limit: CCXT's `NetworkError` family) fails nothing: `open` raises `VenueNotReady`, and the
+worker lets the account go to try it again (`account_tasks.start`), as a send whose venue call
+met the same error is retried rather than failed.
 """
 
 from __future__ import annotations
@@ -42,6 +46,11 @@ async def load_account(store: Store, account_id: int) -> Account:
     # the executors' own `Account` (service/execution/runtime.py) made of the store's record
     return Account(row.account_id, row.exchange_id, PositionMode(row.position_mode), row.status,
                    row.config)
+
+
+class VenueNotReady(Exception):
+    """The account's venue could not be checked for now (a transient venue error): its
+    commands wait, nothing is failed."""
 
 
 class VenueCache:
@@ -86,6 +95,8 @@ class VenueCache:
             return venue
         try:
             venue = await self._build_ccxt(account)
+        except VenueNotReady:
+            raise
         except Exception as exc:  # unknown engine, undecryptable credentials: fail its commands
             venue, self._problems[account.account_id] = None, (
                 f"account {account.account_id} ({account.exchange_id}) has no usable venue: "
@@ -130,6 +141,10 @@ async def position_mode_problem(venue: CcxtVenue, account: Account) -> str | Non
     unknown mode could open a venue position the books do not hold."""
     try:
         hedged = await venue.venue_hedged()
+    except ccxt.NetworkError as exc:  # timeouts, outages, maintenance, rate limits: later
+        await venue.close()
+        raise VenueNotReady(f"account {account.account_id} ({account.exchange_id}) could not "
+                            f"read its venue account's position mode for now: {exc}") from exc
     except ccxt.BaseError as exc:
         return (f"account {account.account_id} ({account.exchange_id}) could not read its venue "
                 f"account's position mode, so it does not run yet: {exc}")

@@ -26,11 +26,12 @@ from apps.oms.store.tables import positions
 from apps.paper.wire.accounts import Credentials
 from apps.paper.wire.process import Running
 from apps.worker.account_task import fail_unsupported
-from apps.worker.venues import VenueCache, load_account
+from apps.worker.venues import VenueCache, VenueNotReady, load_account
 from test.integration.pipeline_worker.conftest import Harness, with_sequencer_state
 from test.integration.pipeline_worker.test_reconcile_ccxt import run as reconcile
 from test.integration.wire.test_binance_usdm_ccxt import point_usdm, usdm_config
 from test.integration.wire.test_bybit_ccxt import bybit_config, point, served
+from test.integration.wire.test_faults_ccxt import admin, set_faults
 
 __all__ = ["served"]  # the Bybit dialect's venue fixture, shared
 
@@ -105,6 +106,34 @@ async def test_a_netting_account_on_a_hedge_mode_venue_account_is_refused(
         assert (order["status"], order["error_code"]) == ("REJECTED", "venue_unavailable")
     finally:
         await venues.close()
+
+
+async def test_a_venue_that_cannot_answer_the_mode_for_now_fails_nothing(
+    gateway: Store, futures: Running
+) -> None:
+    """The mode read meets a transient venue error (503: CCXT's ExchangeNotAvailable): the
+    account is not refused and its queued send is not failed; the next open checks the mode
+    and the send goes."""
+    creds = await futures.venue.new_account()
+    account_id = await gateway_account(gateway, futures, "ccxtpro.binanceusdm", "netting", creds)
+    account = await load_account(gateway, account_id)
+    item = await Harness(gateway).send(account_id, "send_order", symbol=SYMBOL, side="buy",
+                                       order_type="market", qty="0.01")  # fmt: skip
+    assert item["ok"], item
+    await set_faults(futures, {"kind": "unavailable", "endpoints": "reads", "count": 1})
+    venues = VenueCache(Settings(), gateway)
+    try:
+        with pytest.raises(VenueNotReady, match="could not read its venue account's position"):
+            await venues.open(account)
+        h = Harness(gateway)
+        assert (await h.command(item["command_id"]))["status"] == "queued"
+        assert await venues.open(account) is not None  # the fault has passed
+        h.venues = venues
+        await h.drain(account_id, housekeeping=False)
+        assert (await h.command(item["command_id"]))["status"] == "completed"
+    finally:
+        await venues.close()
+        await admin(futures, "DELETE", "/admin/faults")
 
 
 async def no_venue_runtime(store: Store, account_id: int) -> AccountRuntime:
