@@ -1,6 +1,7 @@
 """Property (issue 53): random orders from several keys, with random limits per account and per
-key, against a small independent model of the pre-trade controls: the gateway refuses exactly
-what the model refuses, with the same status, rule and scope, and accepts the rest.
+key and at times a tripped loss breaker on the account (reduce-only or halted), against a small
+independent model of the pre-trade controls: the gateway refuses exactly what the model
+refuses, with the same status, rule and scope, and accepts the rest.
 
 `OMS_RISK_PROPERTY_EXAMPLES` sets the number of examples (default 20, each up to 20 commands;
 500 makes the issue's 10,000 commands, a few minutes)."""
@@ -17,9 +18,11 @@ import httpx
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from sqlalchemy import insert
 
 from apps.oms.domain.access import Role
 from apps.oms.service import acceptance
+from apps.oms.store.tables import loss_breakers
 from test.api.conftest import World
 from test.api.identity_helpers import new_account, new_key
 from test.api.test_pretrade_controls import RISK, SYMBOL, TRADE, FakeClock, h
@@ -77,11 +80,16 @@ class Model:
 
     account: Limits
     keys: list[Limits | None]
+    breaker: str | None = None  # the account's tripped loss breaker: reduce_only | halted
     sent: list[tuple[int, Order, datetime]] = field(default_factory=list)  # accepted orders
     counted: dict[tuple[int | None, datetime], int] = field(default_factory=dict)
 
     def decide(self, o: Order, now: datetime) -> tuple[int, str | None, str | None]:
-        """(status, rule, scope) of the order; 200 when accepted (and remembered)."""
+        """(status, rule, scope) of the order; 200 when accepted (and remembered). Every order
+        opens (the account holds nothing): a halted account refuses it before anything else
+        is counted, a reduce-only one after the order's own rules."""
+        if self.breaker == "halted":
+            return 409, "loss_breaker", "account"
         minute = now.replace(second=0, microsecond=0)
         scopes: list[tuple[str, int | None, Limits]] = [("account", None, self.account)]
         if (own := self.keys[o.key]) is not None:
@@ -96,6 +104,8 @@ class Model:
         for name, key, lim in scopes:
             if (rule := self._controls(o, now, key, lim)) is not None:
                 return 409, rule, name
+        if self.breaker == "reduce_only":
+            return 409, "loss_breaker", "account"
         self.sent.append((o.key, o, now))
         for key in (None, o.key):
             self.counted[(key, minute)] = self.counted.get((key, minute), 0) + 1
@@ -125,10 +135,11 @@ class Model:
           suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
 @given(account=limits_st, keys=st.lists(st.one_of(st.none(), limits_st), min_size=KEYS,
                                         max_size=KEYS),
-       orders=st.lists(order_st, min_size=1, max_size=20))  # fmt: skip
+       orders=st.lists(order_st, min_size=1, max_size=20),
+       breaker=st.sampled_from([None, None, "reduce_only", "halted"]))  # fmt: skip
 async def test_the_gateway_refuses_what_the_model_refuses(
     api: tuple[httpx.AsyncClient, World], monkeypatch: pytest.MonkeyPatch,
-    account: Limits, keys: list[Limits | None], orders: list[Order],
+    account: Limits, keys: list[Limits | None], orders: list[Order], breaker: str | None,
 ) -> None:  # fmt: skip
     client, world = api
     clock = FakeClock()
@@ -146,7 +157,14 @@ async def test_the_gateway_refuses_what_the_model_refuses(
                 **({"api_key_id": scope} if scope is not None else {})}
         put = await client.put(f"/oms/risk/{acct}/limits", json=body, headers=h(risk))
         assert put.status_code == 200, put.text
-    model = Model(account, keys)
+    if breaker is not None:  # tripped by the worker's watch before these orders came
+        async with world.store.transaction() as conn:
+            await conn.execute(insert(loss_breakers).values(
+                account_id=acct, strategy_id=0, day=clock.now.date().isoformat(),
+                state=breaker, rule="loss_breaker", limit_value=Decimal(100),
+                value=Decimal(100), tripped_at=clock.now, version=1,
+                updated_at=clock.now))  # fmt: skip
+    model = Model(account, keys, breaker)
     for n, order in enumerate(orders):
         clock.advance(milliseconds=order.after_ms)
         payload = {"symbol": SYMBOL, "side": order.side, "qty": str(order.qty),
