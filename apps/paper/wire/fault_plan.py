@@ -54,7 +54,7 @@ class Fault:
     ms: int = 0
     retry_after_s: int = 1
     #: rate_limit: after this many rate-limit answers the caller is banned (Binance 418,
-    #: Bybit HTTP 403); None: never
+    #: Bybit HTTP 403; OKX, which bans no IP, its sub-account order limit 50061); None: never
     ban_after: int | None = None
     #: partial_fills: in how many parts
     parts: int = 2
