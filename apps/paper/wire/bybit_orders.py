@@ -15,6 +15,7 @@ from apps.paper.wire import bybit_v5 as v5
 from apps.paper.wire.binance_spot import OrderCall
 from apps.paper.wire.bybit_handlers import BybitHandlers
 from apps.paper.wire.bybit_signing import BybitError, params_error
+from apps.paper.wire.fault_venue import shown_order
 from apps.paper.wire.spot_handlers import Call
 
 Json = Any
@@ -133,8 +134,9 @@ class BybitTrading(BybitHandlers):
                 if call.params.get("orderId") and t["order"] != call.params["orderId"]:
                     continue
                 if t["order"] not in orders:
-                    orders[t["order"]] = await call.account.fetch_order(t["order"], m.symbol)
-                rows.append(acct.execution_json(t, orders[t["order"]], m))
+                    orders[t["order"]] = await shown_order(call.account, t["order"], m.symbol)
+                if orders[t["order"]] is not None:  # an order kept out of sight, its fills too
+                    rows.append(acct.execution_json(t, orders[t["order"]], m))
         rows = [r for r in rows if end is None or int(r["execTime"]) <= end]
         rows.sort(key=lambda r: int(r["execTime"]), reverse=True)
         return {"category": kind, "list": rows[:limit], "nextPageCursor": ""}

@@ -54,7 +54,7 @@ class Fault:
     ms: int = 0
     retry_after_s: int = 1
     #: rate_limit: after this many rate-limit answers the caller is banned (Binance 418,
-    #: Bybit HTTP 403); None: never
+    #: Bybit HTTP 403; OKX, which bans no IP, its sub-account order limit 50061); None: never
     ban_after: int | None = None
     #: partial_fills: in how many parts
     parts: int = 2
@@ -194,10 +194,19 @@ def _rate(value: Any, index: int) -> Decimal:
 # --- deciding ----------------------------------------------------------------------------------
 
 
+#: words of an order-entry path, in any dialect's naming: Binance `order`, `batchOrders`,
+#: `openOrders`, `countdownCancelAll`; Bybit `order/create`, `order/cancel-all`; OKX
+#: `trade/order`, `batch-orders`, `amend-order`, `cancel-order`, `mass-cancel`,
+#: `cancel-all-after`, `close-position` (a market order closing a position)
+ORDER_WORDS = ("order", "cancel", "close-position")
+
+
 def endpoint_kind(method: str, path: str) -> str:
-    """ORDERS for order entry (a write to an order path: place, amend, cancel, in any dialect's
-    naming), else READS (queries, account settings, listen keys)."""
-    return ORDERS if method.upper() != "GET" and "order" in path.lower() else READS
+    """ORDERS for order entry (a write to an order path: place, amend, cancel, close, in any
+    dialect's naming), else READS (queries, account settings, listen keys)."""
+    lowered = path.lower()
+    writes = method.upper() != "GET"
+    return ORDERS if writes and any(w in lowered for w in ORDER_WORDS) else READS
 
 
 def on_request(plan: FaultPlan, tally: Tally, endpoint: str) -> tuple[RequestFaults, Tally]:

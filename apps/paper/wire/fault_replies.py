@@ -4,13 +4,15 @@ as the real venue sends them, so CCXT's own classes raise what they raise agains
 Pure: one function per venue family; a new dialect adds its own to `REPLIES` and inherits
 every injected fault (until it does, its refusals are plain HTTP: `plain_http`).
 
-| refusal      | Binance spot / USDⓈ-M                               | Bybit v5                           |
-|--------------|-----------------------------------------------------|------------------------------------|
-| rate_limit   | 429 -1003, `Retry-After`                            | 200 retCode 10006 "Too many visits!" |
-| (banned)     | 418 -1003 "IP banned until …", `Retry-After`        | 403 "access too frequent"          |
-| server_error | 500 -1001 DISCONNECTED                              | 200 retCode 10016 "Internal server error." |
-| unavailable  | 503 "Service Unavailable."                          | 503 "Service Unavailable"          |
-| maintenance  | 503 {"code": 1, "msg": "System is under maintenance."} | 503 retCode 10016 "Service is restarting" |
+HTTP status, then the venue's code (Binance `code`, Bybit `retCode`, OKX `code`) and message:
+
+| refusal | Binance spot / USDⓈ-M | Bybit v5 | OKX v5 |
+|---|---|---|---|
+| rate_limit | 429 -1003, `Retry-After` | 200 10006 "Too many visits!" | 429 50011 "Too Many Requests" |
+| (banned) | 418 -1003 "IP banned until …", `Retry-After` | 403 "access too frequent" | 429 50061 (no IP ban) |
+| server_error | 500 -1001 DISCONNECTED | 200 10016 "Internal server error." | 500 50026 "System error, …" |
+| unavailable | 503 "Service Unavailable." | 503 "Service Unavailable" | 503 "Service Unavailable" |
+| maintenance | 503 1 "System is under maintenance." | 503 10016 "Service is restarting" | 503 50001 "Service …" |
 """
 
 from __future__ import annotations
@@ -74,6 +76,25 @@ def bybit(refusal: Refusal, now_ms: int) -> Reply:
     return Reply(503, "Service Unavailable", TEXT)
 
 
+def okx(refusal: Refusal, now_ms: int) -> Reply:
+    """OKX v5: its envelope's `code` and `msg` (as strings, `data` empty) with the HTTP status
+    its error table gives: 50011 with 429 past an endpoint's limit, 50061 with 429 past the
+    sub-account's order limit (what a caller who keeps on meets: OKX bans no IP), 50026 with
+    500, 50001 with 503 while the service is being upgraded; an unavailable service's front
+    answers a bare 503. OKX sends no `Retry-After`."""
+    if refusal.kind == RATE_LIMIT and refusal.banned:
+        return _json(429, _okx_body(50061, "You've reached the maximum order rate limit for "
+                                           "this account."))  # fmt: skip
+    if refusal.kind == RATE_LIMIT:
+        return _json(429, _okx_body(50011, "Too Many Requests"))
+    if refusal.kind == SERVER_ERROR:
+        return _json(500, _okx_body(50026, "System error, please try again later."))
+    if refusal.kind == MAINTENANCE:
+        return _json(503, _okx_body(50001, "Service temporarily unavailable, please try again "
+                                           "later."))  # fmt: skip
+    return Reply(503, "Service Unavailable", TEXT)
+
+
 def plain_http(refusal: Refusal, now_ms: int) -> Reply:
     """Plain HTTP, for a dialect without its own rendering yet: 429 with `Retry-After`, 500,
     503 (CCXT's base class maps these to RateLimitExceeded, ExchangeNotAvailable)."""
@@ -84,7 +105,8 @@ def plain_http(refusal: Refusal, now_ms: int) -> Reply:
     return Reply(503, "Service Unavailable", TEXT)
 
 
-REPLIES: Mapping[str, Render] = {"binance": binance, "binanceusdm": binance, "bybit": bybit}
+REPLIES: Mapping[str, Render] = {"binance": binance, "binanceusdm": binance, "bybit": bybit,
+                                 "okx": okx}  # fmt: skip
 
 
 def render_for(dialect: str) -> Render:
@@ -94,6 +116,10 @@ def render_for(dialect: str) -> Render:
 
 def _bybit_body(code: int, msg: str, now_ms: int) -> dict[str, object]:
     return {"retCode": code, "retMsg": msg, "result": {}, "retExtInfo": {}, "time": now_ms}
+
+
+def _okx_body(code: int, msg: str) -> dict[str, object]:
+    return {"code": str(code), "msg": msg, "data": []}
 
 
 def _json(status: int, body: Mapping[str, object],

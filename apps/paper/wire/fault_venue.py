@@ -3,7 +3,8 @@ beneath every dialect's handlers (they only see what a real venue would show the
 
 - an order invisible for a while after creation: reads of a client's request do not find it
   (`fetch_order` raises OrderNotFound, which each dialect already renders its way; lists leave
-  it out);
+  it out, and the fill lists that show each fill's order, Bybit's and OKX's, its fills too:
+  `shown_order`);
 - a marketable order filled in parts over time: placed waiting (the engine's fill latency),
   then filled part by part by the engine (`PaperVenue.fill_part`), each part's events
   published by the dialect as a match's are."""
@@ -87,3 +88,12 @@ class FaultyVenue(PaperVenue):
 
     def _visible(self, orders: list[Any]) -> list[Structure]:
         return [o for o in orders if not self._hidden(o)]
+
+
+async def shown_order(venue: PaperVenue, order_id: str, symbol: str) -> Structure | None:
+    """The order of a fill as a client's request sees it: None while the venue keeps it out of
+    sight (a dialect's fill list then leaves its fills out with it)."""
+    try:
+        return await venue.fetch_order(order_id, symbol)
+    except ccxt.OrderNotFound:
+        return None

@@ -13,6 +13,7 @@ from apps.paper.exchange.venue import PaperVenue
 from apps.paper.wire import okx_account as acct
 from apps.paper.wire import okx_v5 as v5
 from apps.paper.wire.binance_spot import OrderCall
+from apps.paper.wire.fault_venue import shown_order
 from apps.paper.wire.okx_handlers import OkxCall, OkxHandlers
 from apps.paper.wire.okx_signing import OkxError
 
@@ -190,8 +191,9 @@ class OkxTrading(OkxHandlers):
                 if call.params.get("ordId") and t["order"] != call.params["ordId"]:
                     continue
                 if t["order"] not in orders:
-                    orders[t["order"]] = await call.account.fetch_order(t["order"], m.symbol)
-                rows.append(acct.fill_json(t, orders[t["order"]], m))
+                    orders[t["order"]] = await shown_order(call.account, t["order"], m.symbol)
+                if orders[t["order"]] is not None:  # an order kept out of sight, its fills too
+                    rows.append(acct.fill_json(t, orders[t["order"]], m))
         rows = [r for r in rows if end is None or int(r["ts"]) <= end]
         return self._newest(rows, call.params, "ts")
 
@@ -218,9 +220,15 @@ class OkxTrading(OkxHandlers):
 
     async def venue_canceled(self, venue: PaperVenue, order: Json, now_ms: int,
                              expired: bool) -> None:  # fmt: skip
-        """The venue canceled (or expired: OKX shows `canceled` for both) an open order itself:
-        its `canceled` push on the `orders` channel."""
-        await self._changed(venue, [(order, [])], now_ms)
+        """The venue canceled (or expired: OKX has no expired state) an open order itself: its
+        `canceled` push on the `orders` channel with `cancelSource` 0, "canceled by system" (a
+        client's own cancel says 1), then the account's balance."""
+        market = self.by_symbol[order["symbol"]]
+        row = {**await self._order_row(venue, order, market), "cancelSource": "0",
+               "cancelSourceReason": "Order canceled by system", "uTime": str(now_ms)}
+        await self.publish(venue.account_id, [
+            event("orders", market, [row]),
+            event("account", None, [await self.balance_of(venue, now_ms)])])  # fmt: skip
 
     async def _changed(self, venue: PaperVenue, changes: list[tuple[Json, list[Json]]],
                        now_ms: int) -> None:  # fmt: skip

@@ -4,7 +4,8 @@ security and envelope (`{"code": "0", "msg": "", "data": [...]}`), the private w
 `ping`/`pong`, OKX's 30 s idle rule) and the public one's `tickers` (`/ws/v5/public`).
 
 Rate limits are not enforced: OKX would answer 50011 with HTTP 429 past an endpoint's limit
-(docs/testnet.md); this venue serves every request.
+(docs/testnet.md); this venue serves every request, unless an injected `rate_limit` fault says
+otherwise (`fault_replies.okx`).
 """
 
 from __future__ import annotations

@@ -1,5 +1,5 @@
 """Faults as real venues have them, injected at the wire (`/admin/faults`), met by CCXT's own
-`binance`, `binanceusdm` and `bybit` classes (and `ccxt.pro` for the private streams): each
+`binance`, `binanceusdm`, `bybit` and `okx` classes (and `ccxt.pro` for the private streams): each
 raises the class it maps the venue's answer to, a lost response leaves the order on the venue,
 an invisible order is not found and then found. No test bounds wall-clock time: latencies are
 small and outcomes are polled."""
@@ -23,15 +23,27 @@ from apps.paper.wire.process import Running, start
 from apps.paper.wire.server import build_venue
 from test.integration.wire.conftest import spot_options
 from test.integration.wire.test_bybit_ccxt import bybit_config, subscribed
+from test.integration.wire.test_okx_ccxt import okx_config
+from test.integration.wire.test_okx_ccxt import subscribed as okx_subscribed
 
-DIALECTS = ("binance", "binanceusdm", "bybit")
-SYMBOL = {"binance": "BTC/USDT", "binanceusdm": "BTC/USDT:USDT", "bybit": "BTC/USDT:USDT"}
+DIALECTS = ("binance", "binanceusdm", "bybit", "okx")
+SYMBOL = {"binance": "BTC/USDT", "binanceusdm": "BTC/USDT:USDT", "bybit": "BTC/USDT:USDT",
+          "okx": "BTC/USDT:USDT"}  # fmt: skip
 #: what CCXT raises for each refusal, by dialect (its own mapping of the venue's answer)
 RAISES: dict[str, dict[str, type[Exception]]] = {
     "binance": {"server_error": ccxt.OperationFailed, "unavailable": ccxt.ExchangeNotAvailable,
                 "maintenance": ccxt.OnMaintenance},
     "bybit": {"server_error": ccxt.ExchangeError, "unavailable": ccxt.ExchangeNotAvailable,
               "maintenance": ccxt.ExchangeError},
+    "okx": {"server_error": ccxt.ExchangeNotAvailable, "unavailable": ccxt.ExchangeNotAvailable,
+            "maintenance": ccxt.OnMaintenance},
+}
+#: what CCXT raises for a rate limit, then for the ban (OKX: its sub-account order limit)
+LIMITED: dict[str, tuple[type[Exception], type[Exception]]] = {
+    "binance": (ccxt.DDoSProtection, ccxt.DDoSProtection),
+    "binanceusdm": (ccxt.DDoSProtection, ccxt.DDoSProtection),
+    "bybit": (ccxt.RateLimitExceeded, ccxt.RateLimitExceeded),
+    "okx": (ccxt.RateLimitExceeded, ccxt.ExchangeError),
 }
 RAISES["binanceusdm"] = RAISES["binance"]
 
@@ -51,6 +63,8 @@ def ccxt_config(dialect: str, creds: Credentials) -> dict[str, Any]:
         return spot_options(creds)
     if dialect == "bybit":
         return bybit_config(creds)
+    if dialect == "okx":
+        return okx_config(creds)
     return {"apiKey": creds.api_key, "secret": creds.secret,
             "options": {"fetchCurrencies": False}}  # fmt: skip
 
@@ -143,7 +157,7 @@ async def test_the_admin_endpoint_sets_shows_and_clears_faults(venue: Running) -
 
 async def test_clock_skew_through_the_same_endpoint(venue: Running, exchange: Any) -> None:
     await set_faults(venue)
-    await admin(venue, "POST", "/admin/faults", {"skew_ms": 30_000})
+    await admin(venue, "POST", "/admin/faults", {"skew_ms": 60_000})  # past every window (OKX: 30 s)
     with pytest.raises(ccxt.InvalidNonce):
         await exchange.fetch_balance()
     await admin(venue, "DELETE", "/admin/faults")
@@ -165,23 +179,26 @@ async def test_latency_delays_the_requests_it_names(venue: Running, exchange: An
 async def test_a_rate_limit_then_a_ban(venue: Running, exchange: Any) -> None:
     """Binance: 429 then 418 (both -1003, `Retry-After`), CCXT's DDoSProtection (its binance
     class raises that for both statuses); Bybit: retCode 10006, then HTTP 403, both CCXT's
-    RateLimitExceeded."""
+    RateLimitExceeded; OKX: 429 with 50011 (RateLimitExceeded), then 429 with 50061, the
+    sub-account's order limit (CCXT's ExchangeError: OKX bans no IP)."""
     dialect = venue.venue.dialect
     symbol = SYMBOL[dialect]
     await set_faults(venue, {"kind": "rate_limit", "count": 3, "ban_after": 2,
                              "retry_after_s": 7})  # fmt: skip
     raised = []
     for _ in range(3):
-        with pytest.raises(ccxt.NetworkError) as caught:
+        with pytest.raises((ccxt.NetworkError, ccxt.ExchangeError)) as caught:
             await exchange.fetch_open_orders(symbol)  # one request in every dialect
         raised.append((type(caught.value), {k.lower(): v for k, v in  # names as sent, any case
                                                  (exchange.last_response_headers or {}).items()}))
+    limited, banned = LIMITED[dialect]
+    assert [cls for cls, _ in raised] == [limited, limited, banned]
     if dialect == "bybit":
-        assert [cls for cls, _ in raised] == [ccxt.RateLimitExceeded] * 3
         assert raised[0][1]["x-bapi-limit-status"] == "0"
         assert "403" in str(caught.value)
+    elif dialect == "okx":
+        assert "50061" in str(caught.value)
     else:
-        assert [cls for cls, _ in raised] == [ccxt.DDoSProtection] * 3
         assert [h["retry-after"] for _, h in raised] == ["7"] * 3
         assert "418" in str(caught.value)
     assert await exchange.fetch_open_orders(symbol) == []  # the count is spent
@@ -244,6 +261,21 @@ async def test_an_order_invisible_for_a_while(venue: Running, exchange: Any) -> 
     await exchange.cancel_order(placed["id"], symbol)
 
 
+async def test_the_fills_of_an_invisible_order(venue: Running, exchange: Any) -> None:
+    """A filled order kept out of sight does not break the account's trade list (OKX leaves
+    its fills out with it); once shown, its trade is listed."""
+    dialect = venue.venue.dialect
+    symbol = SYMBOL[dialect]
+    await set_faults(venue, {"kind": "invisible_order", "ms": 3000, "count": 1})
+    placed = await exchange.create_order(symbol, "market", "buy", 0.01)
+    await exchange.fetch_my_trades(symbol)
+
+    async def traded() -> list[Any]:
+        return [t for t in await exchange.fetch_my_trades(symbol) if t["order"] == placed["id"]]
+
+    assert len(await poll(traded, "the order's trade listed")) == 1
+
+
 async def test_a_market_order_filled_in_parts(venue: Running, exchange: Any) -> None:
     dialect = venue.venue.dialect
     symbol = SYMBOL[dialect]
@@ -269,6 +301,8 @@ async def watching(running: Running, creds: Credentials, pro: Any) -> Any:
     watch = asyncio.ensure_future(pro.watch_orders(symbol))
     if running.venue.dialect == "bybit":
         await subscribed(running, creds.account_id, "order")
+    elif running.venue.dialect == "okx":
+        await okx_subscribed(running, creds.account_id, "orders")
     else:
         await poll(lambda: _has_subscriber(running, creds.account_id), "a subscription")
     return watch
@@ -292,8 +326,11 @@ async def test_the_venue_cancels_or_expires_an_order(venue: Running, creds: Cred
             "account_id": creds.account_id, "order_id": placed["id"], "status": status})
         assert (code, answer["status"]) == (200, status)
         seen = await asyncio.wait_for(watch, 20)
-        shown = "canceled" if dialect == "bybit" else status  # Bybit shows it Cancelled
+        # Bybit shows it Cancelled, OKX canceled (neither has an expired state for it)
+        shown = "canceled" if dialect in ("bybit", "okx") else status
         assert (seen[-1]["id"], seen[-1]["status"]) == (placed["id"], shown)
+        if dialect == "okx":  # "canceled by system" (a client's own cancel says 1)
+            assert seen[-1]["info"]["cancelSource"] == "0"
         assert await exchange.fetch_open_orders(symbol) == []
         code, _ = await admin(venue, "POST", "/admin/orders/cancel", {
             "account_id": creds.account_id, "order_id": placed["id"]})
@@ -321,7 +358,7 @@ async def test_a_stream_that_skips_events(venue: Running, creds: Credentials,
         seen = await asyncio.wait_for(watch, 20)
         assert [o["id"] for o in seen] == [second["id"]]
         assert first["id"] != second["id"]
-        await exchange.cancel_all_orders(symbol)
+        await cancel_open(exchange, symbol)
     finally:
         await pro.close()
 
@@ -344,9 +381,15 @@ async def test_a_stream_that_drops_then_the_client_reconnects(venue: Running,
         again = await exchange.create_order(symbol, "limit", "buy", 0.01, 48000)
         seen = await asyncio.wait_for(watch, 20)
         assert seen[-1]["id"] == again["id"]
-        await exchange.cancel_all_orders(symbol)
+        await cancel_open(exchange, symbol)
     finally:
         await pro.close()
+
+
+async def cancel_open(exchange: Any, symbol: str) -> None:
+    """Cancel the open orders one by one (CCXT's okx has no cancel_all_orders)."""
+    for order in await exchange.fetch_open_orders(symbol):
+        await exchange.cancel_order(order["id"], symbol)
 
 
 async def _gone(running: Running, account_id: int) -> bool:

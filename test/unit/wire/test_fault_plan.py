@@ -54,10 +54,20 @@ def test_parse_refuses_what_it_cannot_read(body: dict[str, object]) -> None:
 def test_endpoint_kind_tells_order_entry_from_reads_in_every_dialect() -> None:
     for method, path in (("POST", "/api/v3/order"), ("DELETE", "/api/v3/openOrders"),
                          ("PUT", "/fapi/v1/order"), ("POST", "/v5/order/create"),
-                         ("POST", "/v5/order/cancel-all"), ("POST", "/api/v5/trade/order")):
+                         ("POST", "/v5/order/cancel-all"), ("POST", "/api/v5/trade/order"),
+                         ("POST", "/api/v5/trade/batch-orders"),
+                         ("POST", "/api/v5/trade/amend-order"),
+                         ("POST", "/api/v5/trade/cancel-batch-orders"),
+                         ("POST", "/api/v5/trade/close-position"),
+                         ("POST", "/api/v5/trade/mass-cancel"),
+                         ("POST", "/fapi/v1/countdownCancelAll")):  # fmt: skip
         assert fp.endpoint_kind(method, path) == fp.ORDERS, path
     for method, path in (("GET", "/api/v3/order"), ("GET", "/v5/order/realtime"),
-                         ("POST", "/api/v3/userDataStream"), ("GET", "/api/v3/account")):
+                         ("POST", "/api/v3/userDataStream"), ("GET", "/api/v3/account"),
+                         ("GET", "/api/v5/trade/orders-pending"),
+                         ("GET", "/api/v5/trade/order"),
+                         ("POST", "/api/v5/account/set-leverage"),
+                         ("POST", "/api/v5/account/set-position-mode")):  # fmt: skip
         assert fp.endpoint_kind(method, path) == fp.READS, path
 
 

@@ -25,6 +25,11 @@ CASES = [
     ("bybit", Refusal("server_error"), 200, ccxt.ExchangeError),
     ("bybit", Refusal("unavailable"), 503, ccxt.ExchangeNotAvailable),
     ("bybit", Refusal("maintenance"), 503, ccxt.ExchangeError),
+    ("okx", Refusal("rate_limit", 5), 429, ccxt.RateLimitExceeded),
+    ("okx", Refusal("rate_limit", 5, banned=True), 429, ccxt.ExchangeError),
+    ("okx", Refusal("server_error"), 500, ccxt.ExchangeNotAvailable),
+    ("okx", Refusal("unavailable"), 503, ccxt.ExchangeNotAvailable),
+    ("okx", Refusal("maintenance"), 503, ccxt.OnMaintenance),
 ]
 
 
@@ -65,6 +70,21 @@ def test_bybit_says_when_its_limit_resets() -> None:
     reply = REPLIES["bybit"](Refusal("rate_limit", 2), NOW)
     assert reply.headers["X-Bapi-Limit-Reset-Timestamp"] == str(NOW + 2000)
     assert json.loads(reply.body)["retCode"] == 10006
+
+
+def test_okx_answers_its_envelope_with_the_status_of_its_error_table() -> None:
+    """`code` and `msg` as strings, `data` empty; the code decides what CCXT raises (its okx
+    class maps a bare HTTP 429 to ExchangeNotAvailable: the 50011 in the body is what makes it
+    RateLimitExceeded)."""
+    codes = {kind: json.loads(REPLIES["okx"](Refusal(kind), NOW).body)
+             for kind in ("rate_limit", "server_error", "maintenance")}  # fmt: skip
+    assert {k: (b["code"], b["data"]) for k, b in codes.items()} == {
+        "rate_limit": ("50011", []), "server_error": ("50026", []),
+        "maintenance": ("50001", [])}
+    banned = REPLIES["okx"](Refusal("rate_limit", banned=True), NOW)
+    assert json.loads(banned.body)["code"] == "50061"
+    assert raised("okx", Reply(429, "Too Many Requests", "text/plain")) is (
+        ccxt.ExchangeNotAvailable)
 
 
 def test_a_dialect_without_its_own_rendering_answers_plain_http() -> None:
