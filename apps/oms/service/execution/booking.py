@@ -35,12 +35,16 @@ from apps.oms.store.held_rows import HeldRows
 from apps.oms.store.order_rows import OrderChanges, OrderRow
 
 
-def fill_of(trade: Structure) -> Fill:
+def fill_of(trade: Structure, row: OrderRow) -> Fill:
+    """A trade of order `row` as the books core takes it. What the venue's answer leaves out
+    comes from the order: Binance's FULL answer to a new order lists its `fills` with no side,
+    order id or time (CCXT parses them as None), and they are still that order's fills, made
+    now."""
     fee = trade.get("fee") or {}
     role = trade.get("takerOrMaker")
     return Fill(
-        symbol=trade["symbol"],
-        side=Side(trade["side"]),
+        symbol=trade.get("symbol") or row["symbol"],
+        side=Side(trade.get("side") or row["side"]),
         qty=Decimal(trade["amount"]),
         price=Decimal(trade["price"]),
         exchange_trade_id=str(trade["id"]),
@@ -83,7 +87,7 @@ async def book_report(
     then, given a `venue_status`, move the order by it (with the `extra` columns). Returns the
     row as it will be stored. `fresh`: the venue made the trades in this transaction, they
     cannot be booked already. Load -> decide (once, `domain.booking.book_order`) -> hold."""
-    fills = [fill_of(trade) for trade in trades]
+    fills = [fill_of(trade, row) for trade in trades]
     instrument = await rec.rt.instrument(fills[0].symbol) if fills else None
     rows: HeldRows = rec.rows
     order = booked_order(row, rows.real(int(row["position_id"])))
