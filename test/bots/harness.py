@@ -39,7 +39,6 @@ class Bot:
     home: Path
     strategy: str = "QuickFlip"
     strategy_path: Path = EXAMPLES
-    pairs: list[str] | None = None  # the config's pair_whitelist unless given
     proc: subprocess.Popen[bytes] | None = None
 
     @property
@@ -110,8 +109,6 @@ def start(bot: Bot, venv: Path, stack: Stack) -> None:
     config["db_url"] = f"sqlite:///{bot.db}"
     config["bot_name"] = bot.name
     config["strategy"] = bot.strategy
-    if bot.pairs is not None:
-        config["exchange"]["pair_whitelist"] = bot.pairs
     path = bot.home / f"{bot.name}.json"
     path.write_text(json.dumps(config))
     freqtrade = str(venv / "bin" / "freqtrade")
