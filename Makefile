@@ -51,7 +51,8 @@ test-ha: $(STAMP)
 	bash scripts/ensure-galera
 	$(BIN)/pytest -q -m ha test/ha
 
-# the bot suite (docs/bots.md): unmodified freqtrade bots trading through the gateway, from a
+# the bot suite (docs/bots.md): unmodified freqtrade bots trading through the gateway (two ways:
+# paper accounts, and CCXT accounts on local Binance venues over the wire), from a
 # freqtrade environment of their own (scripts/ensure-freqtrade: created once, cached in
 # ~/.cache/ccxt-oms); the bots take minutes of market time, so the suite runs on its own
 test-bots: $(STAMP)

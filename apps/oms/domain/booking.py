@@ -152,6 +152,7 @@ def book_order(
     instrument: Instrument | None,
     ids: IdAllocator,
     now: datetime,
+    venue_filled: Decimal | None = None,
 ) -> OrderBooking:
     """The one decision of a venue order report (a placement's answer, a lookup, a cancel's
     answer, a sync) on its OMS order: book its trades one after the other (`book_trade`, each
@@ -159,7 +160,8 @@ def book_order(
     (`orders.apply_venue_status`; the outcome is known now). `book` and `instrument` are
     needed when there are fills (the order's position and, for netting keys, every open
     position of the symbol); `venue_status` None books the trades only (a replaced order's
-    earlier venue order, a trade report)."""
+    earlier venue order, a trade report). `venue_filled`: the qty the venue reports filled
+    (a FILLED report beyond the booked trades keeps the order open)."""
     bookings: list[Booking] = []
     state = order.state
     for n, fill in enumerate(fills):
@@ -174,5 +176,6 @@ def book_order(
             order = replace(order, state=state, position_id=booking.position_id,
                             fee=booking.fee, fee_currency=booking.fee_currency)  # fmt: skip
     if venue_status is not None:
-        state = replace(apply_venue_status(state, venue_status), outcome_unknown=False)
+        state = replace(apply_venue_status(state, venue_status, venue_filled),
+                        outcome_unknown=False)
     return OrderBooking(tuple(bookings), state)

@@ -122,11 +122,17 @@ def apply_venue_status(
 ) -> OrderState:
     """A venue order-status report. It moves the state and records the venue's cumulative
     filled qty (`venue_filled_qty`, monotonic) but never `filled_qty`, which only booked trades
-    raise, so an execution is never counted twice. Reports the table refuses (stale or out of
-    order, such as SUBMITTED after PARTIALLY_FILLED) leave the state unchanged."""
+    raise, so an execution is never counted twice. FILLED with more filled at the venue than
+    booked keeps the order open (the sync books the missing trades, then FILLED comes again).
+    Reports the table refuses (stale or out of order, such as SUBMITTED after
+    PARTIALLY_FILLED) leave the state unchanged."""
     venue_filled = order.venue_filled_qty
     if cum_filled_qty is not None:
         venue_filled = max(venue_filled, cum_filled_qty)
+    if status is S.FILLED and venue_filled > order.filled_qty:
+        # filled at the venue, its trades not booked yet (an answer without them: Binance
+        # USDⓈ-M's order response has none): open until the sync books them, then FILLED
+        status = S.PARTIALLY_FILLED if order.filled_qty > ZERO else S.SUBMITTED
     if status is not order.status and can_transition(order.status, status):
         return replace(order, status=status, outcome_unknown=False, venue_filled_qty=venue_filled)
     return replace(order, venue_filled_qty=venue_filled)

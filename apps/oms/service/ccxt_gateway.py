@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 from typing import Any, NotRequired, TypedDict
 
+from apps.oms.clock import utcnow
 from apps.oms.config import Settings
 from apps.oms.domain.access import Action
 from apps.oms.errors import ErrorBody, OmsError, ValidationFailed
@@ -22,7 +23,7 @@ from apps.oms.exchange.ccxt.instances import ExchangeRegistry
 from apps.oms.exchange.ccxt.wire import call_arguments, jsonable
 from apps.oms.ports import Params
 from apps.oms.security.principal import Principal
-from apps.oms.service import ccxt_commands, strategy_funds
+from apps.oms.service import ccxt_commands, strategy_funds, venue_quotes
 from apps.oms.service.ccxt_access import (
     STRATEGY_BOOK_READS,
     authorize_call,
@@ -86,7 +87,10 @@ async def call(
             result = await asyncio.wait_for(getattr(exchange, spec.name)(*args, **kwargs), timeout)
         except Exception as exc:
             raise to_oms_error(exc) from exc
-        return jsonable(result)
+        answer = jsonable(result)
+        await venue_quotes.record(store, registry.exchange_id(account_id), spec.name, answer,
+                                  utcnow())  # fmt: skip
+        return answer
     if spec.name in ORDER_CREATORS:
         try:
             order = order_arguments(spec.name, args, kwargs)

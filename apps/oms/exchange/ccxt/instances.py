@@ -87,6 +87,7 @@ class ExchangeRegistry:
         self.store = store
         self.settings = settings
         self._instances: dict[int, Any] = {}
+        self._exchange_ids: dict[int, str] = {}  # the accounts' engines (`ccxtpro.binance`)
         self._lock = asyncio.Lock()
 
     async def get(self, account_id: int) -> Any:
@@ -105,6 +106,7 @@ class ExchangeRegistry:
             account = await venue_account(conn, account_id)
         if account is None:
             raise NotFound(f"account {account_id} not found", code="account_not_found")
+        self._exchange_ids[account_id] = str(account["exchange_id"])
         if account["exchange_id"] == "paper":
             from apps.paper.exchange.factory import build_paper_venue, market_book
 
@@ -116,6 +118,10 @@ class ExchangeRegistry:
                 history_seed=self.settings.paper.seed,
             )
         return build_ccxt_exchange(account, self.settings)
+
+    def exchange_id(self, account_id: int) -> str | None:
+        """The engine of an account whose instance this registry built (None before)."""
+        return self._exchange_ids.get(account_id)
 
     async def close(self) -> None:
         for instance in self._instances.values():

@@ -35,11 +35,20 @@ from apps.oms.store.held_rows import HeldRows
 from apps.oms.store.order_rows import OrderChanges, OrderRow
 
 
+def with_order_fields(trade: Structure, order: Structure | None) -> Structure:
+    """A trade of an order report with the order's symbol, side, id and time where CCXT left
+    them out (Binance spot's `fills` in an order response name none of them)."""
+    if order is None:
+        return trade
+    defaults = {"symbol": order.get("symbol"), "side": order.get("side"), "order": order.get("id"),
+                "timestamp": order.get("lastTradeTimestamp") or order.get("timestamp")}
+    return {**trade, **{k: v for k, v in defaults.items() if trade.get(k) is None}}
+
+
 def fill_of(trade: Structure, row: OrderRow) -> Fill:
-    """A trade of order `row` as the books core takes it. What the venue's answer leaves out
-    comes from the order: Binance's FULL answer to a new order lists its `fills` with no side,
-    order id or time (CCXT parses them as None), and they are still that order's fills, made
-    now."""
+    """A trade of order `row` as the books core takes it. What the venue's answer still leaves
+    out comes from the order row (a trade of a report without its order structure): they are
+    that order's fills."""
     fee = trade.get("fee") or {}
     role = trade.get("takerOrMaker")
     return Fill(
@@ -81,13 +90,18 @@ async def book_report(
     venue_status: OrderStatus | None = None,
     *,
     fresh: bool = False,
+    venue_filled: Decimal | None = None,
+    of_order: Structure | None = None,
     **extra: Unpack[OrderChanges],
 ) -> OrderRow:
     """Book a venue report on order `row`: its trades (a duplicate trade id changes nothing),
     then, given a `venue_status`, move the order by it (with the `extra` columns). Returns the
     row as it will be stored. `fresh`: the venue made the trades in this transaction, they
-    cannot be booked already. Load -> decide (once, `domain.booking.book_order`) -> hold."""
-    fills = [fill_of(trade, row) for trade in trades]
+    cannot be booked already. `venue_filled`: what the report says the venue filled (FILLED
+    beyond the booked trades keeps the order open); `of_order`: the order structure the trades
+    came in, whose fields a trade lacks (`with_order_fields`; the trade's payload is stored as
+    the venue sent it). Load -> decide (once, `domain.booking.book_order`) -> hold."""
+    fills = [fill_of(with_order_fields(trade, of_order), row) for trade in trades]
     instrument = await rec.rt.instrument(fills[0].symbol) if fills else None
     rows: HeldRows = rec.rows
     order = booked_order(row, rows.real(int(row["position_id"])))
@@ -97,7 +111,8 @@ async def book_report(
             fills[0].symbol, order.position_id,
             () if fresh else [f.exchange_trade_id for f in fills], external=order.external,
         )  # fmt: skip
-    decided = decide(book, fills, order, venue_status, instrument, rows, rec.now)
+    decided = decide(book, fills, order, venue_status, instrument, rows, rec.now,
+                     venue_filled)
     for fill, trade, booking in zip(fills, trades, decided.trades, strict=True):
         if booking.duplicate:
             continue

@@ -5,6 +5,7 @@ venue order structure onto an OMS order, and reject an order that never reached 
 from __future__ import annotations
 
 from dataclasses import replace
+from decimal import Decimal
 
 from apps.oms import metrics
 from apps.oms.domain.enums import OrderStatus
@@ -116,8 +117,10 @@ async def _apply(
         await order_records.link_exchange_id(
             rec.conn, int(row["id"]), exchange_order_id, structure.get("clientOrderId")
         )
+    filled = structure.get("filled")
     row = await book_report(rec, row, structure.get("trades") or (), status, fresh=placed,
-                            **extra)  # fmt: skip
+                            venue_filled=filled if isinstance(filled, Decimal) else None,
+                            of_order=structure, **extra)  # fmt: skip
     # after the trades: the ones held now are stored once, in their own rows
     rec.rows.hold_payload("order", exchange_order_id, structure)
     return row
