@@ -35,11 +35,18 @@ async def futures(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Run
     await running.stop()
 
 
+#: CCXT's own request timeout for the tests' clients: a loaded machine may take seconds to
+#: answer, and a test waits for the answer rather than bound its time (the fault tests that
+#: need a client timeout set their own)
+CLIENT_TIMEOUT_MS = 120_000
+
+
 def spot_options(creds: Credentials | None) -> dict[str, Any]:
     """What a CCXT script sets for the local venue: keys, and spot markets only (the venue
     serves no futures or SAPI endpoints)."""
     config: dict[str, Any] = {"options": {"fetchMarkets": {"types": ["spot"]},
-                                          "fetchCurrencies": False, "fetchMargins": False}}  # fmt: skip
+                                          "fetchCurrencies": False, "fetchMargins": False},
+                              "timeout": CLIENT_TIMEOUT_MS}  # fmt: skip
     if creds is not None:
         config.update(apiKey=creds.api_key, secret=creds.secret)
     return config

@@ -16,6 +16,7 @@ import pytest
 from apps.oms.exchange.ccxt.instances import merged
 from apps.paper.wire.accounts import Credentials
 from apps.paper.wire.process import Running
+from test.integration.wire.conftest import CLIENT_TIMEOUT_MS
 from test.integration.wire.test_binance_spot_ccxt import (
     check_balance,
     check_order,
@@ -37,7 +38,7 @@ def point_usdm(exchange: Any, running: Running) -> Any:
 def usdm_config(creds: Credentials) -> dict[str, Any]:
     """Keys, and no SAPI currency list (the venue serves `/fapi` only)."""
     return {"apiKey": creds.api_key, "secret": creds.secret,
-            "options": {"fetchCurrencies": False}}  # fmt: skip
+            "options": {"fetchCurrencies": False}, "timeout": CLIENT_TIMEOUT_MS}  # fmt: skip
 
 
 @pytest.fixture

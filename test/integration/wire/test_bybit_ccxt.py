@@ -17,6 +17,7 @@ from apps.oms.exchange.ccxt.instances import merged
 from apps.paper.wire.accounts import Credentials
 from apps.paper.wire.process import Running, start
 from apps.paper.wire.server import build_venue
+from test.integration.wire.conftest import CLIENT_TIMEOUT_MS
 from test.integration.wire.test_binance_spot_ccxt import (
     check_balance,
     check_order,
@@ -38,7 +39,8 @@ async def served(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Runn
 
 def bybit_config(creds: Credentials | None) -> dict[str, Any]:
     """Keys, and linear markets only (the venue serves no spot, inverse or option lists)."""
-    config: dict[str, Any] = {"options": {"fetchMarkets": {"types": ["linear"]}}}
+    config: dict[str, Any] = {"options": {"fetchMarkets": {"types": ["linear"]}},
+                              "timeout": CLIENT_TIMEOUT_MS}
     if creds is not None:
         config.update(apiKey=creds.api_key, secret=creds.secret)
     return config

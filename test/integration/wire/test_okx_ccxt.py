@@ -18,6 +18,7 @@ from apps.oms.exchange.ccxt.instances import merged
 from apps.paper.wire.accounts import Credentials
 from apps.paper.wire.process import Running, start
 from apps.paper.wire.server import build_venue
+from test.integration.wire.conftest import CLIENT_TIMEOUT_MS
 from test.integration.wire.test_binance_spot_ccxt import (
     check_balance,
     check_order,
@@ -40,7 +41,8 @@ async def served(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Runn
 def okx_config(creds: Credentials | None) -> dict[str, Any]:
     """Keys with the passphrase (CCXT's `password`), and the SPOT and SWAP lists only (the venue
     lists no futures or options)."""
-    config: dict[str, Any] = {"options": {"fetchMarkets": {"types": ["spot", "swap"]}}}
+    config: dict[str, Any] = {"options": {"fetchMarkets": {"types": ["spot", "swap"]}},
+                              "timeout": CLIENT_TIMEOUT_MS}
     if creds is not None:
         config.update(apiKey=creds.api_key, secret=creds.secret, password=creds.passphrase)
     return config
