@@ -62,6 +62,15 @@ def bus_options(args: argparse.Namespace) -> dict[str, Any]:
     return options
 
 
+def effective(args: argparse.Namespace) -> dict[str, Any]:
+    """The lease settings the publishers ran with (the config's defaults unless given)."""
+    from apps.oms.config import BusSettings
+
+    settings = BusSettings(url="nats://unused", **bus_options(args))
+    return {"lease_seconds": settings.lease_seconds,
+            "probe_seconds": getattr(settings, "probe_seconds", None)}
+
+
 async def child(url: str, db: str, owner: str, options: dict[str, Any]) -> None:
     """One publisher process: the bus part of a worker, until killed."""
     import logging
@@ -230,7 +239,7 @@ class Bench:
         gaps = [k["gap"] for k in kills]
         return {
             "publishers": args.publishers, "rate": args.rate,
-            "settings": bus_options(args),
+            "settings": effective(args),
             "kills": len(kills),
             "gap_median_s": round(statistics.median(gaps), 3) if gaps else None,
             "gap_max_s": round(max(gaps), 3) if gaps else None,

@@ -174,6 +174,9 @@ class BusSettings(BaseModel):
     replicas: int = Field(default=1, ge=1, le=5)
     # the publisher lease (a key in a JetStream key-value bucket): a dead holder's is taken after
     lease_seconds: float = Field(default=5, gt=0, le=300)
+    # a standby publisher asks the lease holder this often whether it is still on the bus, and
+    # takes the lease at once when it is not (a killed process); 0: only the lease's expiry
+    probe_seconds: float = Field(default=0.2, ge=0, le=60)
     # an API consumer that sees the store ahead of the bus for this long reads the store
     fallback_seconds: float = Field(default=1, gt=0, le=60)
 
