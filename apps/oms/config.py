@@ -172,7 +172,8 @@ class BusSettings(BaseModel):
     # how long the stream keeps events (JetStream max_age); the outbox keeps its own
     max_age_days: float = Field(default=7, gt=0)
     replicas: int = Field(default=1, ge=1, le=5)
-    # the publisher lease (a key in a JetStream key-value bucket): a dead holder's is taken after
+    # the publisher lease (a key in a JetStream key-value bucket): a holder that stops renewing it
+    # (hung, cut off from the bus) loses it after
     lease_seconds: float = Field(default=5, gt=0, le=300)
     # a standby publisher asks the lease holder this often whether it is still on the bus, and
     # takes the lease at once when it is not (a killed process); 0: only the lease's expiry
