@@ -186,7 +186,7 @@ class Bench:
                 raise RuntimeError(f"seq {seq} never reached the stream")
             await asyncio.sleep(0.01)
         assert new is not None
-        return {"gap": self.stored[seq] - t0, "seq": seq, "by": new.owner}
+        return {"gap": self.stored[seq] - t0, "seq": seq, "by": new.owner, "at": t0}
 
     async def wait_started(self, proc: Proc) -> None:
         deadline = time.monotonic() + 60
@@ -245,6 +245,7 @@ class Bench:
             "gap_max_s": round(max(gaps), 3) if gaps else None,
             "gap_min_s": round(min(gaps), 3) if gaps else None,
             "gaps_s": [round(g, 3) for g in gaps],
+            "kill_times": [round(k["at"], 3) for k in kills] if args.keep_logs else None,
             **idle, **stalls, **check,
         }
 
@@ -329,6 +330,7 @@ def main() -> None:
     parser.add_argument("--idle-seconds", type=float, default=10)
     parser.add_argument("--stalls", type=int, default=0)
     parser.add_argument("--stall-seconds", type=float, default=2)
+    parser.add_argument("--keep-logs", metavar="DIR", help="copy the publishers' logs there")
     parser.add_argument("--child", nargs=3, metavar=("URL", "DB", "OWNER"))
     args = parser.parse_args()
     if args.child:
@@ -368,6 +370,10 @@ def main() -> None:
                     p.proc.wait()
             server.terminate()
             server.wait(timeout=30)
+            if args.keep_logs:
+                Path(args.keep_logs).mkdir(parents=True, exist_ok=True)
+                for p in bench.procs:
+                    shutil.copy(p.log, args.keep_logs)
         report_line("p13_bus_handover", {**result, "load_before": load_before,
                                          "load_after": load()})
 

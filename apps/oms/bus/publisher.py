@@ -44,7 +44,9 @@ IDLE_POLL_SECONDS = 0.1  # a backstop: numbered rows come with a `sequenced` wak
 RECORD_EVERY_SECONDS = 1.0
 LEASE_BUCKET = "oms_bus"
 LEASE_KEY = "publisher"
-PROBE_TIMEOUT_SECONDS = 1.0  # a holder that does not answer in this long is there but slow
+# a holder that does not answer a probe in this long is there but slow (no takeover); short, so
+# that a probe in flight when the holder is killed delays the next one only this long
+PROBE_TIMEOUT_SECONDS = 0.25
 
 
 class BusMismatch(RuntimeError):
