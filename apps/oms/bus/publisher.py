@@ -96,9 +96,9 @@ class Lease:
         except Exception:
             self.revision = None
             raise
-        return await self._take_from_absent() if self.probing else False
+        return await self._take_over() if self.probing else False
 
-    async def _take_from_absent(self) -> bool:
+    async def _take_over(self) -> bool:
         """The key exists: take it over if its holder is this process or gone from the bus."""
         assert self.kv is not None  # noqa: S101
         try:
