@@ -13,7 +13,12 @@ a long GC pause, a loaded machine), then SIGCONT; a stall after which another pr
 lease is a false takeover. Finally the stream is checked against the outbox (one message per
 `seq`, in order). One JSON line.
 
-    .venv/bin/python -m bench.p13_bus_handover --kills 10
+`--stack`: the same with a real API and two `ccxt-oms worker` processes on a fresh MariaDB
+database (the harness), the events coming from market orders sent through the API at `--rate`
+a second over `--accounts` paper accounts; the killed worker is the lease holder, and the idle
+CPU figures are then whole workers'.
+
+    .venv/bin/python -m bench.p13_bus_handover --kills 10 [--stack]
 """
 
 from __future__ import annotations
@@ -42,6 +47,7 @@ from nats.js.errors import NotFoundError
 from bench.harness import ROOT, cpu_seconds, load, report_line
 
 STREAM = "OMS_P13"
+SYMBOL = "BTC/USDT:USDT"
 BUCKET_STREAM = "KV_oms_bus"
 CONTINUES = re.compile(rb"bus publisher continues at seq (\d+)")
 NATS_SERVER = shutil.which("nats-server") or "/usr/sbin/nats-server"
@@ -89,16 +95,29 @@ async def child(url: str, db: str, owner: str, options: dict[str, Any]) -> None:
 
 
 class Proc:
-    def __init__(self, args: argparse.Namespace, url: str, db: str, work: Path, n: int) -> None:
-        self.owner = f"p13-{n}"
-        self.log = work / f"{self.owner}.log"
-        command = [sys.executable, "-m", "bench.p13_bus_handover", "--child", url, db, self.owner]
-        if args.lease_seconds is not None:
-            command += ["--lease-seconds", str(args.lease_seconds)]
-        if args.probe_seconds is not None:
-            command += ["--probe-seconds", str(args.probe_seconds)]
+    """A publisher process and its log: a `--child` (the bus part of a worker) or, with
+    `--stack`, a whole `ccxt-oms worker`."""
+
+    def __init__(self, args: argparse.Namespace, url: str, db: str, work: Path, n: int,
+                 env: dict[str, str] | None = None) -> None:  # fmt: skip
+        self.log = work / f"p13-{n}.log"
+        if env is not None:
+            command = [sys.executable, "-m", "apps.cli", "worker"]
+        else:
+            command = [sys.executable, "-m", "bench.p13_bus_handover", "--child", url, db,
+                       f"p13-{n}"]  # fmt: skip
+            if args.lease_seconds is not None:
+                command += ["--lease-seconds", str(args.lease_seconds)]
+            if args.probe_seconds is not None:
+                command += ["--probe-seconds", str(args.probe_seconds)]
         with self.log.open("wb") as out:
-            self.proc = subprocess.Popen(command, cwd=ROOT, stdout=out, stderr=subprocess.STDOUT)
+            self.proc = subprocess.Popen(command, cwd=ROOT, stdout=out, stderr=subprocess.STDOUT,
+                                         env=env)  # fmt: skip
+        self.owner = f"p13-{n}"  # a worker's is `host:pid:tag`
+
+    def holds(self, owner: str) -> bool:
+        parts = owner.split(":")
+        return owner == self.owner or (len(parts) == 3 and parts[1] == str(self.proc.pid))
 
     def text(self) -> bytes:
         return self.log.read_bytes()
@@ -111,17 +130,45 @@ class Bench:
         self.procs: list[Proc] = []
         self.stored: dict[int, float] = {}  # seq -> JetStream store time (epoch seconds)
         self.producing = True
+        self.env: dict[str, str] | None = None  # --stack: the workers' environment
+        self.http: dict[str, Any] = {}  # --stack: base URL, keys, accounts
 
     def spawn(self) -> Proc:
         self.count += 1
-        proc = Proc(self.args, self.url, self.db, self.work, self.count)
+        proc = Proc(self.args, self.url, self.db, self.work, self.count, self.env)
         self.procs.append(proc)
         return proc
 
     def alive(self) -> list[Proc]:
         return [p for p in self.procs if p.proc.poll() is None]
 
+    async def produce_commands(self) -> None:
+        """--stack: market orders through the API, round-robin over the accounts (each command
+        numbers a few events)."""
+        import httpx
+
+        h = self.http
+        pause = 1 / self.args.rate
+        i = 0
+        async with httpx.AsyncClient(base_url=h["base"], timeout=30) as client:
+            await client.post("/paper/prices", json={"symbol": SYMBOL, "price": "100"},
+                              headers={"x-api-key": h["admin_key"]})  # fmt: skip
+            while True:
+                if self.producing:
+                    i += 1
+                    body = {"account_id": h["accounts"][i % len(h["accounts"])],
+                            "command": "send_order",
+                            "payload": {"symbol": SYMBOL, "side": ("buy", "sell")[i % 2],
+                                        "type": "market", "qty": "0.001"}}  # fmt: skip
+                    with contextlib.suppress(httpx.HTTPError):
+                        await client.post("/oms/commands", json=body,
+                                          headers={"x-api-key": h["trader_key"]})  # fmt: skip
+                await asyncio.sleep(pause)
+
     async def produce(self, nc: Any) -> None:
+        if self.env is not None:
+            await self.produce_commands()
+            return
         from apps.oms.clock import utcnow
         from apps.oms.store import sequencer
         from apps.oms.store.outbox import append_events
@@ -152,7 +199,7 @@ class Bench:
         except Exception:
             return None
         owner = (entry.value or b"").decode()
-        return next((p for p in self.alive() if p.owner == owner), None)
+        return next((p for p in self.alive() if p.holds(owner)), None)
 
     async def wait_holder(self, kv: Any, seconds: float = 60) -> Proc:
         deadline = time.monotonic() + seconds
@@ -320,6 +367,54 @@ class Bench:
         return {"events": last, "stream_messages": state.messages, "stream_equals_outbox": exact}
 
 
+def run_stack(args: argparse.Namespace) -> None:
+    """--stack: a real API and two `ccxt-oms worker` processes on a fresh MariaDB database (the
+    benchmark harness), the bus on; events come from market orders sent through the API."""
+    from bench.harness import stack
+
+    with tempfile.TemporaryDirectory(prefix="p13-") as tmp:
+        work = Path(tmp)
+        port = free_port()
+        server = subprocess.Popen([NATS_SERVER, "-js", "-a", "127.0.0.1", "-p", str(port), "-sd",
+                                   str(work / "nats")], stdout=subprocess.DEVNULL,
+                                  stderr=subprocess.DEVNULL)  # fmt: skip
+        args.server_pid = server.pid
+        url = f"nats://127.0.0.1:{port}"
+        extra = {"OMS_BUS__URL": url, "OMS_BUS__STREAM": STREAM}
+        if args.lease_seconds is not None:
+            extra["OMS_BUS__LEASE_SECONDS"] = str(args.lease_seconds)
+        if args.probe_seconds is not None:
+            extra["OMS_BUS__PROBE_SECONDS"] = str(args.probe_seconds)
+        load_before = load()
+        bench: Bench | None = None
+        try:
+            time.sleep(0.5)
+            with stack(accounts=args.accounts, workers=0, extra_env=extra) as s:
+                bench = Bench(args, url, s.url, work)
+                bench.env = {**s.env, "OMS_LOG_LEVEL": "INFO"}  # the publisher's log lines
+                bench.http = {"base": s.base, "admin_key": s.admin_key,
+                              "trader_key": s.trader_key, "accounts": s.account_ids}  # fmt: skip
+                result = asyncio.run(bench.run())
+        finally:
+            if bench is not None:
+                for p in bench.procs:
+                    if p.proc.poll() is None:
+                        p.proc.send_signal(signal.SIGCONT)
+                        p.proc.terminate()
+                        try:
+                            p.proc.wait(timeout=20)
+                        except subprocess.TimeoutExpired:
+                            p.proc.kill()
+                if args.keep_logs:
+                    Path(args.keep_logs).mkdir(parents=True, exist_ok=True)
+                    for p in bench.procs:
+                        shutil.copy(p.log, args.keep_logs)
+            server.terminate()
+            server.wait(timeout=30)
+        report_line("p13_bus_handover", {**result, "mode": "stack", "load_before": load_before,
+                                         "load_after": load()})  # fmt: skip
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--kills", type=int, default=10)
@@ -330,6 +425,9 @@ def main() -> None:
     parser.add_argument("--idle-seconds", type=float, default=10)
     parser.add_argument("--stalls", type=int, default=0)
     parser.add_argument("--stall-seconds", type=float, default=2)
+    parser.add_argument("--stack", action="store_true",
+                        help="real API and workers on MariaDB (events from market orders)")
+    parser.add_argument("--accounts", type=int, default=4, help="--stack: paper accounts")
     parser.add_argument("--keep-logs", metavar="DIR", help="copy the publishers' logs there")
     parser.add_argument("--child", nargs=3, metavar=("URL", "DB", "OWNER"))
     args = parser.parse_args()
@@ -341,6 +439,9 @@ def main() -> None:
     from apps.oms.store.migrate import upgrade
     from apps.oms.store.store import Store
 
+    if args.stack:
+        run_stack(args)
+        return
     with tempfile.TemporaryDirectory(prefix="p13-") as tmp:
         work = Path(tmp)
         db = f"sqlite+aiosqlite:///{work / 'oms.sqlite3'}"
@@ -374,8 +475,8 @@ def main() -> None:
                 Path(args.keep_logs).mkdir(parents=True, exist_ok=True)
                 for p in bench.procs:
                     shutil.copy(p.log, args.keep_logs)
-        report_line("p13_bus_handover", {**result, "load_before": load_before,
-                                         "load_after": load()})
+        report_line("p13_bus_handover", {**result, "mode": "bus processes",
+                                         "load_before": load_before, "load_after": load()})
 
 
 if __name__ == "__main__":
