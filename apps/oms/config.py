@@ -172,8 +172,12 @@ class BusSettings(BaseModel):
     # how long the stream keeps events (JetStream max_age); the outbox keeps its own
     max_age_days: float = Field(default=7, gt=0)
     replicas: int = Field(default=1, ge=1, le=5)
-    # the publisher lease (a key in a JetStream key-value bucket): a dead holder's is taken after
+    # the publisher lease (a key in a JetStream key-value bucket): a holder that stops renewing it
+    # (hung, cut off from the bus) loses it after
     lease_seconds: float = Field(default=5, gt=0, le=300)
+    # a standby publisher asks the lease holder this often whether it is still on the bus, and
+    # takes the lease at once when it is not (a killed process); 0: only the lease's expiry
+    probe_seconds: float = Field(default=0.2, ge=0, le=60)
     # an API consumer that sees the store ahead of the bus for this long reads the store
     fallback_seconds: float = Field(default=1, gt=0, le=60)
 

@@ -1,13 +1,15 @@
 """The events bus end to end (issue #39): real nats-server (own port and store), real API and
 worker processes on a fresh MariaDB database, the API consuming from the bus. Under load the
-worker (the publisher) is SIGKILLed mid-stream twice and the bus restarted; afterwards the bus's
-stream equals the outbox (same sequences, no gap, no duplicate, same bodies) and a websocket
+worker holding the publisher lease is SIGKILLed mid-stream twice (the other worker, a standby,
+takes over) and the bus restarted; afterwards the bus's stream equals the outbox (same sequences
+in order, no gap, no duplicate, same bodies) and a websocket
 client that reconnected with `since_seq` got every event once after dedupe.
 Asserts what happens, never how fast: every wait has a generous deadline."""
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import signal
 import subprocess
 import sys
@@ -20,6 +22,7 @@ import nats
 import pytest
 
 from apps.oms.bus import message
+from apps.oms.bus.publisher import LEASE_BUCKET, LEASE_KEY
 from apps.oms.store.stream import StreamEvent
 
 from ..e2e.pipeline.conftest import Stack, make_stack
@@ -64,9 +67,29 @@ class Chaos(threading.Thread):
             self.errors.append(exc)
 
     def kill_worker(self) -> None:
-        self.stack.kill(self.stack.workers[0], signal.SIGKILL)
+        """SIGKILL the worker holding the publisher lease (the other one is the standby that
+        takes over) and start a replacement."""
+        holder = asyncio.run(publisher_pid(self.server.url))
+        victim = next(p for p in self.stack.workers if p.pid == holder)
+        self.stack.kill(victim, signal.SIGKILL)
         proc = self.stack.start_worker()
         wait_registered(self.stack, proc, threading.Event())
+
+
+async def publisher_pid(url: str) -> int:
+    """The pid of the worker holding the publisher lease (its worker id `host:pid:tag`)."""
+    nc = await nats.connect(url)
+    try:
+        deadline = time.monotonic() + SETTLE_SECONDS
+        while True:
+            with contextlib.suppress(Exception):
+                kv = await nc.jetstream().key_value(LEASE_BUCKET)
+                entry = await kv.get(LEASE_KEY)
+                return int((entry.value or b"").decode().rsplit(":", 2)[1])
+            assert time.monotonic() < deadline, "no worker holds the publisher lease"
+            await asyncio.sleep(0.2)
+    finally:
+        await nc.close()
 
 
 def outbox_events(stack: Stack) -> list[StreamEvent]:
@@ -114,7 +137,7 @@ def wait_for(condition: object, what: str) -> None:
 
 def test_bus_equals_outbox_through_publisher_kills_and_a_bus_restart(
         tmp_path: Path, nats: NatsServer) -> None:
-    with make_stack(tmp_path, workers=1, env=bus_env(nats)) as stack:
+    with make_stack(tmp_path, workers=2, env=bus_env(nats)) as stack:
         modes = accounts_of(stack, 4)
         follower = Follower(stack.base.replace("http", "ws") + "/ws", stack.trader_key,
                             list(modes))
@@ -139,6 +162,7 @@ def test_bus_equals_outbox_through_publisher_kills_and_a_bus_restart(
         assert first == 1
         assert len(msgs) >= last
         outbox_part = outbox[: len(msgs)]
+        # in order, each once, across both handovers (a standby took over from a killed holder)
         assert [m.seq for m in msgs] == [e.seq for e in outbox_part]
         assert [m.headers[message.MSG_ID] for m in msgs] == [str(e.seq) for e in outbox_part]  # type: ignore[index]
         assert [message.decode(m.headers, m.data) for m in msgs] == outbox_part

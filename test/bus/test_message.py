@@ -30,6 +30,11 @@ def test_subjects_name_account_namespace_and_event() -> None:
     assert message.subject("p", odd) == "p.1.posi_tion.a_b__"
 
 
+def test_a_publisher_is_probed_on_a_subject_of_its_worker_id() -> None:
+    assert message.presence_subject("oms.wake", "host-1.lan:4321:ab12") == (
+        "oms.wake.publisher.host-1_lan_4321_ab12")
+
+
 def test_headers_carry_the_dedupe_id_and_filters() -> None:
     headers = message.headers(DEAL)
     assert headers[message.MSG_ID] == "42"

@@ -14,6 +14,7 @@ import nats as nats_client
 import pytest
 
 from apps.api.ws.bus_hub import BusStreamHub
+from apps.oms.bus import message
 from apps.oms.bus.link import BusLink
 from apps.oms.bus.publisher import Publisher
 from apps.oms.clock import utcnow
@@ -70,8 +71,8 @@ async def stream_seqs(url: str) -> list[tuple[int, str]]:
         await nc.close()
 
 
-async def connected(server: NatsServer) -> BusLink:
-    link = BusLink(BusSettings(url=server.url, stream=STREAM, lease_seconds=1), "test")
+async def connected(server: NatsServer, lease_seconds: float = 1) -> BusLink:
+    link = BusLink(BusSettings(url=server.url, stream=STREAM, lease_seconds=lease_seconds), "test")
     link.start()
     await asyncio.wait_for(link.connected.wait(), 120)
     return link
@@ -103,6 +104,46 @@ async def test_a_republish_is_a_duplicate_and_publication_continues_from_the_str
         assert await stream_seqs(nats.url) == [(e.seq, str(e.seq)) for e in await outbox(store)]
     finally:
         await link.close()
+
+
+async def test_a_standby_takes_the_lease_from_a_holder_gone_from_the_bus_not_from_a_stalled_one(
+        store: Store, nats: NatsServer) -> None:
+    # the lease expires after 300 s, longer than `eventually` waits: only the probe hands over
+    link_a, link_b = await connected(nats, 300), await connected(nats, 300)
+    stalled = await nats_client.connect(nats.url)
+    try:
+        await add_events(store, 3)
+        a, b = Publisher(store, link_a, "a"), Publisher(store, link_b, "b")
+        await a.listen()
+        await b.listen()
+        await a.round()
+        assert a.published == 3
+        await b.round()
+        assert b.lease.revision is None  # a standby
+        b.probed_at = float("-inf")
+        await b.round()
+        assert b.lease.revision is None  # a answers
+        # "a" stalls: its subject is still listened to, nothing answers; then it is killed
+        await stalled.subscribe(message.presence_subject("oms.wake", "a"))
+        await stalled.flush()
+        await link_a.close()
+        b.probed_at = float("-inf")
+        await b.round()
+        assert b.lease.revision is None  # there but slow: the lease's expiry decides
+        await stalled.close()
+        await add_events(store, 2)
+
+        async def took_over() -> bool:
+            await b.round()
+            return b.published == 5
+
+        await eventually(took_over, "the standby did not take over from a holder gone")
+        assert await stream_seqs(nats.url) == [(s, str(s)) for s in range(1, 6)]
+    finally:
+        await link_b.close()
+        await link_a.close()
+        if not stalled.is_closed:
+            await stalled.close()
 
 
 async def test_a_bus_down_at_start_delays_publication_only(store: Store, tmp_path: Path) -> None:

@@ -40,6 +40,11 @@ def subject(prefix: str, event: StreamEvent) -> str:
     return f"{prefix}.{account}.{token(event.namespace)}.{token(event.event)}"
 
 
+def presence_subject(wake_prefix: str, owner: str) -> str:
+    """Where a publisher answers whether it is on the bus (its lease's probes)."""
+    return f"{wake_prefix}.publisher.{token(owner)}"
+
+
 def headers(event: StreamEvent) -> dict[str, str]:
     return {
         MSG_ID: str(event.seq),

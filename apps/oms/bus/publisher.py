@@ -2,7 +2,9 @@
 per stream sequence (docs/events-bus.md → Publisher).
 
 Every worker runs one; one publishes at a time (a key in a JetStream key-value bucket, renewed
-every second, taken by a standby once it expires). The publisher starts from the stream's own
+every second, taken by a standby once it expires, or at once when its holder has left the bus:
+standbys ask the holder every `probe_seconds`, and NATS answers "no responders" for a process
+whose connection is gone). The publisher starts from the stream's own
 last message (never from memory or the store): the next event is that message's `seq` + 1. Each
 message carries `Nats-Msg-Id: <seq>` and `Nats-Expected-Last-Msg-Id: <seq - 1>`, so JetStream
 stores it only right after its predecessor: a re-publish after a crash is a duplicate (acknowledged,
@@ -24,7 +26,9 @@ import logging
 import time
 
 from nats.aio.msg import Msg
-from nats.js.errors import KeyWrongLastSequenceError, NotFoundError
+from nats.errors import NoRespondersError
+from nats.errors import TimeoutError as NatsTimeoutError
+from nats.js.errors import KeyNotFoundError, KeyWrongLastSequenceError, NotFoundError
 from nats.js.kv import KeyValue
 
 from apps.oms.bus import message
@@ -40,6 +44,9 @@ IDLE_POLL_SECONDS = 0.1  # a backstop: numbered rows come with a `sequenced` wak
 RECORD_EVERY_SECONDS = 1.0
 LEASE_BUCKET = "oms_bus"
 LEASE_KEY = "publisher"
+# a holder that does not answer a probe in this long is there but slow (no takeover); short, so
+# that a probe in flight when the holder is killed delays the next one only this long
+PROBE_TIMEOUT_SECONDS = 0.25
 
 
 class BusMismatch(RuntimeError):
@@ -52,31 +59,81 @@ class PublishRefused(RuntimeError):
 
 class Lease:
     """One publisher at a time: the holder renews a key whose bucket expires it after
-    `seconds`; a standby creates it once gone. Only efficiency rests on it: two publishers at
-    once still store each event once (expected last message id)."""
+    `seconds`; a standby creates it once gone, or takes it over (compare-and-set on the
+    revision it read) as soon as the holder it names no longer answers on the bus: a killed
+    process's connection closes, and NATS answers a request to its subject with "no
+    responders". A holder that is alive but slow (a stall) does not answer in time and keeps the
+    lease until it expires. Only efficiency rests on the lease: two publishers at once still
+    store each event once (expected last message id)."""
 
     def __init__(self, link: BusLink, owner: str, seconds: float) -> None:
-        self.link, self.owner, self.seconds = link, owner.encode(), seconds
+        self.link, self.owner, self.seconds = link, owner, seconds
         self.kv: KeyValue | None = None
         self.revision: int | None = None
+        self.holder: str | None = None  # who held it at a standby's last look
+
+    @property
+    def probing(self) -> bool:
+        return self.link.settings.probe_seconds > 0
 
     async def hold(self) -> bool:
-        """Take or renew the lease; False when another publisher holds it."""
+        """Renew the lease, or take it when free or when its holder left the bus; False when
+        another publisher holds it."""
         if self.kv is None:
             assert self.link.js is not None  # noqa: S101 - called once connected
             self.kv = await self.link.js.create_key_value(bucket=LEASE_BUCKET, ttl=self.seconds,
                                                           history=1)  # fmt: skip
         try:
-            if self.revision is None:
-                self.revision = await self.kv.create(LEASE_KEY, self.owner)
-            else:
-                self.revision = await self.kv.update(LEASE_KEY, self.owner, last=self.revision)
+            if self.revision is not None:
+                self.revision = await self.kv.update(LEASE_KEY, self.owner.encode(),
+                                                     last=self.revision)  # fmt: skip
+                return True
+            self.revision = await self.kv.create(LEASE_KEY, self.owner.encode())
+            self.holder = self.owner
+            return True
         except KeyWrongLastSequenceError:
             self.revision = None
-            return False
         except Exception:
             self.revision = None
             raise
+        return await self._take_over() if self.probing else False
+
+    async def _take_over(self) -> bool:
+        """The key exists: take it over if its holder is this process or gone from the bus."""
+        assert self.kv is not None  # noqa: S101
+        try:
+            entry = await self.kv.get(LEASE_KEY)
+        except KeyNotFoundError:  # expired or released meanwhile: the next look creates it
+            self.holder = None
+            return False
+        self.holder = (entry.value or b"").decode()
+        if self.holder != self.owner and await self.present(self.holder):
+            return False
+        try:
+            self.revision = await self.kv.update(LEASE_KEY, self.owner.encode(),
+                                                 last=entry.revision)  # fmt: skip
+        except KeyWrongLastSequenceError:  # renewed or taken meanwhile
+            return False
+        log.info("bus publisher lease taken over from %s (gone from the bus)", self.holder)
+        self.holder = self.owner
+        return True
+
+    async def gone(self) -> bool:
+        """Between a standby's looks: whether the holder it last saw left the bus."""
+        return self.holder is not None and not await self.present(self.holder)
+
+    async def present(self, holder: str) -> bool:
+        """Whether `holder` is connected to the bus: it answers, or it is there but slow (a
+        request times out only when someone listens)."""
+        nc = self.link.nc
+        assert nc is not None  # noqa: S101
+        subject = message.presence_subject(self.link.settings.wake_prefix, holder)
+        try:
+            await nc.request(subject, b"", timeout=PROBE_TIMEOUT_SECONDS)
+        except NoRespondersError:
+            return False
+        except NatsTimeoutError:
+            return True
         return True
 
     async def release(self) -> None:
@@ -94,6 +151,7 @@ class Publisher:
         self.lease = Lease(link, owner, link.settings.lease_seconds)
         self.wake = asyncio.Event()
         self.lease_checked = float("-inf")
+        self.probed_at = float("-inf")
         self.next_seq: int | None = None  # None: read the stream first
         self.chained = False  # the stream's last message is `next_seq - 1`
         self.recorded_at = 0.0
@@ -104,8 +162,12 @@ class Publisher:
         """Until `stop`: hold the lease, publish, never raise."""
         await _wait_either(self.link.connected, stop, None)
         delay = 0.1
+        listening = False
         while not stop.is_set():
             try:
+                if not listening:
+                    await self.listen()
+                    listening = True
                 pause = await self.round()
                 delay = 0.1
             except Exception as exc:
@@ -117,18 +179,38 @@ class Publisher:
             self.wake.clear()
         await self.lease.release()
 
+    async def listen(self) -> None:
+        """Answer the standbys' probes (whether this publisher is on the bus) from now on."""
+        subject = message.presence_subject(self.settings.wake_prefix, self.lease.owner)
+        await self.link.subscribe(subject, _answer)
+
     async def round(self) -> float:
         """Renew the lease if due, publish what waits; returns the pause before the next."""
-        if time.monotonic() - self.lease_checked >= min(1.0, self.settings.lease_seconds / 4):
-            if not await self.lease.hold():
-                self.next_seq = None
-                return 1.0
-            self.lease_checked = time.monotonic()
+        if not await self.holding():
+            self.next_seq = None
+            return self.settings.probe_seconds or 1.0
         if self.next_seq is None:
             await self.sync()
         count = await self.publish_batch()
         await self.record(force=count == 0)
         return 0.0 if count >= BATCH else IDLE_POLL_SECONDS
+
+    async def holding(self) -> bool:
+        """Whether this publisher holds the lease: renewed (or, by a standby, looked at) every
+        `min(1, lease_seconds / 4)` seconds; in between a standby asks the holder it saw at most
+        every `probe_seconds` whether it is still on the bus, and looks at once when not."""
+        now = time.monotonic()
+        if now - self.lease_checked < min(1.0, self.settings.lease_seconds / 4):
+            if self.lease.revision is not None:
+                return True
+            if not self.lease.probing or now - self.probed_at < self.settings.probe_seconds:
+                return False
+            self.probed_at = now
+            if not await self.lease.gone():
+                return False
+        held = await self.lease.hold()
+        self.lease_checked = self.probed_at = time.monotonic()
+        return held
 
     async def sync(self) -> None:
         """Where to continue: after the stream's last message (checked to be ours), or, for a
@@ -215,6 +297,12 @@ class Publisher:
         async with self.store.transaction() as conn:
             await bus_state.record_published(conn, self.published, utcnow())
         self.recorded_at, self.recorded = now, self.published
+
+
+async def _answer(msg: Msg) -> None:
+    """A standby asks whether this publisher is on the bus: it is."""
+    with contextlib.suppress(Exception):
+        await msg.respond(b"")
 
 
 async def _wait_either(event: asyncio.Event, stop: asyncio.Event, seconds: float | None) -> None:
