@@ -3,12 +3,17 @@
 venue's last quote (`market_quotes`): the reference price acceptance values an order that names
 no price at (a market order against its strategy's allocation, notional limits, exposure;
 `risk_snapshot.reference_price`, at most 10 s old). Nothing else brings a CCXT venue's prices
-into the store. The paper venue keeps its own prices and records nothing here."""
+into the store. The paper venue keeps its own prices and records nothing here.
+
+A process writes a symbol's quote at most once per `RECORD_EVERY` (bots poll tickers many
+times a second between them, and a reference price may be 10 s old): a read whose quotes were
+all written less than that ago writes nothing."""
 
 from __future__ import annotations
 
 import logging
-from datetime import datetime
+import weakref
+from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
@@ -21,6 +26,18 @@ log = logging.getLogger(__name__)
 QUOTE_READS = frozenset({"fetch_ticker", "fetch_tickers", "fetch_order_book",
                          "fetch_l2_order_book"})  # fmt: skip
 Seen = tuple[str, Decimal | None, Decimal | None, Decimal | None]  # symbol, bid, ask, last
+#: how often a process writes one symbol's quote at the most
+RECORD_EVERY = timedelta(seconds=1)
+#: when each (venue, symbol) quote was last written, per store
+_WRITTEN: weakref.WeakKeyDictionary[Store, dict[tuple[str, str], datetime]] = (
+    weakref.WeakKeyDictionary())
+
+
+def due(seen: list[Seen], written: dict[tuple[str, str], datetime], exchange_id: str,
+        now: datetime) -> list[Seen]:  # fmt: skip
+    """The quotes to write now: those of symbols not written within `RECORD_EVERY`."""
+    return [q for q in seen if (last := written.get((exchange_id, q[0]))) is None
+            or now - last >= RECORD_EVERY or now < last]  # fmt: skip
 
 
 def _number(value: Any) -> Decimal | None:
@@ -68,7 +85,8 @@ async def record(store: Store, exchange_id: str | None, func: str, result: Any,
     whether or not they were kept (a failure is logged, never raised)."""
     if func not in QUOTE_READS or exchange_id is None or profile(exchange_id).prices_in_store:
         return
-    seen = seen_quotes(func, result)
+    written = _WRITTEN.setdefault(store, {})
+    seen = due(seen_quotes(func, result), written, exchange_id, now)
     if not seen:
         return
     try:
@@ -77,3 +95,6 @@ async def record(store: Store, exchange_id: str | None, func: str, result: Any,
                 await quotes.record_quote(conn, exchange_id, symbol, bid, ask, last, now)
     except Exception:  # a store outage or a concurrent first insert: the next read records it
         log.warning("quotes of %s not recorded", exchange_id, exc_info=True)
+        return
+    for symbol, *_ in seen:
+        written[(exchange_id, symbol)] = now

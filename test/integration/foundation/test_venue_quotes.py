@@ -71,3 +71,37 @@ async def test_a_ccxt_venues_quotes_are_the_reference_price(tmp_path: Path) -> N
             assert await quotes.venue_quote(conn, "paper", "BTC/USDT") is None
     finally:
         await store.close()
+
+
+def test_a_symbols_quote_is_written_at_most_once_a_second() -> None:
+    now = utcnow()
+    seen = venue_quotes.seen_quotes("fetch_tickers", {
+        "BTC/USDT": TICKER, "ETH/USDT": {**TICKER, "symbol": "ETH/USDT"}})
+    written = {("v", "BTC/USDT"): now - timedelta(milliseconds=999),
+               ("v", "ETH/USDT"): now - timedelta(seconds=1), ("w", "BTC/USDT"): now}
+    # BTC on venue v was written 0.999 s ago: not yet; ETH 1 s ago: again; another venue's
+    # write does not count; a clock that went back writes
+    assert [q[0] for q in venue_quotes.due(seen, written, "v", now)] == ["ETH/USDT"]
+    assert [q[0] for q in venue_quotes.due(seen, {}, "v", now)] == ["BTC/USDT", "ETH/USDT"]
+    assert [q[0] for q in venue_quotes.due(seen, written, "w", now - timedelta(seconds=2))] == [
+        "BTC/USDT", "ETH/USDT"]
+
+
+async def test_repeated_reads_write_once_a_second(tmp_path: Path) -> None:
+    url = f"sqlite+aiosqlite:///{tmp_path / 'quotes.sqlite3'}"
+    await upgrade_async(url)
+    store = Store.from_url(url)
+    now = utcnow()
+    try:
+        await venue_quotes.record(store, "ccxt.binance", "fetch_ticker", TICKER, now)
+        await venue_quotes.record(store, "ccxt.binance", "fetch_ticker", {**TICKER, "last": "1"},
+                                  now + timedelta(milliseconds=500))  # fmt: skip
+        async with store.read() as conn:
+            assert await reference_price(conn, "ccxt.binance", "BTC/USDT", now) == D(50000)
+        await venue_quotes.record(store, "ccxt.binance", "fetch_ticker", {**TICKER, "last": "2"},
+                                  now + timedelta(seconds=1))  # fmt: skip
+        async with store.read() as conn:
+            assert await reference_price(conn, "ccxt.binance", "BTC/USDT",
+                                         now + timedelta(seconds=1)) == D(2)  # fmt: skip
+    finally:
+        await store.close()
