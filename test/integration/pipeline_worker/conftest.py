@@ -74,6 +74,9 @@ class Harness:
         self.settings = settings or worker_settings()
         self.venues = VenueCache(Settings(), store)
         self.runtimes: dict[int, AccountRuntime] = {}
+        # the lease a runtime takes; nothing renews it (no lease keeper drives the steps), so a
+        # test that drives one account for long takes a longer one
+        self.lease_seconds = 30
 
     async def account(
         self, mode: str = "netting", faults: dict[str, Any] | None = None,
@@ -107,7 +110,7 @@ class Harness:
                 .where(leases.account_leases.c.account_id == account_id)
                 .values(owner=None, expires_at=None))
             taken, _left = await leases.acquire(conn, owner=owner, now=utcnow(),
-                                                lease_seconds=30, limit=1000,
+                                                lease_seconds=self.lease_seconds, limit=1000,
                                                 dialect=self.store.dialect)
         lease = next(t for t in taken if t.account_id == account_id)
         account = await load_account(self.store, account_id)
