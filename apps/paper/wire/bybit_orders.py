@@ -17,6 +17,7 @@ from apps.paper.wire.bybit_handlers import BybitHandlers
 from apps.paper.wire.bybit_signing import BybitError, params_error
 from apps.paper.wire.fault_venue import shown_order
 from apps.paper.wire.spot_handlers import Call
+from apps.paper.wire.streams import fills_by_order
 
 Json = Any
 HISTORY_LIMIT = (20, 50)
@@ -172,10 +173,7 @@ class BybitTrading(BybitHandlers):
 
     async def after_match(self, venue: PaperVenue, fills: list[dict[str, Any]],
                           now_ms: int) -> None:  # fmt: skip
-        by_order: dict[str, list[dict[str, Any]]] = {}
-        for fill in fills:
-            if fill["symbol"] in self.by_symbol:
-                by_order.setdefault(fill["order"], []).append(fill)
+        by_order = fills_by_order(fills, self.by_symbol)
         if by_order:
             changes = [(await venue.fetch_order(o), trades) for o, trades in by_order.items()]
             await self._changed(venue, changes, now_ms)

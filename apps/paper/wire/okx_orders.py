@@ -16,6 +16,7 @@ from apps.paper.wire.binance_spot import OrderCall
 from apps.paper.wire.fault_venue import shown_order
 from apps.paper.wire.okx_handlers import OkxCall, OkxHandlers
 from apps.paper.wire.okx_signing import OkxError
+from apps.paper.wire.streams import fills_by_order
 
 Json = Any
 #: OKX's batch maximum (20 orders a request)
@@ -210,10 +211,7 @@ class OkxTrading(OkxHandlers):
 
     async def after_match(self, venue: PaperVenue, fills: list[dict[str, Any]],
                           now_ms: int) -> None:  # fmt: skip
-        by_order: dict[str, list[dict[str, Any]]] = {}
-        for fill in fills:
-            if fill["symbol"] in self.by_symbol:
-                by_order.setdefault(fill["order"], []).append(fill)
+        by_order = fills_by_order(fills, self.by_symbol)
         if by_order:
             changes = [(await venue.fetch_order(o), trades) for o, trades in by_order.items()]
             await self._changed(venue, changes, now_ms)

@@ -20,6 +20,7 @@ from apps.paper.wire.binance_events import (
     trade_reports,
 )
 from apps.paper.wire.signing import WireError, mandatory
+from apps.paper.wire.streams import fills_by_order
 
 Json = Any
 Publish = Callable[[int, list[spot.Json]], Awaitable[None]]
@@ -216,10 +217,7 @@ class SpotHandlers:
     async def after_match(self, venue: PaperVenue, fills: list[dict[str, Any]],
                           now_ms: int) -> None:  # fmt: skip
         """The user-data events of fills found by `match()` (resting orders that filled)."""
-        by_order: dict[str, list[dict[str, Any]]] = {}
-        for fill in fills:
-            if fill["symbol"] in self.by_symbol:
-                by_order.setdefault(fill["order"], []).append(fill)
+        by_order = fills_by_order(fills, self.by_symbol)
         events: list[spot.Json] = []
         for order_id, trades in by_order.items():
             order = await venue.fetch_order(order_id)

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import secrets
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from dataclasses import dataclass
 from typing import Any
 
@@ -100,3 +100,14 @@ class Streams:
         while not sub.queue.empty():
             sub.queue.get_nowait()
         sub.queue.put_nowait(DROPPED)
+
+
+def fills_by_order(fills: list[dict[str, Any]], listed: Collection[str]
+                   ) -> dict[str, list[dict[str, Any]]]:  # fmt: skip
+    """The fills the engine's match made, grouped by their order, of the symbols a dialect
+    lists (each dialect's `after_match` reports them per order, in the order they came)."""
+    by_order: dict[str, list[dict[str, Any]]] = {}
+    for fill in fills:
+        if fill["symbol"] in listed:
+            by_order.setdefault(fill["order"], []).append(fill)
+    return by_order

@@ -19,6 +19,7 @@ from apps.paper.wire import binance_spot as spot
 from apps.paper.wire import binance_usdm as usdm
 from apps.paper.wire.signing import WireError, mandatory
 from apps.paper.wire.spot_handlers import Call, Publish, SpotHandlers
+from apps.paper.wire.streams import fills_by_order
 
 Json = Any
 MARGIN_TYPES = {"ISOLATED": "isolated", "CROSSED": "cross"}
@@ -245,10 +246,7 @@ class UsdmHandlers(SpotHandlers):
 
     async def after_match(self, venue: PaperVenue, fills: list[dict[str, Any]],
                           now_ms: int) -> None:  # fmt: skip
-        by_order: dict[str, list[dict[str, Any]]] = {}
-        for fill in fills:
-            if fill["symbol"] in self.by_symbol:
-                by_order.setdefault(fill["order"], []).append(fill)
+        by_order = fills_by_order(fills, self.by_symbol)
         events: list[Json] = []
         markets: list[Market] = []
         for order_id, trades in by_order.items():

@@ -65,3 +65,16 @@ async def test_a_full_queue_drops_the_subscriber() -> None:
     await streams.publish(7, [{"n": 1}, {"n": 2}])
     assert streams.subscribers == set()
     assert slow.get_nowait() is DROPPED  # its websocket closes on it
+
+
+def test_fills_by_order_groups_the_listed_symbols_fills_in_order() -> None:
+    from apps.paper.wire.streams import fills_by_order
+
+    fills = [{"symbol": "BTC/USDT", "order": "1-2", "id": "a"},
+             {"symbol": "ETH/USDT", "order": "1-3", "id": "b"},
+             {"symbol": "BTC/USDT", "order": "1-4", "id": "c"},
+             {"symbol": "BTC/USDT", "order": "1-2", "id": "d"}]  # fmt: skip
+    grouped = fills_by_order(fills, {"BTC/USDT"})
+    assert list(grouped) == ["1-2", "1-4"]
+    assert [f["id"] for f in grouped["1-2"]] == ["a", "d"]
+    assert fills_by_order([], {"BTC/USDT"}) == {}

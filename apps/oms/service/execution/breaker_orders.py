@@ -3,9 +3,9 @@
 can still fill and add to the loss the breaker was set against.
 
 The worker that holds the account runs this in its housekeeping round, right after the watch
-that may trip a breaker. It is level-triggered: each round asks which of the account's working
+that may trip a breaker. It is level-triggered: each pass asks which of the account's working
 orders a tripped breaker covers, so a worker that dies between the trip and the cancels leaves
-nothing behind (the next owner's first round cancels what is still working). Sends still queued
+nothing behind (the next owner's first housekeeping pass cancels what is still working). Sends still queued
 behind a trip are refused by the re-check (`recheck.py`), not here. Each cancel goes through
 `cancel_one`, the venue call and record that `cancel_order` uses, so the books and the
 websocket see it as any cancel.
