@@ -15,7 +15,7 @@ from apps.paper.wire import bybit_v5 as v5
 from apps.paper.wire.binance_spot import OrderCall
 from apps.paper.wire.bybit_handlers import BybitHandlers
 from apps.paper.wire.bybit_signing import BybitError, params_error
-from apps.paper.wire.fault_venue import shown_order
+from apps.paper.wire.fault_venue import shown_fills
 from apps.paper.wire.spot_handlers import Call
 from apps.paper.wire.streams import fills_by_order
 
@@ -130,14 +130,8 @@ class BybitTrading(BybitHandlers):
         start, end = self._times(call.params)
         rows = []
         for m in self._chosen(call):
-            orders: dict[str, Json] = {}
-            for t in await call.account.fetch_my_trades(m.symbol, start):
-                if call.params.get("orderId") and t["order"] != call.params["orderId"]:
-                    continue
-                if t["order"] not in orders:
-                    orders[t["order"]] = await shown_order(call.account, t["order"], m.symbol)
-                if orders[t["order"]] is not None:  # an order kept out of sight, its fills too
-                    rows.append(acct.execution_json(t, orders[t["order"]], m))
+            shown = await shown_fills(call.account, m.symbol, start, call.params.get("orderId"))
+            rows += [acct.execution_json(t, order, m) for t, order in shown]
         rows = [r for r in rows if end is None or int(r["execTime"]) <= end]
         rows.sort(key=lambda r: int(r["execTime"]), reverse=True)
         return {"category": kind, "list": rows[:limit], "nextPageCursor": ""}

@@ -4,7 +4,7 @@ beneath every dialect's handlers (they only see what a real venue would show the
 - an order invisible for a while after creation: reads of a client's request do not find it
   (`fetch_order` raises OrderNotFound, which each dialect already renders its way; lists leave
   it out, and the fill lists that show each fill's order, Bybit's and OKX's, its fills too:
-  `shown_order`);
+  `shown_fills`);
 - a marketable order filled in parts over time: placed waiting (the engine's fill latency),
   then filled part by part by the engine (`PaperVenue.fill_part`), each part's events
   published by the dialect as a match's are."""
@@ -88,6 +88,24 @@ class FaultyVenue(PaperVenue):
 
     def _visible(self, orders: list[Any]) -> list[Structure]:
         return [o for o in orders if not self._hidden(o)]
+
+
+async def shown_fills(venue: PaperVenue, symbol: str, since: int | None,
+                      order_id: str | None = None) -> list[tuple[Structure, Structure]]:  # fmt: skip
+    """The account's fills of `symbol` since `since` (of one order, given `order_id`), each with
+    its order, as a client's fill list sees them: the fills of an order the venue keeps out of
+    sight are left out with it (`shown_order`; each order is asked once)."""
+    orders: dict[str, Structure | None] = {}
+    shown: list[tuple[Structure, Structure]] = []
+    for trade in await venue.fetch_my_trades(symbol, since):
+        if order_id and trade["order"] != order_id:
+            continue
+        if trade["order"] not in orders:
+            orders[trade["order"]] = await shown_order(venue, trade["order"], symbol)
+        order = orders[trade["order"]]
+        if order is not None:
+            shown.append((trade, order))
+    return shown
 
 
 async def shown_order(venue: PaperVenue, order_id: str, symbol: str) -> Structure | None:

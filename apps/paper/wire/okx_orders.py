@@ -13,7 +13,7 @@ from apps.paper.exchange.venue import PaperVenue
 from apps.paper.wire import okx_account as acct
 from apps.paper.wire import okx_v5 as v5
 from apps.paper.wire.binance_spot import OrderCall
-from apps.paper.wire.fault_venue import shown_order
+from apps.paper.wire.fault_venue import shown_fills
 from apps.paper.wire.okx_handlers import OkxCall, OkxHandlers
 from apps.paper.wire.okx_signing import OkxError
 from apps.paper.wire.streams import fills_by_order
@@ -187,14 +187,8 @@ class OkxTrading(OkxHandlers):
         begin, end = v5.time_param(call.params, "begin"), v5.time_param(call.params, "end")
         rows = []
         for m in v5.chosen(call.params, self.listed):
-            orders: dict[str, Json] = {}
-            for t in await call.account.fetch_my_trades(m.symbol, begin):
-                if call.params.get("ordId") and t["order"] != call.params["ordId"]:
-                    continue
-                if t["order"] not in orders:
-                    orders[t["order"]] = await shown_order(call.account, t["order"], m.symbol)
-                if orders[t["order"]] is not None:  # an order kept out of sight, its fills too
-                    rows.append(acct.fill_json(t, orders[t["order"]], m))
+            shown = await shown_fills(call.account, m.symbol, begin, call.params.get("ordId"))
+            rows += [acct.fill_json(t, order, m) for t, order in shown]
         rows = [r for r in rows if end is None or int(r["ts"]) <= end]
         return self._newest(rows, call.params, "ts")
 
