@@ -269,10 +269,12 @@ async def test_timeout_placing_the_replacement_is_resolved_by_lookup(
 async def test_replacement_not_placed_is_given_up_after_the_window(
     harness: Callable[..., Harness],
 ) -> None:
-    # a window whose send deadline (half of it) the resting order's placement meets under load
-    h = harness(unknown_outcome_window_seconds=3)
+    h = harness()
     acct = await no_edit_account(h)
     item = await resting_buy(h, acct, "0.2", "2900")
+    # a short window once the resting order is placed (its placement keeps the long send
+    # deadline, which a loaded machine's stalls do not pass)
+    h.settings.unknown_outcome_window_seconds = 3
     rt = await h.runtime(acct)
 
     async def create_order(*args: Any, **kw: Any) -> Any:
@@ -369,9 +371,10 @@ async def test_reattempt_after_a_crash_between_cancel_and_replace(
 ) -> None:
     """Worker A dies mid-way; B continues from the recorded `replace_pending`: it never cancels
     twice and never places twice (a written-ahead replacement is only looked up)."""
-    a, b = harness(unknown_outcome_window_seconds=3), harness()
+    a, b = harness(), harness(unknown_outcome_window_seconds=10)  # b's lookups end in 10 s
     acct = await no_edit_account(a)
     item = await resting_buy(a, acct, "0.2", "2900")
+    a.settings.unknown_outcome_window_seconds = 3  # once the resting order is placed
     change = await _change_dies(a, acct, item["order_id"], dies)
     rt_b = await _take_over(a, b, acct)
     assert rt_b.venue.count.get("cancel_order", 0) == 0  # type: ignore[attr-defined]
