@@ -2,6 +2,12 @@
 cluster behind HAProxy, beside the same benchmarks on the one local MariaDB server, interleaved
 in the same hour; reported as ratios (cluster / one node) with where the cluster's CPU goes.
 
+The throughput ratio on one machine charges the cluster's appliers to the writer's cores (all
+three nodes share two). What a cluster costs the gateway itself is the writer's cost: the CPU
+per command of the writer node, the API and the worker, through the cluster against one node
+(`writer_cost` in the summary; the goal is within 1.15x), with the appliers' and the proxy's
+beside it, from which a three-host deployment's figure is arithmetic (docs/benchmarks.md, P10).
+
     .venv/bin/python -m bench.p10_cluster --rounds 3 --driver asyncmy [--direct]
 
 It starts its own cluster (scripts/galera_cluster.py, on free loopback ports, in a temporary
@@ -111,6 +117,8 @@ def main() -> None:
                     pids = cluster_pids(cluster) if on_cluster else single
                     result = run_bench(module, bench_args, endpoint, pids,
                                        cluster if on_cluster else None)
+                    if on_cluster:
+                        result["writer_node"] = f"n{cluster.writer() or 1}"
                     runs.setdefault(name, []).append(result)
                     report_line(f"P10 {name}", {"round": round_, **result})
         finally:
@@ -146,11 +154,45 @@ def summary(runs: dict[str, list[dict[str, Any]]], commands: int) -> dict[str, A
             k: round(v / (commands + 200), 1) for k, v in
             median_run(runs["P1 cluster"], "executed_per_s")["writer_wsrep"].items()},
     }
+    out["writer_cost"] = writer_cost(runs, commands)
     out["p1_ratio"] = round(out["p1_cluster_per_s"] / out["p1_one_node_per_s"], 3)
     out["p2_p99_ratio"] = round(out["p2_cluster_p99_ms"] / out["p2_one_node_p99_ms"], 3)
     if "P1 cluster direct" in runs:
         out["p1_direct_per_s"] = med("P1 cluster direct", p1)
         out["p1_proxy_over_direct"] = round(out["p1_cluster_per_s"] / out["p1_direct_per_s"], 3)
+    return out
+
+
+def writer_cost(runs: dict[str, list[dict[str, Any]]], commands: int) -> dict[str, Any]:
+    """CPU milliseconds per P1 command of the database server that takes the writes and of the
+    gateway's processes, one node against the cluster (medians over the rounds), with the
+    appliers' and the proxy's: what each host of a three-host cluster would spend."""
+    n = commands + 200  # the timed commands and P1's untimed warm-up
+
+    def per_command(r: dict[str, Any], name: str) -> float:
+        return float(r["server_cpu_s"][name]) * 1000 / n
+
+    def med(values: list[float]) -> float:
+        return round(float(statistics.median(values)), 3)
+
+    single, cluster = runs["P1 one node"], runs["P1 cluster"]
+    writer = [per_command(r, r["writer_node"]) for r in cluster]
+    appliers = [sum(per_command(r, k) for k in r["server_cpu_s"]
+                    if k not in (r["writer_node"], "haproxy")) / 2 for r in cluster]
+    out: dict[str, Any] = {
+        "database_ms": {"one_node": med([per_command(r, "mariadbd") for r in single]),
+                        "cluster_writer": med(writer)},
+        "applier_ms_each": med(appliers),
+        "haproxy_ms": med([per_command(r, "haproxy") for r in cluster]),
+    }
+    for process in ("api", "worker"):
+        out[f"{process}_ms"] = {
+            "one_node": med([r["cpu_ms_per_command"]["total"][process] for r in single]),
+            "cluster": med([r["cpu_ms_per_command"]["total"][process] for r in cluster])}
+    for part in ("database_ms", "api_ms", "worker_ms"):
+        values = list(out[part].values())
+        out[part]["ratio"] = round(values[1] / values[0], 3) if values[0] else None
+    out["goal"] = "writer, API and worker CPU per command each <= 1.15x one node's"
     return out
 
 
