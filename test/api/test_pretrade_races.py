@@ -1,6 +1,7 @@
 """Pre-trade controls that must hold across API processes (issue 53) on MariaDB: two
 acceptances at the same instant, in two API processes, of orders that only one of fits under
-a user's exposure limit, or of the same order within a key's duplicate window. The test holds
+a user's exposure limit or under an account's open-order cap, or of the same order within a
+key's duplicate window. The test holds
 the row both must lock (as a first acceptance would, mid-flight), waits until both queue on it,
 then lets go: exactly one is accepted, the other refused with the rule, as if they had come
 one after the other. Without the lock both would read the holdings before either committed,
@@ -20,7 +21,7 @@ from apps.api.app import create_app
 from apps.oms.clock import utcnow
 from apps.oms.config import load_settings
 from apps.oms.store.store import Store
-from apps.oms.store.tables import api_keys, audit_log, orders, user_risk_limits
+from apps.oms.store.tables import accounts, api_keys, audit_log, orders, user_risk_limits
 from test.api.conftest import PEPPER, World
 from test.api.test_exposure_limits import desk, set_limits
 from test.api.test_kill_switch import h, send
@@ -104,6 +105,29 @@ async def test_two_processes_cannot_both_pass_one_keys_duplicate_window(
     assert sorted(r.status_code for r in answers) == [200, 409], [r.text for r in answers]
     [refused] = [r for r in answers if r.status_code == 409]
     assert refused.json()["error"]["details"]["rule"] == "duplicate_order"
+
+
+async def test_two_processes_cannot_both_pass_one_accounts_open_order_cap(
+    api: Api, second: httpx.AsyncClient
+) -> None:
+    client, world = api
+    (a, _b), _user, trader, risk = await desk(client, world)
+    limits = await client.put(f"/oms/risk/{a}/limits", headers=h(risk),
+                              json={"comment": "one at a time", "max_open_orders": 1})
+    assert limits.status_code == 200, limits.text
+    held = select(accounts.c.id).where(accounts.c.id == a).with_for_update()
+    answers = await race(world.store, held,
+                         client.post("/oms/commands", json=send(a, "140"), headers=h(trader)),
+                         second.post("/oms/commands", json=send(a, "139"), headers=h(trader)))
+    assert sorted(r.status_code for r in answers) == [200, 409], [r.text for r in answers]
+    [refused] = [r for r in answers if r.status_code == 409]
+    details = refused.json()["error"]["details"]
+    assert (details["rule"], details["scope"], details["value"]) == (
+        "max_open_orders", "account", "1")
+    async with world.store.read() as conn:
+        placed = (await conn.execute(select(func.count()).select_from(orders).where(
+            orders.c.account_id == a))).scalar_one()  # fmt: skip
+    assert placed == 1
 
 
 async def test_an_acceptance_chosen_as_a_deadlock_victim_is_run_again(api: Api) -> None:

@@ -245,7 +245,7 @@ async def accept_send_order(ctx: Ctx) -> Accepted:
         ctx.conn, account_id=ctx.account_id, api_key_id=ctx.principal.api_key_id,
         symbol=p.symbol, side=side, strategy_id=p.strategy_id, limits=limits,
         key_limits=key_limits, position_qty=preview.position_qty, now=ctx.now,
-        locked_keys=ctx.share.locked_keys,
+        locked_keys=ctx.share.locked_keys, locked_accounts=ctx.share.locked_accounts,
     )  # fmt: skip
     if controls.key_scope is not None:
         scopes.append(controls.key_scope)

@@ -106,6 +106,8 @@ class BatchShare:
     exposure: Exposure | None = None
     # the keys whose row this transaction locked for the duplicate window (`service/pretrade.py`)
     locked_keys: set[int] = field(default_factory=set)
+    # the accounts whose row it locked to count their open orders for a cap (the same)
+    locked_accounts: set[int] = field(default_factory=set)
     # strategy allocations by account, then strategy (`service/strategy_funds.py`)
     allocations: dict[int, dict[int, ColumnValues]] = field(default_factory=dict)
     events: list[NewEvent] = field(default_factory=list)

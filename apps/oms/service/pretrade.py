@@ -6,6 +6,13 @@ The duplicate window holds across API processes: before reading the key's recent
 acceptance locks the key's row (once per transaction), so two identical orders of one key
 accepted at the same instant by two processes queue there, and the second reads the first's
 order once it committed (READ COMMITTED) and is refused as its duplicate.
+
+The open-order caps hold across API processes the same way: before counting the account's open
+orders (every scope's count is within one account), the acceptance locks the account's row
+(once per transaction), so two orders that only one of fits under a cap, accepted at the same
+instant by two processes, queue there and the second counts the first. These caps are checked
+at acceptance only (the worker's re-check does not count open orders for them), so the lock is
+what makes them hold.
 """
 
 from __future__ import annotations
@@ -65,12 +72,16 @@ async def load_controls(
     position_qty: Decimal,
     now: datetime,
     locked_keys: set[int],
+    locked_accounts: set[int],
 ) -> Controls:
     named = control_limits(limits, key_limits if api_key_id else None, strategy_id)
     counted = any(lim.max_open_orders is not None for _, lim in named) or (
         key_limits is not None and key_limits.max_open_orders_per_symbol is not None)
     counts: dict[str, tuple[int, int]] = {}
     if counted:
+        if account_id not in locked_accounts:
+            await risk_store.lock_account(conn, account_id)
+            locked_accounts.add(account_id)
         counts = await risk_store.open_orders_by_scope(conn, account_id, symbol, strategy_id,
                                                        api_key_id)  # fmt: skip
     scopes = [ControlScope(name, lim, counts.get(name, (0, 0))[0]) for name, lim in named]

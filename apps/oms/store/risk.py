@@ -60,7 +60,8 @@ def stored_limits(row: Row) -> RiskLimits:
 
 
 LIMITS = select(risk_limits).where(risk_limits.c.account_id == bindparam("b_account"))
-# the account row: what writers of one account's limits queue on (SQLite: no FOR UPDATE)
+# the account row: what writers of one account's limits, and acceptances that count its open
+# orders for a cap, queue on (SQLite: no FOR UPDATE)
 LOCK_ACCOUNT = select(accounts.c.id).where(accounts.c.id == bindparam("b_account")).with_for_update()
 
 
@@ -316,6 +317,12 @@ async def open_orders_by_scope(
     if api_key_id:
         found["key"] = (n[4], n[5])
     return found
+
+
+async def lock_account(conn: AsyncConnection, account_id: int) -> None:
+    """Lock the account's row until the transaction ends: the acceptances that count its open
+    orders for a cap queue on it (`service/pretrade.py`)."""
+    await conn.execute(LOCK_ACCOUNT, {"b_account": account_id})
 
 
 async def lock_key(conn: AsyncConnection, api_key_id: int) -> None:
