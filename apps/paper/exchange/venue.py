@@ -235,16 +235,17 @@ class PaperVenue(PaperDerivatives):
             return Outcome(state, tuple(o for p in outcomes for o in p.orders),
                            tuple(f for p in outcomes for f in p.fills)), now  # fmt: skip
 
-        for _ in range(MAX_ATTEMPTS):
-            try:
-                await self.store.apply_batch(self.account_id, wanted, symbols, decide)
-            except VersionConflict:
-                continue
-            except IntegrityError:  # a concurrent order took one of the client order ids
-                return [ccxt.InvalidOrder("paper duplicate clientOrderId") for _ in requests]
-            return [order_structure(p.orders[0], self._market(p.orders[0].symbol),
-                                    list(p.fills)) if isinstance(p, Outcome) else p
-                    for p in placed]  # fmt: skip
+        async with self.store.turn(self.account_id):
+            for _ in range(MAX_ATTEMPTS):
+                try:
+                    await self.store.apply_batch(self.account_id, wanted, symbols, decide)
+                except VersionConflict:
+                    continue
+                except IntegrityError:  # a concurrent order took one of the client order ids
+                    return [ccxt.InvalidOrder("paper duplicate clientOrderId") for _ in requests]
+                return [order_structure(p.orders[0], self._market(p.orders[0].symbol),
+                                        list(p.fills)) if isinstance(p, Outcome) else p
+                        for p in placed]  # fmt: skip
         raise ccxt.ExchangeNotAvailable("paper account is busy, try again")
 
     def _one(
@@ -492,19 +493,20 @@ class PaperVenue(PaperDerivatives):
     async def _apply(self, event: Callable[[VenueAccount, int], Outcome]) -> Outcome:
         """Load, apply the pure event, save; reload and re-apply if another writer won."""
         await self._ensure()
-        for _ in range(MAX_ATTEMPTS):
-            state, version = await self.store.load(self.account_id)
-            self._follow_book()
-            now = self.clock()
-            with ccxt_errors():
-                outcome = event(state, now)
-            if outcome.state == state and not outcome.orders and not outcome.fills:
+        async with self.store.turn(self.account_id):
+            for _ in range(MAX_ATTEMPTS):
+                state, version = await self.store.load(self.account_id)
+                self._follow_book()
+                now = self.clock()
+                with ccxt_errors():
+                    outcome = event(state, now)
+                if outcome.state == state and not outcome.orders and not outcome.fills:
+                    return outcome
+                try:
+                    await self.store.save(state, version, outcome, now)
+                except VersionConflict:
+                    continue
                 return outcome
-            try:
-                await self.store.save(state, version, outcome, now)
-            except VersionConflict:
-                continue
-            return outcome
         raise ccxt.ExchangeNotAvailable("paper account is busy, try again")
 
     async def _fault(self) -> str:

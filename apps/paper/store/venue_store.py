@@ -18,9 +18,10 @@ caller's commit; a rolled-back transaction leaves it as it was.
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import AsyncIterator, Callable, Iterable, Iterator, Mapping
-from contextlib import asynccontextmanager, contextmanager
+from contextlib import AbstractAsyncContextManager, asynccontextmanager, contextmanager, nullcontext
 from contextvars import ContextVar
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -274,6 +275,19 @@ class PaperStore:
         self._existing: set[int] = set()  # accounts whose paper rows are known to be committed
         # each account's `accounts.config["paper"]["book"]` as of its last load (None: unset)
         self.account_books: dict[int, Any] = {}
+        self._turns: dict[int, asyncio.Lock] = {}
+
+    def turn(self, account_id: int) -> AbstractAsyncContextManager[Any]:
+        """One account's requests through this store, one at a time, as an exchange's matching
+        engine takes an account's requests in turn. Several requests of one account at once (a
+        cancel of many orders has several in flight) queue here instead of loading the same
+        version, conflicting on save (`VersionConflict`) and, after `MAX_ATTEMPTS`, being
+        answered busy. Writers in other processes still meet the version check. Inside a joined
+        transaction (the price feed's) no turn is taken: that transaction holds the account's
+        row itself, and waiting here for a request that waits for that row would deadlock."""
+        if self._joined() is not None:
+            return nullcontext()
+        return self._turns.setdefault(account_id, asyncio.Lock())
 
     @contextmanager
     def join(self, conn: AsyncConnection) -> Iterator[Joined]:

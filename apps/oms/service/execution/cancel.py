@@ -3,7 +3,10 @@
 
 Each venue call runs outside any transaction; each order's outcome is recorded in its own fenced
 transaction (a re-attempt after a crash sees already cancelled orders as `invalid_order_state`
-items), then the command finishes with one item per order.
+items), then the command finishes with one item per order. A command that cancels many orders
+(a kill switch's `cancel_all_orders`, a list of ids) has several of them in flight at once
+(`CONCURRENCY`): one after another, each order's venue round trips and record added up to
+~28 ms, so 1,000 working orders took half a minute to come off the venue.
 """
 
 from __future__ import annotations
@@ -34,6 +37,9 @@ from apps.oms.store.queue import Claimed
 from apps.oms.store.records import CommandPayload
 
 Item = CancelItem
+#: orders of one command cancelled at once: their venue calls overlap (an exchange's request
+#: rate is the CCXT client's to keep), their records queue on the account's lease row
+CONCURRENCY = 8
 
 
 def order_ids_of(payload: CommandPayload) -> list[int]:
@@ -65,6 +71,20 @@ async def cancel_one(rt: AccountRuntime, cmd: Claimed | None, order_id: int) -> 
     except (TimeoutError, ccxt.BaseError) as exc:
         return {"order_id": order_id, "ok": False, "code": "venue_error", "message": str(exc)}
     return await _record_venue_state(rt, cmd, row)
+
+
+async def cancel_each(rt: AccountRuntime, cmd: Claimed, order_ids: list[int]) -> list[Item]:
+    """`cancel_one` for each order, `CONCURRENCY` at a time; the items in the ids' order. An
+    error that ends the command's run (the lease lost) stops the others."""
+    gate = asyncio.Semaphore(CONCURRENCY)
+
+    async def one(order_id: int) -> Item:
+        async with gate:
+            return await cancel_one(rt, cmd, order_id)
+
+    async with asyncio.TaskGroup() as group:
+        tasks = [group.create_task(one(order_id)) for order_id in order_ids]
+    return [task.result() for task in tasks]
 
 
 async def _venue(rt: AccountRuntime, call: Any) -> Structure:
@@ -118,10 +138,10 @@ async def finish_items(
 async def execute_cancel(rt: AccountRuntime, cmd: Claimed, stop: asyncio.Event) -> None:
     # orders decided at acceptance (a queued send cancelled there) keep their item
     decided = {int(i["order_id"]): i for i in (cmd.result or {}).get("items", [])}
-    items = [
-        decided.get(oid) or await cancel_one(rt, cmd, oid) for oid in order_ids_of(cmd.payload)
-    ]
-    await finish_items(rt, cmd, items)
+    ids = order_ids_of(cmd.payload)
+    undecided = [i for i in ids if i not in decided]
+    done = dict(zip(undecided, await cancel_each(rt, cmd, undecided), strict=True))
+    await finish_items(rt, cmd, [decided.get(i) or done[i] for i in ids])
 
 
 async def execute_cancel_all(rt: AccountRuntime, cmd: Claimed, stop: asyncio.Event) -> None:
@@ -132,12 +152,9 @@ async def execute_cancel_all(rt: AccountRuntime, cmd: Claimed, stop: asyncio.Eve
         rows = await order_records.open_orders(
             conn, rt.account_id, symbol=cmd.payload.get("symbol"), strategy_ids=strategies or None
         )
-    items = [
-        await cancel_one(rt, cmd, int(r["id"]))
-        for r in rows
-        if r["command_id"] is None or int(r["command_id"]) != cmd.command_id
-    ]
-    await finish_items(rt, cmd, items, batch_event=True)
+    ids = [int(r["id"]) for r in rows
+           if r["command_id"] is None or int(r["command_id"]) != cmd.command_id]  # fmt: skip
+    await finish_items(rt, cmd, await cancel_each(rt, cmd, ids), batch_event=True)
 
 
 async def execute_change(rt: AccountRuntime, cmd: Claimed, stop: asyncio.Event) -> None:
