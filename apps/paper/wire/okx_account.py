@@ -1,6 +1,7 @@
 """OKX v5 private results as pure mappings from the engine's CCXT-shaped results: orders, fills,
-net-mode positions and the trading account's balance, the same shapes the private websocket's
-`orders`, `positions` and `account` channels push. OKX's fees are negative numbers (a charge),
+positions (net mode: one per instrument, `pos` signed; long/short mode: one per `posSide`, `pos`
+positive) and the trading account's balance, the same shapes the private websocket's `orders`,
+`positions` and `account` channels push. OKX's fees are negative numbers (a charge),
 sizes are contracts for SWAP and base coins for SPOT."""
 
 from __future__ import annotations
@@ -10,8 +11,18 @@ from decimal import Decimal
 from typing import Any
 
 from apps.oms.domain.markets import Market
+from apps.paper.domain.state import HEDGE, ONE_WAY
 from apps.paper.wire.bybit_v5 import num
-from apps.paper.wire.okx_v5 import ZERO, Json, inst_id, inst_type
+from apps.paper.wire.okx_v5 import POSITION_MODE, ZERO, Json, inst_id, inst_type
+
+
+def pos_side(record: Mapping[str, Any], market: Market) -> str:
+    """OKX's `posSide` of an engine order or fill (its `info`'s position side): net (one-way
+    mode), long or short (hedge mode); "" for SPOT."""
+    if not market.is_swap:
+        return ""
+    side = (record.get("info") or {}).get("position_side")
+    return POSITION_MODE.raw_side(str(side or "both"))
 
 
 def order_state(order: Mapping[str, Any]) -> str:
@@ -53,7 +64,7 @@ def order_json(order: Mapping[str, Any], market: Market, td_mode: str = "cross",
         "tgtCcy": "" if swap else "base_ccy", "ccy": "", "ordId": str(order["id"]),
         "clOrdId": order.get("clientOrderId") or "", "tag": "", "px": num(price) if price else "",
         "pxUsd": "", "pxVol": "", "pxType": "", "sz": num(order["amount"]), "pnl": "0",
-        "ordType": kind, "side": order["side"], "posSide": "net" if swap else "",
+        "ordType": kind, "side": order["side"], "posSide": pos_side(order, market),
         "tdMode": td_mode if swap else "cash", "accFillSz": num(order["filled"]),
         "fillPx": "", "tradeId": "", "fillSz": "0", "fillTime": "",
         "avgPx": num(average) if average else "", "state": order_state(order), "stpId": "",
@@ -92,24 +103,29 @@ def fill_json(trade: Mapping[str, Any], order: Mapping[str, Any], market: Market
         "billId": str(trade["id"]), "subType": "1", "tag": "", "fillPx": num(trade["price"]),
         "fillSz": num(trade["amount"]), "fillIdxPx": "", "fillPnl": "0", "fillPxVol": "",
         "fillPxUsd": "", "fillMarkVol": "", "fillFwdPx": "", "fillMarkPx": "",
-        "side": trade["side"], "posSide": "net" if market.is_swap else "",
+        "side": trade["side"], "posSide": pos_side(trade, market),
         "execType": "M" if trade.get("takerOrMaker") == "maker" else "T", "feeCcy": fee_ccy,
         "fee": fee, "feeRate": num(-Decimal(rate)) if rate else "", "tradeQuoteCcy": "",
         "ts": str(trade["timestamp"]), "fillTime": str(trade["timestamp"]),
     }  # fmt: skip
 
 
-def position_json(p: Mapping[str, Any], market: Market, account_id: int, now_ms: int) -> Json:
-    """One /api/v5/account/positions entry (and `positions` channel row) of an open net-mode
-    position: `pos` signed (negative short), margins as the engine figures them."""
+def position_json(p: Mapping[str, Any], market: Market, account_id: int, now_ms: int,
+                  position_side: str = "both") -> Json:  # fmt: skip
+    """One /api/v5/account/positions entry (and `positions` channel row), margins as the engine
+    figures them: in net mode (`position_side` both) `posSide` net and `pos` signed (negative
+    short); in long/short mode one per side, `posSide` long / short, `pos` positive and
+    `availPos` what a close may take."""
     contracts = p.get("contracts") or ZERO
-    pos = -contracts if p.get("side") == "short" else contracts
+    hedged = position_side != "both"
+    pos = -contracts if p.get("side") == "short" and not hedged else contracts
     mode = p.get("marginMode") or "cross"
     initial = p.get("initialMargin") or ZERO
     upl = p.get("unrealizedPnl") or ZERO
     mark = p.get("markPrice") or ZERO
+    side_tag = {"long": "1", "short": "2"}.get(position_side, "")
     return {
-        "adl": "1", "availPos": num(contracts) if mode == "isolated" else "",
+        "adl": "1", "availPos": num(contracts) if mode == "isolated" or hedged else "",
         "avgPx": num(p.get("entryPrice")), "cTime": str(p.get("timestamp") or now_ms),
         "ccy": market.settle or market.quote, "deltaBS": "", "deltaPA": "", "gammaBS": "",
         "gammaPA": "", "imr": num(initial) if mode == "cross" else "", "instId": inst_id(market),
@@ -120,7 +136,8 @@ def position_json(p: Mapping[str, Any], market: Market, account_id: int, now_ms:
         "mgnRatio": num(p.get("marginRatio")), "mmr": num(p.get("maintenanceMargin")),
         "notionalUsd": num(p.get("notional")), "optVal": "", "pendingCloseOrdLiabVal": "",
         "pnl": num(p.get("realizedPnl")), "pos": num(pos), "posCcy": "",
-        "posId": f"{account_id}{inst_id(market).replace('-', '')}", "posSide": "net",
+        "posId": f"{account_id}{inst_id(market).replace('-', '')}{side_tag}",
+        "posSide": POSITION_MODE.raw_side(position_side),
         "quoteBal": "", "baseBal": "", "spotInUseAmt": "", "spotInUseCcy": "", "thetaBS": "",
         "thetaPA": "", "tradeId": "", "bizRefId": "", "bizRefType": "",
         "uTime": str(p.get("lastUpdateTimestamp") or now_ms), "upl": num(upl),
@@ -162,21 +179,25 @@ def balance_json(balance: Mapping[str, Any], positions: Sequence[Json], now_ms: 
             "details": details}  # fmt: skip
 
 
-def config_json(account_id: int) -> Json:
-    """/api/v5/account/config: a single-currency margin account (`acctLv` 2) in net mode."""
+def config_json(account_id: int, hedged: bool = False) -> Json:
+    """/api/v5/account/config: a single-currency margin account (`acctLv` 2), `posMode` its
+    position mode (net_mode, or long_short_mode when `hedged`)."""
     uid = str(account_id)
     return {"acctLv": "2", "acctStpMode": "cancel_maker", "autoLoan": False,
             "ctIsoMode": "automatic", "enableSpotBorrow": False, "greeksType": "PA",
             "feeType": "0", "ip": "", "type": "0", "kycLv": "0", "label": "paper",
             "level": "Lv1", "levelTmp": "", "liquidationGear": "-1", "mainUid": uid,
             "mgnIsoMode": "automatic", "opAuth": "1", "perm": "read_only,trade",
-            "posMode": "net_mode", "roleType": "0", "spotBorrowAutoRepay": False,
+            "posMode": POSITION_MODE.raw_mode(HEDGE if hedged else ONE_WAY), "roleType": "0",
+            "spotBorrowAutoRepay": False,
             "spotOffsetType": "", "spotRoleType": "0", "spotTraderInsts": [],
             "traderInsts": [], "uid": uid, "settleCcy": "USDT",
             "settleCcyList": ["USD", "USDC", "USDT"]}  # fmt: skip
 
 
-def leverage_json(market: Market, leverage: int, mode: str) -> Json:
-    """One /api/v5/account/leverage-info (and set-leverage) entry: net mode, one leverage."""
-    return {"instId": inst_id(market), "mgnMode": mode, "posSide": "net", "lever": str(leverage),
+def leverage_json(market: Market, leverage: int, mode: str, position_side: str = "both") -> Json:
+    """One /api/v5/account/leverage-info (and set-leverage) entry: `posSide` net, or long /
+    short for an isolated instrument in long/short mode (one row per side, one leverage)."""
+    return {"instId": inst_id(market), "mgnMode": mode,
+            "posSide": POSITION_MODE.raw_side(position_side), "lever": str(leverage),
             "ccy": ""}  # fmt: skip

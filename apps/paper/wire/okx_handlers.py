@@ -1,6 +1,7 @@
 """OKX v5 public and account endpoints over the paper engine (a single-currency margin account
-in net mode: SPOT and linear SWAP): each parses with `okx_v5`, makes one call of `PaperVenue`
-(or the shared market data) and answers `data` rows with `okx_v5` / `okx_account`."""
+in net or long/short position mode, the engine's one-way or hedge mode: SPOT and linear SWAP):
+each parses with `okx_v5`, makes one call of `PaperVenue` (or the shared market data) and
+answers `data` rows with `okx_v5` / `okx_account`."""
 
 from __future__ import annotations
 
@@ -10,6 +11,8 @@ from decimal import Decimal
 from typing import Any
 
 from apps.oms.domain.markets import Market
+from apps.oms.exchange.ccxt_errors import errors as ccxt
+from apps.paper.domain.state import HEDGE
 from apps.paper.exchange.market_data import PaperMarketData
 from apps.paper.exchange.venue import PaperVenue
 from apps.paper.wire import okx_account as acct
@@ -21,6 +24,11 @@ from apps.paper.wire.spot_handlers import Publish
 Json = Any
 COINS = ("USDT", "BTC", "ETH", "SOL")
 CANDLE_LIMIT = 300
+
+
+async def hedged(venue: PaperVenue) -> bool:
+    """Whether the account is in long/short mode (the engine's hedge mode)."""
+    return bool((await venue.fetch_position_mode())["hedged"])
 
 
 @dataclass(frozen=True, slots=True)
@@ -118,7 +126,7 @@ class OkxHandlers:
         return [v5.currency_json(c) for c in COINS if not wanted or c in wanted]
 
     async def config(self, call: OkxCall) -> Json:
-        return [acct.config_json(call.account.account_id)]
+        return [acct.config_json(call.account.account_id, await hedged(call.account))]
 
     async def balance(self, call: OkxCall) -> Json:
         return [await self.balance_of(call.account, call.now_ms)]
@@ -133,18 +141,22 @@ class OkxHandlers:
 
     async def positions_of(self, venue: PaperVenue, markets: list[Market], now_ms: int,
                            flat_too: bool = False) -> list[Json]:  # fmt: skip
-        """The open positions of `markets` (with `flat_too`, a `pos` "0" row for each flat
-        one, as the `positions` channel pushes a closed position)."""
-        held = {p["symbol"]: p for p in await venue.fetch_positions([m.symbol for m in markets])}
+        """The open positions of `markets`, one per instrument in net mode, one per side in
+        long/short mode (with `flat_too`, a `pos` "0" row for each flat one, as the
+        `positions` channel pushes a closed position)."""
+        held = {(p["symbol"], p["info"]["position_side"]): p
+                for p in await venue.fetch_positions([m.symbol for m in markets])}  # fmt: skip
+        sides = ("long", "short") if await hedged(venue) else ("both",)
         rows = []
-        for m in markets:
-            if m.symbol in held:
-                rows.append(acct.position_json(held[m.symbol], m, venue.account_id, now_ms))
+        for m, side in ((m, side) for m in markets for side in sides):
+            if (m.symbol, side) in held:
+                rows.append(acct.position_json(held[m.symbol, side], m, venue.account_id,
+                                               now_ms, side))  # fmt: skip
             elif flat_too:
                 lev = await venue.fetch_leverage(m.symbol)
                 flat = {"leverage": Decimal(lev["longLeverage"]), "marginMode": lev["marginMode"],
                         "markPrice": (await self.data.quote(m.symbol)).last}  # fmt: skip
-                rows.append(acct.position_json(flat, m, venue.account_id, now_ms))
+                rows.append(acct.position_json(flat, m, venue.account_id, now_ms, side))
         return rows
 
     async def positions(self, call: OkxCall) -> Json:
@@ -159,26 +171,37 @@ class OkxHandlers:
         return await self.positions_of(call.account, markets, call.now_ms)
 
     async def leverage_info(self, call: OkxCall) -> Json:
+        """GET /api/v5/account/leverage-info: a row per instrument, a row per side (long,
+        short) of an isolated SWAP in long/short mode (the engine's one leverage on each)."""
         mode = call.params.get("mgnMode", "")
         if mode not in ("cross", "isolated"):
             raise v5.empty("mgnMode") if not mode else v5.param_error("mgnMode")
+        sides = ("long", "short") if mode == "isolated" and await hedged(call.account) else (
+            "both",)  # fmt: skip
         rows = []
         for inst in call.params.get("instId", "").split(","):
             market = v5.market_of({"instId": inst}, self.listed)
             lev = await call.account.fetch_leverage(market.symbol) if market.is_swap else None
-            rows.append(acct.leverage_json(market, int(lev["longLeverage"]) if lev else 1, mode))
+            lever = int(lev["longLeverage"]) if lev else 1
+            rows += [acct.leverage_json(market, lever, mode, side)
+                     for side in (sides if market.is_swap else ("both",))]  # fmt: skip
         return rows
 
     async def set_leverage(self, call: OkxCall) -> Json:
-        """POST /api/v5/account/set-leverage: one leverage per SWAP (net mode); an `mgnMode`
-        other than the instrument's switches it while it is flat without open orders (the
-        engine keeps one margin mode per instrument; refused with 59000 otherwise)."""
+        """POST /api/v5/account/set-leverage: one leverage per SWAP (in long/short mode both
+        sides get it: the engine keeps one per instrument, where OKX keeps an isolated
+        position's per side); a `posSide` the account's mode does not take is 51000. An
+        `mgnMode` other than the instrument's switches it while it is flat without open
+        orders (the engine keeps one margin mode per instrument; refused with 59000
+        otherwise)."""
         market = v5.market_of(call.params, self.listed)
         mode = call.params.get("mgnMode", "")
         if mode not in ("cross", "isolated"):
             raise v5.empty("mgnMode") if not mode else v5.param_error("mgnMode")
-        if call.params.get("posSide", "") not in v5.POS_SIDES:
-            raise v5.param_error("posSide", "the account is in net mode (posSide net)")
+        side = "both"
+        if call.params.get("posSide"):
+            side = v5.POSITION_MODE.order_side(call.params["posSide"], await hedged(call.account),
+                                               v5.pos_side_error())  # fmt: skip
         if not market.is_swap:
             raise v5.param_error("instId", "leverage applies to SWAP instruments here")
         value = v5.decimal_param(call.params, "lever")
@@ -189,7 +212,7 @@ class OkxHandlers:
                                   "leverage")  # fmt: skip
         await self.switch_margin_mode(call.account, market, mode, 59000)
         await call.account.set_leverage(int(value), market.symbol)
-        return [acct.leverage_json(market, int(value), mode)]
+        return [acct.leverage_json(market, int(value), mode, side)]
 
     async def switch_margin_mode(self, venue: PaperVenue, market: Market, mode: str,
                                  code: int) -> None:  # fmt: skip
@@ -203,14 +226,21 @@ class OkxHandlers:
                                  f"position or open orders ({exc})") from exc  # fmt: skip
 
     async def set_position_mode(self, call: OkxCall) -> Json:
-        """POST /api/v5/account/set-position-mode: net mode only (the engine keeps one net
-        position per instrument); `long_short_mode` is refused (51000)."""
+        """POST /api/v5/account/set-position-mode: `net_mode` or `long_short_mode`, the
+        engine's one-way or hedge mode, for every SWAP of the account; the mode it has is
+        answered as set (OKX's own answer); a switch while a SWAP position or open SWAP order
+        exists is 59000, as OKX refuses it."""
         mode = call.params.get("posMode", "")
         if not mode:
             raise v5.empty("posMode")
-        if mode not in v5.POSITION_MODES:
-            raise v5.param_error("posMode", f"{mode} is not supported by this venue: net_mode "
-                                            "only (one net position per instrument)")  # fmt: skip
+        wanted = v5.POSITION_MODE.mode_of(mode)
+        if wanted is None:
+            raise v5.param_error("posMode")
+        try:
+            await call.account.set_position_mode(wanted == HEDGE)
+        except ccxt.BadRequest as exc:
+            raise OkxError(59000, "Your settings failed as you have positions or open "
+                                  "orders.") from exc  # fmt: skip
         return [{"posMode": mode}]
 
     async def trade_fee(self, call: OkxCall) -> Json:

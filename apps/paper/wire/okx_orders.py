@@ -9,12 +9,13 @@ from collections.abc import Mapping
 from typing import Any
 
 from apps.oms.domain.markets import Market
+from apps.paper.domain.rules import closes
 from apps.paper.exchange.venue import PaperVenue
 from apps.paper.wire import okx_account as acct
 from apps.paper.wire import okx_v5 as v5
 from apps.paper.wire.binance_spot import OrderCall
 from apps.paper.wire.fault_venue import shown_fills
-from apps.paper.wire.okx_handlers import OkxCall, OkxHandlers
+from apps.paper.wire.okx_handlers import OkxCall, OkxHandlers, hedged
 from apps.paper.wire.okx_signing import OkxError
 from apps.paper.wire.streams import fills_by_order
 
@@ -61,10 +62,10 @@ class OkxTrading(OkxHandlers):
 
     async def _place(self, call: OkxCall, params: Mapping[str, str]) -> Json:
         try:
-            oc, mode = v5.order_call(params, self.listed)
+            oc, mode = v5.order_call(params, self.listed, await hedged(call.account))
             if oc.market.is_swap:
                 await self.switch_margin_mode(call.account, oc.market, mode, 51000)
-            if oc.params.get("reduceOnly"):
+            if oc.params.get("reduceOnly") or closes(oc.side, oc.params.get("positionSide", "")):
                 await self._reducible(call.account, oc)
             order = await call.account.create_order(oc.market.symbol, oc.type, oc.side, oc.qty,
                                                     oc.price, oc.params)  # fmt: skip
@@ -76,9 +77,12 @@ class OkxTrading(OkxHandlers):
 
     @staticmethod
     async def _reducible(venue: PaperVenue, oc: OrderCall) -> None:
-        """OKX refuses a reduce-only order with no position on the other side to reduce
-        (51169), where the engine would place and cancel it."""
-        held = await venue.fetch_positions([oc.market.symbol])
+        """OKX refuses an order that can only reduce (`reduceOnly`, or a long/short mode close:
+        sell long, buy short) with no position to reduce on the other side of it, in its own
+        `posSide` in long/short mode (51169), where the engine would place and cancel it."""
+        side = oc.params.get("positionSide", "both")
+        held = [p for p in await venue.fetch_positions([oc.market.symbol])
+                if p["info"]["position_side"] == side]  # fmt: skip
         closing = "sell" if held and held[0]["side"] == "long" else "buy" if held else None
         if oc.side != closing:
             raise OkxError(51169, "Order failed because you don't have any positions in this "

@@ -1,7 +1,11 @@
 """OKX v5 requests and public data as pure mappings: instruments (SPOT `BTC-USDT`, linear SWAP
-`BTC-USDT-SWAP` with its `ctVal`), a place-order request to the paper engine's call (net
-position mode only), the engine's refusals as OKX's `sCode`s, and tickers, books, candles,
-funding and mark prices as OKX sends them (decimal strings).
+`BTC-USDT-SWAP` with its `ctVal`), a place-order request to the paper engine's call, the
+engine's refusals as OKX's `sCode`s, and tickers, books, candles, funding and mark prices as OKX
+sends them (decimal strings).
+
+Position modes (`POSITION_MODE`, `set-position-mode` `posMode`): a SWAP order's `posSide` is
+`net` (or absent) in net mode; in long/short mode it is required, `long` (buy opens, sell
+closes) or `short` (sell opens, buy closes); the other mode's is 51000 "Parameter posSide error".
 
 No I/O: `okx_handlers` runs the calls, `okx_server` speaks HTTP and websockets.
 """
@@ -18,6 +22,7 @@ from apps.oms.exchange.ccxt_errors import errors as ccxt
 from apps.paper.wire.binance_spot import OrderCall
 from apps.paper.wire.bybit_v5 import num
 from apps.paper.wire.okx_signing import OkxError
+from apps.paper.wire.position_modes import PositionModeNames
 
 Json = dict[str, Any]
 #: the markets by OKX instrument id (`BTC-USDT`, `BTC-USDT-SWAP`)
@@ -26,11 +31,8 @@ INST_TYPES = ("SPOT", "SWAP")
 ZERO = Decimal(0)
 MAX_LEVERAGE = 100
 MAX_SZ = Decimal(9000)
-#: the position modes served (net: one position per instrument, as the engine keeps it) and
-#: the `posSide`s an order may carry in them; hedge mode (`long_short_mode`) would add
-#: `long`/`short` here
-POSITION_MODES = ("net_mode",)
-POS_SIDES = ("", "net")
+#: `posMode` net_mode / long_short_mode; `posSide` net / long / short
+POSITION_MODE = PositionModeNames("net_mode", "long_short_mode", "net", "long", "short")
 ORDER_TYPES = ("market", "limit", "post_only", "fok", "ioc", "optimal_limit_ioc")
 CLIENT_ID = re.compile(r"^[A-Za-z0-9]{1,32}$")
 #: OKX's candle bars and the engine's timeframes (`utc` bars: CCXT's default from 6H up)
@@ -57,6 +59,12 @@ def listed(markets: Iterable[Market]) -> Listed:
 
 def empty(name: str) -> OkxError:
     return OkxError(50014, f"Parameter {name} can not be empty.")
+
+
+def pos_side_error() -> OkxError:
+    """OKX's answer to a `posSide` the account's position mode does not take (none or `net`
+    in long/short mode, `long` / `short` in net mode)."""
+    return OkxError(51000, "Parameter posSide error")
 
 
 def param_error(name: str, detail: str = "") -> OkxError:
@@ -129,16 +137,23 @@ def _true(params: Mapping[str, str], name: str) -> bool:
 # --- orders ------------------------------------------------------------------------------------
 
 
-def order_call(params: Mapping[str, str], markets: Listed) -> tuple[OrderCall, str]:
+def order_call(params: Mapping[str, str], markets: Listed,
+               hedged: bool = False) -> tuple[OrderCall, str]:  # fmt: skip
     """POST /api/v5/trade/order (one entry of batch-orders): the engine's call and the order's
     `tdMode`. `sz` is in contracts for a SWAP (the engine's amount), in the base coin for a
     SPOT order (`tgtCcy` base_ccy: a market buy in the quote coin, OKX's default, is refused:
-    the engine sizes orders in base); `posSide` other than net is refused as a net-mode account
-    refuses it (51000)."""
+    the engine sizes orders in base); a SWAP's `posSide` the account's mode (`hedged`: long/
+    short mode) does not take is refused as OKX refuses it (51000), and in long/short mode it
+    is the engine's position side (a close, sell long / buy short, is reduce-only there)."""
     market = market_of(params, markets)
     side, kind, mode = _required(params)
+    extra: dict[str, Any] = {}
     if market.is_swap:
         _swap_rules(params, mode)
+        position_side = POSITION_MODE.order_side(params.get("posSide"), hedged,
+                                                 pos_side_error())  # fmt: skip
+        if hedged:
+            extra["positionSide"] = position_side
     else:
         _spot_rules(params, side, kind, mode)
     qty, price = decimal_param(params, "sz"), decimal_param(params, "px")
@@ -147,8 +162,9 @@ def order_call(params: Mapping[str, str], markets: Listed) -> tuple[OrderCall, s
     market_like = kind in ("market", "optimal_limit_ioc")
     if not market_like and price is None:
         raise param_error("px", "px is required for a limit order")
+    extra.update(_order_params(params, kind))
     call = OrderCall(market, "market" if market_like else "limit", side, qty,
-                     None if market_like else price, _order_params(params, kind))  # fmt: skip
+                     None if market_like else price, extra)  # fmt: skip
     check_limits(call)
     return call, mode
 
@@ -187,8 +203,6 @@ def _order_params(params: Mapping[str, str], kind: str) -> dict[str, Any]:
 def _swap_rules(params: Mapping[str, str], mode: str) -> None:
     if mode not in ("cross", "isolated"):
         raise param_error("tdMode", "a SWAP order trades cross or isolated")
-    if params.get("posSide", "") not in POS_SIDES:
-        raise param_error("posSide", "the account is in net mode (posSide net)")
 
 
 def _spot_rules(params: Mapping[str, str], side: str, kind: str, mode: str) -> None:

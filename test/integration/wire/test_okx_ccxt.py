@@ -1,6 +1,6 @@
 """CCXT's own `okx` and `ccxt.pro.okx`, unmodified (only `urls` overridden), trading the paper
-venue served in the OKX v5 dialect (a trading account in net mode: linear SWAP and SPOT) over
-HTTP and websockets, and a gateway account on it."""
+venue served in the OKX v5 dialect (a trading account in net mode, a new account's: linear SWAP
+and SPOT) over HTTP and websockets, and a gateway account on it."""
 
 from __future__ import annotations
 
@@ -196,8 +196,8 @@ async def test_edit_cancel_and_refusals(okx: Any) -> None:
         await okx.create_order(SWAP, "market", "buy", 50)
     with pytest.raises(ccxt.BadRequest):  # 51000: a hedge-mode posSide on a net-mode account
         await okx.create_order(SWAP, "limit", "buy", 0.01, 40000, {"posSide": "long"})
-    with pytest.raises(ccxt.BadRequest):  # 51000: hedge mode is refused
-        await okx.set_position_mode(True, SWAP)
+    with pytest.raises(ccxt.BadRequest):  # 51000: no such mode (long/short: test_okx_hedge)
+        await okx.set_position_mode(True, SWAP, {"posMode": "dual_mode"})
     assert (await okx.set_position_mode(False, SWAP))["code"] == "0"
     assert (await okx.fetch_position_mode(SWAP))["hedged"] is False
     with pytest.raises(ccxt.ExchangeError, match="51169"):  # nothing to reduce

@@ -1,5 +1,6 @@
 """The OKX v5 dialect's pure mappings: instruments (SPOT, linear SWAP with `ctVal`), place-order
-requests (net mode only, OKX's order types, `tgtCcy`, `clOrdId`, lot and tick), OKX's codes for
+requests (net and long/short mode `posSide`, OKX's order types, `tgtCcy`, `clOrdId`, lot and
+tick), OKX's codes for
 engine refusals, orders, fills, positions, the balance, candles, and the adapter's parameter,
 envelope and subscription helpers."""
 
@@ -88,6 +89,23 @@ def test_order_refusals() -> None:
     assert code({**spot, "ordType": "market", "px": ""}) == 51000  # OKX's default: quote_ccy
 
 
+def test_long_short_mode_order_requests() -> None:
+    """In long/short mode a SWAP order names its `posSide` (the engine's position side); none
+    or `net` is 51000, as `long` / `short` is in net mode; SPOT takes none."""
+    opening = v5.order_call(request(posSide="long"), MARKETS, hedged=True)[0]
+    assert opening.params == {"positionSide": "long"}
+    closing = v5.order_call(request(side="buy", posSide="short", reduceOnly="true"), MARKETS,
+                            hedged=True)[0]  # fmt: skip
+    assert closing.params == {"positionSide": "short", "reduceOnly": True}
+    for side in ("", "net", "both", "LONGS"):
+        with pytest.raises(OkxError) as excinfo:
+            v5.order_call(request(posSide=side), MARKETS, hedged=True)
+        assert (excinfo.value.code, excinfo.value.msg) == (51000, "Parameter posSide error")
+    assert "positionSide" not in v5.order_call(request(posSide="net"), MARKETS)[0].params
+    spot = v5.order_call(request(instId="BTC-USDT", tdMode="cash"), MARKETS, hedged=True)[0]
+    assert "positionSide" not in spot.params
+
+
 def test_engine_refusals_as_okx_codes() -> None:
     cases: list[tuple[Exception, int]] = [
         (ccxt.InsufficientFunds("paper insufficient"), 51008),
@@ -174,6 +192,30 @@ def test_positions_and_balance() -> None:
     assert (account["totalEq"], account["upl"], usdt["eq"], usdt["cashBal"], usdt["availEq"],
             usdt["frozenBal"]) == ("99990", "-10", "99990", "100000", "98500", "1500")  # fmt: skip
     assert acct.config_json(3)["posMode"] == "net_mode"
+    assert acct.config_json(3, hedged=True)["posMode"] == "long_short_mode"
+
+
+def test_long_short_mode_rows() -> None:
+    """Long/short mode: one position row per `posSide`, `pos` positive (the side says the
+    direction), `availPos` the closable size, distinct `posId`s; orders and fills carry the
+    engine's position side as `posSide`."""
+    short = {"contracts": D(2), "side": "short", "entryPrice": D(3000), "marginMode": "cross",
+             "leverage": D(4)}  # fmt: skip
+    row = acct.position_json(short, SWAP, 3, 100, "short")
+    assert (row["pos"], row["posSide"], row["availPos"]) == ("2", "short", "2")
+    long = acct.position_json({**short, "side": "long"}, SWAP, 3, 100, "long")
+    assert (long["pos"], long["posSide"]) == ("2", "long")
+    assert len({row["posId"], long["posId"], acct.position_json(short, SWAP, 3, 100)["posId"]}) == 3
+    flat = acct.position_json({"leverage": D(5)}, SWAP, 3, 100, "long")
+    assert (flat["pos"], flat["posSide"]) == ("0", "long")
+    hedged = order(info={"position_side": "short"})
+    assert acct.order_json(hedged, SWAP)["posSide"] == "short"
+    trade = {"id": "9", "order": "1-7", "side": "buy", "price": D(51000), "amount": D("0.01"),
+             "timestamp": 30, "takerOrMaker": "taker", "info": {"position_side": "short"}}
+    assert acct.fill_json(trade, hedged, SWAP)["posSide"] == "short"
+    assert acct.order_json(order(info={"position_side": "both"}), SWAP)["posSide"] == "net"
+    assert [r["posSide"] for r in (acct.leverage_json(SWAP, 5, "isolated", "long"),
+                                   acct.leverage_json(SWAP, 5, "cross"))] == ["long", "net"]
 
 
 def test_candles() -> None:

@@ -9,7 +9,8 @@ the worker); a **netting** or **strategy_netting** account needs one-way mode an
 position side (the venue nets, as the books do per account or strategy).
 
 Exchanges without position modes (spot, or no table entry here) take nothing and are not
-checked. OKX plugs in with its `posSide`; its mode reads `posMode` (`long_short_mode`).
+checked. OKX takes `posSide` long / short (with `reduceOnly`: it closes by `posSide` alone, and
+takes the flag); its mode is the account config's `posMode` (`long_short_mode` is hedge).
 """
 
 from __future__ import annotations

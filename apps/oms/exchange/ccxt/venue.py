@@ -229,9 +229,14 @@ class CcxtVenue:
     async def venue_hedged(self) -> bool | None:
         """Whether the exchange account is in hedge position mode (the worker compares it with
         the gateway account's at start). CCXT's `fetch_position_mode` where the class has it;
-        Bybit's by the `positionIdx` of a linear symbol's position rows (its class reads no
-        mode); None when there is no mode to compare: a spot account (`defaultType` spot or
-        margin), an exchange whose mode CCXT does not read, no rows."""
+        OKX's too (its class has the method, its `has` does not list it: the `posMode` of
+        `GET /api/v5/account/config`), whatever `defaultType` (CCXT's okx defaults to spot, and
+        one OKX trading account holds its SPOT and SWAP with one `posMode`); Bybit's by the
+        `positionIdx` of a linear symbol's position rows (its class reads no mode); None when
+        there is no mode to compare: a spot account (`defaultType` spot or margin), an exchange
+        whose mode CCXT does not read, no rows."""
+        if self.id == "okx":
+            return bool((await self._call("fetch_position_mode", None, {}))["hedged"])
         if str(self.exchange.options.get("defaultType", "spot")) in ("spot", "margin"):
             return None
         if self.has.get("fetchPositionMode"):
