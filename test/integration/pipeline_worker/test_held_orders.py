@@ -59,10 +59,11 @@ async def _fire_commands(h: Harness, acct: int, parent_id: int) -> list[dict[str
         return [dict(r) for r in rows]
 
 
-async def _events(h: Harness, name: str) -> list[dict[str, Any]]:
+async def _events(h: Harness, acct: int, name: str) -> list[dict[str, Any]]:
     async with h.store.read() as conn:
-        rows = (await conn.execute(select(outbox.c.payload).where(outbox.c.event == name)
-                                   .order_by(outbox.c.id))).scalars()
+        rows = (await conn.execute(select(outbox.c.payload).where(
+            outbox.c.account_id == acct, outbox.c.event == name).order_by(outbox.c.id))
+                ).scalars()
         return [dict(r) for r in rows]
 
 
@@ -103,10 +104,10 @@ async def test_a_trailing_stop_is_held_and_fires_at_the_first_price_that_crosses
     (pos,) = await positions_of(h, acct)
     assert (pos["state"], pos["pending_close_qty"]) == ("closed", 0)
     assert len(await _fire_commands(h, acct, parent_id)) == 1
-    (triggered,) = await _events(h, "order_triggered")
+    (triggered,) = await _events(h, acct, "order_triggered")
     assert (triggered["price"], triggered["order"]["emulation"]) == ("51500", "gateway")
     assert triggered["child"]["parent_order_id"] == parent_id
-    assert len(await _events(h, "order_trigger_moved")) == 3
+    assert len(await _events(h, acct, "order_trigger_moved")) == 3
     await assert_fold(h, acct)
 
 

@@ -178,6 +178,8 @@ async def _moved(rec: Recorder, row: HeldRow, held: Held, price: Decimal | None)
         "order_id": int(row["order_id"]), "trigger_price": to_plain(held.trigger_price),
         "activated": held.activated, "price": to_plain(price)}  # fmt: skip
     parent = await rec.rows.order_row(int(row["order_id"]))
+    # the parent shows the trigger as it stands (CCXT's `triggerPrice` of a trailing stop)
+    rec.rows.update_order(parent, {"trigger_price": held.trigger_price, "updated_at": rec.now})
     rec.hold_event(ORDER_TRIGGER_MOVED, moved, strategy_id=int(parent["strategy_id"]))
 
 
@@ -216,6 +218,9 @@ async def _fire(rec: Recorder, row: HeldRow, held: Held, price: Decimal) -> None
     await held_store.change(rec.conn, int(row["id"]), {
         "state": HeldState.FIRED.value, "child_order_id": child_id, "fired_at": rec.now,
         "fired_price": price, "trigger_price": held.trigger_price, "updated_at": rec.now})
+    if held.kind is HeldKind.TRAILING:
+        parent = rec.rows.update_order(parent, {"trigger_price": held.trigger_price,
+                                                "updated_at": rec.now})
     child = order_view(await order_records.require_order(rec.conn, child_id))
     strategy = int(parent["strategy_id"])
     triggered: OrderTriggered = {
@@ -278,10 +283,11 @@ async def follow(rt: AccountRuntime, parent_id: int) -> int:
     child is cancelled once the date passed. Returns 1 when something was recorded."""
     async with rt.store.read() as conn:
         held = await held_store.of_order(conn, parent_id)
-        child = None
+        child = parent = None
         if held is not None and held["child_order_id"] is not None:
             child = await order_records.get_order(conn, int(held["child_order_id"]))
-    if held is None or held["state"] != HeldState.FIRED or child is None:
+            parent = await order_records.get_order(conn, parent_id)
+    if held is None or held["state"] != HeldState.FIRED or child is None or parent is None:
         return 0
     expire_at: datetime | None = held["expire_at"]
     if OrderStatus(child["status"]).is_open and expire_at is not None \
@@ -289,6 +295,9 @@ async def follow(rt: AccountRuntime, parent_id: int) -> int:
         from apps.oms.service.execution.cancel import cancel_one  # cancel imports this module
 
         await cancel_one(rt, None, int(child["id"]))
+    elif OrderStatus(parent["status"]).is_open and \
+            follow_child(state_of(parent), state_of(child)) == state_of(parent):
+        return 0  # the child still works: nothing to record (no transaction each round)
     async with rt.record() as rec:
         locked = await held_store.of_order(rec.conn, parent_id, lock=True)
         if locked is None or locked["state"] != HeldState.FIRED:
@@ -296,9 +305,10 @@ async def follow(rt: AccountRuntime, parent_id: int) -> int:
         parent = await rec.rows.order_row(parent_id)
         child_row = await order_records.require_order(rec.conn, int(locked["child_order_id"]))
         new = follow_child(state_of(parent), state_of(child_row))
-        if new == state_of(parent):
+        if new != state_of(parent):
+            await _write_parent(rec, parent, new, child_row)
+        elif new.status.is_open:
             return 0
-        await _write_parent(rec, parent, new, child_row)
         if not new.status.is_open:
             await held_store.change(rec.conn, int(locked["id"]), {
                 "state": HeldState.DONE.value, "updated_at": rec.now})

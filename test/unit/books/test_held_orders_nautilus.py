@@ -1,0 +1,136 @@
+"""Trailing-stop trigger prices equal NautilusTrader's on the same price sequences: its own
+backtest engine (the simulated exchange's matching engine, which runs its
+`TrailingStopCalculator`) is the oracle. A trailing stop is submitted at the first trade of a
+seeded price path; after each later trade the order's trigger price in Nautilus's cache is
+compared with the gateway's pure core (`domain/held_orders.observe`) fed the same prices, and
+both must fire at the same trade."""
+
+from __future__ import annotations
+
+import random
+from datetime import UTC, datetime
+from decimal import Decimal
+from typing import Any
+
+import pytest
+
+from apps.oms.domain.enums import Side
+from apps.oms.domain.held_orders import Decision, new_trailing, observe
+
+nautilus = pytest.importorskip("nautilus_trader")
+
+from nautilus_trader.backtest.engine import BacktestEngine, BacktestEngineConfig  # noqa: E402
+from nautilus_trader.config import LoggingConfig  # noqa: E402
+from nautilus_trader.model.currencies import ETH, USDT  # noqa: E402
+from nautilus_trader.model.data import TradeTick  # noqa: E402
+from nautilus_trader.model.enums import (  # noqa: E402
+    AccountType,
+    AggressorSide,
+    OmsType,
+    OrderSide,
+    TrailingOffsetType,
+    TriggerType,
+)
+from nautilus_trader.model.identifiers import TradeId, Venue  # noqa: E402
+from nautilus_trader.model.objects import Money, Price, Quantity  # noqa: E402
+from nautilus_trader.test_kit.providers import TestInstrumentProvider  # noqa: E402
+from nautilus_trader.trading.strategy import Strategy  # noqa: E402
+
+NOW = datetime(2026, 11, 27, tzinfo=UTC)
+INCREMENT = Decimal("0.01")
+
+
+class _Probe(Strategy):  # type: ignore[misc]
+    """Submits one trailing stop at the first trade; records its trigger after each trade."""
+
+    def __init__(self, instrument_id: Any, side: Side, offset: Decimal, bps: bool,
+                 activation: Decimal | None) -> None:
+        super().__init__()
+        self.instrument_id = instrument_id
+        self.side, self.offset, self.bps, self.activation = side, offset, bps, activation
+        self.client_order_id: Any = None
+        self.seen: list[tuple[Decimal | None, bool]] = []  # (trigger, fired) after each trade
+
+    def on_start(self) -> None:
+        self.subscribe_trade_ticks(self.instrument_id)
+
+    def on_trade_tick(self, tick: TradeTick) -> None:
+        if self.client_order_id is None:
+            order = self.order_factory.trailing_stop_market(
+                instrument_id=self.instrument_id,
+                order_side=OrderSide.BUY if self.side is Side.BUY else OrderSide.SELL,
+                quantity=Quantity.from_str("0.01000"),
+                trailing_offset=self.offset,
+                trailing_offset_type=(TrailingOffsetType.BASIS_POINTS if self.bps
+                                      else TrailingOffsetType.PRICE),
+                trigger_type=TriggerType.LAST_PRICE,
+                activation_price=(None if self.activation is None
+                                  else Price.from_str(str(self.activation))),
+            )
+            self.client_order_id = order.client_order_id
+            self.submit_order(order)
+        order = self.cache.order(self.client_order_id)
+        trigger = None if order.trigger_price is None else order.trigger_price.as_decimal()
+        self.seen.append((trigger, order.is_closed or order.is_triggered
+                          if hasattr(order, "is_triggered") else order.is_closed))
+
+
+def nautilus_run(side: Side, offset: Decimal, bps: bool, lasts: list[Decimal],
+                 activation: Decimal | None) -> list[tuple[Decimal | None, bool]]:
+    engine = BacktestEngine(BacktestEngineConfig(logging=LoggingConfig(bypass_logging=True)))
+    engine.add_venue(Venue("BINANCE"), oms_type=OmsType.NETTING, account_type=AccountType.CASH,
+                     base_currency=None,
+                     starting_balances=[Money(10_000_000, USDT), Money(10_000, ETH)])
+    instrument = TestInstrumentProvider.ethusdt_binance()
+    engine.add_instrument(instrument)
+    ticks = [TradeTick(instrument.id, Price.from_str(str(p)), Quantity.from_str("100.00000"),
+                       AggressorSide.BUYER, TradeId(str(i + 1)), (i + 1) * 10**9,
+                       (i + 1) * 10**9) for i, p in enumerate(lasts)]  # fmt: skip
+    engine.add_data(ticks)
+    probe = _Probe(instrument.id, side, offset, bps, activation)
+    engine.add_strategy(probe)
+    engine.run()
+    seen = probe.seen
+    engine.dispose()
+    return seen
+
+
+def gateway_run(side: Side, offset: Decimal, bps: bool, lasts: list[Decimal],
+                activation: Decimal | None) -> list[tuple[Decimal | None, bool]]:
+    percent = offset / 100 if bps else None
+    held = new_trailing(side, None if bps else offset, percent, activation_price=activation,
+                        price_increment=INCREMENT)
+    seen: list[tuple[Decimal | None, bool]] = []
+    fired = False
+    for last in lasts:
+        if not fired:
+            step = observe(held, last, NOW)
+            held = step.held
+            fired = step.decision is Decision.FIRE
+        seen.append((held.trigger_price, fired))
+    return seen
+
+
+def _path(rng: random.Random) -> list[Decimal]:
+    price = Decimal(rng.randrange(150_000, 250_000)) * INCREMENT
+    out = [price]
+    for _ in range(rng.randrange(5, 40)):
+        price = max(Decimal(1), price + Decimal(rng.randrange(-800, 801)) * INCREMENT)
+        out.append(price)
+    return out
+
+
+@pytest.mark.parametrize("seed", range(40))
+def test_trailing_trigger_prices_equal_nautilus(seed: int) -> None:
+    rng = random.Random(seed)
+    lasts = _path(rng)
+    side = rng.choice([Side.BUY, Side.SELL])
+    bps = rng.random() < 0.5
+    offset = Decimal(rng.randrange(10, 300)) if bps else Decimal(rng.randrange(1, 2000)) * INCREMENT
+    activation = None
+    mine = gateway_run(side, offset, bps, lasts, activation)
+    theirs = nautilus_run(side, offset, bps, lasts, activation)
+    # Nautilus places the order at the first trade and arms it from that trade's price: the
+    # gateway's first observation is the same trade
+    assert [t for t, _ in mine] == [t for t, _ in theirs], (side, offset, bps, lasts)
+    assert [f for _, f in mine] == [f for _, f in theirs], (side, offset, bps, lasts)
