@@ -28,6 +28,7 @@ REFUSED: list[tuple[dict[str, Any], str, str]] = [
      "time_in_force"),
     ({"trailing_amount": "100", "time_in_force": "GTD", "expire_at": "2001-01-01T00:00:00Z"},
      "validation_error", "expire_at"),
+    ({"emulation": "gateway"}, "not_supported", "emulation"),
     ({"order_type": "stop_market"}, "not_supported", "order_type"),
     ({"params": {"trailingPercent": "1"}}, "not_supported", "params.trailingPercent"),
     ({"params": {"stopLoss": {"triggerPrice": "1"}}}, "not_supported", "params.stopLoss"),

@@ -99,6 +99,10 @@ def check_honoured(ask: OrderAsk, venue: OrderFeatures) -> Emulation:
         raise NotSupported(f"time_in_force GTD is not executed on {venue.venue}: the gateway "
                            "expires held (conditional) orders only", "time_in_force",
                            venue.venue)  # fmt: skip
+    if ask.emulation is Emulation.GATEWAY and not conditional:
+        raise NotSupported("the gateway holds conditional orders only (a trigger or a trailing "
+                           "distance): a plain order goes to the venue", "emulation",
+                           venue.venue)  # fmt: skip
     emulation = _emulation(ask, venue) if conditional else Emulation.VENUE
     if emulation is Emulation.GATEWAY:
         _check_held(ask, venue)
@@ -169,6 +173,11 @@ def _check_held(ask: OrderAsk, venue: OrderFeatures) -> None:
     if ask.time_in_force not in (None, "GTC", "GTD"):
         raise NotSupported(f"time_in_force {ask.time_in_force} is not honoured on an order "
                            "the gateway holds (GTC or GTD)", "time_in_force", venue.venue)
+    for key in sorted(ask.params):
+        if key not in ask.fields and key not in FIELD_PARAMS and key not in UNBOOKED_PARAMS:
+            raise NotSupported(f"params.{key} is not taken on an order the gateway holds: its "
+                               "child is a plain market or limit order", f"params.{key}",
+                               venue.venue)  # fmt: skip
 
 
 def _check_one_trigger(ask: OrderAsk) -> None:

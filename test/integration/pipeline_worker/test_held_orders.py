@@ -257,56 +257,97 @@ async def test_a_takeover_continues_the_trailing_mark_and_fires_once(
     await assert_fold(c, acct)
 
 
+class _Reference:
+    """When an order fires on a price path, reckoned independently of the gateway's core."""
+
+    def __init__(self, kind: str, side: str, level: Decimal, start: Decimal) -> None:
+        self.kind, self.side, self.level = kind, side, level
+        if kind == "trailing":  # `level` is the distance; the mark starts at the first price
+            self.mark = start - level if side == "sell" else start + level
+        self.fired_at: Decimal | None = None
+
+    def see(self, price: Decimal) -> None:
+        if self.fired_at is not None:
+            return
+        if self.kind == "trailing":
+            if self.side == "sell":
+                self.mark = max(self.mark, price - self.level)
+                crossed = price <= self.mark
+            else:
+                self.mark = min(self.mark, price + self.level)
+                crossed = price >= self.mark
+        else:
+            rising = (self.side == "buy") == (self.kind == "stop")
+            crossed = price >= self.level if rising else price <= self.level
+        if crossed:
+            self.fired_at = price
+
+
+def _order_fields(rng: random.Random, start: Decimal) -> tuple[dict[str, Any], _Reference]:
+    kind = rng.choice(["trailing", "stop", "if_touched"])
+    side = rng.choice(["buy", "sell"])
+    distance = Decimal(rng.randrange(100, 1_500))
+    if kind == "trailing":
+        return {"trailing_amount": str(distance)}, _Reference(kind, side, distance, start)
+    # placed on the side it does not fire on at once
+    above = (side == "buy") == (kind == "stop")
+    level = start + distance if above else start - distance
+    name = "stop_price" if kind == "stop" else "take_profit_price"
+    fields = {name: str(level), "emulation": "gateway"}
+    return fields, _Reference(kind, side, level, start)
+
+
 async def test_seeded_price_paths_with_takeovers_fire_once_at_the_first_crossing(
     harness: Callable[..., Harness],
 ) -> None:
-    """Random walks (seeded) with a trailing stop and a stop each, and a takeover by a fresh
-    worker at a random step: every trigger fires at the first price that crossed it (by the
-    pure core's reckoning over the same path), and no child is ever sent twice."""
+    """Seeded random walks, each with several held orders (trailing stops, stops and
+    if-touched orders of both sides) and a takeover by a fresh worker at a random step: every
+    order fires at the first price that crossed it (reckoned independently, `_Reference`),
+    exactly one child each, none sent twice, and what did not fire is still armed."""
     rng = random.Random(52)
     h = harness()
     acct = await h.account("netting")
     owners = [h]
-    paths = 12
+    paths, per_path, steps = 8, 6, 20
+    checked = 0
     for _ in range(paths):
         start = Decimal(rng.randrange(45_000, 55_000))
         await h.price(SYMBOL, str(start))
-        offset = Decimal(rng.randrange(100, 1_500))
-        stop = start - Decimal(rng.randrange(100, 2_000))
-        trailing = await h.send(acct, "send_order", symbol=SYMBOL, side="sell",
-                                order_type="market", qty="0.001", trailing_amount=str(offset))
-        stopped = await h.send(acct, "send_order", symbol=SYMBOL, side="sell",
-                               order_type="market", qty="0.001", stop_price=str(stop),
-                               emulation="gateway")
+        placed = []
+        for _ in range(per_path):
+            fields, reference = _order_fields(rng, start)
+            item = await h.send(acct, "send_order", symbol=SYMBOL, side=reference.side,
+                                order_type="market", qty="0.001", **fields)
+            assert item["ok"], item
+            placed.append((item, reference))
         await owners[-1].drain(acct)
-        price, mark, trail_fired_at, stop_fired_at = start, start - offset, None, None
-        takeover = rng.randrange(0, 30)
-        for i in range(30):
-            if i == takeover:
+        price, takeover = start, rng.randrange(0, steps)
+        for i in range(steps):
+            if i == takeover:  # the owner is killed; the next one takes the lease
                 fresh = harness()
                 await _take_over(owners[-1], fresh, acct)
                 owners.append(fresh)
             price = max(Decimal(1000), price + Decimal(rng.randrange(-400, 401)))
             await h.price(SYMBOL, str(price))
+            for _, reference in placed:
+                reference.see(price)
             await owners[-1].drain(acct)
-            mark = max(mark, price - offset)
-            if trail_fired_at is None and price <= mark:
-                trail_fired_at = price
-            if stop_fired_at is None and price <= stop:
-                stop_fired_at = price
-        for order, fired_at in ((trailing, trail_fired_at), (stopped, stop_fired_at)):
-            held = await _held(h, order["order_id"])
-            children = await _children(h, order["order_id"])
-            assert len(children) == (0 if fired_at is None else 1), (order, fired_at)
-            assert len(await _fire_commands(h, acct, order["order_id"])) == len(children)
-            if fired_at is None:
+        for item, reference in placed:
+            held = await _held(h, item["order_id"])
+            children = await _children(h, item["order_id"])
+            fired = reference.fired_at
+            assert len(children) == (0 if fired is None else 1), (item, reference.__dict__)
+            assert len(await _fire_commands(h, acct, item["order_id"])) == len(children)
+            if fired is None:
                 assert held["state"] == "armed"
-                await h.send(acct, "cancel_order", order_id=order["order_id"])
-                await owners[-1].drain(acct)
+                await h.send(acct, "cancel_order", order_id=item["order_id"])
             else:
-                assert held["fired_price"] == fired_at
+                assert held["fired_price"] == fired, reference.__dict__
                 assert children[0]["status"] == "FILLED"
-                assert (await h.order(order["order_id"]))["status"] == "FILLED"
+                assert (await h.order(item["order_id"]))["status"] == "FILLED"
+            checked += 1
+        await owners[-1].drain(acct)
+    assert checked == paths * per_path
     async with h.store.read() as conn:
         client_ids = (await conn.execute(select(orders.c.client_order_id).where(
             orders.c.account_id == acct))).scalars().all()

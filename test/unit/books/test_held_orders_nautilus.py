@@ -71,8 +71,7 @@ class _Probe(Strategy):  # type: ignore[misc]
             self.submit_order(order)
         order = self.cache.order(self.client_order_id)
         trigger = None if order.trigger_price is None else order.trigger_price.as_decimal()
-        self.seen.append((trigger, order.is_closed or order.is_triggered
-                          if hasattr(order, "is_triggered") else order.is_closed))
+        self.seen.append((trigger, order.is_closed))
 
 
 def nautilus_run(side: Side, offset: Decimal, bps: bool, lasts: list[Decimal],

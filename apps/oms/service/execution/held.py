@@ -108,6 +108,10 @@ def held_of(row: HeldRow, price_increment: Decimal | None) -> Held:
     )  # fmt: skip
 
 
+def _plain(value: Decimal | None) -> str | None:
+    return None if value is None else to_plain(value)
+
+
 def _decimal(value: Any) -> Decimal | None:
     if value is None:
         return None
@@ -259,6 +263,7 @@ async def _enqueue_child(rec: Recorder, parent: OrderRow, qty: Decimal, request_
         else to_plain(parent["price"]), "strategy_id": int(parent["strategy_id"]),
         "position_id": int(parent["position_id"]), "reason": parent["reason"],
         "reduce_only": bool(parent["reduce_only"]), "client_order_id": client_order_id,
+        "oms_stop_loss": _plain(parent["stop_loss"]), "oms_stop_gain": _plain(parent["stop_gain"]),
     }  # fmt: skip
     digest = hashlib.sha256(f"{account_id}:{request_id}".encode()).hexdigest()
     command_id = await held_store.queue_child(rec.conn, account_id, request_id, digest, payload,
@@ -271,6 +276,7 @@ async def _enqueue_child(rec: Recorder, parent: OrderRow, qty: Decimal, request_
         "qty": qty, "price": parent["price"], "reduce_only": bool(parent["reduce_only"]),
         "strategy_id": int(parent["strategy_id"]), "position_id": int(parent["position_id"]),
         "reason": parent["reason"], "comment": parent["comment"], "params": {},
+        "stop_loss": parent["stop_loss"], "stop_gain": parent["stop_gain"],
         "parent_order_id": int(parent["id"]), "created_at": rec.now, "updated_at": rec.now,
     })  # fmt: skip
 
