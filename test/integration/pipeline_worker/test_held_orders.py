@@ -308,7 +308,8 @@ async def test_seeded_price_paths_with_takeovers_fire_once_at_the_first_crossing
     h = harness()
     acct = await h.account("netting")
     owners = [h]
-    paths, per_path, steps = 8, 6, 20
+    # MariaDB's round trips cost more: fewer paths there (10-15 s a backend)
+    paths, per_path, steps = (12 if h.store.dialect == "sqlite" else 8), 6, 20
     checked = 0
     for _ in range(paths):
         start = Decimal(rng.randrange(45_000, 55_000))
@@ -323,7 +324,8 @@ async def test_seeded_price_paths_with_takeovers_fire_once_at_the_first_crossing
         await owners[-1].drain(acct)
         price, takeover = start, rng.randrange(0, steps)
         for i in range(steps):
-            if i == takeover:  # the owner is killed; the next one takes the lease
+            armed = any(r.fired_at is None for _, r in placed)
+            if i == takeover and armed:  # the owner is killed; the next one takes the lease
                 fresh = harness()
                 await _take_over(owners[-1], fresh, acct)
                 owners.append(fresh)
