@@ -58,7 +58,7 @@ async def cancel_one(rt: AccountRuntime, cmd: Claimed | None, order_id: int) -> 
     except DomainError as exc:
         return {"order_id": order_id, "ok": False, "code": exc.code, "status": row["status"]}
     if is_held(row) and row["status"] != OrderStatus.PENDING_SUBMIT:
-        return await cancel_held(rt, cmd, row)  # type: ignore[return-value]
+        return await cancel_held(rt, cmd, row)
     if row["exchange_order_id"] is None:
         return await _cancel_unsent(rt, cmd, row)
     try:

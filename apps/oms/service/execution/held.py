@@ -35,6 +35,7 @@ from apps.oms.domain.events import (
     ORDER_ACCEPTED,
     ORDER_TRIGGER_MOVED,
     ORDER_TRIGGERED,
+    CancelItem,
     OrderTriggered,
     OrderTriggerMoved,
 )
@@ -50,8 +51,11 @@ from apps.oms.domain.held_orders import (
     observe,
 )
 from apps.oms.domain.money import to_plain
+from apps.oms.domain.orders import OrderState
+from apps.oms.domain.positions import Position
 from apps.oms.exchange.ccxt_errors import errors as ccxt
 from apps.oms.exchange.profiles import profile
+from apps.oms.ports import Structure
 from apps.oms.service.execution.order_state import STATUS_EVENTS, state_of, write_order
 from apps.oms.service.execution.results import finish
 from apps.oms.service.execution.runtime import AccountRuntime, Recorder
@@ -60,7 +64,7 @@ from apps.oms.store import books, order_records
 from apps.oms.store import held_orders as held_store
 from apps.oms.store import positions as position_store
 from apps.oms.store.held_orders import HeldRow
-from apps.oms.store.order_rows import OrderRow
+from apps.oms.store.order_rows import OrderChanges, OrderRow
 from apps.oms.store.positions import position_from_row
 from apps.oms.store.queue import Claimed
 
@@ -118,7 +122,7 @@ def _decimal(value: Any) -> Decimal | None:
     return value if isinstance(value, Decimal) else Decimal(str(value))
 
 
-def _price_of(ticker: dict[str, Any], price_type: str) -> Decimal | None:
+def _price_of(ticker: Structure, price_type: str) -> Decimal | None:
     if price_type == "mark":
         return _decimal(ticker.get("markPrice"))
     return _decimal(ticker.get("last"))
@@ -130,7 +134,7 @@ async def check_held(rt: AccountRuntime) -> int:
         live = await held_store.live_of(conn, rt.account_id)
     if not live:
         return 0
-    tickers: dict[str, dict[str, Any] | None] = {}
+    tickers: dict[str, Structure | None] = {}
     for symbol in sorted({str(h["symbol"]) for h in live if h["state"] == HeldState.ARMED}):
         try:
             tickers[symbol] = await asyncio.wait_for(rt.venue.fetch_ticker(symbol),
@@ -234,7 +238,7 @@ async def _fire(rec: Recorder, row: HeldRow, held: Held, price: Decimal) -> None
     rec.hold_event(ORDER_ACCEPTED, child, strategy_id=strategy)
 
 
-async def _child_size(rec: Recorder, parent: OrderRow) -> tuple[Decimal, Any]:
+async def _child_size(rec: Recorder, parent: OrderRow) -> tuple[Decimal, Position | None]:
     """(qty, the position it reserves on or None): a child that closes on a position reserves
     what it closes, as acceptance reserves a close order."""
     qty = Decimal(parent["qty"])
@@ -321,9 +325,10 @@ async def follow(rt: AccountRuntime, parent_id: int) -> int:
         return 1
 
 
-async def _write_parent(rec: Recorder, parent: OrderRow, new: Any, child: OrderRow) -> None:
+async def _write_parent(rec: Recorder, parent: OrderRow, new: OrderState, child: OrderRow
+                        ) -> None:  # fmt: skip
     """The parent as its child: written whole (`follow_child`), with its event."""
-    values: dict[str, Any] = {
+    values: OrderChanges = {
         "status": new.status.value, "is_open": new.status.is_open,
         "filled_qty": new.filled_qty, "avg_fill_price": new.avg_fill_price,
         "fee": child["fee"], "fee_currency": child["fee_currency"], "updated_at": rec.now,
@@ -333,14 +338,14 @@ async def _write_parent(rec: Recorder, parent: OrderRow, new: Any, child: OrderR
         if new.status is OrderStatus.REJECTED:
             values["error_code"] = child["error_code"]
             values["error_message"] = child["error_message"]
-    written = rec.rows.update_order(parent, values)  # type: ignore[arg-type]
+    written = rec.rows.update_order(parent, values)
     event = STATUS_EVENTS.get(new.status)
     if event is not None:
         rec.hold_event(event, lambda: rec.order_view(written),
                        strategy_id=int(written["strategy_id"]))
 
 
-async def cancel_held(rt: AccountRuntime, cmd: Claimed | None, row: OrderRow) -> dict[str, Any]:
+async def cancel_held(rt: AccountRuntime, cmd: Claimed | None, row: OrderRow) -> CancelItem:
     """Cancel a held parent: an armed one ends CANCELED at once; a fired one cancels its live
     child and then follows it (its fills stay)."""
     order_id = int(row["id"])
@@ -362,7 +367,7 @@ async def cancel_held(rt: AccountRuntime, cmd: Claimed | None, row: OrderRow) ->
     await follow(rt, order_id)
     async with rt.store.read() as conn:
         final = await order_records.get_order(conn, order_id)
-    status = None if final is None else final["status"]
-    if item.get("ok") or (status is not None and not OrderStatus(status).is_open):
+    status = str(row["status"]) if final is None else str(final["status"])
+    if item.get("ok") or not OrderStatus(status).is_open:
         return {"order_id": order_id, "ok": True, "status": status}
     return {**item, "order_id": order_id, "status": status}
