@@ -66,6 +66,8 @@ class OrderFeatures:
     refused_params: Mapping[str, str]
     trailing: bool = False  # trailing stops (amount, percent, activation price)
     trigger_price_type: bool = False  # a trigger on the mark price (CCXT `triggerPriceType`)
+    #: its tickers carry a mark price in this market (what a held mark-price trigger watches)
+    mark_price: bool = True
 
 
 @dataclass(frozen=True, slots=True)
@@ -81,7 +83,7 @@ class OrderAsk:
     trailing_amount: bool = False
     trailing_percent: bool = False
     trailing_trigger_price: bool = False
-    trigger_price_type: bool = False
+    trigger_price_type: str | None = None  # last (the default) | mark
     #: the executor the caller asked for (None: the venue where it can, else the gateway)
     emulation: Emulation | None = None
     params: frozenset[str] = frozenset()
@@ -136,7 +138,7 @@ def _venue_lacks(ask: OrderAsk, venue: OrderFeatures) -> tuple[str, str] | None:
             return name, f"trigger orders are not executed on {venue.venue}"
     if ask.take_profit_price and not venue.take_profit_price:
         return "take_profit_price", f"take-profit orders are not executed on {venue.venue}"
-    if ask.trigger_price_type and not venue.trigger_price_type:
+    if ask.trigger_price_type == "mark" and not venue.trigger_price_type:
         return "trigger_price_type", f"a trigger price type is not taken by {venue.venue}"
     if ask.time_in_force == "GTD" and "GTD" not in venue.time_in_force:
         return "time_in_force", f"time_in_force GTD is not executed on {venue.venue}"
@@ -167,6 +169,9 @@ def _check_held(ask: OrderAsk, venue: OrderFeatures) -> None:
         raise NotSupported(f"order type {ask.order_type!r} is not executed on {venue.venue} "
                            "nor held by the gateway (a held order sends a market or limit "
                            "order when it fires)", "order_type", venue.venue)  # fmt: skip
+    if ask.trigger_price_type == "mark" and not venue.mark_price:
+        raise NotSupported(f"{venue.venue} shows no mark price in this market: a trigger on it "
+                           "would never fire", "trigger_price_type", venue.venue)  # fmt: skip
     if ask.post_only or ask.time_in_force == "PO":
         raise NotSupported("post-only is not honoured on an order the gateway holds",
                            "post_only" if ask.post_only else "time_in_force", venue.venue)

@@ -99,4 +99,5 @@ def from_create_order(venue: str, create: Mapping[str, Any]) -> OrderFeatures:
         refused_params=refused,
         trailing=create.get("trailing") is True,
         trigger_price_type=bool(create.get("triggerPriceType")),
+        mark_price=" spot" not in venue,  # CCXT's spot tickers carry no mark price
     )

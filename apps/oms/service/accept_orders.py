@@ -99,7 +99,7 @@ def check_venue_executes(exchange_id: str, symbol: str, payload: SendOrder | Clo
             trailing_amount=payload.trailing_amount is not None,
             trailing_percent=payload.trailing_percent is not None,
             trailing_trigger_price=payload.trailing_trigger_price is not None,
-            trigger_price_type=payload.trigger_price_type is not None,
+            trigger_price_type=payload.trigger_price_type,
             emulation=None if payload.emulation is None else Emulation(payload.emulation),
             params=frozenset(payload.params), fields=fields,
         )

@@ -114,7 +114,7 @@ def test_held_fields_are_executed_by_the_venue_or_held_by_the_gateway(
     base = {"symbol": symbol, "side": "sell", "qty": "1", "reduce_only": True,
             "trailing_amount": "1"}
     sample = {"trailing_amount": "1", "trailing_percent": "1", "trailing_trigger_price": "1",
-              "trigger_price_type": "mark", "expire_at": 4102444800000}[name]
+              "trigger_price_type": "last", "expire_at": 4102444800000}[name]
     extra = {"time_in_force": "GTD"} if name == "expire_at" else {}
     if name == "trailing_percent":
         base.pop("trailing_amount")
@@ -128,6 +128,20 @@ def test_held_fields_are_executed_by_the_venue_or_held_by_the_gateway(
         with pytest.raises(NotSupported) as caught:
             check_venue_executes(exchange_id, symbol, refused)
         assert caught.value.details["field"] == "order_type"
+
+
+def test_a_mark_price_trigger_is_held_where_the_venue_shows_a_mark_price() -> None:
+    def ask(symbol: str) -> SendOrder:
+        return SendOrder.model_validate({"symbol": symbol, "side": "sell", "qty": "1",
+                                         "trailing_amount": "1", "trigger_price_type": "mark",
+                                         "emulation": "gateway"})
+
+    assert check_venue_executes("paper", "BTC/USDT", ask("BTC/USDT")) is Emulation.GATEWAY
+    assert check_venue_executes("ccxt.binanceusdm", "BTC/USDT:USDT",
+                                ask("BTC/USDT:USDT")) is Emulation.GATEWAY
+    with pytest.raises(NotSupported) as caught:  # a spot ticker has no mark price
+        check_venue_executes("ccxt.binance", "BTC/USDT", ask("BTC/USDT"))
+    assert caught.value.details["field"] == "trigger_price_type"
 
 
 def test_no_field_is_refused_outright_any_more() -> None:
