@@ -10,20 +10,28 @@ parent, queued the child in the same transaction, and placed it), by 5-ms polls 
 
     .venv/bin/python -m bench.p14_held_trigger [--orders 50]
 
-One JSON line (`report_line`), with the machine's load: the figure moves with it. Across a
-kill of the owner (the issue's second figure) is not measured yet.
+With `--kills N`, two workers run and, before each of the first N moves, the worker owning
+the account is SIGKILLed (and a fresh one started, so two stay alive): the same figure across
+a kill (`kill_p50_ms`, `kill_max_ms`), the survivor taking the account over from the missed
+heartbeats of the dead one (production defaults).
+
+    .venv/bin/python -m bench.p14_held_trigger --orders 50 --kills 5
+
+One JSON line (`report_line`), with the machine's load: the figure moves with it.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import os
+import signal
 import time
 from typing import Any
 
 import httpx
 
-from bench.harness import load, mysql_connect, percentile, report_line, stack
+from bench.harness import Stack, load, mysql_connect, percentile, report_line, stack
 
 SYMBOL = "BTC/USDT"
 TOP = 60_000
@@ -54,8 +62,18 @@ async def child_placed(database: str, parent_id: int, deadline: float) -> None:
     raise RuntimeError(f"no child of {parent_id} on the venue (held {held}, order {order})")
 
 
-async def measure(base: str, database: str, key: str, account_id: int, orders: int
-                  ) -> dict[str, Any]:  # fmt: skip
+def kill_owner(s: Stack, database: str, account_id: int) -> None:
+    """SIGKILL the worker process owning the account; start a fresh one in its place."""
+    ((owner,),) = query(database, "SELECT owner FROM account_leases WHERE account_id = %s",
+                        (account_id,))  # fmt: skip
+    pid = int(str(owner).rsplit(":", 2)[1])
+    os.kill(pid, signal.SIGKILL)
+    s.start_worker()
+
+
+async def measure(s: Stack, database: str, orders: int, kills: int) -> dict[str, Any]:
+    base, key, account_id = s.base, s.trader_key, s.account_ids[0]
+    killed: list[float] = []
     async with httpx.AsyncClient(base_url=base, timeout=120) as http:
         await price(http, key, TOP)
         parents = []
@@ -70,27 +88,31 @@ async def measure(base: str, database: str, key: str, account_id: int, orders: i
         await asyncio.sleep(1)  # armed and quiet
         took = []
         for n, parent in enumerate(parents):
+            if n < kills:
+                kill_owner(s, database, account_id)
             await price(http, key, TOP + 100 * (n + 1) + 50)  # crosses this stop only
             moved = time.perf_counter()
-            await child_placed(database, parent, time.monotonic() + 60)
-            took.append((time.perf_counter() - moved) * 1000)
+            await child_placed(database, parent, time.monotonic() + 120)
+            (killed if n < kills else took).append((time.perf_counter() - moved) * 1000)
     children = query(database, "SELECT COUNT(*), COUNT(DISTINCT parent_order_id) FROM orders "
                                "WHERE parent_order_id IS NOT NULL")[0]  # fmt: skip
     return {"orders": orders, "children": int(children[0]),
             "parents_with_a_child": int(children[1]),
             "p50_ms": round(percentile(took, 50), 1), "p99_ms": round(percentile(took, 99), 1),
-            "max_ms": round(max(took), 1)}  # fmt: skip
+            "max_ms": round(max(took), 1), "kills": kills,
+            **({"kill_p50_ms": round(percentile(killed, 50), 1),
+                "kill_max_ms": round(max(killed), 1)} if killed else {})}  # fmt: skip
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
     parser.add_argument("--orders", type=int, default=50)
+    parser.add_argument("--kills", type=int, default=0)
     args = parser.parse_args()
     before = load()
-    with stack(accounts=1, workers=1, mode="netting") as s:
+    with stack(accounts=1, workers=2 if args.kills else 1, mode="netting") as s:
         database = s.url.rsplit("/", 1)[1].split("?", 1)[0]
-        result = asyncio.run(measure(s.base, database, s.trader_key, s.account_ids[0],
-                                     args.orders))  # fmt: skip
+        result = asyncio.run(measure(s, database, args.orders, args.kills))
     report_line("p14_held_trigger", {**result, "load_before": before, "load_after": load()})
 
 
