@@ -68,12 +68,15 @@ def merged_has(own: dict[str, Any], venue: dict[str, Any]) -> dict[str, Any]:
 # read by `load_markets`): the paper venue's, the default venue of the gateway
 DEFAULT_TIMEFRAMES = {tf: tf for tf in ("1m", "5m", "15m", "30m", "1h", "4h", "1d")}
 _ORDER_FEATURES = {
-    "marginMode": False, "triggerPrice": True, "triggerPriceType": None,
+    "marginMode": False, "triggerPrice": True,
+    # the gateway holds what the venue lacks (trailing stops, a mark-price trigger, GTD on a
+    # conditional order): docs/orders.md
+    "triggerPriceType": {"last": True, "mark": True, "index": False},
     "triggerDirection": False, "stopLossPrice": True, "takeProfitPrice": True,
     "attachedStopLossTakeProfit": None, "hedged": False, "leverage": False,
     "marketBuyByCost": False, "marketBuyRequiresPrice": False, "selfTradePrevention": False,
-    "trailing": False, "iceberg": False,
-    "timeInForce": {"IOC": True, "FOK": True, "PO": True, "GTD": False},
+    "trailing": True, "iceberg": False,
+    "timeInForce": {"IOC": True, "FOK": True, "PO": True, "GTD": True},
 }  # fmt: skip
 _MARKET_FEATURES = {
     "sandbox": False,

@@ -45,10 +45,14 @@ ORDER_FIELDS = {
     "takeProfitPrice": "take_profit_price", "take_profit_price": "take_profit_price",
     "trailingAmount": "trailing_amount", "trailing_amount": "trailing_amount",
     "trailingPercent": "trailing_percent", "trailing_percent": "trailing_percent",
+    "trailingTriggerPrice": "trailing_trigger_price",
+    "trailing_trigger_price": "trailing_trigger_price",
+    "triggerPriceType": "trigger_price_type", "trigger_price_type": "trigger_price_type",
+    "expireAt": "expire_at", "expire_at": "expire_at", "emulation": "emulation",
 }  # fmt: skip
 DECIMAL_FIELDS = frozenset({
     "oms_stop_loss", "oms_stop_gain", "trigger_price", "stop_price", "take_profit_price",
-    "trailing_amount", "trailing_percent", "qty", "price", "new_qty", "new_price",
+    "trailing_amount", "trailing_percent", "trailing_trigger_price", "qty", "price", "new_qty", "new_price",
 })  # fmt: skip
 PAGE_SIZE = 500
 

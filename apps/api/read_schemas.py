@@ -48,6 +48,12 @@ class OrderOut(BaseModel):
     take_profit_price: OptDec
     trailing_amount: OptDec
     trailing_percent: OptDec
+    trailing_trigger_price: OptDec = None
+    trigger_price_type: str | None = None
+    expire_at: str | None = None
+    emulation: str = Field(default="venue", description="venue | gateway: who executes the "
+                           "order's conditional part (docs/orders.md)")
+    parent_order_id: int | None = None
     time_in_force: str | None
     post_only: bool
     reduce_only: bool

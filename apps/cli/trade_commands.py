@@ -76,25 +76,48 @@ def send_order(
     reduce_only: Annotated[bool, typer.Option("--reduce-only")] = False,
     post_only: Annotated[bool, typer.Option("--post-only")] = False,
     time_in_force: Annotated[
-        str | None, typer.Option("--time-in-force", help="GTC, IOC, FOK, PO")
+        str | None, typer.Option("--time-in-force", help="GTC, IOC, FOK, PO, GTD")
     ] = None,
     comment: Annotated[str | None, typer.Option("--comment")] = None,
+    stop_price: Annotated[str | None, typer.Option(
+        "--stop-price", help="a stop: buy at or above, sell at or below (docs/orders.md)")] = None,
+    take_profit_price: Annotated[str | None, typer.Option(
+        "--take-profit-price", help="if-touched: buy at or below, sell at or above")] = None,
+    trailing_amount: Annotated[str | None, typer.Option(
+        "--trailing-amount", help="a trailing stop's distance in price")] = None,
+    trailing_percent: Annotated[str | None, typer.Option(
+        "--trailing-percent", help="a trailing stop's distance in percent of the price")] = None,
+    trailing_trigger_price: Annotated[str | None, typer.Option(
+        "--trailing-trigger-price", help="a trailing stop's activation price")] = None,
+    trigger_price_type: Annotated[str | None, typer.Option(
+        "--trigger-price-type", help="last (default) or mark")] = None,
+    expire_at: Annotated[str | None, typer.Option(
+        "--expire-at", help="with --time-in-force GTD: ISO 8601 with a zone")] = None,
+    emulation: Annotated[str | None, typer.Option(
+        "--emulation", help="venue or gateway (default: the venue where it can)")] = None,
     request_id: RequestId = None,
     wait: Wait = True,
     base_url: BaseUrl = None,
     api_key: ApiKey = None,
     profile: Profile = None,
 ) -> None:
-    """Place an order (send_order).
+    """Place an order (send_order), plain or conditional (docs/orders.md).
 
     Example: ccxt-oms send-order --account-id 1 --symbol BTC/USDT --side buy --qty 0.01
     --order-type limit --price 60000
+
+    A trailing stop the gateway holds where the venue lacks it: ccxt-oms send-order
+    --account-id 1 --symbol BTC/USDT --side sell --qty 0.01 --trailing-percent 1 --reduce-only
     """
     payload = {
         "symbol": symbol, "side": side, "order_type": order_type, "qty": qty, "price": price,
         "strategy_id": strategy_id, "position_id": position_id, "client_order_id": client_order_id,
         "oms_stop_loss": stop_loss, "oms_stop_gain": stop_gain, "time_in_force": time_in_force,
         "comment": comment, "reduce_only": reduce_only or None, "post_only": post_only or None,
+        "stop_price": stop_price, "take_profit_price": take_profit_price,
+        "trailing_amount": trailing_amount, "trailing_percent": trailing_percent,
+        "trailing_trigger_price": trailing_trigger_price,
+        "trigger_price_type": trigger_price_type, "expire_at": expire_at, "emulation": emulation,
     }  # fmt: skip
     conn = (base_url, api_key, profile)
     submit(conn, account_id, "send_order", payload, wait, request_id)

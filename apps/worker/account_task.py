@@ -148,12 +148,13 @@ class AccountTask:
         return await self.shared.has_unfinished(self.rt.account_id)
 
     async def _watching(self) -> bool:
-        """Open venue orders, targets or armed loss breakers over open positions to watch keep
-        the lease even when idle."""
+        """Open venue orders, orders the gateway holds, targets or armed loss breakers over
+        open positions to watch keep the lease even when idle."""
         async with self.rt.store.read() as conn:
             live = await order_records.open_orders(conn, self.rt.account_id)
             watched = await books.positions_with_targets(conn, self.rt.account_id)
-        if watched or any(o["exchange_order_id"] is not None for o in live):
+        if watched or any(o["exchange_order_id"] is not None or o["emulation"] == "gateway"
+                          for o in live):
             return True
         return await breakers.keeps_watch(self.rt.store, self.rt.account_id)
 

@@ -1,6 +1,7 @@
-"""A field the gateway accepts is a promise: what the account's venue would not execute is
-refused at acceptance (422 with the field) and nothing is written, whichever door the order
-comes through (`/oms/commands`, `/ccxt`). The walk over every field is
+"""A field the gateway accepts is a promise: what neither the account's venue nor the gateway
+would execute is refused at acceptance (422 with the field) and nothing is written, whichever
+door the order comes through (`/oms/commands`, `/ccxt`); what the venue lacks and the gateway
+holds is accepted as a held order (`emulation: gateway`). The walk over every field is
 `test/unit/foundation/test_field_use.py`; this is the same rule through the real app."""
 
 from __future__ import annotations
@@ -17,8 +18,17 @@ pytestmark = pytest.mark.mysql
 Api = tuple[httpx.AsyncClient, World]
 
 REFUSED: list[tuple[dict[str, Any], str, str]] = [
-    ({"trailing_percent": "1", "reduce_only": True}, "not_supported", "trailing_percent"),
-    ({"trailing_amount": "100"}, "not_supported", "trailing_amount"),
+    ({"trailing_percent": "1", "order_type": "stop_market"}, "not_supported", "order_type"),
+    ({"trailing_amount": "100", "post_only": True}, "not_supported", "post_only"),
+    ({"trailing_amount": "100", "time_in_force": "IOC"}, "not_supported", "time_in_force"),
+    ({"trailing_amount": "100", "emulation": "venue"}, "not_supported", "trailing_amount"),
+    ({"trailing_trigger_price": "31000"}, "not_supported", "trailing_trigger_price"),
+    ({"trailing_amount": "100", "stop_price": "29000"}, "validation_error", "trailing_amount"),
+    ({"time_in_force": "GTD", "expire_at": "2099-01-01T00:00:00Z"}, "not_supported",
+     "time_in_force"),
+    ({"trailing_amount": "100", "time_in_force": "GTD", "expire_at": "2001-01-01T00:00:00Z"},
+     "validation_error", "expire_at"),
+    ({"emulation": "gateway"}, "not_supported", "emulation"),
     ({"order_type": "stop_market"}, "not_supported", "order_type"),
     ({"params": {"trailingPercent": "1"}}, "not_supported", "params.trailingPercent"),
     ({"params": {"stopLoss": {"triggerPrice": "1"}}}, "not_supported", "params.stopLoss"),
@@ -43,15 +53,48 @@ async def test_an_order_field_the_paper_venue_would_not_execute_is_refused(
     assert await counts(world) == before
 
 
-async def test_a_trailing_stop_through_ccxt_is_refused_not_sent_plain(api: Api) -> None:
+async def test_a_trailing_stop_through_ccxt_the_gateway_cannot_hold_is_refused(api: Api
+                                                                              ) -> None:
     client, world = api
     before = await counts(world)
     response = await client.post(
         f"/ccxt/{world.account_id}/create_order",
-        json={"args": ["BTC/USDT", "market", "sell", "0.01", None, {"trailingPercent": "1"}]},
+        json={"args": ["BTC/USDT", "stop_market", "sell", "0.01", None,
+                       {"trailingPercent": "1"}]},
         headers={"x-api-key": world.trader_key},
     )
     assert response.status_code == 422, response.text
     error = response.json()["error"]
     assert error["code"] == "not_supported", error
     assert await counts(world) == before
+
+
+HELD: list[dict[str, Any]] = [
+    {"order_type": "market", "price": None, "trailing_percent": "1"},
+    {"order_type": "market", "price": None, "trailing_amount": "100",
+     "trailing_trigger_price": "29000", "trigger_price_type": "mark"},
+    {"trailing_amount": "100", "time_in_force": "GTD", "expire_at": 4102444800000},
+    {"stop_price": "31000", "emulation": "gateway"},
+    {"take_profit_price": "29000", "trigger_price_type": "mark"},
+]  # fmt: skip
+NATIVE: list[dict[str, Any]] = [{"stop_price": "31000"}, {"take_profit_price": "29000"}]
+
+
+@pytest.mark.parametrize(("fields", "emulation"), [*((f, "gateway") for f in HELD),
+                                                   *((f, "venue") for f in NATIVE)])
+async def test_what_the_paper_venue_lacks_the_gateway_holds(
+    api: Api, fields: dict[str, Any], emulation: str
+) -> None:
+    client, world = api
+    response = await post(client, world.trader_key, send(world.account_id, **fields))
+    assert response.status_code == 200, response.text
+    (item,) = response.json()["results"]
+    assert item["ok"], item
+    order = await client.get(f"/oms/orders/{item['order_id']}",
+                             headers={"x-api-key": world.trader_key})
+    assert order.status_code == 200, order.text
+    (view,) = order.json()["items"]
+    assert view["emulation"] == emulation
+    for name, value in fields.items():
+        if name in ("trailing_percent", "trailing_amount", "trailing_trigger_price"):
+            assert view[name] == value, name

@@ -4,6 +4,7 @@ what it was asked to change (through the real app and worker, on the paper venue
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 import ccxt
@@ -13,20 +14,35 @@ from apps.oms.domain.order_features import UNBOOKED_PARAMS
 from apps.oms.service.field_use import FIELD_USE, Use
 from ccxt_driver import OmsCcxtExchange
 from ccxt_driver.plans import ORDER_FIELDS
-from test.driver.conftest import SYMBOL
+from test.driver.conftest import SYMBOL, Stack
 
 pytestmark = pytest.mark.mysql
 
-def test_refused_driver_params_raise_not_supported(ex: OmsCcxtExchange) -> None:
-    refused = [name for name, field in ORDER_FIELDS.items()
-               if FIELD_USE["send_order"][field] is Use.REFUSED]
-    assert {"trailingPercent", "trailingAmount"} <= set(refused)
-    for name in refused:
-        with pytest.raises(ccxt.NotSupported) as caught:
-            ex.create_order(SYMBOL, "market", "sell", 0.1, None,
-                            {name: "1", "reduceOnly": True})
-        assert "trailing" in str(caught.value), name
-    assert ex.fetch_open_orders(SYMBOL) == []
+def test_a_trailing_stop_is_held_by_the_gateway_and_fires_once(ex: OmsCcxtExchange,
+                                                                stack: Stack) -> None:
+    """CCXT's trailing parameters make a held order (`info.emulation`), never a plain one;
+    it fires when the price rises to its trigger and ends as its child ends."""
+    assert not [name for name, field in ORDER_FIELDS.items()
+                if FIELD_USE["send_order"][field] is Use.REFUSED]
+    assert ex.features["spot"]["createOrder"]["trailing"] is True
+    order = ex.create_order(SYMBOL, "market", "buy", 0.1, None, {"trailingAmount": 5})
+    assert (order["status"], order["filled"], order["info"]["emulation"]) == ("open", 0.0,
+                                                                            "gateway")
+    assert order["id"] in [o["id"] for o in ex.fetch_open_orders(SYMBOL)]
+    kept = ex.create_order(SYMBOL, "market", "buy", 0.1, None, {"trailingPercent": 50})
+    ex.cancel_order(kept["id"], SYMBOL)
+    assert ex.fetch_order(kept["id"], SYMBOL)["status"] == "canceled"
+    stack.price("106")
+    deadline = time.monotonic() + 60
+    while ex.fetch_order(order["id"], SYMBOL)["status"] == "open":
+        assert time.monotonic() < deadline, "the held order did not fire"
+        time.sleep(0.1)
+    fired = ex.fetch_order(order["id"], SYMBOL)
+    assert (fired["status"], fired["filled"]) == ("closed", 0.1)
+    children = [o for o in ex.fetch_closed_orders(SYMBOL)
+                if o["info"].get("parent_order_id") == int(order["id"])]
+    assert len(children) == 1
+
 
 def test_unified_params_the_books_cannot_follow_raise_not_supported(ex: OmsCcxtExchange) -> None:
     for name in sorted(UNBOOKED_PARAMS):

@@ -31,6 +31,8 @@ class EventType(StrEnum):
     ORDER_CANCELED = "order_canceled"
     ORDER_REJECTED = "order_rejected"
     ORDER_EXPIRED = "order_expired"
+    ORDER_TRIGGERED = "order_triggered"
+    ORDER_TRIGGER_MOVED = "order_trigger_moved"
     ORDER_CHANGED = "order_changed"
     ORDER_CHANGE_REPLACE_PENDING = "order_change_replace_pending"
     ORDER_CHANGE_REPLACE_FAILED = "order_change_replace_failed"
@@ -88,6 +90,11 @@ class OrderView(TypedDict):
     take_profit_price: str | None
     trailing_amount: str | None
     trailing_percent: str | None
+    trailing_trigger_price: str | None  # a trailing stop's activation price
+    trigger_price_type: str | None  # last | mark (None: last)
+    expire_at: str | None  # time_in_force GTD
+    emulation: str  # venue | gateway: who executes its conditional part
+    parent_order_id: int | None  # a held order's child names its parent
     time_in_force: str | None
     post_only: bool
     reduce_only: bool
@@ -354,6 +361,26 @@ class RiskRejected(OrderView):
     details: FreeForm  # the risk rule's details
 
 
+class OrderTriggered(TypedDict):
+    """A held order fired: its child was enqueued in the same transaction."""
+
+    order: OrderView  # the parent, as it is now
+    child: OrderView  # the child order (PENDING_SUBMIT), carrying the parent's id and strategy
+    price: str  # the reference price that crossed the trigger
+    price_type: str  # last | mark
+    request_id: str  # the child command's request id (one per parent, ever)
+
+
+class OrderTriggerMoved(TypedDict):
+    """A held trailing stop's trigger moved (or the stop activated); written before anything
+    reads it again, so the next owner of the account continues from it."""
+
+    order_id: int
+    trigger_price: str
+    activated: bool
+    price: str  # the reference price that moved it
+
+
 class StopTriggered(TypedDict):
     kind: str
     position_id: int
@@ -437,6 +464,8 @@ ORDER_FILLED = Event(EventType.ORDER_FILLED, "position", OrderView)
 ORDER_CANCELED = Event(EventType.ORDER_CANCELED, "position", OrderView)
 ORDER_REJECTED = Event(EventType.ORDER_REJECTED, "position", OrderView)
 ORDER_EXPIRED = Event(EventType.ORDER_EXPIRED, "position", OrderView)
+ORDER_TRIGGERED = Event(EventType.ORDER_TRIGGERED, "position", OrderTriggered)
+ORDER_TRIGGER_MOVED = Event(EventType.ORDER_TRIGGER_MOVED, "position", OrderTriggerMoved)
 # a change's payload is an order view, which a cancel/replace extends (`ChangedOrderView`)
 ORDER_CHANGED: Event[OrderView] = Event(EventType.ORDER_CHANGED, "position", ChangedOrderView)
 ORDER_CHANGE_REPLACE_PENDING: Event[OrderView] = Event(

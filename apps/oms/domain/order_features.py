@@ -1,10 +1,15 @@
 """Which order fields a venue honours, and the refusal of every field it would not.
 
 A field the gateway accepts is a promise. A new order names fields that only the venue can
-execute (its type, time in force, post-only, trigger prices, CCXT `params`); if the account's
-venue cannot execute one, the order would go out without it (a reduce-only trailing stop as an
-immediate market sell). So acceptance asks `check_honoured` with the venue's `OrderFeatures` and
-refuses such an order with 422 `not_supported`, naming the field, before anything is written.
+execute (its type, time in force, post-only, CCXT `params`); if the account's venue cannot
+execute one, the order would go out without it (a reduce-only trailing stop as an immediate
+market sell). So acceptance asks `check_honoured` with the venue's `OrderFeatures` and refuses
+such an order with 422 `not_supported`, naming the field, before anything is written.
+
+A conditional order (stop, if-touched, trailing stop) is executed by the venue where it can,
+else held by the gateway (`domain/held_orders.py`): `check_honoured` answers which
+(`Emulation`), and refuses what neither can honour. The caller may ask for one of the two
+(`emulation`); an ask that one cannot honour is refused, never switched silently.
 
 The venue's features are built by the exchange adapter (`apps/oms/exchange/order_features.py`):
 the paper venue's from what its matching engine executes, a CCXT exchange's from CCXT's own
@@ -17,6 +22,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 from apps.oms.domain.errors import NotSupported, OrderFieldConflict
+from apps.oms.domain.held_orders import Emulation
 
 #: CCXT `params` keys that are first-class command fields: given in `params` they would bypass
 #: the gateway (the books, the risk checks) or be overwritten by the field, so they are refused
@@ -26,6 +32,8 @@ FIELD_PARAMS: Mapping[str, str] = {
     "postOnly": "post_only", "reduceOnly": "reduce_only", "triggerPrice": "trigger_price",
     "stopPrice": "stop_price", "takeProfitPrice": "take_profit_price",
     "trailingAmount": "trailing_amount", "trailingPercent": "trailing_percent",
+    "trailingTriggerPrice": "trailing_trigger_price", "triggerPriceType": "trigger_price_type",
+    "expireAt": "expire_at",
 }  # fmt: skip
 #: CCXT `params` that would make the venue do what the gateway's books cannot follow
 UNBOOKED_PARAMS: Mapping[str, str] = {
@@ -33,13 +41,10 @@ UNBOOKED_PARAMS: Mapping[str, str] = {
                 "use oms_stop_loss (a gateway-held stop on the position)",
     "takeProfit": "an attached take-profit is a second venue order the books do not hold: "
                   "use oms_stop_gain (a gateway-held target on the position)",
-    "trailingTriggerPrice": "trailing stops are not executed by the gateway yet",
 }  # fmt: skip
-TRAILING_REASON = (
-    "trailing stops are not executed by the gateway yet: the order would go out as a plain "
-    "order, so it is refused"
-)
 TRIGGER_FIELDS = ("trigger_price", "stop_price", "take_profit_price")
+#: the child order types a held order can send
+HELD_TYPES = frozenset({"market", "limit"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -59,6 +64,10 @@ class OrderFeatures:
     params: frozenset[str] | None
     #: `params` keys it is known not to execute, with the reason
     refused_params: Mapping[str, str]
+    trailing: bool = False  # trailing stops (amount, percent, activation price)
+    trigger_price_type: bool = False  # a trigger on the mark price (CCXT `triggerPriceType`)
+    #: its tickers carry a mark price in this market (what a held mark-price trigger watches)
+    mark_price: bool = True
 
 
 @dataclass(frozen=True, slots=True)
@@ -73,27 +82,107 @@ class OrderAsk:
     take_profit_price: bool = False
     trailing_amount: bool = False
     trailing_percent: bool = False
+    trailing_trigger_price: bool = False
+    trigger_price_type: str | None = None  # last (the default) | mark
+    #: the executor the caller asked for (None: the venue where it can, else the gateway)
+    emulation: Emulation | None = None
     params: frozenset[str] = frozenset()
     #: command fields, which are never venue params
     fields: frozenset[str] = frozenset()
 
 
-def check_honoured(ask: OrderAsk, venue: OrderFeatures) -> None:
-    """Refuse (`NotSupported`, `OrderFieldConflict`) the first field of `ask` that `venue`
-    would not execute as asked; return when it executes all of them."""
-    _check_trailing(ask, venue)
+def check_honoured(ask: OrderAsk, venue: OrderFeatures) -> Emulation:
+    """Refuse (`NotSupported`, `OrderFieldConflict`) the first field of `ask` that neither
+    `venue` nor the gateway would execute as asked; else say who executes its conditional
+    part (a plain order: the venue)."""
     _check_one_trigger(ask)
-    _check_type_and_time(ask, venue)
-    _check_triggers(ask, venue)
+    conditional = _conditional(ask)
+    if ask.time_in_force == "GTD" and not conditional and "GTD" not in venue.time_in_force:
+        raise NotSupported(f"time_in_force GTD is not executed on {venue.venue}: the gateway "
+                           "expires held (conditional) orders only", "time_in_force",
+                           venue.venue)  # fmt: skip
+    if ask.emulation is Emulation.GATEWAY and not conditional:
+        raise NotSupported("the gateway holds conditional orders only (a trigger or a trailing "
+                           "distance): a plain order goes to the venue", "emulation",
+                           venue.venue)  # fmt: skip
+    emulation = _emulation(ask, venue) if conditional else Emulation.VENUE
+    if emulation is Emulation.GATEWAY:
+        _check_held(ask, venue)
+    else:
+        _check_type_and_time(ask, venue)
+        _check_triggers(ask, venue)
     for key in sorted(ask.params):
         _check_param(key, ask.fields, venue)
+    return emulation
 
 
-def _check_trailing(ask: OrderAsk, venue: OrderFeatures) -> None:
-    for name, given in (("trailing_amount", ask.trailing_amount),
-                        ("trailing_percent", ask.trailing_percent)):
-        if given:
-            raise NotSupported(TRAILING_REASON, name, venue.venue)
+def _conditional(ask: OrderAsk) -> bool:
+    return any((ask.trigger_price, ask.stop_price, ask.take_profit_price, ask.trailing_amount,
+                ask.trailing_percent))  # fmt: skip
+
+
+def _trailing(ask: OrderAsk) -> bool:
+    return ask.trailing_amount or ask.trailing_percent
+
+
+def _venue_lacks(ask: OrderAsk, venue: OrderFeatures) -> tuple[str, str] | None:
+    """(field, reason) of the first conditional part `venue` does not execute (None: it
+    executes them all)."""
+    if (_trailing(ask) or ask.trailing_trigger_price) and not venue.trailing:
+        name = "trailing_amount" if ask.trailing_amount else "trailing_percent"
+        if not _trailing(ask):
+            name = "trailing_trigger_price"
+        return name, f"trailing stops are not executed on {venue.venue}"
+    for name in ("trigger_price", "stop_price"):
+        if getattr(ask, name) and not venue.trigger_price:
+            return name, f"trigger orders are not executed on {venue.venue}"
+    if ask.take_profit_price and not venue.take_profit_price:
+        return "take_profit_price", f"take-profit orders are not executed on {venue.venue}"
+    if ask.trigger_price_type == "mark" and not venue.trigger_price_type:
+        return "trigger_price_type", f"a trigger price type is not taken by {venue.venue}"
+    if ask.time_in_force == "GTD" and "GTD" not in venue.time_in_force:
+        return "time_in_force", f"time_in_force GTD is not executed on {venue.venue}"
+    return None
+
+
+def _emulation(ask: OrderAsk, venue: OrderFeatures) -> Emulation:
+    lacks = _venue_lacks(ask, venue)
+    if ask.emulation is Emulation.VENUE and lacks is not None:
+        raise NotSupported(f"{lacks[1]} (emulation venue was asked)", lacks[0], venue.venue)
+    if ask.emulation is Emulation.GATEWAY or lacks is not None:
+        return Emulation.GATEWAY
+    return Emulation.VENUE
+
+
+def _check_held(ask: OrderAsk, venue: OrderFeatures) -> None:
+    """What the gateway itself honours of a held order: a market or limit child, no
+    post-only, no venue params of a conditional order (the child is a plain order)."""
+    if ask.trailing_trigger_price and not _trailing(ask):
+        raise NotSupported("trailing_trigger_price is the activation price of a trailing stop: "
+                           "give trailing_amount or trailing_percent", "trailing_trigger_price",
+                           venue.venue)  # fmt: skip
+    if _trailing(ask) and any((ask.trigger_price, ask.stop_price, ask.take_profit_price)):
+        raise OrderFieldConflict("a trailing stop's trigger follows the price: give no "
+                                 "trigger price with it", field="trailing_amount"
+                                 if ask.trailing_amount else "trailing_percent")  # fmt: skip
+    if ask.order_type not in HELD_TYPES:
+        raise NotSupported(f"order type {ask.order_type!r} is not executed on {venue.venue} "
+                           "nor held by the gateway (a held order sends a market or limit "
+                           "order when it fires)", "order_type", venue.venue)  # fmt: skip
+    if ask.trigger_price_type == "mark" and not venue.mark_price:
+        raise NotSupported(f"{venue.venue} shows no mark price in this market: a trigger on it "
+                           "would never fire", "trigger_price_type", venue.venue)  # fmt: skip
+    if ask.post_only or ask.time_in_force == "PO":
+        raise NotSupported("post-only is not honoured on an order the gateway holds",
+                           "post_only" if ask.post_only else "time_in_force", venue.venue)
+    if ask.time_in_force not in (None, "GTC", "GTD"):
+        raise NotSupported(f"time_in_force {ask.time_in_force} is not honoured on an order "
+                           "the gateway holds (GTC or GTD)", "time_in_force", venue.venue)
+    for key in sorted(ask.params):
+        if key not in ask.fields and key not in FIELD_PARAMS and key not in UNBOOKED_PARAMS:
+            raise NotSupported(f"params.{key} is not taken on an order the gateway holds: its "
+                               "child is a plain market or limit order", f"params.{key}",
+                               venue.venue)  # fmt: skip
 
 
 def _check_one_trigger(ask: OrderAsk) -> None:
@@ -113,6 +202,10 @@ def _check_type_and_time(ask: OrderAsk, venue: OrderFeatures) -> None:
             f"(it executes {', '.join(sorted(venue.order_types))})",
             "order_type", venue.venue,
         )
+    if ask.trailing_trigger_price and not _trailing(ask):
+        raise NotSupported("trailing_trigger_price is the activation price of a trailing stop: "
+                           "give trailing_amount or trailing_percent", "trailing_trigger_price",
+                           venue.venue)  # fmt: skip
     if ask.time_in_force is not None and ask.time_in_force not in venue.time_in_force:
         raise NotSupported(f"time_in_force {ask.time_in_force} is not executed on {venue.venue}",
                            "time_in_force", venue.venue)

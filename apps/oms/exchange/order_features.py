@@ -5,7 +5,9 @@ The paper venue's are what its matching engine executes (`apps/paper/domain/rule
 `apps/paper/exchange/requests.py`). A CCXT exchange's come from CCXT's own description of its
 `createOrder` (`exchange.features[market type]["createOrder"]`): a capability CCXT marks
 `False` is refused; one it leaves undescribed is passed to the exchange, which decides (and a
-refusal there fails the command visibly). CCXT is imported only for a CCXT account.
+refusal there fails the command visibly). Trailing stops and a trigger's price type are the
+venue's only where CCXT says so (`True`); elsewhere the gateway holds such orders. CCXT is
+imported only for a CCXT account.
 """
 
 from __future__ import annotations
@@ -20,6 +22,8 @@ from apps.oms.exchange.ccxt.instances import ccxt_id
 from apps.oms.exchange.profiles import PAPER_ID
 
 ALL_TIME_IN_FORCE = frozenset({"GTC", "IOC", "FOK", "PO"})
+#: the paper venue triggers on its last price (stop, stop-loss, take-profit); trailing stops,
+#: a mark-price trigger and good-till-date are held by the gateway
 PAPER = OrderFeatures(
     venue=PAPER_ID,
     order_types=frozenset({"market", "limit"}),
@@ -34,7 +38,7 @@ UNIFIED_PARAMS: Mapping[str, str] = {
     "stopLossPrice": "stopLossPrice", "hedged": "hedged", "marginMode": "marginMode",
     "cost": "marketBuyByCost", "selfTradePrevention": "selfTradePrevention",
     "iceberg": "iceberg", "icebergAmount": "icebergAmount",
-    "triggerPriceType": "triggerPriceType", "triggerDirection": "triggerDirection",
+    "triggerDirection": "triggerDirection",
     "leverage": "leverage",
 }  # fmt: skip
 _FUTURE = re.compile(r"-\d{6}$")
@@ -93,4 +97,7 @@ def from_create_order(venue: str, create: Mapping[str, Any]) -> OrderFeatures:
         take_profit_price=create.get("takeProfitPrice") is not False,
         params=None,
         refused_params=refused,
+        trailing=create.get("trailing") is True,
+        trigger_price_type=bool(create.get("triggerPriceType")),
+        mark_price=" spot" not in venue,  # CCXT's spot tickers carry no mark price
     )

@@ -16,7 +16,7 @@ from apps.oms.domain import breakers
 from apps.oms.domain.access import Role
 from apps.oms.domain.closing import release_close
 from apps.oms.domain.enums import OrderStatus, Side
-from apps.oms.domain.errors import InvalidOrderState, InvalidPositionId, InvalidQty
+from apps.oms.domain.errors import InvalidOrderState, InvalidPositionId, InvalidQty, NotSupported
 from apps.oms.domain.events import ORDER_CANCELED, POSITION_UPDATED, CancelItem
 from apps.oms.domain.money import to_plain
 from apps.oms.domain.targets import UNSET, change_targets
@@ -72,7 +72,8 @@ async def _cancel_queued_send(ctx: Ctx, order: ColumnValues) -> bool:
     if not await command_store.cancel_queued(ctx.conn, int(order["command_id"]), ctx.now):
         return False
     await order_store.mark_canceled_before_send(ctx.conn, int(order["id"]), ctx.now)
-    if order["reduce_only"] and int(order["position_id"]) > 0:
+    # a held order reserved nothing (its child would have)
+    if order["reduce_only"] and int(order["position_id"]) > 0 and order.get("emulation") != "gateway":
         row = await position_store.get_position(
             ctx.conn, int(order["position_id"]), for_update=True
         )
@@ -164,6 +165,10 @@ async def accept_change_order(ctx: Ctx) -> Accepted:
     order = await visible_order(ctx, p.order_id)
     if not OrderStatus(order["status"]).is_open:
         raise InvalidOrderState(f"order {p.order_id} is {order['status']}")
+    if order.get("emulation") == "gateway":
+        raise NotSupported("an order the gateway holds is not changed: cancel it and send a "
+                           "new one (its child, once fired, is an order like any other)",
+                           "order_id", ctx.account.exchange_id)  # fmt: skip
     if p.new_qty is not None and p.new_qty < order["filled_qty"]:
         raise InvalidQty(f"new_qty {to_plain(p.new_qty)} is below the filled qty "
                          f"{to_plain(order['filled_qty'])}")

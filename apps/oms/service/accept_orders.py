@@ -7,6 +7,7 @@ and writes the command, the `PENDING_SUBMIT` order and its events in the caller'
 from __future__ import annotations
 
 from dataclasses import replace
+from datetime import datetime
 from decimal import Decimal
 from typing import Any, cast
 
@@ -28,10 +29,12 @@ from apps.oms.domain.errors import (
     InvalidPrice,
     InvalidQty,
     InvalidStrategyId,
+    OrderFieldConflict,
     UnsupportedMarket,
 )
 from apps.oms.domain.events import ORDER_ACCEPTED, POSITION_CLOSE_REQUESTED, OrderView
 from apps.oms.domain.fills import consults_open_positions, preview_target
+from apps.oms.domain.held_orders import Emulation
 from apps.oms.domain.markets import price_problem, qty_problem
 from apps.oms.domain.order_features import OrderAsk, check_honoured
 from apps.oms.domain.positions import Position
@@ -81,12 +84,11 @@ def instrument_for(
 
 
 def check_venue_executes(exchange_id: str, symbol: str, payload: SendOrder | ClosePosition
-                         ) -> None:
-    """Refuse an order with a field the account's venue would not execute (422
-    `not_supported`): a field the gateway accepts is a promise, never stored and dropped."""
+                         ) -> Emulation:
+    """Refuse an order with a field neither the account's venue nor the gateway would execute
+    (422 `not_supported`): a field the gateway accepts is a promise, never stored and dropped.
+    Returns who executes its conditional part (`venue`, or `gateway`: a held order)."""
     features = order_features(exchange_id, symbol)
-    if features is None:
-        return
     fields = frozenset(type(payload).model_fields)
     if isinstance(payload, SendOrder):
         ask = OrderAsk(
@@ -96,12 +98,23 @@ def check_venue_executes(exchange_id: str, symbol: str, payload: SendOrder | Clo
             take_profit_price=payload.take_profit_price is not None,
             trailing_amount=payload.trailing_amount is not None,
             trailing_percent=payload.trailing_percent is not None,
+            trailing_trigger_price=payload.trailing_trigger_price is not None,
+            trigger_price_type=payload.trigger_price_type,
+            emulation=None if payload.emulation is None else Emulation(payload.emulation),
             params=frozenset(payload.params), fields=fields,
         )
     else:
         ask = OrderAsk(payload.order_type, payload.time_in_force, payload.post_only,
                        params=frozenset(payload.params), fields=fields)
-    check_honoured(ask, features)
+    if features is None:  # an engine this gateway does not run: refused elsewhere
+        return Emulation.VENUE
+    return check_honoured(ask, features)
+
+
+def check_expiry(p: SendOrder, now: datetime) -> None:
+    """A good-till-date order must expire in the future."""
+    if p.expire_at is not None and p.expire_at <= now:
+        raise OrderFieldConflict(f"expire_at {p.expire_at.isoformat()} has passed", "expire_at")
 
 
 async def strategy_allows_new(ctx: Ctx, strategy_id: int) -> bool:
@@ -198,7 +211,8 @@ async def _record_order(
 async def accept_send_order(ctx: Ctx) -> Accepted:
     p = cast(SendOrder, ctx.payload)
     require_price_for_limit(p.order_type, p.price)
-    check_venue_executes(ctx.account.exchange_id, p.symbol, p)
+    emulation = check_venue_executes(ctx.account.exchange_id, p.symbol, p)
+    check_expiry(p, ctx.now)
     side = Side(p.side)
     instrument = instrument_for(ctx.account.exchange_id, p.symbol, p.qty, p.price)
     instrument.check_supported()
@@ -279,7 +293,7 @@ async def accept_send_order(ctx: Ctx) -> Accepted:
     # a tripped loss breaker's scope takes closing orders only
     check_breakers(ctx.share.tripped.get(ctx.account_id, ()), p.strategy_id, closing)
     if not closing:
-        price = p.price or p.trigger_price or p.stop_price or quote
+        price = p.price or p.trigger_price or p.stop_price or p.take_profit_price or quote
         await check_allocation(ctx, p.strategy_id, p.symbol, side, p.qty, price)
         # last: an order that passes counts in the batch's exposure
         await exposure.check(ctx, p.symbol, side, p.qty, price, instrument.contract_size)
@@ -288,6 +302,9 @@ async def accept_send_order(ctx: Ctx) -> Accepted:
         "trigger_price": p.trigger_price, "stop_price": p.stop_price,
         "take_profit_price": p.take_profit_price, "trailing_amount": p.trailing_amount,
         "trailing_percent": p.trailing_percent, "time_in_force": p.time_in_force,
+        "trailing_trigger_price": p.trailing_trigger_price,
+        "trigger_price_type": p.trigger_price_type, "expire_at": p.expire_at,
+        "emulation": emulation.value,
         "post_only": p.post_only, "reduce_only": reserve is not None, "strategy_id": p.strategy_id,
         # a reserving order names the position it reserved on (netting: the net position), so the
         # worker knows what to release when it ends
@@ -295,7 +312,9 @@ async def accept_send_order(ctx: Ctx) -> Accepted:
         "reason": p.reason, "comment": p.comment,
         "stop_loss": p.oms_stop_loss, "stop_gain": p.oms_stop_gain, "params": p.params,
     }  # fmt: skip
-    return await _record_order(ctx, p.client_order_id, fields, reserve, p.qty)
+    # a held order reserves nothing: its child will, when it fires
+    held = emulation is Emulation.GATEWAY
+    return await _record_order(ctx, p.client_order_id, fields, None if held else reserve, p.qty)
 
 
 async def check_price_collar(

@@ -9,10 +9,18 @@ from __future__ import annotations
 import hashlib
 import json
 import re
+from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Annotated, Any, Literal, get_args
 
-from pydantic import AliasChoices, BeforeValidator, ConfigDict, Field, TypeAdapter
+from pydantic import (
+    AliasChoices,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    TypeAdapter,
+    model_validator,
+)
 
 from apps.oms.domain.money import DecimalFormatError, parse_decimal, to_plain
 from apps.oms.ports import Params
@@ -60,6 +68,24 @@ def _client_order_id(value: Any) -> Any:
     return value
 
 
+def _instant(value: Any) -> Any:
+    """An expiry: epoch milliseconds (CCXT's convention) or ISO 8601 with a time zone."""
+    if isinstance(value, bool | float):
+        raise ValueError("must be epoch milliseconds (an integer) or ISO 8601 with a time zone")
+    if isinstance(value, int):
+        return datetime.fromtimestamp(value / 1000, UTC)
+    if isinstance(value, str):
+        try:
+            parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
+        except ValueError as exc:
+            raise ValueError("must be ISO 8601 with a time zone or epoch milliseconds") from exc
+        if parsed.tzinfo is None:
+            raise ValueError("needs a time zone (e.g. a trailing Z)")
+        return parsed.astimezone(UTC)
+    return value
+
+
+Instant = Annotated[datetime, BeforeValidator(_instant)]
 ExactDecimal = Annotated[Decimal, BeforeValidator(_exact_decimal)]
 PositiveDecimal = Annotated[Decimal, BeforeValidator(_positive), BeforeValidator(_exact_decimal)]
 NonNegativeDecimal = Annotated[
@@ -91,12 +117,20 @@ class SendOrder(Payload):
     reduce_only: bool = False
     client_order_id: ClientOrderId | None = None
     post_only: bool = False
-    time_in_force: Literal["GTC", "IOC", "FOK", "PO"] | None = None
+    time_in_force: Literal["GTC", "IOC", "FOK", "PO", "GTD"] | None = None
+    #: with `time_in_force: GTD`: when the order expires (epoch ms or ISO 8601)
+    expire_at: Instant | None = None
     trigger_price: PositiveDecimal | None = None
     stop_price: PositiveDecimal | None = None
     take_profit_price: PositiveDecimal | None = None
     trailing_amount: PositiveDecimal | None = None
-    trailing_percent: PositiveDecimal | None = None
+    trailing_percent: Annotated[PositiveDecimal, Field(lt=100)] | None = None
+    #: a trailing stop's activation price (CCXT's `trailingTriggerPrice`)
+    trailing_trigger_price: PositiveDecimal | None = None
+    #: the price a trigger watches: `last` (default) or `mark` (CCXT's `triggerPriceType`)
+    trigger_price_type: Literal["last", "mark"] | None = None
+    #: who executes the conditional part: `venue` or `gateway` (None: the venue where it can)
+    emulation: Literal["venue", "gateway"] | None = None
     oms_stop_loss: PositiveDecimal | None = Field(
         default=None, validation_alias=AliasChoices("oms_stop_loss", "stop_loss")
     )
@@ -104,6 +138,12 @@ class SendOrder(Payload):
         default=None, validation_alias=AliasChoices("oms_stop_gain", "stop_gain")
     )
     params: Params = Field(default_factory=dict)
+
+    @model_validator(mode="after")
+    def _expiry_with_gtd(self) -> SendOrder:
+        if (self.time_in_force == "GTD") != (self.expire_at is not None):
+            raise ValueError("time_in_force GTD and expire_at go together")
+        return self
 
 
 class CancelOrder(Payload):
@@ -206,6 +246,8 @@ def parse_payload(command_type: str, payload: CommandPayload) -> Payload:
 def _plain(value: Any) -> Any:
     if isinstance(value, Decimal):
         return to_plain(value)
+    if isinstance(value, datetime):
+        return value.isoformat().replace("+00:00", "Z")
     if isinstance(value, dict):
         return {k: _plain(v) for k, v in value.items()}
     if isinstance(value, list):

@@ -8,8 +8,11 @@ field can be stored and then dropped unnoticed.
 - `BOOKS`: the gateway executes it itself (acceptance, the books, its triggers, its risk rules).
 - `VENUE`: it goes to the venue with the order (`execution/send.venue_params`); acceptance
   refuses it on a venue that would not execute it (`domain/order_features.check_honoured`).
+- `HELD`: the venue executes it where it can, else the gateway holds the order and executes it
+  itself (`execution/held.py`); acceptance decides which per venue and refuses what neither
+  can honour (`domain/order_features.check_honoured`).
 - `REFUSED`: the model takes it so that CCXT-shaped clients get a clear refusal (422
-  `not_supported`), never a silent plain order; no venue executes it yet.
+  `not_supported`), never a silent plain order; nobody executes it yet.
 """
 
 from __future__ import annotations
@@ -20,16 +23,18 @@ from enum import StrEnum
 class Use(StrEnum):
     BOOKS = "books"
     VENUE = "venue"
+    HELD = "held"
     REFUSED = "refused"
 
 
-B, V, R = Use.BOOKS, Use.VENUE, Use.REFUSED
+B, V, H = Use.BOOKS, Use.VENUE, Use.HELD
 FIELD_USE: dict[str, dict[str, Use]] = {
     "send_order": {
         "symbol": V, "side": V, "order_type": V, "qty": V, "price": V, "strategy_id": B,
         "position_id": B, "reason": B, "comment": B, "reduce_only": B, "client_order_id": V,
         "post_only": V, "time_in_force": V, "trigger_price": V, "stop_price": V,
-        "take_profit_price": V, "trailing_amount": R, "trailing_percent": R,
+        "take_profit_price": V, "trailing_amount": H, "trailing_percent": H,
+        "trailing_trigger_price": H, "trigger_price_type": H, "expire_at": H, "emulation": B,
         "oms_stop_loss": B, "oms_stop_gain": B, "params": V,
     },
     "cancel_order": {"order_id": B, "order_ids": B, "order_ids_csv": B},

@@ -32,7 +32,14 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from apps.oms.domain.events import ACCOUNT_OWNER_CHANGED, AccountOwnerChanged
 from apps.oms.store import direct
 from apps.oms.store.outbox import append_events, event_row
-from apps.oms.store.tables import account_leases, commands, orders, positions, workers
+from apps.oms.store.tables import (
+    account_leases,
+    commands,
+    held_orders,
+    orders,
+    positions,
+    workers,
+)
 
 L = account_leases.c
 # `hold`, once per batch: built once, bound by name (see the note in `store/queue.py`); the
@@ -89,13 +96,15 @@ def _takeable(owner: str, now: datetime, dead_after: float | None) -> Any:
 
 
 def _with_work() -> tuple[Select[Any], ...]:
-    c, o, p = commands.c, orders.c, positions.c
+    c, o, p, h = commands.c, orders.c, positions.c, held_orders.c
     queries = (
         select(c.account_id).where(c.status.in_(("queued", "running"))),
         select(o.account_id).where(o.is_open.is_(True), o.exchange_order_id.is_not(None)),
         select(p.account_id).where(
             p.is_open.is_(True), or_(p.stop_loss.is_not(None), p.stop_gain.is_not(None))
         ),
+        # orders the gateway holds: armed ones watch prices, fired ones follow their child
+        select(h.account_id).where(h.state.in_(("armed", "fired"))),
     )
     return tuple(query.group_by(query.selected_columns[0]).order_by(query.selected_columns[0])
                  .limit(bindparam("b_limit")) for query in queries)  # fmt: skip

@@ -35,7 +35,7 @@ LINKED_OPEN = select(orders).where(
     OC.exchange_order_id.is_not(None)).order_by(OC.id)
 OLDEST_UNLINKED = select(func.min(OC.created_at)).where(
     OC.account_id == bindparam("b_account"), OC.is_open.is_(True),
-    OC.exchange_order_id.is_(None))
+    OC.exchange_order_id.is_(None), OC.emulation != "gateway")  # a held order is never sent
 LINK_OWN = update(order_venue_orders).where(
     V.order_id == bindparam("b_order"),
     V.client_order_id == bindparam("b_client"),

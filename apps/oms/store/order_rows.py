@@ -34,6 +34,11 @@ class OrderChanges(TypedDict, total=False):
     take_profit_price: Decimal | None
     trailing_amount: Decimal | None
     trailing_percent: Decimal | None
+    trailing_trigger_price: Decimal | None
+    trigger_price_type: str | None
+    expire_at: datetime | None
+    emulation: str
+    parent_order_id: int | None
     time_in_force: str | None
     post_only: bool
     reduce_only: bool

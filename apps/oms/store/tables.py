@@ -378,6 +378,12 @@ orders = Table(
     Column("take_profit_price", Money),
     Column("trailing_amount", Money),
     Column("trailing_percent", Money),
+    Column("trailing_trigger_price", Money),  # a trailing stop's activation price
+    Column("trigger_price_type", String(8)),  # last | mark (None: last)
+    Column("expire_at", UtcDateTime),  # time_in_force GTD
+    # who executes its conditional part: venue | gateway (a held order: `held_orders`)
+    Column("emulation", String(8), nullable=False, server_default="venue"),
+    Column("parent_order_id", Id),  # a held order's child names its parent
     Column("time_in_force", String(8)),
     _flag("post_only"),
     _flag("reduce_only"),
@@ -411,6 +417,36 @@ orders = Table(
     Index(None, "account_id", "created_at"),
     Index(None, "account_id", "exchange_order_id"),
     Index(None, "account_id", "strategy_id", "created_at"),
+)
+
+held_orders = Table(
+    # an order the gateway holds (its parent row in `orders`) and its armed state: the moving
+    # trigger of a trailing stop is written each time it moves, so the next owner of the
+    # account continues where the last one stopped
+    "held_orders",
+    metadata,
+    _pk(),
+    _fk("account_id", "accounts.id"),
+    _fk("order_id", "orders.id"),
+    Column("kind", String(16), nullable=False),
+    Column("side", String(8), nullable=False),
+    Column("symbol", String(64), nullable=False),
+    Column("state", String(16), nullable=False),
+    Column("trigger_price", Money),
+    Column("trailing_amount", Money),
+    Column("trailing_percent", Money),
+    Column("activation_price", Money),
+    _flag("activated", True),
+    Column("price_type", String(8), nullable=False, server_default="last"),
+    Column("expire_at", UtcDateTime),
+    Column("child_order_id", Id),
+    Column("group_id", Id),  # contingent groups (OCO, OTO, bracket) link their members here
+    Column("fired_at", UtcDateTime),
+    Column("fired_price", Money),
+    _created(),
+    _updated(),
+    UniqueConstraint("order_id"),
+    Index(None, "account_id", "state"),
 )
 
 order_venue_orders = Table(

@@ -168,3 +168,44 @@ def test_paused_worker_cannot_record_after_takeover(tmp_path: Path) -> None:
             # per-account order kept: one after the other, or claimed together in one batch
             # of sends (one write-ahead transaction: one instant)
             assert after[1] >= before[2] or after[1] == before[1], (before, after)
+
+
+def test_a_held_trailing_stop_survives_kill_9_of_its_owner(tmp_path: Path) -> None:
+    """A trailing stop the gateway holds: its trigger moves under the owner, the owner is
+    SIGKILLed, the survivor takes the account over from its heartbeat, continues from the
+    trigger as written and fires it once: one child, the position closed."""
+    with make_stack(tmp_path, workers=2, env=FAILOVER_ENV) as stack:
+        for proc in stack.workers:
+            wait_registered(stack, proc, threading.Event())
+        account_id = stack.account("hedge")
+        stack.price("100")
+        buy = stack.cmd(account_id, "send_order", symbol=SYMBOL, side="buy", qty="1")
+        position_id = int(stack.order(buy["order_id"])["position_id"])
+        held = stack.cmd(account_id, "send_order", symbol=SYMBOL, side="sell", qty="1",
+                         trailing_amount="3", reduce_only=True, position_id=position_id)
+        parent_id = int(held["order_id"])
+        assert stack.order(parent_id)["emulation"] == "gateway"
+
+        def trigger() -> object:
+            rows = sql(stack, "SELECT trigger_price FROM held_orders WHERE order_id = %s",
+                       parent_id)
+            return rows[0][0] if rows else None
+
+        stack.price("110")
+        stack.until(lambda: trigger() == 107, DEADLINE, "the trigger follows the price to 107")
+        owner = stack.until(lambda: owner_of(stack, account_id), what="the account's owner")
+        (victim,) = [p for p in stack.workers if p.pid == pid_of(owner)]
+        (survivor,) = [p for p in stack.workers if p is not victim]
+        stack.kill(victim)
+        stack.price("108")  # above the trigger: nothing fires, the trigger stays at 107
+        stack.price("106")  # crosses it: only the survivor can fire it
+        stack.until(lambda: stack.order(parent_id)["status"] == "FILLED", DEADLINE,
+                    "the held stop fires under the survivor and its child fills")
+        assert pid_of(owner_of(stack, account_id)) == survivor.pid
+        children = sql(stack, "SELECT id, status FROM orders WHERE parent_order_id = %s",
+                       parent_id)
+        assert [status for _, status in children] == ["FILLED"]
+        fired = sql(stack, "SELECT COUNT(*) FROM commands WHERE account_id = %s AND "
+                           "request_id = %s", account_id, f"held:{parent_id}:fire")
+        assert fired == [(1,)]
+        assert stack.position(str(position_id))["state"] == "closed"

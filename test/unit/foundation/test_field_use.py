@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 
 from apps.oms.domain.errors import NotSupported, OrderFieldConflict
+from apps.oms.domain.held_orders import Emulation
 from apps.oms.domain.order_features import (
     FIELD_PARAMS,
     UNBOOKED_PARAMS,
@@ -104,14 +105,67 @@ def test_venue_fields_go_to_ccxt_under_its_unified_names() -> None:
 
 @pytest.mark.parametrize(("exchange_id", "symbol"), [("paper", "BTC/USDT"), *CCXT_VENUES])
 @pytest.mark.parametrize("name", [f for f, u in FIELD_USE["send_order"].items()
-                                  if u is Use.REFUSED])
-def test_refused_fields_are_refused_on_every_venue(exchange_id: str, symbol: str, name: str
-                                                   ) -> None:
-    payload = SendOrder.model_validate({"symbol": symbol, "side": "sell", "qty": "1",
-                                        "reduce_only": True, name: "1"})
-    with pytest.raises(NotSupported) as caught:
-        check_venue_executes(exchange_id, symbol, payload)
-    assert caught.value.details["field"] == name
+                                  if u is Use.HELD])
+def test_held_fields_are_executed_by_the_venue_or_held_by_the_gateway(
+    exchange_id: str, symbol: str, name: str
+) -> None:
+    """Each is honoured on every venue (by it, or by the gateway holding the order), and
+    refused where neither can (an order type the venue does not execute)."""
+    base = {"symbol": symbol, "side": "sell", "qty": "1", "reduce_only": True,
+            "trailing_amount": "1"}
+    sample = {"trailing_amount": "1", "trailing_percent": "1", "trailing_trigger_price": "1",
+              "trigger_price_type": "last", "expire_at": 4102444800000}[name]
+    extra = {"time_in_force": "GTD"} if name == "expire_at" else {}
+    if name == "trailing_percent":
+        base.pop("trailing_amount")
+    payload = SendOrder.model_validate({**base, **extra, name: sample})
+    assert check_venue_executes(exchange_id, symbol, payload) in (Emulation.VENUE,
+                                                                    Emulation.GATEWAY)
+    if exchange_id == "paper":
+        assert check_venue_executes(exchange_id, symbol, payload) is Emulation.GATEWAY
+        refused = SendOrder.model_validate({**base, **extra, name: sample,
+                                            "order_type": "stop_market"})
+        with pytest.raises(NotSupported) as caught:
+            check_venue_executes(exchange_id, symbol, refused)
+        assert caught.value.details["field"] == "order_type"
+
+
+def test_a_mark_price_trigger_is_held_where_the_venue_shows_a_mark_price() -> None:
+    def ask(symbol: str) -> SendOrder:
+        return SendOrder.model_validate({"symbol": symbol, "side": "sell", "qty": "1",
+                                         "trailing_amount": "1", "trigger_price_type": "mark",
+                                         "emulation": "gateway"})
+
+    assert check_venue_executes("paper", "BTC/USDT", ask("BTC/USDT")) is Emulation.GATEWAY
+    assert check_venue_executes("ccxt.binanceusdm", "BTC/USDT:USDT",
+                                ask("BTC/USDT:USDT")) is Emulation.GATEWAY
+    with pytest.raises(NotSupported) as caught:  # a spot ticker has no mark price
+        check_venue_executes("ccxt.binance", "BTC/USDT", ask("BTC/USDT"))
+    assert caught.value.details["field"] == "trigger_price_type"
+
+
+def test_no_field_is_refused_outright_any_more() -> None:
+    assert [f for f, u in FIELD_USE["send_order"].items() if u is Use.REFUSED] == []
+
+
+def test_a_venue_with_trailing_stops_executes_them_itself() -> None:
+    venue = OrderFeatures("x", None, frozenset({"GTC"}), True, True, None, {}, trailing=True)
+    assert check_honoured(OrderAsk("market", trailing_percent=True), venue) is Emulation.VENUE
+    assert check_honoured(OrderAsk("market", trailing_percent=True,
+                                   emulation=Emulation.GATEWAY), venue) is Emulation.GATEWAY
+    assert check_honoured(OrderAsk("market", trailing_percent=True), PAPER) is Emulation.GATEWAY
+    with pytest.raises(NotSupported):
+        check_honoured(OrderAsk("market", trailing_percent=True, emulation=Emulation.VENUE),
+                       PAPER)
+
+
+def test_trailing_stops_go_to_a_venue_that_executes_them_under_ccxt_names() -> None:
+    r = row(trailing_amount=Decimal(5), trailing_trigger_price=Decimal(100),
+            trigger_price_type="mark")
+    assert {k: venue_params(r)[k] for k in ("trailingAmount", "trailingTriggerPrice",
+                                            "triggerPriceType")} == {
+        "trailingAmount": Decimal(5), "trailingTriggerPrice": Decimal(100),
+        "triggerPriceType": "mark"}
 
 
 def test_every_driver_order_parameter_lands_on_a_field_with_a_use() -> None:
@@ -167,12 +221,16 @@ def test_time_in_force_the_exchange_lacks_is_refused() -> None:
     assert caught.value.details["field"] == "post_only"
 
 
-def test_a_venue_without_triggers_refuses_them() -> None:
+def test_a_venue_without_triggers_gets_them_held_by_the_gateway() -> None:
     venue = OrderFeatures("x", None, frozenset({"GTC"}), False, False, None, {})
     for name in ("trigger_price", "stop_price", "take_profit_price"):
+        assert check_honoured(OrderAsk("limit", **{name: True}), venue) is Emulation.GATEWAY
         with pytest.raises(NotSupported) as caught:
-            check_honoured(OrderAsk("limit", **{name: True}), venue)
+            check_honoured(OrderAsk("limit", emulation=Emulation.VENUE, **{name: True}), venue)
         assert caught.value.details["field"] == name
+        with pytest.raises(NotSupported) as caught:  # the gateway sends market or limit only
+            check_honoured(OrderAsk("stop_limit", **{name: True}), venue)
+        assert caught.value.details["field"] == "order_type"
 
 
 @pytest.mark.parametrize("fields", [("trigger_price", "stop_price"),

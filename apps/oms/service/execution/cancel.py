@@ -26,6 +26,7 @@ from apps.oms.domain.events import (
 from apps.oms.domain.orders import cancel_before_send, check_cancellable
 from apps.oms.exchange.ccxt_errors import errors as ccxt
 from apps.oms.ports import Structure
+from apps.oms.service.execution.held import cancel_held, is_held
 from apps.oms.service.execution.order_state import state_of, write_order
 from apps.oms.service.execution.replace import execute_replace, has_native_edit
 from apps.oms.service.execution.results import adopt, finish
@@ -62,6 +63,8 @@ async def cancel_one(rt: AccountRuntime, cmd: Claimed | None, order_id: int) -> 
         check_cancellable(state_of(row))
     except DomainError as exc:
         return {"order_id": order_id, "ok": False, "code": exc.code, "status": row["status"]}
+    if is_held(row) and row["status"] != OrderStatus.PENDING_SUBMIT:
+        return await cancel_held(rt, cmd, row)
     if row["exchange_order_id"] is None:
         return await _cancel_unsent(rt, cmd, row)
     try:

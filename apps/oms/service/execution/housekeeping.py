@@ -1,5 +1,6 @@
 """The worker's housekeeping round for one account, between commands: what the venue did to
-its orders (sync), the stop-loss and take-profit targets that fired, the loss breakers on the
+its orders (sync), the stop-loss and take-profit targets that fired, the orders the gateway
+holds (their triggers, their children's fates, `held.py`), the loss breakers on the
 books and marks of now, and the opening orders a tripped breaker takes off the venue, in that
 order (each step sees what the one before it booked)."""
 
@@ -7,6 +8,7 @@ from __future__ import annotations
 
 from apps.oms.service import breakers
 from apps.oms.service.execution.breaker_orders import cancel_behind_breakers
+from apps.oms.service.execution.held import check_held
 from apps.oms.service.execution.runtime import AccountRuntime
 from apps.oms.service.execution.sync import sync_orders
 from apps.oms.service.execution.triggers import check_triggers
@@ -16,6 +18,7 @@ async def housekeeping_round(rt: AccountRuntime) -> int:
     """One round; returns how many things happened (0: nothing to do)."""
     done = await sync_orders(rt)
     done += await check_triggers(rt)
+    done += await check_held(rt)
     done += await breakers.watch(rt.store, rt.account_id, rt.account.exchange_id)
     done += await cancel_behind_breakers(rt)
     return done

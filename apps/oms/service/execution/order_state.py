@@ -41,7 +41,10 @@ def state_of(row: OrderRow) -> OrderState:
 
 
 def reserves_close(row: OrderRow, position: Position | None, mode: PositionMode) -> bool:
-    """`domain.booking.reserves_close` of an order row."""
+    """`domain.booking.reserves_close` of an order row. An order the gateway holds reserves
+    nothing (its child does, when it fires)."""
+    if row.get("emulation") == "gateway":
+        return False
     return domain_reserves(int(row["position_id"]), Side(row["side"]), bool(row["reduce_only"]),
                            position, mode)  # fmt: skip
 

@@ -26,6 +26,7 @@ from apps.oms.ports import (
     send_deadline,
     sendable,
 )
+from apps.oms.service.execution.held import arm, is_held
 from apps.oms.service.execution.order_state import state_of, write_order
 from apps.oms.service.execution.recheck import recheck
 from apps.oms.service.execution.results import adopt, finish, reject
@@ -64,6 +65,8 @@ async def _prepare(
         if row["status"] != OrderStatus.PENDING_SUBMIT:
             await finish(rec, cmd, order=row)
             return "done", row, None
+        if is_held(row):  # the gateway holds it: armed, not sent (`execution/held.py`)
+            return "done", await arm(rec, cmd, row), None
         try:
             target = await recheck(rec, row)
         except DomainError as exc:
@@ -92,7 +95,8 @@ async def risk_reject(
 
 def venue_params(row: OrderRow, position_side: str | None = None) -> Params:
     """What the venue gets with the order: the accepted params, its client order id, trigger
-    prices, time in force, post-only, and a hedge account's venue position side
+    prices, a trailing stop the venue executes (acceptance chose the venue for it), time in
+    force, post-only, and a hedge account's venue position side
     (`GATEWAY_POSITION_SIDE`, `closing.venue_position_side`)."""
     params: Params = dict(row["params"] or {})
     params["clientOrderId"] = row["client_order_id"]
@@ -100,6 +104,10 @@ def venue_params(row: OrderRow, position_side: str | None = None) -> Params:
         ("triggerPrice", row["trigger_price"]),
         ("stopPrice", row["stop_price"]),
         ("takeProfitPrice", row["take_profit_price"]),
+        ("trailingAmount", row.get("trailing_amount")),
+        ("trailingPercent", row.get("trailing_percent")),
+        ("trailingTriggerPrice", row.get("trailing_trigger_price")),
+        ("triggerPriceType", row.get("trigger_price_type")),
         ("timeInForce", row["time_in_force"]),
     ):
         if value is not None:

@@ -36,6 +36,7 @@ from apps.oms.metrics import SEND_STAGE
 from apps.oms.ports import NewOrder, SendWindowPassed, Structure, place_orders, send_deadline
 from apps.oms.service.execution import dispatch
 from apps.oms.service.execution.group import QUEUE_FRONT, QUEUE_HEAD, GroupCommit, alone
+from apps.oms.service.execution.held import is_held
 from apps.oms.service.execution.order_state import state_of, write_order
 from apps.oms.service.execution.recheck import recheck, recheck_state, remember
 from apps.oms.service.execution.results import adopt, finish, reject
@@ -116,8 +117,9 @@ def _is_send(row: Peeked) -> bool:
 
 def _known(order: OrderRow | None) -> bool:
     """An order whose placement outcome is unknown (an earlier write-ahead attempt) is resolved
-    by lookup on the classic path; a missing order row fails there too."""
-    return order is not None and not order["outcome_unknown"]
+    by lookup on the classic path; a missing order row fails there too; an order the gateway
+    holds is armed there (`send._prepare`), never sent."""
+    return order is not None and not order["outcome_unknown"] and not is_held(order)
 
 
 @dataclass(frozen=True, slots=True)

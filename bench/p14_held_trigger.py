@@ -1,0 +1,120 @@
+"""P14: a held order's trigger → its child on the venue, in the steady state.
+
+Real uvicorn + worker + MariaDB (bench/harness.py), one paper account. `--orders` buy stops
+the gateway holds (`emulation: gateway`) rest 100 apart above the market; then the price is
+moved up one level at a time (`POST /paper/prices`), each move crossing exactly one stop.
+Measured per stop, from the price move's answer to the child order linked on the venue (its
+`exchange_order_id` set: the worker saw the price in its housekeeping round, fired the
+parent, queued the child in the same transaction, and placed it), by 5-ms polls of the store:
+`p50_ms`, `p99_ms`, `max_ms`. Every parent must have exactly one child (`children`).
+
+    .venv/bin/python -m bench.p14_held_trigger [--orders 50]
+
+With `--kills N`, two workers run and, before each of the first N moves, the worker owning
+the account is SIGKILLed (and a fresh one started, so two stay alive): the same figure across
+a kill (`kill_p50_ms`, `kill_max_ms`), the survivor taking the account over from the missed
+heartbeats of the dead one (production defaults).
+
+    .venv/bin/python -m bench.p14_held_trigger --orders 50 --kills 5
+
+One JSON line (`report_line`), with the machine's load: the figure moves with it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import signal
+import time
+from typing import Any
+
+import httpx
+
+from bench.harness import Stack, load, mysql_connect, percentile, report_line, stack
+
+SYMBOL = "BTC/USDT"
+TOP = 60_000
+
+
+def query(database: str, sql: str, args: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
+    with mysql_connect(database=database, autocommit=True) as conn, conn.cursor() as cur:
+        cur.execute(sql, args)
+        return list(cur.fetchall())
+
+
+async def price(http: httpx.AsyncClient, key: str, value: int) -> None:
+    answer = await http.post("/paper/prices", json={"symbol": SYMBOL, "price": str(value)},
+                             headers={"x-api-key": key})  # fmt: skip
+    assert answer.status_code == 200, answer.text
+
+
+async def child_placed(database: str, parent_id: int, deadline: float) -> None:
+    sql = ("SELECT COUNT(*) FROM orders WHERE parent_order_id = %s "
+           "AND exchange_order_id IS NOT NULL")  # fmt: skip
+    while time.monotonic() < deadline:
+        if query(database, sql, (parent_id,))[0][0]:
+            return
+        await asyncio.sleep(0.005)
+    held = query(database, "SELECT state, trigger_price, fired_at FROM held_orders "
+                           "WHERE order_id = %s", (parent_id,))  # fmt: skip
+    order = query(database, "SELECT status, emulation FROM orders WHERE id = %s", (parent_id,))
+    raise RuntimeError(f"no child of {parent_id} on the venue (held {held}, order {order})")
+
+
+def kill_owner(s: Stack, database: str, account_id: int) -> None:
+    """SIGKILL the worker process owning the account; start a fresh one in its place."""
+    ((owner,),) = query(database, "SELECT owner FROM account_leases WHERE account_id = %s",
+                        (account_id,))  # fmt: skip
+    pid = int(str(owner).rsplit(":", 2)[1])
+    os.kill(pid, signal.SIGKILL)
+    s.start_worker()
+
+
+async def measure(s: Stack, database: str, orders: int, kills: int) -> dict[str, Any]:
+    base, key, account_id = s.base, s.trader_key, s.account_ids[0]
+    killed: list[float] = []
+    async with httpx.AsyncClient(base_url=base, timeout=120) as http:
+        await price(http, key, TOP)
+        parents = []
+        for n in range(orders):
+            body = {"account_id": account_id, "command": "send_order", "payload": {
+                "symbol": SYMBOL, "side": "buy", "order_type": "market", "qty": "0.001",
+                "stop_price": str(TOP + 100 * (n + 1)), "emulation": "gateway"}}  # fmt: skip
+            answer = await http.post("/oms/commands", json=body, params={"wait": "completed"},
+                                     headers={"x-api-key": key})  # fmt: skip
+            assert answer.status_code == 200, answer.text
+            parents.append(int(answer.json()["results"][0]["order_id"]))
+        await asyncio.sleep(1)  # armed and quiet
+        took = []
+        for n, parent in enumerate(parents):
+            if n < kills:
+                kill_owner(s, database, account_id)
+            await price(http, key, TOP + 100 * (n + 1) + 50)  # crosses this stop only
+            moved = time.perf_counter()
+            await child_placed(database, parent, time.monotonic() + 120)
+            (killed if n < kills else took).append((time.perf_counter() - moved) * 1000)
+    children = query(database, "SELECT COUNT(*), COUNT(DISTINCT parent_order_id) FROM orders "
+                               "WHERE parent_order_id IS NOT NULL")[0]  # fmt: skip
+    return {"orders": orders, "children": int(children[0]),
+            "parents_with_a_child": int(children[1]),
+            "p50_ms": round(percentile(took, 50), 1), "p99_ms": round(percentile(took, 99), 1),
+            "max_ms": round(max(took), 1), "kills": kills,
+            **({"kill_p50_ms": round(percentile(killed, 50), 1),
+                "kill_max_ms": round(max(killed), 1)} if killed else {})}  # fmt: skip
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
+    parser.add_argument("--orders", type=int, default=50)
+    parser.add_argument("--kills", type=int, default=0)
+    args = parser.parse_args()
+    before = load()
+    with stack(accounts=1, workers=2 if args.kills else 1, mode="netting") as s:
+        database = s.url.rsplit("/", 1)[1].split("?", 1)[0]
+        result = asyncio.run(measure(s, database, args.orders, args.kills))
+    report_line("p14_held_trigger", {**result, "load_before": before, "load_after": load()})
+
+
+if __name__ == "__main__":
+    main()
