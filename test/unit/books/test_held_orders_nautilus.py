@@ -13,17 +13,11 @@ from decimal import Decimal
 from typing import Any
 
 import pytest
-
-from apps.oms.domain.enums import Side
-from apps.oms.domain.held_orders import Decision, new_trailing, observe
-
-nautilus = pytest.importorskip("nautilus_trader")
-
-from nautilus_trader.backtest.engine import BacktestEngine, BacktestEngineConfig  # noqa: E402
-from nautilus_trader.config import LoggingConfig  # noqa: E402
-from nautilus_trader.model.currencies import ETH, USDT  # noqa: E402
-from nautilus_trader.model.data import QuoteTick, TradeTick  # noqa: E402
-from nautilus_trader.model.enums import (  # noqa: E402
+from nautilus_trader.backtest.engine import BacktestEngine, BacktestEngineConfig
+from nautilus_trader.config import LoggingConfig
+from nautilus_trader.model.currencies import ETH, USDT
+from nautilus_trader.model.data import QuoteTick, TradeTick
+from nautilus_trader.model.enums import (
     AccountType,
     AggressorSide,
     OmsType,
@@ -31,10 +25,13 @@ from nautilus_trader.model.enums import (  # noqa: E402
     TrailingOffsetType,
     TriggerType,
 )
-from nautilus_trader.model.identifiers import TradeId, Venue  # noqa: E402
-from nautilus_trader.model.objects import Money, Price, Quantity  # noqa: E402
-from nautilus_trader.test_kit.providers import TestInstrumentProvider  # noqa: E402
-from nautilus_trader.trading.strategy import Strategy  # noqa: E402
+from nautilus_trader.model.identifiers import TradeId, Venue
+from nautilus_trader.model.objects import Money, Price, Quantity
+from nautilus_trader.test_kit.providers import TestInstrumentProvider
+from nautilus_trader.trading.strategy import Strategy
+
+from apps.oms.domain.enums import Side
+from apps.oms.domain.held_orders import Decision, new_trailing, observe
 
 NOW = datetime(2026, 11, 27, tzinfo=UTC)
 INCREMENT = Decimal("0.01")
