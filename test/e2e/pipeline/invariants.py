@@ -266,5 +266,20 @@ async def _assert_all(conn: Any, account_ids: list[int], accepted: list[int],
     }
 
 
+async def _settle(url: str, accepted: list[int], seconds: float) -> None:
+    store = Store.from_url(url)
+    try:
+        await _eventually(store, lambda c: _unterminated(c, accepted), seconds,
+                          "accepted commands not terminal")
+    finally:
+        await store.close()
+
+
+def settle(url: str, accepted: list[int], seconds: float = 600) -> None:
+    """Wait (bounded) until every accepted command is terminal, asserting nothing else: a test
+    that keeps its faults on while the queue drains clears them only then."""
+    asyncio.run(_settle(url, accepted, seconds))
+
+
 def check(url: str, account_ids: list[int], accepted: list[int], **kw: Any) -> dict[str, int]:
     return asyncio.run(check_all(url, account_ids, accepted, **kw))

@@ -15,6 +15,7 @@ import os
 import secrets
 import shutil
 import signal
+import socket
 import subprocess
 import tempfile
 import time
@@ -101,8 +102,20 @@ class PrivateMariaDB:
         shutil.rmtree(self.root, ignore_errors=True)
 
     def socket_connect(self) -> Any:
-        return pymysql.connect(unix_socket=str(self.root / "db.sock"), user="root",
-                               password="", autocommit=True, connect_timeout=2)
+        """Root over the unix socket. The socket is opened here: PyMySQL leaves the socket of a
+        refused unix-socket connect open (a server that is down or starting)."""
+        path = str(self.root / "db.sock")
+        sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        try:
+            sock.settimeout(2)
+            sock.connect(path)
+        except OSError as exc:
+            sock.close()
+            raise pymysql.err.OperationalError(2002, f"cannot connect to {path}: {exc}") from exc
+        conn = pymysql.connect(unix_socket=path, user="root", password="", autocommit=True,
+                               connect_timeout=2, read_timeout=10, defer_connect=True)
+        conn.connect(sock)
+        return conn
 
     def error_log(self) -> str:
         path = self.root / "db.err"

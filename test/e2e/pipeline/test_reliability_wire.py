@@ -38,7 +38,7 @@ import ccxt
 import pytest
 
 from .conftest import Stack, make_stack
-from .invariants import check
+from .invariants import check, settle
 from .load import Load
 from .private_db import PrivateMariaDB
 from .reliability import WorkerChaos, sql
@@ -59,20 +59,22 @@ ENV = {"OMS_WORKER__VENUE_TIMEOUT_SECONDS": str(VENUE_TIMEOUT_SECONDS)}
 #: the faults met by chance all run long, in plan order: a 429 (nothing executed), else an
 #: answer lost after the order was executed, new orders invisible, streams dropped
 FAULTS: list[dict[str, Any]] = [
-    {"kind": "rate_limit", "rate": "0.03", "retry_after_s": 1},
-    {"kind": "lost_response", "endpoints": "orders", "rate": "0.05", "mode": "drop"},
-    {"kind": "lost_response", "endpoints": "orders", "rate": "0.02", "mode": "delay",
+    {"kind": "rate_limit", "rate": "0.05", "retry_after_s": 1},
+    {"kind": "lost_response", "endpoints": "orders", "rate": "0.1", "mode": "drop"},
+    {"kind": "lost_response", "endpoints": "orders", "rate": "0.03", "mode": "delay",
      "ms": (VENUE_TIMEOUT_SECONDS + 2) * 1000},
-    {"kind": "invisible_order", "rate": "0.2", "ms": 1500},
+    {"kind": "invisible_order", "rate": "0.3", "ms": 1500},
     {"kind": "stream_drop", "rate": "0.2"},
 ]
 #: a storm: the next requests, whatever they are, answered 429; then the next order requests'
-#: answers lost for certain (dropped twice, held once); then the faults above by chance
+#: answers lost for certain (dropped twice, held once), the next three new orders invisible;
+#: then the faults above by chance
 STORM: list[dict[str, Any]] = [
     {"kind": "rate_limit", "count": 15, "retry_after_s": 1},
     {"kind": "lost_response", "endpoints": "orders", "count": 2, "mode": "drop"},
     {"kind": "lost_response", "endpoints": "orders", "count": 1, "mode": "delay",
      "ms": (VENUE_TIMEOUT_SECONDS + 2) * 1000},
+    {"kind": "invisible_order", "count": 3, "ms": 1500},
 ]
 #: how a command of this load may fail beyond the paper runs' reasons: the venue kept refusing
 #: (a 429 storm outlasting the retries: venue_unavailable) or answered an error the gateway
@@ -196,9 +198,10 @@ def run(venue: WireVenueProcess, tmp_path: Path, db: PrivateMariaDB) -> None:
         finally:
             chaos.stop()  # returns with a worker running, to finish the work
             outages.join()
-        hits = venue.fault_hits()
-        venue.set_faults([])  # the venue answers again: the lookups and the drain end
         stack.wait_api()
+        settle(stack.url, load.accepted)  # the queue drains under the venue's faults
+        hits = venue.fault_hits()
+        venue.set_faults([])
 
         for account_id in accounts:  # what reconciliation on lease take has not booked yet
             reconcile(stack, account_id, symbol)

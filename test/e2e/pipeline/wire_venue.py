@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import subprocess
 import sys
 import threading
@@ -73,7 +74,8 @@ class WireVenueProcess:
                 [sys.executable, "-m", "apps.cli", "venue", "serve", "--dialect", dialect.name,
                  "--port", "0", "--store", self.store_url],
                 cwd=tmp, stdout=subprocess.PIPE, stderr=log,
-                env={"PYTHONPATH": str(ROOT), "PATH": "/usr/bin:/bin"})
+                env={**{k: v for k, v in os.environ.items() if not k.startswith("OMS_")},
+                     "PYTHONPATH": str(ROOT)})
         assert self.proc.stdout is not None
         line = self.proc.stdout.readline()
         if not line:
@@ -81,7 +83,8 @@ class WireVenueProcess:
             raise AssertionError("the venue did not start:\n" + self.log())
         self.line: dict[str, Any] = json.loads(line)
         # whatever it prints later is read, so that a full pipe never blocks it
-        threading.Thread(target=self.proc.stdout.read, daemon=True).start()
+        self.reader = threading.Thread(target=self.proc.stdout.read, daemon=True)
+        self.reader.start()
         self.rest = str(self.line["rest"])
         self.http = httpx.Client(base_url=self.rest, timeout=60)
         #: venue account id -> gateway account id, of the accounts opened by `gateway_account`
@@ -100,6 +103,9 @@ class WireVenueProcess:
             except subprocess.TimeoutExpired:
                 self.proc.kill()
                 self.proc.wait(timeout=10)
+        self.reader.join(10)  # the pipe is at its end once the process is gone
+        assert self.proc.stdout is not None
+        self.proc.stdout.close()
 
     # -- the admin surface ------------------------------------------------------------------------
     def admin(self, method: str, path: str, body: Any = None) -> Any:
