@@ -42,7 +42,6 @@ class PrivateMariaDB:
         self.port = free_port()
         self.proc: subprocess.Popen[bytes] | None = None
         self.as_root = os.geteuid() == 0
-        self.outages = 0
 
     def _user(self) -> list[str]:
         return ["--user=mysql"] if self.as_root else []
@@ -89,7 +88,6 @@ class PrivateMariaDB:
         if self.proc is not None and self.proc.poll() is None:
             self.proc.send_signal(signal.SIGKILL)
             self.proc.wait(timeout=60)
-            self.outages += 1
 
     def stop(self) -> None:
         if self.proc is not None and self.proc.poll() is None:
