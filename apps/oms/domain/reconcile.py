@@ -80,12 +80,18 @@ def trade_page_size(exchange_id: str, wanted: int) -> int:
     return min(wanted, TRADE_PAGE_LIMITS.get(name, wanted))
 
 
+#: market types a CCXT `defaultType` lists besides its own name: binance's "future" is its
+#: USDⓈ-M futures API, perpetual swaps included
+COVERED_TYPES = {"future": ("future", "swap")}
+
+
 def outside_type(default_type: object, types: Mapping[str, object]) -> list[str]:
     """The symbols (with their market types) of another type than `default_type`: what a list
     asked for without a symbol leaves out on a venue that lists one type at a time."""
     if not default_type:
         return []
-    return [symbol for symbol, kind in types.items() if kind and kind != default_type]
+    covered = COVERED_TYPES.get(str(default_type), (str(default_type),))
+    return [symbol for symbol, kind in types.items() if kind and kind not in covered]
 
 
 def merge_orders(*listings: Iterable[Mapping[str, Any]]) -> list[dict[str, Any]]:

@@ -154,3 +154,5 @@ def test_symbols_a_one_type_list_leaves_out() -> None:
     assert outside_type("spot", types) == ["BTC/USDT:USDT", "ETH/USDT:USDT"]
     assert outside_type("swap", types) == ["BTC/USDT"]
     assert outside_type(None, types) == []
+    # binance USDⓈ-M: its "future" API lists the perpetual swaps too
+    assert outside_type("future", types) == ["BTC/USDT"]
