@@ -226,6 +226,9 @@ def run(venue: WireVenueProcess, tmp_path: Path, db: PrivateMariaDB) -> None:
             assert (stats["external_orders_created"], stats["trades_booked"]) == (0, 0), (
                 account_id, stats)
 
+        reasons = sql(stack, "SELECT error_code, LEFT(error_message, 160), COUNT(*) FROM commands"
+                             " WHERE status = 'failed' GROUP BY 1, 2 ORDER BY 3 DESC")
+        log.info("wire %s: why commands failed: %s", venue.dialect.name, reasons)
         log.info("wire %s: %s, faults %s, worker kills %d, API kills %d, database outages %d, "
                  "external orders %d, client retries %d, 503s %d", venue.dialect.name, counts,
                  hits, chaos.kills, outages.api_kills, outages.db_outages, len(placed), load.retries,
