@@ -68,6 +68,32 @@ def next_cursor(cursor_ms: int | None, trades: Iterable[Mapping[str, Any]]) -> i
     return best if cursor_ms is None else max(cursor_ms, best)
 
 
+#: the most trades a venue answers per page where that is fewer than the gateway asks for:
+#: Bybit's execution list and OKX's fills take a `limit` of at most 100 (Bybit refuses more,
+#: "params error: limit invalid"), so a page of the gateway's size is refused or always short
+TRADE_PAGE_LIMITS = {"bybit": 100, "okx": 100}
+
+
+def trade_page_size(exchange_id: str, wanted: int) -> int:
+    """The trades to ask for per page of an account's venue (`ccxt.okx`, `ccxtpro.bybit`, …)."""
+    name = exchange_id.split(".", 1)[-1]
+    return min(wanted, TRADE_PAGE_LIMITS.get(name, wanted))
+
+
+#: market types a CCXT `defaultType` lists besides its own name: binance's "future" is its
+#: USDⓈ-M futures API, perpetual swaps included
+COVERED_TYPES = {"future": ("future", "swap")}
+
+
+def outside_type(default_type: object, types: Mapping[str, object]) -> list[str]:
+    """The symbols (with their market types) of another type than `default_type`: what a list
+    asked for without a symbol leaves out on a venue that lists one type at a time."""
+    if not default_type:
+        return []
+    covered = COVERED_TYPES.get(str(default_type), (str(default_type),))
+    return [symbol for symbol, kind in types.items() if kind and kind not in covered]
+
+
 def merge_orders(*listings: Iterable[Mapping[str, Any]]) -> list[dict[str, Any]]:
     """Venue orders from several calls, one per id (the later listing wins), in id order of
     first appearance."""

@@ -2,12 +2,17 @@
 
 - every accepted command is terminal, with exactly one `command_completed`/`command_failed`
   event (none for a send cancelled before it ran);
-- no duplicate venue orders: each paper order belongs to exactly one OMS order of its account,
+- no duplicate venue orders: each venue order belongs to exactly one OMS order of its account,
   which adopted it (same exchange id, same filled qty); no OMS order left `outcome_unknown`; an
   order given up as `outcome_unknown_not_found` has no venue order;
-- no execution booked twice or missed: every paper fill is booked once (its legs sum to the fill);
+- no execution booked twice or missed: every venue fill is booked once (its legs sum to the fill);
 - stored positions equal `rebuild_all` of their deals;
 - outbox `seq` dense 1..N and every committed row numbered (after the sequencer caught up).
+
+The venue is read through a `VenueSide`: by default the paper venue's own tables in the same
+database (`paper_side`); a venue served at the wire has a store of its own and names its orders
+and fills its dialect's way, so its test passes a side that reads that store
+(`wire_venue.WireVenueProcess.side`).
 """
 
 from __future__ import annotations
@@ -15,6 +20,8 @@ from __future__ import annotations
 import asyncio
 import json
 from collections import Counter, defaultdict
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
@@ -79,22 +86,74 @@ async def _unterminated(conn: Any, accepted: list[int]) -> Any:
             for account_id, left in found.items()}
 
 
-async def _unbooked(conn: Any, account_ids: list[int]) -> Any:
-    fills = {r[0] for r in await conn.execute(
-        select(paper_fills.c.trade_id).where(paper_fills.c.account_id.in_(account_ids)))}
-    booked = {r[0] for r in await conn.execute(
-        select(deals.c.exchange_trade_id).where(deals.c.account_id.in_(account_ids),
-                                                deals.c.exchange_trade_id.is_not(None)))}
-    missing = sorted(fills - booked)[:3]
+@dataclass(frozen=True)
+class VenueOrder:
+    """A venue's order as the gateway knows it: its gateway account, the exchange id the
+    gateway was answered, the client order id and the filled quantity."""
+
+    account_id: int
+    order_id: str
+    client_order_id: str | None
+    filled: Decimal
+
+
+@dataclass(frozen=True)
+class VenueFill:
+    """A venue's fill: its gateway account, the trade id the gateway books it under, its
+    quantity, its order's ids."""
+
+    account_id: int
+    trade_id: str
+    qty: Decimal
+    order_id: str
+    client_order_id: str | None
+
+
+@dataclass(frozen=True)
+class VenueBook:
+    """What the venue holds for the checked accounts; fills by (account, trade id): a dialect
+    may number each account's trades on its own."""
+
+    orders: list[VenueOrder]
+    fills: dict[tuple[int, str], VenueFill]
+
+
+#: reads the venue's book of the gateway's `account_ids` (given the gateway store's connection)
+VenueSide = Callable[[Any, list[int]], Awaitable[VenueBook]]
+
+
+async def paper_side(conn: Any, account_ids: list[int]) -> VenueBook:
+    """The paper venue: its tables in the gateway's own database, keyed by the gateway's
+    account ids, its ids the ones the gateway is answered."""
+    orders_ = [VenueOrder(int(r.account_id), r.order_id, r.client_order_id, r.filled)
+               for r in await conn.execute(select(
+                   paper_orders.c.account_id, paper_orders.c.order_id,
+                   paper_orders.c.client_order_id, paper_orders.c.filled).where(
+                   paper_orders.c.account_id.in_(account_ids)))]
+    fills = {(int(r.account_id), r.trade_id): VenueFill(
+                 int(r.account_id), r.trade_id, r.qty, r.order_id, r.client_order_id)
+             for r in await conn.execute(select(
+                 paper_fills.c.account_id, paper_fills.c.trade_id, paper_fills.c.qty, paper_fills.c.order_id,
+                 paper_fills.c.client_order_id).where(
+                 paper_fills.c.account_id.in_(account_ids)))}
+    return VenueBook(orders_, fills)
+
+
+async def _unbooked(conn: Any, account_ids: list[int], venue: VenueSide) -> Any:
+    fills = (await venue(conn, account_ids)).fills
+    booked = {(int(r[0]), r[1]) for r in await conn.execute(
+        select(deals.c.account_id, deals.c.exchange_trade_id).where(
+            deals.c.account_id.in_(account_ids), deals.c.exchange_trade_id.is_not(None)))}
+    missing = sorted(set(fills) - booked)[:3]
     details = []
-    for trade_id in missing:  # what the venue and the books say about the fill's order
-        fill = (await conn.execute(select(paper_fills).where(
-            paper_fills.c.trade_id == trade_id))).mappings().one()
+    for key in missing:  # what the venue and the books say about the fill's order
+        fill = fills[key]
         order = (await conn.execute(select(
             orders.c.id, orders.c.status, orders.c.order_type, orders.c.filled_qty,
             orders.c.exchange_order_id, orders.c.error_code, orders.c.command_id).where(
-            orders.c.client_order_id == fill["client_order_id"]))).mappings().first()
-        details.append((trade_id, fill["order_id"], str(fill["qty"]),
+            orders.c.account_id == fill.account_id,
+            orders.c.client_order_id == fill.client_order_id))).mappings().first()
+        details.append((key, fill.order_id, str(fill.qty),
                         dict(order) if order else None))
     return details
 
@@ -106,23 +165,25 @@ async def _unsequenced(conn: Any) -> Any:
 
 async def check_all(url: str, account_ids: list[int], accepted: list[int],
                     *, settle_seconds: float = 300,
-                    also_failing: frozenset[str] = frozenset()) -> dict[str, int]:
+                    also_failing: frozenset[str] = frozenset(),
+                    venue: VenueSide = paper_side) -> dict[str, int]:
     """Wait (bounded) for the running worker to finish, then assert every invariant; returns
     counts for the report. A worker process must be running while this waits."""
     store = Store.from_url(url)
     try:
         await _eventually(store, lambda c: _unterminated(c, accepted), settle_seconds,
                           "accepted commands not terminal")
-        await _eventually(store, lambda c: _unbooked(c, account_ids), 120, "fills not booked")
+        await _eventually(store, lambda c: _unbooked(c, account_ids, venue), 120, "fills not booked")
         await _eventually(store, _unsequenced, 120, "outbox rows without seq")
         async with store.read() as conn:
-            return await _assert_all(conn, account_ids, accepted, also_failing)
+            return await _assert_all(conn, account_ids, accepted, also_failing,
+                                     await venue(conn, account_ids))
     finally:
         await store.close()
 
 
 async def _assert_all(conn: Any, account_ids: list[int], accepted: list[int],
-                      also_failing: frozenset[str]) -> dict[str, int]:
+                      also_failing: frozenset[str], book: VenueBook) -> dict[str, int]:
     # commands: terminal exactly once
     rows = list(await conn.execute(select(commands.c.id, commands.c.status,
                                           commands.c.started_at, commands.c.error_code).where(
@@ -150,10 +211,8 @@ async def _assert_all(conn: Any, account_ids: list[int], accepted: list[int],
         orders.c.id, orders.c.account_id, orders.c.client_order_id, orders.c.exchange_order_id,
         orders.c.status, orders.c.filled_qty, orders.c.outcome_unknown, orders.c.error_code,
     ).where(orders.c.account_id.in_(account_ids)))).mappings()]
-    venue = [dict(r) for r in (await conn.execute(select(
-        paper_orders.c.account_id, paper_orders.c.order_id, paper_orders.c.client_order_id,
-        paper_orders.c.filled,
-    ).where(paper_orders.c.account_id.in_(account_ids)))).mappings()]
+    venue = [{"account_id": v.account_id, "order_id": v.order_id,
+              "client_order_id": v.client_order_id, "filled": v.filled} for v in book.orders]
     venue_keys = Counter((v["account_id"], v["client_order_id"]) for v in venue)
     assert max(venue_keys.values(), default=1) == 1, "duplicate venue order"
     by_coid = {(o["account_id"], o["client_order_id"]): o for o in oms}
@@ -171,17 +230,16 @@ async def _assert_all(conn: Any, account_ids: list[int], accepted: list[int],
             assert (o["account_id"], o["client_order_id"]) in placed, o
 
     # executions: every paper fill booked once, its legs summing to the fill
-    fills = {r.trade_id: r.qty for r in await conn.execute(
-        select(paper_fills.c.trade_id, paper_fills.c.qty).where(
-            paper_fills.c.account_id.in_(account_ids)))}
-    legs: dict[str, list[tuple[int, Decimal]]] = defaultdict(list)
-    for r in await conn.execute(select(deals.c.exchange_trade_id, deals.c.leg, deals.c.qty).where(
+    fills = {key: fill.qty for key, fill in book.fills.items()}
+    legs: dict[tuple[int, str], list[tuple[int, Decimal]]] = defaultdict(list)
+    for r in await conn.execute(select(deals.c.account_id, deals.c.exchange_trade_id, deals.c.leg,
+                                       deals.c.qty).where(
             deals.c.account_id.in_(account_ids), deals.c.exchange_trade_id.is_not(None))):
-        legs[r.exchange_trade_id].append((int(r.leg), r.qty))
+        legs[(int(r.account_id), r.exchange_trade_id)].append((int(r.leg), r.qty))
     assert set(legs) == set(fills)
-    for trade_id, parts in legs.items():
-        assert sorted(p[0] for p in parts) in ([0], [0, 1]), (trade_id, parts)
-        assert sum(p[1] for p in parts) == fills[trade_id], (trade_id, parts)
+    for key, parts in legs.items():
+        assert sorted(p[0] for p in parts) in ([0], [0, 1]), (key, parts)
+        assert sum(p[1] for p in parts) == fills[key], (key, parts)
 
     # positions: the stored cache equals the fold of the deals
     for account_id in account_ids:
@@ -206,6 +264,21 @@ async def _assert_all(conn: Any, account_ids: list[int], accepted: list[int],
         "fills": len(fills),
         "events": len(seqs),
     }
+
+
+async def _settle(url: str, accepted: list[int], seconds: float) -> None:
+    store = Store.from_url(url)
+    try:
+        await _eventually(store, lambda c: _unterminated(c, accepted), seconds,
+                          "accepted commands not terminal")
+    finally:
+        await store.close()
+
+
+def settle(url: str, accepted: list[int], seconds: float = 600) -> None:
+    """Wait (bounded) until every accepted command is terminal, asserting nothing else: a test
+    that keeps its faults on while the queue drains clears them only then."""
+    asyncio.run(_settle(url, accepted, seconds))
 
 
 def check(url: str, account_ids: list[int], accepted: list[int], **kw: Any) -> dict[str, int]:

@@ -29,8 +29,12 @@ class Unavailable(Exception):
 class Load:
     def __init__(self, stack: Stack, modes: dict[int, str], *, seed: int = 1,
                  retry: bool = False, retry_unavailable: bool = False,
-                 timeout: float = 20) -> None:
+                 timeout: float = 20, symbol: str = SYMBOL,
+                 set_price: Callable[[str], None] | None = None) -> None:
         self.stack, self.modes, self.retry = stack, modes, retry
+        # the market traded, and how a price is set on its venue: the paper venue's by the
+        # gateway's `POST /paper/prices`; a venue at the wire's by its own admin surface
+        self.symbol, self.set_price = symbol, set_price
         # a 503 is re-sent unchanged too (a store that takes no writes for a while: HA tests)
         self.retry_unavailable = retry_unavailable
         self.timeout = timeout
@@ -87,17 +91,17 @@ class Load:
         return list(items)
 
     def send_round(self, account_id: int) -> None:
-        m = "market"
+        m, symbol = "market", self.symbol
         first = [
-            self.body(account_id, "send_order", symbol=SYMBOL, side="buy", order_type=m,
+            self.body(account_id, "send_order", symbol=symbol, side="buy", order_type=m,
                       qty="0.002"),
-            self.body(account_id, "send_order", symbol=SYMBOL, side="sell", order_type=m,
+            self.body(account_id, "send_order", symbol=symbol, side="sell", order_type=m,
                       qty="0.001"),
-            self.body(account_id, "send_order", symbol=SYMBOL, side="sell", order_type=m,
+            self.body(account_id, "send_order", symbol=symbol, side="sell", order_type=m,
                       qty="0.002"),
-            self.body(account_id, "send_order", symbol=SYMBOL, side="buy", order_type=m,
+            self.body(account_id, "send_order", symbol=symbol, side="buy", order_type=m,
                       qty="0.001"),
-            *(self.body(account_id, "send_order", symbol=SYMBOL, side=side,
+            *(self.body(account_id, "send_order", symbol=symbol, side=side,
                         order_type="limit", qty="0.001", price=price)
               for side, price in (("buy", "49900"), ("buy", "49800"), ("sell", "50100"),
                                   ("buy", "49700"))),
@@ -112,7 +116,7 @@ class Load:
                 self.body(account_id, "cancel_order", order_ids=[orders[0], orders[2]]),
             ]
             if self.rng.random() < 0.3:
-                second.append(self.body(account_id, "cancel_all_orders", symbol=SYMBOL))
+                second.append(self.body(account_id, "cancel_all_orders", symbol=symbol))
         if second:
             self.post(second)
 
@@ -160,8 +164,11 @@ class Load:
 
     def move_price(self) -> None:
         price = next(self.prices)
+        if self.set_price is not None:
+            self.set_price(price)
+            return
         self._retrying(lambda: self._checked(self.stack.client.post(
-            "/paper/prices", json={"symbol": SYMBOL, "price": price},
+            "/paper/prices", json={"symbol": self.symbol, "price": price},
             headers={"x-api-key": self.stack.admin_key}, timeout=self.timeout)))
 
     def _retrying(self, call: Callable[[], Any]) -> Any:
@@ -180,10 +187,12 @@ class Load:
                 self.unavailable += 1
                 time.sleep(0.1)
 
-    def run(self, commands: int, *, while_: Callable[[], bool] = lambda: False) -> None:
+    def run(self, commands: int, *, while_: Callable[[], bool] = lambda: False,
+            pause: float = 0) -> None:
         """Rounds over every account until at least `commands` were accepted and `while_()` no
         longer holds (a chaos thread still at work keeps the load going, so its kills land under
-        load however fast the machine drains the fixed part)."""
+        load however fast the machine drains the fixed part); `pause` seconds between rounds
+        paces the load to a venue slower than the paper one (a venue at the wire)."""
         n = 0
         while len(self.accepted) < commands or while_():
             for account_id in self.modes:
@@ -192,3 +201,4 @@ class Load:
                     self.position_round(account_id)
             self.move_price()
             n += 1
+            time.sleep(pause)

@@ -10,6 +10,7 @@ import threading
 import time
 
 import pymysql
+from sqlalchemy.engine import make_url
 
 from .conftest import Stack
 
@@ -20,18 +21,26 @@ STORE_UNREACHABLE = "cannot use the database"
 
 
 def sql(stack: Stack, query: str, *args: object) -> list[tuple[object, ...]]:
-    with pymysql.connect(host="127.0.0.1", user="root", password="", database=stack.name,
-                         autocommit=True) as conn, conn.cursor() as cur:
+    """One query on the stack's database, on whichever server holds it (the shared one, or a
+    test's private one)."""
+    url = make_url(stack.url)
+    with pymysql.connect(host=url.host or "127.0.0.1", port=url.port or 3306,
+                         user=url.username or "root", password=url.password or "",
+                         database=stack.name, autocommit=True) as conn, conn.cursor() as cur:
         cur.execute(query, args)
         return list(cur.fetchall())
 
 
 def wait_registered(stack: Stack, proc: subprocess.Popen[bytes], stop: threading.Event) -> None:
-    """Until the worker process has registered (it is past its imports and working)."""
+    """Until the worker process has registered (it is past its imports and working). A store
+    that cannot be reached for now (a test taking the database down) is asked again."""
     deadline = time.monotonic() + 30
     while not stop.is_set() and time.monotonic() < deadline and proc.poll() is None:
-        if sql(stack, "SELECT 1 FROM workers WHERE id LIKE %s", f"%:{proc.pid}:%"):
-            return
+        try:
+            if sql(stack, "SELECT 1 FROM workers WHERE id LIKE %s", f"%:{proc.pid}:%"):
+                return
+        except pymysql.err.OperationalError:
+            pass
         time.sleep(0.05)
 
 

@@ -18,9 +18,11 @@ from apps.oms.domain.reconcile import (
     freshness,
     merge_orders,
     next_cursor,
+    outside_type,
     plan_orders,
     plan_trades,
     since_ms,
+    trade_page_size,
     unknown_trade_orders,
     venue_net,
     verdict,
@@ -133,3 +135,24 @@ def test_reassign_refuses_attributed_orders_and_crossing_replays() -> None:
     big = deal(2, 100, Side.SELL, "0.004", "51000", 5, order_id=2)
     with pytest.raises(ReassignConflict, match="cross zero"):
         replay([small, big])
+
+
+def test_trade_pages_no_larger_than_the_venue_answers() -> None:
+    """Bybit and OKX take at most 100 trades a page (Bybit refuses more): the gateway asks for
+    that, so that a full page is told from the last one."""
+    assert trade_page_size("ccxtpro.bybit", 500) == 100
+    assert trade_page_size("ccxt.okx", 500) == 100
+    assert trade_page_size("ccxt.okx", 50) == 50
+    assert trade_page_size("ccxt.binance", 500) == 500
+    assert trade_page_size("paper", 500) == 500
+
+
+def test_symbols_a_one_type_list_leaves_out() -> None:
+    """CCXT's okx lists its `defaultType` (spot) without a symbol: the swap symbols are asked
+    for one by one; a venue without a default type lists everything."""
+    types = {"BTC/USDT": "spot", "BTC/USDT:USDT": "swap", "ETH/USDT:USDT": "swap", "X/Y": None}
+    assert outside_type("spot", types) == ["BTC/USDT:USDT", "ETH/USDT:USDT"]
+    assert outside_type("swap", types) == ["BTC/USDT"]
+    assert outside_type(None, types) == []
+    # binance USDⓈ-M: its "future" API lists the perpetual swaps too
+    assert outside_type("future", types) == ["BTC/USDT"]

@@ -130,10 +130,11 @@ async def _per_symbol(
     symbols: list[str],
 ) -> list[Structure]:
     """`call(None)`; venues that need a symbol (`ArgumentsRequired`, or an exchange error
-    about the missing symbol such as binance's open-orders warning) are asked per symbol."""
+    about the missing symbol such as binance's open-orders warning) are asked per symbol. A
+    list without a symbol covers the venue's default market type only where CCXT asks for
+    one type (okx: `instType` SPOT): the symbols of other types are asked for as well."""
     try:
         result: list[Structure] = await _call(rt, call(None))
-        return result
     except ccxt.ExchangeError as exc:
         if not isinstance(exc, ccxt.ArgumentsRequired) and "symbol" not in str(exc).lower():
             raise
@@ -141,6 +142,20 @@ async def _per_symbol(
         for symbol in symbols:
             out.extend(await _call(rt, call(symbol)))
         return out
+    for symbol in await _outside_default_type(rt, symbols):
+        result = [*result, *await _call(rt, call(symbol))]
+    return result
+
+
+async def _outside_default_type(rt: AccountRuntime, symbols: list[str]) -> list[str]:
+    """The symbols a CCXT venue's no-symbol list leaves out: those of another market type than
+    its `defaultType` option (none for the paper venue, which lists every market)."""
+    options = getattr(getattr(rt.venue, "exchange", None), "options", None)
+    if not isinstance(options, dict) or not symbols:
+        return []
+    markets = await _call(rt, rt.venue.load_markets())
+    return core.outside_type(options.get("defaultType"),
+                             {s: (markets.get(s) or {}).get("type") for s in symbols})
 
 
 async def _positions(rt: AccountRuntime) -> tuple[dict[str, Decimal] | None, list[Structure]]:
@@ -206,16 +221,18 @@ async def fetch_trades(
     """Own trades from `since`, page by page (the next page starts at the newest timestamp of
     the last; repeats are dropped) until a short page or a page with nothing new."""
 
+    size = core.trade_page_size(rt.account.exchange_id, PAGE)
+
     async def pages(symbol: str | None) -> list[Structure]:
         seen: dict[str, Structure] = {}
         start = since
         for _ in range(MAX_PAGES):
-            page = await _call(rt, rt.venue.fetch_my_trades(symbol, start, PAGE))
+            page = await _call(rt, rt.venue.fetch_my_trades(symbol, start, size))
             out.pages += 1
             fresh = [t for t in page if str(t["id"]) not in seen]
             for trade in fresh:
                 seen[str(trade["id"])] = trade
-            if len(page) < PAGE or not fresh:
+            if len(page) < size or not fresh:
                 break
             start = max(int(t.get("timestamp") or start) for t in page)
         trades = list(seen.values())
