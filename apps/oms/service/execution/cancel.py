@@ -178,24 +178,43 @@ async def execute_change(rt: AccountRuntime, cmd: Claimed, stop: asyncio.Event) 
     new_price = cmd.payload.get("new_price")
     exchange_order_id = row["exchange_order_id"]
     assert exchange_order_id is not None  # noqa: S101 - `_change_error` refused unlinked ones
+    qty = None if new_qty is None else Decimal(new_qty)
+    price = None if new_price is None else Decimal(new_price)
     try:
-        edited = await _venue(
-            rt,
-            rt.venue.edit_order(
-                exchange_order_id,
-                row["symbol"],
-                row["order_type"],
-                row["side"],
-                None if new_qty is None else Decimal(new_qty),
-                None if new_price is None else Decimal(new_price),
-            ),
-        )
+        edited = await _venue(rt, rt.venue.edit_order(
+            exchange_order_id, row["symbol"], row["order_type"], row["side"], qty, price))  # fmt: skip
     except (TimeoutError, ccxt.BaseError) as exc:
-        async with rt.record(cmd) as rec:
-            rec.hold_event(ORDER_CHANGE_REPLACE_FAILED, order_view(row))
-            await finish(rec, cmd, error_code="venue_rejected", error_message=str(exc))
-        return
+        applied = await _applied(rt, row, qty, price)
+        if applied is None and isinstance(exc, TimeoutError | ccxt.NetworkError):
+            raise  # not applied, or not known: the change runs again (an amend may be repeated)
+        if applied is None:
+            async with rt.record(cmd) as rec:
+                rec.hold_event(ORDER_CHANGE_REPLACE_FAILED, order_view(row))
+                await finish(rec, cmd, error_code="venue_rejected", error_message=str(exc))
+            return
+        edited = applied
     await _record_change(rt, cmd, order_id, edited)
+
+
+async def _applied(
+    rt: AccountRuntime, row: OrderRow, qty: Decimal | None, price: Decimal | None
+) -> Structure | None:
+    """The venue's order when it already shows the change, else None (also when it cannot be
+    read now). An amend's answer can be lost after the venue applied it (a timeout, a dropped
+    connection), and the amend run again is then refused as changing nothing (Bybit: "order
+    remains unchanged"): either way the venue's own order is what the books must follow."""
+    exchange_order_id = row["exchange_order_id"]
+    assert exchange_order_id is not None  # noqa: S101 - only linked orders are changed natively
+    try:
+        current = await _venue(rt, rt.venue.fetch_order(exchange_order_id, row["symbol"]))
+    except (TimeoutError, ccxt.BaseError):
+        return None
+    shown = {"amount": qty, "price": price}
+    for field, wanted in shown.items():
+        value = current.get(field)
+        if wanted is not None and (value is None or Decimal(str(value)) != wanted):
+            return None
+    return current
 
 
 def _change_error(rt: AccountRuntime, row: OrderRow | None, payload: CommandPayload) -> str | None:
