@@ -18,7 +18,7 @@ netting: the sends of an account add to, reduce and reverse one position).
 
 `--venue wire:binanceusdm` (or `wire:binance`) runs the same over the wire: the 10 accounts are
 CCXT accounts of a venue served as its own process (bench/wire.py); the run then also reports
-the venue's CPU per command, the share of the worker's CPU spent in CCXT (py-spy samples,
+the venue's CPU per command, the share of the worker's CPU spent in CCXT (its CPU sampled,
 `worker_profile`) and `cpu_split_ms_per_command` (gateway, CCXT, venue). A command counts as
 executed once it is terminal *and* its deal is booked (over the wire, a futures order's fill is
 booked by the worker's order sync after the command ended).
@@ -158,15 +158,15 @@ def run_once(args: argparse.Namespace) -> dict[str, Any]:
     extra = {"OMS_WORKER__BATCH_SIZE": str(args.batch_size)} if args.batch_size is not None else {}
     if args.no_group:
         extra["OMS_WORKER__GROUP_COMMIT"] = "false"
-    hz = wire.profile_hz(args)
     with wire.stack_on(args.venue, accounts=10, workers=workers, api_workers=args.api_workers,
-                       extra_env=extra, driver=args.driver, mode=args.mode) as s:  # fmt: skip
+                       extra_env=extra, driver=args.driver, mode=args.mode,
+                       cpu_split=not args.no_cpu_split) as s:  # fmt: skip
         baseline = select1_baseline(s.url)
         warm_s, warm_status, warm_deals = warm_up(s, args)
         begin = time.perf_counter()
         cpu_begin = stack_cpu(s)
         # the first worker's CPU by whose work it is (with --drain, from its start)
-        profiler = None if args.drain else wire.profile(s.procs[1].pid, hz)
+        sampling = None if args.drain else wire.Sampling.start(s, s.procs[1].pid)
         accept_s = asyncio.run(send_all(s.base, s.trader_key, s.account_ids, args.commands,
                                         args.batch, args.senders,
                                         wire.symbol(args.venue, "BTC/USDT:USDT")))  # fmt: skip
@@ -175,7 +175,7 @@ def run_once(args: argparse.Namespace) -> dict[str, Any]:
             begin = time.perf_counter()
             for _ in range(args.workers):
                 s.start_worker()
-            profiler = wire.profile(s.procs[-args.workers].pid, hz)
+            sampling = wire.Sampling.start(s, s.procs[-args.workers].pid)
         first: list[float] = []
         _, by_status, booked = asyncio.run(wait_done(s.url, args.commands, 900, first,
                                                      warm_deals + args.commands))  # fmt: skip
@@ -183,7 +183,7 @@ def run_once(args: argparse.Namespace) -> dict[str, Any]:
         booked -= warm_deals
         end = time.perf_counter()
         cpu_end = stack_cpu(s)
-        worker_profile = profiler.stop() if profiler is not None else None
+        worker_profile = sampling.stop() if sampling is not None else None
         total_s = end - begin
         after = select1_baseline(s.url)
         shape = record_shape(s)

@@ -15,7 +15,7 @@ has registered (`harness.wait_workers`) and, by default, with this client's heap
 
 `--venue wire:binanceusdm` (or `wire:binance`) runs the same over the wire: the 10 accounts are
 CCXT accounts of a venue served as its own process (bench/wire.py); the run then also reports
-the venue's CPU per command, the share of the worker's CPU spent in CCXT (py-spy samples over
+the venue's CPU per command, the share of the worker's CPU spent in CCXT (its CPU sampled over
 the timed run, `worker_profile`) and `cpu_split_ms_per_command` (gateway, CCXT, venue).
 
     .venv/bin/python -m bench.p3_ws_latency --seconds 10 --venue wire:binanceusdm
@@ -107,11 +107,11 @@ def stage_means(
 
 async def run(
     s: Stack, rate: float, seconds: float, freeze: bool = True, warmup: float = 2.0,
-    metrics_url: str | None = None, symbol: str = "BTC/USDT", profile_hz: int = 0,
+    metrics_url: str | None = None, symbol: str = "BTC/USDT",
 ) -> dict[str, Any]:
     """`warmup` seconds at the same rate first, timed apart (the stack's first commands: each
     account's first lease, venue markets and prices, statement plans built on first use),
-    then the measured `seconds` (with `profile_hz`, the worker's CPU profiled over them)."""
+    then the measured `seconds`."""
     base, key, accounts = s.base, s.trader_key, s.account_ids
     received: dict[int, float] = {}
     deals: dict[int, int] = {}
@@ -163,10 +163,10 @@ async def run(
         stages_before = await stage_totals(session, metrics_url) if metrics_url else {}
         statements_before = statement_counts()
         cpu_before = stack_cpu(s)
-        profiler = wire.profile(s.procs[1].pid, profile_hz)
+        sampling = wire.Sampling.start(s, s.procs[1].pid)
         sent = await phase(int(rate * seconds))
         cpu = cpu_per_command(cpu_before, stack_cpu(s), len(sent))
-        worker_profile = profiler.stop() if profiler is not None else None
+        worker_profile = sampling.stop()
         statements = {name: round((count - statements_before[name]) / max(len(sent), 1), 2)
                       for name, count in statement_counts().items()}  # fmt: skip
         stages = (stage_means(stages_before, await stage_totals(session, metrics_url))
@@ -238,11 +238,10 @@ def main() -> None:
         metrics_port = free_port()
         extra["OMS_WORKER__METRICS_PORT"] = str(metrics_port)
         metrics_url = f"http://127.0.0.1:{metrics_port}/metrics"
-    with wire.stack_on(args.venue, accounts=args.accounts, extra_env=extra,
-                       driver=args.driver) as s:  # fmt: skip
+    with wire.stack_on(args.venue, accounts=args.accounts, extra_env=extra, driver=args.driver,
+                       cpu_split=not args.no_cpu_split) as s:  # fmt: skip
         result = asyncio.run(run(s, args.rate, args.seconds, args.client_gc == "freeze", args.warmup,
-                                 metrics_url, wire.symbol(args.venue, "BTC/USDT"),
-                                 wire.profile_hz(args)))  # fmt: skip
+                                 metrics_url, wire.symbol(args.venue, "BTC/USDT")))  # fmt: skip
         result["recorded"] = record_shape(s)
     result["venue"] = args.venue
     result["wake_ups"] = not args.no_wake

@@ -7,13 +7,15 @@ parsing the answers, and the worker's order sync polling the fills (`fetch_my_tr
 order's answer does not carry (Binance USDⓈ-M answers a market order without its trades).
 
 Where the CPU goes: the venue's process is measured apart (`stack_cpu`'s `venue`), and inside
-the worker a sampling profiler attributes the time to CCXT or to the gateway: `py-spy record
---nonblocking` (`pip install py-spy`; outside the process, which it never pauses) takes the
-worker's stacks while they are on the CPU, a sample is CCXT's when a frame of the `ccxt`
-package is on its stack or, outside one, aiohttp's (CCXT's HTTP client: the worker uses aiohttp
-for nothing else), and `cpu_split` applies that share to the worker's measured CPU. A counter
-around the CCXT calls would not do: they are coroutines, and a CPU clock read across an await
-counts whatever else the event loop ran meanwhile.
+the worker a sampler counts, every 10 ms of the worker's CPU time (`ITIMER_PROF`), whose work
+was running: CCXT's (a frame of the `ccxt` package on the stack, or aiohttp outside one, CCXT's
+HTTP client) or the gateway's (bench/cpu_kind.py; the hook is bench/cpu_sampling/
+sitecustomize.py, loaded by the worker only when the benchmark puts it first on PYTHONPATH);
+`cpu_split` applies that share to the worker's measured CPU. Neither simpler way is honest: a
+CPU clock read around a CCXT call counts whatever else the event loop ran during its awaits,
+and a wall-clock sampler (py-spy) on a loaded machine counts the time the worker held the GIL
+while preempted, which piles up on its socket writes (measured: 3.2 times the worker's CPU,
+27 % of it on one `StreamWriter.write` line).
 """
 
 from __future__ import annotations
@@ -22,7 +24,6 @@ import argparse
 import contextlib
 import json
 import os
-import shutil
 import signal
 import subprocess
 import sys
@@ -56,18 +57,16 @@ DIALECTS = {
     "binanceusdm": Dialect("BTC/USDT:USDT", {"fetchCurrencies": False}, modes=True),
 }
 VENUES = ("paper", *(f"wire:{name}" for name in DIALECTS))
-PROFILE_HZ = 100  # samples per second of the worker, over the wire by default
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    """`--venue` and `--profile-hz` of the benchmarks that run over the wire."""
+    """`--venue` and `--no-cpu-split` of the benchmarks that run over the wire."""
     parser.add_argument("--venue", choices=VENUES, default="paper",
                         help="paper: paper accounts (in the worker's process); wire:DIALECT: "
                              "CCXT accounts of a venue served in that dialect, its own process")
-    parser.add_argument("--profile-hz", type=int, default=None,
-                        help=f"py-spy samples per second of the worker, for the CPU split "
-                             f"between the gateway and CCXT (default {PROFILE_HZ} over the "
-                             f"wire, 0 on paper; 0: none)")  # fmt: skip
+    parser.add_argument("--no-cpu-split", action="store_true",
+                        help="the worker does not sample its CPU (no split between the gateway "
+                             "and CCXT)")  # fmt: skip
 
 
 def symbol(venue: str, paper: str) -> str:
@@ -170,49 +169,72 @@ def served(dialect: str, accounts: int, hedge: bool) -> Iterator[Served]:
 
 @contextlib.contextmanager
 def stack_on(venue: str, *, accounts: int = 10, mode: str = "hedge",
-             extra_env: dict[str, str] | None = None, **kw: Any) -> Iterator[Stack]:  # fmt: skip
+             extra_env: dict[str, str] | None = None, cpu_split: bool = True,
+             **kw: Any) -> Iterator[Stack]:  # fmt: skip
     """`harness.stack` on paper accounts, or (`wire:DIALECT`) on CCXT accounts of a served
-    venue, whose process's CPU the stack reports as `venue`."""
-    if venue == "paper":
-        with stack(accounts=accounts, mode=mode, extra_env=extra_env, **kw) as s:
-            yield s
-        return
-    with (
-        served(dialect_of(venue), accounts, mode == "hedge") as v,
-        stack(accounts=accounts, mode=mode, extra_env={**(extra_env or {}), **v.env},
-              make_accounts=v.add_accounts, watched={"venue": v.proc.pid}, **kw) as s,
-    ):  # fmt: skip
-        yield s
+    venue, whose process's CPU the stack reports as `venue`; with `cpu_split`, its worker
+    samples its CPU (`Sampling`)."""
+    with contextlib.ExitStack() as stack_of:
+        env = dict(extra_env or {})
+        if cpu_split:
+            env |= sampling_env(stack_of.enter_context(tempfile.TemporaryDirectory()))
+        if venue == "paper":
+            yield stack_of.enter_context(stack(accounts=accounts, mode=mode, extra_env=env, **kw))
+            return
+        v = stack_of.enter_context(served(dialect_of(venue), accounts, mode == "hedge"))
+        yield stack_of.enter_context(stack(
+            accounts=accounts, mode=mode, extra_env={**env, **v.env},
+            make_accounts=v.add_accounts, watched={"venue": v.proc.pid}, **kw))  # fmt: skip
 
 
 # --- where the worker's CPU goes ------------------------------------------------------------
 
-CCXT_FRAME = "site-packages/ccxt/"
-#: CCXT's HTTP client (aiohttp and what it parses URLs and headers with)
-HTTP_FRAMES = ("site-packages/aiohttp/", "site-packages/yarl/", "site-packages/multidict/")
-ADAPTER_FRAME = "apps/oms/exchange/ccxt/"  # the gateway's adapter over CCXT (`CcxtVenue`)
+SAMPLING_HOOK = ROOT / "bench" / "cpu_sampling"
 
 
-def attribute(raw: str) -> dict[str, int]:
-    """On-CPU samples (py-spy's raw format: `frame;frame;… count` a stack) by whose work they
-    are: `ccxt` (a frame of the ccxt package on the stack), `ccxt_http` (aiohttp outside such a
-    frame: its transport callbacks), `adapter` (the gateway's CCXT adapter, e.g. its Decimal
-    conversion, outside both), `gateway` (the rest: the worker's own work, store, event loop)."""
-    counts = {"ccxt": 0, "ccxt_http": 0, "adapter": 0, "gateway": 0}
-    for line in raw.splitlines():
-        frames, _, count = line.rpartition(" ")
-        if not count.isdigit():
-            continue
-        if CCXT_FRAME in frames:
-            kind = "ccxt"
-        elif any(f in frames for f in HTTP_FRAMES):
-            kind = "ccxt_http"
-        elif ADAPTER_FRAME in frames:
-            kind = "adapter"
-        else:
-            kind = "gateway"
-        counts[kind] += int(count)
-    return counts
+def sampling_env(directory: str) -> dict[str, str]:
+    """The environment that makes the stack's worker sample its CPU (bench/cpu_sampling)."""
+    return {"PYTHONPATH": f"{SAMPLING_HOOK}{os.pathsep}{ROOT}", "OMS_BENCH_CPU_SAMPLES": directory}
+
+
+def read_samples(s: Stack, pid: int, timeout: float = 30.0) -> dict[str, int] | None:
+    """The worker `pid`'s samples so far by kind (SIGUSR2 asks it to write them), or None when
+    the stack does not sample."""
+    directory = s.env.get("OMS_BENCH_CPU_SAMPLES")
+    if not directory:
+        return None
+    path = Path(directory) / f"{pid}.json"
+    before = path.stat().st_mtime_ns if path.exists() else None
+    os.kill(pid, signal.SIGUSR2)
+    deadline = time.monotonic() + timeout
+    while not path.exists() or path.stat().st_mtime_ns == before:
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"worker {pid} wrote no CPU samples")
+        time.sleep(0.05)
+    return {k: int(v) for k, v in json.loads(path.read_text()).items()}
+
+
+@dataclass
+class Sampling:
+    """The worker's CPU samples between `start` and `stop`."""
+
+    s: Stack
+    pid: int
+    before: dict[str, int] | None
+
+    @classmethod
+    def start(cls, s: Stack, pid: int) -> Sampling:
+        return cls(s, pid, read_samples(s, pid))
+
+    def stop(self) -> dict[str, Any] | None:
+        after = read_samples(self.s, self.pid)
+        if after is None or self.before is None:
+            return None
+        samples = {k: after[k] - self.before.get(k, 0) for k in after}
+        total = max(sum(samples.values()), 1)
+        return {"method": "ITIMER_PROF every 10 ms of the worker's CPU (bench/cpu_sampling)",
+                "samples": samples, "sampled_cpu_s": round(sum(samples.values()) / 100, 2),
+                "ccxt_share": round((samples["ccxt"] + samples["ccxt_http"]) / total, 3)}  # fmt: skip
 
 
 def cpu_split(cpu_ms: dict[str, float], samples: dict[str, int] | None) -> dict[str, float] | None:
@@ -225,44 +247,3 @@ def cpu_split(cpu_ms: dict[str, float], samples: dict[str, int] | None) -> dict[
     in_ccxt = worker * (samples["ccxt"] + samples["ccxt_http"]) / total
     return {"gateway": round(cpu_ms["api"] + cpu_ms["mariadb"] + worker - in_ccxt, 3),
             "ccxt": round(in_ccxt, 3), "venue": round(cpu_ms.get("venue", 0.0), 3)}  # fmt: skip
-
-
-def profile_hz(args: argparse.Namespace) -> int:
-    if args.profile_hz is not None:
-        return int(args.profile_hz)
-    return 0 if args.venue == "paper" else PROFILE_HZ
-
-
-class Profile:
-    """`py-spy record` of one process from construction to `stop()` (raw stacks, on-CPU only,
-    `--nonblocking`: the process is never paused to be read)."""
-
-    def __init__(self, pid: int, hz: int) -> None:
-        found = shutil.which("py-spy") or str(Path(sys.executable).parent / "py-spy")
-        self.hz = hz
-        self.path = Path(tempfile.mkstemp(prefix="oms-profile-", suffix=".txt")[1])
-        self.proc = subprocess.Popen(
-            [found, "record", "-p", str(pid), "-r", str(hz), "-f", "raw", "-o", str(self.path),
-             "--nonblocking"],
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # fmt: skip
-
-    def stop(self) -> dict[str, Any]:
-        """The samples by kind (`attribute`), what they add up to in CPU seconds (compare with
-        the worker's measured CPU) and the method."""
-        self.proc.send_signal(signal.SIGINT)  # py-spy writes its file on SIGINT
-        try:
-            self.proc.wait(timeout=60)
-            samples = attribute(self.path.read_text())
-        finally:
-            self.path.unlink(missing_ok=True)
-        total = sum(samples.values())
-        return {"method": f"py-spy record --nonblocking -r {self.hz}, on-CPU samples",
-                "samples": samples, "sampled_cpu_s": round(total / self.hz, 2),
-                "ccxt_share": round((samples["ccxt"] + samples["ccxt_http"]) / max(total, 1),
-                                    3)}  # fmt: skip
-
-
-def profile(pid: int, hz: int) -> Profile | None:
-    """A profile of the worker `pid`, or None (`hz` 0, or py-spy not installed)."""
-    installed = shutil.which("py-spy") or (Path(sys.executable).parent / "py-spy").exists()
-    return Profile(pid, hz) if hz > 0 and installed else None
