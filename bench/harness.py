@@ -14,7 +14,7 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -53,6 +53,8 @@ class Stack:
     account_ids: list[int]
     procs: list[subprocess.Popen[bytes]] = field(default_factory=list)
     env: dict[str, str] = field(default_factory=dict)
+    # other processes whose CPU the figures count, by name (a served venue: bench/wire.py)
+    watched: dict[str, int] = field(default_factory=dict)
 
     def start_worker(self, nice: int = 0) -> None:
         """One more `ccxt-oms worker` process (e.g. after the queue was filled)."""
@@ -125,26 +127,38 @@ def scratch_database(prefix: str, driver: str = "aiomysql") -> Iterator[tuple[st
         _mysql(f"DROP DATABASE IF EXISTS `{name}`")
 
 
-async def _seed(url: str, accounts: int, mode: str) -> tuple[str, str, list[int]]:
+TRADER_FLAGS = AccountFlags(can_read=True, can_trade=True, can_close_position=True)
+#: makes the stack's trading accounts instead of paper ones: (connection, trader user id,
+#: count, position mode) -> their ids (bench/wire.py: CCXT accounts on a served venue)
+AccountMaker = Callable[[Any, int, int, str], Awaitable[list[int]]]
+
+
+async def _seed(url: str, accounts: int, mode: str,
+                make: AccountMaker | None = None) -> tuple[str, str, list[int]]:  # fmt: skip
+    """The admin and trader keys and `accounts` trading accounts: paper ones, or `make`'s (the
+    install's own paper account is then left without commands)."""
     store = Store.from_url(url)
     try:
         done = await install(store, PEPPER, InstallRequest(with_account=True, position_mode=mode))
         ids = [int(done["account"]["id"])]
         async with store.transaction() as conn:
-            for i in range(1, accounts):
-                ids.append(
-                    await admin.add_account(
-                        conn,
-                        CLI_ACTOR,
-                        user_id=int(done["user"]["id"]),
-                        exchange_id="paper",
-                        label=f"bench{i}",
-                        position_mode=mode,
-                        testnet=False,
-                        live=False,
-                        flags=AccountFlags(can_read=True, can_trade=True, can_close_position=True),
+            if make is not None:
+                ids = await make(conn, int(done["user"]["id"]), accounts, mode)
+            else:
+                for i in range(1, accounts):
+                    ids.append(
+                        await admin.add_account(
+                            conn,
+                            CLI_ACTOR,
+                            user_id=int(done["user"]["id"]),
+                            exchange_id="paper",
+                            label=f"bench{i}",
+                            position_mode=mode,
+                            testnet=False,
+                            live=False,
+                            flags=TRADER_FLAGS,
+                        )
                     )
-                )
         return done["admin"]["api_key"]["plain"], done["api_key"]["plain"], ids
     finally:
         await store.close()
@@ -221,8 +235,12 @@ def stack(
     worker_nice: int = 0,
     driver: str = "aiomysql",
     before_start: Callable[[str, list[int]], None] | None = None,
+    make_accounts: AccountMaker | None = None,
+    watched: dict[str, int] | None = None,
 ) -> Iterator[Stack]:
-    """Fresh database, seeded keys and accounts, API and worker processes; torn down on exit."""
+    """Fresh database, seeded keys and accounts, API and worker processes; torn down on exit.
+    `make_accounts` makes the trading accounts (default: paper); `watched` names other processes
+    whose CPU `stack_cpu` reports (a served venue)."""
     name = f"oms_bench_{os.getpid()}_{int(time.time())}"
     _mysql(f"CREATE DATABASE `{name}` CHARACTER SET utf8mb4")
     url = mysql_url(driver, name)
@@ -230,7 +248,7 @@ def stack(
     procs: list[subprocess.Popen[bytes]] = []
     try:
         upgrade(url)
-        admin_key, trader_key, ids = asyncio.run(_seed(url, accounts, mode))
+        admin_key, trader_key, ids = asyncio.run(_seed(url, accounts, mode, make_accounts))
         if before_start is not None:  # rows the processes should find when they start
             before_start(url, ids)
         env = env_for(url, port, OMS_API__WORKERS=str(api_workers), **(extra_env or {}))
@@ -245,7 +263,7 @@ def stack(
         base = f"http://127.0.0.1:{port}"
         wait_ready(base, time.monotonic() + 60)
         wait_workers(url, workers, time.monotonic() + 60)
-        yield Stack(url, base, admin_key, trader_key, ids, procs, env)
+        yield Stack(url, base, admin_key, trader_key, ids, procs, env, dict(watched or {}))
     finally:
         for proc in procs:
             proc.send_signal(signal.SIGTERM)
@@ -264,11 +282,13 @@ def cpu_seconds(pid: int) -> float:
 
 
 def stack_cpu(s: Stack) -> dict[str, float]:
-    """CPU seconds so far of the stack's API, its workers (summed) and the MariaDB server: a
-    figure per command that survives a change of machine better than a latency does."""
+    """CPU seconds so far of the stack's API, its workers (summed), the MariaDB server and the
+    `watched` processes: a figure per command that survives a change of machine better than a
+    latency does."""
     api, *workers = (proc.pid for proc in s.procs)
     return {"api": cpu_seconds(api), "worker": sum(cpu_seconds(w) for w in workers),
-            "mariadb": sum(cpu_seconds(pid) for pid in database_pids())}  # fmt: skip
+            "mariadb": sum(cpu_seconds(pid) for pid in database_pids()),
+            **{name: cpu_seconds(pid) for name, pid in s.watched.items()}}  # fmt: skip
 
 
 def database_pids() -> list[int]:

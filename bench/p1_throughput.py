@@ -16,6 +16,15 @@ Every run also measures a same-run baseline, one `SELECT 1` round trip from this
 `--mode` sets the accounts' position mode (default hedge: every market send opens a position;
 netting: the sends of an account add to, reduce and reverse one position).
 
+`--venue wire:binanceusdm` (or `wire:binance`) runs the same over the wire: the 10 accounts are
+CCXT accounts of a venue served as its own process (bench/wire.py); the run then also reports
+the venue's CPU per command, the share of the worker's CPU spent in CCXT (its CPU sampled,
+`worker_profile`) and `cpu_split_ms_per_command` (gateway, CCXT, venue). A command counts as
+executed once it is terminal *and* its deal is booked (over the wire, a futures order's fill is
+booked by the worker's order sync after the command ended).
+
+    .venv/bin/python -m bench.p1_throughput --commands 1000 --venue wire:binanceusdm
+
 The stack is up when the API answers and every worker has registered; `--warmup` sends (200 by
 default, not with `--drain`) are then executed untimed, so that the timed run measures the
 sustained rate rather than each account's first lease and the plans built on first use.
@@ -36,11 +45,13 @@ from sqlalchemy import func, select
 from apps.oms.store.queue import UNFINISHED
 from apps.oms.store.store import Store
 from apps.oms.store.tables import commands, deals
-from bench.harness import cpu_per_command, record_shape, report, select1_baseline, stack, stack_cpu
+from bench import wire
+from bench.harness import cpu_per_command, record_shape, report, select1_baseline, stack_cpu
 
 
 async def send_all(
-    base: str, key: str, accounts: list[int], total: int, batch: int, senders: int
+    base: str, key: str, accounts: list[int], total: int, batch: int, senders: int,
+    symbol: str = "BTC/USDT:USDT",
 ) -> float:
     queue: asyncio.Queue[list[dict[str, Any]]] = asyncio.Queue()
     for start in range(0, total, batch):
@@ -50,7 +61,7 @@ async def send_all(
                     "account_id": accounts[i % len(accounts)],
                     "command": "send_order",
                     "payload": {
-                        "symbol": "BTC/USDT:USDT",
+                        "symbol": symbol,
                         "side": "buy" if i % 2 else "sell",
                         "type": "market",
                         "qty": "0.001",
@@ -73,12 +84,18 @@ async def send_all(
         return time.perf_counter() - begin
 
 
+async def count_deals(conn: Any) -> int:
+    return int((await conn.execute(select(func.count()).select_from(deals))).scalar_one())
+
+
 async def wait_done(
-    url: str, total: int, deadline_s: float, first: list[float] | None = None
+    url: str, total: int, deadline_s: float, first: list[float] | None = None,
+    deals_wanted: int = 0,
 ) -> tuple[float, dict[str, int], int]:
-    """Poll until the `total` commands (all accepted before the call) are terminal; `first`
-    gets (time, count) of the first poll that saw any finished command (the worker's
-    start-up excluded from a rate).
+    """Poll until the `total` commands (all accepted before the call) are terminal and at
+    least `deals_wanted` deals are booked (once the commands are: a CCXT order's fills may be
+    booked by the order sync after its command ended); `first` gets (time, count) of the first
+    poll that saw any finished command (the worker's start-up excluded from a rate).
 
     Until `first` is known, each poll counts the *unfinished* commands through the `(status,
     account_id)` index (the rows still queued or running, not the whole table: a `GROUP BY
@@ -103,6 +120,10 @@ async def wait_done(
             done = total - unfinished  # called once every command was accepted
             if first is not None and not first and done:
                 first.extend((time.perf_counter(), done))
+            if done >= total and deals_wanted:
+                async with store.read() as conn:
+                    if await count_deals(conn) < deals_wanted:
+                        done = total - 1  # every command ended, a fill is still to book
             if done >= total or time.perf_counter() - begin > deadline_s:
                 elapsed = time.perf_counter() - begin
                 break
@@ -112,7 +133,7 @@ async def wait_done(
                 select(commands.c.status, func.count()).group_by(commands.c.status)
             )
             by_status = {r[0]: int(r[1]) for r in rows}
-            booked = int((await conn.execute(select(func.count()).select_from(deals))).scalar_one())
+            booked = await count_deals(conn)
         return elapsed, by_status, booked
     finally:
         await store.close()
@@ -127,8 +148,8 @@ def warm_up(s: Any, args: argparse.Namespace) -> tuple[float, dict[str, int], in
         return 0.0, {}, 0
     begin = time.perf_counter()
     asyncio.run(send_all(s.base, s.trader_key, s.account_ids, args.warmup, args.batch,
-                         args.senders))  # fmt: skip
-    _, by_status, booked = asyncio.run(wait_done(s.url, args.warmup, 300))
+                         args.senders, wire.symbol(args.venue, "BTC/USDT:USDT")))  # fmt: skip
+    _, by_status, booked = asyncio.run(wait_done(s.url, args.warmup, 300, None, args.warmup))
     return time.perf_counter() - begin, by_status, booked
 
 
@@ -137,32 +158,40 @@ def run_once(args: argparse.Namespace) -> dict[str, Any]:
     extra = {"OMS_WORKER__BATCH_SIZE": str(args.batch_size)} if args.batch_size is not None else {}
     if args.no_group:
         extra["OMS_WORKER__GROUP_COMMIT"] = "false"
-    with stack(accounts=10, workers=workers, api_workers=args.api_workers, extra_env=extra,
-               driver=args.driver, mode=args.mode) as s:  # fmt: skip
+    with wire.stack_on(args.venue, accounts=10, workers=workers, api_workers=args.api_workers,
+                       extra_env=extra, driver=args.driver, mode=args.mode,
+                       cpu_split=not args.no_cpu_split) as s:  # fmt: skip
         baseline = select1_baseline(s.url)
         warm_s, warm_status, warm_deals = warm_up(s, args)
         begin = time.perf_counter()
         cpu_begin = stack_cpu(s)
-        accept_s = asyncio.run(
-            send_all(s.base, s.trader_key, s.account_ids, args.commands, args.batch, args.senders)
-        )
+        # the first worker's CPU by whose work it is (with --drain, from its start)
+        sampling = None if args.drain else wire.Sampling.start(s, s.procs[1].pid)
+        accept_s = asyncio.run(send_all(s.base, s.trader_key, s.account_ids, args.commands,
+                                        args.batch, args.senders,
+                                        wire.symbol(args.venue, "BTC/USDT:USDT")))  # fmt: skip
         cpu_accepted = stack_cpu(s)
         if args.drain:
             begin = time.perf_counter()
             for _ in range(args.workers):
                 s.start_worker()
+            sampling = wire.Sampling.start(s, s.procs[-args.workers].pid)
         first: list[float] = []
-        _, by_status, booked = asyncio.run(wait_done(s.url, args.commands, 900, first))
+        _, by_status, booked = asyncio.run(wait_done(s.url, args.commands, 900, first,
+                                                     warm_deals + args.commands))  # fmt: skip
         by_status = {k: v - warm_status.get(k, 0) for k, v in by_status.items()}
         booked -= warm_deals
         end = time.perf_counter()
         cpu_end = stack_cpu(s)
+        worker_profile = sampling.stop() if sampling is not None else None
         total_s = end - begin
         after = select1_baseline(s.url)
         shape = record_shape(s)
     select1 = statistics.median([baseline["select1_wall_us"], after["select1_wall_us"]])
     rate = args.commands / total_s
+    cpu_total = cpu_per_command(cpu_begin, cpu_end, args.commands)
     return {
+        "venue": args.venue,
         "commands": args.commands,
         "batch": args.batch,
         "senders": args.senders,
@@ -198,8 +227,13 @@ def run_once(args: argparse.Namespace) -> dict[str, Any]:
         "cpu_ms_per_command": {
             "accepting": cpu_per_command(cpu_begin, cpu_accepted, args.commands),
             "after": cpu_per_command(cpu_accepted, cpu_end, args.commands),
-            "total": cpu_per_command(cpu_begin, cpu_end, args.commands),
+            "total": cpu_total,
         },
+        # the worker's CPU by whose work it was (bench/wire.py), and the total per command split
+        # between the gateway (API, MariaDB, worker outside CCXT), CCXT and the venue's process
+        "worker_profile": worker_profile,
+        "cpu_split_ms_per_command": wire.cpu_split(
+            cpu_total, worker_profile["samples"] if worker_profile else None),
         "target": ">= 1000 commands/s",
     }
 
@@ -224,6 +258,7 @@ def main() -> None:
                         help="worker.group_commit off (each account commits its own batches)")
     parser.add_argument("--driver", choices=["aiomysql", "asyncmy"], default="aiomysql",
                         help="MySQL driver of the API and worker processes")  # fmt: skip
+    wire.add_arguments(parser)
     args = parser.parse_args()
     runs = []
     for _ in range(args.runs):

@@ -13,6 +13,13 @@ has registered (`harness.wait_workers`) and, by default, with this client's heap
 
     .venv/bin/python -m bench.p3_ws_latency --seconds 20 --rate 100
 
+`--venue wire:binanceusdm` (or `wire:binance`) runs the same over the wire: the 10 accounts are
+CCXT accounts of a venue served as its own process (bench/wire.py); the run then also reports
+the venue's CPU per command, the share of the worker's CPU spent in CCXT (its CPU sampled over
+the timed run, `worker_profile`) and `cpu_split_ms_per_command` (gateway, CCXT, venue).
+
+    .venv/bin/python -m bench.p3_ws_latency --seconds 10 --venue wire:binanceusdm
+
 `--stages` also reads the worker's metrics endpoint before and after the timed run and reports
 the mean time of each stage of a batch of sends over the run (`oms_send_stage_seconds`:
 write_ahead, place, record, and of the group commit group_wait and group_tx).
@@ -30,6 +37,7 @@ import aiohttp
 import websockets
 
 from apps.oms import heap
+from bench import wire
 from bench.harness import (
     Stack,
     add_client_gc,
@@ -39,7 +47,6 @@ from bench.harness import (
     percentile,
     record_shape,
     report,
-    stack,
     stack_cpu,
 )
 
@@ -100,7 +107,7 @@ def stage_means(
 
 async def run(
     s: Stack, rate: float, seconds: float, freeze: bool = True, warmup: float = 2.0,
-    metrics_url: str | None = None,
+    metrics_url: str | None = None, symbol: str = "BTC/USDT",
 ) -> dict[str, Any]:
     """`warmup` seconds at the same rate first, timed apart (the stack's first commands: each
     account's first lease, venue markets and prices, statement plans built on first use),
@@ -129,7 +136,7 @@ async def run(
             body = {
                 "account_id": accounts[i % len(accounts)],
                 "command": "send_order",
-                "payload": {"symbol": "BTC/USDT", "side": "buy", "type": "market", "qty": "0.001"},
+                "payload": {"symbol": symbol, "side": "buy", "type": "market", "qty": "0.001"},
             }
             start = time.perf_counter()
             async with session.post("/oms/commands", json=body) as response:
@@ -156,8 +163,10 @@ async def run(
         stages_before = await stage_totals(session, metrics_url) if metrics_url else {}
         statements_before = statement_counts()
         cpu_before = stack_cpu(s)
+        sampling = wire.Sampling.start(s, s.procs[1].pid)
         sent = await phase(int(rate * seconds))
         cpu = cpu_per_command(cpu_before, stack_cpu(s), len(sent))
+        worker_profile = sampling.stop()
         statements = {name: round((count - statements_before[name]) / max(len(sent), 1), 2)
                       for name, count in statement_counts().items()}  # fmt: skip
         stages = (stage_means(stages_before, await stage_totals(session, metrics_url))
@@ -174,7 +183,12 @@ async def run(
         "events_matched": len(from_send),
         "send_to_event_ms": summary(from_send),
         "ack_to_event_ms": summary(from_ack),
-        "cpu_ms_per_command": cpu,  # API, worker and MariaDB, from the first send to the last event
+        # API, worker, MariaDB (and the venue's process over the wire), from the first send to
+        # the last event; the split between the gateway, CCXT and the venue (bench/wire.py)
+        "cpu_ms_per_command": cpu,
+        "worker_profile": worker_profile,
+        "cpu_split_ms_per_command": wire.cpu_split(
+            cpu, worker_profile["samples"] if worker_profile else None),
         **({"stages": stages} if stages is not None else {}),
         # the server's statement counters over the timed run, per command (the whole server:
         # run it alone)
@@ -214,6 +228,7 @@ def main() -> None:
     add_client_gc(parser)
     parser.add_argument("--warmup", type=float, default=2.0,
                         help="seconds sent at the rate first and reported apart (`warmup`)")
+    wire.add_arguments(parser)
     args = parser.parse_args()
     extra = {"OMS_WORKER__WAKE_HOST": ""} if args.no_wake else {}
     if args.no_group:
@@ -223,10 +238,12 @@ def main() -> None:
         metrics_port = free_port()
         extra["OMS_WORKER__METRICS_PORT"] = str(metrics_port)
         metrics_url = f"http://127.0.0.1:{metrics_port}/metrics"
-    with stack(accounts=args.accounts, extra_env=extra, driver=args.driver) as s:
+    with wire.stack_on(args.venue, accounts=args.accounts, extra_env=extra, driver=args.driver,
+                       cpu_split=not args.no_cpu_split) as s:  # fmt: skip
         result = asyncio.run(run(s, args.rate, args.seconds, args.client_gc == "freeze", args.warmup,
-                                 metrics_url))  # fmt: skip
+                                 metrics_url, wire.symbol(args.venue, "BTC/USDT")))  # fmt: skip
         result["recorded"] = record_shape(s)
+    result["venue"] = args.venue
     result["wake_ups"] = not args.no_wake
     result["group_commit"] = not args.no_group
     result["driver"] = args.driver
