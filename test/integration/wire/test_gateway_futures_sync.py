@@ -1,0 +1,88 @@
+"""A Binance USDⓈ-M market order of a gateway account, on the local venue: the answer carries no
+fills (`FILLED` with `executedQty`, no trades), so the order stays open until the order sync
+books its trades; those trades fill it, and the sync then asks the venue nothing more about it
+(no `fetch_order`: a request of the exchange's rate budget per filled order)."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sqlalchemy import select
+
+from apps.oms.service.execution.sync import sync_orders
+from apps.oms.store.accounts import insert_account, upsert_credentials
+from apps.oms.store.migrate import upgrade_async
+from apps.oms.store.store import Store
+from apps.oms.store.tables import deals
+from apps.paper.wire.process import Running
+from apps.worker.venues import load_account
+from test.integration.pipeline_worker.conftest import Harness, with_sequencer_state
+from test.integration.wire.conftest import CLIENT_TIMEOUT_MS
+
+
+@pytest.fixture
+async def gateway(tmp_path: Path) -> AsyncIterator[Store]:
+    url = f"sqlite+aiosqlite:///{tmp_path / 'gateway.sqlite3'}"
+    await upgrade_async(url)
+    store = Store.from_url(url, pool_size=4)
+    await with_sequencer_state(store)
+    yield store
+    await store.close()
+
+
+class Counted:
+    """The account's real CCXT adapter, its calls counted by name (nothing else changed)."""
+
+    def __init__(self, inner: Any) -> None:
+        self.inner = inner
+        self.count: dict[str, int] = {}
+
+    def __getattr__(self, name: str) -> Any:
+        target = getattr(self.inner, name)
+        if not callable(target):
+            return target
+
+        def counted(*args: Any, **kw: Any) -> Any:
+            self.count[name] = self.count.get(name, 0) + 1
+            return target(*args, **kw)
+
+        return counted
+
+
+async def test_fills_the_sync_booked_need_no_order_read(gateway: Store, futures: Running) -> None:
+    creds = await futures.venue.new_account()
+    config = {"ccxt": {"urls": futures.ccxt_urls(), "timeout": CLIENT_TIMEOUT_MS,
+                       "options": {"fetchCurrencies": False}}}  # fmt: skip
+    async with gateway.transaction() as conn:
+        account_id = await insert_account(conn, exchange_id="ccxt.binanceusdm", label="usdm",
+                                          position_mode="netting", is_testnet=True,
+                                          is_live=False, config=config)  # fmt: skip
+        await upsert_credentials(conn, account_id, api_key=creds.api_key, secret=creds.secret,
+                                 passphrase=None)  # fmt: skip
+    h = Harness(gateway)
+    assert await h.venues.open(await load_account(gateway, account_id)) is not None
+    try:
+        item = await h.send(account_id, "send_order", symbol="ETH/USDT:USDT", side="buy",
+                            order_type="market", qty="2")  # fmt: skip
+        assert item["ok"], item
+        await h.drain(account_id, housekeeping=False)
+        order = await h.order(item["order_id"])
+        assert order["status"] == "SUBMITTED"  # filled on the venue, no trades in the answer
+        rt = await h.runtime(account_id)
+        counted = Counted(rt.venue)
+        rt.venue = counted  # type: ignore[assignment]
+        assert await sync_orders(rt) >= 1
+    finally:
+        await h.venues.close()
+    order = await h.order(item["order_id"])
+    assert (order["status"], order["filled_qty"]) == ("FILLED", Decimal("2"))
+    async with gateway.read() as conn:
+        booked = (await conn.execute(select(deals.c.qty).where(
+            deals.c.order_id == item["order_id"]))).scalars().all()  # fmt: skip
+    assert sum(Decimal(q) for q in booked) == Decimal("2")
+    assert counted.count.get("fetch_my_trades") == 1
+    assert counted.count.get("fetch_order", 0) == 0
