@@ -222,6 +222,7 @@ def run_mode(mode: str, args: argparse.Namespace, nats_url: str, nats_pid: int) 
                 "per_event_ms": {k: round(v / args.events * 1000, 1) for k, v in net.items()},
                 "per_event_raw_ms": {k: round(v / args.events * 1000, 1) for k, v in used.items()},
                 "frames": frames, "sockets_closed": stat["closed"],
+                "frames_per_socket_per_command": round(frames / args.subscribers / args.events, 2),
                 "api_us_per_subscriber_event": round(net["api"] / max(frames, 1) * 1e6, 2),
                 "client_us_per_socket_event": round(net["clients"] / max(frames, 1) * 1e6, 2),
             }))  # fmt: skip
@@ -248,6 +249,8 @@ def summarise(mode: str, args: argparse.Namespace,
         for order_id, start in sent.items():
             times = arrivals.get(order_id, [])
             complete += len(times) == args.subscribers
+            if not times:
+                continue
             spread += [(t - min(times)) * 1000 for t in times]
             delivery += [(t - start) * 1000 for t in times]
         per_round.append({
