@@ -188,51 +188,56 @@ def run_mode(mode: str, args: argparse.Namespace, nats_url: str, nats_pid: int) 
         api_pid, *worker_pids = (p.pid for p in s.procs)
         clients = Clients(s.base, s.trader_key, s.account_ids[0], args.subscribers,
                           args.client_procs)  # fmt: skip
-        connect_started = time.monotonic()
-        for proc in clients.procs:
-            line = clients.answer(proc)
-            if line.strip() != "ready":
-                raise RuntimeError(f"a client process did not get its sockets ready: {line!r}")
-        connect_seconds = time.monotonic() - connect_started
-        settle(api_pid)
-        sockets = [socket_count(p) for p in children(api_pid)]
+        try:
+            connect_started = time.monotonic()
+            for proc in clients.procs:
+                line = clients.answer(proc)
+                if line.strip() != "ready":
+                    raise RuntimeError(f"a client process did not get its sockets ready: {line!r}")
+            connect_seconds = time.monotonic() - connect_started
+            settle(api_pid)
+            sockets = [socket_count(p) for p in children(api_pid)]
 
-        def cpu() -> dict[str, float]:
-            return cpu_now(api_pid, worker_pids, nats_pid, clients.pids())
+            def cpu() -> dict[str, float]:
+                return cpu_now(api_pid, worker_pids, nats_pid, clients.pids())
 
-        # the same window without events: what the stack costs idle with these sockets open
-        before, idle_started = cpu(), time.monotonic()
-        time.sleep(args.events * args.interval + 3)
-        after = cpu()
-        idle = {k: (after[k] - before[k]) / (time.monotonic() - idle_started) for k in after}
-        rounds = []
-        for _ in range(args.rounds):
-            frames_before = clients.stat()["frames"]
-            before, started = cpu(), time.monotonic()
-            sent = asyncio.run(send_events(s.base, s.trader_key, s.account_ids[0], args.events,
-                                           args.interval))  # fmt: skip
-            time.sleep(3)
+            # the same window without events: what the stack costs idle with these sockets open
+            before, idle_started = cpu(), time.monotonic()
+            time.sleep(args.events * args.interval + 3)
             after = cpu()
-            seconds = time.monotonic() - started
-            stat = clients.stat()
-            used = {k: after[k] - before[k] for k in after}
-            net = {k: used[k] - idle[k] * seconds for k in used}
-            frames = stat["frames"] - frames_before
-            rounds.append((sent, {
-                "per_event_ms": {k: round(v / args.events * 1000, 1) for k, v in net.items()},
-                "per_event_raw_ms": {k: round(v / args.events * 1000, 1) for k, v in used.items()},
-                "frames": frames, "sockets_closed": stat["closed"],
-                "frames_per_socket_per_command": round(frames / args.subscribers / args.events, 2),
-                "api_us_per_subscriber_event": round(net["api"] / max(frames, 1) * 1e6, 2),
-                "client_us_per_socket_event": round(net["clients"] / max(frames, 1) * 1e6, 2),
-            }))  # fmt: skip
-        arrivals: dict[int, list[float]] = {}
-        orders = accepted_orders(s.url)
-        for line in clients.ask("stop"):
-            for seq, times in json.loads(line).items():
-                arrivals.setdefault(orders[int(seq)], []).extend(times)
-        for proc in clients.procs:
-            proc.wait(timeout=120)
+            idle = {k: (after[k] - before[k]) / (time.monotonic() - idle_started) for k in after}
+            rounds = []
+            for _ in range(args.rounds):
+                frames_before = clients.stat()["frames"]
+                before, started = cpu(), time.monotonic()
+                sent = asyncio.run(send_events(s.base, s.trader_key, s.account_ids[0], args.events,
+                                               args.interval))  # fmt: skip
+                time.sleep(3)
+                after = cpu()
+                seconds = time.monotonic() - started
+                stat = clients.stat()
+                used = {k: after[k] - before[k] for k in after}
+                net = {k: used[k] - idle[k] * seconds for k in used}
+                frames = stat["frames"] - frames_before
+                rounds.append((sent, {
+                    "per_event_ms": {k: round(v / args.events * 1000, 1) for k, v in net.items()},
+                    "per_event_raw_ms": {k: round(v / args.events * 1000, 1) for k, v in used.items()},
+                    "frames": frames, "sockets_closed": stat["closed"],
+                    "frames_per_socket_per_command": round(frames / args.subscribers / args.events, 2),
+                    "api_us_per_subscriber_event": round(net["api"] / max(frames, 1) * 1e6, 2),
+                    "client_us_per_socket_event": round(net["clients"] / max(frames, 1) * 1e6, 2),
+                }))  # fmt: skip
+            arrivals: dict[int, list[float]] = {}
+            orders = accepted_orders(s.url)
+            for line in clients.ask("stop"):
+                for seq, times in json.loads(line).items():
+                    arrivals.setdefault(orders[int(seq)], []).extend(times)
+            for proc in clients.procs:
+                proc.wait(timeout=120)
+        finally:
+            for proc in clients.procs:
+                if proc.poll() is None:
+                    proc.kill()
     result = summarise(mode, args, rounds, arrivals, connect_seconds)
     result["idle_cpu_ms_per_s"] = {k: round(v * 1000, 1) for k, v in idle.items()}
     result["api_process_sockets"] = sockets

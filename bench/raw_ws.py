@@ -20,9 +20,11 @@ import os
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import cast
 
 GUID = b"258EAFA5-E914-47DA-95CA-C5AB0DC85B11"  # RFC 6455's constant of the accept hash
 TEXT, CLOSE, PING, PONG = 0x1, 0x8, 0x9, 0xA
+SETUP_SECONDS = 120.0  # upgrade + first answer: generous, but a failure must not hang a run
 
 
 def handshake(host: str, port: int, path: str, headers: dict[str, str]) -> tuple[bytes, bytes]:
@@ -108,9 +110,8 @@ class Subscriber(asyncio.Protocol):
         self.clock: Callable[[], float] = time.monotonic
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        assert isinstance(transport, asyncio.Transport)
-        self.transport = transport
-        transport.write(self.request)
+        self.transport = cast(asyncio.Transport, transport)  # uvloop's is not a subclass
+        self.transport.write(self.request)
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.tally.closed += 1
@@ -187,5 +188,5 @@ async def subscribe(host: str, port: int, path: str, headers: dict[str, str],
     ready: asyncio.Future[None] = loop.create_future()
     _, protocol = await loop.create_connection(
         lambda: Subscriber(request, accept, first_message, tally, ready), host, port)
-    await ready
+    await asyncio.wait_for(ready, SETUP_SECONDS)
     return protocol
