@@ -5,7 +5,11 @@ is past the cursor and a subscription admits it. While a `subscribe` catches up 
 the connection is not live; `catch_up` reads the missed range page by page and flips to live in
 the same synchronous step in which it sees the tailer at the position it read up to.
 Slow consumers: a full queue, or a send that exceeds the send timeout, drops the connection with
-close code 1013 and a reason; the tailer never waits for a client.
+close code 1013 and a reason; the tailer never waits for a client. The send timeout is not a
+timer around each send (with `asyncio.wait_for` that was a task and a timer per socket and
+event, most of the fan-out's cost, for sends that almost never wait): the send loop notes when
+its current send began and the hub's watch drops a connection whose send outlasted the timeout
+(`send_overdue`, once a second or more often for all connections).
 """
 
 from __future__ import annotations
@@ -54,6 +58,7 @@ class Connection:
     close_reason: str = ""
     closed: asyncio.Event = field(default_factory=asyncio.Event)
     queue: asyncio.Queue[str] = field(init=False)
+    sending_since: float | None = None  # loop time the send in progress began
 
     def __post_init__(self) -> None:
         self.queue = asyncio.Queue(self.queue_size)
@@ -88,13 +93,23 @@ class Connection:
             self.drop(SLOW, "slow consumer: could not take the replay within the send timeout")
 
     async def send_loop(self) -> None:
+        """Send what is queued, in order; a send only waits while the socket's write buffer is
+        full (the peer does not read), and the hub's watch ends a wait past the send timeout."""
+        clock = asyncio.get_running_loop().time
         while True:
             text = await self.queue.get()
-            try:
-                await asyncio.wait_for(self.ws.send_text(text), self.send_timeout)
-            except TimeoutError:
-                self.drop(SLOW, f"slow consumer: a send took over {self.send_timeout:g}s")
-                return
+            self.sending_since = clock()
+            await self.ws.send_text(text)
+            self.sending_since = None
+
+    def send_overdue(self, now: float) -> bool:
+        """Drop the connection if its send in progress began over the send timeout before
+        `now` (the endpoint then cancels the send loop and closes the socket)."""
+        since = self.sending_since
+        if since is None or now - since <= self.send_timeout:
+            return False
+        self.drop(SLOW, f"slow consumer: a send took over {self.send_timeout:g}s")
+        return True
 
     def drop(self, code: int, reason: str) -> None:
         if self.closed.is_set():

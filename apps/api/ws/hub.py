@@ -38,6 +38,7 @@ BATCH = 1000
 # client on a loaded machine (50 ms dropped reading clients under load once the read model made
 # tail batches larger), short enough that a stuck client delays a burst once, then is dropped
 DRAIN_WAIT_SECONDS = 0.5
+WATCH_MAX_SECONDS = 1.0  # the send watch's period, at most (a quarter of the send timeout)
 # a tail failure that is not an outage (a bug, a schema behind the code) repeats every poll
 TAIL_FAILURES = OutageLog(what="outbox tail failed")
 
@@ -55,6 +56,7 @@ class StreamHub:
         self.wake = asyncio.Event()
         self._expect_until = 0.0
         self._task: asyncio.Task[None] | None = None
+        self._watch: asyncio.Task[None] | None = None
         # whether every running worker tells this process when rows got their seq (set by the
         # app to `StreamWakeups.trusted`; the datagrams themselves set `wake`)
         self.told: Callable[[], bool] = lambda: False
@@ -76,14 +78,28 @@ class StreamHub:
             async with self.store.read() as conn:
                 self.last_seq = await stream.last_seq(conn)
         self._task = asyncio.create_task(self._run(), name="outbox-tailer")
+        self._watch = asyncio.create_task(self._watch_sends(), name="websocket-send-watch")
 
     async def stop(self) -> None:
         for connection in list(self.connections):
             connection.drop(1001, "server shutting down")
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+        for task in (self._task, self._watch):
+            if task is not None:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
+
+    async def _watch_sends(self) -> None:
+        """The send timeout of every connection of this process (`Connection.send_overdue`):
+        one pass over the connections per period, a fraction of the timeout (at most 1 s), so a
+        send that waits longer than the timeout is dropped within timeout + period."""
+        loop = asyncio.get_running_loop()
+        period = min(WATCH_MAX_SECONDS, self.settings.websocket.send_timeout_seconds / 4)
+        while True:
+            await asyncio.sleep(period)
+            now = loop.time()
+            for connection in list(self.connections):
+                connection.send_overdue(now)
 
     def add(self, connection: Connection) -> None:
         self.connections.add(connection)

@@ -33,6 +33,11 @@ def small_buffer_socket(url: str) -> socket.socket:
     return sock
 
 
+async def read_to_the_end(ws: Any) -> None:
+    while True:
+        await asyncio.wait_for(ws.recv(), 60)
+
+
 async def test_slow_consumer_dropped_without_slowing_others(stack: Stack) -> None:
     fast = await connect(stack, stack.trader_key)
     slow = await connect(stack, stack.trader_key, max_queue=1, compression=None,
@@ -80,3 +85,30 @@ async def test_slow_consumer_dropped_without_slowing_others(stack: Stack) -> Non
     assert closed.rcvd.reason.startswith("slow consumer")
     assert (await fast.request("ping"))["event"] == "pong"
     await fast.ws.close()
+
+
+async def test_send_waiting_past_the_timeout_drops_a_client_whose_queue_has_room(
+    stack: Stack,
+) -> None:
+    """A burst smaller than the send queue (40 events against 50) to a client that does not
+    read: the queue never fills, so what drops it is its send outlasting the send timeout (1 s
+    on this stack), noticed by the hub's watch of the sends in progress."""
+    slow = await connect(stack, stack.trader_key, max_queue=1, compression=None,
+                         sock=small_buffer_socket(stack.ws_url()))
+    reply = await slow.request("subscribe", {"account_ids": [stack.account_id],
+                                             "with_snapshot": False})
+    assert reply["ok"]
+    port = slow.ws.local_address[1]
+    (dropped,) = [c for c in stack.app.state.stream_hub.connections if c.ws.client.port == port]
+    async with stack.store.transaction() as conn:
+        for n in range(40):  # 4 MB: more than the socket buffers hold for a peer that reads none
+            await append_raw(conn, account_id=stack.account_id, namespace="position",
+                             event="bulk_test", payload={"n": n, "blob": BLOB})
+    await asyncio.wait_for(dropped.closed.wait(), 600)
+    assert dropped.close_code == 1013
+    assert dropped.close_reason == "slow consumer: a send took over 1s"
+    assert dropped.queue.qsize() < dropped.queue_size
+    with pytest.raises(websockets.ConnectionClosed) as info:
+        await read_to_the_end(slow.ws)  # the close frame waits behind what was queued before it
+    assert info.value.rcvd is not None
+    assert info.value.rcvd.code == 1013
