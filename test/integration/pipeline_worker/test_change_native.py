@@ -15,17 +15,27 @@ from .conftest import Harness
 from .test_change_replace import Tweaked, paper_orders, resting_buy
 
 
-async def native_account(h: Harness) -> int:
-    return await h.account("netting")  # the paper venue edits natively
+async def resting(harness: Callable[..., Harness]) -> tuple[Harness, int, dict[str, Any], Any]:
+    """A netting paper account (the paper venue edits natively) with a resting buy of 0.2 at
+    2900: the harness, the account, the send's acceptance and the account's runtime."""
+    h = harness()
+    acct = await h.account("netting")
+    item = await resting_buy(h, acct, "0.2", "2900")
+    return h, acct, item, await h.runtime(acct)
+
+
+async def change(h: Harness, acct: int, item: dict[str, Any]) -> tuple[dict[str, Any], Any]:
+    """Change the resting buy's price to 2950 and run the worker: (its command, its order)."""
+    sent = await h.send(acct, "change_order", order_id=item["order_id"], new_price="2950")
+    assert sent["ok"], sent
+    await h.drain(acct)
+    return await h.command(sent["command_id"]), await h.order(item["order_id"])
 
 
 async def test_an_amend_applied_whose_answer_was_lost_is_recorded(
     harness: Callable[..., Harness],
 ) -> None:
-    h = harness()
-    acct = await native_account(h)
-    item = await resting_buy(h, acct, "0.2", "2900")
-    rt = await h.runtime(acct)
+    h, acct, item, rt = await resting(harness)
     real = rt.venue.edit_order
 
     async def edit_order(*args: Any, **kw: Any) -> Any:
@@ -34,10 +44,7 @@ async def test_an_amend_applied_whose_answer_was_lost_is_recorded(
 
     tweaked = Tweaked(rt.venue, edit_order=edit_order)
     rt.venue = tweaked  # type: ignore[assignment]
-    change = await h.send(acct, "change_order", order_id=item["order_id"], new_price="2950")
-    await h.drain(acct)
-    command = await h.command(change["command_id"])
-    order = await h.order(item["order_id"])
+    command, order = await change(h, acct, item)
     assert (command["status"], command["attempts"]) == ("completed", 1)
     assert (order["price"], order["edit_replace_state"]) == (Decimal("2950"), "edited")
     assert tweaked.count["edit_order"] == 1  # not sent again
@@ -48,10 +55,7 @@ async def test_an_amend_applied_whose_answer_was_lost_is_recorded(
 async def test_an_amend_refused_as_unchanged_after_a_lost_answer_is_recorded(
     harness: Callable[..., Harness],
 ) -> None:
-    h = harness()
-    acct = await native_account(h)
-    item = await resting_buy(h, acct, "0.2", "2900")
-    rt = await h.runtime(acct)
+    h, acct, item, rt = await resting(harness)
     real = rt.venue.edit_order
     calls: list[str] = []
 
@@ -73,20 +77,14 @@ async def test_an_amend_refused_as_unchanged_after_a_lost_answer_is_recorded(
 
     rt.venue = Tweaked(rt.venue, edit_order=edit_order,  # type: ignore[assignment]
                        fetch_order=fetch_order)
-    change = await h.send(acct, "change_order", order_id=item["order_id"], new_price="2950")
-    await h.drain(acct)
-    command = await h.command(change["command_id"])
-    order = await h.order(item["order_id"])
+    command, order = await change(h, acct, item)
     assert (command["status"], command["attempts"]) == ("completed", 2), command
     assert (order["price"], order["edit_replace_state"]) == (Decimal("2950"), "edited")
     assert calls == ["edit", "edit"]
 
 
 async def test_an_amend_not_applied_runs_again(harness: Callable[..., Harness]) -> None:
-    h = harness()
-    acct = await native_account(h)
-    item = await resting_buy(h, acct, "0.2", "2900")
-    rt = await h.runtime(acct)
+    h, acct, item, rt = await resting(harness)
     real = rt.venue.edit_order
     calls: list[str] = []
 
@@ -97,28 +95,19 @@ async def test_an_amend_not_applied_runs_again(harness: Callable[..., Harness]) 
         return await real(*args, **kw)
 
     rt.venue = Tweaked(rt.venue, edit_order=edit_order)  # type: ignore[assignment]
-    change = await h.send(acct, "change_order", order_id=item["order_id"], new_price="2950")
-    await h.drain(acct)
-    command = await h.command(change["command_id"])
-    order = await h.order(item["order_id"])
+    command, order = await change(h, acct, item)
     assert (command["status"], command["attempts"]) == ("completed", 2), command
     assert (order["price"], order["edit_replace_state"]) == (Decimal("2950"), "edited")
     assert calls == ["edit", "edit"]
 
 
 async def test_an_amend_really_refused_fails_as_before(harness: Callable[..., Harness]) -> None:
-    h = harness()
-    acct = await native_account(h)
-    item = await resting_buy(h, acct, "0.2", "2900")
-    rt = await h.runtime(acct)
+    h, acct, item, rt = await resting(harness)
 
     async def edit_order(*args: Any, **kw: Any) -> Any:
         raise ccxt.InvalidOrder("price out of the band")
 
     rt.venue = Tweaked(rt.venue, edit_order=edit_order)  # type: ignore[assignment]
-    change = await h.send(acct, "change_order", order_id=item["order_id"], new_price="2950")
-    await h.drain(acct)
-    command = await h.command(change["command_id"])
-    order = await h.order(item["order_id"])
+    command, order = await change(h, acct, item)
     assert (command["status"], command["error_code"]) == ("failed", "venue_rejected")
     assert order["price"] == Decimal("2900")

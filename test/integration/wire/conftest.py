@@ -5,15 +5,31 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from decimal import Decimal
+from pathlib import Path
 from typing import Any
 
 import ccxt.async_support as ccxt_async
 import ccxt.pro as ccxt_pro
 import pytest
 
+from apps.oms.store.migrate import upgrade_async
+from apps.oms.store.store import Store
 from apps.paper.wire.accounts import Credentials
 from apps.paper.wire.process import Running, start
 from apps.paper.wire.server import build_venue
+from test.integration.pipeline_worker.conftest import with_sequencer_state
+
+
+@pytest.fixture
+async def gateway(tmp_path: Path) -> AsyncIterator[Store]:
+    """A gateway store of its own, on SQLite (the session's shared stores count their
+    accounts), for tests that point a gateway account at a served venue."""
+    url = f"sqlite+aiosqlite:///{tmp_path / 'gateway.sqlite3'}"
+    await upgrade_async(url)
+    store = Store.from_url(url, pool_size=4)
+    await with_sequencer_state(store)
+    yield store
+    await store.close()
 
 
 @pytest.fixture(scope="module")

@@ -5,52 +5,25 @@ books its trades; those trades fill it, and the sync then asks the venue nothing
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from decimal import Decimal
-from pathlib import Path
-from typing import Any
 
-import pytest
 from sqlalchemy import select
 
 from apps.oms.service.execution.sync import sync_orders
 from apps.oms.store.accounts import insert_account, upsert_credentials
-from apps.oms.store.migrate import upgrade_async
 from apps.oms.store.store import Store
 from apps.oms.store.tables import deals
 from apps.paper.wire.process import Running
 from apps.worker.venues import load_account
-from test.integration.pipeline_worker.conftest import Harness, with_sequencer_state
+from test.integration.pipeline_worker.conftest import Harness
+from test.integration.pipeline_worker.test_change_replace import Tweaked
 from test.integration.wire.conftest import CLIENT_TIMEOUT_MS
 
 
-@pytest.fixture
-async def gateway(tmp_path: Path) -> AsyncIterator[Store]:
-    url = f"sqlite+aiosqlite:///{tmp_path / 'gateway.sqlite3'}"
-    await upgrade_async(url)
-    store = Store.from_url(url, pool_size=4)
-    await with_sequencer_state(store)
-    yield store
-    await store.close()
-
-
-class Counted:
-    """The account's real CCXT adapter, its calls counted by name (nothing else changed)."""
-
-    def __init__(self, inner: Any) -> None:
-        self.inner = inner
-        self.count: dict[str, int] = {}
-
-    def __getattr__(self, name: str) -> Any:
-        target = getattr(self.inner, name)
-        if not callable(target):
-            return target
-
-        def counted(*args: Any, **kw: Any) -> Any:
-            self.count[name] = self.count.get(name, 0) + 1
-            return target(*args, **kw)
-
-        return counted
+class Counted(Tweaked):
+    """The real CCXT adapter, its calls counted: a class of its own, as the ports a venue
+    implements are looked up once per class (`ports.implements`), and `Tweaked` wraps paper
+    venues elsewhere."""
 
 
 async def test_fills_the_sync_booked_need_no_order_read(gateway: Store, futures: Running) -> None:

@@ -6,9 +6,7 @@ position they book to: a long and a short of one SWAP at once, each closed by it
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from decimal import Decimal
-from pathlib import Path
 from typing import Any
 
 import ccxt.async_support as ccxt_async
@@ -17,12 +15,11 @@ import pytest
 from apps.oms.config import Settings
 from apps.oms.ports import GATEWAY_POSITION_SIDE
 from apps.oms.store.accounts import insert_account, upsert_credentials
-from apps.oms.store.migrate import upgrade_async
 from apps.oms.store.store import Store
 from apps.paper.wire.accounts import Credentials
 from apps.paper.wire.process import Running
 from apps.worker.venues import VenueCache, VenueNotReady, load_account
-from test.integration.pipeline_worker.conftest import Harness, with_sequencer_state
+from test.integration.pipeline_worker.conftest import Harness
 from test.integration.pipeline_worker.test_reconcile_ccxt import run as reconcile
 from test.integration.wire.test_faults_ccxt import admin, set_faults
 from test.integration.wire.test_gateway_position_modes import open_positions, venue_sides
@@ -32,17 +29,6 @@ __all__ = ["served"]  # the OKX dialect's venue fixture, shared
 
 D = Decimal
 SYMBOL = "BTC/USDT:USDT"
-
-
-@pytest.fixture
-async def gateway(tmp_path: Path) -> AsyncIterator[Store]:
-    """A gateway store of its own (the session's shared stores count their accounts)."""
-    url = f"sqlite+aiosqlite:///{tmp_path / 'gateway.sqlite3'}"
-    await upgrade_async(url)
-    store = Store.from_url(url, pool_size=4)
-    await with_sequencer_state(store)
-    yield store
-    await store.close()
 
 
 async def okx_account(store: Store, running: Running, mode: str, creds: Credentials) -> int:

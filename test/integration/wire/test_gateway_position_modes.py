@@ -6,9 +6,7 @@ short of one symbol at once, each closed by its own close."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from decimal import Decimal
-from pathlib import Path
 from typing import Any
 
 import ccxt.async_support as ccxt_async
@@ -20,14 +18,13 @@ from apps.oms.ports import GATEWAY_POSITION_SIDE
 from apps.oms.service.execution.runtime import AccountRuntime
 from apps.oms.store import leases
 from apps.oms.store.accounts import insert_account, upsert_credentials
-from apps.oms.store.migrate import upgrade_async
 from apps.oms.store.store import Store
 from apps.oms.store.tables import positions
 from apps.paper.wire.accounts import Credentials
 from apps.paper.wire.process import Running
 from apps.worker.account_task import fail_unsupported
 from apps.worker.venues import VenueCache, VenueNotReady, load_account
-from test.integration.pipeline_worker.conftest import Harness, with_sequencer_state
+from test.integration.pipeline_worker.conftest import Harness
 from test.integration.pipeline_worker.test_reconcile_ccxt import run as reconcile
 from test.integration.wire.test_binance_usdm_ccxt import point_usdm, usdm_config
 from test.integration.wire.test_bybit_ccxt import bybit_config, point, served
@@ -37,17 +34,6 @@ __all__ = ["served"]  # the Bybit dialect's venue fixture, shared
 
 D = Decimal
 SYMBOL = "BTC/USDT:USDT"
-
-
-@pytest.fixture
-async def gateway(tmp_path: Path) -> AsyncIterator[Store]:
-    """A gateway store of its own (the session's shared stores count their accounts)."""
-    url = f"sqlite+aiosqlite:///{tmp_path / 'gateway.sqlite3'}"
-    await upgrade_async(url)
-    store = Store.from_url(url, pool_size=4)
-    await with_sequencer_state(store)
-    yield store
-    await store.close()
 
 
 async def gateway_account(store: Store, running: Running, engine: str, mode: str,

@@ -7,30 +7,17 @@ was looked up again)."""
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator
-from pathlib import Path
 
 import pytest
 from sqlalchemy import select
 
 from apps.oms.store.accounts import insert_account, upsert_credentials
-from apps.oms.store.migrate import upgrade_async
 from apps.oms.store.store import Store
 from apps.oms.store.tables import deals
 from apps.paper.wire.process import Running
 from apps.worker.venues import load_account
-from test.integration.pipeline_worker.conftest import Harness, with_sequencer_state
+from test.integration.pipeline_worker.conftest import Harness
 from test.integration.wire.conftest import spot_options
-
-
-@pytest.fixture
-async def gateway(tmp_path: Path) -> AsyncIterator[Store]:
-    url = f"sqlite+aiosqlite:///{tmp_path / 'gateway.sqlite3'}"
-    await upgrade_async(url)
-    store = Store.from_url(url, pool_size=4)
-    await with_sequencer_state(store)
-    yield store
-    await store.close()
 
 
 async def test_a_market_orders_fills_are_booked_from_the_answer_itself(
