@@ -115,7 +115,9 @@ async def read_stream(url: str, upto: int) -> tuple[int, list[nats.aio.msg.Msg]]
     """The stream's first sequence and its messages, once it holds `upto` (waited for)."""
     nc = await nats.connect(url)
     try:
-        js = nc.jetstream()
+        # the JetStream API's answers are waited for, not bounded: its 5-s default timed out a
+        # read on a host loaded by the rest of the suite, right after the bus's restart
+        js = nc.jetstream(timeout=SETTLE_SECONDS)
         deadline = time.monotonic() + SETTLE_SECONDS
         while (state := (await js.stream_info(STREAM)).state).last_seq < upto:
             assert time.monotonic() < deadline, f"the bus stayed at {state.last_seq} < {upto}"
