@@ -18,13 +18,12 @@ from apps.oms.config import Settings
 from apps.oms.exchange.ccxt.instances import merged
 from apps.oms.service.reconcile import command_payload, enqueue
 from apps.oms.store.accounts import insert_account, upsert_credentials
-from apps.oms.store.migrate import upgrade_async
 from apps.oms.store.store import Store
 from apps.oms.store.tables import deals, orders
 from apps.paper.wire.process import Running, start
 from apps.paper.wire.server import build_venue
 from apps.worker.venues import VenueCache, load_account
-from test.integration.pipeline_worker.conftest import Harness, with_sequencer_state
+from test.integration.pipeline_worker.conftest import Harness
 
 #: the gateway's options per dialect (what the local venue serves) and the market traded
 DIALECTS: dict[str, tuple[dict[str, Any], str]] = {
@@ -43,16 +42,6 @@ async def venue(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator
     await running.stop()
 
 
-@pytest.fixture
-async def store(tmp_path: Path) -> AsyncIterator[Store]:
-    url = f"sqlite+aiosqlite:///{tmp_path / 'gateway.sqlite3'}"
-    await upgrade_async(url)
-    s = Store.from_url(url, pool_size=4)
-    await with_sequencer_state(s)
-    yield s
-    await s.close()
-
-
 async def reconcile(h: Harness, account_id: int, symbol: str) -> dict[str, Any]:
     payload = command_payload(Settings().reconcile, "short", symbols_hint=[symbol])
     async with h.store.transaction() as conn:
@@ -65,12 +54,12 @@ async def reconcile(h: Harness, account_id: int, symbol: str) -> dict[str, Any]:
 
 
 async def test_an_order_placed_on_the_venue_directly_is_booked_once(
-        venue: Running, store: Store) -> None:  # fmt: skip
+        venue: Running, gateway: Store) -> None:  # fmt: skip
     dialect = venue.venue.dialect
     options, symbol = DIALECTS[dialect]
     creds = await venue.venue.new_account()
     config = {"ccxt": {"urls": venue.ccxt_urls(), "options": options}}
-    async with store.transaction() as conn:
+    async with gateway.transaction() as conn:
         account_id = await insert_account(conn, exchange_id=f"ccxtpro.{dialect}", label="wire",
                                           position_mode="netting", is_testnet=True,
                                           is_live=False, config=config)  # fmt: skip
@@ -85,15 +74,15 @@ async def test_an_order_placed_on_the_venue_directly_is_booked_once(
                                              {"clientOrderId": "ext1"})
     finally:
         await exchange.close()
-    h = Harness(store)
-    h.venues = VenueCache(Settings(), store)
-    assert await h.venues.open(await load_account(store, account_id)) is not None
+    h = Harness(gateway)
+    h.venues = VenueCache(Settings(), gateway)
+    assert await h.venues.open(await load_account(gateway, account_id)) is not None
     try:
         first = await reconcile(h, account_id, symbol)
         again = await reconcile(h, account_id, symbol)
     finally:
         await h.venues.close()
-    async with store.read() as conn:
+    async with gateway.read() as conn:
         rows = [dict(r) for r in (await conn.execute(select(
             orders.c.client_order_id, orders.c.exchange_order_id, orders.c.reason,
             orders.c.filled_qty).where(orders.c.account_id == account_id))).mappings()]
