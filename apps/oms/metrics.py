@@ -79,6 +79,31 @@ BUS_CONSUMER_LAG = Gauge(
     multiprocess_mode="liveall",
 )
 
+ORDER_STREAM_UP = Gauge(
+    "oms_order_stream_up",
+    "1 while an account's private order stream is up (its fills booked as they arrive), 0 while"
+    " it is down and the order sync polls",
+    ["account"],
+    multiprocess_mode="liveall",
+)
+ORDER_STREAM_RECONNECTS = Counter(
+    "oms_order_stream_reconnects_total",
+    "Times an account's private order stream failed and was opened again",
+    ["account"],
+)
+FILL_BOOKED = Histogram(
+    "oms_fill_booked_seconds",
+    "From a fill's time on the venue to its booking, by how the gateway learned of it: stream,"
+    " poll (no stream) or repair (the REST round that follows a reconnect, a gap or a period)",
+    ["path"],
+    buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30),
+)
+SYNC_REST_CALLS = Counter(
+    "oms_sync_rest_calls_total",
+    "REST requests the order sync made, by purpose: poll (no stream) or repair",
+    ["purpose"],
+)
+
 
 def multiprocess() -> bool:
     return bool(os.environ.get(MULTIPROCESS_ENV))

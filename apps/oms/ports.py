@@ -193,6 +193,33 @@ class MatchingVenuePort(VenuePort, Protocol):
     async def match(self, symbols: list[str] | None = None) -> list[Structure]: ...
 
 
+@runtime_checkable
+class StreamingVenuePort(VenuePort, Protocol):
+    """A venue that pushes the account's own orders and trades over a private stream (CCXT
+    Pro's `watch_orders` / `watch_my_trades`: each call returns what arrived since the last
+    one, waiting for the next update if nothing did). `streams` says whether this instance can
+    stream at all (a `ccxt.<id>` account cannot; a `ccxtpro.<id>` one whose exchange has both
+    watches can): the order sync then books from the stream and polls only to repair."""
+
+    def streams(self) -> bool: ...
+
+    async def watch_my_trades(
+        self,
+        symbol: str | None = None,
+        since: int | None = None,
+        limit: int | None = None,
+        params: Params | None = None,
+    ) -> list[Structure]: ...
+
+    async def watch_orders(
+        self,
+        symbol: str | None = None,
+        since: int | None = None,
+        limit: int | None = None,
+        params: Params | None = None,
+    ) -> list[Structure]: ...
+
+
 @dataclass(frozen=True, slots=True)
 class NewOrder:
     """One order to place: `create_order`'s arguments."""

@@ -19,8 +19,10 @@ from apps.oms.service import breakers
 from apps.oms.service.execution import dispatch, reconcile, step
 from apps.oms.service.execution.group import GroupCommit
 from apps.oms.service.execution.housekeeping import housekeeping_round
+from apps.oms.service.execution.order_stream import OrderStream, streaming
 from apps.oms.service.execution.results import finish
 from apps.oms.service.execution.runtime import AccountRuntime
+from apps.oms.service.execution.sync import drain
 from apps.oms.store import books, leases, order_records, queue
 from apps.oms.store import reconcile as reconcile_store
 from apps.worker.shared_reads import SharedReads
@@ -59,11 +61,18 @@ class AccountTask:
         # venue while no worker held it (fills, external orders) is in the books first
         self.reconcile_first = reconcile_first
         self.quiet = False  # the last run ended because the account went quiet (nothing else)
+        # the venue's private order stream while this task runs (None: the venue has none)
+        self.stream: OrderStream | None = None
+        self._streamed = False  # the stream delivered something not booked yet
 
     async def run(self) -> None:
         """Loop until stop, lease loss or idleness; never raises. May run again after it
         ended quiet (a parked lease woken)."""
         self.quiet = False
+        venue = streaming(self.rt.venue)
+        if venue is not None:
+            self.stream = OrderStream(venue, self.rt.account_id, self._on_stream)
+            self.stream.start()
         try:
             await self._reconcile_first()
             await self._loop()
@@ -71,6 +80,15 @@ class AccountTask:
             log.warning("account %s: %s", self.rt.account_id, exc)
         except Exception:
             log.exception("account %s task failed", self.rt.account_id)
+        finally:
+            if self.stream is not None:
+                await self.stream.stop()
+                self.stream = None
+
+    def _on_stream(self) -> None:
+        """The stream delivered: the task wakes and books it before anything else."""
+        self._streamed = True
+        self.wake.set()
 
     async def _reconcile_first(self) -> None:
         if self.reconcile_first is None or await self._reconciled_recently():
@@ -119,7 +137,8 @@ class AccountTask:
                 await asyncio.wait_for(self.wake.wait(), interval)
             # a timed poll with wake-ups running: a new command would have woken this task, so
             # a plain read asks first, and the batch transaction opens only if there is work
-            probe = self.woken and not self.wake.is_set()
+            # (also when the stream woke it: the stream's news alone is no command)
+            probe = self.woken and (not self.wake.is_set() or self._streamed)
             self.wake.clear()
             interval = min(interval * 2, settings.poll_max_ms / 1000)
 
@@ -127,13 +146,21 @@ class AccountTask:
         """One unit of work: a batch of sends or a command, else housekeeping. True if
         anything happened. Housekeeping also runs at least every BUSY_HOUSEKEEPING while commands
         keep coming. `probe`: ask with a plain read whether anything is unfinished before the
-        queue step's transaction (an empty poll costs one read instead of a transaction)."""
+        queue step's transaction (an empty poll costs one read instead of a transaction).
+        What the private stream delivered is booked first; that alone counts as nothing
+        happening (the task then waits again rather than polls the queue)."""
+        await self._book_streamed()
         worth_a_step = not probe or await self._has_work()
         if worth_a_step and await step.run_next(self.rt, self.stop, self.group):
             if time.monotonic() - self._last_look >= BUSY_HOUSEKEEPING:
                 await self._housekeeping()
             return True
         return await self._housekeeping()
+
+    async def _book_streamed(self) -> None:
+        if self._streamed and self.stream is not None:
+            self._streamed = False
+            await drain(self.rt, self.stream)
 
     async def _housekeeping(self) -> bool:
         self._last_look = time.monotonic()
@@ -142,7 +169,7 @@ class AccountTask:
         if prices == self._prices and not due:
             return False
         self._prices, self._last_sync = prices, time.monotonic()
-        return await housekeeping_round(self.rt) > 0
+        return await housekeeping_round(self.rt, self.stream) > 0
 
     async def _has_work(self) -> bool:
         return await self.shared.has_unfinished(self.rt.account_id)

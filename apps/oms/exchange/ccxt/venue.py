@@ -12,7 +12,7 @@ from typing import Any
 from apps.oms import metrics
 from apps.oms.exchange.ccxt.position_modes import order_params
 from apps.oms.exchange.ccxt_errors import errors as ccxt
-from apps.oms.ports import MarginVenuePort, Params, Structure
+from apps.oms.ports import MarginVenuePort, Params, StreamingVenuePort, Structure
 
 NUMERIC = frozenset({
     "price", "amount", "cost", "filled", "remaining", "average", "stopPrice", "triggerPrice",
@@ -318,7 +318,34 @@ class CcxtVenue:
             await closed.close()
             self.exchange.session = closed
 
+    def streams(self) -> bool:
+        """True for a CCXT Pro instance whose exchange watches the account's orders and
+        trades (`has`), False for a plain `ccxt.async_support` one."""
+        return bool(self.has.get("watchOrders") and self.has.get("watchMyTrades")
+                    and hasattr(self.exchange, "watch_my_trades"))  # fmt: skip
+
+    async def watch_my_trades(self, symbol: str | None = None, since: int | None = None,
+                              limit: int | None = None,
+                              params: Params | None = None) -> list[Structure]:  # fmt: skip
+        await self.load_markets()
+        result = await self.exchange.watch_my_trades(symbol, since, limit, params or {})
+        converted: list[Structure] = decimals(list(result))
+        return converted
+
+    async def watch_orders(self, symbol: str | None = None, since: int | None = None,
+                           limit: int | None = None,
+                           params: Params | None = None) -> list[Structure]:  # fmt: skip
+        await self.load_markets()
+        result = await self.exchange.watch_orders(symbol, since, limit, params or {})
+        converted: list[Structure] = decimals(list(result))
+        return converted
+
 
 def as_margin_port(venue: CcxtVenue) -> MarginVenuePort:
     """The adapter's derivatives pass-through (mypy checks CcxtVenue against the port here)."""
+    return venue
+
+
+def as_streaming_port(venue: CcxtVenue) -> StreamingVenuePort:
+    """The adapter's private streams (mypy checks CcxtVenue against the port here)."""
     return venue

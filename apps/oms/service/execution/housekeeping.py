@@ -9,14 +9,16 @@ from __future__ import annotations
 from apps.oms.service import breakers
 from apps.oms.service.execution.breaker_orders import cancel_behind_breakers
 from apps.oms.service.execution.held import check_held
+from apps.oms.service.execution.order_stream import OrderStream
 from apps.oms.service.execution.runtime import AccountRuntime
 from apps.oms.service.execution.sync import sync_orders
 from apps.oms.service.execution.triggers import check_triggers
 
 
-async def housekeeping_round(rt: AccountRuntime) -> int:
-    """One round; returns how many things happened (0: nothing to do)."""
-    done = await sync_orders(rt)
+async def housekeeping_round(rt: AccountRuntime, stream: OrderStream | None = None) -> int:
+    """One round; returns how many things happened (0: nothing to do). `stream`: the account's
+    private order stream, if its venue has one (`sync.sync_orders`)."""
+    done = await sync_orders(rt, stream)
     done += await check_triggers(rt)
     done += await check_held(rt)
     done += await breakers.watch(rt.store, rt.account_id, rt.account.exchange_id)

@@ -14,19 +14,27 @@ Venues without a matching engine (CCXT) are polled per symbol of the open orders
 `fetch_order` for the ones no longer listed. The cursor (per venue instance and symbol, in
 memory) is the newest trade time seen of the account's linked open orders, never past an open
 order still waiting for its exchange id; after a restart it starts again at the oldest open order.
+
+An exchange with a private stream (`order_stream.py`) is not polled while its stream is up:
+`sync_streamed` books what the stream delivered (trades, and the final state of the orders
+whose update says they ended) and runs the polling round only as the stream's repair.
 """
 
 from __future__ import annotations
 
 import asyncio
+import time
 from datetime import datetime, timedelta
+from decimal import Decimal
 from typing import Any
 from weakref import WeakKeyDictionary
 
+from apps.oms import metrics
 from apps.oms.domain.events import ORDER_CHANGE_REPLACE_FAILED
 from apps.oms.exchange.ccxt_errors import errors as ccxt
 from apps.oms.ports import MatchingVenuePort, Structure, implements
 from apps.oms.service.execution.booking import book_report
+from apps.oms.service.execution.order_stream import OrderStream
 from apps.oms.service.execution.results import adopt
 from apps.oms.service.execution.runtime import AccountRuntime
 from apps.oms.store import books, order_records
@@ -35,10 +43,16 @@ from apps.oms.store.order_rows import OrderChanges, OrderRow
 LOOKBACK = timedelta(seconds=5)
 REPLACE_PENDING = "replace_pending"
 _CURSORS: WeakKeyDictionary[Any, dict[str, int]] = WeakKeyDictionary()
+#: the venue's final order states an order update from the stream is adopted with
+FINAL = frozenset({"closed", "canceled", "cancelled", "expired", "rejected"})
+POLL, REPAIR, STREAM = "poll", "repair", "stream"
 
 
-async def sync_orders(rt: AccountRuntime) -> int:
-    """One sync round; returns how many trades or order states were recorded."""
+async def sync_orders(rt: AccountRuntime, stream: OrderStream | None = None) -> int:
+    """One sync round; returns how many trades or order states were recorded. `stream`: the
+    account's private stream, if its venue has one (booked from while it is up)."""
+    if stream is not None and stream.up:
+        return await sync_streamed(rt, stream)
     polled = not implements(rt.venue, MatchingVenuePort)
     async with rt.store.read() as conn:
         open_rows = await order_records.linked_open_orders(conn, rt.account_id)
@@ -60,11 +74,74 @@ async def sync_orders(rt: AccountRuntime) -> int:
         venue_open = await asyncio.wait_for(rt.venue.fetch_open_orders(), timeout)
     except (TimeoutError, ccxt.BaseError):
         return 0
-    done = await _book_trades(rt, trades)
+    done, _ = await _book_trades(rt, trades)
     listed = {str(o["id"]) for o in venue_open}
     for row in await _still_open(rt, [r for r in open_rows
                                       if str(r["exchange_order_id"]) not in listed]):  # fmt: skip
         done += await _refresh(rt, row)
+    return done
+
+
+async def sync_streamed(rt: AccountRuntime, stream: OrderStream) -> int:
+    """Book what the stream delivered, then repair through the polling round when one is due:
+    every open order after a (re)connect and by the period (`OrderStream.repair_due`), the
+    open orders of a gap's symbol when the gap's trades did not follow in time."""
+    done = await drain(rt, stream)
+    async with rt.store.read() as conn:
+        open_rows = await order_records.linked_open_orders(conn, rt.account_id)
+    whole = stream.repair_due(bool(open_rows))
+    by_id = {str(r["exchange_order_id"]): r for r in open_rows}
+    for exchange_order_id, gap in stream.gaps().items():
+        row = by_id.get(exchange_order_id)
+        if row is None or row["filled_qty"] >= gap.venue_filled:
+            stream.close_gap(exchange_order_id)  # its trades came (or it ended)
+    symbols = stream.gaps_due()
+    if not whole and not symbols:
+        return done
+    rows = open_rows if whole else [r for r in open_rows if str(r["symbol"]) in symbols]
+    if rows:
+        async with rt.store.read() as conn:
+            unlinked_since = await order_records.oldest_unlinked_open(conn, rt.account_id)
+        done += await sync_polled(rt, rows, unlinked_since, purpose=REPAIR)
+    stream.repaired(whole)
+    return done
+
+
+async def drain(rt: AccountRuntime, stream: OrderStream) -> int:
+    """Book the trades the stream delivered (those of orders not linked yet wait in the stream
+    for their order's record) and adopt the final state of each open order whose update says
+    it ended; an update saying the venue filled more than the books now hold opens a gap."""
+    taken = stream.take()
+    if not taken.trades and not taken.orders:
+        return 0
+    done, unlinked = await _book_trades(rt, taken.trades, STREAM)
+    stream.wait_for_link(unlinked)
+    if not taken.orders:
+        return done
+    async with rt.store.read() as conn:
+        rows = {str(r["exchange_order_id"]): r
+                for r in await order_records.linked_open_orders(conn, rt.account_id)}  # fmt: skip
+    ended: list[tuple[OrderRow, Structure]] = []
+    for update in taken.orders:
+        exchange_order_id = str(update["id"])
+        row = rows.get(exchange_order_id)
+        if row is None:
+            continue  # ended in the books already, an earlier venue order of a replaced one, or
+            # not linked yet (its send's own record adopts the venue's answer)
+        filled = update.get("filled")
+        if isinstance(filled, Decimal) and filled > row["filled_qty"]:
+            stream.watch_gap(exchange_order_id, str(row["symbol"]), filled)
+        else:
+            stream.close_gap(exchange_order_id)
+        if str(update.get("status")) in FINAL and row["edit_replace_state"] != REPLACE_PENDING:
+            ended.append((row, update))
+    if ended:
+        async with rt.record() as rec:
+            for row, update in ended:
+                locked = await rec.rows.order_row(int(row["id"]))
+                if locked["is_open"]:
+                    await adopt(rec, locked, update)
+                    done += 1
     return done
 
 
@@ -73,9 +150,14 @@ def _ms(when: datetime) -> int:
 
 
 async def sync_polled(
-    rt: AccountRuntime, open_rows: list[OrderRow], unlinked_since: datetime | None
+    rt: AccountRuntime,
+    open_rows: list[OrderRow],
+    unlinked_since: datetime | None,
+    *,
+    purpose: str = POLL,
 ) -> int:
-    """One polling round for a venue without a matching engine (see module docstring)."""
+    """One polling round for a venue without a matching engine (see module docstring); as the
+    repair of a private stream, `purpose` is REPAIR."""
     cursors = _CURSORS.setdefault(rt.venue, {})
     timeout = rt.settings.venue_timeout_seconds
     by_symbol: dict[str, list[OrderRow]] = {}
@@ -85,11 +167,12 @@ async def sync_polled(
     for symbol, rows in by_symbol.items():
         since = cursors.get(symbol, _ms(min(r["created_at"] for r in rows)))
         try:
+            metrics.SYNC_REST_CALLS.labels(purpose).inc(2)
             trades = await asyncio.wait_for(rt.venue.fetch_my_trades(symbol, since), timeout)
             venue_open = await asyncio.wait_for(rt.venue.fetch_open_orders(symbol), timeout)
         except (TimeoutError, ccxt.BaseError):
             continue
-        done += await _book_trades(rt, trades)
+        done += (await _book_trades(rt, trades, purpose))[0]
         ours = {str(r["exchange_order_id"]) for r in rows}
         stamps = [int(t["timestamp"]) for t in trades if str(t.get("order")) in ours
                   and t.get("timestamp") is not None]  # fmt: skip
@@ -98,7 +181,7 @@ async def sync_polled(
         listed = {str(o["id"]) for o in venue_open}
         for row in await _still_open(rt, [r for r in rows
                                           if str(r["exchange_order_id"]) not in listed]):  # fmt: skip
-            done += await _refresh(rt, row)
+            done += await _refresh(rt, row, purpose)
     return done
 
 
@@ -115,27 +198,52 @@ async def _still_open(rt: AccountRuntime, gone: list[OrderRow]) -> list[OrderRow
     return [row for row in gone if int(row["id"]) in still]
 
 
-async def _book_trades(rt: AccountRuntime, trades: list[Structure]) -> int:
+async def _book_trades(
+    rt: AccountRuntime, trades: list[Structure], path: str = POLL
+) -> tuple[int, list[Structure]]:
+    """Book the trades not booked yet of linked orders; returns how many were booked and the
+    trades whose venue order is not linked (yet: an unknown outcome being resolved, a send
+    not recorded yet; or never: an order placed outside the gateway)."""
+    if not trades:
+        return 0, []
     async with rt.store.read() as conn:
         booked = await books.booked_keys(conn, rt.account_id, [str(t["id"]) for t in trades])
-    fresh = [t for t in trades if (str(t["id"]), 0) not in booked and t.get("order")]
+    fresh, seen = [], set()
+    for trade in trades:
+        key = str(trade["id"])
+        if (key, 0) not in booked and trade.get("order") and key not in seen:
+            seen.add(key)
+            fresh.append(trade)
     if not fresh:
-        return 0
+        return 0, []
     count = 0
+    unlinked: list[Structure] = []
     async with rt.record() as rec:
         for trade in fresh:
             order_id = await order_records.order_for_exchange_id(
                 rec.conn, rt.account_id, str(trade["order"])
             )
             if order_id is None:
-                continue  # not linked yet (unknown outcome being resolved, or external)
+                unlinked.append(trade)
+                continue
             row = await rec.rows.order_row(order_id)
             await book_report(rec, row, [trade])
             count += 1
-    return count
+    _observe_booked(fresh, unlinked, path)
+    return count, unlinked
 
 
-async def _refresh(rt: AccountRuntime, row: OrderRow) -> int:
+def _observe_booked(fresh: list[Structure], unlinked: list[Structure], path: str) -> None:
+    """From each booked trade's venue time to now (its record committed)."""
+    now_ms = time.time() * 1000
+    skipped = {id(t) for t in unlinked}
+    for trade in fresh:
+        stamp = trade.get("timestamp")
+        if id(trade) not in skipped and isinstance(stamp, int | Decimal):
+            metrics.FILL_BOOKED.labels(path).observe(max(0.0, (now_ms - float(stamp)) / 1000))
+
+
+async def _refresh(rt: AccountRuntime, row: OrderRow, purpose: str = POLL) -> int:
     """An open order the venue no longer lists: adopt its final state (and any last trades).
     An order in the middle of a cancel/replace is left to its `change_order` (its venue order
     is gone on purpose); one whose `change_order` gave up ends here (`replace_failed`)."""
@@ -147,6 +255,7 @@ async def _refresh(rt: AccountRuntime, row: OrderRow) -> int:
     exchange_order_id = row["exchange_order_id"]
     assert exchange_order_id is not None  # noqa: S101 - only linked orders are synced
     try:
+        metrics.SYNC_REST_CALLS.labels(purpose).inc()
         final = await asyncio.wait_for(
             rt.venue.fetch_order(exchange_order_id, row["symbol"]),
             rt.settings.venue_timeout_seconds,
