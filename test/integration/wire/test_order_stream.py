@@ -24,6 +24,7 @@ from apps.oms.store.tables import deals
 from apps.paper.wire.fault_plan import SEND, SKIP, Tally, on_event, parse_plan
 from apps.paper.wire.process import Running, start
 from apps.paper.wire.server import build_venue
+from apps.worker.account_task import AccountTask
 from apps.worker.venues import load_account
 from test.integration.pipeline_worker.conftest import Harness
 from test.integration.wire.conftest import CLIENT_TIMEOUT_MS, spot_options
@@ -59,6 +60,13 @@ async def until(check: Callable[[], Any], what: str) -> None:
             return
         await asyncio.sleep(0.02)
     raise AssertionError(f"never: {what}")
+
+
+def booked_through(path: str) -> float:
+    """How many fills `oms_fill_booked_seconds` counted on `path`."""
+    samples = metrics.FILL_BOOKED.collect()[0].samples
+    return sum(x.value for x in samples
+               if x.name.endswith("_count") and x.labels.get("path") == path)  # fmt: skip
 
 
 def rest_calls() -> float:
@@ -146,6 +154,39 @@ async def test_a_fill_is_booked_from_the_stream_with_no_request(spot: Streamed) 
     assert rest_calls() == before  # the stream alone: no poll, no repair
     assert spot.stream.up
     assert spot.stream.reconnects == 0
+
+
+async def test_a_running_account_task_books_a_fill_from_its_stream(
+    spot: Streamed, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The worker's own loop: its task opens the stream, repairs once, and books a fill the
+    moment the stream delivers it (woken by it, no poll, no repair)."""
+    monkeypatch.setattr(order_stream, "REPAIR_EVERY_SECONDS", 3600.0)  # no period in the test
+    account_id = await spot.open("ccxtpro.binance", price="2000", limit="1990", qty="0.5")
+    await spot.stream.stop()  # the task opens its own
+    stop = asyncio.Event()
+    task = AccountTask(spot.rt, stop, woken=True)
+    running = asyncio.create_task(task.run())
+    try:
+        await until(lambda: task.stream is not None and task.stream.up, "the task's stream is up")
+        assert task.stream is not None
+        stream = task.stream
+        await until(lambda: not stream.repair_due(orders_open=False), "the connect's repair ran")
+        before, streamed = rest_calls(), booked_through("stream")
+        await spot.running.venue.set_price("ETH/USDT", D("1985"))
+
+        async def filled() -> bool:
+            return (await spot.h.order(spot.order_id))["status"] == "FILLED"
+
+        await until(filled, "the task booked the fill")
+        assert await spot.booked() == [D("0.5")]
+        assert rest_calls() == before
+        assert booked_through("stream") == streamed + 1
+        assert account_id == spot.account_id
+    finally:
+        stop.set()
+        await running
+    assert task.stream is None  # closed with the task
 
 
 async def test_a_fill_while_the_stream_is_dropped_is_booked_once_by_the_repair(
