@@ -189,6 +189,26 @@ async def test_a_running_account_task_books_a_fill_from_its_stream(
     assert task.stream is None  # closed with the task
 
 
+async def test_a_fill_in_the_sends_own_answer_and_on_the_stream_is_booked_once(
+    spot: Streamed,
+) -> None:
+    """Binance spot answers a market order with its fills (FULL), and the stream delivers the
+    same trades: one deal each, whichever comes first."""
+    await spot.open("ccxtpro.binance", price="2000", limit="1990", qty="0.5")
+    item = await spot.h.send(spot.account_id, "send_order", symbol="ETH/USDT", side="buy",
+                             order_type="market", qty="0.25")  # fmt: skip
+    assert item["ok"], item
+    await spot.h.drain(spot.account_id, housekeeping=False)
+    market = int(item["order_id"])
+    assert (await spot.h.order(market))["status"] == "FILLED"
+    await until(lambda: spot.stream.has_news(), "the stream delivered the market order's fill")
+    await sync_orders(spot.rt, spot.stream)
+    async with spot.gateway.read() as conn:
+        rows = (await conn.execute(select(deals.c.exchange_trade_id, deals.c.qty).where(
+            deals.c.order_id == market))).all()  # fmt: skip
+    assert [D(q) for _, q in rows] == [D("0.25")], rows
+
+
 async def test_a_fill_while_the_stream_is_dropped_is_booked_once_by_the_repair(
     spot: Streamed,
 ) -> None:
