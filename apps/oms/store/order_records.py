@@ -253,6 +253,33 @@ async def order_for_exchange_id(
     return None if row is None else int(row[0])
 
 
+async def orders_for_exchange_ids(
+    conn: AsyncConnection, account_id: int, exchange_order_ids: list[str]
+) -> dict[str, int]:
+    """`order_for_exchange_id` for many venue orders in one statement (those not linked are
+    left out)."""
+    if not exchange_order_ids:
+        return {}
+    rows = await conn.execute(
+        select(V.exchange_order_id, V.order_id).where(
+            V.account_id == account_id, V.exchange_order_id.in_(sorted(set(exchange_order_ids)))
+        )
+    )
+    return {str(r[0]): int(r[1]) for r in rows}
+
+
+async def open_orders_with_exchange_ids(
+    conn: AsyncConnection, account_id: int, exchange_order_ids: list[str]
+) -> list[OrderRow]:
+    """The account's open orders whose current venue order is one of these."""
+    if not exchange_order_ids:
+        return []
+    rows = await conn.execute(select(orders).where(
+        OC.account_id == account_id, OC.is_open.is_(True),
+        OC.exchange_order_id.in_(sorted(set(exchange_order_ids)))))  # fmt: skip
+    return [order_row(r) for r in rows.mappings()]
+
+
 async def venue_orders_of(conn: AsyncConnection, order_id: int) -> list[dict[str, Any]]:
     rows = (
         await conn.execute(select(order_venue_orders).where(V.order_id == order_id).order_by(V.id))

@@ -87,6 +87,8 @@ async def sync_streamed(rt: AccountRuntime, stream: OrderStream) -> int:
     every open order after a (re)connect and by the period (`OrderStream.repair_due`), the
     open orders of a gap's symbol when the gap's trades did not follow in time."""
     done = await drain(rt, stream)
+    if not stream.repair_due(orders_open=True) and not stream.gaps():
+        return done  # nothing to repair, whatever is open: no read
     async with rt.store.read() as conn:
         open_rows = await order_records.linked_open_orders(conn, rt.account_id)
     whole = stream.repair_due(bool(open_rows))
@@ -120,7 +122,8 @@ async def drain(rt: AccountRuntime, stream: OrderStream) -> int:
         return done
     async with rt.store.read() as conn:
         rows = {str(r["exchange_order_id"]): r
-                for r in await order_records.linked_open_orders(conn, rt.account_id)}  # fmt: skip
+                for r in await order_records.open_orders_with_exchange_ids(
+                    conn, rt.account_id, [str(u["id"]) for u in taken.orders])}  # fmt: skip
     ended: list[tuple[OrderRow, Structure]] = []
     for update in taken.orders:
         exchange_order_id = str(update["id"])
@@ -203,43 +206,42 @@ async def _book_trades(
 ) -> tuple[int, list[Structure]]:
     """Book the trades not booked yet of linked orders; returns how many were booked and the
     trades whose venue order is not linked (yet: an unknown outcome being resolved, a send
-    not recorded yet; or never: an order placed outside the gateway)."""
+    not recorded yet; or never: an order placed outside the gateway). Only the account's task
+    books or links its orders, so what one read finds holds in the transaction after it."""
     if not trades:
         return 0, []
     async with rt.store.read() as conn:
         booked = await books.booked_keys(conn, rt.account_id, [str(t["id"]) for t in trades])
-    fresh, seen = [], set()
-    for trade in trades:
-        key = str(trade["id"])
-        if (key, 0) not in booked and trade.get("order") and key not in seen:
-            seen.add(key)
-            fresh.append(trade)
-    if not fresh:
-        return 0, []
-    count = 0
-    unlinked: list[Structure] = []
+        fresh: list[Structure] = []
+        seen: set[str] = set()
+        for trade in trades:
+            key = str(trade["id"])
+            if (key, 0) not in booked and trade.get("order") and key not in seen:
+                seen.add(key)
+                fresh.append(trade)
+        linked = await order_records.orders_for_exchange_ids(
+            conn, rt.account_id, [str(t["order"]) for t in fresh]
+        )
+    unlinked = [t for t in fresh if str(t["order"]) not in linked]
+    mine = [t for t in fresh if str(t["order"]) in linked]
+    if not mine:
+        return 0, unlinked
+    by_order: dict[int, list[Structure]] = {}
+    for trade in mine:  # an order's trades in one report (they come in the venue's order)
+        by_order.setdefault(linked[str(trade["order"])], []).append(trade)
     async with rt.record() as rec:
-        for trade in fresh:
-            order_id = await order_records.order_for_exchange_id(
-                rec.conn, rt.account_id, str(trade["order"])
-            )
-            if order_id is None:
-                unlinked.append(trade)
-                continue
-            row = await rec.rows.order_row(order_id)
-            await book_report(rec, row, [trade])
-            count += 1
-    _observe_booked(fresh, unlinked, path)
-    return count, unlinked
+        for order_id, its_trades in by_order.items():
+            await book_report(rec, await rec.rows.order_row(order_id), its_trades)
+    _observe_booked(mine, path)
+    return len(mine), unlinked
 
 
-def _observe_booked(fresh: list[Structure], unlinked: list[Structure], path: str) -> None:
+def _observe_booked(trades: list[Structure], path: str) -> None:
     """From each booked trade's venue time to now (its record committed)."""
     now_ms = time.time() * 1000
-    skipped = {id(t) for t in unlinked}
-    for trade in fresh:
+    for trade in trades:
         stamp = trade.get("timestamp")
-        if id(trade) not in skipped and isinstance(stamp, int | Decimal):
+        if isinstance(stamp, int | Decimal):
             metrics.FILL_BOOKED.labels(path).observe(max(0.0, (now_ms - float(stamp)) / 1000))
 
 
