@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
@@ -74,7 +75,7 @@ async def sync_orders(rt: AccountRuntime, stream: OrderStream | None = None) -> 
         venue_open = await asyncio.wait_for(rt.venue.fetch_open_orders(), timeout)
     except (TimeoutError, ccxt.BaseError):
         return 0
-    done, _ = await _book_trades(rt, trades)
+    done = (await _book_trades(rt, trades)).count
     listed = {str(o["id"]) for o in venue_open}
     for row in await _still_open(rt, [r for r in open_rows
                                       if str(r["exchange_order_id"]) not in listed]):  # fmt: skip
@@ -116,14 +117,11 @@ async def drain(rt: AccountRuntime, stream: OrderStream) -> int:
     taken = stream.take()
     if not taken.trades and not taken.orders:
         return 0
-    done, unlinked = await _book_trades(rt, taken.trades, STREAM)
-    stream.wait_for_link(unlinked)
+    booked = await _book_trades(rt, taken.trades, STREAM)
+    stream.wait_for_link(booked.unlinked)
     if not taken.orders:
-        return done
-    async with rt.store.read() as conn:
-        rows = {str(r["exchange_order_id"]): r
-                for r in await order_records.open_orders_with_exchange_ids(
-                    conn, rt.account_id, [str(u["id"]) for u in taken.orders])}  # fmt: skip
+        return booked.count
+    rows = await _open_rows(rt, taken.orders, booked)
     ended: list[tuple[OrderRow, Structure]] = []
     for update in taken.orders:
         exchange_order_id = str(update["id"])
@@ -138,6 +136,27 @@ async def drain(rt: AccountRuntime, stream: OrderStream) -> int:
             stream.close_gap(exchange_order_id)
         if str(update.get("status")) in FINAL and row["edit_replace_state"] != REPLACE_PENDING:
             ended.append((row, update))
+    return booked.count + await _adopt_ended(rt, ended)
+
+
+async def _open_rows(
+    rt: AccountRuntime, updates: list[Structure], booked: Booked
+) -> dict[str, OrderRow]:
+    """The open orders the updates are of, by venue order id: those whose trades were just
+    booked as they are now, the others read."""
+    rows = {k: r for k, r in booked.rows.items() if r["is_open"]}
+    unknown = [str(u["id"]) for u in updates if str(u["id"]) not in booked.rows]
+    if unknown:
+        async with rt.store.read() as conn:
+            rows.update((str(r["exchange_order_id"]), r) for r in
+                        await order_records.open_orders_with_exchange_ids(
+                            conn, rt.account_id, unknown))  # fmt: skip
+    return rows
+
+
+async def _adopt_ended(rt: AccountRuntime, ended: list[tuple[OrderRow, Structure]]) -> int:
+    """Adopt the venue's final state of orders that ended (one transaction)."""
+    done = 0
     if ended:
         async with rt.record() as rec:
             for row, update in ended:
@@ -175,7 +194,7 @@ async def sync_polled(
             venue_open = await asyncio.wait_for(rt.venue.fetch_open_orders(symbol), timeout)
         except (TimeoutError, ccxt.BaseError):
             continue
-        done += (await _book_trades(rt, trades, purpose))[0]
+        done += (await _book_trades(rt, trades, purpose)).count
         ours = {str(r["exchange_order_id"]) for r in rows}
         stamps = [int(t["timestamp"]) for t in trades if str(t.get("order")) in ours
                   and t.get("timestamp") is not None]  # fmt: skip
@@ -201,15 +220,23 @@ async def _still_open(rt: AccountRuntime, gone: list[OrderRow]) -> list[OrderRow
     return [row for row in gone if int(row["id"]) in still]
 
 
-async def _book_trades(
-    rt: AccountRuntime, trades: list[Structure], path: str = POLL
-) -> tuple[int, list[Structure]]:
-    """Book the trades not booked yet of linked orders; returns how many were booked and the
-    trades whose venue order is not linked (yet: an unknown outcome being resolved, a send
-    not recorded yet; or never: an order placed outside the gateway). Only the account's task
-    books or links its orders, so what one read finds holds in the transaction after it."""
+@dataclass
+class Booked:
+    """What `_book_trades` did: how many trades it booked, the trades whose venue order is not
+    linked, and the rows of the orders it booked on as they are now, by venue order id."""
+
+    count: int = 0
+    unlinked: list[Structure] = field(default_factory=list)
+    rows: dict[str, OrderRow] = field(default_factory=dict)
+
+
+async def _book_trades(rt: AccountRuntime, trades: list[Structure], path: str = POLL) -> Booked:
+    """Book the trades not booked yet of linked orders. A trade's venue order may not be
+    linked yet (an unknown outcome being resolved, a send not recorded yet) or never be (an
+    order placed outside the gateway). Only the account's task books or links its orders, so
+    what one read finds holds in the transaction after it."""
     if not trades:
-        return 0, []
+        return Booked()
     async with rt.store.read() as conn:
         booked = await books.booked_keys(conn, rt.account_id, [str(t["id"]) for t in trades])
         fresh: list[Structure] = []
@@ -222,18 +249,22 @@ async def _book_trades(
         linked = await order_records.orders_for_exchange_ids(
             conn, rt.account_id, [str(t["order"]) for t in fresh]
         )
-    unlinked = [t for t in fresh if str(t["order"]) not in linked]
-    mine = [t for t in fresh if str(t["order"]) in linked]
-    if not mine:
-        return 0, unlinked
-    by_order: dict[int, list[Structure]] = {}
-    for trade in mine:  # an order's trades in one report (they come in the venue's order)
-        by_order.setdefault(linked[str(trade["order"])], []).append(trade)
+    result = Booked(unlinked=[t for t in fresh if str(t["order"]) not in linked])
+    by_order: dict[str, list[Structure]] = {}
+    for trade in fresh:  # an order's trades in one report (they come in the venue's order)
+        if str(trade["order"]) in linked:
+            by_order.setdefault(str(trade["order"]), []).append(trade)
+    if not by_order:
+        return result
     async with rt.record() as rec:
-        for order_id, its_trades in by_order.items():
-            await book_report(rec, await rec.rows.order_row(order_id), its_trades)
-    _observe_booked(mine, path)
-    return len(mine), unlinked
+        for exchange_order_id, its_trades in by_order.items():
+            row = await rec.rows.order_row(linked[exchange_order_id])
+            row = await book_report(rec, row, its_trades)
+            if str(row["exchange_order_id"]) == exchange_order_id:
+                result.rows[exchange_order_id] = row
+            result.count += len(its_trades)
+    _observe_booked([t for ts in by_order.values() for t in ts], path)
+    return result
 
 
 def _observe_booked(trades: list[Structure], path: str) -> None:
