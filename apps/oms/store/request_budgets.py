@@ -31,16 +31,20 @@ async def take_slice(store: Store, key: str, limit: Limit, purpose: str, wanted:
                      observed: Decimal, at_ms: int, now: datetime) -> Decimal:  # fmt: skip
     """Reserve up to `wanted` units of budget `key` for `purpose` in the window of `at_ms`;
     the units granted. The row stays locked to the commit (SELECT … FOR UPDATE on MySQL,
-    the write transaction's lock on SQLite), so concurrent processes are served one by one."""
+    the write transaction's lock on SQLite), so concurrent processes are served one by one.
+    A budget's row is created on its first use in a transaction of its own: MySQL's locking
+    read of a missing row takes a gap lock, and two such transactions inserting deadlock."""
     params = {"b_key": key, "b_now": now}
-    async with store.transaction() as conn:
-        found = (await conn.execute(LOCKED, params)).first()
-        if found is None:
-            await conn.execute(FIRST, params)
+    for _ in range(2):
+        async with store.transaction() as conn:
             found = (await conn.execute(LOCKED, params)).first()
-        row = None if found is None else Reserved(int(found.window_no), Decimal(found.reserved))
-        after, granted = reserve(row, limit, purpose, wanted, observed, at_ms)
-        if after != row:
-            await conn.execute(SAVE, {**params, "b_window": after.window,
-                                      "b_reserved": after.units})  # fmt: skip
-    return granted
+            if found is not None:
+                row = Reserved(int(found.window_no), Decimal(found.reserved))
+                after, granted = reserve(row, limit, purpose, wanted, observed, at_ms)
+                if after != row:
+                    await conn.execute(SAVE, {**params, "b_window": after.window,
+                                              "b_reserved": after.units})  # fmt: skip
+                return granted
+        async with store.transaction() as conn:
+            await conn.execute(FIRST, params)
+    raise RuntimeError(f"the request budget row {key!r} could not be created")
