@@ -94,7 +94,10 @@ _RateLimitExceeded: Any = ccxt_errors.RateLimitExceeded  # a class of a module l
 
 class BudgetExceeded(_RateLimitExceeded):  # type: ignore[misc]
     """The budget refused a call before it was sent: the exchange's own error class, with the
-    seconds after which to try again (the API's `Retry-After`)."""
+    seconds after which to try again (the API's `Retry-After`). Clients see CCXT's class name
+    (`details.ccxt_error`), so a CCXT-shaped client raises its own `RateLimitExceeded`."""
+
+    ccxt_error = "RateLimitExceeded"
 
     def __init__(self, message: str, retry_after_seconds: int) -> None:
         super().__init__(message)

@@ -50,7 +50,7 @@ def to_oms_error(exc: BaseException) -> OmsError:
     """Map a CCXT exception (or a TypeError from bad arguments) to an `OmsError`."""
     from apps.oms.exchange.ccxt_errors import errors as ccxt  # the classes, not all of CCXT
 
-    name = type(exc).__name__
+    name = str(getattr(exc, "ccxt_error", "") or type(exc).__name__)  # a subclass's CCXT name
     if isinstance(exc, TimeoutError):
         return OmsError("venue call timed out", code="exchange_unavailable", status=504,
                         details={"ccxt_error": "RequestTimeout"})
