@@ -270,5 +270,5 @@ def _host(exchange: Any) -> str:
     for name in ("public", "rest", "fapiPublic", "spot", *sorted(urls)):
         url = urls.get(name)
         if isinstance(url, str) and url.startswith("http"):
-            return urlparse(exchange.implode_hostname(url)).netloc  # Bybit's `{hostname}`
+            return urlparse(str(exchange.implode_hostname(url))).netloc  # Bybit's `{hostname}`
     return "?"
