@@ -7,15 +7,19 @@ from __future__ import annotations
 
 import asyncio
 from decimal import Decimal
+from pathlib import Path
 from typing import Any
 
 import ccxt.async_support as ccxt_async
 import pytest
 
-from apps.oms.config import BudgetSettings
+from apps.oms.config import BudgetSettings, Settings, load_settings
 from apps.oms.domain.request_budget import ORDER, READ, Limit
 from apps.oms.exchange.ccxt.budget import Budget, BudgetExceeded, Budgets, reads_of
 from apps.oms.exchange.ccxt.error_mapping import to_oms_error
+from apps.oms.exchange.ccxt.instances import ExchangeRegistry, build_ccxt_exchange
+from apps.oms.store.store import Store
+from apps.worker.venues import VenueCache
 
 NOW = 1_800_000_030_000  # 30 s into a minute
 
@@ -127,3 +131,21 @@ def test_the_exchanges_refusals_and_bybits_status_block_the_budget() -> None:
     assert budget.purse.blocked_until_ms == NOW + 9_000
     budget.observe(200, {"X-Bapi-Limit-Status": "3", "X-MBX-USED-WEIGHT-1M": "x"})
     assert budget.purse.blocked_until_ms == NOW + 9_000
+
+
+async def test_the_api_and_the_worker_build_their_instances_with_budgets(tmp_path: Path) -> None:
+    store = Store.from_url(f"sqlite+aiosqlite:///{tmp_path / 'x.sqlite3'}")
+    try:
+        registry = ExchangeRegistry(store, Settings())
+        assert registry.budgets is not None
+        assert VenueCache(Settings(), store).budgets is not None
+        off = load_settings(budget={"enabled": False})
+        assert ExchangeRegistry(store, off).budgets is None
+        exchange = build_ccxt_exchange({"id": 4, "exchange_id": "ccxt.okx"}, Settings(),
+                                       registry.budgets)  # fmt: skip
+        try:
+            assert exchange.throttle.__qualname__.startswith("Budgets.attach")
+        finally:
+            await exchange.close()
+    finally:
+        await store.close()
