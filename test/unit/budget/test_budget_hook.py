@@ -149,3 +149,14 @@ async def test_the_api_and_the_worker_build_their_instances_with_budgets(tmp_pat
             await exchange.close()
     finally:
         await store.close()
+
+
+async def test_while_the_store_fails_a_process_spends_alone_within_the_exchanges_count() -> None:
+    async def failing(*args: Any) -> Decimal:
+        raise ConnectionError("store down")
+
+    budget = Budget("b", Limit(Decimal(100), 60_000), failing, clock_ms=lambda: NOW)
+    budget.observe(200, {"X-MBX-USED-WEIGHT-1M": "95"})
+    await budget.spend(Decimal(5), ORDER, "1", 1)  # 5 left of the window: granted alone
+    with pytest.raises(BudgetExceeded):
+        await budget.spend(Decimal(1), ORDER, "1", 1)  # none left until the window ends

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import math
 import time
 from collections.abc import Awaitable, Callable, Iterator
@@ -43,6 +44,8 @@ from apps.oms.domain.request_budget import (
     Purse,
 )
 from apps.oms.exchange.ccxt_errors import errors as ccxt_errors
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True, slots=True)
@@ -164,8 +167,7 @@ class Budget:
                 async with self._reserving:
                     if self.purse.take(units, purpose, self.clock_ms(), key).kind == SPEND:
                         return  # another call's slice had room
-                    granted = await self.ledger(self.key, self.limit, purpose, step.units,
-                                                self.purse.observed, now)  # fmt: skip
+                    granted = await self._reserve(purpose, step.units, now)
                     self.purse.credit(purpose, step.units, granted, now)
                 continue
             wait_s = (step.until_ms - now) / 1000
@@ -174,6 +176,19 @@ class Budget:
                 raise BudgetExceeded(f"{self.key}: no request budget before the call's timeout",
                                      _seconds(step.until_ms - now))  # fmt: skip
             await asyncio.sleep(wait_s)
+
+    async def _reserve(self, purpose: str, wanted: Decimal, now: int) -> Decimal:
+        """A slice from the store; while the store fails, from this process alone, within what
+        the exchange last said was left of the purpose's cap (trading must not stop for the
+        budget's book-keeping; the exchange's headers still stop it short of the limit)."""
+        try:
+            return await self.ledger(self.key, self.limit, purpose, wanted, self.purse.observed,
+                                     now)  # fmt: skip
+        except Exception:
+            log.warning("request budget %s: the store failed; spending alone", self.key,
+                        exc_info=True)  # fmt: skip
+            room = self.limit.cap(purpose) - self.purse.observed - self.purse.spent
+            return max(Decimal(0), min(wanted, room))
 
     async def _pause(self, waiting: Awaitable[Any], deadline: float, account: str) -> None:
         try:
