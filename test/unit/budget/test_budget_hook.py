@@ -160,3 +160,11 @@ async def test_while_the_store_fails_a_process_spends_alone_within_the_exchanges
     await budget.spend(Decimal(5), ORDER, "1", 1)  # 5 left of the window: granted alone
     with pytest.raises(BudgetExceeded):
         await budget.spend(Decimal(1), ORDER, "1", 1)  # none left until the window ends
+
+
+def test_a_count_from_the_last_window_is_not_this_ones() -> None:
+    budget = Budget("b", Limit(Decimal(100), 60_000), Ledger(), clock_ms=lambda: NOW)
+    budget.observe(200, {"X-MBX-USED-WEIGHT-1M": "99"}, sent_ms=NOW - 30_001)
+    assert budget.purse.observed == 0
+    budget.observe(200, {"X-MBX-USED-WEIGHT-1M": "9"}, sent_ms=NOW - 1)
+    assert budget.purse.observed == 9

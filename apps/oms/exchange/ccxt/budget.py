@@ -78,6 +78,7 @@ class Caller:
 
 CALLER: ContextVar[Caller | None] = ContextVar("budget_caller", default=None)
 _PURPOSE: ContextVar[str] = ContextVar("budget_purpose", default=READ)
+_SENT_MS: ContextVar[int | None] = ContextVar("budget_sent_ms", default=None)
 
 
 @contextlib.contextmanager
@@ -198,12 +199,14 @@ class Budget:
             raise BudgetExceeded(f"{self.key}: order entry took the budget until the call's "
                                  "timeout", 1) from None  # fmt: skip
 
-    def observe(self, status: int, headers: dict[str, Any]) -> None:
-        """The exchange's own word on its limit, from an answer's headers."""
+    def observe(self, status: int, headers: dict[str, Any], sent_ms: int | None = None) -> None:
+        """The exchange's own word on its limit, from an answer's headers. The count of an
+        answer to a request sent in an earlier window is the earlier window's: not taken."""
         lower = {str(k).lower(): str(v) for k, v in headers.items()}
         now = self.clock_ms()
         used = lower.get(USED_HEADER)
-        if used is not None and used.isdigit():
+        same_window = sent_ms is None or self.limit.window_of(sent_ms) == self.limit.window_of(now)
+        if used is not None and used.isdigit() and same_window:
             self.purse.observe_used(Decimal(used), now)
             metrics.BUDGET_USED.labels(self.key).set(int(used))
         if lower.get("x-bapi-limit-status") == "0":
@@ -264,11 +267,12 @@ class Budgets:
         async def throttle(cost: Any = None) -> None:
             units = budget.limit.units_of(Decimal(str(1 if cost is None else cost)))
             await budget.spend(units, _PURPOSE.get(), account, exchange.timeout / 1000)
+            _SENT_MS.set(budget.clock_ms())  # read by `on_rest_response`, in the same task
 
         def on_rest_response(code: int, reason: str, url: str, method: str,
                              headers: dict[str, Any], *rest: Any) -> Any:  # fmt: skip
             with contextlib.suppress(Exception):  # a header we cannot read changes nothing
-                budget.observe(int(code), headers)
+                budget.observe(int(code), headers, _SENT_MS.get())
             return on_response(code, reason, url, method, headers, *rest)
 
         exchange.calculate_rate_limiter_cost = calculate_rate_limiter_cost
