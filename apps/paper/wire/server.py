@@ -52,7 +52,7 @@ from apps.paper.wire.okx_orders import OkxTrading
 from apps.paper.wire.spot_handlers import Call, SpotHandlers
 from apps.paper.wire.streams import DROPPED, QUEUE_SIZE, Streams, Subscriber
 from apps.paper.wire.usdm_handlers import UsdmHandlers, futures_error
-from apps.paper.wire.weights import Weights
+from apps.paper.wire.weights import OrderCounts, Weights
 
 DIALECTS = ("binance", "binanceusdm", "bybit", "okx")
 #: endpoints the venue answers itself (the rest are the dialect's handlers')
@@ -83,6 +83,7 @@ class WireVenue:
         self.accounts = Accounts(engine, book, self.clock, self.gate, self._publish_fills)
         self.streams = Streams(self.clock, self.gate.event)
         self.weights = Weights()
+        self.order_counts = OrderCounts()
         self.limits = bybit_server.Limits()
         self.data = PaperMarketData(PaperStore(engine), Venue(book=book), self.clock)
         self.feed = RandomWalkFeed(self.data.store, self.data.venue, clock=self.clock)
@@ -230,6 +231,10 @@ def _reply(venue: WireVenue, request: Request, status: int, body: Any, weight: i
             caller, request.url.path, venue.clock()))  # fmt: skip
     used = venue.weights.add(weight, venue.clock(), client)
     headers = {"X-MBX-USED-WEIGHT-1M": str(used), "X-MBX-USED-WEIGHT": str(used)}
+    api_key = request.headers.get("x-mbx-apikey")
+    if request.method == "POST" and request.url.path.endswith("/order") and api_key:
+        tens, day = venue.order_counts.add(api_key, venue.clock())
+        headers.update({"X-MBX-ORDER-COUNT-10S": str(tens), "X-MBX-ORDER-COUNT-1D": str(day)})
     return JSONResponse(body, status_code=status, headers=headers)
 
 

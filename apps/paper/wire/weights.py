@@ -1,7 +1,8 @@
 """Binance's request weight per client address, as a served venue counts and enforces it: the
 weight used in the current window (`X-MBX-USED-WEIGHT-1M`), and, when a limit is set, Binance's
 answers past it: 429 -1003 with `Retry-After` (the window's end), then 418 (the address banned
-for a while) to a client that keeps sending after its 429s.
+for a while) to a client that keeps sending after its 429s; and the new orders per API key that an order's
+answer reports (`X-MBX-ORDER-COUNT-10S`, `-1D`).
 
 Pure and synchronous (the caller passes the clock's ms). Off by default (`limit` 0): the weight
 is only counted, as before there was a limit. Binance bans for 2 minutes up to 3 days; the
@@ -78,6 +79,25 @@ class Weights:
 
     def message_limit(self) -> int:
         return self.limit or BINANCE_LIMIT
+
+
+class OrderCounts:
+    """New orders per API key in the last 10 s and the day (UTC), as Binance reports them on an
+    order's answer (`X-MBX-ORDER-COUNT-10S`, `-1D`): counted, not enforced."""
+
+    def __init__(self) -> None:
+        self.tens: dict[str, tuple[int, int]] = {}  # key -> (10-s window, count)
+        self.days: dict[str, tuple[int, int]] = {}
+
+    def add(self, api_key: str, at_ms: int) -> tuple[int, int]:
+        """Count one new order; the key's counts in its 10-s window and day, with it."""
+        counts = []
+        for table, size in ((self.tens, 10_000), (self.days, 86_400_000)):
+            window, n = table.get(api_key, (-1, 0))
+            n = n + 1 if window == at_ms // size else 1
+            table[api_key] = (at_ms // size, n)
+            counts.append(n)
+        return counts[0], counts[1]
 
 
 def _seconds(ms: int) -> int:

@@ -56,3 +56,17 @@ async def test_ccxt_raises_ddos_protection(venue: Running) -> None:
         off = await http.post("/admin/limits", json={})
         assert off.json()["limit"] == 0
         assert (await http.get("/api/v3/ticker/24hr", params={"symbol": "BTCUSDT"})).is_success
+
+
+async def test_an_orders_answer_carries_the_keys_order_counts(venue: Running) -> None:
+    creds = await venue.venue.new_account()
+    exchange = point(ccxt_async.binance(spot_options(creds)), venue)
+    exchange.enableLastResponseHeaders = True
+    try:
+        await exchange.create_order("ETH/USDT", "market", "buy", 0.01)
+        await exchange.create_order("ETH/USDT", "market", "buy", 0.01)
+        headers = {k.lower(): v for k, v in exchange.last_response_headers.items()}
+    finally:
+        await exchange.close()
+    assert headers["x-mbx-order-count-1d"] == "2"
+    assert headers["x-mbx-order-count-10s"] in ("1", "2")  # a 10-s window may have turned

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from apps.paper.wire.weights import Verdict, Weights
+from apps.paper.wire.weights import OrderCounts, Verdict, Weights
 
 
 def test_without_a_limit_weight_is_only_counted() -> None:
@@ -45,3 +45,12 @@ def test_configure_checks_and_resets() -> None:
     assert weights.message_limit() == 5
     with pytest.raises(ValueError, match="window_ms"):
         weights.configure(1, window_ms=0)
+
+
+def test_orders_are_counted_per_key_in_10_s_and_a_day() -> None:
+    counts = OrderCounts()
+    assert counts.add("k", 1_000) == (1, 1)
+    assert counts.add("k", 9_999) == (2, 2)
+    assert counts.add("other", 9_999) == (1, 1)
+    assert counts.add("k", 10_000) == (1, 3)  # a new 10-s window, the same day
+    assert counts.add("k", 86_400_000) == (1, 1)  # a new day
