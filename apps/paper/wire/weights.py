@@ -1,8 +1,8 @@
 """Binance's request weight per client address, as a served venue counts and enforces it: the
 weight used in the current window (`X-MBX-USED-WEIGHT-1M`), and, when a limit is set, Binance's
 answers past it: 429 -1003 with `Retry-After` (the window's end), then 418 (the address banned
-for a while) to a client that keeps sending after its 429s; and the new orders per API key that an order's
-answer reports (`X-MBX-ORDER-COUNT-10S`, `-1D`).
+for a while) to a client that keeps sending after its 429s; and the new orders per API key
+that an order's answer reports (`X-MBX-ORDER-COUNT-10S`, `-1D`).
 
 Pure and synchronous (the caller passes the clock's ms). Off by default (`limit` 0): the weight
 is only counted, as before there was a limit. Binance bans for 2 minutes up to 3 days; the
