@@ -166,10 +166,13 @@ class Budget:
                                      "reads", _seconds(step.until_ms - now))  # fmt: skip
             if step.kind == RESERVE:
                 async with self._reserving:
-                    if self.purse.take(units, purpose, self.clock_ms(), key).kind == SPEND:
-                        return  # another call's slice had room
-                    granted = await self._reserve(purpose, step.units, now)
-                    self.purse.credit(purpose, step.units, granted, now)
+                    now = self.clock_ms()
+                    step = self.purse.take(units, purpose, now, key)  # after the calls before
+                    if step.kind == SPEND:
+                        return
+                    if step.kind == RESERVE:
+                        granted = await self._reserve(purpose, step.units, now)
+                        self.purse.credit(purpose, step.units, granted, now)
                 continue
             wait_s = (step.until_ms - now) / 1000
             if loop.time() + wait_s > deadline:
