@@ -42,6 +42,9 @@ def serve_cmd(
     faults: Annotated[str | None, typer.Option(
         "--faults", help="start with these injected faults: the JSON of POST /admin/faults, "
         'e.g. \'{"faults": [{"kind": "latency", "ms": 50}]}\' (docs/paper-venue.md)')] = None,
+    weight_limit: Annotated[int, typer.Option(
+        "--weight-limit", min=0, help="Binance dialects: request weight per minute and client "
+        "address past which the venue answers 429, then 418 (0: no limit)")] = 0,
 ) -> None:  # fmt: skip
     """Serve a venue until SIGTERM/SIGINT; prints ONE JSON line: base URLs and a fresh API key
     and secret of a funded account.
@@ -53,7 +56,7 @@ def serve_cmd(
         raise SystemExit(2)
     plan = _plan(faults) if faults else None
     url = store or f"sqlite+aiosqlite:///venue-{dialect}.sqlite3"
-    uvloop.run(serve(dialect, port, url, host, _announce, walk_seconds, plan))
+    uvloop.run(serve(dialect, port, url, host, _announce, walk_seconds, plan, weight_limit))
 
 
 def _plan(text: str) -> FaultPlan:

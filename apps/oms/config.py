@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+from decimal import Decimal
 from pathlib import Path
 from typing import Any, Literal
 
@@ -212,6 +213,24 @@ class SignalSettings(BaseModel):
     timestamp_window_seconds: float = Field(default=300, gt=0, le=86400)
 
 
+class BudgetLimit(BaseModel):
+    units: Decimal = Field(gt=0)  # in the exchange's units (Binance: request weight)
+    window_ms: int = Field(gt=0)
+
+
+class BudgetSettings(BaseModel):
+    """The request budget per exchange limit, shared by every process through the store
+    (docs/operations.md → Request budget)."""
+
+    enabled: bool = True
+    # the name of this host's egress IP: hosts that leave by one IP share Binance's weight
+    ip_label: str = Field(default="default", min_length=1, max_length=64)
+    read_share: Decimal = Field(default=Decimal("0.8"), gt=0, le=1)  # orders may use it all
+    slice_share: Decimal = Field(default=Decimal("0.05"), gt=0, le=1)  # one store round trip
+    # a CCXT exchange id's own limit (e.g. a local venue's `--weight-limit`) over the table's
+    limits: dict[str, BudgetLimit] = Field(default_factory=dict)
+
+
 class LoggingSettings(BaseModel):
     level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     format: Literal["text", "json"] = "text"
@@ -237,6 +256,7 @@ class Settings(BaseSettings):
     reconcile: ReconcileSettings = Field(default_factory=ReconcileSettings)
     signals: SignalSettings = Field(default_factory=SignalSettings)
     logging: LoggingSettings = Field(default_factory=LoggingSettings)
+    budget: BudgetSettings = Field(default_factory=BudgetSettings)
     _env_inferred: bool = PrivateAttr(default=False)
 
     @property

@@ -78,6 +78,35 @@ BUS_CONSUMER_LAG = Gauge(
     ["process"],
     multiprocess_mode="liveall",
 )
+BUDGET_UNITS = Counter(
+    "oms_budget_units_total",
+    "Request budget spent, in the exchange's units (Binance: weight), by account and purpose"
+    " (order / read)",
+    ["account", "purpose"],
+)
+BUDGET_WAIT = Histogram(
+    "oms_budget_wait_seconds",
+    "Time exchange calls waited for request budget, by account and purpose",
+    ["account", "purpose"],
+    buckets=(0.001, 0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60),
+)
+BUDGET_REFUSED = Counter(
+    "oms_budget_refused_total",
+    "Exchange calls refused before being sent (RateLimitExceeded), by account and reason"
+    " (share: an API key past its share of the reads; timeout: no budget before its timeout)",
+    ["account", "reason"],
+)
+BUDGET_USED = Gauge(
+    "oms_budget_exchange_used_units",
+    "The exchange's own count of the current window (Binance X-MBX-USED-WEIGHT-1M), by budget",
+    ["budget"],
+    multiprocess_mode="max",
+)
+REST_CALLS = Counter(
+    "oms_rest_calls_total",
+    "REST calls made to exchanges through CCXT, by exchange and purpose (order / read)",
+    ["exchange", "purpose"],
+)
 
 ORDER_STREAM_UP = Gauge(
     "oms_order_stream_up",

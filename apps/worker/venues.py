@@ -24,7 +24,7 @@ from typing import Any
 
 from apps.oms.config import Settings
 from apps.oms.domain.enums import PositionMode
-from apps.oms.exchange.ccxt.instances import build_ccxt_exchange, ccxt_id
+from apps.oms.exchange.ccxt.instances import build_ccxt_exchange, ccxt_id, store_budgets
 from apps.oms.exchange.ccxt.position_modes import mode_mismatch
 from apps.oms.exchange.ccxt.venue import CcxtVenue
 from apps.oms.exchange.ccxt_errors import errors as ccxt
@@ -68,6 +68,7 @@ class VenueCache:
         # one paper store for every paper account of the process (its caches are per account):
         # a group commit then joins all their venues to its transaction at once
         self.paper_store = PaperStore(store.engine)
+        self.budgets = store_budgets(store, settings)  # the CCXT venues' request budgets
 
     def problem(self, account: Account) -> str:
         """Why `open` gave no venue for the account (the message of its failed commands)."""
@@ -117,7 +118,7 @@ class VenueCache:
         if problem is not None:
             self._problems[account.account_id] = problem
             return None
-        exchange = build_ccxt_exchange(row, self.settings)
+        exchange = build_ccxt_exchange(row, self.settings, self.budgets)
         if self.prepare is not None:
             self.prepare(exchange)
         venue = CcxtVenue(exchange, markets_ttl_seconds=MARKETS_TTL_SECONDS)

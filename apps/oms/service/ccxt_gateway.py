@@ -17,6 +17,7 @@ from apps.oms.clock import utcnow
 from apps.oms.config import Settings
 from apps.oms.domain.access import Action
 from apps.oms.errors import ErrorBody, OmsError, ValidationFailed
+from apps.oms.exchange.ccxt.budget import reads_of
 from apps.oms.exchange.ccxt.error_mapping import to_oms_error
 from apps.oms.exchange.ccxt.functions import ORDER_CREATORS, FunctionClass, order_arguments
 from apps.oms.exchange.ccxt.instances import ExchangeRegistry
@@ -84,7 +85,11 @@ async def call(
     if spec.klass is FunctionClass.READ:
         timeout = settings.worker.venue_timeout_seconds
         try:
-            result = await asyncio.wait_for(getattr(exchange, spec.name)(*args, **kwargs), timeout)
+            # the key's read waits for request budget half its timeout at most, else it is
+            # refused with RateLimitExceeded and a Retry-After (apps/oms/exchange/ccxt/budget.py)
+            with reads_of(principal.api_key_id, timeout / 2):
+                result = await asyncio.wait_for(getattr(exchange, spec.name)(*args, **kwargs),
+                                                timeout)  # fmt: skip
         except Exception as exc:
             raise to_oms_error(exc) from exc
         answer = jsonable(result)

@@ -612,3 +612,14 @@ market_quotes = Table(
     Column("last", Money),
     Column("quoted_at", UtcDateTime, nullable=False),
 )
+
+# the request budget of one exchange limit (docs/operations.md → Request budget): units handed
+# out to processes in the current window (`apps/oms/domain/request_budget.py`)
+request_budgets = Table(
+    "request_budgets",
+    metadata,
+    Column("budget_key", String(191), primary_key=True),  # exchange|host|ip:<label>|account:<id>
+    Column("window_no", BigInteger, nullable=False),  # epoch ms // window_ms
+    Column("reserved", Money, nullable=False),
+    Column("updated_at", UtcDateTime, nullable=False),
+)

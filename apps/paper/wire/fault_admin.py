@@ -6,7 +6,10 @@ the venue binds 127.0.0.1 for its local operator):
 - `DELETE /admin/faults`: no faults, no skew;
 - `POST /admin/orders/cancel` `{"account_id", "order_id" | "client_order_id",
   "status": "canceled" | "expired"}`: the venue cancels or expires an open order itself, and
-  the account's private stream says so."""
+  the account's private stream says so;
+- `GET /admin/limits`, `POST /admin/limits` `{"weight_limit", "window_ms", "ban_after",
+  "ban_s"}`: Binance's request-weight limit per client address (0: off), as `--weight-limit`
+  sets it; counts and bans start again."""
 
 from __future__ import annotations
 
@@ -56,4 +59,20 @@ def admin_routes(venue: WireVenue) -> list[Route]:
         return JSONResponse({"ok": True, "order_id": order["id"], "status": status})
 
     return [Route("/admin/faults", faults, methods=["GET", "POST", "DELETE"]),
+            _limits_route(venue),
             Route("/admin/orders/cancel", cancel, methods=["POST"])]
+
+
+def _limits_route(venue: WireVenue) -> Route:
+    async def limits(request: Request) -> Response:
+        if request.method == "POST":
+            try:
+                data: dict[str, Any] = json.loads((await request.body()) or b"{}")
+                venue.weights.configure(int(data.get("weight_limit", 0)),
+                                        int(data.get("window_ms", 60_000)),
+                                        int(data.get("ban_after", 3)), int(data.get("ban_s", 120)))
+            except (ValueError, TypeError, AttributeError) as exc:
+                return JSONResponse({"ok": False, "error": str(exc)}, status_code=400)
+        return JSONResponse({"ok": True, **venue.weights.show()})
+
+    return Route("/admin/limits", limits, methods=["GET", "POST"])

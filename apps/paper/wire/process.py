@@ -98,13 +98,16 @@ async def walking(venue: WireVenue, seconds: float) -> None:
 
 async def serve(dialect: str, port: int, store_url: str, host: str = "127.0.0.1",
                 announce: Callable[[dict[str, Any]], None] = print,
-                walk_seconds: float = 0, faults: FaultPlan | None = None) -> None:  # fmt: skip
+                walk_seconds: float = 0, faults: FaultPlan | None = None,
+                weight_limit: int = 0) -> None:  # fmt: skip
     """`ccxt-oms venue serve`: serve until SIGTERM or SIGINT, after announcing one line (base
     URLs, a fresh funded account's key and secret); with `walk_seconds`, prices move; with
-    `faults`, the venue starts with them set (as `POST /admin/faults` sets them)."""
+    `faults`, the venue starts with them set (as `POST /admin/faults` sets them); with
+    `weight_limit`, Binance's weight limit per minute and address (`POST /admin/limits`)."""
     venue = await build_venue(store_url, dialect)
     if faults is not None:
         venue.gate.set(faults)
+    venue.weights.configure(weight_limit)
     creds = await venue.new_account()
     running = await start(venue, host, port)
     loop = asyncio.get_running_loop()
@@ -117,7 +120,7 @@ async def serve(dialect: str, port: int, store_url: str, host: str = "127.0.0.1"
               **({"password": creds.passphrase} if dialect == "okx" else {}),
               "account_id": creds.account_id, "admin": f"{urls['rest']}/admin",
               "store": store_url, "walk_seconds": walk_seconds,
-              "faults": venue.gate.show()})  # fmt: skip
+              "faults": venue.gate.show(), "limits": venue.weights.show()})  # fmt: skip
     walker = asyncio.create_task(walking(venue, walk_seconds)) if walk_seconds > 0 else None
     try:
         await running.task

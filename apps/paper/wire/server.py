@@ -44,12 +44,15 @@ from apps.paper.wire.endpoints import (
 from apps.paper.wire.fault_admin import admin_routes
 from apps.paper.wire.fault_gate import FaultGate
 from apps.paper.wire.fault_middleware import FaultMiddleware
+from apps.paper.wire.fault_plan import RATE_LIMIT, Refusal
+from apps.paper.wire.fault_replies import binance as binance_reply
 from apps.paper.wire.fault_replies import render_for
 from apps.paper.wire.market_streams import market_stream, ticker_event
 from apps.paper.wire.okx_orders import OkxTrading
 from apps.paper.wire.spot_handlers import Call, SpotHandlers
 from apps.paper.wire.streams import DROPPED, QUEUE_SIZE, Streams, Subscriber
 from apps.paper.wire.usdm_handlers import UsdmHandlers, futures_error
+from apps.paper.wire.weights import OrderCounts, Weights
 
 DIALECTS = ("binance", "binanceusdm", "bybit", "okx")
 #: endpoints the venue answers itself (the rest are the dialect's handlers')
@@ -67,22 +70,6 @@ class Clock:
         return now_ms() + self.skew_ms
 
 
-class Weights:
-    """Request weight used per client address and minute, as `X-MBX-USED-WEIGHT-1M` reports
-    it (Binance counts per IP)."""
-
-    def __init__(self) -> None:
-        self.minute = -1
-        self.used: dict[str, int] = {}
-
-    def add(self, weight: int, at_ms: int, client: str = "") -> int:
-        minute = at_ms // 60_000
-        if minute != self.minute:
-            self.minute, self.used = minute, {}
-        self.used[client] = self.used.get(client, 0) + weight
-        return self.used[client]
-
-
 class WireVenue:
     """One served venue: its store, accounts, dialect handlers, streams and clock."""
 
@@ -96,6 +83,7 @@ class WireVenue:
         self.accounts = Accounts(engine, book, self.clock, self.gate, self._publish_fills)
         self.streams = Streams(self.clock, self.gate.event)
         self.weights = Weights()
+        self.order_counts = OrderCounts()
         self.limits = bybit_server.Limits()
         self.data = PaperMarketData(PaperStore(engine), Venue(book=book), self.clock)
         self.feed = RandomWalkFeed(self.data.store, self.data.venue, clock=self.clock)
@@ -243,13 +231,37 @@ def _reply(venue: WireVenue, request: Request, status: int, body: Any, weight: i
             caller, request.url.path, venue.clock()))  # fmt: skip
     used = venue.weights.add(weight, venue.clock(), client)
     headers = {"X-MBX-USED-WEIGHT-1M": str(used), "X-MBX-USED-WEIGHT": str(used)}
+    api_key = request.headers.get("x-mbx-apikey")
+    if request.method == "POST" and request.url.path.endswith("/order") and api_key:
+        tens, day = venue.order_counts.add(api_key, venue.clock())
+        headers.update({"X-MBX-ORDER-COUNT-10S": str(tens), "X-MBX-ORDER-COUNT-1D": str(day)})
     return JSONResponse(body, status_code=status, headers=headers)
+
+
+def _over_limit(venue: WireVenue, request: Request, weight: int) -> Response | None:
+    """Binance's 429 or 418 (-1003) to a client past the venue's weight limit, when one is set
+    (`--weight-limit`, `POST /admin/limits`); nothing is executed then."""
+    if venue.dialect not in ("binance", "binanceusdm"):
+        return None
+    client = request.client.host if request.client else ""
+    verdict = venue.weights.admit(weight, venue.clock(), client)
+    if verdict is None:
+        return None
+    reply = binance_reply(Refusal(RATE_LIMIT, verdict.retry_after_s, verdict.banned),
+                          venue.clock())  # fmt: skip
+    used = venue.weights.used.get(client, 0)
+    return Response(reply.body, reply.status, {**reply.headers, "X-MBX-USED-WEIGHT-1M": str(used),
+                                               "X-MBX-USED-WEIGHT": str(used)},
+                    media_type=reply.media_type)  # fmt: skip
 
 
 def create_app(venue: WireVenue) -> Starlette:
     async def rest(request: Request) -> Response:
         endpoint = venue.endpoints.get((request.method, request.url.path))
         weight = endpoint.weight if endpoint else 1
+        refused = _over_limit(venue, request, weight)
+        if refused is not None:
+            return refused
         body = (await request.body()).decode()
         try:
             answer = await venue.handle(request.method, request.url.path, request.url.query,
@@ -377,7 +389,8 @@ async def _ws_request(venue: WireVenue, message: dict[str, Any], subs: list[Subs
     method = message.get("method")
     params = message.get("params") or {}
     limits = [{"rateLimitType": "REQUEST_WEIGHT", "interval": "MINUTE", "intervalNum": 1,
-               "limit": 6000, "count": venue.weights.add(2, venue.clock(), client)}]  # fmt: skip
+               "limit": venue.weights.message_limit(),
+               "count": venue.weights.add(2, venue.clock(), client)}]  # fmt: skip
     try:
         result: dict[str, Any]
         if method == "ping":

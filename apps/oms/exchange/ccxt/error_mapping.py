@@ -50,7 +50,7 @@ def to_oms_error(exc: BaseException) -> OmsError:
     """Map a CCXT exception (or a TypeError from bad arguments) to an `OmsError`."""
     from apps.oms.exchange.ccxt_errors import errors as ccxt  # the classes, not all of CCXT
 
-    name = type(exc).__name__
+    name = str(getattr(exc, "ccxt_error", "") or type(exc).__name__)  # a subclass's CCXT name
     if isinstance(exc, TimeoutError):
         return OmsError("venue call timed out", code="exchange_unavailable", status=504,
                         details={"ccxt_error": "RequestTimeout"})
@@ -60,7 +60,10 @@ def to_oms_error(exc: BaseException) -> OmsError:
     entry = _entry(type(exc))
     if entry is not None:
         class_name, status, code = entry
-        return OmsError(str(exc)[:2000] or class_name, code=code, status=status,
-                        details={"ccxt_error": name})
+        details: dict[str, object] = {"ccxt_error": name}
+        retry_after = getattr(exc, "retry_after_seconds", None)  # the request budget's refusal
+        if isinstance(retry_after, int):
+            details["retry_after_seconds"] = retry_after  # and the answer's `Retry-After`
+        return OmsError(str(exc)[:2000] or class_name, code=code, status=status, details=details)
     return OmsError(f"{name}: {exc}"[:2000], code="exchange_error", status=502,
                     details={"ccxt_error": name})

@@ -9,12 +9,17 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+from decimal import Decimal
 from typing import Any
 
+from apps.oms.clock import utcnow
 from apps.oms.config import Settings
+from apps.oms.domain.request_budget import Limit
 from apps.oms.errors import NotFound, OmsError
+from apps.oms.exchange.ccxt.budget import Budgets
 from apps.oms.security.credentials import CredentialCipher
 from apps.oms.store.ccxt_records import venue_account
+from apps.oms.store.request_budgets import take_slice
 from apps.oms.store.store import Store
 
 
@@ -24,9 +29,11 @@ def ccxt_id(exchange_id: str) -> str | None:
     return name if engine in ("ccxt", "ccxtpro") and name else None
 
 
-def build_ccxt_exchange(account: dict[str, Any], settings: Settings) -> Any:
+def build_ccxt_exchange(account: dict[str, Any], settings: Settings,
+                        budgets: Budgets | None = None) -> Any:  # fmt: skip
     """A `ccxt.async_support` (`ccxt.<id>`) or `ccxt.pro` (`ccxtpro.<id>`) instance for an
-    account row (with decrypted credentials)."""
+    account row (with decrypted credentials); with `budgets`, its calls spend from its
+    exchange limit's request budget (apps/oms/exchange/ccxt/budget.py)."""
     import ccxt.async_support as ccxt_async
     import ccxt.pro as ccxt_pro
 
@@ -50,7 +57,21 @@ def build_ccxt_exchange(account: dict[str, Any], settings: Settings) -> Any:
         exchange.set_sandbox_mode(True)
     if own.get("urls"):  # after sandbox mode, which replaces `urls['api']` with the testnet's
         exchange.urls["api"] = merged(exchange.urls["api"], own["urls"])
+    if budgets is not None:  # after the URLs: the budget is the limit of the host they name
+        budgets.attach(exchange, int(account.get("id") or 0))
     return exchange
+
+
+def store_budgets(store: Store, settings: Settings) -> Budgets | None:
+    """This process's request budgets over the store (None when `budget.enabled` is off)."""
+    if not settings.budget.enabled:
+        return None
+
+    async def ledger(key: str, limit: Limit, purpose: str, wanted: Decimal, observed: Decimal,
+                     at_ms: int) -> Decimal:  # fmt: skip
+        return await take_slice(store, key, limit, purpose, wanted, observed, at_ms, utcnow())
+
+    return Budgets(ledger, settings.budget)
 
 
 def merged(base: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:
@@ -89,6 +110,7 @@ class ExchangeRegistry:
         self._instances: dict[int, Any] = {}
         self._exchange_ids: dict[int, str] = {}  # the accounts' engines (`ccxtpro.binance`)
         self._lock = asyncio.Lock()
+        self.budgets = store_budgets(store, settings)
 
     async def get(self, account_id: int) -> Any:
         instance = self._instances.get(account_id)
@@ -117,7 +139,7 @@ class ExchangeRegistry:
                 maintenance_rate=self.settings.paper.maintenance_margin_rate,
                 history_seed=self.settings.paper.seed,
             )
-        return build_ccxt_exchange(account, self.settings)
+        return build_ccxt_exchange(account, self.settings, self.budgets)
 
     def exchange_id(self, account_id: int) -> str | None:
         """The engine of an account whose instance this registry built (None before)."""
