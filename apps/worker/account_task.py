@@ -64,6 +64,7 @@ class AccountTask:
         # the venue's private order stream while this task runs (None: the venue has none)
         self.stream: OrderStream | None = None
         self._streamed = False  # the stream delivered something not booked yet
+        self._streamed_at = 0.0  # when a drain last booked something (monotonic)
 
     async def run(self) -> None:
         """Loop until stop, lease loss or idleness; never raises. May run again after it
@@ -125,7 +126,9 @@ class AccountTask:
             if await self._step(probe):
                 interval, idle_since, probe = first, time.monotonic(), False
                 continue
-            quiet = time.monotonic() - idle_since
+            # an account whose stream books fills is not idle (and its lease needs no check of
+            # what it watches on every wake-up)
+            quiet = time.monotonic() - max(idle_since, self._streamed_at)
             limit = CROWDED_RELEASE if self.crowded() else IDLE_RELEASE
             # at capacity with other accounts waiting, a quiet account gives its slot back even
             # while it watches resting orders or targets: accounts rotate rather than starve
@@ -160,7 +163,8 @@ class AccountTask:
     async def _book_streamed(self) -> None:
         if self._streamed and self.stream is not None:
             self._streamed = False
-            await drain(self.rt, self.stream)
+            if await drain(self.rt, self.stream):
+                self._streamed_at = time.monotonic()
 
     async def _housekeeping(self) -> bool:
         self._last_look = time.monotonic()

@@ -5,6 +5,7 @@ over a venue whose watches answer, fail and answer again."""
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 from decimal import Decimal
 from typing import Any
 
@@ -46,6 +47,15 @@ class Venue:
 
     async def watch_orders(self, *_: Any) -> list[dict[str, Any]]:
         return await self._next("orders")
+
+
+async def settled(check: Callable[[], bool]) -> None:
+    """Until `check()` holds (the watches run as tasks of their own)."""
+    for _ in range(10_000):
+        if check():
+            return
+        await asyncio.sleep(0.01)
+    raise AssertionError("never settled")
 
 
 def stream(clock: Clock | None = None) -> OrderStream:
@@ -136,17 +146,14 @@ async def test_the_watches_go_up_down_and_up_again_and_a_drop_counts_once() -> N
         await venue.scripts["trades"].put([{"id": "t1", "order": "o1"}])
         await venue.scripts["orders"].put([{"id": "o1", "status": "closed"}])
         await news.wait()
-        while not s.up:
-            await asyncio.sleep(0)
+        await settled(lambda: s.up)
         assert s.repair_due(orders_open=False)  # the connect's repair
         s.repaired(whole=True)
         dropped = ConnectionError("closed by the venue")
         await venue.scripts["trades"].put(dropped)
         await venue.scripts["orders"].put(dropped)
-        while s.up:
-            await asyncio.sleep(0)
-        while not s.up:  # opened again after the backoff, with a repair due
-            await asyncio.sleep(0.05)
+        await settled(lambda: not s.up)
+        await settled(lambda: s.up)  # opened again after the backoff, with a repair due
         assert s.reconnects == 1
         assert s.repair_due(orders_open=False)
         taken = s.take()

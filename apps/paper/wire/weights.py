@@ -47,10 +47,13 @@ class Weights:
             raise ValueError("limit >= 0, window_ms > 0, ban_after >= 1 and ban_s >= 1")
         self.limit, self.window_ms, self.ban_after, self.ban_s = limit, window_ms, ban_after, ban_s
         self.window, self.used, self.strikes, self.banned_until = -1, {}, {}, {}
+        # the answers given past the limit since it was set: 429s and 418s (what a test of a
+        # client that must never be refused reads back)
+        self.refused = self.banned = 0
 
     def show(self) -> dict[str, int]:
         return {"limit": self.limit, "window_ms": self.window_ms, "ban_after": self.ban_after,
-                "ban_s": self.ban_s}  # fmt: skip
+                "ban_s": self.ban_s, "refused": self.refused, "banned": self.banned}  # fmt: skip
 
     def _roll(self, at_ms: int) -> None:
         window = at_ms // self.window_ms
@@ -62,13 +65,16 @@ class Weights:
         self._roll(at_ms)
         until = self.banned_until.get(client, 0)
         if until > at_ms:
+            self.banned += 1
             return Verdict(True, _seconds(until - at_ms))
         if not self.limit or self.used.get(client, 0) + weight <= self.limit:
             return None
         strikes = self.strikes[client] = self.strikes.get(client, 0) + 1
         if strikes >= self.ban_after:
             self.banned_until[client] = at_ms + self.ban_s * 1000
+            self.banned += 1
             return Verdict(True, self.ban_s)
+        self.refused += 1
         return Verdict(False, _seconds((self.window + 1) * self.window_ms - at_ms))
 
     def add(self, weight: int, at_ms: int, client: str = "") -> int:

@@ -27,6 +27,7 @@ def test_past_the_limit_429_until_the_window_ends_then_418() -> None:
     assert weights.admit(1, 59_500, "a") == Verdict(True, 120)  # the third strike bans
     assert weights.admit(1, 61_000, "a") == Verdict(True, 119)  # a ban outlives the window
     assert weights.admit(1, 179_500, "a") is None  # and ends
+    assert (weights.show()["refused"], weights.show()["banned"]) == (2, 2)  # the answers given
 
 
 def test_a_new_window_forgives_strikes() -> None:
@@ -41,7 +42,8 @@ def test_configure_checks_and_resets() -> None:
     weights.add(1, 0, "a")
     weights.configure(5, window_ms=2_000)
     assert weights.used == {}
-    assert weights.show() == {"limit": 5, "window_ms": 2_000, "ban_after": 3, "ban_s": 120}
+    assert weights.show() == {"limit": 5, "window_ms": 2_000, "ban_after": 3, "ban_s": 120,
+                              "refused": 0, "banned": 0}  # fmt: skip
     assert weights.message_limit() == 5
     with pytest.raises(ValueError, match="window_ms"):
         weights.configure(1, window_ms=0)
