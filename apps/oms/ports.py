@@ -220,6 +220,16 @@ class StreamingVenuePort(VenuePort, Protocol):
     ) -> list[Structure]: ...
 
 
+@runtime_checkable
+class KnownMarkets(Protocol):
+    """A venue whose markets, once loaded, can be read without a request (`None` before the
+    first load). The executors read instruments inside their transactions: a refresh that
+    is due waits for the next venue call outside them (`CcxtVenue._call`), so no transaction
+    ever waits on an exchange."""
+
+    def loaded_markets(self) -> dict[str, Structure] | None: ...
+
+
 @dataclass(frozen=True, slots=True)
 class NewOrder:
     """One order to place: `create_order`'s arguments."""

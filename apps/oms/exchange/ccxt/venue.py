@@ -95,6 +95,11 @@ class CcxtVenue:
         markets: dict[str, Structure] = self.exchange.markets
         return markets
 
+    def loaded_markets(self) -> dict[str, Structure] | None:
+        """The markets as last loaded, with no request (None before the first load)."""
+        markets: dict[str, Structure] | None = self.exchange.markets or None
+        return markets
+
     async def fetch_markets(self, params: Params | None = None) -> list[Structure]:
         return list((await self.load_markets(False, params)).values())
 

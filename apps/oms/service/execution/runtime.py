@@ -35,7 +35,7 @@ from apps.oms.domain.events import (
     PositionView,
 )
 from apps.oms.domain.positions import Deal, Position
-from apps.oms.ports import VenuePort
+from apps.oms.ports import KnownMarkets, VenuePort, implements
 from apps.oms.service.views import deal_view, order_view, position_record_view
 from apps.oms.store import leases, queue, sequencer
 from apps.oms.store.boundary import Connection
@@ -100,8 +100,12 @@ class AccountRuntime:
         self.on_numbered(numbered, read_at)
 
     async def instrument(self, symbol: str) -> Instrument:
-        """Contract size and market kind from the venue's markets (cached by the venue)."""
-        market = (await self.venue.load_markets()).get(symbol) or {}
+        """Contract size and market kind from the venue's markets (cached by the venue; read
+        inside transactions, so the markets loaded already are used as they are, and only a
+        venue that never loaded them is asked: `ports.KnownMarkets`)."""
+        known = self.venue.loaded_markets() if implements(self.venue, KnownMarkets) else None
+        markets = known if known is not None else await self.venue.load_markets()
+        market = markets.get(symbol) or {}
         size = market.get("contractSize")
         return Instrument(
             symbol,
