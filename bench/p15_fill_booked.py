@@ -43,6 +43,8 @@ import contextlib
 import re
 import sqlite3
 import statistics
+import tempfile
+import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -77,6 +79,8 @@ PATH_OF = {"ccxtpro": "stream", "ccxt": "poll"}
 VENUES = ("wire:binance",)
 START_PRICE = Decimal(50_000)
 QTY = "0.001"
+#: the deals reader reads again this many ids below the newest it saw (late commits)
+LOOK_BACK_IDS = 300
 BUCKET = re.compile(r"^oms_fill_booked_seconds_bucket\{(?P<labels>[^}]*)\} (?P<value>\S+)$")
 LABEL = re.compile(r'(\w+)="([^"]*)"')
 
@@ -120,6 +124,7 @@ def fill_stack(args: argparse.Namespace, engine: str) -> Iterator[tuple[Stack, w
     port = free_port()
     env = {"OMS_WORKER__METRICS_PORT": str(port)}
     with contextlib.ExitStack() as stack_of:
+        env |= wire.sampling_env(stack_of.enter_context(tempfile.TemporaryDirectory()))
         v = stack_of.enter_context(wire.served(wire.dialect_of(args.venue), args.accounts,
                                                hedge=False))  # fmt: skip
         s = stack_of.enter_context(stack(
@@ -301,6 +306,44 @@ def gateway_deals(s: Stack) -> list[tuple[int, str, datetime]]:
     return [(int(a), str(t), c.replace(tzinfo=UTC)) for a, t, c in rows]
 
 
+class DealWatch:
+    """A reader polling the gateway's deals every `interval` seconds (a thread, its own
+    connection): when each deal became visible to a reader, i.e. after its booking committed
+    (up to one interval and a query later)."""
+
+    def __init__(self, s: Stack, interval: float) -> None:
+        self.database = s.url.rsplit("/", 1)[1].split("?", 1)[0]
+        self.interval = interval
+        self.seen: dict[tuple[int, str], datetime] = {}
+        self.polls = 0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def start(self) -> DealWatch:
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join()
+
+    def _run(self) -> None:
+        last = 0
+        with mysql_connect(database=self.database, autocommit=True) as conn, conn.cursor() as cur:
+            while not self._stop.is_set():
+                # from a little below the newest id seen: a transaction that took an id
+                # first may commit after one that took a later id
+                cur.execute("SELECT id, account_id, exchange_trade_id FROM deals WHERE id > %s",
+                            (last - LOOK_BACK_IDS,))  # fmt: skip
+                rows = cur.fetchall()
+                now = datetime.now(UTC)
+                self.polls += 1
+                for deal_id, account, trade in rows:
+                    self.seen.setdefault((int(account), str(trade)), now)
+                    last = max(last, int(deal_id))
+                self._stop.wait(self.interval)
+
+
 def count_deals(s: Stack) -> int:
     database = s.url.rsplit("/", 1)[1].split("?", 1)[0]
     with mysql_connect(database=database) as conn, conn.cursor() as cur:
@@ -344,38 +387,52 @@ async def timed(s: Stack, v: wire.Served, metrics_url: str, args: argparse.Names
         if engine == "ccxtpro":
             await until_streams_up(session, metrics_url, len(s.account_ids))
         await asyncio.sleep(2.0)  # the repairs after the streams' connects, the last syncs
-        crossed = await move(session, admin_url, symbol, step, args.fills_per_second, args.hz,
-                             args.warmup, 0)  # fmt: skip
-        before, cpu_before = await scrape(session, metrics_url), stack_cpu(s)
-        window_start = datetime.now(UTC)
-        mover = move(session, admin_url, symbol, step, args.fills_per_second, args.hz,
-                     args.seconds, crossed)  # fmt: skip
-        if args.drops:
-            crossed, hit = await asyncio.gather(mover, drops(session, admin_url, args.drops,
-                                                             args.seconds))  # fmt: skip
-        else:
-            crossed, hit = await mover, 0
-        window_end = datetime.now(UTC)
-        after, cpu_after = await scrape(session, metrics_url), stack_cpu(s)
-        settle_s = await asyncio.to_thread(settle, s, v, args.settle)
-        settled = await scrape(session, metrics_url)
+        watch = DealWatch(s, args.poll_ms / 1000).start()
+        try:
+            crossed = await move(session, admin_url, symbol, step, args.fills_per_second,
+                                 args.hz, args.warmup, 0)  # fmt: skip
+            before, cpu_before = await scrape(session, metrics_url), stack_cpu(s)
+            sampling = wire.Sampling.start(s, s.procs[1].pid)
+            window_start = datetime.now(UTC)
+            mover = move(session, admin_url, symbol, step, args.fills_per_second, args.hz,
+                         args.seconds, crossed)  # fmt: skip
+            if args.drops:
+                crossed, hit = await asyncio.gather(mover, drops(session, admin_url, args.drops,
+                                                                 args.seconds))  # fmt: skip
+            else:
+                crossed, hit = await mover, 0
+            window_end = datetime.now(UTC)
+            after, cpu_after = await scrape(session, metrics_url), stack_cpu(s)
+            profile = sampling.stop()
+            settle_s = await asyncio.to_thread(settle, s, v, args.settle)
+            await asyncio.sleep(0.1)
+            settled = await scrape(session, metrics_url)
+        finally:
+            watch.stop()
     fills, deals = venue_fills(v), gateway_deals(s)
     to_gateway = dict(zip(venue_account_ids(v), s.account_ids, strict=False))
     booked: dict[tuple[int, str], list[datetime]] = {}
     for account, trade, created in deals:
         booked.setdefault((account, trade), []).append(created)
-    latencies, missed = [], 0
+    seen_ms, began_ms, unseen = [], [], 0
+    quarters: list[list[float]] = [[], [], [], []]
+    seconds = (window_end - window_start).total_seconds()
     in_window = [f for f in fills if window_start <= f[2] < window_end]
     for account, trade, executed in in_window:
-        got = booked.get((to_gateway[account], trade))
-        if got is None:
-            missed += 1
+        key = (to_gateway[account], trade)
+        if key not in booked:
             continue
-        latencies.append((min(got) - executed).total_seconds() * 1000)
+        began_ms.append((min(booked[key]) - executed).total_seconds() * 1000)
+        if key not in watch.seen:
+            unseen += 1
+            continue
+        seen_ms.append((watch.seen[key] - executed).total_seconds() * 1000)
+        quarter = int(4 * (executed - window_start).total_seconds() / seconds)
+        quarters[min(quarter, 3)].append(seen_ms[-1])
     venue_keys = {(to_gateway[a], t) for a, t, _ in fills}
-    seconds = (window_end - window_start).total_seconds()
     rest = rest_delta(before, after)
     n = max(len(in_window), 1)
+    cpu = cpu_per_command(cpu_before, cpu_after, n)
     return {
         "engine": engine,
         "path": PATH_OF[engine],
@@ -384,15 +441,18 @@ async def timed(s: Stack, v: wire.Served, metrics_url: str, args: argparse.Names
         "place_statuses": statuses,
         "timed_seconds": round(seconds, 2),
         "fills_per_s": round(len(in_window) / seconds, 1),
-        "fill_to_booked": ms_figures(latencies),
-        "measured": "venue paper_fills.executed_at -> gateway deals.created_at (the booking "
-        "transaction's start)",
+        "fill_to_booked": ms_figures(seen_ms),
+        "measured": f"venue paper_fills.executed_at -> the deal first read by a reader polling "
+        f"the gateway's deals every {args.poll_ms} ms (after its commit)",
+        "p50_ms_by_quarter": [round(percentile(q, 50), 1) if q else None for q in quarters],
+        "unseen_by_reader": unseen,
+        "fill_to_transaction_start": ms_figures(began_ms),
+        "reader_polls": watch.polls,
         "worker_histogram": worker_histogram(before, after),
         "worker_histogram_until_settled": worker_histogram(before, settled),
         "venue_fills": len(fills),
         "deals": len(deals),
         "missed": sum(1 for a, t, _ in fills if (to_gateway[a], t) not in booked),
-        "missed_in_window": missed,
         "booked_twice": sum(len(v_) - 1 for v_ in booked.values())
         + sum(1 for k in booked if k not in venue_keys),
         "settle_seconds": round(settle_s, 1),
@@ -402,7 +462,10 @@ async def timed(s: Stack, v: wire.Served, metrics_url: str, args: argparse.Names
         "drops_set": args.drops,
         "drops_hit": hit,
         "stream_reconnects": settled.reconnects - before.reconnects,
-        "cpu_ms_per_fill": cpu_per_command(cpu_before, cpu_after, n),
+        "cpu_ms_per_fill": cpu,
+        "worker_cpu_share_of_a_core": round(cpu["worker"] * len(in_window) / seconds / 1000, 3),
+        "worker_profile": profile,
+        "cpu_split_ms_per_fill": wire.cpu_split(cpu, profile["samples"] if profile else None),
     }
 
 
@@ -462,6 +525,8 @@ def main() -> None:
         default=60,
         help="seconds at most for every venue fill to be booked after the run",
     )
+    parser.add_argument("--poll-ms", type=float, default=10,
+                        help="the deals reader's interval (ms)")  # fmt: skip
     parser.add_argument("--driver", choices=("aiomysql", "asyncmy"), default="aiomysql")
     args = parser.parse_args()
     engines = list(ENGINES) if args.both else [args.engine]
