@@ -50,6 +50,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal
+from pathlib import Path
 from typing import Any
 
 import aiohttp
@@ -344,6 +345,26 @@ class DealWatch:
                 self._stop.wait(self.interval)
 
 
+def schedstat(pid: int) -> tuple[int, int]:
+    """(ns on the CPU, ns runnable but waiting for one) of a process's main thread so far
+    (`/proc/<pid>/schedstat`): for the worker, its event loop."""
+    on_cpu, waiting, _ = Path(f"/proc/{pid}/schedstat").read_text().split()
+    return int(on_cpu), int(waiting)
+
+
+def run_queue(before: dict[str, tuple[int, int]], after: dict[str, tuple[int, int]],
+              seconds: float) -> dict[str, dict[str, float]]:  # fmt: skip
+    """Per process, the share of the wall seconds its main thread ran and waited runnable."""
+    return {name: {"ran": round((after[name][0] - before[name][0]) / 1e9 / seconds, 3),
+                   "waited_runnable": round((after[name][1] - before[name][1]) / 1e9 / seconds, 3)}
+            for name in after}  # fmt: skip
+
+
+def threads(s: Stack) -> dict[str, tuple[int, int]]:
+    return {"api": schedstat(s.procs[0].pid), "worker": schedstat(s.procs[1].pid),
+            **{name: schedstat(pid) for name, pid in s.watched.items()}}  # fmt: skip
+
+
 def count_deals(s: Stack) -> int:
     database = s.url.rsplit("/", 1)[1].split("?", 1)[0]
     with mysql_connect(database=database) as conn, conn.cursor() as cur:
@@ -393,6 +414,7 @@ async def timed(s: Stack, v: wire.Served, metrics_url: str, args: argparse.Names
                                  args.hz, args.warmup, 0)  # fmt: skip
             before, cpu_before = await scrape(session, metrics_url), stack_cpu(s)
             sampling = wire.Sampling.start(s, s.procs[1].pid)
+            sched_before = threads(s)
             window_start = datetime.now(UTC)
             mover = move(session, admin_url, symbol, step, args.fills_per_second, args.hz,
                          args.seconds, crossed)  # fmt: skip
@@ -403,6 +425,7 @@ async def timed(s: Stack, v: wire.Served, metrics_url: str, args: argparse.Names
                 crossed, hit = await mover, 0
             window_end = datetime.now(UTC)
             after, cpu_after = await scrape(session, metrics_url), stack_cpu(s)
+            sched_after = threads(s)
             profile = sampling.stop()
             settle_s = await asyncio.to_thread(settle, s, v, args.settle)
             await asyncio.sleep(0.1)
@@ -464,6 +487,7 @@ async def timed(s: Stack, v: wire.Served, metrics_url: str, args: argparse.Names
         "stream_reconnects": settled.reconnects - before.reconnects,
         "cpu_ms_per_fill": cpu,
         "worker_cpu_share_of_a_core": round(cpu["worker"] * len(in_window) / seconds / 1000, 3),
+        "main_threads": run_queue(sched_before, sched_after, seconds),
         "worker_profile": profile,
         "cpu_split_ms_per_fill": wire.cpu_split(cpu, profile["samples"] if profile else None),
     }
