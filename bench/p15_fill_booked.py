@@ -40,6 +40,8 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import json
+import os
 import re
 import sqlite3
 import statistics
@@ -60,6 +62,7 @@ from apps.oms.service import admin
 from apps.oms.store.audit import CLI_ACTOR
 from bench import wire
 from bench.harness import (
+    ROOT,
     TRADER_FLAGS,
     AccountMaker,
     Stack,
@@ -75,6 +78,8 @@ from bench.harness import (
 from bench.p1_throughput import wait_done
 
 ENGINES = ("ccxtpro", "ccxt")
+#: bench/cpu_sampling's worker hook, and each function's inclusive samples beside it
+SAMPLING_HOOK = ROOT / "bench" / "p15_sampling"
 PATH_OF = {"ccxtpro": "stream", "ccxt": "poll"}
 #: the dialects whose venue trade ids the benchmark maps to the gateway's (Binance's numbers)
 VENUES = ("wire:binance",)
@@ -125,7 +130,11 @@ def fill_stack(args: argparse.Namespace, engine: str) -> Iterator[tuple[Stack, w
     port = free_port()
     env = {"OMS_WORKER__METRICS_PORT": str(port)}
     with contextlib.ExitStack() as stack_of:
-        env |= wire.sampling_env(stack_of.enter_context(tempfile.TemporaryDirectory()))
+        samples = stack_of.enter_context(tempfile.TemporaryDirectory())
+        env |= {
+            "PYTHONPATH": f"{SAMPLING_HOOK}{os.pathsep}{ROOT}",
+            "OMS_BENCH_CPU_SAMPLES": samples,
+        }
         v = stack_of.enter_context(wire.served(wire.dialect_of(args.venue), args.accounts,
                                                hedge=False))  # fmt: skip
         s = stack_of.enter_context(stack(
@@ -365,6 +374,21 @@ def threads(s: Stack) -> dict[str, tuple[int, int]]:
             **{name: schedstat(pid) for name, pid in s.watched.items()}}  # fmt: skip
 
 
+def functions(s: Stack) -> dict[str, int]:
+    """The worker's inclusive samples per function so far (written with its kinds' samples)."""
+    path = Path(s.env["OMS_BENCH_CPU_SAMPLES"]) / f"{s.procs[1].pid}.functions.json"
+    return {k: int(v) for k, v in json.loads(path.read_text()).items()}
+
+
+def top_functions(before: dict[str, int], after: dict[str, int], top: int = 30
+                  ) -> dict[str, float]:  # fmt: skip
+    """The `top` functions by their share of the worker's CPU samples between two readings."""
+    delta = {k: n - before.get(k, 0) for k, n in after.items()}
+    total = max(delta.pop("<all>", 0), 1)
+    ranked = sorted(delta.items(), key=lambda kv: -kv[1])[:top]
+    return {"samples": total, **{k: round(n / total, 3) for k, n in ranked}}
+
+
 def count_deals(s: Stack) -> int:
     database = s.url.rsplit("/", 1)[1].split("?", 1)[0]
     with mysql_connect(database=database) as conn, conn.cursor() as cur:
@@ -414,6 +438,7 @@ async def timed(s: Stack, v: wire.Served, metrics_url: str, args: argparse.Names
                                  args.hz, args.warmup, 0)  # fmt: skip
             before, cpu_before = await scrape(session, metrics_url), stack_cpu(s)
             sampling = wire.Sampling.start(s, s.procs[1].pid)
+            functions_before = functions(s)
             sched_before = threads(s)
             window_start = datetime.now(UTC)
             mover = move(session, admin_url, symbol, step, args.fills_per_second, args.hz,
@@ -427,6 +452,7 @@ async def timed(s: Stack, v: wire.Served, metrics_url: str, args: argparse.Names
             after, cpu_after = await scrape(session, metrics_url), stack_cpu(s)
             sched_after = threads(s)
             profile = sampling.stop()
+            functions_after = functions(s)
             settle_s = await asyncio.to_thread(settle, s, v, args.settle)
             await asyncio.sleep(0.1)
             settled = await scrape(session, metrics_url)
@@ -489,6 +515,7 @@ async def timed(s: Stack, v: wire.Served, metrics_url: str, args: argparse.Names
         "worker_cpu_share_of_a_core": round(cpu["worker"] * len(in_window) / seconds / 1000, 3),
         "main_threads": run_queue(sched_before, sched_after, seconds),
         "worker_profile": profile,
+        "worker_functions": top_functions(functions_before, functions_after),
         "cpu_split_ms_per_fill": wire.cpu_split(cpu, profile["samples"] if profile else None),
     }
 
