@@ -12,14 +12,26 @@ the accounts in turn; then the venue's price (`/admin/price`) walks down `--hz` 
 so that the orders it crosses fill at `--fills-per-second` (one fill per account per step at
 the defaults). The first `--warmup` seconds are left out of the figures.
 
-Measured per fill, from the trade's time on the venue (`paper_fills.executed_at` in the venue's
-own store, the same clock as the trade's timestamp on the stream) to the deal row's
-`created_at` in the gateway's store: the time the worker's booking transaction began (its
-commit follows within the transaction's few statements). Beside it, the worker's own histogram
-`oms_fill_booked_seconds{path}` (observed after the commit, bucketed: quantiles interpolated
-within the buckets, as PromQL's `histogram_quantile`), which also says how each fill was learned
-of (stream, poll or repair). Fills missed: venue fills with no deal after the run settled;
-booked twice: deals of one venue trade beyond the first, and deals of no venue trade.
+Measured per fill (`fill_to_booked`), from the trade's time on the venue
+(`paper_fills.executed_at` in the venue's own store, the clock of the trade's timestamp on the
+stream) to the moment a reader polling the gateway's `deals` every `--poll-ms` (10) first saw
+its deal: after the booking committed, up to one interval and a query later. Beside it
+(`fill_to_transaction_start`), to the deal row's `created_at`, the time its booking transaction
+began: a lower bound, since one transaction books every trade a drain took, one after the
+other. And the worker's own histogram `oms_fill_booked_seconds{path}` (observed after the
+commit, bucketed: quantiles interpolated within the buckets, as PromQL's
+`histogram_quantile`), which says how each fill was learned of (stream, poll or repair).
+`p50_ms_by_quarter`: the p50 of the fills of each quarter of the timed seconds (the resting
+orders per account go from all to none through the run). Fills missed: venue fills with no
+deal after the run settled; booked twice: deals of one venue trade beyond the first, and deals
+of no venue trade.
+
+Where the worker's time goes: `main_threads` is the share of the timed seconds the main thread
+(the event loop) of the API, the worker and the venue ran and waited runnable for a CPU
+(`/proc/<pid>/schedstat`); `worker_functions`, the functions on the worker's stack by their
+share of its on-CPU samples (inclusive; bench/p15_sampling, bench/cpu_sampling's ITIMER_PROF
+sampler with each frame's function counted), and `worker_profile` / `cpu_split_ms_per_fill`
+as bench/wire.py's (CCXT's share).
 
 REST calls per fill: the order sync's `oms_sync_rest_calls_total` (poll + repair; the worker's
 metrics endpoint) over the timed seconds divided by the fills in them; the CPU of the API, the
@@ -30,9 +42,11 @@ worker, MariaDB and the venue per fill over the same seconds.
 any account closes that account's streams instead of being sent); fills missed and booked twice
 are counted after the run settles (every venue fill booked, or `--settle` seconds).
 
-    nice -n 19 flock /tmp/bench.lock .venv/bin/python -m bench.p15_fill_booked --both --seconds 20
-    nice -n 19 flock /tmp/bench.lock .venv/bin/python -m bench.p15_fill_booked --engine ccxtpro \
-        --seconds 60 --drops 100
+    nice -n 19 flock /tmp/bench.lock .venv/bin/python -m bench.private_mariadb -- \
+        .venv/bin/python -m bench.p15_fill_booked --both --runs 3 --seconds 20
+    nice -n 19 flock /tmp/bench.lock .venv/bin/python -m bench.private_mariadb -- \
+        .venv/bin/python -m bench.p15_fill_booked --engine ccxtpro --seconds 40 \
+        --fills-per-second 50 --drops 100 --settle 90
 """
 
 from __future__ import annotations
@@ -380,7 +394,7 @@ def functions(s: Stack) -> dict[str, int]:
     return {k: int(v) for k, v in json.loads(path.read_text()).items()}
 
 
-def top_functions(before: dict[str, int], after: dict[str, int], top: int = 30
+def top_functions(before: dict[str, int], after: dict[str, int], top: int = 45
                   ) -> dict[str, float]:  # fmt: skip
     """The `top` functions by their share of the worker's CPU samples between two readings."""
     delta = {k: n - before.get(k, 0) for k, n in after.items()}
