@@ -95,10 +95,35 @@ ENGINES = ("ccxtpro", "ccxt")
 #: bench/cpu_sampling's worker hook, and each function's inclusive samples beside it
 SAMPLING_HOOK = ROOT / "bench" / "p15_sampling"
 PATH_OF = {"ccxtpro": "stream", "ccxt": "poll"}
-#: the dialects whose venue trade ids the benchmark maps to the gateway's (Binance's numbers)
-VENUES = ("wire:binance",)
+
+
+@dataclass(frozen=True)
+class Dialect:
+    """What the benchmark needs of a served dialect: the symbol it trades, the quantity of an
+    order (above the market's minimum notional at the run's prices), the options a CCXT account
+    sets for what the venue serves (docs/testnet.md), and whether the dialect shows an engine
+    trade id (`<account>-T<n>`) as Binance's number `n` (else as it is)."""
+
+    symbol: str
+    qty: str
+    options: dict[str, Any]
+    numbered: bool
+
+
+DIALECTS = {
+    "binance": Dialect("BTC/USDT", "0.001", wire.DIALECTS["binance"].options, numbered=True),
+    "binanceusdm": Dialect(
+        "BTC/USDT:USDT", "0.003", wire.DIALECTS["binanceusdm"].options, numbered=True
+    ),
+    "bybit": Dialect(
+        "BTC/USDT:USDT", "0.001", {"fetchMarkets": {"types": ["linear"]}}, numbered=False
+    ),
+    "okx": Dialect(
+        "BTC/USDT", "0.001", {"fetchMarkets": {"types": ["spot", "swap"]}}, numbered=False
+    ),
+}
+VENUES = tuple(f"wire:{name}" for name in DIALECTS)
 START_PRICE = Decimal(50_000)
-QTY = "0.001"
 #: the deals reader reads again this many ids below the newest it saw (late commits)
 LOOK_BACK_IDS = 300
 BUCKET = re.compile(r"^oms_fill_booked_seconds_bucket\{(?P<labels>[^}]*)\} (?P<value>\S+)$")
@@ -113,8 +138,10 @@ def account_maker(v: wire.Served, engine: str) -> AccountMaker:
     or `ccxt.<dialect>` (polling), each pointed at the venue, its keys stored encrypted."""
 
     async def make(conn: Any, user_id: int, count: int, mode: str) -> list[int]:
-        config = {"urls": v.announced["ccxt_urls"], "options": wire.DIALECTS[v.dialect].options}
+        config = {"urls": v.announced["ccxt_urls"], "options": DIALECTS[v.dialect].options}
         cipher = CredentialCipher(v.master_key)
+        # OKX's passphrase (CCXT's `password`): the announced account's, then each new one's
+        passphrases = [v.announced.get("password")] + [c.get("password") for c in v.credentials[1:]]
         ids = []
         for i, creds in enumerate(v.credentials[:count]):
             account_id = await admin.add_account(
@@ -124,7 +151,7 @@ def account_maker(v: wire.Served, engine: str) -> AccountMaker:
             await admin.upsert_credentials(
                 conn, CLI_ACTOR, cipher, account_id=account_id,
                 values={"api_key": creds["api_key"], "secret": creds["secret"],
-                        "passphrase": None},
+                        "passphrase": passphrases[i]},
                 encrypt_input=True, require_encrypted=True)  # fmt: skip
             ids.append(account_id)
         return ids
@@ -238,12 +265,12 @@ async def post(session: aiohttp.ClientSession, url: str, body: dict[str, Any]) -
             raise RuntimeError(f"{url}: {response.status} {await response.text()}")
 
 
-async def place(s: Stack, symbol: str, total: int, step: Decimal, batch: int = 50,
+async def place(s: Stack, dialect: Dialect, total: int, step: Decimal, batch: int = 50,
                 senders: int = 4) -> None:  # fmt: skip
     """`total` resting buy limits through the gateway, order j on account j mod 10 at
     START_PRICE - (j + 1) × step."""
     items = [{"account_id": s.account_ids[j % len(s.account_ids)], "command": "send_order",
-              "payload": {"symbol": symbol, "side": "buy", "type": "limit", "qty": QTY,
+              "payload": {"symbol": dialect.symbol, "side": "buy", "type": "limit", "qty": dialect.qty,
                           "price": str(START_PRICE - (j + 1) * step)}}
              for j in range(total)]  # fmt: skip
     queue = [items[i : i + batch] for i in range(0, total, batch)]
@@ -313,11 +340,12 @@ async def drops(session: aiohttp.ClientSession, admin_url: str, count: int,
 
 
 def venue_fills(v: wire.Served) -> list[tuple[int, str, datetime]]:
-    """(venue account, Binance trade id, executed at) of every fill on the venue."""
+    """(venue account, trade id as the dialect shows it, executed at) of every venue fill."""
     path = str(v.announced["store"]).removeprefix("sqlite+aiosqlite:///")
     with contextlib.closing(sqlite3.connect(path, timeout=30)) as conn:
         rows = conn.execute("SELECT account_id, trade_id, executed_at FROM paper_fills").fetchall()
-    return [(int(a), str(int(t.rsplit("-", 1)[1].lstrip("T"))),
+    numbered = DIALECTS[v.dialect].numbered
+    return [(int(a), str(int(t.rsplit("-", 1)[1].lstrip("T"))) if numbered else str(t),
              datetime.fromisoformat(str(e)).replace(tzinfo=UTC)) for a, t, e in rows]  # fmt: skip
 
 
@@ -433,14 +461,15 @@ def ms_figures(values: list[float]) -> dict[str, Any]:
 
 async def timed(s: Stack, v: wire.Served, metrics_url: str, args: argparse.Namespace,
                 engine: str) -> dict[str, Any]:  # fmt: skip
-    symbol = wire.DIALECTS[wire.dialect_of(args.venue)].symbol
+    dialect = DIALECTS[wire.dialect_of(args.venue)]
+    symbol = dialect.symbol
     admin_url = str(v.announced["admin"])
     step = Decimal(args.step)
     total = round(args.fills_per_second * (args.warmup + args.seconds))
     async with aiohttp.ClientSession() as session:
         await post(session, f"{admin_url}/price", {"symbol": symbol, "price": str(START_PRICE)})
         begin = time.monotonic()
-        await place(s, symbol, total, step)
+        await place(s, dialect, total, step)
         _, statuses, _ = await wait_done(s.url, total, 600)
         placed_s = time.monotonic() - begin
         if engine == "ccxtpro":
