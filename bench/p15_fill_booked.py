@@ -4,7 +4,9 @@ Ten CCXT accounts of a venue served as its own process (`ccxt-oms venue serve`, 
 `ccxtpro.<dialect>` accounts (`--engine ccxtpro`: the worker books fills as the private stream,
 CCXT Pro's `watch_my_trades` / `watch_orders`, delivers them, REST only repairs) or
 `ccxt.<dialect>` ones (`--engine ccxt`: the worker's order sync polls REST about once a second);
-`--both` runs the two in interleaved pairs (each run on a fresh stack and venue).
+`--both` runs the two in interleaved pairs (each run on a fresh stack and venue). `--venue`:
+the dialect served, `wire:binance` (spot, BTC/USDT, the default), `wire:binanceusdm` or
+`wire:bybit` (linear BTC/USDT:USDT) or `wire:okx` (spot BTC/USDT).
 
 The load: `(--warmup + --seconds) × --fills-per-second` resting buy limits are placed through
 the gateway (`POST /oms/commands`, untimed), one limit price step (`--step`) apart, spread over
