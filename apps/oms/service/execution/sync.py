@@ -119,6 +119,11 @@ async def drain(rt: AccountRuntime, stream: OrderStream) -> int:
         return 0
     booked = await _book_trades(rt, taken.trades, STREAM)
     stream.wait_for_link(booked.unlinked)
+    gaps = stream.gaps()
+    for exchange_order_id, after in booked.rows.items():  # trades that followed their update
+        gap = gaps.get(exchange_order_id)
+        if gap is not None and (not after["is_open"] or after["filled_qty"] >= gap.venue_filled):
+            stream.close_gap(exchange_order_id)
     if not taken.orders:
         return booked.count
     rows = await _open_rows(rt, taken.orders, booked)
