@@ -225,7 +225,8 @@ class KnownMarkets(Protocol):
     """A venue whose markets, once loaded, can be read without a request (`None` before the
     first load). The executors read instruments inside their transactions: a refresh that
     is due waits for the next venue call outside them (`CcxtVenue._call`), so no transaction
-    ever waits on an exchange."""
+    ever waits on an exchange; a venue that never loaded them is warmed before the step's
+    first transaction (`AccountRuntime.warm_markets`)."""
 
     def loaded_markets(self) -> dict[str, Structure] | None: ...
 

@@ -139,13 +139,8 @@ class VenueCache:
 async def position_mode_problem(venue: CcxtVenue, account: Account) -> str | None:
     """Why the account may not run on its venue account's position mode (None: it may, or the
     venue has no mode to compare). A venue that cannot say is a problem too: sending on an
-    unknown mode could open a venue position the books do not hold. The markets are loaded
-    first, here, outside any transaction: the executors read them inside theirs
-    (`ports.KnownMarkets`), and a first load there would hold the transaction for a request
-    (on the embedded store, which has one writer, the request budget's own reservation would
-    then wait for it)."""
+    unknown mode could open a venue position the books do not hold."""
     try:
-        await venue.load_markets()
         hedged = await venue.venue_hedged()
     except ccxt.NetworkError as exc:  # timeouts, outages, maintenance, rate limits: later
         await venue.close()

@@ -11,6 +11,8 @@ numbers itself: `number_events`).
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import copy
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
@@ -35,7 +37,7 @@ from apps.oms.domain.events import (
     PositionView,
 )
 from apps.oms.domain.positions import Deal, Position
-from apps.oms.ports import KnownMarkets, VenuePort, implements
+from apps.oms.ports import VenuePort
 from apps.oms.service.views import deal_view, order_view, position_record_view
 from apps.oms.store import leases, queue, sequencer
 from apps.oms.store.boundary import Connection
@@ -99,11 +101,24 @@ class AccountRuntime:
         recorder.committed()
         self.on_numbered(numbered, read_at)
 
+    async def warm_markets(self) -> None:
+        """Load a CCXT venue's markets before the step's first transaction, once: the executors
+        read instruments inside their transactions (`instrument`), and a first load there
+        would hold the transaction for a request (on the embedded store, whose one write lock
+        the request budget's reservation then waits for). A failure is left to the venue call
+        that follows, which meets it on its own error path (retried, then `venue_unavailable`)."""
+        loaded = getattr(self.venue, "loaded_markets", None)  # a `KnownMarkets` venue's
+        if loaded is None or loaded() is not None:
+            return
+        with contextlib.suppress(Exception):
+            await asyncio.wait_for(self.venue.load_markets(), self.settings.venue_timeout_seconds)
+
     async def instrument(self, symbol: str) -> Instrument:
         """Contract size and market kind from the venue's markets (cached by the venue; read
         inside transactions, so the markets loaded already are used as they are, and only a
         venue that never loaded them is asked: `ports.KnownMarkets`)."""
-        known = self.venue.loaded_markets() if implements(self.venue, KnownMarkets) else None
+        loaded = getattr(self.venue, "loaded_markets", None)  # a `KnownMarkets` venue's
+        known: dict[str, Any] | None = loaded() if loaded is not None else None
         markets = known if known is not None else await self.venue.load_markets()
         market = markets.get(symbol) or {}
         size = market.get("contractSize")

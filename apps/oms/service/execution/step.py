@@ -16,6 +16,7 @@ async def run_next(
 ) -> bool:
     """Run the next unit of the account's queue; False when nothing is unfinished. With a
     `group`, a batch's transactions are shared with the worker's other ready accounts."""
+    await rt.warm_markets()
     limit = rt.settings.batch_size
     if limit > 0:
         done = await sends.run_batch(rt, limit, group)
