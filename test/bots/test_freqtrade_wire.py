@@ -67,14 +67,15 @@ SYMBOLS = {"binance": ["BTC/USDT"], "binanceusdm": ["BTC/USDT:USDT"]}
 
 
 @contextlib.contextmanager
-def served(dialect: str, tmp: Path) -> Iterator[dict[str, Any]]:
-    """`ccxt-oms venue serve` as a process: yields the line it announced (URLs, key, secret)."""
+def served(dialect: str, tmp: Path, *extra: str) -> Iterator[dict[str, Any]]:
+    """`ccxt-oms venue serve` as a process: yields the line it announced (URLs, key, secret).
+    `extra`: more of `venue serve`'s options."""
     out, err = tmp / f"venue-{dialect}.out", tmp / f"venue-{dialect}.log"
     with out.open("wb") as stdout, err.open("wb") as stderr:
         proc = subprocess.Popen(
             [sys.executable, "-m", "apps.cli", "venue", "serve", "--dialect", dialect,
              "--port", "0", "--store", f"sqlite+aiosqlite:///{tmp / f'venue-{dialect}.sqlite3'}",
-             "--walk-seconds", WALK_SECONDS],
+             "--walk-seconds", WALK_SECONDS, *extra],
             cwd=ROOT, stdout=stdout, stderr=stderr,
             env={**os.environ, "PYTHONPATH": str(ROOT)})  # fmt: skip
     try:
