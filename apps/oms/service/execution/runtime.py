@@ -37,7 +37,7 @@ from apps.oms.domain.events import (
     PositionView,
 )
 from apps.oms.domain.positions import Deal, Position
-from apps.oms.ports import VenuePort
+from apps.oms.ports import Structure, VenuePort
 from apps.oms.service.views import deal_view, order_view, position_record_view
 from apps.oms.store import leases, queue, sequencer
 from apps.oms.store.boundary import Connection
@@ -118,7 +118,7 @@ class AccountRuntime:
         inside transactions, so the markets loaded already are used as they are, and only a
         venue that never loaded them is asked: `ports.KnownMarkets`)."""
         loaded = getattr(self.venue, "loaded_markets", None)  # a `KnownMarkets` venue's
-        known: dict[str, Any] | None = loaded() if loaded is not None else None
+        known: dict[str, Structure] | None = loaded() if loaded is not None else None
         markets = known if known is not None else await self.venue.load_markets()
         market = markets.get(symbol) or {}
         size = market.get("contractSize")
