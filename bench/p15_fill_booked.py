@@ -31,7 +31,7 @@ of no venue trade.
 Where the worker's time goes: `main_threads` is the share of the timed seconds the main thread
 (the event loop) of the API, the worker and the venue ran and waited runnable for a CPU
 (`/proc/<pid>/schedstat`); `worker_functions`, the functions on the worker's stack by their
-share of its on-CPU samples (inclusive; bench/p15_sampling, bench/cpu_sampling's ITIMER_PROF
+share of its on-CPU samples (inclusive; bench/cpu_sampling's ITIMER_PROF
 sampler with each frame's function counted), and `worker_profile` / `cpu_split_ms_per_fill`
 as bench/wire.py's (CCXT's share).
 
@@ -95,7 +95,7 @@ from bench.p1_throughput import wait_done
 
 ENGINES = ("ccxtpro", "ccxt")
 #: bench/cpu_sampling's worker hook, and each function's inclusive samples beside it
-SAMPLING_HOOK = ROOT / "bench" / "p15_sampling"
+SAMPLING_HOOK = ROOT / "bench" / "cpu_sampling"
 PATH_OF = {"ccxtpro": "stream", "ccxt": "poll"}
 
 
