@@ -329,21 +329,22 @@ class CcxtVenue:
         return bool(self.has.get("watchOrders") and self.has.get("watchMyTrades")
                     and hasattr(self.exchange, "watch_my_trades"))  # fmt: skip
 
+    async def _watch(self, name: str, symbol: str | None, since: int | None, limit: int | None,
+                     params: Params | None) -> list[Structure]:  # fmt: skip
+        await self.load_markets()
+        result = await getattr(self.exchange, name)(symbol, since, limit, params or {})
+        converted: list[Structure] = decimals(list(result))
+        return converted
+
     async def watch_my_trades(self, symbol: str | None = None, since: int | None = None,
                               limit: int | None = None,
                               params: Params | None = None) -> list[Structure]:  # fmt: skip
-        await self.load_markets()
-        result = await self.exchange.watch_my_trades(symbol, since, limit, params or {})
-        converted: list[Structure] = decimals(list(result))
-        return converted
+        return await self._watch("watch_my_trades", symbol, since, limit, params)
 
     async def watch_orders(self, symbol: str | None = None, since: int | None = None,
                            limit: int | None = None,
                            params: Params | None = None) -> list[Structure]:  # fmt: skip
-        await self.load_markets()
-        result = await self.exchange.watch_orders(symbol, since, limit, params or {})
-        converted: list[Structure] = decimals(list(result))
-        return converted
+        return await self._watch("watch_orders", symbol, since, limit, params)
 
 
 def as_margin_port(venue: CcxtVenue) -> MarginVenuePort:
