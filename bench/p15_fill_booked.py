@@ -73,13 +73,9 @@ from typing import Any
 
 import aiohttp
 
-from apps.oms.security.credentials import CredentialCipher
-from apps.oms.service import admin
-from apps.oms.store.audit import CLI_ACTOR
 from bench import wire
 from bench.harness import (
     ROOT,
-    TRADER_FLAGS,
     AccountMaker,
     Stack,
     cpu_per_command,
@@ -138,27 +134,8 @@ LABEL = re.compile(r'(\w+)="([^"]*)"')
 def account_maker(v: wire.Served, engine: str) -> AccountMaker:
     """`Served.add_accounts` with the engine chosen: `ccxtpro.<dialect>` (the private stream)
     or `ccxt.<dialect>` (polling), each pointed at the venue, its keys stored encrypted."""
-
-    async def make(conn: Any, user_id: int, count: int, mode: str) -> list[int]:
-        config = {"urls": v.announced["ccxt_urls"], "options": DIALECTS[v.dialect].options}
-        cipher = CredentialCipher(v.master_key)
-        # OKX's passphrase (CCXT's `password`): the announced account's, then each new one's
-        passphrases = [v.announced.get("password")] + [c.get("password") for c in v.credentials[1:]]
-        ids = []
-        for i, creds in enumerate(v.credentials[:count]):
-            account_id = await admin.add_account(
-                conn, CLI_ACTOR, user_id=user_id, exchange_id=f"{engine}.{v.dialect}",
-                label=f"fill{i}", position_mode=mode, testnet=True, live=False,
-                flags=TRADER_FLAGS, ccxt_config=config)  # fmt: skip
-            await admin.upsert_credentials(
-                conn, CLI_ACTOR, cipher, account_id=account_id,
-                values={"api_key": creds["api_key"], "secret": creds["secret"],
-                        "passphrase": passphrases[i]},
-                encrypt_input=True, require_encrypted=True)  # fmt: skip
-            ids.append(account_id)
-        return ids
-
-    return make
+    v.engine = engine
+    return v.add_accounts
 
 
 def venue_account_ids(v: wire.Served) -> list[int]:

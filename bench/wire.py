@@ -87,6 +87,8 @@ class Served:
     announced: dict[str, Any]
     credentials: list[dict[str, str]]
     master_key: str = field(default_factory=generate_master_key)
+    #: the accounts' CCXT engine: `ccxt` (REST, polled) or `ccxtpro` (the private stream)
+    engine: str = "ccxt"
 
     @property
     def env(self) -> dict[str, str]:
@@ -94,21 +96,24 @@ class Served:
         return {"ENCRYPTION_MASTER_KEY": self.master_key}
 
     async def add_accounts(self, conn: Any, user_id: int, count: int, mode: str) -> list[int]:
-        """One `ccxt.<dialect>` testnet account per venue account, pointed at the venue by its
-        `config.ccxt` and its keys stored encrypted: what `add-account --ccxt-config` and
+        """One `<engine>.<dialect>` testnet account per venue account, pointed at the venue by
+        its `config.ccxt` and its keys stored encrypted: what `add-account --ccxt-config` and
         `upsert-account-credentials --encrypt-input` make (harness.AccountMaker)."""
         config = {"urls": self.announced["ccxt_urls"], "options": DIALECTS[self.dialect].options}
         cipher = CredentialCipher(self.master_key)
+        # OKX's passphrase (CCXT's `password`): the announced account's, then each new one's
+        passphrases = [self.announced.get("password")] + [c.get("password")
+                                                           for c in self.credentials[1:]]  # fmt: skip
         ids = []
         for i, creds in enumerate(self.credentials[:count]):
             account_id = await admin.add_account(
-                conn, CLI_ACTOR, user_id=user_id, exchange_id=f"ccxt.{self.dialect}",
+                conn, CLI_ACTOR, user_id=user_id, exchange_id=f"{self.engine}.{self.dialect}",
                 label=f"wire{i}", position_mode=mode, testnet=True, live=False,
                 flags=TRADER_FLAGS, ccxt_config=config)  # fmt: skip
             await admin.upsert_credentials(
                 conn, CLI_ACTOR, cipher, account_id=account_id,
                 values={"api_key": creds["api_key"], "secret": creds["secret"],
-                        "passphrase": None},
+                        "passphrase": passphrases[i]},
                 encrypt_input=True, require_encrypted=True)  # fmt: skip
             ids.append(account_id)
         return ids
