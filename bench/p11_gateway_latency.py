@@ -33,12 +33,20 @@ from bench.harness import (
 )
 
 JOINED = (
-    "SELECT c.id, TIMESTAMPDIFF(MICROSECOND, c.created_at, p.created_at), p.created_at"
+    "SELECT c.id, TIMESTAMPDIFF(MICROSECOND, c.created_at, p.created_at), p.created_at,"
+    " TIMESTAMPDIFF(MICROSECOND, c.created_at, c.started_at),"
+    " TIMESTAMPDIFF(MICROSECOND, c.started_at, v.created_at),"
+    " TIMESTAMPDIFF(MICROSECOND, v.created_at, p.created_at)"
     " FROM commands c"
     " JOIN orders o ON o.id = c.order_id"
+    " JOIN order_venue_orders v ON v.client_order_id = o.client_order_id"
     " JOIN paper_orders p ON p.client_order_id = o.client_order_id AND p.account_id = c.account_id"
     " WHERE c.id >= %s AND c.command_type = 'send_order'"
 )
+# the stages of accept → venue, each from the stamps of the rows it writes (the processes'
+# clocks, one host): the API's `commands.created_at` → the worker's claim (`started_at`: the
+# wake-up and the claim) → its write-ahead (`order_venue_orders.created_at`) → the venue's stamp
+STAGES = ("accept_to_claim", "claim_to_write_ahead", "write_ahead_to_venue")
 
 
 async def send(s: Stack, rate: float, seconds: float) -> dict[int, float]:
@@ -108,6 +116,8 @@ def run(s: Stack, rate: float, seconds: float, warmup: float) -> dict[str, Any]:
         "accept_to_venue_ms": summary(from_stored),
         # from the client holding the acknowledgement (the command committed)
         "ack_to_venue_ms": summary(from_ack),
+        "stages_ms": {name: summary([int(r[3 + i]) / 1000 for r in rows])
+                      for i, name in enumerate(STAGES)},  # fmt: skip
         "cpu_ms_per_command": cpu,  # API, worker and MariaDB over the timed sends
         "warmup_seconds": warmup,
         "target": "p50 <= 3 ms, p99 <= 10 ms",

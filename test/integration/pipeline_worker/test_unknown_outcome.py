@@ -10,7 +10,7 @@ from datetime import timedelta
 from sqlalchemy import func, select, update
 
 from apps.oms.clock import utcnow
-from apps.oms.service.execution import dispatch, send
+from apps.oms.service.execution import dispatch, send, step
 from apps.oms.store.tables import account_leases, commands, order_venue_orders
 from apps.paper.store.tables import paper_orders
 
@@ -37,11 +37,20 @@ async def test_timeout_after_placing_is_adopted(harness: Callable[..., Harness])
 
 
 async def test_not_placed_becomes_rejected_after_window(harness: Callable[..., Harness]) -> None:
-    h = harness(unknown_outcome_window_seconds=0.2)
+    """The window is passed by moving the venue order's start back, not by waiting: a window
+    short enough to wait out would also cut the send deadline (half the window) under load."""
+    h = harness(unknown_outcome_window_seconds=600)
     acct = await h.account("netting", faults={"unavailable_rate": "1"})
     item = await h.send(acct, "send_order", symbol="BTC/USDT", side="buy",
                         order_type="market", qty="0.001")
-    await h.drain(acct)
+    # one step: written ahead, sent, the venue unavailable: the outcome is unknown
+    assert await step.run_next(await h.runtime(acct), asyncio.Event())
+    assert (await h.order(item["order_id"]))["outcome_unknown"]
+    async with h.store.transaction() as conn:
+        await conn.execute(update(order_venue_orders)
+                           .where(order_venue_orders.c.order_id == item["order_id"])
+                           .values(created_at=utcnow() - timedelta(seconds=1200)))
+    await h.drain(acct)  # the lookup finds nothing, and the window has passed
     order = await h.order(item["order_id"])
     assert order["status"] == "REJECTED"
     assert order["reason"] == "outcome_unknown_not_found"
