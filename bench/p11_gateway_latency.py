@@ -116,8 +116,7 @@ def run(s: Stack, rate: float, seconds: float, warmup: float) -> dict[str, Any]:
         "accept_to_venue_ms": summary(from_stored),
         # from the client holding the acknowledgement (the command committed)
         "ack_to_venue_ms": summary(from_ack),
-        "stages_ms": {name: summary([int(r[3 + i]) / 1000 for r in rows])
-                      for i, name in enumerate(STAGES)},  # fmt: skip
+        "stages_ms": {name: summary([int(r[3 + i]) / 1000 for r in rows]) for i, name in enumerate(STAGES)},
         "cpu_ms_per_command": cpu,  # API, worker and MariaDB over the timed sends
         "warmup_seconds": warmup,
         "target": "p50 <= 3 ms, p99 <= 10 ms",
