@@ -9,8 +9,12 @@ from collections.abc import Callable
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import select
+import pytest
+from sqlalchemy import select, update
 
+from apps.oms.service.execution import held as held_service
+from apps.oms.service.execution.order_groups import step as group_step
+from apps.oms.store import leases
 from apps.oms.store.tables import order_group_members, order_groups, orders, outbox
 
 from .conftest import Harness
@@ -71,7 +75,7 @@ async def test_a_bracket_arms_its_exits_at_the_entry_fill_and_the_first_exit_tak
     entry, sl, tp = (group["members"][r] for r in ("entry", "stop_loss", "take_profit"))
     assert (entry["status"], entry["filled_qty"]) == ("FILLED", Decimal("0.01"))
     (pos,) = await positions_of(h, acct)
-    for exit_, trigger in ((sl, "stop_price"), (tp, "take_profit_price")):
+    for exit_ in (sl, tp):
         assert (exit_["status"], exit_["side"], exit_["qty"], exit_["reduce_only"],
                 exit_["position_id"], exit_["parent_order_id"], exit_["emulation"],
                 exit_["strategy_id"]) == (
@@ -95,7 +99,7 @@ async def test_a_bracket_arms_its_exits_at_the_entry_fill_and_the_first_exit_tak
     await h.drain(acct)
     assert await children(h, tp["id"]) == []
     states = [e["state"] for e in await events(h, acct, "order_group_changed")]
-    assert states[0] == "active" and states[-1] == "done" and "triggered" in states
+    assert (states[0], states[-1], "triggered" in states) == ("active", "done", True)
     await assert_fold(h, acct)
 
 
@@ -129,3 +133,156 @@ async def test_an_oco_fires_one_leg_and_disarms_the_others(
     (pos,) = await positions_of(h, acct)
     assert pos["state"] == "closed"
     await assert_fold(h, acct)
+
+
+async def test_a_partly_filled_entry_sizes_its_exits_and_an_exit_cancels_its_rest(
+    harness: Callable[..., Harness],
+) -> None:
+    h = harness()
+    acct = await h.account("netting", book={"resting_volume": "0.004"})
+    await h.price(SYMBOL, "51000")
+    entry_id = await bracket(h, acct, order_type="limit", price="50000")
+    await h.drain(acct)
+    group = await group_of(h, entry_id)
+    assert (group["state"], list(group["members"])) == ("pending", ["entry"])
+    for price, filled in (("49990", "0.004"), ("49980", "0.008")):
+        await h.price(SYMBOL, price)
+        await h.drain(acct)
+        group = await group_of(h, entry_id)
+        assert group["members"]["entry"]["filled_qty"] == Decimal(filled)
+        assert group["state"] == "active"
+        for role in ("stop_loss", "take_profit"):
+            assert group["members"][role]["qty"] == Decimal(filled), (price, role)
+    await h.price(SYMBOL, "52100")  # the take-profit fires for what the entry filled
+    await h.drain(acct)
+    group = await group_of(h, entry_id)
+    assert group["state"] == "done"
+    members = group["members"]
+    assert (members["entry"]["status"], members["entry"]["filled_qty"]) == (
+        "CANCELED", Decimal("0.008"))
+    assert (members["take_profit"]["status"], members["take_profit"]["filled_qty"]) == (
+        "FILLED", Decimal("0.008"))
+    assert members["stop_loss"]["status"] == "CANCELED"
+    (pos,) = await positions_of(h, acct)
+    assert pos["qty"] == 0
+    await assert_fold(h, acct)
+
+
+async def test_cancelling_the_entry_ends_a_bracket_before_any_fill(
+    harness: Callable[..., Harness],
+) -> None:
+    h = harness()
+    acct = await h.account("hedge")
+    await h.price(SYMBOL, "51000")
+    entry_id = await bracket(h, acct, order_type="limit", price="50000")
+    await h.drain(acct)
+    cancel = await h.send(acct, "cancel_order", order_id=entry_id)
+    assert cancel["ok"], cancel
+    await h.drain(acct)
+    group = await group_of(h, entry_id)
+    assert (group["state"], list(group["members"])) == ("canceled", ["entry"])
+    await h.price(SYMBOL, "48000")
+    await h.drain(acct)
+    assert await children(h, entry_id) == []
+    assert await positions_of(h, acct) == []
+
+
+async def test_cancelling_one_exit_ends_the_group_whole(
+    harness: Callable[..., Harness],
+) -> None:
+    h = harness()
+    acct = await h.account("hedge")
+    await h.price(SYMBOL, "50000")
+    entry_id = await bracket(h, acct)
+    await h.drain(acct)
+    sl = (await group_of(h, entry_id))["members"]["stop_loss"]
+    cancel = await h.send(acct, "cancel_order", order_id=sl["id"])
+    assert cancel["ok"], cancel
+    await h.drain(acct)
+    group = await group_of(h, entry_id)
+    assert group["state"] == "canceled"
+    assert [group["members"][r]["status"] for r in ("entry", "stop_loss", "take_profit")] == [
+        "FILLED", "CANCELED", "CANCELED"]
+    await h.price(SYMBOL, "53000")
+    await h.drain(acct)
+    (pos,) = await positions_of(h, acct)
+    assert pos["qty"] == Decimal("0.01")  # the position stays, as asked
+    assert await children(h, group["members"]["take_profit"]["id"]) == []
+
+
+async def test_exits_of_a_position_closed_otherwise_are_disarmed(
+    harness: Callable[..., Harness],
+) -> None:
+    h = harness()
+    acct = await h.account("hedge")
+    await h.price(SYMBOL, "50000")
+    entry_id = await bracket(h, acct)
+    await h.drain(acct)
+    (pos,) = await positions_of(h, acct)
+    close = await h.send(acct, "close_position", position_id=pos["id"])
+    assert close["ok"], close
+    await h.drain(acct)
+    group = await group_of(h, entry_id)
+    assert group["state"] == "done"
+    assert [group["members"][r]["status"] for r in ("stop_loss", "take_profit")] == [
+        "CANCELED", "CANCELED"]
+
+
+async def test_a_takeover_mid_bracket_fires_one_exit_once(
+    harness: Callable[..., Harness],
+) -> None:
+    a, b, c = harness(), harness(), harness()
+    acct = await a.account("hedge")
+    await a.price(SYMBOL, "50000")
+    entry_id = await bracket(a, acct)
+    await a.drain(acct)  # A books the entry's fill and arms the exits, then dies
+    await _take_over(a, b, acct)
+    await b.price(SYMBOL, "48000")
+    rt_b = await b.runtime(acct)
+    assert await held_service.check_held(rt_b) == 1  # B fires the stop-loss, dies unsent
+    await _take_over(b, c, acct)
+    with pytest.raises(leases.LeaseLost):  # the stale owner writes nothing
+        async with rt_b.record() as rec:
+            await group_step(rec, (await group_of(b, entry_id))["id"])
+    await c.price(SYMBOL, "53000")  # the take-profit's price too: it was disarmed
+    await c.drain(acct)
+    group = await group_of(c, entry_id)
+    assert group["state"] == "done"
+    sl, tp = group["members"]["stop_loss"], group["members"]["take_profit"]
+    assert (sl["status"], tp["status"]) == ("FILLED", "CANCELED")
+    assert len(await children(c, sl["id"])) == 1
+    assert await children(c, tp["id"]) == []
+    (pos,) = await positions_of(c, acct)
+    assert pos["state"] == "closed"
+    await assert_fold(c, acct)
+
+
+async def test_two_filled_legs_mark_the_group_overfilled_and_raise_an_alert(
+    harness: Callable[..., Harness],
+) -> None:
+    """A venue that raced two legs (both fills reported): the books keep both, the group is
+    `overfilled`, and the alert is raised once."""
+    h = harness()
+    acct = await h.account("netting")
+    await h.price(SYMBOL, "50000")
+    item = await h.send(acct, "send_order", symbol=SYMBOL, side="buy", order_type="market",
+                        qty="0.01", stop_price="51000", oco_orders=[
+                            {"take_profit_price": "49000"}])
+    assert item["ok"], item
+    await h.drain(acct)
+    await h.price(SYMBOL, "51100")
+    await h.drain(acct)
+    group = await group_of(h, item["order_id"])
+    assert group["state"] == "done"
+    leg1 = group["members"]["leg1"]
+    async with h.store.transaction() as conn:  # what a venue's own second fill would report
+        await conn.execute(update(orders).where(orders.c.id == leg1["id"]).values(
+            filled_qty=Decimal("0.01"), status="FILLED", is_open=False))
+        await conn.execute(update(order_groups).where(order_groups.c.id == group["id"])
+                           .values(state="triggered"))
+    await h.drain(acct)
+    await h.drain(acct)
+    assert (await group_of(h, item["order_id"]))["state"] == "overfilled"
+    (alert,) = await events(h, acct, "order_group_overfilled")
+    assert alert["group_id"] == group["id"]
+    assert sorted(m["filled_qty"] for m in alert["members"]) == ["0.01", "0.01"]

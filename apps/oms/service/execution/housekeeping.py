@@ -1,9 +1,9 @@
 """The worker's housekeeping round for one account, between commands: what the venue did to
 its orders (sync), the stop-loss and take-profit targets that fired, the orders the gateway
-holds (their triggers, their children's fates, `held.py`), the contingent groups they form
-(`order_groups.py`: a bracket's exits follow its entry's fills), the loss breakers on the
-books and marks of now, and the opening orders a tripped breaker takes off the venue, in that
-order (each step sees what the one before it booked)."""
+holds, first the contingent groups they form (`order_groups.py`: a bracket's exits follow
+its entry's fills) then their triggers and their children's fates (`held.py`), the loss
+breakers on the books and marks of now, and the opening orders a tripped breaker takes off the
+venue, in that order (each step sees what the one before it booked)."""
 
 from __future__ import annotations
 
@@ -22,8 +22,8 @@ async def housekeeping_round(rt: AccountRuntime, stream: OrderStream | None = No
     private order stream, if its venue has one (`sync.sync_orders`)."""
     done = await sync_orders(rt, stream)
     done += await check_triggers(rt)
+    done += await check_groups(rt)  # before the triggers: an exit fires at its entry's size
     done += await check_held(rt)
-    done += await check_groups(rt)
     done += await breakers.watch(rt.store, rt.account_id, rt.account.exchange_id)
     done += await cancel_behind_breakers(rt)
     return done
