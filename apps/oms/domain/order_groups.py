@@ -219,8 +219,11 @@ def _bracket_waiting(group: Group, members: Sequence[Member], position_open: boo
     resize = tuple((m.order_id, entry.filled_qty) for m in exits
                    if m.armed and m.qty != entry.filled_qty)  # fmt: skip
     if not create and not any(m.status.is_open for m in exits):
-        return Plan(GroupState.DONE)  # its exits ended on their own (cancelled one by one)
-    return Plan(GroupState.ACTIVE, create=create, create_qty=entry.filled_qty, resize=resize)
+        # its exits ended on their own (a cancel of all orders): the bracket ends whole
+        cancel = (entry.order_id,) if entry.status.is_open else ()
+        return Plan(GroupState.DONE if not cancel else group.state, cancel=cancel)
+    return Plan(GroupState.ACTIVE, create=create,
+                create_qty=entry.filled_qty if create else ZERO, resize=resize)
 
 
 def may_fire(group: Group, members: Sequence[Member], order_id: int) -> bool:
