@@ -180,7 +180,7 @@ def check_invariants(group: Group, members: list[Member], plan: Plan) -> None:
         assert by_id[order_id].armed, (group, members, plan)
     for order_id in plan.cancel:  # only working ones are cancelled
         member = by_id[order_id]
-        assert member.status.is_open and not member.armed, (group, members, plan)
+        assert (member.status.is_open, member.armed) == (True, False), (group, members, plan)
     assert not set(plan.disarm) & set(plan.cancel)
     filled_legs = [m for m in legs if m.filled_qty > 0]
     if len(filled_legs) >= 2:
@@ -190,7 +190,7 @@ def check_invariants(group: Group, members: list[Member], plan: Plan) -> None:
     elif group.state.is_live:
         assert plan.state is not GroupState.OVERFILLED
     if plan.create:  # only while live, only what is missing, never after a winner
-        assert group.state.is_live and not group.cancel_requested
+        assert (group.state.is_live, group.cancel_requested) == (True, False)
         assert not any(m.fired for m in legs)
         assert not {m.role for m in members} & set(plan.create)
         assert plan.create_qty > 0
@@ -206,7 +206,8 @@ def check_invariants(group: Group, members: list[Member], plan: Plan) -> None:
                              and m.filled_qty == 0 and not plan.create)
                     and m.order_id not in plan.cancel], (group, members, plan)  # fmt: skip
     for order_id, qty in plan.resize:
-        assert by_id[order_id].armed and qty > 0
+        assert by_id[order_id].armed
+        assert qty > 0
 
 
 FLAGS = [dict(zip(("cancel_requested", "alerted"), bits, strict=True))
