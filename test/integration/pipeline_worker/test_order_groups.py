@@ -5,6 +5,7 @@ mid-group (the kill -9 of the owner) that fires nothing twice and leaves no exit
 
 from __future__ import annotations
 
+import random
 from collections.abc import Callable
 from decimal import Decimal
 from typing import Any
@@ -286,3 +287,113 @@ async def test_two_filled_legs_mark_the_group_overfilled_and_raise_an_alert(
     (alert,) = await events(h, acct, "order_group_overfilled")
     assert alert["group_id"] == group["id"]
     assert sorted(m["filled_qty"] for m in alert["members"]) == ["0.01", "0.01"]
+
+
+class _Race:
+    """Which member of a group fires first on a price path, reckoned apart from the gateway:
+    `levels` maps a role to (trigger, fires when the price is at or above it)."""
+
+    def __init__(self, levels: dict[str, tuple[Decimal, bool]]) -> None:
+        self.levels = levels
+        self.winner: str | None = None
+
+    def see(self, price: Decimal) -> None:
+        if self.winner is None:
+            for role, (trigger, above) in self.levels.items():
+                if (price >= trigger) if above else (price <= trigger):
+                    self.winner = role
+                    return
+
+
+async def _place_path_groups(h: Harness, acct: int, rng: random.Random, start: Decimal
+                             ) -> list[tuple[int, _Race]]:  # fmt: skip
+    placed = []
+    for _ in range(2):  # brackets: a market entry, its exits around the price
+        side = rng.choice(["buy", "sell"])
+        loss, gain = (Decimal(rng.randrange(200, 1_200)) for _ in range(2))
+        sl, tp = (start - loss, start + gain) if side == "buy" else (start + loss, start - gain)
+        item = await h.send(acct, "send_order", symbol=SYMBOL, side=side, order_type="market",
+                            qty="0.001", bracket_stop_loss={"trigger_price": str(sl)},
+                            bracket_take_profit={"trigger_price": str(tp)})
+        assert item["ok"], item
+        buy = side == "buy"
+        placed.append((int(item["order_id"]), _Race({"stop_loss": (sl, not buy),
+                                                     "take_profit": (tp, buy)})))
+    # an OCO of two entries: a breakout above (stop) or a dip below (if-touched)
+    up, down = (start + Decimal(rng.randrange(200, 1_200)),
+                start - Decimal(rng.randrange(200, 1_200)))
+    item = await h.send(acct, "send_order", symbol=SYMBOL, side="buy", order_type="market",
+                        qty="0.001", stop_price=str(up),
+                        oco_orders=[{"take_profit_price": str(down)}])
+    assert item["ok"], item
+    placed.append((int(item["order_id"]), _Race({"leg0": (up, True), "leg1": (down, False)})))
+    return placed
+
+
+async def test_seeded_price_paths_with_takeovers_fire_one_member_per_group_once(
+    harness: Callable[..., Harness],
+) -> None:
+    """Seeded random walks, each with two brackets and an OCO, a takeover by a fresh worker at
+    a random step (half of them right after the owner fired something and died before sending
+    it): in each group the member whose trigger was crossed first fires, once; the others are
+    disarmed; no group ends with two filled legs; no exit is left armed on a closed position."""
+    rng = random.Random(52)
+    h = harness()
+    acct = await h.account("hedge")
+    owners = [h]
+    paths, steps = 6, 16
+    winners: list[str | None] = []
+    for _ in range(paths):
+        start = Decimal(rng.randrange(45_000, 55_000))
+        await h.price(SYMBOL, str(start))
+        placed = await _place_path_groups(h, acct, rng, start)
+        await owners[-1].drain(acct)
+        price, takeover = start, rng.randrange(0, steps)
+        for i in range(steps):
+            price = max(Decimal(1000), price + Decimal(rng.randrange(-300, 301)))
+            await h.price(SYMBOL, str(price))
+            for _, race in placed:
+                race.see(price)
+            live = any(r.winner is None for _, r in placed)  # (an idle account has no lease)
+            if i == takeover and live:  # the owner dies: after firing (unsent) or before this
+                if rng.random() < 0.5:  # price
+                    await held_service.check_held(await owners[-1].runtime(acct))
+                fresh = harness()
+                await _take_over(owners[-1], fresh, acct)
+                owners.append(fresh)
+            await owners[-1].drain(acct)
+        for order_id, race in placed:
+            winners.append(race.winner)
+            group = await group_of(h, order_id)
+            members = group["members"]
+            fired = {role: await children(h, m["id"]) for role, m in members.items()
+                     if role != "entry"}  # fmt: skip
+            assert all(len(c) <= 1 for c in fired.values()), fired
+            if race.winner is None:
+                assert group["state"] == "active", (group, race.levels)
+                assert not any(fired.values())
+                await h.send(acct, "cancel_order", order_id=members[
+                    "stop_loss" if "stop_loss" in members else "leg0"]["id"])
+                continue
+            assert group["state"] == "done", (group["state"], race.winner, race.levels)
+            assert [r for r, c in fired.items() if c] == [race.winner]
+            assert members[race.winner]["status"] == "FILLED"
+            for role in fired:
+                if role != race.winner:
+                    assert members[role]["status"] == "CANCELED"
+        await owners[-1].drain(acct)
+        for pos in await positions_of(h, acct):  # what a path left open is closed
+            if pos["state"] != "closed":
+                await h.send(acct, "close_position", position_id=pos["id"])
+        await owners[-1].drain(acct)
+    async with h.store.read() as conn:
+        two = (await conn.execute(select(order_groups.c.id).where(
+            order_groups.c.account_id == acct, order_groups.c.state == "overfilled"))
+               ).scalars().all()
+        armed = (await conn.execute(select(orders.c.id).where(
+            orders.c.account_id == acct, orders.c.group_id.is_not(None),
+            orders.c.is_open.is_(True)))).scalars().all()  # fmt: skip
+    assert (two, armed) == ([], [])
+    # the walks reach every kind of member and leave some groups untouched
+    assert {"stop_loss", "take_profit", "leg0", "leg1", None} <= set(winners), winners
+    await assert_fold(h, acct)
