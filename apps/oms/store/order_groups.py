@@ -105,8 +105,11 @@ async def add_member_order(conn: AsyncConnection, group_id: int, role: str,
 
 
 async def filled_position(conn: AsyncConnection, order_id: int) -> int | None:
-    """The position an order's fills went to (its first deal's), None before any fill."""
-    query = select(deals.c.position_id).where(deals.c.order_id == order_id).order_by(deals.c.id)
+    """The position an order's fills went to (its first deal's, or its child's when the
+    gateway holds it), None before any fill."""
+    family = select(orders.c.id).where(orders.c.parent_order_id == order_id)
+    query = select(deals.c.position_id).where(
+        (deals.c.order_id == order_id) | deals.c.order_id.in_(family)).order_by(deals.c.id)
     found = (await conn.execute(query.limit(1))).scalar()
     return None if found is None else int(found)
 

@@ -397,3 +397,31 @@ async def test_seeded_price_paths_with_takeovers_fire_one_member_per_group_once(
     # the walks reach every kind of member and leave some groups untouched
     assert {"stop_loss", "take_profit", "leg0", "leg1", None} <= set(winners), winners
     await assert_fold(h, acct)
+
+
+async def test_a_held_stop_entry_brackets_the_position_its_child_opens(
+    harness: Callable[..., Harness],
+) -> None:
+    h = harness()
+    acct = await h.account("netting")
+    await h.price(SYMBOL, "50000")
+    entry_id = await bracket(h, acct, stop_price="50500", emulation="gateway",
+                             bracket_stop_loss={"trigger_price": "50000"},
+                             bracket_take_profit={"trigger_price": "52000"})
+    await h.drain(acct)
+    assert (await group_of(h, entry_id))["state"] == "pending"
+    await h.price(SYMBOL, "50600")  # the entry fires; its child fills
+    await h.drain(acct)
+    group = await group_of(h, entry_id)
+    assert group["state"] == "active"
+    (pos,) = await positions_of(h, acct)
+    assert {group["members"][r]["position_id"] for r in ("stop_loss", "take_profit")} == {
+        pos["id"]}
+    await h.price(SYMBOL, "49900")
+    await h.drain(acct)
+    group = await group_of(h, entry_id)
+    assert (group["state"], group["members"]["stop_loss"]["status"],
+            group["members"]["take_profit"]["status"]) == ("done", "FILLED", "CANCELED")
+    (pos,) = await positions_of(h, acct)
+    assert pos["qty"] == 0
+    await assert_fold(h, acct)

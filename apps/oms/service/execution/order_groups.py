@@ -216,8 +216,9 @@ async def _create(rec: Recorder, grow: GroupRow, rows: Sequence[MemberRow],
                                f"{secrets.token_hex(8)}"[:32],
             "created_at": rec.now, "updated_at": rec.now, "submitted_at": rec.now,
         }  # fmt: skip
-        if grow["kind"] == GroupKind.OCO:
-            values["parent_order_id"] = None  # legs are siblings
+        if grow["kind"] == GroupKind.OCO:  # legs are siblings, expiring together
+            values.update(parent_order_id=None, expire_at=template["expire_at"],
+                          time_in_force=template["time_in_force"])
         await _arm_member(rec, group_id, role, values)
 
 
@@ -262,6 +263,8 @@ async def on_fire(rec: Recorder, row: OrderRow) -> bool:
     rows = await group_store.members_of(rec.conn, [int(group_id)])
     group, members = group_of(grow), [member_of(r) for r in rows]
     order_id = int(row["id"])
+    if any(m.order_id == order_id and m.role == Role.ENTRY for m in members):
+        return True  # a held entry fires as any held order: its fills make the exits
     if not may_fire(group, members, order_id):
         await disarm(rec, order_id)
         return False
@@ -276,4 +279,3 @@ async def on_fire(rec: Recorder, row: OrderRow) -> bool:
     return True
 
 
-__all__ = ["Role", "check_groups", "on_armed", "on_fire"]
