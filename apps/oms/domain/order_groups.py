@@ -14,6 +14,11 @@ between legs is taken in one transaction, never raced on the venue:
   each further fill while they are armed; they are OCO with each other; the exit that fires
   takes the group and what is left of the entry is cancelled.
 
+- **OTO** (one triggers the others): a parent (the entry) and its children, released when the
+  parent is done filling (FILLED, or ended after a partial fill: Binance's OTO rule), sized to
+  what it filled; a child on the parent's other side is reduce-only on its position. The
+  children are independent of each other (a bracket is the OTO whose children are OCO).
+
 Cancelling any member (the parent included) ends the group whole: its armed members are
 disarmed, its working ones cancelled. `decide` is the state machine: a snapshot of the group
 and its members in, what to write out; it is re-taken on the locked group row by the worker
@@ -36,6 +41,7 @@ ZERO = Decimal(0)
 class GroupKind(StrEnum):
     OCO = "oco"
     BRACKET = "bracket"
+    OTO = "oto"
 
 
 class GroupState(StrEnum):
@@ -118,8 +124,12 @@ class Plan:
 
 
 def _legs(group: Group, members: Sequence[Member]) -> list[Member]:
+    """The members one of which takes the group (none in an OTO: its children are
+    independent)."""
     if group.kind is GroupKind.OCO:
         return list(members)
+    if group.kind is GroupKind.OTO:
+        return []
     return [m for m in members if m.role in EXITS]
 
 
@@ -166,6 +176,8 @@ def decide(group: Group, members: Sequence[Member], *, position_open: bool = Tru
         return _won(group, members, winners[0])
     if group.kind is GroupKind.OCO:
         return _oco_waiting(group, members)
+    if group.kind is GroupKind.OTO:
+        return _oto_waiting(group, members)
     return _bracket_waiting(group, members, position_open)
 
 
@@ -224,6 +236,23 @@ def _bracket_waiting(group: Group, members: Sequence[Member], position_open: boo
         return Plan(GroupState.DONE if not cancel else group.state, cancel=cancel)
     return Plan(GroupState.ACTIVE, create=create,
                 create_qty=entry.filled_qty if create else ZERO, resize=resize)
+
+
+def _oto_waiting(group: Group, members: Sequence[Member]) -> Plan:
+    """Children are released once the parent is done filling, sized to what it filled; the
+    group ends when they have."""
+    entry = _entry(members)
+    if entry is None or entry.status.is_open:
+        return Plan(GroupState.PENDING if entry is not None else group.state)
+    children = [m for m in members if m.role != Role.ENTRY]
+    if entry.filled_qty == 0:
+        disarm, cancel = _wind_down(children)
+        return Plan(GroupState.CANCELED, disarm=disarm, cancel=cancel)
+    have = {m.role for m in children}
+    create = tuple(r for r in group.spec_roles if r not in have)
+    if create:
+        return Plan(GroupState.ACTIVE, create=create, create_qty=entry.filled_qty)
+    return Plan(_final(children, True) or GroupState.ACTIVE)
 
 
 def may_fire(group: Group, members: Sequence[Member], order_id: int) -> bool:

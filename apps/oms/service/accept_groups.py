@@ -1,5 +1,5 @@
 """Acceptance of the contingent group a `send_order` asks for (`bracket_stop_loss`,
-`bracket_take_profit`, `oco_orders`): every member the gateway will create is checked now, as
+`bracket_take_profit`, `oco_orders`, `oto_orders`): every member the gateway will create is checked now, as
 the order itself is (a member it could not hold is refused, never dropped), and the group row
 is written with the order, in the acceptance transaction (docs/orders.md → Groups)."""
 
@@ -18,7 +18,7 @@ from apps.oms.service.command_models import BracketExit, SendOrder
 from apps.oms.store import order_groups as group_store
 from apps.oms.store.records import ColumnValues
 
-GROUP_FIELDS = ("bracket_stop_loss", "bracket_take_profit", "oco_orders")
+GROUP_FIELDS = ("bracket_stop_loss", "bracket_take_profit", "oco_orders", "oto_orders")
 NATIVE = ("contingent groups are held by the gateway: a venue's own OCO or bracket orders are "
           "not supported yet (leave emulation out or ask for gateway)")
 
@@ -26,6 +26,8 @@ NATIVE = ("contingent groups are held by the gateway: a venue's own OCO or brack
 def group_kind(p: SendOrder) -> GroupKind | None:
     if p.oco_orders is not None:
         return GroupKind.OCO
+    if p.oto_orders is not None:
+        return GroupKind.OTO
     if p.bracket_stop_loss is not None or p.bracket_take_profit is not None:
         return GroupKind.BRACKET
     return None
@@ -46,11 +48,14 @@ def check_group(p: SendOrder, exchange_id: str) -> list[ColumnValues]:
     field = "oco_orders" if kind is GroupKind.OCO else "bracket_stop_loss"
     if p.emulation == Emulation.VENUE.value:
         raise NotSupported(NATIVE, "emulation", name)
-    if kind is GroupKind.OCO and (p.bracket_stop_loss or p.bracket_take_profit):
-        raise OrderFieldConflict("an order is an OCO leg or a bracket's entry, not both",
-                                 "oco_orders")
+    asked = [p.oco_orders, p.oto_orders, p.bracket_stop_loss or p.bracket_take_profit]
+    if len([a for a in asked if a]) > 1:
+        raise OrderFieldConflict("an order forms one group: an OCO, an OTO or a bracket",
+                                 "oco_orders" if p.oco_orders else "oto_orders")
     if kind is GroupKind.BRACKET:
         return _bracket(p, venue)
+    if kind is GroupKind.OTO:
+        return _oto(p, venue)
     if not any((p.trigger_price, p.stop_price, p.take_profit_price, p.trailing_amount,
                 p.trailing_percent)):  # fmt: skip
         raise OrderFieldConflict("an OCO's legs are held by the gateway, each with a trigger: "
@@ -67,6 +72,25 @@ def check_group(p: SendOrder, exchange_id: str) -> list[ColumnValues]:
         specs.append({"role": leg_role(i), "order_type": leg.order_type,
                       "price": _plain(leg.price), "stop_price": _plain(leg.stop_price),
                       "take_profit_price": _plain(leg.take_profit_price)})  # fmt: skip
+    return specs
+
+
+def _oto(p: SendOrder, venue: OrderFeatures | None) -> list[ColumnValues]:
+    """Children with a trigger are held by the gateway, the others go to the venue as they
+    are: each is checked as what it will be."""
+    specs: list[ColumnValues] = []
+    for i, child in enumerate(p.oto_orders or [], start=1):
+        held = child.stop_price is not None or child.take_profit_price is not None
+        if venue is not None:
+            check_honoured(OrderAsk(child.order_type, stop_price=child.stop_price is not None,
+                                    take_profit_price=child.take_profit_price is not None,
+                                    trigger_price_type=p.trigger_price_type if held else None,
+                                    emulation=Emulation.GATEWAY if held else None),
+                           venue)  # fmt: skip
+        side = child.side or ("sell" if p.side == "buy" else "buy")
+        specs.append({"role": f"child{i}", "side": side, "order_type": child.order_type,
+                      "price": _plain(child.price), "stop_price": _plain(child.stop_price),
+                      "take_profit_price": _plain(child.take_profit_price)})  # fmt: skip
     return specs
 
 
@@ -124,6 +148,6 @@ async def link_first(ctx: Ctx, p: SendOrder, group_id: int, order_id: int | None
     if order_id is None:
         await group_store.change(ctx.conn, group_id, {"state": GroupState.CANCELED.value})
         return
-    role = leg_role(0) if group_kind(p) is GroupKind.OCO else Role.ENTRY.value
+    role = leg_role(0) if group_kind(p) is GroupKind.OCO else Role.ENTRY.value  # OTO: entry
     await group_store.change(ctx.conn, group_id, {"parent_order_id": order_id})
     await group_store.add_member(ctx.conn, group_id, order_id, role, ctx.now)

@@ -11,7 +11,7 @@ field can be stored and then dropped unnoticed.
 - `HELD`: the venue executes it where it can, else the gateway holds the order and executes it
   itself (`execution/held.py`); acceptance decides which per venue and refuses what neither
   can honour (`domain/order_features.check_honoured`).
-- `GROUP`: the gateway holds the contingent group it asks for (OCO legs, a bracket's exits:
+- `GROUP`: the gateway holds the contingent group it asks for (OCO legs, a bracket's exits, OTO children:
   `execution/order_groups.py`); acceptance checks each member it will create as a held order
   and refuses a group the venue would have to execute itself (`service/accept_groups.py`).
 - `REFUSED`: the model takes it so that CCXT-shaped clients get a clear refusal (422
@@ -40,7 +40,7 @@ FIELD_USE: dict[str, dict[str, Use]] = {
         "take_profit_price": V, "trailing_amount": H, "trailing_percent": H,
         "trailing_trigger_price": H, "trigger_price_type": H, "expire_at": H, "emulation": B,
         "oms_stop_loss": B, "oms_stop_gain": B, "params": V, "bracket_stop_loss": G,
-        "bracket_take_profit": G, "oco_orders": G,
+        "bracket_take_profit": G, "oco_orders": G, "oto_orders": G,
     },
     "cancel_order": {"order_id": B, "order_ids": B, "order_ids_csv": B},
     "cancel_all_orders": {"symbol": B, "strategy_ids": B, "strategy_ids_csv": B},

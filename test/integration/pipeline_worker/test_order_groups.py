@@ -425,3 +425,74 @@ async def test_a_held_stop_entry_brackets_the_position_its_child_opens(
     (pos,) = await positions_of(h, acct)
     assert pos["qty"] == 0
     await assert_fold(h, acct)
+
+
+async def test_cancelling_an_oto_parent_before_it_is_done_filling_releases_nothing(
+    harness: Callable[..., Harness],
+) -> None:
+    """Its children wait for the parent to be done filling; a cancel ends the group whole."""
+    h = harness()
+    acct = await h.account("hedge", book={"resting_volume": "0.004"})
+    await h.price(SYMBOL, "51000")
+    item = await h.send(acct, "send_order", symbol=SYMBOL, side="buy", order_type="limit",
+                        qty="0.01", price="50000", oto_orders=[
+                            {"order_type": "limit", "price": "53000"},
+                            {"stop_price": "48000"}])
+    assert item["ok"], item
+    entry_id = int(item["order_id"])
+    await h.drain(acct)
+    await h.price(SYMBOL, "49990")
+    await h.drain(acct)
+    group = await group_of(h, entry_id)
+    assert (group["kind"], group["state"], list(group["members"])) == ("oto", "pending",
+                                                                         ["entry"])
+    cancel = await h.send(acct, "cancel_order", order_id=entry_id)
+    assert cancel["ok"], cancel
+    await h.drain(acct)
+    group = await group_of(h, entry_id)
+    assert (group["state"], list(group["members"])) == ("canceled", ["entry"])
+
+
+async def test_an_oto_sends_its_children_sized_to_the_parent_fills(
+    harness: Callable[..., Harness],
+) -> None:
+    """A limit take-profit to the venue, reserving on the entry's position, and a same-side
+    held stop (an add-on on a breakout), both sized to what the entry filled."""
+    h = harness()
+    acct = await h.account("hedge", book={"resting_volume": "0.004"})
+    await h.price(SYMBOL, "51000")
+    item = await h.send(acct, "send_order", symbol=SYMBOL, side="buy", order_type="limit",
+                        qty="0.008", price="50000", oto_orders=[
+                            {"order_type": "limit", "price": "53000"},
+                            {"side": "buy", "stop_price": "60000"}])
+    assert item["ok"], item
+    entry_id = int(item["order_id"])
+    await h.drain(acct)
+    await h.price(SYMBOL, "49990")
+    await h.drain(acct)
+    assert list((await group_of(h, entry_id))["members"]) == ["entry"]  # 0.004 of 0.008
+    await h.price(SYMBOL, "49980")
+    await h.drain(acct)
+    group = await group_of(h, entry_id)
+    assert group["state"] == "active"
+    tp, add = group["members"]["child1"], group["members"]["child2"]
+    (pos,) = await positions_of(h, acct)
+    assert (tp["status"], tp["emulation"], tp["side"], tp["qty"], tp["reduce_only"],
+            tp["position_id"], tp["parent_order_id"]) == (
+        "SUBMITTED", "venue", "sell", Decimal("0.008"), True, pos["id"], entry_id)
+    assert tp["exchange_order_id"] is not None  # resting on the venue
+    assert (add["status"], add["emulation"], add["side"], add["qty"], add["reduce_only"]) == (
+        "SUBMITTED", "gateway", "buy", Decimal("0.008"), False)
+    assert pos["pending_close_qty"] == Decimal("0.008")  # the resting child reserved it
+    for price in ("53000", "53001"):
+        await h.price(SYMBOL, price)
+        await h.drain(acct)
+    group = await group_of(h, entry_id)
+    assert group["members"]["child1"]["status"] == "FILLED"
+    (pos,) = await positions_of(h, acct)
+    assert (pos["state"], pos["pending_close_qty"]) == ("closed", 0)
+    cancel = await h.send(acct, "cancel_order", order_id=add["id"])
+    assert cancel["ok"], cancel
+    await h.drain(acct)
+    assert (await group_of(h, entry_id))["state"] == "canceled"
+    await assert_fold(h, acct)

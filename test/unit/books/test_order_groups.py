@@ -170,12 +170,48 @@ def test_an_ended_group_does_nothing(state: GroupState) -> None:
     assert not may_fire(oco(state), members, 1)
 
 
+def oto(state: GroupState = GroupState.PENDING, **flags: bool) -> Group:
+    return Group(9, GroupKind.OTO, state, ("child1", "child2"), **flags)
+
+
+def test_an_oto_releases_its_children_once_the_parent_is_done_filling() -> None:
+    assert decide(oto(), [entry("partial")]) == Plan(GroupState.PENDING)
+    assert decide(oto(), [entry("canceled_partial")]) == Plan(
+        GroupState.ACTIVE, create=("child1", "child2"), create_qty=PART)
+    assert decide(oto(), [entry("rejected")]) == Plan(GroupState.CANCELED)
+    children = [entry("filled"), leg(2, "child1", "filled"), leg(3, "child2", "armed")]
+    assert decide(oto(GroupState.ACTIVE), children) == Plan(GroupState.ACTIVE)
+    assert may_fire(oto(GroupState.ACTIVE), children, 3)  # independent of each other
+    assert siblings_to_disarm(oto(GroupState.ACTIVE), children, 3) == ()
+    ended = [entry("filled"), leg(2, "child1", "filled"), leg(3, "child2", "fired_unfilled")]
+    assert decide(oto(GroupState.ACTIVE), ended) == Plan(GroupState.DONE)
+
+
+def test_every_oto_keeps_the_invariants() -> None:
+    kids: list[str | None] = [None, *(s for s in LEG_SITUATIONS if s != "pending")]
+    for state, flags, e, a, b in itertools.product(
+            (*LIVE, GroupState.OVERFILLED), FLAGS, ENTRY_SITUATIONS, kids, kids):
+        group = oto(state, **flags)
+        members = [entry(e)]
+        for order_id, role, situation in ((2, "child1", a), (3, "child2", b)):
+            if situation is not None:
+                members.append(leg(order_id, role, situation))
+        plan = decide(group, members)
+        check_invariants(group, members, plan)
+        assert plan.state is not GroupState.OVERFILLED or state is GroupState.OVERFILLED
+        if plan.create:  # only once the parent is done filling, sized to its fills
+            assert not members[0].status.is_open
+            assert plan.create_qty == members[0].filled_qty
+
+
 # --- every combination -----------------------------------------------------------------------
 
 
 def check_invariants(group: Group, members: list[Member], plan: Plan) -> None:
     by_id = {m.order_id: m for m in members}
     legs = [m for m in members if group.kind is GroupKind.OCO or m.role != Role.ENTRY]
+    if group.kind is GroupKind.OTO:
+        legs = []  # its children are independent: none takes the group
     for order_id in plan.disarm:  # only armed members are disarmed, never a fired one
         assert by_id[order_id].armed, (group, members, plan)
     for order_id in plan.cancel:  # only working ones are cancelled

@@ -286,7 +286,7 @@ def test_group_fields_are_held_by_the_gateway_on_every_venue(exchange_id: str, s
     """Each member a group creates is checked as a held order; an OCO's first leg is held
     too; a group the venue would have to execute itself (`emulation: venue`) is refused."""
     assert [f for f, u in FIELD_USE["send_order"].items() if u is Use.GROUP] == [
-        "bracket_stop_loss", "bracket_take_profit", "oco_orders"]
+        "bracket_stop_loss", "bracket_take_profit", "oco_orders", "oto_orders"]
     bracket = {"symbol": symbol, "side": "buy", "qty": "1", "order_type": "limit",
                "price": "100", "bracket_stop_loss": {"trigger_price": "90"},
                "bracket_take_profit": {"trigger_price": "110", "price": "109"}}
@@ -300,7 +300,14 @@ def test_group_fields_are_held_by_the_gateway_on_every_venue(exchange_id: str, s
     payload = SendOrder.model_validate(oco)
     assert [s["role"] for s in check_group(payload, exchange_id)] == ["leg1"]
     assert check_venue_executes(exchange_id, symbol, payload) is Emulation.GATEWAY
-    for fields in (bracket, oco):
+    oto = {"symbol": symbol, "side": "buy", "qty": "1", "oto_orders": [
+        {"order_type": "limit", "price": "110"}, {"side": "buy", "stop_price": "120"}]}
+    assert check_group(SendOrder.model_validate(oto), exchange_id) == [
+        {"role": "child1", "side": "sell", "order_type": "limit", "price": "110",
+         "stop_price": None, "take_profit_price": None},
+        {"role": "child2", "side": "buy", "order_type": "market", "price": None,
+         "stop_price": "120", "take_profit_price": None}]
+    for fields in (bracket, oco, oto):
         with pytest.raises(NotSupported) as caught:
             check_group(SendOrder.model_validate({**fields, "emulation": "venue"}), exchange_id)
         assert caught.value.details["field"] == "emulation"
@@ -310,6 +317,8 @@ def test_group_fields_are_held_by_the_gateway_on_every_venue(exchange_id: str, s
     ({"oco_orders": [{"stop_price": "90"}]}, "oco_orders"),
     ({"stop_price": "90", "oco_orders": [{"stop_price": "80"}],
       "bracket_stop_loss": {"trigger_price": "80"}}, "oco_orders"),
+    ({"oto_orders": [{"stop_price": "80"}], "bracket_stop_loss": {"trigger_price": "80"}},
+     "oto_orders"),
     ({"bracket_stop_loss": {"trigger_price": "90"}, "reduce_only": True}, "reduce_only"),
     ({"bracket_stop_loss": {"trigger_price": "110"}, "price": "100", "order_type": "limit"},
      "bracket_stop_loss"),

@@ -22,6 +22,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import replace
 from decimal import Decimal
 
+from apps.oms.domain.closing import reserve_close
 from apps.oms.domain.enums import OrderStatus, Side
 from apps.oms.domain.events import (
     ORDER_ACCEPTED,
@@ -47,15 +48,17 @@ from apps.oms.domain.order_groups import (
 from apps.oms.service.execution.order_state import state_of, write_order
 from apps.oms.service.execution.runtime import AccountRuntime, Recorder
 from apps.oms.service.views import order_view
+from apps.oms.store import books, order_records
 from apps.oms.store import held_orders as held_store
 from apps.oms.store import order_groups as group_store
-from apps.oms.store import order_records
 from apps.oms.store import positions as position_store
 from apps.oms.store.boundary import Connection
 from apps.oms.store.order_groups import GroupRow
 from apps.oms.store.order_rows import OrderRow
+from apps.oms.store.positions import position_from_row
 
 MemberRow = Mapping[str, object]
+ZERO = Decimal(0)
 
 
 def group_of(row: GroupRow) -> Group:
@@ -146,7 +149,7 @@ async def _apply(rec: Recorder, grow: GroupRow, rows: Sequence[MemberRow], plan:
         new = rec.rows.update_order(row, {"qty": qty, "updated_at": rec.now})
         rec.hold_event(ORDER_CHANGED, rec.order_view(new), strategy_id=int(new["strategy_id"]))
     if plan.create:
-        await _create(rec, grow, rows, plan.create, plan.create_qty)
+        await _create(rec, grow, plan.create, plan.create_qty)
     await rec.write_held()
     members = await group_store.members_of(rec.conn, [int(grow["id"])])
     changes: dict[str, object] = {"state": plan.state.value, "updated_at": rec.now}
@@ -181,45 +184,91 @@ async def _queue_cancel(rec: Recorder, group_id: int, order_id: int) -> None:
 # --- members the group creates ---------------------------------------------------------------
 
 
-async def _create(rec: Recorder, grow: GroupRow, rows: Sequence[MemberRow],
-                  roles: Sequence[str], qty: Decimal) -> None:  # fmt: skip
-    """Create and arm the members `roles` of the group's spec, each sized `qty`: an OCO's legs
-    copy its first leg, a bracket's exits go the other way, reduce-only on the position the
-    entry filled into."""
+async def _create(rec: Recorder, grow: GroupRow, roles: Sequence[str], qty: Decimal) -> None:
+    """Create the members `roles` of the group's spec, each sized `qty`: an OCO's legs copy
+    its first leg; a bracket's exits and an OTO's children name the entry as their parent and
+    the position the entry filled into, reduce-only when on its other side. Members with a
+    trigger are armed (held), an OTO's plain children queued to the venue."""
     group_id = int(grow["id"])
     template = await rec.rows.order_row(int(grow["parent_order_id"]))
     position_id = int(template["position_id"])
-    side = str(template["side"])
-    reduce_only = bool(template["reduce_only"])
-    if grow["kind"] == GroupKind.BRACKET:
+    oco = grow["kind"] == GroupKind.OCO
+    if not oco:
         found = await group_store.filled_position(rec.conn, int(template["id"]))
         if found is None:
-            return  # its fills are not booked yet: the next round creates the exits
-        position_id, reduce_only = found, True
-        side = Side.SELL.value if side == Side.BUY.value else Side.BUY.value
+            return  # its fills are not booked yet: the next round creates the members
+        position_id = found
+    other = Side.SELL.value if template["side"] == Side.BUY.value else Side.BUY.value
     specs = {str(m["role"]): m for m in grow["spec"].get("members", [])}
     for role in roles:
         spec = specs[role]
+        side = str(template["side"]) if oco else str(spec.get("side") or other)
         values: dict[str, object] = {
             "account_id": rec.rt.account_id, "symbol": template["symbol"], "side": side,
             "order_type": spec["order_type"], "qty": qty, "price": _dec(spec.get("price")),
-            "trigger_price": _dec(spec.get("trigger_price")),
             "stop_price": _dec(spec.get("stop_price")),
             "take_profit_price": _dec(spec.get("take_profit_price")),
             "trigger_price_type": template["trigger_price_type"], "emulation": "gateway",
             "parent_order_id": int(template["id"]), "group_id": group_id,
-            "reduce_only": reduce_only, "strategy_id": int(template["strategy_id"]),
-            "position_id": position_id, "reason": template["reason"],
-            "comment": template["comment"], "params": {},
+            "reduce_only": bool(template["reduce_only"]) if oco else side == other,
+            "strategy_id": int(template["strategy_id"]), "position_id": position_id,
+            "reason": template["reason"], "comment": template["comment"], "params": {},
             "status": OrderStatus.SUBMITTED.value, "is_open": True,
             "client_order_id": f"g{group_id:x}{role.replace('_', '')[:4]}x"
                                f"{secrets.token_hex(8)}"[:32],
             "created_at": rec.now, "updated_at": rec.now, "submitted_at": rec.now,
         }  # fmt: skip
-        if grow["kind"] == GroupKind.OCO:  # legs are siblings, expiring together
+        if oco:  # legs are siblings, expiring together
             values.update(parent_order_id=None, expire_at=template["expire_at"],
                           time_in_force=template["time_in_force"])
-        await _arm_member(rec, group_id, role, values)
+        if values["stop_price"] is None and values["take_profit_price"] is None:
+            await _send_member(rec, group_id, role, values)
+        else:
+            await _arm_member(rec, group_id, role, values)
+
+
+async def _send_member(rec: Recorder, group_id: int, role: str, values: dict[str, object]
+                       ) -> None:  # fmt: skip
+    """An OTO's plain child: its `send_order` queued (request id `group:{group}:{role}`, once)
+    with its PENDING_SUBMIT order, sent by the queue like any order; a reduce-only one
+    reserves what it closes on its position, as a close does."""
+    position = None
+    qty = Decimal(str(values["qty"]))
+    if values["reduce_only"]:
+        row = await position_store.get_position(rec.conn, int(str(values["position_id"])),
+                                                for_update=True)  # fmt: skip
+        position = None if row is None or not row["is_open"] else position_from_row(row)
+        qty = ZERO if position is None else min(qty, position.available_qty)
+    values = {**values, "emulation": "venue", "qty": qty,
+              "status": OrderStatus.PENDING_SUBMIT.value, "submitted_at": None}
+    if qty <= 0:  # nothing left to reduce: the child ends at once, never sent
+        values.update(status=OrderStatus.CANCELED.value, is_open=False, closed_at=rec.now,
+                      error_code="nothing_to_reduce")
+        await group_store.add_member_order(rec.conn, group_id, role, values, rec.now)
+        return
+    account_id = rec.rt.account_id
+    request_id = f"group:{group_id}:{role}"
+    digest = hashlib.sha256(f"{account_id}:{request_id}".encode()).hexdigest()
+    payload = {k: _wire(values.get(k)) for k in (
+        "symbol", "side", "order_type", "qty", "price", "strategy_id", "position_id", "reason",
+        "reduce_only", "client_order_id")}  # fmt: skip
+    command_id = await held_store.queue_child(rec.conn, account_id, request_id, digest, payload,
+                                              rec.now)  # fmt: skip
+    if command_id is None:
+        return  # queued before (a step taken twice)
+    order_id = await group_store.add_member_order(
+        rec.conn, group_id, role, {**values, "command_id": command_id}, rec.now)
+    if order_id is None:
+        return
+    await held_store.link_command(rec.conn, command_id, order_id)
+    if position is not None:
+        await books.update_position(rec.conn, reserve_close(position, qty))
+    written = await order_records.require_order(rec.conn, order_id)
+    rec.hold_event(ORDER_ACCEPTED, order_view(written), strategy_id=int(written["strategy_id"]))
+
+
+def _wire(value: object) -> object:
+    return to_plain(value) if isinstance(value, Decimal) else value
 
 
 async def _arm_member(rec: Recorder, group_id: int, role: str, values: dict[str, object]
@@ -268,6 +317,8 @@ async def on_fire(rec: Recorder, row: OrderRow) -> bool:
     if not may_fire(group, members, order_id):
         await disarm(rec, order_id)
         return False
+    if group.kind is GroupKind.OTO:
+        return True  # its children are independent of each other
     for sibling in siblings_to_disarm(group, members, order_id):
         await disarm(rec, sibling)
     await group_store.change(rec.conn, int(group_id), {
