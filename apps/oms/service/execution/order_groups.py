@@ -127,7 +127,9 @@ async def _position_open(conn: Connection, grow: GroupRow, rows: Sequence[Member
 
 
 async def step(rec: Recorder, group_id: int) -> int:
-    """Decide on the locked group and write the decision; 1 when something was written."""
+    """Decide on the locked group and write the decision; 1 when something was written (a
+    decision already carried out, e.g. a cancel queued before and not run yet, writes
+    nothing: the account can go idle)."""
     grow = await group_store.get(rec.conn, group_id, lock=True)
     if grow is None:
         return 0
@@ -135,21 +137,23 @@ async def step(rec: Recorder, group_id: int) -> int:
     plan = _plan(grow, rows, await _position_open(rec.conn, grow, rows))
     if not plan.acts(group_of(grow)):
         return 0
-    await _apply(rec, grow, rows, plan)
-    return 1
+    return int(await _apply(rec, grow, plan))
 
 
-async def _apply(rec: Recorder, grow: GroupRow, rows: Sequence[MemberRow], plan: Plan) -> None:
+async def _apply(rec: Recorder, grow: GroupRow, plan: Plan) -> bool:
+    wrote = plan.alert or plan.state.value != grow["state"] or bool(plan.resize)
     for order_id in plan.disarm:
-        await disarm(rec, order_id)
+        wrote |= await disarm(rec, order_id)
     for order_id in plan.cancel:
-        await _queue_cancel(rec, int(grow["id"]), order_id)
+        wrote |= await _queue_cancel(rec, int(grow["id"]), order_id)
     for order_id, qty in plan.resize:
         row = await rec.rows.order_row(order_id)
         new = rec.rows.update_order(row, {"qty": qty, "updated_at": rec.now})
         rec.hold_event(ORDER_CHANGED, rec.order_view(new), strategy_id=int(new["strategy_id"]))
     if plan.create:
-        await _create(rec, grow, plan.create, plan.create_qty)
+        wrote |= await _create(rec, grow, plan.create, plan.create_qty)
+    if not wrote:
+        return False
     await rec.write_held()
     members = await group_store.members_of(rec.conn, [int(grow["id"])])
     changes: dict[str, object] = {"state": plan.state.value, "updated_at": rec.now}
@@ -159,32 +163,35 @@ async def _apply(rec: Recorder, grow: GroupRow, rows: Sequence[MemberRow], plan:
         rec.hold_event(ORDER_GROUP_OVERFILLED, view, strategy_id=int(grow["strategy_id"]))
     await group_store.change(rec.conn, int(grow["id"]), changes)
     rec.hold_event(ORDER_GROUP_CHANGED, view, strategy_id=int(grow["strategy_id"]))
+    return True
 
 
-async def disarm(rec: Recorder, order_id: int) -> None:
-    """An armed member ends CANCELED, its held row `canceled` (it never fires)."""
+async def disarm(rec: Recorder, order_id: int) -> bool:
+    """An armed member ends CANCELED, its held row `canceled` (it never fires); False if it
+    was not armed any more."""
     held = await held_store.of_order(rec.conn, order_id, lock=True)
     if held is None or held["state"] != HeldState.ARMED:
-        return
+        return False
     await held_store.change(rec.conn, int(held["id"]), {
         "state": HeldState.CANCELED.value, "updated_at": rec.now})
     row = await rec.rows.order_row(order_id)
     if OrderStatus(row["status"]).is_open:
         await write_order(rec, row, replace(state_of(row), status=OrderStatus.CANCELED))
+    return True
 
 
-async def _queue_cancel(rec: Recorder, group_id: int, order_id: int) -> None:
+async def _queue_cancel(rec: Recorder, group_id: int, order_id: int) -> bool:
     account_id = rec.rt.account_id
     request_id = f"group:{group_id}:cancel:{order_id}"
     digest = hashlib.sha256(f"{account_id}:{request_id}".encode()).hexdigest()
-    await group_store.queue_command(rec.conn, account_id, "cancel_order", request_id, digest,
+    return await group_store.queue_command(rec.conn, account_id, "cancel_order", request_id, digest,
                                     {"order_id": order_id}, rec.now)  # fmt: skip
 
 
 # --- members the group creates ---------------------------------------------------------------
 
 
-async def _create(rec: Recorder, grow: GroupRow, roles: Sequence[str], qty: Decimal) -> None:
+async def _create(rec: Recorder, grow: GroupRow, roles: Sequence[str], qty: Decimal) -> bool:
     """Create the members `roles` of the group's spec, each sized `qty`: an OCO's legs copy
     its first leg; a bracket's exits and an OTO's children name the entry as their parent and
     the position the entry filled into, reduce-only when on its other side. Members with a
@@ -196,7 +203,7 @@ async def _create(rec: Recorder, grow: GroupRow, roles: Sequence[str], qty: Deci
     if not oco:
         found = await group_store.filled_position(rec.conn, int(template["id"]))
         if found is None:
-            return  # its fills are not booked yet: the next round creates the members
+            return False  # its fills are not booked yet: the next round creates the members
         position_id = found
     other = Side.SELL.value if template["side"] == Side.BUY.value else Side.BUY.value
     specs = {str(m["role"]): m for m in grow["spec"].get("members", [])}
@@ -225,6 +232,7 @@ async def _create(rec: Recorder, grow: GroupRow, roles: Sequence[str], qty: Deci
             await _send_member(rec, group_id, role, values)
         else:
             await _arm_member(rec, group_id, role, values)
+    return True
 
 
 async def _send_member(rec: Recorder, group_id: int, role: str, values: dict[str, object]
