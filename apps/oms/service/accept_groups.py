@@ -33,6 +33,18 @@ def group_kind(p: SendOrder) -> GroupKind | None:
     return None
 
 
+def member_prices(p: SendOrder) -> list[Decimal]:
+    """The prices of the members a group will create (limits and triggers): each meets the
+    market's price rules as the order's own price does."""
+    exits = [e for e in (p.bracket_stop_loss, p.bracket_take_profit) if e is not None]
+    prices: list[Decimal | None] = [v for e in exits for v in (e.trigger_price, e.price)]
+    for leg in p.oco_orders or []:
+        prices += [leg.price, leg.stop_price, leg.take_profit_price]
+    for child in p.oto_orders or []:
+        prices += [child.price, child.stop_price, child.take_profit_price]
+    return [v for v in prices if v is not None]
+
+
 def _plain(value: Decimal | None) -> str | None:
     return None if value is None else to_plain(value)
 

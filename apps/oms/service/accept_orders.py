@@ -44,7 +44,13 @@ from apps.oms.errors import NotFound
 from apps.oms.exchange.order_features import order_features
 from apps.oms.exchange.profiles import profile
 from apps.oms.service import exposure
-from apps.oms.service.accept_groups import check_group, group_kind, link_first, open_group
+from apps.oms.service.accept_groups import (
+    check_group,
+    group_kind,
+    link_first,
+    member_prices,
+    open_group,
+)
 from apps.oms.service.acceptance import (
     Accepted,
     Ctx,
@@ -217,6 +223,15 @@ async def _record_order(
     return accepted
 
 
+def _instrument(ctx: Ctx, p: SendOrder) -> Instrument:
+    """The order's market, its price and those of the group members it asks for checked."""
+    instrument = instrument_for(ctx.account.exchange_id, p.symbol, p.qty, p.price)
+    instrument.check_supported()
+    for price in member_prices(p):
+        instrument_for(ctx.account.exchange_id, p.symbol, p.qty, price)
+    return instrument
+
+
 async def accept_send_order(ctx: Ctx) -> Accepted:
     p = cast(SendOrder, ctx.payload)
     require_price_for_limit(p.order_type, p.price)
@@ -224,8 +239,7 @@ async def accept_send_order(ctx: Ctx) -> Accepted:
     emulation = check_venue_executes(ctx.account.exchange_id, p.symbol, p)
     check_expiry(p, ctx.now)
     side = Side(p.side)
-    instrument = instrument_for(ctx.account.exchange_id, p.symbol, p.qty, p.price)
-    instrument.check_supported()
+    instrument = _instrument(ctx, p)
     allow_new = await strategy_allows_new(ctx, p.strategy_id)
     book = await load_book(ctx, p.symbol, p.position_id,
                            all_open=p.reduce_only and not p.position_id)

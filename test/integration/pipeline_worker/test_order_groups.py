@@ -496,3 +496,20 @@ async def test_an_oto_sends_its_children_sized_to_the_parent_fills(
     await h.drain(acct)
     assert (await group_of(h, entry_id))["state"] == "canceled"
     await assert_fold(h, acct)
+
+
+async def test_a_member_price_off_the_market_tick_is_refused_at_acceptance(
+    harness: Callable[..., Harness],
+) -> None:
+    h = harness()
+    acct = await h.account("hedge")
+    await h.price(SYMBOL, "50000")
+    for fields in ({"bracket_stop_loss": {"trigger_price": "49000.05"}},
+                   {"stop_price": "51000", "oco_orders": [{"take_profit_price": "49000.05"}]},
+                   {"oto_orders": [{"order_type": "limit", "price": "52000.05"}]}):
+        item = await h.send(acct, "send_order", symbol=SYMBOL, side="buy",
+                            order_type="market", qty="0.01", **fields)
+        assert item == {"ok": False, "code": "invalid_price"}, fields
+    async with h.store.read() as conn:
+        assert (await conn.execute(select(order_groups.c.id).where(
+            order_groups.c.account_id == acct))).scalars().all() == []
