@@ -82,6 +82,7 @@ async def test_a_bracket_arms_its_exits_at_the_entry_fill_and_the_first_exit_tak
                 exit_["strategy_id"]) == (
             "SUBMITTED", "sell", Decimal("0.01"), True, pos["id"], entry_id, "gateway", 0)
     assert (sl["stop_price"], tp["take_profit_price"]) == (Decimal(49000), Decimal(52000))
+    assert (sl["reason"], tp["reason"]) == ("stop_loss", "take_profit")
     await h.price(SYMBOL, "49500")
     await h.drain(acct)
     assert (await group_of(h, entry_id))["state"] == "active"

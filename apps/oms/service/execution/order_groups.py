@@ -225,6 +225,8 @@ async def _create(rec: Recorder, grow: GroupRow, roles: Sequence[str], qty: Deci
                                f"{secrets.token_hex(8)}"[:32],
             "created_at": rec.now, "updated_at": rec.now, "submitted_at": rec.now,
         }  # fmt: skip
+        if role in EXITS:  # a bracket's exit closes as a stop-loss or take-profit does
+            values["reason"] = role
         if oco:  # legs are siblings, expiring together
             values.update(parent_order_id=None, expire_at=template["expire_at"],
                           time_in_force=template["time_in_force"])
