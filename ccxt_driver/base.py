@@ -26,6 +26,9 @@ OMS_HAS = {
     "fetchPosition": True, "closePosition": True, "closeAllPositions": False,
     "omsClosePosition": True, "omsCloseBy": True, "omsMergePositions": True,
     "omsSetPositionTargets": True, "fetchFundingHistory": True,
+    # brackets and OCOs are held by the gateway (docs/orders.md → Groups)
+    "createOrderWithTakeProfitAndStopLoss": True, "createStopLossOrder": True,
+    "createTakeProfitOrder": True, "createOrders": True,
 }  # fmt: skip
 # venue capabilities taken from the gateway (`GET /ccxt/{account_id}/has`) into `has`: the market
 # types, the reads the driver passes to the venue, and the venue functions forwarded raw
@@ -73,7 +76,10 @@ _ORDER_FEATURES = {
     # conditional order): docs/orders.md
     "triggerPriceType": {"last": True, "mark": True, "index": False},
     "triggerDirection": False, "stopLossPrice": True, "takeProfitPrice": True,
-    "attachedStopLossTakeProfit": None, "hedged": False, "leverage": False,
+    # `stopLoss` / `takeProfit` objects make a bracket the gateway holds
+    "attachedStopLossTakeProfit": {"triggerPriceType": {"last": True, "mark": True,
+                                                        "index": False}, "price": True},
+    "hedged": False, "leverage": False,
     "marketBuyByCost": False, "marketBuyRequiresPrice": False, "selfTradePrevention": False,
     "trailing": True, "iceberg": False,
     "timeInForce": {"IOC": True, "FOK": True, "PO": True, "GTD": True},
@@ -81,7 +87,8 @@ _ORDER_FEATURES = {
 _MARKET_FEATURES = {
     "sandbox": False,
     "createOrder": _ORDER_FEATURES,
-    "createOrders": None,
+    # one call per order; `params={"oco": True}` makes them one OCO (docs/orders.md)
+    "createOrders": {"max": 5},
     "fetchMyTrades": {"marginMode": False, "limit": 500, "daysBack": None, "untilDays": None,
                       "symbolRequired": False},
     "fetchOrder": {"marginMode": False, "trigger": False, "trailing": False,

@@ -103,6 +103,9 @@ class OmsCcxtExchange(OmsBase, ccxt.Exchange):
                      params: S | None = None) -> S:
         return self._run(plans.create_order(self, symbol, type, side, amount, price, params))
 
+    def create_orders(self, orders: list[S], params: S | None = None) -> list[S]:
+        return self._run(plans.create_orders(self, orders, params))
+
     def edit_order(self, id: Any, symbol: str | None = None, type: str | None = None,
                    side: str | None = None, amount: Any = None, price: Any = None,
                    params: S | None = None) -> S:

@@ -49,7 +49,11 @@ ORDER_FIELDS = {
     "trailing_trigger_price": "trailing_trigger_price",
     "triggerPriceType": "trigger_price_type", "trigger_price_type": "trigger_price_type",
     "expireAt": "expire_at", "expire_at": "expire_at", "emulation": "emulation",
+    "stopLoss": "bracket_stop_loss", "bracket_stop_loss": "bracket_stop_loss",
+    "takeProfit": "bracket_take_profit", "bracket_take_profit": "bracket_take_profit",
+    "oco_orders": "oco_orders", "oto_orders": "oto_orders",
 }  # fmt: skip
+BRACKET_FIELDS = frozenset({"bracket_stop_loss", "bracket_take_profit"})
 DECIMAL_FIELDS = frozenset({
     "oms_stop_loss", "oms_stop_gain", "trigger_price", "stop_price", "take_profit_price",
     "trailing_amount", "trailing_percent", "trailing_trigger_price", "qty", "price", "new_qty", "new_price",
@@ -68,6 +72,21 @@ def decimal_text(value: Any) -> str | None:
     return text.rstrip("0").rstrip(".") if "." in text else text
 
 
+def bracket_exit(value: Any) -> dict[str, Any]:
+    """CCXT's `stopLoss` / `takeProfit`: a trigger price, or `{triggerPrice, price?}`."""
+    if not isinstance(value, dict):
+        return {"trigger_price": decimal_text(value)}
+    trigger = value.get("triggerPrice", value.get("trigger_price", value.get("stopPrice")))
+    unknown = set(value) - {"triggerPrice", "trigger_price", "stopPrice", "price", "type"}
+    if unknown:
+        raise ccxt.NotSupported(f"the gateway's bracket exit takes triggerPrice and price; "
+                                f"{', '.join(sorted(unknown))} would be dropped")
+    if value.get("type") not in (None, "market", "limit"):
+        raise ccxt.NotSupported("a bracket exit is a market or limit order")
+    exit_ = {"trigger_price": decimal_text(trigger), "price": decimal_text(value.get("price"))}
+    return {k: v for k, v in exit_.items() if v is not None}
+
+
 def split_params(params: dict[str, Any] | None) -> tuple[dict[str, Any], dict[str, Any]]:
     """(OMS fields, venue params) of a CCXT `params` dict."""
     oms: dict[str, Any] = {}
@@ -76,7 +95,11 @@ def split_params(params: dict[str, Any] | None) -> tuple[dict[str, Any], dict[st
         name = ORDER_FIELDS.get(key)
         if name is None:
             venue[key] = value
-        elif value is not None:
+        elif value is None:
+            continue
+        elif name in BRACKET_FIELDS:
+            oms[name] = bracket_exit(value)
+        else:
             oms[name] = decimal_text(value) if name in DECIMAL_FIELDS else value
     return oms, venue
 
@@ -225,6 +248,39 @@ def create_order(ex: Any, symbol: str, type: str, side: str, amount: Any, price:
         payload["params"] = venue
     item = yield from command(ex, "send_order", payload)
     return (yield from fetch_order(ex, item["order_id"], None, None))
+
+
+def create_orders(ex: Any, orders: list[Structure], params: Structure | None
+                  ) -> Plan[list[Structure]]:  # fmt: skip
+    """CCXT's `createOrders`: one order after the other (not atomic); with
+    `params={"oco": True}` the orders are the legs of one OCO held by the gateway (one
+    symbol, side and amount; each with its trigger), placed as the first with the others in
+    its `oco_orders`."""
+    if not (params or {}).get("oco"):
+        placed = []
+        for o in orders:
+            placed.append((yield from create_order(
+                ex, o["symbol"], o.get("type", "market"), o["side"], o["amount"],
+                o.get("price"), o.get("params"))))  # fmt: skip
+        return placed
+    first, *others = orders
+    legs = []
+    for o in others:
+        if (o["symbol"], o["side"], decimal_text(o["amount"])) != (
+                first["symbol"], first["side"], decimal_text(first["amount"])):
+            raise ccxt.InvalidOrder("an OCO's legs share one symbol, side and amount")
+        leg_fields, leg_venue = split_params(o.get("params"))
+        leg = {"order_type": o.get("type", "market"), "price": decimal_text(o.get("price")),
+               **{k: v for k, v in leg_fields.items()
+                  if k in ("stop_price", "take_profit_price")}}  # fmt: skip
+        if leg_venue or set(leg_fields) - {"stop_price", "take_profit_price"}:
+            raise ccxt.NotSupported("an OCO leg takes a type, a price and one trigger "
+                                    "(stopPrice or takeProfitPrice)")
+        legs.append({k: v for k, v in leg.items() if v is not None})
+    first_params = {**(first.get("params") or {}), "oco_orders": legs}
+    return [(yield from create_order(ex, first["symbol"], first.get("type", "market"),
+                                     first["side"], first["amount"], first.get("price"),
+                                     first_params))]  # fmt: skip
 
 
 def edit_order(ex: Any, id: Any, type: str | None, side: str | None, amount: Any, price: Any,

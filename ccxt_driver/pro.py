@@ -126,6 +126,9 @@ class OmsCcxtProExchange(OmsBase, ccxt_async.Exchange):
         return await self._run(plans.create_order(self, symbol, type, side, amount, price,
                                                   params))
 
+    async def create_orders(self, orders: list[S], params: S | None = None) -> list[S]:
+        return await self._run(plans.create_orders(self, orders, params))
+
     async def edit_order(self, id: Any, symbol: str | None = None, type: str | None = None,
                          side: str | None = None, amount: Any = None, price: Any = None,
                          params: S | None = None) -> S:

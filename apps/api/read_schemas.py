@@ -54,6 +54,8 @@ class OrderOut(BaseModel):
     emulation: str = Field(default="venue", description="venue | gateway: who executes the "
                            "order's conditional part (docs/orders.md)")
     parent_order_id: int | None = None
+    group_id: int | None = Field(default=None, description="the contingent group (OCO, "
+                                 "bracket) it belongs to: `order_group_changed` events")
     time_in_force: str | None
     post_only: bool
     reduce_only: bool

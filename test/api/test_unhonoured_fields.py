@@ -31,11 +31,24 @@ REFUSED: list[tuple[dict[str, Any], str, str]] = [
     ({"emulation": "gateway"}, "not_supported", "emulation"),
     ({"order_type": "stop_market"}, "not_supported", "order_type"),
     ({"params": {"trailingPercent": "1"}}, "not_supported", "params.trailingPercent"),
-    ({"params": {"stopLoss": {"triggerPrice": "1"}}}, "not_supported", "params.stopLoss"),
     ({"params": {"clientOrderId": "abc"}}, "not_supported", "params.clientOrderId"),
     ({"params": {"icebergAmount": "1"}}, "not_supported", "params.icebergAmount"),
     ({"trigger_price": "31000", "take_profit_price": "32000"}, "validation_error",
      "take_profit_price"),
+    # contingent groups: held by the gateway only, each member as a held order
+    ({"oco_orders": [{"stop_price": "29000"}]}, "validation_error", "oco_orders"),
+    ({"stop_price": "31000", "oco_orders": [{"take_profit_price": "29000"}],
+      "emulation": "venue"}, "not_supported", "emulation"),
+    ({"bracket_stop_loss": {"trigger_price": "29000"}, "emulation": "venue"}, "not_supported",
+     "emulation"),
+    ({"bracket_stop_loss": {"trigger_price": "31000"}}, "validation_error",
+     "bracket_stop_loss"),
+    ({"bracket_stop_loss": {"trigger_price": "29000"},
+      "bracket_take_profit": {"trigger_price": "28000"}}, "validation_error",
+     "bracket_stop_loss"),
+    ({"bracket_stop_loss": {"trigger_price": "29000"}, "reduce_only": True},
+     "validation_error", "reduce_only"),
+    ({"params": {"stopLoss": {"triggerPrice": "1"}}}, "not_supported", "params.stopLoss"),
 ]  # fmt: skip
 
 

@@ -46,9 +46,11 @@ def test_a_trailing_stop_is_held_by_the_gateway_and_fires_once(ex: OmsCcxtExchan
 
 def test_unified_params_the_books_cannot_follow_raise_not_supported(ex: OmsCcxtExchange) -> None:
     for name in sorted(UNBOOKED_PARAMS):
-        value: Any = {"triggerPrice": "80"} if name in ("stopLoss", "takeProfit") else "80"
         with pytest.raises(ccxt.NotSupported):
-            ex.create_order(SYMBOL, "limit", "buy", 0.1, 90, {name: value})
+            ex.create_order(SYMBOL, "limit", "buy", 0.1, 90, {name: "80"})
+    with pytest.raises(ccxt.NotSupported):  # what a bracket exit cannot honour
+        ex.create_order(SYMBOL, "limit", "buy", 0.1, 90,
+                        {"stopLoss": {"triggerPrice": 80, "triggerPriceType": "index"}})
     with pytest.raises(ccxt.NotSupported):  # the paper venue reads no such param
         ex.create_order(SYMBOL, "limit", "buy", 0.1, 90, {"icebergAmount": "0.05"})
     with pytest.raises(ccxt.NotSupported):  # a type the paper venue does not execute
@@ -68,3 +70,52 @@ def test_edit_order_refuses_what_it_cannot_change(ex: OmsCcxtExchange) -> None:
     edited = ex.edit_order(order["id"], SYMBOL, "limit", "buy", 0.5, 91)
     assert edited["price"] == 91.0
     ex.cancel_order(order["id"])
+
+
+def _until(check: Any, what: str) -> None:
+    deadline = time.monotonic() + 600  # generous: a loaded host is slow, never wrong
+    while not check():
+        assert time.monotonic() < deadline, what
+        time.sleep(0.1)
+
+
+def test_stop_loss_and_take_profit_objects_make_a_bracket(ex: OmsCcxtExchange,
+                                                          stack: Stack) -> None:
+    """CCXT's attached `stopLoss` / `takeProfit` become a bracket the gateway holds: its exits
+    appear at the entry's fill, sized to it, and the first that fires disarms the other."""
+    assert ex.has["createOrderWithTakeProfitAndStopLoss"] is True
+    entry = ex.create_order(SYMBOL, "market", "buy", 0.1, None, {
+        "stopLoss": {"triggerPrice": 90}, "takeProfit": {"triggerPrice": 110, "price": 109}})
+    group_id = entry["info"]["group_id"]
+    assert group_id is not None
+
+    def exits() -> list[dict[str, Any]]:
+        return [o for o in ex.fetch_open_orders(SYMBOL) if o["info"]["group_id"] == group_id]
+
+    _until(lambda: len(exits()) == 2, "the exits were not armed")
+    by_trigger = {o["stopPrice"] or o["info"]["take_profit_price"]: o for o in exits()}
+    assert {o["side"] for o in by_trigger.values()} == {"sell"}
+    assert {o["amount"] for o in by_trigger.values()} == {0.1}
+    stack.price("111")
+    _until(lambda: exits() == [], "the take-profit did not fire")
+    closed = {o["id"]: o for o in ex.fetch_closed_orders(SYMBOL) + ex.fetch_canceled_orders(
+        SYMBOL)}
+    statuses = sorted(closed[o["id"]]["status"] for o in by_trigger.values())
+    assert statuses == ["canceled", "closed"]
+
+
+def test_create_orders_with_oco_makes_one_group(ex: OmsCcxtExchange, stack: Stack) -> None:
+    ex.create_order(SYMBOL, "market", "buy", 0.1)
+    legs = [{"symbol": SYMBOL, "type": "market", "side": "sell", "amount": 0.1,
+             "params": {"takeProfitPrice": 120, "reduceOnly": True}},
+            {"symbol": SYMBOL, "type": "market", "side": "sell", "amount": 0.1,
+             "params": {"stopPrice": 80}}]
+    (first,) = ex.create_orders(legs, {"oco": True})
+    group_id = first["info"]["group_id"]
+    _until(lambda: len([o for o in ex.fetch_open_orders(SYMBOL)
+                        if o["info"]["group_id"] == group_id]) == 2, "the OCO was not armed")
+    stack.price("79")
+    _until(lambda: not [o for o in ex.fetch_open_orders(SYMBOL)
+                        if o["info"]["group_id"] == group_id], "the OCO did not fire")
+    with pytest.raises(ccxt.InvalidOrder):
+        ex.create_orders([legs[0], {**legs[1], "amount": 0.2}], {"oco": True})

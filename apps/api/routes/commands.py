@@ -63,7 +63,9 @@ def register_schemas(openapi: dict[str, Any]) -> None:
     envelope = CommandEnvelope.model_json_schema(ref_template=ref)
     refs = []
     for command, model in PAYLOAD_MODELS.items():
-        schemas[model.__name__] = model.model_json_schema(ref_template=ref) | {"x-command": command}
+        schema = model.model_json_schema(ref_template=ref)
+        schemas.update(schema.pop("$defs", {}))  # nested models (a group's members)
+        schemas[model.__name__] = schema | {"x-command": command}
         refs.append({"$ref": ref.format(model=model.__name__)})
     envelope["properties"]["payload"] = {
         "oneOf": refs, "title": "Payload", "description": "the fields of `command`"}  # fmt: skip

@@ -33,6 +33,8 @@ class EventType(StrEnum):
     ORDER_EXPIRED = "order_expired"
     ORDER_TRIGGERED = "order_triggered"
     ORDER_TRIGGER_MOVED = "order_trigger_moved"
+    ORDER_GROUP_CHANGED = "order_group_changed"
+    ORDER_GROUP_OVERFILLED = "order_group_overfilled"
     ORDER_CHANGED = "order_changed"
     ORDER_CHANGE_REPLACE_PENDING = "order_change_replace_pending"
     ORDER_CHANGE_REPLACE_FAILED = "order_change_replace_failed"
@@ -95,6 +97,7 @@ class OrderView(TypedDict):
     expire_at: str | None  # time_in_force GTD
     emulation: str  # venue | gateway: who executes its conditional part
     parent_order_id: int | None  # a held order's child names its parent
+    group_id: int | None  # the contingent group it belongs to (OCO, bracket)
     time_in_force: str | None
     post_only: bool
     reduce_only: bool
@@ -381,6 +384,26 @@ class OrderTriggerMoved(TypedDict):
     price: str  # the reference price that moved it
 
 
+class OrderGroupMember(TypedDict):
+    order_id: int
+    role: str  # leg0, leg1.. (OCO) | entry, stop_loss, take_profit (bracket)
+    status: str  # the member order's status
+    filled_qty: str
+
+
+class OrderGroupView(TypedDict):
+    """A contingent group (OCO, bracket) as it is now: its state follows its members."""
+
+    group_id: int
+    account_id: int
+    kind: str  # oco | bracket
+    state: str  # pending | active | triggered | done | canceled | overfilled
+    symbol: str
+    strategy_id: int
+    parent_order_id: int  # the order it was accepted with (an OCO's first leg, the entry)
+    members: list[OrderGroupMember]
+
+
 class StopTriggered(TypedDict):
     kind: str
     position_id: int
@@ -466,6 +489,9 @@ ORDER_REJECTED = Event(EventType.ORDER_REJECTED, "position", OrderView)
 ORDER_EXPIRED = Event(EventType.ORDER_EXPIRED, "position", OrderView)
 ORDER_TRIGGERED = Event(EventType.ORDER_TRIGGERED, "position", OrderTriggered)
 ORDER_TRIGGER_MOVED = Event(EventType.ORDER_TRIGGER_MOVED, "position", OrderTriggerMoved)
+ORDER_GROUP_CHANGED = Event(EventType.ORDER_GROUP_CHANGED, "position", OrderGroupView)
+#: two legs of one OCO filled (a venue raced them): the books show both, a human looks
+ORDER_GROUP_OVERFILLED = Event(EventType.ORDER_GROUP_OVERFILLED, "risk", OrderGroupView)
 # a change's payload is an order view, which a cancel/replace extends (`ChangedOrderView`)
 ORDER_CHANGED: Event[OrderView] = Event(EventType.ORDER_CHANGED, "position", ChangedOrderView)
 ORDER_CHANGE_REPLACE_PENDING: Event[OrderView] = Event(

@@ -34,14 +34,13 @@ FIELD_PARAMS: Mapping[str, str] = {
     "trailingAmount": "trailing_amount", "trailingPercent": "trailing_percent",
     "trailingTriggerPrice": "trailing_trigger_price", "triggerPriceType": "trigger_price_type",
     "expireAt": "expire_at",
+    # an attached stop-loss / take-profit is a second venue order the books would not hold:
+    # the gateway holds it as a bracket's exit
+    "stopLoss": "bracket_stop_loss", "takeProfit": "bracket_take_profit",
 }  # fmt: skip
-#: CCXT `params` that would make the venue do what the gateway's books cannot follow
-UNBOOKED_PARAMS: Mapping[str, str] = {
-    "stopLoss": "an attached stop-loss is a second venue order the books do not hold: "
-                "use oms_stop_loss (a gateway-held stop on the position)",
-    "takeProfit": "an attached take-profit is a second venue order the books do not hold: "
-                  "use oms_stop_gain (a gateway-held target on the position)",
-}  # fmt: skip
+#: CCXT `params` that would make the venue do what the gateway's books cannot follow (none
+#: left: each has a field the gateway executes)
+UNBOOKED_PARAMS: Mapping[str, str] = {}
 TRIGGER_FIELDS = ("trigger_price", "stop_price", "take_profit_price")
 #: the child order types a held order can send
 HELD_TYPES = frozenset({"market", "limit"})

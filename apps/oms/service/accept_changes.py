@@ -36,6 +36,7 @@ from apps.oms.service.risk_snapshot import reference_price
 from apps.oms.service.strategy_funds import check_change
 from apps.oms.service.views import order_view, position_view
 from apps.oms.store import commands as command_store
+from apps.oms.store import order_groups as group_store
 from apps.oms.store import orders as order_store
 from apps.oms.store import positions as position_store
 from apps.oms.store.records import ColumnValues
@@ -104,8 +105,11 @@ async def accept_cancel_order(ctx: Ctx) -> Accepted:
         raise ValidationFailed("give order_id, order_ids or order_ids_csv")
     decided: list[CancelItem] = []
     pending = False
+    groups: set[int] = set()
     for order_id in ids:
         order = await visible_order(ctx, order_id, lock=True)
+        if order.get("group_id") is not None and OrderStatus(order["status"]).is_open:
+            groups.add(int(order["group_id"]))  # a member's cancel ends its group whole
         if not OrderStatus(order["status"]).is_open:
             decided.append(
                 {
@@ -119,6 +123,8 @@ async def accept_cancel_order(ctx: Ctx) -> Accepted:
             decided.append({"order_id": order_id, "ok": True, "status": "CANCELED"})
         else:
             pending = True
+    if groups:
+        await group_store.request_cancel(ctx.conn, sorted(groups))
     single = ids[0] if len(ids) == 1 else None  # the order it cancels, as the result's order_id
     if pending:
         command_id = await _with_order_id(ctx, await ctx.insert_command(

@@ -44,6 +44,13 @@ from apps.oms.errors import NotFound
 from apps.oms.exchange.order_features import order_features
 from apps.oms.exchange.profiles import profile
 from apps.oms.service import exposure
+from apps.oms.service.accept_groups import (
+    check_group,
+    group_kind,
+    link_first,
+    member_prices,
+    open_group,
+)
 from apps.oms.service.acceptance import (
     Accepted,
     Ctx,
@@ -100,7 +107,7 @@ def check_venue_executes(exchange_id: str, symbol: str, payload: SendOrder | Clo
             trailing_percent=payload.trailing_percent is not None,
             trailing_trigger_price=payload.trailing_trigger_price is not None,
             trigger_price_type=payload.trigger_price_type,
-            emulation=None if payload.emulation is None else Emulation(payload.emulation),
+            emulation=_emulation_asked(payload),
             params=frozenset(payload.params), fields=fields,
         )
     else:
@@ -109,6 +116,14 @@ def check_venue_executes(exchange_id: str, symbol: str, payload: SendOrder | Clo
     if features is None:  # an engine this gateway does not run: refused elsewhere
         return Emulation.VENUE
     return check_honoured(ask, features)
+
+
+def _emulation_asked(p: SendOrder) -> Emulation | None:
+    """An OCO's legs are all held by the gateway (one fires, the others are disarmed in the
+    same transaction), its first leg included."""
+    if p.emulation is not None:
+        return Emulation(p.emulation)
+    return Emulation.GATEWAY if p.oco_orders is not None else None
 
 
 def check_expiry(p: SendOrder, now: datetime) -> None:
@@ -208,14 +223,23 @@ async def _record_order(
     return accepted
 
 
+def _instrument(ctx: Ctx, p: SendOrder) -> Instrument:
+    """The order's market, its price and those of the group members it asks for checked."""
+    instrument = instrument_for(ctx.account.exchange_id, p.symbol, p.qty, p.price)
+    instrument.check_supported()
+    for price in member_prices(p):
+        instrument_for(ctx.account.exchange_id, p.symbol, p.qty, price)
+    return instrument
+
+
 async def accept_send_order(ctx: Ctx) -> Accepted:
     p = cast(SendOrder, ctx.payload)
     require_price_for_limit(p.order_type, p.price)
+    group_specs = check_group(p, ctx.account.exchange_id)  # before the order's own check
     emulation = check_venue_executes(ctx.account.exchange_id, p.symbol, p)
     check_expiry(p, ctx.now)
     side = Side(p.side)
-    instrument = instrument_for(ctx.account.exchange_id, p.symbol, p.qty, p.price)
-    instrument.check_supported()
+    instrument = _instrument(ctx, p)
     allow_new = await strategy_allows_new(ctx, p.strategy_id)
     book = await load_book(ctx, p.symbol, p.position_id,
                            all_open=p.reduce_only and not p.position_id)
@@ -314,7 +338,20 @@ async def accept_send_order(ctx: Ctx) -> Accepted:
     }  # fmt: skip
     # a held order reserves nothing: its child will, when it fires
     held = emulation is Emulation.GATEWAY
-    return await _record_order(ctx, p.client_order_id, fields, None if held else reserve, p.qty)
+    return await _record_send(ctx, p, fields, None if held else reserve, group_specs)
+
+
+async def _record_send(ctx: Ctx, p: SendOrder, fields: ColumnValues, reserve: Position | None,
+                       group_specs: list[ColumnValues]) -> Accepted:  # fmt: skip
+    """The order, and the group it forms (its row first: the order names it)."""
+    if group_kind(p) is None:
+        return await _record_order(ctx, p.client_order_id, fields, reserve, p.qty)
+    group_id = await open_group(ctx, p, group_specs)
+    accepted = await _record_order(ctx, p.client_order_id, {**fields, "group_id": group_id},
+                                   reserve, p.qty)  # fmt: skip
+    await ctx.write_held()  # the group names its first order
+    await link_first(ctx, p, group_id, accepted.order_id)
+    return accepted
 
 
 async def check_price_collar(

@@ -102,6 +102,56 @@ class Payload(RequestModel):
     model_config = ConfigDict(populate_by_name=True)
 
 
+class BracketExit(Payload):
+    """A bracket's exit: the trigger that fires it and, for a limit exit, its limit price
+    (CCXT's `stopLoss` / `takeProfit` objects: `triggerPrice`, `price`)."""
+
+    trigger_price: PositiveDecimal
+    price: PositiveDecimal | None = None
+
+
+class OcoLeg(Payload):
+    """Another leg of an OCO: the order's symbol, side, qty, strategy, position and
+    reduce-only, its own type and trigger (each leg is held by the gateway: one trigger)."""
+
+    order_type: Literal["market", "limit"] = Field(
+        default="market", validation_alias=AliasChoices("order_type", "type")
+    )
+    price: PositiveDecimal | None = None
+    stop_price: PositiveDecimal | None = None
+    take_profit_price: PositiveDecimal | None = None
+
+    @model_validator(mode="after")
+    def _one_trigger(self) -> OcoLeg:
+        if (self.stop_price is None) == (self.take_profit_price is None):
+            raise ValueError("an OCO leg has one trigger: stop_price or take_profit_price")
+        if (self.order_type == "limit") != (self.price is not None):
+            raise ValueError("a limit leg has a price, a market leg none")
+        return self
+
+
+class OtoOrder(Payload):
+    """A child of an OTO: sent once its parent is done filling, sized to what it filled, on
+    the parent's symbol and strategy; on the other side (the default) it is reduce-only on the
+    parent's position. A trigger makes it a held order; without one it goes to the venue."""
+
+    side: Literal["buy", "sell"] | None = None
+    order_type: Literal["market", "limit"] = Field(
+        default="market", validation_alias=AliasChoices("order_type", "type")
+    )
+    price: PositiveDecimal | None = None
+    stop_price: PositiveDecimal | None = None
+    take_profit_price: PositiveDecimal | None = None
+
+    @model_validator(mode="after")
+    def _priced(self) -> OtoOrder:
+        if self.stop_price is not None and self.take_profit_price is not None:
+            raise ValueError("an OTO child has one trigger at most")
+        if (self.order_type == "limit") != (self.price is not None):
+            raise ValueError("a limit child has a price, a market child none")
+        return self
+
+
 class SendOrder(Payload):
     symbol: Symbol
     side: Literal["buy", "sell"]
@@ -138,6 +188,13 @@ class SendOrder(Payload):
         default=None, validation_alias=AliasChoices("oms_stop_gain", "stop_gain")
     )
     params: Params = Field(default_factory=dict)
+    #: a bracket: exits created at the entry's fills (docs/orders.md → Groups)
+    bracket_stop_loss: BracketExit | None = None
+    bracket_take_profit: BracketExit | None = None
+    #: an OCO: the other legs (the order itself is the first)
+    oco_orders: Annotated[list[OcoLeg], Field(min_length=1, max_length=4)] | None = None
+    #: an OTO: orders sent once this one is done filling, sized to its fills
+    oto_orders: Annotated[list[OtoOrder], Field(min_length=1, max_length=4)] | None = None
 
     @model_validator(mode="after")
     def _expiry_with_gtd(self) -> SendOrder:

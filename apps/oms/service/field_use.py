@@ -11,6 +11,9 @@ field can be stored and then dropped unnoticed.
 - `HELD`: the venue executes it where it can, else the gateway holds the order and executes it
   itself (`execution/held.py`); acceptance decides which per venue and refuses what neither
   can honour (`domain/order_features.check_honoured`).
+- `GROUP`: the gateway holds the contingent group it asks for (OCO legs, a bracket's exits, OTO children:
+  `execution/order_groups.py`); acceptance checks each member it will create as a held order
+  and refuses a group the venue would have to execute itself (`service/accept_groups.py`).
 - `REFUSED`: the model takes it so that CCXT-shaped clients get a clear refusal (422
   `not_supported`), never a silent plain order; nobody executes it yet.
 """
@@ -24,10 +27,11 @@ class Use(StrEnum):
     BOOKS = "books"
     VENUE = "venue"
     HELD = "held"
+    GROUP = "group"
     REFUSED = "refused"
 
 
-B, V, H = Use.BOOKS, Use.VENUE, Use.HELD
+B, V, H, G = Use.BOOKS, Use.VENUE, Use.HELD, Use.GROUP
 FIELD_USE: dict[str, dict[str, Use]] = {
     "send_order": {
         "symbol": V, "side": V, "order_type": V, "qty": V, "price": V, "strategy_id": B,
@@ -35,7 +39,8 @@ FIELD_USE: dict[str, dict[str, Use]] = {
         "post_only": V, "time_in_force": V, "trigger_price": V, "stop_price": V,
         "take_profit_price": V, "trailing_amount": H, "trailing_percent": H,
         "trailing_trigger_price": H, "trigger_price_type": H, "expire_at": H, "emulation": B,
-        "oms_stop_loss": B, "oms_stop_gain": B, "params": V,
+        "oms_stop_loss": B, "oms_stop_gain": B, "params": V, "bracket_stop_loss": G,
+        "bracket_take_profit": G, "oco_orders": G, "oto_orders": G,
     },
     "cancel_order": {"order_id": B, "order_ids": B, "order_ids_csv": B},
     "cancel_all_orders": {"symbol": B, "strategy_ids": B, "strategy_ids_csv": B},

@@ -68,6 +68,12 @@ async def queue_child(
     return int(inserted.inserted_primary_key[0])  # type: ignore[index]
 
 
+async def link_command(conn: AsyncConnection, command_id: int, order_id: int) -> None:
+    """The queued command names its order (written after it)."""
+    await conn.execute(update(commands).where(commands.c.id == command_id)
+                       .values(order_id=order_id))  # fmt: skip
+
+
 async def add_child(conn: AsyncConnection, command_id: int, values: dict[str, Any]) -> int:
     """The child order (PENDING_SUBMIT), linked to its command."""
     result = await conn.execute(insert(orders).values(

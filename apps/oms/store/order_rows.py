@@ -39,6 +39,7 @@ class OrderChanges(TypedDict, total=False):
     expire_at: datetime | None
     emulation: str
     parent_order_id: int | None
+    group_id: int | None
     time_in_force: str | None
     post_only: bool
     reduce_only: bool

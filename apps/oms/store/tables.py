@@ -384,6 +384,7 @@ orders = Table(
     # who executes its conditional part: venue | gateway (a held order: `held_orders`)
     Column("emulation", String(8), nullable=False, server_default="venue"),
     Column("parent_order_id", Id),  # a held order's child names its parent
+    Column("group_id", Id),  # the contingent group it belongs to (`order_groups`)
     Column("time_in_force", String(8)),
     _flag("post_only"),
     _flag("reduce_only"),
@@ -490,6 +491,38 @@ positions = Table(
     Index(None, "account_id", "strategy_id", "opened_at"),
 )
 
+order_groups = Table(
+    # a contingent group the gateway holds (OCO, bracket): its state follows its members and
+    # is decided by `domain/order_groups.decide` under the account's lease
+    "order_groups",
+    metadata,
+    _pk(),
+    _fk("account_id", "accounts.id"),
+    Column("kind", String(16), nullable=False),  # oco | bracket
+    Column("state", String(16), nullable=False),
+    Column("symbol", String(64), nullable=False),
+    Column("strategy_id", Id, nullable=False, server_default="0"),
+    Column("parent_order_id", Id, nullable=False),  # the order it was accepted with
+    Column("spec", JSON, nullable=False),  # the members it creates (OCO legs, exits)
+    _flag("cancel_requested"),  # a cancel named one of its members: it ends whole
+    _flag("alerted"),  # its overfill alert was raised (once)
+    _created(),
+    _updated(),
+    Index(None, "account_id", "state"),
+)
+order_group_members = Table(
+    # a member of a group, one per role (`leg0`.., `entry`, `stop_loss`, `take_profit`): the
+    # unique role makes a second creation of a member write nothing
+    "order_group_members",
+    metadata,
+    _pk(),
+    _fk("group_id", "order_groups.id"),
+    _fk("order_id", "orders.id"),
+    Column("role", String(16), nullable=False),
+    _created(),
+    UniqueConstraint("group_id", "role"),
+    UniqueConstraint("order_id"),
+)
 deals = Table(
     "deals",
     metadata,

@@ -209,3 +209,46 @@ def test_a_held_trailing_stop_survives_kill_9_of_its_owner(tmp_path: Path) -> No
                            "request_id = %s", account_id, f"held:{parent_id}:fire")
         assert fired == [(1,)]
         assert stack.position(str(position_id))["state"] == "closed"
+
+
+def test_a_bracket_survives_kill_9_of_its_owner(tmp_path: Path) -> None:
+    """A bracket the gateway holds: its exits are armed under the owner at the entry's fill,
+    the owner is SIGKILLed, the survivor takes the account over and the stop-loss fires once:
+    one child, the take-profit disarmed, the position closed, the group done."""
+    patient = 600.0  # generous: a loaded host is slow, never wrong
+    with make_stack(tmp_path, workers=2, env=FAILOVER_ENV) as stack:
+        for proc in stack.workers:
+            wait_registered(stack, proc, threading.Event())
+        account_id = stack.account("hedge")
+        stack.price("100")
+        entry = stack.cmd(account_id, "send_order", symbol=SYMBOL, side="buy", qty="1",
+                          bracket_stop_loss={"trigger_price": "95"},
+                          bracket_take_profit={"trigger_price": "110"})
+        entry_id = int(entry["order_id"])
+
+        def members() -> dict[str, tuple[int, str]]:
+            rows = sql(stack, "SELECT m.role, o.id, o.status FROM order_group_members m JOIN "
+                              "orders o ON o.id = m.order_id WHERE o.group_id = (SELECT "
+                              "group_id FROM orders WHERE id = %s)", entry_id)
+            return {str(role): (int(oid), str(status)) for role, oid, status in rows}
+
+        stack.until(lambda: len(members()) == 3, patient, "the exits are armed")
+        owner = stack.until(lambda: owner_of(stack, account_id), what="the account's owner")
+        (victim,) = [p for p in stack.workers if p.pid == pid_of(owner)]
+        (survivor,) = [p for p in stack.workers if p is not victim]
+        stack.kill(victim)
+        stack.price("94")  # crosses the stop-loss: only the survivor can fire it
+        stack.until(lambda: members()["stop_loss"][1] == "FILLED", patient,
+                    "the stop-loss fires under the survivor and its child fills")
+        assert pid_of(owner_of(stack, account_id)) == survivor.pid
+        stack.price("111")  # the take-profit's price: it was disarmed
+        stack.until(lambda: members()["take_profit"][1] == "CANCELED", patient,
+                    "the take-profit is disarmed")
+        sl_id = members()["stop_loss"][0]
+        children = sql(stack, "SELECT status FROM orders WHERE parent_order_id = %s", sl_id)
+        assert [status for (status,) in children] == ["FILLED"]
+        assert sql(stack, "SELECT COUNT(*) FROM orders WHERE parent_order_id = %s",
+                   members()["take_profit"][0]) == [(0,)]
+        ((state,),) = sql(stack, "SELECT g.state FROM order_groups g JOIN orders o ON "
+                                 "o.group_id = g.id WHERE o.id = %s", entry_id)
+        assert state == "done"

@@ -20,8 +20,9 @@ from apps.oms.domain.order_features import (
 )
 from apps.oms.exchange.order_features import PAPER, UNIFIED_PARAMS, order_features
 from apps.oms.ports import GATEWAY_POSITION_SIDE
+from apps.oms.service.accept_groups import check_group
 from apps.oms.service.accept_orders import check_venue_executes
-from apps.oms.service.command_models import PAYLOAD_MODELS, ClosePosition, SendOrder
+from apps.oms.service.command_models import PAYLOAD_MODELS, ClosePosition, OcoLeg, SendOrder
 from apps.oms.service.execution.send import venue_params
 from apps.oms.service.field_use import FIELD_USE, Use
 from apps.paper.domain.state import OrderRequest
@@ -277,3 +278,66 @@ def test_a_close_is_checked_as_a_send() -> None:
     assert caught.value.details["field"] == "params.reduceOnly"
     close = ClosePosition.model_validate({"position_id": 1, "time_in_force": "FOK"})
     check_venue_executes("paper", "BTC/USDT", close)
+
+
+@pytest.mark.parametrize(("exchange_id", "symbol"), [("paper", "BTC/USDT"), *CCXT_VENUES])
+def test_group_fields_are_held_by_the_gateway_on_every_venue(exchange_id: str, symbol: str
+                                                             ) -> None:
+    """Each member a group creates is checked as a held order; an OCO's first leg is held
+    too; a group the venue would have to execute itself (`emulation: venue`) is refused."""
+    assert [f for f, u in FIELD_USE["send_order"].items() if u is Use.GROUP] == [
+        "bracket_stop_loss", "bracket_take_profit", "oco_orders", "oto_orders"]
+    bracket = {"symbol": symbol, "side": "buy", "qty": "1", "order_type": "limit",
+               "price": "100", "bracket_stop_loss": {"trigger_price": "90"},
+               "bracket_take_profit": {"trigger_price": "110", "price": "109"}}
+    assert check_group(SendOrder.model_validate(bracket), exchange_id) == [
+        {"role": "stop_loss", "order_type": "market", "price": None, "stop_price": "90",
+         "take_profit_price": None},
+        {"role": "take_profit", "order_type": "limit", "price": "109", "stop_price": None,
+         "take_profit_price": "110"}]
+    oco = {"symbol": symbol, "side": "sell", "qty": "1", "stop_price": "90",
+           "oco_orders": [{"order_type": "limit", "price": "110", "take_profit_price": "110"}]}
+    payload = SendOrder.model_validate(oco)
+    assert [s["role"] for s in check_group(payload, exchange_id)] == ["leg1"]
+    assert check_venue_executes(exchange_id, symbol, payload) is Emulation.GATEWAY
+    oto = {"symbol": symbol, "side": "buy", "qty": "1", "oto_orders": [
+        {"order_type": "limit", "price": "110"}, {"side": "buy", "stop_price": "120"}]}
+    assert check_group(SendOrder.model_validate(oto), exchange_id) == [
+        {"role": "child1", "side": "sell", "order_type": "limit", "price": "110",
+         "stop_price": None, "take_profit_price": None},
+        {"role": "child2", "side": "buy", "order_type": "market", "price": None,
+         "stop_price": "120", "take_profit_price": None}]
+    for fields in (bracket, oco, oto):
+        with pytest.raises(NotSupported) as caught:
+            check_group(SendOrder.model_validate({**fields, "emulation": "venue"}), exchange_id)
+        assert caught.value.details["field"] == "emulation"
+
+
+@pytest.mark.parametrize(("fields", "field"), [
+    ({"oco_orders": [{"stop_price": "90"}]}, "oco_orders"),
+    ({"stop_price": "90", "oco_orders": [{"stop_price": "80"}],
+      "bracket_stop_loss": {"trigger_price": "80"}}, "oco_orders"),
+    ({"oto_orders": [{"stop_price": "80"}], "bracket_stop_loss": {"trigger_price": "80"}},
+     "oto_orders"),
+    ({"bracket_stop_loss": {"trigger_price": "90"}, "reduce_only": True}, "reduce_only"),
+    ({"bracket_stop_loss": {"trigger_price": "110"}, "price": "100", "order_type": "limit"},
+     "bracket_stop_loss"),
+    ({"bracket_take_profit": {"trigger_price": "90"}, "price": "100", "order_type": "limit"},
+     "bracket_take_profit"),
+    ({"bracket_stop_loss": {"trigger_price": "90"}, "bracket_take_profit": {"trigger_price": "80"}},
+     "bracket_stop_loss"),
+])  # fmt: skip
+def test_a_group_the_gateway_would_not_hold_as_asked_is_a_conflict(fields: dict[str, Any],
+                                                                    field: str) -> None:
+    payload = SendOrder.model_validate({"symbol": "BTC/USDT", "side": "buy", "qty": "1",
+                                        **fields})
+    with pytest.raises(OrderFieldConflict) as caught:
+        check_group(payload, "paper")
+    assert caught.value.details["field"] == field
+
+
+def test_an_oco_leg_has_one_trigger_and_a_price_only_when_limit() -> None:
+    for leg in ({"stop_price": "1", "take_profit_price": "2"}, {},
+                {"order_type": "limit", "stop_price": "1"}, {"price": "1", "stop_price": "1"}):
+        with pytest.raises(ValueError, match=r"OCO leg|limit leg"):
+            OcoLeg.model_validate(leg)

@@ -56,6 +56,7 @@ from apps.oms.domain.positions import Position
 from apps.oms.exchange.ccxt_errors import errors as ccxt
 from apps.oms.exchange.profiles import profile
 from apps.oms.ports import Structure
+from apps.oms.service.execution import order_groups
 from apps.oms.service.execution.order_state import STATUS_EVENTS, state_of, write_order
 from apps.oms.service.execution.results import finish
 from apps.oms.service.execution.runtime import AccountRuntime, Recorder
@@ -67,6 +68,7 @@ from apps.oms.store.held_orders import HeldRow
 from apps.oms.store.order_rows import OrderChanges, OrderRow
 from apps.oms.store.positions import position_from_row
 from apps.oms.store.queue import Claimed
+from apps.oms.store.records import ColumnValues
 
 GATEWAY = "gateway"
 
@@ -79,22 +81,29 @@ def is_held(row: OrderRow) -> bool:
 # --- arm -------------------------------------------------------------------------------------
 
 
-async def arm(rec: Recorder, cmd: Claimed, row: OrderRow) -> OrderRow:
-    """The parent's send: its held row, SUBMITTED, the command finished (one transaction)."""
+def held_values(rec: Recorder, row: OrderRow) -> ColumnValues:
+    """The armed `held_orders` row of a held order (its conditional fields)."""
     trailing = row["trailing_amount"] is not None or row["trailing_percent"] is not None
     kind = kind_of(row["trigger_price"], row["stop_price"], row["take_profit_price"], trailing)
     assert kind is not None  # noqa: S101 - acceptance holds conditional orders only
     activation = row["trailing_trigger_price"]
-    await held_store.arm(rec.conn, {
+    return {
         "account_id": rec.rt.account_id, "order_id": int(row["id"]), "kind": kind.value,
         "side": row["side"], "symbol": row["symbol"], "state": HeldState.ARMED.value,
         "trigger_price": row["trigger_price"] or row["stop_price"] or row["take_profit_price"],
         "trailing_amount": row["trailing_amount"], "trailing_percent": row["trailing_percent"],
         "activation_price": activation, "activated": activation is None,
         "price_type": row["trigger_price_type"] or "last", "expire_at": row["expire_at"],
-        "created_at": rec.now, "updated_at": rec.now,
-    })  # fmt: skip
+        "group_id": row.get("group_id"), "created_at": rec.now, "updated_at": rec.now,
+    }  # fmt: skip
+
+
+async def arm(rec: Recorder, cmd: Claimed, row: OrderRow) -> OrderRow:
+    """The parent's send: its held row, SUBMITTED, the command finished (one transaction); an
+    OCO's first leg arms the other legs with it (`order_groups.on_armed`)."""
+    await held_store.arm(rec.conn, held_values(rec, row))
     armed = await write_order(rec, row, replace(state_of(row), status=OrderStatus.SUBMITTED))
+    await order_groups.on_armed(rec, armed)
     await finish(rec, cmd, order=armed)
     return armed
 
@@ -207,6 +216,8 @@ async def _fire(rec: Recorder, row: HeldRow, held: Held, price: Decimal) -> None
     if not OrderStatus(parent["status"]).is_open:  # ended meanwhile (a cancel)
         await held_store.change(rec.conn, int(row["id"]), {
             "state": HeldState.CANCELED.value, "updated_at": rec.now})
+        return
+    if not await order_groups.on_fire(rec, parent):  # another leg of its group fired first
         return
     qty, position = await _child_size(rec, parent)
     if qty <= 0:

@@ -1,0 +1,165 @@
+"""Acceptance of the contingent group a `send_order` asks for (`bracket_stop_loss`,
+`bracket_take_profit`, `oco_orders`, `oto_orders`): every member the gateway will create is checked now, as
+the order itself is (a member it could not hold is refused, never dropped), and the group row
+is written with the order, in the acceptance transaction (docs/orders.md → Groups)."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+from apps.oms.domain.errors import NotSupported, OrderFieldConflict
+from apps.oms.domain.held_orders import Emulation
+from apps.oms.domain.money import to_plain
+from apps.oms.domain.order_features import OrderAsk, OrderFeatures, check_honoured
+from apps.oms.domain.order_groups import GroupKind, GroupState, Role, leg_role
+from apps.oms.exchange.order_features import order_features
+from apps.oms.service.acceptance import Ctx
+from apps.oms.service.command_models import BracketExit, SendOrder
+from apps.oms.store import order_groups as group_store
+from apps.oms.store.records import ColumnValues
+
+GROUP_FIELDS = ("bracket_stop_loss", "bracket_take_profit", "oco_orders", "oto_orders")
+NATIVE = ("contingent groups are held by the gateway: a venue's own OCO or bracket orders are "
+          "not supported yet (leave emulation out or ask for gateway)")
+
+
+def group_kind(p: SendOrder) -> GroupKind | None:
+    if p.oco_orders is not None:
+        return GroupKind.OCO
+    if p.oto_orders is not None:
+        return GroupKind.OTO
+    if p.bracket_stop_loss is not None or p.bracket_take_profit is not None:
+        return GroupKind.BRACKET
+    return None
+
+
+def member_prices(p: SendOrder) -> list[Decimal]:
+    """The prices of the members a group will create (limits and triggers): each meets the
+    market's price rules as the order's own price does."""
+    exits = [e for e in (p.bracket_stop_loss, p.bracket_take_profit) if e is not None]
+    prices: list[Decimal | None] = [v for e in exits for v in (e.trigger_price, e.price)]
+    for leg in p.oco_orders or []:
+        prices += [leg.price, leg.stop_price, leg.take_profit_price]
+    for child in p.oto_orders or []:
+        prices += [child.price, child.stop_price, child.take_profit_price]
+    return [v for v in prices if v is not None]
+
+
+def _plain(value: Decimal | None) -> str | None:
+    return None if value is None else to_plain(value)
+
+
+def check_group(p: SendOrder, exchange_id: str) -> list[ColumnValues]:
+    """Refuse a group the gateway could not hold as asked; returns the spec of the members it
+    will create (an OCO's other legs, a bracket's exits)."""
+    kind = group_kind(p)
+    if kind is None:
+        return []
+    venue = order_features(exchange_id, p.symbol)
+    name = "paper" if venue is None else venue.venue
+    field = "oco_orders" if kind is GroupKind.OCO else "bracket_stop_loss"
+    if p.emulation == Emulation.VENUE.value:
+        raise NotSupported(NATIVE, "emulation", name)
+    asked = [p.oco_orders, p.oto_orders, p.bracket_stop_loss or p.bracket_take_profit]
+    if len([a for a in asked if a]) > 1:
+        raise OrderFieldConflict("an order forms one group: an OCO, an OTO or a bracket",
+                                 "oco_orders" if p.oco_orders else "oto_orders")
+    if kind is GroupKind.BRACKET:
+        return _bracket(p, venue)
+    if kind is GroupKind.OTO:
+        return _oto(p, venue)
+    if not any((p.trigger_price, p.stop_price, p.take_profit_price, p.trailing_amount,
+                p.trailing_percent)):  # fmt: skip
+        raise OrderFieldConflict("an OCO's legs are held by the gateway, each with a trigger: "
+                                 "give this order one too (stop_price, take_profit_price, "
+                                 "trigger_price or a trailing distance; a limit take-profit "
+                                 "is a limit-if-touched: take_profit_price with price)", field)
+    specs: list[ColumnValues] = []
+    for i, leg in enumerate(p.oco_orders or [], start=1):
+        if venue is not None:
+            check_honoured(OrderAsk(leg.order_type, stop_price=leg.stop_price is not None,
+                                    take_profit_price=leg.take_profit_price is not None,
+                                    trigger_price_type=p.trigger_price_type,
+                                    emulation=Emulation.GATEWAY), venue)  # fmt: skip
+        specs.append({"role": leg_role(i), "order_type": leg.order_type,
+                      "price": _plain(leg.price), "stop_price": _plain(leg.stop_price),
+                      "take_profit_price": _plain(leg.take_profit_price)})  # fmt: skip
+    return specs
+
+
+def _oto(p: SendOrder, venue: OrderFeatures | None) -> list[ColumnValues]:
+    """Children with a trigger are held by the gateway, the others go to the venue as they
+    are: each is checked as what it will be."""
+    specs: list[ColumnValues] = []
+    for i, child in enumerate(p.oto_orders or [], start=1):
+        held = child.stop_price is not None or child.take_profit_price is not None
+        if venue is not None:
+            check_honoured(OrderAsk(child.order_type, stop_price=child.stop_price is not None,
+                                    take_profit_price=child.take_profit_price is not None,
+                                    trigger_price_type=p.trigger_price_type if held else None,
+                                    emulation=Emulation.GATEWAY if held else None),
+                           venue)  # fmt: skip
+        side = child.side or ("sell" if p.side == "buy" else "buy")
+        specs.append({"role": f"child{i}", "side": side, "order_type": child.order_type,
+                      "price": _plain(child.price), "stop_price": _plain(child.stop_price),
+                      "take_profit_price": _plain(child.take_profit_price)})  # fmt: skip
+    return specs
+
+
+def _bracket(p: SendOrder, venue: OrderFeatures | None) -> list[ColumnValues]:
+    if p.reduce_only:
+        raise OrderFieldConflict("a bracket's entry opens or adds to a position (its exits "
+                                 "reduce it): it cannot be reduce-only", "reduce_only")
+    sl, tp = p.bracket_stop_loss, p.bracket_take_profit
+    buy = p.side == "buy"
+    if sl is not None and tp is not None and (sl.trigger_price >= tp.trigger_price) == buy:
+        raise OrderFieldConflict("a bracket's stop-loss triggers on the losing side of its "
+                                 "take-profit (below it for a buy entry, above for a sell)",
+                                 "bracket_stop_loss")
+    if p.price is not None:
+        for exit_, field, loses in ((sl, "bracket_stop_loss", True),
+                                    (tp, "bracket_take_profit", False)):  # fmt: skip
+            if exit_ is not None and (exit_.trigger_price < p.price) != (buy == loses):
+                raise OrderFieldConflict(f"{field}'s trigger is on the wrong side of the "
+                                         "entry's price", field)
+    specs: list[ColumnValues] = []
+    for role, exit_ in ((Role.STOP_LOSS, sl), (Role.TAKE_PROFIT, tp)):
+        if exit_ is not None:
+            specs.append(_exit_spec(p, role, exit_, venue))
+    return specs
+
+
+def _exit_spec(p: SendOrder, role: Role, exit_: BracketExit, venue: OrderFeatures | None
+               ) -> ColumnValues:  # fmt: skip
+    order_type = "market" if exit_.price is None else "limit"
+    stop = role is Role.STOP_LOSS
+    if venue is not None:
+        check_honoured(OrderAsk(order_type, stop_price=stop, take_profit_price=not stop,
+                                trigger_price_type=p.trigger_price_type,
+                                emulation=Emulation.GATEWAY), venue)  # fmt: skip
+    trigger = to_plain(exit_.trigger_price)
+    return {"role": role.value, "order_type": order_type, "price": _plain(exit_.price),
+            "stop_price": trigger if stop else None,
+            "take_profit_price": None if stop else trigger}  # fmt: skip
+
+
+async def open_group(ctx: Ctx, p: SendOrder, specs: list[ColumnValues]) -> int:
+    """The group's row, before its first order is written (the order carries its id)."""
+    kind = group_kind(p)
+    assert kind is not None  # noqa: S101 - asked for a group only
+    return await group_store.create(ctx.conn, {
+        "account_id": ctx.account_id, "kind": kind.value, "state": GroupState.PENDING.value,
+        "symbol": p.symbol, "strategy_id": p.strategy_id, "parent_order_id": 0,
+        "spec": {"members": specs}, "created_at": ctx.now, "updated_at": ctx.now,
+    })  # fmt: skip
+
+
+async def link_first(ctx: Ctx, p: SendOrder, group_id: int, order_id: int | None) -> None:
+    """The group's first member: the order it was accepted with (none in shadow mode, which
+    sends nothing: the group ends at once)."""
+    if order_id is None:
+        await group_store.change(ctx.conn, group_id, {"state": GroupState.CANCELED.value})
+        return
+    role = leg_role(0) if group_kind(p) is GroupKind.OCO else Role.ENTRY.value  # OTO: entry
+    await group_store.change(ctx.conn, group_id, {"parent_order_id": order_id})
+    await group_store.add_member(ctx.conn, group_id, order_id, role, ctx.now)
