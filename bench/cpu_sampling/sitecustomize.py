@@ -12,7 +12,7 @@ the variable, it does nothing."""
 import os
 import sys
 
-if os.environ.get("OMS_BENCH_CPU_SAMPLES") and sys.argv[-1:] == ["worker"]:
+if os.environ.get("OMS_BENCH_CPU_SAMPLES") and sys.argv[-1:] in (["worker"], ["api"]):
     import json
     import signal
     from types import FrameType
@@ -31,6 +31,10 @@ if os.environ.get("OMS_BENCH_CPU_SAMPLES") and sys.argv[-1:] == ["worker"]:
         "/asyncmy/",
         "/aiohttp/",
         "/asyncio/",
+        "/fastapi/",
+        "/starlette/",
+        "/uvicorn/",
+        "/pydantic/",
     )
 
     def _name(path: str, function: str) -> str | None:
@@ -42,6 +46,9 @@ if os.environ.get("OMS_BENCH_CPU_SAMPLES") and sys.argv[-1:] == ["worker"]:
 
     def _sample(signum: int, frame: FrameType | None) -> None:
         files, names = [], set()
+        if frame is not None:  # the innermost frame: where the CPU went itself
+            leaf = f"self:{frame.f_code.co_filename.rsplit('/', 2)[-2:]}:{frame.f_code.co_name}"
+            _functions[leaf] = _functions.get(leaf, 0) + 1
         while frame is not None:
             code = frame.f_code
             files.append(code.co_filename)
@@ -60,6 +67,7 @@ if os.environ.get("OMS_BENCH_CPU_SAMPLES") and sys.argv[-1:] == ["worker"]:
             (_out.removesuffix(".json") + ".functions.json", _functions),
             (_out, _counts),
         ):
+            data = dict(data)  # one C-level copy: a sample may add a key while this writes
             with open(path + ".tmp", "w") as out:
                 json.dump(data, out)
             os.replace(path + ".tmp", path)
