@@ -45,8 +45,25 @@ def missing() -> str | None:
     return None
 
 
+def missing_for_hosts() -> str | None:
+    """What test hosts with a plain MariaDB server on one of them need (no Galera, no HAProxy)."""
+    if os.geteuid() != 0:
+        return "needs root (network namespaces, mariadbd as the mysql user)"
+    for tool in ("/usr/sbin/mariadbd", "/usr/bin/mariadb-install-db", "/usr/sbin/ip"):
+        if not Path(tool).exists() and not shutil.which(Path(tool).name):
+            return f"{tool} is missing (scripts/ensure-galera installs it)"
+    return None
+
+
 def require_cluster_tools() -> None:
-    problem = missing()
+    _require(missing())
+
+
+def require_host_tools() -> None:
+    _require(missing_for_hosts())
+
+
+def _require(problem: str | None) -> None:
     if problem is None:
         return
     if os.environ.get("CI", "").lower() == "true":
