@@ -3,8 +3,9 @@
 `scripts/testnet.py`, so a node can be partitioned off), HAProxy as the one write endpoint on
 127.0.0.1, and the gateway's real API and worker processes on it (`cluster_stack`).
 
-Needs root, galera-4, haproxy and rsync (`scripts/ensure-galera` installs them). Without them the
-tests skip locally; with `CI=true` they fail instead.
+Needs root, galera-4, haproxy and rsync (`scripts/ensure-galera` installs them); the tests of
+test hosts over one plain MariaDB server need only root, mariadbd and `ip`
+(`require_host_tools`). Without them the tests skip locally; with `CI=true` they fail instead.
 """
 
 from __future__ import annotations
