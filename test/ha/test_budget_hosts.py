@@ -299,6 +299,8 @@ def test_the_budget_holds_across_two_app_hosts(tmp_path: Path) -> None:
         rows = stack.sql("SELECT budget_key, window_no, reserved FROM request_budgets")
         held = holders(stack)
         kinds = stack.sql("SELECT command_type, status, COUNT(*) FROM commands GROUP BY 1, 2")
+        kinds += stack.sql("SELECT status, exchange_order_id IS NULL, order_type, COUNT(*) "
+                           "FROM orders GROUP BY 1, 2, 3")  # fmt: skip
         apis = {str(p.pid) for p in stack.api_of.values()}
         api_holders = {str(h) for (h,) in stack.sql("SELECT holder FROM request_budget_holders")
                        if str(h).rsplit(":", 1)[1] in apis}  # fmt: skip
