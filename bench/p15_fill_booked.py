@@ -134,7 +134,7 @@ LABEL = re.compile(r'(\w+)="([^"]*)"')
 def account_maker(v: wire.Served, engine: str) -> AccountMaker:
     """`Served.add_accounts` with the engine chosen: `ccxtpro.<dialect>` (the private stream)
     or `ccxt.<dialect>` (polling), each pointed at the venue, its keys stored encrypted."""
-    v.engine = engine
+    v.engine, v.options = engine, DIALECTS[v.dialect].options
     return v.add_accounts
 
 
