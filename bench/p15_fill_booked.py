@@ -134,7 +134,7 @@ LABEL = re.compile(r'(\w+)="([^"]*)"')
 def account_maker(v: wire.Served, engine: str) -> AccountMaker:
     """`Served.add_accounts` with the engine chosen: `ccxtpro.<dialect>` (the private stream)
     or `ccxt.<dialect>` (polling), each pointed at the venue, its keys stored encrypted."""
-    v.engine = engine
+    v.engine, v.options = engine, DIALECTS[v.dialect].options
     return v.add_accounts
 
 
@@ -175,6 +175,9 @@ class Scrape:
     buckets: dict[str, dict[float, float]]  # path -> le -> cumulative count
     streams_up: float
     reconnects: float
+    #: the worker's `fetch_open_orders` requests, every page (`oms_venue_call_seconds_count`):
+    #: the sync counts one per listing, and an exchange that pages (OKX) may take more
+    listings: float = 0.0
 
 
 async def scrape(session: aiohttp.ClientSession, url: str) -> Scrape:
@@ -182,7 +185,7 @@ async def scrape(session: aiohttp.ClientSession, url: str) -> Scrape:
         text = await response.text()
     rest: dict[str, float] = {}
     buckets: dict[str, dict[float, float]] = {}
-    up = reconnects = 0.0
+    up = reconnects = listings = 0.0
     for line in text.splitlines():
         if line.startswith("oms_sync_rest_calls_total{"):
             labels = dict(LABEL.findall(line))
@@ -194,7 +197,10 @@ async def scrape(session: aiohttp.ClientSession, url: str) -> Scrape:
             up += float(line.rsplit(" ", 1)[1])
         elif line.startswith("oms_order_stream_reconnects_total{"):
             reconnects += float(line.rsplit(" ", 1)[1])
-    return Scrape(rest, buckets, up, reconnects)
+        elif line.startswith("oms_venue_call_seconds_count{") and \
+                'method="fetch_open_orders"' in line:  # fmt: skip
+            listings += float(line.rsplit(" ", 1)[1])
+    return Scrape(rest, buckets, up, reconnects, listings)
 
 
 def histogram_quantile(q: float, cumulative: dict[float, float]) -> float | None:
@@ -530,6 +536,7 @@ async def timed(s: Stack, v: wire.Served, metrics_url: str, args: argparse.Names
         "rest_calls": rest,
         "rest_calls_per_fill": round(sum(rest.values()) / n, 4),
         "rest_calls_until_settled": rest_delta(before, settled),
+        "open_order_requests": after.listings - before.listings,
         "drops_set": args.drops,
         "drops_hit": hit,
         "stream_reconnects": settled.reconnects - before.reconnects,

@@ -89,6 +89,9 @@ class Served:
     master_key: str = field(default_factory=generate_master_key)
     #: the accounts' CCXT engine: `ccxt` (REST, polled) or `ccxtpro` (the private stream)
     engine: str = "ccxt"
+    #: the accounts' CCXT options (None: this module's dialect's own; a dialect only P15 serves,
+    #: Bybit or OKX, comes with its options from there)
+    options: dict[str, Any] | None = None
 
     @property
     def env(self) -> dict[str, str]:
@@ -99,7 +102,8 @@ class Served:
         """One `<engine>.<dialect>` testnet account per venue account, pointed at the venue by
         its `config.ccxt` and its keys stored encrypted: what `add-account --ccxt-config` and
         `upsert-account-credentials --encrypt-input` make (harness.AccountMaker)."""
-        config = {"urls": self.announced["ccxt_urls"], "options": DIALECTS[self.dialect].options}
+        options = self.options if self.options is not None else DIALECTS[self.dialect].options
+        config = {"urls": self.announced["ccxt_urls"], "options": options}
         cipher = CredentialCipher(self.master_key)
         # OKX's passphrase (CCXT's `password`): the announced account's, then each new one's
         passphrases = [self.announced.get("password")] + [c.get("password")

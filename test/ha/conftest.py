@@ -3,8 +3,9 @@
 `scripts/testnet.py`, so a node can be partitioned off), HAProxy as the one write endpoint on
 127.0.0.1, and the gateway's real API and worker processes on it (`cluster_stack`).
 
-Needs root, galera-4, haproxy and rsync (`scripts/ensure-galera` installs them). Without them the
-tests skip locally; with `CI=true` they fail instead.
+Needs root, galera-4, haproxy and rsync (`scripts/ensure-galera` installs them); the tests of
+test hosts over one plain MariaDB server need only root, mariadbd and `ip`
+(`require_host_tools`). Without them the tests skip locally; with `CI=true` they fail instead.
 """
 
 from __future__ import annotations
@@ -45,8 +46,25 @@ def missing() -> str | None:
     return None
 
 
+def missing_for_hosts() -> str | None:
+    """What test hosts with a plain MariaDB server on one of them need (no Galera, no HAProxy)."""
+    if os.geteuid() != 0:
+        return "needs root (network namespaces, mariadbd as the mysql user)"
+    for tool in ("/usr/sbin/mariadbd", "/usr/bin/mariadb-install-db", "/usr/sbin/ip"):
+        if not Path(tool).exists() and not shutil.which(Path(tool).name):
+            return f"{tool} is missing (scripts/ensure-galera installs it)"
+    return None
+
+
 def require_cluster_tools() -> None:
-    problem = missing()
+    _require(missing())
+
+
+def require_host_tools() -> None:
+    _require(missing_for_hosts())
+
+
+def _require(problem: str | None) -> None:
     if problem is None:
         return
     if os.environ.get("CI", "").lower() == "true":

@@ -656,3 +656,14 @@ request_budgets = Table(
     Column("reserved", Money, nullable=False),
     Column("updated_at", UtcDateTime, nullable=False),
 )
+
+# who spends a budget: per process (`host:pid`), the units it reserved in its latest window
+request_budget_holders = Table(
+    "request_budget_holders",
+    metadata,
+    Column("budget_key", String(191), primary_key=True),
+    Column("holder", String(191), primary_key=True),
+    Column("window_no", BigInteger, nullable=False),
+    Column("reserved", Money, nullable=False),
+    Column("updated_at", UtcDateTime, nullable=False),
+)

@@ -13,7 +13,7 @@ from apps.paper.domain.rules import closes
 from apps.paper.exchange.venue import PaperVenue
 from apps.paper.wire import okx_account as acct
 from apps.paper.wire import okx_v5 as v5
-from apps.paper.wire.binance_spot import OrderCall
+from apps.paper.wire.binance_spot import OrderCall, seq_of
 from apps.paper.wire.fault_venue import shown_fills
 from apps.paper.wire.okx_handlers import OkxCall, OkxHandlers, hedged
 from apps.paper.wire.okx_signing import OkxError
@@ -163,10 +163,15 @@ class OkxTrading(OkxHandlers):
         return acct.order_json(order, market, lev["marginMode"], int(lev["longLeverage"]))
 
     async def orders_pending(self, call: OkxCall) -> Json:
+        """GET /api/v5/trade/orders-pending: open orders, newest first, at most `limit` (100) a
+        page; `after` an `ordId`: the page of the orders placed before it (OKX's pagination)."""
+        before = _seq_param(call.params, "after")
         rows = []
         for m in v5.chosen(call.params, self.listed):
             for o in await call.account.fetch_open_orders(m.symbol):
-                rows.append(await self._order_row(call.account, o, m))
+                if before is None or seq_of(str(o["id"])) < before:
+                    rows.append(await self._order_row(call.account, o, m))
+        rows.sort(key=lambda r: seq_of(r["ordId"]), reverse=True)  # the same ms: newest first
         return self._newest(rows, call.params, "cTime")
 
     async def orders_history(self, call: OkxCall) -> Json:
@@ -242,3 +247,14 @@ class OkxTrading(OkxHandlers):
             events.append(event("positions", self.listed[row["instId"]], [row]))
         events.append(event("account", None, [await self.balance_of(venue, now_ms)]))
         await self.publish(venue.account_id, events)
+
+
+def _seq_param(params: Mapping[str, str], name: str) -> int | None:
+    """An `ordId` parameter as the engine's order sequence (None when absent)."""
+    text = params.get(name) or ""
+    if not text:
+        return None
+    try:
+        return seq_of(text)
+    except (ValueError, IndexError):
+        raise v5.param_error(name) from None

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
+import socket
 from decimal import Decimal
 from typing import Any
 
@@ -63,13 +65,16 @@ def build_ccxt_exchange(account: dict[str, Any], settings: Settings,
 
 
 def store_budgets(store: Store, settings: Settings) -> Budgets | None:
-    """This process's request budgets over the store (None when `budget.enabled` is off)."""
+    """This process's request budgets over the store (None when `budget.enabled` is off); its
+    slices are recorded as held by `host:pid` (the workers' ids start the same way)."""
     if not settings.budget.enabled:
         return None
+    holder = f"{socket.gethostname()}:{os.getpid()}"
 
     async def ledger(key: str, limit: Limit, purpose: str, wanted: Decimal, observed: Decimal,
                      at_ms: int) -> Decimal:  # fmt: skip
-        return await take_slice(store, key, limit, purpose, wanted, observed, at_ms, utcnow())
+        return await take_slice(store, key, limit, purpose, wanted, observed, at_ms, utcnow(),
+                                holder=holder)
 
     return Budgets(ledger, settings.budget)
 

@@ -66,6 +66,15 @@ CLIENT_ID_LOOKUP: dict[str, tuple[str, dict[str, Any]]] = {
 }
 
 
+#: exchanges that list open orders a page at a time, newest first, and how the next page is
+#: asked for: the page's size and the parameter naming the oldest order listed so far (OKX's
+#: `orders-pending`: 100 a request, `after` an `ordId`). CCXT asks one page; the gateway's
+#: order sync takes an open order missing from the list for ended, so the list must be whole.
+OPEN_ORDER_PAGES: dict[str, tuple[int, str]] = {"okx": (100, "after")}
+#: at most this many pages of open orders are asked for (10,000 orders on OKX)
+MAX_PAGES = 100
+
+
 class CcxtVenue:
     """One CCXT exchange account behind the `VenuePort`."""
 
@@ -213,7 +222,26 @@ class CcxtVenue:
     async def fetch_open_orders(self, symbol: str | None = None, since: int | None = None,
                                 limit: int | None = None, params: Params | None = None
                                 ) -> list[Structure]:
-        return await self._listing("fetch_open_orders", symbol, since, limit, params)
+        """Every open order (of `symbol`): on an exchange that lists them a page at a time
+        (`OPEN_ORDER_PAGES`), the pages after a full one too, unless the caller asked for a
+        `limit` or a page itself."""
+        page = await self._listing("fetch_open_orders", symbol, since, limit, params)
+        paged = OPEN_ORDER_PAGES.get(self.id)
+        if paged is None or limit is not None or paged[1] in (params or {}):
+            return page
+        size, cursor = paged
+        orders = {str(o["id"]): o for o in page}
+        for _ in range(MAX_PAGES - 1):
+            if len(page) < size:
+                break
+            oldest = min(page, key=lambda o: (o.get("timestamp") or 0))  # CCXT sorts by time
+            page = await self._listing("fetch_open_orders", symbol, since, None,
+                                       {**(params or {}), cursor: str(oldest["id"])})  # fmt: skip
+            fresh = {str(o["id"]): o for o in page if str(o["id"]) not in orders}
+            if not fresh:
+                break  # nothing older (or the exchange ignored the cursor)
+            orders.update(fresh)
+        return sorted(orders.values(), key=lambda o: o.get("timestamp") or 0)
 
     async def fetch_closed_orders(self, symbol: str | None = None, since: int | None = None,
                                   limit: int | None = None, params: Params | None = None
