@@ -152,3 +152,43 @@ def test_bracket_from_the_ticket(page: Page, keys: Keys) -> None:
                "entry")
     assert [p["qty"] for p in stack.positions(acct)] == ["0.1"]
     close_all(keys)
+
+
+def test_oco_from_the_ticket(page: Page, keys: Keys) -> None:
+    stack = keys.stack
+    close_all(keys)
+    stack.price("100")
+    sent = record_commands(page)
+    ticket = open_ticket(page, keys)
+    # a stop at 90 or a take-profit at 120 (limit 119.5), whichever comes first
+    ticket.locator('[name="order_type"]').select_option("stop")
+    ticket.locator('[name="qty"]').fill("0.1")
+    ticket.locator('[name="trigger_price"]').fill("90")
+    expect(page.get_by_test_id("oco-fields")).to_be_hidden()
+    ticket.locator('[name="oco"]').check()
+    ticket.locator('[name="oco_trigger"]').select_option("take_profit_price")
+    ticket.locator('[name="oco_trigger_price"]').fill("120")
+    ticket.locator('[name="oco_price"]').fill("119.5")
+    cls, text = send(page, "sell")
+    assert cls == "msg ok", text
+    payload = sent[-1]["payload"]
+    assert payload["trigger_price"] == "90", payload
+    assert payload["oco_orders"] == [
+        {"order_type": "limit", "take_profit_price": "120", "price": "119.5"}], payload
+
+    def grouped() -> list[dict[str, Any]]:
+        found = [o for o in stack.open_orders(keys.account_id) if o["group_id"] is not None]
+        return found if len(found) == 2 else []
+
+    legs = stack.until(grouped, WAIT_S, "OCO legs")
+    (group,) = {o["group_id"] for o in legs}
+    first = next(o for o in legs if o["trigger_price"] == "90")
+    other = next(o for o in legs if o["take_profit_price"] == "120")
+    goto(page, "monitor")
+    page.get_by_test_id("tab-open-orders").click()
+    wait_cells(page, "grid-open-orders", str(first["id"]), {
+        "emulation": "gateway", "trigger": "stop 90", "group": f"oco #{group} · leg0"}, "leg0")
+    wait_cells(page, "grid-open-orders", str(other["id"]), {
+        "emulation": "gateway", "trigger": "if touched 120", "price": "119.5",
+        "group": f"oco #{group} · leg1"}, "leg1")
+    close_all(keys)

@@ -266,6 +266,8 @@ export const en = {
   emulation_auto: "venue where it can",
   time_in_force: "Time in force",
   bracket_exits: "Bracket: stop-loss and take-profit exits",
+  oco_leg_kind: "Other leg's trigger",
+  oco_other_leg: "OCO: another leg (one cancels the other)",
   bracket_sl_trigger: "Stop-loss trigger",
   bracket_tp_trigger: "Take-profit trigger",
   limit_price: "Limit price",

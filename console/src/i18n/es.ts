@@ -268,6 +268,8 @@ export const es: Labels = {
   emulation_auto: "el mercado donde pueda",
   time_in_force: "Vigencia",
   bracket_exits: "Horquilla: salidas stop-loss y take-profit",
+  oco_leg_kind: "Disparo de la otra pata",
+  oco_other_leg: "OCO: otra pata (una cancela la otra)",
   bracket_sl_trigger: "Disparo del stop-loss",
   bracket_tp_trigger: "Disparo del take-profit",
   limit_price: "Precio límite",

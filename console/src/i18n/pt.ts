@@ -268,6 +268,8 @@ export const pt: Labels = {
   emulation_auto: "a corretora onde puder",
   time_in_force: "Validade",
   bracket_exits: "Bracket: saídas stop-loss e take-profit",
+  oco_leg_kind: "Disparo da outra perna",
+  oco_other_leg: "OCO: outra perna (uma cancela a outra)",
   bracket_sl_trigger: "Disparo do stop-loss",
   bracket_tp_trigger: "Disparo do take-profit",
   limit_price: "Preço limite",

@@ -1,11 +1,11 @@
 // The order ticket: account, symbol, quantity (with the market's step and minimum shown), the
 // order's kind (market, limit, stop, stop-limit, market/limit-if-touched, trailing stop) with
 // only the fields that kind takes, time in force (GTD with its expiry), an optional bracket
-// (stop-loss and take-profit exits), position SL/TP, strategy; the live best bid, ask and spread
-// beside it (a click on a price puts it in the ticket); Buy and Sell send at once (`send_order`,
-// waiting for it to complete), and only they do: Enter in a field sends nothing (a key press
-// never picks a side). What the gateway refuses shows its own message: the ticket checks nothing
-// the server checks. Prefilled from a clicked row or chart price (`prefill`).
+// (stop-loss and take-profit exits) or OCO leg, position SL/TP, strategy; the live best bid, ask
+// and spread beside it (a click on a price puts it in the ticket); Buy and Sell send at once
+// (`send_order`, waiting for it to complete), and only they do: Enter in a field sends nothing
+// (a key press never picks a side). What the gateway refuses shows its own message: the ticket
+// checks nothing the server checks. Prefilled from a clicked row or chart price (`prefill`).
 import { errorText, type Row } from "../api";
 import { submitCommand } from "../commands";
 import { fromUnits, isDecimal, onStep, ratio, subtract, toUnits } from "../decimal";
@@ -133,6 +133,10 @@ export function orderTicket(s: Session, defaultSymbol: string): Ticket {
   const slLimit = input("bracket_stop_loss_price", { inputmode: "decimal" });
   const tpTrigger = input("bracket_take_profit", { inputmode: "decimal" });
   const tpLimit = input("bracket_take_profit_price", { inputmode: "decimal" });
+  const oco = h("input", { type: "checkbox", name: "oco", "data-testid": "oco" });
+  const ocoKind = select("oco_trigger", [["stop_price", t("trig_stop")], ["take_profit_price", t("trig_if_touched")]]);
+  const ocoTrigger = input("oco_trigger_price", { inputmode: "decimal" });
+  const ocoLimit = input("oco_price", { inputmode: "decimal" });
   const sl = input("oms_stop_loss", { inputmode: "decimal" });
   const tp = input("oms_stop_gain", { inputmode: "decimal" });
   const strategy = select("strategy_id", [["", "—"]]);
@@ -144,6 +148,9 @@ export function orderTicket(s: Session, defaultSymbol: string): Ticket {
     field(`${t("trailing_activation")} (${t("optional")})`, trailFrom));
   const conditionalFields = h("div", { class: "pair" }, field(t("trigger_on"), triggerOn), field(t("f_emulation"), emulation));
   const expireField = field(t("f_expire_at"), expire);
+  const ocoFields = h("div", { class: "bracket", "data-testid": "oco-fields" },
+    h("div", { class: "pair" }, field(t("oco_leg_kind"), ocoKind), field(t("trigger_price"), ocoTrigger)),
+    field(`${t("limit_price")} (${t("optional")})`, ocoLimit));
   const bracketFields = h("div", { class: "bracket", "data-testid": "bracket-fields" },
     h("div", { class: "pair" }, field(t("bracket_sl_trigger"), slTrigger), field(`${t("limit_price")} (${t("optional")})`, slLimit)),
     h("div", { class: "pair" }, field(t("bracket_tp_trigger"), tpTrigger), field(`${t("limit_price")} (${t("optional")})`, tpLimit)));
@@ -166,6 +173,7 @@ export function orderTicket(s: Session, defaultSymbol: string): Ticket {
     conditionalFields.hidden = !k.trigger && !k.trailing;
     expireField.hidden = tif.value !== "GTD";
     bracketFields.hidden = !bracket.checked;
+    ocoFields.hidden = !oco.checked;
     reduceField.hidden = canTradeHere(); // a key that may only close sends reduce-only orders
   };
   const follow = (): void => {
@@ -214,6 +222,7 @@ export function orderTicket(s: Session, defaultSymbol: string): Ticket {
   type.addEventListener("change", showTypeFields);
   tif.addEventListener("change", showTypeFields);
   bracket.addEventListener("change", showTypeFields);
+  oco.addEventListener("change", showTypeFields);
 
   const send = async (side: "buy" | "sell"): Promise<void> => {
     if (!form.reportValidity()) return; // a quantity is required
@@ -235,6 +244,12 @@ export function orderTicket(s: Session, defaultSymbol: string): Ticket {
         if (!trig.value.trim()) continue;
         body[name] = limit.value.trim() ? { trigger_price: trig.value.trim(), price: limit.value.trim() } : { trigger_price: trig.value.trim() };
       }
+    }
+    if (oco.checked) {
+      // the other leg of a one-cancels-other: same symbol, side and qty, its own trigger
+      const leg: Row = { order_type: ocoLimit.value.trim() ? "limit" : "market", [ocoKind.value]: ocoTrigger.value.trim() };
+      if (ocoLimit.value.trim()) leg["price"] = ocoLimit.value.trim();
+      body["oco_orders"] = [leg];
     }
     if (strategy.value) body["strategy_id"] = Number(strategy.value);
     if (!canTradeHere()) body["reduce_only"] = true;
@@ -269,6 +284,7 @@ export function orderTicket(s: Session, defaultSymbol: string): Ticket {
     field(t("order_type"), type), priceField, triggerField, trailingFields, conditionalFields,
     field(t("time_in_force"), tif), expireField,
     h("label", { class: "check" }, bracket, h("span", {}, t("bracket_exits"))), bracketFields,
+    h("label", { class: "check" }, oco, h("span", {}, t("oco_other_leg"))), ocoFields,
     h("div", { class: "pair" }, field(t("stop_loss"), sl), field(t("take_profit"), tp)),
     field(t("strategy"), strategy), reduceField,
     h("div", { class: "buysell" }, sell, buy), msg] : []));
