@@ -16,7 +16,9 @@ from rich.table import Table
 COLUMNS: dict[str, tuple[str, ...]] = {
     "orders": (
         "order_id", "symbol", "side", "order_type", "qty", "price", "status", "filled_qty",
-        "avg_fill_price", "account_id", "strategy_id", "position_id", "created_at",
+        "emulation", "trigger_price", "stop_price", "take_profit_price", "group_id",
+        "parent_order_id", "avg_fill_price", "account_id", "strategy_id", "position_id",
+        "expire_at", "created_at",
     ),
     "deals": (
         "deal_id", "symbol", "side", "qty", "price", "fee", "pnl", "entry", "order_id",

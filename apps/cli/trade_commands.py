@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from typing import Annotated, Any
 
@@ -17,6 +18,7 @@ from apps.cli.operate import (
     run,
     show,
 )
+from apps.cli.output import fail
 
 Wait = Annotated[
     bool,
@@ -34,6 +36,43 @@ StrategyOpt = Annotated[int | None, typer.Option("--strategy-id", min=0, help="s
 PositionId = Annotated[int, typer.Option("--position-id", min=1, help="position id")]
 StopLoss = Annotated[str | None, typer.Option("--stop-loss", help="OMS-enforced stop-loss price")]
 StopGain = Annotated[str | None, typer.Option("--stop-gain", help="OMS-enforced take-profit price")]
+
+
+def bracket_exit(text: str | None, flag: str) -> dict[str, str] | None:
+    """`PRICE` or `PRICE:LIMIT` as a bracket exit (`{trigger_price, price?}`): a market exit at
+    the trigger, or a limit exit at LIMIT once the trigger is crossed."""
+    if text is None:
+        return None
+    trigger, _, limit = text.partition(":")
+    if not trigger.strip() or (":" in text and not limit.strip()):
+        fail(f"{flag} takes PRICE or PRICE:LIMIT, e.g. {flag} 95 or {flag} 95:94.5", 2)
+    exit_ = {"trigger_price": trigger.strip()}
+    if limit.strip():
+        exit_["price"] = limit.strip()
+    return exit_
+
+
+def order_spec(text: str, flag: str) -> dict[str, Any]:
+    """One `--oco-leg` / `--oto-order`: `key=value` pairs separated by commas
+    (`type=limit,price=101,stop_price=100`) or a JSON object. Values stay strings (decimals are
+    parsed exactly by the API, which also says what a field is missing or wrong)."""
+    text = text.strip()
+    if text.startswith("{"):
+        try:
+            parsed = json.loads(text, parse_float=str)
+        except json.JSONDecodeError as exc:
+            fail(f"{flag}: not a JSON object ({exc.msg} at {exc.pos})", 2)
+        if not isinstance(parsed, dict):
+            fail(f"{flag}: not a JSON object", 2)
+        return parsed
+    spec: dict[str, Any] = {}
+    for part in (p.strip() for p in text.split(",")):
+        key, eq, value = part.partition("=")
+        if not part or not eq or not key.strip() or not value.strip():
+            fail(f"{flag} takes key=value pairs separated by commas, e.g. "
+                 f"{flag} 'type=limit,price=101,stop_price=100' (or a JSON object)", 2)
+        spec[key.strip()] = value.strip()
+    return spec
 
 
 def submit(
@@ -95,6 +134,23 @@ def send_order(
         "--expire-at", help="with --time-in-force GTD: ISO 8601 with a zone")] = None,
     emulation: Annotated[str | None, typer.Option(
         "--emulation", help="venue or gateway (default: the venue where it can)")] = None,
+    bracket_stop_loss: Annotated[str | None, typer.Option(
+        "--bracket-stop-loss", metavar="PRICE[:LIMIT]",
+        help="a bracket's stop-loss exit, created at the entry's fills: its trigger, and a "
+             "limit price after a colon (none: a market exit)")] = None,
+    bracket_take_profit: Annotated[str | None, typer.Option(
+        "--bracket-take-profit", metavar="PRICE[:LIMIT]",
+        help="a bracket's take-profit exit (as --bracket-stop-loss)")] = None,
+    oco_legs: Annotated[list[str] | None, typer.Option(
+        "--oco-leg", metavar="SPEC",
+        help="another leg of an OCO with this order (repeat for up to 4): "
+             "'type=market,stop_price=95' or 'type=limit,price=110,take_profit_price=109' "
+             "or a JSON object; the order itself needs a trigger")] = None,
+    oto_orders: Annotated[list[str] | None, typer.Option(
+        "--oto-order", metavar="SPEC",
+        help="an order sent once this one is done filling, sized to its fills (repeat for up "
+             "to 4): 'side=sell,type=limit,price=110' (side: the other side by default; "
+             "stop_price or take_profit_price makes it a held order) or a JSON object")] = None,
     request_id: RequestId = None,
     wait: Wait = True,
     base_url: BaseUrl = None,
@@ -108,6 +164,14 @@ def send_order(
 
     A trailing stop the gateway holds where the venue lacks it: ccxt-oms send-order
     --account-id 1 --symbol BTC/USDT --side sell --qty 0.01 --trailing-percent 1 --reduce-only
+
+    A bracket (entry, stop-loss, limit take-profit): ccxt-oms send-order --account-id 1
+    --symbol BTC/USDT --side buy --qty 0.01 --bracket-stop-loss 58000
+    --bracket-take-profit 63000:62900
+
+    An OCO (a stop and a take-profit on a position): ccxt-oms send-order --account-id 1
+    --symbol BTC/USDT --side sell --qty 0.01 --reduce-only --stop-price 58000
+    --oco-leg 'type=market,take_profit_price=63000'
     """
     payload = {
         "symbol": symbol, "side": side, "order_type": order_type, "qty": qty, "price": price,
@@ -118,6 +182,10 @@ def send_order(
         "trailing_amount": trailing_amount, "trailing_percent": trailing_percent,
         "trailing_trigger_price": trailing_trigger_price,
         "trigger_price_type": trigger_price_type, "expire_at": expire_at, "emulation": emulation,
+        "bracket_stop_loss": bracket_exit(bracket_stop_loss, "--bracket-stop-loss"),
+        "bracket_take_profit": bracket_exit(bracket_take_profit, "--bracket-take-profit"),
+        "oco_orders": [order_spec(x, "--oco-leg") for x in oco_legs] if oco_legs else None,
+        "oto_orders": [order_spec(x, "--oto-order") for x in oto_orders] if oto_orders else None,
     }  # fmt: skip
     conn = (base_url, api_key, profile)
     submit(conn, account_id, "send_order", payload, wait, request_id)

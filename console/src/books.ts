@@ -20,9 +20,17 @@ export interface StreamEvent {
   received_at: number; // performance.now() when the message arrived
 }
 
+/** A contingent group as its last `order_group_changed` event showed it. */
+export interface GroupInfo {
+  kind: string;
+  state: string;
+  roles: Map<number, string>; // order id → role (entry, stop_loss, leg0, child1, …)
+}
+
 export class Books {
   readonly positions = new Map<number, Row>();
   readonly orders = new Map<number, Row>();
+  readonly groups = new Map<number, GroupInfo>();
   private listeners = new Set<(changes: Change[], ev: StreamEvent | null) => void>();
 
   listen(fn: (changes: Change[], ev: StreamEvent | null) => void): () => void {
@@ -45,12 +53,15 @@ export class Books {
   clear(): void {
     this.positions.clear();
     this.orders.clear();
+    this.groups.clear();
     this.emit([{ kind: "reset" }], null);
   }
 
   apply(ev: StreamEvent): void {
     const changes: Change[] = [];
     const p = ev.payload;
+    if (ev.event === "order_trigger_moved") this.triggerMoved(p, changes);
+    if (ev.event === "order_group_changed") this.groupChanged(p, changes);
     const visit = (obj: Row): void => {
       if (typeof obj !== "object" || obj === null) return;
       if ("position_id" in obj && "state" in obj && "avg_price" in obj) {
@@ -69,6 +80,23 @@ export class Books {
     const items = p["items"];
     if (Array.isArray(items)) for (const it of items) visit(it as Row);
     this.emit(changes, ev);
+  }
+
+  /** A held trailing stop's trigger moved: its row shows the trigger as it stands. */
+  private triggerMoved(p: Row, changes: Change[]): void {
+    const row = this.orders.get(Number(p["order_id"]));
+    if (row) changes.push(this.put(this.orders, { ...row, trigger_price: p["trigger_price"] }, true, "order"));
+  }
+
+  /** A group's kind and members' roles; its members' rows are redrawn with them. */
+  private groupChanged(p: Row, changes: Change[]): void {
+    const members = Array.isArray(p["members"]) ? (p["members"] as Row[]) : [];
+    const roles = new Map(members.map((m): [number, string] => [Number(m["order_id"]), String(m["role"])]));
+    this.groups.set(Number(p["group_id"]), { kind: String(p["kind"]), state: String(p["state"]), roles });
+    for (const id of roles.keys()) {
+      const row = this.orders.get(id);
+      if (row) changes.push(this.put(this.orders, { ...row }, true, "order"));
+    }
   }
 
   private put(map: Map<number, Row>, row: Row, open: boolean, kind: "position" | "order"): Change {

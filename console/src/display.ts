@@ -16,6 +16,7 @@ export const DECIMAL_FIELDS = new Set([
  * accounts, users, keys, strategies, reconciliations and signals, key and raw-record kinds. */
 export const ENUM_FIELDS = new Set([
   "side", "order_type", "status", "state", "entry", "taker_or_maker", "position_mode", "environment", "role", "kind",
+  "emulation",
 ]);
 /** Free text with well-known values (`reason`): those are translated, the rest shown as sent. */
 const OPEN_ENUM_FIELDS = new Set(["reason"]);

@@ -70,7 +70,7 @@ function headerWidth(label: string, sorted: boolean): number {
 /** Columns whose values are fitted: numbers, ids, times, symbols and vocabularies (free text,
  * JSON and messages keep their width and show the rest in the cell's ellipsis). */
 function fitted(f: string): boolean {
-  return DECIMAL_FIELDS.has(f) || isTimeField(f) || ENUM_FIELDS.has(f) || f === "id" || f === "seq" || f.endsWith("_id") || f === "symbol" || f === "currency";
+  return DECIMAL_FIELDS.has(f) || isTimeField(f) || ENUM_FIELDS.has(f) || f === "trigger" || f === "group" || f === "id" || f === "seq" || f.endsWith("_id") || f === "symbol" || f === "currency";
 }
 
 /** Profit and loss: shown green above zero, red below. */
@@ -219,11 +219,12 @@ export const POSITION_FIELDS = [
 ];
 /** Closed positions have no live figures. */
 export const POSITION_HISTORY_FIELDS = POSITION_FIELDS.filter((f) => !["mark_price", "unrealized_pnl", "pnl_pct", "notional"].includes(f));
+/** Orders: `trigger` and `group` are computed (orderfacts.ts: `orderColumns`). */
 export const ORDER_FIELDS = [
-  "id", "symbol", "side", "order_type", "qty", "price", "trigger_price", "status", "filled_qty",
-  "avg_fill_price", "stop_loss", "stop_gain", "position_id", "strategy_id", "account_id",
-  "reduce_only", "reason", "client_order_id", "exchange_order_id", "error_message", "created_at",
-  "updated_at",
+  "id", "symbol", "side", "order_type", "qty", "price", "trigger", "status", "filled_qty",
+  "avg_fill_price", "emulation", "group", "parent_order_id", "expire_at", "stop_loss", "stop_gain",
+  "position_id", "strategy_id", "account_id", "reduce_only", "reason", "client_order_id",
+  "exchange_order_id", "error_message", "created_at", "updated_at",
 ];
 export const DEAL_FIELDS = [
   "id", "symbol", "side", "qty", "price", "pnl", "fee", "fee_currency", "entry", "order_id",

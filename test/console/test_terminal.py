@@ -350,10 +350,10 @@ SCREENS = ("accounts", "terminal", "trade", "monitor", "charts", "system", "oper
 SAME_WORD = {
     "pt": {"nav_terminal", "stop_loss", "take_profit", "f_stop_loss", "f_stop_gain", "f_sl_pct",
            "f_tp_pct", "f_testnet", "status", "f_status", "act_sltp", "f_pnl_pct", "v_hedge",
-           "v_testnet"},
+           "v_testnet", "trig_stop", "v_oco", "v_oto", "v_bracket", "v_gateway"},
     "es": {"nav_terminal", "stop_loss", "take_profit", "f_stop_loss", "f_stop_gain", "f_sl_pct",
            "f_tp_pct", "f_testnet", "exchange", "f_exchange_id", "f_error", "act_sltp",
-           "f_pnl_pct", "v_hedge", "v_testnet", "v_robot"},
+           "f_pnl_pct", "v_hedge", "v_testnet", "v_robot", "trig_stop", "v_oco", "v_oto"},
 }
 
 

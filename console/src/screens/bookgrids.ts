@@ -8,6 +8,7 @@ import { h } from "../dom";
 import { ORDER_FIELDS, POSITION_FIELDS, makeGrid, refit } from "../grid";
 import { t } from "../i18n";
 import { markKey } from "../marks";
+import { orderColumns } from "../orderfacts";
 import { figures, type Figures } from "../pnl";
 import type { Session } from "../session";
 import { bindLiveGrid } from "./livegrid";
@@ -58,7 +59,7 @@ export function bookGrid(
   const actions = rowActions(s, kind);
   const grid = makeGrid(host, kind === "position" ? POSITION_FIELDS : ORDER_FIELDS, {
     testid, height: opts.height,
-    computed: kind === "position" ? liveColumns(s) : {},
+    computed: kind === "position" ? liveColumns(s) : orderColumns(s.live.books),
     extra: actions.column ? [actions.column] : [],
     onKey: actions.onKey,
     onRowClicked: opts.onRowClicked ? (e: RowClickedEvent<Row>) => { if (e.data) opts.onRowClicked?.(e.data); } : undefined,

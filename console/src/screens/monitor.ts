@@ -1,6 +1,7 @@
 import type { Query, Row } from "../api";
 import { h } from "../dom";
 import { DEAL_FIELDS, ORDER_FIELDS, POSITION_HISTORY_FIELDS, makeGrid } from "../grid";
+import { orderColumns } from "../orderfacts";
 import { t } from "../i18n";
 import { bookGrid } from "./bookgrids";
 import { filterBar, matches, pagedGrid, tabs } from "./common";
@@ -27,7 +28,7 @@ register({
     const ph = makeGrid(phEl, POSITION_HISTORY_FIELDS, { testid: "grid-positions-history" });
     const phPager = pagedGrid(s, ph, "/oms/positions/history", "positions-history");
     const ohEl = h("div");
-    const oh = makeGrid(ohEl, ORDER_FIELDS, { testid: "grid-orders-history" });
+    const oh = makeGrid(ohEl, ORDER_FIELDS, { testid: "grid-orders-history", computed: orderColumns(s.live.books) });
     const ohPager = pagedGrid(s, oh, "/oms/orders/history", "orders-history");
     void dealsPager.load();
     void phPager.load();

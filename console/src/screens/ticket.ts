@@ -1,13 +1,17 @@
-// The order ticket: account, symbol, quantity (with the market's step and minimum shown), type,
-// price, trigger, SL/TP, strategy; the live best bid, ask and spread beside it (a click on a
-// price puts it in the ticket); Buy and Sell send at once (`send_order`, waiting for it to
-// complete), and only they do: Enter in a field sends nothing (a key press never picks a side).
-// Prefilled from a clicked row or chart price (`prefill`).
+// The order ticket: account, symbol, quantity (with the market's step and minimum shown), the
+// order's kind (market, limit, stop, stop-limit, market/limit-if-touched, trailing stop) with
+// only the fields that kind takes, time in force (GTD with its expiry), an optional bracket
+// (stop-loss and take-profit exits) or OCO leg, position SL/TP, strategy; the live best bid, ask
+// and spread beside it (a click on a price puts it in the ticket); Buy and Sell send at once
+// (`send_order`, waiting for it to complete), and only they do: Enter in a field sends nothing
+// (a key press never picks a side). What the gateway refuses shows its own message: the ticket
+// checks nothing the server checks. Prefilled from a clicked row or chart price (`prefill`).
 import { errorText, type Row } from "../api";
 import { submitCommand } from "../commands";
 import { fromUnits, isDecimal, onStep, ratio, subtract, toUnits } from "../decimal";
 import { field, h, input, message, pending, select } from "../dom";
 import { t } from "../i18n";
+import type { LabelKey } from "../i18n/en";
 import type { Session } from "../session";
 
 interface MarketInfo {
@@ -88,21 +92,68 @@ function quotePanel(s: Session, target: () => [number, string], onPrice: (price:
   return { el, paint, destroy: off };
 }
 
+/** The ticket's order kinds: the `send_order` order type each sends, and the fields it shows. */
+const KINDS: Record<string, { orderType: "market" | "limit"; price: boolean; trigger: "" | "trigger_price" | "take_profit_price"; trailing: boolean }> = {
+  market: { orderType: "market", price: false, trigger: "", trailing: false },
+  limit: { orderType: "limit", price: true, trigger: "", trailing: false },
+  stop: { orderType: "market", price: false, trigger: "trigger_price", trailing: false },
+  stop_limit: { orderType: "limit", price: true, trigger: "trigger_price", trailing: false },
+  market_if_touched: { orderType: "market", price: false, trigger: "take_profit_price", trailing: false },
+  limit_if_touched: { orderType: "limit", price: true, trigger: "take_profit_price", trailing: false },
+  trailing_stop: { orderType: "market", price: false, trigger: "", trailing: true },
+};
+/** A price click turns a kind without a price into its priced twin. */
+const PRICED: Record<string, string> = { market: "limit", stop: "stop_limit", market_if_touched: "limit_if_touched" };
+
+/** A `datetime-local` value (the browser's zone) as ISO 8601 in UTC, what `expire_at` takes;
+ * text the browser cannot read goes as typed (the gateway says what is wrong with it). */
+function isoInstant(local: string): string {
+  const ms = Date.parse(local);
+  return Number.isNaN(ms) ? local : new Date(ms).toISOString();
+}
+
 export function orderTicket(s: Session, defaultSymbol: string): Ticket {
   const accounts = s.sendAccounts;
   const acc = select("account_id", s.accountOptions(accounts.length ? accounts : s.accounts));
   const sym = select("symbol", [[defaultSymbol, defaultSymbol]]);
   const qty = input("qty", { inputmode: "decimal", required: true });
   const qtyHint = h("span", { class: "hint", "data-testid": "ticket-qty-hint" });
-  const type = select("order_type", [["market", t("market")], ["limit", t("limit")], ["stop", t("stop")], ["stop_limit", t("stop_limit")]]);
+  const type = select("order_type", Object.keys(KINDS).map((k): [string, string] => [k, t(`kind_${k}` as LabelKey)]));
   const price = input("price", { inputmode: "decimal" });
   const trigger = input("trigger_price", { inputmode: "decimal" });
+  const trailDistance = input("trailing_distance", { inputmode: "decimal" });
+  const trailUnit = select("trailing_unit", [["percent", "%"], ["amount", t("trailing_amount")]]);
+  const trailFrom = input("trailing_trigger_price", { inputmode: "decimal" });
+  const triggerOn = select("trigger_price_type", [["last", t("trigger_last")], ["mark", t("trigger_mark")]]);
+  const emulation = select("emulation", [["", t("emulation_auto")], ["venue", t("v_venue")], ["gateway", t("v_gateway")]]);
+  const tif = select("time_in_force", [["", "GTC"], ["GTD", "GTD"], ["IOC", "IOC"], ["FOK", "FOK"]]);
+  const expire = input("expire_at", { type: "datetime-local", step: "1" });
+  const bracket = h("input", { type: "checkbox", name: "bracket", "data-testid": "bracket" });
+  const slTrigger = input("bracket_stop_loss", { inputmode: "decimal" });
+  const slLimit = input("bracket_stop_loss_price", { inputmode: "decimal" });
+  const tpTrigger = input("bracket_take_profit", { inputmode: "decimal" });
+  const tpLimit = input("bracket_take_profit_price", { inputmode: "decimal" });
+  const oco = h("input", { type: "checkbox", name: "oco", "data-testid": "oco" });
+  const ocoKind = select("oco_trigger", [["stop_price", t("trig_stop")], ["take_profit_price", t("trig_if_touched")]]);
+  const ocoTrigger = input("oco_trigger_price", { inputmode: "decimal" });
+  const ocoLimit = input("oco_price", { inputmode: "decimal" });
   const sl = input("oms_stop_loss", { inputmode: "decimal" });
   const tp = input("oms_stop_gain", { inputmode: "decimal" });
   const strategy = select("strategy_id", [["", "—"]]);
   const reduce = select("reduce_only", [["true", t("yes")]]);
   const priceField = field(t("price"), price);
   const triggerField = field(t("trigger_price"), trigger);
+  const trailingFields = h("div", {},
+    h("div", { class: "pair" }, field(t("trailing_distance"), trailDistance), field(t("trailing_unit"), trailUnit)),
+    field(`${t("trailing_activation")} (${t("optional")})`, trailFrom));
+  const conditionalFields = h("div", { class: "pair" }, field(t("trigger_on"), triggerOn), field(t("f_emulation"), emulation));
+  const expireField = field(t("f_expire_at"), expire);
+  const ocoFields = h("div", { class: "bracket", "data-testid": "oco-fields" },
+    h("div", { class: "pair" }, field(t("oco_leg_kind"), ocoKind), field(t("trigger_price"), ocoTrigger)),
+    field(`${t("limit_price")} (${t("optional")})`, ocoLimit));
+  const bracketFields = h("div", { class: "bracket", "data-testid": "bracket-fields" },
+    h("div", { class: "pair" }, field(t("bracket_sl_trigger"), slTrigger), field(`${t("limit_price")} (${t("optional")})`, slLimit)),
+    h("div", { class: "pair" }, field(t("bracket_tp_trigger"), tpTrigger), field(`${t("limit_price")} (${t("optional")})`, tpLimit)));
   const reduceField = field(t("reduce_only"), reduce);
   const msg = h("div", { class: "msg", "data-testid": "result-ticket", role: "status" });
   // plain buttons, not submit buttons: a form's Enter "clicks" its first submit button
@@ -113,9 +164,16 @@ export function orderTicket(s: Session, defaultSymbol: string): Ticket {
   const targetListeners = new Set<(a: number, sy: string) => void>();
   const canTradeHere = (): boolean => accounts.some((a) => String(a.id) === acc.value && s.canTrade(a));
 
+  const kind = () => KINDS[type.value] ?? KINDS["market"]!;
   const showTypeFields = (): void => {
-    priceField.hidden = !["limit", "stop_limit"].includes(type.value);
-    triggerField.hidden = !["stop", "stop_limit"].includes(type.value);
+    const k = kind();
+    priceField.hidden = !k.price;
+    triggerField.hidden = !k.trigger;
+    trailingFields.hidden = !k.trailing;
+    conditionalFields.hidden = !k.trigger && !k.trailing;
+    expireField.hidden = tif.value !== "GTD";
+    bracketFields.hidden = !bracket.checked;
+    ocoFields.hidden = !oco.checked;
     reduceField.hidden = canTradeHere(); // a key that may only close sends reduce-only orders
   };
   const follow = (): void => {
@@ -155,22 +213,44 @@ export function orderTicket(s: Session, defaultSymbol: string): Ticket {
   const setPrice = (p: string): void => {
     if (!p) return;
     price.value = info?.priceStep && isDecimal(p) ? onStep(p, info.priceStep) : p;
-    if (type.value === "market") type.value = "limit";
-    if (type.value === "stop") type.value = "stop_limit";
+    type.value = PRICED[type.value] ?? type.value;
     showTypeFields();
   };
   const quote = quotePanel(s, () => [Number(acc.value), sym.value], setPrice);
   acc.addEventListener("change", () => { showTypeFields(); void loadMarkets(); void loadStrategies(); });
   sym.addEventListener("change", () => void pickSymbol());
   type.addEventListener("change", showTypeFields);
+  tif.addEventListener("change", showTypeFields);
+  bracket.addEventListener("change", showTypeFields);
+  oco.addEventListener("change", showTypeFields);
 
   const send = async (side: "buy" | "sell"): Promise<void> => {
     if (!form.reportValidity()) return; // a quantity is required
-    const body: Row = { symbol: sym.value, side, order_type: type.value, qty: qty.value.trim() };
+    const k = kind();
+    const body: Row = { symbol: sym.value, side, order_type: k.orderType, qty: qty.value.trim() };
     const optional: [string, HTMLInputElement | HTMLSelectElement, boolean][] = [
-      ["price", price, !priceField.hidden], ["trigger_price", trigger, !triggerField.hidden],
+      ["price", price, k.price], [k.trigger, trigger, k.trigger !== ""],
+      [trailUnit.value === "amount" ? "trailing_amount" : "trailing_percent", trailDistance, k.trailing],
+      ["trailing_trigger_price", trailFrom, k.trailing],
+      ["emulation", emulation, k.trailing || k.trigger !== ""],
+      ["time_in_force", tif, true],
       ["oms_stop_loss", sl, true], ["oms_stop_gain", tp, true]];
     for (const [name, el, shown] of optional) if (shown && el.value.trim()) body[name] = el.value.trim();
+    // the default `last` is left out: a venue that takes no trigger price type is not asked
+    if ((k.trailing || k.trigger) && triggerOn.value === "mark") body["trigger_price_type"] = "mark";
+    if (tif.value === "GTD" && expire.value) body["expire_at"] = isoInstant(expire.value);
+    if (bracket.checked) {
+      for (const [name, trig, limit] of [["bracket_stop_loss", slTrigger, slLimit], ["bracket_take_profit", tpTrigger, tpLimit]] as const) {
+        if (!trig.value.trim()) continue;
+        body[name] = limit.value.trim() ? { trigger_price: trig.value.trim(), price: limit.value.trim() } : { trigger_price: trig.value.trim() };
+      }
+    }
+    if (oco.checked) {
+      // the other leg of a one-cancels-other: same symbol, side and qty, its own trigger
+      const leg: Row = { order_type: ocoLimit.value.trim() ? "limit" : "market", [ocoKind.value]: ocoTrigger.value.trim() };
+      if (ocoLimit.value.trim()) leg["price"] = ocoLimit.value.trim();
+      body["oco_orders"] = [leg];
+    }
     if (strategy.value) body["strategy_id"] = Number(strategy.value);
     if (!canTradeHere()) body["reduce_only"] = true;
     buy.disabled = sell.disabled = true;
@@ -201,7 +281,10 @@ export function orderTicket(s: Session, defaultSymbol: string): Ticket {
   // a key that may not send orders gets the quote and the choice of symbol, no trading control
   ...(accounts.length ? [
     h("label", { class: "field" }, h("span", {}, t("qty")), qty, qtyHint),
-    field(t("order_type"), type), priceField, triggerField,
+    field(t("order_type"), type), priceField, triggerField, trailingFields, conditionalFields,
+    field(t("time_in_force"), tif), expireField,
+    h("label", { class: "check" }, bracket, h("span", {}, t("bracket_exits"))), bracketFields,
+    h("label", { class: "check" }, oco, h("span", {}, t("oco_other_leg"))), ocoFields,
     h("div", { class: "pair" }, field(t("stop_loss"), sl), field(t("take_profit"), tp)),
     field(t("strategy"), strategy), reduceField,
     h("div", { class: "buysell" }, sell, buy), msg] : []));

@@ -362,3 +362,61 @@ def test_watch_table_in_both_spellings_fits_80_columns(running: Running) -> None
         assert "open positions" in proc.stdout, args  # a live table, not JSON lines
         assert not proc.stdout.lstrip().startswith("{"), args
         _fits(proc.stdout, " ".join(args))
+
+
+def test_send_order_groups_and_their_columns(running: Running) -> None:
+    """A bracket (`--bracket-stop-loss`, `--bracket-take-profit PRICE:LIMIT`), an OCO
+    (`--oco-leg key=value,...`) and an OTO (`--oto-order` as JSON) from the CLI; the open
+    orders' table shows who executes each and its group."""
+    ok_json(running, "paper-price", "--symbol", "BTC/USDT", "--price", "50000")
+    before = {o["order_id"] for o in ok_json(running, "orders-open")["items"]}
+    send(running, "--side", "buy", "--qty", "0.01", "--bracket-stop-loss", "45000",
+         "--bracket-take-profit", "60000:59900")  # fmt: skip
+    exits = {o["reason"]: o for o in ok_json(running, "orders-open")["items"]
+             if o["order_id"] not in before}  # fmt: skip
+    assert set(exits) == {"stop_loss", "take_profit"}, exits
+    sl, tp = exits["stop_loss"], exits["take_profit"]
+    assert (sl["side"], sl["stop_price"], sl["order_type"], sl["emulation"]) == (
+        "sell", "45000", "market", "gateway")
+    assert (tp["take_profit_price"], tp["price"], tp["order_type"]) == ("60000", "59900", "limit")
+    assert sl["group_id"] == tp["group_id"] is not None
+    assert sl["parent_order_id"] == tp["parent_order_id"] is not None
+    text = cli(running, "orders-open", "--table", COLUMNS="300").stdout
+    assert "emulation" in text
+    assert "group_id" in text
+    assert "gateway" in text
+
+    # an OCO closing the position: a stop and a take-profit leg, both held
+    item = send(running, "--side", "sell", "--qty", "0.01", "--reduce-only",
+                "--stop-price", "44000", "--oco-leg", "type=market,take_profit_price=61000")
+    legs = [o for o in ok_json(running, "orders-open")["items"]
+            if o["group_id"] is not None and o["group_id"] != sl["group_id"]]  # fmt: skip
+    assert {(o["stop_price"], o["take_profit_price"], o["emulation"]) for o in legs} == {
+        ("44000", None, "gateway"), (None, "61000", "gateway")}, legs
+    assert item["order_id"] in {o["order_id"] for o in legs}
+
+    # an OTO: a resting buy whose take-profit child (JSON, a float kept exact) waits for its fill
+    item = send(running, "--side", "buy", "--qty", "0.01", "--order-type", "limit", "--price",
+                "40000", "--oto-order", '{"type": "limit", "price": 65000.5}')
+    parent = next(o for o in ok_json(running, "orders-open")["items"]
+                  if o["order_id"] == item["order_id"])  # fmt: skip
+    assert parent["group_id"] is not None
+    assert parent["emulation"] == "venue"
+
+    # what the API refuses is its message; a malformed spec never reaches it
+    refused = cli(running, "send-order", "--account-id", acct(running), "--symbol", "BTC/USDT",
+                  "--side", "buy", "--qty", "0.01", "--oco-leg", "type=market,take_profit_price=1")
+    assert refused.exit_code != 0
+    assert "oco" in (refused.stdout + refused.stderr).lower()
+    bad = cli(running, "send-order", "--account-id", acct(running), "--symbol", "BTC/USDT",
+              "--side", "buy", "--qty", "0.01", "--bracket-stop-loss", "45000:")
+    assert "--bracket-stop-loss takes PRICE or PRICE:LIMIT" in one_line_error(bad, 2)
+    bad = cli(running, "send-order", "--account-id", acct(running), "--symbol", "BTC/USDT",
+              "--side", "buy", "--qty", "0.01", "--oto-order", "type")
+    assert "--oto-order takes key=value pairs" in one_line_error(bad, 2)
+
+    ok_json(running, "cancel-all-orders", "--account-id", acct(running))
+    for p in open_positions(running):
+        ok_json(running, "close-position", "--account-id", acct(running),
+                "--position-id", str(p["position_id"]))  # fmt: skip
+    assert ok_json(running, "orders-open")["items"] == []
