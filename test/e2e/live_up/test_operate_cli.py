@@ -372,8 +372,12 @@ def test_send_order_groups_and_their_columns(running: Running) -> None:
     before = {o["order_id"] for o in ok_json(running, "orders-open")["items"]}
     send(running, "--side", "buy", "--qty", "0.01", "--bracket-stop-loss", "45000",
          "--bracket-take-profit", "60000:59900")  # fmt: skip
-    exits = {o["reason"]: o for o in ok_json(running, "orders-open")["items"]
-             if o["order_id"] not in before}  # fmt: skip
+    exits: dict[str, Any] = {}
+    deadline = time.monotonic() + 600  # the worker creates the exits after the entry's fill
+    while set(exits) != {"stop_loss", "take_profit"} and time.monotonic() < deadline:
+        time.sleep(0.1)
+        exits = {o["reason"]: o for o in ok_json(running, "orders-open")["items"]
+                 if o["order_id"] not in before}  # fmt: skip
     assert set(exits) == {"stop_loss", "take_profit"}, exits
     sl, tp = exits["stop_loss"], exits["take_profit"]
     assert (sl["side"], sl["stop_price"], sl["order_type"], sl["emulation"]) == (
