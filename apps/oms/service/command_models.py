@@ -110,9 +110,9 @@ class BracketExit(Payload):
     price: PositiveDecimal | None = None
 
 
-class OcoLeg(Payload):
-    """Another leg of an OCO: the order's symbol, side, qty, strategy, position and
-    reduce-only, its own type and trigger (each leg is held by the gateway: one trigger)."""
+class _MemberOrder(Payload):
+    """The order fields an OCO leg and an OTO child share: a market or limit order (a limit
+    has a price, a market none) with at most one trigger."""
 
     order_type: Literal["market", "limit"] = Field(
         default="market", validation_alias=AliasChoices("order_type", "type")
@@ -120,35 +120,36 @@ class OcoLeg(Payload):
     price: PositiveDecimal | None = None
     stop_price: PositiveDecimal | None = None
     take_profit_price: PositiveDecimal | None = None
+
+    def _check_price(self, member: str) -> None:
+        if (self.order_type == "limit") != (self.price is not None):
+            raise ValueError(f"a limit {member} has a price, a market {member} none")
+
+
+class OcoLeg(_MemberOrder):
+    """Another leg of an OCO: the order's symbol, side, qty, strategy, position and
+    reduce-only, its own type and trigger (each leg is held by the gateway: one trigger)."""
 
     @model_validator(mode="after")
     def _one_trigger(self) -> OcoLeg:
         if (self.stop_price is None) == (self.take_profit_price is None):
             raise ValueError("an OCO leg has one trigger: stop_price or take_profit_price")
-        if (self.order_type == "limit") != (self.price is not None):
-            raise ValueError("a limit leg has a price, a market leg none")
+        self._check_price("leg")
         return self
 
 
-class OtoOrder(Payload):
+class OtoOrder(_MemberOrder):
     """A child of an OTO: sent once its parent is done filling, sized to what it filled, on
     the parent's symbol and strategy; on the other side (the default) it is reduce-only on the
     parent's position. A trigger makes it a held order; without one it goes to the venue."""
 
     side: Literal["buy", "sell"] | None = None
-    order_type: Literal["market", "limit"] = Field(
-        default="market", validation_alias=AliasChoices("order_type", "type")
-    )
-    price: PositiveDecimal | None = None
-    stop_price: PositiveDecimal | None = None
-    take_profit_price: PositiveDecimal | None = None
 
     @model_validator(mode="after")
     def _priced(self) -> OtoOrder:
         if self.stop_price is not None and self.take_profit_price is not None:
             raise ValueError("an OTO child has one trigger at most")
-        if (self.order_type == "limit") != (self.price is not None):
-            raise ValueError("a limit child has a price, a market child none")
+        self._check_price("child")
         return self
 
 
