@@ -75,7 +75,8 @@ class EventType(StrEnum):
 
 
 class OrderView(TypedDict):
-    """An order as REST reads and order events show it."""
+    """An order as order events show it (REST reads add its group's kind and its role:
+    `OrderReadView`)."""
 
     id: int
     account_id: int
@@ -127,6 +128,16 @@ class OrderView(TypedDict):
     submitted_at: str | None
     closed_at: str | None
     order_id: int
+
+
+class OrderReadView(OrderView):
+    """An order as REST reads and the stream's snapshot show it: with its contingent group's
+    kind (`oco`, `oto`, `bracket`) and its role in it (`leg0`, `entry`, `stop_loss`, `child1`,
+    ...), both None outside a group. Order events leave them out: both never change once the
+    order is in its group, and `order_group_changed` carries them with the group's state."""
+
+    group_kind: str | None
+    group_role: str | None
 
 
 class DealView(TypedDict):

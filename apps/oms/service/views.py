@@ -12,7 +12,7 @@ from decimal import Decimal
 from typing import Any, cast
 
 from apps.oms.clock import iso_z
-from apps.oms.domain.events import CommandView, DealView, OrderView, PositionView
+from apps.oms.domain.events import CommandView, DealView, OrderReadView, OrderView, PositionView
 from apps.oms.domain.money import to_plain
 from apps.oms.domain.positions import Position
 from apps.oms.store.positions import position_values
@@ -72,6 +72,14 @@ def order_view(row: Mapping[str, Any]) -> OrderView:
     view = _view(row, ORDER_FIELDS)
     view["order_id"] = view["id"]
     return cast(OrderView, view)
+
+
+def order_read_view(row: Mapping[str, Any]) -> OrderReadView:
+    """`order_view` of a row the reads selected with its group (`store/reads.rows_of`)."""
+    view = cast(dict[str, object], order_view(row))
+    view["group_kind"] = row.get("group_kind")
+    view["group_role"] = row.get("group_role")
+    return cast(OrderReadView, view)
 
 
 def deal_view(row: Mapping[str, Any]) -> DealView:
