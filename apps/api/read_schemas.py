@@ -57,12 +57,10 @@ class OrderOut(BaseModel):
     group_id: int | None = Field(default=None, description="the contingent group (OCO, OTO, "
                                  "bracket) it belongs to: `order_group_changed` events")
     group_kind: str | None = Field(
-        default=None, description="its group's kind: oco | oto | bracket (None outside a group). "
-        "REST reads and the stream's snapshot carry it; order events leave it out "
-        "(`order_group_changed` carries it)")
+        default=None, description="its group's kind: oco | oto | bracket (None outside a group)")
     group_role: str | None = Field(
         default=None, description="its role in its group: leg0..legN (OCO), entry, child1.. "
-        "(OTO), entry, stop_loss, take_profit (bracket); REST reads and the snapshot only")
+        "(OTO), entry, stop_loss, take_profit (bracket)")
     time_in_force: str | None
     post_only: bool
     reduce_only: bool

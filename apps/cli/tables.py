@@ -45,8 +45,8 @@ COLUMNS: dict[str, tuple[str, ...]] = {
 
 
 def group_cell(order: dict[str, Any]) -> str:
-    """`bracket #12 · stop_loss`: an order's group with its kind and the order's role (the
-    reads' `group_kind`, `group_role`); `group #12` where they are not known (an event)."""
+    """`bracket #12 · stop_loss`: an order's group with its kind and the order's role
+    (`group_kind`, `group_role`); `group #12` from an API that does not send them."""
     group_id = order.get("group_id")
     if group_id is None:
         return ""

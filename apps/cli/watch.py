@@ -41,10 +41,7 @@ class Book:
         elif event == "snapshot_open_positions":
             self.positions.update({int(p["position_id"]): p for p in payload.get("items", [])})
         if isinstance(payload.get("order"), dict):
-            self._keep(self.orders, self._with_group(payload["order"]), "order_id", "status",
-                       OPEN_ORDER)  # fmt: skip
-        if event == "order_group_changed":
-            self._group_changed(payload)
+            self._keep(self.orders, payload["order"], "order_id", "status", OPEN_ORDER)
         if isinstance(payload.get("position"), dict):
             self._keep(self.positions, payload["position"], "position_id", "state", OPEN_POSITION)
         if message.get("type") == "ws_event" and event != "connected":
@@ -52,22 +49,6 @@ class Book:
             self.last_event = (
                 f"seq {message.get('seq')}: {event} (account {message.get('account_id')})"
             )
-
-    def _with_group(self, order: dict[str, Any]) -> dict[str, Any]:
-        """An order event leaves out `group_kind` and `group_role` (the snapshot carries them):
-        they never change, so the row keeps the ones it had."""
-        before = self.orders.get(int(order.get("order_id") or order["id"]))
-        if "group_kind" in order or before is None:
-            return order
-        return {**order, "group_kind": before.get("group_kind"),
-                "group_role": before.get("group_role")}  # fmt: skip
-
-    def _group_changed(self, payload: dict[str, Any]) -> None:
-        """A group's kind and its members' roles, onto the members' rows."""
-        for member in payload.get("members") or []:
-            row = self.orders.get(int(member.get("order_id") or 0))
-            if row is not None:
-                row.update(group_kind=payload.get("kind"), group_role=member.get("role"))
 
     @staticmethod
     def _keep(

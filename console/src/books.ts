@@ -67,7 +67,7 @@ export class Books {
       if ("position_id" in obj && "state" in obj && "avg_price" in obj) {
         changes.push(this.put(this.positions, obj, OPEN_POSITION_STATES.has(String(obj["state"])), "position"));
       } else if ("order_id" in obj && "status" in obj && "order_type" in obj) {
-        changes.push(this.put(this.orders, this.keepGroup(obj), OPEN_ORDER_STATUSES.has(String(obj["status"])), "order"));
+        changes.push(this.put(this.orders, obj, OPEN_ORDER_STATUSES.has(String(obj["status"])), "order"));
       } else if ("deal_id" in obj && "executed_at" in obj) {
         changes.push({ kind: "deal", op: "add", row: obj });
       }
@@ -80,15 +80,6 @@ export class Books {
     const items = p["items"];
     if (Array.isArray(items)) for (const it of items) visit(it as Row);
     this.emit(changes, ev);
-  }
-
-  /** An order event leaves out `group_kind` and `group_role` (REST reads and the snapshot carry
-   * them): they never change, so the row keeps the ones it was read with. */
-  private keepGroup(row: Row): Row {
-    if ("group_kind" in row) return row;
-    const before = this.orders.get(Number(row["id"]));
-    if (!before || !("group_kind" in before)) return row;
-    return { ...row, group_kind: before["group_kind"], group_role: before["group_role"] };
   }
 
   /** A held trailing stop's trigger moved: its row shows the trigger as it stands. */

@@ -1,10 +1,9 @@
 // How an order is executed, shown in its row: its trigger in words (a stop, an if-touched price,
 // a trailing stop's distance and the trigger as it stands, its activation price, a mark-price
 // trigger) and the contingent group it belongs to (`bracket #12 · stop_loss`). The group's kind
-// and the order's role are the row's own `group_kind` and `group_role` (REST reads and the
-// stream's snapshot carry them; Books keeps them across order events), else what an
-// `order_group_changed` event showed (Books.groups); an order known from events alone whose
-// group has sent none shows `group #12`, with the role its reason tells (a bracket's exits).
+// and the order's role are the row's own `group_kind` and `group_role` (every order read and
+// event carries them), else what an `order_group_changed` event showed (Books.groups); a row
+// without either shows `group #12`, with the role its reason tells (a bracket's exits).
 import type { Row } from "./api";
 import type { Books } from "./books";
 import { isDecimal, normalise } from "./decimal";

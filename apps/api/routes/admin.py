@@ -339,7 +339,7 @@ async def patch_strategy(strategy_id: ObjectId, principal: PrincipalDep, store: 
 
 
 VIEWS: dict[str, Any] = {
-    "orders": views.order_read_view,
+    "orders": views.order_view,
     "deals": views.deal_view,
     "positions": views.position_view,
     "commands": views.command_view,

@@ -75,8 +75,7 @@ class EventType(StrEnum):
 
 
 class OrderView(TypedDict):
-    """An order as order events show it (REST reads add its group's kind and its role:
-    `OrderReadView`)."""
+    """An order as REST reads and order events show it."""
 
     id: int
     account_id: int
@@ -98,7 +97,9 @@ class OrderView(TypedDict):
     expire_at: str | None  # time_in_force GTD
     emulation: str  # venue | gateway: who executes its conditional part
     parent_order_id: int | None  # a held order's child names its parent
-    group_id: int | None  # the contingent group it belongs to (OCO, bracket)
+    group_id: int | None  # the contingent group it belongs to (OCO, OTO, bracket)
+    group_kind: str | None  # that group's kind: oco | oto | bracket
+    group_role: str | None  # its role in it: leg0.., entry, child1.., stop_loss, take_profit
     time_in_force: str | None
     post_only: bool
     reduce_only: bool
@@ -129,15 +130,6 @@ class OrderView(TypedDict):
     closed_at: str | None
     order_id: int
 
-
-class OrderReadView(OrderView):
-    """An order as REST reads and the stream's snapshot show it: with its contingent group's
-    kind (`oco`, `oto`, `bracket`) and its role in it (`leg0`, `entry`, `stop_loss`, `child1`,
-    ...), both None outside a group. Order events leave them out: both never change once the
-    order is in its group, and `order_group_changed` carries them with the group's state."""
-
-    group_kind: str | None
-    group_role: str | None
 
 
 class DealView(TypedDict):

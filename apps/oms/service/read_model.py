@@ -26,7 +26,7 @@ from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from apps.oms.service.views import order_read_view, position_view
+from apps.oms.service.views import order_view, position_view
 from apps.oms.store import direct, reads, stream
 from apps.oms.store.reads import Scope
 from apps.oms.store.records import ColumnValues
@@ -37,7 +37,7 @@ FRESH_WAIT_SECONDS = 0.1
 HOLD_SECONDS = 1.0
 KINDS = ("orders", "positions")
 VIEWS: dict[str, Callable[[Mapping[str, Any]], Mapping[str, object]]] = {
-    "orders": order_read_view,
+    "orders": order_view,
     "positions": position_view,
 }
 # outbox payload keys naming an order or a position (any depth: batch events carry `items`)

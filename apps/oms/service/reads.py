@@ -12,7 +12,7 @@ from apps.oms.domain.access import AccessDenied, Action, authorize_strategy
 from apps.oms.errors import PermissionDenied, ValidationFailed
 from apps.oms.security.principal import Principal
 from apps.oms.service.read_model import ReadModel
-from apps.oms.service.views import command_view, deal_view, order_read_view, position_view
+from apps.oms.service.views import command_view, deal_view, order_view, position_view
 from apps.oms.store import reads
 from apps.oms.store.reads import Filters, Scope
 from apps.oms.store.store import Store
@@ -100,7 +100,7 @@ async def open_orders(store: Store, principal: Principal, q: Query, limit: int) 
     scope = build_scope(principal, q.account_ids, q.strategy_id)
     async with store.read() as conn:
         rows = await reads.open_rows(conn, "orders", scope, filters_of(q), limit)
-    return {"items": [order_read_view(r) for r in rows]}
+    return {"items": [order_view(r) for r in rows]}
 
 
 async def open_positions(
@@ -113,7 +113,7 @@ async def open_positions(
 
 
 # paged lists and their wire views
-HISTORIES = {"orders": order_read_view, "deals": deal_view, "positions": position_view}
+HISTORIES = {"orders": order_view, "deals": deal_view, "positions": position_view}
 
 
 async def history(
@@ -128,7 +128,7 @@ async def history(
 
 
 VIEWS = {
-    "orders": order_read_view,
+    "orders": order_view,
     "deals": deal_view,
     "positions": position_view,
     "commands": command_view,

@@ -12,7 +12,7 @@ from apps.oms.domain.access import AccessDenied, Action, authorize_strategy
 from apps.oms.domain.events import OrderView, PositionView
 from apps.oms.errors import NotFound, OmsError, PermissionDenied, ValidationFailed
 from apps.oms.security.principal import Principal
-from apps.oms.service.views import order_read_view, position_view
+from apps.oms.service.views import order_view, position_view
 from apps.oms.store import reads, stream
 from apps.oms.store.reads import Filters, Scope
 from apps.oms.store.store import Store
@@ -133,7 +133,7 @@ def _by_account(
 ) -> dict[int, OpenBooks]:
     out: dict[int, OpenBooks] = {a: ([], []) for a in account_ids}
     for row in reversed(order_rows):  # oldest first
-        out[int(row["account_id"])][0].append(order_read_view(row))
+        out[int(row["account_id"])][0].append(order_view(row))
     for row in reversed(position_rows):
         out[int(row["account_id"])][1].append(position_view(row))
     return out

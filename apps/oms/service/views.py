@@ -12,7 +12,7 @@ from decimal import Decimal
 from typing import Any, cast
 
 from apps.oms.clock import iso_z
-from apps.oms.domain.events import CommandView, DealView, OrderReadView, OrderView, PositionView
+from apps.oms.domain.events import CommandView, DealView, OrderView, PositionView
 from apps.oms.domain.money import to_plain
 from apps.oms.domain.positions import Position
 from apps.oms.store.positions import position_values
@@ -21,8 +21,8 @@ ORDER_FIELDS = (
     "id", "account_id", "command_id", "client_order_id", "exchange_order_id", "symbol", "side",
     "order_type", "qty", "price", "trigger_price", "stop_price", "take_profit_price",
     "trailing_amount", "trailing_percent", "trailing_trigger_price", "trigger_price_type",
-    "expire_at", "emulation", "parent_order_id", "group_id", "time_in_force", "post_only",
-    "reduce_only", "status",
+    "expire_at", "emulation", "parent_order_id", "group_id", "group_kind", "group_role",
+    "time_in_force", "post_only", "reduce_only", "status",
     "filled_qty", "avg_fill_price", "fee", "fee_currency", "strategy_id", "position_id",
     "previous_position_id", "reason", "comment", "stop_loss", "stop_gain", "outcome_unknown",
     "reconciled", "params", "edit_replace_state", "edit_replace_at", "edit_replace_orphan_order_id",
@@ -72,14 +72,6 @@ def order_view(row: Mapping[str, Any]) -> OrderView:
     view = _view(row, ORDER_FIELDS)
     view["order_id"] = view["id"]
     return cast(OrderView, view)
-
-
-def order_read_view(row: Mapping[str, Any]) -> OrderReadView:
-    """`order_view` of a row the reads selected with its group (`store/reads.rows_of`)."""
-    view = cast(dict[str, object], order_view(row))
-    view["group_kind"] = row.get("group_kind")
-    view["group_role"] = row.get("group_role")
-    return cast(OrderReadView, view)
 
 
 def deal_view(row: Mapping[str, Any]) -> DealView:

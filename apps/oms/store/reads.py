@@ -12,30 +12,7 @@ from sqlalchemy import Column, ColumnElement, Select, Table, and_, bindparam, fu
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from apps.oms.store import direct
-from apps.oms.store.tables import (
-    commands,
-    deals,
-    order_group_members,
-    order_groups,
-    orders,
-    positions,
-)
-
-# an order's contingent group (its kind) and its role in it, read with the order: one outer
-# join on the member link (unique per order), so a page of orders costs no read per order
-ORDERS_WITH_GROUP = orders.outerjoin(
-    order_group_members, order_group_members.c.order_id == orders.c.id
-).outerjoin(order_groups, order_groups.c.id == order_group_members.c.group_id)
-ORDER_GROUP_COLUMNS = (order_groups.c.kind.label("group_kind"),
-                       order_group_members.c.role.label("group_role"))  # fmt: skip
-
-
-def rows_of(table: Table) -> Select[Any]:
-    """`SELECT` of a table's rows as the reads show them: orders with `group_kind` and
-    `group_role` (None outside a group)."""
-    if table is orders:
-        return select(orders, *ORDER_GROUP_COLUMNS).select_from(ORDERS_WITH_GROUP)
-    return select(table)
+from apps.oms.store.tables import commands, deals, orders, positions
 
 
 @dataclass(frozen=True)
@@ -92,7 +69,7 @@ def _where(
 def open_query(table: Table, scope: Scope, f: Filters, limit: int) -> Select[Any]:
     """Open orders or positions (`is_open` index), newest first, at most `limit`."""
     where = [*_where(table, scope, f, None), table.c.is_open.is_(True)]
-    return rows_of(table).where(*where).order_by(table.c.id.desc()).limit(limit)
+    return select(table).where(*where).order_by(table.c.id.desc()).limit(limit)
 
 
 def page_queries(
@@ -102,7 +79,7 @@ def page_queries(
     where = _where(table, scope, f, time_column)
     count = select(func.count()).select_from(table).where(*where)
     rows = (
-        rows_of(table)
+        select(table)
         .where(*where)
         .order_by(time_column.desc(), table.c.id.desc())
         .limit(page_size)
@@ -125,7 +102,7 @@ async def every_open_row(
     """Every open order or position (`kind`; of `account_ids`, or of every account): the read
     model's load and its per-account re-read."""
     table = TABLES[kind]
-    query = rows_of(table).where(table.c.is_open.is_(True))
+    query = select(table).where(table.c.is_open.is_(True))
     if account_ids is not None:
         query = query.where(table.c.account_id.in_(sorted(account_ids)))
     return [dict(r) for r in (await conn.execute(query)).mappings()]
@@ -146,7 +123,7 @@ async def rows_by_ids(
 ) -> list[dict[str, Any]]:
     """Rows of `kind` by primary key, within `scope` (None: every account, for admins)."""
     table = TABLES[kind]
-    query = rows_of(table).where(table.c.id.in_(sorted(set(ids)))).order_by(table.c.id)
+    query = select(table).where(table.c.id.in_(sorted(set(ids)))).order_by(table.c.id)
     if scope is not None and table is commands:
         query = query.where(table.c.account_id.in_(sorted(scope.strategies_by_account)))
     elif scope is not None:
@@ -172,7 +149,7 @@ def open_rows_by_ids_read(kind: str, ids: Sequence[int]) -> tuple[Select[Any], d
     if query is None:  # built once per table; the id list is expanded at execution
         table = TABLES[kind]
         query = _OPEN_BY_IDS[kind] = (
-            rows_of(table)
+            select(table)
             .where(table.c.id.in_(bindparam("b_ids", expanding=True)), table.c.is_open.is_(True))
             .order_by(table.c.id)
         )
@@ -199,7 +176,7 @@ async def newest_rows(
 ) -> list[dict[str, Any]]:
     """The newest rows of `kind` (of one account, or of every account): an admin's view."""
     table = TABLES[kind]
-    query = rows_of(table).order_by(table.c.id.desc()).limit(limit)
+    query = select(table).order_by(table.c.id.desc()).limit(limit)
     if account_id is not None:
         query = query.where(table.c.account_id == account_id)
     return [dict(r) for r in (await conn.execute(query)).mappings()]

@@ -61,7 +61,6 @@ def test_views_have_exactly_their_payload_types_keys_in_wire_order() -> None:
     at = datetime(2024, 1, 2, tzinfo=UTC)
     row = {"id": 7, "qty": Decimal("1.50"), "created_at": at, "post_only": 0}
     assert list(views.order_view(row)) == _keys(events.OrderView)
-    assert list(views.order_read_view(row)) == _keys(events.OrderReadView)
     assert list(views.deal_view(row)) == _keys(events.DealView)
     assert list(views.position_view(row)) == _keys(events.PositionView)
     assert list(views.command_view(row)) == _keys(events.CommandView)
