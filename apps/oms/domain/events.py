@@ -131,7 +131,6 @@ class OrderView(TypedDict):
     order_id: int
 
 
-
 class DealView(TypedDict):
     """A deal as REST reads and `deal_created` show it."""
 
