@@ -54,8 +54,13 @@ class OrderOut(BaseModel):
     emulation: str = Field(default="venue", description="venue | gateway: who executes the "
                            "order's conditional part (docs/orders.md)")
     parent_order_id: int | None = None
-    group_id: int | None = Field(default=None, description="the contingent group (OCO, "
+    group_id: int | None = Field(default=None, description="the contingent group (OCO, OTO, "
                                  "bracket) it belongs to: `order_group_changed` events")
+    group_kind: str | None = Field(
+        default=None, description="its group's kind: oco | oto | bracket (None outside a group)")
+    group_role: str | None = Field(
+        default=None, description="its role in its group: leg0..legN (OCO), entry, child1.. "
+        "(OTO), entry, stop_loss, take_profit (bracket)")
     time_in_force: str | None
     post_only: bool
     reduce_only: bool

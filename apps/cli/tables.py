@@ -16,7 +16,7 @@ from rich.table import Table
 COLUMNS: dict[str, tuple[str, ...]] = {
     "orders": (
         "order_id", "symbol", "side", "order_type", "qty", "price", "status", "filled_qty",
-        "emulation", "trigger_price", "stop_price", "take_profit_price", "group_id",
+        "emulation", "trigger_price", "stop_price", "take_profit_price", "group",
         "parent_order_id", "avg_fill_price", "account_id", "strategy_id", "position_id",
         "expire_at", "created_at",
     ),
@@ -41,6 +41,21 @@ COLUMNS: dict[str, tuple[str, ...]] = {
     "strategies": ("strategy_id", "name", "client_strategy_id", "status", "created_at"),
     "results": ("index", "ok", "command_id", "order_id", "status", "error"),
 }  # fmt: skip
+
+
+
+def group_cell(order: dict[str, Any]) -> str:
+    """`bracket #12 · stop_loss`: an order's group with its kind and the order's role
+    (`group_kind`, `group_role`); `group #12` from an API that does not send them."""
+    group_id = order.get("group_id")
+    if group_id is None:
+        return ""
+    role = order.get("group_role")
+    return f"{order.get('group_kind') or 'group'} #{group_id}" + (f" · {role}" if role else "")
+
+
+# columns computed from an item's fields, per kind
+COMPUTED = {"orders": {"group": group_cell}}
 PIPE_WIDTH = 220  # output to a file or a pipe: wide enough for most columns
 
 
@@ -87,7 +102,9 @@ def item_table(items: Sequence[dict[str, Any]], kind: str | None, title: str | N
     columns: Sequence[str] = COLUMNS.get(kind or "", ())
     if not columns and items:
         columns = [k for k, v in items[0].items() if not isinstance(v, dict)]
-    cells = [[_cell(item.get(name)) for name in columns] for item in items]
+    computed = COMPUTED.get(kind or "", {})
+    cells = [[computed[name](item) if name in computed else _cell(item.get(name))
+              for name in columns] for item in items]  # fmt: skip
     shown, hidden = _fit(columns, cells, width or console().width)
     caption = f"not shown at this width: {', '.join(hidden)}" if hidden else None
     table = Table(title=title, caption=caption, caption_justify="left")

@@ -1,8 +1,9 @@
 // How an order is executed, shown in its row: its trigger in words (a stop, an if-touched price,
 // a trailing stop's distance and the trigger as it stands, its activation price, a mark-price
-// trigger) and the contingent group it belongs to (`bracket #12 · stop_loss`). Groups are known
-// from `order_group_changed` events (Books.groups); an order whose group the console has not yet
-// seen an event of shows `group #12`, with the role its reason tells (a bracket's exits).
+// trigger) and the contingent group it belongs to (`bracket #12 · stop_loss`). The group's kind
+// and the order's role are the row's own `group_kind` and `group_role` (every order read and
+// event carries them), else what an `order_group_changed` event showed (Books.groups); a row
+// without either shows `group #12`, with the role its reason tells (a bracket's exits).
 import type { Row } from "./api";
 import type { Books } from "./books";
 import { isDecimal, normalise } from "./decimal";
@@ -12,6 +13,10 @@ function dec(v: unknown): string {
   if (v === null || v === undefined || v === "") return "";
   const text = String(v);
   return isDecimal(text) ? normalise(text) : text;
+}
+
+function word(v: unknown): string {
+  return v === null || v === undefined ? "" : String(v);
 }
 
 /** `stop 105`, `if touched 110`, `trail 2% → 98`, `… · from 105`, `… · mark`. */
@@ -39,9 +44,10 @@ export function groupText(books: Books, o: Row): string {
   const id = o["group_id"];
   if (id === null || id === undefined) return "";
   const group = books.groups.get(Number(id));
-  const kind = group ? valueLabel(group.kind) : t("group");
+  const kindName = word(o["group_kind"]) || group?.kind;
+  const kind = kindName ? valueLabel(kindName) : t("group");
   const reason = String(o["reason"] ?? "");
-  const role = group?.roles.get(Number(o["id"])) ?? (o["parent_order_id"] && ["stop_loss", "take_profit"].includes(reason) ? reason : "");
+  const role = word(o["group_role"]) || (group?.roles.get(Number(o["id"])) ?? (o["parent_order_id"] && ["stop_loss", "take_profit"].includes(reason) ? reason : ""));
   return `${kind} #${String(id)}${role ? ` · ${valueLabel(role, false)}` : ""}`;
 }
 

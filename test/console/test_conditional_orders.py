@@ -1,8 +1,10 @@
 """Held orders and groups placed through the order ticket, in headless Chromium against the real
 API and worker (paper venue): a trailing stop good till a date, held by the gateway, whose row
 follows its trigger as the price moves; a market entry with a bracket, whose exits show as
-`bracket #G · stop_loss` / `take_profit` rows held by the gateway; and a refusal shown in the
-gateway's own words."""
+`bracket #G · stop_loss` / `take_profit` rows held by the gateway; an OCO's two legs; an OTO
+whose child goes to the venue once the entry has filled; and a refusal shown in the gateway's
+own words. A group's tags come from the order reads' `group_kind` / `group_role` as much as from
+`order_group_changed` events: they are the same after a reload of the page."""
 
 from __future__ import annotations
 
@@ -50,6 +52,14 @@ def held_order(keys: Keys, **match: Any) -> dict[str, Any]:
         return None
 
     return dict(keys.stack.until(found, WAIT_S, f"open order {match}"))
+
+
+def reload_monitor(page: Page) -> None:
+    """A fresh load of the page: the console knows the groups only from what it reads."""
+    page.reload()
+    wait_live(page)
+    goto(page, "monitor")
+    assert page.evaluate("window.omsConsole.session.live.books.groups.size") == 0
 
 
 def test_trailing_stop_from_the_ticket(page: Page, keys: Keys) -> None:
@@ -150,6 +160,16 @@ def test_bracket_from_the_ticket(page: Page, keys: Keys) -> None:
     wait_cells(page, "grid-orders-history", str(entry),
                {"status": "FILLED", "emulation": "venue", "group": f"bracket #{group} · entry"},
                "entry")
+    assert (sl["group_kind"], sl["group_role"], tp["group_role"]) == (
+        "bracket", "stop_loss", "take_profit")
+    reload_monitor(page)
+    page.get_by_test_id("tab-open-orders").click()
+    for order, role in ((sl, "stop_loss"), (tp, "take_profit")):
+        wait_cells(page, "grid-open-orders", str(order["id"]),
+                   {"group": f"bracket #{group} · {role}"}, f"{role} after a reload")
+    page.get_by_test_id("tab-orders-history").click()
+    wait_cells(page, "grid-orders-history", str(entry), {"group": f"bracket #{group} · entry"},
+               "entry after a reload")
     assert [p["qty"] for p in stack.positions(acct)] == ["0.1"]
     close_all(keys)
 
@@ -191,4 +211,42 @@ def test_oco_from_the_ticket(page: Page, keys: Keys) -> None:
     wait_cells(page, "grid-open-orders", str(other["id"]), {
         "emulation": "gateway", "trigger": "if touched 120", "price": "119.5",
         "group": f"oco #{group} · leg1"}, "leg1")
+    close_all(keys)
+
+
+def test_oto_from_the_ticket(page: Page, keys: Keys) -> None:
+    stack, acct = keys.stack, keys.account_id
+    close_all(keys)
+    stack.price("100")
+    sent = record_commands(page)
+    ticket = open_ticket(page, keys)
+    # a market buy, then (once it has filled) a limit sell at 120 resting on the venue
+    ticket.locator('[name="order_type"]').select_option("market")
+    ticket.locator('[name="qty"]').fill("0.1")
+    expect(page.get_by_test_id("oto-fields")).to_be_hidden()
+    ticket.locator('[name="oto"]').check()
+    ticket.locator('[name="oto_kind"]').select_option("limit")
+    expect(ticket.locator('[name="oto_trigger_price"]')).to_be_hidden()
+    ticket.locator('[name="oto_price"]').fill("120")
+    cls, text = send(page, "buy")
+    assert cls == "msg ok", text
+    payload = sent[-1]["payload"]
+    assert payload["oto_orders"] == [{"order_type": "limit", "price": "120"}], payload
+
+    child = held_order(keys, group_role="child1")
+    group, entry = child["group_id"], child["parent_order_id"]
+    assert (child["group_kind"], child["side"], child["qty"], child["price"], child["emulation"],
+            child["reduce_only"]) == ("oto", "sell", "0.1", "120", "venue", True)
+    goto(page, "monitor")
+    page.get_by_test_id("tab-open-orders").click()
+    want = {"side": "sell", "emulation": "venue", "price": "120",
+            "group": f"oto #{group} · child1", "parent_order_id": str(entry)}
+    wait_cells(page, "grid-open-orders", str(child["id"]), want, "child")
+    reload_monitor(page)
+    page.get_by_test_id("tab-open-orders").click()
+    wait_cells(page, "grid-open-orders", str(child["id"]), want, "child after a reload")
+    page.get_by_test_id("tab-orders-history").click()
+    wait_cells(page, "grid-orders-history", str(entry),
+               {"status": "FILLED", "group": f"oto #{group} · entry"}, "entry after a reload")
+    assert [p["qty"] for p in stack.positions(acct)] == ["0.1"]
     close_all(keys)

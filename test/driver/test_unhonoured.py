@@ -96,6 +96,12 @@ def test_stop_loss_and_take_profit_objects_make_a_bracket(ex: OmsCcxtExchange,
     by_trigger = {o["stopPrice"] or o["info"]["take_profit_price"]: o for o in exits()}
     assert {o["side"] for o in by_trigger.values()} == {"sell"}
     assert {o["amount"] for o in by_trigger.values()} == {0.1}
+    # the reads say what each member is (`info.group_kind`, `info.group_role`)
+    assert {(o["info"]["group_kind"], o["info"]["group_role"]) for o in exits()} == {
+        ("bracket", "stop_loss"), ("bracket", "take_profit")}
+    fetched = ex.fetch_order(entry["id"], SYMBOL)["info"]
+    assert (fetched["group_id"], fetched["group_kind"], fetched["group_role"]) == (
+        group_id, "bracket", "entry")
     stack.price("111")
     _until(lambda: exits() == [], "the take-profit did not fire")
     closed = {o["id"]: o for o in ex.fetch_closed_orders(SYMBOL) + ex.fetch_canceled_orders(
@@ -114,6 +120,8 @@ def test_create_orders_with_oco_makes_one_group(ex: OmsCcxtExchange, stack: Stac
     group_id = first["info"]["group_id"]
     _until(lambda: len([o for o in ex.fetch_open_orders(SYMBOL)
                         if o["info"]["group_id"] == group_id]) == 2, "the OCO was not armed")
+    assert sorted(o["info"]["group_role"] for o in ex.fetch_open_orders(SYMBOL)
+                  if o["info"]["group_id"] == group_id) == ["leg0", "leg1"]
     stack.price("79")
     _until(lambda: not [o for o in ex.fetch_open_orders(SYMBOL)
                         if o["info"]["group_id"] == group_id], "the OCO did not fire")

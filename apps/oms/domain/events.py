@@ -97,7 +97,9 @@ class OrderView(TypedDict):
     expire_at: str | None  # time_in_force GTD
     emulation: str  # venue | gateway: who executes its conditional part
     parent_order_id: int | None  # a held order's child names its parent
-    group_id: int | None  # the contingent group it belongs to (OCO, bracket)
+    group_id: int | None  # the contingent group it belongs to (OCO, OTO, bracket)
+    group_kind: str | None  # that group's kind: oco | oto | bracket
+    group_role: str | None  # its role in it: leg0.., entry, child1.., stop_loss, take_profit
     time_in_force: str | None
     post_only: bool
     reduce_only: bool

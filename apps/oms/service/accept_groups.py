@@ -154,12 +154,16 @@ async def open_group(ctx: Ctx, p: SendOrder, specs: list[ColumnValues]) -> int:
     })  # fmt: skip
 
 
+def first_role(p: SendOrder) -> str:
+    """The role of the order a group is accepted with: an OCO's first leg, else the entry."""
+    return leg_role(0) if group_kind(p) is GroupKind.OCO else Role.ENTRY.value
+
+
 async def link_first(ctx: Ctx, p: SendOrder, group_id: int, order_id: int | None) -> None:
     """The group's first member: the order it was accepted with (none in shadow mode, which
     sends nothing: the group ends at once)."""
     if order_id is None:
         await group_store.change(ctx.conn, group_id, {"state": GroupState.CANCELED.value})
         return
-    role = leg_role(0) if group_kind(p) is GroupKind.OCO else Role.ENTRY.value  # OTO: entry
     await group_store.change(ctx.conn, group_id, {"parent_order_id": order_id})
-    await group_store.add_member(ctx.conn, group_id, order_id, role, ctx.now)
+    await group_store.add_member(ctx.conn, group_id, order_id, first_role(p), ctx.now)

@@ -46,6 +46,7 @@ from apps.oms.exchange.profiles import profile
 from apps.oms.service import exposure
 from apps.oms.service.accept_groups import (
     check_group,
+    first_role,
     group_kind,
     link_first,
     member_prices,
@@ -347,8 +348,9 @@ async def _record_send(ctx: Ctx, p: SendOrder, fields: ColumnValues, reserve: Po
     if group_kind(p) is None:
         return await _record_order(ctx, p.client_order_id, fields, reserve, p.qty)
     group_id = await open_group(ctx, p, group_specs)
-    accepted = await _record_order(ctx, p.client_order_id, {**fields, "group_id": group_id},
-                                   reserve, p.qty)  # fmt: skip
+    kind = group_kind(p)
+    tags = {"group_id": group_id, "group_kind": kind and kind.value, "group_role": first_role(p)}
+    accepted = await _record_order(ctx, p.client_order_id, {**fields, **tags}, reserve, p.qty)
     await ctx.write_held()  # the group names its first order
     await link_first(ctx, p, group_id, accepted.order_id)
     return accepted

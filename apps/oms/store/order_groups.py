@@ -34,15 +34,18 @@ async def create(conn: AsyncConnection, values: dict[str, Any]) -> int:
 
 async def add_member(conn: AsyncConnection, group_id: int, order_id: int, role: str,
                      now: datetime) -> bool:  # fmt: skip
-    """Link an order to its group under `role`; False if the role is taken (created before:
-    a savepoint, so the transaction goes on)."""
+    """Link an order to its group under `role`, the order showing the group, its kind and the
+    role (`orders.group_*`); False if the role is taken (created before: a savepoint, so the
+    transaction goes on)."""
     try:
         async with conn.begin_nested():
             await conn.execute(insert(order_group_members).values(
                 group_id=group_id, order_id=order_id, role=role, created_at=now))
     except IntegrityError:
         return False
-    await conn.execute(update(orders).where(orders.c.id == order_id).values(group_id=group_id))
+    kind = select(order_groups.c.kind).where(order_groups.c.id == group_id).scalar_subquery()
+    await conn.execute(update(orders).where(orders.c.id == order_id)
+                       .values(group_id=group_id, group_kind=kind, group_role=role))  # fmt: skip
     return True
 
 

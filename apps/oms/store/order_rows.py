@@ -40,6 +40,8 @@ class OrderChanges(TypedDict, total=False):
     emulation: str
     parent_order_id: int | None
     group_id: int | None
+    group_kind: str | None
+    group_role: str | None
     time_in_force: str | None
     post_only: bool
     reduce_only: bool

@@ -385,6 +385,10 @@ orders = Table(
     Column("emulation", String(8), nullable=False, server_default="venue"),
     Column("parent_order_id", Id),  # a held order's child names its parent
     Column("group_id", Id),  # the contingent group it belongs to (`order_groups`)
+    # its group's kind and its role in it (`order_group_members`), written with the member link
+    # and never changed: every order read and event carries them without a join
+    Column("group_kind", String(16)),
+    Column("group_role", String(16)),
     Column("time_in_force", String(8)),
     _flag("post_only"),
     _flag("reduce_only"),

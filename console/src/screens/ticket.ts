@@ -1,7 +1,8 @@
 // The order ticket: account, symbol, quantity (with the market's step and minimum shown), the
 // order's kind (market, limit, stop, stop-limit, market/limit-if-touched, trailing stop) with
 // only the fields that kind takes, time in force (GTD with its expiry), an optional bracket
-// (stop-loss and take-profit exits) or OCO leg, position SL/TP, strategy; the live best bid, ask
+// (stop-loss and take-profit exits), OCO leg or OTO child (an order sent once this one has
+// filled), position SL/TP, strategy; the live best bid, ask
 // and spread beside it (a click on a price puts it in the ticket); Buy and Sell send at once
 // (`send_order`, waiting for it to complete), and only they do: Enter in a field sends nothing
 // (a key press never picks a side). What the gateway refuses shows its own message: the ticket
@@ -137,6 +138,11 @@ export function orderTicket(s: Session, defaultSymbol: string): Ticket {
   const ocoKind = select("oco_trigger", [["stop_price", t("trig_stop")], ["take_profit_price", t("trig_if_touched")]]);
   const ocoTrigger = input("oco_trigger_price", { inputmode: "decimal" });
   const ocoLimit = input("oco_price", { inputmode: "decimal" });
+  const oto = h("input", { type: "checkbox", name: "oto", "data-testid": "oto" });
+  const otoKind = select("oto_kind", [["limit", t("kind_limit")], ["market", t("kind_market")], ["stop_price", t("trig_stop")], ["take_profit_price", t("trig_if_touched")]]);
+  const otoSide = select("oto_side", [["", t("oto_side_other")], ["same", t("oto_side_same")]]);
+  const otoTrigger = input("oto_trigger_price", { inputmode: "decimal" });
+  const otoLimit = input("oto_price", { inputmode: "decimal" });
   const sl = input("oms_stop_loss", { inputmode: "decimal" });
   const tp = input("oms_stop_gain", { inputmode: "decimal" });
   const strategy = select("strategy_id", [["", "—"]]);
@@ -151,6 +157,11 @@ export function orderTicket(s: Session, defaultSymbol: string): Ticket {
   const ocoFields = h("div", { class: "bracket", "data-testid": "oco-fields" },
     h("div", { class: "pair" }, field(t("oco_leg_kind"), ocoKind), field(t("trigger_price"), ocoTrigger)),
     field(`${t("limit_price")} (${t("optional")})`, ocoLimit));
+  const otoTriggerField = field(t("trigger_price"), otoTrigger);
+  const otoLimitField = field(t("limit_price"), otoLimit);
+  const otoFields = h("div", { class: "bracket", "data-testid": "oto-fields" },
+    h("div", { class: "pair" }, field(t("oto_child_kind"), otoKind), field(t("oto_child_side"), otoSide)),
+    h("div", { class: "pair" }, otoTriggerField, otoLimitField));
   const bracketFields = h("div", { class: "bracket", "data-testid": "bracket-fields" },
     h("div", { class: "pair" }, field(t("bracket_sl_trigger"), slTrigger), field(`${t("limit_price")} (${t("optional")})`, slLimit)),
     h("div", { class: "pair" }, field(t("bracket_tp_trigger"), tpTrigger), field(`${t("limit_price")} (${t("optional")})`, tpLimit)));
@@ -174,6 +185,9 @@ export function orderTicket(s: Session, defaultSymbol: string): Ticket {
     expireField.hidden = tif.value !== "GTD";
     bracketFields.hidden = !bracket.checked;
     ocoFields.hidden = !oco.checked;
+    otoFields.hidden = !oto.checked;
+    otoTriggerField.hidden = otoKind.value === "limit" || otoKind.value === "market";
+    otoLimitField.hidden = otoKind.value === "market";
     reduceField.hidden = canTradeHere(); // a key that may only close sends reduce-only orders
   };
   const follow = (): void => {
@@ -223,7 +237,20 @@ export function orderTicket(s: Session, defaultSymbol: string): Ticket {
   tif.addEventListener("change", showTypeFields);
   bracket.addEventListener("change", showTypeFields);
   oco.addEventListener("change", showTypeFields);
+  oto.addEventListener("change", showTypeFields);
+  otoKind.addEventListener("change", showTypeFields);
 
+  /** The OTO child: sent once this order has filled, sized to its fills, on the other side
+   * unless asked for the same (the gateway's default); a triggered child is held by it. */
+  const otoChild = (side: "buy" | "sell"): Row => {
+    const limit = otoLimit.value.trim();
+    const priced = otoKind.value === "limit" || (otoKind.value !== "market" && limit !== "");
+    const child: Row = { order_type: priced ? "limit" : "market" };
+    if (priced && limit) child["price"] = limit;
+    if (otoKind.value === "stop_price" || otoKind.value === "take_profit_price") child[otoKind.value] = otoTrigger.value.trim();
+    if (otoSide.value === "same") child["side"] = side;
+    return child;
+  };
   const send = async (side: "buy" | "sell"): Promise<void> => {
     if (!form.reportValidity()) return; // a quantity is required
     const k = kind();
@@ -251,6 +278,7 @@ export function orderTicket(s: Session, defaultSymbol: string): Ticket {
       if (ocoLimit.value.trim()) leg["price"] = ocoLimit.value.trim();
       body["oco_orders"] = [leg];
     }
+    if (oto.checked) body["oto_orders"] = [otoChild(side)];
     if (strategy.value) body["strategy_id"] = Number(strategy.value);
     if (!canTradeHere()) body["reduce_only"] = true;
     buy.disabled = sell.disabled = true;
@@ -285,6 +313,7 @@ export function orderTicket(s: Session, defaultSymbol: string): Ticket {
     field(t("time_in_force"), tif), expireField,
     h("label", { class: "check" }, bracket, h("span", {}, t("bracket_exits"))), bracketFields,
     h("label", { class: "check" }, oco, h("span", {}, t("oco_other_leg"))), ocoFields,
+    h("label", { class: "check" }, oto, h("span", {}, t("oto_then"))), otoFields,
     h("div", { class: "pair" }, field(t("stop_loss"), sl), field(t("take_profit"), tp)),
     field(t("strategy"), strategy), reduceField,
     h("div", { class: "buysell" }, sell, buy), msg] : []));

@@ -36,7 +36,8 @@ CHECKS = [
 
 @pytest.fixture(scope="module")
 def seeded(running: Running) -> Running:
-    """Books with something in them: filled and resting orders, positions, deals, a strategy."""
+    """Books with something in them: filled and resting orders, positions, deals, a strategy,
+    a bracket (an order read with its group's kind and its role)."""
     headers = {"x-api-key": running.trader_key}
     with httpx.Client(base_url=running.base_url, headers=headers, timeout=60) as client:
         client.post(
@@ -50,6 +51,13 @@ def seeded(running: Running) -> Running:
                 "qty": "0.01",
                 "order_type": "limit",
                 "price": "90000",
+            },
+            {
+                "symbol": "BTC/USDT",
+                "side": "buy",
+                "qty": "0.01",
+                "bracket_stop_loss": {"trigger_price": "40000"},
+                "bracket_take_profit": {"trigger_price": "60000"},
             },
         ):
             body = {"account_id": running.account_id, "command": "send_order", "payload": payload}
@@ -97,6 +105,8 @@ def test_reads_with_real_rows_match_their_schema(
     body = response.json()
     if "items" in body and path != "/ccxt/orders/raw":
         assert body["items"], f"{path}: nothing to check"
+    if path == "/oms/orders/history":
+        assert ("bracket", "entry") in {(o["group_kind"], o["group_role"]) for o in body["items"]}
 
 
 # last: the fuzzing sends random commands (cancels, closes) that change the seeded books

@@ -367,7 +367,8 @@ def test_watch_table_in_both_spellings_fits_80_columns(running: Running) -> None
 def test_send_order_groups_and_their_columns(running: Running) -> None:
     """A bracket (`--bracket-stop-loss`, `--bracket-take-profit PRICE:LIMIT`), an OCO
     (`--oco-leg key=value,...`) and an OTO (`--oto-order` as JSON) from the CLI; the open
-    orders' table shows who executes each and its group."""
+    orders' table shows who executes each and its group: kind, id and role, from the reads'
+    `group_kind` / `group_role`."""
     ok_json(running, "paper-price", "--symbol", "BTC/USDT", "--price", "50000")
     before = {o["order_id"] for o in ok_json(running, "orders-open")["items"]}
     send(running, "--side", "buy", "--qty", "0.01", "--bracket-stop-loss", "45000",
@@ -385,10 +386,13 @@ def test_send_order_groups_and_their_columns(running: Running) -> None:
     assert (tp["take_profit_price"], tp["price"], tp["order_type"]) == ("60000", "59900", "limit")
     assert sl["group_id"] == tp["group_id"] is not None
     assert sl["parent_order_id"] == tp["parent_order_id"] is not None
+    assert (sl["group_kind"], sl["group_role"], tp["group_role"]) == (
+        "bracket", "stop_loss", "take_profit")
     text = cli(running, "orders-open", "--table", COLUMNS="300").stdout
     assert "emulation" in text
-    assert "group_id" in text
     assert "gateway" in text
+    for role in ("stop_loss", "take_profit"):
+        assert f"bracket #{sl['group_id']} · {role}" in text, text
 
     # an OCO closing the position: a stop and a take-profit leg, both held
     item = send(running, "--side", "sell", "--qty", "0.01", "--reduce-only",
@@ -398,6 +402,9 @@ def test_send_order_groups_and_their_columns(running: Running) -> None:
     assert {(o["stop_price"], o["take_profit_price"], o["emulation"]) for o in legs} == {
         ("44000", None, "gateway"), (None, "61000", "gateway")}, legs
     assert item["order_id"] in {o["order_id"] for o in legs}
+    assert {(o["group_kind"], o["group_role"]) for o in legs} == {("oco", "leg0"), ("oco", "leg1")}
+    text = cli(running, "orders-open", "--table", COLUMNS="300").stdout
+    assert f"oco #{legs[0]['group_id']} · leg1" in text, text
 
     # an OTO: a resting buy whose take-profit child (JSON, a float kept exact) waits for its fill
     item = send(running, "--side", "buy", "--qty", "0.01", "--order-type", "limit", "--price",
@@ -406,6 +413,10 @@ def test_send_order_groups_and_their_columns(running: Running) -> None:
                   if o["order_id"] == item["order_id"])  # fmt: skip
     assert parent["group_id"] is not None
     assert parent["emulation"] == "venue"
+    history = cli(running, "orders-history", "--days-back", "1", "--all", "--table",
+                  COLUMNS="300").stdout  # fmt: skip
+    assert f"oto #{parent['group_id']} · entry" in history, history
+    assert f"bracket #{sl['group_id']} · entry" in history, history  # the filled entry
 
     # what the API refuses is its message; a malformed spec never reaches it
     refused = cli(running, "send-order", "--account-id", acct(running), "--symbol", "BTC/USDT",

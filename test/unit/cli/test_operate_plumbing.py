@@ -5,6 +5,7 @@ from pathlib import Path
 import pytest
 
 from apps.cli.http_client import resolve
+from apps.cli.tables import group_cell
 from apps.cli.watch import Book, ws_url
 
 
@@ -26,6 +27,13 @@ def test_book_keeps_open_objects_from_snapshot_and_events() -> None:
     assert list(book.positions) == [6]
     assert book.events == 7
     assert "position_opened" in book.last_event
+
+
+def test_group_cell_is_kind_id_and_role() -> None:
+    assert group_cell({"group_id": 9, "group_kind": "bracket", "group_role": "stop_loss"}) == (
+        "bracket #9 · stop_loss")
+    assert group_cell({"group_id": 7}) == "group #7"  # an API that does not send them
+    assert group_cell({"order_id": 5, "group_id": None}) == ""
 
 
 def test_ws_url() -> None:

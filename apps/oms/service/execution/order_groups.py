@@ -217,6 +217,7 @@ async def _create(rec: Recorder, grow: GroupRow, roles: Sequence[str], qty: Deci
             "take_profit_price": _dec(spec.get("take_profit_price")),
             "trigger_price_type": template["trigger_price_type"], "emulation": "gateway",
             "parent_order_id": int(template["id"]), "group_id": group_id,
+            "group_kind": grow["kind"], "group_role": role,
             "reduce_only": bool(template["reduce_only"]) if oco else side == other,
             "strategy_id": int(template["strategy_id"]), "position_id": position_id,
             "reason": template["reason"], "comment": template["comment"], "params": {},
