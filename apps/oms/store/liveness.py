@@ -109,6 +109,8 @@ class ServerLock:
         if conn is not None:
             with contextlib.suppress(Exception):
                 await conn.invalidate()
+            with contextlib.suppress(Exception):
+                await conn.close()
 
     async def close(self) -> None:
         """Closing the connection frees the lock."""
