@@ -20,6 +20,7 @@ from sqlalchemy import select, text
 from apps.oms.clock import utcnow
 from apps.oms.config import WorkerSettings
 from apps.oms.store import fleet, leases
+from apps.oms.store.liveness import ServerLock
 from apps.oms.store.tables import outbox
 from apps.worker.liveness import Liveness
 from apps.worker.wakeups import Kick
@@ -156,14 +157,14 @@ async def test_a_worker_whose_lock_connection_dies_takes_its_lock_again(
     worker = await peer(h, f"cut-{tag}")
     prober = await peer(h, f"prober-{tag}")
     try:
-        assert worker.lock is not None
-        connection_id = worker.lock.connection_id  # type: ignore[union-attr]
+        assert isinstance(worker.lock, ServerLock)
+        connection_id = worker.lock.connection_id
         async with h.store.read() as conn:
             await conn.execute(text(f"KILL {int(str(connection_id))}"))
         await until(lambda: _dead(prober, worker.worker_id), "the cut worker reads as dead")
         await worker.keep()  # its next beat: the lock is taken again on a new connection
         assert worker.held_since is not None
-        assert worker.lock.connection_id != connection_id  # type: ignore[union-attr]
+        assert worker.lock.connection_id != connection_id
         assert worker.worker_id not in await probed_dead(prober)
     finally:
         await worker.close()
