@@ -41,9 +41,10 @@ class Liveness:
         self.held_since: float | None = None  # monotonic; None while not held
         self.declared = False  # the worker row names the lock
         self.dead: frozenset[str] = frozenset()
-        # after this worker (re)took its lock, peers may not have retaken theirs yet (a server
-        # restart frees every lock at once): their free locks prove nothing for this long
+        # a server (re)start frees every lock at once, and each worker takes its own again only
+        # at its next beat: free locks prove nothing until the server has been up this long
         self.grace = 3 * settings.heartbeat_seconds
+        self.trusted_from = 0.0  # monotonic: free locks are taken as deaths from then on
 
     def _lock(self) -> ServerLock | FileLock | None:
         if self.settings.liveness_probe_seconds <= 0:
@@ -66,7 +67,7 @@ class Liveness:
             return self.lock.name
         try:
             if await self.lock.supported() and await self.lock.acquire():
-                self.held_since = time.monotonic()
+                self.taken()
                 self.declared = True
                 return self.lock.name
         except Exception as exc:
@@ -96,11 +97,19 @@ class Liveness:
                         "again", lost)  # fmt: skip
         self.held_since = None
         if await self.lock.acquire():
-            self.held_since = time.monotonic()
+            self.taken()
             if not self.declared:
                 async with self.store.transaction() as conn:
                     await liveness.declare(conn, self.worker_id, self.lock.name)
                 self.declared = True
+
+    def taken(self) -> None:
+        """The lock is ours (again); trust peers' free locks once the server has been up for
+        the grace time (a worker starting or retaking its lock on a server up for long probes
+        at once)."""
+        self.held_since = time.monotonic()
+        uptime = self.lock.server_uptime if isinstance(self.lock, ServerLock) else self.grace
+        self.trusted_from = self.held_since + max(0.0, self.grace - uptime)
 
     async def run(self, stop: asyncio.Event) -> None:
         """Probe the peers every `liveness_probe_seconds` until `stop`."""
@@ -119,7 +128,7 @@ class Liveness:
     async def probe(self) -> None:
         """One look at the peers alive by heartbeat: those whose lock is free are dead; a new
         one kicks the lease round."""
-        if self.held_since is None or time.monotonic() - self.held_since < self.grace:
+        if self.held_since is None or time.monotonic() < self.trusted_from:
             self.dead = frozenset()
             return
         dead_after = self.settings.dead_after_seconds

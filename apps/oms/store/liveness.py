@@ -67,6 +67,7 @@ class ServerLock:
         self.engine: AsyncEngine | None = None
         self.conn: AsyncConnection | None = None
         self.connection_id: int | None = None
+        self.server_uptime = 0.0  # seconds the server had been up when the lock was taken
 
     async def supported(self) -> bool:
         """False under Galera (`wsrep_on`): MariaDB refuses `GET_LOCK` there since 10.4.28
@@ -83,6 +84,8 @@ class ServerLock:
         query = text("SELECT GET_LOCK(:name, 0), CONNECTION_ID()")
         got, connection_id = (await conn.execute(query, {"name": self.name})).one()
         self.connection_id = int(str(connection_id))
+        uptime = (await conn.execute(text("SHOW GLOBAL STATUS LIKE 'Uptime'"))).first()
+        self.server_uptime = float(uptime[1]) if uptime is not None else 0.0
         return got == 1
 
     async def held(self) -> bool:
