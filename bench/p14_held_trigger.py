@@ -11,7 +11,8 @@ parent, queued the child in the same transaction, and placed it), by 5-ms polls 
     .venv/bin/python -m bench.p14_held_trigger [--orders 50]
 
 With `--kills N`, two workers run and, before each of the first N moves, the worker owning
-the account is SIGKILLed (and a fresh one started, so two stay alive): the same figure across
+the account is SIGKILLed (and a fresh one started, so two stay alive: the next kill waits until
+it has registered): the same figure across
 a kill (`kill_p50_ms`, `kill_max_ms`), the survivor taking the account over from the missed
 heartbeats of the dead one (production defaults).
 
@@ -70,7 +71,17 @@ async def child_placed(database: str, parent_id: int, deadline: float) -> None:
 
 
 def kill_owner(s: Stack, database: str, account_id: int) -> None:
-    """SIGKILL the worker process owning the account; start a fresh one in its place."""
+    """SIGKILL the worker process owning the account; start a fresh one in its place. First
+    wait until every worker process started has registered: the one started at the last kill
+    may still be importing on a loaded host, and killing the owner then left no survivor able
+    to take over until it was up (seconds, not the takeover being measured)."""
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        started = {p.pid for p in s.procs[1:] if p.poll() is None}
+        running = query(database, "SELECT pid FROM workers WHERE status = 'running'")
+        if started <= {int(pid) for (pid,) in running}:
+            break
+        time.sleep(0.05)
     ((owner,),) = query(database, "SELECT owner FROM account_leases WHERE account_id = %s",
                         (account_id,))  # fmt: skip
     pid = int(str(owner).rsplit(":", 2)[1])
