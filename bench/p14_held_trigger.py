@@ -11,11 +11,19 @@ parent, queued the child in the same transaction, and placed it), by 5-ms polls 
     .venv/bin/python -m bench.p14_held_trigger [--orders 50]
 
 With `--kills N`, two workers run and, before each of the first N moves, the worker owning
-the account is SIGKILLed (and a fresh one started, so two stay alive): the same figure across
+the account is SIGKILLed (and a fresh one started, so two stay alive: the next kill waits until
+it has registered): the same figure across
 a kill (`kill_p50_ms`, `kill_max_ms`), the survivor taking the account over from the missed
 heartbeats of the dead one (production defaults).
 
     .venv/bin/python -m bench.p14_held_trigger --orders 50 --kills 5
+
+With `--bracket`, each of `--orders` rounds is a bracket instead: a market entry with a
+stop-loss 100 below and a take-profit 1,000 above, held by the gateway; once the stop-loss is
+armed (before it, with `--kills`, the owner SIGKILLed) the price drops through it, and the
+figure is the time from that move to the stop-loss's child linked on the venue.
+
+    .venv/bin/python -m bench.p14_held_trigger --bracket --orders 10 --kills 5
 
 One JSON line (`report_line`), with the machine's load: the figure moves with it.
 """
@@ -63,12 +71,64 @@ async def child_placed(database: str, parent_id: int, deadline: float) -> None:
 
 
 def kill_owner(s: Stack, database: str, account_id: int) -> None:
-    """SIGKILL the worker process owning the account; start a fresh one in its place."""
+    """SIGKILL the worker process owning the account; start a fresh one in its place. First
+    wait until every worker process started has registered: the one started at the last kill
+    may still be importing on a loaded host, and killing the owner then left no survivor able
+    to take over until it was up (seconds, not the takeover being measured)."""
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        started = {p.pid for p in s.procs[1:] if p.poll() is None}
+        running = query(database, "SELECT pid FROM workers WHERE status = 'running'")
+        if started <= {int(pid) for (pid,) in running}:
+            break
+        time.sleep(0.05)
     ((owner,),) = query(database, "SELECT owner FROM account_leases WHERE account_id = %s",
                         (account_id,))  # fmt: skip
     pid = int(str(owner).rsplit(":", 2)[1])
     os.kill(pid, signal.SIGKILL)
     s.start_worker()
+
+
+async def armed_stop_loss(database: str, entry_id: int, deadline: float) -> int:
+    """The bracket's stop-loss order, once the gateway holds it armed (the entry filled)."""
+    sql = ("SELECT h.order_id FROM order_group_members m JOIN held_orders h ON h.order_id = "
+           "m.order_id WHERE m.role = 'stop_loss' AND h.state = 'armed' AND m.group_id = "
+           "(SELECT group_id FROM orders WHERE id = %s)")  # fmt: skip
+    while time.monotonic() < deadline:
+        if rows := query(database, sql, (entry_id,)):
+            return int(rows[0][0])
+        await asyncio.sleep(0.01)
+    raise RuntimeError(f"the stop-loss of entry {entry_id} was never armed")
+
+
+async def measure_brackets(s: Stack, database: str, rounds: int, kills: int) -> dict[str, Any]:
+    base, key, account_id = s.base, s.trader_key, s.account_ids[0]
+    killed: list[float] = []
+    took: list[float] = []
+    async with httpx.AsyncClient(base_url=base, timeout=120) as http:
+        for n in range(rounds):
+            await price(http, key, TOP)
+            body = {"account_id": account_id, "command": "send_order", "payload": {
+                "symbol": SYMBOL, "side": "buy", "order_type": "market", "qty": "0.001",
+                "bracket_stop_loss": {"trigger_price": str(TOP - 100)},
+                "bracket_take_profit": {"trigger_price": str(TOP + 1000)}}}  # fmt: skip
+            answer = await http.post("/oms/commands", json=body, params={"wait": "completed"},
+                                     headers={"x-api-key": key})  # fmt: skip
+            assert answer.status_code == 200, answer.text
+            entry_id = int(answer.json()["results"][0]["order_id"])
+            stop_loss = await armed_stop_loss(database, entry_id, time.monotonic() + 120)
+            await asyncio.sleep(0.5)  # armed and quiet
+            if n < kills:
+                kill_owner(s, database, account_id)
+            await price(http, key, TOP - 150)  # through the stop-loss only
+            moved = time.perf_counter()
+            await child_placed(database, stop_loss, time.monotonic() + 120)
+            (killed if n < kills else took).append((time.perf_counter() - moved) * 1000)
+    return {"brackets": rounds, "kills": kills,
+            **({"p50_ms": round(percentile(took, 50), 1), "max_ms": round(max(took), 1)}
+               if took else {}),
+            **({"kill_p50_ms": round(percentile(killed, 50), 1),
+                "kill_max_ms": round(max(killed), 1)} if killed else {})}  # fmt: skip
 
 
 async def measure(s: Stack, database: str, orders: int, kills: int) -> dict[str, Any]:
@@ -108,12 +168,21 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
     parser.add_argument("--orders", type=int, default=50)
     parser.add_argument("--kills", type=int, default=0)
+    parser.add_argument("--bracket", action="store_true",
+                        help="brackets: the stop-loss exit firing (across a kill with --kills)")
+    # peers probe the workers' liveness locks this often (docs/worker.md); 0: heartbeats only
+    parser.add_argument("--liveness-probe-seconds", type=float, default=0.2)
     args = parser.parse_args()
     before = load()
-    with stack(accounts=1, workers=2 if args.kills else 1, mode="netting") as s:
+    extra = {"OMS_WORKER__LIVENESS_PROBE_SECONDS": str(args.liveness_probe_seconds)}
+    with stack(accounts=1, workers=2 if args.kills else 1, mode="netting",
+               extra_env=extra) as s:
         database = s.url.rsplit("/", 1)[1].split("?", 1)[0]
-        result = asyncio.run(measure(s, database, args.orders, args.kills))
-    report_line("p14_held_trigger", {**result, "load_before": before, "load_after": load()})
+        run = measure_brackets if args.bracket else measure
+        result = asyncio.run(run(s, database, args.orders, args.kills))
+    name = "p14_bracket" if args.bracket else "p14_held_trigger"
+    report_line(name, {**result, "liveness_probe_seconds": args.liveness_probe_seconds,
+                       "load_before": before, "load_after": load()})
 
 
 if __name__ == "__main__":

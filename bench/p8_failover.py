@@ -152,9 +152,12 @@ def main() -> None:
     parser.add_argument("--load-seconds", type=float, default=20)
     parser.add_argument("--heartbeat-seconds", type=float, default=0.5)
     parser.add_argument("--missed-heartbeats", type=int, default=7)
+    # peers probe the workers' liveness locks this often (docs/worker.md); 0: heartbeats only
+    parser.add_argument("--liveness-probe-seconds", type=float, default=0.2)
     args = parser.parse_args()
     extra = {"OMS_WORKER__HEARTBEAT_SECONDS": str(args.heartbeat_seconds),
-             "OMS_WORKER__MISSED_HEARTBEATS": str(args.missed_heartbeats)}
+             "OMS_WORKER__MISSED_HEARTBEATS": str(args.missed_heartbeats),
+             "OMS_WORKER__LIVENESS_PROBE_SECONDS": str(args.liveness_probe_seconds)}
     load_before = os.getloadavg()
     with stack(accounts=1, workers=2, extra_env=extra) as s:
         b = Bench(s, env_for(s.url, int(s.base.rsplit(":", 1)[1]), **extra))

@@ -67,6 +67,10 @@ class WorkerSettings(BaseModel):
     lease_seconds: float = Field(default=30, gt=0)
     heartbeat_seconds: float = Field(default=0.5, gt=0)
     missed_heartbeats: int = Field(default=7, ge=2, le=100)
+    # each worker holds a lock that ends with its process (GET_LOCK on MySQL/MariaDB, flock on
+    # SQLite); peers probe those of workers alive by heartbeat this often and take a freed
+    # one's accounts at once (docs/worker.md -> Liveness probe). 0: off (heartbeats only)
+    liveness_probe_seconds: float = Field(default=0.2, ge=0, le=60)
     venue_timeout_seconds: float = Field(default=10, gt=0)
     unknown_outcome_window_seconds: float = Field(default=60, gt=0)
     poll_min_ms: float = Field(default=2, gt=0)

@@ -16,6 +16,7 @@ from apps.oms.clock import utcnow
 from apps.oms.config import WorkerSettings
 from apps.oms.store import fleet, sequencer
 from apps.oms.store.store import Store, is_store_unreachable
+from apps.worker.liveness import Liveness
 
 log = logging.getLogger("apps.worker")
 REGISTER_FIRST_RETRY_SECONDS = 0.5  # a store not reachable at start: retry after, doubling
@@ -27,26 +28,30 @@ class Heartbeat:
 
     def __init__(
         self, settings: WorkerSettings, store: Store, worker_id: str,
-        renew: Callable[[], Awaitable[None]],
+        renew: Callable[[], Awaitable[None]], liveness: Liveness,
     ) -> None:  # fmt: skip
         self.settings = settings
         self.store = store
         self.worker_id = worker_id
         self.renew = renew  # the leases' backstop expiry, after the worker row
+        self.liveness = liveness  # the lock that ends with the process, checked every beat
 
     async def register(self, stop: asyncio.Event, wake_addr: str | None) -> bool:
         """Register this worker (and the sequencer's state row). A store that cannot be reached
         yet is retried with a backoff until `stop`, as every loop does once running; any other
-        error (wrong credentials, an unknown database, no schema) ends the worker at once.
+        error (wrong credentials, an unknown database, no schema) ends the worker at once. The
+        liveness lock is taken first: a registered worker whose lock is free is dead.
         False: stopped before registering."""
         delay = REGISTER_FIRST_RETRY_SECONDS
         while not stop.is_set():
+            lock = await self.liveness.hold()
             try:
                 async with self.store.transaction() as conn:
                     # idempotent: an earlier attempt may have committed and lost its answer
                     await fleet.register_worker(conn, worker_id=self.worker_id,
                                                 hostname=socket.gethostname(), pid=os.getpid(),
-                                                now=utcnow(), wake_addr=wake_addr)
+                                                now=utcnow(), wake_addr=wake_addr,
+                                                liveness=lock)
                     await sequencer.ensure_state(conn, utcnow())
                 return True
             except Exception as exc:
@@ -71,6 +76,10 @@ class Heartbeat:
             if late > interval / 2:
                 log.warning("heartbeat %.0f ms late (dead after %.1f s without one)",
                             late * 1000, self.settings.dead_after_seconds)
+            try:  # first, on its own connection: the beat may fail on a stale pool
+                await self.liveness.keep()
+            except Exception as exc:
+                log.warning("liveness lock check failed: %s: %s", type(exc).__name__, exc)
             try:
                 await self.beat()
             except Exception as exc:  # store unreachable: peers may take over; keep trying
@@ -87,6 +96,10 @@ class Heartbeat:
         await self.renew()
 
     async def stopped(self) -> None:
-        """The last word: peers need not wait for the beats to stop."""
-        async with self.store.transaction() as conn:
-            await fleet.mark_stopped(conn, self.worker_id, utcnow())
+        """The last word: peers need not wait for the beats to stop. The liveness lock goes
+        after it (a running worker without its lock would read as dead)."""
+        try:
+            async with self.store.transaction() as conn:
+                await fleet.mark_stopped(conn, self.worker_id, utcnow())
+        finally:
+            await self.liveness.close()

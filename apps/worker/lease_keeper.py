@@ -50,6 +50,8 @@ class LeaseKeeper:
         self.worker_id = worker_id
         self.tasks = tasks
         self.on_taken = on_taken  # a takeover wrote `account_owner_changed` events to number
+        # peers the liveness probe found dead (apps/worker/liveness.py): taken over at once
+        self.dead: Callable[[], frozenset[str]] = frozenset
         # set by wake-ups for accounts not running here: cut the lease round's pause short
         self.kick = Kick()
         self.stop: asyncio.Event | None = None  # the worker's stop, once the lease loop runs
@@ -87,7 +89,9 @@ class LeaseKeeper:
         async with self.store.transaction() as conn:
             now = utcnow()
             dead_after = cfg.dead_after_seconds
+            dead = self.dead()  # alive by heartbeat, so counted in `alive` below
             alive = await fleet.alive_workers(conn, now, timedelta(seconds=dead_after))
+            alive = max(1, alive - len(dead))
             clock = time.monotonic()
             grace = max(1.0, 5 * cfg.poll_max_ms / 1000)  # several of a peer's rounds
             overdue = {a for a, since in self.passed_over.items() if clock - since >= grace}
@@ -100,7 +104,7 @@ class LeaseKeeper:
                 conn, owner=self.worker_id, now=now, lease_seconds=cfg.lease_seconds,
                 limit=cfg.concurrency - len(busy) - len(due),
                 exclude=busy | set(self.parked), dialect=self.store.dialect, workers=alive,
-                overdue=overdue, dead_after=dead_after, with_work=every)
+                overdue=overdue, dead_after=dead_after, with_work=every, dead=dead)
         self.passed_over = {a: self.passed_over.get(a, clock) for a in left}
         if taken:  # a takeover wrote `account_owner_changed` events: number them now
             self.on_taken()

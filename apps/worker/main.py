@@ -24,6 +24,7 @@ from apps.worker.account_tasks import AccountTasks
 from apps.worker.feeds import Feeds
 from apps.worker.heartbeat import Heartbeat
 from apps.worker.lease_keeper import LeaseKeeper
+from apps.worker.liveness import Liveness
 from apps.worker.metrics_endpoint import serve_metrics
 from apps.worker.outbox_sequencer import OutboxSequencer
 from apps.worker.wakeups import WakeUps
@@ -47,8 +48,10 @@ class Worker:
         self.leases = LeaseKeeper(settings.worker, store, self.worker_id, self.tasks,
                                   on_taken=self.sequencer.kick_now)  # fmt: skip
         self.feeds = Feeds(settings, store, self.worker_id)
+        self.liveness = Liveness(settings.worker, store, self.worker_id, kick=self.leases.kick)
+        self.leases.dead = lambda: self.liveness.dead
         self.heartbeat = Heartbeat(settings.worker, store, self.worker_id,
-                                   renew=self.leases.renew)  # fmt: skip
+                                   renew=self.leases.renew, liveness=self.liveness)  # fmt: skip
 
     async def run(self, stop: asyncio.Event) -> None:
         """Run until `stop` is set, then finish in-flight work and give the leases back."""
@@ -59,6 +62,7 @@ class Worker:
         finally:
             if not registered:
                 self.wakeups.close_listener()
+                await self.liveness.close()
         if not registered:
             log.info("worker %s stopped before it could register", self.worker_id)
             return
@@ -69,12 +73,15 @@ class Worker:
         self.feeds.start(stop)
         kicker = asyncio.create_task(self.kick_on_stop(stop))
         beating = asyncio.create_task(self.heartbeat.run(stop))
+        probing = asyncio.create_task(self.liveness.run(stop))
         try:
             await self.leases.run(stop)
         finally:
             kicker.cancel()
             beating.cancel()
-            await asyncio.gather(beating, *self.feeds.cancel_schedule(), return_exceptions=True)
+            probing.cancel()
+            await asyncio.gather(beating, probing, *self.feeds.cancel_schedule(),
+                                 return_exceptions=True)  # fmt: skip
             await self.shutdown(sequencing)
 
     def on_wake(self, account_ids: list[int]) -> None:

@@ -19,11 +19,13 @@ async def register_worker(
     pid: int,
     now: datetime,
     wake_addr: str | None = None,
+    liveness: str | None = None,
 ) -> None:
     """Insert the worker's row, or refresh it when an earlier attempt committed it (a commit
-    whose answer was lost: the worker retries its registration)."""
+    whose answer was lost: the worker retries its registration). `liveness`: the lock it holds
+    (store/liveness.py), None when peers must go by its heartbeats alone."""
     values = {"hostname": hostname, "pid": pid, "status": "running", "heartbeat_at": now,
-              "wake_addr": wake_addr}  # fmt: skip
+              "wake_addr": wake_addr, "liveness": liveness}  # fmt: skip
     refreshed = await conn.execute(update(workers).where(workers.c.id == worker_id)
                                    .values(values))  # fmt: skip
     if refreshed.rowcount == 0:

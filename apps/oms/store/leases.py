@@ -86,13 +86,16 @@ def live_workers(now: datetime, dead_after: float) -> Any:
     )
 
 
-def _takeable(owner: str, now: datetime, dead_after: float | None) -> Any:
+def _takeable(
+    owner: str, now: datetime, dead_after: float | None, dead: Collection[str] = ()
+) -> Any:
     """Free, expired, already ours, or (with `dead_after`) owned by a worker without a recent
-    heartbeat."""
+    heartbeat or one in `dead` (its liveness lock was found free: store/liveness.py)."""
     free = or_(L.owner.is_(None), L.expires_at.is_(None), L.expires_at < now, L.owner == owner)
     if dead_after is None:
         return free
-    return or_(free, L.owner.not_in(live_workers(now, dead_after)))
+    gone = L.owner.not_in(live_workers(now, dead_after))
+    return or_(free, gone, L.owner.in_(sorted(dead))) if dead else or_(free, gone)
 
 
 def _with_work() -> tuple[Select[Any], ...]:
@@ -137,6 +140,7 @@ async def acquire(
     overdue: Collection[int] = (),
     dead_after: float | None = None,
     with_work: list[int] | None = None,
+    dead: Collection[str] = (),
 ) -> tuple[list[Lease], set[int]]:
     """Take free or expired leases of accounts that have work: at most `limit`, and no more
     than this worker's fair share (accounts with work / `workers` alive, less the ones it holds
@@ -144,7 +148,9 @@ async def acquire(
     accounts (this worker left them to its peers a while ago and they are still free) are
     taken regardless of the share: a peer that is alive but full or slow cannot starve them.
     With `dead_after`, leases whose owner is not a running worker with a heartbeat younger than
-    that are free too (the worker passes it; without it only the expiry frees a lease).
+    that are free too (the worker passes it; without it only the expiry frees a lease), and so
+    are those of the workers in `dead` (found dead by the liveness probe, whatever their
+    heartbeats say: same takeover, same event, same fencing).
     `with_work`: what `accounts_with_work(conn, 1000)` answered in this transaction, if the
     caller read it already. Returns the leases taken and the free accounts left to others."""
     if limit <= 0:
@@ -155,7 +161,7 @@ async def acquire(
     if not wanted:
         return [], set()
     query = select(L.account_id, L.owner).where(
-        _takeable(owner, now, dead_after), L.account_id.in_(wanted)
+        _takeable(owner, now, dead_after, dead), L.account_id.in_(wanted)
     )
     rows = (await conn.execute(skip_locked(query.order_by(L.account_id), dialect))).all()
     free = [int(r.account_id) for r in rows]

@@ -626,6 +626,9 @@ workers = Table(
     Column("started_at", UtcDateTime, nullable=False),
     Column("heartbeat_at", UtcDateTime, nullable=False),
     Column("wake_addr", String(64)),  # host:port of its UDP wake-up listener, if any
+    # what ends with the process (store/liveness.py): a GET_LOCK name on MySQL/MariaDB, a lock
+    # file's path on SQLite; NULL: liveness from heartbeats only
+    Column("liveness", String(255)),
 )
 
 reconcile_cursors = Table(

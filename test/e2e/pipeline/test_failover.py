@@ -1,7 +1,9 @@
-"""Failover (issue 16): liveness comes from heartbeats, not from the 30 s lease. Two worker
-processes; the one owning an account with a steady stream of commands and a resting stop-loss is
-SIGKILLed (or SIGSTOPped and later resumed); the other takes the account over, the next command
-completes and the stop-loss fires. Waits have generous deadlines (no wall-clock bound: the
+"""Failover (issue 16): liveness comes from heartbeats and the workers' liveness locks, not from
+the 30 s lease. Two worker processes; the one owning an account with a steady stream of commands
+and a resting stop-loss is SIGKILLed (or SIGSTOPped and later resumed); the other takes the
+account over (from the killed worker's freed lock, or its heartbeats with the probe off), the
+next command completes and the stop-loss fires. A worker stalled for many probe periods but
+less than the dead-after time keeps its account. Waits have generous deadlines (no wall-clock bound: the
 takeover time is measured by `bench/p8_failover.py`); every test ends with the invariants.
 """
 
@@ -30,6 +32,12 @@ log = logging.getLogger(__name__)
 FAILOVER_ENV = {"OMS_WORKER__LEASE_SECONDS": "30", "OMS_WORKER__HEARTBEAT_SECONDS": "0.5",
                 "OMS_WORKER__MISSED_HEARTBEATS": "7"}
 DEADLINE = 60.0  # generous: the figure itself is measured in bench/
+HEARTBEATS_ONLY_ENV = {**FAILOVER_ENV, "OMS_WORKER__LIVENESS_PROBE_SECONDS": "0"}
+# heartbeats that cannot expire within these tests (dead after 50 s): only the liveness lock
+# can tell that a worker is gone
+LOCK_ONLY_ENV = {**FAILOVER_ENV, "OMS_WORKER__MISSED_HEARTBEATS": "100",
+                 "OMS_WORKER__LIVENESS_PROBE_SECONDS": "0.2"}
+LOCK_DEADLINE = 30.0  # generous, and well inside the 50 s after which heartbeats would decide
 
 
 def owner_of(stack: Stack, account_id: int) -> str | None:
@@ -120,8 +128,9 @@ def owner_events(stack: Stack, account_id: int) -> list[dict[str, Any]]:
     return [json.loads(str(payload)) for (payload,) in rows]
 
 
-def test_killed_workers_account_is_taken_over_by_heartbeat(tmp_path: Path) -> None:
-    with make_stack(tmp_path, workers=2, env=FAILOVER_ENV) as stack:
+@pytest.mark.parametrize("env", [FAILOVER_ENV, HEARTBEATS_ONLY_ENV], ids=["probe", "heartbeats"])
+def test_killed_workers_account_is_taken_over(tmp_path: Path, env: dict[str, str]) -> None:
+    with make_stack(tmp_path, workers=2, env=env) as stack:
         account_id, position_id, victim, survivor = setup(stack)
         with Stream(stack, account_id) as stream:
             stack.until(lambda: len(stream.accepted) >= 5, DEADLINE, "the stream runs")
@@ -252,3 +261,45 @@ def test_a_bracket_survives_kill_9_of_its_owner(tmp_path: Path) -> None:
         ((state,),) = sql(stack, "SELECT g.state FROM order_groups g JOIN orders o ON "
                                  "o.group_id = g.id WHERE o.id = %s", entry_id)
         assert state == "done"
+
+
+def test_a_killed_worker_is_taken_over_by_its_freed_lock(tmp_path: Path) -> None:
+    """Heartbeats that would take 50 s: the survivor's probe finds the killed owner's lock free
+    and takes the account over by the same path (one `account_owner_changed`, fencing)."""
+    with make_stack(tmp_path, workers=2, env=LOCK_ONLY_ENV) as stack:
+        account_id, position_id, victim, survivor = setup(stack)
+        with Stream(stack, account_id) as stream:
+            stack.until(lambda: len(stream.accepted) >= 5, DEADLINE, "the stream runs")
+            victim_owner = owner_of(stack, account_id)
+            stack.kill(victim)
+            killed_at = time.monotonic()
+            stack.price("94")
+            stack.until(lambda: pid_of(owner_of(stack, account_id)) == survivor.pid,
+                        LOCK_DEADLINE, "the survivor takes the account from the freed lock")
+            figures = await_takeover(stack, stream, account_id, position_id, survivor,
+                                     killed_at)
+        log.info("failover after kill -9, liveness lock: %s", figures)
+        events = owner_events(stack, account_id)
+        assert [(e["previous_owner"], e["owner"], e["reason"]) for e in events] == [
+            (victim_owner, owner_of(stack, account_id), "takeover")]
+        check(stack.url, [account_id], [cid for _, cid in stream.accepted])
+
+
+def test_a_stalled_worker_keeps_its_account(tmp_path: Path) -> None:
+    """SIGSTOP the owner for 15 probe periods (its connections stay open, so does its lock),
+    then SIGCONT: nobody took its account, and the stream goes on under it."""
+    with make_stack(tmp_path, workers=2, env=LOCK_ONLY_ENV) as stack:
+        account_id, _position_id, paused, _survivor = setup(stack)
+        with Stream(stack, account_id) as stream:
+            stack.until(lambda: len(stream.accepted) >= 5, DEADLINE, "the stream runs")
+            paused.send_signal(signal.SIGSTOP)
+            try:
+                time.sleep(15 * 0.2)
+            finally:
+                paused.send_signal(signal.SIGCONT)
+            resumed = len(stream.accepted)
+            stack.until(lambda: len(stream.accepted) >= resumed + 10, DEADLINE,
+                        "commands after the stalled worker resumed")
+        assert pid_of(owner_of(stack, account_id)) == paused.pid
+        assert owner_events(stack, account_id) == []
+        check(stack.url, [account_id], [cid for _, cid in stream.accepted])

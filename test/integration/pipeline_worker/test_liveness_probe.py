@@ -1,0 +1,171 @@
+"""The liveness probe (docs/worker.md → Liveness probe) on SQLite (flock) and MariaDB (GET_LOCK):
+a real process holds its lock; SIGSTOPped for many probe periods it is not found dead; SIGKILLed
+it is, long before its heartbeat would say so, and its account is taken over as by heartbeat
+(epoch bumped, `account_owner_changed`, the dead owner fenced). On MariaDB a worker whose lock
+connection is killed takes its lock again at its next beat."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import signal
+import sys
+import time
+from collections.abc import Awaitable, Callable
+
+import pytest
+from sqlalchemy import select, text
+
+from apps.oms.clock import utcnow
+from apps.oms.config import WorkerSettings
+from apps.oms.store import fleet, leases
+from apps.oms.store.liveness import ServerLock
+from apps.oms.store.tables import outbox
+from apps.worker.liveness import Liveness
+from apps.worker.wakeups import Kick
+
+from .conftest import Harness
+
+# heartbeats that cannot expire within a test: only the lock can tell a worker dead
+SETTINGS = WorkerSettings(heartbeat_seconds=0.5, missed_heartbeats=100, liveness_probe_seconds=0.1)
+DEADLINE = 30.0  # generous, and well inside the 50 s dead-after time
+# a worker process reduced to its liveness: takes its lock, registers, then only lives
+CHILD = """
+import asyncio, sys
+from apps.oms.clock import utcnow
+from apps.oms.config import WorkerSettings
+from apps.oms.store import fleet
+from apps.oms.store.store import Store
+from apps.worker.liveness import Liveness
+from apps.worker.wakeups import Kick
+
+async def main(url, worker_id):
+    store = Store.from_url(url, pool_size=1)
+    live = Liveness(WorkerSettings(liveness_probe_seconds=0.1), store, worker_id, Kick())
+    lock = await live.hold()
+    async with store.transaction() as conn:
+        await fleet.register_worker(conn, worker_id=worker_id, hostname="h", pid=0,
+                                    now=utcnow(), liveness=lock)
+    print(lock, flush=True)
+    await asyncio.sleep(3600)
+
+asyncio.run(main(sys.argv[1], sys.argv[2]))
+"""
+
+
+async def until(check: Callable[[], Awaitable[bool]], what: str) -> None:
+    deadline = time.monotonic() + DEADLINE
+    while not await check():
+        assert time.monotonic() < deadline, f"timed out waiting until {what}"
+        await asyncio.sleep(0.05)
+
+
+async def peer(h: Harness, worker_id: str) -> Liveness:
+    """An in-process worker's liveness, registered (it probes at once)."""
+    live = Liveness(SETTINGS, h.store, worker_id, Kick())
+    lock = await live.hold()
+    assert lock is not None
+    async with h.store.transaction() as conn:
+        await fleet.register_worker(conn, worker_id=worker_id, hostname="h", pid=os.getpid(),
+                                    now=utcnow(), liveness=lock)
+    assert live.held_since is not None
+    assert live.trusted_from <= time.monotonic()  # the server has been up for long
+    return live
+
+
+async def probed_dead(live: Liveness) -> frozenset[str]:
+    await live.probe()
+    return live.dead
+
+
+async def test_a_killed_worker_is_found_dead_a_stalled_one_is_not(
+    harness: Callable[..., Harness], store_url: str
+) -> None:
+    h = harness()
+    tag = os.urandom(4).hex()
+    victim_id, survivor_id = f"victim-{tag}", f"survivor-{tag}"
+    child = await asyncio.create_subprocess_exec(sys.executable, "-c", CHILD, store_url,
+                                                 victim_id, stdout=asyncio.subprocess.PIPE)
+    survivor = await peer(h, survivor_id)
+    try:
+        assert child.stdout is not None
+        line = (await child.stdout.readline()).strip()
+        assert line not in (b"", b"None"), line  # it holds a lock
+        account_id = await h.account("hedge")
+        await h.send(account_id, "send_order", symbol="BTC/USDT", side="buy",
+                     order_type="market", qty="0.001")
+        (held,) = [t for t in await take(h, victim_id) if t.account_id == account_id]
+
+        assert victim_id not in await probed_dead(survivor)
+        child.send_signal(signal.SIGSTOP)  # stalled for many probe periods: still alive
+        try:
+            for _ in range(10):
+                assert victim_id not in await probed_dead(survivor)
+                await asyncio.sleep(SETTINGS.liveness_probe_seconds)
+        finally:
+            child.send_signal(signal.SIGCONT)
+        assert account_id not in [t.account_id for t in await take(h, survivor_id,
+                                                                    survivor.dead)]
+
+        child.kill()
+        await child.wait()
+        await until(lambda: _dead(survivor, victim_id), "the killed worker is found dead")
+        assert survivor.kick.is_set()  # the lease round is told at once
+        (taken,) = [t for t in await take(h, survivor_id, survivor.dead)
+                    if t.account_id == account_id]
+        assert taken.epoch == held.epoch + 1
+        assert await owner_changes(h, account_id) == [(victim_id, survivor_id, "takeover")]
+        async with h.store.transaction() as conn:
+            with pytest.raises(leases.LeaseLost):
+                await leases.hold(conn, held, owner=victim_id, now=utcnow())
+    finally:
+        if child.returncode is None:
+            child.kill()
+            await child.wait()
+        await survivor.close()
+
+
+async def _dead(live: Liveness, worker_id: str) -> bool:
+    return worker_id in await probed_dead(live)
+
+
+async def take(h: Harness, owner: str, dead: frozenset[str] = frozenset()) -> list[leases.Lease]:
+    async with h.store.transaction() as conn:
+        taken, _left = await leases.acquire(
+            conn, owner=owner, now=utcnow(), lease_seconds=30, limit=100,
+            dialect=h.store.dialect, dead_after=SETTINGS.dead_after_seconds, dead=dead)
+    return taken
+
+
+async def owner_changes(h: Harness, account_id: int) -> list[tuple[str, str, str]]:
+    async with h.store.read() as conn:
+        rows = await conn.execute(select(outbox.c.payload).where(
+            outbox.c.account_id == account_id, outbox.c.event == "account_owner_changed"))
+        payloads = [p if isinstance(p, dict) else json.loads(p) for (p,) in rows]
+    return [(p["previous_owner"], p["owner"], p["reason"]) for p in payloads]
+
+
+@pytest.mark.parametrize("store_url", ["mysql"], indirect=True)
+async def test_a_worker_whose_lock_connection_dies_takes_its_lock_again(
+    harness: Callable[..., Harness],
+) -> None:
+    """The server ends the lock's session (as a dropped link would): until the worker's next
+    beat, peers see it dead; then it holds its lock again and is alive to them."""
+    h = harness()
+    tag = os.urandom(4).hex()
+    worker = await peer(h, f"cut-{tag}")
+    prober = await peer(h, f"prober-{tag}")
+    try:
+        assert isinstance(worker.lock, ServerLock)
+        connection_id = worker.lock.connection_id
+        async with h.store.read() as conn:
+            await conn.execute(text(f"KILL {int(str(connection_id))}"))
+        await until(lambda: _dead(prober, worker.worker_id), "the cut worker reads as dead")
+        await worker.keep()  # its next beat: the lock is taken again on a new connection
+        assert worker.held_since is not None
+        assert worker.lock.connection_id != connection_id
+        assert worker.worker_id not in await probed_dead(prober)
+    finally:
+        await worker.close()
+        await prober.close()
