@@ -297,7 +297,16 @@ def post_all(stack: Stack, db: Db, body: list[dict[str, Any]]) -> list[dict[str,
              " WHERE id IN %s AND status IN %s")
     ended = until(lambda: len(done := db.rows(query, ids, TERMINAL)) == len(ids) and done,
                   "the commands end")
-    assert [row for row in ended if row[3] != "completed"] == []
+    failed = [row for row in ended if row[3] != "completed"]
+    if failed:  # what the store says of them, for the report
+        owners = db.rows("SELECT id, payload, created_at FROM outbox WHERE event ="
+                         " 'account_owner_changed' ORDER BY id")
+        runs = db.rows("SELECT id, status, attempts, lease_epoch, started_at, finished_at FROM"
+                       " commands WHERE id IN %s", tuple(row[0] for row in failed))
+        orders = db.rows("SELECT id, status, group_id, updated_at FROM orders WHERE id IN %s",
+                         tuple(json.loads(row[2]).get("order_id") or 0 for row in failed))
+        raise AssertionError(f"failed: {failed}\nruns: {runs}\norders: {orders}\n"
+                             f"owner changes: {owners}")
     return items
 
 
