@@ -8,7 +8,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: run test test-ha test-bots test-reliability ha-up ha-down ha-status lint typecheck unit install clean console chromium screenshots
+.PHONY: run test test-ha test-bots test-reliability test-paths ha-up ha-down ha-status lint typecheck unit install clean console chromium screenshots
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -35,7 +35,7 @@ unit: $(STAMP)
 test: $(STAMP) console chromium nats
 	$(BIN)/ruff check apps ccxt_driver test bench scripts mt5_driver
 	$(BIN)/mypy
-	$(BIN)/pytest -q -n $(PYTEST_WORKERS) --dist loadscope -m "not ha and not bots and not reliability"
+	$(BIN)/pytest -q -n $(PYTEST_WORKERS) --dist loadscope -m "not ha and not bots and not reliability and not paths"
 
 # the reliability suite (docs/operations.md → Running the tests): whole stacks (API, workers,
 # MariaDB) under kill -9 of workers and API processes, SIGSTOP, two workers racing and venue
@@ -43,6 +43,12 @@ test: $(STAMP) console chromium nats
 # doubled, books equal to the venue); minutes of runs, so on its own, two at a time
 test-reliability: $(STAMP)
 	$(BIN)/pytest -q -n 2 --dist loadscope -m reliability test/e2e
+
+# the price-path property suite (docs/orders.md -> What survives what): contingent groups over
+# 1,000 seeded price paths (OMS_KILL_PATHS) on the paper venue, the owning worker killed -9 at a
+# random moment of each batch of 20; minutes of runs, so on its own
+test-paths: $(STAMP)
+	$(BIN)/pytest -q -m paths test/e2e
 
 # the HA suite (docs/deployment-ha.md): a real 3-node Galera cluster, HAProxy and test hosts in
 # network namespaces, started by the tests themselves; needs root. One process: the cluster

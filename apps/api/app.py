@@ -50,6 +50,7 @@ from apps.oms.service.read_model import ReadModel
 from apps.oms.store.file_guard import guard_store_file
 from apps.oms.store.store import Store
 from apps.oms.wakeup import StreamWakeups, WakeSender
+from apps.paper.exchange import listing
 
 log = logging.getLogger("apps.api")
 
@@ -79,6 +80,7 @@ ROUTERS: tuple[APIRouter, ...] = (
 
 
 def create_app(settings: Settings) -> FastAPI:
+    listing.configure(settings.paper)  # the paper markets acceptance and prices know
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         for warning in posture_warnings(settings):

@@ -8,11 +8,21 @@ from __future__ import annotations
 
 import json
 import os
+import re
 from decimal import Decimal
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, Field, PrivateAttr, SecretStr, ValidationError, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    PrivateAttr,
+    SecretStr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 from pydantic_settings import (
     BaseSettings,
     EnvSettingsSource,
@@ -112,6 +122,26 @@ class SecuritySettings(BaseModel):
     auth_failure_window_seconds: float = Field(default=60, gt=0)
 
 
+class PaperMarketSettings(BaseModel):
+    """A market pair the paper venue lists besides its built-in BTC, ETH and SOL: `base`/USDT
+    spot and `base`/USDT:USDT perpetual, with these steps and start price (decimal strings)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    base: str = Field(pattern=r"^[A-Z][A-Z0-9]{1,15}$")
+    amount_step: str = "0.001"
+    price_step: str = "0.01"
+    min_amount: str = "0.001"
+    start_price: str = "100"
+
+    @field_validator("amount_step", "price_step", "min_amount", "start_price")
+    @classmethod
+    def _positive_decimal(cls, value: str) -> str:
+        if not re.fullmatch(r"[0-9]+(\.[0-9]+)?", value) or Decimal(value) <= 0:
+            raise ValueError(f"{value!r} is not a positive decimal")
+        return value
+
+
 class PaperSettings(BaseModel):
     """The shared paper market (docs/paper-venue.md): its price source (driven by one worker at
     a time), its default quote and the derivative rules of paper accounts."""
@@ -143,6 +173,9 @@ class PaperSettings(BaseModel):
     funding_interval_seconds: int = Field(default=28800, ge=0, le=7 * 86400)
     funding_rate: str = "0.0001"
     market_funding_rate: dict[str, str] = Field(default_factory=dict)
+    # more markets to list (docs/paper-market.md -> Markets), e.g. a desk's own symbols, or many
+    # independent prices for a test: a process lists them from its start
+    extra_markets: list[PaperMarketSettings] = Field(default_factory=list, max_length=200)
 
 
 class WebsocketSettings(BaseModel):

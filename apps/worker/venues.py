@@ -33,6 +33,7 @@ from apps.oms.service.execution.runtime import Account
 from apps.oms.store import accounts as account_store
 from apps.oms.store.ccxt_records import venue_account
 from apps.oms.store.store import Store
+from apps.paper.exchange import listing
 from apps.paper.exchange.factory import as_port, build_paper_venue, market_book
 from apps.paper.store.venue_store import PaperStore
 
@@ -68,6 +69,7 @@ class VenueCache:
         # one paper store for every paper account of the process (its caches are per account):
         # a group commit then joins all their venues to its transaction at once
         self.paper_store = PaperStore(store.engine)
+        listing.configure(settings.paper)  # the paper markets this process lists
         self.budgets = store_budgets(store, settings)  # the CCXT venues' request budgets
 
     def problem(self, account: Account) -> str:

@@ -45,6 +45,7 @@ from apps.oms.service.request_model import RequestModel
 from apps.oms.store.ccxt_records import venue_account
 from apps.oms.store.store import Store
 from apps.paper.domain.matching import Venue
+from apps.paper.exchange.listing import listed
 from apps.paper.store.venue_store import PaperStore
 
 if TYPE_CHECKING:
@@ -137,8 +138,8 @@ class MarketHub:
         if self._paper is None:
             from apps.paper.exchange.market_data import PaperMarketData
 
-            self._paper = PaperMarketData(PaperStore(self.store.engine), Venue(), now_ms,
-                                          self.history_seed)
+            self._paper = PaperMarketData(PaperStore(self.store.engine), Venue(markets=listed()),
+                                          now_ms, self.history_seed)
         return self._paper
 
     async def subscribe(self, conn: Connection, p: SubscribeMarketPayload) -> dict[str, Any]:

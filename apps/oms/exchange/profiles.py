@@ -13,12 +13,12 @@ the services and the store reach the paper venue only through what it answers he
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from decimal import Decimal
 
 from apps.oms.domain.markets import Listing, Market
 from apps.oms.ports import StoredVenueState
-from apps.paper.domain.markets import MarketList
+from apps.paper.exchange.listing import listed
 from apps.paper.store.reads import PaperStoreReads
 
 PAPER_ID = "paper"
@@ -59,13 +59,22 @@ class VenueProfile:
         return self.stored
 
 
-PAPER = VenueProfile(listed=MarketList.of(), prices_in_store=True, wallet_in_store=True,
-                     has_environments=False, environment=PAPER_ID, simulated=True,
-                     reconciles_on_lease=False, stored=PaperStoreReads())  # fmt: skip
+_paper = VenueProfile(listed=listed(), prices_in_store=True, wallet_in_store=True,
+                      has_environments=False, environment=PAPER_ID, simulated=True,
+                      reconciles_on_lease=False, stored=PaperStoreReads())  # fmt: skip
 CCXT = VenueProfile(listed=None, prices_in_store=False, wallet_in_store=False,
                     has_environments=True, environment=None, simulated=False,
                     reconciles_on_lease=True)  # fmt: skip
 
 
 def profile(exchange_id: str) -> VenueProfile:
-    return PAPER if exchange_id == PAPER_ID else CCXT
+    return paper_profile() if exchange_id == PAPER_ID else CCXT
+
+
+def paper_profile() -> VenueProfile:
+    """The paper venue's profile over this process's listing (`apps.paper.exchange.listing`:
+    the built-in markets and the configured ones)."""
+    global _paper
+    if _paper.listed is not listed():
+        _paper = replace(_paper, listed=listed())
+    return _paper

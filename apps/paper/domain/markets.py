@@ -1,5 +1,6 @@
-"""Built-in paper markets: the listing (precision, limits, contract size, fees) and default start
-prices, and the venue's refusals by the market rules of `apps.oms.domain.markets`.
+"""Paper markets: the built-in listing (precision, limits, contract size, fees) with default start
+prices, the markets an operator adds (`paper_pair`), and the venue's refusals by the market rules
+of `apps.oms.domain.markets`.
 
 Pure data. Quantities follow domain.md: `qty` is base units for spot and contracts for swaps.
 """
@@ -7,7 +8,7 @@ Pure data. Quantities follow domain.md: `qty` is base units for spot and contrac
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from decimal import Decimal
 from types import MappingProxyType
 
@@ -22,7 +23,9 @@ from apps.oms.domain.markets import (
 from apps.paper.domain.errors import BadSymbolError, InvalidOrderError
 
 
-def _pair(base: str, amount_step: str, price_step: str, min_amount: str) -> tuple[Market, Market]:
+def paper_pair(base: str, amount_step: str, price_step: str, min_amount: str
+               ) -> tuple[Market, Market]:  # fmt: skip
+    """A base coin's spot market against USDT and its USDT-margined perpetual, same steps."""
     spot = Market(
         symbol=f"{base}/USDT",
         base=base,
@@ -51,9 +54,9 @@ def _pair(base: str, amount_step: str, price_step: str, min_amount: str) -> tupl
 
 
 DEFAULT_MARKETS: tuple[Market, ...] = (
-    *_pair("BTC", "0.0001", "0.1", "0.0001"),
-    *_pair("ETH", "0.001", "0.01", "0.001"),
-    *_pair("SOL", "0.01", "0.001", "0.01"),
+    *paper_pair("BTC", "0.0001", "0.1", "0.0001"),
+    *paper_pair("ETH", "0.001", "0.01", "0.001"),
+    *paper_pair("SOL", "0.01", "0.001", "0.01"),
 )
 
 #: Documented start prices (USDT) of each base coin, used until a price source moves them.
@@ -64,13 +67,16 @@ DEFAULT_PRICES: Mapping[str, Decimal] = MappingProxyType(
 
 @dataclass(frozen=True, slots=True)
 class MarketList:
-    """The configured markets by symbol."""
+    """The configured markets by symbol, and the start price of each base coin."""
 
     by_symbol: Mapping[str, Market]
+    start_prices: Mapping[str, Decimal] = field(default_factory=lambda: DEFAULT_PRICES)
 
     @classmethod
-    def of(cls, markets: Iterable[Market] = DEFAULT_MARKETS) -> MarketList:
-        return cls(MappingProxyType({m.symbol: m for m in markets}))
+    def of(cls, markets: Iterable[Market] = DEFAULT_MARKETS,
+           start_prices: Mapping[str, Decimal] = DEFAULT_PRICES) -> MarketList:  # fmt: skip
+        return cls(MappingProxyType({m.symbol: m for m in markets}),
+                   MappingProxyType(dict(start_prices)))
 
     def get(self, symbol: str) -> Market:
         """The market for `symbol`; BadSymbolError if it is not listed."""
@@ -80,7 +86,7 @@ class MarketList:
             raise BadSymbolError(f"paper does not have market symbol {symbol}") from None
 
     def default_price(self, symbol: str) -> Decimal:
-        return DEFAULT_PRICES.get(self.get(symbol).base, Decimal(100))
+        return self.start_prices.get(self.get(symbol).base, Decimal(100))
 
 
 def check_qty(market: Market, qty: Decimal) -> None:

@@ -30,6 +30,7 @@ from apps.paper.domain.book import BookConfig
 from apps.paper.domain.faults import FaultConfig
 from apps.paper.domain.matching import Venue
 from apps.paper.domain.state import DEFAULT_LEVERAGE
+from apps.paper.exchange.listing import listed
 from apps.paper.exchange.market_data import now_ms
 from apps.paper.exchange.venue import PaperVenue
 from apps.paper.store.venue_store import PaperStore
@@ -89,7 +90,7 @@ def market_book(paper: PaperSettings) -> BookConfig:
 
 def shared_venue(paper: PaperSettings) -> Venue:
     """The shared simulated market (markets and default quote) that prices are stored for."""
-    return Venue(book=market_book(paper))
+    return Venue(markets=listed(), book=market_book(paper))
 
 
 def build_paper_venue(
@@ -119,7 +120,8 @@ def build_paper_venue(
     return venue_class(
         account_id,
         store or PaperStore(engine),
-        venue=Venue(book=book_config(book if book is not None else paper.get("book"), shared)),
+        venue=Venue(markets=listed(),
+                    book=book_config(book if book is not None else paper.get("book"), shared)),
         book_from=None if book is not None else (lambda raw: book_config(raw, shared)),
         maintenance_rate=parse_decimal(maintenance_rate),
         faults=fault_config(paper.get("faults")),

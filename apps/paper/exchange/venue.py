@@ -44,6 +44,7 @@ from apps.paper.domain.state import (
 from apps.paper.domain.tiers import leverage_tiers
 from apps.paper.exchange.derivatives import PaperDerivatives
 from apps.paper.exchange.errors import as_ccxt, ccxt_errors
+from apps.paper.exchange.listing import listed
 from apps.paper.exchange.market_data import now_ms
 from apps.paper.exchange.requests import decimal_arg, order_request
 from apps.paper.exchange.structures import (
@@ -78,7 +79,7 @@ class PaperVenue(PaperDerivatives):
         maintenance_rate: Decimal = Decimal("0.005"),
         history_seed: int = 0,
     ) -> None:
-        super().__init__(store, venue or Venue(), clock, history_seed)
+        super().__init__(store, venue or Venue(markets=listed()), clock, history_seed)
         # follows the account's `paper.book` as stored (see `_follow_book`) when given
         self._book_from = book_from
         self._book_raw: Any = _UNSET

@@ -213,6 +213,31 @@ async def test_cancelling_one_exit_ends_the_group_whole(
     assert await children(h, group["members"]["take_profit"]["id"]) == []
 
 
+async def test_a_member_cancel_completes_when_the_group_step_ended_it_first(
+    harness: Callable[..., Harness],
+) -> None:
+    """The cancel asks at acceptance for the group to end; the worker's group step disarms
+    every member, the named one included, before the queued cancel runs: the cancel reports
+    the order cancelled (it is), not `invalid_order_state`."""
+    h = harness()
+    acct = await h.account("hedge")
+    await h.price(SYMBOL, "50000")
+    entry_id = await bracket(h, acct)
+    await h.drain(acct)
+    sl = (await group_of(h, entry_id))["members"]["stop_loss"]
+    cancel = await h.send(acct, "cancel_order", order_id=sl["id"])
+    assert (cancel["ok"], cancel["status"]) == (True, "queued"), cancel
+    rt = await h.runtime(acct)
+    async with rt.record(None) as rec:  # the housekeeping round before the queued cancel
+        await group_step(rec, (await group_of(h, entry_id))["id"])
+    assert (await group_of(h, entry_id))["members"]["stop_loss"]["status"] == "CANCELED"
+    await h.drain(acct)
+    ended = await h.command(cancel["command_id"])
+    assert (ended["status"], ended["result"]["items"]) == (
+        "completed", [{"order_id": sl["id"], "ok": True, "status": "CANCELED"}])
+    assert (await group_of(h, entry_id))["state"] == "canceled"
+
+
 async def test_exits_of_a_position_closed_otherwise_are_disarmed(
     harness: Callable[..., Harness],
 ) -> None:

@@ -32,6 +32,7 @@ from apps.oms.service.execution.replace import execute_replace, has_native_edit
 from apps.oms.service.execution.results import adopt, finish
 from apps.oms.service.execution.runtime import AccountRuntime
 from apps.oms.service.views import order_view
+from apps.oms.store import order_groups as group_store
 from apps.oms.store import order_records
 from apps.oms.store.order_rows import OrderChanges, OrderRow
 from apps.oms.store.queue import Claimed
@@ -59,6 +60,8 @@ async def cancel_one(rt: AccountRuntime, cmd: Claimed | None, order_id: int) -> 
         row = await order_records.get_order(conn, order_id)
     if row is None or int(row["account_id"]) != rt.account_id:
         return {"order_id": order_id, "ok": False, "code": "order_not_found"}
+    if await _ended_by_its_group(rt, row):
+        return {"order_id": order_id, "ok": True, "status": row["status"]}
     try:
         check_cancellable(state_of(row))
     except DomainError as exc:
@@ -74,6 +77,18 @@ async def cancel_one(rt: AccountRuntime, cmd: Claimed | None, order_id: int) -> 
     except (TimeoutError, ccxt.BaseError) as exc:
         return {"order_id": order_id, "ok": False, "code": "venue_error", "message": str(exc)}
     return await _record_venue_state(rt, cmd, row)
+
+
+async def _ended_by_its_group(rt: AccountRuntime, row: OrderRow) -> bool:
+    """A group member's cancel asks, at acceptance, for its whole group to end: the group's
+    step in the worker's housekeeping may then disarm every member, this one included, before
+    the queued cancel runs. The cancel has then done what it asked; failing it as
+    `invalid_order_state` would tell the caller the order was not cancelled."""
+    if row["group_id"] is None or row["status"] != OrderStatus.CANCELED:
+        return False
+    async with rt.store.read() as conn:
+        group = await group_store.get(conn, int(row["group_id"]))
+    return group is not None and bool(group["cancel_requested"])
 
 
 async def cancel_each(rt: AccountRuntime, cmd: Claimed, order_ids: list[int]) -> list[Item]:
