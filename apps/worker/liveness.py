@@ -39,7 +39,7 @@ class Liveness:
         self.kick = kick  # the lease round's: a peer found dead is taken over at once
         self.lock = self._lock()
         self.held_since: float | None = None  # monotonic; None while not held
-        self.declared = False  # the worker row names the lock
+        self.declared: str | None = None  # what the worker row names (`lock.declared`)
         self.dead: frozenset[str] = frozenset()
         # a server (re)start frees every lock at once, and each worker takes its own again only
         # at its next beat: free locks prove nothing until the server has been up this long
@@ -64,12 +64,12 @@ class Liveness:
         if self.lock is None:
             return None
         if self.held_since is not None:  # a registration retried
-            return self.lock.name
+            return self.lock.declared
         try:
             if await self.lock.supported() and await self.lock.acquire():
                 self.taken()
-                self.declared = True
-                return self.lock.name
+                self.declared = self.lock.declared
+                return self.declared
         except Exception as exc:
             if not _refused(exc):
                 log.warning("liveness lock not taken yet: %s: %s", type(exc).__name__, exc)
@@ -88,6 +88,7 @@ class Liveness:
             return
         try:
             if await self.lock.held():
+                await self._declare()  # a declaration that failed at the last retake
                 return
             lost = "lost"
         except Exception as exc:
@@ -98,10 +99,15 @@ class Liveness:
         self.held_since = None
         if await self.lock.acquire():
             self.taken()
-            if not self.declared:
-                async with self.store.transaction() as conn:
-                    await liveness.declare(conn, self.worker_id, self.lock.name)
-                self.declared = True
+            await self._declare()
+
+    async def _declare(self) -> None:
+        """Name the lock in the worker row when it is not named yet, or as held on another
+        server (peers judge only the locks held on the server they probe)."""
+        if self.lock is not None and self.declared != self.lock.declared:
+            async with self.store.transaction() as conn:
+                await liveness.declare(conn, self.worker_id, self.lock.declared)
+            self.declared = self.lock.declared
 
     def taken(self) -> None:
         """The lock is ours (again); trust peers' free locks once the server has been up for

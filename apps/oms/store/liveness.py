@@ -15,7 +15,7 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import bindparam, func, select, text, update
+from sqlalchemy import String, bindparam, cast, func, literal_column, select, text, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from apps.oms.store import direct
@@ -31,11 +31,20 @@ _CANDIDATES = (
     W.status == "running", W.heartbeat_at >= bindparam("b_since"), W.liveness.is_not(None),
     W.id != bindparam("b_me"),
 )  # fmt: skip
+#: MySQL/MariaDB: a worker names its lock `<lock name>@<server_id>` (the server its lock
+#: connection reached); locks are per server, so only those taken on the server answering the
+#: probe are judged (a worker whose lock connection sits on another server, e.g. a former
+#: primary that a failover behind a proxy left it on, or another member of a multi-primary
+#: group, reads as free here while it lives: judged by its heartbeats only)
+_LOCK = func.substring_index(W.liveness, "@", 1)
+_ON_THIS_SERVER = func.substring_index(W.liveness, "@", -1) == cast(
+    literal_column("@@server_id"), String
+)
 #: MySQL/MariaDB: the candidates whose lock is free, in one statement; none unless the prober's
 #: own lock is still held by its own connection (after a server restart every lock is free
 #: until each worker takes its own again: that must not read as every peer dead)
 PROBE_LOCKS = select(W.id).where(
-    *_CANDIDATES, func.is_free_lock(W.liveness) == 1,
+    *_CANDIDATES, _ON_THIS_SERVER, func.is_free_lock(_LOCK) == 1,
     func.is_used_lock(bindparam("b_mine")) == bindparam("b_connection"),
 )  # fmt: skip
 #: SQLite: the candidates and their lock files (the kernel answers for the files)
@@ -67,6 +76,7 @@ class ServerLock:
         self.engine: AsyncEngine | None = None
         self.conn: AsyncConnection | None = None
         self.connection_id: int | None = None
+        self.server_id: int | None = None  # `@@server_id` of the server holding the lock
         self.server_uptime = 0.0  # seconds the server had been up when the lock was taken
 
     async def supported(self) -> bool:
@@ -81,12 +91,18 @@ class ServerLock:
         """Take the lock (True), or find it still held by an older session of this worker that
         the server has not closed yet (False: try again later)."""
         conn = await self._connect()
-        query = text("SELECT GET_LOCK(:name, 0), CONNECTION_ID()")
-        got, connection_id = (await conn.execute(query, {"name": self.name})).one()
+        query = text("SELECT GET_LOCK(:name, 0), CONNECTION_ID(), @@server_id")
+        got, connection_id, server_id = (await conn.execute(query, {"name": self.name})).one()
         self.connection_id = int(str(connection_id))
+        self.server_id = int(str(server_id))
         uptime = (await conn.execute(text("SHOW GLOBAL STATUS LIKE 'Uptime'"))).first()
         self.server_uptime = float(uptime[1]) if uptime is not None else 0.0
         return got == 1
+
+    @property
+    def declared(self) -> str:
+        """What the worker row names: the lock and the server it is held on."""
+        return f"{self.name}@{self.server_id}"
 
     async def held(self) -> bool:
         """Still ours on a live connection (one round trip); False after a lost connection."""
@@ -133,12 +149,16 @@ class FileLock:
 
     def __init__(self, path: str) -> None:
         self.name = path
+        self.declared = path  # what the worker row names
         self.fd: int | None = None
 
     async def supported(self) -> bool:
         return True
 
     async def acquire(self) -> bool:
+        if self.fd is not None:  # taken again (`held` found the file gone or replaced)
+            os.close(self.fd)
+            self.fd = None
         Path(self.name).parent.mkdir(parents=True, exist_ok=True)
         fd = os.open(self.name, os.O_RDWR | os.O_CREAT, 0o600)
         try:

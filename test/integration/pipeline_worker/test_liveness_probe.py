@@ -20,8 +20,8 @@ from sqlalchemy import select, text
 from apps.oms.clock import utcnow
 from apps.oms.config import WorkerSettings
 from apps.oms.store import fleet, leases
-from apps.oms.store.liveness import ServerLock
-from apps.oms.store.tables import outbox
+from apps.oms.store.liveness import FileLock, ServerLock, lock_name
+from apps.oms.store.tables import outbox, workers
 from apps.worker.liveness import Liveness
 from apps.worker.wakeups import Kick
 
@@ -169,3 +169,59 @@ async def test_a_worker_whose_lock_connection_dies_takes_its_lock_again(
     finally:
         await worker.close()
         await prober.close()
+
+
+@pytest.mark.parametrize("store_url", ["mysql"], indirect=True)
+async def test_only_locks_held_on_the_probed_server_are_judged(
+    harness: Callable[..., Harness],
+) -> None:
+    """Locks are per server: a worker whose lock connection sits on another server (a former
+    primary that a failover behind a proxy left it on, another member of a multi-primary group)
+    holds a lock that reads as free here. Its row names that server, so it is judged by its
+    heartbeats only; the same free lock named on this server is a death."""
+    h = harness()
+    tag = os.urandom(4).hex()
+    prober = await peer(h, f"prober-{tag}")
+    try:
+        assert isinstance(prober.lock, ServerLock)
+        assert prober.lock.server_id is not None
+        here = prober.lock.server_id
+        async with h.store.read() as conn:
+            assert here == (await conn.execute(text("SELECT @@server_id"))).scalar()
+            (named,) = (await conn.execute(select(workers.c.liveness).where(
+                workers.c.id == prober.worker_id))).one()
+        assert named == f"{prober.lock.name}@{here}"
+        elsewhere, dead = f"elsewhere-{tag}", f"dead-{tag}"
+        database = h.store.engine.url.database or ""
+        async with h.store.transaction() as conn:
+            for worker_id, server in ((elsewhere, here + 1), (dead, here)):
+                await fleet.register_worker(
+                    conn, worker_id=worker_id, hostname="h", pid=0, now=utcnow(),
+                    liveness=f"{lock_name(database, worker_id)}@{server}")
+        found = await probed_dead(prober)
+        assert dead in found
+        assert elsewhere not in found
+    finally:
+        await prober.close()
+
+
+@pytest.mark.parametrize("store_url", ["sqlite"], indirect=True)
+async def test_a_lock_file_taken_again_closes_the_old_one(
+    harness: Callable[..., Harness],
+) -> None:
+    """The lock file removed under a live worker: its next beat takes a new one, and the
+    descriptor of the removed file is closed (not one leaked per loss)."""
+    h = harness()
+    worker = await peer(h, f"file-{os.urandom(4).hex()}")
+    try:
+        assert isinstance(worker.lock, FileLock)
+        assert worker.lock.fd is not None
+        opened = len(os.listdir("/proc/self/fd"))
+        os.unlink(worker.lock.name)
+        assert not await worker.lock.held()
+        await worker.keep()
+        assert worker.held_since is not None
+        assert await worker.lock.held()  # the file at the path is the one it locks
+        assert len(os.listdir("/proc/self/fd")) == opened
+    finally:
+        await worker.close()
