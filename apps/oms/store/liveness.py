@@ -18,6 +18,7 @@ from typing import Any
 from sqlalchemy import String, bindparam, cast, func, literal_column, select, text, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
+from apps.oms.clock import utcnow
 from apps.oms.store import direct
 from apps.oms.store.engine import create_engine, create_read_engine
 from apps.oms.store.tables import workers
@@ -41,10 +42,12 @@ _ON_THIS_SERVER = func.substring_index(W.liveness, "@", -1) == cast(
     literal_column("@@server_id"), String
 )
 #: MySQL/MariaDB: the candidates whose lock is free, in one statement; none unless the prober's
-#: own lock is still held by its own connection (after a server restart every lock is free
-#: until each worker takes its own again: that must not read as every peer dead)
+#: own lock is still held by its own connection, and only those that beat since the server
+#: started (after a server restart every lock is free until each worker takes its own again,
+#: which it does just before its next beat: that must not read as every peer dead)
 PROBE_LOCKS = select(W.id).where(
-    *_CANDIDATES, _ON_THIS_SERVER, func.is_free_lock(_LOCK) == 1,
+    *_CANDIDATES, W.heartbeat_at >= bindparam("b_started"), _ON_THIS_SERVER,
+    func.is_free_lock(_LOCK) == 1,
     func.is_used_lock(bindparam("b_mine")) == bindparam("b_connection"),
 )  # fmt: skip
 #: SQLite: the candidates and their lock files (the kernel answers for the files)
@@ -78,6 +81,9 @@ class ServerLock:
         self.connection_id: int | None = None
         self.server_id: int | None = None  # `@@server_id` of the server holding the lock
         self.server_uptime = 0.0  # seconds the server had been up when the lock was taken
+        # when the server started, by this process's clock (the clock of the heartbeats);
+        # `Uptime` counts whole seconds, so this is up to one second late: never early
+        self.server_started: datetime | None = None
 
     async def supported(self) -> bool:
         """False under Galera (`wsrep_on`): MariaDB refuses `GET_LOCK` there since 10.4.28
@@ -97,6 +103,7 @@ class ServerLock:
         self.server_id = int(str(server_id))
         uptime = (await conn.execute(text("SHOW GLOBAL STATUS LIKE 'Uptime'"))).first()
         self.server_uptime = float(uptime[1]) if uptime is not None else 0.0
+        self.server_started = utcnow() - timedelta(seconds=self.server_uptime)
         return got == 1
 
     @property
@@ -207,8 +214,10 @@ async def dead_by_lock(
     conn: AsyncConnection, *, me: str, now: datetime, dead_after: float, mine: ServerLock
 ) -> set[str]:
     """MySQL/MariaDB: workers alive by heartbeat whose lock is free (one statement)."""
-    params: dict[str, Any] = {"b_since": now - timedelta(seconds=dead_after), "b_me": me,
-                              "b_mine": mine.name, "b_connection": mine.connection_id}  # fmt: skip
+    since = now - timedelta(seconds=dead_after)
+    params: dict[str, Any] = {"b_since": since, "b_me": me, "b_mine": mine.name,
+                              "b_connection": mine.connection_id,
+                              "b_started": mine.server_started or now}  # fmt: skip
     return {str(row["id"]) for row in await direct.fetch(conn, PROBE_LOCKS, params)}
 
 

@@ -225,3 +225,34 @@ async def test_a_lock_file_taken_again_closes_the_old_one(
         assert len(os.listdir("/proc/self/fd")) == opened
     finally:
         await worker.close()
+
+
+@pytest.mark.parametrize("store_url", ["mysql"], indirect=True)
+async def test_after_a_server_restart_only_peers_that_beat_since_are_judged(
+    harness: Callable[..., Harness],
+) -> None:
+    """A restart frees every lock; each worker takes its own again just before its next beat.
+    `Uptime` counts from the server process's start, crash recovery included, so a grace on it
+    alone can be spent before the server accepts a connection. A free lock counts only for a
+    peer that beat since the server started: here the prober's lock reads as taken on a server
+    that started just now (as after a restart), and a peer with a free lock whose last beat is
+    older is alive until it beats without its lock."""
+    h = harness()
+    tag = os.urandom(4).hex()
+    prober = await peer(h, f"prober-{tag}")
+    try:
+        assert isinstance(prober.lock, ServerLock)
+        beat_before = utcnow()
+        quiet = f"quiet-{tag}"
+        async with h.store.transaction() as conn:
+            await fleet.register_worker(
+                conn, worker_id=quiet, hostname="h", pid=0, now=beat_before,
+                liveness=f"{lock_name(h.store.engine.url.database or '', quiet)}"
+                         f"@{prober.lock.server_id}")  # fmt: skip
+        prober.lock.server_started = utcnow()  # the server (re)started after that beat
+        assert quiet not in await probed_dead(prober)
+        async with h.store.transaction() as conn:  # it beats: its lock is still free
+            await fleet.heartbeat(conn, quiet, utcnow())
+        assert quiet in await probed_dead(prober)
+    finally:
+        await prober.close()
