@@ -83,7 +83,22 @@ class Liveness:
     async def keep(self) -> None:
         """With each heartbeat: is the lock still ours? If its connection was lost (peers may
         take this worker's accounts meanwhile: the epochs fence whatever it then records),
-        take it again."""
+        take it again. Bounded by a heartbeat interval: it runs before the beat, and a lock
+        connection whose link went silent (no error, no answer: a dropped route, a middlebox
+        that lost its state) would otherwise hold the beats back until TCP gives up (minutes),
+        so peers would take every account of a worker whose store is reachable. On timeout the
+        lock connection is dropped (the lock counts as lost) and taken again at a later beat."""
+        if self.lock is None:
+            return
+        try:
+            await asyncio.wait_for(self._keep(), self.settings.heartbeat_seconds)
+        except TimeoutError:
+            self.held_since = None
+            if isinstance(self.lock, ServerLock):
+                await self.lock.drop()
+            raise
+
+    async def _keep(self) -> None:
         if self.lock is None:
             return
         try:

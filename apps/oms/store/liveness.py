@@ -119,7 +119,7 @@ class ServerLock:
             query = text("SELECT IS_USED_LOCK(:name) = CONNECTION_ID()")
             return bool((await self.conn.execute(query, {"name": self.name})).scalar())
         except Exception:
-            await self._drop()
+            await self.drop()
             raise
 
     async def _connect(self) -> AsyncConnection:
@@ -130,7 +130,9 @@ class ServerLock:
         self.conn = await self.engine.connect()
         return self.conn
 
-    async def _drop(self) -> None:
+    async def drop(self) -> None:
+        """Forget the lock connection without a word to the server (it may not answer): the
+        server frees the lock once it sees the connection closed."""
         conn, self.conn, self.connection_id = self.conn, None, None
         if conn is not None:
             with contextlib.suppress(Exception):

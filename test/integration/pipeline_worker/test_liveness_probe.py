@@ -7,6 +7,7 @@ connection is killed takes its lock again at its next beat."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
 import signal
@@ -17,6 +18,7 @@ from datetime import timedelta
 
 import pytest
 from sqlalchemy import select, text
+from sqlalchemy.engine import make_url
 
 from apps.oms.clock import utcnow
 from apps.oms.config import WorkerSettings
@@ -290,3 +292,65 @@ async def test_the_probe_reads_the_live_workers_by_index(
         assert row["type"] == "range", dict(row)
     finally:
         await prober.close()
+
+
+class Relay:
+    """A real TCP path to the server that can go silent: bytes stop flowing both ways, no
+    error, no close (a dropped route, a middlebox that lost its state)."""
+
+    def __init__(self, host: str, port: int) -> None:
+        self.target = (host, port)
+        self.silent = asyncio.Event()
+        self.server: asyncio.Server | None = None
+
+    async def start(self) -> int:
+        self.server = await asyncio.start_server(self._serve, "127.0.0.1", 0)
+        return int(self.server.sockets[0].getsockname()[1])
+
+    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        up_reader, up_writer = await asyncio.open_connection(*self.target)
+
+        async def pipe(src: asyncio.StreamReader, dst: asyncio.StreamWriter) -> None:
+            while data := await src.read(65536):
+                if self.silent.is_set():
+                    await asyncio.Event().wait()  # swallowed, forever
+                dst.write(data)
+                await dst.drain()
+
+        with contextlib.suppress(Exception):
+            await asyncio.gather(pipe(reader, up_writer), pipe(up_reader, writer))
+
+    async def close(self) -> None:
+        if self.server is not None:
+            self.server.close()
+
+
+@pytest.mark.parametrize("store_url", ["mysql"], indirect=True)
+async def test_a_silent_lock_connection_does_not_hold_the_beat_back(
+    harness: Callable[..., Harness], store_url: str
+) -> None:
+    """The lock's check runs just before each beat: a lock connection that goes silent ends the
+    check after a heartbeat interval (the lock counts as lost, its connection is dropped)
+    instead of holding the beat back until TCP gives up."""
+    h = harness()
+    url = make_url(store_url)
+    relay = Relay(url.host or "127.0.0.1", url.port or 3306)
+    port = await relay.start()
+    worker_id = f"silent-{os.urandom(4).hex()}"
+    live = Liveness(SETTINGS, h.store, worker_id, Kick())
+    assert isinstance(live.lock, ServerLock)
+    live.lock.url = url.set(port=port).render_as_string(hide_password=False)
+    try:
+        assert await live.hold() is not None
+        await live.keep()
+        assert live.held_since is not None
+        relay.silent.set()
+        check = asyncio.ensure_future(live.keep())
+        done, _ = await asyncio.wait([check], timeout=DEADLINE)
+        assert check in done, "the lock check hung on a silent connection"
+        assert isinstance(check.exception(), TimeoutError)
+        assert live.held_since is None
+        assert live.lock.conn is None  # dropped: taken again on a new connection later
+    finally:
+        await live.close()
+        await relay.close()
