@@ -45,6 +45,7 @@ class Liveness:
         # at its next beat: free locks prove nothing until the server has been up this long
         self.grace = 3 * settings.heartbeat_seconds
         self.trusted_from = 0.0  # monotonic: free locks are taken as deaths from then on
+        self.keeping: asyncio.Future[None] | None = None  # the lock check of a beat, if running
 
     def _lock(self) -> ServerLock | FileLock | None:
         if self.settings.liveness_probe_seconds <= 0:
@@ -83,20 +84,22 @@ class Liveness:
     async def keep(self) -> None:
         """With each heartbeat: is the lock still ours? If its connection was lost (peers may
         take this worker's accounts meanwhile: the epochs fence whatever it then records),
-        take it again. Bounded by a heartbeat interval: it runs before the beat, and a lock
-        connection whose link went silent (no error, no answer: a dropped route, a middlebox
-        that lost its state) would otherwise hold the beats back until TCP gives up (minutes),
-        so peers would take every account of a worker whose store is reachable. On timeout the
-        lock connection is dropped (the lock counts as lost) and taken again at a later beat."""
+        take it again. It runs just before the beat, which waits for it one heartbeat interval
+        at most: a lock connection whose link went silent (no error, no answer: a dropped
+        route, a middlebox that lost its state) would otherwise hold the beats back until TCP
+        gives up (minutes), so peers would take every account of a worker whose store is
+        reachable. A check still running goes on (the next beat waits for the same one; none
+        is started beside it) and is never cut short: dropping the connection would free the
+        lock of a worker that is merely slow, a takeover by its peers."""
         if self.lock is None:
             return
-        try:
-            await asyncio.wait_for(self._keep(), self.settings.heartbeat_seconds)
-        except TimeoutError:
-            self.held_since = None
-            if isinstance(self.lock, ServerLock):
-                await self.lock.drop()
-            raise
+        if self.keeping is None or self.keeping.done():
+            self.keeping = asyncio.ensure_future(self._keep())
+        done, _ = await asyncio.wait([self.keeping], timeout=self.settings.heartbeat_seconds)
+        if not done:
+            raise TimeoutError("the lock check is still waiting for the server; beating anyway")
+        task, self.keeping = self.keeping, None
+        task.result()  # its error, if any
 
     async def _keep(self) -> None:
         if self.lock is None:
@@ -169,5 +172,9 @@ class Liveness:
 
     async def close(self) -> None:
         """After the worker row is marked stopped: give the lock up."""
+        if self.keeping is not None:
+            self.keeping.cancel()
+            await asyncio.gather(self.keeping, return_exceptions=True)
+            self.keeping = None
         if self.lock is not None:
             await self.lock.close()
