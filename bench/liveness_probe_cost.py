@@ -38,18 +38,20 @@ def main(sizes: list[int], *, index: bool) -> None:
         conn = pymysql.connect(host="127.0.0.1", user="root", password="", database=DB,
                                autocommit=True)  # fmt: skip
         cur = conn.cursor()
-        cur.execute("SELECT GET_LOCK(%s, 0), CONNECTION_ID(), @@server_id", (lock_name(DB, "me"),))
-        _, connection_id, server_id = cur.fetchone()
+        cur.execute("SELECT CONNECTION_ID(), @@server_id")
+        connection_id, server_id = cur.fetchone()
+        mine = f"{lock_name(DB, 'me')}-s{server_id}"
+        cur.execute("SELECT GET_LOCK(%s, 0)", (mine,))
         now = datetime.now(UTC).replace(tzinfo=None)
         old = now - timedelta(days=1)
         params = {**compiled.params, "b_since": now - timedelta(seconds=3.5), "b_me": "me",
-                  "b_mine": lock_name(DB, "me"), "b_connection": connection_id,
+                  "b_mine": mine, "b_connection": connection_id,
                   "b_started": now - timedelta(hours=1)}  # fmt: skip
         positional = [params[name] for name in compiled.positiontup or ()]
         rows = 0
         for size in sizes:
             batch = [(f"old-{i}", "h", 1, "stopped", old, old, None,
-                      f"{lock_name(DB, f'old-{i}')}@{server_id}") for i in range(rows, size)]
+                      f"{lock_name(DB, f'old-{i}')}-s{server_id}") for i in range(rows, size)]
             for start in range(0, len(batch), 5000):
                 cur.executemany("INSERT INTO workers VALUES (%s,%s,%s,%s,%s,%s,%s,%s)",
                                 batch[start:start + 5000])  # fmt: skip

@@ -32,13 +32,12 @@ _CANDIDATES = (
     W.status == "running", W.heartbeat_at >= bindparam("b_since"), W.liveness.is_not(None),
     W.id != bindparam("b_me"),
 )  # fmt: skip
-#: MySQL/MariaDB: a worker names its lock `<lock name>@<server_id>` (the server its lock
-#: connection reached); locks are per server, so only those taken on the server answering the
-#: probe are judged (a worker whose lock connection sits on another server, e.g. a former
-#: primary that a failover behind a proxy left it on, or another member of a multi-primary
-#: group, reads as free here while it lives: judged by its heartbeats only)
-_LOCK = func.substring_index(W.liveness, "@", 1)
-_ON_THIS_SERVER = func.substring_index(W.liveness, "@", -1) == cast(
+#: MySQL/MariaDB: a lock's name ends with `-s<server_id>` of the server its lock connection
+#: reached; locks are per server, so only those taken on the server answering the probe are
+#: judged (a worker whose lock connection sits on another server, e.g. a former primary that a
+#: failover behind a proxy left it on, or another member of a multi-primary group, reads as
+#: free here while it lives: judged by its heartbeats only)
+_ON_THIS_SERVER = func.substring_index(W.liveness, "-s", -1) == cast(
     literal_column("@@server_id"), String
 )
 #: MySQL/MariaDB: the candidates whose lock is free, in one statement; none unless the prober's
@@ -47,7 +46,7 @@ _ON_THIS_SERVER = func.substring_index(W.liveness, "@", -1) == cast(
 #: which it does just before its next beat: that must not read as every peer dead)
 PROBE_LOCKS = select(W.id).where(
     *_CANDIDATES, W.heartbeat_at >= bindparam("b_started"), _ON_THIS_SERVER,
-    func.is_free_lock(_LOCK) == 1,
+    func.is_free_lock(W.liveness) == 1,
     func.is_used_lock(bindparam("b_mine")) == bindparam("b_connection"),
 )  # fmt: skip
 #: SQLite: the candidates and their lock files (the kernel answers for the files)
@@ -55,8 +54,9 @@ CANDIDATES = select(W.id, W.liveness).where(*_CANDIDATES)
 
 
 def lock_name(database: str, worker_id: str) -> str:
-    """The worker's `GET_LOCK` name: names are server-wide (every database on the server) and
-    MySQL refuses ones longer than 64 characters."""
+    """The worker's `GET_LOCK` name, less the server's `-s<server_id>` (`ServerLock.acquire`):
+    names are server-wide (every database on the server) and MySQL refuses ones longer than 64
+    characters (11 + 40 + 2 + at most 10 digits)."""
     digest = hashlib.sha256(f"{database}\0{worker_id}".encode()).hexdigest()[:40]
     return LOCK_PREFIX + digest
 
@@ -75,7 +75,8 @@ class ServerLock:
 
     def __init__(self, url: str, name: str) -> None:
         self.url = url
-        self.name = name
+        self.base = name
+        self.name = name  # with `-s<server_id>` once taken
         self.engine: AsyncEngine | None = None
         self.conn: AsyncConnection | None = None
         self.connection_id: int | None = None
@@ -97,10 +98,12 @@ class ServerLock:
         """Take the lock (True), or find it still held by an older session of this worker that
         the server has not closed yet (False: try again later)."""
         conn = await self._connect()
-        query = text("SELECT GET_LOCK(:name, 0), CONNECTION_ID(), @@server_id")
-        got, connection_id, server_id = (await conn.execute(query, {"name": self.name})).one()
+        query = text("SELECT GET_LOCK(CONCAT(:base, '-s', @@server_id), 0), CONNECTION_ID(), "
+                     "@@server_id")  # fmt: skip
+        got, connection_id, server_id = (await conn.execute(query, {"base": self.base})).one()
         self.connection_id = int(str(connection_id))
         self.server_id = int(str(server_id))
+        self.name = f"{self.base}-s{self.server_id}"
         uptime = (await conn.execute(text("SHOW GLOBAL STATUS LIKE 'Uptime'"))).first()
         self.server_uptime = float(uptime[1]) if uptime is not None else 0.0
         self.server_started = utcnow() - timedelta(seconds=self.server_uptime)
@@ -108,8 +111,8 @@ class ServerLock:
 
     @property
     def declared(self) -> str:
-        """What the worker row names: the lock and the server it is held on."""
-        return f"{self.name}@{self.server_id}"
+        """What the worker row names: the lock (its name tells the server it is held on)."""
+        return self.name
 
     async def held(self) -> bool:
         """Still ours on a live connection (one round trip); False after a lost connection."""

@@ -193,14 +193,14 @@ async def test_only_locks_held_on_the_probed_server_are_judged(
             assert here == (await conn.execute(text("SELECT @@server_id"))).scalar()
             (named,) = (await conn.execute(select(workers.c.liveness).where(
                 workers.c.id == prober.worker_id))).one()
-        assert named == f"{prober.lock.name}@{here}"
+        assert named == prober.lock.name == f"{lock_name(h.store.engine.url.database or '', prober.worker_id)}-s{here}"
         elsewhere, dead = f"elsewhere-{tag}", f"dead-{tag}"
         database = h.store.engine.url.database or ""
         async with h.store.transaction() as conn:
             for worker_id, server in ((elsewhere, here + 1), (dead, here)):
                 await fleet.register_worker(
                     conn, worker_id=worker_id, hostname="h", pid=0, now=utcnow(),
-                    liveness=f"{lock_name(database, worker_id)}@{server}")
+                    liveness=f"{lock_name(database, worker_id)}-s{server}")
         found = await probed_dead(prober)
         assert dead in found
         assert elsewhere not in found
@@ -251,7 +251,7 @@ async def test_after_a_server_restart_only_peers_that_beat_since_are_judged(
             await fleet.register_worker(
                 conn, worker_id=quiet, hostname="h", pid=0, now=beat_before,
                 liveness=f"{lock_name(h.store.engine.url.database or '', quiet)}"
-                         f"@{prober.lock.server_id}")  # fmt: skip
+                         f"-s{prober.lock.server_id}")  # fmt: skip
         prober.lock.server_started = utcnow()  # the server (re)started after that beat
         assert quiet not in await probed_dead(prober)
         async with h.store.transaction() as conn:  # it beats: its lock is still free
@@ -276,7 +276,7 @@ async def test_the_probe_reads_the_live_workers_by_index(
             await conn.execute(text(
                 "INSERT INTO workers (id, hostname, pid, status, started_at, heartbeat_at, "
                 "liveness) SELECT CONCAT('old-', seq), 'h', 1, 'stopped', "
-                "'2026-01-01 00:00:00', '2026-01-01 00:00:00', CONCAT('x@', @@server_id) "
+                "'2026-01-01 00:00:00', '2026-01-01 00:00:00', CONCAT('x-s', @@server_id) "
                 "FROM seq_1_to_5000"))
         now = utcnow()
         compiled = PROBE_LOCKS.compile(dialect=h.store.engine.dialect)
