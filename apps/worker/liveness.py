@@ -39,12 +39,13 @@ class Liveness:
         self.kick = kick  # the lease round's: a peer found dead is taken over at once
         self.lock = self._lock()
         self.held_since: float | None = None  # monotonic; None while not held
-        self.declared = False  # the worker row names the lock
+        self.declared: str | None = None  # what the worker row names (`lock.declared`)
         self.dead: frozenset[str] = frozenset()
         # a server (re)start frees every lock at once, and each worker takes its own again only
         # at its next beat: free locks prove nothing until the server has been up this long
         self.grace = 3 * settings.heartbeat_seconds
         self.trusted_from = 0.0  # monotonic: free locks are taken as deaths from then on
+        self.keeping: asyncio.Future[None] | None = None  # the lock check of a beat, if running
 
     def _lock(self) -> ServerLock | FileLock | None:
         if self.settings.liveness_probe_seconds <= 0:
@@ -64,12 +65,12 @@ class Liveness:
         if self.lock is None:
             return None
         if self.held_since is not None:  # a registration retried
-            return self.lock.name
+            return self.lock.declared
         try:
             if await self.lock.supported() and await self.lock.acquire():
                 self.taken()
-                self.declared = True
-                return self.lock.name
+                self.declared = self.lock.declared
+                return self.declared
         except Exception as exc:
             if not _refused(exc):
                 log.warning("liveness lock not taken yet: %s: %s", type(exc).__name__, exc)
@@ -83,11 +84,29 @@ class Liveness:
     async def keep(self) -> None:
         """With each heartbeat: is the lock still ours? If its connection was lost (peers may
         take this worker's accounts meanwhile: the epochs fence whatever it then records),
-        take it again."""
+        take it again. It runs just before the beat, which waits for it one heartbeat interval
+        at most: a lock connection whose link went silent (no error, no answer: a dropped
+        route, a middlebox that lost its state) would otherwise hold the beats back until TCP
+        gives up (minutes), so peers would take every account of a worker whose store is
+        reachable. A check still running goes on (the next beat waits for the same one; none
+        is started beside it) and is never cut short: dropping the connection would free the
+        lock of a worker that is merely slow, a takeover by its peers."""
+        if self.lock is None:
+            return
+        if self.keeping is None or self.keeping.done():
+            self.keeping = asyncio.ensure_future(self._keep())
+        done, _ = await asyncio.wait([self.keeping], timeout=self.settings.heartbeat_seconds)
+        if not done:
+            raise TimeoutError("the lock check is still waiting for the server; beating anyway")
+        task, self.keeping = self.keeping, None
+        task.result()  # its error, if any
+
+    async def _keep(self) -> None:
         if self.lock is None:
             return
         try:
             if await self.lock.held():
+                await self._declare()  # a declaration that failed at the last retake
                 return
             lost = "lost"
         except Exception as exc:
@@ -98,10 +117,15 @@ class Liveness:
         self.held_since = None
         if await self.lock.acquire():
             self.taken()
-            if not self.declared:
-                async with self.store.transaction() as conn:
-                    await liveness.declare(conn, self.worker_id, self.lock.name)
-                self.declared = True
+            await self._declare()
+
+    async def _declare(self) -> None:
+        """Name the lock in the worker row when it is not named yet, or as held on another
+        server (peers judge only the locks held on the server they probe)."""
+        if self.lock is not None and self.declared != self.lock.declared:
+            async with self.store.transaction() as conn:
+                await liveness.declare(conn, self.worker_id, self.lock.declared)
+            self.declared = self.lock.declared
 
     def taken(self) -> None:
         """The lock is ours (again); trust peers' free locks once the server has been up for
@@ -148,5 +172,9 @@ class Liveness:
 
     async def close(self) -> None:
         """After the worker row is marked stopped: give the lock up."""
+        if self.keeping is not None:
+            self.keeping.cancel()
+            await asyncio.gather(self.keeping, return_exceptions=True)
+            self.keeping = None
         if self.lock is not None:
             await self.lock.close()

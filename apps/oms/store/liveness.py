@@ -15,9 +15,10 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import bindparam, func, select, text, update
+from sqlalchemy import String, bindparam, cast, func, literal_column, select, text, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
+from apps.oms.clock import utcnow
 from apps.oms.store import direct
 from apps.oms.store.engine import create_engine, create_read_engine
 from apps.oms.store.tables import workers
@@ -31,11 +32,21 @@ _CANDIDATES = (
     W.status == "running", W.heartbeat_at >= bindparam("b_since"), W.liveness.is_not(None),
     W.id != bindparam("b_me"),
 )  # fmt: skip
+#: MySQL/MariaDB: a lock's name ends with `-s<server_id>` of the server its lock connection
+#: reached; locks are per server, so only those taken on the server answering the probe are
+#: judged (a worker whose lock connection sits on another server, e.g. a former primary that a
+#: failover behind a proxy left it on, or another member of a multi-primary group, reads as
+#: free here while it lives: judged by its heartbeats only)
+_ON_THIS_SERVER = func.substring_index(W.liveness, "-s", -1) == cast(
+    literal_column("@@server_id"), String
+)
 #: MySQL/MariaDB: the candidates whose lock is free, in one statement; none unless the prober's
-#: own lock is still held by its own connection (after a server restart every lock is free
-#: until each worker takes its own again: that must not read as every peer dead)
+#: own lock is still held by its own connection, and only those that beat since the server
+#: started (after a server restart every lock is free until each worker takes its own again,
+#: which it does just before its next beat: that must not read as every peer dead)
 PROBE_LOCKS = select(W.id).where(
-    *_CANDIDATES, func.is_free_lock(W.liveness) == 1,
+    *_CANDIDATES, W.heartbeat_at >= bindparam("b_started"), _ON_THIS_SERVER,
+    func.is_free_lock(W.liveness) == 1,
     func.is_used_lock(bindparam("b_mine")) == bindparam("b_connection"),
 )  # fmt: skip
 #: SQLite: the candidates and their lock files (the kernel answers for the files)
@@ -43,8 +54,9 @@ CANDIDATES = select(W.id, W.liveness).where(*_CANDIDATES)
 
 
 def lock_name(database: str, worker_id: str) -> str:
-    """The worker's `GET_LOCK` name: names are server-wide (every database on the server) and
-    MySQL refuses ones longer than 64 characters."""
+    """The worker's `GET_LOCK` name, less the server's `-s<server_id>` (`ServerLock.acquire`):
+    names are server-wide (every database on the server) and MySQL refuses ones longer than 64
+    characters (11 + 40 + 2 + at most 10 digits)."""
     digest = hashlib.sha256(f"{database}\0{worker_id}".encode()).hexdigest()[:40]
     return LOCK_PREFIX + digest
 
@@ -63,11 +75,16 @@ class ServerLock:
 
     def __init__(self, url: str, name: str) -> None:
         self.url = url
-        self.name = name
+        self.base = name
+        self.name = name  # with `-s<server_id>` once taken
         self.engine: AsyncEngine | None = None
         self.conn: AsyncConnection | None = None
         self.connection_id: int | None = None
+        self.server_id: int | None = None  # `@@server_id` of the server holding the lock
         self.server_uptime = 0.0  # seconds the server had been up when the lock was taken
+        # when the server started, by this process's clock (the clock of the heartbeats);
+        # `Uptime` counts whole seconds, so this is up to one second late: never early
+        self.server_started: datetime | None = None
 
     async def supported(self) -> bool:
         """False under Galera (`wsrep_on`): MariaDB refuses `GET_LOCK` there since 10.4.28
@@ -81,12 +98,21 @@ class ServerLock:
         """Take the lock (True), or find it still held by an older session of this worker that
         the server has not closed yet (False: try again later)."""
         conn = await self._connect()
-        query = text("SELECT GET_LOCK(:name, 0), CONNECTION_ID()")
-        got, connection_id = (await conn.execute(query, {"name": self.name})).one()
+        query = text("SELECT GET_LOCK(CONCAT(:base, '-s', @@server_id), 0), CONNECTION_ID(), "
+                     "@@server_id")  # fmt: skip
+        got, connection_id, server_id = (await conn.execute(query, {"base": self.base})).one()
         self.connection_id = int(str(connection_id))
+        self.server_id = int(str(server_id))
+        self.name = f"{self.base}-s{self.server_id}"
         uptime = (await conn.execute(text("SHOW GLOBAL STATUS LIKE 'Uptime'"))).first()
         self.server_uptime = float(uptime[1]) if uptime is not None else 0.0
+        self.server_started = utcnow() - timedelta(seconds=self.server_uptime)
         return got == 1
+
+    @property
+    def declared(self) -> str:
+        """What the worker row names: the lock (its name tells the server it is held on)."""
+        return self.name
 
     async def held(self) -> bool:
         """Still ours on a live connection (one round trip); False after a lost connection."""
@@ -96,7 +122,7 @@ class ServerLock:
             query = text("SELECT IS_USED_LOCK(:name) = CONNECTION_ID()")
             return bool((await self.conn.execute(query, {"name": self.name})).scalar())
         except Exception:
-            await self._drop()
+            await self.drop()
             raise
 
     async def _connect(self) -> AsyncConnection:
@@ -107,7 +133,9 @@ class ServerLock:
         self.conn = await self.engine.connect()
         return self.conn
 
-    async def _drop(self) -> None:
+    async def drop(self) -> None:
+        """Forget the lock connection without a word to the server (it may not answer): the
+        server frees the lock once it sees the connection closed."""
         conn, self.conn, self.connection_id = self.conn, None, None
         if conn is not None:
             with contextlib.suppress(Exception):
@@ -133,12 +161,16 @@ class FileLock:
 
     def __init__(self, path: str) -> None:
         self.name = path
+        self.declared = path  # what the worker row names
         self.fd: int | None = None
 
     async def supported(self) -> bool:
         return True
 
     async def acquire(self) -> bool:
+        if self.fd is not None:  # taken again (`held` found the file gone or replaced)
+            os.close(self.fd)
+            self.fd = None
         Path(self.name).parent.mkdir(parents=True, exist_ok=True)
         fd = os.open(self.name, os.O_RDWR | os.O_CREAT, 0o600)
         try:
@@ -187,8 +219,10 @@ async def dead_by_lock(
     conn: AsyncConnection, *, me: str, now: datetime, dead_after: float, mine: ServerLock
 ) -> set[str]:
     """MySQL/MariaDB: workers alive by heartbeat whose lock is free (one statement)."""
-    params: dict[str, Any] = {"b_since": now - timedelta(seconds=dead_after), "b_me": me,
-                              "b_mine": mine.name, "b_connection": mine.connection_id}  # fmt: skip
+    since = now - timedelta(seconds=dead_after)
+    params: dict[str, Any] = {"b_since": since, "b_me": me, "b_mine": mine.name,
+                              "b_connection": mine.connection_id,
+                              "b_started": mine.server_started or now}  # fmt: skip
     return {str(row["id"]) for row in await direct.fetch(conn, PROBE_LOCKS, params)}
 
 

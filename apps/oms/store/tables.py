@@ -629,6 +629,9 @@ workers = Table(
     # what ends with the process (store/liveness.py): a GET_LOCK name on MySQL/MariaDB, a lock
     # file's path on SQLite; NULL: liveness from heartbeats only
     Column("liveness", String(255)),
+    # the live workers (running, recent heartbeat), read by every liveness probe (5/s per
+    # worker) and lease round: a row per worker process ever started stays, so not a scan
+    Index(None, "status", "heartbeat_at"),
 )
 
 reconcile_cursors = Table(
