@@ -101,10 +101,16 @@ class Worker:
         self.tasks.wake_all()  # finish now, not after their poll pause
 
     async def shutdown(self, sequencing: asyncio.Task[None]) -> None:
-        await asyncio.gather(sequencing, self.feeds.prices_ended(), self.tasks.finished(),
-                             return_exceptions=True)
-        await self.leases.release_all()
-        await self.tasks.close()
+        """Finish, give the leases back, close. The venues are closed whatever happens before
+        (a release that fails on the store, the run cancelled while it finishes, as a caller's
+        stop deadline does): an exchange instance left open is collected later with its HTTP
+        session open."""
+        try:
+            await asyncio.gather(sequencing, self.feeds.prices_ended(), self.tasks.finished(),
+                                 return_exceptions=True)
+            await self.leases.release_all()
+        finally:
+            await self.tasks.close()
         await self.wakeups.close()
         await self.heartbeat.stopped()
         log.info("worker %s stopped", self.worker_id)

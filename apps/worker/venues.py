@@ -124,7 +124,15 @@ class VenueCache:
         if self.prepare is not None:
             self.prepare(exchange)
         venue = CcxtVenue(exchange, markets_ttl_seconds=MARKETS_TTL_SECONDS)
-        problem = await position_mode_problem(venue, account)
+        try:
+            problem = await position_mode_problem(venue, account)
+        except BaseException:
+            # the mode read opened the exchange's HTTP session: an error CCXT does not name
+            # (`open` turns it into the account's problem) or the worker stopping mid-read
+            # (cancelled) drops the venue, and a dropped, unclosed instance is collected later
+            # with its session open (aiohttp's "Unclosed client session" in whatever runs then)
+            await venue.close()
+            raise
         if problem is not None:
             self._problems[account.account_id] = problem
             await venue.close()
