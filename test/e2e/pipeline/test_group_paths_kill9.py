@@ -26,7 +26,6 @@ generous deadlines: a loaded host is slow, never wrong; the takeover time is mea
 from __future__ import annotations
 
 import json
-import logging
 import os
 import random
 import signal
@@ -49,7 +48,6 @@ from .reliability import wait_registered
 
 pytestmark = [pytest.mark.mysql, pytest.mark.slow, pytest.mark.paths,
               pytest.mark.timeout(4 * 3600)]
-log = logging.getLogger(__name__)
 
 PATHS = int(os.environ.get("OMS_KILL_PATHS", "1000"))
 PATHS_AT_ONCE = int(os.environ.get("OMS_KILL_PATHS_AT_ONCE", "50"))  # symbols: paths side by side
@@ -72,7 +70,6 @@ class Race:
     start: Decimal
     levels: dict[str, tuple[Decimal, bool]]
     first_order: int = 0  # the order the group was asked with (entry or leg0)
-    group_id: int = 0
     winner: str | None = None
     price: Decimal | None = None  # the first price that crossed the winner's trigger
 
@@ -350,7 +347,6 @@ def test_groups_over_seeded_paths_with_kill_9_of_the_owner(paths_stack: Stack) -
     finally:
         db.close()
     counts = check(stack.url, [account_id], accepted)
-    log.warning("group paths: %s", tally)
     print(f"group paths: {tally}, invariants: {counts}")  # noqa: T201
     # every kind of member won somewhere, and some groups were left untouched
     assert {"stop_loss", "take_profit", "leg0", "leg1", "None"} <= set(tally.fired), tally
