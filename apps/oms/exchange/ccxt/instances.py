@@ -106,6 +106,22 @@ def _decrypted(stored: dict[str, Any] | None, settings: Settings) -> dict[str, s
     return out
 
 
+async def close_for_good(exchange: Any) -> None:
+    """Close a CCXT instance's sessions for good. A request that had not started yet when a
+    call failed (CCXT's `load_markets` fetches its market lists side by side and gives up at
+    the first failure, leaving the others queued in its rate limiter), or a CCXT Pro stream
+    reconnecting, opens a new HTTP session when it goes on after a plain `close()`, and nothing
+    closes that one: a worker that retried a venue's start while the venue was down leaked one
+    per try. So the instance keeps a closed session, and a late request fails on it instead."""
+    await exchange.close()
+    if getattr(exchange, "own_session", False):
+        import aiohttp  # CCXT's HTTP client: imported with CCXT, only for a CCXT account
+
+        closed = aiohttp.ClientSession()
+        await closed.close()
+        exchange.session = closed
+
+
 class ExchangeRegistry:
     """One exchange instance per account for this process, created on first use."""
 
@@ -151,7 +167,8 @@ class ExchangeRegistry:
         return self._exchange_ids.get(account_id)
 
     async def close(self) -> None:
-        for instance in self._instances.values():
+        for account_id, instance in self._instances.items():
+            paper = self._exchange_ids.get(account_id) == "paper"
             with contextlib.suppress(Exception):
-                await instance.close()
+                await (instance.close() if paper else close_for_good(instance))
         self._instances.clear()

@@ -10,6 +10,7 @@ from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from apps.oms import metrics
+from apps.oms.exchange.ccxt.instances import close_for_good
 from apps.oms.exchange.ccxt.position_modes import order_params
 from apps.oms.exchange.ccxt_errors import errors as ccxt
 from apps.oms.ports import MarginVenuePort, Params, StreamingVenuePort, Structure
@@ -337,19 +338,8 @@ class CcxtVenue:
         return result
 
     async def close(self) -> None:
-        """Close the exchange's sessions for good. A request that had not started yet when a
-        call failed (CCXT's `load_markets` fetches its market lists side by side and gives up
-        at the first failure, leaving the others queued in its rate limiter) opens a new HTTP
-        session when it goes on after this close, and nothing closes that one: a worker that
-        retries a venue's start while the venue is down leaked one per try. So the exchange
-        keeps a closed session, and a late request fails on it instead."""
-        await self.exchange.close()
-        if getattr(self.exchange, "own_session", False):
-            import aiohttp  # CCXT's HTTP client: imported with CCXT, only for a CCXT account
-
-            closed = aiohttp.ClientSession()
-            await closed.close()
-            self.exchange.session = closed
+        """Close the exchange's sessions for good (`close_for_good`)."""
+        await close_for_good(self.exchange)
 
     def streams(self) -> bool:
         """True for a CCXT Pro instance whose exchange watches the account's orders and
