@@ -6,6 +6,7 @@ skip locally, but fail under CI (`CI=true`): in CI MySQL tests must run.
 
 from __future__ import annotations
 
+import gc
 import os
 import secrets
 from collections.abc import Iterator
@@ -139,3 +140,13 @@ def store_url(request: pytest.FixtureRequest) -> str:
     """A migrated store, once per backend: tests using it run on SQLite and on MySQL."""
     fixture = "sqlite_url" if request.param == "sqlite" else "mysql_url"
     return str(request.getfixturevalue(fixture))
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _collect_what_the_module_left() -> Iterator[None]:
+    """Collect garbage once each module is done: an object its tests left open (a CCXT
+    instance's HTTP session, a socket) warns as unraisable, which fails a test, and it then
+    fails the module that left it, not whichever later test happened to trigger a collection
+    in the same process."""
+    yield
+    gc.collect()
