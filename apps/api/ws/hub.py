@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING
 
 from apps.api.outage import OUTAGES, OutageLog, is_store_outage
 from apps.api.ws.envelopes import event_text
+from apps.api.ws.preframed import text_frame
 from apps.oms.config import Settings
 from apps.oms.service.read_model import ReadModel
 from apps.oms.store import stream
@@ -174,5 +175,6 @@ class StreamHub:
             return
         for event in events:
             text = event_text(event)
+            frame = text_frame(text)  # the same bytes on every socket (preframed.py)
             for connection in connections:
-                connection.offer(event, text)
+                connection.offer(event, text, frame)

@@ -1,0 +1,80 @@
+"""Pre-framed websocket sends: one socket write for several queued messages.
+
+Fan-out sends the same event text to every subscriber. Through ASGI each message is one
+`websocket.send`: the middlewares' send wrappers, the server building the frame, and one socket
+write (one system call) per socket and message; at 10,000 subscribers and 5 events per command
+that is 50,000 writes per command, and the write is most of the cost (docs/benchmarks.md → P5b).
+A server-to-client frame is not masked, so its bytes are the same on every socket: the gateway
+builds each event's frame once (`text_frame`), and a connection's send loop hands all the frames
+waiting in its queue to the server in one message, which writes them with one `transport.write`.
+
+The ASGI specification lets a server offer extensions in the scope; `PreframedProtocol` (the
+uvicorn websocket protocol of `ccxt-oms api`) offers `FRAMES_EXTENSION` and takes a
+`websocket.send` carrying `FRAMES` (the frames' bytes) and `TEXTS` (the same messages as text).
+When the connection negotiated a websocket extension (permessage-deflate transforms every frame
+per connection) it sends the texts one by one as usual; a server without the extension (tests'
+in-process clients, another ASGI server) never sees such a message, because the connection only
+sends it when the scope offers the extension.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any, cast
+
+from uvicorn._types import ASGISendEvent, WebSocketSendEvent
+from uvicorn.protocols.utils import ClientDisconnected
+from uvicorn.protocols.websockets.websockets_sansio_impl import WebSocketsSansIOProtocol
+from websockets.frames import Frame, Opcode
+from websockets.protocol import State
+
+FRAMES_EXTENSION = "ccxt_oms.websocket.frames"
+FRAMES = "ccxt_oms.frames"
+TEXTS = "ccxt_oms.texts"
+# what the base protocol is handed when pre-framed messages come at the wrong time, so that
+# the app gets its usual error (a send before the accept or after the close)
+_PLAIN: WebSocketSendEvent = {"type": "websocket.send", "bytes": None, "text": ""}
+
+
+def text_frame(text: str) -> bytes:
+    """The complete, unmasked text frame of `text` (RFC 6455 section 5.2), as a server sends it."""
+    return Frame(Opcode.TEXT, text.encode()).serialize(mask=False)
+
+
+def offers_frames(scope: Any) -> bool:
+    return FRAMES_EXTENSION in (scope.get("extensions") or {})
+
+
+class PreframedProtocol(WebSocketsSansIOProtocol):
+    """uvicorn's websocket protocol (the sans-I/O one, uvicorn's default), plus
+    `FRAMES_EXTENSION` (see the module docstring)."""
+
+    async def run_asgi(self) -> None:
+        self.scope["extensions"][FRAMES_EXTENSION] = {}
+        await super().run_asgi()
+
+    async def send(self, message: ASGISendEvent) -> None:
+        extended = cast(Mapping[str, Any], message)
+        frames = extended.get(FRAMES)
+        if frames is None:
+            await super().send(message)
+            return
+        await self.writable.wait()  # flow control, as every send of the base protocol
+        if self.disconnected:
+            raise ClientDisconnected()
+        if not self.handshake_complete or self.close_sent or self.initial_response is not None:
+            await super().send(_PLAIN)  # the base protocol's own error for this moment
+            return
+        if self.conn.state is not State.OPEN:
+            raise ClientDisconnected()  # what the base protocol makes of `InvalidState`
+        if self.conn.extensions:  # a negotiated extension transforms each frame: one by one
+            for text in extended[TEXTS]:
+                self.conn.send_text(text.encode())
+            self.transport.write(b"".join(self.conn.data_to_send()))
+        else:
+            self.transport.write(frames)
+        # A batch is written whole, so a peer that reads nothing would otherwise find the next
+        # batch queued behind a full buffer only at the next send; waiting here keeps this send
+        # in progress while the buffer is over its high-water mark, where the gateway's send
+        # timeout (apps/api/ws/connection.py) sees it, as it sees a single message's send.
+        await self.writable.wait()
