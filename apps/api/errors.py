@@ -90,7 +90,8 @@ def store_unavailable_response() -> JSONResponse:
 async def _store_error(request: Request, exc: Exception) -> JSONResponse:
     if not is_store_outage(exc):
         return await _unhandled(request, exc)
-    OUTAGES.report(exc, f"{request.method} {request.url.path}")
+    # a websocket's handshake reaches here too, and has no method
+    OUTAGES.report(exc, f"{getattr(request, 'method', 'WS')} {request.url.path}")
     return store_unavailable_response()
 
 

@@ -23,6 +23,7 @@ from apps.oms.errors import AuthenticationFailed, OmsError, RateLimited, Validat
 from apps.oms.security.principal import Principal
 from apps.oms.service import stream as stream_service
 from apps.oms.service.auth import AuthGuard, authenticate_client
+from apps.oms.service.auth_cache import PrincipalCache
 from apps.oms.service.request_model import RequestModel
 from apps.oms.service.submit import submit
 
@@ -47,13 +48,19 @@ class UnsubscribePayload(RequestModel):
 
 
 async def login(conn: Connection, settings: Settings, api_key: str | None) -> Principal | None:
-    """Authenticate (again) with the connection's key; an invalid key closes with 1008."""
+    """Authenticate (again) with the connection's key; an invalid key closes with 1008. The
+    answer is `auth.authenticate`'s, from the API's principal cache as for HTTP requests: a
+    burst of sockets connecting with the same key (thousands after a restart) reads the store
+    once, not once per socket."""
     pepper = settings.security.api_key_pepper.get_secret_value()
     client = conn.ws.client
-    guard: AuthGuard = conn.ws.app.state.auth_guard
+    state = conn.ws.app.state
+    guard: AuthGuard = state.auth_guard
+    cache: PrincipalCache | None = getattr(state, "principal_cache", None)
     try:
         principal = await authenticate_client(
-            conn.hub.store, pepper, api_key, client.host if client else "-", guard
+            conn.hub.store, pepper, api_key, client.host if client else "-", guard,
+            via=None if cache is None else cache.authenticate,
         )
     except (AuthenticationFailed, RateLimited) as exc:
         conn.drop(INVALID_KEY, exc.message)
