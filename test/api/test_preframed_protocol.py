@@ -1,7 +1,8 @@
 """The pre-framed websocket send (apps/api/ws/preframed.py) over a real uvicorn server and a real
 `websockets` client: several messages in one write arrive as separate messages, in order, with
-and without permessage-deflate; frames equal the library's own; the extension is offered in the
-scope; sends before the accept and after the close fail as the base protocol's do."""
+and without permessage-deflate (where it is negotiated the extension leaves the scope at the
+accept, and frames sent anyway go out one text at a time); frames are RFC 6455's; a send after
+the peer closed fails as the base protocol's does."""
 
 from __future__ import annotations
 
@@ -41,15 +42,17 @@ def _app(seen: Seen) -> App:
     async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
         if scope["type"] != "websocket":
             return
-        seen["offered"] = offers_frames(scope)
+        seen["offered_at_connect"] = offers_frames(scope)
         await receive()  # websocket.connect
         await send({"type": "websocket.accept"})
-        frames = b"".join(text_frame(t) for t in TEXTS_SENT)
+        seen["offered"] = offers_frames(scope)  # what the app goes by
+        # sent even where not offered: the protocol then sends the texts one by one
+        frames = [text_frame(t) for t in TEXTS_SENT]
         await send({"type": "websocket.send", FRAMES: frames, TEXTS: TEXTS_SENT})
         await send({"type": "websocket.send", "text": "plain"})
         await receive()  # the client's close
         for kind, late in (("plain", {"type": "websocket.send", "text": "late"}),
-                           ("framed", {"type": "websocket.send", FRAMES: text_frame("late"),
+                           ("framed", {"type": "websocket.send", FRAMES: [text_frame("late")],
                                        TEXTS: ["late"]})):  # fmt: skip
             try:
                 await send(late)
@@ -89,7 +92,8 @@ async def test_one_write_of_several_frames_arrives_as_separate_messages(deflate:
             await asyncio.sleep(0.01)
     assert got == [*TEXTS_SENT, "plain"]
     assert negotiated == (["PerMessageDeflate"] if deflate else [])
-    assert seen["offered"] is True
+    assert seen["offered_at_connect"] is True
+    assert seen["offered"] is not deflate  # a compressed connection is not offered pre-framing
     assert seen["framed"] == seen["plain"] is not None  # a late send fails as a plain one does
 
 

@@ -47,16 +47,21 @@ class UnsubscribePayload(RequestModel):
     namespaces: list[str] | None = None
 
 
-async def login(conn: Connection, settings: Settings, api_key: str | None) -> Principal | None:
-    """Authenticate (again) with the connection's key; an invalid key closes with 1008. The
-    answer is `auth.authenticate`'s, from the API's principal cache as for HTTP requests: a
-    burst of sockets connecting with the same key (thousands after a restart) reads the store
-    once, not once per socket."""
+async def login(conn: Connection, settings: Settings, api_key: str | None, *,
+                from_cache: bool = False) -> Principal | None:  # fmt: skip
+    """Authenticate (again) with the connection's key; an invalid key closes with 1008.
+
+    `from_cache` (the header login as a socket connects): the answer of the API's principal
+    cache, as for HTTP requests (a change made through the API is seen at once, one made by
+    hand in SQL within the cache's re-check), so that thousands of sockets reconnecting with
+    one key read it from the store once, not once each. Such an answer is not a fresh read, so
+    it does not mark the connection as re-authenticated: the periodic key re-check
+    (recheck.py) still judges it. Every action re-reads the key from the store."""
     pepper = settings.security.api_key_pepper.get_secret_value()
     client = conn.ws.client
     state = conn.ws.app.state
     guard: AuthGuard = state.auth_guard
-    cache: PrincipalCache | None = getattr(state, "principal_cache", None)
+    cache: PrincipalCache | None = getattr(state, "principal_cache", None) if from_cache else None
     try:
         principal = await authenticate_client(
             conn.hub.store, pepper, api_key, client.host if client else "-", guard,
@@ -66,7 +71,8 @@ async def login(conn: Connection, settings: Settings, api_key: str | None) -> Pr
         conn.drop(INVALID_KEY, exc.message)
         return None
     conn.principal, conn.api_key = principal, api_key
-    conn.authenticated_at = asyncio.get_running_loop().time()
+    if cache is None:
+        conn.authenticated_at = asyncio.get_running_loop().time()
     return principal
 
 

@@ -35,10 +35,11 @@ from apps.oms.store.stream import StreamEvent
 
 log = logging.getLogger("apps.api.ws")
 SLOW = 1013
-# one write carries at most this many messages or, past the first, this many bytes: a burst
-# reaches the socket in slices, each one judged by the send timeout
+# one write carries at most this many messages or, past the first, this many bytes (the
+# transport's default high-water mark): a batch waits for a writable socket as one message did,
+# so a slow reader is judged by the send timeout as before, and holds as little memory
 BATCH_MESSAGES = 64
-BATCH_BYTES = 256 * 1024
+BATCH_BYTES = 64 * 1024
 
 
 @dataclass(slots=True)
@@ -107,22 +108,23 @@ class Connection:
         full (the peer does not read), and the hub's watch ends a wait past the send timeout.
         What waits in the queue goes out together (module docstring → Batching)."""
         clock = asyncio.get_running_loop().time
-        preframed = offers_frames(self.ws.scope)
         queue = self.queue
+        preframed = offers_frames(self.ws.scope)  # final once accepted (preframed.py)
         while True:
-            batch = [await queue.get()]
-            size = len(batch[0][0])
-            while len(batch) < BATCH_MESSAGES and size < BATCH_BYTES and not queue.empty():
-                batch.append(queue.get_nowait())
-                size += len(batch[-1][0])
+            text, frame = await queue.get()
             self.sending_since = clock()
-            if preframed:
-                frames = b"".join(text_frame(t) if f is None else f for t, f in batch)
-                await self.ws.send({"type": "websocket.send", FRAMES: frames,
-                                    TEXTS: [t for t, _ in batch]})  # fmt: skip
-            else:
-                for text, _ in batch:
-                    await self.ws.send_text(text)
+            if not preframed:
+                await self.ws.send_text(text)
+                self.sending_since = None
+                continue
+            texts, frames = [text], [text_frame(text) if frame is None else frame]
+            size = len(frames[0])
+            while len(texts) < BATCH_MESSAGES and size < BATCH_BYTES and not queue.empty():
+                text, frame = queue.get_nowait()
+                texts.append(text)
+                frames.append(text_frame(text) if frame is None else frame)
+                size += len(frames[-1])
+            await self.ws.send({"type": "websocket.send", FRAMES: frames, TEXTS: texts})
             self.sending_since = None
 
     def send_overdue(self, now: float) -> bool:

@@ -27,6 +27,7 @@ AUTH_TIMEOUT_SECONDS = 30.0
 MAX_MESSAGE_BYTES = 1_000_000
 CLOSE_GRACE_SECONDS = 10.0
 TRY_AGAIN_LATER = 1013  # RFC 6455 registry: "Try Again Later"
+INTERNAL_ERROR = 1011
 
 
 @router.websocket("/ws")
@@ -41,12 +42,14 @@ async def serve(ws: WebSocket, hub: StreamHub, settings: Settings) -> None:
     header_key = ws.headers.get("x-api-key")
     if header_key is not None:
         try:
-            principal = await login(conn, settings, header_key)
-        except Exception as exc:  # the store away: the client retries, as an HTTP 503 says
-            if not is_store_outage(exc):
-                raise
-            OUTAGES.report(exc, "websocket login")
-            await ws.close(TRY_AGAIN_LATER, "the store is unreachable; retry shortly")
+            principal = await login(conn, settings, header_key, from_cache=True)
+        except Exception as exc:  # the socket is accepted: a close with a reason, never a drop
+            if is_store_outage(exc):  # the client retries, as an HTTP 503 says
+                OUTAGES.report(exc, "websocket login")
+                await ws.close(TRY_AGAIN_LATER, "the store is unreachable; retry shortly")
+            else:
+                log.exception("websocket login failed: %s", type(exc).__name__)
+                await ws.close(INTERNAL_ERROR, "internal error; see the server log")
             return
         if principal is None:
             await ws.close(INVALID_KEY, "invalid API key")

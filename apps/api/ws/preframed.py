@@ -5,16 +5,17 @@ Fan-out sends the same event text to every subscriber. Through ASGI each message
 write (one system call) per socket and message; at 10,000 subscribers and 5 events per command
 that is 50,000 writes per command, and the write is most of the cost (docs/benchmarks.md → P5b).
 A server-to-client frame is not masked, so its bytes are the same on every socket: the gateway
-builds each event's frame once (`text_frame`), and a connection's send loop hands all the frames
-waiting in its queue to the server in one message, which writes them with one `transport.write`.
+builds each event's frame once (`text_frame`), and a connection's send loop hands the frames
+waiting in its queue to the server in one message, which writes them with one `transport.write`
+once the socket is writable (the same flow control as a single message's send).
 
 The ASGI specification lets a server offer extensions in the scope; `PreframedProtocol` (the
 uvicorn websocket protocol of `ccxt-oms api`) offers `FRAMES_EXTENSION` and takes a
-`websocket.send` carrying `FRAMES` (the frames' bytes) and `TEXTS` (the same messages as text).
-When the connection negotiated a websocket extension (permessage-deflate transforms every frame
-per connection) it sends the texts one by one as usual; a server without the extension (tests'
-in-process clients, another ASGI server) never sees such a message, because the connection only
-sends it when the scope offers the extension.
+`websocket.send` carrying `FRAMES` (the frames, a list of bytes) and `TEXTS` (the same messages
+as text). A connection that negotiated a websocket extension (permessage-deflate transforms
+every frame per connection) is not offered it: the extension leaves its scope at the accept. A
+server without it (tests' in-process clients, another ASGI server) never sees such a message,
+because the connection only sends it when the scope offers the extension.
 """
 
 from __future__ import annotations
@@ -55,9 +56,13 @@ class PreframedProtocol(WebSocketsSansIOProtocol):
 
     async def send(self, message: ASGISendEvent) -> None:
         extended = cast(Mapping[str, Any], message)
-        frames = extended.get(FRAMES)
+        frames: list[bytes] | None = extended.get(FRAMES)
         if frames is None:
             await super().send(message)
+            if message["type"] == "websocket.accept" and self.conn.extensions:
+                # a negotiated extension (permessage-deflate) transforms every frame on this
+                # connection: pre-built frames would be wrong, so they are not offered
+                self.scope["extensions"].pop(FRAMES_EXTENSION, None)
             return
         await self.writable.wait()  # flow control, as every send of the base protocol
         if self.disconnected:
@@ -67,14 +72,9 @@ class PreframedProtocol(WebSocketsSansIOProtocol):
             return
         if self.conn.state is not State.OPEN:
             raise ClientDisconnected()  # what the base protocol makes of `InvalidState`
-        if self.conn.extensions:  # a negotiated extension transforms each frame: one by one
+        if self.conn.extensions:  # not offered then (`send`, accept): should it come anyway
             for text in extended[TEXTS]:
                 self.conn.send_text(text.encode())
             self.transport.write(b"".join(self.conn.data_to_send()))
-        else:
-            self.transport.write(frames)
-        # A batch is written whole, so a peer that reads nothing would otherwise find the next
-        # batch queued behind a full buffer only at the next send; waiting here keeps this send
-        # in progress while the buffer is over its high-water mark, where the gateway's send
-        # timeout (apps/api/ws/connection.py) sees it, as it sees a single message's send.
-        await self.writable.wait()
+            return
+        self.transport.write(b"".join(frames))

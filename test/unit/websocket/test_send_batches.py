@@ -1,0 +1,77 @@
+"""A connection's send loop (apps/api/ws/connection.py): what waits in the queue goes out
+together as one pre-framed send (at most 64 messages, or 64 KiB past the first), in order,
+with each message's frame whether the caller built it or not; where the server does not offer
+pre-framing, one send per message as before. The socket here is a recording ASGI peer: the
+loop's decisions are what is under test (the protocol's write is tested over real sockets in
+test/api/test_preframed_protocol.py)."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any, cast
+
+from apps.api.ws.connection import BATCH_BYTES, BATCH_MESSAGES, Connection
+from apps.api.ws.preframed import FRAMES, FRAMES_EXTENSION, TEXTS, text_frame
+
+
+class RecordingSocket:
+    def __init__(self, offered: bool) -> None:
+        self.scope: dict[str, Any] = {"extensions": {FRAMES_EXTENSION: {}} if offered else {}}
+        self.sent: list[Any] = []
+
+    async def send(self, message: dict[str, Any]) -> None:
+        self.sent.append(message)
+
+    async def send_text(self, text: str) -> None:
+        self.sent.append(text)
+
+
+async def _run(conn: Connection) -> None:
+    loop = asyncio.create_task(conn.send_loop())
+    for _ in range(1_000):  # the loop's turns until the queue is drained (no timing involved)
+        await asyncio.sleep(0)
+        if conn.queue.empty():
+            break
+    await asyncio.sleep(0)
+    loop.cancel()
+    await asyncio.gather(loop, return_exceptions=True)
+
+
+def _connection(offered: bool) -> tuple[Connection, RecordingSocket]:
+    ws = RecordingSocket(offered)
+    return Connection(cast(Any, ws), cast(Any, None), 1_000, 5.0), ws
+
+
+async def test_what_waits_goes_out_together_in_order() -> None:
+    conn, ws = _connection(offered=True)
+    texts = [f'{{"n":{n}}}' for n in range(100)]
+    for n, text in enumerate(texts):  # every other one with the frame its caller built
+        conn.push_text(text, text_frame(text) if n % 2 else None)
+    await _run(conn)
+    assert [len(m[TEXTS]) for m in ws.sent] == [BATCH_MESSAGES, 100 - BATCH_MESSAGES]
+    assert [t for m in ws.sent for t in m[TEXTS]] == texts
+    assert [f for m in ws.sent for f in m[FRAMES]] == [text_frame(t) for t in texts]
+    assert all(m["type"] == "websocket.send" for m in ws.sent)
+    assert conn.sending_since is None
+
+
+async def test_a_batch_stops_at_its_byte_bound() -> None:
+    conn, ws = _connection(offered=True)
+    huge = "h" * (2 * BATCH_BYTES)
+    big = "x" * (BATCH_BYTES - 10)  # its frame: 4 bytes of header, so 6 short of the bound
+    texts = [huge, "a", big, "b", "c", "d"]
+    for text in texts:
+        conn.push_text(text)
+    await _run(conn)
+    # a message over the bound goes alone; then "a" (3 bytes framed), the big one and "b"
+    # reach the bound exactly; what follows is the next batch
+    assert [m[TEXTS] for m in ws.sent] == [[huge], ["a", big, "b"], ["c", "d"]]
+
+
+async def test_without_the_extension_each_message_is_its_own_send() -> None:
+    conn, ws = _connection(offered=False)
+    texts = ["one", "two", "three"]
+    for text in texts:
+        conn.push_text(text, text_frame(text))
+    await _run(conn)
+    assert ws.sent == texts
