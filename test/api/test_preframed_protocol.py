@@ -20,6 +20,7 @@ from apps.api.ws.preframed import (
     FRAMES_EXTENSION,
     TEXTS,
     PreframedProtocol,
+    direct_writer,
     offers_frames,
     text_frame,
 )
@@ -50,6 +51,8 @@ def _app(seen: Seen) -> App:
         frames = [text_frame(t) for t in TEXTS_SENT]
         await send({"type": "websocket.send", FRAMES: frames, TEXTS: TEXTS_SENT})
         await send({"type": "websocket.send", "text": "plain"})
+        write_now = direct_writer(scope)  # the synchronous path, where offered
+        seen["direct"] = None if write_now is None else write_now(text_frame("direct"))
         await receive()  # the client's close
         for kind, late in (("plain", {"type": "websocket.send", "text": "late"}),
                            ("framed", {"type": "websocket.send", FRAMES: [text_frame("late")],
@@ -84,13 +87,14 @@ async def test_one_write_of_several_frames_arrives_as_separate_messages(deflate:
     async for url in _serve(seen, deflate):
         compression = "deflate" if deflate else None
         async with websockets.connect(url, compression=compression) as client:
-            got = [await client.recv() for _ in range(len(TEXTS_SENT) + 1)]
+            got = [await client.recv() for _ in range(len(TEXTS_SENT) + 1 + (not deflate))]
             negotiated = [type(e).__name__ for e in client.protocol.extensions]
         for _ in range(200):  # the app's late send runs after the close
             if "framed" in seen:
                 break
             await asyncio.sleep(0.01)
-    assert got == [*TEXTS_SENT, "plain"]
+    assert got == [*TEXTS_SENT, "plain", *(["direct"] if not deflate else [])]
+    assert seen["direct"] is (None if deflate else True)
     assert negotiated == (["PerMessageDeflate"] if deflate else [])
     assert seen["offered_at_connect"] is True
     assert seen["offered"] is not deflate  # a compressed connection is not offered pre-framing

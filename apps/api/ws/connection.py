@@ -1,7 +1,7 @@
 """One websocket client: its principal, subscriptions, stream cursor and bounded send queue.
 
-Delivery: `offer` (called by the tailer) enqueues an event when the connection is live, the event
-is past the cursor and a subscription admits it. While a `subscribe` catches up from the store
+Delivery: `offer_all` (called by the tailer) delivers an event when the connection is live,
+the event is past the cursor and a subscription admits it. While a `subscribe` catches up from the store
 the connection is not live; `catch_up` reads the missed range page by page and flips to live in
 the same synchronous step in which it sees the tailer at the position it read up to.
 Slow consumers: a full queue, or a send that exceeds the send timeout, drops the connection with
@@ -10,24 +10,26 @@ timer around each send (with `asyncio.wait_for` that was a task and a timer per 
 event, most of the fan-out's cost, for sends that almost never wait): the send loop notes when
 its current send began and the hub's watch drops a connection whose send outlasted the timeout
 (`send_overdue`, once a second or more often for all connections).
-Batching: the send loop takes everything waiting in the queue (up to `BATCH_MESSAGES` or
-`BATCH_BYTES`) and, where the server offers it, hands it over as one pre-framed write
-(`preframed.py`): a burst of events costs each socket one wake-up and one system call instead
-of one per event.
+Direct writes and batching (where the server offers pre-framing, `preframed.py`): a message
+for a connection with nothing queued and no send in progress is written at once, synchronously,
+if its socket is writable: no task wake-up, no ASGI send chain, one system call, and the events
+of one tailer read that a connection admits go out in one such write. Otherwise it is queued,
+and the send loop takes everything waiting (up to `BATCH_MESSAGES` or `BATCH_BYTES`) and hands
+it over as one pre-framed write once the socket is writable.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
 from starlette.websockets import WebSocket
 
 from apps.api.ws.envelopes import dumps, event_text
 from apps.api.ws.hub import StreamHub
-from apps.api.ws.preframed import FRAMES, TEXTS, offers_frames, text_frame
+from apps.api.ws.preframed import FRAMES, TEXTS, direct_writer, offers_frames, text_frame
 from apps.oms.security.principal import Principal
 from apps.oms.service.stream import AccountScope, rescope
 from apps.oms.store import stream
@@ -70,23 +72,47 @@ class Connection:
     # each message as text, and its frame when the caller built it once for many sockets
     queue: asyncio.Queue[tuple[str, bytes | None]] = field(init=False)
     sending_since: float | None = None  # loop time the send in progress began
+    # the server's synchronous frame writer, once accepted (preframed.py → `write_now`)
+    write_now: Callable[[bytes], bool] | None = None
 
     def __post_init__(self) -> None:
         self.queue = asyncio.Queue(self.queue_size)
+        self.write_now = direct_writer(self.ws.scope)  # a connection is made once accepted
 
     # --- outgoing ---------------------------------------------------------------------------
 
-    def offer(self, event: StreamEvent, text: str, frame: bytes | None = None) -> None:
-        """Called by the tailer for every event, in `seq` order (`frame`: `text`'s frame)."""
-        if not self.live or event.seq <= self.cursor:
+    def offer_all(self, events: list[tuple[StreamEvent, str, bytes]]) -> None:
+        """Called by the tailer for every run of events it read, in `seq` order: what this
+        connection admits is delivered, in one write when it can go out directly."""
+        if not self.live:
             return
-        self.cursor = event.seq
-        sub = self.subscriptions.get(event.account_id) if event.account_id is not None else None
-        if sub is not None and sub.admits(event):
-            self.push_text(text, frame)
+        admitted: list[tuple[str, bytes]] = []
+        for event, text, frame in events:
+            if event.seq <= self.cursor:
+                continue
+            self.cursor = event.seq
+            account_id = event.account_id
+            sub = None if account_id is None else self.subscriptions.get(account_id)
+            if sub is not None and sub.admits(event):
+                admitted.append((text, frame))
+        if len(admitted) == 1:
+            self.push_text(*admitted[0])
+        elif admitted and not self._write_directly(b"".join(f for _, f in admitted)):
+            for text, frame in admitted:
+                self.push_text(text, frame)
+
+    def _write_directly(self, frames: bytes) -> bool:
+        """Write now, skipping the queue and the send loop, when that cannot reorder anything
+        (nothing queued, no send in progress) and the socket takes it without waiting."""
+        write = self.write_now
+        if write is None or self.sending_since is not None or not self.queue.empty():
+            return False
+        return write(frames)
 
     def push_text(self, text: str, frame: bytes | None = None) -> None:
         if self.closed.is_set():
+            return
+        if self.write_now is not None and self._write_directly(frame or text_frame(text)):
             return
         try:
             self.queue.put_nowait((text, frame))

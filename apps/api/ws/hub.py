@@ -173,8 +173,9 @@ class StreamHub:
         connections = list(self.connections)
         if not connections:  # nobody to serialise for (the read model follows all the same)
             return
+        prepared = []
         for event in events:
             text = event_text(event)
-            frame = text_frame(text)  # the same bytes on every socket (preframed.py)
-            for connection in connections:
-                connection.offer(event, text, frame)
+            prepared.append((event, text, text_frame(text)))  # the same bytes on every socket
+        for connection in connections:  # each connection's events of this read in one write
+            connection.offer_all(prepared)

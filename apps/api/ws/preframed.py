@@ -7,7 +7,9 @@ that is 50,000 writes per command, and the write is most of the cost (docs/bench
 A server-to-client frame is not masked, so its bytes are the same on every socket: the gateway
 builds each event's frame once (`text_frame`), and a connection's send loop hands the frames
 waiting in its queue to the server in one message, which writes them with one `transport.write`
-once the socket is writable (the same flow control as a single message's send).
+once the socket is writable (the same flow control as a single message's send). A connection
+with nothing queued and no send in progress skips even that: `write_now`, which the protocol
+puts in the extension, writes the frames synchronously when the socket is writable.
 
 The ASGI specification lets a server offer extensions in the scope; `PreframedProtocol` (the
 uvicorn websocket protocol of `ccxt-oms api`) offers `FRAMES_EXTENSION` and takes a
@@ -20,7 +22,7 @@ because the connection only sends it when the scope offers the extension.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any, cast
 
 from uvicorn._types import ASGISendEvent, WebSocketSendEvent
@@ -32,6 +34,7 @@ from websockets.protocol import State
 FRAMES_EXTENSION = "ccxt_oms.websocket.frames"
 FRAMES = "ccxt_oms.frames"
 TEXTS = "ccxt_oms.texts"
+WRITE_NOW = "write_now"  # in the extension's dict: `PreframedProtocol.write_now`
 # what the base protocol is handed when pre-framed messages come at the wrong time, so that
 # the app gets its usual error (a send before the accept or after the close)
 _PLAIN: WebSocketSendEvent = {"type": "websocket.send", "bytes": None, "text": ""}
@@ -46,13 +49,33 @@ def offers_frames(scope: Any) -> bool:
     return FRAMES_EXTENSION in (scope.get("extensions") or {})
 
 
+def direct_writer(scope: Any) -> Callable[[bytes], bool] | None:
+    """The connection's `write_now` where the server offers pre-framing, else None."""
+    offered = (scope.get("extensions") or {}).get(FRAMES_EXTENSION)
+    return None if not offered else cast(Callable[[bytes], bool], offered.get(WRITE_NOW))
+
+
 class PreframedProtocol(WebSocketsSansIOProtocol):
     """uvicorn's websocket protocol (the sans-I/O one, uvicorn's default), plus
     `FRAMES_EXTENSION` (see the module docstring)."""
 
     async def run_asgi(self) -> None:
-        self.scope["extensions"][FRAMES_EXTENSION] = {}
+        self.scope["extensions"][FRAMES_EXTENSION] = {WRITE_NOW: self.write_now}
         await super().run_asgi()
+
+    def write_now(self, frames: bytes) -> bool:
+        """Write complete frames at once, synchronously, when nothing stands in the way: the
+        connection is open, negotiated no extension, and its socket is writable (its buffer
+        under the high-water mark). False: nothing written; the caller sends them the usual
+        way, which waits where this one may not. The fan-out's path for a socket that keeps
+        up: no task to wake, no ASGI send chain, one system call."""
+        if (self.disconnected or self.close_sent or not self.handshake_complete
+                or self.initial_response is not None or not self.writable.is_set()
+                or self.conn.state is not State.OPEN or self.conn.extensions
+                or self.transport.is_closing()):  # fmt: skip
+            return False
+        self.transport.write(frames)
+        return True
 
     async def send(self, message: ASGISendEvent) -> None:
         extended = cast(Mapping[str, Any], message)

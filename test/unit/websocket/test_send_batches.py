@@ -1,23 +1,36 @@
-"""A connection's send loop (apps/api/ws/connection.py): what waits in the queue goes out
-together as one pre-framed send (at most 64 messages, or 64 KiB past the first), in order,
-with each message's frame whether the caller built it or not; where the server does not offer
+"""A connection's delivery (apps/api/ws/connection.py): a message for a connection with nothing
+queued and no send in progress is written at once when the socket takes it (the events of one
+tailer read in one write); otherwise it waits in the queue, and what waits goes out together as
+one pre-framed send (at most 64 messages, or 64 KiB past the first), in order, with each
+message's frame whether the caller built it or not; where the server does not offer
 pre-framing, one send per message as before. The socket here is a recording ASGI peer: the
-loop's decisions are what is under test (the protocol's write is tested over real sockets in
-test/api/test_preframed_protocol.py)."""
+connection's decisions are what is under test (the protocol's writes are tested over real
+sockets in test/api/test_preframed_protocol.py)."""
 
 from __future__ import annotations
 
 import asyncio
 from typing import Any, cast
 
-from apps.api.ws.connection import BATCH_BYTES, BATCH_MESSAGES, Connection
-from apps.api.ws.preframed import FRAMES, FRAMES_EXTENSION, TEXTS, text_frame
+from apps.api.ws.connection import BATCH_BYTES, BATCH_MESSAGES, Connection, Subscription
+from apps.api.ws.preframed import FRAMES, FRAMES_EXTENSION, TEXTS, WRITE_NOW, text_frame
+from apps.oms.service.stream import AccountScope
+from apps.oms.store.stream import StreamEvent
 
 
 class RecordingSocket:
-    def __init__(self, offered: bool) -> None:
-        self.scope: dict[str, Any] = {"extensions": {FRAMES_EXTENSION: {}} if offered else {}}
+    def __init__(self, offered: bool, direct: bool = False) -> None:
+        extension = {WRITE_NOW: self.write_now} if direct else {"": None}
+        self.scope: dict[str, Any] = {"extensions": {FRAMES_EXTENSION: extension}
+                                      if offered else {}}  # fmt: skip
         self.sent: list[Any] = []
+        self.written: list[bytes] = []  # direct writes
+        self.writable = True
+
+    def write_now(self, frames: bytes) -> bool:
+        if self.writable:
+            self.written.append(frames)
+        return self.writable
 
     async def send(self, message: dict[str, Any]) -> None:
         self.sent.append(message)
@@ -37,8 +50,8 @@ async def _run(conn: Connection) -> None:
     await asyncio.gather(loop, return_exceptions=True)
 
 
-def _connection(offered: bool) -> tuple[Connection, RecordingSocket]:
-    ws = RecordingSocket(offered)
+def _connection(offered: bool, direct: bool = False) -> tuple[Connection, RecordingSocket]:
+    ws = RecordingSocket(offered, direct)
     return Connection(cast(Any, ws), cast(Any, None), 1_000, 5.0), ws
 
 
@@ -75,3 +88,41 @@ async def test_without_the_extension_each_message_is_its_own_send() -> None:
         conn.push_text(text, text_frame(text))
     await _run(conn)
     assert ws.sent == texts
+
+
+def _event(seq: int, account_id: int) -> StreamEvent:
+    return StreamEvent(seq, account_id, "order", "order_filled", None, f'{{"seq":{seq}}}')
+
+
+def _live(conn: Connection, account_id: int) -> None:
+    scope = AccountScope(account_id, frozenset({"order"}), None, True)
+    conn.subscriptions[account_id] = Subscription(scope, after_seq=0)
+    conn.live = True
+
+
+async def test_a_connection_that_keeps_up_is_written_at_once() -> None:
+    conn, ws = _connection(offered=True, direct=True)
+    _live(conn, 7)
+    run = [_event(seq, 7 if seq != 2 else 8) for seq in (1, 2, 3)]
+    prepared = [(e, f"text{e.seq}", text_frame(f"text{e.seq}")) for e in run]
+    conn.offer_all(prepared)
+    # the two events of account 7 in one write; account 8's is not admitted
+    assert ws.written == [text_frame("text1") + text_frame("text3")]
+    assert conn.queue.empty()
+    assert ws.sent == []
+    assert conn.cursor == 3
+    conn.offer_all(prepared)  # already delivered: nothing again
+    assert len(ws.written) == 1
+
+
+async def test_a_socket_that_does_not_take_it_gets_it_in_order_through_the_queue() -> None:
+    conn, ws = _connection(offered=True, direct=True)
+    ws.writable = False
+    conn.push_text("first")
+    ws.writable = True
+    conn.push_text("second")  # behind "first" in the queue, not around it
+    assert ws.written == []
+    await _run(conn)
+    assert [m[TEXTS] for m in ws.sent] == [["first", "second"]]
+    conn.push_text("third")  # the queue drained: directly again
+    assert ws.written == [text_frame("third")]
