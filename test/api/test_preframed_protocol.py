@@ -51,8 +51,8 @@ def _app(seen: Seen) -> App:
         frames = [text_frame(t) for t in TEXTS_SENT]
         await send({"type": "websocket.send", FRAMES: frames, TEXTS: TEXTS_SENT})
         await send({"type": "websocket.send", "text": "plain"})
-        write_now = direct_writer(scope)  # the synchronous path, where offered
-        seen["direct"] = None if write_now is None else write_now(text_frame("direct"))
+        direct = direct_writer(scope)  # the synchronous path, where offered
+        seen["direct"] = None if direct is None else direct[0](text_frame("direct"))
         await receive()  # the client's close
         for kind, late in (("plain", {"type": "websocket.send", "text": "late"}),
                            ("framed", {"type": "websocket.send", FRAMES: [text_frame("late")],

@@ -42,6 +42,8 @@ SLOW = 1013
 # so a slow reader is judged by the send timeout as before, and holds as little memory
 BATCH_MESSAGES = 64
 BATCH_BYTES = 64 * 1024
+# no message: a send of nothing, which waits for the socket to drain (`_write_directly`)
+FLUSH: tuple[str, bytes] = ("", b"")
 
 
 @dataclass(slots=True)
@@ -72,12 +74,12 @@ class Connection:
     # each message as text, and its frame when the caller built it once for many sockets
     queue: asyncio.Queue[tuple[str, bytes | None]] = field(init=False)
     sending_since: float | None = None  # loop time the send in progress began
-    # the server's synchronous frame writer, once accepted (preframed.py → `write_now`)
-    write_now: Callable[[bytes], bool] | None = None
+    # the server's synchronous frame writer and writable flag (preframed.py → `write_now`)
+    direct: tuple[Callable[[bytes], bool], asyncio.Event] | None = None
 
     def __post_init__(self) -> None:
         self.queue = asyncio.Queue(self.queue_size)
-        self.write_now = direct_writer(self.ws.scope)  # a connection is made once accepted
+        self.direct = direct_writer(self.ws.scope)  # a connection is made once accepted
 
     # --- outgoing ---------------------------------------------------------------------------
 
@@ -103,16 +105,23 @@ class Connection:
 
     def _write_directly(self, frames: bytes) -> bool:
         """Write now, skipping the queue and the send loop, when that cannot reorder anything
-        (nothing queued, no send in progress) and the socket takes it without waiting."""
-        write = self.write_now
-        if write is None or self.sending_since is not None or not self.queue.empty():
+        (nothing queued, no send in progress) and the socket takes it without waiting. A write
+        that leaves the socket's buffer over its high-water mark queues `FLUSH`: the send loop
+        then waits for the buffer to drain, in view of the send timeout, so a peer that stopped
+        reading is dropped as when a message of its own waits."""
+        if self.direct is None or self.sending_since is not None or not self.queue.empty():
             return False
-        return write(frames)
+        write, writable = self.direct
+        if not write(frames):
+            return False
+        if not writable.is_set():
+            self.queue.put_nowait(FLUSH)
+        return True
 
     def push_text(self, text: str, frame: bytes | None = None) -> None:
         if self.closed.is_set():
             return
-        if self.write_now is not None and self._write_directly(frame or text_frame(text)):
+        if self.direct is not None and self._write_directly(frame or text_frame(text)):
             return
         try:
             self.queue.put_nowait((text, frame))
@@ -150,7 +159,8 @@ class Connection:
                 texts.append(text)
                 frames.append(text_frame(text) if frame is None else frame)
                 size += len(frames[-1])
-            await self.ws.send({"type": "websocket.send", FRAMES: frames, TEXTS: texts})
+            await self.ws.send({"type": "websocket.send", FRAMES: frames,
+                                TEXTS: [t for t in texts if t]})  # fmt: skip
             self.sending_since = None
 
     def send_overdue(self, now: float) -> bool:

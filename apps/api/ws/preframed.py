@@ -22,6 +22,7 @@ because the connection only sends it when the scope offers the extension.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable, Mapping
 from typing import Any, cast
 
@@ -35,6 +36,7 @@ FRAMES_EXTENSION = "ccxt_oms.websocket.frames"
 FRAMES = "ccxt_oms.frames"
 TEXTS = "ccxt_oms.texts"
 WRITE_NOW = "write_now"  # in the extension's dict: `PreframedProtocol.write_now`
+WRITABLE = "writable"  # and the protocol's flow control: set while the socket takes writes
 # what the base protocol is handed when pre-framed messages come at the wrong time, so that
 # the app gets its usual error (a send before the accept or after the close)
 _PLAIN: WebSocketSendEvent = {"type": "websocket.send", "bytes": None, "text": ""}
@@ -49,10 +51,12 @@ def offers_frames(scope: Any) -> bool:
     return FRAMES_EXTENSION in (scope.get("extensions") or {})
 
 
-def direct_writer(scope: Any) -> Callable[[bytes], bool] | None:
-    """The connection's `write_now` where the server offers pre-framing, else None."""
-    offered = (scope.get("extensions") or {}).get(FRAMES_EXTENSION)
-    return None if not offered else cast(Callable[[bytes], bool], offered.get(WRITE_NOW))
+def direct_writer(scope: Any) -> tuple[Callable[[bytes], bool], asyncio.Event] | None:
+    """The connection's `write_now` and its writable flag where the server offers them."""
+    offered = (scope.get("extensions") or {}).get(FRAMES_EXTENSION) or {}
+    if WRITE_NOW not in offered:
+        return None
+    return cast(Callable[[bytes], bool], offered[WRITE_NOW]), offered[WRITABLE]
 
 
 class PreframedProtocol(WebSocketsSansIOProtocol):
@@ -60,7 +64,8 @@ class PreframedProtocol(WebSocketsSansIOProtocol):
     `FRAMES_EXTENSION` (see the module docstring)."""
 
     async def run_asgi(self) -> None:
-        self.scope["extensions"][FRAMES_EXTENSION] = {WRITE_NOW: self.write_now}
+        self.scope["extensions"][FRAMES_EXTENSION] = {WRITE_NOW: self.write_now,
+                                                      WRITABLE: self.writable}  # fmt: skip
         await super().run_asgi()
 
     def write_now(self, frames: bytes) -> bool:

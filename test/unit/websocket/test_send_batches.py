@@ -12,24 +12,35 @@ from __future__ import annotations
 import asyncio
 from typing import Any, cast
 
-from apps.api.ws.connection import BATCH_BYTES, BATCH_MESSAGES, Connection, Subscription
-from apps.api.ws.preframed import FRAMES, FRAMES_EXTENSION, TEXTS, WRITE_NOW, text_frame
+from apps.api.ws.connection import (
+    BATCH_BYTES,
+    BATCH_MESSAGES,
+    FLUSH,
+    Connection,
+    Subscription,
+)
+from apps.api.ws.preframed import FRAMES, FRAMES_EXTENSION, TEXTS, WRITABLE, WRITE_NOW, text_frame
 from apps.oms.service.stream import AccountScope
 from apps.oms.store.stream import StreamEvent
 
 
 class RecordingSocket:
     def __init__(self, offered: bool, direct: bool = False) -> None:
-        extension = {WRITE_NOW: self.write_now} if direct else {"": None}
+        self.flag = asyncio.Event()  # the protocol's writable flag
+        self.flag.set()
+        extension = {WRITE_NOW: self.write_now, WRITABLE: self.flag} if direct else {"": None}
         self.scope: dict[str, Any] = {"extensions": {FRAMES_EXTENSION: extension}
                                       if offered else {}}  # fmt: skip
         self.sent: list[Any] = []
         self.written: list[bytes] = []  # direct writes
         self.writable = True
+        self.fills_up = False  # a write that leaves the buffer over its high-water mark
 
     def write_now(self, frames: bytes) -> bool:
         if self.writable:
             self.written.append(frames)
+            if self.fills_up:
+                self.flag.clear()
         return self.writable
 
     async def send(self, message: dict[str, Any]) -> None:
@@ -126,3 +137,15 @@ async def test_a_socket_that_does_not_take_it_gets_it_in_order_through_the_queue
     assert [m[TEXTS] for m in ws.sent] == [["first", "second"]]
     conn.push_text("third")  # the queue drained: directly again
     assert ws.written == [text_frame("third")]
+
+
+async def test_a_direct_write_that_fills_the_buffer_leaves_a_send_in_view_of_the_timeout() -> None:
+    """A peer that stopped reading must meet the send timeout even when nothing more comes:
+    the write that filled its buffer queues a send of nothing, which waits for the drain."""
+    conn, ws = _connection(offered=True, direct=True)
+    ws.fills_up = True
+    conn.push_text("big")
+    assert ws.written == [text_frame("big")]
+    assert list(conn.queue._queue) == [FLUSH]  # type: ignore[attr-defined]
+    await _run(conn)
+    assert ws.sent == [{"type": "websocket.send", FRAMES: [b""], TEXTS: []}]
