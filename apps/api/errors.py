@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 from typing import Any
 
-from fastapi import FastAPI, Request
+from fastapi import FastAPI, Request, WebSocket
 from fastapi.encoders import jsonable_encoder
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.websockets import WebSocketState
 
 from apps.api.outage import OUTAGES, RETRY_AFTER_SECONDS, STORE_ERRORS, is_store_outage
 from apps.oms.errors import OmsError
@@ -87,27 +89,52 @@ def store_unavailable_response() -> JSONResponse:
     return response
 
 
-async def _store_error(request: Request, exc: Exception) -> JSONResponse:
+OUTAGE_CLOSE = (1013, "the store is unreachable; retry shortly")  # RFC 6455: try again later
+INTERNAL_CLOSE = (1011, "internal error; see the server log")
+
+
+async def _store_error(request: Request, exc: Exception) -> JSONResponse | None:
     if not is_store_outage(exc):
         return await _unhandled(request, exc)
-    OUTAGES.report(exc, f"{request.method} {request.url.path}")
+    OUTAGES.report(exc, f"{getattr(request, 'method', 'WS')} {request.url.path}")
+    if await _closed_websocket(request, *OUTAGE_CLOSE):
+        return None
     return store_unavailable_response()
 
 
-async def _unhandled(_request: Request, exc: Exception) -> JSONResponse:
+async def _unhandled(request: Request, exc: Exception) -> JSONResponse | None:
     if is_store_outage(exc):  # wrapped or raised past the specific handlers
         OUTAGES.report(exc, "request")
+        if await _closed_websocket(request, *OUTAGE_CLOSE):
+            return None
         return store_unavailable_response()
     log.exception("unhandled error: %s", type(exc).__name__)
+    if await _closed_websocket(request, *INTERNAL_CLOSE):
+        return None
     return error_response(
         500, "internal_error", "internal error; see the server log for this trace id"
     )
+
+
+async def _closed_websocket(conn: Request | WebSocket, code: int, reason: str) -> bool:
+    """True when `conn` is an accepted websocket, now closed with `code` and `reason`: it
+    cannot take an HTTP response (the server refuses one after the accept). Before the accept
+    the HTTP response is the handshake's refusal, as for any request."""
+    if not isinstance(conn, WebSocket) or conn.application_state != WebSocketState.CONNECTED:
+        return False
+    with contextlib.suppress(Exception):  # the peer may be gone already
+        await conn.close(code, reason)
+    return True
 
 
 def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(OmsError, _oms_error)
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(StarletteHTTPException, _http_error)
+    # these two answer None for an accepted websocket, which Starlette's handler call takes
+    # (it sends a response only when there is one) though its annotation does not say so
+    store_handler: Any = _store_error
+    last_handler: Any = _unhandled
     for store_error in (*STORE_ERRORS, DBAPIError):
-        app.add_exception_handler(store_error, _store_error)
-    app.add_exception_handler(Exception, _unhandled)
+        app.add_exception_handler(store_error, store_handler)
+    app.add_exception_handler(Exception, last_handler)

@@ -18,6 +18,7 @@ import uvloop
 
 from apps.api.app import create_app
 from apps.api.console import console_built
+from apps.api.ws.preframed import PreframedProtocol
 from apps.cli.context import safe_url
 from apps.oms import heap
 from apps.oms.config import Settings
@@ -48,6 +49,7 @@ def serve_api(settings: Settings) -> None:
         log_config=None,
         access_log=False,
         ws_per_message_deflate=settings.websocket.per_message_deflate,
+        ws=PreframedProtocol,  # one write per socket for a burst (apps/api/ws/preframed.py)
     )
 
 
@@ -125,6 +127,7 @@ async def run_all(settings: Settings) -> None:
                 log_config=None,
                 access_log=False,
                 ws_per_message_deflate=settings.websocket.per_message_deflate,
+                ws=PreframedProtocol,
             )
         )
         stop = asyncio.Event()

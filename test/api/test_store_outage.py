@@ -7,15 +7,20 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import logging
 import secrets
+import socket
 from collections.abc import AsyncIterator
 
 import httpx
 import pytest
+import uvicorn
+import websockets
 
 from apps.api.app import create_app
 from apps.api.outage import OUTAGES
+from apps.api.ws.preframed import PreframedProtocol
 from apps.oms.config import load_settings
 from apps.oms.service.install import InstallRequest, install
 from apps.oms.store.migrate import upgrade
@@ -23,6 +28,12 @@ from test.conftest import MYSQL_PORT, create_mysql_database, drop_mysql_database
 from test.relay import Relay
 
 pytestmark = pytest.mark.mysql
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
 PEPPER = "test-pepper-for-outage-tests-0123456789"
 
 
@@ -75,3 +86,44 @@ async def test_outage_is_503_logged_once_and_recovers(
             while (await client.get("/oms/accounts", headers=key)).status_code != 200:
                 assert loop.time() < deadline, "service did not resume after the store came back"
                 await asyncio.sleep(0.1)
+
+
+async def test_a_websocket_login_during_an_outage_is_closed_with_try_again_later(
+    relay_url: tuple[Relay, str],
+) -> None:
+    """A socket that logs in by header while the store is away is closed with 1013 ("try
+    again later") and a reason, as an HTTP request gets 503; it was an unhandled error that
+    dropped the socket without a close frame. Once the store is back the same key connects."""
+    relay, url = relay_url
+    settings = load_settings(database={"url": url}, security={"api_key_pepper": PEPPER})
+    app = create_app(settings)
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=free_port(),
+                                           log_level="warning", lifespan="on",
+                                           ws=PreframedProtocol))  # fmt: skip
+    serving = asyncio.create_task(server.serve())
+    try:
+        while not server.started:  # noqa: ASYNC110 - uvicorn exposes a flag, not an event
+            await asyncio.sleep(0.02)
+        done = await install(app.state.store, PEPPER,
+                             InstallRequest(admin_name=f"w{secrets.token_hex(3)}"))
+        ws_url = f"ws://127.0.0.1:{server.config.port}/ws"
+        key = {"x-api-key": done["admin"]["api_key"]["plain"]}  # never seen by the key cache
+        await relay.cut()
+        async with websockets.connect(ws_url, additional_headers=key) as ws:
+            with pytest.raises(websockets.ConnectionClosed) as closed:
+                await ws.recv()
+        assert closed.value.rcvd is not None
+        assert (closed.value.rcvd.code, closed.value.rcvd.reason) == (
+            1013, "the store is unreachable; retry shortly")
+        await relay.restore()
+        for _ in range(300):
+            try:
+                async with websockets.connect(ws_url, additional_headers=key) as ws:
+                    hello = json.loads(await ws.recv())
+                break
+            except websockets.ConnectionClosed:
+                await asyncio.sleep(0.1)
+        assert hello["event"] == "connected"
+    finally:
+        server.should_exit = True
+        await serving

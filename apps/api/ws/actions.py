@@ -23,6 +23,7 @@ from apps.oms.errors import AuthenticationFailed, OmsError, RateLimited, Validat
 from apps.oms.security.principal import Principal
 from apps.oms.service import stream as stream_service
 from apps.oms.service.auth import AuthGuard, authenticate_client
+from apps.oms.service.auth_cache import PrincipalCache
 from apps.oms.service.request_model import RequestModel
 from apps.oms.service.submit import submit
 
@@ -46,20 +47,32 @@ class UnsubscribePayload(RequestModel):
     namespaces: list[str] | None = None
 
 
-async def login(conn: Connection, settings: Settings, api_key: str | None) -> Principal | None:
-    """Authenticate (again) with the connection's key; an invalid key closes with 1008."""
+async def login(conn: Connection, settings: Settings, api_key: str | None, *,
+                from_cache: bool = False) -> Principal | None:  # fmt: skip
+    """Authenticate (again) with the connection's key; an invalid key closes with 1008.
+
+    `from_cache` (the header login as a socket connects): the answer of the API's principal
+    cache, as for HTTP requests (a change made through the API is seen at once, one made by
+    hand in SQL within the cache's re-check), so that thousands of sockets reconnecting with
+    one key read it from the store once, not once each. Such an answer is not a fresh read, so
+    it does not mark the connection as re-authenticated: the periodic key re-check
+    (recheck.py) still judges it. Every action re-reads the key from the store."""
     pepper = settings.security.api_key_pepper.get_secret_value()
     client = conn.ws.client
-    guard: AuthGuard = conn.ws.app.state.auth_guard
+    state = conn.ws.app.state
+    guard: AuthGuard = state.auth_guard
+    cache: PrincipalCache | None = getattr(state, "principal_cache", None) if from_cache else None
     try:
         principal = await authenticate_client(
-            conn.hub.store, pepper, api_key, client.host if client else "-", guard
+            conn.hub.store, pepper, api_key, client.host if client else "-", guard,
+            via=None if cache is None else cache.authenticate,
         )
     except (AuthenticationFailed, RateLimited) as exc:
         conn.drop(INVALID_KEY, exc.message)
         return None
     conn.principal, conn.api_key = principal, api_key
-    conn.authenticated_at = asyncio.get_running_loop().time()
+    if cache is None:
+        conn.authenticated_at = asyncio.get_running_loop().time()
     return principal
 
 

@@ -1,7 +1,7 @@
 """One websocket client: its principal, subscriptions, stream cursor and bounded send queue.
 
-Delivery: `offer` (called by the tailer) enqueues an event when the connection is live, the event
-is past the cursor and a subscription admits it. While a `subscribe` catches up from the store
+Delivery: `offer_all` (called by the tailer) delivers an event when the connection is live,
+the event is past the cursor and a subscription admits it. While a `subscribe` catches up from the store
 the connection is not live; `catch_up` reads the missed range page by page and flips to live in
 the same synchronous step in which it sees the tailer at the position it read up to.
 Slow consumers: a full queue, or a send that exceeds the send timeout, drops the connection with
@@ -10,19 +10,26 @@ timer around each send (with `asyncio.wait_for` that was a task and a timer per 
 event, most of the fan-out's cost, for sends that almost never wait): the send loop notes when
 its current send began and the hub's watch drops a connection whose send outlasted the timeout
 (`send_overdue`, once a second or more often for all connections).
+Direct writes and batching (where the server offers pre-framing, `preframed.py`): a message
+for a connection with nothing queued and no send in progress is written at once, synchronously,
+if its socket is writable: no task wake-up, no ASGI send chain, one system call, and the events
+of one tailer read that a connection admits go out in one such write. Otherwise it is queued,
+and the send loop takes everything waiting (up to `BATCH_MESSAGES` or `BATCH_BYTES`) and hands
+it over as one pre-framed write once the socket is writable.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
 from starlette.websockets import WebSocket
 
 from apps.api.ws.envelopes import dumps, event_text
 from apps.api.ws.hub import StreamHub
+from apps.api.ws.preframed import FRAMES, TEXTS, direct_writer, offers_frames, text_frame
 from apps.oms.security.principal import Principal
 from apps.oms.service.stream import AccountScope, rescope
 from apps.oms.store import stream
@@ -30,6 +37,13 @@ from apps.oms.store.stream import StreamEvent
 
 log = logging.getLogger("apps.api.ws")
 SLOW = 1013
+# one write carries at most this many messages or, past the first, this many bytes (the
+# transport's default high-water mark): a batch waits for a writable socket as one message did,
+# so a slow reader is judged by the send timeout as before, and holds as little memory
+BATCH_MESSAGES = 64
+BATCH_BYTES = 64 * 1024
+# no message: a send of nothing, which waits for the socket to drain (`_write_directly`)
+FLUSH: tuple[str, bytes] = ("", b"")
 
 
 @dataclass(slots=True)
@@ -57,28 +71,60 @@ class Connection:
     close_code: int | None = None
     close_reason: str = ""
     closed: asyncio.Event = field(default_factory=asyncio.Event)
-    queue: asyncio.Queue[str] = field(init=False)
+    # each message as text, and its frame when the caller built it once for many sockets
+    queue: asyncio.Queue[tuple[str, bytes | None]] = field(init=False)
     sending_since: float | None = None  # loop time the send in progress began
+    # the server's synchronous frame writer and writable flag (preframed.py → `write_now`)
+    direct: tuple[Callable[[bytes], bool], asyncio.Event] | None = None
 
     def __post_init__(self) -> None:
         self.queue = asyncio.Queue(self.queue_size)
+        self.direct = direct_writer(self.ws.scope)  # a connection is made once accepted
 
     # --- outgoing ---------------------------------------------------------------------------
 
-    def offer(self, event: StreamEvent, text: str) -> None:
-        """Called by the tailer for every event, in `seq` order."""
-        if not self.live or event.seq <= self.cursor:
+    def offer_all(self, events: list[tuple[StreamEvent, str, bytes]]) -> None:
+        """Called by the tailer for every run of events it read, in `seq` order: what this
+        connection admits is delivered, in one write when it can go out directly."""
+        if not self.live:
             return
-        self.cursor = event.seq
-        sub = self.subscriptions.get(event.account_id) if event.account_id is not None else None
-        if sub is not None and sub.admits(event):
-            self.push_text(text)
+        admitted: list[tuple[str, bytes]] = []
+        for event, text, frame in events:
+            if event.seq <= self.cursor:
+                continue
+            self.cursor = event.seq
+            account_id = event.account_id
+            sub = None if account_id is None else self.subscriptions.get(account_id)
+            if sub is not None and sub.admits(event):
+                admitted.append((text, frame))
+        if len(admitted) == 1:
+            self.push_text(*admitted[0])
+        elif admitted and not self._write_directly(b"".join(f for _, f in admitted)):
+            for text, frame in admitted:
+                self.push_text(text, frame)
 
-    def push_text(self, text: str) -> None:
+    def _write_directly(self, frames: bytes) -> bool:
+        """Write now, skipping the queue and the send loop, when that cannot reorder anything
+        (nothing queued, no send in progress) and the socket takes it without waiting. A write
+        that leaves the socket's buffer over its high-water mark queues `FLUSH`: the send loop
+        then waits for the buffer to drain, in view of the send timeout, so a peer that stopped
+        reading is dropped as when a message of its own waits."""
+        if self.direct is None or self.sending_since is not None or not self.queue.empty():
+            return False
+        write, writable = self.direct
+        if not write(frames):
+            return False
+        if not writable.is_set():
+            self.queue.put_nowait(FLUSH)
+        return True
+
+    def push_text(self, text: str, frame: bytes | None = None) -> None:
         if self.closed.is_set():
             return
+        if self.direct is not None and self._write_directly(frame or text_frame(text)):
+            return
         try:
-            self.queue.put_nowait(text)
+            self.queue.put_nowait((text, frame))
         except asyncio.QueueFull:
             self.drop(SLOW, f"slow consumer: send queue full ({self.queue_size} messages)")
 
@@ -88,18 +134,33 @@ class Connection:
     async def send_waiting(self, text: str) -> None:
         """Catch-up and snapshot sends wait for queue space (bounded by the send timeout)."""
         try:
-            await asyncio.wait_for(self.queue.put(text), self.send_timeout)
+            await asyncio.wait_for(self.queue.put((text, None)), self.send_timeout)
         except TimeoutError:
             self.drop(SLOW, "slow consumer: could not take the replay within the send timeout")
 
     async def send_loop(self) -> None:
         """Send what is queued, in order; a send only waits while the socket's write buffer is
-        full (the peer does not read), and the hub's watch ends a wait past the send timeout."""
+        full (the peer does not read), and the hub's watch ends a wait past the send timeout.
+        What waits in the queue goes out together (module docstring → Batching)."""
         clock = asyncio.get_running_loop().time
+        queue = self.queue
+        preframed = offers_frames(self.ws.scope)  # final once accepted (preframed.py)
         while True:
-            text = await self.queue.get()
+            text, frame = await queue.get()
             self.sending_since = clock()
-            await self.ws.send_text(text)
+            if not preframed:
+                await self.ws.send_text(text)
+                self.sending_since = None
+                continue
+            texts, frames = [text], [text_frame(text) if frame is None else frame]
+            size = len(frames[0])
+            while len(texts) < BATCH_MESSAGES and size < BATCH_BYTES and not queue.empty():
+                text, frame = queue.get_nowait()
+                texts.append(text)
+                frames.append(text_frame(text) if frame is None else frame)
+                size += len(frames[-1])
+            await self.ws.send({"type": "websocket.send", FRAMES: frames,
+                                TEXTS: [t for t in texts if t]})  # fmt: skip
             self.sending_since = None
 
     def send_overdue(self, now: float) -> bool:

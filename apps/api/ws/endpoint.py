@@ -11,6 +11,7 @@ from fastapi import APIRouter, WebSocket, WebSocketDisconnect
 
 from apps import __version__
 from apps.api.body import parse_json
+from apps.api.outage import OUTAGES, is_store_outage
 from apps.api.ws.actions import INVALID_KEY, dispatch, login
 from apps.api.ws.connection import Connection
 from apps.api.ws.envelopes import error, greeting
@@ -25,6 +26,8 @@ log = logging.getLogger("apps.api.ws")
 AUTH_TIMEOUT_SECONDS = 30.0
 MAX_MESSAGE_BYTES = 1_000_000
 CLOSE_GRACE_SECONDS = 10.0
+TRY_AGAIN_LATER = 1013  # RFC 6455 registry: "Try Again Later"
+INTERNAL_ERROR = 1011
 
 
 @router.websocket("/ws")
@@ -37,9 +40,20 @@ async def serve(ws: WebSocket, hub: StreamHub, settings: Settings) -> None:
     cfg = settings.websocket
     conn = Connection(ws, hub, cfg.queue_size, cfg.send_timeout_seconds)
     header_key = ws.headers.get("x-api-key")
-    if header_key is not None and await login(conn, settings, header_key) is None:
-        await ws.close(INVALID_KEY, "invalid API key")
-        return
+    if header_key is not None:
+        try:
+            principal = await login(conn, settings, header_key, from_cache=True)
+        except Exception as exc:  # the socket is accepted: a close with a reason, never a drop
+            if is_store_outage(exc):  # the client retries, as an HTTP 503 says
+                OUTAGES.report(exc, "websocket login")
+                await ws.close(TRY_AGAIN_LATER, "the store is unreachable; retry shortly")
+            else:
+                log.exception("websocket login failed: %s", type(exc).__name__)
+                await ws.close(INTERNAL_ERROR, "internal error; see the server log")
+            return
+        if principal is None:
+            await ws.close(INVALID_KEY, "invalid API key")
+            return
     conn.send(greeting(iso_z(utcnow()) or "", __version__))
     hub.add(conn)
     metrics.WEBSOCKET_CLIENTS.inc()

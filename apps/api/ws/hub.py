@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING
 
 from apps.api.outage import OUTAGES, OutageLog, is_store_outage
 from apps.api.ws.envelopes import event_text
+from apps.api.ws.preframed import text_frame
 from apps.oms.config import Settings
 from apps.oms.service.read_model import ReadModel
 from apps.oms.store import stream
@@ -172,7 +173,9 @@ class StreamHub:
         connections = list(self.connections)
         if not connections:  # nobody to serialise for (the read model follows all the same)
             return
+        prepared = []
         for event in events:
             text = event_text(event)
-            for connection in connections:
-                connection.offer(event, text)
+            prepared.append((event, text, text_frame(text)))  # the same bytes on every socket
+        for connection in connections:  # each connection's events of this read in one write
+            connection.offer_all(prepared)

@@ -33,6 +33,7 @@ from apps.api.ws.market_sources import (
     read,
     run_ccxt_upstream,
 )
+from apps.api.ws.preframed import text_frame
 from apps.oms.config import Settings
 from apps.oms.domain.access import Action as Permission
 from apps.oms.errors import NotFound, OmsError
@@ -265,17 +266,17 @@ class MarketHub:
         self._send(up, list(up.subscribers))
 
     def _send(self, up: Upstream, subs: list[MarketSub]) -> None:
-        texts: dict[tuple[int, int | None, int | None], str] = {}
+        views: dict[tuple[int, int | None, int | None], tuple[str, bytes]] = {}
         channel, symbol = up.key.channel, up.key.symbol
         for sub in subs:
             view = (sub.account_id, sub.depth, sub.limit)
-            text = texts.get(view)
-            if text is None:
+            message = views.get(view)
+            if message is None:
                 body = {"account_id": sub.account_id, "symbol": symbol, "channel": channel,
                         "data": shaped(channel, up.last, sub.depth, sub.limit), "ts_ms": up.ts_ms}
-                text = texts[view] = dumps(push("ccxt", f"{channel}_updated", None,
-                                                sub.account_id, body))  # fmt: skip
-            sub.conn.push_text(text)
+                text = dumps(push("ccxt", f"{channel}_updated", None, sub.account_id, body))
+                message = views[view] = (text, text_frame(text))  # built once per view
+            sub.conn.push_text(*message)
 
     async def _paper_loop(self) -> None:
         """Push the paper channels of every symbol whose shared price `seq` moved. Ends on its

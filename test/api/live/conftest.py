@@ -17,6 +17,7 @@ import uvicorn
 import websockets
 
 from apps.api.app import create_app
+from apps.api.ws.preframed import PreframedProtocol  # the protocol `ccxt-oms api` serves
 from apps.oms.clock import utcnow
 from apps.oms.config import Settings, load_settings
 from apps.oms.domain.access import AccountFlags, Role
@@ -142,7 +143,7 @@ async def stack(live_store_url: str) -> AsyncIterator[Stack]:
     port = free_port()
     server = uvicorn.Server(
         uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="on",
-                      timeout_graceful_shutdown=5)
+                      timeout_graceful_shutdown=5, ws=PreframedProtocol)
     )
     serving = asyncio.create_task(server.serve())
     while not server.started:  # noqa: ASYNC110 - uvicorn exposes a flag, not an event

@@ -22,6 +22,7 @@ from cryptography.fernet import Fernet
 from sqlalchemy import func, select
 
 from apps.api.app import create_app
+from apps.api.ws.preframed import PreframedProtocol  # the protocol `ccxt-oms api` serves
 from apps.oms.clock import iso_z, utcnow
 from apps.oms.config import load_settings
 from apps.oms.domain.access import AccountFlags, Role
@@ -114,7 +115,7 @@ async def stack(signals_url: str) -> AsyncIterator[Stack]:
     app = create_app(settings)
     port = _free_port()
     server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning",
-                                           lifespan="on", timeout_graceful_shutdown=5))
+                                           lifespan="on", timeout_graceful_shutdown=5, ws=PreframedProtocol))
     serving = asyncio.create_task(server.serve())
     while not server.started:  # noqa: ASYNC110 - uvicorn exposes a flag, not an event
         await asyncio.sleep(0.02)

@@ -23,6 +23,7 @@ import pytest
 import uvicorn
 
 from apps.api.app import create_app
+from apps.api.ws.preframed import PreframedProtocol  # the protocol `ccxt-oms api` serves
 from apps.oms.config import Settings, load_settings
 from apps.oms.domain.access import FULL_TRADING_FLAGS
 from apps.oms.service import admin
@@ -112,7 +113,7 @@ async def venues(venues_url: str) -> AsyncIterator[Venues]:
     app = create_app(settings)
     port = free_port()
     server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning",
-                                           lifespan="on", timeout_graceful_shutdown=5))
+                                           lifespan="on", timeout_graceful_shutdown=5, ws=PreframedProtocol))
     serving = asyncio.create_task(server.serve())
     while not server.started:  # noqa: ASYNC110 - uvicorn exposes a flag, not an event
         await asyncio.sleep(0.02)

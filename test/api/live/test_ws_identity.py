@@ -214,3 +214,19 @@ async def test_restricted_cancel_all_over_the_websocket(stack: Stack) -> None:
                                                "command": "cancel_order",
                                                "payload": {"order_id": theirs["order_id"]}},
                         headers={"x-api-key": stack.trader_key})  # fmt: skip
+
+
+async def test_sockets_logging_in_by_header_are_answered_by_the_key_cache(stack: Stack) -> None:
+    """The websocket's header login asks the API's principal cache, as HTTP requests do: a
+    burst of sockets with one key (thousands reconnecting after a restart) does not read the
+    key from the store once per socket. Every answer is the cache's (from memory, or a check
+    of the key's rows against the cached ones); none bypasses it."""
+    cache = stack.app.state.principal_cache
+    first = await connect(stack, stack.trader_key)
+    answered = cache.hits + cache.checks
+    clients = [await connect(stack, stack.trader_key) for _ in range(5)]
+    # without the cache neither count moves; one of the five may be a rebuild instead (the
+    # key's `last_used_at`, recorded at most once a minute, changes its rows)
+    assert cache.hits + cache.checks >= answered + 4
+    for client in (first, *clients):
+        await client.ws.close()

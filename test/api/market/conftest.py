@@ -15,6 +15,7 @@ import pytest
 import uvicorn
 
 from apps.api.app import create_app
+from apps.api.ws.preframed import PreframedProtocol  # the protocol `ccxt-oms api` serves
 from apps.oms.config import Settings, load_settings
 from apps.oms.service.install import InstallRequest, install
 from apps.oms.store.migrate import upgrade
@@ -102,7 +103,7 @@ async def start_market(url: str, settings: Settings) -> AsyncIterator[Market]:
     app = create_app(settings)
     port = free_port()
     server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning",
-                                           lifespan="on", timeout_graceful_shutdown=5))
+                                           lifespan="on", timeout_graceful_shutdown=5, ws=PreframedProtocol))
     serving = asyncio.create_task(server.serve())
     while not server.started:  # noqa: ASYNC110 - uvicorn exposes a flag, not an event
         await asyncio.sleep(0.02)
