@@ -8,7 +8,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: run test test-ha test-bots test-reliability test-paths ha-up ha-down ha-status lint typecheck unit install clean console chromium screenshots
+.PHONY: run test test-wire test-console test-e2e test-ha test-bots test-reliability test-paths ha-up ha-down ha-status lint typecheck unit install clean console chromium screenshots
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -35,7 +35,25 @@ unit: $(STAMP)
 test: $(STAMP) console chromium nats
 	$(BIN)/ruff check apps ccxt_driver test bench scripts mt5_driver
 	$(BIN)/mypy
-	$(BIN)/pytest -q -n $(PYTEST_WORKERS) --dist loadscope -m "not ha and not bots and not reliability and not paths"
+	$(BIN)/pytest -q -n $(PYTEST_WORKERS) --dist loadscope -m "not ha and not bots and not reliability and not paths and not wire and not console and not e2e"
+
+# exchanges over the wire (docs/testnet.md): CCXT's own classes, unpatched, against the local
+# venues in each exchange's dialect (HTTP and websockets), and the gateway's CCXT accounts on
+# them; minutes of servers and streams, so on its own
+test-wire: $(STAMP)
+	$(BIN)/pytest -q -n $(PYTEST_WORKERS) --dist loadscope -m wire test/integration/wire
+
+# the web console in a real headless browser (docs/console.md); writes no tracked file
+# (`make screenshots` does)
+test-console: $(STAMP) console chromium
+	$(BIN)/pytest -q -n $(PYTEST_WORKERS) --dist loadscope -m console test/console
+
+# whole processes (docs/operations.md → Running the tests): the API, workers, the CLI's `up`,
+# the bus publisher under kills and a restart of nats-server, as separate processes over real
+# stores (test/e2e, but the reliability and price-path runs, and test/bus/test_bus_e2e.py);
+# minutes of process starts, so on its own
+test-e2e: $(STAMP) nats
+	$(BIN)/pytest -q -n $(PYTEST_WORKERS) --dist loadscope -m "e2e and not reliability and not paths" test/e2e test/bus
 
 # the reliability suite (docs/operations.md → Running the tests): whole stacks (API, workers,
 # MariaDB) under kill -9 of workers and API processes, SIGSTOP, two workers racing and venue

@@ -25,6 +25,14 @@ figure is the time from that move to the stop-loss's child linked on the venue.
 
     .venv/bin/python -m bench.p14_held_trigger --bracket --orders 10 --kills 5
 
+With `--venue wire:binanceusdm` (or `wire:binance`), the account is a CCXT account of a venue
+served as its own process (bench/wire.py), whose price is moved through the venue's admin
+endpoint, each move at a random phase of a second: a held order on an exchange account, which
+the worker watches by the exchange's ticker in its housekeeping rounds (once a second) and
+whose child goes out through CCXT.
+
+    .venv/bin/python -m bench.p14_held_trigger --orders 30 --venue wire:binanceusdm
+
 One JSON line (`report_line`), with the machine's load: the figure moves with it.
 """
 
@@ -32,13 +40,16 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import os
+import random
 import signal
 import time
 from typing import Any
 
 import httpx
 
+from bench import wire
 from bench.harness import Stack, load, mysql_connect, percentile, report_line, stack
 
 SYMBOL = "BTC/USDT"
@@ -51,8 +62,17 @@ def query(database: str, sql: str, args: tuple[Any, ...] = ()) -> list[tuple[Any
         return list(cur.fetchall())
 
 
+#: where a price is moved: the gateway's paper prices, or a served venue's admin endpoint
+#: (`--venue wire:…`); and the symbol traded there
+MOVE: dict[str, str] = {"url": "/paper/prices", "symbol": SYMBOL}
+#: on a served venue the worker reads the price once a second, so each move waits a random
+#: part of a second first: moved right after the last child went out, every move would land
+#: at the same phase of that round and the figure would be its period, not its spread
+PHASE = random.Random(14)
+
+
 async def price(http: httpx.AsyncClient, key: str, value: int) -> None:
-    answer = await http.post("/paper/prices", json={"symbol": SYMBOL, "price": str(value)},
+    answer = await http.post(MOVE["url"], json={"symbol": MOVE["symbol"], "price": str(value)},
                              headers={"x-api-key": key})  # fmt: skip
     assert answer.status_code == 200, answer.text
 
@@ -109,7 +129,7 @@ async def measure_brackets(s: Stack, database: str, rounds: int, kills: int) -> 
         for n in range(rounds):
             await price(http, key, TOP)
             body = {"account_id": account_id, "command": "send_order", "payload": {
-                "symbol": SYMBOL, "side": "buy", "order_type": "market", "qty": "0.001",
+                "symbol": MOVE["symbol"], "side": "buy", "order_type": "market", "qty": "0.001",
                 "bracket_stop_loss": {"trigger_price": str(TOP - 100)},
                 "bracket_take_profit": {"trigger_price": str(TOP + 1000)}}}  # fmt: skip
             answer = await http.post("/oms/commands", json=body, params={"wait": "completed"},
@@ -139,7 +159,7 @@ async def measure(s: Stack, database: str, orders: int, kills: int) -> dict[str,
         parents = []
         for n in range(orders):
             body = {"account_id": account_id, "command": "send_order", "payload": {
-                "symbol": SYMBOL, "side": "buy", "order_type": "market", "qty": "0.001",
+                "symbol": MOVE["symbol"], "side": "buy", "order_type": "market", "qty": "0.001",
                 "stop_price": str(TOP + 100 * (n + 1)), "emulation": "gateway"}}  # fmt: skip
             answer = await http.post("/oms/commands", json=body, params={"wait": "completed"},
                                      headers={"x-api-key": key})  # fmt: skip
@@ -148,6 +168,8 @@ async def measure(s: Stack, database: str, orders: int, kills: int) -> dict[str,
         await asyncio.sleep(1)  # armed and quiet
         took = []
         for n, parent in enumerate(parents):
+            if MOVE["url"] != "/paper/prices":
+                await asyncio.sleep(PHASE.uniform(0, 1))
             if n < kills:
                 kill_owner(s, database, account_id)
             await price(http, key, TOP + 100 * (n + 1) + 50)  # crosses this stop only
@@ -172,16 +194,30 @@ def main() -> None:
                         help="brackets: the stop-loss exit firing (across a kill with --kills)")
     # peers probe the workers' liveness locks this often (docs/worker.md); 0: heartbeats only
     parser.add_argument("--liveness-probe-seconds", type=float, default=0.2)
+    parser.add_argument("--venue", choices=wire.VENUES, default="paper",
+                        help="paper, or wire:DIALECT: a CCXT account of a venue served in that "
+                             "dialect as its own process")  # fmt: skip
     args = parser.parse_args()
     before = load()
     extra = {"OMS_WORKER__LIVENESS_PROBE_SECONDS": str(args.liveness_probe_seconds)}
-    with stack(accounts=1, workers=2 if args.kills else 1, mode="netting",
-               extra_env=extra) as s:
+    workers = 2 if args.kills else 1
+    with contextlib.ExitStack() as running:
+        if args.venue == "paper":
+            s = running.enter_context(stack(accounts=1, workers=workers, mode="netting",
+                                            extra_env=extra))  # fmt: skip
+        else:
+            v = running.enter_context(wire.served(wire.dialect_of(args.venue), 1, hedge=False))
+            s = running.enter_context(stack(
+                accounts=1, workers=workers, mode="netting", extra_env={**extra, **v.env},
+                make_accounts=v.add_accounts, watched={"venue": v.proc.pid}))  # fmt: skip
+            MOVE.update(url=f"{v.announced['admin']}/price",
+                        symbol=wire.symbol(args.venue, SYMBOL))  # fmt: skip
         database = s.url.rsplit("/", 1)[1].split("?", 1)[0]
         run = measure_brackets if args.bracket else measure
         result = asyncio.run(run(s, database, args.orders, args.kills))
     name = "p14_bracket" if args.bracket else "p14_held_trigger"
-    report_line(name, {**result, "liveness_probe_seconds": args.liveness_probe_seconds,
+    report_line(name, {**result, "venue": args.venue,
+                       "liveness_probe_seconds": args.liveness_probe_seconds,
                        "load_before": before, "load_after": load()})
 
 

@@ -142,6 +142,25 @@ def store_url(request: pytest.FixtureRequest) -> str:
     return str(request.getfixturevalue(fixture))
 
 
+# suites that run on their own, as `make test-wire`, `make test-console` and `make test-e2e`
+# (`.ci/run` runs them after `make test`): every test under these paths (a directory, or one
+# file) carries the marker, so a new file there is in its suite without one of its own
+SUITES_BY_PATH = {
+    "wire": (("integration", "wire"),),
+    "console": (("console",),),
+    "e2e": (("e2e",), ("bus", "test_bus_e2e.py")),
+}
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    root = Path(__file__).parent
+    for item in items:
+        parts = item.path.relative_to(root).parts
+        for marker, prefixes in SUITES_BY_PATH.items():
+            if any(parts[: len(prefix)] == prefix for prefix in prefixes):
+                item.add_marker(getattr(pytest.mark, marker))
+
+
 @pytest.fixture(autouse=True, scope="module")
 def _collect_what_the_module_left() -> Iterator[None]:
     """Collect garbage once each module is done: an object its tests left open (a CCXT

@@ -48,6 +48,11 @@ class VenuePort(Protocol):
 
     async def fetch_ticker(self, symbol: str, params: Params | None = None) -> Structure: ...
 
+    async def fetch_mark_price(self, symbol: str) -> Structure:
+        """A ticker carrying the symbol's `markPrice` (what a held mark-price trigger
+        watches)."""
+        ...
+
     async def fetch_tickers(
         self, symbols: list[str] | None = None, params: Params | None = None
     ) -> dict[str, Structure]: ...

@@ -18,6 +18,7 @@ from apps.oms.exchange.profiles import profile
 from apps.oms.service import breakers
 from apps.oms.service.execution import dispatch, reconcile, step
 from apps.oms.service.execution.group import GroupCommit
+from apps.oms.service.execution.held import check_held
 from apps.oms.service.execution.housekeeping import housekeeping_round
 from apps.oms.service.execution.order_stream import OrderStream, streaming
 from apps.oms.service.execution.results import finish
@@ -32,6 +33,12 @@ SYNC_EVERY = 1.0
 # while commands keep coming, housekeeping (order sync, stop-loss/take-profit triggers) still
 # runs at least this often: a steady command stream must never starve a stop-loss
 BUSY_HOUSEKEEPING = 0.2
+# an exchange account's full round (its order sync, SYNC_EVERY) reads no price of its own; the
+# orders the gateway holds for it read the exchange's price this often between rounds, while one
+# is armed: a held stop fires within about this of the first crossing price (paper accounts'
+# rounds already follow every price move). Each look spends one ticker request per symbol and
+# price type from the account's request budget
+HELD_EVERY = 0.5
 IDLE_RELEASE = 5.0
 CROWDED_RELEASE = 0.05
 
@@ -57,6 +64,7 @@ class AccountTask:
         self._prices: int | None = None
         self._last_sync = 0.0
         self._last_look = 0.0  # last housekeeping round (monotonic)
+        self._last_held = 0.0  # last look at the held orders' prices (monotonic)
         # a CCXT account is reconciled before its first command: whatever happened on the
         # venue while no worker held it (fills, external orders) is in the books first
         self.reconcile_first = reconcile_first
@@ -167,12 +175,16 @@ class AccountTask:
                 self._streamed_at = time.monotonic()
 
     async def _housekeeping(self) -> bool:
-        self._last_look = time.monotonic()
+        self._last_look = now = time.monotonic()
         prices = await self._price_version()
-        due = time.monotonic() - self._last_sync >= SYNC_EVERY
+        due = now - self._last_sync >= SYNC_EVERY
         if prices == self._prices and not due:
-            return False
-        self._prices, self._last_sync = prices, time.monotonic()
+            if not held_look_due(now - self._last_held, self.rt.held_armed,
+                                 profile(self.rt.account.exchange_id).prices_in_store):
+                return False
+            self._last_held = now
+            return await check_held(self.rt) > 0
+        self._prices, self._last_sync, self._last_held = prices, now, now
         return await housekeeping_round(self.rt, self.stream) > 0
 
     async def _has_work(self) -> bool:
@@ -194,6 +206,13 @@ class AccountTask:
         if not profile(self.rt.account.exchange_id).prices_in_store:
             return 0
         return await self.shared.price_version()
+
+
+def held_look_due(since: float, armed: bool, prices_in_store: bool) -> bool:
+    """Whether an account's held orders read prices now, between its full rounds: `since`
+    seconds after their last look, while one is armed, on a venue whose prices are not in the
+    store (a paper account's round runs on every price move already)."""
+    return armed and not prices_in_store and since >= HELD_EVERY
 
 
 async def fail_unsupported(rt: AccountRuntime, problem: str | None = None) -> None:

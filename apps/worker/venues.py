@@ -105,6 +105,13 @@ class VenueCache:
                 f"account {account.account_id} ({account.exchange_id}) has no usable venue: "
                 f"{getattr(exc, 'message', None) or exc}")
         if venue is not None:
+            built_meanwhile = self._venues.get(account.account_id)
+            if built_meanwhile is not None:
+                # two starts of the account built at once (a lease lost and taken again while
+                # the first build waited on the venue): one instance per account; the other,
+                # its HTTP session opened by the mode read, is closed rather than dropped
+                await venue.close()
+                return built_meanwhile
             self._venues[account.account_id] = venue
             self._problems.pop(account.account_id, None)
         else:

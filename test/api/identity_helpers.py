@@ -42,6 +42,9 @@ async def new_key(
 
 
 async def audit_rows(store: Store, **where: Any) -> list[dict[str, Any]]:
+    """The audit rows matching `where`. A `target_id` names nothing without its `target_type`:
+    key 48 and account 48 share the column, and the store is shared by the tests of a worker."""
+    assert "target_id" not in where or "target_type" in where, "target_id needs target_type"
     query = select(audit_log).order_by(audit_log.c.id)
     for name, value in where.items():
         query = query.where(audit_log.c[name] == value)

@@ -109,7 +109,7 @@ async def test_accounts_credentials_are_write_only(api: Api) -> None:
         assert "AK-secret" not in resp.text
         listed = (await client.get("/admin/accounts", headers=admin)).text
         assert "S-secret" not in listed
-        rows = await audit_rows(world.store, target_id=str(acct),
+        rows = await audit_rows(world.store, target_type="account", target_id=str(acct),
                                 action="upsert_account_credentials")
         assert rows[0]["after"] == {"fields": ["api_key", "secret"]}
     else:
@@ -182,7 +182,7 @@ async def test_login_logout_and_own_keys(api: Api) -> None:
     user_id = made.json()["user"]["id"]
     wrong = await client.post("/auth/login-password", json={"user_name": who, "password": "nope"})
     assert wrong.status_code == 401
-    assert await audit_rows(world.store, target_id=str(user_id), action="login_failed")
+    assert await audit_rows(world.store, target_type="user", target_id=str(user_id), action="login_failed")
     login = await client.post("/auth/login-password", json={
         "user_name": who, "password": "correct horse battery"})
     assert login.status_code == 200, login.text

@@ -71,7 +71,7 @@ async def test_gross_and_net_exposure_hold_across_the_users_accounts(api: Api) -
                             max_net_exposure="600")  # fmt: skip
     assert done.status_code == 200, done.text
     assert (done.json()["accounts"], done.json()["max_net_exposure"]) == ([a, b], "600")
-    [row] = await audit_rows(world.store, action="set_exposure_limits", target_id=str(user))
+    [row] = await audit_rows(world.store, target_type="user", action="set_exposure_limits", target_id=str(user))
     assert row["comment"] == "credit line"
     own = await client.get(f"/oms/risk/users/{user}/exposure", headers=h(trader))
     assert own.json()["max_gross_exposure"] == "1000"  # the user reads their own

@@ -103,7 +103,7 @@ async def test_kill_an_account_halts_it_and_queues_its_cancel_once(api: Api) -> 
     cancel_all = {"account_id": acct, "command": "cancel_all_orders", "payload": {}}
     assert (await post(client, trader, cancel_all)).status_code == 200
     # audited with actor and reason, announced on the risk namespace
-    [row] = await audit_rows(world.store, action="risk_kill_switch", target_id=str(acct))
+    [row] = await audit_rows(world.store, target_type="account", action="risk_kill_switch", target_id=str(acct))
     assert row["comment"] == "runaway robot"
     assert row["after"]["halt_id"] == halt_id
     [event] = [e for e in await events(world.store, acct, "risk")
@@ -125,7 +125,7 @@ async def test_kill_an_account_halts_it_and_queues_its_cancel_once(api: Api) -> 
     assert [e["event"] for e in await events(world.store, acct, "risk")][-1] == (
         "kill_switch_lifted")
     [lift_row] = await audit_rows(world.store, action="risk_kill_switch_lift",
-                                  target_id=str(acct))  # fmt: skip
+                                  target_type="account", target_id=str(acct))  # fmt: skip
     assert lift_row["comment"] == "robot fixed"
     assert (await client.get("/oms/risk/kill", headers=h(trader))).json()["items"] == []
 
@@ -195,7 +195,7 @@ async def test_only_the_risk_role_with_its_flags_engages_it(api: Api) -> None:
     for key, status in ((trader, 403), (weak, 403), (blind, 404), (world.admin_key, 403)):
         response = await client.post("/oms/risk/kill", headers=h(key), json=body)
         assert response.status_code == status, (response.text, key)
-    assert await audit_rows(world.store, action="risk_kill_switch", target_id=str(acct)) == []
+    assert await audit_rows(world.store, target_type="account", action="risk_kill_switch", target_id=str(acct)) == []
     assert (await post(client, trader, send(acct))).status_code == 200
 
 

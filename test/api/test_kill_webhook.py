@@ -73,7 +73,7 @@ async def test_a_signed_call_engages_the_kill_switch_as_its_key(api: Api) -> Non
     assert (halt["scope"], halt["scope_id"], halt["reason"]) == ("account", acct, "pager alert 42")
     refused = await post(client, trader, send(acct, "139"))
     assert refused.json()["error"]["details"]["rule"] == "kill_switch"
-    [row] = await audit_rows(world.store, action="risk_kill_switch", target_id=str(acct))
+    [row] = await audit_rows(world.store, target_type="account", action="risk_kill_switch", target_id=str(acct))
     assert row["actor_api_key_id"] == key_id
     assert row["client_address"].startswith("webhook")
     # the same call again is a replay; an old timestamp is stale

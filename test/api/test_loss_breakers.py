@@ -84,7 +84,7 @@ async def test_the_loss_breaker_makes_the_account_reduce_only_until_lifted(api: 
         "strategy_id": 0, "state": "reduce_only", "rule": "loss_breaker", "limit": "20",
         "value": "20", "equity": "-20"}  # fmt: skip
     assert event["changed_by"] is None
-    [row] = await audit_rows(world.store, action="risk_loss_breaker", target_id=str(acct))
+    [row] = await audit_rows(world.store, target_type="account", action="risk_loss_breaker", target_id=str(acct))
     assert row["after"]["rule"] == "loss_breaker"
     # what opens is refused with the rule, the limit and the value; what closes passes
     refused = await post(client, trader, send(acct, "129"))
@@ -132,7 +132,7 @@ async def test_the_loss_breaker_makes_the_account_reduce_only_until_lifted(api: 
               if e["event"] == "loss_breaker_lifted"]  # fmt: skip
     assert (gone["state"], gone["rule"], gone["comment"]) == ("armed", "loss_breaker", lift["comment"])
     [lift_row] = await audit_rows(world.store, action="risk_loss_breaker_lift",
-                                  target_id=str(acct))  # fmt: skip
+                                  target_type="account", target_id=str(acct))  # fmt: skip
     assert lift_row["comment"] == lift["comment"]
     assert (await post(client, trader, send(acct, "128"))).status_code == 200
     assert await watch(world, acct) == 0  # re-armed at -20

@@ -214,7 +214,7 @@ async def test_a_key_has_limits_of_its_own(api: Api, clock: FakeClock) -> None:
     assert refused.json()["error"]["details"]["field"] == "max_commands_per_minute"
     _, stranger, _ = await new_key(world.store, Role.TRADER, {})
     await desk.limits(404, api_key_id=stranger, max_order_qty="1")
-    rows = await audit_rows(world.store, target_id=str(desk.account), action="set_risk_limits")
+    rows = await audit_rows(world.store, target_type="account", target_id=str(desk.account), action="set_risk_limits")
     assert [r["after"].get("api_key_id") for r in rows] == [desk.trader_id]
     # a trader may not set limits, its own included
     put = await client.put(f"/oms/risk/{desk.account}/limits", headers=h(desk.trader),

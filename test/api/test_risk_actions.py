@@ -34,12 +34,13 @@ async def test_account_allow_new_positions(api: tuple[httpx.AsyncClient, World])
                  {"allow_new_positions": False, "comment": "x", "extra": 1}):
         resp = await client.post(url, json=body, headers=h(risk))
         assert resp.status_code == 422, resp.text
-    assert await audit_rows(world.store, target_id=str(acct), action="risk_allow_new_positions") == []
+    assert await audit_rows(world.store, target_type="account", target_id=str(acct),
+                            action="risk_allow_new_positions") == []  # fmt: skip
     resp = await client.post(url, json={"allow_new_positions": False, "comment": "drawdown"},
                              headers=h(risk))
     assert resp.status_code == 200, resp.text
     assert resp.json()["allow_new_positions"] is False
-    [row] = await audit_rows(world.store, target_id=str(acct), action="risk_allow_new_positions")
+    [row] = await audit_rows(world.store, target_type="account", target_id=str(acct), action="risk_allow_new_positions")
     assert (row["comment"], row["actor_api_key_id"]) == ("drawdown", risk_key_id)
     assert (row["before"], row["after"]) == ({"allow_new_positions": True},
                                              {"allow_new_positions": False})
@@ -76,7 +77,7 @@ async def test_risk_action_permissions(api: tuple[httpx.AsyncClient, World]) -> 
                               (f"/oms/risk/{acct}/status", {"status": "blocked", "comment": "c"})):
             resp = await client.post(path, json=payload, headers=h(key))
             assert resp.status_code == status, (role, flags, path, resp.text)
-    rows = await audit_rows(world.store, target_id=str(acct))
+    rows = await audit_rows(world.store, target_type="account", target_id=str(acct))
     assert not [r for r in rows if r["action"].startswith("risk_")]  # refusals write nothing
     assert await events(world.store, acct, "risk") == []
 
@@ -104,7 +105,7 @@ async def test_strategy_allow_new_positions(api: tuple[httpx.AsyncClient, World]
     listed = (await client.get(f"/oms/risk/{acct}/strategies", headers=h(risk))).json()
     assert listed["items"][0]["allow_new_positions"] is False
     assert listed["items"][0]["comment"] == "robot misbehaves"
-    [row] = await audit_rows(world.store, target_id=str(acct),
+    [row] = await audit_rows(world.store, target_type="account", target_id=str(acct),
                              action="risk_strategy_allow_new_positions")
     assert row["comment"] == "robot misbehaves"
     [event] = await events(world.store, acct, "risk")
@@ -138,7 +139,7 @@ async def test_block_account_keeps_it_visible_and_closable(
     assert opening.json()["error"]["code"] == "risk_blocked"
     cancel = {"account_id": acct, "command": "cancel_all_orders", "payload": {}}
     assert (await client.post("/oms/commands", json=cancel, headers=h(trader))).status_code == 200
-    [row] = await audit_rows(world.store, target_id=str(acct), action="risk_account_status")
+    [row] = await audit_rows(world.store, target_type="account", target_id=str(acct), action="risk_account_status")
     assert (row["before"], row["after"], row["comment"]) == (
         {"status": "active"}, {"status": "blocked"}, "margin call")
     [event] = await events(world.store, acct, "risk")

@@ -28,7 +28,7 @@ from dataclasses import dataclass, field
 from starlette.websockets import WebSocket
 
 from apps.api.ws.envelopes import dumps, event_text
-from apps.api.ws.hub import StreamHub
+from apps.api.ws.hub import PreparedRun, StreamHub
 from apps.api.ws.preframed import FRAMES, TEXTS, direct_writer, offers_frames, text_frame
 from apps.oms.security.principal import Principal
 from apps.oms.service.stream import AccountScope, rescope
@@ -83,24 +83,26 @@ class Connection:
 
     # --- outgoing ---------------------------------------------------------------------------
 
-    def offer_all(self, events: list[tuple[StreamEvent, str, bytes]]) -> None:
+    def offer_all(self, run: PreparedRun) -> None:
         """Called by the tailer for every run of events it read, in `seq` order: what this
         connection admits is delivered, in one write when it can go out directly."""
         if not self.live:
             return
-        admitted: list[tuple[str, bytes]] = []
-        for event, text, frame in events:
+        admitted: list[int] = []
+        for index, (event, _, _) in enumerate(run.events):
             if event.seq <= self.cursor:
                 continue
             self.cursor = event.seq
             account_id = event.account_id
             sub = None if account_id is None else self.subscriptions.get(account_id)
             if sub is not None and sub.admits(event):
-                admitted.append((text, frame))
+                admitted.append(index)
         if len(admitted) == 1:
-            self.push_text(*admitted[0])
-        elif admitted and not self._write_directly(b"".join(f for _, f in admitted)):
-            for text, frame in admitted:
+            _, text, frame = run.events[admitted[0]]
+            self.push_text(text, frame)
+        elif admitted and not self._write_directly(run.joined(tuple(admitted))):
+            for index in admitted:
+                _, text, frame = run.events[index]
                 self.push_text(text, frame)
 
     def _write_directly(self, frames: bytes) -> bool:

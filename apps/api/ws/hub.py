@@ -44,6 +44,25 @@ WATCH_MAX_SECONDS = 1.0  # the send watch's period, at most (a quarter of the se
 TAIL_FAILURES = OutageLog(what="outbox tail failed")
 
 
+class PreparedRun:
+    """One tailer read's events, each with its text and frame built once for every
+    connection, and the frames of each subset that connections admit, joined once: a write
+    holds its bytes until the socket takes them, so a joined copy per connection would hold
+    a copy per socket (thousands of them, megabytes per read) where one shared object does."""
+
+    __slots__ = ("_joined", "events")
+
+    def __init__(self, events: list[tuple[stream.StreamEvent, str, bytes]]) -> None:
+        self.events = events
+        self._joined: dict[tuple[int, ...], bytes] = {}
+
+    def joined(self, indexes: tuple[int, ...]) -> bytes:
+        frames = self._joined.get(indexes)
+        if frames is None:
+            frames = self._joined[indexes] = b"".join(self.events[i][2] for i in indexes)
+        return frames
+
+
 class StreamHub:
     """The tailer and the set of live connections of this process."""
 
@@ -177,5 +196,6 @@ class StreamHub:
         for event in events:
             text = event_text(event)
             prepared.append((event, text, text_frame(text)))  # the same bytes on every socket
+        run = PreparedRun(prepared)
         for connection in connections:  # each connection's events of this read in one write
-            connection.offer_all(prepared)
+            connection.offer_all(run)

@@ -19,7 +19,7 @@ the paper venue's from what its matching engine executes, a CCXT exchange's from
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from apps.oms.domain.errors import NotSupported, OrderFieldConflict
 from apps.oms.domain.held_orders import Emulation
@@ -42,6 +42,11 @@ FIELD_PARAMS: Mapping[str, str] = {
 #: left: each has a field the gateway executes)
 UNBOOKED_PARAMS: Mapping[str, str] = {}
 TRIGGER_FIELDS = ("trigger_price", "stop_price", "take_profit_price")
+#: words of an exchange's own `params` for a conditional order (OKX's `slTriggerPx`, HTX's
+#: `sl_trigger_price`, Bitget's `planType`, Bybit's `tpslMode`, …), refused where the venue keeps
+#: conditional orders apart (`OrderFeatures.conditional_apart`): such a param would place one
+CONDITIONAL_PARAM_WORDS = ("trigger", "callback", "stoploss", "takeprofit", "trailing", "tpsl",
+                           "algo", "plantype")
 #: the child order types a held order can send
 HELD_TYPES = frozenset({"market", "limit"})
 
@@ -67,6 +72,12 @@ class OrderFeatures:
     trigger_price_type: bool = False  # a trigger on the mark price (CCXT `triggerPriceType`)
     #: its tickers carry a mark price in this market (what a held mark-price trigger watches)
     mark_price: bool = True
+    #: why its conditional orders are held by the gateway though it has them (it keeps them
+    #: where the gateway would not follow them); None: it executes those it has. Such a venue
+    #: also refuses every `params` key with a word of `CONDITIONAL_PARAM_WORDS`
+    conditional_apart: str | None = None
+    #: order types it is known to execute where the gateway would not follow them, with why
+    refused_order_types: Mapping[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, slots=True)
@@ -127,6 +138,9 @@ def _trailing(ask: OrderAsk) -> bool:
 def _venue_lacks(ask: OrderAsk, venue: OrderFeatures) -> tuple[str, str] | None:
     """(field, reason) of the first conditional part `venue` does not execute (None: it
     executes them all)."""
+    if venue.conditional_apart is not None:
+        named = ("trailing_amount", "trailing_percent", *TRIGGER_FIELDS)
+        return next((n for n in named if getattr(ask, n)), "trigger_price"), venue.conditional_apart
     if (_trailing(ask) or ask.trailing_trigger_price) and not venue.trailing:
         name = "trailing_amount" if ask.trailing_amount else "trailing_percent"
         if not _trailing(ask):
@@ -195,6 +209,10 @@ def _check_one_trigger(ask: OrderAsk) -> None:
 
 
 def _check_type_and_time(ask: OrderAsk, venue: OrderFeatures) -> None:
+    if ask.order_type in venue.refused_order_types:
+        raise NotSupported(f"order type {ask.order_type!r} is refused: "
+                           f"{venue.refused_order_types[ask.order_type]}", "order_type",
+                           venue.venue)  # fmt: skip
     if venue.order_types is not None and ask.order_type not in venue.order_types:
         raise NotSupported(
             f"order type {ask.order_type!r} is not executed on {venue.venue} "
@@ -224,17 +242,20 @@ def _check_triggers(ask: OrderAsk, venue: OrderFeatures) -> None:
 
 
 def _check_param(key: str, fields: frozenset[str], venue: OrderFeatures) -> None:
-    field = f"params.{key}"
+    named = f"params.{key}"
     if key in fields:
         raise NotSupported(f"{key} is a field of the command, not a venue param: give it at "
-                           "the top level of the payload", field, venue.venue)
+                           "the top level of the payload", named, venue.venue)
     if key in FIELD_PARAMS:
         raise NotSupported(f"give {key} as the field {FIELD_PARAMS[key]}, not in params",
-                           field, venue.venue)
+                           named, venue.venue)
     reason = UNBOOKED_PARAMS.get(key) or venue.refused_params.get(key)
+    if reason is None and venue.conditional_apart is not None and any(
+            word in key.lower() for word in CONDITIONAL_PARAM_WORDS):
+        reason = venue.conditional_apart
     if reason is not None:
-        raise NotSupported(f"params.{key} is refused: {reason}", field, venue.venue)
+        raise NotSupported(f"params.{key} is refused: {reason}", named, venue.venue)
     if venue.params is not None and key not in venue.params:
         readable = ", ".join(sorted(venue.params)) or "none"
         raise NotSupported(f"the {venue.venue} venue does not read params.{key} "
-                           f"(params it reads: {readable})", field, venue.venue)
+                           f"(params it reads: {readable})", named, venue.venue)

@@ -36,6 +36,10 @@ STORE_ERRORS: tuple[type[BaseException], ...] = (
 # SQLITE_ERROR, a wrong path SQLITE_CANTOPEN)
 SQLITE_OUTAGE_CODES = frozenset({5, 6, 10})
 
+# how long `Store.close` waits for connections still checked out to come back before it
+# disposes the pools anyway (a task that still holds one then leaves it to the collector)
+CLOSE_WAIT_SECONDS = 2.0
+CLOSE_POLL_SECONDS = 0.005
 
 # the MySQL drivers' own connection errors, when one escapes SQLAlchemy's wrapping: setting a
 # connection's isolation level (`stream.consistent_read`) on a connection the server dropped
@@ -183,6 +187,11 @@ class Store:
     async def ping(self) -> None:
         await ping(self.engine)
 
+    def checked_out(self) -> int:
+        """Connections taken from either pool and not yet returned."""
+        return sum(int(getattr(e.sync_engine.pool, "checkedout", lambda: 0)())
+                   for e in self.engines)  # fmt: skip
+
     @property
     def engines(self) -> tuple[AsyncEngine, ...]:
         """Each pool once: the write engine, then the read engine when it is another."""
@@ -201,6 +210,16 @@ class Store:
                 event.remove(engine.sync_engine, "before_cursor_execute", listener)
 
     async def close(self) -> None:
+        """Dispose both pools, once the connections still checked out are back (at most
+        `CLOSE_WAIT_SECONDS`). `dispose` closes the checked-in connections only; one returned
+        after it goes back to the disposed pool, where nothing closes it: the driver's socket
+        stays open until the collector finds it (and warns of an unclosed connection). A task
+        stopped or cancelled just before the store closes returns its connection moments
+        later, once its statement or its connection's close has finished."""
+        for _ in range(int(CLOSE_WAIT_SECONDS / CLOSE_POLL_SECONDS)):
+            if not self.checked_out():
+                break
+            await asyncio.sleep(CLOSE_POLL_SECONDS)
         await self.engine.dispose()
         if self.read_engine is not self.engine:
             await self.read_engine.dispose()

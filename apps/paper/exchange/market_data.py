@@ -189,6 +189,10 @@ class PaperMarketData:
     ) -> dict[str, Structure]:
         return {s: await self.fetch_ticker(s) for s in symbols or sorted(self.venue.by_symbol)}
 
+    async def fetch_mark_price(self, symbol: str) -> Structure:
+        """The paper's ticker carries its mark price (its last price)."""
+        return await self.fetch_ticker(symbol)
+
     async def fetch_order_book(
         self, symbol: str, limit: int | None = None, params: Params | None = None
     ) -> Structure:

@@ -101,6 +101,10 @@ def _true(params: Mapping[str, str], name: str) -> bool:
 # --- requests ----------------------------------------------------------------------------------
 
 
+#: what makes a Bybit order conditional or attaches TP/SL to it, which this venue does not serve
+CONDITIONAL_KEYS = ("triggerPrice", "triggerDirection", "takeProfit", "stopLoss", "tpslMode")
+
+
 def order_call(params: Mapping[str, str], markets: Listed, hedged: bool = False) -> OrderCall:
     """POST /v5/order/create: Limit (GTC, IOC, FOK, PostOnly) and Market, `reduceOnly`
     (linear), `orderLinkId`; a linear `positionIdx` the account's mode (`hedged`) does not take
@@ -108,6 +112,10 @@ def order_call(params: Mapping[str, str], markets: Listed, hedged: bool = False)
     only."""
     market = market_of(params, markets)
     side, kind = params.get("side", ""), params.get("orderType", "")
+    conditional = [k for k in CONDITIONAL_KEYS if params.get(k)]
+    if conditional:  # refused, never ignored: an ignored trigger would fill the order at once
+        raise BybitError(10001, f"{', '.join(conditional)}: conditional orders and attached "
+                                "take-profit / stop-loss are not served by this venue")
     if side not in ("Buy", "Sell"):
         raise params_error("side invalid")
     if kind not in ("Limit", "Market"):

@@ -137,6 +137,10 @@ def _true(params: Mapping[str, str], name: str) -> bool:
 # --- orders ------------------------------------------------------------------------------------
 
 
+#: what attaches a take-profit / stop-loss (algo) order to an OKX order: not served here
+ATTACHED_KEYS = ("attachAlgoOrds", "tpTriggerPx", "slTriggerPx", "tpOrdPx", "slOrdPx")
+
+
 def order_call(params: Mapping[str, str], markets: Listed,
                hedged: bool = False) -> tuple[OrderCall, str]:  # fmt: skip
     """POST /api/v5/trade/order (one entry of batch-orders): the engine's call and the order's
@@ -147,6 +151,10 @@ def order_call(params: Mapping[str, str], markets: Listed,
     is the engine's position side (a close, sell long / buy short, is reduce-only there)."""
     market = market_of(params, markets)
     side, kind, mode = _required(params)
+    attached = [k for k in ATTACHED_KEYS if params.get(k)]
+    if attached:  # refused, never ignored: the order would go out without its TP/SL
+        raise param_error(attached[0], f"{', '.join(attached)}: attached take-profit / "
+                                       "stop-loss orders are not served by this venue")
     extra: dict[str, Any] = {}
     if market.is_swap:
         _swap_rules(params, mode)

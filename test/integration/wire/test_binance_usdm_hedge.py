@@ -15,9 +15,10 @@ import ccxt.async_support as ccxt_async
 import ccxt.pro as ccxt_pro
 import pytest
 
+from apps.oms.exchange.ccxt.instances import close_for_good
 from apps.paper.wire.accounts import Credentials
 from apps.paper.wire.process import Running
-from test.integration.wire.test_binance_usdm_ccxt import point_usdm, usdm_config
+from test.integration.wire.test_binance_usdm_ccxt import point_usdm, stream_up, usdm_config
 
 D = Decimal
 SYMBOL = "BTC/USDT:USDT"
@@ -111,10 +112,7 @@ async def test_watch_positions_per_side(futures: Running) -> None:
         first = await asyncio.wait_for(exchange.watch_positions([SYMBOL]), 20)  # the snapshot
         assert [p for p in first if p["contracts"]] == []
         watching = asyncio.ensure_future(exchange.watch_positions([SYMBOL]))  # now subscribes
-        for _ in range(1000):
-            if any(s.account_id == creds.account_id for s in futures.venue.streams.subscribers):
-                break
-            await asyncio.sleep(0.01)
+        await stream_up(futures, creds.account_id)
         await exchange.create_order(SYMBOL, "market", "buy", 0.02, None, {"positionSide": "LONG"})
         await exchange.create_order(SYMBOL, "market", "sell", 0.03, None,
                                     {"positionSide": "SHORT"})  # fmt: skip
@@ -128,6 +126,4 @@ async def test_watch_positions_per_side(futures: Running) -> None:
         assert held == {("long", 0.02, True), ("short", 0.03, True)}
         assert {p["side"] for p in await asyncio.wait_for(watching, 20)} <= {"long", "short"}
     finally:
-        await exchange.close()
-        await asyncio.sleep(0.2)
-        await exchange.close()
+        await close_for_good(exchange)  # a late listen-key or reconnect request finds a closed session

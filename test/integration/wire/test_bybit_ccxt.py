@@ -13,7 +13,7 @@ import ccxt.async_support as ccxt_async
 import ccxt.pro as ccxt_pro
 import pytest
 
-from apps.oms.exchange.ccxt.instances import merged
+from apps.oms.exchange.ccxt.instances import close_for_good, merged
 from apps.paper.wire.accounts import Credentials
 from apps.paper.wire.process import Running, start
 from apps.paper.wire.server import build_venue
@@ -165,6 +165,13 @@ async def test_edit_cancel_and_refusals(bybit: Any) -> None:
         await bybit.set_position_mode(False, SYMBOL)
     with pytest.raises(ccxt.InvalidOrder):  # 110094: below the minimum order value
         await bybit.create_order(SYMBOL, "limit", "buy", 0.0001, 100)
+    # conditional orders and attached TP/SL are refused (10001), never ignored: a stop that
+    # went out without its trigger would fill at once
+    for params in ({"triggerPrice": 30000, "triggerDirection": "descending"},
+                   {"stopLoss": {"triggerPrice": 30000}}):  # fmt: skip
+        with pytest.raises(ccxt.BadRequest, match="not served by this venue"):
+            await bybit.create_order(SYMBOL, "market", "sell", 0.01, None, params)
+    assert await bybit.fetch_open_orders(SYMBOL) == []
 
 
 async def test_request_security(served: Running, creds: Credentials) -> None:
@@ -211,9 +218,7 @@ async def test_private_stream(served: Running, creds: Credentials) -> None:
         assert wallet["USDT"]["total"] < 100000  # the maker fee
         await served.venue.set_price(SYMBOL, D(50000))
     finally:
-        await exchange.close()
-        await asyncio.sleep(0.2)
-        await exchange.close()
+        await close_for_good(exchange)  # a late listen-key or reconnect request finds a closed session
 
 
 async def test_a_gateway_account_on_the_local_venue(

@@ -15,6 +15,7 @@ import ccxt.async_support as ccxt_async
 import ccxt.pro as ccxt_pro
 import pytest
 
+from apps.oms.exchange.ccxt.instances import close_for_good
 from apps.paper.wire.process import Running
 from test.integration.wire.test_bybit_ccxt import bybit_config, point, served, subscribed
 
@@ -112,6 +113,4 @@ async def test_watch_positions_per_side(served: Running) -> None:
         assert held == {("long", 0.02, True), ("short", 0.03, True)}
         assert {p["side"] for p in await asyncio.wait_for(watching, 20)} <= {"long", "short"}
     finally:
-        await exchange.close()
-        await asyncio.sleep(0.2)
-        await exchange.close()
+        await close_for_good(exchange)  # a late listen-key or reconnect request finds a closed session

@@ -14,6 +14,7 @@ import ccxt.async_support as ccxt_async
 import ccxt.pro as ccxt_pro
 import pytest
 
+from apps.oms.exchange.ccxt.instances import close_for_good
 from apps.paper.wire.process import Running, start
 from apps.paper.wire.server import build_venue
 from test.integration.wire.test_binance_spot_ccxt import check_balance, check_order, check_trade
@@ -116,6 +117,4 @@ async def test_spot_stream(served: Running) -> None:
         assert wallet["ETH"]["total"] == 8
         await served.venue.set_price(SYMBOL, D(3000))
     finally:
-        await exchange.close()
-        await asyncio.sleep(0.2)
-        await exchange.close()
+        await close_for_good(exchange)  # a late listen-key or reconnect request finds a closed session

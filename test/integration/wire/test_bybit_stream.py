@@ -15,6 +15,7 @@ import ccxt.pro as ccxt_pro
 import pytest
 import websockets
 
+from apps.oms.exchange.ccxt.instances import close_for_good
 from apps.paper.wire.accounts import Credentials
 from apps.paper.wire.process import Running, start
 from apps.paper.wire.server import build_venue
@@ -90,4 +91,4 @@ async def test_watch_ticker(served: Running) -> None:
         ticker = await exchange.watch_ticker("SOL/USDT:USDT")
         assert (ticker["symbol"], ticker["last"]) == ("SOL/USDT:USDT", 150)
     finally:
-        await exchange.close()
+        await close_for_good(exchange)

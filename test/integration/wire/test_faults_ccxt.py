@@ -17,7 +17,7 @@ import ccxt.async_support as ccxt_async
 import ccxt.pro as ccxt_pro
 import pytest
 
-from apps.oms.exchange.ccxt.instances import merged
+from apps.oms.exchange.ccxt.instances import close_for_good, merged
 from apps.paper.wire.accounts import Credentials
 from apps.paper.wire.process import Running, start
 from apps.paper.wire.server import build_venue
@@ -336,7 +336,7 @@ async def test_the_venue_cancels_or_expires_an_order(venue: Running, creds: Cred
             "account_id": creds.account_id, "order_id": placed["id"]})
         assert code == 404
     finally:
-        await pro.close()
+        await close_for_good(pro)  # a late listen-key renewal finds a closed session
 
 
 async def test_a_stream_that_skips_events(venue: Running, creds: Credentials,
@@ -360,7 +360,7 @@ async def test_a_stream_that_skips_events(venue: Running, creds: Credentials,
         assert first["id"] != second["id"]
         await cancel_open(exchange, symbol)
     finally:
-        await pro.close()
+        await close_for_good(pro)  # a late listen-key renewal finds a closed session
 
 
 async def test_a_stream_that_drops_then_the_client_reconnects(venue: Running,
@@ -383,7 +383,7 @@ async def test_a_stream_that_drops_then_the_client_reconnects(venue: Running,
         assert seen[-1]["id"] == again["id"]
         await cancel_open(exchange, symbol)
     finally:
-        await pro.close()
+        await close_for_good(pro)  # a late listen-key renewal finds a closed session
 
 
 async def cancel_open(exchange: Any, symbol: str) -> None:

@@ -14,7 +14,7 @@ import ccxt.async_support as ccxt_async
 import ccxt.pro as ccxt_pro
 import pytest
 
-from apps.oms.exchange.ccxt.instances import merged
+from apps.oms.exchange.ccxt.instances import close_for_good, merged
 from apps.paper.wire.accounts import Credentials
 from apps.paper.wire.process import Running, start
 from apps.paper.wire.server import build_venue
@@ -208,6 +208,11 @@ async def test_edit_cancel_and_refusals(okx: Any) -> None:
         await okx.create_order(SWAP, "limit", "buy", 0.01, 40000, {"clientOrderId": "mine1"})
     with pytest.raises(ccxt.BadRequest):  # 51000: OKX's clOrdId is alphanumeric
         await okx.create_order(SWAP, "limit", "buy", 0.01, 40000, {"clientOrderId": "a-b"})
+    # an attached stop-loss (`attachAlgoOrds`) is refused (51000), never ignored
+    with pytest.raises(ccxt.BadRequest, match="not served by this venue"):
+        await okx.create_order(SWAP, "limit", "buy", 0.01, 40000,
+                               {"stopLoss": {"triggerPrice": 30000}})  # fmt: skip
+    assert await okx.fetch_open_orders(SWAP) == []
 
 
 async def test_margin_mode(okx: Any) -> None:
@@ -278,9 +283,7 @@ async def test_private_stream(served: Running, creds: Credentials) -> None:
         assert wallet["USDT"]["total"] < 100000  # the maker fee
         await served.venue.set_price(SWAP, D(50000))
     finally:
-        await exchange.close()
-        await asyncio.sleep(0.2)
-        await exchange.close()
+        await close_for_good(exchange)  # a late listen-key or reconnect request finds a closed session
 
 
 async def test_watch_ticker(served: Running) -> None:
@@ -290,7 +293,7 @@ async def test_watch_ticker(served: Running) -> None:
         ticker = await exchange.watch_ticker("SOL/USDT:USDT")
         assert (ticker["symbol"], ticker["last"]) == ("SOL/USDT:USDT", 150)
     finally:
-        await exchange.close()
+        await close_for_good(exchange)
 
 
 async def test_a_gateway_account_on_the_local_venue(served: Running) -> None:

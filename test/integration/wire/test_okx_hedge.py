@@ -16,6 +16,7 @@ import ccxt.async_support as ccxt_async
 import ccxt.pro as ccxt_pro
 import pytest
 
+from apps.oms.exchange.ccxt.instances import close_for_good
 from apps.paper.wire.process import Running
 from test.integration.wire.test_binance_spot_ccxt import check_order, check_position, check_trade
 from test.integration.wire.test_okx_ccxt import okx_config, point, served, subscribed
@@ -168,6 +169,4 @@ async def test_watch_positions_per_side(served: Running) -> None:
             await asyncio.sleep(0.05)
         assert held == {("short", 0.03, True)}
     finally:
-        await exchange.close()
-        await asyncio.sleep(0.2)
-        await exchange.close()
+        await close_for_good(exchange)  # a late listen-key or reconnect request finds a closed session

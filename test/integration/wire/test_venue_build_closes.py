@@ -80,3 +80,39 @@ async def test_a_stop_during_the_mode_read_closes_the_instance(
         assert opened.sessions_closed()
     finally:
         await venues.close()
+
+
+async def test_two_opens_of_one_account_at_once_keep_one_instance_and_close_the_other(
+    gateway: Store, futures: Running
+) -> None:
+    """Two starts of the same account (a lease lost and taken again while the first build still
+    waited on the venue) each build an instance; the cache keeps one and closes the other."""
+    account = await _account(gateway, futures)
+    built: list[Any] = []
+    both_built = asyncio.Event()
+
+    def prepare(exchange: Any) -> None:
+        built.append(exchange)
+        if len(built) == 2:
+            both_built.set()
+        fetch = exchange.fetch
+
+        async def gated(*args: Any, **kwargs: Any) -> Any:
+            await both_built.wait()  # each build's mode read waits until both instances exist
+            return await fetch(*args, **kwargs)
+
+        exchange.fetch = gated
+
+    venues = VenueCache(Settings(), gateway, prepare=prepare)
+    try:
+        first, second = await asyncio.gather(venues.open(account), venues.open(account))
+        assert first is not None
+        assert first is second
+        assert len(built) == 2
+        kept = [e for e in built if e is first.exchange]  # type: ignore[union-attr]
+        [dropped] = [e for e in built if e is not first.exchange]  # type: ignore[union-attr]
+        assert len(kept) == 1
+        assert dropped.session is not None
+        assert dropped.session.closed
+    finally:
+        await venues.close()

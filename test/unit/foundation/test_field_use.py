@@ -341,3 +341,121 @@ def test_an_oco_leg_has_one_trigger_and_a_price_only_when_limit() -> None:
                 {"order_type": "limit", "stop_price": "1"}, {"price": "1", "stop_price": "1"}):
         with pytest.raises(ValueError, match=r"OCO leg|limit leg"):
             OcoLeg.model_validate(leg)
+
+
+#: where a stop goes by default: the venue only where the gateway follows the venue's
+#: conditional orders as it follows its orders (Binance spot lists them with its orders)
+STOP_EXECUTOR = {
+    ("ccxt.binance", "BTC/USDT"): Emulation.VENUE,
+    ("ccxt.binanceusdm", "BTC/USDT:USDT"): Emulation.GATEWAY,  # the Algo Order API
+    ("ccxtpro.binance", "BTC/USDT:USDT"): Emulation.GATEWAY,
+    ("ccxt.bybit", "BTC/USDT:USDT"): Emulation.GATEWAY,  # conditional orders apart
+    ("ccxt.okx", "BTC/USDT:USDT"): Emulation.GATEWAY,  # algo orders
+    ("ccxt.okx", "BTC/USDT"): Emulation.GATEWAY,
+    ("ccxt.kraken", "BTC/USD"): Emulation.GATEWAY,  # CCXT: triggerPrice false
+}
+
+
+@pytest.mark.parametrize(("exchange_id", "symbol"), CCXT_VENUES)
+@pytest.mark.parametrize("field", ["stop_price", "take_profit_price", "trailing_percent"])
+def test_conditional_orders_kept_apart_by_the_exchange_are_held_by_the_gateway(
+    exchange_id: str, symbol: str, field: str
+) -> None:
+    base = {"symbol": symbol, "side": "sell", "qty": "1", field: "1"}
+    payload = SendOrder.model_validate(base)
+    venue = order_features(exchange_id, symbol)
+    assert venue is not None
+    executor = check_venue_executes(exchange_id, symbol, payload)
+    if field == "stop_price":
+        assert executor is STOP_EXECUTOR[(exchange_id, symbol)]
+    if venue.conditional_apart is None:
+        return
+    assert executor is Emulation.GATEWAY
+    with pytest.raises(NotSupported) as caught:
+        check_venue_executes(exchange_id, symbol,
+                             SendOrder.model_validate({**base, "emulation": "venue"}))
+    assert caught.value.details["field"] == field
+    assert "keeps conditional orders apart from its orders" in caught.value.message
+    assert "emulation venue was asked" in caught.value.message
+
+
+@pytest.mark.parametrize(("exchange_id", "symbol", "key"), [
+    ("ccxt.binanceusdm", "BTC/USDT:USDT", "stopLossPrice"),
+    ("ccxt.binanceusdm", "BTC/USDT:USDT", "callbackRate"),
+    ("ccxtpro.binance", "BTC/USDT:USDT", "activationPrice"),
+    ("ccxt.okx", "BTC/USDT:USDT", "slTriggerPx"),
+    ("ccxt.okx", "BTC/USDT", "tpTriggerPx"),
+    ("ccxt.okx", "BTC/USDT:USDT", "callbackRatio"),
+    ("ccxt.bybit", "BTC/USDT:USDT", "trailingStop"),
+    ("ccxt.bybit", "BTC/USDT:USDT", "triggerDirection"),
+    ("ccxt.gate", "BTC/USDT:USDT", "stopLossPrice"),  # CCXT's features: fetchOpenOrders trigger
+    ("ccxt.okx", "BTC/USDT:USDT", "attachAlgoOrds"),  # an attached TP/SL
+    ("ccxt.myokx", "BTC/USDT", "slTriggerPx"),  # an okx by its class
+    ("ccxt.bybit", "BTC/USDT:USDT", "tpslMode"),
+    ("ccxt.htx", "BTC/USDT:USDT", "sl_trigger_price"),  # a word of a trigger, any exchange
+    ("ccxt.bitget", "BTC/USDT:USDT", "planType"),
+])  # fmt: skip
+def test_an_exchange_spelling_of_a_trigger_it_keeps_apart_is_refused(
+    exchange_id: str, symbol: str, key: str
+) -> None:
+    payload = SendOrder.model_validate({"symbol": symbol, "side": "buy", "qty": "1",
+                                        "params": {key: "1"}})
+    with pytest.raises(NotSupported) as caught:
+        check_venue_executes(exchange_id, symbol, payload)
+    assert caught.value.details["field"] == f"params.{key}"
+    assert "keeps conditional orders apart" in caught.value.message
+
+
+def test_binance_spot_takes_its_own_stop_loss_param() -> None:
+    """Binance spot lists its stop orders with its orders: the gateway follows them there."""
+    venue = order_features("ccxt.binance", "BTC/USDT")
+    assert venue is not None
+    assert venue.conditional_apart is None
+    payload = SendOrder.model_validate({"symbol": "BTC/USDT", "side": "sell", "qty": "1",
+                                        "params": {"stopLossPrice": "1"}})
+    assert check_venue_executes("ccxt.binance", "BTC/USDT", payload) is Emulation.VENUE
+
+
+@pytest.mark.parametrize("order_type", ["iceberg", "twap", "conditional", "oco",
+                                        "move_order_stop", "trigger"])
+def test_okx_algo_order_types_are_refused(order_type: str) -> None:
+    """CCXT's okx sends these to `trade/order-algo`, apart from the orders."""
+    payload = SendOrder.model_validate({"symbol": "BTC/USDT:USDT", "side": "buy", "qty": "1",
+                                        "order_type": order_type})
+    with pytest.raises(NotSupported) as caught:
+        check_venue_executes("ccxt.okx", "BTC/USDT:USDT", payload)
+    assert caught.value.details["field"] == "order_type"
+    assert "keeps conditional orders apart" in caught.value.message
+
+
+@pytest.mark.parametrize(("exchange_id", "held"), [
+    ("ccxt.binanceusdm", True),  # CCXT's fetch_mark_price (premiumIndex)
+    ("ccxt.okx", True),  # CCXT's fetch_mark_price (public/mark-price)
+    ("ccxt.bybit", True),  # its ticker carries markPrice
+    ("ccxt.gate", False),  # neither, as CCXT describes it: it would never fire
+])  # fmt: skip
+def test_a_held_mark_price_trigger_needs_a_mark_price_to_read(exchange_id: str,
+                                                              held: bool) -> None:
+    payload = SendOrder.model_validate({"symbol": "BTC/USDT:USDT", "side": "sell", "qty": "1",
+                                        "stop_price": "1", "trigger_price_type": "mark"})
+    if held:
+        assert check_venue_executes(exchange_id, "BTC/USDT:USDT", payload) is Emulation.GATEWAY
+        return
+    with pytest.raises(NotSupported) as caught:
+        check_venue_executes(exchange_id, "BTC/USDT:USDT", payload)
+    assert caught.value.details["field"] == "trigger_price_type"
+
+
+def test_a_ccxt_market_without_a_described_create_order_holds_its_conditional_orders() -> None:
+    """CCXT's myokx describes no swap `createOrder`: where its conditional orders live is
+    unknown, so the gateway holds them; plain orders go on unchecked, as CCXT passes them."""
+    venue = order_features("ccxt.myokx", "BTC/USDT:USDT")
+    assert venue is not None
+    assert venue.conditional_apart is not None
+    stop = SendOrder.model_validate({"symbol": "BTC/USDT:USDT", "side": "sell", "qty": "1",
+                                     "stop_price": "1"})
+    assert check_venue_executes("ccxt.myokx", "BTC/USDT:USDT", stop) is Emulation.GATEWAY
+    plain = SendOrder.model_validate({"symbol": "BTC/USDT:USDT", "side": "sell", "qty": "1",
+                                      "params": {"tdMode": "cross"}})
+    assert check_venue_executes("ccxt.myokx", "BTC/USDT:USDT", plain) is Emulation.VENUE
+    assert order_features("ccxt.nosuchexchange", "BTC/USDT") is None

@@ -19,6 +19,7 @@ from apps.api.ws.connection import (
     Connection,
     Subscription,
 )
+from apps.api.ws.hub import PreparedRun
 from apps.api.ws.preframed import FRAMES, FRAMES_EXTENSION, TEXTS, WRITABLE, WRITE_NOW, text_frame
 from apps.oms.service.stream import AccountScope
 from apps.oms.store.stream import StreamEvent
@@ -116,14 +117,33 @@ async def test_a_connection_that_keeps_up_is_written_at_once() -> None:
     _live(conn, 7)
     run = [_event(seq, 7 if seq != 2 else 8) for seq in (1, 2, 3)]
     prepared = [(e, f"text{e.seq}", text_frame(f"text{e.seq}")) for e in run]
-    conn.offer_all(prepared)
+    conn.offer_all(PreparedRun(prepared))
     # the two events of account 7 in one write; account 8's is not admitted
     assert ws.written == [text_frame("text1") + text_frame("text3")]
     assert conn.queue.empty()
     assert ws.sent == []
     assert conn.cursor == 3
-    conn.offer_all(prepared)  # already delivered: nothing again
+    conn.offer_all(PreparedRun(prepared))  # already delivered: nothing again
     assert len(ws.written) == 1
+
+
+async def test_connections_admitting_the_same_events_share_one_joined_write() -> None:
+    """A write holds its bytes until the socket takes them: thousands of sockets must hold one
+    object, not a copy each."""
+    run_events = [_event(seq, 7 if seq != 2 else 8) for seq in (1, 2, 3)]
+    run = PreparedRun([(e, f"text{e.seq}", text_frame(f"text{e.seq}")) for e in run_events])
+    sockets = []
+    for account_ids in ((7,), (7,), (7, 8), (7, 8)):
+        conn, ws = _connection(offered=True, direct=True)
+        for account_id in account_ids:
+            _live(conn, account_id)
+        conn.offer_all(run)
+        sockets.append(ws)
+    first, second, both, both_again = (ws.written for ws in sockets)
+    assert first == second == [text_frame("text1") + text_frame("text3")]
+    assert first[0] is second[0]
+    assert both == both_again == [text_frame("text1") + text_frame("text2") + text_frame("text3")]
+    assert both[0] is both_again[0]
 
 
 async def test_a_socket_that_does_not_take_it_gets_it_in_order_through_the_queue() -> None:

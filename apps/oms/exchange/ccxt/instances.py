@@ -112,14 +112,18 @@ async def close_for_good(exchange: Any) -> None:
     the first failure, leaving the others queued in its rate limiter), or a CCXT Pro stream
     reconnecting, opens a new HTTP session when it goes on after a plain `close()`, and nothing
     closes that one: a worker that retried a venue's start while the venue was down leaked one
-    per try. So the instance keeps a closed session, and a late request fails on it instead."""
+    per try. So the instance keeps a closed session, and a late request fails on it instead.
+    A request that starts while `close()` awaits (CCXT Pro's listen-key renewal runs on a
+    timer) opens a session then: it is swapped out and closed too."""
     await exchange.close()
     if getattr(exchange, "own_session", False):
         import aiohttp  # CCXT's HTTP client: imported with CCXT, only for a CCXT account
 
         closed = aiohttp.ClientSession()
         await closed.close()
-        exchange.session = closed
+        reopened, exchange.session = exchange.session, closed
+        if reopened is not None and not reopened.closed:
+            await reopened.close()  # its connector with it (the session owns the one CCXT made)
 
 
 class ExchangeRegistry:

@@ -117,6 +117,13 @@ class CcxtVenue:
         result: Structure = await self._call("fetch_ticker", symbol, params or {})
         return result
 
+    async def fetch_mark_price(self, symbol: str) -> Structure:
+        """CCXT's `fetch_mark_price` where the exchange has it (Binance's and OKX's tickers
+        carry no mark price), else its ticker (Bybit's carries one)."""
+        name = "fetch_mark_price" if self.exchange.has.get("fetchMarkPrice") else "fetch_ticker"
+        result: Structure = await self._call(name, symbol, {})
+        return result
+
     async def fetch_tickers(
         self, symbols: list[str] | None = None, params: Params | None = None
     ) -> dict[str, Structure]:

@@ -141,19 +141,24 @@ async def check_held(rt: AccountRuntime) -> int:
     """One round over the account's armed and fired held orders; how many acted."""
     async with rt.store.read() as conn:
         live = await held_store.live_of(conn, rt.account_id)
+    rt.held_armed = any(h["state"] == HeldState.ARMED for h in live)
     if not live:
         return 0
-    tickers: dict[str, Structure | None] = {}
-    for symbol in sorted({str(h["symbol"]) for h in live if h["state"] == HeldState.ARMED}):
+    # one ticker per symbol and price type watched: a mark price comes from the venue's
+    # own mark-price call where its ticker carries none
+    tickers: dict[tuple[str, str], Structure | None] = {}
+    for symbol, price_type in sorted({(str(h["symbol"]), str(h["price_type"])) for h in live
+                                      if h["state"] == HeldState.ARMED}):  # fmt: skip
+        read = rt.venue.fetch_mark_price if price_type == "mark" else rt.venue.fetch_ticker
         try:
-            tickers[symbol] = await asyncio.wait_for(rt.venue.fetch_ticker(symbol),
-                                                     rt.settings.venue_timeout_seconds)
+            tickers[(symbol, price_type)] = await asyncio.wait_for(
+                read(symbol), rt.settings.venue_timeout_seconds)
         except (TimeoutError, ccxt.BaseError):
-            tickers[symbol] = None  # no price now: expiries are still checked
+            tickers[(symbol, price_type)] = None  # no price now: expiries are still checked
     done = 0
     for row in live:
         if row["state"] == HeldState.ARMED:
-            ticker = tickers.get(str(row["symbol"]))
+            ticker = tickers.get((str(row["symbol"]), str(row["price_type"])))
             price = None if ticker is None else _price_of(ticker, str(row["price_type"]))
             done += await _watch(rt, row, price)
         else:

@@ -12,7 +12,6 @@ numbers itself: `number_events`).
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import copy
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
@@ -76,6 +75,12 @@ class AccountRuntime:
     # the last transient venue failure of each command being retried under this runtime: its
     # final error once the attempts are used up (`venue_unavailable`, not `internal_error`)
     venue_failures: dict[int, tuple[str, str]] = field(default_factory=dict)
+    # why the last `warm_markets` could not load the venue's markets (None: it could, or it
+    # had nothing to do): met again by an instrument read inside a transaction (`instrument`)
+    markets_failure: BaseException | None = None
+    # whether the last look at the account's held orders found one armed: between its full
+    # rounds, the account's task reads prices for them more often (`worker/account_task.py`)
+    held_armed: bool = False
 
     @property
     def account_id(self) -> int:
@@ -106,19 +111,30 @@ class AccountRuntime:
         read instruments inside their transactions (`instrument`), and a first load there
         would hold the transaction for a request (on the embedded store, whose one write lock
         the request budget's reservation then waits for). A failure is left to the venue call
-        that follows, which meets it on its own error path (retried, then `venue_unavailable`)."""
+        that follows, which meets it on its own error path (retried, then `venue_unavailable`):
+        the first instrument read inside a transaction raises it again (`instrument`)."""
+        self.markets_failure = None
         loaded = getattr(self.venue, "loaded_markets", None)  # a `KnownMarkets` venue's
         if loaded is None or loaded() is not None:
             return
-        with contextlib.suppress(Exception):
+        try:
             await asyncio.wait_for(self.venue.load_markets(), self.settings.venue_timeout_seconds)
+        except Exception as exc:
+            self.markets_failure = exc
 
     async def instrument(self, symbol: str) -> Instrument:
         """Contract size and market kind from the venue's markets (cached by the venue; read
         inside transactions, so the markets loaded already are used as they are, and only a
-        venue that never loaded them is asked: `ports.KnownMarkets`)."""
+        venue that never loaded them is asked: `ports.KnownMarkets`). When this step's warm-up
+        could not load them, its failure is raised instead of asking again: the request would
+        hold the caller's transaction (on the embedded store, its one write lock, which the
+        request budget's reservation then waits for: 30 s per attempt with an unreachable
+        exchange), and the error takes the venue call's path (retried, then
+        `venue_unavailable`)."""
         loaded = getattr(self.venue, "loaded_markets", None)  # a `KnownMarkets` venue's
         known: dict[str, Structure] | None = loaded() if loaded is not None else None
+        if known is None and loaded is not None and self.markets_failure is not None:
+            raise self.markets_failure.with_traceback(None)
         markets = known if known is not None else await self.venue.load_markets()
         market = markets.get(symbol) or {}
         size = market.get("contractSize")
