@@ -24,8 +24,8 @@ REFUSED: list[tuple[dict[str, Any], str, str]] = [
     ({"trailing_amount": "100", "emulation": "venue"}, "not_supported", "trailing_amount"),
     ({"trailing_trigger_price": "31000"}, "not_supported", "trailing_trigger_price"),
     ({"trailing_amount": "100", "stop_price": "29000"}, "validation_error", "trailing_amount"),
-    ({"time_in_force": "GTD", "expire_at": "2099-01-01T00:00:00Z"}, "not_supported",
-     "time_in_force"),
+    ({"order_type": "market", "price": None, "time_in_force": "GTD",
+      "expire_at": "2099-01-01T00:00:00Z"}, "validation_error", "time_in_force"),
     ({"trailing_amount": "100", "time_in_force": "GTD", "expire_at": "2001-01-01T00:00:00Z"},
      "validation_error", "expire_at"),
     ({"emulation": "gateway"}, "not_supported", "emulation"),
@@ -90,7 +90,11 @@ HELD: list[dict[str, Any]] = [
     {"stop_price": "31000", "emulation": "gateway"},
     {"take_profit_price": "29000", "trigger_price_type": "mark"},
 ]  # fmt: skip
-NATIVE: list[dict[str, Any]] = [{"stop_price": "31000"}, {"take_profit_price": "29000"}]
+NATIVE: list[dict[str, Any]] = [
+    {"stop_price": "31000"}, {"take_profit_price": "29000"},
+    # a plain limit order rests on the venue; the gateway cancels it at its date
+    {"time_in_force": "GTD", "expire_at": "2099-01-01T00:00:00Z"},
+]  # fmt: skip
 
 
 @pytest.mark.parametrize(("fields", "emulation"), [*((f, "gateway") for f in HELD),

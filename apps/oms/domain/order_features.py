@@ -10,6 +10,8 @@ A conditional order (stop, if-touched, trailing stop) is executed by the venue w
 else held by the gateway (`domain/held_orders.py`): `check_honoured` answers which
 (`Emulation`), and refuses what neither can honour. The caller may ask for one of the two
 (`emulation`); an ask that one cannot honour is refused, never switched silently.
+A good-till-date is always the gateway's: a conditional order with one is held, a plain limit
+order rests on the venue until the gateway cancels it at the date (`domain/good_till_date.py`).
 
 The venue's features are built by the exchange adapter (`apps/oms/exchange/order_features.py`):
 the paper venue's from what its matching engine executes, a CCXT exchange's from CCXT's own
@@ -22,6 +24,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from apps.oms.domain.errors import NotSupported, OrderFieldConflict
+from apps.oms.domain.good_till_date import GTD
 from apps.oms.domain.held_orders import Emulation
 
 #: CCXT `params` keys that are first-class command fields: given in `params` they would bypass
@@ -107,10 +110,9 @@ def check_honoured(ask: OrderAsk, venue: OrderFeatures) -> Emulation:
     part (a plain order: the venue)."""
     _check_one_trigger(ask)
     conditional = _conditional(ask)
-    if ask.time_in_force == "GTD" and not conditional and "GTD" not in venue.time_in_force:
-        raise NotSupported(f"time_in_force GTD is not executed on {venue.venue}: the gateway "
-                           "expires held (conditional) orders only", "time_in_force",
-                           venue.venue)  # fmt: skip
+    if ask.time_in_force == GTD and not conditional and ask.order_type != "limit":
+        raise OrderFieldConflict("good-till-date applies to an order that rests: a limit "
+                                 f"order (not {ask.order_type!r})", "time_in_force")
     if ask.emulation is Emulation.GATEWAY and not conditional:
         raise NotSupported("the gateway holds conditional orders only (a trigger or a trailing "
                            "distance): a plain order goes to the venue", "emulation",
@@ -153,8 +155,8 @@ def _venue_lacks(ask: OrderAsk, venue: OrderFeatures) -> tuple[str, str] | None:
         return "take_profit_price", f"take-profit orders are not executed on {venue.venue}"
     if ask.trigger_price_type == "mark" and not venue.trigger_price_type:
         return "trigger_price_type", f"a trigger price type is not taken by {venue.venue}"
-    if ask.time_in_force == "GTD" and "GTD" not in venue.time_in_force:
-        return "time_in_force", f"time_in_force GTD is not executed on {venue.venue}"
+    if ask.time_in_force == GTD:
+        return "time_in_force", "the gateway keeps a good-till-date (domain/good_till_date.py)"
     return None
 
 
@@ -223,7 +225,7 @@ def _check_type_and_time(ask: OrderAsk, venue: OrderFeatures) -> None:
         raise NotSupported("trailing_trigger_price is the activation price of a trailing stop: "
                            "give trailing_amount or trailing_percent", "trailing_trigger_price",
                            venue.venue)  # fmt: skip
-    if ask.time_in_force is not None and ask.time_in_force not in venue.time_in_force:
+    if ask.time_in_force not in (None, GTD) and ask.time_in_force not in venue.time_in_force:
         raise NotSupported(f"time_in_force {ask.time_in_force} is not executed on {venue.venue}",
                            "time_in_force", venue.venue)
     if ask.post_only and "PO" not in venue.time_in_force:

@@ -5,7 +5,8 @@ part that executes it, and a test walks the models against this table
 (`test/unit/foundation/test_field_use.py`): a new field without an entry fails the suite, so no
 field can be stored and then dropped unnoticed.
 
-- `BOOKS`: the gateway executes it itself (acceptance, the books, its triggers, its risk rules).
+- `BOOKS`: the gateway executes it itself (acceptance, the books, its triggers, its risk rules,
+  a good-till-date's expiry: `domain/good_till_date.py`).
 - `VENUE`: it goes to the venue with the order (`execution/send.venue_params`); acceptance
   refuses it on a venue that would not execute it (`domain/order_features.check_honoured`).
 - `HELD`: the venue executes it where it can, else the gateway holds the order and executes it
@@ -38,7 +39,7 @@ FIELD_USE: dict[str, dict[str, Use]] = {
         "position_id": B, "reason": B, "comment": B, "reduce_only": B, "client_order_id": V,
         "post_only": V, "time_in_force": V, "trigger_price": V, "stop_price": V,
         "take_profit_price": V, "trailing_amount": H, "trailing_percent": H,
-        "trailing_trigger_price": H, "trigger_price_type": H, "expire_at": H, "emulation": B,
+        "trailing_trigger_price": H, "trigger_price_type": H, "expire_at": B, "emulation": B,
         "oms_stop_loss": B, "oms_stop_gain": B, "params": V, "bracket_stop_loss": G,
         "bracket_take_profit": G, "oco_orders": G, "oto_orders": G,
     },

@@ -11,7 +11,7 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any, cast
 
-from sqlalchemy import Executable, Text, bindparam, func, insert, select, update
+from sqlalchemy import Executable, Text, bindparam, func, insert, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from apps.oms.domain.money import to_plain
@@ -33,6 +33,16 @@ LOCK_ORDERS = select(orders).where(OC.id.in_(bindparam("b_ids", expanding=True))
 LINKED_OPEN = select(orders).where(
     OC.account_id == bindparam("b_account"), OC.is_open.is_(True),
     OC.exchange_order_id.is_not(None)).order_by(OC.id)
+# good-till-date orders on the venue whose date has passed (domain/good_till_date.py); an
+# order whose placement is still unknown is left to its lookup, a held order to its own watch
+DUE_TO_EXPIRE = select(orders).where(
+    OC.account_id == bindparam("b_account"), OC.is_open.is_(True), OC.time_in_force == "GTD",
+    OC.expire_at <= bindparam("b_now"), OC.exchange_order_id.is_not(None),
+    OC.outcome_unknown.is_(False),
+    or_(OC.emulation.is_(None), OC.emulation != "gateway")).order_by(OC.id)
+NEXT_EXPIRY = select(func.min(OC.expire_at)).where(
+    OC.account_id == bindparam("b_account"), OC.is_open.is_(True), OC.time_in_force == "GTD",
+    or_(OC.emulation.is_(None), OC.emulation != "gateway"))
 OLDEST_UNLINKED = select(func.min(OC.created_at)).where(
     OC.account_id == bindparam("b_account"), OC.is_open.is_(True),
     OC.exchange_order_id.is_(None), OC.emulation != "gateway")  # a held order is never sent
@@ -123,6 +133,20 @@ async def linked_open_orders(conn: AsyncConnection, account_id: int) -> list[Ord
     """The account's open orders that are on the venue (have an exchange id), oldest first."""
     rows = await direct.fetch(conn, LINKED_OPEN, {"b_account": account_id})
     return [cast(OrderRow, r) for r in rows]  # fresh dicts, every column
+
+
+async def due_to_expire(conn: AsyncConnection, account_id: int, now: datetime
+                        ) -> list[OrderRow]:  # fmt: skip
+    """The account's good-till-date orders on the venue whose date has passed, oldest first."""
+    rows = await conn.execute(DUE_TO_EXPIRE, {"b_account": account_id, "b_now": now})
+    return [order_row(r) for r in rows.mappings()]
+
+
+async def next_expiry(conn: AsyncConnection, account_id: int) -> datetime | None:
+    """The earliest date of the account's open good-till-date orders the venue works (sent
+    or still queued); None: it has none."""
+    when = (await conn.execute(NEXT_EXPIRY, {"b_account": account_id})).scalar()
+    return when if isinstance(when, datetime) else None
 
 
 async def oldest_unlinked_open(conn: AsyncConnection, account_id: int) -> datetime | None:

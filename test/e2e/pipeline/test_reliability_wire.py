@@ -25,7 +25,6 @@ failure. Speed is not asserted (bench/ measures).
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import random
 import threading
@@ -104,6 +103,7 @@ class Outages:
         self.rng = random.Random(seed)
         self.api_kills = self.db_outages = 0
         self.external: list[tuple[int, str]] = []  # (gateway account, client order id) sent
+        self.refusals: list[str] = []  # what the venue answered an external placement
         self.errors: list[BaseException] = []
         self.thread = threading.Thread(target=self._guarded)
 
@@ -136,16 +136,29 @@ class Outages:
 
     def _external(self, n: int, order_type: str) -> None:
         """An order placed with the venue account's own key, behind the gateway's back. Its
-        answer may be lost or refused by the faults: what the venue holds is checked later."""
+        answer may be lost (a drop, a delay past the timeout: placed or not, what the venue
+        holds is checked later); a refusal that certainly placed nothing (a 429, the markets
+        not loaded) is tried again, as the trader would, so that the injected faults (5 % of
+        every request refused, more than one request to load OKX's markets) cannot leave the
+        run without an external order to check."""
         account_id = self.accounts[n % len(self.accounts)]
         client_id = f"ext{account_id}n{n}"
         side, price = ("buy", None) if order_type == "market" else ("buy", 45000)
         params = {"clientOrderId": client_id}
         with self.venue.client(account_id) as exchange:
             self.external.append((account_id, client_id))
-            with contextlib.suppress(ccxt.BaseError):
-                exchange.create_order(self.venue.dialect.symbol, order_type, side, 0.001, price,
-                                      params)
+            for _ in range(30):
+                try:
+                    exchange.load_markets()
+                    exchange.create_order(self.venue.dialect.symbol, order_type, side, 0.001,
+                                          price, params)
+                    return
+                except (ccxt.RateLimitExceeded, ccxt.DDoSProtection) as exc:
+                    self.refusals.append(f"{client_id}: {exc!r}"[:200])
+                    time.sleep(1.0)  # the venue's Retry-After
+                except ccxt.BaseError as exc:  # lost or refused for good: what it holds decides
+                    self.refusals.append(f"{client_id}: {exc!r}"[:200])
+                    return
 
     def _run(self) -> None:
         self._pause()
@@ -214,7 +227,7 @@ def run(venue: WireVenueProcess, tmp_path: Path, db: PrivateMariaDB) -> None:
         book = {(o.account_id, o.client_order_id): o
                 for o in asyncio.run(venue.side(None, accounts)).orders}
         placed = [key for key in outages.external if key in book]
-        assert placed, outages.external
+        assert placed, (outages.external, outages.refusals)
         for account_id, client_id in placed:
             rows = sql(stack, "SELECT reason, exchange_order_id FROM orders WHERE account_id = %s"
                               " AND client_order_id = %s", account_id, client_id)

@@ -459,3 +459,38 @@ def test_a_ccxt_market_without_a_described_create_order_holds_its_conditional_or
                                       "params": {"tdMode": "cross"}})
     assert check_venue_executes("ccxt.myokx", "BTC/USDT:USDT", plain) is Emulation.VENUE
     assert order_features("ccxt.nosuchexchange", "BTC/USDT") is None
+
+
+@pytest.mark.parametrize(("exchange_id", "symbol"), [("paper", "BTC/USDT"), *CCXT_VENUES])
+def test_a_plain_good_till_date_limit_rests_on_the_venue_and_the_gateway_keeps_its_date(
+    exchange_id: str, symbol: str
+) -> None:
+    """Accepted on every venue (CCXT has no unified expiry to pass on): the venue works it as
+    good-till-cancelled; a market order does not rest, so a date on it is refused."""
+    gtd = {"symbol": symbol, "side": "buy", "order_type": "limit", "qty": "1", "price": "100",
+           "time_in_force": "GTD",
+           "expire_at": 4102444800000}
+    assert check_venue_executes(exchange_id, symbol, SendOrder.model_validate(gtd)) \
+        is Emulation.VENUE
+    market = SendOrder.model_validate({**gtd, "order_type": "market", "price": None})
+    with pytest.raises(OrderFieldConflict) as caught:
+        check_venue_executes(exchange_id, symbol, market)
+    assert caught.value.details["field"] == "time_in_force"
+
+
+def test_a_conditional_order_with_a_date_is_held_even_where_the_venue_takes_its_trigger() -> None:
+    binance_spot = order_features("ccxt.binance", "BTC/USDT")
+    assert binance_spot is not None
+    assert binance_spot.trigger_price
+    assert check_honoured(OrderAsk("limit", stop_price=True), binance_spot) is Emulation.VENUE
+    assert check_honoured(OrderAsk("limit", "GTD", stop_price=True), binance_spot) \
+        is Emulation.GATEWAY
+    with pytest.raises(NotSupported) as caught:
+        check_honoured(OrderAsk("limit", "GTD", stop_price=True, emulation=Emulation.VENUE),
+                       binance_spot)
+    assert caught.value.details["field"] == "time_in_force"
+
+
+def test_a_good_till_date_goes_to_the_venue_without_its_time_in_force() -> None:
+    assert "timeInForce" not in venue_params(row(time_in_force="GTD"))
+    assert venue_params(row(time_in_force="GTC"))["timeInForce"] == "GTC"

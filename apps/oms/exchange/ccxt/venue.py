@@ -61,10 +61,14 @@ def decimals(value: Any, key: str | None = None) -> Any:
 
 #: how an exchange is asked for an order by its client order id, where CCXT's class does not
 #: translate `clientOrderId` itself: the exchange's own parameter and what else it needs
-#: (Bybit's unified account finds an order beyond the open ones only when `acknowledged`)
 CLIENT_ID_LOOKUP: dict[str, tuple[str, dict[str, Any]]] = {
-    "bybit": ("orderLinkId", {"acknowledged": True}),
+    "bybit": ("orderLinkId", {}),
 }
+#: what an exchange's `fetch_order` needs on every lookup, by id or client order id: CCXT's
+#: bybit refuses one without `acknowledged` (its unified account finds an order among the
+#: account's last 500 only); without it a cancel's final state, or the sync of an order gone
+#: from the open ones, would fail on every Bybit order
+ORDER_LOOKUP_PARAMS: dict[str, dict[str, Any]] = {"bybit": {"acknowledged": True}}
 
 
 #: exchanges that list open orders a page at a time, newest first, and how the next page is
@@ -203,9 +207,10 @@ class CcxtVenue:
         naming another client order id is no answer (`OrderNotFound`): Bybit, asked without
         its own spelling, answers with the account's first open order."""
         wanted = None if id else (params or {}).get("clientOrderId")
-        sent = dict(params or {})
+        exchange_id = str(getattr(self.exchange, "id", ""))
+        sent = {**ORDER_LOOKUP_PARAMS.get(exchange_id, {}), **(params or {})}
         if wanted is not None:
-            spelling = CLIENT_ID_LOOKUP.get(str(getattr(self.exchange, "id", "")))
+            spelling = CLIENT_ID_LOOKUP.get(exchange_id)
             if spelling is not None:
                 key, extra = spelling
                 sent = {**{k: v for k, v in sent.items() if k != "clientOrderId"},

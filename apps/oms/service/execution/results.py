@@ -10,6 +10,7 @@ from decimal import Decimal
 from apps.oms import metrics
 from apps.oms.domain.enums import OrderStatus
 from apps.oms.domain.events import CommandView
+from apps.oms.domain.good_till_date import venue_end
 from apps.oms.domain.orders import transition
 from apps.oms.ports import Structure
 from apps.oms.service.execution.booking import book_report
@@ -81,8 +82,10 @@ async def adopt(
     store the raw payload, book its trades and move the state by the venue status, decided
     together (`booking.book_report`). `placed`: the structure is the venue's answer to this
     step's own placement (`sends.py`): its venue-order row, written ahead, gets the exchange
-    id with the step's other writes, and its trades are new (no dedupe lookup)."""
+    id with the step's other writes, and its trades are new (no dedupe lookup). A
+    good-till-date order the venue reports cancelled after its date ended by the date."""
     status = CCXT_STATUS.get(str(structure.get("status")), OrderStatus.SUBMITTED)
+    status = venue_end(status, row["time_in_force"], row["expire_at"], rec.now)
     return await _apply(rec, row, structure, status, placed=placed)
 
 

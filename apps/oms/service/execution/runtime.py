@@ -35,6 +35,7 @@ from apps.oms.domain.events import (
     P,
     PositionView,
 )
+from apps.oms.domain.good_till_date import earlier
 from apps.oms.domain.positions import Deal, Position
 from apps.oms.ports import Structure, VenuePort
 from apps.oms.service.views import deal_view, order_view, position_record_view
@@ -81,6 +82,15 @@ class AccountRuntime:
     # whether the last look at the account's held orders found one armed: between its full
     # rounds, the account's task reads prices for them more often (`worker/account_task.py`)
     held_armed: bool = False
+    # the earliest date of the account's good-till-date orders (None: none open), once a round
+    # has read it (`expiry_known`); sends of such orders move it earlier (`execution/expiry.py`)
+    expiry_known: bool = False
+    next_expiry: datetime | None = None
+
+    def expires_at(self, when: datetime | None) -> None:
+        """An order that ends at `when` was sent: the round that reaches it asks the store."""
+        if self.expiry_known:
+            self.next_expiry = earlier(self.next_expiry, when)
 
     @property
     def account_id(self) -> int:

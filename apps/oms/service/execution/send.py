@@ -7,6 +7,7 @@ order up by client order id, never by sending again.
 from __future__ import annotations
 
 import asyncio
+from dataclasses import replace
 from datetime import datetime, timedelta
 from decimal import Decimal
 
@@ -15,6 +16,7 @@ from apps.oms.domain.closing import venue_position_side
 from apps.oms.domain.enums import OrderStatus, Reason, Side
 from apps.oms.domain.errors import DomainError
 from apps.oms.domain.events import RISK_REJECTED, RiskRejected
+from apps.oms.domain.good_till_date import is_due, venue_time_in_force
 from apps.oms.domain.orders import mark_outcome_unknown, resolve_not_found
 from apps.oms.exchange.ccxt_errors import errors as ccxt
 from apps.oms.ports import (
@@ -67,6 +69,8 @@ async def _prepare(
             return "done", row, None
         if is_held(row):  # the gateway holds it: armed, not sent (`execution/held.py`)
             return "done", await arm(rec, cmd, row), None
+        if is_due(row["time_in_force"], row["expire_at"], rec.now):
+            return "done", await expire_unsent(rec, cmd, row), None
         try:
             target = await recheck(rec, row)
         except DomainError as exc:
@@ -79,7 +83,16 @@ async def _prepare(
             now=rec.now,
         )
         side = venue_position_side(rt.account.position_mode, Side(row["side"]), target)
+        rt.expires_at(row["expire_at"])
         return "place", await write_order(rec, row, mark_outcome_unknown(state_of(row))), side
+
+
+async def expire_unsent(rec: Recorder, cmd: Claimed, row: OrderRow) -> OrderRow:
+    """A queued good-till-date send whose date passed before it ran (a backlog, no worker for
+    a while): never sent, it ends EXPIRED and its command completes with it."""
+    expired = await write_order(rec, row, replace(state_of(row), status=OrderStatus.EXPIRED))
+    await finish(rec, cmd, order=expired)
+    return expired
 
 
 async def risk_reject(
@@ -96,7 +109,8 @@ async def risk_reject(
 def venue_params(row: OrderRow, position_side: str | None = None) -> Params:
     """What the venue gets with the order: the accepted params, its client order id, trigger
     prices, a trailing stop the venue executes (acceptance chose the venue for it), time in
-    force, post-only, and a hedge account's venue position side
+    force (a good-till-date rests as good-till-cancelled: the gateway keeps the date),
+    post-only, and a hedge account's venue position side
     (`GATEWAY_POSITION_SIDE`, `closing.venue_position_side`)."""
     params: Params = dict(row["params"] or {})
     params["clientOrderId"] = row["client_order_id"]
@@ -108,7 +122,7 @@ def venue_params(row: OrderRow, position_side: str | None = None) -> Params:
         ("trailingPercent", row.get("trailing_percent")),
         ("trailingTriggerPrice", row.get("trailing_trigger_price")),
         ("triggerPriceType", row.get("trigger_price_type")),
-        ("timeInForce", row["time_in_force"]),
+        ("timeInForce", venue_time_in_force(row["time_in_force"])),
     ):
         if value is not None:
             params[key] = value

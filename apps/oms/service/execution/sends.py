@@ -30,6 +30,7 @@ from typing import Any
 from apps.oms.domain.closing import venue_position_side
 from apps.oms.domain.enums import OrderStatus, Side
 from apps.oms.domain.errors import DomainError
+from apps.oms.domain.good_till_date import is_due
 from apps.oms.domain.orders import mark_outcome_unknown
 from apps.oms.exchange.ccxt_errors import errors as ccxt
 from apps.oms.metrics import SEND_STAGE
@@ -44,6 +45,7 @@ from apps.oms.service.execution.runtime import AccountRuntime, Recorder, epoch_m
 from apps.oms.service.execution.send import (
     NOT_SENT,
     UNKNOWN,
+    expire_unsent,
     risk_reject,
     venue_code,
     venue_params,
@@ -255,6 +257,9 @@ async def _prepare(rec: Recorder, cmd: Claimed, orders: dict[int, OrderRow]) -> 
     if row["status"] != OrderStatus.PENDING_SUBMIT:
         await finish(rec, cmd, order=row)
         return None
+    if is_due(row["time_in_force"], row["expire_at"], rec.now):
+        await expire_unsent(rec, cmd, row)
+        return None
     try:
         target = await recheck(rec, row)
     except DomainError as exc:
@@ -263,6 +268,7 @@ async def _prepare(rec: Recorder, cmd: Claimed, orders: dict[int, OrderRow]) -> 
     rec.rows.hold_venue_order(int(row["id"]), row["client_order_id"], None)
     deadline = send_deadline(epoch_ms(rec.now), rec.rt.settings.unknown_outcome_window_seconds)
     side = venue_position_side(rec.rt.account.position_mode, Side(row["side"]), target)
+    rec.rt.expires_at(row["expire_at"])
     return Prepared(cmd, await write_order(rec, row, mark_outcome_unknown(state_of(row))),
                     deadline, side)  # fmt: skip
 

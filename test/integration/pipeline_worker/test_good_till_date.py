@@ -1,0 +1,170 @@
+"""Good-till-date orders the venue works, through the real acceptance, worker and paper venue:
+the venue works them as good-till-cancelled, the owner cancels each once its date has passed
+and the order ends EXPIRED; a queued send past its date is never sent; a takeover's new owner
+expires what the old one left; an expired close gives its reservation back."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from datetime import timedelta
+from typing import Any
+
+from sqlalchemy import select, update
+
+from apps.oms.clock import utcnow
+from apps.oms.store.tables import account_leases, commands, orders, outbox
+
+from .conftest import Harness, eventually
+from .test_commands import assert_fold, positions_of
+
+SYMBOL = "BTC/USDT:USDT"
+
+
+async def _events(h: Harness, acct: int, name: str) -> list[dict[str, Any]]:
+    async with h.store.read() as conn:
+        rows = (await conn.execute(select(outbox.c.payload).where(
+            outbox.c.account_id == acct, outbox.c.event == name).order_by(outbox.c.id))
+                ).scalars()
+        return [dict(r) for r in rows]
+
+
+async def _date_passes(h: Harness, order_id: int) -> None:
+    """The order's date is now in the past (as if the time had come)."""
+    async with h.store.transaction() as conn:
+        await conn.execute(update(orders).where(orders.c.id == order_id)
+                           .values(expire_at=utcnow() - timedelta(seconds=1)))
+
+
+async def _venue_order(h: Harness, acct: int, order: dict[str, Any]) -> dict[str, Any]:
+    rt = await h.runtime(acct)
+    found: dict[str, Any] = await rt.venue.fetch_order(order["exchange_order_id"], SYMBOL)
+    return found
+
+
+async def test_a_resting_limit_is_cancelled_on_the_venue_at_its_date_and_ends_expired(
+    harness: Callable[..., Harness],
+) -> None:
+    h = harness()
+    acct = await h.account("hedge")
+    await h.price(SYMBOL, "50000")
+    item = await h.send(acct, "send_order", symbol=SYMBOL, side="buy", order_type="limit",
+                        qty="0.001", price="40000", time_in_force="GTD",
+                        expire_at=(utcnow() + timedelta(seconds=1.5)).isoformat())
+    assert item["ok"], item
+    await h.drain(acct)
+    order = await h.order(item["order_id"])
+    assert order["status"] == "SUBMITTED"
+    assert order["exchange_order_id"] is not None
+    assert order["time_in_force"] == "GTD"
+    resting = await _venue_order(h, acct, order)
+    assert resting["status"] == "open"
+    assert resting["timeInForce"] in (None, "GTC")  # the venue was told no date
+
+    async def expired() -> bool:
+        await h.drain(acct)
+        return str((await h.order(item["order_id"]))["status"]) == "EXPIRED"
+
+    await eventually(expired)  # the date comes (a safety deadline, not a speed bound)
+    order = await h.order(item["order_id"])
+    assert (await _venue_order(h, acct, order))["status"] == "canceled"
+    (event,) = await _events(h, acct, "order_expired")
+    assert (event["id"], event["status"]) == (item["order_id"], "EXPIRED")
+    async with h.store.read() as conn:
+        status = (await conn.execute(select(commands.c.status).where(
+            commands.c.id == item["command_id"]))).scalar()
+    assert status == "completed"
+    # nothing more happens to it: a later round finds nothing due
+    await h.drain(acct)
+    assert (await h.order(item["order_id"]))["status"] == "EXPIRED"
+
+
+async def test_a_fill_before_the_date_stands(harness: Callable[..., Harness]) -> None:
+    h = harness()
+    acct = await h.account("netting")
+    await h.price(SYMBOL, "50000")
+    item = await h.send(acct, "send_order", symbol=SYMBOL, side="buy", order_type="limit",
+                        qty="0.001", price="40000", time_in_force="GTD",
+                        expire_at=(utcnow() + timedelta(hours=1)).isoformat())
+    assert item["ok"], item
+    await h.drain(acct)
+    await h.price(SYMBOL, "39000")  # the limit fills
+    await h.drain(acct)
+    assert (await h.order(item["order_id"]))["status"] == "FILLED"
+    await _date_passes(h, item["order_id"])
+    await h.drain(acct)
+    assert (await h.order(item["order_id"]))["status"] == "FILLED"
+    (pos,) = await positions_of(h, acct)
+    assert str(pos["qty"]).rstrip("0").rstrip(".") == "0.001"
+    await assert_fold(h, acct)
+
+
+async def test_a_send_queued_past_its_date_is_never_sent(harness: Callable[..., Harness]
+                                                         ) -> None:
+    h = harness()
+    acct = await h.account("hedge")
+    await h.price(SYMBOL, "50000")
+    items = [await h.send(acct, "send_order", symbol=SYMBOL, side="buy", order_type="limit",
+                          qty="0.001", price=price, time_in_force="GTD",
+                          expire_at=(utcnow() + timedelta(hours=1)).isoformat())
+             for price in ("40000", "41000")]
+    assert all(i["ok"] for i in items), items
+    for item in items:  # no worker ran before their date
+        await _date_passes(h, item["order_id"])
+    await h.drain(acct)
+    for item in items:
+        order = await h.order(item["order_id"])
+        assert (order["status"], order["exchange_order_id"]) == ("EXPIRED", None)
+        async with h.store.read() as conn:
+            status = (await conn.execute(select(commands.c.status).where(
+                commands.c.id == item["command_id"]))).scalar()
+        assert status == "completed"
+    rt = await h.runtime(acct)
+    assert await rt.venue.fetch_open_orders() == []
+
+
+async def test_the_next_owner_expires_what_a_killed_owner_left(harness: Callable[..., Harness]
+                                                               ) -> None:
+    a, b = harness(), harness()
+    acct = await a.account("hedge")
+    await a.price(SYMBOL, "50000")
+    item = await a.send(acct, "send_order", symbol=SYMBOL, side="buy", order_type="limit",
+                        qty="0.001", price="40000", time_in_force="GTD",
+                        expire_at=(utcnow() + timedelta(hours=1)).isoformat())
+    await a.drain(acct)  # on the venue; A knows its date is an hour away, then dies
+    assert (await a.order(item["order_id"]))["status"] == "SUBMITTED"
+    await _date_passes(a, item["order_id"])
+    async with a.store.transaction() as conn:  # A's lease expires
+        await conn.execute(update(account_leases).where(account_leases.c.account_id == acct)
+                           .values(expires_at=utcnow() - timedelta(seconds=1)))
+    await b.runtime(acct, owner="B")
+    await b.drain(acct)  # B's first round reads the dates afresh
+    order = await b.order(item["order_id"])
+    assert order["status"] == "EXPIRED"
+    assert (await _venue_order(b, acct, order))["status"] == "canceled"
+
+
+async def test_an_expired_close_gives_its_reservation_back(harness: Callable[..., Harness]
+                                                           ) -> None:
+    h = harness()
+    acct = await h.account("hedge")
+    await h.price(SYMBOL, "50000")
+    bought = await h.send(acct, "send_order", symbol=SYMBOL, side="buy", order_type="market",
+                          qty="0.01")
+    await h.drain(acct)
+    (pos,) = await positions_of(h, acct)
+    item = await h.send(acct, "send_order", symbol=SYMBOL, side="sell", order_type="limit",
+                        qty="0.01", price="60000", reduce_only=True, position_id=pos["id"],
+                        time_in_force="GTD",
+                        expire_at=(utcnow() + timedelta(seconds=1)).isoformat())
+    assert bought["ok"], bought
+    assert item["ok"], item
+    await h.drain(acct)
+    (pos,) = await positions_of(h, acct)
+    assert pos["pending_close_qty"] > 0
+    await asyncio.sleep(1.1)  # its date passes
+    await h.drain(acct)
+    assert (await h.order(item["order_id"]))["status"] == "EXPIRED"
+    (pos,) = await positions_of(h, acct)
+    assert (pos["state"], pos["pending_close_qty"]) == ("open", 0)
+    await assert_fold(h, acct)
