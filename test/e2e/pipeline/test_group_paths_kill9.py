@@ -247,10 +247,43 @@ def walk(stack: Stack, db: Db, owners: Owners, races: list[Race], rng: random.Ra
         elif mode == "delayed":
             time.sleep(rng.uniform(0, 0.3))
             owners.kill_owner(mode)
-        until(lambda: settled(db, races), f"step {step}: what its prices crossed has fired")
+        try:
+            until(lambda: settled(db, races), f"step {step}: what its prices crossed has fired")
+        except AssertionError as exc:
+            raise AssertionError(f"{exc}\n{diagnosis(db, owners, races)}") from None
         if mode == "settled":
             owners.kill_owner(mode)
         check_fired(db, races, partial=True)
+
+
+def diagnosis(db: Db, owners: Owners, races: list[Race]) -> str:
+    """What the store shows when a step never settles: the groups not settled (their members,
+    held rows and children), the account's lease, the workers, and its unfinished commands."""
+    now = members(db, races)
+    lines = []
+    for race in races:
+        got = now.get(race.first_order, {})
+        want = {role: "FILLED" if role == race.winner else "CANCELED" for role in race.levels}
+        if race.winner is None and not set(race.levels) - set(got):
+            continue
+        if race.winner is not None and all(got.get(r, (0, ""))[1] == w for r, w in want.items()):
+            continue
+        ids = tuple(order_id for order_id, _ in got.values()) or (0,)
+        held = db.rows("SELECT order_id, state, trigger_price, fired_price, child_order_id,"
+                       " updated_at FROM held_orders WHERE order_id IN %s", ids)
+        children = db.rows("SELECT id, parent_order_id, status, filled_qty, error_code FROM"
+                           " orders WHERE parent_order_id IN %s", ids)
+        lines.append(f"{race.symbol} winner={race.winner}@{race.price} levels={race.levels} "
+                     f"members={got} held={held} children={children}")
+    lease = db.rows("SELECT * FROM account_leases WHERE account_id = %s", owners.account_id)
+    workers = db.rows("SELECT id, pid, status, heartbeat_at, liveness FROM workers")
+    unfinished = db.rows("SELECT id, command_type, status, request_id, attempts, created_at"
+                         " FROM commands WHERE account_id = %s AND status NOT IN %s"
+                         " ORDER BY id LIMIT 20", owners.account_id, TERMINAL)
+    alive = [(p.pid, p.poll()) for p in owners.stack.workers]
+    lines += [f"lease: {lease}", f"workers: {workers}", f"alive: {alive}",
+              f"unfinished commands: {unfinished}"]
+    return "\n".join(lines)
 
 
 def check_fired(db: Db, races: list[Race], *, partial: bool) -> None:
