@@ -27,6 +27,7 @@ import httpx
 import pytest
 
 from test.bots.harness import (
+    DEADLINE_SECONDS,
     ROOT,
     Bot,
     check_bot,
@@ -111,6 +112,8 @@ def refused_reads(bot: Bot) -> set[str]:
     return refused
 
 
+@pytest.mark.timeout(DEADLINE_SECONDS + 900)  # the safety net, as the other bot suites': set-up,
+# five bots' trades within their own deadline, their stops (SIGINT, up to 120 s each)
 def test_five_bots_and_a_watch_share_one_low_weight_limit(
     freqtrade_venv: Path, venue: dict[str, Any], stack: Stack, tmp_path: Path
 ) -> None:
