@@ -41,9 +41,10 @@ def venue_end(status: OrderStatus, time_in_force: str | None, expire_at: datetim
 
 
 def look_due(known: bool, next_expiry: datetime | None, now: datetime) -> bool:
-    """Whether a round asks the store for due orders: when the account's earliest date is not
-    known yet (a task's first round, after a takeover too) or has come. Between, a round
-    costs nothing, however many orders the account has open."""
+    """Whether a housekeeping round asks the store for due orders: when the account's
+    earliest date is not known yet (the account's task has just started, on this worker or on
+    one that took the account over) or has come. Before that date a round costs nothing,
+    however many orders the account has open."""
     return not known or (next_expiry is not None and next_expiry <= now)
 
 

@@ -13,20 +13,13 @@ from typing import Any
 from sqlalchemy import select, update
 
 from apps.oms.clock import utcnow
-from apps.oms.store.tables import account_leases, commands, orders, outbox
+from apps.oms.store.tables import account_leases, commands, orders
 
 from .conftest import Harness, eventually
 from .test_commands import assert_fold, positions_of
+from .test_held_orders import _events
 
 SYMBOL = "BTC/USDT:USDT"
-
-
-async def _events(h: Harness, acct: int, name: str) -> list[dict[str, Any]]:
-    async with h.store.read() as conn:
-        rows = (await conn.execute(select(outbox.c.payload).where(
-            outbox.c.account_id == acct, outbox.c.event == name).order_by(outbox.c.id))
-                ).scalars()
-        return [dict(r) for r in rows]
 
 
 async def _date_passes(h: Harness, order_id: int) -> None:

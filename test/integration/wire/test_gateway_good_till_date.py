@@ -9,8 +9,11 @@ test_good_till_date.py`."""
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from datetime import timedelta
 from decimal import Decimal
+from typing import Any
 
 from sqlalchemy import update
 
@@ -28,17 +31,27 @@ from .test_gateway_conditional_orders import venue  # noqa: F401 - the venue per
 D = Decimal
 
 
-async def test_a_good_till_date_limit_rests_on_the_exchange_until_the_gateway_expires_it(
-    gateway: Store, venue: tuple[str, Running]  # noqa: F811
-) -> None:
-    dialect, running = venue
+@asynccontextmanager
+async def trading(gateway: Store, served: tuple[str, Running]
+                  ) -> AsyncIterator[tuple[Harness, int, Any]]:  # fmt: skip
+    """A gateway account on the venue at price 100, its worker steps driven by hand, and the
+    venue account's own engine (what the exchange holds)."""
+    dialect, running = served
     await running.venue.set_price(SYMBOL, D(100))
     account_id, creds = await new_account(gateway, dialect, running)
-    exchange = running.venue.accounts.venue(creds.api_key)
     h = Harness(gateway)
     h.venues = VenueCache(Settings(), gateway)
     try:
         assert await h.venues.open(await load_account(gateway, account_id)) is not None
+        yield h, account_id, running.venue.accounts.venue(creds.api_key)
+    finally:
+        await h.venues.close()
+
+
+async def test_a_good_till_date_limit_rests_on_the_exchange_until_the_gateway_expires_it(
+    gateway: Store, venue: tuple[str, Running]  # noqa: F811
+) -> None:
+    async with trading(gateway, venue) as (h, account_id, exchange):
         item = await h.send(account_id, "send_order", symbol=SYMBOL, side="buy",
                             order_type="limit", qty="1", price="80", time_in_force="GTD",
                             expire_at=(utcnow() + timedelta(hours=1)).isoformat())
@@ -57,8 +70,6 @@ async def test_a_good_till_date_limit_rests_on_the_exchange_until_the_gateway_ex
         await h.drain(account_id)
         assert (await h.order(item["order_id"]))["status"] == "EXPIRED"
         assert await exchange.fetch_open_orders(SYMBOL) == []
-    finally:
-        await h.venues.close()
 
 
 async def test_a_cancel_through_the_gateway_completes_with_the_exchange_final_state(
@@ -66,14 +77,7 @@ async def test_a_cancel_through_the_gateway_completes_with_the_exchange_final_st
 ) -> None:
     """The cancel's own lookup of the final state by id (Bybit's needs `acknowledged`, else
     every cancel there failed as `venue_error` after the exchange had cancelled)."""
-    dialect, running = venue
-    await running.venue.set_price(SYMBOL, D(100))
-    account_id, creds = await new_account(gateway, dialect, running)
-    exchange = running.venue.accounts.venue(creds.api_key)
-    h = Harness(gateway)
-    h.venues = VenueCache(Settings(), gateway)
-    try:
-        assert await h.venues.open(await load_account(gateway, account_id)) is not None
+    async with trading(gateway, venue) as (h, account_id, exchange):
         item = await h.send(account_id, "send_order", symbol=SYMBOL, side="buy",
                             order_type="limit", qty="1", price="80")
         assert item["ok"], item
@@ -85,5 +89,3 @@ async def test_a_cancel_through_the_gateway_completes_with_the_exchange_final_st
         assert command["status"] == "completed", command
         assert (await h.order(item["order_id"]))["status"] == "CANCELED"
         assert await exchange.fetch_open_orders(SYMBOL) == []
-    finally:
-        await h.venues.close()

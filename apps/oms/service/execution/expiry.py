@@ -1,14 +1,14 @@
-"""Good-till-date orders the venue works, cancelled by the worker that owns the account once
-their date has passed (`domain/good_till_date.py`).
+"""Good-till-date orders the venue works, cancelled by the worker that owns the account once their
+date has passed (`domain/good_till_date.py`).
 
-The account's runtime knows its earliest date (`AccountRuntime.next_expiry`): read at the
-task's first round (a takeover's new owner reads it too), moved earlier by each such send. A
-round before that date costs nothing; a round at or after it reads the due orders (one indexed
-read) and cancels each on the venue as any cancel does (`cancel.cancel_one`); the venue's
-answer is recorded as `EXPIRED` (`results.adopt`), with what filled before it. A cancel that
-fails (the venue unreachable) leaves the order due, so the next round tries again, and after a
-kill of the owner the next owner's round does. A queued send whose date passed before it ran
-is never sent (`send.expire_unsent`).
+The account's runtime knows its earliest date (`AccountRuntime.next_expiry`): read by the first
+housekeeping round of the account's task (so also by a worker that took the account over),
+moved earlier by each such send. A round before that date costs nothing; a round at or after it
+reads the due orders (one indexed read) and cancels each on the venue as any cancel does
+(`cancel.cancel_one`); the venue's answer is recorded as `EXPIRED` (`results.adopt`), with what
+filled before it. A cancel that fails (the venue unreachable) leaves the order due, so the next
+round tries again, and after a kill of the owner the next owner's round does. A queued send
+whose date passed before it ran is never sent (`send.expire_unsent`).
 """
 
 from __future__ import annotations
