@@ -22,6 +22,16 @@ from .test_held_orders import _events
 SYMBOL = "BTC/USDT:USDT"
 
 
+async def _gtd_buy(h: Harness, acct: int, expires_in: timedelta, price: str = "40000"
+                   ) -> dict[str, Any]:  # fmt: skip
+    """A good-till-date limit buy of 0.001 below the market (50,000), accepted."""
+    item = await h.send(acct, "send_order", symbol=SYMBOL, side="buy", order_type="limit",
+                        qty="0.001", price=price, time_in_force="GTD",
+                        expire_at=(utcnow() + expires_in).isoformat())
+    assert item["ok"], item
+    return item
+
+
 async def _date_passes(h: Harness, order_id: int) -> None:
     """The order's date is now in the past (as if the time had come)."""
     async with h.store.transaction() as conn:
@@ -41,10 +51,7 @@ async def test_a_resting_limit_is_cancelled_on_the_venue_at_its_date_and_ends_ex
     h = harness()
     acct = await h.account("hedge")
     await h.price(SYMBOL, "50000")
-    item = await h.send(acct, "send_order", symbol=SYMBOL, side="buy", order_type="limit",
-                        qty="0.001", price="40000", time_in_force="GTD",
-                        expire_at=(utcnow() + timedelta(seconds=1.5)).isoformat())
-    assert item["ok"], item
+    item = await _gtd_buy(h, acct, timedelta(seconds=1.5))
     await h.drain(acct)
     order = await h.order(item["order_id"])
     assert order["status"] == "SUBMITTED"
@@ -76,10 +83,7 @@ async def test_a_fill_before_the_date_stands(harness: Callable[..., Harness]) ->
     h = harness()
     acct = await h.account("netting")
     await h.price(SYMBOL, "50000")
-    item = await h.send(acct, "send_order", symbol=SYMBOL, side="buy", order_type="limit",
-                        qty="0.001", price="40000", time_in_force="GTD",
-                        expire_at=(utcnow() + timedelta(hours=1)).isoformat())
-    assert item["ok"], item
+    item = await _gtd_buy(h, acct, timedelta(hours=1))
     await h.drain(acct)
     await h.price(SYMBOL, "39000")  # the limit fills
     await h.drain(acct)
@@ -97,11 +101,7 @@ async def test_a_send_queued_past_its_date_is_never_sent(harness: Callable[..., 
     h = harness()
     acct = await h.account("hedge")
     await h.price(SYMBOL, "50000")
-    items = [await h.send(acct, "send_order", symbol=SYMBOL, side="buy", order_type="limit",
-                          qty="0.001", price=price, time_in_force="GTD",
-                          expire_at=(utcnow() + timedelta(hours=1)).isoformat())
-             for price in ("40000", "41000")]
-    assert all(i["ok"] for i in items), items
+    items = [await _gtd_buy(h, acct, timedelta(hours=1), price) for price in ("40000", "41000")]
     for item in items:  # no worker ran before their date
         await _date_passes(h, item["order_id"])
     await h.drain(acct)
@@ -121,9 +121,7 @@ async def test_the_next_owner_expires_what_a_killed_owner_left(harness: Callable
     a, b = harness(), harness()
     acct = await a.account("hedge")
     await a.price(SYMBOL, "50000")
-    item = await a.send(acct, "send_order", symbol=SYMBOL, side="buy", order_type="limit",
-                        qty="0.001", price="40000", time_in_force="GTD",
-                        expire_at=(utcnow() + timedelta(hours=1)).isoformat())
+    item = await _gtd_buy(a, acct, timedelta(hours=1))
     await a.drain(acct)  # on the venue; A knows its date is an hour away, then dies
     assert (await a.order(item["order_id"]))["status"] == "SUBMITTED"
     await _date_passes(a, item["order_id"])

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from decimal import Decimal
 from typing import Any
 
@@ -51,10 +52,26 @@ async def new_account(gateway: Store, dialect: str, running: Running
     return await gateway_account(gateway, running, f"ccxt.{dialect}", "netting", creds), creds
 
 
-async def venue_contracts(running: Running, creds: Credentials) -> Decimal:
+@asynccontextmanager
+async def trading(gateway: Store, served: tuple[str, Running]
+                  ) -> AsyncIterator[tuple[Harness, int, Any]]:  # fmt: skip
+    """A gateway account on the venue at price 100, its worker steps driven by hand, and the
+    venue account's own engine (what the exchange holds)."""
+    dialect, running = served
+    await running.venue.set_price(SYMBOL, D(100))
+    account_id, creds = await new_account(gateway, dialect, running)
+    h = Harness(gateway)
+    h.venues = VenueCache(Settings(), gateway)
+    try:
+        assert await h.venues.open(await load_account(gateway, account_id)) is not None
+        yield h, account_id, running.venue.accounts.venue(creds.api_key)
+    finally:
+        await h.venues.close()
+
+
+async def venue_contracts(engine: Any) -> Decimal:
     """The venue account's open contracts in the symbol, as its own engine holds them."""
-    venue = running.venue.accounts.venue(creds.api_key)
-    return sum((D(str(p["contracts"])) for p in await venue.fetch_positions()
+    return sum((D(str(p["contracts"])) for p in await engine.fetch_positions()
                 if p["symbol"] == SYMBOL), D(0))  # fmt: skip
 
 
@@ -71,19 +88,14 @@ async def test_a_stop_loss_is_held_by_the_gateway_and_closes_the_venue_position(
 ) -> None:
     """On the last price (the exchange's ticker) and on the mark price (CCXT's
     `fetch_mark_price` on Binance and OKX, whose tickers carry none; Bybit's ticker)."""
-    dialect, running = venue
-    await running.venue.set_price(SYMBOL, D(100))
-    account_id, creds = await new_account(gateway, dialect, running)
-    h = Harness(gateway)
-    h.venues = VenueCache(Settings(), gateway)
-    try:
-        assert await h.venues.open(await load_account(gateway, account_id)) is not None
+    _, running = venue
+    async with trading(gateway, venue) as (h, account_id, engine):
         opened = await h.send(account_id, "send_order", symbol=SYMBOL, side="buy",
                               order_type="market", qty="1")  # fmt: skip
         assert opened["ok"], opened
         await h.drain(account_id)
         [position] = await open_positions(gateway, account_id)
-        assert await venue_contracts(running, creds) == D(1)
+        assert await venue_contracts(engine) == D(1)
         # the venue's own is refused, with the reason, before anything is written
         asked = await h.send(account_id, "send_order", symbol=SYMBOL, side="sell",
                              order_type="market", qty="1", stop_price="90", reduce_only=True,
@@ -108,7 +120,7 @@ async def test_a_stop_loss_is_held_by_the_gateway_and_closes_the_venue_position(
         assert canceled["ok"], canceled
         await h.drain(account_id)
         assert (await h.order(take["order_id"]))["status"] == "CANCELED"
-        assert await running.venue.accounts.venue(creds.api_key).fetch_open_orders() == []
+        assert await engine.fetch_open_orders() == []
         await running.venue.set_price(SYMBOL, D(95))  # not crossed: nothing fires
         await h.drain(account_id)
         assert (await h.order(stop["order_id"]))["status"] == "SUBMITTED"
@@ -121,9 +133,7 @@ async def test_a_stop_loss_is_held_by_the_gateway_and_closes_the_venue_position(
             "market", "sell", "FILLED", D(1))
         assert child["exchange_order_id"] is not None
         assert await open_positions(gateway, account_id) == []
-        assert await venue_contracts(running, creds) == D(0)
-    finally:
-        await h.venues.close()
+        assert await venue_contracts(engine) == D(0)
 
 
 async def test_a_held_stop_reads_the_price_between_the_accounts_full_rounds(
@@ -134,42 +144,37 @@ async def test_a_held_stop_reads_the_price_between_the_accounts_full_rounds(
     fires all the same, by its own looks."""
     monkeypatch.setattr(account_task, "SYNC_EVERY", 3600.0)  # one full round, at the start
     monkeypatch.setattr(account_task, "IDLE_RELEASE", 3600.0)  # the task keeps its lease
-    dialect, running = venue
-    await running.venue.set_price(SYMBOL, D(100))
-    account_id, creds = await new_account(gateway, dialect, running)
-    h = Harness(gateway)
-    h.venues = VenueCache(Settings(), gateway)
+    _, running = venue
     stop_task = asyncio.Event()
-    try:
-        assert await h.venues.open(await load_account(gateway, account_id)) is not None
-        opened = await h.send(account_id, "send_order", symbol=SYMBOL, side="buy",
-                              order_type="market", qty="1")  # fmt: skip
-        await h.drain(account_id)
-        [position] = await open_positions(gateway, account_id)
-        stop = await h.send(account_id, "send_order", symbol=SYMBOL, side="sell",
-                            order_type="market", qty="1", stop_price="90", reduce_only=True,
-                            position_id=position["id"])  # fmt: skip
-        assert opened["ok"], opened
-        assert stop["ok"], stop
-        await h.drain(account_id, housekeeping=False)  # armed; no round has looked yet
-        rt = await h.runtime(account_id)
-        task = asyncio.create_task(AccountTask(rt, stop_task).run())
+    async with trading(gateway, venue) as (h, account_id, engine):
+        try:
+            opened = await h.send(account_id, "send_order", symbol=SYMBOL, side="buy",
+                                  order_type="market", qty="1")  # fmt: skip
+            await h.drain(account_id)
+            [position] = await open_positions(gateway, account_id)
+            stop = await h.send(account_id, "send_order", symbol=SYMBOL, side="sell",
+                                order_type="market", qty="1", stop_price="90", reduce_only=True,
+                                position_id=position["id"])  # fmt: skip
+            assert opened["ok"], opened
+            assert stop["ok"], stop
+            await h.drain(account_id, housekeeping=False)  # armed; no round has looked yet
+            rt = await h.runtime(account_id)
+            task = asyncio.create_task(AccountTask(rt, stop_task).run())
 
-        async def armed_seen() -> bool:  # the task's one full round found it armed
-            return rt.held_armed
+            async def armed_seen() -> bool:  # the task's one full round found it armed
+                return rt.held_armed
 
-        await eventually(armed_seen)
-        await running.venue.set_price(SYMBOL, D(89))
+            await eventually(armed_seen)
+            await running.venue.set_price(SYMBOL, D(89))
 
-        async def child_recorded() -> bool:
-            rows = await order_rows(gateway, account_id)
-            return any(r["parent_order_id"] == stop["order_id"] and r["exchange_order_id"]
-                       for r in rows)  # fmt: skip
+            async def child_recorded() -> bool:
+                rows = await order_rows(gateway, account_id)
+                return any(r["parent_order_id"] == stop["order_id"] and r["exchange_order_id"]
+                           for r in rows)  # fmt: skip
 
-        await eventually(child_recorded)  # fired by a held look: no full round ran since
-        assert await venue_contracts(running, creds) == D(0)
-        stop_task.set()
-        await task
-    finally:
-        stop_task.set()
-        await h.venues.close()
+            await eventually(child_recorded)  # fired by a held look: no full round ran since
+            assert await venue_contracts(engine) == D(0)
+            stop_task.set()
+            await task
+        finally:
+            stop_task.set()

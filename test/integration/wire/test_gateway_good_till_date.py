@@ -9,43 +9,20 @@ test_good_till_date.py`."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from datetime import timedelta
 from decimal import Decimal
-from typing import Any
 
 from sqlalchemy import update
 
 from apps.oms.clock import utcnow
-from apps.oms.config import Settings
 from apps.oms.store.store import Store
 from apps.oms.store.tables import orders
 from apps.paper.wire.process import Running
-from apps.worker.venues import VenueCache, load_account
-from test.integration.pipeline_worker.conftest import Harness
-from test.integration.wire.test_gateway_conditional_orders import SYMBOL, new_account
+from test.integration.wire.test_gateway_conditional_orders import SYMBOL, trading
 
 from .test_gateway_conditional_orders import venue  # noqa: F401 - the venue per dialect
 
 D = Decimal
-
-
-@asynccontextmanager
-async def trading(gateway: Store, served: tuple[str, Running]
-                  ) -> AsyncIterator[tuple[Harness, int, Any]]:  # fmt: skip
-    """A gateway account on the venue at price 100, its worker steps driven by hand, and the
-    venue account's own engine (what the exchange holds)."""
-    dialect, running = served
-    await running.venue.set_price(SYMBOL, D(100))
-    account_id, creds = await new_account(gateway, dialect, running)
-    h = Harness(gateway)
-    h.venues = VenueCache(Settings(), gateway)
-    try:
-        assert await h.venues.open(await load_account(gateway, account_id)) is not None
-        yield h, account_id, running.venue.accounts.venue(creds.api_key)
-    finally:
-        await h.venues.close()
 
 
 async def test_a_good_till_date_limit_rests_on_the_exchange_until_the_gateway_expires_it(
