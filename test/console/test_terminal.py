@@ -27,6 +27,9 @@ from test.console.conftest import (
 )
 
 pytestmark = [pytest.mark.mysql, pytest.mark.timeout(900)]
+# a chart loads the venue's last 1,000 candles; a new period that opens while the test
+# watches is appended live, so 1,001 is the same history one minute later
+LOADED = re.compile(r"^100[01]$")
 LIVE = ["mark_price", "unrealized_pnl", "pnl_pct", "notional"]
 
 
@@ -273,7 +276,7 @@ def test_candles_match_fetch_ohlcv_with_fills_and_position_lines(
     page.locator('form[data-form="ticket"] [name="account_id"]').select_option(str(acct))
     page.locator('form[data-form="ticket"] [name="symbol"]').select_option(SYMBOL)
     chart = page.get_by_test_id("terminal-chart")
-    expect(page.get_by_test_id("terminal-candles")).to_have_attribute("data-candles", "1000")
+    expect(page.get_by_test_id("terminal-candles")).to_have_attribute("data-candles", LOADED)
     same_history(chart_rows(page, "terminal"), ohlcv(keys, "1m"))
     deals = [d for d in stack.deals(acct, symbol=SYMBOL) if d["qty"] != "0"]
     expect(page.get_by_test_id("terminal-fills")).to_have_attribute("data-fills", str(len(deals)))
@@ -292,7 +295,7 @@ def test_candles_match_fetch_ohlcv_with_fills_and_position_lines(
     # another timeframe: the venue's candles again
     page.get_by_test_id("terminal_timeframe").select_option("1h")
     page.wait_for_function("() => window.omsConsole.charts.terminal.timeframe === '1h' "
-                           "&& window.omsConsole.charts.terminal.rows.length === 1000")
+                           "&& window.omsConsole.charts.terminal.rows.length >= 1000")
     same_history(chart_rows(page, "terminal"), ohlcv(keys, "1h"))
     # a click on the chart puts its price in the ticket (on the market's tick)
     box = chart.bounding_box()
@@ -305,7 +308,7 @@ def test_candles_match_fetch_ohlcv_with_fills_and_position_lines(
     goto(page, "charts")
     page.get_by_test_id("price_symbol").fill(SYMBOL)
     page.get_by_test_id("price-apply").click()
-    expect(page.get_by_test_id("price-candles")).to_have_attribute("data-candles", "1000")
+    expect(page.get_by_test_id("price-candles")).to_have_attribute("data-candles", LOADED)
     same_history(chart_rows(page, "price"), ohlcv(keys, "1m"))
     close_all(keys)
 
