@@ -51,6 +51,7 @@ ORDER_FIELDS = {
     "expireAt": "expire_at", "expire_at": "expire_at", "emulation": "emulation",
     "stopLoss": "bracket_stop_loss", "bracket_stop_loss": "bracket_stop_loss",
     "takeProfit": "bracket_take_profit", "bracket_take_profit": "bracket_take_profit",
+    "timeLimit": "bracket_time_limit", "bracket_time_limit": "bracket_time_limit",
     "oco_orders": "oco_orders", "oto_orders": "oto_orders",
 }  # fmt: skip
 BRACKET_FIELDS = frozenset({"bracket_stop_loss", "bracket_take_profit"})

@@ -51,6 +51,8 @@ class OrderOut(BaseModel):
     trailing_trigger_price: OptDec = None
     trigger_price_type: str | None = None
     expire_at: str | None = None
+    fire_at: str | None = Field(default=None, description="a bracket's time-limit exit: when "
+                                "the clock fires it (its entry's first fill + the limit)")
     emulation: str = Field(default="venue", description="venue | gateway: who executes the "
                            "order's conditional part (docs/orders.md)")
     parent_order_id: int | None = None
@@ -60,7 +62,7 @@ class OrderOut(BaseModel):
         default=None, description="its group's kind: oco | oto | bracket (None outside a group)")
     group_role: str | None = Field(
         default=None, description="its role in its group: leg0..legN (OCO), entry, child1.. "
-        "(OTO), entry, stop_loss, take_profit (bracket)")
+        "(OTO), entry, stop_loss, take_profit, time_limit (bracket)")
     time_in_force: str | None
     post_only: bool
     reduce_only: bool

@@ -141,6 +141,10 @@ def send_order(
     bracket_take_profit: Annotated[str | None, typer.Option(
         "--bracket-take-profit", metavar="PRICE[:LIMIT]",
         help="a bracket's take-profit exit (as --bracket-stop-loss)")] = None,
+    bracket_time_limit: Annotated[int | None, typer.Option(
+        "--bracket-time-limit", metavar="SECONDS",
+        help="a bracket's time limit: a market exit closes what the entry filled this many "
+             "seconds after its first fill, unless another exit fired first")] = None,
     oco_legs: Annotated[list[str] | None, typer.Option(
         "--oco-leg", metavar="SPEC",
         help="another leg of an OCO with this order (repeat for up to 4): "
@@ -169,6 +173,10 @@ def send_order(
     --symbol BTC/USDT --side buy --qty 0.01 --bracket-stop-loss 58000
     --bracket-take-profit 63000:62900
 
+    A position closed after an hour unless its stop-loss fires first: ccxt-oms send-order
+    --account-id 1 --symbol BTC/USDT --side buy --qty 0.01 --bracket-stop-loss 58000
+    --bracket-time-limit 3600
+
     An OCO (a stop and a take-profit on a position): ccxt-oms send-order --account-id 1
     --symbol BTC/USDT --side sell --qty 0.01 --reduce-only --stop-price 58000
     --oco-leg 'type=market,take_profit_price=63000'
@@ -184,6 +192,7 @@ def send_order(
         "trigger_price_type": trigger_price_type, "expire_at": expire_at, "emulation": emulation,
         "bracket_stop_loss": bracket_exit(bracket_stop_loss, "--bracket-stop-loss"),
         "bracket_take_profit": bracket_exit(bracket_take_profit, "--bracket-take-profit"),
+        "bracket_time_limit": bracket_time_limit,
         "oco_orders": [order_spec(x, "--oco-leg") for x in oco_legs] if oco_legs else None,
         "oto_orders": [order_spec(x, "--oto-order") for x in oto_orders] if oto_orders else None,
     }  # fmt: skip

@@ -222,7 +222,7 @@ export const POSITION_HISTORY_FIELDS = POSITION_FIELDS.filter((f) => !["mark_pri
 /** Orders: `trigger` and `group` are computed (orderfacts.ts: `orderColumns`). */
 export const ORDER_FIELDS = [
   "id", "symbol", "side", "order_type", "qty", "price", "trigger", "status", "filled_qty",
-  "avg_fill_price", "emulation", "group", "parent_order_id", "expire_at", "stop_loss", "stop_gain",
+  "avg_fill_price", "emulation", "group", "parent_order_id", "expire_at", "fire_at", "stop_loss", "stop_gain",
   "position_id", "strategy_id", "account_id", "reduce_only", "reason", "client_order_id",
   "exchange_order_id", "error_message", "created_at", "updated_at",
 ];

@@ -7,6 +7,7 @@
 import type { Row } from "./api";
 import type { Books } from "./books";
 import { isDecimal, normalise } from "./decimal";
+import { formatTime } from "./display";
 import { t, valueLabel } from "./i18n";
 
 function dec(v: unknown): string {
@@ -19,9 +20,12 @@ function word(v: unknown): string {
   return v === null || v === undefined ? "" : String(v);
 }
 
-/** `stop 105`, `if touched 110`, `trail 2% → 98`, `… · from 105`, `… · mark`. */
+/** `stop 105`, `if touched 110`, `trail 2% → 98`, `… · from 105`, `… · mark`; a time limit's
+ * `at 2026-11-28 22:10:00` (the clock fires it). */
 export function triggerText(o: Row): string {
   const parts: string[] = [];
+  const fireAt = word(o["fire_at"]);
+  if (fireAt) return `${t("trig_time")} ${formatTime(fireAt)}`;
   const amount = dec(o["trailing_amount"]);
   const percent = dec(o["trailing_percent"]);
   if (amount || percent) {
@@ -47,7 +51,7 @@ export function groupText(books: Books, o: Row): string {
   const kindName = word(o["group_kind"]) || group?.kind;
   const kind = kindName ? valueLabel(kindName) : t("group");
   const reason = String(o["reason"] ?? "");
-  const role = word(o["group_role"]) || (group?.roles.get(Number(o["id"])) ?? (o["parent_order_id"] && ["stop_loss", "take_profit"].includes(reason) ? reason : ""));
+  const role = word(o["group_role"]) || (group?.roles.get(Number(o["id"])) ?? (o["parent_order_id"] && ["stop_loss", "take_profit", "time_limit"].includes(reason) ? reason : ""));
   return `${kind} #${String(id)}${role ? ` · ${valueLabel(role, false)}` : ""}`;
 }
 

@@ -9,7 +9,7 @@ own words. A group's tags come from the order reads' `group_kind` / `group_role`
 from __future__ import annotations
 
 import re
-from datetime import datetime
+from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
@@ -136,16 +136,21 @@ def test_bracket_from_the_ticket(page: Page, keys: Keys) -> None:
     ticket.locator('[name="bracket_stop_loss"]').fill("90")
     ticket.locator('[name="bracket_take_profit"]').fill("120")
     ticket.locator('[name="bracket_take_profit_price"]').fill("119.5")
+    ticket.locator('[name="bracket_time_limit"]').fill("3600")
     cls, text = send(page, "buy")
     assert cls == "msg ok", text
     payload = sent[-1]["payload"]
     assert payload["bracket_stop_loss"] == {"trigger_price": "90"}, payload
     assert payload["bracket_take_profit"] == {"trigger_price": "120", "price": "119.5"}, payload
+    assert payload["bracket_time_limit"] == 3600, payload
 
     sl = held_order(keys, reason="stop_loss")
     tp = held_order(keys, reason="take_profit")
+    timed = held_order(keys, reason="time_limit")
     group, entry = sl["group_id"], sl["parent_order_id"]
     assert (tp["group_id"], tp["parent_order_id"]) == (group, entry)
+    assert (timed["group_id"], timed["group_role"], timed["order_type"]) == (
+        group, "time_limit", "market")
     goto(page, "monitor")
     page.get_by_test_id("tab-open-orders").click()
     wait_cells(page, "grid-open-orders", str(sl["id"]), {
@@ -155,6 +160,12 @@ def test_bracket_from_the_ticket(page: Page, keys: Keys) -> None:
         "emulation": "gateway", "trigger": "if touched 120", "price": "119.5",
         "group": f"bracket #{group} · take_profit", "parent_order_id": str(entry)},
         "take-profit exit")
+    # a time limit's trigger is its time, in the browser's time zone
+    offset = page.evaluate("(iso) => new Date(iso).getTimezoneOffset()", timed["fire_at"])
+    fires = datetime.fromisoformat(timed["fire_at"]) - timedelta(minutes=offset)
+    wait_cells(page, "grid-open-orders", str(timed["id"]), {
+        "emulation": "gateway", "trigger": f"at {fires:%Y-%m-%d %H:%M:%S}",
+        "group": f"bracket #{group} · time_limit"}, "time-limit exit")
     # the filled entry, in the orders' history, with its role in the group
     page.get_by_test_id("tab-orders-history").click()
     wait_cells(page, "grid-orders-history", str(entry),
@@ -164,7 +175,7 @@ def test_bracket_from_the_ticket(page: Page, keys: Keys) -> None:
         "bracket", "stop_loss", "take_profit")
     reload_monitor(page)
     page.get_by_test_id("tab-open-orders").click()
-    for order, role in ((sl, "stop_loss"), (tp, "take_profit")):
+    for order, role in ((sl, "stop_loss"), (tp, "take_profit"), (timed, "time_limit")):
         wait_cells(page, "grid-open-orders", str(order["id"]),
                    {"group": f"bracket #{group} · {role}"}, f"{role} after a reload")
     page.get_by_test_id("tab-orders-history").click()

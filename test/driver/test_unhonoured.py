@@ -127,3 +127,24 @@ def test_create_orders_with_oco_makes_one_group(ex: OmsCcxtExchange, stack: Stac
                         if o["info"]["group_id"] == group_id], "the OCO did not fire")
     with pytest.raises(ccxt.InvalidOrder):
         ex.create_orders([legs[0], {**legs[1], "amount": 0.2}], {"oco": True})
+
+
+def test_a_time_limit_closes_the_entry_after_its_seconds(ex: OmsCcxtExchange) -> None:
+    """`timeLimit` (seconds, the driver's name for the gateway's `bracket_time_limit`) adds a
+    time exit to a bracket: the clock fires it, a market close of what the entry filled,
+    and it disarms the stop-loss."""
+    entry = ex.create_order(SYMBOL, "market", "buy", 0.1, None, {
+        "stopLoss": {"triggerPrice": 50}, "timeLimit": 1})
+    group_id = entry["info"]["group_id"]
+
+    def members() -> dict[str, dict[str, Any]]:
+        found = ex.fetch_open_orders(SYMBOL) + ex.fetch_closed_orders(SYMBOL) \
+            + ex.fetch_canceled_orders(SYMBOL)
+        return {o["info"]["group_role"]: o for o in found if o["info"]["group_id"] == group_id}
+
+    _until(lambda: members().get("time_limit", {}).get("status") == "closed",
+           "the time limit did not close the position")
+    closed = members()
+    assert closed["time_limit"]["info"]["fire_at"] is not None
+    assert (closed["time_limit"]["side"], closed["time_limit"]["filled"]) == ("sell", 0.1)
+    assert closed["stop_loss"]["status"] == "canceled"

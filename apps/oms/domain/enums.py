@@ -76,6 +76,7 @@ class Reason(StrEnum):
     OVERFILL = "overfill"
     STOP_LOSS = "stop_loss"
     TAKE_PROFIT = "take_profit"
+    TIME_LIMIT = "time_limit"  # a bracket's time-limit exit
     FUNDING = "funding"  # a perpetual's funding payment: a cash deal (qty 0) on the position
     OUTCOME_UNKNOWN_NOT_FOUND = "outcome_unknown_not_found"
 

@@ -95,11 +95,12 @@ class OrderView(TypedDict):
     trailing_trigger_price: str | None  # a trailing stop's activation price
     trigger_price_type: str | None  # last | mark (None: last)
     expire_at: str | None  # time_in_force GTD
+    fire_at: str | None  # a bracket's time-limit exit: when the clock fires it
     emulation: str  # venue | gateway: who executes its conditional part
     parent_order_id: int | None  # a held order's child names its parent
     group_id: int | None  # the contingent group it belongs to (OCO, OTO, bracket)
     group_kind: str | None  # that group's kind: oco | oto | bracket
-    group_role: str | None  # its role in it: leg0.., entry, child1.., stop_loss, take_profit
+    group_role: str | None  # its role: leg0.., entry, child1.., stop_loss, take_profit, time_limit
     time_in_force: str | None
     post_only: bool
     reduce_only: bool
@@ -371,7 +372,8 @@ class OrderTriggered(TypedDict):
 
     order: OrderView  # the parent, as it is now
     child: OrderView  # the child order (PENDING_SUBMIT), carrying the parent's id and strategy
-    price: str  # the reference price that crossed the trigger
+    #: the reference price that crossed the trigger; null for a time limit (the clock fired it)
+    price: str | None
     price_type: str  # last | mark
     request_id: str  # the child command's request id (one per parent, ever)
 

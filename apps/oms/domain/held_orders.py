@@ -18,6 +18,8 @@ Trigger directions (NautilusTrader's, and the venues'):
   `TrailingStopCalculator`, offset types PRICE and BASIS_POINTS). With an activation price
   (CCXT's `trailingTriggerPrice`) it starts trailing only once the price reaches it (a sell when
   price >= activation, a buy when price <= activation).
+- time limit (a bracket's `time_limit` exit): the clock fires it, at its `fire_at`, whatever
+  the price (Hummingbot's triple barrier: a position is closed after N seconds).
 """
 
 from __future__ import annotations
@@ -37,11 +39,11 @@ class HeldKind(StrEnum):
     STOP = "stop"  # stop-market / stop-limit
     IF_TOUCHED = "if_touched"  # market-if-touched / limit-if-touched
     TRAILING = "trailing"  # trailing stop (market or limit child)
-    EXPIRY = "expiry"  # a plain order on the venue that the gateway cancels at its expiry
+    TIME = "time"  # a time limit: fires at its `fire_at`, whatever the price
 
 
 class HeldState(StrEnum):
-    ARMED = "armed"  # watching prices (or, for EXPIRY, the clock)
+    ARMED = "armed"  # watching prices (a time limit: the clock)
     FIRED = "fired"  # the child order is enqueued; the parent follows it
     DONE = "done"  # the parent ended with its child
     CANCELED = "canceled"  # cancelled before firing
@@ -83,6 +85,8 @@ class Held:
     #: a trailing trigger's rounding (the market's price increment); None: exact
     price_increment: Decimal | None = None
     state: HeldState = HeldState.ARMED
+    #: when a time limit fires (None for the price-triggered kinds)
+    fire_at: datetime | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -142,13 +146,23 @@ def expired(held: Held, now: datetime) -> bool:
     return held.expire_at is not None and now >= held.expire_at
 
 
+def new_time_limit(side: Side, fire_at: datetime) -> Held:
+    """A time limit as armed: it fires at `fire_at`."""
+    return Held(HeldKind.TIME, side, fire_at=fire_at)
+
+
 def observe(held: Held, price: Decimal | None, now: datetime) -> Step:
     """What an armed order does at `price` (None: no price now) and `now`: its expiry first,
-    then a trailing stop's activation and trigger move, then the crossing of its trigger."""
-    if held.state is not HeldState.ARMED or held.kind is HeldKind.EXPIRY:
+    then a time limit's time, a trailing stop's activation and trigger move, then the crossing
+    of its trigger."""
+    if held.state is not HeldState.ARMED:
         return Step(Decision.NONE, held)
     if expired(held, now):
         return Step(Decision.EXPIRE, replace(held, state=HeldState.EXPIRED))
+    if held.kind is HeldKind.TIME:
+        due = held.fire_at is not None and now >= held.fire_at
+        return Step(Decision.FIRE, replace(held, state=HeldState.FIRED)) if due \
+            else Step(Decision.NONE, held)
     if price is None:
         return Step(Decision.NONE, held)
     moved = held

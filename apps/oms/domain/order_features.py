@@ -40,6 +40,8 @@ FIELD_PARAMS: Mapping[str, str] = {
     # an attached stop-loss / take-profit is a second venue order the books would not hold:
     # the gateway holds it as a bracket's exit
     "stopLoss": "bracket_stop_loss", "takeProfit": "bracket_take_profit",
+    # the driver's name for a bracket's time limit (CCXT has none)
+    "timeLimit": "bracket_time_limit",
 }  # fmt: skip
 #: CCXT `params` that would make the venue do what the gateway's books cannot follow (none
 #: left: each has a field the gateway executes)

@@ -8,8 +8,9 @@ between legs is taken in one transaction, never raced on the venue:
   transaction the other legs are disarmed (`may_fire`, `siblings_to_disarm`). A fill of a leg,
   partial included, therefore always finds its siblings disarmed; were two legs ever filled
   (a venue that raced them), the group is `overfilled` and an alert is raised once.
-- **Bracket**: an entry (any order the gateway accepts) and one or two exits (a held
-  stop-loss, a held take-profit) on the other side, reduce-only on the entry's position. The
+- **Bracket**: an entry (any order the gateway accepts) and one to three exits (a held
+  stop-loss, a held take-profit, a time limit that closes after N seconds: the triple barrier)
+  on the other side, reduce-only on the entry's position. The
   exits are created at the entry's first fill, sized to what the entry filled, and resized on
   each further fill while they are armed; they are OCO with each other; the exit that fires
   takes the group and what is left of the entry is cancelled.
@@ -61,9 +62,10 @@ class Role(StrEnum):
     ENTRY = "entry"  # a bracket's entry
     STOP_LOSS = "stop_loss"  # a bracket's exits
     TAKE_PROFIT = "take_profit"
+    TIME_LIMIT = "time_limit"  # fires a market close N seconds after the entry's first fill
 
 
-EXITS = (Role.STOP_LOSS, Role.TAKE_PROFIT)
+EXITS = (Role.STOP_LOSS, Role.TAKE_PROFIT, Role.TIME_LIMIT)
 
 
 def leg_role(index: int) -> str:

@@ -1,7 +1,8 @@
 """Acceptance of the contingent group a `send_order` asks for (`bracket_stop_loss`,
-`bracket_take_profit`, `oco_orders`, `oto_orders`): every member the gateway will create is checked now, as
-the order itself is (a member it could not hold is refused, never dropped), and the group row
-is written with the order, in the acceptance transaction (docs/orders.md → Groups)."""
+`bracket_take_profit`, `bracket_time_limit`, `oco_orders`, `oto_orders`): every member the
+gateway will create is checked now, as the order itself is (a member it could not hold is
+refused, never dropped), and the group row is written with the order, in the acceptance
+transaction (docs/orders.md → Groups)."""
 
 from __future__ import annotations
 
@@ -18,7 +19,8 @@ from apps.oms.service.command_models import BracketExit, SendOrder
 from apps.oms.store import order_groups as group_store
 from apps.oms.store.records import ColumnValues
 
-GROUP_FIELDS = ("bracket_stop_loss", "bracket_take_profit", "oco_orders", "oto_orders")
+GROUP_FIELDS = ("bracket_stop_loss", "bracket_take_profit", "bracket_time_limit", "oco_orders",
+                "oto_orders")
 NATIVE = ("contingent groups are held by the gateway: a venue's own OCO or bracket orders are "
           "not supported yet (leave emulation out or ask for gateway)")
 
@@ -28,7 +30,8 @@ def group_kind(p: SendOrder) -> GroupKind | None:
         return GroupKind.OCO
     if p.oto_orders is not None:
         return GroupKind.OTO
-    if p.bracket_stop_loss is not None or p.bracket_take_profit is not None:
+    if any(e is not None for e in (p.bracket_stop_loss, p.bracket_take_profit,
+                                   p.bracket_time_limit)):
         return GroupKind.BRACKET
     return None
 
@@ -60,7 +63,8 @@ def check_group(p: SendOrder, exchange_id: str) -> list[ColumnValues]:
     field = "oco_orders" if kind is GroupKind.OCO else "bracket_stop_loss"
     if p.emulation == Emulation.VENUE.value:
         raise NotSupported(NATIVE, "emulation", name)
-    asked = [p.oco_orders, p.oto_orders, p.bracket_stop_loss or p.bracket_take_profit]
+    asked = [p.oco_orders, p.oto_orders,
+             p.bracket_stop_loss or p.bracket_take_profit or p.bracket_time_limit]
     if len([a for a in asked if a]) > 1:
         raise OrderFieldConflict("an order forms one group: an OCO, an OTO or a bracket",
                                  "oco_orders" if p.oco_orders else "oto_orders")
@@ -126,6 +130,11 @@ def _bracket(p: SendOrder, venue: OrderFeatures | None) -> list[ColumnValues]:
     for role, exit_ in ((Role.STOP_LOSS, sl), (Role.TAKE_PROFIT, tp)):
         if exit_ is not None:
             specs.append(_exit_spec(p, role, exit_, venue))
+    if p.bracket_time_limit is not None:
+        if venue is not None:  # its exit is a market order the venue executes
+            check_honoured(OrderAsk("market"), venue)
+        specs.append({"role": Role.TIME_LIMIT.value, "order_type": "market",
+                      "after_seconds": p.bracket_time_limit})  # fmt: skip
     return specs
 
 

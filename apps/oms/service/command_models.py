@@ -102,6 +102,10 @@ class Payload(RequestModel):
     model_config = ConfigDict(populate_by_name=True)
 
 
+#: a bracket's time limit is at most a year
+TIME_LIMIT_MAX_SECONDS = 366 * 86_400
+
+
 class BracketExit(Payload):
     """A bracket's exit: the trigger that fires it and, for a limit exit, its limit price
     (CCXT's `stopLoss` / `takeProfit` objects: `triggerPrice`, `price`)."""
@@ -192,6 +196,9 @@ class SendOrder(Payload):
     #: a bracket: exits created at the entry's fills (docs/orders.md → Groups)
     bracket_stop_loss: BracketExit | None = None
     bracket_take_profit: BracketExit | None = None
+    #: a bracket's time limit: its position is closed (a market exit) this many seconds after
+    #: the entry's first fill, unless a stop-loss or take-profit exit fired first
+    bracket_time_limit: Annotated[int, Field(ge=1, le=TIME_LIMIT_MAX_SECONDS)] | None = None
     #: an OCO: the other legs (the order itself is the first)
     oco_orders: Annotated[list[OcoLeg], Field(min_length=1, max_length=4)] | None = None
     #: an OTO: orders sent once this one is done filling, sized to its fills

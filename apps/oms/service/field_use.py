@@ -41,7 +41,7 @@ FIELD_USE: dict[str, dict[str, Use]] = {
         "take_profit_price": V, "trailing_amount": H, "trailing_percent": H,
         "trailing_trigger_price": H, "trigger_price_type": H, "expire_at": B, "emulation": B,
         "oms_stop_loss": B, "oms_stop_gain": B, "params": V, "bracket_stop_loss": G,
-        "bracket_take_profit": G, "oco_orders": G, "oto_orders": G,
+        "bracket_take_profit": G, "bracket_time_limit": G, "oco_orders": G, "oto_orders": G,
     },
     "cancel_order": {"order_id": B, "order_ids": B, "order_ids_csv": B},
     "cancel_all_orders": {"symbol": B, "strategy_ids": B, "strategy_ids_csv": B},

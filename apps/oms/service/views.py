@@ -21,7 +21,7 @@ ORDER_FIELDS = (
     "id", "account_id", "command_id", "client_order_id", "exchange_order_id", "symbol", "side",
     "order_type", "qty", "price", "trigger_price", "stop_price", "take_profit_price",
     "trailing_amount", "trailing_percent", "trailing_trigger_price", "trigger_price_type",
-    "expire_at", "emulation", "parent_order_id", "group_id", "group_kind", "group_role",
+    "expire_at", "fire_at", "emulation", "parent_order_id", "group_id", "group_kind", "group_role",
     "time_in_force", "post_only", "reduce_only", "status",
     "filled_qty", "avg_fill_price", "fee", "fee_currency", "strategy_id", "position_id",
     "previous_position_id", "reason", "comment", "stop_loss", "stop_gain", "outcome_unknown",

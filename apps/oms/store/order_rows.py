@@ -37,6 +37,7 @@ class OrderChanges(TypedDict, total=False):
     trailing_trigger_price: Decimal | None
     trigger_price_type: str | None
     expire_at: datetime | None
+    fire_at: datetime | None
     emulation: str
     parent_order_id: int | None
     group_id: int | None

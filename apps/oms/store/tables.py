@@ -381,6 +381,7 @@ orders = Table(
     Column("trailing_trigger_price", Money),  # a trailing stop's activation price
     Column("trigger_price_type", String(8)),  # last | mark (None: last)
     Column("expire_at", UtcDateTime),  # time_in_force GTD
+    Column("fire_at", UtcDateTime),  # a bracket's time-limit exit: when the clock fires it
     # who executes its conditional part: venue | gateway (a held order: `held_orders`)
     Column("emulation", String(8), nullable=False, server_default="venue"),
     Column("parent_order_id", Id),  # a held order's child names its parent
@@ -444,6 +445,7 @@ held_orders = Table(
     _flag("activated", True),
     Column("price_type", String(8), nullable=False, server_default="last"),
     Column("expire_at", UtcDateTime),
+    Column("fire_at", UtcDateTime),  # a time limit's (kind `time`): fired by the clock
     Column("child_order_id", Id),
     Column("group_id", Id),  # contingent groups (OCO, OTO, bracket) link their members here
     Column("fired_at", UtcDateTime),

@@ -134,6 +134,7 @@ export function orderTicket(s: Session, defaultSymbol: string): Ticket {
   const slLimit = input("bracket_stop_loss_price", { inputmode: "decimal" });
   const tpTrigger = input("bracket_take_profit", { inputmode: "decimal" });
   const tpLimit = input("bracket_take_profit_price", { inputmode: "decimal" });
+  const timeLimit = input("bracket_time_limit", { inputmode: "numeric" });
   const oco = h("input", { type: "checkbox", name: "oco", "data-testid": "oco" });
   const ocoKind = select("oco_trigger", [["stop_price", t("trig_stop")], ["take_profit_price", t("trig_if_touched")]]);
   const ocoTrigger = input("oco_trigger_price", { inputmode: "decimal" });
@@ -164,7 +165,8 @@ export function orderTicket(s: Session, defaultSymbol: string): Ticket {
     h("div", { class: "pair" }, otoTriggerField, otoLimitField));
   const bracketFields = h("div", { class: "bracket", "data-testid": "bracket-fields" },
     h("div", { class: "pair" }, field(t("bracket_sl_trigger"), slTrigger), field(`${t("limit_price")} (${t("optional")})`, slLimit)),
-    h("div", { class: "pair" }, field(t("bracket_tp_trigger"), tpTrigger), field(`${t("limit_price")} (${t("optional")})`, tpLimit)));
+    h("div", { class: "pair" }, field(t("bracket_tp_trigger"), tpTrigger), field(`${t("limit_price")} (${t("optional")})`, tpLimit)),
+    field(`${t("bracket_time_limit")} (${t("optional")})`, timeLimit));
   const reduceField = field(t("reduce_only"), reduce);
   const msg = h("div", { class: "msg", "data-testid": "result-ticket", role: "status" });
   // plain buttons, not submit buttons: a form's Enter "clicks" its first submit button
@@ -271,6 +273,8 @@ export function orderTicket(s: Session, defaultSymbol: string): Ticket {
         if (!trig.value.trim()) continue;
         body[name] = limit.value.trim() ? { trigger_price: trig.value.trim(), price: limit.value.trim() } : { trigger_price: trig.value.trim() };
       }
+      // whole seconds as typed: the gateway refuses anything else with the field named
+      if (timeLimit.value.trim()) body["bracket_time_limit"] = /^\d+$/.test(timeLimit.value.trim()) ? Number(timeLimit.value.trim()) : timeLimit.value.trim();
     }
     if (oco.checked) {
       // the other leg of a one-cancels-other: same symbol, side and qty, its own trigger

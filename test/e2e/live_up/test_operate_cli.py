@@ -365,22 +365,27 @@ def test_watch_table_in_both_spellings_fits_80_columns(running: Running) -> None
 
 
 def test_send_order_groups_and_their_columns(running: Running) -> None:
-    """A bracket (`--bracket-stop-loss`, `--bracket-take-profit PRICE:LIMIT`), an OCO
+    """A bracket (`--bracket-stop-loss`, `--bracket-take-profit PRICE:LIMIT`,
+    `--bracket-time-limit`), an OCO
     (`--oco-leg key=value,...`) and an OTO (`--oto-order` as JSON) from the CLI; the open
     orders' table shows who executes each and its group: kind, id and role, from the reads'
     `group_kind` / `group_role`."""
     ok_json(running, "paper-price", "--symbol", "BTC/USDT", "--price", "50000")
     before = {o["order_id"] for o in ok_json(running, "orders-open")["items"]}
     send(running, "--side", "buy", "--qty", "0.01", "--bracket-stop-loss", "45000",
-         "--bracket-take-profit", "60000:59900")  # fmt: skip
+         "--bracket-take-profit", "60000:59900", "--bracket-time-limit", "86400")  # fmt: skip
     exits: dict[str, Any] = {}
+    roles = {"stop_loss", "take_profit", "time_limit"}
     deadline = time.monotonic() + 600  # the worker creates the exits after the entry's fill
-    while set(exits) != {"stop_loss", "take_profit"} and time.monotonic() < deadline:
+    while set(exits) != roles and time.monotonic() < deadline:
         time.sleep(0.1)
         exits = {o["reason"]: o for o in ok_json(running, "orders-open")["items"]
                  if o["order_id"] not in before}  # fmt: skip
-    assert set(exits) == {"stop_loss", "take_profit"}, exits
-    sl, tp = exits["stop_loss"], exits["take_profit"]
+    assert set(exits) == roles, exits
+    sl, tp, timed = exits["stop_loss"], exits["take_profit"], exits["time_limit"]
+    assert (timed["order_type"], timed["group_role"], timed["group_id"]) == (
+        "market", "time_limit", sl["group_id"])
+    assert timed["fire_at"] is not None
     assert (sl["side"], sl["stop_price"], sl["order_type"], sl["emulation"]) == (
         "sell", "45000", "market", "gateway")
     assert (tp["take_profit_price"], tp["price"], tp["order_type"]) == ("60000", "59900", "limit")

@@ -25,6 +25,7 @@ from apps.oms.domain.held_orders import (
     fire_request_id,
     follow_child,
     kind_of,
+    new_time_limit,
     new_trailing,
     observe,
     trailing_trigger,
@@ -157,9 +158,22 @@ def test_a_trailing_stop_needs_exactly_one_distance() -> None:
         new_trailing(Side.SELL, None, None)
 
 
-def test_an_expiry_row_is_not_a_price_trigger() -> None:
-    held = Held(HeldKind.EXPIRY, Side.SELL, D(1))
-    assert observe(held, D(0), NOW).decision is Decision.NONE
+def test_a_time_limit_fires_at_its_time_whatever_the_price() -> None:
+    held = new_time_limit(Side.SELL, NOW)
+    early = NOW - timedelta(microseconds=1)
+    for price in (None, D(0), D(1), D(10**9)):
+        assert observe(held, price, early).decision is Decision.NONE
+        step = observe(held, price, NOW)
+        assert (step.decision, step.held.state) == (Decision.FIRE, HeldState.FIRED)
+        assert observe(held, price, NOW + timedelta(days=1)).decision is Decision.FIRE
+    assert observe(step.held, D(1), NOW).decision is Decision.NONE  # fired once
+
+
+def test_a_time_limit_expires_first_when_its_date_comes_first() -> None:
+    held = replace(new_time_limit(Side.BUY, NOW), expire_at=NOW - timedelta(seconds=1))
+    assert observe(held, None, NOW).decision is Decision.EXPIRE
+    assert observe(replace(held, state=HeldState.CANCELED), None, NOW).decision \
+        is Decision.NONE
 
 
 # --- small pieces ---------------------------------------------------------------------------

@@ -6,6 +6,7 @@ alert, members created only while live and only once, no group ends while a memb
 from __future__ import annotations
 
 import itertools
+from dataclasses import replace
 from decimal import Decimal
 
 import pytest
@@ -161,6 +162,30 @@ def test_a_bracket_exit_can_fire_only_while_no_other_exit_took_it() -> None:
                leg(3, Role.TAKE_PROFIT, "fired")]
     assert not may_fire(bracket(), members, 2)
     assert may_fire(bracket(), members[:2], 2)  # the entry's own fills do not count
+
+
+def test_a_time_limit_is_an_exit_like_the_others() -> None:
+    """The triple barrier: the time limit is created with the other exits at the entry's first
+    fill, sized and resized as they are, and one-cancels-the-others with them."""
+    timed = Group(9, GroupKind.BRACKET, GroupState.PENDING,
+                  (Role.STOP_LOSS, Role.TAKE_PROFIT, Role.TIME_LIMIT))
+    assert decide(timed, [entry("partial")]) == Plan(
+        GroupState.ACTIVE, create=(Role.STOP_LOSS, Role.TAKE_PROFIT, Role.TIME_LIMIT),
+        create_qty=PART)
+    exits = [leg(2, Role.STOP_LOSS, "armed", PART), leg(3, Role.TAKE_PROFIT, "armed", PART),
+             leg(4, Role.TIME_LIMIT, "armed", PART)]
+    active = replace(timed, state=GroupState.ACTIVE)
+    assert decide(active, [entry("filled"), *exits]) == Plan(
+        GroupState.ACTIVE, resize=((2, Q), (3, Q), (4, Q)))
+    assert may_fire(active, [entry("filled"), *exits], 4)
+    assert siblings_to_disarm(active, [entry("filled"), *exits], 4) == (2, 3)
+    fired = [entry("filled"), leg(2, Role.STOP_LOSS, "fired"),
+             leg(3, Role.TAKE_PROFIT, "disarmed"), leg(4, Role.TIME_LIMIT, "armed")]
+    assert not may_fire(active, fired, 4)
+    assert decide(active, fired) == Plan(GroupState.TRIGGERED, disarm=(4,))
+    alone = Group(10, GroupKind.BRACKET, GroupState.ACTIVE, (Role.TIME_LIMIT,))
+    members = [entry("filled"), leg(4, Role.TIME_LIMIT, "armed")]
+    assert decide(alone, members, position_open=False) == Plan(GroupState.DONE, disarm=(4,))
 
 
 @pytest.mark.parametrize("state", [GroupState.DONE, GroupState.CANCELED])

@@ -286,7 +286,8 @@ def test_group_fields_are_held_by_the_gateway_on_every_venue(exchange_id: str, s
     """Each member a group creates is checked as a held order; an OCO's first leg is held
     too; a group the venue would have to execute itself (`emulation: venue`) is refused."""
     assert [f for f, u in FIELD_USE["send_order"].items() if u is Use.GROUP] == [
-        "bracket_stop_loss", "bracket_take_profit", "oco_orders", "oto_orders"]
+        "bracket_stop_loss", "bracket_take_profit", "bracket_time_limit", "oco_orders",
+        "oto_orders"]
     bracket = {"symbol": symbol, "side": "buy", "qty": "1", "order_type": "limit",
                "price": "100", "bracket_stop_loss": {"trigger_price": "90"},
                "bracket_take_profit": {"trigger_price": "110", "price": "109"}}
@@ -295,6 +296,10 @@ def test_group_fields_are_held_by_the_gateway_on_every_venue(exchange_id: str, s
          "take_profit_price": None},
         {"role": "take_profit", "order_type": "limit", "price": "109", "stop_price": None,
          "take_profit_price": "110"}]
+    # a time limit alone is a bracket too: its exit is a market order the clock fires
+    timed = {"symbol": symbol, "side": "sell", "qty": "1", "bracket_time_limit": 90}
+    assert check_group(SendOrder.model_validate(timed), exchange_id) == [
+        {"role": "time_limit", "order_type": "market", "after_seconds": 90}]
     oco = {"symbol": symbol, "side": "sell", "qty": "1", "stop_price": "90",
            "oco_orders": [{"order_type": "limit", "price": "110", "take_profit_price": "110"}]}
     payload = SendOrder.model_validate(oco)

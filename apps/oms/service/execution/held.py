@@ -84,7 +84,8 @@ def is_held(row: OrderRow) -> bool:
 def held_values(rec: Recorder, row: OrderRow) -> ColumnValues:
     """The armed `held_orders` row of a held order (its conditional fields)."""
     trailing = row["trailing_amount"] is not None or row["trailing_percent"] is not None
-    kind = kind_of(row["trigger_price"], row["stop_price"], row["take_profit_price"], trailing)
+    kind = HeldKind.TIME if row.get("fire_at") is not None else \
+        kind_of(row["trigger_price"], row["stop_price"], row["take_profit_price"], trailing)
     assert kind is not None  # noqa: S101 - acceptance holds conditional orders only
     activation = row["trailing_trigger_price"]
     return {
@@ -94,7 +95,7 @@ def held_values(rec: Recorder, row: OrderRow) -> ColumnValues:
         "trailing_amount": row["trailing_amount"], "trailing_percent": row["trailing_percent"],
         "activation_price": activation, "activated": activation is None,
         "price_type": row["trigger_price_type"] or "last", "expire_at": row["expire_at"],
-        "group_id": row.get("group_id"), "created_at": rec.now, "updated_at": rec.now,
+        "fire_at": row.get("fire_at"), "group_id": row.get("group_id"), "created_at": rec.now, "updated_at": rec.now,
     }  # fmt: skip
 
 
@@ -117,7 +118,7 @@ def held_of(row: HeldRow, price_increment: Decimal | None) -> Held:
         trailing_amount=row["trailing_amount"], trailing_percent=row["trailing_percent"],
         activation_price=row["activation_price"], activated=bool(row["activated"]),
         expire_at=row["expire_at"], price_increment=price_increment,
-        state=HeldState(row["state"]),
+        state=HeldState(row["state"]), fire_at=row["fire_at"],
     )  # fmt: skip
 
 
@@ -144,11 +145,12 @@ async def check_held(rt: AccountRuntime) -> int:
     rt.held_armed = any(h["state"] == HeldState.ARMED for h in live)
     if not live:
         return 0
-    # one ticker per symbol and price type watched: a mark price comes from the venue's
-    # own mark-price call where its ticker carries none
+    # one ticker per symbol and price type watched (a time limit watches the clock only): a
+    # mark price comes from the venue's own mark-price call where its ticker carries none
     tickers: dict[tuple[str, str], Structure | None] = {}
     for symbol, price_type in sorted({(str(h["symbol"]), str(h["price_type"])) for h in live
-                                      if h["state"] == HeldState.ARMED}):  # fmt: skip
+                                      if h["state"] == HeldState.ARMED
+                                      and h["kind"] != HeldKind.TIME}):  # fmt: skip
         read = rt.venue.fetch_mark_price if price_type == "mark" else rt.venue.fetch_ticker
         try:
             tickers[(symbol, price_type)] = await asyncio.wait_for(
@@ -186,7 +188,6 @@ async def _watch(rt: AccountRuntime, row: HeldRow, price: Decimal | None) -> int
         elif step.decision is Decision.EXPIRE:
             await _expire(rec, locked)
         elif step.decision is Decision.FIRE:
-            assert price is not None  # noqa: S101 - only a price fires
             await _fire(rec, locked, step.held, price)
         return 0 if step.decision is Decision.NONE else 1
 
@@ -216,7 +217,8 @@ async def _expire(rec: Recorder, row: HeldRow) -> None:
 # --- fire ------------------------------------------------------------------------------------
 
 
-async def _fire(rec: Recorder, row: HeldRow, held: Held, price: Decimal) -> None:
+async def _fire(rec: Recorder, row: HeldRow, held: Held, price: Decimal | None) -> None:
+    """Fire at `price` (None: a time limit, which the clock fires)."""
     parent = await rec.rows.order_row(int(row["order_id"]))
     if not OrderStatus(parent["status"]).is_open:  # ended meanwhile (a cancel)
         await held_store.change(rec.conn, int(row["id"]), {
@@ -248,7 +250,7 @@ async def _fire(rec: Recorder, row: HeldRow, held: Held, price: Decimal) -> None
     child = order_view(await order_records.require_order(rec.conn, child_id))
     strategy = int(parent["strategy_id"])
     triggered: OrderTriggered = {
-        "order": rec.order_view(parent), "child": child, "price": to_plain(price),
+        "order": rec.order_view(parent), "child": child, "price": _plain(price),
         "price_type": str(row["price_type"]), "request_id": request_id}  # fmt: skip
     rec.hold_event(ORDER_TRIGGERED, triggered, strategy_id=strategy)
     rec.hold_event(ORDER_ACCEPTED, child, strategy_id=strategy)

@@ -6,7 +6,8 @@ writes the decision in one transaction fenced by the account's lease.
   legs in the same transaction (`on_armed`). When a leg fires, `on_fire` disarms the others in
   the firing's transaction, or disarms the firing leg itself if another took the group first.
 - **Bracket**: `check_groups` (each housekeeping round, after the held orders) creates the
-  exits at the entry's first fill, armed and sized to what it filled, resizes them as it fills
+  exits at the entry's first fill, armed and sized to what it filled (a time limit armed to
+  fire its limit's seconds later), resizes them as it fills
   more, cancels what is left of the entry once an exit fired, and disarms the exits once the
   position they protect is gone.
 - Members are created under a unique role per group, cancels are queued under a request id
@@ -20,6 +21,7 @@ import hashlib
 import secrets
 from collections.abc import Mapping, Sequence
 from dataclasses import replace
+from datetime import timedelta
 from decimal import Decimal
 
 from apps.oms.domain.closing import reserve_close
@@ -231,7 +233,10 @@ async def _create(rec: Recorder, grow: GroupRow, roles: Sequence[str], qty: Deci
         if oco:  # legs are siblings, expiring together
             values.update(parent_order_id=None, expire_at=template["expire_at"],
                           time_in_force=template["time_in_force"])
-        if values["stop_price"] is None and values["take_profit_price"] is None:
+        if spec.get("after_seconds") is not None:  # a time limit: the clock fires it
+            values["fire_at"] = rec.now + timedelta(seconds=int(str(spec["after_seconds"])))
+            await _arm_member(rec, group_id, role, values)
+        elif values["stop_price"] is None and values["take_profit_price"] is None:
             await _send_member(rec, group_id, role, values)
         else:
             await _arm_member(rec, group_id, role, values)
