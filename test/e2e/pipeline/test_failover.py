@@ -263,6 +263,52 @@ def test_a_bracket_survives_kill_9_of_its_owner(tmp_path: Path) -> None:
         assert state == "done"
 
 
+def test_a_time_limit_comes_while_its_owner_is_dead(tmp_path: Path) -> None:
+    """A bracket's time limit armed under the owner, which is SIGKILLed; its time passes while
+    no worker holds the account (the store's fire time moved into the past): the survivor
+    fires it once at its first round, closes the position and disarms the stop-loss."""
+    patient = 600.0  # generous: a loaded host is slow, never wrong
+    with make_stack(tmp_path, workers=2, env=FAILOVER_ENV) as stack:
+        for proc in stack.workers:
+            wait_registered(stack, proc, threading.Event())
+        account_id = stack.account("hedge")
+        stack.price("100")
+        entry = stack.cmd(account_id, "send_order", symbol=SYMBOL, side="buy", qty="1",
+                          bracket_stop_loss={"trigger_price": "95"}, bracket_time_limit=3600)
+        entry_id = int(entry["order_id"])
+
+        def members() -> dict[str, tuple[int, str]]:
+            rows = sql(stack, "SELECT m.role, o.id, o.status FROM order_group_members m JOIN "
+                              "orders o ON o.id = m.order_id WHERE o.group_id = (SELECT "
+                              "group_id FROM orders WHERE id = %s)", entry_id)
+            return {str(role): (int(oid), str(status)) for role, oid, status in rows}
+
+        stack.until(lambda: len(members()) == 3, patient, "the exits are armed")
+        owner = stack.until(lambda: owner_of(stack, account_id), what="the account's owner")
+        (victim,) = [p for p in stack.workers if p.pid == pid_of(owner)]
+        (survivor,) = [p for p in stack.workers if p is not victim]
+        stack.kill(victim)
+        limit_id = members()["time_limit"][0]
+        for table, key in (("orders", "id"), ("held_orders", "order_id")):
+            sql(stack, f"UPDATE {table} SET fire_at = UTC_TIMESTAMP(6) - INTERVAL 1 SECOND "
+                       f"WHERE {key} = %s", limit_id)
+        stack.until(lambda: members()["time_limit"][1] == "FILLED", patient,
+                    "the time limit fires under the survivor and its child fills")
+        assert pid_of(owner_of(stack, account_id)) == survivor.pid
+        assert members()["stop_loss"][1] == "CANCELED"
+        children = sql(stack, "SELECT status, reason FROM orders WHERE parent_order_id = %s",
+                       limit_id)
+        assert children == [("FILLED", "time_limit")]
+        stack.price("94")  # the stop-loss's price: it was disarmed
+        stack.until(lambda: sql(stack, "SELECT state FROM order_groups g JOIN orders o ON "
+                                       "o.group_id = g.id WHERE o.id = %s", entry_id)
+                    == [("done",)], patient, "the group is done")
+        assert sql(stack, "SELECT COUNT(*) FROM orders WHERE parent_order_id = %s",
+                   members()["stop_loss"][0]) == [(0,)]
+        assert sql(stack, "SELECT COUNT(*) FROM positions WHERE account_id = %s AND is_open",
+                   account_id) == [(0,)]
+
+
 def test_a_killed_worker_is_taken_over_by_its_freed_lock(tmp_path: Path) -> None:
     """Heartbeats that would take 50 s: the survivor's probe finds the killed owner's lock free
     and takes the account over by the same path (one `account_owner_changed`, fencing)."""
