@@ -289,9 +289,10 @@ def test_a_time_limit_comes_while_its_owner_is_dead(tmp_path: Path) -> None:
         (survivor,) = [p for p in stack.workers if p is not victim]
         stack.kill(victim)
         limit_id = members()["time_limit"][0]
-        for table, key in (("orders", "id"), ("held_orders", "order_id")):
-            sql(stack, f"UPDATE {table} SET fire_at = UTC_TIMESTAMP(6) - INTERVAL 1 SECOND "
-                       f"WHERE {key} = %s", limit_id)
+        sql(stack, "UPDATE orders SET fire_at = UTC_TIMESTAMP(6) - INTERVAL 1 SECOND "
+                   "WHERE id = %s", limit_id)
+        sql(stack, "UPDATE held_orders SET fire_at = UTC_TIMESTAMP(6) - INTERVAL 1 SECOND "
+                   "WHERE order_id = %s", limit_id)
         stack.until(lambda: members()["time_limit"][1] == "FILLED", patient,
                     "the time limit fires under the survivor and its child fills")
         assert pid_of(owner_of(stack, account_id)) == survivor.pid
