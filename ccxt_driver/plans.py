@@ -254,9 +254,9 @@ def create_order(ex: Any, symbol: str, type: str, side: str, amount: Any, price:
 def create_orders(ex: Any, orders: list[Structure], params: Structure | None
                   ) -> Plan[list[Structure]]:  # fmt: skip
     """CCXT's `createOrders`: one order after the other (not atomic); with
-    `params={"oco": True}` the orders are the legs of one OCO held by the gateway (one
-    symbol, side and amount; each with its trigger), placed as the first with the others in
-    its `oco_orders`."""
+    `params={"oco": True}` the orders are the legs of one OCO (one symbol, side and amount;
+    each with its trigger, held by the gateway, but one plain limit that rests on the venue),
+    placed as the first with the others in its `oco_orders`."""
     if not (params or {}).get("oco"):
         placed = []
         for o in orders:

@@ -36,7 +36,12 @@ REFUSED: list[tuple[dict[str, Any], str, str]] = [
     ({"trigger_price": "31000", "take_profit_price": "32000"}, "validation_error",
      "take_profit_price"),
     # contingent groups: held by the gateway only, each member as a held order
-    ({"oco_orders": [{"stop_price": "29000"}]}, "validation_error", "oco_orders"),
+    ({"order_type": "market", "price": None, "oco_orders": [{"stop_price": "29000"}]},
+     "validation_error", "oco_orders"),
+    ({"oco_orders": [{"order_type": "limit", "price": "29000"}]}, "validation_error",
+     "oco_orders"),  # two legs resting on the venue
+    ({"time_in_force": "IOC", "oco_orders": [{"stop_price": "29000"}]}, "validation_error",
+     "time_in_force"),
     ({"stop_price": "31000", "oco_orders": [{"take_profit_price": "29000"}],
       "emulation": "venue"}, "not_supported", "emulation"),
     ({"bracket_stop_loss": {"trigger_price": "29000"}, "emulation": "venue"}, "not_supported",
@@ -104,6 +109,8 @@ NATIVE: list[dict[str, Any]] = [
     {"stop_price": "31000"}, {"take_profit_price": "29000"},
     # a plain limit order rests on the venue; the gateway cancels it at its date
     {"time_in_force": "GTD", "expire_at": "2099-01-01T00:00:00Z"},
+    # an OCO's plain limit leg rests on the venue (its stop leg is held)
+    {"oco_orders": [{"stop_price": "29000"}]},
 ]  # fmt: skip
 
 

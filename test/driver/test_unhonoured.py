@@ -129,6 +129,35 @@ def test_create_orders_with_oco_makes_one_group(ex: OmsCcxtExchange, stack: Stac
         ex.create_orders([legs[0], {**legs[1], "amount": 0.2}], {"oco": True})
 
 
+def test_an_oco_of_a_resting_limit_and_a_stop_as_on_binance(ex: OmsCcxtExchange,
+                                                          stack: Stack) -> None:
+    """Binance's OCO through `create_orders`: a take-profit limit that rests on the venue and
+    a stop the gateway holds; the stop fires, the limit is cancelled on the venue and the stop's
+    child closes the position."""
+    stack.price("100")
+    ex.create_order(SYMBOL, "market", "buy", 0.1)
+    legs = [{"symbol": SYMBOL, "type": "limit", "side": "sell", "amount": 0.1, "price": 120,
+             "params": {"reduceOnly": True}},
+            {"symbol": SYMBOL, "type": "market", "side": "sell", "amount": 0.1,
+             "params": {"stopPrice": 80}}]
+    (first,) = ex.create_orders(legs, {"oco": True})
+    group_id = first["info"]["group_id"]
+
+    def members() -> dict[str, dict[str, Any]]:
+        found = ex.fetch_open_orders(SYMBOL) + ex.fetch_closed_orders(SYMBOL) \
+            + ex.fetch_canceled_orders(SYMBOL)
+        return {o["info"]["group_role"]: o for o in found if o["info"]["group_id"] == group_id}
+
+    _until(lambda: len(members()) == 2, "the stop was not armed")
+    assert (members()["leg0"]["info"]["emulation"], members()["leg1"]["info"]["emulation"]) == (
+        "venue", "gateway")
+    stack.price("79")
+    _until(lambda: members()["leg1"]["status"] == "closed", "the stop did not fire and fill")
+    assert members()["leg0"]["status"] == "canceled"
+    assert members()["leg1"]["filled"] == 0.1
+    stack.price("100")
+
+
 def test_a_time_limit_closes_the_entry_after_its_seconds(ex: OmsCcxtExchange) -> None:
     """`timeLimit` (seconds, the driver's name for the gateway's `bracket_time_limit`) adds a
     time exit to a bracket: the clock fires it, a market close of what the entry filled,

@@ -44,6 +44,9 @@ class HeldKind(StrEnum):
 
 class HeldState(StrEnum):
     ARMED = "armed"  # watching prices (a time limit: the clock)
+    #: its trigger was crossed; its child waits until the sibling resting on the venue (an
+    #: OCO's limit leg) has ended, so that both never fill
+    FIRING = "firing"
     FIRED = "fired"  # the child order is enqueued; the parent follows it
     DONE = "done"  # the parent ended with its child
     CANCELED = "canceled"  # cancelled before firing

@@ -3,11 +3,16 @@
 Two kinds, both made of orders the gateway holds (`domain/held_orders.py`) so that the choice
 between legs is taken in one transaction, never raced on the venue:
 
-- **OCO** (one cancels the others): two or more held legs of one symbol, side and qty (a
-  stop-loss and a take-profit, say). The first leg that fires takes the group: in the firing's
-  transaction the other legs are disarmed (`may_fire`, `siblings_to_disarm`). A fill of a leg,
-  partial included, therefore always finds its siblings disarmed; were two legs ever filled
-  (a venue that raced them), the group is `overfilled` and an alert is raised once.
+- **OCO** (one cancels the others): two or more legs of one symbol, side and qty (a
+  stop-loss and a take-profit, say), each held but at most one: a plain limit resting on the
+  venue (Binance's OCO: a limit maker and a stop). The first leg that fires or fills takes the
+  group: in the firing's transaction the other held legs are disarmed (`may_fire`,
+  `siblings_to_disarm`); a leg resting on the venue is cancelled first, and the fired leg's
+  child waits for that cancel's outcome (`HeldState.FIRING`), sized to what the resting leg
+  did not fill (`rest_after_venue_legs`): the legs' fills never add up to more than the
+  group's qty. A fill of the resting leg, partial included, disarms the held legs. Were the
+  fills ever to add up to more (a venue that raced them), the group is `overfilled` and an
+  alert is raised once.
 - **Bracket**: an entry (any order the gateway accepts) and one to three exits (a held
   stop-loss, a held take-profit, a time limit that closes after N seconds: the triple barrier)
   on the other side, reduce-only on the entry's position. The
@@ -91,8 +96,18 @@ class Member:
 
     @property
     def fired(self) -> bool:
-        """Took the group: it fired (its child was sent) or something of it filled."""
-        return self.held in (HeldState.FIRED, HeldState.DONE) or self.filled_qty > 0
+        """Took the group: it fired (its child was sent or waits to be) or something of it
+        filled."""
+        return self.held in TOOK or self.filled_qty > 0
+
+    @property
+    def resting(self) -> bool:
+        """A leg the venue works itself (not held): an OCO's plain limit."""
+        return self.held is None and self.role != Role.ENTRY
+
+
+#: the held states of a member that took its group
+TOOK = (HeldState.FIRING, HeldState.FIRED, HeldState.DONE)
 
 
 @dataclass(frozen=True, slots=True)
@@ -165,8 +180,10 @@ def decide(group: Group, members: Sequence[Member], *, position_open: bool = Tru
     if not group.state.is_live and group.state is not GroupState.OVERFILLED:
         return Plan(group.state)
     legs = _legs(group, members)
-    winners = [m for m in legs if m.fired]
-    if len([m for m in legs if m.filled_qty > 0]) >= 2 or group.state is GroupState.OVERFILLED:
+    # a held leg that fired took the group even if the leg resting on the venue filled a part
+    # before its cancel got there (the fired leg's child is sized to the rest)
+    winners = sorted((m for m in legs if m.fired), key=lambda m: m.resting)
+    if _overfilled(legs) or group.state is GroupState.OVERFILLED:
         disarm, _ = _wind_down(members)
         return Plan(GroupState.OVERFILLED, disarm=disarm, alert=not group.alerted)
     if group.cancel_requested:
@@ -183,14 +200,34 @@ def decide(group: Group, members: Sequence[Member], *, position_open: bool = Tru
     return _bracket_waiting(group, members, position_open)
 
 
+def _overfilled(legs: Sequence[Member]) -> bool:
+    """More was filled than the group's qty: two legs filled, adding up to more than a leg's
+    qty (the legs of an OCO and the exits of a bracket share one qty)."""
+    filled = [m for m in legs if m.filled_qty > 0]
+    return len(filled) >= 2 and sum(m.filled_qty for m in filled) > max(m.qty for m in filled)
+
+
+def rest_after_venue_legs(members: Sequence[Member], order_id: int) -> Decimal | None:
+    """What a fired held leg may still fill: its qty less what its siblings resting on the
+    venue filled; None while one of them still works (its cancel has not ended it yet)."""
+    me = next(m for m in members if m.order_id == order_id)
+    resting = [m for m in members if m.resting and m.order_id != order_id]
+    if any(m.status.is_open for m in resting):
+        return None
+    return max(ZERO, me.qty - sum((m.filled_qty for m in resting), ZERO))
+
+
 def _won(group: Group, members: Sequence[Member], winner: Member) -> Plan:
-    """A leg took the group: its siblings are disarmed (a bracket's open entry cancelled);
-    the group follows the winner."""
+    """A leg took the group: its siblings are disarmed (a bracket's open entry, an OCO's
+    resting leg cancelled); the group follows the winner."""
     others = [m for m in members if m.order_id != winner.order_id]
+    if winner.held is HeldState.FIRING:  # its own release cancels them, then sends its child
+        others = [m for m in others if not m.resting]
     disarm, cancel = _wind_down(others)
     if winner.status.is_open:
         return Plan(GroupState.TRIGGERED, disarm=disarm, cancel=cancel)
-    state = GroupState.DONE if winner.filled_qty > 0 else GroupState.CANCELED
+    filled = any(m.filled_qty > 0 for m in _legs(group, members))
+    state = GroupState.DONE if filled else GroupState.CANCELED
     if group.kind is GroupKind.BRACKET and winner.filled_qty == 0:
         state = GroupState.DONE  # the entry's fills stand: the bracket ended with them
     rest = [m for m in others if m.order_id not in disarm]
@@ -204,10 +241,12 @@ def _oco_waiting(group: Group, members: Sequence[Member]) -> Plan:
     roles = {m.role for m in members}
     missing = tuple(r for r in group.spec_roles if r not in roles)
     first = next((m for m in members if m.role == leg_role(0)), None)
-    if missing and first is not None and first.armed:
+    placed = first is not None and (first.armed or (first.resting and first.status
+                                                    is OrderStatus.SUBMITTED))  # fmt: skip
+    if missing and first is not None and placed:
         return Plan(GroupState.ACTIVE, create=missing, create_qty=first.qty)
     if missing and first is not None and first.status.is_open:
-        return Plan(GroupState.PENDING)  # its first leg is not armed yet
+        return Plan(GroupState.PENDING)  # its first leg is not armed (not on the venue) yet
     end = _final(members, False)
     if end is not None:
         return Plan(end)

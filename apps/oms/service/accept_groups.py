@@ -36,6 +36,12 @@ def group_kind(p: SendOrder) -> GroupKind | None:
     return None
 
 
+def has_trigger(p: SendOrder) -> bool:
+    """Whether the order itself is conditional (a trigger or a trailing distance)."""
+    return any(v is not None for v in (p.trigger_price, p.stop_price, p.take_profit_price,
+                                       p.trailing_amount, p.trailing_percent))
+
+
 def member_prices(p: SendOrder) -> list[Decimal]:
     """The prices of the members a group will create (limits and triggers): each meets the
     market's price rules as the order's own price does."""
@@ -60,7 +66,6 @@ def check_group(p: SendOrder, exchange_id: str) -> list[ColumnValues]:
         return []
     venue = order_features(exchange_id, p.symbol)
     name = "paper" if venue is None else venue.venue
-    field = "oco_orders" if kind is GroupKind.OCO else "bracket_stop_loss"
     if p.emulation == Emulation.VENUE.value:
         raise NotSupported(NATIVE, "emulation", name)
     asked = [p.oco_orders, p.oto_orders,
@@ -72,19 +77,37 @@ def check_group(p: SendOrder, exchange_id: str) -> list[ColumnValues]:
         return _bracket(p, venue)
     if kind is GroupKind.OTO:
         return _oto(p, venue)
-    if not any((p.trigger_price, p.stop_price, p.take_profit_price, p.trailing_amount,
-                p.trailing_percent)):  # fmt: skip
-        raise OrderFieldConflict("an OCO's legs are held by the gateway, each with a trigger: "
-                                 "give this order one too (stop_price, take_profit_price, "
-                                 "trigger_price or a trailing distance; a limit take-profit "
-                                 "is a limit-if-touched: take_profit_price with price)", field)
+    return _oco(p, venue)
+
+
+def _oco(p: SendOrder, venue: OrderFeatures | None) -> list[ColumnValues]:
+    """Legs with a trigger are held by the gateway; at most one plain limit rests on the
+    venue (the order itself or another leg): each is checked as what it will be."""
+    resting = len([leg for leg in p.oco_orders or [] if leg.stop_price is None
+                   and leg.take_profit_price is None])  # fmt: skip
+    if not has_trigger(p):
+        resting += 1
+        if p.order_type != "limit":
+            raise OrderFieldConflict("an OCO leg without a trigger is a limit order resting on "
+                                     "the venue: give this order a price, or a trigger "
+                                     "(stop_price, take_profit_price, trigger_price or a "
+                                     "trailing distance)", "oco_orders")
+    if resting > 1:
+        raise OrderFieldConflict("an OCO has at most one leg resting on the venue (a plain "
+                                 "limit); its other legs have a trigger, held by the gateway",
+                                 "oco_orders")
+    if resting and p.time_in_force in ("IOC", "FOK"):
+        raise OrderFieldConflict("an OCO's limit leg rests on the venue until a leg fires: "
+                                 "IOC and FOK would end it at once", "time_in_force")
     specs: list[ColumnValues] = []
     for i, leg in enumerate(p.oco_orders or [], start=1):
+        held = leg.stop_price is not None or leg.take_profit_price is not None
         if venue is not None:
             check_honoured(OrderAsk(leg.order_type, stop_price=leg.stop_price is not None,
                                     take_profit_price=leg.take_profit_price is not None,
-                                    trigger_price_type=p.trigger_price_type,
-                                    emulation=Emulation.GATEWAY), venue)  # fmt: skip
+                                    trigger_price_type=p.trigger_price_type if held else None,
+                                    emulation=Emulation.GATEWAY if held else None),
+                           venue)  # fmt: skip
         specs.append({"role": leg_role(i), "order_type": leg.order_type,
                       "price": _plain(leg.price), "stop_price": _plain(leg.stop_price),
                       "take_profit_price": _plain(leg.take_profit_price)})  # fmt: skip

@@ -48,6 +48,7 @@ from apps.oms.service.accept_groups import (
     check_group,
     first_role,
     group_kind,
+    has_trigger,
     link_first,
     member_prices,
     open_group,
@@ -120,11 +121,12 @@ def check_venue_executes(exchange_id: str, symbol: str, payload: SendOrder | Clo
 
 
 def _emulation_asked(p: SendOrder) -> Emulation | None:
-    """An OCO's legs are all held by the gateway (one fires, the others are disarmed in the
-    same transaction), its first leg included."""
+    """An OCO's legs with a trigger are all held by the gateway (one fires, the others are
+    disarmed in the same transaction), its first leg included; a plain limit leg rests on the
+    venue."""
     if p.emulation is not None:
         return Emulation(p.emulation)
-    return Emulation.GATEWAY if p.oco_orders is not None else None
+    return Emulation.GATEWAY if p.oco_orders is not None and has_trigger(p) else None
 
 
 def check_expiry(p: SendOrder, now: datetime) -> None:

@@ -132,12 +132,17 @@ class _MemberOrder(Payload):
 
 class OcoLeg(_MemberOrder):
     """Another leg of an OCO: the order's symbol, side, qty, strategy, position and
-    reduce-only, its own type and trigger (each leg is held by the gateway: one trigger)."""
+    reduce-only, its own type and trigger (a held leg: one trigger), or a plain limit that
+    rests on the venue (no trigger; at most one such leg per OCO)."""
 
     @model_validator(mode="after")
     def _one_trigger(self) -> OcoLeg:
-        if (self.stop_price is None) == (self.take_profit_price is None):
+        if self.stop_price is not None and self.take_profit_price is not None:
             raise ValueError("an OCO leg has one trigger: stop_price or take_profit_price")
+        if self.stop_price is None and self.take_profit_price is None \
+                and self.order_type != "limit":
+            raise ValueError("an OCO leg without a trigger is a limit order resting on the "
+                             "venue: give it a price, or a trigger")
         self._check_price("leg")
         return self
 

@@ -16,7 +16,7 @@ from apps.oms.domain.held_orders import HeldState
 from apps.oms.store.tables import commands, held_orders, orders
 
 HeldRow = dict[str, Any]
-LIVE = (HeldState.ARMED.value, HeldState.FIRED.value)
+LIVE = (HeldState.ARMED.value, HeldState.FIRING.value, HeldState.FIRED.value)
 
 
 async def arm(conn: AsyncConnection, values: dict[str, Any]) -> bool:

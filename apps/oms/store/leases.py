@@ -106,8 +106,9 @@ def _with_work() -> tuple[Select[Any], ...]:
         select(p.account_id).where(
             p.is_open.is_(True), or_(p.stop_loss.is_not(None), p.stop_gain.is_not(None))
         ),
-        # orders the gateway holds: armed ones watch prices, fired ones follow their child
-        select(h.account_id).where(h.state.in_(("armed", "fired"))),
+        # orders the gateway holds: armed ones watch prices, firing ones wait for a resting
+        # sibling's cancel, fired ones follow their child
+        select(h.account_id).where(h.state.in_(("armed", "firing", "fired"))),
     )
     return tuple(query.group_by(query.selected_columns[0]).order_by(query.selected_columns[0])
                  .limit(bindparam("b_limit")) for query in queries)  # fmt: skip

@@ -23,6 +23,7 @@ from apps.oms.domain.order_groups import (
     decide,
     leg_role,
     may_fire,
+    rest_after_venue_legs,
     siblings_to_disarm,
 )
 
@@ -40,6 +41,14 @@ LEG_SITUATIONS = {
     "disarmed": (S.CANCELED, Decimal(0), H.CANCELED),
     "fired_unfilled": (S.CANCELED, Decimal(0), H.DONE),
     "expired": (S.EXPIRED, Decimal(0), H.EXPIRED),
+    # crossed, its child waiting for the leg resting on the venue to be cancelled
+    "firing": (S.SUBMITTED, Decimal(0), H.FIRING),
+    # an OCO's plain limit leg, which the venue works (no held row)
+    "resting": (S.SUBMITTED, Decimal(0), None),
+    "resting_partial": (S.PARTIALLY_FILLED, PART, None),
+    "resting_filled": (S.FILLED, Q, None),
+    "resting_canceled": (S.CANCELED, Decimal(0), None),
+    "resting_canceled_partial": (S.CANCELED, PART, None),
 }
 ENTRY_SITUATIONS = {
     "queued": (S.PENDING_SUBMIT, Decimal(0)),
@@ -188,6 +197,34 @@ def test_a_time_limit_is_an_exit_like_the_others() -> None:
     assert decide(alone, members, position_open=False) == Plan(GroupState.DONE, disarm=(4,))
 
 
+def test_an_oco_resting_leg_is_cancelled_before_the_fired_leg_sends_its_child() -> None:
+    """Binance's OCO (a limit on the venue, a held stop): the held legs are created once the
+    limit rests on the venue; a stop that fires waits for the limit's end and sends the rest."""
+    assert decide(oco(GroupState.PENDING), [leg(1, "leg0", "pending")]) == Plan(
+        GroupState.PENDING)  # not on the venue yet
+    assert decide(oco(GroupState.PENDING), [leg(1, "leg0", "resting")]) == Plan(
+        GroupState.ACTIVE, create=("leg1",), create_qty=Q)
+    firing = [leg(1, "leg0", "resting"), leg(2, "leg1", "firing")]
+    assert decide(oco(), firing) == Plan(GroupState.TRIGGERED)  # its release cancels leg0
+    assert rest_after_venue_legs(firing, 2) is None  # the limit still works
+    assert not may_fire(oco(), firing, 1)
+    raced = [leg(1, "leg0", "resting_partial"), leg(2, "leg1", "firing")]
+    assert rest_after_venue_legs(raced, 2) is None
+    assert decide(oco(), raced).state is GroupState.TRIGGERED  # the held leg took it
+    ended = [leg(1, "leg0", "resting_canceled_partial"), leg(2, "leg1", "firing")]
+    assert rest_after_venue_legs(ended, 2) == Q - PART
+    assert rest_after_venue_legs([leg(1, "leg0", "resting_canceled"), firing[1]], 2) == Q
+    assert rest_after_venue_legs([leg(1, "leg0", "resting_filled"), firing[1]], 2) == 0
+    # the rest filled: the legs' fills add up to the qty, no overfill
+    done = [leg(1, "leg0", "resting_canceled_partial"),
+            Member(2, "leg1", S.FILLED, Q, Q - PART, H.DONE)]
+    assert decide(oco(GroupState.TRIGGERED), done) == Plan(GroupState.DONE)
+    # the limit filled on the venue first: it takes the group, the stop is disarmed
+    took = [leg(1, "leg0", "resting_partial"), leg(2, "leg1", "armed")]
+    assert decide(oco(), took) == Plan(GroupState.TRIGGERED, disarm=(2,))
+    assert not may_fire(oco(), took, 2)
+
+
 @pytest.mark.parametrize("state", [GroupState.DONE, GroupState.CANCELED])
 def test_an_ended_group_does_nothing(state: GroupState) -> None:
     members = [leg(1, "leg0", "armed"), leg(2, "leg1", "armed")]
@@ -244,7 +281,7 @@ def check_invariants(group: Group, members: list[Member], plan: Plan) -> None:
         assert (member.status.is_open, member.armed) == (True, False), (group, members, plan)
     assert not set(plan.disarm) & set(plan.cancel)
     filled_legs = [m for m in legs if m.filled_qty > 0]
-    if len(filled_legs) >= 2:
+    if len(filled_legs) >= 2 and sum(m.filled_qty for m in filled_legs) > Q:
         assert plan.state is GroupState.OVERFILLED
         assert plan.alert is (not group.alerted)
         assert not plan.create
@@ -291,8 +328,9 @@ def test_every_oco_of_two_legs_keeps_the_invariants() -> None:
 
 
 def test_every_bracket_keeps_the_invariants() -> None:
-    # a bracket's exits are created armed (never pending)
-    exits: list[str | None] = [None, *(s for s in LEG_SITUATIONS if s != "pending")]
+    # a bracket's exits are created armed (never pending), held (never resting on the venue)
+    exits: list[str | None] = [None, *(s for s in LEG_SITUATIONS if s != "pending"
+                                       and not s.startswith("resting"))]
     checked = 0
     for state, flags, e, sl, tp, position_open in itertools.product(
             (*LIVE, GroupState.OVERFILLED), FLAGS, ENTRY_SITUATIONS, exits, exits,
@@ -309,4 +347,4 @@ def test_every_bracket_keeps_the_invariants() -> None:
         if not position_open and not members[0].status.is_open and plan.state.is_live:
             assert not [m for m in members[1:] if m.armed and m.order_id not in plan.disarm]
         checked += 1
-    assert checked == 4 * 4 * len(ENTRY_SITUATIONS) * len(LEG_SITUATIONS) ** 2 * 2
+    assert checked == 4 * 4 * len(ENTRY_SITUATIONS) * len(exits) ** 2 * 2

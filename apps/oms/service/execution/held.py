@@ -12,6 +12,11 @@ watched in its housekeeping round, fired exactly once.
   a crash before the commit fires nothing, after it the child is queued like any send; a second
   firing finds the request id and writes nothing. The child carries the parent's id, strategy
   and position; a reduce-only child reserves on its position as any close does.
+- **Wait for a resting sibling**: an OCO leg whose sibling rests on the venue (a plain limit)
+  goes `firing` instead: the sibling's cancel is queued in the same transaction, and the child
+  is written only once the venue has ended the sibling (`release`, each round, cancelling it
+  again while the venue refuses), sized to what the sibling did not fill: the two never both
+  fill the whole qty.
 - **Follow**: the parent shows its child's fills and final status (`follow_child`); cancelling
   the parent cancels a live child; a good-till-date parent expires while armed and cancels its
   child when the date passes.
@@ -163,6 +168,8 @@ async def check_held(rt: AccountRuntime) -> int:
             ticker = tickers.get((str(row["symbol"]), str(row["price_type"])))
             price = None if ticker is None else _price_of(ticker, str(row["price_type"]))
             done += await _watch(rt, row, price)
+        elif row["state"] == HeldState.FIRING:
+            done += await release(rt, row)
         else:
             done += await follow(rt, int(row["order_id"]))
     return done
@@ -226,14 +233,32 @@ async def _fire(rec: Recorder, row: HeldRow, held: Held, price: Decimal | None) 
         return
     if not await order_groups.on_fire(rec, parent):  # another leg of its group fired first
         return
+    fired = {"fired_at": rec.now, "fired_price": price, "trigger_price": held.trigger_price,
+             "updated_at": rec.now}  # fmt: skip
+    if held.kind is HeldKind.TRAILING:
+        parent = rec.rows.update_order(parent, {"trigger_price": held.trigger_price,
+                                                "updated_at": rec.now})
+    rest = await order_groups.rest_after_resting_legs(rec, parent)
+    if rest is None:  # a sibling rests on the venue: its cancel first, the child after it
+        await held_store.change(rec.conn, int(row["id"]), {
+            **fired, "state": HeldState.FIRING.value})
+        return
+    await _send_child(rec, row, parent, rest, fired)
+
+
+async def _send_child(rec: Recorder, row: HeldRow, parent: OrderRow, rest: Decimal,
+                      fired: ColumnValues) -> None:  # fmt: skip
+    """The fired parent's child, sized to what is left to reduce and to `rest` (what resting
+    siblings did not fill), or the parent ended CANCELED when nothing is left."""
     qty, position = await _child_size(rec, parent)
+    qty = min(qty, rest)
     if qty <= 0:
         await held_store.change(rec.conn, int(row["id"]), {
-            "state": HeldState.DONE.value, "fired_at": rec.now, "fired_price": price,
-            "trigger_price": held.trigger_price, "updated_at": rec.now})  # fmt: skip
+            **fired, "state": HeldState.DONE.value})
+        reason = ("sibling_filled", "its sibling on the venue filled it all") if rest <= 0 \
+            else ("nothing_to_reduce", "fired with nothing left on its position to reduce")
         await write_order(rec, parent, replace(state_of(parent), status=OrderStatus.CANCELED),
-                          error_code="nothing_to_reduce",
-                          error_message="fired with nothing left on its position to reduce")
+                          error_code=reason[0], error_message=reason[1])
         return
     request_id = fire_request_id(int(parent["id"]))
     child_id = await _enqueue_child(rec, parent, qty, request_id)
@@ -242,18 +267,46 @@ async def _fire(rec: Recorder, row: HeldRow, held: Held, price: Decimal | None) 
     if position is not None:
         await books.update_position(rec.conn, reserve_close(position, qty))
     await held_store.change(rec.conn, int(row["id"]), {
-        "state": HeldState.FIRED.value, "child_order_id": child_id, "fired_at": rec.now,
-        "fired_price": price, "trigger_price": held.trigger_price, "updated_at": rec.now})
-    if held.kind is HeldKind.TRAILING:
-        parent = rec.rows.update_order(parent, {"trigger_price": held.trigger_price,
-                                                "updated_at": rec.now})
+        **fired, "state": HeldState.FIRED.value, "child_order_id": child_id})
     child = order_view(await order_records.require_order(rec.conn, child_id))
     strategy = int(parent["strategy_id"])
+    price = fired["fired_price"]
     triggered: OrderTriggered = {
-        "order": rec.order_view(parent), "child": child, "price": _plain(price),
+        "order": rec.order_view(parent), "child": child,
+        "price": _plain(price if isinstance(price, Decimal) else None),
         "price_type": str(row["price_type"]), "request_id": request_id}  # fmt: skip
     rec.hold_event(ORDER_TRIGGERED, triggered, strategy_id=strategy)
     rec.hold_event(ORDER_ACCEPTED, child, strategy_id=strategy)
+
+
+async def release(rt: AccountRuntime, row: HeldRow) -> int:
+    """A firing leg: once its resting siblings have ended on the venue, its child goes out
+    sized to what they did not fill; while one still works, its cancel is tried again (the
+    queued one may have met an unreachable venue). Returns 1 when something was recorded."""
+    async with rt.store.read() as conn:
+        parent = await order_records.get_order(conn, int(row["order_id"]))
+        working = [] if parent is None else await order_groups.working_resting_legs(conn, parent)
+    if working:
+        from apps.oms.service.execution.cancel import cancel_one  # cancel imports this module
+
+        for order_id in working:
+            await cancel_one(rt, None, order_id)
+    async with rt.record() as rec:
+        locked = await held_store.of_order(rec.conn, int(row["order_id"]), lock=True)
+        if locked is None or locked["state"] != HeldState.FIRING:
+            return 0
+        parent = await rec.rows.order_row(int(row["order_id"]))
+        if not OrderStatus(parent["status"]).is_open:  # cancelled while it waited
+            await held_store.change(rec.conn, int(locked["id"]), {
+                "state": HeldState.CANCELED.value, "updated_at": rec.now})
+            return 1
+        rest = await order_groups.rest_after_resting_legs(rec, parent)
+        if rest is None:
+            return 0  # the venue still works a sibling: the next round asks again
+        fired: ColumnValues = {"fired_at": locked["fired_at"], "fired_price": locked["fired_price"],
+                               "trigger_price": locked["trigger_price"], "updated_at": rec.now}
+        await _send_child(rec, locked, parent, rest, fired)
+        return 1
 
 
 async def _child_size(rec: Recorder, parent: OrderRow) -> tuple[Decimal, Position | None]:
@@ -364,13 +417,14 @@ async def _write_parent(rec: Recorder, parent: OrderRow, new: OrderState, child:
 
 
 async def cancel_held(rt: AccountRuntime, cmd: Claimed | None, row: OrderRow) -> CancelItem:
-    """Cancel a held parent: an armed one ends CANCELED at once; a fired one cancels its live
-    child and then follows it (its fills stay)."""
+    """Cancel a held parent: an armed one (or one whose child waits for a resting sibling's
+    cancel) ends CANCELED at once; a fired one cancels its live child and then follows it (its
+    fills stay)."""
     order_id = int(row["id"])
     async with rt.record(cmd) as rec:
         locked = await held_store.of_order(rec.conn, order_id, lock=True)
         parent = await rec.rows.order_row(order_id)
-        if locked is not None and locked["state"] == HeldState.ARMED:
+        if locked is not None and locked["state"] in (HeldState.ARMED, HeldState.FIRING):
             await held_store.change(rec.conn, int(locked["id"]), {
                 "state": HeldState.CANCELED.value, "updated_at": rec.now})
             new = await write_order(rec, parent,

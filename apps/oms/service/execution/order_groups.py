@@ -45,6 +45,7 @@ from apps.oms.domain.order_groups import (
     Role,
     decide,
     may_fire,
+    rest_after_venue_legs,
     siblings_to_disarm,
 )
 from apps.oms.service.execution.order_state import state_of, write_order
@@ -304,6 +305,30 @@ def _dec(value: object) -> Decimal | None:
 
 
 # --- hooks of the held orders ----------------------------------------------------------------
+
+
+async def _oco_members(conn: Connection, parent: OrderRow) -> list[Member] | None:
+    """The members of the OCO `parent` is a leg of (None: it is in no OCO)."""
+    group_id = parent.get("group_id")
+    if group_id is None or parent.get("group_kind") != GroupKind.OCO:
+        return None
+    return [member_of(r) for r in await group_store.members_of(conn, [int(group_id)])]
+
+
+async def rest_after_resting_legs(rec: Recorder, parent: OrderRow) -> Decimal | None:
+    """What a fired leg may still fill: its qty less what its OCO's legs resting on the venue
+    filled; None while one of them still works. Outside an OCO: its qty."""
+    members = await _oco_members(rec.conn, parent)
+    if members is None:
+        return Decimal(parent["qty"])
+    return rest_after_venue_legs(members, int(parent["id"]))
+
+
+async def working_resting_legs(conn: Connection, parent: OrderRow) -> list[int]:
+    """The legs of `parent`'s OCO that rest on the venue and still work."""
+    members = await _oco_members(conn, parent) or []
+    return [m.order_id for m in members
+            if m.resting and m.status.is_open and m.order_id != int(parent["id"])]
 
 
 async def on_armed(rec: Recorder, row: OrderRow) -> None:
