@@ -320,9 +320,11 @@ class _Race:
     """Which member of a group fires first on a price path, reckoned apart from the gateway:
     `levels` maps a role to (trigger, fires when the price is at or above it)."""
 
-    def __init__(self, levels: dict[str, tuple[Decimal, bool]]) -> None:
+    def __init__(self, levels: dict[str, tuple[Decimal, bool]], resting: str | None = None
+                 ) -> None:  # fmt: skip
         self.levels = levels
         self.winner: str | None = None
+        self.resting = resting  # the role of a limit resting on the venue (it sends no child)
 
     def see(self, price: Decimal) -> None:
         if self.winner is None:
@@ -354,16 +356,26 @@ async def _place_path_groups(h: Harness, acct: int, rng: random.Random, start: D
                         oco_orders=[{"take_profit_price": str(down)}])
     assert item["ok"], item
     placed.append((int(item["order_id"]), _Race({"leg0": (up, True), "leg1": (down, False)})))
+    # the same as Binance's OCO: the dip's limit rests on the venue, the breakout's stop is held
+    up, down = (start + Decimal(rng.randrange(200, 1_200)),
+                start - Decimal(rng.randrange(200, 1_200)))
+    item = await h.send(acct, "send_order", symbol=SYMBOL, side="buy", order_type="limit",
+                        qty="0.001", price=str(down), oco_orders=[{"stop_price": str(up)}])
+    assert item["ok"], item
+    placed.append((int(item["order_id"]), _Race({"leg0": (down, False), "leg1": (up, True)},
+                                                resting="leg0")))
     return placed
 
 
 async def test_seeded_price_paths_with_takeovers_fire_one_member_per_group_once(
     harness: Callable[..., Harness],
 ) -> None:
-    """Seeded random walks, each with two brackets and an OCO, a takeover by a fresh worker at
-    a random step (half of them right after the owner fired something and died before sending
-    it): in each group the member whose trigger was crossed first fires, once; the others are
-    disarmed; no group ends with two filled legs; no exit is left armed on a closed position."""
+    """Seeded random walks, each with two brackets, an OCO of two held legs and one of a limit
+    resting on the venue and a held stop, a takeover by a fresh worker at a random step (half
+    of them right after the owner fired something and died before sending it): in each group
+    the member whose trigger (or limit) was crossed first fires or fills, once; the others are
+    disarmed or cancelled; no group ends overfilled; no exit is left armed on a closed
+    position."""
     rng = random.Random(52)
     h = harness()
     acct = await h.account("hedge")
@@ -404,7 +416,8 @@ async def test_seeded_price_paths_with_takeovers_fire_one_member_per_group_once(
                     "stop_loss" if "stop_loss" in members else "leg0"]["id"])
                 continue
             assert group["state"] == "done", (group["state"], race.winner, race.levels)
-            assert [r for r, c in fired.items() if c] == [race.winner]
+            sent = [] if race.winner == race.resting else [race.winner]  # the venue filled it
+            assert [r for r, c in fired.items() if c] == sent
             assert members[race.winner]["status"] == "FILLED"
             for role in fired:
                 if role != race.winner:
