@@ -16,6 +16,7 @@ import signal
 import subprocess
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -220,80 +221,78 @@ def test_a_held_trailing_stop_survives_kill_9_of_its_owner(tmp_path: Path) -> No
         assert stack.position(str(position_id))["state"] == "closed"
 
 
+PATIENT = 600.0  # generous: a loaded host is slow, never wrong
+Members = Callable[[], dict[str, tuple[int, str]]]
+
+
+def bracket_owner_killed(stack: Stack, **exits: object
+                         ) -> tuple[int, int, Members, subprocess.Popen[bytes]]:  # fmt: skip
+    """A market buy of 1 at 100 with the bracket `exits`, armed under the account's owner,
+    which is then SIGKILLed: (account id, entry id, its group's members by role as (order
+    id, status), the survivor)."""
+    for proc in stack.workers:
+        wait_registered(stack, proc, threading.Event())
+    account_id = stack.account("hedge")
+    stack.price("100")
+    entry = stack.cmd(account_id, "send_order", symbol=SYMBOL, side="buy", qty="1", **exits)
+    entry_id = int(entry["order_id"])
+
+    def members() -> dict[str, tuple[int, str]]:
+        rows = sql(stack, "SELECT m.role, o.id, o.status FROM order_group_members m JOIN "
+                          "orders o ON o.id = m.order_id WHERE o.group_id = (SELECT "
+                          "group_id FROM orders WHERE id = %s)", entry_id)
+        return {str(role): (int(oid), str(status)) for role, oid, status in rows}
+
+    stack.until(lambda: len(members()) == 1 + len(exits), PATIENT, "the exits are armed")
+    owner = stack.until(lambda: owner_of(stack, account_id), what="the account's owner")
+    (victim,) = [p for p in stack.workers if p.pid == pid_of(owner)]
+    (survivor,) = [p for p in stack.workers if p is not victim]
+    stack.kill(victim)
+    return account_id, entry_id, members, survivor
+
+
+def group_state(stack: Stack, entry_id: int) -> str:
+    ((state,),) = sql(stack, "SELECT g.state FROM order_groups g JOIN orders o ON "
+                             "o.group_id = g.id WHERE o.id = %s", entry_id)
+    return str(state)
+
+
 def test_a_bracket_survives_kill_9_of_its_owner(tmp_path: Path) -> None:
     """A bracket the gateway holds: its exits are armed under the owner at the entry's fill,
     the owner is SIGKILLed, the survivor takes the account over and the stop-loss fires once:
     one child, the take-profit disarmed, the position closed, the group done."""
-    patient = 600.0  # generous: a loaded host is slow, never wrong
     with make_stack(tmp_path, workers=2, env=FAILOVER_ENV) as stack:
-        for proc in stack.workers:
-            wait_registered(stack, proc, threading.Event())
-        account_id = stack.account("hedge")
-        stack.price("100")
-        entry = stack.cmd(account_id, "send_order", symbol=SYMBOL, side="buy", qty="1",
-                          bracket_stop_loss={"trigger_price": "95"},
-                          bracket_take_profit={"trigger_price": "110"})
-        entry_id = int(entry["order_id"])
-
-        def members() -> dict[str, tuple[int, str]]:
-            rows = sql(stack, "SELECT m.role, o.id, o.status FROM order_group_members m JOIN "
-                              "orders o ON o.id = m.order_id WHERE o.group_id = (SELECT "
-                              "group_id FROM orders WHERE id = %s)", entry_id)
-            return {str(role): (int(oid), str(status)) for role, oid, status in rows}
-
-        stack.until(lambda: len(members()) == 3, patient, "the exits are armed")
-        owner = stack.until(lambda: owner_of(stack, account_id), what="the account's owner")
-        (victim,) = [p for p in stack.workers if p.pid == pid_of(owner)]
-        (survivor,) = [p for p in stack.workers if p is not victim]
-        stack.kill(victim)
+        account_id, entry_id, members, survivor = bracket_owner_killed(
+            stack, bracket_stop_loss={"trigger_price": "95"},
+            bracket_take_profit={"trigger_price": "110"})
         stack.price("94")  # crosses the stop-loss: only the survivor can fire it
-        stack.until(lambda: members()["stop_loss"][1] == "FILLED", patient,
+        stack.until(lambda: members()["stop_loss"][1] == "FILLED", PATIENT,
                     "the stop-loss fires under the survivor and its child fills")
         assert pid_of(owner_of(stack, account_id)) == survivor.pid
         stack.price("111")  # the take-profit's price: it was disarmed
-        stack.until(lambda: members()["take_profit"][1] == "CANCELED", patient,
+        stack.until(lambda: members()["take_profit"][1] == "CANCELED", PATIENT,
                     "the take-profit is disarmed")
         sl_id = members()["stop_loss"][0]
         children = sql(stack, "SELECT status FROM orders WHERE parent_order_id = %s", sl_id)
         assert [status for (status,) in children] == ["FILLED"]
         assert sql(stack, "SELECT COUNT(*) FROM orders WHERE parent_order_id = %s",
                    members()["take_profit"][0]) == [(0,)]
-        ((state,),) = sql(stack, "SELECT g.state FROM order_groups g JOIN orders o ON "
-                                 "o.group_id = g.id WHERE o.id = %s", entry_id)
-        assert state == "done"
+        assert group_state(stack, entry_id) == "done"
 
 
 def test_a_time_limit_comes_while_its_owner_is_dead(tmp_path: Path) -> None:
     """A bracket's time limit armed under the owner, which is SIGKILLed; its time passes while
     no worker holds the account (the store's fire time moved into the past): the survivor
     fires it once at its first round, closes the position and disarms the stop-loss."""
-    patient = 600.0  # generous: a loaded host is slow, never wrong
     with make_stack(tmp_path, workers=2, env=FAILOVER_ENV) as stack:
-        for proc in stack.workers:
-            wait_registered(stack, proc, threading.Event())
-        account_id = stack.account("hedge")
-        stack.price("100")
-        entry = stack.cmd(account_id, "send_order", symbol=SYMBOL, side="buy", qty="1",
-                          bracket_stop_loss={"trigger_price": "95"}, bracket_time_limit=3600)
-        entry_id = int(entry["order_id"])
-
-        def members() -> dict[str, tuple[int, str]]:
-            rows = sql(stack, "SELECT m.role, o.id, o.status FROM order_group_members m JOIN "
-                              "orders o ON o.id = m.order_id WHERE o.group_id = (SELECT "
-                              "group_id FROM orders WHERE id = %s)", entry_id)
-            return {str(role): (int(oid), str(status)) for role, oid, status in rows}
-
-        stack.until(lambda: len(members()) == 3, patient, "the exits are armed")
-        owner = stack.until(lambda: owner_of(stack, account_id), what="the account's owner")
-        (victim,) = [p for p in stack.workers if p.pid == pid_of(owner)]
-        (survivor,) = [p for p in stack.workers if p is not victim]
-        stack.kill(victim)
+        account_id, entry_id, members, survivor = bracket_owner_killed(
+            stack, bracket_stop_loss={"trigger_price": "95"}, bracket_time_limit=3600)
         limit_id = members()["time_limit"][0]
         sql(stack, "UPDATE orders SET fire_at = UTC_TIMESTAMP(6) - INTERVAL 1 SECOND "
                    "WHERE id = %s", limit_id)
         sql(stack, "UPDATE held_orders SET fire_at = UTC_TIMESTAMP(6) - INTERVAL 1 SECOND "
                    "WHERE order_id = %s", limit_id)
-        stack.until(lambda: members()["time_limit"][1] == "FILLED", patient,
+        stack.until(lambda: members()["time_limit"][1] == "FILLED", PATIENT,
                     "the time limit fires under the survivor and its child fills")
         assert pid_of(owner_of(stack, account_id)) == survivor.pid
         assert members()["stop_loss"][1] == "CANCELED"
@@ -301,9 +300,7 @@ def test_a_time_limit_comes_while_its_owner_is_dead(tmp_path: Path) -> None:
                        limit_id)
         assert children == [("FILLED", "time_limit")]
         stack.price("94")  # the stop-loss's price: it was disarmed
-        stack.until(lambda: sql(stack, "SELECT state FROM order_groups g JOIN orders o ON "
-                                       "o.group_id = g.id WHERE o.id = %s", entry_id)
-                    == [("done",)], patient, "the group is done")
+        stack.until(lambda: group_state(stack, entry_id) == "done", PATIENT, "the group is done")
         assert sql(stack, "SELECT COUNT(*) FROM orders WHERE parent_order_id = %s",
                    members()["stop_loss"][0]) == [(0,)]
         assert sql(stack, "SELECT COUNT(*) FROM positions WHERE account_id = %s AND is_open",

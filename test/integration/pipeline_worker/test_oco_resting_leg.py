@@ -28,11 +28,13 @@ async def _held_state(h: Harness, order_id: int) -> str:
             held_orders.c.order_id == order_id))).scalar_one())
 
 
-async def _take_profit_and_stop(h: Harness, acct: int, pid: int, *, resting_first: bool
-                                ) -> dict[str, Any]:  # fmt: skip
-    """A long's take-profit limit at 52,000 resting on the venue and a held stop at 49,000,
-    one cancelling the other; the resting limit is the order itself or its other leg. Returns
-    the group with its members by role: `limit` and `stop`."""
+async def _long_with_oco(h: Harness, *, resting_first: bool
+                        ) -> tuple[int, dict[str, Any], dict[str, Any]]:  # fmt: skip
+    """A hedge account long 0.01 at 50,000, its take-profit limit at 52,000 resting on the
+    venue and a held stop at 49,000, one cancelling the other; the resting limit is the order
+    itself or its other leg. Returns (account id, the limit's row, the stop's row)."""
+    acct = await h.account("hedge")
+    pid = await _long(h, acct)
     close = {"symbol": SYMBOL, "side": "sell", "qty": "0.01", "reduce_only": True,
              "position_id": pid}
     if resting_first:
@@ -45,8 +47,16 @@ async def _take_profit_and_stop(h: Harness, acct: int, pid: int, *, resting_firs
     assert item["ok"], item
     await h.drain(acct)
     group = await group_of(h, item["order_id"])
+    assert group["state"] == "active"
     limit, stop = (("leg0", "leg1") if resting_first else ("leg1", "leg0"))
-    return {**group, "limit": group["members"][limit], "stop": group["members"][stop]}
+    return acct, group["members"][limit], group["members"][stop]
+
+
+async def _stop_crossed(h: Harness, acct: int, stop: dict[str, Any]) -> None:
+    """The price crosses the stop: it fires, and waits for the resting limit's end."""
+    await h.price(SYMBOL, "48900")
+    assert await held_service.check_held(await h.runtime(acct)) == 1
+    assert await _held_state(h, stop["id"]) == "firing"
 
 
 @pytest.mark.parametrize("resting_first", [True, False], ids=["limit_first", "stop_first"])
@@ -54,11 +64,7 @@ async def test_the_resting_limit_fills_on_the_venue_and_disarms_the_stop(
     harness: Callable[..., Harness], resting_first: bool,
 ) -> None:
     h = harness()
-    acct = await h.account("hedge")
-    pid = await _long(h, acct)
-    group = await _take_profit_and_stop(h, acct, pid, resting_first=resting_first)
-    assert group["state"] == "active"
-    limit, stop = group["limit"], group["stop"]
+    acct, limit, stop = await _long_with_oco(h, resting_first=resting_first)
     assert (limit["emulation"], limit["status"], limit["order_type"], limit["reduce_only"]) == (
         "venue", "SUBMITTED", "limit", True)
     assert limit["exchange_order_id"] is not None  # it rests on the venue
@@ -82,14 +88,9 @@ async def test_the_stop_cancels_the_resting_limit_before_its_child_goes_out(
     harness: Callable[..., Harness], resting_first: bool,
 ) -> None:
     h = harness()
-    acct = await h.account("hedge")
-    pid = await _long(h, acct)
-    group = await _take_profit_and_stop(h, acct, pid, resting_first=resting_first)
-    limit, stop = group["limit"], group["stop"]
-    await h.price(SYMBOL, "48900")
+    acct, limit, stop = await _long_with_oco(h, resting_first=resting_first)
+    await _stop_crossed(h, acct, stop)
     rt = await h.runtime(acct)
-    assert await held_service.check_held(rt) == 1  # crossed: the stop waits for the limit
-    assert await _held_state(h, stop["id"]) == "firing"
     assert await children(h, stop["id"]) == []  # nothing goes out while the limit rests
     assert (await h.order(limit["id"]))["status"] == "SUBMITTED"
     assert await held_service.check_held(rt) == 1  # the limit cancelled, then the child sent
@@ -119,12 +120,8 @@ async def test_a_takeover_between_the_firing_and_the_send_sends_the_child_once(
     harness: Callable[..., Harness],
 ) -> None:
     a, b = harness(), harness()
-    acct = await a.account("hedge")
-    pid = await _long(a, acct)
-    group = await _take_profit_and_stop(a, acct, pid, resting_first=True)
-    limit, stop = group["limit"], group["stop"]
-    await a.price(SYMBOL, "48900")
-    assert await held_service.check_held(await a.runtime(acct)) == 1  # firing; A dies
+    acct, limit, stop = await _long_with_oco(a, resting_first=True)
+    await _stop_crossed(a, acct, stop)  # A dies before it sends the child
     await _take_over(a, b, acct)
     await b.price(SYMBOL, "50000")  # back above the stop: it fired already, it still goes
     await b.drain(acct)
@@ -140,12 +137,8 @@ async def test_cancelling_a_firing_leg_ends_the_group_with_nothing_sent(
     harness: Callable[..., Harness],
 ) -> None:
     h = harness()
-    acct = await h.account("hedge")
-    pid = await _long(h, acct)
-    group = await _take_profit_and_stop(h, acct, pid, resting_first=False)
-    limit, stop = group["limit"], group["stop"]
-    await h.price(SYMBOL, "48900")
-    assert await held_service.check_held(await h.runtime(acct)) == 1
+    acct, limit, stop = await _long_with_oco(h, resting_first=False)
+    await _stop_crossed(h, acct, stop)
     assert (await h.send(acct, "cancel_order", order_id=stop["id"]))["ok"]
     await h.drain(acct)
     group = await group_of(h, stop["id"])

@@ -69,6 +69,18 @@ async def trading(gateway: Store, served: tuple[str, Running]
         await h.venues.close()
 
 
+async def opened_long(h: Harness, gateway: Store, account_id: int, engine: Any
+                      ) -> dict[str, Any]:  # fmt: skip
+    """A market buy of 1 through the gateway, filled on the venue: the gateway's position."""
+    opened = await h.send(account_id, "send_order", symbol=SYMBOL, side="buy",
+                          order_type="market", qty="1")  # fmt: skip
+    assert opened["ok"], opened
+    await h.drain(account_id)
+    [position] = await open_positions(gateway, account_id)
+    assert await venue_contracts(engine) == D(1)
+    return dict(position)
+
+
 async def venue_contracts(engine: Any) -> Decimal:
     """The venue account's open contracts in the symbol, as its own engine holds them."""
     return sum((D(str(p["contracts"])) for p in await engine.fetch_positions()
@@ -90,12 +102,7 @@ async def test_a_stop_loss_is_held_by_the_gateway_and_closes_the_venue_position(
     `fetch_mark_price` on Binance and OKX, whose tickers carry none; Bybit's ticker)."""
     _, running = venue
     async with trading(gateway, venue) as (h, account_id, engine):
-        opened = await h.send(account_id, "send_order", symbol=SYMBOL, side="buy",
-                              order_type="market", qty="1")  # fmt: skip
-        assert opened["ok"], opened
-        await h.drain(account_id)
-        [position] = await open_positions(gateway, account_id)
-        assert await venue_contracts(engine) == D(1)
+        position = await opened_long(h, gateway, account_id, engine)
         # the venue's own is refused, with the reason, before anything is written
         asked = await h.send(account_id, "send_order", symbol=SYMBOL, side="sell",
                              order_type="market", qty="1", stop_price="90", reduce_only=True,

@@ -12,6 +12,7 @@ from apps.oms.store.store import Store
 from apps.paper.wire.process import Running
 from test.integration.wire.test_gateway_conditional_orders import (
     SYMBOL,
+    opened_long,
     order_rows,
     trading,
     venue_contracts,
@@ -28,11 +29,7 @@ async def test_the_stop_cancels_the_resting_limit_on_the_exchange_then_closes(
 ) -> None:
     _, running = venue
     async with trading(gateway, venue) as (h, account_id, exchange):
-        opened = await h.send(account_id, "send_order", symbol=SYMBOL, side="buy",
-                              order_type="market", qty="1")  # fmt: skip
-        assert opened["ok"], opened
-        await h.drain(account_id)
-        [position] = await open_positions(gateway, account_id)
+        position = await opened_long(h, gateway, account_id, exchange)
         oco = await h.send(account_id, "send_order", symbol=SYMBOL, side="sell",
                            order_type="limit", qty="1", price="120", reduce_only=True,
                            position_id=position["id"], oco_orders=[{"stop_price": "90"}])
