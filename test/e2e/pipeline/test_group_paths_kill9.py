@@ -4,8 +4,10 @@ moments (issue 52's property test; `make test-paths`, not in `make test`).
 A whole stack on MariaDB: the API and two worker processes, one hedge account, and the paper
 venue listing `PATHS_AT_ONCE` extra markets (`paper.extra_markets`) so that as many independent
 price paths run side by side, one per symbol. Each path carries a bracket (a market entry, its
-stop-loss and take-profit around the price) and an OCO of two entries (a breakout stop above, a
-dip if-touched below). The paths step together; at two random steps of each batch of paths, and
+stop-loss and take-profit around the price), an OCO of two entries (a breakout stop above, a
+dip if-touched below), and Binance's OCO of two entries (a dip's limit resting on the venue
+below, a breakout stop above: the limit is cancelled on the venue before the stop's child goes
+out). The paths step together; at two random steps of each batch of paths, and
 at a random moment of each (just after its prices moved, after a random delay, or once it
 settled), the worker that owns the account is SIGKILLed and a fresh one is started, so every
 path lives through two kills of its owner. Which member of each group fires, and at which price, is
@@ -14,8 +16,9 @@ so each firing has exactly one right price.
 
 Asserted, over every path: each group's fired member is the one whose trigger was crossed first,
 fired once (one fire command, one child) **at the first price that crossed it** (the held row's
-`fired_price` and the child's deal); the group's other members are disarmed; no group has two
-filled legs (`overfilled`); no order is left open once the batch's leftovers are cancelled and
+`fired_price` and the child's deal), or, for a resting limit, filled on the venue; the group's
+other members are disarmed or cancelled; no group is `overfilled` (fills adding up to more than
+its qty); no order is left open once the batch's leftovers are cancelled and
 its positions closed (no orphaned exit); and the stack's invariants (every accepted command ended
 once, no venue order or fill booked twice, positions equal to their deals).
 
@@ -72,6 +75,11 @@ class Race:
     first_order: int = 0  # the order the group was asked with (entry or leg0)
     winner: str | None = None
     price: Decimal | None = None  # the first price that crossed the winner's trigger
+    resting: str | None = None  # the role of a limit resting on the venue (it sends no child)
+
+    def label(self) -> str:
+        """The winner, as tallied (a resting OCO's apart)."""
+        return f"resting:{self.winner}" if self.resting and self.winner else str(self.winner)
 
     def see(self, price: Decimal) -> bool:
         """The next price of the path; True if it makes this step's winner."""
@@ -122,8 +130,8 @@ def cents(rng: random.Random, low: Decimal, high: Decimal) -> Decimal:
 
 def place(stack: Stack, db: Db, account_id: int, rng: random.Random
           ) -> tuple[list[Race], list[int]]:  # fmt: skip
-    """A bracket and an OCO on every symbol at its start price; returns the groups' races and
-    the accepted command ids."""
+    """A bracket, an OCO and an OCO with a resting limit on every symbol at its start price;
+    returns the groups' races and the accepted command ids."""
     races, body = [], []
     for symbol in SYMBOLS:
         start = cents(rng, Decimal(80), Decimal(120))
@@ -144,6 +152,13 @@ def place(stack: Stack, db: Db, account_id: int, rng: random.Random
             "symbol": symbol, "side": "buy", "order_type": "market", "qty": QTY,
             "stop_price": str(up), "oco_orders": [{"take_profit_price": str(down)}]}})
         races.append(Race(symbol, start, {"leg0": (up, True), "leg1": (down, False)}))
+        up = start + (start * Decimal(rng.randrange(10, 61)) / 1000).quantize(CENT)
+        down = start - (start * Decimal(rng.randrange(10, 61)) / 1000).quantize(CENT)
+        body.append({"account_id": account_id, "command": "send_order", "payload": {
+            "symbol": symbol, "side": "buy", "order_type": "limit", "qty": QTY,
+            "price": str(down), "oco_orders": [{"stop_price": str(up)}]}})
+        races.append(Race(symbol, start, {"leg0": (down, False), "leg1": (up, True)},
+                          resting="leg0"))
     items = post_all(stack, db, body)
     for race, item in zip(races, items, strict=True):
         race.first_order = int(item["order_id"])
@@ -291,7 +306,8 @@ def check_fired(db: Db, races: list[Race], *, partial: bool) -> None:
     now = fired(db, races)
     for race in races:
         got = now.get(race.first_order, {})
-        want = {} if race.winner is None else {race.winner: (race.price, 1)}
+        won = race.winner is not None and race.winner != race.resting  # a held member fired
+        want = {race.winner: (race.price, 1)} if won else {}
         if partial:  # a step's firing may still be under way for a race not settled yet
             got = {role: fire for role, fire in got.items() if role in want}
         assert got == want, (race.symbol, race.levels, got, want)
@@ -365,7 +381,7 @@ def test_groups_over_seeded_paths_with_kill_9_of_the_owner(paths_stack: Stack) -
             check_fired(db, races, partial=False)
             began = tally.timed("walk", began)
             for race in races:
-                tally.fired[str(race.winner)] = tally.fired.get(str(race.winner), 0) + 1
+                tally.fired[race.label()] = tally.fired.get(race.label(), 0) + 1
             accepted += clean_up(stack, db, account_id, races)
             tally.timed("clean_up", began)
             tally.paths += len(SYMBOLS)
@@ -382,5 +398,6 @@ def test_groups_over_seeded_paths_with_kill_9_of_the_owner(paths_stack: Stack) -
     counts = check(stack.url, [account_id], accepted)
     print(f"group paths: {tally}, invariants: {counts}")  # noqa: T201
     # every kind of member won somewhere, and some groups were left untouched
-    assert {"stop_loss", "take_profit", "leg0", "leg1", "None"} <= set(tally.fired), tally
+    assert {"stop_loss", "take_profit", "leg0", "leg1", "resting:leg0", "resting:leg1", "None"
+            } <= set(tally.fired), tally
     assert tally.kills == KILLS * -(-tally.paths // PATHS_AT_ONCE)
