@@ -225,6 +225,43 @@ def test_oco_from_the_ticket(page: Page, keys: Keys) -> None:
     close_all(keys)
 
 
+def test_oco_with_a_limit_resting_on_the_venue_from_the_ticket(page: Page, keys: Keys) -> None:
+    """Binance's OCO: a held stop at 90 and a take-profit limit at 120 resting on the venue."""
+    stack = keys.stack
+    close_all(keys)
+    stack.price("100")
+    stack.cmd(keys.account_id, "send_order", symbol=SYMBOL, side="buy", order_type="market",
+              qty="0.1")
+    sent = record_commands(page)
+    ticket = open_ticket(page, keys)
+    ticket.locator('[name="order_type"]').select_option("stop")
+    ticket.locator('[name="qty"]').fill("0.1")
+    ticket.locator('[name="trigger_price"]').fill("90")
+    ticket.locator('[name="oco"]').check()
+    ticket.locator('[name="oco_trigger"]').select_option("limit")
+    expect(ticket.locator('[name="oco_trigger_price"]')).to_be_hidden()
+    ticket.locator('[name="oco_price"]').fill("120")
+    cls, text = send(page, "sell")
+    assert cls == "msg ok", text
+    payload = sent[-1]["payload"]
+    assert payload["oco_orders"] == [{"order_type": "limit", "price": "120"}], payload
+
+    def grouped() -> list[dict[str, Any]]:
+        found = [o for o in stack.open_orders(keys.account_id) if o["group_id"] is not None]
+        return found if len(found) == 2 and all(o["status"] == "SUBMITTED" for o in found) \
+            else []
+
+    legs = stack.until(grouped, WAIT_S, "OCO legs")
+    (group,) = {o["group_id"] for o in legs}
+    resting = next(o for o in legs if o["price"] == "120")
+    goto(page, "monitor")
+    page.get_by_test_id("tab-open-orders").click()
+    wait_cells(page, "grid-open-orders", str(resting["id"]), {
+        "emulation": "venue", "trigger": "", "price": "120",
+        "group": f"oco #{group} · leg1"}, "the resting leg")
+    close_all(keys)
+
+
 def test_oto_from_the_ticket(page: Page, keys: Keys) -> None:
     stack, acct = keys.stack, keys.account_id
     close_all(keys)

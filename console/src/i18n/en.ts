@@ -268,6 +268,7 @@ export const en = {
   bracket_exits: "Bracket: stop-loss, take-profit and time-limit exits",
   oco_leg_kind: "Other leg's trigger",
   oco_other_leg: "OCO: another leg (one cancels the other)",
+  oco_resting_limit: "Limit resting on the venue",
   oto_then: "OTO: then, once it has filled, one more order",
   oto_child_kind: "Its kind",
   oto_child_side: "Its side",

@@ -270,6 +270,7 @@ export const es: Labels = {
   bracket_exits: "Horquilla: salidas stop-loss, take-profit y límite de tiempo",
   oco_leg_kind: "Disparo de la otra pata",
   oco_other_leg: "OCO: otra pata (una cancela la otra)",
+  oco_resting_limit: "Límite en el libro del mercado",
   oto_then: "OTO: después, una vez ejecutada, otra orden",
   oto_child_kind: "Su tipo",
   oto_child_side: "Su lado",

@@ -270,6 +270,7 @@ export const pt: Labels = {
   bracket_exits: "Bracket: saídas stop-loss, take-profit e limite de tempo",
   oco_leg_kind: "Disparo da outra perna",
   oco_other_leg: "OCO: outra perna (uma cancela a outra)",
+  oco_resting_limit: "Limite no livro do mercado",
   oto_then: "OTO: depois, uma vez executada, outra ordem",
   oto_child_kind: "Seu tipo",
   oto_child_side: "Seu lado",

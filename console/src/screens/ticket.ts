@@ -136,7 +136,8 @@ export function orderTicket(s: Session, defaultSymbol: string): Ticket {
   const tpLimit = input("bracket_take_profit_price", { inputmode: "decimal" });
   const timeLimit = input("bracket_time_limit", { inputmode: "numeric" });
   const oco = h("input", { type: "checkbox", name: "oco", "data-testid": "oco" });
-  const ocoKind = select("oco_trigger", [["stop_price", t("trig_stop")], ["take_profit_price", t("trig_if_touched")]]);
+  // the other leg: a held stop or if-touched order, or a limit that rests on the venue
+  const ocoKind = select("oco_trigger", [["stop_price", t("trig_stop")], ["take_profit_price", t("trig_if_touched")], ["limit", t("oco_resting_limit")]]);
   const ocoTrigger = input("oco_trigger_price", { inputmode: "decimal" });
   const ocoLimit = input("oco_price", { inputmode: "decimal" });
   const oto = h("input", { type: "checkbox", name: "oto", "data-testid": "oto" });
@@ -155,9 +156,11 @@ export function orderTicket(s: Session, defaultSymbol: string): Ticket {
     field(`${t("trailing_activation")} (${t("optional")})`, trailFrom));
   const conditionalFields = h("div", { class: "pair" }, field(t("trigger_on"), triggerOn), field(t("f_emulation"), emulation));
   const expireField = field(t("f_expire_at"), expire);
+  const ocoTriggerField = field(t("trigger_price"), ocoTrigger);
+  const ocoLimitLabel = h("span", {});
   const ocoFields = h("div", { class: "bracket", "data-testid": "oco-fields" },
-    h("div", { class: "pair" }, field(t("oco_leg_kind"), ocoKind), field(t("trigger_price"), ocoTrigger)),
-    field(`${t("limit_price")} (${t("optional")})`, ocoLimit));
+    h("div", { class: "pair" }, field(t("oco_leg_kind"), ocoKind), ocoTriggerField),
+    h("label", { class: "field" }, ocoLimitLabel, ocoLimit));
   const otoTriggerField = field(t("trigger_price"), otoTrigger);
   const otoLimitField = field(t("limit_price"), otoLimit);
   const otoFields = h("div", { class: "bracket", "data-testid": "oto-fields" },
@@ -187,6 +190,8 @@ export function orderTicket(s: Session, defaultSymbol: string): Ticket {
     expireField.hidden = tif.value !== "GTD";
     bracketFields.hidden = !bracket.checked;
     ocoFields.hidden = !oco.checked;
+    ocoTriggerField.hidden = ocoKind.value === "limit";
+    ocoLimitLabel.textContent = ocoKind.value === "limit" ? t("limit_price") : `${t("limit_price")} (${t("optional")})`;
     otoFields.hidden = !oto.checked;
     otoTriggerField.hidden = otoKind.value === "limit" || otoKind.value === "market";
     otoLimitField.hidden = otoKind.value === "market";
@@ -239,6 +244,7 @@ export function orderTicket(s: Session, defaultSymbol: string): Ticket {
   tif.addEventListener("change", showTypeFields);
   bracket.addEventListener("change", showTypeFields);
   oco.addEventListener("change", showTypeFields);
+  ocoKind.addEventListener("change", showTypeFields);
   oto.addEventListener("change", showTypeFields);
   otoKind.addEventListener("change", showTypeFields);
 
@@ -278,7 +284,9 @@ export function orderTicket(s: Session, defaultSymbol: string): Ticket {
     }
     if (oco.checked) {
       // the other leg of a one-cancels-other: same symbol, side and qty, its own trigger
-      const leg: Row = { order_type: ocoLimit.value.trim() ? "limit" : "market", [ocoKind.value]: ocoTrigger.value.trim() };
+      const leg: Row = ocoKind.value === "limit"
+        ? { order_type: "limit" } // no trigger: it rests on the venue (Binance's OCO)
+        : { order_type: ocoLimit.value.trim() ? "limit" : "market", [ocoKind.value]: ocoTrigger.value.trim() };
       if (ocoLimit.value.trim()) leg["price"] = ocoLimit.value.trim();
       body["oco_orders"] = [leg];
     }
