@@ -13,10 +13,10 @@ watched in its housekeeping round, fired exactly once.
   firing finds the request id and writes nothing. The child carries the parent's id, strategy
   and position; a reduce-only child reserves on its position as any close does.
 - **Wait for a resting sibling**: an OCO leg whose sibling rests on the venue (a plain limit)
-  goes `firing` instead: the sibling's cancel is queued in the same transaction, and the child
-  is written only once the venue has ended the sibling (`release`, each round, cancelling it
-  again while the venue refuses), sized to what the sibling did not fill: the two never both
-  fill the whole qty.
+  goes `firing` instead, its crossing price and time written. From the next round on its
+  worker cancels the sibling on the venue (`release`, again each round while the venue
+  refuses) and writes the child only once the venue has ended the sibling, sized to what the
+  sibling did not fill: the two never fill more than the qty together.
 - **Follow**: the parent shows its child's fills and final status (`follow_child`); cancelling
   the parent cancels a live child; a good-till-date parent expires while armed and cancels its
   child when the date passes.
@@ -100,7 +100,8 @@ def held_values(rec: Recorder, row: OrderRow) -> ColumnValues:
         "trailing_amount": row["trailing_amount"], "trailing_percent": row["trailing_percent"],
         "activation_price": activation, "activated": activation is None,
         "price_type": row["trigger_price_type"] or "last", "expire_at": row["expire_at"],
-        "fire_at": row.get("fire_at"), "group_id": row.get("group_id"), "created_at": rec.now, "updated_at": rec.now,
+        "fire_at": row.get("fire_at"), "group_id": row.get("group_id"), "created_at": rec.now,
+        "updated_at": rec.now,
     }  # fmt: skip
 
 
@@ -280,9 +281,9 @@ async def _send_child(rec: Recorder, row: HeldRow, parent: OrderRow, rest: Decim
 
 
 async def release(rt: AccountRuntime, row: HeldRow) -> int:
-    """A firing leg: once its resting siblings have ended on the venue, its child goes out
-    sized to what they did not fill; while one still works, its cancel is tried again (the
-    queued one may have met an unreachable venue). Returns 1 when something was recorded."""
+    """A firing leg: its resting siblings are cancelled on the venue (each round until the
+    venue has ended them: it may be unreachable); once they have ended, its child goes out
+    sized to what they did not fill. Returns 1 when something was recorded."""
     async with rt.store.read() as conn:
         parent = await order_records.get_order(conn, int(row["order_id"]))
         working = [] if parent is None else await order_groups.working_resting_legs(conn, parent)
