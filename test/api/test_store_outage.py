@@ -47,7 +47,7 @@ async def relay_url() -> AsyncIterator[tuple[Relay, str]]:
         yield relay, url.replace(f":{MYSQL_PORT}/", f":{relay.port}/")
     finally:
         with contextlib.suppress(Exception):
-            await relay.cut()
+            await relay.close()
         drop_mysql_database(name)
 
 

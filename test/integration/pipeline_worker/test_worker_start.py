@@ -55,7 +55,7 @@ async def test_worker_waits_for_an_unreachable_store_then_executes(
     try:
         await asyncio.to_thread(upgrade, url)
         await relay.restore()
-        await relay.cut()  # the port is closed: every connect is refused
+        await relay.cut()  # every connect is refused
         through_relay = Store.from_url(url.replace(f":{MYSQL_PORT}/", f":{relay.port}/"),
                                        pool_size=4)
         worker = Worker(Settings(worker=worker_settings()), through_relay)
@@ -89,7 +89,7 @@ async def test_worker_waits_for_an_unreachable_store_then_executes(
             await through_relay.close()
         await direct.close()
         with contextlib.suppress(Exception):
-            await relay.cut()
+            await relay.close()
         drop_mysql_database(name)
 
 
@@ -115,6 +115,7 @@ async def test_a_worker_stopped_before_the_store_came_back_ends_cleanly(
         await asyncio.wait_for(task, GENEROUS)  # returns: no error, nothing to give back
     finally:
         await store.close()
+        await relay.close()
 
 
 async def test_a_store_without_the_schema_ends_the_worker(tmp_path: Path) -> None:
