@@ -33,7 +33,7 @@ that holds the account's lease, so two owners cannot both act on one snapshot.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 from enum import StrEnum
@@ -207,14 +207,19 @@ def _overfilled(legs: Sequence[Member]) -> bool:
     return len(filled) >= 2 and sum(m.filled_qty for m in filled) > max(m.qty for m in filled)
 
 
-def rest_after_venue_legs(members: Sequence[Member], order_id: int) -> Decimal | None:
+def rest_after_venue_legs(members: Sequence[Member], order_id: int,
+                          venue_filled: Mapping[int, Decimal] | None = None) -> Decimal | None:
     """What a fired held leg may still fill: its qty less what its siblings resting on the
-    venue filled; None while one of them still works (its cancel has not ended it yet)."""
+    venue filled, by the books or by the venue's own report (`venue_filled`, by order id:
+    a venue reports a cancelled order's fills before its trades are booked); None while one of
+    them still works (its cancel has not ended it yet)."""
     me = next(m for m in members if m.order_id == order_id)
     resting = [m for m in members if m.resting and m.order_id != order_id]
     if any(m.status.is_open for m in resting):
         return None
-    return max(ZERO, me.qty - sum((m.filled_qty for m in resting), ZERO))
+    reported = venue_filled or {}
+    filled = sum((max(m.filled_qty, reported.get(m.order_id, ZERO)) for m in resting), ZERO)
+    return max(ZERO, me.qty - filled)
 
 
 def _won(group: Group, members: Sequence[Member], winner: Member) -> Plan:

@@ -9,7 +9,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import insert, select, update
+from sqlalchemy import func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -115,6 +115,16 @@ async def filled_position(conn: AsyncConnection, order_id: int) -> int | None:
         (deals.c.order_id == order_id) | deals.c.order_id.in_(family)).order_by(deals.c.id)
     found = (await conn.execute(query.limit(1))).scalar()
     return None if found is None else int(found)
+
+
+async def first_fill_at(conn: AsyncConnection, order_id: int) -> datetime | None:
+    """When an order's first fill was executed (its own, or its child's when the gateway holds
+    it), None before any fill."""
+    family = select(orders.c.id).where(orders.c.parent_order_id == order_id)
+    query = select(func.min(deals.c.executed_at)).where(
+        (deals.c.order_id == order_id) | deals.c.order_id.in_(family))
+    found: datetime | None = (await conn.execute(query)).scalar()
+    return found
 
 
 async def queue_command(

@@ -28,12 +28,12 @@ async def _held_state(h: Harness, order_id: int) -> str:
             held_orders.c.order_id == order_id))).scalar_one())
 
 
-async def _long_with_oco(h: Harness, *, resting_first: bool
+async def _long_with_oco(h: Harness, *, resting_first: bool, **account: Any
                         ) -> tuple[int, dict[str, Any], dict[str, Any]]:  # fmt: skip
     """A hedge account long 0.01 at 50,000, its take-profit limit at 52,000 resting on the
     venue and a held stop at 49,000, one cancelling the other; the resting limit is the order
     itself or its other leg. Returns (account id, the limit's row, the stop's row)."""
-    acct = await h.account("hedge")
+    acct = await h.account("hedge", **account)
     pid = await _long(h, acct)
     close = {"symbol": SYMBOL, "side": "sell", "qty": "0.01", "reduce_only": True,
              "position_id": pid}
@@ -116,6 +116,32 @@ async def test_the_stop_cancels_the_resting_limit_before_its_child_goes_out(
     await assert_fold(h, acct)
 
 
+async def test_the_stop_sends_only_what_the_limit_did_not_fill_before_its_cancel(
+    harness: Callable[..., Harness],
+) -> None:
+    """The limit filled a part on the venue that the books have not seen when the stop fires:
+    the stop's child closes the rest, never the whole qty again."""
+    h = harness()
+    acct, limit, stop = await _long_with_oco(h, resting_first=True,
+                                             book={"resting_volume": "0.004"})
+    await h.price(SYMBOL, "52000")
+    rt = await h.runtime(acct)
+    await rt.venue.match()  # the venue matches: 0.004 of the limit fills, not booked yet
+    await _stop_crossed(h, acct, stop)  # the books saw no fill: the stop fires
+    assert await held_service.check_held(rt) == 1  # the limit cancelled, then the child sent
+    (child,) = await children(h, stop["id"])
+    assert child["qty"] == Decimal("0.006")
+    await h.drain(acct)
+    group = await group_of(h, limit["id"])
+    roles = {m["id"]: (m["status"], m["filled_qty"]) for m in group["members"].values()}
+    assert group["state"] == "done"
+    assert roles[limit["id"]] == ("CANCELED", Decimal("0.004"))
+    assert roles[stop["id"]] == ("FILLED", Decimal("0.006"))
+    (pos,) = await positions_of(h, acct)
+    assert pos["state"] == "closed"
+    await assert_fold(h, acct)
+
+
 async def test_a_takeover_between_the_firing_and_the_send_sends_the_child_once(
     harness: Callable[..., Harness],
 ) -> None:
@@ -133,13 +159,20 @@ async def test_a_takeover_between_the_firing_and_the_send_sends_the_child_once(
     await assert_fold(b, acct)
 
 
-async def test_cancelling_a_firing_leg_ends_the_group_with_nothing_sent(
-    harness: Callable[..., Harness],
+@pytest.mark.parametrize("cancelled", ["stop", "limit"])
+async def test_cancelling_either_leg_while_the_stop_is_firing_sends_nothing(
+    harness: Callable[..., Harness], cancelled: str,
 ) -> None:
+    """A cancel of any member ends the group whole: the firing stop never sends its child,
+    even once the limit's cancel has left it free to."""
     h = harness()
     acct, limit, stop = await _long_with_oco(h, resting_first=False)
     await _stop_crossed(h, acct, stop)
-    assert (await h.send(acct, "cancel_order", order_id=stop["id"]))["ok"]
+    named = stop if cancelled == "stop" else limit
+    assert (await h.send(acct, "cancel_order", order_id=named["id"]))["ok"]
+    await h.drain(acct, housekeeping=False)  # the cancel first, then the rounds
+    await held_service.check_held(await h.runtime(acct))  # the limit is gone: still nothing
+    assert await children(h, stop["id"]) == []
     await h.drain(acct)
     group = await group_of(h, stop["id"])
     roles = {m["id"]: m["status"] for m in group["members"].values()}

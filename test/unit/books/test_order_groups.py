@@ -215,6 +215,10 @@ def test_an_oco_resting_leg_is_cancelled_before_the_fired_leg_sends_its_child() 
     assert rest_after_venue_legs(ended, 2) == Q - PART
     assert rest_after_venue_legs([leg(1, "leg0", "resting_canceled"), firing[1]], 2) == Q
     assert rest_after_venue_legs([leg(1, "leg0", "resting_filled"), firing[1]], 2) == 0
+    # the venue reports fills of the cancelled limit whose trades are not booked yet
+    canceled = [leg(1, "leg0", "resting_canceled"), firing[1]]
+    assert rest_after_venue_legs(canceled, 2, {1: PART}) == Q - PART
+    assert rest_after_venue_legs(ended, 2, {1: Decimal(0)}) == Q - PART  # the books saw more
     # the rest filled: the legs' fills add up to the qty, no overfill
     done = [leg(1, "leg0", "resting_canceled_partial"),
             Member(2, "leg1", S.FILLED, Q, Q - PART, H.DONE)]

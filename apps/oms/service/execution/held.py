@@ -239,12 +239,12 @@ async def _fire(rec: Recorder, row: HeldRow, held: Held, price: Decimal | None) 
     if held.kind is HeldKind.TRAILING:
         parent = rec.rows.update_order(parent, {"trigger_price": held.trigger_price,
                                                 "updated_at": rec.now})
-    rest = await order_groups.rest_after_resting_legs(rec, parent)
-    if rest is None:  # a sibling rests on the venue: its cancel first, the child after it
+    if await order_groups.resting_legs(rec.conn, parent):
+        # a sibling rests on the venue: its cancel and its final fills first, the child after
         await held_store.change(rec.conn, int(row["id"]), {
             **fired, "state": HeldState.FIRING.value})
         return
-    await _send_child(rec, row, parent, rest, fired)
+    await _send_child(rec, row, parent, Decimal(parent["qty"]), fired)
 
 
 async def _send_child(rec: Recorder, row: HeldRow, parent: OrderRow, rest: Decimal,
@@ -282,16 +282,25 @@ async def _send_child(rec: Recorder, row: HeldRow, parent: OrderRow, rest: Decim
 
 async def release(rt: AccountRuntime, row: HeldRow) -> int:
     """A firing leg: its resting siblings are cancelled on the venue (each round until the
-    venue has ended them: it may be unreachable); once they have ended, its child goes out
-    sized to what they did not fill. Returns 1 when something was recorded."""
+    venue has ended them: it may be unreachable), then the venue is asked what each filled
+    (a cancel's answer may report fills whose trades are not booked yet); the child goes out
+    sized to what they did not fill, unless the group was cancelled or the leg's date passed
+    meanwhile. Returns 1 when something was recorded."""
     async with rt.store.read() as conn:
         parent = await order_records.get_order(conn, int(row["order_id"]))
-        working = [] if parent is None else await order_groups.working_resting_legs(conn, parent)
-    if working:
-        from apps.oms.service.execution.cancel import cancel_one  # cancel imports this module
+        resting = [] if parent is None else await order_groups.resting_legs(conn, parent)
+    if parent is None:
+        return 0
+    from apps.oms.service.execution.cancel import cancel_one  # cancel imports this module
 
-        for order_id in working:
-            await cancel_one(rt, None, order_id)
+    for leg in resting:
+        if leg.status.is_open:
+            await cancel_one(rt, None, leg.order_id)
+    async with rt.store.read() as conn:  # as the cancels left them
+        rows = [await order_records.get_order(conn, m.order_id) for m in resting]
+    venue_filled = await _venue_filled(rt, [r for r in rows if r is not None])
+    if venue_filled is None:
+        return 0  # the venue did not answer: the next round asks again
     async with rt.record() as rec:
         locked = await held_store.of_order(rec.conn, int(row["order_id"]), lock=True)
         if locked is None or locked["state"] != HeldState.FIRING:
@@ -301,13 +310,38 @@ async def release(rt: AccountRuntime, row: HeldRow) -> int:
             await held_store.change(rec.conn, int(locked["id"]), {
                 "state": HeldState.CANCELED.value, "updated_at": rec.now})
             return 1
-        rest = await order_groups.rest_after_resting_legs(rec, parent)
+        if not await order_groups.may_release(rec, parent):  # its group is being cancelled
+            await held_store.change(rec.conn, int(locked["id"]), {
+                "state": HeldState.CANCELED.value, "updated_at": rec.now})
+            await write_order(rec, parent, replace(state_of(parent), status=OrderStatus.CANCELED))
+            return 1
+        if locked["expire_at"] is not None and rec.now >= locked["expire_at"]:
+            await _expire(rec, locked)  # its date passed while it waited: nothing is sent
+            return 1
+        rest = await order_groups.rest_after_resting_legs(rec, parent, venue_filled)
         if rest is None:
             return 0  # the venue still works a sibling: the next round asks again
         fired: ColumnValues = {"fired_at": locked["fired_at"], "fired_price": locked["fired_price"],
                                "trigger_price": locked["trigger_price"], "updated_at": rec.now}
         await _send_child(rec, locked, parent, rest, fired)
         return 1
+
+
+async def _venue_filled(rt: AccountRuntime, legs: list[OrderRow]) -> dict[int, Decimal] | None:
+    """What the venue reports each ended resting leg filled, by order id (None: it did not
+    answer). A leg still working or never placed is left out: the books decide for it."""
+    found: dict[int, Decimal] = {}
+    for leg in legs:
+        if OrderStatus(leg["status"]).is_open or leg["exchange_order_id"] is None:
+            continue
+        try:
+            report = await asyncio.wait_for(
+                rt.venue.fetch_order(str(leg["exchange_order_id"]), str(leg["symbol"])),
+                rt.settings.venue_timeout_seconds)
+        except (TimeoutError, ccxt.BaseError):
+            return None
+        found[int(leg["id"])] = _decimal(report.get("filled")) or Decimal(0)
+    return found
 
 
 async def _child_size(rec: Recorder, parent: OrderRow) -> tuple[Decimal, Position | None]:

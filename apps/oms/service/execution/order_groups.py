@@ -235,9 +235,12 @@ async def _create(rec: Recorder, grow: GroupRow, roles: Sequence[str], qty: Deci
             values.update(parent_order_id=None, expire_at=template["expire_at"],
                           time_in_force=template["time_in_force"])
         if spec.get("after_seconds") is not None:  # a time limit: the clock fires it
-            values["fire_at"] = rec.now + timedelta(seconds=int(str(spec["after_seconds"])))
+            first_fill = await group_store.first_fill_at(rec.conn, int(template["id"]))
+            values["fire_at"] = (first_fill or rec.now) + timedelta(
+                seconds=int(str(spec["after_seconds"])))
             await _arm_member(rec, group_id, role, values)
         elif values["stop_price"] is None and values["take_profit_price"] is None:
+            values["trigger_price_type"] = None  # a plain order: the venue is told no trigger
             await _send_member(rec, group_id, role, values)
         else:
             await _arm_member(rec, group_id, role, values)
@@ -315,20 +318,31 @@ async def _oco_members(conn: Connection, parent: OrderRow) -> list[Member] | Non
     return [member_of(r) for r in await group_store.members_of(conn, [int(group_id)])]
 
 
-async def rest_after_resting_legs(rec: Recorder, parent: OrderRow) -> Decimal | None:
+async def resting_legs(conn: Connection, parent: OrderRow) -> list[Member]:
+    """The legs of `parent`'s OCO that rest on the venue (none outside an OCO)."""
+    members = await _oco_members(conn, parent) or []
+    return [m for m in members if m.resting and m.order_id != int(parent["id"])]
+
+
+async def rest_after_resting_legs(rec: Recorder, parent: OrderRow,
+                                  venue_filled: Mapping[int, Decimal]) -> Decimal | None:
     """What a fired leg may still fill: its qty less what its OCO's legs resting on the venue
-    filled; None while one of them still works. Outside an OCO: its qty."""
+    filled (`rest_after_venue_legs`); None while one of them still works."""
     members = await _oco_members(rec.conn, parent)
     if members is None:
         return Decimal(parent["qty"])
-    return rest_after_venue_legs(members, int(parent["id"]))
+    return rest_after_venue_legs(members, int(parent["id"]), venue_filled)
 
 
-async def working_resting_legs(conn: Connection, parent: OrderRow) -> list[int]:
-    """The legs of `parent`'s OCO that rest on the venue and still work."""
-    members = await _oco_members(conn, parent) or []
-    return [m.order_id for m in members
-            if m.resting and m.status.is_open and m.order_id != int(parent["id"])]
+async def may_release(rec: Recorder, parent: OrderRow) -> bool:
+    """Whether a firing leg may still send its child: its group is live and nobody asked to
+    cancel it (the group row locked, as a firing locks it)."""
+    group_id = parent.get("group_id")
+    if group_id is None:
+        return True
+    grow = await group_store.get(rec.conn, int(group_id), lock=True)
+    return grow is None or (GroupState(grow["state"]).is_live
+                            and not bool(grow["cancel_requested"]))  # fmt: skip
 
 
 async def on_armed(rec: Recorder, row: OrderRow) -> None:
