@@ -11,11 +11,11 @@ from datetime import timedelta
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import func, select, update
 
 from apps.oms.clock import utcnow
 from apps.oms.service.execution import held as held_service
-from apps.oms.store.tables import held_orders, orders
+from apps.oms.store.tables import deals, held_orders, orders
 
 from .conftest import Harness
 from .test_commands import assert_fold, positions_of
@@ -53,7 +53,6 @@ async def test_the_time_limit_closes_the_position_at_its_time_whatever_the_price
     h = harness()
     acct = await h.account("hedge")
     await h.price(SYMBOL, "50000")
-    before = utcnow()
     entry_id = await _entry(h, acct, strategy_id=0)
     await h.drain(acct)
     group = await group_of(h, entry_id)
@@ -65,9 +64,12 @@ async def test_the_time_limit_closes_the_position_at_its_time_whatever_the_price
             exit_["emulation"], exit_["reason"], exit_["group_role"]) == (
         "SUBMITTED", "sell", "market", Decimal("0.01"), True, pos["id"], entry_id, "gateway",
         "time_limit", "time_limit")
-    # armed at the entry's fill, to fire an hour later; the order shows when
+    # armed to fire an hour after the entry's fill was executed; the order shows when
     fire_at = exit_["fire_at"]
-    assert before + timedelta(seconds=3600) <= fire_at <= utcnow() + timedelta(seconds=3600)
+    async with h.store.read() as conn:
+        filled_at = (await conn.execute(select(func.min(deals.c.executed_at)).where(
+            deals.c.order_id == entry_id))).scalar_one()
+    assert fire_at == filled_at + timedelta(seconds=3600)
     held = await _held(h, exit_["id"])
     assert (held["kind"], held["state"], held["fire_at"]) == ("time", "armed", fire_at)
     # prices move, the hour has not gone by: nothing fires

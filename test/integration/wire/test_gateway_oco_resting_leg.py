@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from decimal import Decimal
+from typing import Any
 
 import pytest
 
@@ -16,6 +17,7 @@ from apps.oms.store.store import Store
 from apps.paper.domain.book import BookConfig
 from apps.paper.wire.process import Running, start
 from apps.paper.wire.server import build_venue
+from test.integration.pipeline_worker.conftest import Harness
 from test.integration.wire.test_gateway_conditional_orders import (
     SYMBOL,
     opened_long,
@@ -30,17 +32,25 @@ from .test_gateway_conditional_orders import venue  # noqa: F401 - the venue per
 D = Decimal
 
 
+async def take_profit_and_stop(h: Harness, account_id: int, position: dict[str, Any]
+                               ) -> dict[str, Any]:  # fmt: skip
+    """The long's take-profit limit at 120 resting on the exchange and a held stop at 90, one
+    cancelling the other, placed; the acceptance."""
+    oco = await h.send(account_id, "send_order", symbol=SYMBOL, side="sell",
+                       order_type="limit", qty="1", price="120", reduce_only=True,
+                       position_id=position["id"], oco_orders=[{"stop_price": "90"}])
+    assert oco["ok"], oco
+    await h.drain(account_id)
+    return oco
+
+
 async def test_the_stop_cancels_the_resting_limit_on_the_exchange_then_closes(
     gateway: Store, venue: tuple[str, Running]  # noqa: F811
 ) -> None:
     _, running = venue
     async with trading(gateway, venue) as (h, account_id, exchange):
         position = await opened_long(h, gateway, account_id, exchange)
-        oco = await h.send(account_id, "send_order", symbol=SYMBOL, side="sell",
-                           order_type="limit", qty="1", price="120", reduce_only=True,
-                           position_id=position["id"], oco_orders=[{"stop_price": "90"}])
-        assert oco["ok"], oco
-        await h.drain(account_id)
+        oco = await take_profit_and_stop(h, account_id, position)
         limit = await h.order(oco["order_id"])
         assert (limit["emulation"], limit["status"]) == ("venue", "SUBMITTED")
         [resting] = await exchange.fetch_open_orders(SYMBOL)
@@ -78,11 +88,7 @@ async def test_the_stop_sends_what_the_exchange_says_the_limit_did_not_fill(
     _, running = thin_book
     async with trading(gateway, thin_book) as (h, account_id, exchange):
         position = await opened_long(h, gateway, account_id, exchange)
-        oco = await h.send(account_id, "send_order", symbol=SYMBOL, side="sell",
-                           order_type="limit", qty="1", price="120", reduce_only=True,
-                           position_id=position["id"], oco_orders=[{"stop_price": "90"}])
-        assert oco["ok"], oco
-        await h.drain(account_id)
+        await take_profit_and_stop(h, account_id, position)
         await running.venue.set_price(SYMBOL, D(120))
         await exchange.match()  # 0.4 of the limit fills on the exchange
         await running.venue.set_price(SYMBOL, D(89))
