@@ -7,7 +7,7 @@ writes the decision in one transaction fenced by the account's lease.
   the firing's transaction, or disarms the firing leg itself if another took the group first.
 - **Bracket**: `check_groups` (each housekeeping round, after the held orders) creates the
   exits at the entry's first fill, armed and sized to what it filled (a time limit armed to
-  fire its limit's seconds later), resizes them as it fills
+  fire its limit's seconds after that fill), resizes them as it fills
   more, cancels what is left of the entry once an exit fired, and disarms the exits once the
   position they protect is gone.
 - Members are created under a unique role per group, cancels are queued under a request id
