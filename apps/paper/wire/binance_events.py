@@ -29,7 +29,7 @@ def execution_report(order: Mapping[str, Any], market: Market, now_ms: int, *,
     return {
         "e": "executionReport", "E": now_ms, "s": o["symbol"], "c": o["clientOrderId"],
         "S": o["side"], "o": o["type"], "f": o["timeInForce"], "q": o["origQty"],
-        "p": o["price"], "P": o["stopPrice"], "F": num(ZERO), "g": -1,
+        "p": o["price"], "P": o["stopPrice"], "F": num(ZERO), "g": o["orderListId"],
         "C": o["clientOrderId"] if execution == "CANCELED" else "", "x": execution,
         "X": status or o["status"], "r": "NONE", "i": o["orderId"],
         "l": num(trade["amount"] if trade else ZERO),

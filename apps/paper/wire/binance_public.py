@@ -39,7 +39,7 @@ def symbol_json(m: Market) -> Json:
         "baseCommissionPrecision": 8, "quoteCommissionPrecision": 8,
         "orderTypes": ["LIMIT", "LIMIT_MAKER", "MARKET", "STOP_LOSS", "STOP_LOSS_LIMIT",
                        "TAKE_PROFIT", "TAKE_PROFIT_LIMIT"],
-        "icebergAllowed": False, "ocoAllowed": False, "otoAllowed": False,
+        "icebergAllowed": False, "ocoAllowed": True, "otoAllowed": False,
         "quoteOrderQtyMarketAllowed": False, "allowTrailingStop": False,
         "cancelReplaceAllowed": False, "amendAllowed": False,
         "isSpotTradingAllowed": True, "isMarginTradingAllowed": False,

@@ -238,7 +238,7 @@ def order_json(order: Mapping[str, Any], market: Market) -> Json:
     return {
         "symbol": market_id(market),
         "orderId": seq_of(order["id"]),
-        "orderListId": -1,
+        "orderListId": info.get("orderListId", -1),  # an order list's leg (`order_lists`)
         "clientOrderId": order["clientOrderId"] or order["id"],
         "price": num(info.get("price")),
         "origQty": num(order["amount"]),
@@ -284,20 +284,20 @@ def canceled_json(order: Mapping[str, Any], market: Market, now_ms: int) -> Json
     """DELETE /api/v3/order."""
     full = order_json(order, market)
     return {"symbol": full["symbol"], "origClientOrderId": full["clientOrderId"],
-            "orderId": full["orderId"], "orderListId": -1,
+            "orderId": full["orderId"], "orderListId": full["orderListId"],
             "clientOrderId": full["clientOrderId"], "transactTime": now_ms,
             **{k: full[k] for k in ("price", "origQty", "executedQty", "cummulativeQuoteQty",
                                     "status", "timeInForce", "type", "side",
                                     "selfTradePreventionMode")}}  # fmt: skip
 
 
-def trade_json(trade: Mapping[str, Any], market: Market) -> Json:
-    """GET /api/v3/myTrades."""
+def trade_json(trade: Mapping[str, Any], market: Market, list_id: int = -1) -> Json:
+    """GET /api/v3/myTrades (`list_id`: the order list of the trade's order, else -1)."""
     return {
         "symbol": market_id(market),
         "id": seq_of(trade["id"]),
         "orderId": seq_of(trade["order"]),
-        "orderListId": -1,
+        "orderListId": list_id,
         "price": num(trade["price"]),
         "qty": num(trade["amount"]),
         "quoteQty": num(trade["cost"]),

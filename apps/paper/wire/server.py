@@ -49,10 +49,12 @@ from apps.paper.wire.fault_replies import binance as binance_reply
 from apps.paper.wire.fault_replies import render_for
 from apps.paper.wire.market_streams import market_stream, ticker_event
 from apps.paper.wire.okx_orders import OkxTrading
+from apps.paper.wire.order_lists import OrderLists
 from apps.paper.wire.spot_handlers import Call, SpotHandlers
+from apps.paper.wire.spot_lists import SpotListHandlers
 from apps.paper.wire.streams import DROPPED, QUEUE_SIZE, Streams, Subscriber
 from apps.paper.wire.usdm_handlers import UsdmHandlers, futures_error
-from apps.paper.wire.weights import OrderCounts, Weights
+from apps.paper.wire.weights import ORDER_COUNTS, OrderCounts, Weights
 
 DIALECTS = ("binance", "binanceusdm", "bybit", "okx")
 #: endpoints the venue answers itself (the rest are the dialect's handlers')
@@ -100,7 +102,8 @@ class WireVenue:
             self.handlers = UsdmHandlers(markets, self.data, self.streams.publish)
             self.endpoints, self.funds = USDM_ENDPOINTS, FUTURES_FUNDS
         else:
-            self.handlers = SpotHandlers(markets, self.data, self.streams.publish)
+            self.handlers = SpotListHandlers(markets, self.data, self.streams.publish,
+                                             OrderLists(engine))  # fmt: skip
             self.endpoints, self.funds = SPOT_ENDPOINTS, SPOT_FUNDS
 
     async def new_account(self) -> Credentials:
@@ -215,6 +218,8 @@ async def build_venue(store_url: str, dialect: str, book: BookConfig | None = No
     await upgrade_async(store_url)
     venue = WireVenue(create_engine(store_url, pool_size=4), dialect, book or BookConfig())
     await venue.accounts.load()
+    if isinstance(venue.handlers, SpotListHandlers):
+        await venue.handlers.lists.load()
     return venue
 
 
@@ -232,10 +237,18 @@ def _reply(venue: WireVenue, request: Request, status: int, body: Any, weight: i
     used = venue.weights.add(weight, venue.clock(), client)
     headers = {"X-MBX-USED-WEIGHT-1M": str(used), "X-MBX-USED-WEIGHT": str(used)}
     api_key = request.headers.get("x-mbx-apikey")
-    if request.method == "POST" and request.url.path.endswith("/order") and api_key:
-        tens, day = venue.order_counts.add(api_key, venue.clock())
+    orders = _new_orders(request.url.path) if request.method == "POST" else 0
+    if orders and api_key:
+        tens, day = venue.order_counts.add(api_key, venue.clock(), orders)
         headers.update({"X-MBX-ORDER-COUNT-10S": str(tens), "X-MBX-ORDER-COUNT-1D": str(day)})
     return JSONResponse(body, status_code=status, headers=headers)
+
+
+def _new_orders(path: str) -> int:
+    """The new orders a POST to `path` places (the futures' `/fapi/v1/order` too)."""
+    if path.endswith("/order"):
+        return 1
+    return ORDER_COUNTS.get(path, 0)
 
 
 def _over_limit(venue: WireVenue, request: Request, weight: int) -> Response | None:

@@ -163,7 +163,7 @@ class SpotHandlers:
     async def query_order(self, call: Call) -> Json:
         market = spot.market_of(call.params, self.markets)
         order = await self._find(call, market, spot.NO_ORDER)
-        return spot.order_json(order, market)
+        return spot.order_json(self._shown(call.account, order), market)
 
     async def cancel_order(self, call: Call) -> Json:
         market = spot.market_of(call.params, self.markets)
@@ -172,12 +172,14 @@ class SpotHandlers:
             canceled = await call.account.cancel_order(order["id"], market.symbol)
         except Exception as exc:
             raise spot.error_of(exc, spot.UNKNOWN_ORDER) from exc
+        canceled = self._shown(call.account, canceled)
         await self._changed(call.account, [self._canceled_report(canceled, market, call)])
         return spot.canceled_json(canceled, market, call.now_ms)
 
     async def cancel_open_orders(self, call: Call) -> Json:
         market = spot.market_of(call.params, self.markets)
-        canceled = await call.account.cancel_all_orders(market.symbol)
+        canceled = [self._shown(call.account, o)
+                    for o in await call.account.cancel_all_orders(market.symbol)]
         if not canceled:
             raise WireError(400, -2011, spot.UNKNOWN_ORDER)
         await self._changed(call.account,
@@ -188,14 +190,15 @@ class SpotHandlers:
         market = (spot.market_of(call.params, self.markets) if call.params.get("symbol")
                   else None)  # fmt: skip
         orders = await call.account.fetch_open_orders(market.symbol if market else None)
-        return [spot.order_json(o, self.by_symbol[o["symbol"]]) for o in orders]
+        return [spot.order_json(self._shown(call.account, o), self.by_symbol[o["symbol"]])
+                for o in orders]  # fmt: skip
 
     async def all_orders(self, call: Call) -> Json:
         market = spot.market_of(call.params, self.markets)
         start, end, limit = self._window(call.params)
         orders = await call.account.fetch_orders(market.symbol, start)
         from_id = spot.int_param(call.params, "orderId")
-        rows = [spot.order_json(o, market) for o in orders]
+        rows = [spot.order_json(self._shown(call.account, o), market) for o in orders]
         rows = [r for r in rows if (from_id is None or r["orderId"] >= from_id)
                 and (end is None or r["time"] <= end)]  # fmt: skip
         return rows[:limit] if from_id is not None or start is not None else rows[-limit:]
@@ -204,7 +207,7 @@ class SpotHandlers:
         market = spot.market_of(call.params, self.markets)
         start, end, limit = self._window(call.params)
         trades = await call.account.fetch_my_trades(market.symbol, start)
-        rows = [spot.trade_json(t, market) for t in trades]
+        rows = [spot.trade_json(t, market, self._list_id(call.account, t["order"])) for t in trades]
         order_id = spot.int_param(call.params, "orderId")
         from_id = spot.int_param(call.params, "fromId")
         rows = [r for r in rows if (order_id is None or r["orderId"] == order_id)
@@ -220,7 +223,7 @@ class SpotHandlers:
         by_order = fills_by_order(fills, self.by_symbol)
         events: list[spot.Json] = []
         for order_id, trades in by_order.items():
-            order = await venue.fetch_order(order_id)
+            order = self._shown(venue, await venue.fetch_order(order_id))
             events += trade_reports(order, self.by_symbol[order["symbol"]], trades, now_ms)
         if events:
             await self._changed(venue, events)
@@ -229,10 +232,19 @@ class SpotHandlers:
                              expired: bool) -> None:  # fmt: skip
         """The venue canceled or expired an open order itself: one report saying which."""
         kind = "EXPIRED" if expired else "CANCELED"
+        order = self._shown(venue, order)
         await self._changed(venue, [execution_report(order, self.by_symbol[order["symbol"]],
                                                      now_ms, execution=kind, status=kind)])  # fmt: skip
 
     # --- internals ---------------------------------------------------------------------------
+
+    def _shown(self, venue: PaperVenue, order: spot.Json) -> spot.Json:
+        """An engine order as this dialect shows it (an order list's leg: `spot_lists`)."""
+        return order
+
+    def _list_id(self, venue: PaperVenue, order_id: str) -> int:
+        """The order list of an order, -1 for a plain one (`spot_lists`)."""
+        return -1
 
     async def _changed(self, venue: PaperVenue, events: list[spot.Json]) -> None:
         balance = await venue.fetch_balance()

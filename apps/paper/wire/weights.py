@@ -2,7 +2,7 @@
 weight used in the current window (`X-MBX-USED-WEIGHT-1M`), and, when a limit is set, Binance's
 answers past it: 429 -1003 with `Retry-After` (the window's end), then 418 (the address banned
 for a while) to a client that keeps sending after its 429s; and the new orders per API key
-that an order's answer reports (`X-MBX-ORDER-COUNT-10S`, `-1D`).
+that an order's answer reports (`X-MBX-ORDER-COUNT-10S`, `-1D`): an OCO order list counts 2.
 
 Pure and synchronous (the caller passes the clock's ms). Off by default (`limit` 0): the weight
 is only counted, as before there was a limit. Binance bans for 2 minutes up to 3 days; the
@@ -15,6 +15,9 @@ from dataclasses import dataclass
 
 #: Binance's spot limit per minute, what the 429's message names when no limit is set
 BINANCE_LIMIT = 6000
+#: the new orders a `POST` to a path other than an `…/order` one (1) places: an OCO order list
+#: places 2, as Binance counts it (its request weight is 1: `endpoints.py`)
+ORDER_COUNTS = {"/api/v3/orderList/oco": 2}
 
 
 @dataclass(frozen=True, slots=True)
@@ -95,12 +98,12 @@ class OrderCounts:
         self.tens: dict[str, tuple[int, int]] = {}  # key -> (10-s window, count)
         self.days: dict[str, tuple[int, int]] = {}
 
-    def add(self, api_key: str, at_ms: int) -> tuple[int, int]:
-        """Count one new order; the key's counts in its 10-s window and day, with it."""
+    def add(self, api_key: str, at_ms: int, orders: int = 1) -> tuple[int, int]:
+        """Count `orders` new orders; the key's counts in its 10-s window and day, with them."""
         counts = []
         for table, size in ((self.tens, 10_000), (self.days, 86_400_000)):
             window, n = table.get(api_key, (-1, 0))
-            n = n + 1 if window == at_ms // size else 1
+            n = n + orders if window == at_ms // size else orders
             table[api_key] = (at_ms // size, n)
             counts.append(n)
         return counts[0], counts[1]
