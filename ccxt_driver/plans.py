@@ -256,7 +256,8 @@ def create_orders(ex: Any, orders: list[Structure], params: Structure | None
     """CCXT's `createOrders`: one order after the other (not atomic); with
     `params={"oco": True}` the orders are the legs of one OCO (one symbol, side and amount;
     each with its trigger, held by the gateway, but one plain limit that rests on the venue),
-    placed as the first with the others in its `oco_orders`."""
+    placed as the first with the others in its `oco_orders`; with `"emulation": "venue"` as
+    well, the venue's own OCO (Binance spot's order list: a limit or take-profit and a stop)."""
     if not (params or {}).get("oco"):
         placed = []
         for o in orders:
@@ -279,6 +280,8 @@ def create_orders(ex: Any, orders: list[Structure], params: Structure | None
                                     "(stopPrice or takeProfitPrice)")
         legs.append({k: v for k, v in leg.items() if v is not None})
     first_params = {**(first.get("params") or {}), "oco_orders": legs}
+    if (params or {}).get("emulation") is not None:
+        first_params["emulation"] = (params or {})["emulation"]
     return [(yield from create_order(ex, first["symbol"], first.get("type", "market"),
                                      first["side"], first["amount"], first.get("price"),
                                      first_params))]  # fmt: skip

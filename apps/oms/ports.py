@@ -326,6 +326,31 @@ async def place_orders(venue: VenuePort, orders: list[NewOrder], seconds: float)
     return answers
 
 
+@dataclass(frozen=True, slots=True)
+class OcoLeg:
+    """One leg of a venue's own OCO: a plain limit (`price`), or a stop (`stop_price`) or a
+    take-profit (`take_profit_price`) that sends a market or limit order (`type`)."""
+
+    client_order_id: str
+    type: str
+    price: Decimal | None = None
+    stop_price: Decimal | None = None
+    take_profit_price: Decimal | None = None
+
+
+@runtime_checkable
+class OcoVenuePort(VenuePort, Protocol):
+    """A venue with an OCO of its own (Binance spot's order list): two legs of one symbol, side
+    and amount placed in one request, and the venue itself ends the other leg the moment one
+    executes, so that no race between the two can fill both. Answers each leg's order
+    structure in the legs' order; a refusal places neither leg."""
+
+    async def create_oco(
+        self, symbol: str, side: str, amount: Decimal, legs: tuple[OcoLeg, OcoLeg],
+        list_client_order_id: str,
+    ) -> list[Structure]: ...
+
+
 @runtime_checkable
 class FundingVenuePort(MatchingVenuePort, Protocol):
     """A simulated venue that charges perpetual funding itself (the paper venue). It charges a

@@ -129,6 +129,19 @@ def test_create_orders_with_oco_makes_one_group(ex: OmsCcxtExchange, stack: Stac
         ex.create_orders([legs[0], {**legs[1], "amount": 0.2}], {"oco": True})
 
 
+def test_the_venues_own_oco_is_asked_for_with_emulation_venue(ex: OmsCcxtExchange) -> None:
+    """`{"oco": True, "emulation": "venue"}` asks for the venue's own OCO (Binance spot's order
+    list): the paper venue has none, so the gateway refuses it, naming the field, and places
+    nothing (test/integration/wire/test_gateway_venue_oco.py places one on Binance spot)."""
+    legs = [{"symbol": SYMBOL, "type": "limit", "side": "sell", "amount": 0.1, "price": 120},
+            {"symbol": SYMBOL, "type": "market", "side": "sell", "amount": 0.1,
+             "params": {"stopPrice": 80}}]
+    before = len(ex.fetch_open_orders(SYMBOL))
+    with pytest.raises(ccxt.NotSupported, match="emulation"):
+        ex.create_orders(legs, {"oco": True, "emulation": "venue"})
+    assert len(ex.fetch_open_orders(SYMBOL)) == before
+
+
 def test_an_oco_of_a_resting_limit_and_a_stop_as_on_binance(ex: OmsCcxtExchange,
                                                           stack: Stack) -> None:
     """Binance's OCO through `create_orders`: a take-profit limit that rests on the venue and

@@ -83,6 +83,9 @@ class OrderFeatures:
     conditional_apart: str | None = None
     #: order types it is known to execute where the gateway would not follow them, with why
     refused_order_types: Mapping[str, str] = field(default_factory=dict)
+    #: an OCO of its own (Binance spot's order list: two legs of one side and amount, one a
+    #: stop, the other a limit or a take-profit), placed there when a group asks for the venue
+    oco: bool = False
 
 
 @dataclass(frozen=True, slots=True)

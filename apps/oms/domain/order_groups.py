@@ -25,6 +25,11 @@ between legs is taken in one transaction, never raced on the venue:
   what it filled; a child on the parent's other side is reduce-only on its position. The
   children are independent of each other (a bracket is the OTO whose children are OCO).
 
+Besides these, **the venue's own OCO** (Binance spot's order list, asked for with `emulation:
+venue`): both legs go to the venue in one request and the venue ends the other leg when one
+executes; the group follows what the venue reports of its legs (were both ever to fill, it is
+`overfilled` as above).
+
 Cancelling any member (the parent included) ends the group whole: its armed members are
 disarmed, its working ones cancelled. `decide` is the state machine: a snapshot of the group
 and its members in, what to write out; it is re-taken on the locked group row by the worker
@@ -119,6 +124,9 @@ class Group:
     spec_roles: tuple[str, ...] = ()
     cancel_requested: bool = False
     alerted: bool = False
+    #: the venue holds it (Binance spot's own OCO): its legs were placed together and the
+    #: venue ends the other leg the moment one executes
+    venue: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -226,9 +234,10 @@ def _won(group: Group, members: Sequence[Member], winner: Member) -> Plan:
     """A leg took the group: its siblings are disarmed (a bracket's open entry, an OCO's
     resting leg cancelled); the group follows the winner."""
     others = [m for m in members if m.order_id != winner.order_id]
-    if winner.held is HeldState.FIRING:  # its own release cancels them, then sends its child
-        others = [m for m in others if not m.resting]
-    disarm, cancel = _wind_down(others)
+    ended_elsewhere = winner.held is HeldState.FIRING or group.venue
+    # a firing leg's own release cancels the resting legs, then sends its child; the venue's
+    # own OCO ends its other leg itself
+    disarm, cancel = _wind_down([m for m in others if not (ended_elsewhere and m.resting)])
     if winner.status.is_open:
         return Plan(GroupState.TRIGGERED, disarm=disarm, cancel=cancel)
     filled = any(m.filled_qty > 0 for m in _legs(group, members))
@@ -243,6 +252,10 @@ def _won(group: Group, members: Sequence[Member], winner: Member) -> Plan:
 def _oco_waiting(group: Group, members: Sequence[Member]) -> Plan:
     """No leg fired: a leg that ended on its own (a rejected or expired one) leaves the others
     armed; the group ends when none is open."""
+    if group.venue:  # its legs are placed together, then followed as the venue reports them
+        if any(m.status is OrderStatus.PENDING_SUBMIT for m in members):
+            return Plan(GroupState.PENDING)
+        return Plan(_final(members, False) or GroupState.ACTIVE)
     roles = {m.role for m in members}
     missing = tuple(r for r in group.spec_roles if r not in roles)
     first = next((m for m in members if m.role == leg_role(0)), None)

@@ -20,12 +20,14 @@ trigger in `params`, which would place one it could not follow.
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import re
 from collections.abc import Mapping
 from typing import Any
 
 from apps.oms.domain.order_features import OrderFeatures
+from apps.oms.exchange.ccxt import binance_oco
 from apps.oms.exchange.ccxt.instances import ccxt_id
 from apps.oms.exchange.profiles import PAPER_ID
 
@@ -118,12 +120,15 @@ def _ccxt_features(name: str, kind: str, subtype: str | None) -> OrderFeatures |
                    if issubclass(klass, getattr(ccxt_async, f))), name)  # fmt: skip
     mark = kind != "spot" and (exchange.has.get("fetchMarkPrice") is True
                                or family in TICKER_MARK_PRICE)  # fmt: skip
+    own_oco = kind == "spot" and name in binance_oco.EXCHANGES
     if not isinstance(create, dict):  # nothing to tell where its conditional orders live
         unknown = (f"CCXT describes no createOrder of {venue}, so where it keeps conditional "
                    "orders is unknown: the gateway holds conditional orders itself there")
         return from_create_order(venue, {}, unknown, family, mark_price=mark)
-    return from_create_order(venue, create, conditional_apart(name, venue, kind, block), family,
-                             mark_price=mark)  # fmt: skip
+    features = from_create_order(venue, create, conditional_apart(name, venue, kind, block),
+                                 family, mark_price=mark)  # fmt: skip
+    with_oco: OrderFeatures = dataclasses.replace(features, oco=own_oco)
+    return with_oco
 
 
 def conditional_apart(name: str, venue: str, kind: str, block: Mapping[str, Any]) -> str | None:

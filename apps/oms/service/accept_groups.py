@@ -21,8 +21,9 @@ from apps.oms.store.records import ColumnValues
 
 GROUP_FIELDS = ("bracket_stop_loss", "bracket_take_profit", "bracket_time_limit", "oco_orders",
                 "oto_orders")
-NATIVE = ("contingent groups are held by the gateway: a venue's own OCO or bracket orders are "
-          "not supported yet (leave emulation out or ask for gateway)")
+NATIVE = ("contingent groups are held by the gateway here: the one venue group the gateway "
+          "places is Binance spot's OCO (emulation venue on an OCO of two legs); leave "
+          "emulation out or ask for gateway")
 
 
 def group_kind(p: SendOrder) -> GroupKind | None:
@@ -66,13 +67,15 @@ def check_group(p: SendOrder, exchange_id: str) -> list[ColumnValues]:
         return []
     venue = order_features(exchange_id, p.symbol)
     name = "paper" if venue is None else venue.venue
-    if p.emulation == Emulation.VENUE.value:
-        raise NotSupported(NATIVE, "emulation", name)
     asked = [p.oco_orders, p.oto_orders,
              p.bracket_stop_loss or p.bracket_take_profit or p.bracket_time_limit]
     if len([a for a in asked if a]) > 1:
         raise OrderFieldConflict("an order forms one group: an OCO, an OTO or a bracket",
                                  "oco_orders" if p.oco_orders else "oto_orders")
+    if p.emulation == Emulation.VENUE.value:
+        if kind is not GroupKind.OCO or venue is None or not venue.oco:
+            raise NotSupported(NATIVE, "emulation", name)
+        return _venue_oco(p)
     if kind is GroupKind.BRACKET:
         return _bracket(p, venue)
     if kind is GroupKind.OTO:
@@ -112,6 +115,65 @@ def _oco(p: SendOrder, venue: OrderFeatures | None) -> list[ColumnValues]:
                       "price": _plain(leg.price), "stop_price": _plain(leg.stop_price),
                       "take_profit_price": _plain(leg.take_profit_price)})  # fmt: skip
     return specs
+
+
+def _venue_oco(p: SendOrder) -> list[ColumnValues]:
+    """An OCO the venue holds (Binance spot's order list): two legs of one side and qty, one a
+    stop (market or limit), the other a plain limit or a take-profit; the stop on the losing
+    side of the other. Returns the other leg's spec (`venue_legs`: placed with the order in
+    one request, never created by the group's steps)."""
+    legs = p.oco_orders or []
+    if len(legs) != 1:
+        raise OrderFieldConflict("the venue's OCO has two legs: this order and one leg in "
+                                 "oco_orders", "oco_orders")
+    _venue_oco_fields(p)
+    leg = legs[0]
+    own = (p.order_type, p.price, p.stop_price, p.take_profit_price)
+    other = (leg.order_type, leg.price, leg.stop_price, leg.take_profit_price)
+    stops = [x for x in (own, other) if x[2] is not None]
+    if len(stops) != 1:
+        raise OrderFieldConflict("the venue's OCO has one stop leg (stop_price) and one plain "
+                                 "limit or take-profit leg", "oco_orders")
+    stop = stops[0]
+    gain = other if stop is own else own
+    if gain[3] is None and (gain[0] != "limit" or gain[1] is None):
+        raise OrderFieldConflict("the venue's OCO leg without a trigger is a limit order: "
+                                 "give it a price", "price" if gain is own else "oco_orders")
+    gain_price = gain[3] if gain[3] is not None else gain[1]
+    if stop[2] is None or gain_price is None:  # checked above: the types say it again
+        raise OrderFieldConflict("the venue's OCO needs a stop and a price", "oco_orders")
+    if (stop[2] >= gain_price) == (p.side == "sell"):
+        raise OrderFieldConflict("the stop leg triggers on the losing side of the other leg "
+                                 "(below it for a sell, above it for a buy)", "oco_orders")
+    return [{"role": leg_role(1), "order_type": leg.order_type, "price": _plain(leg.price),
+             "stop_price": _plain(leg.stop_price),
+             "take_profit_price": _plain(leg.take_profit_price)}]  # fmt: skip
+
+
+def _venue_oco_fields(p: SendOrder) -> None:
+    """The fields the venue's OCO cannot honour, refused."""
+    if p.time_in_force not in (None, "GTC") or p.post_only or p.expire_at is not None:
+        raise NotSupported("the venue's OCO legs rest good-till-cancelled (its limit as a "
+                           "maker order)", "post_only" if p.post_only else "time_in_force",
+                           "binance spot")  # fmt: skip
+    for value, field in ((p.trigger_price, "trigger_price"),
+                         (p.trailing_amount, "trailing_amount"),
+                         (p.trailing_percent, "trailing_percent"),
+                         (p.trailing_trigger_price, "trailing_trigger_price")):  # fmt: skip
+        if value is not None:
+            raise NotSupported(f"{field} on a leg of the venue's OCO (its legs are a stop "
+                               "(stop_price), a take-profit (take_profit_price) or a plain "
+                               "limit)", field, "binance spot")
+    if p.reduce_only:
+        raise NotSupported("reduce_only on the venue's OCO (its two legs share one qty the "
+                           "gateway cannot reserve twice): leave it out, or let the gateway "
+                           "hold the OCO", "reduce_only", "binance spot")
+    if p.trigger_price_type not in (None, "last"):
+        raise NotSupported("the venue's OCO triggers on the last price", "trigger_price_type",
+                           "binance spot")
+    if p.stop_price is not None and p.take_profit_price is not None:
+        raise OrderFieldConflict("an OCO leg has one trigger: stop_price or take_profit_price",
+                                 "take_profit_price")
 
 
 def _oto(p: SendOrder, venue: OrderFeatures | None) -> list[ColumnValues]:
@@ -175,6 +237,14 @@ def _exit_spec(p: SendOrder, role: Role, exit_: BracketExit, venue: OrderFeature
             "take_profit_price": None if stop else trigger}  # fmt: skip
 
 
+def spec_of(p: SendOrder, specs: list[ColumnValues]) -> ColumnValues:
+    """The group row's spec: the members its steps will create, or, for an OCO the venue
+    holds, the legs placed with the order in one request (`venue_legs`)."""
+    if p.emulation == Emulation.VENUE.value:
+        return {"members": [], "venue_legs": specs, "emulation": Emulation.VENUE.value}
+    return {"members": specs}
+
+
 async def open_group(ctx: Ctx, p: SendOrder, specs: list[ColumnValues]) -> int:
     """The group's row, before its first order is written (the order carries its id)."""
     kind = group_kind(p)
@@ -182,7 +252,7 @@ async def open_group(ctx: Ctx, p: SendOrder, specs: list[ColumnValues]) -> int:
     return await group_store.create(ctx.conn, {
         "account_id": ctx.account_id, "kind": kind.value, "state": GroupState.PENDING.value,
         "symbol": p.symbol, "strategy_id": p.strategy_id, "parent_order_id": 0,
-        "spec": {"members": specs}, "created_at": ctx.now, "updated_at": ctx.now,
+        "spec": spec_of(p, specs), "created_at": ctx.now, "updated_at": ctx.now,
     })  # fmt: skip
 
 

@@ -132,6 +132,69 @@ def test_a_cancel_ends_an_oco_whole() -> None:
         GroupState.TRIGGERED, cancel=(1,))
 
 
+def venue_oco(state: GroupState = GroupState.ACTIVE, **flags: bool) -> Group:
+    """Binance spot's own OCO: both legs on the venue, placed together."""
+    return Group(9, GroupKind.OCO, state, (), venue=True, **flags)
+
+
+#: a leg of the venue's own OCO: the venue works it (no held row)
+VENUE_SITUATIONS = {
+    "pending": (S.PENDING_SUBMIT, Decimal(0)),
+    "rejected": (S.REJECTED, Decimal(0)),
+    "open": (S.SUBMITTED, Decimal(0)),
+    "partial": (S.PARTIALLY_FILLED, PART),
+    "filled": (S.FILLED, Q),
+    "expired": (S.EXPIRED, Decimal(0)),
+    "expired_partial": (S.EXPIRED, PART),
+    "canceled": (S.CANCELED, Decimal(0)),
+}
+
+
+def venue_leg(order_id: int, situation: str) -> Member:
+    status, filled = VENUE_SITUATIONS[situation]
+    return Member(order_id, leg_role(order_id - 1), status, Q, filled)
+
+
+def test_the_venues_oco_follows_what_the_venue_reports_of_its_legs() -> None:
+    group = venue_oco(GroupState.PENDING)
+    # written ahead together, placed in one request
+    assert decide(group, [venue_leg(1, "pending")]) == Plan(GroupState.PENDING)
+    assert decide(group, [venue_leg(1, "pending"), venue_leg(2, "pending")]) == Plan(
+        GroupState.PENDING)
+    assert decide(group, [venue_leg(1, "open"), venue_leg(2, "open")]) == Plan(
+        GroupState.ACTIVE)
+    # a fill takes it; the venue itself expires the other leg: nothing to cancel
+    assert decide(venue_oco(), [venue_leg(1, "partial"), venue_leg(2, "open")]) == Plan(
+        GroupState.TRIGGERED)
+    assert decide(venue_oco(), [venue_leg(1, "open"), venue_leg(2, "filled")]) == Plan(
+        GroupState.TRIGGERED)
+    assert decide(venue_oco(GroupState.TRIGGERED),
+                  [venue_leg(1, "expired"), venue_leg(2, "filled")]) == Plan(GroupState.DONE)
+    # refused, or cancelled on the venue: ends without a fill
+    assert decide(group, [venue_leg(1, "rejected")]) == Plan(GroupState.CANCELED)
+    assert decide(venue_oco(), [venue_leg(1, "canceled"), venue_leg(2, "canceled")]) == Plan(
+        GroupState.CANCELED)
+    # a cancel of the group cancels what works; a race the venue lost is still marked
+    assert decide(venue_oco(cancel_requested=True),
+                  [venue_leg(1, "open"), venue_leg(2, "open")]) == Plan(
+        GroupState.ACTIVE, cancel=(1, 2))
+    assert decide(venue_oco(), [venue_leg(1, "filled"), venue_leg(2, "expired_partial")]
+                  ) == Plan(GroupState.OVERFILLED, alert=True)
+
+
+def test_every_venue_oco_keeps_the_invariants() -> None:
+    legs: list[str | None] = [None, *VENUE_SITUATIONS]
+    for state, flags, a, b in itertools.product(
+            (*LIVE, GroupState.OVERFILLED), FLAGS, VENUE_SITUATIONS, legs):
+        group = venue_oco(state, **flags)
+        members = [venue_leg(1, a)] + ([] if b is None else [venue_leg(2, b)])
+        plan = decide(group, members)
+        check_invariants(group, members, plan)
+        assert (plan.create, plan.disarm) == ((), ())  # nothing of it is created or held
+        if not flags["cancel_requested"]:  # the venue ends the other leg itself
+            assert not plan.cancel
+
+
 def test_a_bracket_waits_for_its_entry_then_sizes_its_exits_to_the_fills() -> None:
     assert decide(bracket(GroupState.PENDING), [entry("resting")]) == Plan(GroupState.PENDING)
     assert decide(bracket(GroupState.PENDING), [entry("partial")]) == Plan(

@@ -10,10 +10,11 @@ from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from apps.oms import metrics
+from apps.oms.exchange.ccxt import binance_oco
 from apps.oms.exchange.ccxt.instances import close_for_good
 from apps.oms.exchange.ccxt.position_modes import order_params
 from apps.oms.exchange.ccxt_errors import errors as ccxt
-from apps.oms.ports import MarginVenuePort, Params, StreamingVenuePort, Structure
+from apps.oms.ports import MarginVenuePort, OcoLeg, Params, StreamingVenuePort, Structure
 
 NUMERIC = frozenset({
     "price", "amount", "cost", "filled", "remaining", "average", "stopPrice", "triggerPrice",
@@ -174,6 +175,26 @@ class CcxtVenue:
             order_params(self.id, params or {}, contract),
         )
         return order
+
+    async def create_oco(
+        self, symbol: str, side: str, amount: Decimal, legs: tuple[OcoLeg, OcoLeg],
+        list_client_order_id: str,
+    ) -> list[Structure]:
+        """Binance spot's own OCO (`binance_oco`): one request, each leg's order structure
+        back in the legs' order. Another exchange has none (`NotSupported`): acceptance
+        refuses such an OCO before it is queued."""
+        method = getattr(self.exchange, binance_oco.METHOD, None)
+        if self.id not in binance_oco.EXCHANGES or method is None:
+            raise ccxt.NotSupported(f"{self.id} has no OCO order list of its own")
+        await self.load_markets()
+        market = self.exchange.market(symbol)
+        params = binance_oco.request(
+            market["id"], side, self.exchange.amount_to_precision(symbol, str(amount)), legs,
+            list_client_order_id, lambda p: self.exchange.price_to_precision(symbol, str(p)))
+        with metrics.venue_call(self.id, "create_oco"):
+            answer = await method(params)
+        return [decimals(self.exchange.parse_order(report, market))
+                for report in binance_oco.reports_by_leg(answer, legs)]  # fmt: skip
 
     async def edit_order(
         self, id: str, symbol: str, type: str, side: str, amount: Decimal | None = None,

@@ -9,6 +9,7 @@ from collections.abc import Awaitable, Callable
 from apps.oms.clock import utcnow
 from apps.oms.domain.enums import OrderStatus
 from apps.oms.exchange.ccxt_errors import errors as ccxt
+from apps.oms.service.execution import venue_oco
 from apps.oms.service.execution.cancel import execute_cancel, execute_cancel_all, execute_change
 from apps.oms.service.execution.ccxt_call import execute_ccxt_call
 from apps.oms.service.execution.funding import execute_funding
@@ -25,8 +26,18 @@ log = logging.getLogger("apps.worker")
 Executor = Callable[[AccountRuntime, Claimed, asyncio.Event], Awaitable[None]]
 MAX_ATTEMPTS = 5
 
+
+
+async def execute_send_order(rt: AccountRuntime, cmd: Claimed, stop: asyncio.Event) -> None:
+    """A send; an OCO the venue holds places both its legs in one request."""
+    if cmd.order_id is not None and venue_oco.asks_venue_oco(cmd.payload):
+        await venue_oco.execute_send(rt, cmd, stop)
+    else:
+        await execute_send(rt, cmd, stop)
+
+
 EXECUTORS: dict[str, Executor] = {
-    "send_order": execute_send,
+    "send_order": execute_send_order,
     "close_position": execute_send,
     "cancel_order": execute_cancel,
     "cancel_all_orders": execute_cancel_all,

@@ -67,7 +67,8 @@ ZERO = Decimal(0)
 def group_of(row: GroupRow) -> Group:
     roles = tuple(str(m["role"]) for m in row["spec"].get("members", []))
     return Group(int(row["id"]), GroupKind(row["kind"]), GroupState(row["state"]), roles,
-                 bool(row["cancel_requested"]), bool(row["alerted"]))  # fmt: skip
+                 bool(row["cancel_requested"]), bool(row["alerted"]),
+                 row["spec"].get("emulation") == "venue")  # fmt: skip
 
 
 def member_of(row: MemberRow) -> Member:

@@ -35,7 +35,7 @@ from apps.oms.domain.orders import mark_outcome_unknown
 from apps.oms.exchange.ccxt_errors import errors as ccxt
 from apps.oms.metrics import SEND_STAGE
 from apps.oms.ports import NewOrder, SendWindowPassed, Structure, place_orders, send_deadline
-from apps.oms.service.execution import dispatch
+from apps.oms.service.execution import dispatch, venue_oco
 from apps.oms.service.execution.group import QUEUE_FRONT, QUEUE_HEAD, GroupCommit, alone
 from apps.oms.service.execution.held import is_held
 from apps.oms.service.execution.order_state import state_of, write_order
@@ -120,8 +120,10 @@ def _is_send(row: Peeked) -> bool:
 def _known(order: OrderRow | None) -> bool:
     """An order whose placement outcome is unknown (an earlier write-ahead attempt) is resolved
     by lookup on the classic path; a missing order row fails there too; an order the gateway
-    holds is armed there (`send._prepare`), never sent."""
-    return order is not None and not order["outcome_unknown"] and not is_held(order)
+    holds is armed there (`send._prepare`), never sent; the first leg of an OCO the venue
+    holds goes there with its other leg (`venue_oco.py`)."""
+    return (order is not None and not order["outcome_unknown"] and not is_held(order)
+            and not venue_oco.may_lead(order))  # fmt: skip
 
 
 @dataclass(frozen=True, slots=True)
