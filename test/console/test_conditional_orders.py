@@ -262,6 +262,32 @@ def test_oco_with_a_limit_resting_on_the_venue_from_the_ticket(page: Page, keys:
     close_all(keys)
 
 
+def test_the_exchanges_own_oco_is_asked_for_from_the_ticket(page: Page, keys: Keys) -> None:
+    """The ticket's "exchange's own OCO" sends the OCO with `emulation: venue`. The paper venue
+    has none, so the gateway's refusal names the field and Binance spot, and nothing is placed
+    (test/integration/wire/test_gateway_venue_oco.py places one on Binance spot)."""
+    stack = keys.stack
+    close_all(keys)
+    stack.price("100")
+    sent = record_commands(page)
+    ticket = open_ticket(page, keys)
+    ticket.locator('[name="order_type"]').select_option("limit")
+    ticket.locator('[name="qty"]').fill("0.1")
+    ticket.locator('[name="price"]').fill("120")
+    ticket.locator('[name="oco"]').check()
+    ticket.locator('[name="oco_trigger"]').select_option("stop_price")
+    ticket.locator('[name="oco_trigger_price"]').fill("90")
+    ticket.get_by_test_id("oco-venue").check()
+    before = len(stack.open_orders(keys.account_id))
+    cls, text = send(page, "sell")
+    assert cls == "msg error", text
+    assert "emulation" in text and "Binance spot" in text, text
+    payload = sent[-1]["payload"]
+    assert (payload["emulation"], payload["oco_orders"]) == (
+        "venue", [{"order_type": "market", "stop_price": "90"}]), payload
+    assert len(stack.open_orders(keys.account_id)) == before
+
+
 def test_oto_from_the_ticket(page: Page, keys: Keys) -> None:
     stack, acct = keys.stack, keys.account_id
     close_all(keys)

@@ -128,7 +128,8 @@ def _venue_oco(p: SendOrder) -> list[ColumnValues]:
                                  "oco_orders", "oco_orders")
     _venue_oco_fields(p)
     leg = legs[0]
-    own = (p.order_type, p.price, p.stop_price, p.take_profit_price)
+    # the order's own stop: `stop_price`, or `trigger_price` (a stop's trigger, docs/orders.md)
+    own = (p.order_type, p.price, p.stop_price or p.trigger_price, p.take_profit_price)
     other = (leg.order_type, leg.price, leg.stop_price, leg.take_profit_price)
     stops = [x for x in (own, other) if x[2] is not None]
     if len(stops) != 1:
@@ -156,14 +157,13 @@ def _venue_oco_fields(p: SendOrder) -> None:
         raise NotSupported("the venue's OCO legs rest good-till-cancelled (its limit as a "
                            "maker order)", "post_only" if p.post_only else "time_in_force",
                            "binance spot")  # fmt: skip
-    for value, field in ((p.trigger_price, "trigger_price"),
-                         (p.trailing_amount, "trailing_amount"),
+    for value, field in ((p.trailing_amount, "trailing_amount"),
                          (p.trailing_percent, "trailing_percent"),
                          (p.trailing_trigger_price, "trailing_trigger_price")):  # fmt: skip
         if value is not None:
             raise NotSupported(f"{field} on a leg of the venue's OCO (its legs are a stop "
-                               "(stop_price), a take-profit (take_profit_price) or a plain "
-                               "limit)", field, "binance spot")
+                               "(stop_price or trigger_price), a take-profit "
+                               "(take_profit_price) or a plain limit)", field, "binance spot")
     if p.reduce_only:
         raise NotSupported("reduce_only on the venue's OCO (its two legs share one qty the "
                            "gateway cannot reserve twice): leave it out, or let the gateway "
@@ -171,7 +171,7 @@ def _venue_oco_fields(p: SendOrder) -> None:
     if p.trigger_price_type not in (None, "last"):
         raise NotSupported("the venue's OCO triggers on the last price", "trigger_price_type",
                            "binance spot")
-    if p.stop_price is not None and p.take_profit_price is not None:
+    if (p.stop_price or p.trigger_price) is not None and p.take_profit_price is not None:
         raise OrderFieldConflict("an OCO leg has one trigger: stop_price or take_profit_price",
                                  "take_profit_price")
 

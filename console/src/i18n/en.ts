@@ -269,6 +269,7 @@ export const en = {
   oco_leg_kind: "Other leg's trigger",
   oco_other_leg: "OCO: another leg (one cancels the other)",
   oco_resting_limit: "Limit resting on the venue",
+  oco_on_venue: "The exchange's own OCO (Binance spot: both legs on the exchange)",
   oto_then: "OTO: then, once it has filled, one more order",
   oto_child_kind: "Its kind",
   oto_child_side: "Its side",

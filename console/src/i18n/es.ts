@@ -271,6 +271,7 @@ export const es: Labels = {
   oco_leg_kind: "Disparo de la otra pata",
   oco_other_leg: "OCO: otra pata (una cancela la otra)",
   oco_resting_limit: "Límite en el libro del mercado",
+  oco_on_venue: "El OCO propio del mercado (Binance spot: ambas patas en el mercado)",
   oto_then: "OTO: después, una vez ejecutada, otra orden",
   oto_child_kind: "Su tipo",
   oto_child_side: "Su lado",

@@ -271,6 +271,7 @@ export const pt: Labels = {
   oco_leg_kind: "Disparo da outra perna",
   oco_other_leg: "OCO: outra perna (uma cancela a outra)",
   oco_resting_limit: "Limite no livro do mercado",
+  oco_on_venue: "O OCO da própria corretora (Binance spot: as duas pernas na corretora)",
   oto_then: "OTO: depois, uma vez executada, outra ordem",
   oto_child_kind: "Seu tipo",
   oto_child_side: "Seu lado",

@@ -140,6 +140,8 @@ export function orderTicket(s: Session, defaultSymbol: string): Ticket {
   const ocoKind = select("oco_trigger", [["stop_price", t("trig_stop")], ["take_profit_price", t("trig_if_touched")], ["limit", t("oco_resting_limit")]]);
   const ocoTrigger = input("oco_trigger_price", { inputmode: "decimal" });
   const ocoLimit = input("oco_price", { inputmode: "decimal" });
+  // both legs on the exchange, as its own OCO (Binance spot's order list), not held
+  const ocoVenue = h("input", { type: "checkbox", name: "oco_venue", "data-testid": "oco-venue" });
   const oto = h("input", { type: "checkbox", name: "oto", "data-testid": "oto" });
   const otoKind = select("oto_kind", [["limit", t("kind_limit")], ["market", t("kind_market")], ["stop_price", t("trig_stop")], ["take_profit_price", t("trig_if_touched")]]);
   const otoSide = select("oto_side", [["", t("oto_side_other")], ["same", t("oto_side_same")]]);
@@ -160,7 +162,8 @@ export function orderTicket(s: Session, defaultSymbol: string): Ticket {
   const ocoLimitLabel = h("span", {});
   const ocoFields = h("div", { class: "bracket", "data-testid": "oco-fields" },
     h("div", { class: "pair" }, field(t("oco_leg_kind"), ocoKind), ocoTriggerField),
-    h("label", { class: "field" }, ocoLimitLabel, ocoLimit));
+    h("label", { class: "field" }, ocoLimitLabel, ocoLimit),
+    h("label", { class: "check" }, ocoVenue, h("span", {}, t("oco_on_venue"))));
   const otoTriggerField = field(t("trigger_price"), otoTrigger);
   const otoLimitField = field(t("limit_price"), otoLimit);
   const otoFields = h("div", { class: "bracket", "data-testid": "oto-fields" },
@@ -289,6 +292,7 @@ export function orderTicket(s: Session, defaultSymbol: string): Ticket {
         : { order_type: ocoLimit.value.trim() ? "limit" : "market", [ocoKind.value]: ocoTrigger.value.trim() };
       if (ocoLimit.value.trim()) leg["price"] = ocoLimit.value.trim();
       body["oco_orders"] = [leg];
+      if (ocoVenue.checked) body["emulation"] = "venue"; // the gateway refuses it where the venue has none
     }
     if (oto.checked) body["oto_orders"] = [otoChild(side)];
     if (strategy.value) body["strategy_id"] = Number(strategy.value);

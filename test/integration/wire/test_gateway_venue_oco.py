@@ -133,6 +133,24 @@ async def test_the_stop_fills_and_the_exchange_expires_the_limit(
         assert await exchange.fetch_open_orders(SYMBOL) == []
 
 
+async def test_the_stop_may_be_the_order_itself_and_the_limit_its_leg(
+    gateway: Store, served: Running
+) -> None:
+    """As the console's ticket sends it: a stop (its `trigger_price`) with a limit leg."""
+    async with spot_account(gateway, served) as (h, account_id, exchange):
+        placed = await h.send(account_id, "send_order", symbol=SYMBOL, side="sell",
+                              order_type="market", qty="1", trigger_price="2900",
+                              emulation="venue",
+                              oco_orders=[{"order_type": "limit", "price": "3100"}])  # fmt: skip
+        assert placed["ok"], placed
+        group_id, legs = await placed_legs(h, gateway, account_id, placed["order_id"])
+        on_venue = {o["clientOrderId"]: o for o in await exchange.fetch_open_orders(SYMBOL)}
+        assert D(str(on_venue[legs[0]["client_order_id"]]["triggerPrice"])) == D(2900)
+        assert D(str(on_venue[legs[1]["client_order_id"]]["price"])) == D(3100)
+        await served.venue.set_price(SYMBOL, D(2899))
+        await settled(h, gateway, account_id, group_id, ["FILLED", "EXPIRED"])
+
+
 async def test_a_cancel_of_one_leg_ends_both(gateway: Store, served: Running) -> None:
     async with spot_account(gateway, served) as (h, account_id, exchange):
         placed = await take_profit_and_stop(h, account_id)

@@ -100,6 +100,9 @@ def test_a_limit_and_a_stop_make_the_venues_oco() -> None:
                      oco_orders=[{"order_type": "limit", "price": "31000"}]), BINANCE)
     check_group(_ask(side="buy", price="29000", oco_orders=[{"stop_price": "31000"}]), BINANCE)
     check_group(_ask(order_type="market", price=None, take_profit_price="32000"), BINANCE)
+    # `trigger_price` is a stop's trigger as `stop_price` is
+    check_group(_ask(order_type="market", price=None, trigger_price="29000",
+                     oco_orders=[{"order_type": "limit", "price": "31000"}]), BINANCE)
 
 
 @pytest.mark.parametrize(("fields", "error", "field"), [

@@ -149,7 +149,8 @@ async def _place(rt: AccountRuntime, cmd: Claimed, legs: list[OrderRow],
         await _rejected(rt, cmd, legs, "not_supported", "the venue has no OCO of its own")
         return
     pair = tuple(OcoLeg(str(r["client_order_id"]), str(r["order_type"]), r["price"],
-                        r["stop_price"], r["take_profit_price"]) for r in legs)  # fmt: skip
+                        r["stop_price"] or r["trigger_price"], r["take_profit_price"])
+                 for r in legs)  # fmt: skip
     try:
         if epoch_ms(utcnow()) > deadline_of(rt, first["updated_at"]):
             raise SendWindowPassed(NOT_SENT)
