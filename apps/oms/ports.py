@@ -338,12 +338,18 @@ class OcoLeg:
     take_profit_price: Decimal | None = None
 
 
+class AnswerWithoutLegs(ValueError):
+    """The venue took an OCO request but its answer does not show both legs: their outcome
+    is unknown (looked up by client order id, never placed again)."""
+
+
 @runtime_checkable
 class OcoVenuePort(VenuePort, Protocol):
     """A venue with an OCO of its own (Binance spot's order list): two legs of one symbol, side
     and amount placed in one request, and the venue itself ends the other leg the moment one
     executes, so that no race between the two can fill both. Answers each leg's order
-    structure in the legs' order; a refusal places neither leg."""
+    structure in the legs' order; a refusal (a CCXT error) places neither leg; an answer that
+    does not show both raises `AnswerWithoutLegs`."""
 
     async def create_oco(
         self, symbol: str, side: str, amount: Decimal, legs: tuple[OcoLeg, OcoLeg],

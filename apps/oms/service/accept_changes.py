@@ -175,6 +175,10 @@ async def accept_change_order(ctx: Ctx) -> Accepted:
         raise NotSupported("an order the gateway holds is not changed: cancel it and send a "
                            "new one (its child, once fired, is an order like any other)",
                            "order_id", ctx.account.exchange_id)  # fmt: skip
+    if await _leg_of_venue_oco(ctx, order):
+        raise NotSupported("a leg of the venue's own OCO is not changed (the exchange changes "
+                           "an order by cancelling it, which ends the whole list): cancel the "
+                           "OCO and send a new one", "order_id", ctx.account.exchange_id)
     if p.new_qty is not None and p.new_qty < order["filled_qty"]:
         raise InvalidQty(f"new_qty {to_plain(p.new_qty)} is below the filled qty "
                          f"{to_plain(order['filled_qty'])}")
@@ -193,6 +197,15 @@ async def accept_change_order(ctx: Ctx) -> Accepted:
     await exposure.check_order_change(ctx, order, p.new_qty, p.new_price)
     command_id = await ctx.insert_command()
     return Accepted(command_id, p.order_id, "queued")
+
+
+async def _leg_of_venue_oco(ctx: Ctx, order: ColumnValues) -> bool:
+    """Whether the order is a leg of an OCO the venue holds (Binance spot's order list)."""
+    group_id = order.get("group_id")
+    if group_id is None or order.get("group_kind") != "oco" or order.get("emulation") != "venue":
+        return False
+    group = await group_store.get(ctx.conn, int(group_id))
+    return group is not None and group["spec"].get("emulation") == "venue"
 
 
 async def accept_close_by(ctx: Ctx) -> Accepted:

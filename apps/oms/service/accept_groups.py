@@ -151,8 +151,28 @@ def _venue_oco(p: SendOrder) -> list[ColumnValues]:
              "take_profit_price": _plain(leg.take_profit_price)}]  # fmt: skip
 
 
+def _venue_oco_type(p: SendOrder) -> None:
+    """The order's own leg: a market or limit order with one trigger at most."""
+    if p.order_type not in ("market", "limit"):
+        raise NotSupported("the venue's OCO legs are market or limit orders (a stop's, a "
+                           "take-profit's, or a plain limit)", "order_type", "binance spot")
+    if p.order_type == "market" and p.price is not None:
+        raise OrderFieldConflict("a market leg has no price (a stop-limit leg is a limit with "
+                                 "its stop_price)", "price")
+    if (p.stop_price or p.trigger_price) is not None and p.take_profit_price is not None:
+        raise OrderFieldConflict("an OCO leg has one trigger: stop_price or take_profit_price",
+                                 "take_profit_price")
+
+
 def _venue_oco_fields(p: SendOrder) -> None:
     """The fields the venue's OCO cannot honour, refused."""
+    _venue_oco_type(p)
+    for value, field in ((p.params, "params"), (p.oms_stop_loss, "oms_stop_loss"),
+                         (p.oms_stop_gain, "oms_stop_gain")):  # fmt: skip
+        if value:
+            raise NotSupported(f"{field} with the venue's OCO (its order list is placed as "
+                               "Binance defines it; the position's stop targets would follow "
+                               "one leg only)", field, "binance spot")
     if p.time_in_force not in (None, "GTC") or p.post_only or p.expire_at is not None:
         raise NotSupported("the venue's OCO legs rest good-till-cancelled (its limit as a "
                            "maker order)", "post_only" if p.post_only else "time_in_force",
@@ -171,9 +191,6 @@ def _venue_oco_fields(p: SendOrder) -> None:
     if p.trigger_price_type not in (None, "last"):
         raise NotSupported("the venue's OCO triggers on the last price", "trigger_price_type",
                            "binance spot")
-    if (p.stop_price or p.trigger_price) is not None and p.take_profit_price is not None:
-        raise OrderFieldConflict("an OCO leg has one trigger: stop_price or take_profit_price",
-                                 "take_profit_price")
 
 
 def _oto(p: SendOrder, venue: OrderFeatures | None) -> list[ColumnValues]:

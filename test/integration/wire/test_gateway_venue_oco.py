@@ -162,6 +162,19 @@ async def test_a_cancel_of_one_leg_ends_both(gateway: Store, served: Running) ->
         assert await exchange.fetch_open_orders(SYMBOL) == []
 
 
+async def test_a_leg_is_not_changed(gateway: Store, served: Running) -> None:
+    """Binance changes an order by cancelling it, which would end the whole list: a change of
+    a leg is refused at acceptance, the list stays as it was."""
+    async with spot_account(gateway, served) as (h, account_id, exchange):
+        placed = await take_profit_and_stop(h, account_id)
+        _, legs = await placed_legs(h, gateway, account_id, placed["order_id"])
+        for leg in legs:
+            changed = await h.send(account_id, "change_order", order_id=leg["id"],
+                                   new_qty="0.5")  # fmt: skip
+            assert changed == {"ok": False, "code": "not_supported"}, changed
+        assert len(await exchange.fetch_open_orders(SYMBOL)) == 2
+
+
 async def test_a_lost_answer_is_settled_by_looking_both_legs_up(
     gateway: Store, served: Running
 ) -> None:
@@ -269,3 +282,34 @@ async def test_a_worker_killed_before_the_request_leaves_legs_rejected_after_the
         assert (command["status"], command["error_code"]) == ("failed",
                                                               "outcome_unknown_not_found")
         assert await exchange.fetch_open_orders(SYMBOL) == []
+
+
+async def test_a_leg_the_venue_no_longer_shows_is_settled_and_the_other_followed(
+    gateway: Store, served: Running
+) -> None:
+    """The list was placed (one leg is found) but the venue shows the other leg no more (an
+    ended, purged order; here a leg placed under another client order id): after the lookup
+    window the found leg is recorded and followed, the other settled as not found, and the
+    account's queue goes on."""
+    async with spot_account(gateway, served) as (h, account_id, _):
+        placed = await take_profit_and_stop(h, account_id)
+        rt, legs = await written_ahead(h, account_id)
+        sent = [OcoLeg(r["client_order_id"], r["order_type"], r["price"], r["stop_price"],
+                       r["take_profit_price"]) for r in legs]
+        sent[1] = OcoLeg("elsewhere", sent[1].type, stop_price=sent[1].stop_price)
+        await rt.venue.create_oco(SYMBOL, "sell", D(1), (sent[0], sent[1]),  # type: ignore[attr-defined]
+                                  legs[0]["client_order_id"])  # fmt: skip
+        async with gateway.transaction() as conn:  # the lookup window passed meanwhile
+            await conn.execute(update(order_venue_orders).where(
+                order_venue_orders.c.client_order_id.in_([r["client_order_id"] for r in legs]))
+                .values(created_at=utcnow() - timedelta(hours=1)))  # fmt: skip
+        next_owner(h)
+        await h.drain(account_id)
+        group_id = int((await h.order(placed["order_id"]))["group_id"])
+        legs, _ = await legs_and_group(gateway, group_id)
+        assert [(r["status"], r["error_code"]) for r in legs] == [
+            ("SUBMITTED", None), ("REJECTED", "outcome_unknown_not_found")]
+        assert (await h.command(placed["command_id"]))["status"] == "completed"
+        await served.venue.set_price(SYMBOL, D(3101))  # the found leg fills: it is followed
+        await settled(h, gateway, account_id, group_id, ["FILLED", "REJECTED"])
+        await eventually(lambda: _state_is(h, gateway, account_id, group_id, "done"))

@@ -121,6 +121,15 @@ def test_a_limit_and_a_stop_make_the_venues_oco() -> None:
     ({"order_type": "market", "price": None, "trailing_amount": "100"}, NotSupported,
      "trailing_amount"),
     ({"bracket_stop_loss": {"trigger_price": "29000"}}, OrderFieldConflict, "oco_orders"),
+    # only market and limit legs: Binance's own types would be rewritten, never honoured
+    ({"order_type": "stop_loss_limit", "price": "28900", "stop_price": "29000",
+      "oco_orders": [{"order_type": "limit", "price": "31000"}]}, NotSupported, "order_type"),
+    ({"order_type": "market", "stop_price": "29000",
+      "oco_orders": [{"order_type": "limit", "price": "31000"}]}, OrderFieldConflict, "price"),
+    # what the order list does not carry
+    ({"params": {"selfTradePreventionMode": "EXPIRE_TAKER"}}, NotSupported, "params"),
+    ({"oms_stop_loss": "28000"}, NotSupported, "oms_stop_loss"),
+    ({"oms_stop_gain": "33000"}, NotSupported, "oms_stop_gain"),
 ])  # fmt: skip
 def test_what_the_venues_oco_cannot_hold_is_refused(fields: dict[str, Any],
                                                     error: type[DomainError],

@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
-from apps.oms.ports import OcoLeg
+from apps.oms.ports import AnswerWithoutLegs, OcoLeg
 
 #: the exchanges whose CCXT class places Binance's order list (spot markets only)
 EXCHANGES = frozenset({"binance"})
@@ -68,5 +68,6 @@ def reports_by_leg(answer: Mapping[str, Any], legs: Sequence[OcoLeg]) -> list[di
     reports = {str(r.get("clientOrderId")): r for r in answer.get("orderReports") or []}
     missing = [leg.client_order_id for leg in legs if leg.client_order_id not in reports]
     if missing:
-        raise ValueError(f"the order list's answer has no report of {', '.join(missing)}")
+        raise AnswerWithoutLegs(f"the order list's answer has no report of "
+                                f"{', '.join(missing)}")
     return [dict(reports[leg.client_order_id]) for leg in legs]

@@ -186,11 +186,18 @@ class CcxtVenue:
         method = getattr(self.exchange, binance_oco.METHOD, None)
         if self.id not in binance_oco.EXCHANGES or method is None:
             raise ccxt.NotSupported(f"{self.id} has no OCO order list of its own")
+        kind = (getattr(self.exchange, "options", None) or {}).get("defaultType", "spot")
+        if kind != "spot":  # the order list endpoint is the spot wallet's
+            raise ccxt.NotSupported(f"{self.id}'s OCO order list is spot's (defaultType {kind})")
         await self.load_markets()
         market = self.exchange.market(symbol)
-        params = binance_oco.request(
-            market["id"], side, self.exchange.amount_to_precision(symbol, str(amount)), legs,
-            list_client_order_id, lambda p: self.exchange.price_to_precision(symbol, str(p)))
+        try:
+            params = binance_oco.request(
+                market["id"], side, self.exchange.amount_to_precision(symbol, str(amount)),
+                legs, list_client_order_id,
+                lambda p: self.exchange.price_to_precision(symbol, str(p)))
+        except ValueError as exc:  # nothing was sent
+            raise ccxt.InvalidOrder(str(exc)) from exc
         with metrics.venue_call(self.id, "create_oco"):
             answer = await method(params)
         return [decimals(self.exchange.parse_order(report, market))

@@ -82,6 +82,8 @@ class Loaded:
         order = None if order_id is None else self.orders.get(order_id)
         if order is None or not _known(order):
             return False
+        if venue_oco.asks_venue_oco(row["payload"] or {}):  # both legs in one request, alone
+            return False
         # acceptance cancels a queued send together with its order (`cancel_queued`); one it
         # cancelled after the queue was read shows in the order row, locked after that read:
         # the batch stops before it (the next read of the queue no longer lists it)
@@ -120,10 +122,8 @@ def _is_send(row: Peeked) -> bool:
 def _known(order: OrderRow | None) -> bool:
     """An order whose placement outcome is unknown (an earlier write-ahead attempt) is resolved
     by lookup on the classic path; a missing order row fails there too; an order the gateway
-    holds is armed there (`send._prepare`), never sent; the first leg of an OCO the venue
-    holds goes there with its other leg (`venue_oco.py`)."""
-    return (order is not None and not order["outcome_unknown"] and not is_held(order)
-            and not venue_oco.may_lead(order))  # fmt: skip
+    holds is armed there (`send._prepare`), never sent."""
+    return order is not None and not order["outcome_unknown"] and not is_held(order)
 
 
 @dataclass(frozen=True, slots=True)

@@ -18,6 +18,7 @@ one executes).
 from __future__ import annotations
 
 import asyncio
+import logging
 import secrets
 from datetime import timedelta
 from decimal import Decimal
@@ -29,7 +30,14 @@ from apps.oms.domain.events import ORDER_ACCEPTED
 from apps.oms.domain.order_groups import leg_role
 from apps.oms.domain.orders import mark_outcome_unknown, resolve_not_found
 from apps.oms.exchange.ccxt_errors import errors as ccxt
-from apps.oms.ports import OcoLeg, OcoVenuePort, SendWindowPassed, Structure, implements
+from apps.oms.ports import (
+    AnswerWithoutLegs,
+    OcoLeg,
+    OcoVenuePort,
+    SendWindowPassed,
+    Structure,
+    implements,
+)
 from apps.oms.service.execution.order_state import state_of, write_order
 from apps.oms.service.execution.recheck import recheck
 from apps.oms.service.execution.results import adopt, finish, reject
@@ -48,6 +56,7 @@ from apps.oms.store.order_rows import OrderRow
 from apps.oms.store.queue import Claimed
 from apps.oms.store.records import CommandPayload
 
+log = logging.getLogger("apps.worker")
 NOT_FOUND = "venue has no order with this client order id"
 
 
@@ -57,11 +66,6 @@ def asks_venue_oco(payload: CommandPayload) -> bool:
     return payload.get("emulation") == "venue" and bool(payload.get("oco_orders"))
 
 
-def may_lead(row: OrderRow) -> bool:
-    """Whether an order may be the first leg of an OCO the venue holds: its send takes the
-    path of this module, one order at a time (the batched sends place single orders)."""
-    return (row.get("group_kind") == "oco" and row.get("group_role") == leg_role(0)
-            and row.get("emulation") == "venue")  # fmt: skip
 
 
 async def execute_send(rt: AccountRuntime, cmd: Claimed, stop: asyncio.Event) -> None:
@@ -167,7 +171,7 @@ async def _place(rt: AccountRuntime, cmd: Claimed, legs: list[OrderRow],
     except ccxt.BaseError as exc:
         await _rejected(rt, cmd, legs, venue_code(exc), str(exc))
         return
-    except ValueError:  # an answer without both legs: they are looked up, never sent again
+    except AnswerWithoutLegs:  # placed, its answer unreadable: looked up, never sent again
         await _resolve(rt, cmd, legs, stop)
         return
     await _record(rt, cmd, legs, answers, placed=True)
@@ -192,9 +196,12 @@ async def _record(rt: AccountRuntime, cmd: Claimed, legs: list[OrderRow],
 async def _resolve(rt: AccountRuntime, cmd: Claimed, legs: list[OrderRow],
                    stop: asyncio.Event) -> None:  # fmt: skip
     """Look each leg up by client order id until both are found (the venue places both or
-    neither) or the window passes with neither found (then both REJECTED, reason
-    `outcome_unknown_not_found`). On shutdown it returns with the command still running: the
-    next lease holder continues the lookup."""
+    neither) or the window passes: with neither found, both are REJECTED (reason
+    `outcome_unknown_not_found`); with one found, the list was placed and the venue no longer
+    shows the other (ended unfilled and purged): the found leg is recorded and the other
+    settled as not found, so that the account's queue goes on and the found leg is followed.
+    On shutdown it returns with the command still running: the next lease holder continues
+    the lookup."""
     window = timedelta(seconds=rt.settings.unknown_outcome_window_seconds)
     async with rt.store.read() as conn:
         started = await order_records.venue_order_started(conn, legs[0]["client_order_id"])
@@ -216,8 +223,12 @@ async def _resolve(rt: AccountRuntime, cmd: Claimed, legs: list[OrderRow],
         if len(found) == len(legs):
             await _record(rt, cmd, legs, [found[int(leg["id"])] for leg in legs])
             return
-        if answered and not found and utcnow() >= deadline:
-            await _not_found(rt, cmd, legs)
+        if answered and utcnow() >= deadline:
+            if found:
+                log.warning("order list of %s: leg(s) %s not found after the lookup window; "
+                            "recording the leg(s) found", legs[0]["client_order_id"],
+                            [r["client_order_id"] for r in legs if int(r["id"]) not in found])
+            await _not_found(rt, cmd, legs, found)
             return
         await asyncio.sleep(pause)
 
@@ -232,12 +243,22 @@ async def _lookup(rt: AccountRuntime, leg: OrderRow) -> Structure | None:
         return None
 
 
-async def _not_found(rt: AccountRuntime, cmd: Claimed, legs: list[OrderRow]) -> None:
+async def _not_found(rt: AccountRuntime, cmd: Claimed, legs: list[OrderRow],
+                     found: dict[int, Structure]) -> None:  # fmt: skip
+    """Each leg not `found` REJECTED as never seen on the venue, each found one recorded as
+    the venue shows it; the command fails unless its own order (the first leg) was found."""
     code = Reason.OUTCOME_UNKNOWN_NOT_FOUND.value
     async with rt.record(cmd) as rec:
         rows = []
         for leg in legs:
             row = await rec.rows.order_row(int(leg["id"]))
+            answer = found.get(int(leg["id"]))
+            if answer is not None:
+                rows.append(await adopt(rec, row, answer))
+                continue
             rows.append(await write_order(rec, row, resolve_not_found(state_of(row)),
                                           error_code=code, error_message=NOT_FOUND))
-        await finish(rec, cmd, order=rows[0], error_code=code, error_message=NOT_FOUND)
+        if int(legs[0]["id"]) in found:
+            await finish(rec, cmd, order=rows[0])
+        else:
+            await finish(rec, cmd, order=rows[0], error_code=code, error_message=NOT_FOUND)
