@@ -1,6 +1,7 @@
 """A mixed command load over HTTP for the reliability tests: market and limit sends, cancels
 (of queued and of resting orders), changes, cancel-all, price moves that fill resting limits,
-close_position, position_change, and in hedge accounts close_by and merge_positions.
+close_position, position_change, and in hedge accounts close_by and merge_positions; on
+Binance spot, the exchange's own OCO too.
 
 Every command carries a `request_id`; with `retry=True` a request that hit a connection error is
 re-sent unchanged until an API answers, and a repeat must return the first command."""
@@ -30,7 +31,8 @@ class Load:
     def __init__(self, stack: Stack, modes: dict[int, str], *, seed: int = 1,
                  retry: bool = False, retry_unavailable: bool = False,
                  timeout: float = 20, symbol: str = SYMBOL,
-                 set_price: Callable[[str], None] | None = None) -> None:
+                 set_price: Callable[[str], None] | None = None,
+                 venue_oco: bool = False) -> None:
         self.stack, self.modes, self.retry = stack, modes, retry
         # the market traded, and how a price is set on its venue: the paper venue's by the
         # gateway's `POST /paper/prices`; a venue at the wire's by its own admin surface
@@ -47,6 +49,11 @@ class Load:
         self.retries = 0
         self.refused: list[str] = []
         self.prices = itertools.cycle(PRICES)
+        # each round also sells through the venue's own OCO (Binance spot's order list): a
+        # limit 300 above the last price, which the prices never reach, and a stop 60 below
+        # it, which the next lower price fires (the exchange then expires the limit)
+        self.venue_oco = venue_oco
+        self.last_price: int | None = None  # the last price set (None: the venue's own)
 
     def body(self, account_id: int, command: str, **payload: Any) -> dict[str, Any]:
         return {"account_id": account_id, "command": command,
@@ -106,8 +113,14 @@ class Load:
               for side, price in (("buy", "49900"), ("buy", "49800"), ("sell", "50100"),
                                   ("buy", "49700"))),
         ]
+        if self.venue_oco and self.last_price is not None:
+            first.append(self.body(account_id, "send_order", symbol=symbol, side="sell",
+                                   order_type="limit", qty="0.001",
+                                   price=str(self.last_price + 300), emulation="venue",
+                                   oco_orders=[{"stop_price": str(self.last_price - 60)}]))
+
         items = self.post(first)
-        orders = [i["order_id"] for i in items[4:] if i["ok"]]
+        orders = [i["order_id"] for i in items[4:8] if i["ok"]]
         second = []
         if len(orders) == 4:
             second = [
@@ -164,6 +177,7 @@ class Load:
 
     def move_price(self) -> None:
         price = next(self.prices)
+        self.last_price = int(price)
         if self.set_price is not None:
             self.set_price(price)
             return

@@ -4,7 +4,9 @@ fresh database of a MariaDB server of the test's own, and `ccxt-oms venue serve`
 its own; the gateway's accounts are testnet `ccxtpro.<dialect>` accounts pointed at the venue
 by configuration, so every order goes through CCXT's own class over HTTP.
 
-Under the mixed load (`load.Load`, prices moved on the venue's admin surface):
+Under the mixed load (`load.Load`, prices moved on the venue's admin surface; on Binance spot
+with the exchange's own OCO in each round, whose lost answers are settled by looking both legs
+up):
 - the worker SIGKILLed again and again (`WorkerChaos`), mostly mid-send;
 - the API SIGKILLed twice and restarted, the clients re-sending with the same request ids;
 - the database SIGKILLed and brought back a few seconds later (the API answers 503 meanwhile);
@@ -197,7 +199,7 @@ def run(venue: WireVenueProcess, tmp_path: Path, db: PrivateMariaDB) -> None:
         modes = {venue.gateway_account(stack, mode): mode for mode in MODES}
         accounts = list(modes)
         load = Load(stack, modes, seed=6, retry=True, retry_unavailable=True, symbol=symbol,
-                    set_price=venue.set_price)
+                    set_price=venue.set_price, venue_oco=venue.dialect.name == "binance")
         venue.set_faults(FAULTS, seed=11)
         chaos = WorkerChaos(stack, pause=(1.5, 3.0), seed=8)
         outages = Outages(stack, db, venue, accounts, seed=9)
@@ -216,6 +218,8 @@ def run(venue: WireVenueProcess, tmp_path: Path, db: PrivateMariaDB) -> None:
         settle(stack.url, load.accepted)  # the queue drains under the venue's faults
         hits = venue.fault_hits()
         venue.set_faults([])
+        if load.venue_oco:  # one more list per account, then a move under every stop: the
+            fire_lists(stack, load, venue, accounts)  # lists still open fire
 
         for account_id in accounts:  # what reconciliation on lease take has not booked yet
             reconcile(stack, account_id, symbol)
@@ -246,6 +250,14 @@ def run(venue: WireVenueProcess, tmp_path: Path, db: PrivateMariaDB) -> None:
                  "external orders %d, client retries %d, 503s %d", venue.dialect.name, counts,
                  hits, chaos.kills, outages.api_kills, outages.db_outages, len(placed), load.retries,
                  load.unavailable)
+        if load.venue_oco:  # the exchange's own OCOs were placed, and ended as it ended them
+            legs = sql(stack, "SELECT o.status, COUNT(*) FROM orders o JOIN order_groups g ON"
+                              " g.id = o.group_id WHERE JSON_VALUE(g.spec, '$.emulation') = 'venue'"
+                              " GROUP BY 1 ORDER BY 1")
+            log.info("wire %s: the venue's OCO legs by status: %s", venue.dialect.name, legs)
+            by_status = {str(status): int(n) for status, n in legs}
+            assert by_status.get("FILLED", 0) > 0, legs
+            assert by_status.get("EXPIRED", 0) > 0, legs
         assert counts["commands"] >= COMMANDS
         assert chaos.kills >= 4
         assert (outages.api_kills, outages.db_outages) == (2, 1)
@@ -253,6 +265,21 @@ def run(venue: WireVenueProcess, tmp_path: Path, db: PrivateMariaDB) -> None:
         for kind in ("rate_limit", "lost_response/drop", "lost_response/delay",
                      "invisible_order"):
             assert hits.get(kind, 0) > 0, (kind, hits)
+
+
+def fire_lists(stack: Stack, load: Load, venue: WireVenueProcess, accounts: list[int]) -> None:
+    """The lists of the load were mostly cancelled by its cancel-alls or placed after its last
+    move: each account sells through one more, which a move under its stop fires (the
+    exchange expiring its limit)."""
+    venue.set_price("50000")
+    load.last_price = 50000
+    before = len(load.accepted)
+    for account_id in accounts:
+        load.post([load.body(account_id, "send_order", symbol=venue.dialect.symbol,
+                             side="sell", order_type="limit", qty="0.001", price="50300",
+                             emulation="venue", oco_orders=[{"stop_price": "49940"}])])
+    settle(stack.url, load.accepted[before:])
+    venue.set_price("49500")
 
 
 def reconcile(stack: Stack, account_id: int, symbol: str) -> dict[str, Any]:
