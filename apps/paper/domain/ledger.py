@@ -1,8 +1,10 @@
 """Balances, reservations and positions of one paper account.
 
-Spot: `used` of a currency is what its open orders reserve. Swaps (linear, cross or isolated
-margin, `margin.py`): `used` of the settle currency also holds each position's margin,
-|qty| x contract size x entry / leverage (in both modes).
+Spot: `used` of a currency is what its open orders reserve, the orders of one reservation
+group (the legs of an order list, of which at most one executes) once: the largest of their
+reservations. Swaps (linear, cross or isolated margin, `margin.py`): `used` of the settle
+currency also holds each position's margin, |qty| x contract size x entry / leverage (in both
+modes).
 Free = total - used. Fees are charged in the quote currency.
 """
 
@@ -18,10 +20,19 @@ from apps.paper.domain.state import BUY, PaperOrder, VenueAccount, VenueFill, Ve
 
 
 def used(state: VenueAccount, currency: str, markets: dict[str, Market]) -> Decimal:
-    """Reserved by open orders plus position margin, in `currency`."""
-    held = sum(
-        (o.reserved for o in state.open_orders.values() if o.reserve_currency == currency), ZERO
-    )
+    """Reserved by open orders plus position margin, in `currency`. A reservation group holds
+    the largest reservation of its open orders (they share it: only one of them executes)."""
+    held = ZERO
+    groups: dict[str, Decimal] = {}
+    for o in state.open_orders.values():
+        if o.reserve_currency != currency:
+            continue
+        if o.reserve_group is None:
+            held += o.reserved
+        else:
+            groups[o.reserve_group] = max(groups.get(o.reserve_group, ZERO), o.reserved)
+    if groups:
+        held += sum(groups.values(), ZERO)
     for position in state.positions.values():
         market = markets.get(position.symbol)
         if market is not None and market.settle == currency and position.qty != 0:

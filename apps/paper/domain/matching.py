@@ -3,7 +3,8 @@
 Events: place, cancel, amend an order, and a price change (`apply_price`), which fires triggers,
 runs orders whose configured fill latency has passed and fills resting limits the price crossed.
 Refusals at placement raise a PaperError and change nothing; problems found while matching later
-cancel the order with a `reason` instead.
+cancel the order with a `reason` instead. The orders of a reservation group (`PaperOrder`) share
+one reservation, so at most one of them executes: the moment one does, the others end with it.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from decimal import Decimal
+from functools import partial
 from types import MappingProxyType
 
 from apps.oms.domain.markets import Market
@@ -23,6 +25,7 @@ from apps.paper.domain.errors import (
     OrderWouldTakeError,
     PaperError,
 )
+from apps.paper.domain.groups import in_group
 from apps.paper.domain.markets import MarketList
 from apps.paper.domain.rules import (
     check_position_side,
@@ -97,11 +100,30 @@ def place_order(
     state = replace(state, next_seq=seq + 1)
     if fill_latency_ms is not None and not order.is_pending_trigger:
         order = replace(order, fill_after_ms=now_ms + fill_latency_ms)
-    if order.is_pending_trigger or order.fill_after_ms is not None:
-        state, order = _rest(state, order, market, venue, quote, _reference_price(order, quote))
-        return Outcome(state, (order,))
-    state, order, fills = _execute(state, order, market, venue, quote, now_ms)
-    return Outcome(state, (order,), tuple(fills))
+    return _placed(state, order, market, venue, quote, now_ms)
+
+
+def _placed(
+    state: VenueAccount,
+    order: PaperOrder,
+    market: Market,
+    venue: Venue,
+    quote: Quote,
+    now_ms: int,
+) -> Outcome:
+    """A new or amended order rested (a trigger, or waiting for its fill latency) or executed;
+    the order first in the Outcome, then the orders of its group it ended."""
+
+    def run(state: VenueAccount) -> tuple[VenueAccount, PaperOrder, list[VenueFill]]:
+        if order.is_pending_trigger or order.fill_after_ms is not None:
+            rested, new = _rest(state, order, market, venue, quote, _reference_price(order, quote))
+            return rested, new, []
+        return _execute(state, order, market, venue, quote, now_ms)
+
+    after, new, fills, ended = in_group(state, order, now_ms, run)
+    if new.reserve_group is not None and new.is_open and not ended:  # beside its group
+        ledger.check_solvent(state, after, market, dict(venue.by_symbol))
+    return Outcome(after, (new, *ended), tuple(fills))
 
 
 def cancel_order(state: VenueAccount, order_id: str, now_ms: int) -> Outcome:
@@ -157,12 +179,7 @@ def amend_order(
         _as_request(new), market, quote, amend=True,
         position_qty=_position_qty(state, old.symbol, old.position_side),
     )
-    state = _without(state, order_id)
-    if new.is_pending_trigger or new.fill_after_ms is not None:
-        state, new = _rest(state, new, market, venue, quote, _reference_price(new, quote))
-        return Outcome(state, (new,))
-    state, new, fills = _execute(state, new, market, venue, quote, now_ms)
-    return Outcome(state, (new,), tuple(fills))
+    return _placed(_without(state, order_id), new, market, venue, quote, now_ms)
 
 
 def fill_part(
@@ -183,21 +200,27 @@ def fill_part(
     if order is None or order.fill_after_ms is None:
         raise OrderNotFoundError(f"order {order_id} is not open and waiting for a fill")
     market = venue.markets.get(order.symbol)
-    base = _without(state, order_id)
-    if qty >= order.remaining:
-        new_state, last, fills = _execute(
-            base, replace(order, reserved=ZERO, updated_ms=now_ms), market, venue, quote, now_ms
+
+    def run(state: VenueAccount) -> tuple[VenueAccount, PaperOrder, list[VenueFill]]:
+        base = _without(state, order_id)
+        if qty >= order.remaining:
+            new_state, last, fills = _execute(
+                base, replace(order, reserved=ZERO, updated_ms=now_ms), market, venue, quote,
+                now_ms,
+            )
+            if last.status != OPEN:
+                new_state = _without(new_state, order_id)
+            return new_state, last, fills
+        part = replace(order, qty=order.filled + qty, reserved=ZERO, updated_ms=now_ms)
+        new_state, taken, fills = _take(base, part, market, venue, quote, now_ms)
+        rested = replace(taken, qty=order.qty)
+        new_state, rested = _rest(
+            new_state, rested, market, venue, quote, _reference_price(rested, quote)
         )
-        if last.status != OPEN:
-            new_state = _without(new_state, order_id)
-        return Outcome(new_state, (last,), tuple(fills))
-    part = replace(order, qty=order.filled + qty, reserved=ZERO, updated_ms=now_ms)
-    new_state, taken, fills = _take(base, part, market, venue, quote, now_ms)
-    order = replace(taken, qty=order.qty)
-    new_state, order = _rest(
-        new_state, order, market, venue, quote, _reference_price(order, quote)
-    )
-    return Outcome(new_state, (order,), tuple(fills))
+        return new_state, rested, fills
+
+    new_state, last, fills, ended = in_group(state, order, now_ms, run)
+    return Outcome(new_state, (last, *ended), tuple(fills))
 
 
 def apply_price(
@@ -219,9 +242,15 @@ def apply_price(
         (o for o in state.open_orders.values() if o.symbol == quote.symbol), key=lambda o: o.seq
     )
     for order in pending:
-        state, changed, new_fills = _match_one(state, order, market, venue, quote, now_ms, latest)
+        if order.order_id not in state.open_orders:
+            continue  # ended by an order of its group that executed before it
+        state, changed, new_fills, ended = in_group(
+            state, order, now_ms, partial(_match_one, order=order, market=market, venue=venue,
+                                          quote=quote, now_ms=now_ms, latest=latest),
+        )  # fmt: skip
         if changed != order:
             orders.append(changed)
+        orders.extend(ended)
         fills.extend(new_fills)
     return Outcome(state, tuple(orders), tuple(fills))
 
@@ -275,6 +304,7 @@ def _new_order(
         fee_currency=market.quote,
         price_seq=quote.seq,
         position_side=request.position_side,
+        reserve_group=request.reserve_group,
     )
 
 
@@ -293,6 +323,7 @@ def _as_request(order: PaperOrder) -> OrderRequest:
         order.trigger_price if kind else None,
         kind,
         order.position_side,
+        order.reserve_group,
     )
 
 

@@ -37,6 +37,8 @@ BOTH = "both"  # the one position of a symbol in one-way mode
 LONG = "long"
 SHORT = "short"
 POSITION_SIDES = (BOTH, LONG, SHORT)
+# the reason of an order of a reservation group that ended because another of its group executed
+GROUP_EXPIRED = "expired: another order of its group executed"
 DEFAULT_START_BALANCE: Mapping[str, Decimal] = MappingProxyType({"USDT": Decimal(100000)})
 
 
@@ -64,11 +66,18 @@ class OrderRequest:
     trigger_price: Decimal | None = None
     trigger_kind: str | None = None
     position_side: str = BOTH  # LONG / SHORT in hedge mode
+    reserve_group: str | None = None  # the orders of one group share a reservation (PaperOrder)
 
 
 @dataclass(frozen=True, slots=True)
 class PaperOrder:
-    """An order on the paper venue. `reserved` is held in `reserve_currency` while it is open."""
+    """An order on the paper venue. `reserved` is held in `reserve_currency` while it is open.
+
+    `reserve_group` (None: the order stands alone) names orders of which at most one executes,
+    as the legs of an order list: together they hold the largest of their reservations, not the
+    sum (`ledger.used`), and the moment one executes (a fill or a trigger) the others end
+    (`matching`: canceled, reason `GROUP_EXPIRED`).
+    """
 
     order_id: str
     seq: int
@@ -100,6 +109,7 @@ class PaperOrder:
     # the position side it opens or closes: BOTH in one-way mode, LONG / SHORT in hedge mode
     # (where an order against its side's direction closes, reduce-only)
     position_side: str = BOTH
+    reserve_group: str | None = None
 
     @property
     def remaining(self) -> Decimal:

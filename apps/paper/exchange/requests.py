@@ -4,7 +4,8 @@ Numbers arrive as Decimal, int or str (a float is converted through its shortest
 `number_to_string` does, at this boundary only). Params understood: `clientOrderId`,
 `timeInForce`, `postOnly`, `reduceOnly`, `triggerPrice` / `stopPrice`, `stopLossPrice`,
 `takeProfitPrice`, `positionSide` (`long` / `short` in hedge mode, `both` or none in one-way
-mode, any case, as Binance's LONG / SHORT / BOTH).
+mode, any case, as Binance's LONG / SHORT / BOTH), `reserveGroup` (the venue's own: the orders
+of one order list share a reservation, `PaperOrder.reserve_group`).
 """
 
 from __future__ import annotations
@@ -60,6 +61,7 @@ def order_request(
         raise ccxt.ArgumentsRequired("paper create_order requires an amount")
     trigger_price, kind = _trigger(params)
     client_order_id = params.get("clientOrderId")
+    group = params.get("reserveGroup")
     time_in_force = str(params.get("timeInForce") or "GTC").upper()
     return OrderRequest(
         symbol=symbol,
@@ -74,4 +76,5 @@ def order_request(
         trigger_price=trigger_price,
         trigger_kind=kind,
         position_side=position_side_param(params),
+        reserve_group=None if group is None else str(group),
     )

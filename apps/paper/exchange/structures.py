@@ -123,11 +123,20 @@ def trade_structure(f: VenueFill) -> Structure:
     }
 
 
+def order_info(o: PaperOrder) -> dict[str, Any]:
+    """The raw record of an order; `reserve_group` only on an order of a group (an order alone
+    reads as it always has)."""
+    info = raw(o)
+    if o.reserve_group is None:
+        del info["reserve_group"]
+    return info
+
+
 def order_structure(o: PaperOrder, m: Market, fills: list[VenueFill] | None = None) -> Structure:
     fee = fee_structure(o.fee, o.fee_currency)
     trigger = o.trigger_price
     return {
-        "info": raw(o),
+        "info": order_info(o),
         "id": o.order_id,
         "clientOrderId": o.client_order_id,
         "timestamp": o.created_ms,

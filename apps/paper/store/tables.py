@@ -3,8 +3,8 @@
 One row per paper account (optimistic `version` serialises writers), its wallet balances,
 venue-side positions, orders (open and history) and fills; one shared price row per symbol,
 its recent path and its candles. Migrations `0002_paper_venue`, `0007_paper_market`,
-`0010_paper_candles`, `0012_paper_margin_mode`, `0013_paper_last_funding` and
-`0018_paper_position_modes` create exactly these.
+`0010_paper_candles`, `0012_paper_margin_mode`, `0013_paper_last_funding`,
+`0018_paper_position_modes` and `0027_paper_reserve_groups` create exactly these.
 """
 
 from __future__ import annotations
@@ -84,6 +84,8 @@ paper_orders = Table(
     Column("last_trade_at", UtcDateTime),
     Column("fill_after", UtcDateTime),
     Column("position_side", String(8)),  # "long" / "short" in hedge mode; NULL is "both"
+    # the orders of one group (an order list) share one reservation; NULL: the order alone
+    Column("reserve_group", String(64)),
     Index(None, "account_id", "client_order_id", unique=True),
     Index(None, "account_id", "status", "seq"),
     Index(None, "account_id", "updated_at"),

@@ -867,6 +867,7 @@ def order_row(account_id: int, o: PaperOrder) -> dict[str, Any]:
         "last_trade_at": _opt_dt(o.last_trade_ms),
         "fill_after": _opt_dt(o.fill_after_ms),
         "position_side": None if o.position_side == BOTH else o.position_side,
+        "reserve_group": o.reserve_group,
     }
 
 
@@ -900,6 +901,7 @@ def order_from_row(r: Row[Any]) -> PaperOrder:
         price_seq=r.price_seq,
         reason=r.reason,
         position_side=r.position_side or BOTH,
+        reserve_group=r.reserve_group,
     )
 
 

@@ -16,6 +16,7 @@ from decimal import Decimal
 from typing import Any
 
 from apps.oms.domain.markets import Market
+from apps.paper.domain.state import GROUP_EXPIRED
 from apps.paper.wire import binance_spot as spot
 from apps.paper.wire.signing import WireError, mandatory
 
@@ -115,6 +116,11 @@ def oco_call(params: Mapping[str, str], markets: Mapping[str, Market], last: Dec
                    replace(above, resp_type=resp), below_type, above_type, resp)  # fmt: skip
 
 
+def reserve_price(leg: spot.OrderCall) -> Decimal:
+    """The price the engine reserves a leg at: its limit price, else (a stop) the stop price."""
+    return leg.price if leg.price is not None else relation_price(leg)
+
+
 def relation_price(leg: spot.OrderCall) -> Decimal:
     """The price Binance's relation rule reads of a leg: a LIMIT_MAKER's price, else the stop
     price."""
@@ -161,6 +167,16 @@ def worked(order: Mapping[str, Any]) -> bool:
     return bool(order["filled"]) or bool(info.get("triggered")) or order["status"] == "closed"
 
 
+def expired_by_venue(order: Mapping[str, Any]) -> bool:
+    """A leg the engine ended the moment its sibling executed (they share one reservation)."""
+    return order["status"] == "canceled" and (order.get("info") or {}).get("reason") == GROUP_EXPIRED
+
+
+def venue_expired(legs: Sequence[Mapping[str, Any]]) -> str | None:
+    """The id of the leg the engine expired for its sibling, None if neither."""
+    return next((leg["id"] for leg in legs if expired_by_venue(leg)), None)
+
+
 def sibling_to_end(legs: Sequence[Mapping[str, Any]]) -> tuple[str, bool] | None:
     """The open leg to end now and whether it expires (its sibling worked) or is canceled (its
     sibling ended unfilled, canceled by the venue); None while both are open, or both done."""
@@ -177,7 +193,7 @@ def shown(order: Json, order_list: OrderList | None) -> Json:
     if order_list is None:
         return order
     status = order["status"]
-    if order["id"] == order_list.expired and status == "canceled":
+    if status == "canceled" and (order["id"] == order_list.expired or expired_by_venue(order)):
         status = "expired"
     return {**order, "status": status,
             "info": {**order["info"], "orderListId": order_list.list_id}}  # fmt: skip

@@ -1,7 +1,8 @@
 """Binance spot's OCO order lists over the paper engine: each leg is an engine order, the list
-(`binance_lists.OrderList`) is the dialect's own record (`order_lists`). One cancels the other:
-after every match (and a cancel by the venue itself) a list whose leg executed or triggered has
-its other leg expired; a cancel of either leg cancels both."""
+(`binance_lists.OrderList`) is the dialect's own record (`order_lists`). The legs are one
+reservation group of the engine: they hold the list's funds once, and the moment one executes
+or triggers the engine ends the other, which the list then shows and reports as EXPIRED (after
+every match, and a cancel by the venue itself); a cancel of either leg cancels both."""
 
 from __future__ import annotations
 
@@ -53,19 +54,20 @@ class SpotListHandlers(SpotHandlers):
         quote = await self.data.quote(market.symbol)
         oco = lists.oco_call(call.params, self.markets, quote.last)
         await self._check_placeable(venue, oco)
+        list_id = self.lists.new_id(venue.account_id)
         placed: list[Json] = []
         try:
             for leg in oco.legs:
+                params = {**leg.params, "reserveGroup": str(list_id)}  # one reservation
                 placed.append(await venue.create_order(market.symbol, leg.type, leg.side,
-                                                       leg.qty, leg.price, leg.params))  # fmt: skip
+                                                       leg.qty, leg.price, params))  # fmt: skip
         except Exception as exc:  # a refusal the checks could not foresee (a concurrent order)
             for order in placed:
                 with contextlib.suppress(ccxt.BaseError):
                     await venue.cancel_order(order["id"], market.symbol)
             raise spot.error_of(exc) from exc
-        order_list = lists.OrderList(self.lists.new_id(venue.account_id), oco.list_client_id,
-                                     market.symbol, (placed[0]["id"], placed[1]["id"]),
-                                     call.now_ms)  # fmt: skip
+        order_list = lists.OrderList(list_id, oco.list_client_id, market.symbol,
+                                     (placed[0]["id"], placed[1]["id"]), call.now_ms)  # fmt: skip
         await self.lists.add(venue.account_id, order_list)
         legs = [lists.shown(o, order_list) for o in placed]
         await self._changed(venue, [e for o in legs
@@ -73,7 +75,8 @@ class SpotListHandlers(SpotHandlers):
         return lists.oco_json(order_list, legs, market, oco.resp_type)
 
     async def _check_placeable(self, venue: PaperVenue, oco: lists.OcoCall) -> None:
-        """-2010 for a list or leg client id in use, or funds short of what both legs hold."""
+        """-2010 for a list or leg client id in use, or funds short of what the list holds: the
+        largest of its legs' reservations (the legs share it, as on Binance)."""
         if self.lists.find(venue.account_id, None, oco.list_client_id) is not None:
             raise WireError(400, -2010, "Duplicate order sent.")
         for leg in oco.legs:
@@ -86,8 +89,8 @@ class SpotListHandlers(SpotHandlers):
         held: dict[str, Decimal] = {}
         for leg in oco.legs:
             amount, currency = ledger.reservation(oco.market, leg.side, leg.qty,
-                                                  lists.relation_price(leg), 1, False)  # fmt: skip
-            held[currency] = held.get(currency, spot.ZERO) + amount
+                                                  lists.reserve_price(leg), 1, False)  # fmt: skip
+            held[currency] = max(held.get(currency, spot.ZERO), amount)
         if any(Decimal(free.get(c) or 0) < amount for c, amount in held.items()):
             raise WireError(400, -2010, spot.NO_FUNDS)
 
@@ -104,15 +107,20 @@ class SpotListHandlers(SpotHandlers):
         await self._settle(venue, now_ms)
 
     async def _settle(self, venue: PaperVenue, now_ms: int) -> None:
-        """End the open leg of each list whose other leg worked (EXPIRED) or ended unfilled
-        (CANCELED), with its executionReport."""
+        """Report the leg the engine expired for its executed sibling (EXPIRED); end the open
+        leg of a list whose other leg worked (EXPIRED: a list placed without a reservation
+        group) or ended unfilled (CANCELED); each with its executionReport."""
         for order_list in self.lists.unsettled(venue.account_id):
             try:
                 legs = [await venue.fetch_order(leg) for leg in order_list.legs]
             except ccxt.OrderNotFound:
                 continue  # a leg the venue keeps out of sight for now: the next match
+            expired = lists.venue_expired(legs) if order_list.expired is None else None
             end = lists.sibling_to_end(legs)
-            if end is not None:
+            if expired is not None:  # the other may still be open (a triggered stop limit)
+                ended = next(o for o in legs if o["id"] == expired)
+                await self._ended(venue, order_list, ended, True, now_ms)
+            elif end is not None:
                 await self._end_leg(venue, order_list, end[0], end[1], now_ms)
             elif all(o["status"] != "open" for o in legs):
                 self.lists.settled(venue.account_id, order_list.list_id)
@@ -123,6 +131,13 @@ class SpotListHandlers(SpotHandlers):
             ended = await venue.cancel_order(order_id)
         except ccxt.OrderNotFound:
             return  # it ended meanwhile: the next settle sees how
+        await self._ended(venue, order_list, ended, expire, now_ms)
+
+    async def _ended(self, venue: PaperVenue, order_list: lists.OrderList, ended: Json,
+                     expire: bool, now_ms: int) -> None:  # fmt: skip
+        """A leg ended for its sibling: the list done, the leg recorded as expired (when it
+        is), its report."""
+        order_id = ended["id"]
         self.lists.settled(venue.account_id, order_list.list_id)
         if expire:
             order_list = await self.lists.expired(venue.account_id, order_list, order_id)

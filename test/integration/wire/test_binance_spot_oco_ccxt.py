@@ -1,8 +1,9 @@
 """CCXT's own `binance`, unmodified, placing Binance spot's native OCO order lists
 (`POST /api/v3/orderList/oco`) on the paper venue served in the Binance spot dialect: both legs
 are orders CCXT parses and looks up, one cancels the other (a fill or a trigger expires the
-sibling, a cancel cancels both), the lists answer by id and client id, survive a restart of the
-venue, and refusals arrive as CCXT's own exception classes."""
+sibling, a cancel cancels both), the legs of a list hold its funds once (as Binance locks them),
+the lists answer by id and client id, survive a restart of the venue, and refusals arrive as
+CCXT's own exception classes."""
 
 from __future__ import annotations
 
@@ -189,14 +190,97 @@ async def test_bad_shapes_are_refused_and_place_nothing(binance: Any) -> None:
             "symbol": "BTCUSDT", "side": "SELL", "quantity": "0.1",
             "aboveType": "STOP_LOSS", "aboveStopPrice": "52000",
             "belowType": "LIMIT_MAKER", "belowPrice": "48000"})
-    with pytest.raises(ccxt.InsufficientFunds):  # both legs hold the quantity here
-        await binance.privatePostOrderListOco(sell_oco("BTCUSDT", "0.6", "52000", "48000", "b4"))
+    with pytest.raises(ccxt.InsufficientFunds):  # the list holds 1.1 of the 1 BTC held
+        await binance.privatePostOrderListOco(sell_oco("BTCUSDT", "1.1", "52000", "48000", "b4"))
     assert await binance.fetch_open_orders("BTC/USDT") == []
     assert await binance.fetch_orders("BTC/USDT") == []  # neither leg of any of them exists
     await place(binance, sell_oco("BTCUSDT", "0.1", "52000", "48000", "b5"))
     with pytest.raises(ccxt.InvalidOrder):  # -2010 Duplicate order sent.
         await binance.privatePostOrderListOco(sell_oco("BTCUSDT", "0.1", "52000", "48000", "b5"))
     assert len(await binance.fetch_open_orders("BTC/USDT")) == 2
+
+
+async def locked(binance: Any, asset: str) -> tuple[Decimal, Decimal]:
+    """(free, locked) of `asset` as GET /api/v3/account shows them."""
+    account = await binance.privateGetAccount()
+    row = next(b for b in account["balances"] if b["asset"] == asset)
+    return D(row["free"]), D(row["locked"])
+
+
+async def test_a_sell_oco_of_all_that_is_held_locks_it_once(binance: Any, served: Running
+                                                            ) -> None:  # fmt: skip
+    await binance.load_markets()
+    key = (await binance.publicPostUserDataStream())["listenKey"]
+    async with aiohttp.ClientSession() as session, session.ws_connect(
+            f"{served.ws_url}/ws/{key}") as ws:  # fmt: skip
+        answer, legs = await place(binance, sell_oco("BTCUSDT", "1", "52000", "48000", "h1"))
+        assert legs["below"]["status"] == legs["above"]["status"] == "open"  # accepted
+        balance = await binance.fetch_balance()
+        assert (balance["BTC"]["total"], balance["BTC"]["used"], balance["BTC"]["free"]) == (
+            1, 1, 0)  # locked once, not once per leg
+        assert await locked(binance, "BTC") == (0, 1)
+        try:
+            await set_price(served, "BTC/USDT", "52001")  # trades through the LIMIT_MAKER
+            events = await _until(ws, "EXPIRED")
+        finally:
+            await set_price(served, "BTC/USDT", "50000")
+    positions = [b for e in events if e["e"] == "outboundAccountPosition" for b in e["B"]]
+    assert positions  # every position the stream showed on the way: never below zero
+    assert all(D(b["f"]) >= 0 and D(b["l"]) >= 0 for b in positions)
+    maker = await binance.fetch_order(legs["above"]["id"], "BTC/USDT")
+    assert (maker["status"], maker["filled"]) == ("closed", 1)
+    assert await status(binance, legs["below"]["id"], "BTC/USDT") == "expired"
+    fee = D(52000) * D(str(binance.market("BTC/USDT")["maker"]))
+    balance = await binance.fetch_balance()
+    assert (balance["BTC"]["total"], balance["BTC"]["used"], balance["BTC"]["free"]) == (0, 0, 0)
+    usdt = D(100000) + D(52000) - fee
+    assert (D(str(balance["USDT"]["free"])), balance["USDT"]["used"]) == (usdt, 0)
+    assert await locked(binance, "BTC") == (0, 0)
+    found = await binance.privateGetOrderList({"orderListId": answer["orderListId"]})
+    assert found["listStatusType"] == "ALL_DONE"
+
+
+async def test_the_stop_sells_all_that_is_held(binance: Any, served: Running) -> None:
+    await binance.load_markets()
+    _, legs = await place(binance, sell_oco("BTCUSDT", "1", "52000", "48000", "h2"))
+    try:
+        await set_price(served, "BTC/USDT", "47990")  # through the stop: a market sell of 1
+    finally:
+        await set_price(served, "BTC/USDT", "50000")
+    fired = await binance.fetch_order(legs["below"]["id"], "BTC/USDT")
+    assert (fired["status"], fired["filled"]) == ("closed", 1)  # the list's funds were its own
+    assert await status(binance, legs["above"]["id"], "BTC/USDT") == "expired"
+    balance = await binance.fetch_balance()
+    assert (balance["BTC"]["total"], balance["BTC"]["used"]) == (0, 0)
+    assert await locked(binance, "BTC") == (0, 0)
+
+
+async def test_a_buy_oco_locks_its_dearer_leg_only(binance: Any) -> None:
+    await binance.load_markets()
+    # summed, the legs would lock 1.5 x (48,000 + 51,100) plus fees: more than the 100,000 USDT
+    _, legs = await place(binance, {
+        "symbol": "BTCUSDT", "side": "BUY", "quantity": "1.5", "listClientOrderId": "h3",
+        "aboveType": "STOP_LOSS_LIMIT", "aboveStopPrice": "51000", "abovePrice": "51100",
+        "aboveTimeInForce": "GTC", "belowType": "LIMIT_MAKER", "belowPrice": "48000"})
+    assert legs["below"]["status"] == legs["above"]["status"] == "open"
+    market = binance.market("BTC/USDT")
+    fee_rate = max(D(str(market["maker"])), D(str(market["taker"])))
+    held = D("1.5") * D(51100) * (1 + fee_rate)
+    assert await locked(binance, "USDT") == (D(100000) - held, held)
+    canceled = await binance.privateDeleteOrderList({"symbol": "BTCUSDT",
+                                                     "listClientOrderId": "h3"})  # fmt: skip
+    assert [r["status"] for r in canceled["orderReports"]] == ["CANCELED", "CANCELED"]
+    assert await locked(binance, "USDT") == (D(100000), 0)  # released once, all of it
+
+
+async def _until(ws: aiohttp.ClientWebSocketResponse, status: str) -> list[dict[str, Any]]:
+    """The events up to the executionReport with `X` = status and the account position that
+    follows it."""
+    events: list[dict[str, Any]] = []
+    while not events or events[-1]["e"] != "outboundAccountPosition" or not any(
+            e["e"] == "executionReport" and e["X"] == status for e in events):  # fmt: skip
+        events.append(dict(await asyncio.wait_for(ws.receive_json(), EVENT_WAIT_S)))
+    return events
 
 
 async def _report(ws: aiohttp.ClientWebSocketResponse, status: str) -> dict[str, Any]:
@@ -221,6 +305,7 @@ async def test_the_lists_survive_a_restart_of_the_venue(restartable: str) -> Non
         await exchange.load_markets()
         answer, legs = await place(exchange, sell_oco("SOLUSDT", "1", "155", "145", "r1"))
         await set_price(running, "SOL/USDT", "156")
+        await place(exchange, sell_oco("BTCUSDT", "1", "52000", "48000", "r3"))  # all it holds
     finally:
         await exchange.close()
         await running.stop()
@@ -233,9 +318,10 @@ async def test_the_lists_survive_a_restart_of_the_venue(restartable: str) -> Non
             answer["orderListId"], "ALL_DONE")
         stop = await exchange.fetch_order(legs["below"]["id"], "SOL/USDT")
         assert (stop["status"], stop["info"]["orderListId"]) == ("expired", answer["orderListId"])
+        assert await locked(exchange, "BTC") == (0, 1)  # the legs' group, as stored
         again = await exchange.privatePostOrderListOco(
             sell_oco("SOLUSDT", "1", "157", "145", "r2"))
-        assert again["orderListId"] == answer["orderListId"] + 1
+        assert again["orderListId"] == answer["orderListId"] + 2
     finally:
         await exchange.close()
         await running.stop()

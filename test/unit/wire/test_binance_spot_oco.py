@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 
 from apps.paper.domain.markets import DEFAULT_MARKETS
+from apps.paper.domain.state import GROUP_EXPIRED
 from apps.paper.wire import binance_lists as lists
 from apps.paper.wire import binance_spot as spot
 from apps.paper.wire.binance_events import execution_report
@@ -202,6 +203,25 @@ def test_a_leg_shows_its_list_and_the_expired_sibling() -> None:
     assert lists.shown(STOP, None) is STOP
     report = execution_report(canceled, BTC, 2000, execution="EXPIRED", status="EXPIRED")
     assert (report["x"], report["X"], report["g"], report["i"]) == ("EXPIRED", "EXPIRED", 4, 11)
+
+
+def test_a_leg_the_engine_expired_for_its_group_shows_expired_before_it_is_recorded() -> None:
+    by_group = {**STOP, "status": "canceled",
+                "info": {**STOP["info"], "reason": GROUP_EXPIRED}}  # fmt: skip
+    assert lists.expired_by_venue(by_group)
+    assert not lists.expired_by_venue({**STOP, "status": "canceled"})  # canceled by the client
+    assert lists.venue_expired([MAKER, by_group]) == "7-11"
+    assert lists.venue_expired([MAKER, {**STOP, "status": "canceled"}]) is None
+    assert spot.order_json(lists.shown(by_group, RECORD), BTC)["status"] == "EXPIRED"
+    assert spot.order_json(lists.shown({**STOP, "status": "canceled"}, RECORD),
+                           BTC)["status"] == "CANCELED"  # fmt: skip
+
+
+def test_the_list_holds_the_larger_leg_at_the_price_the_engine_reserves_it() -> None:
+    below, above = lists.oco_call(BUY, MARKETS, LAST).legs
+    assert (lists.reserve_price(below), lists.reserve_price(above)) == (D(48000), D(51100))
+    stop, maker = lists.oco_call(SELL, MARKETS, LAST).legs
+    assert (lists.reserve_price(stop), lists.reserve_price(maker)) == (D(48000), D(52000))
 
 
 def test_list_status_and_the_cancel_answer() -> None:
