@@ -86,6 +86,14 @@ class OrderFeatures:
     #: an OCO of its own (Binance spot's order list: two legs of one side and amount, one a
     #: stop, the other a limit or a take-profit), placed there when a group asks for the venue
     oco: bool = False
+    #: its `edit_order` is a cancel and a new order under a new id (Binance spot's
+    #: `order/cancelReplace`), not an amend: the gateway changes such an order by its own
+    #: cancel/replace, which books the first order's fills and places only what is left
+    edit_replaces: bool = False
+    #: its edit of a conditional order keeps the trigger (the paper venue's amend); CCXT's
+    #: `edit_order` is told the order's type, not its trigger, so a CCXT venue's conditional
+    #: orders are changed by the gateway's cancel/replace, which places them with it
+    edit_keeps_trigger: bool = True
 
 
 @dataclass(frozen=True, slots=True)

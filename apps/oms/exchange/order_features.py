@@ -121,14 +121,19 @@ def _ccxt_features(name: str, kind: str, subtype: str | None) -> OrderFeatures |
     mark = kind != "spot" and (exchange.has.get("fetchMarkPrice") is True
                                or family in TICKER_MARK_PRICE)  # fmt: skip
     own_oco = kind == "spot" and name in binance_oco.EXCHANGES
+    # CCXT's binance edits a spot order by `order/cancelReplace`: a new order, a new id
+    edit_replaces = kind == "spot" and issubclass(klass, ccxt_async.binance)
     if not isinstance(create, dict):  # nothing to tell where its conditional orders live
         unknown = (f"CCXT describes no createOrder of {venue}, so where it keeps conditional "
                    "orders is unknown: the gateway holds conditional orders itself there")
-        return from_create_order(venue, {}, unknown, family, mark_price=mark)
-    features = from_create_order(venue, create, conditional_apart(name, venue, kind, block),
-                                 family, mark_price=mark)  # fmt: skip
-    with_oco: OrderFeatures = dataclasses.replace(features, oco=own_oco)
-    return with_oco
+        features = from_create_order(venue, {}, unknown, family, mark_price=mark)
+    else:
+        features = from_create_order(venue, create, conditional_apart(name, venue, kind, block),
+                                     family, mark_price=mark)  # fmt: skip
+    described: OrderFeatures = dataclasses.replace(features, oco=own_oco,
+                                                   edit_replaces=edit_replaces,
+                                                   edit_keeps_trigger=False)
+    return described
 
 
 def conditional_apart(name: str, venue: str, kind: str, block: Mapping[str, Any]) -> str | None:

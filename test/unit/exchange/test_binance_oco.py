@@ -148,3 +148,18 @@ def test_elsewhere_the_venues_oco_is_refused_with_the_field(exchange_id: str,
         check_group(_ask(symbol=symbol), exchange_id)
     assert caught.value.details["field"] == "emulation"
     assert "Binance spot" in caught.value.message
+
+
+@pytest.mark.parametrize(("exchange_id", "symbol", "replaces", "keeps_trigger"), [
+    (BINANCE, "BTC/USDT", True, False), ("ccxt.binanceus", "BTC/USDT", True, False),
+    ("ccxt.binanceusdm", "BTC/USDT:USDT", False, False), ("ccxt.okx", "BTC/USDT", False, False),
+    ("paper", "BTC/USDT", False, True),
+])  # fmt: skip
+def test_where_a_change_is_the_gateways_cancel_replace(exchange_id: str, symbol: str,
+                                                        replaces: bool,
+                                                        keeps_trigger: bool) -> None:  # fmt: skip
+    """Binance spot's edit is a cancel and a new order (`order/cancelReplace`); CCXT's
+    `edit_order` carries no trigger (`service/execution/cancel.execute_change`)."""
+    features = order_features(exchange_id, symbol)
+    assert features is not None
+    assert (features.edit_replaces, features.edit_keeps_trigger) == (replaces, keeps_trigger)

@@ -12,6 +12,7 @@ items), then the command finishes with one item per order. A command that cancel
 from __future__ import annotations
 
 import asyncio
+import logging
 from decimal import Decimal
 from typing import Any
 
@@ -25,6 +26,7 @@ from apps.oms.domain.events import (
 )
 from apps.oms.domain.orders import cancel_before_send, check_cancellable
 from apps.oms.exchange.ccxt_errors import errors as ccxt
+from apps.oms.exchange.order_features import order_features
 from apps.oms.ports import Structure
 from apps.oms.service.execution.held import cancel_held, is_held
 from apps.oms.service.execution.order_state import state_of, write_order
@@ -37,6 +39,8 @@ from apps.oms.store import order_records
 from apps.oms.store.order_rows import OrderChanges, OrderRow
 from apps.oms.store.queue import Claimed
 from apps.oms.store.records import CommandPayload
+
+log = logging.getLogger("apps.worker")
 
 Item = CancelItem
 #: orders of one command cancelled at once: their venue calls overlap (an exchange's request
@@ -176,14 +180,17 @@ async def execute_cancel_all(rt: AccountRuntime, cmd: Claimed, stop: asyncio.Eve
 
 
 async def execute_change(rt: AccountRuntime, cmd: Claimed, stop: asyncio.Event) -> None:
-    """Native `edit_order` where the venue has it (`has['editOrder']` True): same OMS order,
-    new qty / price. Otherwise cancel/replace (`replace.execute_replace`)."""
-    if not has_native_edit(rt.venue):
-        await execute_replace(rt, cmd, stop)
-        return
+    """Native `edit_order` where the venue amends an order (`has['editOrder']` True): same OMS
+    order, new qty / price. Otherwise the gateway's cancel/replace (`replace.execute_replace`):
+    where the venue's edit is itself a cancel and a new order (Binance spot), and for a
+    conditional order a CCXT venue works (CCXT's `edit_order` is told its type, not its
+    trigger: a stop would go out as a plain order)."""
     order_id = int(cmd.payload["order_id"])
     async with rt.store.read() as conn:
         row = await order_records.get_order(conn, order_id)
+    if not has_native_edit(rt.venue) or (row is not None and _replaced_on_change(rt, row)):
+        await execute_replace(rt, cmd, stop)
+        return
     error = _change_error(rt, row, cmd.payload)
     if error is not None or row is None:
         async with rt.record(cmd) as rec:
@@ -209,6 +216,17 @@ async def execute_change(rt: AccountRuntime, cmd: Claimed, stop: asyncio.Event) 
             return
         edited = applied
     await _record_change(rt, cmd, order_id, edited)
+
+
+def _replaced_on_change(rt: AccountRuntime, row: OrderRow) -> bool:
+    """Whether the order is changed by the gateway's cancel/replace though the venue has an
+    edit (`execute_change`)."""
+    features = order_features(rt.account.exchange_id, str(row["symbol"]))
+    if features is None:
+        return False
+    conditional = (row["trigger_price"], row["stop_price"], row["take_profit_price"]) != (
+        None, None, None)
+    return features.edit_replaces or (conditional and not features.edit_keeps_trigger)
 
 
 async def _applied(
@@ -255,6 +273,12 @@ async def _record_change(
         }
         if edited.get("price") is not None and row["price"] is not None:
             values["price"] = Decimal(edited["price"])
+        if str(edited["id"]) != row["exchange_order_id"]:
+            # the venue answered the edit with another order: follow that one (the one edited
+            # is gone), never leave it working unseen
+            log.warning("order %s: the venue's edit answered order %s for %s", order_id,
+                        edited["id"], row["exchange_order_id"])
+            values["exchange_order_id"] = str(edited["id"])
         row = rec.rows.update_order(row, values)
         row = await adopt(rec, row, edited)
         rec.hold_event(ORDER_CHANGED, lambda: rec.order_view(row),
