@@ -13,6 +13,7 @@ import ccxt.pro as ccxt_pro
 import pytest
 
 from apps.oms.exchange.ccxt.instances import close_for_good
+from apps.oms.store.accounts import insert_account, upsert_credentials
 from apps.oms.store.migrate import upgrade_async
 from apps.oms.store.store import Store
 from apps.paper.wire.accounts import Credentials
@@ -104,3 +105,19 @@ async def binance_pro(served: Running, account: Credentials) -> AsyncIterator[An
 
 async def set_price(running: Running, symbol: str, price: str) -> None:
     await running.venue.set_price(symbol, Decimal(price))
+
+
+async def gateway_ccxt_account(gateway: Store, running: Running, exchange_id: str,
+                               config: dict[str, Any]) -> tuple[int, Credentials]:  # fmt: skip
+    """A netting testnet gateway account of `exchange_id` (`ccxt.binance`, …) whose CCXT
+    `config` points at a new funded account of the served venue, its keys stored; and the
+    venue account's keys."""
+    creds = await running.venue.new_account()
+    async with gateway.transaction() as conn:
+        account_id = await insert_account(conn, exchange_id=exchange_id,
+                                          label=exchange_id.rpartition(".")[2],
+                                          position_mode="netting", is_testnet=True,
+                                          is_live=False, config={"ccxt": config})  # fmt: skip
+        await upsert_credentials(conn, account_id, api_key=creds.api_key, secret=creds.secret,
+                                 passphrase=None)  # fmt: skip
+    return account_id, creds

@@ -10,14 +10,13 @@ from decimal import Decimal
 from sqlalchemy import select
 
 from apps.oms.service.execution.sync import sync_orders
-from apps.oms.store.accounts import insert_account, upsert_credentials
 from apps.oms.store.store import Store
 from apps.oms.store.tables import deals
 from apps.paper.wire.process import Running
 from apps.worker.venues import load_account
 from test.integration.pipeline_worker.conftest import Harness
 from test.integration.pipeline_worker.test_change_replace import Tweaked
-from test.integration.wire.conftest import CLIENT_TIMEOUT_MS
+from test.integration.wire.conftest import CLIENT_TIMEOUT_MS, gateway_ccxt_account
 
 
 class Counted(Tweaked):
@@ -27,15 +26,9 @@ class Counted(Tweaked):
 
 
 async def test_fills_the_sync_booked_need_no_order_read(gateway: Store, futures: Running) -> None:
-    creds = await futures.venue.new_account()
-    config = {"ccxt": {"urls": futures.ccxt_urls(), "timeout": CLIENT_TIMEOUT_MS,
-                       "options": {"fetchCurrencies": False}}}  # fmt: skip
-    async with gateway.transaction() as conn:
-        account_id = await insert_account(conn, exchange_id="ccxt.binanceusdm", label="usdm",
-                                          position_mode="netting", is_testnet=True,
-                                          is_live=False, config=config)  # fmt: skip
-        await upsert_credentials(conn, account_id, api_key=creds.api_key, secret=creds.secret,
-                                 passphrase=None)  # fmt: skip
+    account_id, _ = await gateway_ccxt_account(gateway, futures, "ccxt.binanceusdm", {
+        "urls": futures.ccxt_urls(), "timeout": CLIENT_TIMEOUT_MS,
+        "options": {"fetchCurrencies": False}})  # fmt: skip
     h = Harness(gateway)
     assert await h.venues.open(await load_account(gateway, account_id)) is not None
     try:

@@ -11,26 +11,19 @@ import logging
 import pytest
 from sqlalchemy import select
 
-from apps.oms.store.accounts import insert_account, upsert_credentials
 from apps.oms.store.store import Store
 from apps.oms.store.tables import deals
 from apps.paper.wire.process import Running
 from apps.worker.venues import load_account
 from test.integration.pipeline_worker.conftest import Harness
-from test.integration.wire.conftest import spot_options
+from test.integration.wire.conftest import gateway_ccxt_account, spot_options
 
 
 async def test_a_market_orders_fills_are_booked_from_the_answer_itself(
     gateway: Store, served: Running, caplog: pytest.LogCaptureFixture
 ) -> None:
-    creds = await served.venue.new_account()
-    config = {"ccxt": {"urls": served.ccxt_urls(), **spot_options(None)}}
-    async with gateway.transaction() as conn:
-        account_id = await insert_account(conn, exchange_id="ccxt.binance", label="spot",
-                                          position_mode="netting", is_testnet=True,
-                                          is_live=False, config=config)  # fmt: skip
-        await upsert_credentials(conn, account_id, api_key=creds.api_key, secret=creds.secret,
-                                 passphrase=None)  # fmt: skip
+    account_id, _ = await gateway_ccxt_account(
+        gateway, served, "ccxt.binance", {"urls": served.ccxt_urls(), **spot_options(None)})
     h = Harness(gateway)
     assert await h.venues.open(await load_account(gateway, account_id)) is not None
     item = await h.send(account_id, "send_order", symbol="ETH/USDT", side="buy",

@@ -13,18 +13,18 @@ from datetime import timedelta
 from decimal import Decimal
 from typing import Any
 
+import pytest
 from sqlalchemy import select, update
 
 from apps.oms.clock import utcnow
 from apps.oms.ports import OcoLeg
 from apps.oms.service.execution import dispatch, venue_oco
-from apps.oms.store.accounts import insert_account, upsert_credentials
 from apps.oms.store.store import Store
 from apps.oms.store.tables import order_groups, order_venue_orders, orders
 from apps.paper.wire.process import Running
 from apps.worker.venues import load_account
 from test.integration.pipeline_worker.conftest import Harness, eventually
-from test.integration.wire.conftest import spot_options
+from test.integration.wire.conftest import gateway_ccxt_account, spot_options
 from test.integration.wire.test_faults_ccxt import admin, set_faults
 
 D = Decimal
@@ -37,14 +37,8 @@ async def spot_account(gateway: Store, served: Running
     """A gateway account on the venue's Binance spot at 3,000 holding 1 ETH it bought through
     the gateway; the venue account's own engine (what the exchange holds)."""
     await served.venue.set_price(SYMBOL, D(3000))
-    creds = await served.venue.new_account()
-    config = {"ccxt": {"urls": served.ccxt_urls(), **spot_options(None)}}
-    async with gateway.transaction() as conn:
-        account_id = await insert_account(conn, exchange_id="ccxt.binance", label="spot",
-                                          position_mode="netting", is_testnet=True,
-                                          is_live=False, config=config)  # fmt: skip
-        await upsert_credentials(conn, account_id, api_key=creds.api_key, secret=creds.secret,
-                                 passphrase=None)  # fmt: skip
+    account_id, creds = await gateway_ccxt_account(
+        gateway, served, "ccxt.binance", {"urls": served.ccxt_urls(), **spot_options(None)})
     h = Harness(gateway)
     assert await h.venues.open(await load_account(gateway, account_id)) is not None
     try:
@@ -99,8 +93,12 @@ async def placed_legs(h: Harness, gateway: Store, account_id: int, order_id: int
     return group_id, legs
 
 
-async def test_both_legs_rest_on_the_exchange_and_the_limit_fill_expires_the_stop(
-    gateway: Store, served: Running
+@pytest.mark.parametrize(("price", "ended"), [
+    (D(3101), ["FILLED", "EXPIRED"]),  # the limit fills; the exchange expires the stop
+    (D(2899), ["EXPIRED", "FILLED"]),  # the stop fills; the exchange expires the limit
+])  # fmt: skip
+async def test_both_legs_rest_on_the_exchange_and_one_fill_expires_the_other(
+    gateway: Store, served: Running, price: Decimal, ended: list[str]
 ) -> None:
     async with spot_account(gateway, served) as (h, account_id, exchange):
         placed = await take_profit_and_stop(h, account_id)
@@ -113,22 +111,10 @@ async def test_both_legs_rest_on_the_exchange_and_the_limit_fill_expires_the_sto
         stop = on_venue[legs[1]["client_order_id"]]
         assert D(str(stop["triggerPrice"])) == D(2900)
         assert all(r["exchange_order_id"] for r in legs)
-        await served.venue.set_price(SYMBOL, D(3101))  # the limit fills; the stop expires
-        legs = await settled(h, gateway, account_id, group_id, ["FILLED", "EXPIRED"])
-        assert [r["filled_qty"] for r in legs] == [D(1), D(0)]
-        await eventually(lambda: _state_is(h, gateway, account_id, group_id, "done"))
-        assert await exchange.fetch_open_orders(SYMBOL) == []
-
-
-async def test_the_stop_fills_and_the_exchange_expires_the_limit(
-    gateway: Store, served: Running
-) -> None:
-    async with spot_account(gateway, served) as (h, account_id, exchange):
-        placed = await take_profit_and_stop(h, account_id)
-        group_id, _ = await placed_legs(h, gateway, account_id, placed["order_id"])
-        await served.venue.set_price(SYMBOL, D(2899))
-        legs = await settled(h, gateway, account_id, group_id, ["EXPIRED", "FILLED"])
-        assert [r["filled_qty"] for r in legs] == [D(0), D(1)]
+        await served.venue.set_price(SYMBOL, price)
+        legs = await settled(h, gateway, account_id, group_id, ended)
+        assert [r["filled_qty"] for r in legs] == [D(1) if s == "FILLED" else D(0)
+                                                   for s in ended]  # fmt: skip
         await eventually(lambda: _state_is(h, gateway, account_id, group_id, "done"))
         assert await exchange.fetch_open_orders(SYMBOL) == []
 
