@@ -9,6 +9,7 @@ READ COMMITTED isolation, and a second pool for reads in autocommit (`create_rea
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -152,7 +153,6 @@ def _mysql_engine(
     url: URL, *, pool_size: int, echo: bool, isolation_level: str = "READ COMMITTED"
 ) -> AsyncEngine:
     escaping.install(url.get_driver_name())  # the driver's string escape, faster on long strings
-    creator = {"async_creator": asyncmy_connect(url)} if url.get_driver_name() == "asyncmy" else {}
     engine = create_async_engine(
         url,
         echo=echo,
@@ -170,31 +170,44 @@ def _mysql_engine(
         connect_args=CONNECT_ARGS,
         json_serializer=json_codec.dumps,  # JSON columns: orjson (apps/oms/store/json_codec.py)
         json_deserializer=json_codec.loads,
-        **creator,
+        async_creator=mysql_connect(url),
     )
     _causal_reads(engine)
     return engine
 
 
-def asyncmy_connect(url: URL) -> Callable[[], Awaitable[Any]]:
-    """asyncmy's connect, with SQLAlchemy's connection arguments for `url`, where a connection
-    that the server side closes while it is being set up is a lost connection (`OperationalError`
-    2013: an outage, retried or answered 503) rather than asyncmy's `RuntimeError("Transport
-    does not expose socket instance")`, which a write endpoint with no node up (HAProxy accepts,
-    then closes) produced as a 500 (test/ha/test_r8_galera.py)."""
-    from sqlalchemy.dialects.mysql.asyncmy import dialect
-
+def mysql_connect(url: URL) -> Callable[[], Awaitable[Any]]:
+    """The driver's connect (asyncmy or aiomysql), with SQLAlchemy's connection arguments for
+    `url`, where every way a connection fails while it is being set up is a lost connection
+    (`OperationalError` 2013: an outage, retried or answered 503):
+    - the whole set-up, the server's greeting and the login included, is bounded by the
+      connect timeout: the drivers' `connect_timeout` bounds the TCP connect only, so a server
+      that accepts and then says nothing (a frozen node, a proxy with no node behind it) held
+      the connecting request, and the worker's step with it, for good;
+    - asyncmy's `RuntimeError("Transport does not expose socket instance")`, which a write
+      endpoint with no node up (HAProxy accepts, then closes) produced as a 500
+      (test/ha/test_r8_galera.py)."""
+    driver = url.get_driver_name()
+    if driver == "asyncmy":
+        from sqlalchemy.dialects.mysql.asyncmy import dialect
+    else:
+        from sqlalchemy.dialects.mysql.aiomysql import dialect  # type: ignore[assignment]
     _, params = dialect().create_connect_args(url)
     params.update(CONNECT_ARGS)
+    seconds = float(CONNECT_ARGS["connect_timeout"])
 
     async def connect() -> Any:
-        import asyncmy
-
+        if driver == "asyncmy":
+            import asyncmy as module
+        else:
+            import aiomysql as module  # type: ignore[no-redef]
         try:
-            return await asyncmy.connect(**params)
-        except RuntimeError as exc:
-            raise asyncmy.errors.OperationalError(
-                2013, f"Lost connection to MySQL server while connecting ({exc})") from exc
+            return await asyncio.wait_for(module.connect(**params), seconds)
+        except (RuntimeError, TimeoutError) as exc:
+            what = "no answer within the connect timeout" if isinstance(
+                exc, TimeoutError) else str(exc)  # fmt: skip
+            raise module.OperationalError(
+                2013, f"Lost connection to MySQL server while connecting ({what})") from exc
 
     return connect
 

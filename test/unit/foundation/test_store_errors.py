@@ -72,3 +72,40 @@ async def test_a_connection_closed_while_it_is_set_up_is_an_outage(
         assert is_store_unreachable(raised.value)
     finally:
         await engine.dispose()
+
+
+@pytest.mark.parametrize("driver", ["asyncmy", "aiomysql"])
+async def test_a_server_that_accepts_and_never_greets_is_an_outage(
+        monkeypatch: pytest.MonkeyPatch, driver: str) -> None:
+    """A server that accepts the TCP connection and then says nothing (a frozen node, a
+    proxy with nothing behind it): the drivers' own `connect_timeout` bounds only the TCP
+    connect, and the connecting request waited for good; the engine bounds the whole set-up
+    and answers the lost connection it is."""
+    import asyncio
+
+    from sqlalchemy import text
+
+    from apps.oms.store import engine as engine_module
+
+    accepted: list[asyncio.StreamWriter] = []
+
+    async def silent(_: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        accepted.append(writer)  # held open, never a byte of greeting
+
+    server = await asyncio.start_server(silent, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    monkeypatch.setitem(engine_module.CONNECT_ARGS, "connect_timeout", 1)
+    engine = engine_module.create_engine(f"mysql+{driver}://root@127.0.0.1:{port}/none")
+    try:
+        with pytest.raises(OperationalError) as raised:
+            async with engine.connect() as conn:
+                await conn.execute(text("SELECT 1"))
+        assert is_store_outage(raised.value)
+        assert is_store_unreachable(raised.value)
+        assert accepted  # it did reach the server
+    finally:
+        await engine.dispose()
+        for writer in accepted:
+            writer.close()
+        server.close()
+        await server.wait_closed()
