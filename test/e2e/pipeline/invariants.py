@@ -2,9 +2,12 @@
 
 - every accepted command is terminal, with exactly one `command_completed`/`command_failed`
   event (none for a send cancelled before it ran);
-- no duplicate venue orders: each venue order belongs to exactly one OMS order of its account,
-  which adopted it (same exchange id, same filled qty); no OMS order left `outcome_unknown`; an
-  order given up as `outcome_unknown_not_found` has no venue order;
+- no duplicate venue orders: each venue order belongs to exactly one OMS order of its account
+  (by its client order id, or by the venue-order rows of an order changed by cancel/replace,
+  whose replacements have client ids of their own); the OMS order's exchange id is one of its
+  venue orders, and its filled qty is the sum of theirs; no
+  OMS order left `outcome_unknown`; an order given up as `outcome_unknown_not_found` has no
+  venue order;
 - no execution booked twice or missed: every venue fill is booked once (its legs sum to the fill);
 - stored positions equal `rebuild_all` of their deals;
 - outbox `seq` dense 1..N and every committed row numbered (after the sequencer caught up).
@@ -36,6 +39,7 @@ from apps.oms.store.tables import (
     account_leases,
     commands,
     deals,
+    order_venue_orders,
     orders,
     outbox,
     positions,
@@ -217,10 +221,22 @@ async def _assert_all(conn: Any, account_ids: list[int], accepted: list[int],
     assert max(venue_keys.values(), default=1) == 1, "duplicate venue order"
     by_coid = {(o["account_id"], o["client_order_id"]): o for o in oms}
     assert len(by_coid) == len(oms)
+    by_id = {int(o["id"]): o for o in oms}
+    # the venue orders an OMS order used (a replacement's client id is its own: `r1`, ...)
+    linked = {(int(r.account_id), str(r.client_order_id)): int(r.order_id)
+              for r in await conn.execute(select(
+                  order_venue_orders.c.account_id, order_venue_orders.c.client_order_id,
+                  order_venue_orders.c.order_id).where(
+                  order_venue_orders.c.account_id.in_(account_ids)))}  # fmt: skip
+    chains: dict[int, list[dict[str, Any]]] = defaultdict(list)
     for v in venue:
-        o = by_coid[(v["account_id"], v["client_order_id"])]
-        assert o["exchange_order_id"] == v["order_id"], (o, v)
-        assert o["filled_qty"] == v["filled"], (o, v)
+        key = (v["account_id"], v["client_order_id"])
+        o = by_coid.get(key) or by_id[linked[key]]
+        chains[int(o["id"])].append(v)
+    for order_id, used in chains.items():
+        o = by_id[order_id]
+        assert o["exchange_order_id"] in {v["order_id"] for v in used}, (o, used)
+        assert o["filled_qty"] == sum((v["filled"] for v in used), Decimal(0)), (o, used)
     placed = {(v["account_id"], v["client_order_id"]) for v in venue}
     for o in oms:
         assert not o["outcome_unknown"], o
