@@ -221,6 +221,14 @@ async def written_ahead(h: Harness, account_id: int) -> tuple[Any, list[dict[str
     return rt, legs
 
 
+async def lookup_window_passed(gateway: Store, legs: list[dict[str, Any]]) -> None:
+    """The legs' lookup window passed meanwhile: their venue-order rows written an hour ago."""
+    async with gateway.transaction() as conn:
+        await conn.execute(update(order_venue_orders).where(
+            order_venue_orders.c.client_order_id.in_([r["client_order_id"] for r in legs]))
+            .values(created_at=utcnow() - timedelta(hours=1)))  # fmt: skip
+
+
 def next_owner(h: Harness) -> None:
     """The dead worker's runtime forgotten: the next `runtime` takes the lease anew (a new
     epoch), as a worker does after a kill -9 of the owner."""
@@ -253,10 +261,7 @@ async def test_a_worker_killed_before_the_request_leaves_legs_rejected_after_the
     async with spot_account(gateway, served) as (h, account_id, exchange):
         placed = await take_profit_and_stop(h, account_id)
         _, legs = await written_ahead(h, account_id)
-        async with gateway.transaction() as conn:  # the lookup window passed meanwhile
-            await conn.execute(update(order_venue_orders).where(
-                order_venue_orders.c.client_order_id.in_([r["client_order_id"] for r in legs]))
-                .values(created_at=utcnow() - timedelta(hours=1)))  # fmt: skip
+        await lookup_window_passed(gateway, legs)
         next_owner(h)
         await h.drain(account_id)
         group_id = int((await h.order(placed["order_id"]))["group_id"])
@@ -285,10 +290,7 @@ async def test_a_leg_the_venue_no_longer_shows_is_settled_and_the_other_followed
         sent[1] = OcoLeg("elsewhere", sent[1].type, stop_price=sent[1].stop_price)
         await rt.venue.create_oco(SYMBOL, "sell", D(1), (sent[0], sent[1]),  # type: ignore[attr-defined]
                                   legs[0]["client_order_id"])  # fmt: skip
-        async with gateway.transaction() as conn:  # the lookup window passed meanwhile
-            await conn.execute(update(order_venue_orders).where(
-                order_venue_orders.c.client_order_id.in_([r["client_order_id"] for r in legs]))
-                .values(created_at=utcnow() - timedelta(hours=1)))  # fmt: skip
+        await lookup_window_passed(gateway, legs)
         next_owner(h)
         await h.drain(account_id)
         group_id = int((await h.order(placed["order_id"]))["group_id"])
