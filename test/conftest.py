@@ -6,11 +6,15 @@ skip locally, but fail under CI (`CI=true`): in CI MySQL tests must run.
 
 from __future__ import annotations
 
+import asyncio
+import functools
 import gc
+import inspect
 import os
 import secrets
-from collections.abc import Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pymysql
 import pytest
@@ -152,13 +156,59 @@ SUITES_BY_PATH = {
 }
 
 
-def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     root = Path(__file__).parent
+    hung_after = _hung_after(config)
     for item in items:
         parts = item.path.relative_to(root).parts
         for marker, prefixes in SUITES_BY_PATH.items():
             if any(parts[: len(prefix)] == prefix for prefix in prefixes):
                 item.add_marker(getattr(pytest.mark, marker))
+        if hung_after and isinstance(item, pytest.Function):
+            _cancel_when_hung(item, hung_after)
+
+
+def _hung_after(config: pytest.Config) -> float:
+    """pytest-timeout's safety net in seconds (the ini's `timeout`, or `--timeout`); 0: none."""
+    try:
+        return float(config.getoption("timeout", None) or config.getini("timeout") or 0)
+    except (TypeError, ValueError):
+        return 0.0
+
+
+def _cancel_when_hung(item: pytest.Function, seconds: float) -> None:
+    """An async test that outlives the safety net is cancelled where it awaits, and fails
+    with its own traceback. pytest-timeout alone cannot end it: its signal raises in whatever
+    frame runs when the alarm fires, which under an event loop is usually another task (an
+    in-process worker's), so the test itself waited on for good and a suite run hung with no
+    name to show for it. A test a marker gives its own limit keeps pytest-timeout's handling;
+    Hypothesis' async tests (whose runner wraps an inner function) are left as they are."""
+    test = item.obj
+    if (not inspect.iscoroutinefunction(test) or hasattr(test, "hypothesis")
+            or item.get_closest_marker("timeout") is not None):  # fmt: skip
+        return
+    item.obj = _bounded(test, seconds)
+
+
+def _bounded(test: Callable[..., Awaitable[Any]], seconds: float) -> Callable[..., Any]:
+    """`test`, cancelled at nine tenths of the safety net: pytest-timeout's alarm counts from
+    the test's set-up and this from its call, so this fires first and the alarm, which would
+    raise in whatever frame runs then, finds the test ended."""
+    limit = seconds * 0.9
+
+    @functools.wraps(test)
+    async def run(*args: Any, **kwargs: Any) -> Any:
+        deadline = asyncio.timeout(limit)
+        try:
+            async with deadline:
+                return await test(*args, **kwargs)
+        except TimeoutError:
+            if deadline.expired():  # ours, not a timeout the test itself ran into
+                pytest.fail(f"hung: still waiting after {limit:g} s, cancelled where the "
+                            "traceback above shows")
+            raise
+
+    return run
 
 
 @pytest.fixture(autouse=True, scope="module")
