@@ -69,8 +69,12 @@ def private_server(extra_args: tuple[str, ...] = ()) -> Iterator[PrivateServer]:
 
 
 def main() -> int:
+    """`[--performance-schema] -- COMMAND...`: the option turns the server's statement digests
+    on (`performance_schema`), for a benchmark that counts statements by kind."""
+    ours = sys.argv[1:sys.argv.index("--")] if "--" in sys.argv else []
     command = sys.argv[sys.argv.index("--") + 1:] if "--" in sys.argv else sys.argv[1:]
-    with private_server() as server:
+    extra = ("--performance-schema=ON",) if "--performance-schema" in ours else ()
+    with private_server(extra) as server:
         env = {**os.environ, "OMS_BENCH_MYSQL": f"127.0.0.1:{server.port}",
                "OMS_BENCH_DB_PIDS": str(server.pid)}
         return subprocess.run(command, env=env, check=False).returncode
