@@ -186,7 +186,8 @@ def mysql_connect(url: URL) -> Callable[[], Awaitable[Any]]:
       the connecting request, and the worker's step with it, for good;
     - asyncmy's `RuntimeError("Transport does not expose socket instance")`, which a write
       endpoint with no node up (HAProxy accepts, then closes) produced as a 500
-      (test/ha/test_r8_galera.py)."""
+      (test/ha/test_r8_galera.py);
+    - a set-up cut short closes the half-made connection's socket at once."""
     driver = url.get_driver_name()
     if driver == "asyncmy":
         from sqlalchemy.dialects.mysql.asyncmy import dialect
@@ -197,17 +198,33 @@ def mysql_connect(url: URL) -> Callable[[], Awaitable[Any]]:
     seconds = float(CONNECT_ARGS["connect_timeout"])
 
     async def connect() -> Any:
+        # the drivers' own `connect()` is `Connection(**params)` then its set-up; made here so
+        # that a set-up cut short (the timeout, a failure, the caller's cancel) closes the
+        # half-made connection's socket rather than leave it to the collector (an "unclosed
+        # connection" warning, and a socket open until the next collection)
         if driver == "asyncmy":
             import asyncmy as module
+
+            made: Any = module.Connection
+            conn = made(**params)
+            setup = conn.connect()
         else:
             import aiomysql as module  # type: ignore[no-redef]
+
+            made = module.Connection
+            conn = made(**params)
+            setup = conn._connect()  # what `aiomysql.connect` awaits
         try:
-            return await asyncio.wait_for(module.connect(**params), seconds)
-        except (RuntimeError, TimeoutError) as exc:
+            await asyncio.wait_for(setup, seconds)
+        except BaseException as exc:
+            conn.close()
+            if not isinstance(exc, RuntimeError | TimeoutError):
+                raise
             what = "no answer within the connect timeout" if isinstance(
                 exc, TimeoutError) else str(exc)  # fmt: skip
             raise module.OperationalError(
                 2013, f"Lost connection to MySQL server while connecting ({what})") from exc
+        return conn
 
     return connect
 
