@@ -71,12 +71,15 @@ async def silent(client: Client, event: str, seconds: float = 0.5) -> bool:
     return False
 
 
-async def eventually(check: Any, seconds: float = 5) -> None:
-    for _ in range(int(seconds / 0.02)):
-        if check():
-            return
+async def eventually(check: Any, seconds: float = 60) -> None:
+    """Wait for `check()`, generously: a poller stops once its in-flight request returns, which a
+    loaded machine delays by seconds."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + seconds
+    while not check():
+        if loop.time() > deadline:
+            raise AssertionError("condition not reached in time")
         await asyncio.sleep(0.02)
-    raise AssertionError("condition not reached in time")
 
 
 async def subscribe(client: Client, account_id: int, **extra: Any) -> dict[str, Any]:

@@ -51,15 +51,18 @@ async def test_a_resting_limit_is_cancelled_on_the_venue_at_its_date_and_ends_ex
     h = harness()
     acct = await h.account("hedge")
     await h.price(SYMBOL, "50000")
-    item = await _gtd_buy(h, acct, timedelta(seconds=1.5))
+    date = utcnow() + timedelta(seconds=3)
+    item = await _gtd_buy(h, acct, date - utcnow())
     await h.drain(acct)
     order = await h.order(item["order_id"])
-    assert order["status"] == "SUBMITTED"
     assert order["exchange_order_id"] is not None
     assert order["time_in_force"] == "GTD"
     resting = await _venue_order(h, acct, order)
-    assert resting["status"] == "open"
     assert resting["timeInForce"] in (None, "GTC")  # the venue was told no date
+    # nothing runs the account between drains: a drain that ended before the date left it
+    # working (a loaded machine may take the whole 3 s to send it, and then expire it)
+    if utcnow() < date:
+        assert (order["status"], resting["status"]) == ("SUBMITTED", "open")
 
     async def expired() -> bool:
         await h.drain(acct)
@@ -144,16 +147,17 @@ async def test_an_expired_close_gives_its_reservation_back(harness: Callable[...
                           qty="0.01")
     await h.drain(acct)
     (pos,) = await positions_of(h, acct)
+    date = utcnow() + timedelta(seconds=3)
     item = await h.send(acct, "send_order", symbol=SYMBOL, side="sell", order_type="limit",
                         qty="0.01", price="60000", reduce_only=True, position_id=pos["id"],
-                        time_in_force="GTD",
-                        expire_at=(utcnow() + timedelta(seconds=1)).isoformat())
+                        time_in_force="GTD", expire_at=date.isoformat())
     assert bought["ok"], bought
     assert item["ok"], item
     await h.drain(acct)
-    (pos,) = await positions_of(h, acct)
-    assert pos["pending_close_qty"] > 0
-    await asyncio.sleep(1.1)  # its date passes
+    if utcnow() < date:  # the drain ended before the date (nothing runs the account between)
+        (pos,) = await positions_of(h, acct)
+        assert pos["pending_close_qty"] > 0
+    await asyncio.sleep(max(0.0, (date - utcnow()).total_seconds()) + 0.1)  # its date passes
     await h.drain(acct)
     assert (await h.order(item["order_id"]))["status"] == "EXPIRED"
     (pos,) = await positions_of(h, acct)

@@ -46,11 +46,14 @@ async def remaining(store: Store) -> int:
         return len(rows.all())
 
 
-def start(store: Store, poll_max_ms: int = 100) -> tuple[Worker, asyncio.Task[None], asyncio.Event]:
-    # two workers share one event loop here: a generous liveness margin (5 s), so that a loaded
-    # machine delaying one of them does not make the other take its accounts (not tested here)
-    settings = Settings(worker=worker_settings(poll_max_ms=poll_max_ms, concurrency=16, lease_seconds=5,
-                                               heartbeat_seconds=0.5, missed_heartbeats=10))
+def start(store: Store, poll_max_ms: int = 100, lease_seconds: int = 5,
+          missed_heartbeats: int = 10) -> tuple[Worker, asyncio.Task[None], asyncio.Event]:
+    # two workers share one event loop here: a generous liveness margin (5 s by default), so
+    # that a loaded machine delaying one of them does not make the other take its accounts
+    # (not tested here)
+    settings = Settings(worker=worker_settings(
+        poll_max_ms=poll_max_ms, concurrency=16, lease_seconds=lease_seconds,
+        heartbeat_seconds=0.5, missed_heartbeats=missed_heartbeats))
     worker = Worker(settings, store)
     stop = asyncio.Event()
     return worker, asyncio.create_task(worker.run(stop)), stop
@@ -74,12 +77,15 @@ async def test_two_workers_share_the_accounts(fresh_store: Store) -> None:
     accounts = [await h.account("hedge", faults={"ack_latency_ms": 100}) for _ in range(10)]
     await h.price(SYMBOL, "50000")
     # accounts a peer leaves untaken go to the other worker after a grace period of five of
-    # its rounds (max 1 s, 5 x poll_max): 5 s here, so that a loaded machine delaying one
-    # worker's round does not hand its share to the other while the split is observed
-    first, second = start(fresh_store, 1000), start(fresh_store, 1000)
+    # its rounds (5 x poll_max): 15 s here, and a worker is dead after 30 s without a
+    # heartbeat, its leases after 30 s without renewal, so that a loaded machine delaying one
+    # worker (heartbeats 25 s late were seen under a full suite on a slow machine) does not
+    # hand its share to the other while the split is observed: the split is what is tested
+    margins = {"poll_max_ms": 3000, "lease_seconds": 30, "missed_heartbeats": 60}
+    first, second = start(fresh_store, **margins), start(fresh_store, **margins)
     try:
         await registered(fresh_store, 2)
-        await queue_orders(h, accounts, 15)
+        await queue_orders(h, accounts, 40)  # 4 s of venue time per account at least
         seen: Counter[str] = Counter()
 
         async def both_busy() -> bool:
