@@ -10,6 +10,7 @@ READ COMMITTED isolation, and a second pool for reads in autocommit (`create_rea
 from __future__ import annotations
 
 import asyncio
+import functools
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -187,7 +188,8 @@ def mysql_connect(url: URL) -> Callable[[], Awaitable[Any]]:
     - asyncmy's `RuntimeError("Transport does not expose socket instance")`, which a write
       endpoint with no node up (HAProxy accepts, then closes) produced as a 500
       (test/ha/test_r8_galera.py);
-    - a set-up cut short closes the half-made connection's socket at once."""
+    - a set-up cut short closes the half-made connection's socket at once;
+    - a close always closes the socket (`_always_closing`)."""
     driver = url.get_driver_name()
     if driver == "asyncmy":
         from sqlalchemy.dialects.mysql.asyncmy import dialect
@@ -205,14 +207,12 @@ def mysql_connect(url: URL) -> Callable[[], Awaitable[Any]]:
         if driver == "asyncmy":
             import asyncmy as module
 
-            made: Any = module.Connection
-            conn = made(**params)
+            conn = _always_closing(module.Connection)(**params)
             setup = conn.connect()
         else:
             import aiomysql as module  # type: ignore[no-redef]
 
-            made = module.Connection
-            conn = made(**params)
+            conn = _always_closing(module.Connection)(**params)
             setup = conn._connect()  # what `aiomysql.connect` awaits
         try:
             await asyncio.wait_for(setup, seconds)
@@ -227,6 +227,26 @@ def mysql_connect(url: URL) -> Callable[[], Awaitable[Any]]:
         return conn
 
     return connect
+
+
+@functools.cache
+def _always_closing(connection_class: type) -> type:
+    """The driver's connection class, whose graceful close (`ensure_closed`: send QUIT, wait for
+    it to be written, then close the socket) closes the socket whatever the QUIT met. aiomysql's
+    raises before its close when the server already reset the link (a node failed over, a
+    proxy dropped it, a `KILL`): SQLAlchemy's pool logs that error and drops the connection,
+    whose socket then waited for the collector (an "unclosed connection" warning). asyncmy
+    tears the socket down itself there; the same guard costs it nothing."""
+
+    class AlwaysClosing(connection_class):  # type: ignore[misc]
+        async def ensure_closed(self) -> None:
+            try:
+                await super().ensure_closed()
+            finally:
+                self.close()
+
+    AlwaysClosing.__name__ = AlwaysClosing.__qualname__ = connection_class.__name__
+    return AlwaysClosing
 
 
 CAUSAL_READS = "SET SESSION wsrep_sync_wait = 1"
