@@ -207,11 +207,18 @@ async def test_a_pooled_connection_whose_link_was_reset_closes_its_socket(
             warnings.simplefilter("always")
             async with engine.connect() as conn:  # one connection, back in the pool after
                 await conn.execute(text("SELECT 1"))
+                raw = (await conn.get_raw_connection()).driver_connection
             (link,) = links
             link.get_extra_info("socket").setsockopt(  # reset, not a polite close
                 socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
             link.close()
-            await asyncio.sleep(0.2)  # the reset reaches the client's socket
+            transport = raw._writer.transport if hasattr(raw, "_writer") else raw._transport
+            for _ in range(3000):  # until the client has read the reset (a safety net only)
+                if transport.is_closing():
+                    break
+                await asyncio.sleep(0.02)
+            assert transport.is_closing()
+            del raw, transport  # the pool's reference is the last one
             await engine.dispose()  # the pool closes what it holds
             gc.collect()
         assert [str(w.message) for w in caught if issubclass(w.category, ResourceWarning)] == []
