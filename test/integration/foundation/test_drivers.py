@@ -168,39 +168,21 @@ async def test_a_pooled_connection_whose_link_was_reset_closes_its_socket(
     the same, not left for the collector (aiomysql's close raised before closing it, an
     "unclosed connection" warning that failed test runs on a loaded machine)."""
     import asyncio
-    import contextlib
     import gc
     import logging
-    import socket
-    import struct
     import warnings
 
     from sqlalchemy.engine import make_url
 
     from apps.oms.store.engine import create_engine
-
-    from ...conftest import MYSQL_HOST, MYSQL_PORT
-
-    links: list[asyncio.StreamWriter] = []
-
-    async def relay(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        up_reader, up_writer = await asyncio.open_connection(MYSQL_HOST, MYSQL_PORT)
-        links.append(writer)
-
-        async def pipe(source: asyncio.StreamReader, sink: asyncio.StreamWriter) -> None:
-            with contextlib.suppress(OSError):
-                while data := await source.read(65536):
-                    sink.write(data)
-                    await sink.drain()
-            sink.close()
-
-        await asyncio.gather(pipe(reader, up_writer), pipe(up_reader, writer))
+    from test.relay import Relay, _refuse
 
     # the pool logs the close's error with its traceback, which holds the connection: kept by
     # the test's log capture, it would reach the collector after this test, in another one
     monkeypatch.setattr(logging.getLogger("sqlalchemy.pool"), "propagate", False)
-    server = await asyncio.start_server(relay, "127.0.0.1", 0)
-    url = make_url(driver_url).set(host="127.0.0.1", port=server.sockets[0].getsockname()[1])
+    relay = Relay()
+    await relay.restore()
+    url = make_url(driver_url).set(host="127.0.0.1", port=relay.port)
     engine = create_engine(url.render_as_string(hide_password=False))
     try:
         with warnings.catch_warnings(record=True) as caught:
@@ -208,10 +190,8 @@ async def test_a_pooled_connection_whose_link_was_reset_closes_its_socket(
             async with engine.connect() as conn:  # one connection, back in the pool after
                 await conn.execute(text("SELECT 1"))
                 raw = (await conn.get_raw_connection()).driver_connection
-            (link,) = links
-            link.get_extra_info("socket").setsockopt(  # reset, not a polite close
-                socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
-            link.close()
+            for link in relay.writers:  # reset, not a polite close (the relay's cut)
+                _refuse(link)
             transport = raw._writer.transport if hasattr(raw, "_writer") else raw._transport
             for _ in range(3000):  # until the client has read the reset (a safety net only)
                 if transport.is_closing():
@@ -224,5 +204,4 @@ async def test_a_pooled_connection_whose_link_was_reset_closes_its_socket(
         assert [str(w.message) for w in caught if issubclass(w.category, ResourceWarning)] == []
     finally:
         await engine.dispose()
-        server.close()
-        await server.wait_closed()
+        await relay.close()
