@@ -29,7 +29,7 @@ from datetime import datetime
 from decimal import ROUND_HALF_EVEN, Decimal
 from enum import StrEnum
 
-from apps.oms.domain.enums import OrderStatus, Side
+from apps.oms.domain.enums import OrderStatus, Reason, Side
 from apps.oms.domain.orders import OrderState
 
 HUNDRED = Decimal(100)
@@ -188,10 +188,28 @@ def _trail(held: Held, price: Decimal) -> Held:
     return held
 
 
-def fire_request_id(parent_order_id: int) -> str:
-    """Idempotency key of a held order's child: one child per parent, ever (the unique
-    `(account_id, request_id)` of the commands makes a second firing write nothing)."""
-    return f"held:{parent_order_id}:fire"
+def fire_request_id(parent_order_id: int, n: int = 1) -> str:
+    """Idempotency key of a held order's `n`th child: one child per firing (the unique
+    `(account_id, request_id)` of the commands makes a second firing write nothing). A parent
+    has a second child only when its first never reached the venue (`refires`)."""
+    return f"held:{parent_order_id}:fire" if n == 1 else f"held:{parent_order_id}:fire:{n}"
+
+
+def refires(child: OrderState) -> bool:
+    """Whether a fired parent sends a new child instead of ending with this one: the child
+    ended REJECTED as never placed (its outcome unknown after a crash or a timeout, then not
+    found by client order id for the whole lookup window) and filled nothing.
+
+    The trigger was crossed and nothing reached the venue, so following the child would lose
+    the trigger (a stop-loss left unarmed by a worker's crash). Sending again is safe: an
+    order written ahead goes out only within the first half of the lookup window (its send
+    deadline, `ports.send_deadline`), so once the window has passed with nothing found the
+    first child can no longer be placed; the new child is a new order with a client order id
+    of its own. Any other end (a venue's refusal, a cancel, an expiry, a fill) ends the parent
+    as its child."""
+    return (child.status is OrderStatus.REJECTED
+            and child.reason == Reason.OUTCOME_UNKNOWN_NOT_FOUND
+            and child.filled_qty == 0)  # fmt: skip
 
 
 def expiry_request_id(order_id: int) -> str:

@@ -7,7 +7,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import insert, select, update
+from sqlalchemy import func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -66,6 +66,15 @@ async def queue_child(
     except IntegrityError:
         return None
     return int(inserted.inserted_primary_key[0])  # type: ignore[index]
+
+
+async def firings_so_far(conn: AsyncConnection, account_id: int, parent_order_id: int) -> int:
+    """How many children the parent's firings queued (their request ids `held:{id}:fire…`)."""
+    prefix = f"held:{parent_order_id}:fire"
+    count = await conn.scalar(select(func.count()).select_from(commands).where(
+        commands.c.account_id == account_id,
+        (commands.c.request_id == prefix) | commands.c.request_id.like(f"{prefix}:%")))
+    return int(count or 0)
 
 
 async def link_command(conn: AsyncConnection, command_id: int, order_id: int) -> None:

@@ -15,13 +15,22 @@ import pytest
 from sqlalchemy import select, update
 
 from apps.oms.clock import utcnow
+from apps.oms.service.execution import dispatch, send
 from apps.oms.service.execution import held as held_service
 from apps.oms.store import held_orders as held_store
 from apps.oms.store import leases
-from apps.oms.store.tables import account_leases, commands, held_orders, orders, outbox
+from apps.oms.store.tables import (
+    account_leases,
+    commands,
+    held_orders,
+    order_venue_orders,
+    orders,
+    outbox,
+)
 
 from .conftest import Harness
 from .test_commands import assert_fold, positions_of
+from .test_unknown_outcome import venue_orders as venue_orders_of
 
 SYMBOL = "BTC/USDT:USDT"
 
@@ -255,6 +264,102 @@ async def test_a_takeover_continues_the_trailing_mark_and_fires_once(
     (pos,) = await positions_of(c, acct)
     assert (pos["state"], pos["pending_close_qty"]) == ("closed", 0)
     await assert_fold(c, acct)
+
+
+async def _fire_and_die_before_the_venue(a: Harness, b: Harness, acct: int, parent_id: int,
+                                         price: str) -> dict[str, Any]:  # fmt: skip
+    """A fires the parent at `price`, writes its child ahead and dies before calling the venue;
+    the lookup window then passes (its start moved back, not waited for: a window short enough
+    to wait out would cut the send deadline under load) and B takes the account. The child."""
+    await a.price(SYMBOL, price)
+    rt_a = await a.runtime(acct)
+    assert await held_service.check_held(rt_a) == 1
+    (child,) = await _children(a, parent_id)
+    cmd = await dispatch.claim(rt_a)
+    assert cmd is not None
+    assert cmd.order_id == child["id"]
+    _, row, _side = await send._prepare(rt_a, cmd, int(child["id"]))
+    assert row["outcome_unknown"]  # written ahead ... and A dies here
+    async with a.store.transaction() as conn:
+        await conn.execute(update(order_venue_orders)
+                           .where(order_venue_orders.c.order_id == child["id"])
+                           .values(created_at=utcnow() - timedelta(seconds=1200)))
+    await _take_over(a, b, acct)
+    return child
+
+
+async def _all_fire_commands(h: Harness, acct: int, parent_id: int) -> list[str]:
+    async with h.store.read() as conn:
+        return list((await conn.execute(select(commands.c.request_id).where(
+            commands.c.account_id == acct,
+            commands.c.request_id.like(f"held:{parent_id}:fire%")).order_by(commands.c.id)
+        )).scalars())
+
+
+async def test_a_child_that_never_reached_the_venue_is_sent_again(
+    harness: Callable[..., Harness],
+) -> None:
+    """The owner dies between the child's write-ahead and the venue: the child ends REJECTED
+    as never placed (`outcome_unknown_not_found`), and the parent, still fired, sends a new
+    child at the same firing, which fills: the trigger is not lost, nothing is placed twice."""
+    a, b = (harness(unknown_outcome_window_seconds=600) for _ in range(2))
+    acct = await a.account("hedge")
+    pid = await _long(a, acct)
+    item = await a.send(acct, "send_order", symbol=SYMBOL, side="sell", order_type="market",
+                        qty="0.01", trailing_amount="500", reduce_only=True, position_id=pid)
+    parent_id = int(item["order_id"])
+    await a.drain(acct)
+    first = await _fire_and_die_before_the_venue(a, b, acct, parent_id, "49400")
+    await b.drain(acct)
+    lost, sent = await _children(b, parent_id)
+    assert lost["id"] == first["id"]
+    assert (lost["status"], lost["reason"], lost["filled_qty"]) == (
+        "REJECTED", "outcome_unknown_not_found", 0)
+    assert (sent["status"], sent["qty"], sent["side"], sent["reduce_only"]) == (
+        "FILLED", Decimal("0.01"), "sell", True)
+    assert sent["client_order_id"] != lost["client_order_id"]
+    parent = await b.order(parent_id)
+    assert (parent["status"], parent["filled_qty"]) == ("FILLED", Decimal("0.01"))
+    held = await _held(b, parent_id)
+    assert (held["state"], held["fired_price"], held["child_order_id"]) == (
+        "done", Decimal(49400), sent["id"])
+    assert await _all_fire_commands(b, acct, parent_id) == [
+        f"held:{parent_id}:fire", f"held:{parent_id}:fire:2"]
+    triggered = await _events(b, acct, "order_triggered")
+    assert [(t["child"]["id"], t["request_id"], t["price"]) for t in triggered] == [
+        (lost["id"], f"held:{parent_id}:fire", "49400"),
+        (sent["id"], f"held:{parent_id}:fire:2", "49400")]
+    assert await venue_orders_of(b, acct) == 2  # the long's buy and the one sell
+    (pos,) = await positions_of(b, acct)
+    assert (pos["state"], pos["pending_close_qty"]) == ("closed", 0)
+    await assert_fold(b, acct)
+
+
+async def test_a_cancel_ends_a_parent_whose_child_never_reached_the_venue(
+    harness: Callable[..., Harness],
+) -> None:
+    """Cancelled after its child ended as never placed and before its next round: the parent
+    ends CANCELED and nothing is sent again."""
+    a, b = (harness(unknown_outcome_window_seconds=600) for _ in range(2))
+    acct = await a.account("hedge")
+    pid = await _long(a, acct)
+    item = await a.send(acct, "send_order", symbol=SYMBOL, side="sell", order_type="market",
+                        qty="0.01", trailing_amount="500", reduce_only=True, position_id=pid)
+    parent_id = int(item["order_id"])
+    await a.drain(acct)
+    await _fire_and_die_before_the_venue(a, b, acct, parent_id, "49400")
+    await b.drain(acct, housekeeping=False)  # the lookup: not found, the child REJECTED
+    (lost,) = await _children(b, parent_id)
+    assert (lost["status"], lost["reason"]) == ("REJECTED", "outcome_unknown_not_found")
+    cancel = await b.send(acct, "cancel_order", order_id=parent_id)
+    assert cancel["ok"], cancel
+    await b.drain(acct)
+    assert (await b.order(parent_id))["status"] == "CANCELED"
+    assert (await _held(b, parent_id))["state"] == "canceled"
+    assert await _children(b, parent_id) == [lost]
+    assert await _all_fire_commands(b, acct, parent_id) == [f"held:{parent_id}:fire"]
+    (pos,) = await positions_of(b, acct)
+    assert (pos["state"], pos["qty"], pos["pending_close_qty"]) == ("open", Decimal("0.01"), 0)
 
 
 class _Reference:

@@ -14,7 +14,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from apps.oms.domain.enums import OrderStatus, Side
+from apps.oms.domain.enums import OrderStatus, Reason, Side
 from apps.oms.domain.held_orders import (
     Decision,
     Held,
@@ -28,6 +28,7 @@ from apps.oms.domain.held_orders import (
     new_time_limit,
     new_trailing,
     observe,
+    refires,
     trailing_trigger,
 )
 from apps.oms.domain.orders import OrderState
@@ -187,8 +188,27 @@ def test_kind_of_fields() -> None:
     assert kind_of(None, None, None, False) is None
 
 
-def test_one_child_per_parent() -> None:
+def test_one_child_per_firing() -> None:
     assert fire_request_id(42) == "held:42:fire"
+    assert fire_request_id(42, 2) == "held:42:fire:2"
+
+
+NEVER_PLACED = OrderState(D(1), OrderStatus.REJECTED, reason=Reason.OUTCOME_UNKNOWN_NOT_FOUND)
+
+
+def test_a_child_never_placed_is_sent_again() -> None:
+    assert refires(NEVER_PLACED)
+
+
+@pytest.mark.parametrize("child", [
+    replace(NEVER_PLACED, reason=Reason.API),  # the venue refused it: the parent ends so too
+    replace(NEVER_PLACED, filled_qty=D("0.1")),  # a late fill: it was placed after all
+    replace(NEVER_PLACED, status=OrderStatus.CANCELED),
+    replace(NEVER_PLACED, status=OrderStatus.PENDING_SUBMIT, outcome_unknown=True),  # looked up
+    replace(NEVER_PLACED, status=OrderStatus.FILLED, filled_qty=D(1)),
+])  # fmt: skip
+def test_any_other_child_is_followed(child: OrderState) -> None:
+    assert not refires(child)
 
 
 def test_a_reserving_child_is_sized_to_what_is_left() -> None:

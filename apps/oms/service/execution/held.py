@@ -54,6 +54,7 @@ from apps.oms.domain.held_orders import (
     follow_child,
     kind_of,
     observe,
+    refires,
 )
 from apps.oms.domain.money import to_plain
 from apps.oms.domain.orders import OrderState
@@ -248,9 +249,9 @@ async def _fire(rec: Recorder, row: HeldRow, held: Held, price: Decimal | None) 
 
 
 async def _send_child(rec: Recorder, row: HeldRow, parent: OrderRow, rest: Decimal,
-                      fired: ColumnValues) -> None:  # fmt: skip
-    """The fired parent's child, sized to what is left to reduce and to `rest` (what resting
-    siblings did not fill), or the parent ended CANCELED when nothing is left."""
+                      fired: ColumnValues, n: int = 1) -> None:  # fmt: skip
+    """The fired parent's `n`th child, sized to what is left to reduce and to `rest` (what
+    resting siblings did not fill), or the parent ended CANCELED when nothing is left."""
     qty, position = await _child_size(rec, parent)
     qty = min(qty, rest)
     if qty <= 0:
@@ -261,7 +262,7 @@ async def _send_child(rec: Recorder, row: HeldRow, parent: OrderRow, rest: Decim
         await write_order(rec, parent, replace(state_of(parent), status=OrderStatus.CANCELED),
                           error_code=reason[0], error_message=reason[1])
         return
-    request_id = fire_request_id(int(parent["id"]))
+    request_id = fire_request_id(int(parent["id"]), n)
     child_id = await _enqueue_child(rec, parent, qty, request_id)
     if child_id is None:  # fired before (a takeover between two owners): nothing twice
         return
@@ -420,6 +421,9 @@ async def follow(rt: AccountRuntime, parent_id: int) -> int:
             return 0
         parent = await rec.rows.order_row(parent_id)
         child_row = await order_records.require_order(rec.conn, int(locked["child_order_id"]))
+        if OrderStatus(parent["status"]).is_open and refires(state_of(child_row)):
+            await _refire(rec, locked, parent, child_row)
+            return 1
         new = follow_child(state_of(parent), state_of(child_row))
         if new != state_of(parent):
             await _write_parent(rec, parent, new, child_row)
@@ -429,6 +433,19 @@ async def follow(rt: AccountRuntime, parent_id: int) -> int:
             await held_store.change(rec.conn, int(locked["id"]), {
                 "state": HeldState.DONE.value, "updated_at": rec.now})
         return 1
+
+
+async def _refire(rec: Recorder, row: HeldRow, parent: OrderRow, child: OrderRow) -> None:
+    """The parent's child never reached the venue (`domain.held_orders.refires`): a new child
+    of the same qty (re-sized to what is left to reduce), at the same firing, unless the
+    parent's date passed meanwhile (it expires: nothing is sent)."""
+    if row["expire_at"] is not None and rec.now >= row["expire_at"]:
+        await _expire(rec, row)
+        return
+    fired: ColumnValues = {"fired_at": row["fired_at"], "fired_price": row["fired_price"],
+                           "trigger_price": row["trigger_price"], "updated_at": rec.now}
+    n = await held_store.firings_so_far(rec.conn, rec.rt.account_id, int(parent["id"])) + 1
+    await _send_child(rec, row, parent, Decimal(child["qty"]), fired, n)
 
 
 async def _write_parent(rec: Recorder, parent: OrderRow, new: OrderState, child: OrderRow
@@ -451,6 +468,15 @@ async def _write_parent(rec: Recorder, parent: OrderRow, new: OrderState, child:
                        strategy_id=int(written["strategy_id"]))
 
 
+async def _never_placed(rec: Recorder, row: HeldRow) -> bool:
+    """A fired parent whose child ended as never placed, not yet sent again: a cancel ends it
+    at once (otherwise its next round would send a new child)."""
+    if row["state"] != HeldState.FIRED or row["child_order_id"] is None:
+        return False
+    child = await order_records.require_order(rec.conn, int(row["child_order_id"]))
+    return refires(state_of(child))
+
+
 async def cancel_held(rt: AccountRuntime, cmd: Claimed | None, row: OrderRow) -> CancelItem:
     """Cancel a held parent: an armed one (or one whose child waits for a resting sibling's
     cancel) ends CANCELED at once; a fired one cancels its live child and then follows it (its
@@ -459,7 +485,8 @@ async def cancel_held(rt: AccountRuntime, cmd: Claimed | None, row: OrderRow) ->
     async with rt.record(cmd) as rec:
         locked = await held_store.of_order(rec.conn, order_id, lock=True)
         parent = await rec.rows.order_row(order_id)
-        if locked is not None and locked["state"] in (HeldState.ARMED, HeldState.FIRING):
+        if locked is not None and (locked["state"] in (HeldState.ARMED, HeldState.FIRING)
+                                   or await _never_placed(rec, locked)):
             await held_store.change(rec.conn, int(locked["id"]), {
                 "state": HeldState.CANCELED.value, "updated_at": rec.now})
             new = await write_order(rec, parent,
