@@ -78,10 +78,11 @@ test-ha: $(STAMP)
 # the bot suite (docs/bots.md): unmodified freqtrade bots trading through the gateway (two ways:
 # paper accounts, and CCXT accounts on local Binance venues over the wire), from a
 # freqtrade environment of their own (scripts/ensure-freqtrade: created once, cached in
-# ~/.cache/ccxt-oms); the bots take minutes of market time, so the suite runs on its own
+# ~/.cache/ccxt-oms). The bots wait on market time (a third of one core for the three files at
+# once), so the files run side by side, each with its own stack
 test-bots: $(STAMP)
 	bash scripts/ensure-freqtrade >/dev/null
-	$(BIN)/pytest -q -m bots test/bots
+	$(BIN)/pytest -q -n 3 --dist loadfile -m bots test/bots
 
 # a local 3-node Galera cluster + HAProxy for development and benchmarks (./data/ha; the write
 # endpoint is mysql+asyncmy://root@127.0.0.1:3340/<db>); ha-down stops it (the data stays)

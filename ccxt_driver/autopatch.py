@@ -24,6 +24,7 @@ import os
 import site
 import sys
 import sysconfig
+import tempfile
 from pathlib import Path
 from types import ModuleType
 from typing import Any
@@ -151,11 +152,21 @@ def site_dir(scope: str, explicit: str | None) -> Path:
 
 
 def install(target: Path, mode: str, override: str) -> Path:
+    """Write the `.pth` file, whole or not at all: an interpreter starting meanwhile in that
+    environment (a bot) reads either the old file or the new one, never a truncated one that
+    would leave it unpatched without a word. Unchanged content is not rewritten."""
     target.mkdir(parents=True, exist_ok=True)
     package_parent = Path(__file__).resolve().parents[1]
     line = f"import ccxt_driver.autopatch as _p; _p.activate({mode!r}, {override!r})"
     path = target / PTH_NAME
-    path.write_text(f"{package_parent}\n{line}\n")
+    content = f"{package_parent}\n{line}\n"
+    if path.exists() and path.read_text() == content:
+        return path
+    fd, temporary = tempfile.mkstemp(dir=target, prefix=f".{PTH_NAME}.", suffix=".tmp")
+    with os.fdopen(fd, "w") as out:
+        out.write(content)
+    os.chmod(temporary, 0o644)  # as a plain write would leave it (mkstemp's is 0600)
+    os.replace(temporary, path)
     return path
 
 

@@ -116,3 +116,22 @@ def test_env_scope_in_a_fresh_virtualenv(tmp_path: Path) -> None:
     assert probe.stdout.strip() == "7", probe.stderr
     base = run(["-c", "import ccxt; print(hasattr(ccxt, 'oms_exchange'))"], cwd=tmp_path)
     assert base.stdout.strip() == "False"  # the project's own interpreter is untouched
+
+
+def test_an_install_replaces_the_file_whole_and_leaves_an_unchanged_one_alone(
+    tmp_path: Path,
+) -> None:
+    """A bot starting while another install runs reads the old file or the new one (renamed
+    into place, never written in place), and a repeated install does not touch it."""
+    site_dir = tmp_path / "site"
+    cli("install", "--site-dir", str(site_dir))
+    pth = site_dir / "ccxt_oms_autopatch.pth"
+    first = pth.stat()
+    cli("install", "--site-dir", str(site_dir))
+    assert pth.stat().st_ino == first.st_ino  # the same content: not rewritten
+    cli("install", "--site-dir", str(site_dir), "--mode", "aggressive", "--override", "binance")
+    now = pth.stat()
+    assert now.st_ino != first.st_ino  # a new file renamed over the old one
+    assert now.st_mode & 0o777 == 0o644
+    assert [p.name for p in site_dir.iterdir()] == ["ccxt_oms_autopatch.pth"]  # no leftovers
+    assert cli("status", "--site-dir", str(site_dir))["mode"] == "aggressive"
