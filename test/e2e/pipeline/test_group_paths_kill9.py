@@ -187,7 +187,7 @@ def fired(db: Db, races: list[Race]) -> dict[int, dict[str, tuple[Decimal | None
     rows = db.rows(
         "SELECT f.id, m.role, h.fired_price, (SELECT COUNT(*) FROM commands c WHERE"
         " c.account_id = o.account_id AND (c.request_id = CONCAT('held:', o.id, ':fire')"
-        " OR c.request_id LIKE CONCAT('held:', o.id, ':fire:%')))"
+        " OR c.request_id LIKE CONCAT('held:', o.id, ':fire:%%')))"
         " - (SELECT COUNT(*) FROM orders c WHERE c.parent_order_id = o.id"
         "    AND c.status = 'REJECTED' AND c.reason = 'outcome_unknown_not_found'"
         "    AND c.filled_qty = 0)"
