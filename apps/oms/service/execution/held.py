@@ -479,8 +479,8 @@ async def _never_placed(rec: Recorder, row: HeldRow) -> bool:
 
 async def cancel_held(rt: AccountRuntime, cmd: Claimed | None, row: OrderRow) -> CancelItem:
     """Cancel a held parent: an armed one (or one whose child waits for a resting sibling's
-    cancel, or whose child never reached the venue) ends CANCELED at once; a fired one cancels its live child and then follows it (its
-    fills stay)."""
+    cancel, or whose child never reached the venue) ends CANCELED at once; a fired one cancels
+    its live child and then follows it (its fills stay)."""
     order_id = int(row["id"])
     async with rt.record(cmd) as rec:
         locked = await held_store.of_order(rec.conn, order_id, lock=True)
