@@ -6,8 +6,9 @@
   (by its client order id, or by the venue-order rows of an order changed by cancel/replace,
   whose replacements have client ids of their own); the OMS order's exchange id is one of its
   venue orders, and its filled qty is the sum of theirs; no
-  OMS order left `outcome_unknown`; an order given up as `outcome_unknown_not_found` has no
-  venue order;
+  OMS order left `outcome_unknown`; an order given up as `outcome_unknown_not_found` has a
+  venue-order row never placed (its send, REJECTED with no venue order, or a cancel/replace's
+  replacement, the order CANCELED);
 - no execution booked twice or missed: every venue fill is booked once (its legs sum to the fill);
 - stored positions equal `rebuild_all` of their deals;
 - outbox `seq` dense 1..N and every committed row numbered (after the sequencer caught up).
@@ -238,10 +239,18 @@ async def _assert_all(conn: Any, account_ids: list[int], accepted: list[int],
         assert o["exchange_order_id"] in {v["order_id"] for v in used}, (o, used)
         assert o["filled_qty"] == sum((v["filled"] for v in used), Decimal(0)), (o, used)
     placed = {(v["account_id"], v["client_order_id"]) for v in venue}
+    sent: dict[int, list[tuple[int, str]]] = defaultdict(list)  # an order's venue-order rows
+    for key, order_id in linked.items():
+        sent[order_id].append(key)
     for o in oms:
         assert not o["outcome_unknown"], o
         if o["error_code"] == "outcome_unknown_not_found":
-            assert (o["account_id"], o["client_order_id"]) not in placed, o
+            # what was looked up and not found never reached the venue: the send itself (the
+            # order REJECTED), or a cancel/replace's replacement (the order CANCELED, the venue
+            # order it replaced placed and cancelled)
+            assert [k for k in sent[int(o["id"])] if k not in placed], (o, sent[int(o["id"])])
+            if o["status"] == "REJECTED":
+                assert (o["account_id"], o["client_order_id"]) not in placed, o
         if o["exchange_order_id"] is not None:
             assert (o["account_id"], o["client_order_id"]) in placed, o
 
