@@ -225,7 +225,8 @@ class Publisher:
             state = (await js.stream_info(self.settings.stream)).state
         if state.messages == 0 and state.last_seq == 0:
             async with self.store.read() as conn:
-                first = await stream.first_seq(conn) or await stream.last_seq(conn) + 1
+                oldest, head = await stream.retained(conn)
+            first = oldest or head + 1
             if first > 1:
                 await js.purge_stream(self.settings.stream, seq=first)
             self.next_seq, self.chained = first, False

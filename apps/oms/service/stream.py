@@ -142,8 +142,7 @@ def _by_account(
 async def resume_start(store: Store, since_seq: int) -> None:
     """Refuse a resume point older than retention (`resync_required`)."""
     async with store.read() as conn:
-        oldest = await stream.first_seq(conn)
-        last = await stream.last_seq(conn)
+        oldest, last = await stream.retained(conn)
     purged = since_seq < last if oldest is None else since_seq < oldest - 1
     if since_seq < 0 or purged:
         raise OmsError(

@@ -87,10 +87,21 @@ async def last_seq(conn: AsyncConnection) -> int:
     return int(value or 0)
 
 
-async def first_seq(conn: AsyncConnection) -> int | None:
-    """The oldest retained `seq` (None when the outbox holds no sequenced row)."""
-    value = (await conn.execute(select(func.min(OB.seq)))).scalar()
-    return None if value is None else int(value)
+#: both bounds of what the outbox retains, in one statement (`retained`)
+RETAINED = select(select(func.min(OB.seq)).scalar_subquery(), LAST_SEQ.scalar_subquery())
+
+
+async def retained(conn: AsyncConnection) -> tuple[int | None, int]:
+    """(the oldest retained `seq`, None when the outbox holds no sequenced row; the highest
+    assigned `seq`, 0 before the first event), read in one statement so that both come from
+    one snapshot. Read apart, the sequencer's first numbering committed between the two reads
+    showed no sequenced row and a last `seq` past 0: what retention leaves once it purged
+    everything, so a resume from 0 was refused (`resync_required`) and a fresh bus stream
+    would have started after events it never got."""
+    row = (await conn.execute(RETAINED)).one()
+    oldest: int | None = row[0]
+    last: int | None = row[1]
+    return (None if oldest is None else int(oldest)), int(last or 0)
 
 
 async def has_unsequenced(conn: AsyncConnection, account_ids: Sequence[int]) -> bool:
