@@ -5,12 +5,14 @@ refused only from before what retention kept."""
 
 from __future__ import annotations
 
+import pytest
 from sqlalchemy import delete
 
 from apps.oms.clock import utcnow
 from apps.oms.errors import OmsError
 from apps.oms.service.stream import resume_start
 from apps.oms.store import sequencer, stream
+from apps.oms.store.migrate import upgrade_async
 from apps.oms.store.outbox import NewEvent, append_events
 from apps.oms.store.store import Store
 from apps.oms.store.tables import outbox
@@ -41,8 +43,13 @@ async def _refused(store: Store, since_seq: int) -> bool:
     return False
 
 
-async def test_the_retained_bounds_and_the_resumes_they_allow(store_url: str) -> None:
-    store = Store.from_url(store_url)
+@pytest.mark.parametrize("backend", ["sqlite", "mysql"])
+async def test_the_retained_bounds_and_the_resumes_they_allow(
+    backend: str, request: pytest.FixtureRequest
+) -> None:
+    url = request.getfixturevalue(f"empty_{backend}_url")  # an outbox of its own, from empty
+    await upgrade_async(url)
+    store = Store.from_url(url)
     try:
         async with store.read() as conn:
             assert await stream.retained(conn) == (None, 0)  # nothing yet
