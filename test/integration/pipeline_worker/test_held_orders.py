@@ -266,6 +266,19 @@ async def test_a_takeover_continues_the_trailing_mark_and_fires_once(
     await assert_fold(c, acct)
 
 
+async def _a_trailing_exit(harness: Callable[..., Harness]
+                           ) -> tuple[Harness, Harness, int, int]:  # fmt: skip
+    """Two workers' harnesses (a lookup window long enough never to pass by itself), a long
+    of 0.01 at 50,000 and its trailing exit 500 below, armed: (a, b, account, parent id)."""
+    a, b = (harness(unknown_outcome_window_seconds=600) for _ in range(2))
+    acct = await a.account("hedge")
+    pid = await _long(a, acct)
+    item = await a.send(acct, "send_order", symbol=SYMBOL, side="sell", order_type="market",
+                        qty="0.01", trailing_amount="500", reduce_only=True, position_id=pid)
+    await a.drain(acct)
+    return a, b, acct, int(item["order_id"])
+
+
 async def _fire_and_die_before_the_venue(a: Harness, b: Harness, acct: int, parent_id: int,
                                          price: str) -> dict[str, Any]:  # fmt: skip
     """A fires the parent at `price`, writes its child ahead and dies before calling the venue;
@@ -302,13 +315,7 @@ async def test_a_child_that_never_reached_the_venue_is_sent_again(
     """The owner dies between the child's write-ahead and the venue: the child ends REJECTED
     as never placed (`outcome_unknown_not_found`), and the parent, still fired, sends a new
     child at the same firing, which fills: the trigger is not lost, nothing is placed twice."""
-    a, b = (harness(unknown_outcome_window_seconds=600) for _ in range(2))
-    acct = await a.account("hedge")
-    pid = await _long(a, acct)
-    item = await a.send(acct, "send_order", symbol=SYMBOL, side="sell", order_type="market",
-                        qty="0.01", trailing_amount="500", reduce_only=True, position_id=pid)
-    parent_id = int(item["order_id"])
-    await a.drain(acct)
+    a, b, acct, parent_id = await _a_trailing_exit(harness)
     first = await _fire_and_die_before_the_venue(a, b, acct, parent_id, "49400")
     await b.drain(acct)
     lost, sent = await _children(b, parent_id)
@@ -340,13 +347,7 @@ async def test_a_cancel_ends_a_parent_whose_child_never_reached_the_venue(
 ) -> None:
     """Cancelled after its child ended as never placed and before its next round: the parent
     ends CANCELED and nothing is sent again."""
-    a, b = (harness(unknown_outcome_window_seconds=600) for _ in range(2))
-    acct = await a.account("hedge")
-    pid = await _long(a, acct)
-    item = await a.send(acct, "send_order", symbol=SYMBOL, side="sell", order_type="market",
-                        qty="0.01", trailing_amount="500", reduce_only=True, position_id=pid)
-    parent_id = int(item["order_id"])
-    await a.drain(acct)
+    a, b, acct, parent_id = await _a_trailing_exit(harness)
     await _fire_and_die_before_the_venue(a, b, acct, parent_id, "49400")
     await b.drain(acct, housekeeping=False)  # the lookup: not found, the child REJECTED
     (lost,) = await _children(b, parent_id)
