@@ -78,10 +78,10 @@ class Worker:
             await self.leases.run(stop)
         finally:
             kicker.cancel()
-            beating.cancel()
-            probing.cancel()
-            await asyncio.gather(beating, probing, *self.feeds.cancel_schedule(),
-                                 return_exceptions=True)  # fmt: skip
+            # a beat under way: its lock check waits one interval at most, then its write
+            grace = 2 * self.heartbeat.settings.heartbeat_seconds if stop.is_set() else 0.0
+            await let_end([beating, probing], grace)
+            await asyncio.gather(*self.feeds.cancel_schedule(), return_exceptions=True)
             await self.shutdown(sequencing)
 
     def on_wake(self, account_ids: list[int]) -> None:
@@ -114,6 +114,19 @@ class Worker:
         await self.wakeups.close()
         await self.heartbeat.stopped()
         log.info("worker %s stopped", self.worker_id)
+
+
+async def let_end(tasks: list[asyncio.Task[None]], grace: float) -> None:
+    """Let loops that end by themselves at `stop` (the heartbeat, the liveness probe) finish
+    what they are doing, for `grace` seconds at most, then cancel what still runs (a store
+    that stopped answering). A cancel landing inside a store read leaves the connection's
+    close to a shielded task that outlives the worker (the pool disposed, the loop closed
+    under it): the connection is collected unclosed."""
+    if grace > 0:
+        await asyncio.wait(tasks, timeout=grace)
+    for task in tasks:
+        task.cancel()
+    await asyncio.gather(*tasks, return_exceptions=True)
 
 
 def idle_transaction_seconds(dead_after: float) -> int:
