@@ -203,12 +203,15 @@ async def restricted_funding_history(
 
 async def _locked_allocation(ctx: Ctx, strategy_id: int) -> Mapping[str, Any] | None:
     """The strategy's allocation row, locked (acceptances of one strategy's orders serialise on
-    it); None without one (the account's allocations are read once per batch)."""
+    it); None without one (the account's allocations are read once per batch; an order of no
+    strategy has none, so it reads nothing)."""
+    if strategy_id <= 0:
+        return None
     allocations = ctx.share.allocations.get(ctx.account_id)
     if allocations is None:
         allocations = await allocation_store.allocations_of(ctx.conn, ctx.account_id)
         ctx.share.allocations[ctx.account_id] = allocations
-    if strategy_id <= 0 or strategy_id not in allocations:
+    if strategy_id not in allocations:
         return None
     locked = await allocation_store.allocations_of(
         ctx.conn, ctx.account_id, lock_strategy=strategy_id

@@ -71,6 +71,9 @@ LOAD_HEAD_LOCKED = select(paper_accounts).where(A.account_id == _ACCOUNT).with_f
 LOAD_HEAD = select(paper_accounts).where(A.account_id == _ACCOUNT).add_columns(
     select(accounts.c.config).where(accounts.c.id == _ACCOUNT).scalar_subquery()
     .label("account_config"))  # fmt: skip
+# a batch of placements locks the account's row with its first read: nothing can move the
+# version until its commit, so its writes need no row-count check and go with the COMMIT
+LOAD_HEAD_FOR_BATCH = LOAD_HEAD.with_for_update(of=paper_accounts)  # SQLite renders none
 LOAD_BALANCES = select(paper_balances).where(B.account_id == _ACCOUNT)
 LOAD_POSITIONS = select(paper_positions).where(PP.account_id == _ACCOUNT)
 LOAD_OPEN_ORDERS = select(paper_orders).where(PO.account_id == _ACCOUNT, PO.status == OPEN)
@@ -450,10 +453,14 @@ class PaperStore:
             await direct.flush(conn)  # a conflict raises here and rolls back (not at COMMIT)
         self._states[after.account_id] = (version + 1, after)  # committed: what a load would see
 
-    async def _write_outcomes(self, conn: AsyncConnection, changes: list[_Pending]) -> None:
+    async def _write_outcomes(
+        self, conn: AsyncConnection, changes: list[_Pending], *, locked: bool = False
+    ) -> None:
         """Write the changes of several accounts (each from its `stored` state at `version` to
         its `state`): every account row's version bump in one statement, conditional on each
-        row's own version (VersionConflict if any moved), every changed balance in one upsert,
+        row's own version (VersionConflict if any moved; `locked`: the caller holds the rows'
+        locks since it read them, so none can have moved and nothing is checked), every
+        changed balance in one upsert,
         the new orders and fills in one insert each; positions and updated resting orders row
         by row (rare: a market order's fill changes neither)."""
         if not changes:
@@ -479,7 +486,7 @@ class PaperStore:
                    if p.state.position_mode != p.stored.position_mode else {})}
             for p in changes}, where_each={"version": {
                 p.state.account_id: p.version for p in changes}}, key="account_id",
-            check=conflict)  # fmt: skip
+            check=None if locked else conflict)  # fmt: skip
         balances = sorted(
             ((p.state.account_id, currency), total)
             for p in changes
@@ -579,11 +586,15 @@ class PaperStore:
         """One transaction for a batch of placements: the account's head, the client order
         ids already taken and the prices of `symbols` read in one round trip, `decide` (pure:
         given the state, the taken ids and the quotes, the outcome and its instant), the
-        outcome written conditional on the version. Raises VersionConflict if the account
-        moved meanwhile (the caller decides again)."""
+        outcome written conditional on the version. On MySQL/MariaDB the head's read locks the
+        account's row, and the writes go with the COMMIT in one round trip; on SQLite (writers
+        serialised, no row lock) the writes are checked before the commit and VersionConflict
+        is raised if the account moved meanwhile (the caller decides again)."""
         async with self.engine.begin() as conn:
             by_account = {"b_account": account_id}
-            reads: list[tuple[Any, dict[str, Any]]] = [(LOAD_HEAD, by_account)]
+            locked = conn.dialect.name != "sqlite"
+            reads: list[tuple[Any, dict[str, Any]]] = [
+                (LOAD_HEAD_FOR_BATCH if locked else LOAD_HEAD, by_account)]
             if client_order_ids:
                 reads.append((CLIENT_IDS_TAKEN, {**by_account, "b_clients": client_order_ids}))
             if symbols:
@@ -603,8 +614,12 @@ class PaperStore:
             if outcome.state == state and not outcome.orders and not outcome.fills:
                 return outcome
             await self._write_outcomes(conn, [_Pending(version, state, outcome.state, {
-                o.order_id: o for o in outcome.orders}, list(outcome.fills), now_ms)])  # fmt: skip
-            await direct.flush(conn)  # a conflict raises here and rolls back (not at COMMIT)
+                o.order_id: o for o in outcome.orders}, list(outcome.fills), now_ms)],
+                locked=locked)  # fmt: skip
+            if locked:
+                await direct.flush_and_commit(conn)
+            else:
+                await direct.flush(conn)  # a conflict raises here and rolls back (not at COMMIT)
         self._states[account_id] = (version + 1, outcome.state)
         return outcome
 

@@ -6,16 +6,19 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import fields
 from decimal import Decimal
+from typing import Any
 
-from sqlalchemy import delete, update
+from sqlalchemy import delete, event, update
 
 from apps.oms.clock import utcnow
 from apps.oms.domain.risk import RiskLimits
 from apps.oms.store import accounts as account_store
 from apps.oms.store import halts
 from apps.oms.store import risk as risk_store
+from apps.oms.store.allocations import put_allocation
 from apps.oms.store.records import AccountRecord, AccountState
 from apps.oms.store.risk import AcceptanceState
+from apps.oms.store.strategies import create_strategy
 from apps.oms.store.tables import account_risk_state, accounts
 
 from .conftest import Harness
@@ -137,3 +140,38 @@ async def test_the_keys_own_limits_and_the_halts_covering_it_come_in_the_same_re
         made[k] for k in (("account", other), ("strategy", 7)))
     async with h.store.transaction() as conn:  # later tests share the store: lift them all
         await halts.lift(conn, list(made.values()), "test over", None, None, now)
+
+
+async def test_a_send_of_no_strategy_reads_no_allocation(harness: Callable[..., Harness]) -> None:
+    """The strategies' allocations bound only their own orders: a send of no strategy reads
+    none of them (one round trip less per acceptance), a send of a strategy with one reads
+    and locks its row."""
+    h = harness()
+    acct = await h.account("netting")
+    await h.price("BTC/USDT:USDT", "100")
+    async with h.store.transaction() as conn:
+        strategy = await create_strategy(conn, name=f"alloc{acct}", client_strategy_id=None,
+                                         account_ids=[acct], user_id=None, now=utcnow())
+        await put_allocation(conn, account_id=acct, strategy_id=strategy, currency="USDT",
+                             amount=Decimal(1000), comment="", user_id=None, now=utcnow())
+    seen: list[str] = []
+
+    def note(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
+        seen.append(statement)
+
+    def allocation_reads() -> int:
+        return sum("strategy_allocations" in s for s in seen)
+
+    engine = h.store.engine.sync_engine
+    event.listen(engine, "before_cursor_execute", note)
+    try:
+        plain = await h.send(acct, "send_order", symbol="BTC/USDT:USDT", side="buy",
+                             order_type="market", qty="0.01")
+        assert plain["ok"] is True, plain
+        assert allocation_reads() == 0
+        of_strategy = await h.send(acct, "send_order", symbol="BTC/USDT:USDT", side="buy",
+                                   order_type="market", qty="0.01", strategy_id=strategy)
+        assert of_strategy["ok"] is True, of_strategy
+        assert allocation_reads() == 2  # the account's allocations, then its row locked
+    finally:
+        event.remove(engine, "before_cursor_execute", note)

@@ -1,0 +1,83 @@
+"""A batch of placements on the paper venue (`place_orders`, the gateway's path:
+`PaperStore.apply_batch`) on SQLite and MariaDB:
+placements racing on one account all land, each exactly once; on MariaDB the first read locks
+the account's row, so the writes need no check and go with the COMMIT in one round trip."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from decimal import Decimal
+from typing import Any
+
+import ccxt
+import pytest
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from apps.oms.ports import NewOrder
+from apps.oms.store import direct
+from apps.paper.exchange.venue import PaperVenue
+
+D = Decimal
+BTC = "BTC/USDT"
+
+
+def buy(client_order_id: str) -> NewOrder:
+    return NewOrder(BTC, "market", "buy", D("0.01"), None, {"clientOrderId": client_order_id})
+
+
+async def test_placements_racing_on_one_account_all_land_once(
+    engine: AsyncEngine, new_account: Callable[[], Any], make_venue: Callable[..., PaperVenue]
+) -> None:
+    """On MariaDB each placement waits for the account's row and lands; on SQLite one that
+    keeps losing the race is refused as busy (an exchange's "try again"), and writes nothing."""
+    account_id = await new_account()
+    venues = [make_venue(account_id) for _ in range(4)]  # four adapters, four stores
+    await venues[0].set_price(BTC, D(50000))
+    (first,) = await venues[0].place_orders([buy("first")])  # the account's venue rows exist
+    assert not isinstance(first, BaseException)
+    ids = [f"r{k}-{n}" for k in range(4) for n in range(5)]
+    batches = await asyncio.gather(*(
+        venues[k % 4].place_orders([buy(cid)]) for k, cid in enumerate(ids)))  # fmt: skip
+    answers = [answer for batch in batches for answer in batch]
+    refused = [a for a in answers if isinstance(a, BaseException)]
+    assert all(isinstance(a, ccxt.ExchangeNotAvailable) for a in refused), refused
+    if engine.dialect.name != "sqlite":
+        assert refused == []
+    landed = sorted(cid for cid, a in zip(ids, answers, strict=True)
+                    if not isinstance(a, BaseException))  # fmt: skip
+    again = make_venue(account_id)
+    closed = await again.fetch_closed_orders()
+    assert sorted(o["clientOrderId"] for o in closed) == sorted([*landed, "first"])
+    trades = await again.fetch_my_trades()
+    assert len(trades) == len(landed) + 1
+    balance = await again.fetch_balance()
+    assert balance["total"]["BTC"] == D("0.01") * (len(landed) + 1)
+    spent = sum(D(str(t["cost"])) + D(str(t["fee"]["cost"])) for t in trades)
+    assert balance["total"]["USDT"] == D(100000) - spent
+
+
+async def test_a_placement_commits_with_its_writes_on_mariadb(
+    engine: AsyncEngine, new_account: Callable[[], Any], make_venue: Callable[..., PaperVenue],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    account_id = await new_account()
+    venue = make_venue(account_id)
+    await venue.set_price(BTC, D(50000))
+    trips: list[list[str]] = []
+    real = direct._exchange
+
+    async def exchange(sync: Any, parts: list[Any], **kw: Any) -> Any:
+        trips.append([" ".join(p.sql.split()[:3]) for p in parts])
+        return await real(sync, parts, **kw)
+
+    monkeypatch.setattr(direct, "_exchange", exchange)
+    (placed,) = await venue.place_orders([buy("one")])
+    assert not isinstance(placed, BaseException)
+    writes = [trip for trip in trips if any(p.startswith("INSERT INTO paper_orders") for p in trip)]
+    if engine.dialect.name == "sqlite":
+        assert trips == []  # SQLAlchemy runs SQLite's statements: writes checked, then COMMIT
+        return
+    assert len(writes) == 1
+    assert writes[0][-1] == "COMMIT"
+    assert writes[0][0].startswith("UPDATE paper_accounts")  # the version bump, unchecked
