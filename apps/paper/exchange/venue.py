@@ -211,8 +211,10 @@ class PaperVenue(PaperDerivatives):
         arrived: int,
         deadlines: list[int | None],
     ) -> list[Answer]:
-        """The batch in one transaction of the paper store (`PaperStore.apply_batch`), decided
-        again if the account moved meanwhile."""
+        """The batch in one transaction of the paper store (`PaperStore.apply_batch`). On
+        MySQL/MariaDB it holds the account's row from its first read, so it is decided once; a
+        store that cannot lock the row (SQLite serialises its writers instead) raises
+        VersionConflict if the account moved meanwhile, and the batch is decided again."""
         wanted = [r.client_order_id for r in requests
                   if isinstance(r, OrderRequest) and r.client_order_id]  # fmt: skip
         latency = self.faults.fill_latency_ms or None

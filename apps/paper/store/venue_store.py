@@ -72,8 +72,10 @@ LOAD_HEAD = select(paper_accounts).where(A.account_id == _ACCOUNT).add_columns(
     select(accounts.c.config).where(accounts.c.id == _ACCOUNT).scalar_subquery()
     .label("account_config"))  # fmt: skip
 # a batch of placements locks the account's row with its first read: nothing can move the
-# version until its commit, so its writes need no row-count check and go with the COMMIT
-LOAD_HEAD_FOR_BATCH = LOAD_HEAD.with_for_update(of=paper_accounts)  # SQLite renders none
+# version until its commit, so its writes need no row-count check and go with the COMMIT.
+# `of=`: MySQL 8 locks only that table's rows; MariaDB renders a plain FOR UPDATE, which locks
+# no row of the scalar subquery either (measured); SQLite renders none (writers serialised)
+LOAD_HEAD_FOR_BATCH = LOAD_HEAD.with_for_update(of=paper_accounts)
 LOAD_BALANCES = select(paper_balances).where(B.account_id == _ACCOUNT)
 LOAD_POSITIONS = select(paper_positions).where(PP.account_id == _ACCOUNT)
 LOAD_OPEN_ORDERS = select(paper_orders).where(PO.account_id == _ACCOUNT, PO.status == OPEN)
@@ -285,7 +287,8 @@ class PaperStore:
         engine takes an account's requests in turn. Several requests of one account at once (a
         cancel of many orders has several in flight) queue here instead of loading the same
         version, conflicting on save (`VersionConflict`) and, after `MAX_ATTEMPTS`, being
-        answered busy. Writers in other processes still meet the version check. Inside a joined
+        answered busy. Writers in other processes still meet the version check (a batch of
+        placements on MySQL/MariaDB instead waits for the account's row lock). Inside a joined
         transaction (the price feed's) no turn is taken: that transaction holds the account's
         row itself, and waiting here for a request that waits for that row would deadlock."""
         if self._joined() is not None:

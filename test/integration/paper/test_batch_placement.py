@@ -29,8 +29,9 @@ def buy(client_order_id: str) -> NewOrder:
 async def test_placements_racing_on_one_account_all_land_once(
     engine: AsyncEngine, new_account: Callable[[], Any], make_venue: Callable[..., PaperVenue]
 ) -> None:
-    """On MariaDB each placement waits for the account's row and lands; on SQLite one that
-    keeps losing the race is refused as busy (an exchange's "try again"), and writes nothing."""
+    """On MariaDB each placement waits for the account's row and lands (each store's turn
+    lets one of its requests in at a time, so four race; unlocked, some lost five races and were
+    refused busy). SQLite serialises its writers; a busy answer ("try again") writes nothing."""
     account_id = await new_account()
     venues = [make_venue(account_id) for _ in range(4)]  # four adapters, four stores
     await venues[0].set_price(BTC, D(50000))
@@ -68,7 +69,7 @@ async def test_a_placement_commits_with_its_writes_on_mariadb(
     real = direct._exchange
 
     async def exchange(sync: Any, parts: list[Any], **kw: Any) -> Any:
-        trips.append([" ".join(p.sql.split()[:3]) for p in parts])
+        trips.append([" ".join(p.sql.split()) for p in parts])
         return await real(sync, parts, **kw)
 
     monkeypatch.setattr(direct, "_exchange", exchange)
@@ -81,3 +82,6 @@ async def test_a_placement_commits_with_its_writes_on_mariadb(
     assert len(writes) == 1
     assert writes[0][-1] == "COMMIT"
     assert writes[0][0].startswith("UPDATE paper_accounts")  # the version bump, unchecked
+    (head,) = [trip for trip in trips if trip[0].startswith("SELECT paper_accounts")]
+    assert head[0].endswith("FOR UPDATE")  # the row held from the first read
+    assert trips.index(head) == trips.index(writes[0]) - 1  # read, then write and commit
