@@ -463,9 +463,8 @@ class PaperStore:
         its `state`): every account row's version bump in one statement, conditional on each
         row's own version (VersionConflict if any moved; `locked`: the caller holds the rows'
         locks since it read them, so none can have moved and nothing is checked), every
-        changed balance in one upsert,
-        the new orders and fills in one insert each; positions and updated resting orders row
-        by row (rare: a market order's fill changes neither)."""
+        changed balance in one upsert, the new orders and fills in one insert each; positions
+        and updated resting orders row by row (rare: a market order's fill changes neither)."""
         if not changes:
             return
 
