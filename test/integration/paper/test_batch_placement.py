@@ -6,17 +6,22 @@ the account's row, so the writes need no check and go with the COMMIT in one rou
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
+from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
 import ccxt
 import pytest
+from sqlalchemy import insert
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from apps.oms.ports import NewOrder
 from apps.oms.store import direct
+from apps.oms.store.engine import create_engine
+from apps.oms.store.tables import accounts
 from apps.paper.exchange.venue import PaperVenue
+from apps.paper.store.venue_store import PaperStore
 
 D = Decimal
 BTC = "BTC/USDT"
@@ -58,18 +63,30 @@ async def test_placements_racing_on_one_account_all_land_once(
     assert balance["total"]["USDT"] == D(100000) - spent
 
 
+@pytest.fixture
+async def mariadb_engine(mysql_url: str) -> AsyncIterator[AsyncEngine]:
+    """The session's MariaDB store alone: the row lock and the merged COMMIT are MySQL/MariaDB's
+    (on SQLite, SQLAlchemy runs the statements, the bump checked before the commit)."""
+    engine = create_engine(mysql_url, pool_size=2)
+    yield engine
+    await engine.dispose()
+
+
 async def test_a_placement_commits_with_its_writes_on_mariadb(
-    engine: AsyncEngine, new_account: Callable[[], Any], make_venue: Callable[..., PaperVenue],
-    monkeypatch: pytest.MonkeyPatch,
+    mariadb_engine: AsyncEngine, clock: Callable[[], int], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    account_id = await new_account()
-    venue = make_venue(account_id)
+    now = datetime.now(UTC)
+    async with mariadb_engine.begin() as conn:
+        made = await conn.execute(insert(accounts).values(
+            exchange_id="paper", label="paper test", position_mode="netting",
+            created_at=now, updated_at=now))  # fmt: skip
+    venue = PaperVenue(int(made.inserted_primary_key[0]), PaperStore(mariadb_engine), clock=clock)
     await venue.set_price(BTC, D(50000))
     trips: list[list[str]] = []
     real = direct._exchange
 
     async def exchange(sync: Any, parts: list[Any], **kw: Any) -> Any:
-        if sync.engine is engine.sync_engine:  # not other tests' stores running meanwhile
+        if sync.engine is mariadb_engine.sync_engine:  # not other tests' stores meanwhile
             trips.append([" ".join(p.sql.split()) for p in parts])
         return await real(sync, parts, **kw)
 
@@ -77,9 +94,6 @@ async def test_a_placement_commits_with_its_writes_on_mariadb(
     (placed,) = await venue.place_orders([buy("one")])
     assert not isinstance(placed, BaseException)
     writes = [trip for trip in trips if any(p.startswith("INSERT INTO paper_orders") for p in trip)]
-    if engine.dialect.name == "sqlite":
-        assert trips == []  # SQLAlchemy runs SQLite's statements: writes checked, then COMMIT
-        return
     assert len(writes) == 1
     assert writes[0][-1] == "COMMIT"
     assert writes[0][0].startswith("UPDATE paper_accounts")  # the version bump, unchecked
